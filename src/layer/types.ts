@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/types.js';
+import type { Digest } from '../oci/digest.js';
+
+/** One entry of a layer we write. Content is re-openable so nothing is held in memory. */
+export interface LayerEntry {
+  /** Absolute path in the image, normalized, no trailing slash: /usr/local/bin/coop */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'hardlink';
+  /** Permission bits including setuid/setgid/sticky (0o7777 mask). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Files: byte count that open() yields. */
+  size?: number;
+  /** Symlink target as stored; hardlink target as an absolute image path. */
+  linkname?: string;
+  /** Files: opens the content (called once per write). */
+  open?: () => Readable;
+}
+
+export interface LayerWriteOptions {
+  /** Modification time of every entry (SOURCE_DATE_EPOCH or 0). */
+  mtime: Date;
+  /** gzip level 0-9. */
+  level: number;
+}
+
+export interface BuiltLayer {
+  /** Compressed blob: OCI gzip media type, digest and size of the compressed bytes. */
+  descriptor: Descriptor;
+  /** sha256 of the uncompressed tar (what config rootfs.diff_ids lists). */
+  diffId: Digest;
+  uncompressedSize: number;
+}
