@@ -1,0 +1,105 @@
+/**
+ * The build file after parsing, substitution and validation. Everything the builder
+ * needs is here, already checked; the builder never re-validates user input.
+ */
+
+/** Where a value came from in the build file, for messages. */
+export interface SourcePos {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** A copy source after glob expansion and context checks. */
+export interface CopySource {
+  /** The pattern as written (after ${} substitution), relative to the build context. */
+  pattern: string;
+  /** Matches, as absolute host paths inside the context, sorted; one for a plain path. */
+  matches: string[];
+  /** True when the pattern had glob characters (then each match is copied into `to` as a directory). */
+  isGlob: boolean;
+}
+
+export interface CopyStep {
+  kind: 'copy';
+  sources: CopySource[];
+  /** Absolute image path; a trailing slash means "into this directory". */
+  to: string;
+  mode?: number;
+  /** As written: "uid:gid", "uid", "name", "name:group" (names resolved against the base's /etc/passwd, /etc/group). */
+  owner?: string;
+  pos: SourcePos;
+}
+
+export interface FileStep {
+  kind: 'file';
+  /** Absolute image path. */
+  path: string;
+  content: string;
+  mode?: number;
+  owner?: string;
+  pos: SourcePos;
+}
+
+export type Step = CopyStep | FileStep;
+
+export interface VariantSpec {
+  name: string;
+  /** Repository to push to (no tag), substituted; undefined when none was given. */
+  image?: string;
+  /** `scratch`, an image reference, or undefined when `from` is set. */
+  base?: string;
+  /** Another variant whose result this one starts from. */
+  from?: string;
+  steps: Step[];
+  entrypoint?: string[];
+  cmd?: string[];
+  env: Record<string, string>;
+  workdir?: string;
+  user?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Normalized "8080/tcp" form. */
+  expose: string[];
+  volumes: string[];
+  stopSignal?: string;
+  pos: SourcePos;
+}
+
+export interface BuildFile {
+  /** Absolute path of the build file. */
+  file: string;
+  /** The build context: the build file's directory (absolute). */
+  context: string;
+  version: 1;
+  args: Record<string, string>;
+  /** In file order; `from` targets may come later in the file. */
+  variants: VariantSpec[];
+}
+
+export interface ConfigProblem {
+  file: string;
+  line?: number;
+  column?: number;
+  /** Dotted path of the offending field, e.g. variants.empty.steps[0].mode */
+  field?: string;
+  message: string;
+  /** How to fix it. */
+  hint?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(formatProblems(problems));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblems(problems: ConfigProblem[]): string {
+  const lines = problems.map((p) => {
+    const where = `${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}`;
+    const field = p.field ? ` ${p.field}:` : '';
+    return `${where}:${field} ${p.message}${p.hint ? ` (fix: ${p.hint})` : ''}`;
+  });
+  return `${problems.length} problem${problems.length === 1 ? '' : 's'} in the build file:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
+}
