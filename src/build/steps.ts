@@ -1,0 +1,131 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import type { CopyStep, FileStep, Step } from '../config/model.js';
+import type { LayerEntry } from '../layer/types.js';
+import { ancestors, normalize, type FsView } from './fsview.js';
+
+export interface Owner { uid: number; gid: number }
+
+export interface StepContext {
+  /** The build context (absolute); no source may lead outside it. */
+  context: string;
+  /** The file system as it stands before this step. */
+  fs: FsView;
+  /** Resolves an `owner:` value against the image's /etc/passwd and /etc/group. */
+  resolveOwner(owner: string): Promise<Owner>;
+}
+
+export class StepError extends Error {
+  constructor(readonly step: Step, message: string) {
+    super(`${step.pos.file}:${step.pos.line}: ${message}`);
+    this.name = 'StepError';
+  }
+}
+
+const ROOT: Owner = { uid: 0, gid: 0 };
+
+/** A short description of a step, used for the layer's history entry and the log. */
+export function describeStep(step: Step): string {
+  if (step.kind === 'file') return `file ${step.path}`;
+  return `copy ${step.sources.map((s) => s.pattern).join(' ')} ${step.to}`;
+}
+
+export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEntry[]> {
+  const owner = step.owner ? await ctx.resolveOwner(step.owner) : ROOT;
+  const out = new Map<string, LayerEntry>();
+  const add = (e: LayerEntry) => { out.set(e.path, e); };
+  let explicitDir: string | undefined;
+  if (step.kind === 'file') {
+    const content = Buffer.from(step.content, 'utf8');
+    add({ path: normalize(step.path), type: 'file', mode: step.mode ?? 0o644, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable.from([content]) });
+  } else {
+    explicitDir = await copyInto(step, ctx, owner, add);
+  }
+  addMissingParents(out, ctx.fs, owner, explicitDir);
+  return [...out.values()];
+}
+
+/** Adds the copy's entries; returns the destination directory when the copy targets one. */
+async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e: LayerEntry) => void): Promise<string | undefined> {
+  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
+  let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
+  for (const source of step.sources) {
+    for (const match of source.matches) {
+      const st = await lstat(match);
+      if (st.isDirectory()) {
+        // As with Docker's COPY, a directory's contents go into the destination.
+        const dir = normalize(step.to);
+        destDir = dir;
+        await walk(step, ctx, match, dir, owner, add);
+      } else {
+        const dest = intoDir ? normalize(`${step.to}/${basename(match)}`) : normalize(step.to);
+        await addNode(step, ctx, match, dest, owner, add, true);
+      }
+    }
+  }
+  return destDir;
+}
+
+async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: (e: LayerEntry) => void): Promise<void> {
+  const names = (await readdir(hostDir)).sort();
+  for (const name of names) {
+    const host = join(hostDir, name);
+    const dest = normalize(`${imageDir}/${name}`);
+    const isDir = await addNode(step, ctx, host, dest, owner, add, false);
+    if (isDir) await walk(step, ctx, host, dest, owner, add);
+  }
+}
+
+/** Adds one host path; returns true when it is a directory to descend into. */
+async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: (e: LayerEntry) => void, topLevel: boolean): Promise<boolean> {
+  const st = await lstat(host);
+  // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
+  // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
+  const perm = st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+  if (st.isSymbolicLink()) {
+    const target = await readlink(host);
+    const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
+    if (target.startsWith('/') || !inside(ctx.context, resolved)) {
+      throw new StepError(step, `symlink ${relative(ctx.context, host)} -> ${target} leads outside the build context ${ctx.context}; make it a relative link to a path inside the context, or copy its target instead`);
+    }
+    add({ path: dest, type: 'symlink', mode: 0o777, uid: owner.uid, gid: owner.gid, linkname: target });
+    return false;
+  }
+  if (st.isDirectory()) {
+    // A directory that already exists in the image keeps its owner, mode and type (it may be a symlink).
+    if (!ctx.fs.has(dest)) add({ path: dest, type: 'dir', mode: perm, uid: owner.uid, gid: owner.gid });
+    return true;
+  }
+  if (st.isFile()) {
+    const mode = step.mode ?? perm;
+    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, open: () => createReadStream(host, { highWaterMark: 1 << 20 }) });
+    return false;
+  }
+  throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+}
+
+function inside(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep));
+}
+
+/**
+ * Creates entries for parent directories that exist neither in the image so far nor in
+ * this layer. Existing ones are left out so the base image's owner, mode or symlink stays.
+ * The copy's own destination directory takes the step's owner, as Docker's COPY --chown does.
+ */
+function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined): void {
+  const needed = new Set<string>();
+  for (const p of out.keys()) for (const a of ancestors(p)) needed.add(a);
+  if (explicitDir && explicitDir !== '/') {
+    for (const a of ancestors(explicitDir)) needed.add(a);
+    needed.add(explicitDir);
+  }
+  for (const dir of needed) {
+    if (out.has(dir) || fs.has(dir)) continue;
+    const o = dir === explicitDir ? owner : ROOT;
+    out.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: o.uid, gid: o.gid });
+  }
+}

@@ -1,0 +1,4 @@
+// Entry point of the action (dist/index.js). All logic lives in action.ts and the pipeline.
+import { run } from './action.js';
+
+await run();
