@@ -1,0 +1,488 @@
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+import { comparePaths } from './tarwriter.js';
+
+/** Opens one layer blob (compressed or not) as a stream. Called once per pass over the layers. */
+export type LayerSource = () => Promise<Readable> | Readable;
+
+export type PathType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+
+/** What the final filesystem holds at a path. */
+export interface PathInfo {
+  type: PathType;
+  /** Permission bits (0o7777 mask). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Symlinks: the target as stored. Hardlinks: the target as an absolute image path. */
+  linkname?: string;
+  /** Files: size in bytes. */
+  size?: number;
+  /** A parent directory no layer has an entry for (created on extraction as root 0755). */
+  implicit?: boolean;
+}
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** Largest wanted file we buffer (passwd/group files are tiny; this guards against odd bases). */
+const MAX_WANTED_FILE = 16 << 20;
+/** Passes over the layers to chase symlinks/hardlinks of wanted files onto other paths. */
+const MAX_PASSES = 4;
+const MAX_SYMLINK_HOPS = 40;
+
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
+function createZstdDecompressor(): NodeJS.ReadWriteStream & Readable {
+  const z = zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream & Readable };
+  if (typeof z.createZstdDecompress !== 'function') {
+    throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
+  }
+  return z.createZstdDecompress();
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  return Buffer.from(chunk as Uint8Array);
+}
+
+/**
+ * The uncompressed bytes of a layer stream, detecting gzip / zstd / plain tar by magic bytes.
+ * Streams with backpressure; destroys the source when the consumer stops early.
+ */
+export async function* decompressedChunks(src: Readable): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+  try {
+    let head: Buffer = Buffer.alloc(0);
+    let done = false;
+    while (head.length < 4) {
+      const r = await it.next();
+      if (r.done) { done = true; break; }
+      head = head.length ? Buffer.concat([head, toBuffer(r.value)]) : toBuffer(r.value);
+    }
+    const rest = async function* (): AsyncGenerator<Buffer> {
+      if (head.length) yield head;
+      if (done) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield toBuffer(r.value);
+      }
+    };
+    const kind = detectCompression(head);
+    if (kind === 'none') {
+      yield* rest();
+      return;
+    }
+    const dec = kind === 'gzip' ? zlib.createGunzip() : createZstdDecompressor();
+    const piped = pipeline(Readable.from(rest(), { objectMode: false }), dec);
+    piped.catch(() => { /* surfaces through dec's iterator */ });
+    for await (const chunk of dec as AsyncIterable<unknown>) yield toBuffer(chunk);
+    await piped;
+  } finally {
+    if (!src.destroyed) src.destroy();
+  }
+}
+
+interface LayerRecord {
+  info: PathInfo;
+  content?: Buffer;
+}
+
+interface LayerChanges {
+  /** Entries by absolute path in tar order (a later entry for the same path wins). */
+  records: Map<string, LayerRecord>;
+  /** Absolute paths deleted from lower layers (`.wh.<name>`). */
+  whiteouts: string[];
+  /** Directories whose lower content is hidden (`.wh..wh..opq`). */
+  opaques: string[];
+}
+
+/** `./etc/passwd`, `etc/passwd`, `/etc//passwd/` → `/etc/passwd`; '/' for the root. */
+export function imagePath(tarName: string): string {
+  const p = posix.normalize(`/${tarName}`);
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+function entryType(t: ReadEntry['type']): PathType | undefined {
+  switch (t) {
+    case 'File': case 'OldFile': case 'ContiguousFile': return 'file';
+    case 'Directory': case 'GNUDumpDir': return 'dir';
+    case 'SymbolicLink': return 'symlink';
+    case 'Link': return 'hardlink';
+    case 'CharacterDevice': return 'char';
+    case 'BlockDevice': return 'block';
+    case 'FIFO': return 'fifo';
+    default: return undefined;
+  }
+}
+
+/** Parses one layer into its changes, buffering only the content of files `want` selects. */
+async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean): Promise<LayerChanges> {
+  const changes: LayerChanges = { records: new Map(), whiteouts: [], opaques: [] };
+  let failure: Error | undefined;
+  let sawNonZero = false;
+  const fail = (err: Error) => { failure ??= err; };
+
+  const parser = new Parser({ brotli: false, zstd: false, maxDecompressionRatio: Number.POSITIVE_INFINITY });
+  parser.on('warn', (code: string, message: string) => {
+    // A tar of only zero blocks (an empty layer) is fine; node-tar calls it unrecognized.
+    if (code === 'TAR_BAD_ARCHIVE' && /Unrecognized archive format/.test(message) && !sawNonZero) return;
+    fail(new Error(`${label}: not a valid tar (${code}: ${message})`));
+  });
+  parser.on('entry', (entry: ReadEntry) => {
+    const path = imagePath(entry.path);
+    const type = entryType(entry.type);
+    const base = posix.basename(path);
+    if (path === '/' || type === undefined) { entry.resume(); return; }
+    if (base.startsWith('.wh.')) {
+      entry.resume();
+      const dir = posix.dirname(path);
+      if (base === '.wh..wh..opq') changes.opaques.push(dir);
+      else if (!base.startsWith('.wh..wh.')) changes.whiteouts.push(posix.join(dir, base.slice(4)));
+      return;
+    }
+    const info: PathInfo = { type, mode: (entry.mode ?? 0) & 0o7777, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
+    if (type === 'symlink') info.linkname = entry.linkpath ?? '';
+    if (type === 'hardlink') info.linkname = imagePath(entry.linkpath ?? '');
+    if (type === 'file') info.size = entry.size;
+    const rec: LayerRecord = { info };
+    changes.records.delete(path); // keep tar order for a re-added path
+    changes.records.set(path, rec);
+    if (type === 'file' && want(path)) {
+      if (entry.size > MAX_WANTED_FILE) {
+        fail(new Error(`${label}: ${path} is ${entry.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`));
+        entry.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      entry.on('data', (c: Buffer) => chunks.push(c));
+      entry.on('end', () => { rec.content = Buffer.concat(chunks); });
+    } else {
+      entry.resume();
+    }
+  });
+
+  const finished = new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', (err: Error) => reject(err));
+  });
+  finished.catch(() => { /* awaited below */ });
+  const waitDrain = () => new Promise<void>((resolve, reject) => {
+    const onDrain = () => { parser.off('error', onError); resolve(); };
+    const onError = (err: Error) => { parser.off('drain', onDrain); reject(err); };
+    parser.once('drain', onDrain);
+    parser.once('error', onError);
+  });
+
+  try {
+    for await (const chunk of decompressedChunks(src)) {
+      if (failure) break;
+      if (!sawNonZero && chunk.some((b) => b !== 0)) sawNonZero = true;
+      if (!parser.write(chunk)) await waitDrain();
+    }
+    if (!failure) {
+      parser.end();
+      await finished;
+    }
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    throw new Error(`${label}: ${e.message}`, { cause: e });
+  }
+  if (failure) throw failure;
+  return changes;
+}
+
+interface Node {
+  info: PathInfo;
+  /** Buffered content of wanted files (and of hardlinks to them); undefined when not read. */
+  content?: Buffer;
+  children?: Map<string, Node>;
+}
+
+const implicitDir = (): Node => ({ info: { type: 'dir', mode: 0o755, uid: 0, gid: 0, implicit: true }, children: new Map() });
+
+function segments(path: string): string[] {
+  return path.split('/').filter((s) => s.length > 0);
+}
+
+/** The final filesystem being assembled from layers, bottom to top. */
+class FsTree {
+  readonly root: Node = implicitDir();
+
+  get(path: string): Node | undefined {
+    let node: Node | undefined = this.root;
+    for (const s of segments(path)) {
+      node = node.children?.get(s);
+      if (!node) return undefined;
+    }
+    return node;
+  }
+
+  /** The parent directory node of path, creating missing (or non-directory) ancestors as implicit dirs. */
+  private parentOf(path: string): Node {
+    let node = this.root;
+    const segs = segments(path);
+    for (const s of segs.slice(0, -1)) {
+      let child = node.children!.get(s);
+      if (!child || !child.children) {
+        // A missing parent, or a non-directory where a directory is needed: extraction makes a dir.
+        child = implicitDir();
+        node.children!.set(s, child);
+      }
+      node = child;
+    }
+    return node;
+  }
+
+  remove(path: string): void {
+    const segs = segments(path);
+    const name = segs.pop();
+    if (name === undefined) return;
+    let node: Node | undefined = this.root;
+    for (const s of segs) {
+      node = node.children?.get(s);
+      if (!node) return;
+    }
+    node.children?.delete(name);
+  }
+
+  apply(changes: LayerChanges): void {
+    // Whiteouts and opaque markers only hide lower layers, so they go first.
+    for (const w of changes.whiteouts) this.remove(w);
+    for (const d of changes.opaques) this.get(d)?.children?.clear();
+    const paths = [...changes.records.keys()].sort(comparePaths);
+    for (const path of paths) {
+      const rec = changes.records.get(path)!;
+      const parent = this.parentOf(path);
+      const name = posix.basename(path);
+      const existing = parent.children!.get(name);
+      if (existing && existing.children && rec.info.type === 'dir') {
+        existing.info = rec.info; // a directory over a directory keeps its children
+      } else {
+        const node: Node = { info: rec.info };
+        if (rec.content !== undefined) node.content = rec.content;
+        if (rec.info.type === 'dir') node.children = new Map();
+        parent.children!.set(name, node);
+      }
+    }
+    // A hardlink shares its target's content as of this layer.
+    for (const path of paths) {
+      const rec = changes.records.get(path)!;
+      if (rec.info.type !== 'hardlink') continue;
+      const node = this.get(path);
+      const target = this.get(rec.info.linkname!);
+      if (node && target && (target.info.type === 'file' || target.info.type === 'hardlink') && target.content !== undefined) {
+        node.content = target.content;
+      }
+    }
+  }
+
+  list(): Map<string, PathInfo> {
+    const out = new Map<string, PathInfo>();
+    const walk = (node: Node, prefix: string) => {
+      if (!node.children) return;
+      for (const name of [...node.children.keys()].sort((a, b) => comparePaths(a, b))) {
+        const child = node.children.get(name)!;
+        const p = `${prefix}/${name}`;
+        out.set(p, { ...child.info });
+        walk(child, p);
+      }
+    };
+    walk(this.root, '');
+    return out;
+  }
+
+  /**
+   * Content of the regular file at path, following symlinks (in any component) within the image.
+   * `need` names a path whose content this pass did not buffer.
+   */
+  resolveFile(path: string): { content: Buffer | null } | { need: string } {
+    let segs = segments(path);
+    let hops = 0;
+    restart: for (;;) {
+      let node = this.root;
+      let cur = '';
+      for (let i = 0; i < segs.length; i++) {
+        const child = node.children?.get(segs[i]!);
+        if (!child) return { content: null };
+        cur += `/${segs[i]}`;
+        if (child.info.type === 'symlink') {
+          if (++hops > MAX_SYMLINK_HOPS) return { content: null };
+          const link = child.info.linkname ?? '';
+          const target = link.startsWith('/') ? link : posix.join(posix.dirname(cur), link);
+          segs = [...segments(posix.normalize(`/${target}`)), ...segs.slice(i + 1)];
+          continue restart;
+        }
+        node = child;
+      }
+      switch (node.info.type) {
+        case 'file':
+          return node.content !== undefined ? { content: node.content } : { need: cur };
+        case 'hardlink':
+          return node.content !== undefined ? { content: node.content } : { need: node.info.linkname! };
+        default:
+          return { content: null };
+      }
+    }
+  }
+}
+
+async function buildTree(layers: readonly LayerSource[], wanted: ReadonlySet<string>): Promise<FsTree> {
+  const tree = new FsTree();
+  for (let i = 0; i < layers.length; i++) {
+    const label = `base layer ${i + 1} of ${layers.length}`;
+    let src: Readable;
+    try {
+      src = await layers[i]!();
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      throw new Error(`${label}: ${e.message}`, { cause: e });
+    }
+    const changes = await readLayerChanges(src, label, (p) => wanted.has(p));
+    tree.apply(changes);
+  }
+  return tree;
+}
+
+export interface LayerScan {
+  /** Final content of each wanted path (a regular file, symlinks followed); null when absent. */
+  files: Map<string, Buffer | null>;
+  /** Every path of the final filesystem (when asked for), parents before children. */
+  paths?: Map<string, PathInfo>;
+}
+
+/**
+ * Applies layers (bottom to top) with OCI whiteout semantics and returns what the final
+ * filesystem holds: the content of `wanted` files and, with `listPaths`, every path's metadata.
+ * Layer content is streamed; only wanted files are buffered. When a wanted file turns out to be a
+ * symlink or hardlink to a path that was not read, the layers are read again (a few times at most).
+ */
+export async function scanLayers(layers: readonly LayerSource[], opts: { wanted?: readonly string[]; listPaths?: boolean } = {}): Promise<LayerScan> {
+  const requested = (opts.wanted ?? []).map((p) => {
+    if (!p.startsWith('/')) throw new Error(`wanted path must be absolute: ${p}`);
+    return imagePath(p);
+  });
+  const wanted = new Set(requested);
+  const result: LayerScan = { files: new Map() };
+  for (let pass = 1; ; pass++) {
+    const tree = await buildTree(layers, wanted);
+    if (pass === 1 && opts.listPaths) result.paths = tree.list();
+    const needs = new Set<string>();
+    for (const [i, p] of requested.entries()) {
+      const r = tree.resolveFile(p);
+      const key = opts.wanted![i]!;
+      if ('content' in r) result.files.set(key, r.content);
+      else if (wanted.has(r.need) || pass >= MAX_PASSES) result.files.set(key, null);
+      else needs.add(r.need);
+    }
+    if (needs.size === 0) return result;
+    for (const n of needs) wanted.add(n);
+  }
+}
+
+/** Final content of each wanted absolute path after all layers; null when absent or not a file. */
+export async function readFilesFromLayers(layers: readonly LayerSource[], wanted: string[]): Promise<Map<string, Buffer | null>> {
+  return (await scanLayers(layers, { wanted })).files;
+}
+
+/** Every path in the final filesystem after whiteouts, with type/mode/owner/link target. */
+export async function listPaths(layers: readonly LayerSource[]): Promise<Map<string, PathInfo>> {
+  return (await scanLayers(layers, { listPaths: true })).paths!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Owners: /etc/passwd and /etc/group of the base image.
+
+export interface PasswdEntry { name: string; uid: number; gid: number; gecos: string; home: string; shell: string }
+export interface GroupEntry { name: string; gid: number; members: string[] }
+
+const ID_RE = /^\d+$/;
+const MAX_ID = 0xffffffff;
+
+function parseId(s: string | undefined): number | undefined {
+  if (s === undefined || !ID_RE.test(s)) return undefined;
+  const n = Number(s);
+  return n <= MAX_ID ? n : undefined;
+}
+
+/** Parses passwd(5) lines; comments, NIS (+/-) and malformed lines are skipped. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (!line || line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
+    const f = line.split(':');
+    const uid = parseId(f[2]);
+    const gid = parseId(f[3]);
+    if (!f[0] || uid === undefined || gid === undefined) continue;
+    out.push({ name: f[0], uid, gid, gecos: f[4] ?? '', home: f[5] ?? '', shell: f[6] ?? '' });
+  }
+  return out;
+}
+
+/** Parses group(5) lines; comments, NIS (+/-) and malformed lines are skipped. */
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (!line || line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
+    const f = line.split(':');
+    const gid = parseId(f[2]);
+    if (!f[0] || gid === undefined) continue;
+    out.push({ name: f[0], gid, members: (f[3] ?? '').split(',').filter(Boolean) });
+  }
+  return out;
+}
+
+/**
+ * Resolves a `--chown`-style owner the way BuildKit does: `1000` → 1000:1000; `name` → uid and
+ * primary gid from /etc/passwd; `user:group` with either side a name or a number. Names are looked
+ * up in the base image's /etc/passwd and /etc/group texts (undefined when the base has none).
+ */
+export function resolveOwner(owner: string, passwd?: string, group?: string): { uid: number; gid: number } {
+  const spec = owner.trim();
+  const parts = spec.split(':');
+  const userPart = parts[0] ?? '';
+  const groupPart = parts[1];
+  if (parts.length > 2 || !userPart || groupPart === '') {
+    throw new Error(`invalid owner "${owner}": use user, user:group, uid or uid:gid`);
+  }
+  const tooLarge = (s: string) => ID_RE.test(s) && parseId(s) === undefined;
+  if (tooLarge(userPart) || (groupPart !== undefined && tooLarge(groupPart))) {
+    throw new Error(`invalid owner "${owner}": ids must be at most ${MAX_ID}`);
+  }
+
+  let uid: number;
+  let primaryGid: number;
+  const numericUid = parseId(userPart);
+  if (numericUid !== undefined) {
+    uid = numericUid;
+    primaryGid = numericUid;
+  } else {
+    const user = passwd === undefined ? undefined : parsePasswd(passwd).find((u) => u.name === userPart);
+    if (!user) {
+      const why = passwd === undefined ? " (the base image has no /etc/passwd)" : '';
+      throw new Error(`owner "${owner}": user "${userPart}" is not in the base image's /etc/passwd${why}; use numeric ids instead (e.g. 1000:1000)`);
+    }
+    uid = user.uid;
+    primaryGid = user.gid;
+  }
+
+  if (groupPart === undefined) return { uid, gid: primaryGid };
+  const numericGid = parseId(groupPart);
+  if (numericGid !== undefined) return { uid, gid: numericGid };
+  const g = group === undefined ? undefined : parseGroup(group).find((x) => x.name === groupPart);
+  if (!g) {
+    const why = group === undefined ? ' (the base image has no /etc/group)' : '';
+    throw new Error(`owner "${owner}": group "${groupPart}" is not in the base image's /etc/group${why}; use numeric ids instead (e.g. 1000:1000)`);
+  }
+  return { uid, gid: g.gid };
+}

@@ -1,0 +1,241 @@
+import { Readable } from 'node:stream';
+import { posix } from 'node:path';
+import { Header, Pax, type HeaderData } from 'tar';
+import type { LayerEntry } from './types.js';
+
+/**
+ * Deterministic tar encoding of layer entries. Headers are encoded by node-tar's Header (ustar),
+ * with a Pax extended header in front when a field does not fit ustar faithfully.
+ */
+
+const BLOCK = 512;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+/** End of archive: two zero blocks. */
+const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
+/** Largest size the 12-byte octal size field holds (8 GiB - 1). */
+const MAX_USTAR_SIZE = 0o77777777777;
+/** Largest id the 8-byte octal uid/gid fields hold. */
+const MAX_USTAR_ID = 0o7777777;
+const MAX_ID = 0xffffffff;
+
+/** Sort key: the path's UTF-8 bytes with '/' as 0x00, so segment lists compare bytewise and parents come first. */
+function sortKey(path: string): Buffer {
+  const b = Buffer.from(path, 'utf8');
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x2f) b[i] = 0;
+  return b;
+}
+
+/**
+ * Orders image paths by their segment lists, comparing segments bytewise (UTF-8): a directory
+ * always precedes its children, and siblings are in byte order.
+ */
+export function comparePaths(a: string, b: string): number {
+  return Buffer.compare(sortKey(a), sortKey(b));
+}
+
+/** `/usr/local/bin/coop` → `usr/local/bin/coop`; directories get a trailing slash. */
+export function tarPath(path: string, dir = false): string {
+  const rel = path.replace(/^\/+/, '');
+  return dir ? `${rel}/` : rel;
+}
+
+function checkPath(path: string, what: string): void {
+  if (!path.startsWith('/') || path === '/' || path.endsWith('/') || posix.normalize(path) !== path || path.includes('\0')) {
+    throw new Error(`layer ${what} "${path}" must be an absolute, normalized image path without a trailing slash (and not /)`);
+  }
+}
+
+function checkId(n: number, what: string, path: string): void {
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_ID) throw new Error(`layer entry ${path}: ${what} ${n} is not a valid id (0..${MAX_ID})`);
+}
+
+/**
+ * Validates entries, rejects duplicate paths, and returns copies sorted parents-first.
+ * Hardlinks whose target is in the same layer are rewritten so the content sits on the group's
+ * first path in tar order and every other member links to it (tar needs the target first).
+ */
+export function prepareEntries(entries: readonly LayerEntry[]): LayerEntry[] {
+  const byPath = new Map<string, LayerEntry>();
+  for (const e of entries) {
+    checkPath(e.path, 'path');
+    if (byPath.has(e.path)) throw new Error(`duplicate path in layer: ${e.path}`);
+    if (!Number.isInteger(e.mode) || e.mode < 0) throw new Error(`layer entry ${e.path}: invalid mode ${e.mode}`);
+    checkId(e.uid, 'uid', e.path);
+    checkId(e.gid, 'gid', e.path);
+    switch (e.type) {
+      case 'file':
+        if (typeof e.open !== 'function') throw new Error(`layer entry ${e.path}: a file needs open()`);
+        if (e.size === undefined || !Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`layer entry ${e.path}: a file needs a non-negative integer size`);
+        break;
+      case 'symlink':
+        if (!e.linkname) throw new Error(`layer entry ${e.path}: a symlink needs a linkname`);
+        if (e.linkname.includes('\0')) throw new Error(`layer entry ${e.path}: invalid symlink target`);
+        break;
+      case 'hardlink':
+        if (!e.linkname) throw new Error(`layer entry ${e.path}: a hardlink needs a linkname`);
+        checkPath(e.linkname, `hardlink target of ${e.path}:`);
+        if (e.linkname === e.path) throw new Error(`layer entry ${e.path}: a hardlink cannot point to itself`);
+        break;
+      case 'dir':
+        break;
+      default:
+        throw new Error(`layer entry ${String((e as { path: unknown }).path)}: unknown type ${String((e as { type: unknown }).type)}`);
+    }
+    byPath.set(e.path, { ...e, mode: e.mode & 0o7777 });
+  }
+
+  const keyed = [...byPath.values()].map((e) => ({ e, k: sortKey(e.path) }));
+  keyed.sort((a, b) => Buffer.compare(a.k, b.k));
+  const sorted = keyed.map((x) => x.e);
+  const index = new Map<string, number>();
+  sorted.forEach((e, i) => index.set(e.path, i));
+
+  // Group in-layer hardlinks by the entry that holds the content.
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < sorted.length; i++) {
+    const e = sorted[i]!;
+    if (e.type !== 'hardlink') continue;
+    let j = i;
+    const seen = new Set<number>([i]);
+    for (;;) {
+      const cur = sorted[j]!;
+      if (cur.type !== 'hardlink') break;
+      const next = index.get(cur.linkname!);
+      if (next === undefined) { j = -1; break; } // target lives in a lower layer
+      if (seen.has(next)) throw new Error(`hardlink cycle in layer at ${e.path}`);
+      seen.add(next);
+      j = next;
+    }
+    if (j < 0) continue;
+    const root = sorted[j]!;
+    if (root.type === 'dir') throw new Error(`layer entry ${e.path}: hardlink target ${root.path} is a directory`);
+    const members = groups.get(j) ?? [];
+    members.push(i);
+    groups.set(j, members);
+  }
+  for (const [rootIdx, members] of groups) {
+    const holderIdx = Math.min(rootIdx, ...members);
+    const root = sorted[rootIdx]!;
+    const holder = sorted[holderIdx]!;
+    if (holderIdx !== rootIdx) {
+      // The holder takes the inode (content and metadata); the former root becomes a link.
+      sorted[holderIdx] = { ...root, path: holder.path };
+      sorted[rootIdx] = { path: root.path, type: 'hardlink', mode: root.mode, uid: root.uid, gid: root.gid, linkname: holder.path };
+    }
+    for (const m of members) {
+      if (m === holderIdx) continue;
+      const cur = sorted[m]!;
+      sorted[m] = { path: cur.path, type: 'hardlink', mode: cur.mode, uid: cur.uid, gid: cur.gid, linkname: holder.path };
+    }
+  }
+  return sorted;
+}
+
+/** Integer seconds of a Date (tar has second resolution; pax records must match the header). */
+export function tarTime(d: Date): Date {
+  const t = d.getTime();
+  if (!Number.isFinite(t)) throw new Error('invalid layer mtime');
+  return new Date(Math.floor(t / 1000) * 1000);
+}
+
+/**
+ * The header block(s) for one entry: an optional pax extended header (header + records) and the
+ * ustar header. `mtime` must already be whole seconds.
+ */
+export function encodeEntryHeader(e: LayerEntry, mtime: Date): Buffer {
+  const isDir = e.type === 'dir';
+  const path = tarPath(e.path, isDir);
+  const linkpath = e.type === 'symlink' ? e.linkname! : e.type === 'hardlink' ? tarPath(e.linkname!) : undefined;
+  const size = e.type === 'file' ? e.size! : 0;
+  const data: HeaderData = {
+    path,
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    size,
+    mtime,
+    type: e.type === 'file' ? 'File' : isDir ? 'Directory' : e.type === 'symlink' ? 'SymbolicLink' : 'Link',
+    uname: '',
+    gname: '',
+    devmaj: 0,
+    devmin: 0,
+  };
+  if (linkpath !== undefined) data.linkpath = linkpath;
+  const header = new Header(data);
+  const needPax = header.encode();
+  const block = header.block!;
+
+  const pathLong = Buffer.byteLength(path) > 100;
+  const linkLong = linkpath !== undefined && Buffer.byteLength(linkpath) > 100;
+  if (!needPax && !pathLong && !linkLong) return block;
+
+  // Only the records that ustar cannot carry, so the output stays minimal and stable.
+  const rec: HeaderData = {};
+  const nonAscii = (s: string) => Buffer.byteLength(s) !== s.length;
+  if (pathLong || nonAscii(path) || needPax) rec.path = path;
+  if (linkpath !== undefined && (linkLong || nonAscii(linkpath) || needPax)) rec.linkpath = linkpath;
+  if (size > MAX_USTAR_SIZE) rec.size = size;
+  if (e.uid > MAX_USTAR_ID) rec.uid = e.uid;
+  if (e.gid > MAX_USTAR_ID) rec.gid = e.gid;
+  const body = Buffer.from(new Pax(rec).encodeBody(), 'utf8');
+  const paxHeader = new Header({
+    path: `PaxHeader/${posix.basename(path)}`.slice(0, 99),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: body.length,
+    mtime,
+    type: 'ExtendedHeader',
+    uname: '',
+    gname: '',
+    devmaj: 0,
+    devmin: 0,
+  });
+  paxHeader.encode();
+  return Buffer.concat([paxHeader.block!, body, padding(body.length), block]);
+}
+
+function padding(size: number): Buffer {
+  const rem = size % BLOCK;
+  return rem === 0 ? Buffer.alloc(0) : ZERO_BLOCK.subarray(0, BLOCK - rem);
+}
+
+/**
+ * Yields the uncompressed tar of prepared (validated, sorted) entries. File contents are pulled
+ * from each entry's open() with backpressure (the consumer drives the iteration).
+ */
+export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): AsyncGenerator<Buffer> {
+  const t = tarTime(mtime);
+  for (const e of sorted) {
+    yield encodeEntryHeader(e, t);
+    if (e.type !== 'file') continue;
+    const size = e.size!;
+    let got = 0;
+    const src = e.open!();
+    try {
+      for await (const chunk of src) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+        got += buf.length;
+        if (got > size) {
+          throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
+        }
+        if (buf.length > 0) yield buf;
+      }
+    } catch (err) {
+      src.destroy();
+      throw err;
+    }
+    if (got !== size) {
+      throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
+    }
+    const pad = padding(size);
+    if (pad.length) yield pad;
+  }
+  yield END_OF_ARCHIVE;
+}
+
+/** The uncompressed tar of entries as a byte stream (validates and sorts them first). */
+export function createTarStream(entries: readonly LayerEntry[], mtime: Date): Readable {
+  const sorted = prepareEntries(entries);
+  return Readable.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
+}

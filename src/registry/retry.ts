@@ -1,0 +1,91 @@
+/**
+ * The one place registry operations are retried. Individual HTTP requests never retry on their
+ * own: multi-request protocol steps (an upload is POST + PATCH + PUT) must be redone as a whole,
+ * and nested retry loops would multiply attempts.
+ */
+import type { Logger } from '../log.js';
+
+export interface RetryPolicy {
+  /** Retries after the first attempt (so at most retries + 1 attempts). */
+  retries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** No retry is started if it would begin after this much time since the first attempt. */
+  maxElapsedMs: number;
+  /** Injectable for tests: waits `ms`. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Injectable for tests: a number in [0, 1). */
+  random?: () => number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  retries: 4,
+  baseDelayMs: 200,
+  maxDelayMs: 10_000,
+  maxElapsedMs: 120_000,
+};
+
+export function resolveRetryPolicy(p: Partial<RetryPolicy> = {}): RetryPolicy {
+  const out: RetryPolicy = { ...DEFAULT_RETRY_POLICY };
+  for (const [k, v] of Object.entries(p)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** What withRetry needs to know about an error; RegistryError satisfies it. */
+interface RetryableLike {
+  temporary?: unknown;
+  retryAfterMs?: unknown;
+}
+
+export function isTemporary(e: unknown): boolean {
+  return !!e && typeof e === 'object' && (e as RetryableLike).temporary === true;
+}
+
+/** Retry-After parsing lives with the response handling; re-exported for convenience. */
+export { parseRetryAfterHeader as parseRetryAfter } from './errors.js';
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)). */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Runs fn until it succeeds, fails with a non-temporary error, or the budget (retries, elapsed
+ * time) is spent. `fn` gets the 0-based attempt number. A server-sent Retry-After (carried as
+ * `retryAfterMs` on the error) replaces the jittered delay, capped at maxDelayMs; if the server
+ * asks for longer than the remaining elapsed budget we give up now rather than sleep in vain.
+ */
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  policy: Partial<RetryPolicy> = {},
+  logger?: Logger,
+  what = 'request',
+): Promise<T> {
+  const p = resolveRetryPolicy(policy);
+  const sleep = p.sleep ?? defaultSleep;
+  const random = p.random ?? Math.random;
+  const start = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (e) {
+      if (!isTemporary(e) || attempt >= p.retries) throw e;
+      const remaining = p.maxElapsedMs - (Date.now() - start);
+      const ra = (e as RetryableLike).retryAfterMs;
+      let delay: number;
+      if (typeof ra === 'number') {
+        if (ra > remaining) throw e;
+        delay = Math.min(ra, p.maxDelayMs);
+      } else {
+        delay = backoffDelay(attempt, p, random);
+      }
+      if (delay > remaining) throw e;
+      const msg = e instanceof Error ? e.message : String(e);
+      logger?.info(`${what}: attempt ${attempt + 1} failed (${msg}); retrying in ${delay} ms`);
+      await sleep(delay);
+    }
+  }
+}
