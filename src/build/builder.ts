@@ -3,7 +3,7 @@ import type { Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import { writeLayer } from '../layer/writer.js';
-import { listPaths, readFilesFromLayers, resolveOwner } from '../layer/reader.js';
+import { resolveOwner, scanLayers } from '../layer/reader.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
@@ -120,6 +120,9 @@ export class DaemonlessBuilder implements Builder {
       planned.push({ createdBy: `oci-build ${describeStep(step)}`, entries });
     }
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
+    // The image spec's manifest schema wants at least one layer: a scratch variant with
+    // only settings gets one empty layer.
+    if (parentLayers.length === 0 && planned.length === 0) planned.push({ createdBy: 'oci-build empty layer', entries: [] });
     const newLayers = await Promise.all(planned.map(async ({ createdBy, entries }) => {
       const t = Date.now();
       const built = await writeLayer(entries, this.store, { mtime, level: this.opts.gzipLevel });
@@ -156,10 +159,9 @@ export class DaemonlessBuilder implements Builder {
         const repo = base.repo;
         await Promise.all(base.layers.map((l) => this.fetcher.ensureLocal(l.digest, { kind: 'remote', repo })));
         const openers = base.layers.map((l) => () => this.store.open(l.digest));
-        const [listing, files] = await Promise.all([
-          listPaths(openers),
-          readFilesFromLayers(openers, ['/etc/passwd', '/etc/group']),
-        ]);
+        // One pass over the base layers: the final tree and the user and group files.
+        const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
+        const listing = paths ?? new Map();
         return {
           fs: FsView.fromListing(listing),
           owners: { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') },
