@@ -3,7 +3,6 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { MediaType } from '../oci/mediatypes.js';
 import { digestHex, type Digest } from '../oci/digest.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -11,12 +10,12 @@ import { createTarStream } from '../layer/tarwriter.js';
 import type { BlobFetcher } from '../build/fetch.js';
 import type { BuiltImage } from '../build/image.js';
 import type { DigestMap } from './digest-map.js';
-import { REF_NAME } from './oci-layout.js';
 
 /**
  * Writes a tar that `podman load` and `docker load` accept: Docker's manifest.json pointing
- * at blobs/sha256/* (the layout Docker 25+ `docker save` uses), which is also an OCI layout
- * (oci-layout + index.json). Layers stay gzip-compressed; both loaders detect that.
+ * at blobs/sha256/* (the paths Docker 25+ `docker save` uses). Layers stay gzip-compressed;
+ * both loaders detect that. No index.json: podman would then read the tar as an OCI archive
+ * and name images by ref.name instead of the RepoTags given here.
  */
 export async function writeDockerArchive(file: string, images: BuiltImage[], digestMap: DigestMap, store: BlobStore, fetcher: BlobFetcher): Promise<void> {
   const blobs = new Map<Digest, number>();
@@ -32,23 +31,10 @@ export async function writeDockerArchive(file: string, images: BuiltImage[], dig
       Layers: img.layers.map((l) => blobPath(l.descriptor.digest)),
     });
   }
-  const index = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciIndex,
-    manifests: images.map((img) => ({
-      mediaType: img.manifestDescriptor.mediaType,
-      digest: img.manifestDescriptor.digest,
-      size: img.manifestDescriptor.size,
-      platform: img.manifestDescriptor.platform,
-      annotations: { [REF_NAME]: img.variant },
-    })),
-  };
   const entries: LayerEntry[] = [
     { path: '/blobs', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
     { path: '/blobs/sha256', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
     small('/manifest.json', JSON.stringify(manifest)),
-    small('/index.json', JSON.stringify(index)),
-    small('/oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' })),
     ...[...blobs].map(([d, size]): LayerEntry => ({ path: `/${blobPath(d)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size, open: () => store.open(d) })),
   ];
   await mkdir(dirname(file), { recursive: true });

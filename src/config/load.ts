@@ -1,0 +1,577 @@
+/**
+ * Loads `oci-build.yml`: YAML -> structure check (schema.ts) -> `${NAME}` substitution
+ * (substitute.ts) -> value checks (fields.ts) and copy-source checks (sources.ts) -> the
+ * resolved model (model.ts). Every problem of the whole file is collected and thrown as one
+ * ConfigError, each with file, line, column, field path, message and fix hint, sorted by line.
+ *
+ * Decisions:
+ * - `image` and `base` are kept as written (after substitution), not normalized; they are
+ *   only validated here with parseReference. Consumers parse them again.
+ * - After a real YAML syntax error only the YAML errors are reported (the structure YAML
+ *   recovers is unreliable and would produce noise). Duplicate keys are not fatal: the
+ *   rest of the file is still checked.
+ * - Merge keys (`<<: *anchor`) are enabled, and top-level keys starting with `x-` are ignored
+ *   (a place for anchors, as in Compose files).
+ * - `null` for a variant (`app:` with nothing) means an empty variant that takes everything
+ *   from `defaults`.
+ * - YAML numbers and booleans are accepted where strings are wanted in env, labels,
+ *   annotations, args, user, entrypoint/cmd items and file content, and converted to strings.
+ * - `entrypoint` and `cmd` given as one string are the shell form: ["/bin/sh", "-c", string].
+ * - Problem `file` is the path as given by the caller; BuildFile.file is absolute.
+ */
+import { readFile, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import {
+  checkArgName,
+  checkBase,
+  checkEnvName,
+  checkImage,
+  checkImagePath,
+  checkOwner,
+  checkVariantName,
+  closest,
+  parseExpose,
+  parseMode,
+  parseStopSignal,
+  type Check,
+} from './fields.js';
+import { ConfigError, type BuildFile, type ConfigProblem, type CopySource, type Step, type VariantSpec } from './model.js';
+import { formatPath, Locator, type LineCol, type Path } from './positions.js';
+import {
+  COPY_STEP_KEYS,
+  copyStepSchema,
+  DEFAULTS_KEYS,
+  defaultsSchema,
+  expectationFor,
+  FILE_STEP_KEYS,
+  fileStepSchema,
+  KEY_ALIASES,
+  TOP_KEYS,
+  topSchema,
+  VARIANT_KEYS,
+  variantSchema,
+  type RawDefaults,
+  type RawVariant,
+} from './schema.js';
+import { isGlobPattern, resolveCopySource } from './sources.js';
+import { substitute, type SubstitutionScope } from './substitute.js';
+
+export interface LoadOptions {
+  /**
+   * Environment used to override args of the same name (default: process.env). Only
+   * declared args can be overridden; other variables are never visible to the file.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Reads, validates and resolves a build file. Throws ConfigError with all problems. */
+export async function loadBuildFile(file: string, opts: LoadOptions = {}): Promise<BuildFile> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (e) {
+    throw new ConfigError([
+      { file, message: `cannot read the build file: ${(e as Error).message}`, hint: 'check the path of the build file (default oci-build.yml)' },
+    ]);
+  }
+  return parseBuildFileText(text, file, path.dirname(abs), opts);
+}
+
+/** Like loadBuildFile, from text; `context` is the directory copy sources are relative to. */
+export async function parseBuildFileText(text: string, file: string, context: string, opts: LoadOptions = {}): Promise<BuildFile> {
+  const loader = new Loader(text, file, path.resolve(context), opts.env ?? process.env);
+  return loader.load();
+}
+
+/**
+ * The named variants plus everything they start from (`from`), dependencies first, otherwise
+ * in file order. No names means all variants.
+ */
+export function selectVariants(bf: BuildFile, names: readonly string[]): VariantSpec[] {
+  const byName = new Map(bf.variants.map((v) => [v.name, v]));
+  const known = bf.variants.map((v) => v.name);
+  const unknown = [...new Set(names)].filter((n) => !byName.has(n));
+  if (unknown.length) {
+    throw new ConfigError(
+      unknown.map((n) => {
+        const s = closest(n, known);
+        return {
+          file: bf.file,
+          message: `unknown variant "${n}"`,
+          hint: `${s ? `did you mean "${s}"? ` : ''}available variants: ${known.join(', ') || '(none)'}`,
+        };
+      }),
+    );
+  }
+  const wanted = new Set<string>();
+  for (const n of names.length ? names : known) {
+    for (let cur: string | undefined = n; cur !== undefined && !wanted.has(cur); cur = byName.get(cur)?.from) wanted.add(cur);
+  }
+  const out: VariantSpec[] = [];
+  const done = new Set<string>();
+  const visit = (v: VariantSpec): void => {
+    if (done.has(v.name)) return;
+    done.add(v.name);
+    const parent = v.from !== undefined ? byName.get(v.from) : undefined;
+    if (parent) visit(parent);
+    out.push(v);
+  };
+  for (const v of bf.variants) if (wanted.has(v.name)) visit(v);
+  return out;
+}
+
+type Issue = z.ZodError['issues'][number];
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'nothing (null)';
+  if (Array.isArray(v)) return v.length ? 'a list' : 'an empty list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+  if (typeof v === 'number') return `the number ${v}`;
+  if (typeof v === 'boolean') return String(v);
+  return typeof v;
+}
+
+function rawAt(v: unknown, p: readonly PropertyKey[]): unknown {
+  let cur = v;
+  for (const seg of p) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+interface Picked<T> {
+  value: T;
+  path: Path;
+}
+
+class Loader {
+  private readonly problems: ConfigProblem[] = [];
+  private readonly seen = new Set<string>();
+  private readonly badSubs: string[] = [];
+  private readonly lc = new LineCounter();
+  private readonly loc: Locator;
+  private readonly doc;
+  private realContext?: Promise<string | undefined>;
+
+  constructor(
+    text: string,
+    private readonly file: string,
+    private readonly context: string,
+    private readonly env: Readonly<Record<string, string | undefined>>,
+  ) {
+    this.doc = parseDocument(text, { lineCounter: this.lc, merge: true, prettyErrors: true, uniqueKeys: true });
+    this.loc = new Locator(this.doc, this.lc);
+  }
+
+  private add(path: Path, message: string, hint: string, opts: { key?: boolean; at?: LineCol } = {}): void {
+    const { line, column } = opts.at ?? this.loc.pos(path, opts.key);
+    const field = formatPath(path) || undefined;
+    const id = `${line}:${column}:${field}:${message}`;
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
+    this.problems.push({ file: this.file, line, column, ...(field ? { field } : {}), message, hint });
+  }
+
+  private addCheck<T>(path: Path, c: Check<T>): T | undefined {
+    if (c.ok) return c.value;
+    this.add(path, c.message, c.hint);
+    return undefined;
+  }
+
+  private fail(): never {
+    const sorted = this.problems
+      .map((p, i) => ({ p, i }))
+      .sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
+      .map((x) => x.p);
+    throw new ConfigError(sorted);
+  }
+
+  async load(): Promise<BuildFile> {
+    let fatal = false;
+    for (const e of this.doc.errors) {
+      const at = this.loc.offsetPos(e.pos[0]);
+      const p = this.loc.pathAt(e.pos[0]);
+      if (e.code === 'DUPLICATE_KEY') {
+        const key = p.at(-1);
+        this.add(p, `duplicate key${key !== undefined ? ` "${key}"` : ''}: keys of a YAML map must be unique`, 'remove or rename one of them', { at });
+      } else if (e.code === 'MULTIPLE_DOCS') {
+        fatal = true;
+        this.add([], 'the build file contains several YAML documents', 'keep one document: remove the --- separator and what follows', { at });
+      } else {
+        fatal = true;
+        const msg = e.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
+        const hint = e.code === 'TAB_AS_INDENT' ? 'indent with spaces' : 'check the indentation, quotes and brackets at and just before this line';
+        this.add(p, `YAML syntax error: ${msg}`, hint, { at });
+      }
+    }
+    if (fatal) this.fail();
+
+    let root: unknown;
+    try {
+      root = this.doc.toJS();
+    } catch (e) {
+      this.add([], `cannot read the YAML: ${(e as Error).message}`, 'simplify the anchors and aliases');
+      this.fail();
+    }
+    const result = await this.resolve(root);
+    if (this.problems.length || !result) this.fail();
+    return result;
+  }
+
+  /** Reports zod issues of the section at `base`, with messages built from expectationFor. */
+  private report(issues: Issue[], base: Path, raw: unknown, known: string[], ignoreKey: (k: string) => boolean): void {
+    for (const iss of issues) {
+      const p: Path = [...base, ...iss.path.map((s) => (typeof s === 'number' ? s : String(s)))];
+      if (iss.code === 'unrecognized_keys') {
+        for (const k of iss.keys) {
+          if (ignoreKey(k)) continue;
+          const s = closest(k, known, KEY_ALIASES);
+          this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, { key: true });
+        }
+        continue;
+      }
+      const v = rawAt(raw, iss.path);
+      const exp = expectationFor(p);
+      const last = p.at(-1);
+      if (v === undefined) this.add(p, `"${String(last)}" is missing`, `add it, e.g. ${exp.example}`);
+      else this.add(p, `expected ${exp.form}, got ${describe(v)}`, `for example: ${exp.example}`);
+    }
+  }
+
+  /**
+   * Parses one section. On problems, reports them, drops the offending keys and parses the
+   * rest again, so the valid part of a section is still checked further.
+   */
+  private part<S extends z.ZodType>(
+    schema: S,
+    raw: unknown,
+    base: Path,
+    known: string[],
+    ignoreKey: (k: string) => boolean = () => false,
+  ): { data?: z.output<S>; bad: Set<string> } {
+    const bad = new Set<string>();
+    const r = schema.safeParse(raw);
+    if (r.success) return { data: r.data, bad };
+    this.report(r.error.issues, base, raw, known, ignoreKey);
+    for (const iss of r.error.issues) {
+      if (iss.path.length > 0) bad.add(String(iss.path[0]));
+      else if (iss.code === 'unrecognized_keys') iss.keys.forEach((k) => bad.add(k));
+      else return { bad };
+    }
+    if (!isPlainObject(raw)) return { bad };
+    const again = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => !bad.has(k))));
+    return again.success ? { data: again.data, bad } : { bad };
+  }
+
+  /** Substitutes every string in `value` (not keys); remembers the paths that failed. */
+  private sub<T>(value: T, p: Path, scope: SubstitutionScope): T {
+    if (typeof value === 'string') {
+      const r = substitute(value, scope);
+      for (const pr of r.problems) this.add(p, pr.message, pr.hint);
+      if (r.problems.length) this.badSubs.push(formatPath(p));
+      return r.value as T;
+    }
+    if (Array.isArray(value)) return value.map((x, i) => this.sub(x, [...p, i], scope)) as T;
+    if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, this.sub(x, [...p, k], scope)])) as T;
+    return value;
+  }
+
+  /** True when substitution failed at or below `p` (its value is not checked further). */
+  private subFailed(p: Path): boolean {
+    const f = formatPath(p);
+    return this.badSubs.some((b) => b === f || (b.startsWith(f) && (b[f.length] === '.' || b[f.length] === '[')));
+  }
+
+  private async resolve(root: unknown): Promise<BuildFile | undefined> {
+    if (root === null || root === undefined) {
+      this.add([], 'the build file is empty', 'start with "version: 1" and a "variants:" map');
+      return undefined;
+    }
+    const top = this.part(topSchema.partial(), root, [], TOP_KEYS, (k) => k.startsWith('x-'));
+    const t = top.data;
+    if (!t) return undefined;
+    if (t.version === undefined && !top.bad.has('version')) this.add(['version'], '"version" is missing', 'add "version: 1" at the top of the file');
+
+    // Args, with the environment overriding declared args only (reproducible builds).
+    const args: Record<string, string> = {};
+    for (const [k, v] of Object.entries(t.args ?? {})) {
+      const c = checkArgName(k);
+      if (!c.ok) {
+        this.add(['args', k], c.message, c.hint, { key: true });
+        continue;
+      }
+      args[k] = this.env[k] ?? String(v);
+    }
+
+    let defaults: RawDefaults = {};
+    const defaultsBad = new Set<string>();
+    if (t.defaults !== undefined && t.defaults !== null) {
+      const d = this.part(defaultsSchema, t.defaults, ['defaults'], DEFAULTS_KEYS);
+      defaults = d.data ?? {};
+      d.bad.forEach((k) => defaultsBad.add(k));
+      // Unreadable defaults: do not also complain that variants lack a base.
+      if (!d.data) defaultsBad.add('base');
+    }
+
+    const rawVariants = t.variants ?? {};
+    if (t.variants === undefined && !top.bad.has('variants')) {
+      this.add(['variants'], '"variants" is missing', 'add a "variants:" map, e.g. variants: { app: { base: "ubuntu:24.04" } }');
+    } else if (t.variants !== undefined && Object.keys(rawVariants).length === 0) {
+      this.add(['variants'], 'no variants are defined', 'add at least one variant, e.g. variants: { app: { base: "ubuntu:24.04" } }');
+    }
+    const names = this.loc.keysInOrder(['variants']);
+    for (const k of Object.keys(rawVariants)) if (!names.includes(k)) names.push(k);
+
+    const variants: VariantSpec[] = [];
+    const froms = new Map<string, string>();
+    for (const name of names) {
+      const vp: Path = ['variants', name];
+      const nameCheck = checkVariantName(name);
+      if (!nameCheck.ok) this.add(vp, nameCheck.message, nameCheck.hint, { key: true });
+      const raw = rawVariants[name] ?? {};
+      const part = this.part(variantSchema, raw, vp, VARIANT_KEYS);
+      if (!part.data) continue;
+      const scope: SubstitutionScope = { vars: new Map([...Object.entries(args), ['variant', name]]), env: this.env };
+      const v = this.sub(part.data, vp, scope);
+      const d = this.sub(defaults, ['defaults'], scope);
+      const spec = await this.variant(name, v, d, part.bad, defaultsBad);
+      if (spec.from !== undefined && !this.subFailed([...vp, 'from'])) froms.set(name, spec.from);
+      variants.push(spec);
+    }
+    this.checkFroms(names, froms);
+    return { file: path.resolve(this.file), context: this.context, version: 1, args, variants };
+  }
+
+  private keyPos(p: Path): LineCol {
+    return this.loc.pos(p, true);
+  }
+
+  private checkFroms(names: string[], froms: Map<string, string>): void {
+    const all = new Set(names);
+    for (const [name, f] of froms) {
+      if (!all.has(f)) {
+        const s = closest(f, names);
+        this.add(['variants', name, 'from'], `from: unknown variant "${f}"`, `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`);
+      }
+    }
+    const reported = new Set<string>();
+    for (const start of names) {
+      const chain: string[] = [];
+      for (let cur: string | undefined = start; cur !== undefined && all.has(cur); cur = froms.get(cur)) {
+        const i = chain.indexOf(cur);
+        if (i >= 0) {
+          const cycle = chain.slice(i);
+          const key = [...cycle].sort().join('\0');
+          if (!reported.has(key)) {
+            reported.add(key);
+            // Start the cycle at the member that comes first in the file.
+            const first = cycle.reduce((a, b) => (names.indexOf(b) < names.indexOf(a) ? b : a));
+            const j = cycle.indexOf(first);
+            const ordered = [...cycle.slice(j), ...cycle.slice(0, j), first];
+            this.add(
+              ['variants', first, 'from'],
+              `from: variants start from each other in a cycle: ${ordered.join(' -> ')}`,
+              'one variant of the cycle must start from an image (base) instead',
+            );
+          }
+          break;
+        }
+        chain.push(cur);
+      }
+    }
+  }
+
+  /** Variant value if set, else the default, with the path it came from. */
+  private pick<K extends keyof RawDefaults>(v: RawVariant, d: RawDefaults, name: string, k: K): Picked<NonNullable<RawDefaults[K]>> | undefined {
+    const own = (v as RawDefaults)[k];
+    if (own !== undefined && own !== null) return { value: own, path: ['variants', name, k] };
+    const def = d[k];
+    if (def !== undefined && def !== null) return { value: def, path: ['defaults', k] };
+    return undefined;
+  }
+
+  private mergeMap(v: RawVariant, d: RawDefaults, name: string, k: 'env' | 'labels' | 'annotations'): Record<string, string> {
+    const out: Record<string, string> = {};
+    const sources: [Record<string, unknown> | undefined, Path][] = [
+      [d[k], ['defaults', k]],
+      [v[k], ['variants', name, k]],
+    ];
+    for (const [m, base] of sources) {
+      for (const [key, val] of Object.entries(m ?? {})) {
+        const c = k === 'env' ? checkEnvName(key) : undefined;
+        if (c && !c.ok) {
+          this.add([...base, key], c.message, c.hint, { key: true });
+          continue;
+        }
+        if (key.trim() === '') {
+          this.add([...base, key], `${k} key is empty`, 'give it a name', { key: true });
+          continue;
+        }
+        out[key] = String(val);
+      }
+    }
+    return out;
+  }
+
+  private async variant(name: string, v: RawVariant, d: RawDefaults, bad: Set<string>, defaultsBad: Set<string>): Promise<VariantSpec> {
+    const vp: Path = ['variants', name];
+    const spec: VariantSpec = {
+      name,
+      steps: [],
+      env: this.mergeMap(v, d, name, 'env'),
+      labels: this.mergeMap(v, d, name, 'labels'),
+      annotations: this.mergeMap(v, d, name, 'annotations'),
+      expose: [],
+      volumes: [],
+      pos: { file: this.file, ...this.keyPos(vp) },
+    };
+
+    if (v.from !== undefined) {
+      spec.from = v.from;
+      if (v.base !== undefined) {
+        this.add([...vp, 'from'], `variant "${name}" sets both base and from`, 'keep one: base starts from an image, from starts from the result of another variant');
+      }
+    } else {
+      const b = this.pick(v, d, name, 'base');
+      if (b) {
+        if (!this.subFailed(b.path)) spec.base = this.addCheck(b.path, checkBase(b.value));
+      } else if (!bad.has('base') && !bad.has('from') && !defaultsBad.has('base')) {
+        this.add(vp, `variant "${name}" has neither base nor from`, 'add "base: <image>" (or scratch) or "from: <variant>", or set defaults.base', { key: true });
+      }
+    }
+
+    const image = this.pick(v, d, name, 'image');
+    if (image && !this.subFailed(image.path)) spec.image = this.addCheck(image.path, checkImage(image.value));
+
+    for (const k of ['entrypoint', 'cmd'] as const) {
+      const c = this.pick(v, d, name, k);
+      if (c) spec[k] = typeof c.value === 'string' ? ['/bin/sh', '-c', c.value] : c.value.map(String);
+    }
+
+    const workdir = this.pick(v, d, name, 'workdir');
+    if (workdir && !this.subFailed(workdir.path)) spec.workdir = this.addCheck(workdir.path, checkImagePath(workdir.value, 'workdir', 'strip'));
+
+    const user = this.pick(v, d, name, 'user');
+    if (user && !this.subFailed(user.path)) spec.user = this.addCheck(user.path, checkOwner(user.value, 'user'));
+
+    const expose = this.pick(v, d, name, 'expose');
+    expose?.value.forEach((e, i) => {
+      const p = [...expose.path, i];
+      const port = this.subFailed(p) ? undefined : this.addCheck(p, parseExpose(e));
+      if (port !== undefined && !spec.expose.includes(port)) spec.expose.push(port);
+    });
+
+    const volumes = this.pick(v, d, name, 'volumes');
+    volumes?.value.forEach((vol, i) => {
+      const p = [...volumes.path, i];
+      const ok = this.subFailed(p) ? undefined : this.addCheck(p, checkImagePath(vol, 'volume', 'strip'));
+      if (ok !== undefined && !spec.volumes.includes(ok)) spec.volumes.push(ok);
+    });
+
+    const sig = this.pick(v, d, name, 'stop-signal');
+    if (sig && !this.subFailed(sig.path)) spec.stopSignal = this.addCheck(sig.path, parseStopSignal(sig.value));
+
+    for (const [i, raw] of (v.steps ?? []).entries()) {
+      const step = await this.step(raw, [...vp, 'steps', i]);
+      if (step) spec.steps.push(step);
+    }
+    return spec;
+  }
+
+  private mode(raw: string | number | undefined, p: Path): number | undefined {
+    if (raw === undefined || this.subFailed(p)) return undefined;
+    const format = this.loc.scalarFormat(p);
+    if (typeof raw === 'number' && format === 'HEX') {
+      this.add(p, `mode 0x${raw.toString(16)} is written in hexadecimal`, `write it in octal: "0${raw.toString(8)}"`);
+      return undefined;
+    }
+    return this.addCheck(p, parseMode(raw, format === 'OCT'));
+  }
+
+  private owner(raw: string | number | undefined, p: Path): string | undefined {
+    if (raw === undefined || this.subFailed(p)) return undefined;
+    return this.addCheck(p, checkOwner(raw));
+  }
+
+  private async step(raw: unknown, p: Path): Promise<Step | undefined> {
+    const pos = { file: this.file, ...this.loc.pos(p) };
+    if (!isPlainObject(raw)) {
+      const exp = expectationFor(p);
+      this.add(p, `expected ${exp.form}, got ${describe(raw)}`, `for example: ${exp.example}`);
+      return undefined;
+    }
+    const hasCopy = 'copy' in raw;
+    const hasFile = 'file' in raw;
+    if (hasCopy && hasFile) {
+      this.add(p, 'a step has both "copy" and "file"', 'split it into two steps: copy takes files from the context, file writes inline content');
+      return undefined;
+    }
+    if (!hasCopy && !hasFile) {
+      const known = [...new Set([...COPY_STEP_KEYS, ...FILE_STEP_KEYS])];
+      let suggested = false;
+      for (const k of Object.keys(raw)) {
+        if (known.includes(k)) continue;
+        const s = closest(k, known, KEY_ALIASES);
+        if (s === 'copy' || s === 'file') suggested = true;
+        this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, { key: true });
+      }
+      if (!suggested) this.add(p, 'a step needs "copy" (with "to") or "file" (with "content")', 'for example: - { copy: bin/app, to: /usr/local/bin/ }');
+      return undefined;
+    }
+    if (hasFile) {
+      const s = this.part(fileStepSchema, raw, p, FILE_STEP_KEYS).data;
+      if (!s) return undefined;
+      const fp = [...p, 'file'];
+      const target = this.subFailed(fp) ? undefined : this.addCheck(fp, checkImagePath(s.file, 'file', 'forbid'));
+      const mode = this.mode(s.mode, [...p, 'mode']);
+      const owner = this.owner(s.owner, [...p, 'owner']);
+      if (target === undefined) return undefined;
+      return { kind: 'file', path: target, content: String(s.content), ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), pos };
+    }
+
+    const s = this.part(copyStepSchema, raw, p, COPY_STEP_KEYS).data;
+    if (!s) return undefined;
+    const patterns: Picked<string>[] =
+      typeof s.copy === 'string' ? [{ value: s.copy, path: [...p, 'copy'] }] : s.copy.map((x, i) => ({ value: x, path: [...p, 'copy', i] }));
+    const sources: CopySource[] = [];
+    let complete = true;
+    for (const pat of patterns) {
+      if (this.subFailed(pat.path)) {
+        complete = false;
+        continue;
+      }
+      const rc = await this.getRealContext(pat.path);
+      if (rc === undefined) return undefined;
+      const r = await resolveCopySource(this.context, pat.value, rc);
+      for (const pr of r.problems) this.add(pat.path, pr.message, pr.hint);
+      if (r.source) sources.push(r.source);
+      else complete = false;
+    }
+    const tp = [...p, 'to'];
+    const to = this.subFailed(tp) ? undefined : this.addCheck(tp, checkImagePath(s.to, 'to'));
+    const several = patterns.length > 1 || patterns.some((x) => isGlobPattern(x.value));
+    if (to !== undefined && several && !to.endsWith('/')) {
+      this.add(tp, `"to" must be a directory ending with / when copying ${patterns.length > 1 ? 'several sources' : 'a glob'}`, `add a trailing slash: to: ${to}/`);
+    }
+    const mode = this.mode(s.mode, [...p, 'mode']);
+    const owner = this.owner(s.owner, [...p, 'owner']);
+    if (to === undefined || !complete) return undefined;
+    return { kind: 'copy', sources, to, ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), pos };
+  }
+
+  private async getRealContext(p: Path): Promise<string | undefined> {
+    this.realContext ??= realpath(this.context).catch(() => undefined);
+    const rc = await this.realContext;
+    if (rc === undefined) this.add(p, `the build context ${this.context} does not exist`, 'put the build file in the directory its copy sources are relative to');
+    return rc;
+  }
+}
