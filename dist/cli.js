@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+import { createRequire as __ociCreateRequire } from 'node:module';
+const require = __ociCreateRequire(import.meta.url);
+import {
+  ConfigError,
+  describeStep,
+  formatRepository,
+  parseOutput,
+  parseReference,
+  plan,
+  runPipeline
+} from "./chunks/chunk-FGW6GIXB.js";
+
+// src/cli.ts
+import { parseArgs } from "node:util";
+import { homedir } from "node:os";
+import { join } from "node:path";
+var USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
+
+Usage:
+  oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
+                  [--digest-map FILE] [--platform os/arch] [--cache-dir DIR] [--gzip-level N] [--verbose]
+  oci-build plan  --config FILE [--variant V]... [--tag T]...
+
+Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
+OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
+SOURCE_DATE_EPOCH sets the timestamps in layers and configs (default: 0).
+Exit codes: 0 success, 1 build or push failure, 2 bad usage or build file.`;
+function stderrLogger(verbose) {
+  return {
+    info: (m) => process.stderr.write(`${m}
+`),
+    warn: (m) => process.stderr.write(`warning: ${m}
+`),
+    debug: (m) => {
+      if (verbose) process.stderr.write(`debug: ${m}
+`);
+    },
+    group: async (name, fn) => fn()
+  };
+}
+function sourceDateEpoch(env) {
+  const v = env.SOURCE_DATE_EPOCH;
+  if (v === void 0 || v === "") return void 0;
+  if (!/^\d+$/.test(v)) throw new UsageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${v}"`);
+  return Number(v);
+}
+var UsageError = class extends Error {
+};
+async function main(argv) {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${USAGE}
+`);
+    return command ? 0 : 2;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: "string", short: "c", default: "oci-build.yml" },
+        variant: { type: "string", multiple: true, default: [] },
+        push: { type: "boolean", default: false },
+        tag: { type: "string", short: "t", multiple: true, default: [] },
+        output: { type: "string", short: "o", multiple: true, default: [] },
+        "digest-map": { type: "string" },
+        platform: { type: "string" },
+        "cache-dir": { type: "string" },
+        "gzip-level": { type: "string", default: "6" },
+        verbose: { type: "boolean", short: "v", default: false }
+      },
+      strict: true
+    }));
+  } catch (err) {
+    process.stderr.write(`oci-build: ${err.message}
+
+${USAGE}
+`);
+    return 2;
+  }
+  const logger = stderrLogger(values.verbose ?? false);
+  try {
+    const level = Number(values["gzip-level"]);
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--gzip-level must be 0-9, got "${values["gzip-level"]}"`);
+    const credentials = {};
+    const env = process.env;
+    if (env.OCI_BUILD_REGISTRY && env.OCI_BUILD_USERNAME && env.OCI_BUILD_PASSWORD) {
+      credentials[env.OCI_BUILD_REGISTRY] = { username: env.OCI_BUILD_USERNAME, password: env.OCI_BUILD_PASSWORD };
+    }
+    const inputs = {
+      config: values.config ?? "oci-build.yml",
+      variants: (values.variant ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean),
+      push: values.push ?? false,
+      tags: values.tag ?? [],
+      outputs: (values.output ?? []).map((o) => {
+        try {
+          return parseOutput(o);
+        } catch (e) {
+          throw new UsageError(e.message);
+        }
+      }),
+      digestMap: values["digest-map"],
+      credentials,
+      dockerConfig: true,
+      platform: values.platform,
+      sourceDateEpoch: sourceDateEpoch(env),
+      gzipLevel: level,
+      workDir: values["cache-dir"] ?? join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "oci-build"),
+      env
+    };
+    if (command === "plan") {
+      process.stdout.write(await formatPlan(inputs));
+      return 0;
+    }
+    if (command !== "build") throw new UsageError(`unknown command "${command}"`);
+    const result = await runPipeline(inputs, logger);
+    process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}
+`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`oci-build: ${err.message}
+`);
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`oci-build: ${err.message}
+
+${USAGE}
+`);
+      return 2;
+    }
+    process.stderr.write(`oci-build: error: ${err.message ?? err}
+`);
+    if (values.verbose && err.stack) process.stderr.write(`${err.stack}
+`);
+    return 1;
+  }
+}
+async function formatPlan(inputs) {
+  const p = await plan(inputs);
+  const lines = [`build file: ${p.buildFile.file}`, `platform: ${p.platform.os}/${p.platform.architecture}`];
+  for (const v of p.variants) {
+    const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : "(none: not pushable)";
+    lines.push("", `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`);
+    const tags = p.tags.get(v.name) ?? [];
+    if (tags.length) lines.push(`  tags: ${tags.join(", ")}`);
+    v.steps.forEach((s, i) => {
+      lines.push(`  layer ${i + 1}: ${describeStep(s)}${s.kind === "copy" ? ` (${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s))` : ""}${s.mode !== void 0 ? ` mode ${s.mode.toString(8).padStart(4, "0")}` : ""}${s.owner ? ` owner ${s.owner}` : ""}`);
+    });
+    if (v.entrypoint) lines.push(`  entrypoint: ${JSON.stringify(v.entrypoint)}`);
+    if (v.cmd) lines.push(`  cmd: ${JSON.stringify(v.cmd)}`);
+    if (Object.keys(v.env).length) lines.push(`  env: ${Object.entries(v.env).map(([k, x]) => `${k}=${x}`).join(" ")}`);
+    if (v.user) lines.push(`  user: ${v.user}`);
+    if (v.workdir) lines.push(`  workdir: ${v.workdir}`);
+  }
+  return `${lines.join("\n")}
+`;
+}
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (err) => {
+  process.stderr.write(`oci-build: ${err?.stack ?? err}
+`);
+  process.exitCode = 1;
+});
