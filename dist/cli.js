@@ -4,12 +4,13 @@ const require = __ociCreateRequire(import.meta.url);
 import {
   ConfigError,
   describeStep,
+  formatPlatform,
   formatRepository,
   parseOutput,
   parseReference,
   plan,
   runPipeline
-} from "./chunks/chunk-FGW6GIXB.js";
+} from "./chunks/chunk-O2N3IB4V.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -19,7 +20,7 @@ var USAGE = `oci-build: build OCI images for a matrix of variants without a Dock
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch] [--cache-dir DIR] [--gzip-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--gzip-level N] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
@@ -65,7 +66,7 @@ async function main(argv) {
         tag: { type: "string", short: "t", multiple: true, default: [] },
         output: { type: "string", short: "o", multiple: true, default: [] },
         "digest-map": { type: "string" },
-        platform: { type: "string" },
+        platform: { type: "string", multiple: true, default: [] },
         "cache-dir": { type: "string" },
         "gzip-level": { type: "string", default: "6" },
         verbose: { type: "boolean", short: "v", default: false }
@@ -103,7 +104,7 @@ ${USAGE}
       digestMap: values["digest-map"],
       credentials,
       dockerConfig: true,
-      platform: values.platform,
+      platforms: (values.platform ?? []).flatMap((x) => x.split(",")).map((x) => x.trim()).filter(Boolean),
       sourceDateEpoch: sourceDateEpoch(env),
       gzipLevel: level,
       workDir: values["cache-dir"] ?? join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "oci-build"),
@@ -140,10 +141,16 @@ ${USAGE}
 }
 async function formatPlan(inputs) {
   const p = await plan(inputs);
-  const lines = [`build file: ${p.buildFile.file}`, `platform: ${p.platform.os}/${p.platform.architecture}`];
+  const lines = [`build file: ${p.buildFile.file}`];
   for (const v of p.variants) {
     const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : "(none: not pushable)";
-    lines.push("", `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`);
+    lines.push(
+      "",
+      `variant ${v.name}`,
+      `  image: ${image}`,
+      `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`,
+      `  platforms: ${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(", ")}${p.asIndex.has(v.name) ? " (an OCI index)" : ""}`
+    );
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(", ")}`);
     v.steps.forEach((s, i) => {

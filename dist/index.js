@@ -8,7 +8,7 @@ import {
   external_exports,
   parseOutput,
   runPipeline
-} from "./chunks/chunk-FGW6GIXB.js";
+} from "./chunks/chunk-O2N3IB4V.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -19687,7 +19687,7 @@ var inputsSchema = external_exports.object({
   registryPassword: external_exports.string(),
   digestMap: external_exports.string(),
   outputs: external_exports.array(external_exports.custom()),
-  platform: external_exports.string(),
+  platforms: external_exports.array(external_exports.string()),
   gzipLevel: external_exports.number().int().min(0, "gzip-level: 0-9").max(9, "gzip-level: 0-9")
 });
 function bool(name, value) {
@@ -19707,7 +19707,7 @@ function readInputs() {
     registryPassword: getInput("registry-password"),
     digestMap: getInput("digest-map") || "image-digests.json",
     outputs: list(getInput("outputs")).map(parseOutput),
-    platform: getInput("platform"),
+    platforms: list(getInput("platforms")),
     gzipLevel: Number(getInput("gzip-level") || "6")
   };
   if (inputs.registryPassword) setSecret(inputs.registryPassword);
@@ -19734,7 +19734,7 @@ function pipelineInputs(a, env) {
     // The credentials go to the one registry they were given for, never elsewhere.
     credentials: a.registryUsername && a.registryPassword ? { [a.registry]: { username: a.registryUsername, password: a.registryPassword } } : {},
     dockerConfig: true,
-    platform: a.platform || void 0,
+    platforms: a.platforms,
     sourceDateEpoch: epoch ? Number(epoch) : void 0,
     gzipLevel: a.gzipLevel,
     workDir: join(env.RUNNER_TEMP || tmpdir(), "oci-build"),

@@ -18,7 +18,7 @@ export interface ActionInputs {
   registryPassword: string;
   digestMap: string;
   outputs: OutputSpec[];
-  platform: string;
+  platforms: string[];
   gzipLevel: number;
 }
 
@@ -34,7 +34,7 @@ const inputsSchema = z.object({
   registryPassword: z.string(),
   digestMap: z.string(),
   outputs: z.array(z.custom<OutputSpec>()),
-  platform: z.string(),
+  platforms: z.array(z.string()),
   gzipLevel: z.number().int().min(0, 'gzip-level: 0-9').max(9, 'gzip-level: 0-9'),
 });
 
@@ -56,7 +56,7 @@ export function readInputs(): ActionInputs {
     registryPassword: core.getInput('registry-password'),
     digestMap: core.getInput('digest-map') || 'image-digests.json',
     outputs: list(core.getInput('outputs')).map(parseOutput),
-    platform: core.getInput('platform'),
+    platforms: list(core.getInput('platforms')),
     gzipLevel: Number(core.getInput('gzip-level') || '6'),
   };
   // Mask before anything can log it, even a validation error.
@@ -88,7 +88,7 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv): Pipelin
       ? { [a.registry]: { username: a.registryUsername, password: a.registryPassword } }
       : {},
     dockerConfig: true,
-    platform: a.platform || undefined,
+    platforms: a.platforms,
     sourceDateEpoch: epoch ? Number(epoch) : undefined,
     gzipLevel: a.gzipLevel,
     workDir: join(env.RUNNER_TEMP || tmpdir(), 'oci-build'),

@@ -6,6 +6,7 @@ import { parseOutput } from './output/targets.js';
 import { describeStep } from './build/steps.js';
 import { ConfigError } from './config/model.js';
 import { parseReference, formatRepository } from './oci/reference.js';
+import { formatPlatform } from './oci/platform.js';
 import type { Credentials } from './registry/credentials.js';
 import type { Logger } from './log.js';
 
@@ -13,7 +14,7 @@ const USAGE = `oci-build: build OCI images for a matrix of variants without a Do
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch] [--cache-dir DIR] [--gzip-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--gzip-level N] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
@@ -56,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
         tag: { type: 'string', short: 't', multiple: true, default: [] },
         output: { type: 'string', short: 'o', multiple: true, default: [] },
         'digest-map': { type: 'string' },
-        platform: { type: 'string' },
+        platform: { type: 'string', multiple: true, default: [] },
         'cache-dir': { type: 'string' },
         'gzip-level': { type: 'string', default: '6' },
         verbose: { type: 'boolean', short: 'v', default: false },
@@ -85,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
       digestMap: values['digest-map'],
       credentials,
       dockerConfig: true,
-      platform: values.platform,
+      platforms: (values.platform ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
       sourceDateEpoch: sourceDateEpoch(env),
       gzipLevel: level,
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
@@ -117,10 +118,11 @@ async function main(argv: string[]): Promise<number> {
 /** What `build` would do, without network or writes: variants, bases, steps (one layer each), settings. */
 async function formatPlan(inputs: PipelineInputs): Promise<string> {
   const p = await plan(inputs);
-  const lines: string[] = [`build file: ${p.buildFile.file}`, `platform: ${p.platform.os}/${p.platform.architecture}`];
+  const lines: string[] = [`build file: ${p.buildFile.file}`];
   for (const v of p.variants) {
     const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : '(none: not pushable)';
-    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`);
+    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`,
+      `  platforms: ${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(', ')}${p.asIndex.has(v.name) ? ' (an OCI index)' : ''}`);
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(', ')}`);
     v.steps.forEach((s, i) => {

@@ -2,13 +2,15 @@ import { resolve } from 'node:path';
 import { loadBuildFile, selectVariants } from './config/load.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } from './config/model.js';
 import { isValidTag, parseReference, formatRepository } from './oci/reference.js';
-import { hostPlatform, parsePlatform } from './oci/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform } from './oci/platform.js';
+import { resolvePlatformSources } from './config/platform-sources.js';
+import { assembleVariant } from './build/assemble.js';
 import type { Platform } from './oci/types.js';
 import { BlobStore } from './layer/blobstore.js';
 import { RegistryClient } from './registry/client.js';
 import { credentialsFrom, type Credentials } from './registry/credentials.js';
 import { DaemonlessBuilder } from './build/builder.js';
-import type { BuiltImage } from './build/image.js';
+import type { BuiltImage, BuiltVariant } from './build/image.js';
 import { RegistryPublisher, type PublishStats, type PublishTarget } from './output/publisher.js';
 import { DigestMapRecorder, type DigestMap } from './output/digest-map.js';
 import { writeOciLayout } from './output/oci-layout.js';
@@ -32,7 +34,12 @@ export interface PipelineInputs {
   credentials: Record<string, Credentials>;
   /** Read ~/.docker/config.json (or $DOCKER_CONFIG) for other registries. */
   dockerConfig: boolean;
-  platform?: string;
+  /**
+   * Platforms to build (os/arch[/variant]). A variant that declares platforms builds those of
+   * them listed here (all of them when this is empty); any other variant builds these (the
+   * machine's platform when empty).
+   */
+  platforms: string[];
   sourceDateEpoch?: number;
   gzipLevel: number;
   /** Local blob store (cache) directory. */
@@ -44,15 +51,19 @@ export interface PipelineInputs {
 export interface PipelineResult {
   digestMap: DigestMap;
   digests: Record<string, string>;
-  images: BuiltImage[];
+  variants: BuiltVariant[];
   stats?: PublishStats;
   digestMapPath?: string;
 }
 
 export interface Plan {
   buildFile: BuildFile;
+  /** Variants to build, dependencies first (variants with none of the requested platforms left out). */
   variants: VariantSpec[];
-  platform: Platform;
+  /** Platforms each variant builds, in the order declared. */
+  platforms: Map<string, Platform[]>;
+  /** Variants whose result is an index (they declare platforms, or build several). */
+  asIndex: Set<string>;
   /** Tags per variant (names only). */
   tags: Map<string, string[]>;
 }
@@ -60,12 +71,15 @@ export interface Plan {
 /** Phase 1, no network and no writes: the whole build file and every input are checked. */
 export async function plan(inputs: PipelineInputs): Promise<Plan> {
   const buildFile = await loadBuildFile(resolve(inputs.config), { env: inputs.env });
-  const variants = selectVariants(buildFile, inputs.variants);
+  const selected = selectVariants(buildFile, inputs.variants);
   const problems: ConfigProblem[] = [];
-  let platform = hostPlatform();
-  if (inputs.platform) {
-    try { platform = parsePlatform(inputs.platform); } catch (e) { problems.push({ file: 'inputs', field: 'platform', message: (e as Error).message }); }
+  const requested: string[] = [];
+  for (const p of inputs.platforms) {
+    try { requested.push(formatPlatform(parsePlatform(p))); } catch (e) { problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }); }
   }
+  const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
+  const variants = selected.filter((v) => !skipped.has(v.name));
+  if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v) => (platforms.get(v.name) ?? []).map(formatPlatform)));
   const tags = new Map<string, string[]>();
   for (const v of variants) {
     const names = [...new Set(inputs.tags.map((t) => t.replaceAll('${variant}', v.name).trim()).filter(Boolean))];
@@ -78,14 +92,44 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  return { buildFile, variants, platform, tags };
+  return { buildFile, variants, platforms, asIndex, tags };
+}
+
+/**
+ * Which platforms each variant builds. A `from` variant inherits its parent's declared
+ * platforms and may only narrow them; a variant left with none of the requested platforms
+ * is skipped (in a matrix job per platform, another job builds it).
+ */
+function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: string[], problems: ConfigProblem[]) {
+  const byName = new Map(bf.variants.map((v) => [v.name, v]));
+  const declared = (v: VariantSpec | undefined): string[] | undefined => (v ? v.platforms ?? (v.from ? declared(byName.get(v.from)) : undefined) : undefined);
+  const fallback = requested.length ? requested : [formatPlatform(hostPlatform())];
+  const platforms = new Map<string, Platform[]>();
+  const asIndex = new Set<string>();
+  const skipped = new Set<string>();
+  for (const v of variants) {
+    const own = declared(v);
+    const parentOwn = v.from ? declared(byName.get(v.from)) : undefined;
+    if (v.platforms && parentOwn) {
+      const extra = v.platforms.filter((p) => !parentOwn.includes(p));
+      if (extra.length) problems.push({ file: bf.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.platforms`, message: `${extra.join(', ')} not built by ${v.from}, which this variant starts from`, hint: `add them to variants.${v.from}.platforms or remove them here` });
+    }
+    const list = own ? (requested.length ? own.filter((p) => requested.includes(p)) : own) : fallback;
+    if (list.length === 0) { skipped.add(v.name); continue; }
+    platforms.set(v.name, list.map(parsePlatform));
+    if (own || list.length > 1) asIndex.add(v.name);
+  }
+  // A variant whose parent is skipped cannot be built either.
+  for (const v of variants) if (v.from && skipped.has(v.from)) skipped.add(v.name);
+  return { platforms, asIndex, skipped };
 }
 
 export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promise<PipelineResult> {
   const t0 = Date.now();
   const p = await logger.group('validate', async () => {
     const r = await plan(inputs);
-    logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v) => v.name).join(', ')}] for ${r.platform.os}/${r.platform.architecture} in ${formatMs(Date.now() - t0)}`);
+    const plats = [...new Set([...r.platforms.values()].flat().map(formatPlatform))];
+    logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v) => v.name).join(', ')}] for ${plats.join(', ')} in ${formatMs(Date.now() - t0)}`);
     return r;
   });
   const store = new BlobStore(resolve(inputs.workDir, 'blobs'));
@@ -96,42 +140,44 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
   try {
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     const builder = new DaemonlessBuilder(client, store, {
-      platform: p.platform,
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
     });
-    let built: Map<string, BuiltImage>;
+    let built: Map<string, BuiltImage[]>;
     try {
-      built = await builder.build(p.buildFile, p.variants);
+      built = await builder.build(p.buildFile, p.variants, (v) => p.platforms.get(v.name) ?? []);
     } finally {
       for (const v of p.variants) {
         const buf = perVariant.get(v.name)!;
         await logger.group(`variant ${v.name}`, async () => buf.flushTo(logger));
       }
     }
-    const images = p.variants.map((v) => built.get(v.name)!);
+    const results = p.variants.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
+    const byName = new Map(results.map((r) => [r.variant, r]));
     const recorder = new DigestMapRecorder();
     let stats: PublishStats | undefined;
     if (inputs.push) {
       const targets: PublishTarget[] = p.variants.map((v) => {
         const ref = parseReference(v.image!, { repositoryOnly: true });
-        return { image: built.get(v.name)!, repo: { registry: ref.registry, repository: ref.repository }, tags: p.tags.get(v.name) ?? [] };
+        return { variant: byName.get(v.name)!, repo: { registry: ref.registry, repository: ref.repository }, tags: p.tags.get(v.name) ?? [] };
       });
       const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
       stats = await logger.group('push', () => publisher.publish(targets));
     }
     for (const v of p.variants) {
-      const img = built.get(v.name)!;
+      const r = byName.get(v.name)!;
       const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : v.name;
       recorder.record(v.name, {
         image,
-        digest: img.manifestDescriptor.digest,
-        ref: `${image}@${img.manifestDescriptor.digest}`,
+        digest: r.top.digest,
+        mediaType: r.top.mediaType,
+        ref: `${image}@${r.top.digest}`,
         tags: (p.tags.get(v.name) ?? []).map((t) => `${image}:${t}`),
-        size: img.totalSize,
+        size: r.totalSize,
         pushed: inputs.push,
+        ...(r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}),
       });
     }
     if (inputs.outputs.length) {
@@ -139,11 +185,11 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         for (const out of inputs.outputs) {
           const t = Date.now();
           if (out.kind === 'oci') {
-            await writeOciLayout(resolve(out.dir), images, store, builder.fetcher);
-            logger.info(`output: OCI layout ${out.dir} (${images.length} image(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
+            await writeOciLayout(resolve(out.dir), results, store, builder.fetcher);
+            logger.info(`output: OCI layout ${out.dir} (${results.length} variant(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
           } else {
-            await writeDockerArchive(resolve(out.file), images, recorder.toJSON(), store, builder.fetcher);
-            logger.info(`output: docker archive ${out.file} (${images.length} image(s)) in ${formatMs(Date.now() - t)}`);
+            await writeDockerArchive(resolve(out.file), results, recorder.toJSON(), store, builder.fetcher);
+            logger.info(`output: docker archive ${out.file} (${results.length} image(s)) in ${formatMs(Date.now() - t)}`);
           }
         }
       });
@@ -154,8 +200,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       await recorder.write(digestMapPath);
       logger.info(`digest map: ${digestMapPath}`);
     }
-    logger.info(`done: ${images.length} image(s) in ${formatMs(Date.now() - t0)}`);
-    return { digestMap: recorder.toJSON(), digests: recorder.digests(), images, stats, digestMapPath };
+    logger.info(`done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`);
+    return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, stats, digestMapPath };
   } finally {
     await client.close();
   }

@@ -72,3 +72,35 @@ export async function pushBusyboxBase(registryHost: string, repo = 'base/busybox
     rmSync(work, { recursive: true, force: true });
   }
 }
+
+/**
+ * A two-platform base (linux/amd64 and linux/arm64) as an OCI index. Both carry the host's
+ * busybox (only the host platform is ever run); /etc/base-arch says which entry is which.
+ */
+export async function pushMultiArchBase(registryHost: string, repo = 'base/multi'): Promise<string> {
+  const work = mkdtempSync(join(tmpdir(), 'oci-build-mbase-'));
+  const list = `localhost/oci-build-test-mlist-${process.pid}-${Date.now()}`;
+  try {
+    const layout = join(work, 'layout');
+    await run('umoci', ['init', '--layout', layout]);
+    for (const arch of ['amd64', 'arm64']) {
+      await run('umoci', ['new', '--image', `${layout}:${arch}`]);
+      const bundle = join(work, `bundle-${arch}`);
+      await run('umoci', ['unpack', '--image', `${layout}:${arch}`, bundle]);
+      makeBusyboxRootfs(join(bundle, 'rootfs'));
+      writeFileSync(join(bundle, 'rootfs/etc/base-arch'), `${arch}\n`);
+      await run('umoci', ['repack', '--image', `${layout}:${arch}`, bundle]);
+      await run('umoci', ['config', '--image', `${layout}:${arch}`, '--os', 'linux', '--architecture', arch, '--config.cmd', '/bin/sh', '--config.env', 'PATH=/usr/local/bin:/bin']);
+    }
+    await run('buildah', ['manifest', 'create', list]);
+    for (const arch of ['amd64', 'arm64']) {
+      await run('buildah', ['manifest', 'add', '--arch', arch, '--os', 'linux', ...(arch === 'arm64' ? ['--variant', 'v8'] : []), list, `oci:${layout}:${arch}`]);
+    }
+    const ref = `${registryHost}/${repo}:latest`;
+    await run('buildah', ['manifest', 'push', '--all', '--format', 'oci', '--tls-verify=false', list, `docker://${ref}`]);
+    return ref;
+  } finally {
+    await run('buildah', ['manifest', 'rm', list], { allowFail: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,8 +1,8 @@
 import { MediaType } from '../oci/mediatypes.js';
 import { jsonBytes, sha256 } from '../oci/digest.js';
-import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Manifest, Platform } from '../oci/types.js';
+import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { VariantSpec } from '../config/model.js';
-import type { BuiltImage, ImageLayer } from './image.js';
+import type { BuiltImage, BuiltVariant, ImageLayer } from './image.js';
 
 export interface AssembleInput {
   variant: VariantSpec;
@@ -99,4 +99,30 @@ export function assemble(input: AssembleInput): BuiltImage {
 /** RFC 3339 timestamp for SOURCE_DATE_EPOCH (seconds), or the Unix epoch when unset. */
 export function createdTime(sourceDateEpoch: number | undefined): string {
   return new Date((sourceDateEpoch ?? 0) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * The variant's result. With `asIndex` (the variant declares platforms, or several are
+ * built) an OCI index lists the manifests in the order the platforms were given, so the
+ * same inputs give the same index whether built in one job or merged from several.
+ */
+export function assembleVariant(variant: string, images: BuiltImage[], asIndex: boolean, annotations: Record<string, string>): BuiltVariant {
+  const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
+  if (!asIndex) {
+    const only = images[0]!;
+    return { variant, images, top: only.manifestDescriptor, topBytes: only.manifestBytes, totalSize: imageSizes };
+  }
+  const { bytes, descriptor } = buildIndex(images.map((i) => i.manifestDescriptor), annotations);
+  return { variant, images, index: { bytes, descriptor }, top: descriptor, topBytes: bytes, totalSize: imageSizes + bytes.length };
+}
+
+export function buildIndex(manifests: Descriptor[], annotations: Record<string, string>): { doc: Index; bytes: Buffer; descriptor: Descriptor } {
+  const doc: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: manifests.map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, ...(m.platform ? { platform: m.platform } : {}) })),
+    ...(Object.keys(annotations).length ? { annotations } : {}),
+  };
+  const bytes = jsonBytes(doc);
+  return { doc, bytes, descriptor: { mediaType: MediaType.OciIndex, digest: sha256(bytes), size: bytes.length } };
 }

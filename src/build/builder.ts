@@ -14,7 +14,6 @@ import type { BuiltImage, ImageLayer } from './image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
 
 export interface BuildOptions {
-  platform: Platform;
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
   sourceDateEpoch?: number;
   gzipLevel: number;
@@ -25,7 +24,8 @@ export interface BuildOptions {
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
 export interface Builder {
-  build(bf: BuildFile, variants: VariantSpec[]): Promise<Map<string, BuiltImage>>;
+  /** Builds each variant for each of its platforms; images come back in the platforms' order. */
+  build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>>;
 }
 
 /** What a variant leaves behind for variants built `from` it. */
@@ -48,33 +48,39 @@ export class DaemonlessBuilder implements Builder {
     this.fetcher = new BlobFetcher(client, store);
   }
 
-  async build(bf: BuildFile, variants: VariantSpec[]): Promise<Map<string, BuiltImage>> {
+  async build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>> {
     const states = new Map<string, Promise<VariantState>>();
     const byName = new Map(variants.map((v) => [v.name, v]));
-    const start = (v: VariantSpec): Promise<VariantState> => {
-      let p = states.get(v.name);
+    const start = (v: VariantSpec, platform: Platform): Promise<VariantState> => {
+      const key = `${v.name}|${formatPlatform(platform)}`;
+      let p = states.get(key);
       if (!p) {
         const parent = v.from ? byName.get(v.from) : undefined;
         if (v.from && !parent) throw new Error(`variant ${v.name}: from: ${v.from} was not selected for this build`);
-        p = (parent ? start(parent) : Promise.resolve(undefined)).then((ps) => this.buildVariant(bf, v, ps));
-        states.set(v.name, p);
+        p = (parent ? start(parent, platform) : Promise.resolve(undefined)).then((ps) => this.buildVariant(bf, v, platform, ps));
+        states.set(key, p);
       }
       return p;
     };
-    // Every variant starts at once; `from` chains wait on their parent's promise only.
-    const all = variants.map((v) => start(v));
-    const results = await Promise.allSettled(all);
+    // Every variant and platform starts at once; `from` chains wait on their parent only.
+    const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform) })));
+    const results = await Promise.allSettled(jobs.map((j) => j.promise));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const out = new Map<string, BuiltImage>();
-    for (const r of results) if (r.status === 'fulfilled') out.set(r.value.image.variant, r.value.image);
+    const out = new Map<string, BuiltImage[]>();
+    results.forEach((r, i) => {
+      if (r.status !== 'fulfilled') return;
+      const name = jobs[i]!.v.name;
+      out.set(name, [...(out.get(name) ?? []), r.value.image]);
+    });
     return out;
   }
 
-  private async buildVariant(bf: BuildFile, v: VariantSpec, parent: VariantState | undefined): Promise<VariantState> {
-    const { platform } = this.opts;
+  private async buildVariant(bf: BuildFile, v: VariantSpec, platform: Platform, parent: VariantState | undefined): Promise<VariantState> {
     const logger = this.opts.variantLogger?.(v.name) ?? this.opts.logger;
     const t0 = Date.now();
+    // Log lines say which platform when a variant declares several.
+    const label = v.platforms ? `${v.name} ${formatPlatform(platform)}` : v.name;
     let parentLayers: ImageLayer[];
     let parentConfig;
     let fs: FsView | undefined;
@@ -87,7 +93,7 @@ export class DaemonlessBuilder implements Builder {
       owners = parent.owners;
       baseAnnotations = parent.baseAnnotations;
     } else {
-      const base = await this.base(v.base ?? 'scratch');
+      const base = await this.base(v.base ?? 'scratch', platform);
       parentConfig = base.config;
       parentLayers = base.layers.map((d, i) => ({
         descriptor: d,
@@ -104,7 +110,7 @@ export class DaemonlessBuilder implements Builder {
         fs = scan.fs.clone();
         owners = scan.owners;
       }
-      logger.info(`[${v.name}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
+      logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
     }
     fs ??= new FsView();
     // Entries are computed in order (each step sees the file system the previous ones left);
@@ -113,6 +119,7 @@ export class DaemonlessBuilder implements Builder {
     for (const step of v.steps) {
       const entries = await stepEntries(step, {
         context: bf.context,
+        platform: formatPlatform(platform),
         fs,
         resolveOwner: async (o: string): Promise<Owner> => resolveOwnerIn(o, owners, v.name),
       });
@@ -127,7 +134,7 @@ export class DaemonlessBuilder implements Builder {
       const t = Date.now();
       const built = await writeLayer(entries, this.store, { mtime, level: this.opts.gzipLevel });
       this.layersWritten++;
-      logger.info(`[${v.name}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
+      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: 'local' as const }, createdBy };
     }));
     const image = assemble({
@@ -136,15 +143,16 @@ export class DaemonlessBuilder implements Builder {
     });
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
-    logger.info(`[${v.name}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
+    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs, owners, baseAnnotations };
   }
 
-  private base(ref: string): Promise<BaseImage> {
-    let p = this.bases.get(ref);
+  private base(ref: string, platform: Platform): Promise<BaseImage> {
+    const key = `${ref}|${formatPlatform(platform)}`;
+    let p = this.bases.get(key);
     if (!p) {
-      p = resolveBase(this.client, ref, this.opts.platform);
-      this.bases.set(ref, p);
+      p = resolveBase(this.client, ref, platform);
+      this.bases.set(key, p);
     }
     return p;
   }

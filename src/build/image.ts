@@ -30,3 +30,18 @@ export interface BuiltImage {
   /** Sum of manifest, config and layer sizes: what a pull of this image transfers at most. */
   totalSize: number;
 }
+
+/**
+ * A variant's result: one image per platform, and the descriptor that tags point at
+ * (an OCI index when the variant has platforms, else its one manifest).
+ */
+export interface BuiltVariant {
+  variant: string;
+  images: BuiltImage[];
+  index?: { bytes: Buffer; descriptor: Descriptor };
+  /** What the variant's tags and digest-map entry point at. */
+  top: Descriptor;
+  topBytes: Buffer;
+  /** Everything a pull of all platforms transfers at most. */
+  totalSize: number;
+}

@@ -11,6 +11,8 @@ export interface Owner { uid: number; gid: number }
 export interface StepContext {
   /** The build context (absolute); no source may lead outside it. */
   context: string;
+  /** The platform being built (os/arch[/variant]): picks per-platform copy sources. */
+  platform: string;
   /** The file system as it stands before this step. */
   fs: FsView;
   /** Resolves an `owner:` value against the image's /etc/passwd and /etc/group. */
@@ -51,7 +53,9 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
 async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e: LayerEntry) => void): Promise<string | undefined> {
   const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
   let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
-  for (const source of step.sources) {
+  const sources = step.platformSources?.[ctx.platform] ?? step.sources;
+  if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
+  for (const source of sources) {
     for (const match of source.matches) {
       const st = await lstat(match);
       if (st.isDirectory()) {

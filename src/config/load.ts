@@ -56,6 +56,8 @@ import {
   type RawVariant,
 } from './schema.js';
 import { isGlobPattern, resolveCopySource } from './sources.js';
+import { hasPlatformPlaceholder, PLATFORM_PLACEHOLDERS } from './platform-sources.js';
+import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { substitute, type SubstitutionScope } from './substitute.js';
 
 export interface LoadOptions {
@@ -340,15 +342,33 @@ class Loader {
       const raw = rawVariants[name] ?? {};
       const part = this.part(variantSchema, raw, vp, VARIANT_KEYS);
       if (!part.data) continue;
-      const scope: SubstitutionScope = { vars: new Map([...Object.entries(args), ['variant', name]]), env: this.env };
+      // Platform placeholders are kept as written here and filled in per platform when the
+      // build is planned (copy sources only).
+      const scope: SubstitutionScope = {
+        vars: new Map([...Object.entries(args), ['variant', name], ...PLATFORM_PLACEHOLDERS.map((n): [string, string] => [n, `\${${n}}`])]),
+        env: this.env,
+      };
       const v = this.sub(part.data, vp, scope);
       const d = this.sub(defaults, ['defaults'], scope);
+      this.checkPlaceholders(v, vp);
+      this.checkPlaceholders(d, ['defaults']);
       const spec = await this.variant(name, v, d, part.bad, defaultsBad);
       if (spec.from !== undefined && !this.subFailed([...vp, 'from'])) froms.set(name, spec.from);
       variants.push(spec);
     }
     this.checkFroms(names, froms);
     return { file: path.resolve(this.file), context: this.context, version: 1, args, variants };
+  }
+
+  /** Platform placeholders only mean something in copy sources; anywhere else they are a mistake. */
+  private checkPlaceholders(value: unknown, p: Path): void {
+    const inCopy = p.length >= 5 && p[2] === 'steps' && p[4] === 'copy';
+    if (typeof value === 'string') {
+      if (!inCopy && hasPlatformPlaceholder(value)) {
+        this.add(p, `\${platform}, \${os}, \${arch} and \${arch_variant} can only be used in copy sources`, 'use them in a copy step\'s source path, e.g. copy: target/${arch}/app');
+      }
+    } else if (Array.isArray(value)) value.forEach((x, i) => this.checkPlaceholders(x, [...p, i]));
+    else if (isPlainObject(value)) for (const [k, x] of Object.entries(value)) this.checkPlaceholders(x, [...p, k]);
   }
 
   private keyPos(p: Path): LineCol {
@@ -477,6 +497,24 @@ class Loader {
       if (ok !== undefined && !spec.volumes.includes(ok)) spec.volumes.push(ok);
     });
 
+    const platforms = this.pick(v, d, name, 'platforms');
+    if (platforms) {
+      const list: string[] = [];
+      platforms.value.forEach((raw, i) => {
+        const p = [...platforms.path, i];
+        if (this.subFailed(p)) return;
+        try {
+          const f = formatPlatform(parsePlatform(raw));
+          if (list.includes(f)) this.add(p, `platform ${f} is listed twice`, 'list each platform once');
+          else list.push(f);
+        } catch (e) {
+          this.add(p, (e as Error).message, 'write os/arch[/variant], e.g. linux/amd64, linux/arm64, linux/arm/v7');
+        }
+      });
+      if (platforms.value.length === 0) this.add(platforms.path, 'platforms is empty', 'list at least one platform, or remove the field to build for the runner\'s platform');
+      if (list.length) spec.platforms = list;
+    }
+
     const sig = this.pick(v, d, name, 'stop-signal');
     if (sig && !this.subFailed(sig.path)) spec.stopSignal = this.addCheck(sig.path, parseStopSignal(sig.value));
 
@@ -547,6 +585,11 @@ class Loader {
     for (const pat of patterns) {
       if (this.subFailed(pat.path)) {
         complete = false;
+        continue;
+      }
+      if (hasPlatformPlaceholder(pat.value)) {
+        // Resolved for each platform when the build is planned (resolvePlatformSources).
+        sources.push({ pattern: pat.value, matches: [], isGlob: isGlobPattern(pat.value), perPlatform: true });
         continue;
       }
       const rc = await this.getRealContext(pat.path);

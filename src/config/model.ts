@@ -18,6 +18,8 @@ export interface CopySource {
   matches: string[];
   /** True when the pattern had glob characters (then each match is copied into `to` as a directory). */
   isGlob: boolean;
+  /** The pattern has ${platform}/${os}/${arch}/${arch_variant}: matches are resolved per platform. */
+  perPlatform?: boolean;
 }
 
 export interface CopyStep {
@@ -25,6 +27,8 @@ export interface CopyStep {
   sources: CopySource[];
   /** Absolute image path; a trailing slash means "into this directory". */
   to: string;
+  /** Sources resolved for each platform ("linux/arm64" -> sources), when any source is per platform. */
+  platformSources?: Record<string, CopySource[]>;
   mode?: number;
   /** As written: "uid:gid", "uid", "name", "name:group" (names resolved against the base's /etc/passwd, /etc/group). */
   owner?: string;
@@ -63,6 +67,8 @@ export interface VariantSpec {
   expose: string[];
   volumes: string[];
   stopSignal?: string;
+  /** Platforms declared in the build file (normalized os/arch[/variant]); the result is an index. */
+  platforms?: string[];
   pos: SourcePos;
 }
 

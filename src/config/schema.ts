@@ -35,6 +35,7 @@ const commonFields = {
   expose: z.array(intOrString),
   volumes: z.array(z.string()),
   'stop-signal': intOrString,
+  platforms: z.array(z.string()),
 };
 
 export const topSchema = z.strictObject({
@@ -132,6 +133,7 @@ const FIELD_EXPECTATIONS: Record<string, { self: Expectation; item?: Expectation
   expose: { self: E('a list of ports', 'expose: [8080, "53/udp"]'), item: E('a port number or "port/proto"', '8080 or "53/udp"') },
   volumes: { self: E('a list of absolute paths', 'volumes: [/data]'), item: E('an absolute path', '/data') },
   'stop-signal': { self: E('a signal name or number', 'stop-signal: SIGTERM') },
+  platforms: { self: E('a list of platforms', 'platforms: [linux/amd64, linux/arm64]'), item: E('os/arch[/variant]', 'linux/arm64') },
   steps: { self: E('a list of steps', 'steps: [{ copy: bin/app, to: /usr/local/bin/ }]') },
   copy: { self: E('a path or a non-empty list of paths', 'copy: target/release/app'), item: E('a path', 'target/release/app') },
   to: { self: E('an absolute image path', 'to: /usr/local/bin/') },

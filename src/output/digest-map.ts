@@ -6,6 +6,10 @@ export interface DigestMapEntry {
   /** Repository the image is (or would be) pushed to; the variant name when it has none. */
   image: string;
   digest: Digest;
+  /** OCI index for multi-platform variants, OCI manifest otherwise. */
+  mediaType: string;
+  /** Multi-platform variants: each platform's manifest (os/arch[/variant] -> digest, size). */
+  platforms?: Record<string, { digest: Digest; size: number }>;
   /** image@digest: the reference to pin. */
   ref: string;
   /** Full references of the tags written (or that would be written without push). */

@@ -8,7 +8,8 @@ import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
 import { createTarStream } from '../layer/tarwriter.js';
 import type { BlobFetcher } from '../build/fetch.js';
-import type { BuiltImage } from '../build/image.js';
+import type { BuiltImage, BuiltVariant } from '../build/image.js';
+import { hostPlatform, platformMatches } from '../oci/platform.js';
 import type { DigestMap } from './digest-map.js';
 
 /**
@@ -17,7 +18,10 @@ import type { DigestMap } from './digest-map.js';
  * both loaders detect that. No index.json: podman would then read the tar as an OCI archive
  * and name images by ref.name instead of the RepoTags given here.
  */
-export async function writeDockerArchive(file: string, images: BuiltImage[], digestMap: DigestMap, store: BlobStore, fetcher: BlobFetcher): Promise<void> {
+export async function writeDockerArchive(file: string, variants: BuiltVariant[], digestMap: DigestMap, store: BlobStore, fetcher: BlobFetcher): Promise<void> {
+  // The format holds one image per name: a multi-platform variant contributes the image for
+  // this machine's platform (or its first one).
+  const images: BuiltImage[] = variants.map((v) => v.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v.images[0]!);
   const blobs = new Map<Digest, number>();
   const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
   for (const img of images) {

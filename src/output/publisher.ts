@@ -4,12 +4,12 @@ import { formatRepository } from '../oci/reference.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
 import type { BlobFetcher } from '../build/fetch.js';
-import type { BlobSource, BuiltImage } from '../build/image.js';
+import type { BlobSource, BuiltImage, BuiltVariant } from '../build/image.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
 
 export interface PublishTarget {
-  image: BuiltImage;
+  variant: BuiltVariant;
   repo: RepoRef;
   /** Tag names (not full references) to point at the image once everything is pushed. */
   tags: string[];
@@ -62,18 +62,17 @@ export class RegistryPublisher {
     let phase = 'uploading blobs';
     const t0 = Date.now();
     try {
-      await Promise.all(targets.map((t) => this.pushBlobs(t)));
+      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.pushBlobs(t.repo, img))));
       phase = 'pushing manifests by digest';
-      await Promise.all(targets.map(async (t) => {
-        const d = await this.client.putManifest(t.repo, t.image.manifestDescriptor.digest, t.image.manifestDescriptor.mediaType, t.image.manifestBytes);
-        if (d !== t.image.manifestDescriptor.digest) throw new Error(`${formatRepository(t.repo)}: registry stored manifest as ${d}, expected ${t.image.manifestDescriptor.digest}`);
-        this.stats.manifestsPushed++;
-      }));
+      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes))));
+      // An index refers to manifests, so it goes after all of them.
+      phase = 'pushing indexes by digest';
+      await Promise.all(targets.map((t) => (t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : undefined)));
       phase = 'confirming manifests';
       await Promise.all(targets.map(async (t) => {
-        const head = await this.client.headManifest(t.repo, t.image.manifestDescriptor.digest);
-        if (!head || head.digest !== t.image.manifestDescriptor.digest) {
-          throw new Error(`${formatRepository(t.repo)}@${t.image.manifestDescriptor.digest} is not served after push`);
+        const head = await this.client.headManifest(t.repo, t.variant.top.digest);
+        if (!head || head.digest !== t.variant.top.digest) {
+          throw new Error(`${formatRepository(t.repo)}@${t.variant.top.digest} is not served after push`);
         }
       }));
       this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
@@ -85,7 +84,7 @@ export class RegistryPublisher {
     try {
       // Tags last: until here nothing a user pulls by tag has changed.
       await Promise.all(targets.flatMap((t) => t.tags.map(async (tag) => {
-        await this.client.putManifest(t.repo, tag, t.image.manifestDescriptor.mediaType, t.image.manifestBytes);
+        await this.client.putManifest(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes);
         this.stats.tagsWritten++;
       })));
     } catch (err) {
@@ -95,12 +94,18 @@ export class RegistryPublisher {
     return this.stats;
   }
 
-  private async pushBlobs(t: PublishTarget): Promise<void> {
+  private async putByDigest(repo: RepoRef, d: Descriptor, bytes: Buffer): Promise<void> {
+    const stored = await this.client.putManifest(repo, d.digest, d.mediaType, bytes);
+    if (stored !== d.digest) throw new Error(`${formatRepository(repo)}: registry stored manifest as ${stored}, expected ${d.digest}`);
+    this.stats.manifestsPushed++;
+  }
+
+  private async pushBlobs(repo: RepoRef, image: BuiltImage): Promise<void> {
     const blobs: { d: Descriptor; source: BlobSource }[] = [
-      ...t.image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
-      { d: t.image.configDescriptor, source: { kind: 'local' } as BlobSource },
+      ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
+      { d: image.configDescriptor, source: { kind: 'local' } as BlobSource },
     ];
-    await Promise.all(blobs.map(({ d, source }) => this.ensureBlob(t.repo, d, source)));
+    await Promise.all(blobs.map(({ d, source }) => this.ensureBlob(repo, d, source)));
   }
 
   private ensureBlob(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {

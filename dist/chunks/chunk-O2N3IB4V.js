@@ -34126,6 +34126,38 @@ function formatProblems(problems) {
 ${lines.map((l) => `  - ${l}`).join("\n")}`;
 }
 
+// src/oci/platform.ts
+var ARCH_ALIASES = { x86_64: "amd64", aarch64: "arm64", x64: "amd64" };
+function normalizePlatform(p2) {
+  const architecture = ARCH_ALIASES[p2.architecture] ?? p2.architecture;
+  let variant = p2.variant || void 0;
+  if (architecture === "arm64" && (variant === "v8" || variant === "8")) variant = void 0;
+  if (architecture === "arm" && !variant) variant = "v7";
+  if (architecture === "amd64" && variant === "v1") variant = void 0;
+  return { ...p2, os: p2.os, architecture, ...variant ? { variant } : { variant: void 0 } };
+}
+function parsePlatform(s3) {
+  const parts = s3.split("/");
+  if (parts.length < 2 || parts.length > 3 || parts.some((x) => !/^[a-z0-9_.-]+$/.test(x))) {
+    throw new Error(`invalid platform "${s3}": expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8`);
+  }
+  return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
+}
+function formatPlatform(p2) {
+  const n = normalizePlatform(p2);
+  return [n.os, n.architecture, n.variant].filter(Boolean).join("/");
+}
+function platformMatches(want, have) {
+  if (!have) return false;
+  const a = normalizePlatform(want);
+  const b2 = normalizePlatform(have);
+  return a.os === b2.os && a.architecture === b2.architecture && (a.variant ?? "") === (b2.variant ?? "");
+}
+function hostPlatform() {
+  const arch = { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+  return normalizePlatform({ os: "linux", architecture: arch[process.arch] ?? process.arch });
+}
+
 // src/build/steps.ts
 import { createReadStream } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
@@ -34204,7 +34236,9 @@ async function stepEntries(step, ctx) {
 async function copyInto(step, ctx, owner, add) {
   const intoDir = step.to.endsWith("/") || step.sources.length > 1 || step.sources.some((s3) => s3.isGlob);
   let destDir = intoDir ? normalize(step.to) : void 0;
-  for (const source of step.sources) {
+  const sources = step.platformSources?.[ctx.platform] ?? step.sources;
+  if (sources.some((s3) => s3.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
+  for (const source of sources) {
     for (const match of source.matches) {
       const st2 = await lstat(match);
       if (st2.isDirectory()) {
@@ -34274,7 +34308,7 @@ import { resolve as resolve2 } from "node:path";
 
 // src/config/load.ts
 var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile, realpath } from "node:fs/promises";
+import { readFile, realpath as realpath2 } from "node:fs/promises";
 import path2 from "node:path";
 
 // src/config/fields.ts
@@ -54296,7 +54330,8 @@ var commonFields = {
   cmd: commandSchema,
   expose: external_exports.array(intOrString),
   volumes: external_exports.array(external_exports.string()),
-  "stop-signal": intOrString
+  "stop-signal": intOrString,
+  platforms: external_exports.array(external_exports.string())
 };
 var topSchema = external_exports.strictObject({
   version: external_exports.literal(1),
@@ -54366,6 +54401,7 @@ var FIELD_EXPECTATIONS = {
   expose: { self: E("a list of ports", 'expose: [8080, "53/udp"]'), item: E('a port number or "port/proto"', '8080 or "53/udp"') },
   volumes: { self: E("a list of absolute paths", "volumes: [/data]"), item: E("an absolute path", "/data") },
   "stop-signal": { self: E("a signal name or number", "stop-signal: SIGTERM") },
+  platforms: { self: E("a list of platforms", "platforms: [linux/amd64, linux/arm64]"), item: E("os/arch[/variant]", "linux/arm64") },
   steps: { self: E("a list of steps", "steps: [{ copy: bin/app, to: /usr/local/bin/ }]") },
   copy: { self: E("a path or a non-empty list of paths", "copy: target/release/app"), item: E("a path", "target/release/app") },
   to: { self: E("an absolute image path", "to: /usr/local/bin/") },
@@ -54504,6 +54540,46 @@ async function resolveCopySource(context, pattern, realContext) {
   }
   if (problems.length) return { problems };
   return { source: { pattern, matches, isGlob }, problems };
+}
+
+// src/config/platform-sources.ts
+import { realpath } from "node:fs/promises";
+var PLATFORM_PLACEHOLDERS = ["platform", "os", "arch", "arch_variant"];
+var PLACEHOLDER_RE = /\$\{(platform|os|arch|arch_variant)\}/;
+function hasPlatformPlaceholder(s3) {
+  return PLACEHOLDER_RE.test(s3);
+}
+function fillPlatform(pattern, platform) {
+  const p2 = parsePlatform(platform);
+  const values = { platform, os: p2.os, arch: p2.architecture, arch_variant: p2.variant ?? "" };
+  return pattern.replace(/\$\{(platform|os|arch|arch_variant)\}/g, (_m, n) => values[n] ?? "");
+}
+async function resolvePlatformSources(bf, variants, platformsOf) {
+  const problems = [];
+  const realContext = await realpath(bf.context);
+  for (const v2 of variants) {
+    for (const [i, step] of v2.steps.entries()) {
+      if (step.kind !== "copy" || !step.sources.some((s3) => s3.perPlatform)) continue;
+      step.platformSources = {};
+      for (const platform of platformsOf(v2)) {
+        const resolved = [];
+        for (const src of step.sources) {
+          if (!src.perPlatform) {
+            resolved.push(src);
+            continue;
+          }
+          const pattern = fillPlatform(src.pattern, platform);
+          const r = await resolveCopySource(bf.context, pattern, realContext);
+          for (const pr2 of r.problems) {
+            problems.push({ file: bf.file, line: step.pos.line, column: step.pos.column, field: `variants.${v2.name}.steps[${i}].copy`, message: `for ${platform}: ${pr2.message}`, hint: pr2.hint });
+          }
+          if (r.source) resolved.push(r.source);
+        }
+        step.platformSources[platform] = resolved;
+      }
+    }
+  }
+  return problems;
 }
 
 // src/config/substitute.ts
@@ -54803,15 +54879,30 @@ var Loader = class {
       const raw = rawVariants[name] ?? {};
       const part = this.part(variantSchema, raw, vp, VARIANT_KEYS);
       if (!part.data) continue;
-      const scope = { vars: new Map([...Object.entries(args), ["variant", name]]), env: this.env };
+      const scope = {
+        vars: new Map([...Object.entries(args), ["variant", name], ...PLATFORM_PLACEHOLDERS.map((n) => [n, `\${${n}}`])]),
+        env: this.env
+      };
       const v2 = this.sub(part.data, vp, scope);
       const d = this.sub(defaults, ["defaults"], scope);
+      this.checkPlaceholders(v2, vp);
+      this.checkPlaceholders(d, ["defaults"]);
       const spec = await this.variant(name, v2, d, part.bad, defaultsBad);
       if (spec.from !== void 0 && !this.subFailed([...vp, "from"])) froms.set(name, spec.from);
       variants.push(spec);
     }
     this.checkFroms(names, froms);
     return { file: path2.resolve(this.file), context: this.context, version: 1, args, variants };
+  }
+  /** Platform placeholders only mean something in copy sources; anywhere else they are a mistake. */
+  checkPlaceholders(value, p2) {
+    const inCopy = p2.length >= 5 && p2[2] === "steps" && p2[4] === "copy";
+    if (typeof value === "string") {
+      if (!inCopy && hasPlatformPlaceholder(value)) {
+        this.add(p2, `\${platform}, \${os}, \${arch} and \${arch_variant} can only be used in copy sources`, "use them in a copy step's source path, e.g. copy: target/${arch}/app");
+      }
+    } else if (Array.isArray(value)) value.forEach((x, i) => this.checkPlaceholders(x, [...p2, i]));
+    else if (isPlainObject2(value)) for (const [k2, x] of Object.entries(value)) this.checkPlaceholders(x, [...p2, k2]);
   }
   keyPos(p2) {
     return this.loc.pos(p2, true);
@@ -54926,6 +55017,23 @@ var Loader = class {
       const ok2 = this.subFailed(p2) ? void 0 : this.addCheck(p2, checkImagePath(vol, "volume", "strip"));
       if (ok2 !== void 0 && !spec.volumes.includes(ok2)) spec.volumes.push(ok2);
     });
+    const platforms = this.pick(v2, d, name, "platforms");
+    if (platforms) {
+      const list = [];
+      platforms.value.forEach((raw, i) => {
+        const p2 = [...platforms.path, i];
+        if (this.subFailed(p2)) return;
+        try {
+          const f2 = formatPlatform(parsePlatform(raw));
+          if (list.includes(f2)) this.add(p2, `platform ${f2} is listed twice`, "list each platform once");
+          else list.push(f2);
+        } catch (e) {
+          this.add(p2, e.message, "write os/arch[/variant], e.g. linux/amd64, linux/arm64, linux/arm/v7");
+        }
+      });
+      if (platforms.value.length === 0) this.add(platforms.path, "platforms is empty", "list at least one platform, or remove the field to build for the runner's platform");
+      if (list.length) spec.platforms = list;
+    }
     const sig = this.pick(v2, d, name, "stop-signal");
     if (sig && !this.subFailed(sig.path)) spec.stopSignal = this.addCheck(sig.path, parseStopSignal(sig.value));
     for (const [i, raw] of (v2.steps ?? []).entries()) {
@@ -54992,6 +55100,10 @@ var Loader = class {
         complete = false;
         continue;
       }
+      if (hasPlatformPlaceholder(pat.value)) {
+        sources.push({ pattern: pat.value, matches: [], isGlob: isGlobPattern(pat.value), perPlatform: true });
+        continue;
+      }
       const rc = await this.getRealContext(pat.path);
       if (rc === void 0) return void 0;
       const r = await resolveCopySource(this.context, pat.value, rc);
@@ -55011,43 +55123,156 @@ var Loader = class {
     return { kind: "copy", sources, to: to2, ...mode !== void 0 ? { mode } : {}, ...owner !== void 0 ? { owner } : {}, pos };
   }
   async getRealContext(p2) {
-    this.realContext ??= realpath(this.context).catch(() => void 0);
+    this.realContext ??= realpath2(this.context).catch(() => void 0);
     const rc = await this.realContext;
     if (rc === void 0) this.add(p2, `the build context ${this.context} does not exist`, "put the build file in the directory its copy sources are relative to");
     return rc;
   }
 };
 
-// src/oci/platform.ts
-var ARCH_ALIASES = { x86_64: "amd64", aarch64: "arm64", x64: "amd64" };
-function normalizePlatform(p2) {
-  const architecture = ARCH_ALIASES[p2.architecture] ?? p2.architecture;
-  let variant = p2.variant || void 0;
-  if (architecture === "arm64" && (variant === "v8" || variant === "8")) variant = void 0;
-  if (architecture === "arm" && !variant) variant = "v7";
-  if (architecture === "amd64" && variant === "v1") variant = void 0;
-  return { ...p2, os: p2.os, architecture, ...variant ? { variant } : { variant: void 0 } };
+// src/oci/mediatypes.ts
+var MediaType = {
+  OciManifest: "application/vnd.oci.image.manifest.v1+json",
+  OciIndex: "application/vnd.oci.image.index.v1+json",
+  OciConfig: "application/vnd.oci.image.config.v1+json",
+  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
+  OciLayer: "application/vnd.oci.image.layer.v1.tar",
+  OciLayerNondistGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  DockerConfig: "application/vnd.docker.container.image.v1+json",
+  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+};
+var MANIFEST_ACCEPT = [
+  MediaType.OciIndex,
+  MediaType.OciManifest,
+  MediaType.DockerManifestList,
+  MediaType.DockerManifest
+].join(", ");
+function isIndexType(mt2) {
+  return mt2 === MediaType.OciIndex || mt2 === MediaType.DockerManifestList;
 }
-function parsePlatform(s3) {
-  const parts = s3.split("/");
-  if (parts.length < 2 || parts.length > 3 || parts.some((x) => !/^[a-z0-9_.-]+$/.test(x))) {
-    throw new Error(`invalid platform "${s3}": expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8`);
+function isManifestType(mt2) {
+  return mt2 === MediaType.OciManifest || mt2 === MediaType.DockerManifest;
+}
+var LAYER_TO_OCI = {
+  [MediaType.OciLayerGzip]: MediaType.OciLayerGzip,
+  [MediaType.OciLayerZstd]: MediaType.OciLayerZstd,
+  [MediaType.OciLayer]: MediaType.OciLayer,
+  [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
+  [MediaType.OciLayerNondistGzip]: MediaType.OciLayerNondistGzip,
+  [MediaType.DockerForeignLayerGzip]: MediaType.OciLayerNondistGzip
+};
+function ociLayerType(mt2) {
+  return LAYER_TO_OCI[mt2];
+}
+
+// src/build/assemble.ts
+var HISTORY_COMMENT = "oci-build-action";
+function applySettings(parent, v2) {
+  const c = { ...parent ?? {} };
+  if (Object.keys(v2.env).length) c.Env = mergeEnv(c.Env ?? [], v2.env);
+  if (v2.entrypoint) {
+    c.Entrypoint = v2.entrypoint;
+    if (!v2.cmd) delete c.Cmd;
   }
-  return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
+  if (v2.cmd) c.Cmd = v2.cmd;
+  if (v2.workdir) c.WorkingDir = v2.workdir;
+  if (v2.user) c.User = v2.user;
+  if (Object.keys(v2.labels).length) c.Labels = { ...c.Labels ?? {}, ...v2.labels };
+  if (v2.expose.length) c.ExposedPorts = { ...c.ExposedPorts ?? {}, ...Object.fromEntries(v2.expose.map((p2) => [p2, {}])) };
+  if (v2.volumes.length) c.Volumes = { ...c.Volumes ?? {}, ...Object.fromEntries(v2.volumes.map((p2) => [p2, {}])) };
+  if (v2.stopSignal) c.StopSignal = v2.stopSignal;
+  return c;
 }
-function formatPlatform(p2) {
-  const n = normalizePlatform(p2);
-  return [n.os, n.architecture, n.variant].filter(Boolean).join("/");
+function mergeEnv(base, add) {
+  const out = base.slice();
+  for (const [k2, val] of Object.entries(add)) {
+    const i = out.findIndex((e) => e === k2 || e.startsWith(`${k2}=`));
+    const entry = `${k2}=${val}`;
+    if (i >= 0) out[i] = entry;
+    else out.push(entry);
+  }
+  return out;
 }
-function platformMatches(want, have) {
-  if (!have) return false;
-  const a = normalizePlatform(want);
-  const b2 = normalizePlatform(have);
-  return a.os === b2.os && a.architecture === b2.architecture && (a.variant ?? "") === (b2.variant ?? "");
+function assemble(input2) {
+  const { variant, platform, parentConfig } = input2;
+  const layers = [...input2.parentLayers, ...input2.newLayers];
+  const history = [
+    ...parentConfig.history ?? [],
+    ...input2.newLayers.map((l) => ({ created: input2.created, created_by: l.createdBy, comment: HISTORY_COMMENT }))
+  ];
+  const config2 = {
+    ...parentConfig,
+    created: input2.created,
+    architecture: platform.architecture,
+    os: platform.os,
+    config: applySettings(parentConfig.config, variant),
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    history
+  };
+  if (platform.variant) config2.variant = platform.variant;
+  else delete config2.variant;
+  delete config2.container;
+  delete config2.container_config;
+  delete config2.docker_version;
+  delete config2.id;
+  delete config2.parent;
+  const configBytes = jsonBytes(config2);
+  const configDescriptor = { mediaType: MediaType.OciConfig, digest: sha256(configBytes), size: configBytes.length };
+  const annotations = { ...input2.baseAnnotations, ...variant.annotations };
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: configDescriptor,
+    layers: layers.map((l) => l.descriptor),
+    ...Object.keys(annotations).length ? { annotations } : {}
+  };
+  const manifestBytes = jsonBytes(manifest);
+  const manifestDescriptor = {
+    mediaType: MediaType.OciManifest,
+    digest: sha256(manifestBytes),
+    size: manifestBytes.length,
+    platform: { architecture: platform.architecture, os: platform.os, ...platform.variant ? { variant: platform.variant } : {} }
+  };
+  const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
+  return {
+    variant: variant.name,
+    platform,
+    config: config2,
+    configBytes,
+    configDescriptor,
+    layers,
+    manifest,
+    manifestBytes,
+    manifestDescriptor,
+    newLayers: input2.newLayers.length,
+    totalSize
+  };
 }
-function hostPlatform() {
-  const arch = { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
-  return normalizePlatform({ os: "linux", architecture: arch[process.arch] ?? process.arch });
+function createdTime(sourceDateEpoch) {
+  return new Date((sourceDateEpoch ?? 0) * 1e3).toISOString().replace(/\.000Z$/, "Z");
+}
+function assembleVariant(variant, images, asIndex, annotations) {
+  const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
+  if (!asIndex) {
+    const only = images[0];
+    return { variant, images, top: only.manifestDescriptor, topBytes: only.manifestBytes, totalSize: imageSizes };
+  }
+  const { bytes, descriptor } = buildIndex(images.map((i) => i.manifestDescriptor), annotations);
+  return { variant, images, index: { bytes, descriptor }, top: descriptor, topBytes: bytes, totalSize: imageSizes + bytes.length };
+}
+function buildIndex(manifests, annotations) {
+  const doc = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: manifests.map((m2) => ({ mediaType: m2.mediaType, digest: m2.digest, size: m2.size, ...m2.platform ? { platform: m2.platform } : {} })),
+    ...Object.keys(annotations).length ? { annotations } : {}
+  };
+  const bytes = jsonBytes(doc);
+  return { doc, bytes, descriptor: { mediaType: MediaType.OciIndex, digest: sha256(bytes), size: bytes.length } };
 }
 
 // src/layer/blobstore.ts
@@ -55107,45 +55332,6 @@ var BlobStore = class {
 var import_undici = __toESM(require_undici(), 1);
 import { createHash as createHash2 } from "node:crypto";
 import { Readable as Readable2 } from "node:stream";
-
-// src/oci/mediatypes.ts
-var MediaType = {
-  OciManifest: "application/vnd.oci.image.manifest.v1+json",
-  OciIndex: "application/vnd.oci.image.index.v1+json",
-  OciConfig: "application/vnd.oci.image.config.v1+json",
-  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
-  OciLayer: "application/vnd.oci.image.layer.v1.tar",
-  OciLayerNondistGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
-  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
-  DockerConfig: "application/vnd.docker.container.image.v1+json",
-  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-};
-var MANIFEST_ACCEPT = [
-  MediaType.OciIndex,
-  MediaType.OciManifest,
-  MediaType.DockerManifestList,
-  MediaType.DockerManifest
-].join(", ");
-function isIndexType(mt2) {
-  return mt2 === MediaType.OciIndex || mt2 === MediaType.DockerManifestList;
-}
-function isManifestType(mt2) {
-  return mt2 === MediaType.OciManifest || mt2 === MediaType.DockerManifest;
-}
-var LAYER_TO_OCI = {
-  [MediaType.OciLayerGzip]: MediaType.OciLayerGzip,
-  [MediaType.OciLayerZstd]: MediaType.OciLayerZstd,
-  [MediaType.OciLayer]: MediaType.OciLayer,
-  [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
-  [MediaType.OciLayerNondistGzip]: MediaType.OciLayerNondistGzip,
-  [MediaType.DockerForeignLayerGzip]: MediaType.OciLayerNondistGzip
-};
-function ociLayerType(mt2) {
-  return LAYER_TO_OCI[mt2];
-}
 
 // src/log.ts
 var silentLogger = {
@@ -59742,93 +59928,6 @@ function resolveOwner(owner, passwd, group) {
   return { uid, gid: g2.gid };
 }
 
-// src/build/assemble.ts
-var HISTORY_COMMENT = "oci-build-action";
-function applySettings(parent, v2) {
-  const c = { ...parent ?? {} };
-  if (Object.keys(v2.env).length) c.Env = mergeEnv(c.Env ?? [], v2.env);
-  if (v2.entrypoint) {
-    c.Entrypoint = v2.entrypoint;
-    if (!v2.cmd) delete c.Cmd;
-  }
-  if (v2.cmd) c.Cmd = v2.cmd;
-  if (v2.workdir) c.WorkingDir = v2.workdir;
-  if (v2.user) c.User = v2.user;
-  if (Object.keys(v2.labels).length) c.Labels = { ...c.Labels ?? {}, ...v2.labels };
-  if (v2.expose.length) c.ExposedPorts = { ...c.ExposedPorts ?? {}, ...Object.fromEntries(v2.expose.map((p2) => [p2, {}])) };
-  if (v2.volumes.length) c.Volumes = { ...c.Volumes ?? {}, ...Object.fromEntries(v2.volumes.map((p2) => [p2, {}])) };
-  if (v2.stopSignal) c.StopSignal = v2.stopSignal;
-  return c;
-}
-function mergeEnv(base, add) {
-  const out = base.slice();
-  for (const [k2, val] of Object.entries(add)) {
-    const i = out.findIndex((e) => e === k2 || e.startsWith(`${k2}=`));
-    const entry = `${k2}=${val}`;
-    if (i >= 0) out[i] = entry;
-    else out.push(entry);
-  }
-  return out;
-}
-function assemble(input2) {
-  const { variant, platform, parentConfig } = input2;
-  const layers = [...input2.parentLayers, ...input2.newLayers];
-  const history = [
-    ...parentConfig.history ?? [],
-    ...input2.newLayers.map((l) => ({ created: input2.created, created_by: l.createdBy, comment: HISTORY_COMMENT }))
-  ];
-  const config2 = {
-    ...parentConfig,
-    created: input2.created,
-    architecture: platform.architecture,
-    os: platform.os,
-    config: applySettings(parentConfig.config, variant),
-    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-    history
-  };
-  if (platform.variant) config2.variant = platform.variant;
-  else delete config2.variant;
-  delete config2.container;
-  delete config2.container_config;
-  delete config2.docker_version;
-  delete config2.id;
-  delete config2.parent;
-  const configBytes = jsonBytes(config2);
-  const configDescriptor = { mediaType: MediaType.OciConfig, digest: sha256(configBytes), size: configBytes.length };
-  const annotations = { ...input2.baseAnnotations, ...variant.annotations };
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    config: configDescriptor,
-    layers: layers.map((l) => l.descriptor),
-    ...Object.keys(annotations).length ? { annotations } : {}
-  };
-  const manifestBytes = jsonBytes(manifest);
-  const manifestDescriptor = {
-    mediaType: MediaType.OciManifest,
-    digest: sha256(manifestBytes),
-    size: manifestBytes.length,
-    platform: { architecture: platform.architecture, os: platform.os, ...platform.variant ? { variant: platform.variant } : {} }
-  };
-  const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
-  return {
-    variant: variant.name,
-    platform,
-    config: config2,
-    configBytes,
-    configDescriptor,
-    layers,
-    manifest,
-    manifestBytes,
-    manifestDescriptor,
-    newLayers: input2.newLayers.length,
-    totalSize
-  };
-}
-function createdTime(sourceDateEpoch) {
-  return new Date((sourceDateEpoch ?? 0) * 1e3).toISOString().replace(/\.000Z$/, "Z");
-}
-
 // src/build/streams.ts
 async function readStreamLimited(stream, limit, what) {
   const chunks = [];
@@ -59972,31 +60071,36 @@ var DaemonlessBuilder = class {
   bases = /* @__PURE__ */ new Map();
   scans = /* @__PURE__ */ new Map();
   layersWritten = 0;
-  async build(bf, variants) {
+  async build(bf, variants, platformsOf) {
     const states = /* @__PURE__ */ new Map();
     const byName = new Map(variants.map((v2) => [v2.name, v2]));
-    const start = (v2) => {
-      let p2 = states.get(v2.name);
+    const start = (v2, platform) => {
+      const key = `${v2.name}|${formatPlatform(platform)}`;
+      let p2 = states.get(key);
       if (!p2) {
         const parent = v2.from ? byName.get(v2.from) : void 0;
         if (v2.from && !parent) throw new Error(`variant ${v2.name}: from: ${v2.from} was not selected for this build`);
-        p2 = (parent ? start(parent) : Promise.resolve(void 0)).then((ps2) => this.buildVariant(bf, v2, ps2));
-        states.set(v2.name, p2);
+        p2 = (parent ? start(parent, platform) : Promise.resolve(void 0)).then((ps2) => this.buildVariant(bf, v2, platform, ps2));
+        states.set(key, p2);
       }
       return p2;
     };
-    const all = variants.map((v2) => start(v2));
-    const results = await Promise.allSettled(all);
+    const jobs = variants.flatMap((v2) => platformsOf(v2).map((platform) => ({ v: v2, promise: start(v2, platform) })));
+    const results = await Promise.allSettled(jobs.map((j2) => j2.promise));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
     const out = /* @__PURE__ */ new Map();
-    for (const r of results) if (r.status === "fulfilled") out.set(r.value.image.variant, r.value.image);
+    results.forEach((r, i) => {
+      if (r.status !== "fulfilled") return;
+      const name = jobs[i].v.name;
+      out.set(name, [...out.get(name) ?? [], r.value.image]);
+    });
     return out;
   }
-  async buildVariant(bf, v2, parent) {
-    const { platform } = this.opts;
+  async buildVariant(bf, v2, platform, parent) {
     const logger = this.opts.variantLogger?.(v2.name) ?? this.opts.logger;
     const t0 = Date.now();
+    const label = v2.platforms ? `${v2.name} ${formatPlatform(platform)}` : v2.name;
     let parentLayers;
     let parentConfig;
     let fs3;
@@ -60009,7 +60113,7 @@ var DaemonlessBuilder = class {
       owners = parent.owners;
       baseAnnotations = parent.baseAnnotations;
     } else {
-      const base = await this.base(v2.base ?? "scratch");
+      const base = await this.base(v2.base ?? "scratch", platform);
       parentConfig = base.config;
       parentLayers = base.layers.map((d, i) => ({
         descriptor: d,
@@ -60024,13 +60128,14 @@ var DaemonlessBuilder = class {
         fs3 = scan.fs.clone();
         owners = scan.owners;
       }
-      logger.info(`[${v2.name}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ""} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
+      logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ""} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
     }
     fs3 ??= new FsView();
     const planned = [];
     for (const step of v2.steps) {
       const entries = await stepEntries(step, {
         context: bf.context,
+        platform: formatPlatform(platform),
         fs: fs3,
         resolveOwner: async (o) => resolveOwnerIn(o, owners, v2.name)
       });
@@ -60043,7 +60148,7 @@ var DaemonlessBuilder = class {
       const t = Date.now();
       const built = await writeLayer(entries, this.store, { mtime, level: this.opts.gzipLevel });
       this.layersWritten++;
-      logger.info(`[${v2.name}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, "")} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
+      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, "")} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: "local" }, createdBy };
     }));
     const image = assemble({
@@ -60057,14 +60162,15 @@ var DaemonlessBuilder = class {
     });
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
-    logger.info(`[${v2.name}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
+    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs: fs3, owners, baseAnnotations };
   }
-  base(ref) {
-    let p2 = this.bases.get(ref);
+  base(ref, platform) {
+    const key = `${ref}|${formatPlatform(platform)}`;
+    let p2 = this.bases.get(key);
     if (!p2) {
-      p2 = resolveBase(this.client, ref, this.opts.platform);
-      this.bases.set(ref, p2);
+      p2 = resolveBase(this.client, ref, platform);
+      this.bases.set(key, p2);
     }
     return p2;
   }
@@ -60155,18 +60261,16 @@ var RegistryPublisher = class {
     let phase = "uploading blobs";
     const t0 = Date.now();
     try {
-      await Promise.all(targets.map((t) => this.pushBlobs(t)));
+      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.pushBlobs(t.repo, img))));
       phase = "pushing manifests by digest";
-      await Promise.all(targets.map(async (t) => {
-        const d = await this.client.putManifest(t.repo, t.image.manifestDescriptor.digest, t.image.manifestDescriptor.mediaType, t.image.manifestBytes);
-        if (d !== t.image.manifestDescriptor.digest) throw new Error(`${formatRepository(t.repo)}: registry stored manifest as ${d}, expected ${t.image.manifestDescriptor.digest}`);
-        this.stats.manifestsPushed++;
-      }));
+      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes))));
+      phase = "pushing indexes by digest";
+      await Promise.all(targets.map((t) => t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : void 0));
       phase = "confirming manifests";
       await Promise.all(targets.map(async (t) => {
-        const head = await this.client.headManifest(t.repo, t.image.manifestDescriptor.digest);
-        if (!head || head.digest !== t.image.manifestDescriptor.digest) {
-          throw new Error(`${formatRepository(t.repo)}@${t.image.manifestDescriptor.digest} is not served after push`);
+        const head = await this.client.headManifest(t.repo, t.variant.top.digest);
+        if (!head || head.digest !== t.variant.top.digest) {
+          throw new Error(`${formatRepository(t.repo)}@${t.variant.top.digest} is not served after push`);
         }
       }));
       this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
@@ -60177,7 +60281,7 @@ var RegistryPublisher = class {
     const t1 = Date.now();
     try {
       await Promise.all(targets.flatMap((t) => t.tags.map(async (tag) => {
-        await this.client.putManifest(t.repo, tag, t.image.manifestDescriptor.mediaType, t.image.manifestBytes);
+        await this.client.putManifest(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes);
         this.stats.tagsWritten++;
       })));
     } catch (err) {
@@ -60186,12 +60290,17 @@ var RegistryPublisher = class {
     if (this.stats.tagsWritten) this.logger.info(`tag: ${this.stats.tagsWritten} tag(s) written in ${formatMs(Date.now() - t1)}`);
     return this.stats;
   }
-  async pushBlobs(t) {
+  async putByDigest(repo, d, bytes) {
+    const stored = await this.client.putManifest(repo, d.digest, d.mediaType, bytes);
+    if (stored !== d.digest) throw new Error(`${formatRepository(repo)}: registry stored manifest as ${stored}, expected ${d.digest}`);
+    this.stats.manifestsPushed++;
+  }
+  async pushBlobs(repo, image) {
     const blobs = [
-      ...t.image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
-      { d: t.image.configDescriptor, source: { kind: "local" } }
+      ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
+      { d: image.configDescriptor, source: { kind: "local" } }
     ];
-    await Promise.all(blobs.map(({ d, source }) => this.ensureBlob(t.repo, d, source)));
+    await Promise.all(blobs.map(({ d, source }) => this.ensureBlob(repo, d, source)));
   }
   ensureBlob(repo, d, source) {
     const key = `${formatRepository(repo)}@${d.digest}`;
@@ -60268,29 +60377,35 @@ function sortKeys(o) {
 import { copyFile, link, mkdir as mkdir3, readFile as readFile2, rename as rename2, writeFile as writeFile2, constants } from "node:fs/promises";
 import { join as join4 } from "node:path";
 var REF_NAME = "org.opencontainers.image.ref.name";
-async function writeOciLayout(dir, images, store, fetcher) {
+async function writeOciLayout(dir, variants, store, fetcher) {
   const blobDir = join4(dir, "blobs", "sha256");
   await mkdir3(blobDir, { recursive: true });
   await writeFile2(join4(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
 `);
-  for (const img of images) {
-    await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
-    const digests = [img.configDescriptor.digest, img.manifestDescriptor.digest, ...img.layers.map((l) => l.descriptor.digest)];
-    for (const d of new Set(digests)) await placeBlob(store.path(d), join4(blobDir, digestHex(d)));
+  for (const v2 of variants) {
+    for (const img of v2.images) {
+      await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
+      const digests = [img.configDescriptor.digest, img.manifestDescriptor.digest, ...img.layers.map((l) => l.descriptor.digest)];
+      for (const d of new Set(digests)) await placeBlob(store.path(d), join4(blobDir, digestHex(d)));
+    }
+    if (v2.index) {
+      await store.putBytes(v2.index.descriptor.digest, v2.index.bytes);
+      await placeBlob(store.path(v2.index.descriptor.digest), join4(blobDir, digestHex(v2.index.descriptor.digest)));
+    }
   }
   let index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
   try {
     index = JSON.parse(await readFile2(join4(dir, "index.json"), "utf8"));
   } catch {
   }
-  const names = new Set(images.map((i) => i.variant));
+  const names = new Set(variants.map((v2) => v2.variant));
   const kept = (index.manifests ?? []).filter((m2) => !names.has(m2.annotations?.[REF_NAME] ?? ""));
-  const added = images.map((img) => ({
-    mediaType: img.manifestDescriptor.mediaType,
-    digest: img.manifestDescriptor.digest,
-    size: img.manifestDescriptor.size,
-    platform: img.manifestDescriptor.platform,
-    annotations: { [REF_NAME]: img.variant }
+  const added = variants.map((v2) => ({
+    mediaType: v2.top.mediaType,
+    digest: v2.top.digest,
+    size: v2.top.size,
+    ...v2.top.platform ? { platform: v2.top.platform } : {},
+    annotations: { [REF_NAME]: v2.variant }
   }));
   const next = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };
   const tmp = join4(dir, `index.json.${process.pid}.tmp`);
@@ -60314,7 +60429,8 @@ import { mkdir as mkdir4, rename as rename3, rm as rm2 } from "node:fs/promises"
 import { dirname as dirname3 } from "node:path";
 import { Readable as Readable6 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
-async function writeDockerArchive(file2, images, digestMap, store, fetcher) {
+async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
+  const images = variants.map((v2) => v2.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v2.images[0]);
   const blobs = /* @__PURE__ */ new Map();
   const manifest = [];
   for (const img of images) {
@@ -60382,16 +60498,19 @@ var BufferedLogger = class {
 // src/pipeline.ts
 async function plan(inputs) {
   const buildFile = await loadBuildFile(resolve2(inputs.config), { env: inputs.env });
-  const variants = selectVariants(buildFile, inputs.variants);
+  const selected = selectVariants(buildFile, inputs.variants);
   const problems = [];
-  let platform = hostPlatform();
-  if (inputs.platform) {
+  const requested = [];
+  for (const p2 of inputs.platforms) {
     try {
-      platform = parsePlatform(inputs.platform);
+      requested.push(formatPlatform(parsePlatform(p2)));
     } catch (e) {
-      problems.push({ file: "inputs", field: "platform", message: e.message });
+      problems.push({ file: "inputs", field: "platforms", message: e.message, hint: "e.g. linux/amd64,linux/arm64" });
     }
   }
+  const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
+  const variants = selected.filter((v2) => !skipped.has(v2.name));
+  if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v2) => (platforms.get(v2.name) ?? []).map(formatPlatform)));
   const tags = /* @__PURE__ */ new Map();
   for (const v2 of variants) {
     const names = [...new Set(inputs.tags.map((t) => t.replaceAll("${variant}", v2.name).trim()).filter(Boolean))];
@@ -60404,13 +60523,39 @@ async function plan(inputs) {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  return { buildFile, variants, platform, tags };
+  return { buildFile, variants, platforms, asIndex, tags };
+}
+function choosePlatforms(bf, variants, requested, problems) {
+  const byName = new Map(bf.variants.map((v2) => [v2.name, v2]));
+  const declared = (v2) => v2 ? v2.platforms ?? (v2.from ? declared(byName.get(v2.from)) : void 0) : void 0;
+  const fallback = requested.length ? requested : [formatPlatform(hostPlatform())];
+  const platforms = /* @__PURE__ */ new Map();
+  const asIndex = /* @__PURE__ */ new Set();
+  const skipped = /* @__PURE__ */ new Set();
+  for (const v2 of variants) {
+    const own2 = declared(v2);
+    const parentOwn = v2.from ? declared(byName.get(v2.from)) : void 0;
+    if (v2.platforms && parentOwn) {
+      const extra = v2.platforms.filter((p2) => !parentOwn.includes(p2));
+      if (extra.length) problems.push({ file: bf.file, line: v2.pos.line, column: v2.pos.column, field: `variants.${v2.name}.platforms`, message: `${extra.join(", ")} not built by ${v2.from}, which this variant starts from`, hint: `add them to variants.${v2.from}.platforms or remove them here` });
+    }
+    const list = own2 ? requested.length ? own2.filter((p2) => requested.includes(p2)) : own2 : fallback;
+    if (list.length === 0) {
+      skipped.add(v2.name);
+      continue;
+    }
+    platforms.set(v2.name, list.map(parsePlatform));
+    if (own2 || list.length > 1) asIndex.add(v2.name);
+  }
+  for (const v2 of variants) if (v2.from && skipped.has(v2.from)) skipped.add(v2.name);
+  return { platforms, asIndex, skipped };
 }
 async function runPipeline(inputs, logger) {
   const t0 = Date.now();
   const p2 = await logger.group("validate", async () => {
     const r = await plan(inputs);
-    logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v2) => v2.name).join(", ")}] for ${r.platform.os}/${r.platform.architecture} in ${formatMs(Date.now() - t0)}`);
+    const plats = [...new Set([...r.platforms.values()].flat().map(formatPlatform))];
+    logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v2) => v2.name).join(", ")}] for ${plats.join(", ")} in ${formatMs(Date.now() - t0)}`);
     return r;
   });
   const store = new BlobStore(resolve2(inputs.workDir, "blobs"));
@@ -60421,7 +60566,6 @@ async function runPipeline(inputs, logger) {
   try {
     const perVariant = new Map(p2.variants.map((v2) => [v2.name, new BufferedLogger()]));
     const builder = new DaemonlessBuilder(client, store, {
-      platform: p2.platform,
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
       logger,
@@ -60429,34 +60573,37 @@ async function runPipeline(inputs, logger) {
     });
     let built;
     try {
-      built = await builder.build(p2.buildFile, p2.variants);
+      built = await builder.build(p2.buildFile, p2.variants, (v2) => p2.platforms.get(v2.name) ?? []);
     } finally {
       for (const v2 of p2.variants) {
         const buf = perVariant.get(v2.name);
         await logger.group(`variant ${v2.name}`, async () => buf.flushTo(logger));
       }
     }
-    const images = p2.variants.map((v2) => built.get(v2.name));
+    const results = p2.variants.map((v2) => assembleVariant(v2.name, built.get(v2.name), p2.asIndex.has(v2.name), v2.annotations));
+    const byName = new Map(results.map((r) => [r.variant, r]));
     const recorder = new DigestMapRecorder();
     let stats;
     if (inputs.push) {
       const targets = p2.variants.map((v2) => {
         const ref = parseReference(v2.image, { repositoryOnly: true });
-        return { image: built.get(v2.name), repo: { registry: ref.registry, repository: ref.repository }, tags: p2.tags.get(v2.name) ?? [] };
+        return { variant: byName.get(v2.name), repo: { registry: ref.registry, repository: ref.repository }, tags: p2.tags.get(v2.name) ?? [] };
       });
       const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
       stats = await logger.group("push", () => publisher.publish(targets));
     }
     for (const v2 of p2.variants) {
-      const img = built.get(v2.name);
+      const r = byName.get(v2.name);
       const image = v2.image ? formatRepository(parseReference(v2.image, { repositoryOnly: true })) : v2.name;
       recorder.record(v2.name, {
         image,
-        digest: img.manifestDescriptor.digest,
-        ref: `${image}@${img.manifestDescriptor.digest}`,
+        digest: r.top.digest,
+        mediaType: r.top.mediaType,
+        ref: `${image}@${r.top.digest}`,
         tags: (p2.tags.get(v2.name) ?? []).map((t) => `${image}:${t}`),
-        size: img.totalSize,
-        pushed: inputs.push
+        size: r.totalSize,
+        pushed: inputs.push,
+        ...r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}
       });
     }
     if (inputs.outputs.length) {
@@ -60464,11 +60611,11 @@ async function runPipeline(inputs, logger) {
         for (const out of inputs.outputs) {
           const t = Date.now();
           if (out.kind === "oci") {
-            await writeOciLayout(resolve2(out.dir), images, store, builder.fetcher);
-            logger.info(`output: OCI layout ${out.dir} (${images.length} image(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
+            await writeOciLayout(resolve2(out.dir), results, store, builder.fetcher);
+            logger.info(`output: OCI layout ${out.dir} (${results.length} variant(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
           } else {
-            await writeDockerArchive(resolve2(out.file), images, recorder.toJSON(), store, builder.fetcher);
-            logger.info(`output: docker archive ${out.file} (${images.length} image(s)) in ${formatMs(Date.now() - t)}`);
+            await writeDockerArchive(resolve2(out.file), results, recorder.toJSON(), store, builder.fetcher);
+            logger.info(`output: docker archive ${out.file} (${results.length} image(s)) in ${formatMs(Date.now() - t)}`);
           }
         }
       });
@@ -60479,8 +60626,8 @@ async function runPipeline(inputs, logger) {
       await recorder.write(digestMapPath);
       logger.info(`digest map: ${digestMapPath}`);
     }
-    logger.info(`done: ${images.length} image(s) in ${formatMs(Date.now() - t0)}`);
-    return { digestMap: recorder.toJSON(), digests: recorder.digests(), images, stats, digestMapPath };
+    logger.info(`done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`);
+    return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, stats, digestMapPath };
   } finally {
     await client.close();
   }
@@ -60501,6 +60648,7 @@ export {
   parseReference,
   formatRepository,
   ConfigError,
+  formatPlatform,
   describeStep,
   plan,
   runPipeline,

@@ -1,0 +1,140 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, chmodSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { pushMultiArchBase } from './helpers/base-image.js';
+import { run } from './helpers/exec.js';
+import { cli } from './helpers/cli.js';
+import { validateOci } from './helpers/oci-schema.js';
+
+/** Issue 6: a two-platform variant with per-arch sources becomes an OCI index. */
+
+let reg: TestRegistry;
+let ctx: string;
+let baseRef: string;
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  baseRef = await pushMultiArchBase(reg.host);
+  ctx = mkdtempSync(join(tmpdir(), 'oci-build-mp-'));
+  for (const arch of ['amd64', 'arm64']) {
+    mkdirSync(join(ctx, 'target', arch), { recursive: true });
+    writeFileSync(join(ctx, 'target', arch, 'coop'), `#!/bin/sh\necho "coop built for ${arch}, base $(cat /etc/base-arch)"\n`);
+    chmodSync(join(ctx, 'target', arch, 'coop'), 0o755);
+  }
+  writeFileSync(join(ctx, 'oci-build.yml'), `version: 1
+args: { REG: ${reg.host} }
+variants:
+  coop:
+    image: \${REG}/mp/coop
+    base: ${baseRef}
+    platforms: [linux/amd64, linux/arm64]
+    steps:
+      - copy: target/\${arch}/coop
+        to: /usr/local/bin/coop
+    entrypoint: [/usr/local/bin/coop]
+    annotations:
+      org.opencontainers.image.description: two platforms
+  tools:
+    from: coop
+    image: \${REG}/mp/tools
+    steps:
+      - file: /etc/tools
+        content: tools
+`);
+});
+
+afterAll(async () => {
+  await run('podman', ['rmi', '-f', `${reg.host}/mp/coop:v1`], { allowFail: true });
+  await reg?.stop();
+  if (ctx) rmSync(ctx, { recursive: true, force: true });
+});
+
+async function raw(ref: string): Promise<{ text: string; digest: string }> {
+  const r = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]);
+  return { text: r.stdout, digest: `sha256:${createHash('sha256').update(r.stdout).digest('hex')}` };
+}
+
+/** Copies one platform out of the index and reads a file from its layers. */
+async function fileForArch(ref: string, arch: string, path: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'oci-build-arch-'));
+  try {
+    await run('skopeo', ['copy', '--src-tls-verify=false', '--override-arch', arch, `docker://${ref}`, `dir:${dir}`]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(join(dir, manifest.config.digest.slice(7)), 'utf8'));
+    expect(config.architecture).toBe(arch);
+    let found = '';
+    for (const l of manifest.layers) {
+      const r = await run('tar', ['-xzOf', join(dir, l.digest.slice(7)), path.replace(/^\//, '')], { allowFail: true });
+      if (r.code === 0) found = r.stdout; // the topmost layer holding it wins
+    }
+    return found;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('multi-platform variants', () => {
+  let map: Record<string, { digest: string; mediaType: string; platforms: Record<string, { digest: string; size: number }> }>;
+
+  it('builds one manifest per platform and pushes an OCI index', async () => {
+    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', join(ctx, 'map.json'), '--cache-dir', join(ctx, 'cache')]);
+    expect(r.code, r.stderr).toBe(0);
+    map = JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8'));
+    expect(map.coop!.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(Object.keys(map.coop!.platforms)).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(Object.keys(map.tools!.platforms)).toEqual(['linux/amd64', 'linux/arm64']);
+    const index = await raw(`${reg.host}/mp/coop:v1`);
+    expect(index.digest).toBe(map.coop!.digest);
+    const doc = JSON.parse(index.text);
+    expect(validateOci('index', doc)).toEqual([]);
+    expect(doc.manifests.map((m: { platform: { architecture: string; os: string } }) => `${m.platform.os}/${m.platform.architecture}`)).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(doc.manifests[0].digest).toBe(map.coop!.platforms['linux/amd64']!.digest);
+    expect(doc.annotations['org.opencontainers.image.description']).toBe('two platforms');
+    // Each platform's manifest names the base entry it was built on.
+    for (const m of doc.manifests) {
+      const manifest = JSON.parse((await raw(`${reg.host}/mp/coop@${m.digest}`)).text);
+      expect(manifest.annotations['org.opencontainers.image.base.name']).toBe(baseRef);
+    }
+  });
+
+  it('each platform carries its own per-arch file', async () => {
+    expect(await fileForArch(`${reg.host}/mp/coop:v1`, 'amd64', '/usr/local/bin/coop')).toContain('built for amd64');
+    expect(await fileForArch(`${reg.host}/mp/coop:v1`, 'arm64', '/usr/local/bin/coop')).toContain('built for arm64');
+    expect(await fileForArch(`${reg.host}/mp/coop:v1`, 'arm64', '/etc/base-arch')).toBe('arm64\n');
+    expect(await fileForArch(`${reg.host}/mp/tools:v1`, 'arm64', '/usr/local/bin/coop')).toContain('built for arm64');
+  });
+
+  it('podman runs the host platform', async () => {
+    const out = await run('podman', ['run', '--rm', '--network', 'none', '--tls-verify=false', `${reg.host}/mp/coop:v1`]);
+    expect(out.stdout).toContain('coop built for amd64, base amd64');
+  });
+
+  it('--platform narrows a declared list; the OCI layout holds the index', async () => {
+    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--platform', 'linux/arm64', '--variant', 'coop', '--output', `oci:${join(ctx, 'layout')}`, '--cache-dir', join(ctx, 'cache')]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out.coop.platforms)).toEqual(['linux/arm64']);
+    // Same manifest as in the two-platform build: per-platform builds are independent.
+    expect(out.coop.platforms['linux/arm64'].digest).toBe(map.coop!.platforms['linux/arm64']!.digest);
+    const index = JSON.parse(readFileSync(join(ctx, 'layout', 'index.json'), 'utf8'));
+    expect(index.manifests[0].mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(readdirSync(join(ctx, 'layout', 'blobs', 'sha256'))).toContain(out.coop.digest.slice(7));
+  });
+
+  it('a missing per-arch source is reported for that platform before anything is pushed', async () => {
+    rmSync(join(ctx, 'target', 'arm64', 'coop'));
+    try {
+      const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'broken', '--cache-dir', join(ctx, 'cache')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/oci-build\.yml:\d+:\d+: variants\.coop\.steps\[0\]\.copy: for linux\/arm64: .*target\/arm64\/coop/);
+      const tags = await (await fetch(`${reg.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] };
+      expect(tags.tags).not.toContain('broken');
+    } finally {
+      writeFileSync(join(ctx, 'target', 'arm64', 'coop'), '#!/bin/sh\necho "coop built for arm64, base $(cat /etc/base-arch)"\n');
+      chmodSync(join(ctx, 'target', 'arm64', 'coop'), 0o755);
+    }
+  });
+});
