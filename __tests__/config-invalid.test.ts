@@ -422,7 +422,7 @@ const cases: Case[] = [
     line: 6,
     field: 'variants.app.image',
     message: 'unknown variable "${ORG}"',
-    hint: 'declare it under `args:` (known: APP, variant), or write $${ORG} for a literal ${ORG}',
+    hint: 'declare it under `args:` (known: APP, arch, arch_variant, os, platform, variant), or write $${ORG} for a literal ${ORG}',
   },
   {
     name: '${VAR} only set in the environment',
