@@ -43,6 +43,12 @@ variants:
     steps:
       - file: /etc/tools
         content: tools
+  plain:
+    image: \${REG}/mp/plain
+    base: ${baseRef}
+    steps:
+      - file: /etc/plain
+        content: plain
 `);
 });
 
@@ -76,8 +82,9 @@ async function fileForArch(ref: string, arch: string, path: string): Promise<str
   }
 }
 
+let map: Record<string, { digest: string; mediaType: string; platforms: Record<string, { digest: string; size: number }> }>;
+
 describe('multi-platform variants', () => {
-  let map: Record<string, { digest: string; mediaType: string; platforms: Record<string, { digest: string; size: number }> }>;
 
   it('builds one manifest per platform and pushes an OCI index', async () => {
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', join(ctx, 'map.json'), '--cache-dir', join(ctx, 'cache')]);
@@ -136,5 +143,50 @@ describe('multi-platform variants', () => {
       writeFileSync(join(ctx, 'target', 'arm64', 'coop'), '#!/bin/sh\necho "coop built for arm64, base $(cat /etc/base-arch)"\n');
       chmodSync(join(ctx, 'target', 'arm64', 'coop'), 0o755);
     }
+  });
+});
+
+describe('distributed builds', () => {
+  let reg2: TestRegistry;
+  const partial = (n: string) => join(ctx, `partial-${n}.json`);
+  const env = () => ({ ...process.env, REG: reg2.host });
+
+  beforeAll(async () => { reg2 = await startRegistry(); });
+  afterAll(async () => { await reg2?.stop(); });
+
+  it('two platform jobs and a component job, then merge, give the single-job index digests and digest map', async () => {
+    expect(map, 'the single-job build ran first').toBeDefined();
+    const jobs = [
+      ['--platform', 'linux/amd64', '--variant', 'coop,tools', '--distribute', partial('amd64')],
+      ['--platform', 'linux/arm64', '--variant', 'coop,tools', '--distribute', partial('arm64')],
+      ['--variant', 'plain', '--distribute', partial('plain')],
+    ];
+    for (const args of jobs) {
+      const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, `cache-${args[1]}`), ...args], { env: env() });
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // The platform jobs pushed manifests by digest only: no tag yet for the index variants.
+    const before = await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] | null };
+    expect(before.tags ?? []).toEqual([]);
+    const r = await cli(['merge', '--config', join(ctx, 'oci-build.yml'), '--partial', partial('amd64'), '--partial', partial('arm64'), '--partial', partial('plain'),
+      '--tag', 'v1', '--digest-map', join(ctx, 'merged.json'), '--cache-dir', join(ctx, 'cache-merge')], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/0 blobs uploaded \(0 B\)/);
+    const merged = readFileSync(join(ctx, 'merged.json'), 'utf8');
+    // Same inputs, same result: the single-job map with the other registry's host.
+    expect(JSON.parse(merged.replaceAll(reg2.host, reg.host))).toEqual(map);
+    expect((await raw(`${reg2.host}/mp/coop:v1`)).digest).toBe(map.coop!.digest);
+    expect((await raw(`${reg2.host}/mp/tools:v1`)).digest).toBe(map.tools!.digest);
+    expect((await raw(`${reg2.host}/mp/plain:v1`)).digest).toBe((map as Record<string, { digest: string }>).plain!.digest);
+  });
+
+  it('a missing partial map fails the merge with a list of what is missing', async () => {
+    const r = await cli(['merge', '--config', join(ctx, 'oci-build.yml'), '--partial', partial('amd64'), '--tag', 'v2', '--cache-dir', join(ctx, 'cache-merge')], { env: env() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('variant coop: platform linux/arm64 is missing');
+    expect(r.stderr).toContain('variant tools: platform linux/arm64 is missing');
+    expect(r.stderr).toContain('variant plain: missing');
+    const tags = await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] };
+    expect(tags.tags).not.toContain('v2');
   });
 });

@@ -5,6 +5,7 @@ import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput } from './output/targets.js';
 import { describeStep } from './build/steps.js';
 import { ConfigError } from './config/model.js';
+import { runMerge, MergeError } from './distribute/merge.js';
 import { parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform } from './oci/platform.js';
 import type { Credentials } from './registry/credentials.js';
@@ -16,6 +17,9 @@ Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
                   [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--gzip-level N] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
+  oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
+  oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
+                  assemble the indexes from the jobs' manifests, tag once, write the combined digest map
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
@@ -61,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
         'cache-dir': { type: 'string' },
         'gzip-level': { type: 'string', default: '6' },
         verbose: { type: 'boolean', short: 'v', default: false },
+        distribute: { type: 'string' },
+        partial: { type: 'string', multiple: true, default: [] },
       },
       strict: true,
     }));
@@ -91,7 +97,13 @@ async function main(argv: string[]): Promise<number> {
       gzipLevel: level,
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,
+      ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
     };
+    if (command === 'merge') {
+      const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
+      process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
+      return 0;
+    }
     if (command === 'plan') {
       process.stdout.write(await formatPlan(inputs));
       return 0;
@@ -101,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof MergeError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
     }

@@ -1,4 +1,6 @@
 import { resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { buildFileHash, writePartial } from './distribute/partial.js';
 import { loadBuildFile, selectVariants } from './config/load.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } from './config/model.js';
 import { isValidTag, parseReference, formatRepository } from './oci/reference.js';
@@ -46,6 +48,11 @@ export interface PipelineInputs {
   workDir: string;
   /** Environment for ${NAME} overrides of build-file args. */
   env: Record<string, string | undefined>;
+  /**
+   * One job of a distributed build: multi-platform variants are pushed by digest only (the
+   * merge job makes their index and tags), and a partial digest map is written here.
+   */
+  distribute?: { partialMap: string };
 }
 
 export interface PipelineResult {
@@ -87,10 +94,11 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
       if (!isValidTag(t)) problems.push({ file: 'inputs', field: 'tags', message: `tag "${t}" (variant ${v.name}) is invalid`, hint: 'tags use letters, digits, _ . - only, at most 128 characters, and may not start with . or -' });
     }
     tags.set(v.name, names);
-    if (inputs.push && !v.image) {
+    if ((inputs.push || inputs.distribute) && !v.image) {
       problems.push({ file: buildFile.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.image`, message: `variant ${v.name} has no image to push to`, hint: `set variants.${v.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)` });
     }
   }
+  if (inputs.distribute && !inputs.push) problems.push({ file: 'inputs', field: 'push', message: 'a distributed build must push (the merge job assembles what the build jobs pushed)', hint: 'set push: true, or drop distribute' });
   if (problems.length) throw new ConfigError(problems);
   return { buildFile, variants, platforms, asIndex, tags };
 }
@@ -161,7 +169,11 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     if (inputs.push) {
       const targets: PublishTarget[] = p.variants.map((v) => {
         const ref = parseReference(v.image!, { repositoryOnly: true });
-        return { variant: byName.get(v.name)!, repo: { registry: ref.registry, repository: ref.repository }, tags: p.tags.get(v.name) ?? [] };
+        const r = byName.get(v.name)!;
+        const repo = { registry: ref.registry, repository: ref.repository };
+        // Distributed: the platform manifests go up by digest; the merge job makes the index and tags.
+        if (inputs.distribute && r.index) return { variant: { ...r, index: undefined, top: r.images[0]!.manifestDescriptor, topBytes: r.images[0]!.manifestBytes }, repo, tags: [] };
+        return { variant: r, repo, tags: p.tags.get(v.name) ?? [] };
       });
       const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
       stats = await logger.group('push', () => publisher.publish(targets));
@@ -193,6 +205,18 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
           }
         }
       });
+    }
+    if (inputs.distribute) {
+      await writePartial(resolve(inputs.distribute.partialMap), {
+        kind: 'oci-build-partial',
+        version: 1,
+        buildFile: buildFileHash(await readFile(p.buildFile.file, 'utf8')),
+        job: p.variants.map((v) => `${v.name}[${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(',')}]`).join(' '),
+        variants: Object.fromEntries(results.map((r) => [r.variant, r.index
+          ? { kind: 'platforms' as const, image: recorder.toJSON()[r.variant]!.image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize }])) }
+          : { kind: 'entry' as const, entry: recorder.toJSON()[r.variant]! }])),
+      });
+      logger.info(`partial digest map: ${resolve(inputs.distribute.partialMap)}`);
     }
     let digestMapPath: string | undefined;
     if (inputs.digestMap) {

@@ -1,4 +1,5 @@
 import { MediaType } from '../oci/mediatypes.js';
+import { descriptorPlatform } from '../oci/platform.js';
 import { jsonBytes, sha256 } from '../oci/digest.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { VariantSpec } from '../config/model.js';
@@ -87,7 +88,7 @@ export function assemble(input: AssembleInput): BuiltImage {
     mediaType: MediaType.OciManifest,
     digest: sha256(manifestBytes),
     size: manifestBytes.length,
-    platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) },
+    platform: descriptorPlatform(platform),
   };
   const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
   return {

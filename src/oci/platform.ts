@@ -37,3 +37,9 @@ export function hostPlatform(): Platform {
   const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
   return normalizePlatform({ os: 'linux', architecture: arch[process.arch] ?? process.arch });
 }
+
+/** The platform object written in descriptors: always the same keys in the same order. */
+export function descriptorPlatform(p: Platform): Platform {
+  const n = normalizePlatform(p);
+  return { architecture: n.architecture, os: n.os, ...(n.variant ? { variant: n.variant } : {}) };
+}
