@@ -1,42 +1,52 @@
 import * as core from '@actions/core';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { runPipeline, type PipelineInputs, type PipelineResult } from './pipeline.js';
+import { runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput, type OutputSpec } from './output/targets.js';
 import { ConfigError } from './config/model.js';
+import type { Credentials } from './registry/credentials.js';
+import { contextFromEnv, loadEventPayload, type GitContext } from './github/context.js';
+import { parsePushMode, shouldPush, type PushMode } from './github/push-policy.js';
+import { defaultImage } from './github/image-names.js';
+import { explainRegistryError } from './github/ghcr-errors.js';
+import { renderSummary, writeSummary, type SummaryRow } from './output/summary.js';
+import { defaultArtifactName, uploadDigestMapArtifact } from './output/artifact.js';
+import { formatPlatform } from './oci/platform.js';
+import { runMerge, MergeError } from './distribute/merge.js';
+import { downloadPartials } from './distribute/artifacts.js';
+import type { DigestMap } from './output/digest-map.js';
 import type { Logger } from './log.js';
 
 /** The action's inputs, read once into one object and checked before any I/O. */
 export interface ActionInputs {
+  mode: 'build' | 'merge';
   config: string;
   variants: string[];
-  push: boolean;
+  push: PushMode;
   tags: string[];
+  flavor: string[];
+  images: Record<string, string>;
   registry: string;
   registryUsername: string;
   registryPassword: string;
+  registryAuth: { registry: string; username: string; password: string }[];
   digestMap: string;
   outputs: OutputSpec[];
   platforms: string[];
   gzipLevel: number;
+  distribute: boolean;
+  partialPattern: string;
+  artifactName: string;
+  artifactRetentionDays?: number;
+  summary: boolean;
 }
 
+const lines = (s: string) => s.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
 const list = (s: string) => s.split(/[\n,]/).map((x) => x.trim()).filter(Boolean);
-
-const inputsSchema = z.object({
-  config: z.string().min(1, 'config: give the path of the build file, e.g. oci-build.yml'),
-  variants: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'variants: names are lowercase letters, digits, _ . -')),
-  push: z.boolean(),
-  tags: z.array(z.string()),
-  registry: z.string().min(1),
-  registryUsername: z.string(),
-  registryPassword: z.string(),
-  digestMap: z.string(),
-  outputs: z.array(z.custom<OutputSpec>()),
-  platforms: z.array(z.string()),
-  gzipLevel: z.number().int().min(0, 'gzip-level: 0-9').max(9, 'gzip-level: 0-9'),
-});
 
 function bool(name: string, value: string): boolean {
   const v = value.trim().toLowerCase();
@@ -45,25 +55,75 @@ function bool(name: string, value: string): boolean {
   throw new Error(`input ${name}: "${value}" is not true or false`);
 }
 
-export function readInputs(): ActionInputs {
+/** `images`: one `variant=repository` per line, or one template with ${variant} for all. */
+function parseImages(text: string): Record<string, string> | ((variant: string) => string) {
+  const ls = lines(text);
+  if (ls.length === 1 && !ls[0]!.includes('=')) {
+    const template = ls[0]!;
+    return (variant: string) => template.replaceAll('${variant}', variant);
+  }
+  const out: Record<string, string> = {};
+  for (const l of ls) {
+    const i = l.indexOf('=');
+    if (i <= 0) throw new Error(`input images: "${l}" is not variant=repository (or give one repository template with \${variant})`);
+    out[l.slice(0, i).trim()] = l.slice(i + 1).trim();
+  }
+  return out;
+}
+
+const authSchema = z.array(z.object({ registry: z.string().min(1), username: z.string().min(1), password: z.string().min(1) }).strict());
+
+function parseRegistryAuth(text: string): ActionInputs['registryAuth'] {
+  if (!text.trim()) return [];
+  let doc: unknown;
+  try { doc = parseYaml(text); } catch (e) { throw new Error(`input registry-auth is not valid YAML: ${(e as Error).message.split('\n')[0]}`); }
+  const r = authSchema.safeParse(doc);
+  // Never echo the value: it holds passwords.
+  if (!r.success) throw new Error(`input registry-auth must be a YAML list of {registry, username, password}: ${r.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+const inputsSchema = z.object({
+  mode: z.enum(['build', 'merge']),
+  config: z.string().min(1, 'config: give the path of the build file, e.g. oci-build.yml'),
+  variants: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'variants: names are lowercase letters, digits, _ . -')),
+  gzipLevel: z.number().int().min(0, 'gzip-level: 0-9').max(9, 'gzip-level: 0-9'),
+  artifactRetentionDays: z.number().int().min(1).max(90).optional(),
+}).passthrough();
+
+export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string) => string } {
+  // Mask secrets before anything can log them, even a validation error.
+  const password = core.getInput('registry-password');
+  if (password) core.setSecret(password);
+  const registryAuth = parseRegistryAuth(core.getInput('registry-auth'));
+  for (const a of registryAuth) core.setSecret(a.password);
+  const images = parseImages(core.getInput('images'));
+  const retention = core.getInput('artifact-retention-days');
   const inputs: ActionInputs = {
+    mode: (core.getInput('mode') || 'build') as ActionInputs['mode'],
     config: core.getInput('config') || 'oci-build.yml',
     variants: list(core.getInput('variants')),
-    push: bool('push', core.getInput('push') || 'true'),
-    tags: list(core.getInput('tags')),
+    push: parsePushMode(core.getInput('push') || 'auto'),
+    tags: lines(core.getInput('tags')),
+    flavor: lines(core.getInput('flavor')),
+    images: typeof images === 'function' ? {} : images,
     registry: core.getInput('registry') || 'ghcr.io',
     registryUsername: core.getInput('registry-username'),
-    registryPassword: core.getInput('registry-password'),
+    registryPassword: password,
+    registryAuth,
     digestMap: core.getInput('digest-map') || 'image-digests.json',
     outputs: list(core.getInput('outputs')).map(parseOutput),
     platforms: list(core.getInput('platforms')),
     gzipLevel: Number(core.getInput('gzip-level') || '6'),
+    distribute: bool('distribute', core.getInput('distribute')),
+    partialPattern: core.getInput('partial-pattern') || 'oci-build-partial-*',
+    artifactName: core.getInput('artifact-name'),
+    artifactRetentionDays: retention ? Number(retention) : undefined,
+    summary: bool('summary', core.getInput('summary') || 'true'),
   };
-  // Mask before anything can log it, even a validation error.
-  if (inputs.registryPassword) core.setSecret(inputs.registryPassword);
   const checked = inputsSchema.safeParse(inputs);
   if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return inputs;
+  return { inputs, imageTemplate: typeof images === 'function' ? images : undefined };
 }
 
 export const coreLogger: Logger = {
@@ -73,53 +133,138 @@ export const coreLogger: Logger = {
   group: (name, fn) => core.group(name, fn),
 };
 
-export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv): PipelineInputs {
+/**
+ * SOURCE_DATE_EPOCH, or the commit's time: rebuilding a commit then gives the same digests,
+ * and `created` says when the source was written rather than 1970.
+ */
+function sourceDateEpoch(env: NodeJS.ProcessEnv, git: GitContext): number | undefined {
   const epoch = env.SOURCE_DATE_EPOCH;
-  if (epoch && !/^\d+$/.test(epoch)) throw new Error(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${epoch}"`);
+  if (epoch) {
+    if (!/^\d+$/.test(epoch)) throw new Error(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${epoch}"`);
+    return Number(epoch);
+  }
+  try {
+    const out = execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: env.GITHUB_WORKSPACE || process.cwd(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    if (/^\d+$/.test(out)) return Number(out);
+  } catch { /* not a git checkout */ }
+  if (git.commitDate) {
+    const t = Date.parse(git.commitDate);
+    if (!Number.isNaN(t)) return Math.floor(t / 1000);
+  }
+  return undefined;
+}
+
+export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: GitContext, push: boolean, imageTemplate?: (v: string) => string): PipelineInputs {
+  // Each set of credentials goes to the one registry it was given for, never elsewhere.
+  const credentials: Record<string, Credentials> = {};
+  if (a.registryUsername && a.registryPassword) credentials[a.registry] = { username: a.registryUsername, password: a.registryPassword };
+  for (const r of a.registryAuth) credentials[r.registry] = { username: r.username, password: r.password };
   return {
     config: a.config,
     variants: a.variants,
-    push: a.push,
+    push,
     tags: a.tags,
+    flavor: a.flavor,
+    git,
+    githubLabels: Boolean(git.repository),
+    images: a.images,
+    defaultImage: imageTemplate ?? (git.repository ? (v: string) => defaultImage(git, v) : undefined),
     outputs: a.outputs,
     digestMap: a.digestMap,
-    // The credentials go to the one registry they were given for, never elsewhere.
-    credentials: a.registryUsername && a.registryPassword
-      ? { [a.registry]: { username: a.registryUsername, password: a.registryPassword } }
-      : {},
+    credentials,
     dockerConfig: true,
     platforms: a.platforms,
-    sourceDateEpoch: epoch ? Number(epoch) : undefined,
+    sourceDateEpoch: sourceDateEpoch(env, git),
     gzipLevel: a.gzipLevel,
     workDir: join(env.RUNNER_TEMP || tmpdir(), 'oci-build'),
     env,
   };
 }
 
+interface Outputs { digests: Record<string, string>; metadata: DigestMap; digestMapPath?: string; artifactId?: number; pushed: boolean }
+
 /** Outputs are set here and only here. */
-function setOutputs(result: PipelineResult): void {
-  core.setOutput('digests', JSON.stringify(result.digests));
-  core.setOutput('metadata', JSON.stringify(result.digestMap));
-  core.setOutput('digest-map', result.digestMapPath ?? '');
+function setOutputs(o: Outputs): void {
+  core.setOutput('digests', JSON.stringify(o.digests));
+  core.setOutput('metadata', JSON.stringify(o.metadata));
+  core.setOutput('digest-map', o.digestMapPath ?? '');
+  core.setOutput('artifact-id', o.artifactId === undefined ? '' : String(o.artifactId));
+  core.setOutput('pushed', String(o.pushed));
 }
 
 export async function run(): Promise<void> {
+  const started = Date.now();
   try {
-    const inputs = readInputs();
-    const result = await runPipeline(pipelineInputs(inputs, process.env), coreLogger);
-    setOutputs(result);
+    const { inputs, imageTemplate } = readInputs();
+    const git = contextFromEnv(process.env, loadEventPayload(process.env));
+    const decision = inputs.mode === 'merge' ? { push: true, reason: 'merge always pushes the indexes and tags' } : shouldPush(inputs.push, git);
+    core.info(`push: ${decision.push} (${decision.reason})`);
+    const pi = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
+    const jobTag = [...inputs.variants].sort().join('+') || 'all';
+    const platformTag = inputs.platforms.map((p) => p.replaceAll('/', '-')).join('+');
+    let out: Outputs;
+    if (inputs.mode === 'merge') {
+      await mkdir(pi.workDir, { recursive: true });
+      const dir = await mkdtemp(join(pi.workDir, 'partials-'));
+      const files = await core.group('download partial digest maps', () => downloadPartials(inputs.partialPattern, dir, coreLogger));
+      const r = await runMerge(pi, files, coreLogger);
+      out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: true };
+    } else {
+      const partialMap = inputs.distribute ? resolve(pi.workDir, `partial-${process.pid}.json`) : undefined;
+      const r = await runPipeline({ ...pi, ...(partialMap ? { distribute: { partialMap } } : {}) }, coreLogger);
+      out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
+      if (partialMap) {
+        // The merge job finds these by pattern; the name differs for every job of the matrix.
+        const name = `oci-build-partial-${git.job ?? 'job'}-${jobTag}${platformTag ? `-${platformTag}` : ''}`;
+        const id = await uploadDigestMapArtifact(partialMap, name, inputs.artifactRetentionDays, { logger: coreLogger });
+        if (id === undefined) core.warning('the partial digest map was not uploaded: a merge job will not find this job\'s images');
+      }
+      if (inputs.summary) {
+        const rows: SummaryRow[] = r.variants.map((bv) => {
+          const e = r.digestMap[bv.variant]!;
+          return {
+            variant: bv.variant, image: e.image, digest: e.digest, ref: e.ref, tags: e.tags,
+            platforms: bv.images.map((i) => formatPlatform(i.platform)), size: e.size,
+            layersPushed: bv.images.reduce((n, i) => n + i.newLayers, 0),
+            layersReused: bv.images.reduce((n, i) => n + i.layers.length - i.newLayers, 0),
+            durationMs: Date.now() - started, pushed: e.pushed,
+          };
+        });
+        await writeSummary(renderSummary(rows, r.digestMap));
+      }
+    }
+    if (out.digestMapPath && inputs.artifactName !== '') {
+      const name = inputs.artifactName === 'auto' || !inputs.artifactName
+        ? defaultArtifactName(inputs.variants, git, [inputs.mode === 'merge' ? 'merged' : '', platformTag].filter(Boolean).join('-') || undefined)
+        : inputs.artifactName;
+      out.artifactId = await uploadDigestMapArtifact(out.digestMapPath, name, inputs.artifactRetentionDays, { logger: coreLogger });
+    }
+    setOutputs(out);
   } catch (err) {
     if (err instanceof ConfigError) {
       // One annotation per problem, pointing at the build file line.
       for (const p of err.problems) {
         core.error(`${p.field ? `${p.field}: ` : ''}${p.message}${p.hint ? ` (fix: ${p.hint})` : ''}`, {
-          title: 'oci-build: build file',
-          file: p.file,
-          startLine: p.line,
-          startColumn: p.column,
+          title: 'oci-build: build file', file: p.file, startLine: p.line, startColumn: p.column,
         });
       }
     }
-    core.setFailed((err as Error).message ?? String(err));
+    let message = (err as Error).message ?? String(err);
+    const registryError = findRegistryError(err);
+    const remedy = registryError ? explainRegistryError(registryError) : undefined;
+    if (remedy) message += `\n${remedy}`;
+    if (err instanceof MergeError) message = err.message;
+    core.setFailed(message);
   }
+}
+
+/** The registry error behind a publish or build failure, if any (for GHCR remedies). */
+function findRegistryError(err: unknown): { status?: number; codes: string[]; message: string; registry: string } | undefined {
+  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) {
+    const r = e as { codes?: unknown; registry?: unknown; message?: unknown; status?: unknown };
+    if (Array.isArray(r.codes) && typeof r.registry === 'string') {
+      return { status: typeof r.status === 'number' ? r.status : undefined, codes: r.codes as string[], message: String(r.message), registry: r.registry };
+    }
+  }
+  return undefined;
 }

@@ -6,6 +6,7 @@ import { parseOutput } from './output/targets.js';
 import { describeStep } from './build/steps.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
+import { contextFromEnv, loadEventPayload } from './github/context.js';
 import { parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform } from './oci/platform.js';
 import type { Credentials } from './registry/credentials.js';
@@ -97,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
       gzipLevel: level,
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,
+      git: contextFromEnv(env, loadEventPayload(env)),
       ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
     };
     if (command === 'merge') {
@@ -138,7 +140,12 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(', ')}`);
     v.steps.forEach((s, i) => {
-      lines.push(`  layer ${i + 1}: ${describeStep(s)}${s.kind === 'copy' ? ` (${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s))` : ''}${s.mode !== undefined ? ` mode ${s.mode.toString(8).padStart(4, '0')}` : ''}${s.owner ? ` owner ${s.owner}` : ''}`);
+      const extra = [
+        s.kind === 'copy' ? `${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s)` : '',
+        'mode' in s && s.mode !== undefined ? `mode ${s.mode.toString(8).padStart(4, '0')}` : '',
+        'owner' in s && s.owner ? `owner ${s.owner}` : '',
+      ].filter(Boolean).join(', ');
+      lines.push(`  layer ${i + 1}: ${describeStep(s)}${extra ? ` (${extra})` : ''}`);
     });
     if (v.entrypoint) lines.push(`  entrypoint: ${JSON.stringify(v.entrypoint)}`);
     if (v.cmd) lines.push(`  cmd: ${JSON.stringify(v.cmd)}`);

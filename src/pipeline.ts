@@ -6,7 +6,10 @@ import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } fro
 import { isValidTag, parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform, hostPlatform, parsePlatform } from './oci/platform.js';
 import { resolvePlatformSources } from './config/platform-sources.js';
-import { assembleVariant } from './build/assemble.js';
+import { assembleVariant, createdTime } from './build/assemble.js';
+import { contextFromEnv, type GitContext } from './github/context.js';
+import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolveTagRules, type Flavor } from './github/tags.js';
+import { ociLabels } from './github/labels.js';
 import type { Platform } from './oci/types.js';
 import { BlobStore } from './layer/blobstore.js';
 import { RegistryClient } from './registry/client.js';
@@ -27,8 +30,21 @@ export interface PipelineInputs {
   /** Variants to build (plus what they need through `from`); empty means all. */
   variants: string[];
   push: boolean;
-  /** Tag names; `${variant}` is replaced by each variant's name. */
+  /**
+   * docker/metadata-action tag rules (a plain name is `type=raw,value=name`); `${variant}` is
+   * replaced by each variant's name. Variants add their own `tags:` rules from the build file.
+   */
   tags: string[];
+  /** metadata-action flavor lines; a variant's `flavor:` lines override them. */
+  flavor?: string[];
+  /** The Git/GitHub context tag rules and labels read (empty off GitHub). */
+  git?: GitContext;
+  /** Add metadata-action's org.opencontainers.image.* labels and annotations (on GitHub). */
+  githubLabels?: boolean;
+  /** Repository per variant, overriding the build file (the action's `images` input). */
+  images?: Record<string, string>;
+  /** Repository for variants that have none (the action: ghcr.io/<owner>/<repo>-<variant>). */
+  defaultImage?: (variant: string) => string;
   outputs: OutputSpec[];
   /** Where to write the digest map JSON; undefined to skip the file. */
   digestMap?: string;
@@ -88,12 +104,40 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
   const variants = selected.filter((v) => !skipped.has(v.name));
   if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v) => (platforms.get(v.name) ?? []).map(formatPlatform)));
   const tags = new Map<string, string[]>();
+  const git = inputs.git ?? contextFromEnv({});
+  const now = new Date();
+  let globalFlavor: Flavor | undefined;
+  try { globalFlavor = parseFlavor(inputs.flavor ?? []); } catch (e) { problems.push({ file: 'inputs', field: 'flavor', message: (e as Error).message }); }
+  const explicitLabels = new Map<string, Record<string, string>>();
   for (const v of variants) {
-    const names = [...new Set(inputs.tags.map((t) => t.replaceAll('${variant}', v.name).trim()).filter(Boolean))];
+    const image = inputs.images?.[v.name] ?? v.image ?? inputs.defaultImage?.(v.name);
+    if (image !== undefined) {
+      try { parseReference(image, { repositoryOnly: true }); v.image = image; } catch (e) { problems.push({ file: 'inputs', field: 'images', message: `variant ${v.name}: ${(e as Error).message}`, hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app' }); }
+    }
+    let names: string[] = [];
+    let version: string | undefined;
+    try {
+      const rules = resolveTagRules(inputs.tags.map((t) => t.replaceAll('${variant}', v.name)), v.tags ?? []);
+      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now);
+      names = computed.tags;
+      version = computed.main;
+    } catch (e) {
+      problems.push({ file: 'inputs', field: 'tags', message: `variant ${v.name}: ${(e as Error).message}` });
+    }
     for (const t of names) {
       if (!isValidTag(t)) problems.push({ file: 'inputs', field: 'tags', message: `tag "${t}" (variant ${v.name}) is invalid`, hint: 'tags use letters, digits, _ . - only, at most 128 characters, and may not start with . or -' });
     }
     tags.set(v.name, names);
+    // Labels the build file sets on this variant or on those it starts from (variants come
+    // dependencies first): generated labels must not override them.
+    const own = { ...(v.from ? explicitLabels.get(v.from) : undefined), ...v.labels };
+    explicitLabels.set(v.name, own);
+    if (inputs.githubLabels) {
+      // metadata-action's labels go under the build file's own, in the config and as annotations.
+      const gh = ociLabels(git, version, createdTime(inputs.sourceDateEpoch));
+      v.labels = { ...gh, ...own };
+      v.annotations = { ...gh, ...v.annotations };
+    }
     if ((inputs.push || inputs.distribute) && !v.image) {
       problems.push({ file: buildFile.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.image`, message: `variant ${v.name} has no image to push to`, hint: `set variants.${v.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)` });
     }

@@ -37,7 +37,7 @@ import {
   parseStopSignal,
   type Check,
 } from './fields.js';
-import { ConfigError, type BuildFile, type ConfigProblem, type CopySource, type Step, type VariantSpec } from './model.js';
+import { ConfigError, type BuildFile, type ConfigProblem, type CopySource, type RunStep, type Step, type VariantSpec } from './model.js';
 import { formatPath, Locator, type LineCol, type Path } from './positions.js';
 import {
   COPY_STEP_KEYS,
@@ -47,6 +47,8 @@ import {
   expectationFor,
   FILE_STEP_KEYS,
   fileStepSchema,
+  RUN_STEP_KEYS,
+  runStepSchema,
   KEY_ALIASES,
   TOP_KEYS,
   topSchema,
@@ -58,6 +60,7 @@ import {
 import { isGlobPattern, resolveCopySource } from './sources.js';
 import { hasPlatformPlaceholder, PLATFORM_PLACEHOLDERS } from './platform-sources.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
+import { parseFlavorOverrides, parseTagRules } from '../github/tags.js';
 import { substitute, type SubstitutionScope } from './substitute.js';
 
 export interface LoadOptions {
@@ -109,19 +112,32 @@ export function selectVariants(bf: BuildFile, names: readonly string[]): Variant
     );
   }
   const wanted = new Set<string>();
-  for (const n of names.length ? names : known) {
-    for (let cur: string | undefined = n; cur !== undefined && !wanted.has(cur); cur = byName.get(cur)?.from) wanted.add(cur);
-  }
+  const want = (n: string): void => {
+    const v = byName.get(n);
+    if (!v || wanted.has(n)) return;
+    wanted.add(n);
+    for (const d of dependencies(v)) want(d);
+  };
+  for (const n of names.length ? names : known) want(n);
   const out: VariantSpec[] = [];
   const done = new Set<string>();
   const visit = (v: VariantSpec): void => {
     if (done.has(v.name)) return;
     done.add(v.name);
-    const parent = v.from !== undefined ? byName.get(v.from) : undefined;
-    if (parent) visit(parent);
+    for (const d of dependencies(v)) {
+      const dep = byName.get(d);
+      if (dep) visit(dep);
+    }
     out.push(v);
   };
   for (const v of bf.variants) if (wanted.has(v.name)) visit(v);
+  return out;
+}
+
+/** Variants a variant needs built first: its `from` parent, then the variants it copies from. */
+export function dependencies(v: VariantSpec): string[] {
+  const out = v.from !== undefined ? [v.from] : [];
+  for (const s of v.steps) if (s.kind === 'copy' && s.from !== undefined && !out.includes(s.from)) out.push(s.from);
   return out;
 }
 
@@ -159,6 +175,8 @@ class Loader {
   private readonly problems: ConfigProblem[] = [];
   private readonly seen = new Set<string>();
   private readonly badSubs: string[] = [];
+  /** `copy` steps with `from:`, checked once every variant is known. */
+  private readonly copyFroms: { variant: string; from: string; path: Path }[] = [];
   private readonly lc = new LineCounter();
   private readonly loc: Locator;
   private readonly doc;
@@ -357,6 +375,7 @@ class Loader {
       variants.push(spec);
     }
     this.checkFroms(names, froms);
+    this.checkCopyFroms(names, froms);
     return { file: path.resolve(this.file), context: this.context, version: 1, args, variants };
   }
 
@@ -369,6 +388,43 @@ class Loader {
       }
     } else if (Array.isArray(value)) value.forEach((x, i) => this.checkPlaceholders(x, [...p, i]));
     else if (isPlainObject(value)) for (const [k, x] of Object.entries(value)) this.checkPlaceholders(x, [...p, k]);
+  }
+
+  /** copy-from names exist, and from + copy-from dependencies have no cycle through a copy. */
+  private checkCopyFroms(names: string[], froms: Map<string, string>): void {
+    const all = new Set(names);
+    const edges = new Map<string, string[]>();
+    for (const [v, f] of froms) edges.set(v, [f]);
+    for (const c of this.copyFroms) {
+      if (!all.has(c.from)) {
+        const s = closest(c.from, names);
+        this.add(c.path, `copy from: unknown variant "${c.from}"`, `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`);
+        continue;
+      }
+      edges.set(c.variant, [...(edges.get(c.variant) ?? []), c.from]);
+    }
+    /** A dependency path from `start` to `goal`, if there is one. */
+    const pathTo = (start: string, goal: string): string[] | undefined => {
+      const seen = new Set<string>();
+      const walk = (cur: string, trail: string[]): string[] | undefined => {
+        if (cur === goal) return trail;
+        if (seen.has(cur)) return undefined;
+        seen.add(cur);
+        for (const n of edges.get(cur) ?? []) {
+          const r = walk(n, [...trail, n]);
+          if (r) return r;
+        }
+        return undefined;
+      };
+      return walk(start, [start]);
+    };
+    for (const c of this.copyFroms) {
+      if (!all.has(c.from)) continue;
+      const back = pathTo(c.from, c.variant);
+      if (back) {
+        this.add(c.path, `copy from: variants depend on each other in a cycle: ${[c.variant, ...back].join(' -> ')}`, 'a variant cannot copy from itself or from a variant that starts from or copies from it');
+      }
+    }
   }
 
   private keyPos(p: Path): LineCol {
@@ -497,6 +553,23 @@ class Loader {
       if (ok !== undefined && !spec.volumes.includes(ok)) spec.volumes.push(ok);
     });
 
+    for (const k of ['tags', 'flavor'] as const) {
+      const lines = this.pick(v, d, name, k);
+      if (!lines) continue;
+      const ok: string[] = [];
+      lines.value.forEach((line, i) => {
+        const p = [...lines.path, i];
+        if (this.subFailed(p)) return;
+        try {
+          if (k === 'tags') parseTagRules([line]); else parseFlavorOverrides([line]);
+          ok.push(line);
+        } catch (e) {
+          this.add(p, (e as Error).message, k === 'tags' ? 'see docker/metadata-action tag rules, e.g. type=raw,value=edge' : 'e.g. suffix=-claude,onlatest=true or latest=false');
+        }
+      });
+      spec[k] = ok;
+    }
+
     const platforms = this.pick(v, d, name, 'platforms');
     if (platforms) {
       const list: string[] = [];
@@ -514,6 +587,8 @@ class Loader {
       if (platforms.value.length === 0) this.add(platforms.path, 'platforms is empty', 'list at least one platform, or remove the field to build for the runner\'s platform');
       if (list.length) spec.platforms = list;
     }
+
+    if (v.stage) spec.stage = true;
 
     const sig = this.pick(v, d, name, 'stop-signal');
     if (sig && !this.subFailed(sig.path)) spec.stopSignal = this.addCheck(sig.path, parseStopSignal(sig.value));
@@ -547,25 +622,26 @@ class Loader {
       this.add(p, `expected ${exp.form}, got ${describe(raw)}`, `for example: ${exp.example}`);
       return undefined;
     }
-    const hasCopy = 'copy' in raw;
-    const hasFile = 'file' in raw;
-    if (hasCopy && hasFile) {
-      this.add(p, 'a step has both "copy" and "file"', 'split it into two steps: copy takes files from the context, file writes inline content');
+    const kinds = (['copy', 'file', 'run'] as const).filter((k) => k in raw);
+    if (kinds.length > 1) {
+      const list = kinds.length === 2 ? `both "${kinds[0]}" and "${kinds[1]}"` : '"copy", "file" and "run"';
+      this.add(p, `a step has ${list}`, 'split it into one step each: copy takes files from the context (or another variant), file writes inline content, run runs a command');
       return undefined;
     }
-    if (!hasCopy && !hasFile) {
-      const known = [...new Set([...COPY_STEP_KEYS, ...FILE_STEP_KEYS])];
+    if (kinds.length === 0) {
+      const known = [...new Set([...COPY_STEP_KEYS, ...FILE_STEP_KEYS, ...RUN_STEP_KEYS])];
       let suggested = false;
       for (const k of Object.keys(raw)) {
         if (known.includes(k)) continue;
         const s = closest(k, known, KEY_ALIASES);
-        if (s === 'copy' || s === 'file') suggested = true;
+        if (s === 'copy' || s === 'file' || s === 'run') suggested = true;
         this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, { key: true });
       }
-      if (!suggested) this.add(p, 'a step needs "copy" (with "to") or "file" (with "content")', 'for example: - { copy: bin/app, to: /usr/local/bin/ }');
+      if (!suggested) this.add(p, 'a step needs "copy" (with "to"), "file" (with "content") or "run"', 'for example: - { copy: bin/app, to: /usr/local/bin/ }');
       return undefined;
     }
-    if (hasFile) {
+    if (kinds[0] === 'run') return this.runStep(raw, p, pos);
+    if (kinds[0] === 'file') {
       const s = this.part(fileStepSchema, raw, p, FILE_STEP_KEYS).data;
       if (!s) return undefined;
       const fp = [...p, 'file'];
@@ -582,9 +658,23 @@ class Loader {
       typeof s.copy === 'string' ? [{ value: s.copy, path: [...p, 'copy'] }] : s.copy.map((x, i) => ({ value: x, path: [...p, 'copy', i] }));
     const sources: CopySource[] = [];
     let complete = true;
+    const from = s.from !== undefined && !this.subFailed([...p, 'from']) ? s.from : undefined;
+    if (s.from !== undefined && from === undefined) complete = false;
     for (const pat of patterns) {
       if (this.subFailed(pat.path)) {
         complete = false;
+        continue;
+      }
+      if (s.from !== undefined) {
+        // Paths inside the other variant's image, resolved when it is built.
+        if (hasPlatformPlaceholder(pat.value)) {
+          this.add(pat.path, 'platform placeholders cannot be used in a copy with from', 'the source variant is built for the same platform: write the path inside that image');
+          complete = false;
+          continue;
+        }
+        const c = this.addCheck(pat.path, checkImagePath(pat.value, 'copy source', 'strip'));
+        if (c === undefined) complete = false;
+        else sources.push({ pattern: c, matches: [], isGlob: isGlobPattern(c) });
         continue;
       }
       if (hasPlatformPlaceholder(pat.value)) {
@@ -607,8 +697,53 @@ class Loader {
     }
     const mode = this.mode(s.mode, [...p, 'mode']);
     const owner = this.owner(s.owner, [...p, 'owner']);
+    if (from !== undefined) this.copyFroms.push({ variant: String(p[1]), from, path: [...p, 'from'] });
     if (to === undefined || !complete) return undefined;
-    return { kind: 'copy', sources, to, ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), pos };
+    return { kind: 'copy', sources, to, ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), ...(from !== undefined ? { from } : {}), pos };
+  }
+
+  private runStep(raw: Record<string, unknown>, p: Path, pos: RunStep['pos']): RunStep | undefined {
+    const s = this.part(runStepSchema, raw, p, RUN_STEP_KEYS).data;
+    if (!s) return undefined;
+    let ok = true;
+    const rp = [...p, 'run'];
+    let command: string | string[] | undefined;
+    if (!this.subFailed(rp)) {
+      if (typeof s.run === 'string') {
+        if (s.run.trim() === '') this.add(rp, 'run is empty', 'give the command to run, e.g. run: make install');
+        else command = s.run;
+      } else {
+        command = s.run.map(String);
+        if (command[0]!.trim() === '') { this.add([...rp, 0], 'the program to run is empty', 'start the exec form with the program, e.g. run: [/usr/bin/make, install]'); command = undefined; }
+      }
+    }
+    if (command === undefined) ok = false;
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(s.env ?? {})) {
+      const c = checkEnvName(k);
+      if (!c.ok) { this.add([...p, 'env', k], c.message, c.hint, { key: true }); ok = false; continue; }
+      env[k] = String(v);
+    }
+    let user: string | undefined;
+    if (s.user !== undefined && !this.subFailed([...p, 'user'])) {
+      user = this.addCheck([...p, 'user'], checkOwner(s.user, 'user'));
+      if (user === undefined) ok = false;
+    }
+    let workdir: string | undefined;
+    if (s.workdir !== undefined && !this.subFailed([...p, 'workdir'])) {
+      workdir = this.addCheck([...p, 'workdir'], checkImagePath(s.workdir, 'workdir', 'strip'));
+      if (workdir === undefined) ok = false;
+    }
+    if (s.shell && typeof s.run !== 'string') {
+      this.add([...p, 'shell'], 'shell only applies to the shell form (run: as one string)', 'remove shell, or write run as one string');
+      ok = false;
+    }
+    if (!ok || command === undefined) return undefined;
+    return {
+      kind: 'run', command, ...(s.shell ? { shell: s.shell } : {}), env,
+      ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}),
+      network: s.network ?? true, pos,
+    };
   }
 
   private async getRealContext(p: Path): Promise<string | undefined> {

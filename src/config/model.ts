@@ -32,6 +32,30 @@ export interface CopyStep {
   mode?: number;
   /** As written: "uid:gid", "uid", "name", "name:group" (names resolved against the base's /etc/passwd, /etc/group). */
   owner?: string;
+  /**
+   * Copy out of another variant's final file system (a multi-stage copy) instead of the build
+   * context: each source's `pattern` is then an absolute image path (globs allowed) and
+   * `matches` is empty (resolved against that image when it is built).
+   */
+  from?: string;
+  pos: SourcePos;
+}
+
+/** Runs a command in the image built so far (no daemon: namespaces + chroot); its changes are the layer. */
+export interface RunStep {
+  kind: 'run';
+  /** A string is the shell form (run with `shell`, else the image's Shell, else /bin/sh -c); a list is the exec form. */
+  command: string | string[];
+  /** The shell for the shell form, when the step sets one. */
+  shell?: string[];
+  /** Added to the image's environment (Env and the variant's env) for this command only. */
+  env: Record<string, string>;
+  /** As written (name, uid, uid:gid, name:group); default: the starting image's User, else root. */
+  user?: string;
+  /** Absolute; created when missing. Default: the starting image's WorkingDir, else /. */
+  workdir?: string;
+  /** Share the host's network (default); false gives the command a network namespace with only loopback. */
+  network: boolean;
   pos: SourcePos;
 }
 
@@ -45,7 +69,7 @@ export interface FileStep {
   pos: SourcePos;
 }
 
-export type Step = CopyStep | FileStep;
+export type Step = CopyStep | FileStep | RunStep;
 
 export interface VariantSpec {
   name: string;
@@ -67,8 +91,13 @@ export interface VariantSpec {
   expose: string[];
   volumes: string[];
   stopSignal?: string;
+  /** Extra metadata-action tag rules and flavor lines for this variant (checked by the loader). */
+  tags?: string[];
+  flavor?: string[];
   /** Platforms declared in the build file (normalized os/arch[/variant]); the result is an index. */
   platforms?: string[];
+  /** A build stage: built for `from` / `copy: from:` only; never pushed, recorded or output. */
+  stage?: boolean;
   pos: SourcePos;
 }
 

@@ -36,6 +36,9 @@ const commonFields = {
   volumes: z.array(z.string()),
   'stop-signal': intOrString,
   platforms: z.array(z.string()),
+  // docker/metadata-action tag rules and flavor lines, added to the action's `tags` / `flavor`.
+  tags: z.array(z.string()),
+  flavor: z.array(z.string()),
 };
 
 export const topSchema = z.strictObject({
@@ -54,6 +57,8 @@ export const variantSchema = z
   .strictObject({
     ...commonFields,
     from: z.string(),
+    // A build stage: usable by from / copy-from, never pushed or recorded.
+    stage: z.boolean(),
     // Each step is parsed on its own: copy and file steps have different keys.
     steps: z.array(z.unknown()),
   })
@@ -65,8 +70,19 @@ export const copyStepSchema = z.strictObject({
   to: z.string(),
   mode: intOrString.optional(),
   owner: intOrString.optional(),
+  from: z.string().optional(),
 });
 export type RawCopyStep = z.infer<typeof copyStepSchema>;
+
+export const runStepSchema = z.strictObject({
+  run: z.union([z.string(), z.array(scalarSchema).min(1)]),
+  shell: z.array(z.string()).min(1).optional(),
+  env: stringMapSchema.optional(),
+  user: intOrString.optional(),
+  workdir: z.string().optional(),
+  network: z.boolean().optional(),
+});
+export type RawRunStep = z.infer<typeof runStepSchema>;
 
 export const fileStepSchema = z.strictObject({
   file: z.string(),
@@ -82,6 +98,7 @@ export const DEFAULTS_KEYS = Object.keys(defaultsSchema.shape);
 export const VARIANT_KEYS = Object.keys(variantSchema.shape);
 export const COPY_STEP_KEYS = Object.keys(copyStepSchema.shape);
 export const FILE_STEP_KEYS = Object.keys(fileStepSchema.shape);
+export const RUN_STEP_KEYS = Object.keys(runStepSchema.shape);
 
 /**
  * Names people reach for from Dockerfiles and Compose files, mapped to ours. Used when
@@ -107,6 +124,9 @@ export const KEY_ALIASES: Record<string, string> = {
   contents: 'content',
   chmod: 'mode',
   chown: 'owner',
+  exec: 'run',
+  script: 'run',
+  net: 'network',
   variant: 'variants',
 };
 
@@ -133,6 +153,8 @@ const FIELD_EXPECTATIONS: Record<string, { self: Expectation; item?: Expectation
   expose: { self: E('a list of ports', 'expose: [8080, "53/udp"]'), item: E('a port number or "port/proto"', '8080 or "53/udp"') },
   volumes: { self: E('a list of absolute paths', 'volumes: [/data]'), item: E('an absolute path', '/data') },
   'stop-signal': { self: E('a signal name or number', 'stop-signal: SIGTERM') },
+  tags: { self: E('a list of tag rules', 'tags: ["type=raw,value=edge", "type=sha"]'), item: E('a tag rule', '"type=semver,pattern={{version}}"') },
+  flavor: { self: E('a list of flavor lines', 'flavor: ["suffix=-claude,onlatest=true"]'), item: E('a flavor line', '"suffix=-claude,onlatest=true"') },
   platforms: { self: E('a list of platforms', 'platforms: [linux/amd64, linux/arm64]'), item: E('os/arch[/variant]', 'linux/arm64') },
   steps: { self: E('a list of steps', 'steps: [{ copy: bin/app, to: /usr/local/bin/ }]') },
   copy: { self: E('a path or a non-empty list of paths', 'copy: target/release/app'), item: E('a path', 'target/release/app') },
@@ -140,6 +162,10 @@ const FIELD_EXPECTATIONS: Record<string, { self: Expectation; item?: Expectation
   file: { self: E('an absolute image path', 'file: /etc/app/config.toml') },
   content: { self: E('a string', 'content: "key = 1"') },
   mode: { self: E('an octal mode', 'mode: "0755"') },
+  run: { self: E('a shell command, or a non-empty list (exec form)', 'run: apt-get update && apt-get install -y curl'), item: E('a string', '"--flag"') },
+  shell: { self: E('a non-empty list of strings', 'shell: ["/bin/bash", "-euo", "pipefail", "-c"]'), item: E('a string', '"-c"') },
+  network: { self: E('true or false', 'network: false') },
+  stage: { self: E('true or false', 'stage: true') },
   owner: { self: E('uid, uid:gid, name or name:group', 'owner: "1000:1000"') },
 };
 
@@ -167,7 +193,7 @@ export function expectationFor(path: readonly (string | number)[]): Expectation 
     return GENERIC;
   }
   if (p[0] === 'steps' && p.length >= 2) {
-    if (p.length === 2) return E('a step: a map with `copy` and `to`, or `file` and `content`', '- { copy: bin/app, to: /usr/local/bin/ }');
+    if (p.length === 2) return E('a step: a map with `copy` and `to`, `file` and `content`, or `run`', '- { copy: bin/app, to: /usr/local/bin/ }');
     p = p.slice(2);
   }
   const f = FIELD_EXPECTATIONS[String(p[0])];
