@@ -1,10 +1,12 @@
 // Bundles the action (dist/index.js) and the CLI (dist/cli.js) with esbuild.
-// Output is deterministic so CI can fail when the committed dist/ is stale.
+// Output is deterministic so CI can fail when the committed dist/ is stale. Files are replaced
+// atomically (write + rename) and stale chunks removed afterwards, so a test run reading dist/
+// while another build runs never sees a missing or half-written file.
 import { build } from 'esbuild';
-import { rm, chmod } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 
-await rm('dist', { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: { index: 'src/main.ts', cli: 'src/cli.ts' },
   outdir: 'dist',
   bundle: true,
@@ -15,11 +17,29 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   legalComments: 'none',
   logLevel: 'warning',
+  write: false,
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __ociCreateRequire } from 'node:module';\nconst require = __ociCreateRequire(import.meta.url);" },
 });
-// The CLI runs as `oci-build` through package.json's bin.
-const { readFile, writeFile } = await import('node:fs/promises');
-const cli = await readFile('dist/cli.js', 'utf8');
-await writeFile('dist/cli.js', `#!/usr/bin/env node\n${cli}`);
-await chmod('dist/cli.js', 0o755);
+
+const keep = new Set();
+for (const file of result.outputFiles) {
+  const rel = relative(resolve('dist'), file.path);
+  keep.add(rel);
+  // The CLI runs as `oci-build` through package.json's bin.
+  const isCli = rel === 'cli.js';
+  const contents = isCli ? Buffer.concat([Buffer.from('#!/usr/bin/env node\n'), Buffer.from(file.contents)]) : file.contents;
+  await mkdir(dirname(file.path), { recursive: true });
+  const tmp = `${file.path}.${process.pid}.tmp`;
+  await writeFile(tmp, contents, { mode: isCli ? 0o755 : 0o644 });
+  await rename(tmp, file.path);
+}
+
+async function prune(dir) {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await prune(p);
+    else if (!keep.has(relative(resolve('dist'), resolve(p))) && !e.name.endsWith('.tmp')) await rm(p, { force: true });
+  }
+}
+await prune('dist');

@@ -1,13 +1,16 @@
+import { dirname } from 'node:path';
 import type { BuildFile, VariantSpec } from '../config/model.js';
 import type { Platform } from '../oci/types.js';
-import { formatPlatform } from '../oci/platform.js';
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
+import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
+import { readIdFiles, runStep } from '../run/runstep.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import { writeLayer } from '../layer/writer.js';
 import { resolveOwner, scanLayers } from '../layer/reader.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
-import { resolveBase, type BaseImage } from './base.js';
+import { BaseImageError, resolveBase, type BaseImage } from './base.js';
 import { BlobFetcher } from './fetch.js';
 import { FsView } from './fsview.js';
 import type { BuiltImage, ImageLayer } from './image.js';
@@ -42,6 +45,12 @@ export class DaemonlessBuilder implements Builder {
   readonly fetcher: BlobFetcher;
   private readonly bases = new Map<string, Promise<BaseImage>>();
   private readonly scans = new Map<string, Promise<{ fs: FsView; owners: OwnerFiles }>>();
+  /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
+  private rootfs?: RootfsCache;
+  /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
+  private readonly rootfsWanted = new Set<string>();
+  /** The state of a variant of this build for a platform (copy: from:). */
+  private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
   layersWritten = 0;
 
   constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
@@ -62,9 +71,24 @@ export class DaemonlessBuilder implements Builder {
       }
       return p;
     };
+    this.lookup = (name, platform) => {
+      const v = byName.get(name);
+      return v ? start(v, platform) : undefined;
+    };
+    // A variant's rootfs is kept for the variants that copy from it or run commands on top of it.
+    const hasRun = (v: VariantSpec) => v.steps.some((s) => s.kind === 'run');
+    const wanted = (name: string, seen = new Set<string>()): boolean => {
+      if (seen.has(name)) return false;
+      seen.add(name);
+      return variants.some((c) => (c.steps.some((s) => s.kind === 'copy' && s.from === name))
+        || (c.from === name && (hasRun(c) || wanted(c.name, seen))));
+    };
+    for (const v of variants) if (wanted(v.name)) this.rootfsWanted.add(v.name);
     // Every variant and platform starts at once; `from` chains wait on their parent only.
     const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform) })));
     const results = await Promise.allSettled(jobs.map((j) => j.promise));
+    await this.rootfs?.dispose();
+    this.rootfs = undefined;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const out = new Map<string, BuiltImage[]>();
@@ -113,30 +137,77 @@ export class DaemonlessBuilder implements Builder {
       logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
     }
     fs ??= new FsView();
-    // Entries are computed in order (each step sees the file system the previous ones left);
-    // the layers are then written, hashed and compressed concurrently.
-    const planned: { createdBy: string; entries: Awaited<ReturnType<typeof stepEntries>> }[] = [];
-    for (const step of v.steps) {
-      const entries = await stepEntries(step, {
-        context: bf.context,
-        platform: formatPlatform(platform),
-        fs,
-        resolveOwner: async (o: string): Promise<Owner> => resolveOwnerIn(o, owners, v.name),
-      });
-      fs.apply(entries);
-      planned.push({ createdBy: `oci-build ${describeStep(step)}`, entries });
-    }
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
-    // The image spec's manifest schema wants at least one layer: a scratch variant with
-    // only settings gets one empty layer.
-    if (parentLayers.length === 0 && planned.length === 0) planned.push({ createdBy: 'oci-build empty layer', entries: [] });
-    const newLayers = await Promise.all(planned.map(async ({ createdBy, entries }) => {
+    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>): Promise<ImageLayer> => {
       const t = Date.now();
       const built = await writeLayer(entries, this.store, { mtime, level: this.opts.gzipLevel });
       this.layersWritten++;
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: 'local' as const }, createdBy };
-    }));
+    };
+    // Entries are computed in order (each step sees the file system the previous ones left);
+    // copy/file layers are written, hashed and compressed concurrently. A run: step needs the
+    // layers before it as a root file system, so it waits for them; its own layer is written
+    // before the rootfs changes again (the entries read their content from it).
+    const written: Promise<ImageLayer>[] = [];
+    let work: WorkingRootfs | undefined;
+    const note = (m: string) => logger.debug(`[${label}] ${m}`);
+    try {
+      for (const step of v.steps) {
+        const createdBy = `oci-build ${describeStep(step)}`;
+        if (step.kind === 'run') {
+          const host = hostPlatform();
+          if (platform.os !== host.os || platform.architecture !== host.architecture) {
+            throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: run: steps run on this machine's platform (${formatPlatform(host)}) only, and this variant builds ${formatPlatform(platform)}; build that platform on a matching runner`);
+          }
+          const done = await Promise.all(written);
+          work = await this.workingRootfs(work, parentLayers, done);
+          const t = Date.now();
+          logger.info(`[${label}] ${describeStep(step)}`);
+          const result = await runStep(step, {
+            rootfs: work.dir, config: parentConfig.config, variantEnv: v.env, tmpDir: this.rootfsCache().top,
+            onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
+          });
+          logger.info(`[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`);
+          const layer = await writeOne(createdBy, result.entries);
+          work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
+          written.push(Promise.resolve(layer));
+          fs.apply(result.entries.filter((e) => !e.path.split('/').pop()!.startsWith('.wh.')));
+          for (const d of result.deleted) fs.remove(d);
+          if (result.idsChanged) owners = readIdFiles(work.dir);
+          continue;
+        }
+        const entries = await stepEntries(step, {
+          context: bf.context,
+          platform: formatPlatform(platform),
+          fs,
+          resolveOwner: async (o: string): Promise<Owner> => resolveOwnerIn(o, owners, v.name),
+          variantRoot: (name) => this.variantRoot(v.name, name, platform),
+          note,
+        });
+        fs.apply(entries);
+        const p = writeOne(createdBy, entries);
+        p.catch(() => { /* awaited below */ });
+        written.push(p);
+      }
+      // The image spec's manifest schema wants at least one layer: a scratch variant with
+      // only settings gets one empty layer.
+      if (parentLayers.length === 0 && written.length === 0) written.push(writeOne('oci-build empty layer', []));
+    } catch (err) {
+      await Promise.allSettled(written);
+      if (work) await this.rootfsCache().discard(work);
+      throw err;
+    }
+    const newLayers = await Promise.all(written);
+    if (work) {
+      // Kept for the variants that start from this one or copy from it, as the final chain's rootfs.
+      if (this.rootfsWanted.has(v.name)) {
+        await this.rootfsCache().apply(work, newLayers.slice(work.chain.length - parentLayers.length).map((l) => this.chainLayer(l, `${v.name}: ${l.createdBy}`)));
+        await this.rootfsCache().adopt(work);
+      } else {
+        await this.rootfsCache().discard(work);
+      }
+    }
     const image = assemble({
       variant: v, platform, parentConfig, parentLayers, newLayers, baseAnnotations,
       created: createdTime(this.opts.sourceDateEpoch),
@@ -147,11 +218,57 @@ export class DaemonlessBuilder implements Builder {
     return { image, fs, owners, baseAnnotations };
   }
 
+  private rootfsCache(): RootfsCache {
+    // Next to the blob store, in the cache directory (same file system: cheap copies).
+    this.rootfs ??= new RootfsCache(dirname(this.store.root), (m) => this.opts.logger.info(m), (m) => this.opts.logger.debug(m));
+    return this.rootfs;
+  }
+
+  private chainLayer(l: ImageLayer, label: string): ChainLayer {
+    return {
+      diffId: l.diffId,
+      label: `${label} (${l.descriptor.digest.slice(0, 19)})`,
+      open: async () => {
+        await this.fetcher.ensureLocal(l.descriptor.digest, l.source);
+        return this.store.open(l.descriptor.digest);
+      },
+    };
+  }
+
+  private chain(layers: readonly ImageLayer[]): ChainLayer[] {
+    return layers.map((l, i) => this.chainLayer(l, l.createdBy === 'base' ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, '')));
+  }
+
+  /**
+   * The variant's working rootfs with every layer so far: a clone of the starting image's
+   * snapshot (shared with the other variants that start there) on first use, then brought up to
+   * date with the copy/file layers written since the last run: step.
+   */
+  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: ImageLayer[], own: ImageLayer[]): Promise<WorkingRootfs> {
+    const cache = this.rootfsCache();
+    const w = work ?? await cache.checkout(this.chain(parentLayers));
+    const all = this.chain([...parentLayers, ...own]);
+    await cache.apply(w, all.slice(w.chain.length));
+    return w;
+  }
+
+  /** The final file system of another variant of this build (same platform), for copy: from:. */
+  private async variantRoot(from: string, name: string, platform: Platform): Promise<string> {
+    const state = this.lookup?.(name, platform);
+    if (!state) throw new Error(`variant ${from}: copy from ${name}: that variant is not part of this build for ${formatPlatform(platform)}`);
+    const s = await state;
+    return this.rootfsCache().snapshot(this.chain(s.image.layers));
+  }
+
   private base(ref: string, platform: Platform): Promise<BaseImage> {
     const key = `${ref}|${formatPlatform(platform)}`;
     let p = this.bases.get(key);
     if (!p) {
-      p = resolveBase(this.client, ref, platform);
+      p = resolveBase(this.client, ref, platform).catch((err: unknown) => {
+        if (err instanceof BaseImageError) throw err;
+        // Registry and network failures: say which base it was and what to check.
+        throw new BaseImageError(ref, `${(err as Error).message}\n  (fix: check the reference and that its registry is reachable; for a private registry give credentials with registry-auth or ~/.docker/config.json)`);
+      });
       this.bases.set(key, p);
     }
     return p;
