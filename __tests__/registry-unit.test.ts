@@ -176,6 +176,22 @@ describe('errors and retry policy', () => {
     expect(e.message).toBe('PUT https://ghcr.io/v2/acme/x/manifests/v1 failed: 403 DENIED: permission denied');
   });
 
+  it('lets permanent error codes win over a 5xx status', () => {
+    const mk = (status: number, codes: string[]) => new RegistryError({ method: 'PUT', url: 'https://r.example/v2/a/manifests/v1', registry: 'r.example', status, codes });
+    expect(mk(500, ['DENIED']).temporary).toBe(false);
+    expect(mk(502, ['MANIFEST_INVALID']).temporary).toBe(false);
+    expect(mk(500, ['UNKNOWN']).temporary).toBe(true);
+    expect(mk(403, ['TOOMANYREQUESTS']).temporary).toBe(true);
+  });
+
+  it('honours a Retry-After longer than maxDelayMs (which caps only our own backoff)', async () => {
+    const retry = fastRetry({ maxDelayMs: 5, maxElapsedMs: 60_000 });
+    const e = Object.assign(new Error('slow down'), { temporary: true, retryAfterMs: 3000 });
+    let n = 0;
+    expect(await withRetry(async () => { if (n++ === 0) throw e; return 'ok'; }, retry)).toBe('ok');
+    expect(retry.delays).toEqual([3000]);
+  });
+
   it('parses Retry-After as seconds or an HTTP date; backoff has full jitter', () => {
     expect(parseRetryAfter('3')).toBe(3000);
     const now = Date.parse('2030-01-01T00:00:00Z');

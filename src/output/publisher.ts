@@ -5,6 +5,7 @@ import type { BlobStore } from '../layer/blobstore.js';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
 import type { BlobFetcher } from '../build/fetch.js';
 import type { BlobSource, BuiltImage, BuiltVariant } from '../build/image.js';
+import { RegistryError } from '../registry/errors.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
 
@@ -24,13 +25,79 @@ export interface PublishStats {
   tagsWritten: number;
 }
 
+export interface PublishErrorDetails {
+  /** Other operations of the same phase that failed too (the first failure is the cause). */
+  otherFailures?: number;
+  /** Blobs not attempted because the phase had already failed. */
+  notAttempted?: number;
+  /** In the tag phase: references (repo:tag) that now point at the new image (they did not exist before)... */
+  tagsWritten?: string[];
+  /** ...those written and then put back to their previous image... */
+  tagsRestored?: string[];
+  /** ...and those that could not be written (they still point where they did). */
+  tagsFailed?: string[];
+}
+
 /** Thrown when publishing stops part way: says what failed and what is already in the registry. */
 export class PublishError extends Error {
-  constructor(override readonly cause: unknown, readonly stats: PublishStats, readonly phase: string) {
-    super(`push failed while ${phase}: ${(cause as Error)?.message ?? cause}\n` +
-      `no tag was moved; already in the registry (harmless, reused by a re-run): ${stats.blobsUploaded} blobs uploaded (${formatBytes(stats.bytesUploaded)}), ${stats.blobsMounted} mounted, ${stats.manifestsPushed} manifests by digest`);
+  readonly tagsWritten: string[];
+  readonly tagsFailed: string[];
+
+  constructor(override readonly cause: unknown, readonly stats: PublishStats, readonly phase: string, details: PublishErrorDetails = {}) {
+    const others = [
+      details.otherFailures ? `${details.otherFailures} other operation(s) of this phase failed too` : '',
+      details.notAttempted ? `${details.notAttempted} blob(s) not attempted after the failure` : '',
+    ].filter(Boolean).join('; ');
+    const inRegistry = `${stats.blobsUploaded} blobs uploaded (${formatBytes(stats.bytesUploaded)}), ${stats.blobsMounted} mounted, ${stats.blobsExisting} already present, ${stats.manifestsPushed} manifests by digest`;
+    const tagsWritten = details.tagsWritten ?? [];
+    const tagsFailed = details.tagsFailed ?? [];
+    const tagsRestored = details.tagsRestored ?? [];
+    const state = tagsWritten.length
+      ? `tags that did not exist before and now point at the new image (a re-run writes the rest): ${tagsWritten.join(', ')}; ` +
+        `${tagsRestored.length ? `tags put back to their previous image: ${tagsRestored.join(', ')}; ` : ''}tags not written (unchanged): ${tagsFailed.join(', ') || 'none'}; ` +
+        `every manifest is in the registry by digest (${inRegistry}), so a re-run only has to write the tags`
+      : tagsFailed.length
+        ? `no tag was moved${tagsRestored.length ? ` (put back to their previous image: ${tagsRestored.join(', ')})` : ''}; tags not written: ${tagsFailed.join(', ')}; ` +
+          `every manifest is in the registry by digest (${inRegistry}), so a re-run only has to write the tags`
+        : `no tag was moved; already in the registry (harmless, reused by a re-run): ${inRegistry}`;
+    super(`push failed while ${phase}: ${(cause as Error)?.message ?? cause}${others ? ` (${others})` : ''}\n${state}`);
     this.name = 'PublishError';
+    this.tagsWritten = tagsWritten;
+    this.tagsFailed = tagsFailed;
   }
+}
+
+/**
+ * Codes with which a registry refuses a manifest whose blobs it does not see. Right after we
+ * pushed those blobs this is the registry catching up (eventual consistency, or another publisher
+ * committing the same blob at this very moment rewrites its link): worth a check and a retry.
+ */
+const BLOB_UNKNOWN_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
+/** Check-and-retry rounds for a manifest refused with BLOB_UNKNOWN_CODES. */
+const MANIFEST_REPAIRS = 2;
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function blobsOf(image: BuiltImage): { d: Descriptor; source: BlobSource }[] {
+  return [
+    ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
+    { d: image.configDescriptor, source: { kind: 'local' } as BlobSource },
+  ];
+}
+
+/** Marks blob pushes skipped because another one already failed (not failures themselves). */
+class NotAttempted extends Error {}
+
+/**
+ * Waits until every task has finished, so nothing keeps running behind a failure (and the stats
+ * say exactly what reached the registry), then throws the first real failure.
+ */
+async function settle(tasks: Promise<unknown>[]): Promise<{ error: unknown; otherFailures: number; notAttempted: number } | undefined> {
+  const results = await Promise.allSettled(tasks);
+  const reasons = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const real = [...new Set(reasons.filter((e) => !(e instanceof NotAttempted)))];
+  if (!real.length) return undefined;
+  return { error: real[0], otherFailures: real.length - 1, notAttempted: new Set(reasons.filter((e) => e instanceof NotAttempted)).size };
 }
 
 /**
@@ -47,6 +114,8 @@ export class RegistryPublisher {
   /** registry|digest -> the first push of that blob to that registry (others wait, then mount). */
   private readonly firstPush = new Map<string, Promise<void>>();
   private readonly pool: Pool;
+  /** Set when a blob push failed: queued blob pushes are then skipped, not started. */
+  private failed = false;
 
   constructor(
     private readonly client: RegistryClient,
@@ -59,61 +128,138 @@ export class RegistryPublisher {
   }
 
   async publish(targets: PublishTarget[]): Promise<PublishStats> {
-    let phase = 'uploading blobs';
     const t0 = Date.now();
-    try {
-      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.pushBlobs(t.repo, img))));
-      phase = 'pushing manifests by digest';
-      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes))));
+    this.failed = false;
+    // Each phase waits for all of its operations (settle) before failing, so that nothing runs
+    // on behind the error and the error's account of what reached the registry is exact.
+    const phases: [string, () => Promise<unknown>[]][] = [
+      ['uploading blobs', () => targets.flatMap((t) => t.variant.images.flatMap((img) => this.pushBlobs(t.repo, img)))],
+      ['pushing manifests by digest', () => targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes, [img])))],
       // An index refers to manifests, so it goes after all of them.
-      phase = 'pushing indexes by digest';
-      await Promise.all(targets.map((t) => (t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : undefined)));
-      phase = 'confirming manifests';
-      await Promise.all(targets.map(async (t) => {
-        const head = await this.client.headManifest(t.repo, t.variant.top.digest);
-        if (!head || head.digest !== t.variant.top.digest) {
-          throw new Error(`${formatRepository(t.repo)}@${t.variant.top.digest} is not served after push`);
+      ['pushing indexes by digest', () => targets.map((t) => (t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : Promise.resolve()))],
+      // Every manifest (each platform's and the index) must be served before a tag moves.
+      ['confirming manifests', () => targets.flatMap((t) => [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])].map(async (d) => {
+        const head = await this.client.headManifest(t.repo, d.digest);
+        if (!head || head.digest !== d.digest) {
+          throw new Error(`${formatRepository(t.repo)}@${d.digest} is not served after push`);
         }
-      }));
-      this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
-    } catch (err) {
-      throw new PublishError(err, this.stats, phase);
+      }))],
+    ];
+    for (const [phase, start] of phases) {
+      const failure = await settle(start());
+      if (failure) throw new PublishError(failure.error, this.stats, phase, failure);
     }
-    phase = 'writing tags';
+    this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
     const t1 = Date.now();
-    try {
-      // Tags last: until here nothing a user pulls by tag has changed.
-      await Promise.all(targets.flatMap((t) => t.tags.map(async (tag) => {
-        await this.client.putManifest(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes);
-        this.stats.tagsWritten++;
-      })));
-    } catch (err) {
-      throw new PublishError(err, this.stats, phase);
+    // Where each tag points now, so a failure part-way can put moved tags back: registries have
+    // no transactions, but then no tag of the run stays moved unless it did not exist before.
+    const previous = new Map<string, { mediaType: string; bytes: Buffer } | null>();
+    const snapshot = await settle(targets.flatMap((t) => t.tags.map(async (tag) => {
+      previous.set(`${formatRepository(t.repo)}:${tag}`, await this.currentTag(t.repo, tag));
+    })));
+    if (snapshot) throw new PublishError(snapshot.error, this.stats, 'reading the current tags', snapshot);
+    // Tags last: until here nothing a user pulls by tag has changed. A tag that fails does not
+    // stop the others (each one written points at a complete image); the error lists both kinds.
+    const tagsWritten: string[] = [];
+    const tagsFailed: string[] = [];
+    const written: { repo: RepoRef; tag: string; ref: string }[] = [];
+    const failure = await settle(targets.flatMap((t) => t.tags.map(async (tag) => {
+      const ref = `${formatRepository(t.repo)}:${tag}`;
+      try {
+        await this.putManifestChecked(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes, t.variant.images);
+      } catch (e) {
+        tagsFailed.push(ref);
+        throw e;
+      }
+      written.push({ repo: t.repo, tag, ref });
+      this.stats.tagsWritten++;
+    })));
+    if (failure) {
+      const tagsRestored: string[] = [];
+      await Promise.all(written.map(async ({ repo, tag, ref }) => {
+        const before = previous.get(ref);
+        try {
+          if (before) {
+            await this.client.putManifest(repo, tag, before.mediaType, before.bytes);
+            tagsRestored.push(ref);
+            return;
+          }
+        } catch (e) {
+          this.logger.warn(`could not put ${ref} back to its previous image: ${(e as Error).message}`);
+        }
+        tagsWritten.push(ref);
+      }));
+      throw new PublishError(failure.error, this.stats, 'writing tags', { ...failure, tagsWritten: tagsWritten.sort(), tagsFailed: tagsFailed.sort(), tagsRestored: tagsRestored.sort() });
     }
     if (this.stats.tagsWritten) this.logger.info(`tag: ${this.stats.tagsWritten} tag(s) written in ${formatMs(Date.now() - t1)}`);
     return this.stats;
   }
 
-  private async putByDigest(repo: RepoRef, d: Descriptor, bytes: Buffer): Promise<void> {
-    const stored = await this.client.putManifest(repo, d.digest, d.mediaType, bytes);
+  /** The manifest a tag points at now, or null when the tag does not exist. */
+  private async currentTag(repo: RepoRef, tag: string): Promise<{ mediaType: string; bytes: Buffer } | null> {
+    try {
+      const m = await this.client.getManifest(repo, tag);
+      return { mediaType: m.mediaType, bytes: m.bytes };
+    } catch (e) {
+      if (e instanceof RegistryError && (e.status === 404 || e.codes.includes('MANIFEST_UNKNOWN') || e.codes.includes('NAME_UNKNOWN'))) return null;
+      throw e;
+    }
+  }
+
+  private async putByDigest(repo: RepoRef, d: Descriptor, bytes: Buffer, images: BuiltImage[] = []): Promise<void> {
+    const stored = await this.putManifestChecked(repo, d.digest, d.mediaType, bytes, images);
     if (stored !== d.digest) throw new Error(`${formatRepository(repo)}: registry stored manifest as ${stored}, expected ${d.digest}`);
     this.stats.manifestsPushed++;
   }
 
-  private async pushBlobs(repo: RepoRef, image: BuiltImage): Promise<void> {
-    const blobs: { d: Descriptor; source: BlobSource }[] = [
-      ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
-      { d: image.configDescriptor, source: { kind: 'local' } as BlobSource },
-    ];
-    await Promise.all(blobs.map(({ d, source }) => this.ensureBlob(repo, d, source)));
+  /**
+   * PUTs a manifest by digest or tag. When the registry says it does not know blobs of `images`
+   * (that we pushed moments ago), checks each blob, uploads any that really is missing, and tries
+   * again: at most MANIFEST_REPAIRS times, then the registry's error stands.
+   */
+  private async putManifestChecked(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer, images: BuiltImage[]): Promise<Digest> {
+    for (let round = 0; ; round++) {
+      try {
+        return await this.client.putManifest(repo, reference, mediaType, bytes);
+      } catch (e) {
+        if (!(e instanceof RegistryError) || !e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c)) || round >= MANIFEST_REPAIRS) throw e;
+        this.logger.info(`${formatRepository(repo)} ${reference}: the registry does not see every blob of the manifest yet (${[...new Set(e.codes)].join(', ')}); checking the blobs and trying again`);
+        await pause(250 * (round + 1) + Math.floor(Math.random() * 250));
+        for (const img of images) {
+          for (const { d, source } of blobsOf(img)) {
+            if (await this.client.blobExists(repo, d.digest)) continue;
+            this.logger.info(`${formatRepository(repo)}: ${d.digest} is missing; uploading it again`);
+            await this.fetcher.ensureLocal(d.digest, source);
+            await this.client.uploadBlob(repo, d.digest, d.size, () => this.store.open(d.digest));
+            this.stats.blobsUploaded++;
+            this.stats.bytesUploaded += d.size;
+          }
+        }
+      }
+    }
+  }
+
+  /** One task per blob of the image (shared blobs share a task). */
+  private pushBlobs(repo: RepoRef, image: BuiltImage): Promise<void>[] {
+    return blobsOf(image).map(({ d, source }) => this.ensureBlob(repo, d, source));
   }
 
   private ensureBlob(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
     const key = `${formatRepository(repo)}@${d.digest}`;
     let p = this.blobs.get(key);
     if (!p) {
-      p = this.pool.run(() => this.pushBlob(repo, d, source));
+      p = this.pool.run(async () => {
+        if (this.failed) throw new NotAttempted(`${key}: not attempted after an earlier failure`);
+        try {
+          await this.pushBlob(repo, d, source);
+        } catch (e) {
+          this.failed = true;
+          throw e;
+        }
+      });
       this.blobs.set(key, p);
+      // A failed push is forgotten, so publishing again with this publisher tries it afresh.
+      p.catch(() => { if (this.blobs.get(key) === p) this.blobs.delete(key); });
     }
     return p;
   }

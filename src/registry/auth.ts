@@ -179,6 +179,11 @@ export class Authenticator {
     }
     // The registry may say which scope it wants; ask for ours and that one in the same token.
     const wanted = mergeScopes(scopes, ch.params.scope ? ch.params.scope.split(' ') : []);
+    // Parallel requests that went out before the first token arrived (or with a token another
+    // request has since replaced) all come back with a 401: use the token we have by now
+    // instead of asking the token server again for each of them.
+    const fresh = this.cached(registry, wanted);
+    if (fresh && fresh.header !== sent) return fresh.header;
     const tok = await this.fetchToken(registry, ch, wanted);
     return tok.header !== sent ? tok.header : undefined;
   }

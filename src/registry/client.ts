@@ -13,12 +13,12 @@ import { hashDigest, isDigest, sha256, type Digest } from '../oci/digest.js';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.js';
 import { isInsecureRegistry, isValidTag, registryBaseUrl } from '../oci/reference.js';
 import { silentLogger, type Logger } from '../log.js';
-import { Authenticator, mountScopes, pullScopes, pushScopes } from './auth.js';
+import { Authenticator, mergeScopes, mountScopes, parseChallenges, pullScopes, pushScopes } from './auth.js';
 import type { CredentialSource } from './credentials.js';
 import {
   DigestMismatchError, RegistryError, headerValue, looksLikeHtml, networkError, readLimited, redactUrl, responseError,
 } from './errors.js';
-import { resolveRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
+import { backoffDelay, isTemporary, resolveRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
 
 export interface RepoRef {
   registry: string;
@@ -194,17 +194,29 @@ export class RegistryClient {
   /**
    * Streams a blob, verifying its size (when known) and sha256 as it flows: the stream errors with
    * DigestMismatchError at the end on a mismatch, so a consumer must not trust data it already
-   * wrote until the stream ended cleanly. Retries cover reaching the response headers; once bytes
-   * flow, a failure errors the stream and the caller decides.
+   * wrote until the stream ended cleanly. Retries cover reaching the response headers; when the
+   * body breaks part way (reset, truncation, stall) the download resumes where it stopped with a
+   * `Range` request (or, if the server ignores ranges, a fresh download that skips what we have),
+   * within the same retry budget. What cannot be fixed that way errors the stream.
    */
   async getBlob(repo: RepoRef, digest: Digest, expectedSize?: number): Promise<Readable> {
     const first = this.url(repo, `blobs/${checkDigest(digest)}`);
-    const res = await withRetry(async () => {
+    const what = `GET ${redactUrl(first)}`;
+    const started = Date.now();
+    const open = async (offset: number): Promise<Res> => await withRetry(async () => {
       let url = first;
+      const headers: Record<string, string> | undefined = offset > 0 ? { range: `bytes=${offset}-` } : undefined;
       for (let hop = 0; ; hop++) {
-        const r = await this.send(repo, { method: 'GET', url, scopes: pullScopes(repo.repository), ok: [200, ...REDIRECT], keepBody: true },
+        const r = await this.send(repo, { method: 'GET', url, scopes: pullScopes(repo.repository), ok: [200, 206, ...REDIRECT], keepBody: true, ...(headers ? { headers } : {}) },
           async (x) => x, { retry: false });
-        if (!REDIRECT.has(r.status)) return r;
+        if (!REDIRECT.has(r.status)) {
+          if (r.status === 206 && !(offset > 0 && new RegExp(`^bytes ${offset}-`).test(headerValue(r.headers, 'content-range') ?? ''))) {
+            r.body.destroy();
+            throw new RegistryError({ method: 'GET', url, registry: repo.registry, status: 206, temporary: false,
+              detail: `unexpected partial content (${headerValue(r.headers, 'content-range') ?? 'no Content-Range'}) for a request from byte ${offset}` });
+          }
+          return r;
+        }
         await r.body.dump().catch(() => {});
         const loc = headerValue(r.headers, 'location');
         if (!loc || hop >= MAX_REDIRECTS) {
@@ -218,33 +230,59 @@ export class RegistryClient {
         }
         url = next;
       }
-    }, this.retry, this.logger, `GET ${redactUrl(first)}`);
+    }, { ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) }, this.logger, what);
 
+    const res = await open(0);
     const lenHeader = headerValue(res.headers, 'content-length');
     const size = expectedSize ?? (lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined);
-    const fail = (detail: string) => new RegistryError({ method: 'GET', url: res.url, registry: repo.registry, status: res.status, temporary: false, detail });
+    const fail = (url: URL, status: number, detail: string) => new RegistryError({ method: 'GET', url, registry: repo.registry, status, temporary: false, detail });
     if (expectedSize !== undefined && lenHeader !== undefined && Number(lenHeader) !== expectedSize) {
       res.body.destroy();
-      throw fail(`blob ${digest} is ${lenHeader} bytes, expected ${expectedSize}`);
+      throw fail(res.url, res.status, `blob ${digest} is ${lenHeader} bytes, expected ${expectedSize}`);
     }
-    const body = res.body;
     const registry = repo.registry;
+    const policy = this.retry;
+    const logger = this.logger;
+    const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     async function* verified(): AsyncGenerator<Buffer> {
       const h = createHash('sha256');
       let n = 0;
-      try {
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          n += chunk.length;
-          if (size !== undefined && n > size) throw fail(`blob ${digest} is longer than ${size} bytes`);
-          h.update(chunk);
-          yield chunk;
+      let cur = res;
+      /** Bytes to drop from the start of `cur` (a resumed download the server sent from byte 0). */
+      let skip = 0;
+      for (let resumes = 0; ; resumes++) {
+        try {
+          for await (const raw of cur.body as AsyncIterable<Buffer>) {
+            let chunk = raw;
+            if (skip > 0) {
+              const drop = Math.min(skip, chunk.length);
+              skip -= drop;
+              chunk = chunk.subarray(drop);
+              if (!chunk.length) continue;
+            }
+            n += chunk.length;
+            if (size !== undefined && n > size) throw fail(cur.url, cur.status, `blob ${digest} is longer than ${size} bytes`);
+            h.update(chunk);
+            yield chunk;
+          }
+          if (skip > 0) throw fail(cur.url, cur.status, `blob ${digest} is shorter than the ${n} bytes already received`);
+          break;
+        } catch (e) {
+          cur.body.destroy();
+          const err = networkError(e, 'GET', cur.url, registry);
+          // Every byte arrived before the connection broke: the checks below decide.
+          if (isTemporary(err) && size !== undefined && n === size && skip === 0) break;
+          if (!isTemporary(err) || resumes >= policy.retries || Date.now() - started >= policy.maxElapsedMs) throw err;
+          const delay = backoffDelay(resumes, policy, policy.random);
+          logger.info(`${what}: the download broke after ${n}${size !== undefined ? ` of ${size}` : ''} bytes (${err.message}); resuming in ${delay} ms`);
+          await sleep(delay);
+          cur = await open(n);
+          skip = cur.status === 206 ? 0 : n;
         }
-      } catch (e) {
-        throw networkError(e, 'GET', res.url, registry);
       }
-      if (size !== undefined && n !== size) throw fail(`blob ${digest} ended after ${n} of ${size} bytes`);
+      if (size !== undefined && n !== size) throw fail(cur.url, cur.status, `blob ${digest} ended after ${n} of ${size} bytes`);
       const actual = hashDigest(h);
-      if (actual !== digest) throw new DigestMismatchError(digest, actual, res.url, 'blob');
+      if (actual !== digest) throw new DigestMismatchError(digest, actual, cur.url, 'blob');
     }
     return Readable.from(verified(), { objectMode: false });
   }
@@ -258,6 +296,16 @@ export class RegistryClient {
     const url = this.url(target, 'blobs/uploads/');
     url.searchParams.set('mount', checkDigest(digest));
     url.searchParams.set('from', fromRepository);
+    const refused = (e: unknown): false => {
+      // Registries that check access to the source up front (distribution does) answer 401/403
+      // when our credentials cannot pull from it; some refuse mounts outright (404, 405). A
+      // mount is only a shortcut: the caller uploads instead, and that reports real problems.
+      if (e instanceof RegistryError && e.status !== undefined && [401, 403, 404, 405].includes(e.status)) {
+        this.logger.debug(`mount of ${digest} from ${fromRepository} refused (${e.status}); uploading instead`);
+        return false;
+      }
+      throw e;
+    };
     return await this.send(target, { method: 'POST', url, scopes: mountScopes(target.repository, fromRepository), ok: [201, 202] }, async (res) => {
       if (res.status === 201) return true;
       await res.body.dump().catch(() => {});
@@ -270,7 +318,7 @@ export class RegistryClient {
         });
       }
       return false;
-    });
+    }).catch(refused);
   }
 
   /**
@@ -346,7 +394,10 @@ export class RegistryClient {
     if (req.ok.includes(res.status)) return res;
     let hint: string | undefined;
     if (res.status === 401) {
+      // A token that was accepted but lacks an action says so in its challenge (RFC 6750).
+      const insufficient = authz ? parseChallenges(res.headers['www-authenticate']).find((c) => c.params.error === 'insufficient_scope') : undefined;
       hint = !ours ? undefined
+        : insufficient ? `the credentials for ${repo.registry} do not grant ${mergeScopes(insufficient.params.scope ? insufficient.params.scope.split(' ') : req.scopes).join(' ')}`
         : this.credentials?.get(repo.registry) ? `the credentials for ${repo.registry} were rejected`
         : `no credentials configured for ${repo.registry}`;
     } else if (res.status === 403 && req.scopes.some((s) => s.endsWith(',push'))) {

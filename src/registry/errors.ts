@@ -50,11 +50,21 @@ export interface RegistryErrorInit {
 const TEMPORARY_CODES = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE']);
 
 /**
+ * Codes that describe the request or the caller's rights, not the server's health: the same
+ * request fails the same way again, whatever status a registry (or a gateway in front of it)
+ * sent them with.
+ */
+const PERMANENT_CODES = new Set(['DENIED', 'UNAUTHORIZED', 'MANIFEST_INVALID', 'NAME_INVALID', 'TAG_INVALID', 'UNSUPPORTED']);
+
+/**
  * Classifies an HTTP failure: 5xx (but 501 Not Implemented, which will never change), 408 and
- * 429 are worth retrying; other 4xx (auth, not found, invalid manifest) will fail the same way again.
+ * 429 are worth retrying; other 4xx (auth, not found, invalid manifest) will fail the same way
+ * again, and so will any response whose error codes say permission or validity (DENIED,
+ * MANIFEST_INVALID...), even a 5xx.
  */
 export function isTemporaryStatus(status: number, codes: readonly string[] = []): boolean {
   if (codes.some((c) => TEMPORARY_CODES.has(c))) return true;
+  if (codes.some((c) => PERMANENT_CODES.has(c))) return false;
   if (status === 408 || status === 429) return true;
   return status >= 500 && status !== 501;
 }

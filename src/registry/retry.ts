@@ -55,8 +55,9 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Runs fn until it succeeds, fails with a non-temporary error, or the budget (retries, elapsed
  * time) is spent. `fn` gets the 0-based attempt number. A server-sent Retry-After (carried as
- * `retryAfterMs` on the error) replaces the jittered delay, capped at maxDelayMs; if the server
- * asks for longer than the remaining elapsed budget we give up now rather than sleep in vain.
+ * `retryAfterMs` on the error) replaces the backoff and is honoured in full (maxDelayMs caps only
+ * our own backoff); if the server asks for longer than the remaining elapsed budget we give up
+ * now rather than sleep in vain or retry too early.
  */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
@@ -77,8 +78,11 @@ export async function withRetry<T>(
       const ra = (e as RetryableLike).retryAfterMs;
       let delay: number;
       if (typeof ra === 'number') {
+        // The server said when: wait at least that long (maxDelayMs caps our own backoff, not
+        // the server's request), plus a little jitter so parallel requests do not return at
+        // the same instant.
         if (ra > remaining) throw e;
-        delay = Math.min(ra, p.maxDelayMs);
+        delay = Math.min(ra + Math.floor(random() * p.baseDelayMs), remaining);
       } else {
         delay = backoffDelay(attempt, p, random);
       }
