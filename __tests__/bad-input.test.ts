@@ -120,7 +120,8 @@ beforeAll(async () => {
   const manifest = JSON.parse(await (await fetch(`${damaged.url}/v2/base/damaged/manifests/single`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).text());
   const layer = manifest.layers[0].digest as string;
   const bytes = readFileSync(blobData(layer));
-  bytes[bytes.length >> 1] ^= 0xff;
+  const mid = bytes.length >> 1;
+  bytes[mid] = bytes[mid]! ^ 0xff;
   writeFileSync(blobData(layer), bytes);
   vars.DAMAGED_CORRUPT = damagedBase.single;
   // For the missing case, push a second base (different content, so its own blobs) and delete one.
