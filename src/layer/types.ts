@@ -17,6 +17,8 @@ export interface LayerEntry {
   linkname?: string;
   /** Files: opens the content (called once per write). */
   open?: () => Readable;
+  /** Files copied from the build context: the host path (the layer cache hashes it by path). */
+  hostPath?: string;
 }
 
 export interface LayerWriteOptions {

@@ -1,11 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { hashDigest } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import type { BlobStore } from './blobstore.js';
 import { prepareEntries, tarChunks } from './tarwriter.js';
+import { ParallelGzip } from './pgzip.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from './types.js';
 
 /** Passes bytes through while hashing and counting them. */
@@ -15,32 +15,6 @@ class HashCounter extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-}
-
-/** gzip header byte 9 (OS). zlib writes the build platform's code (3 on Unix, 19 on macOS, ...). */
-const GZIP_OS_OFFSET = 9;
-const GZIP_OS_UNIX = 3;
-
-/**
- * Normalizes the gzip member header so the blob does not depend on the host OS: MTIME must be 0
- * (node's zlib writes 0; checked) and OS is forced to 3 (Unix), as GNU gzip -n writes on Linux.
- */
-class GzipHeaderNormalizer extends Transform {
-  private seen = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.seen < 10) {
-      for (let i = 0; i < chunk.length && this.seen + i < 10; i++) {
-        const pos = this.seen + i;
-        if (pos >= 4 && pos <= 7 && chunk[i] !== 0) {
-          cb(new Error('gzip header has a non-zero MTIME; the layer would not be reproducible'));
-          return;
-        }
-        if (pos === GZIP_OS_OFFSET) chunk[i] = GZIP_OS_UNIX;
-      }
-    }
-    this.seen += chunk.length;
     cb(null, chunk);
   }
 }
@@ -57,12 +31,13 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
 
   const tar = Readable.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
   const uncompressed = new HashCounter();
-  const gzip = createGzip({ level });
-  const header = new GzipHeaderNormalizer();
+  // pigz-style: 1 MiB chunks compressed on all cores; one standard gzip member, whose bytes do
+  // not depend on the host (no time, OS 3) or on scheduling.
+  const gzip = new ParallelGzip(level);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline(tar, uncompressed, gzip, header, compressed, out.stream);
+    await pipeline(tar, uncompressed, gzip, compressed, out.stream);
   } catch (err) {
     await out.abort();
     throw err;

@@ -1,0 +1,92 @@
+import type { Readable } from 'node:stream';
+import type { CopyStep, FileStep } from '../config/model.js';
+import type { BlobStore } from '../layer/blobstore.js';
+import type { BuiltLayer, LayerEntry } from '../layer/types.js';
+import { writeLayer } from '../layer/writer.js';
+import { FileHasher, hashKey, LayerCache, stepKeyParts, verifyContent } from '../cache/layer-cache.js';
+
+export interface ProducedLayer {
+  layer: BuiltLayer;
+  /** built: compressed now; cached: found in the layer cache; shared: built by another variant of this run. */
+  how: 'built' | 'cached' | 'shared';
+}
+
+/**
+ * The one place layers are made. With a cache, a layer is looked up by everything that
+ * determines its bytes before any compression; a layer several variants or platforms share
+ * is compressed once per run (the others wait for it). Without one, every layer is written.
+ */
+export class LayerProducer {
+  readonly stats = { built: 0, cached: 0, shared: 0 };
+  private readonly inflight = new Map<string, Promise<BuiltLayer>>();
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly cache: LayerCache | undefined,
+    private readonly hasher: FileHasher | undefined,
+    private readonly opts: { mtime: Date; level: number },
+  ) {}
+
+  /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
+  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[]): Promise<ProducedLayer> {
+    if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: 'built' };
+    const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
+    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, gzipLevel: this.opts.level }));
+    // The bytes written must be the ones hashed: a file changed in between fails the build.
+    const verified = entries.map((e, i) => {
+      const h = hashed[i]!.contentHash;
+      return e.type === 'file' && e.open && h ? { ...e, open: (): Readable => verifyContent(e.open!(), h, e.path) } : e;
+    });
+    return this.byKey(key, () => this.write(verified));
+  }
+
+  /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
+  async fromKey(parts: Record<string, unknown> | undefined, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
+    if (!this.cache || !parts) return { layer: await make(), how: 'built' };
+    return this.byKey(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1000 }), make);
+  }
+
+  /** Looks a key up without making anything (a run: step skips its command on a hit). */
+  async lookup(parts: Record<string, unknown> | undefined): Promise<BuiltLayer | undefined> {
+    if (!this.cache || !parts) return undefined;
+    const hit = await this.cache.get(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1000 }));
+    if (hit) this.stats.cached++;
+    return hit;
+  }
+
+  write(entries: LayerEntry[]): Promise<BuiltLayer> {
+    this.stats.built++;
+    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.level });
+  }
+
+  /** Persists what the build learned about source files (their hashes, by stat). */
+  async save(): Promise<void> {
+    await this.hasher?.save();
+  }
+
+  private async byKey(key: string, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
+    const running = this.inflight.get(key);
+    if (running) {
+      this.stats.shared++;
+      return { layer: await running, how: 'shared' };
+    }
+    let how: ProducedLayer['how'] = 'cached';
+    const p = (async () => {
+      const hit = await this.cache!.get(key);
+      if (hit) return hit;
+      how = 'built';
+      const built = await make();
+      await this.cache!.put(key, built);
+      return built;
+    })();
+    this.inflight.set(key, p);
+    try {
+      const layer = await p;
+      if (how === 'cached') this.stats.cached++;
+      return { layer, how };
+    } catch (err) {
+      this.inflight.delete(key);
+      throw err;
+    }
+  }
+}
