@@ -147,7 +147,7 @@ const cases: Case[] = [
     text: yaml(...HEAD, '    steps:', '      - copy assets to /a'),
     line: 6,
     field: 'variants.app.steps[0]',
-    message: 'expected a step: a map with `copy` and `to`, or `file` and `content`, got the string "copy assets to /a"',
+    message: 'expected a step: a map with `copy` and `to`, `file` and `content`, or `run`, got the string "copy assets to /a"',
   },
   {
     name: 'bad version',
@@ -286,12 +286,12 @@ const cases: Case[] = [
     message: '"to" is missing',
   },
   {
-    name: 'step with neither copy nor file',
-    text: yaml(...HEAD, '    steps:', '      - run: make'),
+    name: 'step with neither copy, file nor run',
+    text: yaml(...HEAD, '    steps:', '      - shell-out: make'),
     line: 6,
     field: 'variants.app.steps[0]',
-    message: 'a step needs "copy" (with "to") or "file" (with "content")',
-    count: 2, // and: unknown key "run"
+    message: 'a step needs "copy" (with "to"), "file" (with "content") or "run"',
+    count: 2, // and: unknown key "shell-out"
   },
   {
     name: 'step with both copy and file',

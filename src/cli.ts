@@ -141,7 +141,7 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
     if (tags.length) lines.push(`  tags: ${tags.join(', ')}`);
     v.steps.forEach((s, i) => {
       const extra = [
-        s.kind === 'copy' ? `${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s)` : '',
+        s.kind === 'copy' && s.from === undefined ? `${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s)` : '',
         'mode' in s && s.mode !== undefined ? `mode ${s.mode.toString(8).padStart(4, '0')}` : '',
         'owner' in s && s.owner ? `owner ${s.owner}` : '',
       ].filter(Boolean).join(', ');

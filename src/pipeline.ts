@@ -15,6 +15,7 @@ import { BlobStore } from './layer/blobstore.js';
 import { RegistryClient } from './registry/client.js';
 import { credentialsFrom, type Credentials } from './registry/credentials.js';
 import { DaemonlessBuilder } from './build/builder.js';
+import { elevateIfNeeded } from './run/privilege.js';
 import type { BuiltImage, BuiltVariant } from './build/image.js';
 import { RegistryPublisher, type PublishStats, type PublishTarget } from './output/publisher.js';
 import { DigestMapRecorder, type DigestMap } from './output/digest-map.js';
@@ -138,7 +139,7 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
       v.labels = { ...gh, ...own };
       v.annotations = { ...gh, ...v.annotations };
     }
-    if ((inputs.push || inputs.distribute) && !v.image) {
+    if ((inputs.push || inputs.distribute) && !v.image && !v.stage) {
       problems.push({ file: buildFile.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.image`, message: `variant ${v.name} has no image to push to`, hint: `set variants.${v.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)` });
     }
   }
@@ -184,6 +185,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v) => v.name).join(', ')}] for ${plats.join(', ')} in ${formatMs(Date.now() - t0)}`);
     return r;
   });
+  // run: and copy: from: steps need root: as root, go on; else run again with sudo, or stop here.
+  await elevateIfNeeded(p.variants, [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => (o.kind === 'oci' ? o.dir : o.file)), inputs.distribute?.partialMap], logger);
   const store = new BlobStore(resolve(inputs.workDir, 'blobs'));
   const client = new RegistryClient({
     credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }),
@@ -206,12 +209,14 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         await logger.group(`variant ${v.name}`, async () => buf.flushTo(logger));
       }
     }
-    const results = p.variants.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
+    // Stages (stage: true) are built for the variants that use them, and go nowhere.
+    const shipped = p.variants.filter((v) => !v.stage);
+    const results = shipped.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
     const byName = new Map(results.map((r) => [r.variant, r]));
     const recorder = new DigestMapRecorder();
     let stats: PublishStats | undefined;
     if (inputs.push) {
-      const targets: PublishTarget[] = p.variants.map((v) => {
+      const targets: PublishTarget[] = shipped.map((v) => {
         const ref = parseReference(v.image!, { repositoryOnly: true });
         const r = byName.get(v.name)!;
         const repo = { registry: ref.registry, repository: ref.repository };
@@ -222,7 +227,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
       stats = await logger.group('push', () => publisher.publish(targets));
     }
-    for (const v of p.variants) {
+    for (const v of shipped) {
       const r = byName.get(v.name)!;
       const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : v.name;
       recorder.record(v.name, {

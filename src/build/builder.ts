@@ -166,6 +166,7 @@ export class DaemonlessBuilder implements Builder {
           logger.info(`[${label}] ${describeStep(step)}`);
           const result = await runStep(step, {
             rootfs: work.dir, config: parentConfig.config, variantEnv: v.env, tmpDir: this.rootfsCache().top,
+            ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
           });
           logger.info(`[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`);

@@ -40,6 +40,15 @@ export class FsView {
   apply(entries: LayerEntry[]): void {
     for (const e of entries) this.nodes.set(normalize(e.path), e.type);
   }
+
+  /** Removes a path and everything below it (what a run: step deleted). */
+  remove(path: string): void {
+    const p = normalize(path);
+    if (p === '/') return;
+    this.nodes.delete(p);
+    const prefix = `${p}/`;
+    for (const k of [...this.nodes.keys()]) if (k.startsWith(prefix)) this.nodes.delete(k);
+  }
 }
 
 export function normalize(p: string): string {

@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import type { CopyStep, FileStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
+import { copyFromImage } from '../run/copyfrom.js';
+import { describeCommand } from '../run/runstep.js';
 
 export interface Owner { uid: number; gid: number }
 
@@ -17,6 +19,10 @@ export interface StepContext {
   fs: FsView;
   /** Resolves an `owner:` value against the image's /etc/passwd and /etc/group. */
   resolveOwner(owner: string): Promise<Owner>;
+  /** For `copy` with `from:`: the read-only root file system of that variant (same platform). */
+  variantRoot?(variant: string): Promise<string>;
+  /** Things skipped on purpose (debug level). */
+  note?(message: string): void;
 }
 
 export class StepError extends Error {
@@ -31,10 +37,13 @@ const ROOT: Owner = { uid: 0, gid: 0 };
 /** A short description of a step, used for the layer's history entry and the log. */
 export function describeStep(step: Step): string {
   if (step.kind === 'file') return `file ${step.path}`;
-  return `copy ${step.sources.map((s) => s.pattern).join(' ')} ${step.to}`;
+  if (step.kind === 'run') return `run ${describeCommand(step)}`;
+  return `copy ${step.from !== undefined ? `--from=${step.from} ` : ''}${step.sources.map((s) => s.pattern).join(' ')} ${step.to}`;
 }
 
+/** Entries of a copy or file step (run: steps are executed by the builder, src/run). */
 export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEntry[]> {
+  if (step.kind === 'run') throw new StepError(step, 'run: steps have no static entries');
   const owner = step.owner ? await ctx.resolveOwner(step.owner) : ROOT;
   const out = new Map<string, LayerEntry>();
   const add = (e: LayerEntry) => { out.set(e.path, e); };
@@ -42,6 +51,14 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
   if (step.kind === 'file') {
     const content = Buffer.from(step.content, 'utf8');
     add({ path: normalize(step.path), type: 'file', mode: step.mode ?? 0o644, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable.from([content]) });
+  } else if (step.from !== undefined) {
+    if (!ctx.variantRoot) throw new StepError(step, `copy from ${step.from}: no root file system available`);
+    const root = await ctx.variantRoot(step.from);
+    explicitDir = copyFromImage(step, {
+      root, add, ...(step.owner ? { owner } : {}), exists: (p) => ctx.fs.has(p),
+      ...(ctx.note ? { note: ctx.note } : {}),
+      fail: (m) => { throw new StepError(step, m); },
+    });
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
   }

@@ -1,0 +1,124 @@
+import { constants, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
+import type { CopyStep } from '../config/model.js';
+import type { LayerEntry } from '../layer/types.js';
+import { RootResolver, segmentsOf } from './rootpath.js';
+
+/**
+ * `copy` with `from: <variant>`: paths out of another variant's final file system (a snapshot
+ * directory), with Docker's `COPY --from` rules: a directory's contents go into `to`, a file goes
+ * to `to` (or into it when `to` ends with /); the source path itself is followed if it is a
+ * symlink (inside that image), symlinks below it are copied as symlinks. Owners and modes are
+ * kept from that image unless the step sets `owner` / `mode` (mode: files only).
+ */
+
+export interface CopyFromOptions {
+  /** The source variant's root file system (read only). */
+  root: string;
+  /** The step's owner, resolved against the destination image; undefined keeps the source's. */
+  owner?: { uid: number; gid: number };
+  /** True when the destination image has the path (an existing directory is not overridden). */
+  exists(path: string): boolean;
+  add(e: LayerEntry): void;
+  note?: (message: string) => void;
+  fail(message: string): never;
+}
+
+const GLOB = /[*?[]/;
+
+function globRegex(seg: string): RegExp {
+  let re = '';
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = seg.indexOf(']', i + 1);
+      if (end < 0) { re += '\\['; continue; }
+      let cls = seg.slice(i + 1, end);
+      if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+      re += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Image paths matching an absolute pattern in the root (globs per segment; dotfiles only when the pattern starts with a dot). */
+function expand(r: RootResolver, pattern: string): string[] {
+  let found = ['/'];
+  for (const seg of segmentsOf(pattern)) {
+    const next: string[] = [];
+    for (const base of found) {
+      if (!GLOB.test(seg)) { next.push(posix.join(base, seg)); continue; }
+      const dir = r.existing(base);
+      if (!dir || !dir.stats.isDirectory()) continue;
+      const re = globRegex(seg);
+      for (const name of readdirSync(dir.host).sort()) {
+        if (name.startsWith('.') && !seg.startsWith('.')) continue;
+        if (re.test(name)) next.push(posix.join(base, name));
+      }
+    }
+    found = next;
+  }
+  return found.filter((p) => r.existing(p) !== undefined);
+}
+
+/** Adds the copy's entries; returns the destination directory when the copy targets one. */
+export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | undefined {
+  const r = new RootResolver(opts.root);
+  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
+  const to = posix.normalize(step.to).replace(/(.)\/$/, '$1');
+  let destDir: string | undefined = intoDir ? to : undefined;
+  const owner = (uid: number, gid: number) => opts.owner ?? { uid, gid };
+
+  const node = (host: string, dest: string): boolean => {
+    const st = lstatSync(host);
+    const o = owner(st.uid, st.gid);
+    if (st.isSymbolicLink()) {
+      opts.add({ path: dest, type: 'symlink', mode: 0o777, ...o, linkname: readlinkSync(host) });
+      return false;
+    }
+    if (st.isDirectory()) {
+      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode: st.mode & 0o7777, ...o });
+      return true;
+    }
+    if (st.isFile()) {
+      opts.add({
+        path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size,
+        open: () => createReadStream(host, { fd: openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 1 << 20 }),
+      });
+      return false;
+    }
+    opts.note?.(`copy from ${step.from}: ${dest} is a socket, FIFO or device node; skipped`);
+    return false;
+  };
+  const walk = (hostDir: string, destDir: string) => {
+    for (const name of readdirSync(hostDir).sort()) {
+      const host = join(hostDir, name);
+      const dest = destDir === '/' ? `/${name}` : `${destDir}/${name}`;
+      if (node(host, dest)) walk(host, dest);
+    }
+  };
+
+  for (const src of step.sources) {
+    const matches = src.isGlob ? expand(r, src.pattern) : [posix.normalize(src.pattern)];
+    if (matches.length === 0) opts.fail(`copy from ${step.from}: nothing in that image matches ${src.pattern}`);
+    for (const m of matches) {
+      const found = r.existing(m); // the source path itself is followed (inside that image)
+      if (!found) opts.fail(`copy from ${step.from}: ${m} does not exist in that image`);
+      if (found.stats.isDirectory()) {
+        destDir = to;
+        if (to !== '/' && !opts.exists(to)) {
+          const o = owner(found.stats.uid, found.stats.gid);
+          opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o });
+        }
+        walk(found.host, to);
+      } else {
+        const dest = intoDir ? posix.join(to, posix.basename(m)) : to;
+        node(found.host, dest);
+      }
+    }
+  }
+  return destDir;
+}

@@ -1,0 +1,177 @@
+import { Header, Pax, type HeaderData } from 'tar';
+
+/**
+ * A pull-based tar reader: the consumer asks for the next entry only when it is done with the
+ * previous one, so entries can be applied with async file-system work in strict tar order
+ * (node-tar's push-based Parser emits body-less entries back to back). Pax extended headers
+ * (`x`, `g`) and GNU long names (`L`, `K`) are folded into the entry they describe.
+ */
+
+export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
+
+export interface TarHeader {
+  /** The name as stored (pax path / GNU long name applied), not normalized. */
+  name: string;
+  type: TarEntryType;
+  /** The raw type name, for messages. */
+  rawType: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime?: Date;
+  /** Symlink target, or hardlink target name as stored. */
+  linkname: string;
+}
+
+export interface TarItem {
+  header: TarHeader;
+  /** The entry's content; drained automatically when the consumer moves on without reading it. */
+  body: AsyncIterable<Buffer>;
+}
+
+const BLOCK = 512;
+/** Metadata bodies (pax headers, long names) we buffer are small; refuse absurd ones. */
+const MAX_META = 1 << 20;
+
+class ByteReader {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private done = false;
+  private readonly it: AsyncIterator<Buffer>;
+
+  constructor(src: AsyncIterable<Buffer>) {
+    this.it = src[Symbol.asyncIterator]();
+  }
+
+  /** Buffers until at least n bytes are available or the input ends; returns what is available. */
+  private async fill(n: number): Promise<number> {
+    while (this.length < n && !this.done) {
+      const r = await this.it.next();
+      if (r.done) { this.done = true; break; }
+      if (r.value.length) { this.chunks.push(r.value); this.length += r.value.length; }
+    }
+    return Math.min(this.length, n);
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.length = rest.length;
+    return out;
+  }
+
+  /** Exactly n bytes, or undefined at a clean end of input (no byte at all); throws when cut short. */
+  async read(n: number): Promise<Buffer | undefined> {
+    const got = await this.fill(n);
+    if (got === 0 && n > 0) return undefined;
+    if (got < n) throw new Error(`truncated tar: expected ${n} bytes, got ${got}`);
+    return this.take(n);
+  }
+
+  /** Yields exactly n bytes in pieces as they arrive; throws when the input ends early. */
+  async *stream(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      if (this.length === 0) {
+        const got = await this.fill(1);
+        if (got === 0) throw new Error(`truncated tar: ${left} bytes of an entry missing`);
+      }
+      const first = this.chunks[0]!;
+      const piece = first.length <= left ? first : first.subarray(0, left);
+      if (piece === first) this.chunks.shift(); else this.chunks[0] = first.subarray(left);
+      this.length -= piece.length;
+      left -= piece.length;
+      yield piece;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
+}
+
+function typeOf(name: string): TarEntryType {
+  switch (name) {
+    case 'File': case 'OldFile': case 'ContiguousFile': return 'file';
+    case 'Directory': case 'GNUDumpDir': return 'dir';
+    case 'SymbolicLink': return 'symlink';
+    case 'Link': return 'hardlink';
+    case 'CharacterDevice': return 'char';
+    case 'BlockDevice': return 'block';
+    case 'FIFO': return 'fifo';
+    default: return 'other';
+  }
+}
+
+const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
+
+/** Reads a cstring-ish body (GNU long names end with NUL). */
+function metaString(b: Buffer, size: number): string {
+  const s = b.subarray(0, size).toString('utf8');
+  const nul = s.indexOf('\0');
+  return nul >= 0 ? s.slice(0, nul) : s;
+}
+
+/** The entries of an uncompressed tar stream, in order. */
+export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarItem> {
+  const r = new ByteReader(src);
+  let ex: HeaderData | undefined;
+  let gex: HeaderData | undefined;
+  let longPath: string | undefined;
+  let longLink: string | undefined;
+  try {
+    for (;;) {
+      const block = await r.read(BLOCK);
+      if (!block || block.every((b) => b === 0)) return; // end of archive (a missing end marker is tolerated)
+      const h = new Header(block, 0, ex, gex);
+      if (!h.cksumValid) throw new Error('invalid tar header (bad checksum)');
+      const rawType = h.type;
+      const size = h.size ?? 0;
+      if (rawType === 'ExtendedHeader' || rawType === 'GlobalExtendedHeader' || rawType === 'NextFileHasLongPath'
+        || rawType === 'OldGnuLongPath' || rawType === 'NextFileHasLongLinkpath') {
+        if (size > MAX_META) throw new Error(`tar ${rawType} header of ${size} bytes is too large`);
+        const body = size ? await r.read(padded(size)) : Buffer.alloc(0);
+        if (!body) throw new Error('truncated tar');
+        if (rawType === 'ExtendedHeader') ex = Pax.parse(body.subarray(0, size).toString('utf8'), ex, false);
+        else if (rawType === 'GlobalExtendedHeader') gex = Pax.parse(body.subarray(0, size).toString('utf8'), gex, true);
+        else if (rawType === 'NextFileHasLongLinkpath') longLink = metaString(body, size);
+        else longPath = metaString(body, size);
+        continue;
+      }
+      const type = typeOf(rawType);
+      const header: TarHeader = {
+        name: ex?.path ?? longPath ?? h.path ?? '',
+        type,
+        rawType,
+        mode: (h.mode ?? 0) & 0o7777,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: type === 'file' ? size : 0,
+        ...(h.mtime ? { mtime: h.mtime } : {}),
+        linkname: ex?.linkpath ?? longLink ?? h.linkpath ?? '',
+      };
+      ex = undefined;
+      longPath = undefined;
+      longLink = undefined;
+      // Bodies of anything but regular files (some writers give hardlinks a size) are skipped.
+      let consumed = 0;
+      const content = size;
+      const bodyIter = async function* (this: void): AsyncGenerator<Buffer> {
+        if (type !== 'file') return;
+        for await (const piece of r.stream(content)) {
+          consumed += piece.length;
+          yield piece;
+        }
+      };
+      yield { header, body: bodyIter() };
+      // Skip what the consumer did not read, and the padding.
+      const rest = padded(size) - consumed;
+      if (rest > 0) for await (const _ of r.stream(rest)) { /* skip */ }
+    }
+  } finally {
+    await r.close();
+  }
+}
