@@ -16,7 +16,7 @@ const USAGE = `oci-build: build OCI images for a matrix of variants without a Do
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--gzip-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -66,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
         'cache-dir': { type: 'string' },
         'gzip-level': { type: 'string', default: '6' },
         verbose: { type: 'boolean', short: 'v', default: false },
+        'no-cache': { type: 'boolean', default: false },
         distribute: { type: 'string' },
         partial: { type: 'string', multiple: true, default: [] },
       },
@@ -96,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
       platforms: (values.platform ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
       sourceDateEpoch: sourceDateEpoch(env),
       gzipLevel: level,
+      cache: !values['no-cache'],
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,
       git: contextFromEnv(env, loadEventPayload(env)),

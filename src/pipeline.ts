@@ -63,6 +63,8 @@ export interface PipelineInputs {
   gzipLevel: number;
   /** Local blob store (cache) directory. */
   workDir: string;
+  /** Reuse layers from the layer cache in workDir (false: --no-cache / cache: false). Default true. */
+  cache?: boolean;
   /** Environment for ${NAME} overrides of build-file args. */
   env: Record<string, string | undefined>;
   /**
@@ -195,6 +197,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
   try {
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     const builder = new DaemonlessBuilder(client, store, {
+      cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
       logger,
@@ -209,6 +212,9 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         await logger.group(`variant ${v.name}`, async () => buf.flushTo(logger));
       }
     }
+    await builder.producer().save();
+    const ps = builder.producer().stats;
+    logger.info(`layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`);
     // Stages (stage: true) are built for the variants that use them, and go nowhere.
     const shipped = p.variants.filter((v) => !v.stage);
     const results = shipped.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));

@@ -1,11 +1,14 @@
-import { dirname } from 'node:path';
-import type { BuildFile, VariantSpec } from '../config/model.js';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import type { Platform } from '../oci/types.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { BlobStore } from '../layer/blobstore.js';
-import { writeLayer } from '../layer/writer.js';
+import { LayerProducer } from './layer-producer.js';
+import { FileHasher, LayerCache } from '../cache/layer-cache.js';
+import { listLayer } from './layer-listing.js';
 import { resolveOwner, scanLayers } from '../layer/reader.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
@@ -23,6 +26,8 @@ export interface BuildOptions {
   logger: Logger;
   /** Where a variant's progress goes (the pipeline buffers it to print one group per variant). */
   variantLogger?: (variant: string) => Logger;
+  /** The layer cache's directory; undefined turns the cache off (--no-cache). */
+  cacheDir?: string;
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -138,11 +143,15 @@ export class DaemonlessBuilder implements Builder {
     }
     fs ??= new FsView();
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
-    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>): Promise<ImageLayer> => {
+    const producer = this.producer();
+    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>): Promise<ImageLayer> => {
       const t = Date.now();
-      const built = await writeLayer(entries, this.store, { mtime, level: this.opts.gzipLevel });
-      this.layersWritten++;
-      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
+      const { layer: built, how } = step && step.kind !== 'run'
+        ? await producer.fromStep(step, entries)
+        : await producer.fromKey(runKey, () => producer.write(entries));
+      if (how === 'built') this.layersWritten++;
+      const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
+      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: 'local' as const }, createdBy };
     };
     // Entries are computed in order (each step sees the file system the previous ones left);
@@ -161,6 +170,26 @@ export class DaemonlessBuilder implements Builder {
             throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: run: steps run on this machine's platform (${formatPlatform(host)}) only, and this variant builds ${formatPlatform(platform)}; build that platform on a matching runner`);
           }
           const done = await Promise.all(written);
+          // The command's result depends on the file system it starts from (every diffID so
+          // far), the step, and the environment it runs in; a cache hit skips running it.
+          const runKey = {
+            kind: 'run', parent: [...parentLayers, ...done].map((l) => l.diffId), platform: formatPlatform(platform),
+            step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
+            image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
+            variantEnv: v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
+          };
+          const hit = await producer.lookup(runKey);
+          if (hit) {
+            const layer: ImageLayer = { descriptor: hit.descriptor, diffId: hit.diffId, source: { kind: 'local' }, createdBy };
+            logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
+            written.push(Promise.resolve(layer));
+            // Later steps see what the command changed: from the cached layer itself.
+            const listing = await listLayer(this.store, hit.descriptor.digest);
+            fs.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
+            for (const d of listing.deleted) fs.remove(d);
+            if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
+            continue;
+          }
           work = await this.workingRootfs(work, parentLayers, done);
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
@@ -170,7 +199,7 @@ export class DaemonlessBuilder implements Builder {
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
           });
           logger.info(`[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`);
-          const layer = await writeOne(createdBy, result.entries);
+          const layer = await writeOne(createdBy, result.entries, step, runKey);
           work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
           written.push(Promise.resolve(layer));
           fs.apply(result.entries.filter((e) => !e.path.split('/').pop()!.startsWith('.wh.')));
@@ -187,7 +216,7 @@ export class DaemonlessBuilder implements Builder {
           note,
         });
         fs.apply(entries);
-        const p = writeOne(createdBy, entries);
+        const p = writeOne(createdBy, entries, step);
         p.catch(() => { /* awaited below */ });
         written.push(p);
       }
@@ -217,6 +246,18 @@ export class DaemonlessBuilder implements Builder {
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
     logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs, owners, baseAnnotations };
+  }
+
+  private layerProducer?: LayerProducer;
+
+  /** One per build: layers shared by variants and platforms are made once. */
+  producer(): LayerProducer {
+    if (!this.layerProducer) {
+      const dir = this.opts.cacheDir;
+      this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store) : undefined, dir ? new FileHasher(dir) : undefined,
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), level: this.opts.gzipLevel });
+    }
+    return this.layerProducer;
   }
 
   private rootfsCache(): RootfsCache {
@@ -282,16 +323,28 @@ export class DaemonlessBuilder implements Builder {
     if (!p) {
       p = (async () => {
         if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
+        // A base is scanned once per machine: the result is kept in the cache by manifest digest.
+        const saved = this.opts.cacheDir && base.digest ? join(this.opts.cacheDir, 'scans', `${base.digest.slice(7)}.json`) : undefined;
+        if (saved) {
+          try {
+            const doc = JSON.parse(await readFile(saved, 'utf8')) as { version: 1; paths: [string, string][]; owners: OwnerFiles };
+            if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
+          } catch { /* not scanned yet */ }
+        }
         const repo = base.repo;
         await Promise.all(base.layers.map((l) => this.fetcher.ensureLocal(l.digest, { kind: 'remote', repo })));
         const openers = base.layers.map((l) => () => this.store.open(l.digest));
         // One pass over the base layers: the final tree and the user and group files.
         const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
         const listing = paths ?? new Map();
-        return {
-          fs: FsView.fromListing(listing),
-          owners: { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') },
-        };
+        const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
+        if (saved) {
+          await mkdir(dirname(saved), { recursive: true });
+          const tmp = `${saved}.${process.pid}.tmp`;
+          await writeFile(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
+          await rename(tmp, saved);
+        }
+        return { fs: FsView.fromListing(listing), owners };
       })();
       this.scans.set(key, p);
     }

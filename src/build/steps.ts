@@ -121,7 +121,7 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   }
   if (st.isFile()) {
     const mode = step.mode ?? perm;
-    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, open: () => createReadStream(host, { highWaterMark: 1 << 20 }) });
+    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, hostPath: host, open: () => createReadStream(host, { highWaterMark: 1 << 20 }) });
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);

@@ -1,0 +1,35 @@
+import type { BlobStore } from '../layer/blobstore.js';
+import type { LayerEntry } from '../layer/types.js';
+import { decompressedChunks, imagePath } from '../layer/reader.js';
+import { readTar } from '../run/tarstream.js';
+import type { Digest } from '../oci/digest.js';
+
+/** What one layer blob adds and deletes, for keeping an FsView right when a layer comes from the cache. */
+export interface LayerListing {
+  entries: Pick<LayerEntry, 'path' | 'type' | 'mode' | 'uid' | 'gid'>[];
+  /** Paths its whiteouts delete. */
+  deleted: string[];
+  /** /etc/passwd and /etc/group when the layer writes them. */
+  files: { passwd?: string; group?: string };
+}
+
+export async function listLayer(store: BlobStore, digest: Digest): Promise<LayerListing> {
+  const out: LayerListing = { entries: [], deleted: [], files: {} };
+  for await (const item of readTar(decompressedChunks(store.open(digest)))) {
+    const path = imagePath(item.header.name);
+    const base = path.slice(path.lastIndexOf('/') + 1);
+    if (base.startsWith('.wh.')) {
+      if (base !== '.wh..wh..opq') out.deleted.push(`${path.slice(0, path.lastIndexOf('/'))}/${base.slice(4)}`.replace(/^\/\//, '/'));
+      continue;
+    }
+    const t = item.header.type;
+    const type = t === 'file' || t === 'dir' || t === 'symlink' || t === 'hardlink' ? t : 'file';
+    out.entries.push({ path, type, mode: item.header.mode, uid: item.header.uid, gid: item.header.gid });
+    if (t === 'file' && (path === '/etc/passwd' || path === '/etc/group')) {
+      const chunks: Buffer[] = [];
+      for await (const c of item.body) chunks.push(c);
+      out.files[path === '/etc/passwd' ? 'passwd' : 'group'] = Buffer.concat(chunks).toString('utf8');
+    }
+  }
+  return out;
+}
