@@ -18,6 +18,7 @@ import { defaultArtifactName, uploadDigestMapArtifact } from './output/artifact.
 import { formatPlatform } from './oci/platform.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { downloadPartials } from './distribute/artifacts.js';
+import { cacheKeys, restoreLayerCache, saveLayerCache } from './output/actions-cache.js';
 import type { DigestMap } from './output/digest-map.js';
 import type { Logger } from './log.js';
 
@@ -43,6 +44,7 @@ export interface ActionInputs {
   artifactName: string;
   artifactRetentionDays?: number;
   summary: boolean;
+  cache: boolean;
 }
 
 const lines = (s: string) => s.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
@@ -120,6 +122,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     artifactName: core.getInput('artifact-name'),
     artifactRetentionDays: retention ? Number(retention) : undefined,
     summary: bool('summary', core.getInput('summary') || 'true'),
+    cache: bool('cache', core.getInput('cache') || 'true'),
   };
   const checked = inputsSchema.safeParse(inputs);
   if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -176,6 +179,7 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     platforms: a.platforms,
     sourceDateEpoch: sourceDateEpoch(env, git),
     gzipLevel: a.gzipLevel,
+    cache: a.cache,
     workDir: join(env.RUNNER_TEMP || tmpdir(), 'oci-build'),
     env,
   };
@@ -211,7 +215,11 @@ export async function run(): Promise<void> {
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: true };
     } else {
       const partialMap = inputs.distribute ? resolve(pi.workDir, `partial-${process.pid}.json`) : undefined;
+      // The layer cache persists across workflow runs through the Actions cache.
+      const keys = inputs.cache ? await cacheKeys(resolve(inputs.config), inputs.variants, inputs.platforms, git.sha) : undefined;
+      const restored = keys ? await core.group('restore layer cache', () => restoreLayerCache(pi.workDir, keys, coreLogger)) : undefined;
       const r = await runPipeline({ ...pi, ...(partialMap ? { distribute: { partialMap } } : {}) }, coreLogger);
+      if (keys) await core.group('save layer cache', () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger));
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
       if (partialMap) {
         // The merge job finds these by pattern; the name differs for every job of the matrix.
