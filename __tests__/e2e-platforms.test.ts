@@ -190,3 +190,43 @@ describe('distributed builds', () => {
     expect(tags.tags).not.toContain('v2');
   });
 });
+
+describe('run: steps for another platform', () => {
+  it('without an emulator, fail with a message naming the platform and the fix, pushing nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oci-build-foreign-'));
+    try {
+      writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+variants:
+  tool:
+    image: ${reg.host}/mp/foreign
+    base: ${baseRef}
+    platforms: [linux/amd64, linux/arm64]
+    steps:
+      - run: echo hello > /hello
+`);
+      const r = await cli(['build', '--config', join(dir, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(dir, 'cache')]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/oci-build\.yml:\d+: variant tool: run: steps for linux\/arm64 cannot execute on this linux\/amd64 machine: no binfmt_misc emulator/);
+      expect(r.stderr).toMatch(/Fix: build linux\/arm64 on a matching runner .*distribute: true.*mode: merge/);
+      const tags = await fetch(`${reg.url}/v2/mp/foreign/tags/list`);
+      expect(tags.status === 404 || ((await tags.json()) as { tags: string[] | null }).tags === null).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with an enabled binfmt_misc emulator, the platform can run', async () => {
+    const { canExecute } = await import('../src/run/binfmt.js');
+    const fake = mkdtempSync(join(tmpdir(), 'binfmt-'));
+    try {
+      expect(canExecute({ os: 'linux', architecture: 'arm64' }, fake)).toEqual({ ok: false, how: 'no emulator registered' });
+      writeFileSync(join(fake, 'qemu-aarch64'), 'disabled\ninterpreter /usr/bin/qemu-aarch64-static\n');
+      expect(canExecute({ os: 'linux', architecture: 'arm64' }, fake).ok).toBe(false);
+      writeFileSync(join(fake, 'qemu-aarch64'), 'enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\n');
+      expect(canExecute({ os: 'linux', architecture: 'arm64' }, fake)).toEqual({ ok: true, how: 'binfmt_misc qemu-aarch64' });
+      expect(canExecute({ os: 'linux', architecture: 'amd64' }, fake)).toEqual({ ok: true, how: 'native' });
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
+  });
+});

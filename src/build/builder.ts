@@ -7,6 +7,7 @@ import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import { LayerProducer } from './layer-producer.js';
+import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
 import { listLayer } from './layer-listing.js';
 import { resolveOwner, scanLayers } from '../layer/reader.js';
@@ -165,10 +166,9 @@ export class DaemonlessBuilder implements Builder {
       for (const step of v.steps) {
         const createdBy = `oci-build ${describeStep(step)}`;
         if (step.kind === 'run') {
-          const host = hostPlatform();
-          if (platform.os !== host.os || platform.architecture !== host.architecture) {
-            throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: run: steps run on this machine's platform (${formatPlatform(host)}) only, and this variant builds ${formatPlatform(platform)}; build that platform on a matching runner`);
-          }
+          const exec = canExecute(platform);
+          if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: ${foreignPlatformMessage(platform)}`);
+          if (exec.how !== 'native') logger.info(`[${label}] ${formatPlatform(platform)} runs through ${exec.how}`);
           const done = await Promise.all(written);
           // The command's result depends on the file system it starts from (every diffID so
           // far), the step, and the environment it runs in; a cache hit skips running it.
