@@ -3,14 +3,19 @@ import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
   ConfigError,
+  MergeError,
+  contextFromEnv,
   describeStep,
   formatPlatform,
   formatRepository,
+  loadEventPayload,
   parseOutput,
   parseReference,
   plan,
+  runMerge,
   runPipeline
-} from "./chunks/chunk-O2N3IB4V.js";
+} from "./chunks/chunk-42VJJBNP.js";
+import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -20,8 +25,11 @@ var USAGE = `oci-build: build OCI images for a matrix of variants without a Dock
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--gzip-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
+  oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
+  oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
+                  assemble the indexes from the jobs' manifests, tag once, write the combined digest map
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
@@ -69,7 +77,10 @@ async function main(argv) {
         platform: { type: "string", multiple: true, default: [] },
         "cache-dir": { type: "string" },
         "gzip-level": { type: "string", default: "6" },
-        verbose: { type: "boolean", short: "v", default: false }
+        verbose: { type: "boolean", short: "v", default: false },
+        "no-cache": { type: "boolean", default: false },
+        distribute: { type: "string" },
+        partial: { type: "string", multiple: true, default: [] }
       },
       strict: true
     }));
@@ -107,9 +118,18 @@ ${USAGE}
       platforms: (values.platform ?? []).flatMap((x) => x.split(",")).map((x) => x.trim()).filter(Boolean),
       sourceDateEpoch: sourceDateEpoch(env),
       gzipLevel: level,
+      cache: !values["no-cache"],
       workDir: values["cache-dir"] ?? join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "oci-build"),
-      env
+      env,
+      git: contextFromEnv(env, loadEventPayload(env)),
+      ...values.distribute ? { distribute: { partialMap: values.distribute } } : {}
     };
+    if (command === "merge") {
+      const result2 = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
+      process.stdout.write(`${JSON.stringify(result2.digestMap, null, 2)}
+`);
+      return 0;
+    }
     if (command === "plan") {
       process.stdout.write(await formatPlan(inputs));
       return 0;
@@ -120,7 +140,7 @@ ${USAGE}
 `);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof MergeError) {
       process.stderr.write(`oci-build: ${err.message}
 `);
       return 2;
@@ -154,7 +174,12 @@ async function formatPlan(inputs) {
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(", ")}`);
     v.steps.forEach((s, i) => {
-      lines.push(`  layer ${i + 1}: ${describeStep(s)}${s.kind === "copy" ? ` (${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s))` : ""}${s.mode !== void 0 ? ` mode ${s.mode.toString(8).padStart(4, "0")}` : ""}${s.owner ? ` owner ${s.owner}` : ""}`);
+      const extra = [
+        s.kind === "copy" && s.from === void 0 ? `${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s)` : "",
+        "mode" in s && s.mode !== void 0 ? `mode ${s.mode.toString(8).padStart(4, "0")}` : "",
+        "owner" in s && s.owner ? `owner ${s.owner}` : ""
+      ].filter(Boolean).join(", ");
+      lines.push(`  layer ${i + 1}: ${describeStep(s)}${extra ? ` (${extra})` : ""}`);
     });
     if (v.entrypoint) lines.push(`  entrypoint: ${JSON.stringify(v.entrypoint)}`);
     if (v.cmd) lines.push(`  cmd: ${JSON.stringify(v.cmd)}`);

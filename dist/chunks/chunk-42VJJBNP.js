@@ -1,44 +1,11 @@
 import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
-var __create = Object.create;
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __getProtoOf = Object.getPrototypeOf;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require : typeof Proxy !== "undefined" ? new Proxy(x, {
-  get: (a, b2) => (typeof require !== "undefined" ? require : a)[b2]
-}) : x)(function(x) {
-  if (typeof require !== "undefined") return require.apply(this, arguments);
-  throw Error('Dynamic require of "' + x + '" is not supported');
-});
-var __commonJS = (cb, mod) => function __require2() {
-  try {
-    return mod || (0, cb[__getOwnPropNames(cb)[0]])((mod = { exports: {} }).exports, mod), mod.exports;
-  } catch (e) {
-    throw mod = 0, e;
-  }
-};
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to2, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to2, key) && key !== except)
-        __defProp(to2, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to2;
-};
-var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__getProtoOf(mod)) : {}, __copyProps(
-  // If the importer is in node compatibility mode or this is not an ESM
-  // file that has been converted to a CommonJS file using a Babel-
-  // compatible transform (i.e. "__esModule" has not been set), then set
-  // "default" to the CommonJS "module.exports" for node compatibility.
-  isNodeMode || !mod || !mod.__esModule ? __defProp(target, "default", { value: mod, enumerable: true }) : target,
-  mod
-));
+import {
+  __commonJS,
+  __export,
+  __require,
+  __toESM
+} from "./chunk-IZYIEEQ2.js";
 
 // node_modules/yaml/dist/nodes/identity.js
 var require_identity = __commonJS({
@@ -500,7 +467,7 @@ var require_anchors = __commonJS({
 var require_applyReviver = __commonJS({
   "node_modules/yaml/dist/doc/applyReviver.js"(exports) {
     "use strict";
-    function applyReviver(reviver, obj, key, val) {
+    function applyReviver(reviver, obj2, key, val) {
       if (val && typeof val === "object") {
         if (Array.isArray(val)) {
           for (let i = 0, len = val.length; i < len; ++i) {
@@ -540,7 +507,7 @@ var require_applyReviver = __commonJS({
           }
         }
       }
-      return reviver.call(obj, key, val);
+      return reviver.call(obj2, key, val);
     }
     exports.applyReviver = applyReviver;
   }
@@ -987,13 +954,13 @@ var require_Collection = __commonJS({
 var require_stringifyComment = __commonJS({
   "node_modules/yaml/dist/stringify/stringifyComment.js"(exports) {
     "use strict";
-    var stringifyComment = (str) => str.replace(/^(?!$)(?: $)?/gm, "#");
+    var stringifyComment = (str2) => str2.replace(/^(?!$)(?: $)?/gm, "#");
     function indentComment(comment, indent) {
       if (/^\n+$/.test(comment))
         return comment.substring(1);
       return indent ? comment.replace(/^(?! *$)/gm, indent) : comment;
     }
-    var lineComment = (str, indent, comment) => str.endsWith("\n") ? indentComment(comment, indent) : comment.includes("\n") ? "\n" + indentComment(comment, indent) : (str.endsWith(" ") ? "" : " ") + comment;
+    var lineComment = (str2, indent, comment) => str2.endsWith("\n") ? indentComment(comment, indent) : comment.includes("\n") ? "\n" + indentComment(comment, indent) : (str2.endsWith(" ") ? "" : " ") + comment;
     exports.indentComment = indentComment;
     exports.lineComment = lineComment;
     exports.stringifyComment = stringifyComment;
@@ -1147,16 +1114,16 @@ var require_stringifyString = __commonJS({
       lineWidth: ctx.options.lineWidth,
       minContentWidth: ctx.options.minContentWidth
     });
-    var containsDocumentMarker = (str) => /^(%|---|\.\.\.)/m.test(str);
-    function lineLengthOverLimit(str, lineWidth, indentLength) {
+    var containsDocumentMarker = (str2) => /^(%|---|\.\.\.)/m.test(str2);
+    function lineLengthOverLimit(str2, lineWidth, indentLength) {
       if (!lineWidth || lineWidth < 0)
         return false;
       const limit = lineWidth - indentLength;
-      const strLen = str.length;
+      const strLen = str2.length;
       if (strLen <= limit)
         return false;
       for (let i = 0, start = 0; i < strLen; ++i) {
-        if (str[i] === "\n") {
+        if (str2[i] === "\n") {
           if (i - start > limit)
             return true;
           start = i + 1;
@@ -1173,11 +1140,11 @@ var require_stringifyString = __commonJS({
       const { implicitKey } = ctx;
       const minMultiLineLength = ctx.options.doubleQuotedMinMultiLineLength;
       const indent = ctx.indent || (containsDocumentMarker(value) ? "  " : "");
-      let str = "";
+      let str2 = "";
       let start = 0;
       for (let i = 0, ch = json2[i]; ch; ch = json2[++i]) {
         if (ch === " " && json2[i + 1] === "\\" && json2[i + 2] === "n") {
-          str += json2.slice(start, i) + "\\ ";
+          str2 += json2.slice(start, i) + "\\ ";
           i += 1;
           start = i;
           ch = "\\";
@@ -1186,38 +1153,38 @@ var require_stringifyString = __commonJS({
           switch (json2[i + 1]) {
             case "u":
               {
-                str += json2.slice(start, i);
+                str2 += json2.slice(start, i);
                 const code = json2.substr(i + 2, 4);
                 switch (code) {
                   case "0000":
-                    str += "\\0";
+                    str2 += "\\0";
                     break;
                   case "0007":
-                    str += "\\a";
+                    str2 += "\\a";
                     break;
                   case "000b":
-                    str += "\\v";
+                    str2 += "\\v";
                     break;
                   case "001b":
-                    str += "\\e";
+                    str2 += "\\e";
                     break;
                   case "0085":
-                    str += "\\N";
+                    str2 += "\\N";
                     break;
                   case "00a0":
-                    str += "\\_";
+                    str2 += "\\_";
                     break;
                   case "2028":
-                    str += "\\L";
+                    str2 += "\\L";
                     break;
                   case "2029":
-                    str += "\\P";
+                    str2 += "\\P";
                     break;
                   default:
                     if (code.substr(0, 2) === "00")
-                      str += "\\x" + code.substr(2);
+                      str2 += "\\x" + code.substr(2);
                     else
-                      str += json2.substr(i, 6);
+                      str2 += json2.substr(i, 6);
                 }
                 i += 5;
                 start = i + 1;
@@ -1227,14 +1194,14 @@ var require_stringifyString = __commonJS({
               if (implicitKey || json2[i + 2] === '"' || json2.length < minMultiLineLength) {
                 i += 1;
               } else {
-                str += json2.slice(start, i) + "\n\n";
+                str2 += json2.slice(start, i) + "\n\n";
                 while (json2[i + 2] === "\\" && json2[i + 3] === "n" && json2[i + 4] !== '"') {
-                  str += "\n";
+                  str2 += "\n";
                   i += 2;
                 }
-                str += indent;
+                str2 += indent;
                 if (json2[i + 2] === " ")
-                  str += "\\";
+                  str2 += "\\";
                 i += 1;
                 start = i + 1;
               }
@@ -1243,8 +1210,8 @@ var require_stringifyString = __commonJS({
               i += 1;
           }
       }
-      str = start ? str + json2.slice(start) : json2;
-      return implicitKey ? str : foldFlowLines.foldFlowLines(str, indent, foldFlowLines.FOLD_QUOTED, getFoldOptions(ctx, false));
+      str2 = start ? str2 + json2.slice(start) : json2;
+      return implicitKey ? str2 : foldFlowLines.foldFlowLines(str2, indent, foldFlowLines.FOLD_QUOTED, getFoldOptions(ctx, false));
     }
     function singleQuotedString(value, ctx) {
       if (ctx.options.singleQuote === false || ctx.implicitKey && value.includes("\n") || /[ \t]\n|\n[ \t]/.test(value))
@@ -1328,9 +1295,9 @@ ${indent}`) + "'";
         start = start.replace(/\n+/g, `$&${indent}`);
       }
       const indentSize = indent ? "2" : "1";
-      let header = (startWithSpace ? indentSize : "") + chomp;
+      let header2 = (startWithSpace ? indentSize : "") + chomp;
       if (comment) {
-        header += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
+        header2 += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
         if (onComment)
           onComment();
       }
@@ -1345,11 +1312,11 @@ ${indent}`) + "'";
         }
         const body = foldFlowLines.foldFlowLines(`${start}${foldedValue}${end}`, indent, foldFlowLines.FOLD_BLOCK, foldOptions);
         if (!literalFallback)
-          return `>${header}
+          return `>${header2}
 ${indent}${body}`;
       }
       value = value.replace(/\n+/g, `$&${indent}`);
-      return `|${header}
+      return `|${header2}
 ${indent}${start}${value}${end}`;
     }
     function plainString(item, ctx, onComment, onChompKeep) {
@@ -1372,15 +1339,15 @@ ${indent}${start}${value}${end}`;
           return quotedString(value, ctx);
         }
       }
-      const str = value.replace(/\n+/g, `$&
+      const str2 = value.replace(/\n+/g, `$&
 ${indent}`);
       if (actualString) {
-        const test = (tag) => tag.default && tag.tag !== "tag:yaml.org,2002:str" && tag.test?.test(str);
+        const test = (tag) => tag.default && tag.tag !== "tag:yaml.org,2002:str" && tag.test?.test(str2);
         const { compat, tags } = ctx.doc.schema;
         if (tags.some(test) || compat?.some(test))
           return quotedString(value, ctx);
       }
-      return implicitKey ? str : foldFlowLines.foldFlowLines(str, indent, foldFlowLines.FOLD_FLOW, getFoldOptions(ctx, false));
+      return implicitKey ? str2 : foldFlowLines.foldFlowLines(str2, indent, foldFlowLines.FOLD_FLOW, getFoldOptions(ctx, false));
     }
     function stringifyString(item, ctx, onComment, onChompKeep) {
       const { implicitKey, inFlow } = ctx;
@@ -1476,10 +1443,10 @@ var require_stringify = __commonJS({
           return match.find((t) => t.format === item.format) ?? match[0];
       }
       let tagObj = void 0;
-      let obj;
+      let obj2;
       if (identity.isScalar(item)) {
-        obj = item.value;
-        let match = tags.filter((t) => t.identify?.(obj));
+        obj2 = item.value;
+        let match = tags.filter((t) => t.identify?.(obj2));
         if (match.length > 1) {
           const testMatch = match.filter((t) => t.test);
           if (testMatch.length > 0)
@@ -1487,11 +1454,11 @@ var require_stringify = __commonJS({
         }
         tagObj = match.find((t) => t.format === item.format) ?? match.find((t) => !t.format);
       } else {
-        obj = item;
-        tagObj = tags.find((t) => t.nodeClass && obj instanceof t.nodeClass);
+        obj2 = item;
+        tagObj = tags.find((t) => t.nodeClass && obj2 instanceof t.nodeClass);
       }
       if (!tagObj) {
-        const name = obj?.constructor?.name ?? (obj === null ? "null" : typeof obj);
+        const name = obj2?.constructor?.name ?? (obj2 === null ? "null" : typeof obj2);
         throw new Error(`Tag not resolved for ${name} value`);
       }
       return tagObj;
@@ -1532,11 +1499,11 @@ var require_stringify = __commonJS({
       const props = stringifyProps(node2, tagObj, ctx);
       if (props.length > 0)
         ctx.indentAtStart = (ctx.indentAtStart ?? 0) + props.length + 1;
-      const str = typeof tagObj.stringify === "function" ? tagObj.stringify(node2, ctx, onComment, onChompKeep) : identity.isScalar(node2) ? stringifyString.stringifyString(node2, ctx, onComment, onChompKeep) : node2.toString(ctx, onComment, onChompKeep);
+      const str2 = typeof tagObj.stringify === "function" ? tagObj.stringify(node2, ctx, onComment, onChompKeep) : identity.isScalar(node2) ? stringifyString.stringifyString(node2, ctx, onComment, onChompKeep) : node2.toString(ctx, onComment, onChompKeep);
       if (!props)
-        return str;
-      return identity.isScalar(node2) || str[0] === "{" || str[0] === "[" ? `${props} ${str}` : `${props}
-${ctx.indent}${str}`;
+        return str2;
+      return identity.isScalar(node2) || str2[0] === "{" || str2[0] === "[" ? `${props} ${str2}` : `${props}
+${ctx.indent}${str2}`;
     }
     exports.createStringifyContext = createStringifyContext;
     exports.stringify = stringify;
@@ -1571,8 +1538,8 @@ var require_stringifyPair = __commonJS({
       });
       let keyCommentDone = false;
       let chompKeep = false;
-      let str = stringify.stringify(key, ctx, () => keyCommentDone = true, () => chompKeep = true);
-      if (!explicitKey && !ctx.inFlow && str.length > 1024) {
+      let str2 = stringify.stringify(key, ctx, () => keyCommentDone = true, () => chompKeep = true);
+      if (!explicitKey && !ctx.inFlow && str2.length > 1024) {
         if (simpleKeys)
           throw new Error("With simple keys, single line scalar must not span more than 1024 characters");
         explicitKey = true;
@@ -1581,27 +1548,27 @@ var require_stringifyPair = __commonJS({
         if (allNullValues || value == null) {
           if (keyCommentDone && onComment)
             onComment();
-          return str === "" ? "?" : explicitKey ? `? ${str}` : str;
+          return str2 === "" ? "?" : explicitKey ? `? ${str2}` : str2;
         }
       } else if (allNullValues && !simpleKeys || value == null && explicitKey) {
-        str = `? ${str}`;
+        str2 = `? ${str2}`;
         if (keyComment && !keyCommentDone) {
-          str += stringifyComment.lineComment(str, ctx.indent, commentString(keyComment));
+          str2 += stringifyComment.lineComment(str2, ctx.indent, commentString(keyComment));
         } else if (chompKeep && onChompKeep)
           onChompKeep();
-        return str;
+        return str2;
       }
       if (keyCommentDone)
         keyComment = null;
       if (explicitKey) {
         if (keyComment)
-          str += stringifyComment.lineComment(str, ctx.indent, commentString(keyComment));
-        str = `? ${str}
+          str2 += stringifyComment.lineComment(str2, ctx.indent, commentString(keyComment));
+        str2 = `? ${str2}
 ${indent}:`;
       } else {
-        str = `${str}:`;
+        str2 = `${str2}:`;
         if (keyComment)
-          str += stringifyComment.lineComment(str, ctx.indent, commentString(keyComment));
+          str2 += stringifyComment.lineComment(str2, ctx.indent, commentString(keyComment));
       }
       let vsb, vcb, valueComment;
       if (identity.isNode(value)) {
@@ -1617,7 +1584,7 @@ ${indent}:`;
       }
       ctx.implicitKey = false;
       if (!explicitKey && !keyComment && identity.isScalar(value))
-        ctx.indentAtStart = str.length + 1;
+        ctx.indentAtStart = str2.length + 1;
       chompKeep = false;
       if (!indentSeq && indentStep.length >= 2 && !ctx.inFlow && !explicitKey && identity.isSeq(value) && !value.flow && !value.tag && !value.anchor) {
         ctx.indent = ctx.indent.substring(2);
@@ -1661,16 +1628,16 @@ ${ctx.indent}`;
       } else if (valueStr === "" || valueStr[0] === "\n") {
         ws2 = "";
       }
-      str += ws2 + valueStr;
+      str2 += ws2 + valueStr;
       if (ctx.inFlow) {
         if (valueCommentDone && onComment)
           onComment();
       } else if (valueComment && !valueCommentDone) {
-        str += stringifyComment.lineComment(str, ctx.indent, commentString(valueComment));
+        str2 += stringifyComment.lineComment(str2, ctx.indent, commentString(valueComment));
       } else if (chompKeep && onChompKeep) {
         onChompKeep();
       }
-      return str;
+      return str2;
     }
     exports.stringifyPair = stringifyPair;
   }
@@ -1897,31 +1864,31 @@ var require_stringifyCollection = __commonJS({
           }
         }
         chompKeep = false;
-        let str2 = stringify.stringify(item, itemCtx, () => comment2 = null, () => chompKeep = true);
+        let str3 = stringify.stringify(item, itemCtx, () => comment2 = null, () => chompKeep = true);
         if (comment2)
-          str2 += stringifyComment.lineComment(str2, itemIndent, commentString(comment2));
+          str3 += stringifyComment.lineComment(str3, itemIndent, commentString(comment2));
         if (chompKeep && comment2)
           chompKeep = false;
-        lines.push(blockItemPrefix + str2);
+        lines.push(blockItemPrefix + str3);
       }
-      let str;
+      let str2;
       if (lines.length === 0) {
-        str = flowChars.start + flowChars.end;
+        str2 = flowChars.start + flowChars.end;
       } else {
-        str = lines[0];
+        str2 = lines[0];
         for (let i = 1; i < lines.length; ++i) {
           const line = lines[i];
-          str += line ? `
+          str2 += line ? `
 ${indent}${line}` : "\n";
         }
       }
       if (comment) {
-        str += "\n" + stringifyComment.indentComment(commentString(comment), indent);
+        str2 += "\n" + stringifyComment.indentComment(commentString(comment), indent);
         if (onComment)
           onComment();
       } else if (chompKeep && onChompKeep)
         onChompKeep();
-      return str;
+      return str2;
     }
     function stringifyFlowCollection({ items }, ctx, { flowChars, itemIndent }) {
       const { indent, indentStep, flowCollectionPadding: fcPadding, options: { commentString } } = ctx;
@@ -1964,21 +1931,21 @@ ${indent}${line}` : "\n";
         }
         if (comment)
           reqNewline = true;
-        let str = stringify.stringify(item, itemCtx, () => comment = null);
-        reqNewline || (reqNewline = lines.length > linesAtValue || str.includes("\n"));
+        let str2 = stringify.stringify(item, itemCtx, () => comment = null);
+        reqNewline || (reqNewline = lines.length > linesAtValue || str2.includes("\n"));
         if (i < items.length - 1) {
-          str += ",";
+          str2 += ",";
         } else if (ctx.options.trailingComma) {
           if (ctx.options.lineWidth > 0) {
-            reqNewline || (reqNewline = lines.reduce((sum, line) => sum + line.length + 2, 2) + (str.length + 2) > ctx.options.lineWidth);
+            reqNewline || (reqNewline = lines.reduce((sum, line) => sum + line.length + 2, 2) + (str2.length + 2) > ctx.options.lineWidth);
           }
           if (reqNewline) {
-            str += ",";
+            str2 += ",";
           }
         }
         if (comment)
-          str += stringifyComment.lineComment(str, itemIndent, commentString(comment));
-        lines.push(str);
+          str2 += stringifyComment.lineComment(str2, itemIndent, commentString(comment));
+        lines.push(str2);
         linesAtValue = lines.length;
       }
       const { start, end } = flowChars;
@@ -1990,11 +1957,11 @@ ${indent}${line}` : "\n";
           reqNewline = ctx.options.lineWidth > 0 && len > ctx.options.lineWidth;
         }
         if (reqNewline) {
-          let str = start;
+          let str2 = start;
           for (const line of lines)
-            str += line ? `
+            str2 += line ? `
 ${indentStep}${indent}${line}` : "\n";
-          return `${str}
+          return `${str2}
 ${indent}${end}`;
         } else {
           return `${start}${fcPadding}${lines.join(" ")}${fcPadding}${end}`;
@@ -2047,23 +2014,23 @@ var require_YAMLMap = __commonJS({
        * A generic collection parsing method that can be extended
        * to other node classes that inherit from YAMLMap
        */
-      static from(schema, obj, ctx) {
+      static from(schema, obj2, ctx) {
         const { keepUndefined, replacer } = ctx;
         const map2 = new this(schema);
         const add = (key, value) => {
           if (typeof replacer === "function")
-            value = replacer.call(obj, key, value);
+            value = replacer.call(obj2, key, value);
           else if (Array.isArray(replacer) && !replacer.includes(key))
             return;
           if (value !== void 0 || keepUndefined)
             map2.items.push(Pair.createPair(key, value, ctx));
         };
-        if (obj instanceof Map) {
-          for (const [key, value] of obj)
+        if (obj2 instanceof Map) {
+          for (const [key, value] of obj2)
             add(key, value);
-        } else if (obj && typeof obj === "object") {
-          for (const key of Object.keys(obj))
-            add(key, obj[key]);
+        } else if (obj2 && typeof obj2 === "object") {
+          for (const key of Object.keys(obj2))
+            add(key, obj2[key]);
         }
         if (typeof schema.sortMapEntries === "function") {
           map2.items.sort(schema.sortMapEntries);
@@ -2173,7 +2140,7 @@ var require_map = __commonJS({
           onError("Expected a mapping for this tag");
         return map3;
       },
-      createNode: (schema, obj, ctx) => YAMLMap.YAMLMap.from(schema, obj, ctx)
+      createNode: (schema, obj2, ctx) => YAMLMap.YAMLMap.from(schema, obj2, ctx)
     };
     exports.map = map2;
   }
@@ -2269,15 +2236,15 @@ var require_YAMLSeq = __commonJS({
           onComment
         });
       }
-      static from(schema, obj, ctx) {
+      static from(schema, obj2, ctx) {
         const { replacer } = ctx;
         const seq = new this(schema);
-        if (obj && Symbol.iterator in Object(obj)) {
+        if (obj2 && Symbol.iterator in Object(obj2)) {
           let i = 0;
-          for (let it2 of obj) {
+          for (let it2 of obj2) {
             if (typeof replacer === "function") {
-              const key = obj instanceof Set ? it2 : String(i++);
-              it2 = replacer.call(obj, key, it2);
+              const key = obj2 instanceof Set ? it2 : String(i++);
+              it2 = replacer.call(obj2, key, it2);
             }
             seq.items.push(createNode.createNode(it2, void 0, ctx));
           }
@@ -2311,7 +2278,7 @@ var require_seq = __commonJS({
           onError("Expected a sequence for this tag");
         return seq2;
       },
-      createNode: (schema, obj, ctx) => YAMLSeq.YAMLSeq.from(schema, obj, ctx)
+      createNode: (schema, obj2, ctx) => YAMLSeq.YAMLSeq.from(schema, obj2, ctx)
     };
     exports.seq = seq;
   }
@@ -2326,7 +2293,7 @@ var require_string = __commonJS({
       identify: (value) => typeof value === "string",
       default: true,
       tag: "tag:yaml.org,2002:str",
-      resolve: (str) => str,
+      resolve: (str2) => str2,
       stringify(item, ctx, onComment, onChompKeep) {
         ctx = Object.assign({ actualString: true }, ctx);
         return stringifyString.stringifyString(item, ctx, onComment, onChompKeep);
@@ -2364,7 +2331,7 @@ var require_bool = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:bool",
       test: /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/,
-      resolve: (str) => new Scalar.Scalar(str[0] === "t" || str[0] === "T"),
+      resolve: (str2) => new Scalar.Scalar(str2[0] === "t" || str2[0] === "T"),
       stringify({ source, value }, ctx) {
         if (source && boolTag.test.test(source)) {
           const sv = source[0] === "t" || source[0] === "T";
@@ -2385,9 +2352,9 @@ var require_stringifyNumber = __commonJS({
     function stringifyNumber({ format, minFractionDigits, tag, value }) {
       if (typeof value === "bigint")
         return String(value);
-      const num = typeof value === "number" ? value : Number(value);
-      if (!isFinite(num))
-        return isNaN(num) ? ".nan" : num < 0 ? "-.inf" : ".inf";
+      const num2 = typeof value === "number" ? value : Number(value);
+      if (!isFinite(num2))
+        return isNaN(num2) ? ".nan" : num2 < 0 ? "-.inf" : ".inf";
       let n = Object.is(value, -0) ? "-0" : JSON.stringify(value);
       if (!format && minFractionDigits && (!tag || tag === "tag:yaml.org,2002:float") && /^-?\d/.test(n) && !n.includes("e")) {
         let i = n.indexOf(".");
@@ -2416,7 +2383,7 @@ var require_float = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:float",
       test: /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-      resolve: (str) => str.slice(-3).toLowerCase() === "nan" ? NaN : str[0] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY,
+      resolve: (str2) => str2.slice(-3).toLowerCase() === "nan" ? NaN : str2[0] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY,
       stringify: stringifyNumber.stringifyNumber
     };
     var floatExp = {
@@ -2425,10 +2392,10 @@ var require_float = __commonJS({
       tag: "tag:yaml.org,2002:float",
       format: "EXP",
       test: /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/,
-      resolve: (str) => parseFloat(str),
+      resolve: (str2) => parseFloat(str2),
       stringify(node2) {
-        const num = Number(node2.value);
-        return isFinite(num) ? num.toExponential() : stringifyNumber.stringifyNumber(node2);
+        const num2 = Number(node2.value);
+        return isFinite(num2) ? num2.toExponential() : stringifyNumber.stringifyNumber(node2);
       }
     };
     var float = {
@@ -2436,11 +2403,11 @@ var require_float = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:float",
       test: /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/,
-      resolve(str) {
-        const node2 = new Scalar.Scalar(parseFloat(str));
-        const dot = str.indexOf(".");
-        if (dot !== -1 && str[str.length - 1] === "0")
-          node2.minFractionDigits = str.length - dot - 1;
+      resolve(str2) {
+        const node2 = new Scalar.Scalar(parseFloat(str2));
+        const dot = str2.indexOf(".");
+        if (dot !== -1 && str2[str2.length - 1] === "0")
+          node2.minFractionDigits = str2.length - dot - 1;
         return node2;
       },
       stringify: stringifyNumber.stringifyNumber
@@ -2457,7 +2424,7 @@ var require_int = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
-    var intResolve = (str, offset, radix, { intAsBigInt }) => intAsBigInt ? BigInt(str) : parseInt(str.substring(offset), radix);
+    var intResolve = (str2, offset, radix, { intAsBigInt }) => intAsBigInt ? BigInt(str2) : parseInt(str2.substring(offset), radix);
     function intStringify(node2, radix, prefix) {
       const { value } = node2;
       if (intIdentify(value) && value >= 0)
@@ -2470,7 +2437,7 @@ var require_int = __commonJS({
       tag: "tag:yaml.org,2002:int",
       format: "OCT",
       test: /^0o[0-7]+$/,
-      resolve: (str, _onError, opt) => intResolve(str, 2, 8, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 2, 8, opt),
       stringify: (node2) => intStringify(node2, 8, "0o")
     };
     var int2 = {
@@ -2478,7 +2445,7 @@ var require_int = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:int",
       test: /^[-+]?[0-9]+$/,
-      resolve: (str, _onError, opt) => intResolve(str, 0, 10, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 0, 10, opt),
       stringify: stringifyNumber.stringifyNumber
     };
     var intHex = {
@@ -2487,7 +2454,7 @@ var require_int = __commonJS({
       tag: "tag:yaml.org,2002:int",
       format: "HEX",
       test: /^0x[0-9a-fA-F]+$/,
-      resolve: (str, _onError, opt) => intResolve(str, 2, 16, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 2, 16, opt),
       stringify: (node2) => intStringify(node2, 16, "0x")
     };
     exports.int = int2;
@@ -2540,7 +2507,7 @@ var require_schema2 = __commonJS({
         identify: (value) => typeof value === "string",
         default: true,
         tag: "tag:yaml.org,2002:str",
-        resolve: (str) => str,
+        resolve: (str2) => str2,
         stringify: stringifyJSON
       },
       {
@@ -2557,7 +2524,7 @@ var require_schema2 = __commonJS({
         default: true,
         tag: "tag:yaml.org,2002:bool",
         test: /^true$|^false$/,
-        resolve: (str) => str === "true",
+        resolve: (str2) => str2 === "true",
         stringify: stringifyJSON
       },
       {
@@ -2565,7 +2532,7 @@ var require_schema2 = __commonJS({
         default: true,
         tag: "tag:yaml.org,2002:int",
         test: /^-?(?:0|[1-9][0-9]*)$/,
-        resolve: (str, _onError, { intAsBigInt }) => intAsBigInt ? BigInt(str) : parseInt(str, 10),
+        resolve: (str2, _onError, { intAsBigInt }) => intAsBigInt ? BigInt(str2) : parseInt(str2, 10),
         stringify: ({ value }) => intIdentify(value) ? value.toString() : JSON.stringify(value)
       },
       {
@@ -2573,7 +2540,7 @@ var require_schema2 = __commonJS({
         default: true,
         tag: "tag:yaml.org,2002:float",
         test: /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$/,
-        resolve: (str) => parseFloat(str),
+        resolve: (str2) => parseFloat(str2),
         stringify: stringifyJSON
       }
     ];
@@ -2581,9 +2548,9 @@ var require_schema2 = __commonJS({
       default: true,
       tag: "",
       test: /^/,
-      resolve(str, onError) {
-        onError(`Unresolved plain scalar ${JSON.stringify(str)}`);
-        return str;
+      resolve(str2, onError) {
+        onError(`Unresolved plain scalar ${JSON.stringify(str2)}`);
+        return str2;
       }
     };
     var schema = [map2.map, seq.seq].concat(jsonScalars, jsonError);
@@ -2615,10 +2582,10 @@ var require_binary = __commonJS({
         if (typeof node_buffer.Buffer === "function") {
           return node_buffer.Buffer.from(src, "base64");
         } else if (typeof atob === "function") {
-          const str = atob(src.replace(/[\n\r]/g, ""));
-          const buffer = new Uint8Array(str.length);
-          for (let i = 0; i < str.length; ++i)
-            buffer[i] = str.charCodeAt(i);
+          const str2 = atob(src.replace(/[\n\r]/g, ""));
+          const buffer = new Uint8Array(str2.length);
+          for (let i = 0; i < str2.length; ++i)
+            buffer[i] = str2.charCodeAt(i);
           return buffer;
         } else {
           onError("This environment does not support reading binary tags; either Buffer or atob is required");
@@ -2629,28 +2596,28 @@ var require_binary = __commonJS({
         if (!value)
           return "";
         const buf = value;
-        let str;
+        let str2;
         if (typeof node_buffer.Buffer === "function") {
-          str = buf instanceof node_buffer.Buffer ? buf.toString("base64") : node_buffer.Buffer.from(buf.buffer).toString("base64");
+          str2 = buf instanceof node_buffer.Buffer ? buf.toString("base64") : node_buffer.Buffer.from(buf.buffer).toString("base64");
         } else if (typeof btoa === "function") {
           let s3 = "";
           for (let i = 0; i < buf.length; ++i)
             s3 += String.fromCharCode(buf[i]);
-          str = btoa(s3);
+          str2 = btoa(s3);
         } else {
           throw new Error("This environment does not support writing binary tags; either Buffer or btoa is required");
         }
         type ?? (type = Scalar.Scalar.BLOCK_LITERAL);
         if (type !== Scalar.Scalar.QUOTE_DOUBLE) {
           const lineWidth = Math.max(ctx.options.lineWidth - ctx.indent.length, ctx.options.minContentWidth);
-          const n = Math.ceil(str.length / lineWidth);
+          const n = Math.ceil(str2.length / lineWidth);
           const lines = new Array(n);
           for (let i = 0, o = 0; i < n; ++i, o += lineWidth) {
-            lines[i] = str.substr(o, lineWidth);
+            lines[i] = str2.substr(o, lineWidth);
           }
-          str = lines.join(type === Scalar.Scalar.BLOCK_LITERAL ? "\n" : " ");
+          str2 = lines.join(type === Scalar.Scalar.BLOCK_LITERAL ? "\n" : " ");
         }
-        return stringifyString.stringifyString({ comment, type, value: str }, ctx, onComment, onChompKeep);
+        return stringifyString.stringifyString({ comment, type, value: str2 }, ctx, onComment, onChompKeep);
       }
     };
     exports.binary = binary;
@@ -2856,7 +2823,7 @@ var require_float2 = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:float",
       test: /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-      resolve: (str) => str.slice(-3).toLowerCase() === "nan" ? NaN : str[0] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY,
+      resolve: (str2) => str2.slice(-3).toLowerCase() === "nan" ? NaN : str2[0] === "-" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY,
       stringify: stringifyNumber.stringifyNumber
     };
     var floatExp = {
@@ -2865,10 +2832,10 @@ var require_float2 = __commonJS({
       tag: "tag:yaml.org,2002:float",
       format: "EXP",
       test: /^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$/,
-      resolve: (str) => parseFloat(str.replace(/_/g, "")),
+      resolve: (str2) => parseFloat(str2.replace(/_/g, "")),
       stringify(node2) {
-        const num = Number(node2.value);
-        return isFinite(num) ? num.toExponential() : stringifyNumber.stringifyNumber(node2);
+        const num2 = Number(node2.value);
+        return isFinite(num2) ? num2.toExponential() : stringifyNumber.stringifyNumber(node2);
       }
     };
     var float = {
@@ -2876,11 +2843,11 @@ var require_float2 = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:float",
       test: /^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*$/,
-      resolve(str) {
-        const node2 = new Scalar.Scalar(parseFloat(str.replace(/_/g, "")));
-        const dot = str.indexOf(".");
+      resolve(str2) {
+        const node2 = new Scalar.Scalar(parseFloat(str2.replace(/_/g, "")));
+        const dot = str2.indexOf(".");
         if (dot !== -1) {
-          const f2 = str.substring(dot + 1).replace(/_/g, "");
+          const f2 = str2.substring(dot + 1).replace(/_/g, "");
           if (f2[f2.length - 1] === "0")
             node2.minFractionDigits = f2.length;
         }
@@ -2900,34 +2867,34 @@ var require_int2 = __commonJS({
     "use strict";
     var stringifyNumber = require_stringifyNumber();
     var intIdentify = (value) => typeof value === "bigint" || Number.isInteger(value);
-    function intResolve(str, offset, radix, { intAsBigInt }) {
-      const sign = str[0];
+    function intResolve(str2, offset, radix, { intAsBigInt }) {
+      const sign = str2[0];
       if (sign === "-" || sign === "+")
         offset += 1;
-      str = str.substring(offset).replace(/_/g, "");
+      str2 = str2.substring(offset).replace(/_/g, "");
       if (intAsBigInt) {
         switch (radix) {
           case 2:
-            str = `0b${str}`;
+            str2 = `0b${str2}`;
             break;
           case 8:
-            str = `0o${str}`;
+            str2 = `0o${str2}`;
             break;
           case 16:
-            str = `0x${str}`;
+            str2 = `0x${str2}`;
             break;
         }
-        const n2 = BigInt(str);
+        const n2 = BigInt(str2);
         return sign === "-" ? BigInt(-1) * n2 : n2;
       }
-      const n = parseInt(str, radix);
+      const n = parseInt(str2, radix);
       return sign === "-" ? -1 * n : n;
     }
     function intStringify(node2, radix, prefix) {
       const { value } = node2;
       if (intIdentify(value)) {
-        const str = value.toString(radix);
-        return value < 0 ? "-" + prefix + str.substr(1) : prefix + str;
+        const str2 = value.toString(radix);
+        return value < 0 ? "-" + prefix + str2.substr(1) : prefix + str2;
       }
       return stringifyNumber.stringifyNumber(node2);
     }
@@ -2937,7 +2904,7 @@ var require_int2 = __commonJS({
       tag: "tag:yaml.org,2002:int",
       format: "BIN",
       test: /^[-+]?0b[0-1_]+$/,
-      resolve: (str, _onError, opt) => intResolve(str, 2, 2, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 2, 2, opt),
       stringify: (node2) => intStringify(node2, 2, "0b")
     };
     var intOct = {
@@ -2946,7 +2913,7 @@ var require_int2 = __commonJS({
       tag: "tag:yaml.org,2002:int",
       format: "OCT",
       test: /^[-+]?0[0-7_]+$/,
-      resolve: (str, _onError, opt) => intResolve(str, 1, 8, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 1, 8, opt),
       stringify: (node2) => intStringify(node2, 8, "0")
     };
     var int2 = {
@@ -2954,7 +2921,7 @@ var require_int2 = __commonJS({
       default: true,
       tag: "tag:yaml.org,2002:int",
       test: /^[-+]?[0-9][0-9_]*$/,
-      resolve: (str, _onError, opt) => intResolve(str, 0, 10, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 0, 10, opt),
       stringify: stringifyNumber.stringifyNumber
     };
     var intHex = {
@@ -2963,7 +2930,7 @@ var require_int2 = __commonJS({
       tag: "tag:yaml.org,2002:int",
       format: "HEX",
       test: /^[-+]?0x[0-9a-fA-F_]+$/,
-      resolve: (str, _onError, opt) => intResolve(str, 2, 16, opt),
+      resolve: (str2, _onError, opt) => intResolve(str2, 2, 16, opt),
       stringify: (node2) => intStringify(node2, 16, "0x")
     };
     exports.int = int2;
@@ -3067,26 +3034,26 @@ var require_timestamp = __commonJS({
   "node_modules/yaml/dist/schema/yaml-1.1/timestamp.js"(exports) {
     "use strict";
     var stringifyNumber = require_stringifyNumber();
-    function parseSexagesimal(str, asBigInt) {
-      const sign = str[0];
-      const parts = sign === "-" || sign === "+" ? str.substring(1) : str;
-      const num = (n) => asBigInt ? BigInt(n) : Number(n);
-      const res = parts.replace(/_/g, "").split(":").reduce((res2, p2) => res2 * num(60) + num(p2), num(0));
-      return sign === "-" ? num(-1) * res : res;
+    function parseSexagesimal(str2, asBigInt) {
+      const sign = str2[0];
+      const parts = sign === "-" || sign === "+" ? str2.substring(1) : str2;
+      const num2 = (n) => asBigInt ? BigInt(n) : Number(n);
+      const res = parts.replace(/_/g, "").split(":").reduce((res2, p2) => res2 * num2(60) + num2(p2), num2(0));
+      return sign === "-" ? num2(-1) * res : res;
     }
     function stringifySexagesimal(node2) {
       let { value } = node2;
-      let num = (n) => n;
+      let num2 = (n) => n;
       if (typeof value === "bigint")
-        num = (n) => BigInt(n);
+        num2 = (n) => BigInt(n);
       else if (isNaN(value) || !isFinite(value))
         return stringifyNumber.stringifyNumber(node2);
       let sign = "";
       if (value < 0) {
         sign = "-";
-        value *= num(-1);
+        value *= num2(-1);
       }
-      const _60 = num(60);
+      const _60 = num2(60);
       const parts = [value % _60];
       if (value < 60) {
         parts.unshift(0);
@@ -3106,7 +3073,7 @@ var require_timestamp = __commonJS({
       tag: "tag:yaml.org,2002:int",
       format: "TIME",
       test: /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+$/,
-      resolve: (str, _onError, { intAsBigInt }) => parseSexagesimal(str, intAsBigInt),
+      resolve: (str2, _onError, { intAsBigInt }) => parseSexagesimal(str2, intAsBigInt),
       stringify: stringifySexagesimal
     };
     var floatTime = {
@@ -3115,7 +3082,7 @@ var require_timestamp = __commonJS({
       tag: "tag:yaml.org,2002:float",
       format: "TIME",
       test: /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*$/,
-      resolve: (str) => parseSexagesimal(str, false),
+      resolve: (str2) => parseSexagesimal(str2, false),
       stringify: stringifySexagesimal
     };
     var timestamp = {
@@ -3126,8 +3093,8 @@ var require_timestamp = __commonJS({
       // may be omitted altogether, resulting in a date format. In such a case, the time part is
       // assumed to be 00:00:00Z (start of day, UTC).
       test: RegExp("^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:t|T|[ \\t]+)([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}(\\.[0-9]+)?)(?:[ \\t]*(Z|[-+][012]?[0-9](?::[0-9]{2})?))?)?$"),
-      resolve(str) {
-        const match = str.match(timestamp.test);
+      resolve(str2) {
+        const match = str2.match(timestamp.test);
         if (!match)
           throw new Error("!!timestamp expects a date, starting with yyyy-mm-dd");
         const [, year, month, day, hour, minute, second] = match.map(Number);
@@ -4452,10 +4419,10 @@ var require_resolve_block_scalar = __commonJS({
     var Scalar = require_Scalar();
     function resolveBlockScalar(ctx, scalar, onError) {
       const start = scalar.offset;
-      const header = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
-      if (!header)
+      const header2 = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
+      if (!header2)
         return { value: "", type: null, comment: "", range: [start, start, start] };
-      const type = header.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
+      const type = header2.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
       const lines = scalar.source ? splitLines(scalar.source) : [];
       let chompStart = lines.length;
       for (let i = lines.length - 1; i >= 0; --i) {
@@ -4466,26 +4433,26 @@ var require_resolve_block_scalar = __commonJS({
           break;
       }
       if (chompStart === 0) {
-        const value2 = header.chomp === "+" && lines.length > 0 ? "\n".repeat(Math.max(1, lines.length - 1)) : "";
-        let end2 = start + header.length;
+        const value2 = header2.chomp === "+" && lines.length > 0 ? "\n".repeat(Math.max(1, lines.length - 1)) : "";
+        let end2 = start + header2.length;
         if (scalar.source)
           end2 += scalar.source.length;
-        return { value: value2, type, comment: header.comment, range: [start, end2, end2] };
+        return { value: value2, type, comment: header2.comment, range: [start, end2, end2] };
       }
-      let trimIndent = scalar.indent + header.indent;
-      let offset = scalar.offset + header.length;
+      let trimIndent = scalar.indent + header2.indent;
+      let offset = scalar.offset + header2.length;
       let contentStart = 0;
       for (let i = 0; i < chompStart; ++i) {
         const [indent, content] = lines[i];
         if (content === "" || content === "\r") {
-          if (header.indent === 0 && indent.length > trimIndent)
+          if (header2.indent === 0 && indent.length > trimIndent)
             trimIndent = indent.length;
         } else {
           if (indent.length < trimIndent) {
             const message = "Block scalars with more-indented leading empty lines must use an explicit indentation indicator";
             onError(offset + indent.length, "MISSING_CHAR", message);
           }
-          if (header.indent === 0)
+          if (header2.indent === 0)
             trimIndent = indent.length;
           contentStart = i;
           if (trimIndent === 0 && !ctx.atRoot) {
@@ -4512,7 +4479,7 @@ var require_resolve_block_scalar = __commonJS({
         if (crlf)
           content = content.slice(0, -1);
         if (content && indent.length < trimIndent) {
-          const src = header.indent ? "explicit indentation indicator" : "first line";
+          const src = header2.indent ? "explicit indentation indicator" : "first line";
           const message = `Block scalar lines must not be less indented than their ${src}`;
           onError(offset - content.length - (crlf ? 2 : 1), "BAD_INDENT", message);
           indent = "";
@@ -4539,7 +4506,7 @@ var require_resolve_block_scalar = __commonJS({
           prevMoreIndented = false;
         }
       }
-      switch (header.chomp) {
+      switch (header2.chomp) {
         case "-":
           break;
         case "+":
@@ -4551,8 +4518,8 @@ var require_resolve_block_scalar = __commonJS({
         default:
           value += "\n";
       }
-      const end = start + header.length + scalar.source.length;
-      return { value, type, comment: header.comment, range: [start, end, end] };
+      const end = start + header2.length + scalar.source.length;
+      return { value, type, comment: header2.comment, range: [start, end, end] };
     }
     function parseBlockScalarHeader({ offset, props }, strict, onError) {
       if (props[0].type !== "block-scalar-header") {
@@ -5391,10 +5358,10 @@ var require_cst_scalar = __commonJS({
             type = "QUOTE_DOUBLE";
             break;
           case "block-scalar": {
-            const header = token.props[0];
-            if (header.type !== "block-scalar-header")
+            const header2 = token.props[0];
+            if (header2.type !== "block-scalar-header")
               throw new Error("Invalid block scalar header");
-            type = header.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
+            type = header2.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
             break;
           }
           default:
@@ -5426,10 +5393,10 @@ var require_cst_scalar = __commonJS({
       const head = source.substring(0, he2);
       const body = source.substring(he2 + 1) + "\n";
       if (token.type === "block-scalar") {
-        const header = token.props[0];
-        if (header.type !== "block-scalar-header")
+        const header2 = token.props[0];
+        if (header2.type !== "block-scalar-header")
           throw new Error("Invalid block scalar header");
-        header.source = head;
+        header2.source = head;
         token.source = body;
       } else {
         const { offset } = token;
@@ -8197,10 +8164,10 @@ var require_constants = __commonJS({
     Object.setPrototypeOf(headerNameLowerCasedRecord, null);
     var wellknownHeaderNameBuffers = {};
     Object.setPrototypeOf(wellknownHeaderNameBuffers, null);
-    function getHeaderNameAsBuffer(header) {
-      let buffer = wellknownHeaderNameBuffers[header];
+    function getHeaderNameAsBuffer(header2) {
+      let buffer = wellknownHeaderNameBuffers[header2];
       if (buffer === void 0) {
-        buffer = Buffer.from(header);
+        buffer = Buffer.from(header2);
       }
       return buffer;
     }
@@ -8412,8 +8379,8 @@ var require_util = __commonJS({
         return body;
       }
     }
-    function isStream(obj) {
-      return obj && typeof obj === "object" && typeof obj.pipe === "function" && typeof obj.on === "function";
+    function isStream(obj2) {
+      return obj2 && typeof obj2 === "object" && typeof obj2.pipe === "function" && typeof obj2.on === "function";
     }
     function isBlobLike(object2) {
       if (object2 === null) {
@@ -8521,19 +8488,19 @@ var require_util = __commonJS({
       }
       return servername;
     }
-    function deepClone(obj) {
-      return JSON.parse(JSON.stringify(obj));
+    function deepClone(obj2) {
+      return JSON.parse(JSON.stringify(obj2));
     }
-    function isAsyncIterable(obj) {
-      return !!(obj != null && typeof obj[Symbol.asyncIterator] === "function");
+    function isAsyncIterable(obj2) {
+      return !!(obj2 != null && typeof obj2[Symbol.asyncIterator] === "function");
     }
-    function isIterable(obj) {
-      return !!(obj != null && (typeof obj[Symbol.iterator] === "function" || typeof obj[Symbol.asyncIterator] === "function"));
+    function isIterable(obj2) {
+      return !!(obj2 != null && (typeof obj2[Symbol.iterator] === "function" || typeof obj2[Symbol.asyncIterator] === "function"));
     }
-    function hasSafeIterator(obj) {
-      const prototype = Object.getPrototypeOf(obj);
-      const ownIterator = Object.prototype.hasOwnProperty.call(obj, Symbol.iterator);
-      return ownIterator || prototype != null && prototype !== Object.prototype && typeof obj[Symbol.iterator] === "function";
+    function hasSafeIterator(obj2) {
+      const prototype = Object.getPrototypeOf(obj2);
+      const ownIterator = Object.prototype.hasOwnProperty.call(obj2, Symbol.iterator);
+      return ownIterator || prototype != null && prototype !== Object.prototype && typeof obj2[Symbol.iterator] === "function";
     }
     function bodyLength(body) {
       if (body == null) {
@@ -8580,37 +8547,37 @@ var require_util = __commonJS({
     function bufferToLowerCasedHeaderName(value) {
       return tree.lookup(value) ?? value.toString("latin1").toLowerCase();
     }
-    function parseHeaders(headers, obj) {
-      if (obj === void 0) obj = {};
+    function parseHeaders(headers, obj2) {
+      if (obj2 === void 0) obj2 = {};
       for (let i = 0; i < headers.length; i += 2) {
         const key = headerNameToString(headers[i]);
-        let val = obj[key];
+        let val = obj2[key];
         if (val !== void 0) {
-          if (!Object.hasOwn(obj, key)) {
+          if (!Object.hasOwn(obj2, key)) {
             const headersValue = typeof headers[i + 1] === "string" ? headers[i + 1] : Array.isArray(headers[i + 1]) ? headers[i + 1].map((x) => x.toString("latin1")) : headers[i + 1].toString("latin1");
             if (key === "__proto__") {
-              Object.defineProperty(obj, key, {
+              Object.defineProperty(obj2, key, {
                 value: headersValue,
                 enumerable: true,
                 configurable: true,
                 writable: true
               });
             } else {
-              obj[key] = headersValue;
+              obj2[key] = headersValue;
             }
           } else {
             if (typeof val === "string") {
               val = [val];
-              obj[key] = val;
+              obj2[key] = val;
             }
             val.push(headers[i + 1].toString("latin1"));
           }
         } else {
           const headersValue = typeof headers[i + 1] === "string" ? headers[i + 1] : Array.isArray(headers[i + 1]) ? headers[i + 1].map((x) => x.toString("latin1")) : headers[i + 1].toString("latin1");
-          obj[key] = headersValue;
+          obj2[key] = headersValue;
         }
       }
-      return obj;
+      return obj2;
     }
     function parseRawHeaders(headers) {
       const headersLength = headers.length;
@@ -9040,20 +9007,20 @@ var require_util = __commonJS({
         size: m2[3] ? parseInt(m2[3]) : null
       } : null;
     }
-    function addListener(obj, name, listener) {
-      const listeners = obj[kListeners] ??= [];
+    function addListener(obj2, name, listener) {
+      const listeners = obj2[kListeners] ??= [];
       listeners.push([name, listener]);
-      obj.on(name, listener);
-      return obj;
+      obj2.on(name, listener);
+      return obj2;
     }
-    function removeAllListeners(obj) {
-      if (obj[kListeners] != null) {
-        for (const [name, listener] of obj[kListeners]) {
-          obj.removeListener(name, listener);
+    function removeAllListeners(obj2) {
+      if (obj2[kListeners] != null) {
+        for (const [name, listener] of obj2[kListeners]) {
+          obj2.removeListener(name, listener);
         }
-        obj[kListeners] = null;
+        obj2[kListeners] = null;
       }
-      return obj;
+      return obj2;
     }
     function errorRequest(client, request, err) {
       try {
@@ -9604,11 +9571,11 @@ var require_request = __commonJS({
           }
         } else if (headers && typeof headers === "object") {
           if (hasSafeIterator(headers)) {
-            for (const header of headers) {
-              if (!Array.isArray(header) || header.length !== 2) {
+            for (const header2 of headers) {
+              if (!Array.isArray(header2) || header2.length !== 2) {
                 throw new InvalidArgumentError("headers must be in key-value pair format");
               }
-              processHeader(this, header[0], header[1]);
+              processHeader(this, header2[0], header2[1]);
             }
           } else {
             const keys = Object.keys(headers);
@@ -9776,11 +9743,11 @@ var require_request = __commonJS({
           } else if (typeof val[i] === "object") {
             throw new InvalidArgumentError(`invalid ${key} header`);
           } else {
-            const str = `${val[i]}`;
-            if (!isValidHeaderValue(str)) {
+            const str2 = `${val[i]}`;
+            if (!isValidHeaderValue(str2)) {
               throw new InvalidArgumentError(`invalid ${key} header`);
             }
-            arr.push(str);
+            arr.push(str2);
           }
         }
         val = arr;
@@ -10116,9 +10083,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve3, reject) => {
+          return new Promise((resolve6, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve3(data);
+              return err ? reject(err) : resolve6(data);
             });
           });
         }
@@ -10156,9 +10123,9 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve3, reject) => {
+          return new Promise((resolve6, reject) => {
             this.destroy(err, (err2, data) => {
-              return err2 ? reject(err2) : resolve3(data);
+              return err2 ? reject(err2) : resolve6(data);
             });
           });
         }
@@ -10353,10 +10320,10 @@ var require_utils = __commonJS({
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.enumToMap = enumToMap;
-    function enumToMap(obj, filter = [], exceptions = []) {
+    function enumToMap(obj2, filter = [], exceptions = []) {
       const emptyFilter = (filter?.length ?? 0) === 0;
       const emptyExceptions = (exceptions?.length ?? 0) === 0;
-      return Object.fromEntries(Object.entries(obj).filter(([, value]) => {
+      return Object.fromEntries(Object.entries(obj2).filter(([, value]) => {
         return typeof value === "number" && (emptyFilter || filter.includes(value)) && (emptyExceptions || !exceptions.includes(value));
       }));
     }
@@ -11323,8 +11290,8 @@ var require_infra = __commonJS({
     }
     var ASCII_WHITESPACE_REPLACE_REGEX = /[\u0009\u000A\u000C\u000D\u0020]/g;
     var nonASCIIRegex = /[^\x00-\x7F]/;
-    function asciiLowercase(str) {
-      return nonASCIIRegex.test(str) ? str.replace(/[A-Z]+/g, (upper) => upper.toLowerCase()) : str.toLowerCase();
+    function asciiLowercase(str2) {
+      return nonASCIIRegex.test(str2) ? str2.replace(/[A-Z]+/g, (upper) => upper.toLowerCase()) : str2.toLowerCase();
     }
     function forgivingBase64(data) {
       data = data.replace(ASCII_WHITESPACE_REPLACE_REGEX, "");
@@ -11377,19 +11344,19 @@ var require_infra = __commonJS({
     function parseJSONFromBytes(bytes) {
       return JSON.parse(utf8DecodeBytes(bytes));
     }
-    function removeASCIIWhitespace(str, leading = true, trailing = true) {
-      return removeChars(str, leading, trailing, isASCIIWhitespace);
+    function removeASCIIWhitespace(str2, leading = true, trailing = true) {
+      return removeChars(str2, leading, trailing, isASCIIWhitespace);
     }
-    function removeChars(str, leading, trailing, predicate) {
+    function removeChars(str2, leading, trailing, predicate) {
       let lead = 0;
-      let trail = str.length - 1;
+      let trail = str2.length - 1;
       if (leading) {
-        while (lead < str.length && predicate(str.charCodeAt(lead))) lead++;
+        while (lead < str2.length && predicate(str2.charCodeAt(lead))) lead++;
       }
       if (trailing) {
-        while (trail > 0 && predicate(str.charCodeAt(trail))) trail--;
+        while (trail > 0 && predicate(str2.charCodeAt(trail))) trail--;
       }
-      return lead === 0 && trail === str.length - 1 ? str : str.slice(lead, trail + 1);
+      return lead === 0 && trail === str2.length - 1 ? str2 : str2.slice(lead, trail + 1);
     }
     function serializeJavascriptValueToJSONString(value) {
       const result = JSON.stringify(value);
@@ -11641,8 +11608,8 @@ var require_data_url = __commonJS({
     function isHTTPWhiteSpace(char) {
       return char === 13 || char === 10 || char === 9 || char === 32;
     }
-    function removeHTTPWhitespace(str, leading = true, trailing = true) {
-      return removeChars(str, leading, trailing, isHTTPWhiteSpace);
+    function removeHTTPWhitespace(str2, leading = true, trailing = true) {
+      return removeChars(str2, leading, trailing, isHTTPWhiteSpace);
     }
     function minimizeSupportedMimeType(mimeType) {
       switch (mimeType.essence) {
@@ -12402,7 +12369,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform: Transform2 } = __require("node:stream");
+    var { Transform: Transform4 } = __require("node:stream");
     var zlib2 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -12505,9 +12472,9 @@ var require_util2 = __commonJS({
       return "success";
     }
     function appendFetchMetadata(httpRequest) {
-      let header = null;
-      header = httpRequest.mode;
-      httpRequest.headersList.set("sec-fetch-mode", header, true);
+      let header2 = null;
+      header2 = httpRequest.mode;
+      httpRequest.headersList.set("sec-fetch-mode", header2, true);
     }
     function appendRequestOriginHeader(request) {
       let serializedOrigin = request.origin;
@@ -12993,7 +12960,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform2 {
+    var InflateStream = class extends Transform4 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -13664,8 +13631,8 @@ var require_promise = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve3, reject) => {
-        res = resolve3;
+      const promise2 = new Promise((resolve6, reject) => {
+        res = resolve6;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -13763,7 +13730,7 @@ var require_body = __commonJS({
         const boundary = `----formdata-undici-0${`${random(1e11)}`.padStart(11, "0")}`;
         const prefix = `--${boundary}\r
 Content-Disposition: form-data`;
-        const formdataEscape = (str) => str.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
+        const formdataEscape = (str2) => str2.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
         const normalizeLinefeeds = (value) => value.replace(/\r?\n|\r/g, "\r\n");
         const blobParts = [];
         const rn2 = new Uint8Array([13, 10]);
@@ -14014,7 +13981,7 @@ var require_client_h1 = __commonJS({
       kHTTPContext,
       kClosed
     } = require_symbols();
-    var constants2 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var removeAllListeners = util.removeAllListeners;
@@ -14150,7 +14117,7 @@ var require_client_h1 = __commonJS({
          */
       constructor(client, socket, { exports: exports2 }) {
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants2.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -14246,11 +14213,11 @@ var require_client_h1 = __commonJS({
             currentParser = null;
             currentBufferRef = null;
           }
-          if (ret !== constants2.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const data = chunk.subarray(llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr);
-            if (ret === constants2.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(data);
-            } else if (ret === constants2.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(data);
             } else {
@@ -14273,10 +14240,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants2.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants2.ERROR.PAUSED || ret === constants2.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -14293,7 +14260,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants2.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert2(currentParser === null);
@@ -14490,7 +14457,7 @@ var require_client_h1 = __commonJS({
         } else {
           socket[kReset] = true;
         }
-        const pause = request.onHeaders(statusCode, headers, this.resume, statusText) === false;
+        const pause2 = request.onHeaders(statusCode, headers, this.resume, statusText) === false;
         if (request.aborted) {
           return -1;
         }
@@ -14504,7 +14471,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants2.ERROR.PAUSED : 0;
+        return pause2 ? constants6.ERROR.PAUSED : 0;
       }
       /**
        * @param {Buffer} buf
@@ -14530,7 +14497,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants2.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
         return 0;
       }
@@ -14570,13 +14537,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants2.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants2.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants2.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(client[kResume]);
         } else {
@@ -14904,22 +14871,22 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request);
-      let header = `${method} ${path3} HTTP/1.1\r
+      let header2 = `${method} ${path3} HTTP/1.1\r
 `;
       if (typeof host === "string") {
-        header += `host: ${host}\r
+        header2 += `host: ${host}\r
 `;
       } else {
-        header += client[kHostHeader];
+        header2 += client[kHostHeader];
       }
       if (upgrade) {
-        header += `connection: upgrade\r
+        header2 += `connection: upgrade\r
 upgrade: ${upgrade}\r
 `;
       } else if (client[kPipelining] && !socket[kReset]) {
-        header += "connection: keep-alive\r\n";
+        header2 += "connection: keep-alive\r\n";
       } else {
-        header += "connection: close\r\n";
+        header2 += "connection: close\r\n";
       }
       if (Array.isArray(headers)) {
         for (let n = 0; n < headers.length; n += 2) {
@@ -14927,41 +14894,41 @@ upgrade: ${upgrade}\r
           const val = headers[n + 1];
           if (Array.isArray(val)) {
             for (let i = 0; i < val.length; i++) {
-              header += `${key}: ${val[i]}\r
+              header2 += `${key}: ${val[i]}\r
 `;
             }
           } else {
-            header += `${key}: ${val}\r
+            header2 += `${key}: ${val}\r
 `;
           }
         }
       }
       if (channels.sendHeaders.hasSubscribers) {
-        channels.sendHeaders.publish({ request, headers: header, socket });
+        channels.sendHeaders.publish({ request, headers: header2, socket });
       }
       if (!body || bodyLength === 0) {
-        writeBuffer(abort, null, client, request, socket, contentLength, header, expectsPayload);
+        writeBuffer(abort, null, client, request, socket, contentLength, header2, expectsPayload);
       } else if (util.isBuffer(body)) {
-        writeBuffer(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeBuffer(abort, body, client, request, socket, contentLength, header2, expectsPayload);
       } else if (util.isBlobLike(body)) {
         if (typeof body.stream === "function") {
-          writeIterable(abort, body.stream(), client, request, socket, contentLength, header, expectsPayload);
+          writeIterable(abort, body.stream(), client, request, socket, contentLength, header2, expectsPayload);
         } else {
-          writeBlob(abort, body, client, request, socket, contentLength, header, expectsPayload);
+          writeBlob(abort, body, client, request, socket, contentLength, header2, expectsPayload);
         }
       } else if (util.isStream(body)) {
-        writeStream(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeStream(abort, body, client, request, socket, contentLength, header2, expectsPayload);
       } else if (util.isIterable(body)) {
-        writeIterable(abort, body, client, request, socket, contentLength, header, expectsPayload);
+        writeIterable(abort, body, client, request, socket, contentLength, header2, expectsPayload);
       } else {
         assert2(false);
       }
       return true;
     }
-    function writeStream(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    function writeStream(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished = false;
-      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
+      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header: header2 });
       const onData = function(chunk) {
         if (finished) {
           return;
@@ -15027,22 +14994,22 @@ upgrade: ${upgrade}\r
         setImmediate(onClose);
       }
     }
-    function writeBuffer(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    function writeBuffer(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       try {
         if (!body) {
           if (contentLength === 0) {
-            socket.write(`${header}content-length: 0\r
+            socket.write(`${header2}content-length: 0\r
 \r
 `, "latin1");
           } else {
             assert2(contentLength === null, "no body must not have content length");
-            socket.write(`${header}\r
+            socket.write(`${header2}\r
 `, "latin1");
           }
         } else if (util.isBuffer(body)) {
           assert2(contentLength === body.byteLength, "buffer body must have content length");
           socket.cork();
-          socket.write(`${header}content-length: ${contentLength}\r
+          socket.write(`${header2}content-length: ${contentLength}\r
 \r
 `, "latin1");
           socket.write(body);
@@ -15058,7 +15025,7 @@ upgrade: ${upgrade}\r
         abort(err);
       }
     }
-    async function writeBlob(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    async function writeBlob(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength === body.size, "blob body must have content length");
       try {
         if (contentLength != null && contentLength !== body.size) {
@@ -15066,7 +15033,7 @@ upgrade: ${upgrade}\r
         }
         const buffer = Buffer.from(await body.arrayBuffer());
         socket.cork();
-        socket.write(`${header}content-length: ${contentLength}\r
+        socket.write(`${header2}content-length: ${contentLength}\r
 \r
 `, "latin1");
         socket.write(buffer);
@@ -15081,7 +15048,7 @@ upgrade: ${upgrade}\r
         abort(err);
       }
     }
-    async function writeIterable(abort, body, client, request, socket, contentLength, header, expectsPayload) {
+    async function writeIterable(abort, body, client, request, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -15091,16 +15058,16 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve3, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve3;
+          callback = resolve6;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
-      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header });
+      const writer = new AsyncWriter({ abort, socket, request, contentLength, client, expectsPayload, header: header2 });
       try {
         for await (const chunk of body) {
           if (socket[kError]) {
@@ -15129,14 +15096,14 @@ upgrade: ${upgrade}\r
        * @param {boolean} arg.expectsPayload
        * @param {string} arg.header
        */
-      constructor({ abort, socket, request, contentLength, client, expectsPayload, header }) {
+      constructor({ abort, socket, request, contentLength, client, expectsPayload, header: header2 }) {
         this.socket = socket;
         this.request = request;
         this.contentLength = contentLength;
         this.client = client;
         this.bytesWritten = 0;
         this.expectsPayload = expectsPayload;
-        this.header = header;
+        this.header = header2;
         this.abort = abort;
         socket[kWriting] = true;
       }
@@ -15145,7 +15112,7 @@ upgrade: ${upgrade}\r
        * @returns
        */
       write(chunk) {
-        const { socket, request, contentLength, client, bytesWritten, expectsPayload, header } = this;
+        const { socket, request, contentLength, client, bytesWritten, expectsPayload, header: header2 } = this;
         if (socket[kError]) {
           throw socket[kError];
         }
@@ -15168,10 +15135,10 @@ upgrade: ${upgrade}\r
             socket[kReset] = true;
           }
           if (contentLength === null) {
-            socket.write(`${header}transfer-encoding: chunked\r
+            socket.write(`${header2}transfer-encoding: chunked\r
 `, "latin1");
           } else {
-            socket.write(`${header}content-length: ${contentLength}\r
+            socket.write(`${header2}content-length: ${contentLength}\r
 \r
 `, "latin1");
           }
@@ -15198,7 +15165,7 @@ ${len.toString(16)}\r
        * @returns {void}
        */
       end() {
-        const { socket, contentLength, client, bytesWritten, expectsPayload, header, request } = this;
+        const { socket, contentLength, client, bytesWritten, expectsPayload, header: header2, request } = this;
         request.onRequestSent();
         socket[kWriting] = false;
         if (socket[kError]) {
@@ -15209,11 +15176,11 @@ ${len.toString(16)}\r
         }
         if (bytesWritten === 0) {
           if (expectsPayload) {
-            socket.write(`${header}content-length: 0\r
+            socket.write(`${header2}content-length: 0\r
 \r
 `, "latin1");
           } else {
-            socket.write(`${header}\r
+            socket.write(`${header2}\r
 `, "latin1");
           }
         } else if (contentLength === null) {
@@ -15735,12 +15702,12 @@ var require_client_h2 = __commonJS({
       }
       session.ref();
       if (channels.sendHeaders.hasSubscribers) {
-        let header = "";
+        let header2 = "";
         for (const key in headers) {
-          header += `${key}: ${headers[key]}\r
+          header2 += `${key}: ${headers[key]}\r
 `;
         }
-        channels.sendHeaders.publish({ request, headers: header, socket: session[kSocket] });
+        channels.sendHeaders.publish({ request, headers: header2, socket: session[kSocket] });
       }
       const shouldEndStream = method === "GET" || method === "HEAD" || body === null;
       if (expectContinue) {
@@ -15980,12 +15947,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve3, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve3;
+          callback = resolve6;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -16302,16 +16269,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       [kClose]() {
-        return new Promise((resolve3) => {
+        return new Promise((resolve6) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve3;
+            this[kClosedResolve] = resolve6;
           } else {
-            resolve3(null);
+            resolve6(null);
           }
         });
       }
       [kDestroy](err) {
-        return new Promise((resolve3) => {
+        return new Promise((resolve6) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -16324,7 +16291,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve3(null);
+            resolve6(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -16731,8 +16698,8 @@ var require_pool_base = __commonJS({
           }
           return Promise.all(closeAll);
         } else {
-          return new Promise((resolve3) => {
-            this[kClosedResolve] = resolve3;
+          return new Promise((resolve6) => {
+            this[kClosedResolve] = resolve6;
           });
         }
       }
@@ -17139,19 +17106,19 @@ var require_round_robin_pool = __commonJS({
           this[kAddClient](dispatcher);
           return dispatcher;
         }
-        let checked = 0;
-        while (checked < clientsLength) {
+        let checked2 = 0;
+        while (checked2 < clientsLength) {
           this[kIndex] = (this[kIndex] + 1) % clientsLength;
           const client = this[kClients][this[kIndex]];
           if (clientTtlOption != null && clientTtlOption > 0 && client.ttl && Date.now() - client.ttl > clientTtlOption) {
             this[kRemoveClient](client);
-            checked++;
+            checked2++;
             continue;
           }
           if (!client[kNeedDrain]) {
             return client;
           }
-          checked++;
+          checked2++;
         }
         if (!this[kConnections] || clientsLength < this[kConnections]) {
           const dispatcher = this[kFactory](this[kUrl], this[kOptions]);
@@ -17854,7 +17821,7 @@ var require_socks5_proxy_agent = __commonJS({
         const proxyHost = this[kProxyUrl].hostname;
         const proxyPort = parseInt(this[kProxyUrl].port) || 1080;
         debug("creating SOCKS5 connection to", proxyHost, proxyPort);
-        const socket = await new Promise((resolve3, reject) => {
+        const socket = await new Promise((resolve6, reject) => {
           this[kConnector]({
             hostname: proxyHost,
             host: proxyHost,
@@ -17864,7 +17831,7 @@ var require_socks5_proxy_agent = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve3(socket2);
+              resolve6(socket2);
             }
           });
         });
@@ -17874,14 +17841,14 @@ var require_socks5_proxy_agent = __commonJS({
           socket.destroy();
         });
         await socks5Client.handshake();
-        await new Promise((resolve3, reject) => {
+        await new Promise((resolve6, reject) => {
           const timeout = setTimeout(() => {
             reject(new Error("SOCKS5 authentication timeout"));
           }, 5e3);
           const onAuthenticated = () => {
             clearTimeout(timeout);
             socks5Client.removeListener("error", onError);
-            resolve3();
+            resolve6();
           };
           const onError = (err) => {
             clearTimeout(timeout);
@@ -17890,14 +17857,14 @@ var require_socks5_proxy_agent = __commonJS({
           };
           if (socks5Client.state === STATES.AUTHENTICATED) {
             clearTimeout(timeout);
-            resolve3();
+            resolve6();
           } else {
             socks5Client.once("authenticated", onAuthenticated);
             socks5Client.once("error", onError);
           }
         });
         await socks5Client.connect(targetHost, targetPort);
-        await new Promise((resolve3, reject) => {
+        await new Promise((resolve6, reject) => {
           const timeout = setTimeout(() => {
             reject(new Error("SOCKS5 connection timeout"));
           }, 5e3);
@@ -17905,7 +17872,7 @@ var require_socks5_proxy_agent = __commonJS({
             debug("SOCKS5 tunnel established to", targetHost, targetPort, "via", info);
             clearTimeout(timeout);
             socks5Client.removeListener("error", onError);
-            resolve3();
+            resolve6();
           };
           const onError = (err) => {
             clearTimeout(timeout);
@@ -17948,8 +17915,8 @@ var require_socks5_proxy_agent = __commonJS({
                       socket,
                       servername: this[kRequestTls]?.servername || targetHost
                     });
-                    await new Promise((resolve3, reject) => {
-                      finalSocket.once("secureConnect", resolve3);
+                    await new Promise((resolve6, reject) => {
+                      finalSocket.once("secureConnect", resolve6);
                       finalSocket.once("error", reject);
                     });
                   }
@@ -18865,7 +18832,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable7 } = __require("node:stream");
+    var { Readable: Readable8 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors2();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -18879,7 +18846,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable7 {
+    var BodyReadable = class extends Readable8 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -19082,7 +19049,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return Promise.resolve(null);
         }
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve6, reject) => {
           if (this[kContentLength] && this[kContentLength] > limit || this[kBytesRead] > limit) {
             this.destroy(new AbortError());
           }
@@ -19096,11 +19063,11 @@ var require_readable = __commonJS({
               if (signal.aborted) {
                 reject(signal.reason ?? new AbortError());
               } else {
-                resolve3(null);
+                resolve6(null);
               }
             });
           } else {
-            this.on("close", resolve3);
+            this.on("close", resolve6);
           }
           this.on("error", noop).on("data", () => {
             if (this[kBytesRead] > limit) {
@@ -19128,7 +19095,7 @@ var require_readable = __commonJS({
     }
     function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve3, reject) => {
+      return new Promise((resolve6, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -19143,7 +19110,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve3,
+              resolve: resolve6,
               reject,
               length: 0,
               body: []
@@ -19217,18 +19184,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2, encoding) {
-      const { type, body, resolve: resolve3, stream, length } = consume2;
+      const { type, body, resolve: resolve6, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve3(chunksDecode(body, length, encoding));
+          resolve6(chunksDecode(body, length, encoding));
         } else if (type === "json") {
-          resolve3(JSON.parse(chunksDecode(body, length, encoding)));
+          resolve6(JSON.parse(chunksDecode(body, length, encoding)));
         } else if (type === "arrayBuffer") {
-          resolve3(chunksConcat(body, length).buffer);
+          resolve6(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve3(new Blob(body, { type: stream[kContentType] }));
+          resolve6(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve3(chunksConcat(body, length));
+          resolve6(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -19268,7 +19235,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable: Readable7 } = require_readable();
+    var { Readable: Readable8 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors2();
     var util = require_util();
     function noop() {
@@ -19349,7 +19316,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable7({
+        const res = new Readable8({
           resume,
           abort,
           contentType,
@@ -19418,9 +19385,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve6, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -19632,9 +19599,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve6, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -19658,7 +19625,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable7,
+      Readable: Readable8,
       Duplex,
       PassThrough
     } = __require("node:stream");
@@ -19674,7 +19641,7 @@ var require_api_pipeline = __commonJS({
     function noop() {
     }
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable7 {
+    var PipelineRequest = class extends Readable8 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -19691,7 +19658,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable7 {
+    var PipelineResponse = class extends Readable8 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -19922,9 +19889,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve6, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -20017,9 +19984,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve3, reject) => {
+        return new Promise((resolve6, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve3(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -20169,10 +20136,10 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildHeadersFromArray(headers) {
-      const clone2 = headers.slice();
+      const clone3 = headers.slice();
       const entries = [];
-      for (let index = 0; index < clone2.length; index += 2) {
-        entries.push([clone2[index], clone2[index + 1]]);
+      for (let index = 0; index < clone3.length; index += 2) {
+        entries.push([clone3[index], clone3[index + 1]]);
       }
       return Object.fromEntries(entries);
     }
@@ -20659,7 +20626,7 @@ var require_mock_interceptor = __commonJS({
 var require_mock_client = __commonJS({
   "node_modules/undici/lib/mock/mock-client.js"(exports, module) {
     "use strict";
-    var { promisify } = __require("node:util");
+    var { promisify: promisify2 } = __require("node:util");
     var Client = require_client();
     var { buildMockDispatch } = require_mock_utils();
     var {
@@ -20707,7 +20674,7 @@ var require_mock_client = __commonJS({
         this[kDispatches] = [];
       }
       async [kClose]() {
-        await promisify(this[kOriginalClose])();
+        await promisify2(this[kOriginalClose])();
         this[kConnected] = 0;
         this[kMockAgent][Symbols.kClients].delete(this[kOrigin]);
       }
@@ -20920,7 +20887,7 @@ var require_mock_call_history = __commonJS({
 var require_mock_pool = __commonJS({
   "node_modules/undici/lib/mock/mock-pool.js"(exports, module) {
     "use strict";
-    var { promisify } = __require("node:util");
+    var { promisify: promisify2 } = __require("node:util");
     var Pool2 = require_pool();
     var { buildMockDispatch } = require_mock_utils();
     var {
@@ -20968,7 +20935,7 @@ var require_mock_pool = __commonJS({
         this[kDispatches] = [];
       }
       async [kClose]() {
-        await promisify(this[kOriginalClose])();
+        await promisify2(this[kOriginalClose])();
         this[kConnected] = 0;
         this[kMockAgent][Symbols.kClients].delete(this[kOrigin]);
       }
@@ -20981,13 +20948,13 @@ var require_mock_pool = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports, module) {
     "use strict";
-    var { Transform: Transform2 } = __require("node:stream");
+    var { Transform: Transform4 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform2({
+        this.transform = new Transform4({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -21211,9 +21178,9 @@ var require_snapshot_utils = __commonJS({
     function createHeaderFilters(matchOptions = {}) {
       const { ignoreHeaders = [], excludeHeaders = [], matchHeaders = [], caseSensitive = false } = matchOptions;
       return {
-        ignore: new Set(ignoreHeaders.map((header) => caseSensitive ? header : header.toLowerCase())),
-        exclude: new Set(excludeHeaders.map((header) => caseSensitive ? header : header.toLowerCase())),
-        match: new Set(matchHeaders.map((header) => caseSensitive ? header : header.toLowerCase()))
+        ignore: new Set(ignoreHeaders.map((header2) => caseSensitive ? header2 : header2.toLowerCase())),
+        exclude: new Set(excludeHeaders.map((header2) => caseSensitive ? header2 : header2.toLowerCase())),
+        match: new Set(matchHeaders.map((header2) => caseSensitive ? header2 : header2.toLowerCase()))
       };
     }
     var crypto = runtimeFeatures.has("crypto") ? __require("node:crypto") : null;
@@ -21292,8 +21259,8 @@ var require_snapshot_utils = __commonJS({
 var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
-    var { writeFile: writeFile3, readFile: readFile3, mkdir: mkdir5 } = __require("node:fs/promises");
-    var { dirname: dirname4, resolve: resolve3 } = __require("node:path");
+    var { writeFile: writeFile6, readFile: readFile8, mkdir: mkdir8 } = __require("node:fs/promises");
+    var { dirname: dirname6, resolve: resolve6 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors2();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -21494,7 +21461,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         try {
-          const data = await readFile3(resolve3(path3), "utf8");
+          const data = await readFile8(resolve6(path3), "utf8");
           const parsed = JSON.parse(data);
           if (Array.isArray(parsed)) {
             this.#snapshots.clear();
@@ -21523,13 +21490,13 @@ var require_snapshot_recorder = __commonJS({
         if (!path3) {
           throw new InvalidArgumentError("Snapshot path is required");
         }
-        const resolvedPath = resolve3(path3);
-        await mkdir5(dirname4(resolvedPath), { recursive: true });
+        const resolvedPath = resolve6(path3);
+        await mkdir8(dirname6(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash2, snapshot]) => ({
           hash: hash2,
           snapshot
         }));
-        await writeFile3(resolvedPath, JSON.stringify(data, null, 2), { flush: true });
+        await writeFile6(resolvedPath, JSON.stringify(data, null, 2), { flush: true });
       }
       /**
        * Clears all recorded snapshots
@@ -22193,15 +22160,15 @@ var require_redirect_handler = __commonJS({
         this.handler.onResponseError?.(controller, error62);
       }
     };
-    function shouldRemoveHeader(header, removeContent, unknownOrigin) {
-      if (header.length === 4) {
-        return util.headerNameToString(header) === "host";
+    function shouldRemoveHeader(header2, removeContent, unknownOrigin) {
+      if (header2.length === 4) {
+        return util.headerNameToString(header2) === "host";
       }
-      if (removeContent && util.headerNameToString(header).startsWith("content-")) {
+      if (removeContent && util.headerNameToString(header2).startsWith("content-")) {
         return true;
       }
-      if (unknownOrigin && (header.length === 13 || header.length === 6 || header.length === 19)) {
-        const name = util.headerNameToString(header);
+      if (unknownOrigin && (header2.length === 13 || header2.length === 6 || header2.length === 19)) {
+        const name = util.headerNameToString(header2);
         return name === "authorization" || name === "cookie" || name === "proxy-authorization";
       }
       return false;
@@ -22469,22 +22436,22 @@ var require_dns = __commonJS({
           return headers;
         }
         const normalized = [];
-        for (const header of headers) {
-          if (Array.isArray(header) && header.length === 2) {
-            normalized.push(header[0], header[1]);
+        for (const header2 of headers) {
+          if (Array.isArray(header2) && header2.length === 2) {
+            normalized.push(header2[0], header2[1]);
           } else {
-            normalized.push(header);
+            normalized.push(header2);
           }
         }
         return normalized;
       }
       if (typeof headers === "object" && hasSafeIterator(headers)) {
         const normalized = [];
-        for (const header of headers) {
-          if (Array.isArray(header) && header.length === 2) {
-            normalized.push(header[0], header[1]);
+        for (const header2 of headers) {
+          if (Array.isArray(header2) && header2.length === 2) {
+            normalized.push(header2[0], header2[1]);
           } else {
-            normalized.push(header);
+            normalized.push(header2);
           }
         }
         return normalized;
@@ -23124,11 +23091,11 @@ var require_cache = __commonJS({
         throw new TypeError(`expected value.etag to be string, got ${typeof value.etag}`);
       }
     }
-    function parseCacheControlHeader(header) {
+    function parseCacheControlHeader(header2) {
       const output2 = {};
       const invalidNumericDirectives = /* @__PURE__ */ new Set();
       const invalidNoArgumentDirectives = /* @__PURE__ */ new Set();
-      const directives = splitCacheControlHeaderValue(Array.isArray(header) ? header.join(",") : header);
+      const directives = splitCacheControlHeaderValue(Array.isArray(header2) ? header2.join(",") : header2);
       for (let i = 0; i < directives.length; i++) {
         const directiveRecord = directives[i];
         const directive = directiveRecord.value.toLowerCase();
@@ -23316,8 +23283,8 @@ var require_cache = __commonJS({
         {}
       );
       const varyingHeaders = splitVaryHeader(varyHeader);
-      for (const header of varyingHeaders) {
-        const trimmedHeader = trimOWS(header).toLowerCase();
+      for (const header2 of varyingHeaders) {
+        const trimmedHeader = trimOWS(header2).toLowerCase();
         if (trimmedHeader.length === 0) {
           continue;
         }
@@ -23371,11 +23338,11 @@ var require_cache = __commonJS({
       const headers = {};
       if (cacheKey.headers) {
         const sortedHeaders = Object.keys(cacheKey.headers).sort();
-        for (const header of sortedHeaders) {
-          if (excludeHeaders?.has(header.toLowerCase())) {
+        for (const header2 of sortedHeaders) {
+          if (excludeHeaders?.has(header2.toLowerCase())) {
             continue;
           }
-          headers[header] = cacheKey.headers[header];
+          headers[header2] = cacheKey.headers[header2];
         }
       }
       return JSON.stringify([cacheKey.origin, cacheKey.method, cacheKey.path, headers]);
@@ -24946,7 +24913,7 @@ var require_cache2 = __commonJS({
   "node_modules/undici/lib/interceptor/cache.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable7 } = __require("node:stream");
+    var { Readable: Readable8 } = __require("node:stream");
     var util = require_util();
     var CacheHandler = require_cache_handler();
     var MemoryCacheStore = require_memory_cache_store();
@@ -25163,7 +25130,7 @@ var require_cache2 = __commonJS({
       return dispatch(opts, new CacheHandler(globalOpts, cacheKey, handler));
     }
     function sendCachedValue(handler, opts, result, age, context, isStale2) {
-      const stream = util.isStream(result.body) ? result.body : Readable7.from(result.body ?? []);
+      const stream = util.isStream(result.body) ? result.body : Readable8.from(result.body ?? []);
       assert2(!stream.destroyed, "stream should not be destroyed");
       assert2(!stream.readableDidRead, "stream should not be readableDidRead");
       const controller = {
@@ -26731,8 +26698,8 @@ var require_sqlite_cache_store = __commonJS({
           let matches = true;
           if (value.vary) {
             const vary = JSON.parse(value.vary);
-            for (const header in vary) {
-              if (!headerValueEquals(headers[header], vary[header])) {
+            for (const header2 in vary) {
+              if (!headerValueEquals(headers[header2], vary[header2])) {
                 matches = false;
                 break;
               }
@@ -26795,14 +26762,14 @@ var require_headers = __commonJS({
     function fill(headers, object2) {
       if (Array.isArray(object2)) {
         for (let i = 0; i < object2.length; ++i) {
-          const header = object2[i];
-          if (header.length !== 2) {
+          const header2 = object2[i];
+          if (header2.length !== 2) {
             throw webidl.errors.exception({
               header: "Headers constructor",
-              message: `expected name/value pair to be length 2, found ${header.length}.`
+              message: `expected name/value pair to be length 2, found ${header2.length}.`
             });
           }
-          appendHeader(headers, header[0], header[1]);
+          appendHeader(headers, header2[0], header2[1]);
         }
       } else if (typeof object2 === "object" && object2 !== null) {
         const keys = Object.keys(object2);
@@ -26903,12 +26870,12 @@ var require_headers = __commonJS({
       append(name, value, isLowerCase) {
         this.sortedMap = null;
         const lowercaseName = isLowerCase ? name : name.toLowerCase();
-        const exists = this.headersMap.get(lowercaseName);
-        if (exists) {
+        const exists2 = this.headersMap.get(lowercaseName);
+        if (exists2) {
           const delimiter = lowercaseName === "cookie" ? "; " : ", ";
           this.headersMap.set(lowercaseName, {
-            name: exists.name,
-            value: `${exists.value}${delimiter}${value}`
+            name: exists2.name,
+            value: `${exists2.value}${delimiter}${value}`
           });
         } else {
           this.headersMap.set(lowercaseName, { name, value });
@@ -28604,7 +28571,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable7, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
+    var { Readable: Readable8, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
     var { addAbortListener, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -29503,7 +29470,7 @@ var require_fetch = __commonJS({
         const agent = fetchParams.controller.dispatcher;
         const path3 = url2.pathname + url2.search;
         const hasTrailingQuestionMark = url2.search.length === 0 && url2.href[url2.href.length - url2.hash.length - 1] === "?";
-        return new Promise((resolve3, reject) => agent.dispatch(
+        return new Promise((resolve6, reject) => agent.dispatch(
           {
             path: hasTrailingQuestionMark ? `${path3}?` : path3,
             origin: url2.origin,
@@ -29589,9 +29556,9 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable7({ read: resume });
+              this.body = new Readable8({ read: resume });
               const onError = this.onError.bind(this);
-              resolve3({
+              resolve6({
                 status,
                 statusText,
                 headersList,
@@ -29644,7 +29611,7 @@ var require_fetch = __commonJS({
                   headersList.append(headerName, String(value), true);
                 }
               }
-              resolve3({
+              resolve6({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -29668,7 +29635,7 @@ var require_fetch = __commonJS({
                   headersList.append(nameStr, value.toString("latin1"), true);
                 }
               }
-              resolve3({
+              resolve6({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -29701,10 +29668,10 @@ var require_util3 = __commonJS({
       const serializedB = URLSerializer(B2, excludeFragment);
       return serializedA === serializedB;
     }
-    function getFieldValues(header) {
-      assert2(header !== null);
+    function getFieldValues(header2) {
+      assert2(header2 !== null);
       const values = [];
-      for (let value of header.split(",")) {
+      for (let value of header2.split(",")) {
         value = value.trim();
         if (isValidHeaderName(value)) {
           values.push(value);
@@ -30611,20 +30578,20 @@ var require_parse = __commonJS({
     var { maxNameValuePairSize, maxAttributeValueSize } = require_constants4();
     var { isCTLExcludingHtab } = require_util4();
     var assert2 = __require("node:assert");
-    function parseSetCookie(header) {
-      if (isCTLExcludingHtab(header)) {
+    function parseSetCookie(header2) {
+      if (isCTLExcludingHtab(header2)) {
         return null;
       }
       let nameValuePair = "";
       let unparsedAttributes = "";
       let name = "";
       let value = "";
-      if (header.includes(";")) {
+      if (header2.includes(";")) {
         const position = { position: 0 };
-        nameValuePair = collectASequenceOfCodePointsFast(";", header, position);
-        unparsedAttributes = header.slice(position.position);
+        nameValuePair = collectASequenceOfCodePointsFast(";", header2, position);
+        unparsedAttributes = header2.slice(position.position);
       } else {
-        nameValuePair = header;
+        nameValuePair = header2;
       }
       if (!nameValuePair.includes("=")) {
         value = nameValuePair;
@@ -30793,9 +30760,9 @@ var require_cookies = __commonJS({
       webidl.argumentLengthCheck(arguments, 2, "setCookie");
       brandChecks(headers);
       cookie = webidl.converters.Cookie(cookie);
-      const str = stringify(cookie);
-      if (str) {
-        headers.append("set-cookie", str, true);
+      const str2 = stringify(cookie);
+      if (str2) {
+        headers.append("set-cookie", str2, true);
       }
     }
     webidl.converters.DeleteCookieAttributes = webidl.dictionaryConverter([
@@ -31305,8 +31272,8 @@ var require_util5 = __commonJS({
           return false;
         }
       }
-      const num = Number.parseInt(value, 10);
-      return num >= 8 && num <= 15;
+      const num2 = Number.parseInt(value, 10);
+      return num2 >= 8 && num2 <= 15;
     }
     function getURLRecord(url2, baseURL) {
       let urlRecord;
@@ -33087,7 +33054,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports, module) {
     "use strict";
     var buffer = __require("node:buffer");
-    var { Transform: Transform2 } = __require("node:stream");
+    var { Transform: Transform4 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util6();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -33137,7 +33104,7 @@ var require_eventsource_stream = __commonJS({
       error62.aborted = false;
       return error62;
     }
-    var EventSourceStream = class extends Transform2 {
+    var EventSourceStream = class extends Transform4 {
       /**
        * @type {eventSourceSettings}
        */
@@ -33987,7 +33954,7 @@ ${captureLines}` : capture.stack;
     module.exports.mockErrors = mockErrors;
     var { EventSource } = require_eventsource();
     module.exports.EventSource = EventSource;
-    function install() {
+    function install2() {
       globalThis.fetch = module.exports.fetch;
       globalThis.Headers = module.exports.Headers;
       globalThis.Response = module.exports.Response;
@@ -33999,7 +33966,7 @@ ${captureLines}` : capture.stack;
       globalThis.MessageEvent = module.exports.MessageEvent;
       globalThis.EventSource = module.exports.EventSource;
     }
-    module.exports.install = install;
+    module.exports.install = install2;
   }
 });
 
@@ -34157,12 +34124,120 @@ function hostPlatform() {
   const arch = { x64: "amd64", arm64: "arm64", arm: "arm", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
   return normalizePlatform({ os: "linux", architecture: arch[process.arch] ?? process.arch });
 }
+function descriptorPlatform(p2) {
+  const n = normalizePlatform(p2);
+  return { architecture: n.architecture, os: n.os, ...n.variant ? { variant: n.variant } : {} };
+}
+
+// src/github/context.ts
+import { readFileSync } from "node:fs";
+function loadEventPayload(env) {
+  const path3 = env.GITHUB_EVENT_PATH;
+  if (!path3) return void 0;
+  try {
+    return JSON.parse(readFileSync(path3, "utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function obj(v2) {
+  return v2 !== null && typeof v2 === "object" && !Array.isArray(v2) ? v2 : void 0;
+}
+function str(v2) {
+  return typeof v2 === "string" && v2 !== "" ? v2 : void 0;
+}
+function num(v2) {
+  return typeof v2 === "number" && Number.isInteger(v2) && v2 > 0 ? v2 : void 0;
+}
+function contextFromEnv(env, eventPayload) {
+  const payload = obj(eventPayload) ?? {};
+  const eventName = env.GITHUB_EVENT_NAME ?? "";
+  let ref = env.GITHUB_REF ?? "";
+  const repository = env.GITHUB_REPOSITORY ?? str(obj(payload.repository)?.full_name) ?? "";
+  const serverUrl = (env.GITHUB_SERVER_URL || "https://github.com").replace(/\/+$/, "");
+  const pr2 = obj(payload.pull_request);
+  let prNumber = num(pr2?.number) ?? (pr2 ? num(payload.number) : void 0);
+  if (prNumber === void 0) {
+    const m2 = /^refs\/pull\/(\d+)\//.exec(ref);
+    if (m2) prNumber = Number(m2[1]);
+  }
+  if (eventName === "pull_request_target" && prNumber !== void 0) ref = `refs/pull/${prNumber}/merge`;
+  let isFork;
+  if (pr2) {
+    const headRepo = obj(obj(pr2.head)?.repo);
+    const baseRepo = obj(obj(pr2.base)?.repo);
+    const headName = str(headRepo?.full_name);
+    const baseName = str(baseRepo?.full_name) ?? (repository || void 0);
+    if (obj(pr2.head) && !headRepo) isFork = true;
+    else if (headName && baseName) isFork = headName.toLowerCase() !== baseName.toLowerCase();
+    else if (typeof headRepo?.fork === "boolean") isFork = headRepo.fork;
+  }
+  let baseRef = env.GITHUB_BASE_REF || str(obj(pr2?.base)?.ref);
+  if (!baseRef && ref.startsWith("refs/tags/")) baseRef = str(payload.base_ref)?.replace(/^refs\/heads\//, "");
+  const headRef = env.GITHUB_HEAD_REF || str(obj(pr2?.head)?.ref);
+  const r = obj(payload.repository);
+  const sha = env.GITHUB_SHA ?? "";
+  let repo;
+  if (r || repository) {
+    const license = str(obj(r?.license)?.spdx_id);
+    const topics = Array.isArray(r?.topics) ? r.topics.filter((t) => typeof t === "string") : void 0;
+    repo = {
+      name: str(r?.name) ?? (repository.split("/")[1] || void 0),
+      description: str(r?.description),
+      license,
+      html_url: str(r?.html_url) ?? `${serverUrl}/${repository}`,
+      ...topics?.length ? { topics } : {}
+    };
+    for (const k2 of ["name", "description", "license"]) if (repo[k2] === void 0) delete repo[k2];
+  }
+  const ctx = {
+    eventName,
+    ref,
+    sha,
+    repository,
+    defaultBranch: str(r?.default_branch),
+    baseRef,
+    headRef,
+    prNumber,
+    isFork,
+    serverUrl,
+    runId: env.GITHUB_RUN_ID || void 0,
+    runAttempt: env.GITHUB_RUN_ATTEMPT || void 0,
+    job: env.GITHUB_JOB || void 0,
+    repo,
+    actor: env.GITHUB_ACTOR || void 0,
+    commitDate: commitDateFrom(payload, sha)
+  };
+  for (const k2 of Object.keys(ctx)) if (ctx[k2] === void 0) delete ctx[k2];
+  return ctx;
+}
+function commitDateFrom(payload, sha) {
+  if (!sha) return void 0;
+  if (Array.isArray(payload.commits)) {
+    for (const c of payload.commits) {
+      const o = obj(c);
+      if (o?.id === sha && str(o.timestamp)) return o.timestamp;
+    }
+  }
+  const head = obj(payload.head_commit);
+  if (head?.id === sha && str(head.timestamp)) return head.timestamp;
+  return void 0;
+}
+function branchOf(ref) {
+  return ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : void 0;
+}
+function tagOf(ref) {
+  return ref.startsWith("refs/tags/") ? ref.slice("refs/tags/".length) : void 0;
+}
+function ownerOf(ctx) {
+  return ctx.repository.split("/")[0] ?? "";
+}
 
 // src/build/steps.ts
-import { createReadStream } from "node:fs";
+import { createReadStream as createReadStream3 } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
+import { basename, dirname, join as join6, relative, resolve as resolve2, sep } from "node:path";
+import { Readable as Readable4 } from "node:stream";
 
 // src/build/fsview.ts
 var FsView = class _FsView {
@@ -34191,6 +34266,14 @@ var FsView = class _FsView {
   apply(entries) {
     for (const e of entries) this.nodes.set(normalize(e.path), e.type);
   }
+  /** Removes a path and everything below it (what a run: step deleted). */
+  remove(path3) {
+    const p2 = normalize(path3);
+    if (p2 === "/") return;
+    this.nodes.delete(p2);
+    const prefix = `${p2}/`;
+    for (const k2 of [...this.nodes.keys()]) if (k2.startsWith(prefix)) this.nodes.delete(k2);
+  }
 };
 function normalize(p2) {
   const parts = p2.split("/").filter((s3) => s3 && s3 !== ".");
@@ -34201,6 +34284,4329 @@ function ancestors(p2) {
   const out = [];
   for (let i = 1; i < parts.length; i++) out.push(`/${parts.slice(0, i).join("/")}`);
   return out;
+}
+
+// src/run/copyfrom.ts
+import { constants, createReadStream, lstatSync as lstatSync2, openSync, readdirSync, readlinkSync as readlinkSync2 } from "node:fs";
+import { join as join2, posix } from "node:path";
+
+// src/run/rootpath.ts
+import { lstatSync, mkdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+var RootfsError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "RootfsError";
+  }
+};
+var MAX_HOPS = 40;
+function lstatOrUndefined(p2) {
+  try {
+    return lstatSync(p2);
+  } catch (err) {
+    const code = err.code;
+    if (code === "ENOENT") return void 0;
+    if (code === "ENOTDIR") return void 0;
+    throw err;
+  }
+}
+function segmentsOf(p2) {
+  return p2.split("/").filter((s3) => s3 !== "" && s3 !== ".");
+}
+var RootResolver = class {
+  constructor(root) {
+    this.root = root;
+  }
+  root;
+  /** Unresolved directory path (segments joined) -> host path of the real directory. */
+  dirs = /* @__PURE__ */ new Map();
+  /** Forget cached resolutions (after a directory or symlink was removed or replaced). */
+  invalidate() {
+    this.dirs.clear();
+  }
+  /**
+   * Host path of the image path `segs` inside the root, or undefined when a segment does not
+   * exist. Throws RootfsError when a non-final segment exists but is not a directory, or on a
+   * symlink loop.
+   */
+  resolve(segs, opts) {
+    const stack = [];
+    const queue = [...segs];
+    let hops = 0;
+    while (queue.length) {
+      const seg = queue.shift();
+      if (seg === "" || seg === ".") continue;
+      if (seg === "..") {
+        stack.pop();
+        continue;
+      }
+      const host = join(this.root, ...stack, seg);
+      const last = queue.length === 0;
+      const st2 = lstatOrUndefined(host);
+      if (!st2) {
+        if (!opts.mkdirs || last) {
+          if (last) {
+            stack.push(seg);
+            return join(this.root, ...stack);
+          }
+          return void 0;
+        }
+        mkdirSync(host, { mode: 493 });
+        stack.push(seg);
+        continue;
+      }
+      if (st2.isSymbolicLink()) {
+        if (last && !opts.followLast) {
+          stack.push(seg);
+          break;
+        }
+        if (++hops > MAX_HOPS) throw new RootfsError(`too many levels of symbolic links at /${[...stack, seg].join("/")}`);
+        const target = readlinkSync(host);
+        if (target.startsWith("/")) stack.length = 0;
+        queue.unshift(...segmentsOf(target));
+        continue;
+      }
+      if (!last && !st2.isDirectory()) {
+        throw new RootfsError(`/${[...stack, seg].join("/")} is not a directory`);
+      }
+      stack.push(seg);
+    }
+    return join(this.root, ...stack);
+  }
+  /**
+   * Host path of the directory `segs` (symlinks followed inside the root); with `mkdirs`, missing
+   * directories are created. Undefined when missing (without mkdirs). Cached until invalidate().
+   */
+  dir(segs, mkdirs) {
+    if (segs.length === 0) return this.root;
+    const key = segs.join("/");
+    const hit = this.dirs.get(key);
+    if (hit !== void 0) return hit;
+    const host = this.resolve(segs, { followLast: true, mkdirs });
+    if (host === void 0) return void 0;
+    const st2 = lstatOrUndefined(host);
+    if (!st2) {
+      if (!mkdirs) return void 0;
+      mkdirSync(host, { mode: 493 });
+    } else if (!st2.isDirectory()) {
+      throw new RootfsError(`/${segs.join("/")} is not a directory`);
+    }
+    this.dirs.set(key, host);
+    return host;
+  }
+  /** Host path of an existing file or directory (symlinks followed), or undefined. */
+  existing(imagePath2) {
+    const host = this.resolve(segmentsOf(imagePath2), { followLast: true });
+    if (host === void 0) return void 0;
+    const stats = lstatOrUndefined(host);
+    return stats ? { host, stats } : void 0;
+  }
+};
+
+// src/run/copyfrom.ts
+var GLOB = /[*?[]/;
+function globRegex(seg) {
+  let re2 = "";
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i];
+    if (c === "*") re2 += "[^/]*";
+    else if (c === "?") re2 += "[^/]";
+    else if (c === "[") {
+      const end = seg.indexOf("]", i + 1);
+      if (end < 0) {
+        re2 += "\\[";
+        continue;
+      }
+      let cls = seg.slice(i + 1, end);
+      if (cls.startsWith("!")) cls = `^${cls.slice(1)}`;
+      re2 += `[${cls.replace(/\\/g, "\\\\")}]`;
+      i = end;
+    } else re2 += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re2}$`);
+}
+function expand(r, pattern) {
+  let found = ["/"];
+  for (const seg of segmentsOf(pattern)) {
+    const next = [];
+    for (const base of found) {
+      if (!GLOB.test(seg)) {
+        next.push(posix.join(base, seg));
+        continue;
+      }
+      const dir = r.existing(base);
+      if (!dir || !dir.stats.isDirectory()) continue;
+      const re2 = globRegex(seg);
+      for (const name of readdirSync(dir.host).sort()) {
+        if (name.startsWith(".") && !seg.startsWith(".")) continue;
+        if (re2.test(name)) next.push(posix.join(base, name));
+      }
+    }
+    found = next;
+  }
+  return found.filter((p2) => r.existing(p2) !== void 0);
+}
+function copyFromImage(step, opts) {
+  const r = new RootResolver(opts.root);
+  const intoDir = step.to.endsWith("/") || step.sources.length > 1 || step.sources.some((s3) => s3.isGlob);
+  const to2 = posix.normalize(step.to).replace(/(.)\/$/, "$1");
+  let destDir = intoDir ? to2 : void 0;
+  const owner = (uid, gid) => opts.owner ?? { uid, gid };
+  const node2 = (host, dest) => {
+    const st2 = lstatSync2(host);
+    const o = owner(st2.uid, st2.gid);
+    if (st2.isSymbolicLink()) {
+      opts.add({ path: dest, type: "symlink", mode: 511, ...o, linkname: readlinkSync2(host) });
+      return false;
+    }
+    if (st2.isDirectory()) {
+      if (!opts.exists(dest)) opts.add({ path: dest, type: "dir", mode: st2.mode & 4095, ...o });
+      return true;
+    }
+    if (st2.isFile()) {
+      opts.add({
+        path: dest,
+        type: "file",
+        mode: step.mode ?? st2.mode & 4095,
+        ...o,
+        size: st2.size,
+        open: () => createReadStream(host, { fd: openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 1 << 20 })
+      });
+      return false;
+    }
+    opts.note?.(`copy from ${step.from}: ${dest} is a socket, FIFO or device node; skipped`);
+    return false;
+  };
+  const walk2 = (hostDir, destDir2) => {
+    for (const name of readdirSync(hostDir).sort()) {
+      const host = join2(hostDir, name);
+      const dest = destDir2 === "/" ? `/${name}` : `${destDir2}/${name}`;
+      if (node2(host, dest)) walk2(host, dest);
+    }
+  };
+  for (const src of step.sources) {
+    const matches = src.isGlob ? expand(r, src.pattern) : [posix.normalize(src.pattern)];
+    if (matches.length === 0) opts.fail(`copy from ${step.from}: nothing in that image matches ${src.pattern}`);
+    for (const m2 of matches) {
+      const found = r.existing(m2);
+      if (!found) opts.fail(`copy from ${step.from}: ${m2} does not exist in that image`);
+      if (found.stats.isDirectory()) {
+        destDir = to2;
+        if (to2 !== "/" && !opts.exists(to2)) {
+          const o = owner(found.stats.uid, found.stats.gid);
+          opts.add({ path: to2, type: "dir", mode: found.stats.mode & 4095, ...o });
+        }
+        walk2(found.host, to2);
+      } else {
+        const dest = intoDir ? posix.join(to2, posix.basename(m2)) : to2;
+        node2(found.host, dest);
+      }
+    }
+  }
+  return destDir;
+}
+
+// src/run/runstep.ts
+import { chownSync, lstatSync as lstatSync4, mkdirSync as mkdirSync2, readFileSync as readFileSync3, rmSync as rmSync2, writeFileSync } from "node:fs";
+import { join as join5 } from "node:path";
+
+// src/layer/reader.ts
+import { posix as posix3 } from "node:path";
+import { Readable as Readable2 } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+
+// node_modules/tar/dist/esm/index.min.js
+import Qr from "events";
+import I from "fs";
+import { EventEmitter as Di } from "node:events";
+import Cs from "node:stream";
+import { StringDecoder as Hr } from "node:string_decoder";
+import cr from "node:path";
+import Kt from "node:fs";
+import { dirname as Fn, parse as kn } from "path";
+import { EventEmitter as Dn } from "events";
+import zi from "assert";
+import { Buffer as Ot } from "buffer";
+import * as Ps from "zlib";
+import en from "zlib";
+import { posix as Zt } from "node:path";
+import { basename as _n } from "node:path";
+import mi from "fs";
+import X from "fs";
+import js from "path";
+import { win32 as Pn } from "node:path";
+import ar from "path";
+import Br from "node:fs";
+import co from "node:assert";
+import { randomBytes as Mr } from "node:crypto";
+import u from "node:fs";
+import R from "node:path";
+import pr from "fs";
+import wi from "node:fs";
+import we from "node:path";
+import k from "node:fs";
+import ro from "node:fs/promises";
+import Si from "node:path";
+import { join as xr } from "node:path";
+import v from "node:fs";
+import Pr from "node:path";
+var zr = Object.defineProperty;
+var Ur = (s3, t) => {
+  for (var e in t) zr(s3, e, { get: t[e], enumerable: true });
+};
+var Ds = typeof process == "object" && process ? process : { stdout: null, stderr: null };
+var Wr = (s3) => !!s3 && typeof s3 == "object" && (s3 instanceof A || s3 instanceof Cs || Gr(s3) || Zr(s3));
+var Gr = (s3) => !!s3 && typeof s3 == "object" && s3 instanceof Di && typeof s3.pipe == "function" && s3.pipe !== Cs.Writable.prototype.pipe;
+var Zr = (s3) => !!s3 && typeof s3 == "object" && s3 instanceof Di && typeof s3.write == "function" && typeof s3.end == "function";
+var Q = /* @__PURE__ */ Symbol("EOF");
+var J = /* @__PURE__ */ Symbol("maybeEmitEnd");
+var nt = /* @__PURE__ */ Symbol("emittedEnd");
+var De = /* @__PURE__ */ Symbol("emittingEnd");
+var qt = /* @__PURE__ */ Symbol("emittedError");
+var Ne = /* @__PURE__ */ Symbol("closed");
+var Ns = /* @__PURE__ */ Symbol("read");
+var Ae = /* @__PURE__ */ Symbol("flush");
+var As = /* @__PURE__ */ Symbol("flushChunk");
+var z = /* @__PURE__ */ Symbol("encoding");
+var Mt = /* @__PURE__ */ Symbol("decoder");
+var g = /* @__PURE__ */ Symbol("flowing");
+var Qt = /* @__PURE__ */ Symbol("paused");
+var Bt = /* @__PURE__ */ Symbol("resume");
+var b = /* @__PURE__ */ Symbol("buffer");
+var N = /* @__PURE__ */ Symbol("pipes");
+var _ = /* @__PURE__ */ Symbol("bufferLength");
+var bi = /* @__PURE__ */ Symbol("bufferPush");
+var Ie = /* @__PURE__ */ Symbol("bufferShift");
+var L = /* @__PURE__ */ Symbol("objectMode");
+var S = /* @__PURE__ */ Symbol("destroyed");
+var _i = /* @__PURE__ */ Symbol("error");
+var Oi = /* @__PURE__ */ Symbol("emitData");
+var Is = /* @__PURE__ */ Symbol("emitEnd");
+var Ti = /* @__PURE__ */ Symbol("emitEnd2");
+var Z = /* @__PURE__ */ Symbol("async");
+var xi = /* @__PURE__ */ Symbol("abort");
+var Ce = /* @__PURE__ */ Symbol("aborted");
+var Jt = /* @__PURE__ */ Symbol("signal");
+var Rt = /* @__PURE__ */ Symbol("dataListeners");
+var C = /* @__PURE__ */ Symbol("discarded");
+var jt = (s3) => Promise.resolve().then(s3);
+var Yr = (s3) => s3();
+var Kr = (s3) => s3 === "end" || s3 === "finish" || s3 === "prefinish";
+var Vr = (s3) => s3 instanceof ArrayBuffer || !!s3 && typeof s3 == "object" && s3.constructor && s3.constructor.name === "ArrayBuffer" && s3.byteLength >= 0;
+var $r = (s3) => !Buffer.isBuffer(s3) && ArrayBuffer.isView(s3);
+var Fe = class {
+  src;
+  dest;
+  opts;
+  ondrain;
+  constructor(t, e, i) {
+    this.src = t, this.dest = e, this.opts = i, this.ondrain = () => t[Bt](), this.dest.on("drain", this.ondrain);
+  }
+  unpipe() {
+    this.dest.removeListener("drain", this.ondrain);
+  }
+  proxyErrors(t) {
+  }
+  end() {
+    this.unpipe(), this.opts.end && this.dest.end();
+  }
+};
+var Li = class extends Fe {
+  unpipe() {
+    this.src.removeListener("error", this.proxyErrors), super.unpipe();
+  }
+  constructor(t, e, i) {
+    super(t, e, i), this.proxyErrors = (r) => this.dest.emit("error", r), t.on("error", this.proxyErrors);
+  }
+};
+var Xr = (s3) => !!s3.objectMode;
+var qr = (s3) => !s3.objectMode && !!s3.encoding && s3.encoding !== "buffer";
+var A = class extends Di {
+  [g] = false;
+  [Qt] = false;
+  [N] = [];
+  [b] = [];
+  [L];
+  [z];
+  [Z];
+  [Mt];
+  [Q] = false;
+  [nt] = false;
+  [De] = false;
+  [Ne] = false;
+  [qt] = null;
+  [_] = 0;
+  [S] = false;
+  [Jt];
+  [Ce] = false;
+  [Rt] = 0;
+  [C] = false;
+  writable = true;
+  readable = true;
+  constructor(...t) {
+    let e = t[0] || {};
+    if (super(), e.objectMode && typeof e.encoding == "string") throw new TypeError("Encoding and objectMode may not be used together");
+    Xr(e) ? (this[L] = true, this[z] = null) : qr(e) ? (this[z] = e.encoding, this[L] = false) : (this[L] = false, this[z] = null), this[Z] = !!e.async, this[Mt] = this[z] ? new Hr(this[z]) : null, e && e.debugExposeBuffer === true && Object.defineProperty(this, "buffer", { get: () => this[b] }), e && e.debugExposePipes === true && Object.defineProperty(this, "pipes", { get: () => this[N] });
+    let { signal: i } = e;
+    i && (this[Jt] = i, i.aborted ? this[xi]() : i.addEventListener("abort", () => this[xi]()));
+  }
+  get bufferLength() {
+    return this[_];
+  }
+  get encoding() {
+    return this[z];
+  }
+  set encoding(t) {
+    throw new Error("Encoding must be set at instantiation time");
+  }
+  setEncoding(t) {
+    throw new Error("Encoding must be set at instantiation time");
+  }
+  get objectMode() {
+    return this[L];
+  }
+  set objectMode(t) {
+    throw new Error("objectMode must be set at instantiation time");
+  }
+  get async() {
+    return this[Z];
+  }
+  set async(t) {
+    this[Z] = this[Z] || !!t;
+  }
+  [xi]() {
+    this[Ce] = true, this.emit("abort", this[Jt]?.reason), this.destroy(this[Jt]?.reason);
+  }
+  get aborted() {
+    return this[Ce];
+  }
+  set aborted(t) {
+  }
+  write(t, e, i) {
+    if (this[Ce]) return false;
+    if (this[Q]) throw new Error("write after end");
+    if (this[S]) return this.emit("error", Object.assign(new Error("Cannot call write after a stream was destroyed"), { code: "ERR_STREAM_DESTROYED" })), true;
+    typeof e == "function" && (i = e, e = "utf8"), e || (e = "utf8");
+    let r = this[Z] ? jt : Yr;
+    if (!this[L] && !Buffer.isBuffer(t)) {
+      if ($r(t)) t = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+      else if (Vr(t)) t = Buffer.from(t);
+      else if (typeof t != "string") throw new Error("Non-contiguous data written to non-objectMode stream");
+    }
+    return this[L] ? (this[g] && this[_] !== 0 && this[Ae](true), this[g] ? this.emit("data", t) : this[bi](t), this[_] !== 0 && this.emit("readable"), i && r(i), this[g]) : t.length ? (typeof t == "string" && !(e === this[z] && !this[Mt]?.lastNeed) && (t = Buffer.from(t, e)), Buffer.isBuffer(t) && this[z] && (t = this[Mt].write(t)), this[g] && this[_] !== 0 && this[Ae](true), this[g] ? this.emit("data", t) : this[bi](t), this[_] !== 0 && this.emit("readable"), i && r(i), this[g]) : (this[_] !== 0 && this.emit("readable"), i && r(i), this[g]);
+  }
+  read(t) {
+    if (this[S]) return null;
+    if (this[C] = false, this[_] === 0 || t === 0 || t && t > this[_]) return this[J](), null;
+    this[L] && (t = null), this[b].length > 1 && !this[L] && (this[b] = [this[z] ? this[b].join("") : Buffer.concat(this[b], this[_])]);
+    let e = this[Ns](t || null, this[b][0]);
+    return this[J](), e;
+  }
+  [Ns](t, e) {
+    if (this[L]) this[Ie]();
+    else {
+      let i = e;
+      t === i.length || t === null ? this[Ie]() : typeof i == "string" ? (this[b][0] = i.slice(t), e = i.slice(0, t), this[_] -= t) : (this[b][0] = i.subarray(t), e = i.subarray(0, t), this[_] -= t);
+    }
+    return this.emit("data", e), !this[b].length && !this[Q] && this.emit("drain"), e;
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, t = void 0), typeof e == "function" && (i = e, e = "utf8"), t !== void 0 && this.write(t, e), i && this.once("end", i), this[Q] = true, this.writable = false, (this[g] || !this[Qt]) && this[J](), this;
+  }
+  [Bt]() {
+    this[S] || (!this[Rt] && !this[N].length && (this[C] = true), this[Qt] = false, this[g] = true, this.emit("resume"), this[b].length ? this[Ae]() : this[Q] ? this[J]() : this.emit("drain"));
+  }
+  resume() {
+    return this[Bt]();
+  }
+  pause() {
+    this[g] = false, this[Qt] = true, this[C] = false;
+  }
+  get destroyed() {
+    return this[S];
+  }
+  get flowing() {
+    return this[g];
+  }
+  get paused() {
+    return this[Qt];
+  }
+  [bi](t) {
+    this[L] ? this[_] += 1 : this[_] += t.length, this[b].push(t);
+  }
+  [Ie]() {
+    return this[L] ? this[_] -= 1 : this[_] -= this[b][0].length, this[b].shift();
+  }
+  [Ae](t = false) {
+    do
+      ;
+    while (this[As](this[Ie]()) && this[b].length);
+    !t && !this[b].length && !this[Q] && this.emit("drain");
+  }
+  [As](t) {
+    return this.emit("data", t), this[g];
+  }
+  pipe(t, e) {
+    if (this[S]) return t;
+    this[C] = false;
+    let i = this[nt];
+    return e = e || {}, t === Ds.stdout || t === Ds.stderr ? e.end = false : e.end = e.end !== false, e.proxyErrors = !!e.proxyErrors, i ? e.end && t.end() : (this[N].push(e.proxyErrors ? new Li(this, t, e) : new Fe(this, t, e)), this[Z] ? jt(() => this[Bt]()) : this[Bt]()), t;
+  }
+  unpipe(t) {
+    let e = this[N].find((i) => i.dest === t);
+    e && (this[N].length === 1 ? (this[g] && this[Rt] === 0 && (this[g] = false), this[N] = []) : this[N].splice(this[N].indexOf(e), 1), e.unpipe());
+  }
+  addListener(t, e) {
+    return this.on(t, e);
+  }
+  on(t, e) {
+    let i = super.on(t, e);
+    if (t === "data") this[C] = false, this[Rt]++, !this[N].length && !this[g] && this[Bt]();
+    else if (t === "readable" && this[_] !== 0) super.emit("readable");
+    else if (Kr(t) && this[nt]) super.emit(t), this.removeAllListeners(t);
+    else if (t === "error" && this[qt]) {
+      let r = e;
+      this[Z] ? jt(() => r.call(this, this[qt])) : r.call(this, this[qt]);
+    }
+    return i;
+  }
+  removeListener(t, e) {
+    return this.off(t, e);
+  }
+  off(t, e) {
+    let i = super.off(t, e);
+    return t === "data" && (this[Rt] = this.listeners("data").length, this[Rt] === 0 && !this[C] && !this[N].length && (this[g] = false)), i;
+  }
+  removeAllListeners(t) {
+    let e = super.removeAllListeners(t);
+    return (t === "data" || t === void 0) && (this[Rt] = 0, !this[C] && !this[N].length && (this[g] = false)), e;
+  }
+  get emittedEnd() {
+    return this[nt];
+  }
+  [J]() {
+    !this[De] && !this[nt] && !this[S] && this[b].length === 0 && this[Q] && (this[De] = true, this.emit("end"), this.emit("prefinish"), this.emit("finish"), this[Ne] && this.emit("close"), this[De] = false);
+  }
+  emit(t, ...e) {
+    let i = e[0];
+    if (t !== "error" && t !== "close" && t !== S && this[S]) return false;
+    if (t === "data") return !this[L] && !i ? false : this[Z] ? (jt(() => this[Oi](i)), true) : this[Oi](i);
+    if (t === "end") return this[Is]();
+    if (t === "close") {
+      if (this[Ne] = true, !this[nt] && !this[S]) return false;
+      let n = super.emit("close");
+      return this.removeAllListeners("close"), n;
+    } else if (t === "error") {
+      this[qt] = i, super.emit(_i, i);
+      let n = !this[Jt] || this.listeners("error").length ? super.emit("error", i) : false;
+      return this[J](), n;
+    } else if (t === "resume") {
+      let n = super.emit("resume");
+      return this[J](), n;
+    } else if (t === "finish" || t === "prefinish") {
+      let n = super.emit(t);
+      return this.removeAllListeners(t), n;
+    }
+    let r = super.emit(t, ...e);
+    return this[J](), r;
+  }
+  [Oi](t) {
+    for (let i of this[N]) i.dest.write(t) === false && this.pause();
+    let e = this[C] ? false : super.emit("data", t);
+    return this[J](), e;
+  }
+  [Is]() {
+    return this[nt] ? false : (this[nt] = true, this.readable = false, this[Z] ? (jt(() => this[Ti]()), true) : this[Ti]());
+  }
+  [Ti]() {
+    if (this[Mt]) {
+      let e = this[Mt].end();
+      if (e) {
+        for (let i of this[N]) i.dest.write(e);
+        this[C] || super.emit("data", e);
+      }
+    }
+    for (let e of this[N]) e.end();
+    let t = super.emit("end");
+    return this.removeAllListeners("end"), t;
+  }
+  async collect() {
+    let t = Object.assign([], { dataLength: 0 });
+    this[L] || (t.dataLength = 0);
+    let e = this.promise();
+    return this.on("data", (i) => {
+      t.push(i), this[L] || (t.dataLength += i.length);
+    }), await e, t;
+  }
+  async concat() {
+    if (this[L]) throw new Error("cannot concat in objectMode");
+    let t = await this.collect();
+    return this[z] ? t.join("") : Buffer.concat(t, t.dataLength);
+  }
+  async promise() {
+    return new Promise((t, e) => {
+      this.on(S, () => e(new Error("stream destroyed"))), this.on("error", (i) => e(i)), this.on("end", () => t());
+    });
+  }
+  [Symbol.asyncIterator]() {
+    this[C] = false;
+    let t = false, e = async () => (this.pause(), t = true, { value: void 0, done: true });
+    return { next: () => {
+      if (t) return e();
+      let r = this.read();
+      if (r !== null) return Promise.resolve({ done: false, value: r });
+      if (this[Q]) return e();
+      let n, o, h = (d) => {
+        this.off("data", a), this.off("end", l), this.off(S, c), e(), o(d);
+      }, a = (d) => {
+        this.off("error", h), this.off("end", l), this.off(S, c), this.pause(), n({ value: d, done: !!this[Q] });
+      }, l = () => {
+        this.off("error", h), this.off("data", a), this.off(S, c), e(), n({ done: true, value: void 0 });
+      }, c = () => h(new Error("stream destroyed"));
+      return new Promise((d, y) => {
+        o = y, n = d, this.once(S, c), this.once("error", h), this.once("end", l), this.once("data", a);
+      });
+    }, throw: e, return: e, [Symbol.asyncIterator]() {
+      return this;
+    }, [Symbol.asyncDispose]: async () => {
+    } };
+  }
+  [Symbol.iterator]() {
+    this[C] = false;
+    let t = false, e = () => (this.pause(), this.off(_i, e), this.off(S, e), this.off("end", e), t = true, { done: true, value: void 0 }), i = () => {
+      if (t) return e();
+      let r = this.read();
+      return r === null ? e() : { done: false, value: r };
+    };
+    return this.once("end", e), this.once(_i, e), this.once(S, e), { next: i, throw: e, return: e, [Symbol.iterator]() {
+      return this;
+    }, [Symbol.dispose]: () => {
+    } };
+  }
+  destroy(t) {
+    if (this[S]) return t ? this.emit("error", t) : this.emit(S), this;
+    this[S] = true, this[C] = true, this[b].length = 0, this[_] = 0;
+    let e = this;
+    return typeof e.close == "function" && !this[Ne] && e.close(), t ? this.emit("error", t) : this.emit(S), this;
+  }
+  static get isStream() {
+    return Wr;
+  }
+};
+var Jr = I.writev;
+var ht = /* @__PURE__ */ Symbol("_autoClose");
+var H = /* @__PURE__ */ Symbol("_close");
+var te = /* @__PURE__ */ Symbol("_ended");
+var m = /* @__PURE__ */ Symbol("_fd");
+var Ni = /* @__PURE__ */ Symbol("_finished");
+var tt = /* @__PURE__ */ Symbol("_flags");
+var Ai = /* @__PURE__ */ Symbol("_flush");
+var ki = /* @__PURE__ */ Symbol("_handleChunk");
+var vi = /* @__PURE__ */ Symbol("_makeBuf");
+var ie = /* @__PURE__ */ Symbol("_mode");
+var ke = /* @__PURE__ */ Symbol("_needDrain");
+var Ut = /* @__PURE__ */ Symbol("_onerror");
+var Ht = /* @__PURE__ */ Symbol("_onopen");
+var Ii = /* @__PURE__ */ Symbol("_onread");
+var Pt = /* @__PURE__ */ Symbol("_onwrite");
+var at = /* @__PURE__ */ Symbol("_open");
+var U = /* @__PURE__ */ Symbol("_path");
+var ot = /* @__PURE__ */ Symbol("_pos");
+var Y = /* @__PURE__ */ Symbol("_queue");
+var zt = /* @__PURE__ */ Symbol("_read");
+var Ci = /* @__PURE__ */ Symbol("_readSize");
+var j = /* @__PURE__ */ Symbol("_reading");
+var ee = /* @__PURE__ */ Symbol("_remain");
+var Fi = /* @__PURE__ */ Symbol("_size");
+var ve = /* @__PURE__ */ Symbol("_write");
+var gt = /* @__PURE__ */ Symbol("_writing");
+var Me = /* @__PURE__ */ Symbol("_defaultFlag");
+var bt = /* @__PURE__ */ Symbol("_errored");
+var _t = class extends A {
+  [bt] = false;
+  [m];
+  [U];
+  [Ci];
+  [j] = false;
+  [Fi];
+  [ee];
+  [ht];
+  constructor(t, e) {
+    if (e = e || {}, super(e), this.readable = true, this.writable = false, typeof t != "string") throw new TypeError("path must be a string");
+    this[bt] = false, this[m] = typeof e.fd == "number" ? e.fd : void 0, this[U] = t, this[Ci] = e.readSize || 16 * 1024 * 1024, this[j] = false, this[Fi] = typeof e.size == "number" ? e.size : 1 / 0, this[ee] = this[Fi], this[ht] = typeof e.autoClose == "boolean" ? e.autoClose : true, typeof this[m] == "number" ? this[zt]() : this[at]();
+  }
+  get fd() {
+    return this[m];
+  }
+  get path() {
+    return this[U];
+  }
+  write() {
+    throw new TypeError("this is a readable stream");
+  }
+  end() {
+    throw new TypeError("this is a readable stream");
+  }
+  [at]() {
+    I.open(this[U], "r", (t, e) => this[Ht](t, e));
+  }
+  [Ht](t, e) {
+    t ? this[Ut](t) : (this[m] = e, this.emit("open", e), this[zt]());
+  }
+  [vi]() {
+    return Buffer.allocUnsafe(Math.min(this[Ci], this[ee]));
+  }
+  [zt]() {
+    if (!this[j]) {
+      this[j] = true;
+      let t = this[vi]();
+      if (t.length === 0) return process.nextTick(() => this[Ii](null, 0, t));
+      I.read(this[m], t, 0, t.length, null, (e, i, r) => this[Ii](e, i, r));
+    }
+  }
+  [Ii](t, e, i) {
+    this[j] = false, t ? this[Ut](t) : this[ki](e, i) && this[zt]();
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.close(t, (e) => e ? this.emit("error", e) : this.emit("close"));
+    }
+  }
+  [Ut](t) {
+    this[j] = true, this[H](), this.emit("error", t);
+  }
+  [ki](t, e) {
+    let i = false;
+    return this[ee] -= t, t > 0 && (i = super.write(t < e.length ? e.subarray(0, t) : e)), (t === 0 || this[ee] <= 0) && (i = false, this[H](), super.end()), i;
+  }
+  emit(t, ...e) {
+    switch (t) {
+      case "prefinish":
+      case "finish":
+        return false;
+      case "drain":
+        return typeof this[m] == "number" && this[zt](), false;
+      case "error":
+        return this[bt] ? false : (this[bt] = true, super.emit(t, ...e));
+      default:
+        return super.emit(t, ...e);
+    }
+  }
+};
+var Be = class extends _t {
+  [at]() {
+    let t = true;
+    try {
+      this[Ht](null, I.openSync(this[U], "r")), t = false;
+    } finally {
+      t && this[H]();
+    }
+  }
+  [zt]() {
+    let t = true;
+    try {
+      if (!this[j]) {
+        this[j] = true;
+        do {
+          let e = this[vi](), i = e.length === 0 ? 0 : I.readSync(this[m], e, 0, e.length, null);
+          if (!this[ki](i, e)) break;
+        } while (true);
+        this[j] = false;
+      }
+      t = false;
+    } finally {
+      t && this[H]();
+    }
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.closeSync(t), this.emit("close");
+    }
+  }
+};
+var et = class extends Qr {
+  readable = false;
+  writable = true;
+  [bt] = false;
+  [gt] = false;
+  [te] = false;
+  [Y] = [];
+  [ke] = false;
+  [U];
+  [ie];
+  [ht];
+  [m];
+  [Me];
+  [tt];
+  [Ni] = false;
+  [ot];
+  constructor(t, e) {
+    e = e || {}, super(e), this[U] = t, this[m] = typeof e.fd == "number" ? e.fd : void 0, this[ie] = e.mode === void 0 ? 438 : e.mode, this[ot] = typeof e.start == "number" ? e.start : void 0, this[ht] = typeof e.autoClose == "boolean" ? e.autoClose : true;
+    let i = this[ot] !== void 0 ? "r+" : "w";
+    this[Me] = e.flags === void 0, this[tt] = e.flags === void 0 ? i : e.flags, this[m] === void 0 && this[at]();
+  }
+  emit(t, ...e) {
+    if (t === "error") {
+      if (this[bt]) return false;
+      this[bt] = true;
+    }
+    return super.emit(t, ...e);
+  }
+  get fd() {
+    return this[m];
+  }
+  get path() {
+    return this[U];
+  }
+  [Ut](t) {
+    this[H](), this[gt] = true, this.emit("error", t);
+  }
+  [at]() {
+    I.open(this[U], this[tt], this[ie], (t, e) => this[Ht](t, e));
+  }
+  [Ht](t, e) {
+    this[Me] && this[tt] === "r+" && t && t.code === "ENOENT" ? (this[tt] = "w", this[at]()) : t ? this[Ut](t) : (this[m] = e, this.emit("open", e), this[gt] || this[Ai]());
+  }
+  end(t, e) {
+    return t && this.write(t, e), this[te] = true, !this[gt] && !this[Y].length && typeof this[m] == "number" && this[Pt](null, 0), this;
+  }
+  write(t, e) {
+    return typeof t == "string" && (t = Buffer.from(t, e)), this[te] ? (this.emit("error", new Error("write() after end()")), false) : this[m] === void 0 || this[gt] || this[Y].length ? (this[Y].push(t), this[ke] = true, false) : (this[gt] = true, this[ve](t), true);
+  }
+  [ve](t) {
+    I.write(this[m], t, 0, t.length, this[ot], (e, i) => this[Pt](e, i));
+  }
+  [Pt](t, e) {
+    t ? this[Ut](t) : (this[ot] !== void 0 && typeof e == "number" && (this[ot] += e), this[Y].length ? this[Ai]() : (this[gt] = false, this[te] && !this[Ni] ? (this[Ni] = true, this[H](), this.emit("finish")) : this[ke] && (this[ke] = false, this.emit("drain"))));
+  }
+  [Ai]() {
+    if (this[Y].length === 0) this[te] && this[Pt](null, 0);
+    else if (this[Y].length === 1) this[ve](this[Y].pop());
+    else {
+      let t = this[Y];
+      this[Y] = [], Jr(this[m], t, this[ot], (e, i) => this[Pt](e, i));
+    }
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.close(t, (e) => e ? this.emit("error", e) : this.emit("close"));
+    }
+  }
+};
+var Wt = class extends et {
+  [at]() {
+    let t;
+    if (this[Me] && this[tt] === "r+") try {
+      t = I.openSync(this[U], this[tt], this[ie]);
+    } catch (e) {
+      if (e?.code === "ENOENT") return this[tt] = "w", this[at]();
+      throw e;
+    }
+    else t = I.openSync(this[U], this[tt], this[ie]);
+    this[Ht](null, t);
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.closeSync(t), this.emit("close");
+    }
+  }
+  [ve](t) {
+    let e = true;
+    try {
+      this[Pt](null, I.writeSync(this[m], t, 0, t.length, this[ot])), e = false;
+    } finally {
+      if (e) try {
+        this[H]();
+      } catch {
+      }
+    }
+  }
+};
+var jr = /* @__PURE__ */ new Map([["C", "cwd"], ["f", "file"], ["z", "gzip"], ["P", "preservePaths"], ["U", "unlink"], ["strip-components", "strip"], ["stripComponents", "strip"], ["keep-newer", "newer"], ["keepNewer", "newer"], ["keep-newer-files", "newer"], ["keepNewerFiles", "newer"], ["k", "keep"], ["keep-existing", "keep"], ["keepExisting", "keep"], ["m", "noMtime"], ["no-mtime", "noMtime"], ["p", "preserveOwner"], ["L", "follow"], ["h", "follow"], ["onentry", "onReadEntry"]]);
+var Fs = (s3) => !!s3.sync && !!s3.file;
+var ks = (s3) => !s3.sync && !!s3.file;
+var vs = (s3) => !!s3.sync && !s3.file;
+var Ms = (s3) => !s3.sync && !s3.file;
+var Bs = (s3) => !!s3.file;
+var tn = (s3) => {
+  let t = jr.get(s3);
+  return t || s3;
+};
+var se = (s3 = {}) => {
+  if (!s3) return {};
+  let t = {};
+  for (let [e, i] of Object.entries(s3)) {
+    let r = tn(e);
+    t[r] = i;
+  }
+  return t.chmod === void 0 && t.noChmod === false && (t.chmod = true), delete t.noChmod, t;
+};
+var K = (s3, t, e, i, r) => Object.assign((n = [], o, h) => {
+  Array.isArray(n) && (o = n, n = {}), typeof o == "function" && (h = o, o = void 0), o = o ? Array.from(o) : [];
+  let a = se(n);
+  if (r?.(a, o), Fs(a)) {
+    if (typeof h == "function") throw new TypeError("callback not supported for sync tar functions");
+    return s3(a, o);
+  } else if (ks(a)) {
+    let l = t(a, o);
+    return h ? l.then(() => h(), h) : l;
+  } else if (vs(a)) {
+    if (typeof h == "function") throw new TypeError("callback not supported for sync tar functions");
+    return e(a, o);
+  } else if (Ms(a)) {
+    if (typeof h == "function") throw new TypeError("callback only supported with file option");
+    return i(a, o);
+  }
+  throw new Error("impossible options??");
+}, { syncFile: s3, asyncFile: t, syncNoFile: e, asyncNoFile: i, validate: r });
+var sn = en.constants || { ZLIB_VERNUM: 4736 };
+var M = Object.freeze(Object.assign(/* @__PURE__ */ Object.create(null), { Z_NO_FLUSH: 0, Z_PARTIAL_FLUSH: 1, Z_SYNC_FLUSH: 2, Z_FULL_FLUSH: 3, Z_FINISH: 4, Z_BLOCK: 5, Z_OK: 0, Z_STREAM_END: 1, Z_NEED_DICT: 2, Z_ERRNO: -1, Z_STREAM_ERROR: -2, Z_DATA_ERROR: -3, Z_MEM_ERROR: -4, Z_BUF_ERROR: -5, Z_VERSION_ERROR: -6, Z_NO_COMPRESSION: 0, Z_BEST_SPEED: 1, Z_BEST_COMPRESSION: 9, Z_DEFAULT_COMPRESSION: -1, Z_FILTERED: 1, Z_HUFFMAN_ONLY: 2, Z_RLE: 3, Z_FIXED: 4, Z_DEFAULT_STRATEGY: 0, DEFLATE: 1, INFLATE: 2, GZIP: 3, GUNZIP: 4, DEFLATERAW: 5, INFLATERAW: 6, UNZIP: 7, BROTLI_DECODE: 8, BROTLI_ENCODE: 9, Z_MIN_WINDOWBITS: 8, Z_MAX_WINDOWBITS: 15, Z_DEFAULT_WINDOWBITS: 15, Z_MIN_CHUNK: 64, Z_MAX_CHUNK: 1 / 0, Z_DEFAULT_CHUNK: 16384, Z_MIN_MEMLEVEL: 1, Z_MAX_MEMLEVEL: 9, Z_DEFAULT_MEMLEVEL: 8, Z_MIN_LEVEL: -1, Z_MAX_LEVEL: 9, Z_DEFAULT_LEVEL: -1, BROTLI_OPERATION_PROCESS: 0, BROTLI_OPERATION_FLUSH: 1, BROTLI_OPERATION_FINISH: 2, BROTLI_OPERATION_EMIT_METADATA: 3, BROTLI_MODE_GENERIC: 0, BROTLI_MODE_TEXT: 1, BROTLI_MODE_FONT: 2, BROTLI_DEFAULT_MODE: 0, BROTLI_MIN_QUALITY: 0, BROTLI_MAX_QUALITY: 11, BROTLI_DEFAULT_QUALITY: 11, BROTLI_MIN_WINDOW_BITS: 10, BROTLI_MAX_WINDOW_BITS: 24, BROTLI_LARGE_MAX_WINDOW_BITS: 30, BROTLI_DEFAULT_WINDOW: 22, BROTLI_MIN_INPUT_BLOCK_BITS: 16, BROTLI_MAX_INPUT_BLOCK_BITS: 24, BROTLI_PARAM_MODE: 0, BROTLI_PARAM_QUALITY: 1, BROTLI_PARAM_LGWIN: 2, BROTLI_PARAM_LGBLOCK: 3, BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING: 4, BROTLI_PARAM_SIZE_HINT: 5, BROTLI_PARAM_LARGE_WINDOW: 6, BROTLI_PARAM_NPOSTFIX: 7, BROTLI_PARAM_NDIRECT: 8, BROTLI_DECODER_RESULT_ERROR: 0, BROTLI_DECODER_RESULT_SUCCESS: 1, BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT: 2, BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT: 3, BROTLI_DECODER_PARAM_DISABLE_RING_BUFFER_REALLOCATION: 0, BROTLI_DECODER_PARAM_LARGE_WINDOW: 1, BROTLI_DECODER_NO_ERROR: 0, BROTLI_DECODER_SUCCESS: 1, BROTLI_DECODER_NEEDS_MORE_INPUT: 2, BROTLI_DECODER_NEEDS_MORE_OUTPUT: 3, BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_NIBBLE: -1, BROTLI_DECODER_ERROR_FORMAT_RESERVED: -2, BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_META_NIBBLE: -3, BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_ALPHABET: -4, BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_SAME: -5, BROTLI_DECODER_ERROR_FORMAT_CL_SPACE: -6, BROTLI_DECODER_ERROR_FORMAT_HUFFMAN_SPACE: -7, BROTLI_DECODER_ERROR_FORMAT_CONTEXT_MAP_REPEAT: -8, BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_1: -9, BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_2: -10, BROTLI_DECODER_ERROR_FORMAT_TRANSFORM: -11, BROTLI_DECODER_ERROR_FORMAT_DICTIONARY: -12, BROTLI_DECODER_ERROR_FORMAT_WINDOW_BITS: -13, BROTLI_DECODER_ERROR_FORMAT_PADDING_1: -14, BROTLI_DECODER_ERROR_FORMAT_PADDING_2: -15, BROTLI_DECODER_ERROR_FORMAT_DISTANCE: -16, BROTLI_DECODER_ERROR_DICTIONARY_NOT_SET: -19, BROTLI_DECODER_ERROR_INVALID_ARGUMENTS: -20, BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES: -21, BROTLI_DECODER_ERROR_ALLOC_TREE_GROUPS: -22, BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MAP: -25, BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_1: -26, BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_2: -27, BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES: -30, BROTLI_DECODER_ERROR_UNREACHABLE: -31 }, sn));
+var rn = Ot.concat;
+var zs = Object.getOwnPropertyDescriptor(Ot, "concat");
+var nn = (s3) => s3;
+var Bi = zs?.writable === true || zs?.set !== void 0 ? (s3) => {
+  Ot.concat = s3 ? nn : rn;
+} : (s3) => {
+};
+var Tt = /* @__PURE__ */ Symbol("_superWrite");
+var Gt = class extends Error {
+  code;
+  errno;
+  constructor(t, e) {
+    super("zlib: " + t.message, { cause: t }), this.code = t.code, this.errno = t.errno, this.code || (this.code = "ZLIB_ERROR"), this.message = "zlib: " + t.message, Error.captureStackTrace(this, e ?? this.constructor);
+  }
+  get name() {
+    return "ZlibError";
+  }
+};
+var Pi = /* @__PURE__ */ Symbol("flushFlag");
+var re = class extends A {
+  #t = false;
+  #i = false;
+  #s;
+  #n;
+  #r;
+  #e;
+  #o;
+  get sawError() {
+    return this.#t;
+  }
+  get handle() {
+    return this.#e;
+  }
+  get flushFlag() {
+    return this.#s;
+  }
+  constructor(t, e) {
+    if (!t || typeof t != "object") throw new TypeError("invalid options for ZlibBase constructor");
+    if (super(t), this.#s = t.flush ?? 0, this.#n = t.finishFlush ?? 0, this.#r = t.fullFlushFlag ?? 0, typeof Ps[e] != "function") throw new TypeError("Compression method not supported: " + e);
+    try {
+      this.#e = new Ps[e](t);
+    } catch (i) {
+      throw new Gt(i, this.constructor);
+    }
+    this.#o = (i) => {
+      this.#t || (this.#t = true, this.close(), this.emit("error", i));
+    }, this.#e?.on("error", (i) => this.#o(new Gt(i))), this.once("end", () => this.close);
+  }
+  close() {
+    this.#e && (this.#e.close(), this.#e = void 0, this.emit("close"));
+  }
+  reset() {
+    if (!this.#t) return zi(this.#e, "zlib binding closed"), this.#e.reset?.();
+  }
+  flush(t) {
+    this.ended || (typeof t != "number" && (t = this.#r), this.write(Object.assign(Ot.alloc(0), { [Pi]: t })));
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), t && (e ? this.write(t, e) : this.write(t)), this.flush(this.#n), this.#i = true, super.end(i);
+  }
+  get ended() {
+    return this.#i;
+  }
+  [Tt](t) {
+    return super.write(t);
+  }
+  write(t, e, i) {
+    if (typeof e == "function" && (i = e, e = "utf8"), typeof t == "string" && (t = Ot.from(t, e)), this.#t) return;
+    zi(this.#e, "zlib binding closed");
+    let r = this.#e._handle, n = r.close;
+    r.close = () => {
+    };
+    let o = this.#e.close;
+    this.#e.close = () => {
+    }, Bi(true);
+    let h;
+    try {
+      let l = typeof t[Pi] == "number" ? t[Pi] : this.#s;
+      h = this.#e._processChunk(t, l), Bi(false);
+    } catch (l) {
+      Bi(false), this.#o(new Gt(l, this.write));
+    } finally {
+      this.#e && (this.#e._handle = r, r.close = n, this.#e.close = o, this.#e.removeAllListeners("error"));
+    }
+    this.#e && this.#e.on("error", (l) => this.#o(new Gt(l, this.write)));
+    let a;
+    if (h) if (Array.isArray(h) && h.length > 0) {
+      let l = h[0];
+      a = this[Tt](Ot.from(l));
+      for (let c = 1; c < h.length; c++) a = this[Tt](h[c]);
+    } else a = this[Tt](Ot.from(h));
+    return i && i(), a;
+  }
+};
+var Pe = class extends re {
+  #t;
+  #i;
+  constructor(t, e) {
+    t = t || {}, t.flush = t.flush || M.Z_NO_FLUSH, t.finishFlush = t.finishFlush || M.Z_FINISH, t.fullFlushFlag = M.Z_FULL_FLUSH, super(t, e), this.#t = t.level, this.#i = t.strategy;
+  }
+  params(t, e) {
+    if (!this.sawError) {
+      if (!this.handle) throw new Error("cannot switch params when binding is closed");
+      if (!this.handle.params) throw new Error("not supported in this implementation");
+      if (this.#t !== t || this.#i !== e) {
+        this.flush(M.Z_SYNC_FLUSH), zi(this.handle, "zlib binding closed");
+        let i = this.handle.flush;
+        this.handle.flush = (r, n) => {
+          typeof r == "function" && (n = r, r = this.flushFlag), this.flush(r), n?.();
+        };
+        try {
+          this.handle.params(t, e);
+        } finally {
+          this.handle.flush = i;
+        }
+        this.handle && (this.#t = t, this.#i = e);
+      }
+    }
+  }
+};
+var ze = class extends Pe {
+  #t;
+  constructor(t) {
+    super(t, "Gzip"), this.#t = t && !!t.portable;
+  }
+  [Tt](t) {
+    return this.#t ? (this.#t = false, t[9] = 255, super[Tt](t)) : super[Tt](t);
+  }
+};
+var Ue = class extends Pe {
+  constructor(t) {
+    super(t, "Unzip");
+  }
+};
+var He = class extends re {
+  constructor(t, e) {
+    t = t || {}, t.flush = t.flush || M.BROTLI_OPERATION_PROCESS, t.finishFlush = t.finishFlush || M.BROTLI_OPERATION_FINISH, t.fullFlushFlag = M.BROTLI_OPERATION_FLUSH, super(t, e);
+  }
+};
+var We = class extends He {
+  constructor(t) {
+    super(t, "BrotliCompress");
+  }
+};
+var Ge = class extends He {
+  constructor(t) {
+    super(t, "BrotliDecompress");
+  }
+};
+var Ze = class extends re {
+  constructor(t, e) {
+    t = t || {}, t.flush = t.flush || M.ZSTD_e_continue, t.finishFlush = t.finishFlush || M.ZSTD_e_end, t.fullFlushFlag = M.ZSTD_e_flush, super(t, e);
+  }
+};
+var Ye = class extends Ze {
+  constructor(t) {
+    super(t, "ZstdCompress");
+  }
+};
+var Ke = class extends Ze {
+  constructor(t) {
+    super(t, "ZstdDecompress");
+  }
+};
+var Us = (s3, t) => {
+  if (Number.isSafeInteger(s3)) s3 < 0 ? an(s3, t) : hn(s3, t);
+  else throw Error("cannot encode number outside of javascript safe integer range");
+  return t;
+};
+var hn = (s3, t) => {
+  t[0] = 128;
+  for (var e = t.length; e > 1; e--) t[e - 1] = s3 & 255, s3 = Math.floor(s3 / 256);
+};
+var an = (s3, t) => {
+  t[0] = 255;
+  var e = false;
+  s3 = s3 * -1;
+  for (var i = t.length; i > 1; i--) {
+    var r = s3 & 255;
+    s3 = Math.floor(s3 / 256), e ? t[i - 1] = Ws(r) : r === 0 ? t[i - 1] = 0 : (e = true, t[i - 1] = Gs(r));
+  }
+};
+var Hs = (s3) => {
+  let t = s3[0], e = t === 128 ? cn(s3.subarray(1, s3.length)) : t === 255 ? ln(s3) : null;
+  if (e === null) throw Error("invalid base256 encoding");
+  if (!Number.isSafeInteger(e)) throw Error("parsed number outside of javascript safe integer range");
+  return e;
+};
+var ln = (s3) => {
+  for (var t = s3.length, e = 0, i = false, r = t - 1; r > -1; r--) {
+    var n = Number(s3[r]), o;
+    i ? o = Ws(n) : n === 0 ? o = n : (i = true, o = Gs(n)), o !== 0 && (e -= o * Math.pow(256, t - r - 1));
+  }
+  return e;
+};
+var cn = (s3) => {
+  for (var t = s3.length, e = 0, i = t - 1; i > -1; i--) {
+    var r = Number(s3[i]);
+    r !== 0 && (e += r * Math.pow(256, t - i - 1));
+  }
+  return e;
+};
+var Ws = (s3) => (255 ^ s3) & 255;
+var Gs = (s3) => (255 ^ s3) + 1 & 255;
+var Hi = {};
+Ur(Hi, { code: () => Ve, isCode: () => ne, isName: () => dn, name: () => oe, normalFsTypes: () => Ui });
+var ne = (s3) => oe.has(s3);
+var dn = (s3) => Ve.has(s3);
+var Ui = /* @__PURE__ */ new Set(["0", "", "1", "2", "3", "4", "5", "6", "7", "D"]);
+var oe = /* @__PURE__ */ new Map([["0", "File"], ["", "OldFile"], ["1", "Link"], ["2", "SymbolicLink"], ["3", "CharacterDevice"], ["4", "BlockDevice"], ["5", "Directory"], ["6", "FIFO"], ["7", "ContiguousFile"], ["g", "GlobalExtendedHeader"], ["x", "ExtendedHeader"], ["A", "SolarisACL"], ["D", "GNUDumpDir"], ["I", "Inode"], ["K", "NextFileHasLongLinkpath"], ["L", "NextFileHasLongPath"], ["M", "ContinuationFile"], ["N", "OldGnuLongPath"], ["S", "SparseFile"], ["V", "TapeVolumeHeader"], ["X", "OldExtendedHeader"]]);
+var Ve = new Map(Array.from(oe).map((s3) => [s3[1], s3[0]]));
+var un = (s3) => s3 === void 0 || s3 < 0 ? void 0 : s3;
+var F = class {
+  cksumValid = false;
+  needPax = false;
+  nullBlock = false;
+  block;
+  path;
+  mode;
+  uid;
+  gid;
+  size;
+  cksum;
+  #t = "Unsupported";
+  linkpath;
+  uname;
+  gname;
+  devmaj = 0;
+  devmin = 0;
+  atime;
+  ctime;
+  mtime;
+  charset;
+  comment;
+  constructor(t, e = 0, i, r) {
+    Buffer.isBuffer(t) ? this.decode(t, e || 0, i, r) : t && this.#i(t);
+  }
+  decode(t, e, i, r) {
+    if (e || (e = 0), !t || !(t.length >= e + 512)) throw new Error("need 512 bytes for header");
+    let n = xt(t, e + 156, 1), o = Ui.has(n), h = o ? i : void 0, a = o ? r : void 0;
+    if (this.path = h?.path ?? xt(t, e, 100), this.mode = h?.mode ?? a?.mode ?? lt(t, e + 100, 8), this.uid = h?.uid ?? a?.uid ?? lt(t, e + 108, 8), this.gid = h?.gid ?? a?.gid ?? lt(t, e + 116, 8), this.size = un(h?.size ?? a?.size ?? lt(t, e + 124, 12)), this.mtime = h?.mtime ?? a?.mtime ?? Wi(t, e + 136, 12), this.cksum = lt(t, e + 148, 12), a && this.#i(a, true), h && this.#i(h), ne(n) && (this.#t = n || "0"), this.#t === "0" && this.path.slice(-1) === "/" && (this.#t = "5"), this.#t === "5" && (this.size = 0), this.linkpath = xt(t, e + 157, 100), t.subarray(e + 257, e + 265).toString() === "ustar\x0000") if (this.uname = h?.uname ?? a?.uname ?? xt(t, e + 265, 32), this.gname = h?.gname ?? a?.gname ?? xt(t, e + 297, 32), this.devmaj = h?.devmaj ?? a?.devmaj ?? lt(t, e + 329, 8) ?? 0, this.devmin = h?.devmin ?? a?.devmin ?? lt(t, e + 337, 8) ?? 0, t[e + 475] !== 0) {
+      let c = xt(t, e + 345, 155);
+      this.path = c + "/" + this.path;
+    } else {
+      let c = xt(t, e + 345, 130);
+      c && (this.path = c + "/" + this.path), this.atime = i?.atime ?? r?.atime ?? Wi(t, e + 476, 12), this.ctime = i?.ctime ?? r?.ctime ?? Wi(t, e + 488, 12);
+    }
+    let l = 256;
+    for (let c = e; c < e + 148; c++) l += t[c];
+    for (let c = e + 156; c < e + 512; c++) l += t[c];
+    this.cksumValid = l === this.cksum, this.cksum === void 0 && l === 256 && (this.nullBlock = true);
+  }
+  #i(t, e = false) {
+    Object.assign(this, Object.fromEntries(Object.entries(t).filter(([i, r]) => !(r == null || i === "size" && Number(r) < 0 || i === "path" && e || i === "linkpath" && e || i === "global"))));
+  }
+  encode(t, e = 0) {
+    if (t || (t = this.block = Buffer.alloc(512)), this.#t === "Unsupported" && (this.#t = "0"), !(t.length >= e + 512)) throw new Error("need 512 bytes for header");
+    let i = this.ctime || this.atime ? 130 : 155, r = mn(this.path || "", i), n = r[0], o = r[1];
+    this.needPax = !!r[2], this.needPax = Lt(t, e, 100, n) || this.needPax, this.needPax = ct(t, e + 100, 8, this.mode) || this.needPax, this.needPax = ct(t, e + 108, 8, this.uid) || this.needPax, this.needPax = ct(t, e + 116, 8, this.gid) || this.needPax, this.needPax = ct(t, e + 124, 12, this.size) || this.needPax, this.needPax = Gi(t, e + 136, 12, this.mtime) || this.needPax, t[e + 156] = Number(this.#t.codePointAt(0)), this.needPax = Lt(t, e + 157, 100, this.linkpath) || this.needPax, t.write("ustar\x0000", e + 257, 8), this.needPax = Lt(t, e + 265, 32, this.uname) || this.needPax, this.needPax = Lt(t, e + 297, 32, this.gname) || this.needPax, this.needPax = ct(t, e + 329, 8, this.devmaj) || this.needPax, this.needPax = ct(t, e + 337, 8, this.devmin) || this.needPax, this.needPax = Lt(t, e + 345, i, o) || this.needPax, t[e + 475] !== 0 ? this.needPax = Lt(t, e + 345, 155, o) || this.needPax : (this.needPax = Lt(t, e + 345, 130, o) || this.needPax, this.needPax = Gi(t, e + 476, 12, this.atime) || this.needPax, this.needPax = Gi(t, e + 488, 12, this.ctime) || this.needPax);
+    let h = 256;
+    for (let a = e; a < e + 148; a++) h += t[a];
+    for (let a = e + 156; a < e + 512; a++) h += t[a];
+    return this.cksum = h, ct(t, e + 148, 8, this.cksum), this.cksumValid = true, this.needPax;
+  }
+  get type() {
+    return this.#t === "Unsupported" ? this.#t : oe.get(this.#t);
+  }
+  get typeKey() {
+    return this.#t;
+  }
+  set type(t) {
+    let e = String(Ve.get(t));
+    if (ne(e) || e === "Unsupported") this.#t = e;
+    else if (ne(t)) this.#t = t;
+    else throw new TypeError("invalid entry type: " + t);
+  }
+};
+var mn = (s3, t) => {
+  let i = s3, r = "", n, o = Zt.parse(s3).root || ".";
+  if (Buffer.byteLength(i) < 100) n = [i, r, false];
+  else {
+    r = Zt.dirname(i), i = Zt.basename(i);
+    do
+      Buffer.byteLength(i) <= 100 && Buffer.byteLength(r) <= t ? n = [i, r, false] : Buffer.byteLength(i) > 100 && Buffer.byteLength(r) <= t ? n = [i.slice(0, 99), r, true] : (i = Zt.join(Zt.basename(r), i), r = Zt.dirname(r));
+    while (r !== o && n === void 0);
+    n || (n = [s3.slice(0, 99), "", true]);
+  }
+  return n;
+};
+var xt = (s3, t, e) => s3.subarray(t, t + e).toString("utf8").replace(/\0.*/, "");
+var Wi = (s3, t, e) => pn(lt(s3, t, e));
+var pn = (s3) => s3 === void 0 ? void 0 : new Date(s3 * 1e3);
+var lt = (s3, t, e) => Number(s3[t]) & 128 ? Hs(s3.subarray(t, t + e)) : wn(s3, t, e);
+var En = (s3) => isNaN(s3) ? void 0 : s3;
+var wn = (s3, t, e) => En(parseInt(s3.subarray(t, t + e).toString("utf8").replace(/\0.*$/, "").trim(), 8));
+var Sn = { 12: 8589934591, 8: 2097151 };
+var ct = (s3, t, e, i) => i === void 0 ? false : i > Sn[e] || i < 0 ? (Us(i, s3.subarray(t, t + e)), true) : (yn(s3, t, e, i), false);
+var yn = (s3, t, e, i) => s3.write(Rn(i, e), t, e, "ascii");
+var Rn = (s3, t) => gn(Math.floor(s3).toString(8), t);
+var gn = (s3, t) => (s3.length === t - 1 ? s3 : new Array(t - s3.length - 1).join("0") + s3 + " ") + "\0";
+var Gi = (s3, t, e, i) => i === void 0 ? false : ct(s3, t, e, i.getTime() / 1e3);
+var bn = new Array(156).join("\0");
+var Lt = (s3, t, e, i) => i === void 0 ? false : (s3.write(i + bn, t, e, "utf8"), i.length !== Buffer.byteLength(i) || i.length > e);
+var ft = class s {
+  atime;
+  mtime;
+  ctime;
+  charset;
+  comment;
+  gid;
+  uid;
+  gname;
+  uname;
+  linkpath;
+  dev;
+  ino;
+  nlink;
+  path;
+  size;
+  mode;
+  global;
+  constructor(t, e = false) {
+    this.atime = t.atime, this.charset = t.charset, this.comment = t.comment, this.ctime = t.ctime, this.dev = t.dev, this.gid = t.gid, this.global = e, this.gname = t.gname, this.ino = t.ino, this.linkpath = t.linkpath, this.mtime = t.mtime, this.nlink = t.nlink, this.path = t.path, this.size = t.size, this.uid = t.uid, this.uname = t.uname;
+  }
+  encode() {
+    let t = this.encodeBody();
+    if (t === "") return Buffer.allocUnsafe(0);
+    let e = Buffer.byteLength(t), i = 512 * Math.ceil(1 + e / 512), r = Buffer.allocUnsafe(i);
+    for (let n = 0; n < 512; n++) r[n] = 0;
+    new F({ path: ("PaxHeader/" + _n(this.path ?? "")).slice(0, 99), mode: this.mode || 420, uid: this.uid, gid: this.gid, size: e, mtime: this.mtime, type: this.global ? "GlobalExtendedHeader" : "ExtendedHeader", linkpath: "", uname: this.uname || "", gname: this.gname || "", devmaj: 0, devmin: 0, atime: this.atime, ctime: this.ctime }).encode(r), r.write(t, 512, e, "utf8");
+    for (let n = e + 512; n < r.length; n++) r[n] = 0;
+    return r;
+  }
+  encodeBody() {
+    return this.encodeField("path") + this.encodeField("ctime") + this.encodeField("atime") + this.encodeField("dev") + this.encodeField("ino") + this.encodeField("nlink") + this.encodeField("charset") + this.encodeField("comment") + this.encodeField("gid") + this.encodeField("gname") + this.encodeField("linkpath") + this.encodeField("mtime") + this.encodeField("size") + this.encodeField("uid") + this.encodeField("uname");
+  }
+  encodeField(t) {
+    if (this[t] === void 0) return "";
+    let e = this[t], i = e instanceof Date ? e.getTime() / 1e3 : e, r = " " + (t === "dev" || t === "ino" || t === "nlink" ? "SCHILY." : "") + t + "=" + i + `
+`, n = Buffer.byteLength(r), o = Math.floor(Math.log(n) / Math.log(10)) + 1;
+    return n + o >= Math.pow(10, o) && (o += 1), o + n + r;
+  }
+  static parse(t, e, i = false) {
+    return new s(On(Tn(t), e), i);
+  }
+};
+var On = (s3, t) => t ? Object.assign({}, t, s3) : s3;
+var Tn = (s3) => s3.replace(/\n$/, "").split(`
+`).reduce(xn, /* @__PURE__ */ Object.create(null));
+var xn = (s3, t) => {
+  let e = parseInt(t, 10);
+  if (e !== Buffer.byteLength(t) + 1) return s3;
+  t = t.slice((e + " ").length);
+  let i = t.split("="), r = i.shift();
+  if (!r) return s3;
+  let n = r.replace(/^SCHILY\.(dev|ino|nlink)/, "$1"), o = i.join("=").replace(/\0.*/, "");
+  switch (n) {
+    case "path":
+    case "linkpath":
+    case "type":
+    case "charset":
+    case "comment":
+    case "gname":
+    case "uname":
+      s3[n] = o;
+      break;
+    case "ctime":
+    case "atime":
+    case "mtime":
+      s3[n] = new Date(Number(o) * 1e3);
+      break;
+    case "size":
+      let h = +o;
+      h >= 0 && (s3[n] = h);
+      break;
+    case "gid":
+    case "uid":
+    case "dev":
+    case "ino":
+    case "nlink":
+    case "mode":
+      s3[n] = +o;
+      break;
+  }
+  return s3;
+};
+var Ln = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
+var f = Ln !== "win32" ? (s3) => String(s3) : (s3) => String(s3).replaceAll(/\\/g, "/");
+var $e = class extends A {
+  extended;
+  globalExtended;
+  header;
+  startBlockSize;
+  blockRemain;
+  remain;
+  type;
+  meta = false;
+  ignore = false;
+  path;
+  mode;
+  uid;
+  gid;
+  uname;
+  gname;
+  size = 0;
+  mtime;
+  atime;
+  ctime;
+  linkpath;
+  dev;
+  ino;
+  nlink;
+  invalid = false;
+  absolute;
+  unsupported = false;
+  constructor(t, e, i) {
+    switch (super({}), this.pause(), this.extended = e, this.globalExtended = i, this.header = t, this.remain = t.size ?? 0, this.startBlockSize = 512 * Math.ceil(this.remain / 512), this.blockRemain = this.startBlockSize, this.type = t.type, this.type) {
+      case "File":
+      case "OldFile":
+      case "Link":
+      case "SymbolicLink":
+      case "CharacterDevice":
+      case "BlockDevice":
+      case "Directory":
+      case "FIFO":
+      case "ContiguousFile":
+      case "GNUDumpDir":
+        break;
+      case "NextFileHasLongLinkpath":
+      case "NextFileHasLongPath":
+      case "OldGnuLongPath":
+      case "GlobalExtendedHeader":
+      case "ExtendedHeader":
+      case "OldExtendedHeader":
+        this.meta = true;
+        break;
+      default:
+        this.ignore = true;
+    }
+    if (!t.path) throw new Error("no path provided for tar.ReadEntry");
+    this.path = f(t.path), this.mode = t.mode, this.mode && (this.mode = this.mode & 4095), this.uid = t.uid, this.gid = t.gid, this.uname = t.uname, this.gname = t.gname, this.size = this.remain, this.mtime = t.mtime, this.atime = t.atime, this.ctime = t.ctime, this.linkpath = t.linkpath ? f(t.linkpath) : void 0, this.uname = t.uname, this.gname = t.gname, e && this.#t(e), i && this.#t(i, true);
+  }
+  write(t) {
+    let e = t.length;
+    if (e > this.blockRemain) throw new Error("writing more to entry than is appropriate");
+    let i = this.remain, r = this.blockRemain;
+    return this.remain = Math.max(0, i - e), this.blockRemain = Math.max(0, r - e), this.ignore ? true : i >= e ? super.write(t) : super.write(t.subarray(0, i));
+  }
+  #t(t, e = false) {
+    t.path && (t.path = f(t.path)), t.linkpath && (t.linkpath = f(t.linkpath)), Object.assign(this, Object.fromEntries(Object.entries(t).filter(([i, r]) => !(r == null || i === "path" && e))));
+  }
+};
+var Dt = (s3, t, e, i = {}) => {
+  s3.file && (i.file = s3.file), s3.cwd && (i.cwd = s3.cwd), i.code = e instanceof Error && e.code || t, i.tarCode = t, !s3.strict && i.recoverable !== false ? (e instanceof Error && (i = Object.assign(e, i), e = e.message), s3.emit("warn", t, e, i)) : e instanceof Error ? s3.emit("error", Object.assign(e, i)) : s3.emit("error", Object.assign(new Error(`${t}: ${e}`), i));
+};
+var Nn = 1024 * 1024;
+var Xi = Buffer.from([31, 139]);
+var qi = Buffer.from([40, 181, 47, 253]);
+var An = Math.max(Xi.length, qi.length);
+var B = /* @__PURE__ */ Symbol("state");
+var Nt = /* @__PURE__ */ Symbol("writeEntry");
+var it = /* @__PURE__ */ Symbol("readEntry");
+var Zi = /* @__PURE__ */ Symbol("nextEntry");
+var Zs = /* @__PURE__ */ Symbol("processEntry");
+var V = /* @__PURE__ */ Symbol("extendedHeader");
+var he = /* @__PURE__ */ Symbol("globalExtendedHeader");
+var dt = /* @__PURE__ */ Symbol("meta");
+var Ys = /* @__PURE__ */ Symbol("emitMeta");
+var p = /* @__PURE__ */ Symbol("buffer");
+var st = /* @__PURE__ */ Symbol("queue");
+var ut = /* @__PURE__ */ Symbol("ended");
+var Yi = /* @__PURE__ */ Symbol("emittedEnd");
+var At = /* @__PURE__ */ Symbol("emit");
+var w = /* @__PURE__ */ Symbol("unzip");
+var Xe = /* @__PURE__ */ Symbol("consumeChunk");
+var qe = /* @__PURE__ */ Symbol("consumeChunkSub");
+var Ki = /* @__PURE__ */ Symbol("consumeBody");
+var Ks = /* @__PURE__ */ Symbol("consumeMeta");
+var Vs = /* @__PURE__ */ Symbol("consumeHeader");
+var ae = /* @__PURE__ */ Symbol("consuming");
+var Vi = /* @__PURE__ */ Symbol("bufferConcat");
+var Qe = /* @__PURE__ */ Symbol("maybeEnd");
+var Yt = /* @__PURE__ */ Symbol("writing");
+var $ = /* @__PURE__ */ Symbol("aborted");
+var Je = /* @__PURE__ */ Symbol("onDone");
+var It = /* @__PURE__ */ Symbol("sawValidEntry");
+var je = /* @__PURE__ */ Symbol("sawNullBlock");
+var ti = /* @__PURE__ */ Symbol("sawEOF");
+var $s = /* @__PURE__ */ Symbol("closeStream");
+var In = 1e3;
+var le = /* @__PURE__ */ Symbol("compressedBytesRead");
+var $i = /* @__PURE__ */ Symbol("decompressedBytesRead");
+var Xs = /* @__PURE__ */ Symbol("checkDecompressionRatio");
+var Cn = () => true;
+var rt = class extends Dn {
+  file;
+  strict;
+  maxMetaEntrySize;
+  filter;
+  brotli;
+  zstd;
+  maxDecompressionRatio;
+  writable = true;
+  readable = false;
+  [st] = [];
+  [p];
+  [it];
+  [Nt];
+  [B] = "begin";
+  [dt] = "";
+  [V];
+  [he];
+  [ut] = false;
+  [w];
+  [$] = false;
+  [It];
+  [je] = false;
+  [ti] = false;
+  [Yt] = false;
+  [ae] = false;
+  [Yi] = false;
+  [le] = 0;
+  [$i] = 0;
+  constructor(t = {}) {
+    super(), this.file = t.file || "", this.on(Je, () => {
+      (this[B] === "begin" || this[It] === false) && this.warn("TAR_BAD_ARCHIVE", "Unrecognized archive format");
+    }), t.ondone ? this.on(Je, t.ondone) : this.on(Je, () => {
+      this.emit("prefinish"), this.emit("finish"), this.emit("end");
+    }), this.strict = !!t.strict, this.maxDecompressionRatio = typeof t.maxDecompressionRatio == "number" ? t.maxDecompressionRatio : In, this.maxMetaEntrySize = t.maxMetaEntrySize || Nn, this.filter = typeof t.filter == "function" ? t.filter : Cn;
+    let e = t.file && (t.file.endsWith(".tar.br") || t.file.endsWith(".tbr"));
+    this.brotli = !(t.gzip || t.zstd) && t.brotli !== void 0 ? t.brotli : e ? void 0 : false;
+    let i = t.file && (t.file.endsWith(".tar.zst") || t.file.endsWith(".tzst"));
+    this.zstd = !(t.gzip || t.brotli) && t.zstd !== void 0 ? t.zstd : i ? true : void 0, this.on("end", () => this[$s]()), typeof t.onwarn == "function" && this.on("warn", t.onwarn), typeof t.onReadEntry == "function" && this.on("entry", t.onReadEntry);
+  }
+  warn(t, e, i = {}) {
+    Dt(this, t, e, i);
+  }
+  [Vs](t, e) {
+    this[It] === void 0 && (this[It] = false);
+    let i;
+    try {
+      i = new F(t, e, this[V], this[he]);
+    } catch (r) {
+      return this.warn("TAR_ENTRY_INVALID", r);
+    }
+    if (i.nullBlock) this[je] ? (this[ti] = true, this[B] === "begin" && (this[B] = "header"), this[At]("eof")) : (this[je] = true, this[At]("nullBlock"));
+    else if (this[je] = false, !i.cksumValid) this.warn("TAR_ENTRY_INVALID", "checksum failure", { header: i });
+    else if (!i.path) this.warn("TAR_ENTRY_INVALID", "path is required", { header: i });
+    else {
+      let r = i.type;
+      if (/^(Symbolic)?Link$/.test(r) && !i.linkpath) this.warn("TAR_ENTRY_INVALID", "linkpath required", { header: i });
+      else if (!/^(Symbolic)?Link$/.test(r) && !/^(Global)?ExtendedHeader$/.test(r) && i.linkpath) this.warn("TAR_ENTRY_INVALID", "linkpath forbidden", { header: i });
+      else {
+        let n = this[Nt] = new $e(i, this[V], this[he]);
+        if (!this[It]) if (n.remain) {
+          let o = () => {
+            n.invalid || (this[It] = true);
+          };
+          n.on("end", o);
+        } else this[It] = true;
+        n.meta ? n.size > this.maxMetaEntrySize ? (n.ignore = true, this[At]("ignoredEntry", n), this[B] = "ignore", n.resume()) : n.size > 0 && (this[dt] = "", n.on("data", (o) => this[dt] += o), this[B] = "meta") : (this[V] = void 0, n.ignore = n.ignore || !this.filter(n.path, n), n.ignore ? (this[At]("ignoredEntry", n), this[B] = n.remain ? "ignore" : "header", n.resume()) : (n.remain ? this[B] = "body" : (this[B] = "header", n.end()), this[it] ? this[st].push(n) : (this[st].push(n), this[Zi]())));
+      }
+    }
+  }
+  [$s]() {
+    queueMicrotask(() => this.emit("close"));
+  }
+  [Zs](t) {
+    let e = true;
+    if (!t) this[it] = void 0, e = false;
+    else if (Array.isArray(t)) {
+      let [i, ...r] = t;
+      this.emit(i, ...r);
+    } else this[it] = t, this.emit("entry", t), t.emittedEnd || (t.on("end", () => this[Zi]()), e = false);
+    return e;
+  }
+  [Zi]() {
+    do
+      ;
+    while (this[Zs](this[st].shift()));
+    if (this[st].length === 0) {
+      let t = this[it];
+      !t || t.flowing || t.size === t.remain ? this[Yt] || this.emit("drain") : t.once("drain", () => this.emit("drain"));
+    }
+  }
+  [Ki](t, e) {
+    let i = this[Nt];
+    if (!i) throw new Error("attempt to consume body without entry??");
+    let r = i.blockRemain ?? 0, n = r >= t.length && e === 0 ? t : t.subarray(e, e + r);
+    return i.write(n), i.blockRemain || (this[B] = "header", this[Nt] = void 0, i.end()), n.length;
+  }
+  [Ks](t, e) {
+    let i = this[Nt], r = this[Ki](t, e);
+    return !this[Nt] && i && this[Ys](i), r;
+  }
+  [At](t, e, i) {
+    this[st].length === 0 && !this[it] ? this.emit(t, e, i) : this[st].push([t, e, i]);
+  }
+  [Ys](t) {
+    switch (this[At]("meta", this[dt]), t.type) {
+      case "ExtendedHeader":
+      case "OldExtendedHeader":
+        this[V] = ft.parse(this[dt], this[V], false);
+        break;
+      case "GlobalExtendedHeader":
+        this[he] = ft.parse(this[dt], this[he], true);
+        break;
+      case "NextFileHasLongPath":
+      case "OldGnuLongPath": {
+        let e = this[V] ?? /* @__PURE__ */ Object.create(null);
+        this[V] = e, e.path = this[dt].replace(/\0.*/, "");
+        break;
+      }
+      case "NextFileHasLongLinkpath": {
+        let e = this[V] || /* @__PURE__ */ Object.create(null);
+        this[V] = e, e.linkpath = this[dt].replace(/\0.*/, "");
+        break;
+      }
+      default:
+        throw new Error("unknown meta: " + t.type);
+    }
+  }
+  abort(t) {
+    if (!this[$]) {
+      if (this[w]) {
+        let e = this[w];
+        e.write = () => true, e.end = () => e, e.emit = () => false, e.destroy?.();
+      }
+      this[$] = true, this.emit("abort", t), this.warn("TAR_ABORT", t, { recoverable: false });
+    }
+  }
+  [Xs](t) {
+    this[$i] += t.length;
+    let e = this[$i] / this[le];
+    return e > this.maxDecompressionRatio ? (this.abort(new Error(`max decompression ratio exceeded: ${e.toFixed(2)} > ${this.maxDecompressionRatio}`)), false) : true;
+  }
+  write(t, e, i) {
+    if (typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8")), this[$]) return i?.(), false;
+    if ((this[w] === void 0 || this.brotli === void 0 && this[w] === false) && t) {
+      if (this[p] && (t = Buffer.concat([this[p], t]), this[p] = void 0), t.length < An) return this[p] = t, i?.(), true;
+      for (let a = 0; this[w] === void 0 && a < Xi.length; a++) t[a] !== Xi[a] && (this[w] = false);
+      let o = false;
+      if (this[w] === false && this.zstd !== false) {
+        o = true;
+        for (let a = 0; a < qi.length; a++) if (t[a] !== qi[a]) {
+          o = false;
+          break;
+        }
+      }
+      let h = this.brotli === void 0 && !o;
+      if (this[w] === false && h) if (t.length < 512) if (this[ut]) this.brotli = true;
+      else return this[p] = t, i?.(), true;
+      else try {
+        new F(t.subarray(0, 512)), this.brotli = false;
+      } catch {
+        this.brotli = true;
+      }
+      if (this[w] === void 0 || this[w] === false && (this.brotli || o)) {
+        let a = this[ut];
+        this[ut] = false, this[w] = this[w] === void 0 ? new Ue({}) : o ? new Ke({}) : new Ge({}), this[w].on("data", (c) => {
+          this[Xs](c) && this[Xe](c);
+        }), this[w].on("error", (c) => {
+          this[$] || this.abort(c);
+        }), this[w].on("end", () => {
+          this[ut] = true, this[Xe]();
+        }), this[Yt] = true, this[le] += t.length;
+        let l = !!this[w][a ? "end" : "write"](t);
+        return this[Yt] = false, i?.(), l;
+      }
+    }
+    this[Yt] = true, this[w] ? (this[le] += t.length, this[w].write(t)) : this[Xe](t), this[Yt] = false;
+    let n = this[st].length > 0 ? false : this[it] ? this[it].flowing : true;
+    return !n && this[st].length === 0 && this[it]?.once("drain", () => this.emit("drain")), i?.(), n;
+  }
+  [Vi](t) {
+    t && !this[$] && (this[p] = this[p] ? Buffer.concat([this[p], t]) : t);
+  }
+  [Qe]() {
+    if (this[ut] && !this[Yi] && !this[$] && !this[ae]) {
+      this[Yi] = true;
+      let t = this[Nt];
+      if (t?.blockRemain) {
+        let e = this[p] ? this[p].length : 0;
+        this.warn("TAR_BAD_ARCHIVE", `Truncated input (needed ${t.blockRemain} more bytes, only ${e} available)`, { entry: t }), this[p] && t.write(this[p]), t.end();
+      }
+      this[At](Je);
+    }
+  }
+  [Xe](t) {
+    if (this[ae] && t) this[Vi](t);
+    else if (!t && !this[p]) this[Qe]();
+    else if (t) {
+      if (this[ae] = true, this[p]) {
+        this[Vi](t);
+        let e = this[p];
+        this[p] = void 0, this[qe](e);
+      } else this[qe](t);
+      for (; this[p] && this[p]?.length >= 512 && !this[$] && !this[ti]; ) {
+        let e = this[p];
+        this[p] = void 0, this[qe](e);
+      }
+      this[ae] = false;
+    }
+    (!this[p] || this[ut]) && this[Qe]();
+  }
+  [qe](t) {
+    let e = 0, i = t.length;
+    for (; e + 512 <= i && !this[$] && !this[ti]; ) switch (this[B]) {
+      case "begin":
+      case "header":
+        this[Vs](t, e), e += 512;
+        break;
+      case "ignore":
+      case "body":
+        e += this[Ki](t, e);
+        break;
+      case "meta":
+        e += this[Ks](t, e);
+        break;
+      default:
+        throw new Error("invalid state: " + this[B]);
+    }
+    e < i && (this[p] = this[p] ? Buffer.concat([t.subarray(e), this[p]]) : t.subarray(e));
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, e)), i && this.once("finish", i), this[$] || (this[w] ? (t && (this[le] += t.length, this[w].write(t)), this[w].end()) : (this[ut] = true, (this.brotli === void 0 || this.zstd === void 0) && (t = t || Buffer.alloc(0)), t && this.write(t), this[Qe]())), this;
+  }
+};
+var mt = (s3) => {
+  let t = s3.length - 1, e = -1;
+  for (; t > -1 && s3.charAt(t) === "/"; ) e = t, t--;
+  return e === -1 ? s3 : s3.slice(0, e);
+};
+var vn = (s3) => {
+  let t = s3.onReadEntry;
+  s3.onReadEntry = t ? (e) => {
+    t(e), e.resume();
+  } : (e) => e.resume();
+};
+var Qi = (s3, t) => {
+  let e = new Map(t.map((o) => [mt(o), true])), i = s3.filter, r = 100, n = (o, h = "", a = 0) => {
+    if (a >= r) return e.set(o, false), false;
+    let l = h || kn(o).root || ".", c;
+    if (o === l) c = false;
+    else {
+      let d = e.get(o);
+      c = d !== void 0 ? d : n(Fn(o), l, a + 1);
+    }
+    return e.set(o, c), c;
+  };
+  s3.filter = i ? (o, h) => i(o, h) && n(mt(o)) : (o) => n(mt(o));
+};
+var Mn = (s3) => {
+  let t = new rt(s3), e = s3.file, i;
+  try {
+    i = Kt.openSync(e, "r");
+    let r = Kt.fstatSync(i), n = s3.maxReadSize || 16 * 1024 * 1024;
+    if (r.size < n) {
+      let o = Buffer.allocUnsafe(r.size), h = Kt.readSync(i, o, 0, r.size, 0);
+      t.end(h === o.byteLength ? o : o.subarray(0, h));
+    } else {
+      let o = 0, h = Buffer.allocUnsafe(n);
+      for (; o < r.size; ) {
+        let a = Kt.readSync(i, h, 0, n, o);
+        if (a === 0) break;
+        o += a, t.write(h.subarray(0, a));
+      }
+      t.end();
+    }
+  } finally {
+    if (typeof i == "number") try {
+      Kt.closeSync(i);
+    } catch {
+    }
+  }
+};
+var Bn = (s3, t) => {
+  let e = new rt(s3), i = s3.maxReadSize || 16 * 1024 * 1024, r = s3.file;
+  return new Promise((o, h) => {
+    e.on("error", h), e.on("end", o), Kt.stat(r, (a, l) => {
+      if (a) h(a);
+      else {
+        let c = new _t(r, { readSize: i, size: l.size });
+        c.on("error", h), c.pipe(e);
+      }
+    });
+  });
+};
+var Ct = K(Mn, Bn, (s3) => new rt(s3), (s3) => new rt(s3), (s3, t) => {
+  t?.length && Qi(s3, t), s3.noResume || vn(s3);
+});
+var Ji = (s3, t, e) => (s3 &= 4095, e && (s3 = (s3 | 384) & -19), t && (s3 & 256 && (s3 |= 64), s3 & 32 && (s3 |= 8), s3 & 4 && (s3 |= 1)), s3);
+var { isAbsolute: zn, parse: qs } = Pn;
+var ce = (s3) => {
+  let t = "", e = qs(s3);
+  for (; zn(s3) || e.root; ) {
+    let i = s3.charAt(0) === "/" && s3.slice(0, 4) !== "//?/" ? "/" : e.root;
+    s3 = s3.slice(i.length), t += i, e = qs(s3);
+  }
+  return [t, s3];
+};
+var ei = ["|", "<", ">", "?", ":"];
+var ji = ei.map((s3) => String.fromCodePoint(61440 + Number(s3.codePointAt(0))));
+var Un = new Map(ei.map((s3, t) => [s3, ji[t]]));
+var Hn = new Map(ji.map((s3, t) => [s3, ei[t]]));
+var ts = (s3) => ei.reduce((t, e) => t.split(e).join(Un.get(e)), s3);
+var Qs = (s3) => ji.reduce((t, e) => t.split(e).join(Hn.get(e)), s3);
+var rr = (s3, t) => t ? (s3 = f(s3).replace(/^\.(\/|$)/, ""), mt(t) + "/" + s3) : f(s3);
+var Wn = 16 * 1024 * 1024;
+var tr = /* @__PURE__ */ Symbol("process");
+var er = /* @__PURE__ */ Symbol("file");
+var ir = /* @__PURE__ */ Symbol("directory");
+var is = /* @__PURE__ */ Symbol("symlink");
+var sr = /* @__PURE__ */ Symbol("hardlink");
+var fe = /* @__PURE__ */ Symbol("header");
+var ii = /* @__PURE__ */ Symbol("read");
+var ss = /* @__PURE__ */ Symbol("lstat");
+var si = /* @__PURE__ */ Symbol("onlstat");
+var rs = /* @__PURE__ */ Symbol("onread");
+var ns = /* @__PURE__ */ Symbol("onreadlink");
+var os = /* @__PURE__ */ Symbol("openfile");
+var hs = /* @__PURE__ */ Symbol("onopenfile");
+var pt = /* @__PURE__ */ Symbol("close");
+var ri = /* @__PURE__ */ Symbol("mode");
+var as = /* @__PURE__ */ Symbol("awaitDrain");
+var es = /* @__PURE__ */ Symbol("ondrain");
+var q = /* @__PURE__ */ Symbol("prefix");
+var de = class extends A {
+  path;
+  portable;
+  myuid = process.getuid && process.getuid() || 0;
+  myuser = process.env.USER || "";
+  maxReadSize;
+  linkCache;
+  statCache;
+  preservePaths;
+  cwd;
+  strict;
+  mtime;
+  noPax;
+  noMtime;
+  prefix;
+  fd;
+  blockLen = 0;
+  blockRemain = 0;
+  buf;
+  pos = 0;
+  remain = 0;
+  length = 0;
+  offset = 0;
+  win32;
+  absolute;
+  header;
+  type;
+  linkpath;
+  stat;
+  onWriteEntry;
+  #t = false;
+  constructor(t, e = {}) {
+    let i = se(e);
+    super(), this.path = f(t), this.portable = !!i.portable, this.maxReadSize = i.maxReadSize || Wn, this.linkCache = i.linkCache || /* @__PURE__ */ new Map(), this.statCache = i.statCache || /* @__PURE__ */ new Map(), this.preservePaths = !!i.preservePaths, this.cwd = f(i.cwd || process.cwd()), this.strict = !!i.strict, this.noPax = !!i.noPax, this.noMtime = !!i.noMtime, this.mtime = i.mtime, this.prefix = i.prefix ? f(i.prefix) : void 0, this.onWriteEntry = i.onWriteEntry, typeof i.onwarn == "function" && this.on("warn", i.onwarn);
+    let r = false;
+    if (!this.preservePaths) {
+      let [o, h] = ce(this.path);
+      o && typeof h == "string" && (this.path = h, r = o);
+    }
+    this.win32 = !!i.win32 || process.platform === "win32", this.win32 && (this.path = Qs(this.path.replaceAll(/\\/g, "/")), t = t.replaceAll(/\\/g, "/")), this.absolute = f(i.absolute || js.resolve(this.cwd, t)), this.path === "" && (this.path = "./"), r && this.warn("TAR_ENTRY_INFO", `stripping ${r} from absolute path`, { entry: this, path: r + this.path });
+    let n = this.statCache.get(this.absolute);
+    n ? this[si](n) : this[ss]();
+  }
+  warn(t, e, i = {}) {
+    return Dt(this, t, e, i);
+  }
+  emit(t, ...e) {
+    return t === "error" && (this.#t = true), super.emit(t, ...e);
+  }
+  [ss]() {
+    X.lstat(this.absolute, (t, e) => {
+      if (t) return this.emit("error", t);
+      this[si](e);
+    });
+  }
+  [si](t) {
+    this.statCache.set(this.absolute, t), this.stat = t, t.isFile() || (t.size = 0), this.type = Gn(t), this.emit("stat", t), this[tr]();
+  }
+  [tr]() {
+    switch (this.type) {
+      case "File":
+        return this[er]();
+      case "Directory":
+        return this[ir]();
+      case "SymbolicLink":
+        return this[is]();
+      default:
+        return this.end();
+    }
+  }
+  [ri](t) {
+    return Ji(t, this.type === "Directory", this.portable);
+  }
+  [q](t) {
+    return rr(t, this.prefix);
+  }
+  [fe]() {
+    if (!this.stat) throw new Error("cannot write header before stat");
+    this.type === "Directory" && this.portable && (this.noMtime = true), this.onWriteEntry?.(this), this.header = new F({ path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, mode: this[ri](this.stat.mode), uid: this.portable ? void 0 : this.stat.uid, gid: this.portable ? void 0 : this.stat.gid, size: this.stat.size, mtime: this.noMtime ? void 0 : this.mtime || this.stat.mtime, type: this.type === "Unsupported" ? void 0 : this.type, uname: this.portable ? void 0 : this.stat.uid === this.myuid ? this.myuser : "", atime: this.portable ? void 0 : this.stat.atime, ctime: this.portable ? void 0 : this.stat.ctime }), this.header.encode() && !this.noPax && super.write(new ft({ atime: this.portable ? void 0 : this.header.atime, ctime: this.portable ? void 0 : this.header.ctime, gid: this.portable ? void 0 : this.header.gid, mtime: this.noMtime ? void 0 : this.mtime || this.header.mtime, path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, size: this.header.size, uid: this.portable ? void 0 : this.header.uid, uname: this.portable ? void 0 : this.header.uname, dev: this.portable ? void 0 : this.stat.dev, ino: this.portable ? void 0 : this.stat.ino, nlink: this.portable ? void 0 : this.stat.nlink }).encode());
+    let t = this.header?.block;
+    if (!t) throw new Error("failed to encode header");
+    super.write(t);
+  }
+  [ir]() {
+    if (!this.stat) throw new Error("cannot create directory entry without stat");
+    this.path.slice(-1) !== "/" && (this.path += "/"), this.stat.size = 0, this[fe](), this.end();
+  }
+  [is]() {
+    X.readlink(this.absolute, (t, e) => {
+      if (t) return this.emit("error", t);
+      this[ns](e);
+    });
+  }
+  [ns](t) {
+    this.linkpath = f(t), this[fe](), this.end();
+  }
+  [sr](t) {
+    if (!this.stat) throw new Error("cannot create link entry without stat");
+    this.type = "Link", this.linkpath = f(js.relative(this.cwd, t)), this.stat.size = 0, this[fe](), this.end();
+  }
+  [er]() {
+    if (!this.stat) throw new Error("cannot create file entry without stat");
+    if (this.stat.nlink > 1) {
+      let t = `${this.stat.dev}:${this.stat.ino}`, e = this.linkCache.get(t);
+      if (e?.indexOf(this.cwd) === 0) return this[sr](e);
+      this.linkCache.set(t, this.absolute);
+    }
+    if (this[fe](), this.stat.size === 0) return this.end();
+    this[os]();
+  }
+  [os]() {
+    X.open(this.absolute, "r", (t, e) => {
+      if (t) return this.emit("error", t);
+      this[hs](e);
+    });
+  }
+  [hs](t) {
+    if (this.fd = t, this.#t) return this[pt]();
+    if (!this.stat) throw new Error("should stat before calling onopenfile");
+    this.blockLen = 512 * Math.ceil(this.stat.size / 512), this.blockRemain = this.blockLen;
+    let e = Math.min(this.blockLen, this.maxReadSize);
+    this.buf = Buffer.allocUnsafe(e), this.offset = 0, this.pos = 0, this.remain = this.stat.size, this.length = this.buf.length, this[ii]();
+  }
+  [ii]() {
+    let { fd: t, buf: e, offset: i, length: r, pos: n } = this;
+    if (t === void 0 || e === void 0) throw new Error("cannot read file without first opening");
+    X.read(t, e, i, r, n, (o, h) => {
+      if (o) return this[pt](() => this.emit("error", o));
+      this[rs](h);
+    });
+  }
+  [pt](t = () => {
+  }) {
+    this.fd !== void 0 && X.close(this.fd, t);
+  }
+  [rs](t) {
+    if (t <= 0 && this.remain > 0) {
+      let r = Object.assign(new Error("encountered unexpected EOF"), { path: this.absolute, syscall: "read", code: "EOF" });
+      return this[pt](() => this.emit("error", r));
+    }
+    if (t > this.remain) {
+      let r = Object.assign(new Error("did not encounter expected EOF"), { path: this.absolute, syscall: "read", code: "EOF" });
+      return this[pt](() => this.emit("error", r));
+    }
+    if (!this.buf) throw new Error("should have created buffer prior to reading");
+    if (t === this.remain) for (let r = t; r < this.length && t < this.blockRemain; r++) this.buf[r + this.offset] = 0, t++, this.remain++;
+    let e = this.offset === 0 && t === this.buf.length ? this.buf : this.buf.subarray(this.offset, this.offset + t);
+    this.write(e) ? this[es]() : this[as](() => this[es]());
+  }
+  [as](t) {
+    this.once("drain", t);
+  }
+  write(t, e, i) {
+    if (typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8")), this.blockRemain < t.length) {
+      let r = Object.assign(new Error("writing more data than expected"), { path: this.absolute });
+      return this.emit("error", r);
+    }
+    return this.remain -= t.length, this.blockRemain -= t.length, this.pos += t.length, this.offset += t.length, super.write(t, null, i);
+  }
+  [es]() {
+    if (!this.remain) return this.blockRemain && super.write(Buffer.alloc(this.blockRemain)), this[pt]((t) => t ? this.emit("error", t) : this.end());
+    if (!this.buf) throw new Error("buffer lost somehow in ONDRAIN");
+    this.offset >= this.length && (this.buf = Buffer.allocUnsafe(Math.min(this.blockRemain, this.buf.length)), this.offset = 0), this.length = this.buf.length - this.offset, this[ii]();
+  }
+};
+var ni = class extends de {
+  sync = true;
+  [ss]() {
+    this[si](X.lstatSync(this.absolute));
+  }
+  [is]() {
+    this[ns](X.readlinkSync(this.absolute));
+  }
+  [os]() {
+    this[hs](X.openSync(this.absolute, "r"));
+  }
+  [ii]() {
+    let t = true;
+    try {
+      let { fd: e, buf: i, offset: r, length: n, pos: o } = this;
+      if (e === void 0 || i === void 0) throw new Error("fd and buf must be set in READ method");
+      let h = X.readSync(e, i, r, n, o);
+      this[rs](h), t = false;
+    } finally {
+      if (t) try {
+        this[pt](() => {
+        });
+      } catch {
+      }
+    }
+  }
+  [as](t) {
+    t();
+  }
+  [pt](t = () => {
+  }) {
+    this.fd !== void 0 && X.closeSync(this.fd), t();
+  }
+};
+var oi = class extends A {
+  blockLen = 0;
+  blockRemain = 0;
+  buf = 0;
+  pos = 0;
+  remain = 0;
+  length = 0;
+  preservePaths;
+  portable;
+  strict;
+  noPax;
+  noMtime;
+  readEntry;
+  type;
+  prefix;
+  path;
+  mode;
+  uid;
+  gid;
+  uname;
+  gname;
+  header;
+  mtime;
+  atime;
+  ctime;
+  linkpath;
+  size;
+  onWriteEntry;
+  warn(t, e, i = {}) {
+    return Dt(this, t, e, i);
+  }
+  constructor(t, e = {}) {
+    let i = se(e);
+    super(), this.preservePaths = !!i.preservePaths, this.portable = !!i.portable, this.strict = !!i.strict, this.noPax = !!i.noPax, this.noMtime = !!i.noMtime, this.onWriteEntry = i.onWriteEntry, this.readEntry = t;
+    let { type: r } = t;
+    if (r === "Unsupported") throw new Error("writing entry that should be ignored");
+    this.type = r, this.type === "Directory" && this.portable && (this.noMtime = true), this.prefix = i.prefix, this.path = f(t.path), this.mode = t.mode !== void 0 ? this[ri](t.mode) : void 0, this.uid = this.portable ? void 0 : t.uid, this.gid = this.portable ? void 0 : t.gid, this.uname = this.portable ? void 0 : t.uname, this.gname = this.portable ? void 0 : t.gname, this.size = t.size, this.mtime = this.noMtime ? void 0 : i.mtime || t.mtime, this.atime = this.portable ? void 0 : t.atime, this.ctime = this.portable ? void 0 : t.ctime, this.linkpath = t.linkpath !== void 0 ? f(t.linkpath) : void 0, typeof i.onwarn == "function" && this.on("warn", i.onwarn);
+    let n = false;
+    if (!this.preservePaths) {
+      let [h, a] = ce(this.path);
+      h && typeof a == "string" && (this.path = a, n = h);
+    }
+    this.remain = t.size, this.blockRemain = t.startBlockSize, this.onWriteEntry?.(this), this.header = new F({ path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, mode: this.mode, uid: this.portable ? void 0 : this.uid, gid: this.portable ? void 0 : this.gid, size: this.size, mtime: this.noMtime ? void 0 : this.mtime, type: this.type, uname: this.portable ? void 0 : this.uname, atime: this.portable ? void 0 : this.atime, ctime: this.portable ? void 0 : this.ctime }), n && this.warn("TAR_ENTRY_INFO", `stripping ${n} from absolute path`, { entry: this, path: n + this.path }), this.header.encode() && !this.noPax && super.write(new ft({ atime: this.portable ? void 0 : this.atime, ctime: this.portable ? void 0 : this.ctime, gid: this.portable ? void 0 : this.gid, mtime: this.noMtime ? void 0 : this.mtime, path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, size: this.size, uid: this.portable ? void 0 : this.uid, uname: this.portable ? void 0 : this.uname, dev: this.portable ? void 0 : this.readEntry.dev, ino: this.portable ? void 0 : this.readEntry.ino, nlink: this.portable ? void 0 : this.readEntry.nlink }).encode());
+    let o = this.header?.block;
+    if (!o) throw new Error("failed to encode header");
+    super.write(o), t.pipe(this);
+  }
+  [q](t) {
+    return rr(t, this.prefix);
+  }
+  [ri](t) {
+    return Ji(t, this.type === "Directory", this.portable);
+  }
+  write(t, e, i) {
+    typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8"));
+    let r = t.length;
+    if (r > this.blockRemain) throw new Error("writing more to entry than is appropriate");
+    return this.blockRemain -= r, super.write(t, i);
+  }
+  end(t, e, i) {
+    return this.blockRemain && super.write(Buffer.alloc(this.blockRemain)), typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, e ?? "utf8")), i && this.once("finish", i), t ? super.end(t, i) : super.end(i), this;
+  }
+};
+var Gn = (s3) => s3.isFile() ? "File" : s3.isDirectory() ? "Directory" : s3.isSymbolicLink() ? "SymbolicLink" : "Unsupported";
+var hi = class s2 {
+  tail;
+  head;
+  length = 0;
+  static create(t = []) {
+    return new s2(t);
+  }
+  constructor(t = []) {
+    for (let e of t) this.push(e);
+  }
+  *[Symbol.iterator]() {
+    for (let t = this.head; t; t = t.next) yield t.value;
+  }
+  removeNode(t) {
+    if (t.list !== this) throw new Error("removing node which does not belong to this list");
+    let e = t.next, i = t.prev;
+    return e && (e.prev = i), i && (i.next = e), t === this.head && (this.head = e), t === this.tail && (this.tail = i), this.length--, t.next = void 0, t.prev = void 0, t.list = void 0, e;
+  }
+  unshiftNode(t) {
+    if (t === this.head) return;
+    t.list && t.list.removeNode(t);
+    let e = this.head;
+    t.list = this, t.next = e, e && (e.prev = t), this.head = t, this.tail || (this.tail = t), this.length++;
+  }
+  pushNode(t) {
+    if (t === this.tail) return;
+    t.list && t.list.removeNode(t);
+    let e = this.tail;
+    t.list = this, t.prev = e, e && (e.next = t), this.tail = t, this.head || (this.head = t), this.length++;
+  }
+  push(...t) {
+    for (let e = 0, i = t.length; e < i; e++) Yn(this, t[e]);
+    return this.length;
+  }
+  unshift(...t) {
+    for (var e = 0, i = t.length; e < i; e++) Kn(this, t[e]);
+    return this.length;
+  }
+  pop() {
+    if (!this.tail) return;
+    let t = this.tail.value, e = this.tail;
+    return this.tail = this.tail.prev, this.tail ? this.tail.next = void 0 : this.head = void 0, e.list = void 0, this.length--, t;
+  }
+  shift() {
+    if (!this.head) return;
+    let t = this.head.value, e = this.head;
+    return this.head = this.head.next, this.head ? this.head.prev = void 0 : this.tail = void 0, e.list = void 0, this.length--, t;
+  }
+  forEach(t, e) {
+    e = e || this;
+    for (let i = this.head, r = 0; i; r++) t.call(e, i.value, r, this), i = i.next;
+  }
+  forEachReverse(t, e) {
+    e = e || this;
+    for (let i = this.tail, r = this.length - 1; i; r--) t.call(e, i.value, r, this), i = i.prev;
+  }
+  get(t) {
+    let e = 0, i = this.head;
+    for (; i && e < t; e++) i = i.next;
+    if (e === t && i) return i.value;
+  }
+  getReverse(t) {
+    let e = 0, i = this.tail;
+    for (; i && e < t; e++) i = i.prev;
+    if (e === t && i) return i.value;
+  }
+  map(t, e) {
+    e = e || this;
+    let i = new s2();
+    for (let r = this.head; r; ) i.push(t.call(e, r.value, this)), r = r.next;
+    return i;
+  }
+  mapReverse(t, e) {
+    e = e || this;
+    var i = new s2();
+    for (let r = this.tail; r; ) i.push(t.call(e, r.value, this)), r = r.prev;
+    return i;
+  }
+  reduce(t, e) {
+    let i, r = this.head;
+    if (arguments.length > 1) i = e;
+    else if (this.head) r = this.head.next, i = this.head.value;
+    else throw new TypeError("Reduce of empty list with no initial value");
+    for (var n = 0; r; n++) i = t(i, r.value, n), r = r.next;
+    return i;
+  }
+  reduceReverse(t, e) {
+    let i, r = this.tail;
+    if (arguments.length > 1) i = e;
+    else if (this.tail) r = this.tail.prev, i = this.tail.value;
+    else throw new TypeError("Reduce of empty list with no initial value");
+    for (let n = this.length - 1; r; n--) i = t(i, r.value, n), r = r.prev;
+    return i;
+  }
+  toArray() {
+    let t = new Array(this.length);
+    for (let e = 0, i = this.head; i; e++) t[e] = i.value, i = i.next;
+    return t;
+  }
+  toArrayReverse() {
+    let t = new Array(this.length);
+    for (let e = 0, i = this.tail; i; e++) t[e] = i.value, i = i.prev;
+    return t;
+  }
+  slice(t = 0, e = this.length) {
+    e < 0 && (e += this.length), t < 0 && (t += this.length);
+    let i = new s2();
+    if (e < t || e < 0) return i;
+    t < 0 && (t = 0), e > this.length && (e = this.length);
+    let r = this.head, n = 0;
+    for (n = 0; r && n < t; n++) r = r.next;
+    for (; r && n < e; n++, r = r.next) i.push(r.value);
+    return i;
+  }
+  sliceReverse(t = 0, e = this.length) {
+    e < 0 && (e += this.length), t < 0 && (t += this.length);
+    let i = new s2();
+    if (e < t || e < 0) return i;
+    t < 0 && (t = 0), e > this.length && (e = this.length);
+    let r = this.length, n = this.tail;
+    for (; n && r > e; r--) n = n.prev;
+    for (; n && r > t; r--, n = n.prev) i.push(n.value);
+    return i;
+  }
+  splice(t, e = 0, ...i) {
+    t > this.length && (t = this.length - 1), t < 0 && (t = this.length + t);
+    let r = this.head;
+    for (let o = 0; r && o < t; o++) r = r.next;
+    let n = [];
+    for (let o = 0; r && o < e; o++) n.push(r.value), r = this.removeNode(r);
+    r ? r !== this.tail && (r = r.prev) : r = this.tail;
+    for (let o of i) r = Zn(this, r, o);
+    return n;
+  }
+  reverse() {
+    let t = this.head, e = this.tail;
+    for (let i = t; i; i = i.prev) {
+      let r = i.prev;
+      i.prev = i.next, i.next = r;
+    }
+    return this.head = e, this.tail = t, this;
+  }
+};
+function Zn(s3, t, e) {
+  let i = t, r = t ? t.next : s3.head, n = new ue(e, i, r, s3);
+  return n.next === void 0 && (s3.tail = n), n.prev === void 0 && (s3.head = n), s3.length++, n;
+}
+function Yn(s3, t) {
+  s3.tail = new ue(t, s3.tail, void 0, s3), s3.head || (s3.head = s3.tail), s3.length++;
+}
+function Kn(s3, t) {
+  s3.head = new ue(t, void 0, s3.head, s3), s3.tail || (s3.tail = s3.head), s3.length++;
+}
+var ue = class {
+  list;
+  next;
+  prev;
+  value;
+  constructor(t, e, i, r) {
+    this.list = r, this.value = t, e ? (e.next = this, this.prev = e) : this.prev = void 0, i ? (i.prev = this, this.next = i) : this.next = void 0;
+  }
+};
+var pi = class {
+  path;
+  absolute;
+  entry;
+  stat;
+  readdir;
+  pending = false;
+  pendingLink = false;
+  ignore = false;
+  piped = false;
+  constructor(t, e) {
+    this.path = t || "./", this.absolute = e;
+  }
+};
+var nr = Buffer.alloc(1024);
+var li = /* @__PURE__ */ Symbol("onStat");
+var me = /* @__PURE__ */ Symbol("ended");
+var W = /* @__PURE__ */ Symbol("queue");
+var pe = /* @__PURE__ */ Symbol("pendingLinks");
+var Et = /* @__PURE__ */ Symbol("current");
+var Ft = /* @__PURE__ */ Symbol("process");
+var Ee = /* @__PURE__ */ Symbol("processing");
+var ai = /* @__PURE__ */ Symbol("processJob");
+var G = /* @__PURE__ */ Symbol("jobs");
+var ls = /* @__PURE__ */ Symbol("jobDone");
+var ci = /* @__PURE__ */ Symbol("addFSEntry");
+var or = /* @__PURE__ */ Symbol("addTarEntry");
+var ds = /* @__PURE__ */ Symbol("stat");
+var us = /* @__PURE__ */ Symbol("readdir");
+var fi = /* @__PURE__ */ Symbol("onreaddir");
+var di = /* @__PURE__ */ Symbol("pipe");
+var hr = /* @__PURE__ */ Symbol("entry");
+var cs = /* @__PURE__ */ Symbol("entryOpt");
+var ui = /* @__PURE__ */ Symbol("writeEntryClass");
+var lr = /* @__PURE__ */ Symbol("write");
+var fs = /* @__PURE__ */ Symbol("ondrain");
+var wt = class extends A {
+  sync = false;
+  opt;
+  cwd;
+  maxReadSize;
+  preservePaths;
+  strict;
+  noPax;
+  prefix;
+  linkCache;
+  statCache;
+  file;
+  portable;
+  zip;
+  readdirCache;
+  noDirRecurse;
+  follow;
+  noMtime;
+  mtime;
+  filter;
+  jobs;
+  [ui];
+  onWriteEntry;
+  [W];
+  [pe] = /* @__PURE__ */ new Map();
+  [G] = 0;
+  [Ee] = false;
+  [me] = false;
+  constructor(t = {}) {
+    if (super(), this.opt = t, this.file = t.file || "", this.cwd = t.cwd || process.cwd(), this.maxReadSize = t.maxReadSize, this.preservePaths = !!t.preservePaths, this.strict = !!t.strict, this.noPax = !!t.noPax, this.prefix = f(t.prefix || ""), this.linkCache = t.linkCache || /* @__PURE__ */ new Map(), this.statCache = t.statCache || /* @__PURE__ */ new Map(), this.readdirCache = t.readdirCache || /* @__PURE__ */ new Map(), this.onWriteEntry = t.onWriteEntry, this[ui] = de, typeof t.onwarn == "function" && this.on("warn", t.onwarn), this.portable = !!t.portable, t.gzip || t.brotli || t.zstd) {
+      if ((t.gzip ? 1 : 0) + (t.brotli ? 1 : 0) + (t.zstd ? 1 : 0) > 1) throw new TypeError("gzip, brotli, zstd are mutually exclusive");
+      if (t.gzip && (typeof t.gzip != "object" && (t.gzip = {}), this.portable && (t.gzip.portable = true), this.zip = new ze(t.gzip)), t.brotli && (typeof t.brotli != "object" && (t.brotli = {}), this.zip = new We(t.brotli)), t.zstd && (typeof t.zstd != "object" && (t.zstd = {}), this.zip = new Ye(t.zstd)), !this.zip) throw new Error("impossible");
+      let e = this.zip;
+      e.on("data", (i) => super.write(i)), e.on("end", () => super.end()), e.on("drain", () => this[fs]()), this.on("resume", () => e.resume());
+    } else this.on("drain", this[fs]);
+    this.noDirRecurse = !!t.noDirRecurse, this.follow = !!t.follow, this.noMtime = !!t.noMtime, t.mtime && (this.mtime = t.mtime), this.filter = typeof t.filter == "function" ? t.filter : () => true, this[W] = new hi(), this[G] = 0, this.jobs = Number(t.jobs) || 4, this[Ee] = false, this[me] = false;
+  }
+  [lr](t) {
+    return super.write(t);
+  }
+  add(t) {
+    return this.write(t), this;
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, t = void 0), typeof e == "function" && (i = e, e = void 0), t && this.add(t), this[me] = true, this[Ft](), i && i(), this;
+  }
+  write(t) {
+    if (this[me]) throw new Error("write after end");
+    return typeof t == "string" ? this[ci](t) : this[or](t), this.flowing;
+  }
+  [or](t) {
+    let e = f(ar.resolve(this.cwd, t.path));
+    if (!this.filter(t.path, t)) t.resume();
+    else {
+      let i = new pi(t.path, e);
+      i.entry = new oi(t, this[cs](i)), i.entry.on("end", () => this[ls](i)), this[G] += 1, this[W].push(i);
+    }
+    this[Ft]();
+  }
+  [ci](t) {
+    let e = f(ar.resolve(this.cwd, t));
+    this[W].push(new pi(t, e)), this[Ft]();
+  }
+  [ds](t) {
+    t.pending = true, this[G] += 1;
+    let e = this.follow ? "stat" : "lstat";
+    mi[e](t.absolute, (i, r) => {
+      t.pending = false, this[G] -= 1, i ? this.emit("error", i) : this[li](t, r);
+    });
+  }
+  [li](t, e) {
+    if (this.statCache.set(t.absolute, e), t.stat = e, !this.filter(t.path, e)) t.ignore = true;
+    else if (e.isFile() && e.nlink > 1 && !this.linkCache.get(`${e.dev}:${e.ino}`) && !this.sync) if (t === this[Et]) this[ai](t);
+    else {
+      let i = `${e.dev}:${e.ino}`, r = this[pe].get(i);
+      r ? r.push(t) : this[pe].set(i, [t]), t.pendingLink = true, t.pending = true;
+    }
+    this[Ft]();
+  }
+  [us](t) {
+    t.pending = true, this[G] += 1, mi.readdir(t.absolute, (e, i) => {
+      if (t.pending = false, this[G] -= 1, e) return this.emit("error", e);
+      this[fi](t, i);
+    });
+  }
+  [fi](t, e) {
+    this.readdirCache.set(t.absolute, e), t.readdir = e, this[Ft]();
+  }
+  [Ft]() {
+    if (!this[Ee]) {
+      this[Ee] = true;
+      for (let t = this[W].head; t && this[G] < this.jobs; t = t.next) if (this[ai](t.value), t.value.ignore) {
+        let e = t.next;
+        this[W].removeNode(t), t.next = e;
+      }
+      this[Ee] = false, this[me] && this[W].length === 0 && this[G] === 0 && (this.zip ? this.zip.end(nr) : (super.write(nr), super.end()));
+    }
+  }
+  get [Et]() {
+    return this[W] && this[W].head && this[W].head.value;
+  }
+  [ls](t) {
+    this[W].shift(), this[G] -= 1;
+    let { stat: e } = t;
+    if (e && e.isFile() && e.nlink > 1) {
+      let i = `${e.dev}:${e.ino}`, r = this[pe].get(i);
+      if (r) {
+        this[pe].delete(i);
+        for (let n of r) n.pending = false, this[ai](n);
+      }
+    }
+    this[Ft]();
+  }
+  [ai](t) {
+    if (t.pending && t.pendingLink && t === this[Et] && (t.pending = false, t.pendingLink = false), !t.pending) {
+      if (t.entry) {
+        t === this[Et] && !t.piped && this[di](t);
+        return;
+      }
+      if (!t.stat) {
+        let e = this.statCache.get(t.absolute);
+        e ? this[li](t, e) : this[ds](t);
+      }
+      if (t.stat && !t.ignore) {
+        if (!this.noDirRecurse && t.stat.isDirectory() && !t.readdir) {
+          let e = this.readdirCache.get(t.absolute);
+          if (e ? this[fi](t, e) : this[us](t), !t.readdir) return;
+        }
+        if (t.entry = this[hr](t), !t.entry) {
+          t.ignore = true;
+          return;
+        }
+        t === this[Et] && !t.piped && this[di](t);
+      }
+    }
+  }
+  [cs](t) {
+    return { onwarn: (e, i, r) => this.warn(e, i, r), noPax: this.noPax, cwd: this.cwd, absolute: t.absolute, preservePaths: this.preservePaths, maxReadSize: this.maxReadSize, strict: this.strict, portable: this.portable, linkCache: this.linkCache, statCache: this.statCache, noMtime: this.noMtime, mtime: this.mtime, prefix: this.prefix, onWriteEntry: this.onWriteEntry };
+  }
+  [hr](t) {
+    this[G] += 1;
+    try {
+      return new this[ui](t.path, this[cs](t)).on("end", () => this[ls](t)).on("error", (i) => this.emit("error", i));
+    } catch (e) {
+      this.emit("error", e);
+    }
+  }
+  [fs]() {
+    this[Et] && this[Et].entry && this[Et].entry.resume();
+  }
+  [di](t) {
+    t.piped = true, t.readdir && t.readdir.forEach((r) => {
+      let n = t.path, o = n === "./" ? "" : n.replace(/\/*$/, "/");
+      this[ci](o + r);
+    });
+    let e = t.entry, i = this.zip;
+    if (!e) throw new Error("cannot pipe without source");
+    i ? e.on("data", (r) => {
+      i.write(r) || e.pause();
+    }) : e.on("data", (r) => {
+      super.write(r) || e.pause();
+    });
+  }
+  pause() {
+    return this.zip && this.zip.pause(), super.pause();
+  }
+  warn(t, e, i = {}) {
+    Dt(this, t, e, i);
+  }
+};
+var kt = class extends wt {
+  sync = true;
+  constructor(t) {
+    super(t), this[ui] = ni;
+  }
+  pause() {
+  }
+  resume() {
+  }
+  [ds](t) {
+    let e = this.follow ? "statSync" : "lstatSync";
+    this[li](t, mi[e](t.absolute));
+  }
+  [us](t) {
+    this[fi](t, mi.readdirSync(t.absolute));
+  }
+  [di](t) {
+    let e = t.entry, i = this.zip;
+    if (t.readdir && t.readdir.forEach((r) => {
+      let n = t.path, o = n === "./" ? "" : n.replace(/\/*$/, "/");
+      this[ci](o + r);
+    }), !e) throw new Error("Cannot pipe without source");
+    i ? e.on("data", (r) => {
+      i.write(r);
+    }) : e.on("data", (r) => {
+      super[lr](r);
+    });
+  }
+};
+var Vn = (s3, t) => {
+  let e = new kt(s3), i = new Wt(s3.file, { mode: s3.mode || 438 });
+  e.pipe(i), fr(e, t);
+};
+var $n = (s3, t) => {
+  let e = new wt(s3), i = new et(s3.file, { mode: s3.mode || 438 });
+  e.pipe(i);
+  let r = new Promise((n, o) => {
+    i.on("error", o), i.on("close", n), e.on("error", o);
+  });
+  return dr(e, t).catch((n) => e.emit("error", n)), r;
+};
+var fr = (s3, t) => {
+  t.forEach((e) => {
+    e.charAt(0) === "@" ? Ct({ file: cr.resolve(s3.cwd, e.slice(1)), sync: true, noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
+  }), s3.end();
+};
+var dr = async (s3, t) => {
+  for (let e of t) e.charAt(0) === "@" ? await Ct({ file: cr.resolve(String(s3.cwd), e.slice(1)), noResume: true, onReadEntry: (i) => {
+    s3.add(i);
+  } }) : s3.add(e);
+  s3.end();
+};
+var Xn = (s3, t) => {
+  let e = new kt(s3);
+  return fr(e, t), e;
+};
+var qn = (s3, t) => {
+  let e = new wt(s3);
+  return dr(e, t).catch((i) => e.emit("error", i)), e;
+};
+var Qn = K(Vn, $n, Xn, qn, (s3, t) => {
+  if (!t?.length) throw new TypeError("no paths specified to add to archive");
+});
+var Jn = process.env.__FAKE_PLATFORM__ || process.platform;
+var Er = Jn === "win32";
+var { O_CREAT: wr, O_NOFOLLOW: ur, O_TRUNC: Sr, O_WRONLY: yr } = pr.constants;
+var Rr = Number(process.env.__FAKE_FS_O_FILENAME__) || pr.constants.UV_FS_O_FILEMAP || 0;
+var jn = Er && !!Rr;
+var to = 512 * 1024;
+var eo = Rr | Sr | wr | yr;
+var mr = !Er && typeof ur == "number" ? ur | Sr | wr | yr : null;
+var ms = mr !== null ? () => mr : jn ? (s3) => s3 < to ? eo : "w" : () => "w";
+var ps = (s3, t, e) => {
+  try {
+    return wi.lchownSync(s3, t, e);
+  } catch (i) {
+    if (i?.code !== "ENOENT") throw i;
+  }
+};
+var Ei = (s3, t, e, i) => {
+  wi.lchown(s3, t, e, (r) => {
+    i(r && r?.code !== "ENOENT" ? r : null);
+  });
+};
+var io = (s3, t, e, i, r) => {
+  if (t.isDirectory()) Es(we.resolve(s3, t.name), e, i, (n) => {
+    if (n) return r(n);
+    let o = we.resolve(s3, t.name);
+    Ei(o, e, i, r);
+  });
+  else {
+    let n = we.resolve(s3, t.name);
+    Ei(n, e, i, r);
+  }
+};
+var Es = (s3, t, e, i) => {
+  wi.readdir(s3, { withFileTypes: true }, (r, n) => {
+    if (r) {
+      if (r.code === "ENOENT") return i();
+      if (r.code !== "ENOTDIR" && r.code !== "ENOTSUP") return i(r);
+    }
+    if (r || !n.length) return Ei(s3, t, e, i);
+    let o = n.length, h = null, a = (l) => {
+      if (!h) {
+        if (l) return i(h = l);
+        if (--o === 0) return Ei(s3, t, e, i);
+      }
+    };
+    for (let l of n) io(s3, l, t, e, a);
+  });
+};
+var so = (s3, t, e, i) => {
+  t.isDirectory() && ws(we.resolve(s3, t.name), e, i), ps(we.resolve(s3, t.name), e, i);
+};
+var ws = (s3, t, e) => {
+  let i;
+  try {
+    i = wi.readdirSync(s3, { withFileTypes: true });
+  } catch (r) {
+    let n = r;
+    if (n?.code === "ENOENT") return;
+    if (n?.code === "ENOTDIR" || n?.code === "ENOTSUP") return ps(s3, t, e);
+    throw n;
+  }
+  for (let r of i) so(s3, r, t, e);
+  return ps(s3, t, e);
+};
+var Se = class extends Error {
+  path;
+  code;
+  syscall = "chdir";
+  constructor(t, e) {
+    super(`${e}: Cannot cd into '${t}'`), this.path = t, this.code = e;
+  }
+  get name() {
+    return "CwdError";
+  }
+};
+var St = class extends Error {
+  path;
+  symlink;
+  syscall = "symlink";
+  code = "TAR_SYMLINK_ERROR";
+  constructor(t, e) {
+    super("TAR_SYMLINK_ERROR: Cannot extract through symbolic link"), this.symlink = t, this.path = e;
+  }
+  get name() {
+    return "SymlinkError";
+  }
+};
+var no = (s3, t) => {
+  k.stat(s3, (e, i) => {
+    (e || !i.isDirectory()) && (e = new Se(s3, e?.code || "ENOTDIR")), t(e);
+  });
+};
+var gr = (s3, t, e) => {
+  s3 = f(s3);
+  let i = t.umask ?? 18, r = t.mode | 448, n = (r & i) !== 0, o = t.uid, h = t.gid, a = typeof o == "number" && typeof h == "number" && (o !== t.processUid || h !== t.processGid), l = t.preserve, c = t.unlink, d = f(t.cwd), y = (E2, x) => {
+    E2 ? e(E2) : x && a ? Es(x, o, h, (Le) => y(Le)) : n ? k.chmod(s3, r, e) : e();
+  };
+  if (s3 === d) return no(s3, y);
+  if (l) return ro.mkdir(s3, { mode: r, recursive: true }).then((E2) => y(null, E2 ?? void 0), y);
+  let D = f(Si.relative(d, s3)).split("/");
+  Ss(d, D, r, c, d, void 0, y);
+};
+var Ss = (s3, t, e, i, r, n, o) => {
+  if (t.length === 0) return o(null, n);
+  let h = t.shift(), a = f(Si.resolve(s3 + "/" + h));
+  k.mkdir(a, e, br(a, t, e, i, r, n, o));
+};
+var br = (s3, t, e, i, r, n, o) => (h) => {
+  h ? k.lstat(s3, (a, l) => {
+    if (a) a.path = a.path && f(a.path), o(a);
+    else if (l.isDirectory()) Ss(s3, t, e, i, r, n, o);
+    else if (i) k.unlink(s3, (c) => {
+      if (c) return o(c);
+      k.mkdir(s3, e, br(s3, t, e, i, r, n, o));
+    });
+    else {
+      if (l.isSymbolicLink()) return o(new St(s3, s3 + "/" + t.join("/")));
+      o(h);
+    }
+  }) : (n = n || s3, Ss(s3, t, e, i, r, n, o));
+};
+var oo = (s3) => {
+  let t = false, e;
+  try {
+    t = k.statSync(s3).isDirectory();
+  } catch (i) {
+    e = i?.code;
+  } finally {
+    if (!t) throw new Se(s3, e ?? "ENOTDIR");
+  }
+};
+var _r = (s3, t) => {
+  s3 = f(s3);
+  let e = t.umask ?? 18, i = t.mode | 448, r = (i & e) !== 0, n = t.uid, o = t.gid, h = typeof n == "number" && typeof o == "number" && (n !== t.processUid || o !== t.processGid), a = t.preserve, l = t.unlink, c = f(t.cwd), d = (E2) => {
+    E2 && h && ws(E2, n, o), r && k.chmodSync(s3, i);
+  };
+  if (s3 === c) return oo(c), d();
+  if (a) return d(k.mkdirSync(s3, { mode: i, recursive: true }) ?? void 0);
+  let T = f(Si.relative(c, s3)).split("/"), D;
+  for (let E2 = T.shift(), x = c; E2 && (x += "/" + E2); E2 = T.shift()) {
+    x = f(Si.resolve(x));
+    try {
+      k.mkdirSync(x, i), D = D || x;
+    } catch {
+      let Le = k.lstatSync(x);
+      if (Le.isDirectory()) continue;
+      if (l) {
+        k.unlinkSync(x), k.mkdirSync(x, i), D = D || x;
+        continue;
+      } else if (Le.isSymbolicLink()) return new St(x, x + "/" + T.join("/"));
+    }
+  }
+  return d(D);
+};
+var ys = /* @__PURE__ */ Object.create(null);
+var Or = 1e4;
+var Vt = /* @__PURE__ */ new Set();
+var Tr = (s3) => {
+  Vt.has(s3) ? Vt.delete(s3) : ys[s3] = s3.normalize("NFD").toLocaleLowerCase("en").toLocaleUpperCase("en"), Vt.add(s3);
+  let t = ys[s3], e = Vt.size - Or;
+  if (e > Or / 10) {
+    for (let i of Vt) if (Vt.delete(i), delete ys[i], --e <= 0) break;
+  }
+  return t;
+};
+var ho = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
+var ao = ho === "win32";
+var lo = (s3) => s3.split("/").slice(0, -1).reduce((e, i) => {
+  let r = e.at(-1);
+  return r !== void 0 && (i = xr(r, i)), e.push(i || "/"), e;
+}, []);
+var yi = class {
+  #t = /* @__PURE__ */ new Map();
+  #i = /* @__PURE__ */ new Map();
+  #s = /* @__PURE__ */ new Set();
+  reserve(t, e) {
+    t = ao ? ["win32 parallelization disabled"] : t.map((r) => mt(xr(Tr(r))));
+    let i = new Set(t.map((r) => lo(r)).reduce((r, n) => r.concat(n)));
+    this.#i.set(e, { dirs: i, paths: t });
+    for (let r of t) {
+      let n = this.#t.get(r);
+      n ? n.push(e) : this.#t.set(r, [e]);
+    }
+    for (let r of i) {
+      let n = this.#t.get(r);
+      if (!n) this.#t.set(r, [/* @__PURE__ */ new Set([e])]);
+      else {
+        let o = n.at(-1);
+        o instanceof Set ? o.add(e) : n.push(/* @__PURE__ */ new Set([e]));
+      }
+    }
+    return this.#r(e);
+  }
+  #n(t) {
+    let e = this.#i.get(t);
+    if (!e) throw new Error("function does not have any path reservations");
+    return { paths: e.paths.map((i) => this.#t.get(i)), dirs: [...e.dirs].map((i) => this.#t.get(i)) };
+  }
+  check(t) {
+    let { paths: e, dirs: i } = this.#n(t);
+    return e.every((r) => r && r[0] === t) && i.every((r) => r && r[0] instanceof Set && r[0].has(t));
+  }
+  #r(t) {
+    return this.#s.has(t) || !this.check(t) ? false : (this.#s.add(t), t(() => this.#e(t)), true);
+  }
+  #e(t) {
+    if (!this.#s.has(t)) return false;
+    let e = this.#i.get(t);
+    if (!e) throw new Error("invalid reservation");
+    let { paths: i, dirs: r } = e, n = /* @__PURE__ */ new Set();
+    for (let o of i) {
+      let h = this.#t.get(o);
+      if (!h || h?.[0] !== t) continue;
+      let a = h[1];
+      if (!a) {
+        this.#t.delete(o);
+        continue;
+      }
+      if (h.shift(), typeof a == "function") n.add(a);
+      else for (let l of a) n.add(l);
+    }
+    for (let o of r) {
+      let h = this.#t.get(o), a = h?.[0];
+      if (!(!h || !(a instanceof Set))) if (a.size === 1 && h.length === 1) {
+        this.#t.delete(o);
+        continue;
+      } else if (a.size === 1) {
+        h.shift();
+        let l = h[0];
+        typeof l == "function" && n.add(l);
+      } else a.delete(t);
+    }
+    return this.#s.delete(t), n.forEach((o) => this.#r(o)), true;
+  }
+};
+var Lr = () => process.umask();
+var Dr = /* @__PURE__ */ Symbol("onEntry");
+var _s = /* @__PURE__ */ Symbol("checkFs");
+var Nr = /* @__PURE__ */ Symbol("checkFs2");
+var Os = /* @__PURE__ */ Symbol("isReusable");
+var P = /* @__PURE__ */ Symbol("makeFs");
+var Ts = /* @__PURE__ */ Symbol("file");
+var xs = /* @__PURE__ */ Symbol("directory");
+var gi = /* @__PURE__ */ Symbol("link");
+var Ar = /* @__PURE__ */ Symbol("symlink");
+var Ir = /* @__PURE__ */ Symbol("hardlink");
+var Re = /* @__PURE__ */ Symbol("ensureNoSymlink");
+var Cr = /* @__PURE__ */ Symbol("unsupported");
+var Fr = /* @__PURE__ */ Symbol("checkPath");
+var Rs = /* @__PURE__ */ Symbol("stripAbsolutePath");
+var yt = /* @__PURE__ */ Symbol("mkdir");
+var O = /* @__PURE__ */ Symbol("onError");
+var Ri = /* @__PURE__ */ Symbol("pending");
+var kr = /* @__PURE__ */ Symbol("pend");
+var $t = /* @__PURE__ */ Symbol("unpend");
+var gs = /* @__PURE__ */ Symbol("ended");
+var bs = /* @__PURE__ */ Symbol("maybeClose");
+var Ls = /* @__PURE__ */ Symbol("skip");
+var ge = /* @__PURE__ */ Symbol("doChown");
+var be = /* @__PURE__ */ Symbol("uid");
+var _e = /* @__PURE__ */ Symbol("gid");
+var Oe = /* @__PURE__ */ Symbol("checkedCwd");
+var fo = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
+var Te = fo === "win32";
+var uo = 1024;
+var mo = (s3, t) => {
+  if (!Te) return u.unlink(s3, t);
+  let e = s3 + ".DELETE." + Mr(16).toString("hex");
+  u.rename(s3, e, (i) => {
+    if (i) return t(i);
+    u.unlink(e, t);
+  });
+};
+var po = (s3) => {
+  if (!Te) return u.unlinkSync(s3);
+  let t = s3 + ".DELETE." + Mr(16).toString("hex");
+  u.renameSync(s3, t), u.unlinkSync(t);
+};
+var vr = (s3, t, e) => s3 !== void 0 && s3 === s3 >>> 0 ? s3 : t !== void 0 && t === t >>> 0 ? t : e;
+var Xt = class extends rt {
+  [gs] = false;
+  [Oe] = false;
+  [Ri] = 0;
+  reservations = new yi();
+  transform;
+  writable = true;
+  readable = false;
+  uid;
+  gid;
+  setOwner;
+  preserveOwner;
+  processGid;
+  processUid;
+  maxDepth;
+  forceChown;
+  win32;
+  newer;
+  keep;
+  noMtime;
+  preservePaths;
+  unlink;
+  cwd;
+  strip;
+  processUmask;
+  umask;
+  dmode;
+  fmode;
+  chmod;
+  constructor(t = {}) {
+    if (t.ondone = () => {
+      this[gs] = true, this[bs]();
+    }, super(t), this.transform = t.transform, this.chmod = !!t.chmod, typeof t.uid == "number" || typeof t.gid == "number") {
+      if (typeof t.uid != "number" || typeof t.gid != "number") throw new TypeError("cannot set owner without number uid and gid");
+      if (t.preserveOwner) throw new TypeError("cannot preserve owner in archive and also set owner explicitly");
+      this.uid = t.uid, this.gid = t.gid, this.setOwner = true;
+    } else this.uid = void 0, this.gid = void 0, this.setOwner = false;
+    this.preserveOwner = t.preserveOwner === void 0 && typeof t.uid != "number" ? process.getuid?.() === 0 : !!t.preserveOwner, this.processUid = (this.preserveOwner || this.setOwner) && process.getuid ? process.getuid() : void 0, this.processGid = (this.preserveOwner || this.setOwner) && process.getgid ? process.getgid() : void 0, this.maxDepth = typeof t.maxDepth == "number" ? t.maxDepth : uo, this.forceChown = t.forceChown === true, this.win32 = !!t.win32 || Te, this.newer = !!t.newer, this.keep = !!t.keep, this.noMtime = !!t.noMtime, this.preservePaths = !!t.preservePaths, this.unlink = !!t.unlink, this.cwd = f(R.resolve(t.cwd || process.cwd())), this.strip = Number(t.strip) || 0, this.processUmask = this.chmod ? typeof t.processUmask == "number" ? t.processUmask : Lr() : 0, this.umask = typeof t.umask == "number" ? t.umask : this.processUmask, this.dmode = t.dmode || 511 & ~this.umask, this.fmode = t.fmode || 438 & ~this.umask, this.on("entry", (e) => this[Dr](e));
+  }
+  warn(t, e, i = {}) {
+    return (t === "TAR_BAD_ARCHIVE" || t === "TAR_ABORT") && (i.recoverable = false), super.warn(t, e, i);
+  }
+  [bs]() {
+    this[gs] && this[Ri] === 0 && (this.emit("prefinish"), this.emit("finish"), this.emit("end"));
+  }
+  [Rs](t, e) {
+    let i = t[e], { type: r } = t;
+    if (!i || this.preservePaths) return true;
+    let [n, o] = ce(i), h = o.replaceAll(/\\/g, "/").split("/");
+    if (h.includes("..") || Te && /^[a-z]:\.\.$/i.test(h[0] ?? "")) {
+      if (e === "path" || r === "Link") return this.warn("TAR_ENTRY_ERROR", `${e} contains '..'`, { entry: t, [e]: i }), false;
+      let a = R.posix.dirname(t.path), l = R.posix.normalize(R.posix.join(a, h.join("/")));
+      if (l.startsWith("../") || l === "..") return this.warn("TAR_ENTRY_ERROR", `${e} escapes extraction directory`, { entry: t, [e]: i }), false;
+    }
+    return n && (t[e] = String(o), this.warn("TAR_ENTRY_INFO", `stripping ${n} from absolute ${e}`, { entry: t, [e]: i })), true;
+  }
+  [Fr](t) {
+    let e = f(t.path), i = e.split("/");
+    if (this.strip) {
+      if (i.length < this.strip) return false;
+      if (t.type === "Link") {
+        let r = f(String(t.linkpath)).split("/");
+        if (r.length >= this.strip) t.linkpath = r.slice(this.strip).join("/");
+        else return false;
+      }
+      i.splice(0, this.strip), t.path = i.join("/");
+    }
+    if (isFinite(this.maxDepth) && i.length > this.maxDepth) return this.warn("TAR_ENTRY_ERROR", "path excessively deep", { entry: t, path: e, depth: i.length, maxDepth: this.maxDepth }), false;
+    if (!this[Rs](t, "path") || !this[Rs](t, "linkpath")) return false;
+    if (t.absolute = R.isAbsolute(t.path) ? f(R.resolve(t.path)) : f(R.resolve(this.cwd, t.path)), !this.preservePaths && typeof t.absolute == "string" && t.absolute.indexOf(this.cwd + "/") !== 0 && t.absolute !== this.cwd) return this.warn("TAR_ENTRY_ERROR", "path escaped extraction target", { entry: t, path: f(t.path), resolvedPath: t.absolute, cwd: this.cwd }), false;
+    if (t.absolute === this.cwd && t.type !== "Directory" && t.type !== "GNUDumpDir") return false;
+    if (this.win32) {
+      let { root: r } = R.win32.parse(String(t.absolute));
+      t.absolute = r + ts(String(t.absolute).slice(r.length));
+      let { root: n } = R.win32.parse(t.path);
+      t.path = n + ts(t.path.slice(n.length));
+    }
+    return true;
+  }
+  [Dr](t) {
+    if (!this[Fr](t)) return t.resume();
+    switch (co.equal(typeof t.absolute, "string"), t.type) {
+      case "Directory":
+      case "GNUDumpDir":
+        t.mode && (t.mode = t.mode | 448);
+      case "File":
+      case "OldFile":
+      case "ContiguousFile":
+      case "Link":
+      case "SymbolicLink":
+        return this[_s](t);
+      default:
+        return this[Cr](t);
+    }
+  }
+  [O](t, e) {
+    t.name === "CwdError" ? this.emit("error", t) : (this.warn("TAR_ENTRY_ERROR", t, { entry: e }), this[$t](), e.resume());
+  }
+  [yt](t, e, i) {
+    gr(f(t), { uid: this.uid, gid: this.gid, processUid: this.processUid, processGid: this.processGid, umask: this.processUmask, preserve: this.preservePaths, unlink: this.unlink, cwd: this.cwd, mode: e }, i);
+  }
+  [ge](t) {
+    return this.forceChown || this.preserveOwner && (typeof t.uid == "number" && t.uid !== this.processUid || typeof t.gid == "number" && t.gid !== this.processGid) || typeof this.uid == "number" && this.uid !== this.processUid || typeof this.gid == "number" && this.gid !== this.processGid;
+  }
+  [be](t) {
+    return vr(this.uid, t.uid, this.processUid);
+  }
+  [_e](t) {
+    return vr(this.gid, t.gid, this.processGid);
+  }
+  [Ts](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.fmode, r = new et(String(t.absolute), { flags: ms(t.size), mode: i, autoClose: false });
+    r.on("error", (a) => {
+      r.fd && u.close(r.fd, () => {
+      }), r.write = () => true, this[O](a, t), e();
+    });
+    let n = 1, o = (a) => {
+      if (a) {
+        r.fd && u.close(r.fd, () => {
+        }), this[O](a, t), e();
+        return;
+      }
+      --n === 0 && r.fd !== void 0 && u.close(r.fd, (l) => {
+        l ? this[O](l, t) : this[$t](), e();
+      });
+    };
+    r.on("finish", () => {
+      let a = String(t.absolute), l = r.fd;
+      if (typeof l == "number" && t.mtime && !this.noMtime) {
+        n++;
+        let c = t.atime || /* @__PURE__ */ new Date(), d = t.mtime;
+        u.futimes(l, c, d, (y) => y ? u.utimes(a, c, d, (T) => o(T && y)) : o());
+      }
+      if (typeof l == "number" && this[ge](t)) {
+        n++;
+        let c = this[be](t), d = this[_e](t);
+        typeof c == "number" && typeof d == "number" && u.fchown(l, c, d, (y) => y ? u.chown(a, c, d, (T) => o(T && y)) : o());
+      }
+      o();
+    });
+    let h = this.transform && this.transform(t) || t;
+    h !== t && (h.on("error", (a) => {
+      this[O](a, t), e();
+    }), t.pipe(h)), h.pipe(r);
+  }
+  [xs](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.dmode;
+    this[yt](String(t.absolute), i, (r) => {
+      if (r) {
+        this[O](r, t), e();
+        return;
+      }
+      let n = 1, o = () => {
+        --n === 0 && (e(), this[$t](), t.resume());
+      };
+      t.mtime && !this.noMtime && (n++, u.utimes(String(t.absolute), t.atime || /* @__PURE__ */ new Date(), t.mtime, o)), this[ge](t) && (n++, u.chown(String(t.absolute), Number(this[be](t)), Number(this[_e](t)), o)), o();
+    });
+  }
+  [Cr](t) {
+    t.unsupported = true, this.warn("TAR_ENTRY_UNSUPPORTED", `unsupported entry type: ${t.type}`, { entry: t }), t.resume();
+  }
+  [Ar](t, e) {
+    let i = f(R.relative(this.cwd, R.resolve(R.dirname(String(t.absolute)), String(t.linkpath)))).split("/");
+    this[Re](t, this.cwd, i, () => this[gi](t, String(t.linkpath), "symlink", e), (r) => {
+      this[O](r, t), e();
+    });
+  }
+  [Ir](t, e) {
+    let i = f(R.resolve(this.cwd, String(t.linkpath))), r = f(String(t.linkpath)).split("/");
+    this[Re](t, this.cwd, r, () => this[gi](t, i, "link", e), (n) => {
+      this[O](n, t), e();
+    });
+  }
+  [Re](t, e, i, r, n) {
+    let o = i.shift();
+    if (this.preservePaths || o === void 0) return r();
+    let h = R.resolve(e, o);
+    u.lstat(h, (a, l) => {
+      if (a) return r();
+      if (l?.isSymbolicLink()) return n(new St(h, R.resolve(h, i.join("/"))));
+      this[Re](t, h, i, r, n);
+    });
+  }
+  [kr]() {
+    this[Ri]++;
+  }
+  [$t]() {
+    this[Ri]--, this[bs]();
+  }
+  [Ls](t) {
+    this[$t](), t.resume();
+  }
+  [Os](t, e) {
+    return t.type === "File" && !this.unlink && e.isFile() && e.nlink <= 1 && !Te;
+  }
+  [_s](t) {
+    this[kr]();
+    let e = [t.path];
+    t.linkpath && e.push(t.linkpath), this.reservations.reserve(e, (i) => this[Nr](t, i));
+  }
+  [Nr](t, e) {
+    let i = (h) => {
+      e(h);
+    }, r = () => {
+      this[yt](this.cwd, this.dmode, (h) => {
+        if (h) {
+          this[O](h, t), i();
+          return;
+        }
+        this[Oe] = true, n();
+      });
+    }, n = () => {
+      if (t.absolute !== this.cwd) {
+        let h = f(R.dirname(String(t.absolute)));
+        if (h !== this.cwd) return this[yt](h, this.dmode, (a) => {
+          if (a) {
+            this[O](a, t), i();
+            return;
+          }
+          o();
+        });
+      }
+      o();
+    }, o = () => {
+      u.lstat(String(t.absolute), (h, a) => {
+        if (a && (this.keep || this.newer && a.mtime > (t.mtime ?? a.mtime))) {
+          this[Ls](t), i();
+          return;
+        }
+        if (h || this[Os](t, a)) return this[P](null, t, i);
+        if (a.isDirectory()) {
+          if (t.type === "Directory") {
+            let l = this.chmod && t.mode && (a.mode & 4095) !== t.mode, c = (d) => this[P](d ?? null, t, i);
+            return l ? u.chmod(String(t.absolute), Number(t.mode), c) : c();
+          }
+          if (t.absolute !== this.cwd) return u.rmdir(String(t.absolute), (l) => this[P](l ?? null, t, i));
+        }
+        if (t.absolute === this.cwd) return this[P](null, t, i);
+        mo(String(t.absolute), (l) => this[P](l ?? null, t, i));
+      });
+    };
+    this[Oe] ? n() : r();
+  }
+  [P](t, e, i) {
+    if (t) {
+      this[O](t, e), i();
+      return;
+    }
+    switch (e.type) {
+      case "File":
+      case "OldFile":
+      case "ContiguousFile":
+        return this[Ts](e, i);
+      case "Link":
+        return this[Ir](e, i);
+      case "SymbolicLink":
+        return this[Ar](e, i);
+      case "Directory":
+      case "GNUDumpDir":
+        return this[xs](e, i);
+    }
+  }
+  [gi](t, e, i, r) {
+    u[i](e, String(t.absolute), (n) => {
+      n ? this[O](n, t) : (this[$t](), t.resume()), r();
+    });
+  }
+};
+var ye = (s3) => {
+  try {
+    return [null, s3()];
+  } catch (t) {
+    return [t, null];
+  }
+};
+var xe = class extends Xt {
+  sync = true;
+  [P](t, e) {
+    return super[P](t, e, () => {
+    });
+  }
+  [_s](t) {
+    if (!this[Oe]) {
+      let n = this[yt](this.cwd, this.dmode);
+      if (n) return this[O](n, t);
+      this[Oe] = true;
+    }
+    if (t.absolute !== this.cwd) {
+      let n = f(R.dirname(String(t.absolute)));
+      if (n !== this.cwd) {
+        let o = this[yt](n, this.dmode);
+        if (o) return this[O](o, t);
+      }
+    }
+    let [e, i] = ye(() => u.lstatSync(String(t.absolute)));
+    if (i && (this.keep || this.newer && i.mtime > (t.mtime ?? i.mtime))) return this[Ls](t);
+    if (e || this[Os](t, i)) return this[P](null, t);
+    if (i.isDirectory()) {
+      if (t.type === "Directory") {
+        let o = this.chmod && t.mode && (i.mode & 4095) !== t.mode, [h] = o ? ye(() => {
+          u.chmodSync(String(t.absolute), Number(t.mode));
+        }) : [];
+        return this[P](h, t);
+      }
+      let [n] = ye(() => u.rmdirSync(String(t.absolute)));
+      this[P](n, t);
+    }
+    let [r] = t.absolute === this.cwd ? [] : ye(() => po(String(t.absolute)));
+    this[P](r, t);
+  }
+  [Ts](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.fmode, r = (h) => {
+      let a;
+      try {
+        u.closeSync(n);
+      } catch (l) {
+        a = l;
+      }
+      (h || a) && this[O](h || a, t), e();
+    }, n;
+    try {
+      n = u.openSync(String(t.absolute), ms(t.size), i);
+    } catch (h) {
+      return r(h);
+    }
+    let o = this.transform && this.transform(t) || t;
+    o !== t && (o.on("error", (h) => this[O](h, t)), t.pipe(o)), o.on("data", (h) => {
+      try {
+        u.writeSync(n, h, 0, h.length);
+      } catch (a) {
+        r(a);
+      }
+    }), o.on("end", () => {
+      let h = null;
+      if (t.mtime && !this.noMtime) {
+        let a = t.atime || /* @__PURE__ */ new Date(), l = t.mtime;
+        try {
+          u.futimesSync(n, a, l);
+        } catch (c) {
+          try {
+            u.utimesSync(String(t.absolute), a, l);
+          } catch {
+            h = c;
+          }
+        }
+      }
+      if (this[ge](t)) {
+        let a = this[be](t), l = this[_e](t);
+        try {
+          u.fchownSync(n, Number(a), Number(l));
+        } catch (c) {
+          try {
+            u.chownSync(String(t.absolute), Number(a), Number(l));
+          } catch {
+            h = h || c;
+          }
+        }
+      }
+      r(h);
+    });
+  }
+  [xs](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.dmode, r = this[yt](String(t.absolute), i);
+    if (r) {
+      this[O](r, t), e();
+      return;
+    }
+    if (t.mtime && !this.noMtime) try {
+      u.utimesSync(String(t.absolute), t.atime || /* @__PURE__ */ new Date(), t.mtime);
+    } catch {
+    }
+    if (this[ge](t)) try {
+      u.chownSync(String(t.absolute), Number(this[be](t)), Number(this[_e](t)));
+    } catch {
+    }
+    e(), t.resume();
+  }
+  [yt](t, e) {
+    try {
+      return _r(f(t), { uid: this.uid, gid: this.gid, processUid: this.processUid, processGid: this.processGid, umask: this.processUmask, preserve: this.preservePaths, unlink: this.unlink, cwd: this.cwd, mode: e });
+    } catch (i) {
+      return i;
+    }
+  }
+  [Re](t, e, i, r, n) {
+    if (this.preservePaths || i.length === 0) return r();
+    let o = e;
+    for (let h of i) {
+      o = R.resolve(o, h);
+      let [a, l] = ye(() => u.lstatSync(o));
+      if (a) return r();
+      if (l.isSymbolicLink()) return n(new St(o, R.resolve(e, i.join("/"))));
+    }
+    r();
+  }
+  [gi](t, e, i, r) {
+    let n = `${i}Sync`;
+    try {
+      u[n](e, String(t.absolute)), r(), t.resume();
+    } catch (o) {
+      return this[O](o, t);
+    }
+  }
+};
+var Eo = (s3) => {
+  let t = new xe(s3), e = s3.file, i = Br.statSync(e), r = s3.maxReadSize || 16 * 1024 * 1024;
+  new Be(e, { readSize: r, size: i.size }).pipe(t);
+};
+var wo = (s3, t) => {
+  let e = new Xt(s3), i = s3.maxReadSize || 16 * 1024 * 1024, r = s3.file;
+  return new Promise((o, h) => {
+    e.on("error", h), e.on("close", o), Br.stat(r, (a, l) => {
+      if (a) h(a);
+      else {
+        let c = new _t(r, { readSize: i, size: l.size });
+        c.on("error", h), c.pipe(e);
+      }
+    });
+  });
+};
+var So = K(Eo, wo, (s3) => new xe(s3), (s3) => new Xt(s3), (s3, t) => {
+  t?.length && Qi(s3, t);
+});
+var yo = (s3, t) => {
+  let e = new kt(s3), i = true, r, n;
+  try {
+    try {
+      r = v.openSync(s3.file, "r+");
+    } catch (a) {
+      if (a?.code === "ENOENT") r = v.openSync(s3.file, "w+");
+      else throw a;
+    }
+    let o = v.fstatSync(r), h = Buffer.alloc(512);
+    t: for (n = 0; n < o.size; n += 512) {
+      for (let c = 0, d = 0; c < 512; c += d) {
+        if (d = v.readSync(r, h, c, h.length - c, n + c), n === 0 && h[0] === 31 && h[1] === 139) throw new Error("cannot append to compressed archives");
+        if (!d) break t;
+      }
+      let a = new F(h);
+      if (!a.cksumValid) break;
+      let l = 512 * Math.ceil((a.size || 0) / 512);
+      if (n + l + 512 > o.size) break;
+      n += l, s3.mtimeCache && a.mtime && s3.mtimeCache.set(String(a.path), a.mtime);
+    }
+    i = false, Ro(s3, e, n, r, t);
+  } finally {
+    if (i) try {
+      v.closeSync(r);
+    } catch {
+    }
+  }
+};
+var Ro = (s3, t, e, i, r) => {
+  let n = new Wt(s3.file, { fd: i, start: e });
+  t.pipe(n), bo(t, r);
+};
+var go = (s3, t) => {
+  t = Array.from(t);
+  let e = new wt(s3), i = (n, o, h) => {
+    let a = (T, D) => {
+      T ? v.close(n, (E2) => h(T)) : h(null, D);
+    }, l = 0;
+    if (o === 0) return a(null, 0);
+    let c = 0, d = Buffer.alloc(512), y = (T, D) => {
+      if (T || D === void 0) return a(T);
+      if (c += D, c < 512 && D) return v.read(n, d, c, d.length - c, l + c, y);
+      if (l === 0 && d[0] === 31 && d[1] === 139) return a(new Error("cannot append to compressed archives"));
+      if (c < 512) return a(null, l);
+      let E2 = new F(d);
+      if (!E2.cksumValid) return a(null, l);
+      let x = 512 * Math.ceil((E2.size ?? 0) / 512);
+      if (l + x + 512 > o || (l += x + 512, l >= o)) return a(null, l);
+      s3.mtimeCache && E2.mtime && s3.mtimeCache.set(String(E2.path), E2.mtime), c = 0, v.read(n, d, 0, 512, l, y);
+    };
+    v.read(n, d, 0, 512, l, y);
+  };
+  return new Promise((n, o) => {
+    e.on("error", o);
+    let h = "r+", a = (l, c) => {
+      if (l && l.code === "ENOENT" && h === "r+") return h = "w+", v.open(s3.file, h, a);
+      if (l || !c) return o(l);
+      v.fstat(c, (d, y) => {
+        if (d) return v.close(c, () => o(d));
+        i(c, y.size, (T, D) => {
+          if (T) return o(T);
+          let E2 = new et(s3.file, { fd: c, start: D });
+          e.pipe(E2), E2.on("error", o), E2.on("close", n), _o(e, t);
+        });
+      });
+    };
+    v.open(s3.file, h, a);
+  });
+};
+var bo = (s3, t) => {
+  t.forEach((e) => {
+    e.charAt(0) === "@" ? Ct({ file: Pr.resolve(s3.cwd, e.slice(1)), sync: true, noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
+  }), s3.end();
+};
+var _o = async (s3, t) => {
+  for (let e of t) e.charAt(0) === "@" ? await Ct({ file: Pr.resolve(String(s3.cwd), e.slice(1)), noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
+  s3.end();
+};
+var vt = K(yo, go, () => {
+  throw new TypeError("file is required");
+}, () => {
+  throw new TypeError("file is required");
+}, (s3, t) => {
+  if (!Bs(s3)) throw new TypeError("file is required");
+  if (s3.gzip || s3.brotli || s3.zstd || s3.file.endsWith(".br") || s3.file.endsWith(".tbr")) throw new TypeError("cannot append to compressed archives");
+  if (!t?.length) throw new TypeError("no paths specified to add/replace");
+});
+var Oo = K(vt.syncFile, vt.asyncFile, vt.syncNoFile, vt.asyncNoFile, (s3, t = []) => {
+  vt.validate?.(s3, t), To(s3);
+});
+var To = (s3) => {
+  let t = s3.filter;
+  s3.mtimeCache || (s3.mtimeCache = /* @__PURE__ */ new Map()), s3.filter = t ? (e, i) => t(e, i) && !((s3.mtimeCache?.get(e) ?? i.mtime ?? 0) > (i.mtime ?? 0)) : (e, i) => !((s3.mtimeCache?.get(e) ?? i.mtime ?? 0) > (i.mtime ?? 0));
+};
+
+// src/layer/tarwriter.ts
+import { Readable } from "node:stream";
+import { posix as posix2 } from "node:path";
+var BLOCK = 512;
+var ZERO_BLOCK = Buffer.alloc(BLOCK);
+var END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
+var MAX_USTAR_SIZE = 8589934591;
+var MAX_USTAR_ID = 2097151;
+var MAX_ID = 4294967295;
+function sortKey(path3) {
+  const b2 = Buffer.from(path3, "utf8");
+  for (let i = 0; i < b2.length; i++) if (b2[i] === 47) b2[i] = 0;
+  return b2;
+}
+function comparePaths(a, b2) {
+  return Buffer.compare(sortKey(a), sortKey(b2));
+}
+function tarPath(path3, dir = false) {
+  const rel = path3.replace(/^\/+/, "");
+  return dir ? `${rel}/` : rel;
+}
+function checkPath(path3, what) {
+  if (!path3.startsWith("/") || path3 === "/" || path3.endsWith("/") || posix2.normalize(path3) !== path3 || path3.includes("\0")) {
+    throw new Error(`layer ${what} "${path3}" must be an absolute, normalized image path without a trailing slash (and not /)`);
+  }
+}
+function checkId(n, what, path3) {
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_ID) throw new Error(`layer entry ${path3}: ${what} ${n} is not a valid id (0..${MAX_ID})`);
+}
+function prepareEntries(entries) {
+  const byPath = /* @__PURE__ */ new Map();
+  for (const e of entries) {
+    checkPath(e.path, "path");
+    if (byPath.has(e.path)) throw new Error(`duplicate path in layer: ${e.path}`);
+    if (!Number.isInteger(e.mode) || e.mode < 0) throw new Error(`layer entry ${e.path}: invalid mode ${e.mode}`);
+    checkId(e.uid, "uid", e.path);
+    checkId(e.gid, "gid", e.path);
+    switch (e.type) {
+      case "file":
+        if (typeof e.open !== "function") throw new Error(`layer entry ${e.path}: a file needs open()`);
+        if (e.size === void 0 || !Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`layer entry ${e.path}: a file needs a non-negative integer size`);
+        break;
+      case "symlink":
+        if (!e.linkname) throw new Error(`layer entry ${e.path}: a symlink needs a linkname`);
+        if (e.linkname.includes("\0")) throw new Error(`layer entry ${e.path}: invalid symlink target`);
+        break;
+      case "hardlink":
+        if (!e.linkname) throw new Error(`layer entry ${e.path}: a hardlink needs a linkname`);
+        checkPath(e.linkname, `hardlink target of ${e.path}:`);
+        if (e.linkname === e.path) throw new Error(`layer entry ${e.path}: a hardlink cannot point to itself`);
+        break;
+      case "dir":
+        break;
+      default:
+        throw new Error(`layer entry ${String(e.path)}: unknown type ${String(e.type)}`);
+    }
+    byPath.set(e.path, { ...e, mode: e.mode & 4095 });
+  }
+  const keyed = [...byPath.values()].map((e) => ({ e, k: sortKey(e.path) }));
+  keyed.sort((a, b2) => Buffer.compare(a.k, b2.k));
+  const sorted = keyed.map((x) => x.e);
+  const index = /* @__PURE__ */ new Map();
+  sorted.forEach((e, i) => index.set(e.path, i));
+  const groups = /* @__PURE__ */ new Map();
+  for (let i = 0; i < sorted.length; i++) {
+    const e = sorted[i];
+    if (e.type !== "hardlink") continue;
+    let j2 = i;
+    const seen = /* @__PURE__ */ new Set([i]);
+    for (; ; ) {
+      const cur = sorted[j2];
+      if (cur.type !== "hardlink") break;
+      const next = index.get(cur.linkname);
+      if (next === void 0) {
+        j2 = -1;
+        break;
+      }
+      if (seen.has(next)) throw new Error(`hardlink cycle in layer at ${e.path}`);
+      seen.add(next);
+      j2 = next;
+    }
+    if (j2 < 0) continue;
+    const root = sorted[j2];
+    if (root.type === "dir") throw new Error(`layer entry ${e.path}: hardlink target ${root.path} is a directory`);
+    const members2 = groups.get(j2) ?? [];
+    members2.push(i);
+    groups.set(j2, members2);
+  }
+  for (const [rootIdx, members2] of groups) {
+    const holderIdx = Math.min(rootIdx, ...members2);
+    const root = sorted[rootIdx];
+    const holder = sorted[holderIdx];
+    if (holderIdx !== rootIdx) {
+      sorted[holderIdx] = { ...root, path: holder.path };
+      sorted[rootIdx] = { path: root.path, type: "hardlink", mode: root.mode, uid: root.uid, gid: root.gid, linkname: holder.path };
+    }
+    for (const m2 of members2) {
+      if (m2 === holderIdx) continue;
+      const cur = sorted[m2];
+      sorted[m2] = { path: cur.path, type: "hardlink", mode: cur.mode, uid: cur.uid, gid: cur.gid, linkname: holder.path };
+    }
+  }
+  return sorted;
+}
+function tarTime(d) {
+  const t = d.getTime();
+  if (!Number.isFinite(t)) throw new Error("invalid layer mtime");
+  return new Date(Math.floor(t / 1e3) * 1e3);
+}
+function encodeEntryHeader(e, mtime) {
+  const isDir = e.type === "dir";
+  const path3 = tarPath(e.path, isDir);
+  const linkpath = e.type === "symlink" ? e.linkname : e.type === "hardlink" ? tarPath(e.linkname) : void 0;
+  const size = e.type === "file" ? e.size : 0;
+  const data = {
+    path: path3,
+    mode: e.mode & 4095,
+    uid: e.uid,
+    gid: e.gid,
+    size,
+    mtime,
+    type: e.type === "file" ? "File" : isDir ? "Directory" : e.type === "symlink" ? "SymbolicLink" : "Link",
+    uname: "",
+    gname: "",
+    devmaj: 0,
+    devmin: 0
+  };
+  if (linkpath !== void 0) data.linkpath = linkpath;
+  const header2 = new F(data);
+  const needPax = header2.encode();
+  const block = header2.block;
+  const pathLong = Buffer.byteLength(path3) > 100;
+  const linkLong = linkpath !== void 0 && Buffer.byteLength(linkpath) > 100;
+  if (!needPax && !pathLong && !linkLong) return block;
+  const rec = {};
+  const nonAscii = (s3) => Buffer.byteLength(s3) !== s3.length;
+  if (pathLong || nonAscii(path3) || needPax) rec.path = path3;
+  if (linkpath !== void 0 && (linkLong || nonAscii(linkpath) || needPax)) rec.linkpath = linkpath;
+  if (size > MAX_USTAR_SIZE) rec.size = size;
+  if (e.uid > MAX_USTAR_ID) rec.uid = e.uid;
+  if (e.gid > MAX_USTAR_ID) rec.gid = e.gid;
+  const body = Buffer.from(new ft(rec).encodeBody(), "utf8");
+  const paxHeader = new F({
+    path: `PaxHeader/${posix2.basename(path3)}`.slice(0, 99),
+    mode: 420,
+    uid: 0,
+    gid: 0,
+    size: body.length,
+    mtime,
+    type: "ExtendedHeader",
+    uname: "",
+    gname: "",
+    devmaj: 0,
+    devmin: 0
+  });
+  paxHeader.encode();
+  return Buffer.concat([paxHeader.block, body, padding(body.length), block]);
+}
+function padding(size) {
+  const rem = size % BLOCK;
+  return rem === 0 ? Buffer.alloc(0) : ZERO_BLOCK.subarray(0, BLOCK - rem);
+}
+async function* tarChunks(sorted, mtime) {
+  const t = tarTime(mtime);
+  for (const e of sorted) {
+    yield encodeEntryHeader(e, t);
+    if (e.type !== "file") continue;
+    const size = e.size;
+    let got = 0;
+    const src = e.open();
+    try {
+      for await (const chunk of src) {
+        const buf = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        got += buf.length;
+        if (got > size) {
+          throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
+        }
+        if (buf.length > 0) yield buf;
+      }
+    } catch (err) {
+      src.destroy();
+      throw err;
+    }
+    if (got !== size) {
+      throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
+    }
+    const pad2 = padding(size);
+    if (pad2.length) yield pad2;
+  }
+  yield END_OF_ARCHIVE;
+}
+function createTarStream(entries, mtime) {
+  const sorted = prepareEntries(entries);
+  return Readable.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
+}
+
+// src/layer/reader.ts
+var MAX_WANTED_FILE = 16 << 20;
+var MAX_PASSES = 4;
+var MAX_SYMLINK_HOPS = 40;
+function detectCompression(head) {
+  if (head.length >= 2 && head[0] === 31 && head[1] === 139) return "gzip";
+  if (head.length >= 4 && head[0] === 40 && head[1] === 181 && head[2] === 47 && head[3] === 253) return "zstd";
+  return "none";
+}
+function createZstdDecompressor() {
+  const z3 = zlib;
+  if (typeof z3.createZstdDecompress !== "function") {
+    throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
+  }
+  return z3.createZstdDecompress();
+}
+function toBuffer(chunk) {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === "string") return Buffer.from(chunk);
+  return Buffer.from(chunk);
+}
+async function* decompressedChunks(src) {
+  const it2 = src[Symbol.asyncIterator]();
+  try {
+    let head = Buffer.alloc(0);
+    let done = false;
+    while (head.length < 4) {
+      const r = await it2.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      head = head.length ? Buffer.concat([head, toBuffer(r.value)]) : toBuffer(r.value);
+    }
+    const rest = async function* () {
+      if (head.length) yield head;
+      if (done) return;
+      for (; ; ) {
+        const r = await it2.next();
+        if (r.done) return;
+        yield toBuffer(r.value);
+      }
+    };
+    const kind = detectCompression(head);
+    if (kind === "none") {
+      yield* rest();
+      return;
+    }
+    const dec = kind === "gzip" ? zlib.createGunzip() : createZstdDecompressor();
+    const piped = pipeline(Readable2.from(rest(), { objectMode: false }), dec);
+    piped.catch(() => {
+    });
+    for await (const chunk of dec) yield toBuffer(chunk);
+    await piped;
+  } finally {
+    if (!src.destroyed) src.destroy();
+  }
+}
+function imagePath(tarName) {
+  const p2 = posix3.normalize(`/${tarName}`);
+  return p2.length > 1 && p2.endsWith("/") ? p2.slice(0, -1) : p2;
+}
+function entryType(t) {
+  switch (t) {
+    case "File":
+    case "OldFile":
+    case "ContiguousFile":
+      return "file";
+    case "Directory":
+    case "GNUDumpDir":
+      return "dir";
+    case "SymbolicLink":
+      return "symlink";
+    case "Link":
+      return "hardlink";
+    case "CharacterDevice":
+      return "char";
+    case "BlockDevice":
+      return "block";
+    case "FIFO":
+      return "fifo";
+    default:
+      return void 0;
+  }
+}
+async function readLayerChanges(src, label, want) {
+  const changes = { records: /* @__PURE__ */ new Map(), whiteouts: [], opaques: [] };
+  let failure2;
+  let sawNonZero = false;
+  const fail = (err) => {
+    failure2 ??= err;
+  };
+  const parser = new rt({ brotli: false, zstd: false, maxDecompressionRatio: Number.POSITIVE_INFINITY });
+  parser.on("warn", (code, message) => {
+    if (code === "TAR_BAD_ARCHIVE" && /Unrecognized archive format/.test(message) && !sawNonZero) return;
+    fail(new Error(`${label}: not a valid tar (${code}: ${message})`));
+  });
+  parser.on("entry", (entry) => {
+    const path3 = imagePath(entry.path);
+    const type = entryType(entry.type);
+    const base = posix3.basename(path3);
+    if (path3 === "/" || type === void 0) {
+      entry.resume();
+      return;
+    }
+    if (base.startsWith(".wh.")) {
+      entry.resume();
+      const dir = posix3.dirname(path3);
+      if (base === ".wh..wh..opq") changes.opaques.push(dir);
+      else if (!base.startsWith(".wh..wh.")) changes.whiteouts.push(posix3.join(dir, base.slice(4)));
+      return;
+    }
+    const info = { type, mode: (entry.mode ?? 0) & 4095, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
+    if (type === "symlink") info.linkname = entry.linkpath ?? "";
+    if (type === "hardlink") info.linkname = imagePath(entry.linkpath ?? "");
+    if (type === "file") info.size = entry.size;
+    const rec = { info };
+    changes.records.delete(path3);
+    changes.records.set(path3, rec);
+    if (type === "file" && want(path3)) {
+      if (entry.size > MAX_WANTED_FILE) {
+        fail(new Error(`${label}: ${path3} is ${entry.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`));
+        entry.resume();
+        return;
+      }
+      const chunks = [];
+      entry.on("data", (c) => chunks.push(c));
+      entry.on("end", () => {
+        rec.content = Buffer.concat(chunks);
+      });
+    } else {
+      entry.resume();
+    }
+  });
+  const finished = new Promise((resolve6, reject) => {
+    parser.on("end", () => resolve6());
+    parser.on("error", (err) => reject(err));
+  });
+  finished.catch(() => {
+  });
+  const waitDrain = () => new Promise((resolve6, reject) => {
+    const onDrain = () => {
+      parser.off("error", onError);
+      resolve6();
+    };
+    const onError = (err) => {
+      parser.off("drain", onDrain);
+      reject(err);
+    };
+    parser.once("drain", onDrain);
+    parser.once("error", onError);
+  });
+  try {
+    for await (const chunk of decompressedChunks(src)) {
+      if (failure2) break;
+      if (!sawNonZero && chunk.some((b2) => b2 !== 0)) sawNonZero = true;
+      if (!parser.write(chunk)) await waitDrain();
+    }
+    if (!failure2) {
+      parser.end();
+      await finished;
+    }
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    throw new Error(`${label}: ${e.message}`, { cause: e });
+  }
+  if (failure2) throw failure2;
+  return changes;
+}
+var implicitDir = () => ({ info: { type: "dir", mode: 493, uid: 0, gid: 0, implicit: true }, children: /* @__PURE__ */ new Map() });
+function segments(path3) {
+  return path3.split("/").filter((s3) => s3.length > 0);
+}
+var FsTree = class {
+  root = implicitDir();
+  get(path3) {
+    let node2 = this.root;
+    for (const s3 of segments(path3)) {
+      node2 = node2.children?.get(s3);
+      if (!node2) return void 0;
+    }
+    return node2;
+  }
+  /** The parent directory node of path, creating missing (or non-directory) ancestors as implicit dirs. */
+  parentOf(path3) {
+    let node2 = this.root;
+    const segs = segments(path3);
+    for (const s3 of segs.slice(0, -1)) {
+      let child = node2.children.get(s3);
+      if (!child || !child.children) {
+        child = implicitDir();
+        node2.children.set(s3, child);
+      }
+      node2 = child;
+    }
+    return node2;
+  }
+  remove(path3) {
+    const segs = segments(path3);
+    const name = segs.pop();
+    if (name === void 0) return;
+    let node2 = this.root;
+    for (const s3 of segs) {
+      node2 = node2.children?.get(s3);
+      if (!node2) return;
+    }
+    node2.children?.delete(name);
+  }
+  apply(changes) {
+    for (const w2 of changes.whiteouts) this.remove(w2);
+    for (const d of changes.opaques) this.get(d)?.children?.clear();
+    const paths = [...changes.records.keys()].sort(comparePaths);
+    for (const path3 of paths) {
+      const rec = changes.records.get(path3);
+      const parent = this.parentOf(path3);
+      const name = posix3.basename(path3);
+      const existing = parent.children.get(name);
+      if (existing && existing.children && rec.info.type === "dir") {
+        existing.info = rec.info;
+      } else {
+        const node2 = { info: rec.info };
+        if (rec.content !== void 0) node2.content = rec.content;
+        if (rec.info.type === "dir") node2.children = /* @__PURE__ */ new Map();
+        parent.children.set(name, node2);
+      }
+    }
+    for (const path3 of paths) {
+      const rec = changes.records.get(path3);
+      if (rec.info.type !== "hardlink") continue;
+      const node2 = this.get(path3);
+      const target = this.get(rec.info.linkname);
+      if (node2 && target && (target.info.type === "file" || target.info.type === "hardlink") && target.content !== void 0) {
+        node2.content = target.content;
+      }
+    }
+  }
+  list() {
+    const out = /* @__PURE__ */ new Map();
+    const walk2 = (node2, prefix) => {
+      if (!node2.children) return;
+      for (const name of [...node2.children.keys()].sort((a, b2) => comparePaths(a, b2))) {
+        const child = node2.children.get(name);
+        const p2 = `${prefix}/${name}`;
+        out.set(p2, { ...child.info });
+        walk2(child, p2);
+      }
+    };
+    walk2(this.root, "");
+    return out;
+  }
+  /**
+   * Content of the regular file at path, following symlinks (in any component) within the image.
+   * `need` names a path whose content this pass did not buffer.
+   */
+  resolveFile(path3) {
+    let segs = segments(path3);
+    let hops = 0;
+    restart: for (; ; ) {
+      let node2 = this.root;
+      let cur = "";
+      for (let i = 0; i < segs.length; i++) {
+        const child = node2.children?.get(segs[i]);
+        if (!child) return { content: null };
+        cur += `/${segs[i]}`;
+        if (child.info.type === "symlink") {
+          if (++hops > MAX_SYMLINK_HOPS) return { content: null };
+          const link2 = child.info.linkname ?? "";
+          const target = link2.startsWith("/") ? link2 : posix3.join(posix3.dirname(cur), link2);
+          segs = [...segments(posix3.normalize(`/${target}`)), ...segs.slice(i + 1)];
+          continue restart;
+        }
+        node2 = child;
+      }
+      switch (node2.info.type) {
+        case "file":
+          return node2.content !== void 0 ? { content: node2.content } : { need: cur };
+        case "hardlink":
+          return node2.content !== void 0 ? { content: node2.content } : { need: node2.info.linkname };
+        default:
+          return { content: null };
+      }
+    }
+  }
+};
+async function buildTree(layers, wanted) {
+  const tree = new FsTree();
+  for (let i = 0; i < layers.length; i++) {
+    const label = `base layer ${i + 1} of ${layers.length}`;
+    let src;
+    try {
+      src = await layers[i]();
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      throw new Error(`${label}: ${e.message}`, { cause: e });
+    }
+    const changes = await readLayerChanges(src, label, (p2) => wanted.has(p2));
+    tree.apply(changes);
+  }
+  return tree;
+}
+async function scanLayers(layers, opts = {}) {
+  const requested = (opts.wanted ?? []).map((p2) => {
+    if (!p2.startsWith("/")) throw new Error(`wanted path must be absolute: ${p2}`);
+    return imagePath(p2);
+  });
+  const wanted = new Set(requested);
+  const result = { files: /* @__PURE__ */ new Map() };
+  for (let pass = 1; ; pass++) {
+    const tree = await buildTree(layers, wanted);
+    if (pass === 1 && opts.listPaths) result.paths = tree.list();
+    const needs = /* @__PURE__ */ new Set();
+    for (const [i, p2] of requested.entries()) {
+      const r = tree.resolveFile(p2);
+      const key = opts.wanted[i];
+      if ("content" in r) result.files.set(key, r.content);
+      else if (wanted.has(r.need) || pass >= MAX_PASSES) result.files.set(key, null);
+      else needs.add(r.need);
+    }
+    if (needs.size === 0) return result;
+    for (const n of needs) wanted.add(n);
+  }
+}
+var ID_RE = /^\d+$/;
+var MAX_ID2 = 4294967295;
+function parseId(s3) {
+  if (s3 === void 0 || !ID_RE.test(s3)) return void 0;
+  const n = Number(s3);
+  return n <= MAX_ID2 ? n : void 0;
+}
+function parsePasswd(text) {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "");
+    if (!line || line.startsWith("#") || line.startsWith("+") || line.startsWith("-")) continue;
+    const f2 = line.split(":");
+    const uid = parseId(f2[2]);
+    const gid = parseId(f2[3]);
+    if (!f2[0] || uid === void 0 || gid === void 0) continue;
+    out.push({ name: f2[0], uid, gid, gecos: f2[4] ?? "", home: f2[5] ?? "", shell: f2[6] ?? "" });
+  }
+  return out;
+}
+function parseGroup(text) {
+  const out = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "");
+    if (!line || line.startsWith("#") || line.startsWith("+") || line.startsWith("-")) continue;
+    const f2 = line.split(":");
+    const gid = parseId(f2[2]);
+    if (!f2[0] || gid === void 0) continue;
+    out.push({ name: f2[0], gid, members: (f2[3] ?? "").split(",").filter(Boolean) });
+  }
+  return out;
+}
+function resolveOwner(owner, passwd, group) {
+  const spec = owner.trim();
+  const parts = spec.split(":");
+  const userPart = parts[0] ?? "";
+  const groupPart = parts[1];
+  if (parts.length > 2 || !userPart || groupPart === "") {
+    throw new Error(`invalid owner "${owner}": use user, user:group, uid or uid:gid`);
+  }
+  const tooLarge = (s3) => ID_RE.test(s3) && parseId(s3) === void 0;
+  if (tooLarge(userPart) || groupPart !== void 0 && tooLarge(groupPart)) {
+    throw new Error(`invalid owner "${owner}": ids must be at most ${MAX_ID2}`);
+  }
+  let uid;
+  let primaryGid;
+  const numericUid = parseId(userPart);
+  if (numericUid !== void 0) {
+    uid = numericUid;
+    primaryGid = numericUid;
+  } else {
+    const user = passwd === void 0 ? void 0 : parsePasswd(passwd).find((u2) => u2.name === userPart);
+    if (!user) {
+      const why = passwd === void 0 ? " (the base image has no /etc/passwd)" : "";
+      throw new Error(`owner "${owner}": user "${userPart}" is not in the base image's /etc/passwd${why}; use numeric ids instead (e.g. 1000:1000)`);
+    }
+    uid = user.uid;
+    primaryGid = user.gid;
+  }
+  if (groupPart === void 0) return { uid, gid: primaryGid };
+  const numericGid = parseId(groupPart);
+  if (numericGid !== void 0) return { uid, gid: numericGid };
+  const g2 = group === void 0 ? void 0 : parseGroup(group).find((x) => x.name === groupPart);
+  if (!g2) {
+    const why = group === void 0 ? " (the base image has no /etc/group)" : "";
+    throw new Error(`owner "${owner}": group "${groupPart}" is not in the base image's /etc/group${why}; use numeric ids instead (e.g. 1000:1000)`);
+  }
+  return { uid, gid: g2.gid };
+}
+
+// src/run/privilege.ts
+import { spawn, spawnSync } from "node:child_process";
+import { homedir } from "node:os";
+import { join as join3, resolve } from "node:path";
+var ELEVATED_ENV = "OCI_BUILD_ELEVATED";
+function isRoot() {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
+var NEED = "run oci-build as root, or give this user passwordless sudo (sudo -n true must succeed), as GitHub-hosted runners do";
+function requireRoot(what) {
+  if (!isRoot()) throw new Error(`${what} need root (mount and PID namespaces, chroot, files of any owner): ${NEED}`);
+}
+function rootReasons(variants) {
+  const out = [];
+  for (const v2 of variants) {
+    const kinds = /* @__PURE__ */ new Set();
+    for (const s3 of v2.steps) {
+      if (s3.kind === "run") kinds.add("run:");
+      if (s3.kind === "copy" && s3.from !== void 0) kinds.add("copy: from:");
+    }
+    if (kinds.size) out.push(`${v2.name} (${[...kinds].join(", ")})`);
+  }
+  return out;
+}
+function sudoWorks() {
+  const r = spawnSync("sudo", ["-n", "true"], { stdio: "ignore", timeout: 15e3 });
+  return r.status === 0;
+}
+async function elevateIfNeeded(variants, created, logger) {
+  const reasons = rootReasons(variants);
+  if (!reasons.length || isRoot()) return;
+  const what = `variant(s) ${reasons.join(", ")}`;
+  if (process.env[ELEVATED_ENV]) throw new Error(`${what}: still not root after sudo; ${NEED}`);
+  if (!sudoWorks()) throw new Error(`${what} need root (mount and PID namespaces, chroot, files of any owner), and this is uid ${process.getuid?.()} without passwordless sudo: ${NEED}`);
+  const script = process.argv[1];
+  if (!script) throw new Error(`${what} need root: ${NEED}`);
+  logger.info(`${what} need root: running this build again as root with sudo -n`);
+  const env = [
+    `${ELEVATED_ENV}=1`,
+    `HOME=${process.env.HOME ?? homedir()}`,
+    `DOCKER_CONFIG=${process.env.DOCKER_CONFIG ?? join3(process.env.HOME ?? homedir(), ".docker")}`,
+    `PATH=${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`
+  ];
+  const args = ["-n", "-E", "--", "/usr/bin/env", ...env, process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  const code = await new Promise((done) => {
+    const child = spawn("sudo", args, { stdio: "inherit" });
+    const relay = (sig) => {
+      child.kill(sig);
+    };
+    process.on("SIGINT", relay);
+    process.on("SIGTERM", relay);
+    child.on("error", () => done(1));
+    child.on("close", (c, sig) => {
+      process.off("SIGINT", relay);
+      process.off("SIGTERM", relay);
+      done(c ?? (sig === "SIGINT" ? 130 : 143));
+    });
+  });
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  const paths = [...new Set(created.filter((p2) => !!p2).map((p2) => resolve(p2)))].filter((p2) => p2 !== "/");
+  if (uid !== void 0 && gid !== void 0 && paths.length) {
+    spawnSync("sudo", ["-n", "chown", "-R", "-h", "--from=0:0", `${uid}:${gid}`, "--", ...paths], { stdio: "ignore" });
+  }
+  process.exit(code);
+}
+
+// src/run/sandbox.ts
+import { spawn as spawn2 } from "node:child_process";
+import { existsSync } from "node:fs";
+
+// src/run/cleanup.ts
+import { readFileSync as readFileSync2, rmSync } from "node:fs";
+import { spawnSync as spawnSync2 } from "node:child_process";
+var processGroups = /* @__PURE__ */ new Set();
+var directories = /* @__PURE__ */ new Set();
+var installed = false;
+function unmountUnder(dir) {
+  let mounts;
+  try {
+    mounts = readFileSync2("/proc/self/mounts", "utf8");
+  } catch {
+    return;
+  }
+  const points = mounts.split("\n").map((l) => l.split(" ")[1]?.replace(/\\040/g, " ") ?? "").filter((m2) => m2 === dir || m2.startsWith(`${dir}/`)).sort((a, b2) => b2.length - a.length);
+  for (const m2 of points) spawnSync2("umount", ["-l", m2], { stdio: "ignore" });
+}
+function cleanupNow() {
+  for (const pgid of processGroups) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+    }
+  }
+  processGroups.clear();
+  for (const dir of directories) {
+    unmountUnder(dir);
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+    }
+  }
+  directories.clear();
+}
+function onSignal(signal) {
+  process.stderr.write(`oci-build: ${signal}: stopping run: steps and removing temporary root file systems
+`);
+  cleanupNow();
+  uninstallWhenIdle();
+  process.kill(process.pid, signal);
+}
+function install() {
+  if (installed) return;
+  installed = true;
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("exit", cleanupNow);
+}
+function uninstallWhenIdle() {
+  if (!installed || processGroups.size || directories.size) return;
+  installed = false;
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  process.off("exit", cleanupNow);
+}
+function trackProcessGroup(pgid) {
+  install();
+  processGroups.add(pgid);
+  return () => {
+    processGroups.delete(pgid);
+    uninstallWhenIdle();
+  };
+}
+function trackDirectory(dir) {
+  install();
+  directories.add(dir);
+  return () => {
+    directories.delete(dir);
+    uninstallWhenIdle();
+  };
+}
+
+// src/run/sandbox.ts
+var TAIL_LINES = 20;
+var MAX_LINE = 2e3;
+var SETUP = `set -eu
+R=$1 RESOLV=$2 HOSTS=$3 NET=$4
+shift 4
+umask 022
+mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+mount -t tmpfs -o nosuid,noexec,mode=0755,size=16m oci-build-dev "$R/dev"
+for n in null zero full random urandom tty; do
+  : > "$R/dev/$n"
+  mount --bind "/dev/$n" "$R/dev/$n"
+done
+mkdir -m 1777 "$R/dev/shm"
+mkdir -m 0755 "$R/dev/pts"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts" 2>/dev/null || true
+ln -s /proc/self/fd "$R/dev/fd"
+ln -s /proc/self/fd/0 "$R/dev/stdin"
+ln -s /proc/self/fd/1 "$R/dev/stdout"
+ln -s /proc/self/fd/2 "$R/dev/stderr"
+ln -s pts/ptmx "$R/dev/ptmx"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys" 2>/dev/null || true
+if [ -n "$RESOLV" ]; then mount --bind "$RESOLV" "$R/etc/resolv.conf"; mount -o remount,bind,ro "$R/etc/resolv.conf"; fi
+if [ -n "$HOSTS" ]; then mount --bind "$HOSTS" "$R/etc/hosts"; mount -o remount,bind,ro "$R/etc/hosts"; fi
+if [ "$NET" = none ] && command -v ip >/dev/null 2>&1; then ip link set lo up 2>/dev/null || true; fi
+exec "$@"
+`;
+function hostBinary(name) {
+  for (const dir of ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]) {
+    const p2 = `${dir}/${name}`;
+    if (existsSync(p2)) return p2;
+  }
+  throw new Error(`run: steps need ${name} (util-linux/coreutils) on the build machine; it was not found in /usr/bin, /bin, /usr/sbin or /sbin`);
+}
+function runInSandbox(spec) {
+  const unshare = hostBinary("unshare");
+  const setpriv = hostBinary("setpriv");
+  const env = hostBinary("env");
+  const inner = [
+    env,
+    "-i",
+    ...spec.env,
+    setpriv,
+    "--regid",
+    String(spec.gid),
+    ...spec.groups.length ? ["--groups", spec.groups.join(",")] : ["--clear-groups"],
+    unshare,
+    "--root",
+    spec.rootfs,
+    "--wd",
+    spec.workdir,
+    ...spec.uid !== 0 ? ["--setuid", String(spec.uid)] : [],
+    "--",
+    ...spec.argv
+  ];
+  const args = [
+    "--mount",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--propagation",
+    "private",
+    ...spec.network ? [] : ["--net"],
+    "--",
+    "/bin/sh",
+    "-c",
+    SETUP,
+    "oci-build-sandbox",
+    spec.rootfs,
+    spec.resolvConf,
+    spec.hosts,
+    spec.network ? "host" : "none",
+    ...inner
+  ];
+  return new Promise((resolve6, reject) => {
+    const child = spawn2(unshare, args, {
+      detached: true,
+      // its own process group, killed as a whole on interrupt
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" }
+    });
+    const untrack = child.pid !== void 0 ? trackProcessGroup(child.pid) : () => {
+    };
+    const tail = [];
+    const line = (l) => {
+      const s3 = l.length > MAX_LINE ? `${l.slice(0, MAX_LINE)}\u2026` : l;
+      tail.push(s3);
+      if (tail.length > TAIL_LINES) tail.shift();
+      spec.onLine?.(s3);
+    };
+    const splitter = () => {
+      let rest = "";
+      return {
+        data: (d) => {
+          const parts = (rest + d.toString("utf8")).split(/\r?\n/);
+          rest = parts.pop() ?? "";
+          for (const p2 of parts) line(p2.slice(p2.lastIndexOf("\r") + 1));
+        },
+        end: () => {
+          if (rest) line(rest.slice(rest.lastIndexOf("\r") + 1));
+          rest = "";
+        }
+      };
+    };
+    const out = splitter();
+    const err = splitter();
+    child.stdout.on("data", out.data);
+    child.stderr.on("data", err.data);
+    child.on("error", (e) => {
+      untrack();
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      untrack();
+      out.end();
+      err.end();
+      const signo = signal ? { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }[signal] ?? 1 : 0;
+      resolve6({ code: code ?? 128 + signo, tail });
+    });
+  });
+}
+
+// src/run/snapshot.ts
+import { constants as constants2, createReadStream as createReadStream2, lstatSync as lstatSync3, openSync as openSync2, readdirSync as readdirSync2, readlinkSync as readlinkSync3 } from "node:fs";
+import { join as join4, posix as posix4 } from "node:path";
+import { Readable as Readable3 } from "node:stream";
+var SANDBOX_PATHS = ["/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts"];
+function isSandboxPath(p2) {
+  return SANDBOX_PATHS.some((s3) => p2 === s3 || p2.startsWith(`${s3}/`));
+}
+function kindOf(st2) {
+  if (st2.isFile()) return "file";
+  if (st2.isDirectory()) return "dir";
+  if (st2.isSymbolicLink()) return "symlink";
+  return "other";
+}
+function takeSnapshot(root) {
+  const out = /* @__PURE__ */ new Map();
+  const walk2 = (host, image) => {
+    for (const name of readdirSync2(host)) {
+      const p2 = image === "/" ? `/${name}` : `${image}/${name}`;
+      if (isSandboxPath(p2)) continue;
+      const h = join4(host, name);
+      const st2 = lstatSync3(h, { bigint: true });
+      const kind = kindOf(st2);
+      const info = {
+        kind,
+        mode: Number(st2.mode & 0o7777n),
+        uid: Number(st2.uid),
+        gid: Number(st2.gid),
+        size: st2.size,
+        mtimeNs: st2.mtimeNs,
+        ctimeNs: st2.ctimeNs,
+        ino: st2.ino,
+        nlink: st2.nlink
+      };
+      if (kind === "symlink") info.link = readlinkSync3(h);
+      out.set(p2, info);
+      if (kind === "dir") walk2(h, p2);
+    }
+  };
+  walk2(root, "/");
+  return out;
+}
+function changed(b2, a) {
+  if (!b2 || b2.kind !== a.kind) return true;
+  if (b2.mode !== a.mode || b2.uid !== a.uid || b2.gid !== a.gid) return true;
+  if (a.kind === "dir") return false;
+  return b2.size !== a.size || b2.mtimeNs !== a.mtimeNs || b2.ctimeNs !== a.ctimeNs || b2.ino !== a.ino || b2.link !== a.link;
+}
+var noContent = () => Readable3.from([]);
+function diffSnapshots(root, before, after) {
+  const entries = [];
+  const skipped = [];
+  const files = [];
+  for (const [p2, a] of after) {
+    if (!changed(before.get(p2), a)) continue;
+    const host = join4(root, p2);
+    switch (a.kind) {
+      case "dir":
+        entries.push({ path: p2, type: "dir", mode: a.mode, uid: a.uid, gid: a.gid });
+        break;
+      case "symlink":
+        entries.push({ path: p2, type: "symlink", mode: 511, uid: a.uid, gid: a.gid, linkname: a.link });
+        break;
+      case "file":
+        files.push({ path: p2, info: a });
+        entries.push({
+          path: p2,
+          type: "file",
+          mode: a.mode,
+          uid: a.uid,
+          gid: a.gid,
+          size: Number(a.size),
+          // O_NOFOLLOW: the walk saw a regular file here and nothing runs in the rootfs any more.
+          open: () => createReadStream2(host, { fd: openSync2(host, constants2.O_RDONLY | constants2.O_NOFOLLOW), highWaterMark: 1 << 20 })
+        });
+        break;
+      default:
+        skipped.push(p2);
+    }
+  }
+  const byInode = /* @__PURE__ */ new Map();
+  for (const f2 of files) {
+    if (f2.info.nlink < 2n) continue;
+    const list = byInode.get(f2.info.ino) ?? [];
+    list.push(f2.path);
+    byInode.set(f2.info.ino, list);
+  }
+  if (byInode.size) {
+    const linkTo = /* @__PURE__ */ new Map();
+    for (const paths of byInode.values()) {
+      if (paths.length < 2) continue;
+      paths.sort(comparePaths);
+      for (const p2 of paths.slice(1)) linkTo.set(p2, paths[0]);
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      const target = linkTo.get(e.path);
+      if (target) entries[i] = { path: e.path, type: "hardlink", mode: e.mode, uid: e.uid, gid: e.gid, linkname: target };
+    }
+  }
+  const deleted = [];
+  for (const p2 of before.keys()) {
+    if (after.has(p2)) continue;
+    const parent = posix4.dirname(p2);
+    if (parent !== "/") {
+      const pa = after.get(parent);
+      if (!pa || pa.kind !== "dir" || before.get(parent)?.kind !== "dir") continue;
+    }
+    deleted.push(p2);
+    entries.push({ path: posix4.join(parent, `.wh.${posix4.basename(p2)}`), type: "file", mode: 420, uid: 0, gid: 0, size: 0, open: noContent });
+  }
+  deleted.sort(comparePaths);
+  return { entries, deleted, skipped };
+}
+
+// src/run/runstep.ts
+var DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+var DEFAULT_SHELL = ["/bin/sh", "-c"];
+var MAX_ID_FILE = 4 << 20;
+var bindSeq = 0;
+var RunStepError = class extends Error {
+  constructor(step, code, tail, what) {
+    super(`${step.pos.file}:${step.pos.line}: run: ${what} failed with exit code ${code}${tail.length ? `; last ${tail.length} line(s) of its output:
+${tail.map((l) => `  | ${l}`).join("\n")}` : " (no output)"}`);
+    this.step = step;
+    this.code = code;
+    this.tail = tail;
+    this.name = "RunStepError";
+  }
+  step;
+  code;
+  tail;
+};
+function describeCommand(step) {
+  const text = typeof step.command === "string" ? step.command : JSON.stringify(step.command);
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat;
+}
+function readIdFile(r, p2) {
+  const f2 = r.existing(p2);
+  if (!f2 || !f2.stats.isFile() || f2.stats.size > MAX_ID_FILE) return void 0;
+  return readFileSync3(f2.host, "utf8");
+}
+function readIdFiles(rootfs) {
+  const r = new RootResolver(rootfs);
+  return { passwd: readIdFile(r, "/etc/passwd"), group: readIdFile(r, "/etc/group") };
+}
+function mergeEnv(...layers) {
+  const map2 = /* @__PURE__ */ new Map();
+  for (const l of layers) {
+    const pairs = Array.isArray(l) ? l.map((e) => {
+      const i = e.indexOf("=");
+      return i < 0 ? [e, ""] : [e.slice(0, i), e.slice(i + 1)];
+    }) : Object.entries(l);
+    for (const [k2, v2] of pairs) if (k2) map2.set(k2, v2);
+  }
+  return [...map2].map(([k2, v2]) => `${k2}=${v2}`);
+}
+function lstatMaybe(p2) {
+  try {
+    return lstatSync4(p2);
+  } catch {
+    return void 0;
+  }
+}
+async function runStep(step, ctx) {
+  requireRoot("run: steps");
+  const cfg = ctx.config ?? {};
+  const r = new RootResolver(ctx.rootfs);
+  const shell = step.shell ?? (Array.isArray(cfg.Shell) && cfg.Shell.length ? cfg.Shell : DEFAULT_SHELL);
+  const argv = typeof step.command === "string" ? [...shell, step.command] : step.command;
+  const ids = readIdFiles(ctx.rootfs);
+  const userSpec = step.user ?? (cfg.User || "0");
+  let owner;
+  try {
+    owner = resolveOwner(userSpec, ids.passwd, ids.group);
+  } catch (err) {
+    throw new Error(`${step.pos.file}:${step.pos.line}: run: user: ${err.message.replace(/^owner /, "")}`);
+  }
+  const pw = ids.passwd ? parsePasswd(ids.passwd).find((u2) => u2.uid === owner.uid) : void 0;
+  const groups = /* @__PURE__ */ new Set([owner.gid]);
+  if (pw && ids.group) {
+    for (const g2 of parseGroup(ids.group)) if (g2.members.includes(pw.name)) groups.add(g2.gid);
+  }
+  const epoch = ctx.sourceDateEpoch !== void 0 ? { SOURCE_DATE_EPOCH: String(ctx.sourceDateEpoch) } : {};
+  const env = mergeEnv(cfg.Env ?? [], epoch, ctx.variantEnv, step.env);
+  if (!env.some((e) => e.startsWith("PATH="))) env.unshift(`PATH=${DEFAULT_PATH}`);
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${pw?.home || (owner.uid === 0 ? "/root" : "/")}`);
+  const before = takeSnapshot(ctx.rootfs);
+  const workdir = step.workdir ?? (cfg.WorkingDir || "/");
+  {
+    const stack = [];
+    for (const seg of segmentsOf(workdir)) {
+      stack.push(seg);
+      const host = r.resolve(stack, { followLast: true });
+      if (host === void 0) throw new Error(`${step.pos.file}:${step.pos.line}: run: workdir ${workdir}: a parent is missing`);
+      const st2 = lstatMaybe(host);
+      if (!st2) {
+        mkdirSync2(host, { mode: 493 });
+        chownSync(host, owner.uid, owner.gid);
+      } else if (!st2.isDirectory()) {
+        throw new Error(`${step.pos.file}:${step.pos.line}: run: workdir ${workdir}: /${stack.join("/")} is not a directory in the image`);
+      }
+    }
+  }
+  const placeholders = [];
+  for (const d of ["proc", "sys", "dev"]) {
+    const host = join5(ctx.rootfs, d);
+    const st2 = lstatMaybe(host);
+    if (!st2) {
+      mkdirSync2(host, { mode: 493 });
+      placeholders.push(host);
+      continue;
+    }
+    if (!st2.isDirectory()) throw new Error(`${step.pos.file}:${step.pos.line}: run: the image's /${d} is not a directory (${st2.isSymbolicLink() ? "a symlink" : "a file"}); run: steps mount over it`);
+  }
+  let resolvConf = "";
+  let hosts = "";
+  const etc = lstatMaybe(join5(ctx.rootfs, "etc"));
+  if (etc?.isDirectory()) {
+    const bind = (name, content) => {
+      const target = join5(ctx.rootfs, "etc", name);
+      const st2 = lstatMaybe(target);
+      if (st2 && !st2.isFile()) {
+        ctx.note?.(`run: the image's /etc/${name} is not a regular file; it is left as it is`);
+        return "";
+      }
+      if (!st2) {
+        writeFileSync(target, "", { mode: 420 });
+        placeholders.push(target);
+      }
+      const src = join5(ctx.tmpDir, `${name}-${++bindSeq}`);
+      writeFileSync(src, content, { mode: 420 });
+      return src;
+    };
+    const hostFile = (p2, fallback) => {
+      try {
+        return readFileSync3(p2, "utf8");
+      } catch {
+        return fallback;
+      }
+    };
+    if (step.network) resolvConf = bind("resolv.conf", hostFile("/etc/resolv.conf", ""));
+    hosts = bind("hosts", hostFile("/etc/hosts", "127.0.0.1	localhost\n::1	localhost ip6-localhost ip6-loopback\n"));
+  }
+  let result;
+  try {
+    result = await runInSandbox({
+      rootfs: ctx.rootfs,
+      argv,
+      env,
+      uid: owner.uid,
+      gid: owner.gid,
+      groups: [...groups].sort((a, b2) => a - b2),
+      workdir,
+      network: step.network,
+      resolvConf,
+      hosts,
+      ...ctx.onLine ? { onLine: ctx.onLine } : {}
+    });
+  } finally {
+    for (const p2 of placeholders.reverse()) rmSync2(p2, { recursive: true, force: true });
+  }
+  if (result.code !== 0) throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`);
+  const after = takeSnapshot(ctx.rootfs);
+  const changes = diffSnapshots(ctx.rootfs, before, after);
+  for (const p2 of changes.skipped) ctx.note?.(`run: ${p2} is a socket, FIFO or device node; it is not put in the layer`);
+  const idsChanged = [...changes.entries.map((e) => e.path), ...changes.deleted].some((p2) => p2 === "/etc/passwd" || p2 === "/etc/group" || p2 === "/etc");
+  return { ...changes, argv, uid: owner.uid, gid: owner.gid, idsChanged };
 }
 
 // src/build/steps.ts
@@ -34215,9 +38621,11 @@ var StepError = class extends Error {
 var ROOT = { uid: 0, gid: 0 };
 function describeStep(step) {
   if (step.kind === "file") return `file ${step.path}`;
-  return `copy ${step.sources.map((s3) => s3.pattern).join(" ")} ${step.to}`;
+  if (step.kind === "run") return `run ${describeCommand(step)}`;
+  return `copy ${step.from !== void 0 ? `--from=${step.from} ` : ""}${step.sources.map((s3) => s3.pattern).join(" ")} ${step.to}`;
 }
 async function stepEntries(step, ctx) {
+  if (step.kind === "run") throw new StepError(step, "run: steps have no static entries");
   const owner = step.owner ? await ctx.resolveOwner(step.owner) : ROOT;
   const out = /* @__PURE__ */ new Map();
   const add = (e) => {
@@ -34226,7 +38634,20 @@ async function stepEntries(step, ctx) {
   let explicitDir;
   if (step.kind === "file") {
     const content = Buffer.from(step.content, "utf8");
-    add({ path: normalize(step.path), type: "file", mode: step.mode ?? 420, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable.from([content]) });
+    add({ path: normalize(step.path), type: "file", mode: step.mode ?? 420, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable4.from([content]) });
+  } else if (step.from !== void 0) {
+    if (!ctx.variantRoot) throw new StepError(step, `copy from ${step.from}: no root file system available`);
+    const root = await ctx.variantRoot(step.from);
+    explicitDir = copyFromImage(step, {
+      root,
+      add,
+      ...step.owner ? { owner } : {},
+      exists: (p2) => ctx.fs.has(p2),
+      ...ctx.note ? { note: ctx.note } : {},
+      fail: (m2) => {
+        throw new StepError(step, m2);
+      }
+    });
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
   }
@@ -34256,7 +38677,7 @@ async function copyInto(step, ctx, owner, add) {
 async function walk(step, ctx, hostDir, imageDir, owner, add) {
   const names = (await readdir(hostDir)).sort();
   for (const name of names) {
-    const host = join(hostDir, name);
+    const host = join6(hostDir, name);
     const dest = normalize(`${imageDir}/${name}`);
     const isDir = await addNode(step, ctx, host, dest, owner, add, false);
     if (isDir) await walk(step, ctx, host, dest, owner, add);
@@ -34267,7 +38688,7 @@ async function addNode(step, ctx, host, dest, owner, add, topLevel) {
   const perm = st2.isDirectory() || (st2.mode & 73) !== 0 ? 493 : 420;
   if (st2.isSymbolicLink()) {
     const target = await readlink(host);
-    const resolved = target.startsWith("/") ? target : resolve(dirname(host), target);
+    const resolved = target.startsWith("/") ? target : resolve2(dirname(host), target);
     if (target.startsWith("/") || !inside(ctx.context, resolved)) {
       throw new StepError(step, `symlink ${relative(ctx.context, host)} -> ${target} leads outside the build context ${ctx.context}; make it a relative link to a path inside the context, or copy its target instead`);
     }
@@ -34280,7 +38701,7 @@ async function addNode(step, ctx, host, dest, owner, add, topLevel) {
   }
   if (st2.isFile()) {
     const mode = step.mode ?? perm;
-    add({ path: dest, type: "file", mode, uid: owner.uid, gid: owner.gid, size: st2.size, open: () => createReadStream(host, { highWaterMark: 1 << 20 }) });
+    add({ path: dest, type: "file", mode, uid: owner.uid, gid: owner.gid, size: st2.size, hostPath: host, open: () => createReadStream3(host, { highWaterMark: 1 << 20 }) });
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? "a" : "contains a"} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
@@ -34304,297 +38725,13 @@ function addMissingParents(out, fs3, owner, explicitDir) {
 }
 
 // src/pipeline.ts
-import { resolve as resolve2 } from "node:path";
+import { resolve as resolve4 } from "node:path";
+import { readFile as readFile6 } from "node:fs/promises";
 
-// src/config/load.ts
-var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile, realpath as realpath2 } from "node:fs/promises";
-import path2 from "node:path";
-
-// src/config/fields.ts
-import { posix } from "node:path";
-var ok = (value) => ({ ok: true, value });
-var bad = (message, hint) => ({ ok: false, message, hint });
-var VARIANT_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
-var MAX_VARIANT_NAME = 128;
-function checkVariantName(name) {
-  if (!VARIANT_NAME.test(name)) {
-    const lower = name.toLowerCase().replace(/[^a-z0-9_.-]+/g, "-").replace(/^[^a-z0-9]+/, "");
-    return bad(
-      `variant name "${name}" is invalid: it becomes a tag and a file name, so it must match ${VARIANT_NAME.source}`,
-      `use lowercase letters, digits, _ . - and start with a letter or digit${lower ? `, e.g. "${lower}"` : ""}`
-    );
-  }
-  if (name.length > MAX_VARIANT_NAME) {
-    return bad(`variant name "${name.slice(0, 20)}..." is longer than ${MAX_VARIANT_NAME} characters`, "use a shorter name (it becomes a tag)");
-  }
-  return ok(name);
-}
-function checkArgName(name) {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-    return bad(`arg name "${name}" is invalid`, "use letters, digits and _, not starting with a digit (it is used as ${NAME})");
-  }
-  if (name === "variant") {
-    return bad('"variant" is a built-in name (the variant being built) and cannot be declared as an arg', "rename the arg");
-  }
-  return ok(name);
-}
-function checkImage(s3) {
-  try {
-    parseReference(s3, { repositoryOnly: true });
-    return ok(s3);
-  } catch (e) {
-    if (!(e instanceof ReferenceError2)) throw e;
-    const repo = stripTagAndDigest(s3);
-    const hint = /[A-Z]/.test(s3) ? `write it in lowercase, e.g. "${repo.toLowerCase()}"` : repo !== s3 ? `remove the tag or digest: image: ${repo} (tags are chosen when pushing)` : "give a repository such as ghcr.io/owner/name";
-    return bad(e.message, hint);
-  }
-}
-function stripTagAndDigest(s3) {
-  let r = s3.replace(/@.*$/, "");
-  const colon = r.lastIndexOf(":");
-  if (colon > r.lastIndexOf("/")) r = r.slice(0, colon);
-  return r;
-}
-function checkBase(s3) {
-  if (s3 === "scratch") return ok(s3);
-  try {
-    parseReference(s3);
-    return ok(s3);
-  } catch (e) {
-    if (!(e instanceof ReferenceError2)) throw e;
-    return bad(e.message, /[A-Z]/.test(s3) ? "repository names are lowercase" : "give a reference such as docker.io/library/ubuntu:24.04, or scratch");
-  }
-}
-function parseMode(v2, yamlOctal = false) {
-  let digits;
-  if (typeof v2 === "number") {
-    if (yamlOctal) {
-      return v2 >= 0 && v2 <= 4095 ? ok(v2) : bad(`mode 0o${v2.toString(8)} is larger than 07777`, 'use at most 4 octal digits, e.g. "0755"');
-    }
-    if (!Number.isInteger(v2) || v2 < 0) return bad(`mode ${v2} is not an octal number`, 'write it as a quoted octal string, e.g. "0755"');
-    digits = String(v2);
-  } else {
-    digits = v2.trim().replace(/^0o/i, "");
-  }
-  if (!/^[0-7]+$/.test(digits)) {
-    return bad(`mode ${JSON.stringify(v2)} is not an octal number`, 'use octal digits 0-7, quoted, e.g. "0755" or "0644"');
-  }
-  const n = parseInt(digits, 8);
-  if (n > 4095) return bad(`mode ${JSON.stringify(v2)} is larger than 07777`, 'use at most 4 octal digits (setuid/setgid/sticky + rwx), e.g. "0755" or "04755"');
-  return ok(n);
-}
-var OWNER = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/;
-var MAX_ID = 2 ** 31 - 1;
-function checkOwner(v2, what = "owner") {
-  const s3 = String(v2);
-  if (!OWNER.test(s3)) {
-    return bad(`${what} "${s3}" is invalid`, 'write uid, uid:gid, name or name:group, e.g. "1000:1000" or "app:app"');
-  }
-  for (const part of s3.split(":")) {
-    if (/^\d+$/.test(part) && Number(part) > MAX_ID) {
-      return bad(`${what} "${s3}": id ${part} is larger than ${MAX_ID}`, "use an id between 0 and 2147483647");
-    }
-  }
-  return ok(s3);
-}
-function parseExpose(v2) {
-  const m2 = typeof v2 === "number" ? [String(v2), String(v2), void 0] : /^(\d+)(?:\/([A-Za-z]+))?$/.exec(v2.trim());
-  if (!m2) {
-    return bad(`port ${JSON.stringify(v2)} is invalid`, 'write a port number or "port/proto" with proto tcp, udp or sctp, e.g. 8080 or "53/udp" (ranges are not supported)');
-  }
-  const port = Number(m2[1]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    return bad(`port ${JSON.stringify(v2)} is out of range`, "ports are 1 to 65535");
-  }
-  const proto = (m2[2] ?? "tcp").toLowerCase();
-  if (!["tcp", "udp", "sctp"].includes(proto)) {
-    return bad(`port ${JSON.stringify(v2)} has unknown protocol "${m2[2]}"`, "use tcp, udp or sctp");
-  }
-  return ok(`${port}/${proto}`);
-}
-function parseStopSignal(v2) {
-  const s3 = String(v2).trim();
-  if (/^SIG[A-Z0-9+-]+$/.test(s3)) return ok(s3);
-  if (/^\d+$/.test(s3) && Number(s3) >= 1 && Number(s3) <= 64) return ok(s3);
-  const upper = s3.toUpperCase();
-  const suggestion = /^SIG[A-Z0-9+-]+$/.test(upper) ? upper : /^[A-Z0-9+-]+$/.test(upper) && !/^\d+$/.test(upper) ? `SIG${upper}` : void 0;
-  return bad(
-    `stop-signal ${JSON.stringify(v2)} is invalid`,
-    suggestion ? `write ${suggestion}` : "use a signal name such as SIGTERM or SIGINT, or a number from 1 to 64"
-  );
-}
-function checkEnvName(name) {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? ok(name) : bad(`environment variable name "${name}" is invalid`, "use letters, digits and _, not starting with a digit");
-}
-function checkImagePath(p2, what, trailingSlash = "keep") {
-  if (!p2.startsWith("/")) {
-    return bad(`${what} "${p2}" is not an absolute path`, `start it with /, e.g. "/${p2.replace(/^\.?\/*/, "")}"`);
-  }
-  if (p2.split("/").includes("..")) {
-    return bad(`${what} "${p2}" contains ".."`, "write the path without .. segments");
-  }
-  let n = posix.normalize(p2);
-  if (n.length > 1 && n.endsWith("/")) {
-    if (trailingSlash === "forbid") return bad(`${what} "${p2}" ends with /, but it names a file`, "remove the trailing slash and give the file name");
-    if (trailingSlash === "strip") n = n.slice(0, -1);
-  }
-  return ok(n);
-}
-function editDistance(a, b2) {
-  const prev = Array.from({ length: b2.length + 1 }, (_2, j2) => j2);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j2 = 1; j2 <= b2.length; j2++) {
-      const up = prev[j2];
-      prev[j2] = Math.min(up + 1, prev[j2 - 1] + 1, diag + (a[i - 1] === b2[j2 - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b2.length];
-}
-function closest(word, candidates, aliases = {}) {
-  const squash = (s3) => s3.toLowerCase().replace(/[-_]/g, "");
-  const w2 = squash(word);
-  const alias = aliases[word.toLowerCase()] ?? aliases[w2];
-  if (alias && candidates.includes(alias)) return alias;
-  let best;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = squash(c) === w2 ? 0 : editDistance(w2, squash(c));
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  const limit = Math.max(1, Math.floor(w2.length / 3));
-  return best !== void 0 && bestD <= limit ? best : void 0;
-}
-
-// src/config/positions.ts
-var import_yaml = __toESM(require_dist(), 1);
-var PLAIN_KEY = /^[A-Za-z0-9_-]+$/;
-function formatPath(path3) {
-  let s3 = "";
-  for (const seg of path3) {
-    if (typeof seg === "number") s3 += `[${seg}]`;
-    else if (PLAIN_KEY.test(seg)) s3 += s3 ? `.${seg}` : seg;
-    else s3 += `[${JSON.stringify(seg)}]`;
-  }
-  return s3;
-}
-function keyText(key) {
-  if ((0, import_yaml.isScalar)(key)) return key.value === null || key.value === void 0 ? void 0 : String(key.value);
-  return void 0;
-}
-var Locator = class {
-  constructor(doc, lc) {
-    this.doc = doc;
-    this.lc = lc;
-  }
-  doc;
-  lc;
-  deref(n) {
-    return (0, import_yaml.isAlias)(n) ? n.resolve(this.doc) : n;
-  }
-  /**
-   * The node at `path`, or the deepest existing ancestor when the path does not exist
-   * (a missing key, or a key that comes in through a `<<` merge). With `preferKey`, the
-   * key node of the last segment instead of its value (for unknown keys, variant names).
-   */
-  nodeAt(path3, preferKey = false) {
-    return this.walk(path3, preferKey).found;
-  }
-  /** The node at exactly `path`, or undefined when it does not exist in the text. */
-  exactNodeAt(path3) {
-    const r = this.walk(path3, false);
-    return r.depth === path3.length ? r.found : void 0;
-  }
-  walk(path3, preferKey) {
-    let node2 = this.doc.contents;
-    let found = (0, import_yaml.isNode)(node2) ? node2 : void 0;
-    let depth = 0;
-    for (let i = 0; i < path3.length; i++) {
-      const seg = path3[i];
-      const last = i === path3.length - 1;
-      node2 = this.deref(node2);
-      if ((0, import_yaml.isMap)(node2)) {
-        let pair;
-        for (let j2 = node2.items.length - 1; j2 >= 0; j2--) {
-          if (keyText(node2.items[j2].key) === String(seg)) {
-            pair = node2.items[j2];
-            break;
-          }
-        }
-        if (!pair) break;
-        if (last && preferKey || !(0, import_yaml.isNode)(pair.value)) {
-          if ((0, import_yaml.isNode)(pair.key)) found = pair.key;
-          depth = i + 1;
-          break;
-        }
-        node2 = pair.value;
-        found = pair.value;
-        depth = i + 1;
-      } else if ((0, import_yaml.isSeq)(node2) && typeof seg === "number") {
-        const item = node2.items[seg];
-        if (!(0, import_yaml.isNode)(item)) break;
-        node2 = item;
-        found = item;
-        depth = i + 1;
-      } else {
-        break;
-      }
-    }
-    return { found, depth };
-  }
-  offsetPos(offset) {
-    const { line, col } = this.lc.linePos(offset);
-    return { line, column: col };
-  }
-  pos(path3, preferKey = false) {
-    const n = this.nodeAt(path3, preferKey);
-    return this.offsetPos(n?.range?.[0] ?? 0);
-  }
-  /** How YAML wrote the scalar at path: 'OCT' for 0o755, 'HEX' for 0x1ed, ... */
-  scalarFormat(path3) {
-    const n = this.deref(this.exactNodeAt(path3));
-    return (0, import_yaml.isScalar)(n) ? n.format : void 0;
-  }
-  /** The keys of the map at path, in file order (JS objects put integer-like keys first). */
-  keysInOrder(path3) {
-    const n = this.deref(this.exactNodeAt(path3));
-    if (!(0, import_yaml.isMap)(n)) return [];
-    const out = [];
-    for (const p2 of n.items) {
-      const k2 = keyText(p2.key);
-      if (k2 !== void 0 && k2 !== "<<" && !out.includes(k2)) out.push(k2);
-    }
-    return out;
-  }
-  /** The path of the innermost key or item at or just before `offset` (for YAML errors). */
-  pathAt(offset) {
-    const path3 = [];
-    let node2 = this.doc.contents;
-    for (; ; ) {
-      if ((0, import_yaml.isMap)(node2)) {
-        const before = node2.items.filter((p2) => (0, import_yaml.isNode)(p2.key) && p2.key.range != null && p2.key.range[0] <= offset);
-        const pair = before.at(-1);
-        const k2 = pair ? keyText(pair.key) : void 0;
-        if (!pair || k2 === void 0) return path3;
-        path3.push(k2);
-        node2 = pair.value;
-      } else if ((0, import_yaml.isSeq)(node2)) {
-        const i = node2.items.findLastIndex((it2) => (0, import_yaml.isNode)(it2) && it2.range != null && it2.range[0] <= offset);
-        if (i < 0) return path3;
-        path3.push(i);
-        node2 = node2.items[i];
-      } else {
-        return path3;
-      }
-    }
-  }
-};
+// src/distribute/partial.ts
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { dirname as dirname2 } from "node:path";
+import { createHash as createHash2 } from "node:crypto";
 
 // node_modules/zod/v4/classic/external.js
 var external_exports = {};
@@ -35341,8 +39478,8 @@ function defineLazy(object2, key, getter) {
     configurable: true
   });
 }
-function objectClone(obj) {
-  return Object.create(Object.getPrototypeOf(obj), Object.getOwnPropertyDescriptors(obj));
+function objectClone(obj2) {
+  return Object.create(Object.getPrototypeOf(obj2), Object.getOwnPropertyDescriptors(obj2));
 }
 function assignProp(target, prop, value) {
   Object.defineProperty(target, prop, {
@@ -35413,10 +39550,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj, path3) {
+function getElementAtPath(obj2, path3) {
   if (!path3)
-    return obj;
-  return path3.reduce((acc, key) => acc?.[key], obj);
+    return obj2;
+  return path3.reduce((acc, key) => acc?.[key], obj2);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -35431,14 +39568,14 @@ function promiseAllObject(promisesObj) {
 }
 function randomString(length = 10) {
   const chars = "abcdefghijklmnopqrstuvwxyz";
-  let str = "";
+  let str2 = "";
   for (let i = 0; i < length; i++) {
-    str += chars[Math.floor(Math.random() * chars.length)];
+    str2 += chars[Math.floor(Math.random() * chars.length)];
   }
-  return str;
+  return str2;
 }
-function esc(str) {
-  return JSON.stringify(str);
+function esc(str2) {
+  return JSON.stringify(str2);
 }
 function slugify(input2) {
   return input2.toLowerCase().trim().replace(/[^\w\s-]/g, "").replace(/[\s_-]+/g, "-").replace(/^-+|-+$/g, "");
@@ -35552,8 +39689,8 @@ var primitiveTypes = /* @__PURE__ */ new Set([
   "symbol",
   "undefined"
 ]);
-function escapeRegex(str) {
-  return str.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function escapeRegex(str2) {
+  return str2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 function clone(inst, def, params) {
   const cl = new inst._zod.constr(def ?? inst._zod.def);
@@ -35819,13 +39956,13 @@ function getSizableOrigin(input2) {
   return "unknown";
 }
 var highSurrogate = /[\uD800-\uDBFF]/;
-function codePointLength(str) {
-  const units = str.length;
-  if (!highSurrogate.test(str))
+function codePointLength(str2) {
+  const units = str2.length;
+  if (!highSurrogate.test(str2))
     return units;
   let count = units;
   for (let i = 0; i < units - 1; i++) {
-    if ((str.charCodeAt(i) & 64512) === 55296 && (str.charCodeAt(i + 1) & 64512) === 56320) {
+    if ((str2.charCodeAt(i) & 64512) === 55296 && (str2.charCodeAt(i + 1) & 64512) === 56320) {
       count--;
       i++;
     }
@@ -35852,9 +39989,9 @@ function parsedType(data) {
       if (Array.isArray(data)) {
         return "array";
       }
-      const obj = data;
-      if (obj && Object.getPrototypeOf(obj) !== Object.prototype && "constructor" in obj && obj.constructor) {
-        return obj.constructor.name;
+      const obj2 = data;
+      if (obj2 && Object.getPrototypeOf(obj2) !== Object.prototype && "constructor" in obj2 && obj2.constructor) {
+        return obj2.constructor.name;
       }
     }
   }
@@ -35872,8 +40009,8 @@ function issue(...args) {
   }
   return { ...iss };
 }
-function cleanEnum(obj) {
-  return Object.entries(obj).filter(([k2, _2]) => {
+function cleanEnum(obj2) {
+  return Object.entries(obj2).filter(([k2, _2]) => {
     return Number.isNaN(Number.parseInt(k2, 10));
   }).map((el) => el[1]);
 }
@@ -36198,15 +40335,15 @@ var $ZodError = $constructor("$ZodError", initializer);
 var $ZodRealError = $constructor("$ZodError", initializer, void 0, {
   Parent: Error
 });
-function node(obj, key, make) {
-  if (!Object.prototype.hasOwnProperty.call(obj, key)) {
+function node(obj2, key, make) {
+  if (!Object.prototype.hasOwnProperty.call(obj2, key)) {
     if (key === "__proto__") {
-      Object.defineProperty(obj, key, { value: make(), writable: true, enumerable: true, configurable: true });
+      Object.defineProperty(obj2, key, { value: make(), writable: true, enumerable: true, configurable: true });
     } else {
-      obj[key] = make();
+      obj2[key] = make();
     }
   }
-  return obj[key];
+  return obj2[key];
 }
 function flattenError(error62, mapper = (issue2) => issue2.message) {
   const fieldErrors = {};
@@ -37639,8 +41776,8 @@ function isValidBase64URL(data) {
   if (!base64urlCharset.test(data))
     return false;
   const base643 = data.replace(/[-_]/g, (c) => c === "-" ? "+" : "/");
-  const padded = base643.padEnd(Math.ceil(base643.length / 4) * 4, "=");
-  return isValidBase64(padded);
+  const padded2 = base643.padEnd(Math.ceil(base643.length / 4) * 4, "=");
+  return isValidBase64(padded2);
 }
 var $ZodBase64URL = /* @__PURE__ */ $constructor("$ZodBase64URL", (inst, def) => {
   def.pattern ?? (def.pattern = base64urlCharset);
@@ -37731,10 +41868,10 @@ function isValidJWT(token, algorithm = null) {
     const tokensParts = token.split(".");
     if (tokensParts.length !== 3)
       return false;
-    const [header] = tokensParts;
-    if (!header)
+    const [header2] = tokensParts;
+    if (!header2)
       return false;
-    const parsedHeader = JSON.parse(atob(header));
+    const parsedHeader = JSON.parse(atob(header2));
     if ("typ" in parsedHeader && parsedHeader?.typ !== "JWT")
       return false;
     if (!parsedHeader.alg)
@@ -38158,7 +42295,7 @@ var $ZodObject = /* @__PURE__ */ $constructor("$ZodObject", (inst, def) => {
     }
     return propValues;
   });
-  const isObject2 = isObject;
+  const isObject3 = isObject;
   const catchall = def.catchall;
   let value;
   const memo2 = globalConfig.memoizer;
@@ -38166,7 +42303,7 @@ var $ZodObject = /* @__PURE__ */ $constructor("$ZodObject", (inst, def) => {
   inst._zod.parse = (payload, ctx) => {
     value ?? (value = _normalized.value);
     const input2 = payload.value;
-    if (!isObject2(input2)) {
+    if (!isObject3(input2)) {
       payload.issues.push({
         expected: "object",
         code: "invalid_type",
@@ -38302,7 +42439,7 @@ var $ZodObjectJIT = /* @__PURE__ */ $constructor("$ZodObjectJIT", (inst, def) =>
     return doc.compile();
   };
   let fastpass;
-  const isObject2 = isObject;
+  const isObject3 = isObject;
   const jit = !globalConfig.jitless;
   const allowsEval2 = allowsEval;
   const fastEnabled = jit && allowsEval2.value;
@@ -38311,7 +42448,7 @@ var $ZodObjectJIT = /* @__PURE__ */ $constructor("$ZodObjectJIT", (inst, def) =>
   inst._zod.parse = (payload, ctx) => {
     value ?? (value = _normalized.value);
     const input2 = payload.value;
-    if (!isObject2(input2)) {
+    if (!isObject3(input2)) {
       payload.issues.push({
         expected: "object",
         code: "invalid_type",
@@ -39663,7 +43800,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve3) {
+function isRecursive(inst, stack, resolve6) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -39673,7 +43810,7 @@ function isRecursive(inst, stack, resolve3) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve3);
+      const answer = isRecursive(child, stack, resolve6);
       if (answer > result)
         result = answer;
     }
@@ -39684,7 +43821,7 @@ function isRecursive(inst, stack, resolve3) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve3) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve6) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -39748,7 +43885,7 @@ function isRecursive(inst, stack, resolve3) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve3 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve6 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -47564,9 +51701,9 @@ function compileValidator(schema, parser) {
 function compile(schema, options) {
   try {
     const parser = compileFn(schema);
-    const clone2 = withParser(schema, parser);
-    clone2._zod.bag.validator = compileValidator(schema, parser);
-    return clone2;
+    const clone3 = withParser(schema, parser);
+    clone3._zod.bag.validator = compileValidator(schema, parser);
+    return clone3;
   } catch (err) {
     if (options?.strict)
       throw err;
@@ -47577,7 +51714,7 @@ function withParser(schema, parser) {
   if (isRecursiveSchema(schema)) {
     throw new ZodCompileUnsupportedError("a schema whose subtree contains a reference cycle");
   }
-  const clone2 = clone(schema);
+  const clone3 = clone(schema);
   const liveRun = schema._zod.run;
   const originalRun = liveRun.__originalRun ?? liveRun;
   const wrapped = (payload, ctx) => {
@@ -47597,12 +51734,12 @@ function withParser(schema, parser) {
     return originalRun(payload, ctx);
   };
   wrapped.__originalRun = originalRun;
-  clone2._zod.bag.fallbackRun = originalRun;
-  clone2._zod.bag.validator = parser;
-  clone2._zod.run = wrapped;
+  clone3._zod.bag.fallbackRun = originalRun;
+  clone3._zod.bag.validator = parser;
+  clone3._zod.run = wrapped;
   if (!liveRun.__originalRun)
-    installCompiledUserMethods(clone2, schema, parser);
-  return clone2;
+    installCompiledUserMethods(clone3, schema, parser);
+  return clone3;
 }
 function installCompiledUserMethods(target, source, parser) {
   const targetAny = target;
@@ -53359,7 +57496,7 @@ function duration2(params) {
 }
 
 // node_modules/zod/v4/classic/from-json-schema.js
-var z = {
+var z2 = {
   ...schemas_exports2,
   ...checks_exports2,
   iso: iso_exports
@@ -53473,7 +57610,7 @@ function resolveRef(ref, ctx) {
   throw new Error(`Reference not found: ${ref}`);
 }
 function checkObjectGuards(objectSchema, guards) {
-  const guard = z.transform((value) => value).check((payload) => {
+  const guard = z2.transform((value) => value).check((payload) => {
     const value = payload.value;
     if (typeof value !== "object" || value === null || Array.isArray(value))
       return;
@@ -53602,7 +57739,7 @@ function plural(n) {
   return n === 1 ? "element" : "elements";
 }
 function checkArrayGuards(arraySchema, guards) {
-  const guard = z.transform((value) => value).check((payload) => {
+  const guard = z2.transform((value) => value).check((payload) => {
     const items = payload.value;
     if (!Array.isArray(items))
       return;
@@ -53659,7 +57796,7 @@ function getTupleRest(restSchema, ctx) {
     return void 0;
   }
   if (restSchema === void 0 || restSchema === true) {
-    return z.any();
+    return z2.any();
   }
   return convertSchema(restSchema, ctx);
 }
@@ -53667,7 +57804,7 @@ var fullTime = /^(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2
 function convertBaseSchema(schema, ctx) {
   if (schema.not !== void 0) {
     if (typeof schema.not === "object" && Object.keys(schema.not).length === 0) {
-      return z.never();
+      return z2.never();
     }
     throw new Error("not is not supported in Zod (except { not: {} } for never)");
   }
@@ -53689,7 +57826,7 @@ function convertBaseSchema(schema, ctx) {
       return ctx.refs.get(refPath);
     }
     if (ctx.processing.has(refPath)) {
-      return z.lazy(() => {
+      return z2.lazy(() => {
         if (!ctx.refs.has(refPath)) {
           throw new Error(`Circular reference not resolved: ${refPath}`);
         }
@@ -53706,25 +57843,25 @@ function convertBaseSchema(schema, ctx) {
   if (schema.enum !== void 0) {
     const enumValues = schema.enum;
     if (ctx.version === "openapi-3.0" && schema.nullable === true && enumValues.length === 1 && enumValues[0] === null) {
-      return z.null();
+      return z2.null();
     }
     if (enumValues.length === 0) {
-      return z.never();
+      return z2.never();
     }
     if (enumValues.length === 1) {
-      return z.literal(enumValues[0]);
+      return z2.literal(enumValues[0]);
     }
     if (enumValues.every((v2) => typeof v2 === "string")) {
-      return z.enum(enumValues);
+      return z2.enum(enumValues);
     }
-    const literalSchemas = enumValues.map((v2) => z.literal(v2));
+    const literalSchemas = enumValues.map((v2) => z2.literal(v2));
     if (literalSchemas.length < 2) {
       return literalSchemas[0];
     }
-    return z.union([literalSchemas[0], literalSchemas[1], ...literalSchemas.slice(2)]);
+    return z2.union([literalSchemas[0], literalSchemas[1], ...literalSchemas.slice(2)]);
   }
   if (schema.const !== void 0) {
-    return z.literal(schema.const);
+    return z2.literal(schema.const);
   }
   const type = schema.type;
   if (Array.isArray(type)) {
@@ -53733,74 +57870,74 @@ function convertBaseSchema(schema, ctx) {
       return convertBaseSchema(typeSchema, ctx);
     });
     if (typeSchemas.length === 0) {
-      return z.never();
+      return z2.never();
     }
     if (typeSchemas.length === 1) {
       return typeSchemas[0];
     }
-    return z.union(typeSchemas);
+    return z2.union(typeSchemas);
   }
   if (!type) {
-    return z.any();
+    return z2.any();
   }
   let zodSchema;
   switch (type) {
     case "string": {
-      let stringSchema = z.string();
+      let stringSchema = z2.string();
       if (schema.format) {
         const format = schema.format;
         if (format === "email") {
-          stringSchema = stringSchema.check(z.email());
+          stringSchema = stringSchema.check(z2.email());
         } else if (format === "uri" || format === "uri-reference") {
-          stringSchema = stringSchema.check(z.url());
+          stringSchema = stringSchema.check(z2.url());
         } else if (format === "uuid" || format === "guid") {
-          stringSchema = stringSchema.check(z.uuid());
+          stringSchema = stringSchema.check(z2.uuid());
         } else if (format === "date-time") {
-          stringSchema = stringSchema.check(z.iso.datetime({ offset: true }));
+          stringSchema = stringSchema.check(z2.iso.datetime({ offset: true }));
         } else if (format === "date") {
-          stringSchema = stringSchema.check(z.iso.date());
+          stringSchema = stringSchema.check(z2.iso.date());
         } else if (format === "time") {
-          stringSchema = stringSchema.check(z.regex(fullTime));
+          stringSchema = stringSchema.check(z2.regex(fullTime));
         } else if (format === "duration") {
-          stringSchema = stringSchema.check(z.iso.duration());
+          stringSchema = stringSchema.check(z2.iso.duration());
         } else if (format === "hostname") {
-          stringSchema = stringSchema.check(z.hostname());
+          stringSchema = stringSchema.check(z2.hostname());
         } else if (format === "ipv4") {
-          stringSchema = stringSchema.check(z.ipv4());
+          stringSchema = stringSchema.check(z2.ipv4());
         } else if (format === "ipv6") {
-          stringSchema = stringSchema.check(z.ipv6());
+          stringSchema = stringSchema.check(z2.ipv6());
         } else if (format === "mac") {
-          stringSchema = stringSchema.check(z.mac());
+          stringSchema = stringSchema.check(z2.mac());
         } else if (format === "cidr") {
-          stringSchema = stringSchema.check(z.cidrv4());
+          stringSchema = stringSchema.check(z2.cidrv4());
         } else if (format === "cidr-v6") {
-          stringSchema = stringSchema.check(z.cidrv6());
+          stringSchema = stringSchema.check(z2.cidrv6());
         } else if (format === "base64") {
-          stringSchema = stringSchema.check(z.base64());
+          stringSchema = stringSchema.check(z2.base64());
         } else if (format === "base64url") {
-          stringSchema = stringSchema.check(z.base64url());
+          stringSchema = stringSchema.check(z2.base64url());
         } else if (format === "e164") {
-          stringSchema = stringSchema.check(z.e164());
+          stringSchema = stringSchema.check(z2.e164());
         } else if (format === "credit_card") {
-          stringSchema = stringSchema.check(z.creditCard());
+          stringSchema = stringSchema.check(z2.creditCard());
         } else if (format === "iban") {
-          stringSchema = stringSchema.check(z.iban());
+          stringSchema = stringSchema.check(z2.iban());
         } else if (format === "jwt") {
-          stringSchema = stringSchema.check(z.jwt());
+          stringSchema = stringSchema.check(z2.jwt());
         } else if (format === "emoji") {
-          stringSchema = stringSchema.check(z.emoji());
+          stringSchema = stringSchema.check(z2.emoji());
         } else if (format === "nanoid") {
-          stringSchema = stringSchema.check(z.nanoid());
+          stringSchema = stringSchema.check(z2.nanoid());
         } else if (format === "cuid") {
-          stringSchema = stringSchema.check(z.cuid());
+          stringSchema = stringSchema.check(z2.cuid());
         } else if (format === "cuid2") {
-          stringSchema = stringSchema.check(z.cuid2());
+          stringSchema = stringSchema.check(z2.cuid2());
         } else if (format === "ulid") {
-          stringSchema = stringSchema.check(z.ulid());
+          stringSchema = stringSchema.check(z2.ulid());
         } else if (format === "xid") {
-          stringSchema = stringSchema.check(z.xid());
+          stringSchema = stringSchema.check(z2.xid());
         } else if (format === "ksuid") {
-          stringSchema = stringSchema.check(z.ksuid());
+          stringSchema = stringSchema.check(z2.ksuid());
         }
       }
       if (typeof schema.minLength === "number") {
@@ -53817,7 +57954,7 @@ function convertBaseSchema(schema, ctx) {
     }
     case "number":
     case "integer": {
-      let numberSchema = type === "integer" ? z.number().int() : z.number();
+      let numberSchema = type === "integer" ? z2.number().int() : z2.number();
       if (typeof schema.minimum === "number" && schema.exclusiveMinimum !== true) {
         numberSchema = numberSchema.min(schema.minimum);
       }
@@ -53841,11 +57978,11 @@ function convertBaseSchema(schema, ctx) {
       break;
     }
     case "boolean": {
-      zodSchema = z.boolean();
+      zodSchema = z2.boolean();
       break;
     }
     case "null": {
-      zodSchema = z.null();
+      zodSchema = z2.null();
       break;
     }
     case "object": {
@@ -53863,22 +58000,22 @@ function convertBaseSchema(schema, ctx) {
         const looseRecords = [];
         for (const pattern of patternKeys) {
           const patternValue = convertSchema(patternProps[pattern], ctx);
-          const keySchema = z.string().regex(new RegExp(pattern));
-          looseRecords.push(z.looseRecord(keySchema, patternValue));
+          const keySchema = z2.string().regex(new RegExp(pattern));
+          looseRecords.push(z2.looseRecord(keySchema, patternValue));
         }
         const schemasToIntersect = [];
         if (Object.keys(shape).length > 0) {
-          schemasToIntersect.push(z.object(shape).passthrough());
+          schemasToIntersect.push(z2.object(shape).passthrough());
         }
         schemasToIntersect.push(...looseRecords);
         if (schemasToIntersect.length === 0) {
-          zodSchema = z.object({}).passthrough();
+          zodSchema = z2.object({}).passthrough();
         } else if (schemasToIntersect.length === 1) {
           zodSchema = schemasToIntersect[0];
         } else {
-          let result = z.intersection(schemasToIntersect[0], schemasToIntersect[1]);
+          let result = z2.intersection(schemasToIntersect[0], schemasToIntersect[1]);
           for (let i = 2; i < schemasToIntersect.length; i++) {
-            result = z.intersection(result, schemasToIntersect[i]);
+            result = z2.intersection(result, schemasToIntersect[i]);
           }
           zodSchema = result;
         }
@@ -53908,7 +58045,7 @@ function convertBaseSchema(schema, ctx) {
           });
         }
       } else {
-        const objectSchema = z.object(shape);
+        const objectSchema = z2.object(shape);
         if (schema.additionalProperties === false) {
           zodSchema = objectSchema.strict();
         } else if (additionalSchema) {
@@ -53938,30 +58075,30 @@ function convertBaseSchema(schema, ctx) {
         const tupleItems = prefixItems.map((item) => convertSchema(item, ctx));
         const positionalItems = applyMinItems(tupleItems, minItems);
         const rest = !Array.isArray(items) ? getTupleRest(items, ctx) : void 0;
-        const tupleSchema = z.tuple(positionalItems);
+        const tupleSchema = z2.tuple(positionalItems);
         zodSchema = rest ? tupleSchema.rest(rest) : tupleSchema;
         if (typeof schema.minItems === "number") {
-          zodSchema = zodSchema.check(z.minLength(schema.minItems));
+          zodSchema = zodSchema.check(z2.minLength(schema.minItems));
         }
         if (typeof schema.maxItems === "number") {
-          zodSchema = zodSchema.check(z.maxLength(schema.maxItems));
+          zodSchema = zodSchema.check(z2.maxLength(schema.maxItems));
         }
       } else if (Array.isArray(items)) {
         const minItems = typeof schema.minItems === "number" ? schema.minItems : 0;
         const tupleItems = items.map((item) => convertSchema(item, ctx));
         const positionalItems = applyMinItems(tupleItems, minItems);
         const rest = getTupleRest(schema.additionalItems, ctx);
-        const tupleSchema = z.tuple(positionalItems);
+        const tupleSchema = z2.tuple(positionalItems);
         zodSchema = rest ? tupleSchema.rest(rest) : tupleSchema;
         if (typeof schema.minItems === "number") {
-          zodSchema = zodSchema.check(z.minLength(schema.minItems));
+          zodSchema = zodSchema.check(z2.minLength(schema.minItems));
         }
         if (typeof schema.maxItems === "number") {
-          zodSchema = zodSchema.check(z.maxLength(schema.maxItems));
+          zodSchema = zodSchema.check(z2.maxLength(schema.maxItems));
         }
       } else if (items !== void 0) {
         const element = convertSchema(items, ctx);
-        let arraySchema = z.array(element);
+        let arraySchema = z2.array(element);
         if (typeof schema.minItems === "number") {
           arraySchema = arraySchema.min(schema.minItems);
         }
@@ -53970,7 +58107,7 @@ function convertBaseSchema(schema, ctx) {
         }
         zodSchema = arraySchema;
       } else {
-        zodSchema = z.array(z.any());
+        zodSchema = z2.array(z2.any());
       }
       if (schema.uniqueItems === true || schema.contains !== void 0) {
         zodSchema = checkArrayGuards(zodSchema, {
@@ -53989,37 +58126,37 @@ function convertBaseSchema(schema, ctx) {
 }
 function convertSchema(schema, ctx) {
   if (typeof schema === "boolean") {
-    return schema ? z.any() : z.never();
+    return schema ? z2.any() : z2.never();
   }
   let baseSchema = convertBaseSchema(schema, ctx);
   const hasExplicitType = schema.type || schema.enum !== void 0 || schema.const !== void 0;
   if (schema.anyOf && Array.isArray(schema.anyOf)) {
     const options = schema.anyOf.map((s3) => convertSchema(s3, ctx));
-    const anyOfUnion = z.union(options);
-    baseSchema = hasExplicitType ? z.intersection(baseSchema, anyOfUnion) : anyOfUnion;
+    const anyOfUnion = z2.union(options);
+    baseSchema = hasExplicitType ? z2.intersection(baseSchema, anyOfUnion) : anyOfUnion;
   }
   if (schema.oneOf && Array.isArray(schema.oneOf)) {
     const options = schema.oneOf.map((s3) => convertSchema(s3, ctx));
-    const oneOfUnion = z.xor(options);
-    baseSchema = hasExplicitType ? z.intersection(baseSchema, oneOfUnion) : oneOfUnion;
+    const oneOfUnion = z2.xor(options);
+    baseSchema = hasExplicitType ? z2.intersection(baseSchema, oneOfUnion) : oneOfUnion;
   }
   if (schema.allOf && Array.isArray(schema.allOf)) {
     if (schema.allOf.length === 0) {
-      baseSchema = hasExplicitType ? baseSchema : z.any();
+      baseSchema = hasExplicitType ? baseSchema : z2.any();
     } else {
       let result = hasExplicitType ? baseSchema : convertSchema(schema.allOf[0], ctx);
       const startIdx = hasExplicitType ? 0 : 1;
       for (let i = startIdx; i < schema.allOf.length; i++) {
-        result = z.intersection(result, convertSchema(schema.allOf[i], ctx));
+        result = z2.intersection(result, convertSchema(schema.allOf[i], ctx));
       }
       baseSchema = result;
     }
   }
   if (schema.nullable === true && ctx.version === "openapi-3.0") {
-    baseSchema = z.nullable(baseSchema);
+    baseSchema = z2.nullable(baseSchema);
   }
   if (schema.readOnly === true) {
-    baseSchema = z.readonly(baseSchema);
+    baseSchema = z2.readonly(baseSchema);
   }
   if (schema.default !== void 0) {
     baseSchema = baseSchema.default(schema.default);
@@ -54070,7 +58207,7 @@ function convertSchema(schema, ctx) {
 }
 function fromJSONSchema(schema, params) {
   if (typeof schema === "boolean") {
-    return schema ? z.any() : z.never();
+    return schema ? z2.any() : z2.never();
   }
   let normalized;
   try {
@@ -54122,21 +58259,21 @@ function visit(schema, fnOrHandlers) {
       case "object": {
         const oldShape = def.shape;
         const keys = Object.keys(oldShape);
-        let changed = false;
+        let changed2 = false;
         const newShape = {};
         for (const k2 of keys) {
           const mapped = run(oldShape[k2]);
           if (mapped !== oldShape[k2])
-            changed = true;
+            changed2 = true;
           newShape[k2] = mapped;
         }
         let newCatchall = def.catchall;
         if (def.catchall) {
           newCatchall = run(def.catchall);
           if (newCatchall !== def.catchall)
-            changed = true;
+            changed2 = true;
         }
-        return changed ? clone(s3, { ...def, shape: newShape, catchall: newCatchall }) : s3;
+        return changed2 ? clone(s3, { ...def, shape: newShape, catchall: newCatchall }) : s3;
       }
       case "array": {
         const mapped = run(def.element);
@@ -54144,21 +58281,21 @@ function visit(schema, fnOrHandlers) {
       }
       case "tuple": {
         const oldItems = def.items;
-        let changed = false;
+        let changed2 = false;
         const newItems = [];
         for (const item of oldItems) {
           const mapped = run(item);
           if (mapped !== item)
-            changed = true;
+            changed2 = true;
           newItems.push(mapped);
         }
         let newRest = def.rest;
         if (def.rest) {
           newRest = run(def.rest);
           if (newRest !== def.rest)
-            changed = true;
+            changed2 = true;
         }
-        return changed ? clone(s3, { ...def, items: newItems, rest: newRest }) : s3;
+        return changed2 ? clone(s3, { ...def, items: newItems, rest: newRest }) : s3;
       }
       case "record":
       case "map": {
@@ -54172,15 +58309,15 @@ function visit(schema, fnOrHandlers) {
       }
       case "union": {
         const oldOptions = def.options;
-        let changed = false;
+        let changed2 = false;
         const newOptions = [];
         for (const opt of oldOptions) {
           const mapped = run(opt);
           if (mapped !== opt)
-            changed = true;
+            changed2 = true;
           newOptions.push(mapped);
         }
-        return changed ? clone(s3, { ...def, options: newOptions }) : s3;
+        return changed2 ? clone(s3, { ...def, options: newOptions }) : s3;
       }
       case "intersection": {
         const newLeft = run(def.left);
@@ -54313,6 +58450,341 @@ function date4(params) {
   return _coercedDate(ZodDate, params);
 }
 
+// src/distribute/partial.ts
+var digestRe = /^sha256:[a-f0-9]{64}$/;
+var platformSchema = external_exports.object({ digest: external_exports.string().regex(digestRe), size: external_exports.number().int().nonnegative(), mediaType: external_exports.string(), totalSize: external_exports.number().int().nonnegative() });
+var entrySchema = external_exports.object({
+  image: external_exports.string(),
+  digest: external_exports.string().regex(digestRe),
+  mediaType: external_exports.string(),
+  ref: external_exports.string(),
+  tags: external_exports.array(external_exports.string()),
+  size: external_exports.number().int().nonnegative(),
+  pushed: external_exports.boolean(),
+  platforms: external_exports.record(external_exports.string(), external_exports.object({ digest: external_exports.string().regex(digestRe), size: external_exports.number().int().nonnegative() })).optional()
+});
+var partialSchema = external_exports.object({
+  kind: external_exports.literal("oci-build-partial"),
+  version: external_exports.literal(1),
+  buildFile: external_exports.string().regex(/^[a-f0-9]{64}$/),
+  job: external_exports.string(),
+  variants: external_exports.record(external_exports.string(), external_exports.union([
+    external_exports.object({ kind: external_exports.literal("platforms"), image: external_exports.string(), platforms: external_exports.record(external_exports.string(), platformSchema) }),
+    external_exports.object({ kind: external_exports.literal("entry"), entry: entrySchema })
+  ]))
+});
+function buildFileHash(text) {
+  return createHash2("sha256").update(text).digest("hex");
+}
+async function writePartial(path3, partial2) {
+  await mkdir(dirname2(path3), { recursive: true });
+  await writeFile(path3, `${JSON.stringify(partial2, null, 2)}
+`);
+}
+async function readPartial(path3) {
+  let doc;
+  try {
+    doc = JSON.parse(await readFile(path3, "utf8"));
+  } catch (e) {
+    throw new Error(`partial digest map ${path3} is not readable JSON: ${e.message}`);
+  }
+  const r = partialSchema.safeParse(doc);
+  if (!r.success) {
+    throw new Error(`${path3} is not a partial digest map written by oci-build build --distribute: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ")}`);
+  }
+  return r.data;
+}
+
+// src/config/load.ts
+var import_yaml2 = __toESM(require_dist(), 1);
+import { readFile as readFile2, realpath as realpath2 } from "node:fs/promises";
+import path2 from "node:path";
+
+// src/config/fields.ts
+import { posix as posix5 } from "node:path";
+var ok = (value) => ({ ok: true, value });
+var bad = (message, hint) => ({ ok: false, message, hint });
+var VARIANT_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+var MAX_VARIANT_NAME = 128;
+function checkVariantName(name) {
+  if (!VARIANT_NAME.test(name)) {
+    const lower = name.toLowerCase().replace(/[^a-z0-9_.-]+/g, "-").replace(/^[^a-z0-9]+/, "");
+    return bad(
+      `variant name "${name}" is invalid: it becomes a tag and a file name, so it must match ${VARIANT_NAME.source}`,
+      `use lowercase letters, digits, _ . - and start with a letter or digit${lower ? `, e.g. "${lower}"` : ""}`
+    );
+  }
+  if (name.length > MAX_VARIANT_NAME) {
+    return bad(`variant name "${name.slice(0, 20)}..." is longer than ${MAX_VARIANT_NAME} characters`, "use a shorter name (it becomes a tag)");
+  }
+  return ok(name);
+}
+function checkArgName(name) {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    return bad(`arg name "${name}" is invalid`, "use letters, digits and _, not starting with a digit (it is used as ${NAME})");
+  }
+  if (name === "variant") {
+    return bad('"variant" is a built-in name (the variant being built) and cannot be declared as an arg', "rename the arg");
+  }
+  return ok(name);
+}
+function checkImage(s3) {
+  try {
+    parseReference(s3, { repositoryOnly: true });
+    return ok(s3);
+  } catch (e) {
+    if (!(e instanceof ReferenceError2)) throw e;
+    const repo = stripTagAndDigest(s3);
+    const hint = /[A-Z]/.test(s3) ? `write it in lowercase, e.g. "${repo.toLowerCase()}"` : repo !== s3 ? `remove the tag or digest: image: ${repo} (tags are chosen when pushing)` : "give a repository such as ghcr.io/owner/name";
+    return bad(e.message, hint);
+  }
+}
+function stripTagAndDigest(s3) {
+  let r = s3.replace(/@.*$/, "");
+  const colon = r.lastIndexOf(":");
+  if (colon > r.lastIndexOf("/")) r = r.slice(0, colon);
+  return r;
+}
+function checkBase(s3) {
+  if (s3 === "scratch") return ok(s3);
+  try {
+    parseReference(s3);
+    return ok(s3);
+  } catch (e) {
+    if (!(e instanceof ReferenceError2)) throw e;
+    return bad(e.message, /[A-Z]/.test(s3) ? "repository names are lowercase" : "give a reference such as docker.io/library/ubuntu:24.04, or scratch");
+  }
+}
+function parseMode(v2, yamlOctal = false) {
+  let digits;
+  if (typeof v2 === "number") {
+    if (yamlOctal) {
+      return v2 >= 0 && v2 <= 4095 ? ok(v2) : bad(`mode 0o${v2.toString(8)} is larger than 07777`, 'use at most 4 octal digits, e.g. "0755"');
+    }
+    if (!Number.isInteger(v2) || v2 < 0) return bad(`mode ${v2} is not an octal number`, 'write it as a quoted octal string, e.g. "0755"');
+    digits = String(v2);
+  } else {
+    digits = v2.trim().replace(/^0o/i, "");
+  }
+  if (!/^[0-7]+$/.test(digits)) {
+    return bad(`mode ${JSON.stringify(v2)} is not an octal number`, 'use octal digits 0-7, quoted, e.g. "0755" or "0644"');
+  }
+  const n = parseInt(digits, 8);
+  if (n > 4095) return bad(`mode ${JSON.stringify(v2)} is larger than 07777`, 'use at most 4 octal digits (setuid/setgid/sticky + rwx), e.g. "0755" or "04755"');
+  return ok(n);
+}
+var OWNER = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/;
+var MAX_ID3 = 2 ** 31 - 1;
+function checkOwner(v2, what = "owner") {
+  const s3 = String(v2);
+  if (!OWNER.test(s3)) {
+    return bad(`${what} "${s3}" is invalid`, 'write uid, uid:gid, name or name:group, e.g. "1000:1000" or "app:app"');
+  }
+  for (const part of s3.split(":")) {
+    if (/^\d+$/.test(part) && Number(part) > MAX_ID3) {
+      return bad(`${what} "${s3}": id ${part} is larger than ${MAX_ID3}`, "use an id between 0 and 2147483647");
+    }
+  }
+  return ok(s3);
+}
+function parseExpose(v2) {
+  const m2 = typeof v2 === "number" ? [String(v2), String(v2), void 0] : /^(\d+)(?:\/([A-Za-z]+))?$/.exec(v2.trim());
+  if (!m2) {
+    return bad(`port ${JSON.stringify(v2)} is invalid`, 'write a port number or "port/proto" with proto tcp, udp or sctp, e.g. 8080 or "53/udp" (ranges are not supported)');
+  }
+  const port = Number(m2[1]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    return bad(`port ${JSON.stringify(v2)} is out of range`, "ports are 1 to 65535");
+  }
+  const proto = (m2[2] ?? "tcp").toLowerCase();
+  if (!["tcp", "udp", "sctp"].includes(proto)) {
+    return bad(`port ${JSON.stringify(v2)} has unknown protocol "${m2[2]}"`, "use tcp, udp or sctp");
+  }
+  return ok(`${port}/${proto}`);
+}
+function parseStopSignal(v2) {
+  const s3 = String(v2).trim();
+  if (/^SIG[A-Z0-9+-]+$/.test(s3)) return ok(s3);
+  if (/^\d+$/.test(s3) && Number(s3) >= 1 && Number(s3) <= 64) return ok(s3);
+  const upper = s3.toUpperCase();
+  const suggestion = /^SIG[A-Z0-9+-]+$/.test(upper) ? upper : /^[A-Z0-9+-]+$/.test(upper) && !/^\d+$/.test(upper) ? `SIG${upper}` : void 0;
+  return bad(
+    `stop-signal ${JSON.stringify(v2)} is invalid`,
+    suggestion ? `write ${suggestion}` : "use a signal name such as SIGTERM or SIGINT, or a number from 1 to 64"
+  );
+}
+function checkEnvName(name) {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? ok(name) : bad(`environment variable name "${name}" is invalid`, "use letters, digits and _, not starting with a digit");
+}
+function checkImagePath(p2, what, trailingSlash = "keep") {
+  if (!p2.startsWith("/")) {
+    return bad(`${what} "${p2}" is not an absolute path`, `start it with /, e.g. "/${p2.replace(/^\.?\/*/, "")}"`);
+  }
+  if (p2.split("/").includes("..")) {
+    return bad(`${what} "${p2}" contains ".."`, "write the path without .. segments");
+  }
+  let n = posix5.normalize(p2);
+  if (n.length > 1 && n.endsWith("/")) {
+    if (trailingSlash === "forbid") return bad(`${what} "${p2}" ends with /, but it names a file`, "remove the trailing slash and give the file name");
+    if (trailingSlash === "strip") n = n.slice(0, -1);
+  }
+  return ok(n);
+}
+function editDistance(a, b2) {
+  const prev = Array.from({ length: b2.length + 1 }, (_2, j2) => j2);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j2 = 1; j2 <= b2.length; j2++) {
+      const up = prev[j2];
+      prev[j2] = Math.min(up + 1, prev[j2 - 1] + 1, diag + (a[i - 1] === b2[j2 - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b2.length];
+}
+function closest(word, candidates, aliases = {}) {
+  const squash = (s3) => s3.toLowerCase().replace(/[-_]/g, "");
+  const w2 = squash(word);
+  const alias = aliases[word.toLowerCase()] ?? aliases[w2];
+  if (alias && candidates.includes(alias)) return alias;
+  let best;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = squash(c) === w2 ? 0 : editDistance(w2, squash(c));
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  const limit = Math.max(1, Math.floor(w2.length / 3));
+  return best !== void 0 && bestD <= limit ? best : void 0;
+}
+
+// src/config/positions.ts
+var import_yaml = __toESM(require_dist(), 1);
+var PLAIN_KEY = /^[A-Za-z0-9_-]+$/;
+function formatPath(path3) {
+  let s3 = "";
+  for (const seg of path3) {
+    if (typeof seg === "number") s3 += `[${seg}]`;
+    else if (PLAIN_KEY.test(seg)) s3 += s3 ? `.${seg}` : seg;
+    else s3 += `[${JSON.stringify(seg)}]`;
+  }
+  return s3;
+}
+function keyText(key) {
+  if ((0, import_yaml.isScalar)(key)) return key.value === null || key.value === void 0 ? void 0 : String(key.value);
+  return void 0;
+}
+var Locator = class {
+  constructor(doc, lc) {
+    this.doc = doc;
+    this.lc = lc;
+  }
+  doc;
+  lc;
+  deref(n) {
+    return (0, import_yaml.isAlias)(n) ? n.resolve(this.doc) : n;
+  }
+  /**
+   * The node at `path`, or the deepest existing ancestor when the path does not exist
+   * (a missing key, or a key that comes in through a `<<` merge). With `preferKey`, the
+   * key node of the last segment instead of its value (for unknown keys, variant names).
+   */
+  nodeAt(path3, preferKey = false) {
+    return this.walk(path3, preferKey).found;
+  }
+  /** The node at exactly `path`, or undefined when it does not exist in the text. */
+  exactNodeAt(path3) {
+    const r = this.walk(path3, false);
+    return r.depth === path3.length ? r.found : void 0;
+  }
+  walk(path3, preferKey) {
+    let node2 = this.doc.contents;
+    let found = (0, import_yaml.isNode)(node2) ? node2 : void 0;
+    let depth = 0;
+    for (let i = 0; i < path3.length; i++) {
+      const seg = path3[i];
+      const last = i === path3.length - 1;
+      node2 = this.deref(node2);
+      if ((0, import_yaml.isMap)(node2)) {
+        let pair;
+        for (let j2 = node2.items.length - 1; j2 >= 0; j2--) {
+          if (keyText(node2.items[j2].key) === String(seg)) {
+            pair = node2.items[j2];
+            break;
+          }
+        }
+        if (!pair) break;
+        if (last && preferKey || !(0, import_yaml.isNode)(pair.value)) {
+          if ((0, import_yaml.isNode)(pair.key)) found = pair.key;
+          depth = i + 1;
+          break;
+        }
+        node2 = pair.value;
+        found = pair.value;
+        depth = i + 1;
+      } else if ((0, import_yaml.isSeq)(node2) && typeof seg === "number") {
+        const item = node2.items[seg];
+        if (!(0, import_yaml.isNode)(item)) break;
+        node2 = item;
+        found = item;
+        depth = i + 1;
+      } else {
+        break;
+      }
+    }
+    return { found, depth };
+  }
+  offsetPos(offset) {
+    const { line, col } = this.lc.linePos(offset);
+    return { line, column: col };
+  }
+  pos(path3, preferKey = false) {
+    const n = this.nodeAt(path3, preferKey);
+    return this.offsetPos(n?.range?.[0] ?? 0);
+  }
+  /** How YAML wrote the scalar at path: 'OCT' for 0o755, 'HEX' for 0x1ed, ... */
+  scalarFormat(path3) {
+    const n = this.deref(this.exactNodeAt(path3));
+    return (0, import_yaml.isScalar)(n) ? n.format : void 0;
+  }
+  /** The keys of the map at path, in file order (JS objects put integer-like keys first). */
+  keysInOrder(path3) {
+    const n = this.deref(this.exactNodeAt(path3));
+    if (!(0, import_yaml.isMap)(n)) return [];
+    const out = [];
+    for (const p2 of n.items) {
+      const k2 = keyText(p2.key);
+      if (k2 !== void 0 && k2 !== "<<" && !out.includes(k2)) out.push(k2);
+    }
+    return out;
+  }
+  /** The path of the innermost key or item at or just before `offset` (for YAML errors). */
+  pathAt(offset) {
+    const path3 = [];
+    let node2 = this.doc.contents;
+    for (; ; ) {
+      if ((0, import_yaml.isMap)(node2)) {
+        const before = node2.items.filter((p2) => (0, import_yaml.isNode)(p2.key) && p2.key.range != null && p2.key.range[0] <= offset);
+        const pair = before.at(-1);
+        const k2 = pair ? keyText(pair.key) : void 0;
+        if (!pair || k2 === void 0) return path3;
+        path3.push(k2);
+        node2 = pair.value;
+      } else if ((0, import_yaml.isSeq)(node2)) {
+        const i = node2.items.findLastIndex((it2) => (0, import_yaml.isNode)(it2) && it2.range != null && it2.range[0] <= offset);
+        if (i < 0) return path3;
+        path3.push(i);
+        node2 = node2.items[i];
+      } else {
+        return path3;
+      }
+    }
+  }
+};
+
 // src/config/schema.ts
 var scalarSchema = external_exports.union([external_exports.string(), external_exports.number(), external_exports.boolean()]);
 var stringMapSchema = external_exports.record(external_exports.string(), scalarSchema);
@@ -54331,7 +58803,10 @@ var commonFields = {
   expose: external_exports.array(intOrString),
   volumes: external_exports.array(external_exports.string()),
   "stop-signal": intOrString,
-  platforms: external_exports.array(external_exports.string())
+  platforms: external_exports.array(external_exports.string()),
+  // docker/metadata-action tag rules and flavor lines, added to the action's `tags` / `flavor`.
+  tags: external_exports.array(external_exports.string()),
+  flavor: external_exports.array(external_exports.string())
 };
 var topSchema = external_exports.strictObject({
   version: external_exports.literal(1),
@@ -54344,6 +58819,8 @@ var defaultsSchema = external_exports.strictObject(commonFields).partial();
 var variantSchema = external_exports.strictObject({
   ...commonFields,
   from: external_exports.string(),
+  // A build stage: usable by from / copy-from, never pushed or recorded.
+  stage: external_exports.boolean(),
   // Each step is parsed on its own: copy and file steps have different keys.
   steps: external_exports.array(external_exports.unknown())
 }).partial();
@@ -54351,7 +58828,16 @@ var copyStepSchema = external_exports.strictObject({
   copy: external_exports.union([external_exports.string(), external_exports.array(external_exports.string()).min(1)]),
   to: external_exports.string(),
   mode: intOrString.optional(),
-  owner: intOrString.optional()
+  owner: intOrString.optional(),
+  from: external_exports.string().optional()
+});
+var runStepSchema = external_exports.strictObject({
+  run: external_exports.union([external_exports.string(), external_exports.array(scalarSchema).min(1)]),
+  shell: external_exports.array(external_exports.string()).min(1).optional(),
+  env: stringMapSchema.optional(),
+  user: intOrString.optional(),
+  workdir: external_exports.string().optional(),
+  network: external_exports.boolean().optional()
 });
 var fileStepSchema = external_exports.strictObject({
   file: external_exports.string(),
@@ -54364,6 +58850,7 @@ var DEFAULTS_KEYS = Object.keys(defaultsSchema.shape);
 var VARIANT_KEYS = Object.keys(variantSchema.shape);
 var COPY_STEP_KEYS = Object.keys(copyStepSchema.shape);
 var FILE_STEP_KEYS = Object.keys(fileStepSchema.shape);
+var RUN_STEP_KEYS = Object.keys(runStepSchema.shape);
 var KEY_ALIASES = {
   ports: "expose",
   environment: "env",
@@ -54384,6 +58871,9 @@ var KEY_ALIASES = {
   contents: "content",
   chmod: "mode",
   chown: "owner",
+  exec: "run",
+  script: "run",
+  net: "network",
   variant: "variants"
 };
 var E = (form, example) => ({ form, example });
@@ -54401,6 +58891,8 @@ var FIELD_EXPECTATIONS = {
   expose: { self: E("a list of ports", 'expose: [8080, "53/udp"]'), item: E('a port number or "port/proto"', '8080 or "53/udp"') },
   volumes: { self: E("a list of absolute paths", "volumes: [/data]"), item: E("an absolute path", "/data") },
   "stop-signal": { self: E("a signal name or number", "stop-signal: SIGTERM") },
+  tags: { self: E("a list of tag rules", 'tags: ["type=raw,value=edge", "type=sha"]'), item: E("a tag rule", '"type=semver,pattern={{version}}"') },
+  flavor: { self: E("a list of flavor lines", 'flavor: ["suffix=-claude,onlatest=true"]'), item: E("a flavor line", '"suffix=-claude,onlatest=true"') },
   platforms: { self: E("a list of platforms", "platforms: [linux/amd64, linux/arm64]"), item: E("os/arch[/variant]", "linux/arm64") },
   steps: { self: E("a list of steps", "steps: [{ copy: bin/app, to: /usr/local/bin/ }]") },
   copy: { self: E("a path or a non-empty list of paths", "copy: target/release/app"), item: E("a path", "target/release/app") },
@@ -54408,6 +58900,10 @@ var FIELD_EXPECTATIONS = {
   file: { self: E("an absolute image path", "file: /etc/app/config.toml") },
   content: { self: E("a string", 'content: "key = 1"') },
   mode: { self: E("an octal mode", 'mode: "0755"') },
+  run: { self: E("a shell command, or a non-empty list (exec form)", "run: apt-get update && apt-get install -y curl"), item: E("a string", '"--flag"') },
+  shell: { self: E("a non-empty list of strings", 'shell: ["/bin/bash", "-euo", "pipefail", "-c"]'), item: E("a string", '"-c"') },
+  network: { self: E("true or false", "network: false") },
+  stage: { self: E("true or false", "stage: true") },
   owner: { self: E("uid, uid:gid, name or name:group", 'owner: "1000:1000"') }
 };
 var GENERIC = E("a different value", "see the documentation of oci-build.yml");
@@ -54430,7 +58926,7 @@ function expectationFor(path3) {
     return GENERIC;
   }
   if (p2[0] === "steps" && p2.length >= 2) {
-    if (p2.length === 2) return E("a step: a map with `copy` and `to`, or `file` and `content`", "- { copy: bin/app, to: /usr/local/bin/ }");
+    if (p2.length === 2) return E("a step: a map with `copy` and `to`, `file` and `content`, or `run`", "- { copy: bin/app, to: /usr/local/bin/ }");
     p2 = p2.slice(2);
   }
   const f2 = FIELD_EXPECTATIONS[String(p2[0])];
@@ -54439,7 +58935,7 @@ function expectationFor(path3) {
 }
 
 // src/config/sources.ts
-import { promises as fs } from "node:fs";
+import { promises as fs2 } from "node:fs";
 import path from "node:path";
 var GLOB_CHARS = /[*?[]/;
 function isGlobPattern(pattern) {
@@ -54468,12 +58964,12 @@ async function resolveCopySource(context, pattern, realContext) {
       "only files under the build file's directory can be copied; move the build file up or the files in"
     );
   }
-  const rc = realContext ?? await fs.realpath(context);
+  const rc = realContext ?? await fs2.realpath(context);
   const isGlob = isGlobPattern(norm);
   let rels;
   if (isGlob) {
     const found = /* @__PURE__ */ new Set();
-    for await (const m2 of fs.glob(norm, { cwd: context })) found.add(m2);
+    for await (const m2 of fs2.glob(norm, { cwd: context })) found.add(m2);
     rels = [...found].sort((a, b2) => a < b2 ? -1 : a > b2 ? 1 : 0);
     if (rels.length === 0) {
       return fail(
@@ -54494,7 +58990,7 @@ async function resolveCopySource(context, pattern, realContext) {
     }
     let st2;
     try {
-      st2 = await fs.lstat(abs);
+      st2 = await fs2.lstat(abs);
     } catch (e) {
       const code = errCode(e);
       if (code === "ENOENT" || code === "ENOTDIR") {
@@ -54508,7 +59004,7 @@ async function resolveCopySource(context, pattern, realContext) {
       continue;
     }
     if (abs !== path.resolve(context)) {
-      const realDir = await fs.realpath(path.dirname(abs));
+      const realDir = await fs2.realpath(path.dirname(abs));
       if (!inside2(realDir, rc)) {
         problems.push({
           message: `copy source ${shown} is reached through a symlink that leads outside the build context (to ${realDir})`,
@@ -54519,9 +59015,9 @@ async function resolveCopySource(context, pattern, realContext) {
       if (st2.isSymbolicLink()) {
         let target;
         try {
-          target = await fs.realpath(abs);
+          target = await fs2.realpath(abs);
         } catch {
-          target = path.resolve(realDir, await fs.readlink(abs));
+          target = path.resolve(realDir, await fs2.readlink(abs));
         }
         if (!inside2(target, rc)) {
           problems.push({
@@ -54580,6 +59076,668 @@ async function resolvePlatformSources(bf, variants, platformsOf) {
     }
   }
   return problems;
+}
+
+// src/github/template.ts
+var TemplateError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "TemplateError";
+  }
+};
+function parseTemplate(s3) {
+  const parts = [];
+  let i = 0;
+  while (i < s3.length) {
+    const open2 = s3.indexOf("{{", i);
+    if (open2 < 0) {
+      parts.push(s3.slice(i));
+      break;
+    }
+    if (open2 > i) parts.push(s3.slice(i, open2));
+    const close = findClose(s3, open2 + 2);
+    if (close < 0) throw new TemplateError(`"${s3.slice(open2)}" has no closing }}`);
+    parts.push(parseExpr(s3.slice(open2 + 2, close), s3.slice(open2, close + 2)));
+    i = close + 2;
+  }
+  return parts;
+}
+function findClose(s3, from) {
+  let quote;
+  for (let i = from; i < s3.length; i++) {
+    const c = s3[i];
+    if (quote) {
+      if (c === quote) quote = void 0;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+    } else if (c === "}" && s3[i + 1] === "}") {
+      return i;
+    }
+  }
+  return -1;
+}
+var IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function parseExpr(body, source) {
+  const tokens = [];
+  let i = 0;
+  while (i < body.length) {
+    const c = body[i];
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    let j2 = i;
+    let tok = "";
+    while (j2 < body.length && !/\s/.test(body[j2])) {
+      const q2 = body[j2];
+      if (q2 === "'" || q2 === '"') {
+        const end = body.indexOf(q2, j2 + 1);
+        if (end < 0) throw new TemplateError(`${source}: unterminated ${q2 === "'" ? "single" : "double"} quote`);
+        tok += body.slice(j2, end + 1);
+        j2 = end + 1;
+      } else {
+        tok += q2;
+        j2++;
+      }
+    }
+    tokens.push(tok);
+    i = j2;
+  }
+  const [name, ...rest] = tokens;
+  if (!name || !IDENT.test(name)) throw new TemplateError(`${source}: expected an expression name such as {{branch}}`);
+  const args = [];
+  const hash2 = {};
+  for (const t of rest) {
+    const eq = t.indexOf("=");
+    if (eq > 0 && IDENT.test(t.slice(0, eq))) {
+      hash2[t.slice(0, eq)] = unquote(t.slice(eq + 1), source);
+    } else {
+      args.push(unquote(t, source));
+    }
+  }
+  return { name, args, hash: hash2, source };
+}
+function unquote(t, source) {
+  const q2 = t[0];
+  if ((q2 === "'" || q2 === '"') && t.length >= 2 && t.endsWith(q2)) return t.slice(1, -1);
+  if (t.includes("'") || t.includes('"')) throw new TemplateError(`${source}: badly quoted argument ${t}`);
+  return t;
+}
+function checkTemplate(parts, allowed) {
+  for (const p2 of parts) {
+    if (typeof p2 === "string") continue;
+    const spec = allowed[p2.name];
+    if (!spec) {
+      const names = Object.keys(allowed).map((n) => `{{${n}}}`).join(", ");
+      throw new TemplateError(`${p2.source}: unknown expression "${p2.name}" here (available: ${names || "none"})`);
+    }
+    const [min, max] = typeof spec.args === "number" ? [spec.args, spec.args] : spec.args;
+    if (p2.args.length < min || p2.args.length > max) {
+      const want = min === max ? `${min}` : `${min} to ${max}`;
+      throw new TemplateError(`${p2.source}: ${p2.name} takes ${want} quoted argument(s), got ${p2.args.length}${p2.name.endsWith("date") ? ` (e.g. {{${p2.name} 'YYYYMMDD'}})` : ""}`);
+    }
+    for (const k2 of Object.keys(p2.hash)) {
+      if (!spec.hash?.includes(k2)) throw new TemplateError(`${p2.source}: unknown attribute ${k2}= for ${p2.name}${spec.hash?.length ? ` (allowed: ${spec.hash.join(", ")})` : ""}`);
+    }
+  }
+}
+function renderTemplate(parts, fns) {
+  let out = "";
+  for (const p2 of parts) {
+    if (typeof p2 === "string") {
+      out += p2;
+      continue;
+    }
+    const fn = fns[p2.name];
+    if (!fn) throw new TemplateError(`${p2.source}: unknown expression "${p2.name}"`);
+    out += fn(p2);
+  }
+  return out;
+}
+var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+var DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+var TOKENS = /\[[^\]]*\]|YYYY|YY|Q|MMMM|MMM|MM|M|DDDD|DDD|DD|Do|D|dddd|ddd|dd|d|HH|H|hh|h|kk|k|mm|m|ss|s|SSS|SS|S|A|a|ZZ|Z|X|x/g;
+var formatters = /* @__PURE__ */ new Map();
+function checkTimeZone(tz) {
+  wallClock(/* @__PURE__ */ new Date(0), tz);
+}
+function wallClock(d, tz) {
+  let f2 = formatters.get(tz);
+  if (!f2) {
+    try {
+      f2 = new Intl.DateTimeFormat("en-US", {
+        timeZone: tz,
+        hourCycle: "h23",
+        year: "numeric",
+        month: "numeric",
+        day: "numeric",
+        hour: "numeric",
+        minute: "numeric",
+        second: "numeric"
+      });
+    } catch {
+      throw new TemplateError(`unknown time zone tz='${tz}' (use an IANA name such as UTC, Europe/Paris or Asia/Tokyo)`);
+    }
+    formatters.set(tz, f2);
+  }
+  const parts = Object.fromEntries(f2.formatToParts(d).map((p2) => [p2.type, p2.value]));
+  const year = Number(parts.year);
+  const month = Number(parts.month);
+  const day = Number(parts.day);
+  const hour = Number(parts.hour) % 24;
+  const minute = Number(parts.minute);
+  const second = Number(parts.second);
+  const asUtc = Date.UTC(year, month - 1, day, hour, minute, second);
+  const offsetMinutes = Math.round((asUtc - Math.floor(d.getTime() / 1e3) * 1e3) / 6e4);
+  const weekday = new Date(Date.UTC(year, month - 1, day)).getUTCDay();
+  return { year, month, day, hour, minute, second, weekday, offsetMinutes };
+}
+var pad = (n, w2) => String(Math.abs(n)).padStart(w2, "0");
+function ordinal(n) {
+  const t = n % 100;
+  if (t >= 11 && t <= 13) return `${n}th`;
+  return `${n}${["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
+}
+function formatDate(d, format, tz = "UTC") {
+  const w2 = wallClock(d, tz);
+  const ms2 = (d.getTime() % 1e3 + 1e3) % 1e3;
+  const h12 = w2.hour % 12 || 12;
+  const dayOfYear = Math.round((Date.UTC(w2.year, w2.month - 1, w2.day) - Date.UTC(w2.year, 0, 1)) / 864e5) + 1;
+  const off = (sep2) => `${w2.offsetMinutes < 0 ? "-" : "+"}${pad(Math.floor(Math.abs(w2.offsetMinutes) / 60), 2)}${sep2}${pad(Math.abs(w2.offsetMinutes) % 60, 2)}`;
+  return format.replace(TOKENS, (t) => {
+    switch (t) {
+      case "YYYY":
+        return pad(w2.year, 4);
+      case "YY":
+        return pad(w2.year % 100, 2);
+      case "Q":
+        return String(Math.ceil(w2.month / 3));
+      case "MMMM":
+        return MONTHS[w2.month - 1];
+      case "MMM":
+        return MONTHS[w2.month - 1].slice(0, 3);
+      case "MM":
+        return pad(w2.month, 2);
+      case "M":
+        return String(w2.month);
+      case "DDDD":
+        return pad(dayOfYear, 3);
+      case "DDD":
+        return String(dayOfYear);
+      case "DD":
+        return pad(w2.day, 2);
+      case "Do":
+        return ordinal(w2.day);
+      case "D":
+        return String(w2.day);
+      case "dddd":
+        return DAYS[w2.weekday];
+      case "ddd":
+        return DAYS[w2.weekday].slice(0, 3);
+      case "dd":
+        return DAYS[w2.weekday].slice(0, 2);
+      case "d":
+        return String(w2.weekday);
+      case "HH":
+        return pad(w2.hour, 2);
+      case "H":
+        return String(w2.hour);
+      case "hh":
+        return pad(h12, 2);
+      case "h":
+        return String(h12);
+      case "kk":
+        return pad(w2.hour || 24, 2);
+      case "k":
+        return String(w2.hour || 24);
+      case "mm":
+        return pad(w2.minute, 2);
+      case "m":
+        return String(w2.minute);
+      case "ss":
+        return pad(w2.second, 2);
+      case "s":
+        return String(w2.second);
+      case "SSS":
+        return pad(ms2, 3);
+      case "SS":
+        return pad(Math.floor(ms2 / 10), 2);
+      case "S":
+        return String(Math.floor(ms2 / 100));
+      case "A":
+        return w2.hour < 12 ? "AM" : "PM";
+      case "a":
+        return w2.hour < 12 ? "am" : "pm";
+      case "ZZ":
+        return off("");
+      case "Z":
+        return off(":");
+      case "X":
+        return String(Math.floor(d.getTime() / 1e3));
+      case "x":
+        return String(d.getTime());
+      default:
+        return t.slice(1, -1);
+    }
+  });
+}
+
+// src/github/tags.ts
+var DEFAULT_FLAVOR = Object.freeze({ latest: "auto", prefix: "", prefixLatest: false, suffix: "", suffixLatest: false });
+var DEFAULT_PRIORITIES = Object.freeze({
+  schedule: 1e3,
+  semver: 900,
+  match: 800,
+  edge: 700,
+  ref: 600,
+  raw: 200,
+  sha: 100
+});
+var DEFAULT_TAG_LINES = Object.freeze(["type=schedule", "type=ref,event=branch", "type=ref,event=tag", "type=ref,event=pr"]);
+var TagRuleError = class extends Error {
+  constructor(line, reason, input2 = "tags") {
+    super(`${input2}: line "${line}": ${reason}`);
+    this.line = line;
+    this.input = input2;
+    this.name = "TagRuleError";
+  }
+  line;
+  input;
+};
+var DATE_SPEC = { args: 1, hash: ["tz"] };
+var GLOBAL_EXPRS = {
+  branch: { args: 0 },
+  tag: { args: 0 },
+  sha: { args: 0 },
+  base_ref: { args: 0 },
+  is_default_branch: { args: 0 },
+  date: DATE_SPEC,
+  commit_date: DATE_SPEC
+};
+var SEMVER_EXPRS = { raw: { args: 0 }, version: { args: 0 }, major: { args: 0 }, minor: { args: 0 }, patch: { args: 0 } };
+var SCHEDULE_EXPRS = { date: DATE_SPEC, commit_date: DATE_SPEC };
+function checked(line, input2, attr, value, allowed) {
+  try {
+    const parts = parseTemplate(value);
+    checkTemplate(parts, allowed);
+    for (const p2 of parts) if (typeof p2 !== "string" && p2.hash.tz !== void 0) checkTimeZone(p2.hash.tz);
+    return parts;
+  } catch (e) {
+    if (e instanceof TemplateError) {
+      const hint = allowed === SEMVER_EXPRS ? " (in a semver pattern; put {{branch}}-style expressions in prefix= or suffix=)" : "";
+      throw new TagRuleError(line, `${attr}=: ${e.message}${hint}`, input2);
+    }
+    throw e;
+  }
+}
+function splitFields(line) {
+  const fields = [];
+  let cur = "";
+  let quoted = false;
+  let depth = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"') {
+        if (line[i + 1] === '"') {
+          cur += '"';
+          i++;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cur += c;
+      }
+    } else if (c === '"' && cur.trim() === "") {
+      quoted = true;
+      cur = "";
+    } else if (c === "{" && line[i + 1] === "{") {
+      depth++;
+      cur += "{{";
+      i++;
+    } else if (c === "}" && line[i + 1] === "}" && depth > 0) {
+      depth--;
+      cur += "}}";
+      i++;
+    } else if (c === "," && depth === 0) {
+      fields.push(cur);
+      cur = "";
+    } else {
+      cur += c;
+    }
+  }
+  if (quoted) throw new Error("a double-quoted field is not closed");
+  fields.push(cur);
+  return fields.map((f2) => f2.trim()).filter((f2) => f2 !== "");
+}
+function meaningful(lines) {
+  return lines.flatMap((l) => l.split(/\r?\n/)).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+}
+var TYPES = ["schedule", "semver", "match", "edge", "ref", "raw", "sha"];
+var COMMON_ATTRS = ["type", "enable", "priority", "prefix", "suffix"];
+var TYPE_ATTRS = {
+  schedule: ["pattern"],
+  semver: ["pattern", "value"],
+  match: ["pattern", "group", "value"],
+  edge: ["branch"],
+  ref: ["event"],
+  raw: ["value"],
+  sha: ["format"]
+};
+var EXAMPLES = {
+  schedule: "type=schedule,pattern={{date 'YYYYMMDD'}}",
+  semver: "type=semver,pattern={{version}}",
+  match: "type=match,pattern=v(\\d+\\.\\d+),group=1",
+  edge: "type=edge,branch=main",
+  ref: "type=ref,event=branch",
+  raw: "type=raw,value=latest",
+  sha: "type=sha,format=long"
+};
+function parseRule(line) {
+  let fields;
+  try {
+    fields = splitFields(line);
+  } catch (e) {
+    throw new TagRuleError(line, `${e.message} (close it with ")`);
+  }
+  const attrs = /* @__PURE__ */ new Map();
+  for (const f2 of fields) {
+    const eq = f2.indexOf("=");
+    const key = eq < 0 ? "value" : f2.slice(0, eq).trim().toLowerCase();
+    const value = eq < 0 ? f2 : f2.slice(eq + 1).trim();
+    if (attrs.has(key)) throw new TagRuleError(line, `${key}= is given twice (keep one)`);
+    attrs.set(key, value);
+  }
+  const typeName = attrs.get("type") ?? "raw";
+  if (typeName === "pep440") throw new TagRuleError(line, "type=pep440 is not supported (use type=semver for vX.Y.Z tags, or type=match with a regular expression)");
+  if (!TYPES.includes(typeName)) {
+    throw new TagRuleError(line, `unknown type "${typeName}" (use one of ${TYPES.join(", ")}; a line without type= is type=raw)`);
+  }
+  const type = typeName;
+  for (const key of attrs.keys()) {
+    if (!COMMON_ATTRS.includes(key) && !TYPE_ATTRS[type].includes(key)) {
+      const allowed = [...COMMON_ATTRS.slice(1), ...TYPE_ATTRS[type]].map((a) => `${a}=`).join(", ");
+      throw new TagRuleError(line, `unknown attribute ${key}= for type=${type} (allowed: ${allowed}; e.g. ${EXAMPLES[type]})`);
+    }
+  }
+  const rule = { type, source: line, enable: attrs.get("enable") ?? "true", priority: DEFAULT_PRIORITIES[type] };
+  const pr2 = attrs.get("priority");
+  if (pr2 !== void 0) {
+    if (!/^-?\d+$/.test(pr2)) throw new TagRuleError(line, `priority=${pr2} is not a whole number (e.g. priority=${DEFAULT_PRIORITIES[type]}; higher comes first)`);
+    rule.priority = Number(pr2);
+  }
+  checked(line, "tags", "enable", rule.enable, GLOBAL_EXPRS);
+  if (!rule.enable.includes("{{") && rule.enable !== "true" && rule.enable !== "false") {
+    throw new TagRuleError(line, `enable=${rule.enable} must be true or false (or an expression such as {{is_default_branch}})`);
+  }
+  for (const k2 of ["prefix", "suffix"]) {
+    const v2 = attrs.get(k2);
+    if (v2 !== void 0) {
+      checked(line, "tags", k2, v2, GLOBAL_EXPRS);
+      rule[k2] = v2;
+    }
+  }
+  switch (type) {
+    case "schedule":
+      rule.pattern = attrs.get("pattern") ?? "nightly";
+      checked(line, "tags", "pattern", rule.pattern, SCHEDULE_EXPRS);
+      break;
+    case "semver": {
+      const pattern = attrs.get("pattern");
+      if (!pattern) throw new TagRuleError(line, `type=semver needs pattern= (e.g. ${EXAMPLES.semver} or pattern={{major}}.{{minor}})`);
+      checked(line, "tags", "pattern", pattern, SEMVER_EXPRS);
+      rule.pattern = pattern;
+      rule.value = attrs.get("value") ?? "";
+      checked(line, "tags", "value", rule.value, GLOBAL_EXPRS);
+      break;
+    }
+    case "match": {
+      const pattern = attrs.get("pattern");
+      if (!pattern) throw new TagRuleError(line, `type=match needs pattern= (e.g. ${EXAMPLES.match})`);
+      try {
+        toRegExp(pattern);
+      } catch (e) {
+        throw new TagRuleError(line, `pattern=${pattern} is not a valid regular expression: ${e.message}`);
+      }
+      rule.pattern = pattern;
+      const g2 = attrs.get("group") ?? "0";
+      if (!/^\d+$/.test(g2)) throw new TagRuleError(line, `group=${g2} must be a capture group number (0 = the whole match)`);
+      rule.group = Number(g2);
+      rule.value = attrs.get("value") ?? "";
+      checked(line, "tags", "value", rule.value, GLOBAL_EXPRS);
+      break;
+    }
+    case "edge":
+      rule.branch = attrs.get("branch") ?? "";
+      break;
+    case "ref": {
+      const event = attrs.get("event");
+      if (event === void 0) throw new TagRuleError(line, "type=ref needs event=branch, event=tag or event=pr");
+      if (event !== "branch" && event !== "tag" && event !== "pr") throw new TagRuleError(line, `event=${event} is not one of branch, tag, pr`);
+      rule.event = event;
+      if (event === "pr" && rule.prefix === void 0) rule.prefix = "pr-";
+      break;
+    }
+    case "raw": {
+      const value = attrs.get("value");
+      if (value === void 0) throw new TagRuleError(line, "type=raw needs value= (e.g. type=raw,value=latest, or just the tag on its own line)");
+      checked(line, "tags", "value", value, GLOBAL_EXPRS);
+      rule.value = value;
+      break;
+    }
+    case "sha": {
+      const format = attrs.get("format") ?? "short";
+      if (format !== "short" && format !== "long") throw new TagRuleError(line, `format=${format} must be short or long`);
+      rule.format = format;
+      if (rule.prefix === void 0) rule.prefix = "sha-";
+      break;
+    }
+  }
+  return rule;
+}
+function parseTagRules(lines) {
+  return meaningful(lines).map(parseRule);
+}
+function resolveTagRules(globalLines, variantLines = []) {
+  const global = parseTagRules(globalLines);
+  return [...global.length ? global : parseTagRules(DEFAULT_TAG_LINES), ...parseTagRules(variantLines)];
+}
+function parseFlavorOverrides(lines) {
+  const out = {};
+  for (const line of meaningful(lines)) {
+    let fields;
+    try {
+      fields = splitFields(line);
+    } catch (e) {
+      throw new TagRuleError(line, `${e.message} (close it with ")`, "flavor");
+    }
+    let last;
+    for (const f2 of fields) {
+      const eq = f2.indexOf("=");
+      if (eq < 0) throw new TagRuleError(line, `"${f2}" is not key=value (use latest=auto|true|false, prefix=..., suffix=..., onlatest=true|false)`, "flavor");
+      const key = f2.slice(0, eq).trim().toLowerCase();
+      const value = f2.slice(eq + 1).trim();
+      switch (key) {
+        case "latest":
+          if (value !== "auto" && value !== "true" && value !== "false") throw new TagRuleError(line, `latest=${value} must be auto, true or false`, "flavor");
+          out.latest = value;
+          break;
+        case "prefix":
+        case "suffix":
+          checked(line, "flavor", key, value, GLOBAL_EXPRS);
+          out[key] = value;
+          out[key === "prefix" ? "prefixLatest" : "suffixLatest"] = false;
+          last = key;
+          break;
+        case "onlatest":
+          if (value !== "true" && value !== "false") throw new TagRuleError(line, `onlatest=${value} must be true or false`, "flavor");
+          if (!last) throw new TagRuleError(line, "onlatest= applies to the prefix= or suffix= before it on the same line (e.g. suffix=-slim,onlatest=true)", "flavor");
+          out[last === "prefix" ? "prefixLatest" : "suffixLatest"] = value === "true";
+          break;
+        default:
+          throw new TagRuleError(line, `unknown flavor "${key}" (use latest=auto|true|false, prefix=<text>[,onlatest=true], suffix=<text>[,onlatest=true])`, "flavor");
+      }
+    }
+  }
+  return out;
+}
+function parseFlavor(lines) {
+  return mergeFlavor(DEFAULT_FLAVOR, parseFlavorOverrides(lines));
+}
+function mergeFlavor(global, variant) {
+  const out = { ...global };
+  for (const [k2, v2] of Object.entries(variant)) {
+    if (v2 !== void 0) out[k2] = v2;
+  }
+  return out;
+}
+var NUM = "0|[1-9]\\d*";
+var PRE_ID = `(?:${NUM}|\\d*[a-zA-Z-][a-zA-Z0-9-]*)`;
+var SEMVER_RE = new RegExp(`^v?(${NUM})\\.(${NUM})\\.(${NUM})(?:-(${PRE_ID}(?:\\.${PRE_ID})*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$`);
+function parseSemver(s3) {
+  const raw = s3.trim();
+  if (raw.length > 256) return void 0;
+  const m2 = SEMVER_RE.exec(raw);
+  if (!m2) return void 0;
+  const [major, minor, patch] = [Number(m2[1]), Number(m2[2]), Number(m2[3])];
+  if (![major, minor, patch].every(Number.isSafeInteger)) return void 0;
+  const prerelease = m2[4] ? m2[4].split(".") : [];
+  const build = m2[5] ? m2[5].split(".") : [];
+  return { raw, major, minor, patch, prerelease, build, version: `${major}.${minor}.${patch}${prerelease.length ? `-${prerelease.join(".")}` : ""}` };
+}
+function sanitizeTag(tag) {
+  return tag.replace(/[^a-zA-Z0-9._-]+/g, "-").replace(/^[.-]+/, "").slice(0, 128);
+}
+function toRegExp(pattern) {
+  const m2 = /^\/(.+)\/(.*)$/.exec(pattern);
+  return m2 ? new RegExp(m2[1], m2[2]) : new RegExp(pattern);
+}
+function isRawStatement(pattern) {
+  try {
+    const parts = parseTemplate(pattern);
+    return parts.length === 1 && typeof parts[0] !== "string" && parts[0].name === "raw";
+  } catch {
+    return false;
+  }
+}
+function computeVersion(rules, flavor, ctx, now = /* @__PURE__ */ new Date(), opts = {}) {
+  const shaLen = opts.shortShaLength ?? 7;
+  if (!Number.isInteger(shaLen) || shaLen < 1) throw new Error(`short SHA length must be a positive whole number, got ${shaLen}`);
+  const shortSha = (sha) => shaLen >= sha.length ? sha : sha.slice(0, shaLen);
+  const branch = branchOf(ctx.ref);
+  const gitTag = tagOf(ctx.ref);
+  const isPull = ctx.ref.startsWith("refs/pull/");
+  const date5 = (d) => (e) => formatDate(d, e.args[0] ?? "", e.hash.tz ?? "UTC");
+  const commitDate = ctx.commitDate && !Number.isNaN(Date.parse(ctx.commitDate)) ? new Date(ctx.commitDate) : now;
+  const dateFns = { date: date5(now), commit_date: date5(commitDate) };
+  const globalFns = {
+    ...dateFns,
+    branch: () => branch ?? "",
+    tag: () => gitTag ?? "",
+    sha: () => shortSha(ctx.sha),
+    base_ref: () => gitTag !== void 0 || isPull ? ctx.baseRef ?? "" : "",
+    is_default_branch: () => {
+      const b2 = ctx.ref.replace(/^refs\/heads\//, "");
+      if (!b2) return "false";
+      if (ctx.defaultBranch !== void 0 && ctx.defaultBranch === b2) return "true";
+      return /create|discussion|issues|schedule/.test(ctx.eventName) ? "true" : "false";
+    }
+  };
+  const render = (s3, fns = globalFns) => renderTemplate(parseTemplate(s3), fns);
+  const fromFlavor = flavor.latest === "auto" ? void 0 : flavor.latest === "true";
+  let main;
+  const partial2 = [];
+  let latest;
+  const withAffixes = (val, rule) => {
+    let v2 = val;
+    if (rule.prefix !== void 0) v2 = render(rule.prefix) + v2;
+    else if (flavor.prefix) v2 = render(flavor.prefix) + v2;
+    if (rule.suffix !== void 0) v2 += render(rule.suffix);
+    else if (flavor.suffix) v2 += render(flavor.suffix);
+    return v2;
+  };
+  const add = (val, rule, latestAuto) => {
+    if (val.length === 0) return;
+    const tag = sanitizeTag(withAffixes(val, rule));
+    if (!tag) return;
+    if (main === void 0) main = tag;
+    else if (tag !== main && !partial2.includes(tag)) partial2.push(tag);
+    latest ??= fromFlavor ?? latestAuto;
+  };
+  const sorted = [...rules].sort((a, b2) => b2.priority - a.priority);
+  for (const rule of sorted) {
+    const enabled = render(rule.enable);
+    if (enabled !== "true" && enabled !== "false") throw new TagRuleError(rule.source, `enable= gave "${enabled}", which is not true or false`);
+    if (enabled === "false") continue;
+    switch (rule.type) {
+      case "schedule":
+        if (/schedule/.test(ctx.eventName)) add(render(rule.pattern ?? "nightly", dateFns), rule, false);
+        break;
+      case "semver": {
+        const value = rule.value ?? "";
+        if (gitTag === void 0 && !value) break;
+        const vraw = value ? render(value) : gitTag.replaceAll("/", "-");
+        const sv = parseSemver(vraw);
+        if (!sv) {
+          opts.warn?.(`${vraw} is not a valid semver (https://semver.org/), so "${rule.source}" adds no tag`);
+          break;
+        }
+        const vars = {
+          raw: () => sv.raw,
+          version: () => sv.version,
+          major: () => String(sv.major),
+          minor: () => String(sv.minor),
+          patch: () => String(sv.patch)
+        };
+        if (sv.prerelease.length) add(isRawStatement(rule.pattern) ? sv.raw : sv.version, rule, false);
+        else add(render(rule.pattern, vars), rule, true);
+        break;
+      }
+      case "match": {
+        const value = rule.value ?? "";
+        if (gitTag === void 0 && !value) break;
+        const vraw = value ? render(value) : gitTag;
+        const m2 = vraw.match(toRegExp(rule.pattern));
+        if (!m2) {
+          opts.warn?.(`${rule.pattern} does not match ${vraw}, so "${rule.source}" adds no tag`);
+          break;
+        }
+        const g2 = m2[rule.group ?? 0];
+        if (g2 === void 0) {
+          opts.warn?.(`group ${rule.group} does not exist for pattern ${rule.pattern}, so "${rule.source}" adds no tag`);
+          break;
+        }
+        add(g2, rule, true);
+        break;
+      }
+      case "ref":
+        if (rule.event === "branch" && branch !== void 0) add(branch, rule, false);
+        else if (rule.event === "tag" && gitTag !== void 0) add(gitTag, rule, true);
+        else if (rule.event === "pr" && isPull) add(ctx.ref.replace(/^refs\/pull\//, "").replace(/\/merge$/, ""), rule, false);
+        break;
+      case "edge": {
+        if (branch === void 0) break;
+        const want = rule.branch || ctx.defaultBranch;
+        if (want !== void 0 && want === branch) add("edge", rule, false);
+        break;
+      }
+      case "raw":
+        add(render(rule.value ?? ""), rule, false);
+        break;
+      case "sha":
+        if (ctx.sha) add(rule.format === "long" ? ctx.sha : shortSha(ctx.sha), rule, false);
+        break;
+    }
+  }
+  const tags = [];
+  if (main !== void 0) {
+    tags.push(main, ...partial2);
+    if (latest) {
+      const l = sanitizeTag(`${flavor.prefixLatest ? render(flavor.prefix) : ""}latest${flavor.suffixLatest ? render(flavor.suffix) : ""}`);
+      if (l && !tags.includes(l)) tags.push(l);
+    }
+  }
+  return { main, partial: partial2, latest: latest ?? false, tags };
 }
 
 // src/config/substitute.ts
@@ -54653,7 +59811,7 @@ async function loadBuildFile(file2, opts = {}) {
   const abs = path2.resolve(file2);
   let text;
   try {
-    text = await readFile(abs, "utf8");
+    text = await readFile2(abs, "utf8");
   } catch (e) {
     throw new ConfigError([
       { file: file2, message: `cannot read the build file: ${e.message}`, hint: "check the path of the build file (default oci-build.yml)" }
@@ -54682,19 +59840,30 @@ function selectVariants(bf, names) {
     );
   }
   const wanted = /* @__PURE__ */ new Set();
-  for (const n of names.length ? names : known) {
-    for (let cur = n; cur !== void 0 && !wanted.has(cur); cur = byName.get(cur)?.from) wanted.add(cur);
-  }
+  const want = (n) => {
+    const v2 = byName.get(n);
+    if (!v2 || wanted.has(n)) return;
+    wanted.add(n);
+    for (const d of dependencies(v2)) want(d);
+  };
+  for (const n of names.length ? names : known) want(n);
   const out = [];
   const done = /* @__PURE__ */ new Set();
   const visit2 = (v2) => {
     if (done.has(v2.name)) return;
     done.add(v2.name);
-    const parent = v2.from !== void 0 ? byName.get(v2.from) : void 0;
-    if (parent) visit2(parent);
+    for (const d of dependencies(v2)) {
+      const dep = byName.get(d);
+      if (dep) visit2(dep);
+    }
     out.push(v2);
   };
   for (const v2 of bf.variants) if (wanted.has(v2.name)) visit2(v2);
+  return out;
+}
+function dependencies(v2) {
+  const out = v2.from !== void 0 ? [v2.from] : [];
+  for (const s3 of v2.steps) if (s3.kind === "copy" && s3.from !== void 0 && !out.includes(s3.from)) out.push(s3.from);
   return out;
 }
 function isPlainObject2(v2) {
@@ -54731,6 +59900,8 @@ var Loader = class {
   problems = [];
   seen = /* @__PURE__ */ new Set();
   badSubs = [];
+  /** `copy` steps with `from:`, checked once every variant is known. */
+  copyFroms = [];
   lc = new import_yaml2.LineCounter();
   loc;
   doc;
@@ -54892,6 +60063,7 @@ var Loader = class {
       variants.push(spec);
     }
     this.checkFroms(names, froms);
+    this.checkCopyFroms(names, froms);
     return { file: path2.resolve(this.file), context: this.context, version: 1, args, variants };
   }
   /** Platform placeholders only mean something in copy sources; anywhere else they are a mistake. */
@@ -54903,6 +60075,41 @@ var Loader = class {
       }
     } else if (Array.isArray(value)) value.forEach((x, i) => this.checkPlaceholders(x, [...p2, i]));
     else if (isPlainObject2(value)) for (const [k2, x] of Object.entries(value)) this.checkPlaceholders(x, [...p2, k2]);
+  }
+  /** copy-from names exist, and from + copy-from dependencies have no cycle through a copy. */
+  checkCopyFroms(names, froms) {
+    const all = new Set(names);
+    const edges = /* @__PURE__ */ new Map();
+    for (const [v2, f2] of froms) edges.set(v2, [f2]);
+    for (const c of this.copyFroms) {
+      if (!all.has(c.from)) {
+        const s3 = closest(c.from, names);
+        this.add(c.path, `copy from: unknown variant "${c.from}"`, `${s3 ? `did you mean "${s3}"? ` : ""}variants in this file: ${names.join(", ")}`);
+        continue;
+      }
+      edges.set(c.variant, [...edges.get(c.variant) ?? [], c.from]);
+    }
+    const pathTo = (start, goal) => {
+      const seen = /* @__PURE__ */ new Set();
+      const walk2 = (cur, trail) => {
+        if (cur === goal) return trail;
+        if (seen.has(cur)) return void 0;
+        seen.add(cur);
+        for (const n of edges.get(cur) ?? []) {
+          const r = walk2(n, [...trail, n]);
+          if (r) return r;
+        }
+        return void 0;
+      };
+      return walk2(start, [start]);
+    };
+    for (const c of this.copyFroms) {
+      if (!all.has(c.from)) continue;
+      const back = pathTo(c.from, c.variant);
+      if (back) {
+        this.add(c.path, `copy from: variants depend on each other in a cycle: ${[c.variant, ...back].join(" -> ")}`, "a variant cannot copy from itself or from a variant that starts from or copies from it");
+      }
+    }
   }
   keyPos(p2) {
     return this.loc.pos(p2, true);
@@ -55017,6 +60224,23 @@ var Loader = class {
       const ok2 = this.subFailed(p2) ? void 0 : this.addCheck(p2, checkImagePath(vol, "volume", "strip"));
       if (ok2 !== void 0 && !spec.volumes.includes(ok2)) spec.volumes.push(ok2);
     });
+    for (const k2 of ["tags", "flavor"]) {
+      const lines = this.pick(v2, d, name, k2);
+      if (!lines) continue;
+      const ok2 = [];
+      lines.value.forEach((line, i) => {
+        const p2 = [...lines.path, i];
+        if (this.subFailed(p2)) return;
+        try {
+          if (k2 === "tags") parseTagRules([line]);
+          else parseFlavorOverrides([line]);
+          ok2.push(line);
+        } catch (e) {
+          this.add(p2, e.message, k2 === "tags" ? "see docker/metadata-action tag rules, e.g. type=raw,value=edge" : "e.g. suffix=-claude,onlatest=true or latest=false");
+        }
+      });
+      spec[k2] = ok2;
+    }
     const platforms = this.pick(v2, d, name, "platforms");
     if (platforms) {
       const list = [];
@@ -55034,6 +60258,7 @@ var Loader = class {
       if (platforms.value.length === 0) this.add(platforms.path, "platforms is empty", "list at least one platform, or remove the field to build for the runner's platform");
       if (list.length) spec.platforms = list;
     }
+    if (v2.stage) spec.stage = true;
     const sig = this.pick(v2, d, name, "stop-signal");
     if (sig && !this.subFailed(sig.path)) spec.stopSignal = this.addCheck(sig.path, parseStopSignal(sig.value));
     for (const [i, raw] of (v2.steps ?? []).entries()) {
@@ -55062,25 +60287,26 @@ var Loader = class {
       this.add(p2, `expected ${exp.form}, got ${describe3(raw)}`, `for example: ${exp.example}`);
       return void 0;
     }
-    const hasCopy = "copy" in raw;
-    const hasFile = "file" in raw;
-    if (hasCopy && hasFile) {
-      this.add(p2, 'a step has both "copy" and "file"', "split it into two steps: copy takes files from the context, file writes inline content");
+    const kinds = ["copy", "file", "run"].filter((k2) => k2 in raw);
+    if (kinds.length > 1) {
+      const list = kinds.length === 2 ? `both "${kinds[0]}" and "${kinds[1]}"` : '"copy", "file" and "run"';
+      this.add(p2, `a step has ${list}`, "split it into one step each: copy takes files from the context (or another variant), file writes inline content, run runs a command");
       return void 0;
     }
-    if (!hasCopy && !hasFile) {
-      const known = [.../* @__PURE__ */ new Set([...COPY_STEP_KEYS, ...FILE_STEP_KEYS])];
+    if (kinds.length === 0) {
+      const known = [.../* @__PURE__ */ new Set([...COPY_STEP_KEYS, ...FILE_STEP_KEYS, ...RUN_STEP_KEYS])];
       let suggested = false;
       for (const k2 of Object.keys(raw)) {
         if (known.includes(k2)) continue;
         const s4 = closest(k2, known, KEY_ALIASES);
-        if (s4 === "copy" || s4 === "file") suggested = true;
+        if (s4 === "copy" || s4 === "file" || s4 === "run") suggested = true;
         this.add([...p2, k2], `unknown key "${k2}"`, s4 ? `did you mean "${s4}"?` : `remove it; known keys here: ${known.join(", ")}`, { key: true });
       }
-      if (!suggested) this.add(p2, 'a step needs "copy" (with "to") or "file" (with "content")', "for example: - { copy: bin/app, to: /usr/local/bin/ }");
+      if (!suggested) this.add(p2, 'a step needs "copy" (with "to"), "file" (with "content") or "run"', "for example: - { copy: bin/app, to: /usr/local/bin/ }");
       return void 0;
     }
-    if (hasFile) {
+    if (kinds[0] === "run") return this.runStep(raw, p2, pos);
+    if (kinds[0] === "file") {
       const s4 = this.part(fileStepSchema, raw, p2, FILE_STEP_KEYS).data;
       if (!s4) return void 0;
       const fp = [...p2, "file"];
@@ -55095,9 +60321,22 @@ var Loader = class {
     const patterns = typeof s3.copy === "string" ? [{ value: s3.copy, path: [...p2, "copy"] }] : s3.copy.map((x, i) => ({ value: x, path: [...p2, "copy", i] }));
     const sources = [];
     let complete = true;
+    const from = s3.from !== void 0 && !this.subFailed([...p2, "from"]) ? s3.from : void 0;
+    if (s3.from !== void 0 && from === void 0) complete = false;
     for (const pat of patterns) {
       if (this.subFailed(pat.path)) {
         complete = false;
+        continue;
+      }
+      if (s3.from !== void 0) {
+        if (hasPlatformPlaceholder(pat.value)) {
+          this.add(pat.path, "platform placeholders cannot be used in a copy with from", "the source variant is built for the same platform: write the path inside that image");
+          complete = false;
+          continue;
+        }
+        const c = this.addCheck(pat.path, checkImagePath(pat.value, "copy source", "strip"));
+        if (c === void 0) complete = false;
+        else sources.push({ pattern: c, matches: [], isGlob: isGlobPattern(c) });
         continue;
       }
       if (hasPlatformPlaceholder(pat.value)) {
@@ -55119,8 +60358,64 @@ var Loader = class {
     }
     const mode = this.mode(s3.mode, [...p2, "mode"]);
     const owner = this.owner(s3.owner, [...p2, "owner"]);
+    if (from !== void 0) this.copyFroms.push({ variant: String(p2[1]), from, path: [...p2, "from"] });
     if (to2 === void 0 || !complete) return void 0;
-    return { kind: "copy", sources, to: to2, ...mode !== void 0 ? { mode } : {}, ...owner !== void 0 ? { owner } : {}, pos };
+    return { kind: "copy", sources, to: to2, ...mode !== void 0 ? { mode } : {}, ...owner !== void 0 ? { owner } : {}, ...from !== void 0 ? { from } : {}, pos };
+  }
+  runStep(raw, p2, pos) {
+    const s3 = this.part(runStepSchema, raw, p2, RUN_STEP_KEYS).data;
+    if (!s3) return void 0;
+    let ok2 = true;
+    const rp = [...p2, "run"];
+    let command;
+    if (!this.subFailed(rp)) {
+      if (typeof s3.run === "string") {
+        if (s3.run.trim() === "") this.add(rp, "run is empty", "give the command to run, e.g. run: make install");
+        else command = s3.run;
+      } else {
+        command = s3.run.map(String);
+        if (command[0].trim() === "") {
+          this.add([...rp, 0], "the program to run is empty", "start the exec form with the program, e.g. run: [/usr/bin/make, install]");
+          command = void 0;
+        }
+      }
+    }
+    if (command === void 0) ok2 = false;
+    const env = {};
+    for (const [k2, v2] of Object.entries(s3.env ?? {})) {
+      const c = checkEnvName(k2);
+      if (!c.ok) {
+        this.add([...p2, "env", k2], c.message, c.hint, { key: true });
+        ok2 = false;
+        continue;
+      }
+      env[k2] = String(v2);
+    }
+    let user;
+    if (s3.user !== void 0 && !this.subFailed([...p2, "user"])) {
+      user = this.addCheck([...p2, "user"], checkOwner(s3.user, "user"));
+      if (user === void 0) ok2 = false;
+    }
+    let workdir;
+    if (s3.workdir !== void 0 && !this.subFailed([...p2, "workdir"])) {
+      workdir = this.addCheck([...p2, "workdir"], checkImagePath(s3.workdir, "workdir", "strip"));
+      if (workdir === void 0) ok2 = false;
+    }
+    if (s3.shell && typeof s3.run !== "string") {
+      this.add([...p2, "shell"], "shell only applies to the shell form (run: as one string)", "remove shell, or write run as one string");
+      ok2 = false;
+    }
+    if (!ok2 || command === void 0) return void 0;
+    return {
+      kind: "run",
+      command,
+      ...s3.shell ? { shell: s3.shell } : {},
+      env,
+      ...user !== void 0 ? { user } : {},
+      ...workdir !== void 0 ? { workdir } : {},
+      network: s3.network ?? true,
+      pos
+    };
   }
   async getRealContext(p2) {
     this.realContext ??= realpath2(this.context).catch(() => void 0);
@@ -55173,7 +60468,7 @@ function ociLayerType(mt2) {
 var HISTORY_COMMENT = "oci-build-action";
 function applySettings(parent, v2) {
   const c = { ...parent ?? {} };
-  if (Object.keys(v2.env).length) c.Env = mergeEnv(c.Env ?? [], v2.env);
+  if (Object.keys(v2.env).length) c.Env = mergeEnv2(c.Env ?? [], v2.env);
   if (v2.entrypoint) {
     c.Entrypoint = v2.entrypoint;
     if (!v2.cmd) delete c.Cmd;
@@ -55187,7 +60482,7 @@ function applySettings(parent, v2) {
   if (v2.stopSignal) c.StopSignal = v2.stopSignal;
   return c;
 }
-function mergeEnv(base, add) {
+function mergeEnv2(base, add) {
   const out = base.slice();
   for (const [k2, val] of Object.entries(add)) {
     const i = out.findIndex((e) => e === k2 || e.startsWith(`${k2}=`));
@@ -55235,7 +60530,7 @@ function assemble(input2) {
     mediaType: MediaType.OciManifest,
     digest: sha256(manifestBytes),
     size: manifestBytes.length,
-    platform: { architecture: platform.architecture, os: platform.os, ...platform.variant ? { variant: platform.variant } : {} }
+    platform: descriptorPlatform(platform)
   };
   const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
   return {
@@ -55275,10 +60570,29 @@ function buildIndex(manifests, annotations) {
   return { doc, bytes, descriptor: { mediaType: MediaType.OciIndex, digest: sha256(bytes), size: bytes.length } };
 }
 
+// src/github/labels.ts
+function ociLabels(ctx, version2, created) {
+  const html = ctx.repo?.html_url || (ctx.repository ? `${ctx.serverUrl}/${ctx.repository}` : "");
+  const license = ctx.repo?.license === "NOASSERTION" ? void 0 : ctx.repo?.license;
+  const all = {
+    "org.opencontainers.image.title": ctx.repo?.name || ctx.repository.split("/")[1],
+    "org.opencontainers.image.description": ctx.repo?.description,
+    "org.opencontainers.image.url": html,
+    "org.opencontainers.image.source": html,
+    "org.opencontainers.image.version": version2,
+    "org.opencontainers.image.created": created,
+    "org.opencontainers.image.revision": ctx.sha,
+    "org.opencontainers.image.licenses": license
+  };
+  return Object.fromEntries(
+    Object.entries(all).filter((e) => typeof e[1] === "string" && e[1].trim() !== "").sort(([a], [b2]) => a < b2 ? -1 : a > b2 ? 1 : 0)
+  );
+}
+
 // src/layer/blobstore.ts
-import { createReadStream as createReadStream2, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join as join2 } from "node:path";
+import { createReadStream as createReadStream4, createWriteStream } from "node:fs";
+import { mkdir as mkdir2, rename, rm, stat } from "node:fs/promises";
+import { join as join7 } from "node:path";
 import { randomBytes } from "node:crypto";
 var BlobStore = class {
   constructor(root) {
@@ -55286,7 +60600,7 @@ var BlobStore = class {
   }
   root;
   path(digest) {
-    return join2(this.root, "sha256", digestHex(digest));
+    return join7(this.root, "sha256", digestHex(digest));
   }
   async has(digest) {
     try {
@@ -55296,14 +60610,14 @@ var BlobStore = class {
     }
   }
   open(digest) {
-    return createReadStream2(this.path(digest), { highWaterMark: 1 << 20 });
+    return createReadStream4(this.path(digest), { highWaterMark: 1 << 20 });
   }
   /** A temporary file to stream a blob into; commit() moves it in place under its digest. */
   async create() {
-    const tmpDir = join2(this.root, "tmp");
-    await mkdir(tmpDir, { recursive: true });
-    await mkdir(join2(this.root, "sha256"), { recursive: true });
-    const tmp = join2(tmpDir, randomBytes(8).toString("hex"));
+    const tmpDir = join7(this.root, "tmp");
+    await mkdir2(tmpDir, { recursive: true });
+    await mkdir2(join7(this.root, "sha256"), { recursive: true });
+    const tmp = join7(tmpDir, randomBytes(8).toString("hex"));
     const stream = createWriteStream(tmp, { highWaterMark: 1 << 20 });
     return {
       stream,
@@ -55320,9 +60634,9 @@ var BlobStore = class {
   async putBytes(digest, bytes) {
     if (await this.has(digest) !== void 0) return;
     const w2 = await this.create();
-    await new Promise((resolve3, reject) => {
+    await new Promise((resolve6, reject) => {
       w2.stream.on("error", reject);
-      w2.stream.end(bytes, () => resolve3());
+      w2.stream.end(bytes, () => resolve6());
     });
     await w2.commit(digest);
   }
@@ -55330,8 +60644,8 @@ var BlobStore = class {
 
 // src/registry/client.ts
 var import_undici = __toESM(require_undici(), 1);
-import { createHash as createHash2 } from "node:crypto";
-import { Readable as Readable2 } from "node:stream";
+import { createHash as createHash3 } from "node:crypto";
+import { Readable as Readable5 } from "node:stream";
 
 // src/log.ts
 var silentLogger = {
@@ -55379,8 +60693,10 @@ function redactUrl(input2) {
   return u2.toString();
 }
 var TEMPORARY_CODES = /* @__PURE__ */ new Set(["TOOMANYREQUESTS", "UNAVAILABLE"]);
+var PERMANENT_CODES = /* @__PURE__ */ new Set(["DENIED", "UNAUTHORIZED", "MANIFEST_INVALID", "NAME_INVALID", "TAG_INVALID", "UNSUPPORTED"]);
 function isTemporaryStatus(status, codes = []) {
   if (codes.some((c) => TEMPORARY_CODES.has(c))) return true;
+  if (codes.some((c) => PERMANENT_CODES.has(c))) return false;
   if (status === 408 || status === 429) return true;
   return status >= 500 && status !== 501;
 }
@@ -55552,10 +60868,10 @@ function parseRetryAfterHeader(v2, now = Date.now()) {
 }
 
 // src/registry/auth.ts
-function parseChallenges(header) {
-  if (header === void 0) return [];
-  if (Array.isArray(header)) return header.flatMap((h) => parseChallenges(h));
-  const s3 = header;
+function parseChallenges(header2) {
+  if (header2 === void 0) return [];
+  if (Array.isArray(header2)) return header2.flatMap((h) => parseChallenges(h));
+  const s3 = header2;
   const out = [];
   let i = 0;
   const ws2 = () => {
@@ -55686,6 +61002,8 @@ var Authenticator = class {
       return h !== sent ? h : void 0;
     }
     const wanted = mergeScopes(scopes, ch.params.scope ? ch.params.scope.split(" ") : []);
+    const fresh = this.cached(registry2, wanted);
+    if (fresh && fresh.header !== sent) return fresh.header;
     const tok = await this.fetchToken(registry2, ch, wanted);
     return tok.header !== sent ? tok.header : void 0;
   }
@@ -55697,9 +61015,9 @@ var Authenticator = class {
     this.tokens.set(registry2, list);
     return list.find((t) => [...need].every((a) => t.atoms.has(a)));
   }
-  invalidate(registry2, header) {
+  invalidate(registry2, header2) {
     const list = this.tokens.get(registry2);
-    if (list) this.tokens.set(registry2, list.filter((t) => t.header !== header));
+    if (list) this.tokens.set(registry2, list.filter((t) => t.header !== header2));
   }
   /** Fetches (once, even for concurrent callers) a token for a sorted scope set. */
   fetchToken(registry2, ch, scopes) {
@@ -55828,7 +61146,7 @@ async function withRetry(fn, policy = {}, logger, what = "request") {
       let delay;
       if (typeof ra === "number") {
         if (ra > remaining) throw e;
-        delay = Math.min(ra, p2.maxDelayMs);
+        delay = Math.min(ra + Math.floor(random() * p2.baseDelayMs), remaining);
       } else {
         delay = backoffDelay(attempt, p2, random);
       }
@@ -55983,21 +61301,39 @@ var RegistryClient = class {
   /**
    * Streams a blob, verifying its size (when known) and sha256 as it flows: the stream errors with
    * DigestMismatchError at the end on a mismatch, so a consumer must not trust data it already
-   * wrote until the stream ended cleanly. Retries cover reaching the response headers; once bytes
-   * flow, a failure errors the stream and the caller decides.
+   * wrote until the stream ended cleanly. Retries cover reaching the response headers; when the
+   * body breaks part way (reset, truncation, stall) the download resumes where it stopped with a
+   * `Range` request (or, if the server ignores ranges, a fresh download that skips what we have),
+   * within the same retry budget. What cannot be fixed that way errors the stream.
    */
   async getBlob(repo, digest, expectedSize) {
     const first = this.url(repo, `blobs/${checkDigest(digest)}`);
-    const res = await withRetry(async () => {
+    const what = `GET ${redactUrl(first)}`;
+    const started = Date.now();
+    const open2 = async (offset) => await withRetry(async () => {
       let url2 = first;
+      const headers = offset > 0 ? { range: `bytes=${offset}-` } : void 0;
       for (let hop = 0; ; hop++) {
         const r = await this.send(
           repo,
-          { method: "GET", url: url2, scopes: pullScopes(repo.repository), ok: [200, ...REDIRECT], keepBody: true },
+          { method: "GET", url: url2, scopes: pullScopes(repo.repository), ok: [200, 206, ...REDIRECT], keepBody: true, ...headers ? { headers } : {} },
           async (x) => x,
           { retry: false }
         );
-        if (!REDIRECT.has(r.status)) return r;
+        if (!REDIRECT.has(r.status)) {
+          if (r.status === 206 && !(offset > 0 && new RegExp(`^bytes ${offset}-`).test(headerValue(r.headers, "content-range") ?? ""))) {
+            r.body.destroy();
+            throw new RegistryError({
+              method: "GET",
+              url: url2,
+              registry: repo.registry,
+              status: 206,
+              temporary: false,
+              detail: `unexpected partial content (${headerValue(r.headers, "content-range") ?? "no Content-Range"}) for a request from byte ${offset}`
+            });
+          }
+          return r;
+        }
         await r.body.dump().catch(() => {
         });
         const loc = headerValue(r.headers, "location");
@@ -56017,34 +61353,58 @@ var RegistryClient = class {
         }
         url2 = next;
       }
-    }, this.retry, this.logger, `GET ${redactUrl(first)}`);
+    }, { ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) }, this.logger, what);
+    const res = await open2(0);
     const lenHeader = headerValue(res.headers, "content-length");
     const size = expectedSize ?? (lenHeader !== void 0 && /^\d+$/.test(lenHeader) ? Number(lenHeader) : void 0);
-    const fail = (detail) => new RegistryError({ method: "GET", url: res.url, registry: repo.registry, status: res.status, temporary: false, detail });
+    const fail = (url2, status, detail) => new RegistryError({ method: "GET", url: url2, registry: repo.registry, status, temporary: false, detail });
     if (expectedSize !== void 0 && lenHeader !== void 0 && Number(lenHeader) !== expectedSize) {
       res.body.destroy();
-      throw fail(`blob ${digest} is ${lenHeader} bytes, expected ${expectedSize}`);
+      throw fail(res.url, res.status, `blob ${digest} is ${lenHeader} bytes, expected ${expectedSize}`);
     }
-    const body = res.body;
     const registry2 = repo.registry;
+    const policy = this.retry;
+    const logger = this.logger;
+    const sleep = policy.sleep ?? ((ms2) => new Promise((r) => setTimeout(r, ms2)));
     async function* verified() {
-      const h = createHash2("sha256");
+      const h = createHash3("sha256");
       let n = 0;
-      try {
-        for await (const chunk of body) {
-          n += chunk.length;
-          if (size !== void 0 && n > size) throw fail(`blob ${digest} is longer than ${size} bytes`);
-          h.update(chunk);
-          yield chunk;
+      let cur = res;
+      let skip = 0;
+      for (let resumes = 0; ; resumes++) {
+        try {
+          for await (const raw of cur.body) {
+            let chunk = raw;
+            if (skip > 0) {
+              const drop = Math.min(skip, chunk.length);
+              skip -= drop;
+              chunk = chunk.subarray(drop);
+              if (!chunk.length) continue;
+            }
+            n += chunk.length;
+            if (size !== void 0 && n > size) throw fail(cur.url, cur.status, `blob ${digest} is longer than ${size} bytes`);
+            h.update(chunk);
+            yield chunk;
+          }
+          if (skip > 0) throw fail(cur.url, cur.status, `blob ${digest} is shorter than the ${n} bytes already received`);
+          break;
+        } catch (e) {
+          cur.body.destroy();
+          const err = networkError(e, "GET", cur.url, registry2);
+          if (isTemporary(err) && size !== void 0 && n === size && skip === 0) break;
+          if (!isTemporary(err) || resumes >= policy.retries || Date.now() - started >= policy.maxElapsedMs) throw err;
+          const delay = backoffDelay(resumes, policy, policy.random);
+          logger.info(`${what}: the download broke after ${n}${size !== void 0 ? ` of ${size}` : ""} bytes (${err.message}); resuming in ${delay} ms`);
+          await sleep(delay);
+          cur = await open2(n);
+          skip = cur.status === 206 ? 0 : n;
         }
-      } catch (e) {
-        throw networkError(e, "GET", res.url, registry2);
       }
-      if (size !== void 0 && n !== size) throw fail(`blob ${digest} ended after ${n} of ${size} bytes`);
+      if (size !== void 0 && n !== size) throw fail(cur.url, cur.status, `blob ${digest} ended after ${n} of ${size} bytes`);
       const actual = hashDigest(h);
-      if (actual !== digest) throw new DigestMismatchError(digest, actual, res.url, "blob");
+      if (actual !== digest) throw new DigestMismatchError(digest, actual, cur.url, "blob");
     }
-    return Readable2.from(verified(), { objectMode: false });
+    return Readable5.from(verified(), { objectMode: false });
   }
   /**
    * Cross-repository mount (same registry). True when the registry linked the blob (201). On 202
@@ -56055,6 +61415,13 @@ var RegistryClient = class {
     const url2 = this.url(target, "blobs/uploads/");
     url2.searchParams.set("mount", checkDigest(digest));
     url2.searchParams.set("from", fromRepository);
+    const refused = (e) => {
+      if (e instanceof RegistryError && e.status !== void 0 && [401, 403, 404, 405].includes(e.status)) {
+        this.logger.debug(`mount of ${digest} from ${fromRepository} refused (${e.status}); uploading instead`);
+        return false;
+      }
+      throw e;
+    };
     return await this.send(target, { method: "POST", url: url2, scopes: mountScopes(target.repository, fromRepository), ok: [201, 202] }, async (res) => {
       if (res.status === 201) return true;
       await res.body.dump().catch(() => {
@@ -56073,7 +61440,7 @@ var RegistryClient = class {
         });
       }
       return false;
-    });
+    }).catch(refused);
   }
   /**
    * Uploads a blob: POST opens a session, ONE streaming PATCH sends the whole body (chunked
@@ -56133,7 +61500,7 @@ var RegistryClient = class {
     let res = await this.transmit(repo, req, authz);
     if (res.status === 401 && ours) {
       const text = await readLimited(res.body, 64 * 1024).catch(() => void 0);
-      const first = { ...res, body: Readable2.from(text ? [text] : []) };
+      const first = { ...res, body: Readable5.from(text ? [text] : []) };
       const next = await this.auth.unauthorized(repo.registry, req.scopes, res.headers["www-authenticate"], authz);
       if (next !== void 0) {
         authz = next;
@@ -56145,7 +61512,8 @@ var RegistryClient = class {
     if (req.ok.includes(res.status)) return res;
     let hint;
     if (res.status === 401) {
-      hint = !ours ? void 0 : this.credentials?.get(repo.registry) ? `the credentials for ${repo.registry} were rejected` : `no credentials configured for ${repo.registry}`;
+      const insufficient = authz ? parseChallenges(res.headers["www-authenticate"]).find((c) => c.params.error === "insufficient_scope") : void 0;
+      hint = !ours ? void 0 : insufficient ? `the credentials for ${repo.registry} do not grant ${mergeScopes(insufficient.params.scope ? insufficient.params.scope.split(" ") : req.scopes).join(" ")}` : this.credentials?.get(repo.registry) ? `the credentials for ${repo.registry} were rejected` : `no credentials configured for ${repo.registry}`;
     } else if (res.status === 403 && req.scopes.some((s3) => s3.endsWith(",push"))) {
       hint = `check that the credentials for ${repo.registry} may push to ${repo.repository}`;
     }
@@ -56171,7 +61539,7 @@ var RegistryClient = class {
     } else if (req.body) {
       const src = req.body();
       source = src;
-      body = Readable2.from((async function* () {
+      body = Readable5.from((async function* () {
         try {
           for await (const c of src) yield c;
         } catch (e) {
@@ -56231,9 +61599,9 @@ function checkDigestHeader(res, expected, what) {
 }
 
 // src/registry/credentials.ts
-import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import { join as join3 } from "node:path";
+import { readFileSync as readFileSync4 } from "node:fs";
+import { homedir as homedir2 } from "node:os";
+import { join as join8 } from "node:path";
 var HUB_KEYS = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
 function normalizeRegistryKey(key) {
   let s3 = key.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "");
@@ -56243,8 +61611,8 @@ function normalizeRegistryKey(key) {
   return HUB_KEYS.has(s3) ? DOCKER_HUB : s3;
 }
 function defaultDockerConfigPath(env = process.env) {
-  const dir = env.DOCKER_CONFIG || join3(homedir(), ".docker");
-  return join3(dir, "config.json");
+  const dir = env.DOCKER_CONFIG || join8(homedir2(), ".docker");
+  return join8(dir, "config.json");
 }
 function parseDockerConfig(text, path3 = "docker config") {
   let doc;
@@ -56276,7 +61644,7 @@ function parseDockerConfig(text, path3 = "docker config") {
 function readDockerConfig(path3) {
   let text;
   try {
-    text = readFileSync(path3, "utf8");
+    text = readFileSync4(path3, "utf8");
   } catch (e) {
     if (e.code === "ENOENT") return /* @__PURE__ */ new Map();
     throw new Error(`cannot read ${path3}: ${e.code ?? String(e)}`);
@@ -56300,3306 +61668,102 @@ function credentialsFrom(opts = {}) {
   };
 }
 
-// src/layer/writer.ts
-import { createHash as createHash3 } from "node:crypto";
-import { Readable as Readable4, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
+// src/build/builder.ts
+import { mkdir as mkdir4, readFile as readFile4, rename as rename3, writeFile as writeFile3 } from "node:fs/promises";
+import { dirname as dirname3, join as join12 } from "node:path";
 
-// src/layer/tarwriter.ts
-import { Readable as Readable3 } from "node:stream";
-import { posix as posix2 } from "node:path";
+// src/run/rootfs.ts
+import { spawn as spawn3 } from "node:child_process";
+import { createHash as createHash4, randomBytes as randomBytes2 } from "node:crypto";
+import { mkdirSync as mkdirSync4, rmSync as rmSync4 } from "node:fs";
+import { rm as rm2 } from "node:fs/promises";
+import { join as join10 } from "node:path";
 
-// node_modules/tar/dist/esm/index.min.js
-import Qr from "events";
-import I from "fs";
-import { EventEmitter as Di } from "node:events";
-import Cs from "node:stream";
-import { StringDecoder as Hr } from "node:string_decoder";
-import cr from "node:path";
-import Kt from "node:fs";
-import { dirname as Fn, parse as kn } from "path";
-import { EventEmitter as Dn } from "events";
-import zi from "assert";
-import { Buffer as Ot } from "buffer";
-import * as Ps from "zlib";
-import en from "zlib";
-import { posix as Zt } from "node:path";
-import { basename as _n } from "node:path";
-import mi from "fs";
-import X from "fs";
-import js from "path";
-import { win32 as Pn } from "node:path";
-import ar from "path";
-import Br from "node:fs";
-import co from "node:assert";
-import { randomBytes as Mr } from "node:crypto";
-import u from "node:fs";
-import R from "node:path";
-import pr from "fs";
-import wi from "node:fs";
-import we from "node:path";
-import k from "node:fs";
-import ro from "node:fs/promises";
-import Si from "node:path";
-import { join as xr } from "node:path";
-import v from "node:fs";
-import Pr from "node:path";
-var zr = Object.defineProperty;
-var Ur = (s3, t) => {
-  for (var e in t) zr(s3, e, { get: t[e], enumerable: true });
-};
-var Ds = typeof process == "object" && process ? process : { stdout: null, stderr: null };
-var Wr = (s3) => !!s3 && typeof s3 == "object" && (s3 instanceof A || s3 instanceof Cs || Gr(s3) || Zr(s3));
-var Gr = (s3) => !!s3 && typeof s3 == "object" && s3 instanceof Di && typeof s3.pipe == "function" && s3.pipe !== Cs.Writable.prototype.pipe;
-var Zr = (s3) => !!s3 && typeof s3 == "object" && s3 instanceof Di && typeof s3.write == "function" && typeof s3.end == "function";
-var Q = /* @__PURE__ */ Symbol("EOF");
-var J = /* @__PURE__ */ Symbol("maybeEmitEnd");
-var nt = /* @__PURE__ */ Symbol("emittedEnd");
-var De = /* @__PURE__ */ Symbol("emittingEnd");
-var qt = /* @__PURE__ */ Symbol("emittedError");
-var Ne = /* @__PURE__ */ Symbol("closed");
-var Ns = /* @__PURE__ */ Symbol("read");
-var Ae = /* @__PURE__ */ Symbol("flush");
-var As = /* @__PURE__ */ Symbol("flushChunk");
-var z2 = /* @__PURE__ */ Symbol("encoding");
-var Mt = /* @__PURE__ */ Symbol("decoder");
-var g = /* @__PURE__ */ Symbol("flowing");
-var Qt = /* @__PURE__ */ Symbol("paused");
-var Bt = /* @__PURE__ */ Symbol("resume");
-var b = /* @__PURE__ */ Symbol("buffer");
-var N = /* @__PURE__ */ Symbol("pipes");
-var _ = /* @__PURE__ */ Symbol("bufferLength");
-var bi = /* @__PURE__ */ Symbol("bufferPush");
-var Ie = /* @__PURE__ */ Symbol("bufferShift");
-var L = /* @__PURE__ */ Symbol("objectMode");
-var S = /* @__PURE__ */ Symbol("destroyed");
-var _i = /* @__PURE__ */ Symbol("error");
-var Oi = /* @__PURE__ */ Symbol("emitData");
-var Is = /* @__PURE__ */ Symbol("emitEnd");
-var Ti = /* @__PURE__ */ Symbol("emitEnd2");
-var Z = /* @__PURE__ */ Symbol("async");
-var xi = /* @__PURE__ */ Symbol("abort");
-var Ce = /* @__PURE__ */ Symbol("aborted");
-var Jt = /* @__PURE__ */ Symbol("signal");
-var Rt = /* @__PURE__ */ Symbol("dataListeners");
-var C = /* @__PURE__ */ Symbol("discarded");
-var jt = (s3) => Promise.resolve().then(s3);
-var Yr = (s3) => s3();
-var Kr = (s3) => s3 === "end" || s3 === "finish" || s3 === "prefinish";
-var Vr = (s3) => s3 instanceof ArrayBuffer || !!s3 && typeof s3 == "object" && s3.constructor && s3.constructor.name === "ArrayBuffer" && s3.byteLength >= 0;
-var $r = (s3) => !Buffer.isBuffer(s3) && ArrayBuffer.isView(s3);
-var Fe = class {
-  src;
-  dest;
-  opts;
-  ondrain;
-  constructor(t, e, i) {
-    this.src = t, this.dest = e, this.opts = i, this.ondrain = () => t[Bt](), this.dest.on("drain", this.ondrain);
-  }
-  unpipe() {
-    this.dest.removeListener("drain", this.ondrain);
-  }
-  proxyErrors(t) {
-  }
-  end() {
-    this.unpipe(), this.opts.end && this.dest.end();
-  }
-};
-var Li = class extends Fe {
-  unpipe() {
-    this.src.removeListener("error", this.proxyErrors), super.unpipe();
-  }
-  constructor(t, e, i) {
-    super(t, e, i), this.proxyErrors = (r) => this.dest.emit("error", r), t.on("error", this.proxyErrors);
-  }
-};
-var Xr = (s3) => !!s3.objectMode;
-var qr = (s3) => !s3.objectMode && !!s3.encoding && s3.encoding !== "buffer";
-var A = class extends Di {
-  [g] = false;
-  [Qt] = false;
-  [N] = [];
-  [b] = [];
-  [L];
-  [z2];
-  [Z];
-  [Mt];
-  [Q] = false;
-  [nt] = false;
-  [De] = false;
-  [Ne] = false;
-  [qt] = null;
-  [_] = 0;
-  [S] = false;
-  [Jt];
-  [Ce] = false;
-  [Rt] = 0;
-  [C] = false;
-  writable = true;
-  readable = true;
-  constructor(...t) {
-    let e = t[0] || {};
-    if (super(), e.objectMode && typeof e.encoding == "string") throw new TypeError("Encoding and objectMode may not be used together");
-    Xr(e) ? (this[L] = true, this[z2] = null) : qr(e) ? (this[z2] = e.encoding, this[L] = false) : (this[L] = false, this[z2] = null), this[Z] = !!e.async, this[Mt] = this[z2] ? new Hr(this[z2]) : null, e && e.debugExposeBuffer === true && Object.defineProperty(this, "buffer", { get: () => this[b] }), e && e.debugExposePipes === true && Object.defineProperty(this, "pipes", { get: () => this[N] });
-    let { signal: i } = e;
-    i && (this[Jt] = i, i.aborted ? this[xi]() : i.addEventListener("abort", () => this[xi]()));
-  }
-  get bufferLength() {
-    return this[_];
-  }
-  get encoding() {
-    return this[z2];
-  }
-  set encoding(t) {
-    throw new Error("Encoding must be set at instantiation time");
-  }
-  setEncoding(t) {
-    throw new Error("Encoding must be set at instantiation time");
-  }
-  get objectMode() {
-    return this[L];
-  }
-  set objectMode(t) {
-    throw new Error("objectMode must be set at instantiation time");
-  }
-  get async() {
-    return this[Z];
-  }
-  set async(t) {
-    this[Z] = this[Z] || !!t;
-  }
-  [xi]() {
-    this[Ce] = true, this.emit("abort", this[Jt]?.reason), this.destroy(this[Jt]?.reason);
-  }
-  get aborted() {
-    return this[Ce];
-  }
-  set aborted(t) {
-  }
-  write(t, e, i) {
-    if (this[Ce]) return false;
-    if (this[Q]) throw new Error("write after end");
-    if (this[S]) return this.emit("error", Object.assign(new Error("Cannot call write after a stream was destroyed"), { code: "ERR_STREAM_DESTROYED" })), true;
-    typeof e == "function" && (i = e, e = "utf8"), e || (e = "utf8");
-    let r = this[Z] ? jt : Yr;
-    if (!this[L] && !Buffer.isBuffer(t)) {
-      if ($r(t)) t = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
-      else if (Vr(t)) t = Buffer.from(t);
-      else if (typeof t != "string") throw new Error("Non-contiguous data written to non-objectMode stream");
-    }
-    return this[L] ? (this[g] && this[_] !== 0 && this[Ae](true), this[g] ? this.emit("data", t) : this[bi](t), this[_] !== 0 && this.emit("readable"), i && r(i), this[g]) : t.length ? (typeof t == "string" && !(e === this[z2] && !this[Mt]?.lastNeed) && (t = Buffer.from(t, e)), Buffer.isBuffer(t) && this[z2] && (t = this[Mt].write(t)), this[g] && this[_] !== 0 && this[Ae](true), this[g] ? this.emit("data", t) : this[bi](t), this[_] !== 0 && this.emit("readable"), i && r(i), this[g]) : (this[_] !== 0 && this.emit("readable"), i && r(i), this[g]);
-  }
-  read(t) {
-    if (this[S]) return null;
-    if (this[C] = false, this[_] === 0 || t === 0 || t && t > this[_]) return this[J](), null;
-    this[L] && (t = null), this[b].length > 1 && !this[L] && (this[b] = [this[z2] ? this[b].join("") : Buffer.concat(this[b], this[_])]);
-    let e = this[Ns](t || null, this[b][0]);
-    return this[J](), e;
-  }
-  [Ns](t, e) {
-    if (this[L]) this[Ie]();
-    else {
-      let i = e;
-      t === i.length || t === null ? this[Ie]() : typeof i == "string" ? (this[b][0] = i.slice(t), e = i.slice(0, t), this[_] -= t) : (this[b][0] = i.subarray(t), e = i.subarray(0, t), this[_] -= t);
-    }
-    return this.emit("data", e), !this[b].length && !this[Q] && this.emit("drain"), e;
-  }
-  end(t, e, i) {
-    return typeof t == "function" && (i = t, t = void 0), typeof e == "function" && (i = e, e = "utf8"), t !== void 0 && this.write(t, e), i && this.once("end", i), this[Q] = true, this.writable = false, (this[g] || !this[Qt]) && this[J](), this;
-  }
-  [Bt]() {
-    this[S] || (!this[Rt] && !this[N].length && (this[C] = true), this[Qt] = false, this[g] = true, this.emit("resume"), this[b].length ? this[Ae]() : this[Q] ? this[J]() : this.emit("drain"));
-  }
-  resume() {
-    return this[Bt]();
-  }
-  pause() {
-    this[g] = false, this[Qt] = true, this[C] = false;
-  }
-  get destroyed() {
-    return this[S];
-  }
-  get flowing() {
-    return this[g];
-  }
-  get paused() {
-    return this[Qt];
-  }
-  [bi](t) {
-    this[L] ? this[_] += 1 : this[_] += t.length, this[b].push(t);
-  }
-  [Ie]() {
-    return this[L] ? this[_] -= 1 : this[_] -= this[b][0].length, this[b].shift();
-  }
-  [Ae](t = false) {
-    do
-      ;
-    while (this[As](this[Ie]()) && this[b].length);
-    !t && !this[b].length && !this[Q] && this.emit("drain");
-  }
-  [As](t) {
-    return this.emit("data", t), this[g];
-  }
-  pipe(t, e) {
-    if (this[S]) return t;
-    this[C] = false;
-    let i = this[nt];
-    return e = e || {}, t === Ds.stdout || t === Ds.stderr ? e.end = false : e.end = e.end !== false, e.proxyErrors = !!e.proxyErrors, i ? e.end && t.end() : (this[N].push(e.proxyErrors ? new Li(this, t, e) : new Fe(this, t, e)), this[Z] ? jt(() => this[Bt]()) : this[Bt]()), t;
-  }
-  unpipe(t) {
-    let e = this[N].find((i) => i.dest === t);
-    e && (this[N].length === 1 ? (this[g] && this[Rt] === 0 && (this[g] = false), this[N] = []) : this[N].splice(this[N].indexOf(e), 1), e.unpipe());
-  }
-  addListener(t, e) {
-    return this.on(t, e);
-  }
-  on(t, e) {
-    let i = super.on(t, e);
-    if (t === "data") this[C] = false, this[Rt]++, !this[N].length && !this[g] && this[Bt]();
-    else if (t === "readable" && this[_] !== 0) super.emit("readable");
-    else if (Kr(t) && this[nt]) super.emit(t), this.removeAllListeners(t);
-    else if (t === "error" && this[qt]) {
-      let r = e;
-      this[Z] ? jt(() => r.call(this, this[qt])) : r.call(this, this[qt]);
-    }
-    return i;
-  }
-  removeListener(t, e) {
-    return this.off(t, e);
-  }
-  off(t, e) {
-    let i = super.off(t, e);
-    return t === "data" && (this[Rt] = this.listeners("data").length, this[Rt] === 0 && !this[C] && !this[N].length && (this[g] = false)), i;
-  }
-  removeAllListeners(t) {
-    let e = super.removeAllListeners(t);
-    return (t === "data" || t === void 0) && (this[Rt] = 0, !this[C] && !this[N].length && (this[g] = false)), e;
-  }
-  get emittedEnd() {
-    return this[nt];
-  }
-  [J]() {
-    !this[De] && !this[nt] && !this[S] && this[b].length === 0 && this[Q] && (this[De] = true, this.emit("end"), this.emit("prefinish"), this.emit("finish"), this[Ne] && this.emit("close"), this[De] = false);
-  }
-  emit(t, ...e) {
-    let i = e[0];
-    if (t !== "error" && t !== "close" && t !== S && this[S]) return false;
-    if (t === "data") return !this[L] && !i ? false : this[Z] ? (jt(() => this[Oi](i)), true) : this[Oi](i);
-    if (t === "end") return this[Is]();
-    if (t === "close") {
-      if (this[Ne] = true, !this[nt] && !this[S]) return false;
-      let n = super.emit("close");
-      return this.removeAllListeners("close"), n;
-    } else if (t === "error") {
-      this[qt] = i, super.emit(_i, i);
-      let n = !this[Jt] || this.listeners("error").length ? super.emit("error", i) : false;
-      return this[J](), n;
-    } else if (t === "resume") {
-      let n = super.emit("resume");
-      return this[J](), n;
-    } else if (t === "finish" || t === "prefinish") {
-      let n = super.emit(t);
-      return this.removeAllListeners(t), n;
-    }
-    let r = super.emit(t, ...e);
-    return this[J](), r;
-  }
-  [Oi](t) {
-    for (let i of this[N]) i.dest.write(t) === false && this.pause();
-    let e = this[C] ? false : super.emit("data", t);
-    return this[J](), e;
-  }
-  [Is]() {
-    return this[nt] ? false : (this[nt] = true, this.readable = false, this[Z] ? (jt(() => this[Ti]()), true) : this[Ti]());
-  }
-  [Ti]() {
-    if (this[Mt]) {
-      let e = this[Mt].end();
-      if (e) {
-        for (let i of this[N]) i.dest.write(e);
-        this[C] || super.emit("data", e);
-      }
-    }
-    for (let e of this[N]) e.end();
-    let t = super.emit("end");
-    return this.removeAllListeners("end"), t;
-  }
-  async collect() {
-    let t = Object.assign([], { dataLength: 0 });
-    this[L] || (t.dataLength = 0);
-    let e = this.promise();
-    return this.on("data", (i) => {
-      t.push(i), this[L] || (t.dataLength += i.length);
-    }), await e, t;
-  }
-  async concat() {
-    if (this[L]) throw new Error("cannot concat in objectMode");
-    let t = await this.collect();
-    return this[z2] ? t.join("") : Buffer.concat(t, t.dataLength);
-  }
-  async promise() {
-    return new Promise((t, e) => {
-      this.on(S, () => e(new Error("stream destroyed"))), this.on("error", (i) => e(i)), this.on("end", () => t());
-    });
-  }
-  [Symbol.asyncIterator]() {
-    this[C] = false;
-    let t = false, e = async () => (this.pause(), t = true, { value: void 0, done: true });
-    return { next: () => {
-      if (t) return e();
-      let r = this.read();
-      if (r !== null) return Promise.resolve({ done: false, value: r });
-      if (this[Q]) return e();
-      let n, o, h = (d) => {
-        this.off("data", a), this.off("end", l), this.off(S, c), e(), o(d);
-      }, a = (d) => {
-        this.off("error", h), this.off("end", l), this.off(S, c), this.pause(), n({ value: d, done: !!this[Q] });
-      }, l = () => {
-        this.off("error", h), this.off("data", a), this.off(S, c), e(), n({ done: true, value: void 0 });
-      }, c = () => h(new Error("stream destroyed"));
-      return new Promise((d, y) => {
-        o = y, n = d, this.once(S, c), this.once("error", h), this.once("end", l), this.once("data", a);
-      });
-    }, throw: e, return: e, [Symbol.asyncIterator]() {
-      return this;
-    }, [Symbol.asyncDispose]: async () => {
-    } };
-  }
-  [Symbol.iterator]() {
-    this[C] = false;
-    let t = false, e = () => (this.pause(), this.off(_i, e), this.off(S, e), this.off("end", e), t = true, { done: true, value: void 0 }), i = () => {
-      if (t) return e();
-      let r = this.read();
-      return r === null ? e() : { done: false, value: r };
-    };
-    return this.once("end", e), this.once(_i, e), this.once(S, e), { next: i, throw: e, return: e, [Symbol.iterator]() {
-      return this;
-    }, [Symbol.dispose]: () => {
-    } };
-  }
-  destroy(t) {
-    if (this[S]) return t ? this.emit("error", t) : this.emit(S), this;
-    this[S] = true, this[C] = true, this[b].length = 0, this[_] = 0;
-    let e = this;
-    return typeof e.close == "function" && !this[Ne] && e.close(), t ? this.emit("error", t) : this.emit(S), this;
-  }
-  static get isStream() {
-    return Wr;
-  }
-};
-var Jr = I.writev;
-var ht = /* @__PURE__ */ Symbol("_autoClose");
-var H = /* @__PURE__ */ Symbol("_close");
-var te = /* @__PURE__ */ Symbol("_ended");
-var m = /* @__PURE__ */ Symbol("_fd");
-var Ni = /* @__PURE__ */ Symbol("_finished");
-var tt = /* @__PURE__ */ Symbol("_flags");
-var Ai = /* @__PURE__ */ Symbol("_flush");
-var ki = /* @__PURE__ */ Symbol("_handleChunk");
-var vi = /* @__PURE__ */ Symbol("_makeBuf");
-var ie = /* @__PURE__ */ Symbol("_mode");
-var ke = /* @__PURE__ */ Symbol("_needDrain");
-var Ut = /* @__PURE__ */ Symbol("_onerror");
-var Ht = /* @__PURE__ */ Symbol("_onopen");
-var Ii = /* @__PURE__ */ Symbol("_onread");
-var Pt = /* @__PURE__ */ Symbol("_onwrite");
-var at = /* @__PURE__ */ Symbol("_open");
-var U = /* @__PURE__ */ Symbol("_path");
-var ot = /* @__PURE__ */ Symbol("_pos");
-var Y = /* @__PURE__ */ Symbol("_queue");
-var zt = /* @__PURE__ */ Symbol("_read");
-var Ci = /* @__PURE__ */ Symbol("_readSize");
-var j = /* @__PURE__ */ Symbol("_reading");
-var ee = /* @__PURE__ */ Symbol("_remain");
-var Fi = /* @__PURE__ */ Symbol("_size");
-var ve = /* @__PURE__ */ Symbol("_write");
-var gt = /* @__PURE__ */ Symbol("_writing");
-var Me = /* @__PURE__ */ Symbol("_defaultFlag");
-var bt = /* @__PURE__ */ Symbol("_errored");
-var _t = class extends A {
-  [bt] = false;
-  [m];
-  [U];
-  [Ci];
-  [j] = false;
-  [Fi];
-  [ee];
-  [ht];
-  constructor(t, e) {
-    if (e = e || {}, super(e), this.readable = true, this.writable = false, typeof t != "string") throw new TypeError("path must be a string");
-    this[bt] = false, this[m] = typeof e.fd == "number" ? e.fd : void 0, this[U] = t, this[Ci] = e.readSize || 16 * 1024 * 1024, this[j] = false, this[Fi] = typeof e.size == "number" ? e.size : 1 / 0, this[ee] = this[Fi], this[ht] = typeof e.autoClose == "boolean" ? e.autoClose : true, typeof this[m] == "number" ? this[zt]() : this[at]();
-  }
-  get fd() {
-    return this[m];
-  }
-  get path() {
-    return this[U];
-  }
-  write() {
-    throw new TypeError("this is a readable stream");
-  }
-  end() {
-    throw new TypeError("this is a readable stream");
-  }
-  [at]() {
-    I.open(this[U], "r", (t, e) => this[Ht](t, e));
-  }
-  [Ht](t, e) {
-    t ? this[Ut](t) : (this[m] = e, this.emit("open", e), this[zt]());
-  }
-  [vi]() {
-    return Buffer.allocUnsafe(Math.min(this[Ci], this[ee]));
-  }
-  [zt]() {
-    if (!this[j]) {
-      this[j] = true;
-      let t = this[vi]();
-      if (t.length === 0) return process.nextTick(() => this[Ii](null, 0, t));
-      I.read(this[m], t, 0, t.length, null, (e, i, r) => this[Ii](e, i, r));
-    }
-  }
-  [Ii](t, e, i) {
-    this[j] = false, t ? this[Ut](t) : this[ki](e, i) && this[zt]();
-  }
-  [H]() {
-    if (this[ht] && typeof this[m] == "number") {
-      let t = this[m];
-      this[m] = void 0, I.close(t, (e) => e ? this.emit("error", e) : this.emit("close"));
-    }
-  }
-  [Ut](t) {
-    this[j] = true, this[H](), this.emit("error", t);
-  }
-  [ki](t, e) {
-    let i = false;
-    return this[ee] -= t, t > 0 && (i = super.write(t < e.length ? e.subarray(0, t) : e)), (t === 0 || this[ee] <= 0) && (i = false, this[H](), super.end()), i;
-  }
-  emit(t, ...e) {
-    switch (t) {
-      case "prefinish":
-      case "finish":
-        return false;
-      case "drain":
-        return typeof this[m] == "number" && this[zt](), false;
-      case "error":
-        return this[bt] ? false : (this[bt] = true, super.emit(t, ...e));
-      default:
-        return super.emit(t, ...e);
-    }
-  }
-};
-var Be = class extends _t {
-  [at]() {
-    let t = true;
-    try {
-      this[Ht](null, I.openSync(this[U], "r")), t = false;
-    } finally {
-      t && this[H]();
-    }
-  }
-  [zt]() {
-    let t = true;
-    try {
-      if (!this[j]) {
-        this[j] = true;
-        do {
-          let e = this[vi](), i = e.length === 0 ? 0 : I.readSync(this[m], e, 0, e.length, null);
-          if (!this[ki](i, e)) break;
-        } while (true);
-        this[j] = false;
-      }
-      t = false;
-    } finally {
-      t && this[H]();
-    }
-  }
-  [H]() {
-    if (this[ht] && typeof this[m] == "number") {
-      let t = this[m];
-      this[m] = void 0, I.closeSync(t), this.emit("close");
-    }
-  }
-};
-var et = class extends Qr {
-  readable = false;
-  writable = true;
-  [bt] = false;
-  [gt] = false;
-  [te] = false;
-  [Y] = [];
-  [ke] = false;
-  [U];
-  [ie];
-  [ht];
-  [m];
-  [Me];
-  [tt];
-  [Ni] = false;
-  [ot];
-  constructor(t, e) {
-    e = e || {}, super(e), this[U] = t, this[m] = typeof e.fd == "number" ? e.fd : void 0, this[ie] = e.mode === void 0 ? 438 : e.mode, this[ot] = typeof e.start == "number" ? e.start : void 0, this[ht] = typeof e.autoClose == "boolean" ? e.autoClose : true;
-    let i = this[ot] !== void 0 ? "r+" : "w";
-    this[Me] = e.flags === void 0, this[tt] = e.flags === void 0 ? i : e.flags, this[m] === void 0 && this[at]();
-  }
-  emit(t, ...e) {
-    if (t === "error") {
-      if (this[bt]) return false;
-      this[bt] = true;
-    }
-    return super.emit(t, ...e);
-  }
-  get fd() {
-    return this[m];
-  }
-  get path() {
-    return this[U];
-  }
-  [Ut](t) {
-    this[H](), this[gt] = true, this.emit("error", t);
-  }
-  [at]() {
-    I.open(this[U], this[tt], this[ie], (t, e) => this[Ht](t, e));
-  }
-  [Ht](t, e) {
-    this[Me] && this[tt] === "r+" && t && t.code === "ENOENT" ? (this[tt] = "w", this[at]()) : t ? this[Ut](t) : (this[m] = e, this.emit("open", e), this[gt] || this[Ai]());
-  }
-  end(t, e) {
-    return t && this.write(t, e), this[te] = true, !this[gt] && !this[Y].length && typeof this[m] == "number" && this[Pt](null, 0), this;
-  }
-  write(t, e) {
-    return typeof t == "string" && (t = Buffer.from(t, e)), this[te] ? (this.emit("error", new Error("write() after end()")), false) : this[m] === void 0 || this[gt] || this[Y].length ? (this[Y].push(t), this[ke] = true, false) : (this[gt] = true, this[ve](t), true);
-  }
-  [ve](t) {
-    I.write(this[m], t, 0, t.length, this[ot], (e, i) => this[Pt](e, i));
-  }
-  [Pt](t, e) {
-    t ? this[Ut](t) : (this[ot] !== void 0 && typeof e == "number" && (this[ot] += e), this[Y].length ? this[Ai]() : (this[gt] = false, this[te] && !this[Ni] ? (this[Ni] = true, this[H](), this.emit("finish")) : this[ke] && (this[ke] = false, this.emit("drain"))));
-  }
-  [Ai]() {
-    if (this[Y].length === 0) this[te] && this[Pt](null, 0);
-    else if (this[Y].length === 1) this[ve](this[Y].pop());
-    else {
-      let t = this[Y];
-      this[Y] = [], Jr(this[m], t, this[ot], (e, i) => this[Pt](e, i));
-    }
-  }
-  [H]() {
-    if (this[ht] && typeof this[m] == "number") {
-      let t = this[m];
-      this[m] = void 0, I.close(t, (e) => e ? this.emit("error", e) : this.emit("close"));
-    }
-  }
-};
-var Wt = class extends et {
-  [at]() {
-    let t;
-    if (this[Me] && this[tt] === "r+") try {
-      t = I.openSync(this[U], this[tt], this[ie]);
-    } catch (e) {
-      if (e?.code === "ENOENT") return this[tt] = "w", this[at]();
-      throw e;
-    }
-    else t = I.openSync(this[U], this[tt], this[ie]);
-    this[Ht](null, t);
-  }
-  [H]() {
-    if (this[ht] && typeof this[m] == "number") {
-      let t = this[m];
-      this[m] = void 0, I.closeSync(t), this.emit("close");
-    }
-  }
-  [ve](t) {
-    let e = true;
-    try {
-      this[Pt](null, I.writeSync(this[m], t, 0, t.length, this[ot])), e = false;
-    } finally {
-      if (e) try {
-        this[H]();
-      } catch {
-      }
-    }
-  }
-};
-var jr = /* @__PURE__ */ new Map([["C", "cwd"], ["f", "file"], ["z", "gzip"], ["P", "preservePaths"], ["U", "unlink"], ["strip-components", "strip"], ["stripComponents", "strip"], ["keep-newer", "newer"], ["keepNewer", "newer"], ["keep-newer-files", "newer"], ["keepNewerFiles", "newer"], ["k", "keep"], ["keep-existing", "keep"], ["keepExisting", "keep"], ["m", "noMtime"], ["no-mtime", "noMtime"], ["p", "preserveOwner"], ["L", "follow"], ["h", "follow"], ["onentry", "onReadEntry"]]);
-var Fs = (s3) => !!s3.sync && !!s3.file;
-var ks = (s3) => !s3.sync && !!s3.file;
-var vs = (s3) => !!s3.sync && !s3.file;
-var Ms = (s3) => !s3.sync && !s3.file;
-var Bs = (s3) => !!s3.file;
-var tn = (s3) => {
-  let t = jr.get(s3);
-  return t || s3;
-};
-var se = (s3 = {}) => {
-  if (!s3) return {};
-  let t = {};
-  for (let [e, i] of Object.entries(s3)) {
-    let r = tn(e);
-    t[r] = i;
-  }
-  return t.chmod === void 0 && t.noChmod === false && (t.chmod = true), delete t.noChmod, t;
-};
-var K = (s3, t, e, i, r) => Object.assign((n = [], o, h) => {
-  Array.isArray(n) && (o = n, n = {}), typeof o == "function" && (h = o, o = void 0), o = o ? Array.from(o) : [];
-  let a = se(n);
-  if (r?.(a, o), Fs(a)) {
-    if (typeof h == "function") throw new TypeError("callback not supported for sync tar functions");
-    return s3(a, o);
-  } else if (ks(a)) {
-    let l = t(a, o);
-    return h ? l.then(() => h(), h) : l;
-  } else if (vs(a)) {
-    if (typeof h == "function") throw new TypeError("callback not supported for sync tar functions");
-    return e(a, o);
-  } else if (Ms(a)) {
-    if (typeof h == "function") throw new TypeError("callback only supported with file option");
-    return i(a, o);
-  }
-  throw new Error("impossible options??");
-}, { syncFile: s3, asyncFile: t, syncNoFile: e, asyncNoFile: i, validate: r });
-var sn = en.constants || { ZLIB_VERNUM: 4736 };
-var M = Object.freeze(Object.assign(/* @__PURE__ */ Object.create(null), { Z_NO_FLUSH: 0, Z_PARTIAL_FLUSH: 1, Z_SYNC_FLUSH: 2, Z_FULL_FLUSH: 3, Z_FINISH: 4, Z_BLOCK: 5, Z_OK: 0, Z_STREAM_END: 1, Z_NEED_DICT: 2, Z_ERRNO: -1, Z_STREAM_ERROR: -2, Z_DATA_ERROR: -3, Z_MEM_ERROR: -4, Z_BUF_ERROR: -5, Z_VERSION_ERROR: -6, Z_NO_COMPRESSION: 0, Z_BEST_SPEED: 1, Z_BEST_COMPRESSION: 9, Z_DEFAULT_COMPRESSION: -1, Z_FILTERED: 1, Z_HUFFMAN_ONLY: 2, Z_RLE: 3, Z_FIXED: 4, Z_DEFAULT_STRATEGY: 0, DEFLATE: 1, INFLATE: 2, GZIP: 3, GUNZIP: 4, DEFLATERAW: 5, INFLATERAW: 6, UNZIP: 7, BROTLI_DECODE: 8, BROTLI_ENCODE: 9, Z_MIN_WINDOWBITS: 8, Z_MAX_WINDOWBITS: 15, Z_DEFAULT_WINDOWBITS: 15, Z_MIN_CHUNK: 64, Z_MAX_CHUNK: 1 / 0, Z_DEFAULT_CHUNK: 16384, Z_MIN_MEMLEVEL: 1, Z_MAX_MEMLEVEL: 9, Z_DEFAULT_MEMLEVEL: 8, Z_MIN_LEVEL: -1, Z_MAX_LEVEL: 9, Z_DEFAULT_LEVEL: -1, BROTLI_OPERATION_PROCESS: 0, BROTLI_OPERATION_FLUSH: 1, BROTLI_OPERATION_FINISH: 2, BROTLI_OPERATION_EMIT_METADATA: 3, BROTLI_MODE_GENERIC: 0, BROTLI_MODE_TEXT: 1, BROTLI_MODE_FONT: 2, BROTLI_DEFAULT_MODE: 0, BROTLI_MIN_QUALITY: 0, BROTLI_MAX_QUALITY: 11, BROTLI_DEFAULT_QUALITY: 11, BROTLI_MIN_WINDOW_BITS: 10, BROTLI_MAX_WINDOW_BITS: 24, BROTLI_LARGE_MAX_WINDOW_BITS: 30, BROTLI_DEFAULT_WINDOW: 22, BROTLI_MIN_INPUT_BLOCK_BITS: 16, BROTLI_MAX_INPUT_BLOCK_BITS: 24, BROTLI_PARAM_MODE: 0, BROTLI_PARAM_QUALITY: 1, BROTLI_PARAM_LGWIN: 2, BROTLI_PARAM_LGBLOCK: 3, BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING: 4, BROTLI_PARAM_SIZE_HINT: 5, BROTLI_PARAM_LARGE_WINDOW: 6, BROTLI_PARAM_NPOSTFIX: 7, BROTLI_PARAM_NDIRECT: 8, BROTLI_DECODER_RESULT_ERROR: 0, BROTLI_DECODER_RESULT_SUCCESS: 1, BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT: 2, BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT: 3, BROTLI_DECODER_PARAM_DISABLE_RING_BUFFER_REALLOCATION: 0, BROTLI_DECODER_PARAM_LARGE_WINDOW: 1, BROTLI_DECODER_NO_ERROR: 0, BROTLI_DECODER_SUCCESS: 1, BROTLI_DECODER_NEEDS_MORE_INPUT: 2, BROTLI_DECODER_NEEDS_MORE_OUTPUT: 3, BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_NIBBLE: -1, BROTLI_DECODER_ERROR_FORMAT_RESERVED: -2, BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_META_NIBBLE: -3, BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_ALPHABET: -4, BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_SAME: -5, BROTLI_DECODER_ERROR_FORMAT_CL_SPACE: -6, BROTLI_DECODER_ERROR_FORMAT_HUFFMAN_SPACE: -7, BROTLI_DECODER_ERROR_FORMAT_CONTEXT_MAP_REPEAT: -8, BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_1: -9, BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_2: -10, BROTLI_DECODER_ERROR_FORMAT_TRANSFORM: -11, BROTLI_DECODER_ERROR_FORMAT_DICTIONARY: -12, BROTLI_DECODER_ERROR_FORMAT_WINDOW_BITS: -13, BROTLI_DECODER_ERROR_FORMAT_PADDING_1: -14, BROTLI_DECODER_ERROR_FORMAT_PADDING_2: -15, BROTLI_DECODER_ERROR_FORMAT_DISTANCE: -16, BROTLI_DECODER_ERROR_DICTIONARY_NOT_SET: -19, BROTLI_DECODER_ERROR_INVALID_ARGUMENTS: -20, BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES: -21, BROTLI_DECODER_ERROR_ALLOC_TREE_GROUPS: -22, BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MAP: -25, BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_1: -26, BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_2: -27, BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES: -30, BROTLI_DECODER_ERROR_UNREACHABLE: -31 }, sn));
-var rn = Ot.concat;
-var zs = Object.getOwnPropertyDescriptor(Ot, "concat");
-var nn = (s3) => s3;
-var Bi = zs?.writable === true || zs?.set !== void 0 ? (s3) => {
-  Ot.concat = s3 ? nn : rn;
-} : (s3) => {
-};
-var Tt = /* @__PURE__ */ Symbol("_superWrite");
-var Gt = class extends Error {
-  code;
-  errno;
-  constructor(t, e) {
-    super("zlib: " + t.message, { cause: t }), this.code = t.code, this.errno = t.errno, this.code || (this.code = "ZLIB_ERROR"), this.message = "zlib: " + t.message, Error.captureStackTrace(this, e ?? this.constructor);
-  }
-  get name() {
-    return "ZlibError";
-  }
-};
-var Pi = /* @__PURE__ */ Symbol("flushFlag");
-var re = class extends A {
-  #t = false;
-  #i = false;
-  #s;
-  #n;
-  #r;
-  #e;
-  #o;
-  get sawError() {
-    return this.#t;
-  }
-  get handle() {
-    return this.#e;
-  }
-  get flushFlag() {
-    return this.#s;
-  }
-  constructor(t, e) {
-    if (!t || typeof t != "object") throw new TypeError("invalid options for ZlibBase constructor");
-    if (super(t), this.#s = t.flush ?? 0, this.#n = t.finishFlush ?? 0, this.#r = t.fullFlushFlag ?? 0, typeof Ps[e] != "function") throw new TypeError("Compression method not supported: " + e);
-    try {
-      this.#e = new Ps[e](t);
-    } catch (i) {
-      throw new Gt(i, this.constructor);
-    }
-    this.#o = (i) => {
-      this.#t || (this.#t = true, this.close(), this.emit("error", i));
-    }, this.#e?.on("error", (i) => this.#o(new Gt(i))), this.once("end", () => this.close);
-  }
-  close() {
-    this.#e && (this.#e.close(), this.#e = void 0, this.emit("close"));
-  }
-  reset() {
-    if (!this.#t) return zi(this.#e, "zlib binding closed"), this.#e.reset?.();
-  }
-  flush(t) {
-    this.ended || (typeof t != "number" && (t = this.#r), this.write(Object.assign(Ot.alloc(0), { [Pi]: t })));
-  }
-  end(t, e, i) {
-    return typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), t && (e ? this.write(t, e) : this.write(t)), this.flush(this.#n), this.#i = true, super.end(i);
-  }
-  get ended() {
-    return this.#i;
-  }
-  [Tt](t) {
-    return super.write(t);
-  }
-  write(t, e, i) {
-    if (typeof e == "function" && (i = e, e = "utf8"), typeof t == "string" && (t = Ot.from(t, e)), this.#t) return;
-    zi(this.#e, "zlib binding closed");
-    let r = this.#e._handle, n = r.close;
-    r.close = () => {
-    };
-    let o = this.#e.close;
-    this.#e.close = () => {
-    }, Bi(true);
-    let h;
-    try {
-      let l = typeof t[Pi] == "number" ? t[Pi] : this.#s;
-      h = this.#e._processChunk(t, l), Bi(false);
-    } catch (l) {
-      Bi(false), this.#o(new Gt(l, this.write));
-    } finally {
-      this.#e && (this.#e._handle = r, r.close = n, this.#e.close = o, this.#e.removeAllListeners("error"));
-    }
-    this.#e && this.#e.on("error", (l) => this.#o(new Gt(l, this.write)));
-    let a;
-    if (h) if (Array.isArray(h) && h.length > 0) {
-      let l = h[0];
-      a = this[Tt](Ot.from(l));
-      for (let c = 1; c < h.length; c++) a = this[Tt](h[c]);
-    } else a = this[Tt](Ot.from(h));
-    return i && i(), a;
-  }
-};
-var Pe = class extends re {
-  #t;
-  #i;
-  constructor(t, e) {
-    t = t || {}, t.flush = t.flush || M.Z_NO_FLUSH, t.finishFlush = t.finishFlush || M.Z_FINISH, t.fullFlushFlag = M.Z_FULL_FLUSH, super(t, e), this.#t = t.level, this.#i = t.strategy;
-  }
-  params(t, e) {
-    if (!this.sawError) {
-      if (!this.handle) throw new Error("cannot switch params when binding is closed");
-      if (!this.handle.params) throw new Error("not supported in this implementation");
-      if (this.#t !== t || this.#i !== e) {
-        this.flush(M.Z_SYNC_FLUSH), zi(this.handle, "zlib binding closed");
-        let i = this.handle.flush;
-        this.handle.flush = (r, n) => {
-          typeof r == "function" && (n = r, r = this.flushFlag), this.flush(r), n?.();
-        };
-        try {
-          this.handle.params(t, e);
-        } finally {
-          this.handle.flush = i;
-        }
-        this.handle && (this.#t = t, this.#i = e);
-      }
-    }
-  }
-};
-var ze = class extends Pe {
-  #t;
-  constructor(t) {
-    super(t, "Gzip"), this.#t = t && !!t.portable;
-  }
-  [Tt](t) {
-    return this.#t ? (this.#t = false, t[9] = 255, super[Tt](t)) : super[Tt](t);
-  }
-};
-var Ue = class extends Pe {
-  constructor(t) {
-    super(t, "Unzip");
-  }
-};
-var He = class extends re {
-  constructor(t, e) {
-    t = t || {}, t.flush = t.flush || M.BROTLI_OPERATION_PROCESS, t.finishFlush = t.finishFlush || M.BROTLI_OPERATION_FINISH, t.fullFlushFlag = M.BROTLI_OPERATION_FLUSH, super(t, e);
-  }
-};
-var We = class extends He {
-  constructor(t) {
-    super(t, "BrotliCompress");
-  }
-};
-var Ge = class extends He {
-  constructor(t) {
-    super(t, "BrotliDecompress");
-  }
-};
-var Ze = class extends re {
-  constructor(t, e) {
-    t = t || {}, t.flush = t.flush || M.ZSTD_e_continue, t.finishFlush = t.finishFlush || M.ZSTD_e_end, t.fullFlushFlag = M.ZSTD_e_flush, super(t, e);
-  }
-};
-var Ye = class extends Ze {
-  constructor(t) {
-    super(t, "ZstdCompress");
-  }
-};
-var Ke = class extends Ze {
-  constructor(t) {
-    super(t, "ZstdDecompress");
-  }
-};
-var Us = (s3, t) => {
-  if (Number.isSafeInteger(s3)) s3 < 0 ? an(s3, t) : hn(s3, t);
-  else throw Error("cannot encode number outside of javascript safe integer range");
-  return t;
-};
-var hn = (s3, t) => {
-  t[0] = 128;
-  for (var e = t.length; e > 1; e--) t[e - 1] = s3 & 255, s3 = Math.floor(s3 / 256);
-};
-var an = (s3, t) => {
-  t[0] = 255;
-  var e = false;
-  s3 = s3 * -1;
-  for (var i = t.length; i > 1; i--) {
-    var r = s3 & 255;
-    s3 = Math.floor(s3 / 256), e ? t[i - 1] = Ws(r) : r === 0 ? t[i - 1] = 0 : (e = true, t[i - 1] = Gs(r));
-  }
-};
-var Hs = (s3) => {
-  let t = s3[0], e = t === 128 ? cn(s3.subarray(1, s3.length)) : t === 255 ? ln(s3) : null;
-  if (e === null) throw Error("invalid base256 encoding");
-  if (!Number.isSafeInteger(e)) throw Error("parsed number outside of javascript safe integer range");
-  return e;
-};
-var ln = (s3) => {
-  for (var t = s3.length, e = 0, i = false, r = t - 1; r > -1; r--) {
-    var n = Number(s3[r]), o;
-    i ? o = Ws(n) : n === 0 ? o = n : (i = true, o = Gs(n)), o !== 0 && (e -= o * Math.pow(256, t - r - 1));
-  }
-  return e;
-};
-var cn = (s3) => {
-  for (var t = s3.length, e = 0, i = t - 1; i > -1; i--) {
-    var r = Number(s3[i]);
-    r !== 0 && (e += r * Math.pow(256, t - i - 1));
-  }
-  return e;
-};
-var Ws = (s3) => (255 ^ s3) & 255;
-var Gs = (s3) => (255 ^ s3) + 1 & 255;
-var Hi = {};
-Ur(Hi, { code: () => Ve, isCode: () => ne, isName: () => dn, name: () => oe, normalFsTypes: () => Ui });
-var ne = (s3) => oe.has(s3);
-var dn = (s3) => Ve.has(s3);
-var Ui = /* @__PURE__ */ new Set(["0", "", "1", "2", "3", "4", "5", "6", "7", "D"]);
-var oe = /* @__PURE__ */ new Map([["0", "File"], ["", "OldFile"], ["1", "Link"], ["2", "SymbolicLink"], ["3", "CharacterDevice"], ["4", "BlockDevice"], ["5", "Directory"], ["6", "FIFO"], ["7", "ContiguousFile"], ["g", "GlobalExtendedHeader"], ["x", "ExtendedHeader"], ["A", "SolarisACL"], ["D", "GNUDumpDir"], ["I", "Inode"], ["K", "NextFileHasLongLinkpath"], ["L", "NextFileHasLongPath"], ["M", "ContinuationFile"], ["N", "OldGnuLongPath"], ["S", "SparseFile"], ["V", "TapeVolumeHeader"], ["X", "OldExtendedHeader"]]);
-var Ve = new Map(Array.from(oe).map((s3) => [s3[1], s3[0]]));
-var un = (s3) => s3 === void 0 || s3 < 0 ? void 0 : s3;
-var F = class {
-  cksumValid = false;
-  needPax = false;
-  nullBlock = false;
-  block;
-  path;
-  mode;
-  uid;
-  gid;
-  size;
-  cksum;
-  #t = "Unsupported";
-  linkpath;
-  uname;
-  gname;
-  devmaj = 0;
-  devmin = 0;
-  atime;
-  ctime;
-  mtime;
-  charset;
-  comment;
-  constructor(t, e = 0, i, r) {
-    Buffer.isBuffer(t) ? this.decode(t, e || 0, i, r) : t && this.#i(t);
-  }
-  decode(t, e, i, r) {
-    if (e || (e = 0), !t || !(t.length >= e + 512)) throw new Error("need 512 bytes for header");
-    let n = xt(t, e + 156, 1), o = Ui.has(n), h = o ? i : void 0, a = o ? r : void 0;
-    if (this.path = h?.path ?? xt(t, e, 100), this.mode = h?.mode ?? a?.mode ?? lt(t, e + 100, 8), this.uid = h?.uid ?? a?.uid ?? lt(t, e + 108, 8), this.gid = h?.gid ?? a?.gid ?? lt(t, e + 116, 8), this.size = un(h?.size ?? a?.size ?? lt(t, e + 124, 12)), this.mtime = h?.mtime ?? a?.mtime ?? Wi(t, e + 136, 12), this.cksum = lt(t, e + 148, 12), a && this.#i(a, true), h && this.#i(h), ne(n) && (this.#t = n || "0"), this.#t === "0" && this.path.slice(-1) === "/" && (this.#t = "5"), this.#t === "5" && (this.size = 0), this.linkpath = xt(t, e + 157, 100), t.subarray(e + 257, e + 265).toString() === "ustar\x0000") if (this.uname = h?.uname ?? a?.uname ?? xt(t, e + 265, 32), this.gname = h?.gname ?? a?.gname ?? xt(t, e + 297, 32), this.devmaj = h?.devmaj ?? a?.devmaj ?? lt(t, e + 329, 8) ?? 0, this.devmin = h?.devmin ?? a?.devmin ?? lt(t, e + 337, 8) ?? 0, t[e + 475] !== 0) {
-      let c = xt(t, e + 345, 155);
-      this.path = c + "/" + this.path;
-    } else {
-      let c = xt(t, e + 345, 130);
-      c && (this.path = c + "/" + this.path), this.atime = i?.atime ?? r?.atime ?? Wi(t, e + 476, 12), this.ctime = i?.ctime ?? r?.ctime ?? Wi(t, e + 488, 12);
-    }
-    let l = 256;
-    for (let c = e; c < e + 148; c++) l += t[c];
-    for (let c = e + 156; c < e + 512; c++) l += t[c];
-    this.cksumValid = l === this.cksum, this.cksum === void 0 && l === 256 && (this.nullBlock = true);
-  }
-  #i(t, e = false) {
-    Object.assign(this, Object.fromEntries(Object.entries(t).filter(([i, r]) => !(r == null || i === "size" && Number(r) < 0 || i === "path" && e || i === "linkpath" && e || i === "global"))));
-  }
-  encode(t, e = 0) {
-    if (t || (t = this.block = Buffer.alloc(512)), this.#t === "Unsupported" && (this.#t = "0"), !(t.length >= e + 512)) throw new Error("need 512 bytes for header");
-    let i = this.ctime || this.atime ? 130 : 155, r = mn(this.path || "", i), n = r[0], o = r[1];
-    this.needPax = !!r[2], this.needPax = Lt(t, e, 100, n) || this.needPax, this.needPax = ct(t, e + 100, 8, this.mode) || this.needPax, this.needPax = ct(t, e + 108, 8, this.uid) || this.needPax, this.needPax = ct(t, e + 116, 8, this.gid) || this.needPax, this.needPax = ct(t, e + 124, 12, this.size) || this.needPax, this.needPax = Gi(t, e + 136, 12, this.mtime) || this.needPax, t[e + 156] = Number(this.#t.codePointAt(0)), this.needPax = Lt(t, e + 157, 100, this.linkpath) || this.needPax, t.write("ustar\x0000", e + 257, 8), this.needPax = Lt(t, e + 265, 32, this.uname) || this.needPax, this.needPax = Lt(t, e + 297, 32, this.gname) || this.needPax, this.needPax = ct(t, e + 329, 8, this.devmaj) || this.needPax, this.needPax = ct(t, e + 337, 8, this.devmin) || this.needPax, this.needPax = Lt(t, e + 345, i, o) || this.needPax, t[e + 475] !== 0 ? this.needPax = Lt(t, e + 345, 155, o) || this.needPax : (this.needPax = Lt(t, e + 345, 130, o) || this.needPax, this.needPax = Gi(t, e + 476, 12, this.atime) || this.needPax, this.needPax = Gi(t, e + 488, 12, this.ctime) || this.needPax);
-    let h = 256;
-    for (let a = e; a < e + 148; a++) h += t[a];
-    for (let a = e + 156; a < e + 512; a++) h += t[a];
-    return this.cksum = h, ct(t, e + 148, 8, this.cksum), this.cksumValid = true, this.needPax;
-  }
-  get type() {
-    return this.#t === "Unsupported" ? this.#t : oe.get(this.#t);
-  }
-  get typeKey() {
-    return this.#t;
-  }
-  set type(t) {
-    let e = String(Ve.get(t));
-    if (ne(e) || e === "Unsupported") this.#t = e;
-    else if (ne(t)) this.#t = t;
-    else throw new TypeError("invalid entry type: " + t);
-  }
-};
-var mn = (s3, t) => {
-  let i = s3, r = "", n, o = Zt.parse(s3).root || ".";
-  if (Buffer.byteLength(i) < 100) n = [i, r, false];
-  else {
-    r = Zt.dirname(i), i = Zt.basename(i);
-    do
-      Buffer.byteLength(i) <= 100 && Buffer.byteLength(r) <= t ? n = [i, r, false] : Buffer.byteLength(i) > 100 && Buffer.byteLength(r) <= t ? n = [i.slice(0, 99), r, true] : (i = Zt.join(Zt.basename(r), i), r = Zt.dirname(r));
-    while (r !== o && n === void 0);
-    n || (n = [s3.slice(0, 99), "", true]);
-  }
-  return n;
-};
-var xt = (s3, t, e) => s3.subarray(t, t + e).toString("utf8").replace(/\0.*/, "");
-var Wi = (s3, t, e) => pn(lt(s3, t, e));
-var pn = (s3) => s3 === void 0 ? void 0 : new Date(s3 * 1e3);
-var lt = (s3, t, e) => Number(s3[t]) & 128 ? Hs(s3.subarray(t, t + e)) : wn(s3, t, e);
-var En = (s3) => isNaN(s3) ? void 0 : s3;
-var wn = (s3, t, e) => En(parseInt(s3.subarray(t, t + e).toString("utf8").replace(/\0.*$/, "").trim(), 8));
-var Sn = { 12: 8589934591, 8: 2097151 };
-var ct = (s3, t, e, i) => i === void 0 ? false : i > Sn[e] || i < 0 ? (Us(i, s3.subarray(t, t + e)), true) : (yn(s3, t, e, i), false);
-var yn = (s3, t, e, i) => s3.write(Rn(i, e), t, e, "ascii");
-var Rn = (s3, t) => gn(Math.floor(s3).toString(8), t);
-var gn = (s3, t) => (s3.length === t - 1 ? s3 : new Array(t - s3.length - 1).join("0") + s3 + " ") + "\0";
-var Gi = (s3, t, e, i) => i === void 0 ? false : ct(s3, t, e, i.getTime() / 1e3);
-var bn = new Array(156).join("\0");
-var Lt = (s3, t, e, i) => i === void 0 ? false : (s3.write(i + bn, t, e, "utf8"), i.length !== Buffer.byteLength(i) || i.length > e);
-var ft = class s {
-  atime;
-  mtime;
-  ctime;
-  charset;
-  comment;
-  gid;
-  uid;
-  gname;
-  uname;
-  linkpath;
-  dev;
-  ino;
-  nlink;
-  path;
-  size;
-  mode;
-  global;
-  constructor(t, e = false) {
-    this.atime = t.atime, this.charset = t.charset, this.comment = t.comment, this.ctime = t.ctime, this.dev = t.dev, this.gid = t.gid, this.global = e, this.gname = t.gname, this.ino = t.ino, this.linkpath = t.linkpath, this.mtime = t.mtime, this.nlink = t.nlink, this.path = t.path, this.size = t.size, this.uid = t.uid, this.uname = t.uname;
-  }
-  encode() {
-    let t = this.encodeBody();
-    if (t === "") return Buffer.allocUnsafe(0);
-    let e = Buffer.byteLength(t), i = 512 * Math.ceil(1 + e / 512), r = Buffer.allocUnsafe(i);
-    for (let n = 0; n < 512; n++) r[n] = 0;
-    new F({ path: ("PaxHeader/" + _n(this.path ?? "")).slice(0, 99), mode: this.mode || 420, uid: this.uid, gid: this.gid, size: e, mtime: this.mtime, type: this.global ? "GlobalExtendedHeader" : "ExtendedHeader", linkpath: "", uname: this.uname || "", gname: this.gname || "", devmaj: 0, devmin: 0, atime: this.atime, ctime: this.ctime }).encode(r), r.write(t, 512, e, "utf8");
-    for (let n = e + 512; n < r.length; n++) r[n] = 0;
-    return r;
-  }
-  encodeBody() {
-    return this.encodeField("path") + this.encodeField("ctime") + this.encodeField("atime") + this.encodeField("dev") + this.encodeField("ino") + this.encodeField("nlink") + this.encodeField("charset") + this.encodeField("comment") + this.encodeField("gid") + this.encodeField("gname") + this.encodeField("linkpath") + this.encodeField("mtime") + this.encodeField("size") + this.encodeField("uid") + this.encodeField("uname");
-  }
-  encodeField(t) {
-    if (this[t] === void 0) return "";
-    let e = this[t], i = e instanceof Date ? e.getTime() / 1e3 : e, r = " " + (t === "dev" || t === "ino" || t === "nlink" ? "SCHILY." : "") + t + "=" + i + `
-`, n = Buffer.byteLength(r), o = Math.floor(Math.log(n) / Math.log(10)) + 1;
-    return n + o >= Math.pow(10, o) && (o += 1), o + n + r;
-  }
-  static parse(t, e, i = false) {
-    return new s(On(Tn(t), e), i);
-  }
-};
-var On = (s3, t) => t ? Object.assign({}, t, s3) : s3;
-var Tn = (s3) => s3.replace(/\n$/, "").split(`
-`).reduce(xn, /* @__PURE__ */ Object.create(null));
-var xn = (s3, t) => {
-  let e = parseInt(t, 10);
-  if (e !== Buffer.byteLength(t) + 1) return s3;
-  t = t.slice((e + " ").length);
-  let i = t.split("="), r = i.shift();
-  if (!r) return s3;
-  let n = r.replace(/^SCHILY\.(dev|ino|nlink)/, "$1"), o = i.join("=").replace(/\0.*/, "");
-  switch (n) {
-    case "path":
-    case "linkpath":
-    case "type":
-    case "charset":
-    case "comment":
-    case "gname":
-    case "uname":
-      s3[n] = o;
-      break;
-    case "ctime":
-    case "atime":
-    case "mtime":
-      s3[n] = new Date(Number(o) * 1e3);
-      break;
-    case "size":
-      let h = +o;
-      h >= 0 && (s3[n] = h);
-      break;
-    case "gid":
-    case "uid":
-    case "dev":
-    case "ino":
-    case "nlink":
-    case "mode":
-      s3[n] = +o;
-      break;
-  }
-  return s3;
-};
-var Ln = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
-var f = Ln !== "win32" ? (s3) => String(s3) : (s3) => String(s3).replaceAll(/\\/g, "/");
-var $e = class extends A {
-  extended;
-  globalExtended;
-  header;
-  startBlockSize;
-  blockRemain;
-  remain;
-  type;
-  meta = false;
-  ignore = false;
-  path;
-  mode;
-  uid;
-  gid;
-  uname;
-  gname;
-  size = 0;
-  mtime;
-  atime;
-  ctime;
-  linkpath;
-  dev;
-  ino;
-  nlink;
-  invalid = false;
-  absolute;
-  unsupported = false;
-  constructor(t, e, i) {
-    switch (super({}), this.pause(), this.extended = e, this.globalExtended = i, this.header = t, this.remain = t.size ?? 0, this.startBlockSize = 512 * Math.ceil(this.remain / 512), this.blockRemain = this.startBlockSize, this.type = t.type, this.type) {
-      case "File":
-      case "OldFile":
-      case "Link":
-      case "SymbolicLink":
-      case "CharacterDevice":
-      case "BlockDevice":
-      case "Directory":
-      case "FIFO":
-      case "ContiguousFile":
-      case "GNUDumpDir":
-        break;
-      case "NextFileHasLongLinkpath":
-      case "NextFileHasLongPath":
-      case "OldGnuLongPath":
-      case "GlobalExtendedHeader":
-      case "ExtendedHeader":
-      case "OldExtendedHeader":
-        this.meta = true;
-        break;
-      default:
-        this.ignore = true;
-    }
-    if (!t.path) throw new Error("no path provided for tar.ReadEntry");
-    this.path = f(t.path), this.mode = t.mode, this.mode && (this.mode = this.mode & 4095), this.uid = t.uid, this.gid = t.gid, this.uname = t.uname, this.gname = t.gname, this.size = this.remain, this.mtime = t.mtime, this.atime = t.atime, this.ctime = t.ctime, this.linkpath = t.linkpath ? f(t.linkpath) : void 0, this.uname = t.uname, this.gname = t.gname, e && this.#t(e), i && this.#t(i, true);
-  }
-  write(t) {
-    let e = t.length;
-    if (e > this.blockRemain) throw new Error("writing more to entry than is appropriate");
-    let i = this.remain, r = this.blockRemain;
-    return this.remain = Math.max(0, i - e), this.blockRemain = Math.max(0, r - e), this.ignore ? true : i >= e ? super.write(t) : super.write(t.subarray(0, i));
-  }
-  #t(t, e = false) {
-    t.path && (t.path = f(t.path)), t.linkpath && (t.linkpath = f(t.linkpath)), Object.assign(this, Object.fromEntries(Object.entries(t).filter(([i, r]) => !(r == null || i === "path" && e))));
-  }
-};
-var Dt = (s3, t, e, i = {}) => {
-  s3.file && (i.file = s3.file), s3.cwd && (i.cwd = s3.cwd), i.code = e instanceof Error && e.code || t, i.tarCode = t, !s3.strict && i.recoverable !== false ? (e instanceof Error && (i = Object.assign(e, i), e = e.message), s3.emit("warn", t, e, i)) : e instanceof Error ? s3.emit("error", Object.assign(e, i)) : s3.emit("error", Object.assign(new Error(`${t}: ${e}`), i));
-};
-var Nn = 1024 * 1024;
-var Xi = Buffer.from([31, 139]);
-var qi = Buffer.from([40, 181, 47, 253]);
-var An = Math.max(Xi.length, qi.length);
-var B = /* @__PURE__ */ Symbol("state");
-var Nt = /* @__PURE__ */ Symbol("writeEntry");
-var it = /* @__PURE__ */ Symbol("readEntry");
-var Zi = /* @__PURE__ */ Symbol("nextEntry");
-var Zs = /* @__PURE__ */ Symbol("processEntry");
-var V = /* @__PURE__ */ Symbol("extendedHeader");
-var he = /* @__PURE__ */ Symbol("globalExtendedHeader");
-var dt = /* @__PURE__ */ Symbol("meta");
-var Ys = /* @__PURE__ */ Symbol("emitMeta");
-var p = /* @__PURE__ */ Symbol("buffer");
-var st = /* @__PURE__ */ Symbol("queue");
-var ut = /* @__PURE__ */ Symbol("ended");
-var Yi = /* @__PURE__ */ Symbol("emittedEnd");
-var At = /* @__PURE__ */ Symbol("emit");
-var w = /* @__PURE__ */ Symbol("unzip");
-var Xe = /* @__PURE__ */ Symbol("consumeChunk");
-var qe = /* @__PURE__ */ Symbol("consumeChunkSub");
-var Ki = /* @__PURE__ */ Symbol("consumeBody");
-var Ks = /* @__PURE__ */ Symbol("consumeMeta");
-var Vs = /* @__PURE__ */ Symbol("consumeHeader");
-var ae = /* @__PURE__ */ Symbol("consuming");
-var Vi = /* @__PURE__ */ Symbol("bufferConcat");
-var Qe = /* @__PURE__ */ Symbol("maybeEnd");
-var Yt = /* @__PURE__ */ Symbol("writing");
-var $ = /* @__PURE__ */ Symbol("aborted");
-var Je = /* @__PURE__ */ Symbol("onDone");
-var It = /* @__PURE__ */ Symbol("sawValidEntry");
-var je = /* @__PURE__ */ Symbol("sawNullBlock");
-var ti = /* @__PURE__ */ Symbol("sawEOF");
-var $s = /* @__PURE__ */ Symbol("closeStream");
-var In = 1e3;
-var le = /* @__PURE__ */ Symbol("compressedBytesRead");
-var $i = /* @__PURE__ */ Symbol("decompressedBytesRead");
-var Xs = /* @__PURE__ */ Symbol("checkDecompressionRatio");
-var Cn = () => true;
-var rt = class extends Dn {
-  file;
-  strict;
-  maxMetaEntrySize;
-  filter;
-  brotli;
-  zstd;
-  maxDecompressionRatio;
-  writable = true;
-  readable = false;
-  [st] = [];
-  [p];
-  [it];
-  [Nt];
-  [B] = "begin";
-  [dt] = "";
-  [V];
-  [he];
-  [ut] = false;
-  [w];
-  [$] = false;
-  [It];
-  [je] = false;
-  [ti] = false;
-  [Yt] = false;
-  [ae] = false;
-  [Yi] = false;
-  [le] = 0;
-  [$i] = 0;
-  constructor(t = {}) {
-    super(), this.file = t.file || "", this.on(Je, () => {
-      (this[B] === "begin" || this[It] === false) && this.warn("TAR_BAD_ARCHIVE", "Unrecognized archive format");
-    }), t.ondone ? this.on(Je, t.ondone) : this.on(Je, () => {
-      this.emit("prefinish"), this.emit("finish"), this.emit("end");
-    }), this.strict = !!t.strict, this.maxDecompressionRatio = typeof t.maxDecompressionRatio == "number" ? t.maxDecompressionRatio : In, this.maxMetaEntrySize = t.maxMetaEntrySize || Nn, this.filter = typeof t.filter == "function" ? t.filter : Cn;
-    let e = t.file && (t.file.endsWith(".tar.br") || t.file.endsWith(".tbr"));
-    this.brotli = !(t.gzip || t.zstd) && t.brotli !== void 0 ? t.brotli : e ? void 0 : false;
-    let i = t.file && (t.file.endsWith(".tar.zst") || t.file.endsWith(".tzst"));
-    this.zstd = !(t.gzip || t.brotli) && t.zstd !== void 0 ? t.zstd : i ? true : void 0, this.on("end", () => this[$s]()), typeof t.onwarn == "function" && this.on("warn", t.onwarn), typeof t.onReadEntry == "function" && this.on("entry", t.onReadEntry);
-  }
-  warn(t, e, i = {}) {
-    Dt(this, t, e, i);
-  }
-  [Vs](t, e) {
-    this[It] === void 0 && (this[It] = false);
-    let i;
-    try {
-      i = new F(t, e, this[V], this[he]);
-    } catch (r) {
-      return this.warn("TAR_ENTRY_INVALID", r);
-    }
-    if (i.nullBlock) this[je] ? (this[ti] = true, this[B] === "begin" && (this[B] = "header"), this[At]("eof")) : (this[je] = true, this[At]("nullBlock"));
-    else if (this[je] = false, !i.cksumValid) this.warn("TAR_ENTRY_INVALID", "checksum failure", { header: i });
-    else if (!i.path) this.warn("TAR_ENTRY_INVALID", "path is required", { header: i });
-    else {
-      let r = i.type;
-      if (/^(Symbolic)?Link$/.test(r) && !i.linkpath) this.warn("TAR_ENTRY_INVALID", "linkpath required", { header: i });
-      else if (!/^(Symbolic)?Link$/.test(r) && !/^(Global)?ExtendedHeader$/.test(r) && i.linkpath) this.warn("TAR_ENTRY_INVALID", "linkpath forbidden", { header: i });
-      else {
-        let n = this[Nt] = new $e(i, this[V], this[he]);
-        if (!this[It]) if (n.remain) {
-          let o = () => {
-            n.invalid || (this[It] = true);
-          };
-          n.on("end", o);
-        } else this[It] = true;
-        n.meta ? n.size > this.maxMetaEntrySize ? (n.ignore = true, this[At]("ignoredEntry", n), this[B] = "ignore", n.resume()) : n.size > 0 && (this[dt] = "", n.on("data", (o) => this[dt] += o), this[B] = "meta") : (this[V] = void 0, n.ignore = n.ignore || !this.filter(n.path, n), n.ignore ? (this[At]("ignoredEntry", n), this[B] = n.remain ? "ignore" : "header", n.resume()) : (n.remain ? this[B] = "body" : (this[B] = "header", n.end()), this[it] ? this[st].push(n) : (this[st].push(n), this[Zi]())));
-      }
-    }
-  }
-  [$s]() {
-    queueMicrotask(() => this.emit("close"));
-  }
-  [Zs](t) {
-    let e = true;
-    if (!t) this[it] = void 0, e = false;
-    else if (Array.isArray(t)) {
-      let [i, ...r] = t;
-      this.emit(i, ...r);
-    } else this[it] = t, this.emit("entry", t), t.emittedEnd || (t.on("end", () => this[Zi]()), e = false);
-    return e;
-  }
-  [Zi]() {
-    do
-      ;
-    while (this[Zs](this[st].shift()));
-    if (this[st].length === 0) {
-      let t = this[it];
-      !t || t.flowing || t.size === t.remain ? this[Yt] || this.emit("drain") : t.once("drain", () => this.emit("drain"));
-    }
-  }
-  [Ki](t, e) {
-    let i = this[Nt];
-    if (!i) throw new Error("attempt to consume body without entry??");
-    let r = i.blockRemain ?? 0, n = r >= t.length && e === 0 ? t : t.subarray(e, e + r);
-    return i.write(n), i.blockRemain || (this[B] = "header", this[Nt] = void 0, i.end()), n.length;
-  }
-  [Ks](t, e) {
-    let i = this[Nt], r = this[Ki](t, e);
-    return !this[Nt] && i && this[Ys](i), r;
-  }
-  [At](t, e, i) {
-    this[st].length === 0 && !this[it] ? this.emit(t, e, i) : this[st].push([t, e, i]);
-  }
-  [Ys](t) {
-    switch (this[At]("meta", this[dt]), t.type) {
-      case "ExtendedHeader":
-      case "OldExtendedHeader":
-        this[V] = ft.parse(this[dt], this[V], false);
-        break;
-      case "GlobalExtendedHeader":
-        this[he] = ft.parse(this[dt], this[he], true);
-        break;
-      case "NextFileHasLongPath":
-      case "OldGnuLongPath": {
-        let e = this[V] ?? /* @__PURE__ */ Object.create(null);
-        this[V] = e, e.path = this[dt].replace(/\0.*/, "");
-        break;
-      }
-      case "NextFileHasLongLinkpath": {
-        let e = this[V] || /* @__PURE__ */ Object.create(null);
-        this[V] = e, e.linkpath = this[dt].replace(/\0.*/, "");
-        break;
-      }
-      default:
-        throw new Error("unknown meta: " + t.type);
-    }
-  }
-  abort(t) {
-    if (!this[$]) {
-      if (this[w]) {
-        let e = this[w];
-        e.write = () => true, e.end = () => e, e.emit = () => false, e.destroy?.();
-      }
-      this[$] = true, this.emit("abort", t), this.warn("TAR_ABORT", t, { recoverable: false });
-    }
-  }
-  [Xs](t) {
-    this[$i] += t.length;
-    let e = this[$i] / this[le];
-    return e > this.maxDecompressionRatio ? (this.abort(new Error(`max decompression ratio exceeded: ${e.toFixed(2)} > ${this.maxDecompressionRatio}`)), false) : true;
-  }
-  write(t, e, i) {
-    if (typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8")), this[$]) return i?.(), false;
-    if ((this[w] === void 0 || this.brotli === void 0 && this[w] === false) && t) {
-      if (this[p] && (t = Buffer.concat([this[p], t]), this[p] = void 0), t.length < An) return this[p] = t, i?.(), true;
-      for (let a = 0; this[w] === void 0 && a < Xi.length; a++) t[a] !== Xi[a] && (this[w] = false);
-      let o = false;
-      if (this[w] === false && this.zstd !== false) {
-        o = true;
-        for (let a = 0; a < qi.length; a++) if (t[a] !== qi[a]) {
-          o = false;
-          break;
-        }
-      }
-      let h = this.brotli === void 0 && !o;
-      if (this[w] === false && h) if (t.length < 512) if (this[ut]) this.brotli = true;
-      else return this[p] = t, i?.(), true;
-      else try {
-        new F(t.subarray(0, 512)), this.brotli = false;
-      } catch {
-        this.brotli = true;
-      }
-      if (this[w] === void 0 || this[w] === false && (this.brotli || o)) {
-        let a = this[ut];
-        this[ut] = false, this[w] = this[w] === void 0 ? new Ue({}) : o ? new Ke({}) : new Ge({}), this[w].on("data", (c) => {
-          this[Xs](c) && this[Xe](c);
-        }), this[w].on("error", (c) => {
-          this[$] || this.abort(c);
-        }), this[w].on("end", () => {
-          this[ut] = true, this[Xe]();
-        }), this[Yt] = true, this[le] += t.length;
-        let l = !!this[w][a ? "end" : "write"](t);
-        return this[Yt] = false, i?.(), l;
-      }
-    }
-    this[Yt] = true, this[w] ? (this[le] += t.length, this[w].write(t)) : this[Xe](t), this[Yt] = false;
-    let n = this[st].length > 0 ? false : this[it] ? this[it].flowing : true;
-    return !n && this[st].length === 0 && this[it]?.once("drain", () => this.emit("drain")), i?.(), n;
-  }
-  [Vi](t) {
-    t && !this[$] && (this[p] = this[p] ? Buffer.concat([this[p], t]) : t);
-  }
-  [Qe]() {
-    if (this[ut] && !this[Yi] && !this[$] && !this[ae]) {
-      this[Yi] = true;
-      let t = this[Nt];
-      if (t?.blockRemain) {
-        let e = this[p] ? this[p].length : 0;
-        this.warn("TAR_BAD_ARCHIVE", `Truncated input (needed ${t.blockRemain} more bytes, only ${e} available)`, { entry: t }), this[p] && t.write(this[p]), t.end();
-      }
-      this[At](Je);
-    }
-  }
-  [Xe](t) {
-    if (this[ae] && t) this[Vi](t);
-    else if (!t && !this[p]) this[Qe]();
-    else if (t) {
-      if (this[ae] = true, this[p]) {
-        this[Vi](t);
-        let e = this[p];
-        this[p] = void 0, this[qe](e);
-      } else this[qe](t);
-      for (; this[p] && this[p]?.length >= 512 && !this[$] && !this[ti]; ) {
-        let e = this[p];
-        this[p] = void 0, this[qe](e);
-      }
-      this[ae] = false;
-    }
-    (!this[p] || this[ut]) && this[Qe]();
-  }
-  [qe](t) {
-    let e = 0, i = t.length;
-    for (; e + 512 <= i && !this[$] && !this[ti]; ) switch (this[B]) {
-      case "begin":
-      case "header":
-        this[Vs](t, e), e += 512;
-        break;
-      case "ignore":
-      case "body":
-        e += this[Ki](t, e);
-        break;
-      case "meta":
-        e += this[Ks](t, e);
-        break;
-      default:
-        throw new Error("invalid state: " + this[B]);
-    }
-    e < i && (this[p] = this[p] ? Buffer.concat([t.subarray(e), this[p]]) : t.subarray(e));
-  }
-  end(t, e, i) {
-    return typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, e)), i && this.once("finish", i), this[$] || (this[w] ? (t && (this[le] += t.length, this[w].write(t)), this[w].end()) : (this[ut] = true, (this.brotli === void 0 || this.zstd === void 0) && (t = t || Buffer.alloc(0)), t && this.write(t), this[Qe]())), this;
-  }
-};
-var mt = (s3) => {
-  let t = s3.length - 1, e = -1;
-  for (; t > -1 && s3.charAt(t) === "/"; ) e = t, t--;
-  return e === -1 ? s3 : s3.slice(0, e);
-};
-var vn = (s3) => {
-  let t = s3.onReadEntry;
-  s3.onReadEntry = t ? (e) => {
-    t(e), e.resume();
-  } : (e) => e.resume();
-};
-var Qi = (s3, t) => {
-  let e = new Map(t.map((o) => [mt(o), true])), i = s3.filter, r = 100, n = (o, h = "", a = 0) => {
-    if (a >= r) return e.set(o, false), false;
-    let l = h || kn(o).root || ".", c;
-    if (o === l) c = false;
-    else {
-      let d = e.get(o);
-      c = d !== void 0 ? d : n(Fn(o), l, a + 1);
-    }
-    return e.set(o, c), c;
-  };
-  s3.filter = i ? (o, h) => i(o, h) && n(mt(o)) : (o) => n(mt(o));
-};
-var Mn = (s3) => {
-  let t = new rt(s3), e = s3.file, i;
-  try {
-    i = Kt.openSync(e, "r");
-    let r = Kt.fstatSync(i), n = s3.maxReadSize || 16 * 1024 * 1024;
-    if (r.size < n) {
-      let o = Buffer.allocUnsafe(r.size), h = Kt.readSync(i, o, 0, r.size, 0);
-      t.end(h === o.byteLength ? o : o.subarray(0, h));
-    } else {
-      let o = 0, h = Buffer.allocUnsafe(n);
-      for (; o < r.size; ) {
-        let a = Kt.readSync(i, h, 0, n, o);
-        if (a === 0) break;
-        o += a, t.write(h.subarray(0, a));
-      }
-      t.end();
-    }
-  } finally {
-    if (typeof i == "number") try {
-      Kt.closeSync(i);
-    } catch {
-    }
-  }
-};
-var Bn = (s3, t) => {
-  let e = new rt(s3), i = s3.maxReadSize || 16 * 1024 * 1024, r = s3.file;
-  return new Promise((o, h) => {
-    e.on("error", h), e.on("end", o), Kt.stat(r, (a, l) => {
-      if (a) h(a);
-      else {
-        let c = new _t(r, { readSize: i, size: l.size });
-        c.on("error", h), c.pipe(e);
-      }
-    });
-  });
-};
-var Ct = K(Mn, Bn, (s3) => new rt(s3), (s3) => new rt(s3), (s3, t) => {
-  t?.length && Qi(s3, t), s3.noResume || vn(s3);
-});
-var Ji = (s3, t, e) => (s3 &= 4095, e && (s3 = (s3 | 384) & -19), t && (s3 & 256 && (s3 |= 64), s3 & 32 && (s3 |= 8), s3 & 4 && (s3 |= 1)), s3);
-var { isAbsolute: zn, parse: qs } = Pn;
-var ce = (s3) => {
-  let t = "", e = qs(s3);
-  for (; zn(s3) || e.root; ) {
-    let i = s3.charAt(0) === "/" && s3.slice(0, 4) !== "//?/" ? "/" : e.root;
-    s3 = s3.slice(i.length), t += i, e = qs(s3);
-  }
-  return [t, s3];
-};
-var ei = ["|", "<", ">", "?", ":"];
-var ji = ei.map((s3) => String.fromCodePoint(61440 + Number(s3.codePointAt(0))));
-var Un = new Map(ei.map((s3, t) => [s3, ji[t]]));
-var Hn = new Map(ji.map((s3, t) => [s3, ei[t]]));
-var ts = (s3) => ei.reduce((t, e) => t.split(e).join(Un.get(e)), s3);
-var Qs = (s3) => ji.reduce((t, e) => t.split(e).join(Hn.get(e)), s3);
-var rr = (s3, t) => t ? (s3 = f(s3).replace(/^\.(\/|$)/, ""), mt(t) + "/" + s3) : f(s3);
-var Wn = 16 * 1024 * 1024;
-var tr = /* @__PURE__ */ Symbol("process");
-var er = /* @__PURE__ */ Symbol("file");
-var ir = /* @__PURE__ */ Symbol("directory");
-var is = /* @__PURE__ */ Symbol("symlink");
-var sr = /* @__PURE__ */ Symbol("hardlink");
-var fe = /* @__PURE__ */ Symbol("header");
-var ii = /* @__PURE__ */ Symbol("read");
-var ss = /* @__PURE__ */ Symbol("lstat");
-var si = /* @__PURE__ */ Symbol("onlstat");
-var rs = /* @__PURE__ */ Symbol("onread");
-var ns = /* @__PURE__ */ Symbol("onreadlink");
-var os = /* @__PURE__ */ Symbol("openfile");
-var hs = /* @__PURE__ */ Symbol("onopenfile");
-var pt = /* @__PURE__ */ Symbol("close");
-var ri = /* @__PURE__ */ Symbol("mode");
-var as = /* @__PURE__ */ Symbol("awaitDrain");
-var es = /* @__PURE__ */ Symbol("ondrain");
-var q = /* @__PURE__ */ Symbol("prefix");
-var de = class extends A {
-  path;
-  portable;
-  myuid = process.getuid && process.getuid() || 0;
-  myuser = process.env.USER || "";
-  maxReadSize;
-  linkCache;
-  statCache;
-  preservePaths;
-  cwd;
-  strict;
-  mtime;
-  noPax;
-  noMtime;
-  prefix;
-  fd;
-  blockLen = 0;
-  blockRemain = 0;
-  buf;
-  pos = 0;
-  remain = 0;
+// src/run/extract.ts
+import {
+  chmodSync,
+  chownSync as chownSync2,
+  closeSync,
+  constants as constants3,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync as lstatSync5,
+  mkdirSync as mkdirSync3,
+  openSync as openSync3,
+  readdirSync as readdirSync3,
+  rmSync as rmSync3,
+  symlinkSync,
+  writeSync
+} from "node:fs";
+import { join as join9, posix as posix6 } from "node:path";
+
+// src/run/tarstream.ts
+var BLOCK2 = 512;
+var MAX_META = 1 << 20;
+var ByteReader = class {
+  chunks = [];
   length = 0;
-  offset = 0;
-  win32;
-  absolute;
-  header;
-  type;
-  linkpath;
-  stat;
-  onWriteEntry;
-  #t = false;
-  constructor(t, e = {}) {
-    let i = se(e);
-    super(), this.path = f(t), this.portable = !!i.portable, this.maxReadSize = i.maxReadSize || Wn, this.linkCache = i.linkCache || /* @__PURE__ */ new Map(), this.statCache = i.statCache || /* @__PURE__ */ new Map(), this.preservePaths = !!i.preservePaths, this.cwd = f(i.cwd || process.cwd()), this.strict = !!i.strict, this.noPax = !!i.noPax, this.noMtime = !!i.noMtime, this.mtime = i.mtime, this.prefix = i.prefix ? f(i.prefix) : void 0, this.onWriteEntry = i.onWriteEntry, typeof i.onwarn == "function" && this.on("warn", i.onwarn);
-    let r = false;
-    if (!this.preservePaths) {
-      let [o, h] = ce(this.path);
-      o && typeof h == "string" && (this.path = h, r = o);
-    }
-    this.win32 = !!i.win32 || process.platform === "win32", this.win32 && (this.path = Qs(this.path.replaceAll(/\\/g, "/")), t = t.replaceAll(/\\/g, "/")), this.absolute = f(i.absolute || js.resolve(this.cwd, t)), this.path === "" && (this.path = "./"), r && this.warn("TAR_ENTRY_INFO", `stripping ${r} from absolute path`, { entry: this, path: r + this.path });
-    let n = this.statCache.get(this.absolute);
-    n ? this[si](n) : this[ss]();
-  }
-  warn(t, e, i = {}) {
-    return Dt(this, t, e, i);
-  }
-  emit(t, ...e) {
-    return t === "error" && (this.#t = true), super.emit(t, ...e);
-  }
-  [ss]() {
-    X.lstat(this.absolute, (t, e) => {
-      if (t) return this.emit("error", t);
-      this[si](e);
-    });
-  }
-  [si](t) {
-    this.statCache.set(this.absolute, t), this.stat = t, t.isFile() || (t.size = 0), this.type = Gn(t), this.emit("stat", t), this[tr]();
-  }
-  [tr]() {
-    switch (this.type) {
-      case "File":
-        return this[er]();
-      case "Directory":
-        return this[ir]();
-      case "SymbolicLink":
-        return this[is]();
-      default:
-        return this.end();
-    }
-  }
-  [ri](t) {
-    return Ji(t, this.type === "Directory", this.portable);
-  }
-  [q](t) {
-    return rr(t, this.prefix);
-  }
-  [fe]() {
-    if (!this.stat) throw new Error("cannot write header before stat");
-    this.type === "Directory" && this.portable && (this.noMtime = true), this.onWriteEntry?.(this), this.header = new F({ path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, mode: this[ri](this.stat.mode), uid: this.portable ? void 0 : this.stat.uid, gid: this.portable ? void 0 : this.stat.gid, size: this.stat.size, mtime: this.noMtime ? void 0 : this.mtime || this.stat.mtime, type: this.type === "Unsupported" ? void 0 : this.type, uname: this.portable ? void 0 : this.stat.uid === this.myuid ? this.myuser : "", atime: this.portable ? void 0 : this.stat.atime, ctime: this.portable ? void 0 : this.stat.ctime }), this.header.encode() && !this.noPax && super.write(new ft({ atime: this.portable ? void 0 : this.header.atime, ctime: this.portable ? void 0 : this.header.ctime, gid: this.portable ? void 0 : this.header.gid, mtime: this.noMtime ? void 0 : this.mtime || this.header.mtime, path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, size: this.header.size, uid: this.portable ? void 0 : this.header.uid, uname: this.portable ? void 0 : this.header.uname, dev: this.portable ? void 0 : this.stat.dev, ino: this.portable ? void 0 : this.stat.ino, nlink: this.portable ? void 0 : this.stat.nlink }).encode());
-    let t = this.header?.block;
-    if (!t) throw new Error("failed to encode header");
-    super.write(t);
-  }
-  [ir]() {
-    if (!this.stat) throw new Error("cannot create directory entry without stat");
-    this.path.slice(-1) !== "/" && (this.path += "/"), this.stat.size = 0, this[fe](), this.end();
-  }
-  [is]() {
-    X.readlink(this.absolute, (t, e) => {
-      if (t) return this.emit("error", t);
-      this[ns](e);
-    });
-  }
-  [ns](t) {
-    this.linkpath = f(t), this[fe](), this.end();
-  }
-  [sr](t) {
-    if (!this.stat) throw new Error("cannot create link entry without stat");
-    this.type = "Link", this.linkpath = f(js.relative(this.cwd, t)), this.stat.size = 0, this[fe](), this.end();
-  }
-  [er]() {
-    if (!this.stat) throw new Error("cannot create file entry without stat");
-    if (this.stat.nlink > 1) {
-      let t = `${this.stat.dev}:${this.stat.ino}`, e = this.linkCache.get(t);
-      if (e?.indexOf(this.cwd) === 0) return this[sr](e);
-      this.linkCache.set(t, this.absolute);
-    }
-    if (this[fe](), this.stat.size === 0) return this.end();
-    this[os]();
-  }
-  [os]() {
-    X.open(this.absolute, "r", (t, e) => {
-      if (t) return this.emit("error", t);
-      this[hs](e);
-    });
-  }
-  [hs](t) {
-    if (this.fd = t, this.#t) return this[pt]();
-    if (!this.stat) throw new Error("should stat before calling onopenfile");
-    this.blockLen = 512 * Math.ceil(this.stat.size / 512), this.blockRemain = this.blockLen;
-    let e = Math.min(this.blockLen, this.maxReadSize);
-    this.buf = Buffer.allocUnsafe(e), this.offset = 0, this.pos = 0, this.remain = this.stat.size, this.length = this.buf.length, this[ii]();
-  }
-  [ii]() {
-    let { fd: t, buf: e, offset: i, length: r, pos: n } = this;
-    if (t === void 0 || e === void 0) throw new Error("cannot read file without first opening");
-    X.read(t, e, i, r, n, (o, h) => {
-      if (o) return this[pt](() => this.emit("error", o));
-      this[rs](h);
-    });
-  }
-  [pt](t = () => {
-  }) {
-    this.fd !== void 0 && X.close(this.fd, t);
-  }
-  [rs](t) {
-    if (t <= 0 && this.remain > 0) {
-      let r = Object.assign(new Error("encountered unexpected EOF"), { path: this.absolute, syscall: "read", code: "EOF" });
-      return this[pt](() => this.emit("error", r));
-    }
-    if (t > this.remain) {
-      let r = Object.assign(new Error("did not encounter expected EOF"), { path: this.absolute, syscall: "read", code: "EOF" });
-      return this[pt](() => this.emit("error", r));
-    }
-    if (!this.buf) throw new Error("should have created buffer prior to reading");
-    if (t === this.remain) for (let r = t; r < this.length && t < this.blockRemain; r++) this.buf[r + this.offset] = 0, t++, this.remain++;
-    let e = this.offset === 0 && t === this.buf.length ? this.buf : this.buf.subarray(this.offset, this.offset + t);
-    this.write(e) ? this[es]() : this[as](() => this[es]());
-  }
-  [as](t) {
-    this.once("drain", t);
-  }
-  write(t, e, i) {
-    if (typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8")), this.blockRemain < t.length) {
-      let r = Object.assign(new Error("writing more data than expected"), { path: this.absolute });
-      return this.emit("error", r);
-    }
-    return this.remain -= t.length, this.blockRemain -= t.length, this.pos += t.length, this.offset += t.length, super.write(t, null, i);
-  }
-  [es]() {
-    if (!this.remain) return this.blockRemain && super.write(Buffer.alloc(this.blockRemain)), this[pt]((t) => t ? this.emit("error", t) : this.end());
-    if (!this.buf) throw new Error("buffer lost somehow in ONDRAIN");
-    this.offset >= this.length && (this.buf = Buffer.allocUnsafe(Math.min(this.blockRemain, this.buf.length)), this.offset = 0), this.length = this.buf.length - this.offset, this[ii]();
-  }
-};
-var ni = class extends de {
-  sync = true;
-  [ss]() {
-    this[si](X.lstatSync(this.absolute));
-  }
-  [is]() {
-    this[ns](X.readlinkSync(this.absolute));
-  }
-  [os]() {
-    this[hs](X.openSync(this.absolute, "r"));
-  }
-  [ii]() {
-    let t = true;
-    try {
-      let { fd: e, buf: i, offset: r, length: n, pos: o } = this;
-      if (e === void 0 || i === void 0) throw new Error("fd and buf must be set in READ method");
-      let h = X.readSync(e, i, r, n, o);
-      this[rs](h), t = false;
-    } finally {
-      if (t) try {
-        this[pt](() => {
-        });
-      } catch {
-      }
-    }
-  }
-  [as](t) {
-    t();
-  }
-  [pt](t = () => {
-  }) {
-    this.fd !== void 0 && X.closeSync(this.fd), t();
-  }
-};
-var oi = class extends A {
-  blockLen = 0;
-  blockRemain = 0;
-  buf = 0;
-  pos = 0;
-  remain = 0;
-  length = 0;
-  preservePaths;
-  portable;
-  strict;
-  noPax;
-  noMtime;
-  readEntry;
-  type;
-  prefix;
-  path;
-  mode;
-  uid;
-  gid;
-  uname;
-  gname;
-  header;
-  mtime;
-  atime;
-  ctime;
-  linkpath;
-  size;
-  onWriteEntry;
-  warn(t, e, i = {}) {
-    return Dt(this, t, e, i);
-  }
-  constructor(t, e = {}) {
-    let i = se(e);
-    super(), this.preservePaths = !!i.preservePaths, this.portable = !!i.portable, this.strict = !!i.strict, this.noPax = !!i.noPax, this.noMtime = !!i.noMtime, this.onWriteEntry = i.onWriteEntry, this.readEntry = t;
-    let { type: r } = t;
-    if (r === "Unsupported") throw new Error("writing entry that should be ignored");
-    this.type = r, this.type === "Directory" && this.portable && (this.noMtime = true), this.prefix = i.prefix, this.path = f(t.path), this.mode = t.mode !== void 0 ? this[ri](t.mode) : void 0, this.uid = this.portable ? void 0 : t.uid, this.gid = this.portable ? void 0 : t.gid, this.uname = this.portable ? void 0 : t.uname, this.gname = this.portable ? void 0 : t.gname, this.size = t.size, this.mtime = this.noMtime ? void 0 : i.mtime || t.mtime, this.atime = this.portable ? void 0 : t.atime, this.ctime = this.portable ? void 0 : t.ctime, this.linkpath = t.linkpath !== void 0 ? f(t.linkpath) : void 0, typeof i.onwarn == "function" && this.on("warn", i.onwarn);
-    let n = false;
-    if (!this.preservePaths) {
-      let [h, a] = ce(this.path);
-      h && typeof a == "string" && (this.path = a, n = h);
-    }
-    this.remain = t.size, this.blockRemain = t.startBlockSize, this.onWriteEntry?.(this), this.header = new F({ path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, mode: this.mode, uid: this.portable ? void 0 : this.uid, gid: this.portable ? void 0 : this.gid, size: this.size, mtime: this.noMtime ? void 0 : this.mtime, type: this.type, uname: this.portable ? void 0 : this.uname, atime: this.portable ? void 0 : this.atime, ctime: this.portable ? void 0 : this.ctime }), n && this.warn("TAR_ENTRY_INFO", `stripping ${n} from absolute path`, { entry: this, path: n + this.path }), this.header.encode() && !this.noPax && super.write(new ft({ atime: this.portable ? void 0 : this.atime, ctime: this.portable ? void 0 : this.ctime, gid: this.portable ? void 0 : this.gid, mtime: this.noMtime ? void 0 : this.mtime, path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, size: this.size, uid: this.portable ? void 0 : this.uid, uname: this.portable ? void 0 : this.uname, dev: this.portable ? void 0 : this.readEntry.dev, ino: this.portable ? void 0 : this.readEntry.ino, nlink: this.portable ? void 0 : this.readEntry.nlink }).encode());
-    let o = this.header?.block;
-    if (!o) throw new Error("failed to encode header");
-    super.write(o), t.pipe(this);
-  }
-  [q](t) {
-    return rr(t, this.prefix);
-  }
-  [ri](t) {
-    return Ji(t, this.type === "Directory", this.portable);
-  }
-  write(t, e, i) {
-    typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8"));
-    let r = t.length;
-    if (r > this.blockRemain) throw new Error("writing more to entry than is appropriate");
-    return this.blockRemain -= r, super.write(t, i);
-  }
-  end(t, e, i) {
-    return this.blockRemain && super.write(Buffer.alloc(this.blockRemain)), typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, e ?? "utf8")), i && this.once("finish", i), t ? super.end(t, i) : super.end(i), this;
-  }
-};
-var Gn = (s3) => s3.isFile() ? "File" : s3.isDirectory() ? "Directory" : s3.isSymbolicLink() ? "SymbolicLink" : "Unsupported";
-var hi = class s2 {
-  tail;
-  head;
-  length = 0;
-  static create(t = []) {
-    return new s2(t);
-  }
-  constructor(t = []) {
-    for (let e of t) this.push(e);
-  }
-  *[Symbol.iterator]() {
-    for (let t = this.head; t; t = t.next) yield t.value;
-  }
-  removeNode(t) {
-    if (t.list !== this) throw new Error("removing node which does not belong to this list");
-    let e = t.next, i = t.prev;
-    return e && (e.prev = i), i && (i.next = e), t === this.head && (this.head = e), t === this.tail && (this.tail = i), this.length--, t.next = void 0, t.prev = void 0, t.list = void 0, e;
-  }
-  unshiftNode(t) {
-    if (t === this.head) return;
-    t.list && t.list.removeNode(t);
-    let e = this.head;
-    t.list = this, t.next = e, e && (e.prev = t), this.head = t, this.tail || (this.tail = t), this.length++;
-  }
-  pushNode(t) {
-    if (t === this.tail) return;
-    t.list && t.list.removeNode(t);
-    let e = this.tail;
-    t.list = this, t.prev = e, e && (e.next = t), this.tail = t, this.head || (this.head = t), this.length++;
-  }
-  push(...t) {
-    for (let e = 0, i = t.length; e < i; e++) Yn(this, t[e]);
-    return this.length;
-  }
-  unshift(...t) {
-    for (var e = 0, i = t.length; e < i; e++) Kn(this, t[e]);
-    return this.length;
-  }
-  pop() {
-    if (!this.tail) return;
-    let t = this.tail.value, e = this.tail;
-    return this.tail = this.tail.prev, this.tail ? this.tail.next = void 0 : this.head = void 0, e.list = void 0, this.length--, t;
-  }
-  shift() {
-    if (!this.head) return;
-    let t = this.head.value, e = this.head;
-    return this.head = this.head.next, this.head ? this.head.prev = void 0 : this.tail = void 0, e.list = void 0, this.length--, t;
-  }
-  forEach(t, e) {
-    e = e || this;
-    for (let i = this.head, r = 0; i; r++) t.call(e, i.value, r, this), i = i.next;
-  }
-  forEachReverse(t, e) {
-    e = e || this;
-    for (let i = this.tail, r = this.length - 1; i; r--) t.call(e, i.value, r, this), i = i.prev;
-  }
-  get(t) {
-    let e = 0, i = this.head;
-    for (; i && e < t; e++) i = i.next;
-    if (e === t && i) return i.value;
-  }
-  getReverse(t) {
-    let e = 0, i = this.tail;
-    for (; i && e < t; e++) i = i.prev;
-    if (e === t && i) return i.value;
-  }
-  map(t, e) {
-    e = e || this;
-    let i = new s2();
-    for (let r = this.head; r; ) i.push(t.call(e, r.value, this)), r = r.next;
-    return i;
-  }
-  mapReverse(t, e) {
-    e = e || this;
-    var i = new s2();
-    for (let r = this.tail; r; ) i.push(t.call(e, r.value, this)), r = r.prev;
-    return i;
-  }
-  reduce(t, e) {
-    let i, r = this.head;
-    if (arguments.length > 1) i = e;
-    else if (this.head) r = this.head.next, i = this.head.value;
-    else throw new TypeError("Reduce of empty list with no initial value");
-    for (var n = 0; r; n++) i = t(i, r.value, n), r = r.next;
-    return i;
-  }
-  reduceReverse(t, e) {
-    let i, r = this.tail;
-    if (arguments.length > 1) i = e;
-    else if (this.tail) r = this.tail.prev, i = this.tail.value;
-    else throw new TypeError("Reduce of empty list with no initial value");
-    for (let n = this.length - 1; r; n--) i = t(i, r.value, n), r = r.prev;
-    return i;
-  }
-  toArray() {
-    let t = new Array(this.length);
-    for (let e = 0, i = this.head; i; e++) t[e] = i.value, i = i.next;
-    return t;
-  }
-  toArrayReverse() {
-    let t = new Array(this.length);
-    for (let e = 0, i = this.tail; i; e++) t[e] = i.value, i = i.prev;
-    return t;
-  }
-  slice(t = 0, e = this.length) {
-    e < 0 && (e += this.length), t < 0 && (t += this.length);
-    let i = new s2();
-    if (e < t || e < 0) return i;
-    t < 0 && (t = 0), e > this.length && (e = this.length);
-    let r = this.head, n = 0;
-    for (n = 0; r && n < t; n++) r = r.next;
-    for (; r && n < e; n++, r = r.next) i.push(r.value);
-    return i;
-  }
-  sliceReverse(t = 0, e = this.length) {
-    e < 0 && (e += this.length), t < 0 && (t += this.length);
-    let i = new s2();
-    if (e < t || e < 0) return i;
-    t < 0 && (t = 0), e > this.length && (e = this.length);
-    let r = this.length, n = this.tail;
-    for (; n && r > e; r--) n = n.prev;
-    for (; n && r > t; r--, n = n.prev) i.push(n.value);
-    return i;
-  }
-  splice(t, e = 0, ...i) {
-    t > this.length && (t = this.length - 1), t < 0 && (t = this.length + t);
-    let r = this.head;
-    for (let o = 0; r && o < t; o++) r = r.next;
-    let n = [];
-    for (let o = 0; r && o < e; o++) n.push(r.value), r = this.removeNode(r);
-    r ? r !== this.tail && (r = r.prev) : r = this.tail;
-    for (let o of i) r = Zn(this, r, o);
-    return n;
-  }
-  reverse() {
-    let t = this.head, e = this.tail;
-    for (let i = t; i; i = i.prev) {
-      let r = i.prev;
-      i.prev = i.next, i.next = r;
-    }
-    return this.head = e, this.tail = t, this;
-  }
-};
-function Zn(s3, t, e) {
-  let i = t, r = t ? t.next : s3.head, n = new ue(e, i, r, s3);
-  return n.next === void 0 && (s3.tail = n), n.prev === void 0 && (s3.head = n), s3.length++, n;
-}
-function Yn(s3, t) {
-  s3.tail = new ue(t, s3.tail, void 0, s3), s3.head || (s3.head = s3.tail), s3.length++;
-}
-function Kn(s3, t) {
-  s3.head = new ue(t, void 0, s3.head, s3), s3.tail || (s3.tail = s3.head), s3.length++;
-}
-var ue = class {
-  list;
-  next;
-  prev;
-  value;
-  constructor(t, e, i, r) {
-    this.list = r, this.value = t, e ? (e.next = this, this.prev = e) : this.prev = void 0, i ? (i.prev = this, this.next = i) : this.next = void 0;
-  }
-};
-var pi = class {
-  path;
-  absolute;
-  entry;
-  stat;
-  readdir;
-  pending = false;
-  pendingLink = false;
-  ignore = false;
-  piped = false;
-  constructor(t, e) {
-    this.path = t || "./", this.absolute = e;
-  }
-};
-var nr = Buffer.alloc(1024);
-var li = /* @__PURE__ */ Symbol("onStat");
-var me = /* @__PURE__ */ Symbol("ended");
-var W = /* @__PURE__ */ Symbol("queue");
-var pe = /* @__PURE__ */ Symbol("pendingLinks");
-var Et = /* @__PURE__ */ Symbol("current");
-var Ft = /* @__PURE__ */ Symbol("process");
-var Ee = /* @__PURE__ */ Symbol("processing");
-var ai = /* @__PURE__ */ Symbol("processJob");
-var G = /* @__PURE__ */ Symbol("jobs");
-var ls = /* @__PURE__ */ Symbol("jobDone");
-var ci = /* @__PURE__ */ Symbol("addFSEntry");
-var or = /* @__PURE__ */ Symbol("addTarEntry");
-var ds = /* @__PURE__ */ Symbol("stat");
-var us = /* @__PURE__ */ Symbol("readdir");
-var fi = /* @__PURE__ */ Symbol("onreaddir");
-var di = /* @__PURE__ */ Symbol("pipe");
-var hr = /* @__PURE__ */ Symbol("entry");
-var cs = /* @__PURE__ */ Symbol("entryOpt");
-var ui = /* @__PURE__ */ Symbol("writeEntryClass");
-var lr = /* @__PURE__ */ Symbol("write");
-var fs2 = /* @__PURE__ */ Symbol("ondrain");
-var wt = class extends A {
-  sync = false;
-  opt;
-  cwd;
-  maxReadSize;
-  preservePaths;
-  strict;
-  noPax;
-  prefix;
-  linkCache;
-  statCache;
-  file;
-  portable;
-  zip;
-  readdirCache;
-  noDirRecurse;
-  follow;
-  noMtime;
-  mtime;
-  filter;
-  jobs;
-  [ui];
-  onWriteEntry;
-  [W];
-  [pe] = /* @__PURE__ */ new Map();
-  [G] = 0;
-  [Ee] = false;
-  [me] = false;
-  constructor(t = {}) {
-    if (super(), this.opt = t, this.file = t.file || "", this.cwd = t.cwd || process.cwd(), this.maxReadSize = t.maxReadSize, this.preservePaths = !!t.preservePaths, this.strict = !!t.strict, this.noPax = !!t.noPax, this.prefix = f(t.prefix || ""), this.linkCache = t.linkCache || /* @__PURE__ */ new Map(), this.statCache = t.statCache || /* @__PURE__ */ new Map(), this.readdirCache = t.readdirCache || /* @__PURE__ */ new Map(), this.onWriteEntry = t.onWriteEntry, this[ui] = de, typeof t.onwarn == "function" && this.on("warn", t.onwarn), this.portable = !!t.portable, t.gzip || t.brotli || t.zstd) {
-      if ((t.gzip ? 1 : 0) + (t.brotli ? 1 : 0) + (t.zstd ? 1 : 0) > 1) throw new TypeError("gzip, brotli, zstd are mutually exclusive");
-      if (t.gzip && (typeof t.gzip != "object" && (t.gzip = {}), this.portable && (t.gzip.portable = true), this.zip = new ze(t.gzip)), t.brotli && (typeof t.brotli != "object" && (t.brotli = {}), this.zip = new We(t.brotli)), t.zstd && (typeof t.zstd != "object" && (t.zstd = {}), this.zip = new Ye(t.zstd)), !this.zip) throw new Error("impossible");
-      let e = this.zip;
-      e.on("data", (i) => super.write(i)), e.on("end", () => super.end()), e.on("drain", () => this[fs2]()), this.on("resume", () => e.resume());
-    } else this.on("drain", this[fs2]);
-    this.noDirRecurse = !!t.noDirRecurse, this.follow = !!t.follow, this.noMtime = !!t.noMtime, t.mtime && (this.mtime = t.mtime), this.filter = typeof t.filter == "function" ? t.filter : () => true, this[W] = new hi(), this[G] = 0, this.jobs = Number(t.jobs) || 4, this[Ee] = false, this[me] = false;
-  }
-  [lr](t) {
-    return super.write(t);
-  }
-  add(t) {
-    return this.write(t), this;
-  }
-  end(t, e, i) {
-    return typeof t == "function" && (i = t, t = void 0), typeof e == "function" && (i = e, e = void 0), t && this.add(t), this[me] = true, this[Ft](), i && i(), this;
-  }
-  write(t) {
-    if (this[me]) throw new Error("write after end");
-    return typeof t == "string" ? this[ci](t) : this[or](t), this.flowing;
-  }
-  [or](t) {
-    let e = f(ar.resolve(this.cwd, t.path));
-    if (!this.filter(t.path, t)) t.resume();
-    else {
-      let i = new pi(t.path, e);
-      i.entry = new oi(t, this[cs](i)), i.entry.on("end", () => this[ls](i)), this[G] += 1, this[W].push(i);
-    }
-    this[Ft]();
-  }
-  [ci](t) {
-    let e = f(ar.resolve(this.cwd, t));
-    this[W].push(new pi(t, e)), this[Ft]();
-  }
-  [ds](t) {
-    t.pending = true, this[G] += 1;
-    let e = this.follow ? "stat" : "lstat";
-    mi[e](t.absolute, (i, r) => {
-      t.pending = false, this[G] -= 1, i ? this.emit("error", i) : this[li](t, r);
-    });
-  }
-  [li](t, e) {
-    if (this.statCache.set(t.absolute, e), t.stat = e, !this.filter(t.path, e)) t.ignore = true;
-    else if (e.isFile() && e.nlink > 1 && !this.linkCache.get(`${e.dev}:${e.ino}`) && !this.sync) if (t === this[Et]) this[ai](t);
-    else {
-      let i = `${e.dev}:${e.ino}`, r = this[pe].get(i);
-      r ? r.push(t) : this[pe].set(i, [t]), t.pendingLink = true, t.pending = true;
-    }
-    this[Ft]();
-  }
-  [us](t) {
-    t.pending = true, this[G] += 1, mi.readdir(t.absolute, (e, i) => {
-      if (t.pending = false, this[G] -= 1, e) return this.emit("error", e);
-      this[fi](t, i);
-    });
-  }
-  [fi](t, e) {
-    this.readdirCache.set(t.absolute, e), t.readdir = e, this[Ft]();
-  }
-  [Ft]() {
-    if (!this[Ee]) {
-      this[Ee] = true;
-      for (let t = this[W].head; t && this[G] < this.jobs; t = t.next) if (this[ai](t.value), t.value.ignore) {
-        let e = t.next;
-        this[W].removeNode(t), t.next = e;
-      }
-      this[Ee] = false, this[me] && this[W].length === 0 && this[G] === 0 && (this.zip ? this.zip.end(nr) : (super.write(nr), super.end()));
-    }
-  }
-  get [Et]() {
-    return this[W] && this[W].head && this[W].head.value;
-  }
-  [ls](t) {
-    this[W].shift(), this[G] -= 1;
-    let { stat: e } = t;
-    if (e && e.isFile() && e.nlink > 1) {
-      let i = `${e.dev}:${e.ino}`, r = this[pe].get(i);
-      if (r) {
-        this[pe].delete(i);
-        for (let n of r) n.pending = false, this[ai](n);
-      }
-    }
-    this[Ft]();
-  }
-  [ai](t) {
-    if (t.pending && t.pendingLink && t === this[Et] && (t.pending = false, t.pendingLink = false), !t.pending) {
-      if (t.entry) {
-        t === this[Et] && !t.piped && this[di](t);
-        return;
-      }
-      if (!t.stat) {
-        let e = this.statCache.get(t.absolute);
-        e ? this[li](t, e) : this[ds](t);
-      }
-      if (t.stat && !t.ignore) {
-        if (!this.noDirRecurse && t.stat.isDirectory() && !t.readdir) {
-          let e = this.readdirCache.get(t.absolute);
-          if (e ? this[fi](t, e) : this[us](t), !t.readdir) return;
-        }
-        if (t.entry = this[hr](t), !t.entry) {
-          t.ignore = true;
-          return;
-        }
-        t === this[Et] && !t.piped && this[di](t);
-      }
-    }
-  }
-  [cs](t) {
-    return { onwarn: (e, i, r) => this.warn(e, i, r), noPax: this.noPax, cwd: this.cwd, absolute: t.absolute, preservePaths: this.preservePaths, maxReadSize: this.maxReadSize, strict: this.strict, portable: this.portable, linkCache: this.linkCache, statCache: this.statCache, noMtime: this.noMtime, mtime: this.mtime, prefix: this.prefix, onWriteEntry: this.onWriteEntry };
-  }
-  [hr](t) {
-    this[G] += 1;
-    try {
-      return new this[ui](t.path, this[cs](t)).on("end", () => this[ls](t)).on("error", (i) => this.emit("error", i));
-    } catch (e) {
-      this.emit("error", e);
-    }
-  }
-  [fs2]() {
-    this[Et] && this[Et].entry && this[Et].entry.resume();
-  }
-  [di](t) {
-    t.piped = true, t.readdir && t.readdir.forEach((r) => {
-      let n = t.path, o = n === "./" ? "" : n.replace(/\/*$/, "/");
-      this[ci](o + r);
-    });
-    let e = t.entry, i = this.zip;
-    if (!e) throw new Error("cannot pipe without source");
-    i ? e.on("data", (r) => {
-      i.write(r) || e.pause();
-    }) : e.on("data", (r) => {
-      super.write(r) || e.pause();
-    });
-  }
-  pause() {
-    return this.zip && this.zip.pause(), super.pause();
-  }
-  warn(t, e, i = {}) {
-    Dt(this, t, e, i);
-  }
-};
-var kt = class extends wt {
-  sync = true;
-  constructor(t) {
-    super(t), this[ui] = ni;
-  }
-  pause() {
-  }
-  resume() {
-  }
-  [ds](t) {
-    let e = this.follow ? "statSync" : "lstatSync";
-    this[li](t, mi[e](t.absolute));
-  }
-  [us](t) {
-    this[fi](t, mi.readdirSync(t.absolute));
-  }
-  [di](t) {
-    let e = t.entry, i = this.zip;
-    if (t.readdir && t.readdir.forEach((r) => {
-      let n = t.path, o = n === "./" ? "" : n.replace(/\/*$/, "/");
-      this[ci](o + r);
-    }), !e) throw new Error("Cannot pipe without source");
-    i ? e.on("data", (r) => {
-      i.write(r);
-    }) : e.on("data", (r) => {
-      super[lr](r);
-    });
-  }
-};
-var Vn = (s3, t) => {
-  let e = new kt(s3), i = new Wt(s3.file, { mode: s3.mode || 438 });
-  e.pipe(i), fr(e, t);
-};
-var $n = (s3, t) => {
-  let e = new wt(s3), i = new et(s3.file, { mode: s3.mode || 438 });
-  e.pipe(i);
-  let r = new Promise((n, o) => {
-    i.on("error", o), i.on("close", n), e.on("error", o);
-  });
-  return dr(e, t).catch((n) => e.emit("error", n)), r;
-};
-var fr = (s3, t) => {
-  t.forEach((e) => {
-    e.charAt(0) === "@" ? Ct({ file: cr.resolve(s3.cwd, e.slice(1)), sync: true, noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
-  }), s3.end();
-};
-var dr = async (s3, t) => {
-  for (let e of t) e.charAt(0) === "@" ? await Ct({ file: cr.resolve(String(s3.cwd), e.slice(1)), noResume: true, onReadEntry: (i) => {
-    s3.add(i);
-  } }) : s3.add(e);
-  s3.end();
-};
-var Xn = (s3, t) => {
-  let e = new kt(s3);
-  return fr(e, t), e;
-};
-var qn = (s3, t) => {
-  let e = new wt(s3);
-  return dr(e, t).catch((i) => e.emit("error", i)), e;
-};
-var Qn = K(Vn, $n, Xn, qn, (s3, t) => {
-  if (!t?.length) throw new TypeError("no paths specified to add to archive");
-});
-var Jn = process.env.__FAKE_PLATFORM__ || process.platform;
-var Er = Jn === "win32";
-var { O_CREAT: wr, O_NOFOLLOW: ur, O_TRUNC: Sr, O_WRONLY: yr } = pr.constants;
-var Rr = Number(process.env.__FAKE_FS_O_FILENAME__) || pr.constants.UV_FS_O_FILEMAP || 0;
-var jn = Er && !!Rr;
-var to = 512 * 1024;
-var eo = Rr | Sr | wr | yr;
-var mr = !Er && typeof ur == "number" ? ur | Sr | wr | yr : null;
-var ms = mr !== null ? () => mr : jn ? (s3) => s3 < to ? eo : "w" : () => "w";
-var ps = (s3, t, e) => {
-  try {
-    return wi.lchownSync(s3, t, e);
-  } catch (i) {
-    if (i?.code !== "ENOENT") throw i;
-  }
-};
-var Ei = (s3, t, e, i) => {
-  wi.lchown(s3, t, e, (r) => {
-    i(r && r?.code !== "ENOENT" ? r : null);
-  });
-};
-var io = (s3, t, e, i, r) => {
-  if (t.isDirectory()) Es(we.resolve(s3, t.name), e, i, (n) => {
-    if (n) return r(n);
-    let o = we.resolve(s3, t.name);
-    Ei(o, e, i, r);
-  });
-  else {
-    let n = we.resolve(s3, t.name);
-    Ei(n, e, i, r);
-  }
-};
-var Es = (s3, t, e, i) => {
-  wi.readdir(s3, { withFileTypes: true }, (r, n) => {
-    if (r) {
-      if (r.code === "ENOENT") return i();
-      if (r.code !== "ENOTDIR" && r.code !== "ENOTSUP") return i(r);
-    }
-    if (r || !n.length) return Ei(s3, t, e, i);
-    let o = n.length, h = null, a = (l) => {
-      if (!h) {
-        if (l) return i(h = l);
-        if (--o === 0) return Ei(s3, t, e, i);
-      }
-    };
-    for (let l of n) io(s3, l, t, e, a);
-  });
-};
-var so = (s3, t, e, i) => {
-  t.isDirectory() && ws(we.resolve(s3, t.name), e, i), ps(we.resolve(s3, t.name), e, i);
-};
-var ws = (s3, t, e) => {
-  let i;
-  try {
-    i = wi.readdirSync(s3, { withFileTypes: true });
-  } catch (r) {
-    let n = r;
-    if (n?.code === "ENOENT") return;
-    if (n?.code === "ENOTDIR" || n?.code === "ENOTSUP") return ps(s3, t, e);
-    throw n;
-  }
-  for (let r of i) so(s3, r, t, e);
-  return ps(s3, t, e);
-};
-var Se = class extends Error {
-  path;
-  code;
-  syscall = "chdir";
-  constructor(t, e) {
-    super(`${e}: Cannot cd into '${t}'`), this.path = t, this.code = e;
-  }
-  get name() {
-    return "CwdError";
-  }
-};
-var St = class extends Error {
-  path;
-  symlink;
-  syscall = "symlink";
-  code = "TAR_SYMLINK_ERROR";
-  constructor(t, e) {
-    super("TAR_SYMLINK_ERROR: Cannot extract through symbolic link"), this.symlink = t, this.path = e;
-  }
-  get name() {
-    return "SymlinkError";
-  }
-};
-var no = (s3, t) => {
-  k.stat(s3, (e, i) => {
-    (e || !i.isDirectory()) && (e = new Se(s3, e?.code || "ENOTDIR")), t(e);
-  });
-};
-var gr = (s3, t, e) => {
-  s3 = f(s3);
-  let i = t.umask ?? 18, r = t.mode | 448, n = (r & i) !== 0, o = t.uid, h = t.gid, a = typeof o == "number" && typeof h == "number" && (o !== t.processUid || h !== t.processGid), l = t.preserve, c = t.unlink, d = f(t.cwd), y = (E2, x) => {
-    E2 ? e(E2) : x && a ? Es(x, o, h, (Le) => y(Le)) : n ? k.chmod(s3, r, e) : e();
-  };
-  if (s3 === d) return no(s3, y);
-  if (l) return ro.mkdir(s3, { mode: r, recursive: true }).then((E2) => y(null, E2 ?? void 0), y);
-  let D = f(Si.relative(d, s3)).split("/");
-  Ss(d, D, r, c, d, void 0, y);
-};
-var Ss = (s3, t, e, i, r, n, o) => {
-  if (t.length === 0) return o(null, n);
-  let h = t.shift(), a = f(Si.resolve(s3 + "/" + h));
-  k.mkdir(a, e, br(a, t, e, i, r, n, o));
-};
-var br = (s3, t, e, i, r, n, o) => (h) => {
-  h ? k.lstat(s3, (a, l) => {
-    if (a) a.path = a.path && f(a.path), o(a);
-    else if (l.isDirectory()) Ss(s3, t, e, i, r, n, o);
-    else if (i) k.unlink(s3, (c) => {
-      if (c) return o(c);
-      k.mkdir(s3, e, br(s3, t, e, i, r, n, o));
-    });
-    else {
-      if (l.isSymbolicLink()) return o(new St(s3, s3 + "/" + t.join("/")));
-      o(h);
-    }
-  }) : (n = n || s3, Ss(s3, t, e, i, r, n, o));
-};
-var oo = (s3) => {
-  let t = false, e;
-  try {
-    t = k.statSync(s3).isDirectory();
-  } catch (i) {
-    e = i?.code;
-  } finally {
-    if (!t) throw new Se(s3, e ?? "ENOTDIR");
-  }
-};
-var _r = (s3, t) => {
-  s3 = f(s3);
-  let e = t.umask ?? 18, i = t.mode | 448, r = (i & e) !== 0, n = t.uid, o = t.gid, h = typeof n == "number" && typeof o == "number" && (n !== t.processUid || o !== t.processGid), a = t.preserve, l = t.unlink, c = f(t.cwd), d = (E2) => {
-    E2 && h && ws(E2, n, o), r && k.chmodSync(s3, i);
-  };
-  if (s3 === c) return oo(c), d();
-  if (a) return d(k.mkdirSync(s3, { mode: i, recursive: true }) ?? void 0);
-  let T = f(Si.relative(c, s3)).split("/"), D;
-  for (let E2 = T.shift(), x = c; E2 && (x += "/" + E2); E2 = T.shift()) {
-    x = f(Si.resolve(x));
-    try {
-      k.mkdirSync(x, i), D = D || x;
-    } catch {
-      let Le = k.lstatSync(x);
-      if (Le.isDirectory()) continue;
-      if (l) {
-        k.unlinkSync(x), k.mkdirSync(x, i), D = D || x;
-        continue;
-      } else if (Le.isSymbolicLink()) return new St(x, x + "/" + T.join("/"));
-    }
-  }
-  return d(D);
-};
-var ys = /* @__PURE__ */ Object.create(null);
-var Or = 1e4;
-var Vt = /* @__PURE__ */ new Set();
-var Tr = (s3) => {
-  Vt.has(s3) ? Vt.delete(s3) : ys[s3] = s3.normalize("NFD").toLocaleLowerCase("en").toLocaleUpperCase("en"), Vt.add(s3);
-  let t = ys[s3], e = Vt.size - Or;
-  if (e > Or / 10) {
-    for (let i of Vt) if (Vt.delete(i), delete ys[i], --e <= 0) break;
-  }
-  return t;
-};
-var ho = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
-var ao = ho === "win32";
-var lo = (s3) => s3.split("/").slice(0, -1).reduce((e, i) => {
-  let r = e.at(-1);
-  return r !== void 0 && (i = xr(r, i)), e.push(i || "/"), e;
-}, []);
-var yi = class {
-  #t = /* @__PURE__ */ new Map();
-  #i = /* @__PURE__ */ new Map();
-  #s = /* @__PURE__ */ new Set();
-  reserve(t, e) {
-    t = ao ? ["win32 parallelization disabled"] : t.map((r) => mt(xr(Tr(r))));
-    let i = new Set(t.map((r) => lo(r)).reduce((r, n) => r.concat(n)));
-    this.#i.set(e, { dirs: i, paths: t });
-    for (let r of t) {
-      let n = this.#t.get(r);
-      n ? n.push(e) : this.#t.set(r, [e]);
-    }
-    for (let r of i) {
-      let n = this.#t.get(r);
-      if (!n) this.#t.set(r, [/* @__PURE__ */ new Set([e])]);
-      else {
-        let o = n.at(-1);
-        o instanceof Set ? o.add(e) : n.push(/* @__PURE__ */ new Set([e]));
-      }
-    }
-    return this.#r(e);
-  }
-  #n(t) {
-    let e = this.#i.get(t);
-    if (!e) throw new Error("function does not have any path reservations");
-    return { paths: e.paths.map((i) => this.#t.get(i)), dirs: [...e.dirs].map((i) => this.#t.get(i)) };
-  }
-  check(t) {
-    let { paths: e, dirs: i } = this.#n(t);
-    return e.every((r) => r && r[0] === t) && i.every((r) => r && r[0] instanceof Set && r[0].has(t));
-  }
-  #r(t) {
-    return this.#s.has(t) || !this.check(t) ? false : (this.#s.add(t), t(() => this.#e(t)), true);
-  }
-  #e(t) {
-    if (!this.#s.has(t)) return false;
-    let e = this.#i.get(t);
-    if (!e) throw new Error("invalid reservation");
-    let { paths: i, dirs: r } = e, n = /* @__PURE__ */ new Set();
-    for (let o of i) {
-      let h = this.#t.get(o);
-      if (!h || h?.[0] !== t) continue;
-      let a = h[1];
-      if (!a) {
-        this.#t.delete(o);
-        continue;
-      }
-      if (h.shift(), typeof a == "function") n.add(a);
-      else for (let l of a) n.add(l);
-    }
-    for (let o of r) {
-      let h = this.#t.get(o), a = h?.[0];
-      if (!(!h || !(a instanceof Set))) if (a.size === 1 && h.length === 1) {
-        this.#t.delete(o);
-        continue;
-      } else if (a.size === 1) {
-        h.shift();
-        let l = h[0];
-        typeof l == "function" && n.add(l);
-      } else a.delete(t);
-    }
-    return this.#s.delete(t), n.forEach((o) => this.#r(o)), true;
-  }
-};
-var Lr = () => process.umask();
-var Dr = /* @__PURE__ */ Symbol("onEntry");
-var _s = /* @__PURE__ */ Symbol("checkFs");
-var Nr = /* @__PURE__ */ Symbol("checkFs2");
-var Os = /* @__PURE__ */ Symbol("isReusable");
-var P = /* @__PURE__ */ Symbol("makeFs");
-var Ts = /* @__PURE__ */ Symbol("file");
-var xs = /* @__PURE__ */ Symbol("directory");
-var gi = /* @__PURE__ */ Symbol("link");
-var Ar = /* @__PURE__ */ Symbol("symlink");
-var Ir = /* @__PURE__ */ Symbol("hardlink");
-var Re = /* @__PURE__ */ Symbol("ensureNoSymlink");
-var Cr = /* @__PURE__ */ Symbol("unsupported");
-var Fr = /* @__PURE__ */ Symbol("checkPath");
-var Rs = /* @__PURE__ */ Symbol("stripAbsolutePath");
-var yt = /* @__PURE__ */ Symbol("mkdir");
-var O = /* @__PURE__ */ Symbol("onError");
-var Ri = /* @__PURE__ */ Symbol("pending");
-var kr = /* @__PURE__ */ Symbol("pend");
-var $t = /* @__PURE__ */ Symbol("unpend");
-var gs = /* @__PURE__ */ Symbol("ended");
-var bs = /* @__PURE__ */ Symbol("maybeClose");
-var Ls = /* @__PURE__ */ Symbol("skip");
-var ge = /* @__PURE__ */ Symbol("doChown");
-var be = /* @__PURE__ */ Symbol("uid");
-var _e = /* @__PURE__ */ Symbol("gid");
-var Oe = /* @__PURE__ */ Symbol("checkedCwd");
-var fo = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
-var Te = fo === "win32";
-var uo = 1024;
-var mo = (s3, t) => {
-  if (!Te) return u.unlink(s3, t);
-  let e = s3 + ".DELETE." + Mr(16).toString("hex");
-  u.rename(s3, e, (i) => {
-    if (i) return t(i);
-    u.unlink(e, t);
-  });
-};
-var po = (s3) => {
-  if (!Te) return u.unlinkSync(s3);
-  let t = s3 + ".DELETE." + Mr(16).toString("hex");
-  u.renameSync(s3, t), u.unlinkSync(t);
-};
-var vr = (s3, t, e) => s3 !== void 0 && s3 === s3 >>> 0 ? s3 : t !== void 0 && t === t >>> 0 ? t : e;
-var Xt = class extends rt {
-  [gs] = false;
-  [Oe] = false;
-  [Ri] = 0;
-  reservations = new yi();
-  transform;
-  writable = true;
-  readable = false;
-  uid;
-  gid;
-  setOwner;
-  preserveOwner;
-  processGid;
-  processUid;
-  maxDepth;
-  forceChown;
-  win32;
-  newer;
-  keep;
-  noMtime;
-  preservePaths;
-  unlink;
-  cwd;
-  strip;
-  processUmask;
-  umask;
-  dmode;
-  fmode;
-  chmod;
-  constructor(t = {}) {
-    if (t.ondone = () => {
-      this[gs] = true, this[bs]();
-    }, super(t), this.transform = t.transform, this.chmod = !!t.chmod, typeof t.uid == "number" || typeof t.gid == "number") {
-      if (typeof t.uid != "number" || typeof t.gid != "number") throw new TypeError("cannot set owner without number uid and gid");
-      if (t.preserveOwner) throw new TypeError("cannot preserve owner in archive and also set owner explicitly");
-      this.uid = t.uid, this.gid = t.gid, this.setOwner = true;
-    } else this.uid = void 0, this.gid = void 0, this.setOwner = false;
-    this.preserveOwner = t.preserveOwner === void 0 && typeof t.uid != "number" ? process.getuid?.() === 0 : !!t.preserveOwner, this.processUid = (this.preserveOwner || this.setOwner) && process.getuid ? process.getuid() : void 0, this.processGid = (this.preserveOwner || this.setOwner) && process.getgid ? process.getgid() : void 0, this.maxDepth = typeof t.maxDepth == "number" ? t.maxDepth : uo, this.forceChown = t.forceChown === true, this.win32 = !!t.win32 || Te, this.newer = !!t.newer, this.keep = !!t.keep, this.noMtime = !!t.noMtime, this.preservePaths = !!t.preservePaths, this.unlink = !!t.unlink, this.cwd = f(R.resolve(t.cwd || process.cwd())), this.strip = Number(t.strip) || 0, this.processUmask = this.chmod ? typeof t.processUmask == "number" ? t.processUmask : Lr() : 0, this.umask = typeof t.umask == "number" ? t.umask : this.processUmask, this.dmode = t.dmode || 511 & ~this.umask, this.fmode = t.fmode || 438 & ~this.umask, this.on("entry", (e) => this[Dr](e));
-  }
-  warn(t, e, i = {}) {
-    return (t === "TAR_BAD_ARCHIVE" || t === "TAR_ABORT") && (i.recoverable = false), super.warn(t, e, i);
-  }
-  [bs]() {
-    this[gs] && this[Ri] === 0 && (this.emit("prefinish"), this.emit("finish"), this.emit("end"));
-  }
-  [Rs](t, e) {
-    let i = t[e], { type: r } = t;
-    if (!i || this.preservePaths) return true;
-    let [n, o] = ce(i), h = o.replaceAll(/\\/g, "/").split("/");
-    if (h.includes("..") || Te && /^[a-z]:\.\.$/i.test(h[0] ?? "")) {
-      if (e === "path" || r === "Link") return this.warn("TAR_ENTRY_ERROR", `${e} contains '..'`, { entry: t, [e]: i }), false;
-      let a = R.posix.dirname(t.path), l = R.posix.normalize(R.posix.join(a, h.join("/")));
-      if (l.startsWith("../") || l === "..") return this.warn("TAR_ENTRY_ERROR", `${e} escapes extraction directory`, { entry: t, [e]: i }), false;
-    }
-    return n && (t[e] = String(o), this.warn("TAR_ENTRY_INFO", `stripping ${n} from absolute ${e}`, { entry: t, [e]: i })), true;
-  }
-  [Fr](t) {
-    let e = f(t.path), i = e.split("/");
-    if (this.strip) {
-      if (i.length < this.strip) return false;
-      if (t.type === "Link") {
-        let r = f(String(t.linkpath)).split("/");
-        if (r.length >= this.strip) t.linkpath = r.slice(this.strip).join("/");
-        else return false;
-      }
-      i.splice(0, this.strip), t.path = i.join("/");
-    }
-    if (isFinite(this.maxDepth) && i.length > this.maxDepth) return this.warn("TAR_ENTRY_ERROR", "path excessively deep", { entry: t, path: e, depth: i.length, maxDepth: this.maxDepth }), false;
-    if (!this[Rs](t, "path") || !this[Rs](t, "linkpath")) return false;
-    if (t.absolute = R.isAbsolute(t.path) ? f(R.resolve(t.path)) : f(R.resolve(this.cwd, t.path)), !this.preservePaths && typeof t.absolute == "string" && t.absolute.indexOf(this.cwd + "/") !== 0 && t.absolute !== this.cwd) return this.warn("TAR_ENTRY_ERROR", "path escaped extraction target", { entry: t, path: f(t.path), resolvedPath: t.absolute, cwd: this.cwd }), false;
-    if (t.absolute === this.cwd && t.type !== "Directory" && t.type !== "GNUDumpDir") return false;
-    if (this.win32) {
-      let { root: r } = R.win32.parse(String(t.absolute));
-      t.absolute = r + ts(String(t.absolute).slice(r.length));
-      let { root: n } = R.win32.parse(t.path);
-      t.path = n + ts(t.path.slice(n.length));
-    }
-    return true;
-  }
-  [Dr](t) {
-    if (!this[Fr](t)) return t.resume();
-    switch (co.equal(typeof t.absolute, "string"), t.type) {
-      case "Directory":
-      case "GNUDumpDir":
-        t.mode && (t.mode = t.mode | 448);
-      case "File":
-      case "OldFile":
-      case "ContiguousFile":
-      case "Link":
-      case "SymbolicLink":
-        return this[_s](t);
-      default:
-        return this[Cr](t);
-    }
-  }
-  [O](t, e) {
-    t.name === "CwdError" ? this.emit("error", t) : (this.warn("TAR_ENTRY_ERROR", t, { entry: e }), this[$t](), e.resume());
-  }
-  [yt](t, e, i) {
-    gr(f(t), { uid: this.uid, gid: this.gid, processUid: this.processUid, processGid: this.processGid, umask: this.processUmask, preserve: this.preservePaths, unlink: this.unlink, cwd: this.cwd, mode: e }, i);
-  }
-  [ge](t) {
-    return this.forceChown || this.preserveOwner && (typeof t.uid == "number" && t.uid !== this.processUid || typeof t.gid == "number" && t.gid !== this.processGid) || typeof this.uid == "number" && this.uid !== this.processUid || typeof this.gid == "number" && this.gid !== this.processGid;
-  }
-  [be](t) {
-    return vr(this.uid, t.uid, this.processUid);
-  }
-  [_e](t) {
-    return vr(this.gid, t.gid, this.processGid);
-  }
-  [Ts](t, e) {
-    let i = typeof t.mode == "number" ? t.mode & 4095 : this.fmode, r = new et(String(t.absolute), { flags: ms(t.size), mode: i, autoClose: false });
-    r.on("error", (a) => {
-      r.fd && u.close(r.fd, () => {
-      }), r.write = () => true, this[O](a, t), e();
-    });
-    let n = 1, o = (a) => {
-      if (a) {
-        r.fd && u.close(r.fd, () => {
-        }), this[O](a, t), e();
-        return;
-      }
-      --n === 0 && r.fd !== void 0 && u.close(r.fd, (l) => {
-        l ? this[O](l, t) : this[$t](), e();
-      });
-    };
-    r.on("finish", () => {
-      let a = String(t.absolute), l = r.fd;
-      if (typeof l == "number" && t.mtime && !this.noMtime) {
-        n++;
-        let c = t.atime || /* @__PURE__ */ new Date(), d = t.mtime;
-        u.futimes(l, c, d, (y) => y ? u.utimes(a, c, d, (T) => o(T && y)) : o());
-      }
-      if (typeof l == "number" && this[ge](t)) {
-        n++;
-        let c = this[be](t), d = this[_e](t);
-        typeof c == "number" && typeof d == "number" && u.fchown(l, c, d, (y) => y ? u.chown(a, c, d, (T) => o(T && y)) : o());
-      }
-      o();
-    });
-    let h = this.transform && this.transform(t) || t;
-    h !== t && (h.on("error", (a) => {
-      this[O](a, t), e();
-    }), t.pipe(h)), h.pipe(r);
-  }
-  [xs](t, e) {
-    let i = typeof t.mode == "number" ? t.mode & 4095 : this.dmode;
-    this[yt](String(t.absolute), i, (r) => {
-      if (r) {
-        this[O](r, t), e();
-        return;
-      }
-      let n = 1, o = () => {
-        --n === 0 && (e(), this[$t](), t.resume());
-      };
-      t.mtime && !this.noMtime && (n++, u.utimes(String(t.absolute), t.atime || /* @__PURE__ */ new Date(), t.mtime, o)), this[ge](t) && (n++, u.chown(String(t.absolute), Number(this[be](t)), Number(this[_e](t)), o)), o();
-    });
-  }
-  [Cr](t) {
-    t.unsupported = true, this.warn("TAR_ENTRY_UNSUPPORTED", `unsupported entry type: ${t.type}`, { entry: t }), t.resume();
-  }
-  [Ar](t, e) {
-    let i = f(R.relative(this.cwd, R.resolve(R.dirname(String(t.absolute)), String(t.linkpath)))).split("/");
-    this[Re](t, this.cwd, i, () => this[gi](t, String(t.linkpath), "symlink", e), (r) => {
-      this[O](r, t), e();
-    });
-  }
-  [Ir](t, e) {
-    let i = f(R.resolve(this.cwd, String(t.linkpath))), r = f(String(t.linkpath)).split("/");
-    this[Re](t, this.cwd, r, () => this[gi](t, i, "link", e), (n) => {
-      this[O](n, t), e();
-    });
-  }
-  [Re](t, e, i, r, n) {
-    let o = i.shift();
-    if (this.preservePaths || o === void 0) return r();
-    let h = R.resolve(e, o);
-    u.lstat(h, (a, l) => {
-      if (a) return r();
-      if (l?.isSymbolicLink()) return n(new St(h, R.resolve(h, i.join("/"))));
-      this[Re](t, h, i, r, n);
-    });
-  }
-  [kr]() {
-    this[Ri]++;
-  }
-  [$t]() {
-    this[Ri]--, this[bs]();
-  }
-  [Ls](t) {
-    this[$t](), t.resume();
-  }
-  [Os](t, e) {
-    return t.type === "File" && !this.unlink && e.isFile() && e.nlink <= 1 && !Te;
-  }
-  [_s](t) {
-    this[kr]();
-    let e = [t.path];
-    t.linkpath && e.push(t.linkpath), this.reservations.reserve(e, (i) => this[Nr](t, i));
-  }
-  [Nr](t, e) {
-    let i = (h) => {
-      e(h);
-    }, r = () => {
-      this[yt](this.cwd, this.dmode, (h) => {
-        if (h) {
-          this[O](h, t), i();
-          return;
-        }
-        this[Oe] = true, n();
-      });
-    }, n = () => {
-      if (t.absolute !== this.cwd) {
-        let h = f(R.dirname(String(t.absolute)));
-        if (h !== this.cwd) return this[yt](h, this.dmode, (a) => {
-          if (a) {
-            this[O](a, t), i();
-            return;
-          }
-          o();
-        });
-      }
-      o();
-    }, o = () => {
-      u.lstat(String(t.absolute), (h, a) => {
-        if (a && (this.keep || this.newer && a.mtime > (t.mtime ?? a.mtime))) {
-          this[Ls](t), i();
-          return;
-        }
-        if (h || this[Os](t, a)) return this[P](null, t, i);
-        if (a.isDirectory()) {
-          if (t.type === "Directory") {
-            let l = this.chmod && t.mode && (a.mode & 4095) !== t.mode, c = (d) => this[P](d ?? null, t, i);
-            return l ? u.chmod(String(t.absolute), Number(t.mode), c) : c();
-          }
-          if (t.absolute !== this.cwd) return u.rmdir(String(t.absolute), (l) => this[P](l ?? null, t, i));
-        }
-        if (t.absolute === this.cwd) return this[P](null, t, i);
-        mo(String(t.absolute), (l) => this[P](l ?? null, t, i));
-      });
-    };
-    this[Oe] ? n() : r();
-  }
-  [P](t, e, i) {
-    if (t) {
-      this[O](t, e), i();
-      return;
-    }
-    switch (e.type) {
-      case "File":
-      case "OldFile":
-      case "ContiguousFile":
-        return this[Ts](e, i);
-      case "Link":
-        return this[Ir](e, i);
-      case "SymbolicLink":
-        return this[Ar](e, i);
-      case "Directory":
-      case "GNUDumpDir":
-        return this[xs](e, i);
-    }
-  }
-  [gi](t, e, i, r) {
-    u[i](e, String(t.absolute), (n) => {
-      n ? this[O](n, t) : (this[$t](), t.resume()), r();
-    });
-  }
-};
-var ye = (s3) => {
-  try {
-    return [null, s3()];
-  } catch (t) {
-    return [t, null];
-  }
-};
-var xe = class extends Xt {
-  sync = true;
-  [P](t, e) {
-    return super[P](t, e, () => {
-    });
-  }
-  [_s](t) {
-    if (!this[Oe]) {
-      let n = this[yt](this.cwd, this.dmode);
-      if (n) return this[O](n, t);
-      this[Oe] = true;
-    }
-    if (t.absolute !== this.cwd) {
-      let n = f(R.dirname(String(t.absolute)));
-      if (n !== this.cwd) {
-        let o = this[yt](n, this.dmode);
-        if (o) return this[O](o, t);
-      }
-    }
-    let [e, i] = ye(() => u.lstatSync(String(t.absolute)));
-    if (i && (this.keep || this.newer && i.mtime > (t.mtime ?? i.mtime))) return this[Ls](t);
-    if (e || this[Os](t, i)) return this[P](null, t);
-    if (i.isDirectory()) {
-      if (t.type === "Directory") {
-        let o = this.chmod && t.mode && (i.mode & 4095) !== t.mode, [h] = o ? ye(() => {
-          u.chmodSync(String(t.absolute), Number(t.mode));
-        }) : [];
-        return this[P](h, t);
-      }
-      let [n] = ye(() => u.rmdirSync(String(t.absolute)));
-      this[P](n, t);
-    }
-    let [r] = t.absolute === this.cwd ? [] : ye(() => po(String(t.absolute)));
-    this[P](r, t);
-  }
-  [Ts](t, e) {
-    let i = typeof t.mode == "number" ? t.mode & 4095 : this.fmode, r = (h) => {
-      let a;
-      try {
-        u.closeSync(n);
-      } catch (l) {
-        a = l;
-      }
-      (h || a) && this[O](h || a, t), e();
-    }, n;
-    try {
-      n = u.openSync(String(t.absolute), ms(t.size), i);
-    } catch (h) {
-      return r(h);
-    }
-    let o = this.transform && this.transform(t) || t;
-    o !== t && (o.on("error", (h) => this[O](h, t)), t.pipe(o)), o.on("data", (h) => {
-      try {
-        u.writeSync(n, h, 0, h.length);
-      } catch (a) {
-        r(a);
-      }
-    }), o.on("end", () => {
-      let h = null;
-      if (t.mtime && !this.noMtime) {
-        let a = t.atime || /* @__PURE__ */ new Date(), l = t.mtime;
-        try {
-          u.futimesSync(n, a, l);
-        } catch (c) {
-          try {
-            u.utimesSync(String(t.absolute), a, l);
-          } catch {
-            h = c;
-          }
-        }
-      }
-      if (this[ge](t)) {
-        let a = this[be](t), l = this[_e](t);
-        try {
-          u.fchownSync(n, Number(a), Number(l));
-        } catch (c) {
-          try {
-            u.chownSync(String(t.absolute), Number(a), Number(l));
-          } catch {
-            h = h || c;
-          }
-        }
-      }
-      r(h);
-    });
-  }
-  [xs](t, e) {
-    let i = typeof t.mode == "number" ? t.mode & 4095 : this.dmode, r = this[yt](String(t.absolute), i);
-    if (r) {
-      this[O](r, t), e();
-      return;
-    }
-    if (t.mtime && !this.noMtime) try {
-      u.utimesSync(String(t.absolute), t.atime || /* @__PURE__ */ new Date(), t.mtime);
-    } catch {
-    }
-    if (this[ge](t)) try {
-      u.chownSync(String(t.absolute), Number(this[be](t)), Number(this[_e](t)));
-    } catch {
-    }
-    e(), t.resume();
-  }
-  [yt](t, e) {
-    try {
-      return _r(f(t), { uid: this.uid, gid: this.gid, processUid: this.processUid, processGid: this.processGid, umask: this.processUmask, preserve: this.preservePaths, unlink: this.unlink, cwd: this.cwd, mode: e });
-    } catch (i) {
-      return i;
-    }
-  }
-  [Re](t, e, i, r, n) {
-    if (this.preservePaths || i.length === 0) return r();
-    let o = e;
-    for (let h of i) {
-      o = R.resolve(o, h);
-      let [a, l] = ye(() => u.lstatSync(o));
-      if (a) return r();
-      if (l.isSymbolicLink()) return n(new St(o, R.resolve(e, i.join("/"))));
-    }
-    r();
-  }
-  [gi](t, e, i, r) {
-    let n = `${i}Sync`;
-    try {
-      u[n](e, String(t.absolute)), r(), t.resume();
-    } catch (o) {
-      return this[O](o, t);
-    }
-  }
-};
-var Eo = (s3) => {
-  let t = new xe(s3), e = s3.file, i = Br.statSync(e), r = s3.maxReadSize || 16 * 1024 * 1024;
-  new Be(e, { readSize: r, size: i.size }).pipe(t);
-};
-var wo = (s3, t) => {
-  let e = new Xt(s3), i = s3.maxReadSize || 16 * 1024 * 1024, r = s3.file;
-  return new Promise((o, h) => {
-    e.on("error", h), e.on("close", o), Br.stat(r, (a, l) => {
-      if (a) h(a);
-      else {
-        let c = new _t(r, { readSize: i, size: l.size });
-        c.on("error", h), c.pipe(e);
-      }
-    });
-  });
-};
-var So = K(Eo, wo, (s3) => new xe(s3), (s3) => new Xt(s3), (s3, t) => {
-  t?.length && Qi(s3, t);
-});
-var yo = (s3, t) => {
-  let e = new kt(s3), i = true, r, n;
-  try {
-    try {
-      r = v.openSync(s3.file, "r+");
-    } catch (a) {
-      if (a?.code === "ENOENT") r = v.openSync(s3.file, "w+");
-      else throw a;
-    }
-    let o = v.fstatSync(r), h = Buffer.alloc(512);
-    t: for (n = 0; n < o.size; n += 512) {
-      for (let c = 0, d = 0; c < 512; c += d) {
-        if (d = v.readSync(r, h, c, h.length - c, n + c), n === 0 && h[0] === 31 && h[1] === 139) throw new Error("cannot append to compressed archives");
-        if (!d) break t;
-      }
-      let a = new F(h);
-      if (!a.cksumValid) break;
-      let l = 512 * Math.ceil((a.size || 0) / 512);
-      if (n + l + 512 > o.size) break;
-      n += l, s3.mtimeCache && a.mtime && s3.mtimeCache.set(String(a.path), a.mtime);
-    }
-    i = false, Ro(s3, e, n, r, t);
-  } finally {
-    if (i) try {
-      v.closeSync(r);
-    } catch {
-    }
-  }
-};
-var Ro = (s3, t, e, i, r) => {
-  let n = new Wt(s3.file, { fd: i, start: e });
-  t.pipe(n), bo(t, r);
-};
-var go = (s3, t) => {
-  t = Array.from(t);
-  let e = new wt(s3), i = (n, o, h) => {
-    let a = (T, D) => {
-      T ? v.close(n, (E2) => h(T)) : h(null, D);
-    }, l = 0;
-    if (o === 0) return a(null, 0);
-    let c = 0, d = Buffer.alloc(512), y = (T, D) => {
-      if (T || D === void 0) return a(T);
-      if (c += D, c < 512 && D) return v.read(n, d, c, d.length - c, l + c, y);
-      if (l === 0 && d[0] === 31 && d[1] === 139) return a(new Error("cannot append to compressed archives"));
-      if (c < 512) return a(null, l);
-      let E2 = new F(d);
-      if (!E2.cksumValid) return a(null, l);
-      let x = 512 * Math.ceil((E2.size ?? 0) / 512);
-      if (l + x + 512 > o || (l += x + 512, l >= o)) return a(null, l);
-      s3.mtimeCache && E2.mtime && s3.mtimeCache.set(String(E2.path), E2.mtime), c = 0, v.read(n, d, 0, 512, l, y);
-    };
-    v.read(n, d, 0, 512, l, y);
-  };
-  return new Promise((n, o) => {
-    e.on("error", o);
-    let h = "r+", a = (l, c) => {
-      if (l && l.code === "ENOENT" && h === "r+") return h = "w+", v.open(s3.file, h, a);
-      if (l || !c) return o(l);
-      v.fstat(c, (d, y) => {
-        if (d) return v.close(c, () => o(d));
-        i(c, y.size, (T, D) => {
-          if (T) return o(T);
-          let E2 = new et(s3.file, { fd: c, start: D });
-          e.pipe(E2), E2.on("error", o), E2.on("close", n), _o(e, t);
-        });
-      });
-    };
-    v.open(s3.file, h, a);
-  });
-};
-var bo = (s3, t) => {
-  t.forEach((e) => {
-    e.charAt(0) === "@" ? Ct({ file: Pr.resolve(s3.cwd, e.slice(1)), sync: true, noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
-  }), s3.end();
-};
-var _o = async (s3, t) => {
-  for (let e of t) e.charAt(0) === "@" ? await Ct({ file: Pr.resolve(String(s3.cwd), e.slice(1)), noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
-  s3.end();
-};
-var vt = K(yo, go, () => {
-  throw new TypeError("file is required");
-}, () => {
-  throw new TypeError("file is required");
-}, (s3, t) => {
-  if (!Bs(s3)) throw new TypeError("file is required");
-  if (s3.gzip || s3.brotli || s3.zstd || s3.file.endsWith(".br") || s3.file.endsWith(".tbr")) throw new TypeError("cannot append to compressed archives");
-  if (!t?.length) throw new TypeError("no paths specified to add/replace");
-});
-var Oo = K(vt.syncFile, vt.asyncFile, vt.syncNoFile, vt.asyncNoFile, (s3, t = []) => {
-  vt.validate?.(s3, t), To(s3);
-});
-var To = (s3) => {
-  let t = s3.filter;
-  s3.mtimeCache || (s3.mtimeCache = /* @__PURE__ */ new Map()), s3.filter = t ? (e, i) => t(e, i) && !((s3.mtimeCache?.get(e) ?? i.mtime ?? 0) > (i.mtime ?? 0)) : (e, i) => !((s3.mtimeCache?.get(e) ?? i.mtime ?? 0) > (i.mtime ?? 0));
-};
-
-// src/layer/tarwriter.ts
-var BLOCK = 512;
-var ZERO_BLOCK = Buffer.alloc(BLOCK);
-var END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
-var MAX_USTAR_SIZE = 8589934591;
-var MAX_USTAR_ID = 2097151;
-var MAX_ID2 = 4294967295;
-function sortKey(path3) {
-  const b2 = Buffer.from(path3, "utf8");
-  for (let i = 0; i < b2.length; i++) if (b2[i] === 47) b2[i] = 0;
-  return b2;
-}
-function comparePaths(a, b2) {
-  return Buffer.compare(sortKey(a), sortKey(b2));
-}
-function tarPath(path3, dir = false) {
-  const rel = path3.replace(/^\/+/, "");
-  return dir ? `${rel}/` : rel;
-}
-function checkPath(path3, what) {
-  if (!path3.startsWith("/") || path3 === "/" || path3.endsWith("/") || posix2.normalize(path3) !== path3 || path3.includes("\0")) {
-    throw new Error(`layer ${what} "${path3}" must be an absolute, normalized image path without a trailing slash (and not /)`);
-  }
-}
-function checkId(n, what, path3) {
-  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_ID2) throw new Error(`layer entry ${path3}: ${what} ${n} is not a valid id (0..${MAX_ID2})`);
-}
-function prepareEntries(entries) {
-  const byPath = /* @__PURE__ */ new Map();
-  for (const e of entries) {
-    checkPath(e.path, "path");
-    if (byPath.has(e.path)) throw new Error(`duplicate path in layer: ${e.path}`);
-    if (!Number.isInteger(e.mode) || e.mode < 0) throw new Error(`layer entry ${e.path}: invalid mode ${e.mode}`);
-    checkId(e.uid, "uid", e.path);
-    checkId(e.gid, "gid", e.path);
-    switch (e.type) {
-      case "file":
-        if (typeof e.open !== "function") throw new Error(`layer entry ${e.path}: a file needs open()`);
-        if (e.size === void 0 || !Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`layer entry ${e.path}: a file needs a non-negative integer size`);
-        break;
-      case "symlink":
-        if (!e.linkname) throw new Error(`layer entry ${e.path}: a symlink needs a linkname`);
-        if (e.linkname.includes("\0")) throw new Error(`layer entry ${e.path}: invalid symlink target`);
-        break;
-      case "hardlink":
-        if (!e.linkname) throw new Error(`layer entry ${e.path}: a hardlink needs a linkname`);
-        checkPath(e.linkname, `hardlink target of ${e.path}:`);
-        if (e.linkname === e.path) throw new Error(`layer entry ${e.path}: a hardlink cannot point to itself`);
-        break;
-      case "dir":
-        break;
-      default:
-        throw new Error(`layer entry ${String(e.path)}: unknown type ${String(e.type)}`);
-    }
-    byPath.set(e.path, { ...e, mode: e.mode & 4095 });
-  }
-  const keyed = [...byPath.values()].map((e) => ({ e, k: sortKey(e.path) }));
-  keyed.sort((a, b2) => Buffer.compare(a.k, b2.k));
-  const sorted = keyed.map((x) => x.e);
-  const index = /* @__PURE__ */ new Map();
-  sorted.forEach((e, i) => index.set(e.path, i));
-  const groups = /* @__PURE__ */ new Map();
-  for (let i = 0; i < sorted.length; i++) {
-    const e = sorted[i];
-    if (e.type !== "hardlink") continue;
-    let j2 = i;
-    const seen = /* @__PURE__ */ new Set([i]);
-    for (; ; ) {
-      const cur = sorted[j2];
-      if (cur.type !== "hardlink") break;
-      const next = index.get(cur.linkname);
-      if (next === void 0) {
-        j2 = -1;
-        break;
-      }
-      if (seen.has(next)) throw new Error(`hardlink cycle in layer at ${e.path}`);
-      seen.add(next);
-      j2 = next;
-    }
-    if (j2 < 0) continue;
-    const root = sorted[j2];
-    if (root.type === "dir") throw new Error(`layer entry ${e.path}: hardlink target ${root.path} is a directory`);
-    const members2 = groups.get(j2) ?? [];
-    members2.push(i);
-    groups.set(j2, members2);
-  }
-  for (const [rootIdx, members2] of groups) {
-    const holderIdx = Math.min(rootIdx, ...members2);
-    const root = sorted[rootIdx];
-    const holder = sorted[holderIdx];
-    if (holderIdx !== rootIdx) {
-      sorted[holderIdx] = { ...root, path: holder.path };
-      sorted[rootIdx] = { path: root.path, type: "hardlink", mode: root.mode, uid: root.uid, gid: root.gid, linkname: holder.path };
-    }
-    for (const m2 of members2) {
-      if (m2 === holderIdx) continue;
-      const cur = sorted[m2];
-      sorted[m2] = { path: cur.path, type: "hardlink", mode: cur.mode, uid: cur.uid, gid: cur.gid, linkname: holder.path };
-    }
-  }
-  return sorted;
-}
-function tarTime(d) {
-  const t = d.getTime();
-  if (!Number.isFinite(t)) throw new Error("invalid layer mtime");
-  return new Date(Math.floor(t / 1e3) * 1e3);
-}
-function encodeEntryHeader(e, mtime) {
-  const isDir = e.type === "dir";
-  const path3 = tarPath(e.path, isDir);
-  const linkpath = e.type === "symlink" ? e.linkname : e.type === "hardlink" ? tarPath(e.linkname) : void 0;
-  const size = e.type === "file" ? e.size : 0;
-  const data = {
-    path: path3,
-    mode: e.mode & 4095,
-    uid: e.uid,
-    gid: e.gid,
-    size,
-    mtime,
-    type: e.type === "file" ? "File" : isDir ? "Directory" : e.type === "symlink" ? "SymbolicLink" : "Link",
-    uname: "",
-    gname: "",
-    devmaj: 0,
-    devmin: 0
-  };
-  if (linkpath !== void 0) data.linkpath = linkpath;
-  const header = new F(data);
-  const needPax = header.encode();
-  const block = header.block;
-  const pathLong = Buffer.byteLength(path3) > 100;
-  const linkLong = linkpath !== void 0 && Buffer.byteLength(linkpath) > 100;
-  if (!needPax && !pathLong && !linkLong) return block;
-  const rec = {};
-  const nonAscii = (s3) => Buffer.byteLength(s3) !== s3.length;
-  if (pathLong || nonAscii(path3) || needPax) rec.path = path3;
-  if (linkpath !== void 0 && (linkLong || nonAscii(linkpath) || needPax)) rec.linkpath = linkpath;
-  if (size > MAX_USTAR_SIZE) rec.size = size;
-  if (e.uid > MAX_USTAR_ID) rec.uid = e.uid;
-  if (e.gid > MAX_USTAR_ID) rec.gid = e.gid;
-  const body = Buffer.from(new ft(rec).encodeBody(), "utf8");
-  const paxHeader = new F({
-    path: `PaxHeader/${posix2.basename(path3)}`.slice(0, 99),
-    mode: 420,
-    uid: 0,
-    gid: 0,
-    size: body.length,
-    mtime,
-    type: "ExtendedHeader",
-    uname: "",
-    gname: "",
-    devmaj: 0,
-    devmin: 0
-  });
-  paxHeader.encode();
-  return Buffer.concat([paxHeader.block, body, padding(body.length), block]);
-}
-function padding(size) {
-  const rem = size % BLOCK;
-  return rem === 0 ? Buffer.alloc(0) : ZERO_BLOCK.subarray(0, BLOCK - rem);
-}
-async function* tarChunks(sorted, mtime) {
-  const t = tarTime(mtime);
-  for (const e of sorted) {
-    yield encodeEntryHeader(e, t);
-    if (e.type !== "file") continue;
-    const size = e.size;
-    let got = 0;
-    const src = e.open();
-    try {
-      for await (const chunk of src) {
-        const buf = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-        got += buf.length;
-        if (got > size) {
-          throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
-        }
-        if (buf.length > 0) yield buf;
-      }
-    } catch (err) {
-      src.destroy();
-      throw err;
-    }
-    if (got !== size) {
-      throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
-    }
-    const pad = padding(size);
-    if (pad.length) yield pad;
-  }
-  yield END_OF_ARCHIVE;
-}
-function createTarStream(entries, mtime) {
-  const sorted = prepareEntries(entries);
-  return Readable3.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
-}
-
-// src/layer/writer.ts
-var HashCounter = class extends Transform {
-  hash = createHash3("sha256");
-  bytes = 0;
-  _transform(chunk, _enc, cb) {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-};
-var GZIP_OS_OFFSET = 9;
-var GZIP_OS_UNIX = 3;
-var GzipHeaderNormalizer = class extends Transform {
-  seen = 0;
-  _transform(chunk, _enc, cb) {
-    if (this.seen < 10) {
-      for (let i = 0; i < chunk.length && this.seen + i < 10; i++) {
-        const pos = this.seen + i;
-        if (pos >= 4 && pos <= 7 && chunk[i] !== 0) {
-          cb(new Error("gzip header has a non-zero MTIME; the layer would not be reproducible"));
-          return;
-        }
-        if (pos === GZIP_OS_OFFSET) chunk[i] = GZIP_OS_UNIX;
-      }
-    }
-    this.seen += chunk.length;
-    cb(null, chunk);
-  }
-};
-async function writeLayer(entries, store, opts) {
-  const level = opts.level;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`gzip level must be an integer 0-9, got ${level}`);
-  const sorted = prepareEntries(entries);
-  const tar = Readable4.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
-  const uncompressed = new HashCounter();
-  const gzip = createGzip({ level });
-  const header = new GzipHeaderNormalizer();
-  const compressed = new HashCounter();
-  const out = await store.create();
-  try {
-    await pipeline(tar, uncompressed, gzip, header, compressed, out.stream);
-  } catch (err) {
-    await out.abort();
-    throw err;
-  }
-  const digest = hashDigest(compressed.hash);
-  try {
-    await out.commit(digest);
-  } catch (err) {
-    await out.abort();
-    throw err;
-  }
-  return {
-    descriptor: { mediaType: MediaType.OciLayerGzip, digest, size: compressed.bytes },
-    diffId: hashDigest(uncompressed.hash),
-    uncompressedSize: uncompressed.bytes
-  };
-}
-
-// src/layer/reader.ts
-import { posix as posix3 } from "node:path";
-import { Readable as Readable5 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
-import * as zlib from "node:zlib";
-var MAX_WANTED_FILE = 16 << 20;
-var MAX_PASSES = 4;
-var MAX_SYMLINK_HOPS = 40;
-function detectCompression(head) {
-  if (head.length >= 2 && head[0] === 31 && head[1] === 139) return "gzip";
-  if (head.length >= 4 && head[0] === 40 && head[1] === 181 && head[2] === 47 && head[3] === 253) return "zstd";
-  return "none";
-}
-function createZstdDecompressor() {
-  const z3 = zlib;
-  if (typeof z3.createZstdDecompress !== "function") {
-    throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
-  }
-  return z3.createZstdDecompress();
-}
-function toBuffer(chunk) {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (typeof chunk === "string") return Buffer.from(chunk);
-  return Buffer.from(chunk);
-}
-async function* decompressedChunks(src) {
-  const it2 = src[Symbol.asyncIterator]();
-  try {
-    let head = Buffer.alloc(0);
-    let done = false;
-    while (head.length < 4) {
-      const r = await it2.next();
+  done = false;
+  it;
+  constructor(src) {
+    this.it = src[Symbol.asyncIterator]();
+  }
+  /** Buffers until at least n bytes are available or the input ends; returns what is available. */
+  async fill(n) {
+    while (this.length < n && !this.done) {
+      const r = await this.it.next();
       if (r.done) {
-        done = true;
+        this.done = true;
         break;
       }
-      head = head.length ? Buffer.concat([head, toBuffer(r.value)]) : toBuffer(r.value);
-    }
-    const rest = async function* () {
-      if (head.length) yield head;
-      if (done) return;
-      for (; ; ) {
-        const r = await it2.next();
-        if (r.done) return;
-        yield toBuffer(r.value);
+      if (r.value.length) {
+        this.chunks.push(r.value);
+        this.length += r.value.length;
       }
-    };
-    const kind = detectCompression(head);
-    if (kind === "none") {
-      yield* rest();
-      return;
     }
-    const dec = kind === "gzip" ? zlib.createGunzip() : createZstdDecompressor();
-    const piped = pipeline2(Readable5.from(rest(), { objectMode: false }), dec);
-    piped.catch(() => {
-    });
-    for await (const chunk of dec) yield toBuffer(chunk);
-    await piped;
-  } finally {
-    if (!src.destroyed) src.destroy();
+    return Math.min(this.length, n);
   }
-}
-function imagePath(tarName) {
-  const p2 = posix3.normalize(`/${tarName}`);
-  return p2.length > 1 && p2.endsWith("/") ? p2.slice(0, -1) : p2;
-}
-function entryType(t) {
-  switch (t) {
+  take(n) {
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.length = rest.length;
+    return out;
+  }
+  /** Exactly n bytes, or undefined at a clean end of input (no byte at all); throws when cut short. */
+  async read(n) {
+    const got = await this.fill(n);
+    if (got === 0 && n > 0) return void 0;
+    if (got < n) throw new Error(`truncated tar: expected ${n} bytes, got ${got}`);
+    return this.take(n);
+  }
+  /** Yields exactly n bytes in pieces as they arrive; throws when the input ends early. */
+  async *stream(n) {
+    let left = n;
+    while (left > 0) {
+      if (this.length === 0) {
+        const got = await this.fill(1);
+        if (got === 0) throw new Error(`truncated tar: ${left} bytes of an entry missing`);
+      }
+      const first = this.chunks[0];
+      const piece = first.length <= left ? first : first.subarray(0, left);
+      if (piece === first) this.chunks.shift();
+      else this.chunks[0] = first.subarray(left);
+      this.length -= piece.length;
+      left -= piece.length;
+      yield piece;
+    }
+  }
+  async close() {
+    await this.it.return?.();
+  }
+};
+function typeOf(name) {
+  switch (name) {
     case "File":
     case "OldFile":
     case "ContiguousFile":
@@ -59618,314 +61782,935 @@ function entryType(t) {
     case "FIFO":
       return "fifo";
     default:
-      return void 0;
+      return "other";
   }
 }
-async function readLayerChanges(src, label, want) {
-  const changes = { records: /* @__PURE__ */ new Map(), whiteouts: [], opaques: [] };
-  let failure2;
-  let sawNonZero = false;
-  const fail = (err) => {
-    failure2 ??= err;
+var padded = (n) => Math.ceil(n / BLOCK2) * BLOCK2;
+function metaString(b2, size) {
+  const s3 = b2.subarray(0, size).toString("utf8");
+  const nul = s3.indexOf("\0");
+  return nul >= 0 ? s3.slice(0, nul) : s3;
+}
+async function* readTar(src) {
+  const r = new ByteReader(src);
+  let ex;
+  let gex;
+  let longPath;
+  let longLink;
+  try {
+    for (; ; ) {
+      const block = await r.read(BLOCK2);
+      if (!block || block.every((b2) => b2 === 0)) return;
+      const h = new F(block, 0, ex, gex);
+      if (!h.cksumValid) throw new Error("invalid tar header (bad checksum)");
+      const rawType = h.type;
+      const size = h.size ?? 0;
+      if (rawType === "ExtendedHeader" || rawType === "GlobalExtendedHeader" || rawType === "NextFileHasLongPath" || rawType === "OldGnuLongPath" || rawType === "NextFileHasLongLinkpath") {
+        if (size > MAX_META) throw new Error(`tar ${rawType} header of ${size} bytes is too large`);
+        const body = size ? await r.read(padded(size)) : Buffer.alloc(0);
+        if (!body) throw new Error("truncated tar");
+        if (rawType === "ExtendedHeader") ex = ft.parse(body.subarray(0, size).toString("utf8"), ex, false);
+        else if (rawType === "GlobalExtendedHeader") gex = ft.parse(body.subarray(0, size).toString("utf8"), gex, true);
+        else if (rawType === "NextFileHasLongLinkpath") longLink = metaString(body, size);
+        else longPath = metaString(body, size);
+        continue;
+      }
+      const type = typeOf(rawType);
+      const header2 = {
+        name: ex?.path ?? longPath ?? h.path ?? "",
+        type,
+        rawType,
+        mode: (h.mode ?? 0) & 4095,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: type === "file" ? size : 0,
+        ...h.mtime ? { mtime: h.mtime } : {},
+        linkname: ex?.linkpath ?? longLink ?? h.linkpath ?? ""
+      };
+      ex = void 0;
+      longPath = void 0;
+      longLink = void 0;
+      let consumed = 0;
+      const content = size;
+      const bodyIter = async function* () {
+        if (type !== "file") return;
+        for await (const piece of r.stream(content)) {
+          consumed += piece.length;
+          yield piece;
+        }
+      };
+      yield { header: header2, body: bodyIter() };
+      const rest = padded(size) - consumed;
+      if (rest > 0) for await (const _2 of r.stream(rest)) {
+      }
+    }
+  } finally {
+    await r.close();
+  }
+}
+
+// src/run/extract.ts
+var WH = ".wh.";
+var OPAQUE = ".wh..wh..opq";
+function exists(p2) {
+  try {
+    return lstatSync5(p2);
+  } catch (err) {
+    if (err.code === "ENOENT") return void 0;
+    throw err;
+  }
+}
+function entrySegments(name, what) {
+  if (name.includes("\0")) throw new RootfsError(`${what} "${name}" contains a NUL byte`);
+  const segs = segmentsOf(name);
+  if (segs.includes("..")) throw new RootfsError(`${what} "${name}" has a ".." segment that would lead outside the root file system; refusing to extract this layer`);
+  return segs;
+}
+async function extractLayer(root, src, opts) {
+  const r = new RootResolver(root);
+  const written = /* @__PURE__ */ new Set();
+  const stats = { entries: 0, skipped: 0 };
+  const fail = (name, err) => {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new RootfsError(`${opts.label}: entry "${name}": ${msg}`);
   };
-  const parser = new rt({ brotli: false, zstd: false, maxDecompressionRatio: Number.POSITIVE_INFINITY });
-  parser.on("warn", (code, message) => {
-    if (code === "TAR_BAD_ARCHIVE" && /Unrecognized archive format/.test(message) && !sawNonZero) return;
-    fail(new Error(`${label}: not a valid tar (${code}: ${message})`));
-  });
-  parser.on("entry", (entry) => {
-    const path3 = imagePath(entry.path);
-    const type = entryType(entry.type);
-    const base = posix3.basename(path3);
-    if (path3 === "/" || type === void 0) {
-      entry.resume();
-      return;
+  const remove = (host, st2) => {
+    rmSync3(host, { recursive: st2.isDirectory(), force: true });
+    if (st2.isDirectory() || st2.isSymbolicLink()) r.invalidate();
+  };
+  const opaque = (dirHost, dirPath) => {
+    for (const name of readdirSync3(dirHost)) {
+      const p2 = dirPath === "/" ? `/${name}` : `${dirPath}/${name}`;
+      const host = join9(dirHost, name);
+      const st2 = lstatSync5(host);
+      if (!written.has(p2)) remove(host, st2);
+      else if (st2.isDirectory()) opaque(host, p2);
     }
-    if (base.startsWith(".wh.")) {
-      entry.resume();
-      const dir = posix3.dirname(path3);
-      if (base === ".wh..wh..opq") changes.opaques.push(dir);
-      else if (!base.startsWith(".wh..wh.")) changes.whiteouts.push(posix3.join(dir, base.slice(4)));
-      return;
+  };
+  try {
+    for await (const item of readTar(decompressedChunks(src))) await entry(item.header, item.body);
+  } catch (err) {
+    if (err instanceof RootfsError) throw err;
+    throw new RootfsError(`${opts.label}: ${err.message ?? String(err)}`);
+  }
+  return stats;
+  async function entry(header2, body) {
+    stats.entries++;
+    let segs;
+    try {
+      segs = entrySegments(header2.name, "entry");
+    } catch (err) {
+      throw new RootfsError(`${opts.label}: ${err.message}`);
     }
-    const info = { type, mode: (entry.mode ?? 0) & 4095, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
-    if (type === "symlink") info.linkname = entry.linkpath ?? "";
-    if (type === "hardlink") info.linkname = imagePath(entry.linkpath ?? "");
-    if (type === "file") info.size = entry.size;
-    const rec = { info };
-    changes.records.delete(path3);
-    changes.records.set(path3, rec);
-    if (type === "file" && want(path3)) {
-      if (entry.size > MAX_WANTED_FILE) {
-        fail(new Error(`${label}: ${path3} is ${entry.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`));
-        entry.resume();
+    if (segs.length === 0) return;
+    const base = segs[segs.length - 1];
+    const parentSegs = segs.slice(0, -1);
+    const path3 = `/${segs.join("/")}`;
+    const parentPath = `/${parentSegs.join("/")}`;
+    let fd;
+    try {
+      if (base.startsWith(WH)) {
+        if (base === OPAQUE) {
+          const dirHost = r.dir(parentSegs, true);
+          opaque(dirHost, parentPath);
+        } else if (!base.startsWith(`${WH}${WH}`)) {
+          const name = base.slice(WH.length);
+          if (name === "" || name === "." || name === "..") throw new RootfsError(`whiteout "${base}" names no valid file; refusing to extract this layer`);
+          const target = posix6.join(parentPath, name);
+          let dirHost;
+          try {
+            dirHost = r.dir(parentSegs, false);
+          } catch (err) {
+            if (!(err instanceof RootfsError)) throw err;
+            dirHost = void 0;
+          }
+          if (dirHost !== void 0 && !written.has(target)) {
+            const host = join9(dirHost, name);
+            const st2 = exists(host);
+            if (st2) remove(host, st2);
+          }
+        }
         return;
       }
-      const chunks = [];
-      entry.on("data", (c) => chunks.push(c));
-      entry.on("end", () => {
-        rec.content = Buffer.concat(chunks);
+      fd = applyEntry(header2, path3, parentSegs, base);
+      written.add(path3);
+    } catch (err) {
+      if (err instanceof RootfsError && err.message.startsWith(opts.label)) throw err;
+      fail(header2.name, err);
+    }
+    if (fd !== void 0) {
+      try {
+        await writeBody(header2, fd, body);
+      } catch (err) {
+        fail(header2.name, err);
+      }
+    }
+  }
+  function applyEntry(h, path3, parentSegs, base) {
+    if (h.type === "char" || h.type === "block" || h.type === "fifo" || h.type === "other") {
+      stats.skipped++;
+      opts.note?.(`${opts.label}: skipped ${h.type === "other" ? `unsupported entry (${h.rawType})` : h.type === "fifo" ? "FIFO" : "device node"} ${path3}`);
+      return void 0;
+    }
+    const dirHost = r.dir(parentSegs, true);
+    const host = join9(dirHost, base);
+    const existing = exists(host);
+    if (h.type === "dir" && existing?.isDirectory()) {
+      chownSync2(host, h.uid, h.gid);
+      chmodSync(host, h.mode);
+      return void 0;
+    }
+    if (existing) remove(host, existing);
+    switch (h.type) {
+      case "dir":
+        mkdirSync3(host, { mode: 448 });
+        chownSync2(host, h.uid, h.gid);
+        chmodSync(host, h.mode);
+        return void 0;
+      case "symlink":
+        if (!h.linkname) throw new RootfsError("a symlink without a target");
+        symlinkSync(h.linkname, host);
+        lchownSync(host, h.uid, h.gid);
+        return void 0;
+      case "hardlink": {
+        const tsegs = entrySegments(h.linkname, "hardlink target");
+        if (tsegs.length === 0) throw new RootfsError("a hardlink to the root directory");
+        const tdir = r.dir(tsegs.slice(0, -1), false);
+        const target = tdir === void 0 ? void 0 : join9(tdir, tsegs[tsegs.length - 1]);
+        const tst = target === void 0 ? void 0 : exists(target);
+        if (!target || !tst) throw new RootfsError(`hardlink target "${h.linkname}" does not exist in the root file system (earlier in this layer or in a lower one); refusing to extract this layer`);
+        if (tst.isDirectory()) throw new RootfsError(`hardlink target "${h.linkname}" is a directory`);
+        linkSync(target, host);
+        return void 0;
+      }
+      case "file":
+        return openSync3(host, constants3.O_WRONLY | constants3.O_CREAT | constants3.O_EXCL | constants3.O_NOFOLLOW, 384);
+    }
+    return void 0;
+  }
+  async function writeBody(h, fd, body) {
+    try {
+      for await (const chunk of body) {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      }
+      fchownSync(fd, h.uid, h.gid);
+      fchmodSync(fd, h.mode);
+      const t = h.mtime ?? /* @__PURE__ */ new Date(0);
+      futimesSync(fd, t, t);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+// src/run/rootfs.ts
+function chainKey(chain) {
+  const h = createHash4("sha256");
+  for (const l of chain) h.update(`${l.diffId}
+`);
+  return h.digest("hex");
+}
+async function clone2(src, dst) {
+  await new Promise((resolve6, reject) => {
+    const child = spawn3("cp", ["-a", "--reflink=auto", `${src}/.`, dst], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err = (err + d.toString()).slice(-2e3);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => code === 0 ? resolve6() : reject(new Error(`copying a root file system failed (cp exited ${code}): ${err.trim()}`)));
+  });
+}
+var RootfsCache = class {
+  /**
+   * `log` gets one line per layer extracted and per copy (info); `note` what extraction skipped
+   * on purpose (debug).
+   */
+  constructor(parent, log = () => {
+  }, note = () => {
+  }) {
+    this.log = log;
+    this.note = note;
+    mkdirSync4(parent, { recursive: true });
+    this.top = join10(parent, `rootfs-${process.pid}-${randomBytes2(4).toString("hex")}`);
+    mkdirSync4(this.top, { mode: 448 });
+    this.untrack = trackDirectory(this.top);
+  }
+  log;
+  note;
+  top;
+  snapshots = /* @__PURE__ */ new Map();
+  untrack;
+  seq = 0;
+  /** Layers extracted and rootfs copies made, for logs and tests. */
+  stats = { layersExtracted: 0, clones: 0 };
+  newDir(kind) {
+    const dir = join10(this.top, `${kind}${++this.seq}`);
+    mkdirSync4(dir, { mode: 493 });
+    return dir;
+  }
+  /** Applies layers on top of a working rootfs (in order). */
+  async apply(work, layers) {
+    for (const l of layers) {
+      const t = Date.now();
+      const st2 = await extractLayer(work.dir, await l.open(), { label: l.label, note: this.note });
+      this.stats.layersExtracted++;
+      work.chain.push(l);
+      this.log(`rootfs: extracted ${l.label}: ${st2.entries} entries${st2.skipped ? ` (${st2.skipped} skipped)` : ""} in ${Date.now() - t} ms`);
+    }
+  }
+  /** The read-only file system of `chain` (do not modify the directory). */
+  snapshot(chain) {
+    const key = chainKey(chain);
+    let p2 = this.snapshots.get(key);
+    if (!p2) {
+      p2 = (async () => {
+        let start = 0;
+        let from;
+        for (let i = chain.length - 1; i > 0; i--) {
+          const prefix = this.snapshots.get(chainKey(chain.slice(0, i)));
+          if (prefix) {
+            from = await prefix;
+            start = i;
+            break;
+          }
+        }
+        const dir = this.newDir("s");
+        if (from) await this.copy(from, dir);
+        await this.apply({ dir, chain: chain.slice(0, start) }, chain.slice(start));
+        return dir;
+      })();
+      this.snapshots.set(key, p2);
+      p2.catch(() => {
+        if (this.snapshots.get(key) === p2) this.snapshots.delete(key);
       });
-    } else {
-      entry.resume();
     }
-  });
-  const finished = new Promise((resolve3, reject) => {
-    parser.on("end", () => resolve3());
-    parser.on("error", (err) => reject(err));
-  });
-  finished.catch(() => {
-  });
-  const waitDrain = () => new Promise((resolve3, reject) => {
-    const onDrain = () => {
-      parser.off("error", onError);
-      resolve3();
+    return p2;
+  }
+  /** A private, writable copy of `chain`'s file system. */
+  async checkout(chain) {
+    const dir = this.newDir("w");
+    if (chain.length) {
+      await this.copy(await this.snapshot(chain), dir);
+    }
+    return { dir, chain: [...chain] };
+  }
+  async copy(from, to2) {
+    const t = Date.now();
+    await clone2(from, to2);
+    this.stats.clones++;
+    this.log(`rootfs: copied ${from.slice(this.top.length + 1)} to ${to2.slice(this.top.length + 1)} in ${Date.now() - t} ms`);
+  }
+  /** Hands a working rootfs over as the snapshot of the chain it holds; it must not change after. */
+  async adopt(work) {
+    const key = chainKey(work.chain);
+    if (this.snapshots.has(key)) {
+      await this.discard(work);
+      return;
+    }
+    this.snapshots.set(key, Promise.resolve(work.dir));
+  }
+  /** Removes a working rootfs that is no longer needed. */
+  async discard(work) {
+    await rm2(work.dir, { recursive: true, force: true });
+  }
+  /** Removes everything (end of the build). */
+  async dispose() {
+    await Promise.allSettled([...this.snapshots.values()]);
+    await rm2(this.top, { recursive: true, force: true });
+    this.untrack();
+  }
+  /** Synchronous removal, for exit paths. */
+  disposeSync() {
+    rmSync4(this.top, { recursive: true, force: true });
+    this.untrack();
+  }
+};
+
+// src/layer/writer.ts
+import { createHash as createHash5 } from "node:crypto";
+import { Readable as Readable6, Transform as Transform2 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
+
+// src/layer/pgzip.ts
+import { Transform } from "node:stream";
+import { constants as constants4, crc32, deflateRaw } from "node:zlib";
+import { promisify } from "node:util";
+import { availableParallelism } from "node:os";
+var deflateRawAsync = promisify(deflateRaw);
+var PGZIP_CHUNK = 1 << 20;
+var WINDOW = 32 << 10;
+function header(level) {
+  const xfl = level >= 9 ? 2 : level <= 1 ? 4 : 0;
+  return Buffer.from([31, 139, 8, 0, 0, 0, 0, 0, xfl, 3]);
+}
+var ParallelGzip = class extends Transform {
+  constructor(level, parallel = Math.max(2, availableParallelism() * 2)) {
+    super();
+    this.level = level;
+    this.parallel = parallel;
+  }
+  level;
+  pending = [];
+  pendingBytes = 0;
+  tail = Buffer.alloc(0);
+  crc = 0;
+  size = 0;
+  queue = [];
+  started = false;
+  parallel;
+  _transform(chunk, _enc, cb) {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.drainFull().then(() => cb(), cb);
+  }
+  _flush(cb) {
+    (async () => {
+      await this.drainFull();
+      const rest = Buffer.concat(this.pending);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.enqueue(rest, true);
+      while (this.queue.length) this.push(await this.queue.shift());
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(this.crc >>> 0, 0);
+      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+      this.push(trailer);
+    })().then(() => cb(), cb);
+  }
+  /** Starts every full chunk; waits (writing finished pieces out) while too many are running. */
+  async drainFull() {
+    while (this.pendingBytes >= PGZIP_CHUNK) {
+      const all = Buffer.concat(this.pending);
+      const chunk = all.subarray(0, PGZIP_CHUNK);
+      const rest = all.subarray(PGZIP_CHUNK);
+      this.pending = rest.length ? [rest] : [];
+      this.pendingBytes = rest.length;
+      this.enqueue(Buffer.from(chunk), false);
+      while (this.queue.length >= this.parallel) this.push(await this.queue.shift());
+    }
+  }
+  enqueue(chunk, last) {
+    if (!this.started) {
+      this.push(header(this.level));
+      this.started = true;
+    }
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    const dictionary = this.tail;
+    this.tail = chunk.length >= WINDOW ? chunk.subarray(chunk.length - WINDOW) : Buffer.concat([dictionary, chunk]).subarray(-WINDOW);
+    const opts = {
+      level: this.level,
+      ...dictionary.length ? { dictionary } : {},
+      finishFlush: last ? constants4.Z_FINISH : constants4.Z_SYNC_FLUSH
     };
-    const onError = (err) => {
-      parser.off("drain", onDrain);
-      reject(err);
-    };
-    parser.once("drain", onDrain);
-    parser.once("error", onError);
-  });
+    const p2 = deflateRawAsync(chunk, opts);
+    p2.catch(() => {
+    });
+    this.queue.push(p2);
+  }
+};
+
+// src/layer/writer.ts
+var HashCounter = class extends Transform2 {
+  hash = createHash5("sha256");
+  bytes = 0;
+  _transform(chunk, _enc, cb) {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+};
+async function writeLayer(entries, store, opts) {
+  const level = opts.level;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`gzip level must be an integer 0-9, got ${level}`);
+  const sorted = prepareEntries(entries);
+  const tar = Readable6.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
+  const uncompressed = new HashCounter();
+  const gzip = new ParallelGzip(level);
+  const compressed = new HashCounter();
+  const out = await store.create();
   try {
-    for await (const chunk of decompressedChunks(src)) {
-      if (failure2) break;
-      if (!sawNonZero && chunk.some((b2) => b2 !== 0)) sawNonZero = true;
-      if (!parser.write(chunk)) await waitDrain();
-    }
-    if (!failure2) {
-      parser.end();
-      await finished;
-    }
+    await pipeline2(tar, uncompressed, gzip, compressed, out.stream);
   } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    throw new Error(`${label}: ${e.message}`, { cause: e });
+    await out.abort();
+    throw err;
   }
-  if (failure2) throw failure2;
-  return changes;
+  const digest = hashDigest(compressed.hash);
+  try {
+    await out.commit(digest);
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+  return {
+    descriptor: { mediaType: MediaType.OciLayerGzip, digest, size: compressed.bytes },
+    diffId: hashDigest(uncompressed.hash),
+    uncompressedSize: uncompressed.bytes
+  };
 }
-var implicitDir = () => ({ info: { type: "dir", mode: 493, uid: 0, gid: 0, implicit: true }, children: /* @__PURE__ */ new Map() });
-function segments(path3) {
-  return path3.split("/").filter((s3) => s3.length > 0);
-}
-var FsTree = class {
-  root = implicitDir();
-  get(path3) {
-    let node2 = this.root;
-    for (const s3 of segments(path3)) {
-      node2 = node2.children?.get(s3);
-      if (!node2) return void 0;
-    }
-    return node2;
+
+// src/cache/layer-cache.ts
+import { createHash as createHash6 } from "node:crypto";
+import { createReadStream as createReadStream5 } from "node:fs";
+import { lstat as lstat2, mkdir as mkdir3, readFile as readFile3, rename as rename2, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
+import { randomBytes as randomBytes3 } from "node:crypto";
+import { join as join11, resolve as resolve3 } from "node:path";
+import { Transform as Transform3 } from "node:stream";
+var LAYER_CACHE_FORMAT = 1;
+var KEY_PREFIX = `oci-build/layer-cache/v${LAYER_CACHE_FORMAT}
+`;
+var KEY_RE = /^[a-f0-9]{64}$/;
+var LayerCache = class {
+  /**
+   * @param dir the cache directory (the pipeline's --cache-dir): records go to `dir/layers`.
+   * @param store where the blobs are; default `dir/blobs`, which is where the pipeline keeps them.
+   */
+  constructor(dir, store) {
+    this.dir = dir;
+    this.store = store ?? new BlobStore(join11(dir, "blobs"));
   }
-  /** The parent directory node of path, creating missing (or non-directory) ancestors as implicit dirs. */
-  parentOf(path3) {
-    let node2 = this.root;
-    const segs = segments(path3);
-    for (const s3 of segs.slice(0, -1)) {
-      let child = node2.children.get(s3);
-      if (!child || !child.children) {
-        child = implicitDir();
-        node2.children.set(s3, child);
-      }
-      node2 = child;
-    }
-    return node2;
+  dir;
+  store;
+  /** Lookups in this process, for logs ("layer cache: 3 hits, 1 miss"). */
+  stats = { hits: 0, misses: 0, stale: 0, puts: 0 };
+  /** The sha256 (hex) of a canonical JSON of `parts`: everything that determines the layer. */
+  key(parts) {
+    return hashKey(parts);
   }
-  remove(path3) {
-    const segs = segments(path3);
-    const name = segs.pop();
-    if (name === void 0) return;
-    let node2 = this.root;
-    for (const s3 of segs) {
-      node2 = node2.children?.get(s3);
-      if (!node2) return;
-    }
-    node2.children?.delete(name);
-  }
-  apply(changes) {
-    for (const w2 of changes.whiteouts) this.remove(w2);
-    for (const d of changes.opaques) this.get(d)?.children?.clear();
-    const paths = [...changes.records.keys()].sort(comparePaths);
-    for (const path3 of paths) {
-      const rec = changes.records.get(path3);
-      const parent = this.parentOf(path3);
-      const name = posix3.basename(path3);
-      const existing = parent.children.get(name);
-      if (existing && existing.children && rec.info.type === "dir") {
-        existing.info = rec.info;
-      } else {
-        const node2 = { info: rec.info };
-        if (rec.content !== void 0) node2.content = rec.content;
-        if (rec.info.type === "dir") node2.children = /* @__PURE__ */ new Map();
-        parent.children.set(name, node2);
-      }
-    }
-    for (const path3 of paths) {
-      const rec = changes.records.get(path3);
-      if (rec.info.type !== "hardlink") continue;
-      const node2 = this.get(path3);
-      const target = this.get(rec.info.linkname);
-      if (node2 && target && (target.info.type === "file" || target.info.type === "hardlink") && target.content !== void 0) {
-        node2.content = target.content;
-      }
-    }
-  }
-  list() {
-    const out = /* @__PURE__ */ new Map();
-    const walk2 = (node2, prefix) => {
-      if (!node2.children) return;
-      for (const name of [...node2.children.keys()].sort((a, b2) => comparePaths(a, b2))) {
-        const child = node2.children.get(name);
-        const p2 = `${prefix}/${name}`;
-        out.set(p2, { ...child.info });
-        walk2(child, p2);
-      }
-    };
-    walk2(this.root, "");
-    return out;
+  recordPath(key) {
+    checkKey(key);
+    return join11(this.dir, "layers", `${key}.json`);
   }
   /**
-   * Content of the regular file at path, following symlinks (in any component) within the image.
-   * `need` names a path whose content this pass did not buffer.
+   * The layer recorded under `key`, or undefined: no record, an unreadable or foreign record,
+   * or a record whose blob is missing from the store (or has another size).
    */
-  resolveFile(path3) {
-    let segs = segments(path3);
-    let hops = 0;
-    restart: for (; ; ) {
-      let node2 = this.root;
-      let cur = "";
-      for (let i = 0; i < segs.length; i++) {
-        const child = node2.children?.get(segs[i]);
-        if (!child) return { content: null };
-        cur += `/${segs[i]}`;
-        if (child.info.type === "symlink") {
-          if (++hops > MAX_SYMLINK_HOPS) return { content: null };
-          const link2 = child.info.linkname ?? "";
-          const target = link2.startsWith("/") ? link2 : posix3.join(posix3.dirname(cur), link2);
-          segs = [...segments(posix3.normalize(`/${target}`)), ...segs.slice(i + 1)];
-          continue restart;
-        }
-        node2 = child;
+  async get(key) {
+    let text;
+    try {
+      text = await readFile3(this.recordPath(key), "utf8");
+    } catch (err) {
+      if (err.code !== "ENOENT") throw err;
+      this.stats.misses++;
+      return void 0;
+    }
+    const rec = parseRecord(text, key);
+    const size = rec ? await this.store.has(rec.descriptor.digest) : void 0;
+    if (!rec || size !== rec.descriptor.size) {
+      this.stats.stale++;
+      this.stats.misses++;
+      return void 0;
+    }
+    this.stats.hits++;
+    return { descriptor: rec.descriptor, diffId: rec.diffId, uncompressedSize: rec.uncompressedSize };
+  }
+  /** Records a layer (whose blob is already in the store) under `key`, atomically. */
+  async put(key, layer) {
+    const file2 = this.recordPath(key);
+    const { descriptor, diffId, uncompressedSize } = layer;
+    if (!isDigest(descriptor.digest) || !Number.isSafeInteger(descriptor.size) || descriptor.size < 0 || typeof descriptor.mediaType !== "string") {
+      throw new Error(`layer cache: invalid descriptor ${JSON.stringify(descriptor)}`);
+    }
+    if (!isDigest(diffId)) throw new Error(`layer cache: invalid diffId ${String(diffId)}`);
+    if (!Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0) throw new Error(`layer cache: invalid uncompressedSize ${uncompressedSize}`);
+    const rec = {
+      version: 1,
+      key,
+      descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size },
+      diffId,
+      uncompressedSize
+    };
+    await writeAtomic(file2, `${JSON.stringify(rec)}
+`);
+    this.stats.puts++;
+  }
+};
+function checkKey(key) {
+  if (!KEY_RE.test(key)) throw new Error(`layer cache: invalid key "${key}" (want 64 hex digits)`);
+}
+function parseRecord(text, key) {
+  let v2;
+  try {
+    v2 = JSON.parse(text);
+  } catch {
+    return void 0;
+  }
+  if (!isObject2(v2) || v2.version !== 1 || v2.key !== key) return void 0;
+  const d = v2.descriptor;
+  if (!isObject2(d) || typeof d.mediaType !== "string" || typeof d.digest !== "string" || !isDigest(d.digest)) return void 0;
+  if (typeof d.size !== "number" || !Number.isSafeInteger(d.size) || d.size < 0) return void 0;
+  if (typeof v2.diffId !== "string" || !isDigest(v2.diffId)) return void 0;
+  if (typeof v2.uncompressedSize !== "number" || !Number.isSafeInteger(v2.uncompressedSize) || v2.uncompressedSize < 0) return void 0;
+  return {
+    version: 1,
+    key,
+    descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size },
+    diffId: v2.diffId,
+    uncompressedSize: v2.uncompressedSize
+  };
+}
+function isObject2(v2) {
+  return typeof v2 === "object" && v2 !== null && !Array.isArray(v2);
+}
+async function writeAtomic(file2, data) {
+  const dir = resolve3(file2, "..");
+  await mkdir3(dir, { recursive: true });
+  const tmp = join11(dir, `.${randomBytes3(6).toString("hex")}.tmp`);
+  try {
+    await writeFile2(tmp, data);
+    await rename2(tmp, file2);
+  } catch (err) {
+    await rm3(tmp, { force: true });
+    throw err;
+  }
+}
+function canonicalJson(value) {
+  return canon(value, "$");
+}
+function canon(v2, at2) {
+  if (v2 === null) return "null";
+  switch (typeof v2) {
+    case "string":
+      return JSON.stringify(v2);
+    case "boolean":
+      return v2 ? "true" : "false";
+    case "number":
+      if (!Number.isFinite(v2)) throw new TypeError(`canonical JSON: ${at2} is ${v2}`);
+      return JSON.stringify(v2);
+    case "object": {
+      if (Array.isArray(v2)) {
+        return `[${v2.map((x, i) => {
+          if (x === void 0) throw new TypeError(`canonical JSON: ${at2}[${i}] is undefined`);
+          return canon(x, `${at2}[${i}]`);
+        }).join(",")}]`;
       }
-      switch (node2.info.type) {
-        case "file":
-          return node2.content !== void 0 ? { content: node2.content } : { need: cur };
-        case "hardlink":
-          return node2.content !== void 0 ? { content: node2.content } : { need: node2.info.linkname };
-        default:
-          return { content: null };
+      if (v2 instanceof Date) return JSON.stringify(v2.toISOString());
+      if (v2 instanceof Uint8Array) return `{"$bytes":${JSON.stringify(Buffer.from(v2.buffer, v2.byteOffset, v2.byteLength).toString("hex"))}}`;
+      const proto = Object.getPrototypeOf(v2);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new TypeError(`canonical JSON: ${at2} is a ${v2.constructor?.name ?? "non-plain object"}; use plain objects and arrays`);
       }
+      const obj2 = v2;
+      const keys = Object.keys(obj2).filter((k2) => obj2[k2] !== void 0).sort();
+      return `{${keys.map((k2) => `${JSON.stringify(k2)}:${canon(obj2[k2], `${at2}.${k2}`)}`).join(",")}}`;
+    }
+    default:
+      throw new TypeError(`canonical JSON: ${at2} is a ${typeof v2}`);
+  }
+}
+function hashKey(parts) {
+  return createHash6("sha256").update(KEY_PREFIX).update(canonicalJson(parts)).digest("hex");
+}
+function stepKeyParts(step, entries, opts) {
+  const level = opts.gzipLevel;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`layer key: gzip level must be an integer 0-9, got ${level}`);
+  const mtime = typeof opts.mtime === "number" ? opts.mtime : opts.mtime.getTime() / 1e3;
+  if (!Number.isFinite(mtime)) throw new Error("layer key: invalid mtime");
+  let stepPart;
+  let fileStepHash;
+  if (step.kind === "copy") {
+    stepPart = {
+      kind: "copy",
+      sources: step.sources.map((s3) => ({ pattern: s3.pattern, glob: s3.isGlob })),
+      to: step.to,
+      mode: step.mode ?? null,
+      owner: step.owner ?? null
+    };
+  } else if (step.kind === "file") {
+    fileStepHash = `sha256:${createHash6("sha256").update(step.content, "utf8").digest("hex")}`;
+    stepPart = { kind: "file", path: step.path, content: fileStepHash, mode: step.mode ?? null, owner: step.owner ?? null };
+  } else {
+    throw new Error(`layer key: unsupported step kind ${String(step.kind)}`);
+  }
+  const seen = /* @__PURE__ */ new Set();
+  const list = entries.map((e) => {
+    if (seen.has(e.path)) throw new Error(`layer key: duplicate path ${e.path}`);
+    seen.add(e.path);
+    const out = { path: e.path, type: e.type, mode: e.mode & 4095, uid: e.uid, gid: e.gid };
+    if (e.type === "file") {
+      const hash2 = e.contentHash ?? (step.kind === "file" && e.path === normalizePath(step.path) ? fileStepHash : void 0);
+      if (!hash2 || !isDigest(hash2)) throw new Error(`layer key: file ${e.path} has no content hash`);
+      if (e.size === void 0 || !Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`layer key: file ${e.path} has no size`);
+      out.size = e.size;
+      out.content = hash2;
+    } else if (e.type === "symlink" || e.type === "hardlink") {
+      out.linkname = e.linkname ?? "";
+    }
+    return out;
+  });
+  list.sort((a, b2) => a.path < b2.path ? -1 : a.path > b2.path ? 1 : 0);
+  return {
+    layer: { format: LAYER_CACHE_FORMAT, compression: opts.compression ?? "gzip", gzipLevel: level, mtime },
+    step: stepPart,
+    entries: list
+  };
+}
+function normalizePath(p2) {
+  return `/${p2.split("/").filter((s3) => s3 && s3 !== ".").join("/")}`;
+}
+var FileHasher = class {
+  constructor(dir, opts = {}) {
+    this.dir = dir;
+    this.file = join11(dir, "files.json");
+    this.opts = { racyWindowMs: 2e3, maxAgeMs: 30 * 24 * 3600 * 1e3, concurrency: 8, now: Date.now, ...opts };
+  }
+  dir;
+  file;
+  stats = { unchanged: 0, hashed: 0, bytesHashed: 0 };
+  records;
+  memo = /* @__PURE__ */ new Map();
+  learned = /* @__PURE__ */ new Map();
+  opts;
+  /** The content hash of a regular file ("sha256:<hex>"). */
+  hash(path3) {
+    const abs = resolve3(path3);
+    let p2 = this.memo.get(abs);
+    if (!p2) {
+      p2 = this.compute(abs);
+      this.memo.set(abs, p2);
+      p2.catch(() => {
+        if (this.memo.get(abs) === p2) this.memo.delete(abs);
+      });
+    }
+    return p2;
+  }
+  async compute(abs) {
+    const st2 = await lstat2(abs, { bigint: true });
+    if (!st2.isFile()) throw new Error(`${abs} is not a regular file`);
+    const records = await this.load();
+    const rec = records.get(abs);
+    if (rec && sameStat(rec, st2)) {
+      this.stats.unchanged++;
+      this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
+      return rec.hash;
+    }
+    const h = createHash6("sha256");
+    let bytes = 0;
+    for await (const chunk of createReadStream5(abs, { highWaterMark: 1 << 20 })) {
+      h.update(chunk);
+      bytes += chunk.length;
+    }
+    const hash2 = `sha256:${h.digest("hex")}`;
+    this.stats.hashed++;
+    this.stats.bytesHashed += bytes;
+    const after = await lstat2(abs, { bigint: true });
+    const now = this.opts.now();
+    const stable = after.size === st2.size && after.mtimeNs === st2.mtimeNs && after.ctimeNs === st2.ctimeNs && after.ino === st2.ino && BigInt(bytes) === st2.size;
+    if (stable && now - Number(after.mtimeNs / 1000000n) >= this.opts.racyWindowMs) {
+      this.learned.set(abs, { ...statFields(after), hash: hash2, usedAt: now });
+    } else {
+      this.learned.delete(abs);
+    }
+    return hash2;
+  }
+  load() {
+    this.records ??= readRecords(this.file);
+    return this.records;
+  }
+  /** Writes files.json: earlier records (also another build's, re-read now) plus this build's, minus old ones. */
+  async save() {
+    if (this.learned.size === 0) return;
+    const current = await readRecords(this.file);
+    const now = this.opts.now();
+    for (const [k2, v2] of this.learned) current.set(k2, v2);
+    const files = {};
+    for (const [k2, v2] of [...current].sort((a, b2) => a[0] < b2[0] ? -1 : 1)) {
+      if (now - v2.usedAt <= this.opts.maxAgeMs) files[k2] = v2;
+    }
+    await writeAtomic(this.file, `${JSON.stringify({ version: 1, files })}
+`);
+    this.records = Promise.resolve(current);
+  }
+  /**
+   * Fills in contentHash of the file entries of a layer. `hostPathOf` names the source file
+   * of an entry (copy steps); entries without one (file steps) are hashed from open().
+   */
+  async hashEntries(entries, hostPathOf = () => void 0) {
+    const out = entries.map((e) => ({ ...e }));
+    const jobs = out.map((e, i) => ({ e, i })).filter(({ e }) => e.type === "file" && !e.contentHash);
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const { e, i } = jobs[next++];
+        const host = hostPathOf(entries[i]);
+        out[i] = { ...e, contentHash: host ? await this.hash(host) : await hashStream(e) };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, jobs.length) }, worker));
+    return out;
+  }
+};
+async function hashStream(e) {
+  if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
+  const h = createHash6("sha256");
+  for await (const chunk of e.open()) h.update(chunk);
+  return `sha256:${h.digest("hex")}`;
+}
+function statFields(st2) {
+  return { size: st2.size.toString(), mtimeNs: st2.mtimeNs.toString(), ctimeNs: st2.ctimeNs.toString(), ino: st2.ino.toString(), dev: st2.dev.toString(), mode: Number(st2.mode) };
+}
+function sameStat(rec, st2) {
+  const s3 = statFields(st2);
+  return rec.size === s3.size && rec.mtimeNs === s3.mtimeNs && rec.ctimeNs === s3.ctimeNs && rec.ino === s3.ino && rec.dev === s3.dev && rec.mode === s3.mode;
+}
+async function readRecords(file2) {
+  const out = /* @__PURE__ */ new Map();
+  let v2;
+  try {
+    v2 = JSON.parse(await readFile3(file2, "utf8"));
+  } catch {
+    return out;
+  }
+  if (!isObject2(v2) || v2.version !== 1 || !isObject2(v2.files)) return out;
+  for (const [k2, r] of Object.entries(v2.files)) {
+    if (isObject2(r) && typeof r.hash === "string" && isDigest(r.hash) && typeof r.size === "string" && typeof r.mtimeNs === "string" && typeof r.ctimeNs === "string" && typeof r.ino === "string" && typeof r.dev === "string" && typeof r.mode === "number" && typeof r.usedAt === "number") {
+      out.set(k2, r);
+    }
+  }
+  return out;
+}
+function verifyContent(source, expected, what) {
+  const h = createHash6("sha256");
+  const check2 = new Transform3({
+    transform(chunk, _enc, cb) {
+      h.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const got = `sha256:${h.digest("hex")}`;
+      cb(got === expected ? null : new Error(`${what} changed during the build (content ${got}, hashed earlier as ${expected}); build again`));
+    }
+  });
+  source.on("error", (err) => check2.destroy(err));
+  return source.pipe(check2);
+}
+
+// src/build/layer-producer.ts
+var LayerProducer = class {
+  constructor(store, cache, hasher, opts) {
+    this.store = store;
+    this.cache = cache;
+    this.hasher = hasher;
+    this.opts = opts;
+  }
+  store;
+  cache;
+  hasher;
+  opts;
+  stats = { built: 0, cached: 0, shared: 0 };
+  inflight = /* @__PURE__ */ new Map();
+  /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
+  async fromStep(step, entries) {
+    if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: "built" };
+    const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
+    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, gzipLevel: this.opts.level }));
+    const verified = entries.map((e, i) => {
+      const h = hashed[i].contentHash;
+      return e.type === "file" && e.open && h ? { ...e, open: () => verifyContent(e.open(), h, e.path) } : e;
+    });
+    return this.byKey(key, () => this.write(verified));
+  }
+  /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
+  async fromKey(parts, make) {
+    if (!this.cache || !parts) return { layer: await make(), how: "built" };
+    return this.byKey(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1e3 }), make);
+  }
+  /** Looks a key up without making anything (a run: step skips its command on a hit). */
+  async lookup(parts) {
+    if (!this.cache || !parts) return void 0;
+    const hit = await this.cache.get(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1e3 }));
+    if (hit) this.stats.cached++;
+    return hit;
+  }
+  write(entries) {
+    this.stats.built++;
+    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.level });
+  }
+  /** Persists what the build learned about source files (their hashes, by stat). */
+  async save() {
+    await this.hasher?.save();
+  }
+  async byKey(key, make) {
+    const running = this.inflight.get(key);
+    if (running) {
+      this.stats.shared++;
+      return { layer: await running, how: "shared" };
+    }
+    let how = "cached";
+    const p2 = (async () => {
+      const hit = await this.cache.get(key);
+      if (hit) return hit;
+      how = "built";
+      const built = await make();
+      await this.cache.put(key, built);
+      return built;
+    })();
+    this.inflight.set(key, p2);
+    try {
+      const layer = await p2;
+      if (how === "cached") this.stats.cached++;
+      return { layer, how };
+    } catch (err) {
+      this.inflight.delete(key);
+      throw err;
     }
   }
 };
-async function buildTree(layers, wanted) {
-  const tree = new FsTree();
-  for (let i = 0; i < layers.length; i++) {
-    const label = `base layer ${i + 1} of ${layers.length}`;
-    let src;
-    try {
-      src = await layers[i]();
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      throw new Error(`${label}: ${e.message}`, { cause: e });
-    }
-    const changes = await readLayerChanges(src, label, (p2) => wanted.has(p2));
-    tree.apply(changes);
+
+// src/run/binfmt.ts
+import { readFileSync as readFileSync5 } from "node:fs";
+var QEMU_NAMES = {
+  amd64: "qemu-x86_64",
+  arm64: "qemu-aarch64",
+  arm: "qemu-arm",
+  "386": "qemu-i386",
+  ppc64le: "qemu-ppc64le",
+  s390x: "qemu-s390x",
+  riscv64: "qemu-riscv64",
+  mips64le: "qemu-mips64el",
+  loong64: "qemu-loongarch64"
+};
+function canExecute(platform, binfmtDir = "/proc/sys/fs/binfmt_misc") {
+  const host = hostPlatform();
+  if (platform.os !== host.os) return { ok: false, how: "another OS" };
+  if (platform.architecture === host.architecture) return { ok: true, how: "native" };
+  if (host.architecture === "amd64" && platform.architecture === "386") return { ok: true, how: "native" };
+  const name = QEMU_NAMES[platform.architecture];
+  if (!name) return { ok: false, how: "no emulator known" };
+  try {
+    const entry = readFileSync5(`${binfmtDir}/${name}`, "utf8");
+    if (/^enabled/m.test(entry)) return { ok: true, how: `binfmt_misc ${name}` };
+  } catch {
   }
-  return tree;
+  return { ok: false, how: "no emulator registered" };
 }
-async function scanLayers(layers, opts = {}) {
-  const requested = (opts.wanted ?? []).map((p2) => {
-    if (!p2.startsWith("/")) throw new Error(`wanted path must be absolute: ${p2}`);
-    return imagePath(p2);
-  });
-  const wanted = new Set(requested);
-  const result = { files: /* @__PURE__ */ new Map() };
-  for (let pass = 1; ; pass++) {
-    const tree = await buildTree(layers, wanted);
-    if (pass === 1 && opts.listPaths) result.paths = tree.list();
-    const needs = /* @__PURE__ */ new Set();
-    for (const [i, p2] of requested.entries()) {
-      const r = tree.resolveFile(p2);
-      const key = opts.wanted[i];
-      if ("content" in r) result.files.set(key, r.content);
-      else if (wanted.has(r.need) || pass >= MAX_PASSES) result.files.set(key, null);
-      else needs.add(r.need);
+function foreignPlatformMessage(platform) {
+  const p2 = formatPlatform(platform);
+  return `run: steps for ${p2} cannot execute on this ${formatPlatform(hostPlatform())} machine: no binfmt_misc emulator is registered for it. Fix: build ${p2} on a matching runner (e.g. ubuntu-24.04-arm for linux/arm64) with distribute: true and merge the results (mode: merge), or register QEMU first (docker/setup-qemu-action, or the qemu-user-static package)`;
+}
+
+// src/build/layer-listing.ts
+async function listLayer(store, digest) {
+  const out = { entries: [], deleted: [], files: {} };
+  for await (const item of readTar(decompressedChunks(store.open(digest)))) {
+    const path3 = imagePath(item.header.name);
+    const base = path3.slice(path3.lastIndexOf("/") + 1);
+    if (base.startsWith(".wh.")) {
+      if (base !== ".wh..wh..opq") out.deleted.push(`${path3.slice(0, path3.lastIndexOf("/"))}/${base.slice(4)}`.replace(/^\/\//, "/"));
+      continue;
     }
-    if (needs.size === 0) return result;
-    for (const n of needs) wanted.add(n);
-  }
-}
-var ID_RE = /^\d+$/;
-var MAX_ID3 = 4294967295;
-function parseId(s3) {
-  if (s3 === void 0 || !ID_RE.test(s3)) return void 0;
-  const n = Number(s3);
-  return n <= MAX_ID3 ? n : void 0;
-}
-function parsePasswd(text) {
-  const out = [];
-  for (const raw of text.split("\n")) {
-    const line = raw.replace(/\r$/, "");
-    if (!line || line.startsWith("#") || line.startsWith("+") || line.startsWith("-")) continue;
-    const f2 = line.split(":");
-    const uid = parseId(f2[2]);
-    const gid = parseId(f2[3]);
-    if (!f2[0] || uid === void 0 || gid === void 0) continue;
-    out.push({ name: f2[0], uid, gid, gecos: f2[4] ?? "", home: f2[5] ?? "", shell: f2[6] ?? "" });
+    const t = item.header.type;
+    const type = t === "file" || t === "dir" || t === "symlink" || t === "hardlink" ? t : "file";
+    out.entries.push({ path: path3, type, mode: item.header.mode, uid: item.header.uid, gid: item.header.gid });
+    if (t === "file" && (path3 === "/etc/passwd" || path3 === "/etc/group")) {
+      const chunks = [];
+      for await (const c of item.body) chunks.push(c);
+      out.files[path3 === "/etc/passwd" ? "passwd" : "group"] = Buffer.concat(chunks).toString("utf8");
+    }
   }
   return out;
-}
-function parseGroup(text) {
-  const out = [];
-  for (const raw of text.split("\n")) {
-    const line = raw.replace(/\r$/, "");
-    if (!line || line.startsWith("#") || line.startsWith("+") || line.startsWith("-")) continue;
-    const f2 = line.split(":");
-    const gid = parseId(f2[2]);
-    if (!f2[0] || gid === void 0) continue;
-    out.push({ name: f2[0], gid, members: (f2[3] ?? "").split(",").filter(Boolean) });
-  }
-  return out;
-}
-function resolveOwner(owner, passwd, group) {
-  const spec = owner.trim();
-  const parts = spec.split(":");
-  const userPart = parts[0] ?? "";
-  const groupPart = parts[1];
-  if (parts.length > 2 || !userPart || groupPart === "") {
-    throw new Error(`invalid owner "${owner}": use user, user:group, uid or uid:gid`);
-  }
-  const tooLarge = (s3) => ID_RE.test(s3) && parseId(s3) === void 0;
-  if (tooLarge(userPart) || groupPart !== void 0 && tooLarge(groupPart)) {
-    throw new Error(`invalid owner "${owner}": ids must be at most ${MAX_ID3}`);
-  }
-  let uid;
-  let primaryGid;
-  const numericUid = parseId(userPart);
-  if (numericUid !== void 0) {
-    uid = numericUid;
-    primaryGid = numericUid;
-  } else {
-    const user = passwd === void 0 ? void 0 : parsePasswd(passwd).find((u2) => u2.name === userPart);
-    if (!user) {
-      const why = passwd === void 0 ? " (the base image has no /etc/passwd)" : "";
-      throw new Error(`owner "${owner}": user "${userPart}" is not in the base image's /etc/passwd${why}; use numeric ids instead (e.g. 1000:1000)`);
-    }
-    uid = user.uid;
-    primaryGid = user.gid;
-  }
-  if (groupPart === void 0) return { uid, gid: primaryGid };
-  const numericGid = parseId(groupPart);
-  if (numericGid !== void 0) return { uid, gid: numericGid };
-  const g2 = group === void 0 ? void 0 : parseGroup(group).find((x) => x.name === groupPart);
-  if (!g2) {
-    const why = group === void 0 ? " (the base image has no /etc/group)" : "";
-    throw new Error(`owner "${owner}": group "${groupPart}" is not in the base image's /etc/group${why}; use numeric ids instead (e.g. 1000:1000)`);
-  }
-  return { uid, gid: g2.gid };
 }
 
 // src/build/streams.ts
@@ -60070,6 +62855,12 @@ var DaemonlessBuilder = class {
   fetcher;
   bases = /* @__PURE__ */ new Map();
   scans = /* @__PURE__ */ new Map();
+  /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
+  rootfs;
+  /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
+  rootfsWanted = /* @__PURE__ */ new Set();
+  /** The state of a variant of this build for a platform (copy: from:). */
+  lookup;
   layersWritten = 0;
   async build(bf, variants, platformsOf) {
     const states = /* @__PURE__ */ new Map();
@@ -60085,8 +62876,21 @@ var DaemonlessBuilder = class {
       }
       return p2;
     };
+    this.lookup = (name, platform) => {
+      const v2 = byName.get(name);
+      return v2 ? start(v2, platform) : void 0;
+    };
+    const hasRun = (v2) => v2.steps.some((s3) => s3.kind === "run");
+    const wanted = (name, seen = /* @__PURE__ */ new Set()) => {
+      if (seen.has(name)) return false;
+      seen.add(name);
+      return variants.some((c) => c.steps.some((s3) => s3.kind === "copy" && s3.from === name) || c.from === name && (hasRun(c) || wanted(c.name, seen)));
+    };
+    for (const v2 of variants) if (wanted(v2.name)) this.rootfsWanted.add(v2.name);
     const jobs = variants.flatMap((v2) => platformsOf(v2).map((platform) => ({ v: v2, promise: start(v2, platform) })));
     const results = await Promise.allSettled(jobs.map((j2) => j2.promise));
+    await this.rootfs?.dispose();
+    this.rootfs = void 0;
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
     const out = /* @__PURE__ */ new Map();
@@ -60131,26 +62935,97 @@ var DaemonlessBuilder = class {
       logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ""} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
     }
     fs3 ??= new FsView();
-    const planned = [];
-    for (const step of v2.steps) {
-      const entries = await stepEntries(step, {
-        context: bf.context,
-        platform: formatPlatform(platform),
-        fs: fs3,
-        resolveOwner: async (o) => resolveOwnerIn(o, owners, v2.name)
-      });
-      fs3.apply(entries);
-      planned.push({ createdBy: `oci-build ${describeStep(step)}`, entries });
-    }
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1e3);
-    if (parentLayers.length === 0 && planned.length === 0) planned.push({ createdBy: "oci-build empty layer", entries: [] });
-    const newLayers = await Promise.all(planned.map(async ({ createdBy, entries }) => {
+    const producer = this.producer();
+    const writeOne = async (createdBy, entries, step, runKey) => {
       const t = Date.now();
-      const built = await writeLayer(entries, this.store, { mtime, level: this.opts.gzipLevel });
-      this.layersWritten++;
-      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, "")} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
+      const { layer: built, how } = step && step.kind !== "run" ? await producer.fromStep(step, entries) : await producer.fromKey(runKey, () => producer.write(entries));
+      if (how === "built") this.layersWritten++;
+      const verb = how === "built" ? "" : how === "cached" ? " [cached]" : " [shared with another variant]";
+      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, "")}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: "local" }, createdBy };
-    }));
+    };
+    const written = [];
+    let work;
+    const note = (m2) => logger.debug(`[${label}] ${m2}`);
+    try {
+      for (const step of v2.steps) {
+        const createdBy = `oci-build ${describeStep(step)}`;
+        if (step.kind === "run") {
+          const exec = canExecute(platform);
+          if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v2.name}: ${foreignPlatformMessage(platform)}`);
+          if (exec.how !== "native") logger.info(`[${label}] ${formatPlatform(platform)} runs through ${exec.how}`);
+          const done = await Promise.all(written);
+          const runKey = {
+            kind: "run",
+            parent: [...parentLayers, ...done].map((l) => l.diffId),
+            platform: formatPlatform(platform),
+            step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
+            image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? "", workdir: parentConfig.config?.WorkingDir ?? "", shell: parentConfig.config?.Shell ?? null },
+            variantEnv: v2.env,
+            sourceDateEpoch: this.opts.sourceDateEpoch ?? null
+          };
+          const hit = await producer.lookup(runKey);
+          if (hit) {
+            const layer2 = { descriptor: hit.descriptor, diffId: hit.diffId, source: { kind: "local" }, createdBy };
+            logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
+            written.push(Promise.resolve(layer2));
+            const listing = await listLayer(this.store, hit.descriptor.digest);
+            fs3.apply(listing.entries);
+            for (const d of listing.deleted) fs3.remove(d);
+            if (listing.files.passwd !== void 0 || listing.files.group !== void 0) owners = { ...owners, ...listing.files };
+            continue;
+          }
+          work = await this.workingRootfs(work, parentLayers, done);
+          const t = Date.now();
+          logger.info(`[${label}] ${describeStep(step)}`);
+          const result = await runStep(step, {
+            rootfs: work.dir,
+            config: parentConfig.config,
+            variantEnv: v2.env,
+            tmpDir: this.rootfsCache().top,
+            ...this.opts.sourceDateEpoch !== void 0 ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {},
+            onLine: (l) => logger.info(`[${label}]  | ${l}`),
+            note
+          });
+          logger.info(`[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`);
+          const layer = await writeOne(createdBy, result.entries, step, runKey);
+          work.chain.push(this.chainLayer(layer, `${v2.name}: ${describeStep(step)}`));
+          written.push(Promise.resolve(layer));
+          fs3.apply(result.entries.filter((e) => !e.path.split("/").pop().startsWith(".wh.")));
+          for (const d of result.deleted) fs3.remove(d);
+          if (result.idsChanged) owners = readIdFiles(work.dir);
+          continue;
+        }
+        const entries = await stepEntries(step, {
+          context: bf.context,
+          platform: formatPlatform(platform),
+          fs: fs3,
+          resolveOwner: async (o) => resolveOwnerIn(o, owners, v2.name),
+          variantRoot: (name) => this.variantRoot(v2.name, name, platform),
+          note
+        });
+        fs3.apply(entries);
+        const p2 = writeOne(createdBy, entries, step);
+        p2.catch(() => {
+        });
+        written.push(p2);
+      }
+      if (parentLayers.length === 0 && written.length === 0) written.push(writeOne("oci-build empty layer", []));
+    } catch (err) {
+      await Promise.allSettled(written);
+      if (work) await this.rootfsCache().discard(work);
+      throw err;
+    }
+    const newLayers = await Promise.all(written);
+    if (work) {
+      if (this.rootfsWanted.has(v2.name)) {
+        await this.rootfsCache().apply(work, newLayers.slice(work.chain.length - parentLayers.length).map((l) => this.chainLayer(l, `${v2.name}: ${l.createdBy}`)));
+        await this.rootfsCache().adopt(work);
+      } else {
+        await this.rootfsCache().discard(work);
+      }
+    }
     const image = assemble({
       variant: v2,
       platform,
@@ -60165,11 +63040,65 @@ var DaemonlessBuilder = class {
     logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs: fs3, owners, baseAnnotations };
   }
+  layerProducer;
+  /** One per build: layers shared by variants and platforms are made once. */
+  producer() {
+    if (!this.layerProducer) {
+      const dir = this.opts.cacheDir;
+      this.layerProducer = new LayerProducer(
+        this.store,
+        dir ? new LayerCache(dir, this.store) : void 0,
+        dir ? new FileHasher(dir) : void 0,
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1e3), level: this.opts.gzipLevel }
+      );
+    }
+    return this.layerProducer;
+  }
+  rootfsCache() {
+    this.rootfs ??= new RootfsCache(dirname3(this.store.root), (m2) => this.opts.logger.info(m2), (m2) => this.opts.logger.debug(m2));
+    return this.rootfs;
+  }
+  chainLayer(l, label) {
+    return {
+      diffId: l.diffId,
+      label: `${label} (${l.descriptor.digest.slice(0, 19)})`,
+      open: async () => {
+        await this.fetcher.ensureLocal(l.descriptor.digest, l.source);
+        return this.store.open(l.descriptor.digest);
+      }
+    };
+  }
+  chain(layers) {
+    return layers.map((l, i) => this.chainLayer(l, l.createdBy === "base" ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, "")));
+  }
+  /**
+   * The variant's working rootfs with every layer so far: a clone of the starting image's
+   * snapshot (shared with the other variants that start there) on first use, then brought up to
+   * date with the copy/file layers written since the last run: step.
+   */
+  async workingRootfs(work, parentLayers, own2) {
+    const cache = this.rootfsCache();
+    const w2 = work ?? await cache.checkout(this.chain(parentLayers));
+    const all = this.chain([...parentLayers, ...own2]);
+    await cache.apply(w2, all.slice(w2.chain.length));
+    return w2;
+  }
+  /** The final file system of another variant of this build (same platform), for copy: from:. */
+  async variantRoot(from, name, platform) {
+    const state = this.lookup?.(name, platform);
+    if (!state) throw new Error(`variant ${from}: copy from ${name}: that variant is not part of this build for ${formatPlatform(platform)}`);
+    const s3 = await state;
+    return this.rootfsCache().snapshot(this.chain(s3.image.layers));
+  }
   base(ref, platform) {
     const key = `${ref}|${formatPlatform(platform)}`;
     let p2 = this.bases.get(key);
     if (!p2) {
-      p2 = resolveBase(this.client, ref, platform);
+      p2 = resolveBase(this.client, ref, platform).catch((err) => {
+        if (err instanceof BaseImageError) throw err;
+        throw new BaseImageError(ref, `${err.message}
+  (fix: check the reference and that its registry is reachable; for a private registry give credentials with registry-auth or ~/.docker/config.json)`);
+      });
       this.bases.set(key, p2);
     }
     return p2;
@@ -60181,15 +63110,27 @@ var DaemonlessBuilder = class {
     if (!p2) {
       p2 = (async () => {
         if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
+        const saved = this.opts.cacheDir && base.digest ? join12(this.opts.cacheDir, "scans", `${base.digest.slice(7)}.json`) : void 0;
+        if (saved) {
+          try {
+            const doc = JSON.parse(await readFile4(saved, "utf8"));
+            if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p3, type]) => [p3, { type }]))), owners: doc.owners };
+          } catch {
+          }
+        }
         const repo = base.repo;
         await Promise.all(base.layers.map((l) => this.fetcher.ensureLocal(l.digest, { kind: "remote", repo })));
         const openers = base.layers.map((l) => () => this.store.open(l.digest));
         const { files, paths } = await scanLayers(openers, { wanted: ["/etc/passwd", "/etc/group"], listPaths: true });
         const listing = paths ?? /* @__PURE__ */ new Map();
-        return {
-          fs: FsView.fromListing(listing),
-          owners: { passwd: files.get("/etc/passwd")?.toString("utf8"), group: files.get("/etc/group")?.toString("utf8") }
-        };
+        const owners = { passwd: files.get("/etc/passwd")?.toString("utf8"), group: files.get("/etc/group")?.toString("utf8") };
+        if (saved) {
+          await mkdir4(dirname3(saved), { recursive: true });
+          const tmp = `${saved}.${process.pid}.tmp`;
+          await writeFile3(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p3, info]) => [p3, info.type]), owners }));
+          await rename3(tmp, saved);
+        }
+        return { fs: FsView.fromListing(listing), owners };
       })();
       this.scans.set(key, p2);
     }
@@ -60226,18 +63167,49 @@ var Pool = class {
 
 // src/output/publisher.ts
 var PublishError = class extends Error {
-  constructor(cause, stats, phase) {
-    super(`push failed while ${phase}: ${cause?.message ?? cause}
-no tag was moved; already in the registry (harmless, reused by a re-run): ${stats.blobsUploaded} blobs uploaded (${formatBytes(stats.bytesUploaded)}), ${stats.blobsMounted} mounted, ${stats.manifestsPushed} manifests by digest`);
+  constructor(cause, stats, phase, details = {}) {
+    const others = [
+      details.otherFailures ? `${details.otherFailures} other operation(s) of this phase failed too` : "",
+      details.notAttempted ? `${details.notAttempted} blob(s) not attempted after the failure` : ""
+    ].filter(Boolean).join("; ");
+    const inRegistry = `${stats.blobsUploaded} blobs uploaded (${formatBytes(stats.bytesUploaded)}), ${stats.blobsMounted} mounted, ${stats.blobsExisting} already present, ${stats.manifestsPushed} manifests by digest`;
+    const tagsWritten = details.tagsWritten ?? [];
+    const tagsFailed = details.tagsFailed ?? [];
+    const tagsRestored = details.tagsRestored ?? [];
+    const state = tagsWritten.length ? `tags that did not exist before and now point at the new image (a re-run writes the rest): ${tagsWritten.join(", ")}; ${tagsRestored.length ? `tags put back to their previous image: ${tagsRestored.join(", ")}; ` : ""}tags not written (unchanged): ${tagsFailed.join(", ") || "none"}; every manifest is in the registry by digest (${inRegistry}), so a re-run only has to write the tags` : tagsFailed.length ? `no tag was moved${tagsRestored.length ? ` (put back to their previous image: ${tagsRestored.join(", ")})` : ""}; tags not written: ${tagsFailed.join(", ")}; every manifest is in the registry by digest (${inRegistry}), so a re-run only has to write the tags` : `no tag was moved; already in the registry (harmless, reused by a re-run): ${inRegistry}`;
+    super(`push failed while ${phase}: ${cause?.message ?? cause}${others ? ` (${others})` : ""}
+${state}`);
     this.cause = cause;
     this.stats = stats;
     this.phase = phase;
     this.name = "PublishError";
+    this.tagsWritten = tagsWritten;
+    this.tagsFailed = tagsFailed;
   }
   cause;
   stats;
   phase;
+  tagsWritten;
+  tagsFailed;
 };
+var BLOB_UNKNOWN_CODES = /* @__PURE__ */ new Set(["MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"]);
+var MANIFEST_REPAIRS = 2;
+var pause = (ms2) => new Promise((r) => setTimeout(r, ms2));
+function blobsOf(image) {
+  return [
+    ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
+    { d: image.configDescriptor, source: { kind: "local" } }
+  ];
+}
+var NotAttempted = class extends Error {
+};
+async function settle2(tasks) {
+  const results = await Promise.allSettled(tasks);
+  const reasons = results.flatMap((r) => r.status === "rejected" ? [r.reason] : []);
+  const real = [...new Set(reasons.filter((e) => !(e instanceof NotAttempted)))];
+  if (!real.length) return void 0;
+  return { error: real[0], otherFailures: real.length - 1, notAttempted: new Set(reasons.filter((e) => e instanceof NotAttempted)).size };
+}
 var RegistryPublisher = class {
   constructor(client, store, fetcher, logger, concurrency = 4) {
     this.client = client;
@@ -60257,57 +63229,131 @@ var RegistryPublisher = class {
   /** registry|digest -> the first push of that blob to that registry (others wait, then mount). */
   firstPush = /* @__PURE__ */ new Map();
   pool;
+  /** Set when a blob push failed: queued blob pushes are then skipped, not started. */
+  failed = false;
   async publish(targets) {
-    let phase = "uploading blobs";
     const t0 = Date.now();
-    try {
-      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.pushBlobs(t.repo, img))));
-      phase = "pushing manifests by digest";
-      await Promise.all(targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes))));
-      phase = "pushing indexes by digest";
-      await Promise.all(targets.map((t) => t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : void 0));
-      phase = "confirming manifests";
-      await Promise.all(targets.map(async (t) => {
-        const head = await this.client.headManifest(t.repo, t.variant.top.digest);
-        if (!head || head.digest !== t.variant.top.digest) {
-          throw new Error(`${formatRepository(t.repo)}@${t.variant.top.digest} is not served after push`);
+    this.failed = false;
+    const phases = [
+      ["uploading blobs", () => targets.flatMap((t) => t.variant.images.flatMap((img) => this.pushBlobs(t.repo, img)))],
+      ["pushing manifests by digest", () => targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes, [img])))],
+      // An index refers to manifests, so it goes after all of them.
+      ["pushing indexes by digest", () => targets.map((t) => t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : Promise.resolve())],
+      // Every manifest (each platform's and the index) must be served before a tag moves.
+      ["confirming manifests", () => targets.flatMap((t) => [...t.variant.images.map((i) => i.manifestDescriptor), ...t.variant.index ? [t.variant.index.descriptor] : []].map(async (d) => {
+        const head = await this.client.headManifest(t.repo, d.digest);
+        if (!head || head.digest !== d.digest) {
+          throw new Error(`${formatRepository(t.repo)}@${d.digest} is not served after push`);
         }
-      }));
-      this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
-    } catch (err) {
-      throw new PublishError(err, this.stats, phase);
+      }))]
+    ];
+    for (const [phase, start] of phases) {
+      const failure3 = await settle2(start());
+      if (failure3) throw new PublishError(failure3.error, this.stats, phase, failure3);
     }
-    phase = "writing tags";
+    this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
     const t1 = Date.now();
-    try {
-      await Promise.all(targets.flatMap((t) => t.tags.map(async (tag) => {
-        await this.client.putManifest(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes);
-        this.stats.tagsWritten++;
-      })));
-    } catch (err) {
-      throw new PublishError(err, this.stats, phase);
+    const previous = /* @__PURE__ */ new Map();
+    const snapshot = await settle2(targets.flatMap((t) => t.tags.map(async (tag) => {
+      previous.set(`${formatRepository(t.repo)}:${tag}`, await this.currentTag(t.repo, tag));
+    })));
+    if (snapshot) throw new PublishError(snapshot.error, this.stats, "reading the current tags", snapshot);
+    const tagsWritten = [];
+    const tagsFailed = [];
+    const written = [];
+    const failure2 = await settle2(targets.flatMap((t) => t.tags.map(async (tag) => {
+      const ref = `${formatRepository(t.repo)}:${tag}`;
+      try {
+        await this.putManifestChecked(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes, t.variant.images);
+      } catch (e) {
+        tagsFailed.push(ref);
+        throw e;
+      }
+      written.push({ repo: t.repo, tag, ref });
+      this.stats.tagsWritten++;
+    })));
+    if (failure2) {
+      const tagsRestored = [];
+      await Promise.all(written.map(async ({ repo, tag, ref }) => {
+        const before = previous.get(ref);
+        try {
+          if (before) {
+            await this.client.putManifest(repo, tag, before.mediaType, before.bytes);
+            tagsRestored.push(ref);
+            return;
+          }
+        } catch (e) {
+          this.logger.warn(`could not put ${ref} back to its previous image: ${e.message}`);
+        }
+        tagsWritten.push(ref);
+      }));
+      throw new PublishError(failure2.error, this.stats, "writing tags", { ...failure2, tagsWritten: tagsWritten.sort(), tagsFailed: tagsFailed.sort(), tagsRestored: tagsRestored.sort() });
     }
     if (this.stats.tagsWritten) this.logger.info(`tag: ${this.stats.tagsWritten} tag(s) written in ${formatMs(Date.now() - t1)}`);
     return this.stats;
   }
-  async putByDigest(repo, d, bytes) {
-    const stored = await this.client.putManifest(repo, d.digest, d.mediaType, bytes);
+  /** The manifest a tag points at now, or null when the tag does not exist. */
+  async currentTag(repo, tag) {
+    try {
+      const m2 = await this.client.getManifest(repo, tag);
+      return { mediaType: m2.mediaType, bytes: m2.bytes };
+    } catch (e) {
+      if (e instanceof RegistryError && (e.status === 404 || e.codes.includes("MANIFEST_UNKNOWN") || e.codes.includes("NAME_UNKNOWN"))) return null;
+      throw e;
+    }
+  }
+  async putByDigest(repo, d, bytes, images = []) {
+    const stored = await this.putManifestChecked(repo, d.digest, d.mediaType, bytes, images);
     if (stored !== d.digest) throw new Error(`${formatRepository(repo)}: registry stored manifest as ${stored}, expected ${d.digest}`);
     this.stats.manifestsPushed++;
   }
-  async pushBlobs(repo, image) {
-    const blobs = [
-      ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
-      { d: image.configDescriptor, source: { kind: "local" } }
-    ];
-    await Promise.all(blobs.map(({ d, source }) => this.ensureBlob(repo, d, source)));
+  /**
+   * PUTs a manifest by digest or tag. When the registry says it does not know blobs of `images`
+   * (that we pushed moments ago), checks each blob, uploads any that really is missing, and tries
+   * again: at most MANIFEST_REPAIRS times, then the registry's error stands.
+   */
+  async putManifestChecked(repo, reference, mediaType, bytes, images) {
+    for (let round = 0; ; round++) {
+      try {
+        return await this.client.putManifest(repo, reference, mediaType, bytes);
+      } catch (e) {
+        if (!(e instanceof RegistryError) || !e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c)) || round >= MANIFEST_REPAIRS) throw e;
+        this.logger.info(`${formatRepository(repo)} ${reference}: the registry does not see every blob of the manifest yet (${[...new Set(e.codes)].join(", ")}); checking the blobs and trying again`);
+        await pause(250 * (round + 1) + Math.floor(Math.random() * 250));
+        for (const img of images) {
+          for (const { d, source } of blobsOf(img)) {
+            if (await this.client.blobExists(repo, d.digest)) continue;
+            this.logger.info(`${formatRepository(repo)}: ${d.digest} is missing; uploading it again`);
+            await this.fetcher.ensureLocal(d.digest, source);
+            await this.client.uploadBlob(repo, d.digest, d.size, () => this.store.open(d.digest));
+            this.stats.blobsUploaded++;
+            this.stats.bytesUploaded += d.size;
+          }
+        }
+      }
+    }
+  }
+  /** One task per blob of the image (shared blobs share a task). */
+  pushBlobs(repo, image) {
+    return blobsOf(image).map(({ d, source }) => this.ensureBlob(repo, d, source));
   }
   ensureBlob(repo, d, source) {
     const key = `${formatRepository(repo)}@${d.digest}`;
     let p2 = this.blobs.get(key);
     if (!p2) {
-      p2 = this.pool.run(() => this.pushBlob(repo, d, source));
+      p2 = this.pool.run(async () => {
+        if (this.failed) throw new NotAttempted(`${key}: not attempted after an earlier failure`);
+        try {
+          await this.pushBlob(repo, d, source);
+        } catch (e) {
+          this.failed = true;
+          throw e;
+        }
+      });
       this.blobs.set(key, p2);
+      p2.catch(() => {
+        if (this.blobs.get(key) === p2) this.blobs.delete(key);
+      });
     }
     return p2;
   }
@@ -60350,8 +63396,8 @@ var RegistryPublisher = class {
 };
 
 // src/output/digest-map.ts
-import { mkdir as mkdir2, writeFile } from "node:fs/promises";
-import { dirname as dirname2 } from "node:path";
+import { mkdir as mkdir5, writeFile as writeFile4 } from "node:fs/promises";
+import { dirname as dirname4 } from "node:path";
 var DigestMapRecorder = class {
   entries = /* @__PURE__ */ new Map();
   record(variant, entry) {
@@ -60364,8 +63410,8 @@ var DigestMapRecorder = class {
     return Object.fromEntries([...this.entries.keys()].sort().map((k2) => [k2, this.entries.get(k2).digest]));
   }
   async write(path3) {
-    await mkdir2(dirname2(path3), { recursive: true });
-    await writeFile(path3, `${JSON.stringify(this.toJSON(), null, 2)}
+    await mkdir5(dirname4(path3), { recursive: true });
+    await writeFile4(path3, `${JSON.stringify(this.toJSON(), null, 2)}
 `);
   }
 };
@@ -60374,28 +63420,28 @@ function sortKeys(o) {
 }
 
 // src/output/oci-layout.ts
-import { copyFile, link, mkdir as mkdir3, readFile as readFile2, rename as rename2, writeFile as writeFile2, constants } from "node:fs/promises";
-import { join as join4 } from "node:path";
+import { copyFile, link, mkdir as mkdir6, readFile as readFile5, rename as rename4, writeFile as writeFile5, constants as constants5 } from "node:fs/promises";
+import { join as join13 } from "node:path";
 var REF_NAME = "org.opencontainers.image.ref.name";
 async function writeOciLayout(dir, variants, store, fetcher) {
-  const blobDir = join4(dir, "blobs", "sha256");
-  await mkdir3(blobDir, { recursive: true });
-  await writeFile2(join4(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
+  const blobDir = join13(dir, "blobs", "sha256");
+  await mkdir6(blobDir, { recursive: true });
+  await writeFile5(join13(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
 `);
   for (const v2 of variants) {
     for (const img of v2.images) {
       await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
       const digests = [img.configDescriptor.digest, img.manifestDescriptor.digest, ...img.layers.map((l) => l.descriptor.digest)];
-      for (const d of new Set(digests)) await placeBlob(store.path(d), join4(blobDir, digestHex(d)));
+      for (const d of new Set(digests)) await placeBlob(store.path(d), join13(blobDir, digestHex(d)));
     }
     if (v2.index) {
       await store.putBytes(v2.index.descriptor.digest, v2.index.bytes);
-      await placeBlob(store.path(v2.index.descriptor.digest), join4(blobDir, digestHex(v2.index.descriptor.digest)));
+      await placeBlob(store.path(v2.index.descriptor.digest), join13(blobDir, digestHex(v2.index.descriptor.digest)));
     }
   }
   let index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
   try {
-    index = JSON.parse(await readFile2(join4(dir, "index.json"), "utf8"));
+    index = JSON.parse(await readFile5(join13(dir, "index.json"), "utf8"));
   } catch {
   }
   const names = new Set(variants.map((v2) => v2.variant));
@@ -60408,10 +63454,10 @@ async function writeOciLayout(dir, variants, store, fetcher) {
     annotations: { [REF_NAME]: v2.variant }
   }));
   const next = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };
-  const tmp = join4(dir, `index.json.${process.pid}.tmp`);
-  await writeFile2(tmp, `${JSON.stringify(next)}
+  const tmp = join13(dir, `index.json.${process.pid}.tmp`);
+  await writeFile5(tmp, `${JSON.stringify(next)}
 `);
-  await rename2(tmp, join4(dir, "index.json"));
+  await rename4(tmp, join13(dir, "index.json"));
 }
 async function placeBlob(from, to2) {
   try {
@@ -60419,15 +63465,15 @@ async function placeBlob(from, to2) {
   } catch (err) {
     const code = err.code;
     if (code === "EEXIST") return;
-    await copyFile(from, to2, constants.COPYFILE_FICLONE);
+    await copyFile(from, to2, constants5.COPYFILE_FICLONE);
   }
 }
 
 // src/output/docker-archive.ts
 import { createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir4, rename as rename3, rm as rm2 } from "node:fs/promises";
-import { dirname as dirname3 } from "node:path";
-import { Readable as Readable6 } from "node:stream";
+import { mkdir as mkdir7, rename as rename5, rm as rm4 } from "node:fs/promises";
+import { dirname as dirname5 } from "node:path";
+import { Readable as Readable7 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
 async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
   const images = variants.map((v2) => v2.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v2.images[0]);
@@ -60450,13 +63496,13 @@ async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
     small("/manifest.json", JSON.stringify(manifest)),
     ...[...blobs].map(([d, size]) => ({ path: `/${blobPath(d)}`, type: "file", mode: 420, uid: 0, gid: 0, size, open: () => store.open(d) }))
   ];
-  await mkdir4(dirname3(file2), { recursive: true });
+  await mkdir7(dirname5(file2), { recursive: true });
   const tmp = `${file2}.${process.pid}.tmp`;
   try {
     await pipeline4(createTarStream(entries, /* @__PURE__ */ new Date(0)), createWriteStream2(tmp));
-    await rename3(tmp, file2);
+    await rename5(tmp, file2);
   } catch (err) {
-    await rm2(tmp, { force: true });
+    await rm4(tmp, { force: true });
     throw err;
   }
 }
@@ -60465,7 +63511,7 @@ function blobPath(d) {
 }
 function small(path3, text) {
   const b2 = Buffer.from(text, "utf8");
-  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable6.from([b2]) };
+  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable7.from([b2]) };
 }
 function repoTags(variant, map2) {
   const e = map2[variant];
@@ -60497,7 +63543,7 @@ var BufferedLogger = class {
 
 // src/pipeline.ts
 async function plan(inputs) {
-  const buildFile = await loadBuildFile(resolve2(inputs.config), { env: inputs.env });
+  const buildFile = await loadBuildFile(resolve4(inputs.config), { env: inputs.env });
   const selected = selectVariants(buildFile, inputs.variants);
   const problems = [];
   const requested = [];
@@ -60512,16 +63558,51 @@ async function plan(inputs) {
   const variants = selected.filter((v2) => !skipped.has(v2.name));
   if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v2) => (platforms.get(v2.name) ?? []).map(formatPlatform)));
   const tags = /* @__PURE__ */ new Map();
+  const git = inputs.git ?? contextFromEnv({});
+  const now = /* @__PURE__ */ new Date();
+  let globalFlavor;
+  try {
+    globalFlavor = parseFlavor(inputs.flavor ?? []);
+  } catch (e) {
+    problems.push({ file: "inputs", field: "flavor", message: e.message });
+  }
+  const explicitLabels = /* @__PURE__ */ new Map();
   for (const v2 of variants) {
-    const names = [...new Set(inputs.tags.map((t) => t.replaceAll("${variant}", v2.name).trim()).filter(Boolean))];
+    const image = inputs.images?.[v2.name] ?? v2.image ?? inputs.defaultImage?.(v2.name);
+    if (image !== void 0) {
+      try {
+        parseReference(image, { repositoryOnly: true });
+        v2.image = image;
+      } catch (e) {
+        problems.push({ file: "inputs", field: "images", message: `variant ${v2.name}: ${e.message}`, hint: "give a lowercase repository without tag, e.g. ghcr.io/acme/app" });
+      }
+    }
+    let names = [];
+    let version2;
+    try {
+      const rules = resolveTagRules(inputs.tags.map((t) => t.replaceAll("${variant}", v2.name)), v2.tags ?? []);
+      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v2.flavor ?? [])), git, now);
+      names = computed.tags;
+      version2 = computed.main;
+    } catch (e) {
+      problems.push({ file: "inputs", field: "tags", message: `variant ${v2.name}: ${e.message}` });
+    }
     for (const t of names) {
       if (!isValidTag(t)) problems.push({ file: "inputs", field: "tags", message: `tag "${t}" (variant ${v2.name}) is invalid`, hint: "tags use letters, digits, _ . - only, at most 128 characters, and may not start with . or -" });
     }
     tags.set(v2.name, names);
-    if (inputs.push && !v2.image) {
+    const own2 = { ...v2.from ? explicitLabels.get(v2.from) : void 0, ...v2.labels };
+    explicitLabels.set(v2.name, own2);
+    if (inputs.githubLabels) {
+      const gh = ociLabels(git, version2, createdTime(inputs.sourceDateEpoch));
+      v2.labels = { ...gh, ...own2 };
+      v2.annotations = { ...gh, ...v2.annotations };
+    }
+    if ((inputs.push || inputs.distribute) && !v2.image && !v2.stage) {
       problems.push({ file: buildFile.file, line: v2.pos.line, column: v2.pos.column, field: `variants.${v2.name}.image`, message: `variant ${v2.name} has no image to push to`, hint: `set variants.${v2.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)` });
     }
   }
+  if (inputs.distribute && !inputs.push) problems.push({ file: "inputs", field: "push", message: "a distributed build must push (the merge job assembles what the build jobs pushed)", hint: "set push: true, or drop distribute" });
   if (problems.length) throw new ConfigError(problems);
   return { buildFile, variants, platforms, asIndex, tags };
 }
@@ -60558,7 +63639,8 @@ async function runPipeline(inputs, logger) {
     logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v2) => v2.name).join(", ")}] for ${plats.join(", ")} in ${formatMs(Date.now() - t0)}`);
     return r;
   });
-  const store = new BlobStore(resolve2(inputs.workDir, "blobs"));
+  await elevateIfNeeded(p2.variants, [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => o.kind === "oci" ? o.dir : o.file), inputs.distribute?.partialMap], logger);
+  const store = new BlobStore(resolve4(inputs.workDir, "blobs"));
   const client = new RegistryClient({
     credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? void 0 : null }),
     logger
@@ -60566,6 +63648,7 @@ async function runPipeline(inputs, logger) {
   try {
     const perVariant = new Map(p2.variants.map((v2) => [v2.name, new BufferedLogger()]));
     const builder = new DaemonlessBuilder(client, store, {
+      cacheDir: inputs.cache === false ? void 0 : resolve4(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
       logger,
@@ -60580,19 +63663,26 @@ async function runPipeline(inputs, logger) {
         await logger.group(`variant ${v2.name}`, async () => buf.flushTo(logger));
       }
     }
-    const results = p2.variants.map((v2) => assembleVariant(v2.name, built.get(v2.name), p2.asIndex.has(v2.name), v2.annotations));
+    await builder.producer().save();
+    const ps2 = builder.producer().stats;
+    logger.info(`layers: ${ps2.built} built, ${ps2.cached} from the layer cache${inputs.cache === false ? " (off)" : ""}, ${ps2.shared} shared between variants`);
+    const shipped = p2.variants.filter((v2) => !v2.stage);
+    const results = shipped.map((v2) => assembleVariant(v2.name, built.get(v2.name), p2.asIndex.has(v2.name), v2.annotations));
     const byName = new Map(results.map((r) => [r.variant, r]));
     const recorder = new DigestMapRecorder();
     let stats;
     if (inputs.push) {
-      const targets = p2.variants.map((v2) => {
+      const targets = shipped.map((v2) => {
         const ref = parseReference(v2.image, { repositoryOnly: true });
-        return { variant: byName.get(v2.name), repo: { registry: ref.registry, repository: ref.repository }, tags: p2.tags.get(v2.name) ?? [] };
+        const r = byName.get(v2.name);
+        const repo = { registry: ref.registry, repository: ref.repository };
+        if (inputs.distribute && r.index) return { variant: { ...r, index: void 0, top: r.images[0].manifestDescriptor, topBytes: r.images[0].manifestBytes }, repo, tags: [] };
+        return { variant: r, repo, tags: p2.tags.get(v2.name) ?? [] };
       });
       const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
       stats = await logger.group("push", () => publisher.publish(targets));
     }
-    for (const v2 of p2.variants) {
+    for (const v2 of shipped) {
       const r = byName.get(v2.name);
       const image = v2.image ? formatRepository(parseReference(v2.image, { repositoryOnly: true })) : v2.name;
       recorder.record(v2.name, {
@@ -60611,18 +63701,28 @@ async function runPipeline(inputs, logger) {
         for (const out of inputs.outputs) {
           const t = Date.now();
           if (out.kind === "oci") {
-            await writeOciLayout(resolve2(out.dir), results, store, builder.fetcher);
+            await writeOciLayout(resolve4(out.dir), results, store, builder.fetcher);
             logger.info(`output: OCI layout ${out.dir} (${results.length} variant(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
           } else {
-            await writeDockerArchive(resolve2(out.file), results, recorder.toJSON(), store, builder.fetcher);
+            await writeDockerArchive(resolve4(out.file), results, recorder.toJSON(), store, builder.fetcher);
             logger.info(`output: docker archive ${out.file} (${results.length} image(s)) in ${formatMs(Date.now() - t)}`);
           }
         }
       });
     }
+    if (inputs.distribute) {
+      await writePartial(resolve4(inputs.distribute.partialMap), {
+        kind: "oci-build-partial",
+        version: 1,
+        buildFile: buildFileHash(await readFile6(p2.buildFile.file, "utf8")),
+        job: p2.variants.map((v2) => `${v2.name}[${(p2.platforms.get(v2.name) ?? []).map(formatPlatform).join(",")}]`).join(" "),
+        variants: Object.fromEntries(results.map((r) => [r.variant, r.index ? { kind: "platforms", image: recorder.toJSON()[r.variant].image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize }])) } : { kind: "entry", entry: recorder.toJSON()[r.variant] }]))
+      });
+      logger.info(`partial digest map: ${resolve4(inputs.distribute.partialMap)}`);
+    }
     let digestMapPath;
     if (inputs.digestMap) {
-      digestMapPath = resolve2(inputs.digestMap);
+      digestMapPath = resolve4(inputs.digestMap);
       await recorder.write(digestMapPath);
       logger.info(`digest map: ${digestMapPath}`);
     }
@@ -60640,17 +63740,135 @@ function parseOutput(s3) {
   return m2[1] === "oci" ? { kind: "oci", dir: m2[2] } : { kind: "docker-archive", file: m2[2] };
 }
 
+// src/distribute/merge.ts
+import { readFile as readFile7 } from "node:fs/promises";
+import { resolve as resolve5 } from "node:path";
+var MergeError = class extends Error {
+  constructor(problems) {
+    super(`cannot merge the partial digest maps:
+${problems.map((p2) => `  - ${p2}`).join("\n")}`);
+    this.problems = problems;
+    this.name = "MergeError";
+  }
+  problems;
+};
+async function runMerge(inputs, partialFiles, logger) {
+  const t0 = Date.now();
+  const p2 = await plan(inputs);
+  const hash2 = buildFileHash(await readFile7(p2.buildFile.file, "utf8"));
+  if (partialFiles.length === 0) throw new MergeError(["no partial digest maps were given (did the build jobs run with distribute: true and upload them?)"]);
+  const partials = [];
+  for (const f2 of partialFiles) partials.push({ file: f2, map: await readPartial(f2) });
+  const problems = [];
+  for (const { file: file2, map: map2 } of partials) {
+    if (map2.buildFile !== hash2) problems.push(`${file2} (job ${map2.job}) was built from a different revision of ${p2.buildFile.file}; re-run the build jobs and the merge from the same commit`);
+  }
+  const targets = [];
+  const recorder = new DigestMapRecorder();
+  const checks = [];
+  for (const v2 of p2.variants) {
+    const found = partials.filter(({ map: map2 }) => map2.variants[v2.name]);
+    if (!v2.image) continue;
+    const ref = parseReference(v2.image, { repositoryOnly: true });
+    const repo = { registry: ref.registry, repository: ref.repository };
+    const image = formatRepository(ref);
+    if (!p2.asIndex.has(v2.name)) {
+      const entries = found.map(({ file: file2, map: map2 }) => ({ file: file2, pv: map2.variants[v2.name] }));
+      const e = entries.find((x) => x.pv.kind === "entry");
+      if (!e || e.pv.kind !== "entry") {
+        problems.push(`variant ${v2.name}: missing (no partial map has it)`);
+        continue;
+      }
+      const other = entries.find((x) => x.pv.kind === "entry" && x.pv.entry.digest !== e.pv.entry.digest);
+      if (other) problems.push(`variant ${v2.name}: built twice with different digests (${e.file} and ${other.file})`);
+      recorder.record(v2.name, e.pv.entry);
+      continue;
+    }
+    const platforms = (p2.platforms.get(v2.name) ?? []).map(formatPlatform);
+    const chosen = /* @__PURE__ */ new Map();
+    for (const plat of platforms) {
+      const seen = found.flatMap(({ file: file2, map: map2 }) => {
+        const pv = map2.variants[v2.name];
+        return pv?.kind === "platforms" && pv.platforms[plat] ? [{ file: file2, pp: pv.platforms[plat] }] : [];
+      });
+      if (seen.length === 0) {
+        problems.push(`variant ${v2.name}: platform ${plat} is missing (no partial map has it)`);
+        continue;
+      }
+      const diff = seen.find((s3) => s3.pp.digest !== seen[0].pp.digest);
+      if (diff) problems.push(`variant ${v2.name}: platform ${plat} was built twice with different digests (${seen[0].file}: ${seen[0].pp.digest}, ${diff.file}: ${diff.pp.digest})`);
+      chosen.set(plat, seen[0].pp);
+    }
+    if (chosen.size !== platforms.length) continue;
+    const manifests = platforms.map((plat) => {
+      const pp = chosen.get(plat);
+      return { mediaType: pp.mediaType, digest: pp.digest, size: pp.size, platform: descriptorPlatform(parsePlatform(plat)) };
+    });
+    for (const d of manifests) checks.push({ repo, d });
+    const index = buildIndex(manifests, v2.annotations);
+    const variant = {
+      variant: v2.name,
+      images: [],
+      index: { bytes: index.bytes, descriptor: index.descriptor },
+      top: index.descriptor,
+      topBytes: index.bytes,
+      totalSize: [...chosen.values()].reduce((n, pp) => n + pp.totalSize, 0) + index.bytes.length
+    };
+    const tags = p2.tags.get(v2.name) ?? [];
+    targets.push({ variant, repo, tags });
+    recorder.record(v2.name, {
+      image,
+      digest: index.descriptor.digest,
+      mediaType: index.descriptor.mediaType,
+      ref: `${image}@${index.descriptor.digest}`,
+      tags: tags.map((t) => `${image}:${t}`),
+      size: variant.totalSize,
+      pushed: true,
+      platforms: Object.fromEntries(platforms.map((plat) => [plat, { digest: chosen.get(plat).digest, size: chosen.get(plat).size }]))
+    });
+  }
+  if (problems.length) throw new MergeError(problems);
+  logger.info(`merge: ${partials.length} partial map(s), ${p2.variants.length} variant(s), ${targets.length} index(es) to assemble in ${formatMs(Date.now() - t0)}`);
+  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? void 0 : null }), logger });
+  try {
+    const missing = [];
+    await Promise.all(checks.map(async ({ repo, d }) => {
+      const head = await client.headManifest(repo, d.digest);
+      if (!head) missing.push(`${formatRepository(repo)}@${d.digest} (${d.platform ? formatPlatform(d.platform) : ""})`);
+    }));
+    if (missing.length) throw new MergeError(missing.sort().map((m2) => `manifest ${m2} is not in the registry: the build job that made it did not push it`));
+    const store = new BlobStore(resolve5(inputs.workDir, "blobs"));
+    const publisher = new RegistryPublisher(client, store, new BlobFetcher(client, store), logger);
+    const stats = await logger.group("push", () => publisher.publish(targets));
+    logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);
+  } finally {
+    await client.close();
+  }
+  let digestMapPath;
+  if (inputs.digestMap) {
+    digestMapPath = resolve5(inputs.digestMap);
+    await recorder.write(digestMapPath);
+    logger.info(`digest map: ${digestMapPath}`);
+  }
+  return { digestMap: recorder.toJSON(), digests: recorder.digests(), digestMapPath };
+}
+
 export {
-  __require,
-  __commonJS,
-  __toESM,
+  require_dist,
   external_exports,
   parseReference,
   formatRepository,
   ConfigError,
   formatPlatform,
+  loadEventPayload,
+  contextFromEnv,
+  ownerOf,
+  formatBytes,
+  formatMs,
   describeStep,
   plan,
   runPipeline,
-  parseOutput
+  parseOutput,
+  MergeError,
+  runMerge
 };
