@@ -304,7 +304,9 @@ variants:
       // Everything the root run created belongs to the user again.
       const notMine = (await run('find', [join(dir, 'cache'), join(dir, 'layout'), join(dir, 'map.json'), '!', '-uid', String(uid)])).stdout.trim();
       expect(notMine).toBe('');
-      expect(readdirNames(join(dir, 'cache'))).toEqual(['blobs']);
+      // Only the blob store and the layer cache's records stay: no working rootfs is left behind.
+      expect(readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'files.json'].includes(n))).toEqual([]);
+      expect(readdirNames(join(dir, 'cache'))).toContain('layers');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
