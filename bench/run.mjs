@@ -1,0 +1,465 @@
+#!/usr/bin/env node
+// `npm run bench`: oci-build (dist/cli.js) against buildah on the same machine and registry.
+// See bench/README.md for the scenarios and how each number is measured.
+//
+//   node bench/run.mjs [--quick] [--scenarios S1,S2,S3,S4,S5] [--runs N]
+import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createHash } from 'node:crypto';
+import { baseLayout, debianMirror, EDITED_SCENARIO, makeBigTree, makeContext, RUN_PACKAGES, SUITE, VARIANTS } from './lib/fixtures.mjs';
+import { startRegistry } from './lib/registry.mjs';
+import { fmtBytes, fmtMs, log, measured, median, parseBytes, run, table, TIME_BIN } from './lib/util.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BENCH = join(ROOT, '.bench');
+// The bench runs a snapshot of dist/ taken at its start: a long run must not pick up a
+// half-rebuilt dist/ (npm run build removes and rewrites it).
+const CLI = join(ROOT, '.bench', 'dist', 'cli.js');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+const { values: opt } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scenarios: { type: 'string', default: 'S1,S2,S3,S4,S5' },
+    runs: { type: 'string' },
+    dist: { type: 'string' },
+    report: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+if (opt.help) {
+  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S2,S3,S4,S5] [--runs N]
+  --quick       2 measured runs (+1 warm-up) and a 64 MiB big tree instead of 5 and 1 GiB
+  --scenarios   which scenarios to run (default: all)
+  --runs N      measured runs per tool and scenario (default 5, quick 2)
+  --dist DIR    the build of oci-build to measure (default: dist/; copied to .bench/dist at start)
+  --report F    print the table of an earlier results file (medians recomputed) and exit
+Results: a table on stdout and bench/results/latest.json (quick runs: latest-quick.json).\n`);
+  process.exit(0);
+}
+const DIST = resolve(opt.dist ?? join(ROOT, 'dist'));
+const QUICK = opt.quick;
+const RUNS = opt.runs ? Number(opt.runs) : QUICK ? 2 : 5;
+const WARMUP = 1;
+const BIG_BYTES = QUICK ? 64 << 20 : 1 << 30;
+const GZIP_LEVEL = 6;
+const selected = new Set(opt.scenarios.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
+for (const s of selected) if (!/^S[1-5]$/.test(s)) { console.error(`unknown scenario ${s} (S1-S5)`); process.exit(2); }
+if (!Number.isInteger(RUNS) || RUNS < 1) { console.error('--runs must be a positive integer'); process.exit(2); }
+
+const BUILDAH = ['--root', join(BENCH, 'buildah', 'root'), '--runroot', join(BENCH, 'buildah', 'runroot'), '--storage-driver', 'vfs'];
+const LOGS = join(BENCH, 'logs');
+
+// ---------------------------------------------------------------------------------------------
+
+async function checkTools() {
+  const missing = [];
+  for (const t of ['buildah', 'docker-registry', 'skopeo', 'umoci', 'debootstrap', 'tar', 'gzip', 'sha256sum', 'du']) {
+    const r = await run('sh', ['-c', `command -v ${t}`], { allowFail: true });
+    if (r.code !== 0) missing.push(t);
+  }
+  if (!existsSync(TIME_BIN)) missing.push(`${TIME_BIN} (Debian package "time")`);
+  if (missing.length) throw new Error(`missing: ${missing.join(', ')}; run "bash .ci/setup-host.sh" (as root)`);
+  if (!existsSync(join(DIST, 'cli.js'))) throw new Error(`${DIST}/cli.js is missing; run "npm run build" first`);
+  if (process.getuid?.() !== 0) throw new Error('the benchmark runs debootstrap and buildah (vfs, chroot isolation): run it as root');
+}
+
+/** Copies dist/ to .bench/dist and checks that the copy loads (a rebuild may be under way). */
+async function snapshotDist() {
+  const to = dirname(CLI);
+  for (let attempt = 1; ; attempt++) {
+    rmSync(to, { recursive: true, force: true });
+    try {
+      cpSync(DIST, to, { recursive: true });
+      const r = await run(process.execPath, [CLI, '--help'], { allowFail: true });
+      if (r.code === 0) return;
+    } catch { /* dist/ changed under the copy */ }
+    if (attempt === 5) throw new Error(`could not take a working snapshot of ${DIST}; run "npm run build"`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+async function machineInfo() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const mem = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  const first = async (cmd, args) => (await run(cmd, args, { allowFail: true })).stdout.split('\n')[0].trim();
+  const gitHead = await first('git', ['-C', ROOT, 'rev-parse', 'HEAD']);
+  const dirty = (await run('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'dist'], { allowFail: true })).stdout.trim() !== '';
+  return {
+    date: new Date().toISOString(),
+    loadavgAtStart: loadavg(),
+    nproc: availableParallelism(),
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown',
+    memoryBytes: mem ? Number(mem[1]) * 1024 : totalmem(),
+    kernel: release(),
+    node: process.version,
+    buildah: await first('buildah', ['--version']),
+    registry: await first('docker-registry', ['--version']),
+    gzip: await first('gzip', ['--version']),
+    tar: await first('tar', ['--version']),
+    debianMirror: debianMirror(),
+    git: { head: gitHead, srcOrDistDirty: dirty },
+    distSource: DIST,
+    distBuilt: statSync(join(DIST, 'cli.js')).mtime.toISOString(),
+    distCliSha256: createHash('sha256').update(readFileSync(CLI)).digest('hex'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One registry per cold round (only the base in it); S2 and S3 reuse the last one.
+
+let reg;
+let base;
+
+async function freshRegistry() {
+  if (reg) await reg.stop();
+  reg = await startRegistry(join(BENCH, 'registry'));
+  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${base}:base`, `docker://${reg.direct}/bench/base:${SUITE}`], { log: join(LOGS, 'registry.log') });
+  return reg;
+}
+
+/** State left by the last cold round: what S2 and S3 start from. */
+let warm;
+
+function baseRef() { return `${reg.host}/bench/base:${SUITE}`; }
+
+/** Runs fn with the proxy counters and the registry's storage measured around it. */
+async function withRegistryStats(fn) {
+  const before = await reg.storageBytes();
+  reg.reset();
+  const r = await fn();
+  const c = reg.snapshot();
+  const after = await reg.storageBytes();
+  return { ...r, uploaded: c.uploaded, downloaded: c.downloaded, requests: c.requests, registryGrowth: after - before };
+}
+
+async function ours(ctx, runId, cacheDir, logFile, buildFile = 'oci-build.yml') {
+  return await withRegistryStats(async () => {
+    const r = await measured(process.execPath, [CLI, 'build', '--config', join(ctx, buildFile), '--push', '--tag', 'bench',
+      '--cache-dir', cacheDir, '--gzip-level', String(GZIP_LEVEL)], {
+      env: { ...process.env, REGISTRY: reg.host, RUN: runId }, log: logFile,
+    });
+    const m = /push: \d+ image\(s\): (\d+) blobs uploaded \(([^)]+)\), (\d+) mounted, (\d+) already present/.exec(r.stderr);
+    return {
+      ms: r.ms, rssKiB: r.rssKiB,
+      self: m ? { blobsUploaded: Number(m[1]), bytesUploaded: parseBytes(m[2]), mounted: Number(m[3]), present: Number(m[4]) } : undefined,
+    };
+  });
+}
+
+/** buildah: one `bud` per image (a --target each for the matrix), then one `push` per image. */
+async function buildah(ctx, runId, logFile, { containerfile = 'Containerfile', images = VARIANTS, targets = true } = {}) {
+  return await withRegistryStats(async () => {
+    let ms = 0;
+    let rssKiB = 0;
+    const steps = [];
+    for (const v of images) {
+      const r = await measured('buildah', [...BUILDAH, 'bud', '--isolation', 'chroot', '--layers', '--tls-verify=false',
+        '--build-arg', `BASE=${baseRef()}`, ...(targets ? ['--target', v] : []), '-t', `localhost/bench/${v}`, '-f', join(ctx, containerfile), ctx], { log: logFile });
+      ms += r.ms; rssKiB = Math.max(rssKiB, r.rssKiB); steps.push({ step: `bud ${v}`, ms: r.ms, rssKiB: r.rssKiB });
+    }
+    for (const v of images) {
+      const r = await measured('buildah', [...BUILDAH, 'push', '--tls-verify=false', `localhost/bench/${v}`,
+        `docker://${reg.host}/bench/buildah-${runId}-${v}:bench`], { log: logFile });
+      ms += r.ms; rssKiB = Math.max(rssKiB, r.rssKiB); steps.push({ step: `push ${v}`, ms: r.ms, rssKiB: r.rssKiB });
+    }
+    return { ms, rssKiB, steps };
+  });
+}
+
+async function buildahClean() {
+  await run('buildah', [...BUILDAH, 'rm', '-a'], { allowFail: true });
+  await run('buildah', [...BUILDAH, 'rmi', '-af'], { allowFail: true });
+}
+
+function newCacheDir(name) {
+  const d = join(BENCH, 'cache', name);
+  rmSync(d, { recursive: true, force: true });
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const results = {};
+
+function record(id, description, notes) {
+  results[id] = { description, notes, tools: {} };
+  return results[id];
+}
+
+function summarize(runs) {
+  const pick = (f) => median(runs.map(f));
+  return {
+    ms: pick((r) => r.ms), minMs: Math.min(...runs.map((r) => r.ms)), maxMs: Math.max(...runs.map((r) => r.ms)),
+    rssKiB: pick((r) => r.rssKiB), uploaded: pick((r) => r.uploaded), downloaded: pick((r) => r.downloaded),
+    registryGrowth: pick((r) => r.registryGrowth), selfReportedUpload: pick((r) => r.self?.bytesUploaded ?? NaN),
+    outputBytes: pick((r) => r.outputBytes ?? NaN),
+    // buildah: time in bud and in push processes.
+    ...(runs.some((r) => r.steps) ? {
+      budMs: pick((r) => (r.steps ?? []).filter((x) => x.step.startsWith('bud')).reduce((a, x) => a + x.ms, 0)),
+      pushMs: pick((r) => (r.steps ?? []).filter((x) => x.step.startsWith('push')).reduce((a, x) => a + x.ms, 0)),
+    } : {}),
+  };
+}
+
+/** Alternates the tools round by round (the first goes second next round); round 0 is the warm-up. */
+async function alternate(id, tools, before) {
+  const res = results[id];
+  for (const t of Object.keys(tools)) res.tools[t] = { runs: [], warmup: undefined };
+  const names = Object.keys(tools);
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const round = await before?.(i);
+    const order = i % 2 === 0 ? names : [...names].reverse();
+    for (const t of order) {
+      const load1 = loadavg()[0];
+      const r = { ...(await tools[t](i, round)), load1 };
+      const label = i < WARMUP ? 'warm-up' : `run ${i - WARMUP + 1}/${RUNS}`;
+      log(`${id} ${t} ${label}: ${fmtMs(r.ms)}, peak RSS ${fmtBytes(r.rssKiB * 1024)}${r.uploaded !== undefined ? `, uploaded ${fmtBytes(r.uploaded)}` : ''} (load ${load1.toFixed(1)})`);
+      if (i < WARMUP) res.tools[t].warmup = r; else res.tools[t].runs.push(r);
+    }
+  }
+  for (const t of names) res.tools[t].median = summarize(res.tools[t].runs);
+  const [a, b] = names;
+  res.ratio = res.tools[b].median.ms / res.tools[a].median.ms;
+  res.ratioOf = `${b} / ${a}`;
+}
+
+async function coldRound(ctx, i, tag) {
+  await freshRegistry();
+  const runId = `${tag}r${i}`;
+  const cacheDir = newCacheDir(`${tag}-${i}`);
+  warm = { runId, cacheDir };
+  return { runId, cacheDir };
+}
+
+async function s1(ctx) {
+  record('S1', 'cold: three variants (app; app + scenarios; base + tool + env) on a Debian base, empty caches, registry holding only the base', [
+    'ours: new --cache-dir; buildah: rm -a, rmi -af in its own storage root (vfs), so the base is pulled again',
+    'a fresh registry per round (new port) with only the base; target repositories are new',
+    'buildah time = 3 x bud (--target per variant, --layers) + 3 x push, run one after the other',
+  ]);
+  await alternate('S1', {
+    ours: async (i, r) => ours(ctx, r.runId, r.cacheDir, join(LOGS, `S1-ours-${i}.log`)),
+    buildah: async (i, r) => { await buildahClean(); return buildah(ctx, r.runId, join(LOGS, `S1-buildah-${i}.log`)); },
+  }, async (i) => {
+    if (i > 0) rmSync(join(BENCH, 'cache', `s1-${i - 1}`), { recursive: true, force: true });
+    return coldRound(ctx, i, 's1');
+  });
+}
+
+/** S2 and S3 start from a warm state: the last S1 round, or one untimed cold round. */
+async function ensureWarm(ctx) {
+  if (warm) return;
+  log('preparing a warm state (one untimed cold round)');
+  const r = await coldRound(ctx, 0, 'prep');
+  await buildahClean();
+  await ours(ctx, r.runId, r.cacheDir, join(LOGS, 'prep-ours.log'));
+  await buildah(ctx, r.runId, join(LOGS, 'prep-buildah.log'));
+}
+
+async function s2(ctx) {
+  await ensureWarm(ctx);
+  record('S2', 'no-op rebuild: S1 again with nothing changed (same cache dir, same storage, same target repositories)', []);
+  await alternate('S2', {
+    ours: async (i) => ours(ctx, warm.runId, warm.cacheDir, join(LOGS, `S2-ours-${i}.log`)),
+    buildah: async (i) => buildah(ctx, warm.runId, join(LOGS, `S2-buildah-${i}.log`)),
+  });
+}
+
+async function s3(ctx) {
+  await ensureWarm(ctx);
+  record('S3', `one file changed: ${EDITED_SCENARIO} edited before each round, then S2`, [
+    'each round appends a new line to the same scenario file, so every round differs from the state the previous one left',
+  ]);
+  const file = join(ctx, EDITED_SCENARIO);
+  const original = readFileSync(file);
+  const nonce = Date.now().toString(36);
+  try {
+    await alternate('S3', {
+      ours: async (i) => ours(ctx, warm.runId, warm.cacheDir, join(LOGS, `S3-ours-${i}.log`)),
+      buildah: async (i) => buildah(ctx, warm.runId, join(LOGS, `S3-buildah-${i}.log`)),
+    }, async (i) => {
+      writeFileSync(file, Buffer.concat([original, Buffer.from(`# bench edit ${nonce}-${i}\n`)]));
+    });
+  } finally {
+    writeFileSync(file, original);
+  }
+}
+
+async function s4() {
+  const big = makeBigTree(BENCH, BIG_BYTES);
+  record('S4', `big layer: ${fmtBytes(big.bytes)} tree (${big.files} files) copied as one layer onto scratch`, [
+    `ours: build with --output oci:DIR (blobs hard-linked from the cache), no push, a new --cache-dir each run`,
+    `pipeline: sh -c "tar -C CTX -cf - tree | gzip -${GZIP_LEVEL} | sha256sum" -- the practical limit on one core`,
+    'the tree is in the page cache for both (warm-up round); peak RSS of the pipeline is its largest process',
+  ]);
+  results.S4.tree = { bytes: big.bytes, files: big.files, dirs: big.dirs };
+  const layout = join(BENCH, 'out', 's4-layout');
+  await alternate('S4', {
+    ours: async (i) => {
+      const cache = newCacheDir('s4');
+      rmSync(layout, { recursive: true, force: true });
+      const r = await measured(process.execPath, [CLI, 'build', '--config', join(big.ctx, 'oci-build.yml'), '--output', `oci:${layout}`,
+        '--cache-dir', cache, '--gzip-level', String(GZIP_LEVEL)], { log: join(LOGS, `S4-ours-${i}.log`) });
+      const m = /layer [0-9a-f]+: .*\((\d+) entries, ([^>]+) -> ([^)]+)\)/.exec(r.stderr);
+      return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: m ? parseBytes(m[3]) : NaN, entries: m ? Number(m[1]) : NaN };
+    },
+    pipeline: async (i) => {
+      if (i < WARMUP) {
+        // The warm-up also records the compressed size (tee to wc costs a copy, so only here).
+        const sizeFile = join(BENCH, 'out', 's4-pipeline-size');
+        mkdirSync(dirname(sizeFile), { recursive: true });
+        const r = await measured('bash', ['-c', `set -o pipefail; tar -C '${big.ctx}' -cf - tree | gzip -${GZIP_LEVEL} -n | tee >(wc -c > '${sizeFile}') | sha256sum; wait $!`], { log: join(LOGS, `S4-pipeline-${i}.log`) });
+        return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: Number(readFileSync(sizeFile, 'utf8').trim()) };
+      }
+      const r = await measured('sh', ['-c', `tar -C '${big.ctx}' -cf - tree | gzip -${GZIP_LEVEL} | sha256sum`], { log: join(LOGS, `S4-pipeline-${i}.log`) });
+      return { ms: r.ms, rssKiB: r.rssKiB };
+    },
+  });
+  // The pipeline's size is measured once (warm-up); show it as its median.
+  results.S4.tools.pipeline.median.outputBytes = results.S4.tools.pipeline.warmup.outputBytes;
+  rmSync(layout, { recursive: true, force: true });
+  rmSync(join(BENCH, 'cache', 's4'), { recursive: true, force: true });
+}
+
+async function s5(ctx) {
+  const skip = (why) => { results.S5 = { description: 'run steps', skipped: why }; log(`S5 skipped: ${why}`); };
+  const schema = readFileSync(join(ROOT, 'src', 'config', 'schema.ts'), 'utf8');
+  if (!/runStepSchema|\brun\s*:\s*z\./.test(schema)) return skip('needs run: steps (issue 5)');
+  // The schema may be ahead of the build measured: ask that build.
+  const plan = await run(process.execPath, [CLI, 'plan', '--config', join(ctx, 'oci-build-run.yml')], { allowFail: true });
+  if (plan.code !== 0) return skip(`needs run: steps (issue 5): the measured build rejects them (${plan.stderr.trim().split('\n').slice(0, 2).join(' ').slice(0, 200)})`);
+  record('S5', `run steps, cold: Debian base + run: apt-get install ${RUN_PACKAGES} (from the mirror, lists and logs cleaned in the same step) + run: useradd + copy of the 32 MiB binary, one image`, [
+    'as S1: a fresh registry per round holding only the base, new repositories, a new --cache-dir, buildah rm -a; rmi -af',
+    'apt downloads the packages from the Debian mirror in every round for both tools: network time is part of it',
+    'ours: run steps in namespaces + chroot (see src/run); buildah: bud --isolation chroot',
+  ]);
+  await alternate('S5', {
+    ours: async (i, r) => ours(ctx, r.runId, r.cacheDir, join(LOGS, `S5-ours-${i}.log`), 'oci-build-run.yml'),
+    buildah: async (i, r) => { await buildahClean(); return buildah(ctx, r.runId, join(LOGS, `S5-buildah-${i}.log`), { containerfile: 'Containerfile.run', images: ['runner'], targets: false }); },
+  }, async (i) => {
+    if (i > 0) rmSync(join(BENCH, 'cache', `s5-${i - 1}`), { recursive: true, force: true });
+    return coldRound(ctx, i, 's5');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function report(info, o = { quick: QUICK, runs: RUNS, warmup: WARMUP }) {
+  const rows = [['scenario', 'tool', 'median', 'min-max', 'ratio', 'uploaded', 'ours says', 'reg. growth', 'output', 'peak RSS']];
+  for (const id of ['S1', 'S2', 'S3', 'S4', 'S5']) {
+    const s = results[id];
+    if (!s) continue;
+    if (s.skipped) { rows.push([id, 'skipped', '', '', '', '', '', '', '', '']); continue; }
+    const names = Object.keys(s.tools);
+    names.forEach((t, k) => {
+      const m = s.tools[t].median;
+      rows.push([k === 0 ? `${id}${s.carriedOver ? '*' : ''}` : '', t, fmtMs(m.ms), `${fmtMs(m.minMs)}-${fmtMs(m.maxMs)}`,
+        k === names.length - 1 ? `${s.ratio.toFixed(2)}x` : '',
+        fmtBytes(m.uploaded), fmtBytes(m.selfReportedUpload), fmtBytes(m.registryGrowth), fmtBytes(m.outputBytes), fmtBytes(m.rssKiB * 1024)]);
+    });
+  }
+  const lines = [
+    `oci-build benchmark ${info.date} (${o.quick ? 'quick, ' : ''}${o.runs} measured run(s) + ${o.warmup} warm-up per tool, alternating)`,
+    `machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)} RAM, Linux ${info.kernel}, node ${info.node}, ${info.buildah}`,
+    '',
+    table(rows),
+    ...['S1', 'S2', 'S3', 'S4', 'S5'].filter((id) => results[id]?.carriedOver).slice(0, 1).map(() => '* from an earlier run (see carriedOver in the JSON: date, commit, sha256 of cli.js)'),
+    ...['S1', 'S2', 'S3', 'S4', 'S5'].filter((id) => results[id]?.skipped).map((id) => `${id} skipped: ${results[id].skipped}`),
+    ...['S1', 'S2', 'S3', 'S5'].filter((id) => results[id]?.tools?.buildah?.median?.budMs !== undefined).map((id) => {
+      const m = results[id].tools.buildah.median;
+      return `${id} buildah split (medians): bud ${fmtMs(m.budMs)}, push ${fmtMs(m.pushMs)}`;
+    }),
+    '',
+    'ratio = other tool\'s median / ours (above 1: ours is faster). uploaded = request bodies through the counting proxy',
+    'in front of the registry (blobs + manifests); ours says = our "push:" log line; reg. growth = du -sb of the',
+    'registry storage after - before; peak RSS = /usr/bin/time %M (buildah: the largest of its bud/push processes).',
+  ];
+  return lines.join('\n');
+}
+
+async function main() {
+  await checkTools();
+  mkdirSync(BENCH, { recursive: true });
+  await snapshotDist();
+  // Logs are per run of the bench (debootstrap's is kept: it is made once).
+  for (const f of existsSync(LOGS) ? readdirSync(LOGS) : []) if (f !== 'debootstrap.log') rmSync(join(LOGS, f), { force: true });
+  mkdirSync(LOGS, { recursive: true });
+  const info = await machineInfo();
+  log(`machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)}, node ${info.node}, ${info.buildah}`);
+  const needsRegistry = ['S1', 'S2', 'S3', 'S5'].some((s) => selected.has(s));
+  let ctx;
+  if (needsRegistry) {
+    base = await baseLayout(BENCH);
+    ctx = makeContext(BENCH);
+  }
+  const t0 = Date.now();
+  try {
+    if (selected.has('S1')) await s1(ctx);
+    if (selected.has('S2')) await s2(ctx);
+    if (selected.has('S3')) await s3(ctx);
+    if (selected.has('S4')) await s4();
+    if (selected.has('S5')) await s5(ctx);
+  } finally {
+    if (reg) await reg.stop();
+    if (needsRegistry) await buildahClean();
+    rmSync(join(BENCH, 'cache'), { recursive: true, force: true });
+  }
+  const out = {
+    machine: info,
+    options: { quick: QUICK, runs: RUNS, warmup: WARMUP, scenarios: [...selected], gzipLevel: GZIP_LEVEL, bigTreeBytes: BIG_BYTES },
+    durationMs: Date.now() - t0,
+    loadavgAtEnd: loadavg(),
+    measurement: {
+      wallTime: 'monotonic clock around each process in the bench (buildah: sum of its bud and push processes, one per image each)',
+      peakRss: `${TIME_BIN} -f %M (ru_maxrss in KiB of the process and its waited-for descendants); buildah: max over its processes`,
+      uploaded: 'request-body bytes through a counting HTTP proxy in front of docker-registry (both tools use the proxy)',
+      downloaded: 'response-body bytes through the same proxy (base image pulls, HEAD/GET of manifests)',
+      selfReportedUpload: 'ours only: the "push: ... blobs uploaded (B)" log line (rounded by our byte formatter)',
+      registryGrowth: 'du -sb of the registry data directory after minus before',
+    },
+    scenarios: results,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const file = join(RESULTS, QUICK ? 'latest-quick.json' : 'latest.json');
+  // A run of some scenarios keeps the others from the previous results, marked as such.
+  if (existsSync(file)) {
+    try {
+      const prev = JSON.parse(readFileSync(file, 'utf8'));
+      for (const [id, sc] of Object.entries(prev.scenarios ?? {})) {
+        if (selected.has(id) || results[id]) continue;
+        results[id] = { ...sc, carriedOver: sc.carriedOver ?? { date: prev.machine?.date, git: prev.machine?.git, distCliSha256: prev.machine?.distCliSha256, distSource: prev.machine?.distSource } };
+      }
+    } catch { /* unreadable: replaced */ }
+  }
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+  const text = report(info);
+  process.stdout.write(`\n${text}\n\nresults: ${file}\n`);
+}
+
+/** --report: the table of an earlier run, medians recomputed from its runs. */
+function reprint(file) {
+  const prev = JSON.parse(readFileSync(file, 'utf8'));
+  for (const [id, s] of Object.entries(prev.scenarios)) {
+    results[id] = s;
+    if (s.skipped) continue;
+    for (const t of Object.values(s.tools)) t.median = { ...t.median, ...summarize(t.runs), outputBytes: t.median?.outputBytes ?? summarize(t.runs).outputBytes };
+    const [a, b] = Object.keys(s.tools);
+    s.ratio = s.tools[b].median.ms / s.tools[a].median.ms;
+  }
+  const o = prev.options;
+  process.stdout.write(`${report(prev.machine, { quick: o.quick, runs: o.runs, warmup: o.warmup })}\n`);
+}
+
+process.on('SIGINT', async () => { if (reg) await reg.stop().catch(() => {}); process.exit(130); });
+if (opt.report) { reprint(resolve(opt.report)); process.exit(0); }
+main().catch(async (err) => {
+  if (reg) await reg.stop().catch(() => {});
+  process.stderr.write(`bench: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
