@@ -76,7 +76,7 @@ async function main(argv) {
         "digest-map": { type: "string" },
         platform: { type: "string", multiple: true, default: [] },
         "cache-dir": { type: "string" },
-        "gzip-level": { type: "string", default: "6" },
+        "gzip-level": { type: "string", default: "1" },
         verbose: { type: "boolean", short: "v", default: false },
         "no-cache": { type: "boolean", default: false },
         distribute: { type: "string" },

@@ -397,7 +397,7 @@ function readInputs() {
     digestMap: getInput("digest-map") || "image-digests.json",
     outputs: list(getInput("outputs")).map(parseOutput),
     platforms: list(getInput("platforms")),
-    gzipLevel: Number(getInput("gzip-level") || "6"),
+    gzipLevel: Number(getInput("gzip-level") || "1"),
     distribute: bool("distribute", getInput("distribute")),
     partialPattern: getInput("partial-pattern") || "oci-build-partial-*",
     artifactName: getInput("artifact-name"),

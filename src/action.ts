@@ -116,7 +116,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     digestMap: core.getInput('digest-map') || 'image-digests.json',
     outputs: list(core.getInput('outputs')).map(parseOutput),
     platforms: list(core.getInput('platforms')),
-    gzipLevel: Number(core.getInput('gzip-level') || '6'),
+    gzipLevel: Number(core.getInput('gzip-level') || '1'),
     distribute: bool('distribute', core.getInput('distribute')),
     partialPattern: core.getInput('partial-pattern') || 'oci-build-partial-*',
     artifactName: core.getInput('artifact-name'),
