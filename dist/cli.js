@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-42VJJBNP.js";
+} from "./chunks/chunk-XCO6QS4D.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-42VJJBNP.js";
+} from "./chunks/chunk-XCO6QS4D.js";
 import {
   debug,
   error,

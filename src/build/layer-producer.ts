@@ -5,6 +5,9 @@ import type { BuiltLayer, LayerEntry } from '../layer/types.js';
 import { writeLayer } from '../layer/writer.js';
 import { FileHasher, hashKey, LayerCache, stepKeyParts, verifyContent } from '../cache/layer-cache.js';
 
+/** Above this much file data, a layer is only cached when its files' hashes are known by stat. */
+export const BIG_LAYER_BYTES = 256 << 20;
+
 export interface ProducedLayer {
   layer: BuiltLayer;
   /** built: compressed now; cached: found in the layer cache; shared: built by another variant of this run. */
@@ -30,6 +33,14 @@ export class LayerProducer {
   /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
   async fromStep(step: CopyStep | FileStep, entries: LayerEntry[]): Promise<ProducedLayer> {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: 'built' };
+    // A big layer whose files this machine has not hashed before: reading everything once to
+    // hash it, then again to compress it, costs more than it can save (measured on 1 GiB: 84 s
+    // against 44 s). Such a layer is written directly and not cached; smaller ones, and big ones
+    // whose files are known by their stat, are keyed by content as usual.
+    const bytes = entries.reduce((n, e) => n + (e.type === 'file' ? e.size ?? 0 : 0), 0);
+    if (bytes > BIG_LAYER_BYTES && !(await this.hasher.allKnown(entries.flatMap((e) => (e.hostPath ? [e.hostPath] : []))))) {
+      return { layer: await this.write(entries), how: 'built' };
+    }
     const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
     const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, gzipLevel: this.opts.level }));
     // The bytes written must be the ones hashed: a file changed in between fails the build.

@@ -360,6 +360,22 @@ export class FileHasher {
     return p;
   }
 
+  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
+  async allKnown(paths: readonly string[]): Promise<boolean> {
+    const records = await this.load();
+    for (const p of paths) {
+      const abs = resolve(p);
+      const rec = records.get(abs);
+      if (!rec) return false;
+      try {
+        if (!sameStat(rec, await lstat(abs, { bigint: true }))) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private async compute(abs: string): Promise<Digest> {
     const st = await lstat(abs, { bigint: true });
     if (!st.isFile()) throw new Error(`${abs} is not a regular file`);

@@ -62476,6 +62476,21 @@ var FileHasher = class {
     }
     return p2;
   }
+  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
+  async allKnown(paths) {
+    const records = await this.load();
+    for (const p2 of paths) {
+      const abs = resolve3(p2);
+      const rec = records.get(abs);
+      if (!rec) return false;
+      try {
+        if (!sameStat(rec, await lstat2(abs, { bigint: true }))) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
   async compute(abs) {
     const st2 = await lstat2(abs, { bigint: true });
     if (!st2.isFile()) throw new Error(`${abs} is not a regular file`);
@@ -62588,6 +62603,7 @@ function verifyContent(source, expected, what) {
 }
 
 // src/build/layer-producer.ts
+var BIG_LAYER_BYTES = 256 << 20;
 var LayerProducer = class {
   constructor(store, cache, hasher, opts) {
     this.store = store;
@@ -62604,6 +62620,10 @@ var LayerProducer = class {
   /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
   async fromStep(step, entries) {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: "built" };
+    const bytes = entries.reduce((n, e) => n + (e.type === "file" ? e.size ?? 0 : 0), 0);
+    if (bytes > BIG_LAYER_BYTES && !await this.hasher.allKnown(entries.flatMap((e) => e.hostPath ? [e.hostPath] : []))) {
+      return { layer: await this.write(entries), how: "built" };
+    }
     const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
     const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, gzipLevel: this.opts.level }));
     const verified = entries.map((e, i) => {
