@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-XCO6QS4D.js";
+} from "./chunks/chunk-RUJJ5AW2.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-XCO6QS4D.js";
+} from "./chunks/chunk-RUJJ5AW2.js";
 import {
   debug,
   error,

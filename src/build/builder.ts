@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
-import type { Platform } from '../oci/types.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
@@ -38,11 +38,24 @@ export interface Builder {
 }
 
 /** What a variant leaves behind for variants built `from` it. */
-interface VariantState {
+interface VariantState extends VariantFiles {
   image: BuiltImage;
+}
+
+/**
+ * A variant's final file system as its steps leave it: known as soon as the steps' entries
+ * are, while its layers may still be compressing. A `from:` child starts its own steps then.
+ */
+interface VariantFiles {
   fs: FsView | undefined;
   owners: OwnerFiles;
   baseAnnotations: Record<string, string>;
+}
+
+/** A variant being built: its files (early) and its image (when every layer is written). */
+interface VariantJob {
+  files: Promise<VariantFiles>;
+  done: Promise<VariantState>;
 }
 
 interface OwnerFiles { passwd?: string; group?: string }
@@ -64,22 +77,30 @@ export class DaemonlessBuilder implements Builder {
   }
 
   async build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>> {
-    const states = new Map<string, Promise<VariantState>>();
+    const states = new Map<string, VariantJob>();
     const byName = new Map(variants.map((v) => [v.name, v]));
-    const start = (v: VariantSpec, platform: Platform): Promise<VariantState> => {
+    const start = (v: VariantSpec, platform: Platform): VariantJob => {
       const key = `${v.name}|${formatPlatform(platform)}`;
-      let p = states.get(key);
-      if (!p) {
+      let job = states.get(key);
+      if (!job) {
         const parent = v.from ? byName.get(v.from) : undefined;
         if (v.from && !parent) throw new Error(`variant ${v.name}: from: ${v.from} was not selected for this build`);
-        p = (parent ? start(parent, platform) : Promise.resolve(undefined)).then((ps) => this.buildVariant(bf, v, platform, ps));
-        states.set(key, p);
+        const parentJob = parent ? start(parent, platform) : undefined;
+        let filesKnown!: (f: VariantFiles) => void;
+        let filesFailed!: (err: unknown) => void;
+        const files = new Promise<VariantFiles>((res, rej) => { filesKnown = res; filesFailed = rej; });
+        files.catch(() => { /* the done promise reports it */ });
+        const done = (parentJob ? parentJob.files : Promise.resolve(undefined))
+          .then((pf) => this.buildVariant(bf, v, platform, parentJob && pf ? { files: pf, done: parentJob.done } : undefined, filesKnown));
+        done.catch(filesFailed);
+        job = { files, done };
+        states.set(key, job);
       }
-      return p;
+      return job;
     };
     this.lookup = (name, platform) => {
       const v = byName.get(name);
-      return v ? start(v, platform) : undefined;
+      return v ? start(v, platform).done : undefined;
     };
     // A variant's rootfs is kept for the variants that copy from it or run commands on top of it.
     const hasRun = (v: VariantSpec) => v.steps.some((s) => s.kind === 'run');
@@ -91,7 +112,7 @@ export class DaemonlessBuilder implements Builder {
     };
     for (const v of variants) if (wanted(v.name)) this.rootfsWanted.add(v.name);
     // Every variant and platform starts at once; `from` chains wait on their parent only.
-    const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform) })));
+    const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform).done })));
     const results = await Promise.allSettled(jobs.map((j) => j.promise));
     await this.rootfs?.dispose();
     this.rootfs = undefined;
@@ -106,31 +127,35 @@ export class DaemonlessBuilder implements Builder {
     return out;
   }
 
-  private async buildVariant(bf: BuildFile, v: VariantSpec, platform: Platform, parent: VariantState | undefined): Promise<VariantState> {
+  private async buildVariant(
+    bf: BuildFile, v: VariantSpec, platform: Platform,
+    parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
+    filesKnown: (f: VariantFiles) => void,
+  ): Promise<VariantState> {
     const logger = this.opts.variantLogger?.(v.name) ?? this.opts.logger;
     const t0 = Date.now();
     // Log lines say which platform when a variant declares several.
     const label = v.platforms ? `${v.name} ${formatPlatform(platform)}` : v.name;
-    let parentLayers: ImageLayer[];
-    let parentConfig;
+    // A from: child starts with its parent's files; its parent's layers and config are awaited
+    // only where they are needed (a run: step, and the image at the end).
+    let parentImage: () => Promise<{ layers: ImageLayer[]; config: ImageConfig }>;
     let fs: FsView | undefined;
     let owners: OwnerFiles;
     let baseAnnotations: Record<string, string>;
     if (parent) {
-      parentLayers = parent.image.layers;
-      parentConfig = parent.image.config;
-      fs = parent.fs?.clone();
-      owners = parent.owners;
-      baseAnnotations = parent.baseAnnotations;
+      parentImage = async () => (await parent.done).image;
+      fs = parent.files.fs?.clone();
+      owners = parent.files.owners;
+      baseAnnotations = parent.files.baseAnnotations;
     } else {
       const base = await this.base(v.base ?? 'scratch', platform);
-      parentConfig = base.config;
-      parentLayers = base.layers.map((d, i) => ({
+      const baseLayers: ImageLayer[] = base.layers.map((d, i) => ({
         descriptor: d,
         diffId: base.config.rootfs.diff_ids[i]!,
         source: base.repo ? { kind: 'remote' as const, repo: base.repo } : { kind: 'local' as const },
         createdBy: 'base',
       }));
+      parentImage = () => Promise.resolve({ layers: baseLayers, config: base.config });
       baseAnnotations = base.digest
         ? { 'org.opencontainers.image.base.name': base.name, 'org.opencontainers.image.base.digest': base.digest }
         : {};
@@ -170,6 +195,7 @@ export class DaemonlessBuilder implements Builder {
           if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: ${foreignPlatformMessage(platform)}`);
           if (exec.how !== 'native') logger.info(`[${label}] ${formatPlatform(platform)} runs through ${exec.how}`);
           const done = await Promise.all(written);
+          const { layers: parentLayers, config: parentConfig } = await parentImage();
           // The command's result depends on the file system it starts from (every diffID so
           // far), the step, and the environment it runs in; a cache hit skips running it.
           const runKey = {
@@ -222,13 +248,15 @@ export class DaemonlessBuilder implements Builder {
       }
       // The image spec's manifest schema wants at least one layer: a scratch variant with
       // only settings gets one empty layer.
-      if (parentLayers.length === 0 && written.length === 0) written.push(writeOne('oci-build empty layer', []));
+      if (!parent && (await parentImage()).layers.length === 0 && written.length === 0) written.push(writeOne('oci-build empty layer', []));
+      filesKnown({ fs, owners, baseAnnotations });
     } catch (err) {
       await Promise.allSettled(written);
       if (work) await this.rootfsCache().discard(work);
       throw err;
     }
     const newLayers = await Promise.all(written);
+    const { layers: parentLayers, config: parentConfig } = await parentImage();
     if (work) {
       // Kept for the variants that start from this one or copy from it, as the final chain's rootfs.
       if (this.rootfsWanted.has(v.name)) {
@@ -331,9 +359,11 @@ export class DaemonlessBuilder implements Builder {
             if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
           } catch { /* not scanned yet */ }
         }
-        const repo = base.repo;
-        await Promise.all(base.layers.map((l) => this.fetcher.ensureLocal(l.digest, { kind: 'remote', repo })));
-        const openers = base.layers.map((l) => () => this.store.open(l.digest));
+        const source = { kind: 'remote' as const, repo: base.repo };
+        // The scan reads each layer as it downloads (the first streams; the others download
+        // meanwhile and are read from the store when the scan gets to them).
+        for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => { /* the scan's open reports it */ });
+        const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
         // One pass over the base layers: the final tree and the user and group files.
         const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
         const listing = paths ?? new Map();

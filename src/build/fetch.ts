@@ -1,3 +1,4 @@
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../oci/digest.js';
 import type { BlobStore } from '../layer/blobstore.js';
@@ -20,20 +21,52 @@ export class BlobFetcher {
     let p = this.pending.get(digest);
     if (!p) {
       p = this.download(source.repo, digest);
-      this.pending.set(digest, p);
-      p.catch(() => this.pending.delete(digest));
+      this.track(digest, p);
     }
     await p;
   }
 
-  private async download(repo: RepoRef, digest: Digest): Promise<void> {
+  /**
+   * The blob's bytes as they arrive from the registry, written to the store at the same time,
+   * so a reader (the base scan) works while the download runs instead of after it. Both ends
+   * share one pace (pipe pauses the download while either is full): nothing is buffered beyond
+   * the streams' high-water marks. A blob already stored, or already being fetched, is read
+   * from the store. The stream fails if the download does (digest mismatch included).
+   */
+  async openThrough(digest: Digest, source: BlobSource): Promise<Readable> {
+    if ((await this.store.has(digest)) === undefined && source.kind === 'remote') {
+      const running = this.pending.get(digest);
+      if (!running) {
+        const reader = new PassThrough({ highWaterMark: 1 << 20 });
+        this.track(digest, this.download(source.repo, digest, reader));
+        return reader;
+      }
+      await running;
+    }
+    await this.ensureLocal(digest, source);
+    return this.store.open(digest);
+  }
+
+  private track(digest: Digest, p: Promise<void>): void {
+    this.pending.set(digest, p);
+    p.catch(() => this.pending.delete(digest));
+  }
+
+  private async download(repo: RepoRef, digest: Digest, reader?: PassThrough): Promise<void> {
     const w = await this.store.create();
     try {
       const body = await this.client.getBlob(repo, digest);
       body.on('data', (c: Buffer) => { this.bytesDownloaded += c.length; });
+      if (reader) {
+        // The reader's end comes after the file is committed: whoever reads to the end may open it.
+        body.pipe(reader, { end: false });
+        body.on('error', (err) => reader.destroy(err));
+      }
       await pipeline(body, w.stream);
       await w.commit(digest);
+      reader?.end();
     } catch (err) {
+      reader?.destroy(err as Error);
       await w.abort();
       throw err;
     }

@@ -1,9 +1,9 @@
-import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CopyStep, FileStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
+import { openSource } from '../layer/source.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
@@ -121,7 +121,7 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   }
   if (st.isFile()) {
     const mode = step.mode ?? perm;
-    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, hostPath: host, open: () => createReadStream(host, { highWaterMark: 1 << 20 }) });
+    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, hostPath: host, open: () => openSource(host, st.size) });
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);

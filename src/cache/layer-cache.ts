@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
+import { openSource } from '../layer/source.js';
 import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -388,7 +389,7 @@ export class FileHasher {
     }
     const h = createHash('sha256');
     let bytes = 0;
-    for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+    for await (const chunk of openSource(abs, Number(st.size))) {
       h.update(chunk as Buffer);
       bytes += (chunk as Buffer).length;
     }

@@ -1,4 +1,5 @@
-import { constants, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { openSource } from '../layer/source.js';
+import { constants, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -86,7 +87,7 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     if (st.isFile()) {
       opts.add({
         path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size,
-        open: () => createReadStream(host, { fd: openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 1 << 20 }),
+        open: () => openSource(host, st.size, openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),
       });
       return false;
     }

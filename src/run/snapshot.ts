@@ -1,4 +1,5 @@
-import { constants, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { openSource } from '../layer/source.js';
+import { constants, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { LayerEntry } from '../layer/types.js';
@@ -116,7 +117,7 @@ export function diffSnapshots(root: string, before: Snapshot, after: Snapshot): 
         entries.push({
           path: p, type: 'file', mode: a.mode, uid: a.uid, gid: a.gid, size: Number(a.size),
           // O_NOFOLLOW: the walk saw a regular file here and nothing runs in the rootfs any more.
-          open: () => createReadStream(host, { fd: openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 1 << 20 }),
+          open: () => openSource(host, Number(a.size), openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),
         });
         break;
       default:

@@ -19627,7 +19627,7 @@ var require_api_pipeline = __commonJS({
     var {
       Readable: Readable8,
       Duplex,
-      PassThrough
+      PassThrough: PassThrough2
     } = __require("node:stream");
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
@@ -19814,7 +19814,7 @@ var require_api_pipeline = __commonJS({
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
         return pipelineHandler.ret;
       } catch (err) {
-        return new PassThrough().destroy(err);
+        return new PassThrough2().destroy(err);
       }
     }
     module.exports = pipeline5;
@@ -34234,10 +34234,18 @@ function ownerOf(ctx) {
 }
 
 // src/build/steps.ts
-import { createReadStream as createReadStream3 } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { basename, dirname, join as join6, relative, resolve as resolve2, sep } from "node:path";
 import { Readable as Readable4 } from "node:stream";
+
+// src/layer/source.ts
+import { createReadStream } from "node:fs";
+function readBufferSize(size) {
+  return Math.min(1 << 20, Math.max(1 << 12, size));
+}
+function openSource(path3, size, fd) {
+  return createReadStream(path3, { highWaterMark: readBufferSize(size), ...fd !== void 0 ? { fd } : {} });
+}
 
 // src/build/fsview.ts
 var FsView = class _FsView {
@@ -34287,7 +34295,7 @@ function ancestors(p2) {
 }
 
 // src/run/copyfrom.ts
-import { constants, createReadStream, lstatSync as lstatSync2, openSync, readdirSync, readlinkSync as readlinkSync2 } from "node:fs";
+import { constants, lstatSync as lstatSync2, openSync, readdirSync, readlinkSync as readlinkSync2 } from "node:fs";
 import { join as join2, posix } from "node:path";
 
 // src/run/rootpath.ts
@@ -34470,7 +34478,7 @@ function copyFromImage(step, opts) {
         mode: step.mode ?? st2.mode & 4095,
         ...o,
         size: st2.size,
-        open: () => createReadStream(host, { fd: openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW), highWaterMark: 1 << 20 })
+        open: () => openSource(host, st2.size, openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW))
       });
       return false;
     }
@@ -38339,7 +38347,7 @@ function runInSandbox(spec) {
 }
 
 // src/run/snapshot.ts
-import { constants as constants2, createReadStream as createReadStream2, lstatSync as lstatSync3, openSync as openSync2, readdirSync as readdirSync2, readlinkSync as readlinkSync3 } from "node:fs";
+import { constants as constants2, lstatSync as lstatSync3, openSync as openSync2, readdirSync as readdirSync2, readlinkSync as readlinkSync3 } from "node:fs";
 import { join as join4, posix as posix4 } from "node:path";
 import { Readable as Readable3 } from "node:stream";
 var SANDBOX_PATHS = ["/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts"];
@@ -38411,7 +38419,7 @@ function diffSnapshots(root, before, after) {
           gid: a.gid,
           size: Number(a.size),
           // O_NOFOLLOW: the walk saw a regular file here and nothing runs in the rootfs any more.
-          open: () => createReadStream2(host, { fd: openSync2(host, constants2.O_RDONLY | constants2.O_NOFOLLOW), highWaterMark: 1 << 20 })
+          open: () => openSource(host, Number(a.size), openSync2(host, constants2.O_RDONLY | constants2.O_NOFOLLOW))
         });
         break;
       default:
@@ -38701,7 +38709,7 @@ async function addNode(step, ctx, host, dest, owner, add, topLevel) {
   }
   if (st2.isFile()) {
     const mode = step.mode ?? perm;
-    add({ path: dest, type: "file", mode, uid: owner.uid, gid: owner.gid, size: st2.size, hostPath: host, open: () => createReadStream3(host, { highWaterMark: 1 << 20 }) });
+    add({ path: dest, type: "file", mode, uid: owner.uid, gid: owner.gid, size: st2.size, hostPath: host, open: () => openSource(host, st2.size) });
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? "a" : "contains a"} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
@@ -60590,7 +60598,7 @@ function ociLabels(ctx, version2, created) {
 }
 
 // src/layer/blobstore.ts
-import { createReadStream as createReadStream4, createWriteStream } from "node:fs";
+import { createReadStream as createReadStream2, createWriteStream } from "node:fs";
 import { mkdir as mkdir2, rename, rm, stat } from "node:fs/promises";
 import { join as join7 } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -60610,7 +60618,7 @@ var BlobStore = class {
     }
   }
   open(digest) {
-    return createReadStream4(this.path(digest), { highWaterMark: 1 << 20 });
+    return createReadStream2(this.path(digest), { highWaterMark: 1 << 20 });
   }
   /** A temporary file to stream a blob into; commit() moves it in place under its digest. */
   async create() {
@@ -62253,7 +62261,6 @@ async function writeLayer(entries, store, opts) {
 
 // src/cache/layer-cache.ts
 import { createHash as createHash6 } from "node:crypto";
-import { createReadStream as createReadStream5 } from "node:fs";
 import { lstat as lstat2, mkdir as mkdir3, readFile as readFile3, rename as rename2, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
 import { randomBytes as randomBytes3 } from "node:crypto";
 import { join as join11, resolve as resolve3 } from "node:path";
@@ -62503,7 +62510,7 @@ var FileHasher = class {
     }
     const h = createHash6("sha256");
     let bytes = 0;
-    for await (const chunk of createReadStream5(abs, { highWaterMark: 1 << 20 })) {
+    for await (const chunk of openSource(abs, Number(st2.size))) {
       h.update(chunk);
       bytes += chunk.length;
     }
@@ -62824,6 +62831,7 @@ async function resolveBase(client, reference, platform) {
 }
 
 // src/build/fetch.ts
+import { PassThrough } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 var BlobFetcher = class {
   constructor(client, store) {
@@ -62840,21 +62848,50 @@ var BlobFetcher = class {
     let p2 = this.pending.get(digest);
     if (!p2) {
       p2 = this.download(source.repo, digest);
-      this.pending.set(digest, p2);
-      p2.catch(() => this.pending.delete(digest));
+      this.track(digest, p2);
     }
     await p2;
   }
-  async download(repo, digest) {
+  /**
+   * The blob's bytes as they arrive from the registry, written to the store at the same time,
+   * so a reader (the base scan) works while the download runs instead of after it. Both ends
+   * share one pace (pipe pauses the download while either is full): nothing is buffered beyond
+   * the streams' high-water marks. A blob already stored, or already being fetched, is read
+   * from the store. The stream fails if the download does (digest mismatch included).
+   */
+  async openThrough(digest, source) {
+    if (await this.store.has(digest) === void 0 && source.kind === "remote") {
+      const running = this.pending.get(digest);
+      if (!running) {
+        const reader = new PassThrough({ highWaterMark: 1 << 20 });
+        this.track(digest, this.download(source.repo, digest, reader));
+        return reader;
+      }
+      await running;
+    }
+    await this.ensureLocal(digest, source);
+    return this.store.open(digest);
+  }
+  track(digest, p2) {
+    this.pending.set(digest, p2);
+    p2.catch(() => this.pending.delete(digest));
+  }
+  async download(repo, digest, reader) {
     const w2 = await this.store.create();
     try {
       const body = await this.client.getBlob(repo, digest);
       body.on("data", (c) => {
         this.bytesDownloaded += c.length;
       });
+      if (reader) {
+        body.pipe(reader, { end: false });
+        body.on("error", (err) => reader.destroy(err));
+      }
       await pipeline3(body, w2.stream);
       await w2.commit(digest);
+      reader?.end();
     } catch (err) {
+      reader?.destroy(err);
       await w2.abort();
       throw err;
     }
@@ -62887,18 +62924,29 @@ var DaemonlessBuilder = class {
     const byName = new Map(variants.map((v2) => [v2.name, v2]));
     const start = (v2, platform) => {
       const key = `${v2.name}|${formatPlatform(platform)}`;
-      let p2 = states.get(key);
-      if (!p2) {
+      let job = states.get(key);
+      if (!job) {
         const parent = v2.from ? byName.get(v2.from) : void 0;
         if (v2.from && !parent) throw new Error(`variant ${v2.name}: from: ${v2.from} was not selected for this build`);
-        p2 = (parent ? start(parent, platform) : Promise.resolve(void 0)).then((ps2) => this.buildVariant(bf, v2, platform, ps2));
-        states.set(key, p2);
+        const parentJob = parent ? start(parent, platform) : void 0;
+        let filesKnown;
+        let filesFailed;
+        const files = new Promise((res, rej) => {
+          filesKnown = res;
+          filesFailed = rej;
+        });
+        files.catch(() => {
+        });
+        const done = (parentJob ? parentJob.files : Promise.resolve(void 0)).then((pf) => this.buildVariant(bf, v2, platform, parentJob && pf ? { files: pf, done: parentJob.done } : void 0, filesKnown));
+        done.catch(filesFailed);
+        job = { files, done };
+        states.set(key, job);
       }
-      return p2;
+      return job;
     };
     this.lookup = (name, platform) => {
       const v2 = byName.get(name);
-      return v2 ? start(v2, platform) : void 0;
+      return v2 ? start(v2, platform).done : void 0;
     };
     const hasRun = (v2) => v2.steps.some((s3) => s3.kind === "run");
     const wanted = (name, seen = /* @__PURE__ */ new Set()) => {
@@ -62907,7 +62955,7 @@ var DaemonlessBuilder = class {
       return variants.some((c) => c.steps.some((s3) => s3.kind === "copy" && s3.from === name) || c.from === name && (hasRun(c) || wanted(c.name, seen)));
     };
     for (const v2 of variants) if (wanted(v2.name)) this.rootfsWanted.add(v2.name);
-    const jobs = variants.flatMap((v2) => platformsOf(v2).map((platform) => ({ v: v2, promise: start(v2, platform) })));
+    const jobs = variants.flatMap((v2) => platformsOf(v2).map((platform) => ({ v: v2, promise: start(v2, platform).done })));
     const results = await Promise.allSettled(jobs.map((j2) => j2.promise));
     await this.rootfs?.dispose();
     this.rootfs = void 0;
@@ -62921,30 +62969,28 @@ var DaemonlessBuilder = class {
     });
     return out;
   }
-  async buildVariant(bf, v2, platform, parent) {
+  async buildVariant(bf, v2, platform, parent, filesKnown) {
     const logger = this.opts.variantLogger?.(v2.name) ?? this.opts.logger;
     const t0 = Date.now();
     const label = v2.platforms ? `${v2.name} ${formatPlatform(platform)}` : v2.name;
-    let parentLayers;
-    let parentConfig;
+    let parentImage;
     let fs3;
     let owners;
     let baseAnnotations;
     if (parent) {
-      parentLayers = parent.image.layers;
-      parentConfig = parent.image.config;
-      fs3 = parent.fs?.clone();
-      owners = parent.owners;
-      baseAnnotations = parent.baseAnnotations;
+      parentImage = async () => (await parent.done).image;
+      fs3 = parent.files.fs?.clone();
+      owners = parent.files.owners;
+      baseAnnotations = parent.files.baseAnnotations;
     } else {
       const base = await this.base(v2.base ?? "scratch", platform);
-      parentConfig = base.config;
-      parentLayers = base.layers.map((d, i) => ({
+      const baseLayers = base.layers.map((d, i) => ({
         descriptor: d,
         diffId: base.config.rootfs.diff_ids[i],
         source: base.repo ? { kind: "remote", repo: base.repo } : { kind: "local" },
         createdBy: "base"
       }));
+      parentImage = () => Promise.resolve({ layers: baseLayers, config: base.config });
       baseAnnotations = base.digest ? { "org.opencontainers.image.base.name": base.name, "org.opencontainers.image.base.digest": base.digest } : {};
       owners = {};
       if (v2.steps.length) {
@@ -62976,12 +63022,13 @@ var DaemonlessBuilder = class {
           if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v2.name}: ${foreignPlatformMessage(platform)}`);
           if (exec.how !== "native") logger.info(`[${label}] ${formatPlatform(platform)} runs through ${exec.how}`);
           const done = await Promise.all(written);
+          const { layers: parentLayers2, config: parentConfig2 } = await parentImage();
           const runKey = {
             kind: "run",
-            parent: [...parentLayers, ...done].map((l) => l.diffId),
+            parent: [...parentLayers2, ...done].map((l) => l.diffId),
             platform: formatPlatform(platform),
             step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
-            image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? "", workdir: parentConfig.config?.WorkingDir ?? "", shell: parentConfig.config?.Shell ?? null },
+            image: { env: parentConfig2.config?.Env ?? [], user: parentConfig2.config?.User ?? "", workdir: parentConfig2.config?.WorkingDir ?? "", shell: parentConfig2.config?.Shell ?? null },
             variantEnv: v2.env,
             sourceDateEpoch: this.opts.sourceDateEpoch ?? null
           };
@@ -62996,12 +63043,12 @@ var DaemonlessBuilder = class {
             if (listing.files.passwd !== void 0 || listing.files.group !== void 0) owners = { ...owners, ...listing.files };
             continue;
           }
-          work = await this.workingRootfs(work, parentLayers, done);
+          work = await this.workingRootfs(work, parentLayers2, done);
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
           const result = await runStep(step, {
             rootfs: work.dir,
-            config: parentConfig.config,
+            config: parentConfig2.config,
             variantEnv: v2.env,
             tmpDir: this.rootfsCache().top,
             ...this.opts.sourceDateEpoch !== void 0 ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {},
@@ -63031,13 +63078,15 @@ var DaemonlessBuilder = class {
         });
         written.push(p2);
       }
-      if (parentLayers.length === 0 && written.length === 0) written.push(writeOne("oci-build empty layer", []));
+      if (!parent && (await parentImage()).layers.length === 0 && written.length === 0) written.push(writeOne("oci-build empty layer", []));
+      filesKnown({ fs: fs3, owners, baseAnnotations });
     } catch (err) {
       await Promise.allSettled(written);
       if (work) await this.rootfsCache().discard(work);
       throw err;
     }
     const newLayers = await Promise.all(written);
+    const { layers: parentLayers, config: parentConfig } = await parentImage();
     if (work) {
       if (this.rootfsWanted.has(v2.name)) {
         await this.rootfsCache().apply(work, newLayers.slice(work.chain.length - parentLayers.length).map((l) => this.chainLayer(l, `${v2.name}: ${l.createdBy}`)));
@@ -63138,9 +63187,10 @@ var DaemonlessBuilder = class {
           } catch {
           }
         }
-        const repo = base.repo;
-        await Promise.all(base.layers.map((l) => this.fetcher.ensureLocal(l.digest, { kind: "remote", repo })));
-        const openers = base.layers.map((l) => () => this.store.open(l.digest));
+        const source = { kind: "remote", repo: base.repo };
+        for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => {
+        });
+        const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
         const { files, paths } = await scanLayers(openers, { wanted: ["/etc/passwd", "/etc/group"], listPaths: true });
         const listing = paths ?? /* @__PURE__ */ new Map();
         const owners = { passwd: files.get("/etc/passwd")?.toString("utf8"), group: files.get("/etc/group")?.toString("utf8") };
