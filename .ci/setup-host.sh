@@ -3,7 +3,7 @@
 # Debian 12 machine (run as root). Idempotent: safe to run again.
 set -euo pipefail
 
-pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap uidmap ca-certificates apache2-utils time sudo)
+pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

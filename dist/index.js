@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-RUJJ5AW2.js";
+} from "./chunks/chunk-GNSDT74Q.js";
 import {
   debug,
   error,
@@ -373,6 +373,8 @@ var inputsSchema = external_exports.object({
   config: external_exports.string().min(1, "config: give the path of the build file, e.g. oci-build.yml"),
   variants: external_exports.array(external_exports.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, "variants: names are lowercase letters, digits, _ . -")),
   gzipLevel: external_exports.number().int().min(0, "gzip-level: 0-9").max(9, "gzip-level: 0-9"),
+  compression: external_exports.enum(["gzip", "zstd"], { message: "compression: gzip or zstd" }),
+  zstdLevel: external_exports.number().int().min(1, "zstd-level: 1-19").max(19, "zstd-level: 1-19"),
   artifactRetentionDays: external_exports.number().int().min(1).max(90).optional()
 }).passthrough();
 function readInputs() {
@@ -398,6 +400,8 @@ function readInputs() {
     outputs: list(getInput("outputs")).map(parseOutput),
     platforms: list(getInput("platforms")),
     gzipLevel: Number(getInput("gzip-level") || "1"),
+    compression: getInput("compression") || "gzip",
+    zstdLevel: Number(getInput("zstd-level") || "3"),
     distribute: bool("distribute", getInput("distribute")),
     partialPattern: getInput("partial-pattern") || "oci-build-partial-*",
     artifactName: getInput("artifact-name"),
@@ -453,6 +457,8 @@ function pipelineInputs(a, env, git, push, imageTemplate) {
     platforms: a.platforms,
     sourceDateEpoch: sourceDateEpoch(env, git),
     gzipLevel: a.gzipLevel,
+    compression: a.compression,
+    zstdLevel: a.zstdLevel,
     cache: a.cache,
     workDir: join3(env.RUNNER_TEMP || tmpdir(), "oci-build"),
     env

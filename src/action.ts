@@ -39,6 +39,8 @@ export interface ActionInputs {
   outputs: OutputSpec[];
   platforms: string[];
   gzipLevel: number;
+  compression: 'gzip' | 'zstd';
+  zstdLevel: number;
   distribute: boolean;
   partialPattern: string;
   artifactName: string;
@@ -90,6 +92,8 @@ const inputsSchema = z.object({
   config: z.string().min(1, 'config: give the path of the build file, e.g. oci-build.yml'),
   variants: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'variants: names are lowercase letters, digits, _ . -')),
   gzipLevel: z.number().int().min(0, 'gzip-level: 0-9').max(9, 'gzip-level: 0-9'),
+  compression: z.enum(['gzip', 'zstd'], { message: 'compression: gzip or zstd' }),
+  zstdLevel: z.number().int().min(1, 'zstd-level: 1-19').max(19, 'zstd-level: 1-19'),
   artifactRetentionDays: z.number().int().min(1).max(90).optional(),
 }).passthrough();
 
@@ -117,6 +121,8 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     outputs: list(core.getInput('outputs')).map(parseOutput),
     platforms: list(core.getInput('platforms')),
     gzipLevel: Number(core.getInput('gzip-level') || '1'),
+    compression: (core.getInput('compression') || 'gzip') as ActionInputs['compression'],
+    zstdLevel: Number(core.getInput('zstd-level') || '3'),
     distribute: bool('distribute', core.getInput('distribute')),
     partialPattern: core.getInput('partial-pattern') || 'oci-build-partial-*',
     artifactName: core.getInput('artifact-name'),
@@ -179,6 +185,8 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     platforms: a.platforms,
     sourceDateEpoch: sourceDateEpoch(env, git),
     gzipLevel: a.gzipLevel,
+    compression: a.compression,
+    zstdLevel: a.zstdLevel,
     cache: a.cache,
     workDir: join(env.RUNNER_TEMP || tmpdir(), 'oci-build'),
     env,

@@ -16,7 +16,7 @@ const USAGE = `oci-build: build OCI images for a matrix of variants without a Do
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -65,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
         platform: { type: 'string', multiple: true, default: [] },
         'cache-dir': { type: 'string' },
         'gzip-level': { type: 'string', default: '1' },
+        compression: { type: 'string', default: 'gzip' },
+        'zstd-level': { type: 'string' },
         verbose: { type: 'boolean', short: 'v', default: false },
         'no-cache': { type: 'boolean', default: false },
         distribute: { type: 'string' },
@@ -80,6 +82,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     const level = Number(values['gzip-level']);
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--gzip-level must be 0-9, got "${values['gzip-level']}"`);
+    const compression = values.compression;
+    if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compression must be gzip or zstd, got "${compression}"`);
+    const zstdLevel = values['zstd-level'] === undefined ? undefined : Number(values['zstd-level']);
+    if (zstdLevel !== undefined && (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19)) throw new UsageError(`--zstd-level must be 1-19, got "${values['zstd-level']}"`);
     const credentials: Record<string, Credentials> = {};
     const env = process.env;
     if (env.OCI_BUILD_REGISTRY && env.OCI_BUILD_USERNAME && env.OCI_BUILD_PASSWORD) {
@@ -97,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
       platforms: (values.platform ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
       sourceDateEpoch: sourceDateEpoch(env),
       gzipLevel: level,
+      compression,
+      ...(zstdLevel !== undefined ? { zstdLevel } : {}),
       cache: !values['no-cache'],
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,

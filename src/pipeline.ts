@@ -12,6 +12,7 @@ import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolve
 import { ociLabels } from './github/labels.js';
 import type { Platform } from './oci/types.js';
 import { BlobStore } from './layer/blobstore.js';
+import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from './layer/compress.js';
 import { RegistryClient } from './registry/client.js';
 import { credentialsFrom, type Credentials } from './registry/credentials.js';
 import { DaemonlessBuilder } from './build/builder.js';
@@ -61,6 +62,9 @@ export interface PipelineInputs {
   platforms: string[];
   sourceDateEpoch?: number;
   gzipLevel: number;
+  /** Layer compression: gzip (at gzipLevel, the default) or zstd (at zstdLevel, default 3). */
+  compression?: 'gzip' | 'zstd';
+  zstdLevel?: number;
   /** Local blob store (cache) directory. */
   workDir: string;
   /** Reuse layers from the layer cache in workDir (false: --no-cache / cache: false). Default true. */
@@ -94,6 +98,13 @@ export interface Plan {
   tags: Map<string, string[]>;
 }
 
+/** The compression new layers get, from the inputs. */
+export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 'gzipLevel' | 'zstdLevel'>): LayerCompression {
+  return inputs.compression === 'zstd'
+    ? { algorithm: 'zstd', level: inputs.zstdLevel ?? DEFAULT_ZSTD_LEVEL }
+    : { algorithm: inputs.compression ?? 'gzip', level: inputs.gzipLevel };
+}
+
 /** Phase 1, no network and no writes: the whole build file and every input are checked. */
 export async function plan(inputs: PipelineInputs): Promise<Plan> {
   const buildFile = await loadBuildFile(resolve(inputs.config), { env: inputs.env });
@@ -103,6 +114,9 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
   for (const p of inputs.platforms) {
     try { requested.push(formatPlatform(parsePlatform(p))); } catch (e) { problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }); }
   }
+  const compression = layerCompressionOf(inputs);
+  const badCompression = compressionProblem(compression, { algorithm: 'compression', level: compression.algorithm === 'zstd' ? 'zstd-level' : 'gzip-level' });
+  if (badCompression) problems.push({ file: 'inputs', field: 'compression', message: badCompression, hint: 'compression: gzip (gzip-level 0-9) or zstd (zstd-level 1-19)' });
   const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
   const variants = selected.filter((v) => !skipped.has(v.name));
   if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v) => (platforms.get(v.name) ?? []).map(formatPlatform)));
@@ -200,6 +214,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
+      compression: layerCompressionOf(inputs),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
     });

@@ -6,6 +6,7 @@ import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { BlobStore } from '../layer/blobstore.js';
+import type { LayerCompression } from '../layer/compress.js';
 import { LayerProducer } from './layer-producer.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
@@ -24,6 +25,8 @@ export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
   sourceDateEpoch?: number;
   gzipLevel: number;
+  /** Layer compression (default gzip at gzipLevel). */
+  compression?: LayerCompression;
   logger: Logger;
   /** Where a variant's progress goes (the pipeline buffers it to print one group per variant). */
   variantLogger?: (variant: string) => Logger;
@@ -283,7 +286,7 @@ export class DaemonlessBuilder implements Builder {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
       this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store) : undefined, dir ? new FileHasher(dir) : undefined,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), level: this.opts.gzipLevel });
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression ?? { algorithm: 'gzip', level: this.opts.gzipLevel } });
     }
     return this.layerProducer;
   }

@@ -3,7 +3,8 @@ import type { CopyStep, FileStep } from '../config/model.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { BuiltLayer, LayerEntry } from '../layer/types.js';
 import { writeLayer } from '../layer/writer.js';
-import { FileHasher, hashKey, LayerCache, stepKeyParts, verifyContent } from '../cache/layer-cache.js';
+import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, verifyContent, type LayerKeyOptions } from '../cache/layer-cache.js';
+import type { LayerCompression } from '../layer/compress.js';
 
 /** Above this much file data, a layer is only cached when its files' hashes are known by stat. */
 export const BIG_LAYER_BYTES = 256 << 20;
@@ -27,8 +28,14 @@ export class LayerProducer {
     private readonly store: BlobStore,
     private readonly cache: LayerCache | undefined,
     private readonly hasher: FileHasher | undefined,
-    private readonly opts: { mtime: Date; level: number },
-  ) {}
+    private readonly opts: { mtime: Date; compression: LayerCompression },
+  ) {
+    const c = opts.compression;
+    this.keyOpts = c.algorithm === 'zstd' ? { compression: 'zstd', zstdLevel: c.level } : { compression: 'gzip', gzipLevel: c.level };
+  }
+
+  /** How layers are compressed, as keys say it. */
+  private readonly keyOpts: Pick<LayerKeyOptions, 'gzipLevel' | 'compression' | 'zstdLevel'>;
 
   /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
   async fromStep(step: CopyStep | FileStep, entries: LayerEntry[]): Promise<ProducedLayer> {
@@ -42,7 +49,7 @@ export class LayerProducer {
       return { layer: await this.write(entries), how: 'built' };
     }
     const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
-    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, gzipLevel: this.opts.level }));
+    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, ...this.keyOpts }));
     // The bytes written must be the ones hashed: a file changed in between fails the build.
     const verified = entries.map((e, i) => {
       const h = hashed[i]!.contentHash;
@@ -54,20 +61,24 @@ export class LayerProducer {
   /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
   async fromKey(parts: Record<string, unknown> | undefined, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
     if (!this.cache || !parts) return { layer: await make(), how: 'built' };
-    return this.byKey(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1000 }), make);
+    return this.byKey(this.runKey(parts), make);
   }
 
   /** Looks a key up without making anything (a run: step skips its command on a hit). */
   async lookup(parts: Record<string, unknown> | undefined): Promise<BuiltLayer | undefined> {
     if (!this.cache || !parts) return undefined;
-    const hit = await this.cache.get(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1000 }));
+    const hit = await this.cache.get(this.runKey(parts));
     if (hit) this.stats.cached++;
     return hit;
   }
 
   write(entries: LayerEntry[]): Promise<BuiltLayer> {
     this.stats.built++;
-    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.level });
+    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.compression.level, compression: this.opts.compression.algorithm });
+  }
+
+  private runKey(parts: Record<string, unknown>): string {
+    return hashKey({ ...parts, ...compressionKeyPart(this.keyOpts), mtime: this.opts.mtime.getTime() / 1000 });
   }
 
   /** Persists what the build learned about source files (their hashes, by stat). */

@@ -233,9 +233,24 @@ export interface KeyEntry {
 export interface LayerKeyOptions {
   /** Every entry's modification time (SOURCE_DATE_EPOCH): a Date, or seconds since the epoch. */
   mtime: Date | number;
-  gzipLevel: number;
-  /** Layer compression; only gzip is written today. */
-  compression?: 'gzip';
+  /** With gzip (the default): 0-9. */
+  gzipLevel?: number;
+  /** Layer compression. */
+  compression?: 'gzip' | 'zstd';
+  /** With zstd: 1-19. */
+  zstdLevel?: number;
+}
+
+/** The part of a key that says how the layer is compressed (the gzip shape is unchanged since format 1). */
+export function compressionKeyPart(opts: Pick<LayerKeyOptions, 'gzipLevel' | 'compression' | 'zstdLevel'>): Record<string, unknown> {
+  if (opts.compression === 'zstd') {
+    const level = opts.zstdLevel;
+    if (level === undefined || !Number.isInteger(level) || level < 1 || level > 19) throw new Error(`layer key: zstd level must be an integer 1-19, got ${level}`);
+    return { compression: 'zstd', zstdLevel: level };
+  }
+  const level = opts.gzipLevel;
+  if (level === undefined || !Number.isInteger(level) || level < 0 || level > 9) throw new Error(`layer key: gzip level must be an integer 0-9, got ${level}`);
+  return { compression: 'gzip', gzipLevel: level };
 }
 
 /**
@@ -246,8 +261,7 @@ export interface LayerKeyOptions {
  * on them except through which parent directories it creates, and those are in `entries`).
  */
 export function stepKeyParts(step: KeyStep, entries: readonly KeyEntry[], opts: LayerKeyOptions): Record<string, unknown> {
-  const level = opts.gzipLevel;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`layer key: gzip level must be an integer 0-9, got ${level}`);
+  const compression = compressionKeyPart(opts);
   const mtime = typeof opts.mtime === 'number' ? opts.mtime : opts.mtime.getTime() / 1000;
   if (!Number.isFinite(mtime)) throw new Error('layer key: invalid mtime');
   let stepPart: Record<string, unknown>;
@@ -285,7 +299,7 @@ export function stepKeyParts(step: KeyStep, entries: readonly KeyEntry[], opts: 
   // The writer sorts entries itself: their order here does not change the layer.
   list.sort((a, b) => ((a.path as string) < (b.path as string) ? -1 : (a.path as string) > (b.path as string) ? 1 : 0));
   return {
-    layer: { format: LAYER_CACHE_FORMAT, compression: opts.compression ?? 'gzip', gzipLevel: level, mtime },
+    layer: { format: LAYER_CACHE_FORMAT, ...compression, mtime },
     step: stepPart,
     entries: list,
   };

@@ -24,8 +24,10 @@ export interface LayerEntry {
 export interface LayerWriteOptions {
   /** Modification time of every entry (SOURCE_DATE_EPOCH or 0). */
   mtime: Date;
-  /** gzip level 0-9. */
+  /** gzip level 0-9, or zstd level 1-19 with compression zstd. */
   level: number;
+  /** Default gzip. */
+  compression?: 'gzip' | 'zstd';
 }
 
 export interface BuiltLayer {

@@ -2,10 +2,9 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hashDigest } from '../oci/digest.js';
-import { MediaType } from '../oci/mediatypes.js';
 import type { BlobStore } from './blobstore.js';
 import { prepareEntries, tarChunks } from './tarwriter.js';
-import { ParallelGzip } from './pgzip.js';
+import { compressionProblem, createCompressor, layerMediaType, type LayerCompression } from './compress.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from './types.js';
 
 /** Passes bytes through while hashing and counting them. */
@@ -20,20 +19,21 @@ class HashCounter extends Transform {
 }
 
 /**
- * Writes a deterministic gzip-compressed layer of `entries` into the blob store, in one streaming
+ * Writes a deterministic compressed (gzip or zstd) layer of `entries` into the blob store, in one streaming
  * pass: tar → sha256/size (diffID) → gzip → sha256/size (digest) → temp file → commit.
  * Nothing is buffered beyond stream high-water marks; on any error the temp file is removed.
  */
 export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: LayerWriteOptions): Promise<BuiltLayer> {
-  const level = opts.level;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`gzip level must be an integer 0-9, got ${level}`);
+  const compression: LayerCompression = { algorithm: opts.compression ?? 'gzip', level: opts.level };
+  const problem = compressionProblem(compression, { algorithm: 'compression', level: `${compression.algorithm} level` });
+  if (problem) throw new Error(problem);
   const sorted = prepareEntries(entries);
 
   const tar = Readable.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
   const uncompressed = new HashCounter();
-  // pigz-style: 1 MiB chunks compressed on all cores; one standard gzip member, whose bytes do
-  // not depend on the host (no time, OS 3) or on scheduling.
-  const gzip = new ParallelGzip(level);
+  // gzip: pigz-style, 1 MiB chunks on all cores, one standard member whose bytes do not depend
+  // on the host (no time, OS 3) or on scheduling; zstd: one frame (src/layer/compress.ts).
+  const gzip = createCompressor(compression);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
@@ -50,7 +50,7 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
     throw err;
   }
   return {
-    descriptor: { mediaType: MediaType.OciLayerGzip, digest, size: compressed.bytes },
+    descriptor: { mediaType: layerMediaType(compression), digest, size: compressed.bytes },
     diffId: hashDigest(uncompressed.hash),
     uncompressedSize: uncompressed.bytes,
   };

@@ -12370,7 +12370,7 @@ var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
     var { Transform: Transform4 } = __require("node:stream");
-    var zlib2 = __require("node:zlib");
+    var zlib3 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
     var { collectAnHTTPQuotedString, parseMIMEType } = require_data_url();
@@ -12973,7 +12973,7 @@ var require_util2 = __commonJS({
             callback();
             return;
           }
-          this._inflateStream = (chunk[0] & 15) === 8 ? zlib2.createInflate(this.#zlibOptions) : zlib2.createInflateRaw(this.#zlibOptions);
+          this._inflateStream = (chunk[0] & 15) === 8 ? zlib3.createInflate(this.#zlibOptions) : zlib3.createInflateRaw(this.#zlibOptions);
           this._inflateStream.on("data", this.push.bind(this));
           this._inflateStream.on("end", () => this.push(null));
           this._inflateStream.on("error", (err) => this.destroy(err));
@@ -28526,7 +28526,7 @@ var require_fetch = __commonJS({
     } = require_response();
     var { HeadersList } = require_headers();
     var { Request, cloneRequest, getRequestDispatcher, getRequestState } = require_request2();
-    var zlib2 = __require("node:zlib");
+    var zlib3 = __require("node:zlib");
     var {
       makePolicyContainer,
       clonePolicyContainer,
@@ -29527,28 +29527,28 @@ var require_fetch = __commonJS({
                 for (let i = codings.length - 1; i >= 0; --i) {
                   const coding = codings[i].trim();
                   if (coding === "x-gzip" || coding === "gzip") {
-                    decoders.push(zlib2.createGunzip({
+                    decoders.push(zlib3.createGunzip({
                       // Be less strict when decoding compressed responses, since sometimes
                       // servers send slightly invalid responses that are still accepted
                       // by common browsers.
                       // Always using Z_SYNC_FLUSH is what cURL does.
-                      flush: zlib2.constants.Z_SYNC_FLUSH,
-                      finishFlush: zlib2.constants.Z_SYNC_FLUSH
+                      flush: zlib3.constants.Z_SYNC_FLUSH,
+                      finishFlush: zlib3.constants.Z_SYNC_FLUSH
                     }));
                   } else if (coding === "deflate") {
                     decoders.push(createInflate({
-                      flush: zlib2.constants.Z_SYNC_FLUSH,
-                      finishFlush: zlib2.constants.Z_SYNC_FLUSH
+                      flush: zlib3.constants.Z_SYNC_FLUSH,
+                      finishFlush: zlib3.constants.Z_SYNC_FLUSH
                     }));
                   } else if (coding === "br") {
-                    decoders.push(zlib2.createBrotliDecompress({
-                      flush: zlib2.constants.BROTLI_OPERATION_FLUSH,
-                      finishFlush: zlib2.constants.BROTLI_OPERATION_FLUSH
+                    decoders.push(zlib3.createBrotliDecompress({
+                      flush: zlib3.constants.BROTLI_OPERATION_FLUSH,
+                      finishFlush: zlib3.constants.BROTLI_OPERATION_FLUSH
                     }));
                   } else if (coding === "zstd" && hasZstd) {
-                    decoders.push(zlib2.createZstdDecompress({
-                      flush: zlib2.constants.ZSTD_e_continue,
-                      finishFlush: zlib2.constants.ZSTD_e_end
+                    decoders.push(zlib3.createZstdDecompress({
+                      flush: zlib3.constants.ZSTD_e_continue,
+                      finishFlush: zlib3.constants.ZSTD_e_end
                     }));
                   } else {
                     decoders.length = 0;
@@ -60650,6 +60650,122 @@ var BlobStore = class {
   }
 };
 
+// src/layer/compress.ts
+import * as zlib2 from "node:zlib";
+
+// src/layer/pgzip.ts
+import { Transform } from "node:stream";
+import { constants as constants3, crc32, deflateRaw } from "node:zlib";
+import { promisify } from "node:util";
+import { availableParallelism } from "node:os";
+var deflateRawAsync = promisify(deflateRaw);
+var PGZIP_CHUNK = 1 << 20;
+var WINDOW = 32 << 10;
+function header(level) {
+  const xfl = level >= 9 ? 2 : level <= 1 ? 4 : 0;
+  return Buffer.from([31, 139, 8, 0, 0, 0, 0, 0, xfl, 3]);
+}
+var ParallelGzip = class extends Transform {
+  constructor(level, parallel = Math.max(2, availableParallelism() * 2)) {
+    super();
+    this.level = level;
+    this.parallel = parallel;
+  }
+  level;
+  pending = [];
+  pendingBytes = 0;
+  tail = Buffer.alloc(0);
+  crc = 0;
+  size = 0;
+  queue = [];
+  started = false;
+  parallel;
+  _transform(chunk, _enc, cb) {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.drainFull().then(() => cb(), cb);
+  }
+  _flush(cb) {
+    (async () => {
+      await this.drainFull();
+      const rest = Buffer.concat(this.pending);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.enqueue(rest, true);
+      while (this.queue.length) this.push(await this.queue.shift());
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(this.crc >>> 0, 0);
+      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+      this.push(trailer);
+    })().then(() => cb(), cb);
+  }
+  /** Starts every full chunk; waits (writing finished pieces out) while too many are running. */
+  async drainFull() {
+    while (this.pendingBytes >= PGZIP_CHUNK) {
+      const all = Buffer.concat(this.pending);
+      const chunk = all.subarray(0, PGZIP_CHUNK);
+      const rest = all.subarray(PGZIP_CHUNK);
+      this.pending = rest.length ? [rest] : [];
+      this.pendingBytes = rest.length;
+      this.enqueue(Buffer.from(chunk), false);
+      while (this.queue.length >= this.parallel) this.push(await this.queue.shift());
+    }
+  }
+  enqueue(chunk, last) {
+    if (!this.started) {
+      this.push(header(this.level));
+      this.started = true;
+    }
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    const dictionary = this.tail;
+    this.tail = chunk.length >= WINDOW ? chunk.subarray(chunk.length - WINDOW) : Buffer.concat([dictionary, chunk]).subarray(-WINDOW);
+    const opts = {
+      level: this.level,
+      ...dictionary.length ? { dictionary } : {},
+      finishFlush: last ? constants3.Z_FINISH : constants3.Z_SYNC_FLUSH
+    };
+    const p2 = deflateRawAsync(chunk, opts);
+    p2.catch(() => {
+    });
+    this.queue.push(p2);
+  }
+};
+
+// src/layer/compress.ts
+var DEFAULT_ZSTD_LEVEL = 3;
+function zstdAvailable() {
+  return typeof zlib2.createZstdCompress === "function";
+}
+function compressionProblem(c, what) {
+  if (c.algorithm === "gzip") {
+    if (!Number.isInteger(c.level) || c.level < 0 || c.level > 9) return `${what.level} must be an integer 0-9 for gzip, got ${c.level}`;
+    return void 0;
+  }
+  if (c.algorithm !== "zstd") return `${what.algorithm} must be gzip or zstd, got "${String(c.algorithm)}"`;
+  if (!Number.isInteger(c.level) || c.level < 1 || c.level > 19) return `${what.level} must be an integer 1-19 for zstd, got ${c.level}`;
+  if (!zstdAvailable()) {
+    return `${what.algorithm}: zstd needs Node.js with zlib zstd support (22.15+ or 23.8+; the action runs on node24), this is ${process.version}; use gzip or a newer Node.js`;
+  }
+  return void 0;
+}
+function layerMediaType(c) {
+  return c.algorithm === "zstd" ? MediaType.OciLayerZstd : MediaType.OciLayerGzip;
+}
+function createCompressor(c) {
+  if (c.algorithm === "gzip") return new ParallelGzip(c.level);
+  const z3 = zlib2;
+  if (!zstdAvailable()) throw new Error(compressionProblem(c, { algorithm: "compression", level: "level" }));
+  return z3.createZstdCompress({
+    params: {
+      [z3.constants.ZSTD_c_compressionLevel]: c.level,
+      // The size is not known up front and no checksum is added: frames are the same whatever
+      // the writes' sizes are (the layer digest covers integrity).
+      [z3.constants.ZSTD_c_checksumFlag]: 0
+    }
+  });
+}
+
 // src/registry/client.ts
 var import_undici = __toESM(require_undici(), 1);
 import { createHash as createHash3 } from "node:crypto";
@@ -61692,7 +61808,7 @@ import {
   chmodSync,
   chownSync as chownSync2,
   closeSync,
-  constants as constants3,
+  constants as constants4,
   fchmodSync,
   fchownSync,
   futimesSync,
@@ -61992,7 +62108,7 @@ async function extractLayer(root, src, opts) {
         return void 0;
       }
       case "file":
-        return openSync3(host, constants3.O_WRONLY | constants3.O_CREAT | constants3.O_EXCL | constants3.O_NOFOLLOW, 384);
+        return openSync3(host, constants4.O_WRONLY | constants4.O_CREAT | constants4.O_EXCL | constants4.O_NOFOLLOW, 384);
     }
     return void 0;
   }
@@ -62140,87 +62256,6 @@ var RootfsCache = class {
 import { createHash as createHash5 } from "node:crypto";
 import { Readable as Readable6, Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
-
-// src/layer/pgzip.ts
-import { Transform } from "node:stream";
-import { constants as constants4, crc32, deflateRaw } from "node:zlib";
-import { promisify } from "node:util";
-import { availableParallelism } from "node:os";
-var deflateRawAsync = promisify(deflateRaw);
-var PGZIP_CHUNK = 1 << 20;
-var WINDOW = 32 << 10;
-function header(level) {
-  const xfl = level >= 9 ? 2 : level <= 1 ? 4 : 0;
-  return Buffer.from([31, 139, 8, 0, 0, 0, 0, 0, xfl, 3]);
-}
-var ParallelGzip = class extends Transform {
-  constructor(level, parallel = Math.max(2, availableParallelism() * 2)) {
-    super();
-    this.level = level;
-    this.parallel = parallel;
-  }
-  level;
-  pending = [];
-  pendingBytes = 0;
-  tail = Buffer.alloc(0);
-  crc = 0;
-  size = 0;
-  queue = [];
-  started = false;
-  parallel;
-  _transform(chunk, _enc, cb) {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.drainFull().then(() => cb(), cb);
-  }
-  _flush(cb) {
-    (async () => {
-      await this.drainFull();
-      const rest = Buffer.concat(this.pending);
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.enqueue(rest, true);
-      while (this.queue.length) this.push(await this.queue.shift());
-      const trailer = Buffer.alloc(8);
-      trailer.writeUInt32LE(this.crc >>> 0, 0);
-      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
-      this.push(trailer);
-    })().then(() => cb(), cb);
-  }
-  /** Starts every full chunk; waits (writing finished pieces out) while too many are running. */
-  async drainFull() {
-    while (this.pendingBytes >= PGZIP_CHUNK) {
-      const all = Buffer.concat(this.pending);
-      const chunk = all.subarray(0, PGZIP_CHUNK);
-      const rest = all.subarray(PGZIP_CHUNK);
-      this.pending = rest.length ? [rest] : [];
-      this.pendingBytes = rest.length;
-      this.enqueue(Buffer.from(chunk), false);
-      while (this.queue.length >= this.parallel) this.push(await this.queue.shift());
-    }
-  }
-  enqueue(chunk, last) {
-    if (!this.started) {
-      this.push(header(this.level));
-      this.started = true;
-    }
-    this.crc = crc32(chunk, this.crc);
-    this.size += chunk.length;
-    const dictionary = this.tail;
-    this.tail = chunk.length >= WINDOW ? chunk.subarray(chunk.length - WINDOW) : Buffer.concat([dictionary, chunk]).subarray(-WINDOW);
-    const opts = {
-      level: this.level,
-      ...dictionary.length ? { dictionary } : {},
-      finishFlush: last ? constants4.Z_FINISH : constants4.Z_SYNC_FLUSH
-    };
-    const p2 = deflateRawAsync(chunk, opts);
-    p2.catch(() => {
-    });
-    this.queue.push(p2);
-  }
-};
-
-// src/layer/writer.ts
 var HashCounter = class extends Transform2 {
   hash = createHash5("sha256");
   bytes = 0;
@@ -62231,12 +62266,13 @@ var HashCounter = class extends Transform2 {
   }
 };
 async function writeLayer(entries, store, opts) {
-  const level = opts.level;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`gzip level must be an integer 0-9, got ${level}`);
+  const compression = { algorithm: opts.compression ?? "gzip", level: opts.level };
+  const problem = compressionProblem(compression, { algorithm: "compression", level: `${compression.algorithm} level` });
+  if (problem) throw new Error(problem);
   const sorted = prepareEntries(entries);
   const tar = Readable6.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
   const uncompressed = new HashCounter();
-  const gzip = new ParallelGzip(level);
+  const gzip = createCompressor(compression);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
@@ -62253,7 +62289,7 @@ async function writeLayer(entries, store, opts) {
     throw err;
   }
   return {
-    descriptor: { mediaType: MediaType.OciLayerGzip, digest, size: compressed.bytes },
+    descriptor: { mediaType: layerMediaType(compression), digest, size: compressed.bytes },
     diffId: hashDigest(uncompressed.hash),
     uncompressedSize: uncompressed.bytes
   };
@@ -62410,9 +62446,18 @@ function canon(v2, at2) {
 function hashKey(parts) {
   return createHash6("sha256").update(KEY_PREFIX).update(canonicalJson(parts)).digest("hex");
 }
-function stepKeyParts(step, entries, opts) {
+function compressionKeyPart(opts) {
+  if (opts.compression === "zstd") {
+    const level2 = opts.zstdLevel;
+    if (level2 === void 0 || !Number.isInteger(level2) || level2 < 1 || level2 > 19) throw new Error(`layer key: zstd level must be an integer 1-19, got ${level2}`);
+    return { compression: "zstd", zstdLevel: level2 };
+  }
   const level = opts.gzipLevel;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`layer key: gzip level must be an integer 0-9, got ${level}`);
+  if (level === void 0 || !Number.isInteger(level) || level < 0 || level > 9) throw new Error(`layer key: gzip level must be an integer 0-9, got ${level}`);
+  return { compression: "gzip", gzipLevel: level };
+}
+function stepKeyParts(step, entries, opts) {
+  const compression = compressionKeyPart(opts);
   const mtime = typeof opts.mtime === "number" ? opts.mtime : opts.mtime.getTime() / 1e3;
   if (!Number.isFinite(mtime)) throw new Error("layer key: invalid mtime");
   let stepPart;
@@ -62449,7 +62494,7 @@ function stepKeyParts(step, entries, opts) {
   });
   list.sort((a, b2) => a.path < b2.path ? -1 : a.path > b2.path ? 1 : 0);
   return {
-    layer: { format: LAYER_CACHE_FORMAT, compression: opts.compression ?? "gzip", gzipLevel: level, mtime },
+    layer: { format: LAYER_CACHE_FORMAT, ...compression, mtime },
     step: stepPart,
     entries: list
   };
@@ -62617,6 +62662,8 @@ var LayerProducer = class {
     this.cache = cache;
     this.hasher = hasher;
     this.opts = opts;
+    const c = opts.compression;
+    this.keyOpts = c.algorithm === "zstd" ? { compression: "zstd", zstdLevel: c.level } : { compression: "gzip", gzipLevel: c.level };
   }
   store;
   cache;
@@ -62624,6 +62671,8 @@ var LayerProducer = class {
   opts;
   stats = { built: 0, cached: 0, shared: 0 };
   inflight = /* @__PURE__ */ new Map();
+  /** How layers are compressed, as keys say it. */
+  keyOpts;
   /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
   async fromStep(step, entries) {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: "built" };
@@ -62632,7 +62681,7 @@ var LayerProducer = class {
       return { layer: await this.write(entries), how: "built" };
     }
     const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
-    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, gzipLevel: this.opts.level }));
+    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, ...this.keyOpts }));
     const verified = entries.map((e, i) => {
       const h = hashed[i].contentHash;
       return e.type === "file" && e.open && h ? { ...e, open: () => verifyContent(e.open(), h, e.path) } : e;
@@ -62642,18 +62691,21 @@ var LayerProducer = class {
   /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
   async fromKey(parts, make) {
     if (!this.cache || !parts) return { layer: await make(), how: "built" };
-    return this.byKey(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1e3 }), make);
+    return this.byKey(this.runKey(parts), make);
   }
   /** Looks a key up without making anything (a run: step skips its command on a hit). */
   async lookup(parts) {
     if (!this.cache || !parts) return void 0;
-    const hit = await this.cache.get(hashKey({ ...parts, gzipLevel: this.opts.level, mtime: this.opts.mtime.getTime() / 1e3 }));
+    const hit = await this.cache.get(this.runKey(parts));
     if (hit) this.stats.cached++;
     return hit;
   }
   write(entries) {
     this.stats.built++;
-    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.level });
+    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.compression.level, compression: this.opts.compression.algorithm });
+  }
+  runKey(parts) {
+    return hashKey({ ...parts, ...compressionKeyPart(this.keyOpts), mtime: this.opts.mtime.getTime() / 1e3 });
   }
   /** Persists what the build learned about source files (their hashes, by stat). */
   async save() {
@@ -63118,7 +63170,7 @@ var DaemonlessBuilder = class {
         this.store,
         dir ? new LayerCache(dir, this.store) : void 0,
         dir ? new FileHasher(dir) : void 0,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1e3), level: this.opts.gzipLevel }
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1e3), compression: this.opts.compression ?? { algorithm: "gzip", level: this.opts.gzipLevel } }
       );
     }
     return this.layerProducer;
@@ -63612,6 +63664,9 @@ var BufferedLogger = class {
 };
 
 // src/pipeline.ts
+function layerCompressionOf(inputs) {
+  return inputs.compression === "zstd" ? { algorithm: "zstd", level: inputs.zstdLevel ?? DEFAULT_ZSTD_LEVEL } : { algorithm: inputs.compression ?? "gzip", level: inputs.gzipLevel };
+}
 async function plan(inputs) {
   const buildFile = await loadBuildFile(resolve4(inputs.config), { env: inputs.env });
   const selected = selectVariants(buildFile, inputs.variants);
@@ -63624,6 +63679,9 @@ async function plan(inputs) {
       problems.push({ file: "inputs", field: "platforms", message: e.message, hint: "e.g. linux/amd64,linux/arm64" });
     }
   }
+  const compression = layerCompressionOf(inputs);
+  const badCompression = compressionProblem(compression, { algorithm: "compression", level: compression.algorithm === "zstd" ? "zstd-level" : "gzip-level" });
+  if (badCompression) problems.push({ file: "inputs", field: "compression", message: badCompression, hint: "compression: gzip (gzip-level 0-9) or zstd (zstd-level 1-19)" });
   const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
   const variants = selected.filter((v2) => !skipped.has(v2.name));
   if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v2) => (platforms.get(v2.name) ?? []).map(formatPlatform)));
@@ -63721,6 +63779,7 @@ async function runPipeline(inputs, logger) {
       cacheDir: inputs.cache === false ? void 0 : resolve4(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
+      compression: layerCompressionOf(inputs),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger
     });

@@ -1,0 +1,63 @@
+import type { Transform } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { MediaType } from '../oci/mediatypes.js';
+import { ParallelGzip } from './pgzip.js';
+
+/** How new layers are compressed: the algorithm and its level. */
+export interface LayerCompression {
+  algorithm: 'gzip' | 'zstd';
+  /** gzip: 0-9; zstd: 1-19. */
+  level: number;
+}
+
+export const DEFAULT_ZSTD_LEVEL = 3;
+
+interface ZstdZlib {
+  createZstdCompress(opts: { params: Record<number, number> }): Transform;
+  constants: Record<string, number>;
+}
+
+/** True when this Node.js has zlib's zstd (22.15+ / 23.8+; the action's node24 has it). */
+export function zstdAvailable(): boolean {
+  return typeof (zlib as unknown as Partial<ZstdZlib>).createZstdCompress === 'function';
+}
+
+/** A problem with the settings (names the option and the fix), or undefined when they are usable. */
+export function compressionProblem(c: LayerCompression, what: { algorithm: string; level: string }): string | undefined {
+  if (c.algorithm === 'gzip') {
+    if (!Number.isInteger(c.level) || c.level < 0 || c.level > 9) return `${what.level} must be an integer 0-9 for gzip, got ${c.level}`;
+    return undefined;
+  }
+  if (c.algorithm !== 'zstd') return `${what.algorithm} must be gzip or zstd, got "${String(c.algorithm)}"`;
+  if (!Number.isInteger(c.level) || c.level < 1 || c.level > 19) return `${what.level} must be an integer 1-19 for zstd, got ${c.level}`;
+  if (!zstdAvailable()) {
+    return `${what.algorithm}: zstd needs Node.js with zlib zstd support (22.15+ or 23.8+; the action runs on node24), this is ${process.version}; use gzip or a newer Node.js`;
+  }
+  return undefined;
+}
+
+export function layerMediaType(c: LayerCompression): string {
+  return c.algorithm === 'zstd' ? MediaType.OciLayerZstd : MediaType.OciLayerGzip;
+}
+
+/**
+ * The compressor of a layer's tar stream. gzip: pigz-style on all cores (src/layer/pgzip.ts).
+ * zstd: one standard frame from zlib's zstd on the thread pool, deterministic for a level.
+ * It is about three times faster than gzip -1 for smaller output, so one thread per layer is
+ * enough (layers compress concurrently). Not zstd's own workers and not one frame per chunk:
+ * Node's zstd stream fails with workers, and its decompressor stops after the first frame, so
+ * multi-frame layers would be cut short by every Node-based reader.
+ */
+export function createCompressor(c: LayerCompression): Transform {
+  if (c.algorithm === 'gzip') return new ParallelGzip(c.level);
+  const z = zlib as unknown as ZstdZlib;
+  if (!zstdAvailable()) throw new Error(compressionProblem(c, { algorithm: 'compression', level: 'level' }));
+  return z.createZstdCompress({
+    params: {
+      [z.constants.ZSTD_c_compressionLevel!]: c.level,
+      // The size is not known up front and no checksum is added: frames are the same whatever
+      // the writes' sizes are (the layer digest covers integrity).
+      [z.constants.ZSTD_c_checksumFlag!]: 0,
+    },
+  });
+}
