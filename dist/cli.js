@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-GNSDT74Q.js";
+} from "./chunks/chunk-6QHT64UX.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

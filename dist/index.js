@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-GNSDT74Q.js";
+} from "./chunks/chunk-6QHT64UX.js";
 import {
   debug,
   error,

@@ -10083,9 +10083,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve6, reject) => {
+          return new Promise((resolve7, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve6(data);
+              return err ? reject(err) : resolve7(data);
             });
           });
         }
@@ -10123,9 +10123,9 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve6, reject) => {
+          return new Promise((resolve7, reject) => {
             this.destroy(err, (err2, data) => {
-              return err2 ? reject(err2) : resolve6(data);
+              return err2 ? reject(err2) : resolve7(data);
             });
           });
         }
@@ -13631,8 +13631,8 @@ var require_promise = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve6, reject) => {
-        res = resolve6;
+      const promise2 = new Promise((resolve7, reject) => {
+        res = resolve7;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -15058,12 +15058,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve6, reject) => {
+      const waitForDrain = () => new Promise((resolve7, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve6;
+          callback = resolve7;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -15947,12 +15947,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve6, reject) => {
+      const waitForDrain = () => new Promise((resolve7, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve6;
+          callback = resolve7;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -16269,16 +16269,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       [kClose]() {
-        return new Promise((resolve6) => {
+        return new Promise((resolve7) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve6;
+            this[kClosedResolve] = resolve7;
           } else {
-            resolve6(null);
+            resolve7(null);
           }
         });
       }
       [kDestroy](err) {
-        return new Promise((resolve6) => {
+        return new Promise((resolve7) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -16291,7 +16291,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve6(null);
+            resolve7(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -16698,8 +16698,8 @@ var require_pool_base = __commonJS({
           }
           return Promise.all(closeAll);
         } else {
-          return new Promise((resolve6) => {
-            this[kClosedResolve] = resolve6;
+          return new Promise((resolve7) => {
+            this[kClosedResolve] = resolve7;
           });
         }
       }
@@ -17821,7 +17821,7 @@ var require_socks5_proxy_agent = __commonJS({
         const proxyHost = this[kProxyUrl].hostname;
         const proxyPort = parseInt(this[kProxyUrl].port) || 1080;
         debug("creating SOCKS5 connection to", proxyHost, proxyPort);
-        const socket = await new Promise((resolve6, reject) => {
+        const socket = await new Promise((resolve7, reject) => {
           this[kConnector]({
             hostname: proxyHost,
             host: proxyHost,
@@ -17831,7 +17831,7 @@ var require_socks5_proxy_agent = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve6(socket2);
+              resolve7(socket2);
             }
           });
         });
@@ -17841,14 +17841,14 @@ var require_socks5_proxy_agent = __commonJS({
           socket.destroy();
         });
         await socks5Client.handshake();
-        await new Promise((resolve6, reject) => {
+        await new Promise((resolve7, reject) => {
           const timeout = setTimeout(() => {
             reject(new Error("SOCKS5 authentication timeout"));
           }, 5e3);
           const onAuthenticated = () => {
             clearTimeout(timeout);
             socks5Client.removeListener("error", onError);
-            resolve6();
+            resolve7();
           };
           const onError = (err) => {
             clearTimeout(timeout);
@@ -17857,14 +17857,14 @@ var require_socks5_proxy_agent = __commonJS({
           };
           if (socks5Client.state === STATES.AUTHENTICATED) {
             clearTimeout(timeout);
-            resolve6();
+            resolve7();
           } else {
             socks5Client.once("authenticated", onAuthenticated);
             socks5Client.once("error", onError);
           }
         });
         await socks5Client.connect(targetHost, targetPort);
-        await new Promise((resolve6, reject) => {
+        await new Promise((resolve7, reject) => {
           const timeout = setTimeout(() => {
             reject(new Error("SOCKS5 connection timeout"));
           }, 5e3);
@@ -17872,7 +17872,7 @@ var require_socks5_proxy_agent = __commonJS({
             debug("SOCKS5 tunnel established to", targetHost, targetPort, "via", info);
             clearTimeout(timeout);
             socks5Client.removeListener("error", onError);
-            resolve6();
+            resolve7();
           };
           const onError = (err) => {
             clearTimeout(timeout);
@@ -17915,8 +17915,8 @@ var require_socks5_proxy_agent = __commonJS({
                       socket,
                       servername: this[kRequestTls]?.servername || targetHost
                     });
-                    await new Promise((resolve6, reject) => {
-                      finalSocket.once("secureConnect", resolve6);
+                    await new Promise((resolve7, reject) => {
+                      finalSocket.once("secureConnect", resolve7);
                       finalSocket.once("error", reject);
                     });
                   }
@@ -18832,7 +18832,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable8 } = __require("node:stream");
+    var { Readable: Readable9 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors2();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -18846,7 +18846,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable8 {
+    var BodyReadable = class extends Readable9 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -19049,7 +19049,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return Promise.resolve(null);
         }
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve7, reject) => {
           if (this[kContentLength] && this[kContentLength] > limit || this[kBytesRead] > limit) {
             this.destroy(new AbortError());
           }
@@ -19063,11 +19063,11 @@ var require_readable = __commonJS({
               if (signal.aborted) {
                 reject(signal.reason ?? new AbortError());
               } else {
-                resolve6(null);
+                resolve7(null);
               }
             });
           } else {
-            this.on("close", resolve6);
+            this.on("close", resolve7);
           }
           this.on("error", noop).on("data", () => {
             if (this[kBytesRead] > limit) {
@@ -19095,7 +19095,7 @@ var require_readable = __commonJS({
     }
     function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve6, reject) => {
+      return new Promise((resolve7, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -19110,7 +19110,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve6,
+              resolve: resolve7,
               reject,
               length: 0,
               body: []
@@ -19184,18 +19184,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2, encoding) {
-      const { type, body, resolve: resolve6, stream, length } = consume2;
+      const { type, body, resolve: resolve7, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve6(chunksDecode(body, length, encoding));
+          resolve7(chunksDecode(body, length, encoding));
         } else if (type === "json") {
-          resolve6(JSON.parse(chunksDecode(body, length, encoding)));
+          resolve7(JSON.parse(chunksDecode(body, length, encoding)));
         } else if (type === "arrayBuffer") {
-          resolve6(chunksConcat(body, length).buffer);
+          resolve7(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve6(new Blob(body, { type: stream[kContentType] }));
+          resolve7(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve6(chunksConcat(body, length));
+          resolve7(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -19235,7 +19235,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable: Readable8 } = require_readable();
+    var { Readable: Readable9 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors2();
     var util = require_util();
     function noop() {
@@ -19316,7 +19316,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable8({
+        const res = new Readable9({
           resume,
           abort,
           contentType,
@@ -19385,9 +19385,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve7, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve6(data);
+            return err ? reject(err) : resolve7(data);
           });
         });
       }
@@ -19599,9 +19599,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve7, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve6(data);
+            return err ? reject(err) : resolve7(data);
           });
         });
       }
@@ -19625,7 +19625,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable8,
+      Readable: Readable9,
       Duplex,
       PassThrough: PassThrough2
     } = __require("node:stream");
@@ -19641,7 +19641,7 @@ var require_api_pipeline = __commonJS({
     function noop() {
     }
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable8 {
+    var PipelineRequest = class extends Readable9 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -19658,7 +19658,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable8 {
+    var PipelineResponse = class extends Readable9 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -19889,9 +19889,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve7, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve6(data);
+            return err ? reject(err) : resolve7(data);
           });
         });
       }
@@ -19984,9 +19984,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve6, reject) => {
+        return new Promise((resolve7, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve6(data);
+            return err ? reject(err) : resolve7(data);
           });
         });
       }
@@ -21259,8 +21259,8 @@ var require_snapshot_utils = __commonJS({
 var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
-    var { writeFile: writeFile6, readFile: readFile8, mkdir: mkdir8 } = __require("node:fs/promises");
-    var { dirname: dirname6, resolve: resolve6 } = __require("node:path");
+    var { writeFile: writeFile6, readFile: readFile9, mkdir: mkdir8 } = __require("node:fs/promises");
+    var { dirname: dirname6, resolve: resolve7 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors2();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -21461,7 +21461,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         try {
-          const data = await readFile8(resolve6(path3), "utf8");
+          const data = await readFile9(resolve7(path3), "utf8");
           const parsed = JSON.parse(data);
           if (Array.isArray(parsed)) {
             this.#snapshots.clear();
@@ -21490,7 +21490,7 @@ var require_snapshot_recorder = __commonJS({
         if (!path3) {
           throw new InvalidArgumentError("Snapshot path is required");
         }
-        const resolvedPath = resolve6(path3);
+        const resolvedPath = resolve7(path3);
         await mkdir8(dirname6(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash2, snapshot]) => ({
           hash: hash2,
@@ -24913,7 +24913,7 @@ var require_cache2 = __commonJS({
   "node_modules/undici/lib/interceptor/cache.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable8 } = __require("node:stream");
+    var { Readable: Readable9 } = __require("node:stream");
     var util = require_util();
     var CacheHandler = require_cache_handler();
     var MemoryCacheStore = require_memory_cache_store();
@@ -25130,7 +25130,7 @@ var require_cache2 = __commonJS({
       return dispatch(opts, new CacheHandler(globalOpts, cacheKey, handler));
     }
     function sendCachedValue(handler, opts, result, age, context, isStale2) {
-      const stream = util.isStream(result.body) ? result.body : Readable8.from(result.body ?? []);
+      const stream = util.isStream(result.body) ? result.body : Readable9.from(result.body ?? []);
       assert2(!stream.destroyed, "stream should not be destroyed");
       assert2(!stream.readableDidRead, "stream should not be readableDidRead");
       const controller = {
@@ -28571,7 +28571,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable8, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
+    var { Readable: Readable9, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
     var { addAbortListener, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -29470,7 +29470,7 @@ var require_fetch = __commonJS({
         const agent = fetchParams.controller.dispatcher;
         const path3 = url2.pathname + url2.search;
         const hasTrailingQuestionMark = url2.search.length === 0 && url2.href[url2.href.length - url2.hash.length - 1] === "?";
-        return new Promise((resolve6, reject) => agent.dispatch(
+        return new Promise((resolve7, reject) => agent.dispatch(
           {
             path: hasTrailingQuestionMark ? `${path3}?` : path3,
             origin: url2.origin,
@@ -29556,9 +29556,9 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable8({ read: resume });
+              this.body = new Readable9({ read: resume });
               const onError = this.onError.bind(this);
-              resolve6({
+              resolve7({
                 status,
                 statusText,
                 headersList,
@@ -29611,7 +29611,7 @@ var require_fetch = __commonJS({
                   headersList.append(headerName, String(value), true);
                 }
               }
-              resolve6({
+              resolve7({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -29635,7 +29635,7 @@ var require_fetch = __commonJS({
                   headersList.append(nameStr, value.toString("latin1"), true);
                 }
               }
-              resolve6({
+              resolve7({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -37823,16 +37823,16 @@ async function readLayerChanges(src, label, want) {
       entry.resume();
     }
   });
-  const finished = new Promise((resolve6, reject) => {
-    parser.on("end", () => resolve6());
+  const finished = new Promise((resolve7, reject) => {
+    parser.on("end", () => resolve7());
     parser.on("error", (err) => reject(err));
   });
   finished.catch(() => {
   });
-  const waitDrain = () => new Promise((resolve6, reject) => {
+  const waitDrain = () => new Promise((resolve7, reject) => {
     const onDrain = () => {
       parser.off("error", onError);
-      resolve6();
+      resolve7();
     };
     const onError = (err) => {
       parser.off("drain", onDrain);
@@ -38298,7 +38298,7 @@ function runInSandbox(spec) {
     spec.network ? "host" : "none",
     ...inner
   ];
-  return new Promise((resolve6, reject) => {
+  return new Promise((resolve7, reject) => {
     const child = spawn2(unshare, args, {
       detached: true,
       // its own process group, killed as a whole on interrupt
@@ -38341,7 +38341,7 @@ function runInSandbox(spec) {
       out.end();
       err.end();
       const signo = signal ? { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }[signal] ?? 1 : 0;
-      resolve6({ code: code ?? 128 + signo, tail });
+      resolve7({ code: code ?? 128 + signo, tail });
     });
   });
 }
@@ -38733,8 +38733,8 @@ function addMissingParents(out, fs3, owner, explicitDir) {
 }
 
 // src/pipeline.ts
-import { resolve as resolve4 } from "node:path";
-import { readFile as readFile6 } from "node:fs/promises";
+import { resolve as resolve5 } from "node:path";
+import { readFile as readFile7 } from "node:fs/promises";
 
 // src/distribute/partial.ts
 import { readFile, writeFile, mkdir } from "node:fs/promises";
@@ -43808,7 +43808,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve6) {
+function isRecursive(inst, stack, resolve7) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -43818,7 +43818,7 @@ function isRecursive(inst, stack, resolve6) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve6);
+      const answer = isRecursive(child, stack, resolve7);
       if (answer > result)
         result = answer;
     }
@@ -43829,7 +43829,7 @@ function isRecursive(inst, stack, resolve6) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve6) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve7) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -43893,7 +43893,7 @@ function isRecursive(inst, stack, resolve6) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve6 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve7 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -60642,9 +60642,9 @@ var BlobStore = class {
   async putBytes(digest, bytes) {
     if (await this.has(digest) !== void 0) return;
     const w2 = await this.create();
-    await new Promise((resolve6, reject) => {
+    await new Promise((resolve7, reject) => {
       w2.stream.on("error", reject);
-      w2.stream.end(bytes, () => resolve6());
+      w2.stream.end(bytes, () => resolve7());
     });
     await w2.commit(digest);
   }
@@ -61793,8 +61793,8 @@ function credentialsFrom(opts = {}) {
 }
 
 // src/build/builder.ts
-import { mkdir as mkdir4, readFile as readFile4, rename as rename3, writeFile as writeFile3 } from "node:fs/promises";
-import { dirname as dirname3, join as join12 } from "node:path";
+import { mkdir as mkdir4, readFile as readFile5, rename as rename3, writeFile as writeFile3 } from "node:fs/promises";
+import { dirname as dirname3, join as join14 } from "node:path";
 
 // src/run/rootfs.ts
 import { spawn as spawn3 } from "node:child_process";
@@ -62136,14 +62136,14 @@ function chainKey(chain) {
   return h.digest("hex");
 }
 async function clone2(src, dst) {
-  await new Promise((resolve6, reject) => {
+  await new Promise((resolve7, reject) => {
     const child = spawn3("cp", ["-a", "--reflink=auto", `${src}/.`, dst], { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     child.stderr.on("data", (d) => {
       err = (err + d.toString()).slice(-2e3);
     });
     child.on("error", reject);
-    child.on("close", (code) => code === 0 ? resolve6() : reject(new Error(`copying a root file system failed (cp exited ${code}): ${err.trim()}`)));
+    child.on("close", (code) => code === 0 ? resolve7() : reject(new Error(`copying a root file system failed (cp exited ${code}): ${err.trim()}`)));
   });
 }
 var RootfsCache = class {
@@ -62295,12 +62295,242 @@ async function writeLayer(entries, store, opts) {
   };
 }
 
+// src/build/layer-producer.ts
+import { createHash as createHash8 } from "node:crypto";
+import { lstat as lstat3 } from "node:fs/promises";
+import { Readable as Readable7 } from "node:stream";
+
 // src/cache/layer-cache.ts
-import { createHash as createHash6 } from "node:crypto";
-import { lstat as lstat2, mkdir as mkdir3, readFile as readFile3, rename as rename2, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
+import { createHash as createHash7 } from "node:crypto";
+import { readFile as readFile4 } from "node:fs/promises";
+import { join as join13 } from "node:path";
+
+// src/cache/atomic.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
+import { mkdir as mkdir3, rename as rename2, rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
 import { join as join11, resolve as resolve3 } from "node:path";
+function isObject2(v2) {
+  return typeof v2 === "object" && v2 !== null && !Array.isArray(v2);
+}
+async function writeAtomic(file2, data) {
+  const dir = resolve3(file2, "..");
+  await mkdir3(dir, { recursive: true });
+  const tmp = join11(dir, `.${randomBytes3(6).toString("hex")}.tmp`);
+  try {
+    await writeFile2(tmp, data);
+    await rename2(tmp, file2);
+  } catch (err) {
+    await rm3(tmp, { force: true });
+    throw err;
+  }
+}
+
+// src/cache/file-hasher.ts
+import { createHash as createHash6 } from "node:crypto";
+import { lstat as lstat2, readFile as readFile3 } from "node:fs/promises";
+import { join as join12, resolve as resolve4 } from "node:path";
 import { Transform as Transform3 } from "node:stream";
+var FileHasher = class {
+  constructor(dir, opts = {}) {
+    this.dir = dir;
+    this.file = join12(dir, "files.json");
+    this.opts = { racyWindowMs: 2e3, maxAgeMs: 30 * 24 * 3600 * 1e3, concurrency: 8, now: Date.now, ...opts };
+  }
+  dir;
+  file;
+  stats = { unchanged: 0, hashed: 0, bytesHashed: 0 };
+  records;
+  memo = /* @__PURE__ */ new Map();
+  /** Hashes this build learned (by reading or streaming), with the stat they belong to. */
+  seen = /* @__PURE__ */ new Map();
+  learned = /* @__PURE__ */ new Map();
+  opts;
+  /** The content hash of a regular file ("sha256:<hex>"), reading it unless it is known. */
+  hash(path3) {
+    const abs = resolve4(path3);
+    let p2 = this.memo.get(abs);
+    if (!p2) {
+      p2 = this.compute(abs);
+      this.memo.set(abs, p2);
+      p2.catch(() => {
+        if (this.memo.get(abs) === p2) this.memo.delete(abs);
+      });
+    }
+    return p2;
+  }
+  /**
+   * The hash of a file when it is known without reading it: learned earlier in this build, or
+   * recorded by an earlier build, for the stat the file has now. Undefined otherwise.
+   */
+  async known(path3) {
+    const abs = resolve4(path3);
+    let st2;
+    try {
+      st2 = await lstat2(abs, { bigint: true });
+    } catch {
+      return void 0;
+    }
+    if (!st2.isFile()) return void 0;
+    const mine = this.seen.get(abs);
+    if (mine && sameStat(statFields(mine.stat), st2)) return { hash: mine.hash, stat: st2 };
+    const rec = (await this.load()).get(abs);
+    if (rec && sameStat(rec, st2)) {
+      this.stats.unchanged++;
+      this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
+      this.seen.set(abs, { hash: rec.hash, stat: st2 });
+      return { hash: rec.hash, stat: st2 };
+    }
+    return void 0;
+  }
+  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
+  async allKnown(paths) {
+    for (const p2 of paths) if (!await this.known(p2)) return false;
+    return true;
+  }
+  /** Reads a (small) file once: its bytes and hash, learned for later builds when it held still. */
+  async readOnce(path3) {
+    const abs = resolve4(path3);
+    const before = await lstat2(abs, { bigint: true });
+    if (!before.isFile()) throw new Error(`${abs} is not a regular file`);
+    const bytes = await readFile3(abs);
+    const hash2 = `sha256:${createHash6("sha256").update(bytes).digest("hex")}`;
+    this.learn(abs, hash2, before, await lstat2(abs, { bigint: true }), bytes.length);
+    return { bytes, hash: hash2 };
+  }
+  /**
+   * Records a hash computed while the file streamed into a layer (`before`: its stat when it
+   * was opened). Kept only when the file did not change while it was read.
+   */
+  async learnStreamed(path3, hash2, before, bytes) {
+    const abs = resolve4(path3);
+    let after;
+    try {
+      after = await lstat2(abs, { bigint: true });
+    } catch {
+      return;
+    }
+    this.learn(abs, hash2, before, after, bytes);
+  }
+  async compute(abs) {
+    const k2 = await this.known(abs);
+    if (k2) return k2.hash;
+    const st2 = await lstat2(abs, { bigint: true });
+    if (!st2.isFile()) throw new Error(`${abs} is not a regular file`);
+    const h = createHash6("sha256");
+    let bytes = 0;
+    for await (const chunk of openSource(abs, Number(st2.size))) {
+      h.update(chunk);
+      bytes += chunk.length;
+    }
+    const hash2 = `sha256:${h.digest("hex")}`;
+    this.learn(abs, hash2, st2, await lstat2(abs, { bigint: true }), bytes);
+    return hash2;
+  }
+  learn(abs, hash2, st2, after, bytes) {
+    this.stats.hashed++;
+    this.stats.bytesHashed += bytes;
+    const now = this.opts.now();
+    const stable = after.size === st2.size && after.mtimeNs === st2.mtimeNs && after.ctimeNs === st2.ctimeNs && after.ino === st2.ino && BigInt(bytes) === st2.size;
+    if (stable) this.seen.set(abs, { hash: hash2, stat: after });
+    else this.seen.delete(abs);
+    if (stable && now - Number(after.mtimeNs / 1000000n) >= this.opts.racyWindowMs) {
+      this.learned.set(abs, { ...statFields(after), hash: hash2, usedAt: now });
+    } else {
+      this.learned.delete(abs);
+    }
+  }
+  load() {
+    this.records ??= readRecords(this.file);
+    return this.records;
+  }
+  /** Writes files.json: earlier records (also another build's, re-read now) plus this build's, minus old ones. */
+  async save() {
+    if (this.learned.size === 0) return;
+    const current = await readRecords(this.file);
+    const now = this.opts.now();
+    for (const [k2, v2] of this.learned) current.set(k2, v2);
+    const files = {};
+    for (const [k2, v2] of [...current].sort((a, b2) => a[0] < b2[0] ? -1 : 1)) {
+      if (now - v2.usedAt <= this.opts.maxAgeMs) files[k2] = v2;
+    }
+    await writeAtomic(this.file, `${JSON.stringify({ version: 1, files })}
+`);
+    this.records = Promise.resolve(current);
+  }
+  /**
+   * Fills in contentHash of the file entries of a layer. `hostPathOf` names the source file
+   * of an entry (copy steps); entries without one (file steps) are hashed from open().
+   */
+  async hashEntries(entries, hostPathOf = () => void 0) {
+    const out = entries.map((e) => ({ ...e }));
+    const jobs = out.map((e, i) => ({ e, i })).filter(({ e }) => e.type === "file" && !e.contentHash);
+    let next = 0;
+    const worker = async () => {
+      while (next < jobs.length) {
+        const { e, i } = jobs[next++];
+        const host = hostPathOf(entries[i]);
+        out[i] = { ...e, contentHash: host ? await this.hash(host) : await hashStream(e) };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, jobs.length) }, worker));
+    return out;
+  }
+};
+async function hashStream(e) {
+  if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
+  const h = createHash6("sha256");
+  for await (const chunk of e.open()) h.update(chunk);
+  return `sha256:${h.digest("hex")}`;
+}
+function hashingStream(source, done) {
+  const h = createHash6("sha256");
+  let bytes = 0;
+  const pass = new Transform3({
+    transform(chunk, _enc, cb) {
+      h.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      done(`sha256:${h.digest("hex")}`, bytes);
+      cb();
+    }
+  });
+  source.on("error", (err) => pass.destroy(err));
+  return source.pipe(pass);
+}
+function statFields(st2) {
+  return { size: st2.size.toString(), mtimeNs: st2.mtimeNs.toString(), ctimeNs: st2.ctimeNs.toString(), ino: st2.ino.toString(), dev: st2.dev.toString(), mode: Number(st2.mode) };
+}
+function sameStat(rec, st2) {
+  const s3 = statFields(st2);
+  return rec.size === s3.size && rec.mtimeNs === s3.mtimeNs && rec.ctimeNs === s3.ctimeNs && rec.ino === s3.ino && rec.dev === s3.dev && rec.mode === s3.mode;
+}
+async function unchangedSince(path3, st2) {
+  try {
+    return sameStat(statFields(st2), await lstat2(path3, { bigint: true }));
+  } catch {
+    return false;
+  }
+}
+async function readRecords(file2) {
+  const out = /* @__PURE__ */ new Map();
+  let v2;
+  try {
+    v2 = JSON.parse(await readFile3(file2, "utf8"));
+  } catch {
+    return out;
+  }
+  if (!isObject2(v2) || v2.version !== 1 || !isObject2(v2.files)) return out;
+  for (const [k2, r] of Object.entries(v2.files)) {
+    if (isObject2(r) && typeof r.hash === "string" && isDigest(r.hash) && typeof r.size === "string" && typeof r.mtimeNs === "string" && typeof r.ctimeNs === "string" && typeof r.ino === "string" && typeof r.dev === "string" && typeof r.mode === "number" && typeof r.usedAt === "number") {
+      out.set(k2, r);
+    }
+  }
+  return out;
+}
+
+// src/cache/layer-cache.ts
 var LAYER_CACHE_FORMAT = 1;
 var KEY_PREFIX = `oci-build/layer-cache/v${LAYER_CACHE_FORMAT}
 `;
@@ -62312,7 +62542,7 @@ var LayerCache = class {
    */
   constructor(dir, store) {
     this.dir = dir;
-    this.store = store ?? new BlobStore(join11(dir, "blobs"));
+    this.store = store ?? new BlobStore(join13(dir, "blobs"));
   }
   dir;
   store;
@@ -62324,7 +62554,7 @@ var LayerCache = class {
   }
   recordPath(key) {
     checkKey(key);
-    return join11(this.dir, "layers", `${key}.json`);
+    return join13(this.dir, "layers", `${key}.json`);
   }
   /**
    * The layer recorded under `key`, or undefined: no record, an unreadable or foreign record,
@@ -62333,7 +62563,7 @@ var LayerCache = class {
   async get(key) {
     let text;
     try {
-      text = await readFile3(this.recordPath(key), "utf8");
+      text = await readFile4(this.recordPath(key), "utf8");
     } catch (err) {
       if (err.code !== "ENOENT") throw err;
       this.stats.misses++;
@@ -62394,21 +62624,6 @@ function parseRecord(text, key) {
     uncompressedSize: v2.uncompressedSize
   };
 }
-function isObject2(v2) {
-  return typeof v2 === "object" && v2 !== null && !Array.isArray(v2);
-}
-async function writeAtomic(file2, data) {
-  const dir = resolve3(file2, "..");
-  await mkdir3(dir, { recursive: true });
-  const tmp = join11(dir, `.${randomBytes3(6).toString("hex")}.tmp`);
-  try {
-    await writeFile2(tmp, data);
-    await rename2(tmp, file2);
-  } catch (err) {
-    await rm3(tmp, { force: true });
-    throw err;
-  }
-}
 function canonicalJson(value) {
   return canon(value, "$");
 }
@@ -62444,7 +62659,7 @@ function canon(v2, at2) {
   }
 }
 function hashKey(parts) {
-  return createHash6("sha256").update(KEY_PREFIX).update(canonicalJson(parts)).digest("hex");
+  return createHash7("sha256").update(KEY_PREFIX).update(canonicalJson(parts)).digest("hex");
 }
 function compressionKeyPart(opts) {
   if (opts.compression === "zstd") {
@@ -62471,7 +62686,7 @@ function stepKeyParts(step, entries, opts) {
       owner: step.owner ?? null
     };
   } else if (step.kind === "file") {
-    fileStepHash = `sha256:${createHash6("sha256").update(step.content, "utf8").digest("hex")}`;
+    fileStepHash = `sha256:${createHash7("sha256").update(step.content, "utf8").digest("hex")}`;
     stepPart = { kind: "file", path: step.path, content: fileStepHash, mode: step.mode ?? null, owner: step.owner ?? null };
   } else {
     throw new Error(`layer key: unsupported step kind ${String(step.kind)}`);
@@ -62502,160 +62717,60 @@ function stepKeyParts(step, entries, opts) {
 function normalizePath(p2) {
   return `/${p2.split("/").filter((s3) => s3 && s3 !== ".").join("/")}`;
 }
-var FileHasher = class {
-  constructor(dir, opts = {}) {
-    this.dir = dir;
-    this.file = join11(dir, "files.json");
-    this.opts = { racyWindowMs: 2e3, maxAgeMs: 30 * 24 * 3600 * 1e3, concurrency: 8, now: Date.now, ...opts };
-  }
-  dir;
-  file;
-  stats = { unchanged: 0, hashed: 0, bytesHashed: 0 };
-  records;
-  memo = /* @__PURE__ */ new Map();
-  learned = /* @__PURE__ */ new Map();
-  opts;
-  /** The content hash of a regular file ("sha256:<hex>"). */
-  hash(path3) {
-    const abs = resolve3(path3);
-    let p2 = this.memo.get(abs);
-    if (!p2) {
-      p2 = this.compute(abs);
-      this.memo.set(abs, p2);
-      p2.catch(() => {
-        if (this.memo.get(abs) === p2) this.memo.delete(abs);
-      });
-    }
-    return p2;
-  }
-  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
-  async allKnown(paths) {
-    const records = await this.load();
-    for (const p2 of paths) {
-      const abs = resolve3(p2);
-      const rec = records.get(abs);
-      if (!rec) return false;
-      try {
-        if (!sameStat(rec, await lstat2(abs, { bigint: true }))) return false;
-      } catch {
-        return false;
-      }
-    }
-    return true;
-  }
-  async compute(abs) {
-    const st2 = await lstat2(abs, { bigint: true });
-    if (!st2.isFile()) throw new Error(`${abs} is not a regular file`);
-    const records = await this.load();
-    const rec = records.get(abs);
-    if (rec && sameStat(rec, st2)) {
-      this.stats.unchanged++;
-      this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
-      return rec.hash;
-    }
-    const h = createHash6("sha256");
-    let bytes = 0;
-    for await (const chunk of openSource(abs, Number(st2.size))) {
-      h.update(chunk);
-      bytes += chunk.length;
-    }
-    const hash2 = `sha256:${h.digest("hex")}`;
-    this.stats.hashed++;
-    this.stats.bytesHashed += bytes;
-    const after = await lstat2(abs, { bigint: true });
-    const now = this.opts.now();
-    const stable = after.size === st2.size && after.mtimeNs === st2.mtimeNs && after.ctimeNs === st2.ctimeNs && after.ino === st2.ino && BigInt(bytes) === st2.size;
-    if (stable && now - Number(after.mtimeNs / 1000000n) >= this.opts.racyWindowMs) {
-      this.learned.set(abs, { ...statFields(after), hash: hash2, usedAt: now });
+
+// src/build/layer-producer.ts
+var SMALL_FILE_BYTES = 1 << 20;
+var BUFFER_BYTES = 32 << 20;
+var onePassNonce = 0;
+async function identifySources(entries, hasher) {
+  const out = { entries: entries.map((e) => ({ ...e })), unknown: [], byStat: [], openedStat: /* @__PURE__ */ new Map(), identities: [] };
+  const pending = [];
+  for (const [i, e] of entries.entries()) {
+    if (e.type !== "file") continue;
+    const k2 = e.hostPath ? await hasher.known(e.hostPath) : void 0;
+    if (k2 && Number(k2.stat.size) === e.size) {
+      out.entries[i] = { ...out.entries[i], contentHash: k2.hash };
+      out.byStat.push({ path: e.hostPath, stat: k2.stat });
     } else {
-      this.learned.delete(abs);
+      pending.push(i);
     }
-    return hash2;
   }
-  load() {
-    this.records ??= readRecords(this.file);
-    return this.records;
-  }
-  /** Writes files.json: earlier records (also another build's, re-read now) plus this build's, minus old ones. */
-  async save() {
-    if (this.learned.size === 0) return;
-    const current = await readRecords(this.file);
-    const now = this.opts.now();
-    for (const [k2, v2] of this.learned) current.set(k2, v2);
-    const files = {};
-    for (const [k2, v2] of [...current].sort((a, b2) => a[0] < b2[0] ? -1 : 1)) {
-      if (now - v2.usedAt <= this.opts.maxAgeMs) files[k2] = v2;
-    }
-    await writeAtomic(this.file, `${JSON.stringify({ version: 1, files })}
-`);
-    this.records = Promise.resolve(current);
-  }
-  /**
-   * Fills in contentHash of the file entries of a layer. `hostPathOf` names the source file
-   * of an entry (copy steps); entries without one (file steps) are hashed from open().
-   */
-  async hashEntries(entries, hostPathOf = () => void 0) {
-    const out = entries.map((e) => ({ ...e }));
-    const jobs = out.map((e, i) => ({ e, i })).filter(({ e }) => e.type === "file" && !e.contentHash);
+  const small2 = pending.every((i) => (entries[i].size ?? 0) <= SMALL_FILE_BYTES) && pending.reduce((n, i) => n + (entries[i].size ?? 0), 0) <= BUFFER_BYTES;
+  if (small2) {
     let next = 0;
     const worker = async () => {
-      while (next < jobs.length) {
-        const { e, i } = jobs[next++];
-        const host = hostPathOf(entries[i]);
-        out[i] = { ...e, contentHash: host ? await this.hash(host) : await hashStream(e) };
+      while (next < pending.length) {
+        const i = pending[next++];
+        const e = entries[i];
+        const { bytes, hash: hash2 } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
+        out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable7.from([bytes]) };
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, jobs.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(8, pending.length) }, worker));
     return out;
   }
-};
-async function hashStream(e) {
-  if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
-  const h = createHash6("sha256");
-  for await (const chunk of e.open()) h.update(chunk);
-  return `sha256:${h.digest("hex")}`;
-}
-function statFields(st2) {
-  return { size: st2.size.toString(), mtimeNs: st2.mtimeNs.toString(), ctimeNs: st2.ctimeNs.toString(), ino: st2.ino.toString(), dev: st2.dev.toString(), mode: Number(st2.mode) };
-}
-function sameStat(rec, st2) {
-  const s3 = statFields(st2);
-  return rec.size === s3.size && rec.mtimeNs === s3.mtimeNs && rec.ctimeNs === s3.ctimeNs && rec.ino === s3.ino && rec.dev === s3.dev && rec.mode === s3.mode;
-}
-async function readRecords(file2) {
-  const out = /* @__PURE__ */ new Map();
-  let v2;
-  try {
-    v2 = JSON.parse(await readFile3(file2, "utf8"));
-  } catch {
-    return out;
-  }
-  if (!isObject2(v2) || v2.version !== 1 || !isObject2(v2.files)) return out;
-  for (const [k2, r] of Object.entries(v2.files)) {
-    if (isObject2(r) && typeof r.hash === "string" && isDigest(r.hash) && typeof r.size === "string" && typeof r.mtimeNs === "string" && typeof r.ctimeNs === "string" && typeof r.ino === "string" && typeof r.dev === "string" && typeof r.mode === "number" && typeof r.usedAt === "number") {
-      out.set(k2, r);
+  out.unknown = pending;
+  for (const i of pending) {
+    const e = entries[i];
+    if (!e.hostPath) {
+      out.identities[i] = `stream-${++onePassNonce}`;
+      continue;
     }
+    const st2 = await lstat3(e.hostPath, { bigint: true });
+    out.openedStat.set(i, st2);
+    out.identities[i] = `${e.hostPath}|${st2.dev}|${st2.ino}|${st2.size}|${st2.mtimeNs}|${st2.ctimeNs}`;
   }
   return out;
 }
-function verifyContent(source, expected, what) {
-  const h = createHash6("sha256");
-  const check2 = new Transform3({
-    transform(chunk, _enc, cb) {
-      h.update(chunk);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      const got = `sha256:${h.digest("hex")}`;
-      cb(got === expected ? null : new Error(`${what} changed during the build (content ${got}, hashed earlier as ${expected}); build again`));
-    }
-  });
-  source.on("error", (err) => check2.destroy(err));
-  return source.pipe(check2);
+async function readStream(e) {
+  const parts = [];
+  for await (const c of e.open()) parts.push(c);
+  const bytes = Buffer.concat(parts);
+  return { bytes, hash: `sha256:${createHash8("sha256").update(bytes).digest("hex")}` };
 }
-
-// src/build/layer-producer.ts
-var BIG_LAYER_BYTES = 256 << 20;
+function keyIdentity(e) {
+  return { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? null, linkname: e.linkname ?? null };
+}
 var LayerProducer = class {
   constructor(store, cache, hasher, opts) {
     this.store = store;
@@ -62673,20 +62788,56 @@ var LayerProducer = class {
   inflight = /* @__PURE__ */ new Map();
   /** How layers are compressed, as keys say it. */
   keyOpts;
-  /** A copy or file step's layer: keyed by the step, the entries and every file's content. */
+  /**
+   * A copy or file step's layer, keyed by the step, the entries and every file's content; each
+   * source file is read once (by the writer) or not at all (on a hit):
+   * - a file whose hash is known by its stat (an earlier build, or earlier in this one) is not
+   *   read for the key; after the write its stat must be unchanged, or the build fails;
+   * - when the other files are small (see SMALL_FILE_BYTES, BUFFER_BYTES) they are read into
+   *   memory once, hashed, and written from those bytes;
+   * - otherwise (a big file not seen before) the key cannot be known before reading, so the
+   *   layer is written at once, hashing each file as it streams into the tar, and recorded
+   *   under the key those hashes give: the next build with unchanged files hits it by stat.
+   */
   async fromStep(step, entries) {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: "built" };
-    const bytes = entries.reduce((n, e) => n + (e.type === "file" ? e.size ?? 0 : 0), 0);
-    if (bytes > BIG_LAYER_BYTES && !await this.hasher.allKnown(entries.flatMap((e) => e.hostPath ? [e.hostPath] : []))) {
-      return { layer: await this.write(entries), how: "built" };
+    const hasher = this.hasher;
+    const keyOpts = { mtime: this.opts.mtime, ...this.keyOpts };
+    const sources = await identifySources(entries, hasher);
+    const checkUnchanged = async () => {
+      for (const { path: path3, stat: stat2 } of sources.byStat) {
+        if (!await unchangedSince(path3, stat2)) throw new Error(`${path3} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
+      }
+    };
+    if (sources.unknown.length === 0) {
+      const key = hashKey(stepKeyParts(step, sources.entries, keyOpts));
+      return this.byKey(key, async () => {
+        const layer = await this.write(sources.entries);
+        await checkUnchanged();
+        return layer;
+      });
     }
-    const hashed = await this.hasher.hashEntries(entries, (e) => e.hostPath);
-    const key = hashKey(stepKeyParts(step, hashed, { mtime: this.opts.mtime, ...this.keyOpts }));
-    const verified = entries.map((e, i) => {
-      const h = hashed[i].contentHash;
-      return e.type === "file" && e.open && h ? { ...e, open: () => verifyContent(e.open(), h, e.path) } : e;
+    const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: sources.identities[i] ?? null })), step: stepKeyParts(step, [], keyOpts) });
+    return this.shared(identity, async () => {
+      const hashes = /* @__PURE__ */ new Map();
+      const streamed = sources.entries.map((e, i) => {
+        if (!sources.unknown.includes(i)) return e;
+        const open2 = e.open;
+        return { ...e, open: () => hashingStream(open2(), (h) => {
+          hashes.set(i, h);
+        }) };
+      });
+      const layer = await this.write(streamed);
+      await checkUnchanged();
+      const keyed = sources.entries.map((e, i) => hashes.has(i) ? { ...e, contentHash: hashes.get(i) } : e);
+      for (const i of sources.unknown) {
+        const e = entries[i];
+        const before = sources.openedStat.get(i);
+        if (e.hostPath && before) await hasher.learnStreamed(e.hostPath, hashes.get(i), before, e.size ?? 0);
+      }
+      await this.cache.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer);
+      return layer;
     });
-    return this.byKey(key, () => this.write(verified));
   }
   /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
   async fromKey(parts, make) {
@@ -62710,6 +62861,22 @@ var LayerProducer = class {
   /** Persists what the build learned about source files (their hashes, by stat). */
   async save() {
     await this.hasher?.save();
+  }
+  /** Builds once per run for callers with the same identity (the others get 'shared'). */
+  async shared(id, make) {
+    const running = this.inflight.get(id);
+    if (running) {
+      this.stats.shared++;
+      return { layer: await running, how: "shared" };
+    }
+    const p2 = make();
+    this.inflight.set(id, p2);
+    try {
+      return { layer: await p2, how: "built" };
+    } catch (err) {
+      this.inflight.delete(id);
+      throw err;
+    }
   }
   async byKey(key, make) {
     const running = this.inflight.get(key);
@@ -63231,10 +63398,10 @@ var DaemonlessBuilder = class {
     if (!p2) {
       p2 = (async () => {
         if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
-        const saved = this.opts.cacheDir && base.digest ? join12(this.opts.cacheDir, "scans", `${base.digest.slice(7)}.json`) : void 0;
+        const saved = this.opts.cacheDir && base.digest ? join14(this.opts.cacheDir, "scans", `${base.digest.slice(7)}.json`) : void 0;
         if (saved) {
           try {
-            const doc = JSON.parse(await readFile4(saved, "utf8"));
+            const doc = JSON.parse(await readFile5(saved, "utf8"));
             if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p3, type]) => [p3, { type }]))), owners: doc.owners };
           } catch {
           }
@@ -63542,28 +63709,28 @@ function sortKeys(o) {
 }
 
 // src/output/oci-layout.ts
-import { copyFile, link, mkdir as mkdir6, readFile as readFile5, rename as rename4, writeFile as writeFile5, constants as constants5 } from "node:fs/promises";
-import { join as join13 } from "node:path";
+import { copyFile, link, mkdir as mkdir6, readFile as readFile6, rename as rename4, writeFile as writeFile5, constants as constants5 } from "node:fs/promises";
+import { join as join15 } from "node:path";
 var REF_NAME = "org.opencontainers.image.ref.name";
 async function writeOciLayout(dir, variants, store, fetcher) {
-  const blobDir = join13(dir, "blobs", "sha256");
+  const blobDir = join15(dir, "blobs", "sha256");
   await mkdir6(blobDir, { recursive: true });
-  await writeFile5(join13(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
+  await writeFile5(join15(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
 `);
   for (const v2 of variants) {
     for (const img of v2.images) {
       await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
       const digests = [img.configDescriptor.digest, img.manifestDescriptor.digest, ...img.layers.map((l) => l.descriptor.digest)];
-      for (const d of new Set(digests)) await placeBlob(store.path(d), join13(blobDir, digestHex(d)));
+      for (const d of new Set(digests)) await placeBlob(store.path(d), join15(blobDir, digestHex(d)));
     }
     if (v2.index) {
       await store.putBytes(v2.index.descriptor.digest, v2.index.bytes);
-      await placeBlob(store.path(v2.index.descriptor.digest), join13(blobDir, digestHex(v2.index.descriptor.digest)));
+      await placeBlob(store.path(v2.index.descriptor.digest), join15(blobDir, digestHex(v2.index.descriptor.digest)));
     }
   }
   let index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
   try {
-    index = JSON.parse(await readFile5(join13(dir, "index.json"), "utf8"));
+    index = JSON.parse(await readFile6(join15(dir, "index.json"), "utf8"));
   } catch {
   }
   const names = new Set(variants.map((v2) => v2.variant));
@@ -63576,10 +63743,10 @@ async function writeOciLayout(dir, variants, store, fetcher) {
     annotations: { [REF_NAME]: v2.variant }
   }));
   const next = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };
-  const tmp = join13(dir, `index.json.${process.pid}.tmp`);
+  const tmp = join15(dir, `index.json.${process.pid}.tmp`);
   await writeFile5(tmp, `${JSON.stringify(next)}
 `);
-  await rename4(tmp, join13(dir, "index.json"));
+  await rename4(tmp, join15(dir, "index.json"));
 }
 async function placeBlob(from, to2) {
   try {
@@ -63595,7 +63762,7 @@ async function placeBlob(from, to2) {
 import { createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir7, rename as rename5, rm as rm4 } from "node:fs/promises";
 import { dirname as dirname5 } from "node:path";
-import { Readable as Readable7 } from "node:stream";
+import { Readable as Readable8 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
 async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
   const images = variants.map((v2) => v2.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v2.images[0]);
@@ -63633,7 +63800,7 @@ function blobPath(d) {
 }
 function small(path3, text) {
   const b2 = Buffer.from(text, "utf8");
-  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable7.from([b2]) };
+  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable8.from([b2]) };
 }
 function repoTags(variant, map2) {
   const e = map2[variant];
@@ -63668,7 +63835,7 @@ function layerCompressionOf(inputs) {
   return inputs.compression === "zstd" ? { algorithm: "zstd", level: inputs.zstdLevel ?? DEFAULT_ZSTD_LEVEL } : { algorithm: inputs.compression ?? "gzip", level: inputs.gzipLevel };
 }
 async function plan(inputs) {
-  const buildFile = await loadBuildFile(resolve4(inputs.config), { env: inputs.env });
+  const buildFile = await loadBuildFile(resolve5(inputs.config), { env: inputs.env });
   const selected = selectVariants(buildFile, inputs.variants);
   const problems = [];
   const requested = [];
@@ -63768,7 +63935,7 @@ async function runPipeline(inputs, logger) {
     return r;
   });
   await elevateIfNeeded(p2.variants, [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => o.kind === "oci" ? o.dir : o.file), inputs.distribute?.partialMap], logger);
-  const store = new BlobStore(resolve4(inputs.workDir, "blobs"));
+  const store = new BlobStore(resolve5(inputs.workDir, "blobs"));
   const client = new RegistryClient({
     credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? void 0 : null }),
     logger
@@ -63776,7 +63943,7 @@ async function runPipeline(inputs, logger) {
   try {
     const perVariant = new Map(p2.variants.map((v2) => [v2.name, new BufferedLogger()]));
     const builder = new DaemonlessBuilder(client, store, {
-      cacheDir: inputs.cache === false ? void 0 : resolve4(inputs.workDir),
+      cacheDir: inputs.cache === false ? void 0 : resolve5(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
       compression: layerCompressionOf(inputs),
@@ -63830,28 +63997,28 @@ async function runPipeline(inputs, logger) {
         for (const out of inputs.outputs) {
           const t = Date.now();
           if (out.kind === "oci") {
-            await writeOciLayout(resolve4(out.dir), results, store, builder.fetcher);
+            await writeOciLayout(resolve5(out.dir), results, store, builder.fetcher);
             logger.info(`output: OCI layout ${out.dir} (${results.length} variant(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
           } else {
-            await writeDockerArchive(resolve4(out.file), results, recorder.toJSON(), store, builder.fetcher);
+            await writeDockerArchive(resolve5(out.file), results, recorder.toJSON(), store, builder.fetcher);
             logger.info(`output: docker archive ${out.file} (${results.length} image(s)) in ${formatMs(Date.now() - t)}`);
           }
         }
       });
     }
     if (inputs.distribute) {
-      await writePartial(resolve4(inputs.distribute.partialMap), {
+      await writePartial(resolve5(inputs.distribute.partialMap), {
         kind: "oci-build-partial",
         version: 1,
-        buildFile: buildFileHash(await readFile6(p2.buildFile.file, "utf8")),
+        buildFile: buildFileHash(await readFile7(p2.buildFile.file, "utf8")),
         job: p2.variants.map((v2) => `${v2.name}[${(p2.platforms.get(v2.name) ?? []).map(formatPlatform).join(",")}]`).join(" "),
         variants: Object.fromEntries(results.map((r) => [r.variant, r.index ? { kind: "platforms", image: recorder.toJSON()[r.variant].image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize }])) } : { kind: "entry", entry: recorder.toJSON()[r.variant] }]))
       });
-      logger.info(`partial digest map: ${resolve4(inputs.distribute.partialMap)}`);
+      logger.info(`partial digest map: ${resolve5(inputs.distribute.partialMap)}`);
     }
     let digestMapPath;
     if (inputs.digestMap) {
-      digestMapPath = resolve4(inputs.digestMap);
+      digestMapPath = resolve5(inputs.digestMap);
       await recorder.write(digestMapPath);
       logger.info(`digest map: ${digestMapPath}`);
     }
@@ -63870,8 +64037,8 @@ function parseOutput(s3) {
 }
 
 // src/distribute/merge.ts
-import { readFile as readFile7 } from "node:fs/promises";
-import { resolve as resolve5 } from "node:path";
+import { readFile as readFile8 } from "node:fs/promises";
+import { resolve as resolve6 } from "node:path";
 var MergeError = class extends Error {
   constructor(problems) {
     super(`cannot merge the partial digest maps:
@@ -63884,7 +64051,7 @@ ${problems.map((p2) => `  - ${p2}`).join("\n")}`);
 async function runMerge(inputs, partialFiles, logger) {
   const t0 = Date.now();
   const p2 = await plan(inputs);
-  const hash2 = buildFileHash(await readFile7(p2.buildFile.file, "utf8"));
+  const hash2 = buildFileHash(await readFile8(p2.buildFile.file, "utf8"));
   if (partialFiles.length === 0) throw new MergeError(["no partial digest maps were given (did the build jobs run with distribute: true and upload them?)"]);
   const partials = [];
   for (const f2 of partialFiles) partials.push({ file: f2, map: await readPartial(f2) });
@@ -63966,7 +64133,7 @@ async function runMerge(inputs, partialFiles, logger) {
       if (!head) missing.push(`${formatRepository(repo)}@${d.digest} (${d.platform ? formatPlatform(d.platform) : ""})`);
     }));
     if (missing.length) throw new MergeError(missing.sort().map((m2) => `manifest ${m2} is not in the registry: the build job that made it did not push it`));
-    const store = new BlobStore(resolve5(inputs.workDir, "blobs"));
+    const store = new BlobStore(resolve6(inputs.workDir, "blobs"));
     const publisher = new RegistryPublisher(client, store, new BlobFetcher(client, store), logger);
     const stats = await logger.group("push", () => publisher.publish(targets));
     logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);
@@ -63975,7 +64142,7 @@ async function runMerge(inputs, partialFiles, logger) {
   }
   let digestMapPath;
   if (inputs.digestMap) {
-    digestMapPath = resolve5(inputs.digestMap);
+    digestMapPath = resolve6(inputs.digestMap);
     await recorder.write(digestMapPath);
     logger.info(`digest map: ${digestMapPath}`);
   }

@@ -1,0 +1,257 @@
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { lstat, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { isDigest, type Digest } from '../oci/digest.js';
+import type { LayerEntry } from '../layer/types.js';
+import { openSource } from '../layer/source.js';
+import { isObject, writeAtomic } from './atomic.js';
+import type { KeyEntry } from './layer-cache.js';
+
+interface FileRecord {
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  dev: string;
+  mode: number;
+  hash: Digest;
+  /** Last build that used it (ms since the epoch), for pruning. */
+  usedAt: number;
+}
+
+export interface FileHasherOptions {
+  /** A file modified less than this long before it was hashed is not recorded (it may still be changing within the file system's timestamp granularity). Default 2000 ms. */
+  racyWindowMs?: number;
+  /** Records not used for this long are dropped on save. Default 30 days. */
+  maxAgeMs?: number;
+  /** How many files are read at once by hashEntries. Default 8. */
+  concurrency?: number;
+  now?: () => number;
+}
+
+/** A file's content hash known without reading it, and the stat it was known by. */
+export interface KnownFile {
+  hash: Digest;
+  stat: BigIntStats;
+}
+
+/**
+ * sha256 of source files, each read at most once per build, and not at all when its stat
+ * (size, mtime, ctime, inode, device, mode) matches the record in `<dir>/files.json` from an
+ * earlier build. Call save() at the end of a build to persist what was learned.
+ */
+export class FileHasher {
+  readonly file: string;
+  readonly stats = { unchanged: 0, hashed: 0, bytesHashed: 0 };
+  private records?: Promise<Map<string, FileRecord>>;
+  private readonly memo = new Map<string, Promise<Digest>>();
+  /** Hashes this build learned (by reading or streaming), with the stat they belong to. */
+  private readonly seen = new Map<string, KnownFile>();
+  private readonly learned = new Map<string, FileRecord>();
+  private readonly opts: Required<FileHasherOptions>;
+
+  constructor(readonly dir: string, opts: FileHasherOptions = {}) {
+    this.file = join(dir, 'files.json');
+    this.opts = { racyWindowMs: 2000, maxAgeMs: 30 * 24 * 3600 * 1000, concurrency: 8, now: Date.now, ...opts };
+  }
+
+  /** The content hash of a regular file ("sha256:<hex>"), reading it unless it is known. */
+  hash(path: string): Promise<Digest> {
+    const abs = resolve(path);
+    let p = this.memo.get(abs);
+    if (!p) {
+      p = this.compute(abs);
+      this.memo.set(abs, p);
+      // A failure is not remembered: a later call tries again.
+      p.catch(() => { if (this.memo.get(abs) === p) this.memo.delete(abs); });
+    }
+    return p;
+  }
+
+  /**
+   * The hash of a file when it is known without reading it: learned earlier in this build, or
+   * recorded by an earlier build, for the stat the file has now. Undefined otherwise.
+   */
+  async known(path: string): Promise<KnownFile | undefined> {
+    const abs = resolve(path);
+    let st: BigIntStats;
+    try { st = await lstat(abs, { bigint: true }); } catch { return undefined; }
+    if (!st.isFile()) return undefined;
+    const mine = this.seen.get(abs);
+    if (mine && sameStat(statFields(mine.stat), st)) return { hash: mine.hash, stat: st };
+    const rec = (await this.load()).get(abs);
+    if (rec && sameStat(rec, st)) {
+      this.stats.unchanged++;
+      this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
+      this.seen.set(abs, { hash: rec.hash, stat: st });
+      return { hash: rec.hash, stat: st };
+    }
+    return undefined;
+  }
+
+  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
+  async allKnown(paths: readonly string[]): Promise<boolean> {
+    for (const p of paths) if (!(await this.known(p))) return false;
+    return true;
+  }
+
+  /** Reads a (small) file once: its bytes and hash, learned for later builds when it held still. */
+  async readOnce(path: string): Promise<{ bytes: Buffer; hash: Digest }> {
+    const abs = resolve(path);
+    const before = await lstat(abs, { bigint: true });
+    if (!before.isFile()) throw new Error(`${abs} is not a regular file`);
+    const bytes = await readFile(abs);
+    const hash: Digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    this.learn(abs, hash, before, await lstat(abs, { bigint: true }), bytes.length);
+    return { bytes, hash };
+  }
+
+  /**
+   * Records a hash computed while the file streamed into a layer (`before`: its stat when it
+   * was opened). Kept only when the file did not change while it was read.
+   */
+  async learnStreamed(path: string, hash: Digest, before: BigIntStats, bytes: number): Promise<void> {
+    const abs = resolve(path);
+    let after: BigIntStats;
+    try { after = await lstat(abs, { bigint: true }); } catch { return; }
+    this.learn(abs, hash, before, after, bytes);
+  }
+
+  private async compute(abs: string): Promise<Digest> {
+    const k = await this.known(abs);
+    if (k) return k.hash;
+    const st = await lstat(abs, { bigint: true });
+    if (!st.isFile()) throw new Error(`${abs} is not a regular file`);
+    const h = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of openSource(abs, Number(st.size))) {
+      h.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    const hash: Digest = `sha256:${h.digest('hex')}`;
+    this.learn(abs, hash, st, await lstat(abs, { bigint: true }), bytes);
+    return hash;
+  }
+
+  private learn(abs: string, hash: Digest, st: BigIntStats, after: BigIntStats, bytes: number): void {
+    this.stats.hashed++;
+    this.stats.bytesHashed += bytes;
+    const now = this.opts.now();
+    const stable = after.size === st.size && after.mtimeNs === st.mtimeNs && after.ctimeNs === st.ctimeNs && after.ino === st.ino && BigInt(bytes) === st.size;
+    if (stable) this.seen.set(abs, { hash, stat: after }); else this.seen.delete(abs);
+    // Recorded only when the file did not change while being read and was not modified
+    // just before: a same-size rewrite in the same timestamp tick (file system timestamps
+    // are coarse) would leave size and mtime as recorded. A later write moves mtime off
+    // an old value, so an old mtime is safe whatever ctime says (utimes sets ctime to now).
+    if (stable && now - Number(after.mtimeNs / 1_000_000n) >= this.opts.racyWindowMs) {
+      this.learned.set(abs, { ...statFields(after), hash, usedAt: now });
+    } else {
+      this.learned.delete(abs);
+    }
+  }
+
+  private load(): Promise<Map<string, FileRecord>> {
+    this.records ??= readRecords(this.file);
+    return this.records;
+  }
+
+  /** Writes files.json: earlier records (also another build's, re-read now) plus this build's, minus old ones. */
+  async save(): Promise<void> {
+    if (this.learned.size === 0) return;
+    const current = await readRecords(this.file);
+    const now = this.opts.now();
+    for (const [k, v] of this.learned) current.set(k, v);
+    const files: Record<string, FileRecord> = {};
+    for (const [k, v] of [...current].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      if (now - v.usedAt <= this.opts.maxAgeMs) files[k] = v;
+    }
+    await writeAtomic(this.file, `${JSON.stringify({ version: 1, files })}\n`);
+    this.records = Promise.resolve(current);
+  }
+
+  /**
+   * Fills in contentHash of the file entries of a layer. `hostPathOf` names the source file
+   * of an entry (copy steps); entries without one (file steps) are hashed from open().
+   */
+  async hashEntries<E extends KeyEntry & Pick<LayerEntry, 'open'>>(entries: readonly E[], hostPathOf: (e: E) => string | undefined = () => undefined): Promise<(E & KeyEntry)[]> {
+    const out: (E & KeyEntry)[] = entries.map((e) => ({ ...e }));
+    const jobs = out.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'file' && !e.contentHash);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < jobs.length) {
+        const { e, i } = jobs[next++]!;
+        const host = hostPathOf(entries[i]!);
+        out[i] = { ...e, contentHash: host ? await this.hash(host) : await hashStream(e) };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, jobs.length) }, worker));
+    return out;
+  }
+}
+
+async function hashStream(e: KeyEntry & Pick<LayerEntry, 'open'>): Promise<Digest> {
+  if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
+  const h = createHash('sha256');
+  for await (const chunk of e.open()) h.update(chunk as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/**
+ * Passes a source stream through, hashing it; `done` gets the sha256 when the stream ends.
+ * The layer writer reads each file once: its hash for the cache key comes from that read.
+ */
+export function hashingStream(source: Readable, done: (hash: Digest, bytes: number) => void): Readable {
+  const h = createHash('sha256');
+  let bytes = 0;
+  const pass = new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      h.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      done(`sha256:${h.digest('hex')}`, bytes);
+      cb();
+    },
+  });
+  source.on('error', (err) => pass.destroy(err));
+  return source.pipe(pass);
+}
+
+function statFields(st: BigIntStats): Omit<FileRecord, 'hash' | 'usedAt'> {
+  return { size: st.size.toString(), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString(), mode: Number(st.mode) };
+}
+
+function sameStat(rec: Omit<FileRecord, 'hash' | 'usedAt'>, st: BigIntStats): boolean {
+  const s = statFields(st);
+  return rec.size === s.size && rec.mtimeNs === s.mtimeNs && rec.ctimeNs === s.ctimeNs && rec.ino === s.ino && rec.dev === s.dev && rec.mode === s.mode;
+}
+
+/** The file still has the stat its hash was known by (checked after a layer read it). */
+export async function unchangedSince(path: string, st: BigIntStats): Promise<boolean> {
+  try {
+    return sameStat(statFields(st), await lstat(path, { bigint: true }));
+  } catch {
+    return false;
+  }
+}
+
+async function readRecords(file: string): Promise<Map<string, FileRecord>> {
+  const out = new Map<string, FileRecord>();
+  let v: unknown;
+  try {
+    v = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return out; // missing or unreadable: start over
+  }
+  if (!isObject(v) || v.version !== 1 || !isObject(v.files)) return out;
+  for (const [k, r] of Object.entries(v.files)) {
+    if (isObject(r) && typeof r.hash === 'string' && isDigest(r.hash) && typeof r.size === 'string' && typeof r.mtimeNs === 'string'
+      && typeof r.ctimeNs === 'string' && typeof r.ino === 'string' && typeof r.dev === 'string' && typeof r.mode === 'number' && typeof r.usedAt === 'number') {
+      out.set(k, r as unknown as FileRecord);
+    }
+  }
+  return out;
+}
