@@ -232,7 +232,7 @@ variants:
       const timer = setTimeout(() => reject(new Error(`the run step did not start: ${err}`)), 60_000);
       child.stderr.on('data', (d: Buffer) => {
         err += d.toString();
-        if (err.includes('rootfs: copied')) { clearTimeout(timer); setTimeout(resolvePromise, 1500); }
+        if (err.includes('rootfs: extracted')) { clearTimeout(timer); setTimeout(resolvePromise, 1500); }
       });
     });
     expect((await run('ps', ['-eo', 'args'])).stdout).toContain(marker);

@@ -161,4 +161,24 @@ describe.skipIf(process.getuid?.() !== 0)('rootfs cache', () => {
     expect(() => lstatSync(cache.top)).toThrow();
     expect(logs.filter((l) => l.startsWith('rootfs: extracted'))).toHaveLength(3);
   });
+
+  it('an exclusive checkout extracts into the working directory (no snapshot, no copy), unless a snapshot exists', async () => {
+    const layer = (name: string) => {
+      const tar = rawTar([{ name, content: name }]);
+      return { diffId: sha256(tar), label: name, open: () => Readable.from([tar]) };
+    };
+    const l1 = layer('one');
+    const l2 = layer('two');
+    const cache = new RootfsCache(join(dir, 'cache-x'));
+    const w = await cache.checkout([l1, l2], { exclusive: true });
+    expect(ls(w.dir)).toEqual(['one', 'two']);
+    expect(w.chain.map((l) => l.label)).toEqual(['one', 'two']);
+    expect(cache.stats).toEqual({ layersExtracted: 2, clones: 0 });
+    // With a snapshot of the chain already there, it is copied as before.
+    await cache.snapshot([l1]);
+    const w2 = await cache.checkout([l1], { exclusive: true });
+    expect(ls(w2.dir)).toEqual(['one']);
+    expect(cache.stats).toEqual({ layersExtracted: 3, clones: 1 });
+    await cache.dispose();
+  });
 });

@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-6QHT64UX.js";
+} from "./chunks/chunk-4EE52MAT.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-6QHT64UX.js";
+} from "./chunks/chunk-4EE52MAT.js";
 import {
   debug,
   error,

@@ -71,6 +71,8 @@ export class DaemonlessBuilder implements Builder {
   private rootfs?: RootfsCache;
   /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
   private readonly rootfsWanted = new Set<string>();
+  /** Variants that are the only ones of this build to need their base's file system. */
+  private readonly soleBaseUser = new Set<string>();
   /** The state of a variant of this build for a platform (copy: from:). */
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
   layersWritten = 0;
@@ -114,6 +116,13 @@ export class DaemonlessBuilder implements Builder {
         || (c.from === name && (hasRun(c) || wanted(c.name, seen))));
     };
     for (const v of variants) if (wanted(v.name)) this.rootfsWanted.add(v.name);
+    // A base that only one variant runs commands on (and nothing copies from a step-less
+    // variant, whose file system would be the base's) is extracted into that variant's
+    // working directory directly.
+    const copiesFromBare = variants.some((c) => c.steps.some((s) => s.kind === 'copy' && s.from !== undefined && byName.get(s.from)?.steps.length === 0));
+    const runsOn = new Map<string, number>();
+    for (const v of variants) if (!v.from && hasRun(v)) runsOn.set(v.base ?? 'scratch', (runsOn.get(v.base ?? 'scratch') ?? 0) + 1);
+    for (const v of variants) if (!v.from && !copiesFromBare && runsOn.get(v.base ?? 'scratch') === 1) this.soleBaseUser.add(v.name);
     // Every variant and platform starts at once; `from` chains wait on their parent only.
     const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform).done })));
     const results = await Promise.allSettled(jobs.map((j) => j.promise));
@@ -219,7 +228,7 @@ export class DaemonlessBuilder implements Builder {
             if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
             continue;
           }
-          work = await this.workingRootfs(work, parentLayers, done);
+          work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
           const result = await runStep(step, {
@@ -317,9 +326,9 @@ export class DaemonlessBuilder implements Builder {
    * snapshot (shared with the other variants that start there) on first use, then brought up to
    * date with the copy/file layers written since the last run: step.
    */
-  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: ImageLayer[], own: ImageLayer[]): Promise<WorkingRootfs> {
+  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: ImageLayer[], own: ImageLayer[], exclusive: boolean): Promise<WorkingRootfs> {
     const cache = this.rootfsCache();
-    const w = work ?? await cache.checkout(this.chain(parentLayers));
+    const w = work ?? await cache.checkout(this.chain(parentLayers), { exclusive });
     const all = this.chain([...parentLayers, ...own]);
     await cache.apply(w, all.slice(w.chain.length));
     return w;

@@ -62212,9 +62212,19 @@ var RootfsCache = class {
     }
     return p2;
   }
-  /** A private, writable copy of `chain`'s file system. */
-  async checkout(chain) {
+  /**
+   * A private, writable copy of `chain`'s file system. `exclusive`: nothing else in this build
+   * will ask for that chain, so when no snapshot of it exists the layers are extracted straight
+   * into the working directory (no snapshot, no copy of every file: on ext4, creating a tree's
+   * inodes a second time right after others were deleted is the slow part of a cold build).
+   */
+  async checkout(chain, opts = {}) {
     const dir = this.newDir("w");
+    if (chain.length && opts.exclusive && !this.snapshots.has(chainKey(chain))) {
+      const work = { dir, chain: [] };
+      await this.apply(work, chain);
+      return work;
+    }
     if (chain.length) {
       await this.copy(await this.snapshot(chain), dir);
     }
@@ -63135,6 +63145,8 @@ var DaemonlessBuilder = class {
   rootfs;
   /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
   rootfsWanted = /* @__PURE__ */ new Set();
+  /** Variants that are the only ones of this build to need their base's file system. */
+  soleBaseUser = /* @__PURE__ */ new Set();
   /** The state of a variant of this build for a platform (copy: from:). */
   lookup;
   layersWritten = 0;
@@ -63174,6 +63186,10 @@ var DaemonlessBuilder = class {
       return variants.some((c) => c.steps.some((s3) => s3.kind === "copy" && s3.from === name) || c.from === name && (hasRun(c) || wanted(c.name, seen)));
     };
     for (const v2 of variants) if (wanted(v2.name)) this.rootfsWanted.add(v2.name);
+    const copiesFromBare = variants.some((c) => c.steps.some((s3) => s3.kind === "copy" && s3.from !== void 0 && byName.get(s3.from)?.steps.length === 0));
+    const runsOn = /* @__PURE__ */ new Map();
+    for (const v2 of variants) if (!v2.from && hasRun(v2)) runsOn.set(v2.base ?? "scratch", (runsOn.get(v2.base ?? "scratch") ?? 0) + 1);
+    for (const v2 of variants) if (!v2.from && !copiesFromBare && runsOn.get(v2.base ?? "scratch") === 1) this.soleBaseUser.add(v2.name);
     const jobs = variants.flatMap((v2) => platformsOf(v2).map((platform) => ({ v: v2, promise: start(v2, platform).done })));
     const results = await Promise.allSettled(jobs.map((j2) => j2.promise));
     await this.rootfs?.dispose();
@@ -63262,7 +63278,7 @@ var DaemonlessBuilder = class {
             if (listing.files.passwd !== void 0 || listing.files.group !== void 0) owners = { ...owners, ...listing.files };
             continue;
           }
-          work = await this.workingRootfs(work, parentLayers2, done);
+          work = await this.workingRootfs(work, parentLayers2, done, this.soleBaseUser.has(v2.name));
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
           const result = await runStep(step, {
@@ -63364,9 +63380,9 @@ var DaemonlessBuilder = class {
    * snapshot (shared with the other variants that start there) on first use, then brought up to
    * date with the copy/file layers written since the last run: step.
    */
-  async workingRootfs(work, parentLayers, own2) {
+  async workingRootfs(work, parentLayers, own2, exclusive) {
     const cache = this.rootfsCache();
-    const w2 = work ?? await cache.checkout(this.chain(parentLayers));
+    const w2 = work ?? await cache.checkout(this.chain(parentLayers), { exclusive });
     const all = this.chain([...parentLayers, ...own2]);
     await cache.apply(w2, all.slice(w2.chain.length));
     return w2;
