@@ -10,6 +10,9 @@ import { pushBusyboxBase, type BaseImages } from './helpers/base-image.js';
 import { ACTION, cli, CLI, runNode } from './helpers/cli.js';
 import { run } from './helpers/exec.js';
 import { validateOci } from './helpers/oci-schema.js';
+import { Readable } from 'node:stream';
+import { writeLayer } from '../src/layer/writer.js';
+import { BlobStore } from '../src/layer/blobstore.js';
 
 /**
  * Issue 7: `compression: zstd` writes new layers with the OCI zstd media type. The same
@@ -78,6 +81,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await reg?.stop();
   if (ctx) rmSync(ctx, { recursive: true, force: true });
+});
+
+describe('zstd layer bytes', () => {
+  it('depend on the content and the level only, not on how the content arrives', async () => {
+    const data = Buffer.from(Array.from({ length: 50000 }, (_, i) => `row ${i} ${i % 13}\n`).join(''));
+    const write = async (pieces: number, level: number) => {
+      const parts = Array.from({ length: pieces }, (_, i) => data.subarray(Math.floor((i * data.length) / pieces), Math.floor(((i + 1) * data.length) / pieces)));
+      return await writeLayer([{ path: '/d', type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, open: () => Readable.from(parts) }],
+        new BlobStore(join(ctx, 'det')), { mtime: new Date(0), level, compression: 'zstd' });
+    };
+    const a = await write(1, 3);
+    const b = await write(997, 3);
+    expect(b.descriptor).toEqual(a.descriptor);
+    expect(a.descriptor.mediaType).toBe(ZSTD);
+    expect((await write(1, 4)).descriptor.digest).not.toBe(a.descriptor.digest);
+  });
 });
 
 describe('compression: zstd', () => {

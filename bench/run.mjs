@@ -28,6 +28,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string' },
     dist: { type: 'string' },
     report: { type: 'string' },
+    'gzip-level': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -39,6 +40,7 @@ if (opt.help) {
   --runs N      measured runs per tool and scenario (default 5, quick 2)
   --dist DIR    the build of oci-build to measure (default: dist/; copied to .bench/dist at start)
   --report F    print the table of an earlier results file (medians recomputed) and exit
+  --gzip-level N  our gzip level, and the S4 pipeline's (default: 1, our default)
 Results: a table on stdout and bench/results/latest.json (quick runs: latest-quick.json).\n`);
   process.exit(0);
 }
@@ -47,10 +49,14 @@ const QUICK = opt.quick;
 const RUNS = opt.runs ? Number(opt.runs) : QUICK ? 2 : 5;
 const WARMUP = 1;
 const BIG_BYTES = QUICK ? 64 << 20 : 1 << 30;
-const GZIP_LEVEL = 6;
+// Our default gzip level (src/cli.ts, action.yml; chosen by bench/gzip-levels.mjs), given
+// explicitly so the results say it; `--gzip-level N` measures another. buildah runs with its
+// own default (containers/image: gzip level 6). S4's pipeline uses the same level as ours.
+const GZIP_LEVEL = opt['gzip-level'] !== undefined ? Number(opt['gzip-level']) : 1;
 const selected = new Set(opt.scenarios.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
 for (const s of selected) if (!/^S[1-5]$/.test(s)) { console.error(`unknown scenario ${s} (S1-S5)`); process.exit(2); }
 if (!Number.isInteger(RUNS) || RUNS < 1) { console.error('--runs must be a positive integer'); process.exit(2); }
+if (!Number.isInteger(GZIP_LEVEL) || GZIP_LEVEL < 0 || GZIP_LEVEL > 9) { console.error("--gzip-level must be 0-9"); process.exit(2); }
 
 const BUILDAH = ['--root', join(BENCH, 'buildah', 'root'), '--runroot', join(BENCH, 'buildah', 'runroot'), '--storage-driver', 'vfs'];
 const LOGS = join(BENCH, 'logs');
@@ -172,6 +178,24 @@ async function buildah(ctx, runId, logFile, { containerfile = 'Containerfile', i
   });
 }
 
+/**
+ * Before each cold run (S1, S5; not timed): sync, drop the page, dentry and buffer caches, then
+ * read the inputs back in (build context, the registry's blobs, both tools' programs), as on a
+ * CI runner where the checkout and the build that made the binaries have just written them.
+ * This keeps one tool's clean-up from taxing the other's run: ext4 will not reuse an inode
+ * freed in the last 30 s whose inode-table block is still cached, and checks every such
+ * candidate, so creating a tree of n files right after m were deleted in the same block group
+ * costs O(n*m) in the kernel (measured here: extracting the Debian base went from 0.9 s to
+ * 5.7 s over three back-to-back rounds). Dropping the buffer cache ends that state.
+ */
+async function settle(ctx) {
+  await run('sync', []);
+  try { writeFileSync('/proc/sys/vm/drop_caches', '3\n'); } catch (e) { log(`could not drop caches (${e.message}); cold runs may inherit the previous run's state`); }
+  const buildahBin = (await run('sh', ['-c', 'command -v buildah'], { allowFail: true })).stdout.trim();
+  const inputs = [ctx, reg.data, join(BENCH, 'dist'), process.execPath, buildahBin].filter(Boolean);
+  await run('sh', ['-c', 'find "$@" -type f -print0 | xargs -0 cat > /dev/null', 'warm', ...inputs], { allowFail: true });
+}
+
 async function buildahClean() {
   await run('buildah', [...BUILDAH, 'rm', '-a'], { allowFail: true });
   await run('buildah', [...BUILDAH, 'rmi', '-af'], { allowFail: true });
@@ -244,8 +268,8 @@ async function s1(ctx) {
     'buildah time = 3 x bud (--target per variant, --layers) + 3 x push, run one after the other',
   ]);
   await alternate('S1', {
-    ours: async (i, r) => ours(ctx, r.runId, r.cacheDir, join(LOGS, `S1-ours-${i}.log`)),
-    buildah: async (i, r) => { await buildahClean(); return buildah(ctx, r.runId, join(LOGS, `S1-buildah-${i}.log`)); },
+    ours: async (i, r) => { await settle(ctx); return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S1-ours-${i}.log`)); },
+    buildah: async (i, r) => { await buildahClean(); await settle(ctx); return buildah(ctx, r.runId, join(LOGS, `S1-buildah-${i}.log`)); },
   }, async (i) => {
     if (i > 0) rmSync(join(BENCH, 'cache', `s1-${i - 1}`), { recursive: true, force: true });
     return coldRound(ctx, i, 's1');
@@ -344,8 +368,8 @@ async function s5(ctx) {
   const mirrorBytes = [];
   try {
     await alternate('S5', {
-      ours: async (i, r) => ours(ctx, r.runId, r.cacheDir, join(LOGS, `S5-ours-${i}.log`), 'oci-build-run.yml', { APT_PROXY: proxy.url }),
-      buildah: async (i, r) => { await buildahClean(); return buildah(ctx, r.runId, join(LOGS, `S5-buildah-${i}.log`), { containerfile: 'Containerfile.run', images: ['runner'], targets: false, env }); },
+      ours: async (i, r) => { await settle(ctx); return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S5-ours-${i}.log`), 'oci-build-run.yml', { APT_PROXY: proxy.url }); },
+      buildah: async (i, r) => { await buildahClean(); await settle(ctx); return buildah(ctx, r.runId, join(LOGS, `S5-buildah-${i}.log`), { containerfile: 'Containerfile.run', images: ['runner'], targets: false, env }); },
     }, async (i) => {
       if (i > 0) rmSync(join(BENCH, 'cache', `s5-${i - 1}`), { recursive: true, force: true });
       mirrorBytes.push(proxy.counters.bytesFromMirror);

@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-4EE52MAT.js";
+} from "./chunks/chunk-RLHTU5SV.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

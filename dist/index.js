@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-4EE52MAT.js";
+} from "./chunks/chunk-RLHTU5SV.js";
 import {
   debug,
   error,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
@@ -7,7 +8,10 @@ import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerCompression } from '../layer/compress.js';
-import { LayerProducer } from './layer-producer.js';
+import { LayerProducer, type ProducedLayer } from './layer-producer.js';
+import { defaultParallelism } from '../layer/pgzip.js';
+import { fileBytes, guessedFs, sameEntries, SPECULATE_BYTES, speculable } from './speculate.js';
+import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
 import { listLayer } from './layer-listing.js';
@@ -40,6 +44,13 @@ export interface Builder {
   build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>>;
 }
 
+/** A first layer being made while the base is scanned, and the entries it was guessed from. */
+interface Speculation {
+  entries: LayerEntry[];
+  produced: Promise<ProducedLayer>;
+  abort: AbortController;
+}
+
 /** What a variant leaves behind for variants built `from` it. */
 interface VariantState extends VariantFiles {
   image: BuiltImage;
@@ -67,6 +78,9 @@ export class DaemonlessBuilder implements Builder {
   readonly fetcher: BlobFetcher;
   private readonly bases = new Map<string, Promise<BaseImage>>();
   private readonly scans = new Map<string, Promise<{ fs: FsView; owners: OwnerFiles }>>();
+  private readonly scanDone = new Set<string>();
+  /** Bases (by digest) whose scan already has a layer compressing beside it. */
+  private readonly speculating = new Set<string>();
   /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
   private rootfs?: RootfsCache;
   /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
@@ -154,6 +168,7 @@ export class DaemonlessBuilder implements Builder {
     let fs: FsView | undefined;
     let owners: OwnerFiles;
     let baseAnnotations: Record<string, string>;
+    let speculation: Speculation | undefined;
     if (parent) {
       parentImage = async () => (await parent.done).image;
       fs = parent.files.fs?.clone();
@@ -173,7 +188,10 @@ export class DaemonlessBuilder implements Builder {
         : {};
       owners = {};
       if (v.steps.length) {
-        const scan = await this.scan(base);
+        const scanning = this.scan(base);
+        scanning.catch(() => { /* awaited below */ });
+        speculation = await this.speculate(bf, v, platform, base);
+        const scan = await scanning;
         fs = scan.fs.clone();
         owners = scan.owners;
       }
@@ -182,9 +200,9 @@ export class DaemonlessBuilder implements Builder {
     fs ??= new FsView();
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
     const producer = this.producer();
-    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>): Promise<ImageLayer> => {
+    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<ImageLayer> => {
       const t = Date.now();
-      const { layer: built, how } = step && step.kind !== 'run'
+      const { layer: built, how } = made ? await made : step && step.kind !== 'run'
         ? await producer.fromStep(step, entries)
         : await producer.fromKey(runKey, () => producer.write(entries));
       if (how === 'built') this.layersWritten++;
@@ -254,7 +272,18 @@ export class DaemonlessBuilder implements Builder {
           note,
         });
         fs.apply(entries);
-        const p = writeOne(createdBy, entries, step);
+        let made: Promise<ProducedLayer> | undefined;
+        if (speculation && step === v.steps[0]) {
+          if (sameEntries(entries, speculation.entries)) {
+            made = speculation.produced;
+            note('the layer started during the base scan is the one this step needs');
+          } else {
+            speculation.abort.abort();
+            note('the layer started during the base scan guessed other parent directories; building it again');
+          }
+          speculation = undefined;
+        }
+        const p = writeOne(createdBy, entries, step, undefined, made);
         p.catch(() => { /* awaited below */ });
         written.push(p);
       }
@@ -263,6 +292,7 @@ export class DaemonlessBuilder implements Builder {
       if (!parent && (await parentImage()).layers.length === 0 && written.length === 0) written.push(writeOne('oci-build empty layer', []));
       filesKnown({ fs, owners, baseAnnotations });
     } catch (err) {
+      speculation?.abort.abort();
       await Promise.allSettled(written);
       if (work) await this.rootfsCache().discard(work);
       throw err;
@@ -286,6 +316,35 @@ export class DaemonlessBuilder implements Builder {
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
     logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs, owners, baseAnnotations };
+  }
+
+  /** Starts the first copy layer during a cold base scan (src/build/speculate.ts); undefined when that does not apply. */
+  private async speculate(bf: BuildFile, v: VariantSpec, platform: Platform, base: BaseImage): Promise<Speculation | undefined> {
+    const first = v.steps[0];
+    const digest = base.digest;
+    // One guess per base scan: the scan's inflate runs on one core and needs it; one layer
+    // compressing beside it, a chunk at a time, fills the other.
+    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanIsQuick(digest) || this.speculating.has(digest)) return undefined;
+    this.speculating.add(digest);
+    try {
+      const entries = await stepEntries(first, {
+        context: bf.context, platform: formatPlatform(platform), fs: guessedFs(first),
+        resolveOwner: async (o: string): Promise<Owner> => resolveOwner(o),
+      });
+      if (fileBytes(entries) < SPECULATE_BYTES) return undefined;
+      const abort = new AbortController();
+      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => (this.scanDone.has(digest) ? defaultParallelism() : 1) });
+      produced.catch(() => { /* aborted, or failed: the real step reports its own errors */ });
+      return { entries, produced, abort };
+    } catch {
+      return undefined; // the real step says what is wrong
+    }
+  }
+
+  /** True when the base's scan is done or saved on disk: there is nothing to overlap. */
+  private scanIsQuick(digest: string): boolean {
+    if (this.scanDone.has(digest)) return true;
+    return Boolean(this.opts.cacheDir && existsSync(join(this.opts.cacheDir, 'scans', `${digest.slice(7)}.json`)));
   }
 
   private layerProducer?: LayerProducer;
@@ -388,6 +447,7 @@ export class DaemonlessBuilder implements Builder {
         }
         return { fs: FsView.fromListing(listing), owners };
       })();
+      p.then(() => this.scanDone.add(key), () => { /* reported to the variants that wait for it */ });
       this.scans.set(key, p);
     }
     return p;

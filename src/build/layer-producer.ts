@@ -1,6 +1,6 @@
 import type { CopyStep, FileStep } from '../config/model.js';
 import type { BlobStore } from '../layer/blobstore.js';
-import type { BuiltLayer, LayerEntry } from '../layer/types.js';
+import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { writeLayer } from '../layer/writer.js';
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
@@ -84,6 +84,9 @@ function keyIdentity(e: LayerEntry): Record<string, unknown> {
   return { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? null, linkname: e.linkname ?? null };
 }
 
+/** How a write may be steered: aborted, or held to fewer cores (a speculative layer). */
+export type WriteControl = Pick<LayerWriteOptions, 'signal' | 'parallel'>;
+
 export interface ProducedLayer {
   layer: BuiltLayer;
   /** built: compressed now; cached: found in the layer cache; shared: built by another variant of this run. */
@@ -123,8 +126,8 @@ export class LayerProducer {
    *   layer is written at once, hashing each file as it streams into the tar, and recorded
    *   under the key those hashes give: the next build with unchanged files hits it by stat.
    */
-  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[]): Promise<ProducedLayer> {
-    if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: 'built' };
+  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[], control?: WriteControl): Promise<ProducedLayer> {
+    if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: 'built' };
     const hasher = this.hasher;
     const keyOpts = { mtime: this.opts.mtime, ...this.keyOpts };
     const sources = await identifySources(entries, hasher);
@@ -136,7 +139,7 @@ export class LayerProducer {
     if (sources.unknown.length === 0) {
       const key = hashKey(stepKeyParts(step, sources.entries, keyOpts));
       return this.byKey(key, async () => {
-        const layer = await this.write(sources.entries);
+        const layer = await this.write(sources.entries, control);
         await checkUnchanged();
         return layer;
       });
@@ -151,7 +154,7 @@ export class LayerProducer {
         const open = e.open!;
         return { ...e, open: (): Readable => hashingStream(open(), (h) => { hashes.set(i, h); }) };
       });
-      const layer = await this.write(streamed);
+      const layer = await this.write(streamed, control);
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => (hashes.has(i) ? { ...e, contentHash: hashes.get(i)! } : e));
       for (const i of sources.unknown) {
@@ -178,9 +181,12 @@ export class LayerProducer {
     return hit;
   }
 
-  write(entries: LayerEntry[]): Promise<BuiltLayer> {
+  async write(entries: LayerEntry[], control: WriteControl = {}): Promise<BuiltLayer> {
+    const layer = await writeLayer(entries, this.store, {
+      mtime: this.opts.mtime, level: this.opts.compression.level, compression: this.opts.compression.algorithm, ...control,
+    });
     this.stats.built++;
-    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.compression.level, compression: this.opts.compression.algorithm });
+    return layer;
   }
 
   private runKey(parts: Record<string, unknown>): string {

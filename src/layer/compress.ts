@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { MediaType } from '../oci/mediatypes.js';
-import { ParallelGzip } from './pgzip.js';
+import { defaultParallelism, ParallelGzip } from './pgzip.js';
 
 /** How new layers are compressed: the algorithm and its level. */
 export interface LayerCompression {
@@ -13,7 +13,7 @@ export interface LayerCompression {
 export const DEFAULT_ZSTD_LEVEL = 3;
 
 interface ZstdZlib {
-  createZstdCompress(opts: { params: Record<number, number> }): Transform;
+  createZstdCompress(opts: { params: Record<number, number>; chunkSize?: number }): Transform;
   constants: Record<string, number>;
 }
 
@@ -48,11 +48,13 @@ export function layerMediaType(c: LayerCompression): string {
  * Node's zstd stream fails with workers, and its decompressor stops after the first frame, so
  * multi-frame layers would be cut short by every Node-based reader.
  */
-export function createCompressor(c: LayerCompression): Transform {
-  if (c.algorithm === 'gzip') return new ParallelGzip(c.level);
+export function createCompressor(c: LayerCompression, parallel?: () => number): Transform {
+  if (c.algorithm === 'gzip') return new ParallelGzip(c.level, parallel ?? defaultParallelism());
   const z = zlib as unknown as ZstdZlib;
   if (!zstdAvailable()) throw new Error(compressionProblem(c, { algorithm: 'compression', level: 'level' }));
   return z.createZstdCompress({
+    // Output in 1 MiB pieces (the default 16 KiB costs a thread-pool round trip each).
+    chunkSize: 1 << 20,
     params: {
       [z.constants.ZSTD_c_compressionLevel!]: c.level,
       // The size is not known up front and no checksum is added: frames are the same whatever

@@ -5,6 +5,11 @@ import { availableParallelism } from 'node:os';
 
 const deflateRawAsync = promisify(deflateRaw) as (buf: Buffer, opts: object) => Promise<Buffer>;
 
+/** Chunks in flight by default: two per core keeps every core busy while results are written. */
+export function defaultParallelism(): number {
+  return Math.max(2, availableParallelism() * 2);
+}
+
 /** Uncompressed bytes per chunk: fixed, so the output never depends on scheduling. */
 export const PGZIP_CHUNK = 1 << 20;
 /** Deflate's window: each chunk is primed with this much of the data before it. */
@@ -31,11 +36,15 @@ export class ParallelGzip extends Transform {
   private size = 0;
   private readonly queue: Promise<Buffer>[] = [];
   private started = false;
-  private readonly parallel: number;
+  private readonly parallel: () => number;
 
-  constructor(private readonly level: number, parallel = Math.max(2, availableParallelism() * 2)) {
+  /**
+   * @param parallel how many chunks may be compressing at once; a function is asked again
+   *   before each chunk (a speculative layer leaves the cores to the base scan until it is done).
+   */
+  constructor(private readonly level: number, parallel: number | (() => number) = defaultParallelism()) {
     super();
-    this.parallel = parallel;
+    this.parallel = typeof parallel === 'number' ? () => parallel : parallel;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -68,7 +77,7 @@ export class ParallelGzip extends Transform {
       this.pending = rest.length ? [rest] : [];
       this.pendingBytes = rest.length;
       this.enqueue(Buffer.from(chunk), false);
-      while (this.queue.length >= this.parallel) this.push(await this.queue.shift()!);
+      while (this.queue.length >= Math.max(1, this.parallel())) this.push(await this.queue.shift()!);
     }
   }
 

@@ -39,12 +39,18 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
+/**
+ * Output buffer of the decompressors. zlib's default (16 KiB) means one trip to the thread pool
+ * and back per 16 KiB: inflating the 120 MiB Debian base took 430 ms that way, 190 ms with 1 MiB.
+ */
+const INFLATE_CHUNK = 1 << 20;
+
 function createZstdDecompressor(): NodeJS.ReadWriteStream & Readable {
-  const z = zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream & Readable };
+  const z = zlib as unknown as { createZstdDecompress?: (opts: { chunkSize: number }) => NodeJS.ReadWriteStream & Readable };
   if (typeof z.createZstdDecompress !== 'function') {
     throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
   }
-  return z.createZstdDecompress();
+  return z.createZstdDecompress({ chunkSize: INFLATE_CHUNK });
 }
 
 function toBuffer(chunk: unknown): Buffer {
@@ -81,7 +87,7 @@ export async function* decompressedChunks(src: Readable): AsyncGenerator<Buffer>
       yield* rest();
       return;
     }
-    const dec = kind === 'gzip' ? zlib.createGunzip() : createZstdDecompressor();
+    const dec = kind === 'gzip' ? zlib.createGunzip({ chunkSize: INFLATE_CHUNK }) : createZstdDecompressor();
     const piped = pipeline(Readable.from(rest(), { objectMode: false }), dec);
     piped.catch(() => { /* surfaces through dec's iterator */ });
     for await (const chunk of dec as AsyncIterable<unknown>) yield toBuffer(chunk);

@@ -28,6 +28,10 @@ export interface LayerWriteOptions {
   level: number;
   /** Default gzip. */
   compression?: 'gzip' | 'zstd';
+  /** Aborts the write (a speculative layer that turned out not to be needed). */
+  signal?: AbortSignal;
+  /** gzip: chunks compressing at once, asked before each chunk (default: two per core). */
+  parallel?: () => number;
 }
 
 export interface BuiltLayer {

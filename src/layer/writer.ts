@@ -33,11 +33,11 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
   const uncompressed = new HashCounter();
   // gzip: pigz-style, 1 MiB chunks on all cores, one standard member whose bytes do not depend
   // on the host (no time, OS 3) or on scheduling; zstd: one frame (src/layer/compress.ts).
-  const gzip = createCompressor(compression);
+  const gzip = createCompressor(compression, opts.parallel);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline(tar, uncompressed, gzip, compressed, out.stream);
+    await pipeline(tar, uncompressed, gzip, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
   } catch (err) {
     await out.abort();
     throw err;

@@ -37698,12 +37698,13 @@ function detectCompression(head) {
   if (head.length >= 4 && head[0] === 40 && head[1] === 181 && head[2] === 47 && head[3] === 253) return "zstd";
   return "none";
 }
+var INFLATE_CHUNK = 1 << 20;
 function createZstdDecompressor() {
   const z3 = zlib;
   if (typeof z3.createZstdDecompress !== "function") {
     throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
   }
-  return z3.createZstdDecompress();
+  return z3.createZstdDecompress({ chunkSize: INFLATE_CHUNK });
 }
 function toBuffer(chunk) {
   if (Buffer.isBuffer(chunk)) return chunk;
@@ -37737,7 +37738,7 @@ async function* decompressedChunks(src) {
       yield* rest();
       return;
     }
-    const dec = kind === "gzip" ? zlib.createGunzip() : createZstdDecompressor();
+    const dec = kind === "gzip" ? zlib.createGunzip({ chunkSize: INFLATE_CHUNK }) : createZstdDecompressor();
     const piped = pipeline(Readable2.from(rest(), { objectMode: false }), dec);
     piped.catch(() => {
     });
@@ -60659,6 +60660,9 @@ import { constants as constants3, crc32, deflateRaw } from "node:zlib";
 import { promisify } from "node:util";
 import { availableParallelism } from "node:os";
 var deflateRawAsync = promisify(deflateRaw);
+function defaultParallelism() {
+  return Math.max(2, availableParallelism() * 2);
+}
 var PGZIP_CHUNK = 1 << 20;
 var WINDOW = 32 << 10;
 function header(level) {
@@ -60666,10 +60670,14 @@ function header(level) {
   return Buffer.from([31, 139, 8, 0, 0, 0, 0, 0, xfl, 3]);
 }
 var ParallelGzip = class extends Transform {
-  constructor(level, parallel = Math.max(2, availableParallelism() * 2)) {
+  /**
+   * @param parallel how many chunks may be compressing at once; a function is asked again
+   *   before each chunk (a speculative layer leaves the cores to the base scan until it is done).
+   */
+  constructor(level, parallel = defaultParallelism()) {
     super();
     this.level = level;
-    this.parallel = parallel;
+    this.parallel = typeof parallel === "number" ? () => parallel : parallel;
   }
   level;
   pending = [];
@@ -60708,7 +60716,7 @@ var ParallelGzip = class extends Transform {
       this.pending = rest.length ? [rest] : [];
       this.pendingBytes = rest.length;
       this.enqueue(Buffer.from(chunk), false);
-      while (this.queue.length >= this.parallel) this.push(await this.queue.shift());
+      while (this.queue.length >= Math.max(1, this.parallel())) this.push(await this.queue.shift());
     }
   }
   enqueue(chunk, last) {
@@ -60752,11 +60760,13 @@ function compressionProblem(c, what) {
 function layerMediaType(c) {
   return c.algorithm === "zstd" ? MediaType.OciLayerZstd : MediaType.OciLayerGzip;
 }
-function createCompressor(c) {
-  if (c.algorithm === "gzip") return new ParallelGzip(c.level);
+function createCompressor(c, parallel) {
+  if (c.algorithm === "gzip") return new ParallelGzip(c.level, parallel ?? defaultParallelism());
   const z3 = zlib2;
   if (!zstdAvailable()) throw new Error(compressionProblem(c, { algorithm: "compression", level: "level" }));
   return z3.createZstdCompress({
+    // Output in 1 MiB pieces (the default 16 KiB costs a thread-pool round trip each).
+    chunkSize: 1 << 20,
     params: {
       [z3.constants.ZSTD_c_compressionLevel]: c.level,
       // The size is not known up front and no checksum is added: frames are the same whatever
@@ -61793,6 +61803,7 @@ function credentialsFrom(opts = {}) {
 }
 
 // src/build/builder.ts
+import { existsSync as existsSync2 } from "node:fs";
 import { mkdir as mkdir4, readFile as readFile5, rename as rename3, writeFile as writeFile3 } from "node:fs/promises";
 import { dirname as dirname3, join as join14 } from "node:path";
 
@@ -62282,11 +62293,11 @@ async function writeLayer(entries, store, opts) {
   const sorted = prepareEntries(entries);
   const tar = Readable6.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
   const uncompressed = new HashCounter();
-  const gzip = createCompressor(compression);
+  const gzip = createCompressor(compression, opts.parallel);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline2(tar, uncompressed, gzip, compressed, out.stream);
+    await pipeline2(tar, uncompressed, gzip, compressed, out.stream, ...opts.signal ? [{ signal: opts.signal }] : []);
   } catch (err) {
     await out.abort();
     throw err;
@@ -62809,8 +62820,8 @@ var LayerProducer = class {
    *   layer is written at once, hashing each file as it streams into the tar, and recorded
    *   under the key those hashes give: the next build with unchanged files hits it by stat.
    */
-  async fromStep(step, entries) {
-    if (!this.cache || !this.hasher) return { layer: await this.write(entries), how: "built" };
+  async fromStep(step, entries, control) {
+    if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: "built" };
     const hasher = this.hasher;
     const keyOpts = { mtime: this.opts.mtime, ...this.keyOpts };
     const sources = await identifySources(entries, hasher);
@@ -62822,7 +62833,7 @@ var LayerProducer = class {
     if (sources.unknown.length === 0) {
       const key = hashKey(stepKeyParts(step, sources.entries, keyOpts));
       return this.byKey(key, async () => {
-        const layer = await this.write(sources.entries);
+        const layer = await this.write(sources.entries, control);
         await checkUnchanged();
         return layer;
       });
@@ -62837,7 +62848,7 @@ var LayerProducer = class {
           hashes.set(i, h);
         }) };
       });
-      const layer = await this.write(streamed);
+      const layer = await this.write(streamed, control);
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => hashes.has(i) ? { ...e, contentHash: hashes.get(i) } : e);
       for (const i of sources.unknown) {
@@ -62861,9 +62872,15 @@ var LayerProducer = class {
     if (hit) this.stats.cached++;
     return hit;
   }
-  write(entries) {
+  async write(entries, control = {}) {
+    const layer = await writeLayer(entries, this.store, {
+      mtime: this.opts.mtime,
+      level: this.opts.compression.level,
+      compression: this.opts.compression.algorithm,
+      ...control
+    });
     this.stats.built++;
-    return writeLayer(entries, this.store, { mtime: this.opts.mtime, level: this.opts.compression.level, compression: this.opts.compression.algorithm });
+    return layer;
   }
   runKey(parts) {
     return hashKey({ ...parts, ...compressionKeyPart(this.keyOpts), mtime: this.opts.mtime.getTime() / 1e3 });
@@ -62914,6 +62931,24 @@ var LayerProducer = class {
     }
   }
 };
+
+// src/build/speculate.ts
+var SPECULATE_BYTES = 4 << 20;
+function guessedFs(step) {
+  return FsView.fromListing(new Map(ancestors(normalize(step.to)).map((d) => [d, { type: "dir" }])));
+}
+function speculable(step) {
+  return step?.kind === "copy" && step.from === void 0 && (step.owner === void 0 || /^\d+(:\d+)?$/.test(step.owner.trim()));
+}
+function fileBytes(entries) {
+  return entries.reduce((n, e) => n + (e.type === "file" ? e.size ?? 0 : 0), 0);
+}
+function sameEntries(a, b2) {
+  if (a.length !== b2.length) return false;
+  const sig = (e) => JSON.stringify([e.type, e.mode, e.uid, e.gid, e.size ?? null, e.linkname ?? null, e.hostPath ?? null]);
+  const m2 = new Map(a.map((e) => [e.path, sig(e)]));
+  return b2.every((e) => m2.get(e.path) === sig(e));
+}
 
 // src/run/binfmt.ts
 import { readFileSync as readFileSync5 } from "node:fs";
@@ -63141,6 +63176,9 @@ var DaemonlessBuilder = class {
   fetcher;
   bases = /* @__PURE__ */ new Map();
   scans = /* @__PURE__ */ new Map();
+  scanDone = /* @__PURE__ */ new Set();
+  /** Bases (by digest) whose scan already has a layer compressing beside it. */
+  speculating = /* @__PURE__ */ new Set();
   /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
   rootfs;
   /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
@@ -63212,6 +63250,7 @@ var DaemonlessBuilder = class {
     let fs3;
     let owners;
     let baseAnnotations;
+    let speculation;
     if (parent) {
       parentImage = async () => (await parent.done).image;
       fs3 = parent.files.fs?.clone();
@@ -63229,7 +63268,11 @@ var DaemonlessBuilder = class {
       baseAnnotations = base.digest ? { "org.opencontainers.image.base.name": base.name, "org.opencontainers.image.base.digest": base.digest } : {};
       owners = {};
       if (v2.steps.length) {
-        const scan = await this.scan(base);
+        const scanning = this.scan(base);
+        scanning.catch(() => {
+        });
+        speculation = await this.speculate(bf, v2, platform, base);
+        const scan = await scanning;
         fs3 = scan.fs.clone();
         owners = scan.owners;
       }
@@ -63238,9 +63281,9 @@ var DaemonlessBuilder = class {
     fs3 ??= new FsView();
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1e3);
     const producer = this.producer();
-    const writeOne = async (createdBy, entries, step, runKey) => {
+    const writeOne = async (createdBy, entries, step, runKey, made) => {
       const t = Date.now();
-      const { layer: built, how } = step && step.kind !== "run" ? await producer.fromStep(step, entries) : await producer.fromKey(runKey, () => producer.write(entries));
+      const { layer: built, how } = made ? await made : step && step.kind !== "run" ? await producer.fromStep(step, entries) : await producer.fromKey(runKey, () => producer.write(entries));
       if (how === "built") this.layersWritten++;
       const verb = how === "built" ? "" : how === "cached" ? " [cached]" : " [shared with another variant]";
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, "")}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
@@ -63308,7 +63351,18 @@ var DaemonlessBuilder = class {
           note
         });
         fs3.apply(entries);
-        const p2 = writeOne(createdBy, entries, step);
+        let made;
+        if (speculation && step === v2.steps[0]) {
+          if (sameEntries(entries, speculation.entries)) {
+            made = speculation.produced;
+            note("the layer started during the base scan is the one this step needs");
+          } else {
+            speculation.abort.abort();
+            note("the layer started during the base scan guessed other parent directories; building it again");
+          }
+          speculation = void 0;
+        }
+        const p2 = writeOne(createdBy, entries, step, void 0, made);
         p2.catch(() => {
         });
         written.push(p2);
@@ -63316,6 +63370,7 @@ var DaemonlessBuilder = class {
       if (!parent && (await parentImage()).layers.length === 0 && written.length === 0) written.push(writeOne("oci-build empty layer", []));
       filesKnown({ fs: fs3, owners, baseAnnotations });
     } catch (err) {
+      speculation?.abort.abort();
       await Promise.allSettled(written);
       if (work) await this.rootfsCache().discard(work);
       throw err;
@@ -63343,6 +63398,34 @@ var DaemonlessBuilder = class {
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
     logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs: fs3, owners, baseAnnotations };
+  }
+  /** Starts the first copy layer during a cold base scan (src/build/speculate.ts); undefined when that does not apply. */
+  async speculate(bf, v2, platform, base) {
+    const first = v2.steps[0];
+    const digest = base.digest;
+    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanIsQuick(digest) || this.speculating.has(digest)) return void 0;
+    this.speculating.add(digest);
+    try {
+      const entries = await stepEntries(first, {
+        context: bf.context,
+        platform: formatPlatform(platform),
+        fs: guessedFs(first),
+        resolveOwner: async (o) => resolveOwner(o)
+      });
+      if (fileBytes(entries) < SPECULATE_BYTES) return void 0;
+      const abort = new AbortController();
+      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => this.scanDone.has(digest) ? defaultParallelism() : 1 });
+      produced.catch(() => {
+      });
+      return { entries, produced, abort };
+    } catch {
+      return void 0;
+    }
+  }
+  /** True when the base's scan is done or saved on disk: there is nothing to overlap. */
+  scanIsQuick(digest) {
+    if (this.scanDone.has(digest)) return true;
+    return Boolean(this.opts.cacheDir && existsSync2(join14(this.opts.cacheDir, "scans", `${digest.slice(7)}.json`)));
   }
   layerProducer;
   /** One per build: layers shared by variants and platforms are made once. */
@@ -63437,6 +63520,8 @@ var DaemonlessBuilder = class {
         }
         return { fs: FsView.fromListing(listing), owners };
       })();
+      p2.then(() => this.scanDone.add(key), () => {
+      });
       this.scans.set(key, p2);
     }
     return p2;
