@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-RLHTU5SV.js";
+} from "./chunks/chunk-7DZWZ4LW.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

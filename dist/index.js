@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-RLHTU5SV.js";
+} from "./chunks/chunk-7DZWZ4LW.js";
 import {
   debug,
   error,

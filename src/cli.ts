@@ -1,3 +1,4 @@
+import './runtime.js';
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';

@@ -22,6 +22,7 @@ import { assemble, createdTime } from './assemble.js';
 import { BaseImageError, resolveBase, type BaseImage } from './base.js';
 import { BlobFetcher } from './fetch.js';
 import { FsView } from './fsview.js';
+import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { BuiltImage, ImageLayer } from './image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
 
@@ -72,13 +73,11 @@ interface VariantJob {
   done: Promise<VariantState>;
 }
 
-interface OwnerFiles { passwd?: string; group?: string }
 
 export class DaemonlessBuilder implements Builder {
   readonly fetcher: BlobFetcher;
   private readonly bases = new Map<string, Promise<BaseImage>>();
-  private readonly scans = new Map<string, Promise<{ fs: FsView; owners: OwnerFiles }>>();
-  private readonly scanDone = new Set<string>();
+  private readonly scanner: BaseScanner;
   /** Bases (by digest) whose scan already has a layer compressing beside it. */
   private readonly speculating = new Set<string>();
   /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
@@ -93,6 +92,7 @@ export class DaemonlessBuilder implements Builder {
 
   constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
     this.fetcher = new BlobFetcher(client, store);
+    this.scanner = new BaseScanner(this.fetcher, opts.cacheDir);
   }
 
   async build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>> {
@@ -188,7 +188,7 @@ export class DaemonlessBuilder implements Builder {
         : {};
       owners = {};
       if (v.steps.length) {
-        const scanning = this.scan(base);
+        const scanning = this.scanner.scan(base);
         scanning.catch(() => { /* awaited below */ });
         speculation = await this.speculate(bf, v, platform, base);
         const scan = await scanning;
@@ -324,7 +324,7 @@ export class DaemonlessBuilder implements Builder {
     const digest = base.digest;
     // One guess per base scan: the scan's inflate runs on one core and needs it; one layer
     // compressing beside it, a chunk at a time, fills the other.
-    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanIsQuick(digest) || this.speculating.has(digest)) return undefined;
+    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.quick(digest) || this.speculating.has(digest)) return undefined;
     this.speculating.add(digest);
     try {
       const entries = await stepEntries(first, {
@@ -333,18 +333,12 @@ export class DaemonlessBuilder implements Builder {
       });
       if (fileBytes(entries) < SPECULATE_BYTES) return undefined;
       const abort = new AbortController();
-      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => (this.scanDone.has(digest) ? defaultParallelism() : 1) });
+      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => (this.scanner.finished(digest) ? defaultParallelism() : 1) });
       produced.catch(() => { /* aborted, or failed: the real step reports its own errors */ });
       return { entries, produced, abort };
     } catch {
       return undefined; // the real step says what is wrong
     }
-  }
-
-  /** True when the base's scan is done or saved on disk: there is nothing to overlap. */
-  private scanIsQuick(digest: string): boolean {
-    if (this.scanDone.has(digest)) return true;
-    return Boolean(this.opts.cacheDir && existsSync(join(this.opts.cacheDir, 'scans', `${digest.slice(7)}.json`)));
   }
 
   private layerProducer?: LayerProducer;
@@ -411,44 +405,6 @@ export class DaemonlessBuilder implements Builder {
         throw new BaseImageError(ref, `${(err as Error).message}\n  (fix: check the reference and that its registry is reachable; for a private registry give credentials with registry-auth or ~/.docker/config.json)`);
       });
       this.bases.set(key, p);
-    }
-    return p;
-  }
-
-  /** Lists the base's file system and reads its users and groups, once per base per run. */
-  private scan(base: BaseImage): Promise<{ fs: FsView; owners: OwnerFiles }> {
-    const key = base.digest ?? 'scratch';
-    let p = this.scans.get(key);
-    if (!p) {
-      p = (async () => {
-        if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
-        // A base is scanned once per machine: the result is kept in the cache by manifest digest.
-        const saved = this.opts.cacheDir && base.digest ? join(this.opts.cacheDir, 'scans', `${base.digest.slice(7)}.json`) : undefined;
-        if (saved) {
-          try {
-            const doc = JSON.parse(await readFile(saved, 'utf8')) as { version: 1; paths: [string, string][]; owners: OwnerFiles };
-            if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
-          } catch { /* not scanned yet */ }
-        }
-        const source = { kind: 'remote' as const, repo: base.repo };
-        // The scan reads each layer as it downloads (the first streams; the others download
-        // meanwhile and are read from the store when the scan gets to them).
-        for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => { /* the scan's open reports it */ });
-        const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
-        // One pass over the base layers: the final tree and the user and group files.
-        const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
-        const listing = paths ?? new Map();
-        const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
-        if (saved) {
-          await mkdir(dirname(saved), { recursive: true });
-          const tmp = `${saved}.${process.pid}.tmp`;
-          await writeFile(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
-          await rename(tmp, saved);
-        }
-        return { fs: FsView.fromListing(listing), owners };
-      })();
-      p.then(() => this.scanDone.add(key), () => { /* reported to the variants that wait for it */ });
-      this.scans.set(key, p);
     }
     return p;
   }

@@ -3,11 +3,9 @@ import type { BlobStore } from '../layer/blobstore.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { writeLayer } from '../layer/writer.js';
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { lstat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { compressionKeyPart, FileHasher, hashingStream, hashKey, LayerCache, stepKeyParts, type KeyEntry, type LayerKeyOptions } from '../cache/layer-cache.js';
-import { unchangedSince } from '../cache/file-hasher.js';
+import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, type KeyEntry, type LayerKeyOptions } from '../cache/layer-cache.js';
+import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 
@@ -20,11 +18,11 @@ interface Sources {
   /** The entries, with contentHash where it is known (buffered files also get open() from memory). */
   entries: (LayerEntry & KeyEntry)[];
   /** Entries (indexes) whose content is only learned by the write. */
-  unknown: number[];
+  unknown: Set<number>;
   /** Source files known by stat, checked again after the write. */
-  byStat: { path: string; stat: BigIntStats }[];
+  byStat: { path: string; sig: StatSig }[];
   /** Stat of each unknown host file before the write (to record its streamed hash). */
-  openedStat: Map<number, BigIntStats>;
+  openedStat: Map<number, StatSig>;
   /** What identifies each unknown entry's source for sharing within a run. */
   identities: (string | undefined)[];
 }
@@ -33,18 +31,21 @@ let onePassNonce = 0;
 
 /** Sorts a layer's file entries by how their content becomes known (see fromStep). */
 async function identifySources(entries: readonly LayerEntry[], hasher: FileHasher): Promise<Sources> {
-  const out: Sources = { entries: entries.map((e) => ({ ...e })), unknown: [], byStat: [], openedStat: new Map(), identities: [] };
+  const out: Sources = { entries: entries.map((e) => ({ ...e })), unknown: new Set(), byStat: [], openedStat: new Map(), identities: [] };
+  const files = [...entries.keys()].filter((i) => entries[i]!.type === 'file');
+  const probes = await pooled(files, 16, async (i) => (entries[i]!.hostPath ? await hasher.probe(entries[i]!.hostPath!) : {}));
   const pending: number[] = [];
-  for (const [i, e] of entries.entries()) {
-    if (e.type !== 'file') continue;
-    const k = e.hostPath ? await hasher.known(e.hostPath) : undefined;
-    if (k && Number(k.stat.size) === e.size) {
-      out.entries[i] = { ...out.entries[i]!, contentHash: k.hash };
-      out.byStat.push({ path: e.hostPath!, stat: k.stat });
+  files.forEach((i, n) => {
+    const e = entries[i]!;
+    const { known, sig } = probes[n]!;
+    if (known && known.size === e.size) {
+      out.entries[i] = { ...out.entries[i]!, contentHash: known.hash };
+      out.byStat.push({ path: e.hostPath!, sig: known.sig });
     } else {
       pending.push(i);
+      if (sig) out.openedStat.set(i, sig);
     }
-  }
+  });
   const small = pending.every((i) => (entries[i]!.size ?? 0) <= SMALL_FILE_BYTES)
     && pending.reduce((n, i) => n + (entries[i]!.size ?? 0), 0) <= BUFFER_BYTES;
   if (small) {
@@ -61,14 +62,26 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
     await Promise.all(Array.from({ length: Math.min(8, pending.length) }, worker));
     return out;
   }
-  out.unknown = pending;
+  out.unknown = new Set(pending);
   for (const i of pending) {
     const e = entries[i]!;
-    if (!e.hostPath) { out.identities[i] = `stream-${++onePassNonce}`; continue; }
-    const st = await lstat(e.hostPath, { bigint: true });
-    out.openedStat.set(i, st);
-    out.identities[i] = `${e.hostPath}|${st.dev}|${st.ino}|${st.size}|${st.mtimeNs}|${st.ctimeNs}`;
+    const sig = out.openedStat.get(i);
+    out.identities[i] = e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
   }
+  return out;
+}
+
+/** fn over items, `width` at a time; results in the items' order. */
+async function pooled<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const k = next++;
+      out[k] = await fn(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
   return out;
 }
 
@@ -132,11 +145,11 @@ export class LayerProducer {
     const keyOpts = { mtime: this.opts.mtime, ...this.keyOpts };
     const sources = await identifySources(entries, hasher);
     const checkUnchanged = async (): Promise<void> => {
-      for (const { path, stat } of sources.byStat) {
-        if (!(await unchangedSince(path, stat))) throw new Error(`${path} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
+      for (const { path, sig } of sources.byStat) {
+        if (!(await unchangedSince(path, sig))) throw new Error(`${path} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
       }
     };
-    if (sources.unknown.length === 0) {
+    if (sources.unknown.size === 0) {
       const key = hashKey(stepKeyParts(step, sources.entries, keyOpts));
       return this.byKey(key, async () => {
         const layer = await this.write(sources.entries, control);
@@ -149,19 +162,27 @@ export class LayerProducer {
     const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: sources.identities[i] ?? null })), step: stepKeyParts(step, [], keyOpts) });
     return this.shared(identity, async () => {
       const hashes = new Map<number, Digest>();
+      // Each file's hash is learned (for later builds, by stat) as soon as it has streamed.
+      const learning: Promise<void>[] = [];
       const streamed = sources.entries.map((e, i) => {
-        if (!sources.unknown.includes(i)) return e;
-        const open = e.open!;
-        return { ...e, open: (): Readable => hashingStream(open(), (h) => { hashes.set(i, h); }) };
+        if (!sources.unknown.has(i)) return e;
+        const before = sources.openedStat.get(i);
+        return {
+          ...e,
+          onContentHash: (h: Digest, n: number) => {
+            hashes.set(i, h);
+            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n));
+          },
+        };
       });
-      const layer = await this.write(streamed, control);
+      let layer: BuiltLayer;
+      try {
+        layer = await this.write(streamed, control);
+      } finally {
+        await Promise.allSettled(learning);
+      }
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => (hashes.has(i) ? { ...e, contentHash: hashes.get(i)! } : e));
-      for (const i of sources.unknown) {
-        const e = entries[i]!;
-        const before = sources.openedStat.get(i);
-        if (e.hostPath && before) await hasher.learnStreamed(e.hostPath, hashes.get(i)!, before, e.size ?? 0);
-      }
       await this.cache!.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer);
       return layer;
     });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -31,10 +31,22 @@ export interface FileHasherOptions {
   now?: () => number;
 }
 
+/**
+ * A file's stat as one string (size, mtime, ctime, inode, device, mode): what "unchanged" means.
+ * Strings, not BigIntStats objects: a build of ten thousand files keeps one per file, and a
+ * BigIntStats is some twenty heap objects.
+ */
+export type StatSig = string;
+
+export function statSig(st: BigIntStats): StatSig {
+  return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`;
+}
+
 /** A file's content hash known without reading it, and the stat it was known by. */
 export interface KnownFile {
   hash: Digest;
-  stat: BigIntStats;
+  sig: StatSig;
+  size: number;
 }
 
 /**
@@ -48,7 +60,7 @@ export class FileHasher {
   private records?: Promise<Map<string, FileRecord>>;
   private readonly memo = new Map<string, Promise<Digest>>();
   /** Hashes this build learned (by reading or streaming), with the stat they belong to. */
-  private readonly seen = new Map<string, KnownFile>();
+  private readonly seen = new Map<string, { hash: Digest; sig: StatSig }>();
   private readonly learned = new Map<string, FileRecord>();
   private readonly opts: Required<FileHasherOptions>;
 
@@ -75,20 +87,29 @@ export class FileHasher {
    * recorded by an earlier build, for the stat the file has now. Undefined otherwise.
    */
   async known(path: string): Promise<KnownFile | undefined> {
+    return (await this.probe(path)).known;
+  }
+
+  /** One lstat: the hash when it is known (see known()), else the stat the file has now. */
+  async probe(path: string): Promise<{ known?: KnownFile; sig?: StatSig }> {
     const abs = resolve(path);
     let st: BigIntStats;
-    try { st = await lstat(abs, { bigint: true }); } catch { return undefined; }
-    if (!st.isFile()) return undefined;
+    // Synchronous: a stat of a cached inode takes microseconds, a trip through the thread pool
+    // (busy compressing) far longer, and a layer may have thousands of files.
+    try { st = lstatSync(abs, { bigint: true }); } catch { return {}; }
+    if (!st.isFile()) return {};
+    const sig = statSig(st);
+    const size = Number(st.size);
     const mine = this.seen.get(abs);
-    if (mine && sameStat(statFields(mine.stat), st)) return { hash: mine.hash, stat: st };
+    if (mine && mine.sig === sig) return { known: { hash: mine.hash, sig, size } };
     const rec = (await this.load()).get(abs);
     if (rec && sameStat(rec, st)) {
       this.stats.unchanged++;
       this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
-      this.seen.set(abs, { hash: rec.hash, stat: st });
-      return { hash: rec.hash, stat: st };
+      this.seen.set(abs, { hash: rec.hash, sig });
+      return { known: { hash: rec.hash, sig, size } };
     }
-    return undefined;
+    return { sig };
   }
 
   /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
@@ -104,7 +125,7 @@ export class FileHasher {
     if (!before.isFile()) throw new Error(`${abs} is not a regular file`);
     const bytes = await readFile(abs);
     const hash: Digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    this.learn(abs, hash, before, await lstat(abs, { bigint: true }), bytes.length);
+    this.learn(abs, hash, statSig(before), await lstat(abs, { bigint: true }), bytes.length);
     return { bytes, hash };
   }
 
@@ -112,10 +133,10 @@ export class FileHasher {
    * Records a hash computed while the file streamed into a layer (`before`: its stat when it
    * was opened). Kept only when the file did not change while it was read.
    */
-  async learnStreamed(path: string, hash: Digest, before: BigIntStats, bytes: number): Promise<void> {
+  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number): Promise<void> {
     const abs = resolve(path);
     let after: BigIntStats;
-    try { after = await lstat(abs, { bigint: true }); } catch { return; }
+    try { after = lstatSync(abs, { bigint: true }); } catch { return; }
     this.learn(abs, hash, before, after, bytes);
   }
 
@@ -131,16 +152,17 @@ export class FileHasher {
       bytes += (chunk as Buffer).length;
     }
     const hash: Digest = `sha256:${h.digest('hex')}`;
-    this.learn(abs, hash, st, await lstat(abs, { bigint: true }), bytes);
+    this.learn(abs, hash, statSig(st), await lstat(abs, { bigint: true }), bytes);
     return hash;
   }
 
-  private learn(abs: string, hash: Digest, st: BigIntStats, after: BigIntStats, bytes: number): void {
+  private learn(abs: string, hash: Digest, before: StatSig, after: BigIntStats, bytes: number): void {
     this.stats.hashed++;
     this.stats.bytesHashed += bytes;
     const now = this.opts.now();
-    const stable = after.size === st.size && after.mtimeNs === st.mtimeNs && after.ctimeNs === st.ctimeNs && after.ino === st.ino && BigInt(bytes) === st.size;
-    if (stable) this.seen.set(abs, { hash, stat: after }); else this.seen.delete(abs);
+    const sig = statSig(after);
+    const stable = sig === before && BigInt(bytes) === after.size;
+    if (stable) this.seen.set(abs, { hash, sig }); else this.seen.delete(abs);
     // Recorded only when the file did not change while being read and was not modified
     // just before: a same-size rewrite in the same timestamp tick (file system timestamps
     // are coarse) would leave size and mtime as recorded. A later write moves mtime off
@@ -230,9 +252,9 @@ function sameStat(rec: Omit<FileRecord, 'hash' | 'usedAt'>, st: BigIntStats): bo
 }
 
 /** The file still has the stat its hash was known by (checked after a layer read it). */
-export async function unchangedSince(path: string, st: BigIntStats): Promise<boolean> {
+export async function unchangedSince(path: string, sig: StatSig): Promise<boolean> {
   try {
-    return sameStat(statFields(st), await lstat(path, { bigint: true }));
+    return statSig(await lstat(path, { bigint: true })) === sig;
   } catch {
     return false;
   }

@@ -71,12 +71,18 @@ export class ParallelGzip extends Transform {
   /** Starts every full chunk; waits (writing finished pieces out) while too many are running. */
   private async drainFull(): Promise<void> {
     while (this.pendingBytes >= PGZIP_CHUNK) {
-      const all = Buffer.concat(this.pending);
-      const chunk = all.subarray(0, PGZIP_CHUNK);
-      const rest = all.subarray(PGZIP_CHUNK);
-      this.pending = rest.length ? [rest] : [];
-      this.pendingBytes = rest.length;
-      this.enqueue(Buffer.from(chunk), false);
+      // One copy of exactly a chunk; what is left of the last buffer it took stays a view.
+      const chunk = Buffer.concat(this.pending, PGZIP_CHUNK);
+      const rest: Buffer[] = [];
+      let skip = PGZIP_CHUNK;
+      for (const b of this.pending) {
+        if (skip >= b.length) { skip -= b.length; continue; }
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+      this.pending = rest;
+      this.pendingBytes -= PGZIP_CHUNK;
+      this.enqueue(chunk, false);
       while (this.queue.length >= Math.max(1, this.parallel())) this.push(await this.queue.shift()!);
     }
   }
@@ -92,6 +98,9 @@ export class ParallelGzip extends Transform {
     this.tail = chunk.length >= WINDOW ? chunk.subarray(chunk.length - WINDOW) : Buffer.concat([dictionary, chunk]).subarray(-WINDOW);
     const opts = {
       level: this.level,
+      // Room for the whole piece (stored blocks of incompressible data add a little), so each
+      // chunk is one job on the thread pool instead of a round trip per 16 KiB of output.
+      chunkSize: chunk.length + (chunk.length >> 4) + 1024,
       ...(dictionary.length ? { dictionary } : {}),
       finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
     };

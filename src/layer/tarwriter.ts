@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import { Header, Pax, type HeaderData } from 'tar';
@@ -212,10 +213,12 @@ export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): As
     const size = e.size!;
     let got = 0;
     const src = e.open!();
+    const hash = e.onContentHash ? createHash('sha256') : undefined;
     try {
       for await (const chunk of src) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
         got += buf.length;
+        hash?.update(buf);
         if (got > size) {
           throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
         }
@@ -228,6 +231,7 @@ export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): As
     if (got !== size) {
       throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
     }
+    if (hash) e.onContentHash!(`sha256:${hash.digest('hex')}`, got);
     const pad = padding(size);
     if (pad.length) yield pad;
   }

@@ -19,6 +19,11 @@ export interface LayerEntry {
   open?: () => Readable;
   /** Files copied from the build context: the host path (the layer cache hashes it by path). */
   hostPath?: string;
+  /**
+   * Files: called with the sha256 of the content as the writer read it, once it has all been
+   * read (the layer cache keys a layer by what it wrote without reading the file again).
+   */
+  onContentHash?: (hash: `sha256:${string}`, bytes: number) => void;
 }
 
 export interface LayerWriteOptions {

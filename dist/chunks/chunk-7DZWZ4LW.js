@@ -12369,7 +12369,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform3 } = __require("node:stream");
     var zlib3 = __require("node:zlib");
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -12960,7 +12960,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform4 {
+    var InflateStream = class extends Transform3 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -18832,7 +18832,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable9 } = __require("node:stream");
+    var { Readable: Readable10 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors2();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -18846,7 +18846,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable9 {
+    var BodyReadable = class extends Readable10 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -19235,7 +19235,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable: Readable9 } = require_readable();
+    var { Readable: Readable10 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors2();
     var util = require_util();
     function noop() {
@@ -19316,7 +19316,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable9({
+        const res = new Readable10({
           resume,
           abort,
           contentType,
@@ -19625,7 +19625,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable9,
+      Readable: Readable10,
       Duplex,
       PassThrough: PassThrough2
     } = __require("node:stream");
@@ -19641,7 +19641,7 @@ var require_api_pipeline = __commonJS({
     function noop() {
     }
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable9 {
+    var PipelineRequest = class extends Readable10 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -19658,7 +19658,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable9 {
+    var PipelineResponse = class extends Readable10 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -20948,13 +20948,13 @@ var require_mock_pool = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports, module) {
     "use strict";
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform3 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform4({
+        this.transform = new Transform3({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -21260,7 +21260,7 @@ var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
     var { writeFile: writeFile6, readFile: readFile9, mkdir: mkdir8 } = __require("node:fs/promises");
-    var { dirname: dirname6, resolve: resolve7 } = __require("node:path");
+    var { dirname: dirname7, resolve: resolve7 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors2();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -21491,7 +21491,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         const resolvedPath = resolve7(path3);
-        await mkdir8(dirname6(resolvedPath), { recursive: true });
+        await mkdir8(dirname7(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash2, snapshot]) => ({
           hash: hash2,
           snapshot
@@ -24913,7 +24913,7 @@ var require_cache2 = __commonJS({
   "node_modules/undici/lib/interceptor/cache.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable9 } = __require("node:stream");
+    var { Readable: Readable10 } = __require("node:stream");
     var util = require_util();
     var CacheHandler = require_cache_handler();
     var MemoryCacheStore = require_memory_cache_store();
@@ -25130,7 +25130,7 @@ var require_cache2 = __commonJS({
       return dispatch(opts, new CacheHandler(globalOpts, cacheKey, handler));
     }
     function sendCachedValue(handler, opts, result, age, context, isStale2) {
-      const stream = util.isStream(result.body) ? result.body : Readable9.from(result.body ?? []);
+      const stream = util.isStream(result.body) ? result.body : Readable10.from(result.body ?? []);
       assert2(!stream.destroyed, "stream should not be destroyed");
       assert2(!stream.readableDidRead, "stream should not be readableDidRead");
       const controller = {
@@ -28571,7 +28571,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable9, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
+    var { Readable: Readable10, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
     var { addAbortListener, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -29556,7 +29556,7 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable9({ read: resume });
+              this.body = new Readable10({ read: resume });
               const onError = this.onError.bind(this);
               resolve7({
                 status,
@@ -33054,7 +33054,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports, module) {
     "use strict";
     var buffer = __require("node:buffer");
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform3 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util6();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -33104,7 +33104,7 @@ var require_eventsource_stream = __commonJS({
       error62.aborted = false;
       return error62;
     }
-    var EventSourceStream = class extends Transform4 {
+    var EventSourceStream = class extends Transform3 {
       /**
        * @type {eventSourceSettings}
        */
@@ -33970,6 +33970,10 @@ ${captureLines}` : capture.stack;
   }
 });
 
+// src/runtime.ts
+import { setFlagsFromString } from "node:v8";
+setFlagsFromString("--semi-space-growth-factor=1");
+
 // src/oci/digest.ts
 import { createHash } from "node:crypto";
 var DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
@@ -34236,14 +34240,25 @@ function ownerOf(ctx) {
 // src/build/steps.ts
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { basename, dirname, join as join6, relative, resolve as resolve2, sep } from "node:path";
-import { Readable as Readable4 } from "node:stream";
+import { Readable as Readable5 } from "node:stream";
 
 // src/layer/source.ts
-import { createReadStream } from "node:fs";
+import { closeSync, createReadStream, readFileSync as readFileSync2 } from "node:fs";
+import { Readable } from "node:stream";
 function readBufferSize(size) {
   return Math.min(1 << 20, Math.max(1 << 12, size));
 }
+var SYNC_READ_BYTES = 64 << 10;
 function openSource(path3, size, fd) {
+  if (size <= SYNC_READ_BYTES) {
+    return Readable.from((function* () {
+      try {
+        yield readFileSync2(fd ?? path3);
+      } finally {
+        if (fd !== void 0) closeSync(fd);
+      }
+    })(), { objectMode: false });
+  }
   return createReadStream(path3, { highWaterMark: readBufferSize(size), ...fd !== void 0 ? { fd } : {} });
 }
 
@@ -34515,12 +34530,12 @@ function copyFromImage(step, opts) {
 }
 
 // src/run/runstep.ts
-import { chownSync, lstatSync as lstatSync4, mkdirSync as mkdirSync2, readFileSync as readFileSync3, rmSync as rmSync2, writeFileSync } from "node:fs";
+import { chownSync, lstatSync as lstatSync4, mkdirSync as mkdirSync2, readFileSync as readFileSync4, rmSync as rmSync2, writeFileSync } from "node:fs";
 import { join as join5 } from "node:path";
 
 // src/layer/reader.ts
 import { posix as posix3 } from "node:path";
-import { Readable as Readable2 } from "node:stream";
+import { Readable as Readable3 } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 
@@ -37494,7 +37509,8 @@ var To = (s3) => {
 };
 
 // src/layer/tarwriter.ts
-import { Readable } from "node:stream";
+import { createHash as createHash2 } from "node:crypto";
+import { Readable as Readable2 } from "node:stream";
 import { posix as posix2 } from "node:path";
 var BLOCK = 512;
 var ZERO_BLOCK = Buffer.alloc(BLOCK);
@@ -37663,10 +37679,12 @@ async function* tarChunks(sorted, mtime) {
     const size = e.size;
     let got = 0;
     const src = e.open();
+    const hash2 = e.onContentHash ? createHash2("sha256") : void 0;
     try {
       for await (const chunk of src) {
         const buf = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
         got += buf.length;
+        hash2?.update(buf);
         if (got > size) {
           throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
         }
@@ -37679,6 +37697,7 @@ async function* tarChunks(sorted, mtime) {
     if (got !== size) {
       throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
     }
+    if (hash2) e.onContentHash(`sha256:${hash2.digest("hex")}`, got);
     const pad2 = padding(size);
     if (pad2.length) yield pad2;
   }
@@ -37686,7 +37705,7 @@ async function* tarChunks(sorted, mtime) {
 }
 function createTarStream(entries, mtime) {
   const sorted = prepareEntries(entries);
-  return Readable.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
+  return Readable2.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
 }
 
 // src/layer/reader.ts
@@ -37739,7 +37758,7 @@ async function* decompressedChunks(src) {
       return;
     }
     const dec = kind === "gzip" ? zlib.createGunzip({ chunkSize: INFLATE_CHUNK }) : createZstdDecompressor();
-    const piped = pipeline(Readable2.from(rest(), { objectMode: false }), dec);
+    const piped = pipeline(Readable3.from(rest(), { objectMode: false }), dec);
     piped.catch(() => {
     });
     for await (const chunk of dec) yield toBuffer(chunk);
@@ -38154,7 +38173,7 @@ import { spawn as spawn2 } from "node:child_process";
 import { existsSync } from "node:fs";
 
 // src/run/cleanup.ts
-import { readFileSync as readFileSync2, rmSync } from "node:fs";
+import { readFileSync as readFileSync3, rmSync } from "node:fs";
 import { spawnSync as spawnSync2 } from "node:child_process";
 var processGroups = /* @__PURE__ */ new Set();
 var directories = /* @__PURE__ */ new Set();
@@ -38162,7 +38181,7 @@ var installed = false;
 function unmountUnder(dir) {
   let mounts;
   try {
-    mounts = readFileSync2("/proc/self/mounts", "utf8");
+    mounts = readFileSync3("/proc/self/mounts", "utf8");
   } catch {
     return;
   }
@@ -38350,7 +38369,7 @@ function runInSandbox(spec) {
 // src/run/snapshot.ts
 import { constants as constants2, lstatSync as lstatSync3, openSync as openSync2, readdirSync as readdirSync2, readlinkSync as readlinkSync3 } from "node:fs";
 import { join as join4, posix as posix4 } from "node:path";
-import { Readable as Readable3 } from "node:stream";
+import { Readable as Readable4 } from "node:stream";
 var SANDBOX_PATHS = ["/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts"];
 function isSandboxPath(p2) {
   return SANDBOX_PATHS.some((s3) => p2 === s3 || p2.startsWith(`${s3}/`));
@@ -38395,7 +38414,7 @@ function changed(b2, a) {
   if (a.kind === "dir") return false;
   return b2.size !== a.size || b2.mtimeNs !== a.mtimeNs || b2.ctimeNs !== a.ctimeNs || b2.ino !== a.ino || b2.link !== a.link;
 }
-var noContent = () => Readable3.from([]);
+var noContent = () => Readable4.from([]);
 function diffSnapshots(root, before, after) {
   const entries = [];
   const skipped = [];
@@ -38488,7 +38507,7 @@ function describeCommand(step) {
 function readIdFile(r, p2) {
   const f2 = r.existing(p2);
   if (!f2 || !f2.stats.isFile() || f2.stats.size > MAX_ID_FILE) return void 0;
-  return readFileSync3(f2.host, "utf8");
+  return readFileSync4(f2.host, "utf8");
 }
 function readIdFiles(rootfs) {
   const r = new RootResolver(rootfs);
@@ -38584,7 +38603,7 @@ async function runStep(step, ctx) {
     };
     const hostFile = (p2, fallback) => {
       try {
-        return readFileSync3(p2, "utf8");
+        return readFileSync4(p2, "utf8");
       } catch {
         return fallback;
       }
@@ -38643,7 +38662,7 @@ async function stepEntries(step, ctx) {
   let explicitDir;
   if (step.kind === "file") {
     const content = Buffer.from(step.content, "utf8");
-    add({ path: normalize(step.path), type: "file", mode: step.mode ?? 420, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable4.from([content]) });
+    add({ path: normalize(step.path), type: "file", mode: step.mode ?? 420, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable5.from([content]) });
   } else if (step.from !== void 0) {
     if (!ctx.variantRoot) throw new StepError(step, `copy from ${step.from}: no root file system available`);
     const root = await ctx.variantRoot(step.from);
@@ -38740,7 +38759,7 @@ import { readFile as readFile7 } from "node:fs/promises";
 // src/distribute/partial.ts
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname as dirname2 } from "node:path";
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 
 // node_modules/zod/v4/classic/external.js
 var external_exports = {};
@@ -58483,7 +58502,7 @@ var partialSchema = external_exports.object({
   ]))
 });
 function buildFileHash(text) {
-  return createHash2("sha256").update(text).digest("hex");
+  return createHash3("sha256").update(text).digest("hex");
 }
 async function writePartial(path3, partial2) {
   await mkdir(dirname2(path3), { recursive: true });
@@ -60710,12 +60729,20 @@ var ParallelGzip = class extends Transform {
   /** Starts every full chunk; waits (writing finished pieces out) while too many are running. */
   async drainFull() {
     while (this.pendingBytes >= PGZIP_CHUNK) {
-      const all = Buffer.concat(this.pending);
-      const chunk = all.subarray(0, PGZIP_CHUNK);
-      const rest = all.subarray(PGZIP_CHUNK);
-      this.pending = rest.length ? [rest] : [];
-      this.pendingBytes = rest.length;
-      this.enqueue(Buffer.from(chunk), false);
+      const chunk = Buffer.concat(this.pending, PGZIP_CHUNK);
+      const rest = [];
+      let skip = PGZIP_CHUNK;
+      for (const b2 of this.pending) {
+        if (skip >= b2.length) {
+          skip -= b2.length;
+          continue;
+        }
+        rest.push(skip > 0 ? b2.subarray(skip) : b2);
+        skip = 0;
+      }
+      this.pending = rest;
+      this.pendingBytes -= PGZIP_CHUNK;
+      this.enqueue(chunk, false);
       while (this.queue.length >= Math.max(1, this.parallel())) this.push(await this.queue.shift());
     }
   }
@@ -60730,6 +60757,9 @@ var ParallelGzip = class extends Transform {
     this.tail = chunk.length >= WINDOW ? chunk.subarray(chunk.length - WINDOW) : Buffer.concat([dictionary, chunk]).subarray(-WINDOW);
     const opts = {
       level: this.level,
+      // Room for the whole piece (stored blocks of incompressible data add a little), so each
+      // chunk is one job on the thread pool instead of a round trip per 16 KiB of output.
+      chunkSize: chunk.length + (chunk.length >> 4) + 1024,
       ...dictionary.length ? { dictionary } : {},
       finishFlush: last ? constants3.Z_FINISH : constants3.Z_SYNC_FLUSH
     };
@@ -60778,8 +60808,8 @@ function createCompressor(c, parallel) {
 
 // src/registry/client.ts
 var import_undici = __toESM(require_undici(), 1);
-import { createHash as createHash3 } from "node:crypto";
-import { Readable as Readable5 } from "node:stream";
+import { createHash as createHash4 } from "node:crypto";
+import { Readable as Readable6 } from "node:stream";
 
 // src/log.ts
 var silentLogger = {
@@ -61501,7 +61531,7 @@ var RegistryClient = class {
     const logger = this.logger;
     const sleep = policy.sleep ?? ((ms2) => new Promise((r) => setTimeout(r, ms2)));
     async function* verified() {
-      const h = createHash3("sha256");
+      const h = createHash4("sha256");
       let n = 0;
       let cur = res;
       let skip = 0;
@@ -61538,7 +61568,7 @@ var RegistryClient = class {
       const actual = hashDigest(h);
       if (actual !== digest) throw new DigestMismatchError(digest, actual, cur.url, "blob");
     }
-    return Readable5.from(verified(), { objectMode: false });
+    return Readable6.from(verified(), { objectMode: false });
   }
   /**
    * Cross-repository mount (same registry). True when the registry linked the blob (201). On 202
@@ -61634,7 +61664,7 @@ var RegistryClient = class {
     let res = await this.transmit(repo, req, authz);
     if (res.status === 401 && ours) {
       const text = await readLimited(res.body, 64 * 1024).catch(() => void 0);
-      const first = { ...res, body: Readable5.from(text ? [text] : []) };
+      const first = { ...res, body: Readable6.from(text ? [text] : []) };
       const next = await this.auth.unauthorized(repo.registry, req.scopes, res.headers["www-authenticate"], authz);
       if (next !== void 0) {
         authz = next;
@@ -61673,7 +61703,7 @@ var RegistryClient = class {
     } else if (req.body) {
       const src = req.body();
       source = src;
-      body = Readable5.from((async function* () {
+      body = Readable6.from((async function* () {
         try {
           for await (const c of src) yield c;
         } catch (e) {
@@ -61733,7 +61763,7 @@ function checkDigestHeader(res, expected, what) {
 }
 
 // src/registry/credentials.ts
-import { readFileSync as readFileSync4 } from "node:fs";
+import { readFileSync as readFileSync5 } from "node:fs";
 import { homedir as homedir2 } from "node:os";
 import { join as join8 } from "node:path";
 var HUB_KEYS = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
@@ -61778,7 +61808,7 @@ function parseDockerConfig(text, path3 = "docker config") {
 function readDockerConfig(path3) {
   let text;
   try {
-    text = readFileSync4(path3, "utf8");
+    text = readFileSync5(path3, "utf8");
   } catch (e) {
     if (e.code === "ENOENT") return /* @__PURE__ */ new Map();
     throw new Error(`cannot read ${path3}: ${e.code ?? String(e)}`);
@@ -61803,13 +61833,11 @@ function credentialsFrom(opts = {}) {
 }
 
 // src/build/builder.ts
-import { existsSync as existsSync2 } from "node:fs";
-import { mkdir as mkdir4, readFile as readFile5, rename as rename3, writeFile as writeFile3 } from "node:fs/promises";
-import { dirname as dirname3, join as join14 } from "node:path";
+import { dirname as dirname4 } from "node:path";
 
 // src/run/rootfs.ts
 import { spawn as spawn3 } from "node:child_process";
-import { createHash as createHash4, randomBytes as randomBytes2 } from "node:crypto";
+import { createHash as createHash5, randomBytes as randomBytes2 } from "node:crypto";
 import { mkdirSync as mkdirSync4, rmSync as rmSync4 } from "node:fs";
 import { rm as rm2 } from "node:fs/promises";
 import { join as join10 } from "node:path";
@@ -61818,7 +61846,7 @@ import { join as join10 } from "node:path";
 import {
   chmodSync,
   chownSync as chownSync2,
-  closeSync,
+  closeSync as closeSync2,
   constants as constants4,
   fchmodSync,
   fchownSync,
@@ -62134,14 +62162,14 @@ async function extractLayer(root, src, opts) {
       const t = h.mtime ?? /* @__PURE__ */ new Date(0);
       futimesSync(fd, t, t);
     } finally {
-      closeSync(fd);
+      closeSync2(fd);
     }
   }
 }
 
 // src/run/rootfs.ts
 function chainKey(chain) {
-  const h = createHash4("sha256");
+  const h = createHash5("sha256");
   for (const l of chain) h.update(`${l.diffId}
 `);
   return h.digest("hex");
@@ -62274,11 +62302,11 @@ var RootfsCache = class {
 };
 
 // src/layer/writer.ts
-import { createHash as createHash5 } from "node:crypto";
-import { Readable as Readable6, Transform as Transform2 } from "node:stream";
+import { createHash as createHash6 } from "node:crypto";
+import { Readable as Readable7, Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 var HashCounter = class extends Transform2 {
-  hash = createHash5("sha256");
+  hash = createHash6("sha256");
   bytes = 0;
   _transform(chunk, _enc, cb) {
     this.hash.update(chunk);
@@ -62291,7 +62319,7 @@ async function writeLayer(entries, store, opts) {
   const problem = compressionProblem(compression, { algorithm: "compression", level: `${compression.algorithm} level` });
   if (problem) throw new Error(problem);
   const sorted = prepareEntries(entries);
-  const tar = Readable6.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
+  const tar = Readable7.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
   const uncompressed = new HashCounter();
   const gzip = createCompressor(compression, opts.parallel);
   const compressed = new HashCounter();
@@ -62317,12 +62345,11 @@ async function writeLayer(entries, store, opts) {
 }
 
 // src/build/layer-producer.ts
-import { createHash as createHash8 } from "node:crypto";
-import { lstat as lstat3 } from "node:fs/promises";
-import { Readable as Readable7 } from "node:stream";
+import { createHash as createHash9 } from "node:crypto";
+import { Readable as Readable8 } from "node:stream";
 
 // src/cache/layer-cache.ts
-import { createHash as createHash7 } from "node:crypto";
+import { createHash as createHash8 } from "node:crypto";
 import { readFile as readFile4 } from "node:fs/promises";
 import { join as join13 } from "node:path";
 
@@ -62347,10 +62374,13 @@ async function writeAtomic(file2, data) {
 }
 
 // src/cache/file-hasher.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
+import { lstatSync as lstatSync6 } from "node:fs";
 import { lstat as lstat2, readFile as readFile3 } from "node:fs/promises";
 import { join as join12, resolve as resolve4 } from "node:path";
-import { Transform as Transform3 } from "node:stream";
+function statSig(st2) {
+  return `${st2.size}:${st2.mtimeNs}:${st2.ctimeNs}:${st2.ino}:${st2.dev}:${st2.mode}`;
+}
 var FileHasher = class {
   constructor(dir, opts = {}) {
     this.dir = dir;
@@ -62384,24 +62414,30 @@ var FileHasher = class {
    * recorded by an earlier build, for the stat the file has now. Undefined otherwise.
    */
   async known(path3) {
+    return (await this.probe(path3)).known;
+  }
+  /** One lstat: the hash when it is known (see known()), else the stat the file has now. */
+  async probe(path3) {
     const abs = resolve4(path3);
     let st2;
     try {
-      st2 = await lstat2(abs, { bigint: true });
+      st2 = lstatSync6(abs, { bigint: true });
     } catch {
-      return void 0;
+      return {};
     }
-    if (!st2.isFile()) return void 0;
+    if (!st2.isFile()) return {};
+    const sig = statSig(st2);
+    const size = Number(st2.size);
     const mine = this.seen.get(abs);
-    if (mine && sameStat(statFields(mine.stat), st2)) return { hash: mine.hash, stat: st2 };
+    if (mine && mine.sig === sig) return { known: { hash: mine.hash, sig, size } };
     const rec = (await this.load()).get(abs);
     if (rec && sameStat(rec, st2)) {
       this.stats.unchanged++;
       this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
-      this.seen.set(abs, { hash: rec.hash, stat: st2 });
-      return { hash: rec.hash, stat: st2 };
+      this.seen.set(abs, { hash: rec.hash, sig });
+      return { known: { hash: rec.hash, sig, size } };
     }
-    return void 0;
+    return { sig };
   }
   /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
   async allKnown(paths) {
@@ -62414,8 +62450,8 @@ var FileHasher = class {
     const before = await lstat2(abs, { bigint: true });
     if (!before.isFile()) throw new Error(`${abs} is not a regular file`);
     const bytes = await readFile3(abs);
-    const hash2 = `sha256:${createHash6("sha256").update(bytes).digest("hex")}`;
-    this.learn(abs, hash2, before, await lstat2(abs, { bigint: true }), bytes.length);
+    const hash2 = `sha256:${createHash7("sha256").update(bytes).digest("hex")}`;
+    this.learn(abs, hash2, statSig(before), await lstat2(abs, { bigint: true }), bytes.length);
     return { bytes, hash: hash2 };
   }
   /**
@@ -62426,7 +62462,7 @@ var FileHasher = class {
     const abs = resolve4(path3);
     let after;
     try {
-      after = await lstat2(abs, { bigint: true });
+      after = lstatSync6(abs, { bigint: true });
     } catch {
       return;
     }
@@ -62437,22 +62473,23 @@ var FileHasher = class {
     if (k2) return k2.hash;
     const st2 = await lstat2(abs, { bigint: true });
     if (!st2.isFile()) throw new Error(`${abs} is not a regular file`);
-    const h = createHash6("sha256");
+    const h = createHash7("sha256");
     let bytes = 0;
     for await (const chunk of openSource(abs, Number(st2.size))) {
       h.update(chunk);
       bytes += chunk.length;
     }
     const hash2 = `sha256:${h.digest("hex")}`;
-    this.learn(abs, hash2, st2, await lstat2(abs, { bigint: true }), bytes);
+    this.learn(abs, hash2, statSig(st2), await lstat2(abs, { bigint: true }), bytes);
     return hash2;
   }
-  learn(abs, hash2, st2, after, bytes) {
+  learn(abs, hash2, before, after, bytes) {
     this.stats.hashed++;
     this.stats.bytesHashed += bytes;
     const now = this.opts.now();
-    const stable = after.size === st2.size && after.mtimeNs === st2.mtimeNs && after.ctimeNs === st2.ctimeNs && after.ino === st2.ino && BigInt(bytes) === st2.size;
-    if (stable) this.seen.set(abs, { hash: hash2, stat: after });
+    const sig = statSig(after);
+    const stable = sig === before && BigInt(bytes) === after.size;
+    if (stable) this.seen.set(abs, { hash: hash2, sig });
     else this.seen.delete(abs);
     if (stable && now - Number(after.mtimeNs / 1000000n) >= this.opts.racyWindowMs) {
       this.learned.set(abs, { ...statFields(after), hash: hash2, usedAt: now });
@@ -62499,26 +62536,9 @@ var FileHasher = class {
 };
 async function hashStream(e) {
   if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
-  const h = createHash6("sha256");
+  const h = createHash7("sha256");
   for await (const chunk of e.open()) h.update(chunk);
   return `sha256:${h.digest("hex")}`;
-}
-function hashingStream(source, done) {
-  const h = createHash6("sha256");
-  let bytes = 0;
-  const pass = new Transform3({
-    transform(chunk, _enc, cb) {
-      h.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-    flush(cb) {
-      done(`sha256:${h.digest("hex")}`, bytes);
-      cb();
-    }
-  });
-  source.on("error", (err) => pass.destroy(err));
-  return source.pipe(pass);
 }
 function statFields(st2) {
   return { size: st2.size.toString(), mtimeNs: st2.mtimeNs.toString(), ctimeNs: st2.ctimeNs.toString(), ino: st2.ino.toString(), dev: st2.dev.toString(), mode: Number(st2.mode) };
@@ -62527,9 +62547,9 @@ function sameStat(rec, st2) {
   const s3 = statFields(st2);
   return rec.size === s3.size && rec.mtimeNs === s3.mtimeNs && rec.ctimeNs === s3.ctimeNs && rec.ino === s3.ino && rec.dev === s3.dev && rec.mode === s3.mode;
 }
-async function unchangedSince(path3, st2) {
+async function unchangedSince(path3, sig) {
   try {
-    return sameStat(statFields(st2), await lstat2(path3, { bigint: true }));
+    return statSig(await lstat2(path3, { bigint: true })) === sig;
   } catch {
     return false;
   }
@@ -62680,7 +62700,7 @@ function canon(v2, at2) {
   }
 }
 function hashKey(parts) {
-  return createHash7("sha256").update(KEY_PREFIX).update(canonicalJson(parts)).digest("hex");
+  return createHash8("sha256").update(KEY_PREFIX).update(canonicalJson(parts)).digest("hex");
 }
 function compressionKeyPart(opts) {
   if (opts.compression === "zstd") {
@@ -62707,7 +62727,7 @@ function stepKeyParts(step, entries, opts) {
       owner: step.owner ?? null
     };
   } else if (step.kind === "file") {
-    fileStepHash = `sha256:${createHash7("sha256").update(step.content, "utf8").digest("hex")}`;
+    fileStepHash = `sha256:${createHash8("sha256").update(step.content, "utf8").digest("hex")}`;
     stepPart = { kind: "file", path: step.path, content: fileStepHash, mode: step.mode ?? null, owner: step.owner ?? null };
   } else {
     throw new Error(`layer key: unsupported step kind ${String(step.kind)}`);
@@ -62744,18 +62764,21 @@ var SMALL_FILE_BYTES = 1 << 20;
 var BUFFER_BYTES = 32 << 20;
 var onePassNonce = 0;
 async function identifySources(entries, hasher) {
-  const out = { entries: entries.map((e) => ({ ...e })), unknown: [], byStat: [], openedStat: /* @__PURE__ */ new Map(), identities: [] };
+  const out = { entries: entries.map((e) => ({ ...e })), unknown: /* @__PURE__ */ new Set(), byStat: [], openedStat: /* @__PURE__ */ new Map(), identities: [] };
+  const files = [...entries.keys()].filter((i) => entries[i].type === "file");
+  const probes = await pooled(files, 16, async (i) => entries[i].hostPath ? await hasher.probe(entries[i].hostPath) : {});
   const pending = [];
-  for (const [i, e] of entries.entries()) {
-    if (e.type !== "file") continue;
-    const k2 = e.hostPath ? await hasher.known(e.hostPath) : void 0;
-    if (k2 && Number(k2.stat.size) === e.size) {
-      out.entries[i] = { ...out.entries[i], contentHash: k2.hash };
-      out.byStat.push({ path: e.hostPath, stat: k2.stat });
+  files.forEach((i, n) => {
+    const e = entries[i];
+    const { known, sig } = probes[n];
+    if (known && known.size === e.size) {
+      out.entries[i] = { ...out.entries[i], contentHash: known.hash };
+      out.byStat.push({ path: e.hostPath, sig: known.sig });
     } else {
       pending.push(i);
+      if (sig) out.openedStat.set(i, sig);
     }
-  }
+  });
   const small2 = pending.every((i) => (entries[i].size ?? 0) <= SMALL_FILE_BYTES) && pending.reduce((n, i) => n + (entries[i].size ?? 0), 0) <= BUFFER_BYTES;
   if (small2) {
     let next = 0;
@@ -62764,30 +62787,37 @@ async function identifySources(entries, hasher) {
         const i = pending[next++];
         const e = entries[i];
         const { bytes, hash: hash2 } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
-        out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable7.from([bytes]) };
+        out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable8.from([bytes]) };
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, pending.length) }, worker));
     return out;
   }
-  out.unknown = pending;
+  out.unknown = new Set(pending);
   for (const i of pending) {
     const e = entries[i];
-    if (!e.hostPath) {
-      out.identities[i] = `stream-${++onePassNonce}`;
-      continue;
-    }
-    const st2 = await lstat3(e.hostPath, { bigint: true });
-    out.openedStat.set(i, st2);
-    out.identities[i] = `${e.hostPath}|${st2.dev}|${st2.ino}|${st2.size}|${st2.mtimeNs}|${st2.ctimeNs}`;
+    const sig = out.openedStat.get(i);
+    out.identities[i] = e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
   }
+  return out;
+}
+async function pooled(items, width, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const k2 = next++;
+      out[k2] = await fn(items[k2]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
   return out;
 }
 async function readStream(e) {
   const parts = [];
   for await (const c of e.open()) parts.push(c);
   const bytes = Buffer.concat(parts);
-  return { bytes, hash: `sha256:${createHash8("sha256").update(bytes).digest("hex")}` };
+  return { bytes, hash: `sha256:${createHash9("sha256").update(bytes).digest("hex")}` };
 }
 function keyIdentity(e) {
   return { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? null, linkname: e.linkname ?? null };
@@ -62826,11 +62856,11 @@ var LayerProducer = class {
     const keyOpts = { mtime: this.opts.mtime, ...this.keyOpts };
     const sources = await identifySources(entries, hasher);
     const checkUnchanged = async () => {
-      for (const { path: path3, stat: stat2 } of sources.byStat) {
-        if (!await unchangedSince(path3, stat2)) throw new Error(`${path3} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
+      for (const { path: path3, sig } of sources.byStat) {
+        if (!await unchangedSince(path3, sig)) throw new Error(`${path3} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
       }
     };
-    if (sources.unknown.length === 0) {
+    if (sources.unknown.size === 0) {
       const key = hashKey(stepKeyParts(step, sources.entries, keyOpts));
       return this.byKey(key, async () => {
         const layer = await this.write(sources.entries, control);
@@ -62841,21 +62871,26 @@ var LayerProducer = class {
     const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: sources.identities[i] ?? null })), step: stepKeyParts(step, [], keyOpts) });
     return this.shared(identity, async () => {
       const hashes = /* @__PURE__ */ new Map();
+      const learning = [];
       const streamed = sources.entries.map((e, i) => {
-        if (!sources.unknown.includes(i)) return e;
-        const open2 = e.open;
-        return { ...e, open: () => hashingStream(open2(), (h) => {
-          hashes.set(i, h);
-        }) };
+        if (!sources.unknown.has(i)) return e;
+        const before = sources.openedStat.get(i);
+        return {
+          ...e,
+          onContentHash: (h, n) => {
+            hashes.set(i, h);
+            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n));
+          }
+        };
       });
-      const layer = await this.write(streamed, control);
+      let layer;
+      try {
+        layer = await this.write(streamed, control);
+      } finally {
+        await Promise.allSettled(learning);
+      }
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => hashes.has(i) ? { ...e, contentHash: hashes.get(i) } : e);
-      for (const i of sources.unknown) {
-        const e = entries[i];
-        const before = sources.openedStat.get(i);
-        if (e.hostPath && before) await hasher.learnStreamed(e.hostPath, hashes.get(i), before, e.size ?? 0);
-      }
       await this.cache.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer);
       return layer;
     });
@@ -62951,7 +62986,7 @@ function sameEntries(a, b2) {
 }
 
 // src/run/binfmt.ts
-import { readFileSync as readFileSync5 } from "node:fs";
+import { readFileSync as readFileSync6 } from "node:fs";
 var QEMU_NAMES = {
   amd64: "qemu-x86_64",
   arm64: "qemu-aarch64",
@@ -62971,7 +63006,7 @@ function canExecute(platform, binfmtDir = "/proc/sys/fs/binfmt_misc") {
   const name = QEMU_NAMES[platform.architecture];
   if (!name) return { ok: false, how: "no emulator known" };
   try {
-    const entry = readFileSync5(`${binfmtDir}/${name}`, "utf8");
+    const entry = readFileSync6(`${binfmtDir}/${name}`, "utf8");
     if (/^enabled/m.test(entry)) return { ok: true, how: `binfmt_misc ${name}` };
   } catch {
   }
@@ -63162,6 +63197,68 @@ var BlobFetcher = class {
   }
 };
 
+// src/build/base-scan.ts
+import { existsSync as existsSync2 } from "node:fs";
+import { mkdir as mkdir4, readFile as readFile5, rename as rename3, writeFile as writeFile3 } from "node:fs/promises";
+import { dirname as dirname3, join as join14 } from "node:path";
+var BaseScanner = class {
+  constructor(fetcher, cacheDir) {
+    this.fetcher = fetcher;
+    this.cacheDir = cacheDir;
+  }
+  fetcher;
+  cacheDir;
+  scans = /* @__PURE__ */ new Map();
+  done = /* @__PURE__ */ new Set();
+  /** True when the scan of this base (by manifest digest) is finished or saved: it costs nothing more. */
+  quick(digest) {
+    return this.done.has(digest) || existsSync2(this.savedPath(digest) ?? "\0");
+  }
+  /** True when this run's scan of the base has finished. */
+  finished(digest) {
+    return this.done.has(digest);
+  }
+  scan(base) {
+    const key = base.digest ?? "scratch";
+    let p2 = this.scans.get(key);
+    if (!p2) {
+      p2 = this.read(base);
+      p2.then(() => this.done.add(key), () => {
+      });
+      this.scans.set(key, p2);
+    }
+    return p2;
+  }
+  savedPath(digest) {
+    return this.cacheDir ? join14(this.cacheDir, "scans", `${digest.slice(7)}.json`) : void 0;
+  }
+  async read(base) {
+    if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
+    const saved = base.digest ? this.savedPath(base.digest) : void 0;
+    if (saved) {
+      try {
+        const doc = JSON.parse(await readFile5(saved, "utf8"));
+        if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p2, type]) => [p2, { type }]))), owners: doc.owners };
+      } catch {
+      }
+    }
+    const source = { kind: "remote", repo: base.repo };
+    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => {
+    });
+    const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
+    const { files, paths } = await scanLayers(openers, { wanted: ["/etc/passwd", "/etc/group"], listPaths: true });
+    const listing = paths ?? /* @__PURE__ */ new Map();
+    const owners = { passwd: files.get("/etc/passwd")?.toString("utf8"), group: files.get("/etc/group")?.toString("utf8") };
+    if (saved) {
+      await mkdir4(dirname3(saved), { recursive: true });
+      const tmp = `${saved}.${process.pid}.tmp`;
+      await writeFile3(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p2, info]) => [p2, info.type]), owners }));
+      await rename3(tmp, saved);
+    }
+    return { fs: FsView.fromListing(listing), owners };
+  }
+};
+
 // src/build/builder.ts
 var DaemonlessBuilder = class {
   constructor(client, store, opts) {
@@ -63169,14 +63266,14 @@ var DaemonlessBuilder = class {
     this.store = store;
     this.opts = opts;
     this.fetcher = new BlobFetcher(client, store);
+    this.scanner = new BaseScanner(this.fetcher, opts.cacheDir);
   }
   client;
   store;
   opts;
   fetcher;
   bases = /* @__PURE__ */ new Map();
-  scans = /* @__PURE__ */ new Map();
-  scanDone = /* @__PURE__ */ new Set();
+  scanner;
   /** Bases (by digest) whose scan already has a layer compressing beside it. */
   speculating = /* @__PURE__ */ new Set();
   /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
@@ -63268,7 +63365,7 @@ var DaemonlessBuilder = class {
       baseAnnotations = base.digest ? { "org.opencontainers.image.base.name": base.name, "org.opencontainers.image.base.digest": base.digest } : {};
       owners = {};
       if (v2.steps.length) {
-        const scanning = this.scan(base);
+        const scanning = this.scanner.scan(base);
         scanning.catch(() => {
         });
         speculation = await this.speculate(bf, v2, platform, base);
@@ -63403,7 +63500,7 @@ var DaemonlessBuilder = class {
   async speculate(bf, v2, platform, base) {
     const first = v2.steps[0];
     const digest = base.digest;
-    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanIsQuick(digest) || this.speculating.has(digest)) return void 0;
+    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.quick(digest) || this.speculating.has(digest)) return void 0;
     this.speculating.add(digest);
     try {
       const entries = await stepEntries(first, {
@@ -63414,18 +63511,13 @@ var DaemonlessBuilder = class {
       });
       if (fileBytes(entries) < SPECULATE_BYTES) return void 0;
       const abort = new AbortController();
-      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => this.scanDone.has(digest) ? defaultParallelism() : 1 });
+      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => this.scanner.finished(digest) ? defaultParallelism() : 1 });
       produced.catch(() => {
       });
       return { entries, produced, abort };
     } catch {
       return void 0;
     }
-  }
-  /** True when the base's scan is done or saved on disk: there is nothing to overlap. */
-  scanIsQuick(digest) {
-    if (this.scanDone.has(digest)) return true;
-    return Boolean(this.opts.cacheDir && existsSync2(join14(this.opts.cacheDir, "scans", `${digest.slice(7)}.json`)));
   }
   layerProducer;
   /** One per build: layers shared by variants and platforms are made once. */
@@ -63442,7 +63534,7 @@ var DaemonlessBuilder = class {
     return this.layerProducer;
   }
   rootfsCache() {
-    this.rootfs ??= new RootfsCache(dirname3(this.store.root), (m2) => this.opts.logger.info(m2), (m2) => this.opts.logger.debug(m2));
+    this.rootfs ??= new RootfsCache(dirname4(this.store.root), (m2) => this.opts.logger.info(m2), (m2) => this.opts.logger.debug(m2));
     return this.rootfs;
   }
   chainLayer(l, label) {
@@ -63487,42 +63579,6 @@ var DaemonlessBuilder = class {
   (fix: check the reference and that its registry is reachable; for a private registry give credentials with registry-auth or ~/.docker/config.json)`);
       });
       this.bases.set(key, p2);
-    }
-    return p2;
-  }
-  /** Lists the base's file system and reads its users and groups, once per base per run. */
-  scan(base) {
-    const key = base.digest ?? "scratch";
-    let p2 = this.scans.get(key);
-    if (!p2) {
-      p2 = (async () => {
-        if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
-        const saved = this.opts.cacheDir && base.digest ? join14(this.opts.cacheDir, "scans", `${base.digest.slice(7)}.json`) : void 0;
-        if (saved) {
-          try {
-            const doc = JSON.parse(await readFile5(saved, "utf8"));
-            if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p3, type]) => [p3, { type }]))), owners: doc.owners };
-          } catch {
-          }
-        }
-        const source = { kind: "remote", repo: base.repo };
-        for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => {
-        });
-        const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
-        const { files, paths } = await scanLayers(openers, { wanted: ["/etc/passwd", "/etc/group"], listPaths: true });
-        const listing = paths ?? /* @__PURE__ */ new Map();
-        const owners = { passwd: files.get("/etc/passwd")?.toString("utf8"), group: files.get("/etc/group")?.toString("utf8") };
-        if (saved) {
-          await mkdir4(dirname3(saved), { recursive: true });
-          const tmp = `${saved}.${process.pid}.tmp`;
-          await writeFile3(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p3, info]) => [p3, info.type]), owners }));
-          await rename3(tmp, saved);
-        }
-        return { fs: FsView.fromListing(listing), owners };
-      })();
-      p2.then(() => this.scanDone.add(key), () => {
-      });
-      this.scans.set(key, p2);
     }
     return p2;
   }
@@ -63787,7 +63843,7 @@ var RegistryPublisher = class {
 
 // src/output/digest-map.ts
 import { mkdir as mkdir5, writeFile as writeFile4 } from "node:fs/promises";
-import { dirname as dirname4 } from "node:path";
+import { dirname as dirname5 } from "node:path";
 var DigestMapRecorder = class {
   entries = /* @__PURE__ */ new Map();
   record(variant, entry) {
@@ -63800,7 +63856,7 @@ var DigestMapRecorder = class {
     return Object.fromEntries([...this.entries.keys()].sort().map((k2) => [k2, this.entries.get(k2).digest]));
   }
   async write(path3) {
-    await mkdir5(dirname4(path3), { recursive: true });
+    await mkdir5(dirname5(path3), { recursive: true });
     await writeFile4(path3, `${JSON.stringify(this.toJSON(), null, 2)}
 `);
   }
@@ -63811,27 +63867,27 @@ function sortKeys(o) {
 
 // src/output/oci-layout.ts
 import { copyFile, link, mkdir as mkdir6, readFile as readFile6, rename as rename4, writeFile as writeFile5, constants as constants5 } from "node:fs/promises";
-import { join as join15 } from "node:path";
+import { join as join16 } from "node:path";
 var REF_NAME = "org.opencontainers.image.ref.name";
 async function writeOciLayout(dir, variants, store, fetcher) {
-  const blobDir = join15(dir, "blobs", "sha256");
+  const blobDir = join16(dir, "blobs", "sha256");
   await mkdir6(blobDir, { recursive: true });
-  await writeFile5(join15(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
+  await writeFile5(join16(dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
 `);
   for (const v2 of variants) {
     for (const img of v2.images) {
       await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
       const digests = [img.configDescriptor.digest, img.manifestDescriptor.digest, ...img.layers.map((l) => l.descriptor.digest)];
-      for (const d of new Set(digests)) await placeBlob(store.path(d), join15(blobDir, digestHex(d)));
+      for (const d of new Set(digests)) await placeBlob(store.path(d), join16(blobDir, digestHex(d)));
     }
     if (v2.index) {
       await store.putBytes(v2.index.descriptor.digest, v2.index.bytes);
-      await placeBlob(store.path(v2.index.descriptor.digest), join15(blobDir, digestHex(v2.index.descriptor.digest)));
+      await placeBlob(store.path(v2.index.descriptor.digest), join16(blobDir, digestHex(v2.index.descriptor.digest)));
     }
   }
   let index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
   try {
-    index = JSON.parse(await readFile6(join15(dir, "index.json"), "utf8"));
+    index = JSON.parse(await readFile6(join16(dir, "index.json"), "utf8"));
   } catch {
   }
   const names = new Set(variants.map((v2) => v2.variant));
@@ -63844,10 +63900,10 @@ async function writeOciLayout(dir, variants, store, fetcher) {
     annotations: { [REF_NAME]: v2.variant }
   }));
   const next = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };
-  const tmp = join15(dir, `index.json.${process.pid}.tmp`);
+  const tmp = join16(dir, `index.json.${process.pid}.tmp`);
   await writeFile5(tmp, `${JSON.stringify(next)}
 `);
-  await rename4(tmp, join15(dir, "index.json"));
+  await rename4(tmp, join16(dir, "index.json"));
 }
 async function placeBlob(from, to2) {
   try {
@@ -63862,8 +63918,8 @@ async function placeBlob(from, to2) {
 // src/output/docker-archive.ts
 import { createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir7, rename as rename5, rm as rm4 } from "node:fs/promises";
-import { dirname as dirname5 } from "node:path";
-import { Readable as Readable8 } from "node:stream";
+import { dirname as dirname6 } from "node:path";
+import { Readable as Readable9 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
 async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
   const images = variants.map((v2) => v2.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v2.images[0]);
@@ -63886,7 +63942,7 @@ async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
     small("/manifest.json", JSON.stringify(manifest)),
     ...[...blobs].map(([d, size]) => ({ path: `/${blobPath(d)}`, type: "file", mode: 420, uid: 0, gid: 0, size, open: () => store.open(d) }))
   ];
-  await mkdir7(dirname5(file2), { recursive: true });
+  await mkdir7(dirname6(file2), { recursive: true });
   const tmp = `${file2}.${process.pid}.tmp`;
   try {
     await pipeline4(createTarStream(entries, /* @__PURE__ */ new Date(0)), createWriteStream2(tmp));
@@ -63901,7 +63957,7 @@ function blobPath(d) {
 }
 function small(path3, text) {
   const b2 = Buffer.from(text, "utf8");
-  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable8.from([b2]) };
+  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable9.from([b2]) };
 }
 function repoTags(variant, map2) {
   const e = map2[variant];

@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { scanLayers } from '../layer/reader.js';
+import type { BaseImage } from './base.js';
+import type { BlobFetcher } from './fetch.js';
+import { FsView } from './fsview.js';
+
+/** The users and groups of an image (/etc/passwd and /etc/group), for owner names. */
+export interface OwnerFiles { passwd?: string; group?: string }
+
+export interface BaseFiles { fs: FsView; owners: OwnerFiles }
+
+/**
+ * Lists a base image's final file system and reads its users and groups: once per base per
+ * run, and once per machine when there is a cache directory (kept by manifest digest).
+ */
+export class BaseScanner {
+  private readonly scans = new Map<string, Promise<BaseFiles>>();
+  private readonly done = new Set<string>();
+
+  constructor(private readonly fetcher: BlobFetcher, private readonly cacheDir: string | undefined) {}
+
+  /** True when the scan of this base (by manifest digest) is finished or saved: it costs nothing more. */
+  quick(digest: string): boolean {
+    return this.done.has(digest) || existsSync(this.savedPath(digest) ?? '\0');
+  }
+
+  /** True when this run's scan of the base has finished. */
+  finished(digest: string): boolean {
+    return this.done.has(digest);
+  }
+
+  scan(base: BaseImage): Promise<BaseFiles> {
+    const key = base.digest ?? 'scratch';
+    let p = this.scans.get(key);
+    if (!p) {
+      p = this.read(base);
+      p.then(() => this.done.add(key), () => { /* reported to the variants that wait for it */ });
+      this.scans.set(key, p);
+    }
+    return p;
+  }
+
+  private savedPath(digest: string): string | undefined {
+    return this.cacheDir ? join(this.cacheDir, 'scans', `${digest.slice(7)}.json`) : undefined;
+  }
+
+  private async read(base: BaseImage): Promise<BaseFiles> {
+    if (!base.repo || base.layers.length === 0) return { fs: new FsView(), owners: {} };
+    const saved = base.digest ? this.savedPath(base.digest) : undefined;
+    if (saved) {
+      try {
+        const doc = JSON.parse(await readFile(saved, 'utf8')) as { version: 1; paths: [string, string][]; owners: OwnerFiles };
+        if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
+      } catch { /* not scanned yet */ }
+    }
+    const source = { kind: 'remote' as const, repo: base.repo };
+    // The scan reads each layer as it downloads (the first streams; the others download
+    // meanwhile and are read from the store when the scan gets to them).
+    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => { /* the scan's open reports it */ });
+    const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
+    // One pass over the base layers: the final tree and the user and group files.
+    const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
+    const listing = paths ?? new Map();
+    const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
+    if (saved) {
+      await mkdir(dirname(saved), { recursive: true });
+      const tmp = `${saved}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
+      await rename(tmp, saved);
+    }
+    return { fs: FsView.fromListing(listing), owners };
+  }
+}
