@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-7DZWZ4LW.js";
+} from "./chunks/chunk-TZJHT4AY.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-7DZWZ4LW.js";
+} from "./chunks/chunk-TZJHT4AY.js";
 import {
   debug,
   error,

@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
+import { zstdDecompressFrames, type Decompressor } from './zstd-frames.js';
 import { Parser, type ReadEntry } from 'tar';
 import { comparePaths } from './tarwriter.js';
 
@@ -36,6 +37,8 @@ const MAX_SYMLINK_HOPS = 40;
 export function detectCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  // A skippable frame (zstd:chunked can start with one).
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
   return 'none';
 }
 
@@ -45,7 +48,7 @@ export function detectCompression(head: Uint8Array): Compression {
  */
 const INFLATE_CHUNK = 1 << 20;
 
-function createZstdDecompressor(): NodeJS.ReadWriteStream & Readable {
+function createZstdDecompressor(): Decompressor {
   const z = zlib as unknown as { createZstdDecompress?: (opts: { chunkSize: number }) => NodeJS.ReadWriteStream & Readable };
   if (typeof z.createZstdDecompress !== 'function') {
     throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
@@ -87,7 +90,11 @@ export async function* decompressedChunks(src: Readable): AsyncGenerator<Buffer>
       yield* rest();
       return;
     }
-    const dec = kind === 'gzip' ? zlib.createGunzip({ chunkSize: INFLATE_CHUNK }) : createZstdDecompressor();
+    if (kind === 'zstd') {
+      yield* zstdDecompressFrames(rest(), createZstdDecompressor);
+      return;
+    }
+    const dec = zlib.createGunzip({ chunkSize: INFLATE_CHUNK });
     const piped = pipeline(Readable.from(rest(), { objectMode: false }), dec);
     piped.catch(() => { /* surfaces through dec's iterator */ });
     for await (const chunk of dec as AsyncIterable<unknown>) yield toBuffer(chunk);

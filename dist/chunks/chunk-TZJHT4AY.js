@@ -15222,7 +15222,7 @@ var require_client_h2 = __commonJS({
   "node_modules/undici/lib/dispatcher/client-h2.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { pipeline: pipeline5 } = __require("node:stream");
+    var { pipeline: pipeline6 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -15894,7 +15894,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request, contentLength) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe2 = pipeline5(
+      const pipe2 = pipeline6(
         body,
         h2stream,
         (err) => {
@@ -18832,7 +18832,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable10 } = __require("node:stream");
+    var { Readable: Readable11 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = require_errors2();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -18846,7 +18846,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable10 {
+    var BodyReadable = class extends Readable11 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -19235,7 +19235,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable: Readable10 } = require_readable();
+    var { Readable: Readable11 } = require_readable();
     var { InvalidArgumentError, RequestAbortedError } = require_errors2();
     var util = require_util();
     function noop() {
@@ -19316,7 +19316,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable10({
+        const res = new Readable11({
           resume,
           abort,
           contentType,
@@ -19625,7 +19625,7 @@ var require_api_pipeline = __commonJS({
   "node_modules/undici/lib/api/api-pipeline.js"(exports, module) {
     "use strict";
     var {
-      Readable: Readable10,
+      Readable: Readable11,
       Duplex,
       PassThrough: PassThrough2
     } = __require("node:stream");
@@ -19641,7 +19641,7 @@ var require_api_pipeline = __commonJS({
     function noop() {
     }
     var kResume = /* @__PURE__ */ Symbol("resume");
-    var PipelineRequest = class extends Readable10 {
+    var PipelineRequest = class extends Readable11 {
       constructor() {
         super({ autoDestroy: true });
         this[kResume] = null;
@@ -19658,7 +19658,7 @@ var require_api_pipeline = __commonJS({
         callback(err);
       }
     };
-    var PipelineResponse = class extends Readable10 {
+    var PipelineResponse = class extends Readable11 {
       constructor(resume) {
         super({ autoDestroy: true });
         this[kResume] = resume;
@@ -19808,7 +19808,7 @@ var require_api_pipeline = __commonJS({
         util.destroy(ret, err);
       }
     };
-    function pipeline5(opts, handler) {
+    function pipeline6(opts, handler) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -19817,7 +19817,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough2().destroy(err);
       }
     }
-    module.exports = pipeline5;
+    module.exports = pipeline6;
   }
 });
 
@@ -24913,7 +24913,7 @@ var require_cache2 = __commonJS({
   "node_modules/undici/lib/interceptor/cache.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable10 } = __require("node:stream");
+    var { Readable: Readable11 } = __require("node:stream");
     var util = require_util();
     var CacheHandler = require_cache_handler();
     var MemoryCacheStore = require_memory_cache_store();
@@ -25130,7 +25130,7 @@ var require_cache2 = __commonJS({
       return dispatch(opts, new CacheHandler(globalOpts, cacheKey, handler));
     }
     function sendCachedValue(handler, opts, result, age, context, isStale2) {
-      const stream = util.isStream(result.body) ? result.body : Readable10.from(result.body ?? []);
+      const stream = util.isStream(result.body) ? result.body : Readable11.from(result.body ?? []);
       assert2(!stream.destroyed, "stream should not be destroyed");
       assert2(!stream.readableDidRead, "stream should not be readableDidRead");
       const controller = {
@@ -25423,7 +25423,7 @@ var require_decompress = __commonJS({
   "node_modules/undici/lib/interceptor/decompress.js"(exports, module) {
     "use strict";
     var { createInflate, createGunzip: createGunzip2, createBrotliDecompress, createZstdDecompress } = __require("node:zlib");
-    var { pipeline: pipeline5, Transform: TransformStream2 } = __require("node:stream");
+    var { pipeline: pipeline6, Transform: TransformStream2 } = __require("node:stream");
     var { InvalidArgumentError, ResponseExceededMaxSizeError } = require_errors2();
     var DecoratorHandler = require_decorator_handler();
     var { runtimeFeatures } = require_runtime_features();
@@ -25740,7 +25740,7 @@ var require_decompress = __commonJS({
       #setupMultipleDecompressors() {
         const lastDecompressor = this.#decompressors[this.#decompressors.length - 1];
         this.#setupDecompressorEvents(lastDecompressor);
-        pipeline5(this.#decompressors, (err) => {
+        pipeline6(this.#decompressors, (err) => {
           if (this.#terminated) {
             return;
           }
@@ -28571,7 +28571,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable10, pipeline: pipeline5, finished, isErrored, isReadable } = __require("node:stream");
+    var { Readable: Readable11, pipeline: pipeline6, finished, isErrored, isReadable } = __require("node:stream");
     var { addAbortListener, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -29556,13 +29556,13 @@ var require_fetch = __commonJS({
                   }
                 }
               }
-              this.body = new Readable10({ read: resume });
+              this.body = new Readable11({ read: resume });
               const onError = this.onError.bind(this);
               resolve7({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline5(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline6(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -33459,7 +33459,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports, module) {
     "use strict";
-    var { pipeline: pipeline5 } = __require("node:stream");
+    var { pipeline: pipeline6 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -33619,7 +33619,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline5(
+          pipeline6(
             response.body.stream,
             eventSourceStream,
             (error62) => {
@@ -34240,7 +34240,7 @@ function ownerOf(ctx) {
 // src/build/steps.ts
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { basename, dirname, join as join6, relative, resolve as resolve2, sep } from "node:path";
-import { Readable as Readable5 } from "node:stream";
+import { Readable as Readable6 } from "node:stream";
 
 // src/layer/source.ts
 import { closeSync, createReadStream, readFileSync as readFileSync2 } from "node:fs";
@@ -34535,9 +34535,110 @@ import { join as join5 } from "node:path";
 
 // src/layer/reader.ts
 import { posix as posix3 } from "node:path";
-import { Readable as Readable3 } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable as Readable4 } from "node:stream";
+import { pipeline as pipeline2 } from "node:stream/promises";
 import * as zlib from "node:zlib";
+
+// src/layer/zstd-frames.ts
+import { Readable as Readable2 } from "node:stream";
+import { pipeline } from "node:stream/promises";
+var ZSTD_MAGIC = 4247762216;
+var SKIPPABLE_MASK = 4294967280;
+var SKIPPABLE_MAGIC = 407710288;
+var ByteReader = class {
+  constructor(it2) {
+    this.it = it2;
+  }
+  it;
+  buf = Buffer.alloc(0);
+  ended = false;
+  /** Up to `max` bytes (at least one), or undefined at the end. */
+  async upTo(max) {
+    if (this.buf.length === 0) {
+      if (this.ended) return void 0;
+      const r = await this.it.next();
+      if (r.done) {
+        this.ended = true;
+        return void 0;
+      }
+      this.buf = r.value;
+    }
+    const out = this.buf.subarray(0, Math.min(max, this.buf.length));
+    this.buf = this.buf.subarray(out.length);
+    return out;
+  }
+  /** Exactly n bytes; undefined when the stream ends before the first one (when allowed). */
+  async exact(n, what, endOk = false) {
+    const parts = [];
+    let got = 0;
+    while (got < n) {
+      const b2 = await this.upTo(n - got);
+      if (!b2) {
+        if (got === 0 && endOk) return void 0;
+        throw new Error(`zstd stream ends inside ${what}`);
+      }
+      parts.push(b2);
+      got += b2.length;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+};
+async function* frameBytes(r, magic) {
+  yield magic;
+  const fhd = await r.exact(1, "a frame header");
+  yield fhd;
+  const d = fhd[0];
+  const fcsFlag = d >> 6;
+  const singleSegment = d >> 5 & 1;
+  const checksum = d >> 2 & 1;
+  const dictFlag = d & 3;
+  const rest = (singleSegment ? 0 : 1) + [0, 1, 2, 4][dictFlag] + [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag];
+  if (rest) yield await r.exact(rest, "a frame header");
+  for (; ; ) {
+    const bh = await r.exact(3, "a block header");
+    yield bh;
+    const v2 = bh[0] | bh[1] << 8 | bh[2] << 16;
+    const last = v2 & 1;
+    const type = v2 >> 1 & 3;
+    if (type === 3) throw new Error("zstd stream has a block of the reserved type: corrupt layer");
+    let left = type === 1 ? 1 : v2 >>> 3;
+    while (left > 0) {
+      const b2 = await r.upTo(left);
+      if (!b2) throw new Error("zstd stream ends inside a block");
+      left -= b2.length;
+      yield b2;
+    }
+    if (last) break;
+  }
+  if (checksum) yield await r.exact(4, "a frame checksum");
+}
+async function* zstdDecompressFrames(input2, create) {
+  const r = new ByteReader(input2[Symbol.asyncIterator]());
+  for (let frames = 0; ; frames++) {
+    const magic = await r.exact(4, "a frame magic number", true);
+    if (!magic) {
+      if (frames === 0) throw new Error("zstd stream is empty");
+      return;
+    }
+    const m2 = magic.readUInt32LE(0);
+    if ((m2 & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+      let left = (await r.exact(4, "a skippable frame")).readUInt32LE(0);
+      while (left > 0) {
+        const b2 = await r.upTo(left);
+        if (!b2) throw new Error("zstd stream ends inside a skippable frame");
+        left -= b2.length;
+      }
+      continue;
+    }
+    if (m2 !== ZSTD_MAGIC) throw new Error(`zstd stream: frame ${frames + 1} does not start with a zstd magic number (0x${m2.toString(16)})`);
+    const dec = create();
+    const feeding = pipeline(Readable2.from(frameBytes(r, magic), { objectMode: false }), dec);
+    feeding.catch(() => {
+    });
+    for await (const chunk of dec) yield chunk;
+    await feeding;
+  }
+}
 
 // node_modules/tar/dist/esm/index.min.js
 import Qr from "events";
@@ -37510,7 +37611,7 @@ var To = (s3) => {
 
 // src/layer/tarwriter.ts
 import { createHash as createHash2 } from "node:crypto";
-import { Readable as Readable2 } from "node:stream";
+import { Readable as Readable3 } from "node:stream";
 import { posix as posix2 } from "node:path";
 var BLOCK = 512;
 var ZERO_BLOCK = Buffer.alloc(BLOCK);
@@ -37705,7 +37806,7 @@ async function* tarChunks(sorted, mtime) {
 }
 function createTarStream(entries, mtime) {
   const sorted = prepareEntries(entries);
-  return Readable2.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
+  return Readable3.from(tarChunks(sorted, mtime), { objectMode: false, highWaterMark: 1 << 16 });
 }
 
 // src/layer/reader.ts
@@ -37715,6 +37816,7 @@ var MAX_SYMLINK_HOPS = 40;
 function detectCompression(head) {
   if (head.length >= 2 && head[0] === 31 && head[1] === 139) return "gzip";
   if (head.length >= 4 && head[0] === 40 && head[1] === 181 && head[2] === 47 && head[3] === 253) return "zstd";
+  if (head.length >= 4 && (head[0] & 240) === 80 && head[1] === 42 && head[2] === 77 && head[3] === 24) return "zstd";
   return "none";
 }
 var INFLATE_CHUNK = 1 << 20;
@@ -37757,8 +37859,12 @@ async function* decompressedChunks(src) {
       yield* rest();
       return;
     }
-    const dec = kind === "gzip" ? zlib.createGunzip({ chunkSize: INFLATE_CHUNK }) : createZstdDecompressor();
-    const piped = pipeline(Readable3.from(rest(), { objectMode: false }), dec);
+    if (kind === "zstd") {
+      yield* zstdDecompressFrames(rest(), createZstdDecompressor);
+      return;
+    }
+    const dec = zlib.createGunzip({ chunkSize: INFLATE_CHUNK });
+    const piped = pipeline2(Readable4.from(rest(), { objectMode: false }), dec);
     piped.catch(() => {
     });
     for await (const chunk of dec) yield toBuffer(chunk);
@@ -38369,7 +38475,7 @@ function runInSandbox(spec) {
 // src/run/snapshot.ts
 import { constants as constants2, lstatSync as lstatSync3, openSync as openSync2, readdirSync as readdirSync2, readlinkSync as readlinkSync3 } from "node:fs";
 import { join as join4, posix as posix4 } from "node:path";
-import { Readable as Readable4 } from "node:stream";
+import { Readable as Readable5 } from "node:stream";
 var SANDBOX_PATHS = ["/proc", "/sys", "/dev", "/etc/resolv.conf", "/etc/hosts"];
 function isSandboxPath(p2) {
   return SANDBOX_PATHS.some((s3) => p2 === s3 || p2.startsWith(`${s3}/`));
@@ -38414,7 +38520,7 @@ function changed(b2, a) {
   if (a.kind === "dir") return false;
   return b2.size !== a.size || b2.mtimeNs !== a.mtimeNs || b2.ctimeNs !== a.ctimeNs || b2.ino !== a.ino || b2.link !== a.link;
 }
-var noContent = () => Readable4.from([]);
+var noContent = () => Readable5.from([]);
 function diffSnapshots(root, before, after) {
   const entries = [];
   const skipped = [];
@@ -38662,7 +38768,7 @@ async function stepEntries(step, ctx) {
   let explicitDir;
   if (step.kind === "file") {
     const content = Buffer.from(step.content, "utf8");
-    add({ path: normalize(step.path), type: "file", mode: step.mode ?? 420, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable5.from([content]) });
+    add({ path: normalize(step.path), type: "file", mode: step.mode ?? 420, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable6.from([content]) });
   } else if (step.from !== void 0) {
     if (!ctx.variantRoot) throw new StepError(step, `copy from ${step.from}: no root file system available`);
     const root = await ctx.variantRoot(step.from);
@@ -60809,7 +60915,7 @@ function createCompressor(c, parallel) {
 // src/registry/client.ts
 var import_undici = __toESM(require_undici(), 1);
 import { createHash as createHash4 } from "node:crypto";
-import { Readable as Readable6 } from "node:stream";
+import { Readable as Readable7 } from "node:stream";
 
 // src/log.ts
 var silentLogger = {
@@ -61568,7 +61674,7 @@ var RegistryClient = class {
       const actual = hashDigest(h);
       if (actual !== digest) throw new DigestMismatchError(digest, actual, cur.url, "blob");
     }
-    return Readable6.from(verified(), { objectMode: false });
+    return Readable7.from(verified(), { objectMode: false });
   }
   /**
    * Cross-repository mount (same registry). True when the registry linked the blob (201). On 202
@@ -61664,7 +61770,7 @@ var RegistryClient = class {
     let res = await this.transmit(repo, req, authz);
     if (res.status === 401 && ours) {
       const text = await readLimited(res.body, 64 * 1024).catch(() => void 0);
-      const first = { ...res, body: Readable6.from(text ? [text] : []) };
+      const first = { ...res, body: Readable7.from(text ? [text] : []) };
       const next = await this.auth.unauthorized(repo.registry, req.scopes, res.headers["www-authenticate"], authz);
       if (next !== void 0) {
         authz = next;
@@ -61703,7 +61809,7 @@ var RegistryClient = class {
     } else if (req.body) {
       const src = req.body();
       source = src;
-      body = Readable6.from((async function* () {
+      body = Readable7.from((async function* () {
         try {
           for await (const c of src) yield c;
         } catch (e) {
@@ -61866,7 +61972,7 @@ import { join as join9, posix as posix6 } from "node:path";
 // src/run/tarstream.ts
 var BLOCK2 = 512;
 var MAX_META = 1 << 20;
-var ByteReader = class {
+var ByteReader2 = class {
   chunks = [];
   length = 0;
   done = false;
@@ -61955,7 +62061,7 @@ function metaString(b2, size) {
   return nul >= 0 ? s3.slice(0, nul) : s3;
 }
 async function* readTar(src) {
-  const r = new ByteReader(src);
+  const r = new ByteReader2(src);
   let ex;
   let gex;
   let longPath;
@@ -62303,8 +62409,8 @@ var RootfsCache = class {
 
 // src/layer/writer.ts
 import { createHash as createHash6 } from "node:crypto";
-import { Readable as Readable7, Transform as Transform2 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { Readable as Readable8, Transform as Transform2 } from "node:stream";
+import { pipeline as pipeline3 } from "node:stream/promises";
 var HashCounter = class extends Transform2 {
   hash = createHash6("sha256");
   bytes = 0;
@@ -62319,13 +62425,13 @@ async function writeLayer(entries, store, opts) {
   const problem = compressionProblem(compression, { algorithm: "compression", level: `${compression.algorithm} level` });
   if (problem) throw new Error(problem);
   const sorted = prepareEntries(entries);
-  const tar = Readable7.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
+  const tar = Readable8.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
   const uncompressed = new HashCounter();
   const gzip = createCompressor(compression, opts.parallel);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline2(tar, uncompressed, gzip, compressed, out.stream, ...opts.signal ? [{ signal: opts.signal }] : []);
+    await pipeline3(tar, uncompressed, gzip, compressed, out.stream, ...opts.signal ? [{ signal: opts.signal }] : []);
   } catch (err) {
     await out.abort();
     throw err;
@@ -62346,7 +62452,7 @@ async function writeLayer(entries, store, opts) {
 
 // src/build/layer-producer.ts
 import { createHash as createHash9 } from "node:crypto";
-import { Readable as Readable8 } from "node:stream";
+import { Readable as Readable9 } from "node:stream";
 
 // src/cache/layer-cache.ts
 import { createHash as createHash8 } from "node:crypto";
@@ -62787,7 +62893,7 @@ async function identifySources(entries, hasher) {
         const i = pending[next++];
         const e = entries[i];
         const { bytes, hash: hash2 } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
-        out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable8.from([bytes]) };
+        out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable9.from([bytes]) };
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, pending.length) }, worker));
@@ -63131,7 +63237,7 @@ async function resolveBase(client, reference, platform) {
 
 // src/build/fetch.ts
 import { PassThrough } from "node:stream";
-import { pipeline as pipeline3 } from "node:stream/promises";
+import { pipeline as pipeline4 } from "node:stream/promises";
 var BlobFetcher = class {
   constructor(client, store) {
     this.client = client;
@@ -63186,7 +63292,7 @@ var BlobFetcher = class {
         body.pipe(reader, { end: false });
         body.on("error", (err) => reader.destroy(err));
       }
-      await pipeline3(body, w2.stream);
+      await pipeline4(body, w2.stream);
       await w2.commit(digest);
       reader?.end();
     } catch (err) {
@@ -63919,8 +64025,8 @@ async function placeBlob(from, to2) {
 import { createWriteStream as createWriteStream2 } from "node:fs";
 import { mkdir as mkdir7, rename as rename5, rm as rm4 } from "node:fs/promises";
 import { dirname as dirname6 } from "node:path";
-import { Readable as Readable9 } from "node:stream";
-import { pipeline as pipeline4 } from "node:stream/promises";
+import { Readable as Readable10 } from "node:stream";
+import { pipeline as pipeline5 } from "node:stream/promises";
 async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
   const images = variants.map((v2) => v2.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v2.images[0]);
   const blobs = /* @__PURE__ */ new Map();
@@ -63945,7 +64051,7 @@ async function writeDockerArchive(file2, variants, digestMap, store, fetcher) {
   await mkdir7(dirname6(file2), { recursive: true });
   const tmp = `${file2}.${process.pid}.tmp`;
   try {
-    await pipeline4(createTarStream(entries, /* @__PURE__ */ new Date(0)), createWriteStream2(tmp));
+    await pipeline5(createTarStream(entries, /* @__PURE__ */ new Date(0)), createWriteStream2(tmp));
     await rename5(tmp, file2);
   } catch (err) {
     await rm4(tmp, { force: true });
@@ -63957,7 +64063,7 @@ function blobPath(d) {
 }
 function small(path3, text) {
   const b2 = Buffer.from(text, "utf8");
-  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable9.from([b2]) };
+  return { path: path3, type: "file", mode: 420, uid: 0, gid: 0, size: b2.length, open: () => Readable10.from([b2]) };
 }
 function repoTags(variant, map2) {
   const e = map2[variant];
