@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-TZJHT4AY.js";
+} from "./chunks/chunk-3ZJHFXHI.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

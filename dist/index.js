@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-TZJHT4AY.js";
+} from "./chunks/chunk-3ZJHFXHI.js";
 import {
   debug,
   error,

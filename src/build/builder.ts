@@ -191,7 +191,7 @@ export class DaemonlessBuilder implements Builder {
         const scanning = this.scanner.scan(base);
         scanning.catch(() => { /* awaited below */ });
         speculation = await this.speculate(bf, v, platform, base);
-        const scan = await scanning;
+        const scan = await scanning.catch((err: unknown) => { speculation?.abort.abort(); throw err; });
         fs = scan.fs.clone();
         owners = scan.owners;
       }

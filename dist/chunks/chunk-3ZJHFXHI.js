@@ -63475,7 +63475,10 @@ var DaemonlessBuilder = class {
         scanning.catch(() => {
         });
         speculation = await this.speculate(bf, v2, platform, base);
-        const scan = await scanning;
+        const scan = await scanning.catch((err) => {
+          speculation?.abort.abort();
+          throw err;
+        });
         fs3 = scan.fs.clone();
         owners = scan.owners;
       }
