@@ -87,7 +87,7 @@ describe('multi-frame zstd layers', () => {
 
   it('truncated or foreign data fails with a message, never a short tar', async () => {
     const read = async (b: Buffer) => { for await (const c of decompressedChunks(Readable.from([b]))) void c; };
-    await expect(read(multi.subarray(0, multi.length - 10))).rejects.toThrow(/zstd|unexpected end|ends inside/i);
+    await expect(read(multi.subarray(0, multi.length - 10))).rejects.toThrow(/truncated zstd stream/);
     await expect(read(Buffer.concat([zstd(Buffer.from('abc'), ['-1']), Buffer.from('garbage!')]))).rejects.toThrow(/does not start with a zstd magic number/);
   });
 });

@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-3ZJHFXHI.js";
+} from "./chunks/chunk-CDCPNJNL.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-3ZJHFXHI.js";
+} from "./chunks/chunk-CDCPNJNL.js";
 import {
   debug,
   error,

@@ -1,4 +1,5 @@
 import { Header, Pax, type HeaderData } from 'tar';
+import { ByteReader } from '../layer/byte-reader.js';
 
 /**
  * A pull-based tar reader: the consumer asks for the next entry only when it is done with the
@@ -34,65 +35,6 @@ const BLOCK = 512;
 /** Metadata bodies (pax headers, long names) we buffer are small; refuse absurd ones. */
 const MAX_META = 1 << 20;
 
-class ByteReader {
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private done = false;
-  private readonly it: AsyncIterator<Buffer>;
-
-  constructor(src: AsyncIterable<Buffer>) {
-    this.it = src[Symbol.asyncIterator]();
-  }
-
-  /** Buffers until at least n bytes are available or the input ends; returns what is available. */
-  private async fill(n: number): Promise<number> {
-    while (this.length < n && !this.done) {
-      const r = await this.it.next();
-      if (r.done) { this.done = true; break; }
-      if (r.value.length) { this.chunks.push(r.value); this.length += r.value.length; }
-    }
-    return Math.min(this.length, n);
-  }
-
-  private take(n: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.length = rest.length;
-    return out;
-  }
-
-  /** Exactly n bytes, or undefined at a clean end of input (no byte at all); throws when cut short. */
-  async read(n: number): Promise<Buffer | undefined> {
-    const got = await this.fill(n);
-    if (got === 0 && n > 0) return undefined;
-    if (got < n) throw new Error(`truncated tar: expected ${n} bytes, got ${got}`);
-    return this.take(n);
-  }
-
-  /** Yields exactly n bytes in pieces as they arrive; throws when the input ends early. */
-  async *stream(n: number): AsyncGenerator<Buffer> {
-    let left = n;
-    while (left > 0) {
-      if (this.length === 0) {
-        const got = await this.fill(1);
-        if (got === 0) throw new Error(`truncated tar: ${left} bytes of an entry missing`);
-      }
-      const first = this.chunks[0]!;
-      const piece = first.length <= left ? first : first.subarray(0, left);
-      if (piece === first) this.chunks.shift(); else this.chunks[0] = first.subarray(left);
-      this.length -= piece.length;
-      left -= piece.length;
-      yield piece;
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.it.return?.();
-  }
-}
-
 function typeOf(name: string): TarEntryType {
   switch (name) {
     case 'File': case 'OldFile': case 'ContiguousFile': return 'file';
@@ -117,7 +59,7 @@ function metaString(b: Buffer, size: number): string {
 
 /** The entries of an uncompressed tar stream, in order. */
 export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarItem> {
-  const r = new ByteReader(src);
+  const r = new ByteReader(src, 'tar');
   let ex: HeaderData | undefined;
   let gex: HeaderData | undefined;
   let longPath: string | undefined;

@@ -34542,50 +34542,83 @@ import * as zlib from "node:zlib";
 // src/layer/zstd-frames.ts
 import { Readable as Readable2 } from "node:stream";
 import { pipeline } from "node:stream/promises";
+
+// src/layer/byte-reader.ts
+var ByteReader = class {
+  /** `what` names the format in errors ("tar", "zstd stream"). */
+  constructor(src, what) {
+    this.what = what;
+    this.it = src[Symbol.asyncIterator]();
+  }
+  what;
+  chunks = [];
+  length = 0;
+  done = false;
+  it;
+  /** Buffers until at least n bytes are available or the input ends; returns what is available. */
+  async fill(n) {
+    while (this.length < n && !this.done) {
+      const r = await this.it.next();
+      if (r.done) {
+        this.done = true;
+        break;
+      }
+      if (r.value.length) {
+        this.chunks.push(r.value);
+        this.length += r.value.length;
+      }
+    }
+    return Math.min(this.length, n);
+  }
+  take(n) {
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.length = rest.length;
+    return out;
+  }
+  /** Exactly n bytes, or undefined at a clean end of input (no byte at all); throws when cut short. */
+  async read(n) {
+    const got = await this.fill(n);
+    if (got === 0 && n > 0) return void 0;
+    if (got < n) throw new Error(`truncated ${this.what}: expected ${n} bytes, got ${got}`);
+    return this.take(n);
+  }
+  /** Yields exactly n bytes in pieces as they arrive; throws when the input ends early. */
+  async *stream(n) {
+    let left = n;
+    while (left > 0) {
+      if (this.length === 0) {
+        const got = await this.fill(1);
+        if (got === 0) throw new Error(`truncated ${this.what}: ${left} bytes missing`);
+      }
+      const first = this.chunks[0];
+      const piece = first.length <= left ? first : first.subarray(0, left);
+      if (piece === first) this.chunks.shift();
+      else this.chunks[0] = first.subarray(left);
+      this.length -= piece.length;
+      left -= piece.length;
+      yield piece;
+    }
+  }
+  async close() {
+    await this.it.return?.();
+  }
+};
+
+// src/layer/zstd-frames.ts
 var ZSTD_MAGIC = 4247762216;
 var SKIPPABLE_MASK = 4294967280;
 var SKIPPABLE_MAGIC = 407710288;
-var ByteReader = class {
-  constructor(it2) {
-    this.it = it2;
-  }
-  it;
-  buf = Buffer.alloc(0);
-  ended = false;
-  /** Up to `max` bytes (at least one), or undefined at the end. */
-  async upTo(max) {
-    if (this.buf.length === 0) {
-      if (this.ended) return void 0;
-      const r = await this.it.next();
-      if (r.done) {
-        this.ended = true;
-        return void 0;
-      }
-      this.buf = r.value;
-    }
-    const out = this.buf.subarray(0, Math.min(max, this.buf.length));
-    this.buf = this.buf.subarray(out.length);
-    return out;
-  }
-  /** Exactly n bytes; undefined when the stream ends before the first one (when allowed). */
-  async exact(n, what, endOk = false) {
-    const parts = [];
-    let got = 0;
-    while (got < n) {
-      const b2 = await this.upTo(n - got);
-      if (!b2) {
-        if (got === 0 && endOk) return void 0;
-        throw new Error(`zstd stream ends inside ${what}`);
-      }
-      parts.push(b2);
-      got += b2.length;
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
-  }
-};
+async function need(r, n) {
+  const b2 = await r.read(n);
+  if (!b2) throw new Error(`truncated zstd stream: it ends inside a frame`);
+  return b2;
+}
 async function* frameBytes(r, magic) {
   yield magic;
-  const fhd = await r.exact(1, "a frame header");
+  const fhd = await need(r, 1);
   yield fhd;
   const d = fhd[0];
   const fcsFlag = d >> 6;
@@ -34593,40 +34626,30 @@ async function* frameBytes(r, magic) {
   const checksum = d >> 2 & 1;
   const dictFlag = d & 3;
   const rest = (singleSegment ? 0 : 1) + [0, 1, 2, 4][dictFlag] + [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag];
-  if (rest) yield await r.exact(rest, "a frame header");
+  if (rest) yield await need(r, rest);
   for (; ; ) {
-    const bh = await r.exact(3, "a block header");
+    const bh = await need(r, 3);
     yield bh;
     const v2 = bh[0] | bh[1] << 8 | bh[2] << 16;
     const last = v2 & 1;
     const type = v2 >> 1 & 3;
     if (type === 3) throw new Error("zstd stream has a block of the reserved type: corrupt layer");
-    let left = type === 1 ? 1 : v2 >>> 3;
-    while (left > 0) {
-      const b2 = await r.upTo(left);
-      if (!b2) throw new Error("zstd stream ends inside a block");
-      left -= b2.length;
-      yield b2;
-    }
+    yield* r.stream(type === 1 ? 1 : v2 >>> 3);
     if (last) break;
   }
-  if (checksum) yield await r.exact(4, "a frame checksum");
+  if (checksum) yield await need(r, 4);
 }
 async function* zstdDecompressFrames(input2, create) {
-  const r = new ByteReader(input2[Symbol.asyncIterator]());
+  const r = new ByteReader(input2, "zstd stream");
   for (let frames = 0; ; frames++) {
-    const magic = await r.exact(4, "a frame magic number", true);
+    const magic = await r.read(4);
     if (!magic) {
       if (frames === 0) throw new Error("zstd stream is empty");
       return;
     }
     const m2 = magic.readUInt32LE(0);
     if ((m2 & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-      let left = (await r.exact(4, "a skippable frame")).readUInt32LE(0);
-      while (left > 0) {
-        const b2 = await r.upTo(left);
-        if (!b2) throw new Error("zstd stream ends inside a skippable frame");
-        left -= b2.length;
+      for await (const _2 of r.stream((await need(r, 4)).readUInt32LE(0))) {
       }
       continue;
     }
@@ -61279,11 +61302,11 @@ var Authenticator = class {
   }
   /** A cached, unexpired token whose scopes cover `scopes`. */
   cached(registry2, scopes) {
-    const need = scopeAtoms(scopes);
+    const need2 = scopeAtoms(scopes);
     const now = Date.now();
     const list = (this.tokens.get(registry2) ?? []).filter((t) => t.expiresAt > now);
     this.tokens.set(registry2, list);
-    return list.find((t) => [...need].every((a) => t.atoms.has(a)));
+    return list.find((t) => [...need2].every((a) => t.atoms.has(a)));
   }
   invalidate(registry2, header2) {
     const list = this.tokens.get(registry2);
@@ -61972,65 +61995,6 @@ import { join as join9, posix as posix6 } from "node:path";
 // src/run/tarstream.ts
 var BLOCK2 = 512;
 var MAX_META = 1 << 20;
-var ByteReader2 = class {
-  chunks = [];
-  length = 0;
-  done = false;
-  it;
-  constructor(src) {
-    this.it = src[Symbol.asyncIterator]();
-  }
-  /** Buffers until at least n bytes are available or the input ends; returns what is available. */
-  async fill(n) {
-    while (this.length < n && !this.done) {
-      const r = await this.it.next();
-      if (r.done) {
-        this.done = true;
-        break;
-      }
-      if (r.value.length) {
-        this.chunks.push(r.value);
-        this.length += r.value.length;
-      }
-    }
-    return Math.min(this.length, n);
-  }
-  take(n) {
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.length = rest.length;
-    return out;
-  }
-  /** Exactly n bytes, or undefined at a clean end of input (no byte at all); throws when cut short. */
-  async read(n) {
-    const got = await this.fill(n);
-    if (got === 0 && n > 0) return void 0;
-    if (got < n) throw new Error(`truncated tar: expected ${n} bytes, got ${got}`);
-    return this.take(n);
-  }
-  /** Yields exactly n bytes in pieces as they arrive; throws when the input ends early. */
-  async *stream(n) {
-    let left = n;
-    while (left > 0) {
-      if (this.length === 0) {
-        const got = await this.fill(1);
-        if (got === 0) throw new Error(`truncated tar: ${left} bytes of an entry missing`);
-      }
-      const first = this.chunks[0];
-      const piece = first.length <= left ? first : first.subarray(0, left);
-      if (piece === first) this.chunks.shift();
-      else this.chunks[0] = first.subarray(left);
-      this.length -= piece.length;
-      left -= piece.length;
-      yield piece;
-    }
-  }
-  async close() {
-    await this.it.return?.();
-  }
-};
 function typeOf(name) {
   switch (name) {
     case "File":
@@ -62061,7 +62025,7 @@ function metaString(b2, size) {
   return nul >= 0 ? s3.slice(0, nul) : s3;
 }
 async function* readTar(src) {
-  const r = new ByteReader2(src);
+  const r = new ByteReader(src, "tar");
   let ex;
   let gex;
   let longPath;
