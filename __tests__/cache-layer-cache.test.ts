@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyStepKey, FileHasher, hashingStream, LayerCache, type CachedLayer, type KeyEntry } from '../src/cache/layer-cache.js';
+import { copyStepKey, FileHasher, LayerCache, type CachedLayer, type KeyEntry } from '../src/cache/layer-cache.js';
 import { BlobStore } from '../src/layer/blobstore.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { writeLayer } from '../src/layer/writer.js';
@@ -269,34 +269,6 @@ describe('FileHasher', () => {
     await expect(h.hash(dir)).rejects.toThrow(/not a regular file/);
     await expect(h.hash(join(dir, 'missing'))).rejects.toThrow(/ENOENT/);
   });
-
-  it('hashEntries fills content hashes from source paths, or from open() without one', async () => {
-    const dir = fresh('hasher-entries');
-    const p = file(dir, 'coop', 'COOP');
-    const inline = Buffer.from('inline');
-    type E = LayerEntry & { hostPath?: string };
-    const entries: E[] = [
-      { path: '/usr', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
-      { path: '/usr/bin/coop', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 4, hostPath: p, open: () => { throw new Error('must use the hash cache'); } },
-      { path: '/etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, size: inline.length, open: () => Readable.from([inline]) },
-      { path: '/usr/bin/coop2', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 4, hostPath: p },
-    ];
-    const h = new FileHasher(join(dir, 'cache'));
-    const out = await h.hashEntries(entries, (e) => e.hostPath);
-    expect(out.map((e) => e.contentHash)).toEqual([undefined, sha('COOP'), sha('inline'), sha('COOP')]);
-    expect(h.stats.hashed).toBe(1);
-    expect(entries[1]!).not.toHaveProperty('contentHash'); // inputs untouched
-  });
-});
-
-describe('hashingStream', () => {
-  it('passes the bytes through and reports their sha256 and count at the end', async () => {
-    let got: [string, number] | undefined;
-    const parts: Buffer[] = [];
-    for await (const c of hashingStream(Readable.from([Buffer.from('ab'), Buffer.from('c')]), (h, n) => { got = [h, n]; })) parts.push(c as Buffer);
-    expect(Buffer.concat(parts).toString()).toBe('abc');
-    expect(got).toEqual([sha('abc'), 3]);
-  });
 });
 
 describe('a cached build, end to end', () => {
@@ -315,7 +287,7 @@ describe('a cached build, end to end', () => {
       const entries: (LayerEntry & { hostPath: string })[] = [
         { path: '/usr/local/bin/coop', type: 'file', mode: 0o755, uid: 0, gid: 0, size, hostPath: src, open: () => Readable.from([readFileSync(src)]) },
       ];
-      const keyed = await hasher.hashEntries(entries, (e) => e.hostPath);
+      const keyed = await Promise.all(entries.map(async (e) => ({ ...e, contentHash: await hasher.hash(e.hostPath) })));
       const key = copyStepKey(step, keyed as KeyEntry[], { mtime: 0, gzipLevel: 6 });
       let layer = await cache.get(key);
       const hit = layer !== undefined;

@@ -14,7 +14,7 @@ import {
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-CDCPNJNL.js";
+} from "./chunks/chunk-CBUTIZLL.js";
 import "./chunks/chunk-IZYIEEQ2.js";
 
 // src/cli.ts

@@ -14,7 +14,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-CDCPNJNL.js";
+} from "./chunks/chunk-CBUTIZLL.js";
 import {
   debug,
   error,

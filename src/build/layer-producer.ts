@@ -23,21 +23,17 @@ interface Sources {
   byStat: { path: string; sig: StatSig }[];
   /** Stat of each unknown host file before the write (to record its streamed hash). */
   openedStat: Map<number, StatSig>;
-  /** What identifies each unknown entry's source for sharing within a run. */
-  identities: (string | undefined)[];
 }
 
 let onePassNonce = 0;
 
 /** Sorts a layer's file entries by how their content becomes known (see fromStep). */
 async function identifySources(entries: readonly LayerEntry[], hasher: FileHasher): Promise<Sources> {
-  const out: Sources = { entries: entries.map((e) => ({ ...e })), unknown: new Set(), byStat: [], openedStat: new Map(), identities: [] };
-  const files = [...entries.keys()].filter((i) => entries[i]!.type === 'file');
-  const probes = await pooled(files, 16, async (i) => (entries[i]!.hostPath ? await hasher.probe(entries[i]!.hostPath!) : {}));
+  const out: Sources = { entries: entries.map((e) => ({ ...e })), unknown: new Set(), byStat: [], openedStat: new Map() };
   const pending: number[] = [];
-  files.forEach((i, n) => {
-    const e = entries[i]!;
-    const { known, sig } = probes[n]!;
+  for (const [i, e] of entries.entries()) {
+    if (e.type !== 'file') continue;
+    const { known, sig } = e.hostPath ? await hasher.probe(e.hostPath) : {};
     if (known && known.size === e.size) {
       out.entries[i] = { ...out.entries[i]!, contentHash: known.hash };
       out.byStat.push({ path: e.hostPath!, sig: known.sig });
@@ -45,44 +41,29 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
       pending.push(i);
       if (sig) out.openedStat.set(i, sig);
     }
-  });
+  }
   const small = pending.every((i) => (entries[i]!.size ?? 0) <= SMALL_FILE_BYTES)
     && pending.reduce((n, i) => n + (entries[i]!.size ?? 0), 0) <= BUFFER_BYTES;
   if (small) {
     // Read each once (a few at a time); the layer is written from these bytes.
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < pending.length) {
-        const i = pending[next++]!;
-        const e = entries[i]!;
-        const { bytes, hash } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
-        out.entries[i] = { ...out.entries[i]!, contentHash: hash, size: bytes.length, open: () => Readable.from([bytes]) };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, pending.length) }, worker));
+    await pooled(pending, 8, async (i) => {
+      const e = entries[i]!;
+      const { bytes, hash } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
+      out.entries[i] = { ...out.entries[i]!, contentHash: hash, size: bytes.length, open: () => Readable.from([bytes]) };
+    });
     return out;
   }
   out.unknown = new Set(pending);
-  for (const i of pending) {
-    const e = entries[i]!;
-    const sig = out.openedStat.get(i);
-    out.identities[i] = e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
-  }
   return out;
 }
 
-/** fn over items, `width` at a time; results in the items' order. */
-async function pooled<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+/** fn over items, `width` at a time. */
+async function pooled<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const k = next++;
-      out[k] = await fn(items[k]!);
-    }
+    while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
 }
 
 async function readStream(e: LayerEntry): Promise<{ bytes: Buffer; hash: Digest }> {
@@ -113,7 +94,7 @@ export interface ProducedLayer {
  */
 export class LayerProducer {
   readonly stats = { built: 0, cached: 0, shared: 0 };
-  private readonly inflight = new Map<string, Promise<BuiltLayer>>();
+  private readonly inflight = new Map<string, Promise<ProducedLayer>>();
 
   constructor(
     private readonly store: BlobStore,
@@ -159,8 +140,14 @@ export class LayerProducer {
     }
     // One pass. Variants or platforms that copy the same unseen files share one write, by a
     // key of the files' identities (never persisted: it says nothing about content).
-    const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: sources.identities[i] ?? null })), step: stepKeyParts(step, [], keyOpts) });
-    return this.shared(identity, async () => {
+    // An unknown entry with no host file (copied from another variant) is never shared.
+    const source = (e: LayerEntry, i: number): string | null => {
+      if (!sources.unknown.has(i)) return null;
+      const sig = sources.openedStat.get(i);
+      return e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
+    };
+    const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: source(e, i) })), step: stepKeyParts(step, [], keyOpts) });
+    return this.once(identity, async () => {
       const hashes = new Map<number, Digest>();
       // Each file's hash is learned (for later builds, by stat) as soon as it has streamed.
       const learning: Promise<void>[] = [];
@@ -184,7 +171,7 @@ export class LayerProducer {
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => (hashes.has(i) ? { ...e, contentHash: hashes.get(i)! } : e));
       await this.cache!.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer);
-      return layer;
+      return { layer, how: 'built' };
     });
   }
 
@@ -219,46 +206,36 @@ export class LayerProducer {
     await this.hasher?.save();
   }
 
-  /** Builds once per run for callers with the same identity (the others get 'shared'). */
-  private async shared(id: string, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
+  /**
+   * Makes a layer once per run for every caller with the same key or identity: the first one
+   * makes it, the others wait and get it as 'shared'. A failure is not remembered.
+   */
+  private async once(id: string, make: () => Promise<ProducedLayer>): Promise<ProducedLayer> {
     const running = this.inflight.get(id);
     if (running) {
       this.stats.shared++;
-      return { layer: await running, how: 'shared' };
+      return { layer: (await running).layer, how: 'shared' };
     }
     const p = make();
     this.inflight.set(id, p);
     try {
-      return { layer: await p, how: 'built' };
+      const made = await p;
+      if (made.how === 'cached') this.stats.cached++;
+      return made;
     } catch (err) {
       this.inflight.delete(id);
       throw err;
     }
   }
 
-  private async byKey(key: string, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
-    const running = this.inflight.get(key);
-    if (running) {
-      this.stats.shared++;
-      return { layer: await running, how: 'shared' };
-    }
-    let how: ProducedLayer['how'] = 'cached';
-    const p = (async () => {
+  /** The layer recorded under `key`, or made and recorded. */
+  private byKey(key: string, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
+    return this.once(key, async () => {
       const hit = await this.cache!.get(key);
-      if (hit) return hit;
-      how = 'built';
+      if (hit) return { layer: hit, how: 'cached' };
       const built = await make();
       await this.cache!.put(key, built);
-      return built;
-    })();
-    this.inflight.set(key, p);
-    try {
-      const layer = await p;
-      if (how === 'cached') this.stats.cached++;
-      return { layer, how };
-    } catch (err) {
-      this.inflight.delete(key);
-      throw err;
-    }
+      return { layer: built, how: 'built' };
+    });
   }
 }

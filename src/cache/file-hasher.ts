@@ -2,12 +2,9 @@ import { createHash } from 'node:crypto';
 import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { isDigest, type Digest } from '../oci/digest.js';
-import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
 import { isObject, writeAtomic } from './atomic.js';
-import type { KeyEntry } from './layer-cache.js';
 
 interface FileRecord {
   size: string;
@@ -26,8 +23,6 @@ export interface FileHasherOptions {
   racyWindowMs?: number;
   /** Records not used for this long are dropped on save. Default 30 days. */
   maxAgeMs?: number;
-  /** How many files are read at once by hashEntries. Default 8. */
-  concurrency?: number;
   now?: () => number;
 }
 
@@ -66,7 +61,7 @@ export class FileHasher {
 
   constructor(readonly dir: string, opts: FileHasherOptions = {}) {
     this.file = join(dir, 'files.json');
-    this.opts = { racyWindowMs: 2000, maxAgeMs: 30 * 24 * 3600 * 1000, concurrency: 8, now: Date.now, ...opts };
+    this.opts = { racyWindowMs: 2000, maxAgeMs: 30 * 24 * 3600 * 1000, now: Date.now, ...opts };
   }
 
   /** The content hash of a regular file ("sha256:<hex>"), reading it unless it is known. */
@@ -83,15 +78,10 @@ export class FileHasher {
   }
 
   /**
-   * The hash of a file when it is known without reading it: learned earlier in this build, or
-   * recorded by an earlier build, for the stat the file has now. Undefined otherwise.
+   * One lstat: the file's hash when it is known without reading it (learned earlier in this
+   * build, or recorded by an earlier build for the stat the file has now), else that stat.
    */
-  async known(path: string): Promise<KnownFile | undefined> {
-    return (await this.probe(path)).known;
-  }
-
-  /** One lstat: the hash when it is known (see known()), else the stat the file has now. */
-  async probe(path: string): Promise<{ known?: KnownFile; sig?: StatSig }> {
+  async probe(path: string): Promise<{ known?: KnownFile; sig?: StatSig; size?: number }> {
     const abs = resolve(path);
     let st: BigIntStats;
     // Synchronous: a stat of a cached inode takes microseconds, a trip through the thread pool
@@ -109,13 +99,7 @@ export class FileHasher {
       this.seen.set(abs, { hash: rec.hash, sig });
       return { known: { hash: rec.hash, sig, size } };
     }
-    return { sig };
-  }
-
-  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
-  async allKnown(paths: readonly string[]): Promise<boolean> {
-    for (const p of paths) if (!(await this.known(p))) return false;
-    return true;
+    return { sig, size };
   }
 
   /** Reads a (small) file once: its bytes and hash, learned for later builds when it held still. */
@@ -141,18 +125,20 @@ export class FileHasher {
   }
 
   private async compute(abs: string): Promise<Digest> {
-    const k = await this.known(abs);
-    if (k) return k.hash;
-    const st = await lstat(abs, { bigint: true });
-    if (!st.isFile()) throw new Error(`${abs} is not a regular file`);
+    const { known, sig, size } = await this.probe(abs);
+    if (known) return known.hash;
+    if (!sig || size === undefined) {
+      await lstat(abs); // a missing file: its ENOENT
+      throw new Error(`${abs} is not a regular file`);
+    }
     const h = createHash('sha256');
     let bytes = 0;
-    for await (const chunk of openSource(abs, Number(st.size))) {
+    for await (const chunk of openSource(abs, size)) {
       h.update(chunk as Buffer);
       bytes += (chunk as Buffer).length;
     }
     const hash: Digest = `sha256:${h.digest('hex')}`;
-    this.learn(abs, hash, statSig(st), await lstat(abs, { bigint: true }), bytes);
+    this.learn(abs, hash, sig, await lstat(abs, { bigint: true }), bytes);
     return hash;
   }
 
@@ -192,54 +178,6 @@ export class FileHasher {
     await writeAtomic(this.file, `${JSON.stringify({ version: 1, files })}\n`);
     this.records = Promise.resolve(current);
   }
-
-  /**
-   * Fills in contentHash of the file entries of a layer. `hostPathOf` names the source file
-   * of an entry (copy steps); entries without one (file steps) are hashed from open().
-   */
-  async hashEntries<E extends KeyEntry & Pick<LayerEntry, 'open'>>(entries: readonly E[], hostPathOf: (e: E) => string | undefined = () => undefined): Promise<(E & KeyEntry)[]> {
-    const out: (E & KeyEntry)[] = entries.map((e) => ({ ...e }));
-    const jobs = out.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'file' && !e.contentHash);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < jobs.length) {
-        const { e, i } = jobs[next++]!;
-        const host = hostPathOf(entries[i]!);
-        out[i] = { ...e, contentHash: host ? await this.hash(host) : await hashStream(e) };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, jobs.length) }, worker));
-    return out;
-  }
-}
-
-async function hashStream(e: KeyEntry & Pick<LayerEntry, 'open'>): Promise<Digest> {
-  if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
-  const h = createHash('sha256');
-  for await (const chunk of e.open()) h.update(chunk as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/**
- * Passes a source stream through, hashing it; `done` gets the sha256 when the stream ends.
- * The layer writer reads each file once: its hash for the cache key comes from that read.
- */
-export function hashingStream(source: Readable, done: (hash: Digest, bytes: number) => void): Readable {
-  const h = createHash('sha256');
-  let bytes = 0;
-  const pass = new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      h.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-    flush(cb: TransformCallback) {
-      done(`sha256:${h.digest('hex')}`, bytes);
-      cb();
-    },
-  });
-  source.on('error', (err) => pass.destroy(err));
-  return source.pipe(pass);
 }
 
 function statFields(st: BigIntStats): Omit<FileRecord, 'hash' | 'usedAt'> {

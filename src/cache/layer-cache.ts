@@ -205,7 +205,7 @@ export interface KeyEntry {
   size?: number;
   /** Symlinks and hardlinks. */
   linkname?: string;
-  /** Files: sha256 of the content, "sha256:<hex>" (see FileHasher / hashEntries). */
+  /** Files: sha256 of the content, "sha256:<hex>" (see FileHasher). */
   contentHash?: string;
 }
 
@@ -298,4 +298,4 @@ function normalizePath(p: string): string {
   return `/${p.split('/').filter((s) => s && s !== '.').join('/')}`;
 }
 
-export { FileHasher, hashingStream, type FileHasherOptions, type KnownFile } from './file-hasher.js';
+export { FileHasher, type FileHasherOptions, type KnownFile } from './file-hasher.js';

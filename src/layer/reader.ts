@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { zstdDecompressFrames, type Decompressor } from './zstd-frames.js';
+import { isZstdStart, zstdDecompressFrames, type Decompressor } from './zstd-frames.js';
 import { Parser, type ReadEntry } from 'tar';
 import { comparePaths } from './tarwriter.js';
 
@@ -36,9 +36,7 @@ const MAX_SYMLINK_HOPS = 40;
 
 export function detectCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  // A skippable frame (zstd:chunked can start with one).
-  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
+  if (isZstdStart(head)) return 'zstd';
   return 'none';
 }
 

@@ -17,6 +17,13 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 
 type Decompressor = NodeJS.ReadWriteStream & Readable;
 
+/** True when the bytes open a zstd stream: a zstd frame or a skippable frame (zstd:chunked may start with one). */
+export function isZstdStart(head: Uint8Array): boolean {
+  if (head.length < 4) return false;
+  const m = Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0);
+  return m === ZSTD_MAGIC || ((m & SKIPPABLE_MASK) >>> 0) === SKIPPABLE_MAGIC;
+}
+
 /** Exactly n bytes, or an error: the stream may not end inside a frame. */
 async function need(r: ByteReader, n: number): Promise<Buffer> {
   const b = await r.read(n);

@@ -34611,6 +34611,11 @@ var ByteReader = class {
 var ZSTD_MAGIC = 4247762216;
 var SKIPPABLE_MASK = 4294967280;
 var SKIPPABLE_MAGIC = 407710288;
+function isZstdStart(head) {
+  if (head.length < 4) return false;
+  const m2 = Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0);
+  return m2 === ZSTD_MAGIC || (m2 & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC;
+}
 async function need(r, n) {
   const b2 = await r.read(n);
   if (!b2) throw new Error(`truncated zstd stream: it ends inside a frame`);
@@ -37838,8 +37843,7 @@ var MAX_PASSES = 4;
 var MAX_SYMLINK_HOPS = 40;
 function detectCompression(head) {
   if (head.length >= 2 && head[0] === 31 && head[1] === 139) return "gzip";
-  if (head.length >= 4 && head[0] === 40 && head[1] === 181 && head[2] === 47 && head[3] === 253) return "zstd";
-  if (head.length >= 4 && (head[0] & 240) === 80 && head[1] === 42 && head[2] === 77 && head[3] === 24) return "zstd";
+  if (isZstdStart(head)) return "zstd";
   return "none";
 }
 var INFLATE_CHUNK = 1 << 20;
@@ -62455,7 +62459,7 @@ var FileHasher = class {
   constructor(dir, opts = {}) {
     this.dir = dir;
     this.file = join12(dir, "files.json");
-    this.opts = { racyWindowMs: 2e3, maxAgeMs: 30 * 24 * 3600 * 1e3, concurrency: 8, now: Date.now, ...opts };
+    this.opts = { racyWindowMs: 2e3, maxAgeMs: 30 * 24 * 3600 * 1e3, now: Date.now, ...opts };
   }
   dir;
   file;
@@ -62480,13 +62484,9 @@ var FileHasher = class {
     return p2;
   }
   /**
-   * The hash of a file when it is known without reading it: learned earlier in this build, or
-   * recorded by an earlier build, for the stat the file has now. Undefined otherwise.
+   * One lstat: the file's hash when it is known without reading it (learned earlier in this
+   * build, or recorded by an earlier build for the stat the file has now), else that stat.
    */
-  async known(path3) {
-    return (await this.probe(path3)).known;
-  }
-  /** One lstat: the hash when it is known (see known()), else the stat the file has now. */
   async probe(path3) {
     const abs = resolve4(path3);
     let st2;
@@ -62507,12 +62507,7 @@ var FileHasher = class {
       this.seen.set(abs, { hash: rec.hash, sig });
       return { known: { hash: rec.hash, sig, size } };
     }
-    return { sig };
-  }
-  /** True when every file's hash is known from an earlier build by its unchanged stat (no read needed). */
-  async allKnown(paths) {
-    for (const p2 of paths) if (!await this.known(p2)) return false;
-    return true;
+    return { sig, size };
   }
   /** Reads a (small) file once: its bytes and hash, learned for later builds when it held still. */
   async readOnce(path3) {
@@ -62539,18 +62534,20 @@ var FileHasher = class {
     this.learn(abs, hash2, before, after, bytes);
   }
   async compute(abs) {
-    const k2 = await this.known(abs);
-    if (k2) return k2.hash;
-    const st2 = await lstat2(abs, { bigint: true });
-    if (!st2.isFile()) throw new Error(`${abs} is not a regular file`);
+    const { known, sig, size } = await this.probe(abs);
+    if (known) return known.hash;
+    if (!sig || size === void 0) {
+      await lstat2(abs);
+      throw new Error(`${abs} is not a regular file`);
+    }
     const h = createHash7("sha256");
     let bytes = 0;
-    for await (const chunk of openSource(abs, Number(st2.size))) {
+    for await (const chunk of openSource(abs, size)) {
       h.update(chunk);
       bytes += chunk.length;
     }
     const hash2 = `sha256:${h.digest("hex")}`;
-    this.learn(abs, hash2, statSig(st2), await lstat2(abs, { bigint: true }), bytes);
+    this.learn(abs, hash2, sig, await lstat2(abs, { bigint: true }), bytes);
     return hash2;
   }
   learn(abs, hash2, before, after, bytes) {
@@ -62585,31 +62582,7 @@ var FileHasher = class {
 `);
     this.records = Promise.resolve(current);
   }
-  /**
-   * Fills in contentHash of the file entries of a layer. `hostPathOf` names the source file
-   * of an entry (copy steps); entries without one (file steps) are hashed from open().
-   */
-  async hashEntries(entries, hostPathOf = () => void 0) {
-    const out = entries.map((e) => ({ ...e }));
-    const jobs = out.map((e, i) => ({ e, i })).filter(({ e }) => e.type === "file" && !e.contentHash);
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const { e, i } = jobs[next++];
-        const host = hostPathOf(entries[i]);
-        out[i] = { ...e, contentHash: host ? await this.hash(host) : await hashStream(e) };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, jobs.length) }, worker));
-    return out;
-  }
 };
-async function hashStream(e) {
-  if (!e.open) throw new Error(`layer key: file ${e.path} has neither a source path nor content`);
-  const h = createHash7("sha256");
-  for await (const chunk of e.open()) h.update(chunk);
-  return `sha256:${h.digest("hex")}`;
-}
 function statFields(st2) {
   return { size: st2.size.toString(), mtimeNs: st2.mtimeNs.toString(), ctimeNs: st2.ctimeNs.toString(), ino: st2.ino.toString(), dev: st2.dev.toString(), mode: Number(st2.mode) };
 }
@@ -62834,13 +62807,11 @@ var SMALL_FILE_BYTES = 1 << 20;
 var BUFFER_BYTES = 32 << 20;
 var onePassNonce = 0;
 async function identifySources(entries, hasher) {
-  const out = { entries: entries.map((e) => ({ ...e })), unknown: /* @__PURE__ */ new Set(), byStat: [], openedStat: /* @__PURE__ */ new Map(), identities: [] };
-  const files = [...entries.keys()].filter((i) => entries[i].type === "file");
-  const probes = await pooled(files, 16, async (i) => entries[i].hostPath ? await hasher.probe(entries[i].hostPath) : {});
+  const out = { entries: entries.map((e) => ({ ...e })), unknown: /* @__PURE__ */ new Set(), byStat: [], openedStat: /* @__PURE__ */ new Map() };
   const pending = [];
-  files.forEach((i, n) => {
-    const e = entries[i];
-    const { known, sig } = probes[n];
+  for (const [i, e] of entries.entries()) {
+    if (e.type !== "file") continue;
+    const { known, sig } = e.hostPath ? await hasher.probe(e.hostPath) : {};
     if (known && known.size === e.size) {
       out.entries[i] = { ...out.entries[i], contentHash: known.hash };
       out.byStat.push({ path: e.hostPath, sig: known.sig });
@@ -62848,40 +62819,25 @@ async function identifySources(entries, hasher) {
       pending.push(i);
       if (sig) out.openedStat.set(i, sig);
     }
-  });
+  }
   const small2 = pending.every((i) => (entries[i].size ?? 0) <= SMALL_FILE_BYTES) && pending.reduce((n, i) => n + (entries[i].size ?? 0), 0) <= BUFFER_BYTES;
   if (small2) {
-    let next = 0;
-    const worker = async () => {
-      while (next < pending.length) {
-        const i = pending[next++];
-        const e = entries[i];
-        const { bytes, hash: hash2 } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
-        out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable9.from([bytes]) };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, pending.length) }, worker));
+    await pooled(pending, 8, async (i) => {
+      const e = entries[i];
+      const { bytes, hash: hash2 } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
+      out.entries[i] = { ...out.entries[i], contentHash: hash2, size: bytes.length, open: () => Readable9.from([bytes]) };
+    });
     return out;
   }
   out.unknown = new Set(pending);
-  for (const i of pending) {
-    const e = entries[i];
-    const sig = out.openedStat.get(i);
-    out.identities[i] = e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
-  }
   return out;
 }
 async function pooled(items, width, fn) {
-  const out = new Array(items.length);
   let next = 0;
   const worker = async () => {
-    while (next < items.length) {
-      const k2 = next++;
-      out[k2] = await fn(items[k2]);
-    }
+    while (next < items.length) await fn(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
 }
 async function readStream(e) {
   const parts = [];
@@ -62938,8 +62894,13 @@ var LayerProducer = class {
         return layer;
       });
     }
-    const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: sources.identities[i] ?? null })), step: stepKeyParts(step, [], keyOpts) });
-    return this.shared(identity, async () => {
+    const source = (e, i) => {
+      if (!sources.unknown.has(i)) return null;
+      const sig = sources.openedStat.get(i);
+      return e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
+    };
+    const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: source(e, i) })), step: stepKeyParts(step, [], keyOpts) });
+    return this.once(identity, async () => {
       const hashes = /* @__PURE__ */ new Map();
       const learning = [];
       const streamed = sources.entries.map((e, i) => {
@@ -62962,7 +62923,7 @@ var LayerProducer = class {
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => hashes.has(i) ? { ...e, contentHash: hashes.get(i) } : e);
       await this.cache.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer);
-      return layer;
+      return { layer, how: "built" };
     });
   }
   /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
@@ -62994,46 +62955,36 @@ var LayerProducer = class {
   async save() {
     await this.hasher?.save();
   }
-  /** Builds once per run for callers with the same identity (the others get 'shared'). */
-  async shared(id, make) {
+  /**
+   * Makes a layer once per run for every caller with the same key or identity: the first one
+   * makes it, the others wait and get it as 'shared'. A failure is not remembered.
+   */
+  async once(id, make) {
     const running = this.inflight.get(id);
     if (running) {
       this.stats.shared++;
-      return { layer: await running, how: "shared" };
+      return { layer: (await running).layer, how: "shared" };
     }
     const p2 = make();
     this.inflight.set(id, p2);
     try {
-      return { layer: await p2, how: "built" };
+      const made = await p2;
+      if (made.how === "cached") this.stats.cached++;
+      return made;
     } catch (err) {
       this.inflight.delete(id);
       throw err;
     }
   }
-  async byKey(key, make) {
-    const running = this.inflight.get(key);
-    if (running) {
-      this.stats.shared++;
-      return { layer: await running, how: "shared" };
-    }
-    let how = "cached";
-    const p2 = (async () => {
+  /** The layer recorded under `key`, or made and recorded. */
+  byKey(key, make) {
+    return this.once(key, async () => {
       const hit = await this.cache.get(key);
-      if (hit) return hit;
-      how = "built";
+      if (hit) return { layer: hit, how: "cached" };
       const built = await make();
       await this.cache.put(key, built);
-      return built;
-    })();
-    this.inflight.set(key, p2);
-    try {
-      const layer = await p2;
-      if (how === "cached") this.stats.cached++;
-      return { layer, how };
-    } catch (err) {
-      this.inflight.delete(key);
-      throw err;
-    }
+      return { layer: built, how: "built" };
+    });
   }
 };
 
