@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { branchOf, contextFromEnv, loadEventPayload, ownerOf, tagOf } from '../src/github/context.js';
-import { computeTags, parseFlavor, resolveTagRules } from '../src/github/tags.js';
+import { computeTags, parseFlavor, resolveTagRules } from '../src/tags/index.js';
 
 const SHA = '860c1904a1ce19322e91ac35af1ab07466440c37';
 const env = (over: Record<string, string>) => ({

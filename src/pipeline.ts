@@ -8,7 +8,7 @@ import { formatPlatform, hostPlatform, parsePlatform } from './oci/platform.js';
 import { resolvePlatformSources } from './config/platform-sources.js';
 import { assembleVariant, createdTime } from './build/assemble.js';
 import { contextFromEnv, type GitContext } from './github/context.js';
-import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolveTagRules, type Flavor } from './github/tags.js';
+import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolveTagRules, type Flavor } from './tags/index.js';
 import { ociLabels } from './github/labels.js';
 import type { Platform } from './oci/types.js';
 import { BlobStore } from './layer/blobstore.js';

@@ -60,7 +60,7 @@ import {
 import { isGlobPattern, resolveCopySource } from './sources.js';
 import { hasPlatformPlaceholder, PLATFORM_PLACEHOLDERS } from './platform-sources.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
-import { parseFlavorOverrides, parseTagRules } from '../github/tags.js';
+import { parseFlavorOverrides, parseTagRules } from '../tags/index.js';
 import { substitute, type SubstitutionScope } from './substitute.js';
 
 export interface LoadOptions {

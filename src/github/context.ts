@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { TagContext } from '../tags/index.js';
+
+export { branchOf, tagOf } from '../tags/index.js';
 
 /** Repository facts from the event payload (what metadata-action asks the API for). */
 export interface RepoInfo {
@@ -15,7 +18,7 @@ export interface RepoInfo {
  * What a run knows about where it comes from. Built from the runner's environment and the event
  * payload by {@link contextFromEnv}; tests build it by hand.
  */
-export interface GitContext {
+export interface GitContext extends TagContext {
   /** GITHUB_EVENT_NAME: push, pull_request, schedule, workflow_dispatch, ... ('' off GitHub). */
   eventName: string;
   /**
@@ -24,13 +27,8 @@ export interface GitContext {
    * metadata-action does, so `type=ref,event=pr` gives `pr-<n>` there too.
    */
   ref: string;
-  /** Full commit SHA ('' when unknown). */
-  sha: string;
   /** owner/name as GitHub spells it (case kept). */
   repository: string;
-  defaultBranch?: string;
-  /** Target branch of a pull request; for a tag push, the payload's base_ref (branch name). */
-  baseRef?: string;
   /** Source branch of a pull request. */
   headRef?: string;
   prNumber?: number;
@@ -44,8 +42,6 @@ export interface GitContext {
   job?: string;
   repo?: RepoInfo;
   actor?: string;
-  /** ISO date of the commit when the payload tells it (for `{{commit_date}}`). */
-  commitDate?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -156,16 +152,6 @@ function commitDateFrom(payload: Record<string, unknown>, sha: string): string |
   const head = obj(payload.head_commit);
   if (head?.id === sha && str(head.timestamp)) return head.timestamp as string;
   return undefined;
-}
-
-/** Branch name for refs/heads/* refs, else undefined. */
-export function branchOf(ref: string): string | undefined {
-  return ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
-}
-
-/** Tag name for refs/tags/* refs, else undefined. */
-export function tagOf(ref: string): string | undefined {
-  return ref.startsWith('refs/tags/') ? ref.slice('refs/tags/'.length) : undefined;
 }
 
 /** The repository owner (`Acme` in `Acme/app`). */

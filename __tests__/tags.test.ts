@@ -14,8 +14,8 @@ import {
   splitFields,
   TagRuleError,
   type Flavor,
-} from '../src/github/tags.js';
-import { formatDate } from '../src/github/template.js';
+  formatDate,
+} from '../src/tags/index.js';
 
 // Fixture contexts, after metadata-action's test fixtures (default branch "master", octocat repo).
 const SHA = '860c1904a1ce19322e91ac35af1ab07466440c37';
@@ -444,5 +444,21 @@ describe('formatDate (moment format subset)', () => {
   });
   it('ordinals', () => {
     expect([1, 2, 3, 4, 11, 12, 13, 21, 22, 23].map((n) => formatDate(new Date(Date.UTC(2020, 0, n)), 'Do'))).toEqual(['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd', '23rd']);
+  });
+});
+
+describe('module boundaries', () => {
+  // Issue 11: the grammar is shared by config/ (checking build-file lines) and the pipeline; it
+  // must not pull GitHub event reading into config/.
+  it('src/tags and src/config import nothing from src/github', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const offenders: string[] = [];
+    for (const dir of ['src/tags', 'src/config']) {
+      for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+        const text = readFileSync(`${dir}/${f}`, 'utf8');
+        if (/from '\.\.\/github\//.test(text)) offenders.push(`${dir}/${f}`);
+      }
+    }
+    expect(offenders).toEqual([]);
   });
 });
