@@ -7,7 +7,7 @@ import { isValidTag, parseReference, formatRepository } from './oci/reference.js
 import { formatPlatform, hostPlatform, parsePlatform } from './oci/platform.js';
 import { resolvePlatformSources } from './config/platform-sources.js';
 import { assembleVariant, createdTime } from './build/assemble.js';
-import { contextFromEnv, type GitContext } from './github/context.js';
+import { contextFromEnv, shortShaLengthFromEnv, type GitContext } from './github/context.js';
 import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolveTagRules, type Flavor } from './tags/index.js';
 import { ociLabels } from './github/labels.js';
 import type { Platform } from './oci/types.js';
@@ -123,6 +123,8 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
   const tags = new Map<string, string[]>();
   const git = inputs.git ?? contextFromEnv({});
   const now = new Date();
+  let shortShaLength: number | undefined;
+  try { shortShaLength = shortShaLengthFromEnv(inputs.env); } catch (e) { problems.push({ file: 'env', field: 'DOCKER_METADATA_SHORT_SHA_LENGTH', message: (e as Error).message }); }
   let globalFlavor: Flavor | undefined;
   try { globalFlavor = parseFlavor(inputs.flavor ?? []); } catch (e) { problems.push({ file: 'inputs', field: 'flavor', message: (e as Error).message }); }
   const explicitLabels = new Map<string, Record<string, string>>();
@@ -135,7 +137,7 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
     let version: string | undefined;
     try {
       const rules = resolveTagRules(inputs.tags.map((t) => t.replaceAll('${variant}', v.name)), v.tags ?? []);
-      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now);
+      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now, { shortShaLength });
       names = computed.tags;
       version = computed.main;
     } catch (e) {

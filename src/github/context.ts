@@ -103,7 +103,7 @@ export function contextFromEnv(env: Env, eventPayload?: unknown): GitContext {
   const headRef = env.GITHUB_HEAD_REF || str(obj(pr?.head)?.ref);
 
   const r = obj(payload.repository);
-  const sha = env.GITHUB_SHA ?? '';
+  const sha = prHeadSha(env, eventName, pr) ?? env.GITHUB_SHA ?? '';
   let repo: RepoInfo | undefined;
   if (r || repository) {
     const license = str(obj(r?.license)?.spdx_id);
@@ -138,6 +138,29 @@ export function contextFromEnv(env: Env, eventPayload?: unknown): GitContext {
   };
   for (const k of Object.keys(ctx) as (keyof GitContext)[]) if (ctx[k] === undefined) delete ctx[k];
   return ctx;
+}
+
+/**
+ * DOCKER_METADATA_PR_HEAD_SHA=true: on pull_request(_target), the commit the author pushed (the
+ * payload's head SHA) instead of GitHub's merge commit, as metadata-action does; it then names
+ * `type=sha`, `{{sha}}` and the revision label.
+ */
+function prHeadSha(env: Env, eventName: string, pr: Record<string, unknown> | undefined): string | undefined {
+  if (!/true/i.test(env.DOCKER_METADATA_PR_HEAD_SHA ?? '') || !/pull_request/.test(eventName)) return undefined;
+  return str(obj(pr?.head)?.sha);
+}
+
+/**
+ * DOCKER_METADATA_SHORT_SHA_LENGTH: the length of `type=sha` and `{{sha}}` (undefined: the
+ * default, 7). Throws naming the variable when it is not a positive whole number.
+ */
+export function shortShaLengthFromEnv(env: Env): number | undefined {
+  const v = env.DOCKER_METADATA_SHORT_SHA_LENGTH?.trim();
+  if (!v) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < 1) {
+    throw new Error(`DOCKER_METADATA_SHORT_SHA_LENGTH=${v} is not a positive whole number (e.g. 12; unset it for the default 7)`);
+  }
+  return Number(v);
 }
 
 /** The commit date a push payload carries (commits[] or head_commit), when it is for `sha`. */

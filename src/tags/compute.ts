@@ -8,17 +8,15 @@ import { TagRuleError } from './lines.js';
 import { toRegExp, type TagRule } from './rules.js';
 import type { Flavor } from './flavor.js';
 import { parseSemver } from './semver.js';
-import { parseTemplate, renderTemplate, type ExprFn, type TemplateExpr } from './template.js';
-import { formatDate } from './date-format.js';
+import { parseTemplate, type ExprFn } from './template.js';
+import { expressionsFor, type ExprOptions, type Expressions } from './expressions.js';
 
 /** metadata-action's tag sanitizing, plus what a registry also requires (no leading . or -, 128 max). */
 export function sanitizeTag(tag: string): string {
   return tag.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^[.-]+/, '').slice(0, 128);
 }
 
-export interface ComputeOptions {
-  /** Length of `{{sha}}` and `type=sha` (DOCKER_METADATA_SHORT_SHA_LENGTH; default 7). */
-  shortShaLength?: number;
+export interface ComputeOptions extends ExprOptions {
   /** Told about rules skipped for a reason worth knowing (a tag that is not semver, a pattern that does not match). */
   warn?: (message: string) => void;
 }
@@ -42,130 +40,126 @@ function isRawStatement(pattern: string): boolean {
   }
 }
 
-/** Like {@link computeTags}, with the version and latest decision as metadata-action reports them. */
-export function computeVersion(rules: readonly TagRule[], flavor: Flavor, ctx: TagContext, now: Date = new Date(), opts: ComputeOptions = {}): ComputedVersion {
-  const shaLen = opts.shortShaLength ?? 7;
-  if (!Number.isInteger(shaLen) || shaLen < 1) throw new Error(`short SHA length must be a positive whole number, got ${shaLen}`);
-  const shortSha = (sha: string) => (shaLen >= sha.length ? sha : sha.slice(0, shaLen));
+/** A rule's tag before prefix/suffix, and whether it makes `latest` under latest=auto. */
+interface RuleTag {
+  value: string;
+  latestAuto: boolean;
+}
+
+/** The version a semver/match rule reads: value= when set, else the Git tag (undefined: neither). */
+function versionInput(rule: TagRule, ctx: TagContext, x: Expressions): string | undefined {
+  if (rule.value) return x.render(rule.value);
+  return tagOf(ctx.ref);
+}
+
+function semverTag(rule: TagRule, ctx: TagContext, x: Expressions, warn?: (m: string) => void): RuleTag | undefined {
+  let vraw = versionInput(rule, ctx, x);
+  if (vraw === undefined) return undefined;
+  if (rule.match) {
+    // As metadata-action: group 1 of the first match; no match keeps the whole input.
+    const m = vraw.match(new RegExp(rule.match));
+    if (m?.[1] !== undefined) vraw = m[1];
+    else warn?.(`match=${rule.match} does not match ${vraw}, so "${rule.source}" reads ${vraw} as it is`);
+  }
+  vraw = vraw.replaceAll('/', '-');
+  const sv = parseSemver(vraw);
+  if (!sv) {
+    warn?.(`${vraw} is not a valid semver (https://semver.org/), so "${rule.source}" adds no tag`);
+    return undefined;
+  }
+  // A prerelease only ever gets its full version (or {{raw}}): no 1 / 1.2 moving tags, no latest.
+  if (sv.prerelease.length) return { value: isRawStatement(rule.pattern!) ? sv.raw : sv.version, latestAuto: false };
+  const vars: Record<string, ExprFn> = {
+    raw: () => sv.raw,
+    version: () => sv.version,
+    major: () => String(sv.major),
+    minor: () => String(sv.minor),
+    patch: () => String(sv.patch),
+  };
+  return { value: x.render(rule.pattern!, vars), latestAuto: true };
+}
+
+function matchTag(rule: TagRule, ctx: TagContext, x: Expressions, warn?: (m: string) => void): RuleTag | undefined {
+  const vraw = versionInput(rule, ctx, x);
+  if (vraw === undefined) return undefined;
+  // String#match, as metadata-action: with a /g flag the "groups" are the successive matches.
+  const m = vraw.match(toRegExp(rule.pattern!));
+  if (!m) {
+    warn?.(`${rule.pattern} does not match ${vraw}, so "${rule.source}" adds no tag`);
+    return undefined;
+  }
+  const g = m[rule.group ?? 0];
+  if (g === undefined) {
+    warn?.(`group ${rule.group} does not exist for pattern ${rule.pattern}, so "${rule.source}" adds no tag`);
+    return undefined;
+  }
+  return { value: g, latestAuto: true };
+}
+
+function refTag(rule: TagRule, ctx: TagContext): RuleTag | undefined {
   const branch = branchOf(ctx.ref);
   const gitTag = tagOf(ctx.ref);
-  const isPull = ctx.ref.startsWith('refs/pull/');
-  const date = (d: Date) => (e: TemplateExpr) => formatDate(d, e.args[0] ?? '', e.hash.tz ?? 'UTC');
-  const commitDate = ctx.commitDate && !Number.isNaN(Date.parse(ctx.commitDate)) ? new Date(ctx.commitDate) : now;
-  const dateFns: Record<string, ExprFn> = { date: date(now), commit_date: date(commitDate) };
-  const globalFns: Record<string, ExprFn> = {
-    ...dateFns,
-    branch: () => branch ?? '',
-    tag: () => gitTag ?? '',
-    sha: () => shortSha(ctx.sha),
-    base_ref: () => (gitTag !== undefined || isPull ? (ctx.baseRef ?? '') : ''),
-    is_default_branch: () => {
-      // As metadata-action: the ref minus refs/heads/ against the default branch; these events
-      // always run on the default branch's last commit.
-      const b = ctx.ref.replace(/^refs\/heads\//, '');
-      if (!b) return 'false';
-      if (ctx.defaultBranch !== undefined && ctx.defaultBranch === b) return 'true';
-      return /create|discussion|issues|schedule/.test(ctx.eventName) ? 'true' : 'false';
-    },
-  };
-  const render = (s: string, fns: Record<string, ExprFn> = globalFns) => renderTemplate(parseTemplate(s), fns);
-  const fromFlavor = flavor.latest === 'auto' ? undefined : flavor.latest === 'true';
+  if (rule.event === 'branch' && branch !== undefined) return { value: branch, latestAuto: false };
+  if (rule.event === 'tag' && gitTag !== undefined) return { value: gitTag, latestAuto: true };
+  if (rule.event === 'pr' && ctx.ref.startsWith('refs/pull/')) return { value: ctx.ref.replace(/^refs\/pull\//, '').replace(/\/merge$/, ''), latestAuto: false };
+  return undefined;
+}
 
+function ruleTag(rule: TagRule, ctx: TagContext, x: Expressions, warn?: (m: string) => void): RuleTag | undefined {
+  const plain = (value: string): RuleTag => ({ value, latestAuto: false });
+  switch (rule.type) {
+    case 'schedule':
+      return /schedule/.test(ctx.eventName) ? plain(x.render(rule.pattern ?? 'nightly', x.dates)) : undefined;
+    case 'semver':
+      return semverTag(rule, ctx, x, warn);
+    case 'match':
+      return matchTag(rule, ctx, x, warn);
+    case 'ref':
+      return refTag(rule, ctx);
+    case 'edge': {
+      const branch = branchOf(ctx.ref);
+      const want = rule.branch || ctx.defaultBranch;
+      return branch !== undefined && want !== undefined && want === branch ? plain('edge') : undefined;
+    }
+    case 'raw':
+      return plain(x.render(rule.value ?? ''));
+    case 'sha':
+      return ctx.sha ? plain(rule.format === 'long' ? ctx.sha : x.shortSha(ctx.sha)) : undefined;
+  }
+}
+
+/** Like {@link computeTags}, with the version and latest decision as metadata-action reports them. */
+export function computeVersion(rules: readonly TagRule[], flavor: Flavor, ctx: TagContext, now: Date = new Date(), opts: ComputeOptions = {}): ComputedVersion {
+  const x = expressionsFor(ctx, now, opts);
+  const fromFlavor = flavor.latest === 'auto' ? undefined : flavor.latest === 'true';
   let main: string | undefined;
   const partial: string[] = [];
   let latest: boolean | undefined;
 
   const withAffixes = (val: string, rule: TagRule) => {
-    let v = val;
-    if (rule.prefix !== undefined) v = render(rule.prefix) + v;
-    else if (flavor.prefix) v = render(flavor.prefix) + v;
-    if (rule.suffix !== undefined) v += render(rule.suffix);
-    else if (flavor.suffix) v += render(flavor.suffix);
-    return v;
+    const prefix = rule.prefix ?? flavor.prefix;
+    const suffix = rule.suffix ?? flavor.suffix;
+    return `${prefix ? x.render(prefix) : ''}${val}${suffix ? x.render(suffix) : ''}`;
   };
-  const add = (val: string, rule: TagRule, latestAuto: boolean) => {
-    if (val.length === 0) return;
-    const tag = sanitizeTag(withAffixes(val, rule));
-    if (!tag) return;
-    if (main === undefined) main = tag;
-    else if (tag !== main && !partial.includes(tag)) partial.push(tag);
-    latest ??= fromFlavor ?? latestAuto;
-  };
-
   // Stable: equal priorities keep the order written (global lines before a variant's own).
-  const sorted = [...rules].sort((a, b) => b.priority - a.priority);
-  for (const rule of sorted) {
-    const enabled = render(rule.enable);
+  for (const rule of [...rules].sort((a, b) => b.priority - a.priority)) {
+    const enabled = x.render(rule.enable);
     if (enabled !== 'true' && enabled !== 'false') throw new TagRuleError(rule.source, `enable= gave "${enabled}", which is not true or false`);
     if (enabled === 'false') continue;
-    switch (rule.type) {
-      case 'schedule':
-        if (/schedule/.test(ctx.eventName)) add(render(rule.pattern ?? 'nightly', dateFns), rule, false);
-        break;
-      case 'semver': {
-        const value = rule.value ?? '';
-        if (gitTag === undefined && !value) break;
-        const vraw = value ? render(value) : gitTag!.replaceAll('/', '-');
-        const sv = parseSemver(vraw);
-        if (!sv) {
-          opts.warn?.(`${vraw} is not a valid semver (https://semver.org/), so "${rule.source}" adds no tag`);
-          break;
-        }
-        const vars: Record<string, ExprFn> = {
-          raw: () => sv.raw,
-          version: () => sv.version,
-          major: () => String(sv.major),
-          minor: () => String(sv.minor),
-          patch: () => String(sv.patch),
-        };
-        // A prerelease only ever gets its full version (or {{raw}}): no 1 / 1.2 moving tags, no latest.
-        if (sv.prerelease.length) add(isRawStatement(rule.pattern!) ? sv.raw : sv.version, rule, false);
-        else add(render(rule.pattern!, vars), rule, true);
-        break;
-      }
-      case 'match': {
-        const value = rule.value ?? '';
-        if (gitTag === undefined && !value) break;
-        const vraw = value ? render(value) : gitTag!;
-        // String#match, as metadata-action: with a /g flag the "groups" are the successive matches.
-        const m = vraw.match(toRegExp(rule.pattern!));
-        if (!m) {
-          opts.warn?.(`${rule.pattern} does not match ${vraw}, so "${rule.source}" adds no tag`);
-          break;
-        }
-        const g = m[rule.group ?? 0];
-        if (g === undefined) {
-          opts.warn?.(`group ${rule.group} does not exist for pattern ${rule.pattern}, so "${rule.source}" adds no tag`);
-          break;
-        }
-        add(g, rule, true);
-        break;
-      }
-      case 'ref':
-        if (rule.event === 'branch' && branch !== undefined) add(branch, rule, false);
-        else if (rule.event === 'tag' && gitTag !== undefined) add(gitTag, rule, true);
-        else if (rule.event === 'pr' && isPull) add(ctx.ref.replace(/^refs\/pull\//, '').replace(/\/merge$/, ''), rule, false);
-        break;
-      case 'edge': {
-        if (branch === undefined) break;
-        const want = rule.branch || ctx.defaultBranch;
-        if (want !== undefined && want === branch) add('edge', rule, false);
-        break;
-      }
-      case 'raw':
-        add(render(rule.value ?? ''), rule, false);
-        break;
-      case 'sha':
-        if (ctx.sha) add(rule.format === 'long' ? ctx.sha : shortSha(ctx.sha), rule, false);
-        break;
-    }
+    const t = ruleTag(rule, ctx, x, opts.warn);
+    if (!t?.value) continue;
+    const tag = sanitizeTag(withAffixes(t.value, rule));
+    if (!tag) continue;
+    if (main === undefined) main = tag;
+    else if (tag !== main && !partial.includes(tag)) partial.push(tag);
+    latest ??= fromFlavor ?? t.latestAuto;
   }
 
   const tags: string[] = [];
   if (main !== undefined) {
     tags.push(main, ...partial);
     if (latest) {
-      const l = sanitizeTag(`${flavor.prefixLatest ? render(flavor.prefix) : ''}latest${flavor.suffixLatest ? render(flavor.suffix) : ''}`);
+      const l = sanitizeTag(`${flavor.prefixLatest ? x.render(flavor.prefix) : ''}latest${flavor.suffixLatest ? x.render(flavor.suffix) : ''}`);
       if (l && !tags.includes(l)) tags.push(l);
     }
   }

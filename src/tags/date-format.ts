@@ -67,6 +67,14 @@ function ordinal(n: number): string {
 }
 
 /**
+ * What moment.js prints when given no format: ISO 8601 to the second, `Z` for UTC (any zone at
+ * offset 0, as moment's isUtc) and `+hh:mm` elsewhere.
+ */
+export function formatDateDefault(d: Date, tz = 'UTC'): string {
+  return formatDate(d, wallClock(d, tz).offsetMinutes === 0 ? 'YYYY-MM-DDTHH:mm:ss[Z]' : 'YYYY-MM-DDTHH:mm:ssZ', tz);
+}
+
+/**
  * Formats a date with moment.js tokens (the subset: YYYY YY Q MMMM MMM MM M DDDD DDD DD Do D dddd
  * ddd dd d HH H hh h kk k mm m ss s SSS SS S A a ZZ Z X x, and [literal] text); any other
  * character is copied as is. `tz` is an IANA zone, UTC by default.

@@ -18,6 +18,7 @@ export const GLOBAL_EXPRS: Record<string, ExprSpec> = {
   sha: { args: 0 },
   base_ref: { args: 0 },
   is_default_branch: { args: 0 },
+  is_not_default_branch: { args: 0 },
   date: DATE_SPEC,
   commit_date: DATE_SPEC,
 };

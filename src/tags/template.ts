@@ -7,6 +7,8 @@
 export interface TemplateExpr {
   name: string;
   args: string[];
+  /** Per argument: was it quoted? Handlebars reads a bare word (`{{date YYYY}}`) as a variable, not as text. */
+  quoted: boolean[];
   hash: Record<string, string>;
   /** The expression as written, braces included. */
   source: string;
@@ -86,6 +88,7 @@ function parseExpr(body: string, source: string): TemplateExpr {
   const [name, ...rest] = tokens;
   if (!name || !IDENT.test(name)) throw new TemplateError(`${source}: expected an expression name such as {{branch}}`);
   const args: string[] = [];
+  const quoted: boolean[] = [];
   const hash: Record<string, string> = {};
   for (const t of rest) {
     const eq = t.indexOf('=');
@@ -93,9 +96,10 @@ function parseExpr(body: string, source: string): TemplateExpr {
       hash[t.slice(0, eq)] = unquote(t.slice(eq + 1), source);
     } else {
       args.push(unquote(t, source));
+      quoted.push(t[0] === "'" || t[0] === '"');
     }
   }
-  return { name, args, hash, source };
+  return { name, args, quoted, hash, source };
 }
 
 function unquote(t: string, source: string): string {
