@@ -103,11 +103,11 @@ describe('DOCKER_METADATA_SHORT_SHA_LENGTH', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tags-pipeline-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'oci-build.yml'), 'version: 1\nvariants:\n  app:\n    base: scratch\n    image: ghcr.io/acme/app\n');
-  const planTags = async (env: Record<string, string>) => {
+  const planTags = async (env: Record<string, string>, tagLines = ['type=sha', 'type=raw,value=x-{{sha}}'], warn?: (m: string) => void) => {
     const p = await plan({
-      config: join(dir, 'oci-build.yml'), variants: [], push: false, tags: ['type=sha', 'type=raw,value=x-{{sha}}'], git: base,
+      config: join(dir, 'oci-build.yml'), variants: [], push: false, tags: tagLines, git: { ...base, commitDate: '2024-11-13T13:42:28Z' },
       outputs: [], credentials: {}, dockerConfig: false, platforms: [], gzipLevel: 6, workDir: join(dir, 'work'), env,
-    });
+    }, warn);
     return p.tags.get('app');
   };
 
@@ -120,5 +120,11 @@ describe('DOCKER_METADATA_SHORT_SHA_LENGTH', () => {
     const err = await planTags({ DOCKER_METADATA_SHORT_SHA_LENGTH: 'twelve' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect(String((err as Error).message)).toMatch(/DOCKER_METADATA_SHORT_SHA_LENGTH=twelve is not a positive whole number/);
+  });
+
+  it('the pipeline passes on what the rules warn about, naming the variant', async () => {
+    const warnings: string[] = [];
+    expect(await planTags({}, ['type=raw,value=d-{{commit_date YYYYMMDD}}'], (m) => warnings.push(m))).toEqual(['d-2024-11-13T13-42-28Z']);
+    expect(warnings).toEqual([expect.stringMatching(/^variant app: \{\{commit_date YYYYMMDD\}\}: an unquoted format/)]);
   });
 });

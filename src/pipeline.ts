@@ -105,8 +105,11 @@ export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 
     : { algorithm: inputs.compression ?? 'gzip', level: inputs.gzipLevel };
 }
 
-/** Phase 1, no network and no writes: the whole build file and every input are checked. */
-export async function plan(inputs: PipelineInputs): Promise<Plan> {
+/**
+ * Phase 1, no network and no writes: the whole build file and every input are checked. `warn`
+ * hears what the tag rules skip or read unusually (a tag that is not semver, an unquoted date format).
+ */
+export async function plan(inputs: PipelineInputs, warn?: (message: string) => void): Promise<Plan> {
   const buildFile = await loadBuildFile(resolve(inputs.config), { env: inputs.env });
   const selected = selectVariants(buildFile, inputs.variants);
   const problems: ConfigProblem[] = [];
@@ -137,7 +140,7 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
     let version: string | undefined;
     try {
       const rules = resolveTagRules(inputs.tags.map((t) => t.replaceAll('${variant}', v.name)), v.tags ?? []);
-      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now, { shortShaLength });
+      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now, { shortShaLength, warn: warn && ((m) => warn(`variant ${v.name}: ${m}`)) });
       names = computed.tags;
       version = computed.main;
     } catch (e) {
@@ -198,7 +201,7 @@ function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: stri
 export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promise<PipelineResult> {
   const t0 = Date.now();
   const p = await logger.group('validate', async () => {
-    const r = await plan(inputs);
+    const r = await plan(inputs, (m) => logger.warn(m));
     const plats = [...new Set([...r.platforms.values()].flat().map(formatPlatform))];
     logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v) => v.name).join(', ')}] for ${plats.join(', ')} in ${formatMs(Date.now() - t0)}`);
     return r;
