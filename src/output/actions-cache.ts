@@ -57,8 +57,11 @@ export async function saveLayerCache(workDir: string, key: string, restored: str
   try {
     const s = svc ?? await service();
     if (!s.isFeatureAvailable()) return;
-    await s.saveCache(cachePaths(workDir), key);
-    logger.info(`layer cache: saved ${key}`);
+    // @actions/cache reports most failures (a key another job is saving, the storage
+    // unreachable) by logging them itself and returning -1 instead of throwing.
+    const id = await s.saveCache(cachePaths(workDir), key);
+    if (id === -1) logger.warn(`layer cache: not saved: the Actions cache did not take ${key} (see above); the next run builds without it`);
+    else logger.info(`layer cache: saved ${key}`);
   } catch (e) {
     logger.warn(`layer cache: not saved: ${(e as Error).message}`);
   }
