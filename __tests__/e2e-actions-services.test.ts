@@ -198,10 +198,34 @@ describe('the action with the Actions artifact and cache services', () => {
     }
   });
 
+  it('the blob storage down (Azurite stopped): restore, save and upload fail with warnings, the build passes with its outputs', async () => {
+    rmSync(join(runnerTemp, 'oci-build'), { recursive: true, force: true });
+    const sha = '4444444ddddddddddddddddddddddddddddddddd';
+    await azurite.stop();
+    try {
+      const job = services.job();
+      const t = Date.now();
+      const r = await runAction(job, 'storage-down', { GITHUB_SHA: sha });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(Object.keys(JSON.parse(r.outputs.digests!)).sort()).toEqual(['alpha', 'beta']);
+      expect(r.outputs['artifact-id']).toBe('');
+      const warnings = r.stdout.split('\n').filter((l) => l.startsWith('::warning::'));
+      expect(warnings.some((w) => w.includes('digest map artifact "digest-map-images-all" not uploaded'))).toBe(true);
+      expect(warnings.some((w) => w.includes('layer cache: not saved'))).toBe(true);
+      // A cache was found but could not be fetched: the layers were built (not half-restored).
+      for (const rec of layerRecords().values()) expect(rec.mtimeMs).toBeGreaterThanOrEqual(t - 1000);
+      // The service handed out upload URLs, but nothing reached the storage: nothing was finalized.
+      expect(services.artifacts.filter((a) => a.jobId === job.jobId).map((a) => a.finalized)).toEqual([false]);
+      expect(services.caches.filter((c) => c.key.endsWith(sha)).map((c) => c.finalized)).toEqual([false]);
+    } finally {
+      await azurite.start();
+    }
+  });
+
   it('no runtime token appears in any log line', () => {
     const all = logs.join('\n');
     expect(all.split('\n').length).toBeGreaterThan(50);
-    expect(tokens.length).toBeGreaterThanOrEqual(5);
+    expect(tokens.length).toBeGreaterThanOrEqual(6);
     for (const t of tokens) {
       expect(all).not.toContain(t);
       expect(all).not.toContain(t.split('.')[2]!); // not even its signature

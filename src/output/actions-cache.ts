@@ -43,7 +43,8 @@ export async function restoreLayerCache(workDir: string, keys: { key: string; re
       return undefined;
     }
     const hit = await s.restoreCache(cachePaths(workDir), keys.key, keys.restoreKeys);
-    logger.info(hit ? `layer cache: restored ${hit}` : 'layer cache: nothing to restore yet');
+    // undefined is a miss or a failure @actions/cache already warned about (it does not throw).
+    logger.info(hit ? `layer cache: restored ${hit}` : 'layer cache: nothing restored (no cache for these keys yet, or see the warning above)');
     return hit;
   } catch (e) {
     logger.warn(`layer cache: restore failed, building without it: ${(e as Error).message}`);
