@@ -177,6 +177,8 @@ describe('the action with the Actions artifact and cache services', () => {
   });
 
   it('a failing artifact service (500 on CreateArtifact) and a refused cache save: warnings, the build passes with its outputs', async () => {
+    // @actions/artifact retries a 500 five times with backoff (about 30 s here); a 409 on
+    // CreateCacheEntry (another job saving the key) is not retried.
     services.fail('CreateArtifact', 500);
     services.fail('CreateCacheEntry', 409);
     try {
@@ -201,6 +203,8 @@ describe('the action with the Actions artifact and cache services', () => {
   it('the blob storage down (Azurite stopped): restore, save and upload fail with warnings, the build passes with its outputs', async () => {
     rmSync(join(runnerTemp, 'oci-build'), { recursive: true, force: true });
     const sha = '4444444ddddddddddddddddddddddddddddddddd';
+    // The service still answers; the clients fail on the SAS URLs after the Azure SDK's and
+    // their own retries (about 45 s in all).
     await azurite.stop();
     try {
       const job = services.job();
