@@ -43,7 +43,8 @@ export async function restoreLayerCache(workDir: string, keys: { key: string; re
       return undefined;
     }
     const hit = await s.restoreCache(cachePaths(workDir), keys.key, keys.restoreKeys);
-    logger.info(hit ? `layer cache: restored ${hit}` : 'layer cache: nothing to restore yet');
+    // undefined is a miss or a failure @actions/cache already warned about (it does not throw).
+    logger.info(hit ? `layer cache: restored ${hit}` : 'layer cache: nothing restored (no cache for these keys yet, or see the warning above)');
     return hit;
   } catch (e) {
     logger.warn(`layer cache: restore failed, building without it: ${(e as Error).message}`);
@@ -57,8 +58,11 @@ export async function saveLayerCache(workDir: string, key: string, restored: str
   try {
     const s = svc ?? await service();
     if (!s.isFeatureAvailable()) return;
-    await s.saveCache(cachePaths(workDir), key);
-    logger.info(`layer cache: saved ${key}`);
+    // @actions/cache reports most failures (a key another job is saving, the storage
+    // unreachable) by logging them itself and returning -1 instead of throwing.
+    const id = await s.saveCache(cachePaths(workDir), key);
+    if (id === -1) logger.warn(`layer cache: not saved: the Actions cache did not take ${key} (see above); the next run builds without it`);
+    else logger.info(`layer cache: saved ${key}`);
   } catch (e) {
     logger.warn(`layer cache: not saved: ${(e as Error).message}`);
   }

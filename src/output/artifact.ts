@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import * as core from '@actions/core';
 import type { GitContext } from '../github/context.js';
 import type { Logger } from '../log.js';
 
@@ -13,12 +12,11 @@ export interface ArtifactClientLike {
 export interface ArtifactDeps {
   /** Defaults to @actions/artifact's DefaultArtifactClient, after checking the service is there. */
   client?: ArtifactClientLike;
-  logger?: Pick<Logger, 'info' | 'warn'>;
+  /** The project's logger: the action passes its @actions/core one, the core never calls @actions/core. */
+  logger: Pick<Logger, 'info' | 'warn'>;
   /** Defaults to process.env; read for ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL. */
   env?: Record<string, string | undefined>;
 }
-
-const coreLogger: Pick<Logger, 'info' | 'warn'> = { info: (m) => core.info(m), warn: (m) => core.warning(m) };
 
 /** Characters @actions/artifact refuses in a name (NTFS and path separators). */
 const INVALID_NAME = /[":<>|*?\r\n\\/]/;
@@ -30,8 +28,8 @@ const INVALID_NAME = /[":<>|*?\r\n\\/]/;
  * (off GitHub, or ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL not passed to the step), on GHES,
  * or when the upload fails. A missing artifact never fails a build that pushed its images.
  */
-export async function uploadDigestMapArtifact(file: string, name: string, retentionDays: number | undefined, deps: ArtifactDeps = {}): Promise<number | undefined> {
-  const logger = deps.logger ?? coreLogger;
+export async function uploadDigestMapArtifact(file: string, name: string, retentionDays: number | undefined, deps: ArtifactDeps): Promise<number | undefined> {
+  const logger = deps.logger;
   const env = deps.env ?? process.env;
   if (!name) return undefined;
   const skip = (why: string) => {
