@@ -2,7 +2,9 @@
 // `npm run bench`: oci-build (dist/cli.js) against buildah on the same machine and registry.
 // See bench/README.md for the scenarios and how each number is measured.
 //
-//   node bench/run.mjs [--quick] [--scenarios S1,S2,S3,S4,S5] [--runs N]
+//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8] [--runs N]
+// Scenario code: here (S1-S3, S5), bench/lib/scenarios-floor.mjs (S1's floor, S1B) and
+// bench/lib/scenarios-layers.mjs (S4, S8); the table and targets: bench/lib/report.mjs.
 import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,9 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createHash } from 'node:crypto';
 import { startAptProxy } from './lib/apt-proxy.mjs';
-import { baseLayout, debianMirror, EDITED_SCENARIO, makeBigTree, makeContext, RUN_PACKAGES, SUITE, VARIANTS } from './lib/fixtures.mjs';
+import { baseLayout, debianMirror, EDITED_SCENARIO, makeContext, RUN_PACKAGES, SUITE, VARIANTS } from './lib/fixtures.mjs';
 import { startRegistry } from './lib/registry.mjs';
-import { fmtBytes, fmtMs, log, measured, median, parseBytes, run, table, TIME_BIN } from './lib/util.mjs';
+import { ORDER, ratios, report, targets } from './lib/report.mjs';
+import { floorNote, floorRatio, floorRun, s1b, S1_LAYERS } from './lib/scenarios-floor.mjs';
+import { s4, s8 } from './lib/scenarios-layers.mjs';
+import { fmtBytes, fmtMs, log, measured, median, parseBytes, run, TIME_BIN } from './lib/util.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = join(ROOT, '.bench');
@@ -24,7 +29,7 @@ const RESULTS = join(ROOT, 'bench', 'results');
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: 'S1,S2,S3,S4,S5' },
+    scenarios: { type: 'string', default: ORDER.filter((s) => s !== 'S8N').join(',') },
     runs: { type: 'string' },
     dist: { type: 'string' },
     report: { type: 'string' },
@@ -34,13 +39,13 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 if (opt.help) {
-  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S2,S3,S4,S5] [--runs N]
-  --quick       2 measured runs (+1 warm-up) and a 64 MiB big tree instead of 5 and 1 GiB
+  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8] [--runs N]
+  --quick       2 measured runs (+1 warm-up), a 64 MiB big tree and 10,000 small files instead of 5, 1 GiB and 100,000
   --scenarios   which scenarios to run (default: all)
   --runs N      measured runs per tool and scenario (default 5, quick 2)
   --dist DIR    the build of oci-build to measure (default: dist/; copied to .bench/dist at start)
   --report F    print the table of an earlier results file (medians recomputed) and exit
-  --gzip-level N  our gzip level, and the S4 pipeline's (default: 1, our default)
+  --gzip-level N  our gzip level, and the pipelines' and floor's (default: 1, our default)
 Results: a table on stdout and bench/results/latest.json (quick runs: latest-quick.json).\n`);
   process.exit(0);
 }
@@ -54,7 +59,7 @@ const BIG_BYTES = QUICK ? 64 << 20 : 1 << 30;
 // own default (containers/image: gzip level 6). S4's pipeline uses the same level as ours.
 const GZIP_LEVEL = opt['gzip-level'] !== undefined ? Number(opt['gzip-level']) : 1;
 const selected = new Set(opt.scenarios.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
-for (const s of selected) if (!/^S[1-5]$/.test(s)) { console.error(`unknown scenario ${s} (S1-S5)`); process.exit(2); }
+for (const s of selected) if (!ORDER.includes(s) || s === 'S8N') { console.error(`unknown scenario ${s} (${ORDER.filter((x) => x !== 'S8N').join(', ')})`); process.exit(2); }
 if (!Number.isInteger(RUNS) || RUNS < 1) { console.error('--runs must be a positive integer'); process.exit(2); }
 if (!Number.isInteger(GZIP_LEVEL) || GZIP_LEVEL < 0 || GZIP_LEVEL > 9) { console.error("--gzip-level must be 0-9"); process.exit(2); }
 
@@ -65,7 +70,7 @@ const LOGS = join(BENCH, 'logs');
 
 async function checkTools() {
   const missing = [];
-  for (const t of ['buildah', 'docker-registry', 'skopeo', 'umoci', 'debootstrap', 'tar', 'gzip', 'sha256sum', 'du']) {
+  for (const t of ['buildah', 'docker-registry', 'skopeo', 'umoci', 'debootstrap', 'tar', 'gzip', 'pigz', 'curl', 'sha256sum', 'du']) {
     const r = await run('sh', ['-c', `command -v ${t}`], { allowFail: true });
     if (r.code !== 0) missing.push(t);
   }
@@ -248,16 +253,14 @@ async function alternate(id, tools, before) {
     }
   }
   for (const t of names) res.tools[t].median = summarize(res.tools[t].runs);
-  const [a, b] = names;
-  res.ratio = res.tools[b].median.ms / res.tools[a].median.ms;
-  res.ratioOf = `${b} / ${a}`;
+  ratios(res);
 }
 
-async function coldRound(ctx, i, tag) {
+async function coldRound(ctx, i, tag, { keepWarm = false } = {}) {
   await freshRegistry();
   const runId = `${tag}r${i}`;
   const cacheDir = newCacheDir(`${tag}-${i}`);
-  warm = { runId, cacheDir };
+  if (!keepWarm) warm = { runId, cacheDir };
   return { runId, cacheDir };
 }
 
@@ -266,14 +269,17 @@ async function s1(ctx) {
     'ours: new --cache-dir; buildah: rm -a, rmi -af in its own storage root (vfs), so the base is pulled again',
     'a fresh registry per round (new port) with only the base; target repositories are new',
     'buildah time = 3 x bud (--target per variant, --layers) + 3 x push, run one after the other',
+    floorNote(S1_LAYERS),
   ]);
   await alternate('S1', {
     ours: async (i, r) => { await settle(ctx); return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S1-ours-${i}.log`)); },
     buildah: async (i, r) => { await buildahClean(); await settle(ctx); return buildah(ctx, r.runId, join(LOGS, `S1-buildah-${i}.log`)); },
+    floor: async (i, r) => { await settle(ctx); return floorRun(h, ctx, S1_LAYERS, r.runId, join(LOGS, `S1-floor-${i}.log`)); },
   }, async (i) => {
     if (i > 0) rmSync(join(BENCH, 'cache', `s1-${i - 1}`), { recursive: true, force: true });
     return coldRound(ctx, i, 's1');
   });
+  floorRatio(results.S1);
 }
 
 /** S2 and S3 start from a warm state: the last S1 round, or one untimed cold round. */
@@ -328,42 +334,6 @@ async function s3(ctx) {
   }
 }
 
-async function s4() {
-  const big = makeBigTree(BENCH, BIG_BYTES);
-  record('S4', `big layer: ${fmtBytes(big.bytes)} tree (${big.files} files) copied as one layer onto scratch`, [
-    `ours: build with --output oci:DIR (blobs hard-linked from the cache), no push, a new --cache-dir each run`,
-    `pipeline: sh -c "tar -C CTX -cf - tree | gzip -${GZIP_LEVEL} | sha256sum" -- the practical limit on one core`,
-    'the tree is in the page cache for both (warm-up round); peak RSS of the pipeline is its largest process',
-  ]);
-  results.S4.tree = { bytes: big.bytes, files: big.files, dirs: big.dirs };
-  const layout = join(BENCH, 'out', 's4-layout');
-  await alternate('S4', {
-    ours: async (i) => {
-      const cache = newCacheDir('s4');
-      rmSync(layout, { recursive: true, force: true });
-      const r = await measured(process.execPath, [CLI, 'build', '--config', join(big.ctx, 'oci-build.yml'), '--output', `oci:${layout}`,
-        '--cache-dir', cache, '--gzip-level', String(GZIP_LEVEL)], { log: join(LOGS, `S4-ours-${i}.log`) });
-      const m = /layer [0-9a-f]+: .*\((\d+) entries, ([^>]+) -> ([^)]+)\)/.exec(r.stderr);
-      return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: m ? parseBytes(m[3]) : NaN, entries: m ? Number(m[1]) : NaN };
-    },
-    pipeline: async (i) => {
-      if (i < WARMUP) {
-        // The warm-up also records the compressed size (tee to wc costs a copy, so only here).
-        const sizeFile = join(BENCH, 'out', 's4-pipeline-size');
-        mkdirSync(dirname(sizeFile), { recursive: true });
-        const r = await measured('bash', ['-c', `set -o pipefail; tar -C '${big.ctx}' -cf - tree | gzip -${GZIP_LEVEL} -n | tee >(wc -c > '${sizeFile}') | sha256sum; wait $!`], { log: join(LOGS, `S4-pipeline-${i}.log`) });
-        return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: Number(readFileSync(sizeFile, 'utf8').trim()) };
-      }
-      const r = await measured('sh', ['-c', `tar -C '${big.ctx}' -cf - tree | gzip -${GZIP_LEVEL} | sha256sum`], { log: join(LOGS, `S4-pipeline-${i}.log`) });
-      return { ms: r.ms, rssKiB: r.rssKiB };
-    },
-  });
-  // The pipeline's size is measured once (warm-up); show it as its median.
-  results.S4.tools.pipeline.median.outputBytes = results.S4.tools.pipeline.warmup.outputBytes;
-  rmSync(layout, { recursive: true, force: true });
-  rmSync(join(BENCH, 'cache', 's4'), { recursive: true, force: true });
-}
-
 async function s5(ctx) {
   const skip = (why) => { results.S5 = { description: 'run steps', skipped: why }; log(`S5 skipped: ${why}`); };
   const schema = readFileSync(join(ROOT, 'src', 'config', 'schema.ts'), 'utf8');
@@ -399,39 +369,12 @@ async function s5(ctx) {
 
 // ---------------------------------------------------------------------------------------------
 
-function report(info, o = { quick: QUICK, runs: RUNS, warmup: WARMUP }) {
-  const rows = [['scenario', 'tool', 'median', 'min-max', 'ratio', 'uploaded', 'ours says', 'reg. growth', 'output', 'peak RSS']];
-  for (const id of ['S1', 'S2', 'S3', 'S4', 'S5']) {
-    const s = results[id];
-    if (!s) continue;
-    if (s.skipped) { rows.push([id, 'skipped', '', '', '', '', '', '', '', '']); continue; }
-    const names = Object.keys(s.tools);
-    names.forEach((t, k) => {
-      const m = s.tools[t].median;
-      rows.push([k === 0 ? `${id}${s.carriedOver ? '*' : ''}` : '', t, fmtMs(m.ms), `${fmtMs(m.minMs)}-${fmtMs(m.maxMs)}`,
-        k === names.length - 1 ? `${s.ratio.toFixed(2)}x` : '',
-        fmtBytes(m.uploaded), fmtBytes(m.selfReportedUpload), fmtBytes(m.registryGrowth), fmtBytes(m.outputBytes), fmtBytes(m.rssKiB * 1024)]);
-    });
-  }
-  const lines = [
-    `oci-build benchmark ${info.date} (${o.quick ? 'quick, ' : ''}${o.runs} measured run(s) + ${o.warmup} warm-up per tool, alternating)`,
-    `machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)} RAM, Linux ${info.kernel}, node ${info.node}, ${info.buildah}`,
-    '',
-    table(rows),
-    ...['S1', 'S2', 'S3', 'S4', 'S5'].filter((id) => results[id]?.carriedOver).slice(0, 1).map(() => '* from an earlier run (see carriedOver in the JSON: date, commit, sha256 of cli.js)'),
-    ...['S1', 'S2', 'S3', 'S4', 'S5'].filter((id) => results[id]?.skipped).map((id) => `${id} skipped: ${results[id].skipped}`),
-    ...(results.S3?.layerAlone ? [`S3 layer alone (median): ${fmtMs(results.S3.layerAlone.medianMs)}; S3 ours / layer alone = ${results.S3.oursOverAlone.toFixed(2)} (target <= 2)`] : []),
-    ...['S1', 'S2', 'S3', 'S5'].filter((id) => results[id]?.tools?.buildah?.median?.budMs !== undefined).map((id) => {
-      const m = results[id].tools.buildah.median;
-      return `${id} buildah split (medians): bud ${fmtMs(m.budMs)}, push ${fmtMs(m.pushMs)}`;
-    }),
-    '',
-    'ratio = other tool\'s median / ours (above 1: ours is faster). uploaded = request bodies through the counting proxy',
-    'in front of the registry (blobs + manifests); ours says = our "push:" log line; reg. growth = du -sb of the',
-    'registry storage after - before; peak RSS = /usr/bin/time %M (buildah: the largest of its bud/push processes).',
-  ];
-  return lines.join('\n');
-}
+/** What the scenario modules use (bench/lib/scenarios-*.mjs). */
+const h = {
+  BENCH, LOGS, CLI, GZIP_LEVEL, WARMUP, RUNS, QUICK, BIG_BYTES, results,
+  get reg() { return reg; },
+  record, alternate, ours, buildah, settle, buildahClean, newCacheDir, coldRound, withRegistryStats,
+};
 
 async function main() {
   await checkTools();
@@ -442,7 +385,7 @@ async function main() {
   mkdirSync(LOGS, { recursive: true });
   const info = await machineInfo();
   log(`machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)}, node ${info.node}, ${info.buildah}`);
-  const needsRegistry = ['S1', 'S2', 'S3', 'S5'].some((s) => selected.has(s));
+  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5'].some((s) => selected.has(s));
   let ctx;
   if (needsRegistry) {
     base = await baseLayout(BENCH);
@@ -453,8 +396,11 @@ async function main() {
     if (selected.has('S1')) await s1(ctx);
     if (selected.has('S2')) await s2(ctx);
     if (selected.has('S3')) await s3(ctx);
-    if (selected.has('S4')) await s4();
+    if (selected.has('S4')) await s4(h);
     if (selected.has('S5')) await s5(ctx);
+    // After S2 and S3: S1b's cold rounds must not be what they start from.
+    if (selected.has('S1B')) await s1b(h);
+    if (selected.has('S8')) await s8(h);
   } finally {
     if (reg) await reg.stop();
     if (needsRegistry) await buildahClean();
@@ -482,14 +428,15 @@ async function main() {
     try {
       const prev = JSON.parse(readFileSync(file, 'utf8'));
       for (const [id, sc] of Object.entries(prev.scenarios ?? {})) {
-        if (selected.has(id) || results[id]) continue;
+        if (selected.has(id) || results[id] || (id === 'S8N' && selected.has('S8'))) continue;
         results[id] = { ...sc, carriedOver: sc.carriedOver ?? { date: prev.machine?.date, git: prev.machine?.git, distCliSha256: prev.machine?.distCliSha256, distSource: prev.machine?.distSource } };
       }
     } catch { /* unreadable: replaced */ }
   }
+  out.targets = targets(results);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
-  const text = report(info);
+  const text = report(results, info, { quick: QUICK, runs: RUNS, warmup: WARMUP });
   process.stdout.write(`\n${text}\n\nresults: ${file}\n`);
 }
 
@@ -500,11 +447,10 @@ function reprint(file) {
     results[id] = s;
     if (s.skipped) continue;
     for (const t of Object.values(s.tools)) t.median = { ...t.median, ...summarize(t.runs), outputBytes: t.median?.outputBytes ?? summarize(t.runs).outputBytes };
-    const [a, b] = Object.keys(s.tools);
-    s.ratio = s.tools[b].median.ms / s.tools[a].median.ms;
+    ratios(s);
   }
   const o = prev.options;
-  process.stdout.write(`${report(prev.machine, { quick: o.quick, runs: o.runs, warmup: o.warmup })}\n`);
+  process.stdout.write(`${report(results, prev.machine, { quick: o.quick, runs: o.runs, warmup: o.warmup })}\n`);
 }
 
 process.on('SIGINT', async () => { if (reg) await reg.stop().catch(() => {}); process.exit(130); });
