@@ -3,7 +3,8 @@
 # Debian 12 machine (run as root). Idempotent: safe to run again.
 set -euo pipefail
 
-pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo)
+# curl, pigz, golang-go: the benchmark (S1's floor, the pigz pipelines, S1b's Go program).
+pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo curl pigz golang-go)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
