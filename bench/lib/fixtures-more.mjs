@@ -18,7 +18,7 @@ const S1B_FILE_BYTES = 27_000;
 const GO_APP_FUNCS = 8200;
 const GENERATED_SERVER_BYTES = 31 << 20;
 
-/** Builds bin/server with the Go toolchain: -trimpath, empty build id, no cgo, so it is reproducible. */
+/** Builds bin/server with the Go toolchain: -trimpath, no VCS stamp, empty build id, no cgo: reproducible. */
 async function goServer(benchDir, out) {
   const goroot = (await run('go', ['env', 'GOROOT'], { allowFail: true })).stdout.trim();
   if (!goroot) return undefined;
@@ -32,7 +32,7 @@ async function goServer(benchDir, out) {
   log(`fixtures: building S1b's Go program with ${version} (once; a minute or two)`);
   const env = { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOARCH: 'amd64', GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local',
     GOCACHE: join(benchDir, 'go-cache'), GOPATH: join(benchDir, 'go-path'), GOPROXY: 'off' };
-  await run('go', ['build', '-trimpath', '-ldflags=-buildid=', '-o', out, '.'], { cwd: src, env, log: join(benchDir, 'logs', 'go-build.log') });
+  await run('go', ['build', '-trimpath', '-buildvcs=false', '-ldflags=-buildid=', '-o', out, '.'], { cwd: src, env, log: join(benchDir, 'logs', 'go-build.log') });
   return { kind: 'go', toolchain: version };
 }
 
@@ -40,7 +40,7 @@ async function goServer(benchDir, out) {
 export async function makeS1bContext(benchDir) {
   const ctx = join(benchDir, 'ctx-s1b');
   const stamp = join(ctx, '.bench-stamp');
-  const spec = JSON.stringify({ v: 1, files: S1B_FILES, fileBytes: S1B_FILE_BYTES, goFuncs: GO_APP_FUNCS });
+  const spec = JSON.stringify({ v: 2, files: S1B_FILES, fileBytes: S1B_FILE_BYTES, goFuncs: GO_APP_FUNCS });
   if (!existsSync(stamp) || JSON.parse(readFileSync(stamp, 'utf8')).spec !== spec) {
     rmSync(ctx, { recursive: true, force: true });
     mkdirSync(join(ctx, 'bin'), { recursive: true });
