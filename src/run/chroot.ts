@@ -12,9 +12,10 @@ import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, type StepProcess } 
  *         the rootfs bound on itself nodev, /proc with READONLY_PATHS read-only and
  *         MASKED_PATHS hidden, a nodev tmpfs /dev with the default devices bound in, /sys
  *         read-only, resolv.conf/hosts read-only; then a read-only staging tmpfs holding the
- *         rootfs and only the host files the next three programs need (bound read-only), and
- *         pivot_root into it: the host's root is unmounted from the namespace, so a chroot
- *         escape inside the step ends in the staging tmpfs, never on the host
+ *         rootfs and only the host files the next programs need (bound read-only), and
+ *         pivot_root into it: the host's root is unmounted from the namespace (umount needs a
+ *         /proc there, unmounted right after), so a chroot escape inside the step ends in the
+ *         staging tmpfs, never on the host
  *         exec env -i ENV… setpriv --regid G --groups … --bounding-set Docker's --inh-caps -all --nnp
  *           unshare --root /rootfs --wd W [--setuid U] -- CMD…
  */
@@ -53,8 +54,9 @@ if [ -n "$RESOLV" ]; then mount --bind "$RESOLV" "$R/etc/resolv.conf"; mount -o 
 if [ -n "$HOSTS" ]; then mount --bind "$HOSTS" "$R/etc/hosts"; mount -o remount,bind,ro "$R/etc/hosts"; fi
 if [ "$NET" = none ] && command -v ip >/dev/null 2>&1; then ip link set lo up 2>/dev/null || true; fi
 mount -t tmpfs -o mode=0755,size=1m oci-build-stage "$S"
-mkdir "$S/rootfs" "$S/.old"
+mkdir "$S/rootfs" "$S/.old" "$S/proc"
 mount --rbind "$R" "$S/rootfs"
+mount -t proc -o nosuid,nodev,noexec proc "$S/proc"
 for f in $HELPERS; do
   mkdir -p "$S\${f%/*}"; : > "$S$f"
   mount --bind "$f" "$S$f"; mount -o remount,bind,ro,nosuid,nodev "$S$f"
@@ -63,6 +65,7 @@ mount -o remount,ro "$S"
 cd "$S"
 pivot_root . .old
 umount -l /.old
+umount -l /proc
 cd /
 exec "$@"
 `;
@@ -76,7 +79,7 @@ function hostBinary(name: string): string {
 }
 
 let helperCache: string[] | undefined;
-/** The programs run after pivot_root, their shared libraries and loader (from ldd), and ld.so.cache. */
+/** The programs run after pivot_root (umount, env, setpriv, unshare), their shared libraries and loader (from ldd), and ld.so.cache. */
 function helperFiles(programs: string[]): string[] {
   if (helperCache) return helperCache;
   const files = new Set<string>(programs);
@@ -94,8 +97,8 @@ const capName = (c: string) => c.replace(/^CAP_/, '').toLowerCase();
 
 /** Starts the step; `stage` is an empty directory for the staging tmpfs (removed by the caller). */
 export function startChroot(p: StepProcess, stage: string): { child: ChildProcess; done: () => void } {
-  const [unshare, setpriv, env] = [hostBinary('unshare'), hostBinary('setpriv'), hostBinary('env')];
-  const helpers = helperFiles([env, setpriv, unshare]);
+  const [unshare, setpriv, env, umount] = [hostBinary('unshare'), hostBinary('setpriv'), hostBinary('env'), hostBinary('umount')];
+  const helpers = helperFiles([env, setpriv, unshare, umount]);
   mkdirSync(stage, { mode: 0o700 });
   const inner = [
     env, '-i', ...p.env,
