@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,4 +102,23 @@ describe('two builds sharing a cache directory', () => {
     expect(await a.exit, a.stderr()).toBe(0);
     expect(rootfsDirs(cache)).toEqual([]);
   }, 180_000);
+});
+
+describe('a runc that cannot start containers', () => {
+  it('fails the build naming the step, with runc\'s error and the chroot fallback as the fix', async () => {
+    const bin = join(ctx, 'fake-bin');
+    mkdirSync(bin);
+    // Answers --version (so it is found) and fails every run as runc does without cgroups.
+    writeFileSync(join(bin, 'runc'), `#!/bin/sh
+case "$*" in *--version*) echo "runc version 0"; exit 0;; *" run "*) echo 'level=error msg="runc run failed: unable to apply cgroup configuration"' >&2; exit 1;; esac
+exit 0
+`);
+    chmodSync(join(bin, 'runc'), 0o755);
+    const r = await cli(['build', '--config', buildFile(join(ctx, 'fake'), 'echo hi'), '--cache-dir', join(ctx, 'cache-fake')],
+      { env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/oci-build\.yml:6: run: "echo hi" under runc \(runc could not start it.*--isolation chroot.*\) failed with exit code 1/);
+    expect(r.stderr).toContain('| level=error msg="runc run failed: unable to apply cgroup configuration"');
+    expect(rootfsDirs(join(ctx, 'cache-fake'))).toEqual([]);
+  }, 60_000);
 });

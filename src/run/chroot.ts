@@ -20,7 +20,8 @@ import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, type StepProcess } 
  *           unshare --root /rootfs --wd W [--setuid U] -- CMD…
  */
 
-const SETUP = `set -eu
+// -f: the lists below are split on spaces and must never be globbed.
+const SETUP = `set -euf
 R=$1 S=$2 RESOLV=$3 HOSTS=$4 NET=$5 HELPERS=$6 RO=$7 MASK=$8
 shift 8
 umask 022

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ownerAlive, ownerTag, trackContainer } from './cleanup.js';
 import { runtimeSpec, type StepProcess } from './spec.js';
@@ -62,7 +62,9 @@ export function removeStaleContainers(runc: string): void {
 export function startRunc(runc: string, p: StepProcess, bundle: string): { child: ChildProcess; done: () => void } {
   const id = `${ID_PREFIX}${ownerTag()}-${++seq}`;
   mkdirSync(bundle, { mode: 0o700 });
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(p)), { mode: 0o600 });
+  // 0600 in a 0700 directory: the spec holds the step's environment, which may hold secrets.
+  // runc wants the rootfs without symlinks on the way.
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(runtimeSpec({ ...p, rootfs: realpathSync(p.rootfs) })), { mode: 0o600 });
   mkdirSync(RUNC_STATE, { recursive: true, mode: 0o700 });
   const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'oci-build-runc', runc, RUNC_STATE, id, bundle], {
     detached: true,

@@ -176,6 +176,10 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   } finally {
     for (const p of placeholders.reverse()) rmSync(p, { recursive: true, force: true });
   }
+  if (result.code !== 0 && isolation.kind === 'runc' && result.tail.some((l) => l.includes('runc run failed'))) {
+    // runc itself could not start the container (no cgroups, a kernel without seccomp, ...).
+    throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}" under runc (runc could not start it, see its error below; --isolation chroot or the isolation: chroot input runs steps without runc)`);
+  }
   if (result.code !== 0) throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`);
   const after = takeSnapshot(ctx.rootfs);
   const changes = diffSnapshots(ctx.rootfs, before, after);
