@@ -47,7 +47,7 @@ perl -e 'use Socket; socket(my $s, PF_INET, SOCK_RAW, 1) or exit 1; exit 0'; ech
 cat /proc/1/root${sentinel} >/dev/null 2>&1; echo "proc1read=$?" >> $R
 (echo pwned > /proc/1/root${sentinelDir}/new) 2>/dev/null; echo "proc1write=$?" >> $R
 perl -e 'mkdir "/tmp/x"; chroot "/tmp/x" or exit 5; chdir ".." for 1..64; chroot "." or exit 6; -e $ARGV[0] or exit 3; open(my $f, ">>", $ARGV[0]) or exit 4; print $f "pwned\\n"; exit 0' ${sentinel}; echo "escape=$?" >> $R
-rmdir /tmp/x /mnt/t
+umount /mnt/t 2>/dev/null; rmdir /tmp/x /mnt/t 2>/dev/null; true
 `;
 }
 
