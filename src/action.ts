@@ -47,6 +47,7 @@ export interface ActionInputs {
   artifactRetentionDays?: number;
   summary: boolean;
   cache: boolean;
+  isolation: 'auto' | 'runc' | 'chroot';
 }
 
 const lines = (s: string) => s.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
@@ -95,6 +96,7 @@ const inputsSchema = z.object({
   compression: z.enum(['gzip', 'zstd'], { message: 'compression: gzip or zstd' }),
   zstdLevel: z.number().int().min(1, 'zstd-level: 1-19').max(19, 'zstd-level: 1-19'),
   artifactRetentionDays: z.number().int().min(1).max(90).optional(),
+  isolation: z.enum(['auto', 'runc', 'chroot'], { message: 'isolation: runc, chroot, or auto (runc when installed, else chroot)' }),
 }).passthrough();
 
 export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string) => string } {
@@ -129,6 +131,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     artifactRetentionDays: retention ? Number(retention) : undefined,
     summary: bool('summary', core.getInput('summary') || 'true'),
     cache: bool('cache', core.getInput('cache') || 'true'),
+    isolation: (core.getInput('isolation') || 'auto') as ActionInputs['isolation'],
   };
   const checked = inputsSchema.safeParse(inputs);
   if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -188,6 +191,7 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     compression: a.compression,
     zstdLevel: a.zstdLevel,
     cache: a.cache,
+    isolation: a.isolation,
     workDir: join(env.RUNNER_TEMP || tmpdir(), 'oci-build'),
     env,
   };

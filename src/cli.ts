@@ -17,7 +17,8 @@ const USAGE = `oci-build: build OCI images for a matrix of variants without a Do
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
+                  [--isolation runc|chroot] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -68,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
         'gzip-level': { type: 'string', default: '1' },
         compression: { type: 'string', default: 'gzip' },
         'zstd-level': { type: 'string' },
+        isolation: { type: 'string' },
         verbose: { type: 'boolean', short: 'v', default: false },
         'no-cache': { type: 'boolean', default: false },
         distribute: { type: 'string' },
@@ -87,6 +89,8 @@ async function main(argv: string[]): Promise<number> {
     if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compression must be gzip or zstd, got "${compression}"`);
     const zstdLevel = values['zstd-level'] === undefined ? undefined : Number(values['zstd-level']);
     if (zstdLevel !== undefined && (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19)) throw new UsageError(`--zstd-level must be 1-19, got "${values['zstd-level']}"`);
+    const isolation = values.isolation ?? 'auto';
+    if (isolation !== 'auto' && isolation !== 'runc' && isolation !== 'chroot') throw new UsageError(`--isolation must be runc or chroot (default: runc when installed, else chroot), got "${isolation}"`);
     const credentials: Record<string, Credentials> = {};
     const env = process.env;
     if (env.OCI_BUILD_REGISTRY && env.OCI_BUILD_USERNAME && env.OCI_BUILD_PASSWORD) {
@@ -107,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       compression,
       ...(zstdLevel !== undefined ? { zstdLevel } : {}),
       cache: !values['no-cache'],
+      isolation,
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,
       git: contextFromEnv(env, loadEventPayload(env)),

@@ -69,6 +69,8 @@ export interface PipelineInputs {
   workDir: string;
   /** Reuse layers from the layer cache in workDir (false: --no-cache / cache: false). Default true. */
   cache?: boolean;
+  /** How run: steps are isolated: runc, chroot, or auto (runc when installed). Default auto. */
+  isolation?: 'auto' | 'runc' | 'chroot';
   /** Environment for ${NAME} overrides of build-file args. */
   env: Record<string, string | undefined>;
   /**
@@ -220,6 +222,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       sourceDateEpoch: inputs.sourceDateEpoch,
       gzipLevel: inputs.gzipLevel,
       compression: layerCompressionOf(inputs),
+      ...(inputs.isolation ? { isolation: inputs.isolation } : {}),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
     });

@@ -6,6 +6,7 @@ import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
+import type { IsolationChoice } from '../run/sandbox.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { LayerProducer, type ProducedLayer } from './layer-producer.js';
@@ -37,6 +38,8 @@ export interface BuildOptions {
   variantLogger?: (variant: string) => Logger;
   /** The layer cache's directory; undefined turns the cache off (--no-cache). */
   cacheDir?: string;
+  /** How run: steps are isolated (src/run/sandbox.ts); default auto. */
+  isolation?: IsolationChoice;
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -253,6 +256,7 @@ export class DaemonlessBuilder implements Builder {
             rootfs: work.dir, config: parentConfig.config, variantEnv: v.env, tmpDir: this.rootfsCache().top,
             ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
+            isolation: this.opts.isolation ?? 'auto', announce: (m) => this.opts.logger.info(m),
           });
           logger.info(`[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`);
           const layer = await writeOne(createdBy, result.entries, step, runKey);

@@ -5,7 +5,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
-import { trackDirectory } from './cleanup.js';
+import { ownerTag, trackDirectory } from './cleanup.js';
+import { removeLeftovers } from './sandbox.js';
 import { extractLayer } from './extract.js';
 
 /**
@@ -68,7 +69,8 @@ export class RootfsCache {
    */
   constructor(parent: string, private readonly log: (message: string) => void = () => {}, private readonly note: (message: string) => void = () => {}) {
     mkdirSync(parent, { recursive: true });
-    this.top = join(parent, `rootfs-${process.pid}-${randomBytes(4).toString('hex')}`);
+    for (const n of removeLeftovers(parent)) log(`rootfs: removed ${n}, left by a build that was killed`);
+    this.top = join(parent, `rootfs-${ownerTag()}-${randomBytes(4).toString('hex')}`);
     mkdirSync(this.top, { mode: 0o700 });
     this.untrack = trackDirectory(this.top);
   }

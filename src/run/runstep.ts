@@ -5,7 +5,7 @@ import type { ContainerConfig } from '../oci/types.js';
 import { parseGroup, parsePasswd, resolveOwner } from '../layer/reader.js';
 import { requireRoot } from './privilege.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
-import { runInSandbox } from './sandbox.js';
+import { resolveIsolation, runInSandbox, type IsolationChoice } from './sandbox.js';
 import { diffSnapshots, takeSnapshot, type Changes } from './snapshot.js';
 
 /**
@@ -39,7 +39,13 @@ export interface RunStepContext {
   tmpDir: string;
   onLine?: (line: string) => void;
   note?: (message: string) => void;
+  /** How to isolate the command (default: runc when installed, else the chroot sandbox). */
+  isolation?: IsolationChoice;
+  /** Gets the one line saying which isolation run: steps get, once per build process. */
+  announce?: (message: string) => void;
 }
+
+let announced = false;
 
 export interface RunStepResult extends Changes {
   argv: string[];
@@ -83,6 +89,13 @@ function lstatMaybe(p: string): Stats | undefined {
 
 export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunStepResult> {
   requireRoot('run: steps');
+  let isolation;
+  try {
+    isolation = resolveIsolation(ctx.isolation);
+  } catch (err) {
+    throw new Error(`${step.pos.file}:${step.pos.line}: run: ${(err as Error).message}`);
+  }
+  if (!announced) { announced = true; ctx.announce?.(isolation.describe); }
   const cfg = ctx.config ?? {};
   const r = new RootResolver(ctx.rootfs);
   const shell = step.shell ?? (Array.isArray(cfg.Shell) && cfg.Shell.length ? (cfg.Shell as string[]) : DEFAULT_SHELL);
@@ -158,10 +171,14 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   try {
     result = await runInSandbox({
       rootfs: ctx.rootfs, argv, env, uid: owner.uid, gid: owner.gid, groups: [...groups].sort((a, b) => a - b),
-      workdir, network: step.network, resolvConf, hosts, ...(ctx.onLine ? { onLine: ctx.onLine } : {}),
+      workdir, network: step.network, resolvConf, hosts, isolation, tmpDir: ctx.tmpDir, ...(ctx.onLine ? { onLine: ctx.onLine } : {}),
     });
   } finally {
     for (const p of placeholders.reverse()) rmSync(p, { recursive: true, force: true });
+  }
+  if (result.code !== 0 && isolation.kind === 'runc' && result.tail.some((l) => l.includes('runc run failed'))) {
+    // runc itself could not start the container (no cgroups, a kernel without seccomp, ...).
+    throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}" under runc (runc could not start it, see its error below; --isolation chroot or the isolation: chroot input runs steps without runc)`);
   }
   if (result.code !== 0) throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`);
   const after = takeSnapshot(ctx.rootfs);
