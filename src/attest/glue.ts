@@ -1,0 +1,103 @@
+/**
+ * The one adapter between the build's types and the attestation modules, so that those take
+ * plain inputs and this file is all that follows a change of BuiltVariant / BlobStore shapes.
+ */
+import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BuildFile, VariantSpec } from '../config/model.js';
+import type { GitContext } from '../github/context.js';
+import { isDigest, sha256, type Digest } from '../oci/digest.js';
+import { formatPlatform } from '../oci/platform.js';
+import type { Descriptor } from '../oci/types.js';
+import type { RepoRef } from '../registry/client.js';
+import type { BuiltVariant, ImageLayer } from '../build/image.js';
+import type { Logger } from '../log.js';
+import pkg from '../../package.json' with { type: 'json' };
+import { attestVariant, digestsOf, type AttestSettings, type AttestationDigests, type RunFacts, type SubjectAttestations } from './attest.js';
+import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
+import { attachToLayout } from './layout.js';
+
+export interface AttestInputs {
+  provenance: false | 'min' | 'max';
+  sbom: boolean;
+  sourceDateEpoch?: number;
+  git?: GitContext;
+  env: Record<string, string | undefined>;
+}
+
+const TOOL = { name: 'oci-build-action', version: pkg.version };
+
+/** The run's facts: build file, source and workflow (on GitHub), the builder, the args. */
+async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
+  const text = await readFile(bf.file, 'utf8');
+  const git = inp.git;
+  const env = inp.env;
+  const onGitHub = Boolean(git?.repository && git.runId);
+  const action = env.GITHUB_ACTION_REPOSITORY;
+  return {
+    buildFile: { path: relative(bf.context, bf.file) || bf.file, digest: sha256(text), content: text },
+    ...(git?.repository && git.sha ? { source: { uri: `${git.serverUrl}/${git.repository}`, commit: git.sha, ...(git.ref ? { ref: git.ref } : {}) } } : {}),
+    ...(onGitHub ? { workflow: { serverUrl: git!.serverUrl, repository: git!.repository, runId: git!.runId!, ...(git!.runAttempt ? { runAttempt: git!.runAttempt } : {}), ...(env.GITHUB_WORKFLOW_REF ? { workflowRef: env.GITHUB_WORKFLOW_REF } : {}), eventName: git!.eventName, ...(git!.job ? { job: git!.job } : {}) } } : {}),
+    builder: { id: action ? `${git?.serverUrl ?? 'https://github.com'}/${action}@${env.GITHUB_ACTION_REF ?? ''}` : `${TOOL.name} CLI`, version: TOOL.version },
+    args: bf.args,
+    fromEnvironment: Object.keys(bf.args).filter((k) => env[k] !== undefined),
+  };
+}
+
+/** Attestations of every built variant; `open` gives a layer's blob as a stream. */
+export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: BuiltVariant[], imageOf: (variant: string) => string,
+  open: (layer: ImageLayer) => Promise<Readable>, inp: AttestInputs, startedOn: Date, logger: Logger): Promise<SubjectAttestations[]> {
+  if (!inp.provenance && !inp.sbom) return [];
+  const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}), startedOn };
+  const run = await runFacts(bf, inp);
+  const out: SubjectAttestations[] = [];
+  for (const r of results) {
+    const spec = specs.find((s) => s.name === r.variant)!;
+    const t0 = Date.now();
+    out.push(...await attestVariant({
+      variant: r.variant,
+      image: imageOf(r.variant),
+      ...(r.index ? { index: r.index.descriptor } : {}),
+      steps: spec.steps,
+      images: r.images.map((img) => {
+        const baseName = img.manifest.annotations?.['org.opencontainers.image.base.name'];
+        const baseDigest = img.manifest.annotations?.['org.opencontainers.image.base.digest'];
+        return {
+          manifest: img.manifestDescriptor,
+          platform: formatPlatform(img.platform),
+          layers: img.layers.map((l) => () => open(l)),
+          ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
+        };
+      }),
+    }, run, settings, TOOL));
+    logger.info(`attest: ${r.variant}: ${[inp.provenance ? `provenance (${inp.provenance})` : '', inp.sbom ? 'SBOM' : ''].filter(Boolean).join(' and ')} in ${Date.now() - t0} ms`);
+  }
+  return out;
+}
+
+/** Attaches to the registry the attestations of subjects that were pushed; digests per variant. */
+export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestations[], repoOf: (variant: string) => RepoRef | undefined, pushed: Set<Digest>): Promise<Map<string, AttestationDigests>> {
+  const done = new Map<SubjectAttestations, Descriptor[]>();
+  await Promise.all(list.map(async (sa) => {
+    const repo = repoOf(sa.variant);
+    if (!repo || !pushed.has(sa.subject.digest)) return;
+    done.set(sa, (await attachToRegistry(reg, repo, sa.subject, sa.attestations)).manifests);
+  }));
+  return byVariant(list, done);
+}
+
+export async function attachLayout(dir: string, list: SubjectAttestations[]): Promise<Map<string, AttestationDigests>> {
+  const done = new Map<SubjectAttestations, Descriptor[]>();
+  for (const sa of list) done.set(sa, await attachToLayout(dir, sa.subject, sa.attestations));
+  return byVariant(list, done);
+}
+
+function byVariant(list: SubjectAttestations[], done: Map<SubjectAttestations, Descriptor[]>): Map<string, AttestationDigests> {
+  const out = new Map<string, AttestationDigests>();
+  for (const v of new Set(list.map((s) => s.variant))) {
+    const d = digestsOf(list.filter((s) => s.variant === v), done);
+    if (Object.keys(d).length) out.set(v, d);
+  }
+  return out;
+}
