@@ -6,7 +6,7 @@
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Step } from '../config/model.js';
-import { PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
+import { artifactManifest, PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
 import { provenanceStatement, SLSA_PROVENANCE_V1, type ProvenanceInputs, type ProvenanceMode } from './provenance.js';
 import { imageSbom, type LayerSource } from './sbom/index.js';
 
@@ -80,13 +80,11 @@ export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSet
 /** The digest map's view: subject digest -> kind -> artifact manifest digest. */
 export type AttestationDigests = Record<string, Partial<Record<AttestationKind, Digest>>>;
 
-export function digestsOf(list: SubjectAttestations[], manifests: Map<SubjectAttestations, Descriptor[]>): AttestationDigests {
+export function digestsOf(list: SubjectAttestations[]): AttestationDigests {
   const out: AttestationDigests = {};
   for (const sa of list) {
-    const ds = manifests.get(sa);
-    if (!ds) continue;
     const entry: Partial<Record<AttestationKind, Digest>> = (out[sa.subject.digest] ??= {});
-    sa.attestations.forEach((a, i) => { if (ds[i]) entry[a.kind] = ds[i].digest; });
+    for (const a of sa.attestations) entry[a.kind] = artifactManifest(sa.subject, a).descriptor.digest;
   }
   return out;
 }

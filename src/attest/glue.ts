@@ -9,10 +9,10 @@ import type { BuildFile, VariantSpec } from '../config/model.js';
 import type { GitContext } from '../github/context.js';
 import { isDigest, sha256, type Digest } from '../oci/digest.js';
 import { formatPlatform } from '../oci/platform.js';
-import type { Descriptor } from '../oci/types.js';
 import type { RepoRef } from '../registry/client.js';
 import type { BuiltVariant, ImageLayer } from '../build/image.js';
 import type { Logger } from '../log.js';
+import type { PublishTarget } from '../output/publisher.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { attestVariant, digestsOf, type AttestSettings, type AttestationDigests, type RunFacts, type SubjectAttestations } from './attest.js';
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
@@ -76,28 +76,27 @@ export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: 
   return out;
 }
 
-/** Attaches to the registry the attestations of subjects that were pushed; digests per variant. */
-export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestations[], repoOf: (variant: string) => RepoRef | undefined, pushed: Set<Digest>): Promise<Map<string, AttestationDigests>> {
-  const done = new Map<SubjectAttestations, Descriptor[]>();
-  await Promise.all(list.map(async (sa) => {
-    const repo = repoOf(sa.variant);
-    if (!repo || !pushed.has(sa.subject.digest)) return;
-    done.set(sa, (await attachToRegistry(reg, repo, sa.subject, sa.attestations)).manifests);
-  }));
-  return byVariant(list, done);
-}
-
-export async function attachLayout(dir: string, list: SubjectAttestations[]): Promise<Map<string, AttestationDigests>> {
-  const done = new Map<SubjectAttestations, Descriptor[]>();
-  for (const sa of list) done.set(sa, await attachToLayout(dir, sa.subject, sa.attestations));
-  return byVariant(list, done);
-}
-
-function byVariant(list: SubjectAttestations[], done: Map<SubjectAttestations, Descriptor[]>): Map<string, AttestationDigests> {
-  const out = new Map<string, AttestationDigests>();
-  for (const v of new Set(list.map((s) => s.variant))) {
-    const d = digestsOf(list.filter((s) => s.variant === v), done);
-    if (Object.keys(d).length) out.set(v, d);
+/** Attaches to the registry the attestations of the subjects these targets push (a distributed job pushes no index). */
+export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestations[], targets: PublishTarget[]): Promise<void> {
+  const pushed = new Map<Digest, RepoRef>();
+  for (const t of targets) {
+    for (const d of [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])]) pushed.set(d.digest, t.repo);
   }
-  return out;
+  await Promise.all(list.map(async (sa) => {
+    const repo = pushed.get(sa.subject.digest);
+    if (repo) await attachToRegistry(reg, repo, sa.subject, sa.attestations);
+  }));
+}
+
+export async function attachLayout(dir: string, list: SubjectAttestations[]): Promise<void> {
+  for (const sa of list) await attachToLayout(dir, sa.subject, sa.attestations);
+}
+
+/**
+ * The digest map's attestations of a variant. Artifact manifests are deterministic, so these are
+ * the digests in the registry and in an OCI layout alike.
+ */
+export function attestationDigestsOf(list: SubjectAttestations[], variant: string): AttestationDigests | undefined {
+  const mine = list.filter((s) => s.variant === variant);
+  return mine.length ? digestsOf(mine) : undefined;
 }
