@@ -4,7 +4,10 @@
  * no serial number, the timestamp only when the caller gives one (SOURCE_DATE_EPOCH, or the clock
  * when that is absent).
  */
-import { Enums, Models, Serialize, Spec } from '@cyclonedx/cyclonedx-library';
+import * as Enums from '@cyclonedx/cyclonedx-library/Enums';
+import * as Models from '@cyclonedx/cyclonedx-library/Models';
+import * as Serialize from '@cyclonedx/cyclonedx-library/Serialize';
+import * as Spec from '@cyclonedx/cyclonedx-library/Spec';
 import { PackageURL } from 'packageurl-js';
 import type { ImagePackages } from './scan.js';
 
