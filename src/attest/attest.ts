@@ -15,9 +15,11 @@ export type AttestationKind = 'provenance' | 'sbom';
 export interface AttestSettings {
   provenance: false | ProvenanceMode;
   sbom: boolean;
-  /** When set, no wall-clock time goes into any attestation (SBOM timestamp = this epoch). */
+  /**
+   * The SBOM's timestamp when set. No attestation ever carries a wall-clock time: a rebuild of the
+   * same inputs then gives the same attestation digests, as it gives the same image digests.
+   */
   sourceDateEpoch?: number;
-  startedOn: Date;
 }
 
 export interface ImageFacts {
@@ -48,7 +50,6 @@ export interface SubjectAttestations {
 
 export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSettings, sbomTool: { name: string; version: string }): Promise<SubjectAttestations[]> {
   const out: SubjectAttestations[] = [];
-  const reproducible = s.sourceDateEpoch !== undefined;
   const provenance = (subject: Descriptor, images: ImageFacts[]) => {
     if (!s.provenance) return [];
     const inputs: ProvenanceInputs = {
@@ -56,7 +57,6 @@ export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSet
       mode: s.provenance,
       bases: images.flatMap((i) => (i.base ? [{ ...i.base, platform: i.platform }] : [])),
       variants: images.map((i) => ({ name: v.variant, platform: i.platform, steps: v.steps })),
-      ...(reproducible ? {} : { startedOn: s.startedOn, finishedOn: new Date() }),
     };
     const { mediaType, bytes } = provenanceStatement([{ name: v.image, digest: subject.digest }], inputs);
     return [{ kind: 'provenance' as const, artifactType: mediaType, mediaType, bytes, annotations: { [PREDICATE_TYPE_ANNOTATION]: SLSA_PROVENANCE_V1 } }];
@@ -64,7 +64,7 @@ export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSet
   for (const img of v.images) {
     const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
     if (s.sbom) {
-      const when = reproducible ? new Date(s.sourceDateEpoch! * 1000) : new Date();
+      const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
       const doc = await imageSbom({ name: v.image, digest: img.manifest.digest, platform: img.platform }, img.layers, sbomTool, when);
       atts.push({ kind: 'sbom', artifactType: doc.mediaType, mediaType: doc.mediaType, bytes: doc.bytes });
     }

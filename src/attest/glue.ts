@@ -47,9 +47,9 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
 
 /** Attestations of every built variant; `open` gives a layer's blob as a stream. */
 export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: BuiltVariant[], imageOf: (variant: string) => string,
-  open: (layer: ImageLayer) => Promise<Readable>, inp: AttestInputs, startedOn: Date, logger: Logger): Promise<SubjectAttestations[]> {
+  open: (layer: ImageLayer) => Promise<Readable>, inp: AttestInputs, logger: Logger): Promise<SubjectAttestations[]> {
   if (!inp.provenance && !inp.sbom) return [];
-  const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}), startedOn };
+  const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}) };
   const run = await runFacts(bf, inp);
   const out: SubjectAttestations[] = [];
   for (const r of results) {

@@ -1,8 +1,8 @@
 /**
  * SLSA v1 build provenance as an in-toto v1 statement, from plain inputs (the caller collects the
  * facts: build file, source, workflow run, bases, args, resolved steps). Deterministic: the same
- * inputs give the same bytes; times appear only when the caller passes them, which it does only
- * when SOURCE_DATE_EPOCH is not set.
+ * inputs give the same bytes; times appear only when the caller passes them (the pipeline never
+ * does, so rebuilding the same inputs gives the same attestation digests).
  *
  * Secrets: outside `max` mode no build-arg value is recorded, and the value of every arg the
  * environment set (where a secret would come from) is put back as `${NAME}` wherever it made its
