@@ -1,0 +1,48 @@
+/**
+ * GitHub artifact attestations: an in-toto statement signed with Sigstore keyless signing (the
+ * workflow's OIDC token gets a short-lived Fulcio certificate; the signature is logged in Rekor
+ * or time-stamped), through @actions/attest, and uploaded to the repository's attestations so
+ * `gh attestation verify oci://IMAGE --owner OWNER` finds it. The Sigstore bundle is what gets
+ * attached as the referrer then.
+ */
+import { attest } from '@actions/attest';
+import type { Statement } from './provenance.js';
+
+export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+/** The annotation GitHub's own attest actions put on bundle referrers. */
+export const BUNDLE_PREDICATE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
+
+export const SIGNING_PERMISSIONS_NOTICE = 'provenance and SBOM are attached unsigned: give the job the `id-token: write` and `attestations: write` permissions to sign them as GitHub artifact attestations';
+
+export interface SigningSetup {
+  /** GitHub token for the attestations API. */
+  token: string;
+  /** Which Sigstore: public-good (public repositories) or GitHub's (private); default by visibility. */
+  sigstore?: 'public-good' | 'github';
+  /** Upload to the repository's attestations (off in tests and dry runs). */
+  upload: boolean;
+}
+
+/** The OIDC token endpoint exists only in jobs with `id-token: write`. */
+export function oidcAvailable(env: Record<string, string | undefined>): boolean {
+  return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+}
+
+export interface SignedStatement {
+  mediaType: string;
+  bundle: Buffer;
+  attestationId?: string;
+}
+
+export async function signStatement(st: Statement, s: SigningSetup): Promise<SignedStatement> {
+  const r = await attest({
+    subjects: st.subject,
+    predicateType: st.predicateType,
+    predicate: st.predicate,
+    token: s.token,
+    ...(s.sigstore ? { sigstore: s.sigstore } : {}),
+    skipWrite: !s.upload,
+  });
+  const mediaType = typeof r.bundle.mediaType === 'string' && r.bundle.mediaType ? r.bundle.mediaType : SIGSTORE_BUNDLE_V03;
+  return { mediaType, bundle: Buffer.from(JSON.stringify(r.bundle)), ...(r.attestationID ? { attestationId: r.attestationID } : {}) };
+}
