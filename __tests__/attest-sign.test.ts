@@ -8,6 +8,9 @@ import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { provenanceStatement } from '../src/attest/provenance.js';
 import { oidcAvailable, signStatement } from '../src/attest/sign.js';
+import { runSigner } from '../src/attest/sign-all.js';
+import type { SubjectAttestations } from '../src/attest/attest.js';
+import type { Logger } from '../src/log.js';
 import { sha256, type Digest } from '../src/oci/digest.js';
 
 /**
@@ -96,5 +99,54 @@ describe('signing provenance as a GitHub artifact attestation', () => {
     const forged = { ...st, subject: [{ name: 'ghcr.io/acme/app', digest: { sha256: 'f'.repeat(64) } }] };
     json.dsseEnvelope.payload = Buffer.from(JSON.stringify(forged)).toString('base64');
     expect(() => new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)))).toThrow(/signature/);
+  });
+});
+
+describe('signing the attestations of a build', () => {
+  const CDX = 'application/vnd.cyclonedx+json';
+  const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image, size: 100 };
+  const unsigned = (): SubjectAttestations[] => {
+    const prov = provenanceStatement([{ name: 'ghcr.io/acme/app', digest: image }], {
+      mode: 'min', buildFile: { path: 'oci-build.yml', digest: sha256('v') }, builder: { id: 'test', version: '0' }, bases: [], args: {}, variants: [],
+    });
+    return [{ variant: 'app', subject, attestations: [
+      { kind: 'provenance', artifactType: prov.mediaType, mediaType: prov.mediaType, bytes: prov.bytes },
+      { kind: 'sbom', artifactType: CDX, mediaType: CDX, bytes: Buffer.from(JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1 })) },
+    ] }];
+  };
+  const logger = (warnings: string[]): Logger => ({ info: () => {}, debug: () => {}, warn: (m) => { warnings.push(m); }, group: async (_n, fn) => await fn() });
+
+  it('replaces each document by its bundle; the SBOM is signed as a CycloneDX statement about the image', async () => {
+    const list = unsigned();
+    const warnings: string[] = [];
+    await runSigner({ token: 't', sigstore: 'github', upload: false, subjectName: () => 'ghcr.io/acme/app' }, process.env, logger(warnings))(list);
+    expect(warnings).toEqual([]);
+    const types: string[] = [];
+    for (const a of list[0]!.attestations) {
+      expect(a.artifactType).toMatch(/^application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json/);
+      const json = JSON.parse(a.bytes.toString('utf8'));
+      new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)));
+      const payload = JSON.parse(Buffer.from(json.dsseEnvelope.payload, 'base64').toString('utf8'));
+      expect(payload.subject[0].digest.sha256).toBe(image.slice(7));
+      expect(a.annotations?.['dev.sigstore.bundle.predicateType']).toBe(payload.predicateType);
+      types.push(payload.predicateType);
+    }
+    expect(types).toEqual(['https://slsa.dev/provenance/v1', 'https://cyclonedx.org/bom']);
+  });
+
+  it('without id-token: write: one notice naming both permissions, the attestations stay unsigned', async () => {
+    const env = { ...process.env, ACTIONS_ID_TOKEN_REQUEST_URL: undefined };
+    const warnings: string[] = [];
+    const sign = runSigner({ token: 't', sigstore: 'github', upload: false }, env, logger(warnings));
+    const a = unsigned();
+    const b = unsigned();
+    const before = a[0]!.attestations.map((x) => x.bytes.toString());
+    await sign(a);
+    await sign(b);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('id-token: write');
+    expect(warnings[0]).toContain('attestations: write');
+    expect(a[0]!.attestations.map((x) => x.bytes.toString())).toEqual(before);
+    expect(a[0]!.attestations.map((x) => x.artifactType)).toEqual(['application/vnd.in-toto+json', CDX]);
   });
 });

@@ -17,6 +17,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { attestVariant, digestsOf, type AttestSettings, type AttestationDigests, type RunFacts, type SubjectAttestations } from './attest.js';
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
+import { runSigner, type SigningSetup } from './sign-all.js';
 
 export interface AttestInputs {
   provenance: false | 'min' | 'max';
@@ -24,6 +25,8 @@ export interface AttestInputs {
   sourceDateEpoch?: number;
   git?: GitContext;
   env: Record<string, string | undefined>;
+  /** Sign as GitHub artifact attestations (on the Actions runtime); the bundles become the referrers. */
+  signing?: SigningSetup;
 }
 
 const TOOL = { name: 'oci-build-action', version: pkg.version };
@@ -52,10 +55,11 @@ export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: 
   const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}) };
   const run = await runFacts(bf, inp);
   const out: SubjectAttestations[] = [];
+  const sign = inp.signing ? runSigner({ ...inp.signing, subjectName: imageOf }, inp.env, logger) : undefined;
   for (const r of results) {
     const spec = specs.find((s) => s.name === r.variant)!;
     const t0 = Date.now();
-    out.push(...await attestVariant({
+    const mine = await attestVariant({
       variant: r.variant,
       image: imageOf(r.variant),
       ...(r.index ? { index: r.index.descriptor } : {}),
@@ -70,7 +74,9 @@ export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: 
           ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
         };
       }),
-    }, run, settings, TOOL));
+    }, run, settings, TOOL);
+    if (sign) await sign(mine);
+    out.push(...mine);
     logger.info(`attest: ${r.variant}: ${[inp.provenance ? `provenance (${inp.provenance})` : '', inp.sbom ? 'SBOM' : ''].filter(Boolean).join(' and ')} in ${Date.now() - t0} ms`);
   }
   return out;
