@@ -129,3 +129,31 @@ describe('provenance and SBOM through the CLI', () => {
     expect(await tags('attest/bad')).toEqual([]);
   }, 300_000);
 });
+
+describe('the CLI against a registry with the referrers API', () => {
+  it('pushes the artifact manifests with their subject and writes no fallback tag', async () => {
+    const { startMemRegistry } = await import('./helpers/referrers-registry.js');
+    const mem = await startMemRegistry({ referrers: true });
+    try {
+      writeFileSync(join(work, 'api.yml'), ['version: 1', 'variants:', '  app:', '    base: scratch', `    image: ${mem.host}/acme/app`, '    steps:', '      - file: /hello', '        content: hi'].join('\n'));
+      const map = join(work, 'api.json');
+      const r = await cli(['build', '--config', join(work, 'api.yml'), '--push', '--tag', 'v1', '--digest-map', map, '--cache-dir', join(work, 'cache-api')],
+        { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } });
+      expect(r.code, r.stderr.slice(-3000)).toBe(0);
+      const entry = (JSON.parse(readFileSync(map, 'utf8')) as Record<string, Entry>).app!;
+      const res = await fetch(`http://${mem.host}/v2/acme/app/referrers/${entry.digest}`);
+      const listed = (await res.json()) as { manifests: { digest: string; artifactType: string }[] };
+      expect(listed.manifests.map((m) => [m.artifactType, m.digest]).sort()).toEqual(
+        Object.entries(entry.attestations![entry.digest]!).map(([k, d]) => [k === 'sbom' ? CDX : INTOTO, d]).sort());
+      expect([...mem.tags.keys()]).toEqual(['acme/app:v1']);
+      expect(mem.requests.some((q) => q.path === `/v2/acme/app/manifests/sha256-${entry.digest.slice(7)}`)).toBe(false);
+      // The tag moved only after the attestations were in: the v1 PUT is the last manifest PUT.
+      const puts = mem.requests.filter((q) => q.method === 'PUT' && q.path.includes('/manifests/'));
+      expect(puts.at(-1)!.path).toBe('/v2/acme/app/manifests/v1');
+      expect(puts.map((q) => q.path.split('/').at(-1))).toEqual([entry.digest, ...puts.slice(1, 3).map((q) => q.path.split('/').at(-1)), 'v1']);
+      expect(puts.slice(1, 3).map((q) => q.path.split('/').at(-1)).sort()).toEqual(Object.values(entry.attestations![entry.digest]!).sort());
+    } finally {
+      await mem.close();
+    }
+  }, 120_000);
+});
