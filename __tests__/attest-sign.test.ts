@@ -150,3 +150,55 @@ describe('signing the attestations of a build', () => {
     expect(a[0]!.attestations.map((x) => x.artifactType)).toEqual(['application/vnd.in-toto+json', CDX]);
   });
 });
+
+describe('storing the bundles in the repository\'s attestations', () => {
+  let api: Server;
+  let status = 201;
+  const received: { path: string; auth: string; body: { bundle: unknown } }[] = [];
+  const logger = (warnings: string[]): Logger => ({ info: () => {}, debug: () => {}, warn: (m) => { warnings.push(m); }, group: async (_n, fn) => await fn() });
+  const statementList = (): SubjectAttestations[] => {
+    const prov = provenanceStatement([{ name: 'ghcr.io/acme/app', digest: image }], {
+      mode: 'min', buildFile: { path: 'oci-build.yml', digest: sha256('w') }, builder: { id: 'test', version: '0' }, bases: [], args: {}, variants: [],
+    });
+    return [{ variant: 'app', subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image, size: 1 }, attestations: [{ kind: 'provenance', artifactType: prov.mediaType, mediaType: prov.mediaType, bytes: prov.bytes }] }];
+  };
+  beforeAll(async () => {
+    // The GitHub REST API's attestations endpoint, as a loopback stand-in.
+    api = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', auth: req.headers.authorization ?? '', body: JSON.parse(body || '{}') });
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status === 201 ? { id: 7 } : { message: 'Resource not accessible by integration' }));
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+    process.env.GITHUB_API_URL = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+    process.env.GITHUB_REPOSITORY = 'acme/app';
+  });
+  afterAll(async () => { await new Promise<void>((r) => api?.close(() => r())); });
+
+  it('uploads each bundle only when published (after the push), with the token', async () => {
+    const list = statementList();
+    const warnings: string[] = [];
+    await runSigner({ token: 'gh-token', sigstore: 'github', upload: true }, process.env, logger(warnings))(list);
+    expect(received).toHaveLength(0); // signing alone stores nothing
+    await list[0]!.attestations[0]!.publish!();
+    expect(warnings).toEqual([]);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.path).toBe('/repos/acme/app/attestations');
+    expect(received[0]!.auth).toMatch(/gh-token/);
+    expect(received[0]!.body.bundle).toEqual(JSON.parse(list[0]!.attestations[0]!.bytes.toString('utf8')));
+  });
+
+  it('without attestations: write: one notice naming both permissions; the push goes on', async () => {
+    status = 403;
+    const list = [...statementList(), ...statementList()];
+    const warnings: string[] = [];
+    await runSigner({ token: 'gh-token', sigstore: 'github', upload: true }, process.env, logger(warnings))(list);
+    for (const sa of list) for (const a of sa.attestations) await a.publish!();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/id-token: write.*attestations: write/);
+    expect(list[0]!.attestations[0]!.artifactType).toMatch(/sigstore\.bundle/); // still signed and attached
+  });
+});

@@ -45,7 +45,7 @@ export type RunFacts = Omit<ProvenanceInputs, 'mode' | 'bases' | 'variants' | 's
 export interface SubjectAttestations {
   variant: string;
   subject: Descriptor;
-  attestations: (Attestation & { kind: AttestationKind })[];
+  attestations: (Attestation & { kind: AttestationKind; publish?: () => Promise<void> })[];
 }
 
 export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSettings, sbomTool: { name: string; version: string }): Promise<SubjectAttestations[]> {

@@ -90,7 +90,9 @@ export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestat
   }
   await Promise.all(list.map(async (sa) => {
     const repo = pushed.get(sa.subject.digest);
-    if (repo) await attachToRegistry(reg, repo, sa.subject, sa.attestations);
+    if (!repo) return;
+    await attachToRegistry(reg, repo, sa.subject, sa.attestations);
+    for (const a of sa.attestations) await a.publish?.();
   }));
 }
 

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { PREDICATE_TYPE_ANNOTATION } from './artifact.js';
 import type { SubjectAttestations } from './attest.js';
 import { statement, type Statement } from './provenance.js';
-import { BUNDLE_PREDICATE_ANNOTATION, oidcAvailable, signStatement, SIGNING_PERMISSIONS_NOTICE, type SigningSetup } from './sign.js';
+import { BUNDLE_PREDICATE_ANNOTATION, oidcAvailable, signStatement, SIGNING_PERMISSIONS_NOTICE, uploadBundle, type SigningSetup } from './sign.js';
 
 export type { SigningSetup };
 
@@ -30,6 +30,17 @@ export function runSigner(s: SigningSetup & { subjectName?: (variant: string) =>
     off = true;
   };
   if (!oidcAvailable(env)) stop();
+  let uploadRefused = false;
+  // The bundle referrer is attached either way; a refused upload (no `attestations: write`) says so once.
+  const publisher = (bundle: Buffer) => async () => {
+    if (uploadRefused) return;
+    try {
+      await uploadBundle(JSON.parse(bundle.toString('utf8')) as Parameters<typeof uploadBundle>[0], s.token);
+    } catch (e) {
+      uploadRefused = true;
+      logger.warn(`the signed attestations are attached to the images but could not be stored in the repository's attestations (${(e as Error).message}): give the job the \`id-token: write\` and \`attestations: write\` permissions`);
+    }
+  };
   return async (list) => {
     for (const sa of list) {
       for (const [i, a] of sa.attestations.entries()) {
@@ -37,7 +48,8 @@ export function runSigner(s: SigningSetup & { subjectName?: (variant: string) =>
         const st = statementOf(sa, a, s.subjectName?.(sa.variant) ?? sa.variant);
         let signed;
         try {
-          signed = await signStatement(st, s);
+          // Signed now, stored in the repository's attestations once the image is pushed (publish).
+          signed = await signStatement(st, { ...s, upload: false });
         } catch (e) {
           stop(`signing failed: ${(e as Error).message}`);
           return;
@@ -45,6 +57,7 @@ export function runSigner(s: SigningSetup & { subjectName?: (variant: string) =>
         sa.attestations[i] = {
           kind: a.kind, artifactType: signed.mediaType, mediaType: signed.mediaType, bytes: signed.bundle,
           annotations: { [BUNDLE_PREDICATE_ANNOTATION]: st.predicateType, ...(a.annotations?.[PREDICATE_TYPE_ANNOTATION] ? { [PREDICATE_TYPE_ANNOTATION]: st.predicateType } : {}) },
+          ...(s.upload ? { publish: publisher(signed.bundle) } : {}),
         };
       }
     }

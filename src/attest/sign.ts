@@ -6,6 +6,7 @@
  * attached as the referrer then.
  */
 import { attest } from '@actions/attest';
+import * as github from '@actions/github';
 import type { Statement } from './provenance.js';
 
 export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -32,6 +33,20 @@ export interface SignedStatement {
   mediaType: string;
   bundle: Buffer;
   attestationId?: string;
+}
+
+/**
+ * Stores a bundle in the repository's attestations (what `gh attestation verify` reads); needs
+ * `attestations: write`. Done after the image is pushed, so no attestation names an image that
+ * never reached the registry.
+ */
+export async function uploadBundle(bundle: { mediaType?: string; verificationMaterial?: Record<string, unknown>; dsseEnvelope?: Record<string, unknown> }, token: string): Promise<string | undefined> {
+  // Read at call time (the library's context reads the environment once, at import).
+  const octokit = github.getOctokit(token, { baseUrl: process.env.GITHUB_API_URL || 'https://api.github.com' });
+  const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
+  if (!owner || !repo) throw new Error('GITHUB_REPOSITORY is not set');
+  const res = await octokit.request('POST /repos/{owner}/{repo}/attestations', { owner, repo, bundle });
+  return (res.data as { id?: string | number } | undefined)?.id?.toString();
 }
 
 export async function signStatement(st: Statement, s: SigningSetup): Promise<SignedStatement> {
