@@ -46,8 +46,10 @@ export async function attachToRegistry(reg: ReferrersRegistry, repo: RepoRef, su
   }));
   for (const a of artifacts) await reg.putManifest(repo, a.descriptor.digest, MediaType.OciManifest, a.bytes);
   const manifests = artifacts.map((a) => a.descriptor);
-  // Asked after the push: a registry with the API now lists them, and must not see a fallback tag.
-  if (await reg.getReferrers(repo, subject.digest)) return { subject: subject.digest, manifests, via: 'api' };
+  // Asked after the push: a registry with the API now lists them, and needs no fallback tag. A
+  // registry that answers the question with an error is treated as one without the API: the
+  // fallback tag is harmless where the API exists, a failed push is not.
+  if (await reg.getReferrers(repo, subject.digest).catch(() => undefined)) return { subject: subject.digest, manifests, via: 'api' };
   await updateFallbackTag(reg, repo, subject.digest, manifests);
   return { subject: subject.digest, manifests, via: 'tag' };
 }
