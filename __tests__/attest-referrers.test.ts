@@ -127,8 +127,8 @@ describe('referrers on a registry with the referrers API', () => {
     expect(listed?.manifests.map((e) => e.artifactType).sort()).toEqual([CDX, IN_TOTO_JSON].sort());
   });
 
-  it('the same registry without the API gets the fallback tag (the check can fail)', async () => {
-    const plain = await startMemRegistry({ referrers: false });
+  it.each([false, 'forbidden'] as const)('a registry without the API (referrers query answered %s) gets the fallback tag', async (mode) => {
+    const plain = await startMemRegistry({ referrers: mode });
     try {
       const repo = { registry: plain.host, repository: 'acme/app' };
       const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256('img'), size: 3 };

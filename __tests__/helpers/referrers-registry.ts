@@ -22,7 +22,8 @@ async function body(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function startMemRegistry(opts: { referrers: boolean }): Promise<MemRegistry> {
+/** referrers: true (the API), false (404, as distribution 2.8), 'forbidden' (an odd registry answering 403). */
+export async function startMemRegistry(opts: { referrers: boolean | 'forbidden' }): Promise<MemRegistry> {
   const blobs = new Map<string, Buffer>();
   const uploads = new Map<string, Buffer[]>();
   const manifests = new Map<string, { mediaType: string; bytes: Buffer }>(); // digest -> manifest
@@ -60,6 +61,7 @@ export async function startMemRegistry(opts: { referrers: boolean }): Promise<Me
         return res.writeHead(200, { 'content-length': String(b.length), 'docker-content-digest': ref! }).end(method === 'HEAD' ? undefined : b);
       }
       if (kind === 'referrers') {
+        if (opts.referrers === 'forbidden') return json(403, { errors: [{ code: 'DENIED', message: 'denied' }] });
         if (!opts.referrers) return res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
         const list = [...manifests.entries()].flatMap(([digest, mf]) => {
           const doc = JSON.parse(mf.bytes.toString('utf8')) as { subject?: { digest: string }; artifactType?: string; annotations?: Record<string, string>; config?: { mediaType: string } };
@@ -74,7 +76,7 @@ export async function startMemRegistry(opts: { referrers: boolean }): Promise<Me
         manifests.set(digest, { mediaType: (req.headers['content-type'] ?? '').split(';')[0]!, bytes });
         if (!ref!.startsWith('sha256:')) tags.set(`${name}:${ref}`, digest);
         const subject = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest: string } }).subject;
-        return res.writeHead(201, { 'docker-content-digest': digest, ...(subject && opts.referrers ? { 'oci-subject': subject.digest } : {}) }).end();
+        return res.writeHead(201, { 'docker-content-digest': digest, ...(subject && opts.referrers === true ? { 'oci-subject': subject.digest } : {}) }).end();
       }
       const digest = ref!.startsWith('sha256:') ? ref! : tags.get(`${name}:${ref}`);
       const mf = digest ? manifests.get(digest) : undefined;
