@@ -15,6 +15,8 @@ const result = await build({
   platform: 'node',
   target: 'node22',
   chunkNames: 'chunks/[name]-[hash]',
+  // The CycloneDX library's optional XML plug-ins, loaded in a try when present; we write JSON only.
+  external: ['xmlbuilder2', 'libxmljs2'],
   legalComments: 'none',
   logLevel: 'warning',
   write: false,

@@ -83,7 +83,8 @@ async function runAction(extra: Record<string, string>, tag: string) {
 async function tagsOf(repo: string): Promise<string[]> {
   const res = await fetch(`${reg.url}/v2/${repo}/tags/list`);
   if (res.status === 404) return [];
-  return ((await res.json()) as { tags: string[] | null }).tags?.sort() ?? [];
+  // sha256-<hex> tags are the referrers fallback of the attestations, not image tags.
+  return ((await res.json()) as { tags: string[] | null }).tags?.filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t)).sort() ?? [];
 }
 
 describe('the action on GitHub events', () => {

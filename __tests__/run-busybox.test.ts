@@ -81,7 +81,8 @@ async function podmanSh(ref: string, script: string): Promise<string> {
 async function tagsOf(repo: string): Promise<string[]> {
   const r = await run('skopeo', ['list-tags', '--tls-verify=false', `docker://${reg.host}/${repo}`], { allowFail: true });
   if (r.code !== 0) return [];
-  return (JSON.parse(r.stdout) as { Tags: string[] | null }).Tags ?? [];
+  // sha256-<hex> tags are the referrers fallback of the attestations, not image tags.
+  return ((JSON.parse(r.stdout) as { Tags: string[] | null }).Tags ?? []).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t));
 }
 
 beforeAll(async () => {

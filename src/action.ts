@@ -20,6 +20,7 @@ import { runMerge, MergeError } from './distribute/merge.js';
 import { downloadPartials } from './distribute/artifacts.js';
 import { cacheKeys, restoreLayerCache, saveLayerCache } from './output/actions-cache.js';
 import type { DigestMap } from './output/digest-map.js';
+import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 
 /** The action's inputs, read once into one object and checked before any I/O. */
@@ -48,6 +49,9 @@ export interface ActionInputs {
   summary: boolean;
   cache: boolean;
   isolation: 'auto' | 'runc' | 'chroot';
+  provenance: false | 'min' | 'max';
+  sbom: boolean;
+  githubToken: string;
 }
 
 const lines = (s: string) => s.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
@@ -103,6 +107,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
   // Mask secrets before anything can log them, even a validation error.
   const password = core.getInput('registry-password');
   if (password) core.setSecret(password);
+  if (core.getInput('github-token')) core.setSecret(core.getInput('github-token'));
   const registryAuth = parseRegistryAuth(core.getInput('registry-auth'));
   for (const a of registryAuth) core.setSecret(a.password);
   const images = parseImages(core.getInput('images'));
@@ -132,6 +137,9 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     summary: bool('summary', core.getInput('summary') || 'true'),
     cache: bool('cache', core.getInput('cache') || 'true'),
     isolation: (core.getInput('isolation') || 'auto') as ActionInputs['isolation'],
+    provenance: parseProvenance(core.getInput('provenance') || 'true'),
+    sbom: parseSbom(core.getInput('sbom') || 'true'),
+    githubToken: core.getInput('github-token'),
   };
   const checked = inputsSchema.safeParse(inputs);
   if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -192,6 +200,10 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     zstdLevel: a.zstdLevel,
     cache: a.cache,
     isolation: a.isolation,
+    provenance: a.provenance,
+    sbom: a.sbom,
+    // On the Actions runtime, attestations are signed as GitHub artifact attestations when the job may.
+    ...(a.githubToken && env.GITHUB_ACTIONS === 'true' ? { signing: { token: a.githubToken, upload: true } } : {}),
     workDir: join(env.RUNNER_TEMP || tmpdir(), 'oci-build'),
     env,
   };

@@ -11,6 +11,7 @@ import { contextFromEnv, loadEventPayload } from './github/context.js';
 import { parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform } from './oci/platform.js';
 import type { Credentials } from './registry/credentials.js';
+import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
@@ -18,7 +19,7 @@ const USAGE = `oci-build: build OCI images for a matrix of variants without a Do
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
                   [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
-                  [--isolation runc|chroot] [--verbose]
+                  [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -74,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
         'no-cache': { type: 'boolean', default: false },
         distribute: { type: 'string' },
         partial: { type: 'string', multiple: true, default: [] },
+        provenance: { type: 'string', default: 'true' },
+        sbom: { type: 'string', default: 'true' },
       },
       strict: true,
     }));
@@ -116,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
       env,
       git: contextFromEnv(env, loadEventPayload(env)),
       ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
+      provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
+      sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
     };
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);

@@ -25,6 +25,7 @@ import { writeDockerArchive } from './output/docker-archive.js';
 import { BufferedLogger } from './output/buffered-logger.js';
 import type { OutputSpec } from './output/targets.js';
 import { formatMs, type Logger } from './log.js';
+import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
 export interface PipelineInputs {
@@ -78,6 +79,11 @@ export interface PipelineInputs {
    * merge job makes their index and tags), and a partial digest map is written here.
    */
   distribute?: { partialMap: string };
+  /** SLSA provenance for every image (max: with the build file and arg values); SBOM per platform. Default off here; the CLI and the action turn them on. */
+  provenance?: false | 'min' | 'max';
+  sbom?: boolean;
+  /** Sign attestations as GitHub artifact attestations (the action on the Actions runtime). */
+  signing?: { token: string; upload: boolean };
 }
 
 export interface PipelineResult {
@@ -242,6 +248,12 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     const shipped = p.variants.filter((v) => !v.stage);
     const results = shipped.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
     const byName = new Map(results.map((r) => [r.variant, r]));
+    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci');
+    const repoName = (v: VariantSpec) => (v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : v.name);
+    const attestations = await attestBuilt(p.buildFile, shipped, results, (n) => repoName(shipped.find((v) => v.name === n)!),
+      async (l) => { await builder.fetcher.ensureLocal(l.descriptor.digest, l.source); return store.open(l.descriptor.digest); },
+      // Only what goes somewhere is attested (the SBOM reads every layer).
+      { provenance: attesting ? inputs.provenance ?? false : false, sbom: attesting && (inputs.sbom ?? false), sourceDateEpoch: inputs.sourceDateEpoch, git: inputs.git, env: inputs.env, ...(inputs.signing ? { signing: inputs.signing } : {}) }, logger);
     const recorder = new DigestMapRecorder();
     let stats: PublishStats | undefined;
     if (inputs.push) {
@@ -254,7 +266,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         return { variant: r, repo, tags: p.tags.get(v.name) ?? [] };
       });
       const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
-      stats = await logger.group('push', () => publisher.publish(targets));
+      stats = await logger.group('push', () => publisher.publish(targets, { beforeTags: () => attachPushed(client, attestations, targets) }));
     }
     for (const v of shipped) {
       const r = byName.get(v.name)!;
@@ -267,6 +279,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         tags: (p.tags.get(v.name) ?? []).map((t) => `${image}:${t}`),
         size: r.totalSize,
         pushed: inputs.push,
+        ...(attestationDigestsOf(attestations, v.name) ? { attestations: attestationDigestsOf(attestations, v.name)! } : {}),
         ...(r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}),
       });
     }
@@ -276,6 +289,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
           const t = Date.now();
           if (out.kind === 'oci') {
             await writeOciLayout(resolve(out.dir), results, store, builder.fetcher);
+            await attachLayout(resolve(out.dir), attestations);
             logger.info(`output: OCI layout ${out.dir} (${results.length} variant(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
           } else {
             await writeDockerArchive(resolve(out.file), results, recorder.toJSON(), store, builder.fetcher);

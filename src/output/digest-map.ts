@@ -16,6 +16,8 @@ export interface DigestMapEntry {
   tags: string[];
   /** Bytes a pull transfers at most: manifest + config + compressed layers. */
   size: number;
+  /** Provenance and SBOM artifact manifests, by the digest of the image (platform manifest or index) they describe. */
+  attestations?: Record<string, Partial<Record<'provenance' | 'sbom', Digest>>>;
   /** Set when the image was pushed in this run. */
   pushed: boolean;
 }

@@ -127,7 +127,7 @@ export class RegistryPublisher {
     this.pool = new Pool(concurrency);
   }
 
-  async publish(targets: PublishTarget[]): Promise<PublishStats> {
+  async publish(targets: PublishTarget[], hooks: { beforeTags?: () => Promise<void> } = {}): Promise<PublishStats> {
     const t0 = Date.now();
     this.failed = false;
     // Each phase waits for all of its operations (settle) before failing, so that nothing runs
@@ -150,6 +150,8 @@ export class RegistryPublisher {
       if (failure) throw new PublishError(failure.error, this.stats, phase, failure);
     }
     this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
+    // Attestations (referrers of the manifests) go up before any tag moves.
+    if (hooks.beforeTags) await hooks.beforeTags().catch((e: unknown) => { throw new PublishError(e, this.stats, 'attaching attestations'); });
     const t1 = Date.now();
     // Where each tag points now, so a failure part-way can put moved tags back: registries have
     // no transactions, but then no tag of the run stays moved unless it did not exist before.

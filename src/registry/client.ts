@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { hashDigest, isDigest, sha256, type Digest } from '../oci/digest.js';
-import { MANIFEST_ACCEPT } from '../oci/mediatypes.js';
+import { MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.js';
+import type { Index } from '../oci/types.js';
 import { isInsecureRegistry, isValidTag, registryBaseUrl } from '../oci/reference.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Authenticator, mergeScopes, mountScopes, parseChallenges, pullScopes, pushScopes } from './auth.js';
@@ -170,6 +171,25 @@ export class RegistryClient {
     // The registry left out what we need: fall back to downloading the (small) manifest.
     const m = await this.getManifest(repo, reference);
     return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+  }
+
+  /**
+   * The referrers API (OCI distribution 1.1): an index of the manifests whose subject is `digest`.
+   * Undefined when the registry has no such API: it answers 404 (a registry that has it never does
+   * for a valid digest) or a non-index, and then the referrers tag schema is the fallback.
+   */
+  async getReferrers(repo: RepoRef, digest: Digest): Promise<Index | undefined> {
+    const url = this.url(repo, `referrers/${checkDigest(digest)}`);
+    return await this.send(repo, { method: 'GET', url, scopes: pullScopes(repo.repository), headers: { accept: MediaType.OciIndex }, ok: [200, 400, 404, 405] }, async (res) => {
+      if (res.status !== 200) return undefined;
+      const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
+      try {
+        const doc = JSON.parse(bytes?.toString('utf8') ?? '') as Index;
+        return doc && Array.isArray(doc.manifests) ? doc : undefined;
+      } catch {
+        return undefined;
+      }
+    });
   }
 
   async putManifest(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer): Promise<Digest> {

@@ -1,0 +1,90 @@
+/**
+ * What to attach to each image, from plain facts: per variant, a provenance statement for every
+ * image (each platform manifest and the index) and an SBOM for every platform manifest. The
+ * documents are made once and attached to the registry and/or an OCI layout by the caller.
+ */
+import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/types.js';
+import type { Step } from '../config/model.js';
+import { artifactManifest, PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
+import { provenanceStatement, SLSA_PROVENANCE_V1, type ProvenanceInputs, type ProvenanceMode } from './provenance.js';
+import { imageSbom, type LayerSource } from './sbom/index.js';
+
+export type AttestationKind = 'provenance' | 'sbom';
+
+export interface AttestSettings {
+  provenance: false | ProvenanceMode;
+  sbom: boolean;
+  /**
+   * The SBOM's timestamp when set. No attestation ever carries a wall-clock time: a rebuild of the
+   * same inputs then gives the same attestation digests, as it gives the same image digests.
+   */
+  sourceDateEpoch?: number;
+}
+
+export interface ImageFacts {
+  manifest: Descriptor;
+  platform: string;
+  /** Opens each layer blob, bottom first (compressed or not). */
+  layers: LayerSource[];
+  base?: { ref: string; digest: Digest };
+}
+
+export interface VariantFacts {
+  variant: string;
+  /** The repository the image is pushed to (subject name in statements). */
+  image: string;
+  index?: Descriptor;
+  images: ImageFacts[];
+  steps: Step[];
+}
+
+/** Facts of the whole run (same for every variant). */
+export type RunFacts = Omit<ProvenanceInputs, 'mode' | 'bases' | 'variants' | 'startedOn' | 'finishedOn'>;
+
+export interface SubjectAttestations {
+  variant: string;
+  subject: Descriptor;
+  attestations: (Attestation & { kind: AttestationKind; publish?: () => Promise<void> })[];
+}
+
+export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSettings, sbomTool: { name: string; version: string }): Promise<SubjectAttestations[]> {
+  const out: SubjectAttestations[] = [];
+  const provenance = (subject: Descriptor, images: ImageFacts[]) => {
+    if (!s.provenance) return [];
+    const inputs: ProvenanceInputs = {
+      ...run,
+      mode: s.provenance,
+      bases: images.flatMap((i) => (i.base ? [{ ...i.base, platform: i.platform }] : [])),
+      variants: images.map((i) => ({ name: v.variant, platform: i.platform, steps: v.steps })),
+    };
+    const { mediaType, bytes } = provenanceStatement([{ name: v.image, digest: subject.digest }], inputs);
+    return [{ kind: 'provenance' as const, artifactType: mediaType, mediaType, bytes, annotations: { [PREDICATE_TYPE_ANNOTATION]: SLSA_PROVENANCE_V1 } }];
+  };
+  for (const img of v.images) {
+    const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
+    if (s.sbom) {
+      const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
+      const doc = await imageSbom({ name: v.image, digest: img.manifest.digest, platform: img.platform }, img.layers, sbomTool, when);
+      atts.push({ kind: 'sbom', artifactType: doc.mediaType, mediaType: doc.mediaType, bytes: doc.bytes });
+    }
+    if (atts.length) out.push({ variant: v.variant, subject: img.manifest, attestations: atts });
+  }
+  if (v.index) {
+    const atts = provenance(v.index, v.images);
+    if (atts.length) out.push({ variant: v.variant, subject: v.index, attestations: atts });
+  }
+  return out;
+}
+
+/** The digest map's view: subject digest -> kind -> artifact manifest digest. */
+export type AttestationDigests = Record<string, Partial<Record<AttestationKind, Digest>>>;
+
+export function digestsOf(list: SubjectAttestations[]): AttestationDigests {
+  const out: AttestationDigests = {};
+  for (const sa of list) {
+    const entry: Partial<Record<AttestationKind, Digest>> = (out[sa.subject.digest] ??= {});
+    for (const a of sa.attestations) entry[a.kind] = artifactManifest(sa.subject, a).descriptor.digest;
+  }
+  return out;
+}

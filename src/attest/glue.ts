@@ -1,0 +1,110 @@
+/**
+ * The one adapter between the build's types and the attestation modules, so that those take
+ * plain inputs and this file is all that follows a change of BuiltVariant / BlobStore shapes.
+ */
+import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BuildFile, VariantSpec } from '../config/model.js';
+import type { GitContext } from '../github/context.js';
+import { isDigest, sha256, type Digest } from '../oci/digest.js';
+import { formatPlatform } from '../oci/platform.js';
+import type { RepoRef } from '../registry/client.js';
+import type { BuiltVariant, ImageLayer } from '../build/image.js';
+import type { Logger } from '../log.js';
+import type { PublishTarget } from '../output/publisher.js';
+import pkg from '../../package.json' with { type: 'json' };
+import { attestVariant, digestsOf, type AttestSettings, type AttestationDigests, type RunFacts, type SubjectAttestations } from './attest.js';
+import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
+import { attachToLayout } from './layout.js';
+import { runSigner, type SigningSetup } from './sign-all.js';
+
+export interface AttestInputs {
+  provenance: false | 'min' | 'max';
+  sbom: boolean;
+  sourceDateEpoch?: number;
+  git?: GitContext;
+  env: Record<string, string | undefined>;
+  /** Sign as GitHub artifact attestations (on the Actions runtime); the bundles become the referrers. */
+  signing?: SigningSetup;
+}
+
+const TOOL = { name: 'oci-build-action', version: pkg.version };
+
+/** The run's facts: build file, source and workflow (on GitHub), the builder, the args. */
+async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
+  const text = await readFile(bf.file, 'utf8');
+  const git = inp.git;
+  const env = inp.env;
+  const onGitHub = Boolean(git?.repository && git.runId);
+  const action = env.GITHUB_ACTION_REPOSITORY;
+  return {
+    buildFile: { path: relative(bf.context, bf.file) || bf.file, digest: sha256(text), content: text },
+    ...(git?.repository && git.sha ? { source: { uri: `${git.serverUrl}/${git.repository}`, commit: git.sha, ...(git.ref ? { ref: git.ref } : {}) } } : {}),
+    ...(onGitHub ? { workflow: { serverUrl: git!.serverUrl, repository: git!.repository, runId: git!.runId!, ...(git!.runAttempt ? { runAttempt: git!.runAttempt } : {}), ...(env.GITHUB_WORKFLOW_REF ? { workflowRef: env.GITHUB_WORKFLOW_REF } : {}), eventName: git!.eventName, ...(git!.job ? { job: git!.job } : {}) } } : {}),
+    builder: { id: action ? `${git?.serverUrl ?? 'https://github.com'}/${action}@${env.GITHUB_ACTION_REF ?? ''}` : `${TOOL.name} CLI`, version: TOOL.version },
+    args: bf.args,
+    fromEnvironment: Object.keys(bf.args).filter((k) => env[k] !== undefined),
+  };
+}
+
+/** Attestations of every built variant; `open` gives a layer's blob as a stream. */
+export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: BuiltVariant[], imageOf: (variant: string) => string,
+  open: (layer: ImageLayer) => Promise<Readable>, inp: AttestInputs, logger: Logger): Promise<SubjectAttestations[]> {
+  if (!inp.provenance && !inp.sbom) return [];
+  const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}) };
+  const run = await runFacts(bf, inp);
+  const out: SubjectAttestations[] = [];
+  const sign = inp.signing ? runSigner({ ...inp.signing, subjectName: imageOf }, inp.env, logger) : undefined;
+  for (const r of results) {
+    const spec = specs.find((s) => s.name === r.variant)!;
+    const t0 = Date.now();
+    const mine = await attestVariant({
+      variant: r.variant,
+      image: imageOf(r.variant),
+      ...(r.index ? { index: r.index.descriptor } : {}),
+      steps: spec.steps,
+      images: r.images.map((img) => {
+        const baseName = img.manifest.annotations?.['org.opencontainers.image.base.name'];
+        const baseDigest = img.manifest.annotations?.['org.opencontainers.image.base.digest'];
+        return {
+          manifest: img.manifestDescriptor,
+          platform: formatPlatform(img.platform),
+          layers: img.layers.map((l) => () => open(l)),
+          ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
+        };
+      }),
+    }, run, settings, TOOL);
+    if (sign) await sign(mine);
+    out.push(...mine);
+    logger.info(`attest: ${r.variant}: ${[inp.provenance ? `provenance (${inp.provenance})` : '', inp.sbom ? 'SBOM' : ''].filter(Boolean).join(' and ')} in ${Date.now() - t0} ms`);
+  }
+  return out;
+}
+
+/** Attaches to the registry the attestations of the subjects these targets push (a distributed job pushes no index). */
+export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestations[], targets: PublishTarget[]): Promise<void> {
+  const pushed = new Map<Digest, RepoRef>();
+  for (const t of targets) {
+    for (const d of [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])]) pushed.set(d.digest, t.repo);
+  }
+  await Promise.all(list.map(async (sa) => {
+    const repo = pushed.get(sa.subject.digest);
+    if (!repo) return;
+    await attachToRegistry(reg, repo, sa.subject, sa.attestations);
+    for (const a of sa.attestations) await a.publish?.();
+  }));
+}
+
+export async function attachLayout(dir: string, list: SubjectAttestations[]): Promise<void> {
+  for (const sa of list) await attachToLayout(dir, sa.subject, sa.attestations);
+}
+
+/**
+ * The digest map's attestations of a variant. Artifact manifests are deterministic, so these are
+ * the digests in the registry and in an OCI layout alike.
+ */
+export function attestationDigestsOf(list: SubjectAttestations[], variant: string): AttestationDigests | undefined {
+  const mine = list.filter((s) => s.variant === variant);
+  return mine.length ? digestsOf(mine) : undefined;
+}
