@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
-import { parseOutput } from './output/targets.js';
+import { parseOutput } from './output/sinks.js';
 import { describeStep } from './build/steps.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';

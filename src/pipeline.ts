@@ -17,13 +17,13 @@ import { RegistryClient } from './registry/client.js';
 import { credentialsFrom, type Credentials } from './registry/credentials.js';
 import { DaemonlessBuilder } from './build/builder.js';
 import { elevateIfNeeded } from './run/privilege.js';
-import type { BuiltImage, BuiltVariant } from './build/image.js';
-import { RegistryPublisher, type PublishStats, type PublishTarget } from './output/publisher.js';
+import type { BuiltImage, BuiltVariant } from './image/image.js';
+import { RegistryPublisher, type PublishStats } from './output/publisher.js';
+import { RegistrySink } from './output/registry.js';
 import { DigestMapRecorder, type DigestMap } from './output/digest-map.js';
-import { writeOciLayout } from './output/oci-layout.js';
-import { writeDockerArchive } from './output/docker-archive.js';
 import { BufferedLogger } from './output/buffered-logger.js';
-import type { OutputSpec } from './output/targets.js';
+import { createSink, type OutputSpec } from './output/sinks.js';
+import type { SinkImage } from './output/sink.js';
 import { formatMs, type Logger } from './log.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
@@ -202,7 +202,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     return r;
   });
   // run: and copy: from: steps need root: as root, go on; else run again with sudo, or stop here.
-  await elevateIfNeeded(p.variants, [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => (o.kind === 'oci' ? o.dir : o.file)), inputs.distribute?.partialMap], logger);
+  await elevateIfNeeded(p.variants, [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => o.path), inputs.distribute?.partialMap], logger);
   const store = new BlobStore(resolve(inputs.workDir, 'blobs'));
   const client = new RegistryClient({
     credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }),
@@ -235,44 +235,37 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     const results = shipped.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
     const byName = new Map(results.map((r) => [r.variant, r]));
     const recorder = new DigestMapRecorder();
-    let stats: PublishStats | undefined;
-    if (inputs.push) {
-      const targets: PublishTarget[] = shipped.map((v) => {
-        const ref = parseReference(v.image!, { repositoryOnly: true });
-        const r = byName.get(v.name)!;
-        const repo = { registry: ref.registry, repository: ref.repository };
-        // Distributed: the platform manifests go up by digest; the merge job makes the index and tags.
-        if (inputs.distribute && r.index) return { variant: { ...r, index: undefined, top: r.images[0]!.manifestDescriptor, topBytes: r.images[0]!.manifestBytes }, repo, tags: [] };
-        return { variant: r, repo, tags: p.tags.get(v.name) ?? [] };
-      });
-      const publisher = new RegistryPublisher(client, store, builder.fetcher, logger);
-      stats = await logger.group('push', () => publisher.publish(targets));
-    }
-    for (const v of shipped) {
+    const sinkImages: SinkImage[] = shipped.map((v) => {
       const r = byName.get(v.name)!;
-      const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : v.name;
-      recorder.record(v.name, {
-        image,
+      const ref = v.image ? parseReference(v.image, { repositoryOnly: true }) : undefined;
+      const repo = ref ? { registry: ref.registry, repository: ref.repository } : undefined;
+      return { variant: r, ...(repo ? { repo } : {}), image: ref ? formatRepository(ref) : v.name, tags: p.tags.get(v.name) ?? [] };
+    });
+    for (const s of sinkImages) {
+      const r = s.variant;
+      recorder.record(r.variant, {
+        image: s.image,
         digest: r.top.digest,
         mediaType: r.top.mediaType,
-        ref: `${image}@${r.top.digest}`,
-        tags: (p.tags.get(v.name) ?? []).map((t) => `${image}:${t}`),
+        ref: `${s.image}@${r.top.digest}`,
+        tags: s.tags.map((t) => `${s.image}:${t}`),
         size: r.totalSize,
         pushed: inputs.push,
         ...(r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}),
       });
     }
+    let stats: PublishStats | undefined;
+    if (inputs.push) {
+      const registry = new RegistrySink(new RegistryPublisher(client, logger), { distribute: inputs.distribute !== undefined });
+      await logger.group('push', () => registry.write(sinkImages));
+      stats = registry.stats;
+    }
     if (inputs.outputs.length) {
       await logger.group('outputs', async () => {
-        for (const out of inputs.outputs) {
+        for (const sink of inputs.outputs.map(createSink)) {
           const t = Date.now();
-          if (out.kind === 'oci') {
-            await writeOciLayout(resolve(out.dir), results, store, builder.fetcher);
-            logger.info(`output: OCI layout ${out.dir} (${results.length} variant(s), ref names = variant names) in ${formatMs(Date.now() - t)}`);
-          } else {
-            await writeDockerArchive(resolve(out.file), results, recorder.toJSON(), store, builder.fetcher);
-            logger.info(`output: docker archive ${out.file} (${results.length} image(s)) in ${formatMs(Date.now() - t)}`);
-          }
+          await sink.write(sinkImages);
+          logger.info(`output: ${sink.description} (${sinkImages.length} variant(s)) in ${formatMs(Date.now() - t)}`);
         }
       });
     }

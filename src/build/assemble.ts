@@ -3,7 +3,8 @@ import { descriptorPlatform } from '../oci/platform.js';
 import { jsonBytes, sha256 } from '../oci/digest.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { VariantSpec } from '../config/model.js';
-import type { BuiltImage, BuiltVariant, ImageLayer } from './image.js';
+import type { Layer } from '../oci/layer.js';
+import type { BuiltImage, BuiltVariant } from '../image/image.js';
 
 export interface AssembleInput {
   variant: VariantSpec;
@@ -11,8 +12,8 @@ export interface AssembleInput {
   /** Config of the image we start from (base or `from` variant). */
   parentConfig: ImageConfig;
   /** Layers of the image we start from, then the ones this variant wrote. */
-  parentLayers: ImageLayer[];
-  newLayers: ImageLayer[];
+  parentLayers: Layer[];
+  newLayers: Layer[];
   /** Annotations describing the base (org.opencontainers.image.base.*). */
   baseAnnotations: Record<string, string>;
   /** RFC 3339 time for `created` (SOURCE_DATE_EPOCH or the epoch). */

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { scanLayers } from '../layer/reader.js';
 import type { BaseImage } from './base.js';
-import type { BlobFetcher } from './fetch.js';
+import type { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
 
 /** The users and groups of an image (/etc/passwd and /etc/group), for owner names. */
@@ -55,11 +55,10 @@ export class BaseScanner {
         if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
       } catch { /* not scanned yet */ }
     }
-    const source = { kind: 'remote' as const, repo: base.repo };
     // The scan reads each layer as it downloads (the first streams; the others download
     // meanwhile and are read from the store when the scan gets to them).
-    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => { /* the scan's open reports it */ });
-    const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
+    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, base.repo).catch(() => { /* the scan's open reports it */ });
+    const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, base.repo));
     // One pass over the base layers: the final tree and the user and group files.
     const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
     const listing = paths ?? new Map();

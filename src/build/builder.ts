@@ -20,10 +20,11 @@ import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
 import { BaseImageError, resolveBase, type BaseImage } from './base.js';
-import { BlobFetcher } from './fetch.js';
+import { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
 import { BaseScanner, type OwnerFiles } from './base-scan.js';
-import type { BuiltImage, ImageLayer } from './image.js';
+import type { Layer } from '../oci/layer.js';
+import type { BuiltImage } from '../image/image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
 
 export interface BuildOptions {
@@ -88,7 +89,6 @@ export class DaemonlessBuilder implements Builder {
   private readonly soleBaseUser = new Set<string>();
   /** The state of a variant of this build for a platform (copy: from:). */
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
-  layersWritten = 0;
 
   constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
     this.fetcher = new BlobFetcher(client, store);
@@ -164,7 +164,7 @@ export class DaemonlessBuilder implements Builder {
     const label = v.platforms ? `${v.name} ${formatPlatform(platform)}` : v.name;
     // A from: child starts with its parent's files; its parent's layers and config are awaited
     // only where they are needed (a run: step, and the image at the end).
-    let parentImage: () => Promise<{ layers: ImageLayer[]; config: ImageConfig }>;
+    let parentImage: () => Promise<{ layers: Layer[]; config: ImageConfig }>;
     let fs: FsView | undefined;
     let owners: OwnerFiles;
     let baseAnnotations: Record<string, string>;
@@ -176,12 +176,7 @@ export class DaemonlessBuilder implements Builder {
       baseAnnotations = parent.files.baseAnnotations;
     } else {
       const base = await this.base(v.base ?? 'scratch', platform);
-      const baseLayers: ImageLayer[] = base.layers.map((d, i) => ({
-        descriptor: d,
-        diffId: base.config.rootfs.diff_ids[i]!,
-        source: base.repo ? { kind: 'remote' as const, repo: base.repo } : { kind: 'local' as const },
-        createdBy: 'base',
-      }));
+      const baseLayers = this.baseLayers(base);
       parentImage = () => Promise.resolve({ layers: baseLayers, config: base.config });
       baseAnnotations = base.digest
         ? { 'org.opencontainers.image.base.name': base.name, 'org.opencontainers.image.base.digest': base.digest }
@@ -200,21 +195,20 @@ export class DaemonlessBuilder implements Builder {
     fs ??= new FsView();
     const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
     const producer = this.producer();
-    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<ImageLayer> => {
+    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();
       const { layer: built, how } = made ? await made : step && step.kind !== 'run'
         ? await producer.fromStep(step, entries)
         : await producer.fromKey(runKey, () => producer.write(entries));
-      if (how === 'built') this.layersWritten++;
       const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
-      return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: 'local' as const }, createdBy };
+      return this.store.layer(built.descriptor, built.diffId, createdBy);
     };
     // Entries are computed in order (each step sees the file system the previous ones left);
     // copy/file layers are written, hashed and compressed concurrently. A run: step needs the
     // layers before it as a root file system, so it waits for them; its own layer is written
     // before the rootfs changes again (the entries read their content from it).
-    const written: Promise<ImageLayer>[] = [];
+    const written: Promise<Layer>[] = [];
     let work: WorkingRootfs | undefined;
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     try {
@@ -236,11 +230,11 @@ export class DaemonlessBuilder implements Builder {
           };
           const hit = await producer.lookup(runKey);
           if (hit) {
-            const layer: ImageLayer = { descriptor: hit.descriptor, diffId: hit.diffId, source: { kind: 'local' }, createdBy };
+            const layer = this.store.layer(hit.descriptor, hit.diffId, createdBy);
             logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
-            const listing = await listLayer(this.store, hit.descriptor.digest);
+            const listing = await listLayer(layer);
             fs.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
             for (const d of listing.deleted) fs.remove(d);
             if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
@@ -359,18 +353,19 @@ export class DaemonlessBuilder implements Builder {
     return this.rootfs;
   }
 
-  private chainLayer(l: ImageLayer, label: string): ChainLayer {
-    return {
-      diffId: l.diffId,
-      label: `${label} (${l.descriptor.digest.slice(0, 19)})`,
-      open: async () => {
-        await this.fetcher.ensureLocal(l.descriptor.digest, l.source);
-        return this.store.open(l.descriptor.digest);
-      },
-    };
+  private chainLayer(l: Layer, label: string): ChainLayer {
+    return { diffId: l.diffId, label: `${label} (${l.descriptor.digest.slice(0, 19)})`, open: () => l.open() };
   }
 
-  private chain(layers: readonly ImageLayer[]): ChainLayer[] {
+  /** The base's layers, fetched from its repository when first opened. */
+  private baseLayers(base: BaseImage): Layer[] {
+    return base.layers.map((d, i) => {
+      const diffId = base.config.rootfs.diff_ids[i]!;
+      return base.repo ? this.fetcher.layer(d, diffId, base.repo, 'base') : this.store.layer(d, diffId, 'base');
+    });
+  }
+
+  private chain(layers: readonly Layer[]): ChainLayer[] {
     return layers.map((l, i) => this.chainLayer(l, l.createdBy === 'base' ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, '')));
   }
 
@@ -379,7 +374,7 @@ export class DaemonlessBuilder implements Builder {
    * snapshot (shared with the other variants that start there) on first use, then brought up to
    * date with the copy/file layers written since the last run: step.
    */
-  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: ImageLayer[], own: ImageLayer[], exclusive: boolean): Promise<WorkingRootfs> {
+  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: Layer[], own: Layer[], exclusive: boolean): Promise<WorkingRootfs> {
     const cache = this.rootfsCache();
     const w = work ?? await cache.checkout(this.chain(parentLayers), { exclusive });
     const all = this.chain([...parentLayers, ...own]);

@@ -1,8 +1,7 @@
-import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
 import { decompressedChunks, imagePath } from '../layer/reader.js';
 import { readTar } from '../run/tarstream.js';
-import type { Digest } from '../oci/digest.js';
+import type { Layer } from '../oci/layer.js';
 
 /** What one layer blob adds and deletes, for keeping an FsView right when a layer comes from the cache. */
 export interface LayerListing {
@@ -13,9 +12,9 @@ export interface LayerListing {
   files: { passwd?: string; group?: string };
 }
 
-export async function listLayer(store: BlobStore, digest: Digest): Promise<LayerListing> {
+export async function listLayer(layer: Pick<Layer, 'open'>): Promise<LayerListing> {
   const out: LayerListing = { entries: [], deleted: [], files: {} };
-  for await (const item of readTar(decompressedChunks(store.open(digest)))) {
+  for await (const item of readTar(decompressedChunks(await layer.open()))) {
     const path = imagePath(item.header.name);
     const base = path.slice(path.lastIndexOf('/') + 1);
     if (base.startsWith('.wh.')) {

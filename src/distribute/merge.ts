@@ -5,9 +5,7 @@ import { formatPlatform, descriptorPlatform, parsePlatform } from '../oci/platfo
 import { formatRepository, parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { buildIndex } from '../build/assemble.js';
-import type { BuiltVariant } from '../build/image.js';
-import { BlobStore } from '../layer/blobstore.js';
-import { BlobFetcher } from '../build/fetch.js';
+import type { BuiltVariant } from '../image/image.js';
 import { RegistryClient } from '../registry/client.js';
 import { credentialsFrom } from '../registry/credentials.js';
 import { RegistryPublisher, type PublishTarget } from '../output/publisher.js';
@@ -106,8 +104,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
       if (!head) missing.push(`${formatRepository(repo)}@${d.digest} (${d.platform ? formatPlatform(d.platform) : ''})`);
     }));
     if (missing.length) throw new MergeError(missing.sort().map((m) => `manifest ${m} is not in the registry: the build job that made it did not push it`));
-    const store = new BlobStore(resolve(inputs.workDir, 'blobs'));
-    const publisher = new RegistryPublisher(client, store, new BlobFetcher(client, store), logger);
+    const publisher = new RegistryPublisher(client, logger);
     const stats = await logger.group('push', () => publisher.publish(targets));
     logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);
   } finally {

@@ -1,10 +1,9 @@
 import type { Descriptor } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';
 import { formatRepository } from '../oci/reference.js';
-import type { BlobStore } from '../layer/blobstore.js';
+import { Readable } from 'node:stream';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
-import type { BlobFetcher } from '../build/fetch.js';
-import type { BlobSource, BuiltImage, BuiltVariant } from '../build/image.js';
+import type { BuiltImage, BuiltVariant } from '../image/image.js';
 import { RegistryError } from '../registry/errors.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
@@ -78,10 +77,23 @@ const MANIFEST_REPAIRS = 2;
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function blobsOf(image: BuiltImage): { d: Descriptor; source: BlobSource }[] {
+/** A blob to push: a layer (which may be mounted from its origin) or a config. */
+interface PushBlob {
+  d: Descriptor;
+  origin?: RepoRef;
+  /** Brings the bytes where they can be read (a remote base layer is downloaded first). */
+  fetch(): Promise<void>;
+  open(): Promise<Readable>;
+}
+
+function blobsOf(image: BuiltImage): PushBlob[] {
   return [
-    ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
-    { d: image.configDescriptor, source: { kind: 'local' } as BlobSource },
+    ...image.layers.map((l): PushBlob => ({
+      d: l.descriptor, ...(l.origin ? { origin: l.origin } : {}),
+      fetch: async () => { await l.file?.(); },
+      open: () => l.open(),
+    })),
+    { d: image.configDescriptor, fetch: () => Promise.resolve(), open: () => Promise.resolve(Readable.from([image.configBytes])) },
   ];
 }
 
@@ -119,8 +131,6 @@ export class RegistryPublisher {
 
   constructor(
     private readonly client: RegistryClient,
-    private readonly store: BlobStore,
-    private readonly fetcher: BlobFetcher,
     private readonly logger: Logger,
     concurrency = 4,
   ) {
@@ -226,11 +236,12 @@ export class RegistryPublisher {
         this.logger.info(`${formatRepository(repo)} ${reference}: the registry does not see every blob of the manifest yet (${[...new Set(e.codes)].join(', ')}); checking the blobs and trying again`);
         await pause(250 * (round + 1) + Math.floor(Math.random() * 250));
         for (const img of images) {
-          for (const { d, source } of blobsOf(img)) {
+          for (const blob of blobsOf(img)) {
+            const d = blob.d;
             if (await this.client.blobExists(repo, d.digest)) continue;
             this.logger.info(`${formatRepository(repo)}: ${d.digest} is missing; uploading it again`);
-            await this.fetcher.ensureLocal(d.digest, source);
-            await this.client.uploadBlob(repo, d.digest, d.size, () => this.store.open(d.digest));
+            await blob.fetch();
+            await this.client.uploadBlob(repo, d.digest, d.size, () => blob.open());
             this.stats.blobsUploaded++;
             this.stats.bytesUploaded += d.size;
           }
@@ -241,17 +252,17 @@ export class RegistryPublisher {
 
   /** One task per blob of the image (shared blobs share a task). */
   private pushBlobs(repo: RepoRef, image: BuiltImage): Promise<void>[] {
-    return blobsOf(image).map(({ d, source }) => this.ensureBlob(repo, d, source));
+    return blobsOf(image).map((blob) => this.ensureBlob(repo, blob));
   }
 
-  private ensureBlob(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
-    const key = `${formatRepository(repo)}@${d.digest}`;
+  private ensureBlob(repo: RepoRef, blob: PushBlob): Promise<void> {
+    const key = `${formatRepository(repo)}@${blob.d.digest}`;
     let p = this.blobs.get(key);
     if (!p) {
       p = this.pool.run(async () => {
         if (this.failed) throw new NotAttempted(`${key}: not attempted after an earlier failure`);
         try {
-          await this.pushBlob(repo, d, source);
+          await this.pushBlob(repo, blob);
         } catch (e) {
           this.failed = true;
           throw e;
@@ -264,19 +275,21 @@ export class RegistryPublisher {
     return p;
   }
 
-  private async pushBlob(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
-    if (source.kind === 'remote' && source.repo.registry === repo.registry) this.addHolder(source.repo, d.digest);
+  private async pushBlob(repo: RepoRef, blob: PushBlob): Promise<void> {
+    const d = blob.d;
+    if (blob.origin && blob.origin.registry === repo.registry) this.addHolder(blob.origin, d.digest);
     const firstKey = `${repo.registry}|${d.digest}`;
     const first = this.firstPush.get(firstKey);
     if (first) await first.catch(() => undefined);
-    const attempt = this.pushBlobSteps(repo, d, source);
+    const attempt = this.pushBlobSteps(repo, blob);
     if (!first) this.firstPush.set(firstKey, attempt);
     await attempt;
     this.addHolder(repo, d.digest);
   }
 
   /** exists -> mount -> upload, the protocol steps in order. */
-  private async pushBlobSteps(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
+  private async pushBlobSteps(repo: RepoRef, blob: PushBlob): Promise<void> {
+    const d = blob.d;
     if (await this.client.blobExists(repo, d.digest)) {
       this.stats.blobsExisting++;
       return;
@@ -289,8 +302,8 @@ export class RegistryPublisher {
         return;
       }
     }
-    await this.fetcher.ensureLocal(d.digest, source);
-    await this.client.uploadBlob(repo, d.digest, d.size, () => this.store.open(d.digest));
+    await blob.fetch();
+    await this.client.uploadBlob(repo, d.digest, d.size, () => blob.open());
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += d.size;
   }

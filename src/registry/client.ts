@@ -41,7 +41,7 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
-type Body = Buffer | (() => Readable);
+type Body = Buffer | (() => Readable | Promise<Readable>);
 
 interface Req {
   method: Dispatcher.HttpMethod;
@@ -327,7 +327,7 @@ export class RegistryClient {
    * A failure anywhere redoes the whole sequence with a fresh `open()`: the half-written session
    * is unusable, and stream bodies cannot be rewound.
    */
-  async uploadBlob(repo: RepoRef, digest: Digest, size: number, open: () => Readable): Promise<void> {
+  async uploadBlob(repo: RepoRef, digest: Digest, size: number, open: () => Readable | Promise<Readable>): Promise<void> {
     checkDigest(digest);
     const scopes = pushScopes(repo.repository);
     const start = this.url(repo, 'blobs/uploads/');
@@ -417,7 +417,7 @@ export class RegistryClient {
     if (Buffer.isBuffer(req.body)) {
       body = req.body;
     } else if (req.body) {
-      const src = req.body();
+      const src = await req.body();
       source = src;
       // Tag errors of the caller's stream so they are not mistaken for (retryable) network errors.
       body = Readable.from((async function* () {
