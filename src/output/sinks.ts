@@ -1,9 +1,10 @@
 import type { Sink, SinkKind } from './sink.js';
 import { ociLayoutKind } from './oci-layout.js';
 import { dockerArchiveKind } from './docker-archive.js';
+import { ociArchiveKind } from './oci-archive.js';
 
 /** Every output kind; a new one is a file exporting a SinkKind and one entry here. */
-const KINDS: readonly SinkKind[] = [ociLayoutKind, dockerArchiveKind];
+const KINDS: readonly SinkKind[] = [ociLayoutKind, dockerArchiveKind, ociArchiveKind];
 
 /** An output as given (`oci:DIR`), checked: `kind` is one of KINDS' prefixes. */
 export interface OutputSpec {
