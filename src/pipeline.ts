@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { buildFileHash, writePartial } from './distribute/partial.js';
-import { loadBuildFile, selectVariants } from './config/load.js';
+import { loadModel } from './config/frontend.js';
+import { selectVariants } from './config/graph.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } from './config/model.js';
 import { isValidTag, parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform, hostPlatform, parsePlatform } from './oci/platform.js';
@@ -86,9 +87,14 @@ export interface PipelineResult {
   digestMapPath?: string;
 }
 
+/** What a run will do, resolved from the model and the inputs; the model itself is left as loaded. */
 export interface Plan {
   buildFile: BuildFile;
-  /** Variants to build, dependencies first (variants with none of the requested platforms left out). */
+  /**
+   * Variants to build, dependencies first (variants with none of the requested platforms left
+   * out): copies of the model's, with `image`, `labels` and `annotations` resolved from the
+   * inputs and copy steps' per-platform sources filled in.
+   */
   variants: VariantSpec[];
   /** Platforms each variant builds, in the order declared. */
   platforms: Map<string, Platform[]>;
@@ -107,7 +113,7 @@ export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 
 
 /** Phase 1, no network and no writes: the whole build file and every input are checked. */
 export async function plan(inputs: PipelineInputs): Promise<Plan> {
-  const buildFile = await loadBuildFile(resolve(inputs.config), { env: inputs.env });
+  const buildFile = await loadModel(resolve(inputs.config), { env: inputs.env });
   const selected = selectVariants(buildFile, inputs.variants);
   const problems: ConfigProblem[] = [];
   const requested: string[] = [];
@@ -118,15 +124,22 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
   const badCompression = compressionProblem(compression, { algorithm: 'compression', level: compression.algorithm === 'zstd' ? 'zstd-level' : 'gzip-level' });
   if (badCompression) problems.push({ file: 'inputs', field: 'compression', message: badCompression, hint: 'compression: gzip (gzip-level 0-9) or zstd (zstd-level 1-19)' });
   const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
-  const variants = selected.filter((v) => !skipped.has(v.name));
-  if (!problems.length) problems.push(...await resolvePlatformSources(buildFile, variants, (v) => (platforms.get(v.name) ?? []).map(formatPlatform)));
+  let variants = selected.filter((v) => !skipped.has(v.name));
+  if (!problems.length) {
+    const sources = await resolvePlatformSources(buildFile, variants, (v) => (platforms.get(v.name) ?? []).map(formatPlatform));
+    problems.push(...sources.problems);
+    variants = sources.variants;
+  }
   const tags = new Map<string, string[]>();
   const git = inputs.git ?? contextFromEnv({});
   const now = new Date();
   let globalFlavor: Flavor | undefined;
   try { globalFlavor = parseFlavor(inputs.flavor ?? []); } catch (e) { problems.push({ file: 'inputs', field: 'flavor', message: (e as Error).message }); }
   const explicitLabels = new Map<string, Record<string, string>>();
-  for (const v of variants) {
+  const resolved: VariantSpec[] = [];
+  for (const spec of variants) {
+    const v: VariantSpec = { ...spec };
+    resolved.push(v);
     const image = inputs.images?.[v.name] ?? v.image ?? inputs.defaultImage?.(v.name);
     if (image !== undefined) {
       try { parseReference(image, { repositoryOnly: true }); v.image = image; } catch (e) { problems.push({ file: 'inputs', field: 'images', message: `variant ${v.name}: ${(e as Error).message}`, hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app' }); }
@@ -161,7 +174,7 @@ export async function plan(inputs: PipelineInputs): Promise<Plan> {
   }
   if (inputs.distribute && !inputs.push) problems.push({ file: 'inputs', field: 'push', message: 'a distributed build must push (the merge job assembles what the build jobs pushed)', hint: 'set push: true, or drop distribute' });
   if (problems.length) throw new ConfigError(problems);
-  return { buildFile, variants, platforms, asIndex, tags };
+  return { buildFile, variants: resolved, platforms, asIndex, tags };
 }
 
 /**
