@@ -320,7 +320,7 @@ describe('writeLayer', () => {
     const base = process.memoryUsage().rss;
     let peak = base;
     const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
-    let built;
+    let built: Awaited<ReturnType<typeof writeLayer>>;
     try {
       built = await writeLayer([dir('/data'), entry], store, { mtime: MTIME, level: 1 });
     } finally {

@@ -33,7 +33,7 @@ function stderrLogger(verbose: boolean): Logger {
     info: (m) => process.stderr.write(`${m}\n`),
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
     debug: (m) => { if (verbose) process.stderr.write(`debug: ${m}\n`); },
-    group: async (name, fn) => fn(),
+    group: async (_name, fn) => fn(),
   };
 }
 
@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
   }
+  // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
   try {
     ({ values } = parseArgs({

@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
-import { formatPlatform, hostPlatform } from '../oci/platform.js';
+import { formatPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { BlobStore } from '../layer/blobstore.js';
@@ -15,7 +13,7 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
 import { listLayer } from './layer-listing.js';
-import { resolveOwner, scanLayers } from '../layer/reader.js';
+import { resolveOwner } from '../layer/reader.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
@@ -193,7 +191,6 @@ export class DaemonlessBuilder implements Builder {
       logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
     }
     fs ??= new FsView();
-    const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
     const producer = this.producer();
     const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();

@@ -4,7 +4,7 @@ import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.j
 import { writeLayer } from '../layer/writer.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, type KeyEntry, type LayerKeyOptions } from '../cache/layer-cache.js';
+import { compressionKeyPart, type FileHasher, hashKey, type LayerCache, stepKeyParts, type KeyEntry, type LayerKeyOptions } from '../cache/layer-cache.js';
 import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';

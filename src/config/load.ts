@@ -235,7 +235,7 @@ class Loader {
     this.report(r.error.issues, base, raw, known, ignoreKey);
     for (const iss of r.error.issues) {
       if (iss.path.length > 0) bad.add(String(iss.path[0]));
-      else if (iss.code === 'unrecognized_keys') iss.keys.forEach((k) => bad.add(k));
+      else if (iss.code === 'unrecognized_keys') for (const k of iss.keys) bad.add(k);
       else return { bad };
     }
     if (!isPlainObject(raw)) return { bad };
@@ -288,7 +288,7 @@ class Loader {
     if (t.defaults !== undefined && t.defaults !== null) {
       const d = this.part(defaultsSchema, t.defaults, ['defaults'], DEFAULTS_KEYS);
       defaults = d.data ?? {};
-      d.bad.forEach((k) => defaultsBad.add(k));
+      for (const k of d.bad) defaultsBad.add(k);
       // Unreadable defaults: do not also complain that variants lack a base.
       if (!d.data) defaultsBad.add('base');
     }
@@ -337,7 +337,7 @@ class Loader {
       if (!inCopy && hasPlatformPlaceholder(value)) {
         this.add(p, `\${platform}, \${os}, \${arch} and \${arch_variant} can only be used in copy sources`, 'use them in a copy step\'s source path, e.g. copy: target/${arch}/app');
       }
-    } else if (Array.isArray(value)) value.forEach((x, i) => this.checkPlaceholders(x, [...p, i]));
+    } else if (Array.isArray(value)) for (const [i, x] of value.entries()) this.checkPlaceholders(x, [...p, i]);
     else if (isPlainObject(value)) for (const [k, x] of Object.entries(value)) this.checkPlaceholders(x, [...p, k]);
   }
 

@@ -310,9 +310,15 @@ export class RegistryPublisher {
 
   private addHolder(repo: RepoRef, digest: Digest): void {
     let byDigest = this.holders.get(repo.registry);
-    if (!byDigest) this.holders.set(repo.registry, (byDigest = new Map()));
+    if (!byDigest) {
+      byDigest = new Map();
+      this.holders.set(repo.registry, byDigest);
+    }
     let set = byDigest.get(digest);
-    if (!set) byDigest.set(digest, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      byDigest.set(digest, set);
+    }
     set.add(repo.repository);
   }
 }

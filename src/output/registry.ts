@@ -1,5 +1,5 @@
 import type { RepoRef } from '../registry/client.js';
-import { RegistryPublisher, type PublishStats, type PublishTarget } from './publisher.js';
+import type { RegistryPublisher, PublishStats, PublishTarget } from './publisher.js';
 import type { Sink, SinkImage } from './sink.js';
 
 /** The registry as a sink: every variant to its repository, then its tags (src/output/publisher.ts). */
