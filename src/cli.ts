@@ -124,7 +124,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command !== 'build') throw new UsageError(`unknown command "${command}"`);
     const result = await runPipeline(inputs, logger);
-    process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
+    // --verbose: the digest map and where every layer came from, for scripts and tests to read.
+    const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
+    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError || err instanceof MergeError) {

@@ -25,6 +25,7 @@ import { DigestMapRecorder, type DigestMap } from './output/digest-map.js';
 import { BufferedLogger } from './output/buffered-logger.js';
 import { createSink, type OutputSpec } from './output/sinks.js';
 import type { SinkImage } from './output/sink.js';
+import type { LayerReport } from './build/report.js';
 import { formatMs, type Logger } from './log.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
@@ -83,6 +84,8 @@ export interface PipelineResult {
   digestMap: DigestMap;
   digests: Record<string, string>;
   variants: BuiltVariant[];
+  /** Every layer of every built image (stages included) and where it came from. */
+  layers: LayerReport[];
   stats?: PublishStats;
   digestMapPath?: string;
 }
@@ -240,6 +243,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         await logger.group(`variant ${v.name}`, async () => buf.flushTo(logger));
       }
     }
+    const layers = builder.layerReport(p.variants, (v) => p.platforms.get(v.name) ?? []);
     await builder.producer().save();
     const ps = builder.producer().stats;
     logger.info(`layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`);
@@ -301,7 +305,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       logger.info(`digest map: ${digestMapPath}`);
     }
     logger.info(`done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`);
-    return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, stats, digestMapPath };
+    return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, layers, stats, digestMapPath };
   } finally {
     await client.close();
   }

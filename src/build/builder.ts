@@ -24,6 +24,7 @@ import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
+import type { LayerOrigin, LayerReport } from './report.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -85,6 +86,10 @@ export class DaemonlessBuilder implements Builder {
   private readonly rootfsWanted = new Set<string>();
   /** Variants that are the only ones of this build to need their base's file system. */
   private readonly soleBaseUser = new Set<string>();
+  /** How each layer this build wrote or reused came to be (base and `from` layers are not here). */
+  private readonly origins = new WeakMap<Layer, LayerOrigin>();
+  /** Per variant and platform (`name|os/arch`): its image's layers and where each came from. */
+  private readonly reports = new Map<string, LayerReport[]>();
   /** The state of a variant of this build for a platform (copy: from:). */
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
 
@@ -199,7 +204,9 @@ export class DaemonlessBuilder implements Builder {
         : await producer.fromKey(runKey, () => producer.write(entries));
       const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
-      return this.store.layer(built.descriptor, built.diffId, createdBy);
+      const layer = this.store.layer(built.descriptor, built.diffId, createdBy);
+      this.origins.set(layer, made && how === 'built' ? 'speculated' : how);
+      return layer;
     };
     // Entries are computed in order (each step sees the file system the previous ones left);
     // copy/file layers are written, hashed and compressed concurrently. A run: step needs the
@@ -228,6 +235,7 @@ export class DaemonlessBuilder implements Builder {
           const hit = await producer.lookup(runKey);
           if (hit) {
             const layer = this.store.layer(hit.descriptor, hit.diffId, createdBy);
+            this.origins.set(layer, 'cached');
             logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
@@ -303,10 +311,20 @@ export class DaemonlessBuilder implements Builder {
       variant: v, platform, parentConfig, parentLayers, newLayers, baseAnnotations,
       created: createdTime(this.opts.sourceDateEpoch),
     });
+    const inherited: LayerOrigin = parent ? 'from' : 'base';
+    this.reports.set(`${v.name}|${formatPlatform(platform)}`, image.layers.map((l, index) => ({
+      variant: v.name, platform: formatPlatform(platform), index, digest: l.descriptor.digest, createdBy: l.createdBy,
+      origin: index < parentLayers.length ? inherited : this.origins.get(l) ?? 'built',
+    })));
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
     logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs, owners, baseAnnotations };
+  }
+
+  /** Where each layer of a built image came from, in the variants' and platforms' order as given. */
+  layerReport(variants: readonly VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): LayerReport[] {
+    return variants.flatMap((v) => platformsOf(v).flatMap((p) => this.reports.get(`${v.name}|${formatPlatform(p)}`) ?? []));
   }
 
   /** Starts the first copy layer during a cold base scan (src/build/speculate.ts); undefined when that does not apply. */
