@@ -82,7 +82,7 @@ describe('LayerCache records', () => {
     const cache = new LayerCache(fresh('elsewhere'), store);
     const layer = await someLayer(store);
     await cache.put(KEY, layer);
-    expect(await cache.get(KEY)).toBeDefined();
+    expect(await cache.get(KEY)).toMatchObject({ diffId: layer.diffId, descriptor: layer.descriptor });
     // The default store (dir/blobs) does not have that blob: a miss there.
     expect(await new LayerCache(cache.dir).get(KEY)).toBeUndefined();
   });
@@ -99,7 +99,7 @@ describe('LayerCache misses', () => {
     // Writing the layer again and recording it heals the entry.
     const again = await someLayer(cache.store);
     await cache.put(KEY, again);
-    expect(await cache.get(KEY)).toBeDefined();
+    expect(await cache.get(KEY)).toMatchObject({ diffId: again.diffId, descriptor: again.descriptor });
   });
 
   it('when the blob has another size (truncated)', async () => {
