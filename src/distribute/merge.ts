@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { plan, type PipelineInputs } from '../pipeline.js';
+import { plan, type PipelineInputs } from '../plan/plan.js';
 import { formatPlatform, descriptorPlatform, parsePlatform } from '../oci/platform.js';
 import { formatRepository, parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
