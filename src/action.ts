@@ -238,11 +238,14 @@ export async function run(): Promise<void> {
       if (inputs.summary) {
         const rows: SummaryRow[] = r.variants.map((bv) => {
           const e = r.digestMap[bv.variant]!;
+          // Layers this build made (or took from its cache) against those of the base or `from` variant.
+          const own = r.layers.filter((l) => l.variant === bv.variant && l.origin !== 'base' && l.origin !== 'from').length;
+          const total = bv.images.reduce((n, i) => n + i.layers.length, 0);
           return {
             variant: bv.variant, image: e.image, digest: e.digest, ref: e.ref, tags: e.tags,
             platforms: bv.images.map((i) => formatPlatform(i.platform)), size: e.size,
-            layersPushed: bv.images.reduce((n, i) => n + i.newLayers, 0),
-            layersReused: bv.images.reduce((n, i) => n + i.layers.length - i.newLayers, 0),
+            layersPushed: own,
+            layersReused: total - own,
             durationMs: Date.now() - started, pushed: e.pushed,
           };
         });

@@ -86,7 +86,7 @@ export function imageOf(layers: TestLayer[], label: string): BuiltImage {
   const manifestDescriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
   return {
     variant: label, platform, config, configBytes, configDescriptor, layers: layers.map((l) => l.layer),
-    manifest, manifestBytes, manifestDescriptor, newLayers: layers.filter((l) => l.layer.source.kind === 'local').length,
+    manifest, manifestBytes, manifestDescriptor,
     totalSize: manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.bytes.length, 0),
   };
 }

@@ -94,7 +94,7 @@ export function assemble(input: AssembleInput): BuiltImage {
   const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
   return {
     variant: variant.name, platform, config, configBytes, configDescriptor, layers,
-    manifest, manifestBytes, manifestDescriptor, newLayers: input.newLayers.length, totalSize,
+    manifest, manifestBytes, manifestDescriptor, totalSize,
   };
 }
 

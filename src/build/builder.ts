@@ -318,7 +318,7 @@ export class DaemonlessBuilder implements Builder {
     })));
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
-    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
+    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${newLayers.length} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs, owners, baseAnnotations };
   }
 

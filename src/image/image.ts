@@ -12,8 +12,6 @@ export interface BuiltImage {
   manifest: Manifest;
   manifestBytes: Buffer;
   manifestDescriptor: Descriptor;
-  /** Layers this build wrote itself (the rest came from the base or a `from` variant). */
-  newLayers: number;
   /** Sum of manifest, config and layer sizes: what a pull of this image transfers at most. */
   totalSize: number;
 }
