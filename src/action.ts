@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { runPipeline, type PipelineInputs } from './pipeline.js';
+import { RanAsRoot } from './run/privilege.js';
 import { parseOutput, type OutputSpec } from './output/sinks.js';
 import { ConfigError } from './config/model.js';
 import type { Credentials } from './registry/credentials.js';
@@ -260,6 +261,11 @@ export async function run(): Promise<void> {
     }
     setOutputs(out);
   } catch (err) {
+    // The build ran in a child as root (sudo), which set the outputs: end with its exit code.
+    if (err instanceof RanAsRoot) {
+      process.exitCode = err.exitCode;
+      return;
+    }
     if (err instanceof ConfigError) {
       // One annotation per problem, pointing at the build file line.
       for (const p of err.problems) {

@@ -12,6 +12,7 @@ import { parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform } from './oci/platform.js';
 import type { Credentials } from './registry/credentials.js';
 import type { Logger } from './log.js';
+import { RanAsRoot } from './run/privilege.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -129,6 +130,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return 0;
   } catch (err) {
+    // The build ran in a child as root (sudo): its exit code is this run's.
+    if (err instanceof RanAsRoot) return err.exitCode;
     if (err instanceof ConfigError || err instanceof MergeError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
