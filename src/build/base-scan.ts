@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeAtomic } from '../cache/atomic.js';
 import { scanLayers } from '../layer/reader.js';
 import type { BaseImage } from './base.js';
 import type { BlobFetcher } from '../image/fetch.js';
@@ -63,12 +64,7 @@ export class BaseScanner {
     const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
     const listing = paths ?? new Map();
     const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
-    if (saved) {
-      await mkdir(dirname(saved), { recursive: true });
-      const tmp = `${saved}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
-      await rename(tmp, saved);
-    }
+    if (saved) await writeAtomic(saved, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
     return { fs: FsView.fromListing(listing), owners };
   }
 }

@@ -13,7 +13,7 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
 import { listLayer } from './layer-listing.js';
-import { resolveOwner } from '../layer/reader.js';
+import { resolveOwner } from '../image/users.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';

@@ -1,5 +1,6 @@
 import type { LayerEntry } from '../layer/types.js';
-import { decompressedChunks, imagePath } from '../layer/reader.js';
+import { imagePath } from '../layer/reader.js';
+import { decompressedChunks } from '../layer/decompress.js';
 import { readTar } from '../run/tarstream.js';
 import type { Layer } from '../oci/layer.js';
 

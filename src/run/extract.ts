@@ -4,7 +4,7 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { decompressedChunks } from '../layer/reader.js';
+import { decompressedChunks } from '../layer/decompress.js';
 import { RootfsError, RootResolver, segmentsOf } from './rootpath.js';
 import { readTar, type TarHeader } from './tarstream.js';
 
