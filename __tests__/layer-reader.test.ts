@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobStore } from '../src/layer/blobstore.js';
 import { listPaths, readFilesFromLayers, scanLayers, type LayerSource } from '../src/layer/reader.js';
 import { detectCompression } from '../src/layer/decompress.js';
+import { whiteoutName, whiteoutOf, whiteoutPath } from '../src/layer/whiteout.js';
 import { parseGroup, parsePasswd, resolveOwner } from '../src/image/users.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { writeLayer } from '../src/layer/writer.js';
@@ -266,5 +267,17 @@ describe('passwd / group / resolveOwner', () => {
     for (const bad of ['', ':', ':1000', '1000:', 'a:b:c', '4294967296']) {
       expect(() => resolveOwner(bad, passwd, BASE_GROUP), bad).toThrow(/invalid owner/);
     }
+  });
+});
+
+describe('whiteout names (src/layer/whiteout.ts)', () => {
+  it('classifies deletes, opaque markers, reserved names and ordinary entries', () => {
+    expect(whiteoutOf('/etc/.wh.motd')).toEqual({ kind: 'delete', path: '/etc/motd' });
+    expect(whiteoutOf('/.wh.opt')).toEqual({ kind: 'delete', path: '/opt' });
+    expect(whiteoutOf('/var/cache/.wh..wh..opq')).toEqual({ kind: 'opaque', dir: '/var/cache' });
+    expect(whiteoutOf('/x/.wh..wh.plnk')).toEqual({ kind: 'reserved' });
+    expect(whiteoutOf('/etc/motd.wh.x')).toBeUndefined();
+    expect(whiteoutName('.wh...')).toEqual({ kind: 'delete', name: '..' }); // the extractor refuses it
+    expect(whiteoutPath('/etc/motd')).toBe('/etc/.wh.motd');
   });
 });

@@ -13,6 +13,7 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
 import { listLayer } from './layer-listing.js';
+import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
@@ -240,6 +241,7 @@ export class DaemonlessBuilder implements Builder {
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
             const listing = await listLayer(layer);
+            for (const d of listing.opaque) fs.clear(d);
             fs.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
             for (const d of listing.deleted) fs.remove(d);
             if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
@@ -257,7 +259,7 @@ export class DaemonlessBuilder implements Builder {
           const layer = await writeOne(createdBy, result.entries, step, runKey);
           work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
           written.push(Promise.resolve(layer));
-          fs.apply(result.entries.filter((e) => !e.path.split('/').pop()!.startsWith('.wh.')));
+          fs.apply(result.entries.filter((e) => !whiteoutOf(e.path)));
           for (const d of result.deleted) fs.remove(d);
           if (result.idsChanged) owners = readIdFiles(work.dir);
           continue;

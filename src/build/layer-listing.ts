@@ -1,6 +1,7 @@
 import type { LayerEntry } from '../layer/types.js';
 import { imagePath } from '../layer/reader.js';
 import { decompressedChunks } from '../layer/decompress.js';
+import { whiteoutOf } from '../layer/whiteout.js';
 import { readTar } from '../run/tarstream.js';
 import type { Layer } from '../oci/layer.js';
 
@@ -9,17 +10,20 @@ export interface LayerListing {
   entries: Pick<LayerEntry, 'path' | 'type' | 'mode' | 'uid' | 'gid'>[];
   /** Paths its whiteouts delete. */
   deleted: string[];
+  /** Directories whose lower content its opaque markers hide. */
+  opaque: string[];
   /** /etc/passwd and /etc/group when the layer writes them. */
   files: { passwd?: string; group?: string };
 }
 
 export async function listLayer(layer: Pick<Layer, 'open'>): Promise<LayerListing> {
-  const out: LayerListing = { entries: [], deleted: [], files: {} };
+  const out: LayerListing = { entries: [], deleted: [], opaque: [], files: {} };
   for await (const item of readTar(decompressedChunks(await layer.open()))) {
     const path = imagePath(item.header.name);
-    const base = path.slice(path.lastIndexOf('/') + 1);
-    if (base.startsWith('.wh.')) {
-      if (base !== '.wh..wh..opq') out.deleted.push(`${path.slice(0, path.lastIndexOf('/'))}/${base.slice(4)}`.replace(/^\/\//, '/'));
+    const whiteout = whiteoutOf(path);
+    if (whiteout) {
+      if (whiteout.kind === 'delete') out.deleted.push(whiteout.path);
+      else if (whiteout.kind === 'opaque') out.opaque.push(whiteout.dir);
       continue;
     }
     const t = item.header.type;

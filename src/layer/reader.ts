@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { decompressedChunks } from './decompress.js';
+import { whiteoutOf } from './whiteout.js';
 import { Parser, type ReadEntry } from 'tar';
 import { comparePaths } from './tarwriter.js';
 
@@ -81,13 +82,12 @@ async function readLayerChanges(src: Readable, label: string, want: (path: strin
   parser.on('entry', (entry: ReadEntry) => {
     const path = imagePath(entry.path);
     const type = entryType(entry.type);
-    const base = posix.basename(path);
     if (path === '/' || type === undefined) { entry.resume(); return; }
-    if (base.startsWith('.wh.')) {
+    const whiteout = whiteoutOf(path);
+    if (whiteout) {
       entry.resume();
-      const dir = posix.dirname(path);
-      if (base === '.wh..wh..opq') changes.opaques.push(dir);
-      else if (!base.startsWith('.wh..wh.')) changes.whiteouts.push(posix.join(dir, base.slice(4)));
+      if (whiteout.kind === 'opaque') changes.opaques.push(whiteout.dir);
+      else if (whiteout.kind === 'delete') changes.whiteouts.push(whiteout.path);
       return;
     }
     const info: PathInfo = { type, mode: (entry.mode ?? 0) & 0o7777, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
