@@ -86,9 +86,9 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       const r = s.variant;
       recorder.record(r.variant, {
         image: s.image,
-        digest: r.top.digest,
-        mediaType: r.top.mediaType,
-        ref: `${s.image}@${r.top.digest}`,
+        digest: r.tagged.digest,
+        mediaType: r.tagged.mediaType,
+        ref: `${s.image}@${r.tagged.digest}`,
         tags: s.tags.map((t) => `${s.image}:${t}`),
         size: r.totalSize,
         pushed: inputs.push,

@@ -93,7 +93,7 @@ export function imageOf(layers: TestLayer[], label: string): BuiltImage {
 
 /** A single-platform variant: its tags point at the image's manifest. */
 export function variantOf(image: BuiltImage): BuiltVariant {
-  return { variant: image.variant, images: [image], top: image.manifestDescriptor, topBytes: image.manifestBytes, totalSize: image.totalSize };
+  return { variant: image.variant, images: [image], tagged: image.manifestDescriptor, taggedBytes: image.manifestBytes, totalSize: image.totalSize };
 }
 
 /** A fresh BlobStore in a temp dir holding the image's local layers and config. */

@@ -112,10 +112,10 @@ export function assembleVariant(variant: string, images: BuiltImage[], asIndex: 
   const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
   if (!asIndex) {
     const only = images[0]!;
-    return { variant, images, top: only.manifestDescriptor, topBytes: only.manifestBytes, totalSize: imageSizes };
+    return { variant, images, tagged: only.manifestDescriptor, taggedBytes: only.manifestBytes, totalSize: imageSizes };
   }
   const { bytes, descriptor } = buildIndex(images.map((i) => i.manifestDescriptor), annotations);
-  return { variant, images, index: { bytes, descriptor }, top: descriptor, topBytes: bytes, totalSize: imageSizes + bytes.length };
+  return { variant, images, index: { bytes, descriptor }, tagged: descriptor, taggedBytes: bytes, totalSize: imageSizes + bytes.length };
 }
 
 export function buildIndex(manifests: Descriptor[], annotations: Record<string, string>): { doc: Index; bytes: Buffer; descriptor: Descriptor } {

@@ -23,7 +23,7 @@ export class BaseScanner {
   constructor(private readonly fetcher: BlobFetcher, private readonly cacheDir: string | undefined) {}
 
   /** True when the scan of this base (by manifest digest) is finished or saved: it costs nothing more. */
-  quick(digest: string): boolean {
+  alreadyScanned(digest: string): boolean {
     return this.done.has(digest) || existsSync(this.savedPath(digest) ?? '\0');
   }
 

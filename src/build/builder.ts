@@ -335,7 +335,7 @@ export class DaemonlessBuilder implements Builder {
     const digest = base.digest;
     // One guess per base scan: the scan's inflate runs on one core and needs it; one layer
     // compressing beside it, a chunk at a time, fills the other.
-    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.quick(digest) || this.speculating.has(digest)) return undefined;
+    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.alreadyScanned(digest) || this.speculating.has(digest)) return undefined;
     this.speculating.add(digest);
     try {
       const entries = await stepEntries(first, {

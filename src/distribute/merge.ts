@@ -81,7 +81,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     const index = buildIndex(manifests, v.annotations);
     const variant: BuiltVariant = {
       variant: v.name, images: [], index: { bytes: index.bytes, descriptor: index.descriptor },
-      top: index.descriptor, topBytes: index.bytes,
+      tagged: index.descriptor, taggedBytes: index.bytes,
       totalSize: [...chosen.values()].reduce((n, pp) => n + pp.totalSize, 0) + index.bytes.length,
     };
     const tags = p.tags.get(v.name) ?? [];

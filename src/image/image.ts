@@ -24,9 +24,10 @@ export interface BuiltVariant {
   variant: string;
   images: BuiltImage[];
   index?: { bytes: Buffer; descriptor: Descriptor };
-  /** What the variant's tags and digest-map entry point at. */
-  top: Descriptor;
-  topBytes: Buffer;
+  /** What the variant's tags and digest-map entry point at: its index, or its one manifest. */
+  tagged: Descriptor;
+  /** The bytes of `tagged`. */
+  taggedBytes: Buffer;
   /** Everything a pull of all platforms transfers at most. */
   totalSize: number;
 }

@@ -40,7 +40,7 @@ export interface LayerWriteOptions {
 }
 
 export interface BuiltLayer {
-  /** Compressed blob: OCI gzip media type, digest and size of the compressed bytes. */
+  /** Compressed blob: OCI layer media type (tar+gzip or tar+zstd), digest and size of the compressed bytes. */
   descriptor: Descriptor;
   /** sha256 of the uncompressed tar (what config rootfs.diff_ids lists). */
   diffId: Digest;

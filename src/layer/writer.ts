@@ -20,7 +20,7 @@ class HashCounter extends Transform {
 
 /**
  * Writes a deterministic compressed (gzip or zstd) layer of `entries` into the blob store, in one streaming
- * pass: tar → sha256/size (diffID) → gzip → sha256/size (digest) → temp file → commit.
+ * pass: tar → sha256/size (diffID) → gzip or zstd → sha256/size (digest) → temp file → commit.
  * Nothing is buffered beyond stream high-water marks; on any error the temp file is removed.
  */
 export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: LayerWriteOptions): Promise<BuiltLayer> {
@@ -33,11 +33,11 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
   const uncompressed = new HashCounter();
   // gzip: pigz-style, 1 MiB chunks on all cores, one standard member whose bytes do not depend
   // on the host (no time, OS 3) or on scheduling; zstd: one frame (src/layer/compress.ts).
-  const gzip = createCompressor(compression, opts.parallel);
+  const compress = createCompressor(compression, opts.parallel);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline(tar, uncompressed, gzip, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(tar, uncompressed, compress, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
   } catch (err) {
     await out.abort();
     throw err;

@@ -44,10 +44,10 @@ export function layoutIndex(variants: readonly BuiltVariant[], previous?: Index)
   const names = new Set(variants.map((v) => v.variant));
   const kept = (previous?.manifests ?? []).filter((m) => !names.has(m.annotations?.[REF_NAME] ?? ''));
   const added: Descriptor[] = variants.map((v) => ({
-    mediaType: v.top.mediaType,
-    digest: v.top.digest,
-    size: v.top.size,
-    ...(v.top.platform ? { platform: v.top.platform } : {}),
+    mediaType: v.tagged.mediaType,
+    digest: v.tagged.digest,
+    size: v.tagged.size,
+    ...(v.tagged.platform ? { platform: v.tagged.platform } : {}),
     annotations: { [REF_NAME]: v.variant },
   }));
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };

@@ -176,7 +176,7 @@ export class RegistryPublisher {
     const failure = await settle(targets.flatMap((t) => t.tags.map(async (tag) => {
       const ref = `${formatRepository(t.repo)}:${tag}`;
       try {
-        await this.putManifestChecked(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes, t.variant.images);
+        await this.putManifestChecked(t.repo, tag, t.variant.tagged.mediaType, t.variant.taggedBytes, t.variant.images);
       } catch (e) {
         tagsFailed.push(ref);
         throw e;

@@ -21,7 +21,7 @@ export class RegistrySink implements Sink {
       const v = i.variant;
       if (this.opts.distribute && v.index) {
         const first = v.images[0]!;
-        return { variant: { ...v, index: undefined, top: first.manifestDescriptor, topBytes: first.manifestBytes }, repo, tags: [] };
+        return { variant: { ...v, index: undefined, tagged: first.manifestDescriptor, taggedBytes: first.manifestBytes }, repo, tags: [] };
       }
       return { variant: v, repo, tags: i.tags };
     });
