@@ -31,7 +31,7 @@ async function someLayer(store: BlobStore, text = 'hello\n'): Promise<CachedLaye
     { path: '/etc', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
     { path: '/etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, size: content.length, open: () => Readable.from([content]) },
   ];
-  return await writeLayer(entries, store, { mtime: new Date(0), level: 6 });
+  return await writeLayer(entries, store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
 }
 
 describe('LayerCache records', () => {
@@ -288,11 +288,11 @@ describe('a cached build, end to end', () => {
         { path: '/usr/local/bin/coop', type: 'file', mode: 0o755, uid: 0, gid: 0, size, hostPath: src, open: () => Readable.from([readFileSync(src)]) },
       ];
       const keyed = await Promise.all(entries.map(async (e) => ({ ...e, contentHash: await hasher.hash(e.hostPath) })));
-      const key = copyStepKey(step, keyed as KeyEntry[], { mtime: 0, gzipLevel: 6 });
+      const key = copyStepKey(step, keyed as KeyEntry[], { mtime: 0, compression: { algorithm: 'gzip', level: 6 } });
       let layer = await cache.get(key);
       const hit = layer !== undefined;
       if (!layer) {
-        layer = await writeLayer(entries, cache.store, { mtime: new Date(0), level: 6 });
+        layer = await writeLayer(entries, cache.store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
         await cache.put(key, layer);
       }
       await hasher.save();

@@ -92,7 +92,7 @@ describe('readFilesFromLayers / listPaths', () => {
       { path: '/etc/.wh.0hosts', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, open: () => Readable.from([]) },
       dirEntry('/usr/local/bin', 0o755),
       fileEntry('/usr/local/bin/coop', '#!/bin/sh\n', 0o4755, 1000, 1000),
-    ], store, { mtime: new Date(0), level: 6 });
+    ], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
     layers = [fromFile(l1), fromFile(l2), fromFile(l3), async () => store.open(built.descriptor.digest)];
   });
 
@@ -173,7 +173,7 @@ describe('readFilesFromLayers / listPaths', () => {
   });
 
   it('accepts empty layers and readers that return a promise', async () => {
-    const empty = await writeLayer([], store, { mtime: new Date(0), level: 6 });
+    const empty = await writeLayer([], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
     const l1 = await systemTar('e1', { 'etc/passwd': 'a:x:1:1::/:/bin/sh\n' }, 'none');
     const files = await readFilesFromLayers([
       async () => store.open(empty.descriptor.digest),
@@ -203,7 +203,7 @@ describe('readFilesFromLayers / listPaths', () => {
       path: '/data/big', type: 'file', mode: 0o644, uid: 0, gid: 0, size,
       open: () => Readable.from((function* () { for (let i = 0; i < 32; i++) yield Buffer.alloc(1 << 20, i); })()),
     };
-    const built = await writeLayer([dirEntry('/data'), big, dirEntry('/etc'), fileEntry('/etc/passwd', 'p\n')], store, { mtime: new Date(0), level: 1 });
+    const built = await writeLayer([dirEntry('/data'), big, dirEntry('/etc'), fileEntry('/etc/passwd', 'p\n')], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
     const base = process.memoryUsage().rss;
     let peak = base;
     const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);

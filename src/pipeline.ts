@@ -53,7 +53,6 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
-      gzipLevel: inputs.gzipLevel,
       compression: layerCompressionOf(inputs),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,

@@ -30,9 +30,8 @@ import type { LayerOrigin, LayerReport } from './report.js';
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
   sourceDateEpoch?: number;
-  gzipLevel: number;
-  /** Layer compression (default gzip at gzipLevel). */
-  compression?: LayerCompression;
+  /** How new layers are compressed (checked by the plan). */
+  compression: LayerCompression;
   logger: Logger;
   /** Where a variant's progress goes (the pipeline buffers it to print one group per variant). */
   variantLogger?: (variant: string) => Logger;
@@ -359,7 +358,7 @@ export class DaemonlessBuilder implements Builder {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
       this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store) : undefined, dir ? new FileHasher(dir) : undefined,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression ?? { algorithm: 'gzip', level: this.opts.gzipLevel } });
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression });
     }
     return this.layerProducer;
   }

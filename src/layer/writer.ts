@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { hashDigest } from '../oci/digest.js';
 import type { BlobStore } from './blobstore.js';
 import { prepareEntries, tarChunks } from './tarwriter.js';
-import { compressionProblem, createCompressor, layerMediaType, type LayerCompression } from './compress.js';
+import { compressionProblem, createCompressor, layerMediaType } from './compress.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from './types.js';
 
 /** Passes bytes through while hashing and counting them. */
@@ -24,7 +24,7 @@ class HashCounter extends Transform {
  * Nothing is buffered beyond stream high-water marks; on any error the temp file is removed.
  */
 export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: LayerWriteOptions): Promise<BuiltLayer> {
-  const compression: LayerCompression = { algorithm: opts.compression ?? 'gzip', level: opts.level };
+  const compression = opts.compression;
   const problem = compressionProblem(compression, { algorithm: 'compression', level: `${compression.algorithm} level` });
   if (problem) throw new Error(problem);
   const sorted = prepareEntries(entries);
