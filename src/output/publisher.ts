@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
 import type { BuiltImage, BuiltVariant } from '../image/image.js';
 import { RegistryError } from '../registry/errors.js';
+import { RetryBudget, type RetryPolicy } from '../registry/retry.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
 
@@ -72,10 +73,11 @@ export class PublishError extends Error {
  * committing the same blob at this very moment rewrites its link): worth a check and a retry.
  */
 const BLOB_UNKNOWN_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
-/** Check-and-retry rounds for a manifest refused with BLOB_UNKNOWN_CODES. */
-const MANIFEST_REPAIRS = 2;
-
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * Check-and-retry rounds for a manifest refused with BLOB_UNKNOWN_CODES, and their backoff:
+ * long enough for a registry to catch up, short against a push's duration.
+ */
+const MANIFEST_REPAIR_POLICY: Partial<RetryPolicy> = { retries: 2, baseDelayMs: 500, maxDelayMs: 1000, maxElapsedMs: 60_000 };
 
 /** A blob to push: a layer (which may be mounted from its origin) or a config. */
 interface PushBlob {
@@ -228,13 +230,16 @@ export class RegistryPublisher {
    * again: at most MANIFEST_REPAIRS times, then the registry's error stands.
    */
   private async putManifestChecked(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer, images: BuiltImage[]): Promise<Digest> {
-    for (let round = 0; ; round++) {
+    const repairs = new RetryBudget(MANIFEST_REPAIR_POLICY, this.logger, `${formatRepository(repo)} ${reference}`);
+    for (;;) {
       try {
         return await this.client.putManifest(repo, reference, mediaType, bytes);
       } catch (e) {
-        if (!(e instanceof RegistryError) || !e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c)) || round >= MANIFEST_REPAIRS) throw e;
-        this.logger.info(`${formatRepository(repo)} ${reference}: the registry does not see every blob of the manifest yet (${[...new Set(e.codes)].join(', ')}); checking the blobs and trying again`);
-        await pause(250 * (round + 1) + Math.floor(Math.random() * 250));
+        const blobsUnseen = e instanceof RegistryError && e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c));
+        await repairs.pause(e, {
+          retryable: blobsUnseen,
+          say: (delay) => `the registry does not see every blob of the manifest yet (${[...new Set((e as RegistryError).codes)].join(', ')}); checking the blobs and trying again in ${delay} ms`,
+        });
         for (const img of images) {
           for (const blob of blobsOf(img)) {
             const d = blob.d;
