@@ -2,7 +2,7 @@ import type { LayerEntry } from '../layer/types.js';
 import { imagePath } from '../layer/reader.js';
 import { decompressedChunks } from '../layer/decompress.js';
 import { whiteoutOf } from '../layer/whiteout.js';
-import { readTar } from '../run/tarstream.js';
+import { readTar } from '../layer/tarstream.js';
 import type { Layer } from '../oci/layer.js';
 
 /** What one layer blob adds and deletes, for keeping an FsView right when a layer comes from the cache. */

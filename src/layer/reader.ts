@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { decompressedChunks } from './decompress.js';
 import { whiteoutOf } from './whiteout.js';
-import { Parser, type ReadEntry } from 'tar';
+import { readTar, TarFormatError } from './tarstream.js';
 import { comparePaths } from './tarwriter.js';
 
 /** Opens one layer blob (compressed or not) as a stream. Called once per pass over the layers. */
@@ -53,91 +53,39 @@ export function imagePath(tarName: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
-function entryType(t: ReadEntry['type']): PathType | undefined {
-  switch (t) {
-    case 'File': case 'OldFile': case 'ContiguousFile': return 'file';
-    case 'Directory': case 'GNUDumpDir': return 'dir';
-    case 'SymbolicLink': return 'symlink';
-    case 'Link': return 'hardlink';
-    case 'CharacterDevice': return 'char';
-    case 'BlockDevice': return 'block';
-    case 'FIFO': return 'fifo';
-    default: return undefined;
-  }
-}
-
 /** Parses one layer into its changes, buffering only the content of files `want` selects. */
 async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean): Promise<LayerChanges> {
   const changes: LayerChanges = { records: new Map(), whiteouts: [], opaques: [] };
-  let failure: Error | undefined;
-  let sawNonZero = false;
-  const fail = (err: Error) => { failure ??= err; };
-
-  const parser = new Parser({ brotli: false, zstd: false, maxDecompressionRatio: Number.POSITIVE_INFINITY });
-  parser.on('warn', (code: string, message: string) => {
-    // A tar of only zero blocks (an empty layer) is fine; node-tar calls it unrecognized.
-    if (code === 'TAR_BAD_ARCHIVE' && /Unrecognized archive format/.test(message) && !sawNonZero) return;
-    fail(new Error(`${label}: not a valid tar (${code}: ${message})`));
-  });
-  parser.on('entry', (entry: ReadEntry) => {
-    const path = imagePath(entry.path);
-    const type = entryType(entry.type);
-    if (path === '/' || type === undefined) { entry.resume(); return; }
-    const whiteout = whiteoutOf(path);
-    if (whiteout) {
-      entry.resume();
-      if (whiteout.kind === 'opaque') changes.opaques.push(whiteout.dir);
-      else if (whiteout.kind === 'delete') changes.whiteouts.push(whiteout.path);
-      return;
-    }
-    const info: PathInfo = { type, mode: (entry.mode ?? 0) & 0o7777, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
-    if (type === 'symlink') info.linkname = entry.linkpath ?? '';
-    if (type === 'hardlink') info.linkname = imagePath(entry.linkpath ?? '');
-    if (type === 'file') info.size = entry.size;
-    const rec: ChangedPath = { info };
-    changes.records.delete(path); // keep tar order for a re-added path
-    changes.records.set(path, rec);
-    if (type === 'file' && want(path)) {
-      if (entry.size > MAX_WANTED_FILE) {
-        fail(new Error(`${label}: ${path} is ${entry.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`));
-        entry.resume();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      entry.on('data', (c: Buffer) => chunks.push(c));
-      entry.on('end', () => { rec.content = Buffer.concat(chunks); });
-    } else {
-      entry.resume();
-    }
-  });
-
-  const finished = new Promise<void>((resolve, reject) => {
-    parser.on('end', () => resolve());
-    parser.on('error', (err: Error) => reject(err));
-  });
-  finished.catch(() => { /* awaited below */ });
-  const waitDrain = () => new Promise<void>((resolve, reject) => {
-    const onDrain = () => { parser.off('error', onError); resolve(); };
-    const onError = (err: Error) => { parser.off('drain', onDrain); reject(err); };
-    parser.once('drain', onDrain);
-    parser.once('error', onError);
-  });
-
   try {
-    for await (const chunk of decompressedChunks(src)) {
-      if (failure) break;
-      if (!sawNonZero && chunk.some((b) => b !== 0)) sawNonZero = true;
-      if (!parser.write(chunk)) await waitDrain();
-    }
-    if (!failure) {
-      parser.end();
-      await finished;
+    for await (const { header, body } of readTar(decompressedChunks(src))) {
+      const path = imagePath(header.name);
+      const type = header.type;
+      if (path === '/' || type === 'other') continue;
+      const whiteout = whiteoutOf(path);
+      if (whiteout) {
+        if (whiteout.kind === 'opaque') changes.opaques.push(whiteout.dir);
+        else if (whiteout.kind === 'delete') changes.whiteouts.push(whiteout.path);
+        continue;
+      }
+      const info: PathInfo = { type, mode: header.mode, uid: header.uid, gid: header.gid };
+      if (type === 'symlink') info.linkname = header.linkname;
+      if (type === 'hardlink') info.linkname = imagePath(header.linkname);
+      if (type === 'file') info.size = header.size;
+      const rec: ChangedPath = { info };
+      changes.records.delete(path); // keep tar order for a re-added path
+      changes.records.set(path, rec);
+      if (type === 'file' && want(path)) {
+        if (header.size > MAX_WANTED_FILE) throw new Error(`${path} is ${header.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`);
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c);
+        rec.content = Buffer.concat(chunks);
+      }
     }
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    throw new Error(`${label}: ${e.message}`, { cause: e });
+    const malformed = e instanceof TarFormatError || /^truncated tar/.test(e.message);
+    throw new Error(`${label}: ${malformed ? `not a valid tar (${e.message})` : e.message}`, { cause: e });
   }
-  if (failure) throw failure;
   return changes;
 }
 

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { decompressedChunks } from '../layer/decompress.js';
 import { whiteoutName } from '../layer/whiteout.js';
 import { RootfsError, RootResolver, segmentsOf } from './rootpath.js';
-import { readTar, type TarHeader } from './tarstream.js';
+import { readTar, type TarHeader } from '../layer/tarstream.js';
 
 /**
  * Applies a layer (gzip, zstd or plain tar) to a root file system directory, as root, with the
