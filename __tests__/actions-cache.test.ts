@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheKeys, cachePaths, restoreLayerCache, saveLayerCache, type CacheService } from '../src/output/actions-cache.js';
+import { cacheKeys, cachePaths, restoreLayerCache, saveLayerCache, type CacheService } from '../src/github/actions-cache.js';
 import type { Logger } from '../src/log.js';
 
 function logger(lines: string[]): Logger {

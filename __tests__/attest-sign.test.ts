@@ -43,7 +43,10 @@ beforeAll(async () => {
   const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const ctlog = await initializeCTLog(keys);
   const ca = await initializeCA(keys, ctlog);
-  const tsa = await initializeTSA(keys);
+  // The mock TSA stamps with its clock; asn1js drops trailing zeros of the milliseconds
+  // (".12Z"), which @sigstore/core's parser refuses as "invalid time" in one run of ten. A whole
+  // second, inside the validity (10 minutes from issue) of the certificates issued below, avoids it.
+  const tsa = await initializeTSA(keys, new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000));
   intercept(FULCIO, fulcioHandler(ca, { strict: true }));
   intercept(TSA, tsaHandler(tsa, { strict: true }));
   const validFor = { start: '2000-01-01T00:00:00Z' };

@@ -30,7 +30,7 @@ function entries(): KeyEntry[] {
   ];
 }
 
-const OPTS: LayerKeyOptions = { mtime: 0, gzipLevel: 6 };
+const OPTS: LayerKeyOptions = { mtime: 0, compression: { algorithm: 'gzip', level: 6 } };
 const BASE = copyStepKey(step(), entries(), OPTS);
 
 function withEntry(path: string, change: Partial<KeyEntry>): KeyEntry[] {
@@ -91,8 +91,8 @@ describe('copyStepKey stays equal', () => {
   });
 
   it('for a Date mtime and the same time in seconds', () => {
-    const a = copyStepKey(step(), entries(), { mtime: new Date(1_700_000_000_000), gzipLevel: 6 });
-    expect(copyStepKey(step(), entries(), { mtime: 1_700_000_000, gzipLevel: 6 })).toBe(a);
+    const a = copyStepKey(step(), entries(), { mtime: new Date(1_700_000_000_000), compression: { algorithm: 'gzip', level: 6 } });
+    expect(copyStepKey(step(), entries(), { mtime: 1_700_000_000, compression: { algorithm: 'gzip', level: 6 } })).toBe(a);
   });
 });
 
@@ -120,8 +120,8 @@ describe('copyStepKey changes', () => {
     ['no owner option', () => copyStepKey(step({ owner: undefined }), entries(), OPTS)],
     ['the source pattern', () => copyStepKey(step({ sources: [{ pattern: 'app/scenarios/*', isGlob: true }] }), entries(), OPTS)],
     ['a second source', () => copyStepKey(step({ sources: [{ pattern: 'app/scenarios/', isGlob: false }, { pattern: 'x', isGlob: false }] }), entries(), OPTS)],
-    ['the gzip level', () => copyStepKey(step(), entries(), { ...OPTS, gzipLevel: 9 })],
-    ['gzip level 0', () => copyStepKey(step(), entries(), { ...OPTS, gzipLevel: 0 })],
+    ['the gzip level', () => copyStepKey(step(), entries(), { ...OPTS, compression: { algorithm: 'gzip', level: 9 } })],
+    ['gzip level 0', () => copyStepKey(step(), entries(), { ...OPTS, compression: { algorithm: 'gzip', level: 0 } })],
     ['the mtime (SOURCE_DATE_EPOCH)', () => copyStepKey(step(), entries(), { ...OPTS, mtime: 1_700_000_000 })],
   ];
   it.each(cases)('with %s', (_name, key) => {
@@ -143,8 +143,8 @@ describe('copyStepKey refuses incomplete input', () => {
 
   it('duplicate paths, bad gzip levels, bad mtimes', () => {
     expect(() => copyStepKey(step(), [...entries(), entries()[0]!], OPTS)).toThrow(/duplicate path \/opt/);
-    expect(() => copyStepKey(step(), entries(), { ...OPTS, gzipLevel: 10 })).toThrow(/gzip level/);
-    expect(() => copyStepKey(step(), entries(), { ...OPTS, gzipLevel: 1.5 })).toThrow(/gzip level/);
+    expect(() => copyStepKey(step(), entries(), { ...OPTS, compression: { algorithm: 'gzip', level: 10 } })).toThrow(/gzip level/);
+    expect(() => copyStepKey(step(), entries(), { ...OPTS, compression: { algorithm: 'gzip', level: 1.5 } })).toThrow(/gzip level/);
     expect(() => copyStepKey(step(), entries(), { ...OPTS, mtime: new Date('nope') })).toThrow(/mtime/);
   });
 });

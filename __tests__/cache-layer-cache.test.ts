@@ -31,7 +31,7 @@ async function someLayer(store: BlobStore, text = 'hello\n'): Promise<CachedLaye
     { path: '/etc', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
     { path: '/etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, size: content.length, open: () => Readable.from([content]) },
   ];
-  return await writeLayer(entries, store, { mtime: new Date(0), level: 6 });
+  return await writeLayer(entries, store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
 }
 
 describe('LayerCache records', () => {
@@ -82,7 +82,7 @@ describe('LayerCache records', () => {
     const cache = new LayerCache(fresh('elsewhere'), store);
     const layer = await someLayer(store);
     await cache.put(KEY, layer);
-    expect(await cache.get(KEY)).toBeDefined();
+    expect(await cache.get(KEY)).toMatchObject({ diffId: layer.diffId, descriptor: layer.descriptor });
     // The default store (dir/blobs) does not have that blob: a miss there.
     expect(await new LayerCache(cache.dir).get(KEY)).toBeUndefined();
   });
@@ -99,7 +99,7 @@ describe('LayerCache misses', () => {
     // Writing the layer again and recording it heals the entry.
     const again = await someLayer(cache.store);
     await cache.put(KEY, again);
-    expect(await cache.get(KEY)).toBeDefined();
+    expect(await cache.get(KEY)).toMatchObject({ diffId: again.diffId, descriptor: again.descriptor });
   });
 
   it('when the blob has another size (truncated)', async () => {
@@ -288,11 +288,11 @@ describe('a cached build, end to end', () => {
         { path: '/usr/local/bin/coop', type: 'file', mode: 0o755, uid: 0, gid: 0, size, hostPath: src, open: () => Readable.from([readFileSync(src)]) },
       ];
       const keyed = await Promise.all(entries.map(async (e) => ({ ...e, contentHash: await hasher.hash(e.hostPath) })));
-      const key = copyStepKey(step, keyed as KeyEntry[], { mtime: 0, gzipLevel: 6 });
+      const key = copyStepKey(step, keyed as KeyEntry[], { mtime: 0, compression: { algorithm: 'gzip', level: 6 } });
       let layer = await cache.get(key);
       const hit = layer !== undefined;
       if (!layer) {
-        layer = await writeLayer(entries, cache.store, { mtime: new Date(0), level: 6 });
+        layer = await writeLayer(entries, cache.store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
         await cache.put(key, layer);
       }
       await hasher.save();

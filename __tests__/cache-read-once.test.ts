@@ -70,7 +70,7 @@ describe('each source file is read once per build', () => {
     expect(first.readOnce).toBe(3);
     expect(first.opens).toEqual({});
     // The layer is the one a plain write of the same entries gives.
-    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), { mtime: new Date(0), level: 1 });
+    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
     expect(first.layer.descriptor.digest).toBe(plain.descriptor.digest);
     const second = await produce(s);
     expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
@@ -81,7 +81,7 @@ describe('each source file is read once per build', () => {
     const s = setup('big', { 'app': big(), 'conf': Buffer.from('x=1\n') });
     const first = await produce(s);
     expect(first).toMatchObject({ how: 'built', readOnce: 0, opens: { app: 1, conf: 1 } });
-    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), { mtime: new Date(0), level: 1 });
+    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
     expect(first.layer.descriptor.digest).toBe(plain.descriptor.digest);
     const second = await produce(s);
     expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });

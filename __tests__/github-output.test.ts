@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultArtifactName, MAX_ARTIFACT_NAME, uploadDigestMapArtifact, type ArtifactClientLike } from '../src/output/artifact.js';
-import { renderSummary, writeSummary, type SummaryRow } from '../src/output/summary.js';
+import { defaultArtifactName, MAX_ARTIFACT_NAME, uploadDigestMapArtifact, type ArtifactClientLike } from '../src/github/artifact.js';
+import { renderSummary, writeSummary, type SummaryRow } from '../src/github/summary.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-out-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,7 +5,10 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobStore } from '../src/layer/blobstore.js';
-import { detectCompression, listPaths, parseGroup, parsePasswd, readFilesFromLayers, resolveOwner, scanLayers, type LayerSource } from '../src/layer/reader.js';
+import { listPaths, readFilesFromLayers, scanLayers, type LayerSource } from '../src/layer/reader.js';
+import { detectCompression } from '../src/layer/decompress.js';
+import { whiteoutName, whiteoutOf, whiteoutPath } from '../src/layer/whiteout.js';
+import { parseGroup, parsePasswd, resolveOwner } from '../src/image/users.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { writeLayer } from '../src/layer/writer.js';
 import { run } from './helpers/exec.js';
@@ -89,7 +92,7 @@ describe('readFilesFromLayers / listPaths', () => {
       { path: '/etc/.wh.0hosts', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, open: () => Readable.from([]) },
       dirEntry('/usr/local/bin', 0o755),
       fileEntry('/usr/local/bin/coop', '#!/bin/sh\n', 0o4755, 1000, 1000),
-    ], store, { mtime: new Date(0), level: 6 });
+    ], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
     layers = [fromFile(l1), fromFile(l2), fromFile(l3), async () => store.open(built.descriptor.digest)];
   });
 
@@ -170,7 +173,7 @@ describe('readFilesFromLayers / listPaths', () => {
   });
 
   it('accepts empty layers and readers that return a promise', async () => {
-    const empty = await writeLayer([], store, { mtime: new Date(0), level: 6 });
+    const empty = await writeLayer([], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
     const l1 = await systemTar('e1', { 'etc/passwd': 'a:x:1:1::/:/bin/sh\n' }, 'none');
     const files = await readFilesFromLayers([
       async () => store.open(empty.descriptor.digest),
@@ -200,7 +203,7 @@ describe('readFilesFromLayers / listPaths', () => {
       path: '/data/big', type: 'file', mode: 0o644, uid: 0, gid: 0, size,
       open: () => Readable.from((function* () { for (let i = 0; i < 32; i++) yield Buffer.alloc(1 << 20, i); })()),
     };
-    const built = await writeLayer([dirEntry('/data'), big, dirEntry('/etc'), fileEntry('/etc/passwd', 'p\n')], store, { mtime: new Date(0), level: 1 });
+    const built = await writeLayer([dirEntry('/data'), big, dirEntry('/etc'), fileEntry('/etc/passwd', 'p\n')], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
     const base = process.memoryUsage().rss;
     let peak = base;
     const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
@@ -264,5 +267,17 @@ describe('passwd / group / resolveOwner', () => {
     for (const bad of ['', ':', ':1000', '1000:', 'a:b:c', '4294967296']) {
       expect(() => resolveOwner(bad, passwd, BASE_GROUP), bad).toThrow(/invalid owner/);
     }
+  });
+});
+
+describe('whiteout names (src/layer/whiteout.ts)', () => {
+  it('classifies deletes, opaque markers, reserved names and ordinary entries', () => {
+    expect(whiteoutOf('/etc/.wh.motd')).toEqual({ kind: 'delete', path: '/etc/motd' });
+    expect(whiteoutOf('/.wh.opt')).toEqual({ kind: 'delete', path: '/opt' });
+    expect(whiteoutOf('/var/cache/.wh..wh..opq')).toEqual({ kind: 'opaque', dir: '/var/cache' });
+    expect(whiteoutOf('/x/.wh..wh.plnk')).toEqual({ kind: 'reserved' });
+    expect(whiteoutOf('/etc/motd.wh.x')).toBeUndefined();
+    expect(whiteoutName('.wh...')).toEqual({ kind: 'delete', name: '..' }); // the extractor refuses it
+    expect(whiteoutPath('/etc/motd')).toBe('/etc/.wh.motd');
   });
 });

@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { decompressedChunks, listPaths, readFilesFromLayers } from '../src/layer/reader.js';
+import { listPaths, readFilesFromLayers } from '../src/layer/reader.js';
+import { decompressedChunks } from '../src/layer/decompress.js';
 import { extractLayer } from '../src/run/extract.js';
 
 /**

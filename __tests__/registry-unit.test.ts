@@ -153,7 +153,12 @@ describe('credentials', () => {
       expect(credentialsFrom({ dockerConfigPath: join(dir, 'missing.json') }).get('docker.io')).toBeUndefined();
       writeFileSync(path, '{"auths": {"x": {"auth": "c2VjcmV0"'); // broken JSON must not echo content
       expect(() => credentialsFrom({ dockerConfigPath: path }).get('x')).toThrow(/not valid JSON/);
-      expect(() => parseDockerConfig('{"auths":', 'cfg')).not.toThrow(/c2VjcmV0/);
+      // The error about a broken file names the file, never its content (a credential).
+      const broken = '{"auths": {"x": {"auth": "c2VjcmV0"';
+      let message = '';
+      try { parseDockerConfig(broken, 'cfg'); } catch (e) { message = (e as Error).message; }
+      expect(message).toMatch(/not valid JSON/);
+      expect(message).not.toContain('c2VjcmV0');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -250,7 +255,7 @@ async function tokenSetup(opts: { users?: Record<string, string> } = {}) {
 describe('RegistryClient auth', () => {
   it('fetches one token carrying both mount scopes, with Basic credentials at the realm', async () => {
     const t = await tokenSetup({ users: { alice: 's3cret' } });
-    t.reg.handler = (req, res) => { res.writeHead(201, { location: `/v2/acme/app/blobs/${sha256('x')}` }); res.end(); };
+    t.reg.handler = (_req, res) => { res.writeHead(201, { location: `/v2/acme/app/blobs/${sha256('x')}` }); res.end(); };
     const c = client({ credentials: credentialsFrom({ explicit: { [t.registry.host]: { username: 'alice', password: 's3cret' } }, dockerConfigPath: null }) });
     expect(await c.mountBlob(t.repo, sha256('x'), 'acme/base')).toBe(true);
     expect(t.tokenServer.seen).toHaveLength(1);
@@ -286,7 +291,7 @@ describe('RegistryClient auth', () => {
     expect(t.tokenServer.seen).toHaveLength(1);
     expect(c.tokenRequests).toBe(1);
     // A pull token does not cover a push: that needs a second token, which then also serves pulls.
-    t.reg.handler = (req, res) => { res.writeHead(201, { 'docker-content-digest': MANIFEST_DIGEST }); res.end(); };
+    t.reg.handler = (_req, res) => { res.writeHead(201, { 'docker-content-digest': MANIFEST_DIGEST }); res.end(); };
     await c.putManifest(t.repo, 'v1', MediaType.OciManifest, MANIFEST);
     expect(c.tokenRequests).toBe(2);
     t.reg.handler = (req, res) => serveManifest(res, req.method === 'HEAD');
@@ -298,7 +303,7 @@ describe('RegistryClient auth', () => {
     const t = await tokenSetup();
     t.reg.handler = (req, res) => serveManifest(res, req.method === 'HEAD');
     // Same set-up, but the token server hands out 200 ms tokens.
-    const short = await serve((req, res) => {
+    const short = await serve((_req, res) => {
       const token = `short-${t.tokenServer.seen.length}-${short.seen.length}`;
       t.valid.add(token);
       json(res, 200, { token, expires_in: 0.2 });
@@ -384,8 +389,8 @@ describe('RegistryClient auth', () => {
   });
 
   it("does not answer another host's challenge with a registry's credentials", async () => {
-    const other = await serve((req, res) => regError(res, 401, 'UNAUTHORIZED', 'who are you', { 'www-authenticate': 'Basic realm="other"' }));
-    const registry = await serve((req, res) => { res.writeHead(302, { location: `${other.url}/blob` }); res.end(); });
+    const other = await serve((_req, res) => regError(res, 401, 'UNAUTHORIZED', 'who are you', { 'www-authenticate': 'Basic realm="other"' }));
+    const registry = await serve((_req, res) => { res.writeHead(302, { location: `${other.url}/blob` }); res.end(); });
     const c = client({ credentials: credentialsFrom({ explicit: { [registry.host]: { username: 'u', password: 'p' } }, dockerConfigPath: null }) });
     const err = await c.getBlob({ registry: registry.host, repository: 'a/b' }, sha256('x')).catch((e: unknown) => e);
     expect((err as RegistryError).status).toBe(401);
@@ -394,7 +399,7 @@ describe('RegistryClient auth', () => {
   });
 
   it('fails with a clear 401 when a Basic registry needs credentials we do not have', async () => {
-    const registry = await serve((req, res) => regError(res, 401, 'UNAUTHORIZED', 'authentication required', { 'www-authenticate': 'Basic realm="r"' }));
+    const registry = await serve((_req, res) => regError(res, 401, 'UNAUTHORIZED', 'authentication required', { 'www-authenticate': 'Basic realm="r"' }));
     const c = client();
     const err = await c.blobExists({ registry: registry.host, repository: 'a/b' }, sha256('x')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
@@ -425,7 +430,7 @@ describe('RegistryClient retries', () => {
 
   it('honours Retry-After on 429', async () => {
     let n = 0;
-    const registry = await serve((req, res) => {
+    const registry = await serve((_req, res) => {
       if (++n === 1) return regError(res, 429, 'TOOMANYREQUESTS', 'slow down', { 'retry-after': '2' });
       serveManifest(res, true);
     });
@@ -436,7 +441,7 @@ describe('RegistryClient retries', () => {
   });
 
   it('gives up at once when Retry-After exceeds the remaining time budget', async () => {
-    const registry = await serve((req, res) => regError(res, 503, 'UNAVAILABLE', 'maintenance', { 'retry-after': '3600' }));
+    const registry = await serve((_req, res) => regError(res, 503, 'UNAVAILABLE', 'maintenance', { 'retry-after': '3600' }));
     const retry = fastRetry({ maxElapsedMs: 60_000 });
     const c = client({ retry });
     const err = await c.blobExists({ registry: registry.host, repository: 'a/b' }, sha256('x')).catch((e: unknown) => e);
@@ -451,7 +456,7 @@ describe('RegistryClient retries', () => {
     [403, 'DENIED', 'permission denied'],
     [404, 'MANIFEST_UNKNOWN', 'manifest unknown'],
   ])('does not retry %i %s', async (status, code, message) => {
-    const registry = await serve((req, res) => regError(res, status, code, message));
+    const registry = await serve((_req, res) => regError(res, status, code, message));
     const c = client();
     const repo = { registry: registry.host, repository: 'acme/x' };
     const err = await c.putManifest(repo, 'v1', MediaType.OciManifest, MANIFEST).catch((e: unknown) => e);
@@ -465,7 +470,7 @@ describe('RegistryClient retries', () => {
   });
 
   it('bounds retries', async () => {
-    const registry = await serve((req, res) => { res.writeHead(502).end('bad gateway'); });
+    const registry = await serve((_req, res) => { res.writeHead(502).end('bad gateway'); });
     const retry = fastRetry({ retries: 2 });
     const c = client({ retry });
     const err = await c.getManifest({ registry: registry.host, repository: 'a/b' }, 'v1').catch((e: unknown) => e);
@@ -511,7 +516,7 @@ describe('RegistryClient retries', () => {
 
 describe('RegistryClient content checks', () => {
   it('detects a digest mismatch on getBlob at the end of the stream', async () => {
-    const registry = await serve((req, res) => { res.writeHead(200, { 'content-length': '5' }); res.end('evil!'); });
+    const registry = await serve((_req, res) => { res.writeHead(200, { 'content-length': '5' }); res.end('evil!'); });
     const c = client();
     const s = await c.getBlob({ registry: registry.host, repository: 'a/b' }, sha256('good!'));
     const err = await collect(s).catch((e: unknown) => e);
@@ -521,7 +526,7 @@ describe('RegistryClient content checks', () => {
   });
 
   it('detects a manifest that does not match the requested digest', async () => {
-    const registry = await serve((req, res) => serveManifest(res));
+    const registry = await serve((_req, res) => serveManifest(res));
     const c = client();
     const wrong = sha256('something else');
     await expect(c.getManifest({ registry: registry.host, repository: 'a/b' }, wrong)).rejects.toBeInstanceOf(DigestMismatchError);
@@ -529,7 +534,7 @@ describe('RegistryClient content checks', () => {
   });
 
   it('says the host does not look like a registry when it serves HTML', async () => {
-    const registry = await serve((req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>Welcome</title>'); });
+    const registry = await serve((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>Welcome</title>'); });
     const c = client();
     const err = await c.getManifest({ registry: registry.host, repository: 'a/b' }, 'latest').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
@@ -539,13 +544,13 @@ describe('RegistryClient content checks', () => {
 
   it('refuses manifests over 4 MiB', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 32);
-    const registry = await serve((req, res) => { res.writeHead(200, { 'content-type': MediaType.OciManifest }); res.end(big); });
+    const registry = await serve((_req, res) => { res.writeHead(200, { 'content-type': MediaType.OciManifest }); res.end(big); });
     const c = client();
     await expect(c.getManifest({ registry: registry.host, repository: 'a/b' }, 'latest')).rejects.toThrow(/larger than .*4 MiB/);
   });
 
   it('rejects a registry digest that differs from ours on manifest PUT', async () => {
-    const registry = await serve((req, res) => { res.writeHead(201, { 'docker-content-digest': sha256('other') }); res.end(); });
+    const registry = await serve((_req, res) => { res.writeHead(201, { 'docker-content-digest': sha256('other') }); res.end(); });
     const c = client();
     await expect(c.putManifest({ registry: registry.host, repository: 'a/b' }, 'v1', MediaType.OciManifest, MANIFEST)).rejects.toBeInstanceOf(DigestMismatchError);
   });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseBuildFileText, selectVariants } from '../src/config/load.js';
+import { parseBuildFileText } from '../src/config/load.js';
+import { selectVariants } from '../src/config/graph.js';
 import { ConfigError, type ConfigProblem, type CopyStep, type RunStep } from '../src/config/model.js';
 import { makeContext, yaml, type TestContext } from './helpers/config-context.js';
 

@@ -6,19 +6,20 @@ import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { runPipeline, type PipelineInputs } from './pipeline.js';
-import { parseOutput, type OutputSpec } from './output/targets.js';
+import { RanAsRoot } from './run/privilege.js';
+import { parseOutput, type OutputSpec } from './output/sinks.js';
 import { ConfigError } from './config/model.js';
 import type { Credentials } from './registry/credentials.js';
 import { contextFromEnv, loadEventPayload, type GitContext } from './github/context.js';
 import { parsePushMode, shouldPush, type PushMode } from './github/push-policy.js';
 import { defaultImage } from './github/image-names.js';
 import { explainRegistryError } from './github/ghcr-errors.js';
-import { renderSummary, writeSummary, type SummaryRow } from './output/summary.js';
-import { defaultArtifactName, uploadDigestMapArtifact } from './output/artifact.js';
+import { renderSummary, writeSummary, type SummaryRow } from './github/summary.js';
+import { defaultArtifactName, uploadDigestMapArtifact } from './github/artifact.js';
 import { formatPlatform } from './oci/platform.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { downloadPartials } from './distribute/artifacts.js';
-import { cacheKeys, restoreLayerCache, saveLayerCache } from './output/actions-cache.js';
+import { cacheKeys, restoreLayerCache, saveLayerCache } from './github/actions-cache.js';
 import type { DigestMap } from './output/digest-map.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
@@ -254,11 +255,14 @@ export async function run(): Promise<void> {
       if (inputs.summary) {
         const rows: SummaryRow[] = r.variants.map((bv) => {
           const e = r.digestMap[bv.variant]!;
+          // Layers this build made (or took from its cache) against those of the base or `from` variant.
+          const own = r.layers.filter((l) => l.variant === bv.variant && l.origin !== 'base' && l.origin !== 'from').length;
+          const total = bv.images.reduce((n, i) => n + i.layers.length, 0);
           return {
             variant: bv.variant, image: e.image, digest: e.digest, ref: e.ref, tags: e.tags,
             platforms: bv.images.map((i) => formatPlatform(i.platform)), size: e.size,
-            layersPushed: bv.images.reduce((n, i) => n + i.newLayers, 0),
-            layersReused: bv.images.reduce((n, i) => n + i.layers.length - i.newLayers, 0),
+            layersPushed: own,
+            layersReused: total - own,
             durationMs: Date.now() - started, pushed: e.pushed,
           };
         });
@@ -273,6 +277,11 @@ export async function run(): Promise<void> {
     }
     setOutputs(out);
   } catch (err) {
+    // The build ran in a child as root (sudo), which set the outputs: end with its exit code.
+    if (err instanceof RanAsRoot) {
+      process.exitCode = err.exitCode;
+      return;
+    }
     if (err instanceof ConfigError) {
       // One annotation per problem, pointing at the build file line.
       for (const p of err.problems) {

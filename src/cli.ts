@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
-import { parseOutput } from './output/targets.js';
+import { parseOutput } from './output/sinks.js';
 import { describeStep } from './build/steps.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
@@ -13,6 +13,7 @@ import { formatPlatform } from './oci/platform.js';
 import type { Credentials } from './registry/credentials.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
+import { RanAsRoot } from './run/privilege.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -35,7 +36,7 @@ function stderrLogger(verbose: boolean): Logger {
     info: (m) => process.stderr.write(`${m}\n`),
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
     debug: (m) => { if (verbose) process.stderr.write(`debug: ${m}\n`); },
-    group: async (name, fn) => fn(),
+    group: async (_name, fn) => fn(),
   };
 }
 
@@ -54,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
   }
+  // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
   try {
     ({ values } = parseArgs({
@@ -133,9 +135,13 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command !== 'build') throw new UsageError(`unknown command "${command}"`);
     const result = await runPipeline(inputs, logger);
-    process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
+    // --verbose: the digest map and where every layer came from, for scripts and tests to read.
+    const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
+    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return 0;
   } catch (err) {
+    // The build ran in a child as root (sudo): its exit code is this run's.
+    if (err instanceof RanAsRoot) return err.exitCode;
     if (err instanceof ConfigError || err instanceof MergeError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;

@@ -1,6 +1,7 @@
 /**
  * The one logging interface the core uses. The action maps it to @actions/core,
- * the CLI to stderr; tests capture it. The core never calls @actions/core itself.
+ * the CLI to stderr; tests capture it. Only the action's GitHub side (src/action.ts and
+ * src/github/) talks to @actions/core.
  */
 export interface Logger {
   info(msg: string): void;

@@ -12,7 +12,9 @@ import { jsonBytes, sha256, type Digest } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
 import type { Descriptor, ImageConfig, Manifest } from '../../src/oci/types.js';
 import { BlobStore } from '../../src/layer/blobstore.js';
-import type { BuiltImage, BuiltVariant, ImageLayer } from '../../src/build/image.js';
+import type { BuiltImage, BuiltVariant } from '../../src/image/image.js';
+import { BlobFetcher } from '../../src/image/fetch.js';
+import type { Layer } from '../../src/oci/layer.js';
 import type { RegistryClient, RepoRef } from '../../src/registry/client.js';
 import type { Logger } from '../../src/log.js';
 import { run } from './exec.js';
@@ -32,17 +34,37 @@ export function captureLogger(sink: string[] = []): CapturingLogger {
   };
 }
 
+/** Where a test layer's blob is: the local store, or a repository its publisher fetches it from. */
+export type TestSource = { kind: 'local' } | { kind: 'remote'; repo: RepoRef };
+
+/** A layer record of a test image; bindTargets() turns it into a real (store or fetcher) Layer. */
+export type TestImageLayer = Layer & { source: TestSource };
+
 export interface TestLayer {
   bytes: Buffer;
-  layer: ImageLayer;
+  layer: TestImageLayer;
 }
 
-export function layerOf(bytes: Buffer, source: ImageLayer['source'], createdBy = 'test'): TestLayer {
+export function layerOf(bytes: Buffer, source: TestSource, createdBy = 'test'): TestLayer {
   const digest = sha256(bytes);
-  return { bytes, layer: { descriptor: { mediaType: MediaType.OciLayer, digest, size: bytes.length }, diffId: digest, source, createdBy } };
+  const unbound = () => Promise.reject(new Error('test layer not bound to a store: use bindTargets()'));
+  return { bytes, layer: { descriptor: { mediaType: MediaType.OciLayer, digest, size: bytes.length }, diffId: digest, source, createdBy, open: unbound } };
 }
 
-export function randomLayer(size: number, source: ImageLayer['source'] = { kind: 'local' }): TestLayer {
+/**
+ * The targets with their layers read through `store` (local ones) or fetched with `client`
+ * (remote ones, as a build's base layers are).
+ */
+export function bindTargets<T extends { variant: BuiltVariant }>(targets: T[], store: BlobStore, client: RegistryClient): T[] {
+  const fetcher = new BlobFetcher(client, store);
+  const bind = (l: Layer): Layer => {
+    const source = (l as TestImageLayer).source;
+    return source?.kind === 'remote' ? fetcher.layer(l.descriptor, l.diffId, source.repo, l.createdBy) : store.layer(l.descriptor, l.diffId, l.createdBy);
+  };
+  return targets.map((t) => ({ ...t, variant: { ...t.variant, images: t.variant.images.map((i) => ({ ...i, layers: i.layers.map(bind) })) } }));
+}
+
+export function randomLayer(size: number, source: TestSource = { kind: 'local' }): TestLayer {
   return layerOf(randomBytes(size), source);
 }
 
@@ -64,14 +86,14 @@ export function imageOf(layers: TestLayer[], label: string): BuiltImage {
   const manifestDescriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
   return {
     variant: label, platform, config, configBytes, configDescriptor, layers: layers.map((l) => l.layer),
-    manifest, manifestBytes, manifestDescriptor, newLayers: layers.filter((l) => l.layer.source.kind === 'local').length,
+    manifest, manifestBytes, manifestDescriptor,
     totalSize: manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.bytes.length, 0),
   };
 }
 
 /** A single-platform variant: its tags point at the image's manifest. */
 export function variantOf(image: BuiltImage): BuiltVariant {
-  return { variant: image.variant, images: [image], top: image.manifestDescriptor, topBytes: image.manifestBytes, totalSize: image.totalSize };
+  return { variant: image.variant, images: [image], tagged: image.manifestDescriptor, taggedBytes: image.manifestBytes, totalSize: image.totalSize };
 }
 
 /** A fresh BlobStore in a temp dir holding the image's local layers and config. */

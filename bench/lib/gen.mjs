@@ -67,7 +67,7 @@ export function textPool(seed, size) {
     let line = indent;
     for (let i = 0; i < words; i++) {
       // Zipf-ish: low indices much more frequent.
-      const idx = Math.floor(vocab.length * Math.pow(r.float(), 4));
+      const idx = Math.floor(vocab.length * r.float() ** 4);
       line += vocab[idx] + (i < words - 1 ? punct[r.int(punct.length)] : '');
     }
     if (r.int(8) === 0) line += ` # ${r.u32().toString(16)}`;

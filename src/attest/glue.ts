@@ -10,7 +10,8 @@ import type { GitContext } from '../github/context.js';
 import { isDigest, sha256, type Digest } from '../oci/digest.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { RepoRef } from '../registry/client.js';
-import type { BuiltVariant, ImageLayer } from '../build/image.js';
+import type { BuiltVariant } from '../image/image.js';
+import type { Layer } from '../oci/layer.js';
 import type { Logger } from '../log.js';
 import type { PublishTarget } from '../output/publisher.js';
 import pkg from '../../package.json' with { type: 'json' };
@@ -50,7 +51,7 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
 
 /** Attestations of every built variant; `open` gives a layer's blob as a stream. */
 export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: BuiltVariant[], imageOf: (variant: string) => string,
-  open: (layer: ImageLayer) => Promise<Readable>, inp: AttestInputs, logger: Logger): Promise<SubjectAttestations[]> {
+  open: (layer: Layer) => Promise<Readable>, inp: AttestInputs, logger: Logger): Promise<SubjectAttestations[]> {
   if (!inp.provenance && !inp.sbom) return [];
   const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}) };
   const run = await runFacts(bf, inp);

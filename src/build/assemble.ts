@@ -3,7 +3,8 @@ import { descriptorPlatform } from '../oci/platform.js';
 import { jsonBytes, sha256 } from '../oci/digest.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { VariantSpec } from '../config/model.js';
-import type { BuiltImage, BuiltVariant, ImageLayer } from './image.js';
+import type { Layer } from '../oci/layer.js';
+import type { BuiltImage, BuiltVariant } from '../image/image.js';
 
 export interface AssembleInput {
   variant: VariantSpec;
@@ -11,8 +12,8 @@ export interface AssembleInput {
   /** Config of the image we start from (base or `from` variant). */
   parentConfig: ImageConfig;
   /** Layers of the image we start from, then the ones this variant wrote. */
-  parentLayers: ImageLayer[];
-  newLayers: ImageLayer[];
+  parentLayers: Layer[];
+  newLayers: Layer[];
   /** Annotations describing the base (org.opencontainers.image.base.*). */
   baseAnnotations: Record<string, string>;
   /** RFC 3339 time for `created` (SOURCE_DATE_EPOCH or the epoch). */
@@ -93,7 +94,7 @@ export function assemble(input: AssembleInput): BuiltImage {
   const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
   return {
     variant: variant.name, platform, config, configBytes, configDescriptor, layers,
-    manifest, manifestBytes, manifestDescriptor, newLayers: input.newLayers.length, totalSize,
+    manifest, manifestBytes, manifestDescriptor, totalSize,
   };
 }
 
@@ -111,10 +112,10 @@ export function assembleVariant(variant: string, images: BuiltImage[], asIndex: 
   const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
   if (!asIndex) {
     const only = images[0]!;
-    return { variant, images, top: only.manifestDescriptor, topBytes: only.manifestBytes, totalSize: imageSizes };
+    return { variant, images, tagged: only.manifestDescriptor, taggedBytes: only.manifestBytes, totalSize: imageSizes };
   }
   const { bytes, descriptor } = buildIndex(images.map((i) => i.manifestDescriptor), annotations);
-  return { variant, images, index: { bytes, descriptor }, top: descriptor, topBytes: bytes, totalSize: imageSizes + bytes.length };
+  return { variant, images, index: { bytes, descriptor }, tagged: descriptor, taggedBytes: bytes, totalSize: imageSizes + bytes.length };
 }
 
 export function buildIndex(manifests: Descriptor[], annotations: Record<string, string>): { doc: Index; bytes: Buffer; descriptor: Descriptor } {

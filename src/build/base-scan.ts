@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeAtomic } from '../cache/atomic.js';
 import { scanLayers } from '../layer/reader.js';
 import type { BaseImage } from './base.js';
-import type { BlobFetcher } from './fetch.js';
+import type { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
 
 /** The users and groups of an image (/etc/passwd and /etc/group), for owner names. */
@@ -22,7 +23,7 @@ export class BaseScanner {
   constructor(private readonly fetcher: BlobFetcher, private readonly cacheDir: string | undefined) {}
 
   /** True when the scan of this base (by manifest digest) is finished or saved: it costs nothing more. */
-  quick(digest: string): boolean {
+  alreadyScanned(digest: string): boolean {
     return this.done.has(digest) || existsSync(this.savedPath(digest) ?? '\0');
   }
 
@@ -55,21 +56,15 @@ export class BaseScanner {
         if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
       } catch { /* not scanned yet */ }
     }
-    const source = { kind: 'remote' as const, repo: base.repo };
     // The scan reads each layer as it downloads (the first streams; the others download
     // meanwhile and are read from the store when the scan gets to them).
-    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, source).catch(() => { /* the scan's open reports it */ });
-    const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, source));
+    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, base.repo).catch(() => { /* the scan's open reports it */ });
+    const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, base.repo));
     // One pass over the base layers: the final tree and the user and group files.
     const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
     const listing = paths ?? new Map();
     const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
-    if (saved) {
-      await mkdir(dirname(saved), { recursive: true });
-      const tmp = `${saved}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
-      await rename(tmp, saved);
-    }
+    if (saved) await writeAtomic(saved, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));
     return { fs: FsView.fromListing(listing), owners };
   }
 }

@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
-import { formatPlatform, hostPlatform } from '../oci/platform.js';
+import { formatPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { IsolationChoice } from '../run/sandbox.js';
@@ -16,23 +14,25 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { FileHasher, LayerCache } from '../cache/layer-cache.js';
 import { listLayer } from './layer-listing.js';
-import { resolveOwner, scanLayers } from '../layer/reader.js';
+import { whiteoutOf } from '../layer/whiteout.js';
+import { resolveOwner } from '../image/users.js';
 import type { RegistryClient } from '../registry/client.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
 import { BaseImageError, resolveBase, type BaseImage } from './base.js';
-import { BlobFetcher } from './fetch.js';
+import { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
 import { BaseScanner, type OwnerFiles } from './base-scan.js';
-import type { BuiltImage, ImageLayer } from './image.js';
+import type { Layer } from '../oci/layer.js';
+import type { BuiltImage } from '../image/image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
+import type { LayerOrigin, LayerReport } from './report.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
   sourceDateEpoch?: number;
-  gzipLevel: number;
-  /** Layer compression (default gzip at gzipLevel). */
-  compression?: LayerCompression;
+  /** How new layers are compressed (checked by the plan). */
+  compression: LayerCompression;
   logger: Logger;
   /** Where a variant's progress goes (the pipeline buffers it to print one group per variant). */
   variantLogger?: (variant: string) => Logger;
@@ -89,9 +89,12 @@ export class DaemonlessBuilder implements Builder {
   private readonly rootfsWanted = new Set<string>();
   /** Variants that are the only ones of this build to need their base's file system. */
   private readonly soleBaseUser = new Set<string>();
+  /** How each layer this build wrote or reused came to be (base and `from` layers are not here). */
+  private readonly origins = new WeakMap<Layer, LayerOrigin>();
+  /** Per variant and platform (`name|os/arch`): its image's layers and where each came from. */
+  private readonly reports = new Map<string, LayerReport[]>();
   /** The state of a variant of this build for a platform (copy: from:). */
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
-  layersWritten = 0;
 
   constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
     this.fetcher = new BlobFetcher(client, store);
@@ -167,7 +170,7 @@ export class DaemonlessBuilder implements Builder {
     const label = v.platforms ? `${v.name} ${formatPlatform(platform)}` : v.name;
     // A from: child starts with its parent's files; its parent's layers and config are awaited
     // only where they are needed (a run: step, and the image at the end).
-    let parentImage: () => Promise<{ layers: ImageLayer[]; config: ImageConfig }>;
+    let parentImage: () => Promise<{ layers: Layer[]; config: ImageConfig }>;
     let fs: FsView | undefined;
     let owners: OwnerFiles;
     let baseAnnotations: Record<string, string>;
@@ -179,12 +182,7 @@ export class DaemonlessBuilder implements Builder {
       baseAnnotations = parent.files.baseAnnotations;
     } else {
       const base = await this.base(v.base ?? 'scratch', platform);
-      const baseLayers: ImageLayer[] = base.layers.map((d, i) => ({
-        descriptor: d,
-        diffId: base.config.rootfs.diff_ids[i]!,
-        source: base.repo ? { kind: 'remote' as const, repo: base.repo } : { kind: 'local' as const },
-        createdBy: 'base',
-      }));
+      const baseLayers = this.baseLayers(base);
       parentImage = () => Promise.resolve({ layers: baseLayers, config: base.config });
       baseAnnotations = base.digest
         ? { 'org.opencontainers.image.base.name': base.name, 'org.opencontainers.image.base.digest': base.digest }
@@ -201,23 +199,23 @@ export class DaemonlessBuilder implements Builder {
       logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
     }
     fs ??= new FsView();
-    const mtime = new Date((this.opts.sourceDateEpoch ?? 0) * 1000);
     const producer = this.producer();
-    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<ImageLayer> => {
+    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();
       const { layer: built, how } = made ? await made : step && step.kind !== 'run'
         ? await producer.fromStep(step, entries)
         : await producer.fromKey(runKey, () => producer.write(entries));
-      if (how === 'built') this.layersWritten++;
       const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
-      return { descriptor: built.descriptor, diffId: built.diffId, source: { kind: 'local' as const }, createdBy };
+      const layer = this.store.layer(built.descriptor, built.diffId, createdBy);
+      this.origins.set(layer, made && how === 'built' ? 'speculated' : how);
+      return layer;
     };
     // Entries are computed in order (each step sees the file system the previous ones left);
     // copy/file layers are written, hashed and compressed concurrently. A run: step needs the
     // layers before it as a root file system, so it waits for them; its own layer is written
     // before the rootfs changes again (the entries read their content from it).
-    const written: Promise<ImageLayer>[] = [];
+    const written: Promise<Layer>[] = [];
     let work: WorkingRootfs | undefined;
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     try {
@@ -239,11 +237,13 @@ export class DaemonlessBuilder implements Builder {
           };
           const hit = await producer.lookup(runKey);
           if (hit) {
-            const layer: ImageLayer = { descriptor: hit.descriptor, diffId: hit.diffId, source: { kind: 'local' }, createdBy };
+            const layer = this.store.layer(hit.descriptor, hit.diffId, createdBy);
+            this.origins.set(layer, 'cached');
             logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
-            const listing = await listLayer(this.store, hit.descriptor.digest);
+            const listing = await listLayer(layer);
+            for (const d of listing.opaque) fs.clear(d);
             fs.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
             for (const d of listing.deleted) fs.remove(d);
             if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
@@ -262,7 +262,7 @@ export class DaemonlessBuilder implements Builder {
           const layer = await writeOne(createdBy, result.entries, step, runKey);
           work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
           written.push(Promise.resolve(layer));
-          fs.apply(result.entries.filter((e) => !e.path.split('/').pop()!.startsWith('.wh.')));
+          fs.apply(result.entries.filter((e) => !whiteoutOf(e.path)));
           for (const d of result.deleted) fs.remove(d);
           if (result.idsChanged) owners = readIdFiles(work.dir);
           continue;
@@ -316,10 +316,20 @@ export class DaemonlessBuilder implements Builder {
       variant: v, platform, parentConfig, parentLayers, newLayers, baseAnnotations,
       created: createdTime(this.opts.sourceDateEpoch),
     });
+    const inherited: LayerOrigin = parent ? 'from' : 'base';
+    this.reports.set(`${v.name}|${formatPlatform(platform)}`, image.layers.map((l, index) => ({
+      variant: v.name, platform: formatPlatform(platform), index, digest: l.descriptor.digest, createdBy: l.createdBy,
+      origin: index < parentLayers.length ? inherited : this.origins.get(l) ?? 'built',
+    })));
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
-    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${image.newLayers} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
+    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${newLayers.length} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
     return { image, fs, owners, baseAnnotations };
+  }
+
+  /** Where each layer of a built image came from, in the variants' and platforms' order as given. */
+  layerReport(variants: readonly VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): LayerReport[] {
+    return variants.flatMap((v) => platformsOf(v).flatMap((p) => this.reports.get(`${v.name}|${formatPlatform(p)}`) ?? []));
   }
 
   /** Starts the first copy layer during a cold base scan (src/build/speculate.ts); undefined when that does not apply. */
@@ -328,7 +338,7 @@ export class DaemonlessBuilder implements Builder {
     const digest = base.digest;
     // One guess per base scan: the scan's inflate runs on one core and needs it; one layer
     // compressing beside it, a chunk at a time, fills the other.
-    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.quick(digest) || this.speculating.has(digest)) return undefined;
+    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.alreadyScanned(digest) || this.speculating.has(digest)) return undefined;
     this.speculating.add(digest);
     try {
       const entries = await stepEntries(first, {
@@ -352,7 +362,7 @@ export class DaemonlessBuilder implements Builder {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
       this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store) : undefined, dir ? new FileHasher(dir) : undefined,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression ?? { algorithm: 'gzip', level: this.opts.gzipLevel } });
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression });
     }
     return this.layerProducer;
   }
@@ -363,18 +373,19 @@ export class DaemonlessBuilder implements Builder {
     return this.rootfs;
   }
 
-  private chainLayer(l: ImageLayer, label: string): ChainLayer {
-    return {
-      diffId: l.diffId,
-      label: `${label} (${l.descriptor.digest.slice(0, 19)})`,
-      open: async () => {
-        await this.fetcher.ensureLocal(l.descriptor.digest, l.source);
-        return this.store.open(l.descriptor.digest);
-      },
-    };
+  private chainLayer(l: Layer, label: string): ChainLayer {
+    return { diffId: l.diffId, label: `${label} (${l.descriptor.digest.slice(0, 19)})`, open: () => l.open() };
   }
 
-  private chain(layers: readonly ImageLayer[]): ChainLayer[] {
+  /** The base's layers, fetched from its repository when first opened. */
+  private baseLayers(base: BaseImage): Layer[] {
+    return base.layers.map((d, i) => {
+      const diffId = base.config.rootfs.diff_ids[i]!;
+      return base.repo ? this.fetcher.layer(d, diffId, base.repo, 'base') : this.store.layer(d, diffId, 'base');
+    });
+  }
+
+  private chain(layers: readonly Layer[]): ChainLayer[] {
     return layers.map((l, i) => this.chainLayer(l, l.createdBy === 'base' ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, '')));
   }
 
@@ -383,7 +394,7 @@ export class DaemonlessBuilder implements Builder {
    * snapshot (shared with the other variants that start there) on first use, then brought up to
    * date with the copy/file layers written since the last run: step.
    */
-  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: ImageLayer[], own: ImageLayer[], exclusive: boolean): Promise<WorkingRootfs> {
+  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: Layer[], own: Layer[], exclusive: boolean): Promise<WorkingRootfs> {
     const cache = this.rootfsCache();
     const w = work ?? await cache.checkout(this.chain(parentLayers), { exclusive });
     const all = this.chain([...parentLayers, ...own]);

@@ -41,6 +41,12 @@ export class FsView {
     for (const e of entries) this.nodes.set(normalize(e.path), e.type);
   }
 
+  /** Removes everything below a directory, keeping the directory (an opaque whiteout). */
+  clear(dir: string): void {
+    const prefix = normalize(dir) === '/' ? '/' : `${normalize(dir)}/`;
+    for (const k of [...this.nodes.keys()]) if (k !== '/' && k.startsWith(prefix)) this.nodes.delete(k);
+  }
+
   /** Removes a path and everything below it (what a run: step deleted). */
   remove(path: string): void {
     const p = normalize(path);

@@ -1,25 +1,29 @@
-import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
-import { decompressedChunks, imagePath } from '../layer/reader.js';
-import { readTar } from '../run/tarstream.js';
-import type { Digest } from '../oci/digest.js';
+import { imagePath } from '../layer/reader.js';
+import { decompressedChunks } from '../layer/decompress.js';
+import { whiteoutOf } from '../layer/whiteout.js';
+import { readTar } from '../layer/tarstream.js';
+import type { Layer } from '../oci/layer.js';
 
 /** What one layer blob adds and deletes, for keeping an FsView right when a layer comes from the cache. */
 export interface LayerListing {
   entries: Pick<LayerEntry, 'path' | 'type' | 'mode' | 'uid' | 'gid'>[];
   /** Paths its whiteouts delete. */
   deleted: string[];
+  /** Directories whose lower content its opaque markers hide. */
+  opaque: string[];
   /** /etc/passwd and /etc/group when the layer writes them. */
   files: { passwd?: string; group?: string };
 }
 
-export async function listLayer(store: BlobStore, digest: Digest): Promise<LayerListing> {
-  const out: LayerListing = { entries: [], deleted: [], files: {} };
-  for await (const item of readTar(decompressedChunks(store.open(digest)))) {
+export async function listLayer(layer: Pick<Layer, 'open'>): Promise<LayerListing> {
+  const out: LayerListing = { entries: [], deleted: [], opaque: [], files: {} };
+  for await (const item of readTar(decompressedChunks(await layer.open()))) {
     const path = imagePath(item.header.name);
-    const base = path.slice(path.lastIndexOf('/') + 1);
-    if (base.startsWith('.wh.')) {
-      if (base !== '.wh..wh..opq') out.deleted.push(`${path.slice(0, path.lastIndexOf('/'))}/${base.slice(4)}`.replace(/^\/\//, '/'));
+    const whiteout = whiteoutOf(path);
+    if (whiteout) {
+      if (whiteout.kind === 'delete') out.deleted.push(whiteout.path);
+      else if (whiteout.kind === 'opaque') out.opaque.push(whiteout.dir);
       continue;
     }
     const t = item.header.type;

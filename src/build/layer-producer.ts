@@ -4,7 +4,7 @@ import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.j
 import { writeLayer } from '../layer/writer.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, type KeyEntry, type LayerKeyOptions } from '../cache/layer-cache.js';
+import { compressionKeyPart, type FileHasher, hashKey, type LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
 import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
@@ -101,13 +101,7 @@ export class LayerProducer {
     private readonly cache: LayerCache | undefined,
     private readonly hasher: FileHasher | undefined,
     private readonly opts: { mtime: Date; compression: LayerCompression },
-  ) {
-    const c = opts.compression;
-    this.keyOpts = c.algorithm === 'zstd' ? { compression: 'zstd', zstdLevel: c.level } : { compression: 'gzip', gzipLevel: c.level };
-  }
-
-  /** How layers are compressed, as keys say it. */
-  private readonly keyOpts: Pick<LayerKeyOptions, 'gzipLevel' | 'compression' | 'zstdLevel'>;
+  ) {}
 
   /**
    * A copy or file step's layer, keyed by the step, the entries and every file's content; each
@@ -123,7 +117,7 @@ export class LayerProducer {
   async fromStep(step: CopyStep | FileStep, entries: LayerEntry[], control?: WriteControl): Promise<ProducedLayer> {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: 'built' };
     const hasher = this.hasher;
-    const keyOpts = { mtime: this.opts.mtime, ...this.keyOpts };
+    const keyOpts = { mtime: this.opts.mtime, compression: this.opts.compression };
     const sources = await identifySources(entries, hasher);
     const checkUnchanged = async (): Promise<void> => {
       for (const { path, sig } of sources.byStat) {
@@ -191,14 +185,14 @@ export class LayerProducer {
 
   async write(entries: LayerEntry[], control: WriteControl = {}): Promise<BuiltLayer> {
     const layer = await writeLayer(entries, this.store, {
-      mtime: this.opts.mtime, level: this.opts.compression.level, compression: this.opts.compression.algorithm, ...control,
+      mtime: this.opts.mtime, compression: this.opts.compression, ...control,
     });
     this.stats.built++;
     return layer;
   }
 
   private runKey(parts: Record<string, unknown>): string {
-    return hashKey({ ...parts, ...compressionKeyPart(this.keyOpts), mtime: this.opts.mtime.getTime() / 1000 });
+    return hashKey({ ...parts, ...compressionKeyPart(this.opts.compression), mtime: this.opts.mtime.getTime() / 1000 });
   }
 
   /** Persists what the build learned about source files (their hashes, by stat). */

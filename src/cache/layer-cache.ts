@@ -5,6 +5,7 @@ import { isDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
+import { compressionProblem, type LayerCompression } from '../layer/compress.js';
 import { isObject, writeAtomic } from './atomic.js';
 
 /**
@@ -212,24 +213,19 @@ export interface KeyEntry {
 export interface LayerKeyOptions {
   /** Every entry's modification time (SOURCE_DATE_EPOCH): a Date, or seconds since the epoch. */
   mtime: Date | number;
-  /** With gzip (the default): 0-9. */
-  gzipLevel?: number;
-  /** Layer compression. */
-  compression?: 'gzip' | 'zstd';
-  /** With zstd: 1-19. */
-  zstdLevel?: number;
+  /** How the layer is compressed. */
+  compression: LayerCompression;
 }
 
-/** The part of a key that says how the layer is compressed (the gzip shape is unchanged since format 1). */
-export function compressionKeyPart(opts: Pick<LayerKeyOptions, 'gzipLevel' | 'compression' | 'zstdLevel'>): Record<string, unknown> {
-  if (opts.compression === 'zstd') {
-    const level = opts.zstdLevel;
-    if (level === undefined || !Number.isInteger(level) || level < 1 || level > 19) throw new Error(`layer key: zstd level must be an integer 1-19, got ${level}`);
-    return { compression: 'zstd', zstdLevel: level };
-  }
-  const level = opts.gzipLevel;
-  if (level === undefined || !Number.isInteger(level) || level < 0 || level > 9) throw new Error(`layer key: gzip level must be an integer 0-9, got ${level}`);
-  return { compression: 'gzip', gzipLevel: level };
+/**
+ * The part of a key that says how the layer is compressed (the gzip shape is unchanged since
+ * format 1, so existing caches keep hitting). The settings are checked by compressionProblem,
+ * the one validator of compression settings.
+ */
+export function compressionKeyPart(compression: LayerCompression): Record<string, unknown> {
+  const problem = compressionProblem(compression, { algorithm: 'layer key: compression', level: `layer key: ${compression.algorithm} level` });
+  if (problem) throw new Error(problem);
+  return compression.algorithm === 'zstd' ? { compression: 'zstd', zstdLevel: compression.level } : { compression: 'gzip', gzipLevel: compression.level };
 }
 
 /**
@@ -240,7 +236,7 @@ export function compressionKeyPart(opts: Pick<LayerKeyOptions, 'gzipLevel' | 'co
  * on them except through which parent directories it creates, and those are in `entries`).
  */
 export function stepKeyParts(step: KeyStep, entries: readonly KeyEntry[], opts: LayerKeyOptions): Record<string, unknown> {
-  const compression = compressionKeyPart(opts);
+  const compression = compressionKeyPart(opts.compression);
   const mtime = typeof opts.mtime === 'number' ? opts.mtime : opts.mtime.getTime() / 1000;
   if (!Number.isFinite(mtime)) throw new Error('layer key: invalid mtime');
   let stepPart: Record<string, unknown>;

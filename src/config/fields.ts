@@ -3,6 +3,7 @@
  * Each returns the normalized value or a message with a fix hint; load.ts adds the position.
  */
 import { posix } from 'node:path';
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the reference parser's own error class, imported by name
 import { parseReference, ReferenceError } from '../oci/reference.js';
 
 export type Check<T> = { ok: true; value: T } | { ok: false; message: string; hint: string };

@@ -62,6 +62,7 @@ import { hasPlatformPlaceholder, PLATFORM_PLACEHOLDERS } from './platform-source
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { parseFlavorOverrides, parseTagRules } from '../tags/index.js';
 import { substitute, type SubstitutionScope } from './substitute.js';
+import { dependencyPath, fromCycles } from './graph.js';
 
 export interface LoadOptions {
   /**
@@ -89,56 +90,6 @@ export async function loadBuildFile(file: string, opts: LoadOptions = {}): Promi
 export async function parseBuildFileText(text: string, file: string, context: string, opts: LoadOptions = {}): Promise<BuildFile> {
   const loader = new Loader(text, file, path.resolve(context), opts.env ?? process.env);
   return loader.load();
-}
-
-/**
- * The named variants plus everything they start from (`from`), dependencies first, otherwise
- * in file order. No names means all variants.
- */
-export function selectVariants(bf: BuildFile, names: readonly string[]): VariantSpec[] {
-  const byName = new Map(bf.variants.map((v) => [v.name, v]));
-  const known = bf.variants.map((v) => v.name);
-  const unknown = [...new Set(names)].filter((n) => !byName.has(n));
-  if (unknown.length) {
-    throw new ConfigError(
-      unknown.map((n) => {
-        const s = closest(n, known);
-        return {
-          file: bf.file,
-          message: `unknown variant "${n}"`,
-          hint: `${s ? `did you mean "${s}"? ` : ''}available variants: ${known.join(', ') || '(none)'}`,
-        };
-      }),
-    );
-  }
-  const wanted = new Set<string>();
-  const want = (n: string): void => {
-    const v = byName.get(n);
-    if (!v || wanted.has(n)) return;
-    wanted.add(n);
-    for (const d of dependencies(v)) want(d);
-  };
-  for (const n of names.length ? names : known) want(n);
-  const out: VariantSpec[] = [];
-  const done = new Set<string>();
-  const visit = (v: VariantSpec): void => {
-    if (done.has(v.name)) return;
-    done.add(v.name);
-    for (const d of dependencies(v)) {
-      const dep = byName.get(d);
-      if (dep) visit(dep);
-    }
-    out.push(v);
-  };
-  for (const v of bf.variants) if (wanted.has(v.name)) visit(v);
-  return out;
-}
-
-/** Variants a variant needs built first: its `from` parent, then the variants it copies from. */
-export function dependencies(v: VariantSpec): string[] {
-  const out = v.from !== undefined ? [v.from] : [];
-  for (const s of v.steps) if (s.kind === 'copy' && s.from !== undefined && !out.includes(s.from)) out.push(s.from);
-  return out;
 }
 
 type Issue = z.ZodError['issues'][number];
@@ -284,7 +235,7 @@ class Loader {
     this.report(r.error.issues, base, raw, known, ignoreKey);
     for (const iss of r.error.issues) {
       if (iss.path.length > 0) bad.add(String(iss.path[0]));
-      else if (iss.code === 'unrecognized_keys') iss.keys.forEach((k) => bad.add(k));
+      else if (iss.code === 'unrecognized_keys') for (const k of iss.keys) bad.add(k);
       else return { bad };
     }
     if (!isPlainObject(raw)) return { bad };
@@ -337,7 +288,7 @@ class Loader {
     if (t.defaults !== undefined && t.defaults !== null) {
       const d = this.part(defaultsSchema, t.defaults, ['defaults'], DEFAULTS_KEYS);
       defaults = d.data ?? {};
-      d.bad.forEach((k) => defaultsBad.add(k));
+      for (const k of d.bad) defaultsBad.add(k);
       // Unreadable defaults: do not also complain that variants lack a base.
       if (!d.data) defaultsBad.add('base');
     }
@@ -386,7 +337,7 @@ class Loader {
       if (!inCopy && hasPlatformPlaceholder(value)) {
         this.add(p, `\${platform}, \${os}, \${arch} and \${arch_variant} can only be used in copy sources`, 'use them in a copy step\'s source path, e.g. copy: target/${arch}/app');
       }
-    } else if (Array.isArray(value)) value.forEach((x, i) => this.checkPlaceholders(x, [...p, i]));
+    } else if (Array.isArray(value)) for (const [i, x] of value.entries()) this.checkPlaceholders(x, [...p, i]);
     else if (isPlainObject(value)) for (const [k, x] of Object.entries(value)) this.checkPlaceholders(x, [...p, k]);
   }
 
@@ -403,24 +354,9 @@ class Loader {
       }
       edges.set(c.variant, [...(edges.get(c.variant) ?? []), c.from]);
     }
-    /** A dependency path from `start` to `goal`, if there is one. */
-    const pathTo = (start: string, goal: string): string[] | undefined => {
-      const seen = new Set<string>();
-      const walk = (cur: string, trail: string[]): string[] | undefined => {
-        if (cur === goal) return trail;
-        if (seen.has(cur)) return undefined;
-        seen.add(cur);
-        for (const n of edges.get(cur) ?? []) {
-          const r = walk(n, [...trail, n]);
-          if (r) return r;
-        }
-        return undefined;
-      };
-      return walk(start, [start]);
-    };
     for (const c of this.copyFroms) {
       if (!all.has(c.from)) continue;
-      const back = pathTo(c.from, c.variant);
+      const back = dependencyPath(edges, c.from, c.variant);
       if (back) {
         this.add(c.path, `copy from: variants depend on each other in a cycle: ${[c.variant, ...back].join(' -> ')}`, 'a variant cannot copy from itself or from a variant that starts from or copies from it');
       }
@@ -439,30 +375,12 @@ class Loader {
         this.add(['variants', name, 'from'], `from: unknown variant "${f}"`, `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`);
       }
     }
-    const reported = new Set<string>();
-    for (const start of names) {
-      const chain: string[] = [];
-      for (let cur: string | undefined = start; cur !== undefined && all.has(cur); cur = froms.get(cur)) {
-        const i = chain.indexOf(cur);
-        if (i >= 0) {
-          const cycle = chain.slice(i);
-          const key = [...cycle].sort().join('\0');
-          if (!reported.has(key)) {
-            reported.add(key);
-            // Start the cycle at the member that comes first in the file.
-            const first = cycle.reduce((a, b) => (names.indexOf(b) < names.indexOf(a) ? b : a));
-            const j = cycle.indexOf(first);
-            const ordered = [...cycle.slice(j), ...cycle.slice(0, j), first];
-            this.add(
-              ['variants', first, 'from'],
-              `from: variants start from each other in a cycle: ${ordered.join(' -> ')}`,
-              'one variant of the cycle must start from an image (base) instead',
-            );
-          }
-          break;
-        }
-        chain.push(cur);
-      }
+    for (const cycle of fromCycles(names, froms)) {
+      this.add(
+        ['variants', cycle[0]!, 'from'],
+        `from: variants start from each other in a cycle: ${cycle.join(' -> ')}`,
+        'one variant of the cycle must start from an image (base) instead',
+      );
     }
   }
 

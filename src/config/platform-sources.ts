@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { parsePlatform } from '../oci/platform.js';
-import type { BuildFile, ConfigProblem, CopySource, VariantSpec } from './model.js';
+import type { BuildFile, ConfigProblem, CopySource, Step, VariantSpec } from './model.js';
 import { resolveCopySource } from './sources.js';
 
 /** Names filled in per platform in copy sources: target/${arch}/app, dist/${os}-${arch}/app. */
@@ -25,15 +25,20 @@ export function fillPlatform(pattern: string, platform: string): string {
 
 /**
  * Resolves every per-platform copy source for the platforms each variant builds. Part of the
- * plan phase: file system checks only, no network; problems point at the step.
+ * plan phase: file system checks only, no network; problems point at the step. Returns copies
+ * of the variants whose copy steps have `platformSources`; the given ones are not changed.
  */
-export async function resolvePlatformSources(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => string[]): Promise<ConfigProblem[]> {
+export async function resolvePlatformSources(
+  bf: BuildFile, variants: readonly VariantSpec[], platformsOf: (v: VariantSpec) => string[],
+): Promise<{ problems: ConfigProblem[]; variants: VariantSpec[] }> {
   const problems: ConfigProblem[] = [];
   const realContext = await realpath(bf.context);
+  const resolvedVariants: VariantSpec[] = [];
   for (const v of variants) {
+    const steps: Step[] = [];
     for (const [i, step] of v.steps.entries()) {
-      if (step.kind !== 'copy' || !step.sources.some((s) => s.perPlatform)) continue;
-      step.platformSources = {};
+      if (step.kind !== 'copy' || !step.sources.some((s) => s.perPlatform)) { steps.push(step); continue; }
+      const platformSources: Record<string, CopySource[]> = {};
       for (const platform of platformsOf(v)) {
         const resolved: CopySource[] = [];
         for (const src of step.sources) {
@@ -45,9 +50,11 @@ export async function resolvePlatformSources(bf: BuildFile, variants: VariantSpe
           }
           if (r.source) resolved.push(r.source);
         }
-        step.platformSources[platform] = resolved;
+        platformSources[platform] = resolved;
       }
+      steps.push({ ...step, platformSources });
     }
+    resolvedVariants.push({ ...v, steps });
   }
-  return problems;
+  return { problems, variants: resolvedVariants };
 }

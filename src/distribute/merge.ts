@@ -1,13 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { plan, type PipelineInputs } from '../pipeline.js';
+import { plan, type PipelineInputs } from '../plan/plan.js';
 import { formatPlatform, descriptorPlatform, parsePlatform } from '../oci/platform.js';
 import { formatRepository, parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/types.js';
 import { buildIndex } from '../build/assemble.js';
-import type { BuiltVariant } from '../build/image.js';
-import { BlobStore } from '../layer/blobstore.js';
-import { BlobFetcher } from '../build/fetch.js';
+import type { BuiltVariant } from '../image/image.js';
 import { RegistryClient } from '../registry/client.js';
 import { credentialsFrom } from '../registry/credentials.js';
 import { RegistryPublisher, type PublishTarget } from '../output/publisher.js';
@@ -83,7 +81,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     const index = buildIndex(manifests, v.annotations);
     const variant: BuiltVariant = {
       variant: v.name, images: [], index: { bytes: index.bytes, descriptor: index.descriptor },
-      top: index.descriptor, topBytes: index.bytes,
+      tagged: index.descriptor, taggedBytes: index.bytes,
       totalSize: [...chosen.values()].reduce((n, pp) => n + pp.totalSize, 0) + index.bytes.length,
     };
     const tags = p.tags.get(v.name) ?? [];
@@ -106,8 +104,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
       if (!head) missing.push(`${formatRepository(repo)}@${d.digest} (${d.platform ? formatPlatform(d.platform) : ''})`);
     }));
     if (missing.length) throw new MergeError(missing.sort().map((m) => `manifest ${m} is not in the registry: the build job that made it did not push it`));
-    const store = new BlobStore(resolve(inputs.workDir, 'blobs'));
-    const publisher = new RegistryPublisher(client, store, new BlobFetcher(client, store), logger);
+    const publisher = new RegistryPublisher(client, logger);
     const stats = await logger.group('push', () => publisher.publish(targets));
     logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);
   } finally {

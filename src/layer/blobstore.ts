@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { digestHex, type Digest } from '../oci/digest.js';
+import type { Layer } from '../oci/layer.js';
+import type { Descriptor } from '../oci/types.js';
 
 /**
  * A local content-addressed store of blobs (layers, configs, manifests) laid out like an
@@ -27,6 +29,12 @@ export class BlobStore {
 
   open(digest: Digest): Readable {
     return createReadStream(this.path(digest), { highWaterMark: 1 << 20 });
+  }
+
+  /** A layer whose blob is in this store (one this build wrote, or a cached one). */
+  layer(descriptor: Descriptor, diffId: Digest, createdBy: string): Layer {
+    const file = this.path(descriptor.digest);
+    return { descriptor, diffId, createdBy, open: () => Promise.resolve(this.open(descriptor.digest)), file: () => Promise.resolve(file) };
   }
 
   /** A temporary file to stream a blob into; commit() moves it in place under its digest. */

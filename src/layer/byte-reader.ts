@@ -58,6 +58,20 @@ export class ByteReader {
     }
   }
 
+  /**
+   * Reads the input to its end, dropping it: what follows a format's end marker (tar's zero
+   * blocks) is read too, so a failure of the source (a cut compressed stream, a digest
+   * mismatch found at the end) still surfaces.
+   */
+  async drain(): Promise<void> {
+    this.chunks = [];
+    this.length = 0;
+    while (!this.done) {
+      const r = await this.it.next();
+      if (r.done) this.done = true;
+    }
+  }
+
   async close(): Promise<void> {
     await this.it.return?.();
   }

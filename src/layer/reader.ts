@@ -1,9 +1,8 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import * as zlib from 'node:zlib';
-import { isZstdStart, zstdDecompressFrames, type Decompressor } from './zstd-frames.js';
-import { Parser, type ReadEntry } from 'tar';
+import { decompressedChunks } from './decompress.js';
+import { whiteoutOf } from './whiteout.js';
+import { readTar, TarFormatError } from './tarstream.js';
 import { comparePaths } from './tarwriter.js';
 
 /** Opens one layer blob (compressed or not) as a stream. Called once per pass over the layers. */
@@ -26,90 +25,22 @@ export interface PathInfo {
   implicit?: boolean;
 }
 
-export type Compression = 'gzip' | 'zstd' | 'none';
-
 /** Largest wanted file we buffer (passwd/group files are tiny; this guards against odd bases). */
 const MAX_WANTED_FILE = 16 << 20;
 /** Passes over the layers to chase symlinks/hardlinks of wanted files onto other paths. */
 const MAX_PASSES = 4;
 const MAX_SYMLINK_HOPS = 40;
 
-export function detectCompression(head: Uint8Array): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (isZstdStart(head)) return 'zstd';
-  return 'none';
-}
 
-/**
- * Output buffer of the decompressors. zlib's default (16 KiB) means one trip to the thread pool
- * and back per 16 KiB: inflating the 120 MiB Debian base took 430 ms that way, 190 ms with 1 MiB.
- */
-const INFLATE_CHUNK = 1 << 20;
-
-function createZstdDecompressor(): Decompressor {
-  const z = zlib as unknown as { createZstdDecompress?: (opts: { chunkSize: number }) => NodeJS.ReadWriteStream & Readable };
-  if (typeof z.createZstdDecompress !== 'function') {
-    throw new Error(`this layer is zstd-compressed, which needs Node.js with zlib zstd support (22.15+/23.8+); running ${process.version}`);
-  }
-  return z.createZstdDecompress({ chunkSize: INFLATE_CHUNK });
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (typeof chunk === 'string') return Buffer.from(chunk);
-  return Buffer.from(chunk as Uint8Array);
-}
-
-/**
- * The uncompressed bytes of a layer stream, detecting gzip / zstd / plain tar by magic bytes.
- * Streams with backpressure; destroys the source when the consumer stops early.
- */
-export async function* decompressedChunks(src: Readable): AsyncGenerator<Buffer> {
-  const it = src[Symbol.asyncIterator]() as AsyncIterator<unknown>;
-  try {
-    let head: Buffer = Buffer.alloc(0);
-    let done = false;
-    while (head.length < 4) {
-      const r = await it.next();
-      if (r.done) { done = true; break; }
-      head = head.length ? Buffer.concat([head, toBuffer(r.value)]) : toBuffer(r.value);
-    }
-    const rest = async function* (): AsyncGenerator<Buffer> {
-      if (head.length) yield head;
-      if (done) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield toBuffer(r.value);
-      }
-    };
-    const kind = detectCompression(head);
-    if (kind === 'none') {
-      yield* rest();
-      return;
-    }
-    if (kind === 'zstd') {
-      yield* zstdDecompressFrames(rest(), createZstdDecompressor);
-      return;
-    }
-    const dec = zlib.createGunzip({ chunkSize: INFLATE_CHUNK });
-    const piped = pipeline(Readable.from(rest(), { objectMode: false }), dec);
-    piped.catch(() => { /* surfaces through dec's iterator */ });
-    for await (const chunk of dec as AsyncIterable<unknown>) yield toBuffer(chunk);
-    await piped;
-  } finally {
-    if (!src.destroyed) src.destroy();
-  }
-}
-
-interface LayerRecord {
+/** A path one layer writes: what it is, and its content when it is a wanted file. */
+interface ChangedPath {
   info: PathInfo;
   content?: Buffer;
 }
 
 interface LayerChanges {
   /** Entries by absolute path in tar order (a later entry for the same path wins). */
-  records: Map<string, LayerRecord>;
+  records: Map<string, ChangedPath>;
   /** Absolute paths deleted from lower layers (`.wh.<name>`). */
   whiteouts: string[];
   /** Directories whose lower content is hidden (`.wh..wh..opq`). */
@@ -122,92 +53,39 @@ export function imagePath(tarName: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
-function entryType(t: ReadEntry['type']): PathType | undefined {
-  switch (t) {
-    case 'File': case 'OldFile': case 'ContiguousFile': return 'file';
-    case 'Directory': case 'GNUDumpDir': return 'dir';
-    case 'SymbolicLink': return 'symlink';
-    case 'Link': return 'hardlink';
-    case 'CharacterDevice': return 'char';
-    case 'BlockDevice': return 'block';
-    case 'FIFO': return 'fifo';
-    default: return undefined;
-  }
-}
-
 /** Parses one layer into its changes, buffering only the content of files `want` selects. */
 async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean): Promise<LayerChanges> {
   const changes: LayerChanges = { records: new Map(), whiteouts: [], opaques: [] };
-  let failure: Error | undefined;
-  let sawNonZero = false;
-  const fail = (err: Error) => { failure ??= err; };
-
-  const parser = new Parser({ brotli: false, zstd: false, maxDecompressionRatio: Number.POSITIVE_INFINITY });
-  parser.on('warn', (code: string, message: string) => {
-    // A tar of only zero blocks (an empty layer) is fine; node-tar calls it unrecognized.
-    if (code === 'TAR_BAD_ARCHIVE' && /Unrecognized archive format/.test(message) && !sawNonZero) return;
-    fail(new Error(`${label}: not a valid tar (${code}: ${message})`));
-  });
-  parser.on('entry', (entry: ReadEntry) => {
-    const path = imagePath(entry.path);
-    const type = entryType(entry.type);
-    const base = posix.basename(path);
-    if (path === '/' || type === undefined) { entry.resume(); return; }
-    if (base.startsWith('.wh.')) {
-      entry.resume();
-      const dir = posix.dirname(path);
-      if (base === '.wh..wh..opq') changes.opaques.push(dir);
-      else if (!base.startsWith('.wh..wh.')) changes.whiteouts.push(posix.join(dir, base.slice(4)));
-      return;
-    }
-    const info: PathInfo = { type, mode: (entry.mode ?? 0) & 0o7777, uid: entry.uid ?? 0, gid: entry.gid ?? 0 };
-    if (type === 'symlink') info.linkname = entry.linkpath ?? '';
-    if (type === 'hardlink') info.linkname = imagePath(entry.linkpath ?? '');
-    if (type === 'file') info.size = entry.size;
-    const rec: LayerRecord = { info };
-    changes.records.delete(path); // keep tar order for a re-added path
-    changes.records.set(path, rec);
-    if (type === 'file' && want(path)) {
-      if (entry.size > MAX_WANTED_FILE) {
-        fail(new Error(`${label}: ${path} is ${entry.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`));
-        entry.resume();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      entry.on('data', (c: Buffer) => chunks.push(c));
-      entry.on('end', () => { rec.content = Buffer.concat(chunks); });
-    } else {
-      entry.resume();
-    }
-  });
-
-  const finished = new Promise<void>((resolve, reject) => {
-    parser.on('end', () => resolve());
-    parser.on('error', (err: Error) => reject(err));
-  });
-  finished.catch(() => { /* awaited below */ });
-  const waitDrain = () => new Promise<void>((resolve, reject) => {
-    const onDrain = () => { parser.off('error', onError); resolve(); };
-    const onError = (err: Error) => { parser.off('drain', onDrain); reject(err); };
-    parser.once('drain', onDrain);
-    parser.once('error', onError);
-  });
-
   try {
-    for await (const chunk of decompressedChunks(src)) {
-      if (failure) break;
-      if (!sawNonZero && chunk.some((b) => b !== 0)) sawNonZero = true;
-      if (!parser.write(chunk)) await waitDrain();
-    }
-    if (!failure) {
-      parser.end();
-      await finished;
+    for await (const { header, body } of readTar(decompressedChunks(src))) {
+      const path = imagePath(header.name);
+      const type = header.type;
+      if (path === '/' || type === 'other') continue;
+      const whiteout = whiteoutOf(path);
+      if (whiteout) {
+        if (whiteout.kind === 'opaque') changes.opaques.push(whiteout.dir);
+        else if (whiteout.kind === 'delete') changes.whiteouts.push(whiteout.path);
+        continue;
+      }
+      const info: PathInfo = { type, mode: header.mode, uid: header.uid, gid: header.gid };
+      if (type === 'symlink') info.linkname = header.linkname;
+      if (type === 'hardlink') info.linkname = imagePath(header.linkname);
+      if (type === 'file') info.size = header.size;
+      const rec: ChangedPath = { info };
+      changes.records.delete(path); // keep tar order for a re-added path
+      changes.records.set(path, rec);
+      if (type === 'file' && want(path)) {
+        if (header.size > MAX_WANTED_FILE) throw new Error(`${path} is ${header.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`);
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c);
+        rec.content = Buffer.concat(chunks);
+      }
     }
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    throw new Error(`${label}: ${e.message}`, { cause: e });
+    const malformed = e instanceof TarFormatError || /^truncated tar/.test(e.message);
+    throw new Error(`${label}: ${malformed ? `not a valid tar (${e.message})` : e.message}`, { cause: e });
   }
-  if (failure) throw failure;
   return changes;
 }
 
@@ -407,93 +285,4 @@ export async function readFilesFromLayers(layers: readonly LayerSource[], wanted
 /** Every path in the final filesystem after whiteouts, with type/mode/owner/link target. */
 export async function listPaths(layers: readonly LayerSource[]): Promise<Map<string, PathInfo>> {
   return (await scanLayers(layers, { listPaths: true })).paths!;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Owners: /etc/passwd and /etc/group of the base image.
-
-export interface PasswdEntry { name: string; uid: number; gid: number; gecos: string; home: string; shell: string }
-export interface GroupEntry { name: string; gid: number; members: string[] }
-
-const ID_RE = /^\d+$/;
-const MAX_ID = 0xffffffff;
-
-function parseId(s: string | undefined): number | undefined {
-  if (s === undefined || !ID_RE.test(s)) return undefined;
-  const n = Number(s);
-  return n <= MAX_ID ? n : undefined;
-}
-
-/** Parses passwd(5) lines; comments, NIS (+/-) and malformed lines are skipped. */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/\r$/, '');
-    if (!line || line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
-    const f = line.split(':');
-    const uid = parseId(f[2]);
-    const gid = parseId(f[3]);
-    if (!f[0] || uid === undefined || gid === undefined) continue;
-    out.push({ name: f[0], uid, gid, gecos: f[4] ?? '', home: f[5] ?? '', shell: f[6] ?? '' });
-  }
-  return out;
-}
-
-/** Parses group(5) lines; comments, NIS (+/-) and malformed lines are skipped. */
-export function parseGroup(text: string): GroupEntry[] {
-  const out: GroupEntry[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/\r$/, '');
-    if (!line || line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
-    const f = line.split(':');
-    const gid = parseId(f[2]);
-    if (!f[0] || gid === undefined) continue;
-    out.push({ name: f[0], gid, members: (f[3] ?? '').split(',').filter(Boolean) });
-  }
-  return out;
-}
-
-/**
- * Resolves a `--chown`-style owner the way BuildKit does: `1000` → 1000:1000; `name` → uid and
- * primary gid from /etc/passwd; `user:group` with either side a name or a number. Names are looked
- * up in the base image's /etc/passwd and /etc/group texts (undefined when the base has none).
- */
-export function resolveOwner(owner: string, passwd?: string, group?: string): { uid: number; gid: number } {
-  const spec = owner.trim();
-  const parts = spec.split(':');
-  const userPart = parts[0] ?? '';
-  const groupPart = parts[1];
-  if (parts.length > 2 || !userPart || groupPart === '') {
-    throw new Error(`invalid owner "${owner}": use user, user:group, uid or uid:gid`);
-  }
-  const tooLarge = (s: string) => ID_RE.test(s) && parseId(s) === undefined;
-  if (tooLarge(userPart) || (groupPart !== undefined && tooLarge(groupPart))) {
-    throw new Error(`invalid owner "${owner}": ids must be at most ${MAX_ID}`);
-  }
-
-  let uid: number;
-  let primaryGid: number;
-  const numericUid = parseId(userPart);
-  if (numericUid !== undefined) {
-    uid = numericUid;
-    primaryGid = numericUid;
-  } else {
-    const user = passwd === undefined ? undefined : parsePasswd(passwd).find((u) => u.name === userPart);
-    if (!user) {
-      const why = passwd === undefined ? " (the base image has no /etc/passwd)" : '';
-      throw new Error(`owner "${owner}": user "${userPart}" is not in the base image's /etc/passwd${why}; use numeric ids instead (e.g. 1000:1000)`);
-    }
-    uid = user.uid;
-    primaryGid = user.gid;
-  }
-
-  if (groupPart === undefined) return { uid, gid: primaryGid };
-  const numericGid = parseId(groupPart);
-  if (numericGid !== undefined) return { uid, gid: numericGid };
-  const g = group === undefined ? undefined : parseGroup(group).find((x) => x.name === groupPart);
-  if (!g) {
-    const why = group === undefined ? ' (the base image has no /etc/group)' : '';
-    throw new Error(`owner "${owner}": group "${groupPart}" is not in the base image's /etc/group${why}; use numeric ids instead (e.g. 1000:1000)`);
-  }
-  return { uid, gid: g.gid };
 }

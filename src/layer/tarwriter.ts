@@ -89,7 +89,7 @@ export function prepareEntries(entries: readonly LayerEntry[]): LayerEntry[] {
   keyed.sort((a, b) => Buffer.compare(a.k, b.k));
   const sorted = keyed.map((x) => x.e);
   const index = new Map<string, number>();
-  sorted.forEach((e, i) => index.set(e.path, i));
+  for (const [i, e] of sorted.entries()) index.set(e.path, i);
 
   // Group in-layer hardlinks by the entry that holds the content.
   const groups = new Map<number, number[]>();

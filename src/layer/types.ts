@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';
+import type { LayerCompression } from './compress.js';
 
 /** One entry of a layer we write. Content is re-openable so nothing is held in memory. */
 export interface LayerEntry {
@@ -29,10 +30,8 @@ export interface LayerEntry {
 export interface LayerWriteOptions {
   /** Modification time of every entry (SOURCE_DATE_EPOCH or 0). */
   mtime: Date;
-  /** gzip level 0-9, or zstd level 1-19 with compression zstd. */
-  level: number;
-  /** Default gzip. */
-  compression?: 'gzip' | 'zstd';
+  /** gzip at 0-9, or zstd at 1-19. */
+  compression: LayerCompression;
   /** Aborts the write (a speculative layer that turned out not to be needed). */
   signal?: AbortSignal;
   /** gzip: chunks compressing at once, asked before each chunk (default: two per core). */
@@ -40,7 +39,7 @@ export interface LayerWriteOptions {
 }
 
 export interface BuiltLayer {
-  /** Compressed blob: OCI gzip media type, digest and size of the compressed bytes. */
+  /** Compressed blob: OCI layer media type (tar+gzip or tar+zstd), digest and size of the compressed bytes. */
   descriptor: Descriptor;
   /** sha256 of the uncompressed tar (what config rootfs.diff_ids lists). */
   diffId: Digest;

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { hashDigest } from '../oci/digest.js';
 import type { BlobStore } from './blobstore.js';
 import { prepareEntries, tarChunks } from './tarwriter.js';
-import { compressionProblem, createCompressor, layerMediaType, type LayerCompression } from './compress.js';
+import { compressionProblem, createCompressor, layerMediaType } from './compress.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from './types.js';
 
 /** Passes bytes through while hashing and counting them. */
@@ -20,11 +20,11 @@ class HashCounter extends Transform {
 
 /**
  * Writes a deterministic compressed (gzip or zstd) layer of `entries` into the blob store, in one streaming
- * pass: tar → sha256/size (diffID) → gzip → sha256/size (digest) → temp file → commit.
+ * pass: tar → sha256/size (diffID) → gzip or zstd → sha256/size (digest) → temp file → commit.
  * Nothing is buffered beyond stream high-water marks; on any error the temp file is removed.
  */
 export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: LayerWriteOptions): Promise<BuiltLayer> {
-  const compression: LayerCompression = { algorithm: opts.compression ?? 'gzip', level: opts.level };
+  const compression = opts.compression;
   const problem = compressionProblem(compression, { algorithm: 'compression', level: `${compression.algorithm} level` });
   if (problem) throw new Error(problem);
   const sorted = prepareEntries(entries);
@@ -33,11 +33,11 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
   const uncompressed = new HashCounter();
   // gzip: pigz-style, 1 MiB chunks on all cores, one standard member whose bytes do not depend
   // on the host (no time, OS 3) or on scheduling; zstd: one frame (src/layer/compress.ts).
-  const gzip = createCompressor(compression, opts.parallel);
+  const compress = createCompressor(compression, opts.parallel);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline(tar, uncompressed, gzip, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(tar, uncompressed, compress, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
   } catch (err) {
     await out.abort();
     throw err;

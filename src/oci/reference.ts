@@ -21,6 +21,7 @@ const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
+// biome-ignore lint/suspicious/noShadowRestrictedNames: public name of the parser's error; callers import it explicitly
 export class ReferenceError extends Error {
   constructor(readonly input: string, reason: string) {
     super(`invalid image reference "${input}": ${reason}`);

@@ -1,54 +1,46 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { resolve } from 'node:path';
 import { digestHex, type Digest } from '../oci/digest.js';
-import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
 import { createTarStream } from '../layer/tarwriter.js';
-import type { BlobFetcher } from '../build/fetch.js';
-import type { BuiltImage, BuiltVariant } from '../build/image.js';
 import { hostPlatform, platformMatches } from '../oci/platform.js';
-import type { DigestMap } from './digest-map.js';
+import { writeAtomic } from '../cache/atomic.js';
+import type { Sink, SinkImage, SinkKind } from './sink.js';
+import { bytesEntry, dirEntry, streamEntry } from './tar-entries.js';
 
 /**
  * Writes a tar that `podman load` and `docker load` accept: Docker's manifest.json pointing
- * at blobs/sha256/* (the paths Docker 25+ `docker save` uses). Layers stay gzip-compressed;
- * both loaders detect that. No index.json: podman would then read the tar as an OCI archive
- * and name images by ref.name instead of the RepoTags given here.
+ * at blobs/sha256/* (the paths Docker 25+ `docker save` uses). Layers are stored as they are
+ * (gzip or zstd); both loaders detect the compression. No index.json: podman would then read
+ * the tar as an OCI archive and name images by ref.name instead of the RepoTags given here.
  */
-export async function writeDockerArchive(file: string, variants: BuiltVariant[], digestMap: DigestMap, store: BlobStore, fetcher: BlobFetcher): Promise<void> {
-  // The format holds one image per name: a multi-platform variant contributes the image for
-  // this machine's platform (or its first one).
-  const images: BuiltImage[] = variants.map((v) => v.images.find((i) => platformMatches(hostPlatform(), i.platform)) ?? v.images[0]!);
-  const blobs = new Map<Digest, number>();
-  const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
-  for (const img of images) {
-    await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
-    for (const l of img.layers) blobs.set(l.descriptor.digest, l.descriptor.size);
-    blobs.set(img.configDescriptor.digest, img.configDescriptor.size);
-    blobs.set(img.manifestDescriptor.digest, img.manifestDescriptor.size);
-    manifest.push({
-      Config: blobPath(img.configDescriptor.digest),
-      RepoTags: repoTags(img.variant, digestMap),
-      Layers: img.layers.map((l) => blobPath(l.descriptor.digest)),
-    });
+export class DockerArchiveSink implements Sink {
+  readonly description: string;
+
+  constructor(private readonly file: string) {
+    this.description = `docker archive ${file}`;
   }
-  const entries: LayerEntry[] = [
-    { path: '/blobs', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
-    { path: '/blobs/sha256', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
-    small('/manifest.json', JSON.stringify(manifest)),
-    ...[...blobs].map(([d, size]): LayerEntry => ({ path: `/${blobPath(d)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size, open: () => store.open(d) })),
-  ];
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await pipeline(createTarStream(entries, new Date(0)), createWriteStream(tmp));
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+
+  async write(images: SinkImage[]): Promise<void> {
+    // The format holds one image per name: a multi-platform variant contributes the image for
+    // this machine's platform (or its first one).
+    const chosen = images.map((i) => ({ target: i, img: i.variant.images.find((m) => platformMatches(hostPlatform(), m.platform)) ?? i.variant.images[0]! }));
+    const blobs = new Map<Digest, LayerEntry>();
+    const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+    for (const { target, img } of chosen) {
+      for (const l of img.layers) {
+        if (!blobs.has(l.descriptor.digest)) blobs.set(l.descriptor.digest, streamEntry(`/${blobPath(l.descriptor.digest)}`, l.descriptor.size, () => l.open()));
+      }
+      blobs.set(img.configDescriptor.digest, bytesEntry(`/${blobPath(img.configDescriptor.digest)}`, img.configBytes));
+      blobs.set(img.manifestDescriptor.digest, bytesEntry(`/${blobPath(img.manifestDescriptor.digest)}`, img.manifestBytes));
+      manifest.push({ Config: blobPath(img.configDescriptor.digest), RepoTags: repoTags(target), Layers: img.layers.map((l) => blobPath(l.descriptor.digest)) });
+    }
+    const entries: LayerEntry[] = [
+      dirEntry('/blobs'),
+      dirEntry('/blobs/sha256'),
+      bytesEntry('/manifest.json', JSON.stringify(manifest)),
+      ...blobs.values(),
+    ];
+    await writeAtomic(this.file, createTarStream(entries, new Date(0)));
   }
 }
 
@@ -56,15 +48,15 @@ function blobPath(d: Digest): string {
   return `blobs/sha256/${digestHex(d)}`;
 }
 
-function small(path: string, text: string): LayerEntry {
-  const b = Buffer.from(text, 'utf8');
-  return { path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: b.length, open: () => Readable.from([b]) };
+/** The tags of the run, or <image>:<variant> (localhost/<variant> when the variant has no image). */
+function repoTags(target: SinkImage): string[] {
+  if (target.tags.length) return target.tags.map((t) => `${target.image}:${t}`);
+  const image = target.image !== target.variant.variant ? target.image : `localhost/${target.variant.variant}`;
+  return [`${image}:${target.variant.variant}`];
 }
 
-/** The tags of the run, or <image>:<variant> (localhost/<variant> when the variant has no image). */
-function repoTags(variant: string, map: DigestMap): string[] {
-  const e = map[variant];
-  if (e?.tags.length) return e.tags;
-  const image = e && e.image !== variant ? e.image : `localhost/${variant}`;
-  return [`${image}:${variant}`];
-}
+export const dockerArchiveKind: SinkKind = {
+  prefix: 'docker-archive',
+  usage: 'FILE (for podman load / docker load)',
+  create: (path) => new DockerArchiveSink(resolve(path)),
+};

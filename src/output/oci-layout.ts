@@ -1,59 +1,102 @@
-import { copyFile, link, mkdir, readFile, rename, writeFile, constants } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, link, mkdir, readFile, writeFile, constants } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { MediaType } from '../oci/mediatypes.js';
-import { digestHex } from '../oci/digest.js';
+import { digestHex, type Digest } from '../oci/digest.js';
 import type { Descriptor, Index } from '../oci/types.js';
-import type { BlobStore } from '../layer/blobstore.js';
-import type { BlobFetcher } from '../build/fetch.js';
-import type { BuiltVariant } from '../build/image.js';
+import type { BuiltVariant } from '../image/image.js';
+import { writeAtomic } from '../cache/atomic.js';
+import type { Sink, SinkImage, SinkKind } from './sink.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/** A blob of a layout: its digest and size, and how to read it (or link it, when it is a file). */
+export interface LayoutBlob {
+  digest: Digest;
+  size: number;
+  open(): Promise<Readable>;
+  file?(): Promise<string>;
+}
+
+/** Every blob the variants need, once each: layers, configs, manifests, indexes. */
+export function layoutBlobs(variants: readonly BuiltVariant[]): LayoutBlob[] {
+  const blobs = new Map<Digest, LayoutBlob>();
+  const bytes = (d: Descriptor, b: Buffer): LayoutBlob => ({ digest: d.digest, size: d.size, open: () => Promise.resolve(Readable.from([b])) });
+  for (const v of variants) {
+    for (const img of v.images) {
+      for (const l of img.layers) {
+        if (!blobs.has(l.descriptor.digest)) blobs.set(l.descriptor.digest, { digest: l.descriptor.digest, size: l.descriptor.size, open: () => l.open(), ...(l.file ? { file: () => l.file!() } : {}) });
+      }
+      blobs.set(img.configDescriptor.digest, bytes(img.configDescriptor, img.configBytes));
+      blobs.set(img.manifestDescriptor.digest, bytes(img.manifestDescriptor, img.manifestBytes));
+    }
+    if (v.index) blobs.set(v.index.descriptor.digest, bytes(v.index.descriptor, v.index.bytes));
+  }
+  return [...blobs.values()];
+}
+
+/**
+ * The layout's index.json: `previous` (an existing layout's) with the entries of these variants
+ * replaced or added, each named (ref.name) by its variant.
+ */
+export function layoutIndex(variants: readonly BuiltVariant[], previous?: Index): Index {
+  const names = new Set(variants.map((v) => v.variant));
+  const kept = (previous?.manifests ?? []).filter((m) => !names.has(m.annotations?.[REF_NAME] ?? ''));
+  const added: Descriptor[] = variants.map((v) => ({
+    mediaType: v.tagged.mediaType,
+    digest: v.tagged.digest,
+    size: v.tagged.size,
+    ...(v.tagged.platform ? { platform: v.tagged.platform } : {}),
+    annotations: { [REF_NAME]: v.variant },
+  }));
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };
+}
+
+export const OCI_LAYOUT_FILE = `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`;
 
 /**
  * Writes images into an OCI image layout directory, each tagged (ref.name) by variant.
  * An existing layout is updated: entries with the same ref name are replaced, others kept.
  */
-export async function writeOciLayout(dir: string, variants: BuiltVariant[], store: BlobStore, fetcher: BlobFetcher): Promise<void> {
-  const blobDir = join(dir, 'blobs', 'sha256');
-  await mkdir(blobDir, { recursive: true });
-  await writeFile(join(dir, 'oci-layout'), `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`);
-  for (const v of variants) {
-    for (const img of v.images) {
-      await Promise.all(img.layers.map((l) => fetcher.ensureLocal(l.descriptor.digest, l.source)));
-      const digests = [img.configDescriptor.digest, img.manifestDescriptor.digest, ...img.layers.map((l) => l.descriptor.digest)];
-      for (const d of new Set(digests)) await placeBlob(store.path(d), join(blobDir, digestHex(d)));
-    }
-    if (v.index) {
-      await store.putBytes(v.index.descriptor.digest, v.index.bytes);
-      await placeBlob(store.path(v.index.descriptor.digest), join(blobDir, digestHex(v.index.descriptor.digest)));
-    }
+export class OciLayoutSink implements Sink {
+  readonly description: string;
+
+  constructor(private readonly dir: string) {
+    this.description = `OCI layout ${dir} (ref names = variant names)`;
   }
-  let index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-  try {
-    index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as Index;
-  } catch { /* new layout */ }
-  const names = new Set(variants.map((v) => v.variant));
-  const kept = (index.manifests ?? []).filter((m) => !names.has(m.annotations?.[REF_NAME] ?? ''));
-  const added: Descriptor[] = variants.map((v) => ({
-    mediaType: v.top.mediaType,
-    digest: v.top.digest,
-    size: v.top.size,
-    ...(v.top.platform ? { platform: v.top.platform } : {}),
-    annotations: { [REF_NAME]: v.variant },
-  }));
-  const next: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...kept, ...added] };
-  const tmp = join(dir, `index.json.${process.pid}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(next)}\n`);
-  await rename(tmp, join(dir, 'index.json'));
+
+  async write(images: SinkImage[]): Promise<void> {
+    const variants = images.map((i) => i.variant);
+    const blobDir = join(this.dir, 'blobs', 'sha256');
+    await mkdir(blobDir, { recursive: true });
+    await writeFile(join(this.dir, 'oci-layout'), OCI_LAYOUT_FILE);
+    for (const blob of layoutBlobs(variants)) await placeBlob(blob, join(blobDir, digestHex(blob.digest)));
+    let previous: Index | undefined;
+    try {
+      previous = JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as Index;
+    } catch { /* new layout */ }
+    await writeAtomic(join(this.dir, 'index.json'), `${JSON.stringify(layoutIndex(variants, previous))}\n`);
+  }
 }
 
-/** Hard-links a blob when it can (same file system), copies otherwise. Blobs never change. */
-async function placeBlob(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    await copyFile(from, to, constants.COPYFILE_FICLONE);
+/** Hard-links a blob when it is a file on the same file system, copies otherwise. Blobs never change. */
+async function placeBlob(blob: LayoutBlob, to: string): Promise<void> {
+  if (blob.file) {
+    const from = await blob.file();
+    try {
+      await link(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+      await copyFile(from, to, constants.COPYFILE_FICLONE);
+    }
+    return;
   }
+  if (!existsSync(to)) await writeAtomic(to, await blob.open());
 }
+
+export const ociLayoutKind: SinkKind = {
+  prefix: 'oci',
+  usage: 'DIR (an OCI image layout)',
+  create: (path) => new OciLayoutSink(resolve(path)),
+};

@@ -1,11 +1,11 @@
 import type { Descriptor } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';
 import { formatRepository } from '../oci/reference.js';
-import type { BlobStore } from '../layer/blobstore.js';
+import { Readable } from 'node:stream';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
-import type { BlobFetcher } from '../build/fetch.js';
-import type { BlobSource, BuiltImage, BuiltVariant } from '../build/image.js';
+import type { BuiltImage, BuiltVariant } from '../image/image.js';
 import { RegistryError } from '../registry/errors.js';
+import { RetryBudget, type RetryPolicy } from '../registry/retry.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
 
@@ -73,15 +73,29 @@ export class PublishError extends Error {
  * committing the same blob at this very moment rewrites its link): worth a check and a retry.
  */
 const BLOB_UNKNOWN_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
-/** Check-and-retry rounds for a manifest refused with BLOB_UNKNOWN_CODES. */
-const MANIFEST_REPAIRS = 2;
+/**
+ * Check-and-retry rounds for a manifest refused with BLOB_UNKNOWN_CODES, and their backoff:
+ * long enough for a registry to catch up, short against a push's duration.
+ */
+const MANIFEST_REPAIR_POLICY: Partial<RetryPolicy> = { retries: 2, baseDelayMs: 500, maxDelayMs: 1000, maxElapsedMs: 60_000 };
 
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A blob to push: a layer (which may be mounted from its origin) or a config. */
+interface PushBlob {
+  d: Descriptor;
+  origin?: RepoRef;
+  /** Brings the bytes where they can be read (a remote base layer is downloaded first). */
+  fetch(): Promise<void>;
+  open(): Promise<Readable>;
+}
 
-function blobsOf(image: BuiltImage): { d: Descriptor; source: BlobSource }[] {
+function blobsOf(image: BuiltImage): PushBlob[] {
   return [
-    ...image.layers.map((l) => ({ d: l.descriptor, source: l.source })),
-    { d: image.configDescriptor, source: { kind: 'local' } as BlobSource },
+    ...image.layers.map((l): PushBlob => ({
+      d: l.descriptor, ...(l.origin ? { origin: l.origin } : {}),
+      fetch: async () => { await l.file?.(); },
+      open: () => l.open(),
+    })),
+    { d: image.configDescriptor, fetch: () => Promise.resolve(), open: () => Promise.resolve(Readable.from([image.configBytes])) },
   ];
 }
 
@@ -119,8 +133,6 @@ export class RegistryPublisher {
 
   constructor(
     private readonly client: RegistryClient,
-    private readonly store: BlobStore,
-    private readonly fetcher: BlobFetcher,
     private readonly logger: Logger,
     concurrency = 4,
   ) {
@@ -168,7 +180,7 @@ export class RegistryPublisher {
     const failure = await settle(targets.flatMap((t) => t.tags.map(async (tag) => {
       const ref = `${formatRepository(t.repo)}:${tag}`;
       try {
-        await this.putManifestChecked(t.repo, tag, t.variant.top.mediaType, t.variant.topBytes, t.variant.images);
+        await this.putManifestChecked(t.repo, tag, t.variant.tagged.mediaType, t.variant.taggedBytes, t.variant.images);
       } catch (e) {
         tagsFailed.push(ref);
         throw e;
@@ -220,19 +232,23 @@ export class RegistryPublisher {
    * again: at most MANIFEST_REPAIRS times, then the registry's error stands.
    */
   private async putManifestChecked(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer, images: BuiltImage[]): Promise<Digest> {
-    for (let round = 0; ; round++) {
+    const repairs = new RetryBudget(MANIFEST_REPAIR_POLICY, this.logger, `${formatRepository(repo)} ${reference}`);
+    for (;;) {
       try {
         return await this.client.putManifest(repo, reference, mediaType, bytes);
       } catch (e) {
-        if (!(e instanceof RegistryError) || !e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c)) || round >= MANIFEST_REPAIRS) throw e;
-        this.logger.info(`${formatRepository(repo)} ${reference}: the registry does not see every blob of the manifest yet (${[...new Set(e.codes)].join(', ')}); checking the blobs and trying again`);
-        await pause(250 * (round + 1) + Math.floor(Math.random() * 250));
+        const blobsUnseen = e instanceof RegistryError && e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c));
+        await repairs.pause(e, {
+          retryable: blobsUnseen,
+          say: (delay) => `the registry does not see every blob of the manifest yet (${[...new Set((e as RegistryError).codes)].join(', ')}); checking the blobs and trying again in ${delay} ms`,
+        });
         for (const img of images) {
-          for (const { d, source } of blobsOf(img)) {
+          for (const blob of blobsOf(img)) {
+            const d = blob.d;
             if (await this.client.blobExists(repo, d.digest)) continue;
             this.logger.info(`${formatRepository(repo)}: ${d.digest} is missing; uploading it again`);
-            await this.fetcher.ensureLocal(d.digest, source);
-            await this.client.uploadBlob(repo, d.digest, d.size, () => this.store.open(d.digest));
+            await blob.fetch();
+            await this.client.uploadBlob(repo, d.digest, d.size, () => blob.open());
             this.stats.blobsUploaded++;
             this.stats.bytesUploaded += d.size;
           }
@@ -243,17 +259,17 @@ export class RegistryPublisher {
 
   /** One task per blob of the image (shared blobs share a task). */
   private pushBlobs(repo: RepoRef, image: BuiltImage): Promise<void>[] {
-    return blobsOf(image).map(({ d, source }) => this.ensureBlob(repo, d, source));
+    return blobsOf(image).map((blob) => this.ensureBlob(repo, blob));
   }
 
-  private ensureBlob(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
-    const key = `${formatRepository(repo)}@${d.digest}`;
+  private ensureBlob(repo: RepoRef, blob: PushBlob): Promise<void> {
+    const key = `${formatRepository(repo)}@${blob.d.digest}`;
     let p = this.blobs.get(key);
     if (!p) {
       p = this.pool.run(async () => {
         if (this.failed) throw new NotAttempted(`${key}: not attempted after an earlier failure`);
         try {
-          await this.pushBlob(repo, d, source);
+          await this.pushBlob(repo, blob);
         } catch (e) {
           this.failed = true;
           throw e;
@@ -266,19 +282,21 @@ export class RegistryPublisher {
     return p;
   }
 
-  private async pushBlob(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
-    if (source.kind === 'remote' && source.repo.registry === repo.registry) this.addHolder(source.repo, d.digest);
+  private async pushBlob(repo: RepoRef, blob: PushBlob): Promise<void> {
+    const d = blob.d;
+    if (blob.origin && blob.origin.registry === repo.registry) this.addHolder(blob.origin, d.digest);
     const firstKey = `${repo.registry}|${d.digest}`;
     const first = this.firstPush.get(firstKey);
     if (first) await first.catch(() => undefined);
-    const attempt = this.pushBlobSteps(repo, d, source);
+    const attempt = this.pushBlobSteps(repo, blob);
     if (!first) this.firstPush.set(firstKey, attempt);
     await attempt;
     this.addHolder(repo, d.digest);
   }
 
   /** exists -> mount -> upload, the protocol steps in order. */
-  private async pushBlobSteps(repo: RepoRef, d: Descriptor, source: BlobSource): Promise<void> {
+  private async pushBlobSteps(repo: RepoRef, blob: PushBlob): Promise<void> {
+    const d = blob.d;
     if (await this.client.blobExists(repo, d.digest)) {
       this.stats.blobsExisting++;
       return;
@@ -291,17 +309,23 @@ export class RegistryPublisher {
         return;
       }
     }
-    await this.fetcher.ensureLocal(d.digest, source);
-    await this.client.uploadBlob(repo, d.digest, d.size, () => this.store.open(d.digest));
+    await blob.fetch();
+    await this.client.uploadBlob(repo, d.digest, d.size, () => blob.open());
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += d.size;
   }
 
   private addHolder(repo: RepoRef, digest: Digest): void {
     let byDigest = this.holders.get(repo.registry);
-    if (!byDigest) this.holders.set(repo.registry, (byDigest = new Map()));
+    if (!byDigest) {
+      byDigest = new Map();
+      this.holders.set(repo.registry, byDigest);
+    }
     let set = byDigest.get(digest);
-    if (!set) byDigest.set(digest, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      byDigest.set(digest, set);
+    }
     set.add(repo.repository);
   }
 }

@@ -19,7 +19,7 @@ import type { CredentialSource } from './credentials.js';
 import {
   DigestMismatchError, RegistryError, headerValue, looksLikeHtml, networkError, readLimited, redactUrl, responseError,
 } from './errors.js';
-import { backoffDelay, isTemporary, resolveRetryPolicy, withRetry, type RetryPolicy } from './retry.js';
+import { isTemporary, resolveRetryPolicy, RetryBudget, withRetry, type RetryPolicy } from './retry.js';
 
 export interface RepoRef {
   registry: string;
@@ -42,7 +42,7 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
-type Body = Buffer | (() => Readable);
+type Body = Buffer | (() => Readable | Promise<Readable>);
 
 interface Req {
   method: Dispatcher.HttpMethod;
@@ -261,16 +261,15 @@ export class RegistryClient {
       throw fail(res.url, res.status, `blob ${digest} is ${lenHeader} bytes, expected ${expectedSize}`);
     }
     const registry = repo.registry;
-    const policy = this.retry;
-    const logger = this.logger;
-    const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    // Resumes share the download's retry budget: attempts and time since the first request.
+    const resumes = new RetryBudget({ ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) }, this.logger, what);
     async function* verified(): AsyncGenerator<Buffer> {
       const h = createHash('sha256');
       let n = 0;
       let cur = res;
       /** Bytes to drop from the start of `cur` (a resumed download the server sent from byte 0). */
       let skip = 0;
-      for (let resumes = 0; ; resumes++) {
+      for (;;) {
         try {
           for await (const raw of cur.body as AsyncIterable<Buffer>) {
             let chunk = raw;
@@ -292,10 +291,7 @@ export class RegistryClient {
           const err = networkError(e, 'GET', cur.url, registry);
           // Every byte arrived before the connection broke: the checks below decide.
           if (isTemporary(err) && size !== undefined && n === size && skip === 0) break;
-          if (!isTemporary(err) || resumes >= policy.retries || Date.now() - started >= policy.maxElapsedMs) throw err;
-          const delay = backoffDelay(resumes, policy, policy.random);
-          logger.info(`${what}: the download broke after ${n}${size !== undefined ? ` of ${size}` : ''} bytes (${err.message}); resuming in ${delay} ms`);
-          await sleep(delay);
+          await resumes.pause(err, { say: (delay) => `the download broke after ${n}${size !== undefined ? ` of ${size}` : ''} bytes (${err.message}); resuming in ${delay} ms` });
           cur = await open(n);
           skip = cur.status === 206 ? 0 : n;
         }
@@ -347,7 +343,7 @@ export class RegistryClient {
    * A failure anywhere redoes the whole sequence with a fresh `open()`: the half-written session
    * is unusable, and stream bodies cannot be rewound.
    */
-  async uploadBlob(repo: RepoRef, digest: Digest, size: number, open: () => Readable): Promise<void> {
+  async uploadBlob(repo: RepoRef, digest: Digest, size: number, open: () => Readable | Promise<Readable>): Promise<void> {
     checkDigest(digest);
     const scopes = pushScopes(repo.repository);
     const start = this.url(repo, 'blobs/uploads/');
@@ -437,7 +433,7 @@ export class RegistryClient {
     if (Buffer.isBuffer(req.body)) {
       body = req.body;
     } else if (req.body) {
-      const src = req.body();
+      const src = await req.body();
       source = src;
       // Tag errors of the caller's stream so they are not mistaken for (retryable) network errors.
       body = Readable.from((async function* () {

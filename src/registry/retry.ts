@@ -1,7 +1,7 @@
 /**
- * The one place registry operations are retried. Individual HTTP requests never retry on their
- * own: multi-request protocol steps (an upload is POST + PATCH + PUT) must be redone as a whole,
- * and nested retry loops would multiply attempts.
+ * How registry operations are retried: every retry of the client and the publisher goes through
+ * a RetryBudget (withRetry, or a loop's own pause()). Individual HTTP requests never retry on
+ * their own: multi-request protocol steps (an upload is POST + PATCH + PUT) are redone as a whole.
  */
 import type { Logger } from '../log.js';
 
@@ -53,11 +53,58 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
+ * One retry budget (attempts and elapsed time, from the policy) and its backoff: withRetry runs
+ * a function under one, and loops that keep state between attempts (a download that resumes
+ * where it broke, a manifest PUT repaired between attempts) call pause() themselves.
+ */
+export class RetryBudget {
+  readonly policy: RetryPolicy;
+  private readonly start = Date.now();
+  private made = 0;
+
+  constructor(policy: Partial<RetryPolicy> = {}, private readonly logger?: Logger, private readonly what = 'request') {
+    this.policy = resolveRetryPolicy(policy);
+  }
+
+  /** Retries made so far (the 0-based number of the next attempt). */
+  get attempts(): number {
+    return this.made;
+  }
+
+  /**
+   * After a failed attempt: rethrows `e` when it is not worth another one (not temporary, unless
+   * `retryable` says otherwise) or the budget is spent; else waits and returns. A server-sent
+   * Retry-After (carried as `retryAfterMs` on the error) replaces the backoff and is honoured in
+   * full (maxDelayMs caps only our own backoff); if the server asks for longer than the remaining
+   * elapsed budget we give up now rather than sleep in vain or retry too early. `say` words the
+   * log line (default: "attempt N failed (...); retrying in D ms").
+   */
+  async pause(e: unknown, opts: { retryable?: boolean; say?: (delayMs: number, message: string) => string } = {}): Promise<void> {
+    const p = this.policy;
+    if (!(opts.retryable ?? isTemporary(e)) || this.made >= p.retries) throw e;
+    const random = p.random ?? Math.random;
+    const remaining = p.maxElapsedMs - (Date.now() - this.start);
+    const ra = (e as RetryableLike).retryAfterMs;
+    let delay: number;
+    if (typeof ra === 'number') {
+      // The server said when: wait at least that long, plus a little jitter so parallel
+      // requests do not return at the same instant.
+      if (ra > remaining) throw e;
+      delay = Math.min(ra + Math.floor(random() * p.baseDelayMs), remaining);
+    } else {
+      delay = backoffDelay(this.made, p, random);
+    }
+    if (delay > remaining) throw e;
+    const msg = e instanceof Error ? e.message : String(e);
+    this.logger?.info(opts.say ? `${this.what}: ${opts.say(delay, msg)}` : `${this.what}: attempt ${this.made + 1} failed (${msg}); retrying in ${delay} ms`);
+    this.made++;
+    await (p.sleep ?? defaultSleep)(delay);
+  }
+}
+
+/**
  * Runs fn until it succeeds, fails with a non-temporary error, or the budget (retries, elapsed
- * time) is spent. `fn` gets the 0-based attempt number. A server-sent Retry-After (carried as
- * `retryAfterMs` on the error) replaces the backoff and is honoured in full (maxDelayMs caps only
- * our own backoff); if the server asks for longer than the remaining elapsed budget we give up
- * now rather than sleep in vain or retry too early.
+ * time) is spent (see RetryBudget.pause). `fn` gets the 0-based attempt number.
  */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
@@ -65,31 +112,12 @@ export async function withRetry<T>(
   logger?: Logger,
   what = 'request',
 ): Promise<T> {
-  const p = resolveRetryPolicy(policy);
-  const sleep = p.sleep ?? defaultSleep;
-  const random = p.random ?? Math.random;
-  const start = Date.now();
-  for (let attempt = 0; ; attempt++) {
+  const budget = new RetryBudget(policy, logger, what);
+  for (;;) {
     try {
-      return await fn(attempt);
+      return await fn(budget.attempts);
     } catch (e) {
-      if (!isTemporary(e) || attempt >= p.retries) throw e;
-      const remaining = p.maxElapsedMs - (Date.now() - start);
-      const ra = (e as RetryableLike).retryAfterMs;
-      let delay: number;
-      if (typeof ra === 'number') {
-        // The server said when: wait at least that long (maxDelayMs caps our own backoff, not
-        // the server's request), plus a little jitter so parallel requests do not return at
-        // the same instant.
-        if (ra > remaining) throw e;
-        delay = Math.min(ra + Math.floor(random() * p.baseDelayMs), remaining);
-      } else {
-        delay = backoffDelay(attempt, p, random);
-      }
-      if (delay > remaining) throw e;
-      const msg = e instanceof Error ? e.message : String(e);
-      logger?.info(`${what}: attempt ${attempt + 1} failed (${msg}); retrying in ${delay} ms`);
-      await sleep(delay);
+      await budget.pause(e);
     }
   }
 }

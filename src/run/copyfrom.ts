@@ -1,5 +1,5 @@
 import { openSource } from '../layer/source.js';
-import { constants, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';

@@ -4,9 +4,10 @@ import {
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { decompressedChunks } from '../layer/reader.js';
+import { decompressedChunks } from '../layer/decompress.js';
+import { whiteoutName } from '../layer/whiteout.js';
 import { RootfsError, RootResolver, segmentsOf } from './rootpath.js';
-import { readTar, type TarHeader } from './tarstream.js';
+import { readTar, type TarHeader } from '../layer/tarstream.js';
 
 /**
  * Applies a layer (gzip, zstd or plain tar) to a root file system directory, as root, with the
@@ -39,8 +40,6 @@ export interface ExtractStats {
   skipped: number;
 }
 
-const WH = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 
 function exists(p: string): Stats | undefined {
   try {
@@ -108,12 +107,13 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
     const parentPath = `/${parentSegs.join('/')}`;
     let fd: number | undefined;
     try {
-      if (base.startsWith(WH)) {
-        if (base === OPAQUE) {
+      const whiteout = whiteoutName(base);
+      if (whiteout) {
+        if (whiteout.kind === 'opaque') {
           const dirHost = r.dir(parentSegs, true)!;
           opaque(dirHost, parentPath);
-        } else if (!base.startsWith(`${WH}${WH}`)) {
-          const name = base.slice(WH.length);
+        } else if (whiteout.kind === 'delete') {
+          const name = whiteout.name;
           if (name === '' || name === '.' || name === '..') throw new RootfsError(`whiteout "${base}" names no valid file; refusing to extract this layer`);
           const target = posix.join(parentPath, name);
           let dirHost: string | undefined;

@@ -45,9 +45,21 @@ function sudoWorks(): boolean {
 }
 
 /**
+ * Thrown when the build has run, as root, in a child process (sudo): this process has nothing
+ * left to do but end with the child's exit code. The entry points (cli.ts, action.ts) do that;
+ * nothing inside the pipeline ends the process.
+ */
+export class RanAsRoot extends Error {
+  constructor(readonly exitCode: number) {
+    super(`the build ran as root through sudo and exited with ${exitCode}`);
+    this.name = 'RanAsRoot';
+  }
+}
+
+/**
  * Returns when this process may build `variants` (root, or nothing needs root). Otherwise
- * re-runs the command as root with sudo and exits with its status (never returns), or throws
- * when sudo is not available. `created` are the paths the run writes (handed back afterwards).
+ * re-runs the command as root with sudo and throws RanAsRoot with its exit code, or throws an
+ * error when sudo is not available. `created` are the paths the run writes (handed back afterwards).
  */
 export async function elevateIfNeeded(variants: readonly VariantSpec[], created: (string | undefined)[], logger: Logger): Promise<void> {
   const reasons = rootReasons(variants);
@@ -85,5 +97,5 @@ export async function elevateIfNeeded(variants: readonly VariantSpec[], created:
     // Only what root created (root:root) changes owner; -h: symlinks themselves, never their targets.
     spawnSync('sudo', ['-n', 'chown', '-R', '-h', '--from=0:0', `${uid}:${gid}`, '--', ...paths], { stdio: 'ignore' });
   }
-  process.exit(code);
+  throw new RanAsRoot(code);
 }

@@ -2,7 +2,7 @@ import { chownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, t
 import { join } from 'node:path';
 import type { RunStep } from '../config/model.js';
 import type { ContainerConfig } from '../oci/types.js';
-import { parseGroup, parsePasswd, resolveOwner } from '../layer/reader.js';
+import { parseGroup, parsePasswd, resolveOwner } from '../image/users.js';
 import { requireRoot } from './privilege.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
 import { resolveIsolation, runInSandbox, type IsolationChoice } from './sandbox.js';

@@ -4,6 +4,7 @@ import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { LayerEntry } from '../layer/types.js';
 import { comparePaths } from '../layer/tarwriter.js';
+import { whiteoutPath } from '../layer/whiteout.js';
 
 /**
  * What a `run:` command changed in a root file system: an lstat snapshot of every path before
@@ -157,7 +158,7 @@ export function diffSnapshots(root: string, before: Snapshot, after: Snapshot): 
       if (!pa || pa.kind !== 'dir' || before.get(parent)?.kind !== 'dir') continue;
     }
     deleted.push(p);
-    entries.push({ path: posix.join(parent, `.wh.${posix.basename(p)}`), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, open: noContent });
+    entries.push({ path: whiteoutPath(p), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, open: noContent });
   }
   deleted.sort(comparePaths);
   return { entries, deleted, skipped };

@@ -1,5 +1,5 @@
 import { Header, Pax, type HeaderData } from 'tar';
-import { ByteReader } from '../layer/byte-reader.js';
+import { ByteReader } from './byte-reader.js';
 
 /**
  * A pull-based tar reader: the consumer asks for the next entry only when it is done with the
@@ -29,6 +29,11 @@ export interface TarItem {
   header: TarHeader;
   /** The entry's content; drained automatically when the consumer moves on without reading it. */
   body: AsyncIterable<Buffer>;
+}
+
+/** The stream is not a well-formed tar (as opposed to a failure of the stream itself). */
+export class TarFormatError extends Error {
+  override readonly name = 'TarFormatError';
 }
 
 const BLOCK = 512;
@@ -67,16 +72,20 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
   try {
     for (;;) {
       const block = await r.read(BLOCK);
-      if (!block || block.every((b) => b === 0)) return; // end of archive (a missing end marker is tolerated)
+      if (!block || block.every((b) => b === 0)) {
+        // End of archive (a missing end marker is tolerated); the rest is read so that a broken source still fails.
+        await r.drain();
+        return;
+      }
       const h = new Header(block, 0, ex, gex);
-      if (!h.cksumValid) throw new Error('invalid tar header (bad checksum)');
+      if (!h.cksumValid) throw new TarFormatError('invalid tar header (bad checksum)');
       const rawType = h.type;
       const size = h.size ?? 0;
       if (rawType === 'ExtendedHeader' || rawType === 'GlobalExtendedHeader' || rawType === 'NextFileHasLongPath'
         || rawType === 'OldGnuLongPath' || rawType === 'NextFileHasLongLinkpath') {
-        if (size > MAX_META) throw new Error(`tar ${rawType} header of ${size} bytes is too large`);
+        if (size > MAX_META) throw new TarFormatError(`tar ${rawType} header of ${size} bytes is too large`);
         const body = size ? await r.read(padded(size)) : Buffer.alloc(0);
-        if (!body) throw new Error('truncated tar');
+        if (!body) throw new TarFormatError('truncated tar');
         if (rawType === 'ExtendedHeader') ex = Pax.parse(body.subarray(0, size).toString('utf8'), ex, false);
         else if (rawType === 'GlobalExtendedHeader') gex = Pax.parse(body.subarray(0, size).toString('utf8'), gex, true);
         else if (rawType === 'NextFileHasLongLinkpath') longLink = metaString(body, size);

@@ -12,14 +12,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../src/oci/digest.js';
-import { BlobFetcher } from '../src/build/fetch.js';
-import type { BuiltImage } from '../src/build/image.js';
+import type { BuiltImage } from '../src/image/image.js';
 import { PublishError, RegistryPublisher, type PublishTarget } from '../src/output/publisher.js';
 import { RegistryClient, type RepoRef } from '../src/registry/client.js';
 import { credentialsFrom, type Credentials } from '../src/registry/credentials.js';
 import { RegistryError } from '../src/registry/errors.js';
 import { startBlobHost, startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { captureLogger, imageOf, randomLayer, storeFor, tagDigest, variantOf, type TestLayer } from './helpers/publish-fixture.js';
+import { bindTargets, captureLogger, imageOf, randomLayer, storeFor, tagDigest, variantOf, type TestLayer } from './helpers/publish-fixture.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTokenServer, type TokenServer } from './helpers/token-server.js';
 
@@ -57,7 +56,7 @@ async function collect(s: Readable): Promise<Buffer> {
 async function publish(c: RegistryClient, targets: PublishTarget[], layers: TestLayer[]): Promise<void> {
   const store = await storeFor(targets[0]!.variant.images[0]!, layers, work);
   for (const t of targets.slice(1)) for (const img of t.variant.images) await store.putBytes(img.configDescriptor.digest, img.configBytes);
-  await new RegistryPublisher(c, store, new BlobFetcher(c, store), captureLogger(logs)).publish(targets);
+  await new RegistryPublisher(c, captureLogger(logs)).publish(bindTargets(targets, store, c));
 }
 
 const basic = (c: Credentials) => `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
@@ -161,8 +160,8 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
     const img2 = imageOf(based, 'mounted');
     const c2 = client({ [proxy.host]: ALICE });
     const store = await storeFor(img2, based, work);
-    const pub = new RegistryPublisher(c2, store, new BlobFetcher(c2, store), captureLogger(logs));
-    await pub.publish([{ variant: variantOf(img2), repo: { registry: proxy.host, repository: 'team/derived' }, tags: ['v1'] }]);
+    const pub = new RegistryPublisher(c2, captureLogger(logs));
+    await pub.publish(bindTargets([{ variant: variantOf(img2), repo: { registry: proxy.host, repository: 'team/derived' }, tags: ['v1'] }], store, c2));
     expect(pub.stats).toMatchObject({ blobsMounted: 1, blobsUploaded: 2 });
     expect(ts.requests.some((r) => [...r.scopes].sort().join(' ') === 'repository:team/app:pull repository:team/derived:pull,push')).toBe(true);
     expect(proxy.requests.some((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toBe(false); // never downloaded
@@ -370,10 +369,10 @@ describe('credentials stay with their registry', () => {
       const own = randomLayer(30 * 1024);
       const derived = imageOf([...fromA, own], 'derived');
       const store = await storeFor(derived, [...fromA, own], work);
-      await new RegistryPublisher(c, store, new BlobFetcher(c, store), captureLogger(logs)).publish([
+      await new RegistryPublisher(c, captureLogger(logs)).publish(bindTargets([
         { variant: variantOf(derived), repo: { registry: proxyB.host, repository: 'org/app' }, tags: ['v1'] },
         { variant: variantOf(derived), repo: { registry: proxyA.host, repository: 'org/app' }, tags: ['v1'] },
-      ]);
+      ], store, c));
       expect(await tagDigest(regB.host, 'org/app', 'v1', BOB)).toBe(derived.manifestDescriptor.digest);
       expect(await tagDigest(regA.host, 'org/app', 'v1', ALICE)).toBe(derived.manifestDescriptor.digest);
       expect(proxyA.requests.some((r) => r.method === 'GET' && r.path.includes('/org/base/blobs/'))).toBe(true);

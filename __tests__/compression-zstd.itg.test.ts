@@ -89,7 +89,7 @@ describe('zstd layer bytes', () => {
     const write = async (pieces: number, level: number) => {
       const parts = Array.from({ length: pieces }, (_, i) => data.subarray(Math.floor((i * data.length) / pieces), Math.floor(((i + 1) * data.length) / pieces)));
       return await writeLayer([{ path: '/d', type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, open: () => Readable.from(parts) }],
-        new BlobStore(join(ctx, 'det')), { mtime: new Date(0), level, compression: 'zstd' });
+        new BlobStore(join(ctx, 'det')), { mtime: new Date(0), compression: { algorithm: 'zstd', level } });
     };
     const a = await write(1, 3);
     const b = await write(997, 3);

@@ -82,14 +82,27 @@ async function fileForArch(ref: string, arch: string, path: string): Promise<str
   }
 }
 
-let map: Record<string, { digest: string; mediaType: string; platforms: Record<string, { digest: string; size: number }> }>;
+type DigestMapOf = Record<string, { digest: string; mediaType: string; platforms: Record<string, { digest: string; size: number }> }>;
+
+let singleJob: Promise<DigestMapOf> | undefined;
+
+/**
+ * The single-job build that pushes coop, tools and plain as v1: run once, by whichever test
+ * needs it first, so that every test can run on its own (vitest -t) or in any order.
+ */
+function singleJobBuild(): Promise<DigestMapOf> {
+  singleJob ??= (async () => {
+    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', join(ctx, 'map.json'), '--cache-dir', join(ctx, 'cache')]);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8')) as DigestMapOf;
+  })();
+  return singleJob;
+}
 
 describe('multi-platform variants', () => {
 
   it('builds one manifest per platform and pushes an OCI index', async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', join(ctx, 'map.json'), '--cache-dir', join(ctx, 'cache')]);
-    expect(r.code, r.stderr).toBe(0);
-    map = JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8'));
+    const map = await singleJobBuild();
     expect(map.coop!.mediaType).toBe('application/vnd.oci.image.index.v1+json');
     expect(Object.keys(map.coop!.platforms)).toEqual(['linux/amd64', 'linux/arm64']);
     expect(Object.keys(map.tools!.platforms)).toEqual(['linux/amd64', 'linux/arm64']);
@@ -108,6 +121,7 @@ describe('multi-platform variants', () => {
   });
 
   it('each platform carries its own per-arch file', async () => {
+    await singleJobBuild();
     expect(await fileForArch(`${reg.host}/mp/coop:v1`, 'amd64', '/usr/local/bin/coop')).toContain('built for amd64');
     expect(await fileForArch(`${reg.host}/mp/coop:v1`, 'arm64', '/usr/local/bin/coop')).toContain('built for arm64');
     expect(await fileForArch(`${reg.host}/mp/coop:v1`, 'arm64', '/etc/base-arch')).toBe('arm64\n');
@@ -115,11 +129,13 @@ describe('multi-platform variants', () => {
   });
 
   it('podman runs the host platform', async () => {
+    await singleJobBuild();
     const out = await run('podman', ['run', '--rm', '--network', 'none', '--tls-verify=false', `${reg.host}/mp/coop:v1`]);
     expect(out.stdout).toContain('coop built for amd64, base amd64');
   });
 
   it('--platform narrows a declared list; the OCI layout holds the index', async () => {
+    const map = await singleJobBuild();
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--platform', 'linux/arm64', '--variant', 'coop', '--output', `oci:${join(ctx, 'layout')}`, '--cache-dir', join(ctx, 'cache')]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -154,17 +170,26 @@ describe('distributed builds', () => {
   beforeAll(async () => { reg2 = await startRegistry(); });
   afterAll(async () => { await reg2?.stop(); });
 
+  let jobsRun: Promise<void> | undefined;
+  /** The three distributed build jobs (each writes its partial map), run once. */
+  const distributedJobs = (): Promise<void> => {
+    jobsRun ??= (async () => {
+      const jobs = [
+        ['--platform', 'linux/amd64', '--variant', 'coop,tools', '--distribute', partial('amd64')],
+        ['--platform', 'linux/arm64', '--variant', 'coop,tools', '--distribute', partial('arm64')],
+        ['--variant', 'plain', '--distribute', partial('plain')],
+      ];
+      for (const args of jobs) {
+        const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, `cache-${args[1]}`), ...args], { env: env() });
+        expect(r.code, r.stderr).toBe(0);
+      }
+    })();
+    return jobsRun;
+  };
+
   it('two platform jobs and a component job, then merge, give the single-job index digests and digest map', async () => {
-    expect(map, 'the single-job build ran first').toBeDefined();
-    const jobs = [
-      ['--platform', 'linux/amd64', '--variant', 'coop,tools', '--distribute', partial('amd64')],
-      ['--platform', 'linux/arm64', '--variant', 'coop,tools', '--distribute', partial('arm64')],
-      ['--variant', 'plain', '--distribute', partial('plain')],
-    ];
-    for (const args of jobs) {
-      const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, `cache-${args[1]}`), ...args], { env: env() });
-      expect(r.code, r.stderr).toBe(0);
-    }
+    const map = await singleJobBuild();
+    await distributedJobs();
     // The platform jobs pushed manifests by digest only: no tag yet for the index variants.
     const before = await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] | null };
     expect((before.tags ?? []).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t))).toEqual([]); // (sha256-<hex>: attestations' referrers fallback)
@@ -183,6 +208,7 @@ describe('distributed builds', () => {
   });
 
   it('a missing partial map fails the merge with a list of what is missing', async () => {
+    await distributedJobs();
     const r = await cli(['merge', '--config', join(ctx, 'oci-build.yml'), '--partial', partial('amd64'), '--tag', 'v2', '--cache-dir', join(ctx, 'cache-merge')], { env: env() });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('variant coop: platform linux/arm64 is missing');

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { DefaultArtifactClient } from '@actions/artifact';
 import { startAzurite, type TestAzurite } from './helpers/azurite.js';
 import { startActionsServices, type ActionsServices, type Job } from './helpers/actions-services.js';
-import { uploadDigestMapArtifact } from '../src/output/artifact.js';
-import { cachePaths, restoreLayerCache, saveLayerCache } from '../src/output/actions-cache.js';
+import { uploadDigestMapArtifact } from '../src/github/artifact.js';
+import { cachePaths, restoreLayerCache, saveLayerCache } from '../src/github/actions-cache.js';
 import type { Logger } from '../src/log.js';
 
 /**

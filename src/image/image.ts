@@ -1,18 +1,5 @@
-import type { Digest } from '../oci/digest.js';
 import type { Descriptor, ImageConfig, Manifest, Platform } from '../oci/types.js';
-import type { RepoRef } from '../registry/client.js';
-
-/** Where a layer's bytes can be had: our local blob store, or a repository of some registry. */
-export type BlobSource = { kind: 'local' } | { kind: 'remote'; repo: RepoRef };
-
-export interface ImageLayer {
-  /** Descriptor as it appears in our manifest (OCI media type). */
-  descriptor: Descriptor;
-  diffId: Digest;
-  source: BlobSource;
-  /** Human description of the step that made it, or "base". */
-  createdBy: string;
-}
+import type { Layer } from '../oci/layer.js';
 
 /** One built, single-platform image: everything a publisher needs, nothing pushed yet. */
 export interface BuiltImage {
@@ -21,12 +8,10 @@ export interface BuiltImage {
   config: ImageConfig;
   configBytes: Buffer;
   configDescriptor: Descriptor;
-  layers: ImageLayer[];
+  layers: Layer[];
   manifest: Manifest;
   manifestBytes: Buffer;
   manifestDescriptor: Descriptor;
-  /** Layers this build wrote itself (the rest came from the base or a `from` variant). */
-  newLayers: number;
   /** Sum of manifest, config and layer sizes: what a pull of this image transfers at most. */
   totalSize: number;
 }
@@ -39,9 +24,10 @@ export interface BuiltVariant {
   variant: string;
   images: BuiltImage[];
   index?: { bytes: Buffer; descriptor: Descriptor };
-  /** What the variant's tags and digest-map entry point at. */
-  top: Descriptor;
-  topBytes: Buffer;
+  /** What the variant's tags and digest-map entry point at: its index, or its one manifest. */
+  tagged: Descriptor;
+  /** The bytes of `tagged`. */
+  taggedBytes: Buffer;
   /** Everything a pull of all platforms transfers at most. */
   totalSize: number;
 }

@@ -12,13 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../src/oci/digest.js';
-import { BlobFetcher } from '../src/build/fetch.js';
-import type { BuiltImage } from '../src/build/image.js';
+import type { BuiltImage } from '../src/image/image.js';
 import { PublishError, RegistryPublisher, type PublishStats } from '../src/output/publisher.js';
 import { RegistryClient, type RepoRef } from '../src/registry/client.js';
 import { credentialsFrom } from '../src/registry/credentials.js';
 import { startBlobHost, startFaultProxy, type FaultProxy, type ProxyRecord, type Rule } from './helpers/fault-proxy.js';
-import { captureLogger, imageOf, pushDirect, randomLayer, storeFor, tagDigest, variantOf, type TestLayer } from './helpers/publish-fixture.js';
+import { bindTargets, captureLogger, imageOf, pushDirect, randomLayer, storeFor, tagDigest, variantOf, type TestLayer } from './helpers/publish-fixture.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTokenServer, type TokenServer } from './helpers/token-server.js';
 
@@ -106,14 +105,14 @@ function newClient(): RegistryClient {
 async function publishThroughProxy(repository: string): Promise<PublishRun> {
   const client = newClient();
   const store = await storeFor(image, layers, work);
-  const publisher = new RegistryPublisher(client, store, new BlobFetcher(client, store), captureLogger(logs));
+  const publisher = new RegistryPublisher(client, captureLogger(logs));
   const repo = { registry: proxy.host, repository };
   const t0 = Date.now();
   const firstTarget = proxy.requests.length;
   const firstBase = baseProxy.requests.length;
   let error: unknown;
   try {
-    await publisher.publish([{ variant: variantOf(image), repo, tags: TAGS }]);
+    await publisher.publish(bindTargets([{ variant: variantOf(image), repo, tags: TAGS }], store, client));
   } catch (e) {
     error = e;
     errorMessages.push(e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e));

@@ -7,8 +7,8 @@ import { pushBusyboxBase, pushMultiArchBase, type BaseImages } from './helpers/b
 import { cli } from './helpers/cli.js';
 
 /**
- * Issue 7: the layer cache rebuilds exactly the layers an input change affects. Each build
- * logs one line per layer; a reused one says [cached].
+ * Issue 7: the layer cache rebuilds exactly the layers an input change affects. Each build's
+ * --verbose result says, per layer, whether it was built or taken from the layer cache.
  */
 
 let reg: TestRegistry;
@@ -38,12 +38,15 @@ variants:
 /** Builds and says, per step, whether its layer was built or reused. */
 async function build(o: Opts = {}, extra: string[] = []): Promise<{ digest: string; layers: Record<string, 'built' | 'cached'> }> {
   writeFileSync(join(ctx, 'oci-build.yml'), buildFile(o));
-  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--output', `oci:${join(ctx, 'layout')}`, '--digest-map', join(ctx, 'map.json'), '--cache-dir', cache, ...extra]);
+  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--output', `oci:${join(ctx, 'layout')}`, '--digest-map', join(ctx, 'map.json'), '--cache-dir', cache, '--verbose', ...extra]);
   expect(r.code, r.stderr).toBe(0);
+  const report = JSON.parse(r.stdout) as { layers: { variant: string; createdBy: string; origin: string }[] };
   const layers: Record<string, 'built' | 'cached'> = {};
-  for (const line of r.stderr.split('\n')) {
-    const m = /\[app\] layer [0-9a-f]{12}: (copy a\.txt|copy b\.txt|file \/etc\/app\.conf|run) (.*)$/.exec(line);
-    if (m) layers[m[1]!] = /\[cached/.test(m[2]!) ? 'cached' : 'built';
+  for (const l of report.layers) {
+    const step = /^oci-build (copy a\.txt|copy b\.txt|file \/etc\/app\.conf|run)(?: |$)/.exec(l.createdBy)?.[1];
+    if (l.variant !== 'app' || !step) continue;
+    expect(['built', 'cached'], `${step}: ${l.origin}`).toContain(l.origin);
+    layers[step] = l.origin as 'built' | 'cached';
   }
   expect(Object.keys(layers).sort(), r.stderr).toEqual(['copy a.txt', 'copy b.txt', 'file /etc/app.conf', 'run'].sort());
   return { digest: JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8')).app.digest, layers };
@@ -66,19 +69,23 @@ afterAll(async () => {
   if (ctx) rmSync(ctx, { recursive: true, force: true });
 });
 
-describe('layer cache', () => {
-  let first: string;
+/** Each test starts from the unchanged build file with a warm cache: its digest. */
+async function baseline(): Promise<string> {
+  return (await build()).digest;
+}
 
+describe('layer cache', () => {
   it('a first build builds every layer; an unchanged one reuses all, with the same digest', async () => {
     const a = await build();
     expect(a.layers).toEqual(all('built'));
-    first = a.digest;
+    const first = a.digest;
     const b = await build();
     expect(b.layers).toEqual(all('cached'));
     expect(b.digest).toBe(first);
   });
 
   it('a changed file content rebuilds its layer and the run: step after it', async () => {
+    const first = await baseline();
     writeFileSync(join(ctx, 'a.txt'), 'a changed\n');
     const r = await build();
     expect(r.layers).toEqual({ 'copy a.txt': 'built', 'copy b.txt': 'cached', 'file /etc/app.conf': 'cached', run: 'built' });
@@ -88,6 +95,7 @@ describe('layer cache', () => {
   });
 
   it('a changed file mode rebuilds its layer', async () => {
+    await baseline();
     chmodSync(join(ctx, 'b.txt'), 0o755);
     const r = await build();
     expect(r.layers).toEqual({ 'copy a.txt': 'cached', 'copy b.txt': 'built', 'file /etc/app.conf': 'cached', run: 'built' });
@@ -95,21 +103,25 @@ describe('layer cache', () => {
   });
 
   it('a changed step option (owner) rebuilds that layer', async () => {
+    await baseline();
     const r = await build({ owner: '1000:1000' });
     expect(r.layers).toEqual({ 'copy a.txt': 'cached', 'copy b.txt': 'built', 'file /etc/app.conf': 'cached', run: 'built' });
   });
 
   it('a changed run: command rebuilds only the run: layer', async () => {
+    await baseline();
     const r = await build({ run: 'cat /opt/b.txt /opt/a.txt > /opt/both.txt' });
     expect(r.layers).toEqual({ 'copy a.txt': 'cached', 'copy b.txt': 'cached', 'file /etc/app.conf': 'cached', run: 'built' });
   });
 
   it('another base image rebuilds the run: layer; copy layers that do not depend on it are reused', async () => {
+    await baseline();
     const r = await build({ base: otherBase });
     expect(r.layers).toEqual({ 'copy a.txt': 'cached', 'copy b.txt': 'cached', 'file /etc/app.conf': 'cached', run: 'built' });
   });
 
   it('--no-cache builds everything again and gives the same digest', async () => {
+    const first = await baseline();
     const r = await build({}, ['--no-cache']);
     expect(r.layers).toEqual(all('built'));
     expect(r.digest).toBe(first);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
-import { pushBusyboxBase, type BaseImages } from './helpers/base-image.js';
+import { pushBusyboxBase } from './helpers/base-image.js';
 import { run } from './helpers/exec.js';
 import { cli, runNode, ACTION, parseGithubOutput } from './helpers/cli.js';
 import { validateOci } from './helpers/oci-schema.js';
@@ -16,7 +16,6 @@ import { validateOci } from './helpers/oci-schema.js';
  */
 
 let reg: TestRegistry;
-let base: BaseImages;
 let ctx: string;
 let cache: string;
 const podmanRefs: string[] = [];
@@ -110,7 +109,7 @@ async function podmanRun(ref: string, args: string[] = [], extra: string[] = [])
 
 beforeAll(async () => {
   reg = await startRegistry();
-  base = await pushBusyboxBase(reg.host);
+  await pushBusyboxBase(reg.host);
   ctx = mkdtempSync(join(tmpdir(), 'oci-build-e2e-'));
   cache = join(ctx, '.cache');
   mkdirSync(join(ctx, 'bin'));

@@ -1,9 +1,10 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../oci/digest.js';
+import type { Layer } from '../oci/layer.js';
+import type { Descriptor } from '../oci/types.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
-import type { BlobSource } from './image.js';
 
 /**
  * Brings remote blobs into the local store once per run, however many variants, outputs
@@ -11,16 +12,29 @@ import type { BlobSource } from './image.js';
  */
 export class BlobFetcher {
   private readonly pending = new Map<Digest, Promise<void>>();
-  bytesDownloaded = 0;
 
   constructor(private readonly client: RegistryClient, readonly store: BlobStore) {}
 
-  async ensureLocal(digest: Digest, source: BlobSource): Promise<void> {
+  /**
+   * A layer of `repo` (a base image's): opening it downloads the blob into the store first
+   * (once per run), so every consumer after the first reads it locally.
+   */
+  layer(descriptor: Descriptor, diffId: Digest, repo: RepoRef, createdBy: string): Layer {
+    const digest = descriptor.digest;
+    return {
+      descriptor, diffId, createdBy, origin: repo,
+      open: async () => { await this.ensureLocal(digest, repo); return this.store.open(digest); },
+      file: async () => { await this.ensureLocal(digest, repo); return this.store.path(digest); },
+    };
+  }
+
+  /** Makes sure the blob is in the store, downloading it from `repo` when it is not. */
+  async ensureLocal(digest: Digest, repo: RepoRef | undefined): Promise<void> {
     if ((await this.store.has(digest)) !== undefined) return;
-    if (source.kind === 'local') throw new Error(`blob ${digest} should be in the local store but is missing`);
+    if (!repo) throw new Error(`blob ${digest} should be in the local store but is missing`);
     let p = this.pending.get(digest);
     if (!p) {
-      p = this.download(source.repo, digest);
+      p = this.download(repo, digest);
       this.track(digest, p);
     }
     await p;
@@ -33,17 +47,17 @@ export class BlobFetcher {
    * the streams' high-water marks. A blob already stored, or already being fetched, is read
    * from the store. The stream fails if the download does (digest mismatch included).
    */
-  async openThrough(digest: Digest, source: BlobSource): Promise<Readable> {
-    if ((await this.store.has(digest)) === undefined && source.kind === 'remote') {
+  async openThrough(digest: Digest, repo: RepoRef | undefined): Promise<Readable> {
+    if ((await this.store.has(digest)) === undefined && repo) {
       const running = this.pending.get(digest);
       if (!running) {
         const reader = new PassThrough({ highWaterMark: 1 << 20 });
-        this.track(digest, this.download(source.repo, digest, reader));
+        this.track(digest, this.download(repo, digest, reader));
         return reader;
       }
       await running;
     }
-    await this.ensureLocal(digest, source);
+    await this.ensureLocal(digest, repo);
     return this.store.open(digest);
   }
 
@@ -56,7 +70,6 @@ export class BlobFetcher {
     const w = await this.store.create();
     try {
       const body = await this.client.getBlob(repo, digest);
-      body.on('data', (c: Buffer) => { this.bytesDownloaded += c.length; });
       if (reader) {
         // The reader's end comes after the file is committed: whoever reads to the end may open it.
         body.pipe(reader, { end: false });

@@ -34,7 +34,9 @@ afterAll(async () => {
   if (ctx) rmSync(ctx, { recursive: true, force: true });
 });
 
-async function build(name: string, to: string, cache: string): Promise<{ stderr: string; digest: string }> {
+interface Built { stderr: string; digest: string; firstLayer: string | undefined }
+
+async function build(name: string, to: string, cache: string): Promise<Built> {
   writeFileSync(join(ctx, `${name}.yml`), `version: 1
 variants:
   ${name}:
@@ -49,11 +51,14 @@ variants:
 `);
   const r = await cli(['build', '--config', join(ctx, `${name}.yml`), '--push', '--tag', 'v1', '--verbose', '--cache-dir', cache, '--digest-map', join(ctx, `${name}.json`)]);
   expect(r.code, r.stderr).toBe(0);
-  return { stderr: r.stderr, digest: JSON.parse(readFileSync(join(ctx, `${name}.json`), 'utf8'))[name].digest };
+  // --verbose prints where each layer came from: the copy step's layer is the first that is not the base's.
+  const report = JSON.parse(r.stdout) as { layers: { variant: string; origin: string }[] };
+  const firstLayer = report.layers.find((l) => l.variant === name && l.origin !== 'base')?.origin;
+  return { stderr: r.stderr, digest: JSON.parse(readFileSync(join(ctx, `${name}.json`), 'utf8'))[name].digest, firstLayer };
 }
 
 /** The same build again with the base's scan saved (no guess) and no layer records (all built). */
-async function reference(name: string, to: string, cache: string): Promise<{ stderr: string; digest: string }> {
+async function reference(name: string, to: string, cache: string): Promise<Built> {
   rmSync(join(cache, 'layers'), { recursive: true, force: true });
   rmSync(join(cache, 'blobs'), { recursive: true, force: true });
   return await build(name, to, cache);
@@ -75,9 +80,11 @@ describe('a first layer made during the base scan', () => {
       mkdirSync(cache);
       const first = await build(name, to, cache);
       expect(first.stderr).toContain(note);
+      expect(first.firstLayer).toBe(note === HIT ? 'speculated' : 'built');
       const ref = await reference(name, to, cache);
       expect(ref.stderr).not.toContain(HIT);
       expect(ref.stderr).not.toContain(MISS);
+      expect(ref.firstLayer).toBe('built');
       expect(ref.digest).toBe(first.digest);
       const ref2 = `${reg.host}/spec/${name}:v1`;
       const r = await run('podman', ['run', '--rm', '--network', 'none', '--tls-verify=false', ref2, 'sh', '-c', `sha256sum ${to}; ls -ld /data /opt/data ${to.replace(/\/[^/]+$/, '')}; ls -l /opt/new/deep 2>/dev/null || true`]);

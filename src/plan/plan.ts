@@ -1,0 +1,198 @@
+import { resolve } from 'node:path';
+import { loadModel } from '../config/frontend.js';
+import { selectVariants } from '../config/graph.js';
+import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } from '../config/model.js';
+import { resolvePlatformSources } from '../config/platform-sources.js';
+import { isValidTag, parseReference } from '../oci/reference.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/types.js';
+import { createdTime } from '../build/assemble.js';
+import { contextFromEnv, shortShaLengthFromEnv, type GitContext } from '../github/context.js';
+import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolveTagRules, type Flavor } from '../tags/index.js';
+import { ociLabels } from '../github/labels.js';
+import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from '../layer/compress.js';
+import type { Credentials } from '../registry/credentials.js';
+import type { OutputSpec } from '../output/sinks.js';
+
+/** Everything one run needs, already parsed; the CLI and the action each build one. */
+export interface PipelineInputs {
+  config: string;
+  /** Variants to build (plus what they need through `from`); empty means all. */
+  variants: string[];
+  push: boolean;
+  /**
+   * docker/metadata-action tag rules (a plain name is `type=raw,value=name`); `${variant}` is
+   * replaced by each variant's name. Variants add their own `tags:` rules from the build file.
+   */
+  tags: string[];
+  /** metadata-action flavor lines; a variant's `flavor:` lines override them. */
+  flavor?: string[];
+  /** The Git/GitHub context tag rules and labels read (empty off GitHub). */
+  git?: GitContext;
+  /** Add metadata-action's org.opencontainers.image.* labels and annotations (on GitHub). */
+  githubLabels?: boolean;
+  /** Repository per variant, overriding the build file (the action's `images` input). */
+  images?: Record<string, string>;
+  /** Repository for variants that have none (the action: ghcr.io/<owner>/<repo>-<variant>). */
+  defaultImage?: (variant: string) => string;
+  outputs: OutputSpec[];
+  /** Where to write the digest map JSON; undefined to skip the file. */
+  digestMap?: string;
+  /** Explicit credentials by registry host; they win over ~/.docker/config.json. */
+  credentials: Record<string, Credentials>;
+  /** Read ~/.docker/config.json (or $DOCKER_CONFIG) for other registries. */
+  dockerConfig: boolean;
+  /**
+   * Platforms to build (os/arch[/variant]). A variant that declares platforms builds those of
+   * them listed here (all of them when this is empty); any other variant builds these (the
+   * machine's platform when empty).
+   */
+  platforms: string[];
+  sourceDateEpoch?: number;
+  gzipLevel: number;
+  /** Layer compression: gzip (at gzipLevel, the default) or zstd (at zstdLevel, default 3). */
+  compression?: 'gzip' | 'zstd';
+  zstdLevel?: number;
+  /** Local blob store (cache) directory. */
+  workDir: string;
+  /** Reuse layers from the layer cache in workDir (false: --no-cache / cache: false). Default true. */
+  cache?: boolean;
+  /** How run: steps are isolated: runc, chroot, or auto (runc when installed). Default auto. */
+  isolation?: 'auto' | 'runc' | 'chroot';
+  /** SLSA provenance for every image (max: with the build file and arg values); SBOM per platform. Default off here; the CLI and the action turn them on. */
+  provenance?: false | 'min' | 'max';
+  sbom?: boolean;
+  /** Sign attestations as GitHub artifact attestations (the action on the Actions runtime). */
+  signing?: { token: string; upload: boolean };
+  /** Environment for ${NAME} overrides of build-file args. */
+  env: Record<string, string | undefined>;
+  /**
+   * One job of a distributed build: multi-platform variants are pushed by digest only (the
+   * merge job makes their index and tags), and a partial digest map is written here.
+   */
+  distribute?: { partialMap: string };
+}
+
+/** What a run will do, resolved from the model and the inputs; the model itself is left as loaded. */
+export interface Plan {
+  buildFile: BuildFile;
+  /**
+   * Variants to build, dependencies first (variants with none of the requested platforms left
+   * out): copies of the model's, with `image`, `labels` and `annotations` resolved from the
+   * inputs and copy steps' per-platform sources filled in.
+   */
+  variants: VariantSpec[];
+  /** Platforms each variant builds, in the order declared. */
+  platforms: Map<string, Platform[]>;
+  /** Variants whose result is an index (they declare platforms, or build several). */
+  asIndex: Set<string>;
+  /** Tags per variant (names only). */
+  tags: Map<string, string[]>;
+}
+
+/** The compression new layers get, from the inputs. */
+export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 'gzipLevel' | 'zstdLevel'>): LayerCompression {
+  return inputs.compression === 'zstd'
+    ? { algorithm: 'zstd', level: inputs.zstdLevel ?? DEFAULT_ZSTD_LEVEL }
+    : { algorithm: inputs.compression ?? 'gzip', level: inputs.gzipLevel };
+}
+
+/**
+ * Phase 1, no network and no writes: the whole build file and every input are checked. `warn`
+ * hears what the tag rules skip or read unusually (a tag that is not semver, an unquoted date format).
+ */
+export async function plan(inputs: PipelineInputs, warn?: (message: string) => void): Promise<Plan> {
+  const buildFile = await loadModel(resolve(inputs.config), { env: inputs.env });
+  const selected = selectVariants(buildFile, inputs.variants);
+  const problems: ConfigProblem[] = [];
+  const requested: string[] = [];
+  for (const p of inputs.platforms) {
+    try { requested.push(formatPlatform(parsePlatform(p))); } catch (e) { problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }); }
+  }
+  const compression = layerCompressionOf(inputs);
+  const badCompression = compressionProblem(compression, { algorithm: 'compression', level: compression.algorithm === 'zstd' ? 'zstd-level' : 'gzip-level' });
+  if (badCompression) problems.push({ file: 'inputs', field: 'compression', message: badCompression, hint: 'compression: gzip (gzip-level 0-9) or zstd (zstd-level 1-19)' });
+  const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
+  let variants = selected.filter((v) => !skipped.has(v.name));
+  if (!problems.length) {
+    const sources = await resolvePlatformSources(buildFile, variants, (v) => (platforms.get(v.name) ?? []).map(formatPlatform));
+    problems.push(...sources.problems);
+    variants = sources.variants;
+  }
+  const tags = new Map<string, string[]>();
+  const git = inputs.git ?? contextFromEnv({});
+  const now = new Date();
+  let globalFlavor: Flavor | undefined;
+  try { globalFlavor = parseFlavor(inputs.flavor ?? []); } catch (e) { problems.push({ file: 'inputs', field: 'flavor', message: (e as Error).message }); }
+  let shortShaLength: number | undefined;
+  try { shortShaLength = shortShaLengthFromEnv(inputs.env); } catch (e) { problems.push({ file: 'env', field: 'DOCKER_METADATA_SHORT_SHA_LENGTH', message: (e as Error).message }); }
+  const explicitLabels = new Map<string, Record<string, string>>();
+  const resolved: VariantSpec[] = [];
+  for (const spec of variants) {
+    const v: VariantSpec = { ...spec };
+    resolved.push(v);
+    const image = inputs.images?.[v.name] ?? v.image ?? inputs.defaultImage?.(v.name);
+    if (image !== undefined) {
+      try { parseReference(image, { repositoryOnly: true }); v.image = image; } catch (e) { problems.push({ file: 'inputs', field: 'images', message: `variant ${v.name}: ${(e as Error).message}`, hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app' }); }
+    }
+    let names: string[] = [];
+    let version: string | undefined;
+    try {
+      const rules = resolveTagRules(inputs.tags.map((t) => t.replaceAll('${variant}', v.name)), v.tags ?? []);
+      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now, { shortShaLength, warn: warn && ((m) => warn(`variant ${v.name}: ${m}`)) });
+      names = computed.tags;
+      version = computed.main;
+    } catch (e) {
+      problems.push({ file: 'inputs', field: 'tags', message: `variant ${v.name}: ${(e as Error).message}` });
+    }
+    for (const t of names) {
+      if (!isValidTag(t)) problems.push({ file: 'inputs', field: 'tags', message: `tag "${t}" (variant ${v.name}) is invalid`, hint: 'tags use letters, digits, _ . - only, at most 128 characters, and may not start with . or -' });
+    }
+    tags.set(v.name, names);
+    // Labels the build file sets on this variant or on those it starts from (variants come
+    // dependencies first): generated labels must not override them.
+    const own = { ...(v.from ? explicitLabels.get(v.from) : undefined), ...v.labels };
+    explicitLabels.set(v.name, own);
+    if (inputs.githubLabels) {
+      // metadata-action's labels go under the build file's own, in the config and as annotations.
+      const gh = ociLabels(git, version, createdTime(inputs.sourceDateEpoch));
+      v.labels = { ...gh, ...own };
+      v.annotations = { ...gh, ...v.annotations };
+    }
+    if ((inputs.push || inputs.distribute) && !v.image && !v.stage) {
+      problems.push({ file: buildFile.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.image`, message: `variant ${v.name} has no image to push to`, hint: `set variants.${v.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)` });
+    }
+  }
+  if (inputs.distribute && !inputs.push) problems.push({ file: 'inputs', field: 'push', message: 'a distributed build must push (the merge job assembles what the build jobs pushed)', hint: 'set push: true, or drop distribute' });
+  if (problems.length) throw new ConfigError(problems);
+  return { buildFile, variants: resolved, platforms, asIndex, tags };
+}
+
+/**
+ * Which platforms each variant builds. A `from` variant inherits its parent's declared
+ * platforms and may only narrow them; a variant left with none of the requested platforms
+ * is skipped (in a matrix job per platform, another job builds it).
+ */
+function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: string[], problems: ConfigProblem[]) {
+  const byName = new Map(bf.variants.map((v) => [v.name, v]));
+  const declared = (v: VariantSpec | undefined): string[] | undefined => (v ? v.platforms ?? (v.from ? declared(byName.get(v.from)) : undefined) : undefined);
+  const fallback = requested.length ? requested : [formatPlatform(hostPlatform())];
+  const platforms = new Map<string, Platform[]>();
+  const asIndex = new Set<string>();
+  const skipped = new Set<string>();
+  for (const v of variants) {
+    const own = declared(v);
+    const parentOwn = v.from ? declared(byName.get(v.from)) : undefined;
+    if (v.platforms && parentOwn) {
+      const extra = v.platforms.filter((p) => !parentOwn.includes(p));
+      if (extra.length) problems.push({ file: bf.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.platforms`, message: `${extra.join(', ')} not built by ${v.from}, which this variant starts from`, hint: `add them to variants.${v.from}.platforms or remove them here` });
+    }
+    const list = own ? (requested.length ? own.filter((p) => requested.includes(p)) : own) : fallback;
+    if (list.length === 0) { skipped.add(v.name); continue; }
+    platforms.set(v.name, list.map(parsePlatform));
+    if (own || list.length > 1) asIndex.add(v.name);
+  }
+  // A variant whose parent is skipped cannot be built either.
+  for (const v of variants) if (v.from && skipped.has(v.from)) skipped.add(v.name);
+  return { platforms, asIndex, skipped };
+}
