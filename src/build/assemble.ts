@@ -66,6 +66,7 @@ export function assemble(input: AssembleInput): BuiltImage {
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history,
   };
+  if (variant.author !== undefined) config.author = variant.author;
   if (platform.variant) config.variant = platform.variant; else delete config.variant;
   // Fields Docker writes that describe the machine that built the parent, not this image.
   delete config.container;

@@ -202,7 +202,7 @@ export class DaemonlessBuilder implements Builder {
     const producer = this.producer();
     const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<ImageLayer> => {
       const t = Date.now();
-      const { layer: built, how } = made ? await made : step && step.kind !== 'run'
+      const { layer: built, how } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
         ? await producer.fromStep(step, entries)
         : await producer.fromKey(runKey, () => producer.write(entries));
       if (how === 'built') this.layersWritten++;
@@ -232,7 +232,7 @@ export class DaemonlessBuilder implements Builder {
             kind: 'run', parent: [...parentLayers, ...done].map((l) => l.diffId), platform: formatPlatform(platform),
             step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
             image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
-            variantEnv: v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
+            variantEnv: step.ownEnv ? {} : v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
           };
           const hit = await producer.lookup(runKey);
           if (hit) {
@@ -250,7 +250,7 @@ export class DaemonlessBuilder implements Builder {
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
           const result = await runStep(step, {
-            rootfs: work.dir, config: parentConfig.config, variantEnv: v.env, tmpDir: this.rootfsCache().top,
+            rootfs: work.dir, config: parentConfig.config, variantEnv: step.ownEnv ? {} : v.env, tmpDir: this.rootfsCache().top,
             ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
           });
@@ -272,6 +272,8 @@ export class DaemonlessBuilder implements Builder {
           note,
         });
         fs.apply(entries);
+        // A WORKDIR that exists already changes nothing: no layer (as Docker makes none).
+        if (step.kind === 'dir' && entries.length === 0) continue;
         let made: Promise<ProducedLayer> | undefined;
         if (speculation && step === v.steps[0]) {
           if (sameEntries(entries, speculation.entries)) {

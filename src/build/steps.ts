@@ -1,7 +1,7 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import type { CopyStep, FileStep, Step } from '../config/model.js';
+import type { CopyStep, DirStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
@@ -37,6 +37,7 @@ const ROOT: Owner = { uid: 0, gid: 0 };
 /** A short description of a step, used for the layer's history entry and the log. */
 export function describeStep(step: Step): string {
   if (step.kind === 'file') return `file ${step.path}`;
+  if (step.kind === 'dir') return `dir ${step.path}`;
   if (step.kind === 'run') return `run ${describeCommand(step)}`;
   return `copy ${step.from !== undefined ? `--from=${step.from} ` : ''}${step.sources.map((s) => s.pattern).join(' ')} ${step.to}`;
 }
@@ -45,6 +46,7 @@ export function describeStep(step: Step): string {
 export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEntry[]> {
   if (step.kind === 'run') throw new StepError(step, 'run: steps have no static entries');
   const owner = step.owner ? await ctx.resolveOwner(step.owner) : ROOT;
+  if (step.kind === 'dir') return dirEntries(step, ctx.fs, owner);
   const out = new Map<string, LayerEntry>();
   const add = (e: LayerEntry) => { out.set(e.path, e); };
   let explicitDir: string | undefined;
@@ -68,7 +70,8 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
 
 /** Adds the copy's entries; returns the destination directory when the copy targets one. */
 async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e: LayerEntry) => void): Promise<string | undefined> {
-  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
+  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob)
+    || (step.dockerRules === true && ctx.fs.type(step.to) === 'dir');
   let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
@@ -104,7 +107,7 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   const st = await lstat(host);
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
-  const perm = st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+  const perm = step.dockerRules ? st.mode & 0o7777 : st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
   if (st.isSymbolicLink()) {
     const target = await readlink(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
@@ -125,6 +128,13 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+}
+
+/** The directory and its missing parents, all with the step's owner (Docker's WORKDIR after USER). */
+function dirEntries(step: DirStep, fs: FsView, owner: Owner): LayerEntry[] {
+  const dir = normalize(step.path);
+  return [...ancestors(dir), dir].filter((d) => d !== '/' && !fs.has(d))
+    .map((d) => ({ path: d, type: 'dir' as const, mode: 0o755, uid: owner.uid, gid: owner.gid }));
 }
 
 function inside(root: string, p: string): boolean {

@@ -38,6 +38,13 @@ export interface CopyStep {
    * `matches` is empty (resolved against that image when it is built).
    */
   from?: string;
+  /**
+   * Docker's COPY rules instead of the build file's (a Dockerfile front end sets it): source
+   * permission bits are kept as they are (setuid/setgid/sticky included) instead of being
+   * normalized to 0755/0644, and a destination without a trailing slash that is an existing
+   * directory in the image is copied into.
+   */
+  dockerRules?: boolean;
   pos: SourcePos;
 }
 
@@ -56,6 +63,12 @@ export interface RunStep {
   workdir?: string;
   /** Share the host's network (default); false gives the command a network namespace with only loopback. */
   network: boolean;
+  /**
+   * `env` is the step's whole addition to the starting image's Env: the variant's `env` does not
+   * apply (a Dockerfile ENV only affects the instructions after it, so the front end gives each
+   * RUN the environment as of that line).
+   */
+  ownEnv?: boolean;
   pos: SourcePos;
 }
 
@@ -69,7 +82,19 @@ export interface FileStep {
   pos: SourcePos;
 }
 
-export type Step = CopyStep | FileStep | RunStep;
+/**
+ * Creates a directory and its missing parents (all owned by `owner`, default root), as a
+ * Dockerfile's WORKDIR does; nothing when it exists. Its layer is left out when it is empty.
+ */
+export interface DirStep {
+  kind: 'dir';
+  /** Absolute image path. */
+  path: string;
+  owner?: string;
+  pos: SourcePos;
+}
+
+export type Step = CopyStep | FileStep | RunStep | DirStep;
 
 export interface VariantSpec {
   name: string;
@@ -91,6 +116,8 @@ export interface VariantSpec {
   expose: string[];
   volumes: string[];
   stopSignal?: string;
+  /** The config's `author` (a Dockerfile's MAINTAINER). */
+  author?: string;
   /** Extra metadata-action tag rules and flavor lines for this variant (checked by the loader). */
   tags?: string[];
   flavor?: string[];
