@@ -1,0 +1,113 @@
+/**
+ * COPY and ADD into copy/file steps. Context sources are resolved (and checked) here, before any
+ * work: a missing file, a source leaving the context, or an ADD this builder cannot do yet
+ * (archives, URLs, git) fails with the instruction's position.
+ */
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { CopySource, SourcePos, Step } from '../config/model.js';
+import { isGlobPattern, resolveCopySource } from '../config/sources.js';
+import { expandHeredoc, expandWord, type Lookup } from './expand.js';
+import { InstructionError, type Instruction } from './instructions.js';
+
+export interface CopyContext {
+  file: string;
+  context: string;
+  escape: string;
+  lookup: Lookup;
+  workdir: string;
+  pos: SourcePos;
+  /** The variant a `--from` value names (a stage, or an image). */
+  fromRef(ref: string): Promise<string>;
+}
+
+type CopyInstruction = Extract<Instruction, { keyword: 'COPY' | 'ADD' }>;
+
+const UNSUPPORTED_FLAGS: Record<string, string> = {
+  parents: 'copy each directory with its own COPY',
+  exclude: 'list the files to copy, or exclude them in .dockerignore',
+  checksum: 'download in a RUN step and check the sum there',
+  'keep-git-dir': 'clone in a RUN step',
+};
+
+/** The destination as an absolute image path; a trailing slash (or `.`) means "into this directory". */
+export function destination(dest: string, workdir: string): string {
+  const intoDir = dest.endsWith('/') || dest === '.' || dest === '' || dest.endsWith('/.');
+  const abs = posix.resolve(workdir, dest);
+  return intoDir && abs !== '/' ? `${abs}/` : abs;
+}
+
+export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise<Step[]> {
+  const fail = (message: string, hint?: string): never => { throw new InstructionError(ins.pos, ins.keyword, message, hint); };
+  const word = (w: string) => expandWord(w, ctx.lookup, ctx.escape);
+  const flag = (name: string) => { const f = ins.flags.find((x) => x.name === name); return f ? word(f.value ?? '') : undefined; };
+  for (const f of ins.flags) if (UNSUPPORTED_FLAGS[f.name]) fail(`--${f.name} is not supported yet`, UNSUPPORTED_FLAGS[f.name]);
+  const owner = flag('chown') || undefined;
+  const chmod = flag('chmod');
+  let mode: number | undefined;
+  if (chmod !== undefined) {
+    if (!/^[0-7]{3,4}$/.test(chmod)) fail(`--chmod=${chmod}: only octal modes are supported`, 'write e.g. --chmod=0755');
+    mode = parseInt(chmod, 8);
+  }
+  const to = destination(word(ins.dest), ctx.workdir);
+  const intoDir = to.endsWith('/');
+  const heredocNames = new Set(ins.heredocs.map((h) => h.name));
+  const isHeredoc = (s: string) => /^<<-?["']?[A-Za-z_]/.test(s) && heredocNames.has(s.replace(/^<<-?["']?/, '').replace(/["']$/, ''));
+  const docs = ins.sources.filter(isHeredoc);
+  if (ins.sources.length > 1 && !intoDir) fail('with more than one source the destination must be a directory and end with a /', `write ${ins.dest}/`);
+  if (docs.length) {
+    if (docs.length !== ins.sources.length) fail('heredoc and file sources in one instruction are not supported yet', 'split it into two instructions');
+    return ins.heredocs.map((h) => ({
+      kind: 'file' as const,
+      path: intoDir ? posix.join(to, h.name) : to,
+      content: h.quoted ? h.content : expandHeredoc(h.content, ctx.lookup, ctx.escape),
+      ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos,
+    }));
+  }
+  const sources = ins.sources.map(word);
+  const from = flag('from');
+  if (from !== undefined) {
+    if (ins.keyword === 'ADD') fail('ADD has no --from', 'use COPY --from');
+    const variant = await ctx.fromRef(from);
+    const patterns: CopySource[] = sources.map((s) => ({ pattern: posix.resolve('/', s) + (s.endsWith('/') && s !== '/' ? '/' : ''), matches: [], isGlob: isGlobPattern(s) }));
+    return [{ kind: 'copy', sources: patterns, to, from: variant, dockerRules: true, ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
+  }
+  const resolved: CopySource[] = [];
+  const problems: string[] = [];
+  for (const s of sources) {
+    if (ins.keyword === 'ADD') addCheck(s, fail);
+    // Docker reads absolute sources relative to the context's root.
+    const rel = s.replace(/^\/+/, '') || '.';
+    const r = await resolveCopySource(ctx.context, rel);
+    if (r.source) resolved.push({ ...r.source, pattern: s });
+    problems.push(...r.problems.map((p) => `${p.message} (fix: ${p.hint})`));
+  }
+  if (problems.length) fail(problems.join('; '));
+  if (ins.keyword === 'ADD') {
+    for (const src of resolved) for (const m of src.matches) if (await isArchive(m)) fail(`ADD of the archive ${posix.relative(ctx.context, m) || m} (extraction) is not supported yet`, 'use COPY and extract it in a RUN step');
+  }
+  return [{ kind: 'copy', sources: resolved, to, dockerRules: true, ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
+}
+
+function addCheck(source: string, fail: (m: string, h?: string) => never): void {
+  if (/^git@|^git:\/\/|\.git(#.*)?$/.test(source)) fail(`ADD of a git repository (${source}) is not supported`, 'clone it in a RUN step, or check it out into the context and COPY it');
+  if (/^https?:\/\//i.test(source)) fail(`ADD of a URL (${source}) is not supported yet`, 'download it in a RUN step (curl/wget), or put the file in the context and COPY it');
+}
+
+/** tar, gzip, bzip2, xz and zstd by their magic bytes (ADD would extract them). */
+async function isArchive(path: string): Promise<boolean> {
+  let fh;
+  try { fh = await open(path, 'r'); } catch { return false; }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return false;
+    const b = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(b, 0, 512, 0);
+    const head = b.subarray(0, bytesRead);
+    const starts = (...bytes: number[]) => bytes.every((x, i) => head[i] === x);
+    return starts(0x1f, 0x8b) || starts(0x42, 0x5a, 0x68) || starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)
+      || starts(0x28, 0xb5, 0x2f, 0xfd) || head.subarray(257, 262).toString('latin1') === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
