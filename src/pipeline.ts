@@ -25,6 +25,7 @@ import { writeDockerArchive } from './output/docker-archive.js';
 import { BufferedLogger } from './output/buffered-logger.js';
 import type { OutputSpec } from './output/targets.js';
 import { formatMs, type Logger } from './log.js';
+import { dockerfileBuildFile, type DockerfileInputs } from './dockerfile/inputs.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
 export interface PipelineInputs {
@@ -76,6 +77,8 @@ export interface PipelineInputs {
    * merge job makes their index and tags), and a partial digest map is written here.
    */
   distribute?: { partialMap: string };
+  /** Build a Dockerfile (its target stage) instead of the build file `config`. */
+  dockerfile?: DockerfileInputs;
 }
 
 export interface PipelineResult {
@@ -107,8 +110,9 @@ export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 
 
 /** Phase 1, no network and no writes: the whole build file and every input are checked. */
 export async function plan(inputs: PipelineInputs): Promise<Plan> {
-  const buildFile = await loadBuildFile(resolve(inputs.config), { env: inputs.env });
-  const selected = selectVariants(buildFile, inputs.variants);
+  const df = inputs.dockerfile ? await dockerfileBuildFile(inputs.dockerfile, inputs) : undefined;
+  const buildFile = df?.buildFile ?? await loadBuildFile(resolve(inputs.config), { env: inputs.env });
+  const selected = selectVariants(buildFile, df ? [df.target] : inputs.variants);
   const problems: ConfigProblem[] = [];
   const requested: string[] = [];
   for (const p of inputs.platforms) {
