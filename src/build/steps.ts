@@ -64,7 +64,7 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
   }
-  addMissingParents(out, ctx.fs, owner, explicitDir);
+  addMissingParents(out, ctx.fs, owner, explicitDir, step.kind === 'copy' && step.dockerRules === true);
   return [...out.values()];
 }
 
@@ -145,9 +145,10 @@ function inside(root: string, p: string): boolean {
 /**
  * Creates entries for parent directories that exist neither in the image so far nor in
  * this layer. Existing ones are left out so the base image's owner, mode or symlink stays.
- * The copy's own destination directory takes the step's owner, as Docker's COPY --chown does.
+ * The copy's own destination directory takes the step's owner, as Docker's COPY --chown does
+ * (with Docker's rules, every directory the copy creates does).
  */
-function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined): void {
+function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined, ownAll = false): void {
   const needed = new Set<string>();
   for (const p of out.keys()) for (const a of ancestors(p)) needed.add(a);
   if (explicitDir && explicitDir !== '/') {
@@ -156,7 +157,7 @@ function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owne
   }
   for (const dir of needed) {
     if (out.has(dir) || fs.has(dir)) continue;
-    const o = dir === explicitDir ? owner : ROOT;
+    const o = dir === explicitDir || ownAll ? owner : ROOT;
     out.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: o.uid, gid: o.gid });
   }
 }

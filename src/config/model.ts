@@ -42,7 +42,7 @@ export interface CopyStep {
    * Docker's COPY rules instead of the build file's (a Dockerfile front end sets it): source
    * permission bits are kept as they are (setuid/setgid/sticky included) instead of being
    * normalized to 0755/0644, and a destination without a trailing slash that is an existing
-   * directory in the image is copied into.
+   * directory in the image is copied into; every directory the copy creates gets `owner`.
    */
   dockerRules?: boolean;
   pos: SourcePos;
