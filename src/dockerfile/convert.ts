@@ -41,6 +41,8 @@ export interface ConvertOptions {
 
 type RunInstruction = Extract<Instruction, { keyword: 'RUN' | 'CMD' | 'ENTRYPOINT' }>;
 
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 interface Converted { variant: VariantSpec; state: StageState }
 
 export class Converter {
@@ -111,6 +113,8 @@ export class Converter {
       if ((config as { OnBuild?: unknown[] } | undefined)?.OnBuild?.length) throw new InstructionError(s.from.pos, 'FROM', `${image} has ONBUILD triggers, which are not supported yet`, 'build from an image without ONBUILD triggers, or copy the triggers into this Dockerfile');
       state = stateFromConfig(config);
       variant.base = image.toLowerCase() === 'scratch' ? 'scratch' : image;
+      // As BuildKit's empty image: scratch starts with the default PATH in its config.
+      if (variant.base === 'scratch') { state.env.set('PATH', DEFAULT_PATH); variant.env.PATH = DEFAULT_PATH; }
     }
     const ownEnv = new Map<string, string>();
     for (const ins of s.body) {

@@ -68,8 +68,11 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
       } catch (e) { if (e instanceof ExpandError) report(new InstructionError(ins.pos, 'ARG', e.message)); else throw e; }
     }
   }
-  if (!stages.length && !problems.length) problems.push({ file: shown, message: 'the Dockerfile has no FROM', hint: 'start a stage with FROM image' });
-  if (problems.length) throw new ConfigError(problems);
+  if (!stages.length) {
+    if (!problems.length) problems.push({ file: shown, message: 'the Dockerfile has no FROM', hint: 'start a stage with FROM image' });
+    throw new ConfigError(problems);
+  }
+  // Instructions with problems are left out; the rest are still converted so every problem is reported at once.
 
   const targetStage = o.target === undefined ? stages[stages.length - 1]! : stages.find((s) => s.name === o.target!.toLowerCase());
   if (!targetStage) {
