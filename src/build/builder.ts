@@ -219,7 +219,7 @@ export class DaemonlessBuilder implements Builder {
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     try {
       for (const step of v.steps) {
-        const createdBy = `oci-build ${describeStep(step)}`;
+        const createdBy = step.createdBy ?? `oci-build ${describeStep(step)}`;
         if (step.kind === 'run') {
           const exec = canExecute(platform);
           if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: ${foreignPlatformMessage(platform)}`);

@@ -45,6 +45,8 @@ export interface CopyStep {
    * directory in the image is copied into; every directory the copy creates gets `owner`.
    */
   dockerRules?: boolean;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
@@ -69,6 +71,8 @@ export interface RunStep {
    * RUN the environment as of that line).
    */
   ownEnv?: boolean;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
@@ -79,6 +83,8 @@ export interface FileStep {
   content: string;
   mode?: number;
   owner?: string;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
@@ -91,6 +97,8 @@ export interface DirStep {
   /** Absolute image path. */
   path: string;
   owner?: string;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
