@@ -67,6 +67,9 @@ describe('Dockerfile to variants', () => {
     expect(r1!.env).toEqual({ TAG: '1', OWN: 'own', OVER: 'cli', TARGETARCH: 'amd64' });
     expect(r2!.env).toEqual({ TAG: '1', OVER: 'cli', TARGETARCH: 'amd64', OWN: 'env-wins' });
     expect(r1!.ownEnv).toBe(true);
+    // History in Docker's form: args with values, then the command as run.
+    expect(r1!.createdBy).toBe('RUN |4 TAG=1 OWN=own OVER=cli TARGETARCH=amd64 /bin/sh -c echo # buildkit');
+    expect(r2!.createdBy).toBe('RUN |3 TAG=1 OVER=cli TARGETARCH=amd64 /bin/sh -c echo # buildkit');
     expect(v.env).toEqual({ OWN: 'env-wins' });
   });
 
@@ -80,7 +83,8 @@ describe('Dockerfile to variants', () => {
     expect((one.steps[0] as RunStep).env).toEqual({ PATH: '/usr/bin:/bin:/opt/bin', A: 'b' });
     expect(one.steps[1]).toMatchObject({ kind: 'dir', path: '/base/sub', owner: 'builder' });
     expect(l.v('stage-1').steps[0]).toMatchObject({ kind: 'run', workdir: '/base/sub', user: 'app', env: {} });
-    expect(l.v('stage-1').steps[1]).toMatchObject({ kind: 'copy', to: '/base/sub/rel/', dockerRules: true });
+    expect(l.v('stage-1').steps[1]).toMatchObject({ kind: 'copy', to: '/base/sub/rel/', dockerRules: true, createdBy: 'COPY f rel/ # buildkit' });
+    expect(one.steps[1]!.createdBy).toBe('WORKDIR /base/sub');
   });
 
   it('turns settings into the config: ENTRYPOINT/CMD forms with SHELL, EXPOSE, VOLUME, LABEL, MAINTAINER, STOPSIGNAL', async () => {

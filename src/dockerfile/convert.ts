@@ -157,7 +157,7 @@ export class Converter {
       case 'WORKDIR': {
         st.workdir = posix.resolve(st.workdir, word(ins.value));
         v.workdir = st.workdir;
-        v.steps.push({ kind: 'dir', path: st.workdir, ...(st.user ? { owner: st.user } : {}), pos: this.pos(ins) });
+        v.steps.push({ kind: 'dir', path: st.workdir, ...(st.user ? { owner: st.user } : {}), createdBy: `WORKDIR ${st.workdir}`, pos: this.pos(ins) });
         return;
       }
       case 'SHELL': st.shell = ins.exec; return;
@@ -175,7 +175,9 @@ export class Converter {
       case 'RUN': v.steps.push(this.run(ins, st, ownEnv)); return;
       case 'COPY': case 'ADD': {
         const ctx: CopyContext = { file: o.file, context: o.context, escape: o.escape, lookup: lookupIn(st), workdir: st.workdir, pos: this.pos(ins), fromRef: (ref) => this.copyFromRef(ref, s, ins) };
-        v.steps.push(...await copySteps(ins, ctx));
+        const flags = ins.flags.map((f) => `--${f.name}${f.value !== undefined ? `=${f.value}` : ''} `).join('');
+        const createdBy = `${ins.keyword} ${flags}${ins.text} # buildkit`;
+        v.steps.push(...(await copySteps(ins, ctx)).map((step) => ({ ...step, createdBy })));
         return;
       }
       case 'HEALTHCHECK': case 'ONBUILD':
@@ -196,8 +198,12 @@ export class Converter {
     }
     let command: string | string[] = 'exec' in ins.command ? ins.command.exec : ins.command.shell;
     if (ins.heredocs.length && typeof command === 'string') command = heredocScript(ins, command);
+    // Docker's history form: the args with values, then the command as run (`|N K=V ... argv`).
+    const args = [...st.args].filter(([k, val]) => val !== undefined && !st.env.has(k)).map(([k, val]) => `${k}=${val}`);
+    const argv = typeof command === 'string' ? [...(st.shell ?? ['/bin/sh', '-c']), command] : command;
+    const createdBy = `RUN ${args.length ? `|${args.length} ${args.join(' ')} ` : ''}${argv.join(' ')} # buildkit`;
     return {
-      kind: 'run', command, env: runEnv(st, ownEnv), ownEnv: true, network,
+      kind: 'run', command, env: runEnv(st, ownEnv), ownEnv: true, network, createdBy,
       ...(st.shell ? { shell: st.shell } : {}), ...(st.user ? { user: st.user } : {}), workdir: st.workdir,
       pos: this.pos(ins),
     };
