@@ -110,7 +110,9 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
       if (!found) opts.fail(`copy from ${step.from}: ${m} does not exist in that image`);
       if (found.stats.isDirectory()) {
         destDir = to;
-        if (to !== '/' && !opts.exists(to)) {
+        // Docker's rules: a destination COPY creates is a new directory (root or --chown, 0755),
+        // not a copy of the source directory's owner and mode.
+        if (to !== '/' && !opts.exists(to) && !step.dockerRules) {
           const o = owner(found.stats.uid, found.stats.gid);
           opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o });
         }
