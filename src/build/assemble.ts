@@ -37,6 +37,8 @@ export function applySettings(parent: ContainerConfig | undefined, v: VariantSpe
   if (v.expose.length) c.ExposedPorts = { ...(c.ExposedPorts ?? {}), ...Object.fromEntries(v.expose.map((p) => [p, {}])) };
   if (v.volumes.length) c.Volumes = { ...(c.Volumes ?? {}), ...Object.fromEntries(v.volumes.map((p) => [p, {}])) };
   if (v.stopSignal) c.StopSignal = v.stopSignal;
+  if (v.healthcheck) c.Healthcheck = v.healthcheck;
+  if (v.onBuild) { if (v.onBuild.length) c.OnBuild = v.onBuild; else delete c.OnBuild; }
   return c;
 }
 

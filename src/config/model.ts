@@ -126,6 +126,10 @@ export interface VariantSpec {
   stopSignal?: string;
   /** The config's `author` (a Dockerfile's MAINTAINER). */
   author?: string;
+  /** The config's `Healthcheck` as Docker writes it (Test, Interval, Timeout, StartPeriod, StartInterval, Retries; durations in ns). */
+  healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  /** The config's `OnBuild` triggers; an empty list removes inherited ones (they ran in this image). */
+  onBuild?: string[];
   /** Extra metadata-action tag rules and flavor lines for this variant (checked by the loader). */
   tags?: string[];
   flavor?: string[];
