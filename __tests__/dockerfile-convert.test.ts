@@ -120,19 +120,34 @@ describe('Dockerfile to variants', () => {
 
   it('reports every unsupported or wrong instruction at once, with line and column, before any work', async () => {
     const got = await problems([
-      'FROM scratch', 'HEALTHCHECK CMD true', 'RUN --mount=type=cache,target=/c make', '  ADD https://example.com/x /x',
-      'COPY missing /m', 'ONBUILD RUN x', 'COPY a b /notadir', 'ENV X=${Y:?required}', 'FROM scratch AS bad name',
+      'FROM scratch', 'HEALTHCHECK --interval=soon CMD true', 'RUN --mount=type=cache,target=/c make', '  ADD https://example.com/x /x',
+      'COPY missing /m', 'ONBUILD FROM x', 'COPY a b /notadir', 'ENV X=${Y:?required}', 'FROM scratch AS bad name',
     ].join('\n'));
     expect(got).toEqual([
       expect.stringMatching(/^9:1 FROM: FROM takes an image/),
-      expect.stringMatching(/^2:1 HEALTHCHECK: HEALTHCHECK is not supported yet/),
+      expect.stringMatching(/^2:1 HEALTHCHECK: --interval=soon is not a duration/),
       expect.stringMatching(/^3:1 RUN: --mount is not supported yet/),
       expect.stringMatching(/^4:3 ADD: ADD of a URL/),
       expect.stringMatching(/^5:1 COPY: copy source "missing" does not exist/),
-      expect.stringMatching(/^6:1 ONBUILD: ONBUILD is not supported yet/),
+      expect.stringMatching(/^6:1 ONBUILD: invalid trigger "FROM x"/),
       expect.stringMatching(/^7:1 COPY: with more than one source the destination must be a directory/),
       expect.stringMatching(/^8:1 ENV: Y: required/),
     ]);
+  });
+
+  it('HEALTHCHECK into the config; ONBUILD stored, run by the child stage only, and removed from its config', async () => {
+    const l = await load([
+      'FROM scratch AS parent', 'HEALTHCHECK --interval=1m30s --retries=3 CMD ["/bin/check", "-q"]', 'ONBUILD ENV FROM_TRIGGER=1', 'ONBUILD COPY f /f',
+      'FROM parent AS child', 'HEALTHCHECK NONE',
+      'FROM child', 'HEALTHCHECK CMD check $X',
+    ].join('\n'), { f: 'x' });
+    expect(l.v('parent')).toMatchObject({ healthcheck: { Test: ['CMD', '/bin/check', '-q'], Interval: 90e9, Retries: 3 }, onBuild: ['ENV FROM_TRIGGER=1', 'COPY f /f'], env: { PATH: expect.any(String) } });
+    expect(l.v('parent').steps).toEqual([]);
+    expect(l.v('child')).toMatchObject({ healthcheck: { Test: ['NONE'] }, onBuild: [], env: { FROM_TRIGGER: '1' } });
+    expect(l.v('child').steps).toMatchObject([{ kind: 'copy', to: '/f', pos: { line: 5, column: 1 } }]);
+    const grandchild = l.v('stage-2');
+    expect(grandchild).toMatchObject({ healthcheck: { Test: ['CMD-SHELL', 'check $X'] }, env: {}, steps: [] });
+    expect(grandchild.onBuild).toBeUndefined();
   });
 
   it('rejects an unknown target and a stage cycle', async () => {

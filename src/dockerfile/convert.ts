@@ -13,6 +13,9 @@ import type { Instruction } from './instructions.js';
 import { InstructionError } from './instructions.js';
 import { cloneState, lookupIn, runEnv, stateFromConfig, type StageState } from './state.js';
 import { copySteps, type CopyContext } from './copy.js';
+import { healthcheck } from './healthcheck.js';
+import { lex } from './lexer.js';
+import { parseInstruction } from './instructions.js';
 
 export interface Stage {
   index: number;
@@ -104,20 +107,27 @@ export class Converter {
     const variant: VariantSpec = {
       name: this.variantName(s), steps: [], env: {}, labels: {}, annotations: {}, expose: [], volumes: [], stage: true, pos: this.pos(s.from),
     };
+    let triggers: string[] = [];
     if (parent) {
       const p = await this.stage(parent);
       state = cloneState(p.state);
+      triggers = p.state.onBuild;
       variant.from = p.variant.name;
     } else {
       const config = image.toLowerCase() === 'scratch' ? undefined : await o.imageConfig(image);
-      if ((config as { OnBuild?: unknown[] } | undefined)?.OnBuild?.length) throw new InstructionError(s.from.pos, 'FROM', `${image} has ONBUILD triggers, which are not supported yet`, 'build from an image without ONBUILD triggers, or copy the triggers into this Dockerfile');
+      const own = (config as { OnBuild?: unknown } | undefined)?.OnBuild;
+      triggers = Array.isArray(own) ? own.filter((t): t is string => typeof t === 'string') : [];
       state = stateFromConfig(config);
       variant.base = image.toLowerCase() === 'scratch' ? 'scratch' : image;
       // As BuildKit's empty image: scratch starts with the default PATH in its config.
       if (variant.base === 'scratch') { state.env.set('PATH', DEFAULT_PATH); variant.env.PATH = DEFAULT_PATH; }
     }
+    // The base's ONBUILD triggers run first, here only: they leave the config (no grandchild runs them).
+    state.onBuild = [];
+    if (triggers.length) variant.onBuild = [];
+    const body = [...this.triggerInstructions(triggers, s), ...s.body];
     const ownEnv = new Map<string, string>();
-    for (const ins of s.body) {
+    for (const ins of body) {
       try {
         await this.apply(ins, s, state, ownEnv, variant);
       } catch (err) {
@@ -180,8 +190,13 @@ export class Converter {
         v.steps.push(...(await copySteps(ins, ctx)).map((step) => ({ ...step, createdBy })));
         return;
       }
-      case 'HEALTHCHECK': case 'ONBUILD':
-        throw new InstructionError(ins.pos, ins.keyword, `${ins.keyword} is not supported yet`, `remove it, or set it in a later build step (${ins.keyword === 'HEALTHCHECK' ? 'the health check can go in your orchestrator\'s config' : 'run the trigger\'s instruction in the child Dockerfile'})`);
+      case 'HEALTHCHECK': v.healthcheck = healthcheck(ins, word); return;
+      case 'ONBUILD': {
+        this.triggerInstructions([ins.rest], s, ins.pos); // checked now, run by the child
+        st.onBuild.push(ins.rest);
+        v.onBuild = [...st.onBuild];
+        return;
+      }
       case 'FROM': return;
     }
   }
@@ -207,6 +222,15 @@ export class Converter {
       ...(st.shell ? { shell: st.shell } : {}), ...(st.user ? { user: st.user } : {}), workdir: st.workdir,
       pos: this.pos(ins),
     };
+  }
+
+  /** ONBUILD trigger texts as instructions, placed at the FROM (or the ONBUILD) that brings them. */
+  private triggerInstructions(triggers: string[], s: Stage, at = s.from.pos): Instruction[] {
+    return triggers.map((t) => {
+      const raw = lex(t).instructions[0];
+      if (!raw || ['ONBUILD', 'FROM', 'MAINTAINER'].includes(raw.keyword)) throw new InstructionError(at, 'ONBUILD', `invalid trigger "${t}"`, 'ONBUILD takes one instruction other than ONBUILD, FROM or MAINTAINER');
+      return { ...parseInstruction(raw, this.o.escape), pos: at };
+    });
   }
 
   /** `COPY --from=X`: a stage's variant name, or a step-less variant for an image. */

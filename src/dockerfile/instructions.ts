@@ -54,7 +54,7 @@ export function takeFlags(rest: string, escape: string): { flags: Flag[]; remain
   }
 }
 
-function jsonList(text: string): string[] | undefined {
+export function jsonList(text: string): string[] | undefined {
   if (!text.startsWith('[')) return undefined;
   try {
     const v: unknown = JSON.parse(text);

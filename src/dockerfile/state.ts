@@ -18,6 +18,8 @@ export interface StageState {
   workdir: string;
   /** Set by SHELL (here or in a stage this one is built from). */
   shell?: string[];
+  /** ONBUILD triggers this stage declares (they run in the stages built FROM it, not further). */
+  onBuild: string[];
 }
 
 export function stateFromConfig(config: ContainerConfig | undefined): StageState {
@@ -27,11 +29,11 @@ export function stateFromConfig(config: ContainerConfig | undefined): StageState
     env.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1));
   }
   const shell = Array.isArray(config?.Shell) && config.Shell.length ? (config.Shell as string[]) : undefined;
-  return { env, args: new Map(), ...(config?.User ? { user: config.User } : {}), workdir: config?.WorkingDir || '/', ...(shell ? { shell } : {}) };
+  return { env, args: new Map(), onBuild: [], ...(config?.User ? { user: config.User } : {}), workdir: config?.WorkingDir || '/', ...(shell ? { shell } : {}) };
 }
 
 export function cloneState(s: StageState): StageState {
-  return { ...s, env: new Map(s.env), args: new Map(s.args), ...(s.shell ? { shell: [...s.shell] } : {}) };
+  return { ...s, env: new Map(s.env), args: new Map(s.args), onBuild: [...s.onBuild], ...(s.shell ? { shell: [...s.shell] } : {}) };
 }
 
 /** For expansion: ENV wins over an ARG of the same name. */
