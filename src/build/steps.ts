@@ -63,6 +63,7 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
     });
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
+    if (step.dockerRules) await keepHardlinks(out);
   }
   addMissingParents(out, ctx.fs, owner, explicitDir, step.kind === 'copy' && step.dockerRules === true);
   return [...out.values()];
@@ -128,6 +129,29 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+}
+
+/**
+ * Docker's COPY keeps hard links between copied context files: of each set of paths that share
+ * an inode, the first in the layer's (sorted) order stays a file and the others link to it.
+ */
+async function keepHardlinks(out: Map<string, LayerEntry>): Promise<void> {
+  const byInode = new Map<string, string[]>();
+  for (const e of out.values()) {
+    if (e.type !== 'file' || !e.hostPath) continue;
+    const st = await lstat(e.hostPath);
+    if (st.nlink < 2) continue;
+    const key = `${st.dev}:${st.ino}`;
+    byInode.set(key, [...(byInode.get(key) ?? []), e.path]);
+  }
+  for (const paths of byInode.values()) {
+    if (paths.length < 2) continue;
+    const [first, ...rest] = paths.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const p of rest) {
+      const e = out.get(p)!;
+      out.set(p, { path: p, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: first! });
+    }
+  }
 }
 
 /** The directory and its missing parents, all with the step's owner (Docker's WORKDIR after USER). */
