@@ -21,6 +21,8 @@ import { imageView, type ImageView } from './helpers/image-tree.js';
 
 interface Case {
   args?: Record<string, string>;
+  /** buildah's image format (docker: it keeps HEALTHCHECK and ONBUILD, which its OCI format drops). */
+  format?: 'oci' | 'docker';
   target?: string;
   setup?: { chmod?: Record<string, string>; hardlink?: Record<string, string>; symlink?: Record<string, string> };
   buildkit?: { tree?: Record<string, unknown>; config?: Record<string, unknown>; why: string };
@@ -55,7 +57,7 @@ function prepare(name: string, c: Case): string {
 async function withBuildah(name: string, ctx: string, c: Case): Promise<ImageView> {
   const local = `localhost/oci-build-corpus-${name}:${process.pid}`;
   const args = Object.entries({ BASE: base, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
-  await run('buildah', ['bud', '--quiet', '--tls-verify=false', '--network', 'none', '--format', 'oci', ...args, ...(c.target ? ['--target', c.target] : []), '-f', join(ctx, 'Dockerfile'), '-t', local, ctx], { timeoutMs: 240_000 });
+  await run('buildah', ['bud', '--quiet', '--tls-verify=false', '--network', 'none', '--format', c.format ?? 'oci', ...args, ...(c.target ? ['--target', c.target] : []), '-f', join(ctx, 'Dockerfile'), '-t', local, ctx], { timeoutMs: 240_000 });
   try {
     await run('buildah', ['push', '--quiet', '--tls-verify=false', local, `docker://${reg.host}/corpus/${name}:buildah`]);
   } finally {

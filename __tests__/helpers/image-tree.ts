@@ -32,7 +32,7 @@ export async function imageView(ref: string): Promise<ImageView> {
     walk(join(work, 'bundle', 'rootfs'), '', tree);
     const raw = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${ref}`])).stdout) as { config?: Record<string, unknown>; author?: string };
     const c = raw.config ?? {};
-    const pick = ['Env', 'Entrypoint', 'Cmd', 'User', 'WorkingDir', 'ExposedPorts', 'Labels', 'Volumes', 'StopSignal'];
+    const pick = ['Env', 'Entrypoint', 'Cmd', 'User', 'WorkingDir', 'ExposedPorts', 'Labels', 'Volumes', 'StopSignal', 'Healthcheck', 'OnBuild'];
     const config: Record<string, unknown> = Object.fromEntries(pick.map((k) => [k, c[k] ?? null]));
     // buildah stamps its version as a label; it says nothing about the Dockerfile.
     if (config.Labels && typeof config.Labels === 'object') {
@@ -40,7 +40,7 @@ export async function imageView(ref: string): Promise<ImageView> {
       delete l['io.buildah.version'];
       config.Labels = Object.keys(l).length ? l : null;
     }
-    for (const k of ['Entrypoint', 'Cmd', 'ExposedPorts', 'Volumes']) if (Array.isArray(config[k]) && (config[k] as unknown[]).length === 0) config[k] = null;
+    for (const k of ['Entrypoint', 'Cmd', 'ExposedPorts', 'Volumes', 'OnBuild']) if (Array.isArray(config[k]) && (config[k] as unknown[]).length === 0) config[k] = null;
     if (config.User === '') config.User = null;
     if (config.WorkingDir === '') config.WorkingDir = null;
     config.author = raw.author ?? null;
