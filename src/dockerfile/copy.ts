@@ -3,8 +3,8 @@
  * work: a missing file, a source leaving the context, or an ADD this builder cannot do yet
  * (archives, URLs, git) fails with the instruction's position.
  */
-import { open } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { lstat, open, readdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { CopySource, SourcePos, Step } from '../config/model.js';
 import { isGlobPattern, resolveCopySource } from '../config/sources.js';
 import { expandHeredoc, expandWord, type Lookup } from './expand.js';
@@ -77,16 +77,60 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
   for (const s of sources) {
     if (ins.keyword === 'ADD') addCheck(s, fail);
     // Docker reads absolute sources relative to the context's root.
-    const rel = s.replace(/^\/+/, '') || '.';
-    const r = await resolveCopySource(ctx.context, rel);
-    if (r.source) resolved.push({ ...r.source, pattern: s });
-    problems.push(...r.problems.map((p) => `${p.message} (fix: ${p.hint})`));
+    const rel = posix.normalize(s.replace(/^\/+/, '') || '.');
+    const found = isGlobPattern(rel) ? await contextGlob(ctx.context, rel) : [rel];
+    if (!found.length) { problems.push(`copy source "${s}" matches nothing in the build context`); continue; }
+    const matches: string[] = [];
+    for (const m of found) {
+      const r = await resolveCopySource(ctx.context, m);
+      if (r.source) matches.push(...r.source.matches);
+      // The messages speak of a build file's directory; here it is the build context.
+      problems.push(...r.problems.map((p) => `${p.message} (fix: ${p.hint})`.replaceAll("the build file's directory", 'the build context')));
+    }
+    resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
   }
   if (problems.length) fail(problems.join('; '));
   if (ins.keyword === 'ADD') {
     for (const src of resolved) for (const m of src.matches) if (await isArchive(m)) fail(`ADD of the archive ${posix.relative(ctx.context, m) || m} (extraction) is not supported yet`, 'use COPY and extract it in a RUN step');
   }
   return [{ kind: 'copy', sources: resolved, to, dockerRules: true, ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
+}
+
+/** Go's filepath.Match for one path segment: `*` and `?` match dot files too, `[^...]` negates. */
+function segmentRegex(seg: string): RegExp {
+  let re = '';
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '\\' && i + 1 < seg.length) re += seg[++i]!.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+    else if (c === '[') {
+      const end = seg.indexOf(']', i + 2);
+      if (end < 0) { re += '\\['; continue; }
+      let cls = seg.slice(i + 1, end);
+      if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+      re += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Context paths (relative, sorted) a glob matches with Docker's rules. */
+async function contextGlob(context: string, pattern: string): Promise<string[]> {
+  let found = [''];
+  for (const seg of pattern.split('/')) {
+    const next: string[] = [];
+    for (const base of found) {
+      if (!isGlobPattern(seg)) { next.push(base ? `${base}/${seg}` : seg); continue; }
+      const names = await readdir(join(context, base)).catch(() => [] as string[]);
+      const re = segmentRegex(seg);
+      for (const n of names.sort()) if (re.test(n)) next.push(base ? `${base}/${n}` : n);
+    }
+    found = next;
+  }
+  const exists = await Promise.all(found.map((p) => lstat(join(context, p)).then(() => true, () => false)));
+  return found.filter((_, i) => exists[i]).sort();
 }
 
 function addCheck(source: string, fail: (m: string, h?: string) => never): void {
