@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path';
 import type { ContainerConfig, Platform } from '../oci/types.js';
-import type { RunStep, SourcePos, Step, VariantSpec } from '../config/model.js';
+import type { RunStep, SourcePos, VariantSpec } from '../config/model.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { ExpandError, expandWord, type Lookup } from './expand.js';
 import type { Instruction } from './instructions.js';
@@ -274,4 +274,3 @@ function exposed(value: string, ins: Instruction): string[] {
   return Array.from({ length: last - first + 1 }, (_, i) => `${first + i}/${proto}`);
 }
 
-export type { Step };

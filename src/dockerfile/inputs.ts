@@ -48,6 +48,7 @@ export async function dockerfileBuildFile(
     for (const r of d.refs) {
       let ref;
       try { ref = parseReference(r); } catch (e) { throw new ConfigError([{ file: 'inputs', field: 'tag', message: (e as Error).message, hint: 'give -t registry/repository[:tag]' }]); }
+      if (ref.digest) throw new ConfigError([{ file: 'inputs', field: 'tag', message: `-t ${r}: a digest cannot be pushed to`, hint: 'give -t registry/repository[:tag]' }]);
       repos.add(formatRepository(ref));
       tags.push(ref.tag ?? 'latest');
     }
