@@ -24,7 +24,7 @@ import { BlobFetcher } from './fetch.js';
 import { FsView } from './fsview.js';
 import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { BuiltImage, ImageLayer } from './image.js';
-import { describeStep, stepEntries, type Owner } from './steps.js';
+import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -249,7 +249,8 @@ export class DaemonlessBuilder implements Builder {
           work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
-          const result = await runStep(step, {
+          const asRun = step.dockerUser && step.user ? { ...step, user: dockerUserSpec(step.user, owners.passwd) } : step;
+          const result = await runStep(asRun, {
             rootfs: work.dir, config: parentConfig.config, variantEnv: step.ownEnv ? {} : v.env, tmpDir: this.rootfsCache().top,
             ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { CopyStep, DirStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
+import { parsePasswd } from '../layer/reader.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
@@ -33,6 +34,17 @@ export class StepError extends Error {
 }
 
 const ROOT: Owner = { uid: 0, gid: 0 };
+
+/**
+ * A Dockerfile USER as an owner spec: a uid alone takes the group of the passwd entry with that
+ * uid, else 0, as Docker runs it (a build file's uid alone means gid = uid).
+ */
+export function dockerUserSpec(user: string, passwd: string | undefined): string {
+  const spec = user.trim();
+  if (!/^\d+$/.test(spec)) return spec;
+  const entry = passwd ? parsePasswd(passwd).find((u) => u.uid === Number(spec)) : undefined;
+  return `${spec}:${entry ? entry.gid : 0}`;
+}
 
 /** A short description of a step, used for the layer's history entry and the log. */
 export function describeStep(step: Step): string {

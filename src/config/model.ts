@@ -71,6 +71,8 @@ export interface RunStep {
    * RUN the environment as of that line).
    */
   ownEnv?: boolean;
+  /** `user` is a Dockerfile USER: a uid alone runs with its passwd entry's group, else gid 0 (not gid = uid). */
+  dockerUser?: boolean;
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
   pos: SourcePos;
