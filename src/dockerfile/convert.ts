@@ -165,6 +165,7 @@ export class Converter {
       case 'USER': st.user = word(ins.value); v.user = st.user; return;
       case 'STOPSIGNAL': v.stopSignal = word(ins.value); return;
       case 'WORKDIR': {
+        // Owned by USER; a uid alone also gives the gid (BuildKit's mkdir chown, unlike a RUN's user).
         st.workdir = posix.resolve(st.workdir, word(ins.value));
         v.workdir = st.workdir;
         v.steps.push({ kind: 'dir', path: st.workdir, ...(st.user ? { owner: st.user } : {}), createdBy: `WORKDIR ${st.workdir}`, pos: this.pos(ins) });
@@ -218,7 +219,7 @@ export class Converter {
     const argv = typeof command === 'string' ? [...(st.shell ?? ['/bin/sh', '-c']), command] : command;
     const createdBy = `RUN ${args.length ? `|${args.length} ${args.join(' ')} ` : ''}${argv.join(' ')} # buildkit`;
     return {
-      kind: 'run', command, env: runEnv(st, ownEnv), ownEnv: true, network, createdBy,
+      kind: 'run', command, env: runEnv(st, ownEnv), ownEnv: true, dockerUser: true, network, createdBy,
       ...(st.shell ? { shell: st.shell } : {}), ...(st.user ? { user: st.user } : {}), workdir: st.workdir,
       pos: this.pos(ins),
     };
