@@ -22,13 +22,15 @@ export interface DockerfileInputs {
   target?: string;
   /** Image references (`repo[:tag]`) for the result, as docker build -t takes them. */
   refs: string[];
+  /** Where notes go (an ignored `# syntax=`, what .dockerignore left out). */
+  note?: (message: string) => void;
 }
 
 export interface DockerfilePlan { buildFile: BuildFile; target: string }
 
 export async function dockerfileBuildFile(
   d: DockerfileInputs,
-  opts: { platforms: string[]; credentials: Record<string, Credentials>; dockerConfig: boolean; note?: (m: string) => void },
+  opts: { platforms: string[]; credentials: Record<string, Credentials>; dockerConfig: boolean },
 ): Promise<DockerfilePlan> {
   if (opts.platforms.length > 1) throw new ConfigError([{ file: 'inputs', field: 'platforms', message: 'a Dockerfile build makes one platform at a time here', hint: 'give one --platform (or run one job per platform)' }]);
   const platform = opts.platforms[0] ? parsePlatform(opts.platforms[0]) : hostPlatform();
@@ -38,7 +40,7 @@ export async function dockerfileBuildFile(
       file: d.file, context: resolve(d.context ?? dirname(resolve(d.file))), buildArgs: d.buildArgs,
       ...(d.target !== undefined ? { target: d.target } : {}), platform, buildPlatform: hostPlatform(),
       imageConfig: async (ref) => (await resolveBase(client, ref, platform)).config.config,
-      ...(opts.note ? { note: opts.note } : {}),
+      ...(d.note ? { note: d.note } : {}),
     });
     // The filtered context copy lives as long as this process (the build reads it to the end).
     if (loaded.context !== resolve(d.context ?? dirname(resolve(d.file)))) process.once('exit', () => rmSync(loaded.context, { recursive: true, force: true }));
