@@ -133,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
     if (positionals.length > (values.file ? 1 : 0)) throw new UsageError(`unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`);
     if (values.file) {
       // docker build's -t takes whole references: they name the target's image and tags.
-      inputs.dockerfile = { file: values.file, ...(positionals[0] ? { context: positionals[0] } : {}), buildArgs: buildArgs(values['build-arg'] ?? []), ...(values.target ? { target: values.target } : {}), refs: inputs.tags };
+      inputs.dockerfile = { file: values.file, ...(positionals[0] ? { context: positionals[0] } : {}), buildArgs: buildArgs(values['build-arg'] ?? []), ...(values.target ? { target: values.target } : {}), refs: inputs.tags, note: (m) => logger.info(m) };
       inputs.tags = [];
     }
     if (command === 'merge') {
