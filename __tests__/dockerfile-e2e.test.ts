@@ -29,6 +29,7 @@ RUN --network=none <<EOF
 mkdir -p /out
 echo "$GREETING from a heredoc" > /out/greeting
 ls /sys/class/net > /out/net
+date +%s%N > /out/stamp
 EOF
 COPY <<"CONF" /out/app.conf
 name=$NOT_EXPANDED
@@ -78,8 +79,10 @@ describe('oci-build build -f Dockerfile', () => {
     podmanRefs.push(ref);
     const out = await run('podman', ['run', '--rm', '--network', 'none', '--tls-verify=false', ref]);
     expect(out.stdout).toBe('hi from a heredoc\nname=$NOT_EXPANDED\nfirst\nsecond\nlo\nhome=/opt/app\n/opt/app\n');
-    // Same inputs, same image.
+    // Same inputs, same image: the RUN (which writes the time) came from the layer cache, not run again.
     expect((await build('v1-again')).digest).toBe(first.digest);
+    // ... which is what made it equal: without the cache the RUN runs and the image changes.
+    expect((await build('v1-nocache', ['--no-cache'])).digest).not.toBe(first.digest);
   });
 
   it('changing one context file changes its COPY layer and nothing before it', async () => {
