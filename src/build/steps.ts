@@ -132,7 +132,9 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   }
   if (st.isDirectory()) {
     // A directory that already exists in the image keeps its owner, mode and type (it may be a symlink).
-    if (!ctx.fs.has(dest)) add({ path: dest, type: 'dir', mode: perm, uid: owner.uid, gid: owner.gid });
+    // Docker's --chmod applies to the copied directories too (the build file's mode: to files only).
+    const dirMode = step.dockerRules && step.mode !== undefined ? step.mode : perm;
+    if (!ctx.fs.has(dest)) add({ path: dest, type: 'dir', mode: dirMode, uid: owner.uid, gid: owner.gid });
     return true;
   }
   if (st.isFile()) {

@@ -42,7 +42,8 @@ export interface CopyStep {
    * Docker's COPY rules instead of the build file's (a Dockerfile front end sets it): source
    * permission bits are kept as they are (setuid/setgid/sticky included) instead of being
    * normalized to 0755/0644, and a destination without a trailing slash that is an existing
-   * directory in the image is copied into; every directory the copy creates gets `owner`.
+   * directory in the image is copied into; every directory the copy creates gets `owner`; `mode`
+   * applies to copied directories too.
    */
   dockerRules?: boolean;
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */

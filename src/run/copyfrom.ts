@@ -81,7 +81,9 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
       return false;
     }
     if (st.isDirectory()) {
-      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode: st.mode & 0o7777, ...o });
+      // Docker's --chmod applies to the copied directories too (the build file's mode: to files only).
+      const mode = step.dockerRules && step.mode !== undefined ? step.mode : st.mode & 0o7777;
+      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode, ...o });
       return true;
     }
     if (st.isFile()) {
