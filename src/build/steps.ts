@@ -5,6 +5,7 @@ import type { CopyStep, DirStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
 import { parsePasswd } from '../layer/reader.js';
+import { archiveEntries, archiveKind } from './archive.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
@@ -91,6 +92,15 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
   for (const source of sources) {
     for (const match of source.matches) {
       const st = await lstat(match);
+      const kind = step.extract && st.isFile() ? await archiveKind(match) : undefined;
+      if (kind) {
+        const dir = normalize(step.to);
+        destDir = dir;
+        const unpacked = await archiveEntries(match, kind, dir, step.owner ? owner : undefined, (m) => { throw new StepError(step, m); });
+        // Unlike a copied directory, the archive's directories set existing ones' owner and mode.
+        for (const e of unpacked) add(e);
+        continue;
+      }
       if (st.isDirectory()) {
         // As with Docker's COPY, a directory's contents go into the destination.
         const dir = normalize(step.to);

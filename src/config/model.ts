@@ -46,6 +46,11 @@ export interface CopyStep {
    * applies to copied directories too.
    */
   dockerRules?: boolean;
+  /**
+   * ADD: a source file that is a tar archive (plain, gzip, bzip2, xz, zstd) is unpacked into `to`
+   * (modes, owners and links as in the archive; `owner` overrides) instead of being copied.
+   */
+  extract?: boolean;
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
   pos: SourcePos;
