@@ -24,7 +24,7 @@ interface Case {
   /** buildah's image format (docker: it keeps HEALTHCHECK and ONBUILD, which its OCI format drops). */
   format?: 'oci' | 'docker';
   target?: string;
-  setup?: { chmod?: Record<string, string>; hardlink?: Record<string, string>; symlink?: Record<string, string> };
+  setup?: { chmod?: Record<string, string>; hardlink?: Record<string, string>; symlink?: Record<string, string>; sh?: string };
   buildkit?: { tree?: Record<string, unknown>; config?: Record<string, unknown>; why: string };
 }
 
@@ -44,13 +44,14 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function prepare(name: string, c: Case): string {
+async function prepare(name: string, c: Case): Promise<string> {
   const ctx = join(work, name);
   cpSync(join(FIXTURES, name), ctx, { recursive: true, verbatimSymlinks: true });
   rmSync(join(ctx, 'case.json'), { force: true });
   for (const [p, mode] of Object.entries(c.setup?.chmod ?? {})) chmodSync(join(ctx, p), parseInt(mode, 8));
   for (const [p, target] of Object.entries(c.setup?.hardlink ?? {})) linkSync(join(ctx, target), join(ctx, p));
   for (const [p, target] of Object.entries(c.setup?.symlink ?? {})) symlinkSync(target, join(ctx, p));
+  if (c.setup?.sh) await run('sh', ['-ec', c.setup.sh], { cwd: ctx });
   return ctx;
 }
 
@@ -85,7 +86,7 @@ describe('Dockerfile corpus against buildah bud', () => {
   it.each(cases)('%s', async (name) => {
     const file = join(FIXTURES, name, 'case.json');
     const c: Case = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Case : {};
-    const ctx = prepare(name, c);
+    const ctx = await prepare(name, c);
     const theirs = await withBuildah(name, ctx, c);
     const ours = await withOciBuild(name, ctx, c);
     // Where buildah 1.28 is not BuildKit, the case states BuildKit's result for those paths/keys.

@@ -1,9 +1,9 @@
 /**
  * COPY and ADD into copy/file steps. Context sources are resolved (and checked) here, before any
  * work: a missing file, a source leaving the context, or an ADD this builder cannot do yet
- * (archives, URLs, git) fails with the instruction's position.
+ * (URLs, git) fails with the instruction's position.
  */
-import { lstat, open, readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { CopySource, SourcePos, Step } from '../config/model.js';
 import { isGlobPattern, resolveCopySource } from '../config/sources.js';
@@ -90,10 +90,8 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
     resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
   }
   if (problems.length) fail(problems.join('; '));
-  if (ins.keyword === 'ADD') {
-    for (const src of resolved) for (const m of src.matches) if (await isArchive(m)) fail(`ADD of the archive ${posix.relative(ctx.context, m) || m} (extraction) is not supported yet`, 'use COPY and extract it in a RUN step');
-  }
-  return [{ kind: 'copy', sources: resolved, to, dockerRules: true, ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
+  // ADD unpacks local tar archives (the builder tells them by their first bytes).
+  return [{ kind: 'copy', sources: resolved, to, dockerRules: true, ...(ins.keyword === 'ADD' ? { extract: true } : {}), ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
 }
 
 /** Go's filepath.Match for one path segment: `*` and `?` match dot files too, `[^...]` negates. */
@@ -136,22 +134,4 @@ async function contextGlob(context: string, pattern: string): Promise<string[]> 
 function addCheck(source: string, fail: (m: string, h?: string) => never): void {
   if (/^git@|^git:\/\/|\.git(#.*)?$/.test(source)) fail(`ADD of a git repository (${source}) is not supported`, 'clone it in a RUN step, or check it out into the context and COPY it');
   if (/^https?:\/\//i.test(source)) fail(`ADD of a URL (${source}) is not supported yet`, 'download it in a RUN step (curl/wget), or put the file in the context and COPY it');
-}
-
-/** tar, gzip, bzip2, xz and zstd by their magic bytes (ADD would extract them). */
-async function isArchive(path: string): Promise<boolean> {
-  let fh;
-  try { fh = await open(path, 'r'); } catch { return false; }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return false;
-    const b = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(b, 0, 512, 0);
-    const head = b.subarray(0, bytesRead);
-    const starts = (...bytes: number[]) => bytes.every((x, i) => head[i] === x);
-    return starts(0x1f, 0x8b) || starts(0x42, 0x5a, 0x68) || starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)
-      || starts(0x28, 0xb5, 0x2f, 0xfd) || head.subarray(257, 262).toString('latin1') === 'ustar';
-  } finally {
-    await fh.close();
-  }
 }
