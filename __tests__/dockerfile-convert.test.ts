@@ -1,6 +1,9 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDockerfile, type LoadedDockerfile } from '../src/dockerfile/index.js';
 import { ConfigError, type RunStep, type VariantSpec } from '../src/config/model.js';
@@ -120,14 +123,14 @@ describe('Dockerfile to variants', () => {
 
   it('reports every unsupported or wrong instruction at once, with line and column, before any work', async () => {
     const got = await problems([
-      'FROM scratch', 'HEALTHCHECK --interval=soon CMD true', 'RUN --mount=type=cache,target=/c make', '  ADD https://example.com/x /x',
+      'FROM scratch', 'HEALTHCHECK --interval=soon CMD true', 'RUN --mount=type=cache,target=/c make', '  ADD http://127.0.0.1:1/x /x',
       'COPY missing /m', 'ONBUILD FROM x', 'COPY a b /notadir', 'ENV X=${Y:?required}', 'FROM scratch AS bad name',
     ].join('\n'));
     expect(got).toEqual([
       expect.stringMatching(/^9:1 FROM: FROM takes an image/),
       expect.stringMatching(/^2:1 HEALTHCHECK: --interval=soon is not a duration/),
       expect.stringMatching(/^3:1 RUN: --mount is not supported yet/),
-      expect.stringMatching(/^4:3 ADD: ADD of a URL/),
+      expect.stringMatching(/^4:3 ADD: downloading http:\/\/127.0.0.1:1\/x failed/),
       expect.stringMatching(/^5:1 COPY: copy source "missing" does not exist/),
       expect.stringMatching(/^6:1 ONBUILD: invalid trigger "FROM x"/),
       expect.stringMatching(/^7:1 COPY: with more than one source the destination must be a directory/),
@@ -148,6 +151,28 @@ describe('Dockerfile to variants', () => {
     const grandchild = l.v('stage-2');
     expect(grandchild).toMatchObject({ healthcheck: { Test: ['CMD-SHELL', 'check $X'] }, env: {}, steps: [] });
     expect(grandchild.onBuild).toBeUndefined();
+  });
+
+  it('ADD <url> downloads before any work (named after the URL, mode 0600), checks --checksum, never unpacks', async () => {
+    const body = Buffer.from('payload\n');
+    const srv = createServer((_req, res) => { res.end(body); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+      const l = await load(`FROM scratch\nADD --checksum=${sum} ${url}/dir/tool.tgz /opt/\n`);
+      const step = l.v('stage-0').steps[0]!;
+      expect(step).toMatchObject({ kind: 'copy', to: '/opt/', sources: [{ pattern: `${url}/dir/tool.tgz` }] });
+      expect(step.kind === 'copy' && step.extract).toBeFalsy();
+      const file = step.kind === 'copy' ? step.sources[0]!.matches[0]! : '';
+      expect(file.endsWith('/tool.tgz')).toBe(true);
+      expect(readFileSync(file)).toEqual(body);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const bad = await problems(`FROM scratch\nADD --checksum=sha256:${'0'.repeat(64)} ${url}/x /x\n`);
+      expect(bad).toEqual([expect.stringMatching(new RegExp(`^2:1 ADD: ${url}/x has ${sum}, not the --checksum`))]);
+    } finally {
+      srv.close();
+    }
   });
 
   it('rejects an unknown target and a stage cycle', async () => {

@@ -1,6 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, cpSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { pushBusyboxBase } from './helpers/base-image.js';
@@ -33,13 +35,24 @@ const cases = readdirSync(FIXTURES).filter((d) => existsSync(join(FIXTURES, d, '
 
 let reg: TestRegistry;
 let base: string;
+/** Files for ADD <url> cases, at HTTP_URL (a build arg of every case). */
+const SERVED: Record<string, Buffer> = { '/tool.sh': Buffer.from('#!/bin/sh\necho tool\n'), '/data.tar.gz': gzipSync(Buffer.from('a download is never unpacked\n')) };
+let http: Server;
+let httpUrl: string;
 const work = mkdtempSync(join(tmpdir(), 'oci-build-corpus-'));
 
 beforeAll(async () => {
   reg = await startRegistry();
   base = (await pushBusyboxBase(reg.host, 'corpus/busybox')).single;
+  http = createServer((req, res) => {
+    const body = SERVED[req.url ?? ''];
+    res.writeHead(body ? 200 : 404).end(body ?? 'not found');
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  httpUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
 });
 afterAll(async () => {
+  http?.close();
   await reg?.stop();
   rmSync(work, { recursive: true, force: true });
 });
@@ -57,7 +70,7 @@ async function prepare(name: string, c: Case): Promise<string> {
 
 async function withBuildah(name: string, ctx: string, c: Case): Promise<ImageView> {
   const local = `localhost/oci-build-corpus-${name}:${process.pid}`;
-  const args = Object.entries({ BASE: base, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+  const args = Object.entries({ BASE: base, HTTP_URL: httpUrl, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
   await run('buildah', ['bud', '--quiet', '--tls-verify=false', '--network', 'none', '--format', c.format ?? 'oci', ...args, ...(c.target ? ['--target', c.target] : []), '-f', join(ctx, 'Dockerfile'), '-t', local, ctx], { timeoutMs: 240_000 });
   try {
     await run('buildah', ['push', '--quiet', '--tls-verify=false', local, `docker://${reg.host}/corpus/${name}:buildah`]);
@@ -75,7 +88,7 @@ async function withBuildah(name: string, ctx: string, c: Case): Promise<ImageVie
 }
 
 async function withOciBuild(name: string, ctx: string, c: Case): Promise<ImageView> {
-  const args = Object.entries({ BASE: base, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+  const args = Object.entries({ BASE: base, HTTP_URL: httpUrl, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
   const r = await cli(['build', '-f', join(ctx, 'Dockerfile'), ...args, ...(c.target ? ['--target', c.target] : []), '-t', `${reg.host}/corpus/${name}:ours`, '--push', '--cache-dir', join(work, 'cache'), ctx]);
   expect(r.code, r.stderr).toBe(0);
   return imageView(`${reg.host}/corpus/${name}:ours`);

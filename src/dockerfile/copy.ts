@@ -1,7 +1,7 @@
 /**
  * COPY and ADD into copy/file steps. Context sources are resolved (and checked) here, before any
- * work: a missing file, a source leaving the context, or an ADD this builder cannot do yet
- * (URLs, git) fails with the instruction's position.
+ * work: a missing file, a source leaving the context, an ADD of a git URL, or a download that
+ * fails or does not match --checksum, fails with the instruction's position.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -9,6 +9,7 @@ import type { CopySource, SourcePos, Step } from '../config/model.js';
 import { isGlobPattern, resolveCopySource } from '../config/sources.js';
 import { expandHeredoc, expandWord, type Lookup } from './expand.js';
 import { InstructionError, type Instruction } from './instructions.js';
+import { download, DownloadError } from './download.js';
 
 export interface CopyContext {
   file: string;
@@ -26,7 +27,6 @@ type CopyInstruction = Extract<Instruction, { keyword: 'COPY' | 'ADD' }>;
 const UNSUPPORTED_FLAGS: Record<string, string> = {
   parents: 'copy each directory with its own COPY',
   exclude: 'list the files to copy, or exclude them in .dockerignore',
-  checksum: 'download in a RUN step and check the sum there',
   'keep-git-dir': 'clone in a RUN step',
 };
 
@@ -73,9 +73,16 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
     return [{ kind: 'copy', sources: patterns, to, from: variant, dockerRules: true, ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
   }
   const resolved: CopySource[] = [];
+  const downloads: CopySource[] = [];
   const problems: string[] = [];
+  const checksum = flag('checksum');
+  if (checksum !== undefined && !sources.every(isUrl)) fail('--checksum is for URL sources only', 'drop it, or check the file\'s sum in a RUN step');
   for (const s of sources) {
     if (ins.keyword === 'ADD') addCheck(s, fail);
+    if (ins.keyword === 'ADD' && isUrl(s)) {
+      try { downloads.push(await download(s, checksum)); } catch (e) { if (e instanceof DownloadError) fail(e.message, e.hint); throw e; }
+      continue;
+    }
     // Docker reads absolute sources relative to the context's root.
     const rel = posix.normalize(s.replace(/^\/+/, '') || '.');
     const found = isGlobPattern(rel) ? await contextGlob(ctx.context, rel) : [rel];
@@ -90,8 +97,11 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
     resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
   }
   if (problems.length) fail(problems.join('; '));
-  // ADD unpacks local tar archives (the builder tells them by their first bytes).
-  return [{ kind: 'copy', sources: resolved, to, dockerRules: true, ...(ins.keyword === 'ADD' ? { extract: true } : {}), ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
+  const step = (sources: CopySource[], extract: boolean): Step => ({
+    kind: 'copy', sources, to, dockerRules: true, ...(extract ? { extract } : {}), ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos,
+  });
+  // ADD unpacks local tar archives (the builder tells them by their first bytes), never downloads.
+  return [...(resolved.length ? [step(resolved, ins.keyword === 'ADD')] : []), ...(downloads.length ? [step(downloads, false)] : [])];
 }
 
 /** Go's filepath.Match for one path segment: `*` and `?` match dot files too, `[^...]` negates. */
@@ -131,7 +141,10 @@ async function contextGlob(context: string, pattern: string): Promise<string[]> 
   return found.filter((_, i) => exists[i]).sort();
 }
 
+function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
 function addCheck(source: string, fail: (m: string, h?: string) => never): void {
   if (/^git@|^git:\/\/|\.git(#.*)?$/.test(source)) fail(`ADD of a git repository (${source}) is not supported`, 'clone it in a RUN step, or check it out into the context and COPY it');
-  if (/^https?:\/\//i.test(source)) fail(`ADD of a URL (${source}) is not supported yet`, 'download it in a RUN step (curl/wget), or put the file in the context and COPY it');
 }
