@@ -114,7 +114,10 @@ export class Converter {
       triggers = p.state.onBuild;
       variant.from = p.variant.name;
     } else {
-      const config = image.toLowerCase() === 'scratch' ? undefined : await o.imageConfig(image);
+      // A registry failure is no Dockerfile problem (exit 1, not 2), but it says where the image is named.
+      const config = image.toLowerCase() === 'scratch' ? undefined : await o.imageConfig(image).catch((e: Error) => {
+        throw new Error(`${o.file}:${s.from.pos.line}:${s.from.pos.column}: FROM ${image}: ${e.message}`, { cause: e });
+      });
       const own = (config as { OnBuild?: unknown } | undefined)?.OnBuild;
       triggers = Array.isArray(own) ? own.filter((t): t is string => typeof t === 'string') : [];
       state = stateFromConfig(config);
