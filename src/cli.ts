@@ -21,6 +21,8 @@ Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
                   [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
+  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
+                  build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
   oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -49,6 +51,17 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 
 class UsageError extends Error {}
 
+/** --build-arg K=V (a bare K takes the value from the environment, as docker build does). */
+function buildArgs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const eq = a.indexOf('=');
+    if (eq === 0) throw new UsageError(`--build-arg "${a}" has no name`);
+    if (eq < 0) { const v = process.env[a]; if (v !== undefined) out[a] = v; } else out[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -57,8 +70,9 @@ async function main(argv: string[]): Promise<number> {
   }
   // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: rest,
       options: {
         config: { type: 'string', short: 'c', default: 'oci-build.yml' },
@@ -79,8 +93,12 @@ async function main(argv: string[]): Promise<number> {
         partial: { type: 'string', multiple: true, default: [] },
         provenance: { type: 'string', default: 'true' },
         sbom: { type: 'string', default: 'true' },
+        file: { type: 'string', short: 'f' },
+        'build-arg': { type: 'string', multiple: true, default: [] },
+        target: { type: 'string' },
       },
       strict: true,
+      allowPositionals: true,
     }));
   } catch (err) {
     process.stderr.write(`oci-build: ${(err as Error).message}\n\n${USAGE}\n`);
@@ -124,6 +142,12 @@ async function main(argv: string[]): Promise<number> {
       provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
       sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
     };
+    if (positionals.length > (values.file ? 1 : 0)) throw new UsageError(`unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`);
+    if (values.file) {
+      // docker build's -t takes whole references: they name the target's image and tags.
+      inputs.dockerfile = { file: values.file, ...(positionals[0] ? { context: positionals[0] } : {}), buildArgs: buildArgs(values['build-arg'] ?? []), ...(values.target ? { target: values.target } : {}), refs: inputs.tags, note: (m) => logger.info(m) };
+      inputs.tags = [];
+    }
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);

@@ -25,7 +25,7 @@ import { FsView } from './fsview.js';
 import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
-import { describeStep, stepEntries, type Owner } from './steps.js';
+import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
 import type { LayerOrigin, LayerReport } from './report.js';
 
 export interface BuildOptions {
@@ -202,7 +202,7 @@ export class DaemonlessBuilder implements Builder {
     const producer = this.producer();
     const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();
-      const { layer: built, how } = made ? await made : step && step.kind !== 'run'
+      const { layer: built, how } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
         ? await producer.fromStep(step, entries)
         : await producer.fromKey(runKey, () => producer.write(entries));
       const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
@@ -220,7 +220,7 @@ export class DaemonlessBuilder implements Builder {
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     try {
       for (const step of v.steps) {
-        const createdBy = `oci-build ${describeStep(step)}`;
+        const createdBy = step.createdBy ?? `oci-build ${describeStep(step)}`;
         if (step.kind === 'run') {
           const exec = canExecute(platform);
           if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: ${foreignPlatformMessage(platform)}`);
@@ -233,7 +233,7 @@ export class DaemonlessBuilder implements Builder {
             kind: 'run', parent: [...parentLayers, ...done].map((l) => l.diffId), platform: formatPlatform(platform),
             step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
             image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
-            variantEnv: v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
+            variantEnv: step.ownEnv ? {} : v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
           };
           const hit = await producer.lookup(runKey);
           if (hit) {
@@ -252,8 +252,9 @@ export class DaemonlessBuilder implements Builder {
           work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
-          const result = await runStep(step, {
-            rootfs: work.dir, config: parentConfig.config, variantEnv: v.env, tmpDir: this.rootfsCache().top,
+          const asRun = step.dockerUser && step.user ? { ...step, user: dockerUserSpec(step.user, owners.passwd) } : step;
+          const result = await runStep(asRun, {
+            rootfs: work.dir, config: parentConfig.config, variantEnv: step.ownEnv ? {} : v.env, tmpDir: this.rootfsCache().top,
             ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
             isolation: this.opts.isolation ?? 'auto', announce: (m) => this.opts.logger.info(m),
@@ -276,6 +277,8 @@ export class DaemonlessBuilder implements Builder {
           note,
         });
         fs.apply(entries);
+        // A WORKDIR that exists already changes nothing: no layer (as Docker makes none).
+        if (step.kind === 'dir' && entries.length === 0) continue;
         let made: Promise<ProducedLayer> | undefined;
         if (speculation && step === v.steps[0]) {
           if (sameEntries(entries, speculation.entries)) {

@@ -13,6 +13,7 @@ import { ociLabels } from '../github/labels.js';
 import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from '../layer/compress.js';
 import type { Credentials } from '../registry/credentials.js';
 import type { OutputSpec } from '../output/sinks.js';
+import { dockerfileBuildFile, type DockerfileInputs } from '../dockerfile/inputs.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
 export interface PipelineInputs {
@@ -71,6 +72,8 @@ export interface PipelineInputs {
    * merge job makes their index and tags), and a partial digest map is written here.
    */
   distribute?: { partialMap: string };
+  /** Build a Dockerfile (its target stage) instead of the build file `config`. */
+  dockerfile?: DockerfileInputs;
 }
 
 /** What a run will do, resolved from the model and the inputs; the model itself is left as loaded. */
@@ -102,8 +105,11 @@ export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 
  * hears what the tag rules skip or read unusually (a tag that is not semver, an unquoted date format).
  */
 export async function plan(inputs: PipelineInputs, warn?: (message: string) => void): Promise<Plan> {
-  const buildFile = await loadModel(resolve(inputs.config), { env: inputs.env });
-  const selected = selectVariants(buildFile, inputs.variants);
+  // A Dockerfile needs its base images' configs (ENV PATH=$PATH, relative WORKDIR) and the CLI's
+  // build args, target and -t references, so it is loaded here rather than by file name.
+  const df = inputs.dockerfile ? await dockerfileBuildFile(inputs.dockerfile, inputs) : undefined;
+  const buildFile = df?.buildFile ?? (await loadModel(resolve(inputs.config), { env: inputs.env }));
+  const selected = selectVariants(buildFile, df ? [df.target] : inputs.variants);
   const problems: ConfigProblem[] = [];
   const requested: string[] = [];
   for (const p of inputs.platforms) {
