@@ -78,7 +78,7 @@ interface VariantJob {
 
 
 export class DaemonlessBuilder implements Builder {
-  readonly fetcher: BlobFetcher;
+  private readonly fetcher: BlobFetcher;
   private readonly bases = new Map<string, Promise<BaseImage>>();
   private readonly scanner: BaseScanner;
   /** Bases (by digest) whose scan already has a layer compressing beside it. */

@@ -1,12 +1,13 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { decompressedChunks } from './decompress.js';
+import type { BlobOpener } from '../oci/layer.js';
 import { whiteoutOf } from './whiteout.js';
 import { readTar, TarFormatError } from './tarstream.js';
 import { comparePaths } from './tarwriter.js';
 
 /** Opens one layer blob (compressed or not) as a stream. Called once per pass over the layers. */
-export type LayerSource = () => Promise<Readable> | Readable;
+export type LayerSource = BlobOpener;
 
 export type PathType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 

@@ -2,6 +2,12 @@ import type { Readable } from 'node:stream';
 import type { Digest } from './digest.js';
 import type { Descriptor } from './types.js';
 
+/**
+ * How every part opens a blob's bytes (a layer's, compressed or not): called once per read, so
+ * nothing needs to be held in memory between reads.
+ */
+export type BlobOpener = () => Readable | Promise<Readable>;
+
 /** A repository of a registry (the same shape as the registry client's RepoRef). */
 export interface RepositoryRef {
   registry: string;

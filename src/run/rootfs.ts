@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
+import type { BlobOpener } from '../oci/layer.js';
 import { ownerTag, trackDirectory } from './cleanup.js';
 import { removeLeftovers } from './sandbox.js';
 import { extractLayer } from './extract.js';
@@ -28,7 +28,7 @@ import { extractLayer } from './extract.js';
 export interface ChainLayer {
   diffId: Digest;
   /** Opens the layer blob (compressed or not). */
-  open: () => Readable | Promise<Readable>;
+  open: BlobOpener;
   /** For messages. */
   label: string;
 }
