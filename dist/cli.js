@@ -4,18 +4,24 @@ const require = __ociCreateRequire(import.meta.url);
 import {
   ConfigError,
   MergeError,
+  RanAsRoot,
   contextFromEnv,
   describeStep,
   formatPlatform,
   formatRepository,
   loadEventPayload,
   parseOutput,
+  parseProvenance,
   parseReference,
+  parseSbom,
   plan,
   runMerge,
   runPipeline
-} from "./chunks/chunk-CBUTIZLL.js";
-import "./chunks/chunk-IZYIEEQ2.js";
+} from "./chunks/chunk-UFP5LVTJ.js";
+import "./chunks/chunk-6AX7UCDQ.js";
+import "./chunks/chunk-ZALHLY2W.js";
+import "./chunks/chunk-BSCQ3SFG.js";
+import "./chunks/chunk-Z3NNVBL6.js";
 
 // src/cli.ts
 import { parseArgs } from "node:util";
@@ -25,7 +31,10 @@ var USAGE = `oci-build: build OCI images for a matrix of variants without a Dock
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N] [--verbose]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
+                  [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
+  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
+                  build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
   oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -45,7 +54,7 @@ function stderrLogger(verbose) {
       if (verbose) process.stderr.write(`debug: ${m}
 `);
     },
-    group: async (name, fn) => fn()
+    group: async (_name, fn) => fn()
   };
 }
 function sourceDateEpoch(env) {
@@ -56,6 +65,18 @@ function sourceDateEpoch(env) {
 }
 var UsageError = class extends Error {
 };
+function buildArgs(list) {
+  const out = {};
+  for (const a of list) {
+    const eq = a.indexOf("=");
+    if (eq === 0) throw new UsageError(`--build-arg "${a}" has no name`);
+    if (eq < 0) {
+      const v = process.env[a];
+      if (v !== void 0) out[a] = v;
+    } else out[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return out;
+}
 async function main(argv) {
   const [command, ...rest] = argv;
   if (!command || command === "--help" || command === "-h" || command === "help") {
@@ -64,8 +85,9 @@ async function main(argv) {
     return command ? 0 : 2;
   }
   let values;
+  let positionals;
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: rest,
       options: {
         config: { type: "string", short: "c", default: "oci-build.yml" },
@@ -79,12 +101,19 @@ async function main(argv) {
         "gzip-level": { type: "string", default: "1" },
         compression: { type: "string", default: "gzip" },
         "zstd-level": { type: "string" },
+        isolation: { type: "string" },
         verbose: { type: "boolean", short: "v", default: false },
         "no-cache": { type: "boolean", default: false },
         distribute: { type: "string" },
-        partial: { type: "string", multiple: true, default: [] }
+        partial: { type: "string", multiple: true, default: [] },
+        provenance: { type: "string", default: "true" },
+        sbom: { type: "string", default: "true" },
+        file: { type: "string", short: "f" },
+        "build-arg": { type: "string", multiple: true, default: [] },
+        target: { type: "string" }
       },
-      strict: true
+      strict: true,
+      allowPositionals: true
     }));
   } catch (err) {
     process.stderr.write(`oci-build: ${err.message}
@@ -101,6 +130,8 @@ ${USAGE}
     if (compression !== "gzip" && compression !== "zstd") throw new UsageError(`--compression must be gzip or zstd, got "${compression}"`);
     const zstdLevel = values["zstd-level"] === void 0 ? void 0 : Number(values["zstd-level"]);
     if (zstdLevel !== void 0 && (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19)) throw new UsageError(`--zstd-level must be 1-19, got "${values["zstd-level"]}"`);
+    const isolation = values.isolation ?? "auto";
+    if (isolation !== "auto" && isolation !== "runc" && isolation !== "chroot") throw new UsageError(`--isolation must be runc or chroot (default: runc when installed, else chroot), got "${isolation}"`);
     const credentials = {};
     const env = process.env;
     if (env.OCI_BUILD_REGISTRY && env.OCI_BUILD_USERNAME && env.OCI_BUILD_PASSWORD) {
@@ -127,11 +158,31 @@ ${USAGE}
       compression,
       ...zstdLevel !== void 0 ? { zstdLevel } : {},
       cache: !values["no-cache"],
+      isolation,
       workDir: values["cache-dir"] ?? join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "oci-build"),
       env,
       git: contextFromEnv(env, loadEventPayload(env)),
-      ...values.distribute ? { distribute: { partialMap: values.distribute } } : {}
+      ...values.distribute ? { distribute: { partialMap: values.distribute } } : {},
+      provenance: (() => {
+        try {
+          return parseProvenance(values.provenance ?? "true");
+        } catch (e) {
+          throw new UsageError(e.message);
+        }
+      })(),
+      sbom: (() => {
+        try {
+          return parseSbom(values.sbom ?? "true");
+        } catch (e) {
+          throw new UsageError(e.message);
+        }
+      })()
     };
+    if (positionals.length > (values.file ? 1 : 0)) throw new UsageError(`unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? "" : " (a build context needs -f Dockerfile)"}`);
+    if (values.file) {
+      inputs.dockerfile = { file: values.file, ...positionals[0] ? { context: positionals[0] } : {}, buildArgs: buildArgs(values["build-arg"] ?? []), ...values.target ? { target: values.target } : {}, refs: inputs.tags, note: (m) => logger.info(m) };
+      inputs.tags = [];
+    }
     if (command === "merge") {
       const result2 = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result2.digestMap, null, 2)}
@@ -144,10 +195,12 @@ ${USAGE}
     }
     if (command !== "build") throw new UsageError(`unknown command "${command}"`);
     const result = await runPipeline(inputs, logger);
-    process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}
+    const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
+    process.stdout.write(`${JSON.stringify(shown, null, 2)}
 `);
     return 0;
   } catch (err) {
+    if (err instanceof RanAsRoot) return err.exitCode;
     if (err instanceof ConfigError || err instanceof MergeError) {
       process.stderr.write(`oci-build: ${err.message}
 `);

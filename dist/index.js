@@ -3,6 +3,7 @@ const require = __ociCreateRequire(import.meta.url);
 import {
   ConfigError,
   MergeError,
+  RanAsRoot,
   contextFromEnv,
   external_exports,
   formatBytes,
@@ -11,10 +12,14 @@ import {
   loadEventPayload,
   ownerOf,
   parseOutput,
+  parseProvenance,
+  parseSbom,
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-CBUTIZLL.js";
+} from "./chunks/chunk-UFP5LVTJ.js";
+import "./chunks/chunk-6AX7UCDQ.js";
+import "./chunks/chunk-ZALHLY2W.js";
 import {
   debug,
   error,
@@ -25,10 +30,10 @@ import {
   setOutput,
   setSecret,
   warning
-} from "./chunks/chunk-VJ26ZSK7.js";
+} from "./chunks/chunk-BSCQ3SFG.js";
 import {
   __toESM
-} from "./chunks/chunk-IZYIEEQ2.js";
+} from "./chunks/chunk-Z3NNVBL6.js";
 
 // src/action.ts
 var import_yaml = __toESM(require_dist(), 1);
@@ -135,7 +140,7 @@ function explainRegistryError(err) {
   return void 0;
 }
 
-// src/output/summary.ts
+// src/github/summary.ts
 import { appendFile } from "node:fs/promises";
 var MAX_INLINE_JSON = 512 * 1024;
 function escapeHtml(s) {
@@ -198,14 +203,13 @@ async function writeSummary(text, env = process.env) {
   return true;
 }
 
-// src/output/artifact.ts
+// src/github/artifact.ts
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { createHash } from "node:crypto";
-var coreLogger = { info: (m) => info(m), warn: (m) => warning(m) };
 var INVALID_NAME = /[":<>|*?\r\n\\/]/;
-async function uploadDigestMapArtifact(file, name, retentionDays, deps = {}) {
-  const logger = deps.logger ?? coreLogger;
+async function uploadDigestMapArtifact(file, name, retentionDays, deps) {
+  const logger = deps.logger;
   const env = deps.env ?? process.env;
   if (!name) return void 0;
   const skip = (why) => {
@@ -233,7 +237,7 @@ async function uploadDigestMapArtifact(file, name, retentionDays, deps = {}) {
       return skip(`the artifact service is not available here (${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} not set: this is not a GitHub Actions job step, or a wrapper did not pass them on)`);
     }
     try {
-      const { DefaultArtifactClient } = await import("./chunks/artifact-DBU3DDVI.js");
+      const { DefaultArtifactClient } = await import("./chunks/artifact-6YFCH7ZX.js");
       client = new DefaultArtifactClient();
     } catch (e) {
       return skip(`@actions/artifact could not be loaded: ${e.message}`);
@@ -281,11 +285,11 @@ async function downloadPartials(pattern, dir, logger, client) {
   return files;
 }
 async function defaultClient() {
-  const { DefaultArtifactClient } = await import("./chunks/artifact-DBU3DDVI.js");
+  const { DefaultArtifactClient } = await import("./chunks/artifact-6YFCH7ZX.js");
   return new DefaultArtifactClient();
 }
 
-// src/output/actions-cache.ts
+// src/github/actions-cache.ts
 import { createHash as createHash2 } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join as join2 } from "node:path";
@@ -303,7 +307,7 @@ async function cacheKeys(configPath, variants, platforms, sha) {
   return { key: `${prefix}${scope}-${sha || Date.now()}`, restoreKeys: [`${prefix}${scope}-`, prefix] };
 }
 async function service() {
-  return await import("./chunks/cache-VURESSYC.js");
+  return await import("./chunks/cache-IGIRCFN4.js");
 }
 async function restoreLayerCache(workDir, keys, logger, svc) {
   try {
@@ -313,7 +317,7 @@ async function restoreLayerCache(workDir, keys, logger, svc) {
       return void 0;
     }
     const hit = await s.restoreCache(cachePaths(workDir), keys.key, keys.restoreKeys);
-    logger.info(hit ? `layer cache: restored ${hit}` : "layer cache: nothing to restore yet");
+    logger.info(hit ? `layer cache: restored ${hit}` : "layer cache: nothing restored (no cache for these keys yet, or see the warning above)");
     return hit;
   } catch (e) {
     logger.warn(`layer cache: restore failed, building without it: ${e.message}`);
@@ -325,8 +329,9 @@ async function saveLayerCache(workDir, key, restored, logger, svc) {
   try {
     const s = svc ?? await service();
     if (!s.isFeatureAvailable()) return;
-    await s.saveCache(cachePaths(workDir), key);
-    logger.info(`layer cache: saved ${key}`);
+    const id = await s.saveCache(cachePaths(workDir), key);
+    if (id === -1) logger.warn(`layer cache: not saved: the Actions cache did not take ${key} (see above); the next run builds without it`);
+    else logger.info(`layer cache: saved ${key}`);
   } catch (e) {
     logger.warn(`layer cache: not saved: ${e.message}`);
   }
@@ -375,11 +380,13 @@ var inputsSchema = external_exports.object({
   gzipLevel: external_exports.number().int().min(0, "gzip-level: 0-9").max(9, "gzip-level: 0-9"),
   compression: external_exports.enum(["gzip", "zstd"], { message: "compression: gzip or zstd" }),
   zstdLevel: external_exports.number().int().min(1, "zstd-level: 1-19").max(19, "zstd-level: 1-19"),
-  artifactRetentionDays: external_exports.number().int().min(1).max(90).optional()
+  artifactRetentionDays: external_exports.number().int().min(1).max(90).optional(),
+  isolation: external_exports.enum(["auto", "runc", "chroot"], { message: "isolation: runc, chroot, or auto (runc when installed, else chroot)" })
 }).passthrough();
 function readInputs() {
   const password = getInput("registry-password");
   if (password) setSecret(password);
+  if (getInput("github-token")) setSecret(getInput("github-token"));
   const registryAuth = parseRegistryAuth(getInput("registry-auth"));
   for (const a of registryAuth) setSecret(a.password);
   const images = parseImages(getInput("images"));
@@ -407,13 +414,17 @@ function readInputs() {
     artifactName: getInput("artifact-name"),
     artifactRetentionDays: retention ? Number(retention) : void 0,
     summary: bool("summary", getInput("summary") || "true"),
-    cache: bool("cache", getInput("cache") || "true")
+    cache: bool("cache", getInput("cache") || "true"),
+    isolation: getInput("isolation") || "auto",
+    provenance: parseProvenance(getInput("provenance") || "true"),
+    sbom: parseSbom(getInput("sbom") || "true"),
+    githubToken: getInput("github-token")
   };
   const checked = inputsSchema.safeParse(inputs);
   if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return { inputs, imageTemplate: typeof images === "function" ? images : void 0 };
 }
-var coreLogger2 = {
+var coreLogger = {
   info: (m) => info(m),
   warn: (m) => warning(m),
   debug: (m) => debug(m),
@@ -460,6 +471,11 @@ function pipelineInputs(a, env, git, push, imageTemplate) {
     compression: a.compression,
     zstdLevel: a.zstdLevel,
     cache: a.cache,
+    isolation: a.isolation,
+    provenance: a.provenance,
+    sbom: a.sbom,
+    // On the Actions runtime, attestations are signed as GitHub artifact attestations when the job may.
+    ...a.githubToken && env.GITHUB_ACTIONS === "true" ? { signing: { token: a.githubToken, upload: true } } : {},
     workDir: join3(env.RUNNER_TEMP || tmpdir(), "oci-build"),
     env
   };
@@ -485,24 +501,26 @@ async function run() {
     if (inputs.mode === "merge") {
       await mkdir(pi.workDir, { recursive: true });
       const dir = await mkdtemp(join3(pi.workDir, "partials-"));
-      const files = await group("download partial digest maps", () => downloadPartials(inputs.partialPattern, dir, coreLogger2));
-      const r = await runMerge(pi, files, coreLogger2);
+      const files = await group("download partial digest maps", () => downloadPartials(inputs.partialPattern, dir, coreLogger));
+      const r = await runMerge(pi, files, coreLogger);
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: true };
     } else {
       const partialMap = inputs.distribute ? resolve2(pi.workDir, `partial-${process.pid}.json`) : void 0;
       const keys = inputs.cache ? await cacheKeys(resolve2(inputs.config), inputs.variants, inputs.platforms, git.sha) : void 0;
-      const restored = keys ? await group("restore layer cache", () => restoreLayerCache(pi.workDir, keys, coreLogger2)) : void 0;
-      const r = await runPipeline({ ...pi, ...partialMap ? { distribute: { partialMap } } : {} }, coreLogger2);
-      if (keys) await group("save layer cache", () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger2));
+      const restored = keys ? await group("restore layer cache", () => restoreLayerCache(pi.workDir, keys, coreLogger)) : void 0;
+      const r = await runPipeline({ ...pi, ...partialMap ? { distribute: { partialMap } } : {} }, coreLogger);
+      if (keys) await group("save layer cache", () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger));
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
       if (partialMap) {
         const name = `oci-build-partial-${git.job ?? "job"}-${jobTag}${platformTag ? `-${platformTag}` : ""}`;
-        const id = await uploadDigestMapArtifact(partialMap, name, inputs.artifactRetentionDays, { logger: coreLogger2 });
+        const id = await uploadDigestMapArtifact(partialMap, name, inputs.artifactRetentionDays, { logger: coreLogger });
         if (id === void 0) warning("the partial digest map was not uploaded: a merge job will not find this job's images");
       }
       if (inputs.summary) {
         const rows = r.variants.map((bv) => {
           const e = r.digestMap[bv.variant];
+          const own = r.layers.filter((l) => l.variant === bv.variant && l.origin !== "base" && l.origin !== "from").length;
+          const total = bv.images.reduce((n, i) => n + i.layers.length, 0);
           return {
             variant: bv.variant,
             image: e.image,
@@ -511,8 +529,8 @@ async function run() {
             tags: e.tags,
             platforms: bv.images.map((i) => formatPlatform(i.platform)),
             size: e.size,
-            layersPushed: bv.images.reduce((n, i) => n + i.newLayers, 0),
-            layersReused: bv.images.reduce((n, i) => n + i.layers.length - i.newLayers, 0),
+            layersPushed: own,
+            layersReused: total - own,
             durationMs: Date.now() - started,
             pushed: e.pushed
           };
@@ -522,10 +540,14 @@ async function run() {
     }
     if (out.digestMapPath && inputs.artifactName !== "") {
       const name = inputs.artifactName === "auto" || !inputs.artifactName ? defaultArtifactName(inputs.variants, git, [inputs.mode === "merge" ? "merged" : "", platformTag].filter(Boolean).join("-") || void 0) : inputs.artifactName;
-      out.artifactId = await uploadDigestMapArtifact(out.digestMapPath, name, inputs.artifactRetentionDays, { logger: coreLogger2 });
+      out.artifactId = await uploadDigestMapArtifact(out.digestMapPath, name, inputs.artifactRetentionDays, { logger: coreLogger });
     }
     setOutputs(out);
   } catch (err) {
+    if (err instanceof RanAsRoot) {
+      process.exitCode = err.exitCode;
+      return;
+    }
     if (err instanceof ConfigError) {
       for (const p of err.problems) {
         error(`${p.field ? `${p.field}: ` : ""}${p.message}${p.hint ? ` (fix: ${p.hint})` : ""}`, {

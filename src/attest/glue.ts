@@ -89,11 +89,22 @@ export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestat
   for (const t of targets) {
     for (const d of [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])]) pushed.set(d.digest, t.repo);
   }
-  await Promise.all(list.map(async (sa) => {
+  // One repository's subjects one after the other: their artifact manifests share blobs (the
+  // empty config), and two uploads of one blob racing in one repository made distribution 2.8
+  // answer a manifest PUT with MANIFEST_BLOB_UNKNOWN now and then. Repositories go in parallel.
+  const byRepo = new Map<string, { repo: RepoRef; subjects: SubjectAttestations[] }>();
+  for (const sa of list) {
     const repo = pushed.get(sa.subject.digest);
-    if (!repo) return;
-    await attachToRegistry(reg, repo, sa.subject, sa.attestations);
-    for (const a of sa.attestations) await a.publish?.();
+    if (!repo) continue;
+    const key = `${repo.registry}/${repo.repository}`;
+    if (!byRepo.has(key)) byRepo.set(key, { repo, subjects: [] });
+    byRepo.get(key)!.subjects.push(sa);
+  }
+  await Promise.all([...byRepo.values()].map(async ({ repo, subjects }) => {
+    for (const sa of subjects) {
+      await attachToRegistry(reg, repo, sa.subject, sa.attestations);
+      for (const a of sa.attestations) await a.publish?.();
+    }
   }));
 }
 
