@@ -81,12 +81,20 @@ function keyIdentity(e: LayerEntry): Record<string, unknown> {
 /**
  * A key of a layer's entries and step without file contents, for layers with files too big to
  * buffer: when a registry record has it, hashing those files first is likely to find the layer.
+ * Only a hint (the real key decides), so it is one streaming hash in the entries' own order.
  */
 function shapeOf(step: CopyStep | FileStep, entries: readonly LayerEntry[], keyOpts: { mtime: Date; compression: LayerCompression }): string | undefined {
-  const sizes = entries.filter((e) => e.type === 'file').map((e) => e.size ?? 0);
-  if (!sizes.some((n) => n > SMALL_FILE_BYTES) && sizes.reduce((a, n) => a + n, 0) <= BUFFER_BYTES) return undefined;
-  const list = entries.map(keyIdentity).sort((a, b) => ((a.path as string) < (b.path as string) ? -1 : 1));
-  return hashKey({ shape: stepKeyParts(step, [], keyOpts), entries: list });
+  let total = 0;
+  let big = false;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    total += e.size ?? 0;
+    if ((e.size ?? 0) > SMALL_FILE_BYTES) big = true;
+  }
+  if (!big && total <= BUFFER_BYTES) return undefined;
+  const h = createHash('sha256').update(`shape\n${hashKey(stepKeyParts(step, [], keyOpts))}\n`);
+  for (const e of entries) h.update(`${e.path}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size ?? ''}\0${e.linkname ?? ''}\n`);
+  return h.digest('hex');
 }
 
 /** How a write may be steered: aborted, or held to fewer cores (a speculative layer). */
@@ -135,7 +143,7 @@ export class LayerProducer {
     if (sources.unknown.size > 0 && shape && await this.cache.remote?.hasShape(shape)) {
       // The registry's record has a layer of exactly these entries: read the big files for
       // their hashes (much cheaper than compressing them) and look the key up before writing.
-      await pooled([...sources.unknown], 2, async (i) => { const p = entries[i]!.hostPath; if (p) await hasher.hash(p); });
+      await pooled([...sources.unknown], 8, async (i) => { const p = entries[i]!.hostPath; if (p) await hasher.hash(p); });
       sources = await identifySources(entries, hasher);
     }
     const checkUnchanged = async (): Promise<void> => {
