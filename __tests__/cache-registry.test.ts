@@ -27,6 +27,7 @@ function fakeRegistry() {
   const client = {
     calls,
     addLayer(repo: RepoRef, e: RecordEntry) { blobs.set(`${id(repo)}@${e.descriptor.digest}`, e.descriptor.size); },
+    async deleteBlob(repo: RepoRef, digest: Digest) { blobs.delete(`${id(repo)}@${digest}`); },
     async getManifest(repo: RepoRef, ref: string) {
       const bytes = manifests.get(`${id(repo)}:${ref}`);
       if (!bytes) throw Object.assign(new Error('manifest unknown'), { status: 404 });
@@ -48,7 +49,14 @@ function fakeRegistry() {
       for await (const c of open()) parts.push(c as Buffer);
       blobs.set(`${id(repo)}@${digest}`, Buffer.concat(parts));
     },
-    async putManifest(repo: RepoRef, ref: string, _mt: string, bytes: Buffer) { manifests.set(`${id(repo)}:${ref}`, bytes); return sha256(bytes); },
+    /** As distribution does: refuse a manifest naming a blob the repository does not have. */
+    strict: false,
+    async putManifest(repo: RepoRef, ref: string, _mt: string, bytes: Buffer) {
+      const missing = (JSON.parse(bytes.toString()).layers as { digest: string }[]).filter((l) => !blobs.has(`${id(repo)}@${l.digest}`));
+      if (client.strict && missing.length) throw Object.assign(new Error('blob unknown to registry'), { status: 400, codes: ['MANIFEST_BLOB_UNKNOWN'] });
+      manifests.set(`${id(repo)}:${ref}`, bytes);
+      return sha256(bytes);
+    },
     async mountBlob(target: RepoRef, digest: Digest, from: string) {
       const b = blobs.get(`${target.registry}/${from}@${digest}`);
       if (b === undefined) return false;
@@ -144,6 +152,28 @@ describe('registry records', () => {
     const remote = new RegistryLayers(reg, [{ repo: CACHE, tag: 'main' }], () => {});
     expect((await remote.get(b.key))?.remote).toEqual(CACHE);
     expect(await remote.get(stage.key)).toBeUndefined();
+  });
+});
+
+describe('writing over an earlier record', () => {
+  it('keeps the earlier entries after this build\'s (other platforms\' jobs), and drops them when the registry refuses one', async () => {
+    const reg = fakeRegistry();
+    reg.strict = true;
+    const [amd, arm, next] = [entry('amd64'), entry('arm64'), entry('next')];
+    for (const e of [amd, arm, next]) reg.addLayer(APP, e);
+    const write = (e: RecordEntry) => writeRecords(reg, { mode: 'auto' }, new Map([[e.key, e]]), [{ repo: APP, layers: new Set([e.descriptor.digest]) }]);
+    await write(amd);
+    const [w] = await write(arm);
+    expect(w!.entries).toBe(2);
+    const remote = new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {});
+    expect((await remote.load()).size).toBe(2);
+    expect([...(await remote.load()).keys()]).toEqual([arm.key, amd.key]);
+    // amd64's layer is deleted from the registry: the merged manifest is refused, this build's alone is written.
+    await reg.deleteBlob(APP, amd.descriptor.digest);
+    const [w2] = await write(next);
+    expect(w2!.entries).toBe(2);
+    const again = new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {});
+    expect([...(await again.load()).keys()]).toEqual([next.key, arm.key]);
   });
 });
 

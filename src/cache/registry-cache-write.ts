@@ -3,10 +3,18 @@ import { sha256, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { formatRepository } from '../oci/reference.js';
 import type { RepoRef } from '../registry/client.js';
-import { DEFAULT_CACHE_TAG, MAX_RECORD_ENTRIES, recordBytes, recordManifest, type CacheLocation, type CacheRegistrySetting, type RecordEntry } from './registry-cache.js';
+import {
+  DEFAULT_CACHE_TAG, MAX_RECORD_ENTRIES, readRecord, recordBytes, recordManifest, type CacheLocation, type CacheRegistryClient, type CacheRegistrySetting, type RecordEntry,
+} from './registry-cache.js';
+
+/**
+ * Entries a written record keeps at most: this build's first, then the previous record's (other
+ * platforms' or matrix jobs' layers), so the oldest fall out and it stays a few tens of KiB.
+ */
+export const MAX_WRITTEN_ENTRIES = 256;
 
 /** What writing a record needs from the registry client. */
-export interface CacheWriteClient {
+export interface CacheWriteClient extends CacheRegistryClient {
   blobExists(repo: RepoRef, digest: Digest): Promise<boolean>;
   uploadBlob(repo: RepoRef, digest: Digest, size: number, open: () => Readable): Promise<void>;
   putManifest(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer): Promise<Digest>;
@@ -78,8 +86,34 @@ function mergeRepos(pushed: readonly PushedRepo[]): PushedRepo[] {
   return [...out.values()];
 }
 
+/**
+ * Writes this build's entries and what the record there already held. The registry refuses a
+ * manifest naming a blob it no longer has (a layer deleted since): then the earlier entries
+ * whose blobs are still there (one HEAD each), and at last this build's alone.
+ */
 async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: RecordEntry[]): Promise<WrittenRecord> {
-  const entries = all.slice(0, MAX_RECORD_ENTRIES);
+  const mine = all.slice(0, MAX_RECORD_ENTRIES);
+  const previous = await readRecord(client, at).catch(() => undefined) ?? [];
+  const keys = new Set(mine.map((e) => e.key));
+  const older = previous.filter((e) => !keys.has(e.key)).slice(0, Math.max(0, MAX_WRITTEN_ENTRIES - mine.length));
+  if (!older.length) return await putRecord(client, at, mine);
+  try {
+    return await putRecord(client, at, [...mine, ...older]);
+  } catch {
+    const present = await Promise.all(older.map(async (e) => {
+      const head = await client.headBlob(at.repo, e.descriptor.digest).catch(() => undefined);
+      return head?.digest === e.descriptor.digest && (head.size === undefined || head.size === e.descriptor.size);
+    }));
+    const kept = older.filter((_, i) => present[i]);
+    try {
+      return await putRecord(client, at, [...mine, ...kept]);
+    } catch {
+      return await putRecord(client, at, mine);
+    }
+  }
+}
+
+async function putRecord(client: CacheWriteClient, at: CacheLocation, entries: RecordEntry[]): Promise<WrittenRecord> {
   const config = recordBytes(entries);
   const digest = sha256(config);
   let bytes = 0;

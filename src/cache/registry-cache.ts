@@ -71,9 +71,9 @@ export interface CacheRegistryClient {
   getBlob(repo: RepoRef, digest: Digest, expectedSize?: number): Promise<NodeJS.ReadableStream>;
 }
 
-/** The record's config blob, as JSON. */
+/** The record's config blob, as JSON; entries in the order given (newest first, see writeRecords). */
 export function recordBytes(entries: readonly RecordEntry[]): Buffer {
-  const layers = [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((e) => ({
+  const layers = entries.map((e) => ({
     key: e.key, ...(e.shape ? { shape: e.shape } : {}),
     mediaType: e.descriptor.mediaType, digest: e.descriptor.digest, size: e.descriptor.size,
     diffId: e.diffId, uncompressedSize: e.uncompressedSize,
