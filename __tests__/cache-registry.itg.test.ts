@@ -142,6 +142,27 @@ describe('registry cache (cache-registry)', () => {
     expect(c.digest).toBe(first.digest);
   });
 
+  it('a record saying a layer unpacks to something else is not trusted: the command runs', async () => {
+    // Rewrite the record in the registry: the run: layer's entry gets another diffID.
+    const m = await (await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as { mediaType: string; config: { digest: string; size: number } };
+    const config = await (await fetch(`${reg.url}/v2/test/app/blobs/${m.config.digest}`)).json() as { layers: { digest: string; diffId: string }[] };
+    for (const l of config.layers) if (l.digest === first.layers[2]) l.diffId = `sha256:${'0'.repeat(64)}`;
+    const bytes = Buffer.from(JSON.stringify(config));
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const session = (await fetch(`${reg.url}/v2/test/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
+    const put = new URL(session, reg.url);
+    put.searchParams.set('digest', digest);
+    expect((await fetch(put, { method: 'PUT', body: bytes })).status).toBe(201);
+    m.config = { ...m.config, digest, size: bytes.length };
+    const res = await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { method: 'PUT', headers: { 'content-type': m.mediaType }, body: JSON.stringify(m) });
+    expect(res.status).toBe(201);
+    const before = hits;
+    const f = await build('test/app', fresh('forged'));
+    expect(f.origins).toEqual(['cached', 'cached', 'built']);
+    expect(hits).toBe(before + 1);
+    expect(f.digest).toBe(first.digest);
+  });
+
   it('is not written on pull requests with auto; a repository given explicitly is written there', async () => {
     await build('test/pr', fresh('pr1'), [], { GITHUB_EVENT_NAME: 'pull_request' });
     expect(await record('test/pr:buildcache')).toBeUndefined();

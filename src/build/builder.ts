@@ -13,6 +13,7 @@ import { fileBytes, guessedFs, sameEntries, SPECULATE_BYTES, speculable } from '
 import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { type CachedLayer, FileHasher, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
+import { hasDiffId } from '../cache/registry-cache.js';
 import { listLayer } from './layer-listing.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
@@ -237,7 +238,12 @@ export class DaemonlessBuilder implements Builder {
             image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
             variantEnv: v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
           };
-          const hit = await producer.lookup(runKey);
+          let hit = await producer.lookup(runKey);
+          if (hit?.remote && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
+            logger.warn(`[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`);
+            producer.distrust(runKey);
+            hit = undefined;
+          }
           if (hit) {
             const layer = this.layerOf(hit, createdBy);
             this.origins.set(layer, 'cached');

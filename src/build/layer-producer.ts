@@ -210,6 +210,13 @@ export class LayerProducer {
     return hit;
   }
 
+  /** A registry record's layer for this run: key was not what the record says (see LayerCache.distrust). */
+  distrust(parts: Record<string, unknown>): void {
+    if (!this.cache) return;
+    this.cache.distrust(this.runKey(parts));
+    this.stats.cached--;
+  }
+
   async write(entries: LayerEntry[], control: WriteControl = {}): Promise<BuiltLayer> {
     const layer = await writeLayer(entries, this.store, {
       mtime: this.opts.mtime, compression: this.opts.compression, ...control,

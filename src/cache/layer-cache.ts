@@ -98,7 +98,16 @@ export class LayerCache {
     return hit;
   }
 
+  /** A remote layer under `key` turned out not to be what its record says: never used again in this build. */
+  distrust(key: string): void {
+    this.distrusted.add(key);
+    if (this.used.get(key)) this.used.delete(key);
+  }
+
+  private readonly distrusted = new Set<string>();
+
   private async getRemote(key: string): Promise<CachedLayer | undefined> {
+    if (this.distrusted.has(key)) return undefined;
     const hit = await this.remote?.get(key);
     if (hit) {
       this.stats.remoteHits++;

@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { decompressedChunks } from '../layer/decompress.js';
 import { isDigest, sha256, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { formatRepository, parseReference } from '../oci/reference.js';
@@ -247,4 +250,15 @@ export function writesRecords(setting: CacheRegistrySetting, push: boolean, even
     return { write: false, reason: `registry cache: not written on ${eventName} runs (cache-registry: auto; give a repository to write it there)` };
   }
   return { write: true };
+}
+
+/**
+ * For a record's layer whose bytes are read anyway (a run: step's, listed for the file system
+ * view): its uncompressed content has the recorded diffID. A HEAD vouches for the blob, not for
+ * what the record says it unpacks to.
+ */
+export async function hasDiffId(open: () => Promise<Readable>, diffId: Digest): Promise<boolean> {
+  const h = createHash('sha256');
+  for await (const c of decompressedChunks(await open())) h.update(c);
+  return `sha256:${h.digest('hex')}` === diffId;
 }
