@@ -101,7 +101,7 @@ export class LayerCache {
   /** A remote layer under `key` turned out not to be what its record says: never used again in this build. */
   distrust(key: string): void {
     this.distrusted.add(key);
-    if (this.used.get(key)) this.used.delete(key);
+    this.used.delete(key);
   }
 
   private readonly distrusted = new Set<string>();

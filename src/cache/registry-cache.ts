@@ -136,8 +136,10 @@ export async function readRecord(client: CacheRegistryClient, at: CacheLocation)
   try {
     m = await client.getManifest(at.repo, at.tag);
   } catch (e) {
+    // No record yet, or a repository that does not exist yet (GHCR answers those with 401/403
+    // before the first push): nothing to read, and nothing worth a warning.
     const status = (e as { status?: number }).status;
-    if (status === 404) return undefined;
+    if (status === 404 || status === 401 || status === 403) return undefined;
     throw e;
   }
   let doc: unknown;
