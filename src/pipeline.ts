@@ -170,7 +170,11 @@ function registryLayers(setting: CacheRegistrySetting, inputs: PipelineInputs, v
     return { registry: ref.registry, repository: ref.repository };
   });
   const locations = readLocations(setting, { push: inputs.push, onActions: Boolean(inputs.git?.eventName), repos });
-  return locations.length ? new RegistryLayers(client, locations, (m) => logger.warn(m)) : undefined;
+  if (!locations.length) return undefined;
+  const remote = new RegistryLayers(client, locations, (m) => logger.warn(m));
+  // Read while the bases resolve (load() never rejects: an unreadable record is a warning).
+  void remote.load();
+  return remote;
 }
 
 /** After a push: the records naming this build's layers that are now in the registry. A failure is a warning. */

@@ -92,7 +92,8 @@ function mergeRepos(pushed: readonly PushedRepo[]): PushedRepo[] {
  * whose blobs are still there (one HEAD each), and at last this build's alone.
  */
 async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: RecordEntry[]): Promise<WrittenRecord> {
-  const mine = all.slice(0, MAX_RECORD_ENTRIES);
+  // Sorted: an unchanged build writes the same record (no new blob, the same manifest).
+  const mine = [...all].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, MAX_RECORD_ENTRIES);
   const previous = await readRecord(client, at).catch(() => undefined) ?? [];
   const keys = new Set(mine.map((e) => e.key));
   const older = previous.filter((e) => !keys.has(e.key)).slice(0, Math.max(0, MAX_WRITTEN_ENTRIES - mine.length));
