@@ -83,8 +83,9 @@ async function runAction(extra: Record<string, string>, tag: string) {
 async function tagsOf(repo: string): Promise<string[]> {
   const res = await fetch(`${reg.url}/v2/${repo}/tags/list`);
   if (res.status === 404) return [];
-  // sha256-<hex> tags are the referrers fallback of the attestations, not image tags.
-  return ((await res.json()) as { tags: string[] | null }).tags?.filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t)).sort() ?? [];
+  // sha256-<hex> tags are the referrers fallback of the attestations, and buildcache the layer
+  // cache's record (cache-registry: auto), not image tags.
+  return ((await res.json()) as { tags: string[] | null }).tags?.filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache').sort() ?? [];
 }
 
 describe('the action on GitHub events', () => {

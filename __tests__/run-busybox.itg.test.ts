@@ -81,8 +81,9 @@ async function podmanSh(ref: string, script: string): Promise<string> {
 async function tagsOf(repo: string): Promise<string[]> {
   const r = await run('skopeo', ['list-tags', '--tls-verify=false', `docker://${reg.host}/${repo}`], { allowFail: true });
   if (r.code !== 0) return [];
-  // sha256-<hex> tags are the referrers fallback of the attestations, not image tags.
-  return ((JSON.parse(r.stdout) as { Tags: string[] | null }).Tags ?? []).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t));
+  // sha256-<hex> tags are the referrers fallback of the attestations, and buildcache the layer
+  // cache's record (cache-registry: auto), not image tags.
+  return ((JSON.parse(r.stdout) as { Tags: string[] | null }).Tags ?? []).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache');
 }
 
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 // `npm run bench`: oci-build (dist/cli.js) against buildah on the same machine and registry.
 // See bench/README.md for the scenarios and how each number is measured.
 //
-//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8] [--runs N]
+//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8,S9] [--runs N]
 // Scenario code: here (S1-S3, S5), bench/lib/scenarios-floor.mjs (S1's floor, S1B) and
 // bench/lib/scenarios-layers.mjs (S4, S8); the table and targets: bench/lib/report.mjs.
 import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os';
@@ -17,6 +17,7 @@ import { startRegistry } from './lib/registry.mjs';
 import { ORDER, ratios, report, targets } from './lib/report.mjs';
 import { floorNote, floorRatio, floorRun, s1b, S1_LAYERS } from './lib/scenarios-floor.mjs';
 import { s4, s8 } from './lib/scenarios-layers.mjs';
+import { s9 } from './lib/scenarios-regcache.mjs';
 import { fmtBytes, fmtMs, log, measured, median, parseBytes, run, TIME_BIN } from './lib/util.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,7 +40,7 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 if (opt.help) {
-  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8] [--runs N]
+  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8,S9] [--runs N]
   --quick       2 measured runs (+1 warm-up), a 64 MiB big tree and 10,000 small files instead of 5, 1 GiB and 100,000
   --scenarios   which scenarios to run (default: all)
   --runs N      measured runs per tool and scenario (default 5, quick 2)
@@ -385,7 +386,7 @@ async function main() {
   mkdirSync(LOGS, { recursive: true });
   const info = await machineInfo();
   log(`machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)}, node ${info.node}, ${info.buildah}`);
-  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5'].some((s) => selected.has(s));
+  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5', 'S9'].some((s) => selected.has(s));
   let ctx;
   if (needsRegistry) {
     base = await baseLayout(BENCH);
@@ -401,6 +402,8 @@ async function main() {
     // After S2 and S3: S1b's cold rounds must not be what they start from.
     if (selected.has('S1B')) await s1b(h);
     if (selected.has('S8')) await s8(h);
+    // Last: its cold rounds replace the registry S2 and S3 work in.
+    if (selected.has('S9')) await s9(h, ctx);
   } finally {
     if (reg) await reg.stop();
     if (needsRegistry) await buildahClean();

@@ -23,6 +23,7 @@ import { cacheKeys, restoreLayerCache, saveLayerCache } from './github/actions-c
 import type { DigestMap } from './output/digest-map.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
+import { parseCacheRegistry, type CacheRegistrySetting } from './cache/registry-cache.js';
 
 /** The action's inputs, read once into one object and checked before any I/O. */
 export interface ActionInputs {
@@ -49,6 +50,7 @@ export interface ActionInputs {
   artifactRetentionDays?: number;
   summary: boolean;
   cache: boolean;
+  cacheRegistry: CacheRegistrySetting;
   isolation: 'auto' | 'runc' | 'chroot';
   provenance: false | 'min' | 'max';
   sbom: boolean;
@@ -137,6 +139,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     artifactRetentionDays: retention ? Number(retention) : undefined,
     summary: bool('summary', core.getInput('summary') || 'true'),
     cache: bool('cache', core.getInput('cache') || 'true'),
+    cacheRegistry: parseCacheRegistry(core.getInput('cache-registry') || 'auto'),
     isolation: (core.getInput('isolation') || 'auto') as ActionInputs['isolation'],
     provenance: parseProvenance(core.getInput('provenance') || 'true'),
     sbom: parseSbom(core.getInput('sbom') || 'true'),
@@ -200,6 +203,7 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     compression: a.compression,
     zstdLevel: a.zstdLevel,
     cache: a.cache,
+    cacheRegistry: a.cacheRegistry,
     isolation: a.isolation,
     provenance: a.provenance,
     sbom: a.sbom,

@@ -14,12 +14,13 @@ import type { Credentials } from './registry/credentials.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { RanAsRoot } from './run/privilege.js';
+import { parseCacheRegistry } from './cache/registry-cache.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
 Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
-                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
+                  [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--cache-registry auto|false|REF] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
   oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
                   build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
@@ -30,6 +31,8 @@ Usage:
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
+--cache-registry: the layer cache's records in the registry (auto: tag buildcache in each pushed repository,
+read when pushing; REF: one repository[:tag] for all; false: off).
 SOURCE_DATE_EPOCH sets the timestamps in layers and configs (default: 0).
 Exit codes: 0 success, 1 build or push failure, 2 bad usage or build file.`;
 
@@ -89,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
         isolation: { type: 'string' },
         verbose: { type: 'boolean', short: 'v', default: false },
         'no-cache': { type: 'boolean', default: false },
+        'cache-registry': { type: 'string', default: 'auto' },
         distribute: { type: 'string' },
         partial: { type: 'string', multiple: true, default: [] },
         provenance: { type: 'string', default: 'true' },
@@ -134,6 +138,7 @@ async function main(argv: string[]): Promise<number> {
       compression,
       ...(zstdLevel !== undefined ? { zstdLevel } : {}),
       cache: !values['no-cache'],
+      cacheRegistry: (() => { try { return parseCacheRegistry(values['cache-registry'] ?? 'auto'); } catch (e) { throw new UsageError((e as Error).message); } })(),
       isolation,
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,

@@ -18,8 +18,11 @@ import { createSink } from './output/sinks.js';
 import type { SinkImage } from './output/sink.js';
 import type { LayerReport } from './build/report.js';
 import { formatMs, type Logger } from './log.js';
-import { layerCompressionOf, plan, type PipelineInputs } from './plan/plan.js';
+import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
 import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
+import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
+import { writeRecords } from './cache/registry-cache-write.js';
+import type { UsedLayer } from './cache/layer-cache.js';
 
 // The plan phase (inputs, checks, the resolved plan) is src/plan/plan.ts; re-exported for the entry points.
 export { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
@@ -50,12 +53,15 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     logger,
   });
   try {
+    const regCache: CacheRegistrySetting = inputs.cache === false ? { mode: 'off' } : inputs.cacheRegistry ?? { mode: 'auto' };
+    const remoteLayers = registryLayers(regCache, inputs, p.variants, client, logger);
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
       compression: layerCompressionOf(inputs),
       ...(inputs.isolation ? { isolation: inputs.isolation } : {}),
+      ...(remoteLayers ? { remoteLayers } : {}),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
     });
@@ -72,6 +78,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     await builder.producer().save();
     const ps = builder.producer().stats;
     logger.info(`layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`);
+    if (remoteLayers) logger.info(`registry cache: ${remoteLayers.stats.entries} record(s) read from ${remoteLayers.locations.length} location(s); ${remoteLayers.stats.hits} used, ${remoteLayers.stats.rejected} rejected (blob missing or different)`);
     // Stages (stage: true) are built for the variants that use them, and go nowhere.
     const shipped = p.variants.filter((v) => !v.stage);
     const results = shipped.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
@@ -118,6 +125,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       });
       await logger.group('push', () => registry.write(sinkImages));
       stats = registry.stats;
+      await saveRecords(regCache, inputs, client, builder.producer().usedLayers(), sinkImages, logger);
     }
     if (inputs.outputs.length) {
       await logger.group('outputs', async () => {
@@ -152,5 +160,34 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, layers, stats, digestMapPath };
   } finally {
     await client.close();
+  }
+}
+
+/** The registry's records as the layer cache's second tier, or undefined when there are none to read. */
+function registryLayers(setting: CacheRegistrySetting, inputs: PipelineInputs, variants: Plan['variants'], client: RegistryClient, logger: Logger): RegistryLayers | undefined {
+  const repos = variants.filter((v) => !v.stage && v.image).map((v) => {
+    const ref = parseReference(v.image!, { repositoryOnly: true });
+    return { registry: ref.registry, repository: ref.repository };
+  });
+  const locations = readLocations(setting, { push: inputs.push, onActions: Boolean(inputs.git?.eventName), repos });
+  if (!locations.length) return undefined;
+  const remote = new RegistryLayers(client, locations, (m) => logger.warn(m));
+  // Read while the bases resolve (load() never rejects: an unreadable record is a warning).
+  void remote.load();
+  return remote;
+}
+
+/** After a push: the records naming this build's layers that are now in the registry. A failure is a warning. */
+async function saveRecords(setting: CacheRegistrySetting, inputs: PipelineInputs, client: RegistryClient, used: ReadonlyMap<string, UsedLayer>, images: SinkImage[], logger: Logger): Promise<void> {
+  const policy = writesRecords(setting, inputs.push, inputs.git?.eventName);
+  if (policy.reason) logger.info(policy.reason);
+  if (!policy.write || used.size === 0) return;
+  const pushed = images.flatMap((s) => (s.repo ? [{ repo: s.repo, layers: new Set(s.variant.images.flatMap((i) => i.layers.map((l) => l.descriptor.digest))) }] : []));
+  try {
+    for (const w of await writeRecords(client, setting, used, pushed)) {
+      logger.info(`registry cache: ${w.entries} layer(s) recorded in ${formatRepository(w.at.repo)}:${w.at.tag} (${w.bytes} bytes uploaded)`);
+    }
+  } catch (e) {
+    logger.warn(`registry cache: could not write the record (${(e as Error).message}); the images are pushed, the next build on an empty cache rebuilds`);
   }
 }

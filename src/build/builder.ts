@@ -12,7 +12,8 @@ import { defaultParallelism } from '../layer/pgzip.js';
 import { fileBytes, guessedFs, sameEntries, SPECULATE_BYTES, speculable } from './speculate.js';
 import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
-import { FileHasher, LayerCache } from '../cache/layer-cache.js';
+import { type CachedLayer, FileHasher, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
+import { hasDiffId } from '../cache/registry-cache.js';
 import { listLayer } from './layer-listing.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
@@ -40,6 +41,8 @@ export interface BuildOptions {
   cacheDir?: string;
   /** How run: steps are isolated (src/run/sandbox.ts); default auto. */
   isolation?: IsolationChoice;
+  /** Consulted on a layer cache miss: the registry's records (src/cache/registry-cache.ts). */
+  remoteLayers?: RemoteLayers;
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -205,9 +208,9 @@ export class DaemonlessBuilder implements Builder {
       const { layer: built, how } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
         ? await producer.fromStep(step, entries)
         : await producer.fromKey(runKey, () => producer.write(entries));
-      const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
+      const verb = how === 'built' ? '' : how === 'cached' ? (built.remote ? ' [cached: registry]' : ' [cached]') : ' [shared with another variant]';
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
-      const layer = this.store.layer(built.descriptor, built.diffId, createdBy);
+      const layer = this.layerOf(built, createdBy);
       this.origins.set(layer, made && how === 'built' ? 'speculated' : how);
       return layer;
     };
@@ -235,11 +238,16 @@ export class DaemonlessBuilder implements Builder {
             image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
             variantEnv: step.ownEnv ? {} : v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
           };
-          const hit = await producer.lookup(runKey);
+          let hit = await producer.lookup(runKey);
+          if (hit?.remote && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
+            logger.warn(`[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`);
+            producer.distrust(runKey);
+            hit = undefined;
+          }
           if (hit) {
-            const layer = this.store.layer(hit.descriptor, hit.diffId, createdBy);
+            const layer = this.layerOf(hit, createdBy);
             this.origins.set(layer, 'cached');
-            logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
+            logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached${hit.remote ? ' in the registry' : ''}: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
             const listing = await listLayer(layer);
@@ -364,10 +372,15 @@ export class DaemonlessBuilder implements Builder {
   producer(): LayerProducer {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
-      this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store) : undefined, dir ? new FileHasher(dir) : undefined,
+      this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store, this.opts.remoteLayers) : undefined, dir ? new FileHasher(dir) : undefined,
         { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression });
     }
     return this.layerProducer;
+  }
+
+  /** A layer from the store, or (a registry record's hit) fetched from its repository when first read. */
+  private layerOf(l: CachedLayer, createdBy: string): Layer {
+    return l.remote ? this.fetcher.layer(l.descriptor, l.diffId, l.remote, createdBy) : this.store.layer(l.descriptor, l.diffId, createdBy);
   }
 
   private rootfsCache(): RootfsCache {

@@ -4,7 +4,7 @@ import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.j
 import { writeLayer } from '../layer/writer.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { compressionKeyPart, type FileHasher, hashKey, type LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
+import { type CachedLayer, compressionKeyPart, type UsedLayer, type FileHasher, hashKey, type LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
 import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
@@ -78,11 +78,31 @@ function keyIdentity(e: LayerEntry): Record<string, unknown> {
   return { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? null, linkname: e.linkname ?? null };
 }
 
+/**
+ * A key of a layer's entries and step without file contents, for layers with files too big to
+ * buffer: when a registry record has it, hashing those files first is likely to find the layer.
+ * Only a hint (the real key decides), so it is one streaming hash in the entries' own order.
+ */
+function shapeOf(step: CopyStep | FileStep, entries: readonly LayerEntry[], keyOpts: { mtime: Date; compression: LayerCompression }): string | undefined {
+  let total = 0;
+  let big = false;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    total += e.size ?? 0;
+    if ((e.size ?? 0) > SMALL_FILE_BYTES) big = true;
+  }
+  if (!big && total <= BUFFER_BYTES) return undefined;
+  const h = createHash('sha256').update(`shape\n${hashKey(stepKeyParts(step, [], keyOpts))}\n`);
+  for (const e of entries) h.update(`${e.path}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size ?? ''}\0${e.linkname ?? ''}\n`);
+  return h.digest('hex');
+}
+
 /** How a write may be steered: aborted, or held to fewer cores (a speculative layer). */
 export type WriteControl = Pick<LayerWriteOptions, 'signal' | 'parallel'>;
 
 export interface ProducedLayer {
-  layer: BuiltLayer;
+  /** With `remote` set, the blob is in that repository (a registry record's hit), not in the store. */
+  layer: CachedLayer;
   /** built: compressed now; cached: found in the layer cache; shared: built by another variant of this run. */
   how: 'built' | 'cached' | 'shared';
 }
@@ -118,7 +138,14 @@ export class LayerProducer {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: 'built' };
     const hasher = this.hasher;
     const keyOpts = { mtime: this.opts.mtime, compression: this.opts.compression };
-    const sources = await identifySources(entries, hasher);
+    let sources = await identifySources(entries, hasher);
+    const shape = shapeOf(step, entries, keyOpts);
+    if (sources.unknown.size > 0 && shape && await this.cache.remote?.hasShape(shape)) {
+      // The registry's record has a layer of exactly these entries: read the big files for
+      // their hashes (much cheaper than compressing them) and look the key up before writing.
+      await pooled([...sources.unknown], 8, async (i) => { const p = entries[i]!.hostPath; if (p) await hasher.hash(p); });
+      sources = await identifySources(entries, hasher);
+    }
     const checkUnchanged = async (): Promise<void> => {
       for (const { path, sig } of sources.byStat) {
         if (!(await unchangedSince(path, sig))) throw new Error(`${path} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
@@ -130,7 +157,7 @@ export class LayerProducer {
         const layer = await this.write(sources.entries, control);
         await checkUnchanged();
         return layer;
-      });
+      }, shape);
     }
     // One pass. Variants or platforms that copy the same unseen files share one write, by a
     // key of the files' identities (never persisted: it says nothing about content).
@@ -164,7 +191,7 @@ export class LayerProducer {
       }
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => (hashes.has(i) ? { ...e, contentHash: hashes.get(i)! } : e));
-      await this.cache!.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer);
+      await this.cache!.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer, shape);
       return { layer, how: 'built' };
     });
   }
@@ -176,11 +203,18 @@ export class LayerProducer {
   }
 
   /** Looks a key up without making anything (a run: step skips its command on a hit). */
-  async lookup(parts: Record<string, unknown> | undefined): Promise<BuiltLayer | undefined> {
+  async lookup(parts: Record<string, unknown> | undefined): Promise<CachedLayer | undefined> {
     if (!this.cache || !parts) return undefined;
     const hit = await this.cache.get(this.runKey(parts));
     if (hit) this.stats.cached++;
     return hit;
+  }
+
+  /** A registry record's layer for this run: key was not what the record says (see LayerCache.distrust). */
+  distrust(parts: Record<string, unknown>): void {
+    if (!this.cache) return;
+    this.cache.distrust(this.runKey(parts));
+    this.stats.cached--;
   }
 
   async write(entries: LayerEntry[], control: WriteControl = {}): Promise<BuiltLayer> {
@@ -193,6 +227,11 @@ export class LayerProducer {
 
   private runKey(parts: Record<string, unknown>): string {
     return hashKey({ ...parts, ...compressionKeyPart(this.opts.compression), mtime: this.opts.mtime.getTime() / 1000 });
+  }
+
+  /** Keys this build found or recorded, with their layers (for the registry's record). */
+  usedLayers(): ReadonlyMap<string, UsedLayer> {
+    return this.cache?.used ?? new Map();
   }
 
   /** Persists what the build learned about source files (their hashes, by stat). */
@@ -223,12 +262,12 @@ export class LayerProducer {
   }
 
   /** The layer recorded under `key`, or made and recorded. */
-  private byKey(key: string, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
+  private byKey(key: string, make: () => Promise<BuiltLayer>, shape?: string): Promise<ProducedLayer> {
     return this.once(key, async () => {
-      const hit = await this.cache!.get(key);
+      const hit = await this.cache!.get(key, shape);
       if (hit) return { layer: hit, how: 'cached' };
       const built = await make();
-      await this.cache!.put(key, built);
+      await this.cache!.put(key, built, shape);
       return { layer: built, how: 'built' };
     });
   }

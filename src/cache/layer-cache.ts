@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
+import type { RepositoryRef } from '../oci/layer.js';
 import { BlobStore } from '../layer/blobstore.js';
 import type { LayerEntry } from '../layer/types.js';
 import { compressionProblem, type LayerCompression } from '../layer/compress.js';
@@ -35,6 +36,24 @@ export interface CachedLayer {
   descriptor: Descriptor;
   diffId: Digest;
   uncompressedSize: number;
+  /** Set when the layer was found in the registry's record: its blob is in this repository, not in the store. */
+  remote?: RepositoryRef;
+}
+
+/** A second tier behind the records on disk: the records kept in the registry (registry-cache.ts). */
+export interface RemoteLayers {
+  /** The layer under `key`, once its blob is checked to be in the registry. */
+  get(key: string): Promise<CachedLayer | undefined>;
+  /** Some layer with these entries (contents left out) is recorded: worth hashing big files first. */
+  hasShape(shape: string): Promise<boolean>;
+}
+
+/** A key this build looked up with success or recorded, and its layer (what a registry record names). */
+export interface UsedLayer {
+  descriptor: Descriptor;
+  diffId: Digest;
+  uncompressedSize: number;
+  shape?: string;
 }
 
 interface LayerRecord extends CachedLayer {
@@ -45,13 +64,16 @@ interface LayerRecord extends CachedLayer {
 export class LayerCache {
   readonly store: BlobStore;
   /** Lookups in this process, for logs ("layer cache: 3 hits, 1 miss"). */
-  readonly stats = { hits: 0, misses: 0, stale: 0, puts: 0 };
+  readonly stats = { hits: 0, misses: 0, stale: 0, puts: 0, remoteHits: 0 };
+  /** Keys of this build that have a layer, for the registry's record. */
+  readonly used = new Map<string, UsedLayer>();
 
   /**
    * @param dir the cache directory (the pipeline's --cache-dir): records go to `dir/layers`.
    * @param store where the blobs are; default `dir/blobs`, which is where the pipeline keeps them.
+   * @param remote consulted on a miss (the registry's records).
    */
-  constructor(readonly dir: string, store?: BlobStore) {
+  constructor(readonly dir: string, store?: BlobStore, readonly remote?: RemoteLayers) {
     this.store = store ?? new BlobStore(join(dir, 'blobs'));
   }
 
@@ -67,9 +89,41 @@ export class LayerCache {
 
   /**
    * The layer recorded under `key`, or undefined: no record, an unreadable or foreign record,
-   * or a record whose blob is missing from the store (or has another size).
+   * or a record whose blob is missing from the store (or has another size); then the remote
+   * tier's layer, if it has one. `shape` is remembered with a hit for the registry's record.
    */
-  async get(key: string): Promise<CachedLayer | undefined> {
+  async get(key: string, shape?: string): Promise<CachedLayer | undefined> {
+    const hit = await this.getLocal(key) ?? await this.getRemote(key);
+    if (hit) this.use(key, hit, shape);
+    return hit;
+  }
+
+  /** A remote layer under `key` turned out not to be what its record says: never used again in this build. */
+  distrust(key: string): void {
+    this.distrusted.add(key);
+    this.used.delete(key);
+  }
+
+  private readonly distrusted = new Set<string>();
+
+  private async getRemote(key: string): Promise<CachedLayer | undefined> {
+    if (this.distrusted.has(key)) return undefined;
+    const hit = await this.remote?.get(key);
+    if (hit) {
+      this.stats.remoteHits++;
+      this.stats.hits++;
+      this.stats.misses--;
+    }
+    return hit;
+  }
+
+  private use(key: string, layer: CachedLayer, shape?: string): void {
+    const { descriptor, diffId, uncompressedSize } = layer;
+    const shaped = shape ?? this.used.get(key)?.shape;
+    this.used.set(key, { descriptor, diffId, uncompressedSize, ...(shaped ? { shape: shaped } : {}) });
+  }
+
+  private async getLocal(key: string): Promise<CachedLayer | undefined> {
     let text: string;
     try {
       text = await readFile(this.recordPath(key), 'utf8');
@@ -91,7 +145,7 @@ export class LayerCache {
   }
 
   /** Records a layer (whose blob is already in the store) under `key`, atomically. */
-  async put(key: string, layer: CachedLayer): Promise<void> {
+  async put(key: string, layer: CachedLayer, shape?: string): Promise<void> {
     const file = this.recordPath(key);
     const { descriptor, diffId, uncompressedSize } = layer;
     if (!isDigest(descriptor.digest) || !Number.isSafeInteger(descriptor.size) || descriptor.size < 0 || typeof descriptor.mediaType !== 'string') {
@@ -108,6 +162,7 @@ export class LayerCache {
     };
     await writeAtomic(file, `${JSON.stringify(rec)}\n`);
     this.stats.puts++;
+    this.use(key, rec, shape);
   }
 }
 

@@ -12,6 +12,7 @@ import { computeVersion, mergeFlavor, parseFlavor, parseFlavorOverrides, resolve
 import { ociLabels } from '../github/labels.js';
 import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from '../layer/compress.js';
 import type { Credentials } from '../registry/credentials.js';
+import type { CacheRegistrySetting } from '../cache/registry-cache.js';
 import type { OutputSpec } from '../output/sinks.js';
 import { dockerfileBuildFile, type DockerfileInputs } from '../dockerfile/inputs.js';
 
@@ -58,6 +59,8 @@ export interface PipelineInputs {
   workDir: string;
   /** Reuse layers from the layer cache in workDir (false: --no-cache / cache: false). Default true. */
   cache?: boolean;
+  /** The layer cache's records in the registry (cache-registry: auto|false|REF). Default auto. */
+  cacheRegistry?: CacheRegistrySetting;
   /** How run: steps are isolated: runc, chroot, or auto (runc when installed). Default auto. */
   isolation?: 'auto' | 'runc' | 'chroot';
   /** SLSA provenance for every image (max: with the build file and arg values); SBOM per platform. Default off here; the CLI and the action turn them on. */

@@ -212,6 +212,23 @@ export class RegistryClient {
   }
 
   /**
+   * A blob's size and digest as the registry states them (HEAD), or undefined when it does not
+   * have it. On a redirect (storage elsewhere) the size is not the blob's, so it is left out.
+   */
+  async headBlob(repo: RepoRef, digest: Digest): Promise<{ digest: Digest; size?: number } | undefined> {
+    const url = this.url(repo, `blobs/${checkDigest(digest)}`);
+    return await this.send(repo, { method: 'HEAD', url, scopes: pullScopes(repo.repository), ok: [200, 404, ...REDIRECT] }, async (res) => {
+      if (res.status === 404) return undefined;
+      const dcd = headerValue(res.headers, 'docker-content-digest');
+      const len = headerValue(res.headers, 'content-length');
+      return {
+        digest: dcd && isDigest(dcd) ? dcd : digest,
+        ...(res.status === 200 && len !== undefined && /^\d+$/.test(len) ? { size: Number(len) } : {}),
+      };
+    });
+  }
+
+  /**
    * Streams a blob, verifying its size (when known) and sha256 as it flows: the stream errors with
    * DigestMismatchError at the end on a mismatch, so a consumer must not trust data it already
    * wrote until the stream ended cleanly. Retries cover reaching the response headers; when the

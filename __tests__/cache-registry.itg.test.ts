@@ -1,0 +1,187 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { pushBusyboxBase } from './helpers/base-image.js';
+import { cli } from './helpers/cli.js';
+import { run } from './helpers/exec.js';
+
+/**
+ * Issue 16: the layer cache's records kept in the registry. A build on an empty cache directory
+ * reads the record the last push wrote: run: commands do not run (a counter outside the image
+ * says so), no layer is compressed, nothing is uploaded, and the copy layers' blobs are not even
+ * downloaded. Every registry request goes through a recording proxy.
+ */
+
+const TOKEN = 'tok-7f3a9c-never-in-a-record';
+let reg: TestRegistry;
+let proxy: FaultProxy;
+let counter: Server;
+let hits = 0;
+let port = 0;
+let ctx: string;
+let baseRef: string;
+
+function buildFile(repo: string): string {
+  return `version: 1
+args:
+  TOKEN: ${TOKEN}
+variants:
+  app:
+    image: ${proxy.host}/${repo}
+    base: ${baseRef}
+    steps:
+      - copy: big.bin
+        to: /opt/big.bin
+      - copy: small.txt
+        to: /opt/small.txt
+      - run: /bin/busybox wget -q -O /opt/hit http://127.0.0.1:${port}/hit && echo "$TOKEN" | sha256sum > /opt/token.sum
+        env: { TOKEN: "\${TOKEN}" }
+`;
+}
+
+interface Built { digest: string; origins: string[]; layers: string[]; stderr: string }
+
+async function build(repo: string, cacheDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Built> {
+  const file = join(ctx, `${repo.replace(/\//g, '-')}.yml`);
+  writeFileSync(file, buildFile(repo));
+  // The SBOM reads every layer (it needs their bytes): off, so what is fetched is what the build needs.
+  const r = await cli(['build', '--config', file, '--push', '--sbom', 'false', '--cache-dir', cacheDir, '--verbose', ...extra], {
+    env: { ...process.env, GITHUB_EVENT_NAME: '', ...env },
+  });
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout) as { digestMap: { app: { digest: string } }; layers: { createdBy: string; origin: string; digest: string }[] };
+  const own = out.layers.filter((l) => l.createdBy.startsWith('oci-build '));
+  return { digest: out.digestMap.app.digest, origins: own.map((l) => l.origin), layers: own.map((l) => l.digest), stderr: r.stderr };
+}
+
+/** The record's manifest and config in the registry, read with skopeo. */
+async function record(repoTag: string): Promise<{ manifest: string; config: string } | undefined> {
+  const ref = `docker://${reg.host}/${repoTag}`;
+  const m = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', ref], { allowFail: true });
+  if (m.code !== 0) return undefined;
+  const config = (await run('skopeo', ['inspect', '--raw', '--config', '--tls-verify=false', ref])).stdout;
+  return { manifest: m.stdout, config };
+}
+
+const blobUploadBytes = () => proxy.requests.filter((r) => (r.method === 'PATCH' || r.method === 'PUT') && r.path.includes('/blobs/uploads/')).reduce((n, r) => n + r.requestBytes, 0);
+const fresh = (name: string) => join(ctx, `cache-${name}`);
+
+beforeAll(async () => {
+  reg = await startRegistry();
+  proxy = await startFaultProxy(reg.host);
+  baseRef = (await pushBusyboxBase(reg.host)).single.replace(reg.host, proxy.host);
+  counter = createServer((req, res) => { if (req.url === '/hit') hits++; res.end('ok\n'); });
+  await new Promise<void>((r) => counter.listen(0, '127.0.0.1', () => r()));
+  port = (counter.address() as { port: number }).port;
+  ctx = mkdtempSync(join(tmpdir(), 'oci-build-regcache-'));
+  // Bigger than the producer buffers (1 MiB): on an empty cache it would be compressed while
+  // hashed, unless the record says a layer of exactly these entries exists.
+  let block = createHash('sha256').update('seed').digest();
+  const parts: Buffer[] = [];
+  for (let i = 0; i < (3 << 20) / 32; i++) { block = createHash('sha256').update(block).digest(); parts.push(block); }
+  writeFileSync(join(ctx, 'big.bin'), Buffer.concat(parts));
+  writeFileSync(join(ctx, 'small.txt'), 'small\n');
+});
+
+afterAll(async () => {
+  await new Promise((r) => counter?.close(r));
+  await proxy?.close();
+  await reg?.stop();
+  if (ctx) rmSync(ctx, { recursive: true, force: true });
+});
+
+describe('registry cache (cache-registry)', () => {
+  let first: Built;
+
+  it('a push writes a small record naming the pushed layers, without secrets or build-arg values', async () => {
+    first = await build('test/app', fresh('a'));
+    expect(first.origins).toEqual(['built', 'built', 'built']);
+    expect(hits).toBe(1);
+    const rec = await record('test/app:buildcache');
+    expect(rec).toBeDefined();
+    const manifest = JSON.parse(rec!.manifest);
+    expect(manifest.artifactType).toBe('application/vnd.oci-build.layer-cache.v1');
+    expect(manifest.layers.map((l: { digest: string }) => l.digest).sort()).toEqual([...first.layers].sort());
+    const config = JSON.parse(rec!.config);
+    expect(config.layers).toHaveLength(3);
+    expect(rec!.manifest.length + rec!.config.length).toBeLessThan(4096);
+    for (const text of [rec!.manifest, rec!.config]) {
+      expect(text).not.toContain(TOKEN);
+      expect(text).not.toContain('wget');
+    }
+  });
+
+  it('a build on an empty cache directory runs no command, builds no layer, uploads and downloads no layer', async () => {
+    proxy.reset();
+    const dir = fresh('b');
+    const b = await build('test/app', dir);
+    expect(b.origins).toEqual(['cached', 'cached', 'cached']);
+    expect(hits).toBe(1);
+    expect(b.digest).toBe(first.digest);
+    // Only the manifest goes up (PUT of the manifests is not a blob upload).
+    expect(blobUploadBytes()).toBe(0);
+    // The copy layers were checked with HEAD, never fetched (the run: layer is listed for the file system view).
+    const bigLayer = first.layers[0]!;
+    expect(proxy.requests.some((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${bigLayer}`))).toBe(false);
+    expect(proxy.requests.some((r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${bigLayer}`))).toBe(true);
+    expect(existsSync(join(dir, 'blobs', 'sha256', bigLayer.slice(7)))).toBe(false);
+  });
+
+  it('a record whose blob is missing from the registry is ignored: that layer is built again', async () => {
+    const runLayer = first.layers[2]!;
+    const del = await fetch(`${reg.url}/v2/test/app/blobs/${runLayer}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    const c = await build('test/app', fresh('c'));
+    expect(c.origins).toEqual(['cached', 'cached', 'built']);
+    expect(hits).toBe(2);
+    expect(c.digest).toBe(first.digest);
+  });
+
+  it('a record saying a layer unpacks to something else is not trusted: the command runs', async () => {
+    // Rewrite the record in the registry: the run: layer's entry gets another diffID.
+    const m = await (await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as { mediaType: string; config: { digest: string; size: number } };
+    const config = await (await fetch(`${reg.url}/v2/test/app/blobs/${m.config.digest}`)).json() as { layers: { digest: string; diffId: string }[] };
+    for (const l of config.layers) if (l.digest === first.layers[2]) l.diffId = `sha256:${'0'.repeat(64)}`;
+    const bytes = Buffer.from(JSON.stringify(config));
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const session = (await fetch(`${reg.url}/v2/test/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
+    const put = new URL(session, reg.url);
+    put.searchParams.set('digest', digest);
+    expect((await fetch(put, { method: 'PUT', body: bytes })).status).toBe(201);
+    m.config = { ...m.config, digest, size: bytes.length };
+    const res = await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { method: 'PUT', headers: { 'content-type': m.mediaType }, body: JSON.stringify(m) });
+    expect(res.status).toBe(201);
+    const before = hits;
+    const f = await build('test/app', fresh('forged'));
+    expect(f.origins).toEqual(['cached', 'cached', 'built']);
+    expect(hits).toBe(before + 1);
+    expect(f.digest).toBe(first.digest);
+  });
+
+  it('is not written on pull requests with auto; a repository given explicitly is written there', async () => {
+    await build('test/pr', fresh('pr1'), [], { GITHUB_EVENT_NAME: 'pull_request' });
+    expect(await record('test/pr:buildcache')).toBeUndefined();
+    await build('test/pr', fresh('pr2'), ['--cache-registry', `${proxy.host}/test/cache:main`], { GITHUB_EVENT_NAME: 'pull_request' });
+    expect(await record('test/pr:buildcache')).toBeUndefined();
+    expect(await record('test/cache:main')).toBeDefined();
+    // Read back from there on another empty cache: nothing runs.
+    const before = hits;
+    const d = await build('test/pr', fresh('pr3'), ['--cache-registry', `${proxy.host}/test/cache:main`]);
+    expect(d.origins).toEqual(['cached', 'cached', 'cached']);
+    expect(hits).toBe(before);
+  });
+
+  it('cache-registry false neither reads nor writes', async () => {
+    const before = hits;
+    const e = await build('test/app', fresh('e'), ['--cache-registry', 'false']);
+    expect(e.origins).toEqual(['built', 'built', 'built']);
+    expect(hits).toBe(before + 1);
+    await build('test/off', fresh('off'), ['--cache-registry', 'false']);
+    expect(await record('test/off:buildcache')).toBeUndefined();
+  });
+});
