@@ -14,6 +14,7 @@ import type { Credentials } from './registry/credentials.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { RanAsRoot } from './run/privilege.js';
+import { PULL_USAGE, pullCommand } from './pull/command.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -25,6 +26,7 @@ Usage:
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
+${PULL_USAGE}
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
@@ -55,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
   }
+  if (command === 'pull') return await pullCommand(rest, process.env, USAGE);
   // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
   try {
