@@ -15,6 +15,7 @@ import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { RanAsRoot } from './run/privilege.js';
 import { PULL_USAGE, pullCommand } from './pull/command.js';
+import { loggerThrough, progressFor } from './progress/index.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -137,7 +138,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command !== 'build') throw new UsageError(`unknown command "${command}"`);
-    const result = await runPipeline(inputs, logger);
+    // Live progress on a terminal, a line per layer and upload otherwise; log lines go through it.
+    const progress = progressFor(process.stderr, env);
+    const result = await runPipeline(inputs, loggerThrough(progress, values.verbose ?? false), progress).finally(() => progress.stop());
     // --verbose: the digest map and where every layer came from, for scripts and tests to read.
     const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);

@@ -27,6 +27,7 @@ import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
 import type { LayerOrigin, LayerReport } from './report.js';
+import type { Progress } from '../progress/progress.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -40,6 +41,8 @@ export interface BuildOptions {
   cacheDir?: string;
   /** How run: steps are isolated (src/run/sandbox.ts); default auto. */
   isolation?: IsolationChoice;
+  /** Layers being compressed are reported here. */
+  progress?: Progress;
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -362,7 +365,7 @@ export class DaemonlessBuilder implements Builder {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
       this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store) : undefined, dir ? new FileHasher(dir) : undefined,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression });
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression, ...(this.opts.progress ? { progress: this.opts.progress } : {}) });
     }
     return this.layerProducer;
   }

@@ -1,5 +1,5 @@
 import { formatBytes } from '../log.js';
-import { formatEta, formatRate, rate, summarize, type Progress, type ProgressTask } from './progress.js';
+import { formatEta, formatRate, rate, summarize, type Progress, type ProgressTask, type TaskOptions } from './progress.js';
 
 interface Running {
   label: string;
@@ -30,7 +30,7 @@ export class LineProgress implements Progress {
     this.now = opts.now ?? Date.now;
   }
 
-  task(label: string, total?: number): ProgressTask {
+  task(label: string, total?: number, opts: TaskOptions = {}): ProgressTask {
     const r: Running = { label, done: 0, started: this.now(), ...(total !== undefined ? { total } : {}) };
     this.running.add(r);
     this.arm();
@@ -44,7 +44,7 @@ export class LineProgress implements Progress {
     };
     return {
       add: (n) => { r.done += n; },
-      done: (note) => end(`${label}: ${note ?? summarize(r.done, this.now() - r.started)}`),
+      done: (note) => end(opts.quiet ? undefined : `${label}: ${note ?? summarize(r.done, this.now() - r.started)}`),
       fail: () => end(),
     };
   }

@@ -15,9 +15,16 @@ export interface ProgressTask {
   fail(): void;
 }
 
+export interface TaskOptions {
+  quiet?: boolean;
+}
+
 export interface Progress {
-  /** Starts an item; `total` in bytes when known. */
-  task(label: string, total?: number): ProgressTask;
+  /**
+   * Starts an item; `total` in bytes when known. `quiet`: the caller logs the result itself,
+   * so a finished item adds no line (it still shows while it runs).
+   */
+  task(label: string, total?: number, opts?: TaskOptions): ProgressTask;
   /** A line of log output, printed so that it does not tear live bars apart. */
   log(line: string): void;
   /** Ends live output (restores the terminal); tasks still running are dropped. */

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { formatBytes } from '../log.js';
-import { formatEta, formatRate, rate, summarize, type Progress, type ProgressTask } from './progress.js';
+import { formatEta, formatRate, rate, summarize, type Progress, type ProgressTask, type TaskOptions } from './progress.js';
 
 type Bar = ReturnType<cliProgress.MultiBar['create']>;
 
@@ -27,7 +27,7 @@ export class TtyProgress implements Progress {
     }, cliProgress.Presets.shades_classic);
   }
 
-  task(label: string, total?: number): ProgressTask {
+  task(label: string, total?: number, opts: TaskOptions = {}): ProgressTask {
     if (this.stopped) return { add() {}, done() {}, fail() {} };
     const started = Date.now();
     let done = 0;
@@ -57,7 +57,7 @@ export class TtyProgress implements Progress {
         done += n;
         if (!over) bar.update(total ? Math.min(done, total) : 0, payload());
       },
-      done: (note) => end(`${label}: ${note ?? summarize(done, Date.now() - started)}`),
+      done: (note) => end(opts.quiet ? undefined : `${label}: ${note ?? summarize(done, Date.now() - started)}`),
       fail: () => end(),
     };
   }
