@@ -113,6 +113,15 @@ describe('pull through faults', () => {
     expect(existsSync(`${out}.tar`)).toBe(false);
   });
 
+  it('refuses a single image of another platform than --platform asks for', async () => {
+    proxy.reset();
+    const out = join(work, 'wrong-platform');
+    const r = await pull([`${reg.host}/test/img:v1`, '--platform', 'linux/arm64', '--output', `oci:${out}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/single linux\/amd64 image, not linux\/arm64/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('exits 2 on bad usage', async () => {
     expect((await pull([`${reg.host}/test/img:v1`])).code).toBe(2); // no --output
     expect((await pull(['--output', 'oci:/tmp/x'])).code).toBe(2); // nothing to pull

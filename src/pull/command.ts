@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hostPlatform, parsePlatform } from '../oci/platform.js';
+import { parsePlatform } from '../oci/platform.js';
 import { parseOutput, type OutputSpec } from '../output/sinks.js';
 import type { Credentials } from '../registry/credentials.js';
 import { loggerThrough, progressFor } from '../progress/index.js';
@@ -46,7 +46,7 @@ export async function pullCommand(args: string[], env: NodeJS.ProcessEnv, usage:
   let platform: PlatformChoice;
   try {
     outputs = values.output.map(parseOutput);
-    platform = values.platform === 'all' ? 'all' : values.platform ? parsePlatform(values.platform) : hostPlatform();
+    platform = values.platform === 'all' ? 'all' : values.platform ? parsePlatform(values.platform) : undefined;
   } catch (e) {
     return bad((e as Error).message);
   }

@@ -1,6 +1,6 @@
 import type { Digest } from '../oci/digest.js';
 import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.js';
-import { formatPlatform, platformMatches } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import type { Reference } from '../oci/reference.js';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { BuiltImage, BuiltVariant } from '../image/image.js';
@@ -21,8 +21,8 @@ export interface PullTarget {
   shown: string;
 }
 
-/** The requested platform, or `all` to keep an index whole. */
-export type PlatformChoice = Platform | 'all';
+/** The requested platform, `all` to keep an index whole, or undefined: this machine's. */
+export type PlatformChoice = Platform | 'all' | undefined;
 
 const MAX_CONFIG_BYTES = 8 << 20;
 
@@ -39,6 +39,10 @@ export async function resolveTarget(client: RegistryClient, blobs: PullBlobs, t:
     const descriptor: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     if (!(isIndexType(top.mediaType) || 'manifests' in doc)) {
       const image = await imageOf(client, blobs, t, repo, descriptor, top.bytes);
+      // A single image is what the reference names; only a platform asked for must match.
+      if (platform && platform !== 'all' && !platformMatches(platform, image.platform)) {
+        throw new PullError(t.shown, `it is a single ${formatPlatform(image.platform)} image, not ${formatPlatform(platform)}`, 'the --platform given, or pull without it');
+      }
       return { variant: t.name, images: [image], tagged: descriptor, taggedBytes: top.bytes, totalSize: image.totalSize };
     }
     const index = doc as Index;
@@ -51,7 +55,7 @@ export async function resolveTarget(client: RegistryClient, blobs: PullBlobs, t:
       const totalSize = top.bytes.length + images.reduce((n, i) => n + i.totalSize, 0);
       return { variant: t.name, images, index: { bytes: top.bytes, descriptor }, tagged: descriptor, taggedBytes: top.bytes, totalSize };
     }
-    const chosen = choosePlatform(t.shown, index, platform);
+    const chosen = choosePlatform(t.shown, index, platform ?? hostPlatform());
     const m = await client.getManifest(repo, chosen.digest);
     const tagged: Descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, ...(chosen.platform ? { platform: chosen.platform } : {}) };
     const image = await imageOf(client, blobs, t, repo, tagged, m.bytes);
