@@ -25,7 +25,18 @@ export class TtyProgress implements Progress {
       // Redraw at most 5 times a second: enough to look alive, cheap next to the transfers.
       fps: 5,
     }, cliProgress.Presets.shades_classic);
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
   }
+
+  /**
+   * Ctrl-C or a kill: the bars stop and the cursor comes back. Unless something else handles the
+   * signal (a build stopping its commands), it is raised again so the process ends as it would have.
+   */
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.stop();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
 
   task(label: string, total?: number, opts: TaskOptions = {}): ProgressTask {
     if (this.stopped) return { add() {}, done() {}, fail() {} };
@@ -71,6 +82,8 @@ export class TtyProgress implements Progress {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
     this.multi.stop();
   }
 }
