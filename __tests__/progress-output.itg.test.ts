@@ -1,8 +1,10 @@
 /**
  * Progress as users see it: `oci-build pull` in a pseudo-terminal (util-linux `script`) redraws
- * its bars in place; the same pull in a pipe prints one line per blob and a few more.
+ * its bars in place; the same pull in a pipe prints one line per blob and a few more. A build shows
+ * its layer being compressed and its uploads the same two ways.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,5 +73,27 @@ describe('progress output', () => {
     const lines = r.stderr.split('\n').filter(Boolean);
     // One per layer (the config is read with the manifest), the summary, the output.
     expect(lines.length).toBe(LAYERS + 2);
+  });
+
+  it('shows a build\'s layers and uploads live in a terminal, and one line per upload in a pipe', async () => {
+    const ctx = mkdtempSync(join(work, 'ctx-'));
+    writeFileSync(join(ctx, 'data.bin'), randomBytes(24 << 20));
+    const buildFile = (repo: string) => {
+      const f = join(ctx, `${repo}.yml`);
+      writeFileSync(f, `version: 1\nvariants:\n  data:\n    base: scratch\n    image: ${reg.host}/test/${repo}\n    steps:\n      - copy: data.bin\n        to: /data.bin\n`);
+      return f;
+    };
+    const args = (file: string, cache: string) => ['build', '--config', file, '--push', '--tag', 'v1', '--no-cache', '--provenance', 'false', '--sbom', 'false', '--cache-dir', join(work, cache)];
+    const tty = await run('script', ['-q', '-e', '-c', `${process.execPath} ${CLI} ${args(buildFile('tty'), 'b1').join(' ')} >/dev/null`, '/dev/null'], { env: env({}) });
+    expect(tty.code, tty.stdout).toBe(0);
+    expect(tty.stdout).toMatch(/compressing a layer of 1 entries .*\d+% \|/);
+    expect(tty.stdout).toContain('\r');
+    const piped = await run(process.execPath, [CLI, ...args(buildFile('pipe'), 'b2')], { env: env({}) });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stderr).not.toContain(`${ESC}[`);
+    const lines = piped.stderr.split('\n').filter(Boolean);
+    // One line per uploaded blob (the layer and the config), and a dozen lines in all, none per chunk.
+    expect(lines.filter((l) => l.startsWith('push test/pipe '))).toHaveLength(2);
+    expect(lines.length).toBeLessThan(15);
   });
 });
