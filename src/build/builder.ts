@@ -100,7 +100,7 @@ export class DaemonlessBuilder implements Builder {
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
 
   constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
-    this.fetcher = new BlobFetcher(client, store);
+    this.fetcher = new BlobFetcher(client, store, opts.progress);
     this.scanner = new BaseScanner(this.fetcher, opts.cacheDir);
   }
 
