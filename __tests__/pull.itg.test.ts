@@ -126,6 +126,9 @@ describe('pull through faults', () => {
     expect((await pull([`${reg.host}/test/img:v1`])).code).toBe(2); // no --output
     expect((await pull(['--output', 'oci:/tmp/x'])).code).toBe(2); // nothing to pull
     expect((await pull(['--digest-map', join(work, 'none.json'), '--output', 'oci:/tmp/x'])).code).toBe(2);
+    const help = await pull(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('oci-build pull');
   });
 });
 

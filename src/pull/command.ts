@@ -24,6 +24,7 @@ function parse(args: string[]) {
       platform: { type: 'string' },
       'cache-dir': { type: 'string' },
       verbose: { type: 'boolean', short: 'v', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }
@@ -38,6 +39,10 @@ export async function pullCommand(args: string[], env: NodeJS.ProcessEnv, usage:
     return bad((e as Error).message);
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
   const variants = values.variant.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   if ((positionals.length === 1) === (values['digest-map'] !== undefined) || positionals.length > 1) return bad('pull takes one image reference, or --digest-map FILE');
   if (variants.length && !values['digest-map']) return bad('--variant picks variants of a --digest-map');
