@@ -27,8 +27,8 @@ export class PullBlobs {
 
   constructor(private readonly client: RegistryClient, readonly store: BlobStore, private readonly progress: Progress) {}
 
-  layer(descriptor: Descriptor, diffId: Digest, repo: RepoRef, image: string): Layer {
-    const ensure = () => this.ensure(repo, descriptor, image);
+  layer(descriptor: Descriptor, diffId: Digest, repo: RepoRef, label: string): Layer {
+    const ensure = () => this.ensure(repo, descriptor, label);
     return {
       descriptor, diffId, createdBy: 'base', origin: repo,
       open: async () => { await ensure(); return this.store.open(descriptor.digest); },
@@ -37,10 +37,10 @@ export class PullBlobs {
   }
 
   /** Downloads the blob unless the store has it; concurrent callers share one download. */
-  ensure(repo: RepoRef, d: Descriptor, image: string): Promise<void> {
+  ensure(repo: RepoRef, d: Descriptor, label: string): Promise<void> {
     let p = this.pending.get(d.digest);
     if (!p) {
-      p = this.fetch(repo, d, image);
+      p = this.fetch(repo, d, label);
       this.pending.set(d.digest, p);
       // A failure is not remembered: a later call tries again.
       p.catch(() => this.pending.delete(d.digest));
@@ -48,12 +48,12 @@ export class PullBlobs {
     return p;
   }
 
-  private async fetch(repo: RepoRef, d: Descriptor, image: string): Promise<void> {
+  private async fetch(repo: RepoRef, d: Descriptor, label: string): Promise<void> {
     if ((await this.store.has(d.digest)) === d.size) {
       this.stats.local++;
       return;
     }
-    const task = this.progress.task(`${image} ${digestHex(d.digest).slice(0, 12)}`, d.size);
+    const task = this.progress.task(`pull ${label} ${digestHex(d.digest).slice(0, 12)}`, d.size);
     const w = await this.store.create();
     try {
       const body = await this.client.getBlob(repo, d.digest, d.size);

@@ -94,7 +94,9 @@ async function imageOf(client: RegistryClient, blobs: PullBlobs, t: PullTarget, 
   }
   const diffIds: Digest[] = config.rootfs?.diff_ids ?? [];
   // Layers keep the manifest's own descriptors: the manifest bytes are written unchanged.
-  const layers = manifest.layers.map((l, i) => blobs.layer(l, diffIds[i] ?? l.digest, repo, t.name));
+  // Progress names each blob by the repository's last part and a short digest.
+  const label = repo.repository.split('/').pop()!;
+  const layers = manifest.layers.map((l, i) => blobs.layer(l, diffIds[i] ?? l.digest, repo, label));
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   const configDescriptor: Descriptor = { ...manifest.config, mediaType: manifest.config.mediaType ?? MediaType.OciConfig };
   return {
