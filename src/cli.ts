@@ -138,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command !== 'build') throw new UsageError(`unknown command "${command}"`);
-    // Live progress on a terminal, a line per layer and upload otherwise; log lines go through it.
+    // Live progress on a terminal, a line per finished transfer otherwise; log lines go through it.
     const progress = progressFor(process.stderr, env);
     const result = await runPipeline(inputs, loggerThrough(progress, values.verbose ?? false), progress).finally(() => progress.stop());
     // --verbose: the digest map and where every layer came from, for scripts and tests to read.

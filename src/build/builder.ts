@@ -41,7 +41,7 @@ export interface BuildOptions {
   cacheDir?: string;
   /** How run: steps are isolated (src/run/sandbox.ts); default auto. */
   isolation?: IsolationChoice;
-  /** Layers being compressed are reported here. */
+  /** Layers being compressed and base layers being fetched are reported here. */
   progress?: Progress;
 }
 
