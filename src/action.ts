@@ -24,6 +24,7 @@ import type { DigestMap } from './output/digest-map.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { parseCacheRegistry, type CacheRegistrySetting } from './cache/registry-cache.js';
+import { progressForLog } from './progress/index.js';
 
 /** The action's inputs, read once into one object and checked before any I/O. */
 export interface ActionInputs {
@@ -247,7 +248,7 @@ export async function run(): Promise<void> {
       // The layer cache persists across workflow runs through the Actions cache.
       const keys = inputs.cache ? await cacheKeys(resolve(inputs.config), inputs.variants, inputs.platforms, git.sha) : undefined;
       const restored = keys ? await core.group('restore layer cache', () => restoreLayerCache(pi.workDir, keys, coreLogger)) : undefined;
-      const r = await runPipeline({ ...pi, ...(partialMap ? { distribute: { partialMap } } : {}) }, coreLogger);
+      const r = await runPipeline({ ...pi, ...(partialMap ? { distribute: { partialMap } } : {}) }, coreLogger, progressForLog(coreLogger));
       if (keys) await core.group('save layer cache', () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger));
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
       if (partialMap) {

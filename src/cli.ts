@@ -15,6 +15,8 @@ import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { RanAsRoot } from './run/privilege.js';
 import { parseCacheRegistry } from './cache/registry-cache.js';
+import { PULL_USAGE, pullCommand } from './pull/command.js';
+import { loggerThrough, progressFor } from './progress/index.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -28,6 +30,7 @@ Usage:
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
+${PULL_USAGE}
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
@@ -71,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
   }
+  if (command === 'pull') return await pullCommand(rest, process.env, USAGE);
   // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
   let positionals: string[];
@@ -163,7 +167,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command !== 'build') throw new UsageError(`unknown command "${command}"`);
-    const result = await runPipeline(inputs, logger);
+    // Live progress on a terminal, a line per finished transfer otherwise; log lines go through it.
+    const progress = progressFor(process.stderr, env);
+    const result = await runPipeline(inputs, loggerThrough(progress, values.verbose ?? false), progress).finally(() => progress.stop());
     // --verbose: the digest map and where every layer came from, for scripts and tests to read.
     const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);

@@ -18,6 +18,7 @@ import { createSink } from './output/sinks.js';
 import type { SinkImage } from './output/sink.js';
 import type { LayerReport } from './build/report.js';
 import { formatMs, type Logger } from './log.js';
+import { noProgress, type Progress } from './progress/progress.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
 import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
@@ -37,7 +38,8 @@ export interface PipelineResult {
   digestMapPath?: string;
 }
 
-export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promise<PipelineResult> {
+/** `progress` shows layers being compressed and blob uploads (live on a terminal, lines in logs). */
+export async function runPipeline(inputs: PipelineInputs, logger: Logger, progress: Progress = noProgress): Promise<PipelineResult> {
   const t0 = Date.now();
   const p = await logger.group('validate', async () => {
     const r = await plan(inputs, (m) => logger.warn(m));
@@ -64,10 +66,12 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       ...(remoteLayers ? { remoteLayers } : {}),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
+      progress,
     });
     let built: Map<string, BuiltImage[]>;
     try {
-      built = await builder.build(p.buildFile, p.variants, (v) => p.platforms.get(v.name) ?? []);
+      // A group of its own: what the build reports as it goes (layers, progress) stays out of the variants' groups.
+      built = await logger.group('build', () => builder.build(p.buildFile, p.variants, (v) => p.platforms.get(v.name) ?? []));
     } finally {
       for (const v of p.variants) {
         const buf = perVariant.get(v.name)!;
@@ -118,7 +122,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     }
     let stats: PublishStats | undefined;
     if (inputs.push) {
-      const registry = new RegistrySink(new RegistryPublisher(client, logger), {
+      const registry = new RegistrySink(new RegistryPublisher(client, logger, 4, progress), {
         distribute: inputs.distribute !== undefined,
         // Attestations go up after the images' manifests and before any tag moves.
         beforeTags: (targets) => attachPushed(client, attestations, targets),

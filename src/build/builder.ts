@@ -28,6 +28,7 @@ import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
 import type { LayerOrigin, LayerReport } from './report.js';
+import type { Progress } from '../progress/progress.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -43,6 +44,8 @@ export interface BuildOptions {
   isolation?: IsolationChoice;
   /** Consulted on a layer cache miss: the registry's records (src/cache/registry-cache.ts). */
   remoteLayers?: RemoteLayers;
+  /** Layers being compressed and base layers being fetched are reported here. */
+  progress?: Progress;
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -100,7 +103,7 @@ export class DaemonlessBuilder implements Builder {
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
 
   constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
-    this.fetcher = new BlobFetcher(client, store);
+    this.fetcher = new BlobFetcher(client, store, opts.progress);
     this.scanner = new BaseScanner(this.fetcher, opts.cacheDir);
   }
 
@@ -373,7 +376,7 @@ export class DaemonlessBuilder implements Builder {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
       this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store, this.opts.remoteLayers) : undefined, dir ? new FileHasher(dir) : undefined,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression });
+        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression, ...(this.opts.progress ? { progress: this.opts.progress } : {}) });
     }
     return this.layerProducer;
   }

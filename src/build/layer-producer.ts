@@ -8,6 +8,7 @@ import { type CachedLayer, compressionKeyPart, type UsedLayer, type FileHasher, 
 import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
+import { noProgress, type Progress } from '../progress/progress.js';
 
 /** Files up to this size whose hash is not known are read into memory once, for the key and the write. */
 export const SMALL_FILE_BYTES = 1 << 20;
@@ -120,7 +121,7 @@ export class LayerProducer {
     private readonly store: BlobStore,
     private readonly cache: LayerCache | undefined,
     private readonly hasher: FileHasher | undefined,
-    private readonly opts: { mtime: Date; compression: LayerCompression },
+    private readonly opts: { mtime: Date; compression: LayerCompression; progress?: Progress },
   ) {}
 
   /**
@@ -218,9 +219,20 @@ export class LayerProducer {
   }
 
   async write(entries: LayerEntry[], control: WriteControl = {}): Promise<BuiltLayer> {
-    const layer = await writeLayer(entries, this.store, {
-      mtime: this.opts.mtime, compression: this.opts.compression, ...control,
-    });
+    // Progress counts tar bytes against the files' sizes (headers make it end a little over).
+    const files = entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
+    // Quiet: the variant's log has a line for each layer already.
+    const task = (this.opts.progress ?? noProgress).task(`compressing a layer of ${entries.length} entries`, files, { quiet: true });
+    let layer: BuiltLayer;
+    try {
+      layer = await writeLayer(entries, this.store, {
+        mtime: this.opts.mtime, compression: this.opts.compression, ...control, onBytes: (n) => task.add(n),
+      });
+    } catch (err) {
+      task.fail();
+      throw err;
+    }
+    task.done();
     this.stats.built++;
     return layer;
   }

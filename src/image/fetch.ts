@@ -5,6 +5,7 @@ import type { Layer } from '../oci/layer.js';
 import type { Descriptor } from '../oci/types.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
+import { noProgress, type Progress } from '../progress/progress.js';
 
 /**
  * Brings remote blobs into the local store once per run, however many variants, outputs
@@ -13,7 +14,7 @@ import type { RegistryClient, RepoRef } from '../registry/client.js';
 export class BlobFetcher {
   private readonly pending = new Map<Digest, Promise<void>>();
 
-  constructor(private readonly client: RegistryClient, readonly store: BlobStore) {}
+  constructor(private readonly client: RegistryClient, readonly store: BlobStore, private readonly progress: Progress = noProgress) {}
 
   /**
    * A layer of `repo` (a base image's): opening it downloads the blob into the store first
@@ -68,8 +69,11 @@ export class BlobFetcher {
 
   private async download(repo: RepoRef, digest: Digest, reader?: PassThrough): Promise<void> {
     const w = await this.store.create();
+    const task = this.progress.task(`pull ${repo.repository} ${digest.slice(7, 19)}`);
     try {
       const body = await this.client.getBlob(repo, digest);
+      // One more listener on the flowing body: counts, never holds or paces anything.
+      body.on('data', (c: Buffer) => task.add(c.length));
       if (reader) {
         // The reader's end comes after the file is committed: whoever reads to the end may open it.
         body.pipe(reader, { end: false });
@@ -78,7 +82,9 @@ export class BlobFetcher {
       await pipeline(body, w.stream);
       await w.commit(digest);
       reader?.end();
+      task.done();
     } catch (err) {
+      task.fail();
       reader?.destroy(err as Error);
       await w.abort();
       throw err;

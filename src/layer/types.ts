@@ -36,6 +36,8 @@ export interface LayerWriteOptions {
   signal?: AbortSignal;
   /** gzip: chunks compressing at once, asked before each chunk (default: two per core). */
   parallel?: () => number;
+  /** Called with each piece of the uncompressed tar as it is compressed (progress). */
+  onBytes?: (n: number) => void;
 }
 
 export interface BuiltLayer {

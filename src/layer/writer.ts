@@ -11,9 +11,13 @@ import type { BuiltLayer, LayerEntry, LayerWriteOptions } from './types.js';
 class HashCounter extends Transform {
   readonly hash: Hash = createHash('sha256');
   bytes = 0;
+  constructor(private readonly onBytes?: (n: number) => void) {
+    super();
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
     cb(null, chunk);
   }
 }
@@ -30,7 +34,7 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
   const sorted = prepareEntries(entries);
 
   const tar = Readable.from(tarChunks(sorted, opts.mtime), { objectMode: false, highWaterMark: 1 << 16 });
-  const uncompressed = new HashCounter();
+  const uncompressed = new HashCounter(opts.onBytes);
   // gzip: pigz-style, 1 MiB chunks on all cores, one standard member whose bytes do not depend
   // on the host (no time, OS 3) or on scheduling; zstd: one frame (src/layer/compress.ts).
   const compress = createCompressor(compression, opts.parallel);

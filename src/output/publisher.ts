@@ -1,13 +1,14 @@
 import type { Descriptor } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';
 import { formatRepository } from '../oci/reference.js';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
 import type { BuiltImage, BuiltVariant } from '../image/image.js';
 import { RegistryError } from '../registry/errors.js';
 import { RetryBudget, type RetryPolicy } from '../registry/retry.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
+import { noProgress, type Progress } from '../progress/progress.js';
 
 export interface PublishTarget {
   variant: BuiltVariant;
@@ -99,6 +100,14 @@ function blobsOf(image: BuiltImage): PushBlob[] {
   ];
 }
 
+/** `body`, reporting each chunk to `onChunk` as the request reads it; destroying one ends both. */
+function counted(body: Readable, onChunk: (n: number) => void): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) { onChunk(chunk.length); cb(null, chunk); },
+  });
+  return pipeline(body, counter, () => { /* the request sees errors through counter */ });
+}
+
 /** Marks blob pushes skipped because another one already failed (not failures themselves). */
 class NotAttempted extends Error {}
 
@@ -135,6 +144,7 @@ export class RegistryPublisher {
     private readonly client: RegistryClient,
     private readonly logger: Logger,
     concurrency = 4,
+    private readonly progress: Progress = noProgress,
   ) {
     this.pool = new Pool(concurrency);
   }
@@ -310,7 +320,21 @@ export class RegistryPublisher {
       }
     }
     await blob.fetch();
-    await this.client.uploadBlob(repo, d.digest, d.size, () => blob.open());
+    const task = this.progress.task(`push ${repo.repository} ${d.digest.slice(7, 19)}`, d.size);
+    // A retry sends the body again from the start: what the failed attempt counted is taken back.
+    let sent = 0;
+    const open = async () => {
+      task.add(-sent);
+      sent = 0;
+      return counted(await blob.open(), (n) => { sent += n; task.add(n); });
+    };
+    try {
+      await this.client.uploadBlob(repo, d.digest, d.size, open);
+    } catch (e) {
+      task.fail();
+      throw e;
+    }
+    task.done();
     this.stats.blobsUploaded++;
     this.stats.bytesUploaded += d.size;
   }
