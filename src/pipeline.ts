@@ -7,7 +7,8 @@ import { assembleVariant } from './build/assemble.js';
 import { BlobStore } from './layer/blobstore.js';
 import { RegistryClient } from './registry/client.js';
 import { credentialsFrom } from './registry/credentials.js';
-import { DaemonlessBuilder } from './build/builder.js';
+import { DaemonlessBuilder, type LayerKeyEvent } from './build/builder.js';
+import { KeyJournal } from './cache/key-journal.js';
 import { elevateIfNeeded } from './run/privilege.js';
 import type { BuiltImage, BuiltVariant } from './image/image.js';
 import { RegistryPublisher, type PublishStats } from './output/publisher.js';
@@ -51,6 +52,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
   });
   try {
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
+    // What each layer was keyed by, for `plan --explain` to compare the next build against.
+    const journal = inputs.cache === false ? undefined : new KeyJournal(resolve(inputs.workDir));
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
@@ -58,6 +61,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       ...(inputs.isolation ? { isolation: inputs.isolation } : {}),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
+      rebuildFrom: p.rebuildFrom,
+      ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
     });
     let built: Map<string, BuiltImage[]>;
     try {
@@ -70,6 +75,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     }
     const layers = builder.layerReport(p.variants, (v) => p.platforms.get(v.name) ?? []);
     await builder.producer().save();
+    await journal?.save();
     const ps = builder.producer().stats;
     logger.info(`layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`);
     // Stages (stage: true) are built for the variants that use them, and go nowhere.

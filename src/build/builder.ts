@@ -27,6 +27,7 @@ import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
 import type { LayerOrigin, LayerReport } from './report.js';
+import { runStepKeyParts } from './run-key.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -40,6 +41,22 @@ export interface BuildOptions {
   cacheDir?: string;
   /** How run: steps are isolated (src/run/sandbox.ts); default auto. */
   isolation?: IsolationChoice;
+  /** --rebuild-from: per variant, the step index (0-based) from which the layer cache is ignored. */
+  rebuildFrom?: ReadonlyMap<string, number>;
+  /** Told what each new layer was keyed by (the key journal `plan --explain` compares against). */
+  onLayerKey?: (at: LayerKeyEvent) => void;
+}
+
+/** One new layer of a variant and what its cache key was made of. */
+export interface LayerKeyEvent {
+  variant: string;
+  platform: string;
+  /** Step index, 0-based. */
+  step: number;
+  keyParts: Record<string, unknown>;
+  diffId: string;
+  /** The image the variant starts from: its reference and digest, or the `from` variant. */
+  start: { base?: string; digest?: string; from?: string };
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -200,11 +217,18 @@ export class DaemonlessBuilder implements Builder {
     }
     fs ??= new FsView();
     const producer = this.producer();
+    const freshFrom = this.opts.rebuildFrom?.get(v.name);
+    const fresh = (step?: Step) => ({ fresh: freshFrom !== undefined && step !== undefined && v.steps.indexOf(step) >= freshFrom });
+    const start = { ...(parent ? { from: v.from } : { base: baseAnnotations['org.opencontainers.image.base.name'] ?? v.base ?? 'scratch', ...(baseAnnotations['org.opencontainers.image.base.digest'] ? { digest: baseAnnotations['org.opencontainers.image.base.digest'] } : {}) }) };
+    const journal = (step: Step | undefined, keyParts: Record<string, unknown> | undefined, diffId: string) => {
+      if (step && keyParts) this.opts.onLayerKey?.({ variant: v.name, platform: formatPlatform(platform), step: v.steps.indexOf(step), keyParts, diffId, start });
+    };
     const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();
-      const { layer: built, how } = made ? await made : step && step.kind !== 'run'
-        ? await producer.fromStep(step, entries)
-        : await producer.fromKey(runKey, () => producer.write(entries));
+      const { layer: built, how, keyParts } = made ? await made : step && step.kind !== 'run'
+        ? await producer.fromStep(step, entries, undefined, fresh(step))
+        : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
+      journal(step, keyParts, built.diffId);
       const verb = how === 'built' ? '' : how === 'cached' ? ' [cached]' : ' [shared with another variant]';
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       const layer = this.store.layer(built.descriptor, built.diffId, createdBy);
@@ -229,14 +253,10 @@ export class DaemonlessBuilder implements Builder {
           const { layers: parentLayers, config: parentConfig } = await parentImage();
           // The command's result depends on the file system it starts from (every diffID so
           // far), the step, and the environment it runs in; a cache hit skips running it.
-          const runKey = {
-            kind: 'run', parent: [...parentLayers, ...done].map((l) => l.diffId), platform: formatPlatform(platform),
-            step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
-            image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
-            variantEnv: v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
-          };
-          const hit = await producer.lookup(runKey);
+          const runKey = runStepKeyParts(step, [...parentLayers, ...done].map((l) => l.diffId), formatPlatform(platform), parentConfig, v, this.opts.sourceDateEpoch);
+          const hit = fresh(step).fresh ? undefined : await producer.lookup(runKey);
           if (hit) {
+            journal(step, producer.runKeyParts(runKey), hit.diffId);
             const layer = this.store.layer(hit.descriptor, hit.diffId, createdBy);
             this.origins.set(layer, 'cached');
             logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
@@ -277,6 +297,11 @@ export class DaemonlessBuilder implements Builder {
         });
         fs.apply(entries);
         let made: Promise<ProducedLayer> | undefined;
+        if (speculation && step === v.steps[0] && fresh(step).fresh) {
+          // --rebuild-from: the layer guessed during the scan may have come from the cache.
+          speculation.abort.abort();
+          speculation = undefined;
+        }
         if (speculation && step === v.steps[0]) {
           if (sameEntries(entries, speculation.entries)) {
             made = speculation.produced;
