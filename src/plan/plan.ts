@@ -13,6 +13,7 @@ import { ociLabels } from '../github/labels.js';
 import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from '../layer/compress.js';
 import type { Credentials } from '../registry/credentials.js';
 import type { OutputSpec } from '../output/sinks.js';
+import { baseOverrides, rebuildFromOf } from './overrides.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
 export interface PipelineInputs {
@@ -71,6 +72,12 @@ export interface PipelineInputs {
    * merge job makes their index and tags), and a partial digest map is written here.
    */
   distribute?: { partialMap: string };
+  /** Build this variant (and what it needs) and stop: it is written to the outputs even when it is a stage. */
+  target?: string;
+  /** Base overrides: VARIANT=REF, or REF alone when one variant has a base. */
+  base?: string[];
+  /** VARIANT or VARIANT:STEP (1-based): ignore the layer cache from there on (and for variants built from it). */
+  rebuildFrom?: string;
 }
 
 /** What a run will do, resolved from the model and the inputs; the model itself is left as loaded. */
@@ -88,6 +95,10 @@ export interface Plan {
   asIndex: Set<string>;
   /** Tags per variant (names only). */
   tags: Map<string, string[]>;
+  /** Variants whose base was overridden (--base), and the base the build file gives. */
+  baseOverridden: Map<string, string>;
+  /** --rebuild-from: variant -> the first step (0-based) built without the layer cache. */
+  rebuildFrom: Map<string, number>;
 }
 
 /** The compression new layers get, from the inputs. */
@@ -103,8 +114,10 @@ export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 
  */
 export async function plan(inputs: PipelineInputs, warn?: (message: string) => void): Promise<Plan> {
   const buildFile = await loadModel(resolve(inputs.config), { env: inputs.env });
-  const selected = selectVariants(buildFile, inputs.variants);
   const problems: ConfigProblem[] = [];
+  if (inputs.target && inputs.variants.length) problems.push({ file: 'inputs', field: 'target', message: `target ${inputs.target} and variants ${inputs.variants.join(', ')} both given`, hint: 'give one: --target builds that variant and what it needs, and stops' });
+  const selected = selectVariants(buildFile, inputs.target ? [inputs.target] : inputs.variants);
+  const overrides = baseOverrides(buildFile, inputs.base ?? [], problems);
   const requested: string[] = [];
   for (const p of inputs.platforms) {
     try { requested.push(formatPlatform(parsePlatform(p))); } catch (e) { problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }); }
@@ -127,10 +140,15 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
   let shortShaLength: number | undefined;
   try { shortShaLength = shortShaLengthFromEnv(inputs.env); } catch (e) { problems.push({ file: 'env', field: 'DOCKER_METADATA_SHORT_SHA_LENGTH', message: (e as Error).message }); }
   const explicitLabels = new Map<string, Record<string, string>>();
+  const baseOverridden = new Map<string, string>();
   const resolved: VariantSpec[] = [];
   for (const spec of variants) {
     const v: VariantSpec = { ...spec };
     resolved.push(v);
+    const base = overrides.get(v.name);
+    if (base !== undefined) { baseOverridden.set(v.name, v.base ?? 'scratch'); v.base = base; }
+    // The target is the result of this run, written to the outputs even when it is a stage.
+    if (v.name === inputs.target) v.stage = false;
     const image = inputs.images?.[v.name] ?? v.image ?? inputs.defaultImage?.(v.name);
     if (image !== undefined) {
       try { parseReference(image, { repositoryOnly: true }); v.image = image; } catch (e) { problems.push({ file: 'inputs', field: 'images', message: `variant ${v.name}: ${(e as Error).message}`, hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app' }); }
@@ -164,8 +182,9 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
     }
   }
   if (inputs.distribute && !inputs.push) problems.push({ file: 'inputs', field: 'push', message: 'a distributed build must push (the merge job assembles what the build jobs pushed)', hint: 'set push: true, or drop distribute' });
+  const rebuildFrom = rebuildFromOf(resolved, inputs.rebuildFrom, problems);
   if (problems.length) throw new ConfigError(problems);
-  return { buildFile, variants: resolved, platforms, asIndex, tags };
+  return { buildFile, variants: resolved, platforms, asIndex, tags, baseOverridden, rebuildFrom };
 }
 
 /**
