@@ -14,6 +14,8 @@ import type { Credentials } from './registry/credentials.js';
 import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { RanAsRoot } from './run/privilege.js';
+import { explain } from './plan/explain.js';
+import { formatExplained } from './plan/explain-why.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -21,7 +23,8 @@ Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
                   [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
-  oci-build plan  --config FILE [--variant V]... [--tag T]...
+  oci-build plan  --config FILE [--variant V]... [--tag T]... [--explain [--json]]   --explain: cached or rebuilt, and why, per layer
+  build and plan also take: [--target V] [--base [VARIANT=]REF]... [--rebuild-from VARIANT[:STEP]]
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
@@ -79,6 +82,11 @@ async function main(argv: string[]): Promise<number> {
         partial: { type: 'string', multiple: true, default: [] },
         provenance: { type: 'string', default: 'true' },
         sbom: { type: 'string', default: 'true' },
+        explain: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        target: { type: 'string' },
+        base: { type: 'string', multiple: true, default: [] },
+        'rebuild-from': { type: 'string' },
       },
       strict: true,
     }));
@@ -123,10 +131,18 @@ async function main(argv: string[]): Promise<number> {
       ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
       provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
       sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
+      ...(values.target ? { target: values.target } : {}),
+      base: values.base ?? [],
+      ...(values['rebuild-from'] ? { rebuildFrom: values['rebuild-from'] } : {}),
     };
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
+      return 0;
+    }
+    if (command === 'plan' && values.explain) {
+      const x = await explain(inputs);
+      process.stdout.write(values.json ? `${JSON.stringify(x, null, 2)}\n` : formatExplained(x));
       return 0;
     }
     if (command === 'plan') {
@@ -162,7 +178,7 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
   const lines: string[] = [`build file: ${p.buildFile.file}`];
   for (const v of p.variants) {
     const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : '(none: not pushable)';
-    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`,
+    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}${p.baseOverridden.has(v.name) ? ` (--base; the build file says ${p.baseOverridden.get(v.name)})` : ''}`}`,
       `  platforms: ${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(', ')}${p.asIndex.has(v.name) ? ' (an OCI index)' : ''}`);
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(', ')}`);
