@@ -15,6 +15,7 @@ import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { RanAsRoot } from './run/privilege.js';
 import { explain } from './plan/explain.js';
+import { PrereqError } from './plan/prereq.js';
 import { formatExplained } from './plan/explain-why.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
@@ -158,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // The build ran in a child as root (sudo): its exit code is this run's.
     if (err instanceof RanAsRoot) return err.exitCode;
-    if (err instanceof ConfigError || err instanceof MergeError) {
+    if (err instanceof ConfigError || err instanceof MergeError || err instanceof PrereqError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
     }

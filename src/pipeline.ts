@@ -9,6 +9,9 @@ import { RegistryClient } from './registry/client.js';
 import { credentialsFrom } from './registry/credentials.js';
 import { DaemonlessBuilder, type LayerKeyEvent } from './build/builder.js';
 import { KeyJournal } from './cache/key-journal.js';
+import { resolveBase } from './build/base.js';
+import { checkDisk, checkSources } from './plan/prereq.js';
+import type { Plan } from './plan/plan.js';
 import { elevateIfNeeded } from './run/privilege.js';
 import type { BuiltImage, BuiltVariant } from './image/image.js';
 import { RegistryPublisher, type PublishStats } from './output/publisher.js';
@@ -35,6 +38,26 @@ export interface PipelineResult {
   digestMapPath?: string;
 }
 
+/** Sources readable and disk enough, before any layer is written (src/plan/prereq.ts). */
+async function checkPrerequisites(p: Plan, inputs: PipelineInputs, client: RegistryClient, store: BlobStore): Promise<void> {
+  const newBytes = await checkSources(p);
+  let baseBytes = 0;
+  const seen = new Set<string>();
+  for (const v of p.variants) {
+    if (v.from !== undefined || !v.base || v.base === 'scratch') continue;
+    for (const platform of p.platforms.get(v.name) ?? []) {
+      // The builder resolves them again; a missing base is its error to report, with its fix.
+      const base = await resolveBase(client, v.base, platform).catch(() => undefined);
+      for (const l of base?.layers ?? []) {
+        if (seen.has(l.digest)) continue;
+        seen.add(l.digest);
+        if ((await store.has(l.digest)) === undefined) baseBytes += l.size;
+      }
+    }
+  }
+  await checkDisk({ cache: inputs.workDir, outputs: inputs.outputs.map((o) => o.path) }, { baseBytes, newBytes });
+}
+
 export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promise<PipelineResult> {
   const t0 = Date.now();
   const p = await logger.group('validate', async () => {
@@ -51,6 +74,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     logger,
   });
   try {
+    await checkPrerequisites(p, inputs, client, store);
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     // What each layer was keyed by, for `plan --explain` to compare the next build against.
     const journal = inputs.cache === false ? undefined : new KeyJournal(resolve(inputs.workDir));
