@@ -50,6 +50,8 @@ export interface ActionInputs {
   summary: boolean;
   cache: boolean;
   isolation: 'auto' | 'runc' | 'chroot';
+  /** Base overrides, VARIANT=REF per line (or one REF when one variant has a base). */
+  base: string[];
   provenance: false | 'min' | 'max';
   sbom: boolean;
   githubToken: string;
@@ -138,6 +140,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     summary: bool('summary', core.getInput('summary') || 'true'),
     cache: bool('cache', core.getInput('cache') || 'true'),
     isolation: (core.getInput('isolation') || 'auto') as ActionInputs['isolation'],
+    base: lines(core.getInput('base')),
     provenance: parseProvenance(core.getInput('provenance') || 'true'),
     sbom: parseSbom(core.getInput('sbom') || 'true'),
     githubToken: core.getInput('github-token'),
@@ -201,6 +204,7 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     zstdLevel: a.zstdLevel,
     cache: a.cache,
     isolation: a.isolation,
+    base: a.base,
     provenance: a.provenance,
     sbom: a.sbom,
     // On the Actions runtime, attestations are signed as GitHub artifact attestations when the job may.
