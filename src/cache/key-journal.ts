@@ -75,7 +75,14 @@ export interface KeyChange {
 function flatten(v: unknown, at: string, out: Map<string, string>): void {
   if (Array.isArray(v)) {
     if (at.endsWith('parent')) { for (const [i, x] of v.entries()) out.set(`${at}[${i}]`, canonicalJson(x)); out.set(`${at}.length`, String(v.length)); return; }
-    if (v.length && v.every((x) => isObject(x) && typeof x.path === 'string')) { for (const x of v as { path: string }[]) flatten(x, `${at}[${x.path}]`, out); return; }
+    if (v.length && v.every((x) => isObject(x) && typeof x.path === 'string')) {
+      // The entry itself (so one that is added or gone is one change), then its fields.
+      for (const x of v as { path: string }[]) {
+        out.set(`${at}[${x.path}]`, canonicalJson(x));
+        for (const [k, y] of Object.entries(x)) if (k !== 'path' && y !== undefined) flatten(y, `${at}[${x.path}].${k}`, out);
+      }
+      return;
+    }
     out.set(at, canonicalJson(v));
     return;
   }
@@ -93,10 +100,19 @@ export function diffKeyParts(was: unknown, now: unknown): KeyChange[] {
   flatten(was, '', a);
   flatten(now, '', b);
   const out: KeyChange[] = [];
+  const whole = new Set<string>();
   for (const field of [...new Set([...a.keys(), ...b.keys()])].sort()) {
     const x = a.get(field);
     const y = b.get(field);
-    if (x !== y) out.push({ field, ...(x !== undefined ? { was: x } : {}), ...(y !== undefined ? { now: y } : {}) });
+    if (x === y) continue;
+    const entry = /^(entries\[.+?\])(\.|$)/.exec(field);
+    if (entry?.[2] === '') {
+      // An entry that changed as a whole is told by its fields; one added or gone is one change.
+      if (x === undefined || y === undefined) { whole.add(field); out.push({ field, ...(x !== undefined ? { was: x } : {}), ...(y !== undefined ? { now: y } : {}) }); }
+      continue;
+    }
+    if (entry && whole.has(entry[1]!)) continue;
+    out.push({ field, ...(x !== undefined ? { was: x } : {}), ...(y !== undefined ? { now: y } : {}) });
   }
   return out;
 }
