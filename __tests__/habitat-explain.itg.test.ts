@@ -22,7 +22,7 @@ let moved: string;
 const PHASES = ['base', 'users', 'env', 'tools', 'repos', 'files', 'scripts', 'final'];
 
 interface XLayer { step: number; layer: number; decision: string; reasons: string[]; changes: { field: string }[] }
-interface XVariant { variant: string; inheritedLayers: number; start: { base?: string; digest?: string }; layers: XLayer[] }
+interface XVariant { variant: string; inheritedLayers: number; start: { base?: string; digest?: string; overridden?: string }; layers: XLayer[] }
 type Decisions = Record<string, string>; // "variant:step" -> cached | rebuilt
 
 const env = () => ({ ...process.env, REGISTRY: reg.host, SOURCE_DATE_EPOCH: '1700000000' });
@@ -87,6 +87,8 @@ describe('examples/habitat with plan --explain', () => {
     expect(Object.values(x.decisions).every((d) => d === 'rebuilt')).toBe(true);
     expect(layerOf(x, 'files').reasons).toEqual(['no earlier build of this step is recorded in the cache directory']);
     expect(x.variants.map((v) => v.variant)).toEqual(PHASES);
+    // --base is visible in the explanation, next to what the build file says.
+    expect(x.variants[0]!.start).toMatchObject({ base: baseRef, overridden: 'docker.io/library/busybox:1.36.1' });
     first = b.digest;
     const image = `${reg.host}/habitat@${first}`;
     await run('podman', ['pull', '--tls-verify=false', image]);

@@ -9,7 +9,6 @@ import { RegistryClient } from './registry/client.js';
 import { credentialsFrom } from './registry/credentials.js';
 import { DaemonlessBuilder, type LayerKeyEvent } from './build/builder.js';
 import { KeyJournal } from './cache/key-journal.js';
-import { resolveBase } from './build/base.js';
 import { checkDisk, checkSources } from './plan/prereq.js';
 import type { Plan } from './plan/plan.js';
 import { elevateIfNeeded } from './run/privilege.js';
@@ -39,16 +38,16 @@ export interface PipelineResult {
 }
 
 /** Sources readable and disk enough, before any layer is written (src/plan/prereq.ts). */
-async function checkPrerequisites(p: Plan, inputs: PipelineInputs, client: RegistryClient, store: BlobStore): Promise<void> {
+async function checkPrerequisites(p: Plan, inputs: PipelineInputs, builder: DaemonlessBuilder, store: BlobStore): Promise<void> {
   const newBytes = await checkSources(p);
   let baseBytes = 0;
   const seen = new Set<string>();
   for (const v of p.variants) {
     if (v.from !== undefined || !v.base || v.base === 'scratch') continue;
     for (const platform of p.platforms.get(v.name) ?? []) {
-      // The builder resolves them again; a missing base is its error to report, with its fix.
-      const base = await resolveBase(client, v.base, platform).catch(() => undefined);
-      for (const l of base?.layers ?? []) {
+      // Resolved once for the run: the build uses these (and a bad base fails here with the builder's message).
+      const base = await builder.baseImage(v.base, platform);
+      for (const l of base.layers) {
         if (seen.has(l.digest)) continue;
         seen.add(l.digest);
         if ((await store.has(l.digest)) === undefined) baseBytes += l.size;
@@ -74,7 +73,6 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
     logger,
   });
   try {
-    await checkPrerequisites(p, inputs, client, store);
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     // What each layer was keyed by, for `plan --explain` to compare the next build against.
     const journal = inputs.cache === false ? undefined : new KeyJournal(resolve(inputs.workDir));
@@ -88,6 +86,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       rebuildFrom: p.rebuildFrom,
       ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
     });
+    await checkPrerequisites(p, inputs, builder, store);
     let built: Map<string, BuiltImage[]>;
     try {
       built = await builder.build(p.buildFile, p.variants, (v) => p.platforms.get(v.name) ?? []);

@@ -435,6 +435,11 @@ export class DaemonlessBuilder implements Builder {
     return this.rootfsCache().snapshot(this.chain(s.image.layers));
   }
 
+  /** A base image as the build will use it (resolved once per run): for the checks before the build. */
+  baseImage(ref: string, platform: Platform): Promise<BaseImage> {
+    return this.base(ref, platform);
+  }
+
   private base(ref: string, platform: Platform): Promise<BaseImage> {
     const key = `${ref}|${formatPlatform(platform)}`;
     let p = this.bases.get(key);
