@@ -53,7 +53,7 @@ interface WhyInput {
   parts: Record<string, unknown> | undefined;
   start: VariantExplanation['start'];
   root: RootBase;
-  firstRebuilt: { layer: number; label: string } | undefined;
+  firstRebuilt: { layer: number; label: string; unknown: boolean } | undefined;
   /** Layers of the image the variant starts from. */
   inherited: number;
   /** Image path -> host file, for naming the source that changed. */
@@ -68,7 +68,7 @@ export function whyRebuilt(w: WhyInput): { reasons: string[]; changes: KeyChange
   if (w.step.kind === 'copy' && w.step.from !== undefined) return { reasons: [`copies from variant ${w.step.from}'s file system, which is known only once it is built`], changes: [] };
   if (!w.parts) {
     const r = w.firstRebuilt
-      ? `layer ${w.firstRebuilt.layer + 1}, ${w.firstRebuilt.label}, is rebuilt, so this command starts from another file system`
+      ? `layer ${w.firstRebuilt.layer + 1}, ${w.firstRebuilt.label}, is ${w.firstRebuilt.unknown ? 'known only when built' : 'rebuilt, so this command starts from another file system'}`
       : 'the image this variant starts from has rebuilt layers, so this command starts from another file system';
     return { reasons: [r], changes: [] };
   }

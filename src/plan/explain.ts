@@ -30,7 +30,7 @@ interface SimState {
   /** diffIDs of every layer; undefined where the layer will be rebuilt (its diffID is not known before). */
   diffIds: (string | undefined)[];
   /** The first rebuilt layer (image index) and its step, for the reasons of what follows. */
-  firstRebuilt?: { layer: number; label: string };
+  firstRebuilt?: { layer: number; label: string; unknown: boolean };
   /** The base image at the root of the from: chain (now and at the last build), and its layer count. */
   root: RootBase;
 }
@@ -97,7 +97,7 @@ class Simulator {
       const fresh = freshFrom !== undefined && i >= freshFrom;
       const e = await this.step(v, plat, step, i, st, fresh, journal, start);
       layers.push(e);
-      if (e.decision !== 'cached' && !st.firstRebuilt) st.firstRebuilt = { layer: inherited + i, label: `${v.name} step ${i + 1} (${describeStep(step)})` };
+      if (e.decision !== 'cached' && !st.firstRebuilt) st.firstRebuilt = { layer: inherited + i, label: `${v.name} step ${i + 1} (${describeStep(step)})`, unknown: e.decision === 'unknown' };
     }
     this.states.set(`${v.name}|${plat}`, st);
     return { variant: v.name, platform: plat, stage: v.stage === true, start, ...(journal?.start ? { previousStart: journal.start } : {}), inheritedLayers: inherited, layers };
@@ -140,7 +140,9 @@ class Simulator {
     const shared = key !== undefined && this.building.has(key);
     if (key) this.building.add(key);
     const why = whyRebuilt({ step, fresh, cacheOn: this.cache !== undefined, prev, parts, start, root: st.root, firstRebuilt: st.firstRebuilt, inherited: st.diffIds.length - 1 - i, hostPaths, context: this.p.buildFile.context });
-    return { ...at, decision: parts ? (shared ? 'shared' : 'rebuilt') : step.kind === 'run' ? 'rebuilt' : 'unknown', ...why, ...(key ? { key } : {}) };
+    return { ...at, // A command on top of a layer that is rebuilt starts from new bytes; on top of one that is
+      // not knowable (copy: from:), so is its own fate.
+      decision: parts ? (shared ? 'shared' : 'rebuilt') : step.kind === 'run' && !st.firstRebuilt?.unknown ? 'rebuilt' : 'unknown', ...why, ...(key ? { key } : {}) };
   }
 
   private async applyLayer(st: SimState, layer: { descriptor: { digest: string; size: number; mediaType: string }; diffId: string } | undefined): Promise<void> {
