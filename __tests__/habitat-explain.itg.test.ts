@@ -26,7 +26,8 @@ interface XVariant { variant: string; inheritedLayers: number; start: { base?: s
 type Decisions = Record<string, string>; // "variant:step" -> cached | rebuilt
 
 const env = () => ({ ...process.env, REGISTRY: reg.host, SOURCE_DATE_EPOCH: '1700000000' });
-const common = () => ['--config', join(ctx, 'oci-build.yml'), '--cache-dir', cache, '--base', `base=${baseRef}`];
+// --base REF alone: `base` is the one variant with a base image.
+const common = () => ['--config', join(ctx, 'oci-build.yml'), '--cache-dir', cache, '--base', baseRef];
 
 async function explain(extra: string[] = []): Promise<{ variants: XVariant[]; decisions: Decisions }> {
   const r = await cli(['plan', '--explain', '--json', ...common(), ...extra], { env: env() });
