@@ -26,6 +26,8 @@ Usage:
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]... [--explain [--json]]   --explain: cached or rebuilt, and why, per layer
   build and plan also take: [--target V] [--base [VARIANT=]REF]... [--rebuild-from VARIANT[:STEP]]
+  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
+                  build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
@@ -53,6 +55,17 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
 
 class UsageError extends Error {}
 
+/** --build-arg K=V (a bare K takes the value from the environment, as docker build does). */
+function buildArgs(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of list) {
+    const eq = a.indexOf('=');
+    if (eq === 0) throw new UsageError(`--build-arg "${a}" has no name`);
+    if (eq < 0) { const v = process.env[a]; if (v !== undefined) out[a] = v; } else out[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -61,8 +74,9 @@ async function main(argv: string[]): Promise<number> {
   }
   // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: rest,
       options: {
         config: { type: 'string', short: 'c', default: 'oci-build.yml' },
@@ -88,8 +102,11 @@ async function main(argv: string[]): Promise<number> {
         target: { type: 'string' },
         base: { type: 'string', multiple: true, default: [] },
         'rebuild-from': { type: 'string' },
+        file: { type: 'string', short: 'f' },
+        'build-arg': { type: 'string', multiple: true, default: [] },
       },
       strict: true,
+      allowPositionals: true,
     }));
   } catch (err) {
     process.stderr.write(`oci-build: ${(err as Error).message}\n\n${USAGE}\n`);
@@ -132,10 +149,17 @@ async function main(argv: string[]): Promise<number> {
       ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
       provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
       sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
-      ...(values.target ? { target: values.target } : {}),
+      // With -f, --target names the Dockerfile's stage (given to the Dockerfile front end below).
+      ...(values.target && !values.file ? { target: values.target } : {}),
       base: values.base ?? [],
       ...(values['rebuild-from'] ? { rebuildFrom: values['rebuild-from'] } : {}),
     };
+    if (positionals.length > (values.file ? 1 : 0)) throw new UsageError(`unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`);
+    if (values.file) {
+      // docker build's -t takes whole references: they name the target's image and tags.
+      inputs.dockerfile = { file: values.file, ...(positionals[0] ? { context: positionals[0] } : {}), buildArgs: buildArgs(values['build-arg'] ?? []), ...(values.target ? { target: values.target } : {}), refs: inputs.tags, note: (m) => logger.info(m) };
+      inputs.tags = [];
+    }
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);

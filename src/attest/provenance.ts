@@ -85,6 +85,9 @@ function describeStep(step: Step, mode: ProvenanceMode, redact: (s: string) => s
         ...(step.mode !== undefined ? { mode: step.mode.toString(8).padStart(4, '0') } : {}),
         ...(step.owner ? { owner: step.owner } : {}),
       };
+    case 'dir':
+      // A Dockerfile's WORKDIR: the directory and its owner.
+      return { dir: redact(step.path), ...(step.owner ? { owner: step.owner } : {}) };
   }
 }
 

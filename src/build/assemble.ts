@@ -38,6 +38,8 @@ export function applySettings(parent: ContainerConfig | undefined, v: VariantSpe
   if (v.expose.length) c.ExposedPorts = { ...(c.ExposedPorts ?? {}), ...Object.fromEntries(v.expose.map((p) => [p, {}])) };
   if (v.volumes.length) c.Volumes = { ...(c.Volumes ?? {}), ...Object.fromEntries(v.volumes.map((p) => [p, {}])) };
   if (v.stopSignal) c.StopSignal = v.stopSignal;
+  if (v.healthcheck) c.Healthcheck = v.healthcheck;
+  if (v.onBuild) { if (v.onBuild.length) c.OnBuild = v.onBuild; else delete c.OnBuild; }
   return c;
 }
 
@@ -67,6 +69,7 @@ export function assemble(input: AssembleInput): BuiltImage {
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history,
   };
+  if (variant.author !== undefined) config.author = variant.author;
   if (platform.variant) config.variant = platform.variant; else delete config.variant;
   // Fields Docker writes that describe the machine that built the parent, not this image.
   delete config.container;

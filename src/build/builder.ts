@@ -25,7 +25,7 @@ import { FsView } from './fsview.js';
 import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
-import { describeStep, stepEntries, type Owner } from './steps.js';
+import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
 import type { LayerOrigin, LayerReport } from './report.js';
 import { runStepKeyParts } from './run-key.js';
 
@@ -225,7 +225,7 @@ export class DaemonlessBuilder implements Builder {
     };
     const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();
-      const { layer: built, how, keyParts } = made ? await made : step && step.kind !== 'run'
+      const { layer: built, how, keyParts } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
         ? await producer.fromStep(step, entries, undefined, fresh(step))
         : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
       journal(step, keyParts, built.diffId);
@@ -244,7 +244,7 @@ export class DaemonlessBuilder implements Builder {
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     try {
       for (const step of v.steps) {
-        const createdBy = `oci-build ${describeStep(step)}`;
+        const createdBy = step.createdBy ?? `oci-build ${describeStep(step)}`;
         if (step.kind === 'run') {
           const exec = canExecute(platform);
           if (!exec.ok) throw new Error(`${step.pos.file}:${step.pos.line}: variant ${v.name}: ${foreignPlatformMessage(platform)}`);
@@ -272,8 +272,9 @@ export class DaemonlessBuilder implements Builder {
           work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
-          const result = await runStep(step, {
-            rootfs: work.dir, config: parentConfig.config, variantEnv: v.env, tmpDir: this.rootfsCache().top,
+          const asRun = step.dockerUser && step.user ? { ...step, user: dockerUserSpec(step.user, owners.passwd) } : step;
+          const result = await runStep(asRun, {
+            rootfs: work.dir, config: parentConfig.config, variantEnv: step.ownEnv ? {} : v.env, tmpDir: this.rootfsCache().top,
             ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
             onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
             isolation: this.opts.isolation ?? 'auto', announce: (m) => this.opts.logger.info(m),
@@ -296,6 +297,8 @@ export class DaemonlessBuilder implements Builder {
           note,
         });
         fs.apply(entries);
+        // A WORKDIR that exists already changes nothing: no layer (as Docker makes none).
+        if (step.kind === 'dir' && entries.length === 0) continue;
         let made: Promise<ProducedLayer> | undefined;
         if (speculation && step === v.steps[0] && fresh(step).fresh) {
           // --rebuild-from: the layer guessed during the scan may have come from the cache.

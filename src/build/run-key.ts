@@ -12,6 +12,7 @@ export function runStepKeyParts(step: RunStep, parentDiffIds: readonly string[],
     kind: 'run', parent: [...parentDiffIds], platform,
     step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
     image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
-    variantEnv: v.env, sourceDateEpoch: sourceDateEpoch ?? null,
+    // A Dockerfile's RUN carries its own environment (ownEnv): the variant's is already in it.
+    variantEnv: step.ownEnv ? {} : v.env, sourceDateEpoch: sourceDateEpoch ?? null,
   };
 }

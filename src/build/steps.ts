@@ -1,9 +1,11 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import type { CopyStep, Step } from '../config/model.js';
+import type { CopyStep, DirStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
+import { parsePasswd } from '../image/users.js';
+import { archiveEntries, archiveKind } from './archive.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
@@ -34,9 +36,21 @@ export class StepError extends Error {
 
 const ROOT: Owner = { uid: 0, gid: 0 };
 
+/**
+ * A Dockerfile USER as an owner spec: a uid alone takes the group of the passwd entry with that
+ * uid, else 0, as Docker runs it (a build file's uid alone means gid = uid).
+ */
+export function dockerUserSpec(user: string, passwd: string | undefined): string {
+  const spec = user.trim();
+  if (!/^\d+$/.test(spec)) return spec;
+  const entry = passwd ? parsePasswd(passwd).find((u) => u.uid === Number(spec)) : undefined;
+  return `${spec}:${entry ? entry.gid : 0}`;
+}
+
 /** A short description of a step, used for the layer's history entry and the log. */
 export function describeStep(step: Step): string {
   if (step.kind === 'file') return `file ${step.path}`;
+  if (step.kind === 'dir') return `dir ${step.path}`;
   if (step.kind === 'run') return `run ${describeCommand(step)}`;
   return `copy ${step.from !== undefined ? `--from=${step.from} ` : ''}${step.sources.map((s) => s.pattern).join(' ')} ${step.to}`;
 }
@@ -45,6 +59,7 @@ export function describeStep(step: Step): string {
 export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEntry[]> {
   if (step.kind === 'run') throw new StepError(step, 'run: steps have no static entries');
   const owner = step.owner ? await ctx.resolveOwner(step.owner) : ROOT;
+  if (step.kind === 'dir') return dirEntries(step, ctx.fs, owner);
   const out = new Map<string, LayerEntry>();
   const add = (e: LayerEntry) => { out.set(e.path, e); };
   let explicitDir: string | undefined;
@@ -61,20 +76,31 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
     });
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
+    if (step.dockerRules) await keepHardlinks(out);
   }
-  addMissingParents(out, ctx.fs, owner, explicitDir);
+  addMissingParents(out, ctx.fs, owner, explicitDir, step.kind === 'copy' && step.dockerRules === true);
   return [...out.values()];
 }
 
 /** Adds the copy's entries; returns the destination directory when the copy targets one. */
 async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e: LayerEntry) => void): Promise<string | undefined> {
-  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
+  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob)
+    || (step.dockerRules === true && ctx.fs.type(step.to) === 'dir');
   let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
   for (const source of sources) {
     for (const match of source.matches) {
       const st = await lstat(match);
+      const kind = step.extract && st.isFile() ? await archiveKind(match) : undefined;
+      if (kind) {
+        const dir = normalize(step.to);
+        destDir = dir;
+        const unpacked = await archiveEntries(match, kind, dir, step.owner ? owner : undefined, (m) => { throw new StepError(step, m); });
+        // Unlike a copied directory, the archive's directories set existing ones' owner and mode.
+        for (const e of unpacked) add(e);
+        continue;
+      }
       if (st.isDirectory()) {
         // As with Docker's COPY, a directory's contents go into the destination.
         const dir = normalize(step.to);
@@ -104,7 +130,7 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   const st = await lstat(host);
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
-  const perm = st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+  const perm = step.dockerRules ? st.mode & 0o7777 : st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
   if (st.isSymbolicLink()) {
     const target = await readlink(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
@@ -116,7 +142,9 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   }
   if (st.isDirectory()) {
     // A directory that already exists in the image keeps its owner, mode and type (it may be a symlink).
-    if (!ctx.fs.has(dest)) add({ path: dest, type: 'dir', mode: perm, uid: owner.uid, gid: owner.gid });
+    // Docker's --chmod applies to the copied directories too (the build file's mode: to files only).
+    const dirMode = step.dockerRules && step.mode !== undefined ? step.mode : perm;
+    if (!ctx.fs.has(dest)) add({ path: dest, type: 'dir', mode: dirMode, uid: owner.uid, gid: owner.gid });
     return true;
   }
   if (st.isFile()) {
@@ -127,6 +155,36 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
 }
 
+/**
+ * Docker's COPY keeps hard links between copied context files: of each set of paths that share
+ * an inode, the first in the layer's (sorted) order stays a file and the others link to it.
+ */
+async function keepHardlinks(out: Map<string, LayerEntry>): Promise<void> {
+  const byInode = new Map<string, string[]>();
+  for (const e of out.values()) {
+    if (e.type !== 'file' || !e.hostPath) continue;
+    const st = await lstat(e.hostPath);
+    if (st.nlink < 2) continue;
+    const key = `${st.dev}:${st.ino}`;
+    byInode.set(key, [...(byInode.get(key) ?? []), e.path]);
+  }
+  for (const paths of byInode.values()) {
+    if (paths.length < 2) continue;
+    const [first, ...rest] = paths.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const p of rest) {
+      const e = out.get(p)!;
+      out.set(p, { path: p, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: first! });
+    }
+  }
+}
+
+/** The directory and its missing parents, all with the step's owner (Docker's WORKDIR after USER). */
+function dirEntries(step: DirStep, fs: FsView, owner: Owner): LayerEntry[] {
+  const dir = normalize(step.path);
+  return [...ancestors(dir), dir].filter((d) => d !== '/' && !fs.has(d))
+    .map((d) => ({ path: d, type: 'dir' as const, mode: 0o755, uid: owner.uid, gid: owner.gid }));
+}
+
 function inside(root: string, p: string): boolean {
   const rel = relative(root, p);
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep));
@@ -135,9 +193,10 @@ function inside(root: string, p: string): boolean {
 /**
  * Creates entries for parent directories that exist neither in the image so far nor in
  * this layer. Existing ones are left out so the base image's owner, mode or symlink stays.
- * The copy's own destination directory takes the step's owner, as Docker's COPY --chown does.
+ * The copy's own destination directory takes the step's owner, as Docker's COPY --chown does
+ * (with Docker's rules, every directory the copy creates does).
  */
-function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined): void {
+function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined, ownAll = false): void {
   const needed = new Set<string>();
   for (const p of out.keys()) for (const a of ancestors(p)) needed.add(a);
   if (explicitDir && explicitDir !== '/') {
@@ -146,7 +205,7 @@ function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owne
   }
   for (const dir of needed) {
     if (out.has(dir) || fs.has(dir)) continue;
-    const o = dir === explicitDir ? owner : ROOT;
+    const o = dir === explicitDir || ownAll ? owner : ROOT;
     out.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: o.uid, gid: o.gid });
   }
 }

@@ -38,6 +38,21 @@ export interface CopyStep {
    * `matches` is empty (resolved against that image when it is built).
    */
   from?: string;
+  /**
+   * Docker's COPY rules instead of the build file's (a Dockerfile front end sets it): source
+   * permission bits are kept as they are (setuid/setgid/sticky included) instead of being
+   * normalized to 0755/0644, and a destination without a trailing slash that is an existing
+   * directory in the image is copied into; every directory the copy creates gets `owner`; `mode`
+   * applies to copied directories too.
+   */
+  dockerRules?: boolean;
+  /**
+   * ADD: a source file that is a tar archive (plain, gzip, bzip2, xz, zstd) is unpacked into `to`
+   * (modes, owners and links as in the archive; `owner` overrides) instead of being copied.
+   */
+  extract?: boolean;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
@@ -56,6 +71,16 @@ export interface RunStep {
   workdir?: string;
   /** Share the host's network (default); false gives the command a network namespace with only loopback. */
   network: boolean;
+  /**
+   * `env` is the step's whole addition to the starting image's Env: the variant's `env` does not
+   * apply (a Dockerfile ENV only affects the instructions after it, so the front end gives each
+   * RUN the environment as of that line).
+   */
+  ownEnv?: boolean;
+  /** `user` is a Dockerfile USER: a uid alone runs with its passwd entry's group, else gid 0 (not gid = uid). */
+  dockerUser?: boolean;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
@@ -66,10 +91,26 @@ export interface FileStep {
   content: string;
   mode?: number;
   owner?: string;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
   pos: SourcePos;
 }
 
-export type Step = CopyStep | FileStep | RunStep;
+/**
+ * Creates a directory and its missing parents (all owned by `owner`, default root), as a
+ * Dockerfile's WORKDIR does; nothing when it exists. Its layer is left out when it is empty.
+ */
+export interface DirStep {
+  kind: 'dir';
+  /** Absolute image path. */
+  path: string;
+  owner?: string;
+  /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
+  createdBy?: string;
+  pos: SourcePos;
+}
+
+export type Step = CopyStep | FileStep | RunStep | DirStep;
 
 export interface VariantSpec {
   name: string;
@@ -91,6 +132,12 @@ export interface VariantSpec {
   expose: string[];
   volumes: string[];
   stopSignal?: string;
+  /** The config's `author` (a Dockerfile's MAINTAINER). */
+  author?: string;
+  /** The config's `Healthcheck` as Docker writes it (Test, Interval, Timeout, StartPeriod, StartInterval, Retries; durations in ns). */
+  healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  /** The config's `OnBuild` triggers; an empty list removes inherited ones (they ran in this image). */
+  onBuild?: string[];
   /** Extra metadata-action tag rules and flavor lines for this variant (checked by the loader). */
   tags?: string[];
   flavor?: string[];

@@ -97,7 +97,7 @@ class Simulator {
       const fresh = freshFrom !== undefined && i >= freshFrom;
       const e = await this.step(v, plat, step, i, st, fresh, journal, start);
       layers.push(e);
-      if (e.decision !== 'cached' && !st.firstRebuilt) st.firstRebuilt = { layer: inherited + i, label: `${v.name} step ${i + 1} (${describeStep(step)})`, unknown: e.decision === 'unknown' };
+      if (e.decision !== 'cached' && !st.firstRebuilt) st.firstRebuilt = { layer: inherited + i, label: `${v.name} step ${i + 1} (${describeStep(step)})`, unknown: e.decision === 'unknown' || step.kind === 'dir' };
     }
     this.states.set(`${v.name}|${plat}`, st);
     return { variant: v.name, platform: plat, stage: v.stage === true, start, ...(journal?.start ? { previousStart: journal.start } : {}), inheritedLayers: inherited, layers };
@@ -126,6 +126,12 @@ class Simulator {
       const keyed: KeyEntry[] = [];
       for (const e of entries) {
         if (e.type === 'file' && e.hostPath) { hostPaths.set(e.path, e.hostPath); keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) }); } else keyed.push(e);
+      }
+      if (step.kind === 'dir') {
+        // The builder writes a dir step's small layer every time (it is not looked up in the cache).
+        st.fs.apply(entries);
+        st.diffIds.push(undefined);
+        return { ...at, decision: 'rebuilt', reasons: ['a dir step\'s layer is written by every build (it is not cached)'], changes: [] };
       }
       parts = stepKeyParts(step, keyed, { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     }

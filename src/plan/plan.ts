@@ -14,6 +14,7 @@ import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from '.
 import type { Credentials } from '../registry/credentials.js';
 import type { OutputSpec } from '../output/sinks.js';
 import { baseOverrides, rebuildFromOf } from './overrides.js';
+import { dockerfileBuildFile, type DockerfileInputs } from '../dockerfile/inputs.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
 export interface PipelineInputs {
@@ -78,6 +79,8 @@ export interface PipelineInputs {
   base?: string[];
   /** VARIANT or VARIANT:STEP (1-based): ignore the layer cache from there on (and for variants built from it). */
   rebuildFrom?: string;
+  /** Build a Dockerfile (its target stage) instead of the build file `config`. */
+  dockerfile?: DockerfileInputs;
 }
 
 /** What a run will do, resolved from the model and the inputs; the model itself is left as loaded. */
@@ -113,10 +116,13 @@ export function layerCompressionOf(inputs: Pick<PipelineInputs, 'compression' | 
  * hears what the tag rules skip or read unusually (a tag that is not semver, an unquoted date format).
  */
 export async function plan(inputs: PipelineInputs, warn?: (message: string) => void): Promise<Plan> {
-  const buildFile = await loadModel(resolve(inputs.config), { env: inputs.env });
+  // A Dockerfile needs its base images' configs (ENV PATH=$PATH, relative WORKDIR) and the CLI's
+  // build args, target and -t references, so it is loaded here rather than by file name.
+  const df = inputs.dockerfile ? await dockerfileBuildFile(inputs.dockerfile, inputs) : undefined;
+  const buildFile = df?.buildFile ?? (await loadModel(resolve(inputs.config), { env: inputs.env }));
   const problems: ConfigProblem[] = [];
   if (inputs.target && inputs.variants.length) problems.push({ file: 'inputs', field: 'target', message: `target ${inputs.target} and variants ${inputs.variants.join(', ')} both given`, hint: 'give one: --target builds that variant and what it needs, and stops' });
-  const selected = selectVariants(buildFile, inputs.target ? [inputs.target] : inputs.variants);
+  const selected = selectVariants(buildFile, df ? [df.target] : inputs.target ? [inputs.target] : inputs.variants);
   const overrides = baseOverrides(buildFile, inputs.base ?? [], problems);
   const requested: string[] = [];
   for (const p of inputs.platforms) {

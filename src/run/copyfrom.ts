@@ -81,7 +81,9 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
       return false;
     }
     if (st.isDirectory()) {
-      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode: st.mode & 0o7777, ...o });
+      // Docker's --chmod applies to the copied directories too (the build file's mode: to files only).
+      const mode = step.dockerRules && step.mode !== undefined ? step.mode : st.mode & 0o7777;
+      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode, ...o });
       return true;
     }
     if (st.isFile()) {
@@ -110,7 +112,9 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
       if (!found) opts.fail(`copy from ${step.from}: ${m} does not exist in that image`);
       if (found.stats.isDirectory()) {
         destDir = to;
-        if (to !== '/' && !opts.exists(to)) {
+        // Docker's rules: a destination COPY creates is a new directory (root or --chown, 0755),
+        // not a copy of the source directory's owner and mode.
+        if (to !== '/' && !opts.exists(to) && !step.dockerRules) {
           const o = owner(found.stats.uid, found.stats.gid);
           opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o });
         }

@@ -1,0 +1,125 @@
+/**
+ * `.dockerignore` with Docker's rules: one pattern a line, `#` comments, `!` re-includes, `**`
+ * for any number of directories, a leading `/` or `./` ignored; a pattern also excludes what is
+ * under a directory it matches; the last matching pattern decides. The context is applied
+ * before anything reads it: the build sees a copy (hard links where possible) of only the files
+ * that are kept.
+ */
+import { existsSync } from 'node:fs';
+import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, chmod } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+export interface IgnorePattern { negate: boolean; re: RegExp; text: string }
+
+export function parseDockerignore(text: string): IgnorePattern[] {
+  const out: IgnorePattern[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    let line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const negate = line.startsWith('!');
+    if (negate) line = line.slice(1).trim();
+    line = cleanPattern(line);
+    if (!line) continue;
+    out.push({ negate, re: patternRegex(line), text: raw.trim() });
+  }
+  return out;
+}
+
+/** As Go's filepath.Clean of a relative pattern: no leading /, no ./, no doubled or trailing slashes. */
+function cleanPattern(p: string): string {
+  const parts: string[] = [];
+  for (const seg of p.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') parts.pop(); else parts.push(seg);
+  }
+  return parts.join('/');
+}
+
+function patternRegex(p: string): RegExp {
+  let re = '';
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '*') {
+      if (p[i + 1] === '*') {
+        // `**` matches any number of path segments (none included).
+        i++;
+        if (p[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = p.indexOf(']', i + 1);
+      if (end < 0) { re += '\\['; continue; }
+      let cls = p.slice(i + 1, end);
+      if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+      re += `[${cls}]`;
+      i = end;
+    } else if (c === '\\' && i + 1 < p.length) { re += p[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'); }
+    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** True when the context-relative path (no leading /) is excluded: it or a parent matches, last match wins. */
+export function isIgnored(rel: string, patterns: readonly IgnorePattern[]): boolean {
+  const segs = rel.split('/');
+  const prefixes = segs.map((_, i) => segs.slice(0, i + 1).join('/'));
+  let ignored = false;
+  for (const p of patterns) {
+    if (prefixes.some((x) => p.re.test(x))) ignored = !p.negate;
+  }
+  return ignored;
+}
+
+/** The ignore file for a Dockerfile: `<name>.dockerignore` next to it wins over the context's `.dockerignore`. */
+export function ignoreFileFor(dockerfile: string, context: string): string | undefined {
+  const own = join(dirname(dockerfile), `${basename(dockerfile)}.dockerignore`);
+  if (existsSync(own)) return own;
+  const ctx = join(context, '.dockerignore');
+  return existsSync(ctx) ? ctx : undefined;
+}
+
+export interface FilteredContext { dir: string; kept: number; dropped: number; dispose(): Promise<void> }
+
+/** A copy of the context without the ignored paths (files hard-linked when the file system allows). */
+export async function filterContext(context: string, ignoreFile: string): Promise<FilteredContext> {
+  const patterns = parseDockerignore(await readFile(ignoreFile, 'utf8'));
+  const dir = await mkdtemp(join(tmpdir(), 'oci-build-context-'));
+  const hasExceptions = patterns.some((p) => p.negate);
+  let kept = 0;
+  let dropped = 0;
+  const walk = async (rel: string): Promise<boolean> => {
+    let any = false;
+    for (const name of (await readdir(join(context, rel))).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const src = join(context, r);
+      const dst = join(dir, r);
+      const st = await lstat(src);
+      const ignored = isIgnored(r, patterns);
+      if (st.isDirectory()) {
+        // An ignored directory is entered only when an exception may bring something inside back.
+        if (ignored && !hasExceptions) { dropped++; continue; }
+        await mkdir(dst, { mode: 0o700 });
+        const inner = await walk(r);
+        if (ignored && !inner) { await rm(dst, { recursive: true }); dropped++; continue; }
+        await chmod(dst, st.mode & 0o7777);
+        any = true;
+        continue;
+      }
+      if (ignored) { dropped++; continue; }
+      if (st.isSymbolicLink()) await symlink(await readlink(src), dst);
+      else if (st.isFile()) await link(src, dst).catch(() => copyFile(src, dst));
+      else { dropped++; continue; }
+      kept++;
+      any = true;
+    }
+    return any;
+  };
+  try {
+    await walk('');
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, kept, dropped, dispose: () => rm(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,117 @@
+/**
+ * The Dockerfile front end: a Dockerfile, its context and build args into the same BuildFile
+ * model the YAML build file gives, with the target stage as the one variant to ship. Every
+ * problem is collected and reported at once (Dockerfile:LINE:COL, the instruction, a fix)
+ * before anything is built.
+ */
+import { readFile } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
+import { ConfigError, type BuildFile, type ConfigProblem } from '../config/model.js';
+import type { ContainerConfig, Platform } from '../oci/types.js';
+import { ExpandError, expandWord } from './expand.js';
+import { lex } from './lexer.js';
+import { InstructionError, parseInstruction, type Instruction } from './instructions.js';
+import { Converter, type Stage } from './convert.js';
+import { platformArgs } from './state.js';
+import { filterContext, ignoreFileFor, type FilteredContext } from './dockerignore.js';
+
+export interface DockerfileOptions {
+  /** Path of the Dockerfile. */
+  file: string;
+  /** The build context directory (default: the Dockerfile's directory). */
+  context: string;
+  buildArgs: Record<string, string>;
+  /** The stage to build (default: the last one). */
+  target?: string;
+  platform: Platform;
+  /** The machine's platform (BUILDPLATFORM and friends). */
+  buildPlatform: Platform;
+  /** A base image's runtime config, for its Env, User and WorkingDir; undefined when unknown. */
+  imageConfig(ref: string): Promise<ContainerConfig | undefined>;
+  note?(message: string): void;
+}
+
+export interface LoadedDockerfile {
+  buildFile: BuildFile;
+  /** The variant of the target stage. */
+  target: string;
+  /** The context the build reads (a filtered copy when a .dockerignore applies). */
+  context: string;
+  /** Removes the filtered context copy, if one was made. */
+  dispose(): Promise<void>;
+}
+
+const STAGE_NAME = /^[a-z][a-z0-9_.-]*$/;
+
+export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDockerfile> {
+  const file = resolve(o.file);
+  const shown = relative(process.cwd(), file) || file;
+  const text = await readFile(file, 'utf8').catch((e: Error) => { throw new ConfigError([{ file: shown, message: `cannot read the Dockerfile: ${e.message}`, hint: 'give its path with -f' }]); });
+  const problems: ConfigProblem[] = [];
+  const report = (e: InstructionError) => problems.push({ file: shown, line: e.pos.line, column: e.pos.column, message: `${e.instruction}: ${e.message}`, ...(e.hint ? { hint: e.hint } : {}) });
+  const lexed = lex(text);
+  for (const p of lexed.problems) problems.push({ file: shown, line: p.pos.line, column: p.pos.column, message: p.message, ...(p.hint ? { hint: p.hint } : {}) });
+  if (lexed.directives.syntax) o.note?.(`${shown}: # syntax=${lexed.directives.syntax} is ignored (this builder's own Dockerfile front end is used)`);
+  const esc = lexed.directives.escape;
+  const parsed: Instruction[] = [];
+  for (const raw of lexed.instructions) {
+    try { parsed.push(parseInstruction(raw, esc)); } catch (e) { if (e instanceof InstructionError) report(e); else throw e; }
+  }
+  const { meta, stages } = splitStages(parsed, report);
+  const pArgs = platformArgs(o.platform, o.buildPlatform);
+  const metaArgs = new Map<string, string | undefined>(pArgs);
+  for (const ins of meta) {
+    if (ins.keyword !== 'ARG') { report(new InstructionError(ins.pos, ins.keyword, `${ins.keyword} before the first FROM`, 'only ARG may come before the first FROM')); continue; }
+    for (const a of ins.args) {
+      try {
+        metaArgs.set(a.name, o.buildArgs[a.name] ?? (a.value !== undefined ? expandWord(a.value, (n) => metaArgs.get(n), esc) : undefined));
+      } catch (e) { if (e instanceof ExpandError) report(new InstructionError(ins.pos, 'ARG', e.message)); else throw e; }
+    }
+  }
+  if (!stages.length) {
+    if (!problems.length) problems.push({ file: shown, message: 'the Dockerfile has no FROM', hint: 'start a stage with FROM image' });
+    throw new ConfigError(problems);
+  }
+  // Instructions with problems are left out; the rest are still converted so every problem is reported at once.
+
+  const targetStage = o.target === undefined ? stages[stages.length - 1]! : stages.find((s) => s.name === o.target!.toLowerCase());
+  if (!targetStage) {
+    throw new ConfigError([{ file: shown, message: `target stage "${o.target}" is not in the Dockerfile`, hint: `stages: ${stages.map((s) => s.name ?? `(unnamed ${s.index})`).join(', ')}` }]);
+  }
+  const ignoreFile = ignoreFileFor(file, o.context);
+  let filtered: FilteredContext | undefined;
+  if (ignoreFile) {
+    filtered = await filterContext(o.context, ignoreFile);
+    o.note?.(`${relative(process.cwd(), ignoreFile) || ignoreFile}: ${filtered.dropped} path(s) left out of the context`);
+  }
+  const context = filtered?.dir ?? o.context;
+  const converter = new Converter({
+    file: shown, context, stages, metaArgs, buildArgs: o.buildArgs, platformArgs: pArgs, platform: o.platform, escape: esc,
+    imageConfig: o.imageConfig, problem: report,
+  });
+  try {
+    const target = await converter.stage(targetStage).catch((e: unknown) => { if (e instanceof InstructionError) { report(e); return undefined; } throw e; });
+    if (problems.length || !target) throw new ConfigError(problems);
+    target.variant.stage = false;
+    const variants = await converter.variants();
+    return { buildFile: { file, context, version: 1, args: {}, variants }, target: target.variant.name, context, dispose: async () => { await filtered?.dispose(); } };
+  } catch (err) {
+    await filtered?.dispose();
+    throw err;
+  }
+}
+
+function splitStages(parsed: Instruction[], report: (e: InstructionError) => void): { meta: Instruction[]; stages: Stage[] } {
+  const meta: Instruction[] = [];
+  const stages: Stage[] = [];
+  for (const ins of parsed) {
+    if (ins.keyword === 'FROM') {
+      const name = ins.stage?.toLowerCase();
+      if (name !== undefined && !STAGE_NAME.test(name)) report(new InstructionError(ins.pos, 'FROM', `invalid stage name "${ins.stage}"`, 'start with a letter; use letters, digits, _ . -'));
+      if (name !== undefined && stages.some((s) => s.name === name)) report(new InstructionError(ins.pos, 'FROM', `duplicate stage name "${ins.stage}"`, 'stage names are case-insensitive and must be unique'));
+      stages.push({ index: stages.length, ...(name !== undefined ? { name } : {}), from: ins, body: [] });
+    } else if (stages.length) stages[stages.length - 1]!.body.push(ins);
+    else meta.push(ins);
+  }
+  return { meta, stages };
+}

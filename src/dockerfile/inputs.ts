@@ -1,0 +1,63 @@
+/**
+ * The pipeline's way into the front end: a Dockerfile build (the CLI's -f, --build-arg,
+ * --target, -t, CONTEXT) as a BuildFile whose target variant carries the image and tags.
+ * Base images' configs are read from their registries (BuildKit needs them too: ENV PATH=$PATH
+ * and relative WORKDIRs build on the base's values).
+ */
+import { rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError, type BuildFile } from '../config/model.js';
+import { formatRepository, parseReference } from '../oci/reference.js';
+import { hostPlatform, parsePlatform } from '../oci/platform.js';
+import { RegistryClient } from '../registry/client.js';
+import { credentialsFrom, type Credentials } from '../registry/credentials.js';
+import { resolveBase } from '../build/base.js';
+import { loadDockerfile } from './index.js';
+
+export interface DockerfileInputs {
+  file: string;
+  /** Default: the Dockerfile's directory. */
+  context?: string;
+  buildArgs: Record<string, string>;
+  target?: string;
+  /** Image references (`repo[:tag]`) for the result, as docker build -t takes them. */
+  refs: string[];
+  /** Where notes go (an ignored `# syntax=`, what .dockerignore left out). */
+  note?: (message: string) => void;
+}
+
+export interface DockerfilePlan { buildFile: BuildFile; target: string }
+
+export async function dockerfileBuildFile(
+  d: DockerfileInputs,
+  opts: { platforms: string[]; credentials: Record<string, Credentials>; dockerConfig: boolean },
+): Promise<DockerfilePlan> {
+  if (opts.platforms.length > 1) throw new ConfigError([{ file: 'inputs', field: 'platforms', message: 'a Dockerfile build makes one platform at a time here', hint: 'give one --platform (or run one job per platform)' }]);
+  const platform = opts.platforms[0] ? parsePlatform(opts.platforms[0]) : hostPlatform();
+  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: opts.credentials, dockerConfigPath: opts.dockerConfig ? undefined : null }) });
+  try {
+    const loaded = await loadDockerfile({
+      file: d.file, context: resolve(d.context ?? dirname(resolve(d.file))), buildArgs: d.buildArgs,
+      ...(d.target !== undefined ? { target: d.target } : {}), platform, buildPlatform: hostPlatform(),
+      imageConfig: async (ref) => (await resolveBase(client, ref, platform)).config.config,
+      ...(d.note ? { note: d.note } : {}),
+    });
+    // The filtered context copy lives as long as this process (the build reads it to the end).
+    if (loaded.context !== resolve(d.context ?? dirname(resolve(d.file)))) process.once('exit', () => rmSync(loaded.context, { recursive: true, force: true }));
+    const target = loaded.buildFile.variants.find((v) => v.name === loaded.target)!;
+    const repos = new Set<string>();
+    const tags: string[] = [];
+    for (const r of d.refs) {
+      let ref;
+      try { ref = parseReference(r); } catch (e) { throw new ConfigError([{ file: 'inputs', field: 'tag', message: (e as Error).message, hint: 'give -t registry/repository[:tag]' }]); }
+      if (ref.digest) throw new ConfigError([{ file: 'inputs', field: 'tag', message: `-t ${r}: a digest cannot be pushed to`, hint: 'give -t registry/repository[:tag]' }]);
+      repos.add(formatRepository(ref));
+      tags.push(ref.tag ?? 'latest');
+    }
+    if (repos.size > 1) throw new ConfigError([{ file: 'inputs', field: 'tag', message: `-t names several repositories (${[...repos].join(', ')})`, hint: 'give tags of one repository per build' }]);
+    if (repos.size) { target.image = [...repos][0]!; target.tags = tags; }
+    return { buildFile: loaded.buildFile, target: loaded.target };
+  } finally {
+    await client.close();
+  }
+}
