@@ -7,7 +7,7 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const result = await build({
-  entryPoints: { index: 'src/main.ts', cli: 'src/cli.ts' },
+  entryPoints: { index: 'src/main.ts', cli: 'src/cli-entry.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,

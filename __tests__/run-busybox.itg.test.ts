@@ -307,7 +307,7 @@ variants:
       const notMine = (await run('find', [join(dir, 'cache'), join(dir, 'layout'), join(dir, 'map.json'), '!', '-uid', String(uid)])).stdout.trim();
       expect(notMine).toBe('');
       // Only the blob store and the layer cache's records stay: no working rootfs is left behind.
-      expect(readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'files.json'].includes(n))).toEqual([]);
+      expect(readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.json'].includes(n))).toEqual([]);
       expect(readdirNames(join(dir, 'cache'))).toContain('layers');
     } finally {
       rmSync(dir, { recursive: true, force: true });

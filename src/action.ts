@@ -53,6 +53,8 @@ export interface ActionInputs {
   cache: boolean;
   cacheRegistry: CacheRegistrySetting;
   isolation: 'auto' | 'runc' | 'chroot';
+  /** Base overrides, VARIANT=REF per line (or one REF when one variant has a base). */
+  base: string[];
   provenance: false | 'min' | 'max';
   sbom: boolean;
   githubToken: string;
@@ -142,6 +144,7 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     cache: bool('cache', core.getInput('cache') || 'true'),
     cacheRegistry: parseCacheRegistry(core.getInput('cache-registry') || 'auto'),
     isolation: (core.getInput('isolation') || 'auto') as ActionInputs['isolation'],
+    base: lines(core.getInput('base')),
     provenance: parseProvenance(core.getInput('provenance') || 'true'),
     sbom: parseSbom(core.getInput('sbom') || 'true'),
     githubToken: core.getInput('github-token'),
@@ -206,6 +209,7 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
     cache: a.cache,
     cacheRegistry: a.cacheRegistry,
     isolation: a.isolation,
+    base: a.base,
     provenance: a.provenance,
     sbom: a.sbom,
     // On the Actions runtime, attestations are signed as GitHub artifact attestations when the job may.

@@ -17,6 +17,9 @@ import { RanAsRoot } from './run/privilege.js';
 import { parseCacheRegistry } from './cache/registry-cache.js';
 import { PULL_USAGE, pullCommand } from './pull/command.js';
 import { loggerThrough, progressFor } from './progress/index.js';
+import { explain } from './plan/explain.js';
+import { PrereqError } from './plan/prereq.js';
+import { formatExplained } from './plan/explain-why.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -24,9 +27,10 @@ Usage:
   oci-build build --config FILE [--variant V]... [--push] [--tag T]... [--output oci:DIR|docker-archive:FILE]...
                   [--digest-map FILE] [--platform os/arch[,...]]... [--cache-dir DIR] [--no-cache] [--cache-registry auto|false|REF] [--gzip-level N] [--compression gzip|zstd] [--zstd-level N]
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
+  oci-build plan  --config FILE [--variant V]... [--tag T]... [--explain [--json]]   --explain: cached or rebuilt, and why, per layer
+  build and plan also take: [--target V] [--base [VARIANT=]REF]... [--rebuild-from VARIANT[:STEP]]
   oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
                   build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
-  oci-build plan  --config FILE [--variant V]... [--tag T]...
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
@@ -101,9 +105,13 @@ async function main(argv: string[]): Promise<number> {
         partial: { type: 'string', multiple: true, default: [] },
         provenance: { type: 'string', default: 'true' },
         sbom: { type: 'string', default: 'true' },
+        explain: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        target: { type: 'string' },
+        base: { type: 'string', multiple: true, default: [] },
+        'rebuild-from': { type: 'string' },
         file: { type: 'string', short: 'f' },
         'build-arg': { type: 'string', multiple: true, default: [] },
-        target: { type: 'string' },
       },
       strict: true,
       allowPositionals: true,
@@ -150,6 +158,10 @@ async function main(argv: string[]): Promise<number> {
       ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
       provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
       sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
+      // With -f, --target names the Dockerfile's stage (given to the Dockerfile front end below).
+      ...(values.target && !values.file ? { target: values.target } : {}),
+      base: values.base ?? [],
+      ...(values['rebuild-from'] ? { rebuildFrom: values['rebuild-from'] } : {}),
     };
     if (positionals.length > (values.file ? 1 : 0)) throw new UsageError(`unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`);
     if (values.file) {
@@ -160,6 +172,11 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
+      return 0;
+    }
+    if (command === 'plan' && values.explain) {
+      const x = await explain(inputs);
+      process.stdout.write(values.json ? `${JSON.stringify(x, null, 2)}\n` : formatExplained(x));
       return 0;
     }
     if (command === 'plan') {
@@ -177,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // The build ran in a child as root (sudo): its exit code is this run's.
     if (err instanceof RanAsRoot) return err.exitCode;
-    if (err instanceof ConfigError || err instanceof MergeError) {
+    if (err instanceof ConfigError || err instanceof MergeError || err instanceof PrereqError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
     }
@@ -197,7 +214,7 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
   const lines: string[] = [`build file: ${p.buildFile.file}`];
   for (const v of p.variants) {
     const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : '(none: not pushable)';
-    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}`}`,
+    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}${p.baseOverridden.has(v.name) ? ` (--base; the build file says ${p.baseOverridden.get(v.name)})` : ''}`}`,
       `  platforms: ${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(', ')}${p.asIndex.has(v.name) ? ' (an OCI index)' : ''}`);
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(', ')}`);

@@ -7,7 +7,9 @@ import { assembleVariant } from './build/assemble.js';
 import { BlobStore } from './layer/blobstore.js';
 import { RegistryClient } from './registry/client.js';
 import { credentialsFrom } from './registry/credentials.js';
-import { DaemonlessBuilder } from './build/builder.js';
+import { DaemonlessBuilder, type LayerKeyEvent } from './build/builder.js';
+import { KeyJournal } from './cache/key-journal.js';
+import { checkDisk, checkSources } from './plan/prereq.js';
 import { elevateIfNeeded } from './run/privilege.js';
 import type { BuiltImage, BuiltVariant } from './image/image.js';
 import { RegistryPublisher, type PublishStats } from './output/publisher.js';
@@ -38,6 +40,26 @@ export interface PipelineResult {
   digestMapPath?: string;
 }
 
+/** Sources readable and disk enough, before any layer is written (src/plan/prereq.ts). */
+async function checkPrerequisites(p: Plan, inputs: PipelineInputs, builder: DaemonlessBuilder, store: BlobStore): Promise<void> {
+  const newBytes = await checkSources(p);
+  let baseBytes = 0;
+  const seen = new Set<string>();
+  for (const v of p.variants) {
+    if (v.from !== undefined || !v.base || v.base === 'scratch') continue;
+    for (const platform of p.platforms.get(v.name) ?? []) {
+      // Resolved once for the run: the build uses these (and a bad base fails here with the builder's message).
+      const base = await builder.baseImage(v.base, platform);
+      for (const l of base.layers) {
+        if (seen.has(l.digest)) continue;
+        seen.add(l.digest);
+        if ((await store.has(l.digest)) === undefined) baseBytes += l.size;
+      }
+    }
+  }
+  await checkDisk({ cache: inputs.workDir, outputs: inputs.outputs.map((o) => o.path) }, { baseBytes, newBytes });
+}
+
 /** `progress` shows layers being compressed and blob uploads (live on a terminal, lines in logs). */
 export async function runPipeline(inputs: PipelineInputs, logger: Logger, progress: Progress = noProgress): Promise<PipelineResult> {
   const t0 = Date.now();
@@ -58,6 +80,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     const regCache: CacheRegistrySetting = inputs.cache === false ? { mode: 'off' } : inputs.cacheRegistry ?? { mode: 'auto' };
     const remoteLayers = registryLayers(regCache, inputs, p.variants, client, logger);
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
+    // What each layer was keyed by, for `plan --explain` to compare the next build against.
+    const journal = inputs.cache === false ? undefined : new KeyJournal(resolve(inputs.workDir));
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
@@ -67,7 +91,10 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
       progress,
+      rebuildFrom: p.rebuildFrom,
+      ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
     });
+    await checkPrerequisites(p, inputs, builder, store);
     let built: Map<string, BuiltImage[]>;
     try {
       // A group of its own: what the build reports as it goes (layers, progress) stays out of the variants' groups.
@@ -80,6 +107,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     }
     const layers = builder.layerReport(p.variants, (v) => p.platforms.get(v.name) ?? []);
     await builder.producer().save();
+    await journal?.save();
     const ps = builder.producer().stats;
     logger.info(`layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`);
     if (remoteLayers) logger.info(`registry cache: ${remoteLayers.stats.entries} record(s) read from ${remoteLayers.locations.length} location(s); ${remoteLayers.stats.hits} used, ${remoteLayers.stats.rejected} rejected (blob missing or different)`);

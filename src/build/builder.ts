@@ -29,6 +29,7 @@ import type { BuiltImage } from '../image/image.js';
 import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
 import type { LayerOrigin, LayerReport } from './report.js';
 import type { Progress } from '../progress/progress.js';
+import { runStepKeyParts } from './run-key.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -46,6 +47,22 @@ export interface BuildOptions {
   remoteLayers?: RemoteLayers;
   /** Layers being compressed and base layers being fetched are reported here. */
   progress?: Progress;
+  /** --rebuild-from: per variant, the step index (0-based) from which the layer cache is ignored. */
+  rebuildFrom?: ReadonlyMap<string, number>;
+  /** Told what each new layer was keyed by (the key journal `plan --explain` compares against). */
+  onLayerKey?: (at: LayerKeyEvent) => void;
+}
+
+/** One new layer of a variant and what its cache key was made of. */
+export interface LayerKeyEvent {
+  variant: string;
+  platform: string;
+  /** Step index, 0-based. */
+  step: number;
+  keyParts: Record<string, unknown>;
+  diffId: string;
+  /** The image the variant starts from: its reference and digest, or the `from` variant. */
+  start: { base?: string; digest?: string; from?: string };
 }
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
@@ -206,11 +223,18 @@ export class DaemonlessBuilder implements Builder {
     }
     fs ??= new FsView();
     const producer = this.producer();
+    const freshFrom = this.opts.rebuildFrom?.get(v.name);
+    const fresh = (step?: Step) => ({ fresh: freshFrom !== undefined && step !== undefined && v.steps.indexOf(step) >= freshFrom });
+    const start = { ...(parent ? { from: v.from } : { base: baseAnnotations['org.opencontainers.image.base.name'] ?? v.base ?? 'scratch', ...(baseAnnotations['org.opencontainers.image.base.digest'] ? { digest: baseAnnotations['org.opencontainers.image.base.digest'] } : {}) }) };
+    const journal = (step: Step | undefined, keyParts: Record<string, unknown> | undefined, diffId: string) => {
+      if (step && keyParts) this.opts.onLayerKey?.({ variant: v.name, platform: formatPlatform(platform), step: v.steps.indexOf(step), keyParts, diffId, start });
+    };
     const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
       const t = Date.now();
-      const { layer: built, how } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
-        ? await producer.fromStep(step, entries)
-        : await producer.fromKey(runKey, () => producer.write(entries));
+      const { layer: built, how, keyParts } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
+        ? await producer.fromStep(step, entries, undefined, fresh(step))
+        : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
+      journal(step, keyParts, built.diffId);
       const verb = how === 'built' ? '' : how === 'cached' ? (built.remote ? ' [cached: registry]' : ' [cached]') : ' [shared with another variant]';
       logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
       const layer = this.layerOf(built, createdBy);
@@ -235,19 +259,15 @@ export class DaemonlessBuilder implements Builder {
           const { layers: parentLayers, config: parentConfig } = await parentImage();
           // The command's result depends on the file system it starts from (every diffID so
           // far), the step, and the environment it runs in; a cache hit skips running it.
-          const runKey = {
-            kind: 'run', parent: [...parentLayers, ...done].map((l) => l.diffId), platform: formatPlatform(platform),
-            step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
-            image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
-            variantEnv: step.ownEnv ? {} : v.env, sourceDateEpoch: this.opts.sourceDateEpoch ?? null,
-          };
-          let hit = await producer.lookup(runKey);
+          const runKey = runStepKeyParts(step, [...parentLayers, ...done].map((l) => l.diffId), formatPlatform(platform), parentConfig, v, this.opts.sourceDateEpoch);
+          let hit = fresh(step).fresh ? undefined : await producer.lookup(runKey);
           if (hit?.remote && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
             logger.warn(`[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`);
             producer.distrust(runKey);
             hit = undefined;
           }
           if (hit) {
+            journal(step, producer.runKeyParts(runKey), hit.diffId);
             const layer = this.layerOf(hit, createdBy);
             this.origins.set(layer, 'cached');
             logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached${hit.remote ? ' in the registry' : ''}: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
@@ -291,6 +311,11 @@ export class DaemonlessBuilder implements Builder {
         // A WORKDIR that exists already changes nothing: no layer (as Docker makes none).
         if (step.kind === 'dir' && entries.length === 0) continue;
         let made: Promise<ProducedLayer> | undefined;
+        if (speculation && step === v.steps[0] && fresh(step).fresh) {
+          // --rebuild-from: the layer guessed during the scan may have come from the cache.
+          speculation.abort.abort();
+          speculation = undefined;
+        }
         if (speculation && step === v.steps[0]) {
           if (sameEntries(entries, speculation.entries)) {
             made = speculation.produced;
@@ -427,6 +452,11 @@ export class DaemonlessBuilder implements Builder {
     if (!state) throw new Error(`variant ${from}: copy from ${name}: that variant is not part of this build for ${formatPlatform(platform)}`);
     const s = await state;
     return this.rootfsCache().snapshot(this.chain(s.image.layers));
+  }
+
+  /** A base image as the build will use it (resolved once per run): for the checks before the build. */
+  baseImage(ref: string, platform: Platform): Promise<BaseImage> {
+    return this.base(ref, platform);
   }
 
   private base(ref: string, platform: Platform): Promise<BaseImage> {

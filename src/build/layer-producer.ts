@@ -106,7 +106,12 @@ export interface ProducedLayer {
   layer: CachedLayer;
   /** built: compressed now; cached: found in the layer cache; shared: built by another variant of this run. */
   how: 'built' | 'cached' | 'shared';
+  /** What the layer was keyed by (hash it with hashKey for the key), when there is a cache: for `plan --explain`'s "why". */
+  keyParts?: Record<string, unknown>;
 }
+
+/** How a layer is looked up: `fresh` ignores the cache (--rebuild-from) but still records the result. */
+export interface CacheControl { fresh?: boolean }
 
 /**
  * The one place layers are made. With a cache, a layer is looked up by everything that
@@ -135,7 +140,7 @@ export class LayerProducer {
    *   layer is written at once, hashing each file as it streams into the tar, and recorded
    *   under the key those hashes give: the next build with unchanged files hits it by stat.
    */
-  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[], control?: WriteControl): Promise<ProducedLayer> {
+  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[], control?: WriteControl, cc: CacheControl = {}): Promise<ProducedLayer> {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: 'built' };
     const hasher = this.hasher;
     const keyOpts = { mtime: this.opts.mtime, compression: this.opts.compression };
@@ -153,12 +158,12 @@ export class LayerProducer {
       }
     };
     if (sources.unknown.size === 0) {
-      const key = hashKey(stepKeyParts(step, sources.entries, keyOpts));
-      return this.byKey(key, async () => {
+      const keyParts = stepKeyParts(step, sources.entries, keyOpts);
+      return this.byKey(hashKey(keyParts), async () => {
         const layer = await this.write(sources.entries, control);
         await checkUnchanged();
         return layer;
-      }, shape);
+      }, keyParts, cc, shape);
     }
     // One pass. Variants or platforms that copy the same unseen files share one write, by a
     // key of the files' identities (never persisted: it says nothing about content).
@@ -168,7 +173,7 @@ export class LayerProducer {
       const sig = sources.openedStat.get(i);
       return e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
     };
-    const identity = hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: source(e, i) })), step: stepKeyParts(step, [], keyOpts) });
+    const identity = `${cc.fresh ? 'fresh:' : ''}${hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: source(e, i) })), step: stepKeyParts(step, [], keyOpts) })}`;
     return this.once(identity, async () => {
       const hashes = new Map<number, Digest>();
       // Each file's hash is learned (for later builds, by stat) as soon as it has streamed.
@@ -192,15 +197,17 @@ export class LayerProducer {
       }
       await checkUnchanged();
       const keyed = sources.entries.map((e, i) => (hashes.has(i) ? { ...e, contentHash: hashes.get(i)! } : e));
-      await this.cache!.put(hashKey(stepKeyParts(step, keyed, keyOpts)), layer, shape);
-      return { layer, how: 'built' };
+      const keyParts = stepKeyParts(step, keyed, keyOpts);
+      await this.cache!.put(hashKey(keyParts), layer, shape);
+      return { layer, how: 'built', keyParts };
     });
   }
 
   /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
-  async fromKey(parts: Record<string, unknown> | undefined, make: () => Promise<BuiltLayer>): Promise<ProducedLayer> {
+  async fromKey(parts: Record<string, unknown> | undefined, make: () => Promise<BuiltLayer>, cc: CacheControl = {}): Promise<ProducedLayer> {
     if (!this.cache || !parts) return { layer: await make(), how: 'built' };
-    return this.byKey(this.runKey(parts), make);
+    const keyParts = this.runKeyParts(parts);
+    return this.byKey(hashKey(keyParts), make, keyParts, cc);
   }
 
   /** Looks a key up without making anything (a run: step skips its command on a hit). */
@@ -238,7 +245,12 @@ export class LayerProducer {
   }
 
   private runKey(parts: Record<string, unknown>): string {
-    return hashKey({ ...parts, ...compressionKeyPart(this.opts.compression), mtime: this.opts.mtime.getTime() / 1000 });
+    return hashKey(this.runKeyParts(parts));
+  }
+
+  /** A run: step's key parts as hashed: the caller's, the compression and the timestamp. */
+  runKeyParts(parts: Record<string, unknown>): Record<string, unknown> {
+    return { ...parts, ...compressionKeyPart(this.opts.compression), mtime: this.opts.mtime.getTime() / 1000 };
   }
 
   /** Keys this build found or recorded, with their layers (for the registry's record). */
@@ -259,7 +271,8 @@ export class LayerProducer {
     const running = this.inflight.get(id);
     if (running) {
       this.stats.shared++;
-      return { layer: (await running).layer, how: 'shared' };
+      const first = await running;
+      return { layer: first.layer, how: 'shared', ...(first.keyParts ? { keyParts: first.keyParts } : {}) };
     }
     const p = make();
     this.inflight.set(id, p);
@@ -274,13 +287,14 @@ export class LayerProducer {
   }
 
   /** The layer recorded under `key`, or made and recorded. */
-  private byKey(key: string, make: () => Promise<BuiltLayer>, shape?: string): Promise<ProducedLayer> {
-    return this.once(key, async () => {
-      const hit = await this.cache!.get(key, shape);
-      if (hit) return { layer: hit, how: 'cached' };
+  private byKey(key: string, make: () => Promise<BuiltLayer>, keyParts: Record<string, unknown>, cc: CacheControl, shape?: string): Promise<ProducedLayer> {
+    // A fresh layer is not shared with a caller that may take it from the cache.
+    return this.once(cc.fresh ? `fresh:${key}` : key, async () => {
+      const hit = cc.fresh ? undefined : await this.cache!.get(key, shape);
+      if (hit) return { layer: hit, how: 'cached', keyParts };
       const built = await make();
       await this.cache!.put(key, built, shape);
-      return { layer: built, how: 'built' };
+      return { layer: built, how: 'built', keyParts };
     });
   }
 }

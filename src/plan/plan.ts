@@ -14,6 +14,7 @@ import { compressionProblem, DEFAULT_ZSTD_LEVEL, type LayerCompression } from '.
 import type { Credentials } from '../registry/credentials.js';
 import type { CacheRegistrySetting } from '../cache/registry-cache.js';
 import type { OutputSpec } from '../output/sinks.js';
+import { baseOverrides, rebuildFromOf } from './overrides.js';
 import { dockerfileBuildFile, type DockerfileInputs } from '../dockerfile/inputs.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
@@ -75,6 +76,12 @@ export interface PipelineInputs {
    * merge job makes their index and tags), and a partial digest map is written here.
    */
   distribute?: { partialMap: string };
+  /** Build this variant (and what it needs) and stop: it is written to the outputs even when it is a stage. */
+  target?: string;
+  /** Base overrides: VARIANT=REF, or REF alone when one variant has a base. */
+  base?: string[];
+  /** VARIANT or VARIANT:STEP (1-based): ignore the layer cache from there on (and for variants built from it). */
+  rebuildFrom?: string;
   /** Build a Dockerfile (its target stage) instead of the build file `config`. */
   dockerfile?: DockerfileInputs;
 }
@@ -94,6 +101,10 @@ export interface Plan {
   asIndex: Set<string>;
   /** Tags per variant (names only). */
   tags: Map<string, string[]>;
+  /** Variants whose base was overridden (--base), and the base the build file gives. */
+  baseOverridden: Map<string, string>;
+  /** --rebuild-from: variant -> the first step (0-based) built without the layer cache. */
+  rebuildFrom: Map<string, number>;
 }
 
 /** The compression new layers get, from the inputs. */
@@ -112,8 +123,10 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
   // build args, target and -t references, so it is loaded here rather than by file name.
   const df = inputs.dockerfile ? await dockerfileBuildFile(inputs.dockerfile, inputs) : undefined;
   const buildFile = df?.buildFile ?? (await loadModel(resolve(inputs.config), { env: inputs.env }));
-  const selected = selectVariants(buildFile, df ? [df.target] : inputs.variants);
   const problems: ConfigProblem[] = [];
+  if (inputs.target && inputs.variants.length) problems.push({ file: 'inputs', field: 'target', message: `target ${inputs.target} and variants ${inputs.variants.join(', ')} both given`, hint: 'give one: --target builds that variant and what it needs, and stops' });
+  const selected = selectVariants(buildFile, df ? [df.target] : inputs.target ? [inputs.target] : inputs.variants);
+  const overrides = baseOverrides(buildFile, inputs.base ?? [], problems);
   const requested: string[] = [];
   for (const p of inputs.platforms) {
     try { requested.push(formatPlatform(parsePlatform(p))); } catch (e) { problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }); }
@@ -136,10 +149,15 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
   let shortShaLength: number | undefined;
   try { shortShaLength = shortShaLengthFromEnv(inputs.env); } catch (e) { problems.push({ file: 'env', field: 'DOCKER_METADATA_SHORT_SHA_LENGTH', message: (e as Error).message }); }
   const explicitLabels = new Map<string, Record<string, string>>();
+  const baseOverridden = new Map<string, string>();
   const resolved: VariantSpec[] = [];
   for (const spec of variants) {
     const v: VariantSpec = { ...spec };
     resolved.push(v);
+    const base = overrides.get(v.name);
+    if (base !== undefined) { baseOverridden.set(v.name, v.base ?? 'scratch'); v.base = base; }
+    // The target is the result of this run, written to the outputs even when it is a stage.
+    if (v.name === inputs.target) v.stage = false;
     const image = inputs.images?.[v.name] ?? v.image ?? inputs.defaultImage?.(v.name);
     if (image !== undefined) {
       try { parseReference(image, { repositoryOnly: true }); v.image = image; } catch (e) { problems.push({ file: 'inputs', field: 'images', message: `variant ${v.name}: ${(e as Error).message}`, hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app' }); }
@@ -173,8 +191,9 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
     }
   }
   if (inputs.distribute && !inputs.push) problems.push({ file: 'inputs', field: 'push', message: 'a distributed build must push (the merge job assembles what the build jobs pushed)', hint: 'set push: true, or drop distribute' });
+  const rebuildFrom = rebuildFromOf(resolved, inputs.rebuildFrom, problems);
   if (problems.length) throw new ConfigError(problems);
-  return { buildFile, variants: resolved, platforms, asIndex, tags };
+  return { buildFile, variants: resolved, platforms, asIndex, tags, baseOverridden, rebuildFrom };
 }
 
 /**

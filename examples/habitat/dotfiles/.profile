@@ -1,0 +1,3 @@
+# dev's shell profile
+. /etc/profile.d/habitat.sh
+alias ll='ls -l'

@@ -1,0 +1,162 @@
+import { resolve } from 'node:path';
+import type { Step, VariantSpec } from '../config/model.js';
+import type { ImageConfig, Platform } from '../oci/types.js';
+import { formatPlatform } from '../oci/platform.js';
+import { BlobStore } from '../layer/blobstore.js';
+import type { LayerEntry } from '../layer/types.js';
+import { RegistryClient } from '../registry/client.js';
+import { credentialsFrom } from '../registry/credentials.js';
+import { BlobFetcher } from '../image/fetch.js';
+import { resolveOwner } from '../image/users.js';
+import { resolveBase } from '../build/base.js';
+import { BaseScanner, type OwnerFiles } from '../build/base-scan.js';
+import { FsView } from '../build/fsview.js';
+import { describeStep, stepEntries } from '../build/steps.js';
+import { listLayer } from '../build/layer-listing.js';
+import { runStepKeyParts } from '../build/run-key.js';
+import { applySettings } from '../build/assemble.js';
+import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
+import { loadJournal, type JournalRecord } from '../cache/key-journal.js';
+import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan.js';
+import { whyRebuilt, type RootBase, type Explained, type LayerExplanation, type VariantExplanation } from './explain-why.js';
+
+export type { Explained, LayerExplanation, VariantExplanation } from './explain-why.js';
+
+/** A variant's simulated state after its steps: what a `from` child starts with. */
+interface SimState {
+  fs: FsView;
+  owners: OwnerFiles;
+  config: ImageConfig;
+  /** diffIDs of every layer; undefined where the layer will be rebuilt (its diffID is not known before). */
+  diffIds: (string | undefined)[];
+  /** The first rebuilt layer (image index) and its step, for the reasons of what follows. */
+  firstRebuilt?: { layer: number; label: string; unknown: boolean };
+  /** The base image at the root of the from: chain (now and at the last build), and its layer count. */
+  root: RootBase;
+}
+
+/**
+ * `plan --explain`: for every layer of every variant, whether the build will take it from the
+ * layer cache or rebuild it, and why, computed with the very keys the build uses. Nothing is
+ * built or pushed: base manifests are resolved, base layers not yet in the cache directory are
+ * downloaded to list their directories, source files are stat'ed and hashed.
+ */
+export async function explain(inputs: PipelineInputs): Promise<Explained> {
+  const p = await plan(inputs);
+  const dir = resolve(inputs.workDir);
+  const store = new BlobStore(resolve(dir, 'blobs'));
+  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }) });
+  const cacheOn = inputs.cache !== false;
+  const sim = new Simulator(p, inputs, dir, store, client, cacheOn);
+  try {
+    const variants: VariantExplanation[] = [];
+    for (const v of p.variants) for (const platform of p.platforms.get(v.name) ?? []) variants.push(await sim.variant(v, platform));
+    return { buildFile: p.buildFile.file, cache: cacheOn ? dir : null, variants };
+  } finally {
+    await client.close();
+  }
+}
+
+class Simulator {
+  private readonly states = new Map<string, SimState>();
+  private readonly cache: LayerCache | undefined;
+  private readonly hasher: FileHasher;
+  private readonly scanner: BaseScanner;
+  /** Keys this run will build, so a second variant with the same layer gets it shared. */
+  private readonly building = new Set<string>();
+  private readonly mtime: Date;
+
+  constructor(private readonly p: Plan, private readonly inputs: PipelineInputs, private readonly dir: string, private readonly store: BlobStore, private readonly client: RegistryClient, cacheOn: boolean) {
+    this.cache = cacheOn ? new LayerCache(dir, store) : undefined;
+    // Hashes are memoized for this run and never saved: explaining writes nothing to files.json.
+    this.hasher = new FileHasher(dir);
+    this.scanner = new BaseScanner(new BlobFetcher(client, store), cacheOn ? dir : undefined);
+    this.mtime = new Date((inputs.sourceDateEpoch ?? 0) * 1000);
+  }
+
+  async variant(v: VariantSpec, platform: Platform): Promise<VariantExplanation> {
+    const plat = formatPlatform(platform);
+    const journal = this.cache ? await loadJournal(this.dir, v.name, plat) : undefined;
+    let st: SimState;
+    let start: VariantExplanation['start'];
+    if (v.from !== undefined) {
+      const parent = this.states.get(`${v.from}|${plat}`)!;
+      const pv = this.p.variants.find((x) => x.name === v.from)!;
+      st = { ...parent, fs: parent.fs.clone(), diffIds: [...parent.diffIds], config: { ...parent.config, config: applySettings(parent.config.config, pv) } };
+      start = { from: v.from };
+    } else {
+      const base = await resolveBase(this.client, v.base ?? 'scratch', platform);
+      const scan = v.steps.length ? await this.scanner.scan(base) : { fs: new FsView(), owners: {} };
+      start = { base: base.name, ...(base.digest ? { digest: base.digest } : {}), ...(this.p.baseOverridden.has(v.name) ? { overridden: this.p.baseOverridden.get(v.name)! } : {}) };
+      st = { fs: scan.fs.clone(), owners: scan.owners, config: base.config, diffIds: [...base.config.rootfs.diff_ids], root: { start, ...(journal ? { previousStart: journal.start } : {}), layers: base.layers.length } };
+    }
+    const inherited = st.diffIds.length;
+    const layers: LayerExplanation[] = [];
+    const freshFrom = this.p.rebuildFrom.get(v.name);
+    for (const [i, step] of v.steps.entries()) {
+      const fresh = freshFrom !== undefined && i >= freshFrom;
+      const e = await this.step(v, plat, step, i, st, fresh, journal, start);
+      layers.push(e);
+      if (e.decision !== 'cached' && !st.firstRebuilt) st.firstRebuilt = { layer: inherited + i, label: `${v.name} step ${i + 1} (${describeStep(step)})`, unknown: e.decision === 'unknown' || step.kind === 'dir' };
+    }
+    this.states.set(`${v.name}|${plat}`, st);
+    return { variant: v.name, platform: plat, stage: v.stage === true, start, ...(journal?.start ? { previousStart: journal.start } : {}), inheritedLayers: inherited, layers };
+  }
+
+  private async step(v: VariantSpec, plat: string, step: Step, i: number, st: SimState, fresh: boolean, journal: JournalRecord | undefined, start: VariantExplanation['start']): Promise<LayerExplanation> {
+    const at = { step: i + 1, layer: st.diffIds.length + 1, createdBy: describeStep(step) };
+    const prev = journal?.steps[String(i)];
+    let parts: Record<string, unknown> | undefined;
+    let entries: LayerEntry[] | undefined;
+    const hostPaths = new Map<string, string>();
+    if (step.kind === 'run') {
+      if (!st.diffIds.includes(undefined)) parts = { ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch), ...compressionKeyPart(layerCompressionOf(this.inputs)), mtime: this.mtime.getTime() / 1000 };
+    } else if (step.kind === 'copy' && step.from !== undefined) {
+      // Its entries are the other variant's files, known only once that variant is built.
+    } else {
+      try {
+        entries = await stepEntries(step, { context: this.p.buildFile.context, platform: plat, fs: st.fs, resolveOwner: async (o) => resolveOwner(o, st.owners.passwd, st.owners.group) });
+      } catch (err) {
+        // An owner named by a user that a command which runs again creates (no earlier build to take /etc/passwd from).
+        if (!st.firstRebuilt) throw err;
+        st.diffIds.push(undefined);
+        const reason = `its entries depend on what layer ${st.firstRebuilt.layer + 1}, ${st.firstRebuilt.label}, leaves (${(err as Error).message})`;
+        return { ...at, decision: prev ? 'unknown' : 'rebuilt', reasons: prev ? [reason] : ['no earlier build of this step is recorded in the cache directory'], changes: [] };
+      }
+      const keyed: KeyEntry[] = [];
+      for (const e of entries) {
+        if (e.type === 'file' && e.hostPath) { hostPaths.set(e.path, e.hostPath); keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) }); } else keyed.push(e);
+      }
+      if (step.kind === 'dir') {
+        // The builder writes a dir step's small layer every time (it is not looked up in the cache).
+        st.fs.apply(entries);
+        st.diffIds.push(undefined);
+        return { ...at, decision: 'rebuilt', reasons: ['a dir step\'s layer is written by every build (it is not cached)'], changes: [] };
+      }
+      parts = stepKeyParts(step, keyed, { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
+    }
+    const key = parts ? hashKey(parts) : undefined;
+    const hit = key && this.cache && !fresh ? await this.cache.get(key) : undefined;
+    // The file system after this step: from the step's entries, the cached layer, or (for a
+    // command that will run again) the layer it made last time, as the best guess there is.
+    if (entries) st.fs.apply(entries);
+    else await this.applyLayer(st, hit ?? (prev ? await this.cache?.get(prev.key) : undefined));
+    st.diffIds.push(hit?.diffId);
+    if (hit) return { ...at, decision: 'cached', reasons: [], changes: [], key: key!, digest: hit.descriptor.digest };
+    const shared = key !== undefined && this.building.has(key);
+    if (key) this.building.add(key);
+    const why = whyRebuilt({ step, fresh, cacheOn: this.cache !== undefined, prev, parts, start, root: st.root, firstRebuilt: st.firstRebuilt, inherited: st.diffIds.length - 1 - i, hostPaths, context: this.p.buildFile.context });
+    return { ...at, // A command on top of a layer that is rebuilt starts from new bytes; on top of one that is
+      // not knowable (copy: from:), so is its own fate.
+      decision: parts ? (shared ? 'shared' : 'rebuilt') : step.kind === 'run' && !st.firstRebuilt?.unknown ? 'rebuilt' : 'unknown', ...why, ...(key ? { key } : {}) };
+  }
+
+  private async applyLayer(st: SimState, layer: { descriptor: { digest: string; size: number; mediaType: string }; diffId: string } | undefined): Promise<void> {
+    if (!layer) return;
+    const listing = await listLayer(this.store.layer(layer.descriptor as never, layer.diffId as never, 'explain'));
+    for (const d of listing.opaque) st.fs.clear(d);
+    st.fs.apply(listing.entries as LayerEntry[]);
+    for (const d of listing.deleted) st.fs.remove(d);
+    if (listing.files.passwd !== undefined || listing.files.group !== undefined) st.owners = { ...st.owners, ...listing.files };
+  }
+}

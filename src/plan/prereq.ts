@@ -1,0 +1,83 @@
+import { constants, type Dirent } from 'node:fs';
+import { access, lstat, readdir, statfs } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import type { CopyStep, VariantSpec } from '../config/model.js';
+import type { Plan } from './plan.js';
+
+/**
+ * Checks made before any work, so a build does not fail half-way for a reason known at the
+ * start: every source file readable (naming the first one that is not), and enough free disk in
+ * the cache and output directories for the base layers and the new layers. (Root or sudo for
+ * run: steps is checked by src/run/privilege.ts; the Node version by src/cli-entry.ts.)
+ */
+export class PrereqError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PrereqError';
+  }
+}
+
+function copySources(s: CopyStep): string[] {
+  const all = [...s.sources, ...Object.values(s.platformSources ?? {}).flat()];
+  return [...new Set(all.flatMap((x) => x.matches))];
+}
+
+/** Walks the copy sources of every variant; returns the bytes they hold. Throws on the first unreadable path. */
+export async function checkSources(p: Plan): Promise<number> {
+  let bytes = 0;
+  const seen = new Set<string>();
+  const visit = async (v: VariantSpec, index: number, path: string): Promise<void> => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    const st = await lstat(path);
+    if (st.isSymbolicLink()) return;
+    const mode = st.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK;
+    try {
+      await access(path, mode);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new PrereqError(`variant ${v.name}, step ${index + 1}: cannot read ${relative(p.buildFile.context, path) || '.'} in the build context (${code}) (fix: make it readable by this user, e.g. chmod a+r${st.isDirectory() ? 'x' : ''} ${path}, or leave it out of the copy)`);
+    }
+    if (st.isFile()) bytes += st.size;
+    if (st.isDirectory()) {
+      const names: Dirent[] = await readdir(path, { withFileTypes: true });
+      for (const e of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) await visit(v, index, join(path, e.name));
+    }
+  };
+  for (const v of p.variants) {
+    for (const [i, s] of v.steps.entries()) if (s.kind === 'copy' && s.from === undefined) for (const m of copySources(s)) await visit(v, i, m);
+  }
+  return bytes;
+}
+
+/** Free bytes for this user on the file system that holds `path` (or its nearest existing parent). */
+async function freeBytes(path: string): Promise<{ at: string; free: number }> {
+  let at = resolve(path);
+  for (;;) {
+    try {
+      const s = await statfs(at);
+      return { at, free: s.bavail * s.bsize };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(at) === at) throw err;
+      at = dirname(at);
+    }
+  }
+}
+
+const MiB = 1 << 20;
+
+/**
+ * Enough free space where the build writes: the cache directory gets the base layers not yet
+ * in it and the new layers (estimated by the bytes of their sources, as if they did not
+ * compress); every output gets the whole images.
+ */
+export async function checkDisk(dirs: { cache: string; outputs: string[] }, need: { baseBytes: number; newBytes: number }): Promise<void> {
+  const want = [{ dir: dirs.cache, bytes: need.baseBytes + need.newBytes, what: 'the layer cache (base layers and new layers)' },
+    ...dirs.outputs.map((o) => ({ dir: dirname(resolve(o)), bytes: need.baseBytes + need.newBytes, what: `output ${o}` }))];
+  for (const w of want) {
+    const { at, free } = await freeBytes(w.dir);
+    if (free < w.bytes) {
+      throw new PrereqError(`not enough free disk for ${w.what}: ${at} has ${(free / MiB).toFixed(1)} MiB free, the build needs about ${(w.bytes / MiB).toFixed(1)} MiB (fix: free some space there, or point it elsewhere with --cache-dir / the output path)`);
+    }
+  }
+}
