@@ -55,6 +55,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
   }
+  // `oci-build build --help` (any subcommand, anywhere in its arguments) is a request for help, not an unknown option.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
   try {
