@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput } from './output/sinks.js';
-import { describeStep } from './build/steps.js';
+import { describeStep, StepError } from './build/steps.js';
+import { IoError } from './io-errors.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { contextFromEnv, loadEventPayload } from './github/context.js';
@@ -150,6 +151,11 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError || err instanceof MergeError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
+    }
+    // Bad input found while building (an unreadable or special source file) is bad input too.
+    if (err instanceof IoError || err instanceof StepError) {
+      process.stderr.write(`oci-build: ${err.message}\n`);
+      return err instanceof IoError ? err.exitCode : 2;
     }
     if (err instanceof UsageError) {
       process.stderr.write(`oci-build: ${err.message}\n\n${USAGE}\n`);

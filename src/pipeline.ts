@@ -18,6 +18,7 @@ import { createSink } from './output/sinks.js';
 import type { SinkImage } from './output/sink.js';
 import type { LayerReport } from './build/report.js';
 import { formatMs, type Logger } from './log.js';
+import { outputError } from './io-errors.js';
 import { layerCompressionOf, plan, type PipelineInputs } from './plan/plan.js';
 import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
 
@@ -109,6 +110,23 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         ...(r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}),
       });
     }
+    // Local outputs are written before anything is pushed: a full disk or an unwritable
+    // directory then fails the build with nothing pushed and no tag moved.
+    if (inputs.outputs.length) {
+      await logger.group('outputs', async () => {
+        for (const spec of inputs.outputs) {
+          const sink = createSink(spec);
+          const t = Date.now();
+          try {
+            await sink.write(sinkImages);
+            if (spec.kind === 'oci') await attachLayout(resolve(spec.path), attestations);
+          } catch (err) {
+            throw outputError(err, sink.description, resolve(spec.path), inputs.push);
+          }
+          logger.info(`output: ${sink.description} (${sinkImages.length} variant(s)) in ${formatMs(Date.now() - t)}`);
+        }
+      });
+    }
     let stats: PublishStats | undefined;
     if (inputs.push) {
       const registry = new RegistrySink(new RegistryPublisher(client, logger), {
@@ -118,17 +136,6 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
       });
       await logger.group('push', () => registry.write(sinkImages));
       stats = registry.stats;
-    }
-    if (inputs.outputs.length) {
-      await logger.group('outputs', async () => {
-        for (const spec of inputs.outputs) {
-          const sink = createSink(spec);
-          const t = Date.now();
-          await sink.write(sinkImages);
-          if (spec.kind === 'oci') await attachLayout(resolve(spec.path), attestations);
-          logger.info(`output: ${sink.description} (${sinkImages.length} variant(s)) in ${formatMs(Date.now() - t)}`);
-        }
-      });
     }
     if (inputs.distribute) {
       await writePartial(resolve(inputs.distribute.partialMap), {
