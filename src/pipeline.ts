@@ -144,7 +144,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger): Promi
         buildFile: buildFileHash(await readFile(p.buildFile.file, 'utf8')),
         job: p.variants.map((v) => `${v.name}[${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(',')}]`).join(' '),
         variants: Object.fromEntries(results.map((r) => [r.variant, r.index
-          ? { kind: 'platforms' as const, image: recorder.toJSON()[r.variant]!.image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize }])) }
+          ? { kind: 'platforms' as const, image: recorder.toJSON()[r.variant]!.image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize, ...(i.manifestDescriptor.platform?.variant ? { variant: i.manifestDescriptor.platform.variant } : {}) }])) }
           : { kind: 'entry' as const, entry: recorder.toJSON()[r.variant]! }])),
       });
       logger.info(`partial digest map: ${resolve(inputs.distribute.partialMap)}`);

@@ -503,5 +503,5 @@ function location(res: Res, method: string, registry: string): URL {
 /** Registries echo the digest they computed; a different one means the bytes were altered. */
 function checkDigestHeader(res: Res, expected: Digest, what: string): void {
   const got = headerValue(res.headers, 'docker-content-digest');
-  if (got && got.startsWith('sha256:') && got !== expected) throw new DigestMismatchError(expected, got, res.url, what);
+  if (got?.startsWith('sha256:') && got !== expected) throw new DigestMismatchError(expected, got, res.url, what);
 }
