@@ -93,6 +93,20 @@ describe('a full disk', () => {
   });
 });
 
+describe('a full disk, fetching the base', () => {
+  it('under the cache names the cache directory and the fix', async () => {
+    const ctx = mkdtempSync(join(root, 'fetch-'));
+    writeFileSync(join(ctx, 'big.bin'), 'small\n');
+    writeFileSync(join(ctx, 'oci-build.yml'), yaml(`${reg.host}/io/fetch`, base.single));
+    const disk = await smallDisk('fetch-disk');
+    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', disk]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`no space left on the device holding the cache ${disk}`);
+    expect(r.stderr).toMatch(/free space there, or give another directory with --cache-dir/);
+    expect(await tags('io/fetch')).toEqual({});
+  });
+});
+
 describe('unreadable and unreachable sources (bad input: exit 2)', () => {
   const asNobody = async (ctx: string) => {
     const cache = join(ctx, 'cache');

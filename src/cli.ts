@@ -1,11 +1,11 @@
 import './runtime.js';
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput } from './output/sinks.js';
 import { describeStep, StepError } from './build/steps.js';
-import { IoError } from './io-errors.js';
+import { IoError, otherIoError } from './io-errors.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { contextFromEnv, loadEventPayload } from './github/context.js';
@@ -93,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = stderrLogger(values.verbose ?? false);
+  let workDir = '';
   try {
     const level = Number(values['gzip-level']);
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--gzip-level must be 0-9, got "${values['gzip-level']}"`);
@@ -130,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
       provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
       sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
     };
+    workDir = resolve(inputs.workDir);
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
@@ -152,10 +154,12 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
     }
+    // A system error from elsewhere (ENOSPC fetching a base into the cache) gets its path and fix.
+    const io = workDir && !(err instanceof IoError) ? otherIoError(err, workDir) : err;
     // Bad input found while building (an unreadable or special source file) is bad input too.
-    if (err instanceof IoError || err instanceof StepError) {
-      process.stderr.write(`oci-build: ${err.message}\n`);
-      return err instanceof IoError ? err.exitCode : 2;
+    if (io instanceof IoError || io instanceof StepError) {
+      process.stderr.write(`oci-build: ${io.message}\n`);
+      return io instanceof IoError ? io.exitCode : 2;
     }
     if (err instanceof UsageError) {
       process.stderr.write(`oci-build: ${err.message}\n\n${USAGE}\n`);

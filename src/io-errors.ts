@@ -18,8 +18,11 @@ interface SystemError { code: string; path?: string; syscall?: string; message: 
 
 /** The Node system error behind `err`, if it is one. */
 export function systemError(err: unknown): SystemError | undefined {
-  const e = err as Partial<SystemError> | undefined;
-  return e && typeof e === 'object' && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) ? (e as SystemError) : undefined;
+  // Readers wrap errors with what they were doing ("base layer 1 of 2: ..."), the cause kept.
+  for (let e = err as (Partial<SystemError> & { cause?: unknown }) | undefined, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e as SystemError;
+  }
+  return undefined;
 }
 
 const NAME_LIMITS = 'the limits are 255 bytes for one name and 4096 for a whole path';
@@ -68,4 +71,24 @@ export function outputError(err: unknown, description: string, path: string, pus
   if (!e) return err;
   const after = pushing ? '; nothing was pushed and no tag was moved' : '';
   return new IoError(`output ${description}: ${writeFix(e.code, 'output', path, 'write the output to another directory')}${e.path && e.path !== path ? ` (writing ${e.path})` : ''}${after}`, e.code, 1);
+}
+
+/**
+ * Any other system error that reaches the entry point (fetching a base into the cache, the
+ * digest map): its path, and the fix when the path is in the cache directory `workDir`.
+ */
+export function otherIoError(err: unknown, workDir: string): unknown {
+  const e = systemError(err);
+  if (!e) return err;
+  if (!e.path) {
+    if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT') return err;
+    // A write to an open file names no path; outputs are mapped by the pipeline, so this is the cache.
+    const doing = err instanceof Error && (err as unknown) !== e ? ` (${err.message})` : '';
+    return new IoError(`no space left on the device holding the cache ${workDir}, where base blobs, layers and run: root file systems are written${doing}; free space there, or ${HINTS.cache!}`, e.code, 1);
+  }
+  if (e.path === workDir || e.path.startsWith(`${workDir}/`)) {
+    return new IoError(writeFix(e.code, 'cache', workDir, HINTS.cache!) + (e.path !== workDir ? ` (writing ${e.path})` : ''), e.code, 1);
+  }
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new IoError(`no space left on the device holding ${e.path} (${e.syscall ?? 'write'}); free space there, or write it elsewhere`, e.code, 1);
+  return err;
 }
