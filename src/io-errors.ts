@@ -18,6 +18,8 @@ interface SystemError { code: string; path?: string; syscall?: string; message: 
 
 /** The Node system error behind `err`, if it is one. */
 export function systemError(err: unknown): SystemError | undefined {
+  // Already described (by the step that failed first): left as it is.
+  if (err instanceof IoError) return undefined;
   // Readers wrap errors with what they were doing ("base layer 1 of 2: ..."), the cause kept.
   for (let e = err as (Partial<SystemError> & { cause?: unknown }) | undefined, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e as SystemError;
