@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { IoError, outputError, stepIoError, systemError } from '../src/io-errors.js';
+import { IoError, outputError, stepIoError, systemError } from '../src/errors/io.js';
 
 const sys = (code: string, syscall: string, path?: string) => Object.assign(new Error(`${code}: ${syscall}${path ? ` '${path}'` : ''}`), { code, syscall, ...(path ? { path } : {}) });
 

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput } from './output/sinks.js';
 import { describeStep, StepError } from './build/steps.js';
-import { IoError, otherIoError } from './io-errors.js';
+import { IoError, otherIoError } from './errors/io.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { contextFromEnv, loadEventPayload } from './github/context.js';

@@ -18,7 +18,7 @@ import { createSink } from './output/sinks.js';
 import type { SinkImage } from './output/sink.js';
 import type { LayerReport } from './build/report.js';
 import { formatMs, type Logger } from './log.js';
-import { outputError } from './io-errors.js';
+import { outputError } from './errors/io.js';
 import { layerCompressionOf, plan, type PipelineInputs } from './plan/plan.js';
 import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
 

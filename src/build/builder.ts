@@ -26,7 +26,7 @@ import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, stepEntries, type Owner } from './steps.js';
-import { stepIoError } from '../io-errors.js';
+import { stepIoError } from '../errors/io.js';
 import type { LayerOrigin, LayerReport } from './report.js';
 
 export interface BuildOptions {
@@ -219,7 +219,7 @@ export class DaemonlessBuilder implements Builder {
     const written: Promise<Layer>[] = [];
     let work: WorkingRootfs | undefined;
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
-    // I/O errors name the step and path and say what to do (src/io-errors.ts).
+    // I/O errors name the step and path and say what to do (src/errors/io.ts).
     const ioError = (err: unknown, step: Step) => stepIoError(err, `${step.pos.file}:${step.pos.line}`, `variant ${v.name}: ${describeStep(step)}`,
       step.kind === 'run' ? 'temporary root file system' : 'cache', dirname(this.store.root));
     let current: Step | undefined;
