@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { pushBusyboxBase, type BaseImages } from './helpers/base-image.js';
@@ -58,7 +59,10 @@ const cases: Case[] = [
   { name: 'glob matching nothing', yaml: good().replace('copy: app.txt', 'copy: "*.bin"').replace('to: /app.txt', 'to: /opt/'), code: 2, expect: [/steps\[0\]\.copy/, /\*\.bin/, /match/i] },
   { name: 'source escaping with ..', yaml: good().replace('app.txt', '../outside.txt'), code: 2, expect: [/steps\[0\]\.copy/, /outside the build context|\.\./] },
   { name: 'source symlink escaping', yaml: good().replace('app.txt', 'link.txt'), setup: (d) => symlinkSync('/etc/hostname', join(d, 'link.txt')), code: 2, expect: [/steps\[0\]\.copy/, /link\.txt/, /outside/] },
-  { name: 'symlink inside a copied directory escaping', yaml: good().replace('copy: app.txt', 'copy: tree').replace('to: /app.txt', 'to: /tree'), setup: (d) => { mkdirSync(join(d, 'tree')); symlinkSync('/etc/passwd', join(d, 'tree', 'pw')); }, code: 1, expect: [/tree\/pw -> \/etc\/passwd/, /outside the build context/] },
+  { name: 'symlink inside a copied directory escaping', yaml: good().replace('copy: app.txt', 'copy: tree').replace('to: /app.txt', 'to: /tree'), setup: (d) => { mkdirSync(join(d, 'tree')); symlinkSync('/etc/passwd', join(d, 'tree', 'pw')); }, code: 2, expect: [/tree\/pw -> \/etc\/passwd/, /outside the build context/] },
+  // A FIFO is the same bad input whether it is named or found in a copied directory: exit 2 both times.
+  { name: 'FIFO as a source', yaml: good().replace('app.txt', 'pipe'), setup: (d) => { execFileSync('mkfifo', [join(d, 'pipe')]); }, code: 2, expect: [/steps\[0\]\.copy/, /"pipe" is not a regular file, directory or symlink/] },
+  { name: 'FIFO inside a copied directory', yaml: good().replace('copy: app.txt', 'copy: d').replace('to: /app.txt', 'to: /d'), setup: (d) => { mkdirSync(join(d, 'd')); execFileSync('mkfifo', [join(d, 'd', 'pipe')]); }, code: 2, expect: [/oci-build\.yml:\d+: d\/pipe \(in the copied directory d\) is a special file/, /remove it from the copy/] },
   { name: 'absolute source', yaml: good().replace('copy: app.txt', 'copy: /etc/hostname'), code: 2, expect: [/steps\[0\]\.copy/, /relative|absolute/] },
   { name: 'relative destination', yaml: good().replace('to: /app.txt', 'to: app.txt'), code: 2, expect: [/steps\[0\]\.to/, /absolute/] },
   { name: 'unknown from', yaml: 'version: 1\nvariants:\n  app:\n    from: ghost\n', code: 2, expect: [/variants\.app\.from/, /ghost/] },

@@ -1,10 +1,11 @@
 import './runtime.js';
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput } from './output/sinks.js';
-import { describeStep } from './build/steps.js';
+import { describeStep, StepError } from './build/steps.js';
+import { IoError, otherIoError } from './errors/io.js';
 import { ConfigError } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { contextFromEnv, loadEventPayload } from './github/context.js';
@@ -79,6 +80,11 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'pull') return await pullCommand(rest, process.env, USAGE);
+  // `oci-build build --help` (any subcommand, anywhere in its arguments) is a request for help, not an unknown option.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the assignment from parseArgs below, whose option types TypeScript infers
   let values;
   let positionals: string[];
@@ -121,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = stderrLogger(values.verbose ?? false);
+  let workDir = '';
   try {
     const level = Number(values['gzip-level']);
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new UsageError(`--gzip-level must be 0-9, got "${values['gzip-level']}"`);
@@ -169,6 +176,7 @@ async function main(argv: string[]): Promise<number> {
       inputs.dockerfile = { file: values.file, ...(positionals[0] ? { context: positionals[0] } : {}), buildArgs: buildArgs(values['build-arg'] ?? []), ...(values.target ? { target: values.target } : {}), refs: inputs.tags, note: (m) => logger.info(m) };
       inputs.tags = [];
     }
+    workDir = resolve(inputs.workDir);
     if (command === 'merge') {
       const result = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result.digestMap, null, 2)}\n`);
@@ -197,6 +205,13 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError || err instanceof MergeError || err instanceof PrereqError) {
       process.stderr.write(`oci-build: ${err.message}\n`);
       return 2;
+    }
+    // A system error from elsewhere (ENOSPC fetching a base into the cache) gets its path and fix.
+    const io = workDir && !(err instanceof IoError) ? otherIoError(err, workDir) : err;
+    // Bad input found while building (an unreadable or special source file) is bad input too.
+    if (io instanceof IoError || io instanceof StepError) {
+      process.stderr.write(`oci-build: ${io.message}\n`);
+      return io instanceof IoError ? io.exitCode : 2;
     }
     if (err instanceof UsageError) {
       process.stderr.write(`oci-build: ${err.message}\n\n${USAGE}\n`);

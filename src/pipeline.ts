@@ -22,6 +22,7 @@ import type { LayerReport } from './build/report.js';
 import { formatMs, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress/progress.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
+import { outputError } from './errors/io.js';
 import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
 import { writeRecords } from './cache/registry-cache-write.js';
@@ -148,6 +149,23 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
         ...(r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}),
       });
     }
+    // Local outputs are written before anything is pushed: a full disk or an unwritable
+    // directory then fails the build with nothing pushed and no tag moved.
+    if (inputs.outputs.length) {
+      await logger.group('outputs', async () => {
+        for (const spec of inputs.outputs) {
+          const sink = createSink(spec);
+          const t = Date.now();
+          try {
+            await sink.write(sinkImages);
+            if (spec.kind === 'oci') await attachLayout(resolve(spec.path), attestations);
+          } catch (err) {
+            throw outputError(err, sink.description, resolve(spec.path), inputs.push);
+          }
+          logger.info(`output: ${sink.description} (${sinkImages.length} variant(s)) in ${formatMs(Date.now() - t)}`);
+        }
+      });
+    }
     let stats: PublishStats | undefined;
     if (inputs.push) {
       const registry = new RegistrySink(new RegistryPublisher(client, logger, 4, progress), {
@@ -159,17 +177,6 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       stats = registry.stats;
       await saveRecords(regCache, inputs, client, builder.producer().usedLayers(), sinkImages, logger);
     }
-    if (inputs.outputs.length) {
-      await logger.group('outputs', async () => {
-        for (const spec of inputs.outputs) {
-          const sink = createSink(spec);
-          const t = Date.now();
-          await sink.write(sinkImages);
-          if (spec.kind === 'oci') await attachLayout(resolve(spec.path), attestations);
-          logger.info(`output: ${sink.description} (${sinkImages.length} variant(s)) in ${formatMs(Date.now() - t)}`);
-        }
-      });
-    }
     if (inputs.distribute) {
       await writePartial(resolve(inputs.distribute.partialMap), {
         kind: 'oci-build-partial',
@@ -177,7 +184,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
         buildFile: buildFileHash(await readFile(p.buildFile.file, 'utf8')),
         job: p.variants.map((v) => `${v.name}[${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(',')}]`).join(' '),
         variants: Object.fromEntries(results.map((r) => [r.variant, r.index
-          ? { kind: 'platforms' as const, image: recorder.toJSON()[r.variant]!.image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize }])) }
+          ? { kind: 'platforms' as const, image: recorder.toJSON()[r.variant]!.image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize, ...(i.manifestDescriptor.platform?.variant ? { variant: i.manifestDescriptor.platform.variant } : {}) }])) }
           : { kind: 'entry' as const, entry: recorder.toJSON()[r.variant]! }])),
       });
       logger.info(`partial digest map: ${resolve(inputs.distribute.partialMap)}`);

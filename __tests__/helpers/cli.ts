@@ -7,10 +7,14 @@ export const ACTION = resolve(ROOT, 'dist', 'index.js');
 
 export interface Ran { code: number; stdout: string; stderr: string }
 
+/** uid/gid run the entry point as another user (root's tests of what an unprivileged user meets). */
+export interface RunOptions { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number }
+
 /** Runs a bundled entry point with the Node running the tests (Node 24, as the action declares). */
-export async function runNode(script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
+export async function runNode(script: string, args: string[], opts: RunOptions = {}): Promise<Ran> {
   return await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ids = opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {};
+    const child = spawn(process.execPath, [script, ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -20,7 +24,7 @@ export async function runNode(script: string, args: string[], opts: { env?: Node
   });
 }
 
-export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
+export function cli(args: string[], opts: RunOptions = {}): Promise<Ran> {
   return runNode(CLI, args, opts);
 }
 

@@ -1,5 +1,5 @@
 import { MediaType } from '../oci/mediatypes.js';
-import { descriptorPlatform } from '../oci/platform.js';
+import { descriptorPlatform, platformMatches } from '../oci/platform.js';
 import { jsonBytes, sha256 } from '../oci/digest.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { VariantSpec } from '../config/model.js';
@@ -70,7 +70,11 @@ export function assemble(input: AssembleInput): BuiltImage {
     history,
   };
   if (variant.author !== undefined) config.author = variant.author;
-  if (platform.variant) config.variant = platform.variant; else delete config.variant;
+  // arm64 means arm64/v8: a parent that spells the variant out keeps it (in the config and the
+  // index entry), as the base's index says it, instead of losing it to normalization.
+  const variantName = parentConfig.variant && platformMatches(platform, { os: platform.os, architecture: platform.architecture, variant: parentConfig.variant })
+    ? parentConfig.variant : platform.variant;
+  if (variantName) config.variant = variantName; else delete config.variant;
   // Fields Docker writes that describe the machine that built the parent, not this image.
   delete config.container;
   delete config.container_config;
@@ -92,7 +96,7 @@ export function assemble(input: AssembleInput): BuiltImage {
     mediaType: MediaType.OciManifest,
     digest: sha256(manifestBytes),
     size: manifestBytes.length,
-    platform: descriptorPlatform(platform),
+    platform: { ...descriptorPlatform(platform), ...(variantName ? { variant: variantName } : {}) },
   };
   const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
   return {

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomic } from '../cache/atomic.js';
-import { scanLayers } from '../layer/reader.js';
-import type { BaseImage } from './base.js';
+import { DiffIdMismatchError, scanLayers } from '../layer/reader.js';
+import { BaseImageError, type BaseImage } from './base.js';
 import type { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
 
@@ -61,7 +61,13 @@ export class BaseScanner {
     for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, base.repo).catch(() => { /* the scan's open reports it */ });
     const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, base.repo));
     // One pass over the base layers: the final tree and the user and group files.
-    const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true });
+    // The diff_ids are checked on the way: a base whose config does not describe its layers is
+    // refused here, not pushed for a runtime to refuse.
+    const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true, diffIds: base.config.rootfs.diff_ids })
+      .catch((err: unknown) => {
+        if (!(err instanceof DiffIdMismatchError)) throw err;
+        throw new BaseImageError(base.name, `${err.message}: the base image is inconsistent (a runtime such as containerd refuses to pull what is built on it); rebuild it, or use another base`);
+      });
     const listing = paths ?? new Map();
     const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
     if (saved) await writeAtomic(saved, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));

@@ -27,6 +27,7 @@ import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
+import { stepIoError } from '../errors/io.js';
 import type { LayerOrigin, LayerReport } from './report.js';
 import type { Progress } from '../progress/progress.js';
 import { runStepKeyParts } from './run-key.js';
@@ -248,8 +249,13 @@ export class DaemonlessBuilder implements Builder {
     const written: Promise<Layer>[] = [];
     let work: WorkingRootfs | undefined;
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
+    // I/O errors name the step and path and say what to do (src/errors/io.ts).
+    const ioError = (err: unknown, step: Step) => stepIoError(err, `${step.pos.file}:${step.pos.line}`, `variant ${v.name}: ${describeStep(step)}`,
+      step.kind === 'run' ? 'temporary root file system' : 'cache', dirname(this.store.root));
+    let current: Step | undefined;
     try {
       for (const step of v.steps) {
+        current = step;
         const createdBy = step.createdBy ?? `oci-build ${describeStep(step)}`;
         if (step.kind === 'run') {
           const exec = canExecute(platform);
@@ -326,7 +332,7 @@ export class DaemonlessBuilder implements Builder {
           }
           speculation = undefined;
         }
-        const p = writeOne(createdBy, entries, step, undefined, made);
+        const p = writeOne(createdBy, entries, step, undefined, made).catch((err: unknown) => { throw ioError(err, step); });
         p.catch(() => { /* awaited below */ });
         written.push(p);
       }
@@ -338,7 +344,7 @@ export class DaemonlessBuilder implements Builder {
       speculation?.abort.abort();
       await Promise.allSettled(written);
       if (work) await this.rootfsCache().discard(work);
-      throw err;
+      throw current ? ioError(err, current) : err;
     }
     const newLayers = await Promise.all(written);
     const { layers: parentLayers, config: parentConfig } = await parentImage();

@@ -152,7 +152,8 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
     add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, hostPath: host, open: () => openSource(host, st.size) });
     return false;
   }
-  throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+  const where = topLevel ? '' : ` (in the copied directory ${relative(ctx.context, dirname(host)) || '.'})`;
+  throw new StepError(step, `${relative(ctx.context, host) || host}${where} is a special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
 }
 
 /**

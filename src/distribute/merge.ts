@@ -75,7 +75,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     if (chosen.size !== platforms.length) continue;
     const manifests: Descriptor[] = platforms.map((plat) => {
       const pp = chosen.get(plat)!;
-      return { mediaType: pp.mediaType, digest: pp.digest, size: pp.size, platform: descriptorPlatform(parsePlatform(plat)) };
+      return { mediaType: pp.mediaType, digest: pp.digest, size: pp.size, platform: { ...descriptorPlatform(parsePlatform(plat)), ...(pp.variant ? { variant: pp.variant } : {}) } };
     });
     for (const d of manifests) checks.push({ repo, d });
     const index = buildIndex(manifests, v.annotations);

@@ -27,6 +27,8 @@ export interface PartialPlatform {
   mediaType: string;
   /** Manifest + config + compressed layers of this platform's image. */
   totalSize: number;
+  /** The platform variant as the image spells it (arm64's "v8", from its base), for the index entry. */
+  variant?: string;
 }
 
 export type PartialVariant =
@@ -34,7 +36,7 @@ export type PartialVariant =
   | { kind: 'entry'; entry: DigestMapEntry };
 
 const digestRe = /^sha256:[a-f0-9]{64}$/;
-const platformSchema = z.object({ digest: z.string().regex(digestRe), size: z.number().int().nonnegative(), mediaType: z.string(), totalSize: z.number().int().nonnegative() });
+const platformSchema = z.object({ digest: z.string().regex(digestRe), size: z.number().int().nonnegative(), mediaType: z.string(), totalSize: z.number().int().nonnegative(), variant: z.string().optional() });
 const entrySchema = z.object({
   image: z.string(), digest: z.string().regex(digestRe), mediaType: z.string(), ref: z.string(), tags: z.array(z.string()),
   size: z.number().int().nonnegative(), pushed: z.boolean(),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { decompressedChunks } from './decompress.js';
@@ -55,10 +56,32 @@ export function imagePath(tarName: string): string {
 }
 
 /** Parses one layer into its changes, buffering only the content of files `want` selects. */
-async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean): Promise<LayerChanges> {
+/** A base layer whose uncompressed content does not hash to the diff_id its config lists. */
+export class DiffIdMismatchError extends Error {
+  constructor(readonly label: string, readonly expected: string, readonly actual: string) {
+    super(`${label}: its uncompressed content is ${actual}, but the image config lists diff_id ${expected}`);
+    this.name = 'DiffIdMismatchError';
+  }
+}
+
+/**
+ * The decompressed chunks, hashed on the way through (the diff_id is the sha256 of the whole
+ * uncompressed tar); `rest()` reads what the tar reader left after the end-of-archive blocks.
+ */
+function hashedChunks(src: Readable): { chunks: AsyncIterable<Buffer>; rest(): Promise<string> } {
+  const hash = createHash('sha256');
+  const it = decompressedChunks(src);
+  const next = async () => { const r = await it.next(); if (!r.done) hash.update(r.value); return r; };
+  // The tar reader may stop early; returning must not end the underlying stream before rest().
+  const chunks = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true as const, value: undefined }) }) };
+  return { chunks, rest: async () => { while (!(await next()).done) { /* hashed in next() */ } return `sha256:${hash.digest('hex')}`; } };
+}
+
+async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean, diffId?: string): Promise<LayerChanges> {
   const changes: LayerChanges = { records: new Map(), whiteouts: [], opaques: [] };
+  const hashed = diffId ? hashedChunks(src) : undefined;
   try {
-    for await (const { header, body } of readTar(decompressedChunks(src))) {
+    for await (const { header, body } of readTar(hashed ? hashed.chunks : decompressedChunks(src))) {
       const path = imagePath(header.name);
       const type = header.type;
       if (path === '/' || type === 'other') continue;
@@ -82,7 +105,12 @@ async function readLayerChanges(src: Readable, label: string, want: (path: strin
         rec.content = Buffer.concat(chunks);
       }
     }
+    if (hashed) {
+      const actual = await hashed.rest();
+      if (actual !== diffId) throw new DiffIdMismatchError(label, diffId!, actual);
+    }
   } catch (err) {
+    if (err instanceof DiffIdMismatchError) throw err;
     const e = err instanceof Error ? err : new Error(String(err));
     const malformed = e instanceof TarFormatError || /^truncated tar/.test(e.message);
     throw new Error(`${label}: ${malformed ? `not a valid tar (${e.message})` : e.message}`, { cause: e });
@@ -225,7 +253,7 @@ class FsTree {
   }
 }
 
-async function buildTree(layers: readonly LayerSource[], wanted: ReadonlySet<string>): Promise<FsTree> {
+async function buildTree(layers: readonly LayerSource[], wanted: ReadonlySet<string>, diffIds?: readonly string[]): Promise<FsTree> {
   const tree = new FsTree();
   for (let i = 0; i < layers.length; i++) {
     const label = `base layer ${i + 1} of ${layers.length}`;
@@ -236,7 +264,7 @@ async function buildTree(layers: readonly LayerSource[], wanted: ReadonlySet<str
       const e = err instanceof Error ? err : new Error(String(err));
       throw new Error(`${label}: ${e.message}`, { cause: e });
     }
-    const changes = await readLayerChanges(src, label, (p) => wanted.has(p));
+    const changes = await readLayerChanges(src, label, (p) => wanted.has(p), diffIds?.[i]);
     tree.apply(changes);
   }
   return tree;
@@ -255,7 +283,7 @@ export interface LayerScan {
  * Layer content is streamed; only wanted files are buffered. When a wanted file turns out to be a
  * symlink or hardlink to a path that was not read, the layers are read again (a few times at most).
  */
-export async function scanLayers(layers: readonly LayerSource[], opts: { wanted?: readonly string[]; listPaths?: boolean } = {}): Promise<LayerScan> {
+export async function scanLayers(layers: readonly LayerSource[], opts: { wanted?: readonly string[]; listPaths?: boolean; diffIds?: readonly string[] } = {}): Promise<LayerScan> {
   const requested = (opts.wanted ?? []).map((p) => {
     if (!p.startsWith('/')) throw new Error(`wanted path must be absolute: ${p}`);
     return imagePath(p);
@@ -263,7 +291,8 @@ export async function scanLayers(layers: readonly LayerSource[], opts: { wanted?
   const wanted = new Set(requested);
   const result: LayerScan = { files: new Map() };
   for (let pass = 1; ; pass++) {
-    const tree = await buildTree(layers, wanted);
+    // `diffIds`: each layer is checked against its config's diff_id as it is read (first pass only).
+    const tree = await buildTree(layers, wanted, pass === 1 ? opts.diffIds : undefined);
     if (pass === 1 && opts.listPaths) result.paths = tree.list();
     const needs = new Set<string>();
     for (const [i, p] of requested.entries()) {

@@ -255,7 +255,7 @@ export class RegistryPublisher {
         for (const img of images) {
           for (const blob of blobsOf(img)) {
             const d = blob.d;
-            if (await this.client.blobExists(repo, d.digest)) continue;
+            if (await this.client.blobExists(repo, d.digest, d.size)) continue;
             this.logger.info(`${formatRepository(repo)}: ${d.digest} is missing; uploading it again`);
             await blob.fetch();
             await this.client.uploadBlob(repo, d.digest, d.size, () => blob.open());
@@ -307,7 +307,7 @@ export class RegistryPublisher {
   /** exists -> mount -> upload, the protocol steps in order. */
   private async pushBlobSteps(repo: RepoRef, blob: PushBlob): Promise<void> {
     const d = blob.d;
-    if (await this.client.blobExists(repo, d.digest)) {
+    if (await this.client.blobExists(repo, d.digest, d.size)) {
       this.stats.blobsExisting++;
       return;
     }

@@ -204,11 +204,26 @@ export class RegistryClient {
 
   // --- Blobs -----------------------------------------------------------------------------------
 
-  async blobExists(repo: RepoRef, digest: Digest): Promise<boolean> {
+  /**
+   * Whether the repository holds the blob. A 200 whose Content-Length differs from `size` or
+   * whose Docker-Content-Digest names another blob is not taken as "present" (a cache or proxy
+   * answering for something else): skipping the upload on its word fails the manifest later
+   * with MANIFEST_BLOB_UNKNOWN. The blob is uploaded instead.
+   */
+  async blobExists(repo: RepoRef, digest: Digest, size?: number): Promise<boolean> {
     const url = this.url(repo, `blobs/${checkDigest(digest)}`);
     // A redirect on HEAD means the blob exists and is served from storage elsewhere.
     return await this.send(repo, { method: 'HEAD', url, scopes: pullScopes(repo.repository), ok: [200, 404, ...REDIRECT] },
-      async (res) => res.status !== 404);
+      async (res) => {
+        if (res.status === 404) return false;
+        if (res.status !== 200) return true;
+        const dcd = headerValue(res.headers, 'docker-content-digest');
+        const len = headerValue(res.headers, 'content-length');
+        const wrong = dcd && dcd !== digest ? `Docker-Content-Digest ${dcd}`
+          : size !== undefined && len !== undefined && Number(len) !== size ? `Content-Length ${len} (the blob has ${size} bytes)` : undefined;
+        if (wrong) this.logger.warn(`${redactUrl(url)}: HEAD answered 200 with ${wrong}; not taking the blob as present, uploading it`);
+        return !wrong;
+      });
   }
 
   /**
@@ -505,5 +520,5 @@ function location(res: Res, method: string, registry: string): URL {
 /** Registries echo the digest they computed; a different one means the bytes were altered. */
 function checkDigestHeader(res: Res, expected: Digest, what: string): void {
   const got = headerValue(res.headers, 'docker-content-digest');
-  if (got && got.startsWith('sha256:') && got !== expected) throw new DigestMismatchError(expected, got, res.url, what);
+  if (got?.startsWith('sha256:') && got !== expected) throw new DigestMismatchError(expected, got, res.url, what);
 }
