@@ -4,13 +4,15 @@ import { join, posix } from 'node:path';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
+import { readTreeXattrs, type Xattrs } from './xattrs.js';
 
 /**
  * `copy` with `from: <variant>`: paths out of another variant's final file system (a snapshot
  * directory), with Docker's `COPY --from` rules: a directory's contents go into `to`, a file goes
  * to `to` (or into it when `to` ends with /); the source path itself is followed if it is a
  * symlink (inside that image), symlinks below it are copied as symlinks. Owners and modes are
- * kept from that image unless the step sets `owner` / `mode` (mode: files only).
+ * kept from that image unless the step sets `owner` / `mode` (mode: files only), and so are
+ * extended attributes (file capabilities, user.*, trusted.*; one getfattr per source).
  */
 
 export interface CopyFromOptions {
@@ -72,6 +74,8 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
   const to = posix.normalize(step.to).replace(/(.)\/$/, '$1');
   let destDir: string | undefined = intoDir ? to : undefined;
   const owner = (uid: number, gid: number) => opts.owner ?? { uid, gid };
+  let xattrs = new Map<string, Xattrs>();
+  const withXattrs = (host: string) => { const x = xattrs.get(host); return x ? { xattrs: x } : {}; };
 
   const node = (host: string, dest: string): boolean => {
     const st = lstatSync(host);
@@ -81,12 +85,12 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
       return false;
     }
     if (st.isDirectory()) {
-      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode: st.mode & 0o7777, ...o });
+      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode: st.mode & 0o7777, ...o, ...withXattrs(host) });
       return true;
     }
     if (st.isFile()) {
       opts.add({
-        path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size,
+        path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size, ...withXattrs(host),
         open: () => openSource(host, st.size, openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),
       });
       return false;
@@ -108,11 +112,12 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     for (const m of matches) {
       const found = r.existing(m); // the source path itself is followed (inside that image)
       if (!found) opts.fail(`copy from ${step.from}: ${m} does not exist in that image`);
+      xattrs = readTreeXattrs(found.host);
       if (found.stats.isDirectory()) {
         destDir = to;
         if (to !== '/' && !opts.exists(to)) {
           const o = owner(found.stats.uid, found.stats.gid);
-          opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o });
+          opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o, ...withXattrs(found.host) });
         }
         walk(found.host, to);
       } else {
