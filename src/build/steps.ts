@@ -1,3 +1,4 @@
+import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,6 +8,7 @@ import { openSource } from '../layer/source.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
+import { statChange } from '../cache/file-hasher.js';
 
 export interface Owner { uid: number; gid: number }
 
@@ -101,10 +103,10 @@ async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir:
 
 /** Adds one host path; returns true when it is a directory to descend into. */
 async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: (e: LayerEntry) => void, topLevel: boolean): Promise<boolean> {
-  const st = await lstat(host);
+  const st = await lstat(host, { bigint: true });
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
-  const perm = st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+  const perm = st.isDirectory() || (Number(st.mode) & 0o111) !== 0 ? 0o755 : 0o644;
   if (st.isSymbolicLink()) {
     const target = await readlink(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
@@ -121,10 +123,22 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   }
   if (st.isFile()) {
     const mode = step.mode ?? perm;
-    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, hostPath: host, open: () => openSource(host, st.size) });
+    const size = Number(st.size);
+    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size, hostPath: host, open: () => openSource(host, size), changedSince: () => rewritten(ctx, host, st) });
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+}
+
+/**
+ * Checked after the layer writer read the file: a same-size rewrite in place passes the size
+ * check but would leave a mix of old and new bytes in the layer.
+ */
+function rewritten(ctx: StepContext, host: string, before: BigIntStats): string | undefined {
+  let after: BigIntStats | undefined;
+  try { after = lstatSync(host, { bigint: true }); } catch { after = undefined; }
+  const moved = statChange(before, after);
+  return moved && `${relative(ctx.context, host) || host} in the build context was written to while it was read: ${moved}; build again once nothing writes to it`;
 }
 
 function inside(root: string, p: string): boolean {

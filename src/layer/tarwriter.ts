@@ -252,6 +252,9 @@ export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): As
     if (got !== size) {
       throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
     }
+    const moved = e.changedSince?.();
+    // A same-size rewrite passes the size check; the layer would hold a mix of old and new bytes.
+    if (moved) throw new Error(`file ${e.path} changed while building the layer: ${moved}`);
     if (hash) e.onContentHash!(`sha256:${hash.digest('hex')}`, got);
     const pad = padding(size);
     if (pad.length) yield pad;

@@ -21,6 +21,11 @@ export interface LayerEntry {
   linkname?: string;
   /** Extended attributes of files and directories (file capabilities, user.*, trusted.*). */
   xattrs?: Xattrs;
+  /**
+   * Files: called once the content has been read; returns what changed about the source while
+   * it was read (a same-size rewrite in place), or undefined. A change fails the write.
+   */
+  changedSince?: () => string | undefined;
   /** Files: opens the content (called once per write). */
   open?: () => Readable;
   /** Files copied from the build context: the host path (the layer cache hashes it by path). */
