@@ -1,10 +1,11 @@
 import { lstatSync, type BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CopyStep, Step } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
+import { comparePaths } from '../layer/tarwriter.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
@@ -74,25 +75,62 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
   let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
+  const linked = new Linker(add);
   for (const source of sources) {
     for (const match of source.matches) {
+      // `d/` names the directory a symlink `d` points to (sources.ts checked it stays inside).
       const st = await lstat(match);
-      if (st.isDirectory()) {
+      const followed = st.isSymbolicLink() && source.pattern.endsWith('/') && (await stat(match).catch(() => undefined))?.isDirectory() === true;
+      if (followed || st.isDirectory()) {
         // As with Docker's COPY, a directory's contents go into the destination.
         const dir = normalize(step.to);
         destDir = dir;
-        await walk(step, ctx, match, dir, owner, add);
+        await walk(step, ctx, followed ? await realpath(match) : match, dir, owner, linked.add);
       } else {
         const dest = intoDir ? normalize(`${step.to}/${basename(match)}`) : normalize(step.to);
-        await addNode(step, ctx, match, dest, owner, add, true);
+        await addNode(step, ctx, match, dest, owner, linked.add, true);
       }
     }
   }
+  linked.finish();
   return destDir;
 }
 
-async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: (e: LayerEntry) => void): Promise<void> {
-  const names = (await readdir(hostDir)).sort();
+type AddEntry = (e: LayerEntry, inode?: string) => void;
+
+/**
+ * Files of the copy that share an inode (hardlinks in the build context) stay hardlinks, as
+ * buildah and BuildKit write them: the first path in tar order holds the content, the others
+ * link to it, so the layer is the same whatever order the files were found in.
+ */
+class Linker {
+  private readonly last = new Map<string, { e: LayerEntry; inode?: string }>();
+
+  constructor(private readonly out: (e: LayerEntry) => void) {}
+
+  readonly add: AddEntry = (e, inode) => {
+    this.last.set(e.path, inode ? { e, inode } : { e });
+    this.out(e);
+  };
+
+  finish(): void {
+    const groups = new Map<string, LayerEntry[]>();
+    for (const { e, inode } of this.last.values()) {
+      if (!inode) continue;
+      const g = groups.get(inode) ?? [];
+      g.push(e);
+      groups.set(inode, g);
+    }
+    for (const g of groups.values()) {
+      if (g.length < 2) continue;
+      g.sort((a, b) => comparePaths(a.path, b.path));
+      for (const e of g.slice(1)) this.out({ path: e.path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: g[0]!.path });
+    }
+  }
+}
+
+async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: AddEntry): Promise<void> {
+  const names = (await readdir(hostDir, { encoding: 'buffer' })).map((raw) => utf8Name(step, ctx, hostDir, raw)).sort();
   for (const name of names) {
     const host = join(hostDir, name);
     const dest = normalize(`${imageDir}/${name}`);
@@ -102,7 +140,7 @@ async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir:
 }
 
 /** Adds one host path; returns true when it is a directory to descend into. */
-async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: (e: LayerEntry) => void, topLevel: boolean): Promise<boolean> {
+async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: AddEntry, topLevel: boolean): Promise<boolean> {
   const st = await lstat(host, { bigint: true });
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
@@ -124,10 +162,23 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   if (st.isFile()) {
     const mode = step.mode ?? perm;
     const size = Number(st.size);
-    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size, hostPath: host, open: () => openSource(host, size), changedSince: () => rewritten(ctx, host, st) });
+    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size, hostPath: host, open: () => openSource(host, size), changedSince: () => rewritten(ctx, host, st) },
+      st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined);
     return false;
   }
   throw new StepError(step, `${relative(ctx.context, host) || host} is ${topLevel ? 'a' : 'contains a'} special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+}
+
+/**
+ * A directory entry's name as a string. Image paths are strings everywhere (the model, the
+ * layer cache keys, pax path records, which POSIX defines as UTF-8), so a name that is not
+ * valid UTF-8 is refused rather than copied under a different, mangled name.
+ */
+function utf8Name(step: CopyStep, ctx: StepContext, dir: string, raw: Buffer): string {
+  const name = raw.toString('utf8');
+  if (Buffer.from(name, 'utf8').equals(raw)) return name;
+  const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  throw new StepError(step, `${relative(ctx.context, dir) || '.'} (in the build context ${ctx.context}) has a file name that is not valid UTF-8: "${shown}"; rename it (for example with convmv or mv) or leave it out of the copy`);
 }
 
 /**
