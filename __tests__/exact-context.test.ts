@@ -148,3 +148,14 @@ describe('file names that are not UTF-8', () => {
     );
   });
 });
+
+describe('a glob matching a file name that is not UTF-8', () => {
+  it('is a problem naming the directory, not "does not exist"', async () => {
+    const ctxDir = context('latin1-glob');
+    writeFileSync(Buffer.concat([Buffer.from(join(ctxDir, 'caf')), Buffer.from([0xe9])]), 'x');
+    const r = await resolveCopySource(ctxDir, 'caf*');
+    expect(r.problems).toHaveLength(1);
+    expect(r.problems[0]!.message).toMatch(new RegExp(`a file name in ${ctxDir} is not valid UTF-8`));
+    expect(r.problems[0]!.hint).toMatch(/rename the file/);
+  });
+});
