@@ -9,10 +9,12 @@ import { readTar } from '../src/layer/tarstream.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { extractLayer } from '../src/run/extract.js';
 import { diffSnapshots, takeSnapshot } from '../src/run/snapshot.js';
+import { readTreeXattrs } from '../src/run/xattrs.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { pushDebianBase } from './helpers/debian-base.js';
 import { run } from './helpers/exec.js';
 import { cli } from './helpers/cli.js';
+import { containerdAvailable, startContainerd } from './helpers/containerd.js';
 
 /**
  * Issue 12, extended attributes: file capabilities (security.capability), user.* and trusted.*
@@ -97,6 +99,29 @@ describe('extended attributes in layer tars', () => {
   });
 });
 
+describe('without the attr tools', () => {
+  it('attributes are left out with one warning naming the package, and the build goes on', async () => {
+    const dir = join(work, 'notools');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), 'f');
+    await run('setfattr', ['-n', 'user.x', '-v', '1', join(dir, 'f')]);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => { warnings.push(w.message); };
+    process.on('warning', onWarning);
+    const path = process.env.PATH;
+    process.env.PATH = join(work, 'no-such-bin');
+    try {
+      expect(readTreeXattrs(dir).size).toBe(0);
+    } finally {
+      process.env.PATH = path;
+    }
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(warnings.join('\n')).toMatch(/getfattr is not installed.*install the attr package/);
+    expect(readTreeXattrs(dir).get(join(dir, 'f'))).toEqual({ 'user.x': Buffer.from('1') });
+  });
+});
+
 describe('ping with cap_net_raw on Debian, as buildah builds it', () => {
   let reg: TestRegistry;
   let ctx: string;
@@ -118,9 +143,8 @@ describe('ping with cap_net_raw on Debian, as buildah builds it', () => {
   const pingAs = async (ref: string) => run('podman', ['run', '--rm', '--tls-verify=false', '--network', 'none', '--cap-add', 'NET_RAW', '--user', '1000', ref,
     'ping', '-c', '1', '-W', '2', '127.0.0.1'], { allowFail: true });
 
-  /** Mode, owner, size, content hash and attributes of a file in an image (podman image mount). */
+  /** Mode, owner, size, content hash and attributes of a file in an image (podman image mount; pingAs pulled it). */
   async function fileFacts(ref: string, path: string): Promise<string> {
-    await run('podman', ['pull', '--tls-verify=false', ref]);
     const mnt = (await run('podman', ['image', 'mount', ref])).stdout.trim();
     try {
       const st = (await run('stat', ['-c', '%a %u:%g %s', join(mnt, path)])).stdout.trim();
@@ -173,7 +197,9 @@ describe('ping with cap_net_raw on Debian, as buildah builds it', () => {
     expect(await fileFacts(`${reg.host}/exact/pinger:v1`, 'usr/bin/ping')).toBe(want);
     expect(await fileFacts(`${reg.host}/exact/copied:v1`, 'usr/local/bin/ping')).toBe(want);
 
-    // Our image as a base: its layers are extracted into a rootfs, and ping works in a run: step.
+    // Our image as a base: its layers are extracted into a rootfs, where `cp -a` (which keeps
+    // attributes) makes a second ping; that one can only have the capability if extraction set
+    // it. (ping itself cannot use it inside a run: step: steps run with no_new_privs.)
     writeFileSync(join(ctx, 'rebase.yml'), [
       'version: 1',
       'variants:',
@@ -181,12 +207,32 @@ describe('ping with cap_net_raw on Debian, as buildah builds it', () => {
       `    base: ${reg.host}/exact/pinger:v1`,
       `    image: ${reg.host}/exact/rebased`,
       '    steps:',
-      '      - run: ping -c 1 -W 2 127.0.0.1 > /tmp/ping.txt',
-      '        user: pinger',
-      '        network: false',
+      '      - run: cp -a /usr/bin/ping /usr/bin/ping-copy',
     ].join('\n'));
     const r2 = await cli(['build', '--config', join(ctx, 'rebase.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, 'cache2')]);
     expect(r2.code, r2.stderr.slice(-4000)).toBe(0);
+    refs.push(`${reg.host}/exact/rebased:v1`);
+    const copied = await run('podman', ['run', '--rm', '--tls-verify=false', '--network', 'none', '--cap-add', 'NET_RAW', '--user', '1000',
+      `${reg.host}/exact/rebased:v1`, 'ping-copy', '-c', '1', '-W', '2', '127.0.0.1'], { allowFail: true });
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(await fileFacts(`${reg.host}/exact/rebased:v1`, 'usr/bin/ping-copy')).toBe(want);
   }, 1_800_000);
-});
 
+  it.runIf(MIRRORED && containerdAvailable())('containerd unpacks the capability too: a non-root user pings under ctr', async () => {
+    const c = await startContainerd();
+    try {
+      for (const ref of [`${reg.host}/exact/pinger:v1`, `${reg.host}/exact/copied:v1`]) {
+        await c.ctr(['images', 'pull', '--plain-http', '--snapshotter', 'native', ref], { timeoutMs: 300_000 });
+        const bin = ref.includes('copied') ? '/usr/local/bin/ping' : '/usr/bin/ping';
+        // --net-host: loopback is up, and the host's ping_group_range (1 0) allows no ICMP
+        // datagram sockets, so ping needs its file capability once setpriv drops root's.
+        const r = await c.ctr(['run', '--rm', '--snapshotter', 'native', '--net-host', ref, `exact-${process.pid}`,
+          'setpriv', '--reuid', '1000', '--regid', '1000', '--clear-groups', bin, '-c', '1', '-W', '2', '127.0.0.1'], { allowFail: true, timeoutMs: 120_000 });
+        expect(r.code, `${ref}: ${r.stdout}${r.stderr}`).toBe(0);
+        expect(r.stdout).toMatch(/1 packets transmitted, 1 received/);
+      }
+    } finally {
+      await c.stop();
+    }
+  }, 900_000);
+});
