@@ -10,6 +10,7 @@ import type { LayerEntry } from '../src/layer/types.js';
 import { extractLayer } from '../src/run/extract.js';
 import { diffSnapshots, takeSnapshot } from '../src/run/snapshot.js';
 import { readTreeXattrs } from '../src/run/xattrs.js';
+import { copyFromImage } from '../src/run/copyfrom.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { pushDebianBase } from './helpers/debian-base.js';
 import { run } from './helpers/exec.js';
@@ -96,6 +97,33 @@ describe('extended attributes in layer tars', () => {
     expect(Object.keys(byPath).sort()).toEqual(['/etc/d', '/etc/f']);
     expect(byPath['/etc/d']!.xattrs).toEqual({ 'user.only': Buffer.from([1]) });
     expect(byPath['/etc/f']!.xattrs?.['security.capability']?.toString('hex')).toBe(CAP_NET_RAW.toString('hex'));
+  });
+});
+
+describe('copy --from', () => {
+  it('keeps the attributes of files and directories, for plain paths and globs', async () => {
+    const root = join(work, 'stage');
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    for (const f of ['ping', 'arping', 'plain']) writeFileSync(join(root, 'usr/bin', f), f);
+    await run('setcap', ['cap_net_raw+ep', join(root, 'usr/bin/ping')]);
+    await run('setfattr', ['-n', 'user.a', '-v', 'x', join(root, 'usr/bin/arping')]);
+    await run('setfattr', ['-n', 'trusted.dir', '-v', 'y', join(root, 'usr/bin')]);
+    const got: LayerEntry[] = [];
+    const step = (pattern: string, to: string) => ({
+      kind: 'copy' as const, from: 'stage', to, pos: { file: 'oci-build.yml', line: 3, column: 1 },
+      sources: [{ pattern, matches: [], isGlob: /[*?[]/.test(pattern) }],
+    });
+    const opts = { root, exists: () => false, add: (e: LayerEntry) => { got.push(e); }, fail: (m: string): never => { throw new Error(m); } };
+    copyFromImage(step('/usr/bin/ping', '/opt/ping'), opts);
+    copyFromImage(step('/usr/bin/*ping', '/g/'), opts);
+    copyFromImage(step('/usr/bin', '/d'), opts);
+    const hex = (e: LayerEntry | undefined) => e?.xattrs && Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('hex')]));
+    const at = (p: string) => hex(got.find((e) => e.path === p));
+    expect(at('/opt/ping')).toEqual({ 'security.capability': CAP_NET_RAW.toString('hex') });
+    expect(at('/g/ping')).toEqual({ 'security.capability': CAP_NET_RAW.toString('hex') });
+    expect(at('/g/arping')).toEqual({ 'user.a': '78' });
+    expect(at('/d')).toEqual({ 'trusted.dir': '79' });
+    expect(at('/d/plain')).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 import { openSource } from '../layer/source.js';
 import { constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
@@ -12,7 +12,7 @@ import { readTreeXattrs, type Xattrs } from './xattrs.js';
  * to `to` (or into it when `to` ends with /); the source path itself is followed if it is a
  * symlink (inside that image), symlinks below it are copied as symlinks. Owners and modes are
  * kept from that image unless the step sets `owner` / `mode` (mode: files only), and so are
- * extended attributes (file capabilities, user.*, trusted.*; one getfattr per source).
+ * extended attributes (file capabilities, user.*, trusted.*; one getfattr per step).
  */
 
 export interface CopyFromOptions {
@@ -74,8 +74,13 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
   const to = posix.normalize(step.to).replace(/(.)\/$/, '$1');
   let destDir: string | undefined = intoDir ? to : undefined;
   const owner = (uid: number, gid: number) => opts.owner ?? { uid, gid };
-  let xattrs = new Map<string, Xattrs>();
-  const withXattrs = (host: string) => { const x = xattrs.get(host); return x ? { xattrs: x } : {}; };
+  // One getfattr over that image for the whole step (a glob may match hundreds of paths).
+  let xattrs: Map<string, Xattrs> | undefined;
+  const withXattrs = (host: string) => {
+    xattrs ??= readTreeXattrs(resolve(opts.root));
+    const x = xattrs.get(resolve(host));
+    return x ? { xattrs: x } : {};
+  };
 
   const node = (host: string, dest: string): boolean => {
     const st = lstatSync(host);
@@ -112,7 +117,6 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     for (const m of matches) {
       const found = r.existing(m); // the source path itself is followed (inside that image)
       if (!found) opts.fail(`copy from ${step.from}: ${m} does not exist in that image`);
-      xattrs = readTreeXattrs(found.host);
       if (found.stats.isDirectory()) {
         destDir = to;
         if (to !== '/' && !opts.exists(to)) {
