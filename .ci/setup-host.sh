@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # curl, pigz, golang-go: the benchmark (S1's floor, the pigz pipelines, S1b's Go program).
-pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo curl pigz golang-go)
+# attr, libcap2-bin, containerd: getfattr/setfattr (extended attributes of run: layers); getcap/setcap
+# and a private containerd (ctr) in the tests.
+pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo curl pigz golang-go attr libcap2-bin containerd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

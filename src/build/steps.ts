@@ -1,4 +1,5 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, type BigIntStats } from 'node:fs';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CopyStep, DirStep, Step } from '../config/model.js';
@@ -6,9 +7,11 @@ import type { LayerEntry } from '../layer/types.js';
 import { openSource } from '../layer/source.js';
 import { parsePasswd } from '../image/users.js';
 import { archiveEntries, archiveKind } from './archive.js';
+import { comparePaths } from '../layer/tarwriter.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
+import { statChange } from '../cache/file-hasher.js';
 
 export interface Owner { uid: number; gid: number }
 
@@ -76,7 +79,6 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
     });
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
-    if (step.dockerRules) await keepHardlinks(out);
   }
   addMissingParents(out, ctx.fs, owner, explicitDir, step.kind === 'copy' && step.dockerRules === true);
   return [...out.values()];
@@ -89,8 +91,10 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
   let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
+  const linked = new Linker(add);
   for (const source of sources) {
     for (const match of source.matches) {
+      // `d/` names the directory a symlink `d` points to (sources.ts checked it stays inside).
       const st = await lstat(match);
       const kind = step.extract && st.isFile() ? await archiveKind(match) : undefined;
       if (kind) {
@@ -101,22 +105,57 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
         for (const e of unpacked) add(e);
         continue;
       }
-      if (st.isDirectory()) {
+      const followed = st.isSymbolicLink() && source.pattern.endsWith('/') && (await stat(match).catch(() => undefined))?.isDirectory() === true;
+      if (followed || st.isDirectory()) {
         // As with Docker's COPY, a directory's contents go into the destination.
         const dir = normalize(step.to);
         destDir = dir;
-        await walk(step, ctx, match, dir, owner, add);
+        await walk(step, ctx, followed ? await realpath(match) : match, dir, owner, linked.add);
       } else {
         const dest = intoDir ? normalize(`${step.to}/${basename(match)}`) : normalize(step.to);
-        await addNode(step, ctx, match, dest, owner, add, true);
+        await addNode(step, ctx, match, dest, owner, linked.add, true);
       }
     }
   }
+  linked.finish();
   return destDir;
 }
 
-async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: (e: LayerEntry) => void): Promise<void> {
-  const names = (await readdir(hostDir)).sort();
+type AddEntry = (e: LayerEntry, inode?: string) => void;
+
+/**
+ * Files of the copy that share an inode (hardlinks in the build context) stay hardlinks, as
+ * buildah and BuildKit write them: the first path in tar order holds the content, the others
+ * link to it, so the layer is the same whatever order the files were found in.
+ */
+class Linker {
+  private readonly last = new Map<string, { e: LayerEntry; inode?: string }>();
+
+  constructor(private readonly out: (e: LayerEntry) => void) {}
+
+  readonly add: AddEntry = (e, inode) => {
+    this.last.set(e.path, inode ? { e, inode } : { e });
+    this.out(e);
+  };
+
+  finish(): void {
+    const groups = new Map<string, LayerEntry[]>();
+    for (const { e, inode } of this.last.values()) {
+      if (!inode) continue;
+      const g = groups.get(inode) ?? [];
+      g.push(e);
+      groups.set(inode, g);
+    }
+    for (const g of groups.values()) {
+      if (g.length < 2) continue;
+      g.sort((a, b) => comparePaths(a.path, b.path));
+      for (const e of g.slice(1)) this.out({ path: e.path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: g[0]!.path });
+    }
+  }
+}
+
+async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: AddEntry): Promise<void> {
+  const names = (await readdir(hostDir, { encoding: 'buffer' })).map((raw) => utf8Name(step, ctx, hostDir, raw)).sort();
   for (const name of names) {
     const host = join(hostDir, name);
     const dest = normalize(`${imageDir}/${name}`);
@@ -126,11 +165,11 @@ async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir:
 }
 
 /** Adds one host path; returns true when it is a directory to descend into. */
-async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: (e: LayerEntry) => void, topLevel: boolean): Promise<boolean> {
-  const st = await lstat(host);
+async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: AddEntry, topLevel: boolean): Promise<boolean> {
+  const st = await lstat(host, { bigint: true });
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
-  const perm = step.dockerRules ? st.mode & 0o7777 : st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+  const perm = step.dockerRules ? Number(st.mode) & 0o7777 : st.isDirectory() || (Number(st.mode) & 0o111) !== 0 ? 0o755 : 0o644;
   if (st.isSymbolicLink()) {
     const target = await readlink(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
@@ -149,34 +188,13 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   }
   if (st.isFile()) {
     const mode = step.mode ?? perm;
-    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size: st.size, hostPath: host, open: () => openSource(host, st.size) });
+    const size = Number(st.size);
+    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size, hostPath: host, open: () => openSource(host, size), changedSince: () => rewritten(ctx, host, st) },
+      st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined);
     return false;
   }
   const where = topLevel ? '' : ` (in the copied directory ${relative(ctx.context, dirname(host)) || '.'})`;
   throw new StepError(step, `${relative(ctx.context, host) || host}${where} is a special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
-}
-
-/**
- * Docker's COPY keeps hard links between copied context files: of each set of paths that share
- * an inode, the first in the layer's (sorted) order stays a file and the others link to it.
- */
-async function keepHardlinks(out: Map<string, LayerEntry>): Promise<void> {
-  const byInode = new Map<string, string[]>();
-  for (const e of out.values()) {
-    if (e.type !== 'file' || !e.hostPath) continue;
-    const st = await lstat(e.hostPath);
-    if (st.nlink < 2) continue;
-    const key = `${st.dev}:${st.ino}`;
-    byInode.set(key, [...(byInode.get(key) ?? []), e.path]);
-  }
-  for (const paths of byInode.values()) {
-    if (paths.length < 2) continue;
-    const [first, ...rest] = paths.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const p of rest) {
-      const e = out.get(p)!;
-      out.set(p, { path: p, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: first! });
-    }
-  }
 }
 
 /** The directory and its missing parents, all with the step's owner (Docker's WORKDIR after USER). */
@@ -184,6 +202,29 @@ function dirEntries(step: DirStep, fs: FsView, owner: Owner): LayerEntry[] {
   const dir = normalize(step.path);
   return [...ancestors(dir), dir].filter((d) => d !== '/' && !fs.has(d))
     .map((d) => ({ path: d, type: 'dir' as const, mode: 0o755, uid: owner.uid, gid: owner.gid }));
+}
+
+/**
+ * A directory entry's name as a string. Image paths are strings everywhere (the model, the
+ * layer cache keys, pax path records, which POSIX defines as UTF-8), so a name that is not
+ * valid UTF-8 is refused rather than copied under a different, mangled name.
+ */
+function utf8Name(step: CopyStep, ctx: StepContext, dir: string, raw: Buffer): string {
+  const name = raw.toString('utf8');
+  if (Buffer.from(name, 'utf8').equals(raw)) return name;
+  const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  throw new StepError(step, `${relative(ctx.context, dir) || '.'} (in the build context ${ctx.context}) has a file name that is not valid UTF-8: "${shown}"; rename it (for example with convmv or mv) or leave it out of the copy`);
+}
+
+/**
+ * Checked after the layer writer read the file: a same-size rewrite in place passes the size
+ * check but would leave a mix of old and new bytes in the layer.
+ */
+function rewritten(ctx: StepContext, host: string, before: BigIntStats): string | undefined {
+  let after: BigIntStats | undefined;
+  try { after = lstatSync(host, { bigint: true }); } catch { after = undefined; }
+  const moved = statChange(before, after);
+  return moved && `${relative(ctx.context, host) || host} in the build context was written to while it was read: ${moved}; build again once nothing writes to it`;
 }
 
 function inside(root: string, p: string): boolean {

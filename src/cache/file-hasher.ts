@@ -37,6 +37,21 @@ export function statSig(st: BigIntStats): StatSig {
   return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`;
 }
 
+/**
+ * What moved between two stats of one file (size, mtime, ctime, inode, device), as words for
+ * a message; undefined when nothing did. A same-size rewrite in place moves mtime and ctime.
+ */
+export function statChange(before: BigIntStats, after: BigIntStats | undefined): string | undefined {
+  if (!after) return 'it was removed';
+  const moved = [
+    before.size !== after.size && `size ${before.size} -> ${after.size}`,
+    before.mtimeNs !== after.mtimeNs && 'mtime',
+    before.ctimeNs !== after.ctimeNs && 'ctime',
+    (before.ino !== after.ino || before.dev !== after.dev) && 'inode (replaced by another file)',
+  ].filter((m): m is string => typeof m === 'string');
+  return moved.length ? `its ${moved.join(', ')} changed` : undefined;
+}
+
 /** A file's content hash known without reading it, and the stat it was known by. */
 export interface KnownFile {
   hash: Digest;

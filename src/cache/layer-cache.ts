@@ -263,6 +263,8 @@ export interface KeyEntry {
   linkname?: string;
   /** Files: sha256 of the content, "sha256:<hex>" (see FileHasher). */
   contentHash?: string;
+  /** Extended attributes (files and directories); part of the key only when there are some. */
+  xattrs?: Record<string, Buffer>;
 }
 
 export interface LayerKeyOptions {
@@ -323,6 +325,9 @@ export function stepKeyParts(step: KeyStep, entries: readonly KeyEntry[], opts: 
       out.content = hash;
     } else if (e.type === 'symlink' || e.type === 'hardlink') {
       out.linkname = e.linkname ?? '';
+    }
+    if (e.xattrs && Object.keys(e.xattrs).length) {
+      out.xattrs = Object.fromEntries(Object.keys(e.xattrs).sort().map((k) => [k, e.xattrs![k]!.toString('hex')]));
     }
     return out;
   });

@@ -97,7 +97,13 @@ export async function resolveCopySource(context: string, pattern: string, realCo
       st = await fs.lstat(abs);
     } catch (e) {
       const code = errCode(e);
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
+      if (code === 'ENOENT' && rel.includes('\uFFFD')) {
+        // Node decodes a name that is not UTF-8 with U+FFFD, a name that does not exist.
+        problems.push({
+          message: `copy source ${shown}: a file name in ${path.dirname(abs)} is not valid UTF-8 (it reads as "${path.basename(rel)}")`,
+          hint: 'rename the file to a UTF-8 name (for example with convmv or mv), or leave it out of the copy',
+        });
+      } else if (code === 'ENOENT' || code === 'ENOTDIR') {
         problems.push({
           message: `copy source ${shown} does not exist`,
           hint: `paths are relative to the build file's directory (${context}); build the file before running oci-build if it is a build output`,

@@ -23,6 +23,8 @@ export interface TarHeader {
   mtime?: Date;
   /** Symlink target, or hardlink target name as stored. */
   linkname: string;
+  /** Extended attributes from pax `SCHILY.xattr.<name>` records (values are raw bytes). */
+  xattrs?: Record<string, Buffer>;
 }
 
 export interface TarItem {
@@ -62,6 +64,35 @@ function metaString(b: Buffer, size: number): string {
   return nul >= 0 ? s.slice(0, nul) : s;
 }
 
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/**
+ * Splits a pax body into its `SCHILY.xattr.*` records (binary values, read by length: a value
+ * may hold a newline or bytes that are not UTF-8) and the rest, for node-tar's parser.
+ */
+export function splitPaxXattrs(body: Buffer): { rest: string; xattrs?: Record<string, Buffer> } {
+  let xattrs: Record<string, Buffer> | undefined;
+  const rest: Buffer[] = [];
+  let off = 0;
+  while (off < body.length) {
+    const sp = body.indexOf(0x20, off);
+    const len = sp > off ? Number(body.subarray(off, sp).toString('latin1')) : NaN;
+    if (!Number.isSafeInteger(len) || len <= sp - off || off + len > body.length || body[off + len - 1] !== 0x0a) {
+      if (body.subarray(off).every((b) => b === 0)) break; // padding
+      throw new TarFormatError('malformed pax extended header record');
+    }
+    const rec = body.subarray(sp + 1, off + len - 1);
+    const eq = rec.indexOf(0x3d);
+    const key = eq < 0 ? '' : rec.subarray(0, eq).toString('utf8');
+    if (key.startsWith(XATTR_PREFIX) && key.length > XATTR_PREFIX.length) {
+      xattrs ??= {};
+      xattrs[key.slice(XATTR_PREFIX.length)] = Buffer.from(rec.subarray(eq + 1));
+    } else rest.push(body.subarray(off, off + len));
+    off += len;
+  }
+  return { rest: Buffer.concat(rest).toString('utf8'), ...(xattrs ? { xattrs } : {}) };
+}
+
 /** The entries of an uncompressed tar stream, in order. */
 export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarItem> {
   const r = new ByteReader(src, 'tar');
@@ -69,6 +100,7 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
   let gex: HeaderData | undefined;
   let longPath: string | undefined;
   let longLink: string | undefined;
+  let xattrs: Record<string, Buffer> | undefined;
   try {
     for (;;) {
       const block = await r.read(BLOCK);
@@ -86,7 +118,11 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
         if (size > MAX_META) throw new TarFormatError(`tar ${rawType} header of ${size} bytes is too large`);
         const body = size ? await r.read(padded(size)) : Buffer.alloc(0);
         if (!body) throw new TarFormatError('truncated tar');
-        if (rawType === 'ExtendedHeader') ex = Pax.parse(body.subarray(0, size).toString('utf8'), ex, false);
+        if (rawType === 'ExtendedHeader') {
+          const split = splitPaxXattrs(body.subarray(0, size));
+          if (split.xattrs) xattrs = { ...xattrs, ...split.xattrs };
+          ex = Pax.parse(split.rest, ex, false);
+        }
         else if (rawType === 'GlobalExtendedHeader') gex = Pax.parse(body.subarray(0, size).toString('utf8'), gex, true);
         else if (rawType === 'NextFileHasLongLinkpath') longLink = metaString(body, size);
         else longPath = metaString(body, size);
@@ -103,8 +139,10 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
         size: type === 'file' ? size : 0,
         ...(h.mtime ? { mtime: h.mtime } : {}),
         linkname: ex?.linkpath ?? longLink ?? h.linkpath ?? '',
+        ...(xattrs ? { xattrs } : {}),
       };
       ex = undefined;
+      xattrs = undefined;
       longPath = undefined;
       longLink = undefined;
       // Bodies of anything but regular files (some writers give hardlinks a size) are skipped.

@@ -168,7 +168,8 @@ export function encodeEntryHeader(e: LayerEntry, mtime: Date): Buffer {
 
   const pathLong = Buffer.byteLength(path) > 100;
   const linkLong = linkpath !== undefined && Buffer.byteLength(linkpath) > 100;
-  if (!needPax && !pathLong && !linkLong) return block;
+  const xattrs = e.type === 'file' || e.type === 'dir' ? xattrRecords(e.xattrs) : undefined;
+  if (!needPax && !pathLong && !linkLong && !xattrs) return block;
 
   // Only the records that ustar cannot carry, so the output stays minimal and stable.
   const rec: HeaderData = {};
@@ -178,7 +179,8 @@ export function encodeEntryHeader(e: LayerEntry, mtime: Date): Buffer {
   if (size > MAX_USTAR_SIZE) rec.size = size;
   if (e.uid > MAX_USTAR_ID) rec.uid = e.uid;
   if (e.gid > MAX_USTAR_ID) rec.gid = e.gid;
-  const body = Buffer.from(new Pax(rec).encodeBody(), 'utf8');
+  const base = Buffer.from(new Pax(rec).encodeBody(), 'utf8');
+  const body = xattrs ? Buffer.concat([base, xattrs]) : base;
   const paxHeader = new Header({
     path: `PaxHeader/${posix.basename(path)}`.slice(0, 99),
     mode: 0o644,
@@ -194,6 +196,25 @@ export function encodeEntryHeader(e: LayerEntry, mtime: Date): Buffer {
   });
   paxHeader.encode();
   return Buffer.concat([paxHeader.block!, body, padding(body.length), block]);
+}
+
+/** One pax record, `<length> <key>=<value>\n`, where the length counts the whole record. */
+export function paxRecord(key: string, value: Buffer): Buffer {
+  const kv = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let n = kv.length + 1;
+  while (String(n).length + kv.length !== n) n = String(n).length + kv.length;
+  return Buffer.concat([Buffer.from(String(n)), kv]);
+}
+
+/**
+ * `SCHILY.xattr.<name>` records (the form GNU tar, buildah, containerd and BuildKit read and
+ * write), names in byte order so the layer is reproducible; undefined when there are none.
+ */
+function xattrRecords(x: LayerEntry['xattrs']): Buffer | undefined {
+  const names = x ? Object.keys(x).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))) : [];
+  if (names.length === 0) return undefined;
+  for (const n of names) if (n === '' || /[\0=]/.test(n)) throw new Error(`invalid extended attribute name ${JSON.stringify(n)}`);
+  return Buffer.concat(names.map((n) => paxRecord(`SCHILY.xattr.${n}`, x![n]!)));
 }
 
 function padding(size: number): Buffer {
@@ -231,6 +252,9 @@ export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): As
     if (got !== size) {
       throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
     }
+    const moved = e.changedSince?.();
+    // A same-size rewrite passes the size check; the layer would hold a mix of old and new bytes.
+    if (moved) throw new Error(`file ${e.path} changed while building the layer: ${moved}`);
     if (hash) e.onContentHash!(`sha256:${hash.digest('hex')}`, got);
     const pad = padding(size);
     if (pad.length) yield pad;

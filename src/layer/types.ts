@@ -3,6 +3,9 @@ import type { Descriptor } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from './compress.js';
 
+/** Extended attributes: name -> value (written as pax `SCHILY.xattr.<name>` records). */
+export type Xattrs = Record<string, Buffer>;
+
 /** One entry of a layer we write. Content is re-openable so nothing is held in memory. */
 export interface LayerEntry {
   /** Absolute path in the image, normalized, no trailing slash: /usr/local/bin/coop */
@@ -16,6 +19,13 @@ export interface LayerEntry {
   size?: number;
   /** Symlink target as stored; hardlink target as an absolute image path. */
   linkname?: string;
+  /** Extended attributes of files and directories (file capabilities, user.*, trusted.*). */
+  xattrs?: Xattrs;
+  /**
+   * Files: called once the content has been read; returns what changed about the source while
+   * it was read (a same-size rewrite in place), or undefined. A change fails the write.
+   */
+  changedSince?: () => string | undefined;
   /** Files: opens the content (called once per write). */
   open?: () => Readable;
   /** Files copied from the build context: the host path (the layer cache hashes it by path). */

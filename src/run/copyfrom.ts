@@ -1,16 +1,18 @@
 import { openSource } from '../layer/source.js';
 import { constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
+import { readTreeXattrs, type Xattrs } from './xattrs.js';
 
 /**
  * `copy` with `from: <variant>`: paths out of another variant's final file system (a snapshot
  * directory), with Docker's `COPY --from` rules: a directory's contents go into `to`, a file goes
  * to `to` (or into it when `to` ends with /); the source path itself is followed if it is a
  * symlink (inside that image), symlinks below it are copied as symlinks. Owners and modes are
- * kept from that image unless the step sets `owner` / `mode` (mode: files only).
+ * kept from that image unless the step sets `owner` / `mode` (mode: files only), and so are
+ * extended attributes (file capabilities, user.*, trusted.*; one getfattr per step).
  */
 
 export interface CopyFromOptions {
@@ -72,6 +74,13 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
   const to = posix.normalize(step.to).replace(/(.)\/$/, '$1');
   let destDir: string | undefined = intoDir ? to : undefined;
   const owner = (uid: number, gid: number) => opts.owner ?? { uid, gid };
+  // One getfattr over that image for the whole step (a glob may match hundreds of paths).
+  let xattrs: Map<string, Xattrs> | undefined;
+  const withXattrs = (host: string) => {
+    xattrs ??= readTreeXattrs(resolve(opts.root));
+    const x = xattrs.get(resolve(host));
+    return x ? { xattrs: x } : {};
+  };
 
   const node = (host: string, dest: string): boolean => {
     const st = lstatSync(host);
@@ -83,12 +92,12 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     if (st.isDirectory()) {
       // Docker's --chmod applies to the copied directories too (the build file's mode: to files only).
       const mode = step.dockerRules && step.mode !== undefined ? step.mode : st.mode & 0o7777;
-      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode, ...o });
+      if (!opts.exists(dest)) opts.add({ path: dest, type: 'dir', mode, ...o, ...withXattrs(host) });
       return true;
     }
     if (st.isFile()) {
       opts.add({
-        path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size,
+        path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size, ...withXattrs(host),
         open: () => openSource(host, st.size, openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),
       });
       return false;
@@ -116,7 +125,7 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
         // not a copy of the source directory's owner and mode.
         if (to !== '/' && !opts.exists(to) && !step.dockerRules) {
           const o = owner(found.stats.uid, found.stats.gid);
-          opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o });
+          opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o, ...withXattrs(found.host) });
         }
         walk(found.host, to);
       } else {

@@ -8,6 +8,7 @@ import { decompressedChunks } from '../layer/decompress.js';
 import { whiteoutName } from '../layer/whiteout.js';
 import { RootfsError, RootResolver, segmentsOf } from './rootpath.js';
 import { readTar, type TarHeader } from '../layer/tarstream.js';
+import { carriedOnly, writeXattrs, type Xattrs } from './xattrs.js';
 
 /**
  * Applies a layer (gzip, zstd or plain tar) to a root file system directory, as root, with the
@@ -15,6 +16,9 @@ import { readTar, type TarHeader } from '../layer/tarstream.js';
  * (`.wh..wh..opq`) empty a directory's lower content, a directory over a directory keeps its
  * children, anything else replaces what was there. Owners, modes (setuid/setgid/sticky included),
  * symlinks and hardlinks are preserved; device nodes and FIFOs are skipped with a note.
+ * Extended attributes (pax `SCHILY.xattr.*`: file capabilities, user.*, trusted.*) are set once
+ * the whole layer is on disk, with one setfattr (chown clears security.capability, and a
+ * later entry may replace the path).
  *
  * Safety (layers are untrusted input):
  * - an entry, hardlink target or whiteout with a `..` segment is refused: the build fails
@@ -50,6 +54,30 @@ function exists(p: string): Stats | undefined {
   }
 }
 
+/**
+ * Sets the layer's extended attributes on the paths as they stand now: each must still exist
+ * with real directories (no symlink) above it, so nothing outside the root is touched.
+ */
+function applyXattrs(root: string, pending: Map<string, Xattrs>, label: string): void {
+  const items: { host: string; xattrs: Xattrs }[] = [];
+  for (const [path, xattrs] of pending) {
+    let host = root;
+    let ok = true;
+    const segs = segmentsOf(path);
+    for (const [i, seg] of segs.entries()) {
+      host = join(host, seg);
+      const st = exists(host);
+      if (!st || st.isSymbolicLink() || (i < segs.length - 1 && !st.isDirectory())) { ok = false; break; }
+    }
+    if (ok) items.push({ host, xattrs });
+  }
+  try {
+    writeXattrs(items, label);
+  } catch (err) {
+    throw new RootfsError((err as Error).message);
+  }
+}
+
 /** Image path segments of a tar name; refuses `..` (so nothing can climb out of the root). */
 export function entrySegments(name: string, what: string): string[] {
   if (name.includes('\0')) throw new RootfsError(`${what} "${name}" contains a NUL byte`);
@@ -62,6 +90,8 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
   const r = new RootResolver(root);
   /** Image paths this layer wrote (a whiteout or opaque marker only hides lower layers). */
   const written = new Set<string>();
+  /** Image path -> attributes to set when the layer is done (the last entry for a path wins). */
+  const pendingXattrs = new Map<string, Xattrs>();
   const stats: ExtractStats = { entries: 0, skipped: 0 };
   const fail = (name: string, err: unknown): never => {
     const msg = err instanceof Error ? err.message : String(err);
@@ -90,6 +120,7 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
     if (err instanceof RootfsError) throw err;
     throw new RootfsError(`${opts.label}: ${(err as Error).message ?? String(err)}`);
   }
+  applyXattrs(root, pendingXattrs, opts.label);
   return stats;
 
   async function entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
@@ -133,6 +164,8 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
       }
       fd = applyEntry(header, path, parentSegs, base);
       written.add(path);
+      const x = header.type === 'file' || header.type === 'dir' || header.type === 'hardlink' ? carriedOnly(header.xattrs) : undefined;
+      if (x) pendingXattrs.set(path, x); else pendingXattrs.delete(path);
     } catch (err) {
       if (err instanceof RootfsError && err.message.startsWith(opts.label)) throw err;
       fail(header.name, err);

@@ -1,16 +1,18 @@
 import { openSource } from '../layer/source.js';
 import { constants, lstatSync, openSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { LayerEntry } from '../layer/types.js';
 import { comparePaths } from '../layer/tarwriter.js';
 import { whiteoutPath } from '../layer/whiteout.js';
+import { readTreeXattrs, xattrsKey, type Xattrs } from './xattrs.js';
 
 /**
  * What a `run:` command changed in a root file system: an lstat snapshot of every path before
  * and after (type, mode, owner, size, mtime, ctime, inode, link target), compared path by path.
  * ctime catches any write or metadata change even when a tool restores mtime; the inode catches
- * a file replaced by another. The result is the layer: added and changed entries with their
+ * a file replaced by another; extended attributes (file capabilities, user.*, trusted.*) are
+ * compared too, so a directory whose only change is an attribute is in the layer. The result is the layer: added and changed entries with their
  * content read from the rootfs, and one `.wh.` whiteout per deleted subtree.
  */
 
@@ -27,6 +29,8 @@ export interface NodeInfo {
   ino: bigint;
   nlink: bigint;
   link?: string;
+  /** Carried extended attributes of files and directories. */
+  xattrs?: Xattrs;
 }
 
 /** Image path -> metadata. */
@@ -76,12 +80,19 @@ export function takeSnapshot(root: string): Snapshot {
     }
   };
   walk(root, '/');
+  // One getfattr for the whole tree; it lists only the paths that have attributes.
+  const top = resolve(root);
+  for (const [host, x] of readTreeXattrs(top)) {
+    const info = out.get(host.slice(top.length));
+    if (info && (info.kind === 'file' || info.kind === 'dir')) info.xattrs = x;
+  }
   return out;
 }
 
 function changed(b: NodeInfo | undefined, a: NodeInfo): boolean {
   if (!b || b.kind !== a.kind) return true;
   if (b.mode !== a.mode || b.uid !== a.uid || b.gid !== a.gid) return true;
+  if (xattrsKey(b.xattrs) !== xattrsKey(a.xattrs)) return true;
   // A directory's own mtime moves with every file created or removed in it: that is not a change
   // of the directory (its children say what changed), so directories compare by metadata only.
   if (a.kind === 'dir') return false;
@@ -108,7 +119,7 @@ export function diffSnapshots(root: string, before: Snapshot, after: Snapshot): 
     const host = join(root, p);
     switch (a.kind) {
       case 'dir':
-        entries.push({ path: p, type: 'dir', mode: a.mode, uid: a.uid, gid: a.gid });
+        entries.push({ path: p, type: 'dir', mode: a.mode, uid: a.uid, gid: a.gid, ...(a.xattrs ? { xattrs: a.xattrs } : {}) });
         break;
       case 'symlink':
         entries.push({ path: p, type: 'symlink', mode: 0o777, uid: a.uid, gid: a.gid, linkname: a.link! });
@@ -117,6 +128,7 @@ export function diffSnapshots(root: string, before: Snapshot, after: Snapshot): 
         files.push({ path: p, info: a });
         entries.push({
           path: p, type: 'file', mode: a.mode, uid: a.uid, gid: a.gid, size: Number(a.size),
+          ...(a.xattrs ? { xattrs: a.xattrs } : {}),
           // O_NOFOLLOW: the walk saw a regular file here and nothing runs in the rootfs any more.
           open: () => openSource(host, Number(a.size), openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),
         });
