@@ -137,7 +137,7 @@ describe('the CLI against a registry with the referrers API', () => {
     try {
       writeFileSync(join(work, 'api.yml'), ['version: 1', 'variants:', '  app:', '    base: scratch', `    image: ${mem.host}/acme/app`, '    steps:', '      - file: /hello', '        content: hi'].join('\n'));
       const map = join(work, 'api.json');
-      const r = await cli(['build', '--config', join(work, 'api.yml'), '--push', '--tag', 'v1', '--digest-map', map, '--cache-dir', join(work, 'cache-api')],
+      const r = await cli(['build', '--config', join(work, 'api.yml'), '--push', '--tag', 'v1', '--digest-map', map, '--cache-dir', join(work, 'cache-api'), '--cache-registry', 'false'],
         { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } });
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
       const entry = (JSON.parse(readFileSync(map, 'utf8')) as Record<string, Entry>).app!;

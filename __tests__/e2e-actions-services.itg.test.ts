@@ -79,6 +79,8 @@ async function runAction(job: Job, tag: string, extra: Record<string, string> = 
     'INPUT_DIGEST-MAP': join(ctx, `digests-${tag}.json`),
     'INPUT_ARTIFACT-NAME': 'auto',
     'INPUT_SUMMARY': 'false',
+    // The Actions cache is what is tested here: the registry's copy of the cache records stays off.
+    'INPUT_CACHE-REGISTRY': 'false',
     ...extra,
   };
   const r = await runNode(ACTION, [], { env, cwd: ctx });
