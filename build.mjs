@@ -21,7 +21,9 @@ const result = await build({
   logLevel: 'warning',
   write: false,
   // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __ociCreateRequire } from 'node:module';\nconst require = __ociCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __ociCreateRequire } from 'node:module';\nconst require = __ociCreateRequire(import.meta.url);",
+  },
 });
 
 const keep = new Set();

@@ -13,8 +13,16 @@ function fake(available = true, restoreResult?: string, fail = false) {
   const calls: { op: string; paths: string[]; key: string; restoreKeys?: string[] }[] = [];
   const svc: CacheService = {
     isFeatureAvailable: () => available,
-    restoreCache: async (paths, key, restoreKeys) => { calls.push({ op: 'restore', paths, key, restoreKeys }); if (fail) throw new Error('service down'); return restoreResult; },
-    saveCache: async (paths, key) => { calls.push({ op: 'save', paths, key }); if (fail) throw new Error('service down'); return 1; },
+    restoreCache: async (paths, key, restoreKeys) => {
+      calls.push({ op: 'restore', paths, key, restoreKeys });
+      if (fail) throw new Error('service down');
+      return restoreResult;
+    },
+    saveCache: async (paths, key) => {
+      calls.push({ op: 'save', paths, key });
+      if (fail) throw new Error('service down');
+      return 1;
+    },
   };
   return { svc, calls };
 }

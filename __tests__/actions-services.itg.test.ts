@@ -64,7 +64,9 @@ describe('the digest map artifact through the real @actions/artifact client', ()
 
     const client = new DefaultArtifactClient();
     const { artifacts } = await client.listArtifacts();
-    expect(artifacts.map((a) => ({ id: a.id, name: a.name, size: a.size }))).toEqual([{ id, name: 'digest-map-build-all', size: stored.size }]);
+    expect(artifacts.map((a) => ({ id: a.id, name: a.name, size: a.size }))).toEqual([
+      { id, name: 'digest-map-build-all', size: stored.size },
+    ]);
     const into = join(dir, 'downloaded');
     await client.downloadArtifact(id!, { path: into });
     expect(readdirSync(into)).toEqual(['image-digests.json']);
@@ -79,7 +81,7 @@ describe('the digest map artifact through the real @actions/artifact client', ()
     expect((await client.listArtifacts()).artifacts).toEqual([]);
   });
 
-  it('another run does not see this run\'s artifacts', async () => {
+  it("another run does not see this run's artifacts", async () => {
     actAs(services.job());
     const file = join(dir, 'other.json');
     writeFileSync(file, '{}\n');
@@ -112,9 +114,14 @@ describe('the layer cache through the real @actions/cache client (cache service 
   it('a miss on an empty cache, a save, then a hit on a restore key that brings the files back', async () => {
     actAs(services.job());
     const work = join(dir, 'work');
-    const keys = (sha: string) => ({ key: `oci-build-v1-test-scope1-${sha}`, restoreKeys: ['oci-build-v1-test-scope1-', 'oci-build-v1-test-'] });
+    const keys = (sha: string) => ({
+      key: `oci-build-v1-test-scope1-${sha}`,
+      restoreKeys: ['oci-build-v1-test-scope1-', 'oci-build-v1-test-'],
+    });
     expect(await restoreLayerCache(work, keys('sha1'), capture().logger)).toBeUndefined();
-    expect(services.calls.filter((c) => c.method === 'GetCacheEntryDownloadURL')).toEqual([{ service: 'cache', method: 'GetCacheEntryDownloadURL', status: 200 }]);
+    expect(services.calls.filter((c) => c.method === 'GetCacheEntryDownloadURL')).toEqual([
+      { service: 'cache', method: 'GetCacheEntryDownloadURL', status: 200 },
+    ]);
 
     for (const [p, text] of Object.entries(files)) {
       mkdirSync(join(work, p, '..'), { recursive: true });
@@ -123,7 +130,9 @@ describe('the layer cache through the real @actions/cache client (cache service 
     const saved = capture();
     await saveLayerCache(work, keys('sha1').key, undefined, saved.logger);
     expect(saved.warn).toEqual([]);
-    expect(services.caches.map((c) => ({ key: c.key, finalized: c.finalized }))).toEqual([{ key: 'oci-build-v1-test-scope1-sha1', finalized: true }]);
+    expect(services.caches.map((c) => ({ key: c.key, finalized: c.finalized }))).toEqual([
+      { key: 'oci-build-v1-test-scope1-sha1', finalized: true },
+    ]);
 
     // The next run, on a clean machine: the work dir is gone, the commit is new.
     rmSync(work, { recursive: true, force: true });
@@ -133,7 +142,9 @@ describe('the layer cache through the real @actions/cache client (cache service 
 
     // A cache of another build file (no restore key matches) is not taken.
     rmSync(work, { recursive: true, force: true });
-    expect(await restoreLayerCache(work, { key: 'oci-build-v1-test-scope2-sha2', restoreKeys: ['oci-build-v1-test-scope2-'] }, capture().logger)).toBeUndefined();
+    expect(
+      await restoreLayerCache(work, { key: 'oci-build-v1-test-scope2-sha2', restoreKeys: ['oci-build-v1-test-scope2-'] }, capture().logger),
+    ).toBeUndefined();
     expect(cachePaths(work).some((p) => existsSync(p))).toBe(false);
   });
 

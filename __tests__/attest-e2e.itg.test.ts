@@ -12,7 +12,11 @@ import { validateOci } from './helpers/oci-schema.js';
 
 const INTOTO = 'application/vnd.in-toto+json';
 const CDX = 'application/vnd.cyclonedx+json';
-interface Entry { digest: string; platforms?: Record<string, { digest: string }>; attestations?: Record<string, { provenance?: string; sbom?: string }> }
+interface Entry {
+  digest: string;
+  platforms?: Record<string, { digest: string }>;
+  attestations?: Record<string, { provenance?: string; sbom?: string }>;
+}
 
 let reg: TestRegistry;
 let work: string;
@@ -27,8 +31,22 @@ async function tags(repo: string): Promise<string[]> {
 }
 async function build(name: string, extra: string[] = []): Promise<Record<string, Entry>> {
   const map = join(work, `${name}.json`);
-  const r = await cli(['build', '--config', join(work, 'oci-build.yml'), '--push', '--tag', 'latest', '--digest-map', map, '--cache-dir', join(work, 'cache'), ...extra],
-    { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000', TOKEN: 'sekret-from-env-1234' } });
+  const r = await cli(
+    [
+      'build',
+      '--config',
+      join(work, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'latest',
+      '--digest-map',
+      map,
+      '--cache-dir',
+      join(work, 'cache'),
+      ...extra,
+    ],
+    { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000', TOKEN: 'sekret-from-env-1234' } },
+  );
   expect(r.code, r.stderr.slice(-4000)).toBe(0);
   expect(r.stderr).not.toContain('sekret-from-env-1234');
   return JSON.parse(readFileSync(map, 'utf8'));
@@ -39,20 +57,23 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'attest-e2e-'));
   await pushMultiArchBase(reg.host);
   await pushBusyboxBase(reg.host);
-  writeFileSync(join(work, 'oci-build.yml'), [
-    'version: 1',
-    'args: { TOKEN: none }',
-    'variants:',
-    '  app:',
-    `    base: ${reg.host}/base/multi:latest`,
-    `    image: ${reg.host}/attest/app`,
-    '    platforms: [linux/amd64, linux/arm64]',
-    '    steps:',
-    '      - file: /etc/app.conf',
-    '        content: "token=${TOKEN}\\n"',
-    '      - file: /app/node_modules/left-pad/package.json',
-    '        content: \'{"name":"left-pad","version":"1.3.0","license":"WTFPL"}\'',
-  ].join('\n'));
+  writeFileSync(
+    join(work, 'oci-build.yml'),
+    [
+      'version: 1',
+      'args: { TOKEN: none }',
+      'variants:',
+      '  app:',
+      `    base: ${reg.host}/base/multi:latest`,
+      `    image: ${reg.host}/attest/app`,
+      '    platforms: [linux/amd64, linux/arm64]',
+      '    steps:',
+      '      - file: /etc/app.conf',
+      '        content: "token=${TOKEN}\\n"',
+      '      - file: /app/node_modules/left-pad/package.json',
+      '        content: \'{"name":"left-pad","version":"1.3.0","license":"WTFPL"}\'',
+    ].join('\n'),
+  );
 }, 300_000);
 afterAll(async () => {
   await reg?.stop();
@@ -74,16 +95,21 @@ describe('provenance and SBOM through the CLI', () => {
       const fallback = await raw(`${reg.host}/attest/app:sha256-${subject.slice(7)}`);
       expect(validateOci('index', fallback)).toEqual([]);
       expect(fallback.manifests.map((m: any) => [m.artifactType, m.digest]).sort()).toEqual(
-        Object.entries(expected).map(([k, d]) => [k === 'sbom' ? CDX : INTOTO, d]).sort());
+        Object.entries(expected)
+          .map(([k, d]) => [k === 'sbom' ? CDX : INTOTO, d])
+          .sort(),
+      );
       for (const m of fallback.manifests) {
         const art = await raw(`${reg.host}/attest/app@${m.digest}`);
         expect(art.subject.digest).toBe(subject);
-        const doc = await (await fetch(`${reg.url}/v2/attest/app/blobs/${art.layers[0].digest}`)).json() as any;
+        const doc = (await (await fetch(`${reg.url}/v2/attest/app/blobs/${art.layers[0].digest}`)).json()) as any;
         if (m.artifactType === INTOTO) {
           expect(doc.subject[0].digest.sha256).toBe(subject.slice(7));
           expect(JSON.stringify(doc)).not.toContain('sekret-from-env-1234');
           expect(JSON.stringify(doc)).not.toMatch(/startedOn|finishedOn/);
-          expect(doc.predicate.buildDefinition.resolvedDependencies.some((d: any) => d.uri === `oci://${reg.host}/base/multi:latest`)).toBe(true);
+          expect(doc.predicate.buildDefinition.resolvedDependencies.some((d: any) => d.uri === `oci://${reg.host}/base/multi:latest`)).toBe(
+            true,
+          );
         } else {
           expect(doc.components.map((c: any) => c.purl)).toContain('pkg:npm/left-pad@1.3.0');
         }
@@ -92,11 +118,16 @@ describe('provenance and SBOM through the CLI', () => {
   }, 300_000);
 
   it('a re-run gives the same digests and adds no fallback entry', async () => {
-    const before = (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`])).stdout;
+    const before = (
+      await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`])
+    ).stdout;
     const again = (await build('again')).app!;
     expect(again.digest).toBe(first.digest);
     expect(again.attestations).toEqual(first.attestations);
-    expect((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`])).stdout).toBe(before);
+    expect(
+      (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`]))
+        .stdout,
+    ).toBe(before);
   }, 300_000);
 
   it('image digests do not change with attestations off; nothing is recorded then', async () => {
@@ -107,8 +138,20 @@ describe('provenance and SBOM through the CLI', () => {
 
   it('an OCI layout output gets the referrers in its index.json', async () => {
     const layout = join(work, 'layout');
-    const r = await cli(['build', '--config', join(work, 'oci-build.yml'), '--output', `oci:${layout}`, '--cache-dir', join(work, 'cache'), '--provenance', 'mode=max'],
-      { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } });
+    const r = await cli(
+      [
+        'build',
+        '--config',
+        join(work, 'oci-build.yml'),
+        '--output',
+        `oci:${layout}`,
+        '--cache-dir',
+        join(work, 'cache'),
+        '--provenance',
+        'mode=max',
+      ],
+      { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } },
+    );
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
     expect(validateOci('index', index)).toEqual([]);
@@ -123,7 +166,18 @@ describe('provenance and SBOM through the CLI', () => {
   }, 300_000);
 
   it('nothing is attached when the build fails', async () => {
-    writeFileSync(join(work, 'bad.yml'), ['version: 1', 'variants:', '  bad:', `    base: ${reg.host}/base/busybox:single`, `    image: ${reg.host}/attest/bad`, '    steps:', '      - run: exit 3'].join('\n'));
+    writeFileSync(
+      join(work, 'bad.yml'),
+      [
+        'version: 1',
+        'variants:',
+        '  bad:',
+        `    base: ${reg.host}/base/busybox:single`,
+        `    image: ${reg.host}/attest/bad`,
+        '    steps:',
+        '      - run: exit 3',
+      ].join('\n'),
+    );
     const r = await cli(['build', '--config', join(work, 'bad.yml'), '--push', '--tag', 'latest', '--cache-dir', join(work, 'cache')]);
     expect(r.code).not.toBe(0);
     expect(await tags('attest/bad')).toEqual([]);
@@ -135,23 +189,62 @@ describe('the CLI against a registry with the referrers API', () => {
     const { startMemRegistry } = await import('./helpers/referrers-registry.js');
     const mem = await startMemRegistry({ referrers: true });
     try {
-      writeFileSync(join(work, 'api.yml'), ['version: 1', 'variants:', '  app:', '    base: scratch', `    image: ${mem.host}/acme/app`, '    steps:', '      - file: /hello', '        content: hi'].join('\n'));
+      writeFileSync(
+        join(work, 'api.yml'),
+        [
+          'version: 1',
+          'variants:',
+          '  app:',
+          '    base: scratch',
+          `    image: ${mem.host}/acme/app`,
+          '    steps:',
+          '      - file: /hello',
+          '        content: hi',
+        ].join('\n'),
+      );
       const map = join(work, 'api.json');
-      const r = await cli(['build', '--config', join(work, 'api.yml'), '--push', '--tag', 'v1', '--digest-map', map, '--cache-dir', join(work, 'cache-api'), '--cache-registry', 'false'],
-        { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } });
+      const r = await cli(
+        [
+          'build',
+          '--config',
+          join(work, 'api.yml'),
+          '--push',
+          '--tag',
+          'v1',
+          '--digest-map',
+          map,
+          '--cache-dir',
+          join(work, 'cache-api'),
+          '--cache-registry',
+          'false',
+        ],
+        { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } },
+      );
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
       const entry = (JSON.parse(readFileSync(map, 'utf8')) as Record<string, Entry>).app!;
       const res = await fetch(`http://${mem.host}/v2/acme/app/referrers/${entry.digest}`);
       const listed = (await res.json()) as { manifests: { digest: string; artifactType: string }[] };
       expect(listed.manifests.map((m) => [m.artifactType, m.digest]).sort()).toEqual(
-        Object.entries(entry.attestations![entry.digest]!).map(([k, d]) => [k === 'sbom' ? CDX : INTOTO, d]).sort());
+        Object.entries(entry.attestations![entry.digest]!)
+          .map(([k, d]) => [k === 'sbom' ? CDX : INTOTO, d])
+          .sort(),
+      );
       expect([...mem.tags.keys()]).toEqual(['acme/app:v1']);
       expect(mem.requests.some((q) => q.path === `/v2/acme/app/manifests/sha256-${entry.digest.slice(7)}`)).toBe(false);
       // The tag moved only after the attestations were in: the v1 PUT is the last manifest PUT.
       const puts = mem.requests.filter((q) => q.method === 'PUT' && q.path.includes('/manifests/'));
       expect(puts.at(-1)!.path).toBe('/v2/acme/app/manifests/v1');
-      expect(puts.map((q) => q.path.split('/').at(-1))).toEqual([entry.digest, ...puts.slice(1, 3).map((q) => q.path.split('/').at(-1)), 'v1']);
-      expect(puts.slice(1, 3).map((q) => q.path.split('/').at(-1)).sort()).toEqual(Object.values(entry.attestations![entry.digest]!).sort());
+      expect(puts.map((q) => q.path.split('/').at(-1))).toEqual([
+        entry.digest,
+        ...puts.slice(1, 3).map((q) => q.path.split('/').at(-1)),
+        'v1',
+      ]);
+      expect(
+        puts
+          .slice(1, 3)
+          .map((q) => q.path.split('/').at(-1))
+          .sort(),
+      ).toEqual(Object.values(entry.attestations![entry.digest]!).sort());
     } finally {
       await mem.close();
     }

@@ -6,7 +6,13 @@ import type { Step } from '../src/config/model.js';
 const pos = { file: 'oci-build.yml', line: 1, column: 1 };
 const SECRET = 'tok-9f8e7d6c5b4a';
 const steps: Step[] = [
-  { kind: 'run', command: `curl -H "Authorization: Bearer ${SECRET}" https://example.test/x`, env: { TOKEN: SECRET, N: '1' }, network: true, pos },
+  {
+    kind: 'run',
+    command: `curl -H "Authorization: Bearer ${SECRET}" https://example.test/x`,
+    env: { TOKEN: SECRET, N: '1' },
+    network: true,
+    pos,
+  },
   { kind: 'file', path: '/etc/app.conf', content: `token = ${SECRET}\n`, pos },
   { kind: 'copy', sources: [{ pattern: 'bin/app', matches: ['bin/app'], isGlob: false }], to: '/usr/local/bin/', mode: 0o755, pos },
 ];
@@ -18,7 +24,15 @@ function inputs(mode: 'min' | 'max', extra: Partial<ProvenanceInputs> = {}): Pro
     mode,
     buildFile: { path: 'oci-build.yml', digest: sha256('version: 1\n'), content: `version: 1\nargs: { TOKEN: ${SECRET} }\n` },
     source: { uri: 'https://github.com/acme/app', commit: 'a'.repeat(40), ref: 'refs/heads/main' },
-    workflow: { serverUrl: 'https://github.com', repository: 'acme/app', runId: '42', runAttempt: '2', workflowRef: 'acme/app/.github/workflows/images.yml@refs/heads/main', eventName: 'push', job: 'build' },
+    workflow: {
+      serverUrl: 'https://github.com',
+      repository: 'acme/app',
+      runId: '42',
+      runAttempt: '2',
+      workflowRef: 'acme/app/.github/workflows/images.yml@refs/heads/main',
+      eventName: 'push',
+      job: 'build',
+    },
     builder: { id: 'https://github.com/org/oci-build-action@v1', version: '0.1.0' },
     bases: [{ ref: 'docker.io/library/debian:bookworm', digest: base, platform: 'linux/amd64' }],
     args: { TOKEN: SECRET, APP: 'app' },
@@ -36,7 +50,10 @@ describe('SLSA v1 provenance', () => {
     expect(st.predicateType).toBe(SLSA_PROVENANCE_V1);
     expect(st.subject).toEqual([{ name: 'ghcr.io/acme/app', digest: { sha256: 'c'.repeat(64) } }]);
     const p = st.predicate as { buildDefinition: Record<string, any>; runDetails: Record<string, any> };
-    expect(p.buildDefinition.externalParameters.buildFile).toEqual({ path: 'oci-build.yml', digest: { sha256: sha256('version: 1\n').slice(7) } });
+    expect(p.buildDefinition.externalParameters.buildFile).toEqual({
+      path: 'oci-build.yml',
+      digest: { sha256: sha256('version: 1\n').slice(7) },
+    });
     expect(p.buildDefinition.externalParameters.args).toEqual(['APP', 'TOKEN']);
     expect(p.buildDefinition.resolvedDependencies).toEqual([
       { uri: 'git+https://github.com/acme/app@refs/heads/main', digest: { gitCommit: 'a'.repeat(40) } },
@@ -65,8 +82,14 @@ describe('SLSA v1 provenance', () => {
     const b = provenanceStatement([{ name: 'x', digest: image }], inputs('min')).bytes;
     expect(a.equals(b)).toBe(true);
     expect(a.toString()).not.toMatch(/startedOn|finishedOn|\d{4}-\d\d-\d\dT/);
-    const timed = provenanceStatement([{ name: 'x', digest: image }], inputs('min', { startedOn: new Date(0), finishedOn: new Date(1000) })).statement;
-    expect((timed.predicate as any).runDetails.metadata).toMatchObject({ startedOn: '1970-01-01T00:00:00.000Z', finishedOn: '1970-01-01T00:00:01.000Z' });
+    const timed = provenanceStatement(
+      [{ name: 'x', digest: image }],
+      inputs('min', { startedOn: new Date(0), finishedOn: new Date(1000) }),
+    ).statement;
+    expect((timed.predicate as any).runDetails.metadata).toMatchObject({
+      startedOn: '1970-01-01T00:00:00.000Z',
+      finishedOn: '1970-01-01T00:00:01.000Z',
+    });
   });
 
   it('off the Actions runtime: no invocation id, the local facts only', () => {

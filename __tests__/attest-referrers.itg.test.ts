@@ -20,11 +20,25 @@ const CDX = 'application/vnd.cyclonedx+json';
 
 function provenance(name: string, digest: Digest, note = ''): Attestation {
   const { bytes } = provenanceStatement([{ name, digest }], {
-    mode: 'min', buildFile: { path: `oci-build.yml${note}`, digest: sha256('x') }, builder: { id: 'test', version: '0' }, bases: [], args: {}, variants: [],
+    mode: 'min',
+    buildFile: { path: `oci-build.yml${note}`, digest: sha256('x') },
+    builder: { id: 'test', version: '0' },
+    bases: [],
+    args: {},
+    variants: [],
   });
-  return { artifactType: IN_TOTO_JSON, mediaType: IN_TOTO_JSON, bytes, annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v1' } };
+  return {
+    artifactType: IN_TOTO_JSON,
+    mediaType: IN_TOTO_JSON,
+    bytes,
+    annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v1' },
+  };
 }
-const sbom = (tag: string): Attestation => ({ artifactType: CDX, mediaType: CDX, bytes: Buffer.from(JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, metadata: { tools: [tag] } })) });
+const sbom = (tag: string): Attestation => ({
+  artifactType: CDX,
+  mediaType: CDX,
+  bytes: Buffer.from(JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, metadata: { tools: [tag] } })),
+});
 
 async function raw(ref: string): Promise<any> {
   return JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout);
@@ -59,7 +73,9 @@ describe('referrers on a registry without the referrers API (distribution 2.8: t
       expect(r.via).toBe('tag');
       const fallback = await raw(`${reg.host}/base/multi:${fallbackTag(d.digest)}`);
       expect(validateOci('index', fallback)).toEqual([]);
-      expect(fallback.manifests.map((e: Descriptor) => [e.digest, e.artifactType])).toEqual(r.manifests.map((e) => [e.digest, e.artifactType]));
+      expect(fallback.manifests.map((e: Descriptor) => [e.digest, e.artifactType])).toEqual(
+        r.manifests.map((e) => [e.digest, e.artifactType]),
+      );
       expect(fallback.manifests.map((e: Descriptor) => e.artifactType)).toEqual(d === indexDesc ? [IN_TOTO_JSON] : [IN_TOTO_JSON, CDX]);
       for (const e of fallback.manifests as Descriptor[]) {
         const art = await raw(`${reg.host}/base/multi@${e.digest}`);
@@ -68,7 +84,7 @@ describe('referrers on a registry without the referrers API (distribution 2.8: t
         expect(art.artifactType).toBe(e.artifactType);
         if (e.artifactType === IN_TOTO_JSON) {
           const blob = await fetch(`${reg.url}/v2/base/multi/blobs/${art.layers[0].digest}`);
-          const st = await blob.json() as { subject: { digest: { sha256: string } }[] };
+          const st = (await blob.json()) as { subject: { digest: { sha256: string } }[] };
           expect(`sha256:${st.subject[0]!.digest.sha256}`).toBe(d.digest);
         }
       }
@@ -108,14 +124,27 @@ describe('referrers on a registry without the referrers API (distribution 2.8: t
 describe('referrers on a registry with the referrers API', () => {
   let mem: MemRegistry;
   let client: RegistryClient;
-  beforeAll(async () => { mem = await startMemRegistry({ referrers: true }); client = new RegistryClient(); });
-  afterAll(async () => { await client?.close(); await mem?.close(); });
+  beforeAll(async () => {
+    mem = await startMemRegistry({ referrers: true });
+    client = new RegistryClient();
+  });
+  afterAll(async () => {
+    await client?.close();
+    await mem?.close();
+  });
 
   it('uses the API: the registry lists the artifacts, no fallback tag is written', async () => {
     const repo = { registry: mem.host, repository: 'acme/app' };
     const cfg = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
     await client.uploadBlob(repo, sha256(cfg), cfg.length, () => Readable.from([cfg]));
-    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(cfg), size: cfg.length }, layers: [] }));
+    const image = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(cfg), size: cfg.length },
+        layers: [],
+      }),
+    );
     const digest = await client.putManifest(repo, 'latest', 'application/vnd.oci.image.manifest.v1+json', image);
     const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: image.length };
     const r = await attachToRegistry(client, repo, subject, [provenance('acme/app', digest), sbom('x')]);
@@ -149,12 +178,19 @@ describe('referrers in an OCI layout', () => {
       mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
       writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
       const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256('img'), size: 3 };
-      writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...subject, annotations: { 'org.opencontainers.image.ref.name': 'app' } }] }));
+      writeFileSync(
+        join(dir, 'index.json'),
+        JSON.stringify({ schemaVersion: 2, manifests: [{ ...subject, annotations: { 'org.opencontainers.image.ref.name': 'app' } }] }),
+      );
       const first = await attachToLayout(dir, subject, [provenance('app', subject.digest), sbom('z')]);
       await attachToLayout(dir, subject, [provenance('app', subject.digest), sbom('z')]);
       const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
       expect(validateOci('index', index)).toEqual([]);
-      expect(index.manifests.map((m: Descriptor) => m.artifactType ?? m.annotations?.['org.opencontainers.image.ref.name'])).toEqual(['app', IN_TOTO_JSON, CDX]);
+      expect(index.manifests.map((m: Descriptor) => m.artifactType ?? m.annotations?.['org.opencontainers.image.ref.name'])).toEqual([
+        'app',
+        IN_TOTO_JSON,
+        CDX,
+      ]);
       for (const d of first) {
         const art = JSON.parse(readFileSync(join(dir, 'blobs', 'sha256', d.digest.slice(7)), 'utf8'));
         expect(art.subject.digest).toBe(subject.digest);

@@ -16,7 +16,12 @@ import { pushDebianBase } from './helpers/debian-base.js';
 import { run } from './helpers/exec.js';
 import { cli } from './helpers/cli.js';
 
-interface Cdx { bomFormat: string; specVersion: string; metadata: { component: { name: string; version: string }; timestamp?: string }; components?: { name: string; version: string; purl?: string; type: string }[] }
+interface Cdx {
+  bomFormat: string;
+  specVersion: string;
+  metadata: { component: { name: string; version: string }; timestamp?: string };
+  components?: { name: string; version: string; purl?: string; type: string }[];
+}
 
 const TOOL = { name: 'oci-build-action', version: 'test' };
 const validator = new Validation.JsonStrictValidator(Spec.Version.v1dot6);
@@ -34,9 +39,25 @@ async function tarLayer(dir: string, out: string): Promise<() => Readable> {
 describe('package databases', () => {
   it('dpkg: installed packages only, with arch, distro and source qualifiers', () => {
     const status = [
-      'Package: jq', 'Status: install ok installed', 'Architecture: amd64', 'Source: jq', 'Version: 1.6-2.1', 'Description: x', ' more', '',
-      'Package: libjq1', 'Status: install ok installed', 'Architecture: amd64', 'Source: jq (1.6-2.1)', 'Version: 1.6-2.1', '',
-      'Package: gone', 'Status: deinstall ok config-files', 'Architecture: amd64', 'Version: 1.0', '',
+      'Package: jq',
+      'Status: install ok installed',
+      'Architecture: amd64',
+      'Source: jq',
+      'Version: 1.6-2.1',
+      'Description: x',
+      ' more',
+      '',
+      'Package: libjq1',
+      'Status: install ok installed',
+      'Architecture: amd64',
+      'Source: jq (1.6-2.1)',
+      'Version: 1.6-2.1',
+      '',
+      'Package: gone',
+      'Status: deinstall ok config-files',
+      'Architecture: amd64',
+      'Version: 1.0',
+      '',
     ].join('\n');
     const pkgs = parseDpkgStatus(status, { id: 'debian', versionId: '12' });
     expect(pkgs.map((p) => p.purl)).toEqual([
@@ -46,14 +67,22 @@ describe('package databases', () => {
   });
 
   it('apk, npm (scoped) and Python metadata', () => {
-    const apk = parseApkInstalled('C:Q1x\nP:musl\nV:1.2.5-r0\nA:x86_64\nL:MIT\no:musl\n\nP:busybox\nV:1.36.1-r29\nA:x86_64\nL:GPL-2.0-only\n', { id: 'alpine', versionId: '3.20.3' });
+    const apk = parseApkInstalled(
+      'C:Q1x\nP:musl\nV:1.2.5-r0\nA:x86_64\nL:MIT\no:musl\n\nP:busybox\nV:1.36.1-r29\nA:x86_64\nL:GPL-2.0-only\n',
+      { id: 'alpine', versionId: '3.20.3' },
+    );
     expect(apk.map((p) => [p.purl, p.license])).toEqual([
       ['pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20.3', 'MIT'],
       ['pkg:apk/alpine/busybox@1.36.1-r29?arch=x86_64&distro=alpine-3.20.3', 'GPL-2.0-only'],
     ]);
-    expect(parseNodePackage('/app/node_modules/@types/node/package.json', '{"name":"@types/node","version":"24.1.0","license":"MIT"}')?.purl).toBe('pkg:npm/%40types/node@24.1.0');
+    expect(
+      parseNodePackage('/app/node_modules/@types/node/package.json', '{"name":"@types/node","version":"24.1.0","license":"MIT"}')?.purl,
+    ).toBe('pkg:npm/%40types/node@24.1.0');
     expect(parseNodePackage('/x/node_modules/a/package.json', '{"name":"a"}')).toBeUndefined();
-    const py = parsePythonMetadata('/usr/lib/python3/dist-packages/Foo_Bar-2.0.dist-info/METADATA', 'Metadata-Version: 2.1\nName: Foo_Bar\nVersion: 2.0\nLicense: UNKNOWN\n\nName: not-this\n');
+    const py = parsePythonMetadata(
+      '/usr/lib/python3/dist-packages/Foo_Bar-2.0.dist-info/METADATA',
+      'Metadata-Version: 2.1\nName: Foo_Bar\nVersion: 2.0\nLicense: UNKNOWN\n\nName: not-this\n',
+    );
     expect(py).toMatchObject({ name: 'Foo_Bar', version: '2.0', purl: 'pkg:pypi/foo-bar@2.0' });
     expect(py?.license).toBeUndefined();
   });
@@ -77,7 +106,10 @@ describe('package databases', () => {
       writeFileSync(join(l2, 'app/node_modules/.wh.left-pad'), '');
       const layers = [await tarLayer(l1, join(work, 'l1.tar')), await tarLayer(l2, join(work, 'l2.tar'))];
       const doc = await expectValid((await imageSbom({ name: 'r.example/app', digest: `sha256:${'a'.repeat(64)}` }, layers, TOOL)).bytes);
-      const names = (doc.components ?? []).filter((c) => c.type === 'library').map((c) => c.name).sort();
+      const names = (doc.components ?? [])
+        .filter((c) => c.type === 'library')
+        .map((c) => c.name)
+        .sort();
       expect(names).toEqual(['kept', 'new']);
       expect(doc.metadata.timestamp).toBeUndefined();
       expect(doc.metadata.component.version).toBe(`sha256:${'a'.repeat(64)}`);
@@ -106,11 +138,18 @@ describe('SBOM of real images', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  async function layersOf(repository: string, ref: string): Promise<{ digest: Digest; layers: (() => Promise<Readable>)[]; digests: Digest[] }> {
+  async function layersOf(
+    repository: string,
+    ref: string,
+  ): Promise<{ digest: Digest; layers: (() => Promise<Readable>)[]; digests: Digest[] }> {
     const repo = { registry: reg.host, repository };
     const m = await client.getManifest(repo, ref);
     const manifest = JSON.parse(m.bytes.toString('utf8')) as { layers: { digest: Digest; size: number }[] };
-    return { digest: m.digest, digests: manifest.layers.map((l) => l.digest), layers: manifest.layers.map((l) => () => client.getBlob(repo, l.digest, l.size)) };
+    return {
+      digest: m.digest,
+      digests: manifest.layers.map((l) => l.digest),
+      layers: manifest.layers.map((l) => () => client.getBlob(repo, l.digest, l.size)),
+    };
   }
 
   it('busybox on scratch: an empty but valid document', async () => {
@@ -123,18 +162,23 @@ describe('SBOM of real images', () => {
 
   it('Debian with `apt-get install jq` in a run: step lists jq with its Debian version and purl', async () => {
     await pushDebianBase(reg.host);
-    writeFileSync(join(work, 'oci-build.yml'), [
-      'version: 1',
-      'variants:',
-      '  jq:',
-      `    base: ${reg.host}/base/debian:bookworm`,
-      `    image: ${reg.host}/attest/jq`,
-      '    steps:',
-      '      - run: apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*',
-      '        env: { DEBIAN_FRONTEND: noninteractive }',
-    ].join('\n'));
-    const r = await cli(['build', '--config', join(work, 'oci-build.yml'), '--push', '--tag', 'latest', '--cache-dir', join(work, 'cache')],
-      { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } });
+    writeFileSync(
+      join(work, 'oci-build.yml'),
+      [
+        'version: 1',
+        'variants:',
+        '  jq:',
+        `    base: ${reg.host}/base/debian:bookworm`,
+        `    image: ${reg.host}/attest/jq`,
+        '    steps:',
+        '      - run: apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*',
+        '        env: { DEBIAN_FRONTEND: noninteractive }',
+      ].join('\n'),
+    );
+    const r = await cli(
+      ['build', '--config', join(work, 'oci-build.yml'), '--push', '--tag', 'latest', '--cache-dir', join(work, 'cache')],
+      { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } },
+    );
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     const img = await layersOf('attest/jq', 'latest');
     const doc = await expectValid((await imageSbom({ name: `${reg.host}/attest/jq`, digest: img.digest }, img.layers, TOOL)).bytes);
@@ -145,7 +189,9 @@ describe('SBOM of real images', () => {
     mkdirSync(root);
     await run('tar', ['-xzf', top, '-C', root, '--wildcards', '*var/lib/dpkg/status']);
     const admin = join(root, 'var/lib/dpkg');
-    const expected = (await run('dpkg-query', [`--admindir=${admin}`, '-W', '-f', '${Version} ${Architecture}', 'jq'])).stdout.trim().split(' ');
+    const expected = (await run('dpkg-query', [`--admindir=${admin}`, '-W', '-f', '${Version} ${Architecture}', 'jq'])).stdout
+      .trim()
+      .split(' ');
     const jq = (doc.components ?? []).find((c) => c.name === 'jq');
     expect(jq?.version).toBe(expected[0]);
     expect(decodeURIComponent(jq?.purl ?? '')).toBe(`pkg:deb/debian/jq@${expected[0]}?arch=${expected[1]}&distro=debian-12`);

@@ -33,10 +33,13 @@ const b64url = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url
 
 /** nock's reply callback for one of the mock's handlers; persisted, so it answers every call. */
 function intercept(base: string, h: { path: string; fn: HandlerFn }): void {
-  nock(base).persist().post(h.path).reply(async (_uri, body) => {
-    const r = await h.fn(typeof body === 'string' ? body : JSON.stringify(body));
-    return [r.statusCode, r.response, { 'Content-Type': r.contentType ?? 'text/plain' }];
-  });
+  nock(base)
+    .persist()
+    .post(h.path)
+    .reply(async (_uri, body) => {
+      const r = await h.fn(typeof body === 'string' ? body : JSON.stringify(body));
+      return [r.statusCode, r.response, { 'Content-Type': r.contentType ?? 'text/plain' }];
+    });
 }
 
 beforeAll(async () => {
@@ -51,18 +54,51 @@ beforeAll(async () => {
   intercept(TSA, tsaHandler(tsa, { strict: true }));
   const validFor = { start: '2000-01-01T00:00:00Z' };
   const key = (raw: Buffer) => ({ rawBytes: b64(raw), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor });
-  trust = toTrustMaterial(TrustedRoot.fromJSON({
-    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [],
-    certificateAuthorities: [{ subject: { organization: 'mock', commonName: 'mock' }, uri: FULCIO, certChain: { certificates: [{ rawBytes: b64(ca.rootCertificate) }] }, validFor }],
-    ctlogs: [{ baseUrl: 'https://ctfe.sigstore.dev', hashAlgorithm: 'SHA2_256', publicKey: key(ctlog.publicKey), logId: { keyId: b64(ctlog.logID) } }],
-    timestampAuthorities: [{ subject: { organization: 'mock', commonName: 'mock-tsa' }, uri: TSA, certChain: { certificates: [{ rawBytes: b64(tsa.intCertificate) }, { rawBytes: b64(tsa.rootCertificate) }] }, validFor }],
-  }));
+  trust = toTrustMaterial(
+    TrustedRoot.fromJSON({
+      mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+      tlogs: [],
+      certificateAuthorities: [
+        {
+          subject: { organization: 'mock', commonName: 'mock' },
+          uri: FULCIO,
+          certChain: { certificates: [{ rawBytes: b64(ca.rootCertificate) }] },
+          validFor,
+        },
+      ],
+      ctlogs: [
+        {
+          baseUrl: 'https://ctfe.sigstore.dev',
+          hashAlgorithm: 'SHA2_256',
+          publicKey: key(ctlog.publicKey),
+          logId: { keyId: b64(ctlog.logID) },
+        },
+      ],
+      timestampAuthorities: [
+        {
+          subject: { organization: 'mock', commonName: 'mock-tsa' },
+          uri: TSA,
+          certChain: { certificates: [{ rawBytes: b64(tsa.intCertificate) }, { rawBytes: b64(tsa.rootCertificate) }] },
+          validFor,
+        },
+      ],
+    }),
+  );
   // The Actions runtime's OIDC endpoint: a JWT for the workflow, with the audience asked for.
   oidc = createServer((req, res) => {
     const aud = new URL(req.url ?? '/', 'http://x').searchParams.get('audience') ?? '';
     const now = Math.floor(Date.now() / 1000);
-    const jwt = [b64url({ alg: 'RS256', typ: 'JWT' }), b64url({ iss: 'https://token.actions.githubusercontent.com', sub: 'repo:acme/app:ref:refs/heads/main', aud, iat: now, exp: now + 300 }), 'c2ln'].join('.');
+    const jwt = [
+      b64url({ alg: 'RS256', typ: 'JWT' }),
+      b64url({
+        iss: 'https://token.actions.githubusercontent.com',
+        sub: 'repo:acme/app:ref:refs/heads/main',
+        aud,
+        iat: now,
+        exp: now + 300,
+      }),
+      'c2ln',
+    ].join('.');
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ value: jwt }));
   });
   await new Promise<void>((r) => oidc.listen(0, '127.0.0.1', () => r()));
@@ -80,7 +116,12 @@ afterAll(async () => {
 
 describe('signing provenance as a GitHub artifact attestation', () => {
   const st = provenanceStatement([{ name: 'ghcr.io/acme/app', digest: image }], {
-    mode: 'min', buildFile: { path: 'oci-build.yml', digest: sha256('version: 1\n') }, builder: { id: 'test', version: '0' }, bases: [], args: {}, variants: [],
+    mode: 'min',
+    buildFile: { path: 'oci-build.yml', digest: sha256('version: 1\n') },
+    builder: { id: 'test', version: '0' },
+    bases: [],
+    args: {},
+    variants: [],
   }).statement;
 
   it('gives a Sigstore bundle that verifies against the trust root, over our statement and digests', async () => {
@@ -88,7 +129,9 @@ describe('signing provenance as a GitHub artifact attestation', () => {
     const signed = await signStatement(st, { token: 'gh-token', sigstore: 'github', upload: false });
     expect(signed.mediaType).toMatch(/^application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json/);
     const json = JSON.parse(signed.bundle.toString('utf8'));
-    const signer = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)));
+    const signer = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 1, timestampThreshold: 1 }).verify(
+      toSignedEntity(bundleFromJSON(json)),
+    );
     expect(signer.identity?.subjectAlternativeName).toBeTruthy();
     const payload = JSON.parse(Buffer.from(json.dsseEnvelope.payload, 'base64').toString('utf8'));
     expect(json.dsseEnvelope.payloadType).toBe('application/vnd.in-toto+json');
@@ -101,7 +144,9 @@ describe('signing provenance as a GitHub artifact attestation', () => {
     const json = JSON.parse((await signStatement(st, { token: 'gh-token', sigstore: 'github', upload: false })).bundle.toString('utf8'));
     const forged = { ...st, subject: [{ name: 'ghcr.io/acme/app', digest: { sha256: 'f'.repeat(64) } }] };
     json.dsseEnvelope.payload = Buffer.from(JSON.stringify(forged)).toString('base64');
-    expect(() => new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json)))).toThrow(/signature/);
+    expect(() =>
+      new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(json))),
+    ).toThrow(/signature/);
   });
 });
 
@@ -110,19 +155,46 @@ describe('signing the attestations of a build', () => {
   const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image, size: 100 };
   const unsigned = (): SubjectAttestations[] => {
     const prov = provenanceStatement([{ name: 'ghcr.io/acme/app', digest: image }], {
-      mode: 'min', buildFile: { path: 'oci-build.yml', digest: sha256('v') }, builder: { id: 'test', version: '0' }, bases: [], args: {}, variants: [],
+      mode: 'min',
+      buildFile: { path: 'oci-build.yml', digest: sha256('v') },
+      builder: { id: 'test', version: '0' },
+      bases: [],
+      args: {},
+      variants: [],
     });
-    return [{ variant: 'app', subject, attestations: [
-      { kind: 'provenance', artifactType: prov.mediaType, mediaType: prov.mediaType, bytes: prov.bytes },
-      { kind: 'sbom', artifactType: CDX, mediaType: CDX, bytes: Buffer.from(JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1 })) },
-    ] }];
+    return [
+      {
+        variant: 'app',
+        subject,
+        attestations: [
+          { kind: 'provenance', artifactType: prov.mediaType, mediaType: prov.mediaType, bytes: prov.bytes },
+          {
+            kind: 'sbom',
+            artifactType: CDX,
+            mediaType: CDX,
+            bytes: Buffer.from(JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6', version: 1 })),
+          },
+        ],
+      },
+    ];
   };
-  const logger = (warnings: string[]): Logger => ({ info: () => {}, debug: () => {}, warn: (m) => { warnings.push(m); }, group: async (_n, fn) => await fn() });
+  const logger = (warnings: string[]): Logger => ({
+    info: () => {},
+    debug: () => {},
+    warn: (m) => {
+      warnings.push(m);
+    },
+    group: async (_n, fn) => await fn(),
+  });
 
   it('replaces each document by its bundle; the SBOM is signed as a CycloneDX statement about the image', async () => {
     const list = unsigned();
     const warnings: string[] = [];
-    await runSigner({ token: 't', sigstore: 'github', upload: false, subjectName: () => 'ghcr.io/acme/app' }, process.env, logger(warnings))(list);
+    await runSigner(
+      { token: 't', sigstore: 'github', upload: false, subjectName: () => 'ghcr.io/acme/app' },
+      process.env,
+      logger(warnings),
+    )(list);
     expect(warnings).toEqual([]);
     const types: string[] = [];
     for (const a of list[0]!.attestations) {
@@ -154,32 +226,56 @@ describe('signing the attestations of a build', () => {
   });
 });
 
-describe('storing the bundles in the repository\'s attestations', () => {
+describe("storing the bundles in the repository's attestations", () => {
   let api: Server;
   let status = 201;
   const received: { path: string; auth: string; body: { bundle: unknown } }[] = [];
-  const logger = (warnings: string[]): Logger => ({ info: () => {}, debug: () => {}, warn: (m) => { warnings.push(m); }, group: async (_n, fn) => await fn() });
+  const logger = (warnings: string[]): Logger => ({
+    info: () => {},
+    debug: () => {},
+    warn: (m) => {
+      warnings.push(m);
+    },
+    group: async (_n, fn) => await fn(),
+  });
   const statementList = (): SubjectAttestations[] => {
     const prov = provenanceStatement([{ name: 'ghcr.io/acme/app', digest: image }], {
-      mode: 'min', buildFile: { path: 'oci-build.yml', digest: sha256('w') }, builder: { id: 'test', version: '0' }, bases: [], args: {}, variants: [],
+      mode: 'min',
+      buildFile: { path: 'oci-build.yml', digest: sha256('w') },
+      builder: { id: 'test', version: '0' },
+      bases: [],
+      args: {},
+      variants: [],
     });
-    return [{ variant: 'app', subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image, size: 1 }, attestations: [{ kind: 'provenance', artifactType: prov.mediaType, mediaType: prov.mediaType, bytes: prov.bytes }] }];
+    return [
+      {
+        variant: 'app',
+        subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image, size: 1 },
+        attestations: [{ kind: 'provenance', artifactType: prov.mediaType, mediaType: prov.mediaType, bytes: prov.bytes }],
+      },
+    ];
   };
   beforeAll(async () => {
     // The GitHub REST API's attestations endpoint, as a loopback stand-in.
     api = createServer((req, res) => {
       let body = '';
-      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
       req.on('end', () => {
         received.push({ path: req.url ?? '', auth: req.headers.authorization ?? '', body: JSON.parse(body || '{}') });
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(status === 201 ? { id: 7 } : { message: 'Resource not accessible by integration' }));
+        res
+          .writeHead(status, { 'content-type': 'application/json' })
+          .end(JSON.stringify(status === 201 ? { id: 7 } : { message: 'Resource not accessible by integration' }));
       });
     });
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
     process.env.GITHUB_API_URL = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
     process.env.GITHUB_REPOSITORY = 'acme/app';
   });
-  afterAll(async () => { await new Promise<void>((r) => api?.close(() => r())); });
+  afterAll(async () => {
+    await new Promise<void>((r) => api?.close(() => r()));
+  });
 
   it('uploads each bundle only when published (after the push), with the token', async () => {
     const list = statementList();

@@ -32,23 +32,37 @@ async function pushImage(repo: string, layerTar: Buffer, config: unknown): Promi
   const layer = await put(gz);
   const cfg = await put(Buffer.from(JSON.stringify(config)));
   const manifest = JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
   });
-  const r = await fetch(`${reg.url}/v2/${repo}/manifests/1`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const r = await fetch(`${reg.url}/v2/${repo}/manifests/1`, {
+    method: 'PUT',
+    body: manifest,
+    headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
   expect(r.status).toBe(201);
   return `${reg.host}/${repo}:1`;
 }
 
-const tar = rawTar([{ name: 'etc/', type: 'Directory' }, { name: 'etc/hello', content: 'hello\n' }]);
+const tar = rawTar([
+  { name: 'etc/', type: 'Directory' },
+  { name: 'etc/hello', content: 'hello\n' },
+]);
 const goodConfig = (extra: Record<string, unknown> = {}) => ({
-  architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [sha(tar)] }, ...extra,
+  architecture: 'amd64',
+  os: 'linux',
+  config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] },
+  rootfs: { type: 'layers', diff_ids: [sha(tar)] },
+  ...extra,
 });
 
 async function build(baseRef: string, extraArgs: string[] = [], platforms = '') {
   const ctx = mkdtempSync(join(root, 'case-'));
-  writeFileSync(join(ctx, 'oci-build.yml'), `version: 1
+  writeFileSync(
+    join(ctx, 'oci-build.yml'),
+    `version: 1
 variants:
   app:
     image: ${reg.host}/verify/app
@@ -56,14 +70,15 @@ variants:
 ${platforms}    steps:
       - file: /etc/built
         content: "built\\n"
-`);
+`,
+  );
   const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', join(ctx, 'cache'), ...extraArgs]);
   return { ...r, ctx };
 }
 
 async function appTags(): Promise<string[]> {
   const r = await fetch(`${reg.url}/v2/verify/app/tags/list`);
-  return r.status === 404 ? [] : ((await r.json()) as { tags: string[] | null }).tags ?? [];
+  return r.status === 404 ? [] : (((await r.json()) as { tags: string[] | null }).tags ?? []);
 }
 
 beforeAll(async () => {
@@ -89,7 +104,9 @@ describe('base image checks', () => {
     const before = await appTags();
     const r = await build(ref, ['--push', '--tag', 'diffids']);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain(`base image ${ref}: base layer 1 of 1: its uncompressed content is ${sha(tar)}, but the image config lists diff_id ${wrong}`);
+    expect(r.stderr).toContain(
+      `base image ${ref}: base layer 1 of 1: its uncompressed content is ${sha(tar)}, but the image config lists diff_id ${wrong}`,
+    );
     expect(r.stderr).toMatch(/rebuild it, or use another base/);
     expect(await appTags()).toEqual(before);
   });
@@ -111,13 +128,19 @@ describe('base image checks', () => {
     expect(await appTags()).not.toContain('array');
   });
 
-  it('a multi-platform image keeps the base index\'s arm64 variant v8', async () => {
+  it("a multi-platform image keeps the base index's arm64 variant v8", async () => {
     const multi = await pushMultiArchBase(reg.host);
-    const r = await build(multi, ['--output', 'oci:LAYOUT'.replace('LAYOUT', join(root, 'layout'))], '    platforms: [linux/amd64, linux/arm64]\n');
+    const r = await build(
+      multi,
+      ['--output', 'oci:LAYOUT'.replace('LAYOUT', join(root, 'layout'))],
+      '    platforms: [linux/amd64, linux/arm64]\n',
+    );
     expect(r.code, r.stderr).toBe(0);
     const blob = (d: string) => JSON.parse(readFileSync(join(root, 'layout', 'blobs', 'sha256', d.slice(7)), 'utf8'));
     const top = JSON.parse(readFileSync(join(root, 'layout', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-    const index = blob(top.manifests[0]!.digest) as { manifests: { digest: string; platform: { architecture: string; variant?: string } }[] };
+    const index = blob(top.manifests[0]!.digest) as {
+      manifests: { digest: string; platform: { architecture: string; variant?: string } }[];
+    };
     const arm = index.manifests.find((m) => m.platform.architecture === 'arm64')!;
     expect(arm.platform.variant).toBe('v8');
     expect(blob(blob(arm.digest).config.digest).variant).toBe('v8');

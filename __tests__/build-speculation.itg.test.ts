@@ -34,10 +34,16 @@ afterAll(async () => {
   if (ctx) rmSync(ctx, { recursive: true, force: true });
 });
 
-interface Built { stderr: string; digest: string; firstLayer: string | undefined }
+interface Built {
+  stderr: string;
+  digest: string;
+  firstLayer: string | undefined;
+}
 
 async function build(name: string, to: string, cache: string): Promise<Built> {
-  writeFileSync(join(ctx, `${name}.yml`), `version: 1
+  writeFileSync(
+    join(ctx, `${name}.yml`),
+    `version: 1
 variants:
   ${name}:
     base: ${base.single}
@@ -48,8 +54,23 @@ variants:
         mode: "0644"
       - file: /etc/spec
         content: "${name}"
-`);
-  const r = await cli(['build', '--config', join(ctx, `${name}.yml`), '--push', '--tag', 'v1', '--verbose', '--cache-dir', cache, '--cache-registry', 'false', '--digest-map', join(ctx, `${name}.json`)]);
+`,
+  );
+  const r = await cli([
+    'build',
+    '--config',
+    join(ctx, `${name}.yml`),
+    '--push',
+    '--tag',
+    'v1',
+    '--verbose',
+    '--cache-dir',
+    cache,
+    '--cache-registry',
+    'false',
+    '--digest-map',
+    join(ctx, `${name}.json`),
+  ]);
   expect(r.code, r.stderr).toBe(0);
   // --verbose prints where each layer came from: the copy step's layer is the first that is not the base's.
   const report = JSON.parse(r.stdout) as { layers: { variant: string; origin: string }[] };
@@ -87,7 +108,17 @@ describe('a first layer made during the base scan', () => {
       expect(ref.firstLayer).toBe('built');
       expect(ref.digest).toBe(first.digest);
       const ref2 = `${reg.host}/spec/${name}:v1`;
-      const r = await run('podman', ['run', '--rm', '--network', 'none', '--tls-verify=false', ref2, 'sh', '-c', `sha256sum ${to}; ls -ld /data /opt/data ${to.replace(/\/[^/]+$/, '')}; ls -l /opt/new/deep 2>/dev/null || true`]);
+      const r = await run('podman', [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--tls-verify=false',
+        ref2,
+        'sh',
+        '-c',
+        `sha256sum ${to}; ls -ld /data /opt/data ${to.replace(/\/[^/]+$/, '')}; ls -l /opt/new/deep 2>/dev/null || true`,
+      ]);
       expect(r.stdout.split(' ')[0]).toBe(createHash('sha256').update(big).digest('hex'));
       expect(r.stdout).toMatch(/drwxr-x---\s+\d+\s+(1000|app)\s+(1000|app)\s.*\/opt\/data/);
       check(r.stdout);

@@ -17,7 +17,11 @@ let otherBase: string;
 let ctx: string;
 let cache: string;
 
-interface Opts { owner?: string; run?: string; base?: string }
+interface Opts {
+  owner?: string;
+  run?: string;
+  base?: string;
+}
 
 function buildFile(o: Opts = {}): string {
   return `version: 1
@@ -38,7 +42,19 @@ variants:
 /** Builds and says, per step, whether its layer was built or reused. */
 async function build(o: Opts = {}, extra: string[] = []): Promise<{ digest: string; layers: Record<string, 'built' | 'cached'> }> {
   writeFileSync(join(ctx, 'oci-build.yml'), buildFile(o));
-  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--output', `oci:${join(ctx, 'layout')}`, '--digest-map', join(ctx, 'map.json'), '--cache-dir', cache, '--verbose', ...extra]);
+  const r = await cli([
+    'build',
+    '--config',
+    join(ctx, 'oci-build.yml'),
+    '--output',
+    `oci:${join(ctx, 'layout')}`,
+    '--digest-map',
+    join(ctx, 'map.json'),
+    '--cache-dir',
+    cache,
+    '--verbose',
+    ...extra,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   const report = JSON.parse(r.stdout) as { layers: { variant: string; createdBy: string; origin: string }[] };
   const layers: Record<string, 'built' | 'cached'> = {};

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  canonicalJson, copyStepKey, fileStepKey, hashKey, LayerCache, stepKeyParts,
-  type KeyEntry, type KeyStep, type LayerKeyOptions,
+  canonicalJson,
+  copyStepKey,
+  fileStepKey,
+  hashKey,
+  LayerCache,
+  stepKeyParts,
+  type KeyEntry,
+  type KeyStep,
+  type LayerKeyOptions,
 } from '../src/cache/layer-cache.js';
 
 /**
@@ -39,7 +46,9 @@ function withEntry(path: string, change: Partial<KeyEntry>): KeyEntry[] {
 
 describe('canonicalJson', () => {
   it('sorts object keys at every level and drops undefined members', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: 'x' }, u: undefined })).toBe('{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: 'x' }, u: undefined })).toBe(
+      '{"a":{"c":"x","d":[1,{"y":2,"z":1}]},"b":1}',
+    );
     expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
   });
 
@@ -78,11 +87,18 @@ describe('copyStepKey stays equal', () => {
   });
 
   it('when only host-side data differs: stat fields, host paths, the step position, glob matches', () => {
-    const hostish = entries().map((e, i) => ({ ...e, mtimeMs: 1_700_000_000_000 + i, ino: 42 + i, hostPath: `/home/runner/work/x/${e.path}` }));
+    const hostish = entries().map((e, i) => ({
+      ...e,
+      mtimeMs: 1_700_000_000_000 + i,
+      ino: 42 + i,
+      hostPath: `/home/runner/work/x/${e.path}`,
+    }));
     expect(copyStepKey(step(), hostish, OPTS)).toBe(BASE);
     const s = { ...step(), pos: { file: '/elsewhere/oci-build.yml', line: 99, column: 3 } } as CopyStep;
     expect(copyStepKey(s, entries(), OPTS)).toBe(BASE);
-    const m = step({ sources: [{ pattern: 'app/scenarios/', isGlob: false, matches: ['/tmp/checkout-2/app/scenarios'] } as CopyStep['sources'][number]] });
+    const m = step({
+      sources: [{ pattern: 'app/scenarios/', isGlob: false, matches: ['/tmp/checkout-2/app/scenarios'] } as CopyStep['sources'][number]],
+    });
     expect(copyStepKey(m, entries(), OPTS)).toBe(BASE);
   });
 
@@ -107,19 +123,74 @@ describe('copyStepKey changes', () => {
     ['a directory owner', () => copyStepKey(step(), withEntry('/opt/app/scenarios', { uid: 0, gid: 0 }), OPTS)],
     ['a directory mode', () => copyStepKey(step(), withEntry('/opt/app', { mode: 0o700 }), OPTS)],
     ['a symlink target', () => copyStepKey(step(), withEntry('/opt/app/scenarios/latest', { linkname: 'run.sh' }), OPTS)],
-    ['an entry type', () => copyStepKey(step(), withEntry('/opt/app/scenarios/latest', { type: 'hardlink', linkname: '/opt/app/scenarios/login.yml' }), OPTS)],
-    ['a file renamed', () => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { path: '/opt/app/scenarios/logout.yml' }), OPTS)],
-    ['a file added', () => copyStepKey(step(), [...entries(), { path: '/opt/app/scenarios/new.yml', type: 'file', mode: 0o644, uid: 1000, gid: 1000, size: 0, contentHash: H('e') }], OPTS)],
-    ['a file removed', () => copyStepKey(step(), entries().filter((e) => e.path !== '/opt/app/scenarios/run.sh'), OPTS)],
+    [
+      'an entry type',
+      () =>
+        copyStepKey(step(), withEntry('/opt/app/scenarios/latest', { type: 'hardlink', linkname: '/opt/app/scenarios/login.yml' }), OPTS),
+    ],
+    [
+      'a file renamed',
+      () => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { path: '/opt/app/scenarios/logout.yml' }), OPTS),
+    ],
+    [
+      'a file added',
+      () =>
+        copyStepKey(
+          step(),
+          [
+            ...entries(),
+            { path: '/opt/app/scenarios/new.yml', type: 'file', mode: 0o644, uid: 1000, gid: 1000, size: 0, contentHash: H('e') },
+          ],
+          OPTS,
+        ),
+    ],
+    [
+      'a file removed',
+      () =>
+        copyStepKey(
+          step(),
+          entries().filter((e) => e.path !== '/opt/app/scenarios/run.sh'),
+          OPTS,
+        ),
+    ],
     // The parent had /opt already: the layer no longer carries that directory entry.
-    ['the parent directories emitted (FsView)', () => copyStepKey(step(), entries().filter((e) => e.path !== '/opt'), OPTS)],
-    ['the destination (step and entries)', () => copyStepKey(step({ to: '/srv/scenarios/' }), entries().map((e) => ({ ...e, path: e.path.replace('/opt/app/scenarios', '/srv/scenarios') })), OPTS)],
+    [
+      'the parent directories emitted (FsView)',
+      () =>
+        copyStepKey(
+          step(),
+          entries().filter((e) => e.path !== '/opt'),
+          OPTS,
+        ),
+    ],
+    [
+      'the destination (step and entries)',
+      () =>
+        copyStepKey(
+          step({ to: '/srv/scenarios/' }),
+          entries().map((e) => ({ ...e, path: e.path.replace('/opt/app/scenarios', '/srv/scenarios') })),
+          OPTS,
+        ),
+    ],
     ['the destination as written only', () => copyStepKey(step({ to: '/opt/app/scenarios' }), entries(), OPTS)],
     ['the step mode option', () => copyStepKey(step({ mode: 0o755 }), entries(), OPTS)],
     ['the step owner option as written', () => copyStepKey(step({ owner: 'app' }), entries(), OPTS)],
     ['no owner option', () => copyStepKey(step({ owner: undefined }), entries(), OPTS)],
     ['the source pattern', () => copyStepKey(step({ sources: [{ pattern: 'app/scenarios/*', isGlob: true }] }), entries(), OPTS)],
-    ['a second source', () => copyStepKey(step({ sources: [{ pattern: 'app/scenarios/', isGlob: false }, { pattern: 'x', isGlob: false }] }), entries(), OPTS)],
+    [
+      'a second source',
+      () =>
+        copyStepKey(
+          step({
+            sources: [
+              { pattern: 'app/scenarios/', isGlob: false },
+              { pattern: 'x', isGlob: false },
+            ],
+          }),
+          entries(),
+          OPTS,
+        ),
+    ],
     ['the gzip level', () => copyStepKey(step(), entries(), { ...OPTS, compression: { algorithm: 'gzip', level: 9 } })],
     ['gzip level 0', () => copyStepKey(step(), entries(), { ...OPTS, compression: { algorithm: 'gzip', level: 0 } })],
     ['the mtime (SOURCE_DATE_EPOCH)', () => copyStepKey(step(), entries(), { ...OPTS, mtime: 1_700_000_000 })],
@@ -136,8 +207,12 @@ describe('copyStepKey changes', () => {
 
 describe('copyStepKey refuses incomplete input', () => {
   it('a file without a content hash or size', () => {
-    expect(() => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { contentHash: undefined }), OPTS)).toThrow(/login.yml has no content hash/);
-    expect(() => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { contentHash: 'md5:abc' }), OPTS)).toThrow(/no content hash/);
+    expect(() => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { contentHash: undefined }), OPTS)).toThrow(
+      /login.yml has no content hash/,
+    );
+    expect(() => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { contentHash: 'md5:abc' }), OPTS)).toThrow(
+      /no content hash/,
+    );
     expect(() => copyStepKey(step(), withEntry('/opt/app/scenarios/login.yml', { size: undefined }), OPTS)).toThrow(/no size/);
   });
 
@@ -150,8 +225,14 @@ describe('copyStepKey refuses incomplete input', () => {
 });
 
 describe('fileStepKey', () => {
-  const fstep = (content: string, over: Partial<Extract<KeyStep, { kind: 'file' }>> = {}): Extract<KeyStep, { kind: 'file' }> =>
-    ({ kind: 'file', path: '/etc/app/config.toml', content, mode: 0o640, owner: '1000:staff', ...over });
+  const fstep = (content: string, over: Partial<Extract<KeyStep, { kind: 'file' }>> = {}): Extract<KeyStep, { kind: 'file' }> => ({
+    kind: 'file',
+    path: '/etc/app/config.toml',
+    content,
+    mode: 0o640,
+    owner: '1000:staff',
+    ...over,
+  });
   const fentries = (size: number): KeyEntry[] => [
     { path: '/etc/app', type: 'dir', mode: 0o755, uid: 0, gid: 0 },
     { path: '/etc/app/config.toml', type: 'file', mode: 0o640, uid: 1000, gid: 50, size },
@@ -168,7 +249,9 @@ describe('fileStepKey', () => {
   it('is not the key of a copy step with the same entries', () => {
     const parts = stepKeyParts(fstep('x'), fentries(1), OPTS);
     expect((parts.step as { kind: string }).kind).toBe('file');
-    const asCopy = fentries(1).map((e) => (e.type === 'file' ? { ...e, contentHash: (parts.entries as { content?: string }[])[1]!.content } : e));
+    const asCopy = fentries(1).map((e) =>
+      e.type === 'file' ? { ...e, contentHash: (parts.entries as { content?: string }[])[1]!.content } : e,
+    );
     expect(copyStepKey(step({ to: '/etc/app/config.toml' }), asCopy, OPTS)).not.toBe(fileStepKey(fstep('x'), fentries(1), OPTS));
   });
 });

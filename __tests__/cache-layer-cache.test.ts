@@ -1,4 +1,15 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+  statSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +27,12 @@ let work: string;
 const sha = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const KEY = 'a'.repeat(64);
 
-beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'oci-build-cache-')); });
-afterAll(() => { rmSync(work, { recursive: true, force: true }); });
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'oci-build-cache-'));
+});
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
 
 function fresh(name: string): string {
   const d = join(work, name);
@@ -43,7 +58,11 @@ describe('LayerCache records', () => {
     expect(await cache.get(KEY)).toBeUndefined();
     await cache.put(KEY, layer);
     const got = await cache.get(KEY);
-    expect(got).toEqual({ descriptor: { mediaType: MediaType.OciLayerGzip, digest: layer.descriptor.digest, size: layer.descriptor.size }, diffId: layer.diffId, uncompressedSize: layer.uncompressedSize });
+    expect(got).toEqual({
+      descriptor: { mediaType: MediaType.OciLayerGzip, digest: layer.descriptor.digest, size: layer.descriptor.size },
+      diffId: layer.diffId,
+      uncompressedSize: layer.uncompressedSize,
+    });
     // A new cache object over the same directory (the next build) sees it too.
     expect(await new LayerCache(dir).get(KEY)).toEqual(got);
     const rec = JSON.parse(readFileSync(join(dir, 'layers', `${KEY}.json`), 'utf8'));
@@ -55,7 +74,11 @@ describe('LayerCache records', () => {
     const cache = new LayerCache(fresh('strip'));
     const layer = await someLayer(cache.store);
     await cache.put(KEY, { ...layer, descriptor: { ...layer.descriptor, annotations: { a: 'b' }, urls: ['http://x'] } });
-    expect((await cache.get(KEY))!.descriptor).toEqual({ mediaType: layer.descriptor.mediaType, digest: layer.descriptor.digest, size: layer.descriptor.size });
+    expect((await cache.get(KEY))!.descriptor).toEqual({
+      mediaType: layer.descriptor.mediaType,
+      digest: layer.descriptor.digest,
+      size: layer.descriptor.size,
+    });
   });
 
   it('put overwrites an earlier record for the key', async () => {
@@ -119,8 +142,21 @@ describe('LayerCache misses', () => {
     // A record copied under another key's name does not count for that key.
     writeFileSync(join(dir, 'layers', `${other}.json`), readFileSync(join(dir, 'layers', `${KEY}.json`)));
     expect(await cache.get(other)).toBeUndefined();
-    for (const bad of ['', '{', 'null', '[]', '{"version":2}', JSON.stringify({ version: 1, key: KEY, descriptor: { mediaType: 'x', digest: 'sha256:zz', size: 1 }, diffId: layer.diffId, uncompressedSize: 1 }),
-      JSON.stringify({ version: 1, key: KEY, descriptor: layer.descriptor, diffId: layer.diffId, uncompressedSize: -1 })]) {
+    for (const bad of [
+      '',
+      '{',
+      'null',
+      '[]',
+      '{"version":2}',
+      JSON.stringify({
+        version: 1,
+        key: KEY,
+        descriptor: { mediaType: 'x', digest: 'sha256:zz', size: 1 },
+        diffId: layer.diffId,
+        uncompressedSize: 1,
+      }),
+      JSON.stringify({ version: 1, key: KEY, descriptor: layer.descriptor, diffId: layer.diffId, uncompressedSize: -1 }),
+    ]) {
       writeFileSync(join(dir, 'layers', `${KEY}.json`), bad);
       expect(await cache.get(KEY)).toBeUndefined();
     }
@@ -181,7 +217,12 @@ describe('FileHasher', () => {
     const dir = fresh('hasher-changes');
     const cache = join(dir, 'cache');
     const p = file(dir, 'app', 'aaaa');
-    const build = async () => { const h = new FileHasher(cache); const d = await h.hash(p); await h.save(); return { d, h }; };
+    const build = async () => {
+      const h = new FileHasher(cache);
+      const d = await h.hash(p);
+      await h.save();
+      return { d, h };
+    };
     await build();
 
     writeFileSync(p, 'bbbb');
@@ -285,7 +326,16 @@ describe('a cached build, end to end', () => {
       const hasher = new FileHasher(cacheDir);
       const size = statSync(src).size;
       const entries: (LayerEntry & { hostPath: string })[] = [
-        { path: '/usr/local/bin/coop', type: 'file', mode: 0o755, uid: 0, gid: 0, size, hostPath: src, open: () => Readable.from([readFileSync(src)]) },
+        {
+          path: '/usr/local/bin/coop',
+          type: 'file',
+          mode: 0o755,
+          uid: 0,
+          gid: 0,
+          size,
+          hostPath: src,
+          open: () => Readable.from([readFileSync(src)]),
+        },
       ];
       const keyed = await Promise.all(entries.map(async (e) => ({ ...e, contentHash: await hasher.hash(e.hostPath) })));
       const key = copyStepKey(step, keyed as KeyEntry[], { mtime: 0, compression: { algorithm: 'gzip', level: 6 } });
@@ -303,7 +353,11 @@ describe('a cached build, end to end', () => {
     expect(first).toMatchObject({ hit: false, hashed: 1 });
     const second = await build();
     expect(second).toMatchObject({ hit: true, hashed: 0, key: first.key });
-    expect(second.layer).toEqual({ descriptor: { ...first.layer.descriptor }, diffId: first.layer.diffId, uncompressedSize: first.layer.uncompressedSize });
+    expect(second.layer).toEqual({
+      descriptor: { ...first.layer.descriptor },
+      diffId: first.layer.diffId,
+      uncompressedSize: first.layer.uncompressedSize,
+    });
 
     writeFileSync(src, 'v2 binary');
     const third = await build();

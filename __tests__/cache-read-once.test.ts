@@ -19,24 +19,51 @@ import type { CopyStep } from '../src/config/model.js';
  */
 
 let work: string;
-beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'oci-build-read-once-')); });
-afterAll(() => { rmSync(work, { recursive: true, force: true }); });
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'oci-build-read-once-'));
+});
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
 
 class CountingHasher extends FileHasher {
   readOnceCalls = 0;
-  override async readOnce(path: string) { this.readOnceCalls++; return super.readOnce(path); }
+  override async readOnce(path: string) {
+    this.readOnceCalls++;
+    return super.readOnce(path);
+  }
 }
 
-const step = { kind: 'copy', sources: [{ pattern: 'src/', isGlob: false, matches: [], perPlatform: false }], to: '/opt/', pos: { file: 'x', line: 1 } } as unknown as CopyStep;
+const step = {
+  kind: 'copy',
+  sources: [{ pattern: 'src/', isGlob: false, matches: [], perPlatform: false }],
+  to: '/opt/',
+  pos: { file: 'x', line: 1 },
+} as unknown as CopyStep;
 
-interface Setup { dir: string; files: string[]; opens: Map<string, number>; onOpen?: (path: string) => void }
+interface Setup {
+  dir: string;
+  files: string[];
+  opens: Map<string, number>;
+  onOpen?: (path: string) => void;
+}
 
 function entries(s: Setup): LayerEntry[] {
   return s.files.map((f) => {
     const host = join(s.dir, 'src', f);
     return {
-      path: `/opt/${f}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: statSync(host).size, hostPath: host,
-      open: (): Readable => { s.opens.set(f, (s.opens.get(f) ?? 0) + 1); s.onOpen?.(host); return openSource(host, statSync(host).size); },
+      path: `/opt/${f}`,
+      type: 'file' as const,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: statSync(host).size,
+      hostPath: host,
+      open: (): Readable => {
+        s.opens.set(f, (s.opens.get(f) ?? 0) + 1);
+        s.onOpen?.(host);
+        return openSource(host, statSync(host).size);
+      },
     };
   });
 }
@@ -45,7 +72,10 @@ function setup(name: string, files: Record<string, Buffer>): Setup {
   const dir = join(work, name);
   mkdirSync(join(dir, 'src'), { recursive: true });
   const old = new Date(Date.now() - 3600_000); // outside the racy window, so stats are recorded
-  for (const [f, b] of Object.entries(files)) { writeFileSync(join(dir, 'src', f), b); utimesSync(join(dir, 'src', f), old, old); }
+  for (const [f, b] of Object.entries(files)) {
+    writeFileSync(join(dir, 'src', f), b);
+    utimesSync(join(dir, 'src', f), old, old);
+  }
   return { dir, files: Object.keys(files), opens: new Map() };
 }
 
@@ -53,7 +83,10 @@ async function produce(s: Setup, es = entries(s)) {
   const cacheDir = join(s.dir, 'cache');
   const store = new BlobStore(join(cacheDir, 'blobs'));
   const hasher = new CountingHasher(cacheDir);
-  const producer = new LayerProducer(store, new LayerCache(cacheDir, store), hasher, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
+  const producer = new LayerProducer(store, new LayerCache(cacheDir, store), hasher, {
+    mtime: new Date(0),
+    compression: { algorithm: 'gzip', level: 1 },
+  });
   s.opens.clear();
   const r = await producer.fromStep(step, es);
   await producer.save();
@@ -70,7 +103,10 @@ describe('each source file is read once per build', () => {
     expect(first.readOnce).toBe(3);
     expect(first.opens).toEqual({});
     // The layer is the one a plain write of the same entries gives.
-    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
+    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), {
+      mtime: new Date(0),
+      compression: { algorithm: 'gzip', level: 1 },
+    });
     expect(first.layer.descriptor.digest).toBe(plain.descriptor.digest);
     const second = await produce(s);
     expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
@@ -78,10 +114,13 @@ describe('each source file is read once per build', () => {
   });
 
   it('a big unseen file: one pass (hashed while written), recorded, and a hit by stat next time', async () => {
-    const s = setup('big', { 'app': big(), 'conf': Buffer.from('x=1\n') });
+    const s = setup('big', { app: big(), conf: Buffer.from('x=1\n') });
     const first = await produce(s);
     expect(first).toMatchObject({ how: 'built', readOnce: 0, opens: { app: 1, conf: 1 } });
-    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
+    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), {
+      mtime: new Date(0),
+      compression: { algorithm: 'gzip', level: 1 },
+    });
     expect(first.layer.descriptor.digest).toBe(plain.descriptor.digest);
     const second = await produce(s);
     expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
@@ -98,7 +137,7 @@ describe('each source file is read once per build', () => {
   });
 
   it('a changed big file with the same size is read once and rebuilt', async () => {
-    const s = setup('same-size', { 'app': big() });
+    const s = setup('same-size', { app: big() });
     const first = await produce(s);
     writeFileSync(join(s.dir, 'src', 'app'), big());
     const second = await produce(s);
@@ -107,19 +146,27 @@ describe('each source file is read once per build', () => {
   });
 
   it('a file known by its stat that changes while the layer is written fails the build', async () => {
-    const s = setup('racy', { 'app': big(), 'conf': Buffer.from('x=1\n') });
+    const s = setup('racy', { app: big(), conf: Buffer.from('x=1\n') });
     await produce(s);
     writeFileSync(join(s.dir, 'src', 'conf'), 'x=2\n'); // a miss, so the write reads app
-    s.onOpen = (host) => { if (host.endsWith('/app')) { const t = new Date(); utimesSync(host, t, t); } };
+    s.onOpen = (host) => {
+      if (host.endsWith('/app')) {
+        const t = new Date();
+        utimesSync(host, t, t);
+      }
+    };
     await expect(produce(s)).rejects.toThrow(/src\/app changed during the build/);
     s.onOpen = undefined;
   });
 
   it('two platforms copying the same unseen big file share one write', async () => {
-    const s = setup('shared', { 'app': big() });
+    const s = setup('shared', { app: big() });
     const cacheDir = join(s.dir, 'cache');
     const store = new BlobStore(join(cacheDir, 'blobs'));
-    const producer = new LayerProducer(store, new LayerCache(cacheDir, store), new FileHasher(cacheDir), { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
+    const producer = new LayerProducer(store, new LayerCache(cacheDir, store), new FileHasher(cacheDir), {
+      mtime: new Date(0),
+      compression: { algorithm: 'gzip', level: 1 },
+    });
     const [a, b] = await Promise.all([producer.fromStep(step, entries(s)), producer.fromStep(step, entries(s))]);
     expect([a.how, b.how].sort()).toEqual(['built', 'shared']);
     expect(s.opens.get('app')).toBe(1);

@@ -44,7 +44,12 @@ variants:
 `;
 }
 
-interface Built { digest: string; origins: string[]; layers: string[]; stderr: string }
+interface Built {
+  digest: string;
+  origins: string[];
+  layers: string[];
+  stderr: string;
+}
 
 async function build(repo: string, cacheDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Built> {
   const file = join(ctx, `${repo.replace(/\//g, '-')}.yml`);
@@ -54,7 +59,10 @@ async function build(repo: string, cacheDir: string, extra: string[] = [], env: 
     env: { ...process.env, GITHUB_EVENT_NAME: '', ...env },
   });
   expect(r.code, r.stderr).toBe(0);
-  const out = JSON.parse(r.stdout) as { digestMap: { app: { digest: string } }; layers: { createdBy: string; origin: string; digest: string }[] };
+  const out = JSON.parse(r.stdout) as {
+    digestMap: { app: { digest: string } };
+    layers: { createdBy: string; origin: string; digest: string }[];
+  };
   const own = out.layers.filter((l) => l.createdBy.startsWith('oci-build '));
   return { digest: out.digestMap.app.digest, origins: own.map((l) => l.origin), layers: own.map((l) => l.digest), stderr: r.stderr };
 }
@@ -68,14 +76,20 @@ async function record(repoTag: string): Promise<{ manifest: string; config: stri
   return { manifest: m.stdout, config };
 }
 
-const blobUploadBytes = () => proxy.requests.filter((r) => (r.method === 'PATCH' || r.method === 'PUT') && r.path.includes('/blobs/uploads/')).reduce((n, r) => n + r.requestBytes, 0);
+const blobUploadBytes = () =>
+  proxy.requests
+    .filter((r) => (r.method === 'PATCH' || r.method === 'PUT') && r.path.includes('/blobs/uploads/'))
+    .reduce((n, r) => n + r.requestBytes, 0);
 const fresh = (name: string) => join(ctx, `cache-${name}`);
 
 beforeAll(async () => {
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.host);
   baseRef = (await pushBusyboxBase(reg.host)).single.replace(reg.host, proxy.host);
-  counter = createServer((req, res) => { if (req.url === '/hit') hits++; res.end('ok\n'); });
+  counter = createServer((req, res) => {
+    if (req.url === '/hit') hits++;
+    res.end('ok\n');
+  });
   await new Promise<void>((r) => counter.listen(0, '127.0.0.1', () => r()));
   port = (counter.address() as { port: number }).port;
   ctx = mkdtempSync(join(tmpdir(), 'oci-build-regcache-'));
@@ -83,7 +97,10 @@ beforeAll(async () => {
   // hashed, unless the record says a layer of exactly these entries exists.
   let block = createHash('sha256').update('seed').digest();
   const parts: Buffer[] = [];
-  for (let i = 0; i < (3 << 20) / 32; i++) { block = createHash('sha256').update(block).digest(); parts.push(block); }
+  for (let i = 0; i < (3 << 20) / 32; i++) {
+    block = createHash('sha256').update(block).digest();
+    parts.push(block);
+  }
   writeFileSync(join(ctx, 'big.bin'), Buffer.concat(parts));
   writeFileSync(join(ctx, 'small.txt'), 'small\n');
 });
@@ -144,8 +161,12 @@ describe('registry cache (cache-registry)', () => {
 
   it('a record saying a layer unpacks to something else is not trusted: the command runs', async () => {
     // Rewrite the record in the registry: the run: layer's entry gets another diffID.
-    const m = await (await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as { mediaType: string; config: { digest: string; size: number } };
-    const config = await (await fetch(`${reg.url}/v2/test/app/blobs/${m.config.digest}`)).json() as { layers: { digest: string; diffId: string }[] };
+    const m = (await (
+      await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    ).json()) as { mediaType: string; config: { digest: string; size: number } };
+    const config = (await (await fetch(`${reg.url}/v2/test/app/blobs/${m.config.digest}`)).json()) as {
+      layers: { digest: string; diffId: string }[];
+    };
     for (const l of config.layers) if (l.digest === first.layers[2]) l.diffId = `sha256:${'0'.repeat(64)}`;
     const bytes = Buffer.from(JSON.stringify(config));
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -154,7 +175,11 @@ describe('registry cache (cache-registry)', () => {
     put.searchParams.set('digest', digest);
     expect((await fetch(put, { method: 'PUT', body: bytes })).status).toBe(201);
     m.config = { ...m.config, digest, size: bytes.length };
-    const res = await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, { method: 'PUT', headers: { 'content-type': m.mediaType }, body: JSON.stringify(m) });
+    const res = await fetch(`${reg.url}/v2/test/app/manifests/buildcache`, {
+      method: 'PUT',
+      headers: { 'content-type': m.mediaType },
+      body: JSON.stringify(m),
+    });
     expect(res.status).toBe(201);
     const before = hits;
     const f = await build('test/app', fresh('forged'));

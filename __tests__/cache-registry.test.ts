@@ -7,14 +7,24 @@ import { sha256, type Digest } from '../src/oci/digest.js';
 import type { RepoRef } from '../src/registry/client.js';
 import { LayerCache } from '../src/cache/layer-cache.js';
 import {
-  parseCacheRegistry, parseRecord, readLocations, recordBytes, recordManifest, RegistryLayers, writesRecords, type RecordEntry,
+  parseCacheRegistry,
+  parseRecord,
+  readLocations,
+  recordBytes,
+  recordManifest,
+  RegistryLayers,
+  writesRecords,
+  type RecordEntry,
 } from '../src/cache/registry-cache.js';
 import { writeRecords } from '../src/cache/registry-cache-write.js';
 
 const d = (s: string): Digest => sha256(Buffer.from(s));
 const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const entry = (name: string, size = 100): RecordEntry => ({
-  key: d(`key ${name}`).slice(7), descriptor: { mediaType: GZ, digest: d(name), size }, diffId: d(`diff ${name}`), uncompressedSize: size * 2,
+  key: d(`key ${name}`).slice(7),
+  descriptor: { mediaType: GZ, digest: d(name), size },
+  diffId: d(`diff ${name}`),
+  uncompressedSize: size * 2,
 });
 const APP: RepoRef = { registry: 'reg.example', repository: 'acme/app' };
 
@@ -26,8 +36,12 @@ function fakeRegistry() {
   const calls: string[] = [];
   const client = {
     calls,
-    addLayer(repo: RepoRef, e: RecordEntry) { blobs.set(`${id(repo)}@${e.descriptor.digest}`, e.descriptor.size); },
-    async deleteBlob(repo: RepoRef, digest: Digest) { blobs.delete(`${id(repo)}@${digest}`); },
+    addLayer(repo: RepoRef, e: RecordEntry) {
+      blobs.set(`${id(repo)}@${e.descriptor.digest}`, e.descriptor.size);
+    },
+    async deleteBlob(repo: RepoRef, digest: Digest) {
+      blobs.delete(`${id(repo)}@${digest}`);
+    },
     async getManifest(repo: RepoRef, ref: string) {
       const bytes = manifests.get(`${id(repo)}:${ref}`);
       if (!bytes) throw Object.assign(new Error('manifest unknown'), { status: 404 });
@@ -43,7 +57,9 @@ function fakeRegistry() {
       if (!Buffer.isBuffer(b)) throw Object.assign(new Error('blob unknown'), { status: 404 });
       return Readable.from([b]);
     },
-    async blobExists(repo: RepoRef, digest: Digest) { return blobs.has(`${id(repo)}@${digest}`); },
+    async blobExists(repo: RepoRef, digest: Digest) {
+      return blobs.has(`${id(repo)}@${digest}`);
+    },
     async uploadBlob(repo: RepoRef, digest: Digest, _size: number, open: () => Readable) {
       const parts: Buffer[] = [];
       for await (const c of open()) parts.push(c as Buffer);
@@ -53,7 +69,8 @@ function fakeRegistry() {
     strict: false,
     async putManifest(repo: RepoRef, ref: string, _mt: string, bytes: Buffer) {
       const missing = (JSON.parse(bytes.toString()).layers as { digest: string }[]).filter((l) => !blobs.has(`${id(repo)}@${l.digest}`));
-      if (client.strict && missing.length) throw Object.assign(new Error('blob unknown to registry'), { status: 400, codes: ['MANIFEST_BLOB_UNKNOWN'] });
+      if (client.strict && missing.length)
+        throw Object.assign(new Error('blob unknown to registry'), { status: 400, codes: ['MANIFEST_BLOB_UNKNOWN'] });
       manifests.set(`${id(repo)}:${ref}`, bytes);
       return sha256(bytes);
     },
@@ -72,15 +89,26 @@ describe('cache-registry setting', () => {
     expect(parseCacheRegistry('')).toEqual({ mode: 'auto' });
     expect(parseCacheRegistry('auto')).toEqual({ mode: 'auto' });
     expect(parseCacheRegistry('false')).toEqual({ mode: 'off' });
-    expect(parseCacheRegistry('ghcr.io/acme/cache')).toEqual({ mode: 'ref', repo: { registry: 'ghcr.io', repository: 'acme/cache' }, tag: 'buildcache' });
-    expect(parseCacheRegistry('127.0.0.1:5000/acme/cache:main')).toEqual({ mode: 'ref', repo: { registry: '127.0.0.1:5000', repository: 'acme/cache' }, tag: 'main' });
+    expect(parseCacheRegistry('ghcr.io/acme/cache')).toEqual({
+      mode: 'ref',
+      repo: { registry: 'ghcr.io', repository: 'acme/cache' },
+      tag: 'buildcache',
+    });
+    expect(parseCacheRegistry('127.0.0.1:5000/acme/cache:main')).toEqual({
+      mode: 'ref',
+      repo: { registry: '127.0.0.1:5000', repository: 'acme/cache' },
+      tag: 'main',
+    });
     expect(() => parseCacheRegistry(`ghcr.io/acme/cache@${d('x')}`)).toThrow(/digest/);
     expect(() => parseCacheRegistry('Not A Ref')).toThrow(/cache-registry/);
   });
 
   it('auto reads the pushed repositories when pushing or on Actions, and never writes on pull requests', () => {
     const repos = [APP, APP, { registry: 'reg.example', repository: 'acme/tool' }];
-    expect(readLocations({ mode: 'auto' }, { push: true, onActions: false, repos }).map((l) => `${l.repo.repository}:${l.tag}`)).toEqual(['acme/app:buildcache', 'acme/tool:buildcache']);
+    expect(readLocations({ mode: 'auto' }, { push: true, onActions: false, repos }).map((l) => `${l.repo.repository}:${l.tag}`)).toEqual([
+      'acme/app:buildcache',
+      'acme/tool:buildcache',
+    ]);
     expect(readLocations({ mode: 'auto' }, { push: false, onActions: false, repos })).toEqual([]);
     expect(readLocations({ mode: 'auto' }, { push: false, onActions: true, repos })).toHaveLength(2);
     expect(readLocations({ mode: 'off' }, { push: true, onActions: true, repos })).toEqual([]);
@@ -101,7 +129,13 @@ describe('registry records', () => {
     expect(parseRecord(config, manifestLayers).map((e) => e.key)).toEqual([a.key]);
     expect(parseRecord(config, [])).toEqual([]);
     expect(parseRecord(Buffer.from('{"kind":"other"}'), manifestLayers)).toEqual([]);
-    const bad = Buffer.from(JSON.stringify({ kind: 'oci-build-layer-cache', version: 1, layers: [{ ...JSON.parse(config.toString()).layers[0], key: 'not-hex' }] }));
+    const bad = Buffer.from(
+      JSON.stringify({
+        kind: 'oci-build-layer-cache',
+        version: 1,
+        layers: [{ ...JSON.parse(config.toString()).layers[0], key: 'not-hex' }],
+      }),
+    );
     expect(parseRecord(bad, manifestLayers)).toEqual([]);
   });
 
@@ -117,11 +151,18 @@ describe('registry records', () => {
     const [ok, gone, other] = [entry('ok'), entry('gone'), entry('other', 50)];
     reg.addLayer(APP, ok);
     reg.addLayer(APP, other);
-    await writeRecords(reg, { mode: 'auto' }, new Map([ok, gone, other].map((e) => [e.key, e])), [{ repo: APP, layers: new Set([ok, gone, other].map((e) => e.descriptor.digest)) }]);
+    await writeRecords(reg, { mode: 'auto' }, new Map([ok, gone, other].map((e) => [e.key, e])), [
+      { repo: APP, layers: new Set([ok, gone, other].map((e) => e.descriptor.digest)) },
+    ]);
     // A record claiming another size for `other` (the manifest agrees with the record, the registry does not).
     reg.addLayer(APP, { ...other, descriptor: { ...other.descriptor, size: 51 } });
     const remote = new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {});
-    expect(await remote.get(ok.key)).toEqual({ descriptor: ok.descriptor, diffId: ok.diffId, uncompressedSize: ok.uncompressedSize, remote: APP });
+    expect(await remote.get(ok.key)).toEqual({
+      descriptor: ok.descriptor,
+      diffId: ok.diffId,
+      uncompressedSize: ok.uncompressedSize,
+      remote: APP,
+    });
     expect(await remote.get(gone.key)).toBeUndefined();
     expect(await remote.get(other.key)).toBeUndefined();
     expect(remote.stats).toMatchObject({ entries: 3, hits: 1, rejected: 2 });
@@ -130,7 +171,12 @@ describe('registry records', () => {
 
   it('a registry that cannot be read is a warning and no record', async () => {
     const warnings: string[] = [];
-    const broken = { ...fakeRegistry(), getManifest: async () => { throw Object.assign(new Error('connection refused'), { status: undefined }); } };
+    const broken = {
+      ...fakeRegistry(),
+      getManifest: async () => {
+        throw Object.assign(new Error('connection refused'), { status: undefined });
+      },
+    };
     const remote = new RegistryLayers(broken, [{ repo: APP, tag: 'buildcache' }], (m) => warnings.push(m));
     expect(await remote.get(entry('a').key)).toBeUndefined();
     expect(warnings.join('\n')).toMatch(/could not read reg.example\/acme\/app:buildcache \(connection refused\)/);
@@ -143,9 +189,15 @@ describe('registry records', () => {
     reg.addLayer(APP, a);
     reg.addLayer(TOOL, b);
     const used = new Map([a, b, stage].map((e) => [e.key, e]));
-    const pushed = [{ repo: APP, layers: new Set([a.descriptor.digest]) }, { repo: TOOL, layers: new Set([b.descriptor.digest]) }];
+    const pushed = [
+      { repo: APP, layers: new Set([a.descriptor.digest]) },
+      { repo: TOOL, layers: new Set([b.descriptor.digest]) },
+    ];
     const written = await writeRecords(reg, { mode: 'auto' }, used, pushed);
-    expect(written.map((w) => [w.at.repo.repository, w.entries])).toEqual([['acme/app', 1], ['acme/tool', 1]]);
+    expect(written.map((w) => [w.at.repo.repository, w.entries])).toEqual([
+      ['acme/app', 1],
+      ['acme/tool', 1],
+    ]);
     const CACHE: RepoRef = { registry: 'reg.example', repository: 'acme/cache' };
     const [one] = await writeRecords(reg, { mode: 'ref', repo: CACHE, tag: 'main' }, used, pushed);
     expect(one!.entries).toBe(2);
@@ -156,12 +208,13 @@ describe('registry records', () => {
 });
 
 describe('writing over an earlier record', () => {
-  it('keeps the earlier entries after this build\'s (other platforms\' jobs), and drops them when the registry refuses one', async () => {
+  it("keeps the earlier entries after this build's (other platforms' jobs), and drops them when the registry refuses one", async () => {
     const reg = fakeRegistry();
     reg.strict = true;
     const [amd, arm, next] = [entry('amd64'), entry('arm64'), entry('next')];
     for (const e of [amd, arm, next]) reg.addLayer(APP, e);
-    const write = (e: RecordEntry) => writeRecords(reg, { mode: 'auto' }, new Map([[e.key, e]]), [{ repo: APP, layers: new Set([e.descriptor.digest]) }]);
+    const write = (e: RecordEntry) =>
+      writeRecords(reg, { mode: 'auto' }, new Map([[e.key, e]]), [{ repo: APP, layers: new Set([e.descriptor.digest]) }]);
     await write(amd);
     const [w] = await write(arm);
     expect(w!.entries).toBe(2);
@@ -182,7 +235,11 @@ describe('layer cache with the registry as second tier', () => {
     const dir = mkdtempSync(join(tmpdir(), 'oci-build-regcache-unit-'));
     try {
       const a = entry('a');
-      const remote = { get: async (k: string) => (k === a.key ? { descriptor: a.descriptor, diffId: a.diffId, uncompressedSize: a.uncompressedSize, remote: APP } : undefined), hasShape: async () => false };
+      const remote = {
+        get: async (k: string) =>
+          k === a.key ? { descriptor: a.descriptor, diffId: a.diffId, uncompressedSize: a.uncompressedSize, remote: APP } : undefined,
+        hasShape: async () => false,
+      };
       const cache = new LayerCache(dir, undefined, remote);
       expect((await cache.get(a.key, 'f'.repeat(64)))?.remote).toEqual(APP);
       expect(await cache.get(entry('b').key)).toBeUndefined();

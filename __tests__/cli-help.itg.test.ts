@@ -3,8 +3,13 @@ import { cli } from './helpers/cli.js';
 
 describe('help', () => {
   it.each([
-    [['--help']], [['-h']], [['help']],
-    [['build', '--help']], [['build', '--push', '-h']], [['plan', '--help']], [['merge', '--help']],
+    [['--help']],
+    [['-h']],
+    [['help']],
+    [['build', '--help']],
+    [['build', '--push', '-h']],
+    [['plan', '--help']],
+    [['merge', '--help']],
   ])('oci-build %j prints the usage and exits 0', async (args) => {
     const r = await cli(args);
     expect(r.code, r.stderr).toBe(0);

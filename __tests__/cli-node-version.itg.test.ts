@@ -6,7 +6,9 @@ import { CLI } from './helpers/cli.js';
 // The machine's own node is older than the CLI needs (Debian 12 ships Node 18/20): the bundled
 // CLI must say so in one line and exit 2, not fail inside the build with a TypeError.
 const OLD_NODE = '/usr/bin/node';
-const oldMajor = existsSync(OLD_NODE) ? Number(spawnSync(OLD_NODE, ['-p', 'process.versions.node.split(".")[0]']).stdout.toString().trim()) : NaN;
+const oldMajor = existsSync(OLD_NODE)
+  ? Number(spawnSync(OLD_NODE, ['-p', 'process.versions.node.split(".")[0]']).stdout.toString().trim())
+  : NaN;
 
 describe('the CLI on an old Node', () => {
   it.skipIf(!(oldMajor < 22))('prints one line naming the version and exits 2', () => {

@@ -48,7 +48,11 @@ variants:
       - run: cat /opt/data/a.txt /etc/app.conf > /opt/both.txt
 `;
 
-interface Layer { mediaType: string; digest: string; size: number }
+interface Layer {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
 
 async function manifest(ref: string): Promise<{ layers: Layer[]; config: { digest: string } }> {
   const r = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]);
@@ -61,8 +65,22 @@ async function diffIds(ref: string): Promise<string[]> {
 }
 
 async function build(name: string, extra: string[]): Promise<{ stderr: string; map: Record<string, { digest: string; ref: string }> }> {
-  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', join(ctx, `${name}.json`),
-    '--cache-dir', join(ctx, 'cache'), ...extra], { env: { ...process.env, NAME: name } });
+  const r = await cli(
+    [
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--digest-map',
+      join(ctx, `${name}.json`),
+      '--cache-dir',
+      join(ctx, 'cache'),
+      ...extra,
+    ],
+    { env: { ...process.env, NAME: name } },
+  );
   expect(r.code, r.stderr).toBe(0);
   return { stderr: r.stderr, map: JSON.parse(readFileSync(join(ctx, `${name}.json`), 'utf8')) };
 }
@@ -74,7 +92,10 @@ beforeAll(async () => {
   mkdirSync(join(ctx, 'data'));
   writeFileSync(join(ctx, 'data/a.txt'), 'from a zstd layer\n');
   // Something worth compressing, so a broken frame could not pass by accident.
-  writeFileSync(join(ctx, 'data/big.txt'), Array.from({ length: 20000 }, (_, i) => `line ${i} ${i % 7 === 0 ? 'seven' : 'other'}\n`).join(''));
+  writeFileSync(
+    join(ctx, 'data/big.txt'),
+    Array.from({ length: 20000 }, (_, i) => `line ${i} ${i % 7 === 0 ? 'seven' : 'other'}\n`).join(''),
+  );
   writeFileSync(join(ctx, 'oci-build.yml'), buildFile());
 });
 
@@ -87,9 +108,14 @@ describe('zstd layer bytes', () => {
   it('depend on the content and the level only, not on how the content arrives', async () => {
     const data = Buffer.from(Array.from({ length: 50000 }, (_, i) => `row ${i} ${i % 13}\n`).join(''));
     const write = async (pieces: number, level: number) => {
-      const parts = Array.from({ length: pieces }, (_, i) => data.subarray(Math.floor((i * data.length) / pieces), Math.floor(((i + 1) * data.length) / pieces)));
-      return await writeLayer([{ path: '/d', type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, open: () => Readable.from(parts) }],
-        new BlobStore(join(ctx, 'det')), { mtime: new Date(0), compression: { algorithm: 'zstd', level } });
+      const parts = Array.from({ length: pieces }, (_, i) =>
+        data.subarray(Math.floor((i * data.length) / pieces), Math.floor(((i + 1) * data.length) / pieces)),
+      );
+      return await writeLayer(
+        [{ path: '/d', type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, open: () => Readable.from(parts) }],
+        new BlobStore(join(ctx, 'det')),
+        { mtime: new Date(0), compression: { algorithm: 'zstd', level } },
+      );
     };
     const a = await write(1, 3);
     const b = await write(997, 3);
@@ -127,7 +153,15 @@ describe('compression: zstd', () => {
   });
 
   it('podman runs the zstd images, including the run: step made on a root file system of zstd layers', async () => {
-    const r = await run('podman', ['run', '--rm', '--network', 'none', '--tls-verify=false', `${reg.host}/zstd/z-child:v1`, 'cat /opt/both.txt; echo; wc -l < /opt/data/big.txt']);
+    const r = await run('podman', [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--tls-verify=false',
+      `${reg.host}/zstd/z-child:v1`,
+      'cat /opt/both.txt; echo; wc -l < /opt/data/big.txt',
+    ]);
     expect(r.stdout).toBe('from a zstd layer\nanswer = 42\n20000\n');
     await run('podman', ['rmi', '-f', `${reg.host}/zstd/z-child:v1`], { allowFail: true });
   });
@@ -139,7 +173,9 @@ describe('compression: zstd', () => {
     const gm = await manifest(`${reg.host}/zstd/g-child@${g.map.child!.digest}`);
     expect(gm.layers.map((l) => l.mediaType)).toEqual(gm.layers.map(() => GZIP));
     // ...with the same content underneath.
-    expect(await diffIds(`${reg.host}/zstd/g-child@${g.map.child!.digest}`)).toEqual(await diffIds(`${reg.host}/zstd/z-child@${zmap.child!.digest}`));
+    expect(await diffIds(`${reg.host}/zstd/g-child@${g.map.child!.digest}`)).toEqual(
+      await diffIds(`${reg.host}/zstd/z-child@${zmap.child!.digest}`),
+    );
     // zstd again: every layer from the cache (the run: command not run), identical digests.
     const again = await build('z', ['--compression', 'zstd']);
     expect(again.stderr).toMatch(/\[cached: command not run\]/);
@@ -153,23 +189,37 @@ describe('compression: zstd', () => {
 
   it('the action takes compression and zstd-level inputs (and rejects a bad one before any I/O)', async () => {
     const env = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
-      PATH: process.env.PATH, HOME: process.env.HOME, RUNNER_TEMP: join(ctx, 'runner-temp'), GITHUB_OUTPUT: join(ctx, 'gh-output'), GITHUB_WORKSPACE: ctx,
-      NAME: 'action', 'INPUT_CONFIG': join(ctx, 'oci-build.yml'), 'INPUT_VARIANTS': 'app', 'INPUT_PUSH': 'true', 'INPUT_TAGS': 'v1',
-      'INPUT_DIGEST-MAP': join(ctx, 'action.json'), 'INPUT_CACHE': 'false', ...extra,
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      RUNNER_TEMP: join(ctx, 'runner-temp'),
+      GITHUB_OUTPUT: join(ctx, 'gh-output'),
+      GITHUB_WORKSPACE: ctx,
+      NAME: 'action',
+      INPUT_CONFIG: join(ctx, 'oci-build.yml'),
+      INPUT_VARIANTS: 'app',
+      INPUT_PUSH: 'true',
+      INPUT_TAGS: 'v1',
+      'INPUT_DIGEST-MAP': join(ctx, 'action.json'),
+      INPUT_CACHE: 'false',
+      ...extra,
     });
     writeFileSync(join(ctx, 'gh-output'), '');
-    const bad = await runNode(ACTION, [], { env: env({ 'INPUT_COMPRESSION': 'zstd', 'INPUT_ZSTD-LEVEL': '0' }), cwd: ctx });
+    const bad = await runNode(ACTION, [], { env: env({ INPUT_COMPRESSION: 'zstd', 'INPUT_ZSTD-LEVEL': '0' }), cwd: ctx });
     expect(bad.code).not.toBe(0);
     expect(bad.stdout).toMatch(/zstd-level: 1-19/);
     expect((await fetch(`http://${reg.host}/v2/zstd/action-app/tags/list`)).status).toBe(404);
-    const ok = await runNode(ACTION, [], { env: env({ 'INPUT_COMPRESSION': 'zstd', 'INPUT_ZSTD-LEVEL': '5' }), cwd: ctx });
+    const ok = await runNode(ACTION, [], { env: env({ INPUT_COMPRESSION: 'zstd', 'INPUT_ZSTD-LEVEL': '5' }), cwd: ctx });
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     const map = JSON.parse(readFileSync(join(ctx, 'action.json'), 'utf8')) as Record<string, { digest: string }>;
     const m = await manifest(`${reg.host}/zstd/action-app@${map.app!.digest}`);
     expect(m.layers.slice(1).map((l) => l.mediaType)).toEqual([ZSTD, ZSTD]);
     // Level 5 is not the CLI's level 3: other bytes, same content.
-    expect(m.layers.slice(1).map((l) => l.digest)).not.toEqual((await manifest(`${reg.host}/zstd/z-app@${zmap.app!.digest}`)).layers.slice(1).map((l) => l.digest));
-    expect(await diffIds(`${reg.host}/zstd/action-app@${map.app!.digest}`)).toEqual(await diffIds(`${reg.host}/zstd/z-app@${zmap.app!.digest}`));
+    expect(m.layers.slice(1).map((l) => l.digest)).not.toEqual(
+      (await manifest(`${reg.host}/zstd/z-app@${zmap.app!.digest}`)).layers.slice(1).map((l) => l.digest),
+    );
+    expect(await diffIds(`${reg.host}/zstd/action-app@${map.app!.digest}`)).toEqual(
+      await diffIds(`${reg.host}/zstd/z-app@${zmap.app!.digest}`),
+    );
   });
 
   it('rejects bad settings before any I/O, naming the option', async () => {
@@ -191,10 +241,17 @@ describe('compression: zstd', () => {
   const oldNode = existsSync('/usr/bin/node') ? '/usr/bin/node' : 'node';
   const systemNode = spawnSync(oldNode, ['-p', 'typeof require("zlib").createZstdCompress'], { encoding: 'utf8' });
   it.skipIf(systemNode.stdout.trim() !== 'undefined')('on a Node.js without zstd, says which Node it needs', async () => {
-    const r = spawnSync(oldNode, [CLI, 'plan', '--config', join(ctx, 'oci-build.yml'), '--compression', 'zstd'], { encoding: 'utf8', env: { ...process.env, NAME: 'old' } });
+    const r = spawnSync(oldNode, [CLI, 'plan', '--config', join(ctx, 'oci-build.yml'), '--compression', 'zstd'], {
+      encoding: 'utf8',
+      env: { ...process.env, NAME: 'old' },
+    });
     expect(r.status).toBe(2);
     // A Node older than 22 (Debian's) is stopped by the CLI's version check before the zstd one.
     const major = Number(spawnSync(oldNode, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout.trim());
-    expect(r.stderr).toMatch(major < 22 ? /^oci-build: needs Node\.js 22 or later, but .* is Node \d+/ : /zstd needs Node\.js with zlib zstd support \(22\.15\+ or 23\.8\+/);
+    expect(r.stderr).toMatch(
+      major < 22
+        ? /^oci-build: needs Node\.js 22 or later, but .* is Node \d+/
+        : /zstd needs Node\.js with zlib zstd support \(22\.15\+ or 23\.8\+/,
+    );
   });
 });

@@ -14,7 +14,8 @@ import { parseOutput } from '../src/output/sinks.js';
 
 async function model(): Promise<BuildFile> {
   const ctx = mkdtempSync(join(tmpdir(), 'oci-build-graph-'));
-  return await parseBuildFileText(`version: 1
+  return await parseBuildFileText(
+    `version: 1
 variants:
   a:
     base: scratch
@@ -22,7 +23,11 @@ variants:
     from: a
   c:
     base: scratch
-`, join(ctx, 'oci-build.yml'), ctx, { env: {} });
+`,
+    join(ctx, 'oci-build.yml'),
+    ctx,
+    { env: {} },
+  );
 }
 
 function withVariants(bf: BuildFile, edit: (byName: Record<string, VariantSpec>) => void): BuildFile {
@@ -31,7 +36,13 @@ function withVariants(bf: BuildFile, edit: (byName: Record<string, VariantSpec>)
   return { ...bf, variants: Object.values(byName) };
 }
 
-const copyFrom = (from: string, pos: VariantSpec['pos']): CopyStep => ({ kind: 'copy', sources: [{ pattern: '/x', matches: [], isGlob: false }], to: '/x', from, pos });
+const copyFrom = (from: string, pos: VariantSpec['pos']): CopyStep => ({
+  kind: 'copy',
+  sources: [{ pattern: '/x', matches: [], isGlob: false }],
+  to: '/x',
+  from,
+  pos,
+});
 
 describe('the variant graph of a model', () => {
   it('has no problems for a valid model, and orders dependencies first', async () => {
@@ -41,9 +52,14 @@ describe('the variant graph of a model', () => {
   });
 
   it('reports a from cycle once, at the variant that comes first, naming the cycle', async () => {
-    const bf = withVariants(await model(), (v) => { v.a = { ...v.a!, from: 'c', base: undefined }; v.c = { ...v.c!, from: 'b', base: undefined }; });
+    const bf = withVariants(await model(), (v) => {
+      v.a = { ...v.a!, from: 'c', base: undefined };
+      v.c = { ...v.c!, from: 'b', base: undefined };
+    });
     const problems = graphProblems(bf);
-    expect(problems.map((p) => [p.field, p.message])).toEqual([['variants.a.from', 'from: variants start from each other in a cycle: a -> c -> b -> a']]);
+    expect(problems.map((p) => [p.field, p.message])).toEqual([
+      ['variants.a.from', 'from: variants start from each other in a cycle: a -> c -> b -> a'],
+    ]);
     expect(problems[0]!.line).toBe(bf.variants[0]!.pos.line);
   });
 

@@ -113,7 +113,12 @@ describe('a valid build file', () => {
       pos: { file: 'oci-build.yml', line: 20, column: 3 },
     });
     expect(v.from).toBeUndefined();
-    expect(bf.variants[4]).toMatchObject({ name: 'nulled', image: 'ghcr.io/acme-ci/coop-nulled', base: 'docker.io/library/ubuntu:24.04', steps: [] });
+    expect(bf.variants[4]).toMatchObject({
+      name: 'nulled',
+      image: 'ghcr.io/acme-ci/coop-nulled',
+      base: 'docker.io/library/ubuntu:24.04',
+      steps: [],
+    });
   });
 
   it('resolves copy steps: files, globs, directories, several sources', () => {
@@ -163,7 +168,10 @@ describe('a valid build file', () => {
     expect(claude.base).toBeUndefined();
     expect(claude.image).toBe('ghcr.io/acme-ci/coop-claude');
     expect(claude.steps[0]).toMatchObject({ sources: [{ matches: [join(tc.ctx, 'link-inside')] }], to: '/x' });
-    expect(claude.steps[1]).toMatchObject({ sources: [{ pattern: '[ab].txt', matches: [join(tc.ctx, 'a.txt')], isGlob: true }], to: '/y/' });
+    expect(claude.steps[1]).toMatchObject({
+      sources: [{ pattern: '[ab].txt', matches: [join(tc.ctx, 'a.txt')], isGlob: true }],
+      to: '/y/',
+    });
     // Defaults still apply to the other fields.
     expect(claude.labels).toEqual({ 'org.opencontainers.image.title': 'coop', team: 'core' });
     expect(bf.variants[3]).toMatchObject({ name: 'late', from: 'claude', steps: [] });
@@ -206,7 +214,14 @@ describe('a valid build file', () => {
 describe('selectVariants order', () => {
   it('puts a from target defined later in the file first', async () => {
     const bf = await parseBuildFileText(
-      yaml('version: 1', 'variants:', '  top: { from: mid }', '  other: { base: scratch }', '  mid: { from: root }', '  root: { base: scratch }'),
+      yaml(
+        'version: 1',
+        'variants:',
+        '  top: { from: mid }',
+        '  other: { base: scratch }',
+        '  mid: { from: root }',
+        '  root: { base: scratch }',
+      ),
       'f.yml',
       tc.ctx,
       { env: {} },
@@ -220,7 +235,17 @@ describe('selectVariants order', () => {
 describe('loadBuildFile', () => {
   it('reads a file and uses its directory as the context', async () => {
     const file = join(tc.ctx, 'oci-build.yml');
-    writeFileSync(file, yaml('version: 1', 'variants:', '  "2024":', '    base: scratch', '    steps: [{ copy: assets/sub, to: /s }]', '  app: { base: scratch }'));
+    writeFileSync(
+      file,
+      yaml(
+        'version: 1',
+        'variants:',
+        '  "2024":',
+        '    base: scratch',
+        '    steps: [{ copy: assets/sub, to: /s }]',
+        '  app: { base: scratch }',
+      ),
+    );
     const bf = await loadBuildFile(file, { env: {} });
     expect(bf.file).toBe(file);
     expect(bf.context).toBe(tc.ctx);
@@ -237,7 +262,12 @@ describe('loadBuildFile', () => {
     process.env.OCI_BUILD_TEST_ARG = 'from-env';
     try {
       const bf = await parseBuildFileText(
-        yaml('version: 1', 'args: { OCI_BUILD_TEST_ARG: default }', 'variants:', '  a: { base: scratch, labels: { x: "${OCI_BUILD_TEST_ARG}" } }'),
+        yaml(
+          'version: 1',
+          'args: { OCI_BUILD_TEST_ARG: default }',
+          'variants:',
+          '  a: { base: scratch, labels: { x: "${OCI_BUILD_TEST_ARG}" } }',
+        ),
         'f.yml',
         tc.ctx,
       );
@@ -249,7 +279,13 @@ describe('loadBuildFile', () => {
 });
 
 describe('substitute', () => {
-  const scope = { vars: new Map([['A', 'x'], ['variant', 'v']]), env: { HOME: '/root' } };
+  const scope = {
+    vars: new Map([
+      ['A', 'x'],
+      ['variant', 'v'],
+    ]),
+    env: { HOME: '/root' },
+  };
   it.each([
     ['plain', 'plain'],
     ['${A}-${variant}', 'x-v'],
@@ -265,7 +301,9 @@ describe('substitute', () => {
     expect(substitute('${B}', scope).problems).toEqual([
       { message: 'unknown variable "${B}"', hint: 'declare it under `args:` (known: A, variant), or write $${B} for a literal ${B}' },
     ]);
-    expect(substitute('${HOME}', scope).problems[0]!.hint).toMatch(/HOME is set in the environment, but only names declared under `args:` are substituted/);
+    expect(substitute('${HOME}', scope).problems[0]!.hint).toMatch(
+      /HOME is set in the environment, but only names declared under `args:` are substituted/,
+    );
     expect(substitute('${1x}', scope).problems[0]!.message).toBe('"${1x}" is not a valid variable reference');
     expect(substitute('a ${A', scope).problems[0]!.message).toBe('"${" without a closing "}" in "a ${A"');
   });
@@ -317,6 +355,8 @@ describe('resolveCopySource', () => {
   it('rejects globs reaching outside through a symlinked directory', async () => {
     const r = await resolveCopySource(tc.ctx, 'dirlink-out/*');
     expect(r.source).toBeUndefined();
-    expect(r.problems[0]!.message).toMatch(/"dirlink-out\/secret" \(matched by "dirlink-out\/\*"\) is reached through a symlink that leads outside/);
+    expect(r.problems[0]!.message).toMatch(
+      /"dirlink-out\/secret" \(matched by "dirlink-out\/\*"\) is reached through a symlink that leads outside/,
+    );
   });
 });

@@ -31,12 +31,17 @@ interface Case {
 }
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'dockerfiles');
-const cases = readdirSync(FIXTURES).filter((d) => existsSync(join(FIXTURES, d, 'Dockerfile'))).sort();
+const cases = readdirSync(FIXTURES)
+  .filter((d) => existsSync(join(FIXTURES, d, 'Dockerfile')))
+  .sort();
 
 let reg: TestRegistry;
 let base: string;
 /** Files for ADD <url> cases, at HTTP_URL (a build arg of every case). */
-const SERVED: Record<string, Buffer> = { '/tool.sh': Buffer.from('#!/bin/sh\necho tool\n'), '/data.tar.gz': gzipSync(Buffer.from('a download is never unpacked\n')) };
+const SERVED: Record<string, Buffer> = {
+  '/tool.sh': Buffer.from('#!/bin/sh\necho tool\n'),
+  '/data.tar.gz': gzipSync(Buffer.from('a download is never unpacked\n')),
+};
 let http: Server;
 let httpUrl: string;
 const work = mkdtempSync(join(tmpdir(), 'oci-build-corpus-'));
@@ -71,7 +76,26 @@ async function prepare(name: string, c: Case): Promise<string> {
 async function withBuildah(name: string, ctx: string, c: Case): Promise<ImageView> {
   const local = `localhost/oci-build-corpus-${name}:${process.pid}`;
   const args = Object.entries({ BASE: base, HTTP_URL: httpUrl, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
-  await run('buildah', ['bud', '--quiet', '--tls-verify=false', '--network', 'none', '--format', c.format ?? 'oci', ...args, ...(c.target ? ['--target', c.target] : []), '-f', join(ctx, 'Dockerfile'), '-t', local, ctx], { timeoutMs: 240_000 });
+  await run(
+    'buildah',
+    [
+      'bud',
+      '--quiet',
+      '--tls-verify=false',
+      '--network',
+      'none',
+      '--format',
+      c.format ?? 'oci',
+      ...args,
+      ...(c.target ? ['--target', c.target] : []),
+      '-f',
+      join(ctx, 'Dockerfile'),
+      '-t',
+      local,
+      ctx,
+    ],
+    { timeoutMs: 240_000 },
+  );
   try {
     await run('buildah', ['push', '--quiet', '--tls-verify=false', local, `docker://${reg.host}/corpus/${name}:buildah`]);
   } finally {
@@ -89,22 +113,37 @@ async function withBuildah(name: string, ctx: string, c: Case): Promise<ImageVie
 
 async function withOciBuild(name: string, ctx: string, c: Case): Promise<ImageView> {
   const args = Object.entries({ BASE: base, HTTP_URL: httpUrl, ...c.args }).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
-  const r = await cli(['build', '-f', join(ctx, 'Dockerfile'), ...args, ...(c.target ? ['--target', c.target] : []), '-t', `${reg.host}/corpus/${name}:ours`, '--push', '--cache-dir', join(work, 'cache'), ctx]);
+  const r = await cli([
+    'build',
+    '-f',
+    join(ctx, 'Dockerfile'),
+    ...args,
+    ...(c.target ? ['--target', c.target] : []),
+    '-t',
+    `${reg.host}/corpus/${name}:ours`,
+    '--push',
+    '--cache-dir',
+    join(work, 'cache'),
+    ctx,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   return imageView(`${reg.host}/corpus/${name}:ours`);
 }
 
 describe('Dockerfile corpus against buildah bud', () => {
-  it('has cases', () => { expect(cases.length).toBeGreaterThanOrEqual(15); });
+  it('has cases', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(15);
+  });
   it.each(cases)('%s', async (name) => {
     const file = join(FIXTURES, name, 'case.json');
-    const c: Case = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Case : {};
+    const c: Case = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Case) : {};
     const ctx = await prepare(name, c);
     const theirs = await withBuildah(name, ctx, c);
     const ours = await withOciBuild(name, ctx, c);
     // Where buildah 1.28 is not BuildKit, the case states BuildKit's result for those paths/keys.
     for (const [p, node] of Object.entries(c.buildkit?.tree ?? {})) {
-      if (node === null) delete theirs.tree[p]; else theirs.tree[p] = node as ImageView['tree'][string];
+      if (node === null) delete theirs.tree[p];
+      else theirs.tree[p] = node as ImageView['tree'][string];
     }
     Object.assign(theirs.config, c.buildkit?.config ?? {});
     expect(ours.tree).toEqual(theirs.tree);

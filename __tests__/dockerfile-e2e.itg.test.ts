@@ -63,17 +63,36 @@ afterAll(async () => {
 
 async function build(tag: string, extra: string[] = []): Promise<{ digest: string; layers: string[] }> {
   const ref = `${reg.host}/dfe2e/app:${tag}`;
-  const r = await cli(['build', '-f', join(ctx, 'Dockerfile'), '--build-arg', `BASE=${base}`, '--build-arg', 'GREETING=hi', '--target', 'APP', '-t', ref, '--push', '--cache-dir', join(work, 'cache'), ...extra, ctx]);
+  const r = await cli([
+    'build',
+    '-f',
+    join(ctx, 'Dockerfile'),
+    '--build-arg',
+    `BASE=${base}`,
+    '--build-arg',
+    'GREETING=hi',
+    '--target',
+    'APP',
+    '-t',
+    ref,
+    '--push',
+    '--cache-dir',
+    join(work, 'cache'),
+    ...extra,
+    ctx,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   const map = JSON.parse(r.stdout) as Record<string, { digest: string; tags: string[] }>;
   expect(Object.keys(map)).toEqual(['app']);
   expect(map.app!.tags).toEqual([ref]);
-  const manifest = JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as { layers: { digest: string }[] };
+  const manifest = JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as {
+    layers: { digest: string }[];
+  };
   return { digest: map.app!.digest, layers: manifest.layers.map((l) => l.digest) };
 }
 
 describe('oci-build build -f Dockerfile', () => {
-  it('builds the target, pushes it, and podman runs it with the Dockerfile\'s config', async () => {
+  it("builds the target, pushes it, and podman runs it with the Dockerfile's config", async () => {
     const first = await build('v1');
     const ref = `${reg.host}/dfe2e/app:v1`;
     podmanRefs.push(ref);
@@ -98,8 +117,21 @@ describe('oci-build build -f Dockerfile', () => {
   it('fails before any work on an unsupported instruction, with Dockerfile:LINE:COL, and pushes nothing', async () => {
     const bad = join(work, 'bad');
     mkdirSync(bad, { recursive: true });
-    writeFileSync(join(bad, 'Dockerfile'), `FROM ${base}\nCOPY nothing-here /x\n  RUN --mount=type=secret,id=token cat /run/secrets/token\n`);
-    const r = await cli(['build', '-f', join(bad, 'Dockerfile'), '-t', `${reg.host}/dfe2e/bad:v1`, '--push', '--cache-dir', join(work, 'cache'), bad]);
+    writeFileSync(
+      join(bad, 'Dockerfile'),
+      `FROM ${base}\nCOPY nothing-here /x\n  RUN --mount=type=secret,id=token cat /run/secrets/token\n`,
+    );
+    const r = await cli([
+      'build',
+      '-f',
+      join(bad, 'Dockerfile'),
+      '-t',
+      `${reg.host}/dfe2e/bad:v1`,
+      '--push',
+      '--cache-dir',
+      join(work, 'cache'),
+      bad,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Dockerfile:2:1: COPY: copy source "nothing-here" does not exist/);
     expect(r.stderr).toMatch(/Dockerfile:3:3: RUN: --mount is not supported yet \(fix: /);

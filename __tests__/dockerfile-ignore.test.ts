@@ -7,14 +7,27 @@ import { filterContext, ignoreFileFor, isIgnored, parseDockerignore } from '../s
 /** .dockerignore with Docker's rules, and the filtered context the build reads. */
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 describe('.dockerignore patterns', () => {
   const p = parseDockerignore('# comment\n\n/build\n./tmp/\n**/*.log\n!keep/**/*.log\nnode_modules\n*/cache\ndocs/[a-c]*.md\n');
   it.each([
-    ['build', true], ['build/x/y', true], ['tmp/a', true], ['a.log', true], ['deep/er/b.log', true],
-    ['keep/a.log', false], ['keep/x/y/a.log', false], ['node_modules/m/index.js', true], ['src/node_modules', false],
-    ['pkg/cache/f', true], ['pkg/sub/cache', false], ['docs/a1.md', true], ['docs/d1.md', false], ['src/main.ts', false],
+    ['build', true],
+    ['build/x/y', true],
+    ['tmp/a', true],
+    ['a.log', true],
+    ['deep/er/b.log', true],
+    ['keep/a.log', false],
+    ['keep/x/y/a.log', false],
+    ['node_modules/m/index.js', true],
+    ['src/node_modules', false],
+    ['pkg/cache/f', true],
+    ['pkg/sub/cache', false],
+    ['docs/a1.md', true],
+    ['docs/d1.md', false],
+    ['src/main.ts', false],
   ])('%s ignored: %s', (path, want) => {
     expect(isIgnored(path, p)).toBe(want);
   });

@@ -7,17 +7,19 @@ import { parseInstruction } from '../src/dockerfile/instructions.js';
 
 describe('lexer', () => {
   it('drops comments, joins continuations, skips empty and comment lines inside them, keeps positions', () => {
-    const r = lex([
-      '# syntax=docker/dockerfile:1',
-      '# a comment',
-      'FROM busybox AS Build',
-      '',
-      '  RUN echo a \\',
-      '# inside',
-      '',
-      '    && echo b',
-      'env A=1',
-    ].join('\n'));
+    const r = lex(
+      [
+        '# syntax=docker/dockerfile:1',
+        '# a comment',
+        'FROM busybox AS Build',
+        '',
+        '  RUN echo a \\',
+        '# inside',
+        '',
+        '    && echo b',
+        'env A=1',
+      ].join('\n'),
+    );
     expect(r.directives).toEqual({ escape: '\\', syntax: 'docker/dockerfile:1' });
     expect(r.instructions.map((i) => [i.keyword, i.rest, i.pos.line, i.pos.column])).toEqual([
       ['FROM', 'busybox AS Build', 3, 1],
@@ -45,7 +47,10 @@ describe('lexer', () => {
     ]);
     expect(last!.pos.line).toBe(10);
     expect(r.problems).toEqual([]);
-    expect(lex('FROM x\nRUN <<EOF\nnever ends').problems[0]).toMatchObject({ pos: { line: 2, column: 1 }, message: expect.stringContaining('<<EOF') });
+    expect(lex('FROM x\nRUN <<EOF\nnever ends').problems[0]).toMatchObject({
+      pos: { line: 2, column: 1 },
+      message: expect.stringContaining('<<EOF'),
+    });
   });
 });
 
@@ -53,14 +58,36 @@ describe('expansion (BuildKit rules)', () => {
   const env: Record<string, string> = { A: 'a', E: '', P: '/usr/local/bin/tool.tar.gz', S: 'x y' };
   const look = (n: string) => env[n];
   const cases: [string, string][] = [
-    ['$A', 'a'], ['${A}', 'a'], ['$A$A', 'aa'], ['${A}b', 'ab'], ['$UNSET.', '.'], ['$', '$'], ['a$-b', 'a$-b'],
-    ['${E:-d}', 'd'], ['${E-d}', ''], ['${U-d}', 'd'], ['${A:-d}', 'a'],
-    ['${A:+set}', 'set'], ['${E:+set}', ''], ['${E+set}', 'set'], ['${U+set}', ''],
-    ['${U:-$A-x}', 'a-x'], ['${U:-"q w"}', 'q w'],
-    ['${P#*/}', 'usr/local/bin/tool.tar.gz'], ['${P##*/}', 'tool.tar.gz'],
-    ['${P%.*}', '/usr/local/bin/tool.tar'], ['${P%%.*}', '/usr/local/bin/tool'],
-    ['${P/local/LOCAL}', '/usr/LOCAL/bin/tool.tar.gz'], ['${P//o/0}', '/usr/l0cal/bin/t00l.tar.gz'],
-    ["'$A'", '$A'], ['"$A"', 'a'], ['"\\$A"', '$A'], ['\\$A', '$A'], ['"a\\b"', 'a\\b'], ['a\\ b', 'a b'], ['"${S}"', 'x y'],
+    ['$A', 'a'],
+    ['${A}', 'a'],
+    ['$A$A', 'aa'],
+    ['${A}b', 'ab'],
+    ['$UNSET.', '.'],
+    ['$', '$'],
+    ['a$-b', 'a$-b'],
+    ['${E:-d}', 'd'],
+    ['${E-d}', ''],
+    ['${U-d}', 'd'],
+    ['${A:-d}', 'a'],
+    ['${A:+set}', 'set'],
+    ['${E:+set}', ''],
+    ['${E+set}', 'set'],
+    ['${U+set}', ''],
+    ['${U:-$A-x}', 'a-x'],
+    ['${U:-"q w"}', 'q w'],
+    ['${P#*/}', 'usr/local/bin/tool.tar.gz'],
+    ['${P##*/}', 'tool.tar.gz'],
+    ['${P%.*}', '/usr/local/bin/tool.tar'],
+    ['${P%%.*}', '/usr/local/bin/tool'],
+    ['${P/local/LOCAL}', '/usr/LOCAL/bin/tool.tar.gz'],
+    ['${P//o/0}', '/usr/l0cal/bin/t00l.tar.gz'],
+    ["'$A'", '$A'],
+    ['"$A"', 'a'],
+    ['"\\$A"', '$A'],
+    ['\\$A', '$A'],
+    ['"a\\b"', 'a\\b'],
+    ['a\\ b', 'a b'],
+    ['"${S}"', 'x y'],
   ];
   it.each(cases)('%s -> %s', (word, want) => {
     expect(expandWord(word, look)).toBe(want);
@@ -95,12 +122,24 @@ describe('instructions', () => {
   it('tells exec form from shell form, takes flags off', () => {
     expect(one('RUN ["echo", "a b"]')).toMatchObject({ command: { exec: ['echo', 'a b'] } });
     expect(one('RUN [not json')).toMatchObject({ command: { shell: '[not json' } });
-    expect(one('RUN --network=none  echo  hi')).toMatchObject({ flags: [{ name: 'network', value: 'none' }], command: { shell: 'echo  hi' } });
-    expect(one('COPY --chown=1:2 --link a b /d/')).toMatchObject({ flags: [{ name: 'chown', value: '1:2' }, { name: 'link' }], sources: ['a', 'b'], dest: '/d/' });
+    expect(one('RUN --network=none  echo  hi')).toMatchObject({
+      flags: [{ name: 'network', value: 'none' }],
+      command: { shell: 'echo  hi' },
+    });
+    expect(one('COPY --chown=1:2 --link a b /d/')).toMatchObject({
+      flags: [{ name: 'chown', value: '1:2' }, { name: 'link' }],
+      sources: ['a', 'b'],
+      dest: '/d/',
+    });
     expect(one('COPY ["a b", "/d/"]')).toMatchObject({ sources: ['a b'], dest: '/d/' });
   });
   it('ENV and LABEL: name=value pairs and the legacy one-pair form', () => {
-    expect(one('ENV A=1 B="two words"')).toMatchObject({ pairs: [{ key: 'A', value: '1' }, { key: 'B', value: '"two words"' }] });
+    expect(one('ENV A=1 B="two words"')).toMatchObject({
+      pairs: [
+        { key: 'A', value: '1' },
+        { key: 'B', value: '"two words"' },
+      ],
+    });
     expect(one('ENV A two words')).toMatchObject({ pairs: [{ key: 'A', value: 'two words' }] });
   });
   it('reports unknown flags, instructions and bad forms with the position', () => {
@@ -108,7 +147,11 @@ describe('instructions', () => {
     expect(() => one('FORM x')).toThrow(/unknown instruction FORM/);
     expect(() => one('SHELL /bin/bash')).toThrow(/JSON list/);
     let err: unknown;
-    try { one('  COPY onlyone'); } catch (e) { err = e; }
+    try {
+      one('  COPY onlyone');
+    } catch (e) {
+      err = e;
+    }
     expect(err).toMatchObject({ pos: { line: 2, column: 3 }, instruction: 'COPY' });
   });
 });

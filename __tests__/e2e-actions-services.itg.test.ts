@@ -37,7 +37,9 @@ beforeAll(async () => {
   ctx = mkdtempSync(join(tmpdir(), 'oci-build-svc-e2e-'));
   runnerTemp = join(ctx, 'runner-temp');
   writeFileSync(join(ctx, 'coop'), '#!/bin/sh\necho coop\n');
-  writeFileSync(join(ctx, 'oci-build.yml'), `version: 1
+  writeFileSync(
+    join(ctx, 'oci-build.yml'),
+    `version: 1
 variants:
   alpha:
     base: ${base.single}
@@ -50,8 +52,14 @@ variants:
     steps:
       - file: /etc/beta
         content: beta
-`);
-  writeFileSync(join(ctx, 'event.json'), JSON.stringify({ repository: { name: 'Coop', full_name: 'Acme/Coop', default_branch: 'main', html_url: 'https://github.com/Acme/Coop' } }));
+`,
+  );
+  writeFileSync(
+    join(ctx, 'event.json'),
+    JSON.stringify({
+      repository: { name: 'Coop', full_name: 'Acme/Coop', default_branch: 'main', html_url: 'https://github.com/Acme/Coop' },
+    }),
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -66,19 +74,27 @@ async function runAction(job: Job, tag: string, extra: Record<string, string> = 
   writeFileSync(out, '');
   tokens.push(job.token);
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, HOME: process.env.HOME,
-    RUNNER_TEMP: runnerTemp, GITHUB_OUTPUT: out, GITHUB_WORKSPACE: ctx,
-    GITHUB_REPOSITORY: 'Acme/Coop', GITHUB_SHA: SHA1, GITHUB_JOB: 'images', GITHUB_ACTOR: 'octocat',
-    GITHUB_EVENT_NAME: 'push', GITHUB_EVENT_PATH: join(ctx, 'event.json'), GITHUB_REF: 'refs/heads/main',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RUNNER_TEMP: runnerTemp,
+    GITHUB_OUTPUT: out,
+    GITHUB_WORKSPACE: ctx,
+    GITHUB_REPOSITORY: 'Acme/Coop',
+    GITHUB_SHA: SHA1,
+    GITHUB_JOB: 'images',
+    GITHUB_ACTOR: 'octocat',
+    GITHUB_EVENT_NAME: 'push',
+    GITHUB_EVENT_PATH: join(ctx, 'event.json'),
+    GITHUB_REF: 'refs/heads/main',
     SOURCE_DATE_EPOCH: '1700000000',
     ...services.env(job),
-    'INPUT_CONFIG': join(ctx, 'oci-build.yml'),
-    'INPUT_IMAGES': `${reg.host}/acme/svc-\${variant}`,
-    'INPUT_TAGS': 'type=sha',
-    'INPUT_PUSH': 'true',
+    INPUT_CONFIG: join(ctx, 'oci-build.yml'),
+    INPUT_IMAGES: `${reg.host}/acme/svc-\${variant}`,
+    INPUT_TAGS: 'type=sha',
+    INPUT_PUSH: 'true',
     'INPUT_DIGEST-MAP': join(ctx, `digests-${tag}.json`),
     'INPUT_ARTIFACT-NAME': 'auto',
-    'INPUT_SUMMARY': 'false',
+    INPUT_SUMMARY: 'false',
     // The Actions cache is what is tested here: the registry's copy of the cache records stays off.
     'INPUT_CACHE-REGISTRY': 'false',
     ...extra,
@@ -97,7 +113,11 @@ function artifactClientOf(job: Job): DefaultArtifactClient {
 /** The layer records in the work dir: name -> modification time and content. */
 function layerRecords(): Map<string, { mtimeMs: number; text: string }> {
   const dir = join(runnerTemp, 'oci-build', 'layers');
-  return new Map(readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => [f, { mtimeMs: statSync(join(dir, f)).mtimeMs, text: readFileSync(join(dir, f), 'utf8') }]));
+  return new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => [f, { mtimeMs: statSync(join(dir, f)).mtimeMs, text: readFileSync(join(dir, f), 'utf8') }]),
+  );
 }
 
 describe('the action with the Actions artifact and cache services', () => {
@@ -163,18 +183,24 @@ describe('the action with the Actions artifact and cache services', () => {
     const jobs = { alpha: services.job(run), beta: services.job(run) };
     const built: Record<string, string> = {};
     for (const [variant, job] of Object.entries(jobs)) {
-      const r = await runAction(job, `part-${variant}`, { 'INPUT_VARIANTS': variant, 'INPUT_DISTRIBUTE': 'true', 'INPUT_CACHE': 'false' });
+      const r = await runAction(job, `part-${variant}`, { INPUT_VARIANTS: variant, INPUT_DISTRIBUTE: 'true', INPUT_CACHE: 'false' });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       Object.assign(built, JSON.parse(r.outputs.digests!));
     }
     expect(Object.keys(built).sort()).toEqual(['alpha', 'beta']);
     const merge = services.job(run);
-    const m = await runAction(merge, 'merge', { 'INPUT_MODE': 'merge', 'INPUT_CACHE': 'false' });
+    const m = await runAction(merge, 'merge', { INPUT_MODE: 'merge', INPUT_CACHE: 'false' });
     expect(m.code, m.stdout + m.stderr).toBe(0);
     expect(JSON.parse(m.outputs.digests!)).toEqual(built);
     // The merged map is itself an artifact of the run, beside the build jobs' ones.
     const names = (await artifactClientOf(merge).listArtifacts()).artifacts.map((a) => a.name).sort();
-    expect(names).toEqual(['digest-map-images-all-merged', 'digest-map-images-alpha', 'digest-map-images-beta', 'oci-build-partial-images-alpha', 'oci-build-partial-images-beta']);
+    expect(names).toEqual([
+      'digest-map-images-all-merged',
+      'digest-map-images-alpha',
+      'digest-map-images-beta',
+      'oci-build-partial-images-alpha',
+      'oci-build-partial-images-beta',
+    ]);
     expect(Number(m.outputs['artifact-id'])).toBeGreaterThan(0);
   });
 

@@ -139,8 +139,20 @@ describe('core build and push', () => {
   let firstLog = '';
 
   it('builds and pushes three variants with the bundled CLI', async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--tag', '${variant}-latest',
-      '--digest-map', join(ctx, 'digests.json'), '--cache-dir', cache]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--tag',
+      '${variant}-latest',
+      '--digest-map',
+      join(ctx, 'digests.json'),
+      '--cache-dir',
+      cache,
+    ]);
     firstLog = r.stderr;
     expect(r.code, r.stderr).toBe(0);
     map = JSON.parse(readFileSync(join(ctx, 'digests.json'), 'utf8'));
@@ -164,7 +176,12 @@ describe('core build and push', () => {
   });
 
   it('skopeo inspect shows the configured settings', async () => {
-    const alpha = await skopeoJson(['--config', `docker://${map.alpha!.ref}`]) as { config: Record<string, unknown>; rootfs: { diff_ids: string[] }; history: unknown[]; created: string };
+    const alpha = (await skopeoJson(['--config', `docker://${map.alpha!.ref}`])) as {
+      config: Record<string, unknown>;
+      rootfs: { diff_ids: string[] };
+      history: unknown[];
+      created: string;
+    };
     expect(alpha.config.Entrypoint).toEqual(['/usr/local/bin/hello']);
     expect(alpha.config.Cmd).toEqual(['alpha-arg']);
     expect(alpha.config.User).toBe('1000');
@@ -174,7 +191,10 @@ describe('core build and push', () => {
     expect(alpha.config.ExposedPorts).toEqual({ '8080/tcp': {} });
     expect(alpha.rootfs.diff_ids).toHaveLength(6);
     expect(alpha.created).toBe('1970-01-01T00:00:00Z');
-    const gamma = await skopeoJson(['--config', `docker://${map.gamma!.ref}`]) as { config: Record<string, unknown>; rootfs: { diff_ids: string[] } };
+    const gamma = (await skopeoJson(['--config', `docker://${map.gamma!.ref}`])) as {
+      config: Record<string, unknown>;
+      rootfs: { diff_ids: string[] };
+    };
     expect(gamma.config.Entrypoint).toEqual(['/usr/local/bin/hello']);
     expect(gamma.config.Cmd).toEqual(['gamma-arg']);
     expect(gamma.config.Env).toEqual(['PATH=/usr/local/bin:/bin', 'SUITE=e2e', 'VARIANT=gamma']);
@@ -182,7 +202,7 @@ describe('core build and push', () => {
     // gamma shares alpha's layers and adds one.
     expect(gamma.rootfs.diff_ids.slice(0, 6)).toEqual(alpha.rootfs.diff_ids);
     expect(gamma.rootfs.diff_ids).toHaveLength(7);
-    const beta = await skopeoJson(['--config', `docker://${map.beta!.ref}`]) as { config: Record<string, unknown> };
+    const beta = (await skopeoJson(['--config', `docker://${map.beta!.ref}`])) as { config: Record<string, unknown> };
     expect(beta.config.Cmd ?? null).toBeNull(); // a new entrypoint drops the base's CMD
     const manifest = JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${map.beta!.ref}`])).stdout);
     expect(manifest.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
@@ -208,12 +228,19 @@ describe('core build and push', () => {
   });
 
   it('owners, modes, globs and the base image directories come out right', async () => {
-    const out = await podmanRun(`${reg.host}/e2e/gamma:v1`, ['-c', [
-      'stat -c "%n %a %u:%g %F" /usr/local/bin/hello /opt/app/scenarios /opt/app/scenarios/login.yml /opt/app/scenarios/nested/deep.yml /etc/app/motd /etc/app/a.conf /etc/app/b.conf /opt/data /opt/data/through-symlink.txt',
-      'test -L /data && echo data-is-symlink',
-      'test -e /etc/app/ignored.txt || echo glob-filtered',
-      'cat /opt/app/extra.txt',
-    ].join('; ')], ['--entrypoint', '/bin/sh', '--user', '0']);
+    const out = await podmanRun(
+      `${reg.host}/e2e/gamma:v1`,
+      [
+        '-c',
+        [
+          'stat -c "%n %a %u:%g %F" /usr/local/bin/hello /opt/app/scenarios /opt/app/scenarios/login.yml /opt/app/scenarios/nested/deep.yml /etc/app/motd /etc/app/a.conf /etc/app/b.conf /opt/data /opt/data/through-symlink.txt',
+          'test -L /data && echo data-is-symlink',
+          'test -e /etc/app/ignored.txt || echo glob-filtered',
+          'cat /opt/app/extra.txt',
+        ].join('; '),
+      ],
+      ['--entrypoint', '/bin/sh', '--user', '0'],
+    );
     const lines = out.trim().split('\n');
     expect(lines).toContain('/usr/local/bin/hello 755 0:0 regular file');
     expect(lines).toContain('/opt/app/scenarios 755 1000:1000 directory');
@@ -231,8 +258,20 @@ describe('core build and push', () => {
   });
 
   it('building the same inputs again gives identical digests and uploads zero blob bytes', async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--tag', '${variant}-latest',
-      '--digest-map', join(ctx, 'digests2.json'), '--cache-dir', join(ctx, '.cache-fresh')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--tag',
+      '${variant}-latest',
+      '--digest-map',
+      join(ctx, 'digests2.json'),
+      '--cache-dir',
+      join(ctx, '.cache-fresh'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const again = JSON.parse(readFileSync(join(ctx, 'digests2.json'), 'utf8'));
     expect(again).toEqual(map);
@@ -245,7 +284,7 @@ describe('core build and push', () => {
     expect(r.code, r.stderr).toBe(0);
     const built = JSON.parse(r.stdout);
     for (const v of ['alpha', 'beta', 'gamma']) {
-      const inspected = await skopeoJson([`oci:${dir}:${v}`]) as { Digest: string };
+      const inspected = (await skopeoJson([`oci:${dir}:${v}`])) as { Digest: string };
       expect(inspected.Digest).toBe(map[v]!.digest); // same digests as pushed
       expect(built[v].digest).toBe(map[v]!.digest);
     }
@@ -262,14 +301,28 @@ describe('core build and push', () => {
     }
     // Every blob file's name is its sha256.
     for (const f of readdirSync(join(dir, 'blobs/sha256'))) {
-      const h = createHash('sha256').update(readFileSync(join(dir, 'blobs/sha256', f))).digest('hex');
+      const h = createHash('sha256')
+        .update(readFileSync(join(dir, 'blobs/sha256', f)))
+        .digest('hex');
       expect(h).toBe(f);
     }
   });
 
   it('writes a docker-archive that podman loads and runs', async () => {
     const file = join(ctx, 'images.tar');
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--variant', 'beta', '--tag', 'archived', '--output', `docker-archive:${file}`, '--cache-dir', cache]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--variant',
+      'beta',
+      '--tag',
+      'archived',
+      '--output',
+      `docker-archive:${file}`,
+      '--cache-dir',
+      cache,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const loaded = await run('podman', ['load', '-i', file]);
     expect(loaded.stdout + loaded.stderr).toContain(`${reg.host}/e2e/beta:archived`);
@@ -287,11 +340,11 @@ describe('core build and push', () => {
       RUNNER_TEMP: join(ctx, 'runner-temp'),
       GITHUB_OUTPUT: outFile,
       GITHUB_WORKSPACE: ctx,
-      'INPUT_CONFIG': join(ctx, 'oci-build.yml'),
-      'INPUT_VARIANTS': 'gamma',
-      'INPUT_PUSH': 'true',
-      'INPUT_TAGS': 'action-${variant}',
-      'INPUT_REGISTRY': 'ghcr.io',
+      INPUT_CONFIG: join(ctx, 'oci-build.yml'),
+      INPUT_VARIANTS: 'gamma',
+      INPUT_PUSH: 'true',
+      INPUT_TAGS: 'action-${variant}',
+      INPUT_REGISTRY: 'ghcr.io',
       'INPUT_REGISTRY-USERNAME': 'someone',
       'INPUT_REGISTRY-PASSWORD': 'not-for-this-registry',
       'INPUT_DIGEST-MAP': join(ctx, 'action-digests.json'),
@@ -301,7 +354,12 @@ describe('core build and push', () => {
     expect(r.stdout).toContain('::group::variant alpha');
     // The runner learns the secret from the ::add-mask:: command; no other line may carry it.
     expect(r.stdout).toContain('::add-mask::not-for-this-registry');
-    expect(r.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain('not-for-this-registry');
+    expect(
+      r.stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain('not-for-this-registry');
     const outputs = parseGithubOutput(readFileSync(outFile, 'utf8'));
     // gamma needs alpha (from:), so both are built and pushed.
     expect(JSON.parse(outputs.digests!)).toEqual({ alpha: map.alpha!.digest, gamma: map.gamma!.digest });
@@ -317,7 +375,9 @@ describe('invalid build files', () => {
   it('reports every problem with file and line and pushes nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'oci-build-bad-'));
     const file = join(dir, 'oci-build.yml');
-    writeFileSync(file, `version: 1
+    writeFileSync(
+      file,
+      `version: 1
 variants:
   one:
     image: ${reg.host}/bad/one
@@ -330,7 +390,8 @@ variants:
     image: ${reg.host}/bad/Two
     from: nowhere
     entrypont: [/x]
-`);
+`,
+    );
     const r = await cli(['build', '--config', file, '--push', '--cache-dir', join(dir, 'cache')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`${file}:7:\\d+: .*missing\\.txt`));
@@ -338,7 +399,7 @@ variants:
     expect(r.stderr).toMatch(new RegExp(`${file}:11:\\d+: .*lowercase`));
     expect(r.stderr).toMatch(new RegExp(`${file}:12:\\d+: .*nowhere`));
     expect(r.stderr).toMatch(new RegExp(`${file}:13:\\d+: .*entrypoint`));
-    const catalog = await (await fetch(`${reg.url}/v2/_catalog`)).json() as { repositories: string[] };
+    const catalog = (await (await fetch(`${reg.url}/v2/_catalog`)).json()) as { repositories: string[] };
     expect(catalog.repositories.filter((x) => x.startsWith('bad/'))).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -21,7 +21,9 @@ beforeAll(async () => {
   const base = await pushBusyboxBase(reg.host);
   ctx = mkdtempSync(join(tmpdir(), 'oci-build-gh-'));
   writeFileSync(join(ctx, 'coop'), '#!/bin/sh\necho coop\n');
-  writeFileSync(join(ctx, 'oci-build.yml'), `version: 1
+  writeFileSync(
+    join(ctx, 'oci-build.yml'),
+    `version: 1
 variants:
   empty:
     base: ${base.single}
@@ -37,7 +39,8 @@ variants:
     steps:
       - file: /etc/claude
         content: claude
-`);
+`,
+  );
 });
 
 afterAll(async () => {
@@ -51,7 +54,14 @@ function event(name: string, payload: object, ref: string) {
   return { GITHUB_EVENT_NAME: name, GITHUB_EVENT_PATH: path, GITHUB_REF: ref };
 }
 
-const repository = { name: 'Coop', full_name: 'Acme/Coop', default_branch: 'main', description: 'Coop agents', html_url: 'https://github.com/Acme/Coop', license: { spdx_id: 'MIT' } };
+const repository = {
+  name: 'Coop',
+  full_name: 'Acme/Coop',
+  default_branch: 'main',
+  description: 'Coop agents',
+  html_url: 'https://github.com/Acme/Coop',
+  license: { spdx_id: 'MIT' },
+};
 
 async function runAction(extra: Record<string, string>, tag: string) {
   const out = join(ctx, `output-${tag}`);
@@ -59,21 +69,29 @@ async function runAction(extra: Record<string, string>, tag: string) {
   writeFileSync(out, '');
   writeFileSync(summary, '');
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, HOME: process.env.HOME,
-    RUNNER_TEMP: join(ctx, 'runner-temp'), GITHUB_OUTPUT: out, GITHUB_STEP_SUMMARY: summary, GITHUB_WORKSPACE: ctx,
-    GITHUB_REPOSITORY: 'Acme/Coop', GITHUB_SHA: SHA, GITHUB_SERVER_URL: 'https://github.com', GITHUB_JOB: 'images', GITHUB_ACTOR: 'octocat',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RUNNER_TEMP: join(ctx, 'runner-temp'),
+    GITHUB_OUTPUT: out,
+    GITHUB_STEP_SUMMARY: summary,
+    GITHUB_WORKSPACE: ctx,
+    GITHUB_REPOSITORY: 'Acme/Coop',
+    GITHUB_SHA: SHA,
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_JOB: 'images',
+    GITHUB_ACTOR: 'octocat',
     SOURCE_DATE_EPOCH: '1700000000',
-    'INPUT_CONFIG': join(ctx, 'oci-build.yml'),
-    'INPUT_IMAGES': `${reg.host}/acme/coop-\${variant}`,
-    'INPUT_TAGS': 'type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=sha\ntype=ref,event=pr',
-    'INPUT_PUSH': 'auto',
-    'INPUT_REGISTRY': 'ghcr.io',
+    INPUT_CONFIG: join(ctx, 'oci-build.yml'),
+    INPUT_IMAGES: `${reg.host}/acme/coop-\${variant}`,
+    INPUT_TAGS: 'type=semver,pattern={{version}}\ntype=semver,pattern={{major}}.{{minor}}\ntype=sha\ntype=ref,event=pr',
+    INPUT_PUSH: 'auto',
+    INPUT_REGISTRY: 'ghcr.io',
     'INPUT_REGISTRY-USERNAME': 'octocat',
     'INPUT_REGISTRY-PASSWORD': PASSWORD,
     'INPUT_REGISTRY-AUTH': `- registry: registry.example.com\n  username: bot\n  password: ${OTHER_PASSWORD}\n`,
     'INPUT_DIGEST-MAP': join(ctx, `digests-${tag}.json`),
     'INPUT_ARTIFACT-NAME': 'auto',
-    'INPUT_SUMMARY': 'true',
+    INPUT_SUMMARY: 'true',
     ...extra,
   };
   const r = await runNode(ACTION, [], { env, cwd: ctx });
@@ -85,7 +103,10 @@ async function tagsOf(repo: string): Promise<string[]> {
   if (res.status === 404) return [];
   // sha256-<hex> tags are the referrers fallback of the attestations, and buildcache the layer
   // cache's record (cache-registry: auto), not image tags.
-  return ((await res.json()) as { tags: string[] | null }).tags?.filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache').sort() ?? [];
+  return (
+    ((await res.json()) as { tags: string[] | null }).tags?.filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache').sort() ??
+    []
+  );
 }
 
 describe('the action on GitHub events', () => {
@@ -100,7 +121,9 @@ describe('the action on GitHub events', () => {
     expect(await tagsOf('acme/coop-claude')).toEqual(['1.2-claude', '1.2.3-claude', 'latest-claude', 'sha-abc1234-claude'].sort());
     const meta = JSON.parse(r.outputs.metadata!);
     expect(meta.claude.tags).toContain(`${reg.host}/acme/coop-claude:latest-claude`);
-    const inspect = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/acme/coop-claude:1.2.3-claude`])).stdout);
+    const inspect = JSON.parse(
+      (await run('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/acme/coop-claude:1.2.3-claude`])).stdout,
+    );
     expect(inspect.Digest).toBe(meta.claude.digest);
     expect(inspect.Labels).toMatchObject({
       'org.opencontainers.image.source': 'https://github.com/Acme/Coop',
@@ -112,7 +135,9 @@ describe('the action on GitHub events', () => {
       // The build file's own label wins over the generated one.
       'org.opencontainers.image.description': 'set in the build file',
     });
-    const manifest = JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/acme/coop-empty:1.2.3`])).stdout);
+    const manifest = JSON.parse(
+      (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/acme/coop-empty:1.2.3`])).stdout,
+    );
     expect(manifest.annotations['org.opencontainers.image.source']).toBe('https://github.com/Acme/Coop');
     expect(manifest.annotations['org.opencontainers.image.version']).toBe('1.2.3');
     // The job summary: one row per variant, and the digest map.
@@ -126,7 +151,22 @@ describe('the action on GitHub events', () => {
 
   it('a pull request builds without pushing, yet sets the digests', async () => {
     const before = await tagsOf('acme/coop-empty');
-    const r = await runAction(event('pull_request', { repository, number: 7, pull_request: { number: 7, head: { ref: 'feature', repo: { full_name: 'Acme/Coop', fork: false } }, base: { ref: 'main', repo: { full_name: 'Acme/Coop' } } } }, 'refs/pull/7/merge'), 'pr');
+    const r = await runAction(
+      event(
+        'pull_request',
+        {
+          repository,
+          number: 7,
+          pull_request: {
+            number: 7,
+            head: { ref: 'feature', repo: { full_name: 'Acme/Coop', fork: false } },
+            base: { ref: 'main', repo: { full_name: 'Acme/Coop' } },
+          },
+        },
+        'refs/pull/7/merge',
+      ),
+      'pr',
+    );
     logs.push(r.stdout, r.stderr);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.outputs.pushed).toBe('false');
@@ -134,12 +174,33 @@ describe('the action on GitHub events', () => {
     expect(Object.keys(digests).sort()).toEqual(['claude', 'empty']);
     expect(digests.empty).toMatch(/^sha256:[0-9a-f]{64}$/);
     // As metadata-action: a pr-N tag and the sha tag (they would be written if pushed).
-    expect(JSON.parse(r.outputs.metadata!).empty.tags).toEqual([`${reg.host}/acme/coop-empty:pr-7`, `${reg.host}/acme/coop-empty:sha-abc1234`]);
+    expect(JSON.parse(r.outputs.metadata!).empty.tags).toEqual([
+      `${reg.host}/acme/coop-empty:pr-7`,
+      `${reg.host}/acme/coop-empty:sha-abc1234`,
+    ]);
     expect(await tagsOf('acme/coop-empty')).toEqual(before);
   });
 
   it('a fork pull request with push: true still does not push', async () => {
-    const r = await runAction({ ...event('pull_request', { repository, number: 8, pull_request: { number: 8, head: { ref: 'x', repo: { full_name: 'mallory/Coop', fork: true } }, base: { ref: 'main', repo: { full_name: 'Acme/Coop' } } } }, 'refs/pull/8/merge'), 'INPUT_PUSH': 'true' }, 'fork');
+    const r = await runAction(
+      {
+        ...event(
+          'pull_request',
+          {
+            repository,
+            number: 8,
+            pull_request: {
+              number: 8,
+              head: { ref: 'x', repo: { full_name: 'mallory/Coop', fork: true } },
+              base: { ref: 'main', repo: { full_name: 'Acme/Coop' } },
+            },
+          },
+          'refs/pull/8/merge',
+        ),
+        INPUT_PUSH: 'true',
+      },
+      'fork',
+    );
     logs.push(r.stdout, r.stderr);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.outputs.pushed).toBe('false');
@@ -147,7 +208,10 @@ describe('the action on GitHub events', () => {
   });
 
   it('no secret appears in any log line', () => {
-    const all = logs.join('\n').split('\n').filter((l) => !l.startsWith('::add-mask::'));
+    const all = logs
+      .join('\n')
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'));
     expect(all.length).toBeGreaterThan(10);
     for (const secret of [PASSWORD, OTHER_PASSWORD]) expect(all.join('\n')).not.toContain(secret);
     expect(logs.join('\n')).toContain(`::add-mask::${PASSWORD}`);

@@ -24,7 +24,9 @@ beforeAll(async () => {
     writeFileSync(join(ctx, 'target', arch, 'coop'), `#!/bin/sh\necho "coop built for ${arch}, base $(cat /etc/base-arch)"\n`);
     chmodSync(join(ctx, 'target', arch, 'coop'), 0o755);
   }
-  writeFileSync(join(ctx, 'oci-build.yml'), `version: 1
+  writeFileSync(
+    join(ctx, 'oci-build.yml'),
+    `version: 1
 args: { REG: ${reg.host} }
 variants:
   coop:
@@ -49,7 +51,8 @@ variants:
     steps:
       - file: /etc/plain
         content: plain
-`);
+`,
+  );
 });
 
 afterAll(async () => {
@@ -92,7 +95,18 @@ let singleJob: Promise<DigestMapOf> | undefined;
  */
 function singleJobBuild(): Promise<DigestMapOf> {
   singleJob ??= (async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', join(ctx, 'map.json'), '--cache-dir', join(ctx, 'cache')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--digest-map',
+      join(ctx, 'map.json'),
+      '--cache-dir',
+      join(ctx, 'cache'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8')) as DigestMapOf;
   })();
@@ -100,7 +114,6 @@ function singleJobBuild(): Promise<DigestMapOf> {
 }
 
 describe('multi-platform variants', () => {
-
   it('builds one manifest per platform and pushes an OCI index', async () => {
     const map = await singleJobBuild();
     expect(map.coop!.mediaType).toBe('application/vnd.oci.image.index.v1+json');
@@ -110,7 +123,9 @@ describe('multi-platform variants', () => {
     expect(index.digest).toBe(map.coop!.digest);
     const doc = JSON.parse(index.text);
     expect(validateOci('index', doc)).toEqual([]);
-    expect(doc.manifests.map((m: { platform: { architecture: string; os: string } }) => `${m.platform.os}/${m.platform.architecture}`)).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(
+      doc.manifests.map((m: { platform: { architecture: string; os: string } }) => `${m.platform.os}/${m.platform.architecture}`),
+    ).toEqual(['linux/amd64', 'linux/arm64']);
     expect(doc.manifests[0].digest).toBe(map.coop!.platforms['linux/amd64']!.digest);
     expect(doc.annotations['org.opencontainers.image.description']).toBe('two platforms');
     // Each platform's manifest names the base entry it was built on.
@@ -136,7 +151,19 @@ describe('multi-platform variants', () => {
 
   it('--platform narrows a declared list; the OCI layout holds the index', async () => {
     const map = await singleJobBuild();
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--platform', 'linux/arm64', '--variant', 'coop', '--output', `oci:${join(ctx, 'layout')}`, '--cache-dir', join(ctx, 'cache')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--platform',
+      'linux/arm64',
+      '--variant',
+      'coop',
+      '--output',
+      `oci:${join(ctx, 'layout')}`,
+      '--cache-dir',
+      join(ctx, 'cache'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(Object.keys(out.coop.platforms)).toEqual(['linux/arm64']);
@@ -150,10 +177,19 @@ describe('multi-platform variants', () => {
   it('a missing per-arch source is reported for that platform before anything is pushed', async () => {
     rmSync(join(ctx, 'target', 'arm64', 'coop'));
     try {
-      const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'broken', '--cache-dir', join(ctx, 'cache')]);
+      const r = await cli([
+        'build',
+        '--config',
+        join(ctx, 'oci-build.yml'),
+        '--push',
+        '--tag',
+        'broken',
+        '--cache-dir',
+        join(ctx, 'cache'),
+      ]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/oci-build\.yml:\d+:\d+: variants\.coop\.steps\[0\]\.copy: for linux\/arm64: .*target\/arm64\/coop/);
-      const tags = await (await fetch(`${reg.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] };
+      const tags = (await (await fetch(`${reg.url}/v2/mp/coop/tags/list`)).json()) as { tags: string[] };
       expect(tags.tags).not.toContain('broken');
     } finally {
       writeFileSync(join(ctx, 'target', 'arm64', 'coop'), '#!/bin/sh\necho "coop built for arm64, base $(cat /etc/base-arch)"\n');
@@ -167,8 +203,12 @@ describe('distributed builds', () => {
   const partial = (n: string) => join(ctx, `partial-${n}.json`);
   const env = () => ({ ...process.env, REG: reg2.host });
 
-  beforeAll(async () => { reg2 = await startRegistry(); });
-  afterAll(async () => { await reg2?.stop(); });
+  beforeAll(async () => {
+    reg2 = await startRegistry();
+  });
+  afterAll(async () => {
+    await reg2?.stop();
+  });
 
   let jobsRun: Promise<void> | undefined;
   /** The three distributed build jobs (each writes its partial map), run once. */
@@ -180,7 +220,10 @@ describe('distributed builds', () => {
         ['--variant', 'plain', '--distribute', partial('plain')],
       ];
       for (const args of jobs) {
-        const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, `cache-${args[1]}`), ...args], { env: env() });
+        const r = await cli(
+          ['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, `cache-${args[1]}`), ...args],
+          { env: env() },
+        );
         expect(r.code, r.stderr).toBe(0);
       }
     })();
@@ -191,10 +234,28 @@ describe('distributed builds', () => {
     const map = await singleJobBuild();
     await distributedJobs();
     // The platform jobs pushed manifests by digest only: no tag yet for the index variants.
-    const before = await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] | null };
+    const before = (await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json()) as { tags: string[] | null };
     expect((before.tags ?? []).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache')).toEqual([]); // (sha256-<hex>: attestations' referrers fallback; buildcache: the layer cache's record)
-    const r = await cli(['merge', '--config', join(ctx, 'oci-build.yml'), '--partial', partial('amd64'), '--partial', partial('arm64'), '--partial', partial('plain'),
-      '--tag', 'v1', '--digest-map', join(ctx, 'merged.json'), '--cache-dir', join(ctx, 'cache-merge')], { env: env() });
+    const r = await cli(
+      [
+        'merge',
+        '--config',
+        join(ctx, 'oci-build.yml'),
+        '--partial',
+        partial('amd64'),
+        '--partial',
+        partial('arm64'),
+        '--partial',
+        partial('plain'),
+        '--tag',
+        'v1',
+        '--digest-map',
+        join(ctx, 'merged.json'),
+        '--cache-dir',
+        join(ctx, 'cache-merge'),
+      ],
+      { env: env() },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/0 blobs uploaded \(0 B\)/);
     const merged = readFileSync(join(ctx, 'merged.json'), 'utf8');
@@ -209,12 +270,25 @@ describe('distributed builds', () => {
 
   it('a missing partial map fails the merge with a list of what is missing', async () => {
     await distributedJobs();
-    const r = await cli(['merge', '--config', join(ctx, 'oci-build.yml'), '--partial', partial('amd64'), '--tag', 'v2', '--cache-dir', join(ctx, 'cache-merge')], { env: env() });
+    const r = await cli(
+      [
+        'merge',
+        '--config',
+        join(ctx, 'oci-build.yml'),
+        '--partial',
+        partial('amd64'),
+        '--tag',
+        'v2',
+        '--cache-dir',
+        join(ctx, 'cache-merge'),
+      ],
+      { env: env() },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('variant coop: platform linux/arm64 is missing');
     expect(r.stderr).toContain('variant tools: platform linux/arm64 is missing');
     expect(r.stderr).toContain('variant plain: missing');
-    const tags = await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json() as { tags: string[] };
+    const tags = (await (await fetch(`${reg2.url}/v2/mp/coop/tags/list`)).json()) as { tags: string[] };
     expect(tags.tags).not.toContain('v2');
   });
 });
@@ -223,7 +297,9 @@ describe('run: steps for another platform', () => {
   it('without an emulator, fail with a message naming the platform and the fix, pushing nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'oci-build-foreign-'));
     try {
-      writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+      writeFileSync(
+        join(dir, 'oci-build.yml'),
+        `version: 1
 variants:
   tool:
     image: ${reg.host}/mp/foreign
@@ -231,10 +307,13 @@ variants:
     platforms: [linux/amd64, linux/arm64]
     steps:
       - run: echo hello > /hello
-`);
+`,
+      );
       const r = await cli(['build', '--config', join(dir, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(dir, 'cache')]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/oci-build\.yml:\d+: variant tool: run: steps for linux\/arm64 cannot execute on this linux\/amd64 machine: no binfmt_misc emulator/);
+      expect(r.stderr).toMatch(
+        /oci-build\.yml:\d+: variant tool: run: steps for linux\/arm64 cannot execute on this linux\/amd64 machine: no binfmt_misc emulator/,
+      );
       expect(r.stderr).toMatch(/Fix: build linux\/arm64 on a matching runner .*distribute: true.*mode: merge/);
       const tags = await fetch(`${reg.url}/v2/mp/foreign/tags/list`);
       expect(tags.status === 404 || ((await tags.json()) as { tags: string[] | null }).tags === null).toBe(true);

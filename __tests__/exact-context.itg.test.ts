@@ -38,11 +38,13 @@ async function listing(ref: string): Promise<string> {
     const rows = (await run('find', ['d', 'h', '-printf', '%p %y %n %i\n'], { cwd: mnt })).stdout.trim().split('\n').sort();
     // Inode numbers differ between images; name each by the first path that has it.
     const first = new Map<string, string>();
-    return rows.map((r) => {
-      const [p, y, n, ino] = r.split(' ');
-      if (!first.has(ino!)) first.set(ino!, p!);
-      return y === 'f' ? `${p} f ${n} ${first.get(ino!)}` : `${p} ${y}`;
-    }).join('\n');
+    return rows
+      .map((r) => {
+        const [p, y, n, ino] = r.split(' ');
+        if (!first.has(ino!)) first.set(ino!, p!);
+        return y === 'f' ? `${p} f ${n} ${first.get(ino!)}` : `${p} ${y}`;
+      })
+      .join('\n');
   } finally {
     await run('podman', ['image', 'unmount', ref], { allowFail: true });
   }
@@ -50,18 +52,21 @@ async function listing(ref: string): Promise<string> {
 
 describe('copy from the build context, compared with buildah', () => {
   it('d/ through a symlink copies the directory; hardlinks stay one inode', async () => {
-    writeFileSync(join(ctx, 'oci-build.yml'), [
-      'version: 1',
-      'variants:',
-      '  ctx:',
-      '    base: scratch',
-      `    image: ${reg.host}/exact/ctx`,
-      '    steps:',
-      '      - copy: d/',
-      '        to: /d/',
-      '      - copy: h',
-      '        to: /h/',
-    ].join('\n'));
+    writeFileSync(
+      join(ctx, 'oci-build.yml'),
+      [
+        'version: 1',
+        'variants:',
+        '  ctx:',
+        '    base: scratch',
+        `    image: ${reg.host}/exact/ctx`,
+        '    steps:',
+        '      - copy: d/',
+        '        to: /d/',
+        '      - copy: h',
+        '        to: /h/',
+      ].join('\n'),
+    );
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1']);
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     const ours = `${reg.host}/exact/ctx:v1`;

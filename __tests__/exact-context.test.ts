@@ -1,5 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, createWriteStream, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +27,12 @@ import { run } from './helpers/exec.js';
 /** Issue 12, exact copies out of the build context: rewrites while reading, hardlinks, symlinked directories, file names. */
 
 let work: string;
-beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'exact-context-')); });
-afterAll(() => { if (work) rmSync(work, { recursive: true, force: true }); });
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'exact-context-'));
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 function context(name: string): string {
   const dir = join(work, name);
@@ -62,7 +78,7 @@ describe('a source file rewritten in place while its layer is written', () => {
     const drain = (async () => {
       for await (const chunk of tar as Readable) {
         seen += (chunk as Buffer).length;
-        if (!rewritten && seen > (1 << 20)) {
+        if (!rewritten && seen > 1 << 20) {
           rewritten = true;
           const fd = openSync(join(ctxDir, 'big.bin'), 'r+'); // same inode, same size
           writeSync(fd, Buffer.alloc(size, 'b'), 0, size, 0);
@@ -70,7 +86,9 @@ describe('a source file rewritten in place while its layer is written', () => {
         }
       }
     })();
-    await expect(drain).rejects.toThrow(/\/opt\/big\.bin changed while building the layer: big\.bin in the build context was written to while it was read: its mtime, ctime changed/);
+    await expect(drain).rejects.toThrow(
+      /\/opt\/big\.bin changed while building the layer: big\.bin in the build context was written to while it was read: its mtime, ctime changed/,
+    );
     expect(rewritten).toBe(true);
   });
 
@@ -116,14 +134,16 @@ describe('hardlinks in the build context', () => {
 });
 
 describe('copy: d/ where d is a symlink to a directory', () => {
-  it('copies the directory\'s contents, as Docker and buildah do', async () => {
+  it("copies the directory's contents, as Docker and buildah do", async () => {
     const ctxDir = context('symdir');
     mkdirSync(join(ctxDir, 'real/sub'), { recursive: true });
     writeFileSync(join(ctxDir, 'real/sub/f.txt'), 'f');
     symlinkSync('real', join(ctxDir, 'd'));
     const layer = await layerOf(await copyStep(ctxDir, ['d/'], '/d/'), ctxDir);
     expect(layer.map(({ header: h }) => [h.name, h.type])).toEqual([
-      ['d/', 'dir'], ['d/sub/', 'dir'], ['d/sub/f.txt', 'file'],
+      ['d/', 'dir'],
+      ['d/sub/', 'dir'],
+      ['d/sub/f.txt', 'file'],
     ]);
   });
 
@@ -132,7 +152,10 @@ describe('copy: d/ where d is a symlink to a directory', () => {
     mkdirSync(join(ctxDir, 'real'));
     symlinkSync('real', join(ctxDir, 'd'));
     const layer = await layerOf(await copyStep(ctxDir, ['d'], '/opt/d'), ctxDir);
-    expect(layer.map(({ header: h }) => [h.name, h.type, h.linkname])).toEqual([['opt/', 'dir', ''], ['opt/d', 'symlink', 'real']]);
+    expect(layer.map(({ header: h }) => [h.name, h.type, h.linkname])).toEqual([
+      ['opt/', 'dir', ''],
+      ['opt/d', 'symlink', 'real'],
+    ]);
   });
 });
 

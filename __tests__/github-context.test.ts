@@ -43,7 +43,11 @@ const prPayload = (headFullName: string | null, fork: boolean) => ({
 
 describe('contextFromEnv', () => {
   it('branch push with payload', () => {
-    const ctx = contextFromEnv(env({}), { ref: 'refs/heads/main', repository, head_commit: { id: SHA, timestamp: '2020-01-09T10:00:00Z' } });
+    const ctx = contextFromEnv(env({}), {
+      ref: 'refs/heads/main',
+      repository,
+      head_commit: { id: SHA, timestamp: '2020-01-09T10:00:00Z' },
+    });
     expect(ctx).toEqual({
       eventName: 'push',
       ref: 'refs/heads/main',
@@ -55,7 +59,13 @@ describe('contextFromEnv', () => {
       runAttempt: '2',
       job: 'build',
       actor: 'octocat',
-      repo: { name: 'Coop', description: 'A coop', license: 'MIT', html_url: 'https://github.com/Acme/Coop', topics: ['containers', 'oci'] },
+      repo: {
+        name: 'Coop',
+        description: 'A coop',
+        license: 'MIT',
+        html_url: 'https://github.com/Acme/Coop',
+        topics: ['containers', 'oci'],
+      },
       commitDate: '2020-01-09T10:00:00Z',
     });
   });
@@ -68,12 +78,25 @@ describe('contextFromEnv', () => {
   });
 
   it('pull request from the same repository', () => {
-    const ctx = contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/42/merge', GITHUB_BASE_REF: 'main', GITHUB_HEAD_REF: 'feature' }), prPayload('Acme/Coop', false));
-    expect(ctx).toMatchObject({ eventName: 'pull_request', ref: 'refs/pull/42/merge', prNumber: 42, isFork: false, baseRef: 'main', headRef: 'feature' });
+    const ctx = contextFromEnv(
+      env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/42/merge', GITHUB_BASE_REF: 'main', GITHUB_HEAD_REF: 'feature' }),
+      prPayload('Acme/Coop', false),
+    );
+    expect(ctx).toMatchObject({
+      eventName: 'pull_request',
+      ref: 'refs/pull/42/merge',
+      prNumber: 42,
+      isFork: false,
+      baseRef: 'main',
+      headRef: 'feature',
+    });
   });
 
   it('pull request from a fork', () => {
-    const ctx = contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/42/merge' }), prPayload('mallory/Coop', true));
+    const ctx = contextFromEnv(
+      env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/42/merge' }),
+      prPayload('mallory/Coop', true),
+    );
     expect(ctx).toMatchObject({ prNumber: 42, isFork: true, baseRef: 'main', headRef: 'feature' });
   });
 
@@ -83,16 +106,23 @@ describe('contextFromEnv', () => {
   });
 
   it('a pull request whose fork was deleted counts as a fork', () => {
-    expect(contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/42/merge' }), prPayload(null, false)).isFork).toBe(true);
+    expect(
+      contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/42/merge' }), prPayload(null, false)).isFork,
+    ).toBe(true);
   });
 
   it('only the fork flag known', () => {
     const payload = { pull_request: { number: 5, head: { repo: { fork: true } }, base: {} } };
-    expect(contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/5/merge', GITHUB_REPOSITORY: '' }), payload).isFork).toBe(true);
+    expect(
+      contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request', GITHUB_REF: 'refs/pull/5/merge', GITHUB_REPOSITORY: '' }), payload).isFork,
+    ).toBe(true);
   });
 
   it('pull_request_target: ref becomes refs/pull/<n>/merge (as metadata-action), so pr-N tags work', () => {
-    const ctx = contextFromEnv(env({ GITHUB_EVENT_NAME: 'pull_request_target', GITHUB_REF: 'refs/heads/main' }), prPayload('mallory/Coop', true));
+    const ctx = contextFromEnv(
+      env({ GITHUB_EVENT_NAME: 'pull_request_target', GITHUB_REF: 'refs/heads/main' }),
+      prPayload('mallory/Coop', true),
+    );
     expect(ctx.ref).toBe('refs/pull/42/merge');
     expect(ctx.isFork).toBe(true);
     expect(computeTags(resolveTagRules([]), parseFlavor([]), ctx)).toEqual(['pr-42']);
@@ -108,16 +138,26 @@ describe('contextFromEnv', () => {
     expect(sched.defaultBranch).toBeUndefined();
     // {{is_default_branch}} is still true on schedule, as in metadata-action.
     expect(computeTags(resolveTagRules(['type=raw,value=d,enable={{is_default_branch}}']), parseFlavor([]), sched)).toEqual(['d']);
-    expect(contextFromEnv(env({ GITHUB_EVENT_NAME: 'workflow_dispatch' }), { inputs: {}, ref: 'refs/heads/main', repository })).toMatchObject({ eventName: 'workflow_dispatch', defaultBranch: 'main' });
+    expect(
+      contextFromEnv(env({ GITHUB_EVENT_NAME: 'workflow_dispatch' }), { inputs: {}, ref: 'refs/heads/main', repository }),
+    ).toMatchObject({ eventName: 'workflow_dispatch', defaultBranch: 'main' });
   });
 
   it('off GitHub: empty strings, no throw, repo derived only when the repository is known', () => {
     expect(contextFromEnv({})).toEqual({ eventName: '', ref: '', sha: '', repository: '', serverUrl: 'https://github.com' });
-    expect(contextFromEnv({ GITHUB_REPOSITORY: 'a/b', GITHUB_SERVER_URL: 'https://ghe.example.com/' }).repo).toEqual({ name: 'b', html_url: 'https://ghe.example.com/a/b' });
+    expect(contextFromEnv({ GITHUB_REPOSITORY: 'a/b', GITHUB_SERVER_URL: 'https://ghe.example.com/' }).repo).toEqual({
+      name: 'b',
+      html_url: 'https://ghe.example.com/a/b',
+    });
   });
 
   it('commit date from commits[] for the matching sha only', () => {
-    const payload = { commits: [{ id: 'x', timestamp: '2001-01-01T00:00:00Z' }, { id: SHA, timestamp: '2002-02-02T00:00:00Z' }] };
+    const payload = {
+      commits: [
+        { id: 'x', timestamp: '2001-01-01T00:00:00Z' },
+        { id: SHA, timestamp: '2002-02-02T00:00:00Z' },
+      ],
+    };
     expect(contextFromEnv(env({}), payload).commitDate).toBe('2002-02-02T00:00:00Z');
     expect(contextFromEnv(env({}), { head_commit: { id: 'other', timestamp: '2003-01-01T00:00:00Z' } }).commitDate).toBeUndefined();
   });

@@ -122,14 +122,22 @@ describe('uploadDigestMapArtifact', () => {
 
   it('empty name disables without a word', async () => {
     const c = capture();
-    const client: ArtifactClientLike = { uploadArtifact: async () => { throw new Error('must not be called'); } };
+    const client: ArtifactClientLike = {
+      uploadArtifact: async () => {
+        throw new Error('must not be called');
+      },
+    };
     expect(await uploadDigestMapArtifact(file, '', undefined, { client, logger: c.logger })).toBeUndefined();
     expect(c.warn).toEqual([]);
   });
 
   it('a failing upload warns and returns undefined (never throws)', async () => {
     const c = capture();
-    const client: ArtifactClientLike = { uploadArtifact: async () => { throw new Error('Failed request: (409) Conflict: an artifact with this name already exists on the workflow run'); } };
+    const client: ArtifactClientLike = {
+      uploadArtifact: async () => {
+        throw new Error('Failed request: (409) Conflict: an artifact with this name already exists on the workflow run');
+      },
+    };
     expect(await uploadDigestMapArtifact(file, 'n', undefined, { client, logger: c.logger })).toBeUndefined();
     expect(c.warn[0]).toMatch(/artifact "n" not uploaded: .*409.*give each matrix job its own name/);
   });
@@ -144,7 +152,12 @@ describe('uploadDigestMapArtifact', () => {
     expect(await uploadDigestMapArtifact(file, 'a/b', undefined, { client: ok, logger: c.logger })).toBeUndefined();
     expect(c.warn.pop()).toMatch(/may not contain/);
     const calls: unknown[] = [];
-    const rec: ArtifactClientLike = { uploadArtifact: async (_n, _f, _r, o) => { calls.push(o); return { id: 1 }; } };
+    const rec: ArtifactClientLike = {
+      uploadArtifact: async (_n, _f, _r, o) => {
+        calls.push(o);
+        return { id: 1 };
+      },
+    };
     expect(await uploadDigestMapArtifact(file, 'n', 365, { client: rec, logger: c.logger })).toBe(1);
     expect(await uploadDigestMapArtifact(file, 'n', 0, { client: rec, logger: c.logger })).toBe(1);
     expect(calls).toEqual([{}, {}]);

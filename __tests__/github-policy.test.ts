@@ -39,13 +39,20 @@ describe('ociLabels', () => {
       'org.opencontainers.image.title': 'Hello-World',
       'org.opencontainers.image.url': 'https://ghe.example.com/octocat/Hello-World',
     });
-    expect(ociLabels({ ...base, repo: { ...base.repo!, license: 'NOASSERTION', description: '  ' } }, '', 'x')).not.toHaveProperty('org.opencontainers.image.licenses');
+    expect(ociLabels({ ...base, repo: { ...base.repo!, license: 'NOASSERTION', description: '  ' } }, '', 'x')).not.toHaveProperty(
+      'org.opencontainers.image.licenses',
+    );
     expect(ociLabels({ eventName: '', ref: '', sha: '', repository: '', serverUrl: 'https://github.com' }, undefined, '')).toEqual({});
   });
 });
 
 describe('shouldPush', () => {
-  const ctx = (eventName: string, ref = 'refs/heads/main', over: Partial<GitContext> = {}): GitContext => ({ ...base, eventName, ref, ...over });
+  const ctx = (eventName: string, ref = 'refs/heads/main', over: Partial<GitContext> = {}): GitContext => ({
+    ...base,
+    eventName,
+    ref,
+    ...over,
+  });
   const forkPr = ctx('pull_request', 'refs/pull/3/merge', { isFork: true, prNumber: 3 });
   const forkTarget = ctx('pull_request_target', 'refs/pull/3/merge', { isFork: true, prNumber: 3 });
   const ownPr = ctx('pull_request', 'refs/pull/3/merge', { isFork: false, prNumber: 3 });
@@ -76,7 +83,17 @@ describe('shouldPush', () => {
   });
 
   it('parsePushMode', () => {
-    expect(['', 'auto', 'AUTO', 'true', 'yes', '1', 'false', 'off', '0'].map(parsePushMode)).toEqual(['auto', 'auto', 'auto', 'true', 'true', 'true', 'false', 'false', 'false']);
+    expect(['', 'auto', 'AUTO', 'true', 'yes', '1', 'false', 'off', '0'].map(parsePushMode)).toEqual([
+      'auto',
+      'auto',
+      'auto',
+      'true',
+      'true',
+      'true',
+      'false',
+      'false',
+      'false',
+    ]);
     expect(() => parsePushMode('sometimes')).toThrow(/push: "sometimes" is not auto, true or false/);
   });
 });
@@ -120,7 +137,8 @@ describe('image names', () => {
 });
 
 describe('explainRegistryError', () => {
-  const ghcr = (status: number | undefined, codes: string[], message: string) => explainRegistryError({ status, codes, message, registry: 'ghcr.io' });
+  const ghcr = (status: number | undefined, codes: string[], message: string) =>
+    explainRegistryError({ status, codes, message, registry: 'ghcr.io' });
 
   it('403 denied on GHCR: workflow permissions and Manage Actions access', () => {
     const s = ghcr(403, ['DENIED'], 'denied: denied')!;
@@ -138,7 +156,11 @@ describe('explainRegistryError', () => {
     expect(s).toMatch(/GitHub App installation token cannot create/);
   });
 
-  it.each(['permission_denied: write_package', 'denied: installation not allowed to Write organization package', 'permission_denied: The token provided does not match expected scopes.'])('%s', (message) => {
+  it.each([
+    'permission_denied: write_package',
+    'denied: installation not allowed to Write organization package',
+    'permission_denied: The token provided does not match expected scopes.',
+  ])('%s', (message) => {
     const s = ghcr(403, ['DENIED'], message)!;
     expect(s).toMatch(/refused to write to the package/);
     expect(s).toMatch(/Manage Actions access.*Write role/);
@@ -150,8 +172,12 @@ describe('explainRegistryError', () => {
   });
 
   it('other registries get generic remedies; other errors none', () => {
-    expect(explainRegistryError({ status: 401, codes: [], message: 'unauthorized', registry: 'registry.example.com' })).toMatch(/registry-username \/ registry-password/);
-    expect(explainRegistryError({ status: 403, codes: ['DENIED'], message: 'denied', registry: 'docker.io' })).toMatch(/docker\.io denied access/);
+    expect(explainRegistryError({ status: 401, codes: [], message: 'unauthorized', registry: 'registry.example.com' })).toMatch(
+      /registry-username \/ registry-password/,
+    );
+    expect(explainRegistryError({ status: 403, codes: ['DENIED'], message: 'denied', registry: 'docker.io' })).toMatch(
+      /docker\.io denied access/,
+    );
     expect(ghcr(404, ['MANIFEST_UNKNOWN'], 'manifest unknown')).toBeUndefined();
     expect(ghcr(500, [], 'boom')).toBeUndefined();
     expect(explainRegistryError({ status: 400, codes: [], message: 'bad', registry: 'quay.io' })).toBeUndefined();

@@ -21,8 +21,19 @@ let baseRef: string;
 let moved: string;
 const PHASES = ['base', 'users', 'env', 'tools', 'repos', 'files', 'scripts', 'final'];
 
-interface XLayer { step: number; layer: number; decision: string; reasons: string[]; changes: { field: string }[] }
-interface XVariant { variant: string; inheritedLayers: number; start: { base?: string; digest?: string; overridden?: string }; layers: XLayer[] }
+interface XLayer {
+  step: number;
+  layer: number;
+  decision: string;
+  reasons: string[];
+  changes: { field: string }[];
+}
+interface XVariant {
+  variant: string;
+  inheritedLayers: number;
+  start: { base?: string; digest?: string; overridden?: string };
+  layers: XLayer[];
+}
 type Decisions = Record<string, string>; // "variant:step" -> cached | rebuilt
 
 const env = () => ({ ...process.env, REGISTRY: reg.host, SOURCE_DATE_EPOCH: '1700000000' });
@@ -34,17 +45,25 @@ async function explain(extra: string[] = []): Promise<{ variants: XVariant[]; de
   expect(r.code, r.stderr).toBe(0);
   const x = JSON.parse(r.stdout) as { variants: XVariant[] };
   const decisions: Decisions = {};
-  for (const v of x.variants) for (const l of v.layers) decisions[`${v.variant}:${l.step}`] = l.decision === 'shared' ? 'rebuilt' : l.decision;
+  for (const v of x.variants)
+    for (const l of v.layers) decisions[`${v.variant}:${l.step}`] = l.decision === 'shared' ? 'rebuilt' : l.decision;
   return { variants: x.variants, decisions };
 }
 
 /** Builds and pushes; returns the final digest and, per variant and step, cached or rebuilt from the layer report. */
 async function build(extra: string[] = []): Promise<{ digest: string; decisions: Decisions }> {
-  const r = await cli(['build', ...common(), '--push', '--tag', 'latest', '--verbose', '--provenance', 'false', '--sbom', 'false', ...extra], { env: env() });
+  const r = await cli(
+    ['build', ...common(), '--push', '--tag', 'latest', '--verbose', '--provenance', 'false', '--sbom', 'false', ...extra],
+    { env: env() },
+  );
   expect(r.code, r.stderr).toBe(0);
-  const out = JSON.parse(r.stdout) as { digestMap: Record<string, { digest: string }>; layers: { variant: string; index: number; origin: string }[] };
+  const out = JSON.parse(r.stdout) as {
+    digestMap: Record<string, { digest: string }>;
+    layers: { variant: string; index: number; origin: string }[];
+  };
   const inherited = new Map<string, number>();
-  for (const l of out.layers) if (l.origin === 'base' || l.origin === 'from') inherited.set(l.variant, Math.max(inherited.get(l.variant) ?? 0, l.index + 1));
+  for (const l of out.layers)
+    if (l.origin === 'base' || l.origin === 'from') inherited.set(l.variant, Math.max(inherited.get(l.variant) ?? 0, l.index + 1));
   const decisions: Decisions = {};
   for (const l of out.layers) {
     if (l.origin === 'base' || l.origin === 'from') continue;
@@ -61,8 +80,13 @@ async function explainThenBuild(extra: string[] = []) {
   return { x, b };
 }
 
-const layerOf = (x: { variants: XVariant[] }, variant: string, step = 1) => x.variants.find((v) => v.variant === variant)!.layers.find((l) => l.step === step)!;
-const rebuilt = (d: Decisions) => Object.entries(d).filter(([, how]) => how !== 'cached').map(([k]) => k).sort();
+const layerOf = (x: { variants: XVariant[] }, variant: string, step = 1) =>
+  x.variants.find((v) => v.variant === variant)!.layers.find((l) => l.step === step)!;
+const rebuilt = (d: Decisions) =>
+  Object.entries(d)
+    .filter(([, how]) => how !== 'cached')
+    .map(([k]) => k)
+    .sort();
 
 beforeAll(async () => {
   reg = await startRegistry();
@@ -100,10 +124,22 @@ describe('examples/habitat with plan --explain', () => {
       'profile owner: dev',
       'repos: demo repository',
     ]);
-    const owners = await run('podman', ['run', '--rm', '--network', 'none', image, '/bin/sh', '-c', 'busybox stat -c "%u:%g %a %n" /home/dev /home/dev/.profile /home/dev/bin/setup.sh /home/dev/repos/demo/README /usr/local/bin/hello-habitat']);
+    const owners = await run('podman', [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      image,
+      '/bin/sh',
+      '-c',
+      'busybox stat -c "%u:%g %a %n" /home/dev /home/dev/.profile /home/dev/bin/setup.sh /home/dev/repos/demo/README /usr/local/bin/hello-habitat',
+    ]);
     expect(owners.stdout.trim().split('\n')).toEqual([
-      '1100:1100 750 /home/dev', '1100:1100 644 /home/dev/.profile', '1100:1100 755 /home/dev/bin/setup.sh',
-      '1100:1100 644 /home/dev/repos/demo/README', '0:0 755 /usr/local/bin/hello-habitat',
+      '1100:1100 750 /home/dev',
+      '1100:1100 644 /home/dev/.profile',
+      '1100:1100 755 /home/dev/bin/setup.sh',
+      '1100:1100 644 /home/dev/repos/demo/README',
+      '0:0 755 /usr/local/bin/hello-habitat',
     ]);
   });
 
@@ -119,16 +155,28 @@ describe('examples/habitat with plan --explain', () => {
     // The dotfiles' layer, and the setup script's run: step on top of it (its parent chain moved).
     expect(rebuilt(x.decisions)).toEqual(['files:1', 'scripts:2']);
     expect(layerOf(x, 'files').reasons).toEqual(['dotfiles/.profile (/home/dev/.profile) changed']);
-    expect(layerOf(x, 'scripts', 2).reasons).toEqual(['layer 7, files step 1 (copy dotfiles/ /home/dev/), is rebuilt, so this command starts from another file system']);
+    expect(layerOf(x, 'scripts', 2).reasons).toEqual([
+      'layer 7, files step 1 (copy dotfiles/ /home/dev/), is rebuilt, so this command starts from another file system',
+    ]);
   });
 
   it('names the step option that changed', async () => {
     const file = join(ctx, 'oci-build.yml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('        to: /usr/local/bin/\n        mode: "0755"', '        to: /usr/local/bin/\n        mode: "0750"'));
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        '        to: /usr/local/bin/\n        mode: "0755"',
+        '        to: /usr/local/bin/\n        mode: "0750"',
+      ),
+    );
     const { x } = await explainThenBuild();
     expect(rebuilt(x.decisions)).toEqual(['repos:1', 'scripts:2', 'tools:1']);
-    expect(layerOf(x, 'tools').reasons).toEqual(expect.arrayContaining(['step option mode: 493 -> 488', 'mode of /usr/local/bin/hello-habitat: 0755 -> 0750']));
-    expect(layerOf(x, 'repos').reasons).toEqual(['layer 5, tools step 1 (copy tools/ /usr/local/bin/), is rebuilt, so this command starts from another file system']);
+    expect(layerOf(x, 'tools').reasons).toEqual(
+      expect.arrayContaining(['step option mode: 493 -> 488', 'mode of /usr/local/bin/hello-habitat: 0755 -> 0750']),
+    );
+    expect(layerOf(x, 'repos').reasons).toEqual([
+      'layer 5, tools step 1 (copy tools/ /usr/local/bin/), is rebuilt, so this command starts from another file system',
+    ]);
   });
 
   it('rebuilds a changed run: command and the commands after it', async () => {
@@ -162,7 +210,10 @@ describe('examples/habitat with plan --explain', () => {
 
   it('--target stops after a phase and writes that stage to the outputs', async () => {
     const layout = join(ctx, 'tools-layout');
-    const r = await cli(['build', ...common(), '--target', 'tools', '--output', `oci:${layout}`, '--verbose', '--provenance', 'false', '--sbom', 'false'], { env: env() });
+    const r = await cli(
+      ['build', ...common(), '--target', 'tools', '--output', `oci:${layout}`, '--verbose', '--provenance', 'false', '--sbom', 'false'],
+      { env: env() },
+    );
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { digestMap: Record<string, unknown>; layers: { variant: string }[] };
     expect(Object.keys(out.digestMap)).toEqual(['tools']);

@@ -43,7 +43,9 @@ async function tags(repo: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const t of (JSON.parse(r.stdout) as { Tags: string[] }).Tags) {
     // --raw: attestation tags (sha256-...) are artifacts, which skopeo will not inspect otherwise.
-    out[t] = createHash('sha256').update((await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/${repo}:${t}`])).stdout).digest('hex');
+    out[t] = createHash('sha256')
+      .update((await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/${repo}:${t}`])).stdout)
+      .digest('hex');
   }
   return out;
 }
@@ -73,7 +75,20 @@ describe('a full disk', () => {
     // Now a layer larger than the disk the output goes to.
     writeFileSync(join(ctx, 'big.bin'), randomBytes(3 << 20));
     const disk = await smallDisk('out-disk');
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--tag', 'v2', '--output', `oci:${disk}/layout`, '--cache-dir', join(ctx, 'cache')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--tag',
+      'v2',
+      '--output',
+      `oci:${disk}/layout`,
+      '--cache-dir',
+      join(ctx, 'cache'),
+    ]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain(`no space left on the device holding the output ${disk}/layout`);
     expect(r.stderr).toMatch(/nothing was pushed and no tag was moved/);
@@ -87,7 +102,9 @@ describe('a full disk', () => {
     const disk = await smallDisk('cache-disk');
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', disk]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain(`${join(ctx, 'oci-build.yml')}:7: variant app: copy big.bin /big.bin: no space left on the device holding the cache ${disk}`);
+    expect(r.stderr).toContain(
+      `${join(ctx, 'oci-build.yml')}:7: variant app: copy big.bin /big.bin: no space left on the device holding the cache ${disk}`,
+    );
     expect(r.stderr).toMatch(/--cache-dir/);
     expect(await tags('io/cache')).toEqual({});
   });
@@ -112,8 +129,11 @@ describe('unreadable and unreachable sources (bad input: exit 2)', () => {
     const cache = join(ctx, 'cache');
     mkdirSync(cache);
     chownSync(cache, 65534, 65534);
-    return await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', cache],
-      { uid: 65534, gid: 65534, env: { ...process.env, HOME: cache } });
+    return await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', cache], {
+      uid: 65534,
+      gid: 65534,
+      env: { ...process.env, HOME: cache },
+    });
   };
 
   it('a source file without read permission', async () => {
@@ -123,7 +143,9 @@ describe('unreadable and unreachable sources (bad input: exit 2)', () => {
     writeFileSync(join(ctx, 'oci-build.yml'), yaml(`${reg.host}/io/eacces`, 'scratch', 'secret.txt', '/secret.txt'), { mode: 0o644 });
     const r = await asNobody(ctx);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain(`${join(ctx, 'oci-build.yml')}:7: variant app: copy secret.txt /secret.txt: cannot read ${join(ctx, 'secret.txt')}: permission denied (EACCES)`);
+    expect(r.stderr).toContain(
+      `${join(ctx, 'oci-build.yml')}:7: variant app: copy secret.txt /secret.txt: cannot read ${join(ctx, 'secret.txt')}: permission denied (EACCES)`,
+    );
     expect(r.stderr).toMatch(/chmod a\+r/);
     expect(await tags('io/eacces')).toEqual({});
   });
@@ -138,7 +160,9 @@ describe('unreadable and unreachable sources (bad input: exit 2)', () => {
     writeFileSync(join(ctx, 'oci-build.yml'), yaml(`${reg.host}/io/eacces`, 'scratch', 'tree', '/tree'), { mode: 0o644 });
     const r = await asNobody(ctx);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain(`${join(ctx, 'oci-build.yml')}:7: variant app: copy tree /tree: cannot read ${join(ctx, 'tree', 'private')}: permission denied (EACCES)`);
+    expect(r.stderr).toContain(
+      `${join(ctx, 'oci-build.yml')}:7: variant app: copy tree /tree: cannot read ${join(ctx, 'tree', 'private')}: permission denied (EACCES)`,
+    );
     expect(r.stderr).toMatch(/a\+rx for a directory/);
   });
 
@@ -146,7 +170,11 @@ describe('unreadable and unreachable sources (bad input: exit 2)', () => {
     const ctx = mkdtempSync(join(root, 'long-'));
     const name = 'n'.repeat(200);
     // 25 levels of 200-byte names: each name is fine, the whole path is over 4096 bytes.
-    await run(process.execPath, ['-e', `const fs = require('node:fs'); process.chdir(process.argv[1]); for (let i = 0; i <= 25; i++) { const n = i ? '${name}' : 'deep'; fs.mkdirSync(n); process.chdir(n); } fs.writeFileSync('f', 'x')`, ctx]);
+    await run(process.execPath, [
+      '-e',
+      `const fs = require('node:fs'); process.chdir(process.argv[1]); for (let i = 0; i <= 25; i++) { const n = i ? '${name}' : 'deep'; fs.mkdirSync(n); process.chdir(n); } fs.writeFileSync('f', 'x')`,
+      ctx,
+    ]);
     writeFileSync(join(ctx, 'oci-build.yml'), yaml(`${reg.host}/io/long`, 'scratch', 'deep', '/deep'));
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, 'cache')]);
     expect(r.code, r.stderr).toBe(2);

@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { IoError, outputError, stepIoError, systemError } from '../src/errors/io.js';
 
-const sys = (code: string, syscall: string, path?: string) => Object.assign(new Error(`${code}: ${syscall}${path ? ` '${path}'` : ''}`), { code, syscall, ...(path ? { path } : {}) });
+const sys = (code: string, syscall: string, path?: string) =>
+  Object.assign(new Error(`${code}: ${syscall}${path ? ` '${path}'` : ''}`), { code, syscall, ...(path ? { path } : {}) });
 
 describe('I/O error messages', () => {
   it('an error already described by its step is not described again by a later one', () => {
@@ -11,7 +12,7 @@ describe('I/O error messages', () => {
     expect(outputError(first, 'oci:/o', '/o', true)).toBe(first);
   });
 
-  it('finds the system error behind a reader\'s wrapping', () => {
+  it("finds the system error behind a reader's wrapping", () => {
     const inner = sys('ENOSPC', 'write');
     expect(systemError(new Error('base layer 1 of 1: no space', { cause: inner }))).toBe(inner);
     expect(systemError(new Error('plain'))).toBeUndefined();

@@ -11,7 +11,11 @@ import { run } from './helpers/exec.js';
 
 async function compress(data: Buffer, level: number, parallel?: number, piece = 65536): Promise<Buffer> {
   const parts: Buffer[] = [];
-  const src = Readable.from((function* () { for (let i = 0; i < data.length; i += piece) yield data.subarray(i, i + piece); })());
+  const src = Readable.from(
+    (function* () {
+      for (let i = 0; i < data.length; i += piece) yield data.subarray(i, i + piece);
+    })(),
+  );
   const gz = new ParallelGzip(level, parallel);
   gz.on('data', (c: Buffer) => parts.push(c));
   await pipeline(src, gz);
@@ -26,7 +30,12 @@ function sample(size: number, seed = 1): Buffer {
   let i = 0;
   while (i < size) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
-    if (x % 17 === 0) { const r = randomBytes(Math.min(300, size - i)); r.copy(out, i); i += r.length; continue; }
+    if (x % 17 === 0) {
+      const r = randomBytes(Math.min(300, size - i));
+      r.copy(out, i);
+      i += r.length;
+      continue;
+    }
     i += out.write(`${words[x % words.length]} ${x % 1000}\n`, i);
   }
   return out;

@@ -33,8 +33,10 @@ async function systemTar(name: string, spec: Spec, compression: 'gzip' | 'zstd' 
     const abs = join(root, p);
     mkdirSync(dirname(abs), { recursive: true });
     if (typeof v === 'string') writeFileSync(abs, v);
-    else if ('dir' in v) { mkdirSync(abs, { recursive: true }); if (v.mode !== undefined) chmodSync(abs, v.mode); }
-    else if ('symlink' in v) symlinkSync(v.symlink, abs);
+    else if ('dir' in v) {
+      mkdirSync(abs, { recursive: true });
+      if (v.mode !== undefined) chmodSync(abs, v.mode);
+    } else if ('symlink' in v) symlinkSync(v.symlink, abs);
     else linkSync(join(root, v.hardlink), abs);
   }
   const out = join(work, `${name}.tar${compression === 'gzip' ? '.gz' : compression === 'zstd' ? '.zst' : ''}`);
@@ -43,11 +45,21 @@ async function systemTar(name: string, spec: Spec, compression: 'gzip' | 'zstd' 
   return out;
 }
 
-const fromFile = (path: string): LayerSource => () => createReadStream(path);
+const fromFile =
+  (path: string): LayerSource =>
+  () =>
+    createReadStream(path);
 
 const buf = (s: string) => Buffer.from(s);
-const fileEntry = (path: string, content: string, mode = 0o644, uid = 0, gid = 0): LayerEntry =>
-  ({ path, type: 'file', mode, uid, gid, size: Buffer.byteLength(content), open: () => Readable.from([buf(content)]) });
+const fileEntry = (path: string, content: string, mode = 0o644, uid = 0, gid = 0): LayerEntry => ({
+  path,
+  type: 'file',
+  mode,
+  uid,
+  gid,
+  size: Buffer.byteLength(content),
+  open: () => Readable.from([buf(content)]),
+});
 const dirEntry = (path: string, mode = 0o755, uid = 0, gid = 0): LayerEntry => ({ path, type: 'dir', mode, uid, gid });
 
 describe('readFilesFromLayers / listPaths', () => {
@@ -55,44 +67,64 @@ describe('readFilesFromLayers / listPaths', () => {
 
   beforeAll(async () => {
     // 1: gzip base made by the system tar.
-    const l1 = await systemTar('l1', {
-      'etc/passwd': 'root:x:0:0::/root:/bin/sh\n',
-      'etc/group': 'root:x:0:\n',
-      'etc/motd': 'hello\n',
-      'opt/a/1': 'one', 'opt/a/2': 'two', 'opt/b/x': 'x',
-      'bin/busybox': 'BB', 'bin/sh': { symlink: 'busybox' },
-      'srv/d/child': 'c',
-      'srv/f': 'file',
-      'var/lib/thing': { dir: true, mode: 0o750 },
-      [`long/${'n'.repeat(150)}`]: 'gnu long name',
-      [`long/${'s'.repeat(120)}`]: { symlink: `../${'t'.repeat(130)}` },
-    }, 'gzip');
+    const l1 = await systemTar(
+      'l1',
+      {
+        'etc/passwd': 'root:x:0:0::/root:/bin/sh\n',
+        'etc/group': 'root:x:0:\n',
+        'etc/motd': 'hello\n',
+        'opt/a/1': 'one',
+        'opt/a/2': 'two',
+        'opt/b/x': 'x',
+        'bin/busybox': 'BB',
+        'bin/sh': { symlink: 'busybox' },
+        'srv/d/child': 'c',
+        'srv/f': 'file',
+        'var/lib/thing': { dir: true, mode: 0o750 },
+        [`long/${'n'.repeat(150)}`]: 'gnu long name',
+        [`long/${'s'.repeat(120)}`]: { symlink: `../${'t'.repeat(130)}` },
+      },
+      'gzip',
+    );
     // 2: uncompressed, with whiteouts and an opaque directory, made by the system tar.
-    const l2 = await systemTar('l2', {
-      'etc/.wh.motd': '',
-      'etc/passwd': BASE_PASSWD,
-      'opt/a/.wh..wh..opq': '',
-      'opt/a/3': 'three',
-      'opt/.wh.b': '',
-      'srv/d': 'now a file',          // file replaces a directory (children go)
-      'srv/f/inner': 'dir now',       // directory replaces a file
-      'usr/share/group.real': BASE_GROUP,
-      'usr/data/.wh.nothing-there': '',
-    }, 'none', ['--owner=1000', '--group=1000']);
+    const l2 = await systemTar(
+      'l2',
+      {
+        'etc/.wh.motd': '',
+        'etc/passwd': BASE_PASSWD,
+        'opt/a/.wh..wh..opq': '',
+        'opt/a/3': 'three',
+        'opt/.wh.b': '',
+        'srv/d': 'now a file', // file replaces a directory (children go)
+        'srv/f/inner': 'dir now', // directory replaces a file
+        'usr/share/group.real': BASE_GROUP,
+        'usr/data/.wh.nothing-there': '',
+      },
+      'none',
+      ['--owner=1000', '--group=1000'],
+    );
     // 3: zstd, /etc/group becomes a symlink to a file that is not on the wanted list.
-    const l3 = await systemTar('l3', {
-      'etc/.wh.group': '',
-      'etc/group': { symlink: '../usr/share/group.real' },
-      'etc/0hosts': '127.0.0.1 localhost\n',
-      'etc/hosts': { hardlink: 'etc/0hosts' },
-    }, 'zstd');
+    const l3 = await systemTar(
+      'l3',
+      {
+        'etc/.wh.group': '',
+        'etc/group': { symlink: '../usr/share/group.real' },
+        'etc/0hosts': '127.0.0.1 localhost\n',
+        'etc/hosts': { hardlink: 'etc/0hosts' },
+      },
+      'zstd',
+    );
     // 4: written by our writer; removes /etc/0hosts (the hardlink keeps the content).
-    const built = await writeLayer([
-      dirEntry('/etc'),
-      { path: '/etc/.wh.0hosts', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, open: () => Readable.from([]) },
-      dirEntry('/usr/local/bin', 0o755),
-      fileEntry('/usr/local/bin/coop', '#!/bin/sh\n', 0o4755, 1000, 1000),
-    ], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
+    const built = await writeLayer(
+      [
+        dirEntry('/etc'),
+        { path: '/etc/.wh.0hosts', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, open: () => Readable.from([]) },
+        dirEntry('/usr/local/bin', 0o755),
+        fileEntry('/usr/local/bin/coop', '#!/bin/sh\n', 0o4755, 1000, 1000),
+      ],
+      store,
+      { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } },
+    );
     layers = [fromFile(l1), fromFile(l2), fromFile(l3), async () => store.open(built.descriptor.digest)];
   });
 
@@ -104,19 +136,32 @@ describe('readFilesFromLayers / listPaths', () => {
   });
 
   it('returns the final content of wanted files after whiteouts, following symlinks and hardlinks', async () => {
-    const files = await readFilesFromLayers(layers, ['/etc/passwd', '/etc/group', '/etc/motd', '/etc/hosts', '/etc/0hosts', '/opt/a/1', '/opt/a/3', '/srv/d/child', '/srv/f/inner', '/missing', '/etc', '/bin/sh']);
+    const files = await readFilesFromLayers(layers, [
+      '/etc/passwd',
+      '/etc/group',
+      '/etc/motd',
+      '/etc/hosts',
+      '/etc/0hosts',
+      '/opt/a/1',
+      '/opt/a/3',
+      '/srv/d/child',
+      '/srv/f/inner',
+      '/missing',
+      '/etc',
+      '/bin/sh',
+    ]);
     expect(files.get('/etc/passwd')?.toString()).toBe(BASE_PASSWD);
     expect(files.get('/etc/group')?.toString()).toBe(BASE_GROUP); // via symlink, second pass
-    expect(files.get('/etc/motd')).toBeNull();                     // whiteout
+    expect(files.get('/etc/motd')).toBeNull(); // whiteout
     expect(files.get('/etc/hosts')?.toString()).toBe('127.0.0.1 localhost\n'); // hardlink survives target removal
     expect(files.get('/etc/0hosts')).toBeNull();
-    expect(files.get('/opt/a/1')).toBeNull();                      // opaque dir
+    expect(files.get('/opt/a/1')).toBeNull(); // opaque dir
     expect(files.get('/opt/a/3')?.toString()).toBe('three');
-    expect(files.get('/srv/d/child')).toBeNull();                  // dir replaced by file
+    expect(files.get('/srv/d/child')).toBeNull(); // dir replaced by file
     expect(files.get('/srv/f/inner')?.toString()).toBe('dir now');
     expect(files.get('/missing')).toBeNull();
-    expect(files.get('/etc')).toBeNull();                          // a directory is not a file
-    expect(files.get('/bin/sh')?.toString()).toBe('BB');           // relative symlink
+    expect(files.get('/etc')).toBeNull(); // a directory is not a file
+    expect(files.get('/bin/sh')?.toString()).toBe('BB'); // relative symlink
   });
 
   it('lists every final path with type, mode, owner and link target', async () => {
@@ -151,7 +196,10 @@ describe('readFilesFromLayers / listPaths', () => {
 
   it('does both in one pass with scanLayers', async () => {
     let opened = 0;
-    const counted = layers.map((l) => () => { opened++; return l(); });
+    const counted = layers.map((l) => () => {
+      opened++;
+      return l();
+    });
     const scan = await scanLayers(counted, { wanted: ['/etc/passwd'], listPaths: true });
     expect(opened).toBe(4);
     expect(scan.files.get('/etc/passwd')?.toString()).toBe(BASE_PASSWD);
@@ -175,11 +223,10 @@ describe('readFilesFromLayers / listPaths', () => {
   it('accepts empty layers and readers that return a promise', async () => {
     const empty = await writeLayer([], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 6 } });
     const l1 = await systemTar('e1', { 'etc/passwd': 'a:x:1:1::/:/bin/sh\n' }, 'none');
-    const files = await readFilesFromLayers([
-      async () => store.open(empty.descriptor.digest),
-      fromFile(l1),
-      () => Readable.from([Buffer.alloc(1024)]),
-    ], ['/etc/passwd']);
+    const files = await readFilesFromLayers(
+      [async () => store.open(empty.descriptor.digest), fromFile(l1), () => Readable.from([Buffer.alloc(1024)])],
+      ['/etc/passwd'],
+    );
     expect(files.get('/etc/passwd')?.toString()).toBe('a:x:1:1::/:/bin/sh\n');
     expect((await listPaths([])).size).toBe(0);
   });
@@ -187,26 +234,55 @@ describe('readFilesFromLayers / listPaths', () => {
   it('fails with the layer number on corrupt or truncated layers', async () => {
     const good = await systemTar('c1', { 'etc/passwd': 'x' }, 'gzip');
     const bytes = readFileSync(good);
-    await expect(readFilesFromLayers([fromFile(good), () => Readable.from([bytes.subarray(0, bytes.length - 20)])], ['/etc/passwd']))
-      .rejects.toThrow(/base layer 2 of 2/);
-    await expect(readFilesFromLayers([() => Readable.from([Buffer.from('this is not a tar archive at all'.repeat(40))])], ['/etc/passwd']))
-      .rejects.toThrow(/base layer 1 of 1: not a valid tar/);
-    await expect(readFilesFromLayers([() => { throw new Error('blob missing'); }], ['/etc/passwd']))
-      .rejects.toThrow(/base layer 1 of 1: blob missing/);
-    const failing = new Readable({ read() { this.destroy(new Error('connection reset')); } });
+    await expect(
+      readFilesFromLayers([fromFile(good), () => Readable.from([bytes.subarray(0, bytes.length - 20)])], ['/etc/passwd']),
+    ).rejects.toThrow(/base layer 2 of 2/);
+    await expect(
+      readFilesFromLayers([() => Readable.from([Buffer.from('this is not a tar archive at all'.repeat(40))])], ['/etc/passwd']),
+    ).rejects.toThrow(/base layer 1 of 1: not a valid tar/);
+    await expect(
+      readFilesFromLayers(
+        [
+          () => {
+            throw new Error('blob missing');
+          },
+        ],
+        ['/etc/passwd'],
+      ),
+    ).rejects.toThrow(/base layer 1 of 1: blob missing/);
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error('connection reset'));
+      },
+    });
     await expect(listPaths([() => failing])).rejects.toThrow(/base layer 1 of 1: connection reset/);
   });
 
   it('streams large non-wanted files without buffering them', async () => {
     const size = 32 << 20;
     const big: LayerEntry = {
-      path: '/data/big', type: 'file', mode: 0o644, uid: 0, gid: 0, size,
-      open: () => Readable.from((function* () { for (let i = 0; i < 32; i++) yield Buffer.alloc(1 << 20, i); })()),
+      path: '/data/big',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size,
+      open: () =>
+        Readable.from(
+          (function* () {
+            for (let i = 0; i < 32; i++) yield Buffer.alloc(1 << 20, i);
+          })(),
+        ),
     };
-    const built = await writeLayer([dirEntry('/data'), big, dirEntry('/etc'), fileEntry('/etc/passwd', 'p\n')], store, { mtime: new Date(0), compression: { algorithm: 'gzip', level: 1 } });
+    const built = await writeLayer([dirEntry('/data'), big, dirEntry('/etc'), fileEntry('/etc/passwd', 'p\n')], store, {
+      mtime: new Date(0),
+      compression: { algorithm: 'gzip', level: 1 },
+    });
     const base = process.memoryUsage().rss;
     let peak = base;
-    const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 5);
     try {
       const scan = await scanLayers([() => store.open(built.descriptor.digest)], { wanted: ['/etc/passwd'], listPaths: true });
       expect(scan.files.get('/etc/passwd')?.toString()).toBe('p\n');
@@ -239,7 +315,7 @@ describe('passwd / group / resolveOwner', () => {
     ['0', { uid: 0, gid: 0 }],
     ['1000:50', { uid: 1000, gid: 50 }],
     ['app', { uid: 1000, gid: 1000 }],
-    ['worker', { uid: 1001, gid: 50 }],          // primary group from passwd
+    ['worker', { uid: 1001, gid: 50 }], // primary group from passwd
     ['worker:app', { uid: 1001, gid: 1000 }],
     ['app:staff', { uid: 1000, gid: 50 }],
     ['app:0', { uid: 1000, gid: 0 }],
@@ -259,10 +335,16 @@ describe('passwd / group / resolveOwner', () => {
   });
 
   it('explains unknown names and invalid owners', () => {
-    expect(() => resolveOwner('ghost', passwd, BASE_GROUP)).toThrow(/owner "ghost": user "ghost" is not in the base image's \/etc\/passwd; use numeric ids/);
-    expect(() => resolveOwner('app:ghosts', passwd, BASE_GROUP)).toThrow(/group "ghosts" is not in the base image's \/etc\/group; use numeric ids/);
+    expect(() => resolveOwner('ghost', passwd, BASE_GROUP)).toThrow(
+      /owner "ghost": user "ghost" is not in the base image's \/etc\/passwd; use numeric ids/,
+    );
+    expect(() => resolveOwner('app:ghosts', passwd, BASE_GROUP)).toThrow(
+      /group "ghosts" is not in the base image's \/etc\/group; use numeric ids/,
+    );
     expect(() => resolveOwner('1000:ghosts', passwd, BASE_GROUP)).toThrow(/group "ghosts" is not in the base image's \/etc\/group/);
-    expect(() => resolveOwner('app')).toThrow(/user "app" is not in the base image's \/etc\/passwd \(the base image has no \/etc\/passwd\); use numeric ids/);
+    expect(() => resolveOwner('app')).toThrow(
+      /user "app" is not in the base image's \/etc\/passwd \(the base image has no \/etc\/passwd\); use numeric ids/,
+    );
     expect(() => resolveOwner('0:staff', passwd)).toThrow(/the base image has no \/etc\/group/);
     for (const bad of ['', ':', ':1000', '1000:', 'a:b:c', '4294967296']) {
       expect(() => resolveOwner(bad, passwd, BASE_GROUP), bad).toThrow(/invalid owner/);

@@ -1,4 +1,15 @@
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  lstatSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,21 +79,36 @@ async function sha256File(path: string): Promise<string> {
   return (await run('sha256sum', [path])).stdout.split(' ')[0]!;
 }
 
-interface Listed { perms: string; owner: string; size: number; date: string; name: string; link?: string }
+interface Listed {
+  perms: string;
+  owner: string;
+  size: number;
+  date: string;
+  name: string;
+  link?: string;
+}
 
 /** Parses GNU `tar -tv --full-time` lines. */
 function parseListing(out: string): Listed[] {
-  return out.trim().split('\n').map((line) => {
-    const m = /^(\S{10})\s+(\S+)\s+(\d+)\s+(\S+ \S+)\s+(.*)$/.exec(line);
-    if (!m) throw new Error(`unexpected tar line: ${line}`);
-    let name = m[5]!;
-    let link: string | undefined;
-    const sym = name.indexOf(' -> ');
-    const hard = name.indexOf(' link to ');
-    if (sym >= 0) { link = name.slice(sym + 4); name = name.slice(0, sym); }
-    else if (hard >= 0) { link = name.slice(hard + 9); name = name.slice(0, hard); }
-    return { perms: m[1]!, owner: m[2]!, size: Number(m[3]), date: m[4]!, name, ...(link !== undefined ? { link } : {}) };
-  });
+  return out
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const m = /^(\S{10})\s+(\S+)\s+(\d+)\s+(\S+ \S+)\s+(.*)$/.exec(line);
+      if (!m) throw new Error(`unexpected tar line: ${line}`);
+      let name = m[5]!;
+      let link: string | undefined;
+      const sym = name.indexOf(' -> ');
+      const hard = name.indexOf(' link to ');
+      if (sym >= 0) {
+        link = name.slice(sym + 4);
+        name = name.slice(0, sym);
+      } else if (hard >= 0) {
+        link = name.slice(hard + 9);
+        name = name.slice(0, hard);
+      }
+      return { perms: m[1]!, owner: m[2]!, size: Number(m[3]), date: m[4]!, name, ...(link !== undefined ? { link } : {}) };
+    });
 }
 
 async function listBlob(path: string, numeric = true): Promise<Listed[]> {
@@ -94,7 +120,12 @@ async function listBlob(path: string, numeric = true): Promise<Listed[]> {
 async function parseEntries(tarBytes: Buffer): Promise<ReadEntry[]> {
   const entries: ReadEntry[] = [];
   await new Promise<void>((resolve, reject) => {
-    const p = new Parser({ onReadEntry: (e) => { entries.push(e); e.resume(); } });
+    const p = new Parser({
+      onReadEntry: (e) => {
+        entries.push(e);
+        e.resume();
+      },
+    });
     p.on('end', resolve);
     p.on('error', reject);
     p.on('warn', (code: string, msg: string) => reject(new Error(`${code} ${msg}`)));
@@ -113,10 +144,22 @@ describe('writeLayer', () => {
     const byName = new Map(listed.map((l) => [l.name, l]));
     const names = listed.map((l) => l.name);
     expect(names).toEqual([
-      'etc/', 'etc/coop/', 'etc/coop/app.conf',
-      'opt/', `${LONG_DIR.slice(1, LONG_DIR.lastIndexOf('/'))}/`, `${LONG_DIR.slice(1)}/`, `${LONG_DIR.slice(1)}/${'f'.repeat(40)}.txt`, `${LONG_DIR.slice(1)}/long-link`,
+      'etc/',
+      'etc/coop/',
+      'etc/coop/app.conf',
+      'opt/',
+      `${LONG_DIR.slice(1, LONG_DIR.lastIndexOf('/'))}/`,
+      `${LONG_DIR.slice(1)}/`,
+      `${LONG_DIR.slice(1)}/${'f'.repeat(40)}.txt`,
+      `${LONG_DIR.slice(1)}/long-link`,
       'tmp/',
-      'usr/', 'usr/bin/', 'usr/bin/coop', 'usr/local/', 'usr/local/bin/', 'usr/local/bin/coop', 'usr/local/bin/coop-hard',
+      'usr/',
+      'usr/bin/',
+      'usr/bin/coop',
+      'usr/local/',
+      'usr/local/bin/',
+      'usr/local/bin/coop',
+      'usr/local/bin/coop-hard',
     ]);
     for (const l of listed) expect(l.date).toBe('2023-11-14 22:13:20');
     expect(byName.get('usr/local/bin/coop')).toMatchObject({ perms: '-rwsr-xr-x', owner: '1000/1000', size: COOP.length });
@@ -181,7 +224,10 @@ describe('writeLayer', () => {
     expect(d.diffId).toBe(a.diffId);
     expect(d.descriptor.digest).not.toBe(a.descriptor.digest);
     // Sub-second parts of the mtime are dropped (tar has whole seconds).
-    const e = await writeLayer(sampleEntries(), store, { mtime: new Date(MTIME.getTime() + 999), compression: { algorithm: 'gzip', level: 6 } });
+    const e = await writeLayer(sampleEntries(), store, {
+      mtime: new Date(MTIME.getTime() + 999),
+      compression: { algorithm: 'gzip', level: 6 },
+    });
     expect(e.diffId).toBe(a.diffId);
   });
 
@@ -225,7 +271,8 @@ describe('writeLayer', () => {
 
   it('moves content to the first path of a hardlink group so the target precedes its links', async () => {
     const entries: LayerEntry[] = [
-      dir('/a'), dir('/z'),
+      dir('/a'),
+      dir('/z'),
       fileFromBuffer('/z/file', Buffer.from('shared\n'), 0o755, 7, 8),
       { path: '/a/link', type: 'hardlink', mode: 0o755, uid: 7, gid: 8, linkname: '/z/file' },
       { path: '/m/link2', type: 'hardlink', mode: 0o755, uid: 7, gid: 8, linkname: '/a/link' },
@@ -240,7 +287,11 @@ describe('writeLayer', () => {
       ['/z', 'dir', undefined],
       ['/z/file', 'hardlink', '/a/link'],
     ]);
-    const built = await writeLayer(entries.filter((e) => e.path !== '/lower'), store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } });
+    const built = await writeLayer(
+      entries.filter((e) => e.path !== '/lower'),
+      store,
+      { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } },
+    );
     const out = mkdtempSync(join(work, 'h-'));
     await run('tar', ['-xpzf', store.path(built.descriptor.digest), '-C', out]);
     const ino = statSync(join(out, 'z/file')).ino;
@@ -249,30 +300,76 @@ describe('writeLayer', () => {
     expect(readFileSync(join(out, 'z/file'), 'utf8')).toBe('shared\n');
     // The caller's entries are not modified.
     expect(entries[2]!.type).toBe('file');
-    expect(() => prepareEntries([dir('/d'), { path: '/l', type: 'hardlink', mode: 0, uid: 0, gid: 0, linkname: '/d' }])).toThrow(/is a directory/);
+    expect(() => prepareEntries([dir('/d'), { path: '/l', type: 'hardlink', mode: 0, uid: 0, gid: 0, linkname: '/d' }])).toThrow(
+      /is a directory/,
+    );
   });
 
   it('rejects duplicate paths, naming the path', async () => {
     const entries = [dir('/etc'), fileFromBuffer('/etc/x', CONF), fileFromBuffer('/etc/x', COOP)];
-    await expect(writeLayer(entries, store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/duplicate path in layer: \/etc\/x/);
+    await expect(writeLayer(entries, store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(
+      /duplicate path in layer: \/etc\/x/,
+    );
   });
 
   it('rejects invalid paths and entries', async () => {
     for (const p of ['etc/x', '/etc/', '/etc/../x', '/', '/a//b']) {
-      await expect(writeLayer([dir(p)], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/absolute, normalized/);
+      await expect(writeLayer([dir(p)], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(
+        /absolute, normalized/,
+      );
     }
-    await expect(writeLayer([{ path: '/f', type: 'file', mode: 0o644, uid: 0, gid: 0 }], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/\/f: a file needs open/);
-    await expect(writeLayer([{ path: '/s', type: 'symlink', mode: 0o777, uid: 0, gid: 0 }], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/\/s: a symlink needs a linkname/);
-    await expect(writeLayer([dir('/d', 0o755, -1)], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/uid -1/);
+    await expect(
+      writeLayer([{ path: '/f', type: 'file', mode: 0o644, uid: 0, gid: 0 }], store, {
+        mtime: MTIME,
+        compression: { algorithm: 'gzip', level: 6 },
+      }),
+    ).rejects.toThrow(/\/f: a file needs open/);
+    await expect(
+      writeLayer([{ path: '/s', type: 'symlink', mode: 0o777, uid: 0, gid: 0 }], store, {
+        mtime: MTIME,
+        compression: { algorithm: 'gzip', level: 6 },
+      }),
+    ).rejects.toThrow(/\/s: a symlink needs a linkname/);
+    await expect(writeLayer([dir('/d', 0o755, -1)], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(
+      /uid -1/,
+    );
     await expect(writeLayer([dir('/d')], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 10 } })).rejects.toThrow(/level/);
   });
 
   it('fails naming the file when its stream is shorter or longer than size, and removes the temp file', async () => {
-    const short: LayerEntry = { path: '/app/short', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 100, open: () => Readable.from([Buffer.alloc(60)]) };
-    await expect(writeLayer([dir('/app'), short], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/\/app\/short changed while building the layer: expected 100 bytes, read 60/);
-    const long: LayerEntry = { path: '/app/long', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, open: () => Readable.from([Buffer.alloc(8), Buffer.alloc(8)]) };
-    await expect(writeLayer([long], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/\/app\/long changed while building the layer: expected 10 bytes/);
-    const broken: LayerEntry = { path: '/app/gone', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, open: () => createReadStream(join(work, 'does-not-exist')) };
+    const short: LayerEntry = {
+      path: '/app/short',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 100,
+      open: () => Readable.from([Buffer.alloc(60)]),
+    };
+    await expect(writeLayer([dir('/app'), short], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(
+      /\/app\/short changed while building the layer: expected 100 bytes, read 60/,
+    );
+    const long: LayerEntry = {
+      path: '/app/long',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 10,
+      open: () => Readable.from([Buffer.alloc(8), Buffer.alloc(8)]),
+    };
+    await expect(writeLayer([long], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(
+      /\/app\/long changed while building the layer: expected 10 bytes/,
+    );
+    const broken: LayerEntry = {
+      path: '/app/gone',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 10,
+      open: () => createReadStream(join(work, 'does-not-exist')),
+    };
     await expect(writeLayer([broken], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } })).rejects.toThrow(/ENOENT/);
     expect(readdirSync(join(work, 'blobs', 'tmp'))).toEqual([]);
   });
@@ -286,12 +383,18 @@ describe('writeLayer', () => {
 
   it('uses pax records for non-ASCII names and sizes over 8 GiB', async () => {
     const name = '/srv/données/naïve-ü.txt';
-    const built = await writeLayer([fileFromBuffer(name, Buffer.from('x'))], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 6 } });
+    const built = await writeLayer([fileFromBuffer(name, Buffer.from('x'))], store, {
+      mtime: MTIME,
+      compression: { algorithm: 'gzip', level: 6 },
+    });
     const listed = await listBlob(store.path(built.descriptor.digest));
     expect(listed.map((l) => l.name)).toEqual([name.slice(1)]);
 
     const huge = 9 * 1024 ** 3;
-    const hdr = encodeEntryHeader({ path: '/big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: huge, open: () => Readable.from([]) }, MTIME);
+    const hdr = encodeEntryHeader(
+      { path: '/big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: huge, open: () => Readable.from([]) },
+      MTIME,
+    );
     expect(hdr.length).toBe(3 * 512);
     expect(String.fromCharCode(hdr[156]!)).toBe('x');
     expect(hdr.subarray(512, 1024).toString('utf8')).toContain(`size=${huge}\n`);
@@ -315,7 +418,10 @@ describe('writeLayer', () => {
           i++;
           // Vary chunks a little so the data does not compress to nothing.
           chunk[0] = i;
-          if (!ws.write(Buffer.from(chunk))) { ws.once('drain', write); return; }
+          if (!ws.write(Buffer.from(chunk))) {
+            ws.once('drain', write);
+            return;
+          }
         }
         ws.end();
       };
@@ -325,7 +431,9 @@ describe('writeLayer', () => {
     (globalThis as { gc?: () => void }).gc?.();
     const base = process.memoryUsage().rss;
     let peak = base;
-    const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 5);
     let built: Awaited<ReturnType<typeof writeLayer>>;
     try {
       built = await writeLayer([dir('/data'), entry], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 1 } });

@@ -6,7 +6,17 @@ import type { LayerEntry } from '../src/layer/types.js';
 /** Issue 12: pax SCHILY.xattr records, written and read by length. */
 
 const MTIME = new Date(0);
-const file: LayerEntry = { path: '/usr/bin/ping', type: 'file', mode: 0o755, uid: 0, gid: 0, size: 4, open: () => { throw new Error('unused'); } };
+const file: LayerEntry = {
+  path: '/usr/bin/ping',
+  type: 'file',
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  size: 4,
+  open: () => {
+    throw new Error('unused');
+  },
+};
 
 describe('pax records for extended attributes', () => {
   it('a record counts its own length, including the digits', () => {

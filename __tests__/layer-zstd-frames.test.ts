@@ -37,7 +37,9 @@ beforeAll(() => {
   writeFileSync(join(root, 'opt/big.bin'), randomBytes(3 << 20));
   writeFileSync(join(root, 'opt/zeros'), Buffer.alloc(1 << 20)); // RLE blocks
   writeFileSync(join(root, 'opt/late/last.txt'), 'only in the last frame\n');
-  tar = execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', '-', 'etc', 'opt'], { maxBuffer: 64 << 20 });
+  tar = execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', '-', 'etc', 'opt'], {
+    maxBuffer: 64 << 20,
+  });
   // Frames cut at arbitrary offsets, each made differently: with and without checksum and
   // content size, levels 1 and 19, a long-window one; skippable frames in between.
   const cuts = [0, 1000, 700_000, 2_500_000, tar.length - 3000, tar.length];
@@ -50,7 +52,9 @@ beforeAll(() => {
   multi = Buffer.concat(parts);
 });
 
-afterAll(() => { rmSync(work, { recursive: true, force: true }); });
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
 
 describe('multi-frame zstd layers', () => {
   it('decompress to the whole tar, whatever the chunking of the input', async () => {
@@ -62,7 +66,11 @@ describe('multi-frame zstd layers', () => {
       expect(sha(Buffer.concat(out))).toBe(sha(tar));
       if (piece === 65536) break; // 7- and 1-byte pieces only on a small stream below
     }
-    const small = Buffer.concat([zstd(tar.subarray(0, 5000), ['-1']), skippable(3, Buffer.from('x')), zstd(tar.subarray(5000, 20000), ['--check'])]);
+    const small = Buffer.concat([
+      zstd(tar.subarray(0, 5000), ['-1']),
+      skippable(3, Buffer.from('x')),
+      zstd(tar.subarray(5000, 20000), ['--check']),
+    ]);
     for (const piece of [7, 1]) {
       const chunks: Buffer[] = [];
       for (let i = 0; i < small.length; i += piece) chunks.push(small.subarray(i, i + piece));
@@ -72,7 +80,7 @@ describe('multi-frame zstd layers', () => {
     }
   });
 
-  it('are scanned and extracted in full (the last frame\'s files are there)', async () => {
+  it("are scanned and extracted in full (the last frame's files are there)", async () => {
     const paths = await listPaths([() => Readable.from([multi])]);
     expect(paths.get('/opt/late/last.txt')).toMatchObject({ type: 'file', size: 23 });
     const files = await readFilesFromLayers([() => Readable.from([multi])], ['/etc/passwd', '/opt/late/last.txt']);
@@ -87,8 +95,12 @@ describe('multi-frame zstd layers', () => {
   });
 
   it('truncated or foreign data fails with a message, never a short tar', async () => {
-    const read = async (b: Buffer) => { for await (const c of decompressedChunks(Readable.from([b]))) void c; };
+    const read = async (b: Buffer) => {
+      for await (const c of decompressedChunks(Readable.from([b]))) void c;
+    };
     await expect(read(multi.subarray(0, multi.length - 10))).rejects.toThrow(/truncated zstd stream/);
-    await expect(read(Buffer.concat([zstd(Buffer.from('abc'), ['-1']), Buffer.from('garbage!')]))).rejects.toThrow(/does not start with a zstd magic number/);
+    await expect(read(Buffer.concat([zstd(Buffer.from('abc'), ['-1']), Buffer.from('garbage!')]))).rejects.toThrow(
+      /does not start with a zstd magic number/,
+    );
   });
 });

@@ -26,7 +26,9 @@ beforeAll(async () => {
   reg = await startRegistry();
   base = await pushBusyboxBase(reg.host);
   ctx = mkdtempSync(join(tmpdir(), 'oci-build-archive-'));
-  writeFileSync(join(ctx, 'oci-build.yml'), `version: 1
+  writeFileSync(
+    join(ctx, 'oci-build.yml'),
+    `version: 1
 variants:
   plain:
     base: ${base.single}
@@ -40,9 +42,18 @@ variants:
     steps:
       - file: /etc/multi
         content: "two platforms\\n"
-`);
+`,
+  );
   archive = join(ctx, 'out', 'images.tar');
-  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--output', `oci-archive:${archive}`, '--cache-dir', join(ctx, 'cache')]);
+  const r = await cli([
+    'build',
+    '--config',
+    join(ctx, 'oci-build.yml'),
+    '--output',
+    `oci-archive:${archive}`,
+    '--cache-dir',
+    join(ctx, 'cache'),
+  ]);
   expect(r.code, r.stderr).toBe(0);
   map = JSON.parse(r.stdout) as typeof map;
   unpacked = join(ctx, 'unpacked');
@@ -59,7 +70,9 @@ afterAll(async () => {
 describe('oci-archive: output', () => {
   it('holds a schema-valid OCI layout naming each variant, with every blob under its digest', () => {
     expect(validateOci('layout', JSON.parse(readFileSync(join(unpacked, 'oci-layout'), 'utf8')))).toEqual([]);
-    const index = JSON.parse(readFileSync(join(unpacked, 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType: string; annotations: Record<string, string> }[] };
+    const index = JSON.parse(readFileSync(join(unpacked, 'index.json'), 'utf8')) as {
+      manifests: { digest: string; mediaType: string; annotations: Record<string, string> }[];
+    };
     expect(validateOci('index', index)).toEqual([]);
     const byName = Object.fromEntries(index.manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m]));
     expect(Object.keys(byName).sort()).toEqual(['multi', 'plain']);
@@ -76,13 +89,24 @@ describe('oci-archive: output', () => {
       expect(validateOci('config', blob(manifest.config.digest))).toEqual([]);
     }
     for (const f of readdirSync(join(unpacked, 'blobs/sha256'))) {
-      expect(createHash('sha256').update(readFileSync(join(unpacked, 'blobs/sha256', f))).digest('hex')).toBe(f);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(unpacked, 'blobs/sha256', f)))
+          .digest('hex'),
+      ).toBe(f);
     }
   });
 
   it('skopeo copies a multi-platform variant out of it to a registry with its digest unchanged', async () => {
     const dest = `${reg.host}/archive/multi:copied`;
-    await run('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci-archive:${archive}:multi`, `docker://${dest}`]);
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci-archive:${archive}:multi`,
+      `docker://${dest}`,
+    ]);
     const raw = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${dest}`]);
     expect(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`).toBe(map.multi!.digest);
   });
@@ -91,7 +115,17 @@ describe('oci-archive: output', () => {
     // podman load takes an OCI archive of exactly one image ("more than one image in oci, choose
     // an image"): one variant per archive, with the same digest as in the archive of all.
     const single = join(ctx, 'out', 'plain.tar');
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--variant', 'plain', '--output', `oci-archive:${single}`, '--cache-dir', join(ctx, 'cache')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--variant',
+      'plain',
+      '--output',
+      `oci-archive:${single}`,
+      '--cache-dir',
+      join(ctx, 'cache'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as typeof map).plain!.digest).toBe(map.plain!.digest);
     const loaded = await run('podman', ['load', '-i', single]);

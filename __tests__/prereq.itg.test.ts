@@ -30,7 +30,9 @@ beforeAll(() => {
   writeFileSync(join(ctx, 'oci-build.yml'), buildFile);
 });
 
-afterAll(() => { if (ctx) rmSync(ctx, { recursive: true, force: true }); });
+afterAll(() => {
+  if (ctx) rmSync(ctx, { recursive: true, force: true });
+});
 
 describe('prerequisite checks', () => {
   it('names the first source file this user cannot read, before building', async () => {
@@ -41,9 +43,26 @@ describe('prerequisite checks', () => {
     chownSync(cache, 65534, 65534);
     try {
       // As an unprivileged user: root reads everything.
-      const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'build', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', cache], { cwd: ROOT, allowFail: true, env: { PATH: process.env.PATH, HOME: cache } });
+      const r = await run(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          process.execPath,
+          CLI,
+          'build',
+          '--config',
+          join(ctx, 'oci-build.yml'),
+          '--cache-dir',
+          cache,
+        ],
+        { cwd: ROOT, allowFail: true, env: { PATH: process.env.PATH, HOME: cache } },
+      );
       expect(r.code).toBe(2);
-      expect(lastLine(r.stderr)).toBe(`oci-build: variant app, step 1: cannot read data/sub/secret.key in the build context (EACCES) (fix: make it readable by this user, e.g. chmod a+r ${join(ctx, 'data/sub/secret.key')}, or leave it out of the copy)`);
+      expect(lastLine(r.stderr)).toBe(
+        `oci-build: variant app, step 1: cannot read data/sub/secret.key in the build context (EACCES) (fix: make it readable by this user, e.g. chmod a+r ${join(ctx, 'data/sub/secret.key')}, or leave it out of the copy)`,
+      );
       expect(r.stdout).toBe('');
     } finally {
       rmSync(join(ctx, 'data/sub/secret.key'));
@@ -57,7 +76,11 @@ describe('prerequisite checks', () => {
     try {
       const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', join(small, 'cache')]);
       expect(r.code).toBe(2);
-      expect(lastLine(r.stderr)).toMatch(new RegExp(`^oci-build: not enough free disk for the layer cache \\(base layers and new layers\\): ${small} has 1\\.0 MiB free, the build needs about 3\\.0 MiB \\(fix: `));
+      expect(lastLine(r.stderr)).toMatch(
+        new RegExp(
+          `^oci-build: not enough free disk for the layer cache \\(base layers and new layers\\): ${small} has 1\\.0 MiB free, the build needs about 3\\.0 MiB \\(fix: `,
+        ),
+      );
       // Nothing was written before the check.
       expect((await run('find', [small, '-mindepth', '1'])).stdout).toBe('');
     } finally {
@@ -66,7 +89,15 @@ describe('prerequisite checks', () => {
   });
 
   it('builds when both are fine', async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', join(ctx, 'cache'), '--output', `oci:${join(ctx, 'layout')}`]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--cache-dir',
+      join(ctx, 'cache'),
+      '--output',
+      `oci:${join(ctx, 'layout')}`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).app.digest).toMatch(/^sha256:/);
   });

@@ -67,7 +67,11 @@ describe('progress output', () => {
   it('prints a bounded number of plain lines in a pipe', async () => {
     slowBlobs();
     const out = join(work, 'pipe-layout');
-    const r = await run(process.execPath, [CLI, 'pull', `${proxy.host}/test/progress:v1`, '--output', `oci:${out}`, '--cache-dir', join(work, 'c2')], { env: env({}) });
+    const r = await run(
+      process.execPath,
+      [CLI, 'pull', `${proxy.host}/test/progress:v1`, '--output', `oci:${out}`, '--cache-dir', join(work, 'c2')],
+      { env: env({}) },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain(`${ESC}[`);
     const lines = r.stderr.split('\n').filter(Boolean);
@@ -75,16 +79,37 @@ describe('progress output', () => {
     expect(lines.length).toBe(LAYERS + 2);
   });
 
-  it('shows a build\'s layers and uploads live in a terminal, and one line per upload in a pipe', async () => {
+  it("shows a build's layers and uploads live in a terminal, and one line per upload in a pipe", async () => {
     const ctx = mkdtempSync(join(work, 'ctx-'));
     writeFileSync(join(ctx, 'data.bin'), randomBytes(24 << 20));
     const buildFile = (repo: string) => {
       const f = join(ctx, `${repo}.yml`);
-      writeFileSync(f, `version: 1\nvariants:\n  data:\n    base: scratch\n    image: ${reg.host}/test/${repo}\n    steps:\n      - copy: data.bin\n        to: /data.bin\n`);
+      writeFileSync(
+        f,
+        `version: 1\nvariants:\n  data:\n    base: scratch\n    image: ${reg.host}/test/${repo}\n    steps:\n      - copy: data.bin\n        to: /data.bin\n`,
+      );
       return f;
     };
-    const args = (file: string, cache: string) => ['build', '--config', file, '--push', '--tag', 'v1', '--no-cache', '--provenance', 'false', '--sbom', 'false', '--cache-dir', join(work, cache)];
-    const tty = await run('script', ['-q', '-e', '-c', `${process.execPath} ${CLI} ${args(buildFile('tty'), 'b1').join(' ')} >/dev/null`, '/dev/null'], { env: env({}) });
+    const args = (file: string, cache: string) => [
+      'build',
+      '--config',
+      file,
+      '--push',
+      '--tag',
+      'v1',
+      '--no-cache',
+      '--provenance',
+      'false',
+      '--sbom',
+      'false',
+      '--cache-dir',
+      join(work, cache),
+    ];
+    const tty = await run(
+      'script',
+      ['-q', '-e', '-c', `${process.execPath} ${CLI} ${args(buildFile('tty'), 'b1').join(' ')} >/dev/null`, '/dev/null'],
+      { env: env({}) },
+    );
     expect(tty.code, tty.stdout).toBe(0);
     expect(tty.stdout).toMatch(/compressing a layer of 1 entries .*\d+% \|/);
     expect(tty.stdout).toContain('\r');

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LineProgress } from '../src/progress/lines.js';
 import { formatEta, summarize } from '../src/progress/progress.js';
 
-afterEach(() => { vi.useRealTimers(); });
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('line progress (CI, pipes)', () => {
   it('prints one line per finished item, nothing per chunk', () => {

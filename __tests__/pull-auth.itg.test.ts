@@ -32,7 +32,10 @@ beforeAll(async () => {
   const htpasswd = join(work, 'htpasswd');
   writeFileSync(htpasswd, execFileSync('htpasswd', ['-Bbn', USER, PASSWORD], { encoding: 'utf8' }));
   reg = await startRegistry({ authYaml: `  htpasswd:\n    realm: pull-test\n    path: ${htpasswd}` });
-  const client = new RegistryClient({ logger: captureLogger(), credentials: credentialsFrom({ explicit: { [reg.host]: { username: USER, password: PASSWORD } }, dockerConfigPath: null }) });
+  const client = new RegistryClient({
+    logger: captureLogger(),
+    credentials: credentialsFrom({ explicit: { [reg.host]: { username: USER, password: PASSWORD } }, dockerConfigPath: null }),
+  });
   const layers = [randomLayer(64 * 1024)];
   await pushDirect(client, { registry: reg.host, repository: 'private/app' }, imageOf(layers, 'auth'), layers, ['v1']);
   await client.close();
@@ -54,7 +57,11 @@ describe('pull credentials', () => {
 
   it('with OCI_BUILD_REGISTRY/USERNAME/PASSWORD', async () => {
     const out = join(work, 'env');
-    const r = await pull([ref, '--output', `oci:${out}`], { OCI_BUILD_REGISTRY: reg.host, OCI_BUILD_USERNAME: USER, OCI_BUILD_PASSWORD: PASSWORD });
+    const r = await pull([ref, '--output', `oci:${out}`], {
+      OCI_BUILD_REGISTRY: reg.host,
+      OCI_BUILD_USERNAME: USER,
+      OCI_BUILD_PASSWORD: PASSWORD,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr + r.stdout).not.toContain(PASSWORD);
     await run('skopeo', ['inspect', `oci:${out}:v1`]);
@@ -63,7 +70,10 @@ describe('pull credentials', () => {
   it('with a Docker config', async () => {
     const dir = join(work, 'docker');
     execFileSync('mkdir', ['-p', dir]);
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }),
+    );
     const r = await pull([ref, '--output', `oci:${join(work, 'dockercfg')}`], { DOCKER_CONFIG: dir });
     expect(r.code, r.stderr).toBe(0);
   });

@@ -16,7 +16,11 @@ function mapFile(doc: unknown): string {
 describe('what pull pulls', () => {
   it('names a reference by its tag, latest when it has none', () => {
     expect(targetFromReference('ubuntu')).toMatchObject({ name: 'latest', image: 'docker.io/library/ubuntu', tags: ['latest'] });
-    expect(targetFromReference('127.0.0.1:5000/a/b:v1')).toMatchObject({ name: 'v1', image: '127.0.0.1:5000/a/b', reference: { tag: 'v1' } });
+    expect(targetFromReference('127.0.0.1:5000/a/b:v1')).toMatchObject({
+      name: 'v1',
+      image: '127.0.0.1:5000/a/b',
+      reference: { tag: 'v1' },
+    });
     expect(targetFromReference(`ghcr.io/acme/app@${D}`)).toMatchObject({ name: 'app', tags: [], reference: { digest: D } });
     expect(() => targetFromReference('Not/Valid')).toThrow(PullUsageError);
   });
@@ -27,12 +31,17 @@ describe('what pull pulls', () => {
       other: { image: '127.0.0.1:5000/acme/other', digest: D },
     });
     const all = await targetsFromDigestMap(f, []);
-    expect(all.map((t) => [t.name, t.reference.digest, t.tags])).toEqual([['empty', D, ['v1']], ['other', D, []]]);
+    expect(all.map((t) => [t.name, t.reference.digest, t.tags])).toEqual([
+      ['empty', D, ['v1']],
+      ['other', D, []],
+    ]);
     expect((await targetsFromDigestMap(f, ['other'])).map((t) => t.image)).toEqual(['127.0.0.1:5000/acme/other']);
   });
 
   it('says what is wrong with a digest map', async () => {
-    await expect(targetsFromDigestMap(mapFile({ a: { image: 'x/y', digest: D } }), ['b'])).rejects.toThrow(/has no variant b \(it has: a\)/);
+    await expect(targetsFromDigestMap(mapFile({ a: { image: 'x/y', digest: D } }), ['b'])).rejects.toThrow(
+      /has no variant b \(it has: a\)/,
+    );
     await expect(targetsFromDigestMap(mapFile('[1]'), [])).rejects.toThrow(/not a digest map/);
     await expect(targetsFromDigestMap(mapFile('{'), [])).rejects.toThrow(PullUsageError);
     await expect(targetsFromDigestMap(mapFile({ a: { tags: [] } }), [])).rejects.toThrow(/neither "ref" nor "image" and "digest"/);

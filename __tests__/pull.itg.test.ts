@@ -92,7 +92,12 @@ describe('pull through faults', () => {
 
   it('fails on a blob the registry answers 404 for, and writes nothing', async () => {
     proxy.reset();
-    proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layers[1]!.layer.descriptor.digest}`), count: Infinity, fault: { kind: 'status', status: 404, body: { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] } } });
+    proxy.add({
+      method: 'GET',
+      path: new RegExp(`/blobs/${layers[1]!.layer.descriptor.digest}`),
+      count: Infinity,
+      fault: { kind: 'status', status: 404, body: { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] } },
+    });
     const out = join(work, 'missing-blob.tar');
     const r = await pull([`${proxy.host}/test/img:v1`, '--output', `oci-archive:${out}`]);
     expect(r.code).toBe(1);
@@ -103,7 +108,12 @@ describe('pull through faults', () => {
 
   it('refuses a blob whose bytes do not match its digest, and writes nothing', async () => {
     proxy.reset();
-    proxy.add({ method: 'GET', path: new RegExp(`/blobs/${layers[2]!.layer.descriptor.digest}`), count: Infinity, fault: { kind: 'corrupt-body' } });
+    proxy.add({
+      method: 'GET',
+      path: new RegExp(`/blobs/${layers[2]!.layer.descriptor.digest}`),
+      count: Infinity,
+      fault: { kind: 'corrupt-body' },
+    });
     const out = join(work, 'corrupt');
     const r = await pull([`${proxy.host}/test/img:v1`, '--output', `oci:${out}`, '--output', `docker-archive:${out}.tar`]);
     expect(r.code).toBe(1);
@@ -135,8 +145,25 @@ describe('pull through faults', () => {
 describe('pull a digest map of a real build', () => {
   it('pulls every variant by digest into an OCI layout and an archive that skopeo and podman read', async () => {
     const map = join(work, 'basic-map.json');
-    const b = await cli(['build', '--config', join(ROOT, 'examples/basic/oci-build.yml'), '--push', '--tag', 'v1', '--digest-map', map,
-      '--cache-dir', join(work, 'build-cache'), '--provenance', 'false', '--sbom', 'false'], { env: { ...process.env, REGISTRY: reg.host } });
+    const b = await cli(
+      [
+        'build',
+        '--config',
+        join(ROOT, 'examples/basic/oci-build.yml'),
+        '--push',
+        '--tag',
+        'v1',
+        '--digest-map',
+        map,
+        '--cache-dir',
+        join(work, 'build-cache'),
+        '--provenance',
+        'false',
+        '--sbom',
+        'false',
+      ],
+      { env: { ...process.env, REGISTRY: reg.host } },
+    );
     expect(b.code, b.stderr).toBe(0);
     const digests = JSON.parse(readFileSync(map, 'utf8')) as Record<string, { digest: string }>;
     const out = join(work, 'basic-layout');
@@ -146,7 +173,16 @@ describe('pull a digest map of a real build', () => {
     for (const [variant, e] of Object.entries(digests)) expect(await skopeoDigest(`oci:${out}:${variant}`)).toBe(e.digest);
     const archive = join(work, 'empty.tar');
     const docker = join(work, 'empty-docker.tar');
-    const one = await pull(['--digest-map', map, '--variant', 'empty', '--output', `oci-archive:${archive}`, '--output', `docker-archive:${docker}`]);
+    const one = await pull([
+      '--digest-map',
+      map,
+      '--variant',
+      'empty',
+      '--output',
+      `oci-archive:${archive}`,
+      '--output',
+      `docker-archive:${docker}`,
+    ]);
     expect(one.code, one.stderr).toBe(0);
     expect(await skopeoDigest(`oci-archive:${archive}:empty`)).toBe(digests.empty!.digest);
     // The docker archive names the image by the map's tags; podman's image id is the config digest.
@@ -172,24 +208,45 @@ describe('a 1 GiB image', () => {
       const h = createHash('sha256');
       for await (const c of createReadStream(f)) h.update(c as Buffer);
       const digest = `sha256:${h.digest('hex')}` as Digest;
-      await client.uploadBlob({ registry: reg.host, repository: 'test/big' }, digest, 256 << 20, () => createReadStream(f, { highWaterMark: 1 << 20 }));
+      await client.uploadBlob({ registry: reg.host, repository: 'test/big' }, digest, 256 << 20, () =>
+        createReadStream(f, { highWaterMark: 1 << 20 }),
+      );
       descriptors.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: 256 << 20 });
       rmSync(f);
     }
-    const fake = descriptors.map((d) => ({ bytes: Buffer.alloc(0), layer: { descriptor: d, diffId: d.digest, createdBy: 'test', source: { kind: 'local' as const }, open: () => Promise.reject(new Error('unused')) } }));
+    const fake = descriptors.map((d) => ({
+      bytes: Buffer.alloc(0),
+      layer: {
+        descriptor: d,
+        diffId: d.digest,
+        createdBy: 'test',
+        source: { kind: 'local' as const },
+        open: () => Promise.reject(new Error('unused')),
+      },
+    }));
     const image = imageOf(fake, 'big');
     const repo = { registry: reg.host, repository: 'test/big' };
-    await client.uploadBlob(repo, image.configDescriptor.digest, image.configBytes.length, async () => (await import('node:stream')).Readable.from([image.configBytes]));
+    await client.uploadBlob(repo, image.configDescriptor.digest, image.configBytes.length, async () =>
+      (await import('node:stream')).Readable.from([image.configBytes]),
+    );
     await client.putManifest(repo, 'v1', image.manifestDescriptor.mediaType, image.manifestBytes);
     const archive = join(work, 'big.tar');
     const cache = mkdtempSync(join(work, 'cache-'));
-    const r = await run('/usr/bin/time', ['-v', process.execPath, CLI, 'pull', `${reg.host}/test/big:v1`, '--output', `oci-archive:${archive}`, '--cache-dir', cache],
-      { env: { ...process.env, OCI_BUILD_PROGRESS: 'plain', OCI_BUILD_PROGRESS_INTERVAL_MS: '1000' }, allowFail: true, timeoutMs: 600_000 });
+    const r = await run(
+      '/usr/bin/time',
+      ['-v', process.execPath, CLI, 'pull', `${reg.host}/test/big:v1`, '--output', `oci-archive:${archive}`, '--cache-dir', cache],
+      { env: { ...process.env, OCI_BUILD_PROGRESS: 'plain', OCI_BUILD_PROGRESS_INTERVAL_MS: '1000' }, allowFail: true, timeoutMs: 600_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     const rssKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1]);
     console.info(`1 GiB pull: peak RSS ${Math.round(rssKiB / 1024)} MiB`);
     expect(rssKiB).toBeLessThan(256 * 1024);
-    const seconds = Number(/Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)/.exec(r.stderr)?.slice(1).reduce((n, x) => n * 60 + Number(x ?? 0), 0) ?? 0);
+    const seconds = Number(
+      /Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)/
+        .exec(r.stderr)
+        ?.slice(1)
+        .reduce((n, x) => n * 60 + Number(x ?? 0), 0) ?? 0,
+    );
     const ours = r.stderr.split('\n').filter((l) => l && !/^\t/.test(l) && !/Command being timed/.test(l));
     // One line per blob, one status line per second at most, a summary and the output line.
     expect(ours.length).toBeLessThanOrEqual(parts + Math.ceil(seconds) + 4);

@@ -19,8 +19,24 @@ let ctx: string;
 /** The image's blobs (digest -> size), from a build into an OCI layout. */
 const blobs = new Map<string, number>();
 
-const build = () => cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(ctx, 'cache'), '--provenance', 'false', '--sbom', 'false'],
-  { env: { ...process.env, HOME: ctx } });
+const build = () =>
+  cli(
+    [
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--cache-dir',
+      join(ctx, 'cache'),
+      '--provenance',
+      'false',
+      '--sbom',
+      'false',
+    ],
+    { env: { ...process.env, HOME: ctx } },
+  );
 
 function yaml(repo: string): string {
   return `version: 1
@@ -39,10 +55,25 @@ beforeAll(async () => {
   proxy = await startFaultProxy(reg.host);
   ctx = mkdtempSync(join(tmpdir(), 'oci-build-answers-'));
   writeFileSync(join(ctx, 'oci-build.yml'), yaml('answers/probe'));
-  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--output', `oci:${join(ctx, 'layout')}`, '--cache-dir', join(ctx, 'cache'), '--provenance', 'false', '--sbom', 'false']);
+  const r = await cli([
+    'build',
+    '--config',
+    join(ctx, 'oci-build.yml'),
+    '--output',
+    `oci:${join(ctx, 'layout')}`,
+    '--cache-dir',
+    join(ctx, 'cache'),
+    '--provenance',
+    'false',
+    '--sbom',
+    'false',
+  ]);
   expect(r.code, r.stderr).toBe(0);
   const index = JSON.parse(readFileSync(join(ctx, 'layout', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(readFileSync(join(ctx, 'layout', 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+  const manifest = JSON.parse(readFileSync(join(ctx, 'layout', 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as {
+    config: { digest: string; size: number };
+    layers: { digest: string; size: number }[];
+  };
   for (const d of [manifest.config, ...manifest.layers]) blobs.set(d.digest, d.size);
 }, 120_000);
 
@@ -54,7 +85,12 @@ afterAll(async () => {
 
 async function pushedOk(repo: string): Promise<void> {
   // Straight from the registry: every blob of the tagged image is there.
-  const r = await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/${repo}:v1`, `oci:${join(ctx, repo.replace('/', '-'))}:v1`]);
+  const r = await run('skopeo', [
+    'copy',
+    '--src-tls-verify=false',
+    `docker://${reg.host}/${repo}:v1`,
+    `oci:${join(ctx, repo.replace('/', '-'))}:v1`,
+  ]);
   expect(r.code).toBe(0);
 }
 
@@ -62,7 +98,12 @@ describe('blob HEAD answers that do not match', () => {
   it('a 200 with the wrong Content-Length: the blob is uploaded, the push succeeds', async () => {
     proxy.reset();
     writeFileSync(join(ctx, 'oci-build.yml'), yaml('answers/length'));
-    const head = proxy.add({ method: 'HEAD', path: /\/blobs\/sha256:/, count: Infinity, fault: { kind: 'status', status: 200, headers: { 'content-length': '1' } } });
+    const head = proxy.add({
+      method: 'HEAD',
+      path: /\/blobs\/sha256:/,
+      count: Infinity,
+      fault: { kind: 'status', status: 200, headers: { 'content-length': '1' } },
+    });
     const r = await build();
     expect(r.code, r.stderr).toBe(0);
     expect(head.applied).toBeGreaterThanOrEqual(blobs.size);
@@ -75,7 +116,12 @@ describe('blob HEAD answers that do not match', () => {
     proxy.reset();
     writeFileSync(join(ctx, 'oci-build.yml'), yaml('answers/digest'));
     for (const [digest, size] of blobs) {
-      proxy.add({ method: 'HEAD', path: new RegExp(`/blobs/${digest}$`), count: Infinity, fault: { kind: 'status', status: 200, headers: { 'content-length': String(size), 'docker-content-digest': WRONG_DIGEST } } });
+      proxy.add({
+        method: 'HEAD',
+        path: new RegExp(`/blobs/${digest}$`),
+        count: Infinity,
+        fault: { kind: 'status', status: 200, headers: { 'content-length': String(size), 'docker-content-digest': WRONG_DIGEST } },
+      });
     }
     const r = await build();
     expect(r.code, r.stderr).toBe(0);

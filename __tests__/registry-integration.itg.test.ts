@@ -23,20 +23,22 @@ async function makeBlobFile(path: string, size: number): Promise<Digest> {
   let seed = createHash('sha256').update('oci-build-action test blob').digest();
   let left = size;
   const hash = createHash('sha256');
-  const gen = Readable.from((function* () {
-    while (left > 0) {
-      const parts: Buffer[] = [];
-      for (let i = 0; i < 2048 && left > 0; i++) {
-        seed = createHash('sha256').update(seed).digest();
-        const part = seed.subarray(0, Math.min(32, left));
-        left -= part.length;
-        parts.push(part);
+  const gen = Readable.from(
+    (function* () {
+      while (left > 0) {
+        const parts: Buffer[] = [];
+        for (let i = 0; i < 2048 && left > 0; i++) {
+          seed = createHash('sha256').update(seed).digest();
+          const part = seed.subarray(0, Math.min(32, left));
+          left -= part.length;
+          parts.push(part);
+        }
+        const chunk = Buffer.concat(parts);
+        hash.update(chunk);
+        yield chunk;
       }
-      const chunk = Buffer.concat(parts);
-      hash.update(chunk);
-      yield chunk;
-    }
-  })());
+    })(),
+  );
   await pipeline(gen, createWriteStream(path));
   return `sha256:${hash.digest('hex')}`;
 }
@@ -44,7 +46,10 @@ async function makeBlobFile(path: string, size: number): Promise<Digest> {
 async function streamDigest(s: Readable): Promise<{ digest: Digest; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  for await (const c of s) { h.update(c as Buffer); size += (c as Buffer).length; }
+  for await (const c of s) {
+    h.update(c as Buffer);
+    size += (c as Buffer).length;
+  }
   return { digest: `sha256:${h.digest('hex')}`, size };
 }
 
@@ -52,7 +57,8 @@ async function streamDigest(s: Readable): Promise<{ digest: Digest; size: number
 async function pushImage(c: RegistryClient, repo: RepoRef, layerPath: string, layerDigest: Digest, layerSize: number, tag: string) {
   await c.uploadBlob(repo, layerDigest, layerSize, () => createReadStream(layerPath, { highWaterMark: 256 * 1024 }));
   const config = jsonBytes({
-    architecture: 'amd64', os: 'linux',
+    architecture: 'amd64',
+    os: 'linux',
     config: { Env: ['PATH=/usr/bin:/bin'] },
     rootfs: { type: 'layers', diff_ids: [layerDigest] },
   });

@@ -55,7 +55,11 @@ async function serve(handler: Handler): Promise<TestServer> {
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     seen,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
   servers.push(s);
   return s;
@@ -64,7 +68,16 @@ async function serve(handler: Handler): Promise<TestServer> {
 /** Retries in tests: real but tiny delays, recorded. */
 function fastRetry(extra: Partial<RetryPolicy> = {}): Partial<RetryPolicy> & { delays: number[] } {
   const delays: number[] = [];
-  return { retries: 4, baseDelayMs: 1, maxDelayMs: 5, delays, sleep: async (ms) => { delays.push(ms); }, ...extra };
+  return {
+    retries: 4,
+    baseDelayMs: 1,
+    maxDelayMs: 5,
+    delays,
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
+    ...extra,
+  };
 }
 
 function client(opts: ConstructorParameters<typeof RegistryClient>[0] = {}): RegistryClient {
@@ -82,16 +95,22 @@ function regError(res: ServerResponse, status: number, code: string, message: st
   json(res, status, { errors: [{ code, message }] }, headers);
 }
 
-const MANIFEST = Buffer.from(JSON.stringify({
-  schemaVersion: 2,
-  mediaType: MediaType.OciManifest,
-  config: { mediaType: MediaType.OciConfig, digest: sha256('{}'), size: 2 },
-  layers: [],
-}));
+const MANIFEST = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: sha256('{}'), size: 2 },
+    layers: [],
+  }),
+);
 const MANIFEST_DIGEST = sha256(MANIFEST);
 
 function serveManifest(res: ServerResponse, head = false): void {
-  res.writeHead(200, { 'content-type': MediaType.OciManifest, 'docker-content-digest': MANIFEST_DIGEST, 'content-length': String(MANIFEST.length) });
+  res.writeHead(200, {
+    'content-type': MediaType.OciManifest,
+    'docker-content-digest': MANIFEST_DIGEST,
+    'content-length': String(MANIFEST.length),
+  });
   res.end(head ? undefined : MANIFEST);
 }
 
@@ -104,13 +123,20 @@ afterEach(async () => {
 
 describe('parseChallenges', () => {
   it('parses Bearer with quoted values containing commas', () => {
-    const [c, ...rest] = parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"');
+    const [c, ...rest] = parseChallenges(
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"',
+    );
     expect(rest).toEqual([]);
-    expect(c).toEqual({ scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' } });
+    expect(c).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' },
+    });
   });
 
   it('parses several challenges, unquoted values, escapes and odd spacing', () => {
-    const cs = parseChallenges('Basic realm="Registry Realm", Bearer realm = "https://t.example/token" , service=reg.example,error="invalid_token", Foo');
+    const cs = parseChallenges(
+      'Basic realm="Registry Realm", Bearer realm = "https://t.example/token" , service=reg.example,error="invalid_token", Foo',
+    );
     expect(cs.map((c) => c.scheme)).toEqual(['basic', 'bearer', 'foo']);
     expect(cs[0]!.params).toEqual({ realm: 'Registry Realm' });
     expect(cs[1]!.params).toEqual({ realm: 'https://t.example/token', service: 'reg.example', error: 'invalid_token' });
@@ -120,7 +146,10 @@ describe('parseChallenges', () => {
   });
 
   it('merges scopes per repository', () => {
-    expect(mergeScopes(['repository:a:pull,push'], ['repository:a:pull', 'repository:b:pull'])).toEqual(['repository:a:pull,push', 'repository:b:pull']);
+    expect(mergeScopes(['repository:a:pull,push'], ['repository:a:pull', 'repository:b:pull'])).toEqual([
+      'repository:a:pull,push',
+      'repository:b:pull',
+    ]);
   });
 });
 
@@ -137,13 +166,16 @@ describe('credentials', () => {
     const dir = mkdtempSync(join(tmpdir(), 'oci-build-creds-'));
     try {
       const path = join(dir, 'config.json');
-      writeFileSync(path, JSON.stringify({
-        auths: {
-          'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hub:pass').toString('base64') },
-          'https://ghcr.io': { username: 'gh', password: 'ghp_x' },
-          'quay.io': {},
-        },
-      }));
+      writeFileSync(
+        path,
+        JSON.stringify({
+          auths: {
+            'https://index.docker.io/v1/': { auth: Buffer.from('hubuser:hub:pass').toString('base64') },
+            'https://ghcr.io': { username: 'gh', password: 'ghp_x' },
+            'quay.io': {},
+          },
+        }),
+      );
       const src = credentialsFrom({ explicit: { 'ghcr.io': { username: 'explicit', password: 'p' } }, dockerConfigPath: path });
       expect(src.get('docker.io')).toEqual({ username: 'hubuser', password: 'hub:pass' });
       expect(src.get('ghcr.io')).toEqual({ username: 'explicit', password: 'p' });
@@ -156,7 +188,11 @@ describe('credentials', () => {
       // The error about a broken file names the file, never its content (a credential).
       const broken = '{"auths": {"x": {"auth": "c2VjcmV0"';
       let message = '';
-      try { parseDockerConfig(broken, 'cfg'); } catch (e) { message = (e as Error).message; }
+      try {
+        parseDockerConfig(broken, 'cfg');
+      } catch (e) {
+        message = (e as Error).message;
+      }
       expect(message).toMatch(/not valid JSON/);
       expect(message).not.toContain('c2VjcmV0');
     } finally {
@@ -173,16 +209,25 @@ describe('errors and retry policy', () => {
   });
 
   it('classifies statuses', () => {
-    const mk = (status: number, codes: string[] = []) => new RegistryError({ method: 'GET', url: 'https://r.example/v2/', registry: 'r.example', status, codes });
+    const mk = (status: number, codes: string[] = []) =>
+      new RegistryError({ method: 'GET', url: 'https://r.example/v2/', registry: 'r.example', status, codes });
     expect([500, 502, 503, 504, 429, 408].map((s) => mk(s).temporary)).toEqual([true, true, true, true, true, true]);
     expect([400, 401, 403, 404, 501].map((s) => mk(s).temporary)).toEqual([false, false, false, false, false]);
     expect(mk(403, ['DENIED']).temporary).toBe(false);
-    const e = new RegistryError({ method: 'PUT', url: 'https://ghcr.io/v2/acme/x/manifests/v1', registry: 'ghcr.io', status: 403, codes: ['DENIED'], detail: 'permission denied' });
+    const e = new RegistryError({
+      method: 'PUT',
+      url: 'https://ghcr.io/v2/acme/x/manifests/v1',
+      registry: 'ghcr.io',
+      status: 403,
+      codes: ['DENIED'],
+      detail: 'permission denied',
+    });
     expect(e.message).toBe('PUT https://ghcr.io/v2/acme/x/manifests/v1 failed: 403 DENIED: permission denied');
   });
 
   it('lets permanent error codes win over a 5xx status', () => {
-    const mk = (status: number, codes: string[]) => new RegistryError({ method: 'PUT', url: 'https://r.example/v2/a/manifests/v1', registry: 'r.example', status, codes });
+    const mk = (status: number, codes: string[]) =>
+      new RegistryError({ method: 'PUT', url: 'https://r.example/v2/a/manifests/v1', registry: 'r.example', status, codes });
     expect(mk(500, ['DENIED']).temporary).toBe(false);
     expect(mk(502, ['MANIFEST_INVALID']).temporary).toBe(false);
     expect(mk(500, ['UNKNOWN']).temporary).toBe(true);
@@ -193,7 +238,12 @@ describe('errors and retry policy', () => {
     const retry = fastRetry({ maxDelayMs: 5, maxElapsedMs: 60_000 });
     const e = Object.assign(new Error('slow down'), { temporary: true, retryAfterMs: 3000 });
     let n = 0;
-    expect(await withRetry(async () => { if (n++ === 0) throw e; return 'ok'; }, retry)).toBe('ok');
+    expect(
+      await withRetry(async () => {
+        if (n++ === 0) throw e;
+        return 'ok';
+      }, retry),
+    ).toBe('ok');
     expect(retry.delays).toEqual([3000]);
   });
 
@@ -211,13 +261,32 @@ describe('errors and retry policy', () => {
   it('withRetry stops at the retry budget and on permanent errors', async () => {
     const temp = Object.assign(new Error('flaky'), { temporary: true });
     let n = 0;
-    await expect(withRetry(async () => { n++; throw temp; }, fastRetry({ retries: 2 }))).rejects.toBe(temp);
+    await expect(
+      withRetry(
+        async () => {
+          n++;
+          throw temp;
+        },
+        fastRetry({ retries: 2 }),
+      ),
+    ).rejects.toBe(temp);
     expect(n).toBe(3);
     n = 0;
-    await expect(withRetry(async () => { n++; throw new Error('permanent'); }, fastRetry())).rejects.toThrow('permanent');
+    await expect(
+      withRetry(async () => {
+        n++;
+        throw new Error('permanent');
+      }, fastRetry()),
+    ).rejects.toThrow('permanent');
     expect(n).toBe(1);
     n = 0;
-    expect(await withRetry(async (a) => { n++; if (a < 2) throw temp; return 'ok'; }, fastRetry())).toBe('ok');
+    expect(
+      await withRetry(async (a) => {
+        n++;
+        if (a < 2) throw temp;
+        return 'ok';
+      }, fastRetry()),
+    ).toBe('ok');
     expect(n).toBe(3);
   });
 });
@@ -238,7 +307,11 @@ async function tokenSetup(opts: { users?: Record<string, string> } = {}) {
     valid.add(token);
     json(res, 200, { access_token: token, expires_in: 300 });
   });
-  const reg = { handler: (_req: IncomingMessage, _res: ServerResponse, _body: Buffer): void => { throw new Error('no handler'); } };
+  const reg = {
+    handler: (_req: IncomingMessage, _res: ServerResponse, _body: Buffer): void => {
+      throw new Error('no handler');
+    },
+  };
   const registry = await serve((req, res, body) => {
     const auth = req.headers.authorization;
     if (!auth?.startsWith('Bearer ') || !valid.has(auth.slice(7))) {
@@ -255,8 +328,13 @@ async function tokenSetup(opts: { users?: Record<string, string> } = {}) {
 describe('RegistryClient auth', () => {
   it('fetches one token carrying both mount scopes, with Basic credentials at the realm', async () => {
     const t = await tokenSetup({ users: { alice: 's3cret' } });
-    t.reg.handler = (_req, res) => { res.writeHead(201, { location: `/v2/acme/app/blobs/${sha256('x')}` }); res.end(); };
-    const c = client({ credentials: credentialsFrom({ explicit: { [t.registry.host]: { username: 'alice', password: 's3cret' } }, dockerConfigPath: null }) });
+    t.reg.handler = (_req, res) => {
+      res.writeHead(201, { location: `/v2/acme/app/blobs/${sha256('x')}` });
+      res.end();
+    };
+    const c = client({
+      credentials: credentialsFrom({ explicit: { [t.registry.host]: { username: 'alice', password: 's3cret' } }, dockerConfigPath: null }),
+    });
     expect(await c.mountBlob(t.repo, sha256('x'), 'acme/base')).toBe(true);
     expect(t.tokenServer.seen).toHaveLength(1);
     const q = new URL(t.tokenServer.seen[0]!.url, 'http://x').searchParams;
@@ -272,7 +350,9 @@ describe('RegistryClient auth', () => {
 
   it('reports wrong credentials at the token server clearly and without retrying', async () => {
     const t = await tokenSetup({ users: { alice: 's3cret' } });
-    const c = client({ credentials: credentialsFrom({ explicit: { [t.registry.host]: { username: 'alice', password: 'nope' } }, dockerConfigPath: null }) });
+    const c = client({
+      credentials: credentialsFrom({ explicit: { [t.registry.host]: { username: 'alice', password: 'nope' } }, dockerConfigPath: null }),
+    });
     const err = await c.getManifest(t.repo, 'latest').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).status).toBe(401);
@@ -291,7 +371,10 @@ describe('RegistryClient auth', () => {
     expect(t.tokenServer.seen).toHaveLength(1);
     expect(c.tokenRequests).toBe(1);
     // A pull token does not cover a push: that needs a second token, which then also serves pulls.
-    t.reg.handler = (_req, res) => { res.writeHead(201, { 'docker-content-digest': MANIFEST_DIGEST }); res.end(); };
+    t.reg.handler = (_req, res) => {
+      res.writeHead(201, { 'docker-content-digest': MANIFEST_DIGEST });
+      res.end();
+    };
     await c.putManifest(t.repo, 'v1', MediaType.OciManifest, MANIFEST);
     expect(c.tokenRequests).toBe(2);
     t.reg.handler = (req, res) => serveManifest(res, req.method === 'HEAD');
@@ -351,7 +434,10 @@ describe('RegistryClient auth', () => {
     };
     const c = client();
     let opens = 0;
-    await c.uploadBlob(t.repo, digest, blob.length, () => { opens++; return Readable.from([blob]); });
+    await c.uploadBlob(t.repo, digest, blob.length, () => {
+      opens++;
+      return Readable.from([blob]);
+    });
     expect(c.tokenRequests).toBe(2);
     expect(opens).toBe(2); // the PATCH was sent twice: with the revoked token, then with the fresh one
     const ops = t.registry.seen.map((s) => `${s.method} ${s.headers.authorization ? 'auth' : 'anon'}`);
@@ -368,7 +454,10 @@ describe('RegistryClient auth', () => {
     const blob = Buffer.from('layer bytes');
     const digest = sha256(blob);
     const storage = await serve((req, res) => {
-      if (req.headers.authorization) { res.writeHead(400).end('unexpected auth'); return; }
+      if (req.headers.authorization) {
+        res.writeHead(400).end('unexpected auth');
+        return;
+      }
       res.writeHead(200, { 'content-length': String(blob.length) });
       res.end(blob);
     });
@@ -380,7 +469,9 @@ describe('RegistryClient auth', () => {
       res.end();
     });
     const repo = { registry: registry.host, repository: 'acme/app' };
-    const c = client({ credentials: credentialsFrom({ explicit: { [registry.host]: { username: 'u', password: 'p' } }, dockerConfigPath: null }) });
+    const c = client({
+      credentials: credentialsFrom({ explicit: { [registry.host]: { username: 'u', password: 'p' } }, dockerConfigPath: null }),
+    });
     const out = await collect(await c.getBlob(repo, digest));
     expect(out.equals(blob)).toBe(true);
     expect(storage.seen).toHaveLength(1);
@@ -389,9 +480,16 @@ describe('RegistryClient auth', () => {
   });
 
   it("does not answer another host's challenge with a registry's credentials", async () => {
-    const other = await serve((_req, res) => regError(res, 401, 'UNAUTHORIZED', 'who are you', { 'www-authenticate': 'Basic realm="other"' }));
-    const registry = await serve((_req, res) => { res.writeHead(302, { location: `${other.url}/blob` }); res.end(); });
-    const c = client({ credentials: credentialsFrom({ explicit: { [registry.host]: { username: 'u', password: 'p' } }, dockerConfigPath: null }) });
+    const other = await serve((_req, res) =>
+      regError(res, 401, 'UNAUTHORIZED', 'who are you', { 'www-authenticate': 'Basic realm="other"' }),
+    );
+    const registry = await serve((_req, res) => {
+      res.writeHead(302, { location: `${other.url}/blob` });
+      res.end();
+    });
+    const c = client({
+      credentials: credentialsFrom({ explicit: { [registry.host]: { username: 'u', password: 'p' } }, dockerConfigPath: null }),
+    });
     const err = await c.getBlob({ registry: registry.host, repository: 'a/b' }, sha256('x')).catch((e: unknown) => e);
     expect((err as RegistryError).status).toBe(401);
     expect(other.seen.length).toBeGreaterThan(0);
@@ -399,7 +497,9 @@ describe('RegistryClient auth', () => {
   });
 
   it('fails with a clear 401 when a Basic registry needs credentials we do not have', async () => {
-    const registry = await serve((_req, res) => regError(res, 401, 'UNAUTHORIZED', 'authentication required', { 'www-authenticate': 'Basic realm="r"' }));
+    const registry = await serve((_req, res) =>
+      regError(res, 401, 'UNAUTHORIZED', 'authentication required', { 'www-authenticate': 'Basic realm="r"' }),
+    );
     const c = client();
     const err = await c.blobExists({ registry: registry.host, repository: 'a/b' }, sha256('x')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
@@ -415,8 +515,14 @@ describe('RegistryClient retries', () => {
     const registry = await serve((req, res) => {
       n++;
       if (n === 1) return regError(res, 503, 'UNAVAILABLE', 'try later');
-      if (n === 2) { res.writeHead(500).end('boom'); return; }
-      if (n === 3) { req.socket.destroy(); return; }
+      if (n === 2) {
+        res.writeHead(500).end('boom');
+        return;
+      }
+      if (n === 3) {
+        req.socket.destroy();
+        return;
+      }
       serveManifest(res);
     });
     const retry = fastRetry();
@@ -436,7 +542,11 @@ describe('RegistryClient retries', () => {
     });
     const retry = fastRetry({ maxDelayMs: 10_000 });
     const c = client({ retry });
-    expect(await c.headManifest({ registry: registry.host, repository: 'a/b' }, 'v1')).toEqual({ mediaType: MediaType.OciManifest, digest: MANIFEST_DIGEST, size: MANIFEST.length });
+    expect(await c.headManifest({ registry: registry.host, repository: 'a/b' }, 'v1')).toEqual({
+      mediaType: MediaType.OciManifest,
+      digest: MANIFEST_DIGEST,
+      size: MANIFEST.length,
+    });
     expect(retry.delays).toEqual([2000]);
   });
 
@@ -470,7 +580,9 @@ describe('RegistryClient retries', () => {
   });
 
   it('bounds retries', async () => {
-    const registry = await serve((_req, res) => { res.writeHead(502).end('bad gateway'); });
+    const registry = await serve((_req, res) => {
+      res.writeHead(502).end('bad gateway');
+    });
     const retry = fastRetry({ retries: 2 });
     const c = client({ retry });
     const err = await c.getManifest({ registry: registry.host, repository: 'a/b' }, 'v1').catch((e: unknown) => e);
@@ -478,18 +590,28 @@ describe('RegistryClient retries', () => {
     expect(registry.seen).toHaveLength(3);
   });
 
-  it('does not retry when the caller\'s upload body fails', async () => {
+  it("does not retry when the caller's upload body fails", async () => {
     const registry = await serve((req, res) => {
-      if (req.method === 'POST') { res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s' }); return res.end(); }
-      res.writeHead(202, { location: req.url }); res.end();
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s' });
+        return res.end();
+      }
+      res.writeHead(202, { location: req.url });
+      res.end();
     });
     const c = client();
     let opens = 0;
     const open = () => {
       opens++;
-      return new Readable({ read() { this.destroy(Object.assign(new Error('EIO: disk on fire'), { code: 'EIO' })); } });
+      return new Readable({
+        read() {
+          this.destroy(Object.assign(new Error('EIO: disk on fire'), { code: 'EIO' }));
+        },
+      });
     };
-    await expect(c.uploadBlob({ registry: registry.host, repository: 'a/b' }, sha256('x'), 10, open)).rejects.toThrow(/reading the upload body failed: EIO: disk on fire/);
+    await expect(c.uploadBlob({ registry: registry.host, repository: 'a/b' }, sha256('x'), 10, open)).rejects.toThrow(
+      /reading the upload body failed: EIO: disk on fire/,
+    );
     expect(opens).toBe(1);
   });
 
@@ -498,17 +620,28 @@ describe('RegistryClient retries', () => {
     const digest = sha256(blob);
     let patches = 0;
     const registry = await serve((req, res, body) => {
-      if (req.method === 'POST') { res.writeHead(202, { location: `/v2/a/b/blobs/uploads/s${patches}` }); return res.end(); }
-      if (req.method === 'PATCH') {
-        if (++patches === 1) { res.writeHead(500).end(); return; }
-        expect(body.length).toBe(blob.length);
-        res.writeHead(202, { location: req.url }); return res.end();
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: `/v2/a/b/blobs/uploads/s${patches}` });
+        return res.end();
       }
-      res.writeHead(201, { 'docker-content-digest': digest }); res.end();
+      if (req.method === 'PATCH') {
+        if (++patches === 1) {
+          res.writeHead(500).end();
+          return;
+        }
+        expect(body.length).toBe(blob.length);
+        res.writeHead(202, { location: req.url });
+        return res.end();
+      }
+      res.writeHead(201, { 'docker-content-digest': digest });
+      res.end();
     });
     const c = client();
     let opens = 0;
-    await c.uploadBlob({ registry: registry.host, repository: 'a/b' }, digest, blob.length, () => { opens++; return Readable.from([blob.subarray(0, 50_000), blob.subarray(50_000)]); });
+    await c.uploadBlob({ registry: registry.host, repository: 'a/b' }, digest, blob.length, () => {
+      opens++;
+      return Readable.from([blob.subarray(0, 50_000), blob.subarray(50_000)]);
+    });
     expect(opens).toBe(2);
     expect(registry.seen.map((s) => s.method)).toEqual(['POST', 'PATCH', 'POST', 'PATCH', 'PUT']);
   });
@@ -516,7 +649,10 @@ describe('RegistryClient retries', () => {
 
 describe('RegistryClient content checks', () => {
   it('detects a digest mismatch on getBlob at the end of the stream', async () => {
-    const registry = await serve((_req, res) => { res.writeHead(200, { 'content-length': '5' }); res.end('evil!'); });
+    const registry = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': '5' });
+      res.end('evil!');
+    });
     const c = client();
     const s = await c.getBlob({ registry: registry.host, repository: 'a/b' }, sha256('good!'));
     const err = await collect(s).catch((e: unknown) => e);
@@ -534,7 +670,10 @@ describe('RegistryClient content checks', () => {
   });
 
   it('says the host does not look like a registry when it serves HTML', async () => {
-    const registry = await serve((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>Welcome</title>'); });
+    const registry = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>Welcome</title>');
+    });
     const c = client();
     const err = await c.getManifest({ registry: registry.host, repository: 'a/b' }, 'latest').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
@@ -544,20 +683,31 @@ describe('RegistryClient content checks', () => {
 
   it('refuses manifests over 4 MiB', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 32);
-    const registry = await serve((_req, res) => { res.writeHead(200, { 'content-type': MediaType.OciManifest }); res.end(big); });
+    const registry = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': MediaType.OciManifest });
+      res.end(big);
+    });
     const c = client();
     await expect(c.getManifest({ registry: registry.host, repository: 'a/b' }, 'latest')).rejects.toThrow(/larger than .*4 MiB/);
   });
 
   it('rejects a registry digest that differs from ours on manifest PUT', async () => {
-    const registry = await serve((_req, res) => { res.writeHead(201, { 'docker-content-digest': sha256('other') }); res.end(); });
+    const registry = await serve((_req, res) => {
+      res.writeHead(201, { 'docker-content-digest': sha256('other') });
+      res.end();
+    });
     const c = client();
-    await expect(c.putManifest({ registry: registry.host, repository: 'a/b' }, 'v1', MediaType.OciManifest, MANIFEST)).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(
+      c.putManifest({ registry: registry.host, repository: 'a/b' }, 'v1', MediaType.OciManifest, MANIFEST),
+    ).rejects.toBeInstanceOf(DigestMismatchError);
   });
 
   it('cancels the upload session a refused mount opened', async () => {
     const registry = await serve((req, res) => {
-      if (req.method === 'POST') { res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s1?_state=q' }); return res.end(); }
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s1?_state=q' });
+        return res.end();
+      }
       res.writeHead(204).end();
     });
     const c = client();
@@ -574,8 +724,14 @@ describe('RegistryClient content checks', () => {
     const blob = Buffer.from('z');
     const digest: Digest = sha256(blob);
     const registry = await serve((req, res) => {
-      if (req.method === 'POST') { res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s1?_state=TOPSECRET' }); return res.end(); }
-      if (req.method === 'PATCH') { res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s1?_state=TOPSECRET2' }); return res.end(); }
+      if (req.method === 'POST') {
+        res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s1?_state=TOPSECRET' });
+        return res.end();
+      }
+      if (req.method === 'PATCH') {
+        res.writeHead(202, { location: '/v2/a/b/blobs/uploads/s1?_state=TOPSECRET2' });
+        return res.end();
+      }
       res.writeHead(201).end();
     });
     const c = client({ logger });

@@ -18,7 +18,16 @@ import { RegistryClient, type RepoRef } from '../src/registry/client.js';
 import { credentialsFrom, type Credentials } from '../src/registry/credentials.js';
 import { RegistryError } from '../src/registry/errors.js';
 import { startBlobHost, startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
-import { bindTargets, captureLogger, imageOf, randomLayer, storeFor, tagDigest, variantOf, type TestLayer } from './helpers/publish-fixture.js';
+import {
+  bindTargets,
+  captureLogger,
+  imageOf,
+  randomLayer,
+  storeFor,
+  tagDigest,
+  variantOf,
+  type TestLayer,
+} from './helpers/publish-fixture.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTokenServer, type TokenServer } from './helpers/token-server.js';
 
@@ -35,13 +44,21 @@ const clients: RegistryClient[] = [];
 let work: string;
 
 function client(creds: Record<string, Credentials>, extra: ConstructorParameters<typeof RegistryClient>[0] = {}): RegistryClient {
-  const c = new RegistryClient({ retry: RETRY, logger: captureLogger(logs), credentials: credentialsFrom({ explicit: creds, dockerConfigPath: null }), ...extra });
+  const c = new RegistryClient({
+    retry: RETRY,
+    logger: captureLogger(logs),
+    credentials: credentialsFrom({ explicit: creds, dockerConfigPath: null }),
+    ...extra,
+  });
   clients.push(c);
   return c;
 }
 
 async function failure(p: Promise<unknown>): Promise<Error> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   if (!(e instanceof Error)) throw new Error('expected a failure');
   errorMessages.push(`${e.message}\n${e.stack ?? ''}\n${e.cause instanceof Error ? e.cause.message : ''}`);
   return e;
@@ -82,7 +99,8 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
     ts = await startTokenServer({
       users: { [ALICE.username]: ALICE.password, [READER.username]: READER.password },
       // reader may only pull; alice may do anything but touch team/locked.
-      access: (user, _type, name, requested) => (user === 'reader' ? requested.filter((a) => a === 'pull') : user === 'alice' && name !== 'team/locked' ? requested : []),
+      access: (user, _type, name, requested) =>
+        user === 'reader' ? requested.filter((a) => a === 'pull') : user === 'alice' && name !== 'team/locked' ? requested : [],
     });
     reg = await startRegistry({ authYaml: ts.authYaml });
     proxy = await startFaultProxy(reg.host);
@@ -105,7 +123,8 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
     const m = await c.getManifest(repo, 'v1');
     expect(m.digest).toBe(image.manifestDescriptor.digest);
     expect(m.bytes.equals(image.manifestBytes)).toBe(true);
-    for (const l of layers) expect((await collect(await c.getBlob(repo, l.layer.descriptor.digest, l.bytes.length))).equals(l.bytes)).toBe(true);
+    for (const l of layers)
+      expect((await collect(await c.getBlob(repo, l.layer.descriptor.digest, l.bytes.length))).equals(l.bytes)).toBe(true);
 
     // Two tokens for the whole push and pull: pull (first contact), then pull,push (its
     // actions cover every later pull too).
@@ -143,10 +162,12 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
     expect(await c.mountBlob(target, digest, 'team/app')).toBe(true);
     expect(ts.requests).toHaveLength(1);
     expect([...ts.requests[0]!.scopes].sort()).toEqual(['repository:team/app:pull', 'repository:team/copy:pull,push']);
-    expect(ts.requests[0]!.granted).toEqual(expect.arrayContaining([
-      { type: 'repository', name: 'team/app', actions: ['pull'] },
-      { type: 'repository', name: 'team/copy', actions: ['pull', 'push'] },
-    ]));
+    expect(ts.requests[0]!.granted).toEqual(
+      expect.arrayContaining([
+        { type: 'repository', name: 'team/app', actions: ['pull'] },
+        { type: 'repository', name: 'team/copy', actions: ['pull', 'push'] },
+      ]),
+    );
     const mounts = proxy.requests.filter((r) => r.method === 'POST' && r.path.includes('mount='));
     expect(mounts.map((r) => r.status)).toEqual([401, 201]);
     expect(await c.blobExists(target, digest)).toBe(true);
@@ -161,9 +182,13 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
     const c2 = client({ [proxy.host]: ALICE });
     const store = await storeFor(img2, based, work);
     const pub = new RegistryPublisher(c2, captureLogger(logs));
-    await pub.publish(bindTargets([{ variant: variantOf(img2), repo: { registry: proxy.host, repository: 'team/derived' }, tags: ['v1'] }], store, c2));
+    await pub.publish(
+      bindTargets([{ variant: variantOf(img2), repo: { registry: proxy.host, repository: 'team/derived' }, tags: ['v1'] }], store, c2),
+    );
     expect(pub.stats).toMatchObject({ blobsMounted: 1, blobsUploaded: 2 });
-    expect(ts.requests.some((r) => [...r.scopes].sort().join(' ') === 'repository:team/app:pull repository:team/derived:pull,push')).toBe(true);
+    expect(ts.requests.some((r) => [...r.scopes].sort().join(' ') === 'repository:team/app:pull repository:team/derived:pull,push')).toBe(
+      true,
+    );
     expect(proxy.requests.some((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toBe(false); // never downloaded
   });
 
@@ -202,7 +227,10 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
         // 12 chunks, 250 ms apart: the PATCH takes ~3 s, so the PUT after it carries a dead token.
         return new Readable({
           read() {
-            if (i >= 12) { this.push(null); return; }
+            if (i >= 12) {
+              this.push(null);
+              return;
+            }
             const chunk = blob.subarray(i * 32 * 1024, ++i * 32 * 1024);
             setTimeout(() => this.push(chunk), 250);
           },
@@ -260,7 +288,9 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
 
     // Through the publisher: the error says what failed, nothing was uploaded, no tag moved.
     ts.reset();
-    const pe = await failure(publish(c, [{ variant: variantOf(image), repo: { registry: proxy.host, repository: 'team/wrong' }, tags: ['v1'] }], layers));
+    const pe = await failure(
+      publish(c, [{ variant: variantOf(image), repo: { registry: proxy.host, repository: 'team/wrong' }, tags: ['v1'] }], layers),
+    );
     expect(pe).toBeInstanceOf(PublishError);
     expect(pe.message).toMatch(/push failed while uploading blobs: .*401.*token server rejected the credentials/s);
     expect(pe.message).toMatch(/no tag was moved; .*0 blobs uploaded/);
@@ -278,14 +308,22 @@ describe('token auth (real registry, RS256 JWTs from our token server)', () => {
     proxy.reset();
     const d = layers[0]!.layer.descriptor.digest;
     expect(await c.blobExists(repo, d)).toBe(true); // pull works
-    const e = await failure(c.uploadBlob({ registry: proxy.host, repository: 'team/app' }, d, layers[0]!.bytes.length, () => Readable.from([layers[0]!.bytes])));
+    const e = await failure(
+      c.uploadBlob({ registry: proxy.host, repository: 'team/app' }, d, layers[0]!.bytes.length, () => Readable.from([layers[0]!.bytes])),
+    );
     expect((e as RegistryError).status).toBe(401);
     expect(e.message).toMatch(/the credentials for 127\.0\.0\.1:\d+ do not grant repository:team\/app:pull,push/);
     // Anonymous HEAD, HEAD with a pull token; POST with the token for pull,push (which grants
     // only pull), POST with one fresh token after the 401: no more.
     expect(proxy.requests.map((r) => `${r.method} ${r.status}`)).toEqual(['HEAD 401', 'HEAD 200', 'POST 401', 'POST 401']);
-    expect(ts.requests.map((r) => r.scopes.join(' '))).toEqual(['repository:team/app:pull', 'repository:team/app:pull,push', 'repository:team/app:pull,push']);
-    expect(ts.requests.every((r) => JSON.stringify(r.granted) === JSON.stringify([{ type: 'repository', name: 'team/app', actions: ['pull'] }]))).toBe(true);
+    expect(ts.requests.map((r) => r.scopes.join(' '))).toEqual([
+      'repository:team/app:pull',
+      'repository:team/app:pull,push',
+      'repository:team/app:pull,push',
+    ]);
+    expect(
+      ts.requests.every((r) => JSON.stringify(r.granted) === JSON.stringify([{ type: 'repository', name: 'team/app', actions: ['pull'] }])),
+    ).toBe(true);
   });
 });
 
@@ -336,7 +374,13 @@ describe('htpasswd Basic auth (real registry)', () => {
       const repo = { registry: proxy.host, repository: 'private/redirect' };
       const c = client({ [proxy.host]: BOB });
       await c.uploadBlob(repo, layer.layer.descriptor.digest, layer.bytes.length, () => Readable.from([layer.bytes]));
-      proxy.add({ method: 'GET', path: /\/blobs\/sha256:/, authorized: true, count: Infinity, fault: { kind: 'redirect', to: blobHost.url } });
+      proxy.add({
+        method: 'GET',
+        path: /\/blobs\/sha256:/,
+        authorized: true,
+        count: Infinity,
+        fault: { kind: 'redirect', to: blobHost.url },
+      });
       expect((await collect(await c.getBlob(repo, layer.layer.descriptor.digest, layer.bytes.length))).equals(layer.bytes)).toBe(true);
       expect(blobHost.seen).toHaveLength(1);
       expect(blobHost.seen[0]!.headers.authorization).toBeUndefined();
@@ -365,14 +409,23 @@ describe('credentials stay with their registry', () => {
       await publish(c, [{ variant: variantOf(base), repo: { registry: proxyA.host, repository: 'org/base' }, tags: ['v1'] }], baseLayers);
       // ...whose layers a build on B reuses (downloaded from A with A's token, uploaded to B with
       // B's password), published to both registries in one go.
-      const fromA = baseLayers.map((l) => ({ ...l, layer: { ...l.layer, source: { kind: 'remote' as const, repo: { registry: proxyA.host, repository: 'org/base' } } } }));
+      const fromA = baseLayers.map((l) => ({
+        ...l,
+        layer: { ...l.layer, source: { kind: 'remote' as const, repo: { registry: proxyA.host, repository: 'org/base' } } },
+      }));
       const own = randomLayer(30 * 1024);
       const derived = imageOf([...fromA, own], 'derived');
       const store = await storeFor(derived, [...fromA, own], work);
-      await new RegistryPublisher(c, captureLogger(logs)).publish(bindTargets([
-        { variant: variantOf(derived), repo: { registry: proxyB.host, repository: 'org/app' }, tags: ['v1'] },
-        { variant: variantOf(derived), repo: { registry: proxyA.host, repository: 'org/app' }, tags: ['v1'] },
-      ], store, c));
+      await new RegistryPublisher(c, captureLogger(logs)).publish(
+        bindTargets(
+          [
+            { variant: variantOf(derived), repo: { registry: proxyB.host, repository: 'org/app' }, tags: ['v1'] },
+            { variant: variantOf(derived), repo: { registry: proxyA.host, repository: 'org/app' }, tags: ['v1'] },
+          ],
+          store,
+          c,
+        ),
+      );
       expect(await tagDigest(regB.host, 'org/app', 'v1', BOB)).toBe(derived.manifestDescriptor.digest);
       expect(await tagDigest(regA.host, 'org/app', 'v1', ALICE)).toBe(derived.manifestDescriptor.digest);
       expect(proxyA.requests.some((r) => r.method === 'GET' && r.path.includes('/org/base/blobs/'))).toBe(true);

@@ -17,7 +17,17 @@ import { PublishError, RegistryPublisher, type PublishStats } from '../src/outpu
 import { RegistryClient, type RepoRef } from '../src/registry/client.js';
 import { credentialsFrom } from '../src/registry/credentials.js';
 import { startBlobHost, startFaultProxy, type FaultProxy, type ProxyRecord, type Rule } from './helpers/fault-proxy.js';
-import { bindTargets, captureLogger, imageOf, pushDirect, randomLayer, storeFor, tagDigest, variantOf, type TestLayer } from './helpers/publish-fixture.js';
+import {
+  bindTargets,
+  captureLogger,
+  imageOf,
+  pushDirect,
+  randomLayer,
+  storeFor,
+  tagDigest,
+  variantOf,
+  type TestLayer,
+} from './helpers/publish-fixture.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTokenServer, type TokenServer } from './helpers/token-server.js';
 
@@ -56,7 +66,11 @@ beforeAll(async () => {
   baseProxy = await startFaultProxy(reg.host);
   blobHost = await startBlobHost(join(reg.dir, 'data'));
   storageProxy = await startFaultProxy(new URL(blobHost.url).host);
-  direct = new RegistryClient({ retry: RETRY, logger: captureLogger(logs), credentials: credentialsFrom({ explicit: { [reg.host]: CREDS }, dockerConfigPath: null }) });
+  direct = new RegistryClient({
+    retry: RETRY,
+    logger: captureLogger(logs),
+    credentials: credentialsFrom({ explicit: { [reg.host]: CREDS }, dockerConfigPath: null }),
+  });
   const baseRepo: RepoRef = { registry: baseProxy.host, repository: 'base/img' };
   B1 = randomLayer(256 * 1024, { kind: 'remote', repo: baseRepo });
   B2 = randomLayer(48 * 1024, { kind: 'remote', repo: baseRepo });
@@ -97,7 +111,10 @@ interface PublishRun {
 
 function newClient(): RegistryClient {
   return new RegistryClient({
-    retry: RETRY, headersTimeoutMs: TIMEOUT_MS, bodyTimeoutMs: TIMEOUT_MS, logger: captureLogger(logs),
+    retry: RETRY,
+    headersTimeoutMs: TIMEOUT_MS,
+    bodyTimeoutMs: TIMEOUT_MS,
+    logger: captureLogger(logs),
     credentials: credentialsFrom({ explicit: { [proxy.host]: CREDS, [baseProxy.host]: CREDS }, dockerConfigPath: null }),
   });
 }
@@ -120,8 +137,12 @@ async function publishThroughProxy(repository: string): Promise<PublishRun> {
     await client.close();
   }
   return {
-    repo, error, stats: { ...publisher.stats }, elapsedMs: Date.now() - t0,
-    target: proxy.requests.slice(firstTarget), base: baseProxy.requests.slice(firstBase),
+    repo,
+    error,
+    stats: { ...publisher.stats },
+    elapsedMs: Date.now() - t0,
+    target: proxy.requests.slice(firstTarget),
+    base: baseProxy.requests.slice(firstBase),
   };
 }
 
@@ -164,38 +185,59 @@ interface Row {
 
 const rows: Row[] = [
   {
-    name: 'baseline', fault: 'none', expect: 'ok', previous: true,
+    name: 'baseline',
+    fault: 'none',
+    expect: 'ok',
+    previous: true,
     check: (r) => {
       expect(patchBytes(r.target)).toBe(allBlobBytes());
       expect(r.stats).toMatchObject({ blobsUploaded: 6, manifestsPushed: 1, tagsWritten: 2 });
     },
   },
   {
-    name: '503 once on upload POST', fault: 'POST /blobs/uploads/ -> 503 (1x)', expect: 'ok',
+    name: '503 once on upload POST',
+    fault: 'POST /blobs/uploads/ -> 503 (1x)',
+    expect: 'ok',
     target: () => [{ method: 'POST', path: UPLOAD_START, fault: { kind: 'status', status: 503 } }],
     check: (r) => expect(count(r.target, 'POST', UPLOAD_START)).toBe(7),
   },
   {
-    name: '502 twice on blob HEAD', fault: 'HEAD /blobs/<L1> -> 502 (2x)', expect: 'ok',
+    name: '502 twice on blob HEAD',
+    fault: 'HEAD /blobs/<L1> -> 502 (2x)',
+    expect: 'ok',
     target: () => [{ method: 'HEAD', path: blobPath(L1.layer.descriptor.digest), count: 2, fault: { kind: 'status', status: 502 } }],
     check: (r) => expect(count(r.target, 'HEAD', blobPath(L1.layer.descriptor.digest))).toBe(3),
   },
   {
-    name: '503 once on manifest PUT', fault: 'PUT /manifests/<digest> -> 503 (1x)', expect: 'ok', previous: true,
+    name: '503 once on manifest PUT',
+    fault: 'PUT /manifests/<digest> -> 503 (1x)',
+    expect: 'ok',
+    previous: true,
     target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, fault: { kind: 'status', status: 503 } }],
     check: (r) => expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(2),
   },
   {
-    name: '500 beyond the retry budget', fault: 'PUT commit of L2 -> 500 (always)', expect: 'fail', previous: true,
+    name: '500 beyond the retry budget',
+    fault: 'PUT commit of L2 -> 500 (always)',
+    expect: 'fail',
+    previous: true,
     target: () => [{ method: 'PUT', path: commitOf(L2.layer.descriptor.digest), count: Infinity, fault: { kind: 'status', status: 500 } }],
-    error: () => [/push failed while uploading blobs/, /500 UNKNOWN/, new RegExp(`digest=${esc(encodeURIComponent(L2.layer.descriptor.digest))}`), /no tag was moved/, /already in the registry.*\d+ blobs uploaded/],
+    error: () => [
+      /push failed while uploading blobs/,
+      /500 UNKNOWN/,
+      new RegExp(`digest=${esc(encodeURIComponent(L2.layer.descriptor.digest))}`),
+      /no tag was moved/,
+      /already in the registry.*\d+ blobs uploaded/,
+    ],
     check: (r) => {
       expect(count(r.target, 'PUT', commitOf(L2.layer.descriptor.digest))).toBe(RETRY.retries + 1);
       expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(0);
     },
   },
   {
-    name: '429 Retry-After: 1 honoured', fault: 'PUT /manifests/<digest> -> 429, Retry-After: 1 (1x)', expect: 'ok',
+    name: '429 Retry-After: 1 honoured',
+    fault: 'PUT /manifests/<digest> -> 429, Retry-After: 1 (1x)',
+    expect: 'ok',
     target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, fault: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } }],
     check: (r) => {
       const puts = r.target.filter((x) => is(x, 'PUT', MANIFEST_BY_DIGEST));
@@ -204,13 +246,25 @@ const rows: Row[] = [
     },
   },
   {
-    name: '429 without Retry-After', fault: 'HEAD /blobs/* -> 429 (2x)', expect: 'ok',
+    name: '429 without Retry-After',
+    fault: 'HEAD /blobs/* -> 429 (2x)',
+    expect: 'ok',
     target: () => [{ method: 'HEAD', path: /\/blobs\/sha256:/, count: 2, fault: { kind: 'status', status: 429 } }],
     check: (r) => expect(r.target.filter((x) => x.status === 429)).toHaveLength(2),
   },
   {
-    name: 'Retry-After beyond the time budget', fault: 'PUT /manifests/<digest> -> 503, Retry-After: 3600', expect: 'fail', previous: true,
-    target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, count: Infinity, fault: { kind: 'status', status: 503, headers: { 'retry-after': '3600' } } }],
+    name: 'Retry-After beyond the time budget',
+    fault: 'PUT /manifests/<digest> -> 503, Retry-After: 3600',
+    expect: 'fail',
+    previous: true,
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        count: Infinity,
+        fault: { kind: 'status', status: 503, headers: { 'retry-after': '3600' } },
+      },
+    ],
     error: () => [/push failed while pushing manifests by digest/, /503 UNAVAILABLE/, /6 blobs uploaded/],
     check: (r) => {
       expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(1);
@@ -218,8 +272,12 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'reset before response on PATCH', fault: 'PATCH (L1) -> body read, then TCP reset', expect: 'ok',
-    target: () => [{ method: 'PATCH', path: PATCH, when: (h) => Number(h['content-length']) === L1.bytes.length, fault: { kind: 'reset' } }],
+    name: 'reset before response on PATCH',
+    fault: 'PATCH (L1) -> body read, then TCP reset',
+    expect: 'ok',
+    target: () => [
+      { method: 'PATCH', path: PATCH, when: (h) => Number(h['content-length']) === L1.bytes.length, fault: { kind: 'reset' } },
+    ],
     check: (r) => {
       const l1 = r.target.filter((x) => x.method === 'PATCH' && x.requestBytes === L1.bytes.length);
       expect(l1).toHaveLength(2); // the body was opened again and sent in full
@@ -227,12 +285,23 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'reset mid-request on PATCH', fault: 'PATCH (L1) -> TCP reset after 64 KiB of the body', expect: 'ok',
-    target: () => [{ method: 'PATCH', path: PATCH, when: (h) => Number(h['content-length']) === L1.bytes.length, fault: { kind: 'reset', afterRequestBytes: 64 * 1024 } }],
+    name: 'reset mid-request on PATCH',
+    fault: 'PATCH (L1) -> TCP reset after 64 KiB of the body',
+    expect: 'ok',
+    target: () => [
+      {
+        method: 'PATCH',
+        path: PATCH,
+        when: (h) => Number(h['content-length']) === L1.bytes.length,
+        fault: { kind: 'reset', afterRequestBytes: 64 * 1024 },
+      },
+    ],
     check: (r) => expect(r.target.filter((x) => x.method === 'PATCH' && x.requestBytes === L1.bytes.length)).toHaveLength(1),
   },
   {
-    name: 'reset mid-body on base layer GET', fault: 'GET base B1 -> TCP reset after 100 KiB', expect: 'ok',
+    name: 'reset mid-body on base layer GET',
+    fault: 'GET base B1 -> TCP reset after 100 KiB',
+    expect: 'ok',
     base: () => [{ method: 'GET', path: blobPath(B1.layer.descriptor.digest), fault: { kind: 'reset-body', afterBytes: 100 * 1024 } }],
     check: (r) => {
       // Resumed where it broke: the second request asks only for the rest.
@@ -243,22 +312,39 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'base layer GET resets every time', fault: 'GET base B1 -> TCP reset after 16 KiB (always)', expect: 'fail',
-    base: () => [{ method: 'GET', path: blobPath(B1.layer.descriptor.digest), count: Infinity, fault: { kind: 'reset-body', afterBytes: 16 * 1024 } }],
-    error: () => [/push failed while uploading blobs/, new RegExp(`GET http://127\\.0\\.0\\.1:\\d+/v2/base/img/blobs/${esc(B1.layer.descriptor.digest)} failed: (ECONNRESET|UND_ERR_SOCKET)`), /no tag was moved/],
+    name: 'base layer GET resets every time',
+    fault: 'GET base B1 -> TCP reset after 16 KiB (always)',
+    expect: 'fail',
+    base: () => [
+      { method: 'GET', path: blobPath(B1.layer.descriptor.digest), count: Infinity, fault: { kind: 'reset-body', afterBytes: 16 * 1024 } },
+    ],
+    error: () => [
+      /push failed while uploading blobs/,
+      new RegExp(
+        `GET http://127\\.0\\.0\\.1:\\d+/v2/base/img/blobs/${esc(B1.layer.descriptor.digest)} failed: (ECONNRESET|UND_ERR_SOCKET)`,
+      ),
+      /no tag was moved/,
+    ],
     // The first GET and one resume per retry, then it gives up.
     check: (r) => expect(count(r.base, 'GET', blobPath(B1.layer.descriptor.digest))).toBe(RETRY.retries + 1),
   },
   {
-    name: 'truncated base layer GET', fault: 'GET base B1 -> connection closed after 64 KiB', expect: 'ok',
+    name: 'truncated base layer GET',
+    fault: 'GET base B1 -> connection closed after 64 KiB',
+    expect: 'ok',
     base: () => [{ method: 'GET', path: blobPath(B1.layer.descriptor.digest), fault: { kind: 'truncate', bytes: 64 * 1024 } }],
     check: (r) => {
       const gets = r.base.filter((x) => is(x, 'GET', blobPath(B1.layer.descriptor.digest)));
-      expect(gets.map((g) => [g.status, g.range])).toEqual([[200, undefined], [206, `bytes=${64 * 1024}-`]]);
+      expect(gets.map((g) => [g.status, g.range])).toEqual([
+        [200, undefined],
+        [206, `bytes=${64 * 1024}-`],
+      ]);
     },
   },
   {
-    name: 'headers delayed past headersTimeout', fault: `HEAD /blobs/<L2> -> headers after ${TIMEOUT_MS + 700} ms`, expect: 'ok',
+    name: 'headers delayed past headersTimeout',
+    fault: `HEAD /blobs/<L2> -> headers after ${TIMEOUT_MS + 700} ms`,
+    expect: 'ok',
     target: () => [{ method: 'HEAD', path: blobPath(L2.layer.descriptor.digest), fault: { kind: 'delay-headers', ms: TIMEOUT_MS + 700 } }],
     check: (r) => {
       expect(count(r.target, 'HEAD', blobPath(L2.layer.descriptor.digest))).toBe(2);
@@ -266,82 +352,175 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'body stalled past bodyTimeout', fault: `GET base B1 -> body stalls ${TIMEOUT_MS + 700} ms after 32 KiB`, expect: 'ok',
-    base: () => [{ method: 'GET', path: blobPath(B1.layer.descriptor.digest), fault: { kind: 'delay-body', afterBytes: 32 * 1024, ms: TIMEOUT_MS + 700 } }],
+    name: 'body stalled past bodyTimeout',
+    fault: `GET base B1 -> body stalls ${TIMEOUT_MS + 700} ms after 32 KiB`,
+    expect: 'ok',
+    base: () => [
+      {
+        method: 'GET',
+        path: blobPath(B1.layer.descriptor.digest),
+        fault: { kind: 'delay-body', afterBytes: 32 * 1024, ms: TIMEOUT_MS + 700 },
+      },
+    ],
     check: (r) => {
       const gets = r.base.filter((x) => is(x, 'GET', blobPath(B1.layer.descriptor.digest)));
-      expect(gets.map((g) => [g.status, g.range])).toEqual([[200, undefined], [206, `bytes=${32 * 1024}-`]]);
+      expect(gets.map((g) => [g.status, g.range])).toEqual([
+        [200, undefined],
+        [206, `bytes=${32 * 1024}-`],
+      ]);
     },
   },
   {
-    name: 'truncated manifest GET', fault: 'HEAD /manifests/* without digest, length; GET -> cut after 100 B', expect: 'ok',
+    name: 'truncated manifest GET',
+    fault: 'HEAD /manifests/* without digest, length; GET -> cut after 100 B',
+    expect: 'ok',
     target: () => [
-      { method: 'HEAD', path: /\/manifests\//, count: Infinity, fault: { kind: 'strip-header', name: ['docker-content-digest', 'content-length'] } },
+      {
+        method: 'HEAD',
+        path: /\/manifests\//,
+        count: Infinity,
+        fault: { kind: 'strip-header', name: ['docker-content-digest', 'content-length'] },
+      },
       { method: 'GET', path: /\/manifests\//, fault: { kind: 'truncate', bytes: 100 } },
     ],
     // The confirm step falls back to a GET (the HEAD has no digest): cut short once and
     // retried (2); then the publisher reads both tags before moving them (2 more).
-    check: (r) => expect(count(r.target, "GET", /\/manifests\//)).toBe(4),
+    check: (r) => expect(count(r.target, 'GET', /\/manifests\//)).toBe(4),
   },
   {
-    name: 'wrong digest on upload PUT', fault: 'PUT commit of L3 -> Docker-Content-Digest: <other>', expect: 'fail', previous: true,
+    name: 'wrong digest on upload PUT',
+    fault: 'PUT commit of L3 -> Docker-Content-Digest: <other>',
+    expect: 'fail',
+    previous: true,
     target: () => [{ method: 'PUT', path: commitOf(L3.layer.descriptor.digest), fault: { kind: 'wrong-digest' } }],
-    error: () => [/push failed while uploading blobs/, /digest mismatch for blob/, new RegExp(esc(L3.layer.descriptor.digest)), /already in the registry/],
+    error: () => [
+      /push failed while uploading blobs/,
+      /digest mismatch for blob/,
+      new RegExp(esc(L3.layer.descriptor.digest)),
+      /already in the registry/,
+    ],
     check: (r) => expect(count(r.target, 'PUT', commitOf(L3.layer.descriptor.digest))).toBe(1),
   },
   {
-    name: 'corrupted base layer body', fault: 'GET base B2 -> one byte flipped', expect: 'fail',
+    name: 'corrupted base layer body',
+    fault: 'GET base B2 -> one byte flipped',
+    expect: 'fail',
     base: () => [{ method: 'GET', path: blobPath(B2.layer.descriptor.digest), fault: { kind: 'corrupt-body' } }],
     error: () => [/push failed while uploading blobs/, /digest mismatch for blob/, new RegExp(esc(B2.layer.descriptor.digest))],
     check: (r) => expect(count(r.base, 'GET', blobPath(B2.layer.descriptor.digest))).toBe(1),
   },
   {
-    name: '400 MANIFEST_INVALID not retried', fault: 'PUT /manifests/<digest> -> 400 MANIFEST_INVALID', expect: 'fail', previous: true,
-    target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, count: Infinity, fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_INVALID', message: 'manifest invalid' }] } } }],
+    name: '400 MANIFEST_INVALID not retried',
+    fault: 'PUT /manifests/<digest> -> 400 MANIFEST_INVALID',
+    expect: 'fail',
+    previous: true,
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        count: Infinity,
+        fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_INVALID', message: 'manifest invalid' }] } },
+      },
+    ],
     error: () => [/pushing manifests by digest/, /400 MANIFEST_INVALID: manifest invalid/, /no tag was moved/],
     check: (r) => expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(1),
   },
   {
-    name: '403 DENIED not retried', fault: 'PUT /manifests/<digest> -> 403 DENIED', expect: 'fail',
-    target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, count: Infinity, fault: { kind: 'status', status: 403, body: { errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] } } }],
+    name: '403 DENIED not retried',
+    fault: 'PUT /manifests/<digest> -> 403 DENIED',
+    expect: 'fail',
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        count: Infinity,
+        fault: {
+          kind: 'status',
+          status: 403,
+          body: { errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] },
+        },
+      },
+    ],
     error: () => [/403 DENIED: requested access to the resource is denied/, /may push to matrix\//],
     check: (r) => expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(1),
   },
   {
-    name: '404 on manifest PUT not retried', fault: 'PUT /manifests/<digest> -> 404 NAME_UNKNOWN', expect: 'fail', previous: true,
-    target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, count: Infinity, fault: { kind: 'status', status: 404, body: { errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] } } }],
+    name: '404 on manifest PUT not retried',
+    fault: 'PUT /manifests/<digest> -> 404 NAME_UNKNOWN',
+    expect: 'fail',
+    previous: true,
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        count: Infinity,
+        fault: {
+          kind: 'status',
+          status: 404,
+          body: { errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] },
+        },
+      },
+    ],
     error: () => [/404 NAME_UNKNOWN/],
     check: (r) => expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(1),
   },
   {
-    name: 'DENIED in a 5xx not retried', fault: 'POST /blobs/uploads/ -> 500 with code DENIED', expect: 'fail',
-    target: () => [{ method: 'POST', path: UPLOAD_START, count: Infinity, fault: { kind: 'status', status: 500, body: { errors: [{ code: 'DENIED', message: 'quota exceeded' }] } } }],
+    name: 'DENIED in a 5xx not retried',
+    fault: 'POST /blobs/uploads/ -> 500 with code DENIED',
+    expect: 'fail',
+    target: () => [
+      {
+        method: 'POST',
+        path: UPLOAD_START,
+        count: Infinity,
+        fault: { kind: 'status', status: 500, body: { errors: [{ code: 'DENIED', message: 'quota exceeded' }] } },
+      },
+    ],
     error: () => [/500 DENIED: quota exceeded/],
     // One attempt per blob that was started before the first failure stopped the rest.
     check: (r) => expect(count(r.target, 'POST', UPLOAD_START)).toBeLessThanOrEqual(4),
   },
   {
-    name: '401 even after a token refresh', fault: 'PUT /manifests/<digest> -> 401 (always)', expect: 'fail',
-    target: () => [{
-      method: 'PUT', path: MANIFEST_BY_DIGEST, count: Infinity,
-      fault: { kind: 'status', status: 401, headers: { 'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"` }, body: { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] } },
-    }],
+    name: '401 even after a token refresh',
+    fault: 'PUT /manifests/<digest> -> 401 (always)',
+    expect: 'fail',
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        count: Infinity,
+        fault: {
+          kind: 'status',
+          status: 401,
+          headers: { 'www-authenticate': `Bearer realm="${ts.realm}",service="${ts.service}",error="invalid_token"` },
+          body: { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] },
+        },
+      },
+    ],
     error: () => [/401 UNAUTHORIZED/, /credentials for 127\.0\.0\.1:\d+ were rejected/],
     check: (r) => expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(2),
   },
   {
-    name: 'blob GET redirected to another origin', fault: 'GET base B1, B2 -> 307 to a storage host', expect: 'ok',
+    name: 'blob GET redirected to another origin',
+    fault: 'GET base B1, B2 -> 307 to a storage host',
+    expect: 'ok',
     base: () => [{ method: 'GET', path: /\/blobs\/sha256:/, count: Infinity, fault: { kind: 'redirect', to: blobHost.url } }],
     check: (r) => {
       const seen = blobHost.seen.filter((s) => s.at >= r.base[0]!.at);
-      expect(seen.map((s) => s.path).sort()).toEqual([`/v2/base/img/blobs/${B1.layer.descriptor.digest}`, `/v2/base/img/blobs/${B2.layer.descriptor.digest}`].sort());
+      expect(seen.map((s) => s.path).sort()).toEqual(
+        [`/v2/base/img/blobs/${B1.layer.descriptor.digest}`, `/v2/base/img/blobs/${B2.layer.descriptor.digest}`].sort(),
+      );
       expect(seen.every((s) => s.headers.authorization === undefined)).toBe(true);
       expect(r.base.filter((x) => x.method === 'GET').every((x) => x.status === 307 || x.status === 401)).toBe(true);
     },
   },
   {
-    name: 'redirected GET reset, no Range support', fault: 'GET base B1 -> 307 to storage that ignores Range; reset after 100 KiB', expect: 'ok',
-    base: () => [{ method: 'GET', path: blobPath(B1.layer.descriptor.digest), count: Infinity, fault: { kind: 'redirect', to: storageProxy.url } }],
+    name: 'redirected GET reset, no Range support',
+    fault: 'GET base B1 -> 307 to storage that ignores Range; reset after 100 KiB',
+    expect: 'ok',
+    base: () => [
+      { method: 'GET', path: blobPath(B1.layer.descriptor.digest), count: Infinity, fault: { kind: 'redirect', to: storageProxy.url } },
+    ],
     storage: () => [{ method: 'GET', path: blobPath(B1.layer.descriptor.digest), fault: { kind: 'reset-body', afterBytes: 100 * 1024 } }],
     check: () => {
       // The resumed request asked for the rest, got the whole blob (200) and skipped what it had.
@@ -353,18 +532,38 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'registry still catching up on blobs', fault: 'PUT /manifests/<digest> -> 400 MANIFEST_BLOB_UNKNOWN (1x)', expect: 'ok',
-    target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] } } }],
+    name: 'registry still catching up on blobs',
+    fault: 'PUT /manifests/<digest> -> 400 MANIFEST_BLOB_UNKNOWN (1x)',
+    expect: 'ok',
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] } },
+      },
+    ],
     check: (r) => {
       expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(2);
       expect(count(r.target, 'PATCH', PATCH)).toBe(6); // all blobs were there: nothing re-sent
     },
   },
   {
-    name: 'blob lost before the manifest', fault: 'PUT /manifests/<digest> -> 400 MANIFEST_BLOB_UNKNOWN; re-check HEAD <L3> -> 404', expect: 'ok', previous: true,
+    name: 'blob lost before the manifest',
+    fault: 'PUT /manifests/<digest> -> 400 MANIFEST_BLOB_UNKNOWN; re-check HEAD <L3> -> 404',
+    expect: 'ok',
+    previous: true,
     target: () => [
-      { method: 'PUT', path: MANIFEST_BY_DIGEST, fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] } } },
-      { method: 'HEAD', path: blobPath(L3.layer.descriptor.digest), nth: 2, fault: { kind: 'status', status: 404, body: { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] } } },
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] } },
+      },
+      {
+        method: 'HEAD',
+        path: blobPath(L3.layer.descriptor.digest),
+        nth: 2,
+        fault: { kind: 'status', status: 404, body: { errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown' }] } },
+      },
     ],
     check: (r) => {
       expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(2);
@@ -373,35 +572,90 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'blobs never become visible', fault: 'PUT /manifests/<digest> -> 400 MANIFEST_BLOB_UNKNOWN (always)', expect: 'fail',
-    target: () => [{ method: 'PUT', path: MANIFEST_BY_DIGEST, count: Infinity, fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] } } }],
+    name: 'blobs never become visible',
+    fault: 'PUT /manifests/<digest> -> 400 MANIFEST_BLOB_UNKNOWN (always)',
+    expect: 'fail',
+    target: () => [
+      {
+        method: 'PUT',
+        path: MANIFEST_BY_DIGEST,
+        count: Infinity,
+        fault: { kind: 'status', status: 400, body: { errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] } },
+      },
+    ],
     error: () => [/pushing manifests by digest/, /400 MANIFEST_BLOB_UNKNOWN: blob unknown to registry/, /no tag was moved/],
     check: (r) => expect(count(r.target, 'PUT', MANIFEST_BY_DIGEST)).toBe(3), // first try + 2 check-and-retry rounds
   },
   {
-    name: 'tag PUT fails after manifests', fault: 'PUT /manifests/v2 -> 403 DENIED', expect: 'fail', previous: true,
-    target: () => [{ method: 'PUT', path: /\/manifests\/v2$/, count: Infinity, fault: { kind: 'status', status: 403, body: { errors: [{ code: 'DENIED', message: 'tag is immutable' }] } } }],
-    error: () => [/push failed while writing tags/, /no tag was moved \(put back to their previous image: [^)]*\/matrix\/r\d+:v1\)/, /tags not written: [^;]*\/matrix\/r\d+:v2/, /403 DENIED: tag is immutable/],
+    name: 'tag PUT fails after manifests',
+    fault: 'PUT /manifests/v2 -> 403 DENIED',
+    expect: 'fail',
+    previous: true,
+    target: () => [
+      {
+        method: 'PUT',
+        path: /\/manifests\/v2$/,
+        count: Infinity,
+        fault: { kind: 'status', status: 403, body: { errors: [{ code: 'DENIED', message: 'tag is immutable' }] } },
+      },
+    ],
+    error: () => [
+      /push failed while writing tags/,
+      /no tag was moved \(put back to their previous image: [^)]*\/matrix\/r\d+:v1\)/,
+      /tags not written: [^;]*\/matrix\/r\d+:v2/,
+      /403 DENIED: tag is immutable/,
+    ],
     check: (r) => expect(count(r.target, 'PUT', /\/manifests\/v2$/)).toBe(1),
   },
   {
-    name: 'tag PUT response lost', fault: 'PUT /manifests/v1 -> stored, then TCP reset', expect: 'ok', previous: true,
+    name: 'tag PUT response lost',
+    fault: 'PUT /manifests/v1 -> stored, then TCP reset',
+    expect: 'ok',
+    previous: true,
     target: () => [{ method: 'PUT', path: /\/manifests\/v1$/, fault: { kind: 'reset', forward: true } }],
     check: (r) => expect(count(r.target, 'PUT', /\/manifests\/v1$/)).toBe(2),
   },
 ];
 
-interface Outcome { row: Row; outcome: string; ms: number; requests: number; ok: boolean; error?: string }
+interface Outcome {
+  row: Row;
+  outcome: string;
+  ms: number;
+  requests: number;
+  ok: boolean;
+  error?: string;
+}
 const outcomes: Outcome[] = [];
 
 function printMatrix(): void {
   const head = ['#', 'scenario', 'fault injected', 'expected', 'outcome', 'requests', 'time', 'pass'];
-  const body = outcomes.map((o, i) => [String(i + 1), o.row.name, o.row.fault, o.row.expect === 'ok' ? 'complete push' : 'clean failure', o.outcome, String(o.requests), `${(o.ms / 1000).toFixed(2)} s`, o.ok ? 'yes' : 'NO']);
+  const body = outcomes.map((o, i) => [
+    String(i + 1),
+    o.row.name,
+    o.row.fault,
+    o.row.expect === 'ok' ? 'complete push' : 'clean failure',
+    o.outcome,
+    String(o.requests),
+    `${(o.ms / 1000).toFixed(2)} s`,
+    o.ok ? 'yes' : 'NO',
+  ]);
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const sep = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
   const errs = outcomes.filter((o) => o.error).map((o) => `  #${outcomes.indexOf(o) + 1} ${o.error!.replace(/\n/g, '\n      ')}`);
-  console.log(['', 'Fault matrix (real registry, token auth, through the fault proxy):', line(head), sep, ...body.map(line), '', 'Errors reported by the failing rows:', ...errs, ''].join('\n'));
+  console.log(
+    [
+      '',
+      'Fault matrix (real registry, token auth, through the fault proxy):',
+      line(head),
+      sep,
+      ...body.map(line),
+      '',
+      'Errors reported by the failing rows:',
+      ...errs,
+      '',
+    ].join('\n'),
+  );
 }
 
 describe('fault matrix: RegistryPublisher through a fault proxy to the real registry', () => {
@@ -440,9 +694,22 @@ describe('fault matrix: RegistryPublisher through a fault proxy to the real regi
         outcome = `failed (${(run.error as PublishError).phase}); ${tagState}`;
       }
       await row.check?.(run);
-      outcomes.push({ row, outcome, ms: run.elapsedMs, requests: run.target.length + run.base.length, ok: true, ...(run.error ? { error: (run.error as Error).message } : {}) });
+      outcomes.push({
+        row,
+        outcome,
+        ms: run.elapsedMs,
+        requests: run.target.length + run.base.length,
+        ok: true,
+        ...(run.error ? { error: (run.error as Error).message } : {}),
+      });
     } catch (e) {
-      outcomes.push({ row, outcome: `UNEXPECTED: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 120)}`, ms: run?.elapsedMs ?? 0, requests: (run?.target.length ?? 0) + (run?.base.length ?? 0), ok: false });
+      outcomes.push({
+        row,
+        outcome: `UNEXPECTED: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 120)}`,
+        ms: run?.elapsedMs ?? 0,
+        requests: (run?.target.length ?? 0) + (run?.base.length ?? 0),
+        ok: false,
+      });
       throw e;
     } finally {
       proxy.reset();
@@ -456,12 +723,21 @@ describe('after faults', () => {
   it('re-running after a fault completes the job and uploads only what is missing', async () => {
     const repository = 'matrix/rerun';
     const repoDirect = { registry: reg.host, repository };
-    proxy.add({ method: 'PUT', path: commitOf(L2.layer.descriptor.digest), count: Infinity, authorized: true, fault: { kind: 'status', status: 500 } });
+    proxy.add({
+      method: 'PUT',
+      path: commitOf(L2.layer.descriptor.digest),
+      count: Infinity,
+      authorized: true,
+      fault: { kind: 'status', status: 500 },
+    });
     const first = await publishThroughProxy(repository);
     expect(first.error).toBeInstanceOf(PublishError);
     expect((first.error as Error).message).toMatch(/already in the registry/);
     proxy.reset();
-    const all = [...layers.map((l) => ({ d: l.layer.descriptor.digest, size: l.bytes.length })), { d: image.configDescriptor.digest, size: image.configBytes.length }];
+    const all = [
+      ...layers.map((l) => ({ d: l.layer.descriptor.digest, size: l.bytes.length })),
+      { d: image.configDescriptor.digest, size: image.configBytes.length },
+    ];
     const missing: typeof all = [];
     for (const b of all) if (!(await direct.blobExists(repoDirect, b.d))) missing.push(b);
     expect(missing.map((m) => m.d)).toContain(L2.layer.descriptor.digest);
@@ -475,7 +751,9 @@ describe('after faults', () => {
     expect(second.stats.blobsUploaded).toBe(missing.length);
     expect(second.stats.blobsExisting).toBe(all.length - missing.length);
     expect(await tagsNow(repository)).toEqual([image.manifestDescriptor.digest, image.manifestDescriptor.digest]);
-    console.log(`re-run: first run failed having uploaded ${all.length - missing.length}/${all.length} blobs; second run uploaded ${missing.length} blob(s), ${patchBytes(second.target)} bytes`);
+    console.log(
+      `re-run: first run failed having uploaded ${all.length - missing.length}/${all.length} blobs; second run uploaded ${missing.length} blob(s), ${patchBytes(second.target)} bytes`,
+    );
   });
 
   it('two concurrent publishes of the same image and tags leave a consistent registry', async () => {
@@ -507,8 +785,13 @@ describe('after faults', () => {
   it('no password, Basic credential or token appears in any log line or error message', () => {
     expect(logs.length).toBeGreaterThan(100);
     expect(errorMessages.length).toBeGreaterThan(5);
-    const secrets = [PASSWORD, Buffer.from(`${USER}:${PASSWORD}`).toString('base64'), 'presigned-secret',
-      ...ts.tokens, ...ts.tokens.map((t) => t.split('.')[2]!)];
+    const secrets = [
+      PASSWORD,
+      Buffer.from(`${USER}:${PASSWORD}`).toString('base64'),
+      'presigned-secret',
+      ...ts.tokens,
+      ...ts.tokens.map((t) => t.split('.')[2]!),
+    ];
     expect(ts.tokens.length).toBeGreaterThan(0);
     const haystack = [...logs, ...errorMessages].join('\n');
     for (const s of secrets) expect(haystack.includes(s), `a secret leaked: ${s.slice(0, 6)}...`).toBe(false);

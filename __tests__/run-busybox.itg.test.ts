@@ -83,7 +83,9 @@ async function tagsOf(repo: string): Promise<string[]> {
   if (r.code !== 0) return [];
   // sha256-<hex> tags are the referrers fallback of the attestations, and buildcache the layer
   // cache's record (cache-registry: auto), not image tags.
-  return ((JSON.parse(r.stdout) as { Tags: string[] | null }).Tags ?? []).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache');
+  return ((JSON.parse(r.stdout) as { Tags: string[] | null }).Tags ?? []).filter(
+    (t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== 'buildcache',
+  );
 }
 
 beforeAll(async () => {
@@ -104,8 +106,18 @@ describe('run: steps on a busybox base', () => {
   let log = '';
 
   it('builds and pushes; the stage is built but neither pushed nor recorded', async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1',
-      '--digest-map', join(ctx, 'digests.json'), '--cache-dir', join(ctx, 'cache1')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--push',
+      '--tag',
+      'v1',
+      '--digest-map',
+      join(ctx, 'digests.json'),
+      '--cache-dir',
+      join(ctx, 'cache1'),
+    ]);
     log = r.stderr;
     expect(r.code, r.stderr).toBe(0);
     map = JSON.parse(readFileSync(join(ctx, 'digests.json'), 'utf8'));
@@ -127,12 +139,15 @@ describe('run: steps on a busybox base', () => {
   });
 
   it('copy from a stage keeps owners and modes (or applies owner:); deletions are whiteouts', async () => {
-    const out = await podmanSh(`${reg.host}/run/app:v1`, [
-      'stat -c "%n %a %u:%g" /opt/app/artifact.txt /opt/app2/artifact.txt /opt/app2/lib /opt/app2/lib/lib.txt',
-      'readlink /opt/app2/current',
-      'test ! -e /opt/data && test ! -L /data && echo data-gone',
-      'cat /opt/app/artifact.txt',
-    ].join('; '));
+    const out = await podmanSh(
+      `${reg.host}/run/app:v1`,
+      [
+        'stat -c "%n %a %u:%g" /opt/app/artifact.txt /opt/app2/artifact.txt /opt/app2/lib /opt/app2/lib/lib.txt',
+        'readlink /opt/app2/current',
+        'test ! -e /opt/data && test ! -L /data && echo data-gone',
+        'cat /opt/app/artifact.txt',
+      ].join('; '),
+    );
     const lines = out.trim().split('\n');
     expect(lines).toContain('/opt/app/artifact.txt 4750 1234:1234');
     expect(lines).toContain('/opt/app2/artifact.txt 4750 1000:1000');
@@ -144,14 +159,17 @@ describe('run: steps on a busybox base', () => {
   });
 
   it('runs as the step user, in the step workdir (created), with the step env, without network when asked', async () => {
-    const out = await podmanSh(`${reg.host}/run/app:v1`, [
-      'stat -c "%n %u:%g" /home/app/made-by-app /srv/new',
-      'cat /home/app/id.txt /srv/new/env.txt /net-none.txt',
-      'test ! -e /etc/resolv.conf.oci-build && echo ok',
-    ].join('; '));
+    const out = await podmanSh(
+      `${reg.host}/run/app:v1`,
+      [
+        'stat -c "%n %u:%g" /home/app/made-by-app /srv/new',
+        'cat /home/app/id.txt /srv/new/env.txt /net-none.txt',
+        'test ! -e /etc/resolv.conf.oci-build && echo ok',
+      ].join('; '),
+    );
     expect(out).toContain('/home/app/made-by-app 1000:1000');
     expect(out).toContain('/srv/new 0:0');
-    expect(out).toContain("uid=1000(app) gid=1000(app) groups=50(staff),1000(app)");
+    expect(out).toContain('uid=1000(app) gid=1000(app) groups=50(staff),1000(app)');
     expect(out).toContain('bar /srv/new');
     expect(out.split('\n')).toContain('lo');
     expect(out).not.toMatch(/^eth|^ens/m);
@@ -167,19 +185,37 @@ describe('run: steps on a busybox base', () => {
   });
 
   it('a deleted directory is one whiteout, and the run layers hold only what changed', async () => {
-    const cfg = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${map.app!.ref}`])).stdout) as { history: { created_by: string }[] };
+    const cfg = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${map.app!.ref}`])).stdout) as {
+      history: { created_by: string }[];
+    };
     const createdBy = cfg.history.map((h) => h.created_by);
     expect(createdBy).toContain('oci-build run /bin/busybox rm -rf /opt/data /data /etc/group-unused');
     const dir = join(ctx, 'layout');
     await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${map.app!.ref}`, `oci:${dir}:app`]);
-    const manifest = JSON.parse(readFileSync(join(dir, 'blobs/sha256', JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests[0].digest.slice(7)), 'utf8'));
+    const manifest = JSON.parse(
+      readFileSync(
+        join(dir, 'blobs/sha256', JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests[0].digest.slice(7)),
+        'utf8',
+      ),
+    );
     const rmLayer = manifest.layers[3].digest.slice(7);
-    const listing = (await run('tar', ['-tzvf', join(dir, 'blobs/sha256', rmLayer)])).stdout.trim().split('\n').map((l) => l.split(/\s+/).pop());
+    const listing = (await run('tar', ['-tzvf', join(dir, 'blobs/sha256', rmLayer)])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/).pop());
     expect(listing.sort()).toEqual(['.wh.data', 'opt/.wh.data']);
   });
 
   it('gives the same digests from a fresh cache (deterministic commands, deterministic layers)', async () => {
-    const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--digest-map', join(ctx, 'digests2.json'), '--cache-dir', join(ctx, 'cache2')]);
+    const r = await cli([
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--digest-map',
+      join(ctx, 'digests2.json'),
+      '--cache-dir',
+      join(ctx, 'cache2'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const again = JSON.parse(readFileSync(join(ctx, 'digests2.json'), 'utf8')) as typeof map;
     for (const v of ['app', 'app2', 'app3']) expect(again[v]!.digest).toBe(map[v]!.digest);
@@ -188,7 +224,9 @@ describe('run: steps on a busybox base', () => {
   it('a failing command fails the build with its exit code and last lines; no tag is written', async () => {
     const dir = join(ctx, 'failing');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+    writeFileSync(
+      join(dir, 'oci-build.yml'),
+      `version: 1
 defaults:
   base: ${reg.host}/base/busybox:single
 variants:
@@ -201,7 +239,8 @@ variants:
     image: ${reg.host}/fail/broken
     steps:
       - run: i=1; while [ $i -le 30 ]; do echo "output line $i"; i=$((i+1)); done; echo "to stderr" >&2; exit 3
-`);
+`,
+    );
     const r = await cli(['build', '--config', join(dir, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', join(dir, 'cache')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/oci-build\.yml:\d+: run: ".*" failed with exit code 3/);
@@ -221,20 +260,28 @@ describe('interrupts and privileges', () => {
     const dir = join(ctx, 'interrupt');
     mkdirSync(dir);
     const marker = `oci-build-interrupt-${process.pid}`;
-    writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+    writeFileSync(
+      join(dir, 'oci-build.yml'),
+      `version: 1
 variants:
   slow:
     base: ${reg.host}/base/busybox:single
     steps:
       - run: echo started; sleep 120; echo ${marker}
-`);
-    const child = spawn(process.execPath, [CLI, 'build', '--config', join(dir, 'oci-build.yml'), '--cache-dir', join(dir, 'cache')], { stdio: ['ignore', 'ignore', 'pipe'] });
+`,
+    );
+    const child = spawn(process.execPath, [CLI, 'build', '--config', join(dir, 'oci-build.yml'), '--cache-dir', join(dir, 'cache')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     await new Promise<void>((resolvePromise, reject) => {
       const timer = setTimeout(() => reject(new Error(`the run step did not start: ${err}`)), 60_000);
       child.stderr.on('data', (d: Buffer) => {
         err += d.toString();
-        if (err.includes('rootfs: extracted')) { clearTimeout(timer); setTimeout(resolvePromise, 1500); }
+        if (err.includes('rootfs: extracted')) {
+          clearTimeout(timer);
+          setTimeout(resolvePromise, 1500);
+        }
       });
     });
     expect((await run('ps', ['-eo', 'args'])).stdout).toContain(marker);
@@ -252,17 +299,37 @@ variants:
     const dir = mkdtempSync(join(tmpdir(), 'oci-build-nonroot-'));
     try {
       chmodSync(dir, 0o777);
-      writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+      writeFileSync(
+        join(dir, 'oci-build.yml'),
+        `version: 1
 variants:
   app:
     base: ${reg.host}/base/busybox:single
     steps:
       - run: echo hi
-`);
-      const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, CLI, 'build',
-        '--config', join(dir, 'oci-build.yml'), '--cache-dir', join(dir, 'cache')], { allowFail: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
+`,
+      );
+      const r = await run(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--',
+          process.execPath,
+          CLI,
+          'build',
+          '--config',
+          join(dir, 'oci-build.yml'),
+          '--cache-dir',
+          join(dir, 'cache'),
+        ],
+        { allowFail: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } },
+      );
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/variant\(s\) app \(run:\) need root .* without passwordless sudo: run oci-build as root, or give this user passwordless sudo/);
+      expect(r.stderr).toMatch(
+        /variant\(s\) app \(run:\) need root .* without passwordless sudo: run oci-build as root, or give this user passwordless sudo/,
+      );
       expect(readdirNames(join(dir, 'cache'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -272,49 +339,82 @@ variants:
 
 /** sudo is installed by .ci/setup-host.sh; the test user and its sudoers entry only live during the test. */
 const SUDO_USER = 'oci-build-sudo-test';
-describe.skipIf(!existsSync('/usr/bin/sudo') || process.getuid?.() !== 0)('without root, with passwordless sudo (as on GitHub-hosted runners)', () => {
-  let uid = 0;
-  beforeAll(async () => {
-    await run('userdel', [SUDO_USER], { allowFail: true });
-    await run('useradd', ['--no-create-home', '--shell', '/bin/sh', SUDO_USER]);
-    uid = Number((await run('id', ['-u', SUDO_USER])).stdout.trim());
-    writeFileSync(`/etc/sudoers.d/${SUDO_USER}`, `${SUDO_USER} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
-  });
-  afterAll(async () => {
-    rmSync(`/etc/sudoers.d/${SUDO_USER}`, { force: true });
-    await run('userdel', [SUDO_USER], { allowFail: true });
-  });
+describe.skipIf(!existsSync('/usr/bin/sudo') || process.getuid?.() !== 0)(
+  'without root, with passwordless sudo (as on GitHub-hosted runners)',
+  () => {
+    let uid = 0;
+    beforeAll(async () => {
+      await run('userdel', [SUDO_USER], { allowFail: true });
+      await run('useradd', ['--no-create-home', '--shell', '/bin/sh', SUDO_USER]);
+      uid = Number((await run('id', ['-u', SUDO_USER])).stdout.trim());
+      writeFileSync(`/etc/sudoers.d/${SUDO_USER}`, `${SUDO_USER} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+    });
+    afterAll(async () => {
+      rmSync(`/etc/sudoers.d/${SUDO_USER}`, { force: true });
+      await run('userdel', [SUDO_USER], { allowFail: true });
+    });
 
-  it('runs the build again as root with sudo -n, and gives back what it created', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'oci-build-sudo-'));
-    try {
-      chmodSync(dir, 0o777);
-      writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+    it('runs the build again as root with sudo -n, and gives back what it created', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'oci-build-sudo-'));
+      try {
+        chmodSync(dir, 0o777);
+        writeFileSync(
+          join(dir, 'oci-build.yml'),
+          `version: 1
 variants:
   app:
     base: ${reg.host}/base/busybox:single
     image: ${reg.host}/sudo/app
     steps:
       - run: id -u > /built-by.txt
-`);
-      const r = await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--init-groups', '--', process.execPath, CLI, 'build',
-        '--config', join(dir, 'oci-build.yml'), '--cache-dir', join(dir, 'cache'), '--push', '--tag', 'v1',
-        '--digest-map', join(dir, 'map.json'), '--output', `oci:${join(dir, 'layout')}`], { allowFail: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } });
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toContain('need root: running this build again as root with sudo -n');
-      expect(JSON.parse(readFileSync(join(dir, 'map.json'), 'utf8')).app.tags).toEqual([`${reg.host}/sudo/app:v1`]);
-      // Everything the root run created belongs to the user again.
-      const notMine = (await run('find', [join(dir, 'cache'), join(dir, 'layout'), join(dir, 'map.json'), '!', '-uid', String(uid)])).stdout.trim();
-      expect(notMine).toBe('');
-      // Only the blob store and the layer cache's records stay: no working rootfs is left behind.
-      expect(readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.json'].includes(n))).toEqual([]);
-      expect(readdirNames(join(dir, 'cache'))).toContain('layers');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
+`,
+        );
+        const r = await run(
+          'setpriv',
+          [
+            `--reuid=${uid}`,
+            `--regid=${uid}`,
+            '--init-groups',
+            '--',
+            process.execPath,
+            CLI,
+            'build',
+            '--config',
+            join(dir, 'oci-build.yml'),
+            '--cache-dir',
+            join(dir, 'cache'),
+            '--push',
+            '--tag',
+            'v1',
+            '--digest-map',
+            join(dir, 'map.json'),
+            '--output',
+            `oci:${join(dir, 'layout')}`,
+          ],
+          { allowFail: true, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir } },
+        );
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toContain('need root: running this build again as root with sudo -n');
+        expect(JSON.parse(readFileSync(join(dir, 'map.json'), 'utf8')).app.tags).toEqual([`${reg.host}/sudo/app:v1`]);
+        // Everything the root run created belongs to the user again.
+        const notMine = (
+          await run('find', [join(dir, 'cache'), join(dir, 'layout'), join(dir, 'map.json'), '!', '-uid', String(uid)])
+        ).stdout.trim();
+        expect(notMine).toBe('');
+        // Only the blob store and the layer cache's records stay: no working rootfs is left behind.
+        expect(readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.json'].includes(n))).toEqual([]);
+        expect(readdirNames(join(dir, 'cache'))).toContain('layers');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
 
 function readdirNames(dir: string): string[] {
-  try { return readdirSync(dir); } catch { return []; }
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

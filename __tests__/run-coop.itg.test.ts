@@ -44,10 +44,29 @@ afterAll(async () => {
 describe('examples/coop', () => {
   it('builds the image set (apt in a run: step) and pushes it; the build stage is not pushed', async () => {
     const t0 = Date.now();
-    const r = await cli(['build', '--config', resolve(ROOT, 'examples/coop/oci-build.yml'), '--push', '--tag', 'latest',
-      '--digest-map', join(work, 'digests.json'), '--cache-dir', join(work, 'cache')], {
-      env: { ...process.env, BASE: `${reg.host}/base/debian:bookworm`, REGISTRY: reg.host, OWNER: 'coop-test', SOURCE_DATE_EPOCH: '1700000000' },
-    });
+    const r = await cli(
+      [
+        'build',
+        '--config',
+        resolve(ROOT, 'examples/coop/oci-build.yml'),
+        '--push',
+        '--tag',
+        'latest',
+        '--digest-map',
+        join(work, 'digests.json'),
+        '--cache-dir',
+        join(work, 'cache'),
+      ],
+      {
+        env: {
+          ...process.env,
+          BASE: `${reg.host}/base/debian:bookworm`,
+          REGISTRY: reg.host,
+          OWNER: 'coop-test',
+          SOURCE_DATE_EPOCH: '1700000000',
+        },
+      },
+    );
     log = r.stderr;
     expect(r.code, r.stderr.slice(-6000)).toBe(0);
     map = JSON.parse(readFileSync(join(work, 'digests.json'), 'utf8'));
@@ -63,22 +82,48 @@ describe('examples/coop', () => {
     const ref = `${reg.host}/coop-test/coop-empty:latest`;
     // (Each podman run copies the whole image with the vfs driver: few runs, several checks each.)
     expect(await podman(ref, [])).toContain('coop 0.1.0 serving agent=none');
-    const tools = await podman(ref, ['-c', 'git --version; jq --version; python3 --version; rg --version | head -1; fdfind --version; tree --version; curl --version | head -1; ssh -V 2>&1; gcc --version | head -1; make --version | head -1; id; pwd'], ['--entrypoint', '/bin/sh']);
+    const tools = await podman(
+      ref,
+      [
+        '-c',
+        'git --version; jq --version; python3 --version; rg --version | head -1; fdfind --version; tree --version; curl --version | head -1; ssh -V 2>&1; gcc --version | head -1; make --version | head -1; id; pwd',
+      ],
+      ['--entrypoint', '/bin/sh'],
+    );
     expect(tools).toMatch(/^git version 2\./m);
     expect(tools).toMatch(/^jq-1\./m);
-    for (const t of ['Python 3.11', 'ripgrep', 'fdfind', 'tree v', 'curl 7', 'OpenSSH', 'gcc', 'GNU Make', 'uid=1000(coop) gid=1000(coop)', '/home/coop']) expect(tools).toContain(t);
+    for (const t of [
+      'Python 3.11',
+      'ripgrep',
+      'fdfind',
+      'tree v',
+      'curl 7',
+      'OpenSSH',
+      'gcc',
+      'GNU Make',
+      'uid=1000(coop) gid=1000(coop)',
+      '/home/coop',
+    ])
+      expect(tools).toContain(t);
   }, 600_000);
 
   it('what run: steps removed is absent, and a file made by run: as coop belongs to coop', async () => {
-    const out = await podman(`${reg.host}/coop-test/coop-claude:latest`, ['-c', [
-      'test ! -e /tmp/claude-cli && echo installer-gone',
-      'ls -A /var/lib/apt/lists | wc -l',
-      'test ! -e /var/log/dpkg.log && test ! -e /var/cache/ldconfig/aux-cache && echo logs-gone',
-      'stat -c "%n %U:%G %a" /home/coop /home/coop/.coop /home/coop/.coop/config.toml',
-      'cat /home/coop/.coop/config.toml',
-      'test ! -s /etc/resolv.conf && echo resolv-empty',
-      'coop serve',
-    ].join('; ')], ['--entrypoint', '/bin/sh']);
+    const out = await podman(
+      `${reg.host}/coop-test/coop-claude:latest`,
+      [
+        '-c',
+        [
+          'test ! -e /tmp/claude-cli && echo installer-gone',
+          'ls -A /var/lib/apt/lists | wc -l',
+          'test ! -e /var/log/dpkg.log && test ! -e /var/cache/ldconfig/aux-cache && echo logs-gone',
+          'stat -c "%n %U:%G %a" /home/coop /home/coop/.coop /home/coop/.coop/config.toml',
+          'cat /home/coop/.coop/config.toml',
+          'test ! -s /etc/resolv.conf && echo resolv-empty',
+          'coop serve',
+        ].join('; '),
+      ],
+      ['--entrypoint', '/bin/sh'],
+    );
     const lines = out.trim().split('\n');
     expect(lines).toContain('installer-gone');
     expect(lines).toContain('0');
@@ -92,7 +137,7 @@ describe('examples/coop', () => {
     expect(lines).toContain('claude-cli 1.0.0 (stand-in)');
   }, 600_000);
 
-  it('claude, gemini and claudeless are built on empty\'s layers, with their own settings', async () => {
+  it("claude, gemini and claudeless are built on empty's layers, with their own settings", async () => {
     const empty = await config(map.empty!.ref);
     for (const v of ['claude', 'gemini', 'claudeless']) {
       const c = await config(map[v]!.ref);
@@ -105,7 +150,9 @@ describe('examples/coop', () => {
 
   it('claudeless has the scenarios; coopmux has the compiled binary, kubectl and its launch script', async () => {
     // claudeless: its own layer, read straight from the registry (a podman run would copy the whole image).
-    const manifest = JSON.parse((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${map.claudeless!.ref}`])).stdout) as { layers: { digest: string }[] };
+    const manifest = JSON.parse(
+      (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${map.claudeless!.ref}`])).stdout,
+    ) as { layers: { digest: string }[] };
     const res = await fetch(`${reg.url}/v2/coop-test/coop-claudeless/blobs/${manifest.layers.at(-1)!.digest}`);
     const blob = join(work, 'claudeless-layer.tar.gz');
     writeFileSync(blob, Buffer.from(await res.arrayBuffer()));

@@ -70,7 +70,12 @@ async function imageFile(layout: string, path: string): Promise<string> {
 }
 
 function parse(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]),
+  );
 }
 
 beforeAll(async () => {
@@ -95,7 +100,9 @@ describe.each(['runc', 'chroot'] as const)('a run: step under --isolation %s', (
   beforeAll(async () => {
     const dir = join(ctx, isolation);
     mkdirSync(dir);
-    writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+    writeFileSync(
+      join(dir, 'oci-build.yml'),
+      `version: 1
 variants:
   probe:
     base: ${base}
@@ -103,9 +110,20 @@ variants:
       - run: ${JSON.stringify(rootScript())}
       - run: ${JSON.stringify(NOBODY_SCRIPT)}
         user: nobody
-`);
-    const r = await cli(['build', '--config', join(dir, 'oci-build.yml'), '--isolation', isolation, '--no-cache',
-      '--cache-dir', join(ctx, 'cache'), '--output', `oci:${join(dir, 'layout')}`]);
+`,
+    );
+    const r = await cli([
+      'build',
+      '--config',
+      join(dir, 'oci-build.yml'),
+      '--isolation',
+      isolation,
+      '--no-cache',
+      '--cache-dir',
+      join(ctx, 'cache'),
+      '--output',
+      `oci:${join(dir, 'layout')}`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(isolation === 'runc' ? 'run: steps run in' : 'run: steps run in the chroot sandbox (isolation chroot)');
     root = parse(await imageFile(join(dir, 'layout'), '/results.txt'));

@@ -30,21 +30,31 @@ async function buildWith(tag: string, entries: RawEntry[], command: string): Pro
   await pushRawImage(reg.host, `evil/base:${tag}`, [bb, rawTar(entries)]);
   const dir = join(ctx, tag);
   mkdirSync(dir);
-  writeFileSync(join(dir, 'oci-build.yml'), `version: 1
+  writeFileSync(
+    join(dir, 'oci-build.yml'),
+    `version: 1
 variants:
   victim:
     base: ${reg.host}/evil/base:${tag}
     image: ${reg.host}/evil/victim
     steps:
       - run: ${JSON.stringify(command)}
-`);
+`,
+  );
   const r = await cli(['build', '--config', join(dir, 'oci-build.yml'), '--push', '--tag', tag, '--cache-dir', join(dir, 'cache')]);
   // Success or failure, no temporary root file system is left behind.
   expect(readdirSync(join(dir, 'cache')).filter((n) => n.startsWith('rootfs-'))).toEqual([]);
   return { code: r.code, stderr: r.stderr };
 }
 
-const present = (p: string) => { try { lstatSync(p); return true; } catch { return false; } };
+const present = (p: string) => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 function hostUntouched(): void {
   expect(readFileSync(sentinel, 'utf8')).toBe('host sentinel\n');
@@ -68,18 +78,22 @@ afterAll(async () => {
 
 describe('hostile base layers cannot write outside the working rootfs', () => {
   it('sanitizes absolute names, symlinked parents (to / and ../..), hardlinks and whiteouts through them', async () => {
-    const r = await buildWith('sanitized', [
-      { name: evil('abs'), content: 'absolute\n' }, // "/tmp/…": lands in <rootfs>/tmp/…
-      { name: 'escape', type: 'SymbolicLink', linkpath: '/' },
-      { name: `escape${evil('sym')}`, content: 'through a symlink to /\n' },
-      { name: 'climb', type: 'SymbolicLink', linkpath: up.slice(0, -1) },
-      { name: `climb${evil('up')}`, content: 'through a symlink to ../..\n' },
-      { name: `tmp/oci-build-sentinel-${id}`, content: 'the image\'s own file\n' },
-      { name: 'hl', type: 'Link', linkpath: sentinel }, // absolute: the rootfs's file, not the host's
-      { name: 'hl2', type: 'Link', linkpath: `escape${sentinel}` },
-      { name: `escape/tmp/.wh.oci-build-sentinel-${id}-nothing`, content: '' },
-      { name: `climb/tmp/.wh.${sentinel.slice(5)}`, content: '' }, // deletes the rootfs's copy only
-    ], `cat ${evil('abs')} ${evil('sym')} ${evil('up')} /hl /hl2; ls -l /hl; test ! -e ${sentinel} && echo sentinel-whited-out; echo from-run > ${evil('run')}; ln -s /hl ${evil('hl')}`);
+    const r = await buildWith(
+      'sanitized',
+      [
+        { name: evil('abs'), content: 'absolute\n' }, // "/tmp/…": lands in <rootfs>/tmp/…
+        { name: 'escape', type: 'SymbolicLink', linkpath: '/' },
+        { name: `escape${evil('sym')}`, content: 'through a symlink to /\n' },
+        { name: 'climb', type: 'SymbolicLink', linkpath: up.slice(0, -1) },
+        { name: `climb${evil('up')}`, content: 'through a symlink to ../..\n' },
+        { name: `tmp/oci-build-sentinel-${id}`, content: "the image's own file\n" },
+        { name: 'hl', type: 'Link', linkpath: sentinel }, // absolute: the rootfs's file, not the host's
+        { name: 'hl2', type: 'Link', linkpath: `escape${sentinel}` },
+        { name: `escape/tmp/.wh.oci-build-sentinel-${id}-nothing`, content: '' },
+        { name: `climb/tmp/.wh.${sentinel.slice(5)}`, content: '' }, // deletes the rootfs's copy only
+      ],
+      `cat ${evil('abs')} ${evil('sym')} ${evil('up')} /hl /hl2; ls -l /hl; test ! -e ${sentinel} && echo sentinel-whited-out; echo from-run > ${evil('run')}; ln -s /hl ${evil('hl')}`,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('| absolute');
     expect(r.stderr).toContain('| through a symlink to /');
@@ -90,10 +104,26 @@ describe('hostile base layers cannot write outside the working rootfs', () => {
   });
 
   const refused: [string, RawEntry[], RegExp][] = [
-    ['a name with ../ segments', [{ name: `${up}tmp/oci-build-evil-dotdot-${id}`, content: 'x' }], /entry "(\.\.\/)+tmp\/oci-build-evil-dotdot-[0-9a-f]+" has a "\.\." segment/],
-    ['a name that climbs after a real directory', [{ name: `tmp/../../tmp/oci-build-evil-dotdot-${id}`, content: 'x' }], /has a "\.\." segment/],
-    ['a hardlink to a host file through ../', [{ name: 'hl', type: 'Link', linkpath: `${up}${sentinel.slice(1)}` }], /hardlink target "(\.\.\/)+tmp\/oci-build-sentinel-[0-9a-f]+" has a "\.\." segment/],
-    ['a hardlink to a path missing in the rootfs', [{ name: 'hl', type: 'Link', linkpath: sentinel }], /hardlink target "\/tmp\/oci-build-sentinel-[0-9a-f]+" does not exist in the root file system/],
+    [
+      'a name with ../ segments',
+      [{ name: `${up}tmp/oci-build-evil-dotdot-${id}`, content: 'x' }],
+      /entry "(\.\.\/)+tmp\/oci-build-evil-dotdot-[0-9a-f]+" has a "\.\." segment/,
+    ],
+    [
+      'a name that climbs after a real directory',
+      [{ name: `tmp/../../tmp/oci-build-evil-dotdot-${id}`, content: 'x' }],
+      /has a "\.\." segment/,
+    ],
+    [
+      'a hardlink to a host file through ../',
+      [{ name: 'hl', type: 'Link', linkpath: `${up}${sentinel.slice(1)}` }],
+      /hardlink target "(\.\.\/)+tmp\/oci-build-sentinel-[0-9a-f]+" has a "\.\." segment/,
+    ],
+    [
+      'a hardlink to a path missing in the rootfs',
+      [{ name: 'hl', type: 'Link', linkpath: sentinel }],
+      /hardlink target "\/tmp\/oci-build-sentinel-[0-9a-f]+" does not exist in the root file system/,
+    ],
     ['a whiteout of ..', [{ name: 'tmp/.wh...', content: '' }], /whiteout "\.wh\.\.\." names no valid file/],
     ['a whiteout with ../ segments', [{ name: `${up}tmp/.wh.oci-build-sentinel-${id}`, content: '' }], /has a "\.\." segment/],
   ];

@@ -1,5 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +29,9 @@ import { rawTar, type RawEntry } from './helpers/raw-layers.js';
  */
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'oci-build-rootfs-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'oci-build-rootfs-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
@@ -38,19 +53,23 @@ const ls = (p: string) => readdirSync(p).sort();
 describe.skipIf(process.getuid?.() !== 0)('layer extraction', () => {
   it('keeps owners, modes (setuid too), symlinks and hardlinks; applies whiteouts and opaque directories', async () => {
     const root = fresh();
-    await apply(root, [
-      { name: 'd/', type: 'Directory' },
-      { name: 'd/old', content: 'old' },
-      { name: 'd/sub/', type: 'Directory', mode: 0o750, uid: 7, gid: 8 },
-      { name: 'd/sub/f', content: 'f' },
-      { name: 'keep', content: 'keep' },
-      { name: 'gone', content: 'gone' },
-      { name: 'link', type: 'SymbolicLink', linkpath: 'keep', uid: 3, gid: 4 },
-      { name: 'suid', content: '#!/bin/sh\n', mode: 0o4755, uid: 1000, gid: 50 },
-      { name: 'hard', type: 'Link', linkpath: 'keep' },
-      { name: 'e/', type: 'Directory' },
-      { name: 'e/lower', content: 'lower' },
-    ], true);
+    await apply(
+      root,
+      [
+        { name: 'd/', type: 'Directory' },
+        { name: 'd/old', content: 'old' },
+        { name: 'd/sub/', type: 'Directory', mode: 0o750, uid: 7, gid: 8 },
+        { name: 'd/sub/f', content: 'f' },
+        { name: 'keep', content: 'keep' },
+        { name: 'gone', content: 'gone' },
+        { name: 'link', type: 'SymbolicLink', linkpath: 'keep', uid: 3, gid: 4 },
+        { name: 'suid', content: '#!/bin/sh\n', mode: 0o4755, uid: 1000, gid: 50 },
+        { name: 'hard', type: 'Link', linkpath: 'keep' },
+        { name: 'e/', type: 'Directory' },
+        { name: 'e/lower', content: 'lower' },
+      ],
+      true,
+    );
     expect(lstatSync(join(root, 'suid')).mode & 0o7777).toBe(0o4755);
     expect(lstatSync(join(root, 'suid')).uid).toBe(1000);
     expect(lstatSync(join(root, 'd/sub')).mode & 0o7777).toBe(0o750);
@@ -116,7 +135,9 @@ describe.skipIf(process.getuid?.() !== 0)('snapshot diff', () => {
     symlinkSync('a', join(root, 'new/c'));
     writeFileSync(join(root, 'proc/ignored'), 'mounted over in the sandbox');
     const changes = diffSnapshots(root, before, takeSnapshot(root));
-    const summary = changes.entries.map((e) => `${e.path} ${e.type}${e.linkname ? ` -> ${e.linkname}` : ''} ${e.mode.toString(8)} ${e.uid}:${e.gid}`).sort();
+    const summary = changes.entries
+      .map((e) => `${e.path} ${e.type}${e.linkname ? ` -> ${e.linkname}` : ''} ${e.mode.toString(8)} ${e.uid}:${e.gid}`)
+      .sort();
     expect(summary).toEqual([
       '/.wh.old file 644 0:0',
       '/etc/conf file 644 0:0',

@@ -11,7 +11,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 const SRC = resolve(import.meta.dirname, '..', 'src');
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /**
@@ -25,7 +27,9 @@ function imports(): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const file of sources(SRC)) {
     const text = readFileSync(file, 'utf8');
-    const targets = [...text.matchAll(/^(?:import|export)[^'"]*?from\s+'(\.[^']+)'/gm)].map((m) => resolve(dirname(file), m[1]!.replace(/\.js$/, '.ts')));
+    const targets = [...text.matchAll(/^(?:import|export)[^'"]*?from\s+'(\.[^']+)'/gm)].map((m) =>
+      resolve(dirname(file), m[1]!.replace(/\.js$/, '.ts')),
+    );
     out.set(file, targets);
   }
   return out;
@@ -66,7 +70,8 @@ describe('source layout', () => {
         const to = folderOf(t);
         const name = relative(SRC, t);
         if (from === 'output' && to === 'build') offending.push(`${relative(SRC, file)} -> ${name}`);
-        if (from === 'config' && to === 'github' && !['github/tags.ts', 'github/template.ts'].includes(name)) offending.push(`${relative(SRC, file)} -> ${name}`);
+        if (from === 'config' && to === 'github' && !['github/tags.ts', 'github/template.ts'].includes(name))
+          offending.push(`${relative(SRC, file)} -> ${name}`);
       }
     }
     expect(offending).toEqual([]);

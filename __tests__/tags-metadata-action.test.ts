@@ -45,7 +45,10 @@ interface Difference {
   why: string;
   error?: RegExp;
 }
-const PEP440: Difference = { why: 'type=pep440 is not supported: an error naming the line (use type=semver or type=match)', error: /line "type=pep440.*type=pep440 is not supported/ };
+const PEP440: Difference = {
+  why: 'type=pep440 is not supported: an error naming the line (use type=semver or type=match)',
+  error: /line "type=pep440.*type=pep440 is not supported/,
+};
 const DIFFERENCES: Record<string, Difference> = {
   'push/push12': PEP440,
   'push/push14': PEP440,
@@ -129,8 +132,11 @@ function versions(c: Case, o: Outcome): [Record<string, unknown>, Record<string,
 
 function agrees(c: Case, o: Outcome): boolean {
   const [got, want] = versions(c, o);
-  return JSON.stringify(got) === JSON.stringify(want) && JSON.stringify(o.tags) === JSON.stringify(c.tags)
-    && JSON.stringify(ourLabels(c, o)) === JSON.stringify(expectedLabels(c));
+  return (
+    JSON.stringify(got) === JSON.stringify(want) &&
+    JSON.stringify(o.tags) === JSON.stringify(c.tags) &&
+    JSON.stringify(ourLabels(c, o)) === JSON.stringify(expectedLabels(c))
+  );
 }
 
 describe('docker/metadata-action test tables, replayed', () => {
@@ -151,7 +157,12 @@ describe('docker/metadata-action test tables, replayed', () => {
   });
 
   const differing = data.cases.filter((c) => DIFFERENCES[`${c.table}/${c.name}`]);
-  it.each(differing.map((c) => { const d = DIFFERENCES[`${c.table}/${c.name}`]!; return [`${c.table}/${c.name}`, d.why, d, c] as const; }))('%s differs on purpose: %s', (_key, _why, diff, c) => {
+  it.each(
+    differing.map((c) => {
+      const d = DIFFERENCES[`${c.table}/${c.name}`]!;
+      return [`${c.table}/${c.name}`, d.why, d, c] as const;
+    }),
+  )('%s differs on purpose: %s', (_key, _why, diff, c) => {
     if (diff.error) expect(() => replay(c)).toThrow(diff.error);
     else expect(agrees(c, replay(c))).toBe(false);
   });
@@ -160,10 +171,14 @@ describe('docker/metadata-action test tables, replayed', () => {
 /** One of metadata-action's tag attributes, read off our parsed rule (it keeps them all as strings). */
 function attrOf(rule: TagRule, key: string): string | undefined {
   switch (key) {
-    case 'priority': return String(rule.priority);
-    case 'group': return rule.group === undefined ? undefined : String(rule.group);
-    case 'match': return rule.type === 'semver' ? (rule.match ?? '') : undefined;
-    default: return (rule as unknown as Record<string, string | undefined>)[key];
+    case 'priority':
+      return String(rule.priority);
+    case 'group':
+      return rule.group === undefined ? undefined : String(rule.group);
+    case 'match':
+      return rule.type === 'semver' ? (rule.match ?? '') : undefined;
+    default:
+      return (rule as unknown as Record<string, string | undefined>)[key];
   }
 }
 

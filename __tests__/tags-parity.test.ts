@@ -14,8 +14,16 @@ import { computeTags, parseFlavor, parseTagRules, resolveTagRules, TagRuleError,
 
 const SHA = '860c1904a1ce19322e91ac35af1ab07466440c37';
 const NOW = new Date('2020-01-10T00:30:00.000Z');
-const base: GitContext = { eventName: 'push', ref: 'refs/heads/dev', sha: SHA, repository: 'octocat/Hello-World', defaultBranch: 'master', serverUrl: 'https://github.com' };
-const tags = (lines: string[], over: Partial<GitContext> = {}, opts?: ComputeOptions) => computeTags(resolveTagRules(lines), parseFlavor([]), { ...base, ...over }, NOW, opts);
+const base: GitContext = {
+  eventName: 'push',
+  ref: 'refs/heads/dev',
+  sha: SHA,
+  repository: 'octocat/Hello-World',
+  defaultBranch: 'master',
+  serverUrl: 'https://github.com',
+};
+const tags = (lines: string[], over: Partial<GitContext> = {}, opts?: ComputeOptions) =>
+  computeTags(resolveTagRules(lines), parseFlavor([]), { ...base, ...over }, NOW, opts);
 
 describe('type=semver match=', () => {
   it('takes group 1 of the tag as the version', () => {
@@ -29,13 +37,17 @@ describe('type=semver match=', () => {
 
   it('keeps the whole input when it does not match (as metadata-action), and says so', () => {
     const warnings: string[] = [];
-    expect(tags(['type=semver,pattern={{version}},match=^app-(.*)$'], { ref: 'refs/tags/v3.0.0' }, { warn: (m) => warnings.push(m) })).toEqual(['3.0.0', 'latest']);
+    expect(
+      tags(['type=semver,pattern={{version}},match=^app-(.*)$'], { ref: 'refs/tags/v3.0.0' }, { warn: (m) => warnings.push(m) }),
+    ).toEqual(['3.0.0', 'latest']);
     expect(warnings.join()).toMatch(/match=\^app-\(\.\*\)\$ does not match v3\.0\.0/);
   });
 
   it('rejects a match= without a capture group, or that is not a regular expression, naming the line', () => {
-    expect(() => parseTagRules(['type=semver,pattern={{version}},match=^v\\d+'])).toThrow(/line "type=semver,pattern=\{\{version\}\},match=\^v\\d\+": match=.* has no capture group: the version is group 1/);
-    expect(() => parseTagRules(['type=semver,pattern={{version}},match=v(']) ).toThrow(TagRuleError);
+    expect(() => parseTagRules(['type=semver,pattern={{version}},match=^v\\d+'])).toThrow(
+      /line "type=semver,pattern=\{\{version\}\},match=\^v\\d\+": match=.* has no capture group: the version is group 1/,
+    );
+    expect(() => parseTagRules(['type=semver,pattern={{version}},match=v('])).toThrow(TagRuleError);
     expect(() => parseTagRules(['type=match,pattern=v(.*),match=(x)'])).toThrow(/unknown attribute match= for type=match/);
   });
 });
@@ -54,7 +66,11 @@ describe('{{is_not_default_branch}}', () => {
 describe('unquoted date formats', () => {
   it('{{commit_date FORMAT}} without quotes renders the ISO date, as Handlebars + moment do, with a warning', () => {
     const warnings: string[] = [];
-    const got = tags(['type=raw,value=src-{{commit_date YYYY-MM-DD}}'], { commitDate: '2024-11-13T13:42:28Z' }, { warn: (m) => warnings.push(m) });
+    const got = tags(
+      ['type=raw,value=src-{{commit_date YYYY-MM-DD}}'],
+      { commitDate: '2024-11-13T13:42:28Z' },
+      { warn: (m) => warnings.push(m) },
+    );
     expect(got).toEqual(['src-2024-11-13T13-42-28Z']);
     expect(warnings.join()).toMatch(/quote it: \{\{commit_date 'YYYY-MM-DD'\}\}/);
   });
@@ -96,7 +112,9 @@ describe('DOCKER_METADATA_SHORT_SHA_LENGTH', () => {
     expect(shortShaLengthFromEnv({})).toBeUndefined();
     expect(shortShaLengthFromEnv({ DOCKER_METADATA_SHORT_SHA_LENGTH: '12' })).toBe(12);
     for (const bad of ['abc', '0', '-3', '7.5']) {
-      expect(() => shortShaLengthFromEnv({ DOCKER_METADATA_SHORT_SHA_LENGTH: bad })).toThrow(/DOCKER_METADATA_SHORT_SHA_LENGTH=.* is not a positive whole number/);
+      expect(() => shortShaLengthFromEnv({ DOCKER_METADATA_SHORT_SHA_LENGTH: bad })).toThrow(
+        /DOCKER_METADATA_SHORT_SHA_LENGTH=.* is not a positive whole number/,
+      );
     }
   });
 
@@ -104,10 +122,23 @@ describe('DOCKER_METADATA_SHORT_SHA_LENGTH', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'oci-build.yml'), 'version: 1\nvariants:\n  app:\n    base: scratch\n    image: ghcr.io/acme/app\n');
   const planTags = async (env: Record<string, string>, tagLines = ['type=sha', 'type=raw,value=x-{{sha}}'], warn?: (m: string) => void) => {
-    const p = await plan({
-      config: join(dir, 'oci-build.yml'), variants: [], push: false, tags: tagLines, git: { ...base, commitDate: '2024-11-13T13:42:28Z' },
-      outputs: [], credentials: {}, dockerConfig: false, platforms: [], gzipLevel: 6, workDir: join(dir, 'work'), env,
-    }, warn);
+    const p = await plan(
+      {
+        config: join(dir, 'oci-build.yml'),
+        variants: [],
+        push: false,
+        tags: tagLines,
+        git: { ...base, commitDate: '2024-11-13T13:42:28Z' },
+        outputs: [],
+        credentials: {},
+        dockerConfig: false,
+        platforms: [],
+        gzipLevel: 6,
+        workDir: join(dir, 'work'),
+        env,
+      },
+      warn,
+    );
     return p.tags.get('app');
   };
 

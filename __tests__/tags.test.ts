@@ -29,13 +29,32 @@ const base: GitContext = {
   serverUrl: 'https://github.com',
 };
 const push = (branch: string, over: Partial<GitContext> = {}): GitContext => ({ ...base, ref: `refs/heads/${branch}`, ...over });
-const tag = (name: string, over: Partial<GitContext> = {}): GitContext => ({ ...base, ref: `refs/tags/${name}`, baseRef: 'master', ...over });
-const pr = (n: number, over: Partial<GitContext> = {}): GitContext => ({ ...base, eventName: 'pull_request', ref: `refs/pull/${n}/merge`, prNumber: n, baseRef: 'master', headRef: 'feature', isFork: false, ...over });
+const tag = (name: string, over: Partial<GitContext> = {}): GitContext => ({
+  ...base,
+  ref: `refs/tags/${name}`,
+  baseRef: 'master',
+  ...over,
+});
+const pr = (n: number, over: Partial<GitContext> = {}): GitContext => ({
+  ...base,
+  eventName: 'pull_request',
+  ref: `refs/pull/${n}/merge`,
+  prNumber: n,
+  baseRef: 'master',
+  headRef: 'feature',
+  isFork: false,
+  ...over,
+});
 const schedule: GitContext = { ...base, eventName: 'schedule' };
 const dispatch = (branch: string): GitContext => ({ ...base, eventName: 'workflow_dispatch', ref: `refs/heads/${branch}` });
 
 const DEFAULTS: string[] = [];
-const SEMVER_EXAMPLE = ['type=ref,event=branch', 'type=ref,event=pr', 'type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}'];
+const SEMVER_EXAMPLE = [
+  'type=ref,event=branch',
+  'type=ref,event=pr',
+  'type=semver,pattern={{version}}',
+  'type=semver,pattern={{major}}.{{minor}}',
+];
 
 function tags(lines: string[], ctx: GitContext, flavor: string[] = [], now = NOW): string[] {
   return computeTags(resolveTagRules(lines), parseFlavor(flavor), ctx, now);
@@ -93,8 +112,13 @@ describe('type=semver patterns', () => {
   });
 
   it('three semver rules dedupe (1.1.1 via {{version}} and {{major}}.{{minor}}.{{patch}})', () => {
-    expect(tags(['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}.{{patch}}'], tag('v1.1.1'))).toEqual(['1.1.1', 'latest']);
-    expect(tags(['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}', 'type=semver,pattern={{major}}'], tag('v1.1.1'))).toEqual(['1.1.1', '1.1', '1', 'latest']);
+    expect(tags(['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}.{{patch}}'], tag('v1.1.1'))).toEqual([
+      '1.1.1',
+      'latest',
+    ]);
+    expect(
+      tags(['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}', 'type=semver,pattern={{major}}'], tag('v1.1.1')),
+    ).toEqual(['1.1.1', '1.1', '1', 'latest']);
   });
 
   it('a tag that is not semver adds nothing and warns; value= gives a version off tag events', () => {
@@ -107,19 +131,39 @@ describe('type=semver patterns', () => {
   });
 
   it('latest=false keeps semver tags without latest (tag14)', () => {
-    expect(tags(['type=ref,event=tag', 'type=semver,pattern={{version}}', 'type=semver,pattern={{major}}'], tag('sometag'), ['latest=false'])).toEqual(['sometag']);
+    expect(
+      tags(['type=ref,event=tag', 'type=semver,pattern={{version}}', 'type=semver,pattern={{major}}'], tag('sometag'), ['latest=false']),
+    ).toEqual(['sometag']);
   });
 });
 
 describe('parseSemver', () => {
   it.each<[string, boolean]>([
-    ['1.2.3', true], ['v1.2.3', true], ['v1.2.3-rc.1', true], ['1.2.3+build.5', true], ['v0.0.0', true],
-    ['1.2', false], ['V1.2.3', false], ['01.2.3', false], ['1.2.3-01', false], ['1.2.3rc2', false], ['release1', false], ['=1.2.3', false],
+    ['1.2.3', true],
+    ['v1.2.3', true],
+    ['v1.2.3-rc.1', true],
+    ['1.2.3+build.5', true],
+    ['v0.0.0', true],
+    ['1.2', false],
+    ['V1.2.3', false],
+    ['01.2.3', false],
+    ['1.2.3-01', false],
+    ['1.2.3rc2', false],
+    ['release1', false],
+    ['=1.2.3', false],
   ])('%s valid=%s', (s, ok) => {
     expect(parseSemver(s) !== undefined).toBe(ok);
   });
   it('splits the parts', () => {
-    expect(parseSemver('v2.0.0-rc.1+b.7')).toEqual({ raw: 'v2.0.0-rc.1+b.7', major: 2, minor: 0, patch: 0, prerelease: ['rc', '1'], build: ['b', '7'], version: '2.0.0-rc.1' });
+    expect(parseSemver('v2.0.0-rc.1+b.7')).toEqual({
+      raw: 'v2.0.0-rc.1+b.7',
+      major: 2,
+      minor: 0,
+      patch: 0,
+      prerelease: ['rc', '1'],
+      build: ['b', '7'],
+      version: '2.0.0-rc.1',
+    });
   });
 });
 
@@ -141,7 +185,11 @@ describe('type=schedule', () => {
   });
 
   it('schedule06: priority and {{is_default_branch}} on schedule', () => {
-    expect(tags(['type=schedule', 'type=sha,priority=2000', 'type=raw,value=defbranch,enable={{is_default_branch}}'], schedule)).toEqual(['sha-860c190', 'nightly', 'defbranch']);
+    expect(tags(['type=schedule', 'type=sha,priority=2000', 'type=raw,value=defbranch,enable={{is_default_branch}}'], schedule)).toEqual([
+      'sha-860c190',
+      'nightly',
+      'defbranch',
+    ]);
   });
 
   it('schedule07: flavor prefix and suffix', () => {
@@ -150,7 +198,10 @@ describe('type=schedule', () => {
 
   it('commit_date uses the commit date when the context has one', () => {
     const ctx = { ...schedule, commitDate: '2019-12-31T23:59:59Z' };
-    expect(tags(["type=schedule,pattern={{commit_date 'YYYYMMDD'}}", "type=raw,value={{date 'YYYYMMDD'}}"], ctx)).toEqual(['20191231', '20200110']);
+    expect(tags(["type=schedule,pattern={{commit_date 'YYYYMMDD'}}", "type=raw,value={{date 'YYYYMMDD'}}"], ctx)).toEqual([
+      '20191231',
+      '20200110',
+    ]);
   });
 });
 
@@ -161,7 +212,12 @@ describe('type=ref, type=edge, type=raw, type=sha', () => {
     ['ref tag with slash', ['type=ref,event=tag'], tag('p1/v1.0.0'), ['p1-v1.0.0', 'latest']],
     ['ref pr', ['type=ref,event=pr'], pr(318), ['pr-318']],
     ['ref pr with own prefix', ['type=ref,event=pr,prefix=pull-'], pr(318), ['pull-318']],
-    ['ref pr on pull_request_target (ref rewritten by the context)', ['type=ref,event=pr'], pr(7, { eventName: 'pull_request_target' }), ['pr-7']],
+    [
+      'ref pr on pull_request_target (ref rewritten by the context)',
+      ['type=ref,event=pr'],
+      pr(7, { eventName: 'pull_request_target' }),
+      ['pr-7'],
+    ],
     ['ref branch on pr: nothing', ['type=ref,event=branch'], pr(2), []],
     ['edge on default branch', ['type=edge'], push('master'), ['edge']],
     ['edge on other branch', ['type=edge'], push('dev'), []],
@@ -169,16 +225,41 @@ describe('type=ref, type=edge, type=raw, type=sha', () => {
     ['edge,branch=dev on master (push10)', ['type=edge,branch=dev', 'type=sha'], push('master'), ['sha-860c190']],
     ['edge on workflow_dispatch (push04)', ['type=edge'], dispatch('master'), ['edge']],
     ['priority=2000 ref before edge (push13)', ['type=ref,priority=2000,event=branch', 'type=edge'], push('master'), ['master', 'edge']],
-    ['raw bare values (raw01)', ['type=ref,event=branch', 'type=raw,my', 'type=raw,custom', 'type=raw,tags'], push('dev'), ['dev', 'my', 'custom', 'tags']],
+    [
+      'raw bare values (raw01)',
+      ['type=ref,event=branch', 'type=raw,my', 'type=raw,custom', 'type=raw,tags'],
+      push('dev'),
+      ['dev', 'my', 'custom', 'tags'],
+    ],
     ['bare lines are raw', ['foo', 'bar'], push('dev'), ['foo', 'bar']],
-    ['raw on tag: latest from ref (raw03)', ['type=ref,event=tag', 'type=raw,my', 'type=raw,custom', 'type=raw,tags'], tag('release1'), ['release1', 'my', 'custom', 'tags', 'latest']],
-    ['raw before semver by priority (tag15)', ['type=raw,priority=2000,foo', 'type=semver,pattern={{version}}', 'type=match,"pattern=\\d.\\d"'], tag('v2.0.8-beta.67'), ['foo', '2.0.8-beta.67', '2.0']],
-    ['raw first: latest decided by it (tag16)', ['type=raw,priority=2000,foo', 'type=ref,event=tag', 'type=edge'], tag('v1.1.1'), ['foo', 'v1.1.1']],
+    [
+      'raw on tag: latest from ref (raw03)',
+      ['type=ref,event=tag', 'type=raw,my', 'type=raw,custom', 'type=raw,tags'],
+      tag('release1'),
+      ['release1', 'my', 'custom', 'tags', 'latest'],
+    ],
+    [
+      'raw before semver by priority (tag15)',
+      ['type=raw,priority=2000,foo', 'type=semver,pattern={{version}}', 'type=match,"pattern=\\d.\\d"'],
+      tag('v2.0.8-beta.67'),
+      ['foo', '2.0.8-beta.67', '2.0'],
+    ],
+    [
+      'raw first: latest decided by it (tag16)',
+      ['type=raw,priority=2000,foo', 'type=ref,event=tag', 'type=edge'],
+      tag('v1.1.1'),
+      ['foo', 'v1.1.1'],
+    ],
     ['sha short', ['type=sha'], push('dev'), ['sha-860c190']],
     ['sha long', ['type=sha,format=long'], push('dev'), [`sha-${SHA}`]],
     ['sha with branch prefix', ['type=sha,prefix={{branch}}-'], push('master'), ['master-860c190']],
     ['raw with expressions', ['type=raw,value=mytag-{{branch}}-{{sha}}'], push('master'), ['mytag-master-860c190']],
-    ['global expressions on tag (tag20)', ['type=raw,{{tag}}-{{sha}}-foo', 'type=raw,{{base_ref}}-foo', 'type=raw,defbranch-foo,enable={{is_default_branch}}'], tag('v1.1.1'), ['v1.1.1-860c190-foo', 'master-foo']],
+    [
+      'global expressions on tag (tag20)',
+      ['type=raw,{{tag}}-{{sha}}-foo', 'type=raw,{{base_ref}}-foo', 'type=raw,defbranch-foo,enable={{is_default_branch}}'],
+      tag('v1.1.1'),
+      ['v1.1.1-860c190-foo', 'master-foo'],
+    ],
     ['base_ref on a pull request', ['type=raw,value=base-{{base_ref}}'], pr(2), ['base-master']],
     ['base_ref on a branch: empty', ['type=raw,value=base-{{base_ref}}'], push('dev'), ['base-']],
     ['sha and branch on pr (pr + sha)', ['type=ref,event=pr', 'type=sha'], pr(2), ['pr-2', 'sha-860c190']],
@@ -209,8 +290,19 @@ describe('type=match', () => {
 
   it('missing group warns (tag18)', () => {
     const warnings: string[] = [];
-    const rules = parseTagRules(['type=match,pattern=p1/v(\\d.\\d.\\d),group=1', 'type=match,pattern=p1/v(\\d.\\d),group=1', 'type=match,pattern=p1/v(\\d.\\d),group=3', 'type=ref,event=pr', 'type=sha']);
-    expect(computeTags(rules, DEFAULT_FLAVOR, tag('p1/v1.0.0'), NOW, { warn: (m) => warnings.push(m) })).toEqual(['1.0.0', '1.0', 'sha-860c190', 'latest']);
+    const rules = parseTagRules([
+      'type=match,pattern=p1/v(\\d.\\d.\\d),group=1',
+      'type=match,pattern=p1/v(\\d.\\d),group=1',
+      'type=match,pattern=p1/v(\\d.\\d),group=3',
+      'type=ref,event=pr',
+      'type=sha',
+    ]);
+    expect(computeTags(rules, DEFAULT_FLAVOR, tag('p1/v1.0.0'), NOW, { warn: (m) => warnings.push(m) })).toEqual([
+      '1.0.0',
+      '1.0',
+      'sha-860c190',
+      'latest',
+    ]);
     expect(warnings.join('\n')).toMatch(/group 3 does not exist/);
   });
 
@@ -228,8 +320,20 @@ describe('flavor', () => {
     ['latest=true with no tag at all: nothing', ['type=ref,event=tag'], ['latest=true'], push('master'), []],
     ['prefix, not on latest', SEMVER_EXAMPLE, ['prefix=app-'], tag('v1.2.3'), ['app-1.2.3', 'app-1.2', 'latest']],
     ['prefix on latest', SEMVER_EXAMPLE, ['prefix=app-,onlatest=true'], tag('v1.2.3'), ['app-1.2.3', 'app-1.2', 'app-latest']],
-    ['suffix on latest (tag21)', ['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}.{{patch}}'], ['suffix=-dev,onlatest=true'], tag('v1.1.1'), ['1.1.1-dev', 'latest-dev']],
-    ['a rule suffix= (even empty) wins over the flavor (tag19)', ['type=match,pattern=p1/v(\\d.\\d.\\d),group=1', 'type=match,pattern=p1/v(\\d.\\d),group=1,suffix=', 'type=ref,event=pr', 'type=sha'], ['suffix=-dev'], tag('p1/v1.0.0'), ['1.0.0-dev', '1.0', 'sha-860c190-dev', 'latest']],
+    [
+      'suffix on latest (tag21)',
+      ['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}.{{patch}}'],
+      ['suffix=-dev,onlatest=true'],
+      tag('v1.1.1'),
+      ['1.1.1-dev', 'latest-dev'],
+    ],
+    [
+      'a rule suffix= (even empty) wins over the flavor (tag19)',
+      ['type=match,pattern=p1/v(\\d.\\d.\\d),group=1', 'type=match,pattern=p1/v(\\d.\\d),group=1,suffix=', 'type=ref,event=pr', 'type=sha'],
+      ['suffix=-dev'],
+      tag('p1/v1.0.0'),
+      ['1.0.0-dev', '1.0', 'sha-860c190-dev', 'latest'],
+    ],
     ['sha keeps its own sha- prefix over a flavor prefix', ['type=sha'], ['prefix=x-'], push('dev'), ['sha-860c190']],
     ['pr keeps its pr- prefix over a flavor prefix', ['type=ref,event=pr'], ['prefix=x-'], pr(4), ['pr-4']],
     ['flavor with an expression', ['type=ref,event=branch'], ['suffix=-{{sha}}'], push('dev'), ['dev-860c190']],
@@ -242,14 +346,28 @@ describe('flavor', () => {
     expect(global).toEqual({ latest: 'auto', prefix: 'glo-', prefixLatest: false, suffix: '', suffixLatest: false });
     const variant = parseFlavorOverrides(['suffix=-claude,onlatest=true']);
     expect(variant).toEqual({ suffix: '-claude', suffixLatest: true });
-    expect(mergeFlavor(global, variant)).toEqual({ latest: 'auto', prefix: 'glo-', prefixLatest: false, suffix: '-claude', suffixLatest: true });
+    expect(mergeFlavor(global, variant)).toEqual({
+      latest: 'auto',
+      prefix: 'glo-',
+      prefixLatest: false,
+      suffix: '-claude',
+      suffixLatest: true,
+    });
     // A variant's suffix replaces a global one, and its own line decides onlatest.
-    expect(mergeFlavor(parseFlavor(['suffix=-slim,onlatest=true']), parseFlavorOverrides(['suffix=-claude']))).toMatchObject({ suffix: '-claude', suffixLatest: false });
+    expect(mergeFlavor(parseFlavor(['suffix=-slim,onlatest=true']), parseFlavorOverrides(['suffix=-claude']))).toMatchObject({
+      suffix: '-claude',
+      suffixLatest: false,
+    });
     expect(mergeFlavor(global, {})).toEqual(global);
   });
 
   it('one onlatest per prefix/suffix on the same line', () => {
-    expect(parseFlavor(['prefix=p-,onlatest=true,suffix=-s,onlatest=false'])).toMatchObject({ prefix: 'p-', prefixLatest: true, suffix: '-s', suffixLatest: false });
+    expect(parseFlavor(['prefix=p-,onlatest=true,suffix=-s,onlatest=false'])).toMatchObject({
+      prefix: 'p-',
+      prefixLatest: true,
+      suffix: '-s',
+      suffixLatest: false,
+    });
   });
 });
 
@@ -285,7 +403,9 @@ describe('enable=', () => {
     ['tag', tag('v1.0.0'), ['v1.0.0', 'latest']],
     ['pull request', pr(3), ['pr-3']],
   ])('type=raw,value=latest,enable={{is_default_branch}} on %s', (_n, ctx, want) => {
-    expect(tags(['type=ref,event=branch', 'type=ref,event=tag', 'type=ref,event=pr', 'type=raw,value=latest,enable={{is_default_branch}}'], ctx)).toEqual(want);
+    expect(
+      tags(['type=ref,event=branch', 'type=ref,event=tag', 'type=ref,event=pr', 'type=raw,value=latest,enable={{is_default_branch}}'], ctx),
+    ).toEqual(want);
   });
 
   it('enable=false drops a rule; unknown default branch gives false', () => {
@@ -295,7 +415,9 @@ describe('enable=', () => {
 
   it('an expression giving something else is an error naming the line', () => {
     const rules = parseTagRules(['type=raw,value=x,enable={{branch}}']);
-    expect(() => computeTags(rules, DEFAULT_FLAVOR, push('dev'), NOW)).toThrow(/type=raw,value=x,enable=\{\{branch\}\}.*"dev".*true or false/);
+    expect(() => computeTags(rules, DEFAULT_FLAVOR, push('dev'), NOW)).toThrow(
+      /type=raw,value=x,enable=\{\{branch\}\}.*"dev".*true or false/,
+    );
   });
 });
 
@@ -330,27 +452,47 @@ describe('sanitizing', () => {
   });
 
   it('invalid-character branch with edge + sha (push11)', () => {
-    expect(tags(['type=edge', 'type=sha'], push('my/feature#1245', { sha: '983315b5e8d46e46fc4c49869e85e7ee5fb289ba' }))).toEqual(['sha-983315b']);
+    expect(tags(['type=edge', 'type=sha'], push('my/feature#1245', { sha: '983315b5e8d46e46fc4c49869e85e7ee5fb289ba' }))).toEqual([
+      'sha-983315b',
+    ]);
   });
 });
 
 describe('computeVersion', () => {
   it('reports main, partial and latest like metadata-action', () => {
-    const v = computeVersion(resolveTagRules(['type=semver,pattern={{version}}', 'type=semver,pattern={{major}}.{{minor}}', 'type=semver,pattern={{major}}', 'type=raw,my']), DEFAULT_FLAVOR, tag('v1.1.1'), NOW);
+    const v = computeVersion(
+      resolveTagRules([
+        'type=semver,pattern={{version}}',
+        'type=semver,pattern={{major}}.{{minor}}',
+        'type=semver,pattern={{major}}',
+        'type=raw,my',
+      ]),
+      DEFAULT_FLAVOR,
+      tag('v1.1.1'),
+      NOW,
+    );
     expect(v).toEqual({ main: '1.1.1', partial: ['1.1', '1', 'my'], latest: true, tags: ['1.1.1', '1.1', '1', 'my', 'latest'] });
   });
   it('no duplicate latest when a rule already gives it', () => {
     expect(tags(['type=semver,pattern={{version}}', 'type=raw,value=latest'], tag('v1.0.0'))).toEqual(['1.0.0', 'latest']);
   });
   it('short SHA length option', () => {
-    expect(computeTags(parseTagRules(['type=sha', 'type=raw,value=x-{{sha}}']), DEFAULT_FLAVOR, push('dev'), NOW, { shortShaLength: 12 })).toEqual(['x-860c1904a1ce', 'sha-860c1904a1ce']);
+    expect(
+      computeTags(parseTagRules(['type=sha', 'type=raw,value=x-{{sha}}']), DEFAULT_FLAVOR, push('dev'), NOW, { shortShaLength: 12 }),
+    ).toEqual(['x-860c1904a1ce', 'sha-860c1904a1ce']);
   });
 });
 
 describe('parseTagRules', () => {
   it('applies defaults', () => {
     const [sched, semver, ref, pr2, sha, raw, edge] = parseTagRules([
-      'type=schedule', 'type=semver,pattern={{version}}', 'type=ref,event=branch', 'type=ref,event=pr', 'type=sha', 'foo', 'type=edge',
+      'type=schedule',
+      'type=semver,pattern={{version}}',
+      'type=ref,event=branch',
+      'type=ref,event=pr',
+      'type=sha',
+      'foo',
+      'type=edge',
     ]);
     expect(sched).toMatchObject({ type: 'schedule', priority: 1000, pattern: 'nightly', enable: 'true' });
     expect(semver).toMatchObject({ type: 'semver', priority: 900, value: '' });
@@ -363,7 +505,11 @@ describe('parseTagRules', () => {
   });
 
   it('skips blank lines and # comments, and accepts multi-line strings', () => {
-    expect(parseTagRules(['', '# a comment', '  type=sha  ', 'type=raw,value=a#b\n\ntype=edge']).map((r) => r.type)).toEqual(['sha', 'raw', 'edge']);
+    expect(parseTagRules(['', '# a comment', '  type=sha  ', 'type=raw,value=a#b\n\ntype=edge']).map((r) => r.type)).toEqual([
+      'sha',
+      'raw',
+      'edge',
+    ]);
     expect(parseTagRules(['type=raw,value=a#b'])[0]!.value).toBe('a#b');
   });
 
@@ -443,7 +589,18 @@ describe('formatDate (moment format subset)', () => {
     expect(formatDate(d, fmt, tz)).toBe(want);
   });
   it('ordinals', () => {
-    expect([1, 2, 3, 4, 11, 12, 13, 21, 22, 23].map((n) => formatDate(new Date(Date.UTC(2020, 0, n)), 'Do'))).toEqual(['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd', '23rd']);
+    expect([1, 2, 3, 4, 11, 12, 13, 21, 22, 23].map((n) => formatDate(new Date(Date.UTC(2020, 0, n)), 'Do'))).toEqual([
+      '1st',
+      '2nd',
+      '3rd',
+      '4th',
+      '11th',
+      '12th',
+      '13th',
+      '21st',
+      '22nd',
+      '23rd',
+    ]);
   });
 });
 

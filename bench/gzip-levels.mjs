@@ -37,8 +37,18 @@ const BIG_BYTES = QUICK ? 64 << 20 : 1 << 30;
 
 function counter() {
   let bytes = 0;
-  const w = new Writable({ write(chunk, _e, cb) { bytes += chunk.length; cb(); } });
-  return { w, get bytes() { return bytes; } };
+  const w = new Writable({
+    write(chunk, _e, cb) {
+      bytes += chunk.length;
+      cb();
+    },
+  });
+  return {
+    w,
+    get bytes() {
+      return bytes;
+    },
+  };
 }
 
 /** GNU tar of the tree piped through node's gzip at `level` (null: tar only), counted. */
@@ -48,13 +58,20 @@ async function tarGzip(ctx, level) {
   const input = counter();
   const out = counter();
   const exited = new Promise((res, rej) => tar.on('close', (c) => (c === 0 ? res() : rej(new Error(`tar exited ${c}`)))));
-  const tap = new (await import('node:stream')).Transform({ transform(c, _e, cb) { input.w.write(c); cb(null, c); } });
+  const tap = new (await import('node:stream')).Transform({
+    transform(c, _e, cb) {
+      input.w.write(c);
+      cb(null, c);
+    },
+  });
   if (level === null) await pipeline(tar.stdout, tap, out.w);
   else await pipeline(tar.stdout, tap, createGzip({ level }), out.w);
   await exited;
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, input: counterBytes(input), output: out.bytes };
 }
-function counterBytes(c) { return c.bytes; }
+function counterBytes(c) {
+  return c.bytes;
+}
 
 async function main() {
   mkdirSync(BENCH, { recursive: true });
@@ -94,15 +111,35 @@ async function main() {
     const six = ref(r.input);
     r.ratio = r.bytes / r.inputBytes;
     r.mibPerS = r.inputBytes / (1 << 20) / (r.ms / 1000);
-    if (six && r.level !== null) { r.sizeVs6 = r.bytes / six.bytes; r.timeVs6 = r.ms / six.ms; }
-    printable.push([r.input, r.level ?? '-', fmtBytes(r.inputBytes), fmtBytes(r.bytes), r.ratio.toFixed(3), fmtMs(r.ms), r.mibPerS.toFixed(1),
-      r.sizeVs6 ? `${((r.sizeVs6 - 1) * 100).toFixed(1)}%` : '', r.timeVs6 ? `${r.timeVs6.toFixed(2)}x` : '']);
+    if (six && r.level !== null) {
+      r.sizeVs6 = r.bytes / six.bytes;
+      r.timeVs6 = r.ms / six.ms;
+    }
+    printable.push([
+      r.input,
+      r.level ?? '-',
+      fmtBytes(r.inputBytes),
+      fmtBytes(r.bytes),
+      r.ratio.toFixed(3),
+      fmtMs(r.ms),
+      r.mibPerS.toFixed(1),
+      r.sizeVs6 ? `${((r.sizeVs6 - 1) * 100).toFixed(1)}%` : '',
+      r.timeVs6 ? `${r.timeVs6.toFixed(2)}x` : '',
+    ]);
   }
   const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim();
   const out = {
-    machine: { date: new Date().toISOString(), nproc: availableParallelism(), cpuModel: cpu, node: process.version, zlib: process.versions.zlib, loadavg: loadavg() },
+    machine: {
+      date: new Date().toISOString(),
+      nproc: availableParallelism(),
+      cpuModel: cpu,
+      node: process.version,
+      zlib: process.versions.zlib,
+      loadavg: loadavg(),
+    },
     options: { quick: QUICK, levels: LEVELS, repeat: REPEAT, tree: { bytes: big.bytes, files: big.files } },
-    method: 'node zlib (createGzip / gzip, default memLevel and window, one stream, libuv threadpool); binary: in memory, median of runs; tree: GNU tar -cf - piped through createGzip, page cache warm',
+    method:
+      'node zlib (createGzip / gzip, default memLevel and window, one stream, libuv threadpool); binary: in memory, median of runs; tree: GNU tar -cf - piped through createGzip, page cache warm',
     results: rows,
   };
   const dir = join(ROOT, 'bench', 'results');
@@ -110,7 +147,12 @@ async function main() {
   const file = join(dir, QUICK ? 'gzip-levels-quick.json' : 'gzip-levels.json');
   writeFileSync(`${file}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
-  process.stdout.write(`\ngzip levels (node ${process.version}, zlib ${process.versions.zlib}, ${cpu}, ${availableParallelism()} CPUs)\n\n${table(printable)}\n\nresults: ${file}\n`);
+  process.stdout.write(
+    `\ngzip levels (node ${process.version}, zlib ${process.versions.zlib}, ${cpu}, ${availableParallelism()} CPUs)\n\n${table(printable)}\n\nresults: ${file}\n`,
+  );
 }
 
-main().catch((e) => { process.stderr.write(`gzip-levels: ${e.stack ?? e}\n`); process.exit(1); });
+main().catch((e) => {
+  process.stderr.write(`gzip-levels: ${e.stack ?? e}\n`);
+  process.exit(1);
+});

@@ -59,10 +59,25 @@ const BIG_BYTES = QUICK ? 64 << 20 : 1 << 30;
 // explicitly so the results say it; `--gzip-level N` measures another. buildah runs with its
 // own default (containers/image: gzip level 6). S4's pipeline uses the same level as ours.
 const GZIP_LEVEL = opt['gzip-level'] !== undefined ? Number(opt['gzip-level']) : 1;
-const selected = new Set(opt.scenarios.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
-for (const s of selected) if (!ORDER.includes(s) || s === 'S8N') { console.error(`unknown scenario ${s} (${ORDER.filter((x) => x !== 'S8N').join(', ')})`); process.exit(2); }
-if (!Number.isInteger(RUNS) || RUNS < 1) { console.error('--runs must be a positive integer'); process.exit(2); }
-if (!Number.isInteger(GZIP_LEVEL) || GZIP_LEVEL < 0 || GZIP_LEVEL > 9) { console.error("--gzip-level must be 0-9"); process.exit(2); }
+const selected = new Set(
+  opt.scenarios
+    .split(',')
+    .map((s) => s.trim().toUpperCase())
+    .filter(Boolean),
+);
+for (const s of selected)
+  if (!ORDER.includes(s) || s === 'S8N') {
+    console.error(`unknown scenario ${s} (${ORDER.filter((x) => x !== 'S8N').join(', ')})`);
+    process.exit(2);
+  }
+if (!Number.isInteger(RUNS) || RUNS < 1) {
+  console.error('--runs must be a positive integer');
+  process.exit(2);
+}
+if (!Number.isInteger(GZIP_LEVEL) || GZIP_LEVEL < 0 || GZIP_LEVEL > 9) {
+  console.error('--gzip-level must be 0-9');
+  process.exit(2);
+}
 
 const BUILDAH = ['--root', join(BENCH, 'buildah', 'root'), '--runroot', join(BENCH, 'buildah', 'runroot'), '--storage-driver', 'vfs'];
 const LOGS = join(BENCH, 'logs');
@@ -90,7 +105,9 @@ async function snapshotDist() {
       cpSync(DIST, to, { recursive: true });
       const r = await run(process.execPath, [CLI, '--help'], { allowFail: true });
       if (r.code === 0) return;
-    } catch { /* dist/ changed under the copy */ }
+    } catch {
+      /* dist/ changed under the copy */
+    }
     if (attempt === 5) throw new Error(`could not take a working snapshot of ${DIST}; run "npm run build"`);
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -131,14 +148,18 @@ let base;
 async function freshRegistry() {
   if (reg) await reg.stop();
   reg = await startRegistry(join(BENCH, 'registry'));
-  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${base}:base`, `docker://${reg.direct}/bench/base:${SUITE}`], { log: join(LOGS, 'registry.log') });
+  await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${base}:base`, `docker://${reg.direct}/bench/base:${SUITE}`], {
+    log: join(LOGS, 'registry.log'),
+  });
   return reg;
 }
 
 /** State left by the last cold round: what S2 and S3 start from. */
 let warm;
 
-function baseRef() { return `${reg.host}/bench/base:${SUITE}`; }
+function baseRef() {
+  return `${reg.host}/bench/base:${SUITE}`;
+}
 
 /** Runs fn with the proxy counters and the registry's storage measured around it. */
 async function withRegistryStats(fn) {
@@ -152,13 +173,30 @@ async function withRegistryStats(fn) {
 
 async function ours(ctx, runId, cacheDir, logFile, buildFile = 'oci-build.yml', env = {}) {
   return await withRegistryStats(async () => {
-    const r = await measured(process.execPath, [CLI, 'build', '--config', join(ctx, buildFile), '--push', '--tag', 'bench',
-      '--cache-dir', cacheDir, '--gzip-level', String(GZIP_LEVEL)], {
-      env: { ...process.env, REGISTRY: reg.host, RUN: runId, ...env }, log: logFile,
-    });
+    const r = await measured(
+      process.execPath,
+      [
+        CLI,
+        'build',
+        '--config',
+        join(ctx, buildFile),
+        '--push',
+        '--tag',
+        'bench',
+        '--cache-dir',
+        cacheDir,
+        '--gzip-level',
+        String(GZIP_LEVEL),
+      ],
+      {
+        env: { ...process.env, REGISTRY: reg.host, RUN: runId, ...env },
+        log: logFile,
+      },
+    );
     const m = /push: \d+ image\(s\): (\d+) blobs uploaded \(([^)]+)\), (\d+) mounted, (\d+) already present/.exec(r.stderr);
     return {
-      ms: r.ms, rssKiB: r.rssKiB,
+      ms: r.ms,
+      rssKiB: r.rssKiB,
       self: m ? { blobsUploaded: Number(m[1]), bytesUploaded: parseBytes(m[2]), mounted: Number(m[3]), present: Number(m[4]) } : undefined,
     };
   });
@@ -171,14 +209,39 @@ async function buildah(ctx, runId, logFile, { containerfile = 'Containerfile', i
     let rssKiB = 0;
     const steps = [];
     for (const v of images) {
-      const r = await measured('buildah', [...BUILDAH, 'bud', '--isolation', 'chroot', '--layers', '--tls-verify=false',
-        '--build-arg', `BASE=${baseRef()}`, ...(targets ? ['--target', v] : []), '-t', `localhost/bench/${v}`, '-f', join(ctx, containerfile), ctx], { log: logFile, env: { ...process.env, ...env } });
-      ms += r.ms; rssKiB = Math.max(rssKiB, r.rssKiB); steps.push({ step: `bud ${v}`, ms: r.ms, rssKiB: r.rssKiB });
+      const r = await measured(
+        'buildah',
+        [
+          ...BUILDAH,
+          'bud',
+          '--isolation',
+          'chroot',
+          '--layers',
+          '--tls-verify=false',
+          '--build-arg',
+          `BASE=${baseRef()}`,
+          ...(targets ? ['--target', v] : []),
+          '-t',
+          `localhost/bench/${v}`,
+          '-f',
+          join(ctx, containerfile),
+          ctx,
+        ],
+        { log: logFile, env: { ...process.env, ...env } },
+      );
+      ms += r.ms;
+      rssKiB = Math.max(rssKiB, r.rssKiB);
+      steps.push({ step: `bud ${v}`, ms: r.ms, rssKiB: r.rssKiB });
     }
     for (const v of images) {
-      const r = await measured('buildah', [...BUILDAH, 'push', '--tls-verify=false', `localhost/bench/${v}`,
-        `docker://${reg.host}/bench/buildah-${runId}-${v}:bench`], { log: logFile });
-      ms += r.ms; rssKiB = Math.max(rssKiB, r.rssKiB); steps.push({ step: `push ${v}`, ms: r.ms, rssKiB: r.rssKiB });
+      const r = await measured(
+        'buildah',
+        [...BUILDAH, 'push', '--tls-verify=false', `localhost/bench/${v}`, `docker://${reg.host}/bench/buildah-${runId}-${v}:bench`],
+        { log: logFile },
+      );
+      ms += r.ms;
+      rssKiB = Math.max(rssKiB, r.rssKiB);
+      steps.push({ step: `push ${v}`, ms: r.ms, rssKiB: r.rssKiB });
     }
     return { ms, rssKiB, steps };
   });
@@ -196,7 +259,11 @@ async function buildah(ctx, runId, logFile, { containerfile = 'Containerfile', i
  */
 async function settle(ctx) {
   await run('sync', []);
-  try { writeFileSync('/proc/sys/vm/drop_caches', '3\n'); } catch (e) { log(`could not drop caches (${e.message}); cold runs may inherit the previous run's state`); }
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+  } catch (e) {
+    log(`could not drop caches (${e.message}); cold runs may inherit the previous run's state`);
+  }
   const buildahBin = (await run('sh', ['-c', 'command -v buildah'], { allowFail: true })).stdout.trim();
   const inputs = [ctx, reg.data, join(BENCH, 'dist'), process.execPath, buildahBin].filter(Boolean);
   await run('sh', ['-c', 'find "$@" -type f -print0 | xargs -0 cat > /dev/null', 'warm', ...inputs], { allowFail: true });
@@ -225,15 +292,22 @@ function record(id, description, notes) {
 function summarize(runs) {
   const pick = (f) => median(runs.map(f));
   return {
-    ms: pick((r) => r.ms), minMs: Math.min(...runs.map((r) => r.ms)), maxMs: Math.max(...runs.map((r) => r.ms)),
-    rssKiB: pick((r) => r.rssKiB), uploaded: pick((r) => r.uploaded), downloaded: pick((r) => r.downloaded),
-    registryGrowth: pick((r) => r.registryGrowth), selfReportedUpload: pick((r) => r.self?.bytesUploaded ?? NaN),
+    ms: pick((r) => r.ms),
+    minMs: Math.min(...runs.map((r) => r.ms)),
+    maxMs: Math.max(...runs.map((r) => r.ms)),
+    rssKiB: pick((r) => r.rssKiB),
+    uploaded: pick((r) => r.uploaded),
+    downloaded: pick((r) => r.downloaded),
+    registryGrowth: pick((r) => r.registryGrowth),
+    selfReportedUpload: pick((r) => r.self?.bytesUploaded ?? NaN),
     outputBytes: pick((r) => r.outputBytes ?? NaN),
     // buildah: time in bud and in push processes.
-    ...(runs.some((r) => r.steps) ? {
-      budMs: pick((r) => (r.steps ?? []).filter((x) => x.step.startsWith('bud')).reduce((a, x) => a + x.ms, 0)),
-      pushMs: pick((r) => (r.steps ?? []).filter((x) => x.step.startsWith('push')).reduce((a, x) => a + x.ms, 0)),
-    } : {}),
+    ...(runs.some((r) => r.steps)
+      ? {
+          budMs: pick((r) => (r.steps ?? []).filter((x) => x.step.startsWith('bud')).reduce((a, x) => a + x.ms, 0)),
+          pushMs: pick((r) => (r.steps ?? []).filter((x) => x.step.startsWith('push')).reduce((a, x) => a + x.ms, 0)),
+        }
+      : {}),
   };
 }
 
@@ -249,8 +323,11 @@ async function alternate(id, tools, before) {
       const load1 = loadavg()[0];
       const r = { ...(await tools[t](i, round)), load1 };
       const label = i < WARMUP ? 'warm-up' : `run ${i - WARMUP + 1}/${RUNS}`;
-      log(`${id} ${t} ${label}: ${fmtMs(r.ms)}, peak RSS ${fmtBytes(r.rssKiB * 1024)}${r.uploaded !== undefined ? `, uploaded ${fmtBytes(r.uploaded)}` : ''} (load ${load1.toFixed(1)})`);
-      if (i < WARMUP) res.tools[t].warmup = r; else res.tools[t].runs.push(r);
+      log(
+        `${id} ${t} ${label}: ${fmtMs(r.ms)}, peak RSS ${fmtBytes(r.rssKiB * 1024)}${r.uploaded !== undefined ? `, uploaded ${fmtBytes(r.uploaded)}` : ''} (load ${load1.toFixed(1)})`,
+      );
+      if (i < WARMUP) res.tools[t].warmup = r;
+      else res.tools[t].runs.push(r);
     }
   }
   for (const t of names) res.tools[t].median = summarize(res.tools[t].runs);
@@ -266,20 +343,38 @@ async function coldRound(ctx, i, tag, { keepWarm = false } = {}) {
 }
 
 async function s1(ctx) {
-  record('S1', 'cold: three variants (app; app + scenarios; base + tool + env) on a Debian base, empty caches, registry holding only the base', [
-    'ours: new --cache-dir; buildah: rm -a, rmi -af in its own storage root (vfs), so the base is pulled again',
-    'a fresh registry per round (new port) with only the base; target repositories are new',
-    'buildah time = 3 x bud (--target per variant, --layers) + 3 x push, run one after the other',
-    floorNote(S1_LAYERS),
-  ]);
-  await alternate('S1', {
-    ours: async (i, r) => { await settle(ctx); return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S1-ours-${i}.log`)); },
-    buildah: async (i, r) => { await buildahClean(); await settle(ctx); return buildah(ctx, r.runId, join(LOGS, `S1-buildah-${i}.log`)); },
-    floor: async (i, r) => { await settle(ctx); return floorRun(h, ctx, S1_LAYERS, r.runId, join(LOGS, `S1-floor-${i}.log`)); },
-  }, async (i) => {
-    if (i > 0) rmSync(join(BENCH, 'cache', `s1-${i - 1}`), { recursive: true, force: true });
-    return coldRound(ctx, i, 's1');
-  });
+  record(
+    'S1',
+    'cold: three variants (app; app + scenarios; base + tool + env) on a Debian base, empty caches, registry holding only the base',
+    [
+      'ours: new --cache-dir; buildah: rm -a, rmi -af in its own storage root (vfs), so the base is pulled again',
+      'a fresh registry per round (new port) with only the base; target repositories are new',
+      'buildah time = 3 x bud (--target per variant, --layers) + 3 x push, run one after the other',
+      floorNote(S1_LAYERS),
+    ],
+  );
+  await alternate(
+    'S1',
+    {
+      ours: async (i, r) => {
+        await settle(ctx);
+        return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S1-ours-${i}.log`));
+      },
+      buildah: async (i, r) => {
+        await buildahClean();
+        await settle(ctx);
+        return buildah(ctx, r.runId, join(LOGS, `S1-buildah-${i}.log`));
+      },
+      floor: async (i, r) => {
+        await settle(ctx);
+        return floorRun(h, ctx, S1_LAYERS, r.runId, join(LOGS, `S1-floor-${i}.log`));
+      },
+    },
+    async (i) => {
+      if (i > 0) rmSync(join(BENCH, 'cache', `s1-${i - 1}`), { recursive: true, force: true });
+      return coldRound(ctx, i, 's1');
+    },
+  );
   floorRatio(results.S1);
 }
 
@@ -306,28 +401,58 @@ async function s3(ctx) {
   await ensureWarm(ctx);
   record('S3', `one file changed: ${EDITED_SCENARIO} edited before each round, then S2`, [
     'each round appends a new line to the same scenario file, so every round differs from the state the previous one left',
-    'layer alone (the target\'s reference): oci-build writing just the changed layer (scenarios/ onto scratch, --no-cache, --output oci:DIR) in a new process, each round',
+    "layer alone (the target's reference): oci-build writing just the changed layer (scenarios/ onto scratch, --no-cache, --output oci:DIR) in a new process, each round",
   ]);
   const file = join(ctx, EDITED_SCENARIO);
   const original = readFileSync(file);
   const nonce = Date.now().toString(36);
-  writeFileSync(join(ctx, 'oci-build-layer.yml'), [
-    '# Generated by bench/run.mjs (S3): the changed layer alone.',
-    'version: 1', 'variants:', '  layer:', '    base: scratch', '    steps:', '      - copy: scenarios/', '        to: /opt/app/scenarios/', '        owner: "1000:1000"', '',
-  ].join('\n'));
+  writeFileSync(
+    join(ctx, 'oci-build-layer.yml'),
+    [
+      '# Generated by bench/run.mjs (S3): the changed layer alone.',
+      'version: 1',
+      'variants:',
+      '  layer:',
+      '    base: scratch',
+      '    steps:',
+      '      - copy: scenarios/',
+      '        to: /opt/app/scenarios/',
+      '        owner: "1000:1000"',
+      '',
+    ].join('\n'),
+  );
   const alone = [];
   try {
-    await alternate('S3', {
-      ours: async (i) => ours(ctx, warm.runId, warm.cacheDir, join(LOGS, `S3-ours-${i}.log`)),
-      buildah: async (i) => buildah(ctx, warm.runId, join(LOGS, `S3-buildah-${i}.log`)),
-    }, async (i) => {
-      writeFileSync(file, Buffer.concat([original, Buffer.from(`# bench edit ${nonce}-${i}\n`)]));
-      const layout = join(BENCH, 'layer-alone');
-      rmSync(layout, { recursive: true, force: true });
-      const r = await measured(process.execPath, [CLI, 'build', '--config', join(ctx, 'oci-build-layer.yml'), '--output', `oci:${layout}`, '--no-cache',
-        '--cache-dir', join(BENCH, 'cache', 'layer-alone'), '--gzip-level', String(GZIP_LEVEL)], { log: join(LOGS, `S3-alone-${i}.log`) });
-      if (i >= WARMUP) alone.push({ ms: r.ms, rssKiB: r.rssKiB });
-    });
+    await alternate(
+      'S3',
+      {
+        ours: async (i) => ours(ctx, warm.runId, warm.cacheDir, join(LOGS, `S3-ours-${i}.log`)),
+        buildah: async (i) => buildah(ctx, warm.runId, join(LOGS, `S3-buildah-${i}.log`)),
+      },
+      async (i) => {
+        writeFileSync(file, Buffer.concat([original, Buffer.from(`# bench edit ${nonce}-${i}\n`)]));
+        const layout = join(BENCH, 'layer-alone');
+        rmSync(layout, { recursive: true, force: true });
+        const r = await measured(
+          process.execPath,
+          [
+            CLI,
+            'build',
+            '--config',
+            join(ctx, 'oci-build-layer.yml'),
+            '--output',
+            `oci:${layout}`,
+            '--no-cache',
+            '--cache-dir',
+            join(BENCH, 'cache', 'layer-alone'),
+            '--gzip-level',
+            String(GZIP_LEVEL),
+          ],
+          { log: join(LOGS, `S3-alone-${i}.log`) },
+        );
+        if (i >= WARMUP) alone.push({ ms: r.ms, rssKiB: r.rssKiB });
+      },
+    );
     results.S3.layerAlone = { runs: alone, medianMs: median(alone.map((r) => r.ms)) };
     results.S3.oursOverAlone = results.S3.tools.ours.median.ms / results.S3.layerAlone.medianMs;
   } finally {
@@ -336,45 +461,91 @@ async function s3(ctx) {
 }
 
 async function s5(ctx) {
-  const skip = (why) => { results.S5 = { description: 'run steps', skipped: why }; log(`S5 skipped: ${why}`); };
+  const skip = (why) => {
+    results.S5 = { description: 'run steps', skipped: why };
+    log(`S5 skipped: ${why}`);
+  };
   const schema = readFileSync(join(ROOT, 'src', 'config', 'schema.ts'), 'utf8');
   if (!/runStepSchema|\brun\s*:\s*z\./.test(schema)) return skip('needs run: steps (issue 5)');
   // The schema may be ahead of the build measured: ask that build.
   const plan = await run(process.execPath, [CLI, 'plan', '--config', join(ctx, 'oci-build-run.yml')], { allowFail: true });
-  if (plan.code !== 0) return skip(`needs run: steps (issue 5): the measured build rejects them (${plan.stderr.trim().split('\n').slice(0, 2).join(' ').slice(0, 200)})`);
-  record('S5', `run steps, cold: Debian base + run: apt-get install ${RUN_PACKAGES} (lists and logs cleaned in the same step) + run: useradd + copy of the 32 MiB binary, one image`, [
-    'as S1: a fresh registry per round holding only the base, new repositories, a new --cache-dir, buildah rm -a; rmi -af',
-    'apt runs in full every round for both tools (update, download, unpack, configure), through a caching HTTP proxy on 127.0.0.1 (http_proxy; buildah passes it to RUN, ours through the step env): the warm-up fills it from the Debian mirror, measured rounds are served from this machine, so the mirror\'s speed is not measured',
-    'ours: run steps in namespaces + chroot (see src/run); buildah: bud --isolation chroot',
-  ]);
+  if (plan.code !== 0)
+    return skip(
+      `needs run: steps (issue 5): the measured build rejects them (${plan.stderr.trim().split('\n').slice(0, 2).join(' ').slice(0, 200)})`,
+    );
+  record(
+    'S5',
+    `run steps, cold: Debian base + run: apt-get install ${RUN_PACKAGES} (lists and logs cleaned in the same step) + run: useradd + copy of the 32 MiB binary, one image`,
+    [
+      'as S1: a fresh registry per round holding only the base, new repositories, a new --cache-dir, buildah rm -a; rmi -af',
+      "apt runs in full every round for both tools (update, download, unpack, configure), through a caching HTTP proxy on 127.0.0.1 (http_proxy; buildah passes it to RUN, ours through the step env): the warm-up fills it from the Debian mirror, measured rounds are served from this machine, so the mirror's speed is not measured",
+      'ours: run steps in namespaces + chroot (see src/run); buildah: bud --isolation chroot',
+    ],
+  );
   const proxy = await startAptProxy(join(BENCH, 'apt-cache'));
   const env = { APT_PROXY: proxy.url, http_proxy: proxy.url };
   const mirrorBytes = [];
   try {
-    await alternate('S5', {
-      ours: async (i, r) => { await settle(ctx); return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S5-ours-${i}.log`), 'oci-build-run.yml', { APT_PROXY: proxy.url }); },
-      buildah: async (i, r) => { await buildahClean(); await settle(ctx); return buildah(ctx, r.runId, join(LOGS, `S5-buildah-${i}.log`), { containerfile: 'Containerfile.run', images: ['runner'], targets: false, env }); },
-    }, async (i) => {
-      if (i > 0) rmSync(join(BENCH, 'cache', `s5-${i - 1}`), { recursive: true, force: true });
-      mirrorBytes.push(proxy.counters.bytesFromMirror);
-      return coldRound(ctx, i, 's5');
-    });
+    await alternate(
+      'S5',
+      {
+        ours: async (i, r) => {
+          await settle(ctx);
+          return ours(ctx, r.runId, r.cacheDir, join(LOGS, `S5-ours-${i}.log`), 'oci-build-run.yml', { APT_PROXY: proxy.url });
+        },
+        buildah: async (i, r) => {
+          await buildahClean();
+          await settle(ctx);
+          return buildah(ctx, r.runId, join(LOGS, `S5-buildah-${i}.log`), {
+            containerfile: 'Containerfile.run',
+            images: ['runner'],
+            targets: false,
+            env,
+          });
+        },
+      },
+      async (i) => {
+        if (i > 0) rmSync(join(BENCH, 'cache', `s5-${i - 1}`), { recursive: true, force: true });
+        mirrorBytes.push(proxy.counters.bytesFromMirror);
+        return coldRound(ctx, i, 's5');
+      },
+    );
   } finally {
     await proxy.stop();
   }
   mirrorBytes.push(proxy.counters.bytesFromMirror);
   // What came from the mirror after the warm-up round (0 when every measured round was local).
   results.S5.mirrorBytesAfterWarmup = mirrorBytes.at(-1) - (mirrorBytes[1] ?? 0);
-  log(`S5 apt proxy: ${proxy.counters.hits} hits, ${proxy.counters.misses} misses, ${fmtBytes(results.S5.mirrorBytesAfterWarmup)} from the mirror after the warm-up`);
+  log(
+    `S5 apt proxy: ${proxy.counters.hits} hits, ${proxy.counters.misses} misses, ${fmtBytes(results.S5.mirrorBytesAfterWarmup)} from the mirror after the warm-up`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 
 /** What the scenario modules use (bench/lib/scenarios-*.mjs). */
 const h = {
-  BENCH, LOGS, CLI, GZIP_LEVEL, WARMUP, RUNS, QUICK, BIG_BYTES, results,
-  get reg() { return reg; },
-  record, alternate, ours, buildah, settle, buildahClean, newCacheDir, coldRound, withRegistryStats,
+  BENCH,
+  LOGS,
+  CLI,
+  GZIP_LEVEL,
+  WARMUP,
+  RUNS,
+  QUICK,
+  BIG_BYTES,
+  results,
+  get reg() {
+    return reg;
+  },
+  record,
+  alternate,
+  ours,
+  buildah,
+  settle,
+  buildahClean,
+  newCacheDir,
+  coldRound,
+  withRegistryStats,
 };
 
 async function main() {
@@ -432,9 +603,19 @@ async function main() {
       const prev = JSON.parse(readFileSync(file, 'utf8'));
       for (const [id, sc] of Object.entries(prev.scenarios ?? {})) {
         if (selected.has(id) || results[id] || (id === 'S8N' && selected.has('S8'))) continue;
-        results[id] = { ...sc, carriedOver: sc.carriedOver ?? { date: prev.machine?.date, git: prev.machine?.git, distCliSha256: prev.machine?.distCliSha256, distSource: prev.machine?.distSource } };
+        results[id] = {
+          ...sc,
+          carriedOver: sc.carriedOver ?? {
+            date: prev.machine?.date,
+            git: prev.machine?.git,
+            distCliSha256: prev.machine?.distCliSha256,
+            distSource: prev.machine?.distSource,
+          },
+        };
       }
-    } catch { /* unreadable: replaced */ }
+    } catch {
+      /* unreadable: replaced */
+    }
   }
   out.targets = targets(results);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
@@ -449,15 +630,22 @@ function reprint(file) {
   for (const [id, s] of Object.entries(prev.scenarios)) {
     results[id] = s;
     if (s.skipped) continue;
-    for (const t of Object.values(s.tools)) t.median = { ...t.median, ...summarize(t.runs), outputBytes: t.median?.outputBytes ?? summarize(t.runs).outputBytes };
+    for (const t of Object.values(s.tools))
+      t.median = { ...t.median, ...summarize(t.runs), outputBytes: t.median?.outputBytes ?? summarize(t.runs).outputBytes };
     ratios(s);
   }
   const o = prev.options;
   process.stdout.write(`${report(results, prev.machine, { quick: o.quick, runs: o.runs, warmup: o.warmup })}\n`);
 }
 
-process.on('SIGINT', async () => { if (reg) await reg.stop().catch(() => {}); process.exit(130); });
-if (opt.report) { reprint(resolve(opt.report)); process.exit(0); }
+process.on('SIGINT', async () => {
+  if (reg) await reg.stop().catch(() => {});
+  process.exit(130);
+});
+if (opt.report) {
+  reprint(resolve(opt.report));
+  process.exit(0);
+}
 main().catch(async (err) => {
   if (reg) await reg.stop().catch(() => {});
   process.stderr.write(`bench: ${err.stack ?? err}\n`);

@@ -11,13 +11,15 @@ import {
   formatPlatform,
   loadEventPayload,
   ownerOf,
+  parseCacheRegistry,
   parseOutput,
   parseProvenance,
   parseSbom,
+  progressForLog,
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-UFP5LVTJ.js";
+} from "./chunks/chunk-D2QXSBO3.js";
 import "./chunks/chunk-6AX7UCDQ.js";
 import "./chunks/chunk-ZALHLY2W.js";
 import {
@@ -55,14 +57,21 @@ function shouldPush(mode, ctx) {
   if (mode === "true") return { push: true, reason: "pushing: push is true" };
   if (mode === "false") return { push: false, reason: "not pushing: push is false (build only)" };
   if (isPr) {
-    return { push: false, reason: `not pushing: push is auto and this is a ${ctx.eventName} run (build only; set push: true to push pull request images)` };
+    return {
+      push: false,
+      reason: `not pushing: push is auto and this is a ${ctx.eventName} run (build only; set push: true to push pull request images)`
+    };
   }
   if (ctx.eventName === "merge_group") {
-    return { push: false, reason: "not pushing: push is auto and this is a merge queue (merge_group) run (build only; the push after the merge publishes)" };
+    return {
+      push: false,
+      reason: "not pushing: push is auto and this is a merge queue (merge_group) run (build only; the push after the merge publishes)"
+    };
   }
   if (ctx.ref.startsWith("refs/tags/")) return { push: true, reason: `pushing: push is auto and ${ctx.ref} is a tag` };
   if (AUTO_PUSH_EVENTS.has(ctx.eventName)) return { push: true, reason: `pushing: push is auto and this is a ${ctx.eventName} run` };
-  if (!ctx.eventName) return { push: false, reason: "not pushing: push is auto and this is not a GitHub Actions run (set push: true to push)" };
+  if (!ctx.eventName)
+    return { push: false, reason: "not pushing: push is auto and this is not a GitHub Actions run (set push: true to push)" };
   return { push: false, reason: `not pushing: push is auto and ${ctx.eventName} is not an event auto pushes on (set push: true to push)` };
 }
 function parsePushMode(value) {
@@ -83,7 +92,10 @@ function sanitizeComponent(s) {
 }
 function defaultImage(ctx, variant, registry = "ghcr.io") {
   const [owner, repo] = ctx.repository.split("/");
-  if (!owner || !repo) throw new Error(`cannot name an image for variant ${variant}: GITHUB_REPOSITORY is "${ctx.repository}", not owner/name (set the variant's image: in the build file)`);
+  if (!owner || !repo)
+    throw new Error(
+      `cannot name an image for variant ${variant}: GITHUB_REPOSITORY is "${ctx.repository}", not owner/name (set the variant's image: in the build file)`
+    );
   return `${registry.toLowerCase()}/${sanitizeComponent(ownerOf(ctx))}/${sanitizeComponent(`${repo}-${variant}`)}`;
 }
 
@@ -185,7 +197,9 @@ function renderSummary(rows, digestMap) {
   lines2.push("<details><summary>Digest map (JSON)</summary>");
   lines2.push("");
   if (json.length > MAX_INLINE_JSON) {
-    lines2.push(`The digest map is ${formatBytes(json.length)}, too big for the summary: see the \`metadata\` output or the digest map file.`);
+    lines2.push(
+      `The digest map is ${formatBytes(json.length)}, too big for the summary: see the \`metadata\` output or the digest map file.`
+    );
   } else {
     const fence = "`".repeat(Math.max(3, ...[...json.matchAll(/`+/g)].map((m) => m[0].length + 1)));
     lines2.push(`${fence}json`, json, fence);
@@ -234,10 +248,12 @@ async function uploadDigestMapArtifact(file, name, retentionDays, deps) {
   if (!client) {
     const missing = ["ACTIONS_RUNTIME_TOKEN", "ACTIONS_RESULTS_URL"].filter((k) => !env[k]);
     if (missing.length) {
-      return skip(`the artifact service is not available here (${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} not set: this is not a GitHub Actions job step, or a wrapper did not pass them on)`);
+      return skip(
+        `the artifact service is not available here (${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} not set: this is not a GitHub Actions job step, or a wrapper did not pass them on)`
+      );
     }
     try {
-      const { DefaultArtifactClient } = await import("./chunks/artifact-6YFCH7ZX.js");
+      const { DefaultArtifactClient } = await import("./chunks/artifact-K2KOZUKJ.js");
       client = new DefaultArtifactClient();
     } catch (e) {
       return skip(`@actions/artifact could not be loaded: ${e.message}`);
@@ -246,7 +262,9 @@ async function uploadDigestMapArtifact(file, name, retentionDays, deps) {
   try {
     const res = await client.uploadArtifact(name, [path], dirname(path), retention === void 0 ? {} : { retentionDays: retention });
     if (res.id === void 0) return skip("the artifact service returned no artifact id");
-    logger.info(`digest map artifact "${name}" uploaded (${basename(path)}, id ${res.id}${res.size !== void 0 ? `, ${res.size} bytes` : ""})`);
+    logger.info(
+      `digest map artifact "${name}" uploaded (${basename(path)}, id ${res.id}${res.size !== void 0 ? `, ${res.size} bytes` : ""})`
+    );
     return res.id;
   } catch (e) {
     const msg = e?.message ?? String(e);
@@ -268,7 +286,9 @@ function defaultArtifactName(variants, ctx, extra) {
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 function matchesPattern(name, pattern) {
-  const re = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  const re = new RegExp(
+    `^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`
+  );
   return re.test(name);
 }
 async function downloadPartials(pattern, dir, logger, client) {
@@ -285,7 +305,7 @@ async function downloadPartials(pattern, dir, logger, client) {
   return files;
 }
 async function defaultClient() {
-  const { DefaultArtifactClient } = await import("./chunks/artifact-6YFCH7ZX.js");
+  const { DefaultArtifactClient } = await import("./chunks/artifact-K2KOZUKJ.js");
   return new DefaultArtifactClient();
 }
 
@@ -294,7 +314,7 @@ import { createHash as createHash2 } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join as join2 } from "node:path";
 function cachePaths(workDir) {
-  return ["blobs/sha256", "layers", "files.json", "scans"].map((p) => join2(workDir, p));
+  return ["blobs/sha256", "layers", "files.json", "scans", "keys"].map((p) => join2(workDir, p));
 }
 async function cacheKeys(configPath, variants, platforms, sha) {
   let text = "";
@@ -307,7 +327,7 @@ async function cacheKeys(configPath, variants, platforms, sha) {
   return { key: `${prefix}${scope}-${sha || Date.now()}`, restoreKeys: [`${prefix}${scope}-`, prefix] };
 }
 async function service() {
-  return await import("./chunks/cache-IGIRCFN4.js");
+  return await import("./chunks/cache-K7BEPTZH.js");
 }
 async function restoreLayerCache(workDir, keys, logger, svc) {
   try {
@@ -317,7 +337,9 @@ async function restoreLayerCache(workDir, keys, logger, svc) {
       return void 0;
     }
     const hit = await s.restoreCache(cachePaths(workDir), keys.key, keys.restoreKeys);
-    logger.info(hit ? `layer cache: restored ${hit}` : "layer cache: nothing restored (no cache for these keys yet, or see the warning above)");
+    logger.info(
+      hit ? `layer cache: restored ${hit}` : "layer cache: nothing restored (no cache for these keys yet, or see the warning above)"
+    );
     return hit;
   } catch (e) {
     logger.warn(`layer cache: restore failed, building without it: ${e.message}`);
@@ -370,7 +392,10 @@ function parseRegistryAuth(text) {
     throw new Error(`input registry-auth is not valid YAML: ${e.message.split("\n")[0]}`);
   }
   const r = authSchema.safeParse(doc);
-  if (!r.success) throw new Error(`input registry-auth must be a YAML list of {registry, username, password}: ${r.error.issues.map((i) => `[${i.path.join(".")}] ${i.message}`).join("; ")}`);
+  if (!r.success)
+    throw new Error(
+      `input registry-auth must be a YAML list of {registry, username, password}: ${r.error.issues.map((i) => `[${i.path.join(".")}] ${i.message}`).join("; ")}`
+    );
   return r.data;
 }
 var inputsSchema = external_exports.object({
@@ -415,13 +440,16 @@ function readInputs() {
     artifactRetentionDays: retention ? Number(retention) : void 0,
     summary: bool("summary", getInput("summary") || "true"),
     cache: bool("cache", getInput("cache") || "true"),
+    cacheRegistry: parseCacheRegistry(getInput("cache-registry") || "auto"),
     isolation: getInput("isolation") || "auto",
+    base: lines(getInput("base")),
     provenance: parseProvenance(getInput("provenance") || "true"),
     sbom: parseSbom(getInput("sbom") || "true"),
     githubToken: getInput("github-token")
   };
   const checked = inputsSchema.safeParse(inputs);
-  if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!checked.success)
+    throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return { inputs, imageTemplate: typeof images === "function" ? images : void 0 };
 }
 var coreLogger = {
@@ -437,7 +465,10 @@ function sourceDateEpoch(env, git) {
     return Number(epoch);
   }
   try {
-    const out = execFileSync("git", ["log", "-1", "--format=%ct"], { cwd: env.GITHUB_WORKSPACE || process.cwd(), stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    const out = execFileSync("git", ["log", "-1", "--format=%ct"], {
+      cwd: env.GITHUB_WORKSPACE || process.cwd(),
+      stdio: ["ignore", "pipe", "ignore"]
+    }).toString().trim();
     if (/^\d+$/.test(out)) return Number(out);
   } catch {
   }
@@ -471,7 +502,9 @@ function pipelineInputs(a, env, git, push, imageTemplate) {
     compression: a.compression,
     zstdLevel: a.zstdLevel,
     cache: a.cache,
+    cacheRegistry: a.cacheRegistry,
     isolation: a.isolation,
+    base: a.base,
     provenance: a.provenance,
     sbom: a.sbom,
     // On the Actions runtime, attestations are signed as GitHub artifact attestations when the job may.
@@ -508,7 +541,7 @@ async function run() {
       const partialMap = inputs.distribute ? resolve2(pi.workDir, `partial-${process.pid}.json`) : void 0;
       const keys = inputs.cache ? await cacheKeys(resolve2(inputs.config), inputs.variants, inputs.platforms, git.sha) : void 0;
       const restored = keys ? await group("restore layer cache", () => restoreLayerCache(pi.workDir, keys, coreLogger)) : void 0;
-      const r = await runPipeline({ ...pi, ...partialMap ? { distribute: { partialMap } } : {} }, coreLogger);
+      const r = await runPipeline({ ...pi, ...partialMap ? { distribute: { partialMap } } : {} }, coreLogger, progressForLog(coreLogger));
       if (keys) await group("save layer cache", () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger));
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
       if (partialMap) {
@@ -539,7 +572,11 @@ async function run() {
       }
     }
     if (out.digestMapPath && inputs.artifactName !== "") {
-      const name = inputs.artifactName === "auto" || !inputs.artifactName ? defaultArtifactName(inputs.variants, git, [inputs.mode === "merge" ? "merged" : "", platformTag].filter(Boolean).join("-") || void 0) : inputs.artifactName;
+      const name = inputs.artifactName === "auto" || !inputs.artifactName ? defaultArtifactName(
+        inputs.variants,
+        git,
+        [inputs.mode === "merge" ? "merged" : "", platformTag].filter(Boolean).join("-") || void 0
+      ) : inputs.artifactName;
       out.artifactId = await uploadDigestMapArtifact(out.digestMapPath, name, inputs.artifactRetentionDays, { logger: coreLogger });
     }
     setOutputs(out);
@@ -571,7 +608,12 @@ function findRegistryError(err) {
   for (let e = err, i = 0; e && i < 5; e = e.cause, i++) {
     const r = e;
     if (Array.isArray(r.codes) && typeof r.registry === "string") {
-      return { status: typeof r.status === "number" ? r.status : void 0, codes: r.codes, message: String(r.message), registry: r.registry };
+      return {
+        status: typeof r.status === "number" ? r.status : void 0,
+        codes: r.codes,
+        message: String(r.message),
+        registry: r.registry
+      };
     }
   }
   return void 0;

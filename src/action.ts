@@ -60,8 +60,16 @@ export interface ActionInputs {
   githubToken: string;
 }
 
-const lines = (s: string) => s.split('\n').map((x) => x.trim()).filter((x) => x && !x.startsWith('#'));
-const list = (s: string) => s.split(/[\n,]/).map((x) => x.trim()).filter(Boolean);
+const lines = (s: string) =>
+  s
+    .split('\n')
+    .map((x) => x.trim())
+    .filter((x) => x && !x.startsWith('#'));
+const list = (s: string) =>
+  s
+    .split(/[\n,]/)
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 function bool(name: string, value: string): boolean {
   const v = value.trim().toLowerCase();
@@ -91,23 +99,32 @@ const authSchema = z.array(z.object({ registry: z.string().min(1), username: z.s
 function parseRegistryAuth(text: string): ActionInputs['registryAuth'] {
   if (!text.trim()) return [];
   let doc: unknown;
-  try { doc = parseYaml(text); } catch (e) { throw new Error(`input registry-auth is not valid YAML: ${(e as Error).message.split('\n')[0]}`); }
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new Error(`input registry-auth is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
   const r = authSchema.safeParse(doc);
   // Never echo the value: it holds passwords.
-  if (!r.success) throw new Error(`input registry-auth must be a YAML list of {registry, username, password}: ${r.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new Error(
+      `input registry-auth must be a YAML list of {registry, username, password}: ${r.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }
 
-const inputsSchema = z.object({
-  mode: z.enum(['build', 'merge']),
-  config: z.string().min(1, 'config: give the path of the build file, e.g. oci-build.yml'),
-  variants: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'variants: names are lowercase letters, digits, _ . -')),
-  gzipLevel: z.number().int().min(0, 'gzip-level: 0-9').max(9, 'gzip-level: 0-9'),
-  compression: z.enum(['gzip', 'zstd'], { message: 'compression: gzip or zstd' }),
-  zstdLevel: z.number().int().min(1, 'zstd-level: 1-19').max(19, 'zstd-level: 1-19'),
-  artifactRetentionDays: z.number().int().min(1).max(90).optional(),
-  isolation: z.enum(['auto', 'runc', 'chroot'], { message: 'isolation: runc, chroot, or auto (runc when installed, else chroot)' }),
-}).passthrough();
+const inputsSchema = z
+  .object({
+    mode: z.enum(['build', 'merge']),
+    config: z.string().min(1, 'config: give the path of the build file, e.g. oci-build.yml'),
+    variants: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'variants: names are lowercase letters, digits, _ . -')),
+    gzipLevel: z.number().int().min(0, 'gzip-level: 0-9').max(9, 'gzip-level: 0-9'),
+    compression: z.enum(['gzip', 'zstd'], { message: 'compression: gzip or zstd' }),
+    zstdLevel: z.number().int().min(1, 'zstd-level: 1-19').max(19, 'zstd-level: 1-19'),
+    artifactRetentionDays: z.number().int().min(1).max(90).optional(),
+    isolation: z.enum(['auto', 'runc', 'chroot'], { message: 'isolation: runc, chroot, or auto (runc when installed, else chroot)' }),
+  })
+  .passthrough();
 
 export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string) => string } {
   // Mask secrets before anything can log them, even a validation error.
@@ -150,7 +167,8 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     githubToken: core.getInput('github-token'),
   };
   const checked = inputsSchema.safeParse(inputs);
-  if (!checked.success) throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!checked.success)
+    throw new Error(`invalid inputs: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return { inputs, imageTemplate: typeof images === 'function' ? images : undefined };
 }
 
@@ -172,9 +190,16 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv, git: GitContext): number | unde
     return Number(epoch);
   }
   try {
-    const out = execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: env.GITHUB_WORKSPACE || process.cwd(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const out = execFileSync('git', ['log', '-1', '--format=%ct'], {
+      cwd: env.GITHUB_WORKSPACE || process.cwd(),
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
     if (/^\d+$/.test(out)) return Number(out);
-  } catch { /* not a git checkout */ }
+  } catch {
+    /* not a git checkout */
+  }
   if (git.commitDate) {
     const t = Date.parse(git.commitDate);
     if (!Number.isNaN(t)) return Math.floor(t / 1000);
@@ -182,7 +207,13 @@ function sourceDateEpoch(env: NodeJS.ProcessEnv, git: GitContext): number | unde
   return undefined;
 }
 
-export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: GitContext, push: boolean, imageTemplate?: (v: string) => string): PipelineInputs {
+export function pipelineInputs(
+  a: ActionInputs,
+  env: NodeJS.ProcessEnv,
+  git: GitContext,
+  push: boolean,
+  imageTemplate?: (v: string) => string,
+): PipelineInputs {
   // Each set of credentials goes to the one registry it was given for, never elsewhere.
   const credentials: Record<string, Credentials> = {};
   if (a.registryUsername && a.registryPassword) credentials[a.registry] = { username: a.registryUsername, password: a.registryPassword };
@@ -219,7 +250,13 @@ export function pipelineInputs(a: ActionInputs, env: NodeJS.ProcessEnv, git: Git
   };
 }
 
-interface Outputs { digests: Record<string, string>; metadata: DigestMap; digestMapPath?: string; artifactId?: number; pushed: boolean }
+interface Outputs {
+  digests: Record<string, string>;
+  metadata: DigestMap;
+  digestMapPath?: string;
+  artifactId?: number;
+  pushed: boolean;
+}
 
 /** Outputs are set here and only here. */
 function setOutputs(o: Outputs): void {
@@ -235,7 +272,8 @@ export async function run(): Promise<void> {
   try {
     const { inputs, imageTemplate } = readInputs();
     const git = contextFromEnv(process.env, loadEventPayload(process.env));
-    const decision = inputs.mode === 'merge' ? { push: true, reason: 'merge always pushes the indexes and tags' } : shouldPush(inputs.push, git);
+    const decision =
+      inputs.mode === 'merge' ? { push: true, reason: 'merge always pushes the indexes and tags' } : shouldPush(inputs.push, git);
     core.info(`push: ${decision.push} (${decision.reason})`);
     const pi = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
     const jobTag = [...inputs.variants].sort().join('+') || 'all';
@@ -259,7 +297,7 @@ export async function run(): Promise<void> {
         // The merge job finds these by pattern; the name differs for every job of the matrix.
         const name = `oci-build-partial-${git.job ?? 'job'}-${jobTag}${platformTag ? `-${platformTag}` : ''}`;
         const id = await uploadDigestMapArtifact(partialMap, name, inputs.artifactRetentionDays, { logger: coreLogger });
-        if (id === undefined) core.warning('the partial digest map was not uploaded: a merge job will not find this job\'s images');
+        if (id === undefined) core.warning("the partial digest map was not uploaded: a merge job will not find this job's images");
       }
       if (inputs.summary) {
         const rows: SummaryRow[] = r.variants.map((bv) => {
@@ -268,20 +306,31 @@ export async function run(): Promise<void> {
           const own = r.layers.filter((l) => l.variant === bv.variant && l.origin !== 'base' && l.origin !== 'from').length;
           const total = bv.images.reduce((n, i) => n + i.layers.length, 0);
           return {
-            variant: bv.variant, image: e.image, digest: e.digest, ref: e.ref, tags: e.tags,
-            platforms: bv.images.map((i) => formatPlatform(i.platform)), size: e.size,
+            variant: bv.variant,
+            image: e.image,
+            digest: e.digest,
+            ref: e.ref,
+            tags: e.tags,
+            platforms: bv.images.map((i) => formatPlatform(i.platform)),
+            size: e.size,
             layersPushed: own,
             layersReused: total - own,
-            durationMs: Date.now() - started, pushed: e.pushed,
+            durationMs: Date.now() - started,
+            pushed: e.pushed,
           };
         });
         await writeSummary(renderSummary(rows, r.digestMap));
       }
     }
     if (out.digestMapPath && inputs.artifactName !== '') {
-      const name = inputs.artifactName === 'auto' || !inputs.artifactName
-        ? defaultArtifactName(inputs.variants, git, [inputs.mode === 'merge' ? 'merged' : '', platformTag].filter(Boolean).join('-') || undefined)
-        : inputs.artifactName;
+      const name =
+        inputs.artifactName === 'auto' || !inputs.artifactName
+          ? defaultArtifactName(
+              inputs.variants,
+              git,
+              [inputs.mode === 'merge' ? 'merged' : '', platformTag].filter(Boolean).join('-') || undefined,
+            )
+          : inputs.artifactName;
       out.artifactId = await uploadDigestMapArtifact(out.digestMapPath, name, inputs.artifactRetentionDays, { logger: coreLogger });
     }
     setOutputs(out);
@@ -295,7 +344,10 @@ export async function run(): Promise<void> {
       // One annotation per problem, pointing at the build file line.
       for (const p of err.problems) {
         core.error(`${p.field ? `${p.field}: ` : ''}${p.message}${p.hint ? ` (fix: ${p.hint})` : ''}`, {
-          title: 'oci-build: build file', file: p.file, startLine: p.line, startColumn: p.column,
+          title: 'oci-build: build file',
+          file: p.file,
+          startLine: p.line,
+          startColumn: p.column,
         });
       }
     }
@@ -313,7 +365,12 @@ function findRegistryError(err: unknown): { status?: number; codes: string[]; me
   for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) {
     const r = e as { codes?: unknown; registry?: unknown; message?: unknown; status?: unknown };
     if (Array.isArray(r.codes) && typeof r.registry === 'string') {
-      return { status: typeof r.status === 'number' ? r.status : undefined, codes: r.codes as string[], message: String(r.message), registry: r.registry };
+      return {
+        status: typeof r.status === 'number' ? r.status : undefined,
+        codes: r.codes as string[],
+        message: String(r.message),
+        registry: r.registry,
+      };
     }
   }
   return undefined;

@@ -4,7 +4,9 @@
 // TypeError from deep inside a build. Keep this file free of imports: the rest is loaded below.
 const [major = 0] = process.versions.node.split('.').map(Number);
 if (major < 22) {
-  process.stderr.write(`oci-build: needs Node.js 22 or later, but ${process.execPath} is Node ${process.versions.node} (fix: run it with Node 22+, e.g. the action's node24, or put a newer node first in PATH)\n`);
+  process.stderr.write(
+    `oci-build: needs Node.js 22 or later, but ${process.execPath} is Node ${process.versions.node} (fix: run it with Node 22+, e.g. the action's node24, or put a newer node first in PATH)\n`,
+  );
   process.exitCode = 2;
 } else {
   await import('./cli.js');

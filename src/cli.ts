@@ -48,7 +48,9 @@ function stderrLogger(verbose: boolean): Logger {
   return {
     info: (m) => process.stderr.write(`${m}\n`),
     warn: (m) => process.stderr.write(`warning: ${m}\n`),
-    debug: (m) => { if (verbose) process.stderr.write(`debug: ${m}\n`); },
+    debug: (m) => {
+      if (verbose) process.stderr.write(`debug: ${m}\n`);
+    },
     group: async (_name, fn) => fn(),
   };
 }
@@ -68,7 +70,10 @@ function buildArgs(list: string[]): Record<string, string> {
   for (const a of list) {
     const eq = a.indexOf('=');
     if (eq === 0) throw new UsageError(`--build-arg "${a}" has no name`);
-    if (eq < 0) { const v = process.env[a]; if (v !== undefined) out[a] = v; } else out[a.slice(0, eq)] = a.slice(eq + 1);
+    if (eq < 0) {
+      const v = process.env[a];
+      if (v !== undefined) out[a] = v;
+    } else out[a.slice(0, eq)] = a.slice(eq + 1);
   }
   return out;
 }
@@ -134,9 +139,11 @@ async function main(argv: string[]): Promise<number> {
     const compression = values.compression;
     if (compression !== 'gzip' && compression !== 'zstd') throw new UsageError(`--compression must be gzip or zstd, got "${compression}"`);
     const zstdLevel = values['zstd-level'] === undefined ? undefined : Number(values['zstd-level']);
-    if (zstdLevel !== undefined && (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19)) throw new UsageError(`--zstd-level must be 1-19, got "${values['zstd-level']}"`);
+    if (zstdLevel !== undefined && (!Number.isInteger(zstdLevel) || zstdLevel < 1 || zstdLevel > 19))
+      throw new UsageError(`--zstd-level must be 1-19, got "${values['zstd-level']}"`);
     const isolation = values.isolation ?? 'auto';
-    if (isolation !== 'auto' && isolation !== 'runc' && isolation !== 'chroot') throw new UsageError(`--isolation must be runc or chroot (default: runc when installed, else chroot), got "${isolation}"`);
+    if (isolation !== 'auto' && isolation !== 'runc' && isolation !== 'chroot')
+      throw new UsageError(`--isolation must be runc or chroot (default: runc when installed, else chroot), got "${isolation}"`);
     const credentials: Record<string, Credentials> = {};
     const env = process.env;
     if (env.OCI_BUILD_REGISTRY && env.OCI_BUILD_USERNAME && env.OCI_BUILD_PASSWORD) {
@@ -144,36 +151,76 @@ async function main(argv: string[]): Promise<number> {
     }
     const inputs: PipelineInputs = {
       config: values.config ?? 'oci-build.yml',
-      variants: (values.variant ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean),
+      variants: (values.variant ?? [])
+        .flatMap((v) => v.split(','))
+        .map((v) => v.trim())
+        .filter(Boolean),
       push: values.push ?? false,
       tags: values.tag ?? [],
-      outputs: (values.output ?? []).map((o) => { try { return parseOutput(o); } catch (e) { throw new UsageError((e as Error).message); } }),
+      outputs: (values.output ?? []).map((o) => {
+        try {
+          return parseOutput(o);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }),
       digestMap: values['digest-map'],
       credentials,
       dockerConfig: true,
-      platforms: (values.platform ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean),
+      platforms: (values.platform ?? [])
+        .flatMap((x) => x.split(','))
+        .map((x) => x.trim())
+        .filter(Boolean),
       sourceDateEpoch: sourceDateEpoch(env),
       gzipLevel: level,
       compression,
       ...(zstdLevel !== undefined ? { zstdLevel } : {}),
       cache: !values['no-cache'],
-      cacheRegistry: (() => { try { return parseCacheRegistry(values['cache-registry'] ?? 'auto'); } catch (e) { throw new UsageError((e as Error).message); } })(),
+      cacheRegistry: (() => {
+        try {
+          return parseCacheRegistry(values['cache-registry'] ?? 'auto');
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      })(),
       isolation,
       workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
       env,
       git: contextFromEnv(env, loadEventPayload(env)),
       ...(values.distribute ? { distribute: { partialMap: values.distribute } } : {}),
-      provenance: (() => { try { return parseProvenance(values.provenance ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
-      sbom: (() => { try { return parseSbom(values.sbom ?? 'true'); } catch (e) { throw new UsageError((e as Error).message); } })(),
+      provenance: (() => {
+        try {
+          return parseProvenance(values.provenance ?? 'true');
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      })(),
+      sbom: (() => {
+        try {
+          return parseSbom(values.sbom ?? 'true');
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      })(),
       // With -f, --target names the Dockerfile's stage (given to the Dockerfile front end below).
       ...(values.target && !values.file ? { target: values.target } : {}),
       base: values.base ?? [],
       ...(values['rebuild-from'] ? { rebuildFrom: values['rebuild-from'] } : {}),
     };
-    if (positionals.length > (values.file ? 1 : 0)) throw new UsageError(`unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`);
+    if (positionals.length > (values.file ? 1 : 0))
+      throw new UsageError(
+        `unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`,
+      );
     if (values.file) {
       // docker build's -t takes whole references: they name the target's image and tags.
-      inputs.dockerfile = { file: values.file, ...(positionals[0] ? { context: positionals[0] } : {}), buildArgs: buildArgs(values['build-arg'] ?? []), ...(values.target ? { target: values.target } : {}), refs: inputs.tags, note: (m) => logger.info(m) };
+      inputs.dockerfile = {
+        file: values.file,
+        ...(positionals[0] ? { context: positionals[0] } : {}),
+        buildArgs: buildArgs(values['build-arg'] ?? []),
+        ...(values.target ? { target: values.target } : {}),
+        refs: inputs.tags,
+        note: (m) => logger.info(m),
+      };
       inputs.tags = [];
     }
     workDir = resolve(inputs.workDir);
@@ -229,8 +276,13 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
   const lines: string[] = [`build file: ${p.buildFile.file}`];
   for (const v of p.variants) {
     const image = v.image ? formatRepository(parseReference(v.image, { repositoryOnly: true })) : '(none: not pushable)';
-    lines.push('', `variant ${v.name}`, `  image: ${image}`, `  ${v.from ? `from: ${v.from}` : `base: ${v.base}${p.baseOverridden.has(v.name) ? ` (--base; the build file says ${p.baseOverridden.get(v.name)})` : ''}`}`,
-      `  platforms: ${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(', ')}${p.asIndex.has(v.name) ? ' (an OCI index)' : ''}`);
+    lines.push(
+      '',
+      `variant ${v.name}`,
+      `  image: ${image}`,
+      `  ${v.from ? `from: ${v.from}` : `base: ${v.base}${p.baseOverridden.has(v.name) ? ` (--base; the build file says ${p.baseOverridden.get(v.name)})` : ''}`}`,
+      `  platforms: ${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(', ')}${p.asIndex.has(v.name) ? ' (an OCI index)' : ''}`,
+    );
     const tags = p.tags.get(v.name) ?? [];
     if (tags.length) lines.push(`  tags: ${tags.join(', ')}`);
     v.steps.forEach((s, i) => {
@@ -238,19 +290,31 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
         s.kind === 'copy' && s.from === undefined ? `${s.sources.reduce((n, src) => n + src.matches.length, 0)} source path(s)` : '',
         'mode' in s && s.mode !== undefined ? `mode ${s.mode.toString(8).padStart(4, '0')}` : '',
         'owner' in s && s.owner ? `owner ${s.owner}` : '',
-      ].filter(Boolean).join(', ');
+      ]
+        .filter(Boolean)
+        .join(', ');
       lines.push(`  layer ${i + 1}: ${describeStep(s)}${extra ? ` (${extra})` : ''}`);
     });
     if (v.entrypoint) lines.push(`  entrypoint: ${JSON.stringify(v.entrypoint)}`);
     if (v.cmd) lines.push(`  cmd: ${JSON.stringify(v.cmd)}`);
-    if (Object.keys(v.env).length) lines.push(`  env: ${Object.entries(v.env).map(([k, x]) => `${k}=${x}`).join(' ')}`);
+    if (Object.keys(v.env).length)
+      lines.push(
+        `  env: ${Object.entries(v.env)
+          .map(([k, x]) => `${k}=${x}`)
+          .join(' ')}`,
+      );
     if (v.user) lines.push(`  user: ${v.user}`);
     if (v.workdir) lines.push(`  workdir: ${v.workdir}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err) => {
-  process.stderr.write(`oci-build: ${err?.stack ?? err}\n`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`oci-build: ${err?.stack ?? err}\n`);
+    process.exitCode = 1;
+  },
+);

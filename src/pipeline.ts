@@ -67,18 +67,24 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
   const p = await logger.group('validate', async () => {
     const r = await plan(inputs, (m) => logger.warn(m));
     const plats = [...new Set([...r.platforms.values()].flat().map(formatPlatform))];
-    logger.info(`validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v) => v.name).join(', ')}] for ${plats.join(', ')} in ${formatMs(Date.now() - t0)}`);
+    logger.info(
+      `validate: ${r.buildFile.file}: ${r.variants.length} variant(s) [${r.variants.map((v) => v.name).join(', ')}] for ${plats.join(', ')} in ${formatMs(Date.now() - t0)}`,
+    );
     return r;
   });
   // run: and copy: from: steps need root: as root, go on; else run again with sudo, or stop here.
-  await elevateIfNeeded(p.variants, [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => o.path), inputs.distribute?.partialMap], logger);
+  await elevateIfNeeded(
+    p.variants,
+    [inputs.workDir, inputs.digestMap, ...inputs.outputs.map((o) => o.path), inputs.distribute?.partialMap],
+    logger,
+  );
   const store = new BlobStore(resolve(inputs.workDir, 'blobs'));
   const client = new RegistryClient({
     credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }),
     logger,
   });
   try {
-    const regCache: CacheRegistrySetting = inputs.cache === false ? { mode: 'off' } : inputs.cacheRegistry ?? { mode: 'auto' };
+    const regCache: CacheRegistrySetting = inputs.cache === false ? { mode: 'off' } : (inputs.cacheRegistry ?? { mode: 'auto' });
     const remoteLayers = registryLayers(regCache, inputs, p.variants, client, logger);
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     // What each layer was keyed by, for `plan --explain` to compare the next build against.
@@ -110,8 +116,13 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     await builder.producer().save();
     await journal?.save();
     const ps = builder.producer().stats;
-    logger.info(`layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`);
-    if (remoteLayers) logger.info(`registry cache: ${remoteLayers.stats.entries} record(s) read from ${remoteLayers.locations.length} location(s); ${remoteLayers.stats.hits} used, ${remoteLayers.stats.rejected} rejected (blob missing or different)`);
+    logger.info(
+      `layers: ${ps.built} built, ${ps.cached} from the layer cache${inputs.cache === false ? ' (off)' : ''}, ${ps.shared} shared between variants`,
+    );
+    if (remoteLayers)
+      logger.info(
+        `registry cache: ${remoteLayers.stats.entries} record(s) read from ${remoteLayers.locations.length} location(s); ${remoteLayers.stats.hits} used, ${remoteLayers.stats.rejected} rejected (blob missing or different)`,
+      );
     // Stages (stage: true) are built for the variants that use them, and go nowhere.
     const shipped = p.variants.filter((v) => !v.stage);
     const results = shipped.map((v) => assembleVariant(v.name, built.get(v.name)!, p.asIndex.has(v.name), v.annotations));
@@ -126,14 +137,22 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     // Only what goes somewhere is attested (the SBOM reads every layer).
     const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci');
     const imageOf = (name: string) => sinkImages.find((s) => s.variant.variant === name)!.image;
-    const attestations = await attestBuilt(p.buildFile, shipped, results, imageOf, (l) => l.open(), {
-      provenance: attesting ? (inputs.provenance ?? false) : false,
-      sbom: attesting && (inputs.sbom ?? false),
-      sourceDateEpoch: inputs.sourceDateEpoch,
-      git: inputs.git,
-      env: inputs.env,
-      ...(inputs.signing ? { signing: inputs.signing } : {}),
-    }, logger);
+    const attestations = await attestBuilt(
+      p.buildFile,
+      shipped,
+      results,
+      imageOf,
+      (l) => l.open(),
+      {
+        provenance: attesting ? (inputs.provenance ?? false) : false,
+        sbom: attesting && (inputs.sbom ?? false),
+        sourceDateEpoch: inputs.sourceDateEpoch,
+        git: inputs.git,
+        env: inputs.env,
+        ...(inputs.signing ? { signing: inputs.signing } : {}),
+      },
+      logger,
+    );
     for (const s of sinkImages) {
       const r = s.variant;
       const attested = attestationDigestsOf(attestations, r.variant);
@@ -146,7 +165,13 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
         size: r.totalSize,
         pushed: inputs.push,
         ...(attested ? { attestations: attested } : {}),
-        ...(r.index ? { platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }])) } : {}),
+        ...(r.index
+          ? {
+              platforms: Object.fromEntries(
+                r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size }]),
+              ),
+            }
+          : {}),
       });
     }
     // Local outputs are written before anything is pushed: a full disk or an unwritable
@@ -183,9 +208,29 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
         version: 1,
         buildFile: buildFileHash(await readFile(p.buildFile.file, 'utf8')),
         job: p.variants.map((v) => `${v.name}[${(p.platforms.get(v.name) ?? []).map(formatPlatform).join(',')}]`).join(' '),
-        variants: Object.fromEntries(results.map((r) => [r.variant, r.index
-          ? { kind: 'platforms' as const, image: recorder.toJSON()[r.variant]!.image, platforms: Object.fromEntries(r.images.map((i) => [formatPlatform(i.platform), { digest: i.manifestDescriptor.digest, size: i.manifestDescriptor.size, mediaType: i.manifestDescriptor.mediaType, totalSize: i.totalSize, ...(i.manifestDescriptor.platform?.variant ? { variant: i.manifestDescriptor.platform.variant } : {}) }])) }
-          : { kind: 'entry' as const, entry: recorder.toJSON()[r.variant]! }])),
+        variants: Object.fromEntries(
+          results.map((r) => [
+            r.variant,
+            r.index
+              ? {
+                  kind: 'platforms' as const,
+                  image: recorder.toJSON()[r.variant]!.image,
+                  platforms: Object.fromEntries(
+                    r.images.map((i) => [
+                      formatPlatform(i.platform),
+                      {
+                        digest: i.manifestDescriptor.digest,
+                        size: i.manifestDescriptor.size,
+                        mediaType: i.manifestDescriptor.mediaType,
+                        totalSize: i.totalSize,
+                        ...(i.manifestDescriptor.platform?.variant ? { variant: i.manifestDescriptor.platform.variant } : {}),
+                      },
+                    ]),
+                  ),
+                }
+              : { kind: 'entry' as const, entry: recorder.toJSON()[r.variant]! },
+          ]),
+        ),
       });
       logger.info(`partial digest map: ${resolve(inputs.distribute.partialMap)}`);
     }
@@ -195,7 +240,9 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       await recorder.write(digestMapPath);
       logger.info(`digest map: ${digestMapPath}`);
     }
-    logger.info(`done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`);
+    logger.info(
+      `done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`,
+    );
     return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, layers, stats, digestMapPath };
   } finally {
     await client.close();
@@ -203,11 +250,19 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
 }
 
 /** The registry's records as the layer cache's second tier, or undefined when there are none to read. */
-function registryLayers(setting: CacheRegistrySetting, inputs: PipelineInputs, variants: Plan['variants'], client: RegistryClient, logger: Logger): RegistryLayers | undefined {
-  const repos = variants.filter((v) => !v.stage && v.image).map((v) => {
-    const ref = parseReference(v.image!, { repositoryOnly: true });
-    return { registry: ref.registry, repository: ref.repository };
-  });
+function registryLayers(
+  setting: CacheRegistrySetting,
+  inputs: PipelineInputs,
+  variants: Plan['variants'],
+  client: RegistryClient,
+  logger: Logger,
+): RegistryLayers | undefined {
+  const repos = variants
+    .filter((v) => !v.stage && v.image)
+    .map((v) => {
+      const ref = parseReference(v.image!, { repositoryOnly: true });
+      return { registry: ref.registry, repository: ref.repository };
+    });
   const locations = readLocations(setting, { push: inputs.push, onActions: Boolean(inputs.git?.eventName), repos });
   if (!locations.length) return undefined;
   const remote = new RegistryLayers(client, locations, (m) => logger.warn(m));
@@ -217,16 +272,29 @@ function registryLayers(setting: CacheRegistrySetting, inputs: PipelineInputs, v
 }
 
 /** After a push: the records naming this build's layers that are now in the registry. A failure is a warning. */
-async function saveRecords(setting: CacheRegistrySetting, inputs: PipelineInputs, client: RegistryClient, used: ReadonlyMap<string, UsedLayer>, images: SinkImage[], logger: Logger): Promise<void> {
+async function saveRecords(
+  setting: CacheRegistrySetting,
+  inputs: PipelineInputs,
+  client: RegistryClient,
+  used: ReadonlyMap<string, UsedLayer>,
+  images: SinkImage[],
+  logger: Logger,
+): Promise<void> {
   const policy = writesRecords(setting, inputs.push, inputs.git?.eventName);
   if (policy.reason) logger.info(policy.reason);
   if (!policy.write || used.size === 0) return;
-  const pushed = images.flatMap((s) => (s.repo ? [{ repo: s.repo, layers: new Set(s.variant.images.flatMap((i) => i.layers.map((l) => l.descriptor.digest))) }] : []));
+  const pushed = images.flatMap((s) =>
+    s.repo ? [{ repo: s.repo, layers: new Set(s.variant.images.flatMap((i) => i.layers.map((l) => l.descriptor.digest))) }] : [],
+  );
   try {
     for (const w of await writeRecords(client, setting, used, pushed)) {
-      logger.info(`registry cache: ${w.entries} layer(s) recorded in ${formatRepository(w.at.repo)}:${w.at.tag} (${w.bytes} bytes uploaded)`);
+      logger.info(
+        `registry cache: ${w.entries} layer(s) recorded in ${formatRepository(w.at.repo)}:${w.at.tag} (${w.bytes} bytes uploaded)`,
+      );
     }
   } catch (e) {
-    logger.warn(`registry cache: could not write the record (${(e as Error).message}); the images are pushed, the next build on an empty cache rebuilds`);
+    logger.warn(
+      `registry cache: could not write the record (${(e as Error).message}); the images are pushed, the next build on an empty cache rebuilds`,
+    );
   }
 }

@@ -2,7 +2,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import {
-  BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient,
+  BlobSASPermissions,
+  BlobServiceClient,
+  generateBlobSASQueryParameters,
+  StorageSharedKeyCredential,
+  type ContainerClient,
 } from '@azure/storage-blob';
 import type { TestAzurite } from './azurite.js';
 
@@ -20,15 +24,38 @@ const CACHE = 'github.actions.results.api.v1.CacheService';
 const CONTAINER = 'actions-results';
 
 export interface Artifact {
-  id: number; runId: string; jobId: string; name: string; blob: string;
-  size?: number; digest?: string; createdAt: string; finalized: boolean;
+  id: number;
+  runId: string;
+  jobId: string;
+  name: string;
+  blob: string;
+  size?: number;
+  digest?: string;
+  createdAt: string;
+  finalized: boolean;
 }
 
-export interface CacheEntry { id: number; key: string; version: string; blob: string; size?: number; finalized: boolean; createdAt: number }
+export interface CacheEntry {
+  id: number;
+  key: string;
+  version: string;
+  blob: string;
+  size?: number;
+  finalized: boolean;
+  createdAt: number;
+}
 
-export interface Call { service: 'artifact' | 'cache'; method: string; status: number }
+export interface Call {
+  service: 'artifact' | 'cache';
+  method: string;
+  status: number;
+}
 
-export interface Job { runId: string; jobId: string; token: string }
+export interface Job {
+  runId: string;
+  jobId: string;
+  token: string;
+}
 
 export interface ActionsServices {
   url: string;
@@ -48,10 +75,24 @@ export interface ActionsServices {
 }
 
 class TwirpError extends Error {
-  constructor(readonly status: number, readonly code: string, msg: string) { super(msg); }
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    msg: string,
+  ) {
+    super(msg);
+  }
 }
 
-const TWIRP_CODES: Record<number, string> = { 400: 'invalid_argument', 401: 'unauthenticated', 403: 'permission_denied', 404: 'not_found', 409: 'already_exists', 500: 'internal', 503: 'unavailable' };
+const TWIRP_CODES: Record<number, string> = {
+  400: 'invalid_argument',
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  404: 'not_found',
+  409: 'already_exists',
+  500: 'internal',
+  503: 'unavailable',
+};
 
 function b64url(s: string | Buffer): string {
   return Buffer.from(s).toString('base64url');
@@ -78,22 +119,31 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
   /** The run and job a request's token was issued for; throws 401 on a missing or forged token. */
   function authorize(req: IncomingMessage): { runId: string; jobId: string } {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    const parts = m?.[1]!.split('.') ?? [];
+    const parts = m ? m[1]!.split('.') : [];
     if (parts.length !== 3 || b64url(createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest()) !== parts[2]) {
       throw new TwirpError(401, 'unauthenticated', 'no valid runtime token');
     }
     const scp = String((JSON.parse(Buffer.from(parts[1]!, 'base64url').toString()) as { scp?: string }).scp);
-    const ids = scp.split(' ').map((s) => s.split(':')).find((s) => s[0] === 'Actions.Results');
+    const ids = scp
+      .split(' ')
+      .map((s) => s.split(':'))
+      .find((s) => s[0] === 'Actions.Results');
     if (!ids || ids.length !== 3) throw new TwirpError(401, 'unauthenticated', 'token has no Actions.Results scope');
     return { runId: ids[1]!, jobId: ids[2]! };
   }
 
   /** A SAS URL for one blob: create+write to upload, read to download, valid for an hour. */
   function sasUrl(blob: string, permissions: string): string {
-    const sas = generateBlobSASQueryParameters({
-      containerName: CONTAINER, blobName: blob, permissions: BlobSASPermissions.parse(permissions),
-      startsOn: new Date(Date.now() - 60_000), expiresOn: new Date(Date.now() + 3600_000),
-    }, credential).toString();
+    const sas = generateBlobSASQueryParameters(
+      {
+        containerName: CONTAINER,
+        blobName: blob,
+        permissions: BlobSASPermissions.parse(permissions),
+        startsOn: new Date(Date.now() - 60_000),
+        expiresOn: new Date(Date.now() + 3600_000),
+      },
+      credential,
+    ).toString();
     return `${container.getBlockBlobClient(blob).url}?${sas}`;
   }
 
@@ -108,8 +158,13 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
 
   function artifactJson(a: Artifact) {
     return {
-      workflow_run_backend_id: a.runId, workflow_job_run_backend_id: a.jobId, database_id: String(a.id), name: a.name,
-      size: String(a.size ?? 0), created_at: a.createdAt, ...(a.digest ? { digest: a.digest } : {}),
+      workflow_run_backend_id: a.runId,
+      workflow_job_run_backend_id: a.jobId,
+      database_id: String(a.id),
+      name: a.name,
+      size: String(a.size ?? 0),
+      created_at: a.createdAt,
+      ...(a.digest ? { digest: a.digest } : {}),
     };
   }
 
@@ -118,13 +173,22 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
 
   const artifactMethods: Record<string, (b: Body, who: { runId: string; jobId: string }) => Promise<object>> = {
     async CreateArtifact(b, who) {
-      if (b.workflow_run_backend_id !== who.runId || b.workflow_job_run_backend_id !== who.jobId) throw new TwirpError(403, 'permission_denied', 'the token is for another job');
+      if (b.workflow_run_backend_id !== who.runId || b.workflow_job_run_backend_id !== who.jobId)
+        throw new TwirpError(403, 'permission_denied', 'the token is for another job');
       const name = str(b.name);
       if (artifacts.some((a) => a.runId === who.runId && a.name === name && a.finalized)) {
         throw new TwirpError(409, 'already_exists', `an artifact with this name already exists on the workflow run`);
       }
       const blob = `${who.runId}/${who.jobId}/${randomUUID()}/${name}.zip`;
-      artifacts.push({ id: nextId++, runId: who.runId, jobId: who.jobId, name, blob, createdAt: new Date().toISOString(), finalized: false });
+      artifacts.push({
+        id: nextId++,
+        runId: who.runId,
+        jobId: who.jobId,
+        name,
+        blob,
+        createdAt: new Date().toISOString(),
+        finalized: false,
+      });
       return { ok: true, signed_upload_url: sasUrl(blob, 'cw') };
     },
     async FinalizeArtifact(b, who) {
@@ -138,8 +202,13 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
     async ListArtifacts(b, who) {
       const nameFilter = b.name_filter === undefined ? undefined : str(b.name_filter);
       const idFilter = b.id_filter === undefined ? undefined : Number(b.id_filter);
-      const list = artifacts.filter((a) => a.finalized && a.runId === who.runId
-        && (nameFilter === undefined || a.name === nameFilter) && (idFilter === undefined || a.id === idFilter));
+      const list = artifacts.filter(
+        (a) =>
+          a.finalized &&
+          a.runId === who.runId &&
+          (nameFilter === undefined || a.name === nameFilter) &&
+          (idFilter === undefined || a.id === idFilter),
+      );
       return { artifacts: list.map(artifactJson) };
     },
     async GetSignedArtifactURL(b, who) {
@@ -161,7 +230,8 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
       const key = str(b.key);
       const version = str(b.version);
       // As GitHub: an entry is written once; a second save of the key is refused.
-      if (caches.some((c) => c.key === key && c.version === version)) throw new TwirpError(409, 'already_exists', 'cache entry with the same key, version, and scope already exists');
+      if (caches.some((c) => c.key === key && c.version === version))
+        throw new TwirpError(409, 'already_exists', 'cache entry with the same key, version, and scope already exists');
       const blob = `caches/${randomUUID()}`;
       caches.push({ id: nextId++, key, version, blob, finalized: false, createdAt: Date.now() });
       return { ok: true, signed_upload_url: sasUrl(blob, 'cw') };
@@ -170,7 +240,8 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
       const c = caches.find((x) => x.key === b.key && x.version === b.version && !x.finalized);
       if (!c) throw new TwirpError(404, 'not_found', `no cache entry ${str(b.key)} being uploaded`);
       const size = await uploadedSize(c.blob);
-      if (String(size) !== String(b.size_bytes)) throw new TwirpError(400, 'invalid_argument', `size ${String(b.size_bytes)} given, ${size} uploaded`);
+      if (String(size) !== String(b.size_bytes))
+        throw new TwirpError(400, 'invalid_argument', `size ${String(b.size_bytes)} given, ${size} uploaded`);
       Object.assign(c, { size, finalized: true });
       return { ok: true, entry_id: String(c.id) };
     },
@@ -213,12 +284,17 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
     res.end(JSON.stringify(out));
   }
 
-  const server = createServer((req, res) => { void handle(req, res); });
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
-    url, artifacts, caches, calls,
+    url,
+    artifacts,
+    caches,
+    calls,
     job(runId = randomUUID()) {
       const jobId = randomUUID();
       // The scopes a runner gives a job; the clients read the ids from Actions.Results.
@@ -234,9 +310,15 @@ export async function startActionsServices(azurite: TestAzurite): Promise<Action
         GITHUB_SERVER_URL: 'https://github.com',
       };
     },
-    fail(method, status) { faults.set(method, status); },
-    clearFaults() { faults.clear(); },
-    async blobBytes(blob) { return await container.getBlockBlobClient(blob).downloadToBuffer(); },
+    fail(method, status) {
+      faults.set(method, status);
+    },
+    clearFaults() {
+      faults.clear();
+    },
+    async blobBytes(blob) {
+      return await container.getBlockBlobClient(blob).downloadToBuffer();
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

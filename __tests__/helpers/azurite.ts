@@ -37,9 +37,26 @@ export async function startAzurite(): Promise<TestAzurite> {
   async function start(): Promise<void> {
     // --skipApiVersionCheck: the clients' @azure/storage-blob may speak a newer REST API
     // version than this Azurite knows; the calls they make exist in older ones.
-    child = spawn(process.execPath, [MAIN, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir,
-      '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+    child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(port),
+        '--location',
+        dir,
+        '--silent',
+        '--disableTelemetry',
+        '--skipApiVersionCheck',
+        '--loose',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`azurite exited (${child.exitCode}): ${stderr}`);
@@ -48,8 +65,13 @@ export async function startAzurite(): Promise<TestAzurite> {
         const res = await fetch(`${url}?comp=list`);
         await res.arrayBuffer();
         return;
-      } catch { /* not up yet */ }
-      if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`azurite did not start on port ${port}: ${stderr}`); }
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`azurite did not start on port ${port}: ${stderr}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -60,12 +82,22 @@ export async function startAzurite(): Promise<TestAzurite> {
     const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-    if (c.exitCode === null) { c.kill('SIGKILL'); await exited; }
+    if (c.exitCode === null) {
+      c.kill('SIGKILL');
+      await exited;
+    }
   }
 
   await start();
   return {
-    url, account: ACCOUNT, key: KEY, start, stop,
-    async dispose() { await stop(); rmSync(dir, { recursive: true, force: true }); },
+    url,
+    account: ACCOUNT,
+    key: KEY,
+    start,
+    stop,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

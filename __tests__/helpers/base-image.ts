@@ -18,7 +18,8 @@ export interface BaseImages {
   single: string;
 }
 
-export const BASE_PASSWD = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
+export const BASE_PASSWD =
+  'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n';
 export const BASE_GROUP = 'root:x:0:\napp:x:1000:\nstaff:x:50:app\nnogroup:x:65534:\n';
 
 export function makeBusyboxRootfs(dir: string): void {
@@ -49,8 +50,21 @@ export async function pushBusyboxBase(registryHost: string, repo = 'base/busybox
     await run('umoci', ['unpack', '--image', `${layout}:base`, bundle]);
     makeBusyboxRootfs(join(bundle, 'rootfs'));
     await run('umoci', ['repack', '--image', `${layout}:base`, bundle]);
-    await run('umoci', ['config', '--image', `${layout}:base`, '--os', 'linux', '--architecture', 'amd64',
-      '--config.cmd', '/bin/sh', '--config.env', 'PATH=/usr/local/bin:/bin', '--config.label', 'org.example.base=busybox']);
+    await run('umoci', [
+      'config',
+      '--image',
+      `${layout}:base`,
+      '--os',
+      'linux',
+      '--architecture',
+      'amd64',
+      '--config.cmd',
+      '/bin/sh',
+      '--config.env',
+      'PATH=/usr/local/bin:/bin',
+      '--config.label',
+      'org.example.base=busybox',
+    ]);
     const dest = (tag: string) => `docker://${registryHost}/${repo}:${tag}`;
     await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:base`, dest('single')]);
     // An index / manifest list around that manifest, made by buildah's manifest tooling.
@@ -90,11 +104,33 @@ export async function pushMultiArchBase(registryHost: string, repo = 'base/multi
       makeBusyboxRootfs(join(bundle, 'rootfs'));
       writeFileSync(join(bundle, 'rootfs/etc/base-arch'), `${arch}\n`);
       await run('umoci', ['repack', '--image', `${layout}:${arch}`, bundle]);
-      await run('umoci', ['config', '--image', `${layout}:${arch}`, '--os', 'linux', '--architecture', arch, '--config.cmd', '/bin/sh', '--config.env', 'PATH=/usr/local/bin:/bin']);
+      await run('umoci', [
+        'config',
+        '--image',
+        `${layout}:${arch}`,
+        '--os',
+        'linux',
+        '--architecture',
+        arch,
+        '--config.cmd',
+        '/bin/sh',
+        '--config.env',
+        'PATH=/usr/local/bin:/bin',
+      ]);
     }
     await run('buildah', ['manifest', 'create', list]);
     for (const arch of ['amd64', 'arm64']) {
-      await run('buildah', ['manifest', 'add', '--arch', arch, '--os', 'linux', ...(arch === 'arm64' ? ['--variant', 'v8'] : []), list, `oci:${layout}:${arch}`]);
+      await run('buildah', [
+        'manifest',
+        'add',
+        '--arch',
+        arch,
+        '--os',
+        'linux',
+        ...(arch === 'arm64' ? ['--variant', 'v8'] : []),
+        list,
+        `oci:${layout}:${arch}`,
+      ]);
     }
     const ref = `${registryHost}/${repo}:latest`;
     await run('buildah', ['manifest', 'push', '--all', '--format', 'oci', '--tls-verify=false', list, `docker://${ref}`]);

@@ -20,18 +20,22 @@ export function containerdAvailable(): boolean {
 export async function startContainerd(): Promise<TestContainerd> {
   const dir = mkdtempSync(join(tmpdir(), 'oci-build-containerd-'));
   const sock = join(dir, 'c.sock');
-  writeFileSync(join(dir, 'config.toml'), [
-    'version = 2',
-    `root = "${dir}/root"`,
-    `state = "${dir}/state"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
-    '[grpc]',
-    `  address = "${sock}"`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'config.toml'),
+    [
+      'version = 2',
+      `root = "${dir}/root"`,
+      `state = "${dir}/state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
+      '[grpc]',
+      `  address = "${sock}"`,
+      '',
+    ].join('\n'),
+  );
   const log = openSync(join(dir, 'containerd.log'), 'a');
   const proc: ChildProcess = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: ['ignore', log, log] });
-  const ctr = (args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}) => run('ctr', ['-a', sock, '-n', 'oci-build-test', ...args], opts);
+  const ctr = (args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}) =>
+    run('ctr', ['-a', sock, '-n', 'oci-build-test', ...args], opts);
   for (let i = 0; ; i++) {
     if ((await ctr(['version'], { allowFail: true })).code === 0) break;
     if (i > 50) throw new Error(`containerd did not start; see ${dir}/containerd.log`);
@@ -41,7 +45,10 @@ export async function startContainerd(): Promise<TestContainerd> {
     ctr,
     async stop() {
       proc.kill('SIGTERM');
-      await new Promise((r) => { if (proc.exitCode !== null) r(undefined); else proc.once('exit', r); });
+      await new Promise((r) => {
+        if (proc.exitCode !== null) r(undefined);
+        else proc.once('exit', r);
+      });
       await run('umount', ['-R', join(dir, 'state')], { allowFail: true });
       rmSync(dir, { recursive: true, force: true });
     },

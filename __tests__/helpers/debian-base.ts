@@ -1,5 +1,18 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -23,16 +36,26 @@ const LOCK = join(TEST_CACHE, 'debian-bookworm.lock');
 /** The Debian mirror this machine's apt uses (deb822 .sources or one-line sources.list). */
 export function debianMirror(): string {
   const files = ['/etc/apt/sources.list'];
-  try { for (const f of readdirSync('/etc/apt/sources.list.d')) files.push(join('/etc/apt/sources.list.d', f)); } catch { /* none */ }
+  try {
+    for (const f of readdirSync('/etc/apt/sources.list.d')) files.push(join('/etc/apt/sources.list.d', f));
+  } catch {
+    /* none */
+  }
   for (const f of files) {
     let text: string;
-    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
     if (f.endsWith('.sources')) {
       for (const stanza of text.split(/\n\s*\n/)) {
         const field = (k: string) => new RegExp(`^${k}:\\s*(.+)$`, 'mi').exec(stanza)?.[1]?.trim() ?? '';
         const suites = field('Suites').split(/\s+/);
         if (!/\bdeb\b/.test(field('Types')) || !suites.includes('bookworm')) continue;
-        const uri = field('URIs').split(/\s+/).find((u) => /^https?:\/\//.test(u) && !/security/.test(u));
+        const uri = field('URIs')
+          .split(/\s+/)
+          .find((u) => /^https?:\/\//.test(u) && !/security/.test(u));
         if (uri) return uri;
       }
     } else {
@@ -54,7 +77,14 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
       break;
     } catch {
       // A lock older than 20 minutes is left over from a killed run.
-      try { if (Date.now() - statSync(LOCK).mtimeMs > 20 * 60_000) { rmdirSync(LOCK); continue; } } catch { continue; }
+      try {
+        if (Date.now() - statSync(LOCK).mtimeMs > 20 * 60_000) {
+          rmdirSync(LOCK);
+          continue;
+        }
+      } catch {
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`);
       await new Promise((r) => setTimeout(r, 2000));
     }
@@ -111,20 +141,39 @@ export async function pushDebianBase(registryHost: string, repoTag = 'base/debia
     await pipeline(createReadStream(tarball), raw, createGzip({ level: 1 }), gz, createWriteStream(join(dir, 'layer.tmp')));
     const layerHex = gz.hash.digest('hex');
     renameSync(join(dir, 'layer.tmp'), join(blobs, layerHex));
-    const put = (s: string) => { const h = createHash('sha256').update(s).digest('hex'); writeFileSync(join(blobs, h), s); return `sha256:${h}`; };
+    const put = (s: string) => {
+      const h = createHash('sha256').update(s).digest('hex');
+      writeFileSync(join(blobs, h), s);
+      return `sha256:${h}`;
+    };
     const config = JSON.stringify({
-      architecture: 'amd64', os: 'linux',
+      architecture: 'amd64',
+      os: 'linux',
       config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['bash'] },
       rootfs: { type: 'layers', diff_ids: [`sha256:${raw.hash.digest('hex')}`] },
     });
     const manifest = JSON.stringify({
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(config), size: Buffer.byteLength(config) },
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${layerHex}`, size: gz.size }],
     });
     const md = put(manifest);
     writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: Buffer.byteLength(manifest), annotations: { 'org.opencontainers.image.ref.name': 'debian' } }] }));
+    writeFileSync(
+      join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: md,
+            size: Buffer.byteLength(manifest),
+            annotations: { 'org.opencontainers.image.ref.name': 'debian' },
+          },
+        ],
+      }),
+    );
     await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${dir}:debian`, `docker://${registryHost}/${repoTag}`]);
     return `${registryHost}/${repoTag}`;
   } finally {

@@ -9,7 +9,16 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 
@@ -105,12 +114,19 @@ async function listen(server: Server): Promise<{ host: string; url: string }> {
 }
 
 function closeServer(server: Server): Promise<void> {
-  return new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  return new Promise((r) => {
+    server.closeAllConnections();
+    server.close(() => r());
+  });
 }
 
 function rst(socket: Socket): void {
   if (socket.destroyed) return;
-  try { socket.resetAndDestroy(); } catch { socket.destroy(); }
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }
 
 export async function startFaultProxy(upstream: string /* host:port */): Promise<FaultProxy> {
@@ -149,13 +165,20 @@ export async function startFaultProxy(upstream: string /* host:port */): Promise
     const rule = pick(method, path, req.headers);
     const fault = rule?.fault;
     const rec: ProxyRecord = {
-      method, path, auth: !!req.headers.authorization, status: 0, requestBytes: 0, at: Date.now(),
+      method,
+      path,
+      auth: !!req.headers.authorization,
+      status: 0,
+      requestBytes: 0,
+      at: Date.now(),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       ...(typeof req.headers.range === 'string' ? { range: req.headers.range } : {}),
       ...(rule ? { fault: rule.name ?? rule.fault.kind } : {}),
     };
     requests.push(rec);
-    req.on('data', (c: Buffer) => { rec.requestBytes += c.length; });
+    req.on('data', (c: Buffer) => {
+      rec.requestBytes += c.length;
+    });
     res.on('error', () => {});
     req.on('error', () => {});
     const socket = req.socket;
@@ -170,19 +193,30 @@ export async function startFaultProxy(upstream: string /* host:port */): Promise
       req.resume();
       req.on('end', () => {
         const body = Buffer.from(JSON.stringify(fault.body ?? errorBody(fault.status)));
-        send(fault.status, { 'content-type': 'application/json', 'content-length': String(body.length), ...fault.headers }, method === 'HEAD' ? undefined : body);
+        send(
+          fault.status,
+          { 'content-type': 'application/json', 'content-length': String(body.length), ...fault.headers },
+          method === 'HEAD' ? undefined : body,
+        );
       });
       return;
     }
     if (fault?.kind === 'redirect') {
       req.resume();
-      req.on('end', () => send(fault.status ?? 307, { location: `${fault.to}${path.split('?')[0]}?X-Amz-Signature=presigned-secret&X-Amz-Expires=300`, 'content-length': '0' }));
+      req.on('end', () =>
+        send(fault.status ?? 307, {
+          location: `${fault.to}${path.split('?')[0]}?X-Amz-Signature=presigned-secret&X-Amz-Expires=300`,
+          'content-length': '0',
+        }),
+      );
       return;
     }
     if (fault?.kind === 'reset' && !fault.forward) {
       const limit = fault.afterRequestBytes;
       if (limit !== undefined) {
-        req.on('data', () => { if (rec.requestBytes >= limit) rst(socket); });
+        req.on('data', () => {
+          if (rec.requestBytes >= limit) rst(socket);
+        });
       }
       req.on('end', () => rst(socket));
       req.resume();
@@ -205,14 +239,21 @@ export async function startFaultProxy(upstream: string /* host:port */): Promise
       if (fault?.kind === 'strip-header') for (const n of [fault.name].flat()) delete h[n.toLowerCase()];
       const start = () => {
         rec.status = status;
-        if (res.destroyed || socket.destroyed) { ur.destroy(); return; }
+        if (res.destroyed || socket.destroyed) {
+          ur.destroy();
+          return;
+        }
         res.writeHead(status, h);
         if (fault?.kind === 'reset-body' || fault?.kind === 'truncate' || fault?.kind === 'delay-body') {
-          const cut = fault.kind === 'truncate' ? fault.bytes : fault.afterBytes ?? 0;
+          const cut = fault.kind === 'truncate' ? fault.bytes : (fault.afterBytes ?? 0);
           let sent = 0;
           let fired = false;
           const onData = (c: Buffer) => {
-            if (sent + c.length < cut) { sent += c.length; res.write(c); return; }
+            if (sent + c.length < cut) {
+              sent += c.length;
+              res.write(c);
+              return;
+            }
             fired = true;
             const head = c.subarray(0, cut - sent);
             const rest = c.subarray(cut - sent);
@@ -220,23 +261,42 @@ export async function startFaultProxy(upstream: string /* host:port */): Promise
             sent = cut;
             ur.pause();
             ur.off('data', onData);
-            if (fault.kind === 'reset-body') { ur.destroy(); setTimeout(() => rst(socket), 50); return; }
-            if (fault.kind === 'truncate') { ur.destroy(); setTimeout(() => socket.end(), 50); return; }
+            if (fault.kind === 'reset-body') {
+              ur.destroy();
+              setTimeout(() => rst(socket), 50);
+              return;
+            }
+            if (fault.kind === 'truncate') {
+              ur.destroy();
+              setTimeout(() => socket.end(), 50);
+              return;
+            }
             setTimeout(() => {
-              if (res.destroyed) { ur.destroy(); return; }
+              if (res.destroyed) {
+                ur.destroy();
+                return;
+              }
               if (rest.length) res.write(rest);
               ur.pipe(res);
               ur.resume();
             }, fault.ms);
           };
           ur.on('data', onData);
-          ur.on('end', () => { if (!fired) res.end(); });
+          ur.on('end', () => {
+            if (!fired) res.end();
+          });
           return;
         }
         if (fault?.kind === 'corrupt-body') {
           let first = true;
           ur.on('data', (c: Buffer) => {
-            if (first && c.length) { const copy = Buffer.from(c); copy[0] = copy[0]! ^ 0xff; res.write(copy); first = false; return; }
+            if (first && c.length) {
+              const copy = Buffer.from(c);
+              copy[0] = copy[0]! ^ 0xff;
+              res.write(copy);
+              first = false;
+              return;
+            }
             res.write(c);
           });
           ur.on('end', () => res.end());
@@ -244,10 +304,16 @@ export async function startFaultProxy(upstream: string /* host:port */): Promise
         }
         ur.pipe(res);
       };
-      if (fault?.kind === 'delay-headers') setTimeout(start, fault.ms); else start();
+      if (fault?.kind === 'delay-headers') setTimeout(start, fault.ms);
+      else start();
     });
-    up.on('error', () => { if (!res.headersSent) send(502, { 'content-type': 'text/plain' }, 'proxy: upstream failed'); else rst(socket); });
-    res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+    up.on('error', () => {
+      if (!res.headersSent) send(502, { 'content-type': 'text/plain' }, 'proxy: upstream failed');
+      else rst(socket);
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
     req.pipe(up);
   });
   server.keepAliveTimeout = 30_000;
@@ -260,10 +326,23 @@ export async function startFaultProxy(upstream: string /* host:port */): Promise
     add(rule) {
       const live: LiveRule = { ...rule, matched: 0, applied: 0 };
       rules.push(live);
-      return { get applied() { return live.applied; }, get matched() { return live.matched; } };
+      return {
+        get applied() {
+          return live.applied;
+        },
+        get matched() {
+          return live.matched;
+        },
+      };
     },
-    reset() { rules.length = 0; requests.length = 0; },
-    async close() { await closeServer(server); agent.destroy(); },
+    reset() {
+      rules.length = 0;
+      requests.length = 0;
+    },
+    async close() {
+      await closeServer(server);
+      agent.destroy();
+    },
   };
 }
 
@@ -286,10 +365,16 @@ export async function startBlobHost(registryDataDir: string): Promise<{ url: str
     req.resume();
     const m = /\/blobs\/sha256:([a-f0-9]{64})$/.exec(path);
     const file = m ? join(registryDataDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', m[1]!.slice(0, 2), m[1]!, 'data') : '';
-    if (!m || !existsSync(file)) { res.writeHead(404).end(); return; }
+    if (!m || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
     const size = statSync(file).size;
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
-    if (req.method === 'HEAD') { res.end(); return; }
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     createReadStream(file).pipe(res);
   });
   const { url } = await listen(server);

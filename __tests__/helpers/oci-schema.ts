@@ -4,8 +4,15 @@ import { createRequire } from 'node:module';
 
 // Both packages are CommonJS with a default export; require() sidesteps the interop typing.
 const require = createRequire(import.meta.url);
-interface ValidateFn { (doc: unknown): boolean; errors?: { instancePath: string; message?: string }[] | null }
-interface AjvLike { addSchema(s: object, key: string): void; getSchema(id: string): ValidateFn | undefined; compile(s: object): ValidateFn }
+interface ValidateFn {
+  (doc: unknown): boolean;
+  errors?: { instancePath: string; message?: string }[] | null;
+}
+interface AjvLike {
+  addSchema(s: object, key: string): void;
+  getSchema(id: string): ValidateFn | undefined;
+  compile(s: object): ValidateFn;
+}
 const Ajv04 = require('ajv-draft-04') as new (opts: object) => AjvLike;
 const addFormats = require('ajv-formats') as (a: AjvLike) => void;
 

@@ -27,10 +27,19 @@ export interface CapturingLogger extends Logger {
 export function captureLogger(sink: string[] = []): CapturingLogger {
   return {
     lines: sink,
-    info: (m) => { sink.push(`info: ${m}`); },
-    warn: (m) => { sink.push(`warn: ${m}`); },
-    debug: (m) => { sink.push(`debug: ${m}`); },
-    group: async (n, fn) => { sink.push(`group: ${n}`); return await fn(); },
+    info: (m) => {
+      sink.push(`info: ${m}`);
+    },
+    warn: (m) => {
+      sink.push(`warn: ${m}`);
+    },
+    debug: (m) => {
+      sink.push(`debug: ${m}`);
+    },
+    group: async (n, fn) => {
+      sink.push(`group: ${n}`);
+      return await fn();
+    },
   };
 }
 
@@ -48,7 +57,10 @@ export interface TestLayer {
 export function layerOf(bytes: Buffer, source: TestSource, createdBy = 'test'): TestLayer {
   const digest = sha256(bytes);
   const unbound = () => Promise.reject(new Error('test layer not bound to a store: use bindTargets()'));
-  return { bytes, layer: { descriptor: { mediaType: MediaType.OciLayer, digest, size: bytes.length }, diffId: digest, source, createdBy, open: unbound } };
+  return {
+    bytes,
+    layer: { descriptor: { mediaType: MediaType.OciLayer, digest, size: bytes.length }, diffId: digest, source, createdBy, open: unbound },
+  };
 }
 
 /**
@@ -59,9 +71,14 @@ export function bindTargets<T extends { variant: BuiltVariant }>(targets: T[], s
   const fetcher = new BlobFetcher(client, store);
   const bind = (l: Layer): Layer => {
     const source = (l as TestImageLayer).source;
-    return source?.kind === 'remote' ? fetcher.layer(l.descriptor, l.diffId, source.repo, l.createdBy) : store.layer(l.descriptor, l.diffId, l.createdBy);
+    return source?.kind === 'remote'
+      ? fetcher.layer(l.descriptor, l.diffId, source.repo, l.createdBy)
+      : store.layer(l.descriptor, l.diffId, l.createdBy);
   };
-  return targets.map((t) => ({ ...t, variant: { ...t.variant, images: t.variant.images.map((i) => ({ ...i, layers: i.layers.map(bind) })) } }));
+  return targets.map((t) => ({
+    ...t,
+    variant: { ...t.variant, images: t.variant.images.map((i) => ({ ...i, layers: i.layers.map(bind) })) },
+  }));
 }
 
 export function randomLayer(size: number, source: TestSource = { kind: 'local' }): TestLayer {
@@ -72,7 +89,9 @@ export function randomLayer(size: number, source: TestSource = { kind: 'local' }
 export function imageOf(layers: TestLayer[], label: string): BuiltImage {
   const platform = { architecture: 'amd64', os: 'linux' };
   const config: ImageConfig = {
-    created: '1970-01-01T00:00:00Z', architecture: 'amd64', os: 'linux',
+    created: '1970-01-01T00:00:00Z',
+    architecture: 'amd64',
+    os: 'linux',
     config: { Env: ['PATH=/usr/bin:/bin'], Labels: { test: label } },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.layer.diffId) },
     history: layers.map(() => ({ created: '1970-01-01T00:00:00Z', created_by: 'test' })),
@@ -80,20 +99,36 @@ export function imageOf(layers: TestLayer[], label: string): BuiltImage {
   const configBytes = jsonBytes(config);
   const configDescriptor: Descriptor = { mediaType: MediaType.OciConfig, digest: sha256(configBytes), size: configBytes.length };
   const manifest: Manifest = {
-    schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers: layers.map((l) => l.layer.descriptor),
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: configDescriptor,
+    layers: layers.map((l) => l.layer.descriptor),
   };
   const manifestBytes = jsonBytes(manifest);
   const manifestDescriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: sha256(manifestBytes), size: manifestBytes.length };
   return {
-    variant: label, platform, config, configBytes, configDescriptor, layers: layers.map((l) => l.layer),
-    manifest, manifestBytes, manifestDescriptor,
+    variant: label,
+    platform,
+    config,
+    configBytes,
+    configDescriptor,
+    layers: layers.map((l) => l.layer),
+    manifest,
+    manifestBytes,
+    manifestDescriptor,
     totalSize: manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.bytes.length, 0),
   };
 }
 
 /** A single-platform variant: its tags point at the image's manifest. */
 export function variantOf(image: BuiltImage): BuiltVariant {
-  return { variant: image.variant, images: [image], tagged: image.manifestDescriptor, taggedBytes: image.manifestBytes, totalSize: image.totalSize };
+  return {
+    variant: image.variant,
+    images: [image],
+    tagged: image.manifestDescriptor,
+    taggedBytes: image.manifestBytes,
+    totalSize: image.totalSize,
+  };
 }
 
 /** A fresh BlobStore in a temp dir holding the image's local layers and config. */
@@ -105,7 +140,13 @@ export async function storeFor(image: BuiltImage, layers: TestLayer[], parent = 
 }
 
 /** Pushes an image with the plain client (no faults): blobs, manifest, tags. */
-export async function pushDirect(client: RegistryClient, repo: RepoRef, image: BuiltImage, layers: TestLayer[], tags: string[]): Promise<void> {
+export async function pushDirect(
+  client: RegistryClient,
+  repo: RepoRef,
+  image: BuiltImage,
+  layers: TestLayer[],
+  tags: string[],
+): Promise<void> {
   for (const l of layers) {
     if (!(await client.blobExists(repo, l.layer.descriptor.digest))) {
       await client.uploadBlob(repo, l.layer.descriptor.digest, l.bytes.length, () => Readable.from([l.bytes]));
@@ -120,7 +161,12 @@ export async function pushDirect(client: RegistryClient, repo: RepoRef, image: B
  * What a tag points at, asked with skopeo straight from the registry: the sha256 of the raw
  * manifest bytes, or undefined when the tag does not exist.
  */
-export async function tagDigest(registryHost: string, repository: string, tag: string, creds?: { username: string; password: string }): Promise<Digest | undefined> {
+export async function tagDigest(
+  registryHost: string,
+  repository: string,
+  tag: string,
+  creds?: { username: string; password: string },
+): Promise<Digest | undefined> {
   const args = ['inspect', '--raw', '--tls-verify=false', '--retry-times', '0'];
   if (creds) args.push('--creds', `${creds.username}:${creds.password}`);
   else args.push('--no-creds');

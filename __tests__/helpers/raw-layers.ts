@@ -29,8 +29,16 @@ export function rawTar(entries: RawEntry[]): Buffer {
     const type = e.type ?? 'File';
     const body = Buffer.from(type === 'File' ? (e.content ?? '') : '');
     const h = new Header({
-      path: e.name, type, mode: e.mode ?? (type === 'Directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0,
-      size: body.length, mtime: new Date(0), uname: '', gname: '', ...(e.linkpath !== undefined ? { linkpath: e.linkpath } : {}),
+      path: e.name,
+      type,
+      mode: e.mode ?? (type === 'Directory' ? 0o755 : 0o644),
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      size: body.length,
+      mtime: new Date(0),
+      uname: '',
+      gname: '',
+      ...(e.linkpath !== undefined ? { linkpath: e.linkpath } : {}),
     });
     h.encode();
     blocks.push(h.block!, body, Buffer.alloc((512 - (body.length % 512)) % 512));
@@ -54,21 +62,52 @@ export async function busyboxTar(): Promise<Buffer> {
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** Pushes an image made of these uncompressed layer tars (gzipped here) as registry/repo:tag. */
-export async function pushRawImage(registryHost: string, repoTag: string, tars: Buffer[], env = ['PATH=/usr/local/bin:/usr/bin:/bin']): Promise<string> {
+export async function pushRawImage(
+  registryHost: string,
+  repoTag: string,
+  tars: Buffer[],
+  env = ['PATH=/usr/local/bin:/usr/bin:/bin'],
+): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'oci-build-raw-'));
   try {
     mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
-    const put = (b: Buffer | string) => { const d = sha(b); writeFileSync(join(dir, 'blobs', 'sha256', d.slice(7)), b); return d; };
-    const layers = tars.map((t) => { const gz = gzipSync(t); return { digest: put(gz), size: gz.length, diffId: sha(t) }; });
-    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: env, Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } });
+    const put = (b: Buffer | string) => {
+      const d = sha(b);
+      writeFileSync(join(dir, 'blobs', 'sha256', d.slice(7)), b);
+      return d;
+    };
+    const layers = tars.map((t) => {
+      const gz = gzipSync(t);
+      return { digest: put(gz), size: gz.length, diffId: sha(t) };
+    });
+    const config = JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: env, Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    });
     const manifest = JSON.stringify({
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(config), size: Buffer.byteLength(config) },
       layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
     });
     const md = put(manifest);
     writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: Buffer.byteLength(manifest), annotations: { 'org.opencontainers.image.ref.name': 'img' } }] }));
+    writeFileSync(
+      join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: md,
+            size: Buffer.byteLength(manifest),
+            annotations: { 'org.opencontainers.image.ref.name': 'img' },
+          },
+        ],
+      }),
+    );
     await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${dir}:img`, `docker://${registryHost}/${repoTag}`]);
     return `${registryHost}/${repoTag}`;
   } finally {

@@ -37,28 +37,33 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
   const dir = mkdtempSync(join(tmpdir(), 'oci-build-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${join(dir, 'data')}`,
-    '  delete:',
-    '    enabled: true',
-    'http:',
-    `  addr: ${host}`,
-    opts.authYaml ? `auth:\n${opts.authYaml}` : '',
-    opts.extraYaml ?? '',
-  ].filter(Boolean).join('\n') + '\n';
+  const config =
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: ${host}`,
+      opts.authYaml ? `auth:\n${opts.authYaml}` : '',
+      opts.extraYaml ?? '',
+    ]
+      .filter(Boolean)
+      .join('\n') + '\n';
   writeFileSync(join(dir, 'config.yml'), config);
   const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
   const url = `http://${host}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -67,8 +72,13 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
       const res = await fetch(`${url}/v2/`);
       await res.arrayBuffer();
       if (res.status === 200 || res.status === 401) break;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`docker-registry did not start on ${host}: ${stderr}`); }
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`docker-registry did not start on ${host}: ${stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {

@@ -116,7 +116,14 @@ function parseScope(s: string): AccessEntry | undefined {
   const first = s.indexOf(':');
   const last = s.lastIndexOf(':');
   if (first < 0 || last === first) return undefined;
-  return { type: s.slice(0, first), name: s.slice(first + 1, last), actions: s.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: s.slice(0, first),
+    name: s.slice(first + 1, last),
+    actions: s
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 export async function startTokenServer(opts: TokenServerOptions = {}): Promise<TokenServer> {
@@ -130,14 +137,19 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   const keyPath = join(dir, 'key.pem');
   const certPath = join(dir, 'cert.pem');
   writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  execFileSync('openssl', ['req', '-new', '-x509', '-key', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=oci-build test token issuer'], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    ['req', '-new', '-x509', '-key', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=oci-build test token issuer'],
+    { stdio: 'pipe' },
+  );
   const certPem = readFileSync(certPath, 'utf8');
   const certDer = Buffer.from(certPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const signingKey = createPrivateKey(readFileSync(keyPath));
   const kid = libtrustKeyId(createPublicKey(signingKey));
   const header = mode === 'kid' ? { typ: 'JWT', alg: 'RS256', kid } : { typ: 'JWT', alg: 'RS256', x5c: [certDer.toString('base64')] };
   const encodedHeader = b64url(JSON.stringify(header));
-  const access = opts.access ?? ((user, _type, _name, requested) => (user === undefined ? requested.filter((a) => a === 'pull') : requested));
+  const access =
+    opts.access ?? ((user, _type, _name, requested) => (user === undefined ? requested.filter((a) => a === 'pull') : requested));
   let lifetime: TokenLifetime = { expiresIn: 300, validFor: 300 };
   const requests: TokenRequest[] = [];
   const tokens: string[] = [];
@@ -164,8 +176,18 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
 
   const server: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
-    const scopes = u.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
-    const rec: TokenRequest = { authenticated: false, scopes, granted: [], status: 0, at: Date.now(), ...(u.searchParams.get('service') ? { service: u.searchParams.get('service')! } : {}) };
+    const scopes = u.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
+    const rec: TokenRequest = {
+      authenticated: false,
+      scopes,
+      granted: [],
+      status: 0,
+      at: Date.now(),
+      ...(u.searchParams.get('service') ? { service: u.searchParams.get('service')! } : {}),
+    };
     requests.push(rec);
     const reply = (status: number, doc: unknown, headers: Record<string, string> = {}) => {
       rec.status = status;
@@ -190,7 +212,8 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     } else if (!opts.anonymous) {
       return reply(401, { details: 'authentication required' }, { 'www-authenticate': 'Basic realm="token"' });
     }
-    if (u.searchParams.get('service') !== service) return reply(400, { details: `unknown service "${u.searchParams.get('service') ?? ''}"` });
+    if (u.searchParams.get('service') !== service)
+      return reply(400, { details: `unknown service "${u.searchParams.get('service') ?? ''}"` });
     const granted: AccessEntry[] = [];
     for (const s of scopes) {
       const want = parseScope(s);
@@ -215,13 +238,23 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     issuer,
     certPath,
     requests,
-    get tokens() { return tokens; },
+    get tokens() {
+      return tokens;
+    },
     authYaml: `  token:\n    realm: ${realm}\n    service: ${service}\n    issuer: ${issuer}\n    rootcertbundle: ${certPath}`,
-    setLifetime(l) { lifetime = { ...lifetime, ...l }; },
-    reset() { requests.length = 0; },
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => { rmSync(dir, { recursive: true, force: true }); r(); });
-    }),
+    setLifetime(l) {
+      lifetime = { ...lifetime, ...l };
+    },
+    reset() {
+      requests.length = 0;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          r();
+        });
+      }),
   };
 }

@@ -13,8 +13,18 @@ export async function startAptProxy(cacheDir) {
   const counters = { hits: 0, misses: 0, bytesFromMirror: 0 };
   const server = http.createServer((req, res) => {
     let url;
-    try { url = new URL(req.url); } catch { res.writeHead(400); res.end('absolute URL expected (use me as http_proxy)\n'); return; }
-    if (req.method !== 'GET' || url.protocol !== 'http:') { res.writeHead(405); res.end(); return; }
+    try {
+      url = new URL(req.url);
+    } catch {
+      res.writeHead(400);
+      res.end('absolute URL expected (use me as http_proxy)\n');
+      return;
+    }
+    if (req.method !== 'GET' || url.protocol !== 'http:') {
+      res.writeHead(405);
+      res.end();
+      return;
+    }
     const file = join(cacheDir, createHash('sha256').update(url.href).digest('hex'));
     if (existsSync(file)) {
       counters.hits++;
@@ -31,7 +41,10 @@ export async function startAptProxy(cacheDir) {
         return;
       }
       const parts = [];
-      ur.on('data', (c) => { parts.push(c); counters.bytesFromMirror += c.length; });
+      ur.on('data', (c) => {
+        parts.push(c);
+        counters.bytesFromMirror += c.length;
+      });
       ur.on('end', () => {
         const body = Buffer.concat(parts);
         const tmp = `${file}.${process.pid}.tmp`;
@@ -42,14 +55,25 @@ export async function startAptProxy(cacheDir) {
       });
       ur.on('error', (e) => res.destroy(e));
     });
-    up.on('error', (e) => { if (!res.headersSent) { res.writeHead(502); res.end(String(e)); } else res.destroy(e); });
+    up.on('error', (e) => {
+      if (!res.headersSent) {
+        res.writeHead(502);
+        res.end(String(e));
+      } else res.destroy(e);
+    });
   });
-  server.on('connect', (_req, socket) => { socket.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n'); });
+  server.on('connect', (_req, socket) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n');
+  });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${server.address().port}`;
   return {
     url,
     counters,
-    stop: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
   };
 }

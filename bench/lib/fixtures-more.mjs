@@ -27,12 +27,28 @@ async function goServer(benchDir, out) {
   rmSync(src, { recursive: true, force: true });
   mkdirSync(src, { recursive: true });
   writeFileSync(join(src, 'go.mod'), 'module example.com/benchserver\n\ngo 1.19\n');
-  writeFileSync(join(src, 'main.go'), goMain(stdApi(goroot)).replace('fmt.Println(len(table), "functions")', 'fmt.Println(len(table), "functions", len(appTables))'));
+  writeFileSync(
+    join(src, 'main.go'),
+    goMain(stdApi(goroot)).replace('fmt.Println(len(table), "functions")', 'fmt.Println(len(table), "functions", len(appTables))'),
+  );
   for (const [name, text] of goAppFiles(new Rand('s1b-go'), GO_APP_FUNCS)) writeFileSync(join(src, name), text);
   log(`fixtures: building S1b's Go program with ${version} (once; a minute or two)`);
-  const env = { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOARCH: 'amd64', GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local',
-    GOCACHE: join(benchDir, 'go-cache'), GOPATH: join(benchDir, 'go-path'), GOPROXY: 'off' };
-  await run('go', ['build', '-trimpath', '-buildvcs=false', '-ldflags=-buildid=', '-o', out, '.'], { cwd: src, env, log: join(benchDir, 'logs', 'go-build.log') });
+  const env = {
+    ...process.env,
+    CGO_ENABLED: '0',
+    GOOS: 'linux',
+    GOARCH: 'amd64',
+    GOFLAGS: '-mod=mod',
+    GOTOOLCHAIN: 'local',
+    GOCACHE: join(benchDir, 'go-cache'),
+    GOPATH: join(benchDir, 'go-path'),
+    GOPROXY: 'off',
+  };
+  await run('go', ['build', '-trimpath', '-buildvcs=false', '-ldflags=-buildid=', '-o', out, '.'], {
+    cwd: src,
+    env,
+    log: join(benchDir, 'logs', 'go-build.log'),
+  });
   return { kind: 'go', toolchain: version };
 }
 
@@ -44,11 +60,14 @@ export async function makeS1bContext(benchDir) {
   const made = existsSync(stamp) ? JSON.parse(readFileSync(stamp, 'utf8')) : undefined;
   // A generated stand-in is replaced once a Go toolchain is there.
   const goThere = async () => (await run('sh', ['-c', 'command -v go'], { allowFail: true })).code === 0;
-  if (made?.spec !== spec || (made.server.kind !== 'go' && await goThere())) {
+  if (made?.spec !== spec || (made.server.kind !== 'go' && (await goThere()))) {
     rmSync(ctx, { recursive: true, force: true });
     mkdirSync(join(ctx, 'bin'), { recursive: true });
     const server = join(ctx, 'bin', 'server');
-    let how = await goServer(benchDir, server).catch((e) => { log(`fixtures: go build failed (${e.message.split('\n')[0]}); using a generated binary`); return undefined; });
+    let how = await goServer(benchDir, server).catch((e) => {
+      log(`fixtures: go build failed (${e.message.split('\n')[0]}); using a generated binary`);
+      return undefined;
+    });
     if (!how) {
       writeFileSync(server, binaryLike('s1b-server', GENERATED_SERVER_BYTES));
       how = { kind: 'generated (no Go toolchain)' };
@@ -59,11 +78,17 @@ export async function makeS1bContext(benchDir) {
       const dir = join(ctx, 'data', `g${String(i % 10).padStart(2, '0')}`);
       mkdirSync(dir, { recursive: true });
       // Base64 of random bytes in 76-column lines, as embedded certificates or assets are.
-      const b64 = r.bytes(Math.ceil((S1B_FILE_BYTES * 3) / 4)).toString('base64').replace(/.{76}/g, '$&\n');
+      const b64 = r
+        .bytes(Math.ceil((S1B_FILE_BYTES * 3) / 4))
+        .toString('base64')
+        .replace(/.{76}/g, '$&\n');
       writeFileSync(join(dir, `blob-${String(i).padStart(3, '0')}.b64`), b64.slice(0, S1B_FILE_BYTES));
     }
     const bin = readFileSync(server);
-    writeFileSync(stamp, JSON.stringify({ spec, server: { ...how, bytes: bin.length, sha256: createHash('sha256').update(bin).digest('hex') } }));
+    writeFileSync(
+      stamp,
+      JSON.stringify({ spec, server: { ...how, bytes: bin.length, sha256: createHash('sha256').update(bin).digest('hex') } }),
+    );
   }
   writeFileSync(join(ctx, 'oci-build.yml'), OUR_S1B_FILE);
   writeFileSync(join(ctx, 'Containerfile'), CONTAINERFILE_S1B);
@@ -107,7 +132,10 @@ ENV SERVER_DATA=/srv/data
 `;
 
 /** The layers S1b's variants add, for the floor: [name, paths in the context]. */
-export const S1B_LAYERS = [['server', ['bin/server']], ['data', ['data']]];
+export const S1B_LAYERS = [
+  ['server', ['bin/server']],
+  ['data', ['data']],
+];
 
 /**
  * A node_modules-shaped tree of at least `minFiles` regular files of 1-8 KiB (JS, JSON, maps,
@@ -120,13 +148,19 @@ export function makeNodeModules(benchDir, minFiles) {
   const ctx = join(benchDir, name);
   const spec = JSON.stringify({ v: 1, minFiles, seed: 'nm' });
   const stamp = join(ctx, '.bench-stamp');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === spec) return { ctx, ...JSON.parse(readFileSync(join(ctx, '.bench-stats'), 'utf8')) };
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === spec)
+    return { ctx, ...JSON.parse(readFileSync(join(ctx, '.bench-stats'), 'utf8')) };
   log(`fixtures: generating the ${name} node_modules tree (once)`);
   rmSync(ctx, { recursive: true, force: true });
   const r = new Rand('nm');
   const pool = textPool('nm', 4 << 20);
   const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  const mkdir = (d) => { if (!existsSync(d)) { mkdirSync(d, { recursive: true }); stats.dirs++; } };
+  const mkdir = (d) => {
+    if (!existsSync(d)) {
+      mkdirSync(d, { recursive: true });
+      stats.dirs++;
+    }
+  };
   const file = (path, size) => {
     const start = r.int(pool.length - size);
     writeFileSync(path, pool.subarray(start, start + size));
@@ -161,11 +195,16 @@ export function makeNodeModules(benchDir, minFiles) {
       chmodSync(join(dir, 'bin', 'cli.js'), 0o755);
       mkdir(join(nm, '.bin'));
       const link = join(nm, '.bin', pkgName.replace(/^@[^/]+\//, ''));
-      if (!existsSync(link)) { symlinkSync(`../${pkgName}/bin/cli.js`, link); stats.symlinks++; }
+      if (!existsSync(link)) {
+        symlinkSync(`../${pkgName}/bin/cli.js`, link);
+        stats.symlinks++;
+      }
     }
     packages.push({ dir, depth: (parent?.depth ?? 0) + 1 });
   }
-  writeFileSync(join(ctx, 'oci-build.yml'), `# Generated by bench/lib/fixtures-more.mjs (S8): the whole tree as one layer.
+  writeFileSync(
+    join(ctx, 'oci-build.yml'),
+    `# Generated by bench/lib/fixtures-more.mjs (S8): the whole tree as one layer.
 version: 1
 variants:
   nm:
@@ -173,7 +212,8 @@ variants:
     steps:
       - copy: tree/
         to: /app/
-`);
+`,
+  );
   stats.packages = n;
   writeFileSync(join(ctx, '.bench-stats'), JSON.stringify(stats));
   writeFileSync(stamp, spec);

@@ -25,22 +25,33 @@ export class Rand {
   }
 
   u32() {
-    if (this.pos + 4 > this.buf.length) { this.buf = this.cipher.update(ZERO.subarray(0, 65536)); this.pos = 0; }
+    if (this.pos + 4 > this.buf.length) {
+      this.buf = this.cipher.update(ZERO.subarray(0, 65536));
+      this.pos = 0;
+    }
     const v = this.buf.readUInt32LE(this.pos);
     this.pos += 4;
     return v;
   }
 
   /** Integer in [0, n). */
-  int(n) { return Math.floor((this.u32() / 0x1_0000_0000) * n); }
+  int(n) {
+    return Math.floor((this.u32() / 0x1_0000_0000) * n);
+  }
 
   /** Float in [0, 1). */
-  float() { return this.u32() / 0x1_0000_0000; }
+  float() {
+    return this.u32() / 0x1_0000_0000;
+  }
 
   /** Log-uniform integer in [lo, hi]. */
-  logUniform(lo, hi) { return Math.round(Math.exp(Math.log(lo) + this.float() * (Math.log(hi) - Math.log(lo)))); }
+  logUniform(lo, hi) {
+    return Math.round(Math.exp(Math.log(lo) + this.float() * (Math.log(hi) - Math.log(lo))));
+  }
 
-  pick(xs) { return xs[this.int(xs.length)]; }
+  pick(xs) {
+    return xs[this.int(xs.length)];
+  }
 }
 
 /**
@@ -88,7 +99,9 @@ export function binaryLike(seed, size, pool = textPool(`bin-pool:${seed}`, 4 << 
   const r = new Rand(`bin:${seed}`);
   const out = Buffer.alloc(size);
   // 64 common "opcode" bytes with repeats, zeros most frequent.
-  const table = Buffer.from(Array.from({ length: 256 }, (_, i) => (i < 80 ? 0 : i < 112 ? 0xff : i < 136 ? 0x48 : i < 152 ? 0x89 : i < 168 ? 0x8b : r.int(64))));
+  const table = Buffer.from(
+    Array.from({ length: 256 }, (_, i) => (i < 80 ? 0 : i < 112 ? 0xff : i < 136 ? 0x48 : i < 152 ? 0x89 : i < 168 ? 0x8b : r.int(64))),
+  );
   const BLOCK = 4096;
   for (let off = 0; off < size; off += BLOCK) {
     const n = Math.min(BLOCK, size - off);

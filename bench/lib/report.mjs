@@ -46,15 +46,27 @@ export function report(results, info, o) {
   for (const id of ORDER) {
     const s = results[id];
     if (!s) continue;
-    if (s.skipped) { rows.push([id, 'skipped', '', '', '', '', '', '', '', '']); continue; }
+    if (s.skipped) {
+      rows.push([id, 'skipped', '', '', '', '', '', '', '', '']);
+      continue;
+    }
     const names = Object.keys(s.tools);
     names.forEach((t, k) => {
       const m = s.tools[t].median;
       // Older results files have one ratio (the last tool / the first).
-      const ratio = k === 0 ? undefined : s.ratios?.[t] ?? (k === names.length - 1 ? s.ratio : undefined);
-      rows.push([k === 0 ? `${id}${s.carriedOver ? '*' : ''}` : '', t, fmtMs(m.ms), `${fmtMs(m.minMs)}-${fmtMs(m.maxMs)}`,
+      const ratio = k === 0 ? undefined : (s.ratios?.[t] ?? (k === names.length - 1 ? s.ratio : undefined));
+      rows.push([
+        k === 0 ? `${id}${s.carriedOver ? '*' : ''}` : '',
+        t,
+        fmtMs(m.ms),
+        `${fmtMs(m.minMs)}-${fmtMs(m.maxMs)}`,
         ratio === undefined ? '' : `${ratio.toFixed(2)}x`,
-        fmtBytes(m.uploaded), fmtBytes(m.selfReportedUpload), fmtBytes(m.registryGrowth), fmtBytes(m.outputBytes), fmtBytes(m.rssKiB * 1024)]);
+        fmtBytes(m.uploaded),
+        fmtBytes(m.selfReportedUpload),
+        fmtBytes(m.registryGrowth),
+        fmtBytes(m.outputBytes),
+        fmtBytes(m.rssKiB * 1024),
+      ]);
     });
   }
   const lines = [
@@ -62,7 +74,9 @@ export function report(results, info, o) {
     `machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)} RAM, Linux ${info.kernel}, node ${info.node}, ${info.buildah}`,
     '',
     table(rows),
-    ...ORDER.filter((id) => results[id]?.carriedOver).slice(0, 1).map(() => '* from an earlier run (see carriedOver in the JSON: date, commit, sha256 of cli.js)'),
+    ...ORDER.filter((id) => results[id]?.carriedOver)
+      .slice(0, 1)
+      .map(() => '* from an earlier run (see carriedOver in the JSON: date, commit, sha256 of cli.js)'),
     ...ORDER.filter((id) => results[id]?.skipped).map((id) => `${id} skipped: ${results[id].skipped}`),
     ...(results.S3?.layerAlone ? [`S3 layer alone (median): ${fmtMs(results.S3.layerAlone.medianMs)}`] : []),
     ...ORDER.filter((id) => results[id]?.tools?.buildah?.median?.budMs !== undefined).map((id) => {
@@ -71,10 +85,10 @@ export function report(results, info, o) {
     }),
     ...targets(results).map((t) => `target ${t.scenario} ${t.what}: ${t.shown} (target ${t.target}) ${t.met ? 'met' : 'MISSED'}`),
     '',
-    'ratio = that row\'s median / ours (above 1: ours is faster). uploaded = request bodies through the counting proxy',
+    "ratio = that row's median / ours (above 1: ours is faster). uploaded = request bodies through the counting proxy",
     'in front of the registry (blobs + manifests); ours says = our "push:" log line; reg. growth = du -sb of the',
     'registry storage after - before; peak RSS = /usr/bin/time %M (buildah: the largest of its bud/push processes).',
-    'floor = this machine\'s least for the same new bytes: tar | pigz on all cores + both sha256, curl upload (bench/README.md).',
+    "floor = this machine's least for the same new bytes: tar | pigz on all cores + both sha256, curl upload (bench/README.md).",
   ];
   return lines.join('\n');
 }

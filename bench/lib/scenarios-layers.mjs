@@ -14,8 +14,22 @@ const NPROC = availableParallelism();
 /** ours: build --output oci:DIR (blobs hard-linked from the cache dir), no push. */
 async function oursLayout(h, ctx, cacheDir, layout, logFile) {
   rmSync(layout, { recursive: true, force: true });
-  const r = await measured(process.execPath, [h.CLI, 'build', '--config', join(ctx, 'oci-build.yml'), '--output', `oci:${layout}`,
-    '--cache-dir', cacheDir, '--gzip-level', String(h.GZIP_LEVEL)], { log: logFile });
+  const r = await measured(
+    process.execPath,
+    [
+      h.CLI,
+      'build',
+      '--config',
+      join(ctx, 'oci-build.yml'),
+      '--output',
+      `oci:${layout}`,
+      '--cache-dir',
+      cacheDir,
+      '--gzip-level',
+      String(h.GZIP_LEVEL),
+    ],
+    { log: logFile },
+  );
   const m = /layer [0-9a-f]+: .*\((\d+) entries, ([^>]+) -> ([^)]+)\)/.exec(r.stderr);
   return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: m ? parseBytes(m[3]) : NaN, entries: m ? Number(m[1]) : NaN };
 }
@@ -28,7 +42,11 @@ async function pipeline(h, i, ctx, compressor, logFile) {
   if (i < h.WARMUP) {
     const sizeFile = join(h.BENCH, 'out', 'pipeline-size');
     mkdirSync(dirname(sizeFile), { recursive: true });
-    const r = await measured('bash', ['-c', `set -o pipefail; tar -C '${ctx}' -cf - tree | ${compressor} | tee >(wc -c > '${sizeFile}') | sha256sum; wait $!`], { log: logFile });
+    const r = await measured(
+      'bash',
+      ['-c', `set -o pipefail; tar -C '${ctx}' -cf - tree | ${compressor} | tee >(wc -c > '${sizeFile}') | sha256sum; wait $!`],
+      { log: logFile },
+    );
     return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: Number(readFileSync(sizeFile, 'utf8').trim()) };
   }
   const r = await measured('sh', ['-c', `tar -C '${ctx}' -cf - tree | ${compressor} | sha256sum`], { log: logFile });

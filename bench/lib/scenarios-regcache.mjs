@@ -7,11 +7,18 @@ import { log, run } from './util.mjs';
 
 export async function s9(h, ctx) {
   const plan = await run(process.execPath, [h.CLI, 'plan', '--config', join(ctx, 'oci-build-run.yml')], { allowFail: true });
-  if (plan.code !== 0) { h.results.S9 = { description: 'registry cache', skipped: 'the measured build rejects run: steps' }; return; }
-  h.record('S9', 'S5 on an empty --cache-dir, the registry holding the previous S5 build and its layer cache record (cache-registry: auto)', [
-    'one untimed S5 build pushes the image (and the record) to a fresh registry; each run then builds and pushes again with a new --cache-dir',
-    'caches dropped before each run (as S5); run: commands executed = requests the apt proxy saw during the run (apt-get update makes some)',
-  ]);
+  if (plan.code !== 0) {
+    h.results.S9 = { description: 'registry cache', skipped: 'the measured build rejects run: steps' };
+    return;
+  }
+  h.record(
+    'S9',
+    'S5 on an empty --cache-dir, the registry holding the previous S5 build and its layer cache record (cache-registry: auto)',
+    [
+      'one untimed S5 build pushes the image (and the record) to a fresh registry; each run then builds and pushes again with a new --cache-dir',
+      'caches dropped before each run (as S5); run: commands executed = requests the apt proxy saw during the run (apt-get update makes some)',
+    ],
+  );
   const proxy = await startAptProxy(join(h.BENCH, 'apt-cache'));
   const env = { APT_PROXY: proxy.url };
   const perRun = [];

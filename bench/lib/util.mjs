@@ -23,14 +23,24 @@ export async function run(cmd, args, opts = {}) {
       logStream.write(`\n$ ${cmd} ${args.join(' ')}\n`);
     }
     const keep = (s, d) => (s + d).slice(-(capture ? 64 << 20 : 64 << 10));
-    child.stdout.on('data', (d) => { out = keep(out, d.toString()); logStream?.write(d); });
-    child.stderr.on('data', (d) => { err = keep(err, d.toString()); logStream?.write(d); });
+    child.stdout.on('data', (d) => {
+      out = keep(out, d.toString());
+      logStream?.write(d);
+    });
+    child.stderr.on('data', (d) => {
+      err = keep(err, d.toString());
+      logStream?.write(d);
+    });
     if (input !== undefined) child.stdin.end(input);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       logStream?.end();
       if ((code !== 0 || signal) && !allowFail) {
-        reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? code})${log ? ` (log: ${log})` : ''}:\n${err.slice(-4000)}\n${out.slice(-2000)}`));
+        reject(
+          new Error(
+            `${cmd} ${args.join(' ')} failed (${signal ?? code})${log ? ` (log: ${log})` : ''}:\n${err.slice(-4000)}\n${out.slice(-2000)}`,
+          ),
+        );
       } else {
         resolve({ code: code ?? 1, stdout: out, stderr: err });
       }
@@ -51,7 +61,9 @@ export async function measured(cmd, args, opts = {}) {
   try {
     const lines = readFileSync(rssFile, 'utf8').trim().split('\n');
     rssKiB = Number(lines[lines.length - 1]);
-  } catch { /* time did not write it */ }
+  } catch {
+    /* time did not write it */
+  }
   rmSync(rssFile, { force: true });
   return { ...r, ms, rssKiB };
 }
@@ -81,7 +93,10 @@ export function fmtBytes(n) {
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
@@ -101,10 +116,13 @@ export function parseBytes(s) {
 /** Pads a table of strings into aligned columns (first row is the header). */
 export function table(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c] ?? '').length)));
-  const line = (r) => r.map((cell, c) => {
-    const s = String(cell ?? '');
-    return c === 0 || c === 1 ? s.padEnd(widths[c]) : s.padStart(widths[c]);
-  }).join('  ');
+  const line = (r) =>
+    r
+      .map((cell, c) => {
+        const s = String(cell ?? '');
+        return c === 0 || c === 1 ? s.padEnd(widths[c]) : s.padStart(widths[c]);
+      })
+      .join('  ');
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 

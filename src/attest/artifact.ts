@@ -54,7 +54,13 @@ export function artifactManifest(subject: Descriptor, att: Attestation): Artifac
   return {
     manifest,
     bytes,
-    descriptor: { mediaType: MediaType.OciManifest, digest: sha256(bytes), size: bytes.length, artifactType: att.artifactType, ...(annotations ? { annotations } : {}) },
+    descriptor: {
+      mediaType: MediaType.OciManifest,
+      digest: sha256(bytes),
+      size: bytes.length,
+      artifactType: att.artifactType,
+      ...(annotations ? { annotations } : {}),
+    },
     blobs: [
       { digest: EMPTY_DESCRIPTOR.digest, size: EMPTY_BYTES.length, bytes: EMPTY_BYTES },
       { digest: layer.digest, size: layer.size, bytes: att.bytes },

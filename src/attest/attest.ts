@@ -48,7 +48,12 @@ export interface SubjectAttestations {
   attestations: (Attestation & { kind: AttestationKind; publish?: () => Promise<void> })[];
 }
 
-export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSettings, sbomTool: { name: string; version: string }): Promise<SubjectAttestations[]> {
+export async function attestVariant(
+  v: VariantFacts,
+  run: RunFacts,
+  s: AttestSettings,
+  sbomTool: { name: string; version: string },
+): Promise<SubjectAttestations[]> {
   const out: SubjectAttestations[] = [];
   const provenance = (subject: Descriptor, images: ImageFacts[]) => {
     if (!s.provenance) return [];
@@ -59,7 +64,15 @@ export async function attestVariant(v: VariantFacts, run: RunFacts, s: AttestSet
       variants: images.map((i) => ({ name: v.variant, platform: i.platform, steps: v.steps })),
     };
     const { mediaType, bytes } = provenanceStatement([{ name: v.image, digest: subject.digest }], inputs);
-    return [{ kind: 'provenance' as const, artifactType: mediaType, mediaType, bytes, annotations: { [PREDICATE_TYPE_ANNOTATION]: SLSA_PROVENANCE_V1 } }];
+    return [
+      {
+        kind: 'provenance' as const,
+        artifactType: mediaType,
+        mediaType,
+        bytes,
+        annotations: { [PREDICATE_TYPE_ANNOTATION]: SLSA_PROVENANCE_V1 },
+      },
+    ];
   };
   for (const img of v.images) {
     const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
@@ -83,7 +96,8 @@ export type AttestationDigests = Record<string, Partial<Record<AttestationKind, 
 export function digestsOf(list: SubjectAttestations[]): AttestationDigests {
   const out: AttestationDigests = {};
   for (const sa of list) {
-    const entry: Partial<Record<AttestationKind, Digest>> = (out[sa.subject.digest] ??= {});
+    const entry: Partial<Record<AttestationKind, Digest>> = out[sa.subject.digest] ?? {};
+    out[sa.subject.digest] = entry;
     for (const a of sa.attestations) entry[a.kind] = artifactManifest(sa.subject, a).descriptor.digest;
   }
   return out;

@@ -15,7 +15,14 @@ import type { Layer } from '../oci/layer.js';
 import type { Logger } from '../log.js';
 import type { PublishTarget } from '../output/publisher.js';
 import pkg from '../../package.json' with { type: 'json' };
-import { attestVariant, digestsOf, type AttestSettings, type AttestationDigests, type RunFacts, type SubjectAttestations } from './attest.js';
+import {
+  attestVariant,
+  digestsOf,
+  type AttestSettings,
+  type AttestationDigests,
+  type RunFacts,
+  type SubjectAttestations,
+} from './attest.js';
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
 import { runSigner, type SigningSetup } from './sign-all.js';
@@ -41,44 +48,79 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
   const action = env.GITHUB_ACTION_REPOSITORY;
   return {
     buildFile: { path: relative(bf.context, bf.file) || bf.file, digest: sha256(text), content: text },
-    ...(git?.repository && git.sha ? { source: { uri: `${git.serverUrl}/${git.repository}`, commit: git.sha, ...(git.ref ? { ref: git.ref } : {}) } } : {}),
-    ...(onGitHub ? { workflow: { serverUrl: git!.serverUrl, repository: git!.repository, runId: git!.runId!, ...(git!.runAttempt ? { runAttempt: git!.runAttempt } : {}), ...(env.GITHUB_WORKFLOW_REF ? { workflowRef: env.GITHUB_WORKFLOW_REF } : {}), eventName: git!.eventName, ...(git!.job ? { job: git!.job } : {}) } } : {}),
-    builder: { id: action ? `${git?.serverUrl ?? 'https://github.com'}/${action}@${env.GITHUB_ACTION_REF ?? ''}` : `${TOOL.name} CLI`, version: TOOL.version },
+    ...(git?.repository && git.sha
+      ? { source: { uri: `${git.serverUrl}/${git.repository}`, commit: git.sha, ...(git.ref ? { ref: git.ref } : {}) } }
+      : {}),
+    ...(onGitHub
+      ? {
+          workflow: {
+            serverUrl: git!.serverUrl,
+            repository: git!.repository,
+            runId: git!.runId!,
+            ...(git!.runAttempt ? { runAttempt: git!.runAttempt } : {}),
+            ...(env.GITHUB_WORKFLOW_REF ? { workflowRef: env.GITHUB_WORKFLOW_REF } : {}),
+            eventName: git!.eventName,
+            ...(git!.job ? { job: git!.job } : {}),
+          },
+        }
+      : {}),
+    builder: {
+      id: action ? `${git?.serverUrl ?? 'https://github.com'}/${action}@${env.GITHUB_ACTION_REF ?? ''}` : `${TOOL.name} CLI`,
+      version: TOOL.version,
+    },
     args: bf.args,
     fromEnvironment: Object.keys(bf.args).filter((k) => env[k] !== undefined),
   };
 }
 
 /** Attestations of every built variant; `open` gives a layer's blob as a stream. */
-export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: BuiltVariant[], imageOf: (variant: string) => string,
-  open: (layer: Layer) => Promise<Readable>, inp: AttestInputs, logger: Logger): Promise<SubjectAttestations[]> {
+export async function attestBuilt(
+  bf: BuildFile,
+  specs: VariantSpec[],
+  results: BuiltVariant[],
+  imageOf: (variant: string) => string,
+  open: (layer: Layer) => Promise<Readable>,
+  inp: AttestInputs,
+  logger: Logger,
+): Promise<SubjectAttestations[]> {
   if (!inp.provenance && !inp.sbom) return [];
-  const settings: AttestSettings = { provenance: inp.provenance, sbom: inp.sbom, ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}) };
+  const settings: AttestSettings = {
+    provenance: inp.provenance,
+    sbom: inp.sbom,
+    ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}),
+  };
   const run = await runFacts(bf, inp);
   const out: SubjectAttestations[] = [];
   const sign = inp.signing ? runSigner({ ...inp.signing, subjectName: imageOf }, inp.env, logger) : undefined;
   for (const r of results) {
     const spec = specs.find((s) => s.name === r.variant)!;
     const t0 = Date.now();
-    const mine = await attestVariant({
-      variant: r.variant,
-      image: imageOf(r.variant),
-      ...(r.index ? { index: r.index.descriptor } : {}),
-      steps: spec.steps,
-      images: r.images.map((img) => {
-        const baseName = img.manifest.annotations?.['org.opencontainers.image.base.name'];
-        const baseDigest = img.manifest.annotations?.['org.opencontainers.image.base.digest'];
-        return {
-          manifest: img.manifestDescriptor,
-          platform: formatPlatform(img.platform),
-          layers: img.layers.map((l) => () => open(l)),
-          ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
-        };
-      }),
-    }, run, settings, TOOL);
+    const mine = await attestVariant(
+      {
+        variant: r.variant,
+        image: imageOf(r.variant),
+        ...(r.index ? { index: r.index.descriptor } : {}),
+        steps: spec.steps,
+        images: r.images.map((img) => {
+          const baseName = img.manifest.annotations?.['org.opencontainers.image.base.name'];
+          const baseDigest = img.manifest.annotations?.['org.opencontainers.image.base.digest'];
+          return {
+            manifest: img.manifestDescriptor,
+            platform: formatPlatform(img.platform),
+            layers: img.layers.map((l) => () => open(l)),
+            ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
+          };
+        }),
+      },
+      run,
+      settings,
+      TOOL,
+    );
     if (sign) await sign(mine);
     out.push(...mine);
-    logger.info(`attest: ${r.variant}: ${[inp.provenance ? `provenance (${inp.provenance})` : '', inp.sbom ? 'SBOM' : ''].filter(Boolean).join(' and ')} in ${Date.now() - t0} ms`);
+    logger.info(
+      `attest: ${r.variant}: ${[inp.provenance ? `provenance (${inp.provenance})` : '', inp.sbom ? 'SBOM' : ''].filter(Boolean).join(' and ')} in ${Date.now() - t0} ms`,
+    );
   }
   return out;
 }
@@ -87,7 +129,8 @@ export async function attestBuilt(bf: BuildFile, specs: VariantSpec[], results: 
 export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestations[], targets: PublishTarget[]): Promise<void> {
   const pushed = new Map<Digest, RepoRef>();
   for (const t of targets) {
-    for (const d of [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])]) pushed.set(d.digest, t.repo);
+    for (const d of [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])])
+      pushed.set(d.digest, t.repo);
   }
   // One repository's subjects one after the other: their artifact manifests share blobs (the
   // empty config), and two uploads of one blob racing in one repository made distribution 2.8
@@ -100,12 +143,14 @@ export async function attachPushed(reg: ReferrersRegistry, list: SubjectAttestat
     if (!byRepo.has(key)) byRepo.set(key, { repo, subjects: [] });
     byRepo.get(key)!.subjects.push(sa);
   }
-  await Promise.all([...byRepo.values()].map(async ({ repo, subjects }) => {
-    for (const sa of subjects) {
-      await attachToRegistry(reg, repo, sa.subject, sa.attestations);
-      for (const a of sa.attestations) await a.publish?.();
-    }
-  }));
+  await Promise.all(
+    [...byRepo.values()].map(async ({ repo, subjects }) => {
+      for (const sa of subjects) {
+        await attachToRegistry(reg, repo, sa.subject, sa.attestations);
+        for (const a of sa.attestations) await a.publish?.();
+      }
+    }),
+  );
 }
 
 export async function attachLayout(dir: string, list: SubjectAttestations[]): Promise<void> {

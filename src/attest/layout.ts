@@ -13,7 +13,9 @@ import { artifactManifest, mergeReferrers, type Attestation } from './artifact.j
 
 async function writeBlob(dir: string, digest: string, bytes: Buffer): Promise<void> {
   const path = join(dir, 'blobs', 'sha256', digestHex(digest));
-  await writeFile(path, bytes, { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+  await writeFile(path, bytes, { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
 }
 
 /** Adds the attestations of `subject` (already in the layout) as referrers; returns their manifest descriptors. */
@@ -26,7 +28,10 @@ export async function attachToLayout(dir: string, subject: Descriptor, attestati
   }
   const indexPath = join(dir, 'index.json');
   const index = JSON.parse(await readFile(indexPath, 'utf8')) as Index;
-  const merged = mergeReferrers(index.manifests ?? [], artifacts.map((a) => a.descriptor));
+  const merged = mergeReferrers(
+    index.manifests ?? [],
+    artifacts.map((a) => a.descriptor),
+  );
   if (merged) {
     const tmp = `${indexPath}.${process.pid}.referrers.tmp`;
     await writeFile(tmp, `${JSON.stringify({ ...index, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: merged })}\n`);

@@ -21,7 +21,10 @@ export const BUILD_TYPE = 'https://github.com/org/oci-build-action/build-types/o
 
 export type ProvenanceMode = 'min' | 'max';
 
-export interface ProvenanceSubject { name: string; digest: Digest }
+export interface ProvenanceSubject {
+  name: string;
+  digest: Digest;
+}
 
 export interface ProvenanceInputs {
   mode: ProvenanceMode;
@@ -30,7 +33,15 @@ export interface ProvenanceInputs {
   /** The repository and commit built (GitHub: server/owner/repo and GITHUB_SHA). */
   source?: { uri: string; commit: string; ref?: string };
   /** The workflow run, on the Actions runtime. */
-  workflow?: { serverUrl: string; repository: string; runId: string; runAttempt?: string; workflowRef?: string; eventName?: string; job?: string };
+  workflow?: {
+    serverUrl: string;
+    repository: string;
+    runId: string;
+    runAttempt?: string;
+    workflowRef?: string;
+    eventName?: string;
+    job?: string;
+  };
   builder: { id: string; version: string };
   /** Base images by reference as written and the digest they resolved to. */
   bases: { ref: string; digest: Digest; platform?: string }[];
@@ -52,7 +63,9 @@ export interface Statement {
 /** Replaces each arg value found in s by ${NAME}; longer values first so one inside another does not win. */
 function redactor(args: Record<string, string>, fromEnvironment: string[], mode: ProvenanceMode): (s: string) => string {
   if (mode === 'max') return (s) => s;
-  const values = Object.entries(args).filter(([k, v]) => fromEnvironment.includes(k) && v.length > 0).sort((a, b) => b[1].length - a[1].length);
+  const values = Object.entries(args)
+    .filter(([k, v]) => fromEnvironment.includes(k) && v.length > 0)
+    .sort((a, b) => b[1].length - a[1].length);
   return (s) => values.reduce((acc, [name, value]) => acc.split(value).join(`\${${name}}`), s);
 }
 
@@ -96,16 +109,32 @@ export function provenancePredicate(inp: ProvenanceInputs): Record<string, unkno
   const redact = redactor(inp.args, inp.fromEnvironment ?? [], inp.mode);
   const names = Object.keys(inp.args).sort();
   const externalParameters: Record<string, unknown> = {
-    buildFile: { path: inp.buildFile.path, digest: { sha256: digestHex(inp.buildFile.digest) }, ...(inp.mode === 'max' && inp.buildFile.content !== undefined ? { content: inp.buildFile.content } : {}) },
+    buildFile: {
+      path: inp.buildFile.path,
+      digest: { sha256: digestHex(inp.buildFile.digest) },
+      ...(inp.mode === 'max' && inp.buildFile.content !== undefined ? { content: inp.buildFile.content } : {}),
+    },
     // Names only, unless max: a value may come from a secret through the environment.
     args: inp.mode === 'max' ? Object.fromEntries(names.map((n) => [n, inp.args[n]!])) : names,
-    variants: inp.variants.map((v) => ({ name: v.name, platform: v.platform, steps: v.steps.map((s) => describeStep(s, inp.mode, redact)) })),
+    variants: inp.variants.map((v) => ({
+      name: v.name,
+      platform: v.platform,
+      steps: v.steps.map((s) => describeStep(s, inp.mode, redact)),
+    })),
     ...(inp.source ? { source: { uri: inp.source.uri, ...(inp.source.ref ? { ref: inp.source.ref } : {}) } } : {}),
-    ...(inp.workflow?.workflowRef ? { workflow: { ref: inp.workflow.workflowRef, repository: `${inp.workflow.serverUrl}/${inp.workflow.repository}` } } : {}),
+    ...(inp.workflow?.workflowRef
+      ? { workflow: { ref: inp.workflow.workflowRef, repository: `${inp.workflow.serverUrl}/${inp.workflow.repository}` } }
+      : {}),
   };
   const resolvedDependencies = [
-    ...(inp.source ? [{ uri: `git+${inp.source.uri}${inp.source.ref ? `@${inp.source.ref}` : ''}`, digest: { gitCommit: inp.source.commit } }] : []),
-    ...inp.bases.map((b) => ({ uri: `oci://${b.ref}`, digest: { sha256: digestHex(b.digest) }, ...(b.platform ? { annotations: { platform: b.platform } } : {}) })),
+    ...(inp.source
+      ? [{ uri: `git+${inp.source.uri}${inp.source.ref ? `@${inp.source.ref}` : ''}`, digest: { gitCommit: inp.source.commit } }]
+      : []),
+    ...inp.bases.map((b) => ({
+      uri: `oci://${b.ref}`,
+      digest: { sha256: digestHex(b.digest) },
+      ...(b.platform ? { annotations: { platform: b.platform } } : {}),
+    })),
   ];
   const w = inp.workflow;
   const metadata: Record<string, unknown> = {
@@ -137,7 +166,10 @@ export function statement(subjects: ProvenanceSubject[], predicateType: string, 
 }
 
 /** The provenance statement's bytes for these subjects. */
-export function provenanceStatement(subjects: ProvenanceSubject[], inp: ProvenanceInputs): { mediaType: string; bytes: Buffer; statement: Statement } {
+export function provenanceStatement(
+  subjects: ProvenanceSubject[],
+  inp: ProvenanceInputs,
+): { mediaType: string; bytes: Buffer; statement: Statement } {
   const st = statement(subjects, SLSA_PROVENANCE_V1, provenancePredicate(inp));
   return { mediaType: IN_TOTO_JSON, bytes: jsonBytes(st), statement: st };
 }

@@ -39,11 +39,18 @@ export function fallbackTag(subject: Digest): string {
   return `sha256-${digestHex(subject)}`;
 }
 
-export async function attachToRegistry(reg: ReferrersRegistry, repo: RepoRef, subject: Descriptor, attestations: Attestation[]): Promise<Attached> {
+export async function attachToRegistry(
+  reg: ReferrersRegistry,
+  repo: RepoRef,
+  subject: Descriptor,
+  attestations: Attestation[],
+): Promise<Attached> {
   const artifacts = attestations.map((a) => artifactManifest(subject, a));
-  await Promise.all(uniqueBlobs(artifacts).map(async (b) => {
-    if (!(await reg.blobExists(repo, b.digest))) await reg.uploadBlob(repo, b.digest, b.size, () => Readable.from([b.bytes]));
-  }));
+  await Promise.all(
+    uniqueBlobs(artifacts).map(async (b) => {
+      if (!(await reg.blobExists(repo, b.digest))) await reg.uploadBlob(repo, b.digest, b.size, () => Readable.from([b.bytes]));
+    }),
+  );
   for (const a of artifacts) await reg.putManifest(repo, a.descriptor.digest, MediaType.OciManifest, a.bytes);
   const manifests = artifacts.map((a) => a.descriptor);
   // Asked after the push: a registry with the API now lists them, and needs no fallback tag. A
@@ -86,5 +93,7 @@ async function updateFallbackTag(reg: ReferrersRegistry, repo: RepoRef, subject:
     await reg.putManifest(repo, tag, MediaType.OciIndex, jsonBytes(index));
     await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 200)));
   }
-  throw new Error(`${repo.registry}/${repo.repository}:${tag}: the referrers index kept changing under us (${TAG_ROUNDS} rounds); run again to add the missing entries`);
+  throw new Error(
+    `${repo.registry}/${repo.repository}:${tag}: the referrers index kept changing under us (${TAG_ROUNDS} rounds); run again to add the missing entries`,
+  );
 }

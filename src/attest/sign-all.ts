@@ -8,7 +8,14 @@ import type { Logger } from '../log.js';
 import { PREDICATE_TYPE_ANNOTATION } from './artifact.js';
 import type { SubjectAttestations } from './attest.js';
 import { statement, type Statement } from './provenance.js';
-import { BUNDLE_PREDICATE_ANNOTATION, oidcAvailable, signStatement, SIGNING_PERMISSIONS_NOTICE, uploadBundle, type SigningSetup } from './sign.js';
+import {
+  BUNDLE_PREDICATE_ANNOTATION,
+  oidcAvailable,
+  signStatement,
+  SIGNING_PERMISSIONS_NOTICE,
+  uploadBundle,
+  type SigningSetup,
+} from './sign.js';
 
 export type { SigningSetup };
 
@@ -16,14 +23,22 @@ export const CYCLONEDX_PREDICATE = 'https://cyclonedx.org/bom';
 
 function statementOf(sa: SubjectAttestations, a: SubjectAttestations['attestations'][number], name: string): Statement {
   if (a.kind === 'provenance') return JSON.parse(a.bytes.toString('utf8')) as Statement;
-  return statement([{ name, digest: sa.subject.digest }], CYCLONEDX_PREDICATE, JSON.parse(a.bytes.toString('utf8')) as Record<string, unknown>);
+  return statement(
+    [{ name, digest: sa.subject.digest }],
+    CYCLONEDX_PREDICATE,
+    JSON.parse(a.bytes.toString('utf8')) as Record<string, unknown>,
+  );
 }
 
 /**
  * A signer for one run: the first refusal (no OIDC token, or GitHub saying no) gives the one
  * notice and leaves everything after it unsigned, instead of failing every attestation the same way.
  */
-export function runSigner(s: SigningSetup & { subjectName?: (variant: string) => string }, env: Record<string, string | undefined>, logger: Logger): (list: SubjectAttestations[]) => Promise<void> {
+export function runSigner(
+  s: SigningSetup & { subjectName?: (variant: string) => string },
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): (list: SubjectAttestations[]) => Promise<void> {
   let off = false;
   const stop = (why?: string) => {
     if (!off) logger.warn(`${SIGNING_PERMISSIONS_NOTICE}${why ? ` (${why})` : ''}`);
@@ -38,7 +53,9 @@ export function runSigner(s: SigningSetup & { subjectName?: (variant: string) =>
       await uploadBundle(JSON.parse(bundle.toString('utf8')) as Parameters<typeof uploadBundle>[0], s.token);
     } catch (e) {
       uploadRefused = true;
-      logger.warn(`the signed attestations are attached to the images but could not be stored in the repository's attestations (${(e as Error).message}): give the job the \`id-token: write\` and \`attestations: write\` permissions`);
+      logger.warn(
+        `the signed attestations are attached to the images but could not be stored in the repository's attestations (${(e as Error).message}): give the job the \`id-token: write\` and \`attestations: write\` permissions`,
+      );
     }
   };
   return async (list) => {
@@ -46,7 +63,7 @@ export function runSigner(s: SigningSetup & { subjectName?: (variant: string) =>
       for (const [i, a] of sa.attestations.entries()) {
         if (off) return;
         const st = statementOf(sa, a, s.subjectName?.(sa.variant) ?? sa.variant);
-        let signed;
+        let signed: Awaited<ReturnType<typeof signStatement>>;
         try {
           // Signed now, stored in the repository's attestations once the image is pushed (publish).
           signed = await signStatement(st, { ...s, upload: false });
@@ -55,8 +72,14 @@ export function runSigner(s: SigningSetup & { subjectName?: (variant: string) =>
           return;
         }
         sa.attestations[i] = {
-          kind: a.kind, artifactType: signed.mediaType, mediaType: signed.mediaType, bytes: signed.bundle,
-          annotations: { [BUNDLE_PREDICATE_ANNOTATION]: st.predicateType, ...(a.annotations?.[PREDICATE_TYPE_ANNOTATION] ? { [PREDICATE_TYPE_ANNOTATION]: st.predicateType } : {}) },
+          kind: a.kind,
+          artifactType: signed.mediaType,
+          mediaType: signed.mediaType,
+          bytes: signed.bundle,
+          annotations: {
+            [BUNDLE_PREDICATE_ANNOTATION]: st.predicateType,
+            ...(a.annotations?.[PREDICATE_TYPE_ANNOTATION] ? { [PREDICATE_TYPE_ANNOTATION]: st.predicateType } : {}),
+          },
           ...(s.upload ? { publish: publisher(signed.bundle) } : {}),
         };
       }

@@ -13,7 +13,8 @@ export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+jso
 /** The annotation GitHub's own attest actions put on bundle referrers. */
 export const BUNDLE_PREDICATE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
 
-export const SIGNING_PERMISSIONS_NOTICE = 'provenance and SBOM are attached unsigned: give the job the `id-token: write` and `attestations: write` permissions to sign them as GitHub artifact attestations';
+export const SIGNING_PERMISSIONS_NOTICE =
+  'provenance and SBOM are attached unsigned: give the job the `id-token: write` and `attestations: write` permissions to sign them as GitHub artifact attestations';
 
 export interface SigningSetup {
   /** GitHub token for the attestations API. */
@@ -40,7 +41,10 @@ export interface SignedStatement {
  * `attestations: write`. Done after the image is pushed, so no attestation names an image that
  * never reached the registry.
  */
-export async function uploadBundle(bundle: { mediaType?: string; verificationMaterial?: Record<string, unknown>; dsseEnvelope?: Record<string, unknown> }, token: string): Promise<string | undefined> {
+export async function uploadBundle(
+  bundle: { mediaType?: string; verificationMaterial?: Record<string, unknown>; dsseEnvelope?: Record<string, unknown> },
+  token: string,
+): Promise<string | undefined> {
   // Read at call time (the library's context reads the environment once, at import).
   const octokit = github.getOctokit(token, { baseUrl: process.env.GITHUB_API_URL || 'https://api.github.com' });
   const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');

@@ -47,7 +47,9 @@ function decompressed(path: string, kind: ArchiveKind): Readable {
   // Node has no bzip2/xz: the system's tool decompresses (present wherever GNU tar is).
   const child = spawn(kind === 'xz' ? 'xz' : 'bzip2', ['-dc', path], { stdio: ['ignore', 'pipe', 'inherit'] });
   child.on('error', (err) => child.stdout.destroy(new Error(`${kind} is needed to read ${path}: ${err.message}`)));
-  child.on('exit', (code) => { if (code) child.stdout.destroy(new Error(`${kind} -dc ${path} exited with ${code}`)); });
+  child.on('exit', (code) => {
+    if (code) child.stdout.destroy(new Error(`${kind} -dc ${path} exited with ${code}`));
+  });
   return child.stdout;
 }
 
@@ -64,7 +66,13 @@ function scratchDir(): string {
 }
 
 /** The entries of the archive unpacked into `destDir` (absolute, normalized). */
-export async function archiveEntries(path: string, kind: ArchiveKind, destDir: string, owner: { uid: number; gid: number } | undefined, fail: (m: string) => never): Promise<LayerEntry[]> {
+export async function archiveEntries(
+  path: string,
+  kind: ArchiveKind,
+  destDir: string,
+  owner: { uid: number; gid: number } | undefined,
+  fail: (m: string) => never,
+): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [];
   const writes: Promise<void>[] = [];
   let hostile: string | undefined;
@@ -81,7 +89,10 @@ export async function archiveEntries(path: string, kind: ArchiveKind, destDir: s
       const dest = inside(e.path);
       const link = e.type === 'Link' ? inside(e.linkpath ?? '') : undefined;
       // The root itself (`./` unpacked into /) is never an entry of a layer.
-      if (dest === undefined || dest === '/' || (e.type === 'Link' && link === undefined)) { e.resume(); return; }
+      if (dest === undefined || dest === '/' || (e.type === 'Link' && link === undefined)) {
+        e.resume();
+        return;
+      }
       const ids = owner ?? { uid: e.uid ?? 0, gid: e.gid ?? 0 };
       const mode = (e.mode ?? 0o644) & 0o7777;
       if (e.type === 'File' || e.type === 'OldFile' || e.type === 'ContiguousFile') {

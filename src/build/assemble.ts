@@ -39,7 +39,10 @@ export function applySettings(parent: ContainerConfig | undefined, v: VariantSpe
   if (v.volumes.length) c.Volumes = { ...(c.Volumes ?? {}), ...Object.fromEntries(v.volumes.map((p) => [p, {}])) };
   if (v.stopSignal) c.StopSignal = v.stopSignal;
   if (v.healthcheck) c.Healthcheck = v.healthcheck;
-  if (v.onBuild) { if (v.onBuild.length) c.OnBuild = v.onBuild; else delete c.OnBuild; }
+  if (v.onBuild) {
+    if (v.onBuild.length) c.OnBuild = v.onBuild;
+    else delete c.OnBuild;
+  }
   return c;
 }
 
@@ -48,7 +51,8 @@ export function mergeEnv(base: string[], add: Record<string, string>): string[] 
   for (const [k, val] of Object.entries(add)) {
     const i = out.findIndex((e) => e === k || e.startsWith(`${k}=`));
     const entry = `${k}=${val}`;
-    if (i >= 0) out[i] = entry; else out.push(entry);
+    if (i >= 0) out[i] = entry;
+    else out.push(entry);
   }
   return out;
 }
@@ -72,9 +76,13 @@ export function assemble(input: AssembleInput): BuiltImage {
   if (variant.author !== undefined) config.author = variant.author;
   // arm64 means arm64/v8: a parent that spells the variant out keeps it (in the config and the
   // index entry), as the base's index says it, instead of losing it to normalization.
-  const variantName = parentConfig.variant && platformMatches(platform, { os: platform.os, architecture: platform.architecture, variant: parentConfig.variant })
-    ? parentConfig.variant : platform.variant;
-  if (variantName) config.variant = variantName; else delete config.variant;
+  const variantName =
+    parentConfig.variant &&
+    platformMatches(platform, { os: platform.os, architecture: platform.architecture, variant: parentConfig.variant })
+      ? parentConfig.variant
+      : platform.variant;
+  if (variantName) config.variant = variantName;
+  else delete config.variant;
   // Fields Docker writes that describe the machine that built the parent, not this image.
   delete config.container;
   delete config.container_config;
@@ -100,8 +108,16 @@ export function assemble(input: AssembleInput): BuiltImage {
   };
   const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
   return {
-    variant: variant.name, platform, config, configBytes, configDescriptor, layers,
-    manifest, manifestBytes, manifestDescriptor, totalSize,
+    variant: variant.name,
+    platform,
+    config,
+    configBytes,
+    configDescriptor,
+    layers,
+    manifest,
+    manifestBytes,
+    manifestDescriptor,
+    totalSize,
   };
 }
 
@@ -115,21 +131,37 @@ export function createdTime(sourceDateEpoch: number | undefined): string {
  * built) an OCI index lists the manifests in the order the platforms were given, so the
  * same inputs give the same index whether built in one job or merged from several.
  */
-export function assembleVariant(variant: string, images: BuiltImage[], asIndex: boolean, annotations: Record<string, string>): BuiltVariant {
+export function assembleVariant(
+  variant: string,
+  images: BuiltImage[],
+  asIndex: boolean,
+  annotations: Record<string, string>,
+): BuiltVariant {
   const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
   if (!asIndex) {
     const only = images[0]!;
     return { variant, images, tagged: only.manifestDescriptor, taggedBytes: only.manifestBytes, totalSize: imageSizes };
   }
-  const { bytes, descriptor } = buildIndex(images.map((i) => i.manifestDescriptor), annotations);
+  const { bytes, descriptor } = buildIndex(
+    images.map((i) => i.manifestDescriptor),
+    annotations,
+  );
   return { variant, images, index: { bytes, descriptor }, tagged: descriptor, taggedBytes: bytes, totalSize: imageSizes + bytes.length };
 }
 
-export function buildIndex(manifests: Descriptor[], annotations: Record<string, string>): { doc: Index; bytes: Buffer; descriptor: Descriptor } {
+export function buildIndex(
+  manifests: Descriptor[],
+  annotations: Record<string, string>,
+): { doc: Index; bytes: Buffer; descriptor: Descriptor } {
   const doc: Index = {
     schemaVersion: 2,
     mediaType: MediaType.OciIndex,
-    manifests: manifests.map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, ...(m.platform ? { platform: m.platform } : {}) })),
+    manifests: manifests.map((m) => ({
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      ...(m.platform ? { platform: m.platform } : {}),
+    })),
     ...(Object.keys(annotations).length ? { annotations } : {}),
   };
   const bytes = jsonBytes(doc);

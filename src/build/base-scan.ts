@@ -8,9 +8,15 @@ import type { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
 
 /** The users and groups of an image (/etc/passwd and /etc/group), for owner names. */
-export interface OwnerFiles { passwd?: string; group?: string }
+export interface OwnerFiles {
+  passwd?: string;
+  group?: string;
+}
 
-export interface BaseFiles { fs: FsView; owners: OwnerFiles }
+export interface BaseFiles {
+  fs: FsView;
+  owners: OwnerFiles;
+}
 
 /**
  * Lists a base image's final file system and reads its users and groups: once per base per
@@ -20,7 +26,10 @@ export class BaseScanner {
   private readonly scans = new Map<string, Promise<BaseFiles>>();
   private readonly done = new Set<string>();
 
-  constructor(private readonly fetcher: BlobFetcher, private readonly cacheDir: string | undefined) {}
+  constructor(
+    private readonly fetcher: BlobFetcher,
+    private readonly cacheDir: string | undefined,
+  ) {}
 
   /** True when the scan of this base (by manifest digest) is finished or saved: it costs nothing more. */
   alreadyScanned(digest: string): boolean {
@@ -37,7 +46,12 @@ export class BaseScanner {
     let p = this.scans.get(key);
     if (!p) {
       p = this.read(base);
-      p.then(() => this.done.add(key), () => { /* reported to the variants that wait for it */ });
+      p.then(
+        () => this.done.add(key),
+        () => {
+          /* reported to the variants that wait for it */
+        },
+      );
       this.scans.set(key, p);
     }
     return p;
@@ -54,20 +68,31 @@ export class BaseScanner {
       try {
         const doc = JSON.parse(await readFile(saved, 'utf8')) as { version: 1; paths: [string, string][]; owners: OwnerFiles };
         if (doc.version === 1) return { fs: FsView.fromListing(new Map(doc.paths.map(([p, type]) => [p, { type }]))), owners: doc.owners };
-      } catch { /* not scanned yet */ }
+      } catch {
+        /* not scanned yet */
+      }
     }
     // The scan reads each layer as it downloads (the first streams; the others download
     // meanwhile and are read from the store when the scan gets to them).
-    for (const l of base.layers.slice(1)) this.fetcher.ensureLocal(l.digest, base.repo).catch(() => { /* the scan's open reports it */ });
+    for (const l of base.layers.slice(1))
+      this.fetcher.ensureLocal(l.digest, base.repo).catch(() => {
+        /* the scan's open reports it */
+      });
     const openers = base.layers.map((l) => () => this.fetcher.openThrough(l.digest, base.repo));
     // One pass over the base layers: the final tree and the user and group files.
     // The diff_ids are checked on the way: a base whose config does not describe its layers is
     // refused here, not pushed for a runtime to refuse.
-    const { files, paths } = await scanLayers(openers, { wanted: ['/etc/passwd', '/etc/group'], listPaths: true, diffIds: base.config.rootfs.diff_ids })
-      .catch((err: unknown) => {
-        if (!(err instanceof DiffIdMismatchError)) throw err;
-        throw new BaseImageError(base.name, `${err.message}: the base image is inconsistent (a runtime such as containerd refuses to pull what is built on it); rebuild it, or use another base`);
-      });
+    const { files, paths } = await scanLayers(openers, {
+      wanted: ['/etc/passwd', '/etc/group'],
+      listPaths: true,
+      diffIds: base.config.rootfs.diff_ids,
+    }).catch((err: unknown) => {
+      if (!(err instanceof DiffIdMismatchError)) throw err;
+      throw new BaseImageError(
+        base.name,
+        `${err.message}: the base image is inconsistent (a runtime such as containerd refuses to pull what is built on it); rebuild it, or use another base`,
+      );
+    });
     const listing = paths ?? new Map();
     const owners = { passwd: files.get('/etc/passwd')?.toString('utf8'), group: files.get('/etc/group')?.toString('utf8') };
     if (saved) await writeAtomic(saved, JSON.stringify({ version: 1, paths: [...listing].map(([p, info]) => [p, info.type]), owners }));

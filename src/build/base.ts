@@ -18,7 +18,10 @@ export interface BaseImage {
 }
 
 export class BaseImageError extends Error {
-  constructor(readonly reference: string, message: string) {
+  constructor(
+    readonly reference: string,
+    message: string,
+  ) {
     super(`base image ${reference}: ${message}`);
     this.name = 'BaseImageError';
   }
@@ -42,8 +45,10 @@ export function scratchImage(platform: Platform): BaseImage {
 }
 
 function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
-    || (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown');
+  return (
+    d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+    (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown')
+  );
 }
 
 /** Picks the manifest for `platform` out of an index, skipping attestation entries. */
@@ -52,7 +57,10 @@ export function selectPlatform(reference: string, index: Index, platform: Platfo
   const match = candidates.find((m) => platformMatches(platform, m.platform));
   if (match) return match;
   const have = candidates.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ') || 'none';
-  throw new BaseImageError(reference, `has no manifest for ${formatPlatform(platform)} (it has: ${have}); pick a base image built for that platform`);
+  throw new BaseImageError(
+    reference,
+    `has no manifest for ${formatPlatform(platform)} (it has: ${have}); pick a base image built for that platform`,
+  );
 }
 
 export async function resolveBase(client: RegistryClient, reference: string, platform: Platform): Promise<BaseImage> {
@@ -92,8 +100,14 @@ export async function resolveBase(client: RegistryClient, reference: string, pla
   if (!config.rootfs || !Array.isArray(config.rootfs.diff_ids) || config.rootfs.diff_ids.length !== layers.length) {
     throw new BaseImageError(name, `its config lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ${layers.length} layers`);
   }
-  if (config.os !== platform.os || !platformMatches(platform, { os: config.os, architecture: config.architecture, variant: config.variant })) {
-    throw new BaseImageError(name, `is ${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ''}, not ${formatPlatform(platform)}`);
+  if (
+    config.os !== platform.os ||
+    !platformMatches(platform, { os: config.os, architecture: config.architecture, variant: config.variant })
+  ) {
+    throw new BaseImageError(
+      name,
+      `is ${config.os}/${config.architecture}${config.variant ? `/${config.variant}` : ''}, not ${formatPlatform(platform)}`,
+    );
   }
   // The index's variant (arm64's "v8") when the config leaves it out: the built image's
   // config and index entry then say it too (see assemble).
@@ -104,9 +118,17 @@ export async function resolveBase(client: RegistryClient, reference: string, pla
 const STRING_LIST = 'a list of strings';
 /** The fields of a config's `config` the builder reads or carries over, and the JSON type each must have. */
 const FIELD_TYPES: Record<string, 'string' | typeof STRING_LIST | 'an object'> = {
-  Env: STRING_LIST, Entrypoint: STRING_LIST, Cmd: STRING_LIST, Shell: STRING_LIST, OnBuild: STRING_LIST,
-  User: 'string', WorkingDir: 'string', StopSignal: 'string',
-  ExposedPorts: 'an object', Volumes: 'an object', Labels: 'an object',
+  Env: STRING_LIST,
+  Entrypoint: STRING_LIST,
+  Cmd: STRING_LIST,
+  Shell: STRING_LIST,
+  OnBuild: STRING_LIST,
+  User: 'string',
+  WorkingDir: 'string',
+  StopSignal: 'string',
+  ExposedPorts: 'an object',
+  Volumes: 'an object',
+  Labels: 'an object',
 };
 
 function jsonType(v: unknown): string {
@@ -119,20 +141,34 @@ function jsonType(v: unknown): string {
  */
 function checkConfigTypes(name: string, config: unknown): void {
   const bad = (field: string, want: string, got: unknown) =>
-    new BaseImageError(name, `its config's ${field} is ${jsonType(got)}, not ${want}; the image is malformed: rebuild it, or use another base`);
-  if (jsonType(config) !== 'an object') throw new BaseImageError(name, `its config blob is ${jsonType(config)}, not a JSON object; the image is malformed: rebuild it, or use another base`);
+    new BaseImageError(
+      name,
+      `its config's ${field} is ${jsonType(got)}, not ${want}; the image is malformed: rebuild it, or use another base`,
+    );
+  if (jsonType(config) !== 'an object')
+    throw new BaseImageError(
+      name,
+      `its config blob is ${jsonType(config)}, not a JSON object; the image is malformed: rebuild it, or use another base`,
+    );
   const c = config as Record<string, unknown>;
-  for (const f of ['architecture', 'os', 'variant'] as const) if (c[f] !== undefined && typeof c[f] !== 'string') throw bad(f, 'a string', c[f]);
+  for (const f of ['architecture', 'os', 'variant'] as const)
+    if (c[f] !== undefined && typeof c[f] !== 'string') throw bad(f, 'a string', c[f]);
   if (c.rootfs !== undefined && jsonType(c.rootfs) !== 'an object') throw bad('rootfs', 'an object', c.rootfs);
   const diffIds = (c.rootfs as { diff_ids?: unknown } | undefined)?.diff_ids;
-  if (diffIds !== undefined && (!Array.isArray(diffIds) || diffIds.some((d) => typeof d !== 'string'))) throw bad('rootfs.diff_ids', STRING_LIST, diffIds);
+  if (diffIds !== undefined && (!Array.isArray(diffIds) || diffIds.some((d) => typeof d !== 'string')))
+    throw bad('rootfs.diff_ids', STRING_LIST, diffIds);
   if (c.history !== undefined && c.history !== null && !Array.isArray(c.history)) throw bad('history', 'a list', c.history);
   if (c.config === undefined || c.config === null) return;
   if (jsonType(c.config) !== 'an object') throw bad('config', 'an object', c.config);
   for (const [field, want] of Object.entries(FIELD_TYPES)) {
     const v = (c.config as Record<string, unknown>)[field];
     if (v === undefined || v === null) continue;
-    const ok = want === STRING_LIST ? Array.isArray(v) && v.every((x) => typeof x === 'string') : want === 'string' ? typeof v === 'string' : jsonType(v) === 'an object';
+    const ok =
+      want === STRING_LIST
+        ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+        : want === 'string'
+          ? typeof v === 'string'
+          : jsonType(v) === 'an object';
     if (!ok) throw bad(`config.${field}`, want, v);
   }
 }

@@ -100,7 +100,6 @@ interface VariantJob {
   done: Promise<VariantState>;
 }
 
-
 export class DaemonlessBuilder implements Builder {
   private readonly fetcher: BlobFetcher;
   private readonly bases = new Map<string, Promise<BaseImage>>();
@@ -120,7 +119,11 @@ export class DaemonlessBuilder implements Builder {
   /** The state of a variant of this build for a platform (copy: from:). */
   private lookup?: (name: string, platform: Platform) => Promise<VariantState> | undefined;
 
-  constructor(private readonly client: RegistryClient, private readonly store: BlobStore, private readonly opts: BuildOptions) {
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly store: BlobStore,
+    private readonly opts: BuildOptions,
+  ) {
     this.fetcher = new BlobFetcher(client, store, opts.progress);
     this.scanner = new BaseScanner(this.fetcher, opts.cacheDir);
   }
@@ -137,10 +140,16 @@ export class DaemonlessBuilder implements Builder {
         const parentJob = parent ? start(parent, platform) : undefined;
         let filesKnown!: (f: VariantFiles) => void;
         let filesFailed!: (err: unknown) => void;
-        const files = new Promise<VariantFiles>((res, rej) => { filesKnown = res; filesFailed = rej; });
-        files.catch(() => { /* the done promise reports it */ });
-        const done = (parentJob ? parentJob.files : Promise.resolve(undefined))
-          .then((pf) => this.buildVariant(bf, v, platform, parentJob && pf ? { files: pf, done: parentJob.done } : undefined, filesKnown));
+        const files = new Promise<VariantFiles>((res, rej) => {
+          filesKnown = res;
+          filesFailed = rej;
+        });
+        files.catch(() => {
+          /* the done promise reports it */
+        });
+        const done = (parentJob ? parentJob.files : Promise.resolve(undefined)).then((pf) =>
+          this.buildVariant(bf, v, platform, parentJob && pf ? { files: pf, done: parentJob.done } : undefined, filesKnown),
+        );
         done.catch(filesFailed);
         job = { files, done };
         states.set(key, job);
@@ -156,14 +165,17 @@ export class DaemonlessBuilder implements Builder {
     const wanted = (name: string, seen = new Set<string>()): boolean => {
       if (seen.has(name)) return false;
       seen.add(name);
-      return variants.some((c) => (c.steps.some((s) => s.kind === 'copy' && s.from === name))
-        || (c.from === name && (hasRun(c) || wanted(c.name, seen))));
+      return variants.some(
+        (c) => c.steps.some((s) => s.kind === 'copy' && s.from === name) || (c.from === name && (hasRun(c) || wanted(c.name, seen))),
+      );
     };
     for (const v of variants) if (wanted(v.name)) this.rootfsWanted.add(v.name);
     // A base that only one variant runs commands on (and nothing copies from a step-less
     // variant, whose file system would be the base's) is extracted into that variant's
     // working directory directly.
-    const copiesFromBare = variants.some((c) => c.steps.some((s) => s.kind === 'copy' && s.from !== undefined && byName.get(s.from)?.steps.length === 0));
+    const copiesFromBare = variants.some((c) =>
+      c.steps.some((s) => s.kind === 'copy' && s.from !== undefined && byName.get(s.from)?.steps.length === 0),
+    );
     const runsOn = new Map<string, number>();
     for (const v of variants) if (!v.from && hasRun(v)) runsOn.set(v.base ?? 'scratch', (runsOn.get(v.base ?? 'scratch') ?? 0) + 1);
     for (const v of variants) if (!v.from && !copiesFromBare && runsOn.get(v.base ?? 'scratch') === 1) this.soleBaseUser.add(v.name);
@@ -184,7 +196,9 @@ export class DaemonlessBuilder implements Builder {
   }
 
   private async buildVariant(
-    bf: BuildFile, v: VariantSpec, platform: Platform,
+    bf: BuildFile,
+    v: VariantSpec,
+    platform: Platform,
     parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
     filesKnown: (f: VariantFiles) => void,
   ): Promise<VariantState> {
@@ -214,30 +228,69 @@ export class DaemonlessBuilder implements Builder {
       owners = {};
       if (v.steps.length) {
         const scanning = this.scanner.scan(base);
-        scanning.catch(() => { /* awaited below */ });
+        scanning.catch(() => {
+          /* awaited below */
+        });
         speculation = await this.speculate(bf, v, platform, base);
-        const scan = await scanning.catch((err: unknown) => { speculation?.abort.abort(); throw err; });
+        const scan = await scanning.catch((err: unknown) => {
+          speculation?.abort.abort();
+          throw err;
+        });
         fs = scan.fs.clone();
         owners = scan.owners;
       }
-      logger.info(`[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`);
+      logger.info(
+        `[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`,
+      );
     }
     fs ??= new FsView();
     const producer = this.producer();
     const freshFrom = this.opts.rebuildFrom?.get(v.name);
     const fresh = (step?: Step) => ({ fresh: freshFrom !== undefined && step !== undefined && v.steps.indexOf(step) >= freshFrom });
-    const start = { ...(parent ? { from: v.from } : { base: baseAnnotations['org.opencontainers.image.base.name'] ?? v.base ?? 'scratch', ...(baseAnnotations['org.opencontainers.image.base.digest'] ? { digest: baseAnnotations['org.opencontainers.image.base.digest'] } : {}) }) };
-    const journal = (step: Step | undefined, keyParts: Record<string, unknown> | undefined, diffId: string) => {
-      if (step && keyParts) this.opts.onLayerKey?.({ variant: v.name, platform: formatPlatform(platform), step: v.steps.indexOf(step), keyParts, diffId, start });
+    const start = {
+      ...(parent
+        ? { from: v.from }
+        : {
+            base: baseAnnotations['org.opencontainers.image.base.name'] ?? v.base ?? 'scratch',
+            ...(baseAnnotations['org.opencontainers.image.base.digest']
+              ? { digest: baseAnnotations['org.opencontainers.image.base.digest'] }
+              : {}),
+          }),
     };
-    const writeOne = async (createdBy: string, entries: Awaited<ReturnType<typeof stepEntries>>, step?: Step, runKey?: Record<string, unknown>, made?: Promise<ProducedLayer>): Promise<Layer> => {
+    const journal = (step: Step | undefined, keyParts: Record<string, unknown> | undefined, diffId: string) => {
+      if (step && keyParts)
+        this.opts.onLayerKey?.({
+          variant: v.name,
+          platform: formatPlatform(platform),
+          step: v.steps.indexOf(step),
+          keyParts,
+          diffId,
+          start,
+        });
+    };
+    const writeOne = async (
+      createdBy: string,
+      entries: Awaited<ReturnType<typeof stepEntries>>,
+      step?: Step,
+      runKey?: Record<string, unknown>,
+      made?: Promise<ProducedLayer>,
+    ): Promise<Layer> => {
       const t = Date.now();
-      const { layer: built, how, keyParts } = made ? await made : step && (step.kind === 'copy' || step.kind === 'file')
-        ? await producer.fromStep(step, entries, undefined, fresh(step))
-        : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
+      const {
+        layer: built,
+        how,
+        keyParts,
+      } = made
+        ? await made
+        : step && (step.kind === 'copy' || step.kind === 'file')
+          ? await producer.fromStep(step, entries, undefined, fresh(step))
+          : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
       journal(step, keyParts, built.diffId);
-      const verb = how === 'built' ? '' : how === 'cached' ? (built.remote ? ' [cached: registry]' : ' [cached]') : ' [shared with another variant]';
-      logger.info(`[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`);
+      const verb =
+        how === 'built' ? '' : how === 'cached' ? (built.remote ? ' [cached: registry]' : ' [cached]') : ' [shared with another variant]';
+      logger.info(
+        `[${label}] layer ${built.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')}${verb} (${entries.length} entries, ${formatBytes(built.uncompressedSize)} -> ${formatBytes(built.descriptor.size)}) in ${formatMs(Date.now() - t)}`,
+      );
       const layer = this.layerOf(built, createdBy);
       this.origins.set(layer, made && how === 'built' ? 'speculated' : how);
       return layer;
@@ -250,8 +303,14 @@ export class DaemonlessBuilder implements Builder {
     let work: WorkingRootfs | undefined;
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     // I/O errors name the step and path and say what to do (src/errors/io.ts).
-    const ioError = (err: unknown, step: Step) => stepIoError(err, `${step.pos.file}:${step.pos.line}`, `variant ${v.name}: ${describeStep(step)}`,
-      step.kind === 'run' ? 'temporary root file system' : 'cache', dirname(this.store.root));
+    const ioError = (err: unknown, step: Step) =>
+      stepIoError(
+        err,
+        `${step.pos.file}:${step.pos.line}`,
+        `variant ${v.name}: ${describeStep(step)}`,
+        step.kind === 'run' ? 'temporary root file system' : 'cache',
+        dirname(this.store.root),
+      );
     let current: Step | undefined;
     try {
       for (const step of v.steps) {
@@ -265,10 +324,19 @@ export class DaemonlessBuilder implements Builder {
           const { layers: parentLayers, config: parentConfig } = await parentImage();
           // The command's result depends on the file system it starts from (every diffID so
           // far), the step, and the environment it runs in; a cache hit skips running it.
-          const runKey = runStepKeyParts(step, [...parentLayers, ...done].map((l) => l.diffId), formatPlatform(platform), parentConfig, v, this.opts.sourceDateEpoch);
+          const runKey = runStepKeyParts(
+            step,
+            [...parentLayers, ...done].map((l) => l.diffId),
+            formatPlatform(platform),
+            parentConfig,
+            v,
+            this.opts.sourceDateEpoch,
+          );
           let hit = fresh(step).fresh ? undefined : await producer.lookup(runKey);
           if (hit?.remote && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
-            logger.warn(`[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`);
+            logger.warn(
+              `[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`,
+            );
             producer.distrust(runKey);
             hit = undefined;
           }
@@ -276,7 +344,9 @@ export class DaemonlessBuilder implements Builder {
             journal(step, producer.runKeyParts(runKey), hit.diffId);
             const layer = this.layerOf(hit, createdBy);
             this.origins.set(layer, 'cached');
-            logger.info(`[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached${hit.remote ? ' in the registry' : ''}: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`);
+            logger.info(
+              `[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${describeStep(step)} [cached${hit.remote ? ' in the registry' : ''}: command not run] (${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`,
+            );
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
             const listing = await listLayer(layer);
@@ -291,12 +361,19 @@ export class DaemonlessBuilder implements Builder {
           logger.info(`[${label}] ${describeStep(step)}`);
           const asRun = step.dockerUser && step.user ? { ...step, user: dockerUserSpec(step.user, owners.passwd) } : step;
           const result = await runStep(asRun, {
-            rootfs: work.dir, config: parentConfig.config, variantEnv: step.ownEnv ? {} : v.env, tmpDir: this.rootfsCache().top,
+            rootfs: work.dir,
+            config: parentConfig.config,
+            variantEnv: step.ownEnv ? {} : v.env,
+            tmpDir: this.rootfsCache().top,
             ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}),
-            onLine: (l) => logger.info(`[${label}]  | ${l}`), note,
-            isolation: this.opts.isolation ?? 'auto', announce: (m) => this.opts.logger.info(m),
+            onLine: (l) => logger.info(`[${label}]  | ${l}`),
+            note,
+            isolation: this.opts.isolation ?? 'auto',
+            announce: (m) => this.opts.logger.info(m),
           });
-          logger.info(`[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`);
+          logger.info(
+            `[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`,
+          );
           const layer = await writeOne(createdBy, result.entries, step, runKey);
           work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
           written.push(Promise.resolve(layer));
@@ -332,8 +409,12 @@ export class DaemonlessBuilder implements Builder {
           }
           speculation = undefined;
         }
-        const p = writeOne(createdBy, entries, step, undefined, made).catch((err: unknown) => { throw ioError(err, step); });
-        p.catch(() => { /* awaited below */ });
+        const p = writeOne(createdBy, entries, step, undefined, made).catch((err: unknown) => {
+          throw ioError(err, step);
+        });
+        p.catch(() => {
+          /* awaited below */
+        });
         written.push(p);
       }
       // The image spec's manifest schema wants at least one layer: a scratch variant with
@@ -351,24 +432,41 @@ export class DaemonlessBuilder implements Builder {
     if (work) {
       // Kept for the variants that start from this one or copy from it, as the final chain's rootfs.
       if (this.rootfsWanted.has(v.name)) {
-        await this.rootfsCache().apply(work, newLayers.slice(work.chain.length - parentLayers.length).map((l) => this.chainLayer(l, `${v.name}: ${l.createdBy}`)));
+        await this.rootfsCache().apply(
+          work,
+          newLayers.slice(work.chain.length - parentLayers.length).map((l) => this.chainLayer(l, `${v.name}: ${l.createdBy}`)),
+        );
         await this.rootfsCache().adopt(work);
       } else {
         await this.rootfsCache().discard(work);
       }
     }
     const image = assemble({
-      variant: v, platform, parentConfig, parentLayers, newLayers, baseAnnotations,
+      variant: v,
+      platform,
+      parentConfig,
+      parentLayers,
+      newLayers,
+      baseAnnotations,
       created: createdTime(this.opts.sourceDateEpoch),
     });
     const inherited: LayerOrigin = parent ? 'from' : 'base';
-    this.reports.set(`${v.name}|${formatPlatform(platform)}`, image.layers.map((l, index) => ({
-      variant: v.name, platform: formatPlatform(platform), index, digest: l.descriptor.digest, createdBy: l.createdBy,
-      origin: index < parentLayers.length ? inherited : this.origins.get(l) ?? 'built',
-    })));
+    this.reports.set(
+      `${v.name}|${formatPlatform(platform)}`,
+      image.layers.map((l, index) => ({
+        variant: v.name,
+        platform: formatPlatform(platform),
+        index,
+        digest: l.descriptor.digest,
+        createdBy: l.createdBy,
+        origin: index < parentLayers.length ? inherited : (this.origins.get(l) ?? 'built'),
+      })),
+    );
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
     await this.store.putBytes(image.manifestDescriptor.digest, image.manifestBytes);
-    logger.info(`[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${newLayers.length} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`);
+    logger.info(
+      `[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${newLayers.length} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`,
+    );
     return { image, fs, owners, baseAnnotations };
   }
 
@@ -383,17 +481,32 @@ export class DaemonlessBuilder implements Builder {
     const digest = base.digest;
     // One guess per base scan: the scan's inflate runs on one core and needs it; one layer
     // compressing beside it, a chunk at a time, fills the other.
-    if (!speculable(first) || !base.repo || !digest || base.layers.length === 0 || this.scanner.alreadyScanned(digest) || this.speculating.has(digest)) return undefined;
+    if (
+      !speculable(first) ||
+      !base.repo ||
+      !digest ||
+      base.layers.length === 0 ||
+      this.scanner.alreadyScanned(digest) ||
+      this.speculating.has(digest)
+    )
+      return undefined;
     this.speculating.add(digest);
     try {
       const entries = await stepEntries(first, {
-        context: bf.context, platform: formatPlatform(platform), fs: guessedFs(first),
+        context: bf.context,
+        platform: formatPlatform(platform),
+        fs: guessedFs(first),
         resolveOwner: async (o: string): Promise<Owner> => resolveOwner(o),
       });
       if (fileBytes(entries) < SPECULATE_BYTES) return undefined;
       const abort = new AbortController();
-      const produced = this.producer().fromStep(first, entries, { signal: abort.signal, parallel: () => (this.scanner.finished(digest) ? defaultParallelism() : 1) });
-      produced.catch(() => { /* aborted, or failed: the real step reports its own errors */ });
+      const produced = this.producer().fromStep(first, entries, {
+        signal: abort.signal,
+        parallel: () => (this.scanner.finished(digest) ? defaultParallelism() : 1),
+      });
+      produced.catch(() => {
+        /* aborted, or failed: the real step reports its own errors */
+      });
       return { entries, produced, abort };
     } catch {
       return undefined; // the real step says what is wrong
@@ -406,8 +519,16 @@ export class DaemonlessBuilder implements Builder {
   producer(): LayerProducer {
     if (!this.layerProducer) {
       const dir = this.opts.cacheDir;
-      this.layerProducer = new LayerProducer(this.store, dir ? new LayerCache(dir, this.store, this.opts.remoteLayers) : undefined, dir ? new FileHasher(dir) : undefined,
-        { mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000), compression: this.opts.compression, ...(this.opts.progress ? { progress: this.opts.progress } : {}) });
+      this.layerProducer = new LayerProducer(
+        this.store,
+        dir ? new LayerCache(dir, this.store, this.opts.remoteLayers) : undefined,
+        dir ? new FileHasher(dir) : undefined,
+        {
+          mtime: new Date((this.opts.sourceDateEpoch ?? 0) * 1000),
+          compression: this.opts.compression,
+          ...(this.opts.progress ? { progress: this.opts.progress } : {}),
+        },
+      );
     }
     return this.layerProducer;
   }
@@ -419,7 +540,11 @@ export class DaemonlessBuilder implements Builder {
 
   private rootfsCache(): RootfsCache {
     // Next to the blob store, in the cache directory (same file system: cheap copies).
-    this.rootfs ??= new RootfsCache(dirname(this.store.root), (m) => this.opts.logger.info(m), (m) => this.opts.logger.debug(m));
+    this.rootfs ??= new RootfsCache(
+      dirname(this.store.root),
+      (m) => this.opts.logger.info(m),
+      (m) => this.opts.logger.debug(m),
+    );
     return this.rootfs;
   }
 
@@ -436,7 +561,9 @@ export class DaemonlessBuilder implements Builder {
   }
 
   private chain(layers: readonly Layer[]): ChainLayer[] {
-    return layers.map((l, i) => this.chainLayer(l, l.createdBy === 'base' ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, '')));
+    return layers.map((l, i) =>
+      this.chainLayer(l, l.createdBy === 'base' ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, '')),
+    );
   }
 
   /**
@@ -444,9 +571,14 @@ export class DaemonlessBuilder implements Builder {
    * snapshot (shared with the other variants that start there) on first use, then brought up to
    * date with the copy/file layers written since the last run: step.
    */
-  private async workingRootfs(work: WorkingRootfs | undefined, parentLayers: Layer[], own: Layer[], exclusive: boolean): Promise<WorkingRootfs> {
+  private async workingRootfs(
+    work: WorkingRootfs | undefined,
+    parentLayers: Layer[],
+    own: Layer[],
+    exclusive: boolean,
+  ): Promise<WorkingRootfs> {
     const cache = this.rootfsCache();
-    const w = work ?? await cache.checkout(this.chain(parentLayers), { exclusive });
+    const w = work ?? (await cache.checkout(this.chain(parentLayers), { exclusive }));
     const all = this.chain([...parentLayers, ...own]);
     await cache.apply(w, all.slice(w.chain.length));
     return w;
@@ -455,7 +587,8 @@ export class DaemonlessBuilder implements Builder {
   /** The final file system of another variant of this build (same platform), for copy: from:. */
   private async variantRoot(from: string, name: string, platform: Platform): Promise<string> {
     const state = this.lookup?.(name, platform);
-    if (!state) throw new Error(`variant ${from}: copy from ${name}: that variant is not part of this build for ${formatPlatform(platform)}`);
+    if (!state)
+      throw new Error(`variant ${from}: copy from ${name}: that variant is not part of this build for ${formatPlatform(platform)}`);
     const s = await state;
     return this.rootfsCache().snapshot(this.chain(s.image.layers));
   }
@@ -472,7 +605,10 @@ export class DaemonlessBuilder implements Builder {
       p = resolveBase(this.client, ref, platform).catch((err: unknown) => {
         if (err instanceof BaseImageError) throw err;
         // Registry and network failures: say which base it was and what to check.
-        throw new BaseImageError(ref, `${(err as Error).message}\n  (fix: check the reference and that its registry is reachable; for a private registry give credentials with registry-auth or ~/.docker/config.json)`);
+        throw new BaseImageError(
+          ref,
+          `${(err as Error).message}\n  (fix: check the reference and that its registry is reachable; for a private registry give credentials with registry-auth or ~/.docker/config.json)`,
+        );
       });
       this.bases.set(key, p);
     }

@@ -4,7 +4,16 @@ import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.j
 import { writeLayer } from '../layer/writer.js';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { type CachedLayer, compressionKeyPart, type UsedLayer, type FileHasher, hashKey, type LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
+import {
+  type CachedLayer,
+  compressionKeyPart,
+  type UsedLayer,
+  type FileHasher,
+  hashKey,
+  type LayerCache,
+  stepKeyParts,
+  type KeyEntry,
+} from '../cache/layer-cache.js';
 import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
@@ -43,8 +52,9 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
       if (sig) out.openedStat.set(i, sig);
     }
   }
-  const small = pending.every((i) => (entries[i]!.size ?? 0) <= SMALL_FILE_BYTES)
-    && pending.reduce((n, i) => n + (entries[i]!.size ?? 0), 0) <= BUFFER_BYTES;
+  const small =
+    pending.every((i) => (entries[i]!.size ?? 0) <= SMALL_FILE_BYTES) &&
+    pending.reduce((n, i) => n + (entries[i]!.size ?? 0), 0) <= BUFFER_BYTES;
   if (small) {
     // Read each once (a few at a time); the layer is written from these bytes.
     await pooled(pending, 8, async (i) => {
@@ -84,7 +94,11 @@ function keyIdentity(e: LayerEntry): Record<string, unknown> {
  * buffer: when a registry record has it, hashing those files first is likely to find the layer.
  * Only a hint (the real key decides), so it is one streaming hash in the entries' own order.
  */
-function shapeOf(step: CopyStep | FileStep, entries: readonly LayerEntry[], keyOpts: { mtime: Date; compression: LayerCompression }): string | undefined {
+function shapeOf(
+  step: CopyStep | FileStep,
+  entries: readonly LayerEntry[],
+  keyOpts: { mtime: Date; compression: LayerCompression },
+): string | undefined {
   let total = 0;
   let big = false;
   for (const e of entries) {
@@ -111,7 +125,9 @@ export interface ProducedLayer {
 }
 
 /** How a layer is looked up: `fresh` ignores the cache (--rebuild-from) but still records the result. */
-export interface CacheControl { fresh?: boolean }
+export interface CacheControl {
+  fresh?: boolean;
+}
 
 /**
  * The one place layers are made. With a cache, a layer is looked up by everything that
@@ -146,24 +162,36 @@ export class LayerProducer {
     const keyOpts = { mtime: this.opts.mtime, compression: this.opts.compression };
     let sources = await identifySources(entries, hasher);
     const shape = shapeOf(step, entries, keyOpts);
-    if (sources.unknown.size > 0 && shape && await this.cache.remote?.hasShape(shape)) {
+    if (sources.unknown.size > 0 && shape && (await this.cache.remote?.hasShape(shape))) {
       // The registry's record has a layer of exactly these entries: read the big files for
       // their hashes (much cheaper than compressing them) and look the key up before writing.
-      await pooled([...sources.unknown], 8, async (i) => { const p = entries[i]!.hostPath; if (p) await hasher.hash(p); });
+      await pooled([...sources.unknown], 8, async (i) => {
+        const p = entries[i]!.hostPath;
+        if (p) await hasher.hash(p);
+      });
       sources = await identifySources(entries, hasher);
     }
     const checkUnchanged = async (): Promise<void> => {
       for (const { path, sig } of sources.byStat) {
-        if (!(await unchangedSince(path, sig))) throw new Error(`${path} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`);
+        if (!(await unchangedSince(path, sig)))
+          throw new Error(
+            `${path} changed during the build (it was known by its size, times and inode, which moved while the layer was written); build again`,
+          );
       }
     };
     if (sources.unknown.size === 0) {
       const keyParts = stepKeyParts(step, sources.entries, keyOpts);
-      return this.byKey(hashKey(keyParts), async () => {
-        const layer = await this.write(sources.entries, control);
-        await checkUnchanged();
-        return layer;
-      }, keyParts, cc, shape);
+      return this.byKey(
+        hashKey(keyParts),
+        async () => {
+          const layer = await this.write(sources.entries, control);
+          await checkUnchanged();
+          return layer;
+        },
+        keyParts,
+        cc,
+        shape,
+      );
     }
     // One pass. Variants or platforms that copy the same unseen files share one write, by a
     // key of the files' identities (never persisted: it says nothing about content).
@@ -204,7 +232,11 @@ export class LayerProducer {
   }
 
   /** A layer keyed by the caller (a run: step's parent chain, command and environment). */
-  async fromKey(parts: Record<string, unknown> | undefined, make: () => Promise<BuiltLayer>, cc: CacheControl = {}): Promise<ProducedLayer> {
+  async fromKey(
+    parts: Record<string, unknown> | undefined,
+    make: () => Promise<BuiltLayer>,
+    cc: CacheControl = {},
+  ): Promise<ProducedLayer> {
     if (!this.cache || !parts) return { layer: await make(), how: 'built' };
     const keyParts = this.runKeyParts(parts);
     return this.byKey(hashKey(keyParts), make, keyParts, cc);
@@ -233,7 +265,10 @@ export class LayerProducer {
     let layer: BuiltLayer;
     try {
       layer = await writeLayer(entries, this.store, {
-        mtime: this.opts.mtime, compression: this.opts.compression, ...control, onBytes: (n) => task.add(n),
+        mtime: this.opts.mtime,
+        compression: this.opts.compression,
+        ...control,
+        onBytes: (n) => task.add(n),
       });
     } catch (err) {
       task.fail();
@@ -287,7 +322,13 @@ export class LayerProducer {
   }
 
   /** The layer recorded under `key`, or made and recorded. */
-  private byKey(key: string, make: () => Promise<BuiltLayer>, keyParts: Record<string, unknown>, cc: CacheControl, shape?: string): Promise<ProducedLayer> {
+  private byKey(
+    key: string,
+    make: () => Promise<BuiltLayer>,
+    keyParts: Record<string, unknown>,
+    cc: CacheControl,
+    shape?: string,
+  ): Promise<ProducedLayer> {
     // A fresh layer is not shared with a caller that may take it from the cache.
     return this.once(cc.fresh ? `fresh:${key}` : key, async () => {
       const hit = cc.fresh ? undefined : await this.cache!.get(key, shape);

@@ -7,12 +7,34 @@ import type { ImageConfig } from '../oci/types.js';
  * environment it runs in. One function for the builder and `plan --explain`, so the
  * explanation computes the very key the build will.
  */
-export function runStepKeyParts(step: RunStep, parentDiffIds: readonly string[], platform: string, parentConfig: ImageConfig, v: Pick<VariantSpec, 'env'>, sourceDateEpoch: number | undefined): Record<string, unknown> {
+export function runStepKeyParts(
+  step: RunStep,
+  parentDiffIds: readonly string[],
+  platform: string,
+  parentConfig: ImageConfig,
+  v: Pick<VariantSpec, 'env'>,
+  sourceDateEpoch: number | undefined,
+): Record<string, unknown> {
   return {
-    kind: 'run', parent: [...parentDiffIds], platform,
-    step: { command: step.command, shell: step.shell ?? null, env: step.env, user: step.user ?? null, workdir: step.workdir ?? null, network: step.network },
-    image: { env: parentConfig.config?.Env ?? [], user: parentConfig.config?.User ?? '', workdir: parentConfig.config?.WorkingDir ?? '', shell: parentConfig.config?.Shell ?? null },
+    kind: 'run',
+    parent: [...parentDiffIds],
+    platform,
+    step: {
+      command: step.command,
+      shell: step.shell ?? null,
+      env: step.env,
+      user: step.user ?? null,
+      workdir: step.workdir ?? null,
+      network: step.network,
+    },
+    image: {
+      env: parentConfig.config?.Env ?? [],
+      user: parentConfig.config?.User ?? '',
+      workdir: parentConfig.config?.WorkingDir ?? '',
+      shell: parentConfig.config?.Shell ?? null,
+    },
     // A Dockerfile's RUN carries its own environment (ownEnv): the variant's is already in it.
-    variantEnv: step.ownEnv ? {} : v.env, sourceDateEpoch: sourceDateEpoch ?? null,
+    variantEnv: step.ownEnv ? {} : v.env,
+    sourceDateEpoch: sourceDateEpoch ?? null,
   };
 }

@@ -30,7 +30,7 @@ export function speculable(step: Step | undefined): step is CopyStep {
 }
 
 export function fileBytes(entries: readonly LayerEntry[]): number {
-  return entries.reduce((n, e) => n + (e.type === 'file' ? e.size ?? 0 : 0), 0);
+  return entries.reduce((n, e) => n + (e.type === 'file' ? (e.size ?? 0) : 0), 0);
 }
 
 /** The same layer entries (everything the writer's output depends on), in any order. */

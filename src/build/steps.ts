@@ -13,7 +13,10 @@ import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
 import { statChange } from '../cache/file-hasher.js';
 
-export interface Owner { uid: number; gid: number }
+export interface Owner {
+  uid: number;
+  gid: number;
+}
 
 export interface StepContext {
   /** The build context (absolute); no source may lead outside it. */
@@ -31,7 +34,10 @@ export interface StepContext {
 }
 
 export class StepError extends Error {
-  constructor(readonly step: Step, message: string) {
+  constructor(
+    readonly step: Step,
+    message: string,
+  ) {
     super(`${step.pos.file}:${step.pos.line}: ${message}`);
     this.name = 'StepError';
   }
@@ -64,18 +70,33 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
   const owner = step.owner ? await ctx.resolveOwner(step.owner) : ROOT;
   if (step.kind === 'dir') return dirEntries(step, ctx.fs, owner);
   const out = new Map<string, LayerEntry>();
-  const add = (e: LayerEntry) => { out.set(e.path, e); };
+  const add = (e: LayerEntry) => {
+    out.set(e.path, e);
+  };
   let explicitDir: string | undefined;
   if (step.kind === 'file') {
     const content = Buffer.from(step.content, 'utf8');
-    add({ path: normalize(step.path), type: 'file', mode: step.mode ?? 0o644, uid: owner.uid, gid: owner.gid, size: content.length, open: () => Readable.from([content]) });
+    add({
+      path: normalize(step.path),
+      type: 'file',
+      mode: step.mode ?? 0o644,
+      uid: owner.uid,
+      gid: owner.gid,
+      size: content.length,
+      open: () => Readable.from([content]),
+    });
   } else if (step.from !== undefined) {
     if (!ctx.variantRoot) throw new StepError(step, `copy from ${step.from}: no root file system available`);
     const root = await ctx.variantRoot(step.from);
     explicitDir = copyFromImage(step, {
-      root, add, ...(step.owner ? { owner } : {}), exists: (p) => ctx.fs.has(p),
+      root,
+      add,
+      ...(step.owner ? { owner } : {}),
+      exists: (p) => ctx.fs.has(p),
       ...(ctx.note ? { note: ctx.note } : {}),
-      fail: (m) => { throw new StepError(step, m); },
+      fail: (m) => {
+        throw new StepError(step, m);
+      },
     });
   } else {
     explicitDir = await copyInto(step, ctx, owner, add);
@@ -86,8 +107,11 @@ export async function stepEntries(step: Step, ctx: StepContext): Promise<LayerEn
 
 /** Adds the copy's entries; returns the destination directory when the copy targets one. */
 async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e: LayerEntry) => void): Promise<string | undefined> {
-  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob)
-    || (step.dockerRules === true && ctx.fs.type(step.to) === 'dir');
+  const intoDir =
+    step.to.endsWith('/') ||
+    step.sources.length > 1 ||
+    step.sources.some((s) => s.isGlob) ||
+    (step.dockerRules === true && ctx.fs.type(step.to) === 'dir');
   let destDir: string | undefined = intoDir ? normalize(step.to) : undefined;
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
@@ -100,12 +124,15 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
       if (kind) {
         const dir = normalize(step.to);
         destDir = dir;
-        const unpacked = await archiveEntries(match, kind, dir, step.owner ? owner : undefined, (m) => { throw new StepError(step, m); });
+        const unpacked = await archiveEntries(match, kind, dir, step.owner ? owner : undefined, (m) => {
+          throw new StepError(step, m);
+        });
         // Unlike a copied directory, the archive's directories set existing ones' owner and mode.
         for (const e of unpacked) add(e);
         continue;
       }
-      const followed = st.isSymbolicLink() && source.pattern.endsWith('/') && (await stat(match).catch(() => undefined))?.isDirectory() === true;
+      const followed =
+        st.isSymbolicLink() && source.pattern.endsWith('/') && (await stat(match).catch(() => undefined))?.isDirectory() === true;
       if (followed || st.isDirectory()) {
         // As with Docker's COPY, a directory's contents go into the destination.
         const dir = normalize(step.to);
@@ -165,7 +192,15 @@ async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir:
 }
 
 /** Adds one host path; returns true when it is a directory to descend into. */
-async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: string, owner: Owner, add: AddEntry, topLevel: boolean): Promise<boolean> {
+async function addNode(
+  step: CopyStep,
+  ctx: StepContext,
+  host: string,
+  dest: string,
+  owner: Owner,
+  add: AddEntry,
+  topLevel: boolean,
+): Promise<boolean> {
   const st = await lstat(host, { bigint: true });
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
@@ -174,7 +209,10 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
     const target = await readlink(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
     if (target.startsWith('/') || !inside(ctx.context, resolved)) {
-      throw new StepError(step, `symlink ${relative(ctx.context, host)} -> ${target} leads outside the build context ${ctx.context}; make it a relative link to a path inside the context, or copy its target instead`);
+      throw new StepError(
+        step,
+        `symlink ${relative(ctx.context, host)} -> ${target} leads outside the build context ${ctx.context}; make it a relative link to a path inside the context, or copy its target instead`,
+      );
     }
     add({ path: dest, type: 'symlink', mode: 0o777, uid: owner.uid, gid: owner.gid, linkname: target });
     return false;
@@ -189,18 +227,34 @@ async function addNode(step: CopyStep, ctx: StepContext, host: string, dest: str
   if (st.isFile()) {
     const mode = step.mode ?? perm;
     const size = Number(st.size);
-    add({ path: dest, type: 'file', mode, uid: owner.uid, gid: owner.gid, size, hostPath: host, open: () => openSource(host, size), changedSince: () => rewritten(ctx, host, st) },
-      st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined);
+    add(
+      {
+        path: dest,
+        type: 'file',
+        mode,
+        uid: owner.uid,
+        gid: owner.gid,
+        size,
+        hostPath: host,
+        open: () => openSource(host, size),
+        changedSince: () => rewritten(ctx, host, st),
+      },
+      st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined,
+    );
     return false;
   }
   const where = topLevel ? '' : ` (in the copied directory ${relative(ctx.context, dirname(host)) || '.'})`;
-  throw new StepError(step, `${relative(ctx.context, host) || host}${where} is a special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`);
+  throw new StepError(
+    step,
+    `${relative(ctx.context, host) || host}${where} is a special file (socket, FIFO or device) that cannot go into a layer; remove it from the copy`,
+  );
 }
 
 /** The directory and its missing parents, all with the step's owner (Docker's WORKDIR after USER). */
 function dirEntries(step: DirStep, fs: FsView, owner: Owner): LayerEntry[] {
   const dir = normalize(step.path);
-  return [...ancestors(dir), dir].filter((d) => d !== '/' && !fs.has(d))
+  return [...ancestors(dir), dir]
+    .filter((d) => d !== '/' && !fs.has(d))
     .map((d) => ({ path: d, type: 'dir' as const, mode: 0o755, uid: owner.uid, gid: owner.gid }));
 }
 
@@ -212,8 +266,13 @@ function dirEntries(step: DirStep, fs: FsView, owner: Owner): LayerEntry[] {
 function utf8Name(step: CopyStep, ctx: StepContext, dir: string, raw: Buffer): string {
   const name = raw.toString('utf8');
   if (Buffer.from(name, 'utf8').equals(raw)) return name;
-  const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
-  throw new StepError(step, `${relative(ctx.context, dir) || '.'} (in the build context ${ctx.context}) has a file name that is not valid UTF-8: "${shown}"; rename it (for example with convmv or mv) or leave it out of the copy`);
+  const shown = [...raw]
+    .map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`))
+    .join('');
+  throw new StepError(
+    step,
+    `${relative(ctx.context, dir) || '.'} (in the build context ${ctx.context}) has a file name that is not valid UTF-8: "${shown}"; rename it (for example with convmv or mv) or leave it out of the copy`,
+  );
 }
 
 /**
@@ -222,9 +281,16 @@ function utf8Name(step: CopyStep, ctx: StepContext, dir: string, raw: Buffer): s
  */
 function rewritten(ctx: StepContext, host: string, before: BigIntStats): string | undefined {
   let after: BigIntStats | undefined;
-  try { after = lstatSync(host, { bigint: true }); } catch { after = undefined; }
+  try {
+    after = lstatSync(host, { bigint: true });
+  } catch {
+    after = undefined;
+  }
   const moved = statChange(before, after);
-  return moved && `${relative(ctx.context, host) || host} in the build context was written to while it was read: ${moved}; build again once nothing writes to it`;
+  return (
+    moved &&
+    `${relative(ctx.context, host) || host} in the build context was written to while it was read: ${moved}; build again once nothing writes to it`
+  );
 }
 
 function inside(root: string, p: string): boolean {

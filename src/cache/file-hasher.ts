@@ -74,7 +74,10 @@ export class FileHasher {
   private readonly learned = new Map<string, FileRecord>();
   private readonly opts: Required<FileHasherOptions>;
 
-  constructor(readonly dir: string, opts: FileHasherOptions = {}) {
+  constructor(
+    readonly dir: string,
+    opts: FileHasherOptions = {},
+  ) {
     this.file = join(dir, 'files.json');
     this.opts = { racyWindowMs: 2000, maxAgeMs: 30 * 24 * 3600 * 1000, now: Date.now, ...opts };
   }
@@ -87,7 +90,9 @@ export class FileHasher {
       p = this.compute(abs);
       this.memo.set(abs, p);
       // A failure is not remembered: a later call tries again.
-      p.catch(() => { if (this.memo.get(abs) === p) this.memo.delete(abs); });
+      p.catch(() => {
+        if (this.memo.get(abs) === p) this.memo.delete(abs);
+      });
     }
     return p;
   }
@@ -101,7 +106,11 @@ export class FileHasher {
     let st: BigIntStats;
     // Synchronous: a stat of a cached inode takes microseconds, a trip through the thread pool
     // (busy compressing) far longer, and a layer may have thousands of files.
-    try { st = lstatSync(abs, { bigint: true }); } catch { return {}; }
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch {
+      return {};
+    }
     if (!st.isFile()) return {};
     const sig = statSig(st);
     const size = Number(st.size);
@@ -135,7 +144,11 @@ export class FileHasher {
   async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number): Promise<void> {
     const abs = resolve(path);
     let after: BigIntStats;
-    try { after = lstatSync(abs, { bigint: true }); } catch { return; }
+    try {
+      after = lstatSync(abs, { bigint: true });
+    } catch {
+      return;
+    }
     this.learn(abs, hash, before, after, bytes);
   }
 
@@ -163,7 +176,8 @@ export class FileHasher {
     const now = this.opts.now();
     const sig = statSig(after);
     const stable = sig === before && BigInt(bytes) === after.size;
-    if (stable) this.seen.set(abs, { hash, sig }); else this.seen.delete(abs);
+    if (stable) this.seen.set(abs, { hash, sig });
+    else this.seen.delete(abs);
     // Recorded only when the file did not change while being read and was not modified
     // just before: a same-size rewrite in the same timestamp tick (file system timestamps
     // are coarse) would leave size and mtime as recorded. A later write moves mtime off
@@ -196,12 +210,26 @@ export class FileHasher {
 }
 
 function statFields(st: BigIntStats): Omit<FileRecord, 'hash' | 'usedAt'> {
-  return { size: st.size.toString(), mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString(), mode: Number(st.mode) };
+  return {
+    size: st.size.toString(),
+    mtimeNs: st.mtimeNs.toString(),
+    ctimeNs: st.ctimeNs.toString(),
+    ino: st.ino.toString(),
+    dev: st.dev.toString(),
+    mode: Number(st.mode),
+  };
 }
 
 function sameStat(rec: Omit<FileRecord, 'hash' | 'usedAt'>, st: BigIntStats): boolean {
   const s = statFields(st);
-  return rec.size === s.size && rec.mtimeNs === s.mtimeNs && rec.ctimeNs === s.ctimeNs && rec.ino === s.ino && rec.dev === s.dev && rec.mode === s.mode;
+  return (
+    rec.size === s.size &&
+    rec.mtimeNs === s.mtimeNs &&
+    rec.ctimeNs === s.ctimeNs &&
+    rec.ino === s.ino &&
+    rec.dev === s.dev &&
+    rec.mode === s.mode
+  );
 }
 
 /** The file still has the stat its hash was known by (checked after a layer read it). */
@@ -223,8 +251,18 @@ async function readRecords(file: string): Promise<Map<string, FileRecord>> {
   }
   if (!isObject(v) || v.version !== 1 || !isObject(v.files)) return out;
   for (const [k, r] of Object.entries(v.files)) {
-    if (isObject(r) && typeof r.hash === 'string' && isDigest(r.hash) && typeof r.size === 'string' && typeof r.mtimeNs === 'string'
-      && typeof r.ctimeNs === 'string' && typeof r.ino === 'string' && typeof r.dev === 'string' && typeof r.mode === 'number' && typeof r.usedAt === 'number') {
+    if (
+      isObject(r) &&
+      typeof r.hash === 'string' &&
+      isDigest(r.hash) &&
+      typeof r.size === 'string' &&
+      typeof r.mtimeNs === 'string' &&
+      typeof r.ctimeNs === 'string' &&
+      typeof r.ino === 'string' &&
+      typeof r.dev === 'string' &&
+      typeof r.mode === 'number' &&
+      typeof r.usedAt === 'number'
+    ) {
       out.set(k, r as unknown as FileRecord);
     }
   }

@@ -34,8 +34,11 @@ function recordPath(dir: string, variant: string, platform: string): string {
 export async function loadJournal(dir: string, variant: string, platform: string): Promise<JournalRecord | undefined> {
   try {
     const v = JSON.parse(await readFile(recordPath(dir, variant, platform), 'utf8')) as unknown;
-    if (isObject(v) && v.version === 1 && v.variant === variant && v.platform === platform && isObject(v.steps)) return v as unknown as JournalRecord;
-  } catch { /* none yet, or unreadable: no history to compare with */ }
+    if (isObject(v) && v.version === 1 && v.variant === variant && v.platform === platform && isObject(v.steps))
+      return v as unknown as JournalRecord;
+  } catch {
+    /* none yet, or unreadable: no history to compare with */
+  }
   return undefined;
 }
 
@@ -45,7 +48,14 @@ export class KeyJournal {
 
   constructor(private readonly dir: string) {}
 
-  add(e: { variant: string; platform: string; step: number; keyParts: Record<string, unknown>; diffId: string; start: JournalRecord['start'] }): void {
+  add(e: {
+    variant: string;
+    platform: string;
+    step: number;
+    keyParts: Record<string, unknown>;
+    diffId: string;
+    start: JournalRecord['start'];
+  }): void {
     const id = `${e.variant}\n${e.platform}`;
     let r = this.records.get(id);
     if (!r) {
@@ -74,7 +84,11 @@ export interface KeyChange {
  */
 function flatten(v: unknown, at: string, out: Map<string, string>): void {
   if (Array.isArray(v)) {
-    if (at.endsWith('parent')) { for (const [i, x] of v.entries()) out.set(`${at}[${i}]`, canonicalJson(x)); out.set(`${at}.length`, String(v.length)); return; }
+    if (at.endsWith('parent')) {
+      for (const [i, x] of v.entries()) out.set(`${at}[${i}]`, canonicalJson(x));
+      out.set(`${at}.length`, String(v.length));
+      return;
+    }
     if (v.length && v.every((x) => isObject(x) && typeof x.path === 'string')) {
       // The entry itself (so one that is added or gone is one change), then its fields.
       for (const x of v as { path: string }[]) {
@@ -108,7 +122,10 @@ export function diffKeyParts(was: unknown, now: unknown): KeyChange[] {
     const entry = /^(entries\[.+?\])(\.|$)/.exec(field);
     if (entry?.[2] === '') {
       // An entry that changed as a whole is told by its fields; one added or gone is one change.
-      if (x === undefined || y === undefined) { whole.add(field); out.push({ field, ...(x !== undefined ? { was: x } : {}), ...(y !== undefined ? { now: y } : {}) }); }
+      if (x === undefined || y === undefined) {
+        whole.add(field);
+        out.push({ field, ...(x !== undefined ? { was: x } : {}), ...(y !== undefined ? { now: y } : {}) });
+      }
       continue;
     }
     if (entry && whole.has(entry[1]!)) continue;

@@ -73,7 +73,11 @@ export class LayerCache {
    * @param store where the blobs are; default `dir/blobs`, which is where the pipeline keeps them.
    * @param remote consulted on a miss (the registry's records).
    */
-  constructor(readonly dir: string, store?: BlobStore, readonly remote?: RemoteLayers) {
+  constructor(
+    readonly dir: string,
+    store?: BlobStore,
+    readonly remote?: RemoteLayers,
+  ) {
     this.store = store ?? new BlobStore(join(dir, 'blobs'));
   }
 
@@ -93,7 +97,7 @@ export class LayerCache {
    * tier's layer, if it has one. `shape` is remembered with a hit for the registry's record.
    */
   async get(key: string, shape?: string): Promise<CachedLayer | undefined> {
-    const hit = await this.getLocal(key) ?? await this.getRemote(key);
+    const hit = (await this.getLocal(key)) ?? (await this.getRemote(key));
     if (hit) this.use(key, hit, shape);
     return hit;
   }
@@ -148,11 +152,17 @@ export class LayerCache {
   async put(key: string, layer: CachedLayer, shape?: string): Promise<void> {
     const file = this.recordPath(key);
     const { descriptor, diffId, uncompressedSize } = layer;
-    if (!isDigest(descriptor.digest) || !Number.isSafeInteger(descriptor.size) || descriptor.size < 0 || typeof descriptor.mediaType !== 'string') {
+    if (
+      !isDigest(descriptor.digest) ||
+      !Number.isSafeInteger(descriptor.size) ||
+      descriptor.size < 0 ||
+      typeof descriptor.mediaType !== 'string'
+    ) {
       throw new Error(`layer cache: invalid descriptor ${JSON.stringify(descriptor)}`);
     }
     if (!isDigest(diffId)) throw new Error(`layer cache: invalid diffId ${String(diffId)}`);
-    if (!Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0) throw new Error(`layer cache: invalid uncompressedSize ${uncompressedSize}`);
+    if (!Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0)
+      throw new Error(`layer cache: invalid uncompressedSize ${uncompressedSize}`);
     const rec: LayerRecord = {
       version: 1,
       key,
@@ -172,7 +182,11 @@ function checkKey(key: string): void {
 
 function parseRecord(text: string, key: string): LayerRecord | undefined {
   let v: unknown;
-  try { v = JSON.parse(text); } catch { return undefined; }
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
   if (!isObject(v) || v.version !== 1 || v.key !== key) return undefined;
   const d = v.descriptor;
   if (!isObject(d) || typeof d.mediaType !== 'string' || typeof d.digest !== 'string' || !isDigest(d.digest)) return undefined;
@@ -214,19 +228,25 @@ function canon(v: unknown, at: string): string {
       return JSON.stringify(v);
     case 'object': {
       if (Array.isArray(v)) {
-        return `[${v.map((x, i) => {
-          if (x === undefined) throw new TypeError(`canonical JSON: ${at}[${i}] is undefined`);
-          return canon(x, `${at}[${i}]`);
-        }).join(',')}]`;
+        return `[${v
+          .map((x, i) => {
+            if (x === undefined) throw new TypeError(`canonical JSON: ${at}[${i}] is undefined`);
+            return canon(x, `${at}[${i}]`);
+          })
+          .join(',')}]`;
       }
       if (v instanceof Date) return JSON.stringify(v.toISOString());
       if (v instanceof Uint8Array) return `{"$bytes":${JSON.stringify(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex'))}}`;
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) {
-        throw new TypeError(`canonical JSON: ${at} is a ${(v as object).constructor?.name ?? 'non-plain object'}; use plain objects and arrays`);
+        throw new TypeError(
+          `canonical JSON: ${at} is a ${(v as object).constructor?.name ?? 'non-plain object'}; use plain objects and arrays`,
+        );
       }
       const obj = v as Record<string, unknown>;
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canon(obj[k], `${at}.${k}`)}`).join(',')}}`;
     }
     default:
@@ -280,9 +300,14 @@ export interface LayerKeyOptions {
  * the one validator of compression settings.
  */
 export function compressionKeyPart(compression: LayerCompression): Record<string, unknown> {
-  const problem = compressionProblem(compression, { algorithm: 'layer key: compression', level: `layer key: ${compression.algorithm} level` });
+  const problem = compressionProblem(compression, {
+    algorithm: 'layer key: compression',
+    level: `layer key: ${compression.algorithm} level`,
+  });
   if (problem) throw new Error(problem);
-  return compression.algorithm === 'zstd' ? { compression: 'zstd', zstdLevel: compression.level } : { compression: 'gzip', gzipLevel: compression.level };
+  return compression.algorithm === 'zstd'
+    ? { compression: 'zstd', zstdLevel: compression.level }
+    : { compression: 'gzip', gzipLevel: compression.level };
 }
 
 /**
@@ -327,7 +352,11 @@ export function stepKeyParts(step: KeyStep, entries: readonly KeyEntry[], opts: 
       out.linkname = e.linkname ?? '';
     }
     if (e.xattrs && Object.keys(e.xattrs).length) {
-      out.xattrs = Object.fromEntries(Object.keys(e.xattrs).sort().map((k) => [k, e.xattrs![k]!.toString('hex')]));
+      out.xattrs = Object.fromEntries(
+        Object.keys(e.xattrs)
+          .sort()
+          .map((k) => [k, e.xattrs![k]!.toString('hex')]),
+      );
     }
     return out;
   });
@@ -351,7 +380,10 @@ export function fileStepKey(step: Extract<KeyStep, { kind: 'file' }>, entries: r
 }
 
 function normalizePath(p: string): string {
-  return `/${p.split('/').filter((s) => s && s !== '.').join('/')}`;
+  return `/${p
+    .split('/')
+    .filter((s) => s && s !== '.')
+    .join('/')}`;
 }
 
 export { FileHasher, type FileHasherOptions, type KnownFile } from './file-hasher.js';

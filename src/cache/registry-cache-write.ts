@@ -4,7 +4,15 @@ import { MediaType } from '../oci/mediatypes.js';
 import { formatRepository } from '../oci/reference.js';
 import type { RepoRef } from '../registry/client.js';
 import {
-  DEFAULT_CACHE_TAG, MAX_RECORD_ENTRIES, readRecord, recordBytes, recordManifest, type CacheLocation, type CacheRegistryClient, type CacheRegistrySetting, type RecordEntry,
+  DEFAULT_CACHE_TAG,
+  MAX_RECORD_ENTRIES,
+  readRecord,
+  recordBytes,
+  recordManifest,
+  type CacheLocation,
+  type CacheRegistryClient,
+  type CacheRegistrySetting,
+  type RecordEntry,
 } from './registry-cache.js';
 
 /**
@@ -44,9 +52,15 @@ const sameRepo = (a: RepoRef, b: RepoRef) => a.registry === b.registry && a.repo
  * Layers not pushed (a stage's, a `--variant` left out) are not named: their blobs are not in
  * the registry, and uploading them is exactly the copy this cache avoids.
  */
-export async function writeRecords(client: CacheWriteClient, setting: CacheRegistrySetting, used: ReadonlyMap<string, Omit<RecordEntry, 'key'>>, pushed: readonly PushedRepo[]): Promise<WrittenRecord[]> {
+export async function writeRecords(
+  client: CacheWriteClient,
+  setting: CacheRegistrySetting,
+  used: ReadonlyMap<string, Omit<RecordEntry, 'key'>>,
+  pushed: readonly PushedRepo[],
+): Promise<WrittenRecord[]> {
   if (setting.mode === 'off') return [];
-  const entriesIn = (layers: ReadonlySet<Digest>) => [...used].filter(([, e]) => layers.has(e.descriptor.digest)).map(([key, e]) => ({ key, ...e }));
+  const entriesIn = (layers: ReadonlySet<Digest>) =>
+    [...used].filter(([, e]) => layers.has(e.descriptor.digest)).map(([key, e]) => ({ key, ...e }));
   if (setting.mode === 'auto') {
     const out: WrittenRecord[] = [];
     for (const p of mergeRepos(pushed)) {
@@ -61,7 +75,7 @@ export async function writeRecords(client: CacheWriteClient, setting: CacheRegis
   for (const p of pushed) {
     for (const e of entriesIn(p.layers)) {
       const d = e.descriptor.digest;
-      if (!linked.has(d)) linked.set(d, sameRepo(p.repo, at.repo) || await link(client, at.repo, d, p.repo));
+      if (!linked.has(d)) linked.set(d, sameRepo(p.repo, at.repo) || (await link(client, at.repo, d, p.repo)));
       if (linked.get(d) && !entries.some((x) => x.key === e.key)) entries.push(e);
     }
   }
@@ -94,17 +108,19 @@ function mergeRepos(pushed: readonly PushedRepo[]): PushedRepo[] {
 async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: RecordEntry[]): Promise<WrittenRecord> {
   // Sorted: an unchanged build writes the same record (no new blob, the same manifest).
   const mine = [...all].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, MAX_RECORD_ENTRIES);
-  const previous = await readRecord(client, at).catch(() => undefined) ?? [];
+  const previous = (await readRecord(client, at).catch(() => undefined)) ?? [];
   const keys = new Set(mine.map((e) => e.key));
   const older = previous.filter((e) => !keys.has(e.key)).slice(0, Math.max(0, MAX_WRITTEN_ENTRIES - mine.length));
   if (!older.length) return await putRecord(client, at, mine);
   try {
     return await putRecord(client, at, [...mine, ...older]);
   } catch {
-    const present = await Promise.all(older.map(async (e) => {
-      const head = await client.headBlob(at.repo, e.descriptor.digest).catch(() => undefined);
-      return head?.digest === e.descriptor.digest && (head.size === undefined || head.size === e.descriptor.size);
-    }));
+    const present = await Promise.all(
+      older.map(async (e) => {
+        const head = await client.headBlob(at.repo, e.descriptor.digest).catch(() => undefined);
+        return head?.digest === e.descriptor.digest && (head.size === undefined || head.size === e.descriptor.size);
+      }),
+    );
     const kept = older.filter((_, i) => present[i]);
     try {
       return await putRecord(client, at, [...mine, ...kept]);

@@ -48,11 +48,18 @@ export function parseCacheRegistry(value: string): CacheRegistrySetting {
   try {
     ref = parseReference(v);
   } catch (e) {
-    throw new Error(`cache-registry: ${(e as Error).message} (want auto, false, or a repository such as ghcr.io/acme/cache or ghcr.io/acme/cache:buildcache)`);
+    throw new Error(
+      `cache-registry: ${(e as Error).message} (want auto, false, or a repository such as ghcr.io/acme/cache or ghcr.io/acme/cache:buildcache)`,
+    );
   }
-  if (ref.digest) throw new Error(`cache-registry: "${v}" names a digest; give a repository, optionally with a tag (ghcr.io/acme/cache:buildcache)`);
+  if (ref.digest)
+    throw new Error(`cache-registry: "${v}" names a digest; give a repository, optionally with a tag (ghcr.io/acme/cache:buildcache)`);
   const hasTag = v.slice(v.lastIndexOf('/') + 1).includes(':');
-  return { mode: 'ref', repo: { registry: ref.registry, repository: ref.repository }, tag: hasTag && ref.tag ? ref.tag : DEFAULT_CACHE_TAG };
+  return {
+    mode: 'ref',
+    repo: { registry: ref.registry, repository: ref.repository },
+    tag: hasTag && ref.tag ? ref.tag : DEFAULT_CACHE_TAG,
+  };
 }
 
 /** One record: where it lives. */
@@ -77,9 +84,13 @@ export interface CacheRegistryClient {
 /** The record's config blob, as JSON; entries in the order given (newest first, see writeRecords). */
 export function recordBytes(entries: readonly RecordEntry[]): Buffer {
   const layers = entries.map((e) => ({
-    key: e.key, ...(e.shape ? { shape: e.shape } : {}),
-    mediaType: e.descriptor.mediaType, digest: e.descriptor.digest, size: e.descriptor.size,
-    diffId: e.diffId, uncompressedSize: e.uncompressedSize,
+    key: e.key,
+    ...(e.shape ? { shape: e.shape } : {}),
+    mediaType: e.descriptor.mediaType,
+    digest: e.descriptor.digest,
+    size: e.descriptor.size,
+    diffId: e.diffId,
+    uncompressedSize: e.uncompressedSize,
   }));
   return Buffer.from(`${JSON.stringify({ kind: 'oci-build-layer-cache', version: 1, layers })}\n`);
 }
@@ -90,14 +101,17 @@ export function recordBytes(entries: readonly RecordEntry[]): Buffer {
  */
 export function recordManifest(config: Buffer, entries: readonly RecordEntry[]): Buffer {
   const layers = new Map<string, Descriptor>();
-  for (const e of entries) layers.set(e.descriptor.digest, { mediaType: e.descriptor.mediaType, digest: e.descriptor.digest, size: e.descriptor.size });
-  return Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    artifactType: CACHE_ARTIFACT_TYPE,
-    config: { mediaType: CACHE_RECORD_TYPE, digest: sha256(config), size: config.length },
-    layers: [...layers.values()].sort((a, b) => (a.digest < b.digest ? -1 : 1)),
-  }));
+  for (const e of entries)
+    layers.set(e.descriptor.digest, { mediaType: e.descriptor.mediaType, digest: e.descriptor.digest, size: e.descriptor.size });
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType: CACHE_ARTIFACT_TYPE,
+      config: { mediaType: CACHE_RECORD_TYPE, digest: sha256(config), size: config.length },
+      layers: [...layers.values()].sort((a, b) => (a.digest < b.digest ? -1 : 1)),
+    }),
+  );
 }
 
 /**
@@ -106,7 +120,11 @@ export function recordManifest(config: Buffer, entries: readonly RecordEntry[]):
  */
 export function parseRecord(config: Buffer, manifestLayers: readonly Descriptor[]): RecordEntry[] {
   let v: unknown;
-  try { v = JSON.parse(config.toString('utf8')); } catch { return []; }
+  try {
+    v = JSON.parse(config.toString('utf8'));
+  } catch {
+    return [];
+  }
   if (!isObject(v) || v.kind !== 'oci-build-layer-cache' || v.version !== 1 || !Array.isArray(v.layers)) return [];
   const listed = new Map(manifestLayers.map((d) => [d.digest, d]));
   const out: RecordEntry[] = [];
@@ -118,9 +136,11 @@ export function parseRecord(config: Buffer, manifestLayers: readonly Descriptor[
     const m = listed.get(l.digest);
     if (!m || m.size !== l.size || m.mediaType !== l.mediaType) continue;
     out.push({
-      key: l.key, ...(l.shape ? { shape: l.shape as string } : {}),
+      key: l.key,
+      ...(l.shape ? { shape: l.shape as string } : {}),
       descriptor: { mediaType: l.mediaType, digest: l.digest, size: l.size },
-      diffId: l.diffId, uncompressedSize: l.uncompressedSize,
+      diffId: l.diffId,
+      uncompressedSize: l.uncompressedSize,
     });
   }
   return out;
@@ -143,11 +163,19 @@ export async function readRecord(client: CacheRegistryClient, at: CacheLocation)
     throw e;
   }
   let doc: unknown;
-  try { doc = JSON.parse(m.bytes.toString('utf8')); } catch { return undefined; }
+  try {
+    doc = JSON.parse(m.bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
   if (!isObject(doc) || !isObject(doc.config) || doc.config.mediaType !== CACHE_RECORD_TYPE || !Array.isArray(doc.layers)) return undefined;
   const config = doc.config;
-  if (typeof config.digest !== 'string' || !isDigest(config.digest) || !isSize(config.size) || config.size > MAX_RECORD_BYTES) return undefined;
-  const layers = (doc.layers as unknown[]).filter((d): d is Descriptor => isObject(d) && typeof d.digest === 'string' && isDigest(d.digest) && isSize(d.size) && typeof d.mediaType === 'string');
+  if (typeof config.digest !== 'string' || !isDigest(config.digest) || !isSize(config.size) || config.size > MAX_RECORD_BYTES)
+    return undefined;
+  const layers = (doc.layers as unknown[]).filter(
+    (d): d is Descriptor =>
+      isObject(d) && typeof d.digest === 'string' && isDigest(d.digest) && isSize(d.size) && typeof d.mediaType === 'string',
+  );
   // getBlob checks the size and the digest as the bytes arrive.
   const chunks: Buffer[] = [];
   for await (const c of await client.getBlob(at.repo, config.digest, config.size)) chunks.push(c as Buffer);
@@ -166,20 +194,28 @@ export class RegistryLayers implements RemoteLayers {
   private readonly shapes = new Set<string>();
   private readonly checks = new Map<string, Promise<boolean>>();
 
-  constructor(private readonly client: CacheRegistryClient, readonly locations: readonly CacheLocation[], private readonly warn: (m: string) => void) {}
+  constructor(
+    private readonly client: CacheRegistryClient,
+    readonly locations: readonly CacheLocation[],
+    private readonly warn: (m: string) => void,
+  ) {}
 
   /** Every location's entries by key (the first location naming a key wins). */
   load(): Promise<Map<string, { entry: RecordEntry; repo: RepoRef }>> {
     this.loaded ??= (async () => {
       const out = new Map<string, { entry: RecordEntry; repo: RepoRef }>();
-      const records = await Promise.all(this.locations.map(async (at) => {
-        try {
-          return await readRecord(this.client, at);
-        } catch (e) {
-          this.warn(`registry cache: could not read ${formatRepository(at.repo)}:${at.tag} (${(e as Error).message}); building without it`);
-          return undefined;
-        }
-      }));
+      const records = await Promise.all(
+        this.locations.map(async (at) => {
+          try {
+            return await readRecord(this.client, at);
+          } catch (e) {
+            this.warn(
+              `registry cache: could not read ${formatRepository(at.repo)}:${at.tag} (${(e as Error).message}); building without it`,
+            );
+            return undefined;
+          }
+        }),
+      );
       records.forEach((entries, i) => {
         for (const entry of entries ?? []) {
           if (out.has(entry.key)) continue;
@@ -233,12 +269,17 @@ export class RegistryLayers implements RemoteLayers {
  * pushing or on GitHub Actions (a pull request build reads what the last push wrote; a local
  * build without --push stays off the network); with a repository, always there.
  */
-export function readLocations(setting: CacheRegistrySetting, opts: { push: boolean; onActions: boolean; repos: readonly RepoRef[] }): CacheLocation[] {
+export function readLocations(
+  setting: CacheRegistrySetting,
+  opts: { push: boolean; onActions: boolean; repos: readonly RepoRef[] },
+): CacheLocation[] {
   if (setting.mode === 'off') return [];
   if (setting.mode === 'ref') return [{ repo: setting.repo, tag: setting.tag }];
   if (!opts.push && !opts.onActions) return [];
   const seen = new Set<string>();
-  return opts.repos.filter((r) => !seen.has(formatRepository(r)) && seen.add(formatRepository(r))).map((repo) => ({ repo, tag: DEFAULT_CACHE_TAG }));
+  return opts.repos
+    .filter((r) => !seen.has(formatRepository(r)) && seen.add(formatRepository(r)))
+    .map((repo) => ({ repo, tag: DEFAULT_CACHE_TAG }));
 }
 
 /**
@@ -246,10 +287,17 @@ export function readLocations(setting: CacheRegistrySetting, opts: { push: boole
  * merged, and its records would serve the default branch's builds; a repository given
  * explicitly is the user asking for it.
  */
-export function writesRecords(setting: CacheRegistrySetting, push: boolean, eventName: string | undefined): { write: boolean; reason?: string } {
+export function writesRecords(
+  setting: CacheRegistrySetting,
+  push: boolean,
+  eventName: string | undefined,
+): { write: boolean; reason?: string } {
   if (setting.mode === 'off' || !push) return { write: false };
   if (setting.mode === 'auto' && (eventName === 'pull_request' || eventName === 'pull_request_target')) {
-    return { write: false, reason: `registry cache: not written on ${eventName} runs (cache-registry: auto; give a repository to write it there)` };
+    return {
+      write: false,
+      reason: `registry cache: not written on ${eventName} runs (cache-registry: auto; give a repository to write it there)`,
+    };
   }
   return { write: true };
 }

@@ -17,14 +17,20 @@ export const MAX_VARIANT_NAME = 128;
 
 export function checkVariantName(name: string): Check<string> {
   if (!VARIANT_NAME.test(name)) {
-    const lower = name.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+    const lower = name
+      .toLowerCase()
+      .replace(/[^a-z0-9_.-]+/g, '-')
+      .replace(/^[^a-z0-9]+/, '');
     return bad(
       `variant name "${name}" is invalid: it becomes a tag and a file name, so it must match ${VARIANT_NAME.source}`,
       `use lowercase letters, digits, _ . - and start with a letter or digit${lower ? `, e.g. "${lower}"` : ''}`,
     );
   }
   if (name.length > MAX_VARIANT_NAME) {
-    return bad(`variant name "${name.slice(0, 20)}..." is longer than ${MAX_VARIANT_NAME} characters`, 'use a shorter name (it becomes a tag)');
+    return bad(
+      `variant name "${name.slice(0, 20)}..." is longer than ${MAX_VARIANT_NAME} characters`,
+      'use a shorter name (it becomes a tag)',
+    );
   }
   return ok(name);
 }
@@ -71,7 +77,10 @@ export function checkBase(s: string): Check<string> {
     return ok(s);
   } catch (e) {
     if (!(e instanceof ReferenceError)) throw e;
-    return bad(e.message, /[A-Z]/.test(s) ? 'repository names are lowercase' : 'give a reference such as docker.io/library/ubuntu:24.04, or scratch');
+    return bad(
+      e.message,
+      /[A-Z]/.test(s) ? 'repository names are lowercase' : 'give a reference such as docker.io/library/ubuntu:24.04, or scratch',
+    );
   }
 }
 
@@ -95,7 +104,11 @@ export function parseMode(v: string | number, yamlOctal = false): Check<number> 
     return bad(`mode ${JSON.stringify(v)} is not an octal number`, 'use octal digits 0-7, quoted, e.g. "0755" or "0644"');
   }
   const n = parseInt(digits, 8);
-  if (n > 0o7777) return bad(`mode ${JSON.stringify(v)} is larger than 07777`, 'use at most 4 octal digits (setuid/setgid/sticky + rwx), e.g. "0755" or "04755"');
+  if (n > 0o7777)
+    return bad(
+      `mode ${JSON.stringify(v)} is larger than 07777`,
+      'use at most 4 octal digits (setuid/setgid/sticky + rwx), e.g. "0755" or "04755"',
+    );
   return ok(n);
 }
 
@@ -120,7 +133,10 @@ export function checkOwner(v: string | number, what = 'owner'): Check<string> {
 export function parseExpose(v: string | number): Check<string> {
   const m = typeof v === 'number' ? [String(v), String(v), undefined] : /^(\d+)(?:\/([A-Za-z]+))?$/.exec(v.trim());
   if (!m) {
-    return bad(`port ${JSON.stringify(v)} is invalid`, 'write a port number or "port/proto" with proto tcp, udp or sctp, e.g. 8080 or "53/udp" (ranges are not supported)');
+    return bad(
+      `port ${JSON.stringify(v)} is invalid`,
+      'write a port number or "port/proto" with proto tcp, udp or sctp, e.g. 8080 or "53/udp" (ranges are not supported)',
+    );
   }
   const port = Number(m[1]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -139,7 +155,11 @@ export function parseStopSignal(v: string | number): Check<string> {
   if (/^SIG[A-Z0-9+-]+$/.test(s)) return ok(s);
   if (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 64) return ok(s);
   const upper = s.toUpperCase();
-  const suggestion = /^SIG[A-Z0-9+-]+$/.test(upper) ? upper : /^[A-Z0-9+-]+$/.test(upper) && !/^\d+$/.test(upper) ? `SIG${upper}` : undefined;
+  const suggestion = /^SIG[A-Z0-9+-]+$/.test(upper)
+    ? upper
+    : /^[A-Z0-9+-]+$/.test(upper) && !/^\d+$/.test(upper)
+      ? `SIG${upper}`
+      : undefined;
   return bad(
     `stop-signal ${JSON.stringify(v)} is invalid`,
     suggestion ? `write ${suggestion}` : 'use a signal name such as SIGTERM or SIGINT, or a number from 1 to 64',
@@ -166,7 +186,8 @@ export function checkImagePath(p: string, what: string, trailingSlash: 'keep' | 
   }
   let n = posix.normalize(p);
   if (n.length > 1 && n.endsWith('/')) {
-    if (trailingSlash === 'forbid') return bad(`${what} "${p}" ends with /, but it names a file`, 'remove the trailing slash and give the file name');
+    if (trailingSlash === 'forbid')
+      return bad(`${what} "${p}" ends with /, but it names a file`, 'remove the trailing slash and give the file name');
     if (trailingSlash === 'strip') n = n.slice(0, -1);
   }
   return ok(n);

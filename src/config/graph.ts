@@ -25,7 +25,11 @@ export function selectVariants(bf: BuildFile, names: readonly string[]): Variant
     throw new ConfigError(
       unknown.map((n) => {
         const s = closest(n, known);
-        return { file: bf.file, message: `unknown variant "${n}"`, hint: `${s ? `did you mean "${s}"? ` : ''}available variants: ${known.join(', ') || '(none)'}` };
+        return {
+          file: bf.file,
+          message: `unknown variant "${n}"`,
+          hint: `${s ? `did you mean "${s}"? ` : ''}available variants: ${known.join(', ') || '(none)'}`,
+        };
       }),
     );
   }
@@ -115,7 +119,12 @@ export function graphProblems(bf: BuildFile): ConfigProblem[] {
     edges.set(v.name, [v.from]);
   }
   for (const cycle of fromCycles(names, froms)) {
-    problems.push({ ...at(byName.get(cycle[0]!)!), field: `variants.${cycle[0]}.from`, message: `from: variants start from each other in a cycle: ${cycle.join(' -> ')}`, hint: 'one variant of the cycle must start from an image (base) instead' });
+    problems.push({
+      ...at(byName.get(cycle[0]!)!),
+      field: `variants.${cycle[0]}.from`,
+      message: `from: variants start from each other in a cycle: ${cycle.join(' -> ')}`,
+      hint: 'one variant of the cycle must start from an image (base) instead',
+    });
   }
   for (const v of bf.variants) {
     for (const s of v.steps) if (s.kind === 'copy' && s.from !== undefined) edges.set(v.name, [...(edges.get(v.name) ?? []), s.from]);
@@ -124,9 +133,18 @@ export function graphProblems(bf: BuildFile): ConfigProblem[] {
     v.steps.forEach((s, i) => {
       if (s.kind !== 'copy' || s.from === undefined) return;
       const field = `variants.${v.name}.steps[${i}].from`;
-      if (!byName.has(s.from)) { problems.push({ ...at(v, s.pos), field, message: `copy from: unknown variant "${s.from}"` }); return; }
+      if (!byName.has(s.from)) {
+        problems.push({ ...at(v, s.pos), field, message: `copy from: unknown variant "${s.from}"` });
+        return;
+      }
       const back = dependencyPath(edges, s.from, v.name);
-      if (back) problems.push({ ...at(v, s.pos), field, message: `copy from: variants depend on each other in a cycle: ${[v.name, ...back].join(' -> ')}`, hint: 'a variant cannot copy from itself or from a variant that starts from or copies from it' });
+      if (back)
+        problems.push({
+          ...at(v, s.pos),
+          field,
+          message: `copy from: variants depend on each other in a cycle: ${[v.name, ...back].join(' -> ')}`,
+          hint: 'a variant cannot copy from itself or from a variant that starts from or copies from it',
+        });
     });
   }
   return problems;

@@ -80,7 +80,11 @@ export async function loadBuildFile(file: string, opts: LoadOptions = {}): Promi
     text = await readFile(abs, 'utf8');
   } catch (e) {
     throw new ConfigError([
-      { file, message: `cannot read the build file: ${(e as Error).message}`, hint: 'check the path of the build file (default oci-build.yml)' },
+      {
+        file,
+        message: `cannot read the build file: ${(e as Error).message}`,
+        hint: 'check the path of the build file (default oci-build.yml)',
+      },
     ]);
   }
   return parseBuildFileText(text, file, path.dirname(abs), opts);
@@ -173,14 +177,22 @@ class Loader {
       const p = this.loc.pathAt(e.pos[0]);
       if (e.code === 'DUPLICATE_KEY') {
         const key = p.at(-1);
-        this.add(p, `duplicate key${key !== undefined ? ` "${key}"` : ''}: keys of a YAML map must be unique`, 'remove or rename one of them', { at });
+        this.add(
+          p,
+          `duplicate key${key !== undefined ? ` "${key}"` : ''}: keys of a YAML map must be unique`,
+          'remove or rename one of them',
+          { at },
+        );
       } else if (e.code === 'MULTIPLE_DOCS') {
         fatal = true;
-        this.add([], 'the build file contains several YAML documents', 'keep one document: remove the --- separator and what follows', { at });
+        this.add([], 'the build file contains several YAML documents', 'keep one document: remove the --- separator and what follows', {
+          at,
+        });
       } else {
         fatal = true;
         const msg = e.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
-        const hint = e.code === 'TAB_AS_INDENT' ? 'indent with spaces' : 'check the indentation, quotes and brackets at and just before this line';
+        const hint =
+          e.code === 'TAB_AS_INDENT' ? 'indent with spaces' : 'check the indentation, quotes and brackets at and just before this line';
         this.add(p, `YAML syntax error: ${msg}`, hint, { at });
       }
     }
@@ -206,7 +218,9 @@ class Loader {
         for (const k of iss.keys) {
           if (ignoreKey(k)) continue;
           const s = closest(k, known, KEY_ALIASES);
-          this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, { key: true });
+          this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, {
+            key: true,
+          });
         }
         continue;
       }
@@ -270,7 +284,8 @@ class Loader {
     const top = this.part(topSchema.partial(), root, [], TOP_KEYS, (k) => k.startsWith('x-'));
     const t = top.data;
     if (!t) return undefined;
-    if (t.version === undefined && !top.bad.has('version')) this.add(['version'], '"version" is missing', 'add "version: 1" at the top of the file');
+    if (t.version === undefined && !top.bad.has('version'))
+      this.add(['version'], '"version" is missing', 'add "version: 1" at the top of the file');
 
     // Args, with the environment overriding declared args only (reproducible builds).
     const args: Record<string, string> = {};
@@ -335,7 +350,11 @@ class Loader {
     const inCopy = p.length >= 5 && p[2] === 'steps' && p[4] === 'copy';
     if (typeof value === 'string') {
       if (!inCopy && hasPlatformPlaceholder(value)) {
-        this.add(p, `\${platform}, \${os}, \${arch} and \${arch_variant} can only be used in copy sources`, 'use them in a copy step\'s source path, e.g. copy: target/${arch}/app');
+        this.add(
+          p,
+          `\${platform}, \${os}, \${arch} and \${arch_variant} can only be used in copy sources`,
+          "use them in a copy step's source path, e.g. copy: target/${arch}/app",
+        );
       }
     } else if (Array.isArray(value)) for (const [i, x] of value.entries()) this.checkPlaceholders(x, [...p, i]);
     else if (isPlainObject(value)) for (const [k, x] of Object.entries(value)) this.checkPlaceholders(x, [...p, k]);
@@ -349,7 +368,11 @@ class Loader {
     for (const c of this.copyFroms) {
       if (!all.has(c.from)) {
         const s = closest(c.from, names);
-        this.add(c.path, `copy from: unknown variant "${c.from}"`, `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`);
+        this.add(
+          c.path,
+          `copy from: unknown variant "${c.from}"`,
+          `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`,
+        );
         continue;
       }
       edges.set(c.variant, [...(edges.get(c.variant) ?? []), c.from]);
@@ -358,7 +381,11 @@ class Loader {
       if (!all.has(c.from)) continue;
       const back = dependencyPath(edges, c.from, c.variant);
       if (back) {
-        this.add(c.path, `copy from: variants depend on each other in a cycle: ${[c.variant, ...back].join(' -> ')}`, 'a variant cannot copy from itself or from a variant that starts from or copies from it');
+        this.add(
+          c.path,
+          `copy from: variants depend on each other in a cycle: ${[c.variant, ...back].join(' -> ')}`,
+          'a variant cannot copy from itself or from a variant that starts from or copies from it',
+        );
       }
     }
   }
@@ -372,7 +399,11 @@ class Loader {
     for (const [name, f] of froms) {
       if (!all.has(f)) {
         const s = closest(f, names);
-        this.add(['variants', name, 'from'], `from: unknown variant "${f}"`, `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`);
+        this.add(
+          ['variants', name, 'from'],
+          `from: unknown variant "${f}"`,
+          `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`,
+        );
       }
     }
     for (const cycle of fromCycles(names, froms)) {
@@ -385,7 +416,12 @@ class Loader {
   }
 
   /** Variant value if set, else the default, with the path it came from. */
-  private pick<K extends keyof RawDefaults>(v: RawVariant, d: RawDefaults, name: string, k: K): Picked<NonNullable<RawDefaults[K]>> | undefined {
+  private pick<K extends keyof RawDefaults>(
+    v: RawVariant,
+    d: RawDefaults,
+    name: string,
+    k: K,
+  ): Picked<NonNullable<RawDefaults[K]>> | undefined {
     const own = (v as RawDefaults)[k];
     if (own !== undefined && own !== null) return { value: own, path: ['variants', name, k] };
     const def = d[k];
@@ -432,14 +468,23 @@ class Loader {
     if (v.from !== undefined) {
       spec.from = v.from;
       if (v.base !== undefined) {
-        this.add([...vp, 'from'], `variant "${name}" sets both base and from`, 'keep one: base starts from an image, from starts from the result of another variant');
+        this.add(
+          [...vp, 'from'],
+          `variant "${name}" sets both base and from`,
+          'keep one: base starts from an image, from starts from the result of another variant',
+        );
       }
     } else {
       const b = this.pick(v, d, name, 'base');
       if (b) {
         if (!this.subFailed(b.path)) spec.base = this.addCheck(b.path, checkBase(b.value));
       } else if (!bad.has('base') && !bad.has('from') && !defaultsBad.has('base')) {
-        this.add(vp, `variant "${name}" has neither base nor from`, 'add "base: <image>" (or scratch) or "from: <variant>", or set defaults.base', { key: true });
+        this.add(
+          vp,
+          `variant "${name}" has neither base nor from`,
+          'add "base: <image>" (or scratch) or "from: <variant>", or set defaults.base',
+          { key: true },
+        );
       }
     }
 
@@ -452,7 +497,8 @@ class Loader {
     }
 
     const workdir = this.pick(v, d, name, 'workdir');
-    if (workdir && !this.subFailed(workdir.path)) spec.workdir = this.addCheck(workdir.path, checkImagePath(workdir.value, 'workdir', 'strip'));
+    if (workdir && !this.subFailed(workdir.path))
+      spec.workdir = this.addCheck(workdir.path, checkImagePath(workdir.value, 'workdir', 'strip'));
 
     const user = this.pick(v, d, name, 'user');
     if (user && !this.subFailed(user.path)) spec.user = this.addCheck(user.path, checkOwner(user.value, 'user'));
@@ -479,10 +525,17 @@ class Loader {
         const p = [...lines.path, i];
         if (this.subFailed(p)) return;
         try {
-          if (k === 'tags') parseTagRules([line]); else parseFlavorOverrides([line]);
+          if (k === 'tags') parseTagRules([line]);
+          else parseFlavorOverrides([line]);
           ok.push(line);
         } catch (e) {
-          this.add(p, (e as Error).message, k === 'tags' ? 'see docker/metadata-action tag rules, e.g. type=raw,value=edge' : 'e.g. suffix=-claude,onlatest=true or latest=false');
+          this.add(
+            p,
+            (e as Error).message,
+            k === 'tags'
+              ? 'see docker/metadata-action tag rules, e.g. type=raw,value=edge'
+              : 'e.g. suffix=-claude,onlatest=true or latest=false',
+          );
         }
       });
       spec[k] = ok;
@@ -502,7 +555,12 @@ class Loader {
           this.add(p, (e as Error).message, 'write os/arch[/variant], e.g. linux/amd64, linux/arm64, linux/arm/v7');
         }
       });
-      if (platforms.value.length === 0) this.add(platforms.path, 'platforms is empty', 'list at least one platform, or remove the field to build for the runner\'s platform');
+      if (platforms.value.length === 0)
+        this.add(
+          platforms.path,
+          'platforms is empty',
+          "list at least one platform, or remove the field to build for the runner's platform",
+        );
       if (list.length) spec.platforms = list;
     }
 
@@ -543,7 +601,11 @@ class Loader {
     const kinds = (['copy', 'file', 'run'] as const).filter((k) => k in raw);
     if (kinds.length > 1) {
       const list = kinds.length === 2 ? `both "${kinds[0]}" and "${kinds[1]}"` : '"copy", "file" and "run"';
-      this.add(p, `a step has ${list}`, 'split it into one step each: copy takes files from the context (or another variant), file writes inline content, run runs a command');
+      this.add(
+        p,
+        `a step has ${list}`,
+        'split it into one step each: copy takes files from the context (or another variant), file writes inline content, run runs a command',
+      );
       return undefined;
     }
     if (kinds.length === 0) {
@@ -553,9 +615,16 @@ class Loader {
         if (known.includes(k)) continue;
         const s = closest(k, known, KEY_ALIASES);
         if (s === 'copy' || s === 'file' || s === 'run') suggested = true;
-        this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, { key: true });
+        this.add([...p, k], `unknown key "${k}"`, s ? `did you mean "${s}"?` : `remove it; known keys here: ${known.join(', ')}`, {
+          key: true,
+        });
       }
-      if (!suggested) this.add(p, 'a step needs "copy" (with "to"), "file" (with "content") or "run"', 'for example: - { copy: bin/app, to: /usr/local/bin/ }');
+      if (!suggested)
+        this.add(
+          p,
+          'a step needs "copy" (with "to"), "file" (with "content") or "run"',
+          'for example: - { copy: bin/app, to: /usr/local/bin/ }',
+        );
       return undefined;
     }
     if (kinds[0] === 'run') return this.runStep(raw, p, pos);
@@ -567,13 +636,22 @@ class Loader {
       const mode = this.mode(s.mode, [...p, 'mode']);
       const owner = this.owner(s.owner, [...p, 'owner']);
       if (target === undefined) return undefined;
-      return { kind: 'file', path: target, content: String(s.content), ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), pos };
+      return {
+        kind: 'file',
+        path: target,
+        content: String(s.content),
+        ...(mode !== undefined ? { mode } : {}),
+        ...(owner !== undefined ? { owner } : {}),
+        pos,
+      };
     }
 
     const s = this.part(copyStepSchema, raw, p, COPY_STEP_KEYS).data;
     if (!s) return undefined;
     const patterns: Picked<string>[] =
-      typeof s.copy === 'string' ? [{ value: s.copy, path: [...p, 'copy'] }] : s.copy.map((x, i) => ({ value: x, path: [...p, 'copy', i] }));
+      typeof s.copy === 'string'
+        ? [{ value: s.copy, path: [...p, 'copy'] }]
+        : s.copy.map((x, i) => ({ value: x, path: [...p, 'copy', i] }));
     const sources: CopySource[] = [];
     let complete = true;
     const from = s.from !== undefined && !this.subFailed([...p, 'from']) ? s.from : undefined;
@@ -586,7 +664,11 @@ class Loader {
       if (s.from !== undefined) {
         // Paths inside the other variant's image, resolved when it is built.
         if (hasPlatformPlaceholder(pat.value)) {
-          this.add(pat.path, 'platform placeholders cannot be used in a copy with from', 'the source variant is built for the same platform: write the path inside that image');
+          this.add(
+            pat.path,
+            'platform placeholders cannot be used in a copy with from',
+            'the source variant is built for the same platform: write the path inside that image',
+          );
           complete = false;
           continue;
         }
@@ -611,13 +693,25 @@ class Loader {
     const to = this.subFailed(tp) ? undefined : this.addCheck(tp, checkImagePath(s.to, 'to'));
     const several = patterns.length > 1 || patterns.some((x) => isGlobPattern(x.value));
     if (to !== undefined && several && !to.endsWith('/')) {
-      this.add(tp, `"to" must be a directory ending with / when copying ${patterns.length > 1 ? 'several sources' : 'a glob'}`, `add a trailing slash: to: ${to}/`);
+      this.add(
+        tp,
+        `"to" must be a directory ending with / when copying ${patterns.length > 1 ? 'several sources' : 'a glob'}`,
+        `add a trailing slash: to: ${to}/`,
+      );
     }
     const mode = this.mode(s.mode, [...p, 'mode']);
     const owner = this.owner(s.owner, [...p, 'owner']);
     if (from !== undefined) this.copyFroms.push({ variant: String(p[1]), from, path: [...p, 'from'] });
     if (to === undefined || !complete) return undefined;
-    return { kind: 'copy', sources, to, ...(mode !== undefined ? { mode } : {}), ...(owner !== undefined ? { owner } : {}), ...(from !== undefined ? { from } : {}), pos };
+    return {
+      kind: 'copy',
+      sources,
+      to,
+      ...(mode !== undefined ? { mode } : {}),
+      ...(owner !== undefined ? { owner } : {}),
+      ...(from !== undefined ? { from } : {}),
+      pos,
+    };
   }
 
   private runStep(raw: Record<string, unknown>, p: Path, pos: RunStep['pos']): RunStep | undefined {
@@ -632,14 +726,21 @@ class Loader {
         else command = s.run;
       } else {
         command = s.run.map(String);
-        if (command[0]!.trim() === '') { this.add([...rp, 0], 'the program to run is empty', 'start the exec form with the program, e.g. run: [/usr/bin/make, install]'); command = undefined; }
+        if (command[0]!.trim() === '') {
+          this.add([...rp, 0], 'the program to run is empty', 'start the exec form with the program, e.g. run: [/usr/bin/make, install]');
+          command = undefined;
+        }
       }
     }
     if (command === undefined) ok = false;
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(s.env ?? {})) {
       const c = checkEnvName(k);
-      if (!c.ok) { this.add([...p, 'env', k], c.message, c.hint, { key: true }); ok = false; continue; }
+      if (!c.ok) {
+        this.add([...p, 'env', k], c.message, c.hint, { key: true });
+        ok = false;
+        continue;
+      }
       env[k] = String(v);
     }
     let user: string | undefined;
@@ -658,16 +759,26 @@ class Loader {
     }
     if (!ok || command === undefined) return undefined;
     return {
-      kind: 'run', command, ...(s.shell ? { shell: s.shell } : {}), env,
-      ...(user !== undefined ? { user } : {}), ...(workdir !== undefined ? { workdir } : {}),
-      network: s.network ?? true, pos,
+      kind: 'run',
+      command,
+      ...(s.shell ? { shell: s.shell } : {}),
+      env,
+      ...(user !== undefined ? { user } : {}),
+      ...(workdir !== undefined ? { workdir } : {}),
+      network: s.network ?? true,
+      pos,
     };
   }
 
   private async getRealContext(p: Path): Promise<string | undefined> {
     this.realContext ??= realpath(this.context).catch(() => undefined);
     const rc = await this.realContext;
-    if (rc === undefined) this.add(p, `the build context ${this.context} does not exist`, 'put the build file in the directory its copy sources are relative to');
+    if (rc === undefined)
+      this.add(
+        p,
+        `the build context ${this.context} does not exist`,
+        'put the build file in the directory its copy sources are relative to',
+      );
     return rc;
   }
 }

@@ -29,7 +29,9 @@ export function fillPlatform(pattern: string, platform: string): string {
  * of the variants whose copy steps have `platformSources`; the given ones are not changed.
  */
 export async function resolvePlatformSources(
-  bf: BuildFile, variants: readonly VariantSpec[], platformsOf: (v: VariantSpec) => string[],
+  bf: BuildFile,
+  variants: readonly VariantSpec[],
+  platformsOf: (v: VariantSpec) => string[],
 ): Promise<{ problems: ConfigProblem[]; variants: VariantSpec[] }> {
   const problems: ConfigProblem[] = [];
   const realContext = await realpath(bf.context);
@@ -37,16 +39,29 @@ export async function resolvePlatformSources(
   for (const v of variants) {
     const steps: Step[] = [];
     for (const [i, step] of v.steps.entries()) {
-      if (step.kind !== 'copy' || !step.sources.some((s) => s.perPlatform)) { steps.push(step); continue; }
+      if (step.kind !== 'copy' || !step.sources.some((s) => s.perPlatform)) {
+        steps.push(step);
+        continue;
+      }
       const platformSources: Record<string, CopySource[]> = {};
       for (const platform of platformsOf(v)) {
         const resolved: CopySource[] = [];
         for (const src of step.sources) {
-          if (!src.perPlatform) { resolved.push(src); continue; }
+          if (!src.perPlatform) {
+            resolved.push(src);
+            continue;
+          }
           const pattern = fillPlatform(src.pattern, platform);
           const r = await resolveCopySource(bf.context, pattern, realContext);
           for (const pr of r.problems) {
-            problems.push({ file: bf.file, line: step.pos.line, column: step.pos.column, field: `variants.${v.name}.steps[${i}].copy`, message: `for ${platform}: ${pr.message}`, hint: pr.hint });
+            problems.push({
+              file: bf.file,
+              line: step.pos.line,
+              column: step.pos.column,
+              field: `variants.${v.name}.steps[${i}].copy`,
+              message: `for ${platform}: ${pr.message}`,
+              hint: pr.hint,
+            });
           }
           if (r.source) resolved.push(r.source);
         }

@@ -144,17 +144,29 @@ const FIELD_EXPECTATIONS: Record<string, { self: Expectation; item?: Expectation
   base: { self: E('an image reference or `scratch`', 'base: docker.io/library/ubuntu:24.04') },
   from: { self: E('the name of another variant', 'from: base') },
   labels: { self: E('a map of label names to strings', 'labels: { org.opencontainers.image.title: app }'), item: E('a string', '"value"') },
-  annotations: { self: E('a map of annotation names to strings', 'annotations: { org.opencontainers.image.title: app }'), item: E('a string', '"value"') },
+  annotations: {
+    self: E('a map of annotation names to strings', 'annotations: { org.opencontainers.image.title: app }'),
+    item: E('a string', '"value"'),
+  },
   env: { self: E('a map of variable names to strings', 'env: { RUST_LOG: info }'), item: E('a string', '"value"') },
   user: { self: E('a user name or uid[:gid]', 'user: "1000:1000"') },
   workdir: { self: E('an absolute path', 'workdir: /app') },
-  entrypoint: { self: E('a list of strings (or one string for the shell form)', 'entrypoint: [/usr/local/bin/app]'), item: E('a string', '"--flag"') },
+  entrypoint: {
+    self: E('a list of strings (or one string for the shell form)', 'entrypoint: [/usr/local/bin/app]'),
+    item: E('a string', '"--flag"'),
+  },
   cmd: { self: E('a list of strings (or one string for the shell form)', 'cmd: ["--port", "8080"]'), item: E('a string', '"--flag"') },
   expose: { self: E('a list of ports', 'expose: [8080, "53/udp"]'), item: E('a port number or "port/proto"', '8080 or "53/udp"') },
   volumes: { self: E('a list of absolute paths', 'volumes: [/data]'), item: E('an absolute path', '/data') },
   'stop-signal': { self: E('a signal name or number', 'stop-signal: SIGTERM') },
-  tags: { self: E('a list of tag rules', 'tags: ["type=raw,value=edge", "type=sha"]'), item: E('a tag rule', '"type=semver,pattern={{version}}"') },
-  flavor: { self: E('a list of flavor lines', 'flavor: ["suffix=-claude,onlatest=true"]'), item: E('a flavor line', '"suffix=-claude,onlatest=true"') },
+  tags: {
+    self: E('a list of tag rules', 'tags: ["type=raw,value=edge", "type=sha"]'),
+    item: E('a tag rule', '"type=semver,pattern={{version}}"'),
+  },
+  flavor: {
+    self: E('a list of flavor lines', 'flavor: ["suffix=-claude,onlatest=true"]'),
+    item: E('a flavor line', '"suffix=-claude,onlatest=true"'),
+  },
   platforms: { self: E('a list of platforms', 'platforms: [linux/amd64, linux/arm64]'), item: E('os/arch[/variant]', 'linux/arm64') },
   steps: { self: E('a list of steps', 'steps: [{ copy: bin/app, to: /usr/local/bin/ }]') },
   copy: { self: E('a path or a non-empty list of paths', 'copy: target/release/app'), item: E('a path', 'target/release/app') },
@@ -162,7 +174,10 @@ const FIELD_EXPECTATIONS: Record<string, { self: Expectation; item?: Expectation
   file: { self: E('an absolute image path', 'file: /etc/app/config.toml') },
   content: { self: E('a string', 'content: "key = 1"') },
   mode: { self: E('an octal mode', 'mode: "0755"') },
-  run: { self: E('a shell command, or a non-empty list (exec form)', 'run: apt-get update && apt-get install -y curl'), item: E('a string', '"--flag"') },
+  run: {
+    self: E('a shell command, or a non-empty list (exec form)', 'run: apt-get update && apt-get install -y curl'),
+    item: E('a string', '"--flag"'),
+  },
   shell: { self: E('a non-empty list of strings', 'shell: ["/bin/bash", "-euo", "pipefail", "-c"]'), item: E('a string', '"-c"') },
   network: { self: E('true or false', 'network: false') },
   stage: { self: E('true or false', 'stage: true') },
@@ -177,9 +192,7 @@ export function expectationFor(path: readonly (string | number)[]): Expectation 
   if (head === undefined) return E('a map with version and variants', 'version: 1');
   if (head === 'version') return E('the number 1', 'version: 1');
   if (head === 'args') {
-    return rest.length === 0
-      ? E('a map of argument names to values', 'args: { APP: app }')
-      : E('a string, number or boolean', 'APP: app');
+    return rest.length === 0 ? E('a map of argument names to values', 'args: { APP: app }') : E('a string, number or boolean', 'APP: app');
   }
   let p: (string | number)[];
   if (head === 'variants') {
@@ -193,7 +206,8 @@ export function expectationFor(path: readonly (string | number)[]): Expectation 
     return GENERIC;
   }
   if (p[0] === 'steps' && p.length >= 2) {
-    if (p.length === 2) return E('a step: a map with `copy` and `to`, `file` and `content`, or `run`', '- { copy: bin/app, to: /usr/local/bin/ }');
+    if (p.length === 2)
+      return E('a step: a map with `copy` and `to`, `file` and `content`, or `run`', '- { copy: bin/app, to: /usr/local/bin/ }');
     p = p.slice(2);
   }
   const f = FIELD_EXPECTATIONS[String(p[0])];

@@ -52,7 +52,7 @@ export async function resolveCopySource(context: string, pattern: string, realCo
   const problems: SourceProblem[] = [];
   const fail = (message: string, hint: string): ResolvedSource => ({ problems: [{ message, hint }] });
 
-  if (pattern.trim() === '') return fail('the copy source is empty', 'give a path relative to the build file\'s directory');
+  if (pattern.trim() === '') return fail('the copy source is empty', "give a path relative to the build file's directory");
   if (path.isAbsolute(pattern) || /^[A-Za-z]:[\\/]/.test(pattern)) {
     return fail(
       `copy source "${pattern}" is an absolute path`,
@@ -63,7 +63,7 @@ export async function resolveCopySource(context: string, pattern: string, realCo
   if (norm === '..' || norm.startsWith('../')) {
     return fail(
       `copy source "${pattern}" leads outside the build context (${context})`,
-      'only files under the build file\'s directory can be copied; move the build file up or the files in',
+      "only files under the build file's directory can be copied; move the build file up or the files in",
     );
   }
   const rc = realContext ?? (await fs.realpath(context));
@@ -89,7 +89,10 @@ export async function resolveCopySource(context: string, pattern: string, realCo
     const abs = path.resolve(context, rel);
     const shown = isGlob ? `"${rel}" (matched by "${pattern}")` : `"${pattern}"`;
     if (!inside(abs, path.resolve(context))) {
-      problems.push({ message: `copy source ${shown} leads outside the build context`, hint: 'copy only files under the build file\'s directory' });
+      problems.push({
+        message: `copy source ${shown} leads outside the build context`,
+        hint: "copy only files under the build file's directory",
+      });
       continue;
     }
     let st: Stats;
@@ -140,7 +143,10 @@ export async function resolveCopySource(context: string, pattern: string, realCo
       }
     }
     if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) {
-      problems.push({ message: `copy source ${shown} is not a regular file, directory or symlink`, hint: 'copy only files, directories and symlinks' });
+      problems.push({
+        message: `copy source ${shown} is not a regular file, directory or symlink`,
+        hint: 'copy only files, directories and symlinks',
+      });
       continue;
     }
     matches.push(abs);

@@ -10,7 +10,12 @@ export interface ArtifactDownloader {
 
 /** `oci-build-partial-*` style patterns: `*` matches any run of characters. */
 export function matchesPattern(name: string, pattern: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(name);
 }
 
@@ -19,7 +24,7 @@ export function matchesPattern(name: string, pattern: string): boolean {
  * each) and returns the partial digest maps found in them.
  */
 export async function downloadPartials(pattern: string, dir: string, logger: Logger, client?: ArtifactDownloader): Promise<string[]> {
-  const c = client ?? await defaultClient();
+  const c = client ?? (await defaultClient());
   const { artifacts } = await c.listArtifacts({ latest: true });
   const matching = artifacts.filter((a) => matchesPattern(a.name, pattern)).sort((a, b) => (a.name < b.name ? -1 : 1));
   logger.info(`merge: ${matching.length} artifact(s) match ${pattern}: ${matching.map((a) => a.name).join(', ') || 'none'}`);

@@ -35,12 +35,16 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
   const t0 = Date.now();
   const p = await plan(inputs);
   const hash = buildFileHash(await readFile(p.buildFile.file, 'utf8'));
-  if (partialFiles.length === 0) throw new MergeError(['no partial digest maps were given (did the build jobs run with distribute: true and upload them?)']);
+  if (partialFiles.length === 0)
+    throw new MergeError(['no partial digest maps were given (did the build jobs run with distribute: true and upload them?)']);
   const partials: { file: string; map: PartialMap }[] = [];
   for (const f of partialFiles) partials.push({ file: f, map: await readPartial(f) });
   const problems: string[] = [];
   for (const { file, map } of partials) {
-    if (map.buildFile !== hash) problems.push(`${file} (job ${map.job}) was built from a different revision of ${p.buildFile.file}; re-run the build jobs and the merge from the same commit`);
+    if (map.buildFile !== hash)
+      problems.push(
+        `${file} (job ${map.job}) was built from a different revision of ${p.buildFile.file}; re-run the build jobs and the merge from the same commit`,
+      );
   }
   const targets: PublishTarget[] = [];
   const recorder = new DigestMapRecorder();
@@ -54,7 +58,10 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     if (!p.asIndex.has(v.name)) {
       const entries = found.map(({ file, map }) => ({ file, pv: map.variants[v.name]! }));
       const e = entries.find((x) => x.pv.kind === 'entry');
-      if (!e || e.pv.kind !== 'entry') { problems.push(`variant ${v.name}: missing (no partial map has it)`); continue; }
+      if (!e || e.pv.kind !== 'entry') {
+        problems.push(`variant ${v.name}: missing (no partial map has it)`);
+        continue;
+      }
       const other = entries.find((x) => x.pv.kind === 'entry' && x.pv.entry.digest !== (e.pv as { entry: DigestMapEntry }).entry.digest);
       if (other) problems.push(`variant ${v.name}: built twice with different digests (${e.file} and ${other.file})`);
       recorder.record(v.name, e.pv.entry);
@@ -67,43 +74,70 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
         const pv = map.variants[v.name];
         return pv?.kind === 'platforms' && pv.platforms[plat] ? [{ file, pp: pv.platforms[plat]! }] : [];
       });
-      if (seen.length === 0) { problems.push(`variant ${v.name}: platform ${plat} is missing (no partial map has it)`); continue; }
+      if (seen.length === 0) {
+        problems.push(`variant ${v.name}: platform ${plat} is missing (no partial map has it)`);
+        continue;
+      }
       const diff = seen.find((s) => s.pp.digest !== seen[0]!.pp.digest);
-      if (diff) problems.push(`variant ${v.name}: platform ${plat} was built twice with different digests (${seen[0]!.file}: ${seen[0]!.pp.digest}, ${diff.file}: ${diff.pp.digest})`);
+      if (diff)
+        problems.push(
+          `variant ${v.name}: platform ${plat} was built twice with different digests (${seen[0]!.file}: ${seen[0]!.pp.digest}, ${diff.file}: ${diff.pp.digest})`,
+        );
       chosen.set(plat, seen[0]!.pp);
     }
     if (chosen.size !== platforms.length) continue;
     const manifests: Descriptor[] = platforms.map((plat) => {
       const pp = chosen.get(plat)!;
-      return { mediaType: pp.mediaType, digest: pp.digest, size: pp.size, platform: { ...descriptorPlatform(parsePlatform(plat)), ...(pp.variant ? { variant: pp.variant } : {}) } };
+      return {
+        mediaType: pp.mediaType,
+        digest: pp.digest,
+        size: pp.size,
+        platform: { ...descriptorPlatform(parsePlatform(plat)), ...(pp.variant ? { variant: pp.variant } : {}) },
+      };
     });
     for (const d of manifests) checks.push({ repo, d });
     const index = buildIndex(manifests, v.annotations);
     const variant: BuiltVariant = {
-      variant: v.name, images: [], index: { bytes: index.bytes, descriptor: index.descriptor },
-      tagged: index.descriptor, taggedBytes: index.bytes,
+      variant: v.name,
+      images: [],
+      index: { bytes: index.bytes, descriptor: index.descriptor },
+      tagged: index.descriptor,
+      taggedBytes: index.bytes,
       totalSize: [...chosen.values()].reduce((n, pp) => n + pp.totalSize, 0) + index.bytes.length,
     };
     const tags = p.tags.get(v.name) ?? [];
     targets.push({ variant, repo, tags });
     recorder.record(v.name, {
-      image, digest: index.descriptor.digest, mediaType: index.descriptor.mediaType, ref: `${image}@${index.descriptor.digest}`,
-      tags: tags.map((t) => `${image}:${t}`), size: variant.totalSize, pushed: true,
+      image,
+      digest: index.descriptor.digest,
+      mediaType: index.descriptor.mediaType,
+      ref: `${image}@${index.descriptor.digest}`,
+      tags: tags.map((t) => `${image}:${t}`),
+      size: variant.totalSize,
+      pushed: true,
       platforms: Object.fromEntries(platforms.map((plat) => [plat, { digest: chosen.get(plat)!.digest, size: chosen.get(plat)!.size }])),
     });
   }
   if (problems.length) throw new MergeError(problems);
-  logger.info(`merge: ${partials.length} partial map(s), ${p.variants.length} variant(s), ${targets.length} index(es) to assemble in ${formatMs(Date.now() - t0)}`);
+  logger.info(
+    `merge: ${partials.length} partial map(s), ${p.variants.length} variant(s), ${targets.length} index(es) to assemble in ${formatMs(Date.now() - t0)}`,
+  );
 
-  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }), logger });
+  const client = new RegistryClient({
+    credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }),
+    logger,
+  });
   try {
     // The manifests must already be in the registry: the merge uploads no blob.
     const missing: string[] = [];
-    await Promise.all(checks.map(async ({ repo, d }) => {
-      const head = await client.headManifest(repo, d.digest);
-      if (!head) missing.push(`${formatRepository(repo)}@${d.digest} (${d.platform ? formatPlatform(d.platform) : ''})`);
-    }));
-    if (missing.length) throw new MergeError(missing.sort().map((m) => `manifest ${m} is not in the registry: the build job that made it did not push it`));
+    await Promise.all(
+      checks.map(async ({ repo, d }) => {
+        const head = await client.headManifest(repo, d.digest);
+        if (!head) missing.push(`${formatRepository(repo)}@${d.digest} (${d.platform ? formatPlatform(d.platform) : ''})`);
+      }),
+    );
+    if (missing.length)
+      throw new MergeError(missing.sort().map((m) => `manifest ${m} is not in the registry: the build job that made it did not push it`));
     const publisher = new RegistryPublisher(client, logger);
     const stats = await logger.group('push', () => publisher.publish(targets));
     logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);

@@ -36,10 +36,21 @@ export type PartialVariant =
   | { kind: 'entry'; entry: DigestMapEntry };
 
 const digestRe = /^sha256:[a-f0-9]{64}$/;
-const platformSchema = z.object({ digest: z.string().regex(digestRe), size: z.number().int().nonnegative(), mediaType: z.string(), totalSize: z.number().int().nonnegative(), variant: z.string().optional() });
+const platformSchema = z.object({
+  digest: z.string().regex(digestRe),
+  size: z.number().int().nonnegative(),
+  mediaType: z.string(),
+  totalSize: z.number().int().nonnegative(),
+  variant: z.string().optional(),
+});
 const entrySchema = z.object({
-  image: z.string(), digest: z.string().regex(digestRe), mediaType: z.string(), ref: z.string(), tags: z.array(z.string()),
-  size: z.number().int().nonnegative(), pushed: z.boolean(),
+  image: z.string(),
+  digest: z.string().regex(digestRe),
+  mediaType: z.string(),
+  ref: z.string(),
+  tags: z.array(z.string()),
+  size: z.number().int().nonnegative(),
+  pushed: z.boolean(),
   platforms: z.record(z.string(), z.object({ digest: z.string().regex(digestRe), size: z.number().int().nonnegative() })).optional(),
 });
 const partialSchema = z.object({
@@ -47,10 +58,13 @@ const partialSchema = z.object({
   version: z.literal(1),
   buildFile: z.string().regex(/^[a-f0-9]{64}$/),
   job: z.string(),
-  variants: z.record(z.string(), z.union([
-    z.object({ kind: z.literal('platforms'), image: z.string(), platforms: z.record(z.string(), platformSchema) }),
-    z.object({ kind: z.literal('entry'), entry: entrySchema }),
-  ])),
+  variants: z.record(
+    z.string(),
+    z.union([
+      z.object({ kind: z.literal('platforms'), image: z.string(), platforms: z.record(z.string(), platformSchema) }),
+      z.object({ kind: z.literal('entry'), entry: entrySchema }),
+    ]),
+  ),
 });
 
 export function buildFileHash(text: string): string {
@@ -71,7 +85,12 @@ export async function readPartial(path: string): Promise<PartialMap> {
   }
   const r = partialSchema.safeParse(doc);
   if (!r.success) {
-    throw new Error(`${path} is not a partial digest map written by oci-build build --distribute: ${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `${path} is not a partial digest map written by oci-build build --distribute: ${r.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`)
+        .join('; ')}`,
+    );
   }
   return r.data as PartialMap;
 }

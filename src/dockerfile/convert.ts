@@ -46,7 +46,10 @@ type RunInstruction = Extract<Instruction, { keyword: 'RUN' | 'CMD' | 'ENTRYPOIN
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-interface Converted { variant: VariantSpec; state: StageState }
+interface Converted {
+  variant: VariantSpec;
+  state: StageState;
+}
 
 export class Converter {
   private readonly done = new Map<number, Promise<Converted>>();
@@ -77,7 +80,13 @@ export class Converter {
 
   stage(s: Stage): Promise<Converted> {
     // Conversion is sequential: the stages in progress are the ones on the current path.
-    if (this.inProgress.has(s.index)) throw new InstructionError(s.from.pos, 'FROM', `stage ${this.variantName(s)} depends on itself (through FROM or COPY --from)`, 'a stage can only use stages that do not use it');
+    if (this.inProgress.has(s.index))
+      throw new InstructionError(
+        s.from.pos,
+        'FROM',
+        `stage ${this.variantName(s)} depends on itself (through FROM or COPY --from)`,
+        'a stage can only use stages that do not use it',
+      );
     let p = this.done.get(s.index);
     if (!p) {
       this.inProgress.add(s.index);
@@ -99,13 +108,31 @@ export class Converter {
     if (platformFlag?.value !== undefined) {
       const wanted = expandWord(platformFlag.value, (n) => o.platformArgs.get(n) ?? meta(n), o.escape);
       let same = false;
-      try { same = formatPlatform(parsePlatform(wanted)) === formatPlatform(o.platform); } catch { /* reported below */ }
-      if (!same) throw new InstructionError(s.from.pos, 'FROM', `--platform=${wanted} differs from the platform being built (${formatPlatform(o.platform)}); one Dockerfile build makes one platform here`, 'drop --platform, or build with --platform matching it');
+      try {
+        same = formatPlatform(parsePlatform(wanted)) === formatPlatform(o.platform);
+      } catch {
+        /* reported below */
+      }
+      if (!same)
+        throw new InstructionError(
+          s.from.pos,
+          'FROM',
+          `--platform=${wanted} differs from the platform being built (${formatPlatform(o.platform)}); one Dockerfile build makes one platform here`,
+          'drop --platform, or build with --platform matching it',
+        );
     }
     const parent = image.toLowerCase() === 'scratch' ? undefined : this.stageOf(image, s.index);
     let state: StageState;
     const variant: VariantSpec = {
-      name: this.variantName(s), steps: [], env: {}, labels: {}, annotations: {}, expose: [], volumes: [], stage: true, pos: this.pos(s.from),
+      name: this.variantName(s),
+      steps: [],
+      env: {},
+      labels: {},
+      annotations: {},
+      expose: [],
+      volumes: [],
+      stage: true,
+      pos: this.pos(s.from),
     };
     let triggers: string[] = [];
     if (parent) {
@@ -115,15 +142,21 @@ export class Converter {
       variant.from = p.variant.name;
     } else {
       // A registry failure is no Dockerfile problem (exit 1, not 2), but it says where the image is named.
-      const config = image.toLowerCase() === 'scratch' ? undefined : await o.imageConfig(image).catch((e: Error) => {
-        throw new Error(`${o.file}:${s.from.pos.line}:${s.from.pos.column}: FROM ${image}: ${e.message}`, { cause: e });
-      });
+      const config =
+        image.toLowerCase() === 'scratch'
+          ? undefined
+          : await o.imageConfig(image).catch((e: Error) => {
+              throw new Error(`${o.file}:${s.from.pos.line}:${s.from.pos.column}: FROM ${image}: ${e.message}`, { cause: e });
+            });
       const own = (config as { OnBuild?: unknown } | undefined)?.OnBuild;
       triggers = Array.isArray(own) ? own.filter((t): t is string => typeof t === 'string') : [];
       state = stateFromConfig(config);
       variant.base = image.toLowerCase() === 'scratch' ? 'scratch' : image;
       // As BuildKit's empty image: scratch starts with the default PATH in its config.
-      if (variant.base === 'scratch') { state.env.set('PATH', DEFAULT_PATH); variant.env.PATH = DEFAULT_PATH; }
+      if (variant.base === 'scratch') {
+        state.env.set('PATH', DEFAULT_PATH);
+        variant.env.PATH = DEFAULT_PATH;
+      }
     }
     // The base's ONBUILD triggers run first, here only: they leave the config (no grandchild runs them).
     state.onBuild = [];
@@ -150,58 +183,98 @@ export class Converter {
     switch (ins.keyword) {
       case 'ARG':
         for (const a of ins.args) {
-          const value = o.buildArgs[a.name] ?? (a.value !== undefined ? word(a.value) : undefined)
-            ?? (o.metaArgs.has(a.name) ? o.metaArgs.get(a.name) : o.platformArgs.get(a.name));
+          const value =
+            o.buildArgs[a.name] ??
+            (a.value !== undefined ? word(a.value) : undefined) ??
+            (o.metaArgs.has(a.name) ? o.metaArgs.get(a.name) : o.platformArgs.get(a.name));
           st.args.set(a.name, value);
         }
         return;
       case 'ENV': {
         // Every value of one ENV sees the environment as it was before the instruction.
         const values = ins.pairs.map((p) => [word(p.key), word(p.value)] as const);
-        for (const [k, val] of values) { st.env.set(k, val); ownEnv.set(k, val); v.env[k] = val; }
+        for (const [k, val] of values) {
+          st.env.set(k, val);
+          ownEnv.set(k, val);
+          v.env[k] = val;
+        }
         return;
       }
       case 'LABEL':
         for (const p of ins.pairs) v.labels[word(p.key)] = word(p.value);
         return;
-      case 'MAINTAINER': v.author = ins.value; return;
-      case 'USER': st.user = word(ins.value); v.user = st.user; return;
-      case 'STOPSIGNAL': v.stopSignal = word(ins.value); return;
+      case 'MAINTAINER':
+        v.author = ins.value;
+        return;
+      case 'USER':
+        st.user = word(ins.value);
+        v.user = st.user;
+        return;
+      case 'STOPSIGNAL':
+        v.stopSignal = word(ins.value);
+        return;
       case 'WORKDIR': {
         // Owned by USER; a uid alone also gives the gid (BuildKit's mkdir chown, unlike a RUN's user).
         st.workdir = posix.resolve(st.workdir, word(ins.value));
         v.workdir = st.workdir;
-        v.steps.push({ kind: 'dir', path: st.workdir, ...(st.user ? { owner: st.user } : {}), createdBy: `WORKDIR ${st.workdir}`, pos: this.pos(ins) });
+        v.steps.push({
+          kind: 'dir',
+          path: st.workdir,
+          ...(st.user ? { owner: st.user } : {}),
+          createdBy: `WORKDIR ${st.workdir}`,
+          pos: this.pos(ins),
+        });
         return;
       }
-      case 'SHELL': st.shell = ins.exec; return;
-      case 'CMD': case 'ENTRYPOINT': {
+      case 'SHELL':
+        st.shell = ins.exec;
+        return;
+      case 'CMD':
+      case 'ENTRYPOINT': {
         const argv = 'exec' in ins.command ? ins.command.exec : [...(st.shell ?? ['/bin/sh', '-c']), ins.command.shell];
-        if (ins.keyword === 'CMD') v.cmd = argv; else v.entrypoint = argv;
+        if (ins.keyword === 'CMD') v.cmd = argv;
+        else v.entrypoint = argv;
         return;
       }
       case 'EXPOSE':
         for (const w of ins.words) for (const p of exposed(word(w), ins)) if (!v.expose.includes(p)) v.expose.push(p);
         return;
       case 'VOLUME':
-        for (const p of ins.paths) { const path = word(p); if (path && !v.volumes.includes(path)) v.volumes.push(path); }
+        for (const p of ins.paths) {
+          const path = word(p);
+          if (path && !v.volumes.includes(path)) v.volumes.push(path);
+        }
         return;
-      case 'RUN': v.steps.push(this.run(ins, st, ownEnv)); return;
-      case 'COPY': case 'ADD': {
-        const ctx: CopyContext = { file: o.file, context: o.context, escape: o.escape, lookup: lookupIn(st), workdir: st.workdir, pos: this.pos(ins), fromRef: (ref) => this.copyFromRef(ref, s, ins) };
+      case 'RUN':
+        v.steps.push(this.run(ins, st, ownEnv));
+        return;
+      case 'COPY':
+      case 'ADD': {
+        const ctx: CopyContext = {
+          file: o.file,
+          context: o.context,
+          escape: o.escape,
+          lookup: lookupIn(st),
+          workdir: st.workdir,
+          pos: this.pos(ins),
+          fromRef: (ref) => this.copyFromRef(ref, s, ins),
+        };
         const flags = ins.flags.map((f) => `--${f.name}${f.value !== undefined ? `=${f.value}` : ''} `).join('');
         const createdBy = `${ins.keyword} ${flags}${ins.text} # buildkit`;
         v.steps.push(...(await copySteps(ins, ctx)).map((step) => ({ ...step, createdBy })));
         return;
       }
-      case 'HEALTHCHECK': v.healthcheck = healthcheck(ins, word); return;
+      case 'HEALTHCHECK':
+        v.healthcheck = healthcheck(ins, word);
+        return;
       case 'ONBUILD': {
         this.triggerInstructions([ins.rest], s, ins.pos); // checked now, run by the child
         st.onBuild.push(ins.rest);
         v.onBuild = [...st.onBuild];
         return;
       }
-      case 'FROM': return;
+      case 'FROM':
+        return;
     }
   }
 
@@ -210,9 +283,20 @@ export class Converter {
     for (const f of ins.flags) {
       if (f.name === 'network') {
         if (f.value === 'none') network = false;
-        else if (f.value !== 'default' && f.value !== 'host') throw new InstructionError(ins.pos, 'RUN', `--network=${f.value ?? ''} is not supported`, 'use --network=none or --network=default');
+        else if (f.value !== 'default' && f.value !== 'host')
+          throw new InstructionError(
+            ins.pos,
+            'RUN',
+            `--network=${f.value ?? ''} is not supported`,
+            'use --network=none or --network=default',
+          );
       } else {
-        throw new InstructionError(ins.pos, 'RUN', `--${f.name} is not supported yet`, f.name === 'mount' ? 'copy what the mount provides in an earlier COPY, or drop the mount' : 'drop the flag');
+        throw new InstructionError(
+          ins.pos,
+          'RUN',
+          `--${f.name} is not supported yet`,
+          f.name === 'mount' ? 'copy what the mount provides in an earlier COPY, or drop the mount' : 'drop the flag',
+        );
       }
     }
     let command: string | string[] = 'exec' in ins.command ? ins.command.exec : ins.command.shell;
@@ -222,8 +306,16 @@ export class Converter {
     const argv = typeof command === 'string' ? [...(st.shell ?? ['/bin/sh', '-c']), command] : command;
     const createdBy = `RUN ${args.length ? `|${args.length} ${args.join(' ')} ` : ''}${argv.join(' ')} # buildkit`;
     return {
-      kind: 'run', command, env: runEnv(st, ownEnv), ownEnv: true, dockerUser: true, network, createdBy,
-      ...(st.shell ? { shell: st.shell } : {}), ...(st.user ? { user: st.user } : {}), workdir: st.workdir,
+      kind: 'run',
+      command,
+      env: runEnv(st, ownEnv),
+      ownEnv: true,
+      dockerUser: true,
+      network,
+      createdBy,
+      ...(st.shell ? { shell: st.shell } : {}),
+      ...(st.user ? { user: st.user } : {}),
+      workdir: st.workdir,
       pos: this.pos(ins),
     };
   }
@@ -232,7 +324,13 @@ export class Converter {
   private triggerInstructions(triggers: string[], s: Stage, at = s.from.pos): Instruction[] {
     return triggers.map((t) => {
       const raw = lex(t).instructions[0];
-      if (!raw || ['ONBUILD', 'FROM', 'MAINTAINER'].includes(raw.keyword)) throw new InstructionError(at, 'ONBUILD', `invalid trigger "${t}"`, 'ONBUILD takes one instruction other than ONBUILD, FROM or MAINTAINER');
+      if (!raw || ['ONBUILD', 'FROM', 'MAINTAINER'].includes(raw.keyword))
+        throw new InstructionError(
+          at,
+          'ONBUILD',
+          `invalid trigger "${t}"`,
+          'ONBUILD takes one instruction other than ONBUILD, FROM or MAINTAINER',
+        );
       return { ...parseInstruction(raw, this.o.escape), pos: at };
     });
   }
@@ -241,13 +339,31 @@ export class Converter {
   private async copyFromRef(ref: string, s: Stage, ins: Instruction): Promise<string> {
     const target = this.stageOf(ref);
     if (target) {
-      if (target.index === s.index) throw new InstructionError(ins.pos, ins.keyword, `--from=${ref} is the stage itself`, 'copy from an earlier stage');
+      if (target.index === s.index)
+        throw new InstructionError(ins.pos, ins.keyword, `--from=${ref} is the stage itself`, 'copy from an earlier stage');
       return (await this.stage(target)).variant.name;
     }
-    if (/^\d+$/.test(ref)) throw new InstructionError(ins.pos, ins.keyword, `--from=${ref}: there is no stage ${ref}`, 'stages are numbered from 0 in file order');
+    if (/^\d+$/.test(ref))
+      throw new InstructionError(
+        ins.pos,
+        ins.keyword,
+        `--from=${ref}: there is no stage ${ref}`,
+        'stages are numbered from 0 in file order',
+      );
     const name = `image-${ref.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-')}`.slice(0, 100);
     if (!this.imageVariants.has(name)) {
-      this.imageVariants.set(name, { name, base: ref, steps: [], env: {}, labels: {}, annotations: {}, expose: [], volumes: [], stage: true, pos: this.pos(ins) });
+      this.imageVariants.set(name, {
+        name,
+        base: ref,
+        steps: [],
+        env: {},
+        labels: {},
+        annotations: {},
+        expose: [],
+        volumes: [],
+        stage: true,
+        pos: this.pos(ins),
+      });
     }
     return name;
   }
@@ -261,7 +377,13 @@ function heredocScript(ins: RunInstruction, command: string): string {
   const only = ins.heredocs.length === 1 ? /^<<-?(["']?)([A-Za-z_][A-Za-z0-9_]*)\1$/.exec(command.trim()) : null;
   if (only) {
     const body = ins.heredocs[0]!.content;
-    if (body.startsWith('#!')) throw new InstructionError(ins.pos, 'RUN', 'a heredoc with a #! line is not supported yet', 'write the script with COPY <<EOF /script and RUN /script');
+    if (body.startsWith('#!'))
+      throw new InstructionError(
+        ins.pos,
+        'RUN',
+        'a heredoc with a #! line is not supported yet',
+        'write the script with COPY <<EOF /script and RUN /script',
+      );
     return body;
   }
   return `${command}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join('')}`;
@@ -277,4 +399,3 @@ function exposed(value: string, ins: Instruction): string[] {
   const proto = (m[3] ?? 'tcp').toLowerCase();
   return Array.from({ length: last - first + 1 }, (_, i) => `${first + i}/${proto}`);
 }
-

@@ -38,9 +38,14 @@ export function destination(dest: string, workdir: string): string {
 }
 
 export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise<Step[]> {
-  const fail = (message: string, hint?: string): never => { throw new InstructionError(ins.pos, ins.keyword, message, hint); };
+  const fail = (message: string, hint?: string): never => {
+    throw new InstructionError(ins.pos, ins.keyword, message, hint);
+  };
   const word = (w: string) => expandWord(w, ctx.lookup, ctx.escape);
-  const flag = (name: string) => { const f = ins.flags.find((x) => x.name === name); return f ? word(f.value ?? '') : undefined; };
+  const flag = (name: string) => {
+    const f = ins.flags.find((x) => x.name === name);
+    return f ? word(f.value ?? '') : undefined;
+  };
   for (const f of ins.flags) if (UNSUPPORTED_FLAGS[f.name]) fail(`--${f.name} is not supported yet`, UNSUPPORTED_FLAGS[f.name]);
   const owner = flag('chown') || undefined;
   const chmod = flag('chmod');
@@ -54,14 +59,18 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
   const heredocNames = new Set(ins.heredocs.map((h) => h.name));
   const isHeredoc = (s: string) => /^<<-?["']?[A-Za-z_]/.test(s) && heredocNames.has(s.replace(/^<<-?["']?/, '').replace(/["']$/, ''));
   const docs = ins.sources.filter(isHeredoc);
-  if (ins.sources.length > 1 && !intoDir) fail('with more than one source the destination must be a directory and end with a /', `write ${ins.dest}/`);
+  if (ins.sources.length > 1 && !intoDir)
+    fail('with more than one source the destination must be a directory and end with a /', `write ${ins.dest}/`);
   if (docs.length) {
-    if (docs.length !== ins.sources.length) fail('heredoc and file sources in one instruction are not supported yet', 'split it into two instructions');
+    if (docs.length !== ins.sources.length)
+      fail('heredoc and file sources in one instruction are not supported yet', 'split it into two instructions');
     return ins.heredocs.map((h) => ({
       kind: 'file' as const,
       path: intoDir ? posix.join(to, h.name) : to,
       content: h.quoted ? h.content : expandHeredoc(h.content, ctx.lookup, ctx.escape),
-      ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos,
+      ...(mode !== undefined ? { mode } : {}),
+      ...(owner ? { owner } : {}),
+      pos: ctx.pos,
     }));
   }
   const sources = ins.sources.map(word);
@@ -69,36 +78,69 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
   if (from !== undefined) {
     if (ins.keyword === 'ADD') fail('ADD has no --from', 'use COPY --from');
     const variant = await ctx.fromRef(from);
-    const patterns: CopySource[] = sources.map((s) => ({ pattern: posix.resolve('/', s) + (s.endsWith('/') && s !== '/' ? '/' : ''), matches: [], isGlob: isGlobPattern(s) }));
-    return [{ kind: 'copy', sources: patterns, to, from: variant, dockerRules: true, ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos }];
+    const patterns: CopySource[] = sources.map((s) => ({
+      pattern: posix.resolve('/', s) + (s.endsWith('/') && s !== '/' ? '/' : ''),
+      matches: [],
+      isGlob: isGlobPattern(s),
+    }));
+    return [
+      {
+        kind: 'copy',
+        sources: patterns,
+        to,
+        from: variant,
+        dockerRules: true,
+        ...(mode !== undefined ? { mode } : {}),
+        ...(owner ? { owner } : {}),
+        pos: ctx.pos,
+      },
+    ];
   }
   const resolved: CopySource[] = [];
   const downloads: CopySource[] = [];
   const problems: string[] = [];
   const checksum = flag('checksum');
-  if (checksum !== undefined && !sources.every(isUrl)) fail('--checksum is for URL sources only', 'drop it, or check the file\'s sum in a RUN step');
+  if (checksum !== undefined && !sources.every(isUrl))
+    fail('--checksum is for URL sources only', "drop it, or check the file's sum in a RUN step");
   for (const s of sources) {
     if (ins.keyword === 'ADD') addCheck(s, fail);
     if (ins.keyword === 'ADD' && isUrl(s)) {
-      try { downloads.push(await download(s, checksum)); } catch (e) { if (e instanceof DownloadError) fail(e.message, e.hint); throw e; }
+      try {
+        downloads.push(await download(s, checksum));
+      } catch (e) {
+        if (e instanceof DownloadError) fail(e.message, e.hint);
+        throw e;
+      }
       continue;
     }
     // Docker reads absolute sources relative to the context's root.
     const rel = posix.normalize(s.replace(/^\/+/, '') || '.');
     const found = isGlobPattern(rel) ? await contextGlob(ctx.context, rel) : [rel];
-    if (!found.length) { problems.push(`copy source "${s}" matches nothing in the build context`); continue; }
+    if (!found.length) {
+      problems.push(`copy source "${s}" matches nothing in the build context`);
+      continue;
+    }
     const matches: string[] = [];
     for (const m of found) {
       const r = await resolveCopySource(ctx.context, m);
       if (r.source) matches.push(...r.source.matches);
       // The messages speak of a build file's directory; here it is the build context.
-      problems.push(...r.problems.map((p) => `${p.message} (fix: ${p.hint})`.replaceAll("the build file's directory", 'the build context')));
+      problems.push(
+        ...r.problems.map((p) => `${p.message} (fix: ${p.hint})`.replaceAll("the build file's directory", 'the build context')),
+      );
     }
     resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
   }
   if (problems.length) fail(problems.join('; '));
   const step = (sources: CopySource[], extract: boolean): Step => ({
-    kind: 'copy', sources, to, dockerRules: true, ...(extract ? { extract } : {}), ...(mode !== undefined ? { mode } : {}), ...(owner ? { owner } : {}), pos: ctx.pos,
+    kind: 'copy',
+    sources,
+    to,
+    dockerRules: true,
+    ...(extract ? { extract } : {}),
+    ...(mode !== undefined ? { mode } : {}),
+    ...(owner ? { owner } : {}),
+    pos: ctx.pos,
   });
   // ADD unpacks local tar archives (the builder tells them by their first bytes), never downloads.
   return [...(resolved.length ? [step(resolved, ins.keyword === 'ADD')] : []), ...(downloads.length ? [step(downloads, false)] : [])];
@@ -114,7 +156,10 @@ function segmentRegex(seg: string): RegExp {
     else if (c === '\\' && i + 1 < seg.length) re += seg[++i]!.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
     else if (c === '[') {
       const end = seg.indexOf(']', i + 2);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       let cls = seg.slice(i + 1, end);
       if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
       re += `[${cls.replace(/\\/g, '\\\\')}]`;
@@ -130,14 +175,24 @@ async function contextGlob(context: string, pattern: string): Promise<string[]> 
   for (const seg of pattern.split('/')) {
     const next: string[] = [];
     for (const base of found) {
-      if (!isGlobPattern(seg)) { next.push(base ? `${base}/${seg}` : seg); continue; }
+      if (!isGlobPattern(seg)) {
+        next.push(base ? `${base}/${seg}` : seg);
+        continue;
+      }
       const names = await readdir(join(context, base)).catch(() => [] as string[]);
       const re = segmentRegex(seg);
       for (const n of names.sort()) if (re.test(n)) next.push(base ? `${base}/${n}` : n);
     }
     found = next;
   }
-  const exists = await Promise.all(found.map((p) => lstat(join(context, p)).then(() => true, () => false)));
+  const exists = await Promise.all(
+    found.map((p) =>
+      lstat(join(context, p)).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
   return found.filter((_, i) => exists[i]).sort();
 }
 
@@ -146,5 +201,6 @@ function isUrl(source: string): boolean {
 }
 
 function addCheck(source: string, fail: (m: string, h?: string) => never): void {
-  if (/^git@|^git:\/\/|\.git(#.*)?$/.test(source)) fail(`ADD of a git repository (${source}) is not supported`, 'clone it in a RUN step, or check it out into the context and COPY it');
+  if (/^git@|^git:\/\/|\.git(#.*)?$/.test(source))
+    fail(`ADD of a git repository (${source}) is not supported`, 'clone it in a RUN step, or check it out into the context and COPY it');
 }

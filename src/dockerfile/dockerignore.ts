@@ -10,7 +10,11 @@ import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm,
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 
-export interface IgnorePattern { negate: boolean; re: RegExp; text: string }
+export interface IgnorePattern {
+  negate: boolean;
+  re: RegExp;
+  text: string;
+}
 
 export function parseDockerignore(text: string): IgnorePattern[] {
   const out: IgnorePattern[] = [];
@@ -31,7 +35,8 @@ function cleanPattern(p: string): string {
   const parts: string[] = [];
   for (const seg of p.split('/')) {
     if (seg === '' || seg === '.') continue;
-    if (seg === '..') parts.pop(); else parts.push(seg);
+    if (seg === '..') parts.pop();
+    else parts.push(seg);
   }
   return parts.join('/');
 }
@@ -44,18 +49,25 @@ function patternRegex(p: string): RegExp {
       if (p[i + 1] === '*') {
         // `**` matches any number of path segments (none included).
         i++;
-        if (p[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
+        if (p[i + 1] === '/') {
+          i++;
+          re += '(?:.*/)?';
+        } else re += '.*';
       } else re += '[^/]*';
     } else if (c === '?') re += '[^/]';
     else if (c === '[') {
       const end = p.indexOf(']', i + 1);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       let cls = p.slice(i + 1, end);
       if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
       re += `[${cls}]`;
       i = end;
-    } else if (c === '\\' && i + 1 < p.length) { re += p[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'); }
-    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    } else if (c === '\\' && i + 1 < p.length) {
+      re += p[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
 }
@@ -79,7 +91,12 @@ export function ignoreFileFor(dockerfile: string, context: string): string | und
   return existsSync(ctx) ? ctx : undefined;
 }
 
-export interface FilteredContext { dir: string; kept: number; dropped: number; dispose(): Promise<void> }
+export interface FilteredContext {
+  dir: string;
+  kept: number;
+  dropped: number;
+  dispose(): Promise<void>;
+}
 
 /** A copy of the context without the ignored paths (files hard-linked when the file system allows). */
 export async function filterContext(context: string, ignoreFile: string): Promise<FilteredContext> {
@@ -98,18 +115,31 @@ export async function filterContext(context: string, ignoreFile: string): Promis
       const ignored = isIgnored(r, patterns);
       if (st.isDirectory()) {
         // An ignored directory is entered only when an exception may bring something inside back.
-        if (ignored && !hasExceptions) { dropped++; continue; }
+        if (ignored && !hasExceptions) {
+          dropped++;
+          continue;
+        }
         await mkdir(dst, { mode: 0o700 });
         const inner = await walk(r);
-        if (ignored && !inner) { await rm(dst, { recursive: true }); dropped++; continue; }
+        if (ignored && !inner) {
+          await rm(dst, { recursive: true });
+          dropped++;
+          continue;
+        }
         await chmod(dst, st.mode & 0o7777);
         any = true;
         continue;
       }
-      if (ignored) { dropped++; continue; }
+      if (ignored) {
+        dropped++;
+        continue;
+      }
       if (st.isSymbolicLink()) await symlink(await readlink(src), dst);
       else if (st.isFile()) await link(src, dst).catch(() => copyFile(src, dst));
-      else { dropped++; continue; }
+      else {
+        dropped++;
+        continue;
+      }
       kept++;
       any = true;
     }

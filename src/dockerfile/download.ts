@@ -23,7 +23,12 @@ function scratchDir(): string {
 }
 
 export class DownloadError extends Error {
-  constructor(message: string, readonly hint: string) { super(message); }
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The file name ADD gives a download: the URL path's last segment. */
@@ -34,8 +39,13 @@ export function urlFileName(url: string): string | undefined {
 
 export async function download(url: string, checksum: string | undefined): Promise<CopySource> {
   const name = urlFileName(url);
-  if (!name || name.includes('/')) throw new DownloadError(`cannot tell a file name from ${url}`, 'give a URL whose path ends in a file name, or download it in a RUN step');
-  if (checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(checksum)) throw new DownloadError(`--checksum=${checksum} is not a sha256 digest`, 'write --checksum=sha256:<64 hex digits>');
+  if (!name || name.includes('/'))
+    throw new DownloadError(
+      `cannot tell a file name from ${url}`,
+      'give a URL whose path ends in a file name, or download it in a RUN step',
+    );
+  if (checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(checksum))
+    throw new DownloadError(`--checksum=${checksum} is not a sha256 digest`, 'write --checksum=sha256:<64 hex digits>');
   let res: Response;
   try {
     res = await fetch(url, { redirect: 'follow' });
@@ -45,7 +55,8 @@ export async function download(url: string, checksum: string | undefined): Promi
   if (!res.ok) throw new DownloadError(`downloading ${url} failed: HTTP ${res.status}`, 'check the URL');
   const body = Buffer.from(await res.arrayBuffer());
   const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-  if (checksum !== undefined && digest !== checksum) throw new DownloadError(`${url} has ${digest}, not the --checksum ${checksum}`, 'update --checksum if the file changed on purpose');
+  if (checksum !== undefined && digest !== checksum)
+    throw new DownloadError(`${url} has ${digest}, not the --checksum ${checksum}`, 'update --checksum if the file changed on purpose');
   // One directory per download, so the file keeps its own name (copied into a directory as it).
   const dir = join(scratchDir(), String(++seq));
   mkdirSync(dir);

@@ -18,9 +18,17 @@ export class ExpandError extends Error {}
 
 class Scanner {
   i = 0;
-  constructor(readonly s: string, readonly esc: string, readonly env: Lookup) {}
-  peek(o = 0): string | undefined { return this.s[this.i + o]; }
-  next(): string | undefined { return this.s[this.i++]; }
+  constructor(
+    readonly s: string,
+    readonly esc: string,
+    readonly env: Lookup,
+  ) {}
+  peek(o = 0): string | undefined {
+    return this.s[this.i + o];
+  }
+  next(): string | undefined {
+    return this.s[this.i++];
+  }
 }
 
 /** Expands one word: quotes removed, escapes applied, variables substituted. */
@@ -39,7 +47,10 @@ export function expandHeredoc(body: string, env: Lookup, escape = '\\'): string 
   for (;;) {
     const ch = sc.next();
     if (ch === undefined) return out;
-    if (ch === escape && sc.peek() === '$') { out += sc.next(); continue; }
+    if (ch === escape && sc.peek() === '$') {
+      out += sc.next();
+      continue;
+    }
     out += ch === '$' ? dollar(sc) : ch;
   }
 }
@@ -82,10 +93,17 @@ function doubleQuoted(sc: Scanner): string {
     const ch = sc.next();
     if (ch === undefined) throw new ExpandError('unexpected end of statement while looking for matching double-quote');
     if (ch === '"') return out;
-    if (ch === '$') { out += dollar(sc); continue; }
+    if (ch === '$') {
+      out += dollar(sc);
+      continue;
+    }
     if (ch === sc.esc) {
       const n = sc.peek();
-      if (n === '"' || n === '$' || n === sc.esc) { out += n; sc.next(); continue; }
+      if (n === '"' || n === '$' || n === sc.esc) {
+        out += n;
+        sc.next();
+        continue;
+      }
     }
     out += ch;
   }
@@ -106,26 +124,43 @@ function dollar(sc: Scanner): string {
     while (sc.peek() !== undefined && NAME_CHAR.test(sc.peek()!)) name += sc.next();
     return sc.env(name) ?? '';
   }
-  if (ch !== undefined && /[0-9]/.test(ch)) { sc.next(); return sc.env(ch) ?? ''; }
+  if (ch !== undefined && /[0-9]/.test(ch)) {
+    sc.next();
+    return sc.env(ch) ?? '';
+  }
   return '$';
 }
 
 function braced(sc: Scanner): string {
   let name = '';
   while (sc.peek() !== undefined && NAME_CHAR.test(sc.peek()!)) name += sc.next();
-  if (!name) throw new ExpandError(`bad substitution: \${${sc.s.slice(sc.i, sc.s.indexOf('}', sc.i) >= 0 ? sc.s.indexOf('}', sc.i) : undefined)}}`);
+  if (!name)
+    throw new ExpandError(`bad substitution: \${${sc.s.slice(sc.i, sc.s.indexOf('}', sc.i) >= 0 ? sc.s.indexOf('}', sc.i) : undefined)}}`);
   const value = sc.env(name);
   const op = sc.next();
   if (op === undefined) throw new ExpandError(`missing '}' after \${${name}`);
   if (op === '}') return value ?? '';
-  const word = (): string => { const w = processUntil(sc, '}'); sc.next(); return w; };
+  const word = (): string => {
+    const w = processUntil(sc, '}');
+    sc.next();
+    return w;
+  };
   let colon = false;
   let mod = op;
-  if (op === ':') { colon = true; mod = sc.next() ?? ''; }
+  if (op === ':') {
+    colon = true;
+    mod = sc.next() ?? '';
+  }
   const unset = value === undefined || (colon && value === '');
   switch (mod) {
-    case '-': { const w = word(); return unset ? w : value!; }
-    case '+': { const w = word(); return unset ? '' : w; }
+    case '-': {
+      const w = word();
+      return unset ? w : value!;
+    }
+    case '+': {
+      const w = word();
+      return unset ? '' : w;
+    }
     case '?': {
       const w = word();
       if (unset) throw new ExpandError(`${name}: ${w || 'is not allowed to be unset'}`);
@@ -159,7 +194,10 @@ function globToRegex(glob: string): string {
     else if (c === '?') re += '[\\s\\S]';
     else if (c === '[') {
       const end = glob.indexOf(']', i + 2);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       let cls = glob.slice(i + 1, end);
       if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
       re += `[${cls.replace(/\\/g, '\\\\')}]`;
@@ -194,8 +232,16 @@ function replace(v: string, re: string, repl: string, all: boolean): string {
   let i = 0;
   while (i <= v.length) {
     let end = -1;
-    for (let j = v.length; j > i; j--) if (matches(re, v.slice(i, j))) { end = j; break; }
-    if (end < 0) { if (i < v.length) out += v[i]; i++; continue; }
+    for (let j = v.length; j > i; j--)
+      if (matches(re, v.slice(i, j))) {
+        end = j;
+        break;
+      }
+    if (end < 0) {
+      if (i < v.length) out += v[i];
+      i++;
+      continue;
+    }
     out += repl;
     i = end;
     if (!all) return out + v.slice(i);
@@ -215,12 +261,19 @@ export function splitWords(text: string, escape = '\\'): string[] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
     if (quote === undefined && /\s/.test(ch)) {
-      if (inWord) { words.push(cur); cur = ''; inWord = false; }
+      if (inWord) {
+        words.push(cur);
+        cur = '';
+        inWord = false;
+      }
       continue;
     }
     inWord = true;
     cur += ch;
-    if (ch === escape && quote !== "'" && i + 1 < text.length) { cur += text[++i]; continue; }
+    if (ch === escape && quote !== "'" && i + 1 < text.length) {
+      cur += text[++i];
+      continue;
+    }
     if (quote === undefined && (ch === '"' || ch === "'")) quote = ch;
     else if (ch === quote) quote = undefined;
   }

@@ -8,7 +8,7 @@ import { InstructionError, jsonList, type Instruction } from './instructions.js'
 
 type HealthcheckInstruction = Extract<Instruction, { keyword: 'HEALTHCHECK' | 'ONBUILD' }>;
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** A Go duration ("30s", "1m30s", "500ms") in nanoseconds. */
 export function durationNs(text: string): number | undefined {
@@ -19,7 +19,9 @@ export function durationNs(text: string): number | undefined {
 }
 
 export function healthcheck(ins: HealthcheckInstruction, word: (w: string) => string): NonNullable<VariantSpec['healthcheck']> {
-  const fail = (m: string, hint?: string): never => { throw new InstructionError(ins.pos, 'HEALTHCHECK', m, hint); };
+  const fail = (m: string, hint?: string): never => {
+    throw new InstructionError(ins.pos, 'HEALTHCHECK', m, hint);
+  };
   if (/^none$/i.test(ins.rest.trim())) {
     if (ins.flags.length) fail('HEALTHCHECK NONE takes no options');
     return { Test: ['NONE'] };
@@ -28,7 +30,12 @@ export function healthcheck(ins: HealthcheckInstruction, word: (w: string) => st
   if (!m) return fail('HEALTHCHECK needs CMD command or NONE', 'write e.g. HEALTHCHECK --interval=30s CMD curl -f http://localhost/');
   const exec = jsonList(m[1]!);
   const out: NonNullable<VariantSpec['healthcheck']> = { Test: exec ? ['CMD', ...exec] : ['CMD-SHELL', m[1]!] };
-  const keys: Record<string, 'Interval' | 'Timeout' | 'StartPeriod' | 'StartInterval'> = { interval: 'Interval', timeout: 'Timeout', 'start-period': 'StartPeriod', 'start-interval': 'StartInterval' };
+  const keys: Record<string, 'Interval' | 'Timeout' | 'StartPeriod' | 'StartInterval'> = {
+    interval: 'Interval',
+    timeout: 'Timeout',
+    'start-period': 'StartPeriod',
+    'start-interval': 'StartInterval',
+  };
   for (const f of ins.flags) {
     const value = word(f.value ?? '');
     if (f.name === 'retries') {

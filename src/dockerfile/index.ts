@@ -46,26 +46,48 @@ const STAGE_NAME = /^[a-z][a-z0-9_.-]*$/;
 export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDockerfile> {
   const file = resolve(o.file);
   const shown = relative(process.cwd(), file) || file;
-  const text = await readFile(file, 'utf8').catch((e: Error) => { throw new ConfigError([{ file: shown, message: `cannot read the Dockerfile: ${e.message}`, hint: 'give its path with -f' }]); });
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new ConfigError([{ file: shown, message: `cannot read the Dockerfile: ${e.message}`, hint: 'give its path with -f' }]);
+  });
   const problems: ConfigProblem[] = [];
-  const report = (e: InstructionError) => problems.push({ file: shown, line: e.pos.line, column: e.pos.column, message: `${e.instruction}: ${e.message}`, ...(e.hint ? { hint: e.hint } : {}) });
+  const report = (e: InstructionError) =>
+    problems.push({
+      file: shown,
+      line: e.pos.line,
+      column: e.pos.column,
+      message: `${e.instruction}: ${e.message}`,
+      ...(e.hint ? { hint: e.hint } : {}),
+    });
   const lexed = lex(text);
-  for (const p of lexed.problems) problems.push({ file: shown, line: p.pos.line, column: p.pos.column, message: p.message, ...(p.hint ? { hint: p.hint } : {}) });
-  if (lexed.directives.syntax) o.note?.(`${shown}: # syntax=${lexed.directives.syntax} is ignored (this builder's own Dockerfile front end is used)`);
+  for (const p of lexed.problems)
+    problems.push({ file: shown, line: p.pos.line, column: p.pos.column, message: p.message, ...(p.hint ? { hint: p.hint } : {}) });
+  if (lexed.directives.syntax)
+    o.note?.(`${shown}: # syntax=${lexed.directives.syntax} is ignored (this builder's own Dockerfile front end is used)`);
   const esc = lexed.directives.escape;
   const parsed: Instruction[] = [];
   for (const raw of lexed.instructions) {
-    try { parsed.push(parseInstruction(raw, esc)); } catch (e) { if (e instanceof InstructionError) report(e); else throw e; }
+    try {
+      parsed.push(parseInstruction(raw, esc));
+    } catch (e) {
+      if (e instanceof InstructionError) report(e);
+      else throw e;
+    }
   }
   const { meta, stages } = splitStages(parsed, report);
   const pArgs = platformArgs(o.platform, o.buildPlatform);
   const metaArgs = new Map<string, string | undefined>(pArgs);
   for (const ins of meta) {
-    if (ins.keyword !== 'ARG') { report(new InstructionError(ins.pos, ins.keyword, `${ins.keyword} before the first FROM`, 'only ARG may come before the first FROM')); continue; }
+    if (ins.keyword !== 'ARG') {
+      report(new InstructionError(ins.pos, ins.keyword, `${ins.keyword} before the first FROM`, 'only ARG may come before the first FROM'));
+      continue;
+    }
     for (const a of ins.args) {
       try {
         metaArgs.set(a.name, o.buildArgs[a.name] ?? (a.value !== undefined ? expandWord(a.value, (n) => metaArgs.get(n), esc) : undefined));
-      } catch (e) { if (e instanceof ExpandError) report(new InstructionError(ins.pos, 'ARG', e.message)); else throw e; }
+      } catch (e) {
+        if (e instanceof ExpandError) report(new InstructionError(ins.pos, 'ARG', e.message));
+        else throw e;
+      }
     }
   }
   if (!stages.length) {
@@ -76,7 +98,13 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
 
   const targetStage = o.target === undefined ? stages[stages.length - 1]! : stages.find((s) => s.name === o.target!.toLowerCase());
   if (!targetStage) {
-    throw new ConfigError([{ file: shown, message: `target stage "${o.target}" is not in the Dockerfile`, hint: `stages: ${stages.map((s) => s.name ?? `(unnamed ${s.index})`).join(', ')}` }]);
+    throw new ConfigError([
+      {
+        file: shown,
+        message: `target stage "${o.target}" is not in the Dockerfile`,
+        hint: `stages: ${stages.map((s) => s.name ?? `(unnamed ${s.index})`).join(', ')}`,
+      },
+    ]);
   }
   const ignoreFile = ignoreFileFor(file, o.context);
   let filtered: FilteredContext | undefined;
@@ -86,15 +114,36 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
   }
   const context = filtered?.dir ?? o.context;
   const converter = new Converter({
-    file: shown, context, stages, metaArgs, buildArgs: o.buildArgs, platformArgs: pArgs, platform: o.platform, escape: esc,
-    imageConfig: o.imageConfig, problem: report,
+    file: shown,
+    context,
+    stages,
+    metaArgs,
+    buildArgs: o.buildArgs,
+    platformArgs: pArgs,
+    platform: o.platform,
+    escape: esc,
+    imageConfig: o.imageConfig,
+    problem: report,
   });
   try {
-    const target = await converter.stage(targetStage).catch((e: unknown) => { if (e instanceof InstructionError) { report(e); return undefined; } throw e; });
+    const target = await converter.stage(targetStage).catch((e: unknown) => {
+      if (e instanceof InstructionError) {
+        report(e);
+        return undefined;
+      }
+      throw e;
+    });
     if (problems.length || !target) throw new ConfigError(problems);
     target.variant.stage = false;
     const variants = await converter.variants();
-    return { buildFile: { file, context, version: 1, args: {}, variants }, target: target.variant.name, context, dispose: async () => { await filtered?.dispose(); } };
+    return {
+      buildFile: { file, context, version: 1, args: {}, variants },
+      target: target.variant.name,
+      context,
+      dispose: async () => {
+        await filtered?.dispose();
+      },
+    };
   } catch (err) {
     await filtered?.dispose();
     throw err;
@@ -107,8 +156,19 @@ function splitStages(parsed: Instruction[], report: (e: InstructionError) => voi
   for (const ins of parsed) {
     if (ins.keyword === 'FROM') {
       const name = ins.stage?.toLowerCase();
-      if (name !== undefined && !STAGE_NAME.test(name)) report(new InstructionError(ins.pos, 'FROM', `invalid stage name "${ins.stage}"`, 'start with a letter; use letters, digits, _ . -'));
-      if (name !== undefined && stages.some((s) => s.name === name)) report(new InstructionError(ins.pos, 'FROM', `duplicate stage name "${ins.stage}"`, 'stage names are case-insensitive and must be unique'));
+      if (name !== undefined && !STAGE_NAME.test(name))
+        report(
+          new InstructionError(ins.pos, 'FROM', `invalid stage name "${ins.stage}"`, 'start with a letter; use letters, digits, _ . -'),
+        );
+      if (name !== undefined && stages.some((s) => s.name === name))
+        report(
+          new InstructionError(
+            ins.pos,
+            'FROM',
+            `duplicate stage name "${ins.stage}"`,
+            'stage names are case-insensitive and must be unique',
+          ),
+        );
       stages.push({ index: stages.length, ...(name !== undefined ? { name } : {}), from: ins, body: [] });
     } else if (stages.length) stages[stages.length - 1]!.body.push(ins);
     else meta.push(ins);

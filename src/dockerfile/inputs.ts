@@ -26,36 +26,72 @@ export interface DockerfileInputs {
   note?: (message: string) => void;
 }
 
-export interface DockerfilePlan { buildFile: BuildFile; target: string }
+export interface DockerfilePlan {
+  buildFile: BuildFile;
+  target: string;
+}
 
 export async function dockerfileBuildFile(
   d: DockerfileInputs,
   opts: { platforms: string[]; credentials: Record<string, Credentials>; dockerConfig: boolean },
 ): Promise<DockerfilePlan> {
-  if (opts.platforms.length > 1) throw new ConfigError([{ file: 'inputs', field: 'platforms', message: 'a Dockerfile build makes one platform at a time here', hint: 'give one --platform (or run one job per platform)' }]);
+  if (opts.platforms.length > 1)
+    throw new ConfigError([
+      {
+        file: 'inputs',
+        field: 'platforms',
+        message: 'a Dockerfile build makes one platform at a time here',
+        hint: 'give one --platform (or run one job per platform)',
+      },
+    ]);
   const platform = opts.platforms[0] ? parsePlatform(opts.platforms[0]) : hostPlatform();
-  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: opts.credentials, dockerConfigPath: opts.dockerConfig ? undefined : null }) });
+  const client = new RegistryClient({
+    credentials: credentialsFrom({ explicit: opts.credentials, dockerConfigPath: opts.dockerConfig ? undefined : null }),
+  });
   try {
     const loaded = await loadDockerfile({
-      file: d.file, context: resolve(d.context ?? dirname(resolve(d.file))), buildArgs: d.buildArgs,
-      ...(d.target !== undefined ? { target: d.target } : {}), platform, buildPlatform: hostPlatform(),
+      file: d.file,
+      context: resolve(d.context ?? dirname(resolve(d.file))),
+      buildArgs: d.buildArgs,
+      ...(d.target !== undefined ? { target: d.target } : {}),
+      platform,
+      buildPlatform: hostPlatform(),
       imageConfig: async (ref) => (await resolveBase(client, ref, platform)).config.config,
       ...(d.note ? { note: d.note } : {}),
     });
     // The filtered context copy lives as long as this process (the build reads it to the end).
-    if (loaded.context !== resolve(d.context ?? dirname(resolve(d.file)))) process.once('exit', () => rmSync(loaded.context, { recursive: true, force: true }));
+    if (loaded.context !== resolve(d.context ?? dirname(resolve(d.file))))
+      process.once('exit', () => rmSync(loaded.context, { recursive: true, force: true }));
     const target = loaded.buildFile.variants.find((v) => v.name === loaded.target)!;
     const repos = new Set<string>();
     const tags: string[] = [];
     for (const r of d.refs) {
-      let ref;
-      try { ref = parseReference(r); } catch (e) { throw new ConfigError([{ file: 'inputs', field: 'tag', message: (e as Error).message, hint: 'give -t registry/repository[:tag]' }]); }
-      if (ref.digest) throw new ConfigError([{ file: 'inputs', field: 'tag', message: `-t ${r}: a digest cannot be pushed to`, hint: 'give -t registry/repository[:tag]' }]);
+      let ref: ReturnType<typeof parseReference>;
+      try {
+        ref = parseReference(r);
+      } catch (e) {
+        throw new ConfigError([{ file: 'inputs', field: 'tag', message: (e as Error).message, hint: 'give -t registry/repository[:tag]' }]);
+      }
+      if (ref.digest)
+        throw new ConfigError([
+          { file: 'inputs', field: 'tag', message: `-t ${r}: a digest cannot be pushed to`, hint: 'give -t registry/repository[:tag]' },
+        ]);
       repos.add(formatRepository(ref));
       tags.push(ref.tag ?? 'latest');
     }
-    if (repos.size > 1) throw new ConfigError([{ file: 'inputs', field: 'tag', message: `-t names several repositories (${[...repos].join(', ')})`, hint: 'give tags of one repository per build' }]);
-    if (repos.size) { target.image = [...repos][0]!; target.tags = tags; }
+    if (repos.size > 1)
+      throw new ConfigError([
+        {
+          file: 'inputs',
+          field: 'tag',
+          message: `-t names several repositories (${[...repos].join(', ')})`,
+          hint: 'give tags of one repository per build',
+        },
+      ]);
+    if (repos.size) {
+      target.image = [...repos][0]!;
+      target.tags = tags;
+    }
     return { buildFile: loaded.buildFile, target: loaded.target };
   } finally {
     await client.close();

@@ -6,12 +6,18 @@
 import type { Heredoc, Position, RawInstruction } from './lexer.js';
 import { splitWords } from './expand.js';
 
-export interface Flag { name: string; value: string | undefined }
+export interface Flag {
+  name: string;
+  value: string | undefined;
+}
 
 /** A command in exec form (a JSON list) or shell form (the text as written). */
 export type CommandForm = { exec: string[] } | { shell: string };
 
-export interface Pair { key: string; value: string }
+export interface Pair {
+  key: string;
+  value: string;
+}
 
 export type Instruction = { pos: Position; flags: Flag[]; text: string } & (
   | { keyword: 'FROM'; image: string; stage?: string }
@@ -27,7 +33,12 @@ export type Instruction = { pos: Position; flags: Flag[]; text: string } & (
 );
 
 export class InstructionError extends Error {
-  constructor(readonly pos: Position, readonly instruction: string, message: string, readonly hint?: string) {
+  constructor(
+    readonly pos: Position,
+    readonly instruction: string,
+    message: string,
+    readonly hint?: string,
+  ) {
     super(message);
   }
 }
@@ -75,7 +86,13 @@ function pairs(keyword: string, text: string, escape: string, pos: Position): Pa
   }
   return words.map((w) => {
     const eq = w.indexOf('=');
-    if (eq <= 0) throw new InstructionError(pos, keyword, `${keyword} ${eq === 0 ? 'names can not be blank' : `syntax error: can't find = in "${w}"`}`, 'write NAME=value (quote values with spaces)');
+    if (eq <= 0)
+      throw new InstructionError(
+        pos,
+        keyword,
+        `${keyword} ${eq === 0 ? 'names can not be blank' : `syntax error: can't find = in "${w}"`}`,
+        'write NAME=value (quote values with spaces)',
+      );
     return { key: w.slice(0, eq), value: w.slice(eq + 1) };
   });
 }
@@ -85,11 +102,14 @@ export function parseInstruction(raw: RawInstruction, escape: string): Instructi
   const allowed = FLAGS[keyword];
   const { flags, remaining } = allowed ? takeFlags(raw.rest, escape) : { flags: [], remaining: raw.rest };
   for (const f of flags) {
-    if (!allowed!.includes(f.name)) throw new InstructionError(pos, keyword, `unknown flag --${f.name}`, `${keyword} takes ${allowed!.map((n) => `--${n}`).join(', ')}`);
+    if (!allowed!.includes(f.name))
+      throw new InstructionError(pos, keyword, `unknown flag --${f.name}`, `${keyword} takes ${allowed!.map((n) => `--${n}`).join(', ')}`);
   }
   const text = remaining;
   const base = { pos, flags, text };
-  const need = (ok: boolean, what: string) => { if (!ok) throw new InstructionError(pos, keyword, `${keyword} ${what}`); };
+  const need = (ok: boolean, what: string) => {
+    if (!ok) throw new InstructionError(pos, keyword, `${keyword} ${what}`);
+  };
   switch (keyword) {
     case 'FROM': {
       const w = splitWords(text, escape);
@@ -99,14 +119,27 @@ export function parseInstruction(raw: RawInstruction, escape: string): Instructi
     case 'ARG': {
       const w = splitWords(text, escape);
       need(w.length > 0, 'needs a name');
-      return { ...base, keyword, args: w.map((x) => { const eq = x.indexOf('='); return eq < 0 ? { name: x } : { name: x.slice(0, eq), value: x.slice(eq + 1) }; }) };
+      return {
+        ...base,
+        keyword,
+        args: w.map((x) => {
+          const eq = x.indexOf('=');
+          return eq < 0 ? { name: x } : { name: x.slice(0, eq), value: x.slice(eq + 1) };
+        }),
+      };
     }
-    case 'ENV': case 'LABEL':
+    case 'ENV':
+    case 'LABEL':
       return { ...base, keyword, pairs: pairs(keyword, text, escape, pos) };
-    case 'MAINTAINER': case 'WORKDIR': case 'USER': case 'STOPSIGNAL':
+    case 'MAINTAINER':
+    case 'WORKDIR':
+    case 'USER':
+    case 'STOPSIGNAL':
       need(text !== '', 'needs an argument');
       return { ...base, keyword, value: text };
-    case 'RUN': case 'CMD': case 'ENTRYPOINT': {
+    case 'RUN':
+    case 'CMD':
+    case 'ENTRYPOINT': {
       const exec = jsonList(text);
       if (keyword === 'RUN') need(text !== '', 'needs a command');
       return { ...base, keyword, command: exec ? { exec } : { shell: text }, heredocs: raw.heredocs };
@@ -116,7 +149,8 @@ export function parseInstruction(raw: RawInstruction, escape: string): Instructi
       need(exec !== undefined && exec.length > 0, 'must be a JSON list, e.g. SHELL ["/bin/bash", "-c"]');
       return { ...base, keyword, exec: exec! };
     }
-    case 'COPY': case 'ADD': {
+    case 'COPY':
+    case 'ADD': {
       const list = jsonList(text) ?? splitWords(text, escape);
       need(list.length >= 2, 'needs at least one source and a destination');
       return { ...base, keyword, sources: list.slice(0, -1), dest: list[list.length - 1]!, heredocs: raw.heredocs };
@@ -127,9 +161,15 @@ export function parseInstruction(raw: RawInstruction, escape: string): Instructi
       const exec = jsonList(text);
       return { ...base, keyword, paths: exec ?? splitWords(text, escape), json: exec !== undefined };
     }
-    case 'HEALTHCHECK': case 'ONBUILD':
+    case 'HEALTHCHECK':
+    case 'ONBUILD':
       return { ...base, keyword, rest: text };
     default:
-      throw new InstructionError(pos, keyword, `unknown instruction ${keyword}`, 'check the spelling (FROM, RUN, COPY, ADD, ENV, ARG, ...)');
+      throw new InstructionError(
+        pos,
+        keyword,
+        `unknown instruction ${keyword}`,
+        'check the spelling (FROM, RUN, COPY, ADD, ENV, ARG, ...)',
+      );
   }
 }

@@ -6,7 +6,10 @@
  * Nothing is expanded here: see words.ts and expand.ts.
  */
 
-export interface Position { line: number; column: number }
+export interface Position {
+  line: number;
+  column: number;
+}
 
 export interface Heredoc {
   /** The terminator word, without quotes. */
@@ -59,7 +62,12 @@ function readDirectives(lines: string[], problems: LexResult['problems']): { dir
     seen.add(key);
     const value = m[2]!;
     if (key === 'escape') {
-      if (value !== '\\' && value !== '`') problems.push({ pos: { line: i + 1, column: 1 }, message: `invalid escape directive "${value}"`, hint: 'use # escape=\\ or # escape=`' });
+      if (value !== '\\' && value !== '`')
+        problems.push({
+          pos: { line: i + 1, column: 1 },
+          message: `invalid escape directive "${value}"`,
+          hint: 'use # escape=\\ or # escape=`',
+        });
       else directives.escape = value;
     } else if (key === 'syntax') directives.syntax = value;
     else if (key === 'check') directives.check = value;
@@ -97,7 +105,10 @@ export function lex(text: string): LexResult {
   let i = next;
   while (i < lines.length) {
     const first = lines[i]!;
-    if (first.trim() === '' || isComment(first)) { i++; continue; }
+    if (first.trim() === '' || isComment(first)) {
+      i++;
+      continue;
+    }
     const column = first.length - first.trimStart().length + 1;
     const pos = { line: i + 1, column };
     let joined = '';
@@ -108,7 +119,10 @@ export function lex(text: string): LexResult {
       joined += t.slice(0, -1);
       i++;
       while (i < lines.length && (isComment(lines[i]!) || lines[i]!.trim() === '')) i++;
-      if (i >= lines.length) { line = ''; break; }
+      if (i >= lines.length) {
+        line = '';
+        break;
+      }
       line = lines[i]!;
     }
     joined += line.replace(/\r$/, '');
@@ -125,10 +139,15 @@ export function lex(text: string): LexResult {
         for (; i < lines.length; i++) {
           const raw = lines[i]!.replace(/\r$/, '');
           const l = h.chomp ? raw.replace(/^\t+/, '') : raw;
-          if (l === h.name) { closed = true; i++; break; }
+          if (l === h.name) {
+            closed = true;
+            i++;
+            break;
+          }
           body.push(`${l}\n`);
         }
-        if (!closed) problems.push({ pos, message: `heredoc <<${h.name} is not terminated`, hint: `end it with a line that is exactly ${h.name}` });
+        if (!closed)
+          problems.push({ pos, message: `heredoc <<${h.name} is not terminated`, hint: `end it with a line that is exactly ${h.name}` });
         heredocs.push({ ...h, content: body.join('') });
       }
     }

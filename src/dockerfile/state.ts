@@ -29,7 +29,14 @@ export function stateFromConfig(config: ContainerConfig | undefined): StageState
     env.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1));
   }
   const shell = Array.isArray(config?.Shell) && config.Shell.length ? (config.Shell as string[]) : undefined;
-  return { env, args: new Map(), onBuild: [], ...(config?.User ? { user: config.User } : {}), workdir: config?.WorkingDir || '/', ...(shell ? { shell } : {}) };
+  return {
+    env,
+    args: new Map(),
+    onBuild: [],
+    ...(config?.User ? { user: config.User } : {}),
+    workdir: config?.WorkingDir || '/',
+    ...(shell ? { shell } : {}),
+  };
 }
 
 export function cloneState(s: StageState): StageState {
@@ -52,7 +59,10 @@ export function runEnv(s: StageState, ownEnv: Map<string, string>): Record<strin
 /** BuildKit's automatic platform args (visible before the first FROM, and in a stage when declared). */
 export function platformArgs(target: Platform, build: Platform): Map<string, string> {
   const m = new Map<string, string>();
-  for (const [prefix, p] of [['TARGET', target], ['BUILD', build]] as const) {
+  for (const [prefix, p] of [
+    ['TARGET', target],
+    ['BUILD', build],
+  ] as const) {
     m.set(`${prefix}PLATFORM`, formatPlatform(p));
     m.set(`${prefix}OS`, p.os);
     m.set(`${prefix}ARCH`, p.architecture);

@@ -6,7 +6,12 @@ import type { Logger } from '../log.js';
 
 /** The part of @actions/artifact's client used here (tests pass a fake). */
 export interface ArtifactClientLike {
-  uploadArtifact(name: string, files: string[], rootDirectory: string, options?: { retentionDays?: number }): Promise<{ id?: number; size?: number }>;
+  uploadArtifact(
+    name: string,
+    files: string[],
+    rootDirectory: string,
+    options?: { retentionDays?: number },
+  ): Promise<{ id?: number; size?: number }>;
 }
 
 export interface ArtifactDeps {
@@ -28,7 +33,12 @@ const INVALID_NAME = /[":<>|*?\r\n\\/]/;
  * (off GitHub, or ACTIONS_RUNTIME_TOKEN / ACTIONS_RESULTS_URL not passed to the step), on GHES,
  * or when the upload fails. A missing artifact never fails a build that pushed its images.
  */
-export async function uploadDigestMapArtifact(file: string, name: string, retentionDays: number | undefined, deps: ArtifactDeps): Promise<number | undefined> {
+export async function uploadDigestMapArtifact(
+  file: string,
+  name: string,
+  retentionDays: number | undefined,
+  deps: ArtifactDeps,
+): Promise<number | undefined> {
   const logger = deps.logger;
   const env = deps.env ?? process.env;
   if (!name) return undefined;
@@ -54,7 +64,9 @@ export async function uploadDigestMapArtifact(file: string, name: string, retent
   if (!client) {
     const missing = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((k) => !env[k]);
     if (missing.length) {
-      return skip(`the artifact service is not available here (${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set: this is not a GitHub Actions job step, or a wrapper did not pass them on)`);
+      return skip(
+        `the artifact service is not available here (${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set: this is not a GitHub Actions job step, or a wrapper did not pass them on)`,
+      );
     }
     try {
       const { DefaultArtifactClient } = await import('@actions/artifact');
@@ -66,11 +78,15 @@ export async function uploadDigestMapArtifact(file: string, name: string, retent
   try {
     const res = await client.uploadArtifact(name, [path], dirname(path), retention === undefined ? {} : { retentionDays: retention });
     if (res.id === undefined) return skip('the artifact service returned no artifact id');
-    logger.info(`digest map artifact "${name}" uploaded (${basename(path)}, id ${res.id}${res.size !== undefined ? `, ${res.size} bytes` : ''})`);
+    logger.info(
+      `digest map artifact "${name}" uploaded (${basename(path)}, id ${res.id}${res.size !== undefined ? `, ${res.size} bytes` : ''})`,
+    );
     return res.id;
   } catch (e) {
     const msg = (e as Error)?.message ?? String(e);
-    const hint = /conflict|already exists/i.test(msg) ? ' (another job of this run already uploaded an artifact with this name: give each matrix job its own name)' : '';
+    const hint = /conflict|already exists/i.test(msg)
+      ? ' (another job of this run already uploaded an artifact with this name: give each matrix job its own name)'
+      : '';
     return skip(`${msg}${hint}`);
   }
 }

@@ -93,7 +93,8 @@ export function contextFromEnv(env: Env, eventPayload?: unknown): GitContext {
     const baseRepo = obj(obj(pr.base)?.repo);
     const headName = str(headRepo?.full_name);
     const baseName = str(baseRepo?.full_name) ?? (repository || undefined);
-    if (obj(pr.head) && !headRepo) isFork = true; // the fork was deleted: still not ours
+    if (obj(pr.head) && !headRepo)
+      isFork = true; // the fork was deleted: still not ours
     else if (headName && baseName) isFork = headName.toLowerCase() !== baseName.toLowerCase();
     else if (typeof headRepo?.fork === 'boolean') isFork = headRepo.fork;
   }

@@ -20,7 +20,10 @@ export function sanitizeComponent(s: string): string {
  */
 export function defaultImage(ctx: Pick<GitContext, 'repository'>, variant: string, registry = 'ghcr.io'): string {
   const [owner, repo] = ctx.repository.split('/');
-  if (!owner || !repo) throw new Error(`cannot name an image for variant ${variant}: GITHUB_REPOSITORY is "${ctx.repository}", not owner/name (set the variant's image: in the build file)`);
+  if (!owner || !repo)
+    throw new Error(
+      `cannot name an image for variant ${variant}: GITHUB_REPOSITORY is "${ctx.repository}", not owner/name (set the variant's image: in the build file)`,
+    );
   return `${registry.toLowerCase()}/${sanitizeComponent(ownerOf(ctx))}/${sanitizeComponent(`${repo}-${variant}`)}`;
 }
 

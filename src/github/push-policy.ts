@@ -35,14 +35,21 @@ export function shouldPush(mode: PushMode, ctx: GitContext): PushDecision {
   if (mode === 'true') return { push: true, reason: 'pushing: push is true' };
   if (mode === 'false') return { push: false, reason: 'not pushing: push is false (build only)' };
   if (isPr) {
-    return { push: false, reason: `not pushing: push is auto and this is a ${ctx.eventName} run (build only; set push: true to push pull request images)` };
+    return {
+      push: false,
+      reason: `not pushing: push is auto and this is a ${ctx.eventName} run (build only; set push: true to push pull request images)`,
+    };
   }
   if (ctx.eventName === 'merge_group') {
-    return { push: false, reason: 'not pushing: push is auto and this is a merge queue (merge_group) run (build only; the push after the merge publishes)' };
+    return {
+      push: false,
+      reason: 'not pushing: push is auto and this is a merge queue (merge_group) run (build only; the push after the merge publishes)',
+    };
   }
   if (ctx.ref.startsWith('refs/tags/')) return { push: true, reason: `pushing: push is auto and ${ctx.ref} is a tag` };
   if (AUTO_PUSH_EVENTS.has(ctx.eventName)) return { push: true, reason: `pushing: push is auto and this is a ${ctx.eventName} run` };
-  if (!ctx.eventName) return { push: false, reason: 'not pushing: push is auto and this is not a GitHub Actions run (set push: true to push)' };
+  if (!ctx.eventName)
+    return { push: false, reason: 'not pushing: push is auto and this is not a GitHub Actions run (set push: true to push)' };
   return { push: false, reason: `not pushing: push is auto and ${ctx.eventName} is not an event auto pushes on (set push: true to push)` };
 }
 

@@ -75,7 +75,9 @@ export function renderSummary(rows: readonly SummaryRow[], digestMap: object): s
   lines.push('<details><summary>Digest map (JSON)</summary>');
   lines.push('');
   if (json.length > MAX_INLINE_JSON) {
-    lines.push(`The digest map is ${formatBytes(json.length)}, too big for the summary: see the \`metadata\` output or the digest map file.`);
+    lines.push(
+      `The digest map is ${formatBytes(json.length)}, too big for the summary: see the \`metadata\` output or the digest map file.`,
+    );
   } else {
     const fence = '`'.repeat(Math.max(3, ...[...json.matchAll(/`+/g)].map((m) => m[0].length + 1)));
     lines.push(`${fence}json`, json, fence);

@@ -14,7 +14,11 @@ import { noProgress, type Progress } from '../progress/progress.js';
 export class BlobFetcher {
   private readonly pending = new Map<Digest, Promise<void>>();
 
-  constructor(private readonly client: RegistryClient, readonly store: BlobStore, private readonly progress: Progress = noProgress) {}
+  constructor(
+    private readonly client: RegistryClient,
+    readonly store: BlobStore,
+    private readonly progress: Progress = noProgress,
+  ) {}
 
   /**
    * A layer of `repo` (a base image's): opening it downloads the blob into the store first
@@ -23,9 +27,18 @@ export class BlobFetcher {
   layer(descriptor: Descriptor, diffId: Digest, repo: RepoRef, createdBy: string): Layer {
     const digest = descriptor.digest;
     return {
-      descriptor, diffId, createdBy, origin: repo,
-      open: async () => { await this.ensureLocal(digest, repo); return this.store.open(digest); },
-      file: async () => { await this.ensureLocal(digest, repo); return this.store.path(digest); },
+      descriptor,
+      diffId,
+      createdBy,
+      origin: repo,
+      open: async () => {
+        await this.ensureLocal(digest, repo);
+        return this.store.open(digest);
+      },
+      file: async () => {
+        await this.ensureLocal(digest, repo);
+        return this.store.path(digest);
+      },
     };
   }
 

@@ -1,7 +1,18 @@
 /** An image's users and groups: /etc/passwd and /etc/group, and owners (`copy --chown`-style) resolved against them. */
 
-export interface PasswdEntry { name: string; uid: number; gid: number; gecos: string; home: string; shell: string }
-export interface GroupEntry { name: string; gid: number; members: string[] }
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  gecos: string;
+  home: string;
+  shell: string;
+}
+export interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
 
 const ID_RE = /^\d+$/;
 const MAX_ID = 0xffffffff;
@@ -68,8 +79,10 @@ export function resolveOwner(owner: string, passwd?: string, group?: string): { 
   } else {
     const user = passwd === undefined ? undefined : parsePasswd(passwd).find((u) => u.name === userPart);
     if (!user) {
-      const why = passwd === undefined ? " (the base image has no /etc/passwd)" : '';
-      throw new Error(`owner "${owner}": user "${userPart}" is not in the base image's /etc/passwd${why}; use numeric ids instead (e.g. 1000:1000)`);
+      const why = passwd === undefined ? ' (the base image has no /etc/passwd)' : '';
+      throw new Error(
+        `owner "${owner}": user "${userPart}" is not in the base image's /etc/passwd${why}; use numeric ids instead (e.g. 1000:1000)`,
+      );
     }
     uid = user.uid;
     primaryGid = user.gid;
@@ -81,7 +94,9 @@ export function resolveOwner(owner: string, passwd?: string, group?: string): { 
   const g = group === undefined ? undefined : parseGroup(group).find((x) => x.name === groupPart);
   if (!g) {
     const why = group === undefined ? ' (the base image has no /etc/group)' : '';
-    throw new Error(`owner "${owner}": group "${groupPart}" is not in the base image's /etc/group${why}; use numeric ids instead (e.g. 1000:1000)`);
+    throw new Error(
+      `owner "${owner}": group "${groupPart}" is not in the base image's /etc/group${why}; use numeric ids instead (e.g. 1000:1000)`,
+    );
   }
   return { uid, gid: g.gid };
 }

@@ -46,8 +46,13 @@ export class BlobStore {
     const stream = createWriteStream(tmp, { highWaterMark: 1 << 20 });
     return {
       stream,
-      commit: async (digest) => { await rename(tmp, this.path(digest)); },
-      abort: async () => { stream.destroy(); await rm(tmp, { force: true }); },
+      commit: async (digest) => {
+        await rename(tmp, this.path(digest));
+      },
+      abort: async () => {
+        stream.destroy();
+        await rm(tmp, { force: true });
+      },
     };
   }
 

@@ -10,7 +10,10 @@ export class ByteReader {
   private readonly it: AsyncIterator<Buffer>;
 
   /** `what` names the format in errors ("tar", "zstd stream"). */
-  constructor(src: AsyncIterable<Buffer>, private readonly what: string) {
+  constructor(
+    src: AsyncIterable<Buffer>,
+    private readonly what: string,
+  ) {
     this.it = src[Symbol.asyncIterator]();
   }
 
@@ -18,8 +21,14 @@ export class ByteReader {
   private async fill(n: number): Promise<number> {
     while (this.length < n && !this.done) {
       const r = await this.it.next();
-      if (r.done) { this.done = true; break; }
-      if (r.value.length) { this.chunks.push(r.value); this.length += r.value.length; }
+      if (r.done) {
+        this.done = true;
+        break;
+      }
+      if (r.value.length) {
+        this.chunks.push(r.value);
+        this.length += r.value.length;
+      }
     }
     return Math.min(this.length, n);
   }
@@ -51,7 +60,8 @@ export class ByteReader {
       }
       const first = this.chunks[0]!;
       const piece = first.length <= left ? first : first.subarray(0, left);
-      if (piece === first) this.chunks.shift(); else this.chunks[0] = first.subarray(left);
+      if (piece === first) this.chunks.shift();
+      else this.chunks[0] = first.subarray(left);
       this.length -= piece.length;
       left -= piece.length;
       yield piece;

@@ -43,7 +43,10 @@ export async function* decompressedChunks(src: Readable): AsyncGenerator<Buffer>
     let done = false;
     while (head.length < 4) {
       const r = await it.next();
-      if (r.done) { done = true; break; }
+      if (r.done) {
+        done = true;
+        break;
+      }
       head = head.length ? Buffer.concat([head, toBuffer(r.value)]) : toBuffer(r.value);
     }
     const rest = async function* (): AsyncGenerator<Buffer> {
@@ -66,7 +69,9 @@ export async function* decompressedChunks(src: Readable): AsyncGenerator<Buffer>
     }
     const dec = zlib.createGunzip({ chunkSize: INFLATE_CHUNK });
     const piped = pipeline(Readable.from(rest(), { objectMode: false }), dec);
-    piped.catch(() => { /* surfaces through dec's iterator */ });
+    piped.catch(() => {
+      /* surfaces through dec's iterator */
+    });
     for await (const chunk of dec as AsyncIterable<unknown>) yield toBuffer(chunk);
     await piped;
   } finally {

@@ -42,7 +42,10 @@ export class ParallelGzip extends Transform {
    * @param parallel how many chunks may be compressing at once; a function is asked again
    *   before each chunk (a speculative layer leaves the cores to the base scan until it is done).
    */
-  constructor(private readonly level: number, parallel: number | (() => number) = defaultParallelism()) {
+  constructor(
+    private readonly level: number,
+    parallel: number | (() => number) = defaultParallelism(),
+  ) {
     super();
     this.parallel = typeof parallel === 'number' ? () => parallel : parallel;
   }
@@ -76,7 +79,10 @@ export class ParallelGzip extends Transform {
       const rest: Buffer[] = [];
       let skip = PGZIP_CHUNK;
       for (const b of this.pending) {
-        if (skip >= b.length) { skip -= b.length; continue; }
+        if (skip >= b.length) {
+          skip -= b.length;
+          continue;
+        }
         rest.push(skip > 0 ? b.subarray(skip) : b);
         skip = 0;
       }
@@ -105,7 +111,9 @@ export class ParallelGzip extends Transform {
       finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
     };
     const p = deflateRawAsync(chunk, opts);
-    p.catch(() => { /* surfaced when awaited in order */ });
+    p.catch(() => {
+      /* surfaced when awaited in order */
+    });
     this.queue.push(p);
   }
 }

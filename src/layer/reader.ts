@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { decompressedChunks } from './decompress.js';
 import type { BlobOpener } from '../oci/layer.js';
 import { whiteoutOf } from './whiteout.js';
@@ -33,7 +33,6 @@ const MAX_WANTED_FILE = 16 << 20;
 const MAX_PASSES = 4;
 const MAX_SYMLINK_HOPS = 40;
 
-
 /** A path one layer writes: what it is, and its content when it is a wanted file. */
 interface ChangedPath {
   info: PathInfo;
@@ -58,7 +57,11 @@ export function imagePath(tarName: string): string {
 /** Parses one layer into its changes, buffering only the content of files `want` selects. */
 /** A base layer whose uncompressed content does not hash to the diff_id its config lists. */
 export class DiffIdMismatchError extends Error {
-  constructor(readonly label: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly label: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`${label}: its uncompressed content is ${actual}, but the image config lists diff_id ${expected}`);
     this.name = 'DiffIdMismatchError';
   }
@@ -71,10 +74,22 @@ export class DiffIdMismatchError extends Error {
 function hashedChunks(src: Readable): { chunks: AsyncIterable<Buffer>; rest(): Promise<string> } {
   const hash = createHash('sha256');
   const it = decompressedChunks(src);
-  const next = async () => { const r = await it.next(); if (!r.done) hash.update(r.value); return r; };
+  const next = async () => {
+    const r = await it.next();
+    if (!r.done) hash.update(r.value);
+    return r;
+  };
   // The tar reader may stop early; returning must not end the underlying stream before rest().
   const chunks = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true as const, value: undefined }) }) };
-  return { chunks, rest: async () => { while (!(await next()).done) { /* hashed in next() */ } return `sha256:${hash.digest('hex')}`; } };
+  return {
+    chunks,
+    rest: async () => {
+      while (!(await next()).done) {
+        /* hashed in next() */
+      }
+      return `sha256:${hash.digest('hex')}`;
+    },
+  };
 }
 
 async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean, diffId?: string): Promise<LayerChanges> {
@@ -283,7 +298,10 @@ export interface LayerScan {
  * Layer content is streamed; only wanted files are buffered. When a wanted file turns out to be a
  * symlink or hardlink to a path that was not read, the layers are read again (a few times at most).
  */
-export async function scanLayers(layers: readonly LayerSource[], opts: { wanted?: readonly string[]; listPaths?: boolean; diffIds?: readonly string[] } = {}): Promise<LayerScan> {
+export async function scanLayers(
+  layers: readonly LayerSource[],
+  opts: { wanted?: readonly string[]; listPaths?: boolean; diffIds?: readonly string[] } = {},
+): Promise<LayerScan> {
   const requested = (opts.wanted ?? []).map((p) => {
     if (!p.startsWith('/')) throw new Error(`wanted path must be absolute: ${p}`);
     return imagePath(p);

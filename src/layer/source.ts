@@ -21,13 +21,16 @@ export const SYNC_READ_BYTES = 64 << 10;
 /** Streams a source file in chunks sized for it (see readBufferSize), or reads a small one at once. */
 export function openSource(path: string, size: number, fd?: number): Readable {
   if (size <= SYNC_READ_BYTES) {
-    return Readable.from((function* () {
-      try {
-        yield readFileSync(fd ?? path);
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-    })(), { objectMode: false });
+    return Readable.from(
+      (function* () {
+        try {
+          yield readFileSync(fd ?? path);
+        } finally {
+          if (fd !== undefined) closeSync(fd);
+        }
+      })(),
+      { objectMode: false },
+    );
   }
   return createReadStream(path, { highWaterMark: readBufferSize(size), ...(fd !== undefined ? { fd } : {}) });
 }

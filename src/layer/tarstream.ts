@@ -44,14 +44,25 @@ const MAX_META = 1 << 20;
 
 function typeOf(name: string): TarEntryType {
   switch (name) {
-    case 'File': case 'OldFile': case 'ContiguousFile': return 'file';
-    case 'Directory': case 'GNUDumpDir': return 'dir';
-    case 'SymbolicLink': return 'symlink';
-    case 'Link': return 'hardlink';
-    case 'CharacterDevice': return 'char';
-    case 'BlockDevice': return 'block';
-    case 'FIFO': return 'fifo';
-    default: return 'other';
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile':
+      return 'file';
+    case 'Directory':
+    case 'GNUDumpDir':
+      return 'dir';
+    case 'SymbolicLink':
+      return 'symlink';
+    case 'Link':
+      return 'hardlink';
+    case 'CharacterDevice':
+      return 'char';
+    case 'BlockDevice':
+      return 'block';
+    case 'FIFO':
+      return 'fifo';
+    default:
+      return 'other';
   }
 }
 
@@ -113,8 +124,13 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
       if (!h.cksumValid) throw new TarFormatError('invalid tar header (bad checksum)');
       const rawType = h.type;
       const size = h.size ?? 0;
-      if (rawType === 'ExtendedHeader' || rawType === 'GlobalExtendedHeader' || rawType === 'NextFileHasLongPath'
-        || rawType === 'OldGnuLongPath' || rawType === 'NextFileHasLongLinkpath') {
+      if (
+        rawType === 'ExtendedHeader' ||
+        rawType === 'GlobalExtendedHeader' ||
+        rawType === 'NextFileHasLongPath' ||
+        rawType === 'OldGnuLongPath' ||
+        rawType === 'NextFileHasLongLinkpath'
+      ) {
         if (size > MAX_META) throw new TarFormatError(`tar ${rawType} header of ${size} bytes is too large`);
         const body = size ? await r.read(padded(size)) : Buffer.alloc(0);
         if (!body) throw new TarFormatError('truncated tar');
@@ -122,8 +138,7 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
           const split = splitPaxXattrs(body.subarray(0, size));
           if (split.xattrs) xattrs = { ...xattrs, ...split.xattrs };
           ex = Pax.parse(split.rest, ex, false);
-        }
-        else if (rawType === 'GlobalExtendedHeader') gex = Pax.parse(body.subarray(0, size).toString('utf8'), gex, true);
+        } else if (rawType === 'GlobalExtendedHeader') gex = Pax.parse(body.subarray(0, size).toString('utf8'), gex, true);
         else if (rawType === 'NextFileHasLongLinkpath') longLink = metaString(body, size);
         else longPath = metaString(body, size);
         continue;
@@ -158,7 +173,10 @@ export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<TarIt
       yield { header, body: bodyIter() };
       // Skip what the consumer did not read, and the padding.
       const rest = padded(size) - consumed;
-      if (rest > 0) for await (const _ of r.stream(rest)) { /* skip */ }
+      if (rest > 0)
+        for await (const _ of r.stream(rest)) {
+          /* skip */
+        }
     }
   } finally {
     await r.close();

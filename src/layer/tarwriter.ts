@@ -47,7 +47,8 @@ function checkPath(path: string, what: string): void {
 }
 
 function checkId(n: number, what: string, path: string): void {
-  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_ID) throw new Error(`layer entry ${path}: ${what} ${n} is not a valid id (0..${MAX_ID})`);
+  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_ID)
+    throw new Error(`layer entry ${path}: ${what} ${n} is not a valid id (0..${MAX_ID})`);
 }
 
 /**
@@ -66,7 +67,8 @@ export function prepareEntries(entries: readonly LayerEntry[]): LayerEntry[] {
     switch (e.type) {
       case 'file':
         if (typeof e.open !== 'function') throw new Error(`layer entry ${e.path}: a file needs open()`);
-        if (e.size === undefined || !Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`layer entry ${e.path}: a file needs a non-negative integer size`);
+        if (e.size === undefined || !Number.isSafeInteger(e.size) || e.size < 0)
+          throw new Error(`layer entry ${e.path}: a file needs a non-negative integer size`);
         break;
       case 'symlink':
         if (!e.linkname) throw new Error(`layer entry ${e.path}: a symlink needs a linkname`);
@@ -102,7 +104,10 @@ export function prepareEntries(entries: readonly LayerEntry[]): LayerEntry[] {
       const cur = sorted[j]!;
       if (cur.type !== 'hardlink') break;
       const next = index.get(cur.linkname!);
-      if (next === undefined) { j = -1; break; } // target lives in a lower layer
+      if (next === undefined) {
+        j = -1;
+        break;
+      } // target lives in a lower layer
       if (seen.has(next)) throw new Error(`hardlink cycle in layer at ${e.path}`);
       seen.add(next);
       j = next;

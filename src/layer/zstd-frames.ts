@@ -21,7 +21,7 @@ type Decompressor = NodeJS.ReadWriteStream & Readable;
 export function isZstdStart(head: Uint8Array): boolean {
   if (head.length < 4) return false;
   const m = Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0);
-  return m === ZSTD_MAGIC || ((m & SKIPPABLE_MASK) >>> 0) === SKIPPABLE_MAGIC;
+  return m === ZSTD_MAGIC || (m & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC;
 }
 
 /** Exactly n bytes, or an error: the stream may not end inside a frame. */
@@ -67,13 +67,17 @@ export async function* zstdDecompressFrames(input: AsyncIterable<Buffer>, create
     }
     const m = magic.readUInt32LE(0);
     if ((m & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-      for await (const _ of r.stream((await need(r, 4)).readUInt32LE(0))) { /* skipped */ }
+      for await (const _ of r.stream((await need(r, 4)).readUInt32LE(0))) {
+        /* skipped */
+      }
       continue;
     }
     if (m !== ZSTD_MAGIC) throw new Error(`zstd stream: frame ${frames + 1} does not start with a zstd magic number (0x${m.toString(16)})`);
     const dec = create();
     const feeding = pipeline(Readable.from(frameBytes(r, magic), { objectMode: false }), dec);
-    feeding.catch(() => { /* surfaces through dec's iterator */ });
+    feeding.catch(() => {
+      /* surfaces through dec's iterator */
+    });
     for await (const chunk of dec as AsyncIterable<Buffer>) yield chunk;
     await feeding;
   }

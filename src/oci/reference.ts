@@ -23,7 +23,10 @@ const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-
 
 // biome-ignore lint/suspicious/noShadowRestrictedNames: public name of the parser's error; callers import it explicitly
 export class ReferenceError extends Error {
-  constructor(readonly input: string, reason: string) {
+  constructor(
+    readonly input: string,
+    reason: string,
+  ) {
     super(`invalid image reference "${input}": ${reason}`);
     this.name = 'ReferenceError';
   }
@@ -53,7 +56,8 @@ export function parseReference(input: string, opts: { repositoryOnly?: boolean }
   if (colon > lastSlash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new ReferenceError(input, `tag "${tag}" is invalid (letters, digits, _ . -; at most 128; not starting with . or -)`);
+    if (!TAG.test(tag))
+      throw new ReferenceError(input, `tag "${tag}" is invalid (letters, digits, _ . -; at most 128; not starting with . or -)`);
   }
   let registry = DOCKER_HUB;
   let repository = rest;
@@ -71,7 +75,9 @@ export function parseReference(input: string, opts: { repositoryOnly?: boolean }
   if (!repository) throw new ReferenceError(input, 'the repository name is missing');
   for (const c of repository.split('/')) {
     if (!COMPONENT.test(c)) {
-      const hint = /[A-Z]/.test(c) ? ' (repository names must be lowercase)' : ' (lowercase letters, digits and single separators . _ __ - only)';
+      const hint = /[A-Z]/.test(c)
+        ? ' (repository names must be lowercase)'
+        : ' (lowercase letters, digits and single separators . _ __ - only)';
       throw new ReferenceError(input, `path component "${c}" is invalid${hint}`);
     }
   }

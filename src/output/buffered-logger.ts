@@ -7,10 +7,18 @@ import type { Logger } from '../log.js';
 export class BufferedLogger implements Logger {
   private lines: { level: 'info' | 'warn' | 'debug'; msg: string }[] = [];
 
-  info(msg: string): void { this.lines.push({ level: 'info', msg }); }
-  warn(msg: string): void { this.lines.push({ level: 'warn', msg }); }
-  debug(msg: string): void { this.lines.push({ level: 'debug', msg }); }
-  group<T>(_name: string, fn: () => Promise<T>): Promise<T> { return fn(); }
+  info(msg: string): void {
+    this.lines.push({ level: 'info', msg });
+  }
+  warn(msg: string): void {
+    this.lines.push({ level: 'warn', msg });
+  }
+  debug(msg: string): void {
+    this.lines.push({ level: 'debug', msg });
+  }
+  group<T>(_name: string, fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
 
   flushTo(target: Logger): void {
     for (const l of this.lines) target[l.level](l.msg);

@@ -23,16 +23,27 @@ export class DockerArchiveSink implements Sink {
   async write(images: SinkImage[]): Promise<void> {
     // The format holds one image per name: a multi-platform variant contributes the image for
     // this machine's platform (or its first one).
-    const chosen = images.map((i) => ({ target: i, img: i.variant.images.find((m) => platformMatches(hostPlatform(), m.platform)) ?? i.variant.images[0]! }));
+    const chosen = images.map((i) => ({
+      target: i,
+      img: i.variant.images.find((m) => platformMatches(hostPlatform(), m.platform)) ?? i.variant.images[0]!,
+    }));
     const blobs = new Map<Digest, LayerEntry>();
     const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
     for (const { target, img } of chosen) {
       for (const l of img.layers) {
-        if (!blobs.has(l.descriptor.digest)) blobs.set(l.descriptor.digest, streamEntry(`/${blobPath(l.descriptor.digest)}`, l.descriptor.size, () => l.open()));
+        if (!blobs.has(l.descriptor.digest))
+          blobs.set(
+            l.descriptor.digest,
+            streamEntry(`/${blobPath(l.descriptor.digest)}`, l.descriptor.size, () => l.open()),
+          );
       }
       blobs.set(img.configDescriptor.digest, bytesEntry(`/${blobPath(img.configDescriptor.digest)}`, img.configBytes));
       blobs.set(img.manifestDescriptor.digest, bytesEntry(`/${blobPath(img.manifestDescriptor.digest)}`, img.manifestBytes));
-      manifest.push({ Config: blobPath(img.configDescriptor.digest), RepoTags: repoTags(target), Layers: img.layers.map((l) => blobPath(l.descriptor.digest)) });
+      manifest.push({
+        Config: blobPath(img.configDescriptor.digest),
+        RepoTags: repoTags(target),
+        Layers: img.layers.map((l) => blobPath(l.descriptor.digest)),
+      });
     }
     const entries: LayerEntry[] = [
       dirEntry('/blobs'),

@@ -22,11 +22,21 @@ export interface LayoutBlob {
 /** Every blob the variants need, once each: layers, configs, manifests, indexes. */
 export function layoutBlobs(variants: readonly BuiltVariant[]): LayoutBlob[] {
   const blobs = new Map<Digest, LayoutBlob>();
-  const bytes = (d: Descriptor, b: Buffer): LayoutBlob => ({ digest: d.digest, size: d.size, open: () => Promise.resolve(Readable.from([b])) });
+  const bytes = (d: Descriptor, b: Buffer): LayoutBlob => ({
+    digest: d.digest,
+    size: d.size,
+    open: () => Promise.resolve(Readable.from([b])),
+  });
   for (const v of variants) {
     for (const img of v.images) {
       for (const l of img.layers) {
-        if (!blobs.has(l.descriptor.digest)) blobs.set(l.descriptor.digest, { digest: l.descriptor.digest, size: l.descriptor.size, open: () => l.open(), ...(l.file ? { file: () => l.file!() } : {}) });
+        if (!blobs.has(l.descriptor.digest))
+          blobs.set(l.descriptor.digest, {
+            digest: l.descriptor.digest,
+            size: l.descriptor.size,
+            open: () => l.open(),
+            ...(l.file ? { file: () => l.file!() } : {}),
+          });
       }
       blobs.set(img.configDescriptor.digest, bytes(img.configDescriptor, img.configBytes));
       blobs.set(img.manifestDescriptor.digest, bytes(img.manifestDescriptor, img.manifestBytes));
@@ -75,7 +85,9 @@ export class OciLayoutSink implements Sink {
     let previous: Index | undefined;
     try {
       previous = JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as Index;
-    } catch { /* new layout */ }
+    } catch {
+      /* new layout */
+    }
     await writeAtomic(join(this.dir, 'index.json'), `${JSON.stringify(layoutIndex(variants, previous))}\n`);
   }
 }

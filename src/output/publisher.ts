@@ -44,11 +44,18 @@ export class PublishError extends Error {
   readonly tagsWritten: string[];
   readonly tagsFailed: string[];
 
-  constructor(override readonly cause: unknown, readonly stats: PublishStats, readonly phase: string, details: PublishErrorDetails = {}) {
+  constructor(
+    override readonly cause: unknown,
+    readonly stats: PublishStats,
+    readonly phase: string,
+    details: PublishErrorDetails = {},
+  ) {
     const others = [
       details.otherFailures ? `${details.otherFailures} other operation(s) of this phase failed too` : '',
       details.notAttempted ? `${details.notAttempted} blob(s) not attempted after the failure` : '',
-    ].filter(Boolean).join('; ');
+    ]
+      .filter(Boolean)
+      .join('; ');
     const inRegistry = `${stats.blobsUploaded} blobs uploaded (${formatBytes(stats.bytesUploaded)}), ${stats.blobsMounted} mounted, ${stats.blobsExisting} already present, ${stats.manifestsPushed} manifests by digest`;
     const tagsWritten = details.tagsWritten ?? [];
     const tagsFailed = details.tagsFailed ?? [];
@@ -91,11 +98,16 @@ interface PushBlob {
 
 function blobsOf(image: BuiltImage): PushBlob[] {
   return [
-    ...image.layers.map((l): PushBlob => ({
-      d: l.descriptor, ...(l.origin ? { origin: l.origin } : {}),
-      fetch: async () => { await l.file?.(); },
-      open: () => l.open(),
-    })),
+    ...image.layers.map(
+      (l): PushBlob => ({
+        d: l.descriptor,
+        ...(l.origin ? { origin: l.origin } : {}),
+        fetch: async () => {
+          await l.file?.();
+        },
+        open: () => l.open(),
+      }),
+    ),
     { d: image.configDescriptor, fetch: () => Promise.resolve(), open: () => Promise.resolve(Readable.from([image.configBytes])) },
   ];
 }
@@ -103,9 +115,14 @@ function blobsOf(image: BuiltImage): PushBlob[] {
 /** `body`, reporting each chunk to `onChunk` as the request reads it; destroying one ends both. */
 function counted(body: Readable, onChunk: (n: number) => void): Readable {
   const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) { onChunk(chunk.length); cb(null, chunk); },
+    transform(chunk: Buffer, _enc, cb) {
+      onChunk(chunk.length);
+      cb(null, chunk);
+    },
   });
-  return pipeline(body, counter, () => { /* the request sees errors through counter */ });
+  return pipeline(body, counter, () => {
+    /* the request sees errors through counter */
+  });
 }
 
 /** Marks blob pushes skipped because another one already failed (not failures themselves). */
@@ -130,7 +147,14 @@ async function settle(tasks: Promise<unknown>[]): Promise<{ error: unknown; othe
  * uploaded once per registry; other repositories get it by cross-repository mount.
  */
 export class RegistryPublisher {
-  readonly stats: PublishStats = { blobsUploaded: 0, bytesUploaded: 0, blobsMounted: 0, blobsExisting: 0, manifestsPushed: 0, tagsWritten: 0 };
+  readonly stats: PublishStats = {
+    blobsUploaded: 0,
+    bytesUploaded: 0,
+    blobsMounted: 0,
+    blobsExisting: 0,
+    manifestsPushed: 0,
+    tagsWritten: 0,
+  };
   private readonly blobs = new Map<string, Promise<void>>();
   /** registry -> digest -> repositories known to hold it (mount sources). */
   private readonly holders = new Map<string, Map<Digest, Set<string>>>();
@@ -156,64 +180,102 @@ export class RegistryPublisher {
     // on behind the error and the error's account of what reached the registry is exact.
     const phases: [string, () => Promise<unknown>[]][] = [
       ['uploading blobs', () => targets.flatMap((t) => t.variant.images.flatMap((img) => this.pushBlobs(t.repo, img)))],
-      ['pushing manifests by digest', () => targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes, [img])))],
+      [
+        'pushing manifests by digest',
+        () =>
+          targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes, [img]))),
+      ],
       // An index refers to manifests, so it goes after all of them.
-      ['pushing indexes by digest', () => targets.map((t) => (t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : Promise.resolve()))],
+      [
+        'pushing indexes by digest',
+        () =>
+          targets.map((t) =>
+            t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : Promise.resolve(),
+          ),
+      ],
       // Every manifest (each platform's and the index) must be served before a tag moves.
-      ['confirming manifests', () => targets.flatMap((t) => [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])].map(async (d) => {
-        const head = await this.client.headManifest(t.repo, d.digest);
-        if (!head || head.digest !== d.digest) {
-          throw new Error(`${formatRepository(t.repo)}@${d.digest} is not served after push`);
-        }
-      }))],
+      [
+        'confirming manifests',
+        () =>
+          targets.flatMap((t) =>
+            [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])].map(
+              async (d) => {
+                const head = await this.client.headManifest(t.repo, d.digest);
+                if (!head || head.digest !== d.digest) {
+                  throw new Error(`${formatRepository(t.repo)}@${d.digest} is not served after push`);
+                }
+              },
+            ),
+          ),
+      ],
     ];
     for (const [phase, start] of phases) {
       const failure = await settle(start());
       if (failure) throw new PublishError(failure.error, this.stats, phase, failure);
     }
-    this.logger.info(`push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`);
+    this.logger.info(
+      `push: ${targets.length} image(s): ${this.stats.blobsUploaded} blobs uploaded (${formatBytes(this.stats.bytesUploaded)}), ${this.stats.blobsMounted} mounted, ${this.stats.blobsExisting} already present, ${this.stats.manifestsPushed} manifests in ${formatMs(Date.now() - t0)}`,
+    );
     // Attestations (referrers of the manifests) go up before any tag moves.
-    if (hooks.beforeTags) await hooks.beforeTags().catch((e: unknown) => { throw new PublishError(e, this.stats, 'attaching attestations'); });
+    if (hooks.beforeTags)
+      await hooks.beforeTags().catch((e: unknown) => {
+        throw new PublishError(e, this.stats, 'attaching attestations');
+      });
     const t1 = Date.now();
     // Where each tag points now, so a failure part-way can put moved tags back: registries have
     // no transactions, but then no tag of the run stays moved unless it did not exist before.
     const previous = new Map<string, { mediaType: string; bytes: Buffer } | null>();
-    const snapshot = await settle(targets.flatMap((t) => t.tags.map(async (tag) => {
-      previous.set(`${formatRepository(t.repo)}:${tag}`, await this.currentTag(t.repo, tag));
-    })));
+    const snapshot = await settle(
+      targets.flatMap((t) =>
+        t.tags.map(async (tag) => {
+          previous.set(`${formatRepository(t.repo)}:${tag}`, await this.currentTag(t.repo, tag));
+        }),
+      ),
+    );
     if (snapshot) throw new PublishError(snapshot.error, this.stats, 'reading the current tags', snapshot);
     // Tags last: until here nothing a user pulls by tag has changed. A tag that fails does not
     // stop the others (each one written points at a complete image); the error lists both kinds.
     const tagsWritten: string[] = [];
     const tagsFailed: string[] = [];
     const written: { repo: RepoRef; tag: string; ref: string }[] = [];
-    const failure = await settle(targets.flatMap((t) => t.tags.map(async (tag) => {
-      const ref = `${formatRepository(t.repo)}:${tag}`;
-      try {
-        await this.putManifestChecked(t.repo, tag, t.variant.tagged.mediaType, t.variant.taggedBytes, t.variant.images);
-      } catch (e) {
-        tagsFailed.push(ref);
-        throw e;
-      }
-      written.push({ repo: t.repo, tag, ref });
-      this.stats.tagsWritten++;
-    })));
+    const failure = await settle(
+      targets.flatMap((t) =>
+        t.tags.map(async (tag) => {
+          const ref = `${formatRepository(t.repo)}:${tag}`;
+          try {
+            await this.putManifestChecked(t.repo, tag, t.variant.tagged.mediaType, t.variant.taggedBytes, t.variant.images);
+          } catch (e) {
+            tagsFailed.push(ref);
+            throw e;
+          }
+          written.push({ repo: t.repo, tag, ref });
+          this.stats.tagsWritten++;
+        }),
+      ),
+    );
     if (failure) {
       const tagsRestored: string[] = [];
-      await Promise.all(written.map(async ({ repo, tag, ref }) => {
-        const before = previous.get(ref);
-        try {
-          if (before) {
-            await this.client.putManifest(repo, tag, before.mediaType, before.bytes);
-            tagsRestored.push(ref);
-            return;
+      await Promise.all(
+        written.map(async ({ repo, tag, ref }) => {
+          const before = previous.get(ref);
+          try {
+            if (before) {
+              await this.client.putManifest(repo, tag, before.mediaType, before.bytes);
+              tagsRestored.push(ref);
+              return;
+            }
+          } catch (e) {
+            this.logger.warn(`could not put ${ref} back to its previous image: ${(e as Error).message}`);
           }
-        } catch (e) {
-          this.logger.warn(`could not put ${ref} back to its previous image: ${(e as Error).message}`);
-        }
-        tagsWritten.push(ref);
-      }));
-      throw new PublishError(failure.error, this.stats, 'writing tags', { ...failure, tagsWritten: tagsWritten.sort(), tagsFailed: tagsFailed.sort(), tagsRestored: tagsRestored.sort() });
+          tagsWritten.push(ref);
+        }),
+      );
+      throw new PublishError(failure.error, this.stats, 'writing tags', {
+        ...failure,
+        tagsWritten: tagsWritten.sort(),
+        tagsFailed: tagsFailed.sort(),
+        tagsRestored: tagsRestored.sort(),
+      });
     }
     if (this.stats.tagsWritten) this.logger.info(`tag: ${this.stats.tagsWritten} tag(s) written in ${formatMs(Date.now() - t1)}`);
     return this.stats;
@@ -225,7 +287,8 @@ export class RegistryPublisher {
       const m = await this.client.getManifest(repo, tag);
       return { mediaType: m.mediaType, bytes: m.bytes };
     } catch (e) {
-      if (e instanceof RegistryError && (e.status === 404 || e.codes.includes('MANIFEST_UNKNOWN') || e.codes.includes('NAME_UNKNOWN'))) return null;
+      if (e instanceof RegistryError && (e.status === 404 || e.codes.includes('MANIFEST_UNKNOWN') || e.codes.includes('NAME_UNKNOWN')))
+        return null;
       throw e;
     }
   }
@@ -241,7 +304,13 @@ export class RegistryPublisher {
    * (that we pushed moments ago), checks each blob, uploads any that really is missing, and tries
    * again: at most MANIFEST_REPAIRS times, then the registry's error stands.
    */
-  private async putManifestChecked(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer, images: BuiltImage[]): Promise<Digest> {
+  private async putManifestChecked(
+    repo: RepoRef,
+    reference: string,
+    mediaType: string,
+    bytes: Buffer,
+    images: BuiltImage[],
+  ): Promise<Digest> {
     const repairs = new RetryBudget(MANIFEST_REPAIR_POLICY, this.logger, `${formatRepository(repo)} ${reference}`);
     for (;;) {
       try {
@@ -250,7 +319,8 @@ export class RegistryPublisher {
         const blobsUnseen = e instanceof RegistryError && e.codes.some((c) => BLOB_UNKNOWN_CODES.has(c));
         await repairs.pause(e, {
           retryable: blobsUnseen,
-          say: (delay) => `the registry does not see every blob of the manifest yet (${[...new Set((e as RegistryError).codes)].join(', ')}); checking the blobs and trying again in ${delay} ms`,
+          say: (delay) =>
+            `the registry does not see every blob of the manifest yet (${[...new Set((e as RegistryError).codes)].join(', ')}); checking the blobs and trying again in ${delay} ms`,
         });
         for (const img of images) {
           for (const blob of blobsOf(img)) {
@@ -287,7 +357,9 @@ export class RegistryPublisher {
       });
       this.blobs.set(key, p);
       // A failed push is forgotten, so publishing again with this publisher tries it afresh.
-      p.catch(() => { if (this.blobs.get(key) === p) this.blobs.delete(key); });
+      p.catch(() => {
+        if (this.blobs.get(key) === p) this.blobs.delete(key);
+      });
     }
     return p;
   }
@@ -326,7 +398,10 @@ export class RegistryPublisher {
     const open = async () => {
       task.add(-sent);
       sent = 0;
-      return counted(await blob.open(), (n) => { sent += n; task.add(n); });
+      return counted(await blob.open(), (n) => {
+        sent += n;
+        task.add(n);
+      });
     };
     try {
       await this.client.uploadBlob(repo, d.digest, d.size, open);

@@ -19,10 +19,22 @@ export function bytesEntry(path: string, bytes: Buffer | string): LayerEntry {
  */
 export function streamEntry(path: string, size: number, open: () => Promise<Readable>): LayerEntry {
   return {
-    path, type: 'file', mode: 0o644, uid: 0, gid: 0, size,
+    path,
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size,
     open: () => {
       const out = new PassThrough({ highWaterMark: 1 << 20 });
-      open().then((src) => pipeline(src, out), (err: Error) => out.destroy(err)).catch(() => { /* out carries the error */ });
+      open()
+        .then(
+          (src) => pipeline(src, out),
+          (err: Error) => out.destroy(err),
+        )
+        .catch(() => {
+          /* out carries the error */
+        });
       return out;
     },
   };

@@ -63,9 +63,14 @@ interface WhyInput {
 
 /** Why a layer will not come from the cache: the reasons in words, and the key fields that moved. */
 export function whyRebuilt(w: WhyInput): { reasons: string[]; changes: KeyChange[] } {
-  if (w.fresh) return { reasons: ['--rebuild-from: the layer cache is ignored from this step on (and in the variants built from this one)'], changes: [] };
+  if (w.fresh)
+    return {
+      reasons: ['--rebuild-from: the layer cache is ignored from this step on (and in the variants built from this one)'],
+      changes: [],
+    };
   if (!w.cacheOn) return { reasons: ['the layer cache is off (--no-cache)'], changes: [] };
-  if (w.step.kind === 'copy' && w.step.from !== undefined) return { reasons: [`copies from variant ${w.step.from}'s file system, which is known only once it is built`], changes: [] };
+  if (w.step.kind === 'copy' && w.step.from !== undefined)
+    return { reasons: [`copies from variant ${w.step.from}'s file system, which is known only once it is built`], changes: [] };
   if (!w.parts) {
     const r = w.firstRebuilt
       ? `layer ${w.firstRebuilt.layer + 1}, ${w.firstRebuilt.label}, is ${w.firstRebuilt.unknown ? 'known only when built' : 'rebuilt, so this command starts from another file system'}`
@@ -99,9 +104,11 @@ function describe(c: KeyChange, w: WhyInput): string {
     const { start, previousStart, layers } = w.root;
     if (i < layers && previousStart) {
       if (previousStart.base !== start.base) return `base image changed: ${previousStart.base ?? '?'} -> ${start.base}`;
-      if (previousStart.digest !== start.digest) return `base image ${start.base} moved: ${previousStart.digest ?? '(none)'} -> ${start.digest ?? '(none)'}`;
+      if (previousStart.digest !== start.digest)
+        return `base image ${start.base} moved: ${previousStart.digest ?? '(none)'} -> ${start.digest ?? '(none)'}`;
     }
-    if (i < w.inherited) return w.start.from ? `layer ${i + 1}, of variant ${w.start.from} it starts from, changed` : `base layer ${i + 1} changed`;
+    if (i < w.inherited)
+      return w.start.from ? `layer ${i + 1}, of variant ${w.start.from} it starts from, changed` : `base layer ${i + 1} changed`;
     return `layer ${i + 1} before it changed, so this command starts from another file system`;
   }
   if (c.field.startsWith('step.')) return `step option ${c.field.slice(5)}: ${c.was ?? '(none)'} -> ${c.now ?? '(none)'}`;
@@ -118,7 +125,9 @@ function octal(json: string | undefined): string {
 export function formatExplained(x: Explained): string {
   const out: string[] = [`build file: ${x.buildFile}`, `layer cache: ${x.cache ?? 'off'}`];
   for (const v of x.variants) {
-    const from = v.start.from ? `from ${v.start.from}` : `base ${v.start.base}${v.start.digest ? `@${v.start.digest}` : ''}${v.start.overridden ? ` (--base; the build file says ${v.start.overridden})` : ''}`;
+    const from = v.start.from
+      ? `from ${v.start.from}`
+      : `base ${v.start.base}${v.start.digest ? `@${v.start.digest}` : ''}${v.start.overridden ? ` (--base; the build file says ${v.start.overridden})` : ''}`;
     out.push('', `variant ${v.variant}${v.stage ? ' (stage)' : ''} ${v.platform}: ${from}, ${v.inheritedLayers} inherited layer(s)`);
     for (const l of v.layers) {
       out.push(`  layer ${l.layer} (step ${l.step}): ${l.createdBy}: ${l.decision}${l.digest ? ` ${l.digest.slice(0, 19)}` : ''}`);

@@ -45,7 +45,9 @@ export async function explain(inputs: PipelineInputs): Promise<Explained> {
   const p = await plan(inputs);
   const dir = resolve(inputs.workDir);
   const store = new BlobStore(resolve(dir, 'blobs'));
-  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }) });
+  const client = new RegistryClient({
+    credentials: credentialsFrom({ explicit: inputs.credentials, dockerConfigPath: inputs.dockerConfig ? undefined : null }),
+  });
   const cacheOn = inputs.cache !== false;
   const sim = new Simulator(p, inputs, dir, store, client, cacheOn);
   try {
@@ -66,7 +68,14 @@ class Simulator {
   private readonly building = new Set<string>();
   private readonly mtime: Date;
 
-  constructor(private readonly p: Plan, private readonly inputs: PipelineInputs, private readonly dir: string, private readonly store: BlobStore, private readonly client: RegistryClient, cacheOn: boolean) {
+  constructor(
+    private readonly p: Plan,
+    private readonly inputs: PipelineInputs,
+    private readonly dir: string,
+    private readonly store: BlobStore,
+    private readonly client: RegistryClient,
+    cacheOn: boolean,
+  ) {
     this.cache = cacheOn ? new LayerCache(dir, store) : undefined;
     // Hashes are memoized for this run and never saved: explaining writes nothing to files.json.
     this.hasher = new FileHasher(dir);
@@ -82,13 +91,28 @@ class Simulator {
     if (v.from !== undefined) {
       const parent = this.states.get(`${v.from}|${plat}`)!;
       const pv = this.p.variants.find((x) => x.name === v.from)!;
-      st = { ...parent, fs: parent.fs.clone(), diffIds: [...parent.diffIds], config: { ...parent.config, config: applySettings(parent.config.config, pv) } };
+      st = {
+        ...parent,
+        fs: parent.fs.clone(),
+        diffIds: [...parent.diffIds],
+        config: { ...parent.config, config: applySettings(parent.config.config, pv) },
+      };
       start = { from: v.from };
     } else {
       const base = await resolveBase(this.client, v.base ?? 'scratch', platform);
       const scan = v.steps.length ? await this.scanner.scan(base) : { fs: new FsView(), owners: {} };
-      start = { base: base.name, ...(base.digest ? { digest: base.digest } : {}), ...(this.p.baseOverridden.has(v.name) ? { overridden: this.p.baseOverridden.get(v.name)! } : {}) };
-      st = { fs: scan.fs.clone(), owners: scan.owners, config: base.config, diffIds: [...base.config.rootfs.diff_ids], root: { start, ...(journal ? { previousStart: journal.start } : {}), layers: base.layers.length } };
+      start = {
+        base: base.name,
+        ...(base.digest ? { digest: base.digest } : {}),
+        ...(this.p.baseOverridden.has(v.name) ? { overridden: this.p.baseOverridden.get(v.name)! } : {}),
+      };
+      st = {
+        fs: scan.fs.clone(),
+        owners: scan.owners,
+        config: base.config,
+        diffIds: [...base.config.rootfs.diff_ids],
+        root: { start, ...(journal ? { previousStart: journal.start } : {}), layers: base.layers.length },
+      };
     }
     const inherited = st.diffIds.length;
     const layers: LayerExplanation[] = [];
@@ -97,41 +121,81 @@ class Simulator {
       const fresh = freshFrom !== undefined && i >= freshFrom;
       const e = await this.step(v, plat, step, i, st, fresh, journal, start);
       layers.push(e);
-      if (e.decision !== 'cached' && !st.firstRebuilt) st.firstRebuilt = { layer: inherited + i, label: `${v.name} step ${i + 1} (${describeStep(step)})`, unknown: e.decision === 'unknown' || step.kind === 'dir' };
+      if (e.decision !== 'cached' && !st.firstRebuilt)
+        st.firstRebuilt = {
+          layer: inherited + i,
+          label: `${v.name} step ${i + 1} (${describeStep(step)})`,
+          unknown: e.decision === 'unknown' || step.kind === 'dir',
+        };
     }
     this.states.set(`${v.name}|${plat}`, st);
-    return { variant: v.name, platform: plat, stage: v.stage === true, start, ...(journal?.start ? { previousStart: journal.start } : {}), inheritedLayers: inherited, layers };
+    return {
+      variant: v.name,
+      platform: plat,
+      stage: v.stage === true,
+      start,
+      ...(journal?.start ? { previousStart: journal.start } : {}),
+      inheritedLayers: inherited,
+      layers,
+    };
   }
 
-  private async step(v: VariantSpec, plat: string, step: Step, i: number, st: SimState, fresh: boolean, journal: JournalRecord | undefined, start: VariantExplanation['start']): Promise<LayerExplanation> {
+  private async step(
+    v: VariantSpec,
+    plat: string,
+    step: Step,
+    i: number,
+    st: SimState,
+    fresh: boolean,
+    journal: JournalRecord | undefined,
+    start: VariantExplanation['start'],
+  ): Promise<LayerExplanation> {
     const at = { step: i + 1, layer: st.diffIds.length + 1, createdBy: describeStep(step) };
     const prev = journal?.steps[String(i)];
     let parts: Record<string, unknown> | undefined;
     let entries: LayerEntry[] | undefined;
     const hostPaths = new Map<string, string>();
     if (step.kind === 'run') {
-      if (!st.diffIds.includes(undefined)) parts = { ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch), ...compressionKeyPart(layerCompressionOf(this.inputs)), mtime: this.mtime.getTime() / 1000 };
+      if (!st.diffIds.includes(undefined))
+        parts = {
+          ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch),
+          ...compressionKeyPart(layerCompressionOf(this.inputs)),
+          mtime: this.mtime.getTime() / 1000,
+        };
     } else if (step.kind === 'copy' && step.from !== undefined) {
       // Its entries are the other variant's files, known only once that variant is built.
     } else {
       try {
-        entries = await stepEntries(step, { context: this.p.buildFile.context, platform: plat, fs: st.fs, resolveOwner: async (o) => resolveOwner(o, st.owners.passwd, st.owners.group) });
+        entries = await stepEntries(step, {
+          context: this.p.buildFile.context,
+          platform: plat,
+          fs: st.fs,
+          resolveOwner: async (o) => resolveOwner(o, st.owners.passwd, st.owners.group),
+        });
       } catch (err) {
         // An owner named by a user that a command which runs again creates (no earlier build to take /etc/passwd from).
         if (!st.firstRebuilt) throw err;
         st.diffIds.push(undefined);
         const reason = `its entries depend on what layer ${st.firstRebuilt.layer + 1}, ${st.firstRebuilt.label}, leaves (${(err as Error).message})`;
-        return { ...at, decision: prev ? 'unknown' : 'rebuilt', reasons: prev ? [reason] : ['no earlier build of this step is recorded in the cache directory'], changes: [] };
+        return {
+          ...at,
+          decision: prev ? 'unknown' : 'rebuilt',
+          reasons: prev ? [reason] : ['no earlier build of this step is recorded in the cache directory'],
+          changes: [],
+        };
       }
       const keyed: KeyEntry[] = [];
       for (const e of entries) {
-        if (e.type === 'file' && e.hostPath) { hostPaths.set(e.path, e.hostPath); keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) }); } else keyed.push(e);
+        if (e.type === 'file' && e.hostPath) {
+          hostPaths.set(e.path, e.hostPath);
+          keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) });
+        } else keyed.push(e);
       }
       if (step.kind === 'dir') {
         // The builder writes a dir step's small layer every time (it is not looked up in the cache).
         st.fs.apply(entries);
         st.diffIds.push(undefined);
-        return { ...at, decision: 'rebuilt', reasons: ['a dir step\'s layer is written by every build (it is not cached)'], changes: [] };
+        return { ...at, decision: 'rebuilt', reasons: ["a dir step's layer is written by every build (it is not cached)"], changes: [] };
       }
       parts = stepKeyParts(step, keyed, { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     }
@@ -145,13 +209,32 @@ class Simulator {
     if (hit) return { ...at, decision: 'cached', reasons: [], changes: [], key: key!, digest: hit.descriptor.digest };
     const shared = key !== undefined && this.building.has(key);
     if (key) this.building.add(key);
-    const why = whyRebuilt({ step, fresh, cacheOn: this.cache !== undefined, prev, parts, start, root: st.root, firstRebuilt: st.firstRebuilt, inherited: st.diffIds.length - 1 - i, hostPaths, context: this.p.buildFile.context });
-    return { ...at, // A command on top of a layer that is rebuilt starts from new bytes; on top of one that is
+    const why = whyRebuilt({
+      step,
+      fresh,
+      cacheOn: this.cache !== undefined,
+      prev,
+      parts,
+      start,
+      root: st.root,
+      firstRebuilt: st.firstRebuilt,
+      inherited: st.diffIds.length - 1 - i,
+      hostPaths,
+      context: this.p.buildFile.context,
+    });
+    return {
+      ...at, // A command on top of a layer that is rebuilt starts from new bytes; on top of one that is
       // not knowable (copy: from:), so is its own fate.
-      decision: parts ? (shared ? 'shared' : 'rebuilt') : step.kind === 'run' && !st.firstRebuilt?.unknown ? 'rebuilt' : 'unknown', ...why, ...(key ? { key } : {}) };
+      decision: parts ? (shared ? 'shared' : 'rebuilt') : step.kind === 'run' && !st.firstRebuilt?.unknown ? 'rebuilt' : 'unknown',
+      ...why,
+      ...(key ? { key } : {}),
+    };
   }
 
-  private async applyLayer(st: SimState, layer: { descriptor: { digest: string; size: number; mediaType: string }; diffId: string } | undefined): Promise<void> {
+  private async applyLayer(
+    st: SimState,
+    layer: { descriptor: { digest: string; size: number; mediaType: string }; diffId: string } | undefined,
+  ): Promise<void> {
     if (!layer) return;
     const listing = await listLayer(this.store.layer(layer.descriptor as never, layer.diffId as never, 'explain'));
     for (const d of listing.opaque) st.fs.clear(d);

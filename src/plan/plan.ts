@@ -124,16 +124,35 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
   const df = inputs.dockerfile ? await dockerfileBuildFile(inputs.dockerfile, inputs) : undefined;
   const buildFile = df?.buildFile ?? (await loadModel(resolve(inputs.config), { env: inputs.env }));
   const problems: ConfigProblem[] = [];
-  if (inputs.target && inputs.variants.length) problems.push({ file: 'inputs', field: 'target', message: `target ${inputs.target} and variants ${inputs.variants.join(', ')} both given`, hint: 'give one: --target builds that variant and what it needs, and stops' });
+  if (inputs.target && inputs.variants.length)
+    problems.push({
+      file: 'inputs',
+      field: 'target',
+      message: `target ${inputs.target} and variants ${inputs.variants.join(', ')} both given`,
+      hint: 'give one: --target builds that variant and what it needs, and stops',
+    });
   const selected = selectVariants(buildFile, df ? [df.target] : inputs.target ? [inputs.target] : inputs.variants);
   const overrides = baseOverrides(buildFile, inputs.base ?? [], problems);
   const requested: string[] = [];
   for (const p of inputs.platforms) {
-    try { requested.push(formatPlatform(parsePlatform(p))); } catch (e) { problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }); }
+    try {
+      requested.push(formatPlatform(parsePlatform(p)));
+    } catch (e) {
+      problems.push({ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' });
+    }
   }
   const compression = layerCompressionOf(inputs);
-  const badCompression = compressionProblem(compression, { algorithm: 'compression', level: compression.algorithm === 'zstd' ? 'zstd-level' : 'gzip-level' });
-  if (badCompression) problems.push({ file: 'inputs', field: 'compression', message: badCompression, hint: 'compression: gzip (gzip-level 0-9) or zstd (zstd-level 1-19)' });
+  const badCompression = compressionProblem(compression, {
+    algorithm: 'compression',
+    level: compression.algorithm === 'zstd' ? 'zstd-level' : 'gzip-level',
+  });
+  if (badCompression)
+    problems.push({
+      file: 'inputs',
+      field: 'compression',
+      message: badCompression,
+      hint: 'compression: gzip (gzip-level 0-9) or zstd (zstd-level 1-19)',
+    });
   const { platforms, asIndex, skipped } = choosePlatforms(buildFile, selected, requested, problems);
   let variants = selected.filter((v) => !skipped.has(v.name));
   if (!problems.length) {
@@ -145,9 +164,17 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
   const git = inputs.git ?? contextFromEnv({});
   const now = new Date();
   let globalFlavor: Flavor | undefined;
-  try { globalFlavor = parseFlavor(inputs.flavor ?? []); } catch (e) { problems.push({ file: 'inputs', field: 'flavor', message: (e as Error).message }); }
+  try {
+    globalFlavor = parseFlavor(inputs.flavor ?? []);
+  } catch (e) {
+    problems.push({ file: 'inputs', field: 'flavor', message: (e as Error).message });
+  }
   let shortShaLength: number | undefined;
-  try { shortShaLength = shortShaLengthFromEnv(inputs.env); } catch (e) { problems.push({ file: 'env', field: 'DOCKER_METADATA_SHORT_SHA_LENGTH', message: (e as Error).message }); }
+  try {
+    shortShaLength = shortShaLengthFromEnv(inputs.env);
+  } catch (e) {
+    problems.push({ file: 'env', field: 'DOCKER_METADATA_SHORT_SHA_LENGTH', message: (e as Error).message });
+  }
   const explicitLabels = new Map<string, Record<string, string>>();
   const baseOverridden = new Map<string, string>();
   const resolved: VariantSpec[] = [];
@@ -155,25 +182,50 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
     const v: VariantSpec = { ...spec };
     resolved.push(v);
     const base = overrides.get(v.name);
-    if (base !== undefined) { baseOverridden.set(v.name, v.base ?? 'scratch'); v.base = base; }
+    if (base !== undefined) {
+      baseOverridden.set(v.name, v.base ?? 'scratch');
+      v.base = base;
+    }
     // The target is the result of this run, written to the outputs even when it is a stage.
     if (v.name === inputs.target) v.stage = false;
     const image = inputs.images?.[v.name] ?? v.image ?? inputs.defaultImage?.(v.name);
     if (image !== undefined) {
-      try { parseReference(image, { repositoryOnly: true }); v.image = image; } catch (e) { problems.push({ file: 'inputs', field: 'images', message: `variant ${v.name}: ${(e as Error).message}`, hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app' }); }
+      try {
+        parseReference(image, { repositoryOnly: true });
+        v.image = image;
+      } catch (e) {
+        problems.push({
+          file: 'inputs',
+          field: 'images',
+          message: `variant ${v.name}: ${(e as Error).message}`,
+          hint: 'give a lowercase repository without tag, e.g. ghcr.io/acme/app',
+        });
+      }
     }
     let names: string[] = [];
     let version: string | undefined;
     try {
-      const rules = resolveTagRules(inputs.tags.map((t) => t.replaceAll('${variant}', v.name)), v.tags ?? []);
-      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now, { shortShaLength, warn: warn && ((m) => warn(`variant ${v.name}: ${m}`)) });
+      const rules = resolveTagRules(
+        inputs.tags.map((t) => t.replaceAll('${variant}', v.name)),
+        v.tags ?? [],
+      );
+      const computed = computeVersion(rules, mergeFlavor(globalFlavor ?? parseFlavor([]), parseFlavorOverrides(v.flavor ?? [])), git, now, {
+        shortShaLength,
+        warn: warn && ((m) => warn(`variant ${v.name}: ${m}`)),
+      });
       names = computed.tags;
       version = computed.main;
     } catch (e) {
       problems.push({ file: 'inputs', field: 'tags', message: `variant ${v.name}: ${(e as Error).message}` });
     }
     for (const t of names) {
-      if (!isValidTag(t)) problems.push({ file: 'inputs', field: 'tags', message: `tag "${t}" (variant ${v.name}) is invalid`, hint: 'tags use letters, digits, _ . - only, at most 128 characters, and may not start with . or -' });
+      if (!isValidTag(t))
+        problems.push({
+          file: 'inputs',
+          field: 'tags',
+          message: `tag "${t}" (variant ${v.name}) is invalid`,
+          hint: 'tags use letters, digits, _ . - only, at most 128 characters, and may not start with . or -',
+        });
     }
     tags.set(v.name, names);
     // Labels the build file sets on this variant or on those it starts from (variants come
@@ -187,10 +239,23 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
       v.annotations = { ...gh, ...v.annotations };
     }
     if ((inputs.push || inputs.distribute) && !v.image && !v.stage) {
-      problems.push({ file: buildFile.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.image`, message: `variant ${v.name} has no image to push to`, hint: `set variants.${v.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)` });
+      problems.push({
+        file: buildFile.file,
+        line: v.pos.line,
+        column: v.pos.column,
+        field: `variants.${v.name}.image`,
+        message: `variant ${v.name} has no image to push to`,
+        hint: `set variants.${v.name}.image or defaults.image (e.g. ghcr.io/OWNER/NAME)`,
+      });
     }
   }
-  if (inputs.distribute && !inputs.push) problems.push({ file: 'inputs', field: 'push', message: 'a distributed build must push (the merge job assembles what the build jobs pushed)', hint: 'set push: true, or drop distribute' });
+  if (inputs.distribute && !inputs.push)
+    problems.push({
+      file: 'inputs',
+      field: 'push',
+      message: 'a distributed build must push (the merge job assembles what the build jobs pushed)',
+      hint: 'set push: true, or drop distribute',
+    });
   const rebuildFrom = rebuildFromOf(resolved, inputs.rebuildFrom, problems);
   if (problems.length) throw new ConfigError(problems);
   return { buildFile, variants: resolved, platforms, asIndex, tags, baseOverridden, rebuildFrom };
@@ -203,7 +268,8 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
  */
 function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: string[], problems: ConfigProblem[]) {
   const byName = new Map(bf.variants.map((v) => [v.name, v]));
-  const declared = (v: VariantSpec | undefined): string[] | undefined => (v ? v.platforms ?? (v.from ? declared(byName.get(v.from)) : undefined) : undefined);
+  const declared = (v: VariantSpec | undefined): string[] | undefined =>
+    v ? (v.platforms ?? (v.from ? declared(byName.get(v.from)) : undefined)) : undefined;
   const fallback = requested.length ? requested : [formatPlatform(hostPlatform())];
   const platforms = new Map<string, Platform[]>();
   const asIndex = new Set<string>();
@@ -213,10 +279,21 @@ function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: stri
     const parentOwn = v.from ? declared(byName.get(v.from)) : undefined;
     if (v.platforms && parentOwn) {
       const extra = v.platforms.filter((p) => !parentOwn.includes(p));
-      if (extra.length) problems.push({ file: bf.file, line: v.pos.line, column: v.pos.column, field: `variants.${v.name}.platforms`, message: `${extra.join(', ')} not built by ${v.from}, which this variant starts from`, hint: `add them to variants.${v.from}.platforms or remove them here` });
+      if (extra.length)
+        problems.push({
+          file: bf.file,
+          line: v.pos.line,
+          column: v.pos.column,
+          field: `variants.${v.name}.platforms`,
+          message: `${extra.join(', ')} not built by ${v.from}, which this variant starts from`,
+          hint: `add them to variants.${v.from}.platforms or remove them here`,
+        });
     }
     const list = own ? (requested.length ? own.filter((p) => requested.includes(p)) : own) : fallback;
-    if (list.length === 0) { skipped.add(v.name); continue; }
+    if (list.length === 0) {
+      skipped.add(v.name);
+      continue;
+    }
     platforms.set(v.name, list.map(parsePlatform));
     if (own || list.length > 1) asIndex.add(v.name);
   }

@@ -36,7 +36,9 @@ export async function checkSources(p: Plan): Promise<number> {
       await access(path, mode);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new PrereqError(`variant ${v.name}, step ${index + 1}: cannot read ${relative(p.buildFile.context, path) || '.'} in the build context (${code}) (fix: make it readable by this user, e.g. chmod a+r${st.isDirectory() ? 'x' : ''} ${path}, or leave it out of the copy)`);
+      throw new PrereqError(
+        `variant ${v.name}, step ${index + 1}: cannot read ${relative(p.buildFile.context, path) || '.'} in the build context (${code}) (fix: make it readable by this user, e.g. chmod a+r${st.isDirectory() ? 'x' : ''} ${path}, or leave it out of the copy)`,
+      );
     }
     if (st.isFile()) bytes += st.size;
     if (st.isDirectory()) {
@@ -45,7 +47,8 @@ export async function checkSources(p: Plan): Promise<number> {
     }
   };
   for (const v of p.variants) {
-    for (const [i, s] of v.steps.entries()) if (s.kind === 'copy' && s.from === undefined) for (const m of copySources(s)) await visit(v, i, m);
+    for (const [i, s] of v.steps.entries())
+      if (s.kind === 'copy' && s.from === undefined) for (const m of copySources(s)) await visit(v, i, m);
   }
   return bytes;
 }
@@ -72,12 +75,16 @@ const MiB = 1 << 20;
  * compress); every output gets the whole images.
  */
 export async function checkDisk(dirs: { cache: string; outputs: string[] }, need: { baseBytes: number; newBytes: number }): Promise<void> {
-  const want = [{ dir: dirs.cache, bytes: need.baseBytes + need.newBytes, what: 'the layer cache (base layers and new layers)' },
-    ...dirs.outputs.map((o) => ({ dir: dirname(resolve(o)), bytes: need.baseBytes + need.newBytes, what: `output ${o}` }))];
+  const want = [
+    { dir: dirs.cache, bytes: need.baseBytes + need.newBytes, what: 'the layer cache (base layers and new layers)' },
+    ...dirs.outputs.map((o) => ({ dir: dirname(resolve(o)), bytes: need.baseBytes + need.newBytes, what: `output ${o}` })),
+  ];
   for (const w of want) {
     const { at, free } = await freeBytes(w.dir);
     if (free < w.bytes) {
-      throw new PrereqError(`not enough free disk for ${w.what}: ${at} has ${(free / MiB).toFixed(1)} MiB free, the build needs about ${(w.bytes / MiB).toFixed(1)} MiB (fix: free some space there, or point it elsewhere with --cache-dir / the output path)`);
+      throw new PrereqError(
+        `not enough free disk for ${w.what}: ${at} has ${(free / MiB).toFixed(1)} MiB free, the build needs about ${(w.bytes / MiB).toFixed(1)} MiB (fix: free some space there, or point it elsewhere with --cache-dir / the output path)`,
+      );
     }
   }
 }

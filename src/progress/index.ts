@@ -28,7 +28,9 @@ export function loggerThrough(progress: Progress, verbose: boolean): Logger {
   return {
     info: (m) => progress.log(m),
     warn: (m) => progress.log(`warning: ${m}`),
-    debug: (m) => { if (verbose) progress.log(`debug: ${m}`); },
+    debug: (m) => {
+      if (verbose) progress.log(`debug: ${m}`);
+    },
     group: async (_name, fn) => fn(),
   };
 }

@@ -25,7 +25,10 @@ export class LineProgress implements Progress {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly write: (line: string) => void, opts: LineProgressOptions = {}) {
+  constructor(
+    private readonly write: (line: string) => void,
+    opts: LineProgressOptions = {},
+  ) {
     this.intervalMs = opts.intervalMs ?? 10_000;
     this.now = opts.now ?? Date.now;
   }
@@ -43,7 +46,9 @@ export class LineProgress implements Progress {
       if (!this.running.size) this.disarm();
     };
     return {
-      add: (n) => { r.done += n; },
+      add: (n) => {
+        r.done += n;
+      },
       done: (note) => end(opts.quiet ? undefined : `${label}: ${note ?? summarize(r.done, this.now() - r.started)}`),
       fail: () => end(),
     };
@@ -67,7 +72,11 @@ export class LineProgress implements Progress {
     const sized = long.every((r) => r.total !== undefined);
     const total = sized ? long.reduce((n, r) => n + r.total!, 0) : undefined;
     const bps = long.reduce((n, r) => n + rate(r.done, now - r.started), 0);
-    const names = long.slice(0, 3).map((r) => r.label).join(', ') + (long.length > 3 ? `, +${long.length - 3} more` : '');
+    const names =
+      long
+        .slice(0, 3)
+        .map((r) => r.label)
+        .join(', ') + (long.length > 3 ? `, +${long.length - 3} more` : '');
     const amount = total !== undefined ? `${formatBytes(done)} of ${formatBytes(total)}` : formatBytes(done);
     return `… ${long.length} running (${names}): ${amount}, ${formatRate(bps)}, ETA ${formatEta(done, total, bps)}`;
   }

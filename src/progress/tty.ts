@@ -15,16 +15,19 @@ export class TtyProgress implements Progress {
   private stopped = false;
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
-    this.multi = new cliProgress.MultiBar({
-      stream,
-      format: '{label} {bar} {pct} | {amount} | {speed} | ETA {left}',
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: true,
-      autopadding: true,
-      // Redraw at most 5 times a second: enough to look alive, cheap next to the transfers.
-      fps: 5,
-    }, cliProgress.Presets.shades_classic);
+    this.multi = new cliProgress.MultiBar(
+      {
+        stream,
+        format: '{label} {bar} {pct} | {amount} | {speed} | ETA {left}',
+        barsize: 24,
+        hideCursor: true,
+        clearOnComplete: true,
+        autopadding: true,
+        // Redraw at most 5 times a second: enough to look alive, cheap next to the transfers.
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     process.once('SIGINT', this.onSignal);
     process.once('SIGTERM', this.onSignal);
   }

@@ -25,14 +25,27 @@ export class PullBlobs {
   readonly stats: PullStats = { downloaded: 0, bytes: 0, local: 0 };
   private readonly pending = new Map<Digest, Promise<void>>();
 
-  constructor(private readonly client: RegistryClient, readonly store: BlobStore, private readonly progress: Progress) {}
+  constructor(
+    private readonly client: RegistryClient,
+    readonly store: BlobStore,
+    private readonly progress: Progress,
+  ) {}
 
   layer(descriptor: Descriptor, diffId: Digest, repo: RepoRef, label: string): Layer {
     const ensure = () => this.ensure(repo, descriptor, label);
     return {
-      descriptor, diffId, createdBy: 'base', origin: repo,
-      open: async () => { await ensure(); return this.store.open(descriptor.digest); },
-      file: async () => { await ensure(); return this.store.path(descriptor.digest); },
+      descriptor,
+      diffId,
+      createdBy: 'base',
+      origin: repo,
+      open: async () => {
+        await ensure();
+        return this.store.open(descriptor.digest);
+      },
+      file: async () => {
+        await ensure();
+        return this.store.path(descriptor.digest);
+      },
     };
   }
 
@@ -58,7 +71,10 @@ export class PullBlobs {
     try {
       const body = await this.client.getBlob(repo, d.digest, d.size);
       const counted = new Transform({
-        transform(chunk: Buffer, _enc, cb) { task.add(chunk.length); cb(null, chunk); },
+        transform(chunk: Buffer, _enc, cb) {
+          task.add(chunk.length);
+          cb(null, chunk);
+        },
       });
       await pipeline(body, counted, w.stream);
       await w.commit(d.digest);

@@ -16,7 +16,9 @@ export const PULL_USAGE = `  oci-build pull REF|--digest-map FILE [--variant V].
 
 function parse(args: string[]) {
   return parseArgs({
-    args, allowPositionals: true, strict: true,
+    args,
+    allowPositionals: true,
+    strict: true,
     options: {
       'digest-map': { type: 'string' },
       variant: { type: 'string', multiple: true, default: [] },
@@ -31,7 +33,10 @@ function parse(args: string[]) {
 
 /** `oci-build pull`: returns the exit code (0 done, 1 the pull failed, 2 bad usage). */
 export async function pullCommand(args: string[], env: NodeJS.ProcessEnv, usage: string): Promise<number> {
-  const bad = (msg: string) => { process.stderr.write(`oci-build: ${msg}\n\n${usage}\n`); return 2; };
+  const bad = (msg: string) => {
+    process.stderr.write(`oci-build: ${msg}\n\n${usage}\n`);
+    return 2;
+  };
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(args);
@@ -43,8 +48,12 @@ export async function pullCommand(args: string[], env: NodeJS.ProcessEnv, usage:
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const variants = values.variant.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-  if ((positionals.length === 1) === (values['digest-map'] !== undefined) || positionals.length > 1) return bad('pull takes one image reference, or --digest-map FILE');
+  const variants = values.variant
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+  if ((positionals.length === 1) === (values['digest-map'] !== undefined) || positionals.length > 1)
+    return bad('pull takes one image reference, or --digest-map FILE');
   if (variants.length && !values['digest-map']) return bad('--variant picks variants of a --digest-map');
   if (!values.output.length) return bad('pull needs --output (oci:DIR, oci-archive:FILE or docker-archive:FILE)');
   let outputs: OutputSpec[];
@@ -58,11 +67,20 @@ export async function pullCommand(args: string[], env: NodeJS.ProcessEnv, usage:
   const progress = progressFor(process.stderr, env);
   const logger = loggerThrough(progress, values.verbose);
   try {
-    const targets = values['digest-map'] ? await targetsFromDigestMap(values['digest-map'], variants) : [targetFromReference(positionals[0]!)];
-    const { entries } = await runPull({
-      targets, outputs, platform, credentials: credentialsFromEnv(env),
-      workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
-    }, logger, progress);
+    const targets = values['digest-map']
+      ? await targetsFromDigestMap(values['digest-map'], variants)
+      : [targetFromReference(positionals[0]!)];
+    const { entries } = await runPull(
+      {
+        targets,
+        outputs,
+        platform,
+        credentials: credentialsFromEnv(env),
+        workDir: values['cache-dir'] ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'oci-build'),
+      },
+      logger,
+      progress,
+    );
     progress.stop();
     process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
     return 0;

@@ -2,7 +2,11 @@ import { DigestMismatchError, RegistryError } from '../registry/errors.js';
 
 /** What a pull of one image hit, and what the user should check. */
 export class PullError extends Error {
-  constructor(readonly image: string, cause: unknown, hint?: string) {
+  constructor(
+    readonly image: string,
+    cause: unknown,
+    hint?: string,
+  ) {
     const msg = cause instanceof Error ? cause.message : String(cause);
     const check = hint ?? hintFor(cause, image);
     super(`pull of ${image} failed: ${msg}${check ? `\n  check: ${check}` : ''}`, { cause });

@@ -41,15 +41,25 @@ export interface PulledEntry {
  * config is read and every blob downloaded (verified) into the local store, then each sink
  * writes from there, the same sinks a build writes through.
  */
-export async function runPull(opts: PullOptions, logger: Logger, progress: Progress): Promise<{ entries: Record<string, PulledEntry>; stats: PullStats }> {
+export async function runPull(
+  opts: PullOptions,
+  logger: Logger,
+  progress: Progress,
+): Promise<{ entries: Record<string, PulledEntry>; stats: PullStats }> {
   const t0 = Date.now();
-  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: opts.credentials }), logger, ...(opts.retry ? { retry: opts.retry } : {}) });
+  const client = new RegistryClient({
+    credentials: credentialsFrom({ explicit: opts.credentials }),
+    logger,
+    ...(opts.retry ? { retry: opts.retry } : {}),
+  });
   const blobs = new PullBlobs(client, new BlobStore(resolve(opts.workDir, 'blobs')), progress);
   try {
     const variants = await Promise.all(opts.targets.map((t) => resolveTarget(client, blobs, t, opts.platform)));
     await downloadAll(variants, opts.targets, opts.concurrency ?? 4);
     const s = blobs.stats;
-    logger.info(`pull: ${variants.length} image(s): ${s.downloaded} blob(s) downloaded (${formatBytes(s.bytes)}), ${s.local} already local, in ${formatMs(Date.now() - t0)}`);
+    logger.info(
+      `pull: ${variants.length} image(s): ${s.downloaded} blob(s) downloaded (${formatBytes(s.bytes)}), ${s.local} already local, in ${formatMs(Date.now() - t0)}`,
+    );
     const images: SinkImage[] = variants.map((v, i) => {
       const t = opts.targets[i]!;
       return { variant: v, repo: { registry: t.reference.registry, repository: t.reference.repository }, image: t.image, tags: t.tags };
@@ -74,15 +84,21 @@ export async function runPull(opts: PullOptions, logger: Logger, progress: Progr
 async function downloadAll(variants: BuiltVariant[], targets: PullTarget[], concurrency: number): Promise<void> {
   const pool = new Pool(concurrency);
   let failed = false;
-  const jobs = variants.flatMap((v, i) => v.images.flatMap((img) => img.layers.map((l) => pool.run(async () => {
-    if (failed) return;
-    try {
-      await l.file!();
-    } catch (e) {
-      failed = true;
-      throw new PullError(targets[i]!.shown, e);
-    }
-  }))));
+  const jobs = variants.flatMap((v, i) =>
+    v.images.flatMap((img) =>
+      img.layers.map((l) =>
+        pool.run(async () => {
+          if (failed) return;
+          try {
+            await l.file!();
+          } catch (e) {
+            failed = true;
+            throw new PullError(targets[i]!.shown, e);
+          }
+        }),
+      ),
+    ),
+  );
   const results = await Promise.allSettled(jobs);
   const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (first) throw first.reason;

@@ -31,7 +31,12 @@ const MAX_CONFIG_BYTES = 8 << 20;
  * returns the same kind of object a build makes, with lazy layers: nothing big is read yet.
  * The bytes are kept exactly as the registry served them, so every digest stays the same.
  */
-export async function resolveTarget(client: RegistryClient, blobs: PullBlobs, t: PullTarget, platform: PlatformChoice): Promise<BuiltVariant> {
+export async function resolveTarget(
+  client: RegistryClient,
+  blobs: PullBlobs,
+  t: PullTarget,
+  platform: PlatformChoice,
+): Promise<BuiltVariant> {
   const repo: RepoRef = { registry: t.reference.registry, repository: t.reference.repository };
   try {
     const top = await client.getManifest(repo, t.reference.digest ?? t.reference.tag ?? 'latest');
@@ -41,23 +46,39 @@ export async function resolveTarget(client: RegistryClient, blobs: PullBlobs, t:
       const image = await imageOf(client, blobs, t, repo, descriptor, top.bytes);
       // A single image is what the reference names; only a platform asked for must match.
       if (platform && platform !== 'all' && !platformMatches(platform, image.platform)) {
-        throw new PullError(t.shown, `it is a single ${formatPlatform(image.platform)} image, not ${formatPlatform(platform)}`, 'the --platform given, or pull without it');
+        throw new PullError(
+          t.shown,
+          `it is a single ${formatPlatform(image.platform)} image, not ${formatPlatform(platform)}`,
+          'the --platform given, or pull without it',
+        );
       }
       return { variant: t.name, images: [image], tagged: descriptor, taggedBytes: top.bytes, totalSize: image.totalSize };
     }
     const index = doc as Index;
     if (platform === 'all') {
-      const images = await Promise.all(index.manifests.map(async (d) => {
-        if (!isManifestType(d.mediaType)) throw new PullError(t.shown, `its index lists ${d.digest} of media type ${d.mediaType}, which pull cannot copy`, 'pick one platform with --platform os/arch');
-        const m = await client.getManifest(repo, d.digest);
-        return await imageOf(client, blobs, t, repo, { ...d, mediaType: m.mediaType }, m.bytes);
-      }));
+      const images = await Promise.all(
+        index.manifests.map(async (d) => {
+          if (!isManifestType(d.mediaType))
+            throw new PullError(
+              t.shown,
+              `its index lists ${d.digest} of media type ${d.mediaType}, which pull cannot copy`,
+              'pick one platform with --platform os/arch',
+            );
+          const m = await client.getManifest(repo, d.digest);
+          return await imageOf(client, blobs, t, repo, { ...d, mediaType: m.mediaType }, m.bytes);
+        }),
+      );
       const totalSize = top.bytes.length + images.reduce((n, i) => n + i.totalSize, 0);
       return { variant: t.name, images, index: { bytes: top.bytes, descriptor }, tagged: descriptor, taggedBytes: top.bytes, totalSize };
     }
     const chosen = choosePlatform(t.shown, index, platform ?? hostPlatform());
     const m = await client.getManifest(repo, chosen.digest);
-    const tagged: Descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, ...(chosen.platform ? { platform: chosen.platform } : {}) };
+    const tagged: Descriptor = {
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.bytes.length,
+      ...(chosen.platform ? { platform: chosen.platform } : {}),
+    };
     const image = await imageOf(client, blobs, t, repo, tagged, m.bytes);
     return { variant: t.name, images: [image], tagged, taggedBytes: m.bytes, totalSize: image.totalSize };
   } catch (err) {
@@ -66,8 +87,10 @@ export async function resolveTarget(client: RegistryClient, blobs: PullBlobs, t:
 }
 
 function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
-    || (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown');
+  return (
+    d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+    (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown')
+  );
 }
 
 /** The index entry for `platform`, as the builder picks a base's (attestation entries skipped). */
@@ -76,14 +99,28 @@ function choosePlatform(shown: string, index: Index, platform: Platform): Descri
   const match = candidates.find((m) => platformMatches(platform, m.platform));
   if (match) return match;
   const have = candidates.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ') || 'none';
-  throw new PullError(shown, `its index has no manifest for ${formatPlatform(platform)} (it has: ${have})`,
-    `--platform: pass one of ${have}, or --platform all to keep the whole index`);
+  throw new PullError(
+    shown,
+    `its index has no manifest for ${formatPlatform(platform)} (it has: ${have})`,
+    `--platform: pass one of ${have}, or --platform all to keep the whole index`,
+  );
 }
 
-async function imageOf(client: RegistryClient, blobs: PullBlobs, t: PullTarget, repo: RepoRef, d: Descriptor, bytes: Buffer): Promise<BuiltImage> {
+async function imageOf(
+  client: RegistryClient,
+  blobs: PullBlobs,
+  t: PullTarget,
+  repo: RepoRef,
+  d: Descriptor,
+  bytes: Buffer,
+): Promise<BuiltImage> {
   const manifest = JSON.parse(bytes.toString('utf8')) as Manifest;
   if (!isManifestType(d.mediaType) || !manifest.config || !Array.isArray(manifest.layers)) {
-    throw new PullError(t.shown, `unsupported manifest media type "${d.mediaType}"`, 'that the reference names an OCI or Docker schema 2 image');
+    throw new PullError(
+      t.shown,
+      `unsupported manifest media type "${d.mediaType}"`,
+      'that the reference names an OCI or Docker schema 2 image',
+    );
   }
   const configBytes = await readSmall(await client.getBlob(repo, manifest.config.digest, manifest.config.size), manifest.config.size);
   let config: ImageConfig;
@@ -100,8 +137,15 @@ async function imageOf(client: RegistryClient, blobs: PullBlobs, t: PullTarget, 
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   const configDescriptor: Descriptor = { ...manifest.config, mediaType: manifest.config.mediaType ?? MediaType.OciConfig };
   return {
-    variant: t.name, platform, config, configBytes, configDescriptor, layers,
-    manifest, manifestBytes: bytes, manifestDescriptor: { mediaType: d.mediaType, digest: d.digest, size: bytes.length },
+    variant: t.name,
+    platform,
+    config,
+    configBytes,
+    configDescriptor,
+    layers,
+    manifest,
+    manifestBytes: bytes,
+    manifestDescriptor: { mediaType: d.mediaType, digest: d.digest, size: bytes.length },
     totalSize: bytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0),
   };
 }

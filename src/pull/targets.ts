@@ -33,16 +33,25 @@ export async function targetsFromDigestMap(file: string, variants: readonly stri
   try {
     doc = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new PullUsageError(`cannot read the digest map ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the file build --digest-map wrote`);
+    throw new PullUsageError(
+      `cannot read the digest map ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give the file build --digest-map wrote`,
+    );
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new PullUsageError(`${file} is not a digest map (a JSON object of variant names)`);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    throw new PullUsageError(`${file} is not a digest map (a JSON object of variant names)`);
   const entries = doc as Record<string, MapEntry>;
   const missing = variants.filter((v) => !(v in entries));
-  if (missing.length) throw new PullUsageError(`${file} has no variant ${missing.join(', ')} (it has: ${Object.keys(entries).join(', ') || 'none'})`);
+  if (missing.length)
+    throw new PullUsageError(`${file} has no variant ${missing.join(', ')} (it has: ${Object.keys(entries).join(', ') || 'none'})`);
   const chosen = variants.length ? variants : Object.keys(entries);
   return chosen.map((name) => {
     const e = entries[name]!;
-    const given = typeof e.ref === 'string' ? e.ref : typeof e.image === 'string' && typeof e.digest === 'string' ? `${e.image}@${e.digest}` : undefined;
+    const given =
+      typeof e.ref === 'string'
+        ? e.ref
+        : typeof e.image === 'string' && typeof e.digest === 'string'
+          ? `${e.image}@${e.digest}`
+          : undefined;
     if (!given) throw new PullUsageError(`${file}: variant ${name} has neither "ref" nor "image" and "digest"`);
     let reference: Reference;
     try {
@@ -51,7 +60,9 @@ export async function targetsFromDigestMap(file: string, variants: readonly stri
       throw new PullUsageError(`${file}: variant ${name}: ${(err as Error).message}`);
     }
     const image = formatRepository(reference);
-    const tags = Array.isArray(e.tags) ? e.tags.filter((x): x is string => typeof x === 'string').map((x) => x.slice(x.lastIndexOf(':') + 1)) : [];
+    const tags = Array.isArray(e.tags)
+      ? e.tags.filter((x): x is string => typeof x === 'string').map((x) => x.slice(x.lastIndexOf(':') + 1))
+      : [];
     return { name, reference, image, tags, shown: `${image}@${reference.digest ?? reference.tag} (variant ${name})` };
   });
 }

@@ -31,7 +31,9 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
   const s = header;
   const out: Challenge[] = [];
   let i = 0;
-  const ws = () => { while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++; };
+  const ws = () => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
+  };
   const token = () => {
     const start = i;
     while (i < s.length && !/[\s,=]/.test(s[i]!)) i++;
@@ -40,7 +42,10 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
   while (i < s.length) {
     while (i < s.length && /[\s,]/.test(s[i]!)) i++;
     const scheme = token();
-    if (!scheme) { i++; continue; }
+    if (!scheme) {
+      i++;
+      continue;
+    }
     const ch: Challenge = { scheme: scheme.toLowerCase(), params: {} };
     out.push(ch);
     for (;;) {
@@ -48,7 +53,10 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
       while (i < s.length && /[\s,]/.test(s[i]!)) i++;
       const name = token();
       ws();
-      if (!name || s[i] !== '=') { i = save; break; }
+      if (!name || s[i] !== '=') {
+        i = save;
+        break;
+      }
       i++; // '='
       ws();
       let value = '';
@@ -92,7 +100,10 @@ function scopeAtoms(scopes: readonly string[]): Set<string> {
   for (const sc of scopes) {
     for (const one of sc.split(' ')) {
       const colon = one.lastIndexOf(':');
-      if (colon <= 0) { if (one) atoms.add(one); continue; }
+      if (colon <= 0) {
+        if (one) atoms.add(one);
+        continue;
+      }
       const resource = one.slice(0, colon);
       for (const action of one.slice(colon + 1).split(',')) if (action) atoms.add(`${resource}:${action}`);
     }
@@ -166,7 +177,12 @@ export class Authenticator {
    * a different Authorization worth one more try, or undefined when we cannot do better (no
    * supported challenge, no credentials for Basic, or the token server gave the same token back).
    */
-  async unauthorized(registry: string, scopes: readonly string[], wwwAuthenticate: string | string[] | undefined, sent: string | undefined): Promise<string | undefined> {
+  async unauthorized(
+    registry: string,
+    scopes: readonly string[],
+    wwwAuthenticate: string | string[] | undefined,
+    sent: string | undefined,
+  ): Promise<string | undefined> {
     const all = parseChallenges(wwwAuthenticate);
     const ch = all.find((c) => c.scheme === 'bearer' && c.params.realm) ?? all.find((c) => c.scheme === 'basic');
     if (!ch) return undefined;
@@ -199,7 +215,11 @@ export class Authenticator {
 
   private invalidate(registry: string, header: string): void {
     const list = this.tokens.get(registry);
-    if (list) this.tokens.set(registry, list.filter((t) => t.header !== header));
+    if (list)
+      this.tokens.set(
+        registry,
+        list.filter((t) => t.header !== header),
+      );
   }
 
   /** Fetches (once, even for concurrent callers) a token for a sorted scope set. */
@@ -207,12 +227,14 @@ export class Authenticator {
     const key = `${registry}\n${scopes.join(' ')}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.requestToken(registry, ch, scopes).then((tok) => {
-        const list = this.tokens.get(registry) ?? [];
-        list.push(tok);
-        this.tokens.set(registry, list);
-        return tok;
-      }).finally(() => this.inflight.delete(key));
+      p = this.requestToken(registry, ch, scopes)
+        .then((tok) => {
+          const list = this.tokens.get(registry) ?? [];
+          list.push(tok);
+          this.tokens.set(registry, list);
+          return tok;
+        })
+        .finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return p;
@@ -223,8 +245,13 @@ export class Authenticator {
     try {
       realm = new URL(ch.params.realm ?? '');
     } catch {
-      throw new RegistryError({ method: 'GET', url: `https://${registry}/`, registry, temporary: false,
-        detail: `the registry's auth challenge names an invalid token realm "${ch.params.realm ?? ''}"` });
+      throw new RegistryError({
+        method: 'GET',
+        url: `https://${registry}/`,
+        registry,
+        temporary: false,
+        detail: `the registry's auth challenge names an invalid token realm "${ch.params.realm ?? ''}"`,
+      });
     }
     if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
       throw new RegistryError({ method: 'GET', url: realm, registry, temporary: false, detail: 'token realm is not an http(s) URL' });
@@ -237,8 +264,13 @@ export class Authenticator {
     if (creds) {
       // Never put a password on the wire in clear text, except to a loopback test server.
       if (url.protocol !== 'https:' && !isLoopbackUrl(url)) {
-        throw new RegistryError({ method: 'GET', url, registry, temporary: false,
-          detail: `refusing to send the credentials for ${registry} to a plain-HTTP token realm` });
+        throw new RegistryError({
+          method: 'GET',
+          url,
+          registry,
+          temporary: false,
+          detail: `refusing to send the credentials for ${registry} to a plain-HTTP token realm`,
+        });
       }
       headers.authorization = basicHeader(creds);
     }
@@ -247,27 +279,58 @@ export class Authenticator {
     let res: Dispatcher.ResponseData;
     try {
       res = await this.opts.dispatcher.request({
-        origin: url.origin, path: url.pathname + url.search, method: 'GET', headers,
-        headersTimeout: this.opts.headersTimeoutMs, bodyTimeout: this.opts.bodyTimeoutMs,
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'GET',
+        headers,
+        headersTimeout: this.opts.headersTimeoutMs,
+        bodyTimeout: this.opts.bodyTimeoutMs,
       });
     } catch (e) {
       throw networkError(e, 'GET', url, registry);
     }
-    this.opts.logger.debug(`GET ${url.origin}${url.pathname} (token for ${registry}: ${scopes.join(' ')}) -> ${res.statusCode} in ${Date.now() - started} ms`);
+    this.opts.logger.debug(
+      `GET ${url.origin}${url.pathname} (token for ${registry}: ${scopes.join(' ')}) -> ${res.statusCode} in ${Date.now() - started} ms`,
+    );
     if (res.statusCode !== 200) {
-      const hint = res.statusCode === 401 || res.statusCode === 403
-        ? creds ? `the token server rejected the credentials for ${registry}` : `the token server requires credentials for ${registry}; none are configured`
-        : undefined;
-      throw await responseError({ method: 'GET', url, registry, status: res.statusCode, headers: res.headers, body: res.body, ...(hint ? { hint } : {}) });
+      const hint =
+        res.statusCode === 401 || res.statusCode === 403
+          ? creds
+            ? `the token server rejected the credentials for ${registry}`
+            : `the token server requires credentials for ${registry}; none are configured`
+          : undefined;
+      throw await responseError({
+        method: 'GET',
+        url,
+        registry,
+        status: res.statusCode,
+        headers: res.headers,
+        body: res.body,
+        ...(hint ? { hint } : {}),
+      });
     }
     const raw = await readLimited(res.body, 1024 * 1024);
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown } = {};
-    try { doc = JSON.parse(raw?.toString('utf8') ?? '') as typeof doc; } catch { /* handled below */ }
-    const token = typeof doc.token === 'string' && doc.token ? doc.token
-      : typeof doc.access_token === 'string' && doc.access_token ? doc.access_token : undefined;
+    try {
+      doc = JSON.parse(raw?.toString('utf8') ?? '') as typeof doc;
+    } catch {
+      /* handled below */
+    }
+    const token =
+      typeof doc.token === 'string' && doc.token
+        ? doc.token
+        : typeof doc.access_token === 'string' && doc.access_token
+          ? doc.access_token
+          : undefined;
     if (!token) {
-      throw new RegistryError({ method: 'GET', url, registry, status: 200, temporary: false,
-        detail: 'the token server answered without a token (expected JSON with "token" or "access_token")' });
+      throw new RegistryError({
+        method: 'GET',
+        url,
+        registry,
+        status: 200,
+        temporary: false,
+        detail: 'the token server answered without a token (expected JSON with "token" or "access_token")',
+      });
     }
     // The spec's default lifetime is 60 s; renew a little early so a request never races expiry.
     const life = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;

@@ -17,7 +17,14 @@ import { silentLogger, type Logger } from '../log.js';
 import { Authenticator, mergeScopes, mountScopes, parseChallenges, pullScopes, pushScopes } from './auth.js';
 import type { CredentialSource } from './credentials.js';
 import {
-  DigestMismatchError, RegistryError, headerValue, looksLikeHtml, networkError, readLimited, redactUrl, responseError,
+  DigestMismatchError,
+  RegistryError,
+  headerValue,
+  looksLikeHtml,
+  networkError,
+  readLimited,
+  redactUrl,
+  responseError,
 } from './errors.js';
 import { isTemporary, resolveRetryPolicy, RetryBudget, withRetry, type RetryPolicy } from './retry.js';
 
@@ -101,8 +108,12 @@ export class RegistryClient {
       bodyTimeout: this.bodyTimeoutMs,
     });
     this.auth = new Authenticator({
-      dispatcher: this.agent, credentials: opts.credentials, logger: this.logger, userAgent: this.userAgent,
-      headersTimeoutMs: this.headersTimeoutMs, bodyTimeoutMs: this.bodyTimeoutMs,
+      dispatcher: this.agent,
+      credentials: opts.credentials,
+      logger: this.logger,
+      userAgent: this.userAgent,
+      headersTimeoutMs: this.headersTimeoutMs,
+      bodyTimeoutMs: this.bodyTimeoutMs,
     });
   }
 
@@ -117,7 +128,10 @@ export class RegistryClient {
    */
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), 2000); timer.unref(); });
+    const grace = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), 2000);
+      timer.unref();
+    });
     const outcome = await Promise.race([this.agent.close().then(() => 'closed' as const), grace]);
     clearTimeout(timer);
     if (outcome === 'timeout') await this.agent.destroy().catch(() => {});
@@ -127,45 +141,68 @@ export class RegistryClient {
 
   async getManifest(repo: RepoRef, reference: string): Promise<{ mediaType: string; digest: Digest; bytes: Buffer }> {
     const url = this.url(repo, `manifests/${checkReference(reference)}`);
-    return await this.send(repo, { method: 'GET', url, scopes: pullScopes(repo.repository), headers: { accept: MANIFEST_ACCEPT }, ok: [200] }, async (res) => {
-      const len = Number(headerValue(res.headers, 'content-length'));
-      const tooBig = () => new RegistryError({ method: 'GET', url, registry: repo.registry, status: res.status, temporary: false,
-        detail: `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (4 MiB), the most registries accept; refusing to read it` });
-      if (len > MAX_MANIFEST_BYTES) throw tooBig();
-      const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
-      if (!bytes) throw tooBig();
-      const contentType = headerValue(res.headers, 'content-type');
-      const notRegistry = (why: string) => new RegistryError({ method: 'GET', url, registry: repo.registry, status: res.status, temporary: false,
-        detail: `${why}; ${new URL(url).origin} does not look like an OCI registry (check the registry host name)` });
-      const head = bytes.subarray(0, 512).toString('utf8');
-      if (looksLikeHtml(contentType, head)) throw notRegistry(`the response is HTML (${mediaTypeOf(contentType) || 'no content type'}), not a manifest`);
-      let doc: unknown;
-      try {
-        doc = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        throw notRegistry('the response is not JSON');
-      }
-      if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw notRegistry('the response is not a JSON object');
-      const digest = sha256(bytes);
-      if (isDigest(reference) && digest !== reference) throw new DigestMismatchError(reference, digest, url, 'manifest');
-      const field = (doc as { mediaType?: unknown }).mediaType;
-      const mediaType = typeof field === 'string' && field ? field : mediaTypeOf(contentType);
-      return { mediaType, digest, bytes };
-    });
+    return await this.send(
+      repo,
+      { method: 'GET', url, scopes: pullScopes(repo.repository), headers: { accept: MANIFEST_ACCEPT }, ok: [200] },
+      async (res) => {
+        const len = Number(headerValue(res.headers, 'content-length'));
+        const tooBig = () =>
+          new RegistryError({
+            method: 'GET',
+            url,
+            registry: repo.registry,
+            status: res.status,
+            temporary: false,
+            detail: `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (4 MiB), the most registries accept; refusing to read it`,
+          });
+        if (len > MAX_MANIFEST_BYTES) throw tooBig();
+        const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
+        if (!bytes) throw tooBig();
+        const contentType = headerValue(res.headers, 'content-type');
+        const notRegistry = (why: string) =>
+          new RegistryError({
+            method: 'GET',
+            url,
+            registry: repo.registry,
+            status: res.status,
+            temporary: false,
+            detail: `${why}; ${new URL(url).origin} does not look like an OCI registry (check the registry host name)`,
+          });
+        const head = bytes.subarray(0, 512).toString('utf8');
+        if (looksLikeHtml(contentType, head))
+          throw notRegistry(`the response is HTML (${mediaTypeOf(contentType) || 'no content type'}), not a manifest`);
+        let doc: unknown;
+        try {
+          doc = JSON.parse(bytes.toString('utf8'));
+        } catch {
+          throw notRegistry('the response is not JSON');
+        }
+        if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw notRegistry('the response is not a JSON object');
+        const digest = sha256(bytes);
+        if (isDigest(reference) && digest !== reference) throw new DigestMismatchError(reference, digest, url, 'manifest');
+        const field = (doc as { mediaType?: unknown }).mediaType;
+        const mediaType = typeof field === 'string' && field ? field : mediaTypeOf(contentType);
+        return { mediaType, digest, bytes };
+      },
+    );
   }
 
   /** Existence, digest and size of a manifest without downloading it (cheap on rate-limited registries). */
   async headManifest(repo: RepoRef, reference: string): Promise<{ mediaType: string; digest: Digest; size: number } | undefined> {
     const url = this.url(repo, `manifests/${checkReference(reference)}`);
-    const found = await this.send(repo, { method: 'HEAD', url, scopes: pullScopes(repo.repository), headers: { accept: MANIFEST_ACCEPT }, ok: [200, 404] }, async (res) => {
-      if (res.status === 404) return undefined;
-      const dcd = headerValue(res.headers, 'docker-content-digest');
-      return {
-        mediaType: mediaTypeOf(headerValue(res.headers, 'content-type')),
-        digest: dcd && isDigest(dcd) ? dcd : isDigest(reference) ? reference : undefined,
-        size: Number(headerValue(res.headers, 'content-length') ?? NaN),
-      };
-    });
+    const found = await this.send(
+      repo,
+      { method: 'HEAD', url, scopes: pullScopes(repo.repository), headers: { accept: MANIFEST_ACCEPT }, ok: [200, 404] },
+      async (res) => {
+        if (res.status === 404) return undefined;
+        const dcd = headerValue(res.headers, 'docker-content-digest');
+        return {
+          mediaType: mediaTypeOf(headerValue(res.headers, 'content-type')),
+          digest: dcd && isDigest(dcd) ? dcd : isDigest(reference) ? reference : undefined,
+          size: Number(headerValue(res.headers, 'content-length') ?? NaN),
+        };
+      },
+    );
     if (!found) return undefined;
     if (found.digest && Number.isFinite(found.size)) return { mediaType: found.mediaType, digest: found.digest, size: found.size };
     // The registry left out what we need: fall back to downloading the (small) manifest.
@@ -180,25 +217,33 @@ export class RegistryClient {
    */
   async getReferrers(repo: RepoRef, digest: Digest): Promise<Index | undefined> {
     const url = this.url(repo, `referrers/${checkDigest(digest)}`);
-    return await this.send(repo, { method: 'GET', url, scopes: pullScopes(repo.repository), headers: { accept: MediaType.OciIndex }, ok: [200, 400, 404, 405] }, async (res) => {
-      if (res.status !== 200) return undefined;
-      const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
-      try {
-        const doc = JSON.parse(bytes?.toString('utf8') ?? '') as Index;
-        return doc && Array.isArray(doc.manifests) ? doc : undefined;
-      } catch {
-        return undefined;
-      }
-    });
+    return await this.send(
+      repo,
+      { method: 'GET', url, scopes: pullScopes(repo.repository), headers: { accept: MediaType.OciIndex }, ok: [200, 400, 404, 405] },
+      async (res) => {
+        if (res.status !== 200) return undefined;
+        const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
+        try {
+          const doc = JSON.parse(bytes?.toString('utf8') ?? '') as Index;
+          return doc && Array.isArray(doc.manifests) ? doc : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+    );
   }
 
   async putManifest(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer): Promise<Digest> {
     const url = this.url(repo, `manifests/${checkReference(reference)}`);
     const digest = sha256(bytes);
     if (isDigest(reference) && reference !== digest) throw new DigestMismatchError(reference, digest, url, 'manifest to push');
-    await this.send(repo, { method: 'PUT', url, scopes: pushScopes(repo.repository), headers: { 'content-type': mediaType }, body: bytes, ok: [200, 201, 202] }, async (res) => {
-      checkDigestHeader(res, digest, 'manifest');
-    });
+    await this.send(
+      repo,
+      { method: 'PUT', url, scopes: pushScopes(repo.repository), headers: { 'content-type': mediaType }, body: bytes, ok: [200, 201, 202] },
+      async (res) => {
+        checkDigestHeader(res, digest, 'manifest');
+      },
+    );
     return digest;
   }
 
@@ -213,17 +258,20 @@ export class RegistryClient {
   async blobExists(repo: RepoRef, digest: Digest, size?: number): Promise<boolean> {
     const url = this.url(repo, `blobs/${checkDigest(digest)}`);
     // A redirect on HEAD means the blob exists and is served from storage elsewhere.
-    return await this.send(repo, { method: 'HEAD', url, scopes: pullScopes(repo.repository), ok: [200, 404, ...REDIRECT] },
-      async (res) => {
-        if (res.status === 404) return false;
-        if (res.status !== 200) return true;
-        const dcd = headerValue(res.headers, 'docker-content-digest');
-        const len = headerValue(res.headers, 'content-length');
-        const wrong = dcd && dcd !== digest ? `Docker-Content-Digest ${dcd}`
-          : size !== undefined && len !== undefined && Number(len) !== size ? `Content-Length ${len} (the blob has ${size} bytes)` : undefined;
-        if (wrong) this.logger.warn(`${redactUrl(url)}: HEAD answered 200 with ${wrong}; not taking the blob as present, uploading it`);
-        return !wrong;
-      });
+    return await this.send(repo, { method: 'HEAD', url, scopes: pullScopes(repo.repository), ok: [200, 404, ...REDIRECT] }, async (res) => {
+      if (res.status === 404) return false;
+      if (res.status !== 200) return true;
+      const dcd = headerValue(res.headers, 'docker-content-digest');
+      const len = headerValue(res.headers, 'content-length');
+      const wrong =
+        dcd && dcd !== digest
+          ? `Docker-Content-Digest ${dcd}`
+          : size !== undefined && len !== undefined && Number(len) !== size
+            ? `Content-Length ${len} (the blob has ${size} bytes)`
+            : undefined;
+      if (wrong) this.logger.warn(`${redactUrl(url)}: HEAD answered 200 with ${wrong}; not taking the blob as present, uploading it`);
+      return !wrong;
+    });
   }
 
   /**
@@ -255,46 +303,89 @@ export class RegistryClient {
     const first = this.url(repo, `blobs/${checkDigest(digest)}`);
     const what = `GET ${redactUrl(first)}`;
     const started = Date.now();
-    const open = async (offset: number): Promise<Res> => await withRetry(async () => {
-      let url = first;
-      const headers: Record<string, string> | undefined = offset > 0 ? { range: `bytes=${offset}-` } : undefined;
-      for (let hop = 0; ; hop++) {
-        const r = await this.send(repo, { method: 'GET', url, scopes: pullScopes(repo.repository), ok: [200, 206, ...REDIRECT], keepBody: true, ...(headers ? { headers } : {}) },
-          async (x) => x, { retry: false });
-        if (!REDIRECT.has(r.status)) {
-          if (r.status === 206 && !(offset > 0 && new RegExp(`^bytes ${offset}-`).test(headerValue(r.headers, 'content-range') ?? ''))) {
-            r.body.destroy();
-            throw new RegistryError({ method: 'GET', url, registry: repo.registry, status: 206, temporary: false,
-              detail: `unexpected partial content (${headerValue(r.headers, 'content-range') ?? 'no Content-Range'}) for a request from byte ${offset}` });
+    const open = async (offset: number): Promise<Res> =>
+      await withRetry(
+        async () => {
+          let url = first;
+          const headers: Record<string, string> | undefined = offset > 0 ? { range: `bytes=${offset}-` } : undefined;
+          for (let hop = 0; ; hop++) {
+            const r = await this.send(
+              repo,
+              {
+                method: 'GET',
+                url,
+                scopes: pullScopes(repo.repository),
+                ok: [200, 206, ...REDIRECT],
+                keepBody: true,
+                ...(headers ? { headers } : {}),
+              },
+              async (x) => x,
+              { retry: false },
+            );
+            if (!REDIRECT.has(r.status)) {
+              if (
+                r.status === 206 &&
+                !(offset > 0 && new RegExp(`^bytes ${offset}-`).test(headerValue(r.headers, 'content-range') ?? ''))
+              ) {
+                r.body.destroy();
+                throw new RegistryError({
+                  method: 'GET',
+                  url,
+                  registry: repo.registry,
+                  status: 206,
+                  temporary: false,
+                  detail: `unexpected partial content (${headerValue(r.headers, 'content-range') ?? 'no Content-Range'}) for a request from byte ${offset}`,
+                });
+              }
+              return r;
+            }
+            await r.body.dump().catch(() => {});
+            const loc = headerValue(r.headers, 'location');
+            if (!loc || hop >= MAX_REDIRECTS) {
+              throw new RegistryError({
+                method: 'GET',
+                url: first,
+                registry: repo.registry,
+                status: r.status,
+                temporary: false,
+                detail: loc ? `more than ${MAX_REDIRECTS} redirects` : 'redirect without a Location header',
+              });
+            }
+            const next = new URL(loc, url);
+            // Never downgrade to plain HTTP (a pre-signed storage URL would be readable by anyone on the path).
+            if (next.protocol !== 'https:' && !(next.protocol === 'http:' && isInsecureRegistry(next.host))) {
+              throw new RegistryError({
+                method: 'GET',
+                url: next,
+                registry: repo.registry,
+                temporary: false,
+                detail: 'refusing to follow a redirect to a non-HTTPS URL',
+              });
+            }
+            url = next;
           }
-          return r;
-        }
-        await r.body.dump().catch(() => {});
-        const loc = headerValue(r.headers, 'location');
-        if (!loc || hop >= MAX_REDIRECTS) {
-          throw new RegistryError({ method: 'GET', url: first, registry: repo.registry, status: r.status, temporary: false,
-            detail: loc ? `more than ${MAX_REDIRECTS} redirects` : 'redirect without a Location header' });
-        }
-        const next = new URL(loc, url);
-        // Never downgrade to plain HTTP (a pre-signed storage URL would be readable by anyone on the path).
-        if (next.protocol !== 'https:' && !(next.protocol === 'http:' && isInsecureRegistry(next.host))) {
-          throw new RegistryError({ method: 'GET', url: next, registry: repo.registry, temporary: false, detail: 'refusing to follow a redirect to a non-HTTPS URL' });
-        }
-        url = next;
-      }
-    }, { ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) }, this.logger, what);
+        },
+        { ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) },
+        this.logger,
+        what,
+      );
 
     const res = await open(0);
     const lenHeader = headerValue(res.headers, 'content-length');
     const size = expectedSize ?? (lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined);
-    const fail = (url: URL, status: number, detail: string) => new RegistryError({ method: 'GET', url, registry: repo.registry, status, temporary: false, detail });
+    const fail = (url: URL, status: number, detail: string) =>
+      new RegistryError({ method: 'GET', url, registry: repo.registry, status, temporary: false, detail });
     if (expectedSize !== undefined && lenHeader !== undefined && Number(lenHeader) !== expectedSize) {
       res.body.destroy();
       throw fail(res.url, res.status, `blob ${digest} is ${lenHeader} bytes, expected ${expectedSize}`);
     }
     const registry = repo.registry;
     // Resumes share the download's retry budget: attempts and time since the first request.
-    const resumes = new RetryBudget({ ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) }, this.logger, what);
+    const resumes = new RetryBudget(
+      { ...this.retry, maxElapsedMs: Math.max(0, this.retry.maxElapsedMs - (Date.now() - started)) },
+      this.logger,
+      what,
+    );
     async function* verified(): AsyncGenerator<Buffer> {
       const h = createHash('sha256');
       let n = 0;
@@ -323,7 +414,10 @@ export class RegistryClient {
           const err = networkError(e, 'GET', cur.url, registry);
           // Every byte arrived before the connection broke: the checks below decide.
           if (isTemporary(err) && size !== undefined && n === size && skip === 0) break;
-          await resumes.pause(err, { say: (delay) => `the download broke after ${n}${size !== undefined ? ` of ${size}` : ''} bytes (${err.message}); resuming in ${delay} ms` });
+          await resumes.pause(err, {
+            say: (delay) =>
+              `the download broke after ${n}${size !== undefined ? ` of ${size}` : ''} bytes (${err.message}); resuming in ${delay} ms`,
+          });
           cur = await open(n);
           skip = cur.status === 206 ? 0 : n;
         }
@@ -354,19 +448,29 @@ export class RegistryClient {
       }
       throw e;
     };
-    return await this.send(target, { method: 'POST', url, scopes: mountScopes(target.repository, fromRepository), ok: [201, 202] }, async (res) => {
-      if (res.status === 201) return true;
-      await res.body.dump().catch(() => {});
-      const loc = headerValue(res.headers, 'location');
-      if (loc) {
-        const session = new URL(loc, url);
-        await this.send(target, { method: 'DELETE', url: session, scopes: pushScopes(target.repository), ok: [200, 202, 204, 404] },
-          async () => {}, { retry: false }).catch((e: unknown) => {
-          this.logger.debug(`cancelling the upload session opened by a refused mount failed (ignored): ${e instanceof Error ? e.message : String(e)}`);
-        });
-      }
-      return false;
-    }).catch(refused);
+    return await this.send(
+      target,
+      { method: 'POST', url, scopes: mountScopes(target.repository, fromRepository), ok: [201, 202] },
+      async (res) => {
+        if (res.status === 201) return true;
+        await res.body.dump().catch(() => {});
+        const loc = headerValue(res.headers, 'location');
+        if (loc) {
+          const session = new URL(loc, url);
+          await this.send(
+            target,
+            { method: 'DELETE', url: session, scopes: pushScopes(target.repository), ok: [200, 202, 204, 404] },
+            async () => {},
+            { retry: false },
+          ).catch((e: unknown) => {
+            this.logger.debug(
+              `cancelling the upload session opened by a refused mount failed (ignored): ${e instanceof Error ? e.message : String(e)}`,
+            );
+          });
+        }
+        return false;
+      },
+    ).catch(refused);
   }
 
   /**
@@ -379,17 +483,41 @@ export class RegistryClient {
     checkDigest(digest);
     const scopes = pushScopes(repo.repository);
     const start = this.url(repo, 'blobs/uploads/');
-    await withRetry(async () => {
-      const once = { retry: false } as const;
-      const session = await this.send(repo, { method: 'POST', url: start, scopes, ok: [202] }, async (res) => location(res, 'POST', repo.registry), once);
-      const committed = await this.send(repo, {
-        method: 'PATCH', url: session, scopes, body: open, ok: [202, 204],
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      }, async (res) => (headerValue(res.headers, 'location') ? location(res, 'PATCH', repo.registry) : session), once);
-      const put = new URL(committed);
-      put.searchParams.set('digest', digest);
-      await this.send(repo, { method: 'PUT', url: put, scopes, ok: [201, 204] }, async (res) => checkDigestHeader(res, digest, 'blob'), once);
-    }, this.retry, this.logger, `upload of ${digest} to ${repo.registry}/${repo.repository}`);
+    await withRetry(
+      async () => {
+        const once = { retry: false } as const;
+        const session = await this.send(
+          repo,
+          { method: 'POST', url: start, scopes, ok: [202] },
+          async (res) => location(res, 'POST', repo.registry),
+          once,
+        );
+        const committed = await this.send(
+          repo,
+          {
+            method: 'PATCH',
+            url: session,
+            scopes,
+            body: open,
+            ok: [202, 204],
+            headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+          },
+          async (res) => (headerValue(res.headers, 'location') ? location(res, 'PATCH', repo.registry) : session),
+          once,
+        );
+        const put = new URL(committed);
+        put.searchParams.set('digest', digest);
+        await this.send(
+          repo,
+          { method: 'PUT', url: put, scopes, ok: [201, 204] },
+          async (res) => checkDigestHeader(res, digest, 'blob'),
+          once,
+        );
+      },
+      this.retry,
+      this.logger,
+      `upload of ${digest} to ${repo.registry}/${repo.repository}`,
+    );
   }
 
   // --- The one HTTP path -----------------------------------------------------------------------
@@ -443,16 +571,28 @@ export class RegistryClient {
     let hint: string | undefined;
     if (res.status === 401) {
       // A token that was accepted but lacks an action says so in its challenge (RFC 6750).
-      const insufficient = authz ? parseChallenges(res.headers['www-authenticate']).find((c) => c.params.error === 'insufficient_scope') : undefined;
-      hint = !ours ? undefined
-        : insufficient ? `the credentials for ${repo.registry} do not grant ${mergeScopes(insufficient.params.scope ? insufficient.params.scope.split(' ') : req.scopes).join(' ')}`
-        : this.credentials?.get(repo.registry) ? `the credentials for ${repo.registry} were rejected`
-        : `no credentials configured for ${repo.registry}`;
+      const insufficient = authz
+        ? parseChallenges(res.headers['www-authenticate']).find((c) => c.params.error === 'insufficient_scope')
+        : undefined;
+      hint = !ours
+        ? undefined
+        : insufficient
+          ? `the credentials for ${repo.registry} do not grant ${mergeScopes(insufficient.params.scope ? insufficient.params.scope.split(' ') : req.scopes).join(' ')}`
+          : this.credentials?.get(repo.registry)
+            ? `the credentials for ${repo.registry} were rejected`
+            : `no credentials configured for ${repo.registry}`;
     } else if (res.status === 403 && req.scopes.some((s) => s.endsWith(',push'))) {
       hint = `check that the credentials for ${repo.registry} may push to ${repo.repository}`;
     }
-    throw await responseError({ method: req.method, url: req.url, registry: repo.registry, status: res.status, headers: res.headers,
-      body: res.body, ...(hint ? { hint } : {}) });
+    throw await responseError({
+      method: req.method,
+      url: req.url,
+      registry: repo.registry,
+      status: res.status,
+      headers: res.headers,
+      body: res.body,
+      ...(hint ? { hint } : {}),
+    });
   }
 
   /** One HTTP request on the shared agent; transport failures become RegistryError. */
@@ -468,21 +608,29 @@ export class RegistryClient {
       const src = await req.body();
       source = src;
       // Tag errors of the caller's stream so they are not mistaken for (retryable) network errors.
-      body = Readable.from((async function* () {
-        try {
-          for await (const c of src) yield c as Buffer;
-        } catch (e) {
-          sourceError = e;
-          throw e;
-        }
-      })(), { objectMode: false });
+      body = Readable.from(
+        (async function* () {
+          try {
+            for await (const c of src) yield c as Buffer;
+          } catch (e) {
+            sourceError = e;
+            throw e;
+          }
+        })(),
+        { objectMode: false },
+      );
     }
     const started = Date.now();
     const shown = `${req.method} ${redactUrl(req.url)}`;
     try {
       const r = await this.agent.request({
-        origin: req.url.origin, path: req.url.pathname + req.url.search, method: req.method, headers,
-        body: body ?? null, headersTimeout: this.headersTimeoutMs, bodyTimeout: this.bodyTimeoutMs,
+        origin: req.url.origin,
+        path: req.url.pathname + req.url.search,
+        method: req.method,
+        headers,
+        body: body ?? null,
+        headersTimeout: this.headersTimeoutMs,
+        bodyTimeout: this.bodyTimeoutMs,
       });
       this.logger.debug(`${shown} -> ${r.statusCode} in ${Date.now() - started} ms`);
       return { status: r.statusCode, headers: r.headers, body: r.body, url: req.url };
@@ -498,7 +646,8 @@ export class RegistryClient {
 }
 
 function checkReference(reference: string): string {
-  if (!isDigest(reference) && !isValidTag(reference)) throw new Error(`invalid manifest reference "${reference}": expected a tag or a sha256 digest`);
+  if (!isDigest(reference) && !isValidTag(reference))
+    throw new Error(`invalid manifest reference "${reference}": expected a tag or a sha256 digest`);
   return reference;
 }
 
@@ -511,8 +660,14 @@ function checkDigest(digest: string): Digest {
 function location(res: Res, method: string, registry: string): URL {
   const loc = headerValue(res.headers, 'location');
   if (!loc) {
-    throw new RegistryError({ method, url: res.url, registry, status: res.status, temporary: false,
-      detail: 'the registry did not say where to upload (no Location header)' });
+    throw new RegistryError({
+      method,
+      url: res.url,
+      registry,
+      status: res.status,
+      temporary: false,
+      detail: 'the registry did not say where to upload (no Location header)',
+    });
   }
   return new URL(loc, res.url);
 }

@@ -82,14 +82,13 @@ export class RegistryError extends Error {
   constructor(init: RegistryErrorInit) {
     const url = redactUrl(init.url);
     const codes = init.codes ?? [];
-    const what = [
-      init.status !== undefined ? String(init.status) : '',
-      codes.length ? codes.join(', ') : '',
-    ].filter(Boolean).join(' ');
+    const what = [init.status !== undefined ? String(init.status) : '', codes.length ? codes.join(', ') : ''].filter(Boolean).join(' ');
     const detail = init.detail ?? '';
     const sep = what && detail ? ': ' : '';
-    super(`${init.method} ${url} failed: ${what}${sep}${detail || (what ? '' : 'unknown error')}`,
-      init.cause !== undefined ? { cause: init.cause } : undefined);
+    super(
+      `${init.method} ${url} failed: ${what}${sep}${detail || (what ? '' : 'unknown error')}`,
+      init.cause !== undefined ? { cause: init.cause } : undefined,
+    );
     this.name = 'RegistryError';
     this.method = init.method;
     this.url = url;
@@ -121,9 +120,20 @@ export class DigestMismatchError extends Error {
 
 /** Error codes of undici/Node network failures that are worth retrying. */
 const TEMPORARY_NET_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH',
-  'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
 ]);
 
 function errCode(e: unknown): string | undefined {
@@ -146,7 +156,11 @@ export function networkError(e: unknown, method: string, url: string | URL, regi
     detail = 'the request body was not as long as announced (the blob source changed while uploading?)';
   }
   return new RegistryError({
-    method, url, registry, detail, cause: e,
+    method,
+    url,
+    registry,
+    detail,
+    cause: e,
     temporary: code !== undefined && TEMPORARY_NET_CODES.has(code),
   });
 }
@@ -193,7 +207,9 @@ export function parseErrorBody(text: string): { codes: string[]; messages: strin
     } else if (typeof doc.message === 'string') {
       messages.push(doc.message);
     }
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return { codes, messages };
 }
 
@@ -217,7 +233,9 @@ export async function responseError(r: ErrorResponse): Promise<RegistryError> {
     let text = '';
     try {
       text = (await readLimited(r.body, 64 * 1024))?.toString('utf8') ?? '';
-    } catch { /* the status says enough */ }
+    } catch {
+      /* the status says enough */
+    }
     const ct = headerValue(r.headers, 'content-type');
     if (text && looksLikeHtml(ct, text)) {
       detail = 'the server answered with an HTML page, not a registry API response (is this the registry host?)';
@@ -231,7 +249,12 @@ export async function responseError(r: ErrorResponse): Promise<RegistryError> {
   if (r.hint) detail = detail ? `${detail} (${r.hint})` : r.hint;
   const ra = r.status === 429 || r.status === 503 ? parseRetryAfterHeader(headerValue(r.headers, 'retry-after')) : undefined;
   return new RegistryError({
-    method: r.method, url: r.url, registry: r.registry, status: r.status, codes, detail,
+    method: r.method,
+    url: r.url,
+    registry: r.registry,
+    status: r.status,
+    codes,
+    detail,
     ...(ra !== undefined ? { retryAfterMs: ra } : {}),
   });
 }

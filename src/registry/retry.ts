@@ -62,7 +62,11 @@ export class RetryBudget {
   private readonly start = Date.now();
   private made = 0;
 
-  constructor(policy: Partial<RetryPolicy> = {}, private readonly logger?: Logger, private readonly what = 'request') {
+  constructor(
+    policy: Partial<RetryPolicy> = {},
+    private readonly logger?: Logger,
+    private readonly what = 'request',
+  ) {
     this.policy = resolveRetryPolicy(policy);
   }
 
@@ -96,7 +100,11 @@ export class RetryBudget {
     }
     if (delay > remaining) throw e;
     const msg = e instanceof Error ? e.message : String(e);
-    this.logger?.info(opts.say ? `${this.what}: ${opts.say(delay, msg)}` : `${this.what}: attempt ${this.made + 1} failed (${msg}); retrying in ${delay} ms`);
+    this.logger?.info(
+      opts.say
+        ? `${this.what}: ${opts.say(delay, msg)}`
+        : `${this.what}: attempt ${this.made + 1} failed (${msg}); retrying in ${delay} ms`,
+    );
     this.made++;
     await (p.sleep ?? defaultSleep)(delay);
   }

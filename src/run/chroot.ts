@@ -76,7 +76,9 @@ function hostBinary(name: string): string {
     const p = `${dir}/${name}`;
     if (existsSync(p)) return realpathSync(p);
   }
-  throw new Error(`run: steps need ${name} (util-linux/coreutils) on the build machine; it was not found in /usr/bin, /bin, /usr/sbin or /sbin`);
+  throw new Error(
+    `run: steps need ${name} (util-linux/coreutils) on the build machine; it was not found in /usr/bin, /bin, /usr/sbin or /sbin`,
+  );
 }
 
 let helperCache: string[] | undefined;
@@ -89,7 +91,8 @@ function helperFiles(programs: string[]): string[] {
     for (const m of (r.stdout ?? '').matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) if (existsSync(m[1]!)) files.add(m[1]!);
   }
   if (existsSync('/etc/ld.so.cache')) files.add('/etc/ld.so.cache');
-  for (const f of files) if (/\s/.test(f)) throw new Error(`run: the host file ${JSON.stringify(f)} has a space in its name; the chroot sandbox cannot bind it`);
+  for (const f of files)
+    if (/\s/.test(f)) throw new Error(`run: the host file ${JSON.stringify(f)} has a space in its name; the chroot sandbox cannot bind it`);
   helperCache = [...files];
   return helperCache;
 }
@@ -102,17 +105,52 @@ export function startChroot(p: StepProcess, stage: string): { child: ChildProces
   const helpers = helperFiles([env, setpriv, unshare, umount]);
   mkdirSync(stage, { mode: 0o700 });
   const inner = [
-    env, '-i', ...p.env,
-    setpriv, '--regid', String(p.gid), ...(p.groups.length ? ['--groups', p.groups.join(',')] : ['--clear-groups']),
-    '--bounding-set', `-all,${DEFAULT_CAPABILITIES.map((c) => `+${capName(c)}`).join(',')}`, '--inh-caps', '-all', '--no-new-privs',
-    unshare, '--root', '/rootfs', '--wd', p.workdir, ...(p.uid !== 0 ? ['--setuid', String(p.uid)] : []),
-    '--', ...p.argv,
+    env,
+    '-i',
+    ...p.env,
+    setpriv,
+    '--regid',
+    String(p.gid),
+    ...(p.groups.length ? ['--groups', p.groups.join(',')] : ['--clear-groups']),
+    '--bounding-set',
+    `-all,${DEFAULT_CAPABILITIES.map((c) => `+${capName(c)}`).join(',')}`,
+    '--inh-caps',
+    '-all',
+    '--no-new-privs',
+    unshare,
+    '--root',
+    '/rootfs',
+    '--wd',
+    p.workdir,
+    ...(p.uid !== 0 ? ['--setuid', String(p.uid)] : []),
+    '--',
+    ...p.argv,
   ];
   const args = [
-    '--pdeathsig', 'KILL', '--',
-    unshare, '--mount', '--pid', '--fork', '--kill-child', '--propagation', 'private', ...(p.network ? [] : ['--net']),
-    '--', '/bin/sh', '-c', SETUP, 'oci-build-sandbox', p.rootfs, stage, p.resolvConf, p.hosts, p.network ? 'host' : 'none',
-    helpers.join(' '), READONLY_PATHS.join(' '), MASKED_PATHS.join(' '),
+    '--pdeathsig',
+    'KILL',
+    '--',
+    unshare,
+    '--mount',
+    '--pid',
+    '--fork',
+    '--kill-child',
+    '--propagation',
+    'private',
+    ...(p.network ? [] : ['--net']),
+    '--',
+    '/bin/sh',
+    '-c',
+    SETUP,
+    'oci-build-sandbox',
+    p.rootfs,
+    stage,
+    p.resolvConf,
+    p.hosts,
+    p.network ? 'host' : 'none',
+    helpers.join(' '),
+    READONLY_PATHS.join(' '),
+    MASKED_PATHS.join(' '),
     ...inner,
   ];
   const child = spawn(setpriv, args, {

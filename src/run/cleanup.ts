@@ -27,7 +27,8 @@ function unmountUnder(dir: string): void {
   } catch {
     return;
   }
-  const points = mounts.split('\n')
+  const points = mounts
+    .split('\n')
     .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' ') ?? '')
     .filter((m) => m === dir || m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
@@ -37,15 +38,29 @@ function unmountUnder(dir: string): void {
 /** Kills sandbox processes, unmounts and removes every registered directory. Idempotent. */
 export function cleanupNow(): void {
   // Containers first: their processes may not be in our process groups (runc's init is not).
-  for (const remove of containers.values()) { try { remove(); } catch { /* best effort */ } }
+  for (const remove of containers.values()) {
+    try {
+      remove();
+    } catch {
+      /* best effort */
+    }
+  }
   containers.clear();
   for (const pgid of processGroups) {
-    try { process.kill(-pgid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
   processGroups.clear();
   for (const dir of directories) {
     unmountUnder(dir);
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort */ }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
   }
   directories.clear();
 }
@@ -78,19 +93,28 @@ function uninstallWhenIdle(): void {
 export function trackProcessGroup(pgid: number): () => void {
   install();
   processGroups.add(pgid);
-  return () => { processGroups.delete(pgid); uninstallWhenIdle(); };
+  return () => {
+    processGroups.delete(pgid);
+    uninstallWhenIdle();
+  };
 }
 
 export function trackDirectory(dir: string): () => void {
   install();
   directories.add(dir);
-  return () => { directories.delete(dir); uninstallWhenIdle(); };
+  return () => {
+    directories.delete(dir);
+    uninstallWhenIdle();
+  };
 }
 
 export function trackContainer(id: string, remove: () => void): () => void {
   install();
   containers.set(id, remove);
-  return () => { containers.delete(id); uninstallWhenIdle(); };
+  return () => {
+    containers.delete(id);
+    uninstallWhenIdle();
+  };
 }
 
 /** Start time of a process (clock ticks after boot, /proc/PID/stat field 22); undefined when gone. */
@@ -127,14 +151,22 @@ export function ownerAlive(rest: string): boolean {
  */
 export function removeStale(parent: string, before: () => void = () => {}): string[] {
   let names: string[];
-  try { names = readdirSync(parent); } catch { return []; }
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
   const stale = names.filter((n) => n.startsWith('rootfs-') && !ownerAlive(n.slice('rootfs-'.length)));
   if (!stale.length) return [];
   before();
   for (const n of stale) {
     const dir = join(parent, n);
     unmountUnder(dir);
-    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort: next build again */ }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* best effort: next build again */
+    }
   }
   return stale;
 }

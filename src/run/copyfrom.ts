@@ -37,7 +37,10 @@ function globRegex(seg: string): RegExp {
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
       const end = seg.indexOf(']', i + 1);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       let cls = seg.slice(i + 1, end);
       if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
       re += `[${cls.replace(/\\/g, '\\\\')}]`;
@@ -53,7 +56,10 @@ function expand(r: RootResolver, pattern: string): string[] {
   for (const seg of segmentsOf(pattern)) {
     const next: string[] = [];
     for (const base of found) {
-      if (!GLOB.test(seg)) { next.push(posix.join(base, seg)); continue; }
+      if (!GLOB.test(seg)) {
+        next.push(posix.join(base, seg));
+        continue;
+      }
       const dir = r.existing(base);
       if (!dir || !dir.stats.isDirectory()) continue;
       const re = globRegex(seg);
@@ -97,7 +103,12 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     }
     if (st.isFile()) {
       opts.add({
-        path: dest, type: 'file', mode: step.mode ?? st.mode & 0o7777, ...o, size: st.size, ...withXattrs(host),
+        path: dest,
+        type: 'file',
+        mode: step.mode ?? st.mode & 0o7777,
+        ...o,
+        size: st.size,
+        ...withXattrs(host),
         open: () => openSource(host, st.size, openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),
       });
       return false;

@@ -1,6 +1,21 @@
 import {
-  chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync,
-  mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeSync, type Stats,
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+  type Stats,
 } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -44,7 +59,6 @@ export interface ExtractStats {
   skipped: number;
 }
 
-
 function exists(p: string): Stats | undefined {
   try {
     return lstatSync(p);
@@ -67,7 +81,10 @@ function applyXattrs(root: string, pending: Map<string, Xattrs>, label: string):
     for (const [i, seg] of segs.entries()) {
       host = join(host, seg);
       const st = exists(host);
-      if (!st || st.isSymbolicLink() || (i < segs.length - 1 && !st.isDirectory())) { ok = false; break; }
+      if (!st || st.isSymbolicLink() || (i < segs.length - 1 && !st.isDirectory())) {
+        ok = false;
+        break;
+      }
     }
     if (ok) items.push({ host, xattrs });
   }
@@ -82,7 +99,10 @@ function applyXattrs(root: string, pending: Map<string, Xattrs>, label: string):
 export function entrySegments(name: string, what: string): string[] {
   if (name.includes('\0')) throw new RootfsError(`${what} "${name}" contains a NUL byte`);
   const segs = segmentsOf(name);
-  if (segs.includes('..')) throw new RootfsError(`${what} "${name}" has a ".." segment that would lead outside the root file system; refusing to extract this layer`);
+  if (segs.includes('..'))
+    throw new RootfsError(
+      `${what} "${name}" has a ".." segment that would lead outside the root file system; refusing to extract this layer`,
+    );
   return segs;
 }
 
@@ -145,7 +165,8 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
           opaque(dirHost, parentPath);
         } else if (whiteout.kind === 'delete') {
           const name = whiteout.name;
-          if (name === '' || name === '.' || name === '..') throw new RootfsError(`whiteout "${base}" names no valid file; refusing to extract this layer`);
+          if (name === '' || name === '.' || name === '..')
+            throw new RootfsError(`whiteout "${base}" names no valid file; refusing to extract this layer`);
           const target = posix.join(parentPath, name);
           let dirHost: string | undefined;
           try {
@@ -165,7 +186,8 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
       fd = applyEntry(header, path, parentSegs, base);
       written.add(path);
       const x = header.type === 'file' || header.type === 'dir' || header.type === 'hardlink' ? carriedOnly(header.xattrs) : undefined;
-      if (x) pendingXattrs.set(path, x); else pendingXattrs.delete(path);
+      if (x) pendingXattrs.set(path, x);
+      else pendingXattrs.delete(path);
     } catch (err) {
       if (err instanceof RootfsError && err.message.startsWith(opts.label)) throw err;
       fail(header.name, err);
@@ -183,7 +205,9 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
   function applyEntry(h: TarHeader, path: string, parentSegs: string[], base: string): number | undefined {
     if (h.type === 'char' || h.type === 'block' || h.type === 'fifo' || h.type === 'other') {
       stats.skipped++;
-      opts.note?.(`${opts.label}: skipped ${h.type === 'other' ? `unsupported entry (${h.rawType})` : h.type === 'fifo' ? 'FIFO' : 'device node'} ${path}`);
+      opts.note?.(
+        `${opts.label}: skipped ${h.type === 'other' ? `unsupported entry (${h.rawType})` : h.type === 'fifo' ? 'FIFO' : 'device node'} ${path}`,
+      );
       return undefined;
     }
     const dirHost = r.dir(parentSegs, true)!;
@@ -212,7 +236,10 @@ export async function extractLayer(root: string, src: Readable, opts: ExtractOpt
         const tdir = r.dir(tsegs.slice(0, -1), false);
         const target = tdir === undefined ? undefined : join(tdir, tsegs[tsegs.length - 1]!);
         const tst = target === undefined ? undefined : exists(target);
-        if (!target || !tst) throw new RootfsError(`hardlink target "${h.linkname}" does not exist in the root file system (earlier in this layer or in a lower one); refusing to extract this layer`);
+        if (!target || !tst)
+          throw new RootfsError(
+            `hardlink target "${h.linkname}" does not exist in the root file system (earlier in this layer or in a lower one); refusing to extract this layer`,
+          );
         if (tst.isDirectory()) throw new RootfsError(`hardlink target "${h.linkname}" is a directory`);
         linkSync(target, host); // link(2) does not follow a symlink target: the link stays inside the root
         return undefined;

@@ -66,7 +66,10 @@ export async function elevateIfNeeded(variants: readonly VariantSpec[], created:
   if (!reasons.length || isRoot()) return;
   const what = `variant(s) ${reasons.join(', ')}`;
   if (process.env[ELEVATED_ENV]) throw new Error(`${what}: still not root after sudo; ${NEED}`);
-  if (!sudoWorks()) throw new Error(`${what} need root (mount and PID namespaces, chroot, files of any owner), and this is uid ${process.getuid?.()} without passwordless sudo: ${NEED}`);
+  if (!sudoWorks())
+    throw new Error(
+      `${what} need root (mount and PID namespaces, chroot, files of any owner), and this is uid ${process.getuid?.()} without passwordless sudo: ${NEED}`,
+    );
   const script = process.argv[1];
   if (!script) throw new Error(`${what} need root: ${NEED}`);
   logger.info(`${what} need root: running this build again as root with sudo -n`);
@@ -80,7 +83,9 @@ export async function elevateIfNeeded(variants: readonly VariantSpec[], created:
   const code = await new Promise<number>((done) => {
     const child = spawn('sudo', args, { stdio: 'inherit' });
     // sudo relays these to the command (which runs as root and cannot be signalled from here).
-    const relay = (sig: NodeJS.Signals) => { child.kill(sig); };
+    const relay = (sig: NodeJS.Signals) => {
+      child.kill(sig);
+    };
     process.on('SIGINT', relay);
     process.on('SIGTERM', relay);
     child.on('error', () => done(1));

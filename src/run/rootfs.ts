@@ -49,9 +49,13 @@ async function clone(src: string, dst: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = spawn('cp', ['-a', '--reflink=auto', `${src}/.`, dst], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-2000);
+    });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`copying a root file system failed (cp exited ${code}): ${err.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`copying a root file system failed (cp exited ${code}): ${err.trim()}`)),
+    );
   });
 }
 
@@ -67,7 +71,11 @@ export class RootfsCache {
    * `log` gets one line per layer extracted and per copy (info); `note` what extraction skipped
    * on purpose (debug).
    */
-  constructor(parent: string, private readonly log: (message: string) => void = () => {}, private readonly note: (message: string) => void = () => {}) {
+  constructor(
+    parent: string,
+    private readonly log: (message: string) => void = () => {},
+    private readonly note: (message: string) => void = () => {},
+  ) {
     mkdirSync(parent, { recursive: true });
     for (const n of removeLeftovers(parent)) log(`rootfs: removed ${n}, left by a build that was killed`);
     this.top = join(parent, `rootfs-${ownerTag()}-${randomBytes(4).toString('hex')}`);
@@ -88,7 +96,9 @@ export class RootfsCache {
       const st = await extractLayer(work.dir, await l.open(), { label: l.label, note: this.note });
       this.stats.layersExtracted++;
       work.chain.push(l);
-      this.log(`rootfs: extracted ${l.label}: ${st.entries} entries${st.skipped ? ` (${st.skipped} skipped)` : ''} in ${Date.now() - t} ms`);
+      this.log(
+        `rootfs: extracted ${l.label}: ${st.entries} entries${st.skipped ? ` (${st.skipped} skipped)` : ''} in ${Date.now() - t} ms`,
+      );
     }
   }
 
@@ -102,7 +112,11 @@ export class RootfsCache {
         let from: string | undefined;
         for (let i = chain.length - 1; i > 0; i--) {
           const prefix = this.snapshots.get(chainKey(chain.slice(0, i)));
-          if (prefix) { from = await prefix; start = i; break; }
+          if (prefix) {
+            from = await prefix;
+            start = i;
+            break;
+          }
         }
         const dir = this.newDir('s');
         if (from) await this.copy(from, dir);
@@ -110,7 +124,9 @@ export class RootfsCache {
         return dir;
       })();
       this.snapshots.set(key, p);
-      p.catch(() => { if (this.snapshots.get(key) === p) this.snapshots.delete(key); });
+      p.catch(() => {
+        if (this.snapshots.get(key) === p) this.snapshots.delete(key);
+      });
     }
     return p;
   }

@@ -63,13 +63,19 @@ export class RootResolver {
     while (queue.length) {
       const seg = queue.shift()!;
       if (seg === '' || seg === '.') continue;
-      if (seg === '..') { stack.pop(); continue; }
+      if (seg === '..') {
+        stack.pop();
+        continue;
+      }
       const host = join(this.root, ...stack, seg);
       const last = queue.length === 0;
       const st = lstatOrUndefined(host);
       if (!st) {
         if (!opts.mkdirs || last) {
-          if (last) { stack.push(seg); return join(this.root, ...stack); }
+          if (last) {
+            stack.push(seg);
+            return join(this.root, ...stack);
+          }
           return undefined;
         }
         mkdirSync(host, { mode: 0o755 });
@@ -77,7 +83,10 @@ export class RootResolver {
         continue;
       }
       if (st.isSymbolicLink()) {
-        if (last && !opts.followLast) { stack.push(seg); break; }
+        if (last && !opts.followLast) {
+          stack.push(seg);
+          break;
+        }
         if (++hops > MAX_HOPS) throw new RootfsError(`too many levels of symbolic links at /${[...stack, seg].join('/')}`);
         const target = readlinkSync(host);
         if (target.startsWith('/')) stack.length = 0;

@@ -34,7 +34,15 @@ exit $C
 
 /** runc on this machine (PATH, then the usual directories), or undefined. */
 export function findRunc(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  const dirs = [
+    ...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')),
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+  ];
   for (const d of dirs) {
     const p = join(d, 'runc');
     if (existsSync(p) && spawnSync(p, ['--version'], { stdio: 'ignore', timeout: 10_000 }).status === 0) return p;
@@ -73,5 +81,11 @@ export function startRunc(runc: string, p: StepProcess, bundle: string): { child
   });
   // Interrupts (SIGINT, SIGTERM, exit) remove the container synchronously.
   const untrack = trackContainer(id, () => deleteContainer(runc, id));
-  return { child, done: () => { untrack(); child.stdin?.destroy(); } };
+  return {
+    child,
+    done: () => {
+      untrack();
+      child.stdin?.destroy();
+    },
+  };
 }

@@ -20,8 +20,15 @@ const MAX_ID_FILE = 4 << 20;
 let bindSeq = 0;
 
 export class RunStepError extends Error {
-  constructor(readonly step: RunStep, readonly code: number, readonly tail: string[], what: string) {
-    super(`${step.pos.file}:${step.pos.line}: run: ${what} failed with exit code ${code}${tail.length ? `; last ${tail.length} line(s) of its output:\n${tail.map((l) => `  | ${l}`).join('\n')}` : ' (no output)'}`);
+  constructor(
+    readonly step: RunStep,
+    readonly code: number,
+    readonly tail: string[],
+    what: string,
+  ) {
+    super(
+      `${step.pos.file}:${step.pos.line}: run: ${what} failed with exit code ${code}${tail.length ? `; last ${tail.length} line(s) of its output:\n${tail.map((l) => `  | ${l}`).join('\n')}` : ' (no output)'}`,
+    );
     this.name = 'RunStepError';
   }
 }
@@ -77,14 +84,23 @@ export function readIdFiles(rootfs: string): { passwd?: string; group?: string }
 function mergeEnv(...layers: (string[] | Record<string, string>)[]): string[] {
   const map = new Map<string, string>();
   for (const l of layers) {
-    const pairs = Array.isArray(l) ? l.map((e) => { const i = e.indexOf('='); return i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)]; }) : Object.entries(l);
+    const pairs = Array.isArray(l)
+      ? l.map((e) => {
+          const i = e.indexOf('=');
+          return i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)];
+        })
+      : Object.entries(l);
     for (const [k, v] of pairs) if (k) map.set(k!, v!);
   }
   return [...map].map(([k, v]) => `${k}=${v}`);
 }
 
 function lstatMaybe(p: string): Stats | undefined {
-  try { return lstatSync(p); } catch { return undefined; }
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunStepResult> {
@@ -95,7 +111,10 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   } catch (err) {
     throw new Error(`${step.pos.file}:${step.pos.line}: run: ${(err as Error).message}`);
   }
-  if (!announced) { announced = true; ctx.announce?.(isolation.describe); }
+  if (!announced) {
+    announced = true;
+    ctx.announce?.(isolation.describe);
+  }
   const cfg = ctx.config ?? {};
   const r = new RootResolver(ctx.rootfs);
   const shell = step.shell ?? (Array.isArray(cfg.Shell) && cfg.Shell.length ? (cfg.Shell as string[]) : DEFAULT_SHELL);
@@ -145,8 +164,15 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   for (const d of ['proc', 'sys', 'dev']) {
     const host = join(ctx.rootfs, d);
     const st = lstatMaybe(host);
-    if (!st) { mkdirSync(host, { mode: 0o755 }); placeholders.push(host); continue; }
-    if (!st.isDirectory()) throw new Error(`${step.pos.file}:${step.pos.line}: run: the image's /${d} is not a directory (${st.isSymbolicLink() ? 'a symlink' : 'a file'}); run: steps mount over it`);
+    if (!st) {
+      mkdirSync(host, { mode: 0o755 });
+      placeholders.push(host);
+      continue;
+    }
+    if (!st.isDirectory())
+      throw new Error(
+        `${step.pos.file}:${step.pos.line}: run: the image's /${d} is not a directory (${st.isSymbolicLink() ? 'a symlink' : 'a file'}); run: steps mount over it`,
+      );
   }
   // The host's resolver and hosts, as read-only copies over the image's files (not in the layer).
   let resolvConf = '';
@@ -156,13 +182,25 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
     const bind = (name: string, content: string): string => {
       const target = join(ctx.rootfs, 'etc', name);
       const st = lstatMaybe(target);
-      if (st && !st.isFile()) { ctx.note?.(`run: the image's /etc/${name} is not a regular file; it is left as it is`); return ''; }
-      if (!st) { writeFileSync(target, '', { mode: 0o644 }); placeholders.push(target); }
+      if (st && !st.isFile()) {
+        ctx.note?.(`run: the image's /etc/${name} is not a regular file; it is left as it is`);
+        return '';
+      }
+      if (!st) {
+        writeFileSync(target, '', { mode: 0o644 });
+        placeholders.push(target);
+      }
       const src = join(ctx.tmpDir, `${name}-${++bindSeq}`);
       writeFileSync(src, content, { mode: 0o644 });
       return src;
     };
-    const hostFile = (p: string, fallback: string) => { try { return readFileSync(p, 'utf8'); } catch { return fallback; } };
+    const hostFile = (p: string, fallback: string) => {
+      try {
+        return readFileSync(p, 'utf8');
+      } catch {
+        return fallback;
+      }
+    };
     if (step.network) resolvConf = bind('resolv.conf', hostFile('/etc/resolv.conf', ''));
     hosts = bind('hosts', hostFile('/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'));
   }
@@ -170,20 +208,38 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   let result;
   try {
     result = await runInSandbox({
-      rootfs: ctx.rootfs, argv, env, uid: owner.uid, gid: owner.gid, groups: [...groups].sort((a, b) => a - b),
-      workdir, network: step.network, resolvConf, hosts, isolation, tmpDir: ctx.tmpDir, ...(ctx.onLine ? { onLine: ctx.onLine } : {}),
+      rootfs: ctx.rootfs,
+      argv,
+      env,
+      uid: owner.uid,
+      gid: owner.gid,
+      groups: [...groups].sort((a, b) => a - b),
+      workdir,
+      network: step.network,
+      resolvConf,
+      hosts,
+      isolation,
+      tmpDir: ctx.tmpDir,
+      ...(ctx.onLine ? { onLine: ctx.onLine } : {}),
     });
   } finally {
     for (const p of placeholders.reverse()) rmSync(p, { recursive: true, force: true });
   }
   if (result.code !== 0 && isolation.kind === 'runc' && result.tail.some((l) => l.includes('runc run failed'))) {
     // runc itself could not start the container (no cgroups, a kernel without seccomp, ...).
-    throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}" under runc (runc could not start it, see its error below; --isolation chroot or the isolation: chroot input runs steps without runc)`);
+    throw new RunStepError(
+      step,
+      result.code,
+      result.tail,
+      `"${describeCommand(step)}" under runc (runc could not start it, see its error below; --isolation chroot or the isolation: chroot input runs steps without runc)`,
+    );
   }
   if (result.code !== 0) throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`);
   const after = takeSnapshot(ctx.rootfs);
   const changes = diffSnapshots(ctx.rootfs, before, after);
   for (const p of changes.skipped) ctx.note?.(`run: ${p} is a socket, FIFO or device node; it is not put in the layer`);
-  const idsChanged = [...changes.entries.map((e) => e.path), ...changes.deleted].some((p) => p === '/etc/passwd' || p === '/etc/group' || p === '/etc');
+  const idsChanged = [...changes.entries.map((e) => e.path), ...changes.deleted].some(
+    (p) => p === '/etc/passwd' || p === '/etc/group' || p === '/etc',
+  );
   return { ...changes, argv, uid: owner.uid, gid: owner.gid, idsChanged };
 }

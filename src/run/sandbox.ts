@@ -62,17 +62,24 @@ export function resolveIsolation(choice: IsolationChoice = 'auto'): ResolvedIsol
   if (r) return r;
   const runc = choice === 'chroot' ? undefined : findRunc();
   if (choice === 'runc' && !runc) {
-    throw new Error('isolation runc: runc was not found on PATH or in /usr/sbin, /usr/bin, /sbin, /bin; install it (Debian/Ubuntu: apt-get install runc) or use isolation chroot (util-linux, no seccomp)');
+    throw new Error(
+      'isolation runc: runc was not found on PATH or in /usr/sbin, /usr/bin, /sbin, /bin; install it (Debian/Ubuntu: apt-get install runc) or use isolation chroot (util-linux, no seccomp)',
+    );
   }
   if (runc) {
     removeStaleContainers(runc);
-    r = { kind: 'runc', runc, describe: `run: steps run in ${runc} (pivot_root, Docker's default capabilities and seccomp profile, no_new_privs)` };
+    r = {
+      kind: 'runc',
+      runc,
+      describe: `run: steps run in ${runc} (pivot_root, Docker's default capabilities and seccomp profile, no_new_privs)`,
+    };
   } else {
     r = {
       kind: 'chroot',
-      describe: choice === 'chroot'
-        ? 'run: steps run in the chroot sandbox (isolation chroot): pivot_root, Docker\'s default capabilities, no_new_privs, read-only /proc/sys; no seccomp'
-        : 'run: no OCI runtime (runc) found: run: steps run in the chroot sandbox (pivot_root, Docker\'s default capabilities, no_new_privs, read-only /proc/sys; no seccomp); install runc for seccomp and device rules',
+      describe:
+        choice === 'chroot'
+          ? "run: steps run in the chroot sandbox (isolation chroot): pivot_root, Docker's default capabilities, no_new_privs, read-only /proc/sys; no seccomp"
+          : "run: no OCI runtime (runc) found: run: steps run in the chroot sandbox (pivot_root, Docker's default capabilities, no_new_privs, read-only /proc/sys; no seccomp); install runc for seccomp and device rules",
     };
   }
   resolved.set(choice, r);
@@ -82,7 +89,10 @@ export function resolveIsolation(choice: IsolationChoice = 'auto'): ResolvedIsol
 function collect(child: ChildProcess, spec: SandboxSpec, done: () => void): Promise<SandboxResult> {
   return new Promise((resolve, reject) => {
     const untrack = child.pid !== undefined ? trackProcessGroup(child.pid) : () => {};
-    const finish = () => { untrack(); done(); };
+    const finish = () => {
+      untrack();
+      done();
+    };
     const tail: string[] = [];
     const line = (l: string) => {
       const s = l.length > MAX_LINE ? `${l.slice(0, MAX_LINE)}…` : l;
@@ -99,19 +109,25 @@ function collect(child: ChildProcess, spec: SandboxSpec, done: () => void): Prom
           // Progress bars redraw with \r: keep the last state of such a line.
           for (const p of parts) line(p.slice(p.lastIndexOf('\r') + 1));
         },
-        end: () => { if (rest) line(rest.slice(rest.lastIndexOf('\r') + 1)); rest = ''; },
+        end: () => {
+          if (rest) line(rest.slice(rest.lastIndexOf('\r') + 1));
+          rest = '';
+        },
       };
     };
     const out = splitter();
     const err = splitter();
     child.stdout?.on('data', out.data);
     child.stderr?.on('data', err.data);
-    child.on('error', (e) => { finish(); reject(e); });
+    child.on('error', (e) => {
+      finish();
+      reject(e);
+    });
     child.on('close', (code, signal) => {
       finish();
       out.end();
       err.end();
-      const signo = signal ? { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }[signal as string] ?? 1 : 0;
+      const signo = signal ? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 }[signal as string] ?? 1) : 0;
       resolve({ code: code ?? 128 + signo, tail });
     });
   });
@@ -122,9 +138,7 @@ let seq = 0;
 export async function runInSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const dir = join(spec.tmpDir, `sandbox-${process.pid}-${++seq}`);
   try {
-    const { child, done } = spec.isolation.kind === 'runc'
-      ? startRunc(spec.isolation.runc!, spec, dir)
-      : startChroot(spec, dir);
+    const { child, done } = spec.isolation.kind === 'runc' ? startRunc(spec.isolation.runc!, spec, dir) : startChroot(spec, dir);
     return await collect(child, spec, done);
   } finally {
     rmSync(dir, { recursive: true, force: true });

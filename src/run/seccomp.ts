@@ -23,22 +23,68 @@ const ENOSYS = 38;
 
 const DENIED: readonly string[] = [
   // Kernel modules, kexec, reboot, swap, accounting.
-  'init_module', 'finit_module', 'delete_module', 'create_module', 'query_module', 'get_kernel_syms',
-  'kexec_load', 'kexec_file_load', 'reboot', 'swapon', 'swapoff', 'acct',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'create_module',
+  'query_module',
+  'get_kernel_syms',
+  'kexec_load',
+  'kexec_file_load',
+  'reboot',
+  'swapon',
+  'swapoff',
+  'acct',
   // Mounts and namespaces: a step gets its file system from us, never from mount(2).
-  'mount', 'umount', 'umount2', 'pivot_root', 'setns', 'unshare',
-  'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr',
+  'mount',
+  'umount',
+  'umount2',
+  'pivot_root',
+  'setns',
+  'unshare',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'move_mount',
+  'open_tree',
+  'mount_setattr',
   // Clocks shared with the host.
-  'settimeofday', 'stime', 'clock_settime', 'clock_adjtime',
+  'settimeofday',
+  'stime',
+  'clock_settime',
+  'clock_adjtime',
   // The kernel keyring is not namespaced.
-  'add_key', 'request_key', 'keyctl',
+  'add_key',
+  'request_key',
+  'keyctl',
   // Kernel attack surface and host information.
-  'bpf', 'perf_event_open', 'userfaultfd', 'lookup_dcookie', 'kcmp', 'syslog', '_sysctl', 'sysfs',
-  'ustat', 'uselib', 'nfsservctl', 'quotactl', 'quotactl_fd', 'fanotify_init',
+  'bpf',
+  'perf_event_open',
+  'userfaultfd',
+  'lookup_dcookie',
+  'kcmp',
+  'syslog',
+  '_sysctl',
+  'sysfs',
+  'ustat',
+  'uselib',
+  'nfsservctl',
+  'quotactl',
+  'quotactl_fd',
+  'fanotify_init',
   // File handles bypass the mount namespace (the "shocker" escape).
-  'open_by_handle_at', 'name_to_handle_at',
+  'open_by_handle_at',
+  'name_to_handle_at',
   // Raw I/O ports and NUMA placement of memory.
-  'iopl', 'ioperm', 'vm86', 'vm86old', 'mbind', 'move_pages', 'set_mempolicy', 'get_mempolicy',
+  'iopl',
+  'ioperm',
+  'vm86',
+  'vm86old',
+  'mbind',
+  'move_pages',
+  'set_mempolicy',
+  'get_mempolicy',
 ];
 
 /** CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET and NEWTIME. */
@@ -60,11 +106,16 @@ export interface SeccompProfile {
 function architectures(): string[] {
   // The native ABI and its compat ABIs, so a 32-bit binary cannot bypass the list.
   switch (process.arch) {
-    case 'x64': return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
-    case 'arm64': return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
-    case 'ppc64': return ['SCMP_ARCH_PPC64LE'];
-    case 's390x': return ['SCMP_ARCH_S390X', 'SCMP_ARCH_S390'];
-    default: return [];
+    case 'x64':
+      return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
+    case 'arm64':
+      return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
+    case 'ppc64':
+      return ['SCMP_ARCH_PPC64LE'];
+    case 's390x':
+      return ['SCMP_ARCH_S390X', 'SCMP_ARCH_S390'];
+    default:
+      return [];
   }
 }
 
@@ -77,7 +128,9 @@ export function seccompProfile(): SeccompProfile {
       // One rule per flag (rules on one syscall are ORed): EPERM when (flags & bit) == bit. On
       // s390 the flags are the second argument; everywhere else the first.
       ...CLONE_NAMESPACES.map((bit) => ({
-        names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM,
+        names: ['clone'],
+        action: 'SCMP_ACT_ERRNO',
+        errnoRet: EPERM,
         args: [{ index: process.arch === 's390x' ? 1 : 0, value: bit, valueTwo: bit, op: 'SCMP_CMP_MASKED_EQ' }],
       })),
       { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },

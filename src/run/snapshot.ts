@@ -127,7 +127,12 @@ export function diffSnapshots(root: string, before: Snapshot, after: Snapshot): 
       case 'file':
         files.push({ path: p, info: a });
         entries.push({
-          path: p, type: 'file', mode: a.mode, uid: a.uid, gid: a.gid, size: Number(a.size),
+          path: p,
+          type: 'file',
+          mode: a.mode,
+          uid: a.uid,
+          gid: a.gid,
+          size: Number(a.size),
           ...(a.xattrs ? { xattrs: a.xattrs } : {}),
           // O_NOFOLLOW: the walk saw a regular file here and nothing runs in the rootfs any more.
           open: () => openSource(host, Number(a.size), openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW)),

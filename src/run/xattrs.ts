@@ -27,7 +27,10 @@ export function carriedOnly(x: Xattrs | undefined): Xattrs | undefined {
 /** A comparable form of a set of attributes ('' for none). */
 export function xattrsKey(x: Xattrs | undefined): string {
   if (!x) return '';
-  return Object.keys(x).sort().map((k) => `${k}=${x[k]!.toString('hex')}`).join('\n');
+  return Object.keys(x)
+    .sort()
+    .map((k) => `${k}=${x[k]!.toString('hex')}`)
+    .join('\n');
 }
 
 /** getfattr's path quoting: `\ooo` for bytes it does not print as they are, `\\` for a backslash. */
@@ -65,7 +68,9 @@ const warned = new Set<string>();
 function toolMissing(tool: string, what: string): void {
   if (warned.has(tool)) return;
   warned.add(tool);
-  process.emitWarning(`${tool} is not installed, so extended attributes (file capabilities such as ping's cap_net_raw, user.*, trusted.*) are left out (first: ${what}); install the attr package (apt-get install attr)`);
+  process.emitWarning(
+    `${tool} is not installed, so extended attributes (file capabilities such as ping's cap_net_raw, user.*, trusted.*) are left out (first: ${what}); install the attr package (apt-get install attr)`,
+  );
 }
 
 /**
@@ -74,7 +79,9 @@ function toolMissing(tool: string, what: string): void {
  */
 export function readTreeXattrs(top: string): Map<string, Xattrs> {
   const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', top], {
-    env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 30, encoding: 'latin1',
+    env: { ...process.env, LC_ALL: 'C' },
+    maxBuffer: 1 << 30,
+    encoding: 'latin1',
   });
   if (r.error) {
     if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -87,7 +94,9 @@ export function readTreeXattrs(top: string): Map<string, Xattrs> {
   // support answers ENOTSUP for every file); what it printed is still right, so say it once.
   if (r.status !== 0 && r.stderr.trim() !== '' && !warned.has('getfattr-error')) {
     warned.add('getfattr-error');
-    process.emitWarning(`reading extended attributes under ${top}: ${r.stderr.trim().split('\n')[0]}; attributes getfattr could not read are left out`);
+    process.emitWarning(
+      `reading extended attributes under ${top}: ${r.stderr.trim().split('\n')[0]}; attributes getfattr could not read are left out`,
+    );
   }
   const out = new Map<string, Xattrs>();
   let cur: Xattrs | undefined;
@@ -120,7 +129,12 @@ export function writeXattrs(items: ReadonlyArray<{ host: string; xattrs: Xattrs 
     for (const k of Object.keys(xattrs).sort()) input += `${quote(k)}=0x${xattrs[k]!.toString('hex')}\n`;
     input += '\n';
   }
-  const r = spawnSync('setfattr', ['-h', '--restore=-'], { input, env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('setfattr', ['-h', '--restore=-'], {
+    input,
+    env: { ...process.env, LC_ALL: 'C' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   if (r.error) {
     if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
       toolMissing('setfattr', `${what}: ${items[0]!.host}`);
@@ -129,6 +143,8 @@ export function writeXattrs(items: ReadonlyArray<{ host: string; xattrs: Xattrs 
     throw new Error(`${what}: setting extended attributes: ${r.error.message}`);
   }
   if (r.status !== 0) {
-    throw new Error(`${what}: setting extended attributes failed: ${r.stderr.trim().split('\n')[0] ?? ''}; the file system under ${items[0]!.host} may not support them (user.* needs ext4, xfs, btrfs or a recent tmpfs; trusted.* and security.* need root)`);
+    throw new Error(
+      `${what}: setting extended attributes failed: ${r.stderr.trim().split('\n')[0] ?? ''}; the file system under ${items[0]!.host} may not support them (user.* needs ext4, xfs, btrfs or a recent tmpfs; trusted.* and security.* need root)`,
+    );
   }
 }

@@ -13,7 +13,10 @@ import { expressionsFor, type ExprOptions, type Expressions } from './expression
 
 /** metadata-action's tag sanitizing, plus what a registry also requires (no leading . or -, 128 max). */
 export function sanitizeTag(tag: string): string {
-  return tag.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+  return tag
+    .replace(/[^a-zA-Z0-9._-]+/g, '-')
+    .replace(/^[.-]+/, '')
+    .slice(0, 128);
 }
 
 export interface ComputeOptions extends ExprOptions {
@@ -101,7 +104,8 @@ function refTag(rule: TagRule, ctx: TagContext): RuleTag | undefined {
   const gitTag = tagOf(ctx.ref);
   if (rule.event === 'branch' && branch !== undefined) return { value: branch, latestAuto: false };
   if (rule.event === 'tag' && gitTag !== undefined) return { value: gitTag, latestAuto: true };
-  if (rule.event === 'pr' && ctx.ref.startsWith('refs/pull/')) return { value: ctx.ref.replace(/^refs\/pull\//, '').replace(/\/merge$/, ''), latestAuto: false };
+  if (rule.event === 'pr' && ctx.ref.startsWith('refs/pull/'))
+    return { value: ctx.ref.replace(/^refs\/pull\//, '').replace(/\/merge$/, ''), latestAuto: false };
   return undefined;
 }
 
@@ -129,7 +133,13 @@ function ruleTag(rule: TagRule, ctx: TagContext, x: Expressions, warn?: (m: stri
 }
 
 /** Like {@link computeTags}, with the version and latest decision as metadata-action reports them. */
-export function computeVersion(rules: readonly TagRule[], flavor: Flavor, ctx: TagContext, now: Date = new Date(), opts: ComputeOptions = {}): ComputedVersion {
+export function computeVersion(
+  rules: readonly TagRule[],
+  flavor: Flavor,
+  ctx: TagContext,
+  now: Date = new Date(),
+  opts: ComputeOptions = {},
+): ComputedVersion {
   const x = expressionsFor(ctx, now, opts);
   const fromFlavor = flavor.latest === 'auto' ? undefined : flavor.latest === 'true';
   let main: string | undefined;
@@ -144,7 +154,8 @@ export function computeVersion(rules: readonly TagRule[], flavor: Flavor, ctx: T
   // Stable: equal priorities keep the order written (global lines before a variant's own).
   for (const rule of [...rules].sort((a, b) => b.priority - a.priority)) {
     const enabled = x.render(rule.enable);
-    if (enabled !== 'true' && enabled !== 'false') throw new TagRuleError(rule.source, `enable= gave "${enabled}", which is not true or false`);
+    if (enabled !== 'true' && enabled !== 'false')
+      throw new TagRuleError(rule.source, `enable= gave "${enabled}", which is not true or false`);
     if (enabled === 'false') continue;
     const t = ruleTag(rule, ctx, x, opts.warn);
     if (!t?.value) continue;
@@ -159,7 +170,9 @@ export function computeVersion(rules: readonly TagRule[], flavor: Flavor, ctx: T
   if (main !== undefined) {
     tags.push(main, ...partial);
     if (latest) {
-      const l = sanitizeTag(`${flavor.prefixLatest ? x.render(flavor.prefix) : ''}latest${flavor.suffixLatest ? x.render(flavor.suffix) : ''}`);
+      const l = sanitizeTag(
+        `${flavor.prefixLatest ? x.render(flavor.prefix) : ''}latest${flavor.suffixLatest ? x.render(flavor.suffix) : ''}`,
+      );
       if (l && !tags.includes(l)) tags.push(l);
     }
   }

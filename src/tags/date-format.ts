@@ -84,45 +84,82 @@ export function formatDate(d: Date, format: string, tz = 'UTC'): string {
   const ms = ((d.getTime() % 1000) + 1000) % 1000;
   const h12 = w.hour % 12 || 12;
   const dayOfYear = Math.round((Date.UTC(w.year, w.month - 1, w.day) - Date.UTC(w.year, 0, 1)) / 86400000) + 1;
-  const off = (sep: string) => `${w.offsetMinutes < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(w.offsetMinutes) / 60), 2)}${sep}${pad(Math.abs(w.offsetMinutes) % 60, 2)}`;
+  const off = (sep: string) =>
+    `${w.offsetMinutes < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(w.offsetMinutes) / 60), 2)}${sep}${pad(Math.abs(w.offsetMinutes) % 60, 2)}`;
   return format.replace(TOKENS, (t) => {
     switch (t) {
-      case 'YYYY': return pad(w.year, 4);
-      case 'YY': return pad(w.year % 100, 2);
-      case 'Q': return String(Math.ceil(w.month / 3));
-      case 'MMMM': return MONTHS[w.month - 1]!;
-      case 'MMM': return MONTHS[w.month - 1]!.slice(0, 3);
-      case 'MM': return pad(w.month, 2);
-      case 'M': return String(w.month);
-      case 'DDDD': return pad(dayOfYear, 3);
-      case 'DDD': return String(dayOfYear);
-      case 'DD': return pad(w.day, 2);
-      case 'Do': return ordinal(w.day);
-      case 'D': return String(w.day);
-      case 'dddd': return DAYS[w.weekday]!;
-      case 'ddd': return DAYS[w.weekday]!.slice(0, 3);
-      case 'dd': return DAYS[w.weekday]!.slice(0, 2);
-      case 'd': return String(w.weekday);
-      case 'HH': return pad(w.hour, 2);
-      case 'H': return String(w.hour);
-      case 'hh': return pad(h12, 2);
-      case 'h': return String(h12);
-      case 'kk': return pad(w.hour || 24, 2);
-      case 'k': return String(w.hour || 24);
-      case 'mm': return pad(w.minute, 2);
-      case 'm': return String(w.minute);
-      case 'ss': return pad(w.second, 2);
-      case 's': return String(w.second);
-      case 'SSS': return pad(ms, 3);
-      case 'SS': return pad(Math.floor(ms / 10), 2);
-      case 'S': return String(Math.floor(ms / 100));
-      case 'A': return w.hour < 12 ? 'AM' : 'PM';
-      case 'a': return w.hour < 12 ? 'am' : 'pm';
-      case 'ZZ': return off('');
-      case 'Z': return off(':');
-      case 'X': return String(Math.floor(d.getTime() / 1000));
-      case 'x': return String(d.getTime());
-      default: return t.slice(1, -1); // [literal]
+      case 'YYYY':
+        return pad(w.year, 4);
+      case 'YY':
+        return pad(w.year % 100, 2);
+      case 'Q':
+        return String(Math.ceil(w.month / 3));
+      case 'MMMM':
+        return MONTHS[w.month - 1]!;
+      case 'MMM':
+        return MONTHS[w.month - 1]!.slice(0, 3);
+      case 'MM':
+        return pad(w.month, 2);
+      case 'M':
+        return String(w.month);
+      case 'DDDD':
+        return pad(dayOfYear, 3);
+      case 'DDD':
+        return String(dayOfYear);
+      case 'DD':
+        return pad(w.day, 2);
+      case 'Do':
+        return ordinal(w.day);
+      case 'D':
+        return String(w.day);
+      case 'dddd':
+        return DAYS[w.weekday]!;
+      case 'ddd':
+        return DAYS[w.weekday]!.slice(0, 3);
+      case 'dd':
+        return DAYS[w.weekday]!.slice(0, 2);
+      case 'd':
+        return String(w.weekday);
+      case 'HH':
+        return pad(w.hour, 2);
+      case 'H':
+        return String(w.hour);
+      case 'hh':
+        return pad(h12, 2);
+      case 'h':
+        return String(h12);
+      case 'kk':
+        return pad(w.hour || 24, 2);
+      case 'k':
+        return String(w.hour || 24);
+      case 'mm':
+        return pad(w.minute, 2);
+      case 'm':
+        return String(w.minute);
+      case 'ss':
+        return pad(w.second, 2);
+      case 's':
+        return String(w.second);
+      case 'SSS':
+        return pad(ms, 3);
+      case 'SS':
+        return pad(Math.floor(ms / 10), 2);
+      case 'S':
+        return String(Math.floor(ms / 100));
+      case 'A':
+        return w.hour < 12 ? 'AM' : 'PM';
+      case 'a':
+        return w.hour < 12 ? 'am' : 'pm';
+      case 'ZZ':
+        return off('');
+      case 'Z':
+        return off(':');
+      case 'X':
+        return String(Math.floor(d.getTime() / 1000));
+      case 'x':
+        return String(d.getTime());
+      default:
+        return t.slice(1, -1); // [literal]
     }
   });
 }

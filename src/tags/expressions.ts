@@ -37,7 +37,9 @@ function dateFn(d: Date, warn?: (message: string) => void): ExprFn {
     const tz = e.hash.tz ?? 'UTC';
     if (e.quoted[0]) return formatDate(d, e.args[0]!, tz);
     // Handlebars reads a bare word as a (missing) variable: moment gets no format, prints ISO 8601.
-    warn?.(`${e.source}: an unquoted format is not used as a format (it renders the ISO date, as metadata-action does); quote it: {{${e.name} '${e.args[0]}'}}`);
+    warn?.(
+      `${e.source}: an unquoted format is not used as a format (it renders the ISO date, as metadata-action does); quote it: {{${e.name} '${e.args[0]}'}}`,
+    );
     return formatDateDefault(d, tz);
   };
 }

@@ -10,7 +10,13 @@ export interface Flavor {
   suffixLatest: boolean;
 }
 
-export const DEFAULT_FLAVOR: Readonly<Flavor> = Object.freeze({ latest: 'auto', prefix: '', prefixLatest: false, suffix: '', suffixLatest: false });
+export const DEFAULT_FLAVOR: Readonly<Flavor> = Object.freeze({
+  latest: 'auto',
+  prefix: '',
+  prefixLatest: false,
+  suffix: '',
+  suffixLatest: false,
+});
 
 /**
  * Parses `flavor` lines into only what they set. A `prefix=`/`suffix=` line also sets its
@@ -28,12 +34,18 @@ export function parseFlavorOverrides(lines: readonly string[]): Partial<Flavor> 
     let last: 'prefix' | 'suffix' | undefined;
     for (const f of fields) {
       const eq = f.indexOf('=');
-      if (eq < 0) throw new TagRuleError(line, `"${f}" is not key=value (use latest=auto|true|false, prefix=..., suffix=..., onlatest=true|false)`, 'flavor');
+      if (eq < 0)
+        throw new TagRuleError(
+          line,
+          `"${f}" is not key=value (use latest=auto|true|false, prefix=..., suffix=..., onlatest=true|false)`,
+          'flavor',
+        );
       const key = f.slice(0, eq).trim().toLowerCase();
       const value = f.slice(eq + 1).trim();
       switch (key) {
         case 'latest':
-          if (value !== 'auto' && value !== 'true' && value !== 'false') throw new TagRuleError(line, `latest=${value} must be auto, true or false`, 'flavor');
+          if (value !== 'auto' && value !== 'true' && value !== 'false')
+            throw new TagRuleError(line, `latest=${value} must be auto, true or false`, 'flavor');
           out.latest = value;
           break;
         case 'prefix':
@@ -45,11 +57,20 @@ export function parseFlavorOverrides(lines: readonly string[]): Partial<Flavor> 
           break;
         case 'onlatest':
           if (value !== 'true' && value !== 'false') throw new TagRuleError(line, `onlatest=${value} must be true or false`, 'flavor');
-          if (!last) throw new TagRuleError(line, 'onlatest= applies to the prefix= or suffix= before it on the same line (e.g. suffix=-slim,onlatest=true)', 'flavor');
+          if (!last)
+            throw new TagRuleError(
+              line,
+              'onlatest= applies to the prefix= or suffix= before it on the same line (e.g. suffix=-slim,onlatest=true)',
+              'flavor',
+            );
           out[last === 'prefix' ? 'prefixLatest' : 'suffixLatest'] = value === 'true';
           break;
         default:
-          throw new TagRuleError(line, `unknown flavor "${key}" (use latest=auto|true|false, prefix=<text>[,onlatest=true], suffix=<text>[,onlatest=true])`, 'flavor');
+          throw new TagRuleError(
+            line,
+            `unknown flavor "${key}" (use latest=auto|true|false, prefix=<text>[,onlatest=true], suffix=<text>[,onlatest=true])`,
+            'flavor',
+          );
       }
     }
   }

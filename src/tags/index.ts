@@ -20,7 +20,15 @@
  */
 export { branchOf, tagOf, type TagContext } from './context.js';
 export { TagRuleError, splitFields } from './lines.js';
-export { DEFAULT_PRIORITIES, DEFAULT_TAG_LINES, parseTagRules, resolveTagRules, type RefEvent, type TagRule, type TagRuleType } from './rules.js';
+export {
+  DEFAULT_PRIORITIES,
+  DEFAULT_TAG_LINES,
+  parseTagRules,
+  resolveTagRules,
+  type RefEvent,
+  type TagRule,
+  type TagRuleType,
+} from './rules.js';
 export { DEFAULT_FLAVOR, mergeFlavor, parseFlavor, parseFlavorOverrides, type Flavor } from './flavor.js';
 export { parseSemver, type SemVer } from './semver.js';
 export { computeTags, computeVersion, sanitizeTag, type ComputeOptions, type ComputedVersion } from './compute.js';

@@ -3,7 +3,11 @@ import { TemplateError, checkTemplate, parseTemplate, type ExprSpec, type Templa
 import { checkTimeZone } from './date-format.js';
 
 export class TagRuleError extends Error {
-  constructor(readonly line: string, reason: string, readonly input: 'tags' | 'flavor' = 'tags') {
+  constructor(
+    readonly line: string,
+    reason: string,
+    readonly input: 'tags' | 'flavor' = 'tags',
+  ) {
     super(`${input}: line "${line}": ${reason}`);
     this.name = 'TagRuleError';
   }
@@ -22,10 +26,22 @@ export const GLOBAL_EXPRS: Record<string, ExprSpec> = {
   date: DATE_SPEC,
   commit_date: DATE_SPEC,
 };
-export const SEMVER_EXPRS: Record<string, ExprSpec> = { raw: { args: 0 }, version: { args: 0 }, major: { args: 0 }, minor: { args: 0 }, patch: { args: 0 } };
+export const SEMVER_EXPRS: Record<string, ExprSpec> = {
+  raw: { args: 0 },
+  version: { args: 0 },
+  major: { args: 0 },
+  minor: { args: 0 },
+  patch: { args: 0 },
+};
 export const SCHEDULE_EXPRS: Record<string, ExprSpec> = { date: DATE_SPEC, commit_date: DATE_SPEC };
 
-export function checked(line: string, input: 'tags' | 'flavor', attr: string, value: string, allowed: Record<string, ExprSpec>): TemplatePart[] {
+export function checked(
+  line: string,
+  input: 'tags' | 'flavor',
+  attr: string,
+  value: string,
+  allowed: Record<string, ExprSpec>,
+): TemplatePart[] {
   try {
     const parts = parseTemplate(value);
     checkTemplate(parts, allowed);
@@ -89,5 +105,8 @@ export function splitFields(line: string): string[] {
 
 /** Lines that carry rules: blank lines and full-line `#` comments are skipped (as metadata-action v6 does). */
 export function meaningful(lines: readonly string[]): string[] {
-  return lines.flatMap((l) => l.split(/\r?\n/)).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return lines
+    .flatMap((l) => l.split(/\r?\n/))
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 }

@@ -43,7 +43,12 @@ export const DEFAULT_PRIORITIES: Readonly<Record<TagRuleType, number>> = Object.
 });
 
 /** The rules metadata-action uses when its `tags` input is empty. */
-export const DEFAULT_TAG_LINES: readonly string[] = Object.freeze(['type=schedule', 'type=ref,event=branch', 'type=ref,event=tag', 'type=ref,event=pr']);
+export const DEFAULT_TAG_LINES: readonly string[] = Object.freeze([
+  'type=schedule',
+  'type=ref,event=branch',
+  'type=ref,event=tag',
+  'type=ref,event=pr',
+]);
 
 const TYPES: readonly TagRuleType[] = ['schedule', 'semver', 'match', 'edge', 'ref', 'raw', 'sha'];
 const COMMON_ATTRS = ['type', 'enable', 'priority', 'prefix', 'suffix'];
@@ -89,7 +94,8 @@ function attrsOf(line: string): Attrs {
 
 function typeOf(line: string, attrs: Attrs): TagRuleType {
   const typeName = attrs.get('type') ?? 'raw';
-  if (typeName === 'pep440') throw new TagRuleError(line, 'type=pep440 is not supported (use type=semver for vX.Y.Z tags, or type=match with a regular expression)');
+  if (typeName === 'pep440')
+    throw new TagRuleError(line, 'type=pep440 is not supported (use type=semver for vX.Y.Z tags, or type=match with a regular expression)');
   if (!(TYPES as readonly string[]).includes(typeName)) {
     throw new TagRuleError(line, `unknown type "${typeName}" (use one of ${TYPES.join(', ')}; a line without type= is type=raw)`);
   }
@@ -108,12 +114,16 @@ function commonRule(line: string, type: TagRuleType, attrs: Attrs): TagRule {
   const rule: TagRule = { type, source: line, enable: attrs.get('enable') ?? 'true', priority: DEFAULT_PRIORITIES[type] };
   const pr = attrs.get('priority');
   if (pr !== undefined) {
-    if (!/^-?\d+$/.test(pr)) throw new TagRuleError(line, `priority=${pr} is not a whole number (e.g. priority=${DEFAULT_PRIORITIES[type]}; higher comes first)`);
+    if (!/^-?\d+$/.test(pr))
+      throw new TagRuleError(line, `priority=${pr} is not a whole number (e.g. priority=${DEFAULT_PRIORITIES[type]}; higher comes first)`);
     rule.priority = Number(pr);
   }
   checked(line, 'tags', 'enable', rule.enable, GLOBAL_EXPRS);
   if (!rule.enable.includes('{{') && rule.enable !== 'true' && rule.enable !== 'false') {
-    throw new TagRuleError(line, `enable=${rule.enable} must be true or false (or an expression such as {{is_default_branch}} or {{is_not_default_branch}})`);
+    throw new TagRuleError(
+      line,
+      `enable=${rule.enable} must be true or false (or an expression such as {{is_default_branch}} or {{is_not_default_branch}})`,
+    );
   }
   for (const k of ['prefix', 'suffix'] as const) {
     const v = attrs.get(k);
@@ -155,7 +165,8 @@ function parseSemverRule(line: string, rule: TagRule, attrs: Attrs): void {
       throw new TagRuleError(line, `match=${match} is not a valid regular expression: ${(e as Error).message}`);
     }
     const groups = new RegExp(`${match}|`).exec('')!.length - 1;
-    if (groups < 1) throw new TagRuleError(line, `match=${match} has no capture group: the version is group 1 (e.g. "match=v(\\d+\\.\\d+\\.\\d+)$")`);
+    if (groups < 1)
+      throw new TagRuleError(line, `match=${match} has no capture group: the version is group 1 (e.g. "match=v(\\d+\\.\\d+\\.\\d+)$")`);
     rule.match = match;
   }
 }
@@ -192,7 +203,8 @@ const TYPE_PARSERS: Record<TagRuleType, (line: string, rule: TagRule, attrs: Att
   ref: parseRefRule,
   raw: (line, rule, attrs) => {
     const value = attrs.get('value');
-    if (value === undefined) throw new TagRuleError(line, 'type=raw needs value= (e.g. type=raw,value=latest, or just the tag on its own line)');
+    if (value === undefined)
+      throw new TagRuleError(line, 'type=raw needs value= (e.g. type=raw,value=latest, or just the tag on its own line)');
     checked(line, 'tags', 'value', value, GLOBAL_EXPRS);
     rule.value = value;
   },

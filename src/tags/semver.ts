@@ -1,7 +1,9 @@
 /** Semantic versions for `type=semver`: strict semver 2.0.0, as node-semver's `valid`, plus a leading `v`. */
 const NUM = '0|[1-9]\\d*';
 const PRE_ID = `(?:${NUM}|\\d*[a-zA-Z-][a-zA-Z0-9-]*)`;
-const SEMVER_RE = new RegExp(`^v?(${NUM})\\.(${NUM})\\.(${NUM})(?:-(${PRE_ID}(?:\\.${PRE_ID})*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$`);
+const SEMVER_RE = new RegExp(
+  `^v?(${NUM})\\.(${NUM})\\.(${NUM})(?:-(${PRE_ID}(?:\\.${PRE_ID})*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$`,
+);
 
 export interface SemVer {
   /** As written (`v1.2.3`). */
@@ -25,5 +27,13 @@ export function parseSemver(s: string): SemVer | undefined {
   if (![major, minor, patch].every(Number.isSafeInteger)) return undefined;
   const prerelease = m[4] ? m[4].split('.') : [];
   const build = m[5] ? m[5].split('.') : [];
-  return { raw, major, minor, patch, prerelease, build, version: `${major}.${minor}.${patch}${prerelease.length ? `-${prerelease.join('.')}` : ''}` };
+  return {
+    raw,
+    major,
+    minor,
+    patch,
+    prerelease,
+    build,
+    version: `${major}.${minor}.${patch}${prerelease.length ? `-${prerelease.join('.')}` : ''}`,
+  };
 }

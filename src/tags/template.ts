@@ -122,16 +122,23 @@ export function checkTemplate(parts: TemplatePart[], allowed: Record<string, Exp
     if (typeof p === 'string') continue;
     const spec = allowed[p.name];
     if (!spec) {
-      const names = Object.keys(allowed).map((n) => `{{${n}}}`).join(', ');
+      const names = Object.keys(allowed)
+        .map((n) => `{{${n}}}`)
+        .join(', ');
       throw new TemplateError(`${p.source}: unknown expression "${p.name}" here (available: ${names || 'none'})`);
     }
     const [min, max] = typeof spec.args === 'number' ? [spec.args, spec.args] : spec.args;
     if (p.args.length < min || p.args.length > max) {
       const want = min === max ? `${min}` : `${min} to ${max}`;
-      throw new TemplateError(`${p.source}: ${p.name} takes ${want} quoted argument(s), got ${p.args.length}${p.name.endsWith('date') ? ` (e.g. {{${p.name} 'YYYYMMDD'}})` : ''}`);
+      throw new TemplateError(
+        `${p.source}: ${p.name} takes ${want} quoted argument(s), got ${p.args.length}${p.name.endsWith('date') ? ` (e.g. {{${p.name} 'YYYYMMDD'}})` : ''}`,
+      );
     }
     for (const k of Object.keys(p.hash)) {
-      if (!spec.hash?.includes(k)) throw new TemplateError(`${p.source}: unknown attribute ${k}= for ${p.name}${spec.hash?.length ? ` (allowed: ${spec.hash.join(', ')})` : ''}`);
+      if (!spec.hash?.includes(k))
+        throw new TemplateError(
+          `${p.source}: unknown attribute ${k}= for ${p.name}${spec.hash?.length ? ` (allowed: ${spec.hash.join(', ')})` : ''}`,
+        );
     }
   }
 }

@@ -32,8 +32,14 @@ export function cyclonedxDocument(subject: SbomSubject, found: ImagePackages, to
     version: subject.digest,
     bomRef: subject.digest,
   });
-  image.purl = new PackageURL('oci', undefined, subject.name.split('/').at(-1)!, subject.digest,
-    { repository_url: subject.name, ...(subject.platform ? { platform: subject.platform } : {}) }, undefined).toString();
+  image.purl = new PackageURL(
+    'oci',
+    undefined,
+    subject.name.split('/').at(-1)!,
+    subject.digest,
+    { repository_url: subject.name, ...(subject.platform ? { platform: subject.platform } : {}) },
+    undefined,
+  ).toString();
   bom.metadata.component = image;
   bom.metadata.tools.components.add(new Models.Component(Enums.ComponentType.Application, tool.name, { version: tool.version }));
   if (timestamp) bom.metadata.timestamp = timestamp;

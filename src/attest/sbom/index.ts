@@ -5,7 +5,12 @@ export { CYCLONEDX_JSON, type SbomSubject, type SbomTool, type LayerSource };
 export { scanImagePackages } from './scan.js';
 
 /** The SBOM of one single-platform image, from its layers (bottom first). */
-export async function imageSbom(subject: SbomSubject, layers: readonly LayerSource[], tool: SbomTool, timestamp?: Date): Promise<{ mediaType: string; bytes: Buffer }> {
+export async function imageSbom(
+  subject: SbomSubject,
+  layers: readonly LayerSource[],
+  tool: SbomTool,
+  timestamp?: Date,
+): Promise<{ mediaType: string; bytes: Buffer }> {
   const found = await scanImagePackages(layers);
   return { mediaType: CYCLONEDX_JSON, bytes: cyclonedxDocument(subject, found, tool, timestamp) };
 }

@@ -9,7 +9,8 @@ export const PYTHON_METADATA = /\/[^/]+\.dist-info\/METADATA$/;
 function licenseOf(v: unknown): string | undefined {
   if (typeof v === 'string' && v.trim()) return v.trim();
   // The old form: { "type": "MIT" } (or a list of them).
-  if (v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { type?: unknown }).type === 'string') return (v as { type: string }).type;
+  if (v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { type?: unknown }).type === 'string')
+    return (v as { type: string }).type;
   return undefined;
 }
 
@@ -41,7 +42,11 @@ export function parsePythonMetadata(path: string, text: string): FoundPackage | 
   const name = header?.get('Name');
   const version = header?.get('Version');
   if (!header || !name || !version) return undefined;
-  const license = header.get('License-Expression') ?? (header.get('License') && header.get('License') !== 'UNKNOWN' && !header.get('License')!.includes('\n') ? header.get('License') : undefined);
+  const license =
+    header.get('License-Expression') ??
+    (header.get('License') && header.get('License') !== 'UNKNOWN' && !header.get('License')!.includes('\n')
+      ? header.get('License')
+      : undefined);
   return {
     ecosystem: 'pypi',
     name,

@@ -32,7 +32,11 @@ export function parseOsRelease(text: string): OsRelease | undefined {
   }
   const id = fields.get('ID');
   if (!id) return undefined;
-  return { id: id.toLowerCase(), ...(fields.get('VERSION_ID') ? { versionId: fields.get('VERSION_ID')! } : {}), ...(fields.get('PRETTY_NAME') ? { name: fields.get('PRETTY_NAME')! } : {}) };
+  return {
+    id: id.toLowerCase(),
+    ...(fields.get('VERSION_ID') ? { versionId: fields.get('VERSION_ID')! } : {}),
+    ...(fields.get('PRETTY_NAME') ? { name: fields.get('PRETTY_NAME')! } : {}),
+  };
 }
 
 /** The `distro` purl qualifier: debian-12, alpine-3.20. */
