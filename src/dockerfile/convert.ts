@@ -123,17 +123,7 @@ export class Converter {
     }
     const parent = image.toLowerCase() === 'scratch' ? undefined : this.stageOf(image, s.index);
     let state: StageState;
-    const variant: VariantSpec = {
-      name: this.variantName(s),
-      steps: [],
-      env: {},
-      labels: {},
-      annotations: {},
-      expose: [],
-      volumes: [],
-      stage: true,
-      pos: this.pos(s.from),
-    };
+    const variant = emptyStage(this.variantName(s), this.pos(s.from));
     let triggers: string[] = [];
     if (parent) {
       const p = await this.stage(parent);
@@ -352,18 +342,7 @@ export class Converter {
       );
     const name = `image-${ref.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-')}`.slice(0, 100);
     if (!this.imageVariants.has(name)) {
-      this.imageVariants.set(name, {
-        name,
-        base: ref,
-        steps: [],
-        env: {},
-        labels: {},
-        annotations: {},
-        expose: [],
-        volumes: [],
-        stage: true,
-        pos: this.pos(ins),
-      });
+      this.imageVariants.set(name, { ...emptyStage(name, this.pos(ins)), base: ref });
     }
     return name;
   }
@@ -398,4 +377,9 @@ function exposed(value: string, ins: Instruction): string[] {
   if (last < first || last - first > 1000 || last > 65535) throw new InstructionError(ins.pos, 'EXPOSE', `invalid port range "${value}"`);
   const proto = (m[3] ?? 'tcp').toLowerCase();
   return Array.from({ length: last - first + 1 }, (_, i) => `${first + i}/${proto}`);
+}
+
+/** A stage variant with nothing in it yet (the converter fills in its base, steps and config). */
+function emptyStage(name: string, pos: SourcePos): VariantSpec {
+  return { name, steps: [], env: {}, labels: {}, annotations: {}, expose: [], volumes: [], stage: true, pos };
 }

@@ -57,7 +57,7 @@ import {
   runStepKeyParts,
   stepEntries,
   stepKeyParts
-} from "./chunk-D2QXSBO3.js";
+} from "./chunk-Q4S7UQC3.js";
 import "./chunk-6AX7UCDQ.js";
 import "./chunk-ZALHLY2W.js";
 import "./chunk-BSCQ3SFG.js";
