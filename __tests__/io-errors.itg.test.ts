@@ -89,22 +89,20 @@ describe('a full disk', () => {
       '--cache-dir',
       join(ctx, 'cache'),
     ]);
+    // Found by the free-disk check before any work (src/plan/prereq.ts), with ENOSPC's exit code.
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain(`no space left on the device holding the output ${disk}/layout`);
-    expect(r.stderr).toMatch(/nothing was pushed and no tag was moved/);
+    expect(r.stderr).toContain(`not enough free disk for output ${disk}/layout: ${disk} has 1.0 MiB free`);
     expect(await tags('io/out')).toEqual(before);
   });
 
-  it('under the cache names the step, the build file line and the cache directory', async () => {
+  it('under the cache names the cache directory and the fix, before any work', async () => {
     const ctx = mkdtempSync(join(root, 'cache-'));
     writeFileSync(join(ctx, 'big.bin'), randomBytes(3 << 20));
     writeFileSync(join(ctx, 'oci-build.yml'), yaml(`${reg.host}/io/cache`, 'scratch'));
     const disk = await smallDisk('cache-disk');
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', disk]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain(
-      `${join(ctx, 'oci-build.yml')}:7: variant app: copy big.bin /big.bin: no space left on the device holding the cache ${disk}`,
-    );
+    expect(r.stderr).toContain(`not enough free disk for the layer cache (base layers and new layers): ${disk} has 1.0 MiB free`);
     expect(r.stderr).toMatch(/--cache-dir/);
     expect(await tags('io/cache')).toEqual({});
   });
@@ -118,8 +116,8 @@ describe('a full disk, fetching the base', () => {
     const disk = await smallDisk('fetch-disk');
     const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--push', '--tag', 'v1', '--cache-dir', disk]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toContain(`no space left on the device holding the cache ${disk}`);
-    expect(r.stderr).toMatch(/free space there, or give another directory with --cache-dir/);
+    expect(r.stderr).toContain(`not enough free disk for the layer cache (base layers and new layers): ${disk} has`);
+    expect(r.stderr).toMatch(/free some space there, or point it elsewhere with --cache-dir/);
     expect(await tags('io/fetch')).toEqual({});
   });
 });

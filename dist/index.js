@@ -19,7 +19,7 @@ import {
   require_dist,
   runMerge,
   runPipeline
-} from "./chunks/chunk-Q4S7UQC3.js";
+} from "./chunks/chunk-OZX7VCQ3.js";
 import "./chunks/chunk-6AX7UCDQ.js";
 import "./chunks/chunk-ZALHLY2W.js";
 import {

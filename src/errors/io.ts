@@ -80,7 +80,8 @@ export function stepIoError(
       e.syscall === 'lstat' ||
       e.syscall === 'stat' ||
       e.syscall === 'opendir' ||
-      e.syscall === 'readlink'
+      e.syscall === 'readlink' ||
+      e.syscall === 'access'
     ) {
       return new IoError(
         `${at}: cannot read${path}: permission denied (${e.code}); make it readable by the user running oci-build (chmod a+r for a file, a+rx for a directory), or leave it out of the copy`,

@@ -1,8 +1,10 @@
 import { constants, type Dirent } from 'node:fs';
 import { access, lstat, readdir, statfs } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { CopyStep, VariantSpec } from '../config/model.js';
 import type { Plan } from './plan.js';
+import { describeStep } from '../build/steps.js';
+import { IoError, stepIoError } from '../errors/io.js';
 
 /**
  * Checks made before any work, so a build does not fail half-way for a reason known at the
@@ -32,14 +34,8 @@ export async function checkSources(p: Plan): Promise<number> {
     const st = await lstat(path);
     if (st.isSymbolicLink()) return;
     const mode = st.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK;
-    try {
-      await access(path, mode);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new PrereqError(
-        `variant ${v.name}, step ${index + 1}: cannot read ${relative(p.buildFile.context, path) || '.'} in the build context (${code}) (fix: make it readable by this user, e.g. chmod a+r${st.isDirectory() ? 'x' : ''} ${path}, or leave it out of the copy)`,
-      );
-    }
+    // Thrown as is: the caller names the step, the build file line and the fix (src/errors/io.ts).
+    await access(path, mode);
     if (st.isFile()) bytes += st.size;
     if (st.isDirectory()) {
       const names: Dirent[] = await readdir(path, { withFileTypes: true });
@@ -47,8 +43,14 @@ export async function checkSources(p: Plan): Promise<number> {
     }
   };
   for (const v of p.variants) {
-    for (const [i, s] of v.steps.entries())
-      if (s.kind === 'copy' && s.from === undefined) for (const m of copySources(s)) await visit(v, i, m);
+    for (const [i, s] of v.steps.entries()) {
+      if (s.kind !== 'copy' || s.from !== undefined) continue;
+      try {
+        for (const m of copySources(s)) await visit(v, i, m);
+      } catch (err) {
+        throw stepIoError(err, `${s.pos.file}:${s.pos.line}`, `variant ${v.name}: ${describeStep(s)}`, 'cache');
+      }
+    }
   }
   return bytes;
 }
@@ -82,8 +84,11 @@ export async function checkDisk(dirs: { cache: string; outputs: string[] }, need
   for (const w of want) {
     const { at, free } = await freeBytes(w.dir);
     if (free < w.bytes) {
-      throw new PrereqError(
+      // ENOSPC, found before any work: the same exit code as running out of space half-way.
+      throw new IoError(
         `not enough free disk for ${w.what}: ${at} has ${(free / MiB).toFixed(1)} MiB free, the build needs about ${(w.bytes / MiB).toFixed(1)} MiB (fix: free some space there, or point it elsewhere with --cache-dir / the output path)`,
+        'ENOSPC',
+        1,
       );
     }
   }

@@ -57,7 +57,7 @@ import {
   runStepKeyParts,
   stepEntries,
   stepKeyParts
-} from "./chunk-Q4S7UQC3.js";
+} from "./chunk-OZX7VCQ3.js";
 import "./chunk-6AX7UCDQ.js";
 import "./chunk-ZALHLY2W.js";
 import "./chunk-BSCQ3SFG.js";
