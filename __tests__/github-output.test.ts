@@ -23,6 +23,10 @@ const rows: SummaryRow[] = [
     layersReused: 4,
     durationMs: 2500,
     pushed: true,
+    attestations: {
+      [D2]: { provenance: `sha256:${'a'.repeat(64)}` },
+      [`sha256:${'3'.repeat(64)}`]: { provenance: `sha256:${'b'.repeat(64)}`, sbom: `sha256:${'c'.repeat(64)}` },
+    },
   },
   {
     variant: 'base',
@@ -62,6 +66,16 @@ describe('renderSummary', () => {
     expect(claude).toContain('2.50 s');
     expect(bodyRows[0]).toContain('<td>–</td><td>–</td></tr>'); // no layer stats, no time
     expect(bodyRows[0]).toContain('<code>main</code>');
+  });
+
+  it('an attestations column: counts per kind, each subject and artifact manifest when unfolded', () => {
+    const claude = bodyRows[1]!;
+    expect(claude).toContain('<details><summary>2 provenance, 1 SBOM</summary>');
+    expect(claude).toContain(
+      '<code>sha256:333333333333</code>: provenance <code>sha256:bbbbbbbbbbbb</code>, sbom <code>sha256:cccccccccccc</code>',
+    );
+    expect(claude).toContain('<code>sha256:222222222222</code>: provenance <code>sha256:aaaaaaaaaaaa</code>');
+    expect(text).toContain('<th>Attestations</th>');
   });
 
   it('digest map JSON in a collapsed block', () => {

@@ -317,6 +317,7 @@ export async function run(): Promise<void> {
             layersReused: total - own,
             durationMs: Date.now() - started,
             pushed: e.pushed,
+            ...(e.attestations ? { attestations: e.attestations } : {}),
           };
         });
         await writeSummary(renderSummary(rows, r.digestMap));

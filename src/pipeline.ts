@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { buildFileHash, writePartial } from './distribute/partial.js';
+import { baseOf, buildFileHash, onlySubjects, writePartial } from './distribute/partial.js';
 import { parseReference, formatRepository } from './oci/reference.js';
 import { formatPlatform } from './oci/platform.js';
 import { assembleVariant } from './build/assemble.js';
@@ -23,7 +23,7 @@ import { formatMs, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress/progress.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
 import { outputError } from './errors/io.js';
-import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
+import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt, referrersOf } from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
 import { writeRecords } from './cache/registry-cache-write.js';
 import type { UsedLayer } from './cache/layer-cache.js';
@@ -135,7 +135,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       return { variant: r, ...(repo ? { repo } : {}), image: ref ? formatRepository(ref) : v.name, tags: p.tags.get(v.name) ?? [] };
     });
     // Only what goes somewhere is attested (the SBOM reads every layer).
-    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci');
+    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci' || o.kind === 'oci-archive');
     const imageOf = (name: string) => sinkImages.find((s) => s.variant.variant === name)!.image;
     const attestations = await attestBuilt(
       p.buildFile,
@@ -156,6 +156,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     for (const s of sinkImages) {
       const r = s.variant;
       const attested = attestationDigestsOf(attestations, r.variant);
+      if (attested) s.referrers = referrersOf(attestations, r.variant);
       recorder.record(r.variant, {
         image: s.image,
         digest: r.tagged.digest,
@@ -184,6 +185,10 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
           try {
             await sink.write(sinkImages);
             if (spec.kind === 'oci') await attachLayout(resolve(spec.path), attestations);
+            if (spec.kind === 'docker-archive' && attestations.length)
+              logger.warn(
+                `output: ${sink.description} holds no attestations (docker load has no place for them): use oci-archive: or oci: to keep them`,
+              );
           } catch (err) {
             throw outputError(err, sink.description, resolve(spec.path), inputs.push);
           }
@@ -224,8 +229,14 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
                         mediaType: i.manifestDescriptor.mediaType,
                         totalSize: i.totalSize,
                         ...(i.manifestDescriptor.platform?.variant ? { variant: i.manifestDescriptor.platform.variant } : {}),
+                        ...baseOf(i.manifest),
                       },
                     ]),
+                  ),
+                  // The platform manifests' attestations (this job pushes no index): the merged map lists them.
+                  ...onlySubjects(
+                    recorder.toJSON()[r.variant]!.attestations,
+                    r.images.map((i) => i.manifestDescriptor.digest),
                   ),
                 }
               : { kind: 'entry' as const, entry: recorder.toJSON()[r.variant]! },

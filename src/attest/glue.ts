@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { BuildFile, VariantSpec } from '../config/model.js';
+import type { Descriptor } from '../oci/types.js';
 import type { GitContext } from '../github/context.js';
 import { isDigest, sha256, type Digest } from '../oci/digest.js';
 import { formatPlatform } from '../oci/platform.js';
@@ -23,6 +24,7 @@ import {
   type RunFacts,
   type SubjectAttestations,
 } from './attest.js';
+import { artifactManifest } from './artifact.js';
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
 import { runSigner, type SigningSetup } from './sign-all.js';
@@ -38,6 +40,16 @@ export interface AttestInputs {
 }
 
 const TOOL = { name: 'oci-build-action', version: pkg.version };
+
+/**
+ * SLSA wants the builder id as a URI. On the Actions runtime it is the action's repository at its
+ * ref. The CLI has no hosted identity to name (a https URL would claim one), so it is a URN naming
+ * the tool and its version: a valid RFC 3986 URI a verifier's policy can pin, leaking no host name.
+ */
+export function builderId(action: string | undefined, ref: string | undefined, serverUrl = 'https://github.com'): string {
+  if (action) return `${serverUrl}/${action}${ref ? `@${ref}` : ''}`;
+  return `urn:${TOOL.name}:cli:v${TOOL.version}`;
+}
 
 /** The run's facts: build file, source and workflow (on GitHub), the builder, the args. */
 async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
@@ -65,7 +77,7 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
         }
       : {}),
     builder: {
-      id: action ? `${git?.serverUrl ?? 'https://github.com'}/${action}@${env.GITHUB_ACTION_REF ?? ''}` : `${TOOL.name} CLI`,
+      id: builderId(action, env.GITHUB_ACTION_REF, git?.serverUrl),
       version: TOOL.version,
     },
     args: bf.args,
@@ -164,4 +176,66 @@ export async function attachLayout(dir: string, list: SubjectAttestations[]): Pr
 export function attestationDigestsOf(list: SubjectAttestations[], variant: string): AttestationDigests | undefined {
   const mine = list.filter((s) => s.variant === variant);
   return mine.length ? digestsOf(mine) : undefined;
+}
+
+/** A variant's artifact manifests, for the outputs that hold referrers (OCI archive). */
+export function referrersOf(list: SubjectAttestations[], variant: string): ReturnType<typeof artifactManifest>[] {
+  return list.filter((s) => s.variant === variant).flatMap((sa) => sa.attestations.map((a) => artifactManifest(sa.subject, a)));
+}
+
+/** An index the merge job of a distributed build assembled from the platform manifests the build jobs pushed. */
+export interface MergedIndex {
+  variant: string;
+  image: string;
+  index: Descriptor;
+  platforms: { manifest: Descriptor; platform: string; base?: { ref: string; digest: Digest } }[];
+}
+
+/**
+ * The merge job's own attestations: a provenance statement per assembled index (the platform
+ * manifests keep theirs, attached by the jobs that built them). No SBOM: an index has no files.
+ */
+export async function attestMerged(
+  bf: BuildFile,
+  specs: VariantSpec[],
+  merged: MergedIndex[],
+  inp: AttestInputs,
+  logger: Logger,
+): Promise<SubjectAttestations[]> {
+  if (!inp.provenance) return [];
+  const run = await runFacts(bf, inp);
+  const sign = inp.signing
+    ? runSigner({ ...inp.signing, subjectName: (v) => merged.find((m) => m.variant === v)!.image }, inp.env, logger)
+    : undefined;
+  const settings: AttestSettings = {
+    provenance: inp.provenance,
+    sbom: false,
+    ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}),
+  };
+  const out: SubjectAttestations[] = [];
+  for (const m of merged) {
+    const all = await attestVariant(
+      {
+        variant: m.variant,
+        image: m.image,
+        index: m.index,
+        steps: specs.find((s) => s.name === m.variant)?.steps ?? [],
+        images: m.platforms.map((p) => ({ manifest: p.manifest, platform: p.platform, layers: [], ...(p.base ? { base: p.base } : {}) })),
+      },
+      run,
+      settings,
+      TOOL,
+    );
+    const mine = all.filter((sa) => sa.subject.digest === m.index.digest);
+    if (sign) await sign(mine);
+    out.push(...mine);
+  }
+  return out;
+}
+
+/** variant -> the digest map's attestations of the merge job's own subjects. */
+export function digestsOfMerged(list: SubjectAttestations[]): Record<string, AttestationDigests> {
+  const out: Record<string, AttestationDigests> = {};
+  for (const v of new Set(list.map((s) => s.variant))) out[v] = digestsOf(list.filter((s) => s.variant === v));
+  return out;
 }

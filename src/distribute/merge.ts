@@ -12,6 +12,7 @@ import { RegistryPublisher, type PublishTarget } from '../output/publisher.js';
 import { DigestMapRecorder, type DigestMap, type DigestMapEntry } from '../output/digest-map.js';
 import { buildFileHash, readPartial, type PartialMap, type PartialPlatform } from './partial.js';
 import { formatMs, type Logger } from '../log.js';
+import { attachPushed, attestMerged, digestsOfMerged, type MergedIndex } from '../attest/glue.js';
 
 export class MergeError extends Error {
   constructor(readonly problems: string[]) {
@@ -49,6 +50,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
   const targets: PublishTarget[] = [];
   const recorder = new DigestMapRecorder();
   const checks: { repo: { registry: string; repository: string }; d: Descriptor }[] = [];
+  const merged: MergedIndex[] = [];
   for (const v of p.variants) {
     const found = partials.filter(({ map }) => map.variants[v.name]);
     if (!v.image) continue; // plan() already requires an image when pushing
@@ -107,6 +109,24 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     };
     const tags = p.tags.get(v.name) ?? [];
     targets.push({ variant, repo, tags });
+    merged.push({
+      variant: v.name,
+      image,
+      index: index.descriptor,
+      platforms: platforms.map((plat, i) => ({
+        manifest: manifests[i]!,
+        platform: plat,
+        ...(chosen.get(plat)!.base ? { base: chosen.get(plat)!.base! } : {}),
+      })),
+    });
+    // The platform manifests' attestations, as the build jobs recorded them.
+    const platformAttestations = Object.assign(
+      {},
+      ...found.map(({ map }) => {
+        const pv = map.variants[v.name];
+        return pv?.kind === 'platforms' ? (pv.attestations ?? {}) : {};
+      }),
+    );
     recorder.record(v.name, {
       image,
       digest: index.descriptor.digest,
@@ -116,6 +136,7 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
       size: variant.totalSize,
       pushed: true,
       platforms: Object.fromEntries(platforms.map((plat) => [plat, { digest: chosen.get(plat)!.digest, size: chosen.get(plat)!.size }])),
+      ...(Object.keys(platformAttestations).length ? { attestations: platformAttestations } : {}),
     });
   }
   if (problems.length) throw new MergeError(problems);
@@ -138,8 +159,29 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     );
     if (missing.length)
       throw new MergeError(missing.sort().map((m) => `manifest ${m} is not in the registry: the build job that made it did not push it`));
+    const attestations = await attestMerged(
+      p.buildFile,
+      p.variants,
+      merged,
+      {
+        provenance: inputs.provenance ?? false,
+        sbom: false,
+        sourceDateEpoch: inputs.sourceDateEpoch,
+        git: inputs.git,
+        env: inputs.env,
+        ...(inputs.signing ? { signing: inputs.signing } : {}),
+      },
+      logger,
+    );
+    for (const [variant, own] of Object.entries(digestsOfMerged(attestations))) {
+      const e = recorder.toJSON()[variant]!;
+      recorder.record(variant, { ...e, attestations: { ...e.attestations, ...own } });
+    }
     const publisher = new RegistryPublisher(client, logger);
-    const stats = await logger.group('push', () => publisher.publish(targets));
+    // The indexes' provenance goes up after the indexes and before any tag moves, as in a build.
+    const stats = await logger.group('push', () =>
+      publisher.publish(targets, { beforeTags: () => attachPushed(client, attestations, targets) }),
+    );
     logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);
   } finally {
     await client.close();

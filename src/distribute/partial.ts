@@ -29,10 +29,15 @@ export interface PartialPlatform {
   totalSize: number;
   /** The platform variant as the image spells it (arm64's "v8", from its base), for the index entry. */
   variant?: string;
+  /** The base image it was built on (for the index's provenance). */
+  base?: { ref: string; digest: Digest };
 }
 
+/** Subject digest -> kind -> artifact manifest digest, as in the digest map. */
+export type PartialAttestations = Record<string, Partial<Record<'provenance' | 'sbom', Digest>>>;
+
 export type PartialVariant =
-  | { kind: 'platforms'; image: string; platforms: Record<string, PartialPlatform> }
+  | { kind: 'platforms'; image: string; platforms: Record<string, PartialPlatform>; attestations?: PartialAttestations }
   | { kind: 'entry'; entry: DigestMapEntry };
 
 const digestRe = /^sha256:[a-f0-9]{64}$/;
@@ -42,7 +47,12 @@ const platformSchema = z.object({
   mediaType: z.string(),
   totalSize: z.number().int().nonnegative(),
   variant: z.string().optional(),
+  base: z.object({ ref: z.string(), digest: z.string().regex(digestRe) }).optional(),
 });
+const attestationsSchema = z.record(
+  z.string().regex(digestRe),
+  z.object({ provenance: z.string().regex(digestRe).optional(), sbom: z.string().regex(digestRe).optional() }),
+);
 const entrySchema = z.object({
   image: z.string(),
   digest: z.string().regex(digestRe),
@@ -52,6 +62,7 @@ const entrySchema = z.object({
   size: z.number().int().nonnegative(),
   pushed: z.boolean(),
   platforms: z.record(z.string(), z.object({ digest: z.string().regex(digestRe), size: z.number().int().nonnegative() })).optional(),
+  attestations: attestationsSchema.optional(),
 });
 const partialSchema = z.object({
   kind: z.literal('oci-build-partial'),
@@ -61,7 +72,12 @@ const partialSchema = z.object({
   variants: z.record(
     z.string(),
     z.union([
-      z.object({ kind: z.literal('platforms'), image: z.string(), platforms: z.record(z.string(), platformSchema) }),
+      z.object({
+        kind: z.literal('platforms'),
+        image: z.string(),
+        platforms: z.record(z.string(), platformSchema),
+        attestations: attestationsSchema.optional(),
+      }),
       z.object({ kind: z.literal('entry'), entry: entrySchema }),
     ]),
   ),
@@ -93,4 +109,17 @@ export async function readPartial(path: string): Promise<PartialMap> {
     );
   }
   return r.data as PartialMap;
+}
+
+/** The base an image names in its annotations (org.opencontainers.image.base.*), for its partial entry. */
+export function baseOf(manifest: { annotations?: Record<string, string> }): { base?: { ref: string; digest: Digest } } {
+  const ref = manifest.annotations?.['org.opencontainers.image.base.name'];
+  const digest = manifest.annotations?.['org.opencontainers.image.base.digest'];
+  return ref && digest && digestRe.test(digest) ? { base: { ref, digest: digest as Digest } } : {};
+}
+
+/** The attestations of these subjects only, as a spreadable `{ attestations }` (nothing when none). */
+export function onlySubjects(all: PartialAttestations | undefined, subjects: readonly string[]): { attestations?: PartialAttestations } {
+  const kept = Object.entries(all ?? {}).filter(([s]) => subjects.includes(s));
+  return kept.length ? { attestations: Object.fromEntries(kept) } : {};
 }

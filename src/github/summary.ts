@@ -19,6 +19,8 @@ export interface SummaryRow {
   layersReused?: number;
   durationMs?: number;
   pushed: boolean;
+  /** The digest map's attestations: subject digest -> kind -> artifact manifest digest. */
+  attestations?: Record<string, Partial<Record<'provenance' | 'sbom', string>>>;
 }
 
 /** Digest maps bigger than this are not inlined (a step summary holds 1 MiB at most). */
@@ -44,13 +46,30 @@ function layers(r: SummaryRow): string {
   return `${r.layersPushed ?? 0} pushed / ${r.layersReused ?? 0} reused`;
 }
 
+/** "2 provenance, 1 SBOM", with each subject's artifact manifests listed when unfolded. */
+function attestationsCell(r: SummaryRow): string {
+  const subjects = Object.entries(r.attestations ?? {});
+  if (!subjects.length) return '–';
+  const count = (k: 'provenance' | 'sbom') => subjects.filter(([, a]) => a[k]).length;
+  const parts = [count('provenance') ? `${count('provenance')} provenance` : '', count('sbom') ? `${count('sbom')} SBOM` : ''];
+  const list = subjects
+    .map(
+      ([subject, a]) =>
+        `${code(shortDigest(subject))}: ${Object.entries(a)
+          .map(([k, d]) => `${escapeHtml(k)} ${code(shortDigest(d))}`)
+          .join(', ')}`,
+    )
+    .join('<br>');
+  return `<details><summary>${escapeHtml(parts.filter(Boolean).join(', '))}</summary>${list}</details>`;
+}
+
 /**
  * The job summary: one table with a row per variant, then the digest map JSON in a collapsed
  * block. Every value is HTML-escaped. Pure; see {@link writeSummary}.
  */
 export function renderSummary(rows: readonly SummaryRow[], digestMap: object): string {
   const pushed = rows.filter((r) => r.pushed).length;
-  const head = ['Variant', 'Image', 'Digest', 'Tags', 'Platforms', 'Size', 'Layers', 'Time'];
+  const head = ['Variant', 'Image', 'Digest', 'Tags', 'Platforms', 'Size', 'Layers', 'Attestations', 'Time'];
   const lines: string[] = [];
   lines.push(`### oci-build: ${rows.length} image${rows.length === 1 ? '' : 's'} built${pushed ? `, ${pushed} pushed` : ', none pushed'}`);
   lines.push('');
@@ -65,6 +84,7 @@ export function renderSummary(rows: readonly SummaryRow[], digestMap: object): s
       r.platforms.length ? r.platforms.map(escapeHtml).join('<br>') : '–',
       escapeHtml(formatBytes(r.size)),
       escapeHtml(layers(r)),
+      attestationsCell(r),
       r.durationMs === undefined ? '–' : escapeHtml(formatMs(r.durationMs)),
     ];
     lines.push(`<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`);

@@ -1,5 +1,15 @@
 import type { BuiltVariant } from '../image/image.js';
 import type { RepositoryRef } from '../oci/layer.js';
+import type { Descriptor } from '../oci/types.js';
+
+/** An OCI 1.1 referrer of one of the variant's images (an attestation's artifact manifest), for layout-shaped outputs. */
+export interface SinkReferrer {
+  /** The index entry: the artifact manifest's descriptor with its artifactType. */
+  descriptor: Descriptor;
+  bytes: Buffer;
+  /** The blobs it needs (the empty config, the attestation). */
+  blobs: { digest: Descriptor['digest']; size: number; bytes: Buffer }[];
+}
 
 /** One variant as every sink receives it: the built images, and where and under which tags they go. */
 export interface SinkImage {
@@ -10,6 +20,8 @@ export interface SinkImage {
   image: string;
   /** Tag names (not references). */
   tags: string[];
+  /** Attestations attached to the variant's images; sinks that can hold referrers write them. */
+  referrers?: SinkReferrer[];
 }
 
 /**
