@@ -110,6 +110,9 @@ describe('provenance and SBOM through the CLI', () => {
           expect(doc.predicate.buildDefinition.resolvedDependencies.some((d: any) => d.uri === `oci://${reg.host}/base/multi:latest`)).toBe(
             true,
           );
+          // SLSA wants a URI: the CLI names itself by a URN with its version.
+          expect(doc.predicate.runDetails.builder.id).toMatch(/^urn:oci-build-action:cli:v\d+\.\d+\.\d+/);
+          expect(new URL(doc.predicate.runDetails.builder.id).protocol).toBe('urn:');
         } else {
           expect(doc.components.map((c: any) => c.purl)).toContain('pkg:npm/left-pad@1.3.0');
         }
@@ -163,6 +166,53 @@ describe('provenance and SBOM through the CLI', () => {
     }
     // The variant is still found by its ref name.
     expect((await run('skopeo', ['inspect', '--raw', `oci:${layout}:app`])).stdout).toContain('manifests');
+  }, 300_000);
+
+  it('an OCI archive holds the referrers as the layout does; a docker archive cannot, and the build says so', async () => {
+    const archive = join(work, 'app.oci.tar');
+    const docker = join(work, 'app.docker.tar');
+    const map = join(work, 'archive.json');
+    const r = await cli(
+      [
+        'build',
+        '--config',
+        join(work, 'oci-build.yml'),
+        '--output',
+        `oci-archive:${archive}`,
+        '--output',
+        `docker-archive:${docker}`,
+        '--digest-map',
+        map,
+        '--cache-dir',
+        join(work, 'cache'),
+      ],
+      { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } },
+    );
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const attested = (JSON.parse(readFileSync(map, 'utf8')) as Record<string, Entry>).app!.attestations!;
+    const dir = join(work, 'archive-x');
+    await run('mkdir', ['-p', dir]);
+    await run('tar', ['-xf', archive, '-C', dir]);
+    const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+    expect(validateOci('index', index)).toEqual([]);
+    const referrers = index.manifests.filter((m: any) => m.artifactType);
+    // Every attestation of the digest map, once, with its subject: the platform manifests and the index.
+    const expected = Object.entries(attested).flatMap(([subject, a]) => Object.values(a).map((d) => [d, subject]));
+    expect(referrers.map((m: any) => m.digest).sort()).toEqual(expected.map(([d]) => d).sort());
+    for (const [digest, subject] of expected) {
+      const art = JSON.parse(readFileSync(join(dir, 'blobs/sha256', digest!.slice(7)), 'utf8'));
+      expect(validateOci('manifest', art)).toEqual([]);
+      expect(art.subject.digest).toBe(subject);
+      // Its blobs are in the archive too.
+      for (const b of [art.config, ...art.layers]) expect(readFileSync(join(dir, 'blobs/sha256', b.digest.slice(7))).length).toBe(b.size);
+    }
+    // skopeo still reads the variant by its ref name, and the index lists only the real platforms.
+    const app = JSON.parse((await run('skopeo', ['inspect', '--raw', `oci-archive:${archive}:app`])).stdout);
+    expect(app.manifests.map((m: any) => m.platform.architecture).sort()).toEqual(['amd64', 'arm64']);
+    // docker load reads manifest.json only: the attestations have no place there, and the log says where they can go.
+    expect(r.stderr).toMatch(/docker archive .* holds no attestations .*use oci-archive: or oci:/);
+    const listed = (await run('tar', ['-tf', docker])).stdout;
+    for (const [digest] of expected) expect(listed).not.toContain(digest!.slice(7));
   }, 300_000);
 
   it('nothing is attached when the build fails', async () => {

@@ -259,13 +259,84 @@ describe('distributed builds', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/0 blobs uploaded \(0 B\)/);
     const merged = readFileSync(join(ctx, 'merged.json'), 'utf8');
-    // Same inputs, same result: the single-job map with the other registry's host.
-    // (The merge does not carry attestations into the map yet, nor make the index's provenance.)
+    // Same inputs, same result: the single-job map with the other registry's host. The attestations'
+    // digests differ (their statements name the registry), their subjects do not.
     const noAttestations = (m: object) => JSON.parse(JSON.stringify(m, (k, v: unknown) => (k === 'attestations' ? undefined : v)));
     expect(noAttestations(JSON.parse(merged.replaceAll(reg2.host, reg.host)))).toEqual(noAttestations(map));
+    const mergedMap = JSON.parse(merged) as Record<string, { digest: string; attestations: Record<string, Record<string, string>> }>;
+    for (const v of ['coop', 'tools', 'plain'])
+      expect(Object.keys(mergedMap[v]!.attestations).sort()).toEqual(Object.keys((map as any)[v].attestations).sort());
     expect((await raw(`${reg2.host}/mp/coop:v1`)).digest).toBe(map.coop!.digest);
     expect((await raw(`${reg2.host}/mp/tools:v1`)).digest).toBe(map.tools!.digest);
     expect((await raw(`${reg2.host}/mp/plain:v1`)).digest).toBe((map as Record<string, { digest: string }>).plain!.digest);
+  });
+
+  const merge = (tag: string, extra: string[] = []) =>
+    cli(
+      [
+        'merge',
+        '--config',
+        join(ctx, 'oci-build.yml'),
+        ...['amd64', 'arm64', 'plain'].flatMap((n) => ['--partial', partial(n)]),
+        '--tag',
+        tag,
+        '--digest-map',
+        join(ctx, `merged-${tag}.json`),
+        '--cache-dir',
+        join(ctx, 'cache-merge'),
+        ...extra,
+      ],
+      { env: { ...env(), SOURCE_DATE_EPOCH: '1700000000' } },
+    );
+  const fallback = async (repo: string, subject: string) =>
+    JSON.parse((await raw(`${reg2.host}/${repo}:sha256-${subject.slice(7)}`)).text) as {
+      manifests: { digest: string; artifactType: string }[];
+    };
+
+  it("the merge attests each index; the platform manifests keep the build jobs' attestations; a re-run adds nothing", async () => {
+    await distributedJobs();
+    const r = await merge('v3');
+    expect(r.code, r.stderr).toBe(0);
+    const coop = JSON.parse(readFileSync(join(ctx, 'merged-v3.json'), 'utf8')).coop as {
+      digest: string;
+      platforms: Record<string, { digest: string }>;
+      attestations: Record<string, { provenance?: string; sbom?: string }>;
+    };
+    // The partial maps carried the platform manifests' attestations into the merged map, as the jobs attached them.
+    for (const arch of ['amd64', 'arm64']) {
+      const pm = JSON.parse(readFileSync(partial(arch), 'utf8')).variants.coop;
+      const subject = coop.platforms[`linux/${arch}`]!.digest;
+      expect(pm.attestations[subject]).toEqual(coop.attestations[subject]);
+      expect(Object.keys(coop.attestations[subject]!).sort()).toEqual(['provenance', 'sbom']);
+      expect((await fallback('mp/coop', subject)).manifests.map((m) => m.digest).sort()).toEqual(
+        Object.values(coop.attestations[subject]!).sort(),
+      );
+    }
+    // The index's own provenance, made by the merge job: a referrer whose subject is the index.
+    const own = coop.attestations[coop.digest]!;
+    expect(Object.keys(own)).toEqual(['provenance']);
+    const idx = await fallback('mp/coop', coop.digest);
+    expect(validateOci('index', idx)).toEqual([]);
+    expect(idx.manifests).toEqual([expect.objectContaining({ digest: own.provenance, artifactType: 'application/vnd.in-toto+json' })]);
+    const art = JSON.parse((await raw(`${reg2.host}/mp/coop@${own.provenance}`)).text);
+    expect(art.subject.digest).toBe(coop.digest);
+    const statement = (await (await fetch(`${reg2.url}/v2/mp/coop/blobs/${art.layers[0].digest}`)).json()) as any;
+    expect(statement.subject).toEqual([{ name: `${reg2.host}/mp/coop`, digest: { sha256: coop.digest.slice(7) } }]);
+    expect(statement.predicate.buildDefinition.resolvedDependencies.map((d: any) => d.uri)).toContain(`oci://${baseRef}`);
+    // The image index still lists only the real platforms.
+    const index = JSON.parse((await raw(`${reg2.host}/mp/coop:v3`)).text);
+    expect(index.manifests.map((m: any) => m.platform.architecture).sort()).toEqual(['amd64', 'arm64']);
+
+    // A re-run of the merge: the same attestation digests, no entry added.
+    const before = (await raw(`${reg2.host}/mp/coop:sha256-${coop.digest.slice(7)}`)).text;
+    expect((await merge('v3')).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(ctx, 'merged-v3.json'), 'utf8')).coop.attestations).toEqual(coop.attestations);
+    expect((await raw(`${reg2.host}/mp/coop:sha256-${coop.digest.slice(7)}`)).text).toBe(before);
+    // Another job attaching a different statement to the same index keeps the first one's entry.
+    expect((await merge('v4', ['--provenance', 'mode=max'])).code).toBe(0);
+    const max = JSON.parse(readFileSync(join(ctx, 'merged-v4.json'), 'utf8')).coop.attestations[coop.digest].provenance;
+    expect(max).not.toBe(own.provenance);
+    expect((await fallback('mp/coop', coop.digest)).manifests.map((m) => m.digest)).toEqual([own.provenance, max]);
   });
 
   it('a missing partial map fails the merge with a list of what is missing', async () => {
