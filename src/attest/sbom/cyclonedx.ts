@@ -43,6 +43,7 @@ export function cyclonedxDocument(subject: SbomSubject, found: ImagePackages, to
   bom.metadata.component = image;
   bom.metadata.tools.components.add(new Models.Component(Enums.ComponentType.Application, tool.name, { version: tool.version }));
   if (timestamp) bom.metadata.timestamp = timestamp;
+  for (const note of found.notes ?? []) bom.metadata.properties.add(new Models.Property('oci-build:sbom:incomplete', note));
   if (found.os) {
     const os = new Models.Component(Enums.ComponentType.OperatingSystem, found.os.id, {
       ...(found.os.versionId ? { version: found.os.versionId } : {}),

@@ -2,7 +2,7 @@
  * Packages found in an image's final file system, one shape for every ecosystem. The readers in
  * this folder only parse package databases; finding and reading the files is scan.ts's job.
  */
-export type Ecosystem = 'deb' | 'apk' | 'npm' | 'pypi';
+export type Ecosystem = 'deb' | 'apk' | 'rpm' | 'npm' | 'pypi' | 'golang' | 'cargo';
 
 export interface FoundPackage {
   ecosystem: Ecosystem;

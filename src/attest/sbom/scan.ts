@@ -11,6 +11,8 @@ import { APK_INSTALLED, parseApkInstalled } from './apk.js';
 import { DPKG_STATUS, parseDpkgStatus } from './dpkg.js';
 import { NODE_MANIFEST, PYTHON_METADATA, parseNodePackage, parsePythonMetadata } from './lang.js';
 import { parseOsRelease, type FoundPackage, type OsRelease } from './packages.js';
+import { scanBigFiles } from './executables.js';
+import { RPMDB_SQLITE } from './rpm.js';
 
 export type { LayerSource };
 
@@ -19,10 +21,17 @@ const OS_RELEASE = ['/etc/os-release', '/usr/lib/os-release'];
 const MAX_LANGUAGE_FILES = 20_000;
 /** Language manifests larger than this are skipped (a real package.json or METADATA header is far smaller). */
 const MAX_LANGUAGE_FILE_SIZE = 1 << 20;
+/** Executables looked into for Go build info and cargo-auditable data (streamed, never buffered whole). */
+const MAX_EXECUTABLES = 20_000;
+/** Smaller files are scripts or stubs, not linked programs. */
+const MIN_EXECUTABLE_SIZE = 4096;
+const RPM_BERKELEY_DB = ['/var/lib/rpm/Packages', '/usr/lib/sysimage/rpm/Packages'];
 
 export interface ImagePackages {
   os?: OsRelease;
   packages: FoundPackage[];
+  /** What was found but could not be read (the document says so rather than look complete). */
+  notes?: string[];
 }
 
 const text = (b: Buffer | null | undefined): string | undefined => (b ? b.toString('utf8') : undefined);
@@ -39,7 +48,10 @@ export async function scanImagePackages(layers: readonly LayerSource[]): Promise
   if (apk) packages.push(...parseApkInstalled(apk, os));
 
   const candidates: string[] = [];
+  const executables = new Set<string>();
   for (const [path, info] of first.paths ?? []) {
+    if (info.type === 'file' && info.mode & 0o111 && (info.size ?? 0) >= MIN_EXECUTABLE_SIZE && executables.size < MAX_EXECUTABLES)
+      executables.add(path);
     if (info.type !== 'file' || (info.size ?? 0) > MAX_LANGUAGE_FILE_SIZE) continue;
     if (NODE_MANIFEST.test(path) || PYTHON_METADATA.test(path)) candidates.push(path);
     if (candidates.length >= MAX_LANGUAGE_FILES) break;
@@ -53,7 +65,17 @@ export async function scanImagePackages(layers: readonly LayerSource[]): Promise
       if (found) packages.push(found);
     }
   }
-  return { ...(os ? { os } : {}), packages: dedupe(packages) };
+  const notes: string[] = [];
+  const rpmdb = RPMDB_SQLITE.find((p) => first.paths?.get(p)?.type === 'file');
+  const berkeley = RPM_BERKELEY_DB.find((p) => first.paths?.get(p)?.type === 'file');
+  if (berkeley && !rpmdb)
+    notes.push(`rpm packages not listed: ${berkeley} is a BerkeleyDB rpm database, which is not read (rpmdb.sqlite is)`);
+  if (executables.size || rpmdb) {
+    const big = await scanBigFiles(layers, { executables, ...(rpmdb ? { rpmdb } : {}) }, os);
+    packages.push(...big.packages);
+    notes.push(...big.notes);
+  }
+  return { ...(os ? { os } : {}), packages: dedupe(packages), ...(notes.length ? { notes } : {}) };
 }
 
 /** One entry per purl (the same npm package installed in two places is one component), sorted for stable output. */
