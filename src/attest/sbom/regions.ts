@@ -42,14 +42,20 @@ export class MarkerSearch {
   /** `chunk` holds the file's bytes from offset `at`; returns the offsets found in it. */
   feed(chunk: Buffer, at: number): number[] {
     if (this.found.length >= this.max) return [];
-    const hay = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    const base = at - this.carry.length;
     const hits: number[] = [];
-    for (let i = hay.indexOf(this.marker); i >= 0 && this.found.length < this.max; i = hay.indexOf(this.marker, i + 1)) {
-      hits.push(base + i);
-      this.found.push(base + i);
+    const add = (offset: number) => {
+      if (this.found.length >= this.max) return;
+      hits.push(offset);
+      this.found.push(offset);
+    };
+    // A marker split between the last chunk and this one: search only the seam, not a copy of the chunk.
+    if (this.carry.length) {
+      const seam = Buffer.concat([this.carry, chunk.subarray(0, this.marker.length - 1)]);
+      for (let i = seam.indexOf(this.marker); i >= 0; i = seam.indexOf(this.marker, i + 1)) add(at - this.carry.length + i);
     }
-    this.carry = Buffer.from(hay.subarray(Math.max(0, hay.length - (this.marker.length - 1))));
+    for (let i = chunk.indexOf(this.marker); i >= 0 && this.found.length < this.max; i = chunk.indexOf(this.marker, i + 1)) add(at + i);
+    const keep = Math.min(chunk.length, this.marker.length - 1);
+    this.carry = Buffer.from(chunk.subarray(chunk.length - keep));
     return hits;
   }
 }
