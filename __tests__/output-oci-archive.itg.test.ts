@@ -71,10 +71,13 @@ describe('oci-archive: output', () => {
   it('holds a schema-valid OCI layout naming each variant, with every blob under its digest', () => {
     expect(validateOci('layout', JSON.parse(readFileSync(join(unpacked, 'oci-layout'), 'utf8')))).toEqual([]);
     const index = JSON.parse(readFileSync(join(unpacked, 'index.json'), 'utf8')) as {
-      manifests: { digest: string; mediaType: string; annotations: Record<string, string> }[];
+      manifests: { digest: string; mediaType: string; artifactType?: string; annotations: Record<string, string> }[];
     };
     expect(validateOci('index', index)).toEqual([]);
-    const byName = Object.fromEntries(index.manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m]));
+    // The attestations are listed too (artifactType, no ref name): see attest-e2e.itg.test.ts.
+    const images = index.manifests.filter((m) => !m.artifactType);
+    expect(images.every((m) => m.annotations?.['org.opencontainers.image.ref.name'])).toBe(true);
+    const byName = Object.fromEntries(images.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m]));
     expect(Object.keys(byName).sort()).toEqual(['multi', 'plain']);
     expect(byName.plain!.digest).toBe(map.plain!.digest);
     expect(byName.multi!.digest).toBe(map.multi!.digest);
@@ -111,10 +114,8 @@ describe('oci-archive: output', () => {
     expect(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`).toBe(map.multi!.digest);
   });
 
-  it('podman loads an archive of one variant and runs it', async () => {
-    // podman load takes an OCI archive of exactly one image ("more than one image in oci, choose
-    // an image"): one variant per archive, with the same digest as in the archive of all.
-    const single = join(ctx, 'out', 'plain.tar');
+  const singleArchive = async (name: string, extra: string[] = []) => {
+    const single = join(ctx, 'out', name);
     const r = await cli([
       'build',
       '--config',
@@ -125,14 +126,32 @@ describe('oci-archive: output', () => {
       `oci-archive:${single}`,
       '--cache-dir',
       join(ctx, 'cache'),
+      ...extra,
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as typeof map).plain!.digest).toBe(map.plain!.digest);
+    return single;
+  };
+  const runLoaded = async (id: string) => {
+    await run('podman', ['tag', id, podmanRef]);
+    return (await run('podman', ['run', '--rm', '--network', 'none', '--pull', 'never', podmanRef])).stdout;
+  };
+
+  it('podman loads an archive of one variant without attestations and runs it', async () => {
+    // podman load takes an OCI archive of exactly one manifest ("more than one image in oci,
+    // choose an image"): one variant per archive, no referrers beside it.
+    const single = await singleArchive('plain.tar', ['--provenance', 'false', '--sbom', 'false']);
     const loaded = await run('podman', ['load', '-i', single]);
     const id = /Loaded image(?:\(s\))?: *(\S+)/.exec(loaded.stdout + loaded.stderr)?.[1];
     expect(id, loaded.stdout + loaded.stderr).toBeDefined();
-    await run('podman', ['tag', id!, podmanRef]);
-    const out = await run('podman', ['run', '--rm', '--network', 'none', '--pull', 'never', podmanRef]);
-    expect(out.stdout).toBe('hello from the archive\n');
+    expect(await runLoaded(id!)).toBe('hello from the archive\n');
+  });
+
+  it('with attestations, podman pulls the variant by its ref name and runs it', async () => {
+    const single = await singleArchive('plain-attested.tar');
+    const pulled = await run('podman', ['pull', `oci-archive:${single}:plain`]);
+    const id = pulled.stdout.trim().split('\n').at(-1)!;
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    expect(await runLoaded(id)).toBe('hello from the archive\n');
   });
 });
