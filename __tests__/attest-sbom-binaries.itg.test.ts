@@ -184,6 +184,33 @@ describe('SBOM of executables and the rpm sqlite database', () => {
     expect(doc.components.find((c) => c.name === 'openssl-libs')!.version).toBe('1:3.2.1-2.fc40');
   }, 600_000);
 
+  it('a Node without node:sqlite (as Node 22.5-22.12 without the flag): the build goes on, the SBOM says rpm is missing', async () => {
+    const layout = join(work, 'layout-nosqlite');
+    const r = await cli(
+      ['build', '--config', join(work, 'oci-build.yml'), '--output', `oci:${layout}`, '--cache-dir', join(work, 'cache')],
+      {
+        env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000', NODE_OPTIONS: '--no-experimental-sqlite' },
+      },
+    );
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stderr).toMatch(/SBOM of bins \(linux\/amd64\): rpm packages not listed: .*node:sqlite is not available/);
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const art = JSON.parse(
+      readFileSync(join(layout, 'blobs/sha256', index.manifests.find((m: any) => m.artifactType === CDX).digest.slice(7)), 'utf8'),
+    );
+    const text = readFileSync(join(layout, 'blobs/sha256', art.layers[0].digest.slice(7)), 'utf8');
+    expect(await validator.validate(text)).toBeNull();
+    const doc = JSON.parse(text) as { metadata: { properties?: { name: string; value: string }[] }; components: { purl?: string }[] };
+    expect(doc.components.filter((c) => c.purl?.startsWith('pkg:rpm/'))).toEqual([]);
+    expect(doc.components.some((c) => c.purl === 'pkg:cargo/itoa@1.0.9')).toBe(true);
+    expect(doc.metadata.properties).toEqual([
+      {
+        name: 'oci-build:sbom:incomplete',
+        value: expect.stringMatching(/^rpm packages not listed: \/usr\/lib\/sysimage\/rpm\/rpmdb\.sqlite: node:sqlite is not available/),
+      },
+    ]);
+  }, 600_000);
+
   it('the rpm header reader can fail: a truncated header gives no package', () => {
     const blob = rpmHeader(pkgTags('bash', '5.2.26', '3.fc40', 'x86_64'));
     expect(rpmPackage(parseRpmHeader(blob), undefined, '/x')?.name).toBe('bash');

@@ -185,7 +185,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
           try {
             await sink.write(sinkImages);
             if (spec.kind === 'oci') await attachLayout(resolve(spec.path), attestations);
-            if (spec.kind === 'docker-archive' && attestations.length)
+            if (spec.kind === 'docker-archive' && (inputs.provenance || inputs.sbom))
               logger.warn(
                 `output: ${sink.description} holds no attestations (docker load has no place for them): use oci-archive: or oci: to keep them`,
               );

@@ -20,6 +20,8 @@ export interface AttestSettings {
    * same inputs then gives the same attestation digests, as it gives the same image digests.
    */
   sourceDateEpoch?: number;
+  /** Told what an SBOM could not read (it is also in the document), so the log says it too. */
+  onSbomNote?: (note: string) => void;
 }
 
 export interface ImageFacts {
@@ -79,6 +81,7 @@ export async function attestVariant(
     if (s.sbom) {
       const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
       const doc = await imageSbom({ name: v.image, digest: img.manifest.digest, platform: img.platform }, img.layers, sbomTool, when);
+      for (const note of doc.notes) s.onSbomNote?.(`SBOM of ${v.variant} (${img.platform}): ${note}`);
       atts.push({ kind: 'sbom', artifactType: doc.mediaType, mediaType: doc.mediaType, bytes: doc.bytes });
     }
     if (atts.length) out.push({ variant: v.variant, subject: img.manifest, attestations: atts });

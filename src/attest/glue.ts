@@ -100,6 +100,7 @@ export async function attestBuilt(
     provenance: inp.provenance,
     sbom: inp.sbom,
     ...(inp.sourceDateEpoch !== undefined ? { sourceDateEpoch: inp.sourceDateEpoch } : {}),
+    onSbomNote: (note) => logger.warn(note),
   };
   const run = await runFacts(bf, inp);
   const out: SubjectAttestations[] = [];

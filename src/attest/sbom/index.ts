@@ -10,7 +10,7 @@ export async function imageSbom(
   layers: readonly LayerSource[],
   tool: SbomTool,
   timestamp?: Date,
-): Promise<{ mediaType: string; bytes: Buffer }> {
+): Promise<{ mediaType: string; bytes: Buffer; notes: string[] }> {
   const found = await scanImagePackages(layers);
-  return { mediaType: CYCLONEDX_JSON, bytes: cyclonedxDocument(subject, found, tool, timestamp) };
+  return { mediaType: CYCLONEDX_JSON, bytes: cyclonedxDocument(subject, found, tool, timestamp), notes: found.notes ?? [] };
 }
