@@ -3,10 +3,11 @@
 # Debian 12 machine (run as root). Idempotent: safe to run again.
 set -euo pipefail
 
+# binutils (objcopy), sqlite3: the SBOM tests make a cargo-auditable binary and an rpm database.
 # curl, pigz, golang-go: the benchmark (S1's floor, the pigz pipelines, S1b's Go program).
 # attr, libcap2-bin, containerd: getfattr/setfattr (extended attributes of run: layers); getcap/setcap
 # and a private containerd (ctr) in the tests.
-pkgs=(docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo curl pigz golang-go attr libcap2-bin containerd)
+pkgs=(binutils sqlite3 docker-registry skopeo podman runc buildah umoci busybox-static debootstrap zstd uidmap ca-certificates apache2-utils time sudo curl pigz golang-go attr libcap2-bin containerd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
