@@ -6,7 +6,7 @@ import { parseGroup, parsePasswd, resolveOwner } from '../image/users.js';
 import { requireRoot } from './privilege.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
 import { resolveIsolation, runInSandbox, type IsolationChoice } from './sandbox.js';
-import { diffSnapshots, takeSnapshot, type Changes } from './snapshot.js';
+import { diffSnapshots, takeSnapshotAsync, type Changes, type Snapshot } from './snapshot.js';
 
 /**
  * One `run:` step on a working rootfs: resolve the command, user, environment and working
@@ -50,6 +50,11 @@ export interface RunStepContext {
   isolation?: IsolationChoice;
   /** Gets the one line saying which isolation run: steps get, once per build process. */
   announce?: (message: string) => void;
+  /**
+   * The rootfs as the previous run: step left it (its result's `snapshot`), when nothing has
+   * changed it since: saves walking the tree again.
+   */
+  before?: Snapshot;
 }
 
 let announced = false;
@@ -60,6 +65,8 @@ export interface RunStepResult extends Changes {
   gid: number;
   /** /etc/passwd or /etc/group changed (owner names must be read again). */
   idsChanged: boolean;
+  /** The rootfs after the step, for the next step's `before`. */
+  snapshot: Snapshot;
 }
 
 /** Short text of the command, for history and logs. */
@@ -139,7 +146,7 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${pw?.home || (owner.uid === 0 ? '/root' : '/')}`);
 
   // Before anything is created in the rootfs: the working directory is part of the layer.
-  const before = takeSnapshot(ctx.rootfs);
+  const before = ctx.before ?? (await takeSnapshotAsync(ctx.rootfs));
 
   // Working directory: created when missing (as Docker's WORKDIR), owned by the step's user.
   const workdir = step.workdir ?? (cfg.WorkingDir || '/');
@@ -235,11 +242,11 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
     );
   }
   if (result.code !== 0) throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`);
-  const after = takeSnapshot(ctx.rootfs);
+  const after = await takeSnapshotAsync(ctx.rootfs);
   const changes = diffSnapshots(ctx.rootfs, before, after);
   for (const p of changes.skipped) ctx.note?.(`run: ${p} is a socket, FIFO or device node; it is not put in the layer`);
   const idsChanged = [...changes.entries.map((e) => e.path), ...changes.deleted].some(
     (p) => p === '/etc/passwd' || p === '/etc/group' || p === '/etc',
   );
-  return { ...changes, argv, uid: owner.uid, gid: owner.gid, idsChanged };
+  return { ...changes, argv, uid: owner.uid, gid: owner.gid, idsChanged, snapshot: after };
 }
