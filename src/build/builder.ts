@@ -239,6 +239,10 @@ export class DaemonlessBuilder implements Builder {
         });
         fs = scan.fs.clone();
         owners = scan.owners;
+      } else {
+        // Nothing is built on the base, but the image still carries its layers: the scan checks
+        // them against the config's diff_ids (once per base digest with a cache directory).
+        await this.scanner.scan(base);
       }
       logger.info(
         `[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`,
