@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,7 +11,7 @@ import { cli } from './helpers/cli.js';
 
 /**
  * Base images are checked before anything is built on them: layers against the config's
- * diff_ids (while the base is scanned), the config's field types, and the config being an
+ * diff_ids (while the base is scanned, also for a variant without steps), the config's field types, and the config being an
  * object; and a multi-platform result keeps the base's platform variant (arm64/v8).
  */
 
@@ -58,7 +58,12 @@ const goodConfig = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-async function build(baseRef: string, extraArgs: string[] = [], platforms = '') {
+const FILE_STEP = `    steps:
+      - file: /etc/built
+        content: "built\\n"
+`;
+
+async function build(baseRef: string, extraArgs: string[] = [], platforms = '', steps = FILE_STEP, cacheDir?: string) {
   const ctx = mkdtempSync(join(root, 'case-'));
   writeFileSync(
     join(ctx, 'oci-build.yml'),
@@ -67,12 +72,9 @@ variants:
   app:
     image: ${reg.host}/verify/app
     base: ${baseRef}
-${platforms}    steps:
-      - file: /etc/built
-        content: "built\\n"
-`,
+${platforms}${steps}`,
   );
-  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', join(ctx, 'cache'), ...extraArgs]);
+  const r = await cli(['build', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', cacheDir ?? join(ctx, 'cache'), ...extraArgs]);
   return { ...r, ctx };
 }
 
@@ -109,6 +111,36 @@ describe('base image checks', () => {
     );
     expect(r.stderr).toMatch(/rebuild it, or use another base/);
     expect(await appTags()).toEqual(before);
+  });
+
+  it('a variant without steps still refuses a base whose diff_ids do not match, nothing pushed', async () => {
+    const wrong = sha('not this layer either');
+    const ref = await pushImage('base/diffids-nosteps', tar, goodConfig({ rootfs: { type: 'layers', diff_ids: [wrong] } }));
+    const before = await appTags();
+    const r = await build(ref, ['--push', '--tag', 'nosteps'], '', '    env: { A: "1" }\n');
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain(
+      `base image ${ref}: base layer 1 of 1: its uncompressed content is ${sha(tar)}, but the image config lists diff_id ${wrong}`,
+    );
+    expect(await appTags()).toEqual(before);
+    expect(await appTags()).not.toContain('nosteps');
+  });
+
+  it('a good base of a variant without steps is verified and the verification recorded in the cache directory', async () => {
+    const ref = await pushImage('base/good-nosteps', tar, goodConfig());
+    const cache = join(mkdtempSync(join(root, 'shared-')), 'cache');
+    const first = await build(ref, ['--push', '--tag', 'nosteps-ok'], '', '    env: { A: "1" }\n', cache);
+    expect(first.code, first.stderr).toBe(0);
+    const manifest = await fetch(`${reg.url}/v2/base/good-nosteps/manifests/1`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    const digest = manifest.headers.get('docker-content-digest')!;
+    // The record of the verified scan, by the base's manifest digest.
+    expect(existsSync(join(cache, 'scans', `${digest.slice(7)}.json`))).toBe(true);
+    // A second build with the same cache directory reads that record instead of the layer.
+    const again = await build(ref, ['--push', '--tag', 'nosteps-ok2'], '', '    env: { A: "2" }\n', cache);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await appTags()).toEqual(expect.arrayContaining(['nosteps-ok', 'nosteps-ok2']));
   });
 
   it('a config field of the wrong type names the base and the field', async () => {

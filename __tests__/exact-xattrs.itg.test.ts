@@ -8,7 +8,7 @@ import { createTarStream } from '../src/layer/tarwriter.js';
 import { readTar } from '../src/layer/tarstream.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { extractLayer } from '../src/run/extract.js';
-import { diffSnapshots, takeSnapshot } from '../src/run/snapshot.js';
+import { diffSnapshots, takeSnapshot, takeSnapshotAsync } from '../src/run/snapshot.js';
 import { readTreeXattrs } from '../src/run/xattrs.js';
 import { copyFromImage } from '../src/run/copyfrom.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -115,6 +115,10 @@ describe('extended attributes in layer tars', () => {
     await run('setfattr', ['-n', 'user.only', '-v', '0x01', join(root, 'etc/d')]);
     await run('setcap', ['cap_net_raw+ep', join(root, 'etc/f')]);
     const { entries } = diffSnapshots(root, before, takeSnapshot(root));
+    // run: steps take it with getfattr running beside the walk: the same snapshot.
+    const async = await takeSnapshotAsync(root);
+    expect(async).toEqual(takeSnapshot(root));
+    expect(async.get('/etc/d')!.xattrs).toEqual({ 'user.only': Buffer.from([1]) });
     const byPath = Object.fromEntries(entries.map((e) => [e.path, e]));
     expect(Object.keys(byPath).sort()).toEqual(['/etc/d', '/etc/f']);
     expect(byPath['/etc/d']!.xattrs).toEqual({ 'user.only': Buffer.from([1]) });

@@ -79,6 +79,11 @@ export function report(results, info, o) {
       .map(() => '* from an earlier run (see carriedOver in the JSON: date, commit, sha256 of cli.js)'),
     ...ORDER.filter((id) => results[id]?.skipped).map((id) => `${id} skipped: ${results[id].skipped}`),
     ...(results.S3?.layerAlone ? [`S3 layer alone (median): ${fmtMs(results.S3.layerAlone.medianMs)}`] : []),
+    ...(results.S5?.perRunStep
+      ? [
+          `S5 per run: step (ours, sandbox + snapshots + layer): ${fmtMs(results.S5.perRunStep.ms)} (${results.S5.perRunStep.description}); the build's own step time, median: ${results.S5.perRunStep.inBuildMedianMs !== undefined ? fmtMs(results.S5.perRunStep.inBuildMedianMs) : '-'}`,
+        ]
+      : []),
     ...ORDER.filter((id) => results[id]?.tools?.buildah?.median?.budMs !== undefined).map((id) => {
       const m = results[id].tools.buildah.median;
       return `${id} buildah split (medians): bud ${fmtMs(m.budMs)}, push ${fmtMs(m.pushMs)}`;

@@ -4,6 +4,7 @@ import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
+import type { Snapshot } from '../run/snapshot.js';
 import type { IsolationChoice } from '../run/sandbox.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { LayerCompression } from '../layer/compress.js';
@@ -238,6 +239,10 @@ export class DaemonlessBuilder implements Builder {
         });
         fs = scan.fs.clone();
         owners = scan.owners;
+      } else {
+        // Nothing is built on the base, but the image still carries its layers: the scan checks
+        // them against the config's diff_ids (once per base digest with a cache directory).
+        await this.scanner.scan(base);
       }
       logger.info(
         `[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`,
@@ -301,6 +306,8 @@ export class DaemonlessBuilder implements Builder {
     // before the rootfs changes again (the entries read their content from it).
     const written: Promise<Layer>[] = [];
     let work: WorkingRootfs | undefined;
+    // The rootfs as the last run: step left it, while no layer has been extracted onto it since.
+    let lastRun: { chainLength: number; snapshot: Snapshot } | undefined;
     const note = (m: string) => logger.debug(`[${label}] ${m}`);
     // I/O errors name the step and path and say what to do (src/errors/io.ts).
     const ioError = (err: unknown, step: Step) =>
@@ -370,12 +377,14 @@ export class DaemonlessBuilder implements Builder {
             note,
             isolation: this.opts.isolation ?? 'auto',
             announce: (m) => this.opts.logger.info(m),
+            ...(lastRun?.chainLength === work.chain.length ? { before: lastRun.snapshot } : {}),
           });
           logger.info(
             `[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`,
           );
           const layer = await writeOne(createdBy, result.entries, step, runKey);
           work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
+          lastRun = { chainLength: work.chain.length, snapshot: result.snapshot };
           written.push(Promise.resolve(layer));
           fs.apply(result.entries.filter((e) => !whiteoutOf(e.path)));
           for (const d of result.deleted) fs.remove(d);

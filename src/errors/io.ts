@@ -51,10 +51,13 @@ function writeFix(code: string, role: string, dir: string, hint: string): string
   return `${code} writing the ${role} ${dir}; ${hint}`;
 }
 
+/** What to do about a full temporary root file system of run: steps. */
+export const TEMP_ROOTFS_HINT =
+  'give a cache directory on a larger file system with --cache-dir (run: steps unpack their root file system there)';
+
 const HINTS: Record<string, string> = {
   cache: 'give another directory with --cache-dir (the action: the cache-dir input)',
-  'temporary root file system':
-    'give a cache directory on a larger file system with --cache-dir (run: steps unpack their root file system there)',
+  'temporary root file system': TEMP_ROOTFS_HINT,
 };
 
 /**

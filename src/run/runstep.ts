@@ -1,12 +1,14 @@
-import { chownSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { RunStep } from '../config/model.js';
+import { TEMP_ROOTFS_HINT } from '../errors/io.js';
+import { formatBytes } from '../log.js';
 import type { ContainerConfig } from '../oci/types.js';
 import { parseGroup, parsePasswd, resolveOwner } from '../image/users.js';
 import { requireRoot } from './privilege.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
 import { resolveIsolation, runInSandbox, type IsolationChoice } from './sandbox.js';
-import { diffSnapshots, takeSnapshot, type Changes } from './snapshot.js';
+import { diffSnapshots, takeSnapshotAsync, type Changes, type Snapshot } from './snapshot.js';
 
 /**
  * One `run:` step on a working rootfs: resolve the command, user, environment and working
@@ -25,9 +27,11 @@ export class RunStepError extends Error {
     readonly code: number,
     readonly tail: string[],
     what: string,
+    /** Why, when known from outside the command (its file system was full). */
+    reason = '',
   ) {
     super(
-      `${step.pos.file}:${step.pos.line}: run: ${what} failed with exit code ${code}${tail.length ? `; last ${tail.length} line(s) of its output:\n${tail.map((l) => `  | ${l}`).join('\n')}` : ' (no output)'}`,
+      `${step.pos.file}:${step.pos.line}: run: ${what} failed with exit code ${code}${reason ? `: ${reason}` : ''}${tail.length ? `; last ${tail.length} line(s) of its output:\n${tail.map((l) => `  | ${l}`).join('\n')}` : ' (no output)'}`,
     );
     this.name = 'RunStepError';
   }
@@ -50,6 +54,11 @@ export interface RunStepContext {
   isolation?: IsolationChoice;
   /** Gets the one line saying which isolation run: steps get, once per build process. */
   announce?: (message: string) => void;
+  /**
+   * The rootfs as the previous run: step left it (its result's `snapshot`), when nothing has
+   * changed it since: saves walking the tree again.
+   */
+  before?: Snapshot;
 }
 
 let announced = false;
@@ -60,6 +69,8 @@ export interface RunStepResult extends Changes {
   gid: number;
   /** /etc/passwd or /etc/group changed (owner names must be read again). */
   idsChanged: boolean;
+  /** The rootfs after the step, for the next step's `before`. */
+  snapshot: Snapshot;
 }
 
 /** Short text of the command, for history and logs. */
@@ -103,6 +114,27 @@ function lstatMaybe(p: string): Stats | undefined {
   }
 }
 
+/** Less free than this after a failed command: it most likely failed because the disk is full. */
+const NEARLY_FULL = 1 << 20;
+
+/**
+ * The command's writes go to the temporary root file system in the cache directory: when it
+ * fails on a full disk, say which directory and what to do (the command's own message says
+ * only "No space left on device").
+ */
+function fullDisk(rootfs: string, tail: string[]): string {
+  let free: number | undefined;
+  try {
+    const s = statfsSync(rootfs);
+    free = s.bavail * s.bsize;
+  } catch {
+    /* the message below still holds when the command said so */
+  }
+  const said = tail.some((l) => /no space left on device|ENOSPC|disk quota exceeded/i.test(l));
+  if (!said && (free === undefined || free >= NEARLY_FULL)) return '';
+  return `no space left on the device holding the temporary root file system ${rootfs}${free !== undefined ? ` (${formatBytes(free)} free)` : ''}; free space there, or ${TEMP_ROOTFS_HINT}`;
+}
+
 export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunStepResult> {
   requireRoot('run: steps');
   let isolation;
@@ -139,7 +171,7 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${pw?.home || (owner.uid === 0 ? '/root' : '/')}`);
 
   // Before anything is created in the rootfs: the working directory is part of the layer.
-  const before = takeSnapshot(ctx.rootfs);
+  const before = ctx.before ?? (await takeSnapshotAsync(ctx.rootfs));
 
   // Working directory: created when missing (as Docker's WORKDIR), owned by the step's user.
   const workdir = step.workdir ?? (cfg.WorkingDir || '/');
@@ -234,12 +266,13 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
       `"${describeCommand(step)}" under runc (runc could not start it, see its error below; --isolation chroot or the isolation: chroot input runs steps without runc)`,
     );
   }
-  if (result.code !== 0) throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`);
-  const after = takeSnapshot(ctx.rootfs);
+  if (result.code !== 0)
+    throw new RunStepError(step, result.code, result.tail, `"${describeCommand(step)}"`, fullDisk(ctx.rootfs, result.tail));
+  const after = await takeSnapshotAsync(ctx.rootfs);
   const changes = diffSnapshots(ctx.rootfs, before, after);
   for (const p of changes.skipped) ctx.note?.(`run: ${p} is a socket, FIFO or device node; it is not put in the layer`);
   const idsChanged = [...changes.entries.map((e) => e.path), ...changes.deleted].some(
     (p) => p === '/etc/passwd' || p === '/etc/group' || p === '/etc',
   );
-  return { ...changes, argv, uid: owner.uid, gid: owner.gid, idsChanged };
+  return { ...changes, argv, uid: owner.uid, gid: owner.gid, idsChanged, snapshot: after };
 }

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import type { LayerEntry } from '../layer/types.js';
 import { comparePaths } from '../layer/tarwriter.js';
 import { whiteoutPath } from '../layer/whiteout.js';
-import { readTreeXattrs, xattrsKey, type Xattrs } from './xattrs.js';
+import { readTreeXattrs, readTreeXattrsAsync, xattrsKey, type Xattrs } from './xattrs.js';
 
 /**
  * What a `run:` command changed in a root file system: an lstat snapshot of every path before
@@ -55,6 +55,22 @@ function kindOf(st: Pick<Stats, 'isFile' | 'isDirectory' | 'isSymbolicLink'>): N
 
 /** lstat of every path under root (root itself excluded), skipping the sandbox paths. */
 export function takeSnapshot(root: string): Snapshot {
+  const out = walkTree(root);
+  addXattrs(out, resolve(root), readTreeXattrs(resolve(root)));
+  return out;
+}
+
+/** takeSnapshot with getfattr running during the lstat walk (the two take about as long). */
+export async function takeSnapshotAsync(root: string): Promise<Snapshot> {
+  const xattrs = readTreeXattrsAsync(resolve(root));
+  // A getfattr that fails to start rejects before the walk ends; handled when awaited below.
+  xattrs.catch(() => {});
+  const out = walkTree(root);
+  addXattrs(out, resolve(root), await xattrs);
+  return out;
+}
+
+function walkTree(root: string): Snapshot {
   const out: Snapshot = new Map();
   const walk = (host: string, image: string) => {
     for (const name of readdirSync(host)) {
@@ -80,13 +96,15 @@ export function takeSnapshot(root: string): Snapshot {
     }
   };
   walk(root, '/');
-  // One getfattr for the whole tree; it lists only the paths that have attributes.
-  const top = resolve(root);
-  for (const [host, x] of readTreeXattrs(top)) {
+  return out;
+}
+
+/** getfattr's answer (one run for the whole tree; it lists only paths that have attributes). */
+function addXattrs(out: Snapshot, top: string, xattrs: Map<string, Xattrs>): void {
+  for (const [host, x] of xattrs) {
     const info = out.get(host.slice(top.length));
     if (info && (info.kind === 'file' || info.kind === 'dir')) info.xattrs = x;
   }
-  return out;
 }
 
 function changed(b: NodeInfo | undefined, a: NodeInfo): boolean {

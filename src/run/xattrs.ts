@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { Xattrs } from '../layer/types.js';
 
 /**
@@ -78,29 +78,58 @@ function toolMissing(tool: string, what: string): void {
  * path; paths without any are left out. `top` may be a file.
  */
 export function readTreeXattrs(top: string): Map<string, Xattrs> {
-  const r = spawnSync('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', top], {
-    env: { ...process.env, LC_ALL: 'C' },
-    maxBuffer: 1 << 30,
-    encoding: 'latin1',
+  const r = spawnSync('getfattr', getfattrArgs(top), { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 30, encoding: 'latin1' });
+  return getfattrResult(top, r.error, r.status, r.stdout, r.stderr);
+}
+
+/**
+ * readTreeXattrs without blocking: getfattr runs while the caller does other work (a
+ * snapshot's lstat walk of the same tree), on another core when there is one.
+ */
+export function readTreeXattrsAsync(top: string): Promise<Map<string, Xattrs>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('getfattr', getfattrArgs(top), { env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let spawnError: Error | undefined;
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      spawnError = e;
+    });
+    child.on('close', (code) => {
+      try {
+        resolve(getfattrResult(top, spawnError, code, Buffer.concat(out).toString('latin1'), Buffer.concat(err).toString('latin1')));
+      } catch (e) {
+        reject(e);
+      }
+    });
   });
-  if (r.error) {
-    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+}
+
+function getfattrArgs(top: string): string[] {
+  return ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', top];
+}
+
+function getfattrResult(top: string, error: Error | undefined, status: number | null, stdout: string, stderr: string): Map<string, Xattrs> {
+  if (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       toolMissing('getfattr', `reading the extended attributes of ${top}`);
       return new Map();
     }
-    throw new Error(`reading the extended attributes of ${top}: ${r.error.message}`);
+    throw new Error(`reading the extended attributes of ${top}: ${error.message}`);
   }
   // getfattr exits 1 when it cannot list some file's attributes (a file system without xattr
   // support answers ENOTSUP for every file); what it printed is still right, so say it once.
-  if (r.status !== 0 && r.stderr.trim() !== '' && !warned.has('getfattr-error')) {
+  if (status !== 0 && stderr.trim() !== '' && !warned.has('getfattr-error')) {
     warned.add('getfattr-error');
     process.emitWarning(
-      `reading extended attributes under ${top}: ${r.stderr.trim().split('\n')[0]}; attributes getfattr could not read are left out`,
+      `reading extended attributes under ${top}: ${stderr.trim().split('\n')[0]}; attributes getfattr could not read are left out`,
     );
   }
   const out = new Map<string, Xattrs>();
   let cur: Xattrs | undefined;
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     if (line.startsWith('# file: ')) {
       cur = {};
       out.set(unquote(line.slice(8)), cur);
