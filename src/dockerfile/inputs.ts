@@ -24,6 +24,8 @@ export interface DockerfileInputs {
   refs: string[];
   /** Where notes go (an ignored `# syntax=`, what .dockerignore left out). */
   note?: (message: string) => void;
+  /** The ids of the secrets given to the build (their values go to the builder only). */
+  secretIds?: string[];
 }
 
 export interface DockerfilePlan {
@@ -58,6 +60,7 @@ export async function dockerfileBuildFile(
       buildPlatform: hostPlatform(),
       imageConfig: async (ref) => (await resolveBase(client, ref, platform)).config.config,
       ...(d.note ? { note: d.note } : {}),
+      secrets: new Set(d.secretIds ?? []),
     });
     // The filtered context copy lives as long as this process (the build reads it to the end).
     if (loaded.context !== resolve(d.context ?? dirname(resolve(d.file))))
