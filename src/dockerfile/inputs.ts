@@ -26,6 +26,11 @@ export interface DockerfileInputs {
   note?: (message: string) => void;
   /** The ids of the secrets given to the build (their values go to the builder only). */
   secretIds?: string[];
+  /** Labels and annotations for the target (build-push-action's inputs). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** The target's repository when `refs` name none (tags then come from the tag rules). */
+  image?: string;
 }
 
 export interface DockerfilePlan {
@@ -94,7 +99,9 @@ export async function dockerfileBuildFile(
     if (repos.size) {
       target.image = [...repos][0]!;
       target.tags = tags;
-    }
+    } else if (d.image) target.image = d.image;
+    Object.assign(target.labels, d.labels ?? {});
+    Object.assign(target.annotations, d.annotations ?? {});
     return { buildFile: loaded.buildFile, target: loaded.target };
   } finally {
     await client.close();
