@@ -212,7 +212,7 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
     hosts = bind('hosts', hostFile('/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'));
   }
 
-  let placed;
+  let placed: ReturnType<typeof placeMounts>;
   try {
     placed = placeMounts(ctx.rootfs, ctx.mounts ?? []);
   } catch (err) {
