@@ -20,6 +20,8 @@ export interface CopySource {
   isGlob: boolean;
   /** The pattern has ${platform}/${os}/${arch}/${arch_variant}: matches are resolved per platform. */
   perPlatform?: boolean;
+  /** COPY --parents: the match's parent directories (relative), recreated under `to`. */
+  under?: string;
 }
 
 export interface CopyStep {
@@ -51,6 +53,8 @@ export interface CopyStep {
    * (modes, owners and links as in the archive; `owner` overrides) instead of being copied.
    */
   extract?: boolean;
+  /** COPY --exclude: .dockerignore-style patterns; a path matching one (relative to its source or to the context) is not copied. */
+  exclude?: string[];
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
   pos: SourcePos;
