@@ -12,7 +12,6 @@ import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
 import { statChange } from '../cache/file-hasher.js';
-import { isIgnored, parseDockerignore } from '../dockerfile/dockerignore.js';
 
 export interface Owner {
   uid: number;
@@ -117,17 +116,15 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
   const linked = new Linker(add);
-  const excluded = step.exclude?.length ? parseDockerignore(step.exclude.join('\n')) : undefined;
+  // COPY --exclude: the front end listed the paths its patterns leave out.
+  const excluded = step.excluded?.length ? new Set(step.excluded) : undefined;
+  const skip = excluded && ((host: string) => excluded.has(host));
   for (const source of sources) {
     // COPY --parents: each match keeps its parent directories under the destination.
     const to = source.under !== undefined ? `${normalize(`${step.to}/${source.under}`)}/` : step.to;
     const into = intoDir || source.under !== undefined;
     for (const match of source.matches) {
-      const skip = excluded
-        ? (host: string, base: string) =>
-            isIgnored(relative(ctx.context, host), excluded) || (host !== base && isIgnored(relative(base, host), excluded))
-        : undefined;
-      if (skip?.(match, dirname(match))) continue;
+      if (skip?.(match)) continue;
       // `d/` names the directory a symlink `d` points to (sources.ts checked it stays inside).
       const st = await lstat(match);
       const kind = step.extract && st.isFile() ? await archiveKind(match) : undefined;
@@ -148,7 +145,7 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
         const dir = normalize(source.under !== undefined ? `${to}/${basename(match)}` : to);
         destDir = source.under !== undefined ? normalize(step.to) : dir;
         const top = followed ? await realpath(match) : match;
-        await walk(step, ctx, top, dir, owner, linked.add, skip && ((h) => skip(h, top)));
+        await walk(step, ctx, top, dir, owner, linked.add, skip && ((h) => skip(join(match, relative(top, h)))));
       } else {
         const dest = into ? normalize(`${to}/${basename(match)}`) : normalize(to);
         await addNode(step, ctx, match, dest, owner, linked.add, true);

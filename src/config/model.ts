@@ -53,8 +53,8 @@ export interface CopyStep {
    * (modes, owners and links as in the archive; `owner` overrides) instead of being copied.
    */
   extract?: boolean;
-  /** COPY --exclude: .dockerignore-style patterns; a path matching one (relative to its source or to the context) is not copied. */
-  exclude?: string[];
+  /** COPY --exclude: the context paths (absolute host paths) its patterns leave out, with everything under them. */
+  excluded?: string[];
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
   pos: SourcePos;

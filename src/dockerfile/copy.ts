@@ -10,6 +10,7 @@ import { isGlobPattern, resolveCopySource } from '../config/sources.js';
 import { expandHeredoc, expandWord, type Lookup } from './expand.js';
 import { InstructionError, type Instruction } from './instructions.js';
 import { download, DownloadError } from './download.js';
+import { isIgnored, parseDockerignore } from './dockerignore.js';
 
 export interface CopyContext {
   file: string;
@@ -142,13 +143,14 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
     else resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
   }
   if (problems.length) fail(problems.join('; '));
+  const excluded = exclude.length ? await excludedPaths(ctx.context, resolved, exclude) : [];
   const step = (sources: CopySource[], extract: boolean): Step => ({
     kind: 'copy',
     sources,
     to,
     dockerRules: true,
     ...(extract ? { extract } : {}),
-    ...(exclude.length ? { exclude } : {}),
+    ...(exclude.length && sources === resolved ? { excluded } : {}),
     ...(mode !== undefined ? { mode } : {}),
     ...(owner ? { owner } : {}),
     pos: ctx.pos,
@@ -205,6 +207,31 @@ async function contextGlob(context: string, pattern: string): Promise<string[]> 
     ),
   );
   return found.filter((_, i) => exists[i]).sort();
+}
+
+/**
+ * COPY --exclude: the paths under the sources that a pattern matches (.dockerignore syntax),
+ * relative to the source (a directory being copied) or to the context; a directory matched is
+ * left out with everything under it. Listed here so the builder only skips paths.
+ */
+async function excludedPaths(context: string, sources: CopySource[], exclude: string[]): Promise<string[]> {
+  const patterns = parseDockerignore(exclude.join('\n'));
+  const out: string[] = [];
+  const hit = (host: string, base: string) =>
+    isIgnored(relative(context, host).split(sep).join('/'), patterns) ||
+    (host !== base && isIgnored(relative(base, host).split(sep).join('/'), patterns));
+  const walk = async (dir: string, base: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const p = join(dir, name);
+      if (hit(p, base)) out.push(p);
+      else if ((await lstat(p)).isDirectory()) await walk(p, base);
+    }
+  };
+  for (const m of sources.flatMap((s) => s.matches)) {
+    if (hit(m, posix.dirname(m))) out.push(m);
+    else if ((await lstat(m)).isDirectory()) await walk(m, m);
+  }
+  return out;
 }
 
 /**
