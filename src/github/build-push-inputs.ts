@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseOutput, type OutputSpec } from '../output/sinks.js';
 import { secretsFromInputs } from '../dockerfile/secrets.js';
 import type { DigestMapEntry } from '../output/digest-map.js';
-import type { PipelineInputs } from '../plan/plan.js';
+import type { DockerfileInputs } from '../dockerfile/inputs.js';
 import type { GitContext } from './context.js';
 import { sanitizeComponent } from './image-names.js';
 import { formatRepository, parseReference } from '../oci/reference.js';
@@ -164,8 +164,21 @@ export function buildPushMetadata(
   };
 }
 
-/** The pipeline's inputs for a drop-in build: the Dockerfile's target as the one image. */
-export function dropInPipeline(pi: PipelineInputs, d: BuildPushInputs, git: Pick<GitContext, 'repository'>): PipelineInputs {
+/** What a drop-in build changes in the pipeline's inputs: the Dockerfile's target as the one image. */
+export interface DropInOverrides {
+  config: string;
+  dockerfile: DockerfileInputs;
+  tags: string[];
+  outputs: OutputSpec[];
+  cache: boolean;
+  secrets: Map<string, Buffer>;
+}
+
+export function dropInPipeline<P extends { outputs: OutputSpec[]; cache?: boolean }>(
+  pi: P,
+  d: BuildPushInputs,
+  git: Pick<GitContext, 'repository'>,
+): P & DropInOverrides {
   const [owner, repo] = git.repository.split('/');
   // Full references name the repository; their tags join the rules as raw tags, so metadata-action's
   // default rules (used when no rule is given) do not add branch tags build-push-action would not push.
