@@ -109,6 +109,8 @@ RUN --mount=type=cache,target=/var/cache/count,id=counter-${isolation},mode=0700
       `secret-${isolation}`,
       `ARG BASE
 FROM \${BASE}
+# Each isolation mode runs the step itself (no cache hit from the other's build).
+ENV ISOLATION=${isolation}
 RUN --mount=type=secret,id=token,required \\
     --mount=type=secret,id=token,target=/etc/app/token,mode=0440,uid=1000,gid=50 \\
     --mount=type=secret,id=token,env=TOKEN \\
@@ -157,7 +159,7 @@ RUN --mount=type=secret,id=token,required \\
       ctx,
     ]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/Dockerfile:3:1: RUN: --mount=type=secret,id=token,required: the required secret "token" was not given/);
+    expect(missing.stderr).toMatch(/Dockerfile:5:1: RUN: --mount=type=secret,id=token,required: the required secret "token" was not given/);
     const tags = await run('skopeo', ['list-tags', '--tls-verify=false', `docker://${reg.host}/dfmount/nosecret`], { allowFail: true });
     expect(tags.code).not.toBe(0);
   });
@@ -170,6 +172,7 @@ FROM \${BASE} AS tools
 RUN mkdir -p /opt/tools && echo from-stage > /opt/tools/tool.txt
 
 FROM \${BASE}
+ENV ISOLATION=${isolation}
 RUN --mount=type=bind,from=tools,source=/opt/tools,target=/mnt/tools \\
     --mount=type=bind,source=src,target=/mnt/src \\
     --mount=type=bind,source=src,target=/mnt/rw,rw \\
