@@ -205,7 +205,7 @@ describe('Dockerfile to variants', () => {
       [
         'FROM scratch',
         'HEALTHCHECK --interval=soon CMD true',
-        'RUN --mount=type=cache,target=/c make',
+        'RUN --mount=type=cache,target=/c,sharing=never make',
         '  ADD http://127.0.0.1:1/x /x',
         'COPY missing /m',
         'ONBUILD FROM x',
@@ -217,7 +217,7 @@ describe('Dockerfile to variants', () => {
     expect(got).toEqual([
       expect.stringMatching(/^9:1 FROM: FROM takes an image/),
       expect.stringMatching(/^2:1 HEALTHCHECK: --interval=soon is not a duration/),
-      expect.stringMatching(/^3:1 RUN: --mount is not supported yet/),
+      expect.stringMatching(/^3:1 RUN: --mount=type=cache,target=\/c,sharing=never: sharing must be shared, private or locked/),
       expect.stringMatching(/^4:3 ADD: downloading http:\/\/127.0.0.1:1\/x failed/),
       expect.stringMatching(/^5:1 COPY: copy source "missing" does not exist/),
       expect.stringMatching(/^6:1 ONBUILD: invalid trigger "FROM x"/),

@@ -132,7 +132,7 @@ async function withOciBuild(name: string, ctx: string, c: Case): Promise<ImageVi
 
 describe('Dockerfile corpus against buildah bud', () => {
   it('has cases', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(15);
+    expect(cases.length).toBeGreaterThanOrEqual(40);
   });
   it.each(cases)('%s', async (name) => {
     const file = join(FIXTURES, name, 'case.json');

@@ -119,7 +119,7 @@ describe('oci-build build -f Dockerfile', () => {
     mkdirSync(bad, { recursive: true });
     writeFileSync(
       join(bad, 'Dockerfile'),
-      `FROM ${base}\nCOPY nothing-here /x\n  RUN --mount=type=secret,id=token cat /run/secrets/token\n`,
+      `FROM ${base}\nCOPY nothing-here /x\n  RUN --mount=type=secret,id=token,required cat /run/secrets/token\n`,
     );
     const r = await cli([
       'build',
@@ -134,7 +134,9 @@ describe('oci-build build -f Dockerfile', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Dockerfile:2:1: COPY: copy source "nothing-here" does not exist/);
-    expect(r.stderr).toMatch(/Dockerfile:3:3: RUN: --mount is not supported yet \(fix: /);
+    expect(r.stderr).toMatch(
+      /Dockerfile:3:3: RUN: --mount=type=secret,id=token,required: the required secret "token" was not given \(fix: /,
+    );
     const tags = await run('skopeo', ['list-tags', '--tls-verify=false', `docker://${reg.host}/dfe2e/bad`], { allowFail: true });
     expect(tags.code).not.toBe(0);
   });

@@ -25,6 +25,14 @@ import { parseProvenance, parseSbom } from './attest/options.js';
 import type { Logger } from './log.js';
 import { parseCacheRegistry, type CacheRegistrySetting } from './cache/registry-cache.js';
 import { progressForLog } from './progress/index.js';
+import {
+  buildPushMetadata,
+  dropInPipeline,
+  dropInWanted,
+  isBuildxOutputs,
+  readBuildPushInputs,
+  type BuildPushInputs,
+} from './github/build-push-inputs.js';
 
 /** The action's inputs, read once into one object and checked before any I/O. */
 export interface ActionInputs {
@@ -148,7 +156,8 @@ export function readInputs(): { inputs: ActionInputs; imageTemplate?: (v: string
     registryPassword: password,
     registryAuth,
     digestMap: core.getInput('digest-map') || 'image-digests.json',
-    outputs: list(core.getInput('outputs')).map(parseOutput),
+    // buildx's `type=...,dest=` form is build-push-action's: the drop-in mode reads it (build-push-inputs.ts).
+    outputs: isBuildxOutputs(core.getInput('outputs')) ? [] : list(core.getInput('outputs')).map(parseOutput),
     platforms: list(core.getInput('platforms')),
     gzipLevel: Number(core.getInput('gzip-level') || '1'),
     compression: (core.getInput('compression') || 'gzip') as ActionInputs['compression'],
@@ -256,12 +265,16 @@ interface Outputs {
   digestMapPath?: string;
   artifactId?: number;
   pushed: boolean;
+  /** build-push-action's outputs (drop-in mode): its `metadata` shape replaces ours. */
+  buildPush?: { digest: string; imageid: string; metadata: Record<string, unknown> };
 }
 
 /** Outputs are set here and only here. */
 function setOutputs(o: Outputs): void {
   core.setOutput('digests', JSON.stringify(o.digests));
-  core.setOutput('metadata', JSON.stringify(o.metadata));
+  core.setOutput('metadata', JSON.stringify(o.buildPush?.metadata ?? o.metadata));
+  core.setOutput('digest', o.buildPush?.digest ?? '');
+  core.setOutput('imageid', o.buildPush?.imageid ?? '');
   core.setOutput('digest-map', o.digestMapPath ?? '');
   core.setOutput('artifact-id', o.artifactId === undefined ? '' : String(o.artifactId));
   core.setOutput('pushed', String(o.pushed));
@@ -272,10 +285,14 @@ export async function run(): Promise<void> {
   try {
     const { inputs, imageTemplate } = readInputs();
     const git = contextFromEnv(process.env, loadEventPayload(process.env));
+    const dropIn = readDropIn(inputs);
     const decision =
-      inputs.mode === 'merge' ? { push: true, reason: 'merge always pushes the indexes and tags' } : shouldPush(inputs.push, git);
+      inputs.mode === 'merge'
+        ? { push: true, reason: 'merge always pushes the indexes and tags' }
+        : shouldPush(dropIn ? parsePushMode(dropIn.push) : inputs.push, git);
     core.info(`push: ${decision.push} (${decision.reason})`);
-    const pi = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
+    const common = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
+    const pi = dropIn ? dropInPipeline(common, dropIn, git) : common;
     const jobTag = [...inputs.variants].sort().join('+') || 'all';
     const platformTag = inputs.platforms.map((p) => p.replaceAll('/', '-')).join('+');
     let out: Outputs;
@@ -288,11 +305,12 @@ export async function run(): Promise<void> {
     } else {
       const partialMap = inputs.distribute ? resolve(pi.workDir, `partial-${process.pid}.json`) : undefined;
       // The layer cache persists across workflow runs through the Actions cache.
-      const keys = inputs.cache ? await cacheKeys(resolve(inputs.config), inputs.variants, inputs.platforms, git.sha) : undefined;
+      const keys = pi.cache ? await cacheKeys(resolve(pi.config), inputs.variants, inputs.platforms, git.sha) : undefined;
       const restored = keys ? await core.group('restore layer cache', () => restoreLayerCache(pi.workDir, keys, coreLogger)) : undefined;
       const r = await runPipeline({ ...pi, ...(partialMap ? { distribute: { partialMap } } : {}) }, coreLogger, progressForLog(coreLogger));
       if (keys) await core.group('save layer cache', () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger));
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
+      if (dropIn) out.buildPush = buildPushOutputs(r);
       if (partialMap) {
         // The merge job finds these by pattern; the name differs for every job of the matrix.
         const name = `oci-build-partial-${git.job ?? 'job'}-${jobTag}${platformTag ? `-${platformTag}` : ''}`;
@@ -359,6 +377,37 @@ export async function run(): Promise<void> {
     if (err instanceof MergeError) message = err.message;
     core.setFailed(message);
   }
+}
+
+/** build-push-action's inputs when the action builds one Dockerfile (src/github/build-push-inputs.ts). */
+function readDropIn(inputs: ActionInputs): BuildPushInputs | undefined {
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+  if (inputs.mode !== 'build' || !dropInWanted(core.getInput, workspace)) {
+    if (isBuildxOutputs(core.getInput('outputs')))
+      throw new Error(
+        "input outputs: type=... is build-push-action's form, read only when building a Dockerfile (file or context); with a build file give oci:DIR, oci-archive:FILE or docker-archive:FILE",
+      );
+    return undefined;
+  }
+  // Masked before anything else is logged.
+  for (const l of core.getInput('secrets').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  const d = readBuildPushInputs(core.getInput, workspace);
+  for (const v of d.secrets.values()) for (const l of v.toString('utf8').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  core.info(`building ${d.file} (context ${d.context}) with docker/build-push-action's inputs`);
+  for (const w of d.warnings) core.warning(w);
+  return d;
+}
+
+function buildPushOutputs(r: Awaited<ReturnType<typeof runPipeline>>): Outputs['buildPush'] {
+  const bv = r.variants[0];
+  const e = bv ? r.digestMap[bv.variant] : undefined;
+  if (!bv || !e) return undefined;
+  const config = bv.images.length === 1 ? bv.images[0]!.configDescriptor.digest : undefined;
+  return {
+    digest: e.digest,
+    imageid: config ?? e.digest,
+    metadata: buildPushMetadata(e, config, { mediaType: bv.tagged.mediaType, digest: bv.tagged.digest, size: bv.tagged.size }),
+  };
 }
 
 /** The registry error behind a publish or build failure, if any (for GHCR remedies). */

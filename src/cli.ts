@@ -1,4 +1,5 @@
 import './runtime.js';
+import { parseSecretFlag } from './dockerfile/secrets.js';
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,7 +31,7 @@ Usage:
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]... [--explain [--json]]   --explain: cached or rebuilt, and why, per layer
   build and plan also take: [--target V] [--base [VARIANT=]REF]... [--rebuild-from VARIANT[:STEP]]
-  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
+  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--secret id=ID,src=FILE|env=VAR]... [--push] [CONTEXT]
                   build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
@@ -123,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
         'rebuild-from': { type: 'string' },
         file: { type: 'string', short: 'f' },
         'build-arg': { type: 'string', multiple: true, default: [] },
+        secret: { type: 'string', multiple: true, default: [] },
       },
       strict: true,
       allowPositionals: true,
@@ -211,6 +213,11 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(
         `unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? '' : ' (a build context needs -f Dockerfile)'}`,
       );
+    try {
+      inputs.secrets = new Map((values.secret ?? []).map((spec) => parseSecretFlag(spec)));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     if (values.file) {
       // docker build's -t takes whole references: they name the target's image and tags.
       inputs.dockerfile = {
@@ -219,6 +226,7 @@ async function main(argv: string[]): Promise<number> {
         buildArgs: buildArgs(values['build-arg'] ?? []),
         ...(values.target ? { target: values.target } : {}),
         refs: inputs.tags,
+        secretIds: [...inputs.secrets.keys()],
         note: (m) => logger.info(m),
       };
       inputs.tags = [];

@@ -94,6 +94,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       sourceDateEpoch: inputs.sourceDateEpoch,
       compression: layerCompressionOf(inputs),
       ...(inputs.isolation ? { isolation: inputs.isolation } : {}),
+      ...(inputs.secrets?.size ? { secrets: inputs.secrets } : {}),
       ...(remoteLayers ? { remoteLayers } : {}),
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,

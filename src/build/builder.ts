@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
+import { stepSources } from '../config/graph.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
@@ -32,6 +33,7 @@ import { stepIoError } from '../errors/io.js';
 import type { LayerOrigin, LayerReport } from './report.js';
 import type { Progress } from '../progress/progress.js';
 import { runStepKeyParts } from './run-key.js';
+import { mountKeyParts, prepareMounts, type MountHost } from './run-mounts.js';
 
 export interface BuildOptions {
   /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
@@ -53,6 +55,8 @@ export interface BuildOptions {
   rebuildFrom?: ReadonlyMap<string, number>;
   /** Told what each new layer was keyed by (the key journal `plan --explain` compares against). */
   onLayerKey?: (at: LayerKeyEvent) => void;
+  /** Secret values by id for RUN --mount=type=secret (never logged, never in a key or layer). */
+  secrets?: ReadonlyMap<string, Buffer>;
 }
 
 /** One new layer of a variant and what its cache key was made of. */
@@ -167,16 +171,14 @@ export class DaemonlessBuilder implements Builder {
       if (seen.has(name)) return false;
       seen.add(name);
       return variants.some(
-        (c) => c.steps.some((s) => s.kind === 'copy' && s.from === name) || (c.from === name && (hasRun(c) || wanted(c.name, seen))),
+        (c) => c.steps.some((s) => stepSources(s).includes(name)) || (c.from === name && (hasRun(c) || wanted(c.name, seen))),
       );
     };
     for (const v of variants) if (wanted(v.name)) this.rootfsWanted.add(v.name);
     // A base that only one variant runs commands on (and nothing copies from a step-less
     // variant, whose file system would be the base's) is extracted into that variant's
     // working directory directly.
-    const copiesFromBare = variants.some((c) =>
-      c.steps.some((s) => s.kind === 'copy' && s.from !== undefined && byName.get(s.from)?.steps.length === 0),
-    );
+    const copiesFromBare = variants.some((c) => c.steps.some((s) => stepSources(s).some((f) => byName.get(f)?.steps.length === 0)));
     const runsOn = new Map<string, number>();
     for (const v of variants) if (!v.from && hasRun(v)) runsOn.set(v.base ?? 'scratch', (runsOn.get(v.base ?? 'scratch') ?? 0) + 1);
     for (const v of variants) if (!v.from && !copiesFromBare && runsOn.get(v.base ?? 'scratch') === 1) this.soleBaseUser.add(v.name);
@@ -331,6 +333,7 @@ export class DaemonlessBuilder implements Builder {
           const { layers: parentLayers, config: parentConfig } = await parentImage();
           // The command's result depends on the file system it starts from (every diffID so
           // far), the step, and the environment it runs in; a cache hit skips running it.
+          const mountHost = this.mountHost(v.name, bf.context, platform);
           const runKey = runStepKeyParts(
             step,
             [...parentLayers, ...done].map((l) => l.diffId),
@@ -338,6 +341,7 @@ export class DaemonlessBuilder implements Builder {
             parentConfig,
             v,
             this.opts.sourceDateEpoch,
+            step.mounts?.length ? await mountKeyParts(step, mountHost) : undefined,
           );
           let hit = fresh(step).fresh ? undefined : await producer.lookup(runKey);
           if (hit?.remote && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
@@ -367,7 +371,9 @@ export class DaemonlessBuilder implements Builder {
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
           const asRun = step.dockerUser && step.user ? { ...step, user: dockerUserSpec(step.user, owners.passwd) } : step;
+          const mounts = step.mounts?.length ? await prepareMounts(step, mountHost) : undefined;
           const result = await runStep(asRun, {
+            ...(mounts ? { mounts: mounts.mounts, hiddenEnv: mounts.hiddenEnv, redact: mounts.redact } : {}),
             rootfs: work.dir,
             config: parentConfig.config,
             variantEnv: step.ownEnv ? {} : v.env,
@@ -378,7 +384,7 @@ export class DaemonlessBuilder implements Builder {
             isolation: this.opts.isolation ?? 'auto',
             announce: (m) => this.opts.logger.info(m),
             ...(lastRun?.chainLength === work.chain.length ? { before: lastRun.snapshot } : {}),
-          });
+          }).finally(() => mounts?.release());
           logger.info(
             `[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`,
           );
@@ -591,6 +597,22 @@ export class DaemonlessBuilder implements Builder {
     const all = this.chain([...parentLayers, ...own]);
     await cache.apply(w, all.slice(w.chain.length));
     return w;
+  }
+
+  /** What RUN --mount needs of the build: the cache and scratch directories, secrets, other variants. */
+  private mountHost(from: string, context: string, platform: Platform): MountHost {
+    return {
+      workDir: dirname(this.store.root),
+      tmpDir: this.rootfsCache().top,
+      context,
+      secrets: this.opts.secrets ?? new Map(),
+      variantRoot: (name) => this.variantRoot(from, name, platform),
+      variantLayers: async (name) => {
+        const state = this.lookup?.(name, platform);
+        if (!state) throw new Error(`variant ${from}: RUN --mount from ${name}: that variant is not part of this build`);
+        return (await state).image.layers.map((l) => l.diffId);
+      },
+    };
   }
 
   /** The final file system of another variant of this build (same platform), for copy: from:. */

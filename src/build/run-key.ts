@@ -14,6 +14,8 @@ export function runStepKeyParts(
   parentConfig: ImageConfig,
   v: Pick<VariantSpec, 'env'>,
   sourceDateEpoch: number | undefined,
+  /** RUN --mount's part (src/build/run-mounts.ts mountKeyParts); absent when the step has none. */
+  mounts?: unknown[],
 ): Record<string, unknown> {
   return {
     kind: 'run',
@@ -36,5 +38,6 @@ export function runStepKeyParts(
     // A Dockerfile's RUN carries its own environment (ownEnv): the variant's is already in it.
     variantEnv: step.ownEnv ? {} : v.env,
     sourceDateEpoch: sourceDateEpoch ?? null,
+    ...(mounts?.length ? { mounts } : {}),
   };
 }

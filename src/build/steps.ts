@@ -116,13 +116,20 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
   const sources = step.platformSources?.[ctx.platform] ?? step.sources;
   if (sources.some((s) => s.perPlatform)) throw new StepError(step, `copy sources for ${ctx.platform} were not resolved`);
   const linked = new Linker(add);
+  // COPY --exclude: the front end listed the paths its patterns leave out.
+  const excluded = step.excluded?.length ? new Set(step.excluded) : undefined;
+  const skip = excluded && ((host: string) => excluded.has(host));
   for (const source of sources) {
+    // COPY --parents: each match keeps its parent directories under the destination.
+    const to = source.under !== undefined ? `${normalize(`${step.to}/${source.under}`)}/` : step.to;
+    const into = intoDir || source.under !== undefined;
     for (const match of source.matches) {
+      if (skip?.(match)) continue;
       // `d/` names the directory a symlink `d` points to (sources.ts checked it stays inside).
       const st = await lstat(match);
       const kind = step.extract && st.isFile() ? await archiveKind(match) : undefined;
       if (kind) {
-        const dir = normalize(step.to);
+        const dir = normalize(to);
         destDir = dir;
         const unpacked = await archiveEntries(match, kind, dir, step.owner ? owner : undefined, (m) => {
           throw new StepError(step, m);
@@ -135,11 +142,12 @@ async function copyInto(step: CopyStep, ctx: StepContext, owner: Owner, add: (e:
         st.isSymbolicLink() && source.pattern.endsWith('/') && (await stat(match).catch(() => undefined))?.isDirectory() === true;
       if (followed || st.isDirectory()) {
         // As with Docker's COPY, a directory's contents go into the destination.
-        const dir = normalize(step.to);
-        destDir = dir;
-        await walk(step, ctx, followed ? await realpath(match) : match, dir, owner, linked.add);
+        const dir = normalize(source.under !== undefined ? `${to}/${basename(match)}` : to);
+        destDir = source.under !== undefined ? normalize(step.to) : dir;
+        const top = followed ? await realpath(match) : match;
+        await walk(step, ctx, top, dir, owner, linked.add, skip && ((h) => skip(join(match, relative(top, h)))));
       } else {
-        const dest = intoDir ? normalize(`${step.to}/${basename(match)}`) : normalize(step.to);
+        const dest = into ? normalize(`${to}/${basename(match)}`) : normalize(to);
         await addNode(step, ctx, match, dest, owner, linked.add, true);
       }
     }
@@ -181,13 +189,22 @@ class Linker {
   }
 }
 
-async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: AddEntry): Promise<void> {
+async function walk(
+  step: CopyStep,
+  ctx: StepContext,
+  hostDir: string,
+  imageDir: string,
+  owner: Owner,
+  add: AddEntry,
+  skip?: (host: string) => boolean,
+): Promise<void> {
   const names = (await readdir(hostDir, { encoding: 'buffer' })).map((raw) => utf8Name(step, ctx, hostDir, raw)).sort();
   for (const name of names) {
     const host = join(hostDir, name);
+    if (skip?.(host)) continue;
     const dest = normalize(`${imageDir}/${name}`);
     const isDir = await addNode(step, ctx, host, dest, owner, add, false);
-    if (isDir) await walk(step, ctx, host, dest, owner, add);
+    if (isDir) await walk(step, ctx, host, dest, owner, add, skip);
   }
 }
 

@@ -4,12 +4,19 @@
  * impossible. Works on the model only, whatever front end produced it.
  */
 import { closest } from './fields.js';
-import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } from './model.js';
+import { ConfigError, type BuildFile, type ConfigProblem, type Step, type VariantSpec } from './model.js';
 
-/** Variants a variant needs built first: its `from` parent, then the variants it copies from. */
+/** The variants a step reads files from: `copy: from:`, or a RUN --mount's `from`. */
+export function stepSources(s: Step): string[] {
+  if (s.kind === 'copy') return s.from !== undefined ? [s.from] : [];
+  if (s.kind === 'run') return (s.mounts ?? []).flatMap((m) => ('from' in m && m.from !== undefined ? [m.from] : []));
+  return [];
+}
+
+/** Variants a variant needs built first: its `from` parent, then the variants it copies or mounts from. */
 export function dependencies(v: VariantSpec): string[] {
   const out = v.from !== undefined ? [v.from] : [];
-  for (const s of v.steps) if (s.kind === 'copy' && s.from !== undefined && !out.includes(s.from)) out.push(s.from);
+  for (const s of v.steps) for (const f of stepSources(s)) if (!out.includes(f)) out.push(f);
   return out;
 }
 
@@ -127,7 +134,7 @@ export function graphProblems(bf: BuildFile): ConfigProblem[] {
     });
   }
   for (const v of bf.variants) {
-    for (const s of v.steps) if (s.kind === 'copy' && s.from !== undefined) edges.set(v.name, [...(edges.get(v.name) ?? []), s.from]);
+    for (const s of v.steps) for (const f of stepSources(s)) edges.set(v.name, [...(edges.get(v.name) ?? []), f]);
   }
   for (const v of bf.variants) {
     v.steps.forEach((s, i) => {

@@ -20,6 +20,8 @@ export interface CopySource {
   isGlob: boolean;
   /** The pattern has ${platform}/${os}/${arch}/${arch_variant}: matches are resolved per platform. */
   perPlatform?: boolean;
+  /** COPY --parents: the match's parent directories (relative), recreated under `to`. */
+  under?: string;
 }
 
 export interface CopyStep {
@@ -51,6 +53,8 @@ export interface CopyStep {
    * (modes, owners and links as in the archive; `owner` overrides) instead of being copied.
    */
   extract?: boolean;
+  /** COPY --exclude: the context paths (absolute host paths) its patterns leave out, with everything under them. */
+  excluded?: string[];
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
   pos: SourcePos;
@@ -81,8 +85,32 @@ export interface RunStep {
   dockerUser?: boolean;
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
+  /** RUN --mount: what is mounted for the command only (never part of the layer). */
+  mounts?: RunMount[];
   pos: SourcePos;
 }
+
+/**
+ * A Dockerfile `RUN --mount` (BuildKit's types). Paths are absolute image paths; `from` is a
+ * variant of the build (a stage or an image), absent for the build context.
+ */
+export type RunMount =
+  | {
+      type: 'cache';
+      target: string;
+      id: string;
+      sharing: 'shared' | 'private' | 'locked';
+      mode: number;
+      uid: number;
+      gid: number;
+      readonly: boolean;
+      /** Seeds an empty cache from this variant's `source`. */
+      from?: string;
+      source: string;
+    }
+  | { type: 'secret'; id: string; target?: string; env?: string; required: boolean; mode: number; uid: number; gid: number }
+  | { type: 'bind'; target: string; from?: string; source: string; rw: boolean }
+  | { type: 'tmpfs'; target: string; size?: number };
 
 export interface FileStep {
   kind: 'file';

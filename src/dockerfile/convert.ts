@@ -6,7 +6,8 @@
  */
 import { posix } from 'node:path';
 import type { ContainerConfig, Platform } from '../oci/types.js';
-import type { RunStep, SourcePos, VariantSpec } from '../config/model.js';
+import type { RunMount, RunStep, SourcePos, VariantSpec } from '../config/model.js';
+import { parseMount } from './mounts.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { ExpandError, expandWord, type Lookup } from './expand.js';
 import type { Instruction } from './instructions.js';
@@ -38,6 +39,8 @@ export interface ConvertOptions {
   escape: string;
   /** The runtime config of a base image (for its Env, User, WorkingDir); undefined when unknown. */
   imageConfig(ref: string): Promise<ContainerConfig | undefined>;
+  /** The ids of the secrets the build was given (RUN --mount=type=secret,required checks them). */
+  secrets?: ReadonlySet<string>;
   /** Problems found along the way (conversion goes on to report them all). */
   problem(err: InstructionError): void;
 }
@@ -236,7 +239,7 @@ export class Converter {
         }
         return;
       case 'RUN':
-        v.steps.push(this.run(ins, st, ownEnv));
+        v.steps.push(await this.run(ins, s, st, ownEnv));
         return;
       case 'COPY':
       case 'ADD': {
@@ -268,10 +271,21 @@ export class Converter {
     }
   }
 
-  private run(ins: RunInstruction, st: StageState, ownEnv: Map<string, string>): RunStep {
+  private async run(ins: RunInstruction, s: Stage, st: StageState, ownEnv: Map<string, string>): Promise<RunStep> {
     let network = true;
+    const mounts: RunMount[] = [];
     for (const f of ins.flags) {
-      if (f.name === 'network') {
+      if (f.name === 'mount') {
+        mounts.push(
+          await parseMount(f.value, {
+            pos: ins.pos,
+            workdir: st.workdir,
+            word: (w) => expandWord(w, lookupIn(st), this.o.escape),
+            fromRef: (ref) => this.copyFromRef(ref, s, ins),
+            secrets: this.o.secrets ?? new Set(),
+          }),
+        );
+      } else if (f.name === 'network') {
         if (f.value === 'none') network = false;
         else if (f.value !== 'default' && f.value !== 'host')
           throw new InstructionError(
@@ -281,12 +295,7 @@ export class Converter {
             'use --network=none or --network=default',
           );
       } else {
-        throw new InstructionError(
-          ins.pos,
-          'RUN',
-          `--${f.name} is not supported yet`,
-          f.name === 'mount' ? 'copy what the mount provides in an earlier COPY, or drop the mount' : 'drop the flag',
-        );
+        throw new InstructionError(ins.pos, 'RUN', `--${f.name} is not supported`, 'drop the flag');
       }
     }
     let command: string | string[] = 'exec' in ins.command ? ins.command.exec : ins.command.shell;
@@ -306,6 +315,7 @@ export class Converter {
       ...(st.shell ? { shell: st.shell } : {}),
       ...(st.user ? { user: st.user } : {}),
       workdir: st.workdir,
+      ...(mounts.length ? { mounts } : {}),
       pos: this.pos(ins),
     };
   }

@@ -4,12 +4,13 @@
  * fails or does not match --checksum, fails with the instruction's position.
  */
 import { lstat, readdir } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join, posix, relative, sep } from 'node:path';
 import type { CopySource, SourcePos, Step } from '../config/model.js';
 import { isGlobPattern, resolveCopySource } from '../config/sources.js';
 import { expandHeredoc, expandWord, type Lookup } from './expand.js';
 import { InstructionError, type Instruction } from './instructions.js';
 import { download, DownloadError } from './download.js';
+import { isIgnored, parseDockerignore } from './dockerignore.js';
 
 export interface CopyContext {
   file: string;
@@ -25,8 +26,6 @@ export interface CopyContext {
 type CopyInstruction = Extract<Instruction, { keyword: 'COPY' | 'ADD' }>;
 
 const UNSUPPORTED_FLAGS: Record<string, string> = {
-  parents: 'copy each directory with its own COPY',
-  exclude: 'list the files to copy, or exclude them in .dockerignore',
   'keep-git-dir': 'clone in a RUN step',
 };
 
@@ -48,6 +47,12 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
   };
   for (const f of ins.flags) if (UNSUPPORTED_FLAGS[f.name]) fail(`--${f.name} is not supported yet`, UNSUPPORTED_FLAGS[f.name]);
   const owner = flag('chown') || undefined;
+  const exclude = ins.flags.filter((f) => f.name === 'exclude').map((f) => word(f.value ?? ''));
+  if (exclude.some((e) => !e)) fail('--exclude needs a pattern', 'write e.g. --exclude=*.md');
+  const parentsFlag = flag('parents');
+  if (parentsFlag !== undefined && parentsFlag !== '' && parentsFlag !== 'true' && parentsFlag !== 'false')
+    fail(`--parents=${parentsFlag}: expects true or false`);
+  const parents = parentsFlag === '' || parentsFlag === 'true';
   const chmod = flag('chmod');
   let mode: number | undefined;
   if (chmod !== undefined) {
@@ -77,6 +82,11 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
   const from = flag('from');
   if (from !== undefined) {
     if (ins.keyword === 'ADD') fail('ADD has no --from', 'use COPY --from');
+    if (parents || exclude.length)
+      fail(
+        `--${parents ? 'parents' : 'exclude'} with --from is not supported yet`,
+        'copy the files from the stage without it, or arrange them there first',
+      );
     const variant = await ctx.fromRef(from);
     const patterns: CopySource[] = sources.map((s) => ({
       pattern: posix.resolve('/', s) + (s.endsWith('/') && s !== '/' ? '/' : ''),
@@ -129,15 +139,18 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
         ...r.problems.map((p) => `${p.message} (fix: ${p.hint})`.replaceAll("the build file's directory", 'the build context')),
       );
     }
-    resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
+    if (parents) resolved.push(...withParents(ctx.context, s, s.replace(/^\/+/, ''), matches));
+    else resolved.push({ pattern: s, matches, isGlob: isGlobPattern(rel) });
   }
   if (problems.length) fail(problems.join('; '));
+  const excluded = exclude.length ? await excludedPaths(ctx.context, resolved, exclude) : [];
   const step = (sources: CopySource[], extract: boolean): Step => ({
     kind: 'copy',
     sources,
     to,
     dockerRules: true,
     ...(extract ? { extract } : {}),
+    ...(exclude.length && sources === resolved ? { excluded } : {}),
     ...(mode !== undefined ? { mode } : {}),
     ...(owner ? { owner } : {}),
     pos: ctx.pos,
@@ -194,6 +207,50 @@ async function contextGlob(context: string, pattern: string): Promise<string[]> 
     ),
   );
   return found.filter((_, i) => exists[i]).sort();
+}
+
+/**
+ * COPY --exclude: the paths under the sources that a pattern matches (.dockerignore syntax),
+ * relative to the source (a directory being copied) or to the context; a directory matched is
+ * left out with everything under it. Listed here so the builder only skips paths.
+ */
+async function excludedPaths(context: string, sources: CopySource[], exclude: string[]): Promise<string[]> {
+  const patterns = parseDockerignore(exclude.join('\n'));
+  const out: string[] = [];
+  const hit = (host: string, base: string) =>
+    isIgnored(relative(context, host).split(sep).join('/'), patterns) ||
+    (host !== base && isIgnored(relative(base, host).split(sep).join('/'), patterns));
+  const walk = async (dir: string, base: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const p = join(dir, name);
+      if (hit(p, base)) out.push(p);
+      else if ((await lstat(p)).isDirectory()) await walk(p, base);
+    }
+  };
+  for (const m of sources.flatMap((s) => s.matches)) {
+    if (hit(m, posix.dirname(m))) out.push(m);
+    else if ((await lstat(m)).isDirectory()) await walk(m, m);
+  }
+  return out;
+}
+
+/**
+ * COPY --parents: one source per match, each kept under its parent directories relative to the
+ * context, or to the `/./` pivot when the pattern has one (`src/./pkg/a` keeps `pkg/a`).
+ */
+function withParents(context: string, pattern: string, raw: string, matches: string[]): CopySource[] {
+  const pivot = raw.indexOf('/./');
+  const root = pivot >= 0 ? join(context, raw.slice(0, pivot)) : context;
+  const rel = posix.normalize(raw || '.');
+  return matches.map((m) => {
+    const under = posix.dirname(relative(root, m).split(sep).join('/'));
+    return {
+      pattern,
+      matches: [m],
+      isGlob: isGlobPattern(rel),
+      ...(relative(root, m) && !relative(root, m).startsWith('..') ? { under } : {}),
+    };
+  });
 }
 
 function isUrl(source: string): boolean {

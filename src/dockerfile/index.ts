@@ -29,6 +29,8 @@ export interface DockerfileOptions {
   /** A base image's runtime config, for its Env, User and WorkingDir; undefined when unknown. */
   imageConfig(ref: string): Promise<ContainerConfig | undefined>;
   note?(message: string): void;
+  /** The ids of the secrets given to the build (--secret). */
+  secrets?: ReadonlySet<string>;
 }
 
 export interface LoadedDockerfile {
@@ -123,6 +125,7 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
     platform: o.platform,
     escape: esc,
     imageConfig: o.imageConfig,
+    ...(o.secrets ? { secrets: o.secrets } : {}),
     problem: report,
   });
   try {

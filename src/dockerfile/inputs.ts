@@ -24,6 +24,13 @@ export interface DockerfileInputs {
   refs: string[];
   /** Where notes go (an ignored `# syntax=`, what .dockerignore left out). */
   note?: (message: string) => void;
+  /** The ids of the secrets given to the build (their values go to the builder only). */
+  secretIds?: string[];
+  /** Labels and annotations for the target (build-push-action's inputs). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** The target's repository when `refs` name none (tags then come from the tag rules). */
+  image?: string;
 }
 
 export interface DockerfilePlan {
@@ -58,6 +65,7 @@ export async function dockerfileBuildFile(
       buildPlatform: hostPlatform(),
       imageConfig: async (ref) => (await resolveBase(client, ref, platform)).config.config,
       ...(d.note ? { note: d.note } : {}),
+      secrets: new Set(d.secretIds ?? []),
     });
     // The filtered context copy lives as long as this process (the build reads it to the end).
     if (loaded.context !== resolve(d.context ?? dirname(resolve(d.file))))
@@ -91,7 +99,9 @@ export async function dockerfileBuildFile(
     if (repos.size) {
       target.image = [...repos][0]!;
       target.tags = tags;
-    }
+    } else if (d.image) target.image = d.image;
+    Object.assign(target.labels, d.labels ?? {});
+    Object.assign(target.annotations, d.annotations ?? {});
     return { buildFile: loaded.buildFile, target: loaded.target };
   } finally {
     await client.close();

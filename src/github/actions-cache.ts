@@ -12,10 +12,10 @@ export interface CacheService {
 
 /**
  * What is kept between workflow runs: layer blobs, the layer records, source-file hashes and
- * base scans, and the key journal (what plan --explain compares with). Not the extracted root file systems (large, and cheap to make again).
+ * base scans, the key journal (what plan --explain compares with), and RUN --mount=type=cache directories. Not the extracted root file systems (large, and cheap to make again).
  */
 export function cachePaths(workDir: string): string[] {
-  return ['blobs/sha256', 'layers', 'files.json', 'scans', 'keys'].map((p) => join(workDir, p));
+  return ['blobs/sha256', 'layers', 'files.json', 'scans', 'keys', 'run-cache'].map((p) => join(workDir, p));
 }
 
 /**

@@ -156,9 +156,10 @@ class Simulator {
     let entries: LayerEntry[] | undefined;
     const hostPaths = new Map<string, string>();
     if (step.kind === 'run') {
-      if (!st.diffIds.includes(undefined))
+      if (!st.diffIds.includes(undefined) && !step.mounts?.some((m) => m.type === 'bind'))
         parts = {
-          ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch),
+          // RUN --mount: the options are the key's part (run-mounts.ts mountKeyParts); a bind's content is not known here.
+          ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch, step.mounts),
           ...compressionKeyPart(layerCompressionOf(this.inputs)),
           mtime: this.mtime.getTime() / 1000,
         };

@@ -84,6 +84,8 @@ export interface PipelineInputs {
   rebuildFrom?: string;
   /** Build a Dockerfile (its target stage) instead of the build file `config`. */
   dockerfile?: DockerfileInputs;
+  /** RUN --mount=type=secret values by id (never logged or stored). */
+  secrets?: Map<string, Buffer>;
 }
 
 /** What a run will do, resolved from the model and the inputs; the model itself is left as loaded. */

@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { chrootMountLines } from './mounts.js';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, type StepProcess } from './spec.js';
 
 /**
@@ -22,8 +23,8 @@ import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, type StepProcess } 
 
 // -f: the lists below are split on spaces and must never be globbed.
 const SETUP = `set -euf
-R=$1 S=$2 RESOLV=$3 HOSTS=$4 NET=$5 HELPERS=$6 RO=$7 MASK=$8
-shift 8
+R=$1 S=$2 RESOLV=$3 HOSTS=$4 NET=$5 HELPERS=$6 RO=$7 MASK=$8 MOUNTS=$9
+shift 9
 umask 022
 mount --bind "$R" "$R"
 mount -o remount,bind,nodev "$R"
@@ -53,6 +54,17 @@ ln -s pts/ptmx "$R/dev/ptmx"
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys" 2>/dev/null || true
 if [ -n "$RESOLV" ]; then mount --bind "$RESOLV" "$R/etc/resolv.conf"; mount -o remount,bind,ro "$R/etc/resolv.conf"; fi
 if [ -n "$HOSTS" ]; then mount --bind "$HOSTS" "$R/etc/hosts"; mount -o remount,bind,ro "$R/etc/hosts"; fi
+TAB=$(printf '\t')
+if [ -n "$MOUNTS" ]; then
+  printf '%s\n' "$MOUNTS" | while IFS=$TAB read -r kind src dst rw size; do
+    if [ "$kind" = tmpfs ]; then
+      opts=nosuid,nodev,mode=1777; [ "$size" = - ] || opts="$opts,size=$size"
+      mount -t tmpfs -o "$opts" tmpfs "$dst"
+    else
+      mount --rbind "$src" "$dst"; mount -o "remount,bind,$rw,nosuid,nodev" "$dst"
+    fi
+  done
+fi
 if [ "$NET" = none ] && command -v ip >/dev/null 2>&1; then ip link set lo up 2>/dev/null || true; fi
 mount -t tmpfs -o mode=0755,size=1m oci-build-stage "$S"
 mkdir "$S/rootfs" "$S/.old" "$S/proc"
@@ -151,6 +163,7 @@ export function startChroot(p: StepProcess, stage: string): { child: ChildProces
     helpers.join(' '),
     READONLY_PATHS.join(' '),
     MASKED_PATHS.join(' '),
+    chrootMountLines(p.mounts ?? []),
     ...inner,
   ];
   const child = spawn(setpriv, args, {

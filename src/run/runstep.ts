@@ -9,6 +9,7 @@ import { requireRoot } from './privilege.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
 import { resolveIsolation, runInSandbox, type IsolationChoice } from './sandbox.js';
 import { diffSnapshots, takeSnapshotAsync, type Changes, type Snapshot } from './snapshot.js';
+import { placeMounts, type StepMount } from './mounts.js';
 
 /**
  * One `run:` step on a working rootfs: resolve the command, user, environment and working
@@ -59,6 +60,12 @@ export interface RunStepContext {
    * changed it since: saves walking the tree again.
    */
   before?: Snapshot;
+  /** RUN --mount: host paths and tmpfs mounted for this command only (not in the layer). */
+  mounts?: StepMount[];
+  /** Environment for this command only, never recorded (secrets given as env=). */
+  hiddenEnv?: Record<string, string>;
+  /** Values replaced by *** in the output lines and the error's tail (secrets). */
+  redact?: string[];
 }
 
 let announced = false;
@@ -166,7 +173,7 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
   if (pw && ids.group) for (const g of parseGroup(ids.group)) if (g.members.includes(pw.name)) groups.add(g.gid);
 
   const epoch: Record<string, string> = ctx.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(ctx.sourceDateEpoch) } : {};
-  const env = mergeEnv(cfg.Env ?? [], epoch, ctx.variantEnv, step.env);
+  const env = mergeEnv(cfg.Env ?? [], epoch, ctx.variantEnv, step.env, ctx.hiddenEnv ?? {});
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(`PATH=${DEFAULT_PATH}`);
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${pw?.home || (owner.uid === 0 ? '/root' : '/')}`);
 
@@ -237,6 +244,16 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
     hosts = bind('hosts', hostFile('/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'));
   }
 
+  let placed: ReturnType<typeof placeMounts>;
+  try {
+    placed = placeMounts(ctx.rootfs, ctx.mounts ?? []);
+  } catch (err) {
+    for (const p of placeholders.reverse()) rmSync(p, { recursive: true, force: true });
+    throw new Error(`${step.pos.file}:${step.pos.line}: run: --mount: ${(err as Error).message}`);
+  }
+  const secrets = (ctx.redact ?? []).filter((v) => v.length > 0);
+  const hide = (l: string) => secrets.reduce((acc, v) => acc.split(v).join('***'), l);
+  const onLine = ctx.onLine;
   let result;
   try {
     result = await runInSandbox({
@@ -252,9 +269,12 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
       hosts,
       isolation,
       tmpDir: ctx.tmpDir,
-      ...(ctx.onLine ? { onLine: ctx.onLine } : {}),
+      mounts: placed.mounts,
+      ...(onLine ? { onLine: (l: string) => onLine(hide(l)) } : {}),
     });
+    result.tail = result.tail.map(hide);
   } finally {
+    placed.remove();
     for (const p of placeholders.reverse()) rmSync(p, { recursive: true, force: true });
   }
   if (result.code !== 0 && isolation.kind === 'runc' && result.tail.some((l) => l.includes('runc run failed'))) {

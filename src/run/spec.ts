@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { seccompProfile } from './seccomp.js';
+import { specMounts, type SandboxMount } from './mounts.js';
 
 /**
  * The OCI runtime spec (config.json) a `run:` step runs with under runc: what Docker gives a
@@ -57,6 +58,8 @@ export interface StepProcess {
   network: boolean;
   resolvConf: string;
   hosts: string;
+  /** The step's own mounts (RUN --mount), after the sandbox's. */
+  mounts?: readonly SandboxMount[];
 }
 
 /** The open-files limit: the build's own hard limit (capped), as soft and hard limit. */
@@ -95,6 +98,7 @@ export function runtimeSpec(p: StepProcess): Record<string, unknown> {
   ];
   if (p.resolvConf) mounts.push(bindRo(p.resolvConf, '/etc/resolv.conf'));
   if (p.hosts) mounts.push(bindRo(p.hosts, '/etc/hosts'));
+  if (p.mounts) mounts.push(...specMounts(p.mounts));
   const namespaces = [{ type: 'pid' }, { type: 'mount' }, { type: 'ipc' }, ...(p.network ? [] : [{ type: 'network' }])];
   const limit = nofile();
   return {
