@@ -6,7 +6,8 @@ import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { pushBusyboxBase } from './helpers/base-image.js';
 import { cli, ROOT } from './helpers/cli.js';
 import { run } from './helpers/exec.js';
-import { imageView, type ImageView } from './helpers/image-tree.js';
+import { imageView } from './helpers/image-tree.js';
+import { buildahView } from './helpers/buildah-view.js';
 
 /**
  * Issue 15: examples/robot — an app directory and a Go runtime binary (built with Debian's
@@ -42,17 +43,6 @@ afterAll(async () => {
 });
 
 const ROBOT_OUT = ['robotd r2: uid 1000, home /opt/robot', 'behaviors: dock.txt, patrol.txt'];
-
-/** Drops what buildah's RUN leaves behind (empty mount points, /etc/hostname) and BuildKit does not. */
-function withoutRunLeftovers(view: ImageView): ImageView {
-  const tree = { ...view.tree };
-  for (const p of ['/dev', '/proc', '/sys', '/run', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf']) {
-    const n = tree[p];
-    const empty = n?.type === 'dir' ? !Object.keys(tree).some((k) => k.startsWith(`${p}/`)) : n?.size === 0;
-    if (n && empty) delete tree[p];
-  }
-  return { ...view, tree };
-}
 
 describe('examples/robot', () => {
   let digests: Record<string, { ref: string; digest: string }>;
@@ -120,21 +110,7 @@ describe('examples/robot', () => {
     const text = readFileSync(dockerfile, 'utf8');
     expect(text).not.toContain('<<');
     for (const target of ['robot', 'robot-debug']) {
-      const local = `localhost/oci-build-robot-${target}:${process.pid}`;
-      await run(
-        'buildah',
-        ['bud', '--quiet', '--tls-verify=false', '--format', 'oci', '--target', target, '-f', 'Dockerfile', '-t', local, '.'],
-        {
-          cwd: ctx,
-          timeoutMs: 240_000,
-        },
-      );
-      try {
-        await run('buildah', ['push', '--quiet', '--tls-verify=false', local, `docker://${reg.host}/robot-buildah/${target}:v1`]);
-      } finally {
-        await run('buildah', ['rmi', '-f', local], { allowFail: true });
-      }
-      const theirs = withoutRunLeftovers(await imageView(`${reg.host}/robot-buildah/${target}:v1`));
+      const theirs = await buildahView(ctx, 'Dockerfile', target, `${reg.host}/robot-buildah/${target}:v1`);
       const ours = await imageView(`${reg.host}/${target}:v1`);
       expect(theirs.tree).toEqual(ours.tree);
       expect(theirs.config).toEqual(ours.config);
