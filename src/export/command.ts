@@ -21,6 +21,7 @@ function parse(args: string[]) {
       variant: { type: 'string', multiple: true, default: [] },
       base: { type: 'string', multiple: true, default: [] },
       output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }
@@ -38,6 +39,10 @@ export async function dockerfileCommand(args: string[], env: NodeJS.ProcessEnv, 
   } catch (e) {
     process.stderr.write(`oci-build: ${(e as Error).message}\n\n${usage}\n`);
     return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
   }
   const client = new RegistryClient({ credentials: credentialsFrom({ explicit: credentialsFromEnv(env) }) });
   try {
