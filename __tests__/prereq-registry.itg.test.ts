@@ -67,7 +67,7 @@ describe('registry reachability before any work', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`registry ${closedHost} (needed for the push of variant app to ${closedHost}/reach/app) is not reachable`);
     expect(r.stderr).toContain(`the connection to http://${closedHost}/v2/ was refused: check that the registry runs and the port`);
-    expect(r.stderr).toContain('nothing was built or pushed');
+    expect(r.stderr).toContain('nothing was built or pushed, and no tag was moved');
     expect(r.blobs).toBe(0);
     expect(r.layout).toBe(false);
   });

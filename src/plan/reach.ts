@@ -72,7 +72,7 @@ export async function checkRegistries(uses: RegistryUse[]): Promise<void> {
       }),
     );
     const first = failures.find((f) => f !== undefined);
-    if (first) throw new RegistryUnreachable(`${first}; nothing was built or pushed`);
+    if (first) throw new RegistryUnreachable(`${first}; nothing was built or pushed, and no tag was moved`);
   } finally {
     await agent.close();
   }
