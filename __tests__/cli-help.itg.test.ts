@@ -10,6 +10,7 @@ describe('help', () => {
     [['build', '--push', '-h']],
     [['plan', '--help']],
     [['merge', '--help']],
+    [['dockerfile', '--help']],
   ])('oci-build %j prints the usage and exits 0', async (args) => {
     const r = await cli(args);
     expect(r.code, r.stderr).toBe(0);

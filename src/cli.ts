@@ -22,6 +22,7 @@ import { loggerThrough, progressFor } from './progress/index.js';
 import { explain } from './plan/explain.js';
 import { PrereqError } from './plan/prereq.js';
 import { formatExplained } from './plan/explain-why.js';
+import { DOCKERFILE_USAGE, dockerfileCommand } from './export/command.js';
 
 const USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -37,6 +38,7 @@ Usage:
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
 ${PULL_USAGE}
+${DOCKERFILE_USAGE}
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
@@ -86,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'pull') return await pullCommand(rest, process.env, USAGE);
+  if (command === 'dockerfile') return await dockerfileCommand(rest, process.env, USAGE);
   // `oci-build build --help` (any subcommand, anywhere in its arguments) is a request for help, not an unknown option.
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);

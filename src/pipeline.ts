@@ -10,6 +10,7 @@ import { credentialsFrom } from './registry/credentials.js';
 import { DaemonlessBuilder, type LayerKeyEvent } from './build/builder.js';
 import { KeyJournal } from './cache/key-journal.js';
 import { checkDisk, checkSources } from './plan/prereq.js';
+import { checkRegistries, registriesOf } from './plan/reach.js';
 import { elevateIfNeeded } from './run/privilege.js';
 import type { BuiltImage, BuiltVariant } from './image/image.js';
 import { RegistryPublisher, type PublishStats } from './output/publisher.js';
@@ -72,6 +73,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     );
     return r;
   });
+  // One request to each registry the build pulls a base from or pushes to, before any work.
+  await checkRegistries(registriesOf(p.variants, inputs.push));
   // run: and copy: from: steps need root: as root, go on; else run again with sudo, or stop here.
   await elevateIfNeeded(
     p.variants,

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Step, VariantSpec } from '../config/model.js';
+import type { CopyStep, Step, VariantSpec } from '../config/model.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { BlobStore } from '../layer/blobstore.js';
@@ -16,7 +16,8 @@ import { listLayer } from '../build/layer-listing.js';
 import { runStepKeyParts } from '../build/run-key.js';
 import { applySettings } from '../build/assemble.js';
 import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
-import { loadJournal, type JournalRecord } from '../cache/key-journal.js';
+import { loadJournal, type JournalRecord, type JournalStep } from '../cache/key-journal.js';
+import { explainCopyFrom } from './explain-copyfrom.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan.js';
 import { whyRebuilt, type RootBase, type Explained, type LayerExplanation, type VariantExplanation } from './explain-why.js';
 
@@ -100,7 +101,9 @@ class Simulator {
       start = { from: v.from };
     } else {
       const base = await resolveBase(this.client, v.base ?? 'scratch', platform);
-      const scan = v.steps.length ? await this.scanner.scan(base) : { fs: new FsView(), owners: {} };
+      // The base's layers are listed (downloaded the first time) only when copy or file steps need
+      // its directories and users: run: steps are keyed by the manifest's layers and the config alone.
+      const scan = this.needsBaseFiles(v) ? await this.scanner.scan(base) : { fs: new FsView(), owners: {} };
       start = {
         base: base.name,
         ...(base.digest ? { digest: base.digest } : {}),
@@ -164,7 +167,8 @@ class Simulator {
           mtime: this.mtime.getTime() / 1000,
         };
     } else if (step.kind === 'copy' && step.from !== undefined) {
-      // Its entries are the other variant's files, known only once that variant is built.
+      // Its entries are the other variant's files: the last build's when that variant is all cached.
+      return await this.copyFrom(plat, step, st, fresh, prev, at);
     } else {
       try {
         entries = await stepEntries(step, {
@@ -230,6 +234,43 @@ class Simulator {
       ...why,
       ...(key ? { key } : {}),
     };
+  }
+
+  private async copyFrom(
+    plat: string,
+    step: CopyStep,
+    st: SimState,
+    fresh: boolean,
+    prev: JournalStep | undefined,
+    at: Pick<LayerExplanation, 'step' | 'layer' | 'createdBy'>,
+  ): Promise<LayerExplanation> {
+    const src = this.states.get(`${step.from}|${plat}`);
+    const prevLayer = prev && this.cache ? await this.cache.get(prev.key) : undefined;
+    const { entries: _, ...options } = stepKeyParts(step, [], { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
+    const r = explainCopyFrom({
+      step,
+      fresh,
+      cacheOn: this.cache !== undefined,
+      prev,
+      options,
+      source: {
+        known: src !== undefined && !src.diffIds.includes(undefined),
+        ...(src?.firstRebuilt ? { firstRebuilt: src.firstRebuilt } : {}),
+      },
+      ownRebuilt: st.diffIds.includes(undefined) ? st.firstRebuilt : undefined,
+      prevCached: prevLayer !== undefined,
+    });
+    await this.applyLayer(st, prevLayer);
+    const cached = r.decision === 'cached' && prev && prevLayer;
+    st.diffIds.push(cached ? prevLayer.diffId : undefined);
+    return { ...at, ...r, ...(cached ? { key: prev.key, digest: prevLayer.descriptor.digest } : {}) };
+  }
+
+  /** A variant, or one built from it, has steps whose layer entries depend on the base's files (not run: steps). */
+  private needsBaseFiles(v: VariantSpec): boolean {
+    const uses = (x: VariantSpec) =>
+      x.steps.some((s) => s.kind === 'file' || s.kind === 'dir' || (s.kind === 'copy' && s.from === undefined));
+    return uses(v) || this.p.variants.some((c) => c.from === v.name && this.needsBaseFiles(c));
   }
 
   private async applyLayer(

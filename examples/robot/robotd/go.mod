@@ -1,0 +1,3 @@
+module example.com/robotd
+
+go 1.19
