@@ -43,7 +43,7 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
   const pending: number[] = [];
   for (const [i, e] of entries.entries()) {
     if (e.type !== 'file') continue;
-    const { known, sig } = e.hostPath ? await hasher.probe(e.hostPath) : {};
+    const { known, sig } = e.hostPath ? await hasher.probe(e.hostPath, e.hostStat) : {};
     if (known && known.size === e.size) {
       out.entries[i] = { ...out.entries[i]!, contentHash: known.hash };
       out.byStat.push({ path: e.hostPath!, sig: known.sig });
@@ -60,7 +60,9 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
     await pooled(pending, 8, async (i) => {
       const e = entries[i]!;
       const { bytes, hash } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
-      out.entries[i] = { ...out.entries[i]!, contentHash: hash, size: bytes.length, open: () => Readable.from([bytes]) };
+      // Written from these bytes, not read again (readPath would).
+      const { readPath: _, ...entry } = out.entries[i]!;
+      out.entries[i] = { ...entry, contentHash: hash, size: bytes.length, open: () => Readable.from([bytes]) };
     });
     return out;
   }

@@ -1,5 +1,5 @@
-import { lstatSync, type BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CopyStep, DirStep, Step } from '../config/model.js';
@@ -11,7 +11,7 @@ import { comparePaths } from '../layer/tarwriter.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
-import { statChange } from '../cache/file-hasher.js';
+import { statChange, statSig } from '../cache/file-hasher.js';
 
 export interface Owner {
   uid: number;
@@ -182,7 +182,12 @@ class Linker {
 }
 
 async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir: string, owner: Owner, add: AddEntry): Promise<void> {
-  const names = (await readdir(hostDir, { encoding: 'buffer' })).map((raw) => utf8Name(step, ctx, hostDir, raw)).sort();
+  // Synchronous, as the stats below: on cached inodes each call takes microseconds, a trip
+  // through the thread pool (busy compressing, or on a shared machine) far longer, and a
+  // node_modules tree has 100,000 of them.
+  const names = readdirSync(hostDir, { encoding: 'buffer' })
+    .map((raw) => utf8Name(step, ctx, hostDir, raw))
+    .sort();
   for (const name of names) {
     const host = join(hostDir, name);
     const dest = normalize(`${imageDir}/${name}`);
@@ -201,12 +206,12 @@ async function addNode(
   add: AddEntry,
   topLevel: boolean,
 ): Promise<boolean> {
-  const st = await lstat(host, { bigint: true });
+  const st = lstatSync(host, { bigint: true });
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
   const perm = step.dockerRules ? Number(st.mode) & 0o7777 : st.isDirectory() || (Number(st.mode) & 0o111) !== 0 ? 0o755 : 0o644;
   if (st.isSymbolicLink()) {
-    const target = await readlink(host);
+    const target = readlinkSync(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
     if (target.startsWith('/') || !inside(ctx.context, resolved)) {
       throw new StepError(
@@ -236,6 +241,8 @@ async function addNode(
         gid: owner.gid,
         size,
         hostPath: host,
+        hostStat: statSig(st),
+        readPath: host,
         open: () => openSource(host, size),
         changedSince: () => rewritten(ctx, host, st),
       },
