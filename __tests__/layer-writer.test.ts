@@ -336,6 +336,42 @@ describe('writeLayer', () => {
     await expect(writeLayer([dir('/d')], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 10 } })).rejects.toThrow(/level/);
   });
 
+  it('reads small files by readPath into the same bytes open() gives, and fails on a size that moved', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'oci-build-readpath-'));
+    try {
+      const sizes = [0, 1, 511, 512, 513, 4096, 64 << 10, (64 << 10) + 1];
+      const files = sizes.map((n, i) => {
+        const host = join(src, `f${i}`);
+        writeFileSync(host, Buffer.alloc(n, 0x41 + i));
+        const e: LayerEntry = {
+          path: `/app/f${i}`,
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          size: n,
+          open: () => Readable.from([readFileSync(host)]),
+        };
+        return { e, host };
+      });
+      const opts = { mtime: MTIME, compression: { algorithm: 'gzip' as const, level: 1 } };
+      const viaOpen = await writeLayer([dir('/app'), ...files.map((f) => f.e)], store, opts);
+      const viaPath = await writeLayer([dir('/app'), ...files.map((f) => ({ ...f.e, readPath: f.host }))], store, opts);
+      expect(viaPath.diffId).toBe(viaOpen.diffId);
+      expect(viaPath.descriptor.digest).toBe(viaOpen.descriptor.digest);
+      const grown: LayerEntry = { ...files[4]!.e, readPath: files[4]!.host, size: 100 };
+      await expect(writeLayer([grown], store, opts)).rejects.toThrow(
+        /\/app\/f4 changed while building the layer: expected 100 bytes, read more/,
+      );
+      const shrunk: LayerEntry = { ...files[4]!.e, readPath: files[4]!.host, size: 600 };
+      await expect(writeLayer([shrunk], store, opts)).rejects.toThrow(
+        /\/app\/f4 changed while building the layer: expected 600 bytes, read 513/,
+      );
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
+
   it('fails naming the file when its stream is shorter or longer than size, and removes the temp file', async () => {
     const short: LayerEntry = {
       path: '/app/short',

@@ -190,7 +190,8 @@ async function walk(step: CopyStep, ctx: StepContext, hostDir: string, imageDir:
     .sort();
   for (const name of names) {
     const host = join(hostDir, name);
-    const dest = normalize(`${imageDir}/${name}`);
+    // A directory entry's name has no slash and is never "." or "..": already normalized.
+    const dest = imageDir === '/' ? `/${name}` : `${imageDir}/${name}`;
     const isDir = await addNode(step, ctx, host, dest, owner, add, false);
     if (isDir) await walk(step, ctx, host, dest, owner, add);
   }
@@ -313,7 +314,15 @@ function inside(root: string, p: string): boolean {
  */
 function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined, ownAll = false): void {
   const needed = new Set<string>();
-  for (const p of out.keys()) for (const a of ancestors(p)) needed.add(a);
+  // Upwards from each path, stopping at a directory already needed (its ancestors are too):
+  // a copied tree of 100,000 files costs one step per file, not one per file and level.
+  for (const p of out.keys()) {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
+      const dir = p.slice(0, i);
+      if (needed.has(dir)) break;
+      needed.add(dir);
+    }
+  }
   if (explicitDir && explicitDir !== '/') {
     for (const a of ancestors(explicitDir)) needed.add(a);
     needed.add(explicitDir);
