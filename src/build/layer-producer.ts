@@ -14,7 +14,8 @@ import {
   stepKeyParts,
   type KeyEntry,
 } from '../cache/layer-cache.js';
-import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
+import { statSig, unchangedSince, type StatSig } from '../cache/file-hasher.js';
+import { lstatSync, type BigIntStats } from 'node:fs';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { noProgress, type Progress } from '../progress/progress.js';
@@ -68,6 +69,14 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
   }
   out.unknown = new Set(pending);
   return out;
+}
+
+function lstatOrUndefined(path: string): BigIntStats | undefined {
+  try {
+    return lstatSync(path, { bigint: true });
+  } catch {
+    return undefined;
+  }
 }
 
 /** fn over items, `width` at a time. */
@@ -211,11 +220,21 @@ export class LayerProducer {
       const streamed = sources.entries.map((e, i) => {
         if (!sources.unknown.has(i)) return e;
         const before = sources.openedStat.get(i);
+        // One stat after the read serves both the torn-file check and the hash's record.
+        let after: BigIntStats | undefined;
+        const changedSince =
+          e.hostPath && before
+            ? () => {
+                after = lstatOrUndefined(e.hostPath!);
+                return after && statSig(after) === before ? undefined : e.changedSince?.();
+              }
+            : e.changedSince;
         return {
           ...e,
+          ...(changedSince ? { changedSince } : {}),
           onContentHash: (h: Digest, n: number) => {
             hashes.set(i, h);
-            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n));
+            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n, after));
           },
         };
       });

@@ -137,13 +137,14 @@ export class FileHasher {
 
   /**
    * Records a hash computed while the file streamed into a layer (`before`: its stat when it
-   * was opened). Kept only when the file did not change while it was read.
+   * was opened; `statAfter`: once read, when the caller took it). Kept only when the file did
+   * not change while it was read.
    */
-  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number): Promise<void> {
+  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number, statAfter?: BigIntStats): Promise<void> {
     const abs = resolve(path);
-    let after: BigIntStats;
+    let after = statAfter;
     try {
-      after = lstatSync(abs, { bigint: true });
+      after ??= lstatSync(abs, { bigint: true });
     } catch {
       return;
     }
