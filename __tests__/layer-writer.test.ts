@@ -372,6 +372,36 @@ describe('writeLayer', () => {
     }
   });
 
+  it('reads by readPath a small file that follows a long pax header at the end of a 1 MiB piece', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'oci-build-readpath-pax-'));
+    try {
+      // /app (512) + 15 x (512 + 64 KiB) + 512 + 55 KiB = 1 MiB - 512: the piece is not full yet;
+      // then a file with 3 KB of xattrs (a long pax header) and 64 KiB read into the same piece.
+      const sizes = [...Array.from({ length: 15 }, () => 65536), 56320, 65536];
+      const files = sizes.map((n, i) => {
+        const host = join(src, `f${String(i).padStart(2, '0')}`);
+        writeFileSync(host, Buffer.alloc(n, 0x30 + i));
+        const e: LayerEntry = {
+          path: `/app/f${String(i).padStart(2, '0')}`,
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          size: n,
+          open: () => Readable.from([readFileSync(host)]),
+          ...(i === sizes.length - 1 ? { xattrs: { 'user.big': Buffer.alloc(3000, 0x78) } } : {}),
+        };
+        return { e, host };
+      });
+      const opts = { mtime: MTIME, compression: { algorithm: 'gzip' as const, level: 1 } };
+      const viaOpen = await writeLayer([dir('/app'), ...files.map((f) => f.e)], store, opts);
+      const viaPath = await writeLayer([dir('/app'), ...files.map((f) => ({ ...f.e, readPath: f.host }))], store, opts);
+      expect(viaPath.diffId).toBe(viaOpen.diffId);
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
+
   it('fails naming the file when its stream is shorter or longer than size, and removes the temp file', async () => {
     const short: LayerEntry = {
       path: '/app/short',

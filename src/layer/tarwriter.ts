@@ -255,6 +255,8 @@ class Piece {
 
 /** Reads a small file into the piece after its header; returns the bytes read (one more than `size` when it grew). */
 function readSmallInto(piece: Piece, path: string, size: number): number {
+  // Room for one byte more than expected (a file that grew); a long pax header may have used the spare.
+  if (piece.used + size + 1 > piece.buf.length) grow(piece, size + 1);
   const fd = openSync(path, 'r');
   try {
     let got = 0;
@@ -340,13 +342,15 @@ function putHeader(piece: Piece, e: LayerEntry, t: Date, mtimeSec: number): void
 
 /** Copies bytes into the piece, growing it for a header bigger than its spare room (long xattrs). */
 function putBytes(piece: Piece, b: Buffer): void {
-  if (piece.used + b.length > piece.buf.length) {
-    const bigger = Buffer.alloc(piece.used + b.length + PIECE_BYTES);
-    piece.buf.copy(bigger, 0, 0, piece.used);
-    piece.buf = bigger;
-  }
+  if (piece.used + b.length > piece.buf.length) grow(piece, b.length);
   b.copy(piece.buf, piece.used);
   piece.used += b.length;
+}
+
+function grow(piece: Piece, extra: number): void {
+  const bigger = Buffer.alloc(piece.used + extra + PIECE_BYTES);
+  piece.buf.copy(bigger, 0, 0, piece.used);
+  piece.buf = bigger;
 }
 
 /** A file entry's content from its open(), as Buffers; the source is destroyed when the caller stops early. */
