@@ -4,6 +4,7 @@ import {
   copyStepKey,
   fileStepKey,
   hashKey,
+  LAYER_CACHE_FORMAT,
   LayerCache,
   stepKeyParts,
   type KeyEntry,
@@ -253,5 +254,23 @@ describe('fileStepKey', () => {
       e.type === 'file' ? { ...e, contentHash: (parts.entries as { content?: string }[])[1]!.content } : e,
     );
     expect(copyStepKey(step({ to: '/etc/app/config.toml' }), asCopy, OPTS)).not.toBe(fileStepKey(fstep('x'), fentries(1), OPTS));
+  });
+});
+
+describe('hashKey of a big key', () => {
+  it('is the sha256 of the format tag and the canonical JSON, hashed in pieces', async () => {
+    const { createHash } = await import('node:crypto');
+    // More than one 64 KiB piece, with non-ASCII paths across piece boundaries.
+    const entries = Array.from({ length: 5000 }, (_, i) => ({
+      path: `/app/n\u00e9-\u{1f600}-${i}`,
+      mode: 0o644,
+      contentHash: `sha256:${i}`,
+    }));
+    const parts = { entries, kind: 'copy' };
+    const json = canonicalJson(parts);
+    expect(json.length).toBeGreaterThan(3 << 16);
+    const prefix = `oci-build/layer-cache/v${LAYER_CACHE_FORMAT}\n`;
+    expect(hashKey(null)).toBe(createHash('sha256').update(prefix).update('null').digest('hex'));
+    expect(hashKey(parts)).toBe(createHash('sha256').update(prefix).update(json).digest('hex'));
   });
 });

@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileHasher, LayerCache } from '../src/cache/layer-cache.js';
-import { LayerProducer, SMALL_FILE_BYTES } from '../src/build/layer-producer.js';
+import { BUFFER_BYTES, LayerProducer, SMALL_FILE_BYTES } from '../src/build/layer-producer.js';
 import { BlobStore } from '../src/layer/blobstore.js';
 import { openSource } from '../src/layer/source.js';
 import type { LayerEntry } from '../src/layer/types.js';
@@ -111,6 +111,47 @@ describe('each source file is read once per build', () => {
     const second = await produce(s);
     expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
     expect(second.layer.descriptor.digest).toBe(first.layer.descriptor.digest);
+  });
+
+  it('a no-op rebuild neither reads a file nor rewrites files.json', async () => {
+    const s = setup('noop', { 'a.js': randomBytes(3000), 'b.js': randomBytes(5000) });
+    const first = await produce(s);
+    expect(first.how).toBe('built');
+    const record = join(s.dir, 'cache', 'files.json');
+    const before = { text: readFileSync(record, 'utf8'), mtimeMs: statSync(record).mtimeMs };
+    const second = await produce(s);
+    expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
+    expect(second.hasher.stats).toMatchObject({ unchanged: 2, hashed: 0, bytesHashed: 0 });
+    // The records' use dates are fresh: nothing to write back.
+    expect(readFileSync(record, 'utf8')).toBe(before.text);
+    expect(statSync(record).mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it('many small files over the buffer limit: one pass reading them by readPath, keyed by what it read', async () => {
+    // Files of 1-64 KiB coming to more than BUFFER_BYTES: no read into memory first; the
+    // writer reads each into its output piece (readPath) and hashes it there.
+    const files: Record<string, Buffer> = {};
+    let total = 0;
+    for (let i = 0; total <= BUFFER_BYTES; i++) {
+      // Compressible (quick to write) but each file its own.
+      const b = Buffer.concat([randomBytes(32), Buffer.alloc(1024 + ((i * 7919) % (63 << 10)), i & 0xff)]);
+      files[`f${String(i).padStart(4, '0')}.js`] = b;
+      total += b.length;
+    }
+    const s = setup('many-small', files);
+    const withReadPath = entries(s).map((e) => ({ ...e, readPath: e.hostPath! }));
+    const first = await produce(s, withReadPath);
+    expect(first).toMatchObject({ how: 'built', readOnce: 0, opens: {} });
+    const plain = await writeLayer(entries(s), new BlobStore(join(s.dir, 'plain')), {
+      mtime: new Date(0),
+      compression: { algorithm: 'gzip', level: 1 },
+    });
+    expect(first.layer.descriptor.digest).toBe(plain.descriptor.digest);
+    expect(first.layer.diffId).toBe(plain.diffId);
+    // The hashes learned in that pass make the next build a hit by stat.
+    const second = await produce(s, withReadPath);
+    expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
+    expect(second.hasher.stats.hashed).toBe(0);
   });
 
   it('a big unseen file: one pass (hashed while written), recorded, and a hit by stat next time', async () => {

@@ -336,6 +336,72 @@ describe('writeLayer', () => {
     await expect(writeLayer([dir('/d')], store, { mtime: MTIME, compression: { algorithm: 'gzip', level: 10 } })).rejects.toThrow(/level/);
   });
 
+  it('reads small files by readPath into the same bytes open() gives, and fails on a size that moved', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'oci-build-readpath-'));
+    try {
+      const sizes = [0, 1, 511, 512, 513, 4096, 64 << 10, (64 << 10) + 1];
+      const files = sizes.map((n, i) => {
+        const host = join(src, `f${i}`);
+        writeFileSync(host, Buffer.alloc(n, 0x41 + i));
+        const e: LayerEntry = {
+          path: `/app/f${i}`,
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          size: n,
+          open: () => Readable.from([readFileSync(host)]),
+        };
+        return { e, host };
+      });
+      const opts = { mtime: MTIME, compression: { algorithm: 'gzip' as const, level: 1 } };
+      const viaOpen = await writeLayer([dir('/app'), ...files.map((f) => f.e)], store, opts);
+      const viaPath = await writeLayer([dir('/app'), ...files.map((f) => ({ ...f.e, readPath: f.host }))], store, opts);
+      expect(viaPath.diffId).toBe(viaOpen.diffId);
+      expect(viaPath.descriptor.digest).toBe(viaOpen.descriptor.digest);
+      const grown: LayerEntry = { ...files[4]!.e, readPath: files[4]!.host, size: 100 };
+      await expect(writeLayer([grown], store, opts)).rejects.toThrow(
+        /\/app\/f4 changed while building the layer: expected 100 bytes, read more/,
+      );
+      const shrunk: LayerEntry = { ...files[4]!.e, readPath: files[4]!.host, size: 600 };
+      await expect(writeLayer([shrunk], store, opts)).rejects.toThrow(
+        /\/app\/f4 changed while building the layer: expected 600 bytes, read 513/,
+      );
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
+
+  it('reads by readPath a small file that follows a long pax header at the end of a 1 MiB piece', async () => {
+    const src = mkdtempSync(join(tmpdir(), 'oci-build-readpath-pax-'));
+    try {
+      // /app (512) + 15 x (512 + 64 KiB) + 512 + 55 KiB = 1 MiB - 512: the piece is not full yet;
+      // then a file with 3 KB of xattrs (a long pax header) and 64 KiB read into the same piece.
+      const sizes = [...Array.from({ length: 15 }, () => 65536), 56320, 65536];
+      const files = sizes.map((n, i) => {
+        const host = join(src, `f${String(i).padStart(2, '0')}`);
+        writeFileSync(host, Buffer.alloc(n, 0x30 + i));
+        const e: LayerEntry = {
+          path: `/app/f${String(i).padStart(2, '0')}`,
+          type: 'file',
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          size: n,
+          open: () => Readable.from([readFileSync(host)]),
+          ...(i === sizes.length - 1 ? { xattrs: { 'user.big': Buffer.alloc(3000, 0x78) } } : {}),
+        };
+        return { e, host };
+      });
+      const opts = { mtime: MTIME, compression: { algorithm: 'gzip' as const, level: 1 } };
+      const viaOpen = await writeLayer([dir('/app'), ...files.map((f) => f.e)], store, opts);
+      const viaPath = await writeLayer([dir('/app'), ...files.map((f) => ({ ...f.e, readPath: f.host }))], store, opts);
+      expect(viaPath.diffId).toBe(viaOpen.diffId);
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
+
   it('fails naming the file when its stream is shorter or longer than size, and removes the temp file', async () => {
     const short: LayerEntry = {
       path: '/app/short',

@@ -296,6 +296,7 @@ function summarize(runs) {
     minMs: Math.min(...runs.map((r) => r.ms)),
     maxMs: Math.max(...runs.map((r) => r.ms)),
     rssKiB: pick((r) => r.rssKiB),
+    cpuMs: pick((r) => r.cpuMs),
     uploaded: pick((r) => r.uploaded),
     downloaded: pick((r) => r.downloaded),
     registryGrowth: pick((r) => r.registryGrowth),

@@ -31,7 +31,7 @@ async function oursLayout(h, ctx, cacheDir, layout, logFile) {
     { log: logFile },
   );
   const m = /layer [0-9a-f]+: .*\((\d+) entries, ([^>]+) -> ([^)]+)\)/.exec(r.stderr);
-  return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: m ? parseBytes(m[3]) : NaN, entries: m ? Number(m[1]) : NaN };
+  return { ms: r.ms, rssKiB: r.rssKiB, cpuMs: r.cpuMs, outputBytes: m ? parseBytes(m[3]) : NaN, entries: m ? Number(m[1]) : NaN };
 }
 
 /**
@@ -47,10 +47,10 @@ async function pipeline(h, i, ctx, compressor, logFile) {
       ['-c', `set -o pipefail; tar -C '${ctx}' -cf - tree | ${compressor} | tee >(wc -c > '${sizeFile}') | sha256sum; wait $!`],
       { log: logFile },
     );
-    return { ms: r.ms, rssKiB: r.rssKiB, outputBytes: Number(readFileSync(sizeFile, 'utf8').trim()) };
+    return { ms: r.ms, rssKiB: r.rssKiB, cpuMs: r.cpuMs, outputBytes: Number(readFileSync(sizeFile, 'utf8').trim()) };
   }
   const r = await measured('sh', ['-c', `tar -C '${ctx}' -cf - tree | ${compressor} | sha256sum`], { log: logFile });
-  return { ms: r.ms, rssKiB: r.rssKiB };
+  return { ms: r.ms, rssKiB: r.rssKiB, cpuMs: r.cpuMs };
 }
 
 /** The pipelines' sizes are measured once (warm-up): show them as their medians. */

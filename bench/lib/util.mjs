@@ -50,22 +50,27 @@ export async function run(cmd, args, opts = {}) {
 
 /**
  * Runs a command under GNU time: wall time (measured here, monotonic clock) and peak RSS
- * (ru_maxrss of the command and the descendants it waited for, in KiB, from `time -f %M`).
+ * (ru_maxrss of the command and the descendants it waited for, in KiB, from `time -f %M`), and
+ * the CPU time (user + system, ms, `%U %S`) of the same: on a shared machine, where wall time
+ * depends on the neighbours, the CPU ratio still says which does less work.
  */
 export async function measured(cmd, args, opts = {}) {
   const rssFile = `${opts.log ?? '/tmp/bench'}.time-${process.pid}-${Math.random().toString(16).slice(2)}`;
   const t0 = process.hrtime.bigint();
-  const r = await run(TIME_BIN, ['-f', '%M', '-o', rssFile, cmd, ...args], opts);
+  const r = await run(TIME_BIN, ['-f', '%M %U %S', '-o', rssFile, cmd, ...args], opts);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   let rssKiB = NaN;
+  let cpuMs = NaN;
   try {
     const lines = readFileSync(rssFile, 'utf8').trim().split('\n');
-    rssKiB = Number(lines[lines.length - 1]);
+    const [rss, user, sys] = lines[lines.length - 1].split(' ').map(Number);
+    rssKiB = rss;
+    cpuMs = (user + sys) * 1000;
   } catch {
     /* time did not write it */
   }
   rmSync(rssFile, { force: true });
-  return { ...r, ms, rssKiB };
+  return { ...r, ms, rssKiB, cpuMs };
 }
 
 export async function freePort() {

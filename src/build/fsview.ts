@@ -64,8 +64,8 @@ export function normalize(p: string): string {
 
 /** Ancestors of an absolute path, outermost first, excluding "/" and the path itself. */
 export function ancestors(p: string): string[] {
-  const parts = normalize(p).split('/').filter(Boolean);
+  const n = normalize(p);
   const out: string[] = [];
-  for (let i = 1; i < parts.length; i++) out.push(`/${parts.slice(0, i).join('/')}`);
+  for (let i = n.indexOf('/', 1); i > 0; i = n.indexOf('/', i + 1)) out.push(n.slice(0, i));
   return out;
 }

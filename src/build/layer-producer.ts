@@ -14,7 +14,8 @@ import {
   stepKeyParts,
   type KeyEntry,
 } from '../cache/layer-cache.js';
-import { unchangedSince, type StatSig } from '../cache/file-hasher.js';
+import { statSig, unchangedSince, type StatSig } from '../cache/file-hasher.js';
+import { lstatSync, type BigIntStats } from 'node:fs';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { noProgress, type Progress } from '../progress/progress.js';
@@ -43,7 +44,7 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
   const pending: number[] = [];
   for (const [i, e] of entries.entries()) {
     if (e.type !== 'file') continue;
-    const { known, sig } = e.hostPath ? await hasher.probe(e.hostPath) : {};
+    const { known, sig } = e.hostPath ? await hasher.probe(e.hostPath, e.hostStat) : {};
     if (known && known.size === e.size) {
       out.entries[i] = { ...out.entries[i]!, contentHash: known.hash };
       out.byStat.push({ path: e.hostPath!, sig: known.sig });
@@ -60,12 +61,22 @@ async function identifySources(entries: readonly LayerEntry[], hasher: FileHashe
     await pooled(pending, 8, async (i) => {
       const e = entries[i]!;
       const { bytes, hash } = e.hostPath ? await hasher.readOnce(e.hostPath) : await readStream(e);
-      out.entries[i] = { ...out.entries[i]!, contentHash: hash, size: bytes.length, open: () => Readable.from([bytes]) };
+      // Written from these bytes, not read again (readPath would).
+      const { readPath: _, ...entry } = out.entries[i]!;
+      out.entries[i] = { ...entry, contentHash: hash, size: bytes.length, open: () => Readable.from([bytes]) };
     });
     return out;
   }
   out.unknown = new Set(pending);
   return out;
+}
+
+function lstatOrUndefined(path: string): BigIntStats | undefined {
+  try {
+    return lstatSync(path, { bigint: true });
+  } catch {
+    return undefined;
+  }
 }
 
 /** fn over items, `width` at a time. */
@@ -209,11 +220,21 @@ export class LayerProducer {
       const streamed = sources.entries.map((e, i) => {
         if (!sources.unknown.has(i)) return e;
         const before = sources.openedStat.get(i);
+        // One stat after the read serves both the torn-file check and the hash's record.
+        let after: BigIntStats | undefined;
+        const changedSince =
+          e.hostPath && before
+            ? () => {
+                after = lstatOrUndefined(e.hostPath!);
+                return after && statSig(after) === before ? undefined : e.changedSince?.();
+              }
+            : e.changedSince;
         return {
           ...e,
+          ...(changedSince ? { changedSince } : {}),
           onContentHash: (h: Digest, n: number) => {
             hashes.set(i, h);
-            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n));
+            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n, after));
           },
         };
       });

@@ -1,5 +1,5 @@
-import { lstatSync, type BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CopyStep, DirStep, Step } from '../config/model.js';
@@ -11,7 +11,7 @@ import { comparePaths } from '../layer/tarwriter.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
-import { statChange } from '../cache/file-hasher.js';
+import { statChange, statSig } from '../cache/file-hasher.js';
 
 export interface Owner {
   uid: number;
@@ -198,11 +198,17 @@ async function walk(
   add: AddEntry,
   skip?: (host: string) => boolean,
 ): Promise<void> {
-  const names = (await readdir(hostDir, { encoding: 'buffer' })).map((raw) => utf8Name(step, ctx, hostDir, raw)).sort();
+  // Synchronous, as the stats below: on cached inodes each call takes microseconds, a trip
+  // through the thread pool (busy compressing, or on a shared machine) far longer, and a
+  // node_modules tree has 100,000 of them.
+  const names = readdirSync(hostDir, { encoding: 'buffer' })
+    .map((raw) => utf8Name(step, ctx, hostDir, raw))
+    .sort();
   for (const name of names) {
     const host = join(hostDir, name);
     if (skip?.(host)) continue;
-    const dest = normalize(`${imageDir}/${name}`);
+    // A directory entry's name has no slash and is never "." or "..": already normalized.
+    const dest = imageDir === '/' ? `/${name}` : `${imageDir}/${name}`;
     const isDir = await addNode(step, ctx, host, dest, owner, add, false);
     if (isDir) await walk(step, ctx, host, dest, owner, add, skip);
   }
@@ -218,12 +224,12 @@ async function addNode(
   add: AddEntry,
   topLevel: boolean,
 ): Promise<boolean> {
-  const st = await lstat(host, { bigint: true });
+  const st = lstatSync(host, { bigint: true });
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
   const perm = step.dockerRules ? Number(st.mode) & 0o7777 : st.isDirectory() || (Number(st.mode) & 0o111) !== 0 ? 0o755 : 0o644;
   if (st.isSymbolicLink()) {
-    const target = await readlink(host);
+    const target = readlinkSync(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
     if (target.startsWith('/') || !inside(ctx.context, resolved)) {
       throw new StepError(
@@ -253,6 +259,8 @@ async function addNode(
         gid: owner.gid,
         size,
         hostPath: host,
+        hostStat: statSig(st),
+        readPath: host,
         open: () => openSource(host, size),
         changedSince: () => rewritten(ctx, host, st),
       },
@@ -323,7 +331,15 @@ function inside(root: string, p: string): boolean {
  */
 function addMissingParents(out: Map<string, LayerEntry>, fs: FsView, owner: Owner, explicitDir: string | undefined, ownAll = false): void {
   const needed = new Set<string>();
-  for (const p of out.keys()) for (const a of ancestors(p)) needed.add(a);
+  // Upwards from each path, stopping at a directory already needed (its ancestors are too):
+  // a copied tree of 100,000 files costs one step per file, not one per file and level.
+  for (const p of out.keys()) {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
+      const dir = p.slice(0, i);
+      if (needed.has(dir)) break;
+      needed.add(dir);
+    }
+  }
   if (explicitDir && explicitDir !== '/') {
     for (const a of ancestors(explicitDir)) needed.add(a);
     needed.add(explicitDir);

@@ -33,6 +33,9 @@ export interface FileHasherOptions {
  */
 export type StatSig = string;
 
+/** A record's use date is written back when older than this (pruning is by weeks). */
+const USED_AT_REFRESH_MS = 24 * 3600 * 1000;
+
 export function statSig(st: BigIntStats): StatSig {
   return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`;
 }
@@ -101,25 +104,20 @@ export class FileHasher {
    * One lstat: the file's hash when it is known without reading it (learned earlier in this
    * build, or recorded by an earlier build for the stat the file has now), else that stat.
    */
-  async probe(path: string): Promise<{ known?: KnownFile; sig?: StatSig; size?: number }> {
+  async probe(path: string, statNow?: StatSig): Promise<{ known?: KnownFile; sig?: StatSig; size?: number }> {
     const abs = resolve(path);
-    let st: BigIntStats;
-    // Synchronous: a stat of a cached inode takes microseconds, a trip through the thread pool
-    // (busy compressing) far longer, and a layer may have thousands of files.
-    try {
-      st = lstatSync(abs, { bigint: true });
-    } catch {
-      return {};
-    }
-    if (!st.isFile()) return {};
-    const sig = statSig(st);
-    const size = Number(st.size);
+    const sig = statNow ?? regularFileSig(abs);
+    if (sig === undefined) return {};
+    const size = sigSize(sig);
     const mine = this.seen.get(abs);
     if (mine && mine.sig === sig) return { known: { hash: mine.hash, sig, size } };
     const rec = (await this.load()).get(abs);
-    if (rec && sameStat(rec, st)) {
+    if (rec && recordSig(rec) === sig) {
       this.stats.unchanged++;
-      this.learned.set(abs, { ...rec, usedAt: this.opts.now() });
+      const now = this.opts.now();
+      // Written back (files.json rewritten) only when the record's use date is getting old:
+      // a no-op rebuild of 100,000 files should not rewrite megabytes to move dates.
+      if (now - rec.usedAt > USED_AT_REFRESH_MS) this.learned.set(abs, { ...rec, usedAt: now });
       this.seen.set(abs, { hash: rec.hash, sig });
       return { known: { hash: rec.hash, sig, size } };
     }
@@ -139,13 +137,14 @@ export class FileHasher {
 
   /**
    * Records a hash computed while the file streamed into a layer (`before`: its stat when it
-   * was opened). Kept only when the file did not change while it was read.
+   * was opened; `statAfter`: once read, when the caller took it). Kept only when the file did
+   * not change while it was read.
    */
-  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number): Promise<void> {
+  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number, statAfter?: BigIntStats): Promise<void> {
     const abs = resolve(path);
-    let after: BigIntStats;
+    let after = statAfter;
     try {
-      after = lstatSync(abs, { bigint: true });
+      after ??= lstatSync(abs, { bigint: true });
     } catch {
       return;
     }
@@ -220,16 +219,23 @@ function statFields(st: BigIntStats): Omit<FileRecord, 'hash' | 'usedAt'> {
   };
 }
 
-function sameStat(rec: Omit<FileRecord, 'hash' | 'usedAt'>, st: BigIntStats): boolean {
-  const s = statFields(st);
-  return (
-    rec.size === s.size &&
-    rec.mtimeNs === s.mtimeNs &&
-    rec.ctimeNs === s.ctimeNs &&
-    rec.ino === s.ino &&
-    rec.dev === s.dev &&
-    rec.mode === s.mode
-  );
+/** A record's stat as the StatSig it was recorded from. */
+function recordSig(rec: Omit<FileRecord, 'hash' | 'usedAt'>): StatSig {
+  return `${rec.size}:${rec.mtimeNs}:${rec.ctimeNs}:${rec.ino}:${rec.dev}:${rec.mode}`;
+}
+
+/** A regular file's StatSig (one synchronous lstat: microseconds on a cached inode), else undefined. */
+function regularFileSig(abs: string): StatSig | undefined {
+  try {
+    const st = lstatSync(abs, { bigint: true });
+    return st.isFile() ? statSig(st) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sigSize(sig: StatSig): number {
+  return Number(sig.slice(0, sig.indexOf(':')));
 }
 
 /** The file still has the stat its hash was known by (checked after a layer read it). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson, hashKey } from './layer-cache.js';
 import { isObject, writeAtomic } from './atomic.js';
@@ -25,6 +25,22 @@ export interface JournalRecord {
   start: { base?: string; digest?: string; from?: string };
   /** By step index (0-based, as a string). */
   steps: Record<string, JournalStep>;
+}
+
+function fingerprint(r: JournalRecord): string {
+  const steps = Object.keys(r.steps)
+    .sort()
+    .map((k) => [k, r.steps[k]!.key, r.steps[k]!.diffId]);
+  return createHash('sha256')
+    .update(canonicalJson({ version: r.version, variant: r.variant, platform: r.platform, start: r.start, steps }))
+    .digest('hex');
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function recordPath(dir: string, variant: string, platform: string): string {
@@ -65,8 +81,20 @@ export class KeyJournal {
     r.steps[String(e.step)] = { key: hashKey(e.keyParts), parts: e.keyParts, diffId: e.diffId };
   }
 
+  /**
+   * Writes each record, unless the one on disk says the same: a record holds every entry of
+   * every layer (megabytes for a node_modules tree), and a no-op rebuild would rewrite it
+   * unchanged. Same keys mean the same parts (a key is their hash), so the fingerprint beside
+   * the record (the start, the steps' keys and diffIDs) tells without reading the record.
+   */
   async save(): Promise<void> {
-    for (const r of this.records.values()) await writeAtomic(recordPath(this.dir, r.variant, r.platform), `${JSON.stringify(r)}\n`);
+    for (const r of this.records.values()) {
+      const file = recordPath(this.dir, r.variant, r.platform);
+      const print = fingerprint(r);
+      if ((await readFile(`${file}.print`, 'utf8').catch(() => '')) === print && (await exists(file))) continue;
+      await writeAtomic(file, `${JSON.stringify(r)}\n`);
+      await writeAtomic(`${file}.print`, print);
+    }
   }
 }
 

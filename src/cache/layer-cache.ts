@@ -213,50 +213,94 @@ function parseRecord(text: string, key: string): LayerRecord | undefined {
  * throw, so nothing is silently dropped from a key.
  */
 export function canonicalJson(value: unknown): string {
-  return canon(value, '$');
+  const parts: string[] = [];
+  canon(
+    value,
+    () => '$',
+    (t) => parts.push(t),
+  );
+  return parts.join('');
 }
 
-function canon(v: unknown, at: string): string {
-  if (v === null) return 'null';
+/** Where in the value an error is (built only for a message: a key may have 100,000 entries). */
+type At = () => string;
+
+/** Emits the canonical JSON of `v` in pieces (so a big key is hashed without one big string). */
+function canon(v: unknown, at: At, emit: (text: string) => void): void {
+  if (v === null) {
+    emit('null');
+    return;
+  }
   switch (typeof v) {
     case 'string':
-      return JSON.stringify(v);
+      emit(JSON.stringify(v));
+      return;
     case 'boolean':
-      return v ? 'true' : 'false';
+      emit(v ? 'true' : 'false');
+      return;
     case 'number':
-      if (!Number.isFinite(v)) throw new TypeError(`canonical JSON: ${at} is ${v}`);
-      return JSON.stringify(v);
+      if (!Number.isFinite(v)) throw new TypeError(`canonical JSON: ${at()} is ${v}`);
+      emit(JSON.stringify(v));
+      return;
     case 'object': {
       if (Array.isArray(v)) {
-        return `[${v
-          .map((x, i) => {
-            if (x === undefined) throw new TypeError(`canonical JSON: ${at}[${i}] is undefined`);
-            return canon(x, `${at}[${i}]`);
-          })
-          .join(',')}]`;
+        emit('[');
+        for (let i = 0; i < v.length; i++) {
+          if (i > 0) emit(',');
+          if (v[i] === undefined) throw new TypeError(`canonical JSON: ${at()}[${i}] is undefined`);
+          canon(v[i], () => `${at()}[${i}]`, emit);
+        }
+        emit(']');
+        return;
       }
-      if (v instanceof Date) return JSON.stringify(v.toISOString());
-      if (v instanceof Uint8Array) return `{"$bytes":${JSON.stringify(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex'))}}`;
+      if (v instanceof Date) {
+        emit(JSON.stringify(v.toISOString()));
+        return;
+      }
+      if (v instanceof Uint8Array) {
+        emit(`{"$bytes":${JSON.stringify(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex'))}}`);
+        return;
+      }
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) {
         throw new TypeError(
-          `canonical JSON: ${at} is a ${(v as object).constructor?.name ?? 'non-plain object'}; use plain objects and arrays`,
+          `canonical JSON: ${at()} is a ${(v as object).constructor?.name ?? 'non-plain object'}; use plain objects and arrays`,
         );
       }
       const obj = v as Record<string, unknown>;
       const keys = Object.keys(obj)
         .filter((k) => obj[k] !== undefined)
         .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canon(obj[k], `${at}.${k}`)}`).join(',')}}`;
+      emit('{');
+      for (const [n, k] of keys.entries()) {
+        emit(`${n > 0 ? ',' : ''}${JSON.stringify(k)}:`);
+        canon(obj[k], () => `${at()}.${k}`, emit);
+      }
+      emit('}');
+      return;
     }
     default:
-      throw new TypeError(`canonical JSON: ${at} is a ${typeof v}`);
+      throw new TypeError(`canonical JSON: ${at()} is a ${typeof v}`);
   }
 }
 
 /** The cache key of `parts`: sha256 (hex) of a format tag and their canonical JSON. */
 export function hashKey(parts: unknown): string {
-  return createHash('sha256').update(KEY_PREFIX).update(canonicalJson(parts)).digest('hex');
+  const h = createHash('sha256').update(KEY_PREFIX);
+  // Hashed in pieces of some 64 KiB: fewer calls than one per token, no string of the whole key.
+  let pending = '';
+  canon(
+    parts,
+    () => '$',
+    (t) => {
+      pending += t;
+      if (pending.length >= 1 << 16) {
+        h.update(pending);
+        pending = '';
+      }
+    },
+  );
+  return h.update(pending).digest('hex');
 }
 
 /** The fields of a build step a key uses (structurally the config model's CopyStep / FileStep). */

@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import { Header, Pax, type HeaderData } from 'tar';
 import type { LayerEntry } from './types.js';
+import { writeUstarHeader } from './ustar.js';
+import { SYNC_READ_BYTES } from './source.js';
 
 /**
  * Deterministic tar encoding of layer entries. Headers are encoded by node-tar's Header (ustar),
@@ -153,6 +156,12 @@ export function encodeEntryHeader(e: LayerEntry, mtime: Date): Buffer {
   const path = tarPath(e.path, isDir);
   const linkpath = e.type === 'symlink' ? e.linkname! : e.type === 'hardlink' ? tarPath(e.linkname!) : undefined;
   const size = e.type === 'file' ? e.size! : 0;
+  const xattrs = e.type === 'file' || e.type === 'dir' ? xattrRecords(e.xattrs) : undefined;
+  if (!xattrs) {
+    const fast = Buffer.alloc(BLOCK);
+    const fields = { path, type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, size, mtimeSec: mtime.getTime() / 1000, linkpath };
+    if (writeUstarHeader(fast, 0, fields)) return fast;
+  }
   const data: HeaderData = {
     path,
     mode: e.mode & 0o7777,
@@ -173,7 +182,6 @@ export function encodeEntryHeader(e: LayerEntry, mtime: Date): Buffer {
 
   const pathLong = Buffer.byteLength(path) > 100;
   const linkLong = linkpath !== undefined && Buffer.byteLength(linkpath) > 100;
-  const xattrs = e.type === 'file' || e.type === 'dir' ? xattrRecords(e.xattrs) : undefined;
   if (!needPax && !pathLong && !linkLong && !xattrs) return block;
 
   // Only the records that ustar cannot carry, so the output stays minimal and stable.
@@ -227,32 +235,73 @@ function padding(size: number): Buffer {
   return rem === 0 ? Buffer.alloc(0) : ZERO_BLOCK.subarray(0, BLOCK - rem);
 }
 
+/** The writer yields the tar in pieces of about this size: one per file made small files cost a stream chunk each downstream. */
+const PIECE_BYTES = 1 << 20;
+
+/** Accumulates headers and small files into one zero-filled piece; take() hands it over. */
+class Piece {
+  buf = Buffer.alloc(PIECE_BYTES + SYNC_READ_BYTES + 2 * BLOCK);
+  used = 0;
+  get full(): boolean {
+    return this.used >= PIECE_BYTES;
+  }
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.used);
+    this.buf = Buffer.alloc(this.buf.length);
+    this.used = 0;
+    return out;
+  }
+}
+
+/** Reads a small file into the piece after its header; returns the bytes read (one more than `size` when it grew). */
+function readSmallInto(piece: Piece, path: string, size: number): number {
+  // Room for one byte more than expected (a file that grew); a long pax header may have used the spare.
+  if (piece.used + size + 1 > piece.buf.length) grow(piece, size + 1);
+  const fd = openSync(path, 'r');
+  try {
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, piece.buf, piece.used + got, size + 1 - got, null);
+      if (n === 0) break;
+      got += n;
+      if (got > size) break;
+    }
+    return got;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Yields the uncompressed tar of prepared (validated, sorted) entries. File contents are pulled
- * from each entry's open() with backpressure (the consumer drives the iteration).
+ * from each entry's open() with backpressure (the consumer drives the iteration); small files
+ * with a readPath are read synchronously straight into the piece being filled.
  */
 export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): AsyncGenerator<Buffer> {
   const t = tarTime(mtime);
+  const mtimeSec = t.getTime() / 1000;
+  const piece = new Piece();
   for (const e of sorted) {
-    yield encodeEntryHeader(e, t);
+    if (piece.full) yield piece.take();
+    putHeader(piece, e, t, mtimeSec);
     if (e.type !== 'file') continue;
     const size = e.size!;
     let got = 0;
-    const src = e.open!();
-    const hash = e.onContentHash ? createHash('sha256') : undefined;
-    try {
-      for await (const chunk of src) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    let hash: Hash | undefined;
+    if (e.readPath && size <= SYNC_READ_BYTES) {
+      got = readSmallInto(piece, e.readPath, size);
+      if (got > size) throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
+      if (e.onContentHash) hash = createHash('sha256').update(piece.buf.subarray(piece.used, piece.used + got));
+      piece.used += got;
+    } else {
+      if (piece.used > 0) yield piece.take();
+      hash = e.onContentHash ? createHash('sha256') : undefined;
+      for await (const buf of fileChunks(e)) {
         got += buf.length;
         hash?.update(buf);
-        if (got > size) {
-          throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
-        }
+        if (got > size) throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
         if (buf.length > 0) yield buf;
       }
-    } catch (err) {
-      src.destroy();
-      throw err;
     }
     if (got !== size) {
       throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read ${got}`);
@@ -261,10 +310,59 @@ export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): As
     // A same-size rewrite passes the size check; the layer would hold a mix of old and new bytes.
     if (moved) throw new Error(`file ${e.path} changed while building the layer: ${moved}`);
     if (hash) e.onContentHash!(`sha256:${hash.digest('hex')}`, got);
-    const pad = padding(size);
-    if (pad.length) yield pad;
+    piece.used += padding(size).length; // the piece is zero-filled
   }
-  yield END_OF_ARCHIVE;
+  putBytes(piece, END_OF_ARCHIVE);
+  yield piece.take();
+}
+
+/** The entry's header blocks into the piece: the plain ustar header in place when it fits one. */
+function putHeader(piece: Piece, e: LayerEntry, t: Date, mtimeSec: number): void {
+  if (!e.xattrs) {
+    const isDir = e.type === 'dir';
+    const linkpath = e.type === 'symlink' ? e.linkname! : e.type === 'hardlink' ? tarPath(e.linkname!) : undefined;
+    const fields = {
+      path: tarPath(e.path, isDir),
+      type: e.type,
+      mode: e.mode & 0o7777,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.type === 'file' ? e.size! : 0,
+      mtimeSec,
+      linkpath,
+    };
+    if (writeUstarHeader(piece.buf, piece.used, fields)) {
+      piece.used += BLOCK;
+      return;
+    }
+    piece.buf.fill(0, piece.used, piece.used + BLOCK);
+  }
+  putBytes(piece, encodeEntryHeader(e, t));
+}
+
+/** Copies bytes into the piece, growing it for a header bigger than its spare room (long xattrs). */
+function putBytes(piece: Piece, b: Buffer): void {
+  if (piece.used + b.length > piece.buf.length) grow(piece, b.length);
+  b.copy(piece.buf, piece.used);
+  piece.used += b.length;
+}
+
+function grow(piece: Piece, extra: number): void {
+  const bigger = Buffer.alloc(piece.used + extra + PIECE_BYTES);
+  piece.buf.copy(bigger, 0, 0, piece.used);
+  piece.buf = bigger;
+}
+
+/** A file entry's content from its open(), as Buffers; the source is destroyed when the caller stops early. */
+async function* fileChunks(e: LayerEntry): AsyncGenerator<Buffer> {
+  const src = e.open!();
+  try {
+    for await (const chunk of src) {
+      yield typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    }
+  } finally {
+    src.destroy();
+  }
 }
 
 /** The uncompressed tar of entries as a byte stream (validates and sorts them first). */

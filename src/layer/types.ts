@@ -28,8 +28,15 @@ export interface LayerEntry {
   changedSince?: () => string | undefined;
   /** Files: opens the content (called once per write). */
   open?: () => Readable;
+  /**
+   * Files: the host file open() streams, when the writer may read a small one itself instead,
+   * at once into its output buffer (no stream per file).
+   */
+  readPath?: string;
   /** Files copied from the build context: the host path (the layer cache hashes it by path). */
   hostPath?: string;
+  /** Files with a hostPath: its stat when the entry was made (FileHasher's StatSig), so it need not be taken again. */
+  hostStat?: string;
   /**
    * Files: called with the sha256 of the content as the writer read it, once it has all been
    * read (the layer cache keys a layer by what it wrote without reading the file again).
