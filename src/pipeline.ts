@@ -23,7 +23,7 @@ import { formatMs, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress/progress.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
 import { outputError } from './errors/io.js';
-import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt } from './attest/glue.js';
+import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt, sbomInventory, type SbomScanStats } from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
 import { writeRecords } from './cache/registry-cache-write.js';
 import type { UsedLayer } from './cache/layer-cache.js';
@@ -39,6 +39,8 @@ export interface PipelineResult {
   layers: LayerReport[];
   stats?: PublishStats;
   digestMapPath?: string;
+  /** What the SBOM scans read (a rebuild with nothing changed reads no layer). */
+  sbom?: SbomScanStats;
 }
 
 /** Sources readable and disk enough, before any layer is written (src/plan/prereq.ts). */
@@ -137,6 +139,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     // Only what goes somewhere is attested (the SBOM reads every layer).
     const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci');
     const imageOf = (name: string) => sinkImages.find((s) => s.variant.variant === name)!.image;
+    // Inventories are kept per diffID list beside the layer cache: unchanged images read no layer.
+    const inventory = sbomInventory(inputs.cache === false ? undefined : resolve(inputs.workDir, 'sbom'));
     const attestations = await attestBuilt(
       p.buildFile,
       shipped,
@@ -152,7 +156,13 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
         ...(inputs.signing ? { signing: inputs.signing } : {}),
       },
       logger,
+      inventory,
     );
+    const sb = inventory.stats;
+    if (sb.images)
+      logger.info(
+        `sbom: ${sb.images} image(s), ${sb.fromCache} known by their layers; ${sb.layersRead} layer(s) read (${sb.bytesRead} bytes)`,
+      );
     for (const s of sinkImages) {
       const r = s.variant;
       const attested = attestationDigestsOf(attestations, r.variant);
@@ -243,7 +253,16 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     logger.info(
       `done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`,
     );
-    return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, layers, stats, digestMapPath };
+    const sbom = inventory.stats.images ? inventory.stats : undefined;
+    return {
+      digestMap: recorder.toJSON(),
+      digests: recorder.digests(),
+      variants: results,
+      layers,
+      stats,
+      digestMapPath,
+      ...(sbom ? { sbom } : {}),
+    };
   } finally {
     await client.close();
   }

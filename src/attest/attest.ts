@@ -8,7 +8,8 @@ import type { Descriptor } from '../oci/types.js';
 import type { Step } from '../config/model.js';
 import { artifactManifest, PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
 import { provenanceStatement, SLSA_PROVENANCE_V1, type ProvenanceInputs, type ProvenanceMode } from './provenance.js';
-import { imageSbom, type LayerSource } from './sbom/index.js';
+import { cyclonedxDocument, CYCLONEDX_JSON } from './sbom/cyclonedx.js';
+import type { SbomInventory, SbomLayer } from './sbom/inventory.js';
 
 export type AttestationKind = 'provenance' | 'sbom';
 
@@ -25,8 +26,8 @@ export interface AttestSettings {
 export interface ImageFacts {
   manifest: Descriptor;
   platform: string;
-  /** Opens each layer blob, bottom first (compressed or not). */
-  layers: LayerSource[];
+  /** Each layer's diffID and blob (compressed or not), bottom first. */
+  layers: SbomLayer[];
   base?: { ref: string; digest: Digest };
 }
 
@@ -53,6 +54,7 @@ export async function attestVariant(
   run: RunFacts,
   s: AttestSettings,
   sbomTool: { name: string; version: string },
+  inventory: SbomInventory,
 ): Promise<SubjectAttestations[]> {
   const out: SubjectAttestations[] = [];
   const provenance = (subject: Descriptor, images: ImageFacts[]) => {
@@ -78,8 +80,9 @@ export async function attestVariant(
     const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
     if (s.sbom) {
       const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
-      const doc = await imageSbom({ name: v.image, digest: img.manifest.digest, platform: img.platform }, img.layers, sbomTool, when);
-      atts.push({ kind: 'sbom', artifactType: doc.mediaType, mediaType: doc.mediaType, bytes: doc.bytes });
+      const found = await inventory.packages(img.layers);
+      const bytes = cyclonedxDocument({ name: v.image, digest: img.manifest.digest, platform: img.platform }, found, sbomTool, when);
+      atts.push({ kind: 'sbom', artifactType: CYCLONEDX_JSON, mediaType: CYCLONEDX_JSON, bytes });
     }
     if (atts.length) out.push({ variant: v.variant, subject: img.manifest, attestations: atts });
   }

@@ -26,6 +26,9 @@ import {
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
 import { runSigner, type SigningSetup } from './sign-all.js';
+import { SbomInventory } from './sbom/inventory.js';
+
+export type { SbomScanStats } from './sbom/inventory.js';
 
 export interface AttestInputs {
   provenance: false | 'min' | 'max';
@@ -73,6 +76,11 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
   };
 }
 
+/** The SBOM inventories, kept in `dir` between builds (none: for this run only). */
+export function sbomInventory(dir: string | undefined): SbomInventory {
+  return new SbomInventory(dir, TOOL.version);
+}
+
 /** Attestations of every built variant; `open` gives a layer's blob as a stream. */
 export async function attestBuilt(
   bf: BuildFile,
@@ -82,6 +90,7 @@ export async function attestBuilt(
   open: (layer: Layer) => Promise<Readable>,
   inp: AttestInputs,
   logger: Logger,
+  inventory: SbomInventory = sbomInventory(undefined),
 ): Promise<SubjectAttestations[]> {
   if (!inp.provenance && !inp.sbom) return [];
   const settings: AttestSettings = {
@@ -107,7 +116,7 @@ export async function attestBuilt(
           return {
             manifest: img.manifestDescriptor,
             platform: formatPlatform(img.platform),
-            layers: img.layers.map((l) => () => open(l)),
+            layers: img.layers.map((l) => ({ diffId: l.diffId, base: l.createdBy === 'base', open: () => open(l) })),
             ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
           };
         }),
@@ -115,6 +124,7 @@ export async function attestBuilt(
       run,
       settings,
       TOOL,
+      inventory,
     );
     if (sign) await sign(mine);
     out.push(...mine);
