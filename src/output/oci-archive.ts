@@ -3,7 +3,7 @@ import { digestHex } from '../oci/digest.js';
 import type { LayerEntry } from '../layer/types.js';
 import { createTarStream } from '../layer/tarwriter.js';
 import { writeAtomic } from '../cache/atomic.js';
-import { layoutBlobs, layoutIndex, OCI_LAYOUT_FILE } from './oci-layout.js';
+import { layoutContents } from './oci-layout.js';
 import type { Sink, SinkImage, SinkKind } from './sink.js';
 import { bytesEntry, dirEntry, streamEntry } from './tar-entries.js';
 
@@ -20,13 +20,13 @@ export class OciArchiveSink implements Sink {
   }
 
   async write(images: SinkImage[]): Promise<void> {
-    const variants = images.map((i) => i.variant);
+    const layout = layoutContents(images.map((i) => i.variant));
     const entries: LayerEntry[] = [
-      bytesEntry('/oci-layout', OCI_LAYOUT_FILE),
-      bytesEntry('/index.json', `${JSON.stringify(layoutIndex(variants))}\n`),
+      bytesEntry('/oci-layout', layout.ociLayout),
+      bytesEntry('/index.json', layout.indexJson),
       dirEntry('/blobs'),
       dirEntry('/blobs/sha256'),
-      ...layoutBlobs(variants).map((b) => streamEntry(`/blobs/sha256/${digestHex(b.digest)}`, b.size, () => b.open())),
+      ...layout.blobs.map((b) => streamEntry(`/blobs/sha256/${digestHex(b.digest)}`, b.size, () => b.open())),
     ];
     await writeAtomic(this.file, createTarStream(entries, new Date(0)));
   }
