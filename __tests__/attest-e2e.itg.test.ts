@@ -31,6 +31,7 @@ async function tags(repo: string): Promise<string[]> {
 }
 /** What `build --verbose` prints besides the digest map: what the SBOM scans read. */
 let lastSbomReads: { images: number; fromCache: number; layersRead: number; bytesRead: number } | undefined;
+let lastLayers: { origin: string }[] = [];
 
 async function build(name: string, extra: string[] = []): Promise<Record<string, Entry>> {
   const map = join(work, `${name}.json`);
@@ -52,7 +53,9 @@ async function build(name: string, extra: string[] = []): Promise<Record<string,
   );
   expect(r.code, r.stderr.slice(-4000)).toBe(0);
   expect(r.stderr).not.toContain('sekret-from-env-1234');
-  lastSbomReads = extra.includes('--verbose') ? JSON.parse(r.stdout).sbom : undefined;
+  const verbose = extra.includes('--verbose') ? JSON.parse(r.stdout) : undefined;
+  lastSbomReads = verbose?.sbom;
+  lastLayers = verbose?.layers ?? [];
   return JSON.parse(readFileSync(map, 'utf8'));
 }
 
@@ -87,7 +90,12 @@ afterAll(async () => {
 describe('provenance and SBOM through the CLI', () => {
   let first: Entry;
   it('attaches them as referrers: the index lists only the real platforms, the fallback indexes list each attestation', async () => {
-    first = (await build('first')).app!;
+    first = (await build('first', ['--verbose'])).app!;
+    // The base scan's pass gave the SBOM the bases' trees: only the layers built on them are read.
+    const built = lastLayers.filter((l) => l.origin !== 'base');
+    expect(built.length).toBeGreaterThan(0);
+    expect(lastLayers.length).toBeGreaterThan(built.length);
+    expect(lastSbomReads).toMatchObject({ images: 2, fromCache: 0, layersRead: built.length });
     const index = await raw(`${reg.host}/attest/app:latest`);
     expect(index.manifests.map((m: any) => `${m.platform.os}/${m.platform.architecture}`).sort()).toEqual(['linux/amd64', 'linux/arm64']);
     const subjects = [first.digest, ...Object.values(first.platforms!).map((p) => p.digest)];

@@ -91,6 +91,12 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     // What each layer was keyed by, for `plan --explain` to compare the next build against.
     const journal = inputs.cache === false ? undefined : new KeyJournal(resolve(inputs.workDir));
+    // Only what goes somewhere is attested (the SBOM reads every new layer).
+    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci');
+    const sbom = attesting && (inputs.sbom ?? false);
+    // SBOM inventories are kept per diffID list beside the layer cache (unchanged images read no
+    // layer); the base scan's pass over a base's layers fills in the base's.
+    const inventory = sbomInventory(inputs.cache === false ? undefined : resolve(inputs.workDir, 'sbom'));
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
@@ -102,6 +108,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       progress,
       rebuildFrom: p.rebuildFrom,
       ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
+      ...(sbom ? { baseTreeReader: inventory.baseTreeReader } : {}),
     });
     await checkPrerequisites(p, inputs, builder, store);
     let built: Map<string, BuiltImage[]>;
@@ -136,11 +143,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       const repo = ref ? { registry: ref.registry, repository: ref.repository } : undefined;
       return { variant: r, ...(repo ? { repo } : {}), image: ref ? formatRepository(ref) : v.name, tags: p.tags.get(v.name) ?? [] };
     });
-    // Only what goes somewhere is attested (the SBOM reads every layer).
-    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci');
     const imageOf = (name: string) => sinkImages.find((s) => s.variant.variant === name)!.image;
-    // Inventories are kept per diffID list beside the layer cache: unchanged images read no layer.
-    const inventory = sbomInventory(inputs.cache === false ? undefined : resolve(inputs.workDir, 'sbom'));
     const attestations = await attestBuilt(
       p.buildFile,
       shipped,
@@ -149,7 +152,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       (l) => l.open(),
       {
         provenance: attesting ? (inputs.provenance ?? false) : false,
-        sbom: attesting && (inputs.sbom ?? false),
+        sbom,
         sourceDateEpoch: inputs.sourceDateEpoch,
         git: inputs.git,
         env: inputs.env,
@@ -253,7 +256,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     logger.info(
       `done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`,
     );
-    const sbom = inventory.stats.images ? inventory.stats : undefined;
+    const sbomReads = inventory.stats.images ? inventory.stats : undefined;
     return {
       digestMap: recorder.toJSON(),
       digests: recorder.digests(),
@@ -261,7 +264,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       layers,
       stats,
       digestMapPath,
-      ...(sbom ? { sbom } : {}),
+      ...(sbomReads ? { sbom: sbomReads } : {}),
     };
   } finally {
     await client.close();

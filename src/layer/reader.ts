@@ -117,10 +117,10 @@ export async function applyLayer(tree: FsTree, open: LayerSource, label: string,
   tree.apply(await readLayerChanges(src, label, want, diffId));
 }
 
-async function buildTree(layers: readonly LayerSource[], wanted: ReadonlySet<string>, diffIds?: readonly string[]): Promise<FsTree> {
+async function buildTree(layers: readonly LayerSource[], want: WantFile, diffIds?: readonly string[]): Promise<FsTree> {
   const tree = new FsTree();
   for (let i = 0; i < layers.length; i++) {
-    await applyLayer(tree, layers[i]!, `base layer ${i + 1} of ${layers.length}`, (p) => wanted.has(p), diffIds?.[i]);
+    await applyLayer(tree, layers[i]!, `base layer ${i + 1} of ${layers.length}`, want, diffIds?.[i]);
   }
   return tree;
 }
@@ -140,7 +140,15 @@ export interface LayerScan {
  */
 export async function scanLayers(
   layers: readonly LayerSource[],
-  opts: { wanted?: readonly string[]; listPaths?: boolean; diffIds?: readonly string[] } = {},
+  opts: {
+    wanted?: readonly string[];
+    listPaths?: boolean;
+    diffIds?: readonly string[];
+    /** More files to buffer in the first pass, for `onTree` (another reader's files, read in the same pass). */
+    alsoWant?: WantFile;
+    /** The first pass's tree, before anything else reads it. */
+    onTree?: (tree: FsTree) => Promise<void> | void;
+  } = {},
 ): Promise<LayerScan> {
   const requested = (opts.wanted ?? []).map((p) => {
     if (!p.startsWith('/')) throw new Error(`wanted path must be absolute: ${p}`);
@@ -150,8 +158,12 @@ export async function scanLayers(
   const result: LayerScan = { files: new Map() };
   for (let pass = 1; ; pass++) {
     // `diffIds`: each layer is checked against its config's diff_id as it is read (first pass only).
-    const tree = await buildTree(layers, wanted, pass === 1 ? opts.diffIds : undefined);
-    if (pass === 1 && opts.listPaths) result.paths = tree.list();
+    const first = pass === 1;
+    const also = first ? opts.alsoWant : undefined;
+    const want: WantFile = also ? (p, size) => wanted.has(p) || also(p, size) : (p) => wanted.has(p);
+    const tree = await buildTree(layers, want, first ? opts.diffIds : undefined);
+    if (first) await opts.onTree?.(tree);
+    if (first && opts.listPaths) result.paths = tree.list();
     const needs = new Set<string>();
     for (const [i, p] of requested.entries()) {
       const r = tree.resolveFile(p);

@@ -84,8 +84,21 @@ export class SbomInventory {
     return await scanImagePackages(layers.map((l) => this.counted(l.open)));
   }
 
+  /** For the base scan: the tree of a base's layers, built with `sbomWants` among its files. */
+  readonly baseTreeReader = {
+    want: sbomWants,
+    tree: async (diffIds: readonly Digest[], tree: FsTree): Promise<void> => {
+      if (await this.load(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree')) return;
+      await this.save(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree', tree.snapshot());
+    },
+  };
+
   private keyOf(layers: readonly SbomLayer[]): string {
-    return digestHex(sha256([SCANNER, this.toolVersion, ...layers.map((l) => l.diffId)].join('\n')));
+    return this.keyOfDiffIds(layers.map((l) => l.diffId));
+  }
+
+  private keyOfDiffIds(diffIds: readonly Digest[]): string {
+    return digestHex(sha256([SCANNER, this.toolVersion, ...diffIds].join('\n')));
   }
 
   private counted(open: LayerSource): LayerSource {
