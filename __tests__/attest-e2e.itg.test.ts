@@ -29,6 +29,10 @@ async function tags(repo: string): Promise<string[]> {
   if (res.status === 404) return [];
   return ((await res.json()) as { tags: string[] | null }).tags?.sort() ?? [];
 }
+/** What `build --verbose` prints besides the digest map: what the SBOM scans read. */
+let lastSbomReads: { images: number; fromCache: number; layersRead: number; bytesRead: number } | undefined;
+let lastLayers: { origin: string }[] = [];
+
 async function build(name: string, extra: string[] = []): Promise<Record<string, Entry>> {
   const map = join(work, `${name}.json`);
   const r = await cli(
@@ -49,6 +53,9 @@ async function build(name: string, extra: string[] = []): Promise<Record<string,
   );
   expect(r.code, r.stderr.slice(-4000)).toBe(0);
   expect(r.stderr).not.toContain('sekret-from-env-1234');
+  const verbose = extra.includes('--verbose') ? JSON.parse(r.stdout) : undefined;
+  lastSbomReads = verbose?.sbom;
+  lastLayers = verbose?.layers ?? [];
   return JSON.parse(readFileSync(map, 'utf8'));
 }
 
@@ -83,7 +90,12 @@ afterAll(async () => {
 describe('provenance and SBOM through the CLI', () => {
   let first: Entry;
   it('attaches them as referrers: the index lists only the real platforms, the fallback indexes list each attestation', async () => {
-    first = (await build('first')).app!;
+    first = (await build('first', ['--verbose'])).app!;
+    // The base scan's pass gave the SBOM the bases' trees: only the layers built on them are read.
+    const built = lastLayers.filter((l) => l.origin !== 'base');
+    expect(built.length).toBeGreaterThan(0);
+    expect(lastLayers.length).toBeGreaterThan(built.length);
+    expect(lastSbomReads).toMatchObject({ images: 2, fromCache: 0, layersRead: built.length });
     const index = await raw(`${reg.host}/attest/app:latest`);
     expect(index.manifests.map((m: any) => `${m.platform.os}/${m.platform.architecture}`).sort()).toEqual(['linux/amd64', 'linux/arm64']);
     const subjects = [first.digest, ...Object.values(first.platforms!).map((p) => p.digest)];
@@ -120,13 +132,15 @@ describe('provenance and SBOM through the CLI', () => {
     }
   }, 300_000);
 
-  it('a re-run gives the same digests and adds no fallback entry', async () => {
+  it('a re-run gives the same digests, reads no layer for the SBOMs and adds no fallback entry', async () => {
     const before = (
       await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`])
     ).stdout;
-    const again = (await build('again')).app!;
+    const again = (await build('again', ['--verbose'])).app!;
     expect(again.digest).toBe(first.digest);
     expect(again.attestations).toEqual(first.attestations);
+    // Both platforms' inventories are known by their diffIDs (kept in the cache dir).
+    expect(lastSbomReads).toEqual({ images: 2, fromCache: 2, layersRead: 0, bytesRead: 0 });
     expect(
       (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`]))
         .stdout,

@@ -198,6 +198,13 @@ describe('registry records', () => {
       ['acme/app', 1],
       ['acme/tool', 1],
     ]);
+    // The same build again: the records there say the same, nothing is uploaded.
+    const again = await writeRecords(reg, { mode: 'auto' }, used, pushed);
+    expect(again.map((w) => [w.at.repo.repository, w.entries, w.bytes])).toEqual([
+      ['acme/app', 1, 0],
+      ['acme/tool', 1, 0],
+    ]);
+    expect(written.every((w) => w.bytes > 0)).toBe(true);
     const CACHE: RepoRef = { registry: 'reg.example', repository: 'acme/cache' };
     const [one] = await writeRecords(reg, { mode: 'ref', repo: CACHE, tag: 'main' }, used, pushed);
     expect(one!.entries).toBe(2);

@@ -253,8 +253,10 @@ async function main(argv: string[]): Promise<number> {
     // Live progress on a terminal, a line per finished transfer otherwise; log lines go through it.
     const progress = progressFor(process.stderr, env);
     const result = await runPipeline(inputs, loggerThrough(progress, values.verbose ?? false), progress).finally(() => progress.stop());
-    // --verbose: the digest map and where every layer came from, for scripts and tests to read.
-    const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
+    // --verbose: the digest map, where every layer came from and what the SBOM read, for scripts and tests.
+    const shown = values.verbose
+      ? { digestMap: result.digestMap, layers: result.layers, ...(result.sbom ? { sbom: result.sbom } : {}) }
+      : result.digestMap;
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return 0;
   } catch (err) {

@@ -24,7 +24,7 @@ import { formatMs, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress/progress.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
 import { outputError } from './errors/io.js';
-import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt, referrersOf } from './attest/glue.js';
+import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt, referrersOf, sbomInventory, type SbomScanStats } from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
 import { writeRecords } from './cache/registry-cache-write.js';
 import type { UsedLayer } from './cache/layer-cache.js';
@@ -40,6 +40,8 @@ export interface PipelineResult {
   layers: LayerReport[];
   stats?: PublishStats;
   digestMapPath?: string;
+  /** What the SBOM scans read (a rebuild with nothing changed reads no layer). */
+  sbom?: SbomScanStats;
 }
 
 /** Sources readable and disk enough, before any layer is written (src/plan/prereq.ts). */
@@ -92,6 +94,13 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     const perVariant = new Map(p.variants.map((v) => [v.name, new BufferedLogger()]));
     // What each layer was keyed by, for `plan --explain` to compare the next build against.
     const journal = inputs.cache === false ? undefined : new KeyJournal(resolve(inputs.workDir));
+    // Only what goes somewhere is attested (the SBOM reads every new layer).
+    // Only what goes somewhere is attested (the SBOM reads the new layers).
+    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci' || o.kind === 'oci-archive');
+    const sbom = attesting && (inputs.sbom ?? false);
+    // SBOM inventories are kept per diffID list beside the layer cache (unchanged images read no
+    // layer); the base scan's pass over a base's layers fills in the base's.
+    const inventory = sbomInventory(inputs.cache === false ? undefined : resolve(inputs.workDir, 'sbom'));
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
@@ -104,6 +113,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       progress,
       rebuildFrom: p.rebuildFrom,
       ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
+      ...(sbom ? { baseTreeReader: inventory.baseTreeReader } : {}),
     });
     await checkPrerequisites(p, inputs, builder, store);
     let built: Map<string, BuiltImage[]>;
@@ -138,8 +148,6 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       const repo = ref ? { registry: ref.registry, repository: ref.repository } : undefined;
       return { variant: r, ...(repo ? { repo } : {}), image: ref ? formatRepository(ref) : v.name, tags: p.tags.get(v.name) ?? [] };
     });
-    // Only what goes somewhere is attested (the SBOM reads every layer).
-    const attesting = inputs.push || inputs.outputs.some((o) => o.kind === 'oci' || o.kind === 'oci-archive');
     const imageOf = (name: string) => sinkImages.find((s) => s.variant.variant === name)!.image;
     const attestations = await attestBuilt(
       p.buildFile,
@@ -149,14 +157,20 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       (l) => l.open(),
       {
         provenance: attesting ? (inputs.provenance ?? false) : false,
-        sbom: attesting && (inputs.sbom ?? false),
+        sbom,
         sourceDateEpoch: inputs.sourceDateEpoch,
         git: inputs.git,
         env: inputs.env,
         ...(inputs.signing ? { signing: inputs.signing } : {}),
       },
       logger,
+      inventory,
     );
+    const sb = inventory.stats;
+    if (sb.images)
+      logger.info(
+        `sbom: ${sb.images} image(s), ${sb.fromCache} known by their layers; ${sb.layersRead} layer(s) read (${sb.bytesRead} bytes)`,
+      );
     for (const s of sinkImages) {
       const r = s.variant;
       const attested = attestationDigestsOf(attestations, r.variant);
@@ -258,7 +272,16 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     logger.info(
       `done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`,
     );
-    return { digestMap: recorder.toJSON(), digests: recorder.digests(), variants: results, layers, stats, digestMapPath };
+    const sbomReads = inventory.stats.images ? inventory.stats : undefined;
+    return {
+      digestMap: recorder.toJSON(),
+      digests: recorder.digests(),
+      variants: results,
+      layers,
+      stats,
+      digestMapPath,
+      ...(sbomReads ? { sbom: sbomReads } : {}),
+    };
   } finally {
     await client.close();
   }

@@ -8,7 +8,8 @@ import type { Descriptor } from '../oci/types.js';
 import type { Step } from '../config/model.js';
 import { artifactManifest, PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
 import { provenanceStatement, SLSA_PROVENANCE_V1, type ProvenanceInputs, type ProvenanceMode } from './provenance.js';
-import { imageSbom, type LayerSource } from './sbom/index.js';
+import { cyclonedxDocument, CYCLONEDX_JSON } from './sbom/cyclonedx.js';
+import type { SbomInventory, SbomLayer } from './sbom/inventory.js';
 
 export type AttestationKind = 'provenance' | 'sbom';
 
@@ -27,8 +28,8 @@ export interface AttestSettings {
 export interface ImageFacts {
   manifest: Descriptor;
   platform: string;
-  /** Opens each layer blob, bottom first (compressed or not). */
-  layers: LayerSource[];
+  /** Each layer's diffID and blob (compressed or not), bottom first. */
+  layers: SbomLayer[];
   base?: { ref: string; digest: Digest };
 }
 
@@ -55,6 +56,7 @@ export async function attestVariant(
   run: RunFacts,
   s: AttestSettings,
   sbomTool: { name: string; version: string },
+  inventory: SbomInventory,
 ): Promise<SubjectAttestations[]> {
   const out: SubjectAttestations[] = [];
   const provenance = (subject: Descriptor, images: ImageFacts[]) => {
@@ -80,9 +82,10 @@ export async function attestVariant(
     const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
     if (s.sbom) {
       const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
-      const doc = await imageSbom({ name: v.image, digest: img.manifest.digest, platform: img.platform }, img.layers, sbomTool, when);
-      for (const note of doc.notes) s.onSbomNote?.(`SBOM of ${v.variant} (${img.platform}): ${note}`);
-      atts.push({ kind: 'sbom', artifactType: doc.mediaType, mediaType: doc.mediaType, bytes: doc.bytes });
+      const found = await inventory.packages(img.layers);
+      for (const note of found.notes ?? []) s.onSbomNote?.(`SBOM of ${v.variant} (${img.platform}): ${note}`);
+      const bytes = cyclonedxDocument({ name: v.image, digest: img.manifest.digest, platform: img.platform }, found, sbomTool, when);
+      atts.push({ kind: 'sbom', artifactType: CYCLONEDX_JSON, mediaType: CYCLONEDX_JSON, bytes });
     }
     if (atts.length) out.push({ variant: v.variant, subject: img.manifest, attestations: atts });
   }

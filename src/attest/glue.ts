@@ -28,6 +28,9 @@ import { artifactManifest } from './artifact.js';
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
 import { runSigner, type SigningSetup } from './sign-all.js';
+import { SbomInventory } from './sbom/inventory.js';
+
+export type { SbomScanStats } from './sbom/inventory.js';
 
 export interface AttestInputs {
   provenance: false | 'min' | 'max';
@@ -85,6 +88,11 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
   };
 }
 
+/** The SBOM inventories, kept in `dir` between builds (none: for this run only). */
+export function sbomInventory(dir: string | undefined): SbomInventory {
+  return new SbomInventory(dir, TOOL.version);
+}
+
 /** Attestations of every built variant; `open` gives a layer's blob as a stream. */
 export async function attestBuilt(
   bf: BuildFile,
@@ -94,6 +102,7 @@ export async function attestBuilt(
   open: (layer: Layer) => Promise<Readable>,
   inp: AttestInputs,
   logger: Logger,
+  inventory: SbomInventory = sbomInventory(undefined),
 ): Promise<SubjectAttestations[]> {
   if (!inp.provenance && !inp.sbom) return [];
   const settings: AttestSettings = {
@@ -120,7 +129,7 @@ export async function attestBuilt(
           return {
             manifest: img.manifestDescriptor,
             platform: formatPlatform(img.platform),
-            layers: img.layers.map((l) => () => open(l)),
+            layers: img.layers.map((l) => ({ diffId: l.diffId, base: l.createdBy === 'base', open: () => open(l) })),
             ...(baseName && baseDigest && isDigest(baseDigest) ? { base: { ref: baseName, digest: baseDigest } } : {}),
           };
         }),
@@ -128,6 +137,7 @@ export async function attestBuilt(
       run,
       settings,
       TOOL,
+      inventory,
     );
     if (sign) await sign(mine);
     out.push(...mine);
@@ -226,6 +236,7 @@ export async function attestMerged(
       run,
       settings,
       TOOL,
+      sbomInventory(undefined), // sbom is off here: the platforms' SBOMs came with their jobs
     );
     const mine = all.filter((sa) => sa.subject.digest === m.index.digest);
     if (sign) await sign(mine);

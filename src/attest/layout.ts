@@ -4,8 +4,9 @@
  * whose manifest names the image as its `subject`. A tool walking the layout finds an image's
  * referrers by reading the manifests index.json lists.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomic } from '../cache/atomic.js';
 import { digestHex } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import type { Descriptor, Index } from '../oci/types.js';
@@ -32,10 +33,7 @@ export async function attachToLayout(dir: string, subject: Descriptor, attestati
     index.manifests ?? [],
     artifacts.map((a) => a.descriptor),
   );
-  if (merged) {
-    const tmp = `${indexPath}.${process.pid}.referrers.tmp`;
-    await writeFile(tmp, `${JSON.stringify({ ...index, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: merged })}\n`);
-    await rename(tmp, indexPath);
-  }
+  if (merged)
+    await writeAtomic(indexPath, `${JSON.stringify({ ...index, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: merged })}\n`);
   return artifacts.map((a) => a.descriptor);
 }

@@ -5,9 +5,10 @@
  * `gh attestation verify oci://IMAGE --owner OWNER` finds it. The Sigstore bundle is what gets
  * attached as the referrer then.
  */
-import { attest } from '@actions/attest';
-import * as github from '@actions/github';
 import type { Statement } from './provenance.js';
+
+// @actions/attest and @actions/github (Sigstore, Octokit, their HTTP stacks: about 4 MB of
+// bundle) are imported when a job signs, not at start-up: every build would pay for compiling them.
 
 export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 /** The annotation GitHub's own attest actions put on bundle referrers. */
@@ -46,6 +47,7 @@ export async function uploadBundle(
   token: string,
 ): Promise<string | undefined> {
   // Read at call time (the library's context reads the environment once, at import).
+  const github = await import('@actions/github');
   const octokit = github.getOctokit(token, { baseUrl: process.env.GITHUB_API_URL || 'https://api.github.com' });
   const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
   if (!owner || !repo) throw new Error('GITHUB_REPOSITORY is not set');
@@ -54,6 +56,7 @@ export async function uploadBundle(
 }
 
 export async function signStatement(st: Statement, s: SigningSetup): Promise<SignedStatement> {
+  const { attest } = await import('@actions/attest');
   const r = await attest({
     subjects: st.subject,
     predicateType: st.predicateType,

@@ -4,7 +4,7 @@ import { jsonBytes, sha256 } from '../oci/digest.js';
 import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
 import type { VariantSpec } from '../config/model.js';
 import type { Layer } from '../oci/layer.js';
-import type { BuiltImage, BuiltVariant } from '../image/image.js';
+import { builtImage, builtVariant, type BuiltImage, type BuiltVariant } from '../image/image.js';
 
 export interface AssembleInput {
   variant: VariantSpec;
@@ -106,8 +106,7 @@ export function assemble(input: AssembleInput): BuiltImage {
     size: manifestBytes.length,
     platform: { ...descriptorPlatform(platform), ...(variantName ? { variant: variantName } : {}) },
   };
-  const totalSize = manifestBytes.length + configBytes.length + layers.reduce((n, l) => n + l.descriptor.size, 0);
-  return {
+  return builtImage({
     variant: variant.name,
     platform,
     config,
@@ -117,8 +116,7 @@ export function assemble(input: AssembleInput): BuiltImage {
     manifest,
     manifestBytes,
     manifestDescriptor,
-    totalSize,
-  };
+  });
 }
 
 /** RFC 3339 timestamp for SOURCE_DATE_EPOCH (seconds), or the Unix epoch when unset. */
@@ -137,16 +135,12 @@ export function assembleVariant(
   asIndex: boolean,
   annotations: Record<string, string>,
 ): BuiltVariant {
-  const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
-  if (!asIndex) {
-    const only = images[0]!;
-    return { variant, images, tagged: only.manifestDescriptor, taggedBytes: only.manifestBytes, totalSize: imageSizes };
-  }
+  if (!asIndex) return builtVariant(variant, images);
   const { bytes, descriptor } = buildIndex(
     images.map((i) => i.manifestDescriptor),
     annotations,
   );
-  return { variant, images, index: { bytes, descriptor }, tagged: descriptor, taggedBytes: bytes, totalSize: imageSizes + bytes.length };
+  return builtVariant(variant, images, { bytes, descriptor });
 }
 
 export function buildIndex(

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomic } from '../cache/atomic.js';
-import { DiffIdMismatchError, scanLayers } from '../layer/reader.js';
+import type { FsTree } from '../layer/fstree.js';
+import { DiffIdMismatchError, scanLayers, type WantFile } from '../layer/reader.js';
+import type { Digest } from '../oci/digest.js';
 import { BaseImageError, type BaseImage } from './base.js';
 import type { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
@@ -19,6 +21,15 @@ export interface BaseFiles {
 }
 
 /**
+ * Another reader of a base's layers (the SBOM's inventory), served by the same pass: its files
+ * are buffered too and it gets the tree, so a cold build reads the base once.
+ */
+export interface BaseTreeReader {
+  want: WantFile;
+  tree(diffIds: readonly Digest[], tree: FsTree): Promise<void>;
+}
+
+/**
  * Lists a base image's final file system and reads its users and groups: once per base per
  * run, and once per machine when there is a cache directory (kept by manifest digest).
  */
@@ -29,6 +40,7 @@ export class BaseScanner {
   constructor(
     private readonly fetcher: BlobFetcher,
     private readonly cacheDir: string | undefined,
+    private readonly alsoRead?: BaseTreeReader,
   ) {}
 
   /** True when the scan of this base (by manifest digest) is finished or saved: it costs nothing more. */
@@ -86,6 +98,9 @@ export class BaseScanner {
       wanted: ['/etc/passwd', '/etc/group'],
       listPaths: true,
       diffIds: base.config.rootfs.diff_ids,
+      ...(this.alsoRead
+        ? { alsoWant: this.alsoRead.want, onTree: (t: FsTree) => this.alsoRead!.tree(base.config.rootfs.diff_ids, t) }
+        : {}),
     }).catch((err: unknown) => {
       if (!(err instanceof DiffIdMismatchError)) throw err;
       throw new BaseImageError(

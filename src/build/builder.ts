@@ -25,7 +25,7 @@ import { assemble, createdTime } from './assemble.js';
 import { BaseImageError, resolveBase, type BaseImage } from './base.js';
 import { BlobFetcher } from '../image/fetch.js';
 import { FsView } from './fsview.js';
-import { BaseScanner, type OwnerFiles } from './base-scan.js';
+import { BaseScanner, type BaseTreeReader, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
@@ -57,6 +57,8 @@ export interface BuildOptions {
   onLayerKey?: (at: LayerKeyEvent) => void;
   /** Secret values by id for RUN --mount=type=secret (never logged, never in a key or layer). */
   secrets?: ReadonlyMap<string, Buffer>;
+  /** Served by the base scan's pass over the base layers (the SBOM's inventory). */
+  baseTreeReader?: BaseTreeReader;
 }
 
 /** One new layer of a variant and what its cache key was made of. */
@@ -130,7 +132,7 @@ export class DaemonlessBuilder implements Builder {
     private readonly opts: BuildOptions,
   ) {
     this.fetcher = new BlobFetcher(client, store, opts.progress);
-    this.scanner = new BaseScanner(this.fetcher, opts.cacheDir);
+    this.scanner = new BaseScanner(this.fetcher, opts.cacheDir, opts.baseTreeReader);
   }
 
   async build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>> {

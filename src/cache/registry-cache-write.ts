@@ -111,6 +111,10 @@ async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: Rec
   const previous = (await readRecord(client, at).catch(() => undefined)) ?? [];
   const keys = new Set(mine.map((e) => e.key));
   const older = previous.filter((e) => !keys.has(e.key)).slice(0, Math.max(0, MAX_WRITTEN_ENTRIES - mine.length));
+  // The record there already says exactly this (a rebuild with nothing new): nothing to write.
+  if (previous.length && recordBytes(previous).equals(recordBytes([...mine, ...older]))) {
+    return { at, entries: previous.length, bytes: 0 };
+  }
   if (!older.length) return await putRecord(client, at, mine);
   try {
     return await putRecord(client, at, [...mine, ...older]);

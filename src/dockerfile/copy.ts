@@ -6,6 +6,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import type { CopySource, SourcePos, Step } from '../config/model.js';
+import { globRegex } from '../config/glob.js';
 import { isGlobPattern, resolveCopySource } from '../config/sources.js';
 import { expandHeredoc, expandWord, type Lookup } from './expand.js';
 import { InstructionError, type Instruction } from './instructions.js';
@@ -161,25 +162,7 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
 
 /** Go's filepath.Match for one path segment: `*` and `?` match dot files too, `[^...]` negates. */
 function segmentRegex(seg: string): RegExp {
-  let re = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '\\' && i + 1 < seg.length) re += seg[++i]!.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 2);
-      if (end < 0) {
-        re += '\\[';
-        continue;
-      }
-      let cls = seg.slice(i + 1, end);
-      if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
-      re += `[${cls.replace(/\\/g, '\\\\')}]`;
-      i = end;
-    } else re += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
+  return globRegex(seg, { escapes: true });
 }
 
 /** Context paths (relative, sorted) a glob matches with Docker's rules. */

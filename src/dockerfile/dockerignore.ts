@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, chmod } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { globRegex } from '../config/glob.js';
 
 export interface IgnorePattern {
   negate: boolean;
@@ -42,34 +43,7 @@ function cleanPattern(p: string): string {
 }
 
 function patternRegex(p: string): RegExp {
-  let re = '';
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '*') {
-      if (p[i + 1] === '*') {
-        // `**` matches any number of path segments (none included).
-        i++;
-        if (p[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else re += '.*';
-      } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = p.indexOf(']', i + 1);
-      if (end < 0) {
-        re += '\\[';
-        continue;
-      }
-      let cls = p.slice(i + 1, end);
-      if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
-      re += `[${cls}]`;
-      i = end;
-    } else if (c === '\\' && i + 1 < p.length) {
-      re += p[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
+  return globRegex(p, { escapes: true, doubleStar: true, classEscapes: true });
 }
 
 /** True when the context-relative path (no leading /) is excluded: it or a parent matches, last match wins. */

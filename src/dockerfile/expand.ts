@@ -11,6 +11,7 @@
  *   `${NAME/glob/repl}` `${NAME//glob/repl}`; the word is itself expanded;
  * - an unset variable expands to the empty string; a `$` not followed by a name is literal.
  */
+import { globSource } from '../config/glob.js';
 
 export type Lookup = (name: string) => string | undefined;
 
@@ -185,26 +186,9 @@ function braced(sc: Scanner): string {
   throw new ExpandError(`unsupported modifier (${mod}) in substitution \${${name}${mod}...}`);
 }
 
-/** A shell glob (`*`, `?`, `[...]`) as an anchored regular expression source (no flags). */
+/** A shell glob (`*`, `?`, `[...]`; `*` matches `/` too) as a regular expression source (not anchored, no flags). */
 function globToRegex(glob: string): string {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') re += '[\\s\\S]*';
-    else if (c === '?') re += '[\\s\\S]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) {
-        re += '\\[';
-        continue;
-      }
-      let cls = glob.slice(i + 1, end);
-      if (cls.startsWith('!') || cls.startsWith('^')) cls = `^${cls.slice(1)}`;
-      re += `[${cls.replace(/\\/g, '\\\\')}]`;
-      i = end;
-    } else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return re;
+  return globSource(glob, { crossSlash: true });
 }
 
 function matches(re: string, s: string): boolean {

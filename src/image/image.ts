@@ -31,3 +31,18 @@ export interface BuiltVariant {
   /** Everything a pull of all platforms transfers at most. */
   totalSize: number;
 }
+
+/** An image from its documents; what a pull of it transfers at most follows from them. */
+export function builtImage(parts: Omit<BuiltImage, 'totalSize'>): BuiltImage {
+  const layerBytes = parts.manifest.layers.reduce((n, l) => n + l.size, 0);
+  return { ...parts, totalSize: parts.manifestBytes.length + parts.configBytes.length + layerBytes };
+}
+
+/** A variant: tagged by its index when it has one, else by its one image's manifest. */
+export function builtVariant(variant: string, images: BuiltImage[], index?: { bytes: Buffer; descriptor: Descriptor }): BuiltVariant {
+  const imageSizes = images.reduce((n, i) => n + i.totalSize, 0);
+  if (index)
+    return { variant, images, index, tagged: index.descriptor, taggedBytes: index.bytes, totalSize: imageSizes + index.bytes.length };
+  const only = images[0]!;
+  return { variant, images, tagged: only.manifestDescriptor, taggedBytes: only.manifestBytes, totalSize: imageSizes };
+}

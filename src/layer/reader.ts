@@ -5,48 +5,17 @@ import { decompressedChunks } from './decompress.js';
 import type { BlobOpener } from '../oci/layer.js';
 import { whiteoutOf } from './whiteout.js';
 import { readTar, TarFormatError } from './tarstream.js';
-import { comparePaths } from './tarwriter.js';
+import { FsTree, type ChangedPath, type LayerChanges, type PathInfo } from './fstree.js';
+
+export type { PathInfo, PathType } from './fstree.js';
 
 /** Opens one layer blob (compressed or not) as a stream. Called once per pass over the layers. */
 export type LayerSource = BlobOpener;
-
-export type PathType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
-
-/** What the final filesystem holds at a path. */
-export interface PathInfo {
-  type: PathType;
-  /** Permission bits (0o7777 mask). */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Symlinks: the target as stored. Hardlinks: the target as an absolute image path. */
-  linkname?: string;
-  /** Files: size in bytes. */
-  size?: number;
-  /** A parent directory no layer has an entry for (created on extraction as root 0755). */
-  implicit?: boolean;
-}
 
 /** Largest wanted file we buffer (passwd/group files are tiny; this guards against odd bases). */
 const MAX_WANTED_FILE = 16 << 20;
 /** Passes over the layers to chase symlinks/hardlinks of wanted files onto other paths. */
 const MAX_PASSES = 4;
-const MAX_SYMLINK_HOPS = 40;
-
-/** A path one layer writes: what it is, and its content when it is a wanted file. */
-interface ChangedPath {
-  info: PathInfo;
-  content?: Buffer;
-}
-
-interface LayerChanges {
-  /** Entries by absolute path in tar order (a later entry for the same path wins). */
-  records: Map<string, ChangedPath>;
-  /** Absolute paths deleted from lower layers (`.wh.<name>`). */
-  whiteouts: string[];
-  /** Directories whose lower content is hidden (`.wh..wh..opq`). */
-  opaques: string[];
-}
 
 /** `./etc/passwd`, `etc/passwd`, `/etc//passwd/` → `/etc/passwd`; '/' for the root. */
 export function imagePath(tarName: string): string {
@@ -92,7 +61,7 @@ function hashedChunks(src: Readable): { chunks: AsyncIterable<Buffer>; rest(): P
   };
 }
 
-async function readLayerChanges(src: Readable, label: string, want: (path: string) => boolean, diffId?: string): Promise<LayerChanges> {
+async function readLayerChanges(src: Readable, label: string, want: WantFile, diffId?: string): Promise<LayerChanges> {
   const changes: LayerChanges = { records: new Map(), whiteouts: [], opaques: [] };
   const hashed = diffId ? hashedChunks(src) : undefined;
   try {
@@ -113,7 +82,7 @@ async function readLayerChanges(src: Readable, label: string, want: (path: strin
       const rec: ChangedPath = { info };
       changes.records.delete(path); // keep tar order for a re-added path
       changes.records.set(path, rec);
-      if (type === 'file' && want(path)) {
+      if (type === 'file' && want(path, header.size)) {
         if (header.size > MAX_WANTED_FILE) throw new Error(`${path} is ${header.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`);
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c);
@@ -133,154 +102,25 @@ async function readLayerChanges(src: Readable, label: string, want: (path: strin
   return changes;
 }
 
-interface Node {
-  info: PathInfo;
-  /** Buffered content of wanted files (and of hardlinks to them); undefined when not read. */
-  content?: Buffer;
-  children?: Map<string, Node>;
+/** Which regular files a scan buffers, by absolute image path and size. */
+export type WantFile = (path: string, size: number) => boolean;
+
+/** Reads one layer blob (compressed or not) and applies it to the tree; `label` names it in errors. */
+export async function applyLayer(tree: FsTree, open: LayerSource, label: string, want: WantFile, diffId?: string): Promise<void> {
+  let src: Readable;
+  try {
+    src = await open();
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    throw new Error(`${label}: ${e.message}`, { cause: e });
+  }
+  tree.apply(await readLayerChanges(src, label, want, diffId));
 }
 
-const implicitDir = (): Node => ({ info: { type: 'dir', mode: 0o755, uid: 0, gid: 0, implicit: true }, children: new Map() });
-
-function segments(path: string): string[] {
-  return path.split('/').filter((s) => s.length > 0);
-}
-
-/** The final filesystem being assembled from layers, bottom to top. */
-class FsTree {
-  readonly root: Node = implicitDir();
-
-  get(path: string): Node | undefined {
-    let node: Node | undefined = this.root;
-    for (const s of segments(path)) {
-      node = node.children?.get(s);
-      if (!node) return undefined;
-    }
-    return node;
-  }
-
-  /** The parent directory node of path, creating missing (or non-directory) ancestors as implicit dirs. */
-  private parentOf(path: string): Node {
-    let node = this.root;
-    const segs = segments(path);
-    for (const s of segs.slice(0, -1)) {
-      let child = node.children!.get(s);
-      if (!child || !child.children) {
-        // A missing parent, or a non-directory where a directory is needed: extraction makes a dir.
-        child = implicitDir();
-        node.children!.set(s, child);
-      }
-      node = child;
-    }
-    return node;
-  }
-
-  remove(path: string): void {
-    const segs = segments(path);
-    const name = segs.pop();
-    if (name === undefined) return;
-    let node: Node | undefined = this.root;
-    for (const s of segs) {
-      node = node.children?.get(s);
-      if (!node) return;
-    }
-    node.children?.delete(name);
-  }
-
-  apply(changes: LayerChanges): void {
-    // Whiteouts and opaque markers only hide lower layers, so they go first.
-    for (const w of changes.whiteouts) this.remove(w);
-    for (const d of changes.opaques) this.get(d)?.children?.clear();
-    const paths = [...changes.records.keys()].sort(comparePaths);
-    for (const path of paths) {
-      const rec = changes.records.get(path)!;
-      const parent = this.parentOf(path);
-      const name = posix.basename(path);
-      const existing = parent.children!.get(name);
-      if (existing && existing.children && rec.info.type === 'dir') {
-        existing.info = rec.info; // a directory over a directory keeps its children
-      } else {
-        const node: Node = { info: rec.info };
-        if (rec.content !== undefined) node.content = rec.content;
-        if (rec.info.type === 'dir') node.children = new Map();
-        parent.children!.set(name, node);
-      }
-    }
-    // A hardlink shares its target's content as of this layer.
-    for (const path of paths) {
-      const rec = changes.records.get(path)!;
-      if (rec.info.type !== 'hardlink') continue;
-      const node = this.get(path);
-      const target = this.get(rec.info.linkname!);
-      if (node && target && (target.info.type === 'file' || target.info.type === 'hardlink') && target.content !== undefined) {
-        node.content = target.content;
-      }
-    }
-  }
-
-  list(): Map<string, PathInfo> {
-    const out = new Map<string, PathInfo>();
-    const walk = (node: Node, prefix: string) => {
-      if (!node.children) return;
-      for (const name of [...node.children.keys()].sort((a, b) => comparePaths(a, b))) {
-        const child = node.children.get(name)!;
-        const p = `${prefix}/${name}`;
-        out.set(p, { ...child.info });
-        walk(child, p);
-      }
-    };
-    walk(this.root, '');
-    return out;
-  }
-
-  /**
-   * Content of the regular file at path, following symlinks (in any component) within the image.
-   * `need` names a path whose content this pass did not buffer.
-   */
-  resolveFile(path: string): { content: Buffer | null } | { need: string } {
-    let segs = segments(path);
-    let hops = 0;
-    restart: for (;;) {
-      let node = this.root;
-      let cur = '';
-      for (let i = 0; i < segs.length; i++) {
-        const child = node.children?.get(segs[i]!);
-        if (!child) return { content: null };
-        cur += `/${segs[i]}`;
-        if (child.info.type === 'symlink') {
-          if (++hops > MAX_SYMLINK_HOPS) return { content: null };
-          const link = child.info.linkname ?? '';
-          const target = link.startsWith('/') ? link : posix.join(posix.dirname(cur), link);
-          segs = [...segments(posix.normalize(`/${target}`)), ...segs.slice(i + 1)];
-          continue restart;
-        }
-        node = child;
-      }
-      switch (node.info.type) {
-        case 'file':
-          return node.content !== undefined ? { content: node.content } : { need: cur };
-        case 'hardlink':
-          return node.content !== undefined ? { content: node.content } : { need: node.info.linkname! };
-        default:
-          return { content: null };
-      }
-    }
-  }
-}
-
-async function buildTree(layers: readonly LayerSource[], wanted: ReadonlySet<string>, diffIds?: readonly string[]): Promise<FsTree> {
+async function buildTree(layers: readonly LayerSource[], want: WantFile, diffIds?: readonly string[]): Promise<FsTree> {
   const tree = new FsTree();
   for (let i = 0; i < layers.length; i++) {
-    const label = `base layer ${i + 1} of ${layers.length}`;
-    let src: Readable;
-    try {
-      src = await layers[i]!();
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      throw new Error(`${label}: ${e.message}`, { cause: e });
-    }
-    const changes = await readLayerChanges(src, label, (p) => wanted.has(p), diffIds?.[i]);
-    tree.apply(changes);
+    await applyLayer(tree, layers[i]!, `base layer ${i + 1} of ${layers.length}`, want, diffIds?.[i]);
   }
   return tree;
 }
@@ -300,7 +140,15 @@ export interface LayerScan {
  */
 export async function scanLayers(
   layers: readonly LayerSource[],
-  opts: { wanted?: readonly string[]; listPaths?: boolean; diffIds?: readonly string[] } = {},
+  opts: {
+    wanted?: readonly string[];
+    listPaths?: boolean;
+    diffIds?: readonly string[];
+    /** More files to buffer in the first pass, for `onTree` (another reader's files, read in the same pass). */
+    alsoWant?: WantFile;
+    /** The first pass's tree, before anything else reads it. */
+    onTree?: (tree: FsTree) => Promise<void> | void;
+  } = {},
 ): Promise<LayerScan> {
   const requested = (opts.wanted ?? []).map((p) => {
     if (!p.startsWith('/')) throw new Error(`wanted path must be absolute: ${p}`);
@@ -310,8 +158,12 @@ export async function scanLayers(
   const result: LayerScan = { files: new Map() };
   for (let pass = 1; ; pass++) {
     // `diffIds`: each layer is checked against its config's diff_id as it is read (first pass only).
-    const tree = await buildTree(layers, wanted, pass === 1 ? opts.diffIds : undefined);
-    if (pass === 1 && opts.listPaths) result.paths = tree.list();
+    const first = pass === 1;
+    const also = first ? opts.alsoWant : undefined;
+    const want: WantFile = also ? (p, size) => wanted.has(p) || also(p, size) : (p) => wanted.has(p);
+    const tree = await buildTree(layers, want, first ? opts.diffIds : undefined);
+    if (first) await opts.onTree?.(tree);
+    if (first && opts.listPaths) result.paths = tree.list();
     const needs = new Set<string>();
     for (const [i, p] of requested.entries()) {
       const r = tree.resolveFile(p);

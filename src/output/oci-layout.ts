@@ -65,6 +65,14 @@ export function layoutIndex(variants: readonly BuiltVariant[], previous?: Index)
 
 export const OCI_LAYOUT_FILE = `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`;
 
+/** What a layout holds for these variants, in a directory or in one tar: its two files and its blobs. */
+export function layoutContents(
+  variants: readonly BuiltVariant[],
+  previous?: Index,
+): { ociLayout: string; indexJson: string; blobs: LayoutBlob[] } {
+  return { ociLayout: OCI_LAYOUT_FILE, indexJson: `${JSON.stringify(layoutIndex(variants, previous))}\n`, blobs: layoutBlobs(variants) };
+}
+
 /**
  * Writes images into an OCI image layout directory, each tagged (ref.name) by variant.
  * An existing layout is updated: entries with the same ref name are replaced, others kept.
@@ -78,17 +86,19 @@ export class OciLayoutSink implements Sink {
 
   async write(images: SinkImage[]): Promise<void> {
     const variants = images.map((i) => i.variant);
-    const blobDir = join(this.dir, 'blobs', 'sha256');
-    await mkdir(blobDir, { recursive: true });
-    await writeFile(join(this.dir, 'oci-layout'), OCI_LAYOUT_FILE);
-    for (const blob of layoutBlobs(variants)) await placeBlob(blob, join(blobDir, digestHex(blob.digest)));
     let previous: Index | undefined;
     try {
       previous = JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as Index;
     } catch {
       /* new layout */
     }
-    await writeAtomic(join(this.dir, 'index.json'), `${JSON.stringify(layoutIndex(variants, previous))}\n`);
+    const layout = layoutContents(variants, previous);
+    const blobDir = join(this.dir, 'blobs', 'sha256');
+    await mkdir(blobDir, { recursive: true });
+    await writeFile(join(this.dir, 'oci-layout'), layout.ociLayout);
+    for (const blob of layout.blobs) await placeBlob(blob, join(blobDir, digestHex(blob.digest)));
+    // index.json last: a reader never sees an entry whose blobs are not there yet.
+    await writeAtomic(join(this.dir, 'index.json'), layout.indexJson);
   }
 }
 

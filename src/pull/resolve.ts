@@ -3,7 +3,7 @@ import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import type { Reference } from '../oci/reference.js';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js';
-import type { BuiltImage, BuiltVariant } from '../image/image.js';
+import { builtImage, builtVariant, type BuiltImage, type BuiltVariant } from '../image/image.js';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
 import type { PullBlobs } from './blobs.js';
 import { PullError } from './errors.js';
@@ -52,7 +52,7 @@ export async function resolveTarget(
           'the --platform given, or pull without it',
         );
       }
-      return { variant: t.name, images: [image], tagged: descriptor, taggedBytes: top.bytes, totalSize: image.totalSize };
+      return builtVariant(t.name, [image]);
     }
     const index = doc as Index;
     if (platform === 'all') {
@@ -68,8 +68,7 @@ export async function resolveTarget(
           return await imageOf(client, blobs, t, repo, { ...d, mediaType: m.mediaType }, m.bytes);
         }),
       );
-      const totalSize = top.bytes.length + images.reduce((n, i) => n + i.totalSize, 0);
-      return { variant: t.name, images, index: { bytes: top.bytes, descriptor }, tagged: descriptor, taggedBytes: top.bytes, totalSize };
+      return builtVariant(t.name, images, { bytes: top.bytes, descriptor });
     }
     const chosen = choosePlatform(t.shown, index, platform ?? hostPlatform());
     const m = await client.getManifest(repo, chosen.digest);
@@ -79,8 +78,7 @@ export async function resolveTarget(
       size: m.bytes.length,
       ...(chosen.platform ? { platform: chosen.platform } : {}),
     };
-    const image = await imageOf(client, blobs, t, repo, tagged, m.bytes);
-    return { variant: t.name, images: [image], tagged, taggedBytes: m.bytes, totalSize: image.totalSize };
+    return builtVariant(t.name, [await imageOf(client, blobs, t, repo, tagged, m.bytes)]);
   } catch (err) {
     throw err instanceof PullError ? err : new PullError(t.shown, err);
   }
@@ -136,7 +134,7 @@ async function imageOf(
   const layers = manifest.layers.map((l, i) => blobs.layer(l, diffIds[i] ?? l.digest, repo, label));
   const platform: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   const configDescriptor: Descriptor = { ...manifest.config, mediaType: manifest.config.mediaType ?? MediaType.OciConfig };
-  return {
+  return builtImage({
     variant: t.name,
     platform,
     config,
@@ -145,9 +143,9 @@ async function imageOf(
     layers,
     manifest,
     manifestBytes: bytes,
-    manifestDescriptor: { mediaType: d.mediaType, digest: d.digest, size: bytes.length },
-    totalSize: bytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0),
-  };
+    // The platform as the index lists it (a chosen platform's manifest is what gets tagged).
+    manifestDescriptor: { mediaType: d.mediaType, digest: d.digest, size: bytes.length, ...(d.platform ? { platform: d.platform } : {}) },
+  });
 }
 
 async function readSmall(stream: AsyncIterable<Buffer>, size: number): Promise<Buffer> {

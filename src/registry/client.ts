@@ -145,29 +145,18 @@ export class RegistryClient {
       repo,
       { method: 'GET', url, scopes: pullScopes(repo.repository), headers: { accept: MANIFEST_ACCEPT }, ok: [200] },
       async (res) => {
-        const len = Number(headerValue(res.headers, 'content-length'));
+        // A manifest that cannot be used: not worth retrying (the same bytes come back).
+        const refused = (detail: string) =>
+          new RegistryError({ method: 'GET', url, registry: repo.registry, status: res.status, temporary: false, detail });
         const tooBig = () =>
-          new RegistryError({
-            method: 'GET',
-            url,
-            registry: repo.registry,
-            status: res.status,
-            temporary: false,
-            detail: `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (4 MiB), the most registries accept; refusing to read it`,
-          });
+          refused(`the manifest is larger than ${MAX_MANIFEST_BYTES} bytes (4 MiB), the most registries accept; refusing to read it`);
+        const notRegistry = (why: string) =>
+          refused(`${why}; ${new URL(url).origin} does not look like an OCI registry (check the registry host name)`);
+        const len = Number(headerValue(res.headers, 'content-length'));
         if (len > MAX_MANIFEST_BYTES) throw tooBig();
         const bytes = await readLimited(res.body, MAX_MANIFEST_BYTES);
         if (!bytes) throw tooBig();
         const contentType = headerValue(res.headers, 'content-type');
-        const notRegistry = (why: string) =>
-          new RegistryError({
-            method: 'GET',
-            url,
-            registry: repo.registry,
-            status: res.status,
-            temporary: false,
-            detail: `${why}; ${new URL(url).origin} does not look like an OCI registry (check the registry host name)`,
-          });
         const head = bytes.subarray(0, 512).toString('utf8');
         if (looksLikeHtml(contentType, head))
           throw notRegistry(`the response is HTML (${mediaTypeOf(contentType) || 'no content type'}), not a manifest`);

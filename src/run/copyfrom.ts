@@ -1,6 +1,7 @@
 import { openSource } from '../layer/source.js';
 import { constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
+import { globRegex } from '../config/glob.js';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
@@ -28,27 +29,6 @@ export interface CopyFromOptions {
 }
 
 const GLOB = /[*?[]/;
-
-function globRegex(seg: string): RegExp {
-  let re = '';
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = seg.indexOf(']', i + 1);
-      if (end < 0) {
-        re += '\\[';
-        continue;
-      }
-      let cls = seg.slice(i + 1, end);
-      if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
-      re += `[${cls.replace(/\\/g, '\\\\')}]`;
-      i = end;
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
 
 /** Image paths matching an absolute pattern in the root (globs per segment; dotfiles only when the pattern starts with a dot). */
 function expand(r: RootResolver, pattern: string): string[] {

@@ -31,14 +31,13 @@ const MAX_DEP_V0 = 8 << 20;
 const DEP_V0_NAME = Buffer.from(`\0${DEP_V0_SECTION}\0`, 'latin1');
 
 interface ExecutableFacts {
-  layer: number;
   packages: FoundPackage[];
   /** Where `.dep-v0` is, when the section table names it. */
   depV0?: ElfSection;
 }
 
 /** Streams one executable: its Go build info, and where a `.dep-v0` section is. Never holds more than the regions. */
-async function probeExecutable(path: string, body: AsyncIterable<Buffer>, size: number): Promise<Omit<ExecutableFacts, 'layer'>> {
+async function probeExecutable(path: string, body: AsyncIterable<Buffer>, size: number): Promise<ExecutableFacts> {
   const head = new Region(0, Math.min(ELF_HEADER_SIZE, size));
   let table: Region | undefined;
   let elf = false;
@@ -91,19 +90,85 @@ export interface BigFileCandidates {
   rpmdb?: string;
 }
 
-/** Calls `onFile` for each regular-file entry of each layer (bottom first) that `want` selects. */
+/** Which regular files of a layer to look into: path, mode, size. */
+export type WantExecutable = (path: string, mode: number, size: number) => boolean;
+
+/** Calls `onFile` for each regular-file entry of one layer that `want` selects. */
 async function eachFile(
-  layers: readonly LayerSource[],
-  only: ReadonlySet<number> | undefined,
-  want: (path: string) => boolean,
-  onFile: (layer: number, path: string, body: AsyncIterable<Buffer>, size: number) => Promise<void>,
+  layer: LayerSource,
+  want: WantExecutable,
+  onFile: (path: string, body: AsyncIterable<Buffer>, size: number) => Promise<void>,
 ): Promise<void> {
-  for (let i = 0; i < layers.length; i++) {
-    if (only && !only.has(i)) continue;
-    for await (const { header, body } of readTar(decompressedChunks(await layers[i]!()))) {
-      const path = imagePath(header.name);
-      if (header.type === 'file' && want(path)) await onFile(i, path, body, header.size);
+  for await (const { header, body } of readTar(decompressedChunks(await layer()))) {
+    const path = imagePath(header.name);
+    if (header.type === 'file' && want(path, header.mode, header.size)) await onFile(path, body, header.size);
+  }
+}
+
+/**
+ * The packages recorded in each executable one layer writes (every probed path is listed, with
+ * no packages when it holds none, so a higher layer's plain binary hides a lower Go program).
+ * Depends on the layer's bytes only: callers may keep it per diffID.
+ */
+export async function executablesOfLayer(layer: LayerSource, want: WantExecutable): Promise<Record<string, FoundPackage[]>> {
+  const facts = new Map<string, ExecutableFacts>();
+  await eachFile(layer, want, async (path, body, size) => {
+    facts.set(path, await probeExecutable(path, body, size));
+  });
+  const withDeps = [...facts].filter(([, f]) => f.depV0);
+  if (withDeps.length) {
+    // The second look: only this layer, only the `.dep-v0` sections' bytes kept.
+    const sections = new Map(withDeps.map(([p, f]) => [p, new Region(f.depV0!.offset, f.depV0!.size)]));
+    await eachFile(
+      layer,
+      (p) => sections.has(p),
+      async (path, body) => {
+        let at = 0;
+        for await (const chunk of body) {
+          sections.get(path)!.feed(chunk, at);
+          at += chunk.length;
+        }
+      },
+    );
+    for (const [path, r] of sections) {
+      const crates = r.done ? parseCargoAuditable(path, r.buf) : undefined;
+      if (crates) facts.get(path)!.packages.push(...crates);
     }
+  }
+  return Object.fromEntries([...facts].map(([p, f]) => [p, f.packages]));
+}
+
+/** The packages the final file system's executables record: of each path, the topmost layer's probe. */
+export function packagesOfExecutables(perLayer: readonly Record<string, FoundPackage[]>[], executables: ReadonlySet<string>): FoundPackage[] {
+  const out: FoundPackage[] = [];
+  for (const path of executables) {
+    for (let i = perLayer.length - 1; i >= 0; i--) {
+      const found = perLayer[i]![path];
+      if (!found) continue;
+      out.push(...found);
+      break;
+    }
+  }
+  return out;
+}
+
+/** The rpm packages of the sqlite database at `path` in the final file system (the last layer writing it wins). */
+export async function rpmPackagesOf(layers: readonly LayerSource[], path: string, os: OsRelease | undefined): Promise<FoundPackage[]> {
+  const scratch = await mkdtemp(join(tmpdir(), 'oci-build-rpmdb-'));
+  try {
+    const file = join(scratch, 'rpmdb.sqlite');
+    // Each layer holding it overwrites the spooled copy: the topmost one is what is read.
+    for (const layer of layers)
+      await eachFile(
+        layer,
+        (p) => p === path,
+        async (_p, body) => {
+          await pipeline(Readable.from(body), createWriteStream(file));
+        },
+      );
+    return await readRpmSqlite(file, os, path);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -113,50 +178,16 @@ export async function scanBigFiles(
   c: BigFileCandidates,
   os: OsRelease | undefined,
 ): Promise<{ packages: FoundPackage[]; notes: string[] }> {
-  const facts = new Map<string, ExecutableFacts>();
+  const perLayer: Record<string, FoundPackage[]>[] = [];
+  if (c.executables.size) for (const layer of layers) perLayer.push(await executablesOfLayer(layer, (p) => c.executables.has(p)));
+  const packages = packagesOfExecutables(perLayer, c.executables);
   const notes: string[] = [];
-  const scratch = c.rpmdb ? await mkdtemp(join(tmpdir(), 'oci-build-rpmdb-')) : undefined;
-  try {
-    await eachFile(
-      layers,
-      undefined,
-      (p) => c.executables.has(p) || p === c.rpmdb,
-      async (layer, path, body, size) => {
-        if (path === c.rpmdb) await pipeline(Readable.from(body), createWriteStream(join(scratch!, 'rpmdb.sqlite')));
-        else facts.set(path, { layer, ...(await probeExecutable(path, body, size)) });
-      },
-    );
-    const withDeps = [...facts].filter(([, f]) => f.depV0);
-    if (withDeps.length) {
-      const sections = new Map(withDeps.map(([p, f]) => [p, new Region(f.depV0!.offset, f.depV0!.size)]));
-      await eachFile(
-        layers,
-        new Set(withDeps.map(([, f]) => f.layer)),
-        (p) => sections.has(p),
-        async (layer, path, body) => {
-          if (facts.get(path)!.layer !== layer) return;
-          let at = 0;
-          for await (const chunk of body) {
-            sections.get(path)!.feed(chunk, at);
-            at += chunk.length;
-          }
-        },
-      );
-      for (const [path, r] of sections) {
-        const crates = r.done ? parseCargoAuditable(path, r.buf) : undefined;
-        if (crates) facts.get(path)!.packages.push(...crates);
-      }
+  if (c.rpmdb) {
+    try {
+      packages.push(...(await rpmPackagesOf(layers, c.rpmdb, os)));
+    } catch (e) {
+      notes.push(`rpm packages not listed: ${c.rpmdb}: ${(e as Error).message}`);
     }
-    const packages = [...facts.values()].flatMap((f) => f.packages);
-    if (c.rpmdb) {
-      try {
-        packages.push(...(await readRpmSqlite(join(scratch!, 'rpmdb.sqlite'), os, c.rpmdb)));
-      } catch (e) {
-        notes.push(`rpm packages not listed: ${c.rpmdb}: ${(e as Error).message}`);
-      }
-    }
-    return { packages, notes };
-  } finally {
-    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
+  return { packages, notes };
 }

@@ -1,22 +1,26 @@
 /**
  * Finds the packages of an image's final file system. Layers are applied in order with OCI
- * whiteout semantics by the layer reader (scanLayers), which streams every layer and buffers only
- * the files asked for: here the package databases, which are small.
+ * whiteout semantics by the layer reader, which streams every layer and buffers only the files
+ * asked for: here the package databases and language-package manifests, which are small.
  *
- * Pass 1 reads the fixed databases (dpkg, apk, os-release) and lists every path; pass 2, only when
- * pass 1 saw language-package manifests, reads those. Layers are opened afresh for each pass.
+ * Two ways to the same answer: `packagesOfTree` reads a tree the caller built (inventory.ts
+ * builds it once per base and continues from a snapshot), and `scanImagePackages` reads the
+ * layers from scratch in two passes (fixed databases and the path list, then the manifests).
  */
+import type { FsTree, PathInfo } from '../../layer/fstree.js';
 import { scanLayers, readFilesFromLayers, type LayerSource } from '../../layer/reader.js';
 import { APK_INSTALLED, parseApkInstalled } from './apk.js';
 import { DPKG_STATUS, parseDpkgStatus } from './dpkg.js';
 import { NODE_MANIFEST, PYTHON_METADATA, parseNodePackage, parsePythonMetadata } from './lang.js';
-import { parseOsRelease, type FoundPackage, type OsRelease } from './packages.js';
 import { scanBigFiles } from './executables.js';
+import { parseOsRelease, type FoundPackage, type OsRelease } from './packages.js';
 import { RPMDB_SQLITE } from './rpm.js';
 
 export type { LayerSource };
 
 const OS_RELEASE = ['/etc/os-release', '/usr/lib/os-release'];
+/** The package databases and os-release, read wherever they are. */
+const FIXED_FILES = [...OS_RELEASE, DPKG_STATUS, APK_INSTALLED];
 /** More manifests than this are not read (a pathological image must not make the scan unbounded). */
 const MAX_LANGUAGE_FILES = 20_000;
 /** Language manifests larger than this are skipped (a real package.json or METADATA header is far smaller). */
@@ -34,48 +38,110 @@ export interface ImagePackages {
   notes?: string[];
 }
 
+/** A regular file worth looking into for Go build info or cargo-auditable data. */
+export function isExecutableCandidate(mode: number, size: number): boolean {
+  return (mode & 0o111) !== 0 && size >= MIN_EXECUTABLE_SIZE;
+}
+
+/** The final file system's files too big to buffer that hold package records. */
+export interface BigFiles {
+  executables: Set<string>;
+  rpmdb?: string;
+  notes: string[];
+}
+
+export function bigFilesOf(paths: Iterable<[string, PathInfo]>): BigFiles {
+  const executables = new Set<string>();
+  const files = new Set<string>();
+  for (const [path, info] of paths) {
+    if (info.type !== 'file') continue;
+    files.add(path);
+    if (executables.size < MAX_EXECUTABLES && isExecutableCandidate(info.mode, info.size ?? 0)) executables.add(path);
+  }
+  const rpmdb = RPMDB_SQLITE.find((p) => files.has(p));
+  const berkeley = RPM_BERKELEY_DB.find((p) => files.has(p));
+  const notes =
+    berkeley && !rpmdb ? [`rpm packages not listed: ${berkeley} is a BerkeleyDB rpm database, which is not read (rpmdb.sqlite is)`] : [];
+  return { executables, ...(rpmdb ? { rpmdb } : {}), notes };
+}
+
+/** `found` with more packages and notes (one entry per purl, sorted). */
+export function withPackages(found: ImagePackages, more: readonly FoundPackage[], notes: readonly string[]): ImagePackages {
+  const all = [...(found.notes ?? []), ...notes];
+  return { ...found, packages: dedupe([...found.packages, ...more]), ...(all.length ? { notes: all } : {}) };
+}
+
 const text = (b: Buffer | null | undefined): string | undefined => (b ? b.toString('utf8') : undefined);
+const isManifest = (path: string) => NODE_MANIFEST.test(path) || PYTHON_METADATA.test(path);
+
+/** What a one-pass scan must buffer: the fixed files, and every manifest small enough to be read. */
+export function sbomWants(path: string, size: number): boolean {
+  return FIXED_FILES.includes(path) || (size <= MAX_LANGUAGE_FILE_SIZE && isManifest(path));
+}
+
+/** The language manifests to read, in path order, as the final file system lists them. */
+function manifestPaths(paths: Iterable<[string, PathInfo]>): string[] {
+  const out: string[] = [];
+  for (const [path, info] of paths) {
+    if (info.type !== 'file' || (info.size ?? 0) > MAX_LANGUAGE_FILE_SIZE) continue;
+    if (isManifest(path)) out.push(path);
+    if (out.length >= MAX_LANGUAGE_FILES) break;
+  }
+  return out;
+}
+
+/** Packages from the fixed files' and the manifests' final contents (null or undefined: absent). */
+function packagesOf(fixed: (path: string) => Buffer | null | undefined, manifests: Map<string, Buffer | null>): ImagePackages {
+  const osText = OS_RELEASE.map((p) => text(fixed(p))).find((t) => t !== undefined);
+  const os = osText ? parseOsRelease(osText) : undefined;
+  const packages: FoundPackage[] = [];
+  const dpkg = text(fixed(DPKG_STATUS));
+  if (dpkg) packages.push(...parseDpkgStatus(dpkg, os));
+  const apk = text(fixed(APK_INSTALLED));
+  if (apk) packages.push(...parseApkInstalled(apk, os));
+  for (const [path, content] of manifests) {
+    const t = text(content);
+    if (t === undefined) continue;
+    const found = NODE_MANIFEST.test(path) ? parseNodePackage(path, t) : parsePythonMetadata(path, t);
+    if (found) packages.push(found);
+  }
+  return { ...(os ? { os } : {}), packages: dedupe(packages) };
+}
 
 /** The packages of the image whose layers (bottom first, each an uncompressed or compressed tar) are given. */
 export async function scanImagePackages(layers: readonly LayerSource[]): Promise<ImagePackages> {
-  const first = await scanLayers(layers, { wanted: [...OS_RELEASE, DPKG_STATUS, APK_INSTALLED], listPaths: true });
-  const osText = OS_RELEASE.map((p) => text(first.files.get(p))).find((t) => t !== undefined);
-  const os = osText ? parseOsRelease(osText) : undefined;
-  const packages: FoundPackage[] = [];
-  const dpkg = text(first.files.get(DPKG_STATUS));
-  if (dpkg) packages.push(...parseDpkgStatus(dpkg, os));
-  const apk = text(first.files.get(APK_INSTALLED));
-  if (apk) packages.push(...parseApkInstalled(apk, os));
+  const first = await scanLayers(layers, { wanted: FIXED_FILES, listPaths: true });
+  const candidates = manifestPaths(first.paths ?? []);
+  const manifests = candidates.length ? await readFilesFromLayers(layers, candidates) : new Map<string, Buffer | null>();
+  const found = packagesOf((p) => first.files.get(p), new Map(candidates.map((p) => [p, manifests.get(p) ?? null])));
+  const big = bigFilesOf(first.paths ?? []);
+  if (!big.executables.size && !big.rpmdb) return withPackages(found, [], big.notes);
+  const read = await scanBigFiles(layers, big, found.os);
+  return withPackages(found, read.packages, [...big.notes, ...read.notes]);
+}
 
-  const candidates: string[] = [];
-  const executables = new Set<string>();
-  for (const [path, info] of first.paths ?? []) {
-    if (info.type === 'file' && info.mode & 0o111 && (info.size ?? 0) >= MIN_EXECUTABLE_SIZE && executables.size < MAX_EXECUTABLES)
-      executables.add(path);
-    if (info.type !== 'file' || (info.size ?? 0) > MAX_LANGUAGE_FILE_SIZE) continue;
-    if (NODE_MANIFEST.test(path) || PYTHON_METADATA.test(path)) candidates.push(path);
-    if (candidates.length >= MAX_LANGUAGE_FILES) break;
+/**
+ * The packages of a tree built with `sbomWants`; undefined when a wanted file is a link to a
+ * path whose content the tree does not hold (the caller then scans the layers afresh).
+ */
+export function packagesOfTree(tree: FsTree): ImagePackages | undefined {
+  const read = (path: string): Buffer | null | undefined => {
+    const r = tree.resolveFile(path);
+    return 'content' in r ? r.content : undefined;
+  };
+  const fixed = new Map<string, Buffer | null>();
+  for (const p of FIXED_FILES) {
+    const c = read(p);
+    if (c === undefined) return undefined;
+    fixed.set(p, c);
   }
-  if (candidates.length) {
-    const files = await readFilesFromLayers(layers, candidates);
-    for (const path of candidates) {
-      const t = text(files.get(path));
-      if (t === undefined) continue;
-      const found = NODE_MANIFEST.test(path) ? parseNodePackage(path, t) : parsePythonMetadata(path, t);
-      if (found) packages.push(found);
-    }
+  const manifests = new Map<string, Buffer | null>();
+  for (const p of manifestPaths(tree.list())) {
+    const c = read(p);
+    if (c === undefined) return undefined;
+    manifests.set(p, c);
   }
-  const notes: string[] = [];
-  const rpmdb = RPMDB_SQLITE.find((p) => first.paths?.get(p)?.type === 'file');
-  const berkeley = RPM_BERKELEY_DB.find((p) => first.paths?.get(p)?.type === 'file');
-  if (berkeley && !rpmdb)
-    notes.push(`rpm packages not listed: ${berkeley} is a BerkeleyDB rpm database, which is not read (rpmdb.sqlite is)`);
-  if (executables.size || rpmdb) {
-    const big = await scanBigFiles(layers, { executables, ...(rpmdb ? { rpmdb } : {}) }, os);
-    packages.push(...big.packages);
-    notes.push(...big.notes);
-  }
-  return { ...(os ? { os } : {}), packages: dedupe(packages), ...(notes.length ? { notes } : {}) };
+  return packagesOf((p) => fixed.get(p), manifests);
 }
 
 /** One entry per purl (the same npm package installed in two places is one component), sorted for stable output. */

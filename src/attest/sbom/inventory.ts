@@ -1,0 +1,186 @@
+/**
+ * The packages of each image, read as few times as possible. An image's inventory depends only
+ * on its ordered layer diffIDs (and on this scanner), so it is kept per diffID list: a rebuild
+ * with nothing changed reads no layer at all. A miss continues from the snapshot of the longest
+ * prefix scanned before (the base's layers, or the parent variant's image): only the layers on
+ * top are read. Kept in memory for the run and, with a cache directory, on disk between runs.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { writeAtomic } from '../../cache/atomic.js';
+import { digestHex, sha256, type Digest } from '../../oci/digest.js';
+import { FsTree, type TreeSnapshot } from '../../layer/fstree.js';
+import { applyLayer, type LayerSource } from '../../layer/reader.js';
+import { executablesOfLayer, packagesOfExecutables, rpmPackagesOf } from './executables.js';
+import type { FoundPackage } from './packages.js';
+import { bigFilesOf, isExecutableCandidate, packagesOfTree, sbomWants, scanImagePackages, withPackages, type ImagePackages } from './scan.js';
+
+/** Bump when what the scan finds or buffers changes (the parsers, sbomWants, the snapshot's shape). */
+const SCANNER = 'sbom-inventory-2';
+
+export interface SbomLayer {
+  diffId: Digest;
+  /** A layer of the base image (a snapshot is kept where the base's layers end). */
+  base: boolean;
+  open: LayerSource;
+}
+
+/** What the SBOM scans read in this run: the test of "a no-op rebuild reads no layer". */
+export interface SbomScanStats {
+  images: number;
+  /** Images whose inventory was known for their diffID list (no layer read). */
+  fromCache: number;
+  /** Layers read, and their (compressed) bytes. */
+  layersRead: number;
+  bytesRead: number;
+}
+
+export class SbomInventory {
+  readonly stats: SbomScanStats = { images: 0, fromCache: 0, layersRead: 0, bytesRead: 0 };
+  private readonly packagesByKey = new Map<string, ImagePackages>();
+  private readonly treesByKey = new Map<string, TreeSnapshot>();
+  private readonly executablesByKey = new Map<string, Record<string, FoundPackage[]>>();
+
+  /** `dir`: where inventories and snapshots persist (none: this run only); `toolVersion` joins the key. */
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly toolVersion: string,
+  ) {}
+
+  async packages(layers: readonly SbomLayer[]): Promise<ImagePackages> {
+    this.stats.images++;
+    const key = this.keyOf(layers);
+    const known = await this.load(this.packagesByKey, key, 'packages');
+    if (known) {
+      this.stats.fromCache++;
+      return known;
+    }
+    const found = await this.scan(layers);
+    await this.save(this.packagesByKey, key, 'packages', found);
+    return found;
+  }
+
+  private async scan(layers: readonly SbomLayer[]): Promise<ImagePackages> {
+    // The longest prefix scanned before; its snapshot is where this scan starts.
+    let from = 0;
+    let tree = new FsTree();
+    for (let k = layers.length - 1; k > 0; k--) {
+      const snap = await this.load(this.treesByKey, this.keyOf(layers.slice(0, k)), 'tree');
+      if (!snap) continue;
+      tree = FsTree.fromSnapshot(snap);
+      from = k;
+      break;
+    }
+    const baseEnd = layers.filter((l) => l.base).length;
+    for (let i = from; i < layers.length; i++) {
+      await applyLayer(tree, this.counted(layers[i]!.open), `layer ${i + 1} of ${layers.length}`, sbomWants);
+      if (i + 1 === baseEnd && baseEnd < layers.length) await this.saveTree(layers.slice(0, baseEnd), tree);
+    }
+    const found = packagesOfTree(tree);
+    if (found) {
+      await this.saveTree(layers, tree);
+      return await this.withBigFiles(found, layers, tree);
+    }
+    // A package database reached through a link to a file the one pass did not buffer: the
+    // two-pass scan follows links (rare; nothing is snapshotted for it).
+    return await scanImagePackages(layers.map((l) => this.counted(l.open)));
+  }
+
+  /**
+   * Go build info, cargo-auditable data and the rpm database of the final tree. Executables are
+   * probed once per layer (kept per diffID: a new top layer does not re-read the base's binaries).
+   */
+  private async withBigFiles(found: ImagePackages, layers: readonly SbomLayer[], tree: FsTree): Promise<ImagePackages> {
+    const big = bigFilesOf(tree.list());
+    const notes = [...big.notes];
+    const more: FoundPackage[] = [];
+    if (big.executables.size) {
+      const perLayer: Record<string, FoundPackage[]>[] = [];
+      for (const layer of layers) perLayer.push(await this.executablesOf(layer));
+      more.push(...packagesOfExecutables(perLayer, big.executables));
+    }
+    if (big.rpmdb) {
+      try {
+        more.push(...(await rpmPackagesOf(layers.map((l) => this.counted(l.open)), big.rpmdb, found.os)));
+      } catch (e) {
+        notes.push(`rpm packages not listed: ${big.rpmdb}: ${(e as Error).message}`);
+      }
+    }
+    return withPackages(found, more, notes);
+  }
+
+  private async executablesOf(layer: SbomLayer): Promise<Record<string, FoundPackage[]>> {
+    const key = digestHex(sha256([SCANNER, this.toolVersion, 'executables', layer.diffId].join('\n')));
+    const known = await this.load(this.executablesByKey, key, 'executables');
+    if (known) return known;
+    const found = await executablesOfLayer(this.counted(layer.open), (_p, mode, size) => isExecutableCandidate(mode, size));
+    await this.save(this.executablesByKey, key, 'executables', found);
+    return found;
+  }
+
+  /** For the base scan: the tree of a base's layers, built with `sbomWants` among its files. */
+  readonly baseTreeReader = {
+    want: sbomWants,
+    tree: async (diffIds: readonly Digest[], tree: FsTree): Promise<void> => {
+      if (await this.load(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree')) return;
+      await this.save(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree', tree.snapshot());
+    },
+  };
+
+  private keyOf(layers: readonly SbomLayer[]): string {
+    return this.keyOfDiffIds(layers.map((l) => l.diffId));
+  }
+
+  private keyOfDiffIds(diffIds: readonly Digest[]): string {
+    return digestHex(sha256([SCANNER, this.toolVersion, ...diffIds].join('\n')));
+  }
+
+  private counted(open: LayerSource): LayerSource {
+    return async () => {
+      this.stats.layersRead++;
+      const src: Readable = await open();
+      const count = new Transform({
+        transform: (chunk: Buffer, _enc, done) => {
+          this.stats.bytesRead += chunk.length;
+          done(null, chunk);
+        },
+      });
+      src.on('error', (e) => count.destroy(e));
+      return src.pipe(count);
+    };
+  }
+
+  private async saveTree(layers: readonly SbomLayer[], tree: FsTree): Promise<void> {
+    await this.save(this.treesByKey, this.keyOf(layers), 'tree', tree.snapshot());
+  }
+
+  private file(key: string, kind: string): string | undefined {
+    return this.dir ? join(this.dir, `${key}.${kind}.json`) : undefined;
+  }
+
+  private async load<T>(memory: Map<string, T>, key: string, kind: string): Promise<T | undefined> {
+    const hit = memory.get(key);
+    if (hit) return hit;
+    const file = this.file(key, kind);
+    if (!file) return undefined;
+    try {
+      const value = JSON.parse(await readFile(file, 'utf8')) as T;
+      memory.set(key, value);
+      return value;
+    } catch {
+      return undefined; // absent or unreadable: scanned again (and rewritten)
+    }
+  }
+
+  private async save<T>(memory: Map<string, T>, key: string, kind: string, value: T): Promise<void> {
+    memory.set(key, value);
+    const file = this.file(key, kind);
+    if (!file) return;
+    try {
+      await writeAtomic(file, JSON.stringify(value));
+    } catch {
+      // Only a cache: a full or read-only cache directory means the next build scans again.
+    }
+  }
+}
