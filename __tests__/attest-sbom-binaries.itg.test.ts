@@ -186,8 +186,10 @@ describe('SBOM of executables and the rpm sqlite database', () => {
 
   it('a Node without node:sqlite (as Node 22.5-22.12 without the flag): the build goes on, the SBOM says rpm is missing', async () => {
     const layout = join(work, 'layout-nosqlite');
+    // A cache directory of its own: the first build's inventory of these layers is kept per
+    // diffID list, and a machine with another Node has not seen it.
     const r = await cli(
-      ['build', '--config', join(work, 'oci-build.yml'), '--output', `oci:${layout}`, '--cache-dir', join(work, 'cache')],
+      ['build', '--config', join(work, 'oci-build.yml'), '--output', `oci:${layout}`, '--cache-dir', join(work, 'cache-nosqlite')],
       {
         env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000', NODE_OPTIONS: '--no-experimental-sqlite' },
       },

@@ -57,7 +57,9 @@ export class SbomInventory {
       return known;
     }
     const found = await this.scan(layers);
-    await this.save(this.packagesByKey, key, 'packages', found);
+    // An incomplete listing (a database this Node cannot read) is not kept for the next run.
+    if (found.notes?.length) this.packagesByKey.set(key, found);
+    else await this.save(this.packagesByKey, key, 'packages', found);
     return found;
   }
 
