@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SbomInventory, type SbomLayer } from '../src/attest/sbom/inventory.js';
 import { scanImagePackages } from '../src/attest/sbom/scan.js';
+import { packagesOfExecutables } from '../src/attest/sbom/executables.js';
 import { BlobStore } from '../src/layer/blobstore.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { writeLayer } from '../src/layer/writer.js';
@@ -125,6 +126,32 @@ describe('SBOM inventory cache', () => {
     await other.packages([...base, app]);
     expect(other.stats.layersRead).toBe(3);
     expect(readdirSync(cacheDir).some((f) => f.endsWith('.tree.json'))).toBe(true);
+  });
+
+  it('probes executables once per layer: a new top layer does not re-read the base, and equals the two-pass scan', async () => {
+    const cacheDir = join(work, 'cache-exec');
+    const program = { ...file('/usr/bin/prog', 'x'.repeat(8192)), mode: 0o755 };
+    const withExe = await layer([dir('/usr'), dir('/usr/bin'), program], true);
+    const first = new SbomInventory(cacheDir, 't1');
+    await first.packages([...base, withExe, app]);
+    const layersFirst = first.stats.layersRead;
+    const changed = await layer([dir('/srv/node_modules/c'), file('/srv/node_modules/c/package.json', npm('c', '3.0.0'))], false);
+    const next = new SbomInventory(cacheDir, 't1');
+    const found = await next.packages([...base, withExe, changed]);
+    expect(found).toEqual(await scratch([...base, withExe, changed]));
+    // The changed layer twice (its tree, its executables); none of the base's layers.
+    expect(next.stats.layersRead).toBe(2);
+    expect(layersFirst).toBeGreaterThan(next.stats.layersRead);
+  });
+
+  it('takes each final executable from the topmost layer that wrote it', () => {
+    const go = (name: string) => ({ name, version: '1.0.0', purl: `pkg:golang/${name}@1.0.0`, source: '/bin/x' }) as never;
+    const lower = { '/bin/x': [go('a')], '/bin/gone': [go('b')] };
+    const upper = { '/bin/x': [] };
+    expect(packagesOfExecutables([lower, upper], new Set(['/bin/x']))).toEqual([]);
+    expect(packagesOfExecutables([lower], new Set(['/bin/x']))).toEqual([go('a')]);
+    // Not in the final file system (deleted above): not listed.
+    expect(packagesOfExecutables([lower, upper], new Set<string>())).toEqual([]);
   });
 
   it('falls back to the two-pass scan when a database is a link to a file the pass did not keep', async () => {

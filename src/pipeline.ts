@@ -24,7 +24,15 @@ import { formatMs, type Logger } from './log.js';
 import { noProgress, type Progress } from './progress/progress.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan/plan.js';
 import { outputError } from './errors/io.js';
-import { attachLayout, attachPushed, attestationDigestsOf, attestBuilt, referrersOf, sbomInventory, type SbomScanStats } from './attest/glue.js';
+import {
+  attachLayout,
+  attachPushed,
+  attestationDigestsOf,
+  attestBuilt,
+  referrersOf,
+  sbomInventory,
+  type SbomScanStats,
+} from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
 import { writeRecords } from './cache/registry-cache-write.js';
 import type { UsedLayer } from './cache/layer-cache.js';

@@ -135,14 +135,15 @@ export class FsTree {
   /**
    * The tree as plain data, parents before children. Regular files whose content was not
    * buffered are left out: nothing a later scan resolves can depend on them (a path under one
-   * becomes an implicit directory, as under a missing one; a hardlink to one has no content).
+   * becomes an implicit directory, as under a missing one; a hardlink to one has no content),
+   * except those `keep` names (a reader that lists them later, e.g. the SBOM's executables).
    */
-  snapshot(): TreeSnapshot {
+  snapshot(keep?: (path: string, info: PathInfo) => boolean): TreeSnapshot {
     const entries: SnapshotEntry[] = [];
     const walk = (node: Node, prefix: string) => {
       for (const [name, child] of node.children ?? []) {
-        if (child.info.type === 'file' && child.content === undefined) continue;
         const p = `${prefix}/${name}`;
+        if (child.info.type === 'file' && child.content === undefined && !keep?.(p, child.info)) continue;
         entries.push(child.content !== undefined ? [p, child.info, child.content.toString('base64')] : [p, child.info]);
         walk(child, p);
       }

@@ -139,7 +139,10 @@ export async function executablesOfLayer(layer: LayerSource, want: WantExecutabl
 }
 
 /** The packages the final file system's executables record: of each path, the topmost layer's probe. */
-export function packagesOfExecutables(perLayer: readonly Record<string, FoundPackage[]>[], executables: ReadonlySet<string>): FoundPackage[] {
+export function packagesOfExecutables(
+  perLayer: readonly Record<string, FoundPackage[]>[],
+  executables: ReadonlySet<string>,
+): FoundPackage[] {
   const out: FoundPackage[] = [];
   for (const path of executables) {
     for (let i = perLayer.length - 1; i >= 0; i--) {

@@ -14,7 +14,16 @@ import { FsTree, type TreeSnapshot } from '../../layer/fstree.js';
 import { applyLayer, type LayerSource } from '../../layer/reader.js';
 import { executablesOfLayer, packagesOfExecutables, rpmPackagesOf } from './executables.js';
 import type { FoundPackage } from './packages.js';
-import { bigFilesOf, isExecutableCandidate, packagesOfTree, sbomWants, scanImagePackages, withPackages, type ImagePackages } from './scan.js';
+import {
+  bigFilesOf,
+  isExecutableCandidate,
+  packagesOfTree,
+  sbomWants,
+  scanImagePackages,
+  withPackages,
+  keepForBigFiles,
+  type ImagePackages,
+} from './scan.js';
 
 /** Bump when what the scan finds or buffers changes (the parsers, sbomWants, the snapshot's shape). */
 const SCANNER = 'sbom-inventory-2';
@@ -104,7 +113,13 @@ export class SbomInventory {
     }
     if (big.rpmdb) {
       try {
-        more.push(...(await rpmPackagesOf(layers.map((l) => this.counted(l.open)), big.rpmdb, found.os)));
+        more.push(
+          ...(await rpmPackagesOf(
+            layers.map((l) => this.counted(l.open)),
+            big.rpmdb,
+            found.os,
+          )),
+        );
       } catch (e) {
         notes.push(`rpm packages not listed: ${big.rpmdb}: ${(e as Error).message}`);
       }
@@ -126,7 +141,7 @@ export class SbomInventory {
     want: sbomWants,
     tree: async (diffIds: readonly Digest[], tree: FsTree): Promise<void> => {
       if (await this.load(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree')) return;
-      await this.save(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree', tree.snapshot());
+      await this.save(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree', tree.snapshot(keepForBigFiles));
     },
   };
 
@@ -154,7 +169,7 @@ export class SbomInventory {
   }
 
   private async saveTree(layers: readonly SbomLayer[], tree: FsTree): Promise<void> {
-    await this.save(this.treesByKey, this.keyOf(layers), 'tree', tree.snapshot());
+    await this.save(this.treesByKey, this.keyOf(layers), 'tree', tree.snapshot(keepForBigFiles));
   }
 
   private file(key: string, kind: string): string | undefined {

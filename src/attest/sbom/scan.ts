@@ -50,6 +50,11 @@ export interface BigFiles {
   notes: string[];
 }
 
+/** Unbuffered files a tree snapshot must keep so that `bigFilesOf` finds them after a reload. */
+export function keepForBigFiles(path: string, info: PathInfo): boolean {
+  return isExecutableCandidate(info.mode, info.size ?? 0) || RPMDB_SQLITE.includes(path) || RPM_BERKELEY_DB.includes(path);
+}
+
 export function bigFilesOf(paths: Iterable<[string, PathInfo]>): BigFiles {
   const executables = new Set<string>();
   const files = new Set<string>();
