@@ -10,6 +10,8 @@ import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } fro
 export function dependencies(v: VariantSpec): string[] {
   const out = v.from !== undefined ? [v.from] : [];
   for (const s of v.steps) if (s.kind === 'copy' && s.from !== undefined && !out.includes(s.from)) out.push(s.from);
+  // A Dockerfile variant's named contexts are built first, used or not (as bake does).
+  for (const c of Object.values(v.dockerfile?.contexts ?? {})) if ('variant' in c && !out.includes(c.variant)) out.push(c.variant);
   return out;
 }
 
