@@ -92,6 +92,9 @@ describe('dockerfile: variants in the build file', () => {
         '  e:',
         '    base: scratch',
         '    target: x',
+        '  f:',
+        '    dockerfile: Dockerfile',
+        '    context: missing',
       ].join('\n'),
       Dockerfile: APP,
     });
@@ -99,13 +102,13 @@ describe('dockerfile: variants in the build file', () => {
     const short = problems.map((p) => `${p.line} ${p.field}: ${p.message}`);
     expect(short).toEqual([
       expect.stringMatching(/^4 variants\.a\.dockerfile: cannot read the Dockerfile nope\/Dockerfile: ENOENT/),
-      expect.stringMatching(/^4 variants\.a\.dockerfile: the build context nope is not a directory/),
       '7 variants.b.env: env cannot be set on a Dockerfile variant',
       '8 variants.b.contexts.base: contexts: unknown variant "bse"',
       '8 variants.b.contexts.img: context img: "debian:12" is neither variant:NAME nor docker-image://REF',
       '11 variants.c.contexts.d: contexts: variants depend on each other in a cycle: c -> d -> c',
       '14 variants.d.contexts.c: contexts: variants depend on each other in a cycle: d -> c -> d',
       '17 variants.e.target: target is only for a Dockerfile variant',
+      '20 variants.f.context: the build context missing is not a directory',
     ]);
   });
 

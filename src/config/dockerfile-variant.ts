@@ -82,7 +82,8 @@ export async function dockerfileSource(
   }
   const context = path.resolve(buildDir, v.context ?? path.dirname(v.dockerfile!));
   const ctxStat = await stat(context).catch((e: NodeJS.ErrnoException) => e);
-  if (ctxStat instanceof Error || !ctxStat.isDirectory()) {
+  // A missing default context is the missing Dockerfile's directory: said once, above.
+  if ((ok || v.context !== undefined) && (ctxStat instanceof Error || !ctxStat.isDirectory())) {
     ok = false;
     r.add(
       [...vp, v.context !== undefined ? 'context' : 'dockerfile'],
