@@ -2,7 +2,7 @@
 // `npm run bench`: oci-build (dist/cli.js) against buildah on the same machine and registry.
 // See bench/README.md for the scenarios and how each number is measured.
 //
-//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8,S9] [--runs N]
+//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S6,S8,S9] [--runs N]
 // Scenario code: here (S1-S3, S5), bench/lib/scenarios-floor.mjs (S1's floor, S1B) and
 // bench/lib/scenarios-layers.mjs (S4, S8); the table and targets: bench/lib/report.mjs.
 import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os';
@@ -18,6 +18,7 @@ import { ORDER, ratios, report, targets } from './lib/report.mjs';
 import { floorNote, floorRatio, floorRun, s1b, S1_LAYERS } from './lib/scenarios-floor.mjs';
 import { s4, s8 } from './lib/scenarios-layers.mjs';
 import { s9 } from './lib/scenarios-regcache.mjs';
+import { s6 } from './lib/scenarios-dockerfile.mjs';
 import { fmtBytes, fmtMs, log, measured, median, parseBytes, run, TIME_BIN } from './lib/util.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,10 +28,12 @@ const BENCH = join(ROOT, '.bench');
 const CLI = join(ROOT, '.bench', 'dist', 'cli.js');
 const RESULTS = join(ROOT, 'bench', 'results');
 
+// Run as part of another scenario (S8N with S8, S6N and S6E with S6), not on their own.
+const PART_OF = { S8N: 'S8', S6N: 'S6', S6E: 'S6' };
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: ORDER.filter((s) => s !== 'S8N').join(',') },
+    scenarios: { type: 'string', default: ORDER.filter((s) => !PART_OF[s]).join(',') },
     runs: { type: 'string' },
     dist: { type: 'string' },
     report: { type: 'string' },
@@ -40,7 +43,7 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 if (opt.help) {
-  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S8,S9] [--runs N]
+  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S6,S8,S9] [--runs N]
   --quick       2 measured runs (+1 warm-up), a 64 MiB big tree and 10,000 small files instead of 5, 1 GiB and 100,000
   --scenarios   which scenarios to run (default: all)
   --runs N      measured runs per tool and scenario (default 5, quick 2)
@@ -66,8 +69,8 @@ const selected = new Set(
     .filter(Boolean),
 );
 for (const s of selected)
-  if (!ORDER.includes(s) || s === 'S8N') {
-    console.error(`unknown scenario ${s} (${ORDER.filter((x) => x !== 'S8N').join(', ')})`);
+  if (!ORDER.includes(s) || PART_OF[s]) {
+    console.error(`unknown scenario ${s} (${ORDER.filter((x) => !PART_OF[x]).join(', ')})`);
     process.exit(2);
   }
 if (!Number.isInteger(RUNS) || RUNS < 1) {
@@ -591,6 +594,7 @@ const h = {
   BENCH,
   LOGS,
   CLI,
+  BUILDAH,
   GZIP_LEVEL,
   WARMUP,
   RUNS,
@@ -620,7 +624,7 @@ async function main() {
   mkdirSync(LOGS, { recursive: true });
   const info = await machineInfo();
   log(`machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)}, node ${info.node}, ${info.buildah}`);
-  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5', 'S9'].some((s) => selected.has(s));
+  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5', 'S6', 'S9'].some((s) => selected.has(s));
   let ctx;
   if (needsRegistry) {
     base = await baseLayout(BENCH);
@@ -633,6 +637,7 @@ async function main() {
     if (selected.has('S3')) await s3(ctx);
     if (selected.has('S4')) await s4(h);
     if (selected.has('S5')) await s5(ctx);
+    if (selected.has('S6')) await s6(h);
     // After S2 and S3: S1b's cold rounds must not be what they start from.
     if (selected.has('S1B')) await s1b(h);
     if (selected.has('S8')) await s8(h);
@@ -665,7 +670,7 @@ async function main() {
     try {
       const prev = JSON.parse(readFileSync(file, 'utf8'));
       for (const [id, sc] of Object.entries(prev.scenarios ?? {})) {
-        if (selected.has(id) || results[id] || (id === 'S8N' && selected.has('S8'))) continue;
+        if (selected.has(id) || results[id] || selected.has(PART_OF[id])) continue;
         results[id] = {
           ...sc,
           carriedOver: sc.carriedOver ?? {

@@ -40,6 +40,8 @@ export interface VariantFacts {
   index?: Descriptor;
   images: ImageFacts[];
   steps: Step[];
+  /** The Dockerfile the variant is made from (a build file's `dockerfile:` variant). */
+  dockerfile?: { path: string; digest: Digest };
 }
 
 /** Facts of the whole run (same for every variant). */
@@ -65,7 +67,12 @@ export async function attestVariant(
       ...run,
       mode: s.provenance,
       bases: images.flatMap((i) => (i.base ? [{ ...i.base, platform: i.platform }] : [])),
-      variants: images.map((i) => ({ name: v.variant, platform: i.platform, steps: v.steps })),
+      variants: images.map((i) => ({
+        name: v.variant,
+        platform: i.platform,
+        steps: v.steps,
+        ...(v.dockerfile ? { dockerfile: v.dockerfile } : {}),
+      })),
     };
     const { mediaType, bytes } = provenanceStatement([{ name: v.image, digest: subject.digest }], inputs);
     return [

@@ -123,6 +123,9 @@ export async function attestBuilt(
         image: imageOf(r.variant),
         ...(r.index ? { index: r.index.descriptor } : {}),
         steps: spec.steps,
+        ...(spec.dockerfile
+          ? { dockerfile: { path: relative(bf.context, spec.dockerfile.file), digest: sha256(await readFile(spec.dockerfile.file)) } }
+          : {}),
         images: r.images.map((img) => {
           const baseName = img.manifest.annotations?.['org.opencontainers.image.base.name'];
           const baseDigest = img.manifest.annotations?.['org.opencontainers.image.base.digest'];

@@ -48,7 +48,8 @@ export interface ProvenanceInputs {
   args: Record<string, string>;
   /** Names of the args whose value came from the environment (possibly a secret). */
   fromEnvironment?: string[];
-  variants: { name: string; platform: string; steps: Step[] }[];
+  /** `dockerfile`: a build-file variant made from a Dockerfile (its path and digest). */
+  variants: { name: string; platform: string; steps: Step[]; dockerfile?: { path: string; digest: Digest } }[];
   startedOn?: Date;
   finishedOn?: Date;
 }
@@ -119,6 +120,7 @@ export function provenancePredicate(inp: ProvenanceInputs): Record<string, unkno
     variants: inp.variants.map((v) => ({
       name: v.name,
       platform: v.platform,
+      ...(v.dockerfile ? { dockerfile: { path: v.dockerfile.path, digest: { sha256: digestHex(v.dockerfile.digest) } } } : {}),
       steps: v.steps.map((s) => describeStep(s, inp.mode, redact)),
     })),
     ...(inp.source ? { source: { uri: inp.source.uri, ...(inp.source.ref ? { ref: inp.source.ref } : {}) } } : {}),

@@ -2,7 +2,9 @@
  * Front ends turn a file into the model (model.ts); everything after them (variant selection,
  * dependency order, platforms, tags, the build) works on the model only. A new input format
  * (a Dockerfile, say) is a folder of its own that produces a BuildFile, plus one entry in
- * FRONT_ENDS.
+ * FRONT_ENDS. A build file's `dockerfile:` variants are the exception that needs the network (their
+ * bases' configs): the YAML front end keeps them as DockerfileSource, and the plan converts them
+ * with src/dockerfile/variants.ts into a new model.
  */
 import { graphProblems } from './graph.js';
 import { loadBuildFile, type LoadOptions } from './load.js';

@@ -17,6 +17,8 @@ export function stepSources(s: Step): string[] {
 export function dependencies(v: VariantSpec): string[] {
   const out = v.from !== undefined ? [v.from] : [];
   for (const s of v.steps) for (const f of stepSources(s)) if (!out.includes(f)) out.push(f);
+  // A Dockerfile variant's named contexts are built first, used or not (as bake does).
+  for (const c of Object.values(v.dockerfile?.contexts ?? {})) if ('variant' in c && !out.includes(c.variant)) out.push(c.variant);
   return out;
 }
 

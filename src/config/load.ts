@@ -63,6 +63,13 @@ import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { parseFlavorOverrides, parseTagRules } from '../tags/index.js';
 import { substitute, type SubstitutionScope } from './substitute.js';
 import { dependencyPath, fromCycles } from './graph.js';
+import {
+  checkYamlVariantKeys,
+  dockerfileDefaults,
+  dockerfileSource,
+  isDockerfileVariant,
+  type VariantReporter,
+} from './dockerfile-variant.js';
 
 export interface LoadOptions {
   /**
@@ -131,7 +138,7 @@ class Loader {
   private readonly seen = new Set<string>();
   private readonly badSubs: string[] = [];
   /** `copy` steps with `from:`, checked once every variant is known. */
-  private readonly copyFroms: { variant: string; from: string; path: Path }[] = [];
+  private readonly copyFroms: { variant: string; from: string; path: Path; what?: string }[] = [];
   private readonly lc = new LineCounter();
   private readonly loc: Locator;
   private readonly doc;
@@ -370,7 +377,7 @@ class Loader {
         const s = closest(c.from, names);
         this.add(
           c.path,
-          `copy from: unknown variant "${c.from}"`,
+          `${c.what ?? 'copy from'}: unknown variant "${c.from}"`,
           `${s ? `did you mean "${s}"? ` : ''}variants in this file: ${names.join(', ')}`,
         );
         continue;
@@ -383,7 +390,7 @@ class Loader {
       if (back) {
         this.add(
           c.path,
-          `copy from: variants depend on each other in a cycle: ${[c.variant, ...back].join(' -> ')}`,
+          `${c.what ?? 'copy from'}: variants depend on each other in a cycle: ${[c.variant, ...back].join(' -> ')}`,
           'a variant cannot copy from itself or from a variant that starts from or copies from it',
         );
       }
@@ -452,8 +459,21 @@ class Loader {
     return out;
   }
 
-  private async variant(name: string, v: RawVariant, d: RawDefaults, bad: Set<string>, defaultsBad: Set<string>): Promise<VariantSpec> {
+  /** The loader as the Dockerfile variant checks see it. */
+  private reporter(): VariantReporter {
+    return {
+      file: this.file,
+      add: (p, message, hint, opts) => this.add(p, message, hint, opts),
+      pos: (p, key) => this.loc.pos(p, key),
+      variantRef: (variant, ref, p) => this.copyFroms.push({ variant, from: ref, path: p, what: 'contexts' }),
+    };
+  }
+
+  private async variant(name: string, v: RawVariant, dflt: RawDefaults, bad: Set<string>, defaultsBad: Set<string>): Promise<VariantSpec> {
     const vp: Path = ['variants', name];
+    const isDockerfile = isDockerfileVariant(v);
+    if (!isDockerfile) checkYamlVariantKeys(name, v, this.reporter());
+    const d = isDockerfile ? dockerfileDefaults(dflt) : dflt;
     const spec: VariantSpec = {
       name,
       steps: [],
@@ -465,7 +485,10 @@ class Loader {
       pos: { file: this.file, ...this.keyPos(vp) },
     };
 
-    if (v.from !== undefined) {
+    if (isDockerfile) {
+      const source = await dockerfileSource(name, v, path.dirname(path.resolve(this.file)), this.reporter());
+      if (source) spec.dockerfile = source;
+    } else if (v.from !== undefined) {
       spec.from = v.from;
       if (v.base !== undefined) {
         this.add(

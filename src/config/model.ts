@@ -173,7 +173,32 @@ export interface VariantSpec {
   platforms?: string[];
   /** A build stage: built for `from` / `copy: from:` only; never pushed, recorded or output. */
   stage?: boolean;
+  /**
+   * The variant is a Dockerfile (`dockerfile:` in the build file). As loaded it has no steps; the
+   * plan converts it (src/dockerfile/variants.ts) into its stages' variants, this one the target.
+   */
+  dockerfile?: DockerfileSource;
   pos: SourcePos;
+}
+
+/** A build-file variant made from a Dockerfile. */
+export interface DockerfileSource {
+  /** Absolute path of the Dockerfile. */
+  file: string;
+  /** Absolute build context (default: the Dockerfile's directory). */
+  context: string;
+  /** The stage to build (default: the last one). */
+  target?: string;
+  /** Build args (after `${NAME}` substitution). */
+  args: Record<string, string>;
+  /**
+   * Named contexts, as bake's `contexts:`: a name a FROM or COPY --from may use, lower-cased,
+   * to another variant of the build file (`variant:NAME`) or an image (`docker-image://REF`).
+   */
+  contexts: Record<string, { variant: string } | { image: string }>;
+  /** Where `target` and each context are written, for messages. */
+  targetPos?: SourcePos;
+  contextPos: Record<string, SourcePos>;
 }
 
 export interface BuildFile {

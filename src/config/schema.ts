@@ -61,6 +61,12 @@ export const variantSchema = z
     stage: z.boolean(),
     // Each step is parsed on its own: copy and file steps have different keys.
     steps: z.array(z.unknown()),
+    // A Dockerfile variant (src/config/dockerfile-variant.ts): the file, its context, stage, build args, named contexts.
+    dockerfile: z.string(),
+    context: z.string(),
+    target: z.string(),
+    args: stringMapSchema,
+    contexts: z.record(z.string(), z.string()),
   })
   .partial();
 export type RawVariant = z.infer<typeof variantSchema>;
@@ -143,6 +149,13 @@ const FIELD_EXPECTATIONS: Record<string, { self: Expectation; item?: Expectation
   image: { self: E('a repository name', 'image: ghcr.io/acme/app') },
   base: { self: E('an image reference or `scratch`', 'base: docker.io/library/ubuntu:24.04') },
   from: { self: E('the name of another variant', 'from: base') },
+  dockerfile: { self: E('the path of a Dockerfile', 'dockerfile: services/api/Dockerfile') },
+  context: { self: E('a directory', 'context: services/api') },
+  target: { self: E('a stage name of the Dockerfile', 'target: runtime') },
+  contexts: {
+    self: E('a map of names to variant:NAME or docker-image://REF', 'contexts: { rust-base: "variant:rust-base" }'),
+    item: E('variant:NAME or docker-image://REF', '"variant:rust-base"'),
+  },
   labels: { self: E('a map of label names to strings', 'labels: { org.opencontainers.image.title: app }'), item: E('a string', '"value"') },
   annotations: {
     self: E('a map of annotation names to strings', 'annotations: { org.opencontainers.image.title: app }'),

@@ -43,7 +43,14 @@ export interface ConvertOptions {
   secrets?: ReadonlySet<string>;
   /** Problems found along the way (conversion goes on to report them all). */
   problem(err: InstructionError): void;
+  /** Put before every variant name (a build file's Dockerfile variant: `<variant>.`), so several Dockerfiles' stages do not meet. */
+  prefix?: string;
+  /** Names FROM and COPY --from may use beyond the stages (a build file's `contexts:`), lower-cased. */
+  contexts?: ReadonlyMap<string, NamedContext>;
 }
+
+/** Another variant of the build file (its config for ENV, USER, WORKDIR), or an image. */
+export type NamedContext = { variant: string; config?: ContainerConfig } | { image: string };
 
 type RunInstruction = Extract<Instruction, { keyword: 'RUN' | 'CMD' | 'ENTRYPOINT' }>;
 
@@ -72,7 +79,7 @@ export class Converter {
   }
 
   variantName(s: Stage): string {
-    return s.name ?? `stage-${s.index}`;
+    return `${this.o.prefix ?? ''}${s.name ?? `stage-${s.index}`}`;
   }
 
   /** All variants converted so far (dependencies first is not needed: selectVariants orders them). */
@@ -106,7 +113,7 @@ export class Converter {
   private async convert(s: Stage): Promise<Converted> {
     const o = this.o;
     const meta: Lookup = (n) => o.metaArgs.get(n);
-    const image = expandWord(s.from.image, meta, o.escape);
+    let image = expandWord(s.from.image, meta, o.escape);
     const platformFlag = s.from.flags.find((f) => f.name === 'platform');
     if (platformFlag?.value !== undefined) {
       const wanted = expandWord(platformFlag.value, (n) => o.platformArgs.get(n) ?? meta(n), o.escape);
@@ -125,10 +132,18 @@ export class Converter {
         );
     }
     const parent = image.toLowerCase() === 'scratch' ? undefined : this.stageOf(image, s.index);
+    const named = parent ? undefined : o.contexts?.get(image.toLowerCase());
+    if (named && 'image' in named) image = named.image;
     let state: StageState;
     const variant = emptyStage(this.variantName(s), this.pos(s.from));
     let triggers: string[] = [];
-    if (parent) {
+    if (named && 'variant' in named) {
+      // Another variant of the build file: built first, its config known from the model.
+      state = stateFromConfig(named.config);
+      const own = (named.config as { OnBuild?: unknown } | undefined)?.OnBuild;
+      triggers = Array.isArray(own) ? own.filter((t): t is string => typeof t === 'string') : [];
+      variant.from = named.variant;
+    } else if (parent) {
       const p = await this.stage(parent);
       state = cloneState(p.state);
       triggers = p.state.onBuild;
@@ -350,7 +365,10 @@ export class Converter {
         `--from=${ref}: there is no stage ${ref}`,
         'stages are numbered from 0 in file order',
       );
-    const name = `image-${ref.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-')}`.slice(0, 100);
+    const named = this.o.contexts?.get(ref.toLowerCase());
+    if (named && 'variant' in named) return named.variant;
+    if (named) ref = named.image;
+    const name = `${this.o.prefix ?? ''}image-${ref.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-')}`.slice(0, 100);
     if (!this.imageVariants.has(name)) {
       this.imageVariants.set(name, { ...emptyStage(name, this.pos(ins)), base: ref });
     }

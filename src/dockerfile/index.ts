@@ -11,7 +11,7 @@ import type { ContainerConfig, Platform } from '../oci/types.js';
 import { ExpandError, expandWord } from './expand.js';
 import { lex } from './lexer.js';
 import { InstructionError, parseInstruction, type Instruction } from './instructions.js';
-import { Converter, type Stage } from './convert.js';
+import { Converter, type NamedContext, type Stage } from './convert.js';
 import { platformArgs } from './state.js';
 import { filterContext, ignoreFileFor, type FilteredContext } from './dockerignore.js';
 
@@ -31,6 +31,11 @@ export interface DockerfileOptions {
   note?(message: string): void;
   /** The ids of the secrets given to the build (--secret). */
   secrets?: ReadonlySet<string>;
+  /** For a build file's Dockerfile variant: its variant-name prefix and named contexts (see Converter). */
+  prefix?: string;
+  contexts?: ReadonlyMap<string, NamedContext>;
+  /** Where the target is named (a build file's `target:`), for the unknown-target message. */
+  targetAt?: Pick<ConfigProblem, 'file' | 'line' | 'column' | 'field'>;
 }
 
 export interface LoadedDockerfile {
@@ -103,7 +108,8 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
     throw new ConfigError([
       {
         file: shown,
-        message: `target stage "${o.target}" is not in the Dockerfile`,
+        ...o.targetAt,
+        message: `target stage "${o.target}" is not in the Dockerfile${o.targetAt ? ` ${shown}` : ''}`,
         hint: `stages: ${stages.map((s) => s.name ?? `(unnamed ${s.index})`).join(', ')}`,
       },
     ]);
@@ -127,6 +133,8 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
     imageConfig: o.imageConfig,
     ...(o.secrets ? { secrets: o.secrets } : {}),
     problem: report,
+    ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
+    ...(o.contexts ? { contexts: o.contexts } : {}),
   });
   try {
     const target = await converter.stage(targetStage).catch((e: unknown) => {

@@ -16,6 +16,7 @@ import type { CacheRegistrySetting } from '../cache/registry-cache.js';
 import type { OutputSpec } from '../output/sinks.js';
 import { baseOverrides, rebuildFromOf } from './overrides.js';
 import { dockerfileBuildFile, type DockerfileInputs } from '../dockerfile/inputs.js';
+import { expandDockerfileVariants } from '../dockerfile/variants.js';
 
 /** Everything one run needs, already parsed; the CLI and the action each build one. */
 export interface PipelineInputs {
@@ -124,7 +125,13 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
   // A Dockerfile needs its base images' configs (ENV PATH=$PATH, relative WORKDIR) and the CLI's
   // build args, target and -t references, so it is loaded here rather than by file name.
   const df = inputs.dockerfile ? await dockerfileBuildFile(inputs.dockerfile, inputs) : undefined;
-  const buildFile = df?.buildFile ?? (await loadModel(resolve(inputs.config), { env: inputs.env }));
+  // The build file's Dockerfile variants are converted here for the same reason (a new model; the loaded one is kept).
+  const buildFile =
+    df?.buildFile ??
+    (await expandDockerfileVariants(await loadModel(resolve(inputs.config), { env: inputs.env }), {
+      ...inputs,
+      ...(warn ? { note: warn } : {}),
+    }));
   const problems: ConfigProblem[] = [];
   if (inputs.target && inputs.variants.length)
     problems.push({

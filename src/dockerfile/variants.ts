@@ -1,0 +1,186 @@
+/**
+ * A build file's Dockerfile variants (`dockerfile:`) converted into the model: each becomes the
+ * variants of the stages its target needs (`<variant>.<stage>`, build stages) and the target
+ * itself under the variant's name, with the build file's image, tags, flavor, platforms, labels,
+ * annotations and stage. A named context `variant:NAME` lets a FROM or COPY --from use another
+ * variant of the build file, so a matrix shares a base built once. The loaded model is left as
+ * it is: the result is a new BuildFile.
+ */
+import { rmSync } from 'node:fs';
+import { relative } from 'node:path';
+import { selectVariants } from '../config/graph.js';
+import { ConfigError, type BuildFile, type ConfigProblem, type DockerfileSource, type VariantSpec } from '../config/model.js';
+import type { ContainerConfig, Platform } from '../oci/types.js';
+import { hostPlatform, parsePlatform } from '../oci/platform.js';
+import { RegistryClient } from '../registry/client.js';
+import { credentialsFrom, type Credentials } from '../registry/credentials.js';
+import { resolveBase } from '../build/base.js';
+import type { NamedContext } from './convert.js';
+import { loadDockerfile } from './index.js';
+
+export interface ExpandOptions {
+  /** The run's platforms (a Dockerfile variant without `platforms:` builds these). */
+  platforms: string[];
+  credentials: Record<string, Credentials>;
+  dockerConfig: boolean;
+  note?: (message: string) => void;
+  /** The secrets given to the build (only their ids are read: RUN --mount=type=secret,required). */
+  secrets?: ReadonlyMap<string, unknown>;
+}
+
+export const hasDockerfileVariants = (bf: BuildFile) => bf.variants.some((v) => v.dockerfile);
+
+/** The model with every Dockerfile variant converted; the model given is not changed. */
+export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOptions): Promise<BuildFile> {
+  if (!hasDockerfileVariants(bf)) return bf;
+  const client = new RegistryClient({
+    credentials: credentialsFrom({ explicit: opts.credentials, dockerConfigPath: opts.dockerConfig ? undefined : null }),
+  });
+  const problems: ConfigProblem[] = [];
+  const converted = new Map<string, VariantSpec[]>();
+  const byName = new Map(bf.variants.map((v) => [v.name, v]));
+  const configs = new Map<string, Promise<ContainerConfig | undefined>>();
+  const imageConfig = async (ref: string, platform: Platform) => (await resolveBase(client, ref, platform)).config.config;
+  /** A variant's runtime config as the model gives it: its base's (or parent's), then its own settings. */
+  const configOf = (name: string, platform: Platform): Promise<ContainerConfig | undefined> => {
+    let p = configs.get(name);
+    if (!p) {
+      const spec = [...converted.values()].flat().find((v) => v.name === name) ?? byName.get(name)!;
+      p = (async () => {
+        const parent = spec.from
+          ? await configOf(spec.from, platform)
+          : spec.base && spec.base !== 'scratch'
+            ? await imageConfig(spec.base, platform)
+            : undefined;
+        return overlay(parent, spec);
+      })();
+      configs.set(name, p);
+    }
+    return p;
+  };
+  try {
+    // Dependencies first, so a Dockerfile variant FROM another one sees it converted.
+    for (const v of selectVariants(bf, [])) {
+      if (!v.dockerfile) continue;
+      const platform = conversionPlatform(bf, v, opts.platforms, problems);
+      if (!platform) continue;
+      try {
+        converted.set(v.name, await convertVariant(v, v.dockerfile, platform, opts, imageConfig, configOf));
+      } catch (e) {
+        if (e instanceof ConfigError) problems.push(...e.problems);
+        else throw e;
+      }
+    }
+    const variants = bf.variants.flatMap((v) => converted.get(v.name) ?? (v.dockerfile ? [] : [v]));
+    problems.push(...nameClashes(bf, variants));
+    if (problems.length) throw new ConfigError(problems);
+    return { ...bf, variants };
+  } finally {
+    await client.close();
+  }
+}
+
+async function convertVariant(
+  v: VariantSpec,
+  df: DockerfileSource,
+  platform: Platform,
+  opts: ExpandOptions,
+  imageConfig: (ref: string, p: Platform) => Promise<ContainerConfig | undefined>,
+  configOf: (name: string, p: Platform) => Promise<ContainerConfig | undefined>,
+): Promise<VariantSpec[]> {
+  const contexts = new Map<string, NamedContext>();
+  for (const [name, c] of Object.entries(df.contexts))
+    contexts.set(name, 'variant' in c ? { variant: c.variant, config: await configOf(c.variant, platform) } : c);
+  const loaded = await loadDockerfile({
+    file: df.file,
+    context: df.context,
+    buildArgs: df.args,
+    ...(df.target !== undefined ? { target: df.target } : {}),
+    ...(df.targetPos ? { targetAt: { ...df.targetPos, field: `variants.${v.name}.target` } } : {}),
+    platform,
+    buildPlatform: hostPlatform(),
+    imageConfig: (ref) => imageConfig(ref, platform),
+    prefix: `${v.name}.`,
+    contexts,
+    secrets: new Set(opts.secrets?.keys() ?? []),
+    ...(opts.note ? { note: opts.note } : {}),
+  });
+  // The filtered context copy (.dockerignore) lives as long as this process: the build reads it.
+  if (loaded.context !== df.context) process.once('exit', () => rmSync(loaded.context, { recursive: true, force: true }));
+  const rename = (n: string | undefined) => (n === loaded.target ? v.name : n);
+  return loaded.buildFile.variants.map((s) => {
+    const renamed: VariantSpec = {
+      ...s,
+      ...(s.from !== undefined ? { from: rename(s.from)! } : {}),
+      steps: s.steps.map((st) => (st.kind === 'copy' && st.from !== undefined ? { ...st, from: rename(st.from)! } : st)),
+    };
+    if (s.name !== loaded.target) return renamed;
+    // The target: the build file's settings for what is shipped, the Dockerfile's for what is built.
+    return {
+      ...renamed,
+      name: v.name,
+      labels: { ...s.labels, ...v.labels },
+      annotations: { ...s.annotations, ...v.annotations },
+      ...(v.image !== undefined ? { image: v.image } : {}),
+      ...(v.tags ? { tags: v.tags } : {}),
+      ...(v.flavor ? { flavor: v.flavor } : {}),
+      ...(v.platforms ? { platforms: v.platforms } : {}),
+      stage: v.stage === true,
+      dockerfile: df,
+      pos: v.pos,
+    };
+  });
+}
+
+/** One platform per Dockerfile conversion (its TARGETARCH and friends are fixed in the steps). */
+function conversionPlatform(bf: BuildFile, v: VariantSpec, requested: string[], problems: ConfigProblem[]): Platform | undefined {
+  const list = v.platforms ?? requested;
+  if (list.length > 1) {
+    problems.push({
+      file: bf.file,
+      line: v.pos.line,
+      column: v.pos.column,
+      field: `variants.${v.name}.platforms`,
+      message: `a Dockerfile variant builds one platform at a time here (${list.join(', ')} asked for)`,
+      hint: 'declare one platform, or run one job per platform (--platform)',
+    });
+    return undefined;
+  }
+  return list[0] ? parsePlatform(list[0]) : hostPlatform();
+}
+
+/** A stage variant (`app.builder`) must not take the name of a variant the build file declares. */
+function nameClashes(bf: BuildFile, variants: VariantSpec[]): ConfigProblem[] {
+  const seen = new Map<string, VariantSpec>();
+  const out: ConfigProblem[] = [];
+  for (const v of variants) {
+    const other = seen.get(v.name);
+    if (other)
+      out.push({
+        file: bf.file,
+        line: other.pos.line,
+        column: other.pos.column,
+        field: `variants.${v.name}`,
+        message: `variant ${v.name} clashes with a Dockerfile stage's variant (${relative(bf.context, v.pos.file) || v.pos.file}:${v.pos.line})`,
+        hint: 'rename the variant or the stage',
+      });
+    seen.set(v.name, v);
+  }
+  return out;
+}
+
+/** A parent's config with a variant's env, user, workdir and ONBUILD triggers on top. */
+function overlay(parent: ContainerConfig | undefined, v: VariantSpec): ContainerConfig {
+  const env = new Map<string, string>();
+  for (const e of parent?.Env ?? []) {
+    const i = e.indexOf('=');
+    env.set(i < 0 ? e : e.slice(0, i), i < 0 ? '' : e.slice(i + 1));
+  }
+  for (const [k, val] of Object.entries(v.env)) env.set(k, val);
+  const out: ContainerConfig = { ...parent, Env: [...env].map(([k, val]) => `${k}=${val}`) };
+  if (v.user !== undefined) out.User = v.user;
+  if (v.workdir !== undefined) out.WorkingDir = v.workdir;
+  const onBuild = v.onBuild ?? (parent as { OnBuild?: string[] } | undefined)?.OnBuild;
+  if (onBuild) (out as { OnBuild?: string[] }).OnBuild = onBuild;
+  return out;
+}
