@@ -1,4 +1,4 @@
-import type { Transform } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { MediaType } from '../oci/mediatypes.js';
 import { defaultParallelism, ParallelGzip } from './pgzip.js';
@@ -50,6 +50,53 @@ export function layerMediaType(c: LayerCompression): string {
  */
 export function createCompressor(c: LayerCompression, parallel?: () => number): Transform {
   if (c.algorithm === 'gzip') return new ParallelGzip(c.level, parallel ?? defaultParallelism());
+  return createZstd(c);
+}
+
+/**
+ * The stages a layer's tar goes through to be compressed. zstd's output depends on the sizes of
+ * the writes it is given (a big write is compressed in place, small ones through its window),
+ * and the tar's pieces depend on scheduling (a byte stream may hand over several at once), so
+ * zstd gets fixed 1 MiB writes: the same bytes for the same content, every time.
+ */
+export function compressionStages(c: LayerCompression, parallel?: () => number): Transform[] {
+  if (c.algorithm === 'gzip') return [createCompressor(c, parallel)];
+  return [new FixedWrites(ZSTD_WRITE_BYTES), createZstd(c)];
+}
+
+const ZSTD_WRITE_BYTES = 1 << 20;
+
+/** Re-cuts a byte stream into pieces of exactly `size` bytes (the last one shorter). */
+export class FixedWrites extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly size: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= this.size) {
+      let all = Buffer.concat(this.pending, this.pendingBytes);
+      while (all.length >= this.size) {
+        this.push(all.subarray(0, this.size));
+        all = all.subarray(this.size);
+      }
+      this.pending = all.length ? [all] : [];
+      this.pendingBytes = all.length;
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.pendingBytes) this.push(Buffer.concat(this.pending, this.pendingBytes));
+    done();
+  }
+}
+
+function createZstd(c: LayerCompression): Transform {
   const z = zlib as unknown as ZstdZlib;
   if (!zstdAvailable()) throw new Error(compressionProblem(c, { algorithm: 'compression', level: 'level' }));
   return z.createZstdCompress({
@@ -57,8 +104,8 @@ export function createCompressor(c: LayerCompression, parallel?: () => number): 
     chunkSize: 1 << 20,
     params: {
       [z.constants.ZSTD_c_compressionLevel!]: c.level,
-      // The size is not known up front and no checksum is added: frames are the same whatever
-      // the writes' sizes are (the layer digest covers integrity).
+      // The size is not known up front and no checksum is added (the layer digest covers
+      // integrity); the writes' sizes are fixed by compressionStages.
       [z.constants.ZSTD_c_checksumFlag!]: 0,
     },
   });

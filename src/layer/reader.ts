@@ -106,7 +106,7 @@ async function readLayerChanges(src: Readable, label: string, want: WantFile, di
 export type WantFile = (path: string, size: number) => boolean;
 
 /** Reads one layer blob (compressed or not) and applies it to the tree; `label` names it in errors. */
-export async function applyLayer(tree: FsTree, open: LayerSource, label: string, want: WantFile, diffId?: string): Promise<void> {
+export async function applyLayer(tree: FsTree, open: LayerSource, label: string, want: WantFile, diffId?: string): Promise<LayerChanges> {
   let src: Readable;
   try {
     src = await open();
@@ -114,7 +114,9 @@ export async function applyLayer(tree: FsTree, open: LayerSource, label: string,
     const e = err instanceof Error ? err : new Error(String(err));
     throw new Error(`${label}: ${e.message}`, { cause: e });
   }
-  tree.apply(await readLayerChanges(src, label, want, diffId));
+  const changes = await readLayerChanges(src, label, want, diffId);
+  tree.apply(changes);
+  return changes;
 }
 
 async function buildTree(layers: readonly LayerSource[], want: WantFile, diffIds?: readonly string[]): Promise<FsTree> {

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { hashDigest } from '../oci/digest.js';
 import type { BlobStore } from './blobstore.js';
 import { prepareEntries, tarChunks } from './tarwriter.js';
-import { compressionProblem, createCompressor, layerMediaType } from './compress.js';
+import { compressionProblem, compressionStages, layerMediaType } from './compress.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from './types.js';
 
 /** Passes bytes through while hashing and counting them. */
@@ -37,11 +37,11 @@ export async function writeLayer(entries: LayerEntry[], store: BlobStore, opts: 
   const uncompressed = new HashCounter(opts.onBytes);
   // gzip: pigz-style, 1 MiB chunks on all cores, one standard member whose bytes do not depend
   // on the host (no time, OS 3) or on scheduling; zstd: one frame (src/layer/compress.ts).
-  const compress = createCompressor(compression, opts.parallel);
+  const compress = compressionStages(compression, opts.parallel);
   const compressed = new HashCounter();
   const out = await store.create();
   try {
-    await pipeline(tar, uncompressed, compress, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(tar, uncompressed, ...compress, compressed, out.stream, ...(opts.signal ? [{ signal: opts.signal }] : []));
   } catch (err) {
     await out.abort();
     throw err;

@@ -85,7 +85,12 @@ export class SbomInventory {
     }
     const baseEnd = layers.filter((l) => l.base).length;
     for (let i = from; i < layers.length; i++) {
-      await applyLayer(tree, this.counted(layers[i]!.open), `layer ${i + 1} of ${layers.length}`, sbomWants);
+      const changes = await applyLayer(tree, this.counted(layers[i]!.open), `layer ${i + 1} of ${layers.length}`, sbomWants);
+      // A layer that writes no executable needs no second read for Go or cargo data.
+      const writesExecutables = [...changes.records.values()].some(
+        (r) => r.info.type === 'file' && isExecutableCandidate(r.info.mode, r.info.size ?? 0),
+      );
+      if (!writesExecutables) await this.save(this.executablesByKey, this.executablesKey(layers[i]!), 'executables', {});
       if (i + 1 === baseEnd && baseEnd < layers.length) await this.saveTree(layers.slice(0, baseEnd), tree);
     }
     const found = packagesOfTree(tree);
@@ -128,12 +133,16 @@ export class SbomInventory {
   }
 
   private async executablesOf(layer: SbomLayer): Promise<Record<string, FoundPackage[]>> {
-    const key = digestHex(sha256([SCANNER, this.toolVersion, 'executables', layer.diffId].join('\n')));
+    const key = this.executablesKey(layer);
     const known = await this.load(this.executablesByKey, key, 'executables');
     if (known) return known;
     const found = await executablesOfLayer(this.counted(layer.open), (_p, mode, size) => isExecutableCandidate(mode, size));
     await this.save(this.executablesByKey, key, 'executables', found);
     return found;
+  }
+
+  private executablesKey(layer: SbomLayer): string {
+    return digestHex(sha256([SCANNER, this.toolVersion, 'executables', layer.diffId].join('\n')));
   }
 
   /** For the base scan: the tree of a base's layers, built with `sbomWants` among its files. */
