@@ -19,6 +19,7 @@ import { lstatSync, type BigIntStats } from 'node:fs';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { noProgress, type Progress } from '../progress/progress.js';
+import { getAlias, putAlias } from '../cache/copy-alias.js';
 
 /** Files up to this size whose hash is not known are read into memory once, for the key and the write. */
 export const SMALL_FILE_BYTES = 1 << 20;
@@ -269,6 +270,20 @@ export class LayerProducer {
     const hit = await this.cache.get(this.runKey(parts));
     if (hit) this.stats.cached++;
     return hit;
+  }
+
+  /** A copy-from layer by its alias (src/cache/copy-alias.ts): found without the source's files, or undefined. */
+  async byAlias(parts: Record<string, unknown>): Promise<ProducedLayer | undefined> {
+    if (!this.cache) return undefined;
+    const found = await getAlias(this.cache, this.runKey(parts));
+    if (!found) return undefined;
+    this.stats.cached++;
+    return { layer: found.layer, how: 'cached', keyParts: found.parts };
+  }
+
+  /** Records the alias `parts` for the layer keyed by `keyParts` (its content key's parts). */
+  async recordAlias(parts: Record<string, unknown>, keyParts: Record<string, unknown>): Promise<void> {
+    if (this.cache) await putAlias(this.cache, this.runKey(parts), keyParts);
   }
 
   /** A registry record's layer for this run: key was not what the record says (see LayerCache.distrust). */
