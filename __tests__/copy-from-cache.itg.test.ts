@@ -39,6 +39,8 @@ variants:
 
 const DOCKERFILE = `ARG BASE
 FROM \${BASE}
+WORKDIR /opt/work
+RUN echo made > made.txt
 COPY --from=src /out /opt/out
 `;
 
@@ -90,6 +92,16 @@ describe('copy from another variant, cached', () => {
     ]);
     expect(again.rootfs).toEqual({ layersExtracted: 0, clones: 0 });
     expect(again.layers.map((l) => l.digest)).toEqual(first.layers.map((l) => l.digest));
+    // The WORKDIR's layer is keyed like the others, so plan --explain can tell the RUN after it
+    // and the COPY --from are cached too.
+    const x = await cli(['plan', '--explain', '--json', '--config', join(ctx, 'oci-build.yml'), '--cache-dir', join(ctx, '.cache')], {
+      env: { ...process.env, BASE: base, SOURCE_DATE_EPOCH: '1700000000' },
+    });
+    expect(x.code, x.stderr).toBe(0);
+    const decisions = (JSON.parse(x.stdout).variants as { variant: string; layers: { step: number; decision: string }[] }[]).flatMap((v) =>
+      v.layers.map((l) => `${v.variant}:${l.step} ${l.decision}`),
+    );
+    expect(decisions.sort()).toEqual(['src:1', 'src:2', 'app:1', 'app:2', 'df:1', 'df:2', 'df:3'].map((s) => `${s} cached`).sort());
   }, 300_000);
 
   it('a rebuilt source with the same copied file still hits by content; a changed file rebuilds the copy', async () => {

@@ -16,7 +16,7 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { type CachedLayer, FileHasher, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
 import { hasDiffId } from '../cache/registry-cache.js';
-import { listLayer } from './layer-listing.js';
+import { listLayerCached } from './layer-listing.js';
 import { copyFromAliasParts } from '../cache/copy-alias.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
@@ -299,7 +299,7 @@ export class DaemonlessBuilder implements Builder {
         keyParts,
       } = made
         ? await made
-        : step && (step.kind === 'copy' || step.kind === 'file')
+        : step && step.kind !== 'run'
           ? await producer.fromStep(step, entries, undefined, fresh(step))
           : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
       journal(step, keyParts, built.diffId);
@@ -333,7 +333,7 @@ export class DaemonlessBuilder implements Builder {
       );
     const view = fs;
     const seeCached = async (layer: Layer): Promise<void> => {
-      const listing = await listLayer(layer);
+      const listing = await listLayerCached(layer, this.opts.cacheDir);
       for (const d of listing.opaque) view.clear(d);
       view.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
       for (const d of listing.deleted) view.remove(d);

@@ -1,4 +1,4 @@
-import type { CopyStep, FileStep } from '../config/model.js';
+import type { CopyStep, DirStep, FileStep } from '../config/model.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { writeLayer } from '../layer/writer.js';
@@ -107,7 +107,7 @@ function keyIdentity(e: LayerEntry): Record<string, unknown> {
  * Only a hint (the real key decides), so it is one streaming hash in the entries' own order.
  */
 function shapeOf(
-  step: CopyStep | FileStep,
+  step: CopyStep | FileStep | DirStep,
   entries: readonly LayerEntry[],
   keyOpts: { mtime: Date; compression: LayerCompression },
 ): string | undefined {
@@ -168,7 +168,12 @@ export class LayerProducer {
    *   layer is written at once, hashing each file as it streams into the tar, and recorded
    *   under the key those hashes give: the next build with unchanged files hits it by stat.
    */
-  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[], control?: WriteControl, cc: CacheControl = {}): Promise<ProducedLayer> {
+  async fromStep(
+    step: CopyStep | FileStep | DirStep,
+    entries: LayerEntry[],
+    control?: WriteControl,
+    cc: CacheControl = {},
+  ): Promise<ProducedLayer> {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: 'built' };
     const hasher = this.hasher;
     const keyOpts = { mtime: this.opts.mtime, compression: this.opts.compression };

@@ -128,7 +128,7 @@ class Simulator {
         st.firstRebuilt = {
           layer: inherited + i,
           label: `${v.name} step ${i + 1} (${describeStep(step)})`,
-          unknown: e.decision === 'unknown' || step.kind === 'dir',
+          unknown: e.decision === 'unknown',
         };
     }
     this.states.set(`${v.name}|${plat}`, st);
@@ -195,12 +195,6 @@ class Simulator {
           hostPaths.set(e.path, e.hostPath);
           keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) });
         } else keyed.push(e);
-      }
-      if (step.kind === 'dir') {
-        // The builder writes a dir step's small layer every time (it is not looked up in the cache).
-        st.fs.apply(entries);
-        st.diffIds.push(undefined);
-        return { ...at, decision: 'rebuilt', reasons: ["a dir step's layer is written by every build (it is not cached)"], changes: [] };
       }
       parts = stepKeyParts(step, keyed, { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     }
