@@ -10,7 +10,8 @@ import { cli } from './helpers/cli.js';
  * A cached `copy: from:` / COPY --from layer is found without materializing the source
  * variant's root file system (issue 13: a no-op rebuild of a multi-stage build does no root file
  * system work): by an alias of the source's layer chain, the layers below and the step. A source
- * rebuilt with the same copied files still hits through the content key, as before.
+ * rebuilt with the same copied files still hits through the content key, as before. A cached
+ * RUN --mount=type=bind,from= is keyed by the source's layers and does not mount (extract) it.
  */
 
 let reg: TestRegistry;
@@ -40,7 +41,7 @@ variants:
 const DOCKERFILE = `ARG BASE
 FROM \${BASE}
 WORKDIR /opt/work
-RUN echo made > made.txt
+RUN --mount=type=bind,from=src,source=/out,target=/mnt cat /mnt/bin.txt > made.txt
 COPY --from=src /out /opt/out
 `;
 
