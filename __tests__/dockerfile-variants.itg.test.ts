@@ -52,10 +52,13 @@ type Layer = { variant: string; createdBy: string; origin: string };
 const env = () => ({ ...process.env, BASE: base, REGISTRY: reg.host, SOURCE_DATE_EPOCH: '1700000000' });
 const common = () => ['--config', join(ctx, 'oci-build.yml'), '--cache-dir', join(ctx, '.cache')];
 
-async function build(extra: string[] = []): Promise<{ map: Record<string, { digest: string; tags: string[] }>; layers: Layer[] }> {
+async function build(
+  extra: string[] = [],
+): Promise<{ map: Record<string, { digest: string; tags: string[] }>; layers: Layer[]; rootfs: { layersExtracted: number } }> {
   const r = await cli(['build', ...common(), '--push', '--verbose', '--digest-map', join(ctx, 'map.json'), ...extra], { env: env() });
   expect(r.code, r.stderr.slice(-4000)).toBe(0);
-  return { map: JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8')), layers: JSON.parse(r.stdout).layers };
+  const out = JSON.parse(r.stdout);
+  return { map: JSON.parse(readFileSync(join(ctx, 'map.json'), 'utf8')), layers: out.layers, rootfs: out.rootfs };
 }
 
 /** `variant: INSTRUCTION first-word` of each layer this build wrote. */
@@ -114,6 +117,8 @@ describe('dockerfile: variants, built and pushed', () => {
     const again = await build();
     expect(builtOf(again.layers)).toEqual([]);
     expect(again.map.app!.digest).toBe(first.map.app!.digest);
+    // The COPY --from=build hit is found without extracting the build stage's file system.
+    expect(again.rootfs.layersExtracted).toBe(0);
     appendFileSync(join(ctx, 'app/msg.txt'), 'second line\n');
     const x = await cli(['plan', '--explain', '--json', ...common()], { env: env() });
     expect(x.code, x.stderr).toBe(0);

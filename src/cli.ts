@@ -255,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
     const result = await runPipeline(inputs, loggerThrough(progress, values.verbose ?? false), progress).finally(() => progress.stop());
     // --verbose: the digest map, where every layer came from and what the SBOM read, for scripts and tests.
     const shown = values.verbose
-      ? { digestMap: result.digestMap, layers: result.layers, ...(result.sbom ? { sbom: result.sbom } : {}) }
+      ? { digestMap: result.digestMap, layers: result.layers, ...(result.sbom ? { sbom: result.sbom } : {}), rootfs: result.rootfs }
       : result.digestMap;
     process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return 0;

@@ -50,6 +50,8 @@ export interface PipelineResult {
   digestMapPath?: string;
   /** What the SBOM scans read (a rebuild with nothing changed reads no layer). */
   sbom?: SbomScanStats;
+  /** Root file system work of the build: layers extracted, copies made (a no-op rebuild does none). */
+  rootfs?: { layersExtracted: number; clones: number };
 }
 
 /** Sources readable and disk enough, before any layer is written (src/plan/prereq.ts). */
@@ -135,6 +137,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       }
     }
     const layers = builder.layerReport(p.variants, (v) => p.platforms.get(v.name) ?? []);
+    const rootfs = builder.rootfsStats();
     await builder.producer().save();
     await journal?.save();
     const ps = builder.producer().stats;
@@ -289,6 +292,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       stats,
       digestMapPath,
       ...(sbomReads ? { sbom: sbomReads } : {}),
+      rootfs,
     };
   } finally {
     await client.close();

@@ -48,10 +48,7 @@ export async function s6(h) {
         { env: { ...process.env, ...env(runId) }, log: logFile },
       );
       const layers = JSON.parse(r.stdout).layers;
-      // A WORKDIR's layer is written by every build (not cached; same bytes): not counted as rebuilt.
-      const built = layers
-        .filter((l) => ['built', 'speculated'].includes(l.origin) && !l.createdBy.startsWith('WORKDIR '))
-        .map((l) => `${l.variant}: ${l.createdBy}`);
+      const built = layers.filter((l) => ['built', 'speculated'].includes(l.origin)).map((l) => `${l.variant}: ${l.createdBy}`);
       const m = /push: \d+ image\(s\): (\d+) blobs uploaded \(([^)]+)\)/.exec(r.stderr);
       return { ms: r.ms, rssKiB: r.rssKiB, built, self: m ? { blobsUploaded: Number(m[1]), bytesUploaded: parseBytes(m[2]) } : undefined };
     });

@@ -16,7 +16,8 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { type CachedLayer, FileHasher, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
 import { hasDiffId } from '../cache/registry-cache.js';
-import { listLayer } from './layer-listing.js';
+import { listLayerCached } from './layer-listing.js';
+import { copyFromAliasParts } from '../cache/copy-alias.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -115,6 +116,8 @@ export class DaemonlessBuilder implements Builder {
   private readonly speculating = new Set<string>();
   /** Root file systems for run: and copy: from: steps, made on first need (src/run/rootfs.ts). */
   private rootfs?: RootfsCache;
+  /** The stats of the rootfs caches of finished builds. */
+  private readonly rootfsDone = { layersExtracted: 0, clones: 0 };
   /** Variants whose final file system a later variant needs (it copies from them, or runs on top). */
   private readonly rootfsWanted = new Set<string>();
   /** Variants that are the only ones of this build to need their base's file system. */
@@ -187,6 +190,10 @@ export class DaemonlessBuilder implements Builder {
     // Every variant and platform starts at once; `from` chains wait on their parent only.
     const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform).done })));
     const results = await Promise.allSettled(jobs.map((j) => j.promise));
+    if (this.rootfs) {
+      this.rootfsDone.layersExtracted += this.rootfs.stats.layersExtracted;
+      this.rootfsDone.clones += this.rootfs.stats.clones;
+    }
     await this.rootfs?.dispose();
     this.rootfs = undefined;
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -283,6 +290,7 @@ export class DaemonlessBuilder implements Builder {
       step?: Step,
       runKey?: Record<string, unknown>,
       made?: Promise<ProducedLayer>,
+      alias?: Record<string, unknown>,
     ): Promise<Layer> => {
       const t = Date.now();
       const {
@@ -291,10 +299,11 @@ export class DaemonlessBuilder implements Builder {
         keyParts,
       } = made
         ? await made
-        : step && (step.kind === 'copy' || step.kind === 'file')
+        : step && step.kind !== 'run'
           ? await producer.fromStep(step, entries, undefined, fresh(step))
           : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
       journal(step, keyParts, built.diffId);
+      if (alias && keyParts) await producer.recordAlias(alias, keyParts);
       const verb =
         how === 'built' ? '' : how === 'cached' ? (built.remote ? ' [cached: registry]' : ' [cached]') : ' [shared with another variant]';
       logger.info(
@@ -322,6 +331,14 @@ export class DaemonlessBuilder implements Builder {
         step.kind === 'run' ? 'temporary root file system' : 'cache',
         dirname(this.store.root),
       );
+    const view = fs;
+    const seeCached = async (layer: Layer): Promise<void> => {
+      const listing = await listLayerCached(layer, this.opts.cacheDir);
+      for (const d of listing.opaque) view.clear(d);
+      view.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
+      for (const d of listing.deleted) view.remove(d);
+      if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
+    };
     let current: Step | undefined;
     try {
       for (const step of v.steps) {
@@ -362,11 +379,7 @@ export class DaemonlessBuilder implements Builder {
             );
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
-            const listing = await listLayer(layer);
-            for (const d of listing.opaque) fs.clear(d);
-            fs.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
-            for (const d of listing.deleted) fs.remove(d);
-            if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
+            await seeCached(layer);
             continue;
           }
           work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
@@ -399,6 +412,29 @@ export class DaemonlessBuilder implements Builder {
           if (result.idsChanged) owners = readIdFiles(work.dir);
           continue;
         }
+        let alias: Record<string, unknown> | undefined;
+        if (step.kind === 'copy' && step.from !== undefined && this.opts.cacheDir) {
+          // A copy from another variant: its alias (src/cache/copy-alias.ts) finds a cached
+          // layer without materializing that variant's file system.
+          const done = await Promise.all(written);
+          alias = copyFromAliasParts(step, {
+            platform: formatPlatform(platform),
+            below: [...(await parentImage()).layers, ...done].map((l) => l.diffId),
+            source: await this.variantLayers(v.name, step.from, platform),
+          });
+          const hit = fresh(step).fresh ? undefined : await producer.byAlias(alias);
+          if (hit) {
+            journal(step, hit.keyParts, hit.layer.diffId);
+            const layer = this.layerOf(hit.layer, createdBy);
+            this.origins.set(layer, 'cached');
+            logger.info(
+              `[${label}] layer ${hit.layer.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} [cached: ${step.from}'s files not read] (${formatBytes(hit.layer.uncompressedSize)} -> ${formatBytes(hit.layer.descriptor.size)})`,
+            );
+            written.push(Promise.resolve(layer));
+            await seeCached(layer);
+            continue;
+          }
+        }
         const entries = await stepEntries(step, {
           context: bf.context,
           platform: formatPlatform(platform),
@@ -426,7 +462,7 @@ export class DaemonlessBuilder implements Builder {
           }
           speculation = undefined;
         }
-        const p = writeOne(createdBy, entries, step, undefined, made).catch((err: unknown) => {
+        const p = writeOne(createdBy, entries, step, undefined, made, alias).catch((err: unknown) => {
           throw ioError(err, step);
         });
         p.catch(() => {
@@ -555,6 +591,11 @@ export class DaemonlessBuilder implements Builder {
     return l.remote ? this.fetcher.layer(l.descriptor, l.diffId, l.remote, createdBy) : this.store.layer(l.descriptor, l.diffId, createdBy);
   }
 
+  /** Layers extracted and rootfs copies made by this build (a no-op rebuild makes none). */
+  rootfsStats(): RootfsCache['stats'] {
+    return { ...this.rootfsDone };
+  }
+
   private rootfsCache(): RootfsCache {
     // Next to the blob store, in the cache directory (same file system: cheap copies).
     this.rootfs ??= new RootfsCache(
@@ -609,12 +650,15 @@ export class DaemonlessBuilder implements Builder {
       context,
       secrets: this.opts.secrets ?? new Map(),
       variantRoot: (name) => this.variantRoot(from, name, platform),
-      variantLayers: async (name) => {
-        const state = this.lookup?.(name, platform);
-        if (!state) throw new Error(`variant ${from}: RUN --mount from ${name}: that variant is not part of this build`);
-        return (await state).image.layers.map((l) => l.diffId);
-      },
+      variantLayers: (name) => this.variantLayers(from, name, platform, 'RUN --mount'),
     };
+  }
+
+  /** Another variant's layer diffIDs (same platform): what its file system is, without extracting it. */
+  private async variantLayers(from: string, name: string, platform: Platform, what = 'copy'): Promise<string[]> {
+    const state = this.lookup?.(name, platform);
+    if (!state) throw new Error(`variant ${from}: ${what} from ${name}: that variant is not part of this build`);
+    return (await state).image.layers.map((l) => l.diffId);
   }
 
   /** The final file system of another variant of this build (same platform), for copy: from:. */

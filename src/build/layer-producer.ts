@@ -1,4 +1,4 @@
-import type { CopyStep, FileStep } from '../config/model.js';
+import type { CopyStep, DirStep, FileStep } from '../config/model.js';
 import type { BlobStore } from '../layer/blobstore.js';
 import type { BuiltLayer, LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import { writeLayer } from '../layer/writer.js';
@@ -19,6 +19,7 @@ import { lstatSync, type BigIntStats } from 'node:fs';
 import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { noProgress, type Progress } from '../progress/progress.js';
+import { getAlias, putAlias } from '../cache/copy-alias.js';
 
 /** Files up to this size whose hash is not known are read into memory once, for the key and the write. */
 export const SMALL_FILE_BYTES = 1 << 20;
@@ -106,7 +107,7 @@ function keyIdentity(e: LayerEntry): Record<string, unknown> {
  * Only a hint (the real key decides), so it is one streaming hash in the entries' own order.
  */
 function shapeOf(
-  step: CopyStep | FileStep,
+  step: CopyStep | FileStep | DirStep,
   entries: readonly LayerEntry[],
   keyOpts: { mtime: Date; compression: LayerCompression },
 ): string | undefined {
@@ -167,7 +168,12 @@ export class LayerProducer {
    *   layer is written at once, hashing each file as it streams into the tar, and recorded
    *   under the key those hashes give: the next build with unchanged files hits it by stat.
    */
-  async fromStep(step: CopyStep | FileStep, entries: LayerEntry[], control?: WriteControl, cc: CacheControl = {}): Promise<ProducedLayer> {
+  async fromStep(
+    step: CopyStep | FileStep | DirStep,
+    entries: LayerEntry[],
+    control?: WriteControl,
+    cc: CacheControl = {},
+  ): Promise<ProducedLayer> {
     if (!this.cache || !this.hasher) return { layer: await this.write(entries, control), how: 'built' };
     const hasher = this.hasher;
     const keyOpts = { mtime: this.opts.mtime, compression: this.opts.compression };
@@ -269,6 +275,20 @@ export class LayerProducer {
     const hit = await this.cache.get(this.runKey(parts));
     if (hit) this.stats.cached++;
     return hit;
+  }
+
+  /** A copy-from layer by its alias (src/cache/copy-alias.ts): found without the source's files, or undefined. */
+  async byAlias(parts: Record<string, unknown>): Promise<ProducedLayer | undefined> {
+    if (!this.cache) return undefined;
+    const found = await getAlias(this.cache, this.runKey(parts));
+    if (!found) return undefined;
+    this.stats.cached++;
+    return { layer: found.layer, how: 'cached', keyParts: found.parts };
+  }
+
+  /** Records the alias `parts` for the layer keyed by `keyParts` (its content key's parts). */
+  async recordAlias(parts: Record<string, unknown>, keyParts: Record<string, unknown>): Promise<void> {
+    if (this.cache) await putAlias(this.cache, this.runKey(parts), keyParts);
   }
 
   /** A registry record's layer for this run: key was not what the record says (see LayerCache.distrust). */

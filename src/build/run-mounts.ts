@@ -185,7 +185,7 @@ async function treeDigest(top: string): Promise<string> {
 }
 
 /** What the mounts add to the step's cache key: their options, and a bind's content; never a secret's value or a cache's content. */
-export async function mountKeyParts(step: RunStep, h: MountHost): Promise<unknown[]> {
+export async function mountKeyParts(step: RunStep, h: Pick<MountHost, 'context' | 'variantLayers'>): Promise<unknown[]> {
   const out: unknown[] = [];
   for (const m of step.mounts ?? []) {
     if (m.type !== 'bind') {

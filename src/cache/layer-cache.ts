@@ -306,7 +306,8 @@ export function hashKey(parts: unknown): string {
 /** The fields of a build step a key uses (structurally the config model's CopyStep / FileStep). */
 export type KeyStep =
   | { kind: 'copy'; sources: readonly { pattern: string; isGlob: boolean }[]; to: string; mode?: number; owner?: string }
-  | { kind: 'file'; path: string; content: string; mode?: number; owner?: string };
+  | { kind: 'file'; path: string; content: string; mode?: number; owner?: string }
+  | { kind: 'dir'; path: string; owner?: string };
 
 /**
  * One entry of the layer as the step produced it: image path, type, mode, owner, and for
@@ -378,6 +379,9 @@ export function stepKeyParts(step: KeyStep, entries: readonly KeyEntry[], opts: 
   } else if (step.kind === 'file') {
     fileStepHash = `sha256:${createHash('sha256').update(step.content, 'utf8').digest('hex')}`;
     stepPart = { kind: 'file', path: step.path, content: fileStepHash, mode: step.mode ?? null, owner: step.owner ?? null };
+  } else if (step.kind === 'dir') {
+    // A WORKDIR's layer is its entries (the directories missing below it) and nothing else.
+    stepPart = { kind: 'dir', path: step.path, owner: step.owner ?? null };
   } else {
     throw new Error(`layer key: unsupported step kind ${String((step as { kind: unknown }).kind)}`);
   }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { CopyStep, Step, VariantSpec } from '../config/model.js';
+import type { CopyStep, RunStep, Step, VariantSpec } from '../config/model.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { BlobStore } from '../layer/blobstore.js';
@@ -14,6 +14,7 @@ import { FsView } from '../build/fsview.js';
 import { describeStep, stepEntries } from '../build/steps.js';
 import { listLayer } from '../build/layer-listing.js';
 import { runStepKeyParts } from '../build/run-key.js';
+import { mountKeyParts } from '../build/run-mounts.js';
 import { applySettings } from '../build/assemble.js';
 import { compressionKeyPart, FileHasher, hashKey, LayerCache, stepKeyParts, type KeyEntry } from '../cache/layer-cache.js';
 import { loadJournal, type JournalRecord, type JournalStep } from '../cache/key-journal.js';
@@ -128,7 +129,7 @@ class Simulator {
         st.firstRebuilt = {
           layer: inherited + i,
           label: `${v.name} step ${i + 1} (${describeStep(step)})`,
-          unknown: e.decision === 'unknown' || step.kind === 'dir',
+          unknown: e.decision === 'unknown',
         };
     }
     this.states.set(`${v.name}|${plat}`, st);
@@ -141,6 +142,20 @@ class Simulator {
       inheritedLayers: inherited,
       layers,
     };
+  }
+
+  /** A RUN's mount key parts as the build makes them; null while a bind's source variant has layers that are rebuilt. */
+  private async bindKeyParts(step: RunStep, plat: string): Promise<unknown[] | null> {
+    let known = true;
+    const parts = await mountKeyParts(step, {
+      context: this.p.buildFile.context,
+      variantLayers: async (name) => {
+        const ids = this.states.get(`${name}|${plat}`)?.diffIds ?? [undefined];
+        if (ids.includes(undefined)) known = false;
+        return ids.filter((d): d is string => d !== undefined);
+      },
+    });
+    return known ? parts : null;
   }
 
   private async step(
@@ -159,10 +174,11 @@ class Simulator {
     let entries: LayerEntry[] | undefined;
     const hostPaths = new Map<string, string>();
     if (step.kind === 'run') {
-      if (!st.diffIds.includes(undefined) && !step.mounts?.some((m) => m.type === 'bind'))
+      // RUN --mount: the options are the key's part, a bind's with its source (run-mounts.ts mountKeyParts).
+      const mounts = step.mounts?.some((m) => m.type === 'bind') ? await this.bindKeyParts(step, plat) : step.mounts;
+      if (!st.diffIds.includes(undefined) && mounts !== null)
         parts = {
-          // RUN --mount: the options are the key's part (run-mounts.ts mountKeyParts); a bind's content is not known here.
-          ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch, step.mounts),
+          ...runStepKeyParts(step, st.diffIds as string[], plat, st.config, v, this.inputs.sourceDateEpoch, mounts),
           ...compressionKeyPart(layerCompressionOf(this.inputs)),
           mtime: this.mtime.getTime() / 1000,
         };
@@ -189,18 +205,14 @@ class Simulator {
           changes: [],
         };
       }
+      // A WORKDIR that exists already makes no layer (the builder writes none).
+      if (step.kind === 'dir' && entries.length === 0) return { ...at, decision: 'cached', reasons: [], changes: [] };
       const keyed: KeyEntry[] = [];
       for (const e of entries) {
         if (e.type === 'file' && e.hostPath) {
           hostPaths.set(e.path, e.hostPath);
           keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) });
         } else keyed.push(e);
-      }
-      if (step.kind === 'dir') {
-        // The builder writes a dir step's small layer every time (it is not looked up in the cache).
-        st.fs.apply(entries);
-        st.diffIds.push(undefined);
-        return { ...at, decision: 'rebuilt', reasons: ["a dir step's layer is written by every build (it is not cached)"], changes: [] };
       }
       parts = stepKeyParts(step, keyed, { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     }
