@@ -409,7 +409,9 @@ variants:
         ).stdout.trim();
         expect(notMine).toBe('');
         // Only the blob store and the layer cache's records stay: no working rootfs is left behind.
-        expect(readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.json', 'sbom'].includes(n))).toEqual([]);
+        expect(
+          readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.json', 'sbom'].includes(n)),
+        ).toEqual([]);
         expect(readdirNames(join(dir, 'cache'))).toContain('layers');
       } finally {
         rmSync(dir, { recursive: true, force: true });
