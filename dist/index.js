@@ -1,28 +1,6 @@
 import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
-  ConfigError,
-  MergeError,
-  RanAsRoot,
-  contextFromEnv,
-  external_exports,
-  formatBytes,
-  formatMs,
-  formatPlatform,
-  loadEventPayload,
-  ownerOf,
-  parseCacheRegistry,
-  parseOutput,
-  parseProvenance,
-  parseSbom,
-  progressForLog,
-  require_dist,
-  runMerge,
-  runPipeline
-} from "./chunks/chunk-OZX7VCQ3.js";
-import "./chunks/chunk-6AX7UCDQ.js";
-import "./chunks/chunk-ZALHLY2W.js";
-import {
   debug,
   error,
   getInput,
@@ -32,7 +10,31 @@ import {
   setOutput,
   setSecret,
   warning
-} from "./chunks/chunk-BSCQ3SFG.js";
+} from "./chunks/chunk-CI3DYC5G.js";
+import "./chunks/chunk-4UTCHKPP.js";
+import {
+  ConfigError,
+  MergeError,
+  RanAsRoot,
+  contextFromEnv,
+  external_exports,
+  formatBytes,
+  formatMs,
+  formatPlatform,
+  formatRepository,
+  loadEventPayload,
+  ownerOf,
+  parseCacheRegistry,
+  parseOutput,
+  parseProvenance,
+  parseReference,
+  parseSbom,
+  progressForLog,
+  require_dist,
+  runMerge,
+  runPipeline,
+  secretsFromInputs
+} from "./chunks/chunk-W5TVO5VK.js";
 import {
   __toESM
 } from "./chunks/chunk-Z3NNVBL6.js";
@@ -41,7 +43,7 @@ import {
 var import_yaml = __toESM(require_dist(), 1);
 import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp } from "node:fs/promises";
-import { join as join3, resolve as resolve2 } from "node:path";
+import { join as join4, resolve as resolve3 } from "node:path";
 import { tmpdir } from "node:os";
 
 // src/github/push-policy.ts
@@ -170,14 +172,24 @@ function layers(r) {
   if (r.layersPushed === void 0 && r.layersReused === void 0) return "\u2013";
   return `${r.layersPushed ?? 0} pushed / ${r.layersReused ?? 0} reused`;
 }
+function attestationsCell(r) {
+  const subjects = Object.entries(r.attestations ?? {});
+  if (!subjects.length) return "\u2013";
+  const count = (k) => subjects.filter(([, a]) => a[k]).length;
+  const parts = [count("provenance") ? `${count("provenance")} provenance` : "", count("sbom") ? `${count("sbom")} SBOM` : ""];
+  const list2 = subjects.map(
+    ([subject, a]) => `${code(shortDigest(subject))}: ${Object.entries(a).map(([k, d]) => `${escapeHtml(k)} ${code(shortDigest(d))}`).join(", ")}`
+  ).join("<br>");
+  return `<details><summary>${escapeHtml(parts.filter(Boolean).join(", "))}</summary>${list2}</details>`;
+}
 function renderSummary(rows, digestMap) {
   const pushed = rows.filter((r) => r.pushed).length;
-  const head = ["Variant", "Image", "Digest", "Tags", "Platforms", "Size", "Layers", "Time"];
-  const lines2 = [];
-  lines2.push(`### oci-build: ${rows.length} image${rows.length === 1 ? "" : "s"} built${pushed ? `, ${pushed} pushed` : ", none pushed"}`);
-  lines2.push("");
-  lines2.push("<table>");
-  lines2.push(`<tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>`);
+  const head = ["Variant", "Image", "Digest", "Tags", "Platforms", "Size", "Layers", "Attestations", "Time"];
+  const lines3 = [];
+  lines3.push(`### oci-build: ${rows.length} image${rows.length === 1 ? "" : "s"} built${pushed ? `, ${pushed} pushed` : ", none pushed"}`);
+  lines3.push("");
+  lines3.push("<table>");
+  lines3.push(`<tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>`);
   for (const r of [...rows].sort((a, b) => a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0)) {
     const cells = [
       `<b>${escapeHtml(r.variant)}</b>${r.pushed ? "" : "<br><sub>not pushed</sub>"}`,
@@ -187,27 +199,28 @@ function renderSummary(rows, digestMap) {
       r.platforms.length ? r.platforms.map(escapeHtml).join("<br>") : "\u2013",
       escapeHtml(formatBytes(r.size)),
       escapeHtml(layers(r)),
+      attestationsCell(r),
       r.durationMs === void 0 ? "\u2013" : escapeHtml(formatMs(r.durationMs))
     ];
-    lines2.push(`<tr>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`);
+    lines3.push(`<tr>${cells.map((c) => `<td>${c}</td>`).join("")}</tr>`);
   }
-  lines2.push("</table>");
-  lines2.push("");
+  lines3.push("</table>");
+  lines3.push("");
   const json = JSON.stringify(digestMap, null, 2);
-  lines2.push("<details><summary>Digest map (JSON)</summary>");
-  lines2.push("");
+  lines3.push("<details><summary>Digest map (JSON)</summary>");
+  lines3.push("");
   if (json.length > MAX_INLINE_JSON) {
-    lines2.push(
+    lines3.push(
       `The digest map is ${formatBytes(json.length)}, too big for the summary: see the \`metadata\` output or the digest map file.`
     );
   } else {
     const fence = "`".repeat(Math.max(3, ...[...json.matchAll(/`+/g)].map((m) => m[0].length + 1)));
-    lines2.push(`${fence}json`, json, fence);
+    lines3.push(`${fence}json`, json, fence);
   }
-  lines2.push("");
-  lines2.push("</details>");
-  lines2.push("");
-  return lines2.join("\n");
+  lines3.push("");
+  lines3.push("</details>");
+  lines3.push("");
+  return lines3.join("\n");
 }
 async function writeSummary(text, env = process.env) {
   const file = env.GITHUB_STEP_SUMMARY;
@@ -253,7 +266,7 @@ async function uploadDigestMapArtifact(file, name, retentionDays, deps) {
       );
     }
     try {
-      const { DefaultArtifactClient } = await import("./chunks/artifact-K2KOZUKJ.js");
+      const { DefaultArtifactClient } = await import("./chunks/artifact-RGOI5QML.js");
       client = new DefaultArtifactClient();
     } catch (e) {
       return skip(`@actions/artifact could not be loaded: ${e.message}`);
@@ -305,7 +318,7 @@ async function downloadPartials(pattern, dir, logger, client) {
   return files;
 }
 async function defaultClient() {
-  const { DefaultArtifactClient } = await import("./chunks/artifact-K2KOZUKJ.js");
+  const { DefaultArtifactClient } = await import("./chunks/artifact-RGOI5QML.js");
   return new DefaultArtifactClient();
 }
 
@@ -314,7 +327,7 @@ import { createHash as createHash2 } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join as join2 } from "node:path";
 function cachePaths(workDir) {
-  return ["blobs/sha256", "layers", "files.json", "scans", "keys"].map((p) => join2(workDir, p));
+  return ["blobs/sha256", "layers", "files.json", "scans", "keys", "run-cache"].map((p) => join2(workDir, p));
 }
 async function cacheKeys(configPath, variants, platforms, sha) {
   let text = "";
@@ -327,7 +340,7 @@ async function cacheKeys(configPath, variants, platforms, sha) {
   return { key: `${prefix}${scope}-${sha || Date.now()}`, restoreKeys: [`${prefix}${scope}-`, prefix] };
 }
 async function service() {
-  return await import("./chunks/cache-K7BEPTZH.js");
+  return await import("./chunks/cache-N5FBLWPZ.js");
 }
 async function restoreLayerCache(workDir, keys, logger, svc) {
   try {
@@ -359,8 +372,148 @@ async function saveLayerCache(workDir, key, restored, logger, svc) {
   }
 }
 
-// src/action.ts
+// src/github/build-push-inputs.ts
+import { existsSync } from "node:fs";
+import { join as join3, resolve as resolve2 } from "node:path";
+var items = (s) => (s.includes("\n") ? s.split("\n") : s.split(",")).map((x) => x.trim()).filter((x) => x && !x.startsWith("#"));
 var lines = (s) => s.split("\n").map((x) => x.trim()).filter((x) => x && !x.startsWith("#"));
+function isBuildxOutputs(text) {
+  return /(^|\n)\s*type=/.test(text);
+}
+function dropInWanted(get, workspace) {
+  if (get("file") || get("context")) return true;
+  const config = get("config");
+  if (config && config !== "oci-build.yml") return false;
+  return !existsSync(resolve2(workspace, config || "oci-build.yml")) && existsSync(join3(workspace, "Dockerfile"));
+}
+var DAEMON_ONLY = {
+  builder: "there is no builder instance here; drop the input (and docker/setup-buildx-action)",
+  load: "there is no Docker daemon to load into; use outputs: type=docker,dest=image.tar and `docker load -i image.tar`",
+  "cache-from": "the layer cache is kept with the Actions cache (input cache) and in the registry (input cache-registry); drop cache-from",
+  "cache-to": "the layer cache is saved with the Actions cache (input cache) and in the registry (input cache-registry); drop cache-to",
+  allow: "entitlements (network.host, security.insecure) do not apply; RUN --network=host shares the runner network already",
+  network: "RUN steps share the runner network; use RUN --network=none per instruction to cut it off",
+  "shm-size": "RUN steps get a 64 MiB /dev/shm; drop shm-size",
+  ulimit: "RUN steps get the runner process limits; drop ulimit",
+  ssh: "SSH agent forwarding is not supported; pass a key or token with secrets / secret-files and RUN --mount=type=secret",
+  "cgroup-parent": "RUN steps are not put in a chosen cgroup; drop cgroup-parent",
+  "add-hosts": "RUN steps see the runner /etc/hosts; drop add-hosts",
+  call: "only builds are supported (no lint/outline/targets calls); drop call",
+  pull: "base images are always resolved from their registry; drop pull",
+  "no-cache-filters": "use no-cache (all steps) or the CLI --rebuild-from; drop no-cache-filters",
+  attests: "use the provenance and sbom inputs"
+};
+function keyValues(text, input) {
+  const out = {};
+  for (const l of lines(text)) {
+    const eq = l.indexOf("=");
+    if (eq <= 0) throw new Error(`input ${input}: "${l}" is not KEY=VALUE`);
+    out[l.slice(0, eq).trim()] = l.slice(eq + 1);
+  }
+  return out;
+}
+function isReference(t) {
+  return !t.startsWith("type=") && !t.includes(",") && (t.includes("/") || t.includes(":"));
+}
+function outputsOf(text) {
+  const outputs = [];
+  let push;
+  for (const line of lines(text)) {
+    if (/^(oci|oci-archive|docker-archive):/.test(line)) {
+      outputs.push(parseOutput(line));
+      continue;
+    }
+    const kv = Object.fromEntries(line.split(",").map((p) => [p.split("=")[0].trim(), p.slice(p.indexOf("=") + 1).trim()]));
+    const type = kv.type ?? (line.includes("=") ? void 0 : line);
+    if (type === "registry") push = true;
+    else if (type === "image") push = kv.push === "true";
+    else if ((type === "oci" || type === "docker") && kv.dest)
+      outputs.push({ kind: type === "oci" ? kv.tar === "false" ? "oci" : "oci-archive" : "docker-archive", path: kv.dest });
+    else
+      throw new Error(
+        `input outputs: "${line}" is not supported here; use type=registry, type=image,push=true|false, type=oci,dest=FILE or type=docker,dest=FILE`
+      );
+  }
+  return { outputs, ...push !== void 0 ? { push } : {} };
+}
+function readBuildPushInputs(get, workspace, env = process.env) {
+  const warnings = [];
+  for (const [name, what] of Object.entries(DAEMON_ONLY)) {
+    const v = get(name).trim();
+    if (!v || name === "pull" && v === "false" || name === "load" && v === "false") continue;
+    warnings.push(`input ${name} is ignored: ${what}`);
+  }
+  const context = resolve2(workspace, get("context") || ".");
+  const file = get("file") ? resolve2(workspace, get("file")) : join3(context, "Dockerfile");
+  const tags = items(get("tags"));
+  const pushInput = get("push").trim().toLowerCase();
+  const out = outputsOf(get("outputs"));
+  const target = get("target").trim();
+  return {
+    file,
+    context,
+    buildArgs: keyValues(get("build-args"), "build-args"),
+    ...target ? { target } : {},
+    refs: tags.filter(isReference),
+    tagRules: tags.filter((t) => !isReference(t)),
+    labels: keyValues(get("labels"), "labels"),
+    annotations: Object.fromEntries(
+      Object.entries(keyValues(get("annotations"), "annotations")).map(([k, v]) => [
+        k.replace(/^(manifest|index|manifest-descriptor|index-descriptor)(\[[^\]]*\])?:/, ""),
+        v
+      ])
+    ),
+    push: pushInput === "true" || pushInput === "auto" ? pushInput : pushInput === "false" ? "false" : out.push ? "true" : "false",
+    outputs: out.outputs,
+    noCache: get("no-cache").trim().toLowerCase() === "true",
+    secrets: secretsFromInputs({ secrets: get("secrets"), secretFiles: get("secret-files"), secretEnvs: get("secret-envs") }, env),
+    warnings
+  };
+}
+function buildPushMetadata(e, configDigest, descriptor) {
+  return {
+    "containerimage.digest": e.digest,
+    ...configDigest ? { "containerimage.config.digest": configDigest } : {},
+    ...descriptor ? { "containerimage.descriptor": descriptor } : {},
+    "image.name": e.tags.join(",")
+  };
+}
+function dropInPipeline(pi, d, git) {
+  const [owner, repo] = git.repository.split("/");
+  const refs = d.refs.map((r) => {
+    try {
+      return parseReference(r);
+    } catch (e) {
+      throw new Error(`input tags: ${e.message}`);
+    }
+  });
+  const repos = [...new Set(refs.map((r) => formatRepository(r)))];
+  if (repos.length > 1) throw new Error(`input tags: the references name several repositories (${repos.join(", ")}); give one per build`);
+  const image = repos[0] ?? (owner && repo ? `ghcr.io/${sanitizeComponent(owner)}/${sanitizeComponent(repo)}` : void 0);
+  const tags = [...d.tagRules, ...refs.map((r) => `type=raw,value=${r.tag ?? "latest"}`)];
+  return {
+    ...pi,
+    config: d.file,
+    dockerfile: {
+      file: d.file,
+      context: d.context,
+      buildArgs: d.buildArgs,
+      ...d.target ? { target: d.target } : {},
+      refs: [],
+      secretIds: [...d.secrets.keys()],
+      labels: d.labels,
+      annotations: d.annotations,
+      ...image ? { image } : {}
+    },
+    tags,
+    outputs: [...pi.outputs, ...d.outputs],
+    cache: pi.cache !== false && !d.noCache,
+    secrets: d.secrets
+  };
+}
+
+// src/action.ts
+var lines2 = (s) => s.split("\n").map((x) => x.trim()).filter((x) => x && !x.startsWith("#"));
 var list = (s) => s.split(/[\n,]/).map((x) => x.trim()).filter(Boolean);
 function bool(name, value) {
   const v = value.trim().toLowerCase();
@@ -369,7 +522,7 @@ function bool(name, value) {
   throw new Error(`input ${name}: "${value}" is not true or false`);
 }
 function parseImages(text) {
-  const ls = lines(text);
+  const ls = lines2(text);
   if (ls.length === 1 && !ls[0].includes("=")) {
     const template = ls[0];
     return (variant) => template.replaceAll("${variant}", variant);
@@ -421,15 +574,16 @@ function readInputs() {
     config: getInput("config") || "oci-build.yml",
     variants: list(getInput("variants")),
     push: parsePushMode(getInput("push") || "auto"),
-    tags: lines(getInput("tags")),
-    flavor: lines(getInput("flavor")),
+    tags: lines2(getInput("tags")),
+    flavor: lines2(getInput("flavor")),
     images: typeof images === "function" ? {} : images,
     registry: getInput("registry") || "ghcr.io",
     registryUsername: getInput("registry-username"),
     registryPassword: password,
     registryAuth,
     digestMap: getInput("digest-map") || "image-digests.json",
-    outputs: list(getInput("outputs")).map(parseOutput),
+    // buildx's `type=...,dest=` form is build-push-action's: the drop-in mode reads it (build-push-inputs.ts).
+    outputs: isBuildxOutputs(getInput("outputs")) ? [] : list(getInput("outputs")).map(parseOutput),
     platforms: list(getInput("platforms")),
     gzipLevel: Number(getInput("gzip-level") || "1"),
     compression: getInput("compression") || "gzip",
@@ -442,7 +596,7 @@ function readInputs() {
     cache: bool("cache", getInput("cache") || "true"),
     cacheRegistry: parseCacheRegistry(getInput("cache-registry") || "auto"),
     isolation: getInput("isolation") || "auto",
-    base: lines(getInput("base")),
+    base: lines2(getInput("base")),
     provenance: parseProvenance(getInput("provenance") || "true"),
     sbom: parseSbom(getInput("sbom") || "true"),
     githubToken: getInput("github-token")
@@ -509,13 +663,15 @@ function pipelineInputs(a, env, git, push, imageTemplate) {
     sbom: a.sbom,
     // On the Actions runtime, attestations are signed as GitHub artifact attestations when the job may.
     ...a.githubToken && env.GITHUB_ACTIONS === "true" ? { signing: { token: a.githubToken, upload: true } } : {},
-    workDir: join3(env.RUNNER_TEMP || tmpdir(), "oci-build"),
+    workDir: join4(env.RUNNER_TEMP || tmpdir(), "oci-build"),
     env
   };
 }
 function setOutputs(o) {
   setOutput("digests", JSON.stringify(o.digests));
-  setOutput("metadata", JSON.stringify(o.metadata));
+  setOutput("metadata", JSON.stringify(o.buildPush?.metadata ?? o.metadata));
+  setOutput("digest", o.buildPush?.digest ?? "");
+  setOutput("imageid", o.buildPush?.imageid ?? "");
   setOutput("digest-map", o.digestMapPath ?? "");
   setOutput("artifact-id", o.artifactId === void 0 ? "" : String(o.artifactId));
   setOutput("pushed", String(o.pushed));
@@ -525,25 +681,28 @@ async function run() {
   try {
     const { inputs, imageTemplate } = readInputs();
     const git = contextFromEnv(process.env, loadEventPayload(process.env));
-    const decision = inputs.mode === "merge" ? { push: true, reason: "merge always pushes the indexes and tags" } : shouldPush(inputs.push, git);
+    const dropIn = readDropIn(inputs);
+    const decision = inputs.mode === "merge" ? { push: true, reason: "merge always pushes the indexes and tags" } : shouldPush(dropIn ? parsePushMode(dropIn.push) : inputs.push, git);
     info(`push: ${decision.push} (${decision.reason})`);
-    const pi = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
+    const common = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
+    const pi = dropIn ? dropInPipeline(common, dropIn, git) : common;
     const jobTag = [...inputs.variants].sort().join("+") || "all";
     const platformTag = inputs.platforms.map((p) => p.replaceAll("/", "-")).join("+");
     let out;
     if (inputs.mode === "merge") {
       await mkdir(pi.workDir, { recursive: true });
-      const dir = await mkdtemp(join3(pi.workDir, "partials-"));
+      const dir = await mkdtemp(join4(pi.workDir, "partials-"));
       const files = await group("download partial digest maps", () => downloadPartials(inputs.partialPattern, dir, coreLogger));
       const r = await runMerge(pi, files, coreLogger);
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: true };
     } else {
-      const partialMap = inputs.distribute ? resolve2(pi.workDir, `partial-${process.pid}.json`) : void 0;
-      const keys = inputs.cache ? await cacheKeys(resolve2(inputs.config), inputs.variants, inputs.platforms, git.sha) : void 0;
+      const partialMap = inputs.distribute ? resolve3(pi.workDir, `partial-${process.pid}.json`) : void 0;
+      const keys = pi.cache ? await cacheKeys(resolve3(pi.config), inputs.variants, inputs.platforms, git.sha) : void 0;
       const restored = keys ? await group("restore layer cache", () => restoreLayerCache(pi.workDir, keys, coreLogger)) : void 0;
       const r = await runPipeline({ ...pi, ...partialMap ? { distribute: { partialMap } } : {} }, coreLogger, progressForLog(coreLogger));
       if (keys) await group("save layer cache", () => saveLayerCache(pi.workDir, keys.key, restored, coreLogger));
       out = { digests: r.digests, metadata: r.digestMap, digestMapPath: r.digestMapPath, pushed: decision.push };
+      if (dropIn) out.buildPush = buildPushOutputs(r);
       if (partialMap) {
         const name = `oci-build-partial-${git.job ?? "job"}-${jobTag}${platformTag ? `-${platformTag}` : ""}`;
         const id = await uploadDigestMapArtifact(partialMap, name, inputs.artifactRetentionDays, { logger: coreLogger });
@@ -565,7 +724,8 @@ async function run() {
             layersPushed: own,
             layersReused: total - own,
             durationMs: Date.now() - started,
-            pushed: e.pushed
+            pushed: e.pushed,
+            ...e.attestations ? { attestations: e.attestations } : {}
           };
         });
         await writeSummary(renderSummary(rows, r.digestMap));
@@ -603,6 +763,33 @@ ${remedy}`;
     if (err instanceof MergeError) message = err.message;
     setFailed(message);
   }
+}
+function readDropIn(inputs) {
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+  if (inputs.mode !== "build" || !dropInWanted(getInput, workspace)) {
+    if (isBuildxOutputs(getInput("outputs")))
+      throw new Error(
+        "input outputs: type=... is build-push-action's form, read only when building a Dockerfile (file or context); with a build file give oci:DIR, oci-archive:FILE or docker-archive:FILE"
+      );
+    return void 0;
+  }
+  for (const l of getInput("secrets").split("\n")) if (l.trim()) setSecret(l.trim());
+  const d = readBuildPushInputs(getInput, workspace);
+  for (const v of d.secrets.values()) for (const l of v.toString("utf8").split("\n")) if (l.trim()) setSecret(l.trim());
+  info(`building ${d.file} (context ${d.context}) with docker/build-push-action's inputs`);
+  for (const w of d.warnings) warning(w);
+  return d;
+}
+function buildPushOutputs(r) {
+  const bv = r.variants[0];
+  const e = bv ? r.digestMap[bv.variant] : void 0;
+  if (!bv || !e) return void 0;
+  const config = bv.images.length === 1 ? bv.images[0].configDescriptor.digest : void 0;
+  return {
+    digest: e.digest,
+    imageid: config ?? e.digest,
+    metadata: buildPushMetadata(e, config, { mediaType: bv.tagged.mediaType, digest: bv.tagged.digest, size: bv.tagged.size })
+  };
 }
 function findRegistryError(err) {
   for (let e = err, i = 0; e && i < 5; e = e.cause, i++) {

@@ -19,6 +19,8 @@ import {
   RegistryError,
   StepError,
   applySettings,
+  builtImage,
+  builtVariant,
   compressionKeyPart,
   contextFromEnv,
   createSink,
@@ -40,6 +42,7 @@ import {
   loadEventPayload,
   loadJournal,
   loggerThrough,
+  mountKeyParts,
   otherIoError,
   parseCacheRegistry,
   parseOutput,
@@ -47,6 +50,7 @@ import {
   parseProvenance,
   parseReference,
   parseSbom,
+  parseSecretFlag,
   plan,
   platformMatches,
   progressFor,
@@ -57,16 +61,13 @@ import {
   runStepKeyParts,
   stepEntries,
   stepKeyParts
-} from "./chunk-OZX7VCQ3.js";
-import "./chunk-6AX7UCDQ.js";
-import "./chunk-ZALHLY2W.js";
-import "./chunk-BSCQ3SFG.js";
+} from "./chunk-W5TVO5VK.js";
 import "./chunk-Z3NNVBL6.js";
 
 // src/cli.ts
-import { parseArgs as parseArgs2 } from "node:util";
+import { parseArgs as parseArgs3 } from "node:util";
 import { homedir as homedir2 } from "node:os";
-import { join as join2, resolve as resolve3 } from "node:path";
+import { join as join3, resolve as resolve4 } from "node:path";
 
 // src/pull/command.ts
 import { homedir } from "node:os";
@@ -189,15 +190,15 @@ async function resolveTarget(client, blobs, t, platform) {
     const doc = JSON.parse(top.bytes.toString("utf8"));
     const descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     if (!(isIndexType(top.mediaType) || "manifests" in doc)) {
-      const image2 = await imageOf(client, blobs, t, repo, descriptor, top.bytes);
-      if (platform && platform !== "all" && !platformMatches(platform, image2.platform)) {
+      const image = await imageOf(client, blobs, t, repo, descriptor, top.bytes);
+      if (platform && platform !== "all" && !platformMatches(platform, image.platform)) {
         throw new PullError(
           t.shown,
-          `it is a single ${formatPlatform(image2.platform)} image, not ${formatPlatform(platform)}`,
+          `it is a single ${formatPlatform(image.platform)} image, not ${formatPlatform(platform)}`,
           "the --platform given, or pull without it"
         );
       }
-      return { variant: t.name, images: [image2], tagged: descriptor, taggedBytes: top.bytes, totalSize: image2.totalSize };
+      return builtVariant(t.name, [image]);
     }
     const index = doc;
     if (platform === "all") {
@@ -213,8 +214,7 @@ async function resolveTarget(client, blobs, t, platform) {
           return await imageOf(client, blobs, t, repo, { ...d, mediaType: m2.mediaType }, m2.bytes);
         })
       );
-      const totalSize = top.bytes.length + images.reduce((n, i) => n + i.totalSize, 0);
-      return { variant: t.name, images, index: { bytes: top.bytes, descriptor }, tagged: descriptor, taggedBytes: top.bytes, totalSize };
+      return builtVariant(t.name, images, { bytes: top.bytes, descriptor });
     }
     const chosen = choosePlatform(t.shown, index, platform ?? hostPlatform());
     const m = await client.getManifest(repo, chosen.digest);
@@ -224,8 +224,7 @@ async function resolveTarget(client, blobs, t, platform) {
       size: m.bytes.length,
       ...chosen.platform ? { platform: chosen.platform } : {}
     };
-    const image = await imageOf(client, blobs, t, repo, tagged, m.bytes);
-    return { variant: t.name, images: [image], tagged, taggedBytes: m.bytes, totalSize: image.totalSize };
+    return builtVariant(t.name, [await imageOf(client, blobs, t, repo, tagged, m.bytes)]);
   } catch (err) {
     throw err instanceof PullError ? err : new PullError(t.shown, err);
   }
@@ -233,13 +232,13 @@ async function resolveTarget(client, blobs, t, platform) {
 function isAttestation(d) {
   return d.annotations?.["vnd.docker.reference.type"] === "attestation-manifest" || d.platform?.os === "unknown" && d.platform?.architecture === "unknown";
 }
-function choosePlatform(shown, index, platform) {
+function choosePlatform(shown2, index, platform) {
   const candidates = index.manifests.filter((m) => !isAttestation(m) && isManifestType(m.mediaType));
   const match = candidates.find((m) => platformMatches(platform, m.platform));
   if (match) return match;
   const have = candidates.map((m) => m.platform ? formatPlatform(m.platform) : "?").join(", ") || "none";
   throw new PullError(
-    shown,
+    shown2,
     `its index has no manifest for ${formatPlatform(platform)} (it has: ${have})`,
     `--platform: pass one of ${have}, or --platform all to keep the whole index`
   );
@@ -265,7 +264,7 @@ async function imageOf(client, blobs, t, repo, d, bytes) {
   const layers = manifest.layers.map((l, i) => blobs.layer(l, diffIds[i] ?? l.digest, repo, label));
   const platform = { os: config.os, architecture: config.architecture, ...config.variant ? { variant: config.variant } : {} };
   const configDescriptor = { ...manifest.config, mediaType: manifest.config.mediaType ?? MediaType.OciConfig };
-  return {
+  return builtImage({
     variant: t.name,
     platform,
     config,
@@ -274,9 +273,9 @@ async function imageOf(client, blobs, t, repo, d, bytes) {
     layers,
     manifest,
     manifestBytes: bytes,
-    manifestDescriptor: { mediaType: d.mediaType, digest: d.digest, size: bytes.length },
-    totalSize: bytes.length + configBytes.length + manifest.layers.reduce((n, l) => n + l.size, 0)
-  };
+    // The platform as the index lists it (a chosen platform's manifest is what gets tagged).
+    manifestDescriptor: { mediaType: d.mediaType, digest: d.digest, size: bytes.length, ...d.platform ? { platform: d.platform } : {} }
+  });
 }
 async function readSmall(stream, size) {
   if (size > MAX_CONFIG_BYTES) throw new Error(`the config is ${size} bytes, more than the ${MAX_CONFIG_BYTES} pull reads`);
@@ -471,8 +470,8 @@ ${usage}
   } catch (err) {
     progress.stop();
     if (err instanceof PullUsageError) return bad(err.message);
-    const shown = err instanceof PullError ? err.message : `pull failed: ${err.message ?? err}`;
-    process.stderr.write(`oci-build: error: ${shown}
+    const shown2 = err instanceof PullError ? err.message : `pull failed: ${err.message ?? err}`;
+    process.stderr.write(`oci-build: error: ${shown2}
 `);
     if (values.verbose && err.stack) process.stderr.write(`${err.stack}
 `);
@@ -486,6 +485,46 @@ function credentialsFromEnv(env) {
 
 // src/plan/explain.ts
 import { resolve as resolve2 } from "node:path";
+
+// src/plan/explain-copyfrom.ts
+function shown(field, json2) {
+  if (json2 === void 0 || json2 === "null") return "(default)";
+  return field === "step.mode" ? Number(json2).toString(8).padStart(4, "0") : json2;
+}
+var withoutEntries = (parts) => Object.fromEntries(Object.entries(parts).filter(([k]) => k !== "entries"));
+function explainCopyFrom(w) {
+  const rebuilt = (reasons, changes2 = []) => ({ decision: "rebuilt", reasons, changes: changes2 });
+  if (w.fresh) return rebuilt(["--rebuild-from: the layer cache is ignored from this step on (and in the variants built from this one)"]);
+  if (!w.cacheOn) return rebuilt(["the layer cache is off (--no-cache)"]);
+  if (!w.prev) return rebuilt(["no earlier build of this step is recorded in the cache directory"]);
+  const changes = diffKeyParts(withoutEntries(w.prev.parts), w.options);
+  if (changes.length)
+    return rebuilt(
+      changes.map(
+        (c) => `${c.field.startsWith("step.") ? `step option ${c.field.slice(5)}` : c.field}: ${shown(c.field, c.was)} -> ${shown(c.field, c.now)}`
+      ),
+      changes
+    );
+  if (!w.source.known) {
+    const at = w.source.firstRebuilt;
+    const which = at ? `layer ${at.layer + 1}, ${at.label}, is rebuilt` : "it has layers that are rebuilt";
+    return {
+      decision: "unknown",
+      reasons: [`depends on variant ${w.step.from}'s files: ${which}, so what this step copies is known only once it is built`],
+      changes: []
+    };
+  }
+  if (w.ownRebuilt)
+    return {
+      decision: "unknown",
+      reasons: [
+        `layer ${w.ownRebuilt.layer + 1}, ${w.ownRebuilt.label}, is rebuilt: the directories this copy creates are known only once it is built`
+      ],
+      changes: []
+    };
+  if (!w.prevCached) return rebuilt(["the layer recorded under this key is gone from the cache (its blob was removed)"]);
+  return { decision: "cached", reasons: [], changes: [] };
+}
 
 // src/plan/explain-why.ts
 import { relative } from "node:path";
@@ -540,8 +579,8 @@ function describe(c, w) {
   if (c.field.startsWith("variantEnv")) return `the variant's env changed (${c.field})`;
   return `${c.field}: ${c.was ?? "(none)"} -> ${c.now ?? "(none)"}`;
 }
-function octal(json) {
-  return json === void 0 || json === "null" ? "(default)" : Number(json).toString(8).padStart(4, "0");
+function octal(json2) {
+  return json2 === void 0 || json2 === "null" ? "(default)" : Number(json2).toString(8).padStart(4, "0");
 }
 function formatExplained(x) {
   const out = [`build file: ${x.buildFile}`, `layer cache: ${x.cache ?? "off"}`];
@@ -619,7 +658,7 @@ var Simulator = class {
       start = { from: v.from };
     } else {
       const base = await resolveBase(this.client, v.base ?? "scratch", platform);
-      const scan = v.steps.length ? await this.scanner.scan(base) : { fs: new FsView(), owners: {} };
+      const scan = this.needsBaseFiles(v) ? await this.scanner.scan(base) : { fs: new FsView(), owners: {} };
       start = {
         base: base.name,
         ...base.digest ? { digest: base.digest } : {},
@@ -644,7 +683,7 @@ var Simulator = class {
         st.firstRebuilt = {
           layer: inherited + i,
           label: `${v.name} step ${i + 1} (${describeStep(step)})`,
-          unknown: e.decision === "unknown" || step.kind === "dir"
+          unknown: e.decision === "unknown"
         };
     }
     this.states.set(`${v.name}|${plat}`, st);
@@ -658,6 +697,19 @@ var Simulator = class {
       layers
     };
   }
+  /** A RUN's mount key parts as the build makes them; null while a bind's source variant has layers that are rebuilt. */
+  async bindKeyParts(step, plat) {
+    let known = true;
+    const parts = await mountKeyParts(step, {
+      context: this.p.buildFile.context,
+      variantLayers: async (name) => {
+        const ids = this.states.get(`${name}|${plat}`)?.diffIds ?? [void 0];
+        if (ids.includes(void 0)) known = false;
+        return ids.filter((d) => d !== void 0);
+      }
+    });
+    return known ? parts : null;
+  }
   async step(v, plat, step, i, st, fresh, journal, start) {
     const at = { step: i + 1, layer: st.diffIds.length + 1, createdBy: describeStep(step) };
     const prev = journal?.steps[String(i)];
@@ -665,13 +717,15 @@ var Simulator = class {
     let entries;
     const hostPaths = /* @__PURE__ */ new Map();
     if (step.kind === "run") {
-      if (!st.diffIds.includes(void 0))
+      const mounts = step.mounts?.some((m) => m.type === "bind") ? await this.bindKeyParts(step, plat) : step.mounts;
+      if (!st.diffIds.includes(void 0) && mounts !== null)
         parts = {
-          ...runStepKeyParts(step, st.diffIds, plat, st.config, v, this.inputs.sourceDateEpoch),
+          ...runStepKeyParts(step, st.diffIds, plat, st.config, v, this.inputs.sourceDateEpoch, mounts),
           ...compressionKeyPart(layerCompressionOf(this.inputs)),
           mtime: this.mtime.getTime() / 1e3
         };
     } else if (step.kind === "copy" && step.from !== void 0) {
+      return await this.copyFrom(plat, step, st, fresh, prev, at);
     } else {
       try {
         entries = await stepEntries(step, {
@@ -691,17 +745,13 @@ var Simulator = class {
           changes: []
         };
       }
+      if (step.kind === "dir" && entries.length === 0) return { ...at, decision: "cached", reasons: [], changes: [] };
       const keyed = [];
       for (const e of entries) {
         if (e.type === "file" && e.hostPath) {
           hostPaths.set(e.path, e.hostPath);
           keyed.push({ ...e, contentHash: await this.hasher.hash(e.hostPath) });
         } else keyed.push(e);
-      }
-      if (step.kind === "dir") {
-        st.fs.apply(entries);
-        st.diffIds.push(void 0);
-        return { ...at, decision: "rebuilt", reasons: ["a dir step's layer is written by every build (it is not cached)"], changes: [] };
       }
       parts = stepKeyParts(step, keyed, { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     }
@@ -735,6 +785,33 @@ var Simulator = class {
       ...key ? { key } : {}
     };
   }
+  async copyFrom(plat, step, st, fresh, prev, at) {
+    const src = this.states.get(`${step.from}|${plat}`);
+    const prevLayer = prev && this.cache ? await this.cache.get(prev.key) : void 0;
+    const { entries: _, ...options } = stepKeyParts(step, [], { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
+    const r = explainCopyFrom({
+      step,
+      fresh,
+      cacheOn: this.cache !== void 0,
+      prev,
+      options,
+      source: {
+        known: src !== void 0 && !src.diffIds.includes(void 0),
+        ...src?.firstRebuilt ? { firstRebuilt: src.firstRebuilt } : {}
+      },
+      ownRebuilt: st.diffIds.includes(void 0) ? st.firstRebuilt : void 0,
+      prevCached: prevLayer !== void 0
+    });
+    await this.applyLayer(st, prevLayer);
+    const cached = r.decision === "cached" && prev && prevLayer;
+    st.diffIds.push(cached ? prevLayer.diffId : void 0);
+    return { ...at, ...r, ...cached ? { key: prev.key, digest: prevLayer.descriptor.digest } : {} };
+  }
+  /** A variant, or one built from it, has steps whose layer entries depend on the base's files (not run: steps). */
+  needsBaseFiles(v) {
+    const uses = (x) => x.steps.some((s) => s.kind === "file" || s.kind === "dir" || s.kind === "copy" && s.from === void 0);
+    return uses(v) || this.p.variants.some((c) => c.from === v.name && this.needsBaseFiles(c));
+  }
   async applyLayer(st, layer) {
     if (!layer) return;
     const listing = await listLayer(this.store.layer(layer.descriptor, layer.diffId, "explain"));
@@ -745,6 +822,247 @@ var Simulator = class {
   }
 };
 
+// src/export/command.ts
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join as join2, relative as relative3, resolve as resolve3 } from "node:path";
+import { parseArgs as parseArgs2 } from "node:util";
+
+// src/export/dockerfile.ts
+import { basename, relative as relative2 } from "node:path";
+
+// src/export/instructions.ts
+var json = (args) => JSON.stringify(args);
+function quoteArg(value) {
+  if (/^[A-Za-z0-9_./:@%+,-]+$/.test(value)) return value;
+  return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`).replace(/\n/g, "\\n")}"`;
+}
+var shellQuote = (value) => `'${value.replace(/'/g, `'\\''`)}'`;
+function exportConfig(v) {
+  const out = [];
+  const labels = Object.entries(v.labels);
+  if (labels.length) out.push(`LABEL ${labels.map(([k, x]) => `${quoteArg(k)}=${quoteArg(x)}`).join(" ")}`);
+  if (v.expose.length) out.push(`EXPOSE ${v.expose.join(" ")}`);
+  if (v.volumes.length) out.push(`VOLUME ${json(v.volumes)}`);
+  if (v.stopSignal) out.push(`STOPSIGNAL ${v.stopSignal}`);
+  if (v.entrypoint) out.push(`ENTRYPOINT ${json(v.entrypoint)}`);
+  if (v.cmd) out.push(`CMD ${json(v.cmd)}`);
+  return out;
+}
+
+// src/export/dockerfile.ts
+var EXPORT_DIR = ".oci-build/export";
+var ExportError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ExportError";
+  }
+};
+var where = (s) => `${relative2(process.cwd(), s.pos.file) || s.pos.file}:${s.pos.line}`;
+function unsupported(v, i, s, why, fix) {
+  return new ExportError(`${where(s)}: variant ${v.name} step ${i + 1} (${describeStep(s)}): ${why} (fix: ${fix})`);
+}
+var StageState = class {
+  constructor(start) {
+    this.start = start;
+  }
+  start;
+  current = {};
+  /** Instructions that make USER and WORKDIR `want` (undefined: as the stage started). */
+  async switchTo(want) {
+    const out = [];
+    const user = want.user ?? (this.current.user === void 0 ? void 0 : (await this.start()).user);
+    if (user !== void 0 && user !== this.current.user) {
+      out.push(`USER ${user || "root"}`);
+      this.current.user = user;
+    }
+    const workdir = want.workdir ?? (this.current.workdir === void 0 ? void 0 : (await this.start()).workdir);
+    if (workdir !== void 0 && workdir !== this.current.workdir) {
+      out.push(`WORKDIR ${quoteArg(workdir || "/")}`);
+      this.current.workdir = workdir;
+    }
+    return out;
+  }
+};
+function copyInstruction(v, i, s) {
+  if (s.platformSources || s.sources.some((x) => x.perPlatform))
+    throw unsupported(
+      v,
+      i,
+      s,
+      "a source per platform (${arch}, ${os}) has no Dockerfile form",
+      "one variant per platform, or TARGETARCH in the Dockerfile by hand"
+    );
+  if (s.extract || s.dockerRules)
+    throw unsupported(v, i, s, "a step made by the Dockerfile front end", "export the build file, not a Dockerfile");
+  const flags = [
+    s.from !== void 0 ? `--from=${s.from}` : "",
+    s.owner ? `--chown=${s.owner}` : "",
+    s.mode !== void 0 ? `--chmod=${s.mode.toString(8).padStart(4, "0")}` : ""
+  ].filter(Boolean);
+  const args = [...s.sources.map((x) => x.pattern), s.to];
+  if (args.some((a) => /\s|"/.test(a))) return `COPY ${[...flags, json(args)].join(" ")}`;
+  return `COPY ${[...flags, ...args].join(" ")}`;
+}
+function fileInstruction(v, i, s, files) {
+  const path = `${EXPORT_DIR}/${v.name}/step-${i + 1}`;
+  files.push({ path, content: s.content });
+  const flags = [s.owner ? `--chown=${s.owner}` : "", `--chmod=${(s.mode ?? 420).toString(8).padStart(4, "0")}`].filter(Boolean);
+  return `COPY ${[...flags, .../\s|"/.test(s.path) ? [json([path, s.path])] : [path, s.path]].join(" ")}`;
+}
+function runInstruction(s) {
+  const flags = "";
+  const exports = Object.entries(s.env).map(([k, x]) => `export ${k}=${shellQuote(x)}`);
+  if (Array.isArray(s.command)) {
+    if (!exports.length) return `RUN ${flags}${json(s.command)}`;
+    return `RUN ${flags}${json(["/bin/sh", "-c", `${exports.join("; ")}; exec "$@"`, "sh", ...s.command])}`;
+  }
+  const plain = !s.shell && !exports.length && !s.command.includes("\n") && !s.command.trimEnd().endsWith("\\");
+  if (plain) return `RUN ${flags}${s.command}`;
+  const script = [...exports, s.command].join("\n");
+  return `RUN ${flags}${json([...s.shell ?? ["/bin/sh", "-c"], script])}`;
+}
+function checkVariant(v) {
+  if (!/^[a-z][a-z0-9._-]*$/.test(v.name))
+    throw new ExportError(`${where(v)}: variant ${v.name}: a Dockerfile stage name must start with a letter (fix: rename the variant)`);
+  if (Object.keys(v.annotations).length)
+    throw new ExportError(
+      `${where(v)}: variant ${v.name}: annotations (${Object.keys(v.annotations).join(", ")}) are manifest annotations, which a Dockerfile cannot set (fix: remove them, or pass them to the docker build command, e.g. buildx --annotation)`
+    );
+  if (v.healthcheck || v.onBuild || v.author)
+    throw new ExportError(`${where(v)}: variant ${v.name} comes from a Dockerfile (fix: use that Dockerfile)`);
+}
+async function exportStage(v, o, files, starts) {
+  checkVariant(v);
+  const start = v.from !== void 0 ? starts.get(v.from) : async () => v.base === "scratch" ? { user: "", workdir: "" } : await o.baseConfig(v.base);
+  let memo;
+  const startOnce = () => memo ??= start();
+  starts.set(v.name, async () => ({ user: v.user ?? (await startOnce()).user, workdir: v.workdir ?? (await startOnce()).workdir }));
+  const state = new StageState(startOnce);
+  const lines = [
+    `# variant ${v.name} (${basename(v.pos.file)}:${v.pos.line})${v.stage ? ": a stage, never pushed" : ""}`,
+    `FROM ${v.from ?? v.base} AS ${v.name}`
+  ];
+  if (Object.keys(v.env).length)
+    lines.push(
+      `ENV ${Object.entries(v.env).map(([k, x]) => `${k}=${quoteArg(x)}`).join(" ")}`
+    );
+  for (const [i, s] of v.steps.entries()) {
+    if (s.kind === "copy") lines.push(copyInstruction(v, i, s));
+    else if (s.kind === "file") lines.push(fileInstruction(v, i, s, files));
+    else if (s.kind === "run") {
+      lines.push(...await state.switchTo({ ...s.user ? { user: s.user } : {}, ...s.workdir ? { workdir: s.workdir } : {} }));
+      if (!s.network) lines.push("# network: false (no network for this step: BuildKit RUN --network=none, buildah bud --network none)");
+      lines.push(runInstruction(s));
+    } else throw unsupported(v, i, s, "a directory step comes from a Dockerfile WORKDIR", "export the build file, not a Dockerfile");
+  }
+  lines.push(...await state.switchTo({ ...v.user ? { user: v.user } : {}, ...v.workdir ? { workdir: v.workdir } : {} }));
+  lines.push(...exportConfig(v));
+  return lines.join("\n");
+}
+async function exportDockerfile(variants, o) {
+  const files = [];
+  const starts = /* @__PURE__ */ new Map();
+  const stages = [];
+  for (const v of variants) stages.push(await exportStage(v, o, files, starts));
+  const header = [
+    `# Exported by oci-build from ${o.buildFile}. Build it with the build file's directory as the context:`,
+    `#   docker build -f Dockerfile .   or   buildah bud -f Dockerfile .`,
+    ...files.length ? [`# COPY reads the file: steps' contents from ${EXPORT_DIR}/ there (no heredocs: buildah 1.28 has none).`] : []
+  ];
+  return { text: `${[header.join("\n"), ...stages].join("\n\n")}
+`, files, stages: variants.map((v) => v.name) };
+}
+
+// src/export/command.ts
+var DOCKERFILE_USAGE = `  oci-build dockerfile --config FILE [--variant V] [--base [VARIANT=]REF]... [-o FILE]
+                  write a Dockerfile equivalent to the variant (its stages included) for docker build / buildah bud`;
+function parse2(args) {
+  return parseArgs2({
+    args,
+    strict: true,
+    options: {
+      config: { type: "string", short: "c", default: "oci-build.yml" },
+      variant: { type: "string", multiple: true, default: [] },
+      base: { type: "string", multiple: true, default: [] },
+      output: { type: "string", short: "o" },
+      help: { type: "boolean", short: "h", default: false }
+    }
+  });
+}
+function credentialsFromEnv2(env) {
+  if (!env.OCI_BUILD_REGISTRY || !env.OCI_BUILD_USERNAME || !env.OCI_BUILD_PASSWORD) return {};
+  return { [env.OCI_BUILD_REGISTRY]: { username: env.OCI_BUILD_USERNAME, password: env.OCI_BUILD_PASSWORD } };
+}
+async function dockerfileCommand(args, env, usage) {
+  let values;
+  try {
+    ({ values } = parse2(args));
+  } catch (e) {
+    process.stderr.write(`oci-build: ${e.message}
+
+${usage}
+`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${usage}
+`);
+    return 0;
+  }
+  const client = new RegistryClient({ credentials: credentialsFrom({ explicit: credentialsFromEnv2(env) }) });
+  try {
+    const p = await plan({
+      config: values.config,
+      variants: values.variant.flatMap((v) => v.split(",")).filter(Boolean),
+      push: false,
+      tags: [],
+      outputs: [],
+      credentials: {},
+      dockerConfig: false,
+      platforms: [],
+      gzipLevel: 1,
+      workDir: "",
+      env,
+      base: values.base
+    });
+    const baseConfig = async (ref) => {
+      const base = await resolveBase(client, ref, hostPlatform());
+      return { user: base.config.config?.User ?? "", workdir: base.config.config?.WorkingDir ?? "" };
+    };
+    const x = await exportDockerfile(p.variants, { buildFile: relative3(process.cwd(), p.buildFile.file) || p.buildFile.file, baseConfig });
+    const context = p.buildFile.context;
+    for (const f of x.files) {
+      const at = join2(context, f.path);
+      await mkdir(dirname(at), { recursive: true });
+      await writeFile(at, f.content, { mode: 420 });
+    }
+    if (values.output) await writeFile(resolve3(values.output), x.text);
+    else process.stdout.write(x.text);
+    if (x.files.length)
+      process.stderr.write(
+        `oci-build: wrote ${x.files.length} file(s) under ${join2(context, EXPORT_DIR)}/ for the file: steps (the Dockerfile's COPY reads them; keep them with the Dockerfile)
+`
+      );
+    const shipped = p.variants.filter((v) => !v.stage).map((v) => v.name);
+    process.stderr.write(
+      `oci-build: stages ${x.stages.join(", ")}; build in ${context}${shipped.length > 1 ? ` with --target ${shipped.join("|")} (default: the last)` : ""}
+`
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ExportError) {
+      process.stderr.write(`oci-build: ${err.message}
+`);
+      return 2;
+    }
+    process.stderr.write(`oci-build: error: ${err.message ?? err}
+`);
+    return 1;
+  } finally {
+    await client.close();
+  }
+}
+
 // src/cli.ts
 var USAGE = `oci-build: build OCI images for a matrix of variants without a Docker daemon
 
@@ -754,12 +1072,13 @@ Usage:
                   [--isolation runc|chroot] [--provenance true|false|mode=max] [--sbom true|false] [--verbose]
   oci-build plan  --config FILE [--variant V]... [--tag T]... [--explain [--json]]   --explain: cached or rebuilt, and why, per layer
   build and plan also take: [--target V] [--base [VARIANT=]REF]... [--rebuild-from VARIANT[:STEP]]
-  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--push] [CONTEXT]
+  oci-build build -f|--file Dockerfile [--build-arg K=V]... [--target STAGE] [-t REPO[:TAG]]... [--secret id=ID,src=FILE|env=VAR]... [--push] [CONTEXT]
                   build a Dockerfile's target stage (CONTEXT defaults to the Dockerfile's directory)
   oci-build build ... --push --distribute PARTIAL.json   one job of a distributed build (per platform or component)
   oci-build merge --config FILE --partial PARTIAL.json... [--tag T]... [--digest-map FILE]
                   assemble the indexes from the jobs' manifests, tag once, write the combined digest map
 ${PULL_USAGE}
+${DOCKERFILE_USAGE}
 
 Credentials come from ~/.docker/config.json (or $DOCKER_CONFIG), and from
 OCI_BUILD_REGISTRY, OCI_BUILD_USERNAME and OCI_BUILD_PASSWORD for one registry host.
@@ -808,6 +1127,7 @@ async function main(argv) {
     return command ? 0 : 2;
   }
   if (command === "pull") return await pullCommand(rest, process.env, USAGE);
+  if (command === "dockerfile") return await dockerfileCommand(rest, process.env, USAGE);
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(`${USAGE}
 `);
@@ -816,7 +1136,7 @@ async function main(argv) {
   let values;
   let positionals;
   try {
-    ({ values, positionals } = parseArgs2({
+    ({ values, positionals } = parseArgs3({
       args: rest,
       options: {
         config: { type: "string", short: "c", default: "oci-build.yml" },
@@ -844,7 +1164,8 @@ async function main(argv) {
         base: { type: "string", multiple: true, default: [] },
         "rebuild-from": { type: "string" },
         file: { type: "string", short: "f" },
-        "build-arg": { type: "string", multiple: true, default: [] }
+        "build-arg": { type: "string", multiple: true, default: [] },
+        secret: { type: "string", multiple: true, default: [] }
       },
       strict: true,
       allowPositionals: true
@@ -903,7 +1224,7 @@ ${USAGE}
         }
       })(),
       isolation,
-      workDir: values["cache-dir"] ?? join2(env.XDG_CACHE_HOME || join2(homedir2(), ".cache"), "oci-build"),
+      workDir: values["cache-dir"] ?? join3(env.XDG_CACHE_HOME || join3(homedir2(), ".cache"), "oci-build"),
       env,
       git: contextFromEnv(env, loadEventPayload(env)),
       ...values.distribute ? { distribute: { partialMap: values.distribute } } : {},
@@ -930,6 +1251,11 @@ ${USAGE}
       throw new UsageError(
         `unexpected argument "${positionals[values.file ? 1 : 0]}"${values.file ? "" : " (a build context needs -f Dockerfile)"}`
       );
+    try {
+      inputs.secrets = new Map((values.secret ?? []).map((spec) => parseSecretFlag(spec)));
+    } catch (e) {
+      throw new UsageError(e.message);
+    }
     if (values.file) {
       inputs.dockerfile = {
         file: values.file,
@@ -937,11 +1263,12 @@ ${USAGE}
         buildArgs: buildArgs(values["build-arg"] ?? []),
         ...values.target ? { target: values.target } : {},
         refs: inputs.tags,
+        secretIds: [...inputs.secrets.keys()],
         note: (m) => logger.info(m)
       };
       inputs.tags = [];
     }
-    workDir = resolve3(inputs.workDir);
+    workDir = resolve4(inputs.workDir);
     if (command === "merge") {
       const result2 = await runMerge({ ...inputs, push: true }, values.partial ?? [], logger);
       process.stdout.write(`${JSON.stringify(result2.digestMap, null, 2)}
@@ -961,8 +1288,8 @@ ${USAGE}
     if (command !== "build") throw new UsageError(`unknown command "${command}"`);
     const progress = progressFor(process.stderr, env);
     const result = await runPipeline(inputs, loggerThrough(progress, values.verbose ?? false), progress).finally(() => progress.stop());
-    const shown = values.verbose ? { digestMap: result.digestMap, layers: result.layers } : result.digestMap;
-    process.stdout.write(`${JSON.stringify(shown, null, 2)}
+    const shown2 = values.verbose ? { digestMap: result.digestMap, layers: result.layers, ...result.sbom ? { sbom: result.sbom } : {}, rootfs: result.rootfs } : result.digestMap;
+    process.stdout.write(`${JSON.stringify(shown2, null, 2)}
 `);
     return 0;
   } catch (err) {
