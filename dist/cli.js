@@ -11,5 +11,5 @@ if (major < 22) {
   );
   process.exitCode = 2;
 } else {
-  await import("./chunks/cli-2P37D22Z.js");
+  await import("./chunks/cli-DEHTV6OP.js");
 }

@@ -10,8 +10,8 @@ import {
   setOutput,
   setSecret,
   warning
-} from "./chunks/chunk-CI3DYC5G.js";
-import "./chunks/chunk-4UTCHKPP.js";
+} from "./chunks/chunk-OTVKK763.js";
+import "./chunks/chunk-PCYRYIDL.js";
 import {
   ConfigError,
   MergeError,
@@ -34,7 +34,7 @@ import {
   runMerge,
   runPipeline,
   secretsFromInputs
-} from "./chunks/chunk-W5TVO5VK.js";
+} from "./chunks/chunk-GSP5MEFM.js";
 import {
   __toESM
 } from "./chunks/chunk-Z3NNVBL6.js";
@@ -266,7 +266,7 @@ async function uploadDigestMapArtifact(file, name, retentionDays, deps) {
       );
     }
     try {
-      const { DefaultArtifactClient } = await import("./chunks/artifact-RGOI5QML.js");
+      const { DefaultArtifactClient } = await import("./chunks/artifact-TA7ETJKJ.js");
       client = new DefaultArtifactClient();
     } catch (e) {
       return skip(`@actions/artifact could not be loaded: ${e.message}`);
@@ -318,7 +318,7 @@ async function downloadPartials(pattern, dir, logger, client) {
   return files;
 }
 async function defaultClient() {
-  const { DefaultArtifactClient } = await import("./chunks/artifact-RGOI5QML.js");
+  const { DefaultArtifactClient } = await import("./chunks/artifact-TA7ETJKJ.js");
   return new DefaultArtifactClient();
 }
 
@@ -340,7 +340,7 @@ async function cacheKeys(configPath, variants, platforms, sha) {
   return { key: `${prefix}${scope}-${sha || Date.now()}`, restoreKeys: [`${prefix}${scope}-`, prefix] };
 }
 async function service() {
-  return await import("./chunks/cache-N5FBLWPZ.js");
+  return await import("./chunks/cache-HT2ERGQU.js");
 }
 async function restoreLayerCache(workDir, keys, logger, svc) {
   try {

@@ -4,7 +4,7 @@ import {
   __esm
 } from "./chunk-Z3NNVBL6.js";
 
-// ../wt-merge/node_modules/p-map/index.js
+// node_modules/p-map/index.js
 function pMap(iterable, mapper, options) {
   return mapConcurrently(iterable, mapper, options, false);
 }
@@ -440,7 +440,7 @@ function createPuller(iterator) {
 }
 var pMapSkip, pMapStop;
 var init_p_map = __esm({
-  "../wt-merge/node_modules/p-map/index.js"() {
+  "node_modules/p-map/index.js"() {
     pMapSkip = /* @__PURE__ */ Symbol("skip");
     pMapStop = /* @__PURE__ */ Symbol("stop");
   }

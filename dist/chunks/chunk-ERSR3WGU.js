@@ -2,16 +2,16 @@ import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
   RequestError
-} from "./chunk-XKI46IYZ.js";
+} from "./chunk-DCY7KIVY.js";
 import {
   __commonJS,
   __require,
   __toESM
 } from "./chunk-Z3NNVBL6.js";
 
-// ../wt-merge/node_modules/bottleneck/light.js
+// node_modules/bottleneck/light.js
 var require_light = __commonJS({
-  "../wt-merge/node_modules/bottleneck/light.js"(exports, module) {
+  "node_modules/bottleneck/light.js"(exports, module) {
     (function(global2, factory) {
       typeof exports === "object" && typeof module !== "undefined" ? module.exports = factory() : typeof define === "function" && define.amd ? define(factory) : global2.Bottleneck = factory();
     })(exports, (function() {
@@ -1328,9 +1328,9 @@ var require_light = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass/dist/commonjs/index.js
+// node_modules/minipass/dist/commonjs/index.js
 var require_commonjs = __commonJS({
-  "../wt-merge/node_modules/minipass/dist/commonjs/index.js"(exports) {
+  "node_modules/minipass/dist/commonjs/index.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -2224,9 +2224,9 @@ var require_commonjs = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/balanced-match/index.js
+// node_modules/glob/node_modules/balanced-match/index.js
 var require_balanced_match = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/balanced-match/index.js"(exports, module) {
+  "node_modules/glob/node_modules/balanced-match/index.js"(exports, module) {
     "use strict";
     module.exports = balanced;
     function balanced(a, b, str) {
@@ -2282,9 +2282,9 @@ var require_balanced_match = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/brace-expansion/index.js
+// node_modules/glob/node_modules/brace-expansion/index.js
 var require_brace_expansion = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/brace-expansion/index.js"(exports, module) {
+  "node_modules/glob/node_modules/brace-expansion/index.js"(exports, module) {
     var balanced = require_balanced_match();
     module.exports = expandTop;
     var escSlash = "\0SLASH" + Math.random().toFixed(16) + "\0";
@@ -2677,9 +2677,9 @@ var require_brace_expansion = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/assert-valid-pattern.js
+// node_modules/glob/node_modules/minimatch/dist/commonjs/assert-valid-pattern.js
 var require_assert_valid_pattern = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/assert-valid-pattern.js"(exports) {
+  "node_modules/glob/node_modules/minimatch/dist/commonjs/assert-valid-pattern.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.assertValidPattern = void 0;
@@ -2696,9 +2696,9 @@ var require_assert_valid_pattern = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/brace-expressions.js
+// node_modules/glob/node_modules/minimatch/dist/commonjs/brace-expressions.js
 var require_brace_expressions = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/brace-expressions.js"(exports) {
+  "node_modules/glob/node_modules/minimatch/dist/commonjs/brace-expressions.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.parseClass = void 0;
@@ -2813,9 +2813,9 @@ var require_brace_expressions = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/unescape.js
+// node_modules/glob/node_modules/minimatch/dist/commonjs/unescape.js
 var require_unescape = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/unescape.js"(exports) {
+  "node_modules/glob/node_modules/minimatch/dist/commonjs/unescape.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.unescape = void 0;
@@ -2826,9 +2826,9 @@ var require_unescape = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/ast.js
+// node_modules/glob/node_modules/minimatch/dist/commonjs/ast.js
 var require_ast = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/ast.js"(exports) {
+  "node_modules/glob/node_modules/minimatch/dist/commonjs/ast.js"(exports) {
     "use strict";
     var _a;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -3448,9 +3448,9 @@ var require_ast = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/escape.js
+// node_modules/glob/node_modules/minimatch/dist/commonjs/escape.js
 var require_escape = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/escape.js"(exports) {
+  "node_modules/glob/node_modules/minimatch/dist/commonjs/escape.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.escape = void 0;
@@ -3461,9 +3461,9 @@ var require_escape = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/index.js
+// node_modules/glob/node_modules/minimatch/dist/commonjs/index.js
 var require_commonjs2 = __commonJS({
-  "../wt-merge/node_modules/glob/node_modules/minimatch/dist/commonjs/index.js"(exports) {
+  "node_modules/glob/node_modules/minimatch/dist/commonjs/index.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -4283,9 +4283,9 @@ var require_commonjs2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lru-cache/dist/commonjs/index.js
+// node_modules/lru-cache/dist/commonjs/index.js
 var require_commonjs3 = __commonJS({
-  "../wt-merge/node_modules/lru-cache/dist/commonjs/index.js"(exports) {
+  "node_modules/lru-cache/dist/commonjs/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.LRUCache = void 0;
@@ -5659,9 +5659,9 @@ var require_commonjs3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/path-scurry/dist/commonjs/index.js
+// node_modules/path-scurry/dist/commonjs/index.js
 var require_commonjs4 = __commonJS({
-  "../wt-merge/node_modules/path-scurry/dist/commonjs/index.js"(exports) {
+  "node_modules/path-scurry/dist/commonjs/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -7433,9 +7433,9 @@ var require_commonjs4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/pattern.js
+// node_modules/glob/dist/commonjs/pattern.js
 var require_pattern = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/pattern.js"(exports) {
+  "node_modules/glob/dist/commonjs/pattern.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Pattern = void 0;
@@ -7607,9 +7607,9 @@ var require_pattern = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/ignore.js
+// node_modules/glob/dist/commonjs/ignore.js
 var require_ignore = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/ignore.js"(exports) {
+  "node_modules/glob/dist/commonjs/ignore.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Ignore = void 0;
@@ -7704,9 +7704,9 @@ var require_ignore = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/processor.js
+// node_modules/glob/dist/commonjs/processor.js
 var require_processor = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/processor.js"(exports) {
+  "node_modules/glob/dist/commonjs/processor.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Processor = exports.SubWalks = exports.MatchRecord = exports.HasWalkedCache = void 0;
@@ -7937,9 +7937,9 @@ var require_processor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/walker.js
+// node_modules/glob/dist/commonjs/walker.js
 var require_walker = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/walker.js"(exports) {
+  "node_modules/glob/dist/commonjs/walker.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.GlobStream = exports.GlobWalker = exports.GlobUtil = void 0;
@@ -8277,9 +8277,9 @@ var require_walker = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/glob.js
+// node_modules/glob/dist/commonjs/glob.js
 var require_glob = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/glob.js"(exports) {
+  "node_modules/glob/dist/commonjs/glob.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Glob = void 0;
@@ -8490,9 +8490,9 @@ var require_glob = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/has-magic.js
+// node_modules/glob/dist/commonjs/has-magic.js
 var require_has_magic = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/has-magic.js"(exports) {
+  "node_modules/glob/dist/commonjs/has-magic.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.hasMagic = void 0;
@@ -8511,9 +8511,9 @@ var require_has_magic = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/glob/dist/commonjs/index.js
+// node_modules/glob/dist/commonjs/index.js
 var require_commonjs5 = __commonJS({
-  "../wt-merge/node_modules/glob/dist/commonjs/index.js"(exports) {
+  "node_modules/glob/dist/commonjs/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.glob = exports.sync = exports.iterate = exports.iterateSync = exports.stream = exports.streamSync = exports.Ignore = exports.hasMagic = exports.Glob = exports.unescape = exports.escape = void 0;
@@ -8593,7 +8593,7 @@ var require_commonjs5 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@octokit/plugin-retry/dist-bundle/index.js
+// node_modules/@octokit/plugin-retry/dist-bundle/index.js
 var import_light = __toESM(require_light(), 1);
 var VERSION = "0.0.0-development";
 function isRequestError(error) {

@@ -3,8 +3,8 @@ const require = __ociCreateRequire(import.meta.url);
 import {
   context,
   getOctokit
-} from "./chunk-XKI46IYZ.js";
-import "./chunk-4UTCHKPP.js";
+} from "./chunk-DCY7KIVY.js";
+import "./chunk-PCYRYIDL.js";
 import "./chunk-Z3NNVBL6.js";
 export {
   context,

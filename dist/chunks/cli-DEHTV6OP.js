@@ -61,7 +61,7 @@ import {
   runStepKeyParts,
   stepEntries,
   stepKeyParts
-} from "./chunk-W5TVO5VK.js";
+} from "./chunk-GSP5MEFM.js";
 import "./chunk-Z3NNVBL6.js";
 
 // src/cli.ts

@@ -3,11 +3,11 @@ const require = __ociCreateRequire(import.meta.url);
 import {
   require_commonjs3 as require_commonjs,
   retry
-} from "./chunk-GUELHJGP.js";
+} from "./chunk-ERSR3WGU.js";
 import {
   defaults,
   getOctokit
-} from "./chunk-XKI46IYZ.js";
+} from "./chunk-DCY7KIVY.js";
 import {
   AbortError,
   AnonymousCredential,
@@ -46,8 +46,8 @@ import {
   structuredMessageDecodingBrowser,
   structuredMessageDecodingStream,
   structuredMessageEncoding
-} from "./chunk-76AXWUGY.js";
-import "./chunk-RRAGQJ3P.js";
+} from "./chunk-NDOFJOLU.js";
+import "./chunk-RTAMLJLY.js";
 import {
   BearerCredentialHandler,
   HttpClient,
@@ -57,8 +57,8 @@ import {
   info,
   setSecret,
   warning
-} from "./chunk-CI3DYC5G.js";
-import "./chunk-4UTCHKPP.js";
+} from "./chunk-OTVKK763.js";
+import "./chunk-PCYRYIDL.js";
 import {
   __commonJS,
   __export,
@@ -66,9 +66,9 @@ import {
   __toESM
 } from "./chunk-Z3NNVBL6.js";
 
-// ../wt-merge/node_modules/@actions/artifact/package.json
+// node_modules/@actions/artifact/package.json
 var require_package = __commonJS({
-  "../wt-merge/node_modules/@actions/artifact/package.json"(exports, module) {
+  "node_modules/@actions/artifact/package.json"(exports, module) {
     module.exports = {
       name: "@actions/artifact",
       version: "6.2.1",
@@ -148,25 +148,25 @@ var require_package = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/shared/package-version.cjs
+// node_modules/@actions/artifact/lib/internal/shared/package-version.cjs
 var require_package_version = __commonJS({
-  "../wt-merge/node_modules/@actions/artifact/lib/internal/shared/package-version.cjs"(exports, module) {
+  "node_modules/@actions/artifact/lib/internal/shared/package-version.cjs"(exports, module) {
     var packageJson = require_package();
     module.exports = { version: packageJson.version };
   }
 });
 
-// ../wt-merge/node_modules/readdir-glob/node_modules/minimatch/lib/path.js
+// node_modules/readdir-glob/node_modules/minimatch/lib/path.js
 var require_path = __commonJS({
-  "../wt-merge/node_modules/readdir-glob/node_modules/minimatch/lib/path.js"(exports, module) {
+  "node_modules/readdir-glob/node_modules/minimatch/lib/path.js"(exports, module) {
     var isWindows = typeof process === "object" && process && process.platform === "win32";
     module.exports = isWindows ? { sep: "\\" } : { sep: "/" };
   }
 });
 
-// ../wt-merge/node_modules/readdir-glob/node_modules/balanced-match/index.js
+// node_modules/readdir-glob/node_modules/balanced-match/index.js
 var require_balanced_match = __commonJS({
-  "../wt-merge/node_modules/readdir-glob/node_modules/balanced-match/index.js"(exports, module) {
+  "node_modules/readdir-glob/node_modules/balanced-match/index.js"(exports, module) {
     "use strict";
     module.exports = balanced;
     function balanced(a, b, str) {
@@ -222,9 +222,9 @@ var require_balanced_match = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readdir-glob/node_modules/brace-expansion/index.js
+// node_modules/readdir-glob/node_modules/brace-expansion/index.js
 var require_brace_expansion = __commonJS({
-  "../wt-merge/node_modules/readdir-glob/node_modules/brace-expansion/index.js"(exports, module) {
+  "node_modules/readdir-glob/node_modules/brace-expansion/index.js"(exports, module) {
     var balanced = require_balanced_match();
     module.exports = expandTop;
     var escSlash = "\0SLASH" + Math.random().toFixed(16) + "\0";
@@ -617,9 +617,9 @@ var require_brace_expansion = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readdir-glob/node_modules/minimatch/minimatch.js
+// node_modules/readdir-glob/node_modules/minimatch/minimatch.js
 var require_minimatch = __commonJS({
-  "../wt-merge/node_modules/readdir-glob/node_modules/minimatch/minimatch.js"(exports, module) {
+  "node_modules/readdir-glob/node_modules/minimatch/minimatch.js"(exports, module) {
     var minimatch = module.exports = (p, pattern, options = {}) => {
       assertValidPattern(pattern);
       if (!options.nocomment && pattern.charAt(0) === "#") {
@@ -1270,9 +1270,9 @@ var require_minimatch = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readdir-glob/index.js
+// node_modules/readdir-glob/index.js
 var require_readdir_glob = __commonJS({
-  "../wt-merge/node_modules/readdir-glob/index.js"(exports, module) {
+  "node_modules/readdir-glob/index.js"(exports, module) {
     module.exports = readdirGlob;
     var fs6 = __require("fs");
     var { EventEmitter: EventEmitter2 } = __require("events");
@@ -1492,9 +1492,9 @@ var require_readdir_glob = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/async/dist/async.js
+// node_modules/async/dist/async.js
 var require_async = __commonJS({
-  "../wt-merge/node_modules/async/dist/async.js"(exports, module) {
+  "node_modules/async/dist/async.js"(exports, module) {
     (function(global2, factory) {
       typeof exports === "object" && typeof module !== "undefined" ? factory(exports) : typeof define === "function" && define.amd ? define(["exports"], factory) : (global2 = typeof globalThis !== "undefined" ? globalThis : global2 || self, factory(global2.async = {}));
     })(exports, (function(exports2) {
@@ -3352,9 +3352,9 @@ var require_async = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/graceful-fs/polyfills.js
+// node_modules/graceful-fs/polyfills.js
 var require_polyfills = __commonJS({
-  "../wt-merge/node_modules/graceful-fs/polyfills.js"(exports, module) {
+  "node_modules/graceful-fs/polyfills.js"(exports, module) {
     var constants = __require("constants");
     var origCwd = process.cwd;
     var cwd = null;
@@ -3640,9 +3640,9 @@ var require_polyfills = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/graceful-fs/legacy-streams.js
+// node_modules/graceful-fs/legacy-streams.js
 var require_legacy_streams = __commonJS({
-  "../wt-merge/node_modules/graceful-fs/legacy-streams.js"(exports, module) {
+  "node_modules/graceful-fs/legacy-streams.js"(exports, module) {
     var Stream = __require("stream").Stream;
     module.exports = legacy;
     function legacy(fs6) {
@@ -3736,9 +3736,9 @@ var require_legacy_streams = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/graceful-fs/clone.js
+// node_modules/graceful-fs/clone.js
 var require_clone = __commonJS({
-  "../wt-merge/node_modules/graceful-fs/clone.js"(exports, module) {
+  "node_modules/graceful-fs/clone.js"(exports, module) {
     "use strict";
     module.exports = clone;
     var getPrototypeOf = Object.getPrototypeOf || function(obj) {
@@ -3759,9 +3759,9 @@ var require_clone = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/graceful-fs/graceful-fs.js
+// node_modules/graceful-fs/graceful-fs.js
 var require_graceful_fs = __commonJS({
-  "../wt-merge/node_modules/graceful-fs/graceful-fs.js"(exports, module) {
+  "node_modules/graceful-fs/graceful-fs.js"(exports, module) {
     var fs6 = __require("fs");
     var polyfills = require_polyfills();
     var legacy = require_legacy_streams();
@@ -4129,9 +4129,9 @@ var require_graceful_fs = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-stream/index.js
+// node_modules/is-stream/index.js
 var require_is_stream = __commonJS({
-  "../wt-merge/node_modules/is-stream/index.js"(exports, module) {
+  "node_modules/is-stream/index.js"(exports, module) {
     "use strict";
     var isStream = (stream4) => stream4 !== null && typeof stream4 === "object" && typeof stream4.pipe === "function";
     isStream.writable = (stream4) => isStream(stream4) && stream4.writable !== false && typeof stream4._write === "function" && typeof stream4._writableState === "object";
@@ -4142,9 +4142,9 @@ var require_is_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/process-nextick-args/index.js
+// node_modules/process-nextick-args/index.js
 var require_process_nextick_args = __commonJS({
-  "../wt-merge/node_modules/process-nextick-args/index.js"(exports, module) {
+  "node_modules/process-nextick-args/index.js"(exports, module) {
     "use strict";
     if (typeof process === "undefined" || !process.version || process.version.indexOf("v0.") === 0 || process.version.indexOf("v1.") === 0 && process.version.indexOf("v1.8.") !== 0) {
       module.exports = { nextTick };
@@ -4187,9 +4187,9 @@ var require_process_nextick_args = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/isarray/index.js
+// node_modules/lazystream/node_modules/isarray/index.js
 var require_isarray = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/isarray/index.js"(exports, module) {
+  "node_modules/lazystream/node_modules/isarray/index.js"(exports, module) {
     var toString3 = {}.toString;
     module.exports = Array.isArray || function(arr) {
       return toString3.call(arr) == "[object Array]";
@@ -4197,16 +4197,16 @@ var require_isarray = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/stream.js
+// node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/stream.js
 var require_stream = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/stream.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/stream.js"(exports, module) {
     module.exports = __require("stream");
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/safe-buffer/index.js
+// node_modules/lazystream/node_modules/safe-buffer/index.js
 var require_safe_buffer = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/safe-buffer/index.js"(exports, module) {
+  "node_modules/lazystream/node_modules/safe-buffer/index.js"(exports, module) {
     var buffer = __require("buffer");
     var Buffer3 = buffer.Buffer;
     function copyProps(src, dst) {
@@ -4261,9 +4261,9 @@ var require_safe_buffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/core-util-is/lib/util.js
+// node_modules/core-util-is/lib/util.js
 var require_util = __commonJS({
-  "../wt-merge/node_modules/core-util-is/lib/util.js"(exports) {
+  "node_modules/core-util-is/lib/util.js"(exports) {
     function isArray(arg) {
       if (Array.isArray) {
         return Array.isArray(arg);
@@ -4331,9 +4331,9 @@ var require_util = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/inherits/inherits_browser.js
+// node_modules/inherits/inherits_browser.js
 var require_inherits_browser = __commonJS({
-  "../wt-merge/node_modules/inherits/inherits_browser.js"(exports, module) {
+  "node_modules/inherits/inherits_browser.js"(exports, module) {
     if (typeof Object.create === "function") {
       module.exports = function inherits(ctor, superCtor) {
         if (superCtor) {
@@ -4363,9 +4363,9 @@ var require_inherits_browser = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/inherits/inherits.js
+// node_modules/inherits/inherits.js
 var require_inherits = __commonJS({
-  "../wt-merge/node_modules/inherits/inherits.js"(exports, module) {
+  "node_modules/inherits/inherits.js"(exports, module) {
     try {
       util2 = __require("util");
       if (typeof util2.inherits !== "function") throw "";
@@ -4377,9 +4377,9 @@ var require_inherits = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/BufferList.js
+// node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/BufferList.js
 var require_BufferList = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/BufferList.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/BufferList.js"(exports, module) {
     "use strict";
     function _classCallCheck(instance, Constructor) {
       if (!(instance instanceof Constructor)) {
@@ -4455,9 +4455,9 @@ var require_BufferList = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/destroy.js
+// node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/destroy.js
 var require_destroy = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/destroy.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/internal/streams/destroy.js"(exports, module) {
     "use strict";
     var pna = require_process_nextick_args();
     function destroy(err, cb) {
@@ -4524,16 +4524,16 @@ var require_destroy = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/util-deprecate/node.js
+// node_modules/util-deprecate/node.js
 var require_node = __commonJS({
-  "../wt-merge/node_modules/util-deprecate/node.js"(exports, module) {
+  "node_modules/util-deprecate/node.js"(exports, module) {
     module.exports = __require("util").deprecate;
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_writable.js
+// node_modules/lazystream/node_modules/readable-stream/lib/_stream_writable.js
 var require_stream_writable = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_writable.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/_stream_writable.js"(exports, module) {
     "use strict";
     var pna = require_process_nextick_args();
     module.exports = Writable;
@@ -4971,9 +4971,9 @@ var require_stream_writable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_duplex.js
+// node_modules/lazystream/node_modules/readable-stream/lib/_stream_duplex.js
 var require_stream_duplex = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_duplex.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/_stream_duplex.js"(exports, module) {
     "use strict";
     var pna = require_process_nextick_args();
     var objectKeys = Object.keys || function(obj) {
@@ -5048,9 +5048,9 @@ var require_stream_duplex = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/string_decoder/lib/string_decoder.js
+// node_modules/lazystream/node_modules/string_decoder/lib/string_decoder.js
 var require_string_decoder = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/string_decoder/lib/string_decoder.js"(exports) {
+  "node_modules/lazystream/node_modules/string_decoder/lib/string_decoder.js"(exports) {
     "use strict";
     var Buffer3 = require_safe_buffer().Buffer;
     var isEncoding = Buffer3.isEncoding || function(encoding) {
@@ -5286,9 +5286,9 @@ var require_string_decoder = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js
+// node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js
 var require_stream_readable = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/_stream_readable.js"(exports, module) {
     "use strict";
     var pna = require_process_nextick_args();
     module.exports = Readable3;
@@ -5972,9 +5972,9 @@ var require_stream_readable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js
+// node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js
 var require_stream_transform = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
     "use strict";
     module.exports = Transform2;
     var Duplex = require_stream_duplex();
@@ -6072,9 +6072,9 @@ var require_stream_transform = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js
+// node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js
 var require_stream_passthrough = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
     module.exports = PassThrough3;
     var Transform2 = require_stream_transform();
@@ -6091,9 +6091,9 @@ var require_stream_passthrough = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/readable.js
+// node_modules/lazystream/node_modules/readable-stream/readable.js
 var require_readable = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/readable.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/readable.js"(exports, module) {
     var Stream = __require("stream");
     if (process.env.READABLE_STREAM === "disable" && Stream) {
       module.exports = Stream;
@@ -6116,16 +6116,16 @@ var require_readable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lazystream/node_modules/readable-stream/passthrough.js
+// node_modules/lazystream/node_modules/readable-stream/passthrough.js
 var require_passthrough = __commonJS({
-  "../wt-merge/node_modules/lazystream/node_modules/readable-stream/passthrough.js"(exports, module) {
+  "node_modules/lazystream/node_modules/readable-stream/passthrough.js"(exports, module) {
     module.exports = require_readable().PassThrough;
   }
 });
 
-// ../wt-merge/node_modules/lazystream/lib/lazystream.js
+// node_modules/lazystream/lib/lazystream.js
 var require_lazystream = __commonJS({
-  "../wt-merge/node_modules/lazystream/lib/lazystream.js"(exports, module) {
+  "node_modules/lazystream/lib/lazystream.js"(exports, module) {
     var util2 = __require("util");
     var PassThrough3 = require_passthrough();
     module.exports = {
@@ -6168,9 +6168,9 @@ var require_lazystream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/normalize-path/index.js
+// node_modules/normalize-path/index.js
 var require_normalize_path = __commonJS({
-  "../wt-merge/node_modules/normalize-path/index.js"(exports, module) {
+  "node_modules/normalize-path/index.js"(exports, module) {
     module.exports = function(path4, stripTrailing) {
       if (typeof path4 !== "string") {
         throw new TypeError("expected path to be a string");
@@ -6195,9 +6195,9 @@ var require_normalize_path = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/identity.js
+// node_modules/lodash/identity.js
 var require_identity = __commonJS({
-  "../wt-merge/node_modules/lodash/identity.js"(exports, module) {
+  "node_modules/lodash/identity.js"(exports, module) {
     function identity(value) {
       return value;
     }
@@ -6205,9 +6205,9 @@ var require_identity = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_apply.js
+// node_modules/lodash/_apply.js
 var require_apply = __commonJS({
-  "../wt-merge/node_modules/lodash/_apply.js"(exports, module) {
+  "node_modules/lodash/_apply.js"(exports, module) {
     function apply(func, thisArg, args) {
       switch (args.length) {
         case 0:
@@ -6225,9 +6225,9 @@ var require_apply = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_overRest.js
+// node_modules/lodash/_overRest.js
 var require_overRest = __commonJS({
-  "../wt-merge/node_modules/lodash/_overRest.js"(exports, module) {
+  "node_modules/lodash/_overRest.js"(exports, module) {
     var apply = require_apply();
     var nativeMax = Math.max;
     function overRest(func, start, transform) {
@@ -6250,9 +6250,9 @@ var require_overRest = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/constant.js
+// node_modules/lodash/constant.js
 var require_constant = __commonJS({
-  "../wt-merge/node_modules/lodash/constant.js"(exports, module) {
+  "node_modules/lodash/constant.js"(exports, module) {
     function constant(value) {
       return function() {
         return value;
@@ -6262,17 +6262,17 @@ var require_constant = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_freeGlobal.js
+// node_modules/lodash/_freeGlobal.js
 var require_freeGlobal = __commonJS({
-  "../wt-merge/node_modules/lodash/_freeGlobal.js"(exports, module) {
+  "node_modules/lodash/_freeGlobal.js"(exports, module) {
     var freeGlobal = typeof global == "object" && global && global.Object === Object && global;
     module.exports = freeGlobal;
   }
 });
 
-// ../wt-merge/node_modules/lodash/_root.js
+// node_modules/lodash/_root.js
 var require_root = __commonJS({
-  "../wt-merge/node_modules/lodash/_root.js"(exports, module) {
+  "node_modules/lodash/_root.js"(exports, module) {
     var freeGlobal = require_freeGlobal();
     var freeSelf = typeof self == "object" && self && self.Object === Object && self;
     var root = freeGlobal || freeSelf || Function("return this")();
@@ -6280,18 +6280,18 @@ var require_root = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_Symbol.js
+// node_modules/lodash/_Symbol.js
 var require_Symbol = __commonJS({
-  "../wt-merge/node_modules/lodash/_Symbol.js"(exports, module) {
+  "node_modules/lodash/_Symbol.js"(exports, module) {
     var root = require_root();
     var Symbol2 = root.Symbol;
     module.exports = Symbol2;
   }
 });
 
-// ../wt-merge/node_modules/lodash/_getRawTag.js
+// node_modules/lodash/_getRawTag.js
 var require_getRawTag = __commonJS({
-  "../wt-merge/node_modules/lodash/_getRawTag.js"(exports, module) {
+  "node_modules/lodash/_getRawTag.js"(exports, module) {
     var Symbol2 = require_Symbol();
     var objectProto = Object.prototype;
     var hasOwnProperty = objectProto.hasOwnProperty;
@@ -6318,9 +6318,9 @@ var require_getRawTag = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_objectToString.js
+// node_modules/lodash/_objectToString.js
 var require_objectToString = __commonJS({
-  "../wt-merge/node_modules/lodash/_objectToString.js"(exports, module) {
+  "node_modules/lodash/_objectToString.js"(exports, module) {
     var objectProto = Object.prototype;
     var nativeObjectToString = objectProto.toString;
     function objectToString(value) {
@@ -6330,9 +6330,9 @@ var require_objectToString = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseGetTag.js
+// node_modules/lodash/_baseGetTag.js
 var require_baseGetTag = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseGetTag.js"(exports, module) {
+  "node_modules/lodash/_baseGetTag.js"(exports, module) {
     var Symbol2 = require_Symbol();
     var getRawTag = require_getRawTag();
     var objectToString = require_objectToString();
@@ -6349,9 +6349,9 @@ var require_baseGetTag = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isObject.js
+// node_modules/lodash/isObject.js
 var require_isObject = __commonJS({
-  "../wt-merge/node_modules/lodash/isObject.js"(exports, module) {
+  "node_modules/lodash/isObject.js"(exports, module) {
     function isObject(value) {
       var type = typeof value;
       return value != null && (type == "object" || type == "function");
@@ -6360,9 +6360,9 @@ var require_isObject = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isFunction.js
+// node_modules/lodash/isFunction.js
 var require_isFunction = __commonJS({
-  "../wt-merge/node_modules/lodash/isFunction.js"(exports, module) {
+  "node_modules/lodash/isFunction.js"(exports, module) {
     var baseGetTag = require_baseGetTag();
     var isObject = require_isObject();
     var asyncTag = "[object AsyncFunction]";
@@ -6380,18 +6380,18 @@ var require_isFunction = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_coreJsData.js
+// node_modules/lodash/_coreJsData.js
 var require_coreJsData = __commonJS({
-  "../wt-merge/node_modules/lodash/_coreJsData.js"(exports, module) {
+  "node_modules/lodash/_coreJsData.js"(exports, module) {
     var root = require_root();
     var coreJsData = root["__core-js_shared__"];
     module.exports = coreJsData;
   }
 });
 
-// ../wt-merge/node_modules/lodash/_isMasked.js
+// node_modules/lodash/_isMasked.js
 var require_isMasked = __commonJS({
-  "../wt-merge/node_modules/lodash/_isMasked.js"(exports, module) {
+  "node_modules/lodash/_isMasked.js"(exports, module) {
     var coreJsData = require_coreJsData();
     var maskSrcKey = (function() {
       var uid = /[^.]+$/.exec(coreJsData && coreJsData.keys && coreJsData.keys.IE_PROTO || "");
@@ -6404,9 +6404,9 @@ var require_isMasked = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_toSource.js
+// node_modules/lodash/_toSource.js
 var require_toSource = __commonJS({
-  "../wt-merge/node_modules/lodash/_toSource.js"(exports, module) {
+  "node_modules/lodash/_toSource.js"(exports, module) {
     var funcProto = Function.prototype;
     var funcToString = funcProto.toString;
     function toSource(func) {
@@ -6426,9 +6426,9 @@ var require_toSource = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseIsNative.js
+// node_modules/lodash/_baseIsNative.js
 var require_baseIsNative = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseIsNative.js"(exports, module) {
+  "node_modules/lodash/_baseIsNative.js"(exports, module) {
     var isFunction = require_isFunction();
     var isMasked = require_isMasked();
     var isObject = require_isObject();
@@ -6453,9 +6453,9 @@ var require_baseIsNative = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_getValue.js
+// node_modules/lodash/_getValue.js
 var require_getValue = __commonJS({
-  "../wt-merge/node_modules/lodash/_getValue.js"(exports, module) {
+  "node_modules/lodash/_getValue.js"(exports, module) {
     function getValue(object, key) {
       return object == null ? void 0 : object[key];
     }
@@ -6463,9 +6463,9 @@ var require_getValue = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_getNative.js
+// node_modules/lodash/_getNative.js
 var require_getNative = __commonJS({
-  "../wt-merge/node_modules/lodash/_getNative.js"(exports, module) {
+  "node_modules/lodash/_getNative.js"(exports, module) {
     var baseIsNative = require_baseIsNative();
     var getValue = require_getValue();
     function getNative(object, key) {
@@ -6476,9 +6476,9 @@ var require_getNative = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_defineProperty.js
+// node_modules/lodash/_defineProperty.js
 var require_defineProperty = __commonJS({
-  "../wt-merge/node_modules/lodash/_defineProperty.js"(exports, module) {
+  "node_modules/lodash/_defineProperty.js"(exports, module) {
     var getNative = require_getNative();
     var defineProperty = (function() {
       try {
@@ -6492,9 +6492,9 @@ var require_defineProperty = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseSetToString.js
+// node_modules/lodash/_baseSetToString.js
 var require_baseSetToString = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseSetToString.js"(exports, module) {
+  "node_modules/lodash/_baseSetToString.js"(exports, module) {
     var constant = require_constant();
     var defineProperty = require_defineProperty();
     var identity = require_identity();
@@ -6510,9 +6510,9 @@ var require_baseSetToString = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_shortOut.js
+// node_modules/lodash/_shortOut.js
 var require_shortOut = __commonJS({
-  "../wt-merge/node_modules/lodash/_shortOut.js"(exports, module) {
+  "node_modules/lodash/_shortOut.js"(exports, module) {
     var HOT_COUNT = 800;
     var HOT_SPAN = 16;
     var nativeNow = Date.now;
@@ -6535,9 +6535,9 @@ var require_shortOut = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_setToString.js
+// node_modules/lodash/_setToString.js
 var require_setToString = __commonJS({
-  "../wt-merge/node_modules/lodash/_setToString.js"(exports, module) {
+  "node_modules/lodash/_setToString.js"(exports, module) {
     var baseSetToString = require_baseSetToString();
     var shortOut = require_shortOut();
     var setToString = shortOut(baseSetToString);
@@ -6545,9 +6545,9 @@ var require_setToString = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseRest.js
+// node_modules/lodash/_baseRest.js
 var require_baseRest = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseRest.js"(exports, module) {
+  "node_modules/lodash/_baseRest.js"(exports, module) {
     var identity = require_identity();
     var overRest = require_overRest();
     var setToString = require_setToString();
@@ -6558,9 +6558,9 @@ var require_baseRest = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/eq.js
+// node_modules/lodash/eq.js
 var require_eq = __commonJS({
-  "../wt-merge/node_modules/lodash/eq.js"(exports, module) {
+  "node_modules/lodash/eq.js"(exports, module) {
     function eq(value, other) {
       return value === other || value !== value && other !== other;
     }
@@ -6568,9 +6568,9 @@ var require_eq = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isLength.js
+// node_modules/lodash/isLength.js
 var require_isLength = __commonJS({
-  "../wt-merge/node_modules/lodash/isLength.js"(exports, module) {
+  "node_modules/lodash/isLength.js"(exports, module) {
     var MAX_SAFE_INTEGER = 9007199254740991;
     function isLength(value) {
       return typeof value == "number" && value > -1 && value % 1 == 0 && value <= MAX_SAFE_INTEGER;
@@ -6579,9 +6579,9 @@ var require_isLength = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isArrayLike.js
+// node_modules/lodash/isArrayLike.js
 var require_isArrayLike = __commonJS({
-  "../wt-merge/node_modules/lodash/isArrayLike.js"(exports, module) {
+  "node_modules/lodash/isArrayLike.js"(exports, module) {
     var isFunction = require_isFunction();
     var isLength = require_isLength();
     function isArrayLike(value) {
@@ -6591,9 +6591,9 @@ var require_isArrayLike = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_isIndex.js
+// node_modules/lodash/_isIndex.js
 var require_isIndex = __commonJS({
-  "../wt-merge/node_modules/lodash/_isIndex.js"(exports, module) {
+  "node_modules/lodash/_isIndex.js"(exports, module) {
     var MAX_SAFE_INTEGER = 9007199254740991;
     var reIsUint = /^(?:0|[1-9]\d*)$/;
     function isIndex(value, length) {
@@ -6605,9 +6605,9 @@ var require_isIndex = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_isIterateeCall.js
+// node_modules/lodash/_isIterateeCall.js
 var require_isIterateeCall = __commonJS({
-  "../wt-merge/node_modules/lodash/_isIterateeCall.js"(exports, module) {
+  "node_modules/lodash/_isIterateeCall.js"(exports, module) {
     var eq = require_eq();
     var isArrayLike = require_isArrayLike();
     var isIndex = require_isIndex();
@@ -6626,9 +6626,9 @@ var require_isIterateeCall = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseTimes.js
+// node_modules/lodash/_baseTimes.js
 var require_baseTimes = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseTimes.js"(exports, module) {
+  "node_modules/lodash/_baseTimes.js"(exports, module) {
     function baseTimes(n, iteratee) {
       var index = -1, result = Array(n);
       while (++index < n) {
@@ -6640,9 +6640,9 @@ var require_baseTimes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isObjectLike.js
+// node_modules/lodash/isObjectLike.js
 var require_isObjectLike = __commonJS({
-  "../wt-merge/node_modules/lodash/isObjectLike.js"(exports, module) {
+  "node_modules/lodash/isObjectLike.js"(exports, module) {
     function isObjectLike(value) {
       return value != null && typeof value == "object";
     }
@@ -6650,9 +6650,9 @@ var require_isObjectLike = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseIsArguments.js
+// node_modules/lodash/_baseIsArguments.js
 var require_baseIsArguments = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseIsArguments.js"(exports, module) {
+  "node_modules/lodash/_baseIsArguments.js"(exports, module) {
     var baseGetTag = require_baseGetTag();
     var isObjectLike = require_isObjectLike();
     var argsTag = "[object Arguments]";
@@ -6663,9 +6663,9 @@ var require_baseIsArguments = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isArguments.js
+// node_modules/lodash/isArguments.js
 var require_isArguments = __commonJS({
-  "../wt-merge/node_modules/lodash/isArguments.js"(exports, module) {
+  "node_modules/lodash/isArguments.js"(exports, module) {
     var baseIsArguments = require_baseIsArguments();
     var isObjectLike = require_isObjectLike();
     var objectProto = Object.prototype;
@@ -6680,17 +6680,17 @@ var require_isArguments = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isArray.js
+// node_modules/lodash/isArray.js
 var require_isArray = __commonJS({
-  "../wt-merge/node_modules/lodash/isArray.js"(exports, module) {
+  "node_modules/lodash/isArray.js"(exports, module) {
     var isArray = Array.isArray;
     module.exports = isArray;
   }
 });
 
-// ../wt-merge/node_modules/lodash/stubFalse.js
+// node_modules/lodash/stubFalse.js
 var require_stubFalse = __commonJS({
-  "../wt-merge/node_modules/lodash/stubFalse.js"(exports, module) {
+  "node_modules/lodash/stubFalse.js"(exports, module) {
     function stubFalse() {
       return false;
     }
@@ -6698,9 +6698,9 @@ var require_stubFalse = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isBuffer.js
+// node_modules/lodash/isBuffer.js
 var require_isBuffer = __commonJS({
-  "../wt-merge/node_modules/lodash/isBuffer.js"(exports, module) {
+  "node_modules/lodash/isBuffer.js"(exports, module) {
     var root = require_root();
     var stubFalse = require_stubFalse();
     var freeExports = typeof exports == "object" && exports && !exports.nodeType && exports;
@@ -6713,9 +6713,9 @@ var require_isBuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseIsTypedArray.js
+// node_modules/lodash/_baseIsTypedArray.js
 var require_baseIsTypedArray = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseIsTypedArray.js"(exports, module) {
+  "node_modules/lodash/_baseIsTypedArray.js"(exports, module) {
     var baseGetTag = require_baseGetTag();
     var isLength = require_isLength();
     var isObjectLike = require_isObjectLike();
@@ -6753,9 +6753,9 @@ var require_baseIsTypedArray = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseUnary.js
+// node_modules/lodash/_baseUnary.js
 var require_baseUnary = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseUnary.js"(exports, module) {
+  "node_modules/lodash/_baseUnary.js"(exports, module) {
     function baseUnary(func) {
       return function(value) {
         return func(value);
@@ -6765,9 +6765,9 @@ var require_baseUnary = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_nodeUtil.js
+// node_modules/lodash/_nodeUtil.js
 var require_nodeUtil = __commonJS({
-  "../wt-merge/node_modules/lodash/_nodeUtil.js"(exports, module) {
+  "node_modules/lodash/_nodeUtil.js"(exports, module) {
     var freeGlobal = require_freeGlobal();
     var freeExports = typeof exports == "object" && exports && !exports.nodeType && exports;
     var freeModule = freeExports && typeof module == "object" && module && !module.nodeType && module;
@@ -6787,9 +6787,9 @@ var require_nodeUtil = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isTypedArray.js
+// node_modules/lodash/isTypedArray.js
 var require_isTypedArray = __commonJS({
-  "../wt-merge/node_modules/lodash/isTypedArray.js"(exports, module) {
+  "node_modules/lodash/isTypedArray.js"(exports, module) {
     var baseIsTypedArray = require_baseIsTypedArray();
     var baseUnary = require_baseUnary();
     var nodeUtil = require_nodeUtil();
@@ -6799,9 +6799,9 @@ var require_isTypedArray = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_arrayLikeKeys.js
+// node_modules/lodash/_arrayLikeKeys.js
 var require_arrayLikeKeys = __commonJS({
-  "../wt-merge/node_modules/lodash/_arrayLikeKeys.js"(exports, module) {
+  "node_modules/lodash/_arrayLikeKeys.js"(exports, module) {
     var baseTimes = require_baseTimes();
     var isArguments = require_isArguments();
     var isArray = require_isArray();
@@ -6827,9 +6827,9 @@ var require_arrayLikeKeys = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_isPrototype.js
+// node_modules/lodash/_isPrototype.js
 var require_isPrototype = __commonJS({
-  "../wt-merge/node_modules/lodash/_isPrototype.js"(exports, module) {
+  "node_modules/lodash/_isPrototype.js"(exports, module) {
     var objectProto = Object.prototype;
     function isPrototype(value) {
       var Ctor = value && value.constructor, proto = typeof Ctor == "function" && Ctor.prototype || objectProto;
@@ -6839,9 +6839,9 @@ var require_isPrototype = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_nativeKeysIn.js
+// node_modules/lodash/_nativeKeysIn.js
 var require_nativeKeysIn = __commonJS({
-  "../wt-merge/node_modules/lodash/_nativeKeysIn.js"(exports, module) {
+  "node_modules/lodash/_nativeKeysIn.js"(exports, module) {
     function nativeKeysIn(object) {
       var result = [];
       if (object != null) {
@@ -6855,9 +6855,9 @@ var require_nativeKeysIn = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseKeysIn.js
+// node_modules/lodash/_baseKeysIn.js
 var require_baseKeysIn = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseKeysIn.js"(exports, module) {
+  "node_modules/lodash/_baseKeysIn.js"(exports, module) {
     var isObject = require_isObject();
     var isPrototype = require_isPrototype();
     var nativeKeysIn = require_nativeKeysIn();
@@ -6879,9 +6879,9 @@ var require_baseKeysIn = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/keysIn.js
+// node_modules/lodash/keysIn.js
 var require_keysIn = __commonJS({
-  "../wt-merge/node_modules/lodash/keysIn.js"(exports, module) {
+  "node_modules/lodash/keysIn.js"(exports, module) {
     var arrayLikeKeys = require_arrayLikeKeys();
     var baseKeysIn = require_baseKeysIn();
     var isArrayLike = require_isArrayLike();
@@ -6892,9 +6892,9 @@ var require_keysIn = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/defaults.js
+// node_modules/lodash/defaults.js
 var require_defaults = __commonJS({
-  "../wt-merge/node_modules/lodash/defaults.js"(exports, module) {
+  "node_modules/lodash/defaults.js"(exports, module) {
     var baseRest = require_baseRest();
     var eq = require_eq();
     var isIterateeCall = require_isIterateeCall();
@@ -6928,9 +6928,9 @@ var require_defaults = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/ours/primordials.js
+// node_modules/readable-stream/lib/ours/primordials.js
 var require_primordials = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/ours/primordials.js"(exports, module) {
+  "node_modules/readable-stream/lib/ours/primordials.js"(exports, module) {
     "use strict";
     var AggregateError2 = class extends Error {
       constructor(errors) {
@@ -7049,9 +7049,9 @@ var require_primordials = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/ours/util/inspect.js
+// node_modules/readable-stream/lib/ours/util/inspect.js
 var require_inspect = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/ours/util/inspect.js"(exports, module) {
+  "node_modules/readable-stream/lib/ours/util/inspect.js"(exports, module) {
     "use strict";
     module.exports = {
       format(format, ...args) {
@@ -7100,9 +7100,9 @@ var require_inspect = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/ours/errors.js
+// node_modules/readable-stream/lib/ours/errors.js
 var require_errors = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/ours/errors.js"(exports, module) {
+  "node_modules/readable-stream/lib/ours/errors.js"(exports, module) {
     "use strict";
     var { format, inspect } = require_inspect();
     var { AggregateError: CustomAggregateError } = require_primordials();
@@ -7418,9 +7418,9 @@ var require_errors = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/event-target-shim/dist/event-target-shim.js
+// node_modules/event-target-shim/dist/event-target-shim.js
 var require_event_target_shim = __commonJS({
-  "../wt-merge/node_modules/event-target-shim/dist/event-target-shim.js"(exports, module) {
+  "node_modules/event-target-shim/dist/event-target-shim.js"(exports, module) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var privateData = /* @__PURE__ */ new WeakMap();
@@ -7990,9 +7990,9 @@ var require_event_target_shim = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/abort-controller/dist/abort-controller.js
+// node_modules/abort-controller/dist/abort-controller.js
 var require_abort_controller = __commonJS({
-  "../wt-merge/node_modules/abort-controller/dist/abort-controller.js"(exports, module) {
+  "node_modules/abort-controller/dist/abort-controller.js"(exports, module) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var eventTargetShim = require_event_target_shim();
@@ -8086,9 +8086,9 @@ var require_abort_controller = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/ours/util.js
+// node_modules/readable-stream/lib/ours/util.js
 var require_util2 = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/ours/util.js"(exports, module) {
+  "node_modules/readable-stream/lib/ours/util.js"(exports, module) {
     "use strict";
     var bufferModule = __require("buffer");
     var { format, inspect } = require_inspect();
@@ -8225,9 +8225,9 @@ var require_util2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/validators.js
+// node_modules/readable-stream/lib/internal/validators.js
 var require_validators = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/validators.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/validators.js"(exports, module) {
     "use strict";
     var {
       ArrayIsArray,
@@ -8489,16 +8489,16 @@ var require_validators = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/process/index.js
+// node_modules/process/index.js
 var require_process = __commonJS({
-  "../wt-merge/node_modules/process/index.js"(exports, module) {
+  "node_modules/process/index.js"(exports, module) {
     module.exports = global.process;
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/shims/process.js
+// node_modules/readable-stream/lib/internal/shims/process.js
 var require_process2 = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/shims/process.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/shims/process.js"(exports, module) {
     "use strict";
     var process2 = ((base, esmKey, keys, isValid) => {
       if (esmKey in base && base[esmKey] === true) {
@@ -8519,9 +8519,9 @@ var require_process2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/utils.js
+// node_modules/readable-stream/lib/internal/streams/utils.js
 var require_utils = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/utils.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/utils.js"(exports, module) {
     "use strict";
     var { SymbolAsyncIterator, SymbolIterator, SymbolFor } = require_primordials();
     var kIsDestroyed = SymbolFor("nodejs.stream.destroyed");
@@ -8728,9 +8728,9 @@ var require_utils = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/end-of-stream.js
+// node_modules/readable-stream/lib/internal/streams/end-of-stream.js
 var require_end_of_stream = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/end-of-stream.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/end-of-stream.js"(exports, module) {
     "use strict";
     var process2 = require_process2();
     var { AbortError: AbortError2, codes } = require_errors();
@@ -8980,9 +8980,9 @@ var require_end_of_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/destroy.js
+// node_modules/readable-stream/lib/internal/streams/destroy.js
 var require_destroy2 = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/destroy.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/destroy.js"(exports, module) {
     "use strict";
     var process2 = require_process2();
     var {
@@ -9245,9 +9245,9 @@ var require_destroy2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/legacy.js
+// node_modules/readable-stream/lib/internal/streams/legacy.js
 var require_legacy = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/legacy.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/legacy.js"(exports, module) {
     "use strict";
     var { ArrayIsArray, ObjectSetPrototypeOf } = require_primordials();
     var { EventEmitter: EE } = __require("events");
@@ -9324,9 +9324,9 @@ var require_legacy = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/add-abort-signal.js
+// node_modules/readable-stream/lib/internal/streams/add-abort-signal.js
 var require_add_abort_signal = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/add-abort-signal.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/add-abort-signal.js"(exports, module) {
     "use strict";
     var { SymbolDispose } = require_primordials();
     var { AbortError: AbortError2, codes } = require_errors();
@@ -9375,9 +9375,9 @@ var require_add_abort_signal = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/buffer_list.js
+// node_modules/readable-stream/lib/internal/streams/buffer_list.js
 var require_buffer_list = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/buffer_list.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/buffer_list.js"(exports, module) {
     "use strict";
     var { StringPrototypeSlice, SymbolIterator, TypedArrayPrototypeSet, Uint8Array: Uint8Array2 } = require_primordials();
     var { Buffer: Buffer3 } = __require("buffer");
@@ -9530,9 +9530,9 @@ var require_buffer_list = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/state.js
+// node_modules/readable-stream/lib/internal/streams/state.js
 var require_state = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/state.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/state.js"(exports, module) {
     "use strict";
     var { MathFloor, NumberIsInteger } = require_primordials();
     var { validateInteger } = require_validators();
@@ -9572,9 +9572,9 @@ var require_state = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/safe-buffer/index.js
+// node_modules/safe-buffer/index.js
 var require_safe_buffer2 = __commonJS({
-  "../wt-merge/node_modules/safe-buffer/index.js"(exports, module) {
+  "node_modules/safe-buffer/index.js"(exports, module) {
     var buffer = __require("buffer");
     var Buffer3 = buffer.Buffer;
     function copyProps(src, dst) {
@@ -9630,9 +9630,9 @@ var require_safe_buffer2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/string_decoder/lib/string_decoder.js
+// node_modules/string_decoder/lib/string_decoder.js
 var require_string_decoder2 = __commonJS({
-  "../wt-merge/node_modules/string_decoder/lib/string_decoder.js"(exports) {
+  "node_modules/string_decoder/lib/string_decoder.js"(exports) {
     "use strict";
     var Buffer3 = require_safe_buffer2().Buffer;
     var isEncoding = Buffer3.isEncoding || function(encoding) {
@@ -9868,9 +9868,9 @@ var require_string_decoder2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/from.js
+// node_modules/readable-stream/lib/internal/streams/from.js
 var require_from = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/from.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/from.js"(exports, module) {
     "use strict";
     var process2 = require_process2();
     var { PromisePrototypeThen, SymbolAsyncIterator, SymbolIterator } = require_primordials();
@@ -9963,9 +9963,9 @@ var require_from = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/readable.js
+// node_modules/readable-stream/lib/internal/streams/readable.js
 var require_readable2 = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/readable.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/readable.js"(exports, module) {
     "use strict";
     var process2 = require_process2();
     var {
@@ -10929,9 +10929,9 @@ var require_readable2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/writable.js
+// node_modules/readable-stream/lib/internal/streams/writable.js
 var require_writable = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/writable.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/writable.js"(exports, module) {
     "use strict";
     var process2 = require_process2();
     var {
@@ -11550,9 +11550,9 @@ var require_writable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/duplexify.js
+// node_modules/readable-stream/lib/internal/streams/duplexify.js
 var require_duplexify = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/duplexify.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/duplexify.js"(exports, module) {
     var process2 = require_process2();
     var bufferModule = __require("buffer");
     var {
@@ -11897,9 +11897,9 @@ var require_duplexify = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/duplex.js
+// node_modules/readable-stream/lib/internal/streams/duplex.js
 var require_duplex = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/duplex.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/duplex.js"(exports, module) {
     "use strict";
     var {
       ObjectDefineProperties,
@@ -12014,9 +12014,9 @@ var require_duplex = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/transform.js
+// node_modules/readable-stream/lib/internal/streams/transform.js
 var require_transform = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/transform.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/transform.js"(exports, module) {
     "use strict";
     var { ObjectSetPrototypeOf, Symbol: Symbol2 } = require_primordials();
     module.exports = Transform2;
@@ -12116,9 +12116,9 @@ var require_transform = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/passthrough.js
+// node_modules/readable-stream/lib/internal/streams/passthrough.js
 var require_passthrough2 = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/passthrough.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/passthrough.js"(exports, module) {
     "use strict";
     var { ObjectSetPrototypeOf } = require_primordials();
     module.exports = PassThrough3;
@@ -12135,9 +12135,9 @@ var require_passthrough2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/pipeline.js
+// node_modules/readable-stream/lib/internal/streams/pipeline.js
 var require_pipeline = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/pipeline.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/pipeline.js"(exports, module) {
     var process2 = require_process2();
     var { ArrayIsArray, Promise: Promise2, SymbolAsyncIterator, SymbolDispose } = require_primordials();
     var eos = require_end_of_stream();
@@ -12563,9 +12563,9 @@ var require_pipeline = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/compose.js
+// node_modules/readable-stream/lib/internal/streams/compose.js
 var require_compose = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/compose.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/compose.js"(exports, module) {
     "use strict";
     var { pipeline } = require_pipeline();
     var Duplex = require_duplex();
@@ -12756,9 +12756,9 @@ var require_compose = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/internal/streams/operators.js
+// node_modules/readable-stream/lib/internal/streams/operators.js
 var require_operators = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/internal/streams/operators.js"(exports, module) {
+  "node_modules/readable-stream/lib/internal/streams/operators.js"(exports, module) {
     "use strict";
     var AbortController2 = globalThis.AbortController || require_abort_controller().AbortController;
     var {
@@ -13161,9 +13161,9 @@ var require_operators = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/stream/promises.js
+// node_modules/readable-stream/lib/stream/promises.js
 var require_promises = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/stream/promises.js"(exports, module) {
+  "node_modules/readable-stream/lib/stream/promises.js"(exports, module) {
     "use strict";
     var { ArrayPrototypePop, Promise: Promise2 } = require_primordials();
     var { isIterable, isNodeStream, isWebStream } = require_utils();
@@ -13203,9 +13203,9 @@ var require_promises = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/stream.js
+// node_modules/readable-stream/lib/stream.js
 var require_stream2 = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/stream.js"(exports, module) {
+  "node_modules/readable-stream/lib/stream.js"(exports, module) {
     "use strict";
     var { Buffer: Buffer3 } = __require("buffer");
     var { ObjectDefineProperty, ObjectKeys, ReflectApply } = require_primordials();
@@ -13322,9 +13322,9 @@ var require_stream2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/readable-stream/lib/ours/index.js
+// node_modules/readable-stream/lib/ours/index.js
 var require_ours = __commonJS({
-  "../wt-merge/node_modules/readable-stream/lib/ours/index.js"(exports, module) {
+  "node_modules/readable-stream/lib/ours/index.js"(exports, module) {
     "use strict";
     var Stream = __require("stream");
     if (Stream && process.env.READABLE_STREAM === "disable") {
@@ -13386,9 +13386,9 @@ var require_ours = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_arrayPush.js
+// node_modules/lodash/_arrayPush.js
 var require_arrayPush = __commonJS({
-  "../wt-merge/node_modules/lodash/_arrayPush.js"(exports, module) {
+  "node_modules/lodash/_arrayPush.js"(exports, module) {
     function arrayPush(array, values) {
       var index = -1, length = values.length, offset = array.length;
       while (++index < length) {
@@ -13400,9 +13400,9 @@ var require_arrayPush = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_isFlattenable.js
+// node_modules/lodash/_isFlattenable.js
 var require_isFlattenable = __commonJS({
-  "../wt-merge/node_modules/lodash/_isFlattenable.js"(exports, module) {
+  "node_modules/lodash/_isFlattenable.js"(exports, module) {
     var Symbol2 = require_Symbol();
     var isArguments = require_isArguments();
     var isArray = require_isArray();
@@ -13414,9 +13414,9 @@ var require_isFlattenable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseFlatten.js
+// node_modules/lodash/_baseFlatten.js
 var require_baseFlatten = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseFlatten.js"(exports, module) {
+  "node_modules/lodash/_baseFlatten.js"(exports, module) {
     var arrayPush = require_arrayPush();
     var isFlattenable = require_isFlattenable();
     function baseFlatten(array, depth, predicate, isStrict, result) {
@@ -13441,9 +13441,9 @@ var require_baseFlatten = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/flatten.js
+// node_modules/lodash/flatten.js
 var require_flatten = __commonJS({
-  "../wt-merge/node_modules/lodash/flatten.js"(exports, module) {
+  "node_modules/lodash/flatten.js"(exports, module) {
     var baseFlatten = require_baseFlatten();
     function flatten(array) {
       var length = array == null ? 0 : array.length;
@@ -13453,18 +13453,18 @@ var require_flatten = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_nativeCreate.js
+// node_modules/lodash/_nativeCreate.js
 var require_nativeCreate = __commonJS({
-  "../wt-merge/node_modules/lodash/_nativeCreate.js"(exports, module) {
+  "node_modules/lodash/_nativeCreate.js"(exports, module) {
     var getNative = require_getNative();
     var nativeCreate = getNative(Object, "create");
     module.exports = nativeCreate;
   }
 });
 
-// ../wt-merge/node_modules/lodash/_hashClear.js
+// node_modules/lodash/_hashClear.js
 var require_hashClear = __commonJS({
-  "../wt-merge/node_modules/lodash/_hashClear.js"(exports, module) {
+  "node_modules/lodash/_hashClear.js"(exports, module) {
     var nativeCreate = require_nativeCreate();
     function hashClear() {
       this.__data__ = nativeCreate ? nativeCreate(null) : {};
@@ -13474,9 +13474,9 @@ var require_hashClear = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_hashDelete.js
+// node_modules/lodash/_hashDelete.js
 var require_hashDelete = __commonJS({
-  "../wt-merge/node_modules/lodash/_hashDelete.js"(exports, module) {
+  "node_modules/lodash/_hashDelete.js"(exports, module) {
     function hashDelete(key) {
       var result = this.has(key) && delete this.__data__[key];
       this.size -= result ? 1 : 0;
@@ -13486,9 +13486,9 @@ var require_hashDelete = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_hashGet.js
+// node_modules/lodash/_hashGet.js
 var require_hashGet = __commonJS({
-  "../wt-merge/node_modules/lodash/_hashGet.js"(exports, module) {
+  "node_modules/lodash/_hashGet.js"(exports, module) {
     var nativeCreate = require_nativeCreate();
     var HASH_UNDEFINED = "__lodash_hash_undefined__";
     var objectProto = Object.prototype;
@@ -13505,9 +13505,9 @@ var require_hashGet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_hashHas.js
+// node_modules/lodash/_hashHas.js
 var require_hashHas = __commonJS({
-  "../wt-merge/node_modules/lodash/_hashHas.js"(exports, module) {
+  "node_modules/lodash/_hashHas.js"(exports, module) {
     var nativeCreate = require_nativeCreate();
     var objectProto = Object.prototype;
     var hasOwnProperty = objectProto.hasOwnProperty;
@@ -13519,9 +13519,9 @@ var require_hashHas = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_hashSet.js
+// node_modules/lodash/_hashSet.js
 var require_hashSet = __commonJS({
-  "../wt-merge/node_modules/lodash/_hashSet.js"(exports, module) {
+  "node_modules/lodash/_hashSet.js"(exports, module) {
     var nativeCreate = require_nativeCreate();
     var HASH_UNDEFINED = "__lodash_hash_undefined__";
     function hashSet(key, value) {
@@ -13534,9 +13534,9 @@ var require_hashSet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_Hash.js
+// node_modules/lodash/_Hash.js
 var require_Hash = __commonJS({
-  "../wt-merge/node_modules/lodash/_Hash.js"(exports, module) {
+  "node_modules/lodash/_Hash.js"(exports, module) {
     var hashClear = require_hashClear();
     var hashDelete = require_hashDelete();
     var hashGet = require_hashGet();
@@ -13559,9 +13559,9 @@ var require_Hash = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_listCacheClear.js
+// node_modules/lodash/_listCacheClear.js
 var require_listCacheClear = __commonJS({
-  "../wt-merge/node_modules/lodash/_listCacheClear.js"(exports, module) {
+  "node_modules/lodash/_listCacheClear.js"(exports, module) {
     function listCacheClear() {
       this.__data__ = [];
       this.size = 0;
@@ -13570,9 +13570,9 @@ var require_listCacheClear = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_assocIndexOf.js
+// node_modules/lodash/_assocIndexOf.js
 var require_assocIndexOf = __commonJS({
-  "../wt-merge/node_modules/lodash/_assocIndexOf.js"(exports, module) {
+  "node_modules/lodash/_assocIndexOf.js"(exports, module) {
     var eq = require_eq();
     function assocIndexOf(array, key) {
       var length = array.length;
@@ -13587,9 +13587,9 @@ var require_assocIndexOf = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_listCacheDelete.js
+// node_modules/lodash/_listCacheDelete.js
 var require_listCacheDelete = __commonJS({
-  "../wt-merge/node_modules/lodash/_listCacheDelete.js"(exports, module) {
+  "node_modules/lodash/_listCacheDelete.js"(exports, module) {
     var assocIndexOf = require_assocIndexOf();
     var arrayProto = Array.prototype;
     var splice = arrayProto.splice;
@@ -13611,9 +13611,9 @@ var require_listCacheDelete = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_listCacheGet.js
+// node_modules/lodash/_listCacheGet.js
 var require_listCacheGet = __commonJS({
-  "../wt-merge/node_modules/lodash/_listCacheGet.js"(exports, module) {
+  "node_modules/lodash/_listCacheGet.js"(exports, module) {
     var assocIndexOf = require_assocIndexOf();
     function listCacheGet(key) {
       var data = this.__data__, index = assocIndexOf(data, key);
@@ -13623,9 +13623,9 @@ var require_listCacheGet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_listCacheHas.js
+// node_modules/lodash/_listCacheHas.js
 var require_listCacheHas = __commonJS({
-  "../wt-merge/node_modules/lodash/_listCacheHas.js"(exports, module) {
+  "node_modules/lodash/_listCacheHas.js"(exports, module) {
     var assocIndexOf = require_assocIndexOf();
     function listCacheHas(key) {
       return assocIndexOf(this.__data__, key) > -1;
@@ -13634,9 +13634,9 @@ var require_listCacheHas = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_listCacheSet.js
+// node_modules/lodash/_listCacheSet.js
 var require_listCacheSet = __commonJS({
-  "../wt-merge/node_modules/lodash/_listCacheSet.js"(exports, module) {
+  "node_modules/lodash/_listCacheSet.js"(exports, module) {
     var assocIndexOf = require_assocIndexOf();
     function listCacheSet(key, value) {
       var data = this.__data__, index = assocIndexOf(data, key);
@@ -13652,9 +13652,9 @@ var require_listCacheSet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_ListCache.js
+// node_modules/lodash/_ListCache.js
 var require_ListCache = __commonJS({
-  "../wt-merge/node_modules/lodash/_ListCache.js"(exports, module) {
+  "node_modules/lodash/_ListCache.js"(exports, module) {
     var listCacheClear = require_listCacheClear();
     var listCacheDelete = require_listCacheDelete();
     var listCacheGet = require_listCacheGet();
@@ -13677,9 +13677,9 @@ var require_ListCache = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_Map.js
+// node_modules/lodash/_Map.js
 var require_Map = __commonJS({
-  "../wt-merge/node_modules/lodash/_Map.js"(exports, module) {
+  "node_modules/lodash/_Map.js"(exports, module) {
     var getNative = require_getNative();
     var root = require_root();
     var Map2 = getNative(root, "Map");
@@ -13687,9 +13687,9 @@ var require_Map = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_mapCacheClear.js
+// node_modules/lodash/_mapCacheClear.js
 var require_mapCacheClear = __commonJS({
-  "../wt-merge/node_modules/lodash/_mapCacheClear.js"(exports, module) {
+  "node_modules/lodash/_mapCacheClear.js"(exports, module) {
     var Hash = require_Hash();
     var ListCache = require_ListCache();
     var Map2 = require_Map();
@@ -13705,9 +13705,9 @@ var require_mapCacheClear = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_isKeyable.js
+// node_modules/lodash/_isKeyable.js
 var require_isKeyable = __commonJS({
-  "../wt-merge/node_modules/lodash/_isKeyable.js"(exports, module) {
+  "node_modules/lodash/_isKeyable.js"(exports, module) {
     function isKeyable(value) {
       var type = typeof value;
       return type == "string" || type == "number" || type == "symbol" || type == "boolean" ? value !== "__proto__" : value === null;
@@ -13716,9 +13716,9 @@ var require_isKeyable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_getMapData.js
+// node_modules/lodash/_getMapData.js
 var require_getMapData = __commonJS({
-  "../wt-merge/node_modules/lodash/_getMapData.js"(exports, module) {
+  "node_modules/lodash/_getMapData.js"(exports, module) {
     var isKeyable = require_isKeyable();
     function getMapData(map, key) {
       var data = map.__data__;
@@ -13728,9 +13728,9 @@ var require_getMapData = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_mapCacheDelete.js
+// node_modules/lodash/_mapCacheDelete.js
 var require_mapCacheDelete = __commonJS({
-  "../wt-merge/node_modules/lodash/_mapCacheDelete.js"(exports, module) {
+  "node_modules/lodash/_mapCacheDelete.js"(exports, module) {
     var getMapData = require_getMapData();
     function mapCacheDelete(key) {
       var result = getMapData(this, key)["delete"](key);
@@ -13741,9 +13741,9 @@ var require_mapCacheDelete = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_mapCacheGet.js
+// node_modules/lodash/_mapCacheGet.js
 var require_mapCacheGet = __commonJS({
-  "../wt-merge/node_modules/lodash/_mapCacheGet.js"(exports, module) {
+  "node_modules/lodash/_mapCacheGet.js"(exports, module) {
     var getMapData = require_getMapData();
     function mapCacheGet(key) {
       return getMapData(this, key).get(key);
@@ -13752,9 +13752,9 @@ var require_mapCacheGet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_mapCacheHas.js
+// node_modules/lodash/_mapCacheHas.js
 var require_mapCacheHas = __commonJS({
-  "../wt-merge/node_modules/lodash/_mapCacheHas.js"(exports, module) {
+  "node_modules/lodash/_mapCacheHas.js"(exports, module) {
     var getMapData = require_getMapData();
     function mapCacheHas(key) {
       return getMapData(this, key).has(key);
@@ -13763,9 +13763,9 @@ var require_mapCacheHas = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_mapCacheSet.js
+// node_modules/lodash/_mapCacheSet.js
 var require_mapCacheSet = __commonJS({
-  "../wt-merge/node_modules/lodash/_mapCacheSet.js"(exports, module) {
+  "node_modules/lodash/_mapCacheSet.js"(exports, module) {
     var getMapData = require_getMapData();
     function mapCacheSet(key, value) {
       var data = getMapData(this, key), size = data.size;
@@ -13777,9 +13777,9 @@ var require_mapCacheSet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_MapCache.js
+// node_modules/lodash/_MapCache.js
 var require_MapCache = __commonJS({
-  "../wt-merge/node_modules/lodash/_MapCache.js"(exports, module) {
+  "node_modules/lodash/_MapCache.js"(exports, module) {
     var mapCacheClear = require_mapCacheClear();
     var mapCacheDelete = require_mapCacheDelete();
     var mapCacheGet = require_mapCacheGet();
@@ -13802,9 +13802,9 @@ var require_MapCache = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_setCacheAdd.js
+// node_modules/lodash/_setCacheAdd.js
 var require_setCacheAdd = __commonJS({
-  "../wt-merge/node_modules/lodash/_setCacheAdd.js"(exports, module) {
+  "node_modules/lodash/_setCacheAdd.js"(exports, module) {
     var HASH_UNDEFINED = "__lodash_hash_undefined__";
     function setCacheAdd(value) {
       this.__data__.set(value, HASH_UNDEFINED);
@@ -13814,9 +13814,9 @@ var require_setCacheAdd = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_setCacheHas.js
+// node_modules/lodash/_setCacheHas.js
 var require_setCacheHas = __commonJS({
-  "../wt-merge/node_modules/lodash/_setCacheHas.js"(exports, module) {
+  "node_modules/lodash/_setCacheHas.js"(exports, module) {
     function setCacheHas(value) {
       return this.__data__.has(value);
     }
@@ -13824,9 +13824,9 @@ var require_setCacheHas = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_SetCache.js
+// node_modules/lodash/_SetCache.js
 var require_SetCache = __commonJS({
-  "../wt-merge/node_modules/lodash/_SetCache.js"(exports, module) {
+  "node_modules/lodash/_SetCache.js"(exports, module) {
     var MapCache = require_MapCache();
     var setCacheAdd = require_setCacheAdd();
     var setCacheHas = require_setCacheHas();
@@ -13843,9 +13843,9 @@ var require_SetCache = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseFindIndex.js
+// node_modules/lodash/_baseFindIndex.js
 var require_baseFindIndex = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseFindIndex.js"(exports, module) {
+  "node_modules/lodash/_baseFindIndex.js"(exports, module) {
     function baseFindIndex(array, predicate, fromIndex, fromRight) {
       var length = array.length, index = fromIndex + (fromRight ? 1 : -1);
       while (fromRight ? index-- : ++index < length) {
@@ -13859,9 +13859,9 @@ var require_baseFindIndex = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseIsNaN.js
+// node_modules/lodash/_baseIsNaN.js
 var require_baseIsNaN = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseIsNaN.js"(exports, module) {
+  "node_modules/lodash/_baseIsNaN.js"(exports, module) {
     function baseIsNaN(value) {
       return value !== value;
     }
@@ -13869,9 +13869,9 @@ var require_baseIsNaN = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_strictIndexOf.js
+// node_modules/lodash/_strictIndexOf.js
 var require_strictIndexOf = __commonJS({
-  "../wt-merge/node_modules/lodash/_strictIndexOf.js"(exports, module) {
+  "node_modules/lodash/_strictIndexOf.js"(exports, module) {
     function strictIndexOf(array, value, fromIndex) {
       var index = fromIndex - 1, length = array.length;
       while (++index < length) {
@@ -13885,9 +13885,9 @@ var require_strictIndexOf = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseIndexOf.js
+// node_modules/lodash/_baseIndexOf.js
 var require_baseIndexOf = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseIndexOf.js"(exports, module) {
+  "node_modules/lodash/_baseIndexOf.js"(exports, module) {
     var baseFindIndex = require_baseFindIndex();
     var baseIsNaN = require_baseIsNaN();
     var strictIndexOf = require_strictIndexOf();
@@ -13898,9 +13898,9 @@ var require_baseIndexOf = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_arrayIncludes.js
+// node_modules/lodash/_arrayIncludes.js
 var require_arrayIncludes = __commonJS({
-  "../wt-merge/node_modules/lodash/_arrayIncludes.js"(exports, module) {
+  "node_modules/lodash/_arrayIncludes.js"(exports, module) {
     var baseIndexOf = require_baseIndexOf();
     function arrayIncludes(array, value) {
       var length = array == null ? 0 : array.length;
@@ -13910,9 +13910,9 @@ var require_arrayIncludes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_arrayIncludesWith.js
+// node_modules/lodash/_arrayIncludesWith.js
 var require_arrayIncludesWith = __commonJS({
-  "../wt-merge/node_modules/lodash/_arrayIncludesWith.js"(exports, module) {
+  "node_modules/lodash/_arrayIncludesWith.js"(exports, module) {
     function arrayIncludesWith(array, value, comparator) {
       var index = -1, length = array == null ? 0 : array.length;
       while (++index < length) {
@@ -13926,9 +13926,9 @@ var require_arrayIncludesWith = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_arrayMap.js
+// node_modules/lodash/_arrayMap.js
 var require_arrayMap = __commonJS({
-  "../wt-merge/node_modules/lodash/_arrayMap.js"(exports, module) {
+  "node_modules/lodash/_arrayMap.js"(exports, module) {
     function arrayMap(array, iteratee) {
       var index = -1, length = array == null ? 0 : array.length, result = Array(length);
       while (++index < length) {
@@ -13940,9 +13940,9 @@ var require_arrayMap = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_cacheHas.js
+// node_modules/lodash/_cacheHas.js
 var require_cacheHas = __commonJS({
-  "../wt-merge/node_modules/lodash/_cacheHas.js"(exports, module) {
+  "node_modules/lodash/_cacheHas.js"(exports, module) {
     function cacheHas(cache, key) {
       return cache.has(key);
     }
@@ -13950,9 +13950,9 @@ var require_cacheHas = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseDifference.js
+// node_modules/lodash/_baseDifference.js
 var require_baseDifference = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseDifference.js"(exports, module) {
+  "node_modules/lodash/_baseDifference.js"(exports, module) {
     var SetCache = require_SetCache();
     var arrayIncludes = require_arrayIncludes();
     var arrayIncludesWith = require_arrayIncludesWith();
@@ -13998,9 +13998,9 @@ var require_baseDifference = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/isArrayLikeObject.js
+// node_modules/lodash/isArrayLikeObject.js
 var require_isArrayLikeObject = __commonJS({
-  "../wt-merge/node_modules/lodash/isArrayLikeObject.js"(exports, module) {
+  "node_modules/lodash/isArrayLikeObject.js"(exports, module) {
     var isArrayLike = require_isArrayLike();
     var isObjectLike = require_isObjectLike();
     function isArrayLikeObject(value) {
@@ -14010,9 +14010,9 @@ var require_isArrayLikeObject = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/difference.js
+// node_modules/lodash/difference.js
 var require_difference = __commonJS({
-  "../wt-merge/node_modules/lodash/difference.js"(exports, module) {
+  "node_modules/lodash/difference.js"(exports, module) {
     var baseDifference = require_baseDifference();
     var baseFlatten = require_baseFlatten();
     var baseRest = require_baseRest();
@@ -14024,9 +14024,9 @@ var require_difference = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_Set.js
+// node_modules/lodash/_Set.js
 var require_Set = __commonJS({
-  "../wt-merge/node_modules/lodash/_Set.js"(exports, module) {
+  "node_modules/lodash/_Set.js"(exports, module) {
     var getNative = require_getNative();
     var root = require_root();
     var Set2 = getNative(root, "Set");
@@ -14034,18 +14034,18 @@ var require_Set = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/noop.js
+// node_modules/lodash/noop.js
 var require_noop = __commonJS({
-  "../wt-merge/node_modules/lodash/noop.js"(exports, module) {
+  "node_modules/lodash/noop.js"(exports, module) {
     function noop() {
     }
     module.exports = noop;
   }
 });
 
-// ../wt-merge/node_modules/lodash/_setToArray.js
+// node_modules/lodash/_setToArray.js
 var require_setToArray = __commonJS({
-  "../wt-merge/node_modules/lodash/_setToArray.js"(exports, module) {
+  "node_modules/lodash/_setToArray.js"(exports, module) {
     function setToArray(set) {
       var index = -1, result = Array(set.size);
       set.forEach(function(value) {
@@ -14057,9 +14057,9 @@ var require_setToArray = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_createSet.js
+// node_modules/lodash/_createSet.js
 var require_createSet = __commonJS({
-  "../wt-merge/node_modules/lodash/_createSet.js"(exports, module) {
+  "node_modules/lodash/_createSet.js"(exports, module) {
     var Set2 = require_Set();
     var noop = require_noop();
     var setToArray = require_setToArray();
@@ -14071,9 +14071,9 @@ var require_createSet = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_baseUniq.js
+// node_modules/lodash/_baseUniq.js
 var require_baseUniq = __commonJS({
-  "../wt-merge/node_modules/lodash/_baseUniq.js"(exports, module) {
+  "node_modules/lodash/_baseUniq.js"(exports, module) {
     var SetCache = require_SetCache();
     var arrayIncludes = require_arrayIncludes();
     var arrayIncludesWith = require_arrayIncludesWith();
@@ -14125,9 +14125,9 @@ var require_baseUniq = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/union.js
+// node_modules/lodash/union.js
 var require_union = __commonJS({
-  "../wt-merge/node_modules/lodash/union.js"(exports, module) {
+  "node_modules/lodash/union.js"(exports, module) {
     var baseFlatten = require_baseFlatten();
     var baseRest = require_baseRest();
     var baseUniq = require_baseUniq();
@@ -14139,9 +14139,9 @@ var require_union = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_overArg.js
+// node_modules/lodash/_overArg.js
 var require_overArg = __commonJS({
-  "../wt-merge/node_modules/lodash/_overArg.js"(exports, module) {
+  "node_modules/lodash/_overArg.js"(exports, module) {
     function overArg(func, transform) {
       return function(arg) {
         return func(transform(arg));
@@ -14151,18 +14151,18 @@ var require_overArg = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/lodash/_getPrototype.js
+// node_modules/lodash/_getPrototype.js
 var require_getPrototype = __commonJS({
-  "../wt-merge/node_modules/lodash/_getPrototype.js"(exports, module) {
+  "node_modules/lodash/_getPrototype.js"(exports, module) {
     var overArg = require_overArg();
     var getPrototype = overArg(Object.getPrototypeOf, Object);
     module.exports = getPrototype;
   }
 });
 
-// ../wt-merge/node_modules/lodash/isPlainObject.js
+// node_modules/lodash/isPlainObject.js
 var require_isPlainObject = __commonJS({
-  "../wt-merge/node_modules/lodash/isPlainObject.js"(exports, module) {
+  "node_modules/lodash/isPlainObject.js"(exports, module) {
     var baseGetTag = require_baseGetTag();
     var getPrototype = require_getPrototype();
     var isObjectLike = require_isObjectLike();
@@ -14187,9 +14187,9 @@ var require_isPlainObject = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver-utils/file.js
+// node_modules/archiver-utils/file.js
 var require_file = __commonJS({
-  "../wt-merge/node_modules/archiver-utils/file.js"(exports, module) {
+  "node_modules/archiver-utils/file.js"(exports, module) {
     var fs6 = require_graceful_fs();
     var path4 = __require("path");
     var flatten = require_flatten();
@@ -14340,9 +14340,9 @@ var require_file = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver-utils/index.js
+// node_modules/archiver-utils/index.js
 var require_archiver_utils = __commonJS({
-  "../wt-merge/node_modules/archiver-utils/index.js"(exports, module) {
+  "node_modules/archiver-utils/index.js"(exports, module) {
     var fs6 = require_graceful_fs();
     var path4 = __require("path");
     var isStream = require_is_stream();
@@ -14459,9 +14459,9 @@ var require_archiver_utils = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver/lib/error.js
+// node_modules/archiver/lib/error.js
 var require_error = __commonJS({
-  "../wt-merge/node_modules/archiver/lib/error.js"(exports, module) {
+  "node_modules/archiver/lib/error.js"(exports, module) {
     var util2 = __require("util");
     var ERROR_CODES = {
       "ABORTED": "archive was aborted",
@@ -14492,9 +14492,9 @@ var require_error = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver/lib/core.js
+// node_modules/archiver/lib/core.js
 var require_core = __commonJS({
-  "../wt-merge/node_modules/archiver/lib/core.js"(exports, module) {
+  "node_modules/archiver/lib/core.js"(exports, module) {
     var fs6 = __require("fs");
     var glob = require_readdir_glob();
     var async = require_async();
@@ -15027,9 +15027,9 @@ var require_core = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/archive-entry.js
+// node_modules/compress-commons/lib/archivers/archive-entry.js
 var require_archive_entry = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/archive-entry.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/archive-entry.js"(exports, module) {
     var ArchiveEntry = module.exports = function() {
     };
     ArchiveEntry.prototype.getName = function() {
@@ -15043,9 +15043,9 @@ var require_archive_entry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/zip/util.js
+// node_modules/compress-commons/lib/archivers/zip/util.js
 var require_util3 = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/zip/util.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/zip/util.js"(exports, module) {
     var util2 = module.exports = {};
     util2.dateToDos = function(d, forceLocalTime) {
       forceLocalTime = forceLocalTime || false;
@@ -15099,9 +15099,9 @@ var require_util3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/zip/general-purpose-bit.js
+// node_modules/compress-commons/lib/archivers/zip/general-purpose-bit.js
 var require_general_purpose_bit = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/zip/general-purpose-bit.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/zip/general-purpose-bit.js"(exports, module) {
     var zipUtil = require_util3();
     var DATA_DESCRIPTOR_FLAG = 1 << 3;
     var ENCRYPTION_FLAG = 1 << 0;
@@ -15176,9 +15176,9 @@ var require_general_purpose_bit = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/zip/unix-stat.js
+// node_modules/compress-commons/lib/archivers/zip/unix-stat.js
 var require_unix_stat = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/zip/unix-stat.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/zip/unix-stat.js"(exports, module) {
     module.exports = {
       /**
        * Bits used for permissions (and sticky bit)
@@ -15228,9 +15228,9 @@ var require_unix_stat = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/zip/constants.js
+// node_modules/compress-commons/lib/archivers/zip/constants.js
 var require_constants = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/zip/constants.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/zip/constants.js"(exports, module) {
     module.exports = {
       WORD: 4,
       DWORD: 8,
@@ -15305,9 +15305,9 @@ var require_constants = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/zip/zip-archive-entry.js
+// node_modules/compress-commons/lib/archivers/zip/zip-archive-entry.js
 var require_zip_archive_entry = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/zip/zip-archive-entry.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/zip/zip-archive-entry.js"(exports, module) {
     var inherits = __require("util").inherits;
     var normalizePath = require_normalize_path();
     var ArchiveEntry = require_archive_entry();
@@ -15480,9 +15480,9 @@ var require_zip_archive_entry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/util/index.js
+// node_modules/compress-commons/lib/util/index.js
 var require_util4 = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/util/index.js"(exports, module) {
+  "node_modules/compress-commons/lib/util/index.js"(exports, module) {
     var Stream = __require("stream").Stream;
     var PassThrough3 = require_ours().PassThrough;
     var isStream = require_is_stream();
@@ -15502,9 +15502,9 @@ var require_util4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/archive-output-stream.js
+// node_modules/compress-commons/lib/archivers/archive-output-stream.js
 var require_archive_output_stream = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/archive-output-stream.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/archive-output-stream.js"(exports, module) {
     var inherits = __require("util").inherits;
     var isStream = require_is_stream();
     var Transform2 = require_ours().Transform;
@@ -15590,9 +15590,9 @@ var require_archive_output_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/crc-32/crc32.js
+// node_modules/crc-32/crc32.js
 var require_crc32 = __commonJS({
-  "../wt-merge/node_modules/crc-32/crc32.js"(exports) {
+  "node_modules/crc-32/crc32.js"(exports) {
     var CRC32;
     (function(factory) {
       if (typeof DO_NOT_EXPORT_CRC === "undefined") {
@@ -15688,9 +15688,9 @@ var require_crc32 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/crc32-stream/lib/crc32-stream.js
+// node_modules/crc32-stream/lib/crc32-stream.js
 var require_crc32_stream = __commonJS({
-  "../wt-merge/node_modules/crc32-stream/lib/crc32-stream.js"(exports, module) {
+  "node_modules/crc32-stream/lib/crc32-stream.js"(exports, module) {
     "use strict";
     var { Transform: Transform2 } = require_ours();
     var crc32 = require_crc32();
@@ -15724,9 +15724,9 @@ var require_crc32_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/crc32-stream/lib/deflate-crc32-stream.js
+// node_modules/crc32-stream/lib/deflate-crc32-stream.js
 var require_deflate_crc32_stream = __commonJS({
-  "../wt-merge/node_modules/crc32-stream/lib/deflate-crc32-stream.js"(exports, module) {
+  "node_modules/crc32-stream/lib/deflate-crc32-stream.js"(exports, module) {
     "use strict";
     var { DeflateRaw } = __require("zlib");
     var crc32 = require_crc32();
@@ -15771,9 +15771,9 @@ var require_deflate_crc32_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/crc32-stream/lib/index.js
+// node_modules/crc32-stream/lib/index.js
 var require_lib = __commonJS({
-  "../wt-merge/node_modules/crc32-stream/lib/index.js"(exports, module) {
+  "node_modules/crc32-stream/lib/index.js"(exports, module) {
     "use strict";
     module.exports = {
       CRC32Stream: require_crc32_stream(),
@@ -15782,9 +15782,9 @@ var require_lib = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/archivers/zip/zip-archive-output-stream.js
+// node_modules/compress-commons/lib/archivers/zip/zip-archive-output-stream.js
 var require_zip_archive_output_stream = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/archivers/zip/zip-archive-output-stream.js"(exports, module) {
+  "node_modules/compress-commons/lib/archivers/zip/zip-archive-output-stream.js"(exports, module) {
     var inherits = __require("util").inherits;
     var crc32 = require_crc32();
     var { CRC32Stream } = require_lib();
@@ -16067,9 +16067,9 @@ var require_zip_archive_output_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/compress-commons/lib/compress-commons.js
+// node_modules/compress-commons/lib/compress-commons.js
 var require_compress_commons = __commonJS({
-  "../wt-merge/node_modules/compress-commons/lib/compress-commons.js"(exports, module) {
+  "node_modules/compress-commons/lib/compress-commons.js"(exports, module) {
     module.exports = {
       ArchiveEntry: require_archive_entry(),
       ZipArchiveEntry: require_zip_archive_entry(),
@@ -16079,9 +16079,9 @@ var require_compress_commons = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/zip-stream/index.js
+// node_modules/zip-stream/index.js
 var require_zip_stream = __commonJS({
-  "../wt-merge/node_modules/zip-stream/index.js"(exports, module) {
+  "node_modules/zip-stream/index.js"(exports, module) {
     var inherits = __require("util").inherits;
     var ZipArchiveOutputStream = require_compress_commons().ZipArchiveOutputStream;
     var ZipArchiveEntry = require_compress_commons().ZipArchiveEntry;
@@ -16182,9 +16182,9 @@ var require_zip_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver/lib/plugins/zip.js
+// node_modules/archiver/lib/plugins/zip.js
 var require_zip = __commonJS({
-  "../wt-merge/node_modules/archiver/lib/plugins/zip.js"(exports, module) {
+  "node_modules/archiver/lib/plugins/zip.js"(exports, module) {
     var engine = require_zip_stream();
     var util2 = require_archiver_utils();
     var Zip = function(options) {
@@ -16222,16 +16222,16 @@ var require_zip = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/events-universal/default.js
+// node_modules/events-universal/default.js
 var require_default = __commonJS({
-  "../wt-merge/node_modules/events-universal/default.js"(exports, module) {
+  "node_modules/events-universal/default.js"(exports, module) {
     module.exports = __require("events");
   }
 });
 
-// ../wt-merge/node_modules/fast-fifo/fixed-size.js
+// node_modules/fast-fifo/fixed-size.js
 var require_fixed_size = __commonJS({
-  "../wt-merge/node_modules/fast-fifo/fixed-size.js"(exports, module) {
+  "node_modules/fast-fifo/fixed-size.js"(exports, module) {
     module.exports = class FixedFIFO {
       constructor(hwm) {
         if (!(hwm > 0) || (hwm - 1 & hwm) !== 0) throw new Error("Max size for a FixedFIFO should be a power of two");
@@ -16269,9 +16269,9 @@ var require_fixed_size = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/fast-fifo/index.js
+// node_modules/fast-fifo/index.js
 var require_fast_fifo = __commonJS({
-  "../wt-merge/node_modules/fast-fifo/index.js"(exports, module) {
+  "node_modules/fast-fifo/index.js"(exports, module) {
     var FixedFIFO = require_fixed_size();
     module.exports = class FastFIFO {
       constructor(hwm) {
@@ -16316,9 +16316,9 @@ var require_fast_fifo = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/b4a/index.js
+// node_modules/b4a/index.js
 var require_b4a = __commonJS({
-  "../wt-merge/node_modules/b4a/index.js"(exports, module) {
+  "node_modules/b4a/index.js"(exports, module) {
     function isBuffer(value) {
       return Buffer.isBuffer(value) || value instanceof Uint8Array;
     }
@@ -16477,9 +16477,9 @@ var require_b4a = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/text-decoder/lib/pass-through-decoder.js
+// node_modules/text-decoder/lib/pass-through-decoder.js
 var require_pass_through_decoder = __commonJS({
-  "../wt-merge/node_modules/text-decoder/lib/pass-through-decoder.js"(exports, module) {
+  "node_modules/text-decoder/lib/pass-through-decoder.js"(exports, module) {
     var b4a = require_b4a();
     module.exports = class PassThroughDecoder {
       constructor(encoding) {
@@ -16498,9 +16498,9 @@ var require_pass_through_decoder = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/text-decoder/lib/utf8-decoder.js
+// node_modules/text-decoder/lib/utf8-decoder.js
 var require_utf8_decoder = __commonJS({
-  "../wt-merge/node_modules/text-decoder/lib/utf8-decoder.js"(exports, module) {
+  "node_modules/text-decoder/lib/utf8-decoder.js"(exports, module) {
     var b4a = require_b4a();
     module.exports = class UTF8Decoder {
       constructor() {
@@ -16645,9 +16645,9 @@ var require_utf8_decoder = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/text-decoder/index.js
+// node_modules/text-decoder/index.js
 var require_text_decoder = __commonJS({
-  "../wt-merge/node_modules/text-decoder/index.js"(exports, module) {
+  "node_modules/text-decoder/index.js"(exports, module) {
     var PassThroughDecoder = require_pass_through_decoder();
     var UTF8Decoder = require_utf8_decoder();
     module.exports = class TextDecoder {
@@ -16707,9 +16707,9 @@ var require_text_decoder = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/streamx/lib/errors.js
+// node_modules/streamx/lib/errors.js
 var require_errors2 = __commonJS({
-  "../wt-merge/node_modules/streamx/lib/errors.js"(exports, module) {
+  "node_modules/streamx/lib/errors.js"(exports, module) {
     module.exports = class StreamError extends Error {
       constructor(msg, code, fn = StreamError) {
         super(msg);
@@ -16749,9 +16749,9 @@ var require_errors2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/streamx/index.js
+// node_modules/streamx/index.js
 var require_streamx = __commonJS({
-  "../wt-merge/node_modules/streamx/index.js"(exports, module) {
+  "node_modules/streamx/index.js"(exports, module) {
     var { EventEmitter: EventEmitter2 } = require_default();
     var FIFO = require_fast_fifo();
     var TextDecoder2 = require_text_decoder();
@@ -17780,9 +17780,9 @@ var require_streamx = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/tar-stream/headers.js
+// node_modules/tar-stream/headers.js
 var require_headers = __commonJS({
-  "../wt-merge/node_modules/tar-stream/headers.js"(exports) {
+  "node_modules/tar-stream/headers.js"(exports) {
     var b4a = require_b4a();
     var ZEROS = "0000000000000000000";
     var SEVENS = "7777777777777777777";
@@ -18042,9 +18042,9 @@ var require_headers = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/tar-stream/extract.js
+// node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
-  "../wt-merge/node_modules/tar-stream/extract.js"(exports, module) {
+  "node_modules/tar-stream/extract.js"(exports, module) {
     var { Writable, Readable: Readable3, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
@@ -18386,9 +18386,9 @@ var require_extract = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/tar-stream/constants.js
+// node_modules/tar-stream/constants.js
 var require_constants2 = __commonJS({
-  "../wt-merge/node_modules/tar-stream/constants.js"(exports, module) {
+  "node_modules/tar-stream/constants.js"(exports, module) {
     var constants = {
       // just for envs without fs
       S_IFMT: 61440,
@@ -18406,9 +18406,9 @@ var require_constants2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/tar-stream/pack.js
+// node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
-  "../wt-merge/node_modules/tar-stream/pack.js"(exports, module) {
+  "node_modules/tar-stream/pack.js"(exports, module) {
     var { Readable: Readable3, Writable, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants = require_constants2();
@@ -18640,17 +18640,17 @@ var require_pack = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/tar-stream/index.js
+// node_modules/tar-stream/index.js
 var require_tar_stream = __commonJS({
-  "../wt-merge/node_modules/tar-stream/index.js"(exports) {
+  "node_modules/tar-stream/index.js"(exports) {
     exports.extract = require_extract();
     exports.pack = require_pack();
   }
 });
 
-// ../wt-merge/node_modules/archiver/lib/plugins/tar.js
+// node_modules/archiver/lib/plugins/tar.js
 var require_tar = __commonJS({
-  "../wt-merge/node_modules/archiver/lib/plugins/tar.js"(exports, module) {
+  "node_modules/archiver/lib/plugins/tar.js"(exports, module) {
     var zlib = __require("zlib");
     var engine = require_tar_stream();
     var util2 = require_archiver_utils();
@@ -18726,9 +18726,9 @@ var require_tar = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/buffer-crc32/dist/index.cjs
+// node_modules/buffer-crc32/dist/index.cjs
 var require_dist = __commonJS({
-  "../wt-merge/node_modules/buffer-crc32/dist/index.cjs"(exports, module) {
+  "node_modules/buffer-crc32/dist/index.cjs"(exports, module) {
     "use strict";
     function getDefaultExportFromCjs(x) {
       return x && x.__esModule && Object.prototype.hasOwnProperty.call(x, "default") ? x["default"] : x;
@@ -19034,9 +19034,9 @@ var require_dist = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver/lib/plugins/json.js
+// node_modules/archiver/lib/plugins/json.js
 var require_json = __commonJS({
-  "../wt-merge/node_modules/archiver/lib/plugins/json.js"(exports, module) {
+  "node_modules/archiver/lib/plugins/json.js"(exports, module) {
     var inherits = __require("util").inherits;
     var Transform2 = require_ours().Transform;
     var crc32 = require_dist();
@@ -19088,9 +19088,9 @@ var require_json = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/archiver/index.js
+// node_modules/archiver/index.js
 var require_archiver = __commonJS({
-  "../wt-merge/node_modules/archiver/index.js"(exports, module) {
+  "node_modules/archiver/index.js"(exports, module) {
     var Archiver = require_core();
     var formats = {};
     var vending = function(format, options) {
@@ -19131,9 +19131,9 @@ var require_archiver = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-callable/index.js
+// node_modules/is-callable/index.js
 var require_is_callable = __commonJS({
-  "../wt-merge/node_modules/is-callable/index.js"(exports, module) {
+  "node_modules/is-callable/index.js"(exports, module) {
     "use strict";
     var fnToStr = Function.prototype.toString;
     var reflectApply = typeof Reflect === "object" && Reflect !== null && Reflect.apply;
@@ -19249,9 +19249,9 @@ var require_is_callable = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/for-each/index.js
+// node_modules/for-each/index.js
 var require_for_each = __commonJS({
-  "../wt-merge/node_modules/for-each/index.js"(exports, module) {
+  "node_modules/for-each/index.js"(exports, module) {
     "use strict";
     var isCallable = require_is_callable();
     var toStr = Object.prototype.toString;
@@ -19309,9 +19309,9 @@ var require_for_each = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/possible-typed-array-names/index.js
+// node_modules/possible-typed-array-names/index.js
 var require_possible_typed_array_names = __commonJS({
-  "../wt-merge/node_modules/possible-typed-array-names/index.js"(exports, module) {
+  "node_modules/possible-typed-array-names/index.js"(exports, module) {
     "use strict";
     module.exports = [
       "Float16Array",
@@ -19330,9 +19330,9 @@ var require_possible_typed_array_names = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/available-typed-arrays/index.js
+// node_modules/available-typed-arrays/index.js
 var require_available_typed_arrays = __commonJS({
-  "../wt-merge/node_modules/available-typed-arrays/index.js"(exports, module) {
+  "node_modules/available-typed-arrays/index.js"(exports, module) {
     "use strict";
     var possibleNames = require_possible_typed_array_names();
     var g = typeof globalThis === "undefined" ? global : globalThis;
@@ -19348,121 +19348,121 @@ var require_available_typed_arrays = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-object-atoms/index.js
+// node_modules/es-object-atoms/index.js
 var require_es_object_atoms = __commonJS({
-  "../wt-merge/node_modules/es-object-atoms/index.js"(exports, module) {
+  "node_modules/es-object-atoms/index.js"(exports, module) {
     "use strict";
     module.exports = Object;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/index.js
+// node_modules/es-errors/index.js
 var require_es_errors = __commonJS({
-  "../wt-merge/node_modules/es-errors/index.js"(exports, module) {
+  "node_modules/es-errors/index.js"(exports, module) {
     "use strict";
     module.exports = Error;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/eval.js
+// node_modules/es-errors/eval.js
 var require_eval = __commonJS({
-  "../wt-merge/node_modules/es-errors/eval.js"(exports, module) {
+  "node_modules/es-errors/eval.js"(exports, module) {
     "use strict";
     module.exports = EvalError;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/range.js
+// node_modules/es-errors/range.js
 var require_range = __commonJS({
-  "../wt-merge/node_modules/es-errors/range.js"(exports, module) {
+  "node_modules/es-errors/range.js"(exports, module) {
     "use strict";
     module.exports = RangeError;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/ref.js
+// node_modules/es-errors/ref.js
 var require_ref = __commonJS({
-  "../wt-merge/node_modules/es-errors/ref.js"(exports, module) {
+  "node_modules/es-errors/ref.js"(exports, module) {
     "use strict";
     module.exports = ReferenceError;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/syntax.js
+// node_modules/es-errors/syntax.js
 var require_syntax = __commonJS({
-  "../wt-merge/node_modules/es-errors/syntax.js"(exports, module) {
+  "node_modules/es-errors/syntax.js"(exports, module) {
     "use strict";
     module.exports = SyntaxError;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/type.js
+// node_modules/es-errors/type.js
 var require_type = __commonJS({
-  "../wt-merge/node_modules/es-errors/type.js"(exports, module) {
+  "node_modules/es-errors/type.js"(exports, module) {
     "use strict";
     module.exports = TypeError;
   }
 });
 
-// ../wt-merge/node_modules/es-errors/uri.js
+// node_modules/es-errors/uri.js
 var require_uri = __commonJS({
-  "../wt-merge/node_modules/es-errors/uri.js"(exports, module) {
+  "node_modules/es-errors/uri.js"(exports, module) {
     "use strict";
     module.exports = URIError;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/abs.js
+// node_modules/math-intrinsics/abs.js
 var require_abs = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/abs.js"(exports, module) {
+  "node_modules/math-intrinsics/abs.js"(exports, module) {
     "use strict";
     module.exports = Math.abs;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/floor.js
+// node_modules/math-intrinsics/floor.js
 var require_floor = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/floor.js"(exports, module) {
+  "node_modules/math-intrinsics/floor.js"(exports, module) {
     "use strict";
     module.exports = Math.floor;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/max.js
+// node_modules/math-intrinsics/max.js
 var require_max = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/max.js"(exports, module) {
+  "node_modules/math-intrinsics/max.js"(exports, module) {
     "use strict";
     module.exports = Math.max;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/min.js
+// node_modules/math-intrinsics/min.js
 var require_min = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/min.js"(exports, module) {
+  "node_modules/math-intrinsics/min.js"(exports, module) {
     "use strict";
     module.exports = Math.min;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/pow.js
+// node_modules/math-intrinsics/pow.js
 var require_pow = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/pow.js"(exports, module) {
+  "node_modules/math-intrinsics/pow.js"(exports, module) {
     "use strict";
     module.exports = Math.pow;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/round.js
+// node_modules/math-intrinsics/round.js
 var require_round = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/round.js"(exports, module) {
+  "node_modules/math-intrinsics/round.js"(exports, module) {
     "use strict";
     module.exports = Math.round;
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/isNaN.js
+// node_modules/math-intrinsics/isNaN.js
 var require_isNaN = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/isNaN.js"(exports, module) {
+  "node_modules/math-intrinsics/isNaN.js"(exports, module) {
     "use strict";
     module.exports = Number.isNaN || function isNaN2(a) {
       return a !== a;
@@ -19470,9 +19470,9 @@ var require_isNaN = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/sign.js
+// node_modules/math-intrinsics/sign.js
 var require_sign = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/sign.js"(exports, module) {
+  "node_modules/math-intrinsics/sign.js"(exports, module) {
     "use strict";
     var $isNaN = require_isNaN();
     module.exports = function sign(number) {
@@ -19484,17 +19484,17 @@ var require_sign = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/gopd/gOPD.js
+// node_modules/gopd/gOPD.js
 var require_gOPD = __commonJS({
-  "../wt-merge/node_modules/gopd/gOPD.js"(exports, module) {
+  "node_modules/gopd/gOPD.js"(exports, module) {
     "use strict";
     module.exports = Object.getOwnPropertyDescriptor;
   }
 });
 
-// ../wt-merge/node_modules/gopd/index.js
+// node_modules/gopd/index.js
 var require_gopd = __commonJS({
-  "../wt-merge/node_modules/gopd/index.js"(exports, module) {
+  "node_modules/gopd/index.js"(exports, module) {
     "use strict";
     var $gOPD = require_gOPD();
     if ($gOPD) {
@@ -19508,9 +19508,9 @@ var require_gopd = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-define-property/index.js
+// node_modules/es-define-property/index.js
 var require_es_define_property = __commonJS({
-  "../wt-merge/node_modules/es-define-property/index.js"(exports, module) {
+  "node_modules/es-define-property/index.js"(exports, module) {
     "use strict";
     var $defineProperty = Object.defineProperty || false;
     if ($defineProperty) {
@@ -19524,9 +19524,9 @@ var require_es_define_property = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/has-symbols/shams.js
+// node_modules/has-symbols/shams.js
 var require_shams = __commonJS({
-  "../wt-merge/node_modules/has-symbols/shams.js"(exports, module) {
+  "node_modules/has-symbols/shams.js"(exports, module) {
     "use strict";
     module.exports = function hasSymbols() {
       if (typeof Symbol !== "function" || typeof Object.getOwnPropertySymbols !== "function") {
@@ -19579,9 +19579,9 @@ var require_shams = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/has-symbols/index.js
+// node_modules/has-symbols/index.js
 var require_has_symbols = __commonJS({
-  "../wt-merge/node_modules/has-symbols/index.js"(exports, module) {
+  "node_modules/has-symbols/index.js"(exports, module) {
     "use strict";
     var origSymbol = typeof Symbol !== "undefined" && Symbol;
     var hasSymbolSham = require_shams();
@@ -19603,26 +19603,26 @@ var require_has_symbols = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/get-proto/Reflect.getPrototypeOf.js
+// node_modules/get-proto/Reflect.getPrototypeOf.js
 var require_Reflect_getPrototypeOf = __commonJS({
-  "../wt-merge/node_modules/get-proto/Reflect.getPrototypeOf.js"(exports, module) {
+  "node_modules/get-proto/Reflect.getPrototypeOf.js"(exports, module) {
     "use strict";
     module.exports = typeof Reflect !== "undefined" && Reflect.getPrototypeOf || null;
   }
 });
 
-// ../wt-merge/node_modules/get-proto/Object.getPrototypeOf.js
+// node_modules/get-proto/Object.getPrototypeOf.js
 var require_Object_getPrototypeOf = __commonJS({
-  "../wt-merge/node_modules/get-proto/Object.getPrototypeOf.js"(exports, module) {
+  "node_modules/get-proto/Object.getPrototypeOf.js"(exports, module) {
     "use strict";
     var $Object = require_es_object_atoms();
     module.exports = $Object.getPrototypeOf || null;
   }
 });
 
-// ../wt-merge/node_modules/function-bind/implementation.js
+// node_modules/function-bind/implementation.js
 var require_implementation = __commonJS({
-  "../wt-merge/node_modules/function-bind/implementation.js"(exports, module) {
+  "node_modules/function-bind/implementation.js"(exports, module) {
     "use strict";
     var ERROR_MESSAGE = "Function.prototype.bind called on incompatible ";
     var toStr = Object.prototype.toString;
@@ -19696,42 +19696,42 @@ var require_implementation = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/function-bind/index.js
+// node_modules/function-bind/index.js
 var require_function_bind = __commonJS({
-  "../wt-merge/node_modules/function-bind/index.js"(exports, module) {
+  "node_modules/function-bind/index.js"(exports, module) {
     "use strict";
     var implementation = require_implementation();
     module.exports = Function.prototype.bind || implementation;
   }
 });
 
-// ../wt-merge/node_modules/call-bind-apply-helpers/functionCall.js
+// node_modules/call-bind-apply-helpers/functionCall.js
 var require_functionCall = __commonJS({
-  "../wt-merge/node_modules/call-bind-apply-helpers/functionCall.js"(exports, module) {
+  "node_modules/call-bind-apply-helpers/functionCall.js"(exports, module) {
     "use strict";
     module.exports = Function.prototype.call;
   }
 });
 
-// ../wt-merge/node_modules/call-bind-apply-helpers/functionApply.js
+// node_modules/call-bind-apply-helpers/functionApply.js
 var require_functionApply = __commonJS({
-  "../wt-merge/node_modules/call-bind-apply-helpers/functionApply.js"(exports, module) {
+  "node_modules/call-bind-apply-helpers/functionApply.js"(exports, module) {
     "use strict";
     module.exports = Function.prototype.apply;
   }
 });
 
-// ../wt-merge/node_modules/call-bind-apply-helpers/reflectApply.js
+// node_modules/call-bind-apply-helpers/reflectApply.js
 var require_reflectApply = __commonJS({
-  "../wt-merge/node_modules/call-bind-apply-helpers/reflectApply.js"(exports, module) {
+  "node_modules/call-bind-apply-helpers/reflectApply.js"(exports, module) {
     "use strict";
     module.exports = typeof Reflect !== "undefined" && Reflect && Reflect.apply;
   }
 });
 
-// ../wt-merge/node_modules/call-bind-apply-helpers/actualApply.js
+// node_modules/call-bind-apply-helpers/actualApply.js
 var require_actualApply = __commonJS({
-  "../wt-merge/node_modules/call-bind-apply-helpers/actualApply.js"(exports, module) {
+  "node_modules/call-bind-apply-helpers/actualApply.js"(exports, module) {
     "use strict";
     var bind = require_function_bind();
     var $apply = require_functionApply();
@@ -19741,9 +19741,9 @@ var require_actualApply = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/call-bind-apply-helpers/index.js
+// node_modules/call-bind-apply-helpers/index.js
 var require_call_bind_apply_helpers = __commonJS({
-  "../wt-merge/node_modules/call-bind-apply-helpers/index.js"(exports, module) {
+  "node_modules/call-bind-apply-helpers/index.js"(exports, module) {
     "use strict";
     var bind = require_function_bind();
     var $TypeError = require_type();
@@ -19758,9 +19758,9 @@ var require_call_bind_apply_helpers = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/dunder-proto/get.js
+// node_modules/dunder-proto/get.js
 var require_get = __commonJS({
-  "../wt-merge/node_modules/dunder-proto/get.js"(exports, module) {
+  "node_modules/dunder-proto/get.js"(exports, module) {
     "use strict";
     var callBind = require_call_bind_apply_helpers();
     var gOPD = require_gopd();
@@ -19789,9 +19789,9 @@ var require_get = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/get-proto/index.js
+// node_modules/get-proto/index.js
 var require_get_proto = __commonJS({
-  "../wt-merge/node_modules/get-proto/index.js"(exports, module) {
+  "node_modules/get-proto/index.js"(exports, module) {
     "use strict";
     var reflectGetProto = require_Reflect_getPrototypeOf();
     var originalGetProto = require_Object_getPrototypeOf();
@@ -19809,9 +19809,9 @@ var require_get_proto = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/async-function/index.js
+// node_modules/async-function/index.js
 var require_async_function = __commonJS({
-  "../wt-merge/node_modules/async-function/index.js"(exports, module) {
+  "node_modules/async-function/index.js"(exports, module) {
     "use strict";
     var cached = (
       /** @type {import('.').AsyncFunctionConstructor} */
@@ -19822,9 +19822,9 @@ var require_async_function = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/generator-function/index.js
+// node_modules/generator-function/index.js
 var require_generator_function = __commonJS({
-  "../wt-merge/node_modules/generator-function/index.js"(exports, module) {
+  "node_modules/generator-function/index.js"(exports, module) {
     "use strict";
     var cached = (
       /** @type {GeneratorFunctionConstructor} */
@@ -19835,9 +19835,9 @@ var require_generator_function = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/async-generator-function/index.js
+// node_modules/async-generator-function/index.js
 var require_async_generator_function = __commonJS({
-  "../wt-merge/node_modules/async-generator-function/index.js"(exports, module) {
+  "node_modules/async-generator-function/index.js"(exports, module) {
     "use strict";
     var cached = (
       /** @type {import('.').AsyncGeneratorFunctionConstructor} */
@@ -19848,9 +19848,9 @@ var require_async_generator_function = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/hasown/index.js
+// node_modules/hasown/index.js
 var require_hasown = __commonJS({
-  "../wt-merge/node_modules/hasown/index.js"(exports, module) {
+  "node_modules/hasown/index.js"(exports, module) {
     "use strict";
     var call = Function.prototype.call;
     var $hasOwn = Object.prototype.hasOwnProperty;
@@ -19859,9 +19859,9 @@ var require_hasown = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/get-intrinsic/index.js
+// node_modules/get-intrinsic/index.js
 var require_get_intrinsic = __commonJS({
-  "../wt-merge/node_modules/get-intrinsic/index.js"(exports, module) {
+  "node_modules/get-intrinsic/index.js"(exports, module) {
     "use strict";
     var undefined2;
     var $Object = require_es_object_atoms();
@@ -20186,9 +20186,9 @@ var require_get_intrinsic = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/define-data-property/index.js
+// node_modules/define-data-property/index.js
 var require_define_data_property = __commonJS({
-  "../wt-merge/node_modules/define-data-property/index.js"(exports, module) {
+  "node_modules/define-data-property/index.js"(exports, module) {
     "use strict";
     var $defineProperty = require_es_define_property();
     var $SyntaxError = require_syntax();
@@ -20234,9 +20234,9 @@ var require_define_data_property = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/has-property-descriptors/index.js
+// node_modules/has-property-descriptors/index.js
 var require_has_property_descriptors = __commonJS({
-  "../wt-merge/node_modules/has-property-descriptors/index.js"(exports, module) {
+  "node_modules/has-property-descriptors/index.js"(exports, module) {
     "use strict";
     var $defineProperty = require_es_define_property();
     var hasPropertyDescriptors = function hasPropertyDescriptors2() {
@@ -20256,9 +20256,9 @@ var require_has_property_descriptors = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/set-function-length/index.js
+// node_modules/set-function-length/index.js
 var require_set_function_length = __commonJS({
-  "../wt-merge/node_modules/set-function-length/index.js"(exports, module) {
+  "node_modules/set-function-length/index.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var define2 = require_define_data_property();
@@ -20309,9 +20309,9 @@ var require_set_function_length = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/call-bind-apply-helpers/applyBind.js
+// node_modules/call-bind-apply-helpers/applyBind.js
 var require_applyBind = __commonJS({
-  "../wt-merge/node_modules/call-bind-apply-helpers/applyBind.js"(exports, module) {
+  "node_modules/call-bind-apply-helpers/applyBind.js"(exports, module) {
     "use strict";
     var bind = require_function_bind();
     var $apply = require_functionApply();
@@ -20322,9 +20322,9 @@ var require_applyBind = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/call-bind/index.js
+// node_modules/call-bind/index.js
 var require_call_bind = __commonJS({
-  "../wt-merge/node_modules/call-bind/index.js"(exports, module) {
+  "node_modules/call-bind/index.js"(exports, module) {
     "use strict";
     var setFunctionLength = require_set_function_length();
     var $defineProperty = require_es_define_property();
@@ -20347,9 +20347,9 @@ var require_call_bind = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/call-bound/index.js
+// node_modules/call-bound/index.js
 var require_call_bound = __commonJS({
-  "../wt-merge/node_modules/call-bound/index.js"(exports, module) {
+  "node_modules/call-bound/index.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var callBindBasic = require_call_bind_apply_helpers();
@@ -20370,9 +20370,9 @@ var require_call_bound = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/has-tostringtag/shams.js
+// node_modules/has-tostringtag/shams.js
 var require_shams2 = __commonJS({
-  "../wt-merge/node_modules/has-tostringtag/shams.js"(exports, module) {
+  "node_modules/has-tostringtag/shams.js"(exports, module) {
     "use strict";
     var hasSymbols = require_shams();
     module.exports = function hasToStringTagShams() {
@@ -20381,9 +20381,9 @@ var require_shams2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/which-typed-array/index.js
+// node_modules/which-typed-array/index.js
 var require_which_typed_array = __commonJS({
-  "../wt-merge/node_modules/which-typed-array/index.js"(exports, module) {
+  "node_modules/which-typed-array/index.js"(exports, module) {
     "use strict";
     var forEach = require_for_each();
     var availableTypedArrays = require_available_typed_arrays();
@@ -20506,9 +20506,9 @@ var require_which_typed_array = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/object-keys/isArguments.js
+// node_modules/object-keys/isArguments.js
 var require_isArguments2 = __commonJS({
-  "../wt-merge/node_modules/object-keys/isArguments.js"(exports, module) {
+  "node_modules/object-keys/isArguments.js"(exports, module) {
     "use strict";
     var toStr = Object.prototype.toString;
     module.exports = function isArguments(value) {
@@ -20522,9 +20522,9 @@ var require_isArguments2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/object-keys/implementation.js
+// node_modules/object-keys/implementation.js
 var require_implementation2 = __commonJS({
-  "../wt-merge/node_modules/object-keys/implementation.js"(exports, module) {
+  "node_modules/object-keys/implementation.js"(exports, module) {
     "use strict";
     var keysShim;
     if (!Object.keys) {
@@ -20654,9 +20654,9 @@ var require_implementation2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/object-keys/index.js
+// node_modules/object-keys/index.js
 var require_object_keys = __commonJS({
-  "../wt-merge/node_modules/object-keys/index.js"(exports, module) {
+  "node_modules/object-keys/index.js"(exports, module) {
     "use strict";
     var slice = Array.prototype.slice;
     var isArgs = require_isArguments2();
@@ -20688,9 +20688,9 @@ var require_object_keys = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/define-properties/index.js
+// node_modules/define-properties/index.js
 var require_define_properties = __commonJS({
-  "../wt-merge/node_modules/define-properties/index.js"(exports, module) {
+  "node_modules/define-properties/index.js"(exports, module) {
     "use strict";
     var keys = require_object_keys();
     var hasSymbols = typeof Symbol === "function" && typeof /* @__PURE__ */ Symbol("foo") === "symbol";
@@ -20732,16 +20732,16 @@ var require_define_properties = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/object-inspect/util.inspect.js
+// node_modules/object-inspect/util.inspect.js
 var require_util_inspect = __commonJS({
-  "../wt-merge/node_modules/object-inspect/util.inspect.js"(exports, module) {
+  "node_modules/object-inspect/util.inspect.js"(exports, module) {
     module.exports = __require("util").inspect;
   }
 });
 
-// ../wt-merge/node_modules/object-inspect/stringWidthRanges.js
+// node_modules/object-inspect/stringWidthRanges.js
 var require_stringWidthRanges = __commonJS({
-  "../wt-merge/node_modules/object-inspect/stringWidthRanges.js"(exports, module) {
+  "node_modules/object-inspect/stringWidthRanges.js"(exports, module) {
     var $join = Array.prototype.join;
     module.exports = $join.call([
       "00.v,02n.w,0gw.33,07n.6,07b.18,01.0,01.1,01.1,01.0,01k.5,0a.a,01.0,01a.k,0g.0,02t.7,01.5,02.1,01.3,",
@@ -20776,9 +20776,9 @@ var require_stringWidthRanges = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/object-inspect/stringWidth.js
+// node_modules/object-inspect/stringWidth.js
 var require_stringWidth = __commonJS({
-  "../wt-merge/node_modules/object-inspect/stringWidth.js"(exports, module) {
+  "node_modules/object-inspect/stringWidth.js"(exports, module) {
     var $charCodeAt = String.prototype.charCodeAt;
     var $indexOf = String.prototype.indexOf;
     var $normalize = String.prototype.normalize;
@@ -20846,9 +20846,9 @@ var require_stringWidth = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/object-inspect/index.js
+// node_modules/object-inspect/index.js
 var require_object_inspect = __commonJS({
-  "../wt-merge/node_modules/object-inspect/index.js"(exports, module) {
+  "node_modules/object-inspect/index.js"(exports, module) {
     var hasMap = typeof Map === "function" && Map.prototype;
     var mapSizeDescriptor = Object.getOwnPropertyDescriptor && hasMap ? Object.getOwnPropertyDescriptor(Map.prototype, "size") : null;
     var mapSize = hasMap && mapSizeDescriptor && typeof mapSizeDescriptor.get === "function" ? mapSizeDescriptor.get : null;
@@ -21645,9 +21645,9 @@ var require_object_inspect = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/isPropertyKey.js
+// node_modules/es-abstract/helpers/isPropertyKey.js
 var require_isPropertyKey = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/isPropertyKey.js"(exports, module) {
+  "node_modules/es-abstract/helpers/isPropertyKey.js"(exports, module) {
     "use strict";
     module.exports = function isPropertyKey(argument) {
       return typeof argument === "string" || typeof argument === "symbol";
@@ -21655,9 +21655,9 @@ var require_isPropertyKey = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-object-atoms/isObject.js
+// node_modules/es-object-atoms/isObject.js
 var require_isObject2 = __commonJS({
-  "../wt-merge/node_modules/es-object-atoms/isObject.js"(exports, module) {
+  "node_modules/es-object-atoms/isObject.js"(exports, module) {
     "use strict";
     module.exports = function isObject(x) {
       return !!x && (typeof x === "function" || typeof x === "object");
@@ -21665,9 +21665,9 @@ var require_isObject2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/Get.js
+// node_modules/es-abstract/2025/Get.js
 var require_Get = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/Get.js"(exports, module) {
+  "node_modules/es-abstract/2025/Get.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var inspect = require_object_inspect();
@@ -21685,9 +21685,9 @@ var require_Get = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/isFinite.js
+// node_modules/math-intrinsics/isFinite.js
 var require_isFinite = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/isFinite.js"(exports, module) {
+  "node_modules/math-intrinsics/isFinite.js"(exports, module) {
     "use strict";
     var $isNaN = require_isNaN();
     module.exports = function isFinite2(x) {
@@ -21696,9 +21696,9 @@ var require_isFinite = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/isInteger.js
+// node_modules/math-intrinsics/isInteger.js
 var require_isInteger = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/isInteger.js"(exports, module) {
+  "node_modules/math-intrinsics/isInteger.js"(exports, module) {
     "use strict";
     var $abs = require_abs();
     var $floor = require_floor();
@@ -21714,9 +21714,9 @@ var require_isInteger = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-array-buffer/index.js
+// node_modules/is-array-buffer/index.js
 var require_is_array_buffer = __commonJS({
-  "../wt-merge/node_modules/is-array-buffer/index.js"(exports, module) {
+  "node_modules/is-array-buffer/index.js"(exports, module) {
     "use strict";
     var callBind = require_call_bind();
     var callBound = require_call_bound();
@@ -21748,9 +21748,9 @@ var require_is_array_buffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/array-buffer-byte-length/index.js
+// node_modules/array-buffer-byte-length/index.js
 var require_array_buffer_byte_length = __commonJS({
-  "../wt-merge/node_modules/array-buffer-byte-length/index.js"(exports, module) {
+  "node_modules/array-buffer-byte-length/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $byteLength = callBound("ArrayBuffer.prototype.byteLength", true);
@@ -21764,9 +21764,9 @@ var require_array_buffer_byte_length = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-shared-array-buffer/index.js
+// node_modules/is-shared-array-buffer/index.js
 var require_is_shared_array_buffer = __commonJS({
-  "../wt-merge/node_modules/is-shared-array-buffer/index.js"(exports, module) {
+  "node_modules/is-shared-array-buffer/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $byteLength = callBound("SharedArrayBuffer.prototype.byteLength", true);
@@ -21786,9 +21786,9 @@ var require_is_shared_array_buffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsDetachedBuffer.js
+// node_modules/es-abstract/2025/IsDetachedBuffer.js
 var require_IsDetachedBuffer = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsDetachedBuffer.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsDetachedBuffer.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var $byteLength = require_array_buffer_byte_length();
@@ -21814,9 +21814,9 @@ var require_IsDetachedBuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/HasOwnProperty.js
+// node_modules/es-abstract/2025/HasOwnProperty.js
 var require_HasOwnProperty = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/HasOwnProperty.js"(exports, module) {
+  "node_modules/es-abstract/2025/HasOwnProperty.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var hasOwn = require_hasown();
@@ -21834,9 +21834,9 @@ var require_HasOwnProperty = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/IsArray.js
+// node_modules/es-abstract/helpers/IsArray.js
 var require_IsArray = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/IsArray.js"(exports, module) {
+  "node_modules/es-abstract/helpers/IsArray.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $Array = GetIntrinsic("%Array%");
@@ -21847,17 +21847,17 @@ var require_IsArray = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsArray.js
+// node_modules/es-abstract/2025/IsArray.js
 var require_IsArray2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsArray.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsArray.js"(exports, module) {
     "use strict";
     module.exports = require_IsArray();
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsBigIntElementType.js
+// node_modules/es-abstract/2025/IsBigIntElementType.js
 var require_IsBigIntElementType = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsBigIntElementType.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsBigIntElementType.js"(exports, module) {
     "use strict";
     module.exports = function IsBigIntElementType(type) {
       return type === "BIGUINT64" || type === "BIGINT64";
@@ -21865,9 +21865,9 @@ var require_IsBigIntElementType = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsUnsignedElementType.js
+// node_modules/es-abstract/2025/IsUnsignedElementType.js
 var require_IsUnsignedElementType = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsUnsignedElementType.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsUnsignedElementType.js"(exports, module) {
     "use strict";
     module.exports = function IsUnsignedElementType(type) {
       return type === "UINT8" || type === "UINT8C" || type === "UINT16" || type === "UINT32" || type === "BIGUINT64";
@@ -21875,9 +21875,9 @@ var require_IsUnsignedElementType = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/bytesAsFloat16.js
+// node_modules/es-abstract/helpers/bytesAsFloat16.js
 var require_bytesAsFloat16 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/bytesAsFloat16.js"(exports, module) {
+  "node_modules/es-abstract/helpers/bytesAsFloat16.js"(exports, module) {
     "use strict";
     var $pow = require_pow();
     module.exports = function bytesAsFloat32(rawBytes) {
@@ -21903,9 +21903,9 @@ var require_bytesAsFloat16 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/bytesAsFloat32.js
+// node_modules/es-abstract/helpers/bytesAsFloat32.js
 var require_bytesAsFloat32 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/bytesAsFloat32.js"(exports, module) {
+  "node_modules/es-abstract/helpers/bytesAsFloat32.js"(exports, module) {
     "use strict";
     var $pow = require_pow();
     module.exports = function bytesAsFloat32(rawBytes) {
@@ -21930,9 +21930,9 @@ var require_bytesAsFloat32 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/bytesAsFloat64.js
+// node_modules/es-abstract/helpers/bytesAsFloat64.js
 var require_bytesAsFloat64 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/bytesAsFloat64.js"(exports, module) {
+  "node_modules/es-abstract/helpers/bytesAsFloat64.js"(exports, module) {
     "use strict";
     var $pow = require_pow();
     module.exports = function bytesAsFloat64(rawBytes) {
@@ -21957,9 +21957,9 @@ var require_bytesAsFloat64 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/bytesAsInteger.js
+// node_modules/es-abstract/helpers/bytesAsInteger.js
 var require_bytesAsInteger = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/bytesAsInteger.js"(exports, module) {
+  "node_modules/es-abstract/helpers/bytesAsInteger.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $pow = require_pow();
@@ -21982,9 +21982,9 @@ var require_bytesAsInteger = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/every.js
+// node_modules/es-abstract/helpers/every.js
 var require_every = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/every.js"(exports, module) {
+  "node_modules/es-abstract/helpers/every.js"(exports, module) {
     "use strict";
     module.exports = function every(array, predicate) {
       for (var i = 0; i < array.length; i += 1) {
@@ -21997,9 +21997,9 @@ var require_every = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/isByteValue.js
+// node_modules/es-abstract/helpers/isByteValue.js
 var require_isByteValue = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/isByteValue.js"(exports, module) {
+  "node_modules/es-abstract/helpers/isByteValue.js"(exports, module) {
     "use strict";
     module.exports = function isByteValue(value) {
       return typeof value === "number" && value >= 0 && value <= 255 && (value | 0) === value;
@@ -22007,9 +22007,9 @@ var require_isByteValue = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/tables/typed-array-objects.js
+// node_modules/es-abstract/2025/tables/typed-array-objects.js
 var require_typed_array_objects = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/tables/typed-array-objects.js"(exports, module) {
+  "node_modules/es-abstract/2025/tables/typed-array-objects.js"(exports, module) {
     "use strict";
     module.exports = {
       __proto__: null,
@@ -22048,9 +22048,9 @@ var require_typed_array_objects = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/RawBytesToNumeric.js
+// node_modules/es-abstract/2025/RawBytesToNumeric.js
 var require_RawBytesToNumeric = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/RawBytesToNumeric.js"(exports, module) {
+  "node_modules/es-abstract/2025/RawBytesToNumeric.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var callBound = require_call_bound();
@@ -22107,9 +22107,9 @@ var require_RawBytesToNumeric = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/isarray/index.js
+// node_modules/isarray/index.js
 var require_isarray2 = __commonJS({
-  "../wt-merge/node_modules/isarray/index.js"(exports, module) {
+  "node_modules/isarray/index.js"(exports, module) {
     var toString3 = {}.toString;
     module.exports = Array.isArray || function(arr) {
       return toString3.call(arr) == "[object Array]";
@@ -22117,9 +22117,9 @@ var require_isarray2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/safe-array-concat/index.js
+// node_modules/safe-array-concat/index.js
 var require_safe_array_concat = __commonJS({
-  "../wt-merge/node_modules/safe-array-concat/index.js"(exports, module) {
+  "node_modules/safe-array-concat/index.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $concat = GetIntrinsic("%Array.prototype.concat%");
@@ -22151,9 +22151,9 @@ var require_safe_array_concat = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-typed-array/index.js
+// node_modules/is-typed-array/index.js
 var require_is_typed_array = __commonJS({
-  "../wt-merge/node_modules/is-typed-array/index.js"(exports, module) {
+  "node_modules/is-typed-array/index.js"(exports, module) {
     "use strict";
     var whichTypedArray = require_which_typed_array();
     module.exports = function isTypedArray(value) {
@@ -22162,9 +22162,9 @@ var require_is_typed_array = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typed-array-buffer/index.js
+// node_modules/typed-array-buffer/index.js
 var require_typed_array_buffer = __commonJS({
-  "../wt-merge/node_modules/typed-array-buffer/index.js"(exports, module) {
+  "node_modules/typed-array-buffer/index.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var callBound = require_call_bound();
@@ -22179,9 +22179,9 @@ var require_typed_array_buffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/defaultEndianness.js
+// node_modules/es-abstract/helpers/defaultEndianness.js
 var require_defaultEndianness = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/defaultEndianness.js"(exports, module) {
+  "node_modules/es-abstract/helpers/defaultEndianness.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $Uint8Array = GetIntrinsic("%Uint8Array%", true);
@@ -22193,9 +22193,9 @@ var require_defaultEndianness = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/GetValueFromBuffer.js
+// node_modules/es-abstract/2025/GetValueFromBuffer.js
 var require_GetValueFromBuffer = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/GetValueFromBuffer.js"(exports, module) {
+  "node_modules/es-abstract/2025/GetValueFromBuffer.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $SyntaxError = require_syntax();
@@ -22254,9 +22254,9 @@ var require_GetValueFromBuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/SameValue.js
+// node_modules/es-abstract/2025/SameValue.js
 var require_SameValue = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/SameValue.js"(exports, module) {
+  "node_modules/es-abstract/2025/SameValue.js"(exports, module) {
     "use strict";
     var $isNaN = require_isNaN();
     module.exports = function SameValue(x, y) {
@@ -22271,9 +22271,9 @@ var require_SameValue = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/Set.js
+// node_modules/es-abstract/2025/Set.js
 var require_Set2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/Set.js"(exports, module) {
+  "node_modules/es-abstract/2025/Set.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var isObject = require_isObject2();
@@ -22314,9 +22314,9 @@ var require_Set2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/StringToBigInt.js
+// node_modules/es-abstract/2025/StringToBigInt.js
 var require_StringToBigInt = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/StringToBigInt.js"(exports, module) {
+  "node_modules/es-abstract/2025/StringToBigInt.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $BigInt = GetIntrinsic("%BigInt%", true);
@@ -22338,9 +22338,9 @@ var require_StringToBigInt = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-date-object/index.js
+// node_modules/is-date-object/index.js
 var require_is_date_object = __commonJS({
-  "../wt-merge/node_modules/is-date-object/index.js"(exports, module) {
+  "node_modules/is-date-object/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var getDay = callBound("Date.prototype.getDay");
@@ -22364,9 +22364,9 @@ var require_is_date_object = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-regex/index.js
+// node_modules/is-regex/index.js
 var require_is_regex = __commonJS({
-  "../wt-merge/node_modules/is-regex/index.js"(exports, module) {
+  "node_modules/is-regex/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var hasToStringTag = require_shams2()();
@@ -22433,9 +22433,9 @@ var require_is_regex = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/safe-regex-test/index.js
+// node_modules/safe-regex-test/index.js
 var require_safe_regex_test = __commonJS({
-  "../wt-merge/node_modules/safe-regex-test/index.js"(exports, module) {
+  "node_modules/safe-regex-test/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var isRegex = require_is_regex();
@@ -22452,9 +22452,9 @@ var require_safe_regex_test = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-symbol/index.js
+// node_modules/is-symbol/index.js
 var require_is_symbol = __commonJS({
-  "../wt-merge/node_modules/is-symbol/index.js"(exports, module) {
+  "node_modules/is-symbol/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $toString = callBound("Object.prototype.toString");
@@ -22493,9 +22493,9 @@ var require_is_symbol = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-to-primitive/helpers/isPrimitive.js
+// node_modules/es-to-primitive/helpers/isPrimitive.js
 var require_isPrimitive = __commonJS({
-  "../wt-merge/node_modules/es-to-primitive/helpers/isPrimitive.js"(exports, module) {
+  "node_modules/es-to-primitive/helpers/isPrimitive.js"(exports, module) {
     "use strict";
     module.exports = function isPrimitive(value) {
       return value === null || typeof value !== "function" && typeof value !== "object";
@@ -22503,9 +22503,9 @@ var require_isPrimitive = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract-get/isPropertyKey.js
+// node_modules/es-abstract-get/isPropertyKey.js
 var require_isPropertyKey2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract-get/isPropertyKey.js"(exports, module) {
+  "node_modules/es-abstract-get/isPropertyKey.js"(exports, module) {
     "use strict";
     module.exports = function isPropertyKey(argument) {
       return typeof argument === "string" || typeof argument === "symbol";
@@ -22513,9 +22513,9 @@ var require_isPropertyKey2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract-get/GetV.js
+// node_modules/es-abstract-get/GetV.js
 var require_GetV = __commonJS({
-  "../wt-merge/node_modules/es-abstract-get/GetV.js"(exports, module) {
+  "node_modules/es-abstract-get/GetV.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var inspect = require_object_inspect();
@@ -22532,9 +22532,9 @@ var require_GetV = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract-get/GetMethod.js
+// node_modules/es-abstract-get/GetMethod.js
 var require_GetMethod = __commonJS({
-  "../wt-merge/node_modules/es-abstract-get/GetMethod.js"(exports, module) {
+  "node_modules/es-abstract-get/GetMethod.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var isCallable = require_is_callable();
@@ -22557,9 +22557,9 @@ var require_GetMethod = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-to-primitive/es2015.js
+// node_modules/es-to-primitive/es2015.js
 var require_es2015 = __commonJS({
-  "../wt-merge/node_modules/es-to-primitive/es2015.js"(exports, module) {
+  "node_modules/es-to-primitive/es2015.js"(exports, module) {
     "use strict";
     var hasSymbols = typeof Symbol === "function" && typeof Symbol.iterator === "symbol";
     var isCallable = require_is_callable();
@@ -22637,9 +22637,9 @@ var require_es2015 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToPrimitive.js
+// node_modules/es-abstract/2025/ToPrimitive.js
 var require_ToPrimitive = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToPrimitive.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToPrimitive.js"(exports, module) {
     "use strict";
     var toPrimitive = require_es2015();
     module.exports = function ToPrimitive(input) {
@@ -22651,9 +22651,9 @@ var require_ToPrimitive = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToBigInt.js
+// node_modules/es-abstract/2025/ToBigInt.js
 var require_ToBigInt = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToBigInt.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToBigInt.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $BigInt = GetIntrinsic("%BigInt%", true);
@@ -22694,9 +22694,9 @@ var require_ToBigInt = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/BigInt/remainder.js
+// node_modules/es-abstract/2025/BigInt/remainder.js
 var require_remainder = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/BigInt/remainder.js"(exports, module) {
+  "node_modules/es-abstract/2025/BigInt/remainder.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $BigInt = GetIntrinsic("%BigInt%", true);
@@ -22718,9 +22718,9 @@ var require_remainder = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/modBigInt.js
+// node_modules/es-abstract/helpers/modBigInt.js
 var require_modBigInt = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/modBigInt.js"(exports, module) {
+  "node_modules/es-abstract/helpers/modBigInt.js"(exports, module) {
     "use strict";
     module.exports = function bigIntMod(BigIntRemainder, bigint, modulo) {
       var remain = BigIntRemainder(bigint, modulo);
@@ -22729,9 +22729,9 @@ var require_modBigInt = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToBigInt64.js
+// node_modules/es-abstract/2025/ToBigInt64.js
 var require_ToBigInt64 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToBigInt64.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToBigInt64.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $BigInt = GetIntrinsic("%BigInt%", true);
@@ -22749,9 +22749,9 @@ var require_ToBigInt64 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToBigUint64.js
+// node_modules/es-abstract/2025/ToBigUint64.js
 var require_ToBigUint64 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToBigUint64.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToBigUint64.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $BigInt = GetIntrinsic("%BigInt%", true);
@@ -22768,9 +22768,9 @@ var require_ToBigUint64 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/mod.js
+// node_modules/math-intrinsics/mod.js
 var require_mod = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/mod.js"(exports, module) {
+  "node_modules/math-intrinsics/mod.js"(exports, module) {
     "use strict";
     var $floor = require_floor();
     module.exports = function mod(number, modulo) {
@@ -22780,17 +22780,17 @@ var require_mod = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/mod.js
+// node_modules/es-abstract/helpers/mod.js
 var require_mod2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/mod.js"(exports, module) {
+  "node_modules/es-abstract/helpers/mod.js"(exports, module) {
     "use strict";
     module.exports = require_mod();
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/modulo.js
+// node_modules/es-abstract/2025/modulo.js
 var require_modulo = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/modulo.js"(exports, module) {
+  "node_modules/es-abstract/2025/modulo.js"(exports, module) {
     "use strict";
     var mod = require_mod2();
     module.exports = function modulo(x, y) {
@@ -22799,9 +22799,9 @@ var require_modulo = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/isPrimitive.js
+// node_modules/es-abstract/helpers/isPrimitive.js
 var require_isPrimitive2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/isPrimitive.js"(exports, module) {
+  "node_modules/es-abstract/helpers/isPrimitive.js"(exports, module) {
     "use strict";
     module.exports = function isPrimitive(value) {
       return value === null || typeof value !== "function" && typeof value !== "object";
@@ -22809,9 +22809,9 @@ var require_isPrimitive2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-object-atoms/RequireObjectCoercible.js
+// node_modules/es-object-atoms/RequireObjectCoercible.js
 var require_RequireObjectCoercible = __commonJS({
-  "../wt-merge/node_modules/es-object-atoms/RequireObjectCoercible.js"(exports, module) {
+  "node_modules/es-object-atoms/RequireObjectCoercible.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     module.exports = function RequireObjectCoercible(value) {
@@ -22823,9 +22823,9 @@ var require_RequireObjectCoercible = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToString.js
+// node_modules/es-abstract/2025/ToString.js
 var require_ToString = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToString.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToString.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $String = GetIntrinsic("%String%");
@@ -22839,9 +22839,9 @@ var require_ToString = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/string.prototype.trim/implementation.js
+// node_modules/string.prototype.trim/implementation.js
 var require_implementation3 = __commonJS({
-  "../wt-merge/node_modules/string.prototype.trim/implementation.js"(exports, module) {
+  "node_modules/string.prototype.trim/implementation.js"(exports, module) {
     "use strict";
     var RequireObjectCoercible = require_RequireObjectCoercible();
     var ToString = require_ToString();
@@ -22864,9 +22864,9 @@ var require_implementation3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/string.prototype.trim/polyfill.js
+// node_modules/string.prototype.trim/polyfill.js
 var require_polyfill = __commonJS({
-  "../wt-merge/node_modules/string.prototype.trim/polyfill.js"(exports, module) {
+  "node_modules/string.prototype.trim/polyfill.js"(exports, module) {
     "use strict";
     var implementation = require_implementation3();
     var zeroWidthSpace = "\u200B";
@@ -22880,9 +22880,9 @@ var require_polyfill = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/string.prototype.trim/shim.js
+// node_modules/string.prototype.trim/shim.js
 var require_shim = __commonJS({
-  "../wt-merge/node_modules/string.prototype.trim/shim.js"(exports, module) {
+  "node_modules/string.prototype.trim/shim.js"(exports, module) {
     "use strict";
     var supportsDescriptors = require_has_property_descriptors()();
     var defineDataProperty = require_define_data_property();
@@ -22901,9 +22901,9 @@ var require_shim = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/string.prototype.trim/index.js
+// node_modules/string.prototype.trim/index.js
 var require_string_prototype = __commonJS({
-  "../wt-merge/node_modules/string.prototype.trim/index.js"(exports, module) {
+  "node_modules/string.prototype.trim/index.js"(exports, module) {
     "use strict";
     var callBind = require_call_bind();
     var define2 = require_define_properties();
@@ -22925,9 +22925,9 @@ var require_string_prototype = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/StringToNumber.js
+// node_modules/es-abstract/2025/StringToNumber.js
 var require_StringToNumber = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/StringToNumber.js"(exports, module) {
+  "node_modules/es-abstract/2025/StringToNumber.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $RegExp = GetIntrinsic("%RegExp%");
@@ -22965,9 +22965,9 @@ var require_StringToNumber = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToNumber.js
+// node_modules/es-abstract/2025/ToNumber.js
 var require_ToNumber = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToNumber.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToNumber.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $TypeError = require_type();
@@ -22991,9 +22991,9 @@ var require_ToNumber = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/floor.js
+// node_modules/es-abstract/2025/floor.js
 var require_floor2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/floor.js"(exports, module) {
+  "node_modules/es-abstract/2025/floor.js"(exports, module) {
     "use strict";
     var $floor = require_floor();
     module.exports = function floor(x) {
@@ -23005,9 +23005,9 @@ var require_floor2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/truncate.js
+// node_modules/es-abstract/2025/truncate.js
 var require_truncate = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/truncate.js"(exports, module) {
+  "node_modules/es-abstract/2025/truncate.js"(exports, module) {
     "use strict";
     var floor = require_floor2();
     var $TypeError = require_type();
@@ -23021,9 +23021,9 @@ var require_truncate = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToInt16.js
+// node_modules/es-abstract/2025/ToInt16.js
 var require_ToInt16 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToInt16.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToInt16.js"(exports, module) {
     "use strict";
     var modulo = require_modulo();
     var ToNumber = require_ToNumber();
@@ -23042,9 +23042,9 @@ var require_ToInt16 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToInt32.js
+// node_modules/es-abstract/2025/ToInt32.js
 var require_ToInt32 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToInt32.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToInt32.js"(exports, module) {
     "use strict";
     var modulo = require_modulo();
     var ToNumber = require_ToNumber();
@@ -23065,9 +23065,9 @@ var require_ToInt32 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToInt8.js
+// node_modules/es-abstract/2025/ToInt8.js
 var require_ToInt8 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToInt8.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToInt8.js"(exports, module) {
     "use strict";
     var modulo = require_modulo();
     var ToNumber = require_ToNumber();
@@ -23085,9 +23085,9 @@ var require_ToInt8 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToUint16.js
+// node_modules/es-abstract/2025/ToUint16.js
 var require_ToUint16 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToUint16.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToUint16.js"(exports, module) {
     "use strict";
     var modulo = require_modulo();
     var ToNumber = require_ToNumber();
@@ -23106,9 +23106,9 @@ var require_ToUint16 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToUint32.js
+// node_modules/es-abstract/2025/ToUint32.js
 var require_ToUint32 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToUint32.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToUint32.js"(exports, module) {
     "use strict";
     var modulo = require_modulo();
     var ToNumber = require_ToNumber();
@@ -23127,9 +23127,9 @@ var require_ToUint32 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToUint8.js
+// node_modules/es-abstract/2025/ToUint8.js
 var require_ToUint8 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToUint8.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToUint8.js"(exports, module) {
     "use strict";
     var isFinite2 = require_isFinite();
     var modulo = require_modulo();
@@ -23147,9 +23147,9 @@ var require_ToUint8 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/clamp.js
+// node_modules/es-abstract/2025/clamp.js
 var require_clamp = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/clamp.js"(exports, module) {
+  "node_modules/es-abstract/2025/clamp.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var max = require_max();
@@ -23163,9 +23163,9 @@ var require_clamp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToUint8Clamp.js
+// node_modules/es-abstract/2025/ToUint8Clamp.js
 var require_ToUint8Clamp = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToUint8Clamp.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToUint8Clamp.js"(exports, module) {
     "use strict";
     var clamp = require_clamp();
     var ToNumber = require_ToNumber();
@@ -23189,9 +23189,9 @@ var require_ToUint8Clamp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/math-intrinsics/isNegativeZero.js
+// node_modules/math-intrinsics/isNegativeZero.js
 var require_isNegativeZero = __commonJS({
-  "../wt-merge/node_modules/math-intrinsics/isNegativeZero.js"(exports, module) {
+  "node_modules/math-intrinsics/isNegativeZero.js"(exports, module) {
     "use strict";
     module.exports = function isNegativeZero(x) {
       return x === 0 && 1 / x === 1 / -0;
@@ -23199,9 +23199,9 @@ var require_isNegativeZero = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/valueToFloat16Bytes.js
+// node_modules/es-abstract/helpers/valueToFloat16Bytes.js
 var require_valueToFloat16Bytes = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/valueToFloat16Bytes.js"(exports, module) {
+  "node_modules/es-abstract/helpers/valueToFloat16Bytes.js"(exports, module) {
     "use strict";
     var $abs = require_abs();
     var $floor = require_floor();
@@ -23248,9 +23248,9 @@ var require_valueToFloat16Bytes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/valueToFloat32Bytes.js
+// node_modules/es-abstract/helpers/valueToFloat32Bytes.js
 var require_valueToFloat32Bytes = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/valueToFloat32Bytes.js"(exports, module) {
+  "node_modules/es-abstract/helpers/valueToFloat32Bytes.js"(exports, module) {
     "use strict";
     var $abs = require_abs();
     var $floor = require_floor();
@@ -23304,9 +23304,9 @@ var require_valueToFloat32Bytes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/fractionToBinaryString.js
+// node_modules/es-abstract/helpers/fractionToBinaryString.js
 var require_fractionToBinaryString = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/fractionToBinaryString.js"(exports, module) {
+  "node_modules/es-abstract/helpers/fractionToBinaryString.js"(exports, module) {
     "use strict";
     var MAX_ITER = 1075;
     var maxBits = 54;
@@ -23338,9 +23338,9 @@ var require_fractionToBinaryString = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/intToBinaryString.js
+// node_modules/es-abstract/helpers/intToBinaryString.js
 var require_intToBinaryString = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/intToBinaryString.js"(exports, module) {
+  "node_modules/es-abstract/helpers/intToBinaryString.js"(exports, module) {
     "use strict";
     var $floor = require_floor();
     module.exports = function intToBinaryString(x) {
@@ -23360,9 +23360,9 @@ var require_intToBinaryString = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/isNaN.js
+// node_modules/es-abstract/helpers/isNaN.js
 var require_isNaN2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/isNaN.js"(exports, module) {
+  "node_modules/es-abstract/helpers/isNaN.js"(exports, module) {
     "use strict";
     module.exports = Number.isNaN || function isNaN2(a) {
       return a !== a;
@@ -23370,9 +23370,9 @@ var require_isNaN2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/valueToFloat64Bytes.js
+// node_modules/es-abstract/helpers/valueToFloat64Bytes.js
 var require_valueToFloat64Bytes = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/valueToFloat64Bytes.js"(exports, module) {
+  "node_modules/es-abstract/helpers/valueToFloat64Bytes.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $parseInt = GetIntrinsic("%parseInt%");
@@ -23441,9 +23441,9 @@ var require_valueToFloat64Bytes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/integerToNBytes.js
+// node_modules/es-abstract/helpers/integerToNBytes.js
 var require_integerToNBytes = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/integerToNBytes.js"(exports, module) {
+  "node_modules/es-abstract/helpers/integerToNBytes.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $Number = GetIntrinsic("%Number%");
@@ -23463,9 +23463,9 @@ var require_integerToNBytes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/NumericToRawBytes.js
+// node_modules/es-abstract/2025/NumericToRawBytes.js
 var require_NumericToRawBytes = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/NumericToRawBytes.js"(exports, module) {
+  "node_modules/es-abstract/2025/NumericToRawBytes.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var hasOwnProperty = require_HasOwnProperty();
@@ -23520,9 +23520,9 @@ var require_NumericToRawBytes = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/forEach.js
+// node_modules/es-abstract/helpers/forEach.js
 var require_forEach = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/forEach.js"(exports, module) {
+  "node_modules/es-abstract/helpers/forEach.js"(exports, module) {
     "use strict";
     module.exports = function forEach(array, callback) {
       for (var i = 0; i < array.length; i += 1) {
@@ -23532,9 +23532,9 @@ var require_forEach = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/SetValueInBuffer.js
+// node_modules/es-abstract/2025/SetValueInBuffer.js
 var require_SetValueInBuffer = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/SetValueInBuffer.js"(exports, module) {
+  "node_modules/es-abstract/2025/SetValueInBuffer.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $SyntaxError = require_syntax();
@@ -23594,9 +23594,9 @@ var require_SetValueInBuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToIntegerOrInfinity.js
+// node_modules/es-abstract/2025/ToIntegerOrInfinity.js
 var require_ToIntegerOrInfinity = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToIntegerOrInfinity.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToIntegerOrInfinity.js"(exports, module) {
     "use strict";
     var ToNumber = require_ToNumber();
     var truncate = require_truncate();
@@ -23615,9 +23615,9 @@ var require_ToIntegerOrInfinity = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/TypedArrayElementSize.js
+// node_modules/es-abstract/2025/TypedArrayElementSize.js
 var require_TypedArrayElementSize = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/TypedArrayElementSize.js"(exports, module) {
+  "node_modules/es-abstract/2025/TypedArrayElementSize.js"(exports, module) {
     "use strict";
     var $SyntaxError = require_syntax();
     var $TypeError = require_type();
@@ -23638,9 +23638,9 @@ var require_TypedArrayElementSize = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/TypedArrayElementType.js
+// node_modules/es-abstract/2025/TypedArrayElementType.js
 var require_TypedArrayElementType = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/TypedArrayElementType.js"(exports, module) {
+  "node_modules/es-abstract/2025/TypedArrayElementType.js"(exports, module) {
     "use strict";
     var $SyntaxError = require_syntax();
     var $TypeError = require_type();
@@ -23660,17 +23660,17 @@ var require_TypedArrayElementType = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/GetIntrinsic.js
+// node_modules/es-abstract/GetIntrinsic.js
 var require_GetIntrinsic = __commonJS({
-  "../wt-merge/node_modules/es-abstract/GetIntrinsic.js"(exports, module) {
+  "node_modules/es-abstract/GetIntrinsic.js"(exports, module) {
     "use strict";
     module.exports = require_get_intrinsic();
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/records/property-descriptor.js
+// node_modules/es-abstract/helpers/records/property-descriptor.js
 var require_property_descriptor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/records/property-descriptor.js"(exports, module) {
+  "node_modules/es-abstract/helpers/records/property-descriptor.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var hasOwn = require_hasown();
@@ -23702,9 +23702,9 @@ var require_property_descriptor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/DefineOwnProperty.js
+// node_modules/es-abstract/helpers/DefineOwnProperty.js
 var require_DefineOwnProperty = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/DefineOwnProperty.js"(exports, module) {
+  "node_modules/es-abstract/helpers/DefineOwnProperty.js"(exports, module) {
     "use strict";
     var hasPropertyDescriptors = require_has_property_descriptors();
     var $defineProperty = require_es_define_property();
@@ -23737,9 +23737,9 @@ var require_DefineOwnProperty = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/fromPropertyDescriptor.js
+// node_modules/es-abstract/helpers/fromPropertyDescriptor.js
 var require_fromPropertyDescriptor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/fromPropertyDescriptor.js"(exports, module) {
+  "node_modules/es-abstract/helpers/fromPropertyDescriptor.js"(exports, module) {
     "use strict";
     module.exports = function fromPropertyDescriptor(Desc) {
       if (typeof Desc === "undefined") {
@@ -23769,9 +23769,9 @@ var require_fromPropertyDescriptor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/FromPropertyDescriptor.js
+// node_modules/es-abstract/2025/FromPropertyDescriptor.js
 var require_FromPropertyDescriptor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/FromPropertyDescriptor.js"(exports, module) {
+  "node_modules/es-abstract/2025/FromPropertyDescriptor.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var isPropertyDescriptor = require_property_descriptor();
@@ -23785,9 +23785,9 @@ var require_FromPropertyDescriptor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsDataDescriptor.js
+// node_modules/es-abstract/2025/IsDataDescriptor.js
 var require_IsDataDescriptor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsDataDescriptor.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsDataDescriptor.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var hasOwn = require_hasown();
@@ -23807,17 +23807,17 @@ var require_IsDataDescriptor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsCallable.js
+// node_modules/es-abstract/2025/IsCallable.js
 var require_IsCallable = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsCallable.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsCallable.js"(exports, module) {
     "use strict";
     module.exports = require_is_callable();
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToBoolean.js
+// node_modules/es-abstract/2025/ToBoolean.js
 var require_ToBoolean = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToBoolean.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToBoolean.js"(exports, module) {
     "use strict";
     module.exports = function ToBoolean(value) {
       return !!value;
@@ -23825,9 +23825,9 @@ var require_ToBoolean = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ToPropertyDescriptor.js
+// node_modules/es-abstract/2025/ToPropertyDescriptor.js
 var require_ToPropertyDescriptor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ToPropertyDescriptor.js"(exports, module) {
+  "node_modules/es-abstract/2025/ToPropertyDescriptor.js"(exports, module) {
     "use strict";
     var hasOwn = require_hasown();
     var $TypeError = require_type();
@@ -23873,9 +23873,9 @@ var require_ToPropertyDescriptor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/DefinePropertyOrThrow.js
+// node_modules/es-abstract/2025/DefinePropertyOrThrow.js
 var require_DefinePropertyOrThrow = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/DefinePropertyOrThrow.js"(exports, module) {
+  "node_modules/es-abstract/2025/DefinePropertyOrThrow.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var isObject = require_isObject2();
@@ -23909,9 +23909,9 @@ var require_DefinePropertyOrThrow = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsConstructor.js
+// node_modules/es-abstract/2025/IsConstructor.js
 var require_IsConstructor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsConstructor.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsConstructor.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_GetIntrinsic();
     var $construct = GetIntrinsic("%Reflect.construct%", true);
@@ -23948,9 +23948,9 @@ var require_IsConstructor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/SpeciesConstructor.js
+// node_modules/es-abstract/2025/SpeciesConstructor.js
 var require_SpeciesConstructor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/SpeciesConstructor.js"(exports, module) {
+  "node_modules/es-abstract/2025/SpeciesConstructor.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var $species = GetIntrinsic("%Symbol.species%", true);
@@ -23980,9 +23980,9 @@ var require_SpeciesConstructor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsFixedLengthArrayBuffer.js
+// node_modules/es-abstract/2025/IsFixedLengthArrayBuffer.js
 var require_IsFixedLengthArrayBuffer = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsFixedLengthArrayBuffer.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsFixedLengthArrayBuffer.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var callBound = require_call_bound();
@@ -24007,17 +24007,17 @@ var require_IsFixedLengthArrayBuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/isInteger.js
+// node_modules/es-abstract/helpers/isInteger.js
 var require_isInteger2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/isInteger.js"(exports, module) {
+  "node_modules/es-abstract/helpers/isInteger.js"(exports, module) {
     "use strict";
     module.exports = require_isInteger();
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/records/typed-array-with-buffer-witness-record.js
+// node_modules/es-abstract/helpers/records/typed-array-with-buffer-witness-record.js
 var require_typed_array_with_buffer_witness_record = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/records/typed-array-with-buffer-witness-record.js"(exports, module) {
+  "node_modules/es-abstract/helpers/records/typed-array-with-buffer-witness-record.js"(exports, module) {
     "use strict";
     var hasOwn = require_hasown();
     var isTypedArray = require_is_typed_array();
@@ -24028,25 +24028,25 @@ var require_typed_array_with_buffer_witness_record = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2024/IsCallable.js
+// node_modules/es-abstract/2024/IsCallable.js
 var require_IsCallable2 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2024/IsCallable.js"(exports, module) {
+  "node_modules/es-abstract/2024/IsCallable.js"(exports, module) {
     "use strict";
     module.exports = require_is_callable();
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/isObject.js
+// node_modules/es-abstract/helpers/isObject.js
 var require_isObject3 = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/isObject.js"(exports, module) {
+  "node_modules/es-abstract/helpers/isObject.js"(exports, module) {
     "use strict";
     module.exports = require_isObject2();
   }
 });
 
-// ../wt-merge/node_modules/is-string/index.js
+// node_modules/is-string/index.js
 var require_is_string = __commonJS({
-  "../wt-merge/node_modules/is-string/index.js"(exports, module) {
+  "node_modules/is-string/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $strValueOf = callBound("String.prototype.valueOf");
@@ -24073,9 +24073,9 @@ var require_is_string = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-number-object/index.js
+// node_modules/is-number-object/index.js
 var require_is_number_object = __commonJS({
-  "../wt-merge/node_modules/is-number-object/index.js"(exports, module) {
+  "node_modules/is-number-object/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $numToStr = callBound("Number.prototype.toString");
@@ -24102,9 +24102,9 @@ var require_is_number_object = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-boolean-object/index.js
+// node_modules/is-boolean-object/index.js
 var require_is_boolean_object = __commonJS({
-  "../wt-merge/node_modules/is-boolean-object/index.js"(exports, module) {
+  "node_modules/is-boolean-object/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $boolToStr = callBound("Boolean.prototype.toString");
@@ -24131,9 +24131,9 @@ var require_is_boolean_object = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/has-bigints/index.js
+// node_modules/has-bigints/index.js
 var require_has_bigints = __commonJS({
-  "../wt-merge/node_modules/has-bigints/index.js"(exports, module) {
+  "node_modules/has-bigints/index.js"(exports, module) {
     "use strict";
     var $BigInt = typeof BigInt !== "undefined" && BigInt;
     module.exports = function hasNativeBigInts() {
@@ -24142,9 +24142,9 @@ var require_has_bigints = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-bigint/index.js
+// node_modules/is-bigint/index.js
 var require_is_bigint = __commonJS({
-  "../wt-merge/node_modules/is-bigint/index.js"(exports, module) {
+  "node_modules/is-bigint/index.js"(exports, module) {
     "use strict";
     var hasBigInts = require_has_bigints()();
     if (hasBigInts) {
@@ -24176,9 +24176,9 @@ var require_is_bigint = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/which-boxed-primitive/index.js
+// node_modules/which-boxed-primitive/index.js
 var require_which_boxed_primitive = __commonJS({
-  "../wt-merge/node_modules/which-boxed-primitive/index.js"(exports, module) {
+  "node_modules/which-boxed-primitive/index.js"(exports, module) {
     "use strict";
     var isString = require_is_string();
     var isNumber = require_is_number_object();
@@ -24208,9 +24208,9 @@ var require_which_boxed_primitive = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-map/index.js
+// node_modules/is-map/index.js
 var require_is_map = __commonJS({
-  "../wt-merge/node_modules/is-map/index.js"(exports, module) {
+  "node_modules/is-map/index.js"(exports, module) {
     "use strict";
     var $Map = typeof Map === "function" && Map.prototype ? Map : null;
     var $Set = typeof Set === "function" && Set.prototype ? Set : null;
@@ -24248,9 +24248,9 @@ var require_is_map = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-set/index.js
+// node_modules/is-set/index.js
 var require_is_set = __commonJS({
-  "../wt-merge/node_modules/is-set/index.js"(exports, module) {
+  "node_modules/is-set/index.js"(exports, module) {
     "use strict";
     var $Map = typeof Map === "function" && Map.prototype ? Map : null;
     var $Set = typeof Set === "function" && Set.prototype ? Set : null;
@@ -24288,9 +24288,9 @@ var require_is_set = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-weakmap/index.js
+// node_modules/is-weakmap/index.js
 var require_is_weakmap = __commonJS({
-  "../wt-merge/node_modules/is-weakmap/index.js"(exports, module) {
+  "node_modules/is-weakmap/index.js"(exports, module) {
     "use strict";
     var $WeakMap = typeof WeakMap === "function" && WeakMap.prototype ? WeakMap : null;
     var $WeakSet = typeof WeakSet === "function" && WeakSet.prototype ? WeakSet : null;
@@ -24328,9 +24328,9 @@ var require_is_weakmap = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-weakset/index.js
+// node_modules/is-weakset/index.js
 var require_is_weakset = __commonJS({
-  "../wt-merge/node_modules/is-weakset/index.js"(exports, module) {
+  "node_modules/is-weakset/index.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var callBound = require_call_bound();
@@ -24365,9 +24365,9 @@ var require_is_weakset = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/which-collection/index.js
+// node_modules/which-collection/index.js
 var require_which_collection = __commonJS({
-  "../wt-merge/node_modules/which-collection/index.js"(exports, module) {
+  "node_modules/which-collection/index.js"(exports, module) {
     "use strict";
     var isMap = require_is_map();
     var isSet = require_is_set();
@@ -24393,9 +24393,9 @@ var require_which_collection = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-weakref/index.js
+// node_modules/is-weakref/index.js
 var require_is_weakref = __commonJS({
-  "../wt-merge/node_modules/is-weakref/index.js"(exports, module) {
+  "node_modules/is-weakref/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $deref = (
@@ -24418,9 +24418,9 @@ var require_is_weakref = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-finalizationregistry/index.js
+// node_modules/is-finalizationregistry/index.js
 var require_is_finalizationregistry = __commonJS({
-  "../wt-merge/node_modules/is-finalizationregistry/index.js"(exports, module) {
+  "node_modules/is-finalizationregistry/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var $register = callBound("FinalizationRegistry.prototype.register", true);
@@ -24440,9 +24440,9 @@ var require_is_finalizationregistry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/functions-have-names/index.js
+// node_modules/functions-have-names/index.js
 var require_functions_have_names = __commonJS({
-  "../wt-merge/node_modules/functions-have-names/index.js"(exports, module) {
+  "node_modules/functions-have-names/index.js"(exports, module) {
     "use strict";
     var functionsHaveNames = function functionsHaveNames2() {
       return typeof function f() {
@@ -24473,9 +24473,9 @@ var require_functions_have_names = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-document.all/index.js
+// node_modules/is-document.all/index.js
 var require_is_document = __commonJS({
-  "../wt-merge/node_modules/is-document.all/index.js"(exports, module) {
+  "node_modules/is-document.all/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var toStr = callBound("Object.prototype.toString");
@@ -24510,9 +24510,9 @@ var require_is_document = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/function.prototype.name/implementation.js
+// node_modules/function.prototype.name/implementation.js
 var require_implementation4 = __commonJS({
-  "../wt-merge/node_modules/function.prototype.name/implementation.js"(exports, module) {
+  "node_modules/function.prototype.name/implementation.js"(exports, module) {
     "use strict";
     var IsCallable = require_is_callable();
     var hasOwn = require_hasown();
@@ -24560,9 +24560,9 @@ var require_implementation4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/function.prototype.name/polyfill.js
+// node_modules/function.prototype.name/polyfill.js
 var require_polyfill2 = __commonJS({
-  "../wt-merge/node_modules/function.prototype.name/polyfill.js"(exports, module) {
+  "node_modules/function.prototype.name/polyfill.js"(exports, module) {
     "use strict";
     var implementation = require_implementation4();
     module.exports = function getPolyfill() {
@@ -24571,9 +24571,9 @@ var require_polyfill2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/function.prototype.name/shim.js
+// node_modules/function.prototype.name/shim.js
 var require_shim2 = __commonJS({
-  "../wt-merge/node_modules/function.prototype.name/shim.js"(exports, module) {
+  "node_modules/function.prototype.name/shim.js"(exports, module) {
     "use strict";
     var supportsDescriptors = require_has_property_descriptors()();
     var functionsHaveNames = require_functions_have_names()();
@@ -24610,9 +24610,9 @@ var require_shim2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/function.prototype.name/index.js
+// node_modules/function.prototype.name/index.js
 var require_function_prototype = __commonJS({
-  "../wt-merge/node_modules/function.prototype.name/index.js"(exports, module) {
+  "node_modules/function.prototype.name/index.js"(exports, module) {
     "use strict";
     var callBind = require_call_bind();
     var implementation = require_implementation4();
@@ -24626,9 +24626,9 @@ var require_function_prototype = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-generator-function/index.js
+// node_modules/is-generator-function/index.js
 var require_is_generator_function = __commonJS({
-  "../wt-merge/node_modules/is-generator-function/index.js"(exports, module) {
+  "node_modules/is-generator-function/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var safeRegexTest = require_safe_regex_test();
@@ -24658,9 +24658,9 @@ var require_is_generator_function = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/is-async-function/index.js
+// node_modules/is-async-function/index.js
 var require_is_async_function = __commonJS({
-  "../wt-merge/node_modules/is-async-function/index.js"(exports, module) {
+  "node_modules/is-async-function/index.js"(exports, module) {
     "use strict";
     var callBound = require_call_bound();
     var safeRegexTest = require_safe_regex_test();
@@ -24690,9 +24690,9 @@ var require_is_async_function = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/which-builtin-type/index.js
+// node_modules/which-builtin-type/index.js
 var require_which_builtin_type = __commonJS({
-  "../wt-merge/node_modules/which-builtin-type/index.js"(exports, module) {
+  "node_modules/which-builtin-type/index.js"(exports, module) {
     "use strict";
     var whichBoxedPrimitive = require_which_boxed_primitive();
     var whichCollection = require_which_collection();
@@ -24780,9 +24780,9 @@ var require_which_builtin_type = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/reflect.getprototypeof/implementation.js
+// node_modules/reflect.getprototypeof/implementation.js
 var require_implementation5 = __commonJS({
-  "../wt-merge/node_modules/reflect.getprototypeof/implementation.js"(exports, module) {
+  "node_modules/reflect.getprototypeof/implementation.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var IsCallable = require_IsCallable2();
@@ -24816,9 +24816,9 @@ var require_implementation5 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/reflect.getprototypeof/polyfill.js
+// node_modules/reflect.getprototypeof/polyfill.js
 var require_polyfill3 = __commonJS({
-  "../wt-merge/node_modules/reflect.getprototypeof/polyfill.js"(exports, module) {
+  "node_modules/reflect.getprototypeof/polyfill.js"(exports, module) {
     "use strict";
     var implementation = require_implementation5();
     var getProto = require_get_proto();
@@ -24833,9 +24833,9 @@ var require_polyfill3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typed-array-byte-offset/index.js
+// node_modules/typed-array-byte-offset/index.js
 var require_typed_array_byte_offset = __commonJS({
-  "../wt-merge/node_modules/typed-array-byte-offset/index.js"(exports, module) {
+  "node_modules/typed-array-byte-offset/index.js"(exports, module) {
     "use strict";
     var forEach = require_for_each();
     var callBind = require_call_bind();
@@ -24900,9 +24900,9 @@ var require_typed_array_byte_offset = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typed-array-length/index.js
+// node_modules/typed-array-length/index.js
 var require_typed_array_length = __commonJS({
-  "../wt-merge/node_modules/typed-array-length/index.js"(exports, module) {
+  "node_modules/typed-array-length/index.js"(exports, module) {
     "use strict";
     var callBind = require_call_bind();
     var forEach = require_for_each();
@@ -24980,9 +24980,9 @@ var require_typed_array_length = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/IsTypedArrayOutOfBounds.js
+// node_modules/es-abstract/2025/IsTypedArrayOutOfBounds.js
 var require_IsTypedArrayOutOfBounds = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/IsTypedArrayOutOfBounds.js"(exports, module) {
+  "node_modules/es-abstract/2025/IsTypedArrayOutOfBounds.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var IsDetachedBuffer = require_IsDetachedBuffer();
@@ -25022,9 +25022,9 @@ var require_IsTypedArrayOutOfBounds = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/TypedArrayLength.js
+// node_modules/es-abstract/2025/TypedArrayLength.js
 var require_TypedArrayLength = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/TypedArrayLength.js"(exports, module) {
+  "node_modules/es-abstract/2025/TypedArrayLength.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var floor = require_floor2();
@@ -25062,9 +25062,9 @@ var require_TypedArrayLength = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ArrayBufferByteLength.js
+// node_modules/es-abstract/2025/ArrayBufferByteLength.js
 var require_ArrayBufferByteLength = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ArrayBufferByteLength.js"(exports, module) {
+  "node_modules/es-abstract/2025/ArrayBufferByteLength.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var IsDetachedBuffer = require_IsDetachedBuffer();
@@ -25092,9 +25092,9 @@ var require_ArrayBufferByteLength = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/MakeTypedArrayWithBufferWitnessRecord.js
+// node_modules/es-abstract/2025/MakeTypedArrayWithBufferWitnessRecord.js
 var require_MakeTypedArrayWithBufferWitnessRecord = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/MakeTypedArrayWithBufferWitnessRecord.js"(exports, module) {
+  "node_modules/es-abstract/2025/MakeTypedArrayWithBufferWitnessRecord.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var ArrayBufferByteLength = require_ArrayBufferByteLength();
@@ -25115,9 +25115,9 @@ var require_MakeTypedArrayWithBufferWitnessRecord = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/ValidateTypedArray.js
+// node_modules/es-abstract/2025/ValidateTypedArray.js
 var require_ValidateTypedArray = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/ValidateTypedArray.js"(exports, module) {
+  "node_modules/es-abstract/2025/ValidateTypedArray.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var isObject = require_isObject2();
@@ -25143,9 +25143,9 @@ var require_ValidateTypedArray = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/TypedArrayCreateFromConstructor.js
+// node_modules/es-abstract/2025/TypedArrayCreateFromConstructor.js
 var require_TypedArrayCreateFromConstructor = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/TypedArrayCreateFromConstructor.js"(exports, module) {
+  "node_modules/es-abstract/2025/TypedArrayCreateFromConstructor.js"(exports, module) {
     "use strict";
     var $SyntaxError = require_syntax();
     var $TypeError = require_type();
@@ -25190,9 +25190,9 @@ var require_TypedArrayCreateFromConstructor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/helpers/typedArrayConstructors.js
+// node_modules/es-abstract/helpers/typedArrayConstructors.js
 var require_typedArrayConstructors = __commonJS({
-  "../wt-merge/node_modules/es-abstract/helpers/typedArrayConstructors.js"(exports, module) {
+  "node_modules/es-abstract/helpers/typedArrayConstructors.js"(exports, module) {
     "use strict";
     var GetIntrinsic = require_get_intrinsic();
     var constructors = {
@@ -25216,9 +25216,9 @@ var require_typedArrayConstructors = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/es-abstract/2025/TypedArraySpeciesCreate.js
+// node_modules/es-abstract/2025/TypedArraySpeciesCreate.js
 var require_TypedArraySpeciesCreate = __commonJS({
-  "../wt-merge/node_modules/es-abstract/2025/TypedArraySpeciesCreate.js"(exports, module) {
+  "node_modules/es-abstract/2025/TypedArraySpeciesCreate.js"(exports, module) {
     "use strict";
     var $SyntaxError = require_syntax();
     var $TypeError = require_type();
@@ -25249,9 +25249,9 @@ var require_TypedArraySpeciesCreate = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typedarray.prototype.slice/implementation.js
+// node_modules/typedarray.prototype.slice/implementation.js
 var require_implementation6 = __commonJS({
-  "../wt-merge/node_modules/typedarray.prototype.slice/implementation.js"(exports, module) {
+  "node_modules/typedarray.prototype.slice/implementation.js"(exports, module) {
     "use strict";
     var $TypeError = require_type();
     var Get = require_Get();
@@ -25329,9 +25329,9 @@ var require_implementation6 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typedarray.prototype.slice/polyfill.js
+// node_modules/typedarray.prototype.slice/polyfill.js
 var require_polyfill4 = __commonJS({
-  "../wt-merge/node_modules/typedarray.prototype.slice/polyfill.js"(exports, module) {
+  "node_modules/typedarray.prototype.slice/polyfill.js"(exports, module) {
     "use strict";
     var implementation = require_implementation6();
     module.exports = function getPolyfill() {
@@ -25352,9 +25352,9 @@ var require_polyfill4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typedarray.prototype.slice/shim.js
+// node_modules/typedarray.prototype.slice/shim.js
 var require_shim3 = __commonJS({
-  "../wt-merge/node_modules/typedarray.prototype.slice/shim.js"(exports, module) {
+  "node_modules/typedarray.prototype.slice/shim.js"(exports, module) {
     "use strict";
     var define2 = require_define_properties();
     var getProto = require_get_proto();
@@ -25376,9 +25376,9 @@ var require_shim3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/typedarray.prototype.slice/index.js
+// node_modules/typedarray.prototype.slice/index.js
 var require_typedarray_prototype = __commonJS({
-  "../wt-merge/node_modules/typedarray.prototype.slice/index.js"(exports, module) {
+  "node_modules/typedarray.prototype.slice/index.js"(exports, module) {
     "use strict";
     var define2 = require_define_properties();
     var callBind = require_call_bind();
@@ -25395,9 +25395,9 @@ var require_typedarray_prototype = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/traverse/index.js
+// node_modules/traverse/index.js
 var require_traverse = __commonJS({
-  "../wt-merge/node_modules/traverse/index.js"(exports, module) {
+  "node_modules/traverse/index.js"(exports, module) {
     var whichTypedArray = require_which_typed_array();
     var taSlice = require_typedarray_prototype();
     var gopd = require_gopd();
@@ -25943,9 +25943,9 @@ var require_traverse = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/chainsaw/index.js
+// node_modules/chainsaw/index.js
 var require_chainsaw = __commonJS({
-  "../wt-merge/node_modules/chainsaw/index.js"(exports, module) {
+  "node_modules/chainsaw/index.js"(exports, module) {
     var Traverse = require_traverse();
     var EventEmitter2 = __require("events").EventEmitter;
     module.exports = Chainsaw;
@@ -26063,9 +26063,9 @@ var require_chainsaw = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/buffers/index.js
+// node_modules/buffers/index.js
 var require_buffers = __commonJS({
-  "../wt-merge/node_modules/buffers/index.js"(exports, module) {
+  "node_modules/buffers/index.js"(exports, module) {
     module.exports = Buffers;
     function Buffers(bufs) {
       if (!(this instanceof Buffers)) return new Buffers(bufs);
@@ -26271,9 +26271,9 @@ var require_buffers = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/binary/lib/vars.js
+// node_modules/binary/lib/vars.js
 var require_vars = __commonJS({
-  "../wt-merge/node_modules/binary/lib/vars.js"(exports, module) {
+  "node_modules/binary/lib/vars.js"(exports, module) {
     module.exports = function(store) {
       function getset(name, value) {
         var node = vars.store;
@@ -26303,9 +26303,9 @@ var require_vars = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/binary/index.js
+// node_modules/binary/index.js
 var require_binary = __commonJS({
-  "../wt-merge/node_modules/binary/index.js"(exports, module) {
+  "node_modules/binary/index.js"(exports, module) {
     var Chainsaw = require_chainsaw();
     var EventEmitter2 = __require("events").EventEmitter;
     var Buffers = require_buffers();
@@ -26628,9 +26628,9 @@ var require_binary = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unzip-stream/lib/matcher-stream.js
+// node_modules/unzip-stream/lib/matcher-stream.js
 var require_matcher_stream = __commonJS({
-  "../wt-merge/node_modules/unzip-stream/lib/matcher-stream.js"(exports, module) {
+  "node_modules/unzip-stream/lib/matcher-stream.js"(exports, module) {
     var Transform2 = __require("stream").Transform;
     var util2 = __require("util");
     function MatcherStream(patternDesc, matchFn) {
@@ -26708,9 +26708,9 @@ var require_matcher_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unzip-stream/lib/entry.js
+// node_modules/unzip-stream/lib/entry.js
 var require_entry = __commonJS({
-  "../wt-merge/node_modules/unzip-stream/lib/entry.js"(exports, module) {
+  "node_modules/unzip-stream/lib/entry.js"(exports, module) {
     "use strict";
     var stream4 = __require("stream");
     var inherits = __require("util").inherits;
@@ -26733,9 +26733,9 @@ var require_entry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unzip-stream/lib/unzip-stream.js
+// node_modules/unzip-stream/lib/unzip-stream.js
 var require_unzip_stream = __commonJS({
-  "../wt-merge/node_modules/unzip-stream/lib/unzip-stream.js"(exports, module) {
+  "node_modules/unzip-stream/lib/unzip-stream.js"(exports, module) {
     "use strict";
     var binary = require_binary();
     var stream4 = __require("stream");
@@ -27323,9 +27323,9 @@ var require_unzip_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unzip-stream/lib/parser-stream.js
+// node_modules/unzip-stream/lib/parser-stream.js
 var require_parser_stream = __commonJS({
-  "../wt-merge/node_modules/unzip-stream/lib/parser-stream.js"(exports, module) {
+  "node_modules/unzip-stream/lib/parser-stream.js"(exports, module) {
     var Transform2 = __require("stream").Transform;
     var util2 = __require("util");
     var UnzipStream = require_unzip_stream();
@@ -27374,9 +27374,9 @@ var require_parser_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/mkdirp/index.js
+// node_modules/mkdirp/index.js
 var require_mkdirp = __commonJS({
-  "../wt-merge/node_modules/mkdirp/index.js"(exports, module) {
+  "node_modules/mkdirp/index.js"(exports, module) {
     var path4 = __require("path");
     var fs6 = __require("fs");
     var _0777 = parseInt("0777", 8);
@@ -27462,9 +27462,9 @@ var require_mkdirp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unzip-stream/lib/extract.js
+// node_modules/unzip-stream/lib/extract.js
 var require_extract2 = __commonJS({
-  "../wt-merge/node_modules/unzip-stream/lib/extract.js"(exports, module) {
+  "node_modules/unzip-stream/lib/extract.js"(exports, module) {
     var fs6 = __require("fs");
     var path4 = __require("path");
     var util2 = __require("util");
@@ -27546,16 +27546,16 @@ var require_extract2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unzip-stream/unzip.js
+// node_modules/unzip-stream/unzip.js
 var require_unzip = __commonJS({
-  "../wt-merge/node_modules/unzip-stream/unzip.js"(exports) {
+  "node_modules/unzip-stream/unzip.js"(exports) {
     "use strict";
     exports.Parse = require_parser_stream();
     exports.Extract = require_extract2();
   }
 });
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/shared/config.js
+// node_modules/@actions/artifact/lib/internal/shared/config.js
 import os from "os";
 function getUploadChunkSize() {
   return 8 * 1024 * 1024;
@@ -27631,11 +27631,11 @@ function getMaxArtifactListCount() {
   return maxCount;
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
+// node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
 import * as fs4 from "fs";
 import * as path2 from "path";
 
-// ../wt-merge/node_modules/@actions/artifact/lib/generated/google/protobuf/timestamp.js
+// node_modules/@actions/artifact/lib/generated/google/protobuf/timestamp.js
 var import_runtime = __toESM(require_commonjs2(), 1);
 var import_runtime2 = __toESM(require_commonjs2(), 1);
 var import_runtime3 = __toESM(require_commonjs2(), 1);
@@ -27777,7 +27777,7 @@ var Timestamp$Type = class extends import_runtime7.MessageType {
 };
 var Timestamp = new Timestamp$Type();
 
-// ../wt-merge/node_modules/@actions/artifact/lib/generated/google/protobuf/wrappers.js
+// node_modules/@actions/artifact/lib/generated/google/protobuf/wrappers.js
 var import_runtime8 = __toESM(require_commonjs2(), 1);
 var import_runtime9 = __toESM(require_commonjs2(), 1);
 var import_runtime10 = __toESM(require_commonjs2(), 1);
@@ -28362,7 +28362,7 @@ var BytesValue$Type = class extends import_runtime14.MessageType {
 };
 var BytesValue = new BytesValue$Type();
 
-// ../wt-merge/node_modules/@actions/artifact/lib/generated/results/api/v1/artifact.js
+// node_modules/@actions/artifact/lib/generated/results/api/v1/artifact.js
 var import_runtime_rpc = __toESM(require_commonjs3(), 1);
 var import_runtime15 = __toESM(require_commonjs2(), 1);
 var import_runtime16 = __toESM(require_commonjs2(), 1);
@@ -29193,7 +29193,7 @@ var ArtifactService = new import_runtime_rpc.ServiceType("github.actions.results
   { name: "DeleteArtifact", options: {}, I: DeleteArtifactRequest, O: DeleteArtifactResponse }
 ]);
 
-// ../wt-merge/node_modules/@actions/artifact/lib/generated/results/api/v1/artifact.twirp-client.js
+// node_modules/@actions/artifact/lib/generated/results/api/v1/artifact.twirp-client.js
 var ArtifactServiceClientJSON = class {
   constructor(rpc) {
     this.rpc = rpc;
@@ -29253,7 +29253,7 @@ var ArtifactServiceClientJSON = class {
   }
 };
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/retention.js
+// node_modules/@actions/artifact/lib/internal/upload/retention.js
 function getExpiration(retentionDays) {
   if (!retentionDays) {
     return void 0;
@@ -29279,7 +29279,7 @@ function getRetentionDays() {
   return days;
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/path-and-artifact-name-validation.js
+// node_modules/@actions/artifact/lib/internal/upload/path-and-artifact-name-validation.js
 var invalidArtifactFilePathCharacters = /* @__PURE__ */ new Map([
   ['"', ' Double quote "'],
   [":", " Colon :"],
@@ -29327,13 +29327,13 @@ The following characters are not allowed in files that are uploaded due to limit
   }
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/shared/user-agent.js
+// node_modules/@actions/artifact/lib/internal/shared/user-agent.js
 var import_package_version = __toESM(require_package_version(), 1);
 function getUserAgentString() {
   return `@actions/artifact-${import_package_version.version}`;
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/shared/errors.js
+// node_modules/@actions/artifact/lib/internal/shared/errors.js
 var FilesNotFoundError = class extends Error {
   constructor(files = []) {
     let message = "No files were found to upload";
@@ -29397,7 +29397,7 @@ UsageError.isUsageErrorMessage = (msg) => {
   return msg.includes("insufficient usage");
 };
 
-// ../wt-merge/node_modules/jwt-decode/build/esm/index.js
+// node_modules/jwt-decode/build/esm/index.js
 var InvalidTokenError = class extends Error {
 };
 InvalidTokenError.prototype.name = "InvalidTokenError";
@@ -29453,7 +29453,7 @@ function jwtDecode(token, options) {
   }
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/shared/util.js
+// node_modules/@actions/artifact/lib/internal/shared/util.js
 var InvalidJwtError = new Error("Failed to get backend IDs: The provided JWT token is invalid and/or missing claims");
 function getBackendIdsFromToken() {
   const token = getRuntimeToken();
@@ -29510,7 +29510,7 @@ function maskSecretUrls(body2) {
   }
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/shared/artifact-twirp-client.js
+// node_modules/@actions/artifact/lib/internal/shared/artifact-twirp-client.js
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -29670,7 +29670,7 @@ function internalArtifactTwirpClient(options) {
   return new ArtifactServiceClientJSON(client2);
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/upload-zip-specification.js
+// node_modules/@actions/artifact/lib/internal/upload/upload-zip-specification.js
 import * as fs from "fs";
 import { normalize, resolve } from "path";
 function validateRootDirectory(rootDirectory) {
@@ -29717,10 +29717,10 @@ function getUploadZipSpecification(filesToZip, rootDirectory) {
   return specification;
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/log.js
+// node_modules/@azure/storage-blob/dist/esm/log.js
 var logger = createClientLogger("storage-blob");
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/constants.js
+// node_modules/@azure/storage-blob/dist/esm/utils/constants.js
 var SDK_VERSION = "12.32.0";
 var SERVICE_VERSION = "2026-04-06";
 var BLOCK_BLOB_MAX_UPLOAD_BLOB_BYTES = 256 * 1024 * 1024;
@@ -29904,7 +29904,7 @@ var PathStylePorts = [
   "11104"
 ];
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/Pipeline.js
+// node_modules/@azure/storage-blob/dist/esm/Pipeline.js
 function isPipelineLike(pipeline) {
   if (!pipeline || typeof pipeline !== "object") {
     return false;
@@ -30130,7 +30130,7 @@ function isCoreHttpPolicyFactory(factory) {
   });
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/models/index.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/models/index.js
 var KnownEncryptionAlgorithmType;
 (function(KnownEncryptionAlgorithmType3) {
   KnownEncryptionAlgorithmType3["AES256"] = "AES256";
@@ -30264,7 +30264,7 @@ var KnownStorageErrorCode;
   KnownStorageErrorCode2["BlobAccessTierNotSupportedForAccountType"] = "BlobAccessTierNotSupportedForAccountType";
 })(KnownStorageErrorCode || (KnownStorageErrorCode = {}));
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/models/mappers.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/models/mappers.js
 var mappers_exports = {};
 __export(mappers_exports, {
   AccessPolicy: () => AccessPolicy,
@@ -38835,7 +38835,7 @@ var BlockBlobGetBlockListExceptionHeaders = {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/models/parameters.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/models/parameters.js
 var contentType = {
   parameterPath: ["options", "contentType"],
   mapper: {
@@ -40572,7 +40572,7 @@ var listType = {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/operations/service.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/operations/service.js
 var ServiceImpl = class {
   client;
   /**
@@ -40889,7 +40889,7 @@ var filterBlobsOperationSpec = {
   serializer: xmlSerializer
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/operations/container.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/operations/container.js
 var ContainerImpl = class {
   client;
   /**
@@ -41598,7 +41598,7 @@ var getAccountInfoOperationSpec2 = {
   serializer: xmlSerializer2
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/operations/blob.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/operations/blob.js
 var BlobImpl = class {
   client;
   /**
@@ -42624,7 +42624,7 @@ var setTagsOperationSpec = {
   serializer: xmlSerializer3
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/operations/pageBlob.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/operations/pageBlob.js
 var PageBlobImpl = class {
   client;
   /**
@@ -43080,7 +43080,7 @@ var copyIncrementalOperationSpec = {
   serializer: xmlSerializer4
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/operations/appendBlob.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/operations/appendBlob.js
 var AppendBlobImpl = class {
   client;
   /**
@@ -43301,7 +43301,7 @@ var sealOperationSpec = {
   serializer: xmlSerializer5
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/operations/blockBlob.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/operations/blockBlob.js
 var BlockBlobImpl = class {
   client;
   /**
@@ -43672,7 +43672,7 @@ var getBlockListOperationSpec = {
   serializer: xmlSerializer6
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generated/src/storageClient.js
+// node_modules/@azure/storage-blob/dist/esm/generated/src/storageClient.js
 var StorageClient = class extends ExtendedServiceClient {
   url;
   version;
@@ -43720,7 +43720,7 @@ var StorageClient = class extends ExtendedServiceClient {
   blockBlob;
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/StorageContextClient.js
+// node_modules/@azure/storage-blob/dist/esm/StorageContextClient.js
 var StorageContextClient = class extends StorageClient {
   async sendOperationRequest(operationArguments, operationSpec) {
     const operationSpecToSend = { ...operationSpec };
@@ -43731,7 +43731,7 @@ var StorageContextClient = class extends StorageClient {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/utils.common.js
+// node_modules/@azure/storage-blob/dist/esm/utils/utils.common.js
 function escapeURLPath(url2) {
   const urlParsed = new URL(url2);
   let path4 = urlParsed.pathname;
@@ -44117,7 +44117,7 @@ async function setUploadChecksumParameters(body2, contentLength2, parameters, up
   };
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/StorageClient.js
+// node_modules/@azure/storage-blob/dist/esm/StorageClient.js
 var StorageClient2 = class {
   /**
    * Encoded URL string value.
@@ -44159,14 +44159,14 @@ var StorageClient2 = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/tracing.js
+// node_modules/@azure/storage-blob/dist/esm/utils/tracing.js
 var tracingClient = createTracingClient({
   packageName: "@azure/storage-blob",
   packageVersion: SDK_VERSION,
   namespace: "Microsoft.Storage"
 });
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/sas/BlobSASPermissions.js
+// node_modules/@azure/storage-blob/dist/esm/sas/BlobSASPermissions.js
 var BlobSASPermissions = class _BlobSASPermissions {
   /**
    * Creates a {@link BlobSASPermissions} from the specified permissions string. This method will throw an
@@ -44349,7 +44349,7 @@ var BlobSASPermissions = class _BlobSASPermissions {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/sas/ContainerSASPermissions.js
+// node_modules/@azure/storage-blob/dist/esm/sas/ContainerSASPermissions.js
 var ContainerSASPermissions = class _ContainerSASPermissions {
   /**
    * Creates an {@link ContainerSASPermissions} from the specified permissions string. This method will throw an
@@ -44560,12 +44560,12 @@ var ContainerSASPermissions = class _ContainerSASPermissions {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/sas/SasIPRange.js
+// node_modules/@azure/storage-blob/dist/esm/sas/SasIPRange.js
 function ipRangeToString(ipRange) {
   return ipRange.end ? `${ipRange.start}-${ipRange.end}` : ipRange.start;
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/sas/SASQueryParameters.js
+// node_modules/@azure/storage-blob/dist/esm/sas/SASQueryParameters.js
 var SASProtocol;
 (function(SASProtocol2) {
   SASProtocol2["Https"] = "https";
@@ -44946,7 +44946,7 @@ var SASQueryParameters = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/sas/BlobSASSignatureValues.js
+// node_modules/@azure/storage-blob/dist/esm/sas/BlobSASSignatureValues.js
 function generateBlobSASQueryParameters(blobSASSignatureValues, sharedKeyCredentialOrUserDelegationKey, accountName) {
   return generateBlobSASQueryParametersInternal(blobSASSignatureValues, sharedKeyCredentialOrUserDelegationKey, accountName).sasQueryParameters;
 }
@@ -45497,7 +45497,7 @@ function SASSignatureValuesSanityCheckAndAutofill(blobSASSignatureValues) {
   return blobSASSignatureValues;
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/BlobLeaseClient.js
+// node_modules/@azure/storage-blob/dist/esm/BlobLeaseClient.js
 var BlobLeaseClient = class {
   _leaseId;
   _url;
@@ -45674,7 +45674,7 @@ var BlobLeaseClient = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/RetriableReadableStream.js
+// node_modules/@azure/storage-blob/dist/esm/utils/RetriableReadableStream.js
 import { Readable } from "node:stream";
 var RetriableReadableStream = class extends Readable {
   start;
@@ -45775,7 +45775,7 @@ var RetriableReadableStream = class extends Readable {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/BlobDownloadResponse.js
+// node_modules/@azure/storage-blob/dist/esm/BlobDownloadResponse.js
 var BlobDownloadResponse = class {
   /**
    * Indicates that the service supports
@@ -46231,16 +46231,16 @@ var BlobDownloadResponse = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
+// node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
 import { Readable as Readable2 } from "node:stream";
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroConstants.js
+// node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroConstants.js
 var AVRO_SYNC_MARKER_SIZE = 16;
 var AVRO_INIT_BYTES = new Uint8Array([79, 98, 106, 1]);
 var AVRO_CODEC_KEY = "avro.codec";
 var AVRO_SCHEMA_KEY = "avro.schema";
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroParser.js
+// node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroParser.js
 var AvroParser = class _AvroParser {
   /**
    * Reads a fixed number of bytes from the stream.
@@ -46551,7 +46551,7 @@ var AvroRecordType = class extends AvroType {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/internal-avro/utils/utils.common.js
+// node_modules/@azure/storage-blob/dist/esm/internal-avro/utils/utils.common.js
 function arraysEqual(a, b) {
   if (a === b)
     return true;
@@ -46566,7 +46566,7 @@ function arraysEqual(a, b) {
   return true;
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReader.js
+// node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReader.js
 var AvroReader = class {
   _dataStream;
   _headerStream;
@@ -46667,11 +46667,11 @@ var AvroReader = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReadable.js
+// node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReadable.js
 var AvroReadable = class {
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReadableFromStream.js
+// node_modules/@azure/storage-blob/dist/esm/internal-avro/AvroReadableFromStream.js
 import { Buffer as Buffer2 } from "buffer";
 var ABORT_ERROR = new AbortError("Reading from the avro stream was aborted.");
 var AvroReadableFromStream = class extends AvroReadable {
@@ -46747,7 +46747,7 @@ var AvroReadableFromStream = class extends AvroReadable {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
+// node_modules/@azure/storage-blob/dist/esm/utils/BlobQuickQueryStream.js
 var BlobQuickQueryStream = class extends Readable2 {
   source;
   avroReader;
@@ -46855,7 +46855,7 @@ var BlobQuickQueryStream = class extends Readable2 {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/BlobQueryResponse.js
+// node_modules/@azure/storage-blob/dist/esm/BlobQueryResponse.js
 var BlobQueryResponse = class {
   /**
    * Indicates that the service supports
@@ -47215,7 +47215,7 @@ var BlobQueryResponse = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/models.js
+// node_modules/@azure/storage-blob/dist/esm/models.js
 var BlockBlobTier;
 (function(BlockBlobTier2) {
   BlockBlobTier2["Hot"] = "Hot";
@@ -47257,7 +47257,7 @@ var StorageBlobAudience;
   StorageBlobAudience2["DiskComputeOAuthScopes"] = "https://disk.compute.azure.com/.default";
 })(StorageBlobAudience || (StorageBlobAudience = {}));
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/PageBlobRangeResponse.js
+// node_modules/@azure/storage-blob/dist/esm/PageBlobRangeResponse.js
 function rangeResponseFromModel(response) {
   const pageRange = (response._response.parsedBody.pageRange || []).map((x) => ({
     offset: x.start,
@@ -47281,7 +47281,7 @@ function rangeResponseFromModel(response) {
   };
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/pollers/BlobStartCopyFromUrlPoller.js
+// node_modules/@azure/storage-blob/dist/esm/pollers/BlobStartCopyFromUrlPoller.js
 var BlobBeginCopyFromUrlPoller = class extends Poller {
   intervalInMs;
   constructor(options) {
@@ -47374,7 +47374,7 @@ function makeBlobBeginCopyFromURLPollOperation(state) {
   };
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/Range.js
+// node_modules/@azure/storage-blob/dist/esm/Range.js
 function rangeToString(iRange) {
   if (iRange.offset < 0) {
     throw new RangeError(`Range.offset cannot be smaller than 0.`);
@@ -47385,7 +47385,7 @@ function rangeToString(iRange) {
   return iRange.count ? `bytes=${iRange.offset}-${iRange.offset + iRange.count - 1}` : `bytes=${iRange.offset}-`;
 }
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/Batch.js
+// node_modules/@azure/storage-blob/dist/esm/utils/Batch.js
 import { EventEmitter } from "events";
 var BatchStates;
 (function(BatchStates2) {
@@ -47502,7 +47502,7 @@ var Batch = class {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/utils.js
+// node_modules/@azure/storage-blob/dist/esm/utils/utils.js
 import fs2 from "node:fs";
 import util from "node:util";
 async function streamToBuffer(stream4, buffer, offset, end, encoding) {
@@ -47560,7 +47560,7 @@ async function readStreamToLocalFile(rs, file) {
 var fsStat = util.promisify(fs2.stat);
 var fsCreateReadStream = fs2.createReadStream;
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/Clients.js
+// node_modules/@azure/storage-blob/dist/esm/Clients.js
 var BlobClient = class _BlobClient extends StorageClient2 {
   /**
    * blobContext provided by protocol layer.
@@ -50281,20 +50281,20 @@ var PageBlobClient = class _PageBlobClient extends BlobClient {
   }
 };
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/utils/Mutex.js
+// node_modules/@azure/storage-blob/dist/esm/utils/Mutex.js
 var MutexLockStatus;
 (function(MutexLockStatus2) {
   MutexLockStatus2[MutexLockStatus2["LOCKED"] = 0] = "LOCKED";
   MutexLockStatus2[MutexLockStatus2["UNLOCKED"] = 1] = "UNLOCKED";
 })(MutexLockStatus || (MutexLockStatus = {}));
 
-// ../wt-merge/node_modules/@azure/storage-blob/dist/esm/generatedModels.js
+// node_modules/@azure/storage-blob/dist/esm/generatedModels.js
 var KnownEncryptionAlgorithmType2;
 (function(KnownEncryptionAlgorithmType3) {
   KnownEncryptionAlgorithmType3["AES256"] = "AES256";
 })(KnownEncryptionAlgorithmType2 || (KnownEncryptionAlgorithmType2 = {}));
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/blob-upload.js
+// node_modules/@actions/artifact/lib/internal/upload/blob-upload.js
 import * as crypto from "crypto";
 import * as stream from "stream";
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
@@ -50390,11 +50390,11 @@ function uploadToBlobStorage(authenticatedUploadURL, uploadStream, contentType2)
   });
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/zip.js
+// node_modules/@actions/artifact/lib/internal/upload/zip.js
 var import_archiver = __toESM(require_archiver(), 1);
 import { realpath as realpath2 } from "fs/promises";
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/stream.js
+// node_modules/@actions/artifact/lib/internal/upload/stream.js
 import * as stream2 from "stream";
 import * as fs3 from "fs";
 import { realpath } from "fs/promises";
@@ -50459,7 +50459,7 @@ function createRawFileUploadStream(filePath) {
   });
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/zip.js
+// node_modules/@actions/artifact/lib/internal/upload/zip.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -50542,7 +50542,7 @@ var zipEndCallback = () => {
   debug("Zip stream for upload has ended.");
 };
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/types.js
+// node_modules/@actions/artifact/lib/internal/upload/types.js
 import * as path from "path";
 var mimeTypes = {
   // Text
@@ -50608,7 +50608,7 @@ function getMimeType(filePath) {
   return mimeTypes[ext] || "application/octet-stream";
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
+// node_modules/@actions/artifact/lib/internal/upload/upload-artifact.js
 var __awaiter5 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -50713,7 +50713,7 @@ function uploadArtifact(name, files, rootDirectory, options) {
   });
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/download/download-artifact.js
+// node_modules/@actions/artifact/lib/internal/download/download-artifact.js
 import fs5 from "fs/promises";
 import * as fsSync from "fs";
 import * as crypto2 from "crypto";
@@ -50938,7 +50938,7 @@ function resolveOrCreateDirectory() {
   });
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/find/retry-options.js
+// node_modules/@actions/artifact/lib/internal/find/retry-options.js
 var defaultMaxRetryNumber = 5;
 var defaultExemptStatusCodes = [400, 401, 403, 404, 422];
 function getRetryOptions(defaultOptions, retries = defaultMaxRetryNumber, exemptStatusCodes = defaultExemptStatusCodes) {
@@ -50957,10 +50957,10 @@ function getRetryOptions(defaultOptions, retries = defaultMaxRetryNumber, exempt
   return [retryOptions, requestOptions];
 }
 
-// ../wt-merge/node_modules/@octokit/plugin-request-log/dist-src/version.js
+// node_modules/@octokit/plugin-request-log/dist-src/version.js
 var VERSION = "6.0.0";
 
-// ../wt-merge/node_modules/@octokit/plugin-request-log/dist-src/index.js
+// node_modules/@octokit/plugin-request-log/dist-src/index.js
 function requestLog(octokit) {
   octokit.hook.wrap("request", (request, options) => {
     octokit.log.debug("request", options);
@@ -50984,7 +50984,7 @@ function requestLog(octokit) {
 }
 requestLog.VERSION = VERSION;
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/find/get-artifact.js
+// node_modules/@actions/artifact/lib/internal/find/get-artifact.js
 var __awaiter7 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -51087,7 +51087,7 @@ function getArtifactInternal(artifactName) {
   });
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/delete/delete-artifact.js
+// node_modules/@actions/artifact/lib/internal/delete/delete-artifact.js
 var __awaiter8 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -51172,7 +51172,7 @@ function deleteArtifactInternal(artifactName) {
   });
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/find/list-artifacts.js
+// node_modules/@actions/artifact/lib/internal/find/list-artifacts.js
 var __awaiter9 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -51309,7 +51309,7 @@ function filterLatest(artifacts) {
   return latestArtifacts;
 }
 
-// ../wt-merge/node_modules/@actions/artifact/lib/internal/client.js
+// node_modules/@actions/artifact/lib/internal/client.js
 var __awaiter10 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve2) {
@@ -51452,7 +51452,7 @@ If the error persists, please check whether Actions and API requests are operati
   }
 };
 
-// ../wt-merge/node_modules/@actions/artifact/lib/artifact.js
+// node_modules/@actions/artifact/lib/artifact.js
 var client = new DefaultArtifactClient();
 var artifact_default = client;
 export {

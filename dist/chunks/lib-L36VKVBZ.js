@@ -5,34 +5,34 @@ import {
   require_commonjs2,
   require_commonjs3,
   retry
-} from "./chunk-GUELHJGP.js";
+} from "./chunk-ERSR3WGU.js";
 import {
   context,
   getOctokit
-} from "./chunk-XKI46IYZ.js";
+} from "./chunk-DCY7KIVY.js";
 import {
   require_semver
-} from "./chunk-REYS67EA.js";
+} from "./chunk-ZALHLY2W.js";
 import {
   require_dist,
   require_dist2,
   require_dist3,
   require_src
-} from "./chunk-RRAGQJ3P.js";
+} from "./chunk-RTAMLJLY.js";
 import {
   HttpClient,
   getIDToken
-} from "./chunk-CI3DYC5G.js";
-import "./chunk-4UTCHKPP.js";
+} from "./chunk-OTVKK763.js";
+import "./chunk-PCYRYIDL.js";
 import {
   __commonJS,
   __require,
   __toESM
 } from "./chunk-Z3NNVBL6.js";
 
-// ../wt-merge/node_modules/@actions/attest/package.json
+// node_modules/@actions/attest/package.json
 var require_package = __commonJS({
-  "../wt-merge/node_modules/@actions/attest/package.json"(exports, module) {
+  "node_modules/@actions/attest/package.json"(exports, module) {
     module.exports = {
       name: "@actions/attest",
       version: "3.2.0",
@@ -96,17 +96,17 @@ var require_package = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@actions/attest/lib/internal/package-version.cjs
+// node_modules/@actions/attest/lib/internal/package-version.cjs
 var require_package_version = __commonJS({
-  "../wt-merge/node_modules/@actions/attest/lib/internal/package-version.cjs"(exports, module) {
+  "node_modules/@actions/attest/lib/internal/package-version.cjs"(exports, module) {
     var packageJson = require_package();
     module.exports = { version: packageJson.version };
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/envelope.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/envelope.js
 var require_envelope = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/envelope.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/envelope.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Signature = exports.Envelope = void 0;
@@ -162,9 +162,9 @@ var require_envelope = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/google/protobuf/timestamp.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/google/protobuf/timestamp.js
 var require_timestamp = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/google/protobuf/timestamp.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/google/protobuf/timestamp.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Timestamp = void 0;
@@ -192,9 +192,9 @@ var require_timestamp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_common.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_common.js
 var require_sigstore_common = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_common.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_common.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TimeRange = exports.X509CertificateChain = exports.SubjectAlternativeName = exports.X509Certificate = exports.DistinguishedName = exports.ObjectIdentifierValuePair = exports.ObjectIdentifier = exports.PublicKeyIdentifier = exports.PublicKey = exports.RFC3161SignedTimestamp = exports.LogId = exports.MessageSignature = exports.HashOutput = exports.SubjectAlternativeNameType = exports.PublicKeyDetails = exports.HashAlgorithm = void 0;
@@ -682,9 +682,9 @@ var require_sigstore_common = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_rekor.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_rekor.js
 var require_sigstore_rekor = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_rekor.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_rekor.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TransparencyLogEntry = exports.InclusionPromise = exports.InclusionProof = exports.Checkpoint = exports.KindVersion = void 0;
@@ -813,9 +813,9 @@ var require_sigstore_rekor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_bundle.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_bundle.js
 var require_sigstore_bundle = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_bundle.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_bundle.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Bundle = exports.VerificationMaterial = exports.TimestampVerificationData = void 0;
@@ -895,9 +895,9 @@ var require_sigstore_bundle = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_trustroot.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_trustroot.js
 var require_sigstore_trustroot = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_trustroot.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_trustroot.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ClientTrustConfig = exports.ServiceConfiguration = exports.Service = exports.SigningConfig = exports.TrustedRoot = exports.CertificateAuthority = exports.TransparencyLogInstance = exports.ServiceSelector = void 0;
@@ -1147,9 +1147,9 @@ var require_sigstore_trustroot = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_verification.js
+// node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_verification.js
 var require_sigstore_verification = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_verification.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/__generated__/sigstore_verification.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Input = exports.Artifact = exports.ArtifactVerificationOptions_ObserverTimestampOptions = exports.ArtifactVerificationOptions_TlogIntegratedTimestampOptions = exports.ArtifactVerificationOptions_TimestampAuthorityOptions = exports.ArtifactVerificationOptions_CtlogOptions = exports.ArtifactVerificationOptions_TlogOptions = exports.ArtifactVerificationOptions = exports.PublicKeyIdentities = exports.CertificateIdentities = exports.CertificateIdentity = void 0;
@@ -1395,9 +1395,9 @@ var require_sigstore_verification = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/protobuf-specs/dist/index.js
+// node_modules/@sigstore/protobuf-specs/dist/index.js
 var require_dist4 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/protobuf-specs/dist/index.js"(exports) {
+  "node_modules/@sigstore/protobuf-specs/dist/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -1425,9 +1425,9 @@ var require_dist4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/bundle/dist/bundle.js
+// node_modules/@sigstore/bundle/dist/bundle.js
 var require_bundle = __commonJS({
-  "../wt-merge/node_modules/@sigstore/bundle/dist/bundle.js"(exports) {
+  "node_modules/@sigstore/bundle/dist/bundle.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BUNDLE_V03_MEDIA_TYPE = exports.BUNDLE_V03_LEGACY_MEDIA_TYPE = exports.BUNDLE_V02_MEDIA_TYPE = exports.BUNDLE_V01_MEDIA_TYPE = void 0;
@@ -1454,9 +1454,9 @@ var require_bundle = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/bundle/dist/build.js
+// node_modules/@sigstore/bundle/dist/build.js
 var require_build = __commonJS({
-  "../wt-merge/node_modules/@sigstore/bundle/dist/build.js"(exports) {
+  "node_modules/@sigstore/bundle/dist/build.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.toMessageSignatureBundle = toMessageSignatureBundle;
@@ -1536,9 +1536,9 @@ var require_build = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/bundle/dist/error.js
+// node_modules/@sigstore/bundle/dist/error.js
 var require_error = __commonJS({
-  "../wt-merge/node_modules/@sigstore/bundle/dist/error.js"(exports) {
+  "node_modules/@sigstore/bundle/dist/error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ValidationError = void 0;
@@ -1552,9 +1552,9 @@ var require_error = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/bundle/dist/validate.js
+// node_modules/@sigstore/bundle/dist/validate.js
 var require_validate = __commonJS({
-  "../wt-merge/node_modules/@sigstore/bundle/dist/validate.js"(exports) {
+  "node_modules/@sigstore/bundle/dist/validate.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.assertBundle = assertBundle;
@@ -1714,9 +1714,9 @@ var require_validate = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/bundle/dist/serialized.js
+// node_modules/@sigstore/bundle/dist/serialized.js
 var require_serialized = __commonJS({
-  "../wt-merge/node_modules/@sigstore/bundle/dist/serialized.js"(exports) {
+  "node_modules/@sigstore/bundle/dist/serialized.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.envelopeToJSON = exports.envelopeFromJSON = exports.bundleToJSON = exports.bundleFromJSON = void 0;
@@ -1754,9 +1754,9 @@ var require_serialized = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/bundle/dist/index.js
+// node_modules/@sigstore/bundle/dist/index.js
 var require_dist5 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/bundle/dist/index.js"(exports) {
+  "node_modules/@sigstore/bundle/dist/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.isBundleV01 = exports.assertBundleV02 = exports.assertBundleV01 = exports.assertBundleLatest = exports.assertBundle = exports.envelopeToJSON = exports.envelopeFromJSON = exports.bundleToJSON = exports.bundleFromJSON = exports.ValidationError = exports.isBundleWithPublicKey = exports.isBundleWithMessageSignature = exports.isBundleWithDsseEnvelope = exports.isBundleWithCertificateChain = exports.BUNDLE_V03_MEDIA_TYPE = exports.BUNDLE_V03_LEGACY_MEDIA_TYPE = exports.BUNDLE_V02_MEDIA_TYPE = exports.BUNDLE_V01_MEDIA_TYPE = exports.toMessageSignatureBundle = exports.toDSSEBundle = void 0;
@@ -1828,9 +1828,9 @@ var require_dist5 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/stream.js
+// node_modules/@sigstore/core/dist/stream.js
 var require_stream = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/stream.js"(exports) {
+  "node_modules/@sigstore/core/dist/stream.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ByteStream = void 0;
@@ -1932,9 +1932,9 @@ var require_stream = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/asn1/error.js
+// node_modules/@sigstore/core/dist/asn1/error.js
 var require_error2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/asn1/error.js"(exports) {
+  "node_modules/@sigstore/core/dist/asn1/error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ASN1TypeError = exports.ASN1ParseError = void 0;
@@ -1947,9 +1947,9 @@ var require_error2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/asn1/length.js
+// node_modules/@sigstore/core/dist/asn1/length.js
 var require_length = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/asn1/length.js"(exports) {
+  "node_modules/@sigstore/core/dist/asn1/length.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.decodeLength = decodeLength;
@@ -1988,9 +1988,9 @@ var require_length = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/asn1/parse.js
+// node_modules/@sigstore/core/dist/asn1/parse.js
 var require_parse = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/asn1/parse.js"(exports) {
+  "node_modules/@sigstore/core/dist/asn1/parse.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.parseInteger = parseInteger;
@@ -2074,9 +2074,9 @@ var require_parse = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/asn1/tag.js
+// node_modules/@sigstore/core/dist/asn1/tag.js
 var require_tag = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/asn1/tag.js"(exports) {
+  "node_modules/@sigstore/core/dist/asn1/tag.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ASN1Tag = void 0;
@@ -2147,9 +2147,9 @@ var require_tag = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/asn1/obj.js
+// node_modules/@sigstore/core/dist/asn1/obj.js
 var require_obj = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/asn1/obj.js"(exports) {
+  "node_modules/@sigstore/core/dist/asn1/obj.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ASN1Obj = void 0;
@@ -2269,9 +2269,9 @@ var require_obj = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/asn1/index.js
+// node_modules/@sigstore/core/dist/asn1/index.js
 var require_asn1 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/asn1/index.js"(exports) {
+  "node_modules/@sigstore/core/dist/asn1/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ASN1Obj = void 0;
@@ -2282,9 +2282,9 @@ var require_asn1 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/crypto.js
+// node_modules/@sigstore/core/dist/crypto.js
 var require_crypto = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/crypto.js"(exports) {
+  "node_modules/@sigstore/core/dist/crypto.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -2326,9 +2326,9 @@ var require_crypto = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/dsse.js
+// node_modules/@sigstore/core/dist/dsse.js
 var require_dsse = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/dsse.js"(exports) {
+  "node_modules/@sigstore/core/dist/dsse.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.preAuthEncoding = preAuthEncoding;
@@ -2346,9 +2346,9 @@ var require_dsse = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/encoding.js
+// node_modules/@sigstore/core/dist/encoding.js
 var require_encoding = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/encoding.js"(exports) {
+  "node_modules/@sigstore/core/dist/encoding.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.base64Encode = base64Encode;
@@ -2364,9 +2364,9 @@ var require_encoding = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/json.js
+// node_modules/@sigstore/core/dist/json.js
 var require_json = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/json.js"(exports) {
+  "node_modules/@sigstore/core/dist/json.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.canonicalize = canonicalize;
@@ -2404,9 +2404,9 @@ var require_json = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/pem.js
+// node_modules/@sigstore/core/dist/pem.js
 var require_pem = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/pem.js"(exports) {
+  "node_modules/@sigstore/core/dist/pem.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.toDER = toDER;
@@ -2431,9 +2431,9 @@ var require_pem = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/oid.js
+// node_modules/@sigstore/core/dist/oid.js
 var require_oid = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/oid.js"(exports) {
+  "node_modules/@sigstore/core/dist/oid.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SHA2_HASH_ALGOS = exports.ECDSA_SIGNATURE_ALGOS = void 0;
@@ -2451,9 +2451,9 @@ var require_oid = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/rfc3161/error.js
+// node_modules/@sigstore/core/dist/rfc3161/error.js
 var require_error3 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/rfc3161/error.js"(exports) {
+  "node_modules/@sigstore/core/dist/rfc3161/error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RFC3161TimestampVerificationError = void 0;
@@ -2463,9 +2463,9 @@ var require_error3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/rfc3161/tstinfo.js
+// node_modules/@sigstore/core/dist/rfc3161/tstinfo.js
 var require_tstinfo = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/rfc3161/tstinfo.js"(exports) {
+  "node_modules/@sigstore/core/dist/rfc3161/tstinfo.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -2534,9 +2534,9 @@ var require_tstinfo = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/rfc3161/timestamp.js
+// node_modules/@sigstore/core/dist/rfc3161/timestamp.js
 var require_timestamp2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/rfc3161/timestamp.js"(exports) {
+  "node_modules/@sigstore/core/dist/rfc3161/timestamp.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -2713,9 +2713,9 @@ var require_timestamp2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/rfc3161/index.js
+// node_modules/@sigstore/core/dist/rfc3161/index.js
 var require_rfc3161 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/rfc3161/index.js"(exports) {
+  "node_modules/@sigstore/core/dist/rfc3161/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RFC3161Timestamp = void 0;
@@ -2726,9 +2726,9 @@ var require_rfc3161 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/x509/sct.js
+// node_modules/@sigstore/core/dist/x509/sct.js
 var require_sct = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/x509/sct.js"(exports) {
+  "node_modules/@sigstore/core/dist/x509/sct.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -2850,9 +2850,9 @@ var require_sct = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/x509/ext.js
+// node_modules/@sigstore/core/dist/x509/ext.js
 var require_ext = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/x509/ext.js"(exports) {
+  "node_modules/@sigstore/core/dist/x509/ext.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.X509SCTExtension = exports.X509SubjectKeyIDExtension = exports.X509AuthorityKeyIDExtension = exports.X509SubjectAlternativeNameExtension = exports.X509KeyUsageExtension = exports.X509BasicConstraintsExtension = exports.X509Extension = void 0;
@@ -2982,9 +2982,9 @@ var require_ext = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/x509/cert.js
+// node_modules/@sigstore/core/dist/x509/cert.js
 var require_cert = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/x509/cert.js"(exports) {
+  "node_modules/@sigstore/core/dist/x509/cert.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -3186,9 +3186,9 @@ var require_cert = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/x509/index.js
+// node_modules/@sigstore/core/dist/x509/index.js
 var require_x509 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/x509/index.js"(exports) {
+  "node_modules/@sigstore/core/dist/x509/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.X509SCTExtension = exports.X509Certificate = exports.EXTENSION_OID_SCT = void 0;
@@ -3206,9 +3206,9 @@ var require_x509 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/core/dist/index.js
+// node_modules/@sigstore/core/dist/index.js
 var require_dist6 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/core/dist/index.js"(exports) {
+  "node_modules/@sigstore/core/dist/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -3269,9 +3269,9 @@ var require_dist6 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/util/oidc.js
+// node_modules/@sigstore/sign/dist/util/oidc.js
 var require_oidc = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/util/oidc.js"(exports) {
+  "node_modules/@sigstore/sign/dist/util/oidc.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.extractJWTSubject = extractJWTSubject;
@@ -3290,9 +3290,9 @@ var require_oidc = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/package.json
+// node_modules/@sigstore/sign/package.json
 var require_package2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/package.json"(exports, module) {
+  "node_modules/@sigstore/sign/package.json"(exports, module) {
     module.exports = {
       name: "@sigstore/sign",
       version: "3.1.0",
@@ -3342,9 +3342,9 @@ var require_package2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/util/ua.js
+// node_modules/@sigstore/sign/dist/util/ua.js
 var require_ua = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/util/ua.js"(exports) {
+  "node_modules/@sigstore/sign/dist/util/ua.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -3363,9 +3363,9 @@ var require_ua = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/util/index.js
+// node_modules/@sigstore/sign/dist/util/index.js
 var require_util = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/util/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/util/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -3427,9 +3427,9 @@ var require_util = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/bundler/base.js
+// node_modules/@sigstore/sign/dist/bundler/base.js
 var require_base = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/bundler/base.js"(exports) {
+  "node_modules/@sigstore/sign/dist/bundler/base.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.BaseBundleBuilder = void 0;
@@ -3474,9 +3474,9 @@ var require_base = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/bundler/bundle.js
+// node_modules/@sigstore/sign/dist/bundler/bundle.js
 var require_bundle2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/bundler/bundle.js"(exports) {
+  "node_modules/@sigstore/sign/dist/bundler/bundle.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -3543,9 +3543,9 @@ var require_bundle2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/bundler/dsse.js
+// node_modules/@sigstore/sign/dist/bundler/dsse.js
 var require_dsse2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/bundler/dsse.js"(exports) {
+  "node_modules/@sigstore/sign/dist/bundler/dsse.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.DSSEBundleBuilder = void 0;
@@ -3578,9 +3578,9 @@ var require_dsse2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/bundler/message.js
+// node_modules/@sigstore/sign/dist/bundler/message.js
 var require_message = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/bundler/message.js"(exports) {
+  "node_modules/@sigstore/sign/dist/bundler/message.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.MessageSignatureBundleBuilder = void 0;
@@ -3598,9 +3598,9 @@ var require_message = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/bundler/index.js
+// node_modules/@sigstore/sign/dist/bundler/index.js
 var require_bundler = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/bundler/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/bundler/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.MessageSignatureBundleBuilder = exports.DSSEBundleBuilder = void 0;
@@ -3615,9 +3615,9 @@ var require_bundler = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/external/error.js
+// node_modules/@sigstore/sign/dist/external/error.js
 var require_error4 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/external/error.js"(exports) {
+  "node_modules/@sigstore/sign/dist/external/error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.HTTPError = void 0;
@@ -3632,9 +3632,9 @@ var require_error4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/error.js
+// node_modules/@sigstore/sign/dist/error.js
 var require_error5 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/error.js"(exports) {
+  "node_modules/@sigstore/sign/dist/error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.InternalError = void 0;
@@ -3662,9 +3662,9 @@ var require_error5 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minizlib/dist/commonjs/constants.js
+// node_modules/minizlib/dist/commonjs/constants.js
 var require_constants = __commonJS({
-  "../wt-merge/node_modules/minizlib/dist/commonjs/constants.js"(exports) {
+  "node_modules/minizlib/dist/commonjs/constants.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -3784,9 +3784,9 @@ var require_constants = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minizlib/dist/commonjs/index.js
+// node_modules/minizlib/dist/commonjs/index.js
 var require_commonjs4 = __commonJS({
-  "../wt-merge/node_modules/minizlib/dist/commonjs/index.js"(exports) {
+  "node_modules/minizlib/dist/commonjs/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -4149,9 +4149,9 @@ var require_commonjs4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-sized/node_modules/minipass/index.js
+// node_modules/minipass-sized/node_modules/minipass/index.js
 var require_minipass = __commonJS({
-  "../wt-merge/node_modules/minipass-sized/node_modules/minipass/index.js"(exports, module) {
+  "node_modules/minipass-sized/node_modules/minipass/index.js"(exports, module) {
     "use strict";
     var proc = typeof process === "object" && process ? process : {
       stdout: null,
@@ -4673,9 +4673,9 @@ var require_minipass = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-sized/index.js
+// node_modules/minipass-sized/index.js
 var require_minipass_sized = __commonJS({
-  "../wt-merge/node_modules/minipass-sized/index.js"(exports, module) {
+  "node_modules/minipass-sized/index.js"(exports, module) {
     var Minipass = require_minipass();
     var SizeError = class extends Error {
       constructor(found, expect) {
@@ -4723,9 +4723,9 @@ var require_minipass_sized = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/blob.js
+// node_modules/minipass-fetch/lib/blob.js
 var require_blob = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/blob.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/blob.js"(exports, module) {
     "use strict";
     var { Minipass } = require_commonjs();
     var TYPE = /* @__PURE__ */ Symbol("type");
@@ -4799,9 +4799,9 @@ var require_blob = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/fetch-error.js
+// node_modules/minipass-fetch/lib/fetch-error.js
 var require_fetch_error = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/fetch-error.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/fetch-error.js"(exports, module) {
     "use strict";
     var FetchError = class extends Error {
       constructor(message2, type, systemError) {
@@ -4829,9 +4829,9 @@ var require_fetch_error = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/safer-buffer/safer.js
+// node_modules/safer-buffer/safer.js
 var require_safer = __commonJS({
-  "../wt-merge/node_modules/safer-buffer/safer.js"(exports, module) {
+  "node_modules/safer-buffer/safer.js"(exports, module) {
     "use strict";
     var buffer = __require("buffer");
     var Buffer3 = buffer.Buffer;
@@ -4897,9 +4897,9 @@ var require_safer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/bom-handling.js
+// node_modules/encoding/node_modules/iconv-lite/lib/bom-handling.js
 var require_bom_handling = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/bom-handling.js"(exports) {
+  "node_modules/encoding/node_modules/iconv-lite/lib/bom-handling.js"(exports) {
     "use strict";
     var BOMChar = "\uFEFF";
     exports.PrependBOM = PrependBOMWrapper;
@@ -4943,9 +4943,9 @@ var require_bom_handling = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/helpers/merge-exports.js
+// node_modules/encoding/node_modules/iconv-lite/lib/helpers/merge-exports.js
 var require_merge_exports = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/helpers/merge-exports.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/lib/helpers/merge-exports.js"(exports, module) {
     "use strict";
     var hasOwn = typeof Object.hasOwn === "undefined" ? Function.call.bind(Object.prototype.hasOwnProperty) : Object.hasOwn;
     function mergeModules(target, module2) {
@@ -4959,9 +4959,9 @@ var require_merge_exports = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/internal.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/internal.js
 var require_internal = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/internal.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/internal.js"(exports, module) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     module.exports = {
@@ -5140,9 +5140,9 @@ var require_internal = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/utf32.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/utf32.js
 var require_utf32 = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/utf32.js"(exports) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/utf32.js"(exports) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     exports._utf32 = Utf32Codec;
@@ -5375,9 +5375,9 @@ var require_utf32 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/utf16.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/utf16.js
 var require_utf16 = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/utf16.js"(exports) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/utf16.js"(exports) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     exports.utf16be = Utf16BECodec;
@@ -5518,9 +5518,9 @@ var require_utf16 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/utf7.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/utf7.js
 var require_utf7 = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/utf7.js"(exports) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/utf7.js"(exports) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     exports.utf7 = Utf7Codec;
@@ -5736,9 +5736,9 @@ var require_utf7 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-codec.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-codec.js
 var require_sbcs_codec = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-codec.js"(exports) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-codec.js"(exports) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     exports._sbcs = SBCSCodec;
@@ -5798,9 +5798,9 @@ var require_sbcs_codec = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data.js
 var require_sbcs_data = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data.js"(exports, module) {
     "use strict";
     module.exports = {
       // Not supported by iconv, not sure why.
@@ -5953,9 +5953,9 @@ var require_sbcs_data = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data-generated.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data-generated.js
 var require_sbcs_data_generated = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data-generated.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/sbcs-data-generated.js"(exports, module) {
     "use strict";
     module.exports = {
       "437": "cp437",
@@ -6408,9 +6408,9 @@ var require_sbcs_data_generated = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-codec.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-codec.js
 var require_dbcs_codec = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-codec.js"(exports) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-codec.js"(exports) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     exports._dbcs = DBCSCodec;
@@ -6868,9 +6868,9 @@ var require_dbcs_codec = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/shiftjis.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/shiftjis.json
 var require_shiftjis = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/shiftjis.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/shiftjis.json"(exports, module) {
     module.exports = [
       ["0", "\0", 128],
       ["a1", "\uFF61", 62],
@@ -6999,9 +6999,9 @@ var require_shiftjis = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/eucjp.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/eucjp.json
 var require_eucjp = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/eucjp.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/eucjp.json"(exports, module) {
     module.exports = [
       ["0", "\0", 127],
       ["8ea1", "\uFF61", 62],
@@ -7187,9 +7187,9 @@ var require_eucjp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp936.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp936.json
 var require_cp936 = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp936.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp936.json"(exports, module) {
     module.exports = [
       ["0", "\0", 127, "\u20AC"],
       ["8140", "\u4E02\u4E04\u4E05\u4E06\u4E0F\u4E12\u4E17\u4E1F\u4E20\u4E21\u4E23\u4E26\u4E29\u4E2E\u4E2F\u4E31\u4E33\u4E35\u4E37\u4E3C\u4E40\u4E41\u4E42\u4E44\u4E46\u4E4A\u4E51\u4E55\u4E57\u4E5A\u4E5B\u4E62\u4E63\u4E64\u4E65\u4E67\u4E68\u4E6A", 5, "\u4E72\u4E74", 9, "\u4E7F", 6, "\u4E87\u4E8A"],
@@ -7457,9 +7457,9 @@ var require_cp936 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/gbk-added.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/gbk-added.json
 var require_gbk_added = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/gbk-added.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/gbk-added.json"(exports, module) {
     module.exports = [
       ["a140", "\uE4C6", 62],
       ["a180", "\uE505", 32],
@@ -7519,16 +7519,16 @@ var require_gbk_added = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/gb18030-ranges.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/gb18030-ranges.json
 var require_gb18030_ranges = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/gb18030-ranges.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/gb18030-ranges.json"(exports, module) {
     module.exports = { uChars: [128, 165, 169, 178, 184, 216, 226, 235, 238, 244, 248, 251, 253, 258, 276, 284, 300, 325, 329, 334, 364, 463, 465, 467, 469, 471, 473, 475, 477, 506, 594, 610, 712, 716, 730, 930, 938, 962, 970, 1026, 1104, 1106, 8209, 8215, 8218, 8222, 8231, 8241, 8244, 8246, 8252, 8365, 8452, 8454, 8458, 8471, 8482, 8556, 8570, 8596, 8602, 8713, 8720, 8722, 8726, 8731, 8737, 8740, 8742, 8748, 8751, 8760, 8766, 8777, 8781, 8787, 8802, 8808, 8816, 8854, 8858, 8870, 8896, 8979, 9322, 9372, 9548, 9588, 9616, 9622, 9634, 9652, 9662, 9672, 9676, 9680, 9702, 9735, 9738, 9793, 9795, 11906, 11909, 11913, 11917, 11928, 11944, 11947, 11951, 11956, 11960, 11964, 11979, 12284, 12292, 12312, 12319, 12330, 12351, 12436, 12447, 12535, 12543, 12586, 12842, 12850, 12964, 13200, 13215, 13218, 13253, 13263, 13267, 13270, 13384, 13428, 13727, 13839, 13851, 14617, 14703, 14801, 14816, 14964, 15183, 15471, 15585, 16471, 16736, 17208, 17325, 17330, 17374, 17623, 17997, 18018, 18212, 18218, 18301, 18318, 18760, 18811, 18814, 18820, 18823, 18844, 18848, 18872, 19576, 19620, 19738, 19887, 40870, 59244, 59336, 59367, 59413, 59417, 59423, 59431, 59437, 59443, 59452, 59460, 59478, 59493, 63789, 63866, 63894, 63976, 63986, 64016, 64018, 64021, 64025, 64034, 64037, 64042, 65074, 65093, 65107, 65112, 65127, 65132, 65375, 65510, 65536], gbChars: [0, 36, 38, 45, 50, 81, 89, 95, 96, 100, 103, 104, 105, 109, 126, 133, 148, 172, 175, 179, 208, 306, 307, 308, 309, 310, 311, 312, 313, 341, 428, 443, 544, 545, 558, 741, 742, 749, 750, 805, 819, 820, 7922, 7924, 7925, 7927, 7934, 7943, 7944, 7945, 7950, 8062, 8148, 8149, 8152, 8164, 8174, 8236, 8240, 8262, 8264, 8374, 8380, 8381, 8384, 8388, 8390, 8392, 8393, 8394, 8396, 8401, 8406, 8416, 8419, 8424, 8437, 8439, 8445, 8482, 8485, 8496, 8521, 8603, 8936, 8946, 9046, 9050, 9063, 9066, 9076, 9092, 9100, 9108, 9111, 9113, 9131, 9162, 9164, 9218, 9219, 11329, 11331, 11334, 11336, 11346, 11361, 11363, 11366, 11370, 11372, 11375, 11389, 11682, 11686, 11687, 11692, 11694, 11714, 11716, 11723, 11725, 11730, 11736, 11982, 11989, 12102, 12336, 12348, 12350, 12384, 12393, 12395, 12397, 12510, 12553, 12851, 12962, 12973, 13738, 13823, 13919, 13933, 14080, 14298, 14585, 14698, 15583, 15847, 16318, 16434, 16438, 16481, 16729, 17102, 17122, 17315, 17320, 17402, 17418, 17859, 17909, 17911, 17915, 17916, 17936, 17939, 17961, 18664, 18703, 18814, 18962, 19043, 33469, 33470, 33471, 33484, 33485, 33490, 33497, 33501, 33505, 33513, 33520, 33536, 33550, 37845, 37921, 37948, 38029, 38038, 38064, 38065, 38066, 38069, 38075, 38076, 38078, 39108, 39109, 39113, 39114, 39115, 39116, 39265, 39394, 189e3] };
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp949.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp949.json
 var require_cp949 = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp949.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp949.json"(exports, module) {
     module.exports = [
       ["0", "\0", 127],
       ["8141", "\uAC02\uAC03\uAC05\uAC06\uAC0B", 4, "\uAC18\uAC1E\uAC1F\uAC21\uAC22\uAC23\uAC25", 6, "\uAC2E\uAC32\uAC33\uAC34"],
@@ -7805,9 +7805,9 @@ var require_cp949 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp950.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp950.json
 var require_cp950 = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp950.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/cp950.json"(exports, module) {
     module.exports = [
       ["0", "\0", 127],
       ["a140", "\u3000\uFF0C\u3001\u3002\uFF0E\u2027\uFF1B\uFF1A\uFF1F\uFF01\uFE30\u2026\u2025\uFE50\uFE51\uFE52\xB7\uFE54\uFE55\uFE56\uFE57\uFF5C\u2013\uFE31\u2014\uFE33\u2574\uFE34\uFE4F\uFF08\uFF09\uFE35\uFE36\uFF5B\uFF5D\uFE37\uFE38\u3014\u3015\uFE39\uFE3A\u3010\u3011\uFE3B\uFE3C\u300A\u300B\uFE3D\uFE3E\u3008\u3009\uFE3F\uFE40\u300C\u300D\uFE41\uFE42\u300E\u300F\uFE43\uFE44\uFE59\uFE5A"],
@@ -7988,9 +7988,9 @@ var require_cp950 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/big5-added.json
+// node_modules/encoding/node_modules/iconv-lite/encodings/tables/big5-added.json
 var require_big5_added = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/tables/big5-added.json"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/tables/big5-added.json"(exports, module) {
     module.exports = [
       ["8740", "\u43F0\u4C32\u4603\u45A6\u4578\u{27267}\u4D77\u45B3\u{27CB1}\u4CE2\u{27CC5}\u3B95\u4736\u4744\u4C47\u4C40\u{242BF}\u{23617}\u{27352}\u{26E8B}\u{270D2}\u4C57\u{2A351}\u474F\u45DA\u4C85\u{27C6C}\u4D07\u4AA4\u46A1\u{26B23}\u7225\u{25A54}\u{21A63}\u{23E06}\u{23F61}\u664D\u56FB"],
       ["8767", "\u7D95\u591D\u{28BB9}\u3DF4\u9734\u{27BEF}\u5BDB\u{21D5E}\u5AA4\u3625\u{29EB0}\u5AD1\u5BB7\u5CFC\u676E\u8593\u{29945}\u7461\u749D\u3875\u{21D53}\u{2369E}\u{26021}\u3EEC"],
@@ -8116,9 +8116,9 @@ var require_big5_added = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-data.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-data.js
 var require_dbcs_data = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-data.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/dbcs-data.js"(exports, module) {
     "use strict";
     module.exports = {
       // == Japanese/ShiftJIS ====================================================
@@ -8363,9 +8363,9 @@ var require_dbcs_data = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/index.js
+// node_modules/encoding/node_modules/iconv-lite/encodings/index.js
 var require_encodings = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/encodings/index.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/encodings/index.js"(exports, module) {
     "use strict";
     var mergeModules = require_merge_exports();
     var modules = [
@@ -8388,9 +8388,9 @@ var require_encodings = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/streams.js
+// node_modules/encoding/node_modules/iconv-lite/lib/streams.js
 var require_streams = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/streams.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/lib/streams.js"(exports, module) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     module.exports = function(streamModule) {
@@ -8485,9 +8485,9 @@ var require_streams = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/index.js
+// node_modules/encoding/node_modules/iconv-lite/lib/index.js
 var require_lib = __commonJS({
-  "../wt-merge/node_modules/encoding/node_modules/iconv-lite/lib/index.js"(exports, module) {
+  "node_modules/encoding/node_modules/iconv-lite/lib/index.js"(exports, module) {
     "use strict";
     var Buffer3 = require_safer().Buffer;
     var bomHandling = require_bom_handling();
@@ -8617,9 +8617,9 @@ var require_lib = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/encoding/lib/encoding.js
+// node_modules/encoding/lib/encoding.js
 var require_encoding2 = __commonJS({
-  "../wt-merge/node_modules/encoding/lib/encoding.js"(exports, module) {
+  "node_modules/encoding/lib/encoding.js"(exports, module) {
     "use strict";
     var iconvLite = require_lib();
     module.exports.convert = convert;
@@ -8665,9 +8665,9 @@ var require_encoding2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/body.js
+// node_modules/minipass-fetch/lib/body.js
 var require_body = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/body.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/body.js"(exports, module) {
     "use strict";
     var { Minipass } = require_commonjs();
     var MinipassSized = require_minipass_sized();
@@ -8887,9 +8887,9 @@ var require_body = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/headers.js
+// node_modules/minipass-fetch/lib/headers.js
 var require_headers = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/headers.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/headers.js"(exports, module) {
     "use strict";
     var invalidTokenRegex = /[^^_`a-zA-Z\-0-9!#$%&'*+.|~]/;
     var invalidHeaderCharRegex = /[^\t\x20-\x7e\x80-\xff]/;
@@ -9111,9 +9111,9 @@ var require_headers = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/response.js
+// node_modules/minipass-fetch/lib/response.js
 var require_response = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/response.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/response.js"(exports, module) {
     "use strict";
     var http = __require("http");
     var { STATUS_CODES } = http;
@@ -9190,9 +9190,9 @@ var require_response = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/package.json
+// node_modules/minipass-fetch/package.json
 var require_package3 = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/package.json"(exports, module) {
+  "node_modules/minipass-fetch/package.json"(exports, module) {
     module.exports = {
       name: "minipass-fetch",
       version: "4.0.1",
@@ -9266,9 +9266,9 @@ var require_package3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/request.js
+// node_modules/minipass-fetch/lib/request.js
 var require_request = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/request.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/request.js"(exports, module) {
     "use strict";
     var { URL: URL2 } = __require("url");
     var { Minipass } = require_commonjs();
@@ -9475,9 +9475,9 @@ var require_request = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/abort-error.js
+// node_modules/minipass-fetch/lib/abort-error.js
 var require_abort_error = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/abort-error.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/abort-error.js"(exports, module) {
     "use strict";
     var AbortError = class extends Error {
       constructor(message2) {
@@ -9497,9 +9497,9 @@ var require_abort_error = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-fetch/lib/index.js
+// node_modules/minipass-fetch/lib/index.js
 var require_lib2 = __commonJS({
-  "../wt-merge/node_modules/minipass-fetch/lib/index.js"(exports, module) {
+  "node_modules/minipass-fetch/lib/index.js"(exports, module) {
     "use strict";
     var { URL: URL2 } = __require("url");
     var http = __require("http");
@@ -9760,9 +9760,9 @@ var require_lib2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/options.js
+// node_modules/make-fetch-happen/lib/options.js
 var require_options = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/options.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/options.js"(exports, module) {
     var dns = __require("dns");
     var conditionalHeaders = [
       "if-modified-since",
@@ -9813,9 +9813,9 @@ var require_options = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/http-cache-semantics/index.js
+// node_modules/http-cache-semantics/index.js
 var require_http_cache_semantics = __commonJS({
-  "../wt-merge/node_modules/http-cache-semantics/index.js"(exports, module) {
+  "node_modules/http-cache-semantics/index.js"(exports, module) {
     "use strict";
     var statusCodeCacheableByDefault = /* @__PURE__ */ new Set([
       200,
@@ -10473,9 +10473,9 @@ var require_http_cache_semantics = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/content-type/dist/index.js
+// node_modules/make-fetch-happen/node_modules/content-type/dist/index.js
 var require_dist7 = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/content-type/dist/index.js"(exports) {
+  "node_modules/make-fetch-happen/node_modules/content-type/dist/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.format = format;
@@ -10612,9 +10612,9 @@ var require_dist7 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/accept.js
+// node_modules/make-fetch-happen/node_modules/negotiator/lib/accept.js
 var require_accept = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/accept.js"(exports, module) {
+  "node_modules/make-fetch-happen/node_modules/negotiator/lib/accept.js"(exports, module) {
     "use strict";
     var contentType = require_dist7();
     module.exports = parseAccept;
@@ -10640,9 +10640,9 @@ var require_accept = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/charset.js
+// node_modules/make-fetch-happen/node_modules/negotiator/lib/charset.js
 var require_charset = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/charset.js"(exports, module) {
+  "node_modules/make-fetch-happen/node_modules/negotiator/lib/charset.js"(exports, module) {
     "use strict";
     var parseAccept = require_accept();
     module.exports = preferredCharsets;
@@ -10712,9 +10712,9 @@ var require_charset = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/encoding.js
+// node_modules/make-fetch-happen/node_modules/negotiator/lib/encoding.js
 var require_encoding3 = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/encoding.js"(exports, module) {
+  "node_modules/make-fetch-happen/node_modules/negotiator/lib/encoding.js"(exports, module) {
     "use strict";
     var parseAccept = require_accept();
     module.exports = preferredEncodings;
@@ -10812,9 +10812,9 @@ var require_encoding3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/language.js
+// node_modules/make-fetch-happen/node_modules/negotiator/lib/language.js
 var require_language = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/language.js"(exports, module) {
+  "node_modules/make-fetch-happen/node_modules/negotiator/lib/language.js"(exports, module) {
     "use strict";
     var contentType = require_dist7();
     var parseAccept = require_accept();
@@ -10896,9 +10896,9 @@ var require_language = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/mediaType.js
+// node_modules/make-fetch-happen/node_modules/negotiator/lib/mediaType.js
 var require_mediaType = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/lib/mediaType.js"(exports, module) {
+  "node_modules/make-fetch-happen/node_modules/negotiator/lib/mediaType.js"(exports, module) {
     "use strict";
     var contentType = require_dist7();
     var parseAcceptHeader = require_accept();
@@ -10993,9 +10993,9 @@ var require_mediaType = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/index.js
+// node_modules/make-fetch-happen/node_modules/negotiator/index.js
 var require_negotiator = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/node_modules/negotiator/index.js"(exports, module) {
+  "node_modules/make-fetch-happen/node_modules/negotiator/index.js"(exports, module) {
     "use strict";
     var preferredCharsets = require_charset();
     var preferredEncodings = require_encoding3();
@@ -11049,9 +11049,9 @@ var require_negotiator = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ssri/lib/index.js
+// node_modules/ssri/lib/index.js
 var require_lib3 = __commonJS({
-  "../wt-merge/node_modules/ssri/lib/index.js"(exports, module) {
+  "node_modules/ssri/lib/index.js"(exports, module) {
     "use strict";
     var crypto4 = __require("crypto");
     var { Minipass } = require_commonjs();
@@ -11535,9 +11535,9 @@ var require_lib3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/cache/policy.js
+// node_modules/make-fetch-happen/lib/cache/policy.js
 var require_policy = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/cache/policy.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/cache/policy.js"(exports, module) {
     var CacheSemantics = require_http_cache_semantics();
     var Negotiator = require_negotiator();
     var ssri = require_lib3();
@@ -11657,9 +11657,9 @@ var require_policy = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/cache/errors.js
+// node_modules/make-fetch-happen/lib/cache/errors.js
 var require_errors = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/cache/errors.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/cache/errors.js"(exports, module) {
     var NotCachedError = class extends Error {
       constructor(url) {
         super(`request to ${url} failed: cache mode is 'only-if-cached' but no cached response is available.`);
@@ -11672,9 +11672,9 @@ var require_errors = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-flush/node_modules/minipass/index.js
+// node_modules/minipass-flush/node_modules/minipass/index.js
 var require_minipass2 = __commonJS({
-  "../wt-merge/node_modules/minipass-flush/node_modules/minipass/index.js"(exports, module) {
+  "node_modules/minipass-flush/node_modules/minipass/index.js"(exports, module) {
     "use strict";
     var proc = typeof process === "object" && process ? process : {
       stdout: null,
@@ -12196,9 +12196,9 @@ var require_minipass2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-flush/index.js
+// node_modules/minipass-flush/index.js
 var require_minipass_flush = __commonJS({
-  "../wt-merge/node_modules/minipass-flush/index.js"(exports, module) {
+  "node_modules/minipass-flush/index.js"(exports, module) {
     var Minipass = require_minipass2();
     var _flush = /* @__PURE__ */ Symbol("_flush");
     var _flushed = /* @__PURE__ */ Symbol("_flushed");
@@ -12231,9 +12231,9 @@ var require_minipass_flush = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-collect/index.js
+// node_modules/minipass-collect/index.js
 var require_minipass_collect = __commonJS({
-  "../wt-merge/node_modules/minipass-collect/index.js"(exports, module) {
+  "node_modules/minipass-collect/index.js"(exports, module) {
     var { Minipass } = require_commonjs();
     var _data = /* @__PURE__ */ Symbol("_data");
     var _length = /* @__PURE__ */ Symbol("_length");
@@ -12300,9 +12300,9 @@ var require_minipass_collect = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-pipeline/node_modules/minipass/index.js
+// node_modules/minipass-pipeline/node_modules/minipass/index.js
 var require_minipass3 = __commonJS({
-  "../wt-merge/node_modules/minipass-pipeline/node_modules/minipass/index.js"(exports, module) {
+  "node_modules/minipass-pipeline/node_modules/minipass/index.js"(exports, module) {
     "use strict";
     var proc = typeof process === "object" && process ? process : {
       stdout: null,
@@ -12824,9 +12824,9 @@ var require_minipass3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/minipass-pipeline/index.js
+// node_modules/minipass-pipeline/index.js
 var require_minipass_pipeline = __commonJS({
-  "../wt-merge/node_modules/minipass-pipeline/index.js"(exports, module) {
+  "node_modules/minipass-pipeline/index.js"(exports, module) {
     var Minipass = require_minipass3();
     var EE = __require("events");
     var isStream = (s) => s && s instanceof EE && (typeof s.pipe === "function" || // readable
@@ -12937,9 +12937,9 @@ var require_minipass_pipeline = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/imurmurhash/imurmurhash.js
+// node_modules/imurmurhash/imurmurhash.js
 var require_imurmurhash = __commonJS({
-  "../wt-merge/node_modules/imurmurhash/imurmurhash.js"(exports, module) {
+  "node_modules/imurmurhash/imurmurhash.js"(exports, module) {
     (function() {
       var cache;
       function MurmurHash3(key, seed) {
@@ -13035,9 +13035,9 @@ var require_imurmurhash = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unique-slug/lib/index.js
+// node_modules/unique-slug/lib/index.js
 var require_lib4 = __commonJS({
-  "../wt-merge/node_modules/unique-slug/lib/index.js"(exports, module) {
+  "node_modules/unique-slug/lib/index.js"(exports, module) {
     "use strict";
     var MurmurHash3 = require_imurmurhash();
     module.exports = function(uniq) {
@@ -13051,9 +13051,9 @@ var require_lib4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/unique-filename/lib/index.js
+// node_modules/unique-filename/lib/index.js
 var require_lib5 = __commonJS({
-  "../wt-merge/node_modules/unique-filename/lib/index.js"(exports, module) {
+  "node_modules/unique-filename/lib/index.js"(exports, module) {
     var path = __require("path");
     var uniqueSlug = require_lib4();
     module.exports = function(filepath, prefix, uniq) {
@@ -13062,9 +13062,9 @@ var require_lib5 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/package.json
+// node_modules/cacache/package.json
 var require_package4 = __commonJS({
-  "../wt-merge/node_modules/cacache/package.json"(exports, module) {
+  "node_modules/cacache/package.json"(exports, module) {
     module.exports = {
       name: "cacache",
       version: "19.0.1",
@@ -13151,9 +13151,9 @@ var require_package4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/util/hash-to-segments.js
+// node_modules/cacache/lib/util/hash-to-segments.js
 var require_hash_to_segments = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/util/hash-to-segments.js"(exports, module) {
+  "node_modules/cacache/lib/util/hash-to-segments.js"(exports, module) {
     "use strict";
     module.exports = hashToSegments;
     function hashToSegments(hash) {
@@ -13162,9 +13162,9 @@ var require_hash_to_segments = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/content/path.js
+// node_modules/cacache/lib/content/path.js
 var require_path = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/content/path.js"(exports, module) {
+  "node_modules/cacache/lib/content/path.js"(exports, module) {
     "use strict";
     var contentVer = require_package4()["cache-version"].content;
     var hashToSegments = require_hash_to_segments();
@@ -13186,9 +13186,9 @@ var require_path = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/common/get-options.js
+// node_modules/@npmcli/fs/lib/common/get-options.js
 var require_get_options = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/common/get-options.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/common/get-options.js"(exports, module) {
     var getOptions = (input, { copy, wrap }) => {
       const result = {};
       if (input && typeof input === "object") {
@@ -13206,9 +13206,9 @@ var require_get_options = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/common/node.js
+// node_modules/@npmcli/fs/lib/common/node.js
 var require_node = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/common/node.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/common/node.js"(exports, module) {
     var semver = require_semver();
     var satisfies = (range) => {
       return semver.satisfies(process.version, range, { includePrerelease: true });
@@ -13219,9 +13219,9 @@ var require_node = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/cp/errors.js
+// node_modules/@npmcli/fs/lib/cp/errors.js
 var require_errors2 = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/cp/errors.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/cp/errors.js"(exports, module) {
     "use strict";
     var { inspect } = __require("util");
     var SystemError = class {
@@ -13336,9 +13336,9 @@ var require_errors2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/cp/polyfill.js
+// node_modules/@npmcli/fs/lib/cp/polyfill.js
 var require_polyfill = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/cp/polyfill.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/cp/polyfill.js"(exports, module) {
     "use strict";
     var {
       ERR_FS_CP_DIR_TO_NON_DIR,
@@ -13687,9 +13687,9 @@ var require_polyfill = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/cp/index.js
+// node_modules/@npmcli/fs/lib/cp/index.js
 var require_cp = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/cp/index.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/cp/index.js"(exports, module) {
     var fs = __require("fs/promises");
     var getOptions = require_get_options();
     var node = require_node();
@@ -13705,9 +13705,9 @@ var require_cp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/with-temp-dir.js
+// node_modules/@npmcli/fs/lib/with-temp-dir.js
 var require_with_temp_dir = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/with-temp-dir.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/with-temp-dir.js"(exports, module) {
     var { join, sep } = __require("path");
     var getOptions = require_get_options();
     var { mkdir, mkdtemp, rm } = __require("fs/promises");
@@ -13737,9 +13737,9 @@ var require_with_temp_dir = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/readdir-scoped.js
+// node_modules/@npmcli/fs/lib/readdir-scoped.js
 var require_readdir_scoped = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/readdir-scoped.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/readdir-scoped.js"(exports, module) {
     var { readdir } = __require("fs/promises");
     var { join } = __require("path");
     var readdirScoped = async (dir) => {
@@ -13759,9 +13759,9 @@ var require_readdir_scoped = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/move-file.js
+// node_modules/@npmcli/fs/lib/move-file.js
 var require_move_file = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/move-file.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/move-file.js"(exports, module) {
     var { dirname, join, resolve, relative, isAbsolute } = __require("path");
     var fs = __require("fs/promises");
     var pathExists = async (path) => {
@@ -13830,9 +13830,9 @@ var require_move_file = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/fs/lib/index.js
+// node_modules/@npmcli/fs/lib/index.js
 var require_lib6 = __commonJS({
-  "../wt-merge/node_modules/@npmcli/fs/lib/index.js"(exports, module) {
+  "node_modules/@npmcli/fs/lib/index.js"(exports, module) {
     "use strict";
     var cp = require_cp();
     var withTempDir = require_with_temp_dir();
@@ -13847,9 +13847,9 @@ var require_lib6 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/entry-index.js
+// node_modules/cacache/lib/entry-index.js
 var require_entry_index = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/entry-index.js"(exports, module) {
+  "node_modules/cacache/lib/entry-index.js"(exports, module) {
     "use strict";
     var crypto4 = __require("crypto");
     var {
@@ -13980,7 +13980,7 @@ ${hashEntry(stringified)}	${stringified}`);
       const indexDir = bucketDir(cache);
       const stream = new Minipass({ objectMode: true });
       Promise.resolve().then(async () => {
-        const { default: pMap } = await import("./p-map-F3ASW3MU.js");
+        const { default: pMap } = await import("./p-map-4G44ZWJU.js");
         const buckets = await readdirOrEmpty(indexDir);
         await pMap(
           buckets,
@@ -14109,9 +14109,9 @@ ${hashEntry(stringified)}	${stringified}`);
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/memoization.js
+// node_modules/cacache/lib/memoization.js
 var require_memoization = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/memoization.js"(exports, module) {
+  "node_modules/cacache/lib/memoization.js"(exports, module) {
     "use strict";
     var { LRUCache } = require_commonjs2();
     var MEMOIZED = new LRUCache({
@@ -14173,9 +14173,9 @@ var require_memoization = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/fs-minipass/lib/index.js
+// node_modules/fs-minipass/lib/index.js
 var require_lib7 = __commonJS({
-  "../wt-merge/node_modules/fs-minipass/lib/index.js"(exports) {
+  "node_modules/fs-minipass/lib/index.js"(exports) {
     "use strict";
     var { Minipass } = require_commonjs();
     var EE = __require("events").EventEmitter;
@@ -14560,9 +14560,9 @@ var require_lib7 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/content/read.js
+// node_modules/cacache/lib/content/read.js
 var require_read = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/content/read.js"(exports, module) {
+  "node_modules/cacache/lib/content/read.js"(exports, module) {
     "use strict";
     var fs = __require("fs/promises");
     var fsm = require_lib7();
@@ -14694,9 +14694,9 @@ var require_read = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/get.js
+// node_modules/cacache/lib/get.js
 var require_get = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/get.js"(exports, module) {
+  "node_modules/cacache/lib/get.js"(exports, module) {
     "use strict";
     var Collect = require_minipass_collect();
     var { Minipass } = require_commonjs();
@@ -14845,9 +14845,9 @@ var require_get = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/content/write.js
+// node_modules/cacache/lib/content/write.js
 var require_write = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/content/write.js"(exports, module) {
+  "node_modules/cacache/lib/content/write.js"(exports, module) {
     "use strict";
     var events = __require("events");
     var contentPath = require_path();
@@ -15023,9 +15023,9 @@ var require_write = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/put.js
+// node_modules/cacache/lib/put.js
 var require_put = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/put.js"(exports, module) {
+  "node_modules/cacache/lib/put.js"(exports, module) {
     "use strict";
     var index = require_entry_index();
     var memo = require_memoization();
@@ -15088,9 +15088,9 @@ var require_put = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/util/glob.js
+// node_modules/cacache/lib/util/glob.js
 var require_glob = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/util/glob.js"(exports, module) {
+  "node_modules/cacache/lib/util/glob.js"(exports, module) {
     "use strict";
     var { glob } = require_commonjs3();
     var path = __require("path");
@@ -15099,9 +15099,9 @@ var require_glob = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/content/rm.js
+// node_modules/cacache/lib/content/rm.js
 var require_rm = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/content/rm.js"(exports, module) {
+  "node_modules/cacache/lib/content/rm.js"(exports, module) {
     "use strict";
     var fs = __require("fs/promises");
     var contentPath = require_path();
@@ -15119,9 +15119,9 @@ var require_rm = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/rm.js
+// node_modules/cacache/lib/rm.js
 var require_rm2 = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/rm.js"(exports, module) {
+  "node_modules/cacache/lib/rm.js"(exports, module) {
     "use strict";
     var { rm } = __require("fs/promises");
     var glob = require_glob();
@@ -15149,9 +15149,9 @@ var require_rm2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/verify.js
+// node_modules/cacache/lib/verify.js
 var require_verify = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/verify.js"(exports, module) {
+  "node_modules/cacache/lib/verify.js"(exports, module) {
     "use strict";
     var {
       mkdir,
@@ -15226,7 +15226,7 @@ var require_verify = __commonJS({
     }
     async function garbageCollect(cache, opts) {
       opts.log.silly("verify", "garbage collecting content");
-      const { default: pMap } = await import("./p-map-F3ASW3MU.js");
+      const { default: pMap } = await import("./p-map-4G44ZWJU.js");
       const indexStream = index.lsStream(cache);
       const liveContent = /* @__PURE__ */ new Set();
       indexStream.on("data", (entry) => {
@@ -15304,7 +15304,7 @@ var require_verify = __commonJS({
     }
     async function rebuildIndex(cache, opts) {
       opts.log.silly("verify", "rebuilding index");
-      const { default: pMap } = await import("./p-map-F3ASW3MU.js");
+      const { default: pMap } = await import("./p-map-4G44ZWJU.js");
       const entries = await index.ls(cache);
       const stats = {
         missingContent: 0,
@@ -15378,9 +15378,9 @@ var require_verify = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/util/tmp.js
+// node_modules/cacache/lib/util/tmp.js
 var require_tmp = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/util/tmp.js"(exports, module) {
+  "node_modules/cacache/lib/util/tmp.js"(exports, module) {
     "use strict";
     var { withTempDir } = require_lib6();
     var fs = __require("fs/promises");
@@ -15404,9 +15404,9 @@ var require_tmp = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/cacache/lib/index.js
+// node_modules/cacache/lib/index.js
 var require_lib8 = __commonJS({
-  "../wt-merge/node_modules/cacache/lib/index.js"(exports, module) {
+  "node_modules/cacache/lib/index.js"(exports, module) {
     "use strict";
     var get = require_get();
     var put = require_put();
@@ -15443,9 +15443,9 @@ var require_lib8 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/pipeline.js
+// node_modules/make-fetch-happen/lib/pipeline.js
 var require_pipeline = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/pipeline.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/pipeline.js"(exports, module) {
     "use strict";
     var MinipassPipeline = require_minipass_pipeline();
     var CachingMinipassPipeline = class extends MinipassPipeline {
@@ -15475,9 +15475,9 @@ var require_pipeline = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/cache/key.js
+// node_modules/make-fetch-happen/lib/cache/key.js
 var require_key = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/cache/key.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/cache/key.js"(exports, module) {
     var { URL: URL2, format } = __require("url");
     var formatOptions = {
       auth: false,
@@ -15493,9 +15493,9 @@ var require_key = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/err-code/index.js
+// node_modules/err-code/index.js
 var require_err_code = __commonJS({
-  "../wt-merge/node_modules/err-code/index.js"(exports, module) {
+  "node_modules/err-code/index.js"(exports, module) {
     "use strict";
     function assign(obj, props) {
       for (const key in props) {
@@ -15536,9 +15536,9 @@ var require_err_code = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/retry/lib/retry_operation.js
+// node_modules/retry/lib/retry_operation.js
 var require_retry_operation = __commonJS({
-  "../wt-merge/node_modules/retry/lib/retry_operation.js"(exports, module) {
+  "node_modules/retry/lib/retry_operation.js"(exports, module) {
     function RetryOperation(timeouts, options) {
       if (typeof options === "boolean") {
         options = { forever: options };
@@ -15667,9 +15667,9 @@ var require_retry_operation = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/retry/lib/retry.js
+// node_modules/retry/lib/retry.js
 var require_retry = __commonJS({
-  "../wt-merge/node_modules/retry/lib/retry.js"(exports) {
+  "node_modules/retry/lib/retry.js"(exports) {
     var RetryOperation = require_retry_operation();
     exports.operation = function(options) {
       var timeouts = exports.timeouts(options);
@@ -15753,16 +15753,16 @@ var require_retry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/retry/index.js
+// node_modules/retry/index.js
 var require_retry2 = __commonJS({
-  "../wt-merge/node_modules/retry/index.js"(exports, module) {
+  "node_modules/retry/index.js"(exports, module) {
     module.exports = require_retry();
   }
 });
 
-// ../wt-merge/node_modules/promise-retry/index.js
+// node_modules/promise-retry/index.js
 var require_promise_retry = __commonJS({
-  "../wt-merge/node_modules/promise-retry/index.js"(exports, module) {
+  "node_modules/promise-retry/index.js"(exports, module) {
     "use strict";
     var errcode = require_err_code();
     var retry2 = require_retry2();
@@ -15804,9 +15804,9 @@ var require_promise_retry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/proc-log/lib/index.js
+// node_modules/proc-log/lib/index.js
 var require_lib9 = __commonJS({
-  "../wt-merge/node_modules/proc-log/lib/index.js"(exports, module) {
+  "node_modules/proc-log/lib/index.js"(exports, module) {
     var META = /* @__PURE__ */ Symbol("proc-log.meta");
     module.exports = {
       META,
@@ -15963,9 +15963,9 @@ var require_lib9 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/agent/lib/dns.js
+// node_modules/@npmcli/agent/lib/dns.js
 var require_dns = __commonJS({
-  "../wt-merge/node_modules/@npmcli/agent/lib/dns.js"(exports, module) {
+  "node_modules/@npmcli/agent/lib/dns.js"(exports, module) {
     "use strict";
     var { LRUCache } = require_commonjs2();
     var dns = __require("dns");
@@ -16011,9 +16011,9 @@ var require_dns = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/agent/lib/options.js
+// node_modules/@npmcli/agent/lib/options.js
 var require_options2 = __commonJS({
-  "../wt-merge/node_modules/@npmcli/agent/lib/options.js"(exports, module) {
+  "node_modules/@npmcli/agent/lib/options.js"(exports, module) {
     "use strict";
     var dns = require_dns();
     var normalizeOptions = (opts) => {
@@ -16094,9 +16094,9 @@ var require_options2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/smart-buffer/build/utils.js
+// node_modules/smart-buffer/build/utils.js
 var require_utils = __commonJS({
-  "../wt-merge/node_modules/smart-buffer/build/utils.js"(exports) {
+  "node_modules/smart-buffer/build/utils.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var buffer_1 = __require("buffer");
@@ -16163,9 +16163,9 @@ var require_utils = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/smart-buffer/build/smartbuffer.js
+// node_modules/smart-buffer/build/smartbuffer.js
 var require_smartbuffer = __commonJS({
-  "../wt-merge/node_modules/smart-buffer/build/smartbuffer.js"(exports) {
+  "node_modules/smart-buffer/build/smartbuffer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     var utils_1 = require_utils();
@@ -17321,9 +17321,9 @@ var require_smartbuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks/build/common/constants.js
+// node_modules/socks/build/common/constants.js
 var require_constants2 = __commonJS({
-  "../wt-merge/node_modules/socks/build/common/constants.js"(exports) {
+  "node_modules/socks/build/common/constants.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SOCKS5_NO_ACCEPTABLE_AUTH = exports.SOCKS5_CUSTOM_AUTH_END = exports.SOCKS5_CUSTOM_AUTH_START = exports.SOCKS_INCOMING_PACKET_SIZES = exports.SocksClientState = exports.Socks5Response = exports.Socks5HostType = exports.Socks5Auth = exports.Socks4Response = exports.SocksCommand = exports.ERRORS = exports.DEFAULT_TIMEOUT = void 0;
@@ -17438,9 +17438,9 @@ var require_constants2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks/build/common/util.js
+// node_modules/socks/build/common/util.js
 var require_util2 = __commonJS({
-  "../wt-merge/node_modules/socks/build/common/util.js"(exports) {
+  "node_modules/socks/build/common/util.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SocksClientError = void 0;
@@ -17461,9 +17461,9 @@ var require_util2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/address-error.js
+// node_modules/ip-address/dist/address-error.js
 var require_address_error = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/address-error.js"(exports) {
+  "node_modules/ip-address/dist/address-error.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.AddressError = void 0;
@@ -17478,9 +17478,9 @@ var require_address_error = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/common.js
+// node_modules/ip-address/dist/common.js
 var require_common = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/common.js"(exports) {
+  "node_modules/ip-address/dist/common.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.isInSubnet = isInSubnet;
@@ -17581,9 +17581,9 @@ var require_common = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/v4/constants.js
+// node_modules/ip-address/dist/v4/constants.js
 var require_constants3 = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/v4/constants.js"(exports) {
+  "node_modules/ip-address/dist/v4/constants.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SPECIAL_PURPOSE = exports.RE_SUBNET_STRING = exports.RE_ADDRESS = exports.GROUPS = exports.BITS = void 0;
@@ -17622,9 +17622,9 @@ var require_constants3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/ipv4.js
+// node_modules/ip-address/dist/ipv4.js
 var require_ipv4 = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/ipv4.js"(exports) {
+  "node_modules/ip-address/dist/ipv4.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -18191,9 +18191,9 @@ var require_ipv4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/v6/constants.js
+// node_modules/ip-address/dist/v6/constants.js
 var require_constants4 = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/v6/constants.js"(exports) {
+  "node_modules/ip-address/dist/v6/constants.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.SPECIAL_PURPOSE = exports.RE_URL_WITH_PORT = exports.RE_URL = exports.RE_ZONE_STRING = exports.RE_SUBNET_STRING = exports.RE_BAD_ADDRESS = exports.RE_BAD_CHARACTERS = exports.TYPES = exports.SCOPES = exports.GROUPS = exports.BITS = void 0;
@@ -18281,9 +18281,9 @@ var require_constants4 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/v6/helpers.js
+// node_modules/ip-address/dist/v6/helpers.js
 var require_helpers = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/v6/helpers.js"(exports) {
+  "node_modules/ip-address/dist/v6/helpers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.escapeHtml = escapeHtml;
@@ -18320,9 +18320,9 @@ var require_helpers = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/v6/regular-expressions.js
+// node_modules/ip-address/dist/v6/regular-expressions.js
 var require_regular_expressions = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/v6/regular-expressions.js"(exports) {
+  "node_modules/ip-address/dist/v6/regular-expressions.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -18412,9 +18412,9 @@ var require_regular_expressions = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/ipv6.js
+// node_modules/ip-address/dist/ipv6.js
 var require_ipv6 = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/ipv6.js"(exports) {
+  "node_modules/ip-address/dist/ipv6.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -19745,9 +19745,9 @@ var require_ipv6 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/ip-address/dist/ip-address.js
+// node_modules/ip-address/dist/ip-address.js
 var require_ip_address = __commonJS({
-  "../wt-merge/node_modules/ip-address/dist/ip-address.js"(exports) {
+  "node_modules/ip-address/dist/ip-address.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -19795,9 +19795,9 @@ var require_ip_address = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks/build/common/helpers.js
+// node_modules/socks/build/common/helpers.js
 var require_helpers2 = __commonJS({
-  "../wt-merge/node_modules/socks/build/common/helpers.js"(exports) {
+  "node_modules/socks/build/common/helpers.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.validateSocksClientOptions = validateSocksClientOptions;
@@ -19901,9 +19901,9 @@ var require_helpers2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks/build/common/receivebuffer.js
+// node_modules/socks/build/common/receivebuffer.js
 var require_receivebuffer = __commonJS({
-  "../wt-merge/node_modules/socks/build/common/receivebuffer.js"(exports) {
+  "node_modules/socks/build/common/receivebuffer.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.ReceiveBuffer = void 0;
@@ -19949,9 +19949,9 @@ var require_receivebuffer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks/build/client/socksclient.js
+// node_modules/socks/build/client/socksclient.js
 var require_socksclient = __commonJS({
-  "../wt-merge/node_modules/socks/build/client/socksclient.js"(exports) {
+  "node_modules/socks/build/client/socksclient.js"(exports) {
     "use strict";
     var __awaiter7 = exports && exports.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
@@ -20628,9 +20628,9 @@ var require_socksclient = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks/build/index.js
+// node_modules/socks/build/index.js
 var require_build2 = __commonJS({
-  "../wt-merge/node_modules/socks/build/index.js"(exports) {
+  "node_modules/socks/build/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -20653,9 +20653,9 @@ var require_build2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/socks-proxy-agent/dist/index.js
+// node_modules/socks-proxy-agent/dist/index.js
 var require_dist8 = __commonJS({
-  "../wt-merge/node_modules/socks-proxy-agent/dist/index.js"(exports) {
+  "node_modules/socks-proxy-agent/dist/index.js"(exports) {
     "use strict";
     var __createBinding = exports && exports.__createBinding || (Object.create ? (function(o, m, k, k2) {
       if (k2 === void 0) k2 = k;
@@ -20846,9 +20846,9 @@ var require_dist8 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/agent/lib/errors.js
+// node_modules/@npmcli/agent/lib/errors.js
 var require_errors3 = __commonJS({
-  "../wt-merge/node_modules/@npmcli/agent/lib/errors.js"(exports, module) {
+  "node_modules/@npmcli/agent/lib/errors.js"(exports, module) {
     "use strict";
     var InvalidProxyProtocolError = class extends Error {
       constructor(url) {
@@ -20907,9 +20907,9 @@ var require_errors3 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/agent/lib/proxy.js
+// node_modules/@npmcli/agent/lib/proxy.js
 var require_proxy = __commonJS({
-  "../wt-merge/node_modules/@npmcli/agent/lib/proxy.js"(exports, module) {
+  "node_modules/@npmcli/agent/lib/proxy.js"(exports, module) {
     "use strict";
     var { HttpProxyAgent } = require_dist2();
     var { HttpsProxyAgent } = require_dist3();
@@ -20979,9 +20979,9 @@ var require_proxy = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/agent/lib/agents.js
+// node_modules/@npmcli/agent/lib/agents.js
 var require_agents = __commonJS({
-  "../wt-merge/node_modules/@npmcli/agent/lib/agents.js"(exports, module) {
+  "node_modules/@npmcli/agent/lib/agents.js"(exports, module) {
     "use strict";
     var net = __require("net");
     var tls = __require("tls");
@@ -21142,9 +21142,9 @@ var require_agents = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@npmcli/agent/lib/index.js
+// node_modules/@npmcli/agent/lib/index.js
 var require_lib10 = __commonJS({
-  "../wt-merge/node_modules/@npmcli/agent/lib/index.js"(exports, module) {
+  "node_modules/@npmcli/agent/lib/index.js"(exports, module) {
     "use strict";
     var { LRUCache } = require_commonjs2();
     var { normalizeOptions, cacheOptions } = require_options2();
@@ -21193,9 +21193,9 @@ var require_lib10 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/package.json
+// node_modules/make-fetch-happen/package.json
 var require_package5 = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/package.json"(exports, module) {
+  "node_modules/make-fetch-happen/package.json"(exports, module) {
     module.exports = {
       name: "make-fetch-happen",
       version: "14.0.3",
@@ -21273,9 +21273,9 @@ var require_package5 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/remote.js
+// node_modules/make-fetch-happen/lib/remote.js
 var require_remote = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/remote.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/remote.js"(exports, module) {
     var { Minipass } = require_commonjs();
     var fetch = require_lib2();
     var promiseRetry = require_promise_retry();
@@ -21372,9 +21372,9 @@ var require_remote = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/cache/entry.js
+// node_modules/make-fetch-happen/lib/cache/entry.js
 var require_entry = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/cache/entry.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/cache/entry.js"(exports, module) {
     var { Request, Response } = require_lib2();
     var { Minipass } = require_commonjs();
     var MinipassFlush = require_minipass_flush();
@@ -21717,9 +21717,9 @@ var require_entry = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/cache/index.js
+// node_modules/make-fetch-happen/lib/cache/index.js
 var require_cache = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/cache/index.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/cache/index.js"(exports, module) {
     var { NotCachedError } = require_errors();
     var CacheEntry = require_entry();
     var remote = require_remote();
@@ -21752,9 +21752,9 @@ var require_cache = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/fetch.js
+// node_modules/make-fetch-happen/lib/fetch.js
 var require_fetch = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/fetch.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/fetch.js"(exports, module) {
     "use strict";
     var { FetchError, Request, isRedirect } = require_lib2();
     var url = __require("url");
@@ -21830,9 +21830,9 @@ var require_fetch = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/make-fetch-happen/lib/index.js
+// node_modules/make-fetch-happen/lib/index.js
 var require_lib11 = __commonJS({
-  "../wt-merge/node_modules/make-fetch-happen/lib/index.js"(exports, module) {
+  "node_modules/make-fetch-happen/lib/index.js"(exports, module) {
     var { FetchError, Headers, Request, Response } = require_lib2();
     var configureOptions = require_options();
     var fetch = require_fetch();
@@ -21869,9 +21869,9 @@ var require_lib11 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/identity/ci.js
+// node_modules/@sigstore/sign/dist/identity/ci.js
 var require_ci = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/identity/ci.js"(exports) {
+  "node_modules/@sigstore/sign/dist/identity/ci.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -21916,9 +21916,9 @@ var require_ci = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/identity/index.js
+// node_modules/@sigstore/sign/dist/identity/index.js
 var require_identity = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/identity/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/identity/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CIContextProvider = void 0;
@@ -21929,9 +21929,9 @@ var require_identity = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/external/fetch.js
+// node_modules/@sigstore/sign/dist/external/fetch.js
 var require_fetch2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/external/fetch.js"(exports) {
+  "node_modules/@sigstore/sign/dist/external/fetch.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -22006,9 +22006,9 @@ var require_fetch2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/external/fulcio.js
+// node_modules/@sigstore/sign/dist/external/fulcio.js
 var require_fulcio = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/external/fulcio.js"(exports) {
+  "node_modules/@sigstore/sign/dist/external/fulcio.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Fulcio = void 0;
@@ -22035,9 +22035,9 @@ var require_fulcio = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/signer/fulcio/ca.js
+// node_modules/@sigstore/sign/dist/signer/fulcio/ca.js
 var require_ca = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/signer/fulcio/ca.js"(exports) {
+  "node_modules/@sigstore/sign/dist/signer/fulcio/ca.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.CAClient = void 0;
@@ -22080,9 +22080,9 @@ var require_ca = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/signer/fulcio/ephemeral.js
+// node_modules/@sigstore/sign/dist/signer/fulcio/ephemeral.js
 var require_ephemeral = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/signer/fulcio/ephemeral.js"(exports) {
+  "node_modules/@sigstore/sign/dist/signer/fulcio/ephemeral.js"(exports) {
     "use strict";
     var __importDefault = exports && exports.__importDefault || function(mod) {
       return mod && mod.__esModule ? mod : { "default": mod };
@@ -22111,9 +22111,9 @@ var require_ephemeral = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/signer/fulcio/index.js
+// node_modules/@sigstore/sign/dist/signer/fulcio/index.js
 var require_fulcio2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/signer/fulcio/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/signer/fulcio/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FulcioSigner = exports.DEFAULT_FULCIO_URL = void 0;
@@ -22177,9 +22177,9 @@ var require_fulcio2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/signer/index.js
+// node_modules/@sigstore/sign/dist/signer/index.js
 var require_signer = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/signer/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/signer/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.FulcioSigner = exports.DEFAULT_FULCIO_URL = void 0;
@@ -22193,9 +22193,9 @@ var require_signer = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/external/rekor.js
+// node_modules/@sigstore/sign/dist/external/rekor.js
 var require_rekor = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/external/rekor.js"(exports) {
+  "node_modules/@sigstore/sign/dist/external/rekor.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Rekor = void 0;
@@ -22259,9 +22259,9 @@ var require_rekor = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/witness/tlog/client.js
+// node_modules/@sigstore/sign/dist/witness/tlog/client.js
 var require_client = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/witness/tlog/client.js"(exports) {
+  "node_modules/@sigstore/sign/dist/witness/tlog/client.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TLogClient = void 0;
@@ -22303,9 +22303,9 @@ var require_client = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/witness/tlog/entry.js
+// node_modules/@sigstore/sign/dist/witness/tlog/entry.js
 var require_entry2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/witness/tlog/entry.js"(exports) {
+  "node_modules/@sigstore/sign/dist/witness/tlog/entry.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.toProposedEntry = toProposedEntry;
@@ -22403,9 +22403,9 @@ var require_entry2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/witness/tlog/index.js
+// node_modules/@sigstore/sign/dist/witness/tlog/index.js
 var require_tlog = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/witness/tlog/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/witness/tlog/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.RekorWitness = exports.DEFAULT_REKOR_URL = void 0;
@@ -22472,9 +22472,9 @@ var require_tlog = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/external/tsa.js
+// node_modules/@sigstore/sign/dist/external/tsa.js
 var require_tsa = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/external/tsa.js"(exports) {
+  "node_modules/@sigstore/sign/dist/external/tsa.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TimestampAuthority = void 0;
@@ -22501,9 +22501,9 @@ var require_tsa = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/witness/tsa/client.js
+// node_modules/@sigstore/sign/dist/witness/tsa/client.js
 var require_client2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/witness/tsa/client.js"(exports) {
+  "node_modules/@sigstore/sign/dist/witness/tsa/client.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TSAClient = void 0;
@@ -22535,9 +22535,9 @@ var require_client2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/witness/tsa/index.js
+// node_modules/@sigstore/sign/dist/witness/tsa/index.js
 var require_tsa2 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/witness/tsa/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/witness/tsa/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TSAWitness = void 0;
@@ -22570,9 +22570,9 @@ var require_tsa2 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/witness/index.js
+// node_modules/@sigstore/sign/dist/witness/index.js
 var require_witness = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/witness/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/witness/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TSAWitness = exports.RekorWitness = exports.DEFAULT_REKOR_URL = void 0;
@@ -22590,9 +22590,9 @@ var require_witness = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@sigstore/sign/dist/index.js
+// node_modules/@sigstore/sign/dist/index.js
 var require_dist9 = __commonJS({
-  "../wt-merge/node_modules/@sigstore/sign/dist/index.js"(exports) {
+  "node_modules/@sigstore/sign/dist/index.js"(exports) {
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.TSAWitness = exports.RekorWitness = exports.DEFAULT_REKOR_URL = exports.FulcioSigner = exports.DEFAULT_FULCIO_URL = exports.CIContextProvider = exports.InternalError = exports.MessageSignatureBundleBuilder = exports.DSSEBundleBuilder = void 0;
@@ -22631,7 +22631,7 @@ var require_dist9 = __commonJS({
   }
 });
 
-// ../wt-merge/node_modules/@actions/attest/lib/internal/utils.js
+// node_modules/@actions/attest/lib/internal/utils.js
 var import_package_version = __toESM(require_package_version(), 1);
 var getUserAgent = () => {
   const baseUserAgent = `@actions/attest-${import_package_version.version}`;
@@ -22643,7 +22643,7 @@ var getUserAgent = () => {
   return baseUserAgent;
 };
 
-// ../wt-merge/node_modules/@actions/attest/lib/artifactMetadata.js
+// node_modules/@actions/attest/lib/artifactMetadata.js
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
@@ -22704,11 +22704,11 @@ function buildRequestParams(artifactOptions, packageRegistryOptions) {
   return Object.assign(Object.assign(Object.assign({}, artifactOptions), { registry_url: registryUrl, artifact_url: artifactUrl }), rest);
 }
 
-// ../wt-merge/node_modules/@actions/attest/lib/attest.js
+// node_modules/@actions/attest/lib/attest.js
 var import_bundle = __toESM(require_dist5(), 1);
 import { X509Certificate } from "crypto";
 
-// ../wt-merge/node_modules/@actions/attest/lib/endpoints.js
+// node_modules/@actions/attest/lib/endpoints.js
 var PUBLIC_GOOD_ID = "public-good";
 var GITHUB_ID = "github";
 var FULCIO_PUBLIC_GOOD_URL = "https://fulcio.sigstore.dev";
@@ -22744,7 +22744,7 @@ function buildGitHubEndpoints() {
   };
 }
 
-// ../wt-merge/node_modules/@actions/attest/lib/intoto.js
+// node_modules/@actions/attest/lib/intoto.js
 var INTOTO_STATEMENT_V1_TYPE = "https://in-toto.io/Statement/v1";
 var buildIntotoStatement = (subjects, predicate) => {
   return {
@@ -22755,7 +22755,7 @@ var buildIntotoStatement = (subjects, predicate) => {
   };
 };
 
-// ../wt-merge/node_modules/@actions/attest/lib/sign.js
+// node_modules/@actions/attest/lib/sign.js
 var import_sign = __toESM(require_dist9(), 1);
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
@@ -22823,7 +22823,7 @@ var initBundleBuilder = (opts) => {
   return new import_sign.DSSEBundleBuilder({ signer, witnesses });
 };
 
-// ../wt-merge/node_modules/@actions/attest/lib/store.js
+// node_modules/@actions/attest/lib/store.js
 var __awaiter3 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
@@ -22873,7 +22873,7 @@ var writeAttestation = (attestation_1, token_1, ...args_1) => __awaiter3(void 0,
   }
 });
 
-// ../wt-merge/node_modules/@actions/attest/lib/attest.js
+// node_modules/@actions/attest/lib/attest.js
 var __awaiter4 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
@@ -22953,10 +22953,10 @@ function toAttestation(bundle, attestationID) {
   };
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/base64url.js
+// node_modules/jose/dist/node/esm/runtime/base64url.js
 import { Buffer as Buffer2 } from "node:buffer";
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/buffer_utils.js
+// node_modules/jose/dist/node/esm/lib/buffer_utils.js
 var encoder = new TextEncoder();
 var decoder = new TextDecoder();
 var MAX_INT32 = 2 ** 32;
@@ -22971,7 +22971,7 @@ function concat(...buffers) {
   return buf;
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/base64url.js
+// node_modules/jose/dist/node/esm/runtime/base64url.js
 function normalize(input) {
   let encoded = input;
   if (encoded instanceof Uint8Array) {
@@ -22981,7 +22981,7 @@ function normalize(input) {
 }
 var decode = (input) => new Uint8Array(Buffer2.from(normalize(input), "base64url"));
 
-// ../wt-merge/node_modules/jose/dist/node/esm/util/errors.js
+// node_modules/jose/dist/node/esm/util/errors.js
 var JOSEError = class extends Error {
   static code = "ERR_JOSE_GENERIC";
   code = "ERR_JOSE_GENERIC";
@@ -23060,18 +23060,18 @@ var JWSSignatureVerificationFailed = class extends JOSEError {
   }
 };
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/is_key_object.js
+// node_modules/jose/dist/node/esm/runtime/is_key_object.js
 import * as util from "node:util";
 var is_key_object_default = (obj) => util.types.isKeyObject(obj);
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/webcrypto.js
+// node_modules/jose/dist/node/esm/runtime/webcrypto.js
 import * as crypto from "node:crypto";
 import * as util2 from "node:util";
 var webcrypto2 = crypto.webcrypto;
 var webcrypto_default = webcrypto2;
 var isCryptoKey = (key) => util2.types.isCryptoKey(key);
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/crypto_key.js
+// node_modules/jose/dist/node/esm/lib/crypto_key.js
 function unusable(name, prop = "algorithm.name") {
   return new TypeError(`CryptoKey does not support this operation, its ${prop} must be ${name}`);
 }
@@ -23170,7 +23170,7 @@ function checkSigCryptoKey(key, alg, ...usages) {
   checkUsage(key, usages);
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/invalid_key_input.js
+// node_modules/jose/dist/node/esm/lib/invalid_key_input.js
 function message(msg, actual, ...types4) {
   types4 = types4.filter(Boolean);
   if (types4.length > 2) {
@@ -23199,14 +23199,14 @@ function withAlg(alg, actual, ...types4) {
   return message(`Key for the ${alg} algorithm must be `, actual, ...types4);
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/is_key_like.js
+// node_modules/jose/dist/node/esm/runtime/is_key_like.js
 var is_key_like_default = (key) => is_key_object_default(key) || isCryptoKey(key);
 var types3 = ["KeyObject"];
 if (globalThis.CryptoKey || webcrypto_default?.CryptoKey) {
   types3.push("CryptoKey");
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/is_disjoint.js
+// node_modules/jose/dist/node/esm/lib/is_disjoint.js
 var isDisjoint = (...headers) => {
   const sources = headers.filter(Boolean);
   if (sources.length === 0 || sources.length === 1) {
@@ -23230,7 +23230,7 @@ var isDisjoint = (...headers) => {
 };
 var is_disjoint_default = isDisjoint;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/is_object.js
+// node_modules/jose/dist/node/esm/lib/is_object.js
 function isObjectLike(value) {
   return typeof value === "object" && value !== null;
 }
@@ -23248,10 +23248,10 @@ function isObject(input) {
   return Object.getPrototypeOf(input) === proto;
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/get_named_curve.js
+// node_modules/jose/dist/node/esm/runtime/get_named_curve.js
 import { KeyObject } from "node:crypto";
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/is_jwk.js
+// node_modules/jose/dist/node/esm/lib/is_jwk.js
 function isJWK(key) {
   return isObject(key) && typeof key.kty === "string";
 }
@@ -23265,7 +23265,7 @@ function isSecretJWK(key) {
   return isJWK(key) && key.kty === "oct" && typeof key.k === "string";
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/get_named_curve.js
+// node_modules/jose/dist/node/esm/runtime/get_named_curve.js
 var namedCurveToJOSE = (namedCurve) => {
   switch (namedCurve) {
     case "prime256v1":
@@ -23314,7 +23314,7 @@ var getNamedCurve2 = (kee, raw) => {
 };
 var get_named_curve_default = getNamedCurve2;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/check_key_length.js
+// node_modules/jose/dist/node/esm/runtime/check_key_length.js
 import { KeyObject as KeyObject2 } from "node:crypto";
 var check_key_length_default = (key, alg) => {
   let modulusLength;
@@ -23331,7 +23331,7 @@ var check_key_length_default = (key, alg) => {
   }
 };
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/jwk_to_key.js
+// node_modules/jose/dist/node/esm/runtime/jwk_to_key.js
 import { createPrivateKey, createPublicKey } from "node:crypto";
 var parse = (key) => {
   if (key.d) {
@@ -23341,7 +23341,7 @@ var parse = (key) => {
 };
 var jwk_to_key_default = parse;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/key/import.js
+// node_modules/jose/dist/node/esm/key/import.js
 async function importJWK(jwk, alg) {
   if (!isObject(jwk)) {
     throw new TypeError("JWK must be an object");
@@ -23365,7 +23365,7 @@ async function importJWK(jwk, alg) {
   }
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/check_key_type.js
+// node_modules/jose/dist/node/esm/lib/check_key_type.js
 var tag = (key) => key?.[Symbol.toStringTag];
 var jwkMatchesOp = (alg, key, usage) => {
   if (key.use !== void 0 && key.use !== "sig") {
@@ -23437,7 +23437,7 @@ function checkKeyType(allowJwk, alg, key, usage) {
 var check_key_type_default = checkKeyType.bind(void 0, false);
 var checkKeyTypeWithJwk = checkKeyType.bind(void 0, true);
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/validate_crit.js
+// node_modules/jose/dist/node/esm/lib/validate_crit.js
 function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader, joseHeader) {
   if (joseHeader.crit !== void 0 && protectedHeader?.crit === void 0) {
     throw new Err('"crit" (Critical) Header Parameter MUST be integrity protected');
@@ -23469,7 +23469,7 @@ function validateCrit(Err, recognizedDefault, recognizedOption, protectedHeader,
 }
 var validate_crit_default = validateCrit;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/validate_algorithms.js
+// node_modules/jose/dist/node/esm/lib/validate_algorithms.js
 var validateAlgorithms = (option, algorithms) => {
   if (algorithms !== void 0 && (!Array.isArray(algorithms) || algorithms.some((s) => typeof s !== "string"))) {
     throw new TypeError(`"${option}" option must be an array of strings`);
@@ -23481,11 +23481,11 @@ var validateAlgorithms = (option, algorithms) => {
 };
 var validate_algorithms_default = validateAlgorithms;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/verify.js
+// node_modules/jose/dist/node/esm/runtime/verify.js
 import * as crypto3 from "node:crypto";
 import { promisify as promisify2 } from "node:util";
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/dsa_digest.js
+// node_modules/jose/dist/node/esm/runtime/dsa_digest.js
 function dsaDigest(alg) {
   switch (alg) {
     case "PS256":
@@ -23509,7 +23509,7 @@ function dsaDigest(alg) {
   }
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/node_key.js
+// node_modules/jose/dist/node/esm/runtime/node_key.js
 import { constants, KeyObject as KeyObject3 } from "node:crypto";
 var ecCurveAlgMap = /* @__PURE__ */ new Map([
   ["ES256", "P-256"],
@@ -23613,11 +23613,11 @@ function keyForCrypto(alg, key) {
   return options ? { ...options, key } : key;
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/sign.js
+// node_modules/jose/dist/node/esm/runtime/sign.js
 import * as crypto2 from "node:crypto";
 import { promisify } from "node:util";
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/hmac_digest.js
+// node_modules/jose/dist/node/esm/runtime/hmac_digest.js
 function hmacDigest(alg) {
   switch (alg) {
     case "HS256":
@@ -23631,7 +23631,7 @@ function hmacDigest(alg) {
   }
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/get_sign_verify_key.js
+// node_modules/jose/dist/node/esm/runtime/get_sign_verify_key.js
 import { KeyObject as KeyObject4, createSecretKey } from "node:crypto";
 function getSignVerifyKey(alg, key, usage) {
   if (key instanceof Uint8Array) {
@@ -23656,7 +23656,7 @@ function getSignVerifyKey(alg, key, usage) {
   throw new TypeError(invalid_key_input_default(key, ...types3, "Uint8Array", "JSON Web Key"));
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/sign.js
+// node_modules/jose/dist/node/esm/runtime/sign.js
 var oneShotSign = promisify(crypto2.sign);
 var sign2 = async (alg, key, data) => {
   const k = getSignVerifyKey(alg, key, "sign");
@@ -23669,7 +23669,7 @@ var sign2 = async (alg, key, data) => {
 };
 var sign_default = sign2;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/runtime/verify.js
+// node_modules/jose/dist/node/esm/runtime/verify.js
 var oneShotVerify = promisify2(crypto3.verify);
 var verify2 = async (alg, key, signature, data) => {
   const k = getSignVerifyKey(alg, key, "verify");
@@ -23692,7 +23692,7 @@ var verify2 = async (alg, key, signature, data) => {
 };
 var verify_default = verify2;
 
-// ../wt-merge/node_modules/jose/dist/node/esm/jws/flattened/verify.js
+// node_modules/jose/dist/node/esm/jws/flattened/verify.js
 async function flattenedVerify(jws, key, options) {
   if (!isObject(jws)) {
     throw new JWSInvalid("Flattened JWS must be an object");
@@ -23798,7 +23798,7 @@ async function flattenedVerify(jws, key, options) {
   return result;
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/jws/compact/verify.js
+// node_modules/jose/dist/node/esm/jws/compact/verify.js
 async function compactVerify(jws, key, options) {
   if (jws instanceof Uint8Array) {
     jws = decoder.decode(jws);
@@ -23818,10 +23818,10 @@ async function compactVerify(jws, key, options) {
   return result;
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/epoch.js
+// node_modules/jose/dist/node/esm/lib/epoch.js
 var epoch_default = (date) => Math.floor(date.getTime() / 1e3);
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/secs.js
+// node_modules/jose/dist/node/esm/lib/secs.js
 var minute = 60;
 var hour = minute * 60;
 var day = hour * 24;
@@ -23878,7 +23878,7 @@ var secs_default = (str) => {
   return numericDate;
 };
 
-// ../wt-merge/node_modules/jose/dist/node/esm/lib/jwt_claims_set.js
+// node_modules/jose/dist/node/esm/lib/jwt_claims_set.js
 var normalizeTyp = (value) => value.toLowerCase().replace(/^application\//, "");
 var checkAudiencePresence = (audPayload, audOption) => {
   if (typeof audPayload === "string") {
@@ -23974,7 +23974,7 @@ var jwt_claims_set_default = (protectedHeader, encodedPayload, options = {}) => 
   return payload;
 };
 
-// ../wt-merge/node_modules/jose/dist/node/esm/jwt/verify.js
+// node_modules/jose/dist/node/esm/jwt/verify.js
 async function jwtVerify(jwt, key, options) {
   const verified = await compactVerify(jwt, key, options);
   if (verified.protectedHeader.crit?.includes("b64") && verified.protectedHeader.b64 === false) {
@@ -23988,7 +23988,7 @@ async function jwtVerify(jwt, key, options) {
   return result;
 }
 
-// ../wt-merge/node_modules/jose/dist/node/esm/jwks/local.js
+// node_modules/jose/dist/node/esm/jwks/local.js
 function getKtyFromAlg(alg) {
   switch (typeof alg === "string" && alg.slice(0, 2)) {
     case "RS":
@@ -24109,7 +24109,7 @@ function createLocalJWKSet(jwks) {
   return localJWKSet;
 }
 
-// ../wt-merge/node_modules/@actions/attest/lib/oidc.js
+// node_modules/@actions/attest/lib/oidc.js
 var __awaiter5 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
@@ -24215,7 +24215,7 @@ function getIssuer() {
   return `https://token.actions.${host}`;
 }
 
-// ../wt-merge/node_modules/@actions/attest/lib/provenance.js
+// node_modules/@actions/attest/lib/provenance.js
 var __awaiter6 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
     return value instanceof P ? value : new P(function(resolve) {
