@@ -34,7 +34,7 @@ import {
   runMerge,
   runPipeline,
   secretsFromInputs
-} from "./chunks/chunk-GSP5MEFM.js";
+} from "./chunks/chunk-3D23N6NI.js";
 import {
   __toESM
 } from "./chunks/chunk-Z3NNVBL6.js";

@@ -41,26 +41,18 @@ export function layerMediaType(c: LayerCompression): string {
 }
 
 /**
- * The compressor of a layer's tar stream. gzip: pigz-style on all cores (src/layer/pgzip.ts).
- * zstd: one standard frame from zlib's zstd on the thread pool, deterministic for a level.
- * It is about three times faster than gzip -1 for smaller output, so one thread per layer is
- * enough (layers compress concurrently). Not zstd's own workers and not one frame per chunk:
- * Node's zstd stream fails with workers, and its decompressor stops after the first frame, so
- * multi-frame layers would be cut short by every Node-based reader.
- */
-export function createCompressor(c: LayerCompression, parallel?: () => number): Transform {
-  if (c.algorithm === 'gzip') return new ParallelGzip(c.level, parallel ?? defaultParallelism());
-  return createZstd(c);
-}
-
-/**
- * The stages a layer's tar goes through to be compressed. zstd's output depends on the sizes of
- * the writes it is given (a big write is compressed in place, small ones through its window),
- * and the tar's pieces depend on scheduling (a byte stream may hand over several at once), so
- * zstd gets fixed 1 MiB writes: the same bytes for the same content, every time.
+ * The stages a layer's tar goes through to be compressed. gzip: pigz-style on all cores
+ * (src/layer/pgzip.ts), which cuts its own chunks. zstd: one standard frame from zlib's zstd on
+ * the thread pool; about three times faster than gzip -1 for smaller output, so one thread per
+ * layer is enough (layers compress concurrently). Not zstd's own workers and not one frame per
+ * chunk: Node's zstd stream fails with workers, and its decompressor stops after the first frame,
+ * so multi-frame layers would be cut short by every Node-based reader. zstd's output depends on
+ * the sizes of the writes it is given (a big write is compressed in place, small ones through its
+ * window), and the tar's pieces depend on scheduling (a byte stream may hand over several at
+ * once), so zstd gets fixed 1 MiB writes: the same bytes for the same content, every time.
  */
 export function compressionStages(c: LayerCompression, parallel?: () => number): Transform[] {
-  if (c.algorithm === 'gzip') return [createCompressor(c, parallel)];
+  if (c.algorithm === 'gzip') return [new ParallelGzip(c.level, parallel ?? defaultParallelism())];
   return [new FixedWrites(ZSTD_WRITE_BYTES), createZstd(c)];
 }
 

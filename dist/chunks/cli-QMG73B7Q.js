@@ -61,7 +61,7 @@ import {
   runStepKeyParts,
   stepEntries,
   stepKeyParts
-} from "./chunk-GSP5MEFM.js";
+} from "./chunk-3D23N6NI.js";
 import "./chunk-Z3NNVBL6.js";
 
 // src/cli.ts
