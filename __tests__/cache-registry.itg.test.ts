@@ -13,8 +13,10 @@ import { run } from './helpers/exec.js';
 /**
  * Issue 16: the layer cache's records kept in the registry. A build on an empty cache directory
  * reads the record the last push wrote: run: commands do not run (a counter outside the image
- * says so), no layer is compressed, nothing is uploaded, and the copy layers' blobs are not even
- * downloaded. Every registry request goes through a recording proxy.
+ * says so), no layer is compressed, nothing is uploaded, the base is neither downloaded nor
+ * scanned and no layer is listed (every key comes from diffIDs and the steps' own inputs); the
+ * record's layers are read once each, to check their diffIDs. Every registry request goes
+ * through a recording proxy.
  */
 
 const TOKEN = 'tok-7f3a9c-never-in-a-record';
@@ -47,25 +49,48 @@ variants:
 interface Built {
   digest: string;
   origins: string[];
+  /** Per own layer: taken from a registry record. */
+  fromRegistry: boolean[];
   layers: string[];
+  base: string[];
+  rootfs: { layersExtracted: number };
   stderr: string;
 }
 
-async function build(repo: string, cacheDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Built> {
+async function build(
+  repo: string,
+  cacheDir: string,
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  text = buildFile(repo),
+  variant = 'app',
+): Promise<Built> {
   const file = join(ctx, `${repo.replace(/\//g, '-')}.yml`);
-  writeFileSync(file, buildFile(repo));
+  writeFileSync(file, text);
   // The SBOM reads every layer (it needs their bytes): off, so what is fetched is what the build needs.
   const r = await cli(['build', '--config', file, '--push', '--sbom', 'false', '--cache-dir', cacheDir, '--verbose', ...extra], {
     env: { ...process.env, GITHUB_EVENT_NAME: '', ...env },
   });
   expect(r.code, r.stderr).toBe(0);
   const out = JSON.parse(r.stdout) as {
-    digestMap: { app: { digest: string } };
-    layers: { createdBy: string; origin: string; digest: string }[];
+    digestMap: Record<string, { digest: string }>;
+    layers: { variant: string; createdBy: string; origin: string; digest: string; fromRegistry?: boolean }[];
+    rootfs: { layersExtracted: number };
   };
-  const own = out.layers.filter((l) => l.createdBy.startsWith('oci-build '));
-  return { digest: out.digestMap.app.digest, origins: own.map((l) => l.origin), layers: own.map((l) => l.digest), stderr: r.stderr };
+  const mine = out.layers.filter((l) => l.variant === variant);
+  const own = mine.filter((l) => l.origin !== 'base');
+  return {
+    digest: out.digestMap[variant]!.digest,
+    origins: own.map((l) => l.origin),
+    fromRegistry: own.map((l) => l.fromRegistry === true),
+    layers: own.map((l) => l.digest),
+    base: mine.filter((l) => l.origin === 'base').map((l) => l.digest),
+    rootfs: out.rootfs,
+    stderr: r.stderr,
+  };
 }
+
+const blobGets = (digest: string) => proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${digest}`)).length;
 
 /** The record's manifest and config in the registry, read with skopeo. */
 async function record(repoTag: string): Promise<{ manifest: string; config: string } | undefined> {
@@ -124,8 +149,11 @@ describe('registry cache (cache-registry)', () => {
     const manifest = JSON.parse(rec!.manifest);
     expect(manifest.artifactType).toBe('application/vnd.oci-build.layer-cache.v1');
     expect(manifest.layers.map((l: { digest: string }) => l.digest).sort()).toEqual([...first.layers].sort());
-    const config = JSON.parse(rec!.config);
-    expect(config.layers).toHaveLength(3);
+    const config = JSON.parse(rec!.config) as { layers: { key: string; digest: string }[] };
+    // Each copy layer under its content key and its chain key, the run: layer under its key.
+    expect(config.layers).toHaveLength(5);
+    expect(new Set(config.layers.map((l) => l.key)).size).toBe(5);
+    expect([...new Set(config.layers.map((l) => l.digest))].sort()).toEqual([...first.layers].sort());
     expect(rec!.manifest.length + rec!.config.length).toBeLessThan(4096);
     for (const text of [rec!.manifest, rec!.config]) {
       expect(text).not.toContain(TOKEN);
@@ -133,20 +161,55 @@ describe('registry cache (cache-registry)', () => {
     }
   });
 
-  it('a build on an empty cache directory runs no command, builds no layer, uploads and downloads no layer', async () => {
+  it('a build on an empty cache directory runs no command, builds no layer, uploads nothing, never downloads the base', async () => {
     proxy.reset();
     const dir = fresh('b');
     const b = await build('test/app', dir);
     expect(b.origins).toEqual(['cached', 'cached', 'cached']);
+    expect(b.fromRegistry).toEqual([true, true, true]);
     expect(hits).toBe(1);
     expect(b.digest).toBe(first.digest);
-    // Only the manifest goes up (PUT of the manifests is not a blob upload).
+    // Only the manifest goes up (PUT of the manifests is not a blob upload); the record is unchanged.
     expect(blobUploadBytes()).toBe(0);
-    // The copy layers were checked with HEAD, never fetched (the run: layer is listed for the file system view).
-    const bigLayer = first.layers[0]!;
-    expect(proxy.requests.some((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${bigLayer}`))).toBe(false);
-    expect(proxy.requests.some((r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${bigLayer}`))).toBe(true);
-    expect(existsSync(join(dir, 'blobs', 'sha256', bigLayer.slice(7)))).toBe(false);
+    // The base's layers are never fetched: keys come from its config's diffIDs.
+    expect(b.base.length).toBeGreaterThan(0);
+    for (const d of b.base) expect(blobGets(d)).toBe(0);
+    // Nothing scanned or listed: no file system view was needed.
+    expect(existsSync(join(dir, 'scans'))).toBe(false);
+    expect(existsSync(join(dir, 'listings'))).toBe(false);
+    expect(b.rootfs.layersExtracted).toBe(0);
+    // Each record layer is checked with HEAD, then read once for its diffID.
+    for (const d of first.layers) {
+      expect(proxy.requests.some((r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${d}`))).toBe(true);
+      expect(blobGets(d)).toBe(1);
+    }
+  });
+
+  it("a copy from a stage is found by its alias in the record: the stage's file system is not made", async () => {
+    const text = `version: 1
+variants:
+  tools:
+    base: ${baseRef}
+    stage: true
+    steps:
+      - copy: small.txt
+        to: /src/small.txt
+  fromtools:
+    image: ${proxy.host}/test/alias
+    base: ${baseRef}
+    steps:
+      - { copy: /src/small.txt, from: tools, to: /opt/from-tools.txt }
+`;
+    const a = await build('test/alias', fresh('alias1'), [], {}, text, 'fromtools');
+    expect(a.origins).toEqual(['built']);
+    const config = JSON.parse((await record('test/alias:buildcache'))!.config) as { layers: { digest: string }[] };
+    // The content key and the alias (a stage's own layers are not pushed, so not recorded).
+    expect(config.layers.map((l) => l.digest)).toEqual([a.layers[0], a.layers[0]]);
+    const b = await build('test/alias', fresh('alias2'), [], {}, text, 'fromtools');
+    expect(b.origins).toEqual(['cached']);
+    expect(b.fromRegistry).toEqual([true]);
+    expect(b.digest).toBe(a.digest);
+    expect(b.rootfs.layersExtracted).toBe(0);
   });
 
   it('a record whose blob is missing from the registry is ignored: that layer is built again', async () => {

@@ -16,7 +16,11 @@ import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
 import { type CachedLayer, FileHasher, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
 import { hasDiffId } from '../cache/registry-cache.js';
-import { listLayerCached } from './layer-listing.js';
+import { StepFiles, type FilesSoFar } from './step-files.js';
+import { probeable, probeEntries, settleEntries } from './step-probe.js';
+import { contentsOf } from './chain-key.js';
+import type { CopyStep, DirStep, FileStep } from '../config/model.js';
+import type { Digest } from '../oci/digest.js';
 import { copyFromAliasParts } from '../cache/copy-alias.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
@@ -25,7 +29,6 @@ import { formatBytes, formatMs, type Logger } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
 import { BaseImageError, resolveBase, type BaseImage } from './base.js';
 import { BlobFetcher } from '../image/fetch.js';
-import { FsView } from './fsview.js';
 import { BaseScanner, type BaseTreeReader, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
@@ -95,12 +98,17 @@ interface VariantState extends VariantFiles {
 /**
  * A variant's final file system as its steps leave it: known as soon as the steps' entries
  * are, while its layers may still be compressing. A `from:` child starts its own steps then.
+ * `listed` is false when the variant was built from keys alone (its files are listed when a
+ * child first needs them).
  */
 interface VariantFiles {
-  fs: FsView | undefined;
-  owners: OwnerFiles;
+  listed: boolean;
+  files: () => Promise<FilesSoFar>;
   baseAnnotations: Record<string, string>;
 }
+
+/** A registry record's layer turned out not to unpack to its recorded diffID: the variant is built again without it. */
+class RecordMismatch extends Error {}
 
 /** A variant being built: its files (early) and its image (when every layer is written). */
 interface VariantJob {
@@ -207,12 +215,34 @@ export class DaemonlessBuilder implements Builder {
     return out;
   }
 
+  /**
+   * Builds a variant, keys first (see StepFiles); when a registry record's layer taken that way
+   * does not unpack to its recorded diffID, again with the file system listed as it goes (the
+   * record's entry distrusted), before anything of it is pushed.
+   */
   private async buildVariant(
     bf: BuildFile,
     v: VariantSpec,
     platform: Platform,
     parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
     filesKnown: (f: VariantFiles) => void,
+  ): Promise<VariantState> {
+    try {
+      return await this.buildVariantOnce(bf, v, platform, parent, filesKnown, true);
+    } catch (err) {
+      if (!(err instanceof RecordMismatch)) throw err;
+      (this.opts.variantLogger?.(v.name) ?? this.opts.logger).warn(err.message);
+      return await this.buildVariantOnce(bf, v, platform, parent, filesKnown, false);
+    }
+  }
+
+  private async buildVariantOnce(
+    bf: BuildFile,
+    v: VariantSpec,
+    platform: Platform,
+    parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
+    filesKnown: (f: VariantFiles) => void,
+    keysFirst: boolean,
   ): Promise<VariantState> {
     const logger = this.opts.variantLogger?.(v.name) ?? this.opts.logger;
     const t0 = Date.now();
@@ -221,14 +251,13 @@ export class DaemonlessBuilder implements Builder {
     // A from: child starts with its parent's files; its parent's layers and config are awaited
     // only where they are needed (a run: step, and the image at the end).
     let parentImage: () => Promise<{ layers: Layer[]; config: ImageConfig }>;
-    let fs: FsView | undefined;
-    let owners: OwnerFiles;
+    let files: StepFiles;
     let baseAnnotations: Record<string, string>;
     let speculation: Speculation | undefined;
+    const cacheDir = this.opts.cacheDir;
     if (parent) {
       parentImage = async () => (await parent.done).image;
-      fs = parent.files.fs?.clone();
-      owners = parent.files.owners;
+      files = new StepFiles(cacheDir, keysFirst && !parent.files.listed ? { later: parent.files.files } : await parent.files.files());
       baseAnnotations = parent.files.baseAnnotations;
     } else {
       const base = await this.base(v.base ?? 'scratch', platform);
@@ -237,8 +266,11 @@ export class DaemonlessBuilder implements Builder {
       baseAnnotations = base.digest
         ? { 'org.opencontainers.image.base.name': base.name, 'org.opencontainers.image.base.digest': base.digest }
         : {};
-      owners = {};
-      if (v.steps.length) {
+      files = new StepFiles(cacheDir, { fs: undefined, owners: {} });
+      if (v.steps.length && keysFirst && (await this.buildsFromRecords(base))) {
+        // A fresh runner with the registry's records: the base is scanned if a step needs it.
+        files = new StepFiles(cacheDir, { later: () => this.scanner.scan(base) });
+      } else if (v.steps.length) {
         const scanning = this.scanner.scan(base);
         scanning.catch(() => {
           /* awaited below */
@@ -248,8 +280,7 @@ export class DaemonlessBuilder implements Builder {
           speculation?.abort.abort();
           throw err;
         });
-        fs = scan.fs.clone();
-        owners = scan.owners;
+        files = new StepFiles(cacheDir, scan);
       } else {
         // Nothing is built on the base, but the image still carries its layers: the scan checks
         // them against the config's diff_ids (once per base digest with a cache directory).
@@ -259,7 +290,6 @@ export class DaemonlessBuilder implements Builder {
         `[${label}] resolve base: ${base.name}${base.digest ? `@${base.digest}` : ''} (${formatPlatform(platform)}, ${base.layers.length} layers) in ${formatMs(Date.now() - t0)}`,
       );
     }
-    fs ??= new FsView();
     const producer = this.producer();
     const freshFrom = this.opts.rebuildFrom?.get(v.name);
     const fresh = (step?: Step) => ({ fresh: freshFrom !== undefined && step !== undefined && v.steps.indexOf(step) >= freshFrom });
@@ -291,6 +321,7 @@ export class DaemonlessBuilder implements Builder {
       runKey?: Record<string, unknown>,
       made?: Promise<ProducedLayer>,
       alias?: Record<string, unknown>,
+      onProduced?: (p: ProducedLayer) => Promise<void>,
     ): Promise<Layer> => {
       const t = Date.now();
       const {
@@ -303,7 +334,8 @@ export class DaemonlessBuilder implements Builder {
           ? await producer.fromStep(step, entries, undefined, fresh(step))
           : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
       journal(step, keyParts, built.diffId);
-      if (alias && keyParts) await producer.recordAlias(alias, keyParts);
+      if (alias && keyParts) await producer.recordAlias(alias, keyParts, built);
+      await onProduced?.({ layer: built, how, ...(keyParts ? { keyParts } : {}) });
       const verb =
         how === 'built' ? '' : how === 'cached' ? (built.remote ? ' [cached: registry]' : ' [cached]') : ' [shared with another variant]';
       logger.info(
@@ -331,14 +363,14 @@ export class DaemonlessBuilder implements Builder {
         step.kind === 'run' ? 'temporary root file system' : 'cache',
         dirname(this.store.root),
       );
-    const view = fs;
-    const seeCached = async (layer: Layer): Promise<void> => {
-      const listing = await listLayerCached(layer, this.opts.cacheDir);
-      for (const d of listing.opaque) view.clear(d);
-      view.apply(listing.entries as Awaited<ReturnType<typeof stepEntries>>);
-      for (const d of listing.deleted) view.remove(d);
-      if (listing.files.passwd !== undefined || listing.files.group !== undefined) owners = { ...owners, ...listing.files };
+    // Record layers taken while the files are not listed: checked against their diffIDs
+    // meanwhile (their bytes are read for nothing else), all before the variant's image exists.
+    const checks: Promise<(() => void) | undefined>[] = [];
+    const taken = (hit: CachedLayer, layer: Layer, distrust: () => void) => {
+      if (hit.remote && files.lazy) checks.push(this.checkDiffId(hit, layer).then((ok) => (ok ? undefined : distrust)));
+      return files.onCached(layer);
     };
+    const below = async () => [...(await parentImage()).layers, ...(await Promise.all(written))].map((l) => l.diffId);
     let current: Step | undefined;
     try {
       for (const step of v.steps) {
@@ -363,7 +395,8 @@ export class DaemonlessBuilder implements Builder {
             step.mounts?.length ? await mountKeyParts(step, mountHost) : undefined,
           );
           let hit = fresh(step).fresh ? undefined : await producer.lookup(runKey);
-          if (hit?.remote && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
+          // Listed files read the layer anyway: checked now (keys first: checked meanwhile, see taken).
+          if (hit?.remote && !files.lazy && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
             logger.warn(
               `[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`,
             );
@@ -379,9 +412,11 @@ export class DaemonlessBuilder implements Builder {
             );
             written.push(Promise.resolve(layer));
             // Later steps see what the command changed: from the cached layer itself.
-            await seeCached(layer);
+            await taken(hit, layer, () => producer.distrust(runKey));
             continue;
           }
+          await files.list();
+          const { owners } = files;
           work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
           const t = Date.now();
           logger.info(`[${label}] ${describeStep(step)}`);
@@ -407,9 +442,9 @@ export class DaemonlessBuilder implements Builder {
           work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
           lastRun = { chainLength: work.chain.length, snapshot: result.snapshot };
           written.push(Promise.resolve(layer));
-          fs.apply(result.entries.filter((e) => !whiteoutOf(e.path)));
-          for (const d of result.deleted) fs.remove(d);
-          if (result.idsChanged) owners = readIdFiles(work.dir);
+          files.fs.apply(result.entries.filter((e) => !whiteoutOf(e.path)));
+          for (const d of result.deleted) files.fs.remove(d);
+          if (result.idsChanged) files.owners = readIdFiles(work.dir);
           continue;
         }
         let alias: Record<string, unknown> | undefined;
@@ -431,18 +466,49 @@ export class DaemonlessBuilder implements Builder {
               `[${label}] layer ${hit.layer.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} [cached: ${step.from}'s files not read] (${formatBytes(hit.layer.uncompressedSize)} -> ${formatBytes(hit.layer.descriptor.size)})`,
             );
             written.push(Promise.resolve(layer));
-            await seeCached(layer);
+            await taken(hit.layer, layer, () => producer.distrust(alias!));
             continue;
           }
         }
-        const entries = await stepEntries(step, {
-          context: bf.context,
-          platform: formatPlatform(platform),
-          fs,
-          resolveOwner: async (o: string): Promise<Owner> => resolveOwnerIn(o, owners, v.name),
-          variantRoot: (name) => this.variantRoot(v.name, name, platform),
-          note,
-        });
+        // A step keyed by its probe (src/build/step-probe.ts): found by its chain key while the
+        // files are not listed; made, it is recorded under that key too.
+        const probe =
+          cacheDir && probeable(step)
+            ? await probeEntries(step, { context: bf.context, platform: formatPlatform(platform), note })
+            : undefined;
+        const chainKey = (p: LayerEntry[], contentOf: (e: LayerEntry) => Digest | undefined, diffIds: string[]) =>
+          producer.chainKeyParts(step as CopyStep | FileStep | DirStep, p, contentOf, {
+            platform: formatPlatform(platform),
+            below: diffIds,
+          });
+        if (probe && files.lazy && !fresh(step).fresh) {
+          const hashes = await producer.contentHashes(probe);
+          const parts = chainKey(probe, (e) => hashes?.get(e.path), await below());
+          const hit = await producer.byChainKey(parts);
+          if (hit) {
+            const layer = this.layerOf(hit, createdBy);
+            this.origins.set(layer, 'cached');
+            logger.info(
+              `[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} [cached${hit.remote ? ': registry' : ''}, by chain key] (${probe.length} entries, ${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`,
+            );
+            written.push(Promise.resolve(layer));
+            await taken(hit, layer, () => producer.distrustChainKey(parts));
+            continue;
+          }
+        }
+        await files.list();
+        const { fs, owners } = files;
+        const resolve = async (o: string): Promise<Owner> => resolveOwnerIn(o, owners, v.name);
+        const entries = probe
+          ? await settleEntries(step, probe, fs, resolve)
+          : await stepEntries(step, {
+              context: bf.context,
+              platform: formatPlatform(platform),
+              fs,
+              resolveOwner: resolve,
+              variantRoot: (name) => this.variantRoot(v.name, name, platform),
+              note,
+            });
         fs.apply(entries);
         // A WORKDIR that exists already changes nothing: no layer (as Docker makes none).
         if (step.kind === 'dir' && entries.length === 0) continue;
@@ -462,7 +528,20 @@ export class DaemonlessBuilder implements Builder {
           }
           speculation = undefined;
         }
-        const p = writeOne(createdBy, entries, step, undefined, made, alias).catch((err: unknown) => {
+        // The chain key needs the diffIDs below: the layers written before this one, still compressing maybe.
+        const before = [...written];
+        const recordChain = probe
+          ? async (made: ProducedLayer) => {
+              if (!made.keyParts) return;
+              const contents = contentsOf(made.keyParts);
+              const diffIds = [...(await parentImage()).layers, ...(await Promise.all(before))].map((l) => l.diffId);
+              await producer.recordChainKey(
+                chainKey(probe, (e) => contents.get(e.path), diffIds),
+                made.layer,
+              );
+            }
+          : undefined;
+        const p = writeOne(createdBy, entries, step, undefined, made, alias, recordChain).catch((err: unknown) => {
           throw ioError(err, step);
         });
         p.catch(() => {
@@ -473,7 +552,14 @@ export class DaemonlessBuilder implements Builder {
       // The image spec's manifest schema wants at least one layer: a scratch variant with
       // only settings gets one empty layer.
       if (!parent && (await parentImage()).layers.length === 0 && written.length === 0) written.push(writeOne('oci-build empty layer', []));
-      filesKnown({ fs, owners, baseAnnotations });
+      const wrong = (await Promise.all(checks)).filter((d) => d !== undefined);
+      if (wrong.length) {
+        for (const d of wrong) d();
+        throw new RecordMismatch(
+          `[${label}] registry cache: ${wrong.length} recorded layer(s) do not unpack to their recorded diffIDs; not using them, building the variant again`,
+        );
+      }
+      filesKnown({ ...files.snapshot(), baseAnnotations });
     } catch (err) {
       speculation?.abort.abort();
       await Promise.allSettled(written);
@@ -513,6 +599,8 @@ export class DaemonlessBuilder implements Builder {
         digest: l.descriptor.digest,
         createdBy: l.createdBy,
         origin: index < parentLayers.length ? inherited : (this.origins.get(l) ?? 'built'),
+        // A layer of this build whose blob stays in the registry: a record's.
+        ...(index >= parentLayers.length && l.origin ? { fromRegistry: true } : {}),
       })),
     );
     await this.store.putBytes(image.configDescriptor.digest, image.configBytes);
@@ -520,7 +608,7 @@ export class DaemonlessBuilder implements Builder {
     logger.info(
       `[${label}] built ${image.manifestDescriptor.digest} (${image.layers.length} layers, ${newLayers.length} new, ${formatBytes(image.totalSize)}) in ${formatMs(Date.now() - t0)}`,
     );
-    return { image, fs, owners, baseAnnotations };
+    return { image, ...files.snapshot(), baseAnnotations };
   }
 
   /** Where each layer of a built image came from, in the variants' and platforms' order as given. */
@@ -584,6 +672,29 @@ export class DaemonlessBuilder implements Builder {
       );
     }
     return this.layerProducer;
+  }
+
+  /** Record layers checked against their diffIDs, by digest (once per build). */
+  private readonly diffIdChecks = new Map<string, Promise<boolean>>();
+
+  /**
+   * Whether a variant on `base` is built keys first (StepFiles): when the base is not scanned on
+   * this machine yet and the registry's records have entries to find.
+   */
+  private async buildsFromRecords(base: BaseImage): Promise<boolean> {
+    const remote = this.opts.remoteLayers;
+    if (!this.opts.cacheDir || !remote?.count || !base.digest || !base.repo || this.scanner.alreadyScanned(base.digest)) return false;
+    return (await remote.count()) > 0;
+  }
+
+  /** The record's layer unpacks to its recorded diffID (read once; the bytes land in the store for later readers). */
+  private checkDiffId(hit: CachedLayer, layer: Layer): Promise<boolean> {
+    let p = this.diffIdChecks.get(hit.descriptor.digest);
+    if (!p) {
+      p = hasDiffId(() => layer.open(), hit.diffId).catch(() => false);
+      this.diffIdChecks.set(hit.descriptor.digest, p);
+    }
+    return p;
   }
 
   /** A layer from the store, or (a registry record's hit) fetched from its repository when first read. */

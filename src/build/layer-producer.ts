@@ -20,6 +20,7 @@ import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { noProgress, type Progress } from '../progress/progress.js';
 import { getAlias, putAlias } from '../cache/copy-alias.js';
+import { chainKeyParts } from './chain-key.js';
 
 /** Files up to this size whose hash is not known are read into memory once, for the key and the write. */
 export const SMALL_FILE_BYTES = 1 << 20;
@@ -277,18 +278,72 @@ export class LayerProducer {
     return hit;
   }
 
-  /** A copy-from layer by its alias (src/cache/copy-alias.ts): found without the source's files, or undefined. */
+  /**
+   * A copy-from layer by its alias (src/cache/copy-alias.ts): found without the source's files,
+   * or undefined. On disk the alias names the content key; a registry record names the layer
+   * under the alias itself (then the alias's parts are what the layer was keyed by).
+   */
   async byAlias(parts: Record<string, unknown>): Promise<ProducedLayer | undefined> {
     if (!this.cache) return undefined;
-    const found = await getAlias(this.cache, this.runKey(parts));
-    if (!found) return undefined;
+    const alias = this.runKey(parts);
+    const found = await getAlias(this.cache, alias);
+    if (found) {
+      this.stats.cached++;
+      return { layer: found.layer, how: 'cached', keyParts: found.parts };
+    }
+    const hit = await this.cache.get(alias);
+    if (!hit) return undefined;
     this.stats.cached++;
-    return { layer: found.layer, how: 'cached', keyParts: found.parts };
+    return { layer: hit, how: 'cached', keyParts: this.runKeyParts(parts) };
   }
 
-  /** Records the alias `parts` for the layer keyed by `keyParts` (its content key's parts). */
-  async recordAlias(parts: Record<string, unknown>, keyParts: Record<string, unknown>): Promise<void> {
-    if (this.cache) await putAlias(this.cache, this.runKey(parts), keyParts);
+  /** Records the alias `parts` for `layer`, keyed by `keyParts` (its content key's parts). */
+  async recordAlias(parts: Record<string, unknown>, keyParts: Record<string, unknown>, layer: CachedLayer): Promise<void> {
+    if (!this.cache) return;
+    await putAlias(this.cache, this.runKey(parts), keyParts);
+    await this.cache.alias(this.runKey(parts), layer);
+  }
+
+  /** A layer by a key the caller made whole (a chain key, src/build/chain-key.ts), or undefined. */
+  async byChainKey(parts: Record<string, unknown>): Promise<CachedLayer | undefined> {
+    if (!this.cache) return undefined;
+    const hit = await this.cache.get(hashKey(parts));
+    if (hit) this.stats.cached++;
+    return hit;
+  }
+
+  /** Records `parts` (a chain key) as another key of `layer`. */
+  async recordChainKey(parts: Record<string, unknown>, layer: CachedLayer): Promise<void> {
+    await this.cache?.alias(hashKey(parts), layer);
+  }
+
+  /** A copy, file or dir step's chain key (src/build/chain-key.ts) with this build's compression and timestamp. */
+  chainKeyParts(
+    step: CopyStep | FileStep | DirStep,
+    probe: readonly LayerEntry[],
+    contentOf: (e: LayerEntry) => Digest | undefined,
+    at: { platform: string; below: readonly string[] },
+  ): Record<string, unknown> {
+    return chainKeyParts(step, probe, contentOf, at, { mtime: this.opts.mtime, compression: this.opts.compression });
+  }
+
+  /** A chain key's layer from a registry record was not what the record says: not used again in this build. */
+  distrustChainKey(parts: Record<string, unknown>): void {
+    if (!this.cache) return;
+    this.cache.distrust(hashKey(parts));
+    this.stats.cached--;
+  }
+
+  /** Content hashes of the entries' host files (read unless known by stat), by image path; undefined without a cache. */
+  async contentHashes(entries: readonly LayerEntry[]): Promise<Map<string, Digest> | undefined> {
+    const hasher = this.hasher;
+    if (!hasher) return undefined;
+    const out = new Map<string, Digest>();
+    const files = entries.filter((e) => e.type === 'file' && e.hostPath);
+    await pooled(files, 8, async (e) => {
+      out.set(e.path, await hasher.hash(e.hostPath!));
+    });
+    return out;
   }
 
   /** A registry record's layer for this run: key was not what the record says (see LayerCache.distrust). */

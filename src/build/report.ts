@@ -21,4 +21,6 @@ export interface LayerReport {
   digest: Digest;
   createdBy: string;
   origin: LayerOrigin;
+  /** Cached: taken from a registry record (its blob is in the registry, not made or stored here). */
+  fromRegistry?: true;
 }

@@ -46,6 +46,8 @@ export interface RemoteLayers {
   get(key: string): Promise<CachedLayer | undefined>;
   /** Some layer with these entries (contents left out) is recorded: worth hashing big files first. */
   hasShape(shape: string): Promise<boolean>;
+  /** How many entries the records hold (0: nothing to find there). */
+  count?(): Promise<number>;
 }
 
 /** A key this build looked up with success or recorded, and its layer (what a registry record names). */
@@ -100,6 +102,16 @@ export class LayerCache {
     const hit = (await this.getLocal(key)) ?? (await this.getRemote(key));
     if (hit) this.use(key, hit, shape);
     return hit;
+  }
+
+  /**
+   * Records `key` as one more key of a layer this build has (a chain key or a copy-from alias):
+   * on disk when the blob is in the store, and for the registry's record either way.
+   */
+  async alias(key: string, layer: CachedLayer): Promise<void> {
+    checkKey(key);
+    if (layer.remote) this.use(key, layer);
+    else await this.put(key, layer);
   }
 
   /** A remote layer under `key` turned out not to be what its record says: never used again in this build. */

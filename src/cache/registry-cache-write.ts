@@ -111,8 +111,10 @@ async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: Rec
   const previous = (await readRecord(client, at).catch(() => undefined)) ?? [];
   const keys = new Set(mine.map((e) => e.key));
   const older = previous.filter((e) => !keys.has(e.key)).slice(0, Math.max(0, MAX_WRITTEN_ENTRIES - mine.length));
-  // The record there already says exactly this (a rebuild with nothing new): nothing to write.
-  if (previous.length && recordBytes(previous).equals(recordBytes([...mine, ...older]))) {
+  // The record there already says all of this (a rebuild with nothing new, which may have
+  // found its layers by other keys than the build that wrote it): nothing to write.
+  const said = new Set(previous.map((e) => recordBytes([e]).toString()));
+  if (previous.length && mine.every((e) => said.has(recordBytes([e]).toString()))) {
     return { at, entries: previous.length, bytes: 0 };
   }
   if (!older.length) return await putRecord(client, at, mine);

@@ -241,6 +241,10 @@ export class RegistryLayers implements RemoteLayers {
     return { descriptor: entry.descriptor, diffId: entry.diffId, uncompressedSize: entry.uncompressedSize, remote: repo };
   }
 
+  async count(): Promise<number> {
+    return (await this.load()).size;
+  }
+
   async hasShape(shape: string): Promise<boolean> {
     await this.load();
     return this.shapes.has(shape);
