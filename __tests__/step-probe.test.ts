@@ -8,8 +8,7 @@ import { FsView } from '../src/build/fsview.js';
 import { stepEntries, type Owner } from '../src/build/steps.js';
 import { probeable, probeEntries, settleEntries, PROBE_OWNER } from '../src/build/step-probe.js';
 import type { LayerEntry } from '../src/layer/types.js';
-import { chainKeyParts } from '../src/build/chain-key.js';
-import { hashKey } from '../src/cache/layer-cache.js';
+import { chainKey } from '../src/build/chain-key.js';
 
 /**
  * Issue 16 (S9): a layer keyed without the file system below it. settle(probe, fs) must be
@@ -79,6 +78,8 @@ async function steps(): Promise<[string, Step][]> {
     ],
     ['one file to a path', await copy(['one.bin'], '/opt/tools/one.bin')],
     ['a glob', await copy(['src/*.txt'], '/srv/data')],
+    ["Docker's rules, into a directory", await copy(['src'], '/app/', { dockerRules: true, owner: 'app', mode: 0o750 })],
+    ["Docker's rules, two sources", await copy(['src/run.sh', 'one.bin'], '/usr/local/bin', { dockerRules: true })],
     ['a file step', file],
     ['a file step with an owner', { ...file, owner: 'app' }],
     ['a dir step', dir],
@@ -111,7 +112,7 @@ describe('step probe (settle(probe, fs) = stepEntries(fs))', () => {
   });
 
   it('leaves out the steps whose entries depend on more of the file system below', async () => {
-    expect(probeable(await copy(['src'], '/app', { dockerRules: true }))).toBe(false);
+    expect(probeable(await copy(['one.bin'], '/app', { dockerRules: true }))).toBe(false);
     expect(probeable(await copy(['one.bin'], '/opt/', { extract: true }))).toBe(false);
     expect(probeable({ kind: 'copy', sources: [{ pattern: '/out', matches: [], isGlob: false }], to: '/o', from: 'build', pos })).toBe(
       false,
@@ -123,13 +124,17 @@ describe('step probe (settle(probe, fs) = stepEntries(fs))', () => {
     const step = await copy(['src'], '/app');
     const probe = await probeEntries(step, { context: ctx, platform: 'linux/amd64' });
     const content = (h: string) => (e: LayerEntry) => (e.type === 'file' ? (`sha256:${h.repeat(64)}` as const) : undefined);
-    const key = (s: CopyStep, below: string[], h = 'a') =>
-      hashKey(chainKeyParts(s, probe, content(h), { platform: 'linux/amd64', below }, opts));
+    const key = (s: CopyStep, below: string[], h = 'a') => chainKey(s, probe, content(h), { platform: 'linux/amd64', below }, opts);
     const base = key(step, ['sha256:1']);
     expect(key(step, ['sha256:1'])).toBe(base);
     expect(key(step, ['sha256:2'])).not.toBe(base);
     expect(key(step, ['sha256:1', 'sha256:3'])).not.toBe(base);
     expect(key(step, ['sha256:1'], 'b')).not.toBe(base);
     expect(key({ ...step, owner: 'app' }, ['sha256:1'])).not.toBe(base);
+    expect(key({ ...step, mode: 0o600 }, ['sha256:1'])).not.toBe(base);
+    expect(chainKey(step, probe, content('a'), { platform: 'linux/arm64', below: ['sha256:1'] }, opts)).not.toBe(base);
+    expect(chainKey(step, probe, content('a'), { platform: 'linux/amd64', below: ['sha256:1'] }, { ...opts, mtime: 1 })).not.toBe(base);
+    // A copied file whose content is not known has no chain key (never one without its content).
+    expect(chainKey(step, probe, () => undefined, { platform: 'linux/amd64', below: ['sha256:1'] }, opts)).toBeUndefined();
   });
 });

@@ -118,6 +118,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       ...(inputs.isolation ? { isolation: inputs.isolation } : {}),
       ...(inputs.secrets?.size ? { secrets: inputs.secrets } : {}),
       ...(remoteLayers ? { remoteLayers } : {}),
+      chainKeys: writesRecords(regCache, inputs.push, inputs.git?.eventName).write,
       logger,
       variantLogger: (name) => perVariant.get(name) ?? logger,
       progress,

@@ -20,7 +20,6 @@ import { StepFiles, type FilesSoFar } from './step-files.js';
 import { probeable, probeEntries, settleEntries } from './step-probe.js';
 import { contentsOf } from './chain-key.js';
 import type { CopyStep, DirStep, FileStep } from '../config/model.js';
-import type { Digest } from '../oci/digest.js';
 import { copyFromAliasParts } from '../cache/copy-alias.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
@@ -63,6 +62,11 @@ export interface BuildOptions {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Served by the base scan's pass over the base layers (the SBOM's inventory). */
   baseTreeReader?: BaseTreeReader;
+  /**
+   * Record each copy, file and dir layer under its chain key too (src/build/chain-key.ts): when
+   * the registry's records are written, for the fresh runners that read them.
+   */
+  chainKeys?: boolean;
 }
 
 /** One new layer of a variant and what its cache key was made of. */
@@ -471,20 +475,17 @@ export class DaemonlessBuilder implements Builder {
           }
         }
         // A step keyed by its probe (src/build/step-probe.ts): found by its chain key while the
-        // files are not listed; made, it is recorded under that key too.
+        // files are not listed; made, it is recorded under that key too when records are written.
         const probe =
           cacheDir && probeable(step)
             ? await probeEntries(step, { context: bf.context, platform: formatPlatform(platform), note })
             : undefined;
-        const chainKey = (p: LayerEntry[], contentOf: (e: LayerEntry) => Digest | undefined, diffIds: string[]) =>
-          producer.chainKeyParts(step as CopyStep | FileStep | DirStep, p, contentOf, {
-            platform: formatPlatform(platform),
-            below: diffIds,
-          });
+        const chained = step as CopyStep | FileStep | DirStep;
+        const at = (below: string[]) => ({ platform: formatPlatform(platform), below });
         if (probe && files.lazy && !fresh(step).fresh) {
           const hashes = await producer.contentHashes(probe);
-          const parts = chainKey(probe, (e) => hashes?.get(e.path), await below());
-          const hit = await producer.byChainKey(parts);
+          const key = producer.chainKey(chained, probe, (e) => hashes?.get(e.path), at(await below()));
+          const hit = key ? await producer.byChainKey(key) : undefined;
           if (hit) {
             const layer = this.layerOf(hit, createdBy);
             this.origins.set(layer, 'cached');
@@ -492,7 +493,7 @@ export class DaemonlessBuilder implements Builder {
               `[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} [cached${hit.remote ? ': registry' : ''}, by chain key] (${probe.length} entries, ${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`,
             );
             written.push(Promise.resolve(layer));
-            await taken(hit, layer, () => producer.distrustChainKey(parts));
+            await taken(hit, layer, () => producer.distrustChainKey(key!));
             continue;
           }
         }
@@ -530,17 +531,16 @@ export class DaemonlessBuilder implements Builder {
         }
         // The chain key needs the diffIDs below: the layers written before this one, still compressing maybe.
         const before = [...written];
-        const recordChain = probe
-          ? async (made: ProducedLayer) => {
-              if (!made.keyParts) return;
-              const contents = contentsOf(made.keyParts);
-              const diffIds = [...(await parentImage()).layers, ...(await Promise.all(before))].map((l) => l.diffId);
-              await producer.recordChainKey(
-                chainKey(probe, (e) => contents.get(e.path), diffIds),
-                made.layer,
-              );
-            }
-          : undefined;
+        const recordChain =
+          probe && this.opts.chainKeys
+            ? async (made: ProducedLayer) => {
+                if (!made.keyParts) return;
+                const contents = contentsOf(made.keyParts);
+                const diffIds = [...(await parentImage()).layers, ...(await Promise.all(before))].map((l) => l.diffId);
+                const key = producer.chainKey(chained, probe, (e) => contents.get(e.path), at(diffIds));
+                if (key) await producer.recordChainKey(key, made.layer);
+              }
+            : undefined;
         const p = writeOne(createdBy, entries, step, undefined, made, alias, recordChain).catch((err: unknown) => {
           throw ioError(err, step);
         });

@@ -20,7 +20,7 @@ import type { Digest } from '../oci/digest.js';
 import type { LayerCompression } from '../layer/compress.js';
 import { noProgress, type Progress } from '../progress/progress.js';
 import { getAlias, putAlias } from '../cache/copy-alias.js';
-import { chainKeyParts } from './chain-key.js';
+import { chainKey } from './chain-key.js';
 
 /** Files up to this size whose hash is not known are read into memory once, for the key and the write. */
 export const SMALL_FILE_BYTES = 1 << 20;
@@ -304,33 +304,33 @@ export class LayerProducer {
     await this.cache.alias(this.runKey(parts), layer);
   }
 
-  /** A layer by a key the caller made whole (a chain key, src/build/chain-key.ts), or undefined. */
-  async byChainKey(parts: Record<string, unknown>): Promise<CachedLayer | undefined> {
+  /** A layer by its chain key (src/build/chain-key.ts), or undefined. */
+  async byChainKey(key: string): Promise<CachedLayer | undefined> {
     if (!this.cache) return undefined;
-    const hit = await this.cache.get(hashKey(parts));
+    const hit = await this.cache.get(key);
     if (hit) this.stats.cached++;
     return hit;
   }
 
-  /** Records `parts` (a chain key) as another key of `layer`. */
-  async recordChainKey(parts: Record<string, unknown>, layer: CachedLayer): Promise<void> {
-    await this.cache?.alias(hashKey(parts), layer);
+  /** Records `key` (a chain key) as another key of `layer`. */
+  async recordChainKey(key: string, layer: CachedLayer): Promise<void> {
+    await this.cache?.alias(key, layer);
   }
 
   /** A copy, file or dir step's chain key (src/build/chain-key.ts) with this build's compression and timestamp. */
-  chainKeyParts(
+  chainKey(
     step: CopyStep | FileStep | DirStep,
     probe: readonly LayerEntry[],
     contentOf: (e: LayerEntry) => Digest | undefined,
     at: { platform: string; below: readonly string[] },
-  ): Record<string, unknown> {
-    return chainKeyParts(step, probe, contentOf, at, { mtime: this.opts.mtime, compression: this.opts.compression });
+  ): string | undefined {
+    return chainKey(step, probe, contentOf, at, { mtime: this.opts.mtime, compression: this.opts.compression });
   }
 
   /** A chain key's layer from a registry record was not what the record says: not used again in this build. */
-  distrustChainKey(parts: Record<string, unknown>): void {
+  distrustChainKey(key: string): void {
     if (!this.cache) return;
-    this.cache.distrust(hashKey(parts));
+    this.cache.distrust(key);
     this.stats.cached--;
   }
 

@@ -22,13 +22,15 @@ export const PROBE_OWNER: Owner = { uid: 4294967293, gid: 4294967293 };
 /**
  * Steps whose entries depend on the file system below only through existing directories and
  * the owner: not a copy from another variant (its own alias keys it), not an archive unpacked
- * (its entries keep the archive's owners), not Docker's rules (a destination that is a
- * directory below changes where files go).
+ * (its entries keep the archive's owners), and with Docker's rules only a copy that goes into
+ * its destination as a directory anyway (else a destination that is a directory below changes
+ * where the file goes).
  */
 export function probeable(step: Step): boolean {
   if (step.kind === 'run') return false;
   if (step.kind !== 'copy') return true;
-  return step.from === undefined && !step.extract && !step.dockerRules;
+  if (step.from !== undefined || step.extract) return false;
+  return !step.dockerRules || step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
 }
 
 /** The probe: the step's entries on an empty file system, the step's owner as PROBE_OWNER. */
