@@ -212,13 +212,42 @@ variants:
     expect(b.rootfs.layersExtracted).toBe(0);
   });
 
+  it('a Dockerfile (WORKDIR, COPY into it, RUN) on an empty cache directory: everything from the record, the base never downloaded', async () => {
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      `ARG BASE\nFROM \${BASE}\nWORKDIR /srv/app\nCOPY small.txt big.bin ./\nRUN /bin/busybox wget -q -O /srv/hit http://127.0.0.1:${port}/hit\n`,
+    );
+    const text = `version: 1
+variants:
+  df:
+    image: ${proxy.host}/test/df
+    dockerfile: Dockerfile
+    args: { BASE: "${baseRef}" }
+`;
+    const before = hits;
+    const a = await build('test/df', fresh('df1'), [], {}, text, 'df');
+    expect(a.origins).toEqual(['built', 'built', 'built']);
+    expect(hits).toBe(before + 1);
+    proxy.reset();
+    const dir = fresh('df2');
+    const b = await build('test/df', dir, [], {}, text, 'df');
+    expect(b.origins).toEqual(['cached', 'cached', 'cached']);
+    expect(b.fromRegistry).toEqual([true, true, true]);
+    expect(hits).toBe(before + 1);
+    expect(b.digest).toBe(a.digest);
+    for (const d of b.base) expect(blobGets(d)).toBe(0);
+    expect(existsSync(join(dir, 'scans'))).toBe(false);
+    expect(existsSync(join(dir, 'listings'))).toBe(false);
+  });
+
   it('a record whose blob is missing from the registry is ignored: that layer is built again', async () => {
     const runLayer = first.layers[2]!;
     const del = await fetch(`${reg.url}/v2/test/app/blobs/${runLayer}`, { method: 'DELETE' });
     expect(del.status).toBe(202);
+    const before = hits;
     const c = await build('test/app', fresh('c'));
     expect(c.origins).toEqual(['cached', 'cached', 'built']);
-    expect(hits).toBe(2);
+    expect(hits).toBe(before + 1);
     expect(c.digest).toBe(first.digest);
   });
 

@@ -237,6 +237,26 @@ describe('writing over an earlier record', () => {
   });
 });
 
+describe('a rebuild the record already covers', () => {
+  it('writes nothing when every entry of this build is in the record as it is (found by fewer keys than the push that wrote it)', async () => {
+    const reg = fakeRegistry();
+    const [content, chain, run] = [entry('a'), { ...entry('a'), key: d('chain key a').slice(7) }, entry('run')];
+    for (const e of [content, run]) reg.addLayer(APP, e);
+    const pushed = [{ repo: APP, layers: new Set([content.descriptor.digest, run.descriptor.digest]) }];
+    const [w] = await writeRecords(reg, { mode: 'auto' }, new Map([content, chain, run].map((e) => [e.key, e])), pushed);
+    expect(w!.entries).toBe(3);
+    // A fresh runner found the copy by its chain key only, and the run: layer.
+    const [again] = await writeRecords(reg, { mode: 'auto' }, new Map([chain, run].map((e) => [e.key, e])), pushed);
+    expect(again).toMatchObject({ entries: 3, bytes: 0 });
+    // One entry that says something else (another diffID) is new: written.
+    const changed = { ...run, diffId: d('other diff') };
+    const [third] = await writeRecords(reg, { mode: 'auto' }, new Map([chain, changed].map((e) => [e.key, e])), pushed);
+    expect(third!.bytes).toBeGreaterThan(0);
+    const remote = new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {});
+    expect((await remote.load()).get(run.key)?.entry.diffId).toBe(changed.diffId);
+  });
+});
+
 describe('layer cache with the registry as second tier', () => {
   it('a local miss is answered by the remote tier and remembered for the next record', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'oci-build-regcache-unit-'));
