@@ -14,7 +14,7 @@ import { defaultParallelism } from '../layer/pgzip.js';
 import { fileBytes, guessedFs, sameEntries, SPECULATE_BYTES, speculable } from './speculate.js';
 import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
-import { type CachedLayer, FileHasher, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
+import { type CachedLayer, FileHasher, hashKey, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
 import { hasDiffId } from '../cache/registry-cache.js';
 import { StepFiles, type FilesSoFar } from './step-files.js';
 import { probeable, probeEntries, settleEntries } from './step-probe.js';
@@ -220,9 +220,9 @@ export class DaemonlessBuilder implements Builder {
   }
 
   /**
-   * Builds a variant, keys first (see StepFiles); when a registry record's layer taken that way
-   * does not unpack to its recorded diffID, again with the file system listed as it goes (the
-   * record's entry distrusted), before anything of it is pushed.
+   * Builds a variant, keys first (see StepFiles); when a registry record's layer it took does not
+   * unpack to its recorded diffID, again with the file system listed as it goes (the record's
+   * entry distrusted), before anything of it is pushed.
    */
   private async buildVariant(
     bf: BuildFile,
@@ -231,12 +231,14 @@ export class DaemonlessBuilder implements Builder {
     parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
     filesKnown: (f: VariantFiles) => void,
   ): Promise<VariantState> {
-    try {
-      return await this.buildVariantOnce(bf, v, platform, parent, filesKnown, true);
-    } catch (err) {
-      if (!(err instanceof RecordMismatch)) throw err;
-      (this.opts.variantLogger?.(v.name) ?? this.opts.logger).warn(err.message);
-      return await this.buildVariantOnce(bf, v, platform, parent, filesKnown, false);
+    // Each attempt distrusts the entries that failed (never used again), so few are needed.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.buildVariantOnce(bf, v, platform, parent, filesKnown, attempt === 0);
+      } catch (err) {
+        if (!(err instanceof RecordMismatch) || attempt >= 8) throw err;
+        (this.opts.variantLogger?.(v.name) ?? this.opts.logger).warn(err.message);
+      }
     }
   }
 
@@ -318,6 +320,18 @@ export class DaemonlessBuilder implements Builder {
           start,
         });
     };
+    // Layers taken from a registry record without being read for anything else: checked
+    // against their recorded diffIDs meanwhile, all before a command runs on top of them and
+    // before the variant's image exists. A failed one is distrusted and the variant built again.
+    const checks: Promise<(() => void) | undefined>[] = [];
+    const verified = async (): Promise<void> => {
+      const wrong = (await Promise.all(checks)).filter((d) => d !== undefined);
+      if (!wrong.length) return;
+      for (const d of wrong) d();
+      throw new RecordMismatch(
+        `[${label}] registry cache: ${wrong.length} recorded layer(s) do not unpack to their recorded diffIDs; not using them, building the variant again`,
+      );
+    };
     const writeOne = async (
       createdBy: string,
       entries: Awaited<ReturnType<typeof stepEntries>>,
@@ -347,6 +361,11 @@ export class DaemonlessBuilder implements Builder {
       );
       const layer = this.layerOf(built, createdBy);
       this.origins.set(layer, made && how === 'built' ? 'speculated' : how);
+      if (how === 'cached' && built.remote && keyParts) {
+        // Found in a record by its content key: checked like the layers taken keys first.
+        const key = hashKey(keyParts);
+        checks.push(this.checkDiffId(built, layer).then((ok) => (ok ? undefined : () => producer.distrustKey(key))));
+      }
       return layer;
     };
     // Entries are computed in order (each step sees the file system the previous ones left);
@@ -367,9 +386,6 @@ export class DaemonlessBuilder implements Builder {
         step.kind === 'run' ? 'temporary root file system' : 'cache',
         dirname(this.store.root),
       );
-    // Record layers taken while the files are not listed: checked against their diffIDs
-    // meanwhile (their bytes are read for nothing else), all before the variant's image exists.
-    const checks: Promise<(() => void) | undefined>[] = [];
     const taken = (hit: CachedLayer, layer: Layer, distrust: () => void) => {
       if (hit.remote && files.lazy) checks.push(this.checkDiffId(hit, layer).then((ok) => (ok ? undefined : distrust)));
       return files.onCached(layer);
@@ -419,6 +435,7 @@ export class DaemonlessBuilder implements Builder {
             await taken(hit, layer, () => producer.distrust(runKey));
             continue;
           }
+          await verified();
           await files.list();
           const { owners } = files;
           work = await this.workingRootfs(work, parentLayers, done, this.soleBaseUser.has(v.name));
@@ -493,7 +510,7 @@ export class DaemonlessBuilder implements Builder {
               `[${label}] layer ${hit.descriptor.digest.slice(7, 19)}: ${createdBy.replace(/^oci-build /, '')} [cached${hit.remote ? ': registry' : ''}, by chain key] (${probe.length} entries, ${formatBytes(hit.uncompressedSize)} -> ${formatBytes(hit.descriptor.size)})`,
             );
             written.push(Promise.resolve(layer));
-            await taken(hit, layer, () => producer.distrustChainKey(key!));
+            await taken(hit, layer, () => producer.distrustKey(key!));
             continue;
           }
         }
@@ -552,13 +569,7 @@ export class DaemonlessBuilder implements Builder {
       // The image spec's manifest schema wants at least one layer: a scratch variant with
       // only settings gets one empty layer.
       if (!parent && (await parentImage()).layers.length === 0 && written.length === 0) written.push(writeOne('oci-build empty layer', []));
-      const wrong = (await Promise.all(checks)).filter((d) => d !== undefined);
-      if (wrong.length) {
-        for (const d of wrong) d();
-        throw new RecordMismatch(
-          `[${label}] registry cache: ${wrong.length} recorded layer(s) do not unpack to their recorded diffIDs; not using them, building the variant again`,
-        );
-      }
+      await verified();
       filesKnown({ ...files.snapshot(), baseAnnotations });
     } catch (err) {
       speculation?.abort.abort();
@@ -567,6 +578,10 @@ export class DaemonlessBuilder implements Builder {
       throw current ? ioError(err, current) : err;
     }
     const newLayers = await Promise.all(written);
+    await verified().catch(async (err: unknown) => {
+      if (work) await this.rootfsCache().discard(work);
+      throw err;
+    });
     const { layers: parentLayers, config: parentConfig } = await parentImage();
     if (work) {
       // Kept for the variants that start from this one or copy from it, as the final chain's rootfs.

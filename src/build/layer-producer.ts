@@ -327,10 +327,12 @@ export class LayerProducer {
     return chainKey(step, probe, contentOf, at, { mtime: this.opts.mtime, compression: this.opts.compression });
   }
 
-  /** A chain key's layer from a registry record was not what the record says: not used again in this build. */
-  distrustChainKey(key: string): void {
+  /** A registry record's layer under `key` (a chain or content key) was not what the record says: not used again in this build. */
+  distrustKey(key: string): void {
     if (!this.cache) return;
     this.cache.distrust(key);
+    // A variant built again must not be handed the same layer as 'shared'.
+    this.inflight.delete(key);
     this.stats.cached--;
   }
 
