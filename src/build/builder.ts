@@ -260,7 +260,6 @@ export class DaemonlessBuilder implements Builder {
     let files: StepFiles;
     let baseAnnotations: Record<string, string>;
     let speculation: Speculation | undefined;
-    let baseScan: Promise<unknown> | undefined;
     const cacheDir = this.opts.cacheDir;
     if (parent) {
       parentImage = async () => (await parent.done).image;
@@ -275,14 +274,7 @@ export class DaemonlessBuilder implements Builder {
         : {};
       files = new StepFiles(cacheDir, { fs: undefined, owners: {} });
       if (v.steps.length && keysFirst && (await this.buildsFromRecords(base))) {
-        // A fresh runner with the registry's records: the base is scanned if a step needs it,
-        // or (the SBOM reads the base anyway, through the scan's one pass) beside the lookups.
-        if (this.opts.baseTreeReader) {
-          baseScan = this.scanner.scan(base);
-          baseScan.catch(() => {
-            /* awaited below */
-          });
-        }
+        // A fresh runner with the registry's records: the base is scanned if a step needs it.
         files = new StepFiles(cacheDir, { later: () => this.scanner.scan(base) });
       } else if (v.steps.length) {
         const scanning = this.scanner.scan(base);
@@ -586,9 +578,6 @@ export class DaemonlessBuilder implements Builder {
       throw current ? ioError(err, current) : err;
     }
     const newLayers = await Promise.all(written);
-    // Done before the image is: the SBOM then finds the base's inventory, and a base whose
-    // config does not describe its layers is refused as on any other build.
-    await baseScan;
     await verified().catch(async (err: unknown) => {
       if (work) await this.rootfsCache().discard(work);
       throw err;
