@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Spec, Validation } from '@cyclonedx/cyclonedx-library';
 import { run } from './helpers/exec.js';
 import { cli } from './helpers/cli.js';
+import { startRegistry } from './helpers/registry.js';
 import { parseRpmHeader, rpmPackage } from '../src/attest/sbom/rpm.js';
 
 /**
@@ -211,6 +212,60 @@ describe('SBOM of executables and the rpm sqlite database', () => {
         value: expect.stringMatching(/^rpm packages not listed: \/usr\/lib\/sysimage\/rpm\/rpmdb\.sqlite: node:sqlite is not available/),
       },
     ]);
+  }, 600_000);
+
+  it('on a base that holds them: the base scan probes its executables in its one pass, the SBOM reads no base layer for them again', async () => {
+    const reg = await startRegistry();
+    try {
+      // The binaries' image pushed as a base, then an image on it built with an empty cache.
+      const layout = join(work, 'layout-as-base');
+      const made = await cli([
+        'build',
+        '--config',
+        join(work, 'oci-build.yml'),
+        '--output',
+        `oci:${layout}`,
+        '--cache-dir',
+        join(work, 'c1'),
+      ]);
+      expect(made.code, made.stderr.slice(-3000)).toBe(0);
+      const tag = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests.find((m: any) => m.annotations)!.annotations[
+        'org.opencontainers.image.ref.name'
+      ];
+      await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${reg.host}/sbom/bins:1`]);
+      const top = join(work, 'oci-build-top.yml');
+      writeFileSync(
+        top,
+        ['version: 1', 'variants:', '  top:', `    base: ${reg.host}/sbom/bins:1`, `    image: ${reg.host}/sbom/top`, '    steps:']
+          .concat(['      - file: /etc/top.conf', '        content: "x"'])
+          .join('\n'),
+      );
+      const r = await cli(['build', '--config', top, '--push', '--tag', 't', '--cache-dir', join(work, 'c2'), '--verbose']);
+      expect(r.code, r.stderr.slice(-3000)).toBe(0);
+      const verbose = JSON.parse(r.stdout);
+      // No base layer is read again for its tree or its executables (six layers, from the base
+      // scan's one pass). Read: the new layer; rusty's layer once more, for the bytes of its
+      // .dep-v0 section (the section table that locates them comes after them); and the rpm
+      // database, from the top down to the first layer that writes it (the new one, then bins' last).
+      expect(verbose.sbom).toMatchObject({ images: 1, fromCache: 0, layersRead: 4 });
+      const sbom = verbose.digestMap.top.attestations[verbose.digestMap.top.digest].sbom;
+      const art = JSON.parse(
+        (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/sbom/top@${sbom}`])).stdout,
+      );
+      const doc = (await (await fetch(`${reg.url}/v2/sbom/top/blobs/${art.layers[0].digest}`)).json()) as {
+        components: { purl?: string }[];
+      };
+      const purls = doc.components.flatMap((c) => (c.purl ? [c.purl] : []));
+      expect(purls).toEqual(
+        expect.arrayContaining([
+          'pkg:golang/example.com/greet@v1.2.3',
+          'pkg:cargo/itoa@1.0.9',
+          'pkg:rpm/fedora/bash@5.2.26-3.fc40?arch=x86_64&distro=fedora-40',
+        ]),
+      );
+    } finally {
+      await reg.stop();
+    }
   }, 600_000);
 
   it('the rpm header reader can fail: a truncated header gives no package', () => {

@@ -720,6 +720,19 @@ describe('fault matrix: RegistryPublisher through a fault proxy to the real regi
 });
 
 describe('after faults', () => {
+  it('publishing the same image again writes no manifest and no tag, and still checks every blob', async () => {
+    const repository = 'matrix/again';
+    const first = await publishThroughProxy(repository);
+    expect(first.error).toBeUndefined();
+    const again = await publishThroughProxy(repository);
+    expect(again.error).toBeUndefined();
+    expect(again.target.filter((r) => r.method === 'PUT' || r.method === 'POST' || r.method === 'PATCH')).toEqual([]);
+    expect(again.stats).toMatchObject({ blobsUploaded: 0, blobsExisting: layers.length + 1, manifestsPushed: 0, tagsWritten: 0 });
+    expect(again.stats.tagsInPlace).toBe(TAGS.length);
+    expect(count(again.target, 'HEAD', MANIFEST_BY_DIGEST)).toBe(1);
+    expect(await tagsNow(repository)).toEqual(TAGS.map(() => image.manifestDescriptor.digest));
+  });
+
   it('re-running after a fault completes the job and uploads only what is missing', async () => {
     const repository = 'matrix/rerun';
     const repoDirect = { registry: reg.host, repository };

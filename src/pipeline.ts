@@ -110,7 +110,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     const sbom = attesting && (inputs.sbom ?? false);
     // SBOM inventories are kept per diffID list beside the layer cache (unchanged images read no
     // layer); the base scan's pass over a base's layers fills in the base's.
-    const inventory = sbomInventory(inputs.cache === false ? undefined : resolve(inputs.workDir, 'sbom'));
+    const inventory = sbom ? await sbomInventory(inputs.cache === false ? undefined : resolve(inputs.workDir, 'sbom')) : undefined;
     const builder = new DaemonlessBuilder(client, store, {
       cacheDir: inputs.cache === false ? undefined : resolve(inputs.workDir),
       sourceDateEpoch: inputs.sourceDateEpoch,
@@ -124,7 +124,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       progress,
       rebuildFrom: p.rebuildFrom,
       ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
-      ...(sbom ? { baseTreeReader: inventory.baseTreeReader } : {}),
+      ...(inventory ? { baseTreeReader: inventory.baseTreeReader } : {}),
     });
     await checkPrerequisites(p, inputs, builder, store);
     let built: Map<string, BuiltImage[]>;
@@ -178,8 +178,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       logger,
       inventory,
     );
-    const sb = inventory.stats;
-    if (sb.images)
+    const sb = inventory?.stats;
+    if (sb?.images)
       logger.info(
         `sbom: ${sb.images} image(s), ${sb.fromCache} known by their layers; ${sb.layersRead} layer(s) read (${sb.bytesRead} bytes)`,
       );
@@ -284,7 +284,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     logger.info(
       `done: ${results.length} variant(s), ${results.reduce((n, r) => n + r.images.length, 0)} image(s) in ${formatMs(Date.now() - t0)}`,
     );
-    const sbomReads = inventory.stats.images ? inventory.stats : undefined;
+    const sbomReads = inventory?.stats.images ? inventory.stats : undefined;
     return {
       digestMap: recorder.toJSON(),
       digests: recorder.digests(),

@@ -8,7 +8,6 @@ import type { Descriptor } from '../oci/types.js';
 import type { Step } from '../config/model.js';
 import { artifactManifest, PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
 import { provenanceStatement, SLSA_PROVENANCE_V1, type ProvenanceInputs, type ProvenanceMode } from './provenance.js';
-import { cyclonedxDocument, CYCLONEDX_JSON } from './sbom/cyclonedx.js';
 import type { SbomInventory, SbomLayer } from './sbom/inventory.js';
 
 export type AttestationKind = 'provenance' | 'sbom';
@@ -58,7 +57,8 @@ export async function attestVariant(
   run: RunFacts,
   s: AttestSettings,
   sbomTool: { name: string; version: string },
-  inventory: SbomInventory,
+  /** Required when `s.sbom` is set. */
+  inventory: SbomInventory | undefined,
 ): Promise<SubjectAttestations[]> {
   const out: SubjectAttestations[] = [];
   const provenance = (subject: Descriptor, images: ImageFacts[]) => {
@@ -88,6 +88,9 @@ export async function attestVariant(
   for (const img of v.images) {
     const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
     if (s.sbom) {
+      // The CycloneDX library is loaded by the builds that make SBOMs only.
+      const { cyclonedxDocument, CYCLONEDX_JSON } = await import('./sbom/cyclonedx.js');
+      if (!inventory) throw new Error('attestVariant: an SBOM needs the inventory');
       const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
       const found = await inventory.packages(img.layers);
       for (const note of found.notes ?? []) s.onSbomNote?.(`SBOM of ${v.variant} (${img.platform}): ${note}`);

@@ -28,7 +28,7 @@ import { artifactManifest } from './artifact.js';
 import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
 import { runSigner, type SigningSetup } from './sign-all.js';
-import { SbomInventory } from './sbom/inventory.js';
+import type { SbomInventory } from './sbom/inventory.js';
 
 export type { SbomScanStats } from './sbom/inventory.js';
 
@@ -88,8 +88,12 @@ async function runFacts(bf: BuildFile, inp: AttestInputs): Promise<RunFacts> {
   };
 }
 
-/** The SBOM inventories, kept in `dir` between builds (none: for this run only). */
-export function sbomInventory(dir: string | undefined): SbomInventory {
+/**
+ * The SBOM inventories, kept in `dir` between builds (none: for this run only). Loaded when a
+ * build makes SBOMs: the scanners and their package-URL library are not started otherwise.
+ */
+export async function sbomInventory(dir: string | undefined): Promise<SbomInventory> {
+  const { SbomInventory } = await import('./sbom/inventory.js');
   return new SbomInventory(dir, TOOL.version);
 }
 
@@ -102,9 +106,10 @@ export async function attestBuilt(
   open: (layer: Layer) => Promise<Readable>,
   inp: AttestInputs,
   logger: Logger,
-  inventory: SbomInventory = sbomInventory(undefined),
+  inventory?: SbomInventory,
 ): Promise<SubjectAttestations[]> {
   if (!inp.provenance && !inp.sbom) return [];
+  const sbomOf = inp.sbom ? (inventory ?? (await sbomInventory(undefined))) : undefined;
   const settings: AttestSettings = {
     provenance: inp.provenance,
     sbom: inp.sbom,
@@ -140,7 +145,7 @@ export async function attestBuilt(
       run,
       settings,
       TOOL,
-      inventory,
+      sbomOf,
     );
     if (sign) await sign(mine);
     out.push(...mine);
@@ -239,7 +244,7 @@ export async function attestMerged(
       run,
       settings,
       TOOL,
-      sbomInventory(undefined), // sbom is off here: the platforms' SBOMs came with their jobs
+      undefined, // sbom is off here: the platforms' SBOMs came with their jobs
     );
     const mine = all.filter((sa) => sa.subject.digest === m.index.digest);
     if (sign) await sign(mine);

@@ -20,6 +20,7 @@ export interface ReferrersRegistry {
   uploadBlob(repo: RepoRef, digest: Digest, size: number, open: () => Readable): Promise<void>;
   putManifest(repo: RepoRef, reference: string, mediaType: string, bytes: Buffer): Promise<Digest>;
   getManifest(repo: RepoRef, reference: string): Promise<{ mediaType: string; digest: Digest; bytes: Buffer }>;
+  headManifest(repo: RepoRef, reference: string): Promise<{ digest: Digest } | undefined>;
   /** The referrers API's answer, or undefined when the registry has none. */
   getReferrers(repo: RepoRef, digest: Digest): Promise<Index | undefined>;
 }
@@ -46,12 +47,21 @@ export async function attachToRegistry(
   attestations: Attestation[],
 ): Promise<Attached> {
   const artifacts = attestations.map((a) => artifactManifest(subject, a));
-  await Promise.all(
-    uniqueBlobs(artifacts).map(async (b) => {
-      if (!(await reg.blobExists(repo, b.digest))) await reg.uploadBlob(repo, b.digest, b.size, () => Readable.from([b.bytes]));
-    }),
-  );
-  for (const a of artifacts) await reg.putManifest(repo, a.descriptor.digest, MediaType.OciManifest, a.bytes);
+  // Artifact manifests are deterministic: one the repository holds by digest (a re-run) is not
+  // pushed again. Asked while the blobs are checked (those are, always: a registry may lose one).
+  const [held] = await Promise.all([
+    Promise.all(
+      artifacts.map(
+        async (a) => (await reg.headManifest(repo, a.descriptor.digest).catch(() => undefined))?.digest === a.descriptor.digest,
+      ),
+    ),
+    Promise.all(
+      uniqueBlobs(artifacts).map(async (b) => {
+        if (!(await reg.blobExists(repo, b.digest))) await reg.uploadBlob(repo, b.digest, b.size, () => Readable.from([b.bytes]));
+      }),
+    ),
+  ]);
+  for (const [i, a] of artifacts.entries()) if (!held[i]) await reg.putManifest(repo, a.descriptor.digest, MediaType.OciManifest, a.bytes);
   const manifests = artifacts.map((a) => a.descriptor);
   // Asked after the push: a registry with the API now lists them, and needs no fallback tag. A
   // registry that answers the question with an error is treated as one without the API: the

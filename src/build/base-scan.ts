@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeAtomic } from '../cache/atomic.js';
 import type { FsTree } from '../layer/fstree.js';
-import { DiffIdMismatchError, scanLayers, type WantFile } from '../layer/reader.js';
+import { DiffIdMismatchError, scanLayers, type LayerProbe, type LayerSource, type WantFile } from '../layer/reader.js';
 import type { Digest } from '../oci/digest.js';
 import { BaseImageError, type BaseImage } from './base.js';
 import type { BlobFetcher } from '../image/fetch.js';
@@ -27,6 +27,8 @@ export interface BaseFiles {
 export interface BaseTreeReader {
   want: WantFile;
   tree(diffIds: readonly Digest[], tree: FsTree): Promise<void>;
+  /** Its probe of one base layer's big files for the same pass (none: it has what it needs of that layer). */
+  probe?(diffId: Digest, open: LayerSource): Promise<LayerProbe | undefined>;
 }
 
 /**
@@ -69,6 +71,16 @@ export class BaseScanner {
     return p;
   }
 
+  /** scanLayers' options that serve the other reader in the same pass. */
+  private alsoReading(diffIds: readonly Digest[], openers: LayerSource[]) {
+    const r = this.alsoRead!;
+    return {
+      alsoWant: r.want,
+      onTree: (t: FsTree) => r.tree(diffIds, t),
+      ...(r.probe ? { probes: async (i: number) => r.probe!(diffIds[i]!, openers[i]!) } : {}),
+    };
+  }
+
   private savedPath(digest: string): string | undefined {
     return this.cacheDir ? join(this.cacheDir, 'scans', `${digest.slice(7)}.json`) : undefined;
   }
@@ -98,9 +110,7 @@ export class BaseScanner {
       wanted: ['/etc/passwd', '/etc/group'],
       listPaths: true,
       diffIds: base.config.rootfs.diff_ids,
-      ...(this.alsoRead
-        ? { alsoWant: this.alsoRead.want, onTree: (t: FsTree) => this.alsoRead!.tree(base.config.rootfs.diff_ids, t) }
-        : {}),
+      ...(this.alsoRead ? this.alsoReading(base.config.rootfs.diff_ids, openers) : {}),
     }).catch((err: unknown) => {
       if (!(err instanceof DiffIdMismatchError)) throw err;
       throw new BaseImageError(

@@ -62,12 +62,11 @@ export async function writeRecords(
   const entriesIn = (layers: ReadonlySet<Digest>) =>
     [...used].filter(([, e]) => layers.has(e.descriptor.digest)).map(([key, e]) => ({ key, ...e }));
   if (setting.mode === 'auto') {
-    const out: WrittenRecord[] = [];
-    for (const p of mergeRepos(pushed)) {
-      const entries = entriesIn(p.layers);
-      if (entries.length) out.push(await writeRecord(client, { repo: p.repo, tag: DEFAULT_CACHE_TAG }, entries));
-    }
-    return out;
+    // One record per repository, each read-modify-written on its own: all at once.
+    const writes = mergeRepos(pushed).map((p) => ({ repo: p.repo, entries: entriesIn(p.layers) }));
+    return await Promise.all(
+      writes.filter((w) => w.entries.length).map((w) => writeRecord(client, { repo: w.repo, tag: DEFAULT_CACHE_TAG }, w.entries)),
+    );
   }
   const at: CacheLocation = { repo: setting.repo, tag: setting.tag };
   const entries: RecordEntry[] = [];

@@ -182,7 +182,9 @@ export async function runMerge(inputs: PipelineInputs, partialFiles: string[], l
     const stats = await logger.group('push', () =>
       publisher.publish(targets, { beforeTags: () => attachPushed(client, attestations, targets) }),
     );
-    logger.info(`merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten} tag(s), ${stats.blobsUploaded} blobs uploaded`);
+    logger.info(
+      `merge: ${stats.manifestsPushed} index(es) pushed, ${stats.tagsWritten + stats.tagsInPlace} tag(s), ${stats.blobsUploaded} blobs uploaded`,
+    );
   } finally {
     await client.close();
   }

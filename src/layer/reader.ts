@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { decompressedChunks } from './decompress.js';
 import type { BlobOpener } from '../oci/layer.js';
 import { whiteoutOf } from './whiteout.js';
@@ -61,7 +61,19 @@ function hashedChunks(src: Readable): { chunks: AsyncIterable<Buffer>; rest(): P
   };
 }
 
-async function readLayerChanges(src: Readable, label: string, want: WantFile, diffId?: string): Promise<LayerChanges> {
+/**
+ * Another reader of the same pass over a layer: it streams the regular files it selects as the
+ * tar goes by (not buffered), so a scan that needs more than the tree does not read the layer again.
+ */
+export interface LayerProbe {
+  want(path: string, mode: number, size: number): boolean;
+  /** Must read `body` to its end (or not at all). */
+  file(path: string, body: AsyncIterable<Buffer>, size: number): Promise<void>;
+  /** Called once the whole layer has been read (and its diff_id checked). */
+  end?(): Promise<void>;
+}
+
+async function readLayerChanges(src: Readable, label: string, want: WantFile, diffId?: string, probe?: LayerProbe): Promise<LayerChanges> {
   const changes: LayerChanges = { records: new Map(), whiteouts: [], opaques: [] };
   const hashed = diffId ? hashedChunks(src) : undefined;
   try {
@@ -82,17 +94,21 @@ async function readLayerChanges(src: Readable, label: string, want: WantFile, di
       const rec: ChangedPath = { info };
       changes.records.delete(path); // keep tar order for a re-added path
       changes.records.set(path, rec);
-      if (type === 'file' && want(path, header.size)) {
+      if (type !== 'file') continue;
+      const probed = probe?.want(path, header.mode, header.size) ?? false;
+      if (want(path, header.size)) {
         if (header.size > MAX_WANTED_FILE) throw new Error(`${path} is ${header.size} bytes, too large to read (limit ${MAX_WANTED_FILE})`);
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c);
         rec.content = Buffer.concat(chunks);
-      }
+        if (probed) await probe!.file(path, Readable.from([rec.content]), header.size);
+      } else if (probed) await probe!.file(path, body, header.size);
     }
     if (hashed) {
       const actual = await hashed.rest();
       if (actual !== diffId) throw new DiffIdMismatchError(label, diffId!, actual);
     }
+    await probe?.end?.();
   } catch (err) {
     if (err instanceof DiffIdMismatchError) throw err;
     const e = err instanceof Error ? err : new Error(String(err));
@@ -106,7 +122,14 @@ async function readLayerChanges(src: Readable, label: string, want: WantFile, di
 export type WantFile = (path: string, size: number) => boolean;
 
 /** Reads one layer blob (compressed or not) and applies it to the tree; `label` names it in errors. */
-export async function applyLayer(tree: FsTree, open: LayerSource, label: string, want: WantFile, diffId?: string): Promise<LayerChanges> {
+export async function applyLayer(
+  tree: FsTree,
+  open: LayerSource,
+  label: string,
+  want: WantFile,
+  diffId?: string,
+  probe?: LayerProbe,
+): Promise<LayerChanges> {
   let src: Readable;
   try {
     src = await open();
@@ -114,15 +137,23 @@ export async function applyLayer(tree: FsTree, open: LayerSource, label: string,
     const e = err instanceof Error ? err : new Error(String(err));
     throw new Error(`${label}: ${e.message}`, { cause: e });
   }
-  const changes = await readLayerChanges(src, label, want, diffId);
+  const changes = await readLayerChanges(src, label, want, diffId, probe);
   tree.apply(changes);
   return changes;
 }
 
-async function buildTree(layers: readonly LayerSource[], want: WantFile, diffIds?: readonly string[]): Promise<FsTree> {
+/** The probe of layer `index` in a scan's first pass (undefined: none for that layer). */
+export type LayerProbes = (index: number) => Promise<LayerProbe | undefined>;
+
+async function buildTree(
+  layers: readonly LayerSource[],
+  want: WantFile,
+  diffIds?: readonly string[],
+  probes?: LayerProbes,
+): Promise<FsTree> {
   const tree = new FsTree();
   for (let i = 0; i < layers.length; i++) {
-    await applyLayer(tree, layers[i]!, `base layer ${i + 1} of ${layers.length}`, want, diffIds?.[i]);
+    await applyLayer(tree, layers[i]!, `base layer ${i + 1} of ${layers.length}`, want, diffIds?.[i], await probes?.(i));
   }
   return tree;
 }
@@ -150,6 +181,8 @@ export async function scanLayers(
     alsoWant?: WantFile;
     /** The first pass's tree, before anything else reads it. */
     onTree?: (tree: FsTree) => Promise<void> | void;
+    /** Probes fed by the first pass (another reader's big files, streamed as each layer is read). */
+    probes?: LayerProbes;
   } = {},
 ): Promise<LayerScan> {
   const requested = (opts.wanted ?? []).map((p) => {
@@ -163,7 +196,7 @@ export async function scanLayers(
     const first = pass === 1;
     const also = first ? opts.alsoWant : undefined;
     const want: WantFile = also ? (p, size) => wanted.has(p) || also(p, size) : (p) => wanted.has(p);
-    const tree = await buildTree(layers, want, first ? opts.diffIds : undefined);
+    const tree = await buildTree(layers, want, first ? opts.diffIds : undefined, first ? opts.probes : undefined);
     if (first) await opts.onTree?.(tree);
     if (first && opts.listPaths) result.paths = tree.list();
     const needs = new Set<string>();

@@ -1,5 +1,5 @@
 import type { Descriptor } from '../oci/types.js';
-import type { Digest } from '../oci/digest.js';
+import { sha256, type Digest } from '../oci/digest.js';
 import { formatRepository } from '../oci/reference.js';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
@@ -8,6 +8,7 @@ import { RegistryError } from '../registry/errors.js';
 import { RetryBudget, type RetryPolicy } from '../registry/retry.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
+import { inRepo, presentManifests } from './present.js';
 import { noProgress, type Progress } from '../progress/progress.js';
 
 export interface PublishTarget {
@@ -24,6 +25,8 @@ export interface PublishStats {
   blobsExisting: number;
   manifestsPushed: number;
   tagsWritten: number;
+  /** Tags that pointed at the image already (a rebuild with nothing changed): not written again. */
+  tagsInPlace: number;
 }
 
 export interface PublishErrorDetails {
@@ -154,6 +157,7 @@ export class RegistryPublisher {
     blobsExisting: 0,
     manifestsPushed: 0,
     tagsWritten: 0,
+    tagsInPlace: 0,
   };
   private readonly blobs = new Map<string, Promise<void>>();
   /** registry -> digest -> repositories known to hold it (mount sources). */
@@ -176,36 +180,50 @@ export class RegistryPublisher {
   async publish(targets: PublishTarget[], hooks: { beforeTags?: () => Promise<void> } = {}): Promise<PublishStats> {
     const t0 = Date.now();
     this.failed = false;
+    // Which manifests the repositories hold already, asked while the blobs are checked: those are
+    // not pushed or confirmed again. Their blobs are still checked (a registry may have lost one).
+    let present = new Set<string>();
+    const finding = presentManifests(this.client, targets).then((p) => {
+      present = p;
+    });
+    const absent = (repo: RepoRef, d: Descriptor) => !present.has(inRepo(repo, d));
     // Each phase waits for all of its operations (settle) before failing, so that nothing runs
     // on behind the error and the error's account of what reached the registry is exact.
     const phases: [string, () => Promise<unknown>[]][] = [
-      ['uploading blobs', () => targets.flatMap((t) => t.variant.images.flatMap((img) => this.pushBlobs(t.repo, img)))],
+      ['uploading blobs', () => [...targets.flatMap((t) => t.variant.images.flatMap((img) => this.pushBlobs(t.repo, img))), finding]],
       [
         'pushing manifests by digest',
         () =>
-          targets.flatMap((t) => t.variant.images.map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes, [img]))),
+          targets.flatMap((t) =>
+            t.variant.images
+              .filter((img) => absent(t.repo, img.manifestDescriptor))
+              .map((img) => this.putByDigest(t.repo, img.manifestDescriptor, img.manifestBytes, [img])),
+          ),
       ],
       // An index refers to manifests, so it goes after all of them.
       [
         'pushing indexes by digest',
         () =>
           targets.map((t) =>
-            t.variant.index ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes) : Promise.resolve(),
+            t.variant.index && absent(t.repo, t.variant.index.descriptor)
+              ? this.putByDigest(t.repo, t.variant.index.descriptor, t.variant.index.bytes)
+              : Promise.resolve(),
           ),
       ],
-      // Every manifest (each platform's and the index) must be served before a tag moves.
+      // Every manifest (each platform's and the index) must be served before a tag moves (those
+      // found at the start are).
       [
         'confirming manifests',
         () =>
           targets.flatMap((t) =>
-            [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])].map(
-              async (d) => {
+            [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])]
+              .filter((d) => absent(t.repo, d))
+              .map(async (d) => {
                 const head = await this.client.headManifest(t.repo, d.digest);
                 if (!head || head.digest !== d.digest) {
                   throw new Error(`${formatRepository(t.repo)}@${d.digest} is not served after push`);
                 }
-              },
-            ),
+              }),
           ),
       ],
     ];
@@ -242,6 +260,11 @@ export class RegistryPublisher {
       targets.flatMap((t) =>
         t.tags.map(async (tag) => {
           const ref = `${formatRepository(t.repo)}:${tag}`;
+          const before = previous.get(ref);
+          if (before && sha256(before.bytes) === t.variant.tagged.digest) {
+            this.stats.tagsInPlace++;
+            return;
+          }
           try {
             await this.putManifestChecked(t.repo, tag, t.variant.tagged.mediaType, t.variant.taggedBytes, t.variant.images);
           } catch (e) {
@@ -277,7 +300,10 @@ export class RegistryPublisher {
         tagsRestored: tagsRestored.sort(),
       });
     }
-    if (this.stats.tagsWritten) this.logger.info(`tag: ${this.stats.tagsWritten} tag(s) written in ${formatMs(Date.now() - t1)}`);
+    if (this.stats.tagsWritten || this.stats.tagsInPlace)
+      this.logger.info(
+        `tag: ${this.stats.tagsWritten} tag(s) written${this.stats.tagsInPlace ? `, ${this.stats.tagsInPlace} already in place` : ''} in ${formatMs(Date.now() - t1)}`,
+      );
     return this.stats;
   }
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressedChunks } from '../../layer/decompress.js';
-import { imagePath, type LayerSource } from '../../layer/reader.js';
+import { imagePath, type LayerProbe, type LayerSource } from '../../layer/reader.js';
 import { readTar } from '../../layer/tarstream.js';
 import { DEP_V0_SECTION, parseCargoAuditable } from './cargo.js';
 import { ELF_HEADER_SIZE, isElf, parseElfHeader, parseSections, sectionNamedAt, type ElfSection } from './elf.js';
@@ -106,36 +106,55 @@ async function eachFile(
 }
 
 /**
- * The packages recorded in each executable one layer writes (every probed path is listed, with
- * no packages when it holds none, so a higher layer's plain binary hides a lower Go program).
- * Depends on the layer's bytes only: callers may keep it per diffID.
+ * The executables of one layer, probed as whoever reads the layer streams them by (the tree's
+ * pass, through readLayerChanges' probe hook, or a pass of its own): every probed path is listed,
+ * with no packages when it holds none, so a higher layer's plain binary hides a lower Go program.
+ * Depends on the layer's bytes only: callers may keep the result per diffID.
  */
-export async function executablesOfLayer(layer: LayerSource, want: WantExecutable): Promise<Record<string, FoundPackage[]>> {
-  const facts = new Map<string, ExecutableFacts>();
-  await eachFile(layer, want, async (path, body, size) => {
-    facts.set(path, await probeExecutable(path, body, size));
-  });
-  const withDeps = [...facts].filter(([, f]) => f.depV0);
-  if (withDeps.length) {
-    // The second look: only this layer, only the `.dep-v0` sections' bytes kept.
-    const sections = new Map(withDeps.map(([p, f]) => [p, new Region(f.depV0!.offset, f.depV0!.size)]));
-    await eachFile(
-      layer,
-      (p) => sections.has(p),
-      async (path, body) => {
-        let at = 0;
-        for await (const chunk of body) {
-          sections.get(path)!.feed(chunk, at);
-          at += chunk.length;
-        }
-      },
-    );
-    for (const [path, r] of sections) {
-      const crates = r.done ? parseCargoAuditable(path, r.buf) : undefined;
-      if (crates) facts.get(path)!.packages.push(...crates);
-    }
+export class LayerExecutables implements LayerProbe {
+  private readonly facts = new Map<string, ExecutableFacts>();
+
+  constructor(private readonly select: WantExecutable) {}
+
+  want(path: string, mode: number, size: number): boolean {
+    return this.select(path, mode, size);
   }
-  return Object.fromEntries([...facts].map(([p, f]) => [p, f.packages]));
+
+  async file(path: string, body: AsyncIterable<Buffer>, size: number): Promise<void> {
+    this.facts.set(path, await probeExecutable(path, body, size));
+  }
+
+  /** Once the layer is read: `layer` is opened again only when a binary holds a `.dep-v0` section. */
+  async result(layer: LayerSource): Promise<Record<string, FoundPackage[]>> {
+    const withDeps = [...this.facts].filter(([, f]) => f.depV0);
+    if (withDeps.length) {
+      // The second look: only this layer, only the `.dep-v0` sections' bytes kept.
+      const sections = new Map(withDeps.map(([p, f]) => [p, new Region(f.depV0!.offset, f.depV0!.size)]));
+      await eachFile(
+        layer,
+        (p) => sections.has(p),
+        async (path, body) => {
+          let at = 0;
+          for await (const chunk of body) {
+            sections.get(path)!.feed(chunk, at);
+            at += chunk.length;
+          }
+        },
+      );
+      for (const [path, r] of sections) {
+        const crates = r.done ? parseCargoAuditable(path, r.buf) : undefined;
+        if (crates) this.facts.get(path)!.packages.push(...crates);
+      }
+    }
+    return Object.fromEntries([...this.facts].map(([p, f]) => [p, f.packages]));
+  }
+}
+
+/** The executables of one layer (see LayerExecutables), in a pass of its own. */
+export async function executablesOfLayer(layer: LayerSource, want: WantExecutable): Promise<Record<string, FoundPackage[]>> {
+  const probe = new LayerExecutables(want);
+  await eachFile(layer, want, (path, body, size) => probe.file(path, body, size));
+  return await probe.result(layer);
 }
 
 /** The packages the final file system's executables record: of each path, the topmost layer's probe. */
@@ -160,15 +179,20 @@ export async function rpmPackagesOf(layers: readonly LayerSource[], path: string
   const scratch = await mkdtemp(join(tmpdir(), 'oci-build-rpmdb-'));
   try {
     const file = join(scratch, 'rpmdb.sqlite');
-    // Each layer holding it overwrites the spooled copy: the topmost one is what is read.
-    for (const layer of layers)
+    // The topmost layer holding it is what is read: from the top down, the first that writes it
+    // (the final file system has the path, so no layer above wrote a whiteout over that copy).
+    for (let i = layers.length - 1; i >= 0; i--) {
+      let found = false;
       await eachFile(
-        layer,
+        layers[i]!,
         (p) => p === path,
         async (_p, body) => {
           await pipeline(Readable.from(body), createWriteStream(file));
+          found = true;
         },
       );
+      if (found) break;
+    }
     return await readRpmSqlite(file, os, path);
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -11,8 +11,8 @@ import { Transform, type Readable } from 'node:stream';
 import { writeAtomic } from '../../cache/atomic.js';
 import { digestHex, sha256, type Digest } from '../../oci/digest.js';
 import { FsTree, type TreeSnapshot } from '../../layer/fstree.js';
-import { applyLayer, type LayerSource } from '../../layer/reader.js';
-import { executablesOfLayer, packagesOfExecutables, rpmPackagesOf } from './executables.js';
+import { applyLayer, type LayerProbe, type LayerSource } from '../../layer/reader.js';
+import { executablesOfLayer, LayerExecutables, packagesOfExecutables, rpmPackagesOf } from './executables.js';
 import type { FoundPackage } from './packages.js';
 import {
   bigFilesOf,
@@ -85,12 +85,9 @@ export class SbomInventory {
     }
     const baseEnd = layers.filter((l) => l.base).length;
     for (let i = from; i < layers.length; i++) {
-      const changes = await applyLayer(tree, this.counted(layers[i]!.open), `layer ${i + 1} of ${layers.length}`, sbomWants);
-      // A layer that writes no executable needs no second read for Go or cargo data.
-      const writesExecutables = [...changes.records.values()].some(
-        (r) => r.info.type === 'file' && isExecutableCandidate(r.info.mode, r.info.size ?? 0),
-      );
-      if (!writesExecutables) await this.save(this.executablesByKey, this.executablesKey(layers[i]!), 'executables', {});
+      // The executables' Go and cargo data are probed in the same pass (no second read of the layer).
+      const open = this.counted(layers[i]!.open);
+      await applyLayer(tree, open, `layer ${i + 1} of ${layers.length}`, sbomWants, undefined, await this.executablesProbe(layers[i]!));
       if (i + 1 === baseEnd && baseEnd < layers.length) await this.saveTree(layers.slice(0, baseEnd), tree);
     }
     const found = packagesOfTree(tree);
@@ -132,6 +129,21 @@ export class SbomInventory {
     return withPackages(found, more, notes);
   }
 
+  /**
+   * The probe of one layer's executables for the pass that reads it (none when that layer's are
+   * known); it keeps the result per diffID once the layer is read.
+   */
+  private async executablesProbe(layer: Pick<SbomLayer, 'diffId' | 'open'>): Promise<LayerProbe | undefined> {
+    const key = this.executablesKey(layer);
+    if (await this.load(this.executablesByKey, key, 'executables')) return undefined;
+    const probe = new LayerExecutables((_p, mode, size) => isExecutableCandidate(mode, size));
+    return {
+      want: (path, mode, size) => probe.want(path, mode, size),
+      file: (path, body, size) => probe.file(path, body, size),
+      end: async () => this.save(this.executablesByKey, key, 'executables', await probe.result(this.counted(layer.open))),
+    };
+  }
+
   private async executablesOf(layer: SbomLayer): Promise<Record<string, FoundPackage[]>> {
     const key = this.executablesKey(layer);
     const known = await this.load(this.executablesByKey, key, 'executables');
@@ -141,13 +153,17 @@ export class SbomInventory {
     return found;
   }
 
-  private executablesKey(layer: SbomLayer): string {
+  private executablesKey(layer: Pick<SbomLayer, 'diffId'>): string {
     return digestHex(sha256([SCANNER, this.toolVersion, 'executables', layer.diffId].join('\n')));
   }
 
-  /** For the base scan: the tree of a base's layers, built with `sbomWants` among its files. */
+  /**
+   * For the base scan: the tree of a base's layers, built with `sbomWants` among its files, and
+   * each layer's executables probed in that same pass.
+   */
   readonly baseTreeReader = {
     want: sbomWants,
+    probe: (diffId: Digest, open: LayerSource) => this.executablesProbe({ diffId, open }),
     tree: async (diffIds: readonly Digest[], tree: FsTree): Promise<void> => {
       if (await this.load(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree')) return;
       await this.save(this.treesByKey, this.keyOfDiffIds(diffIds), 'tree', tree.snapshot(keepForBigFiles));
