@@ -35,16 +35,19 @@ export function statSig(st: BigIntStats): StatSig {
 }
 
 /**
- * What moved between two stats of one file (size, mtime, ctime, inode, device), as words for
- * a message; undefined when nothing did. A same-size rewrite in place moves mtime and ctime.
+ * What moved between a file's StatSig and a later stat of it (size, mtime, ctime, inode,
+ * device), as words for a message; undefined when nothing did. A same-size rewrite in place
+ * moves mtime and ctime. From the signature, not a BigIntStats: a walk of 100,000 files keeps
+ * one per file until the layer is written.
  */
-export function statChange(before: BigIntStats, after: BigIntStats | undefined): string | undefined {
+export function statChange(before: StatSig, after: BigIntStats | undefined): string | undefined {
   if (!after) return 'it was removed';
+  const [size, mtimeNs, ctimeNs, ino, dev] = before.split(':');
   const moved = [
-    before.size !== after.size && `size ${before.size} -> ${after.size}`,
-    before.mtimeNs !== after.mtimeNs && 'mtime',
-    before.ctimeNs !== after.ctimeNs && 'ctime',
-    (before.ino !== after.ino || before.dev !== after.dev) && 'inode (replaced by another file)',
+    size !== String(after.size) && `size ${size} -> ${after.size}`,
+    mtimeNs !== String(after.mtimeNs) && 'mtime',
+    ctimeNs !== String(after.ctimeNs) && 'ctime',
+    (ino !== String(after.ino) || dev !== String(after.dev)) && 'inode (replaced by another file)',
   ].filter((m): m is string => typeof m === 'string');
   return moved.length ? `its ${moved.join(', ')} changed` : undefined;
 }
@@ -140,7 +143,7 @@ export class FileHasher {
    * was opened; `statAfter`: once read, when the caller took it). Kept only when the file did
    * not change while it was read.
    */
-  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number, statAfter?: BigIntStats): Promise<void> {
+  learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number, statAfter?: BigIntStats): void {
     const abs = absolute(path);
     let after = statAfter;
     try {
