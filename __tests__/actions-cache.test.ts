@@ -54,7 +54,7 @@ describe('layer cache across workflow runs (@actions/cache boundary)', () => {
     await saveLayerCache('/w', 'k', restored, logger(lines), svc);
     expect(calls.map((c) => c.op)).toEqual(['restore', 'save']);
     expect(calls[0]!.paths).toEqual(cachePaths('/w'));
-    expect(calls[0]!.paths).toEqual(['/w/blobs/sha256', '/w/layers', '/w/files.json', '/w/scans', '/w/keys', '/w/run-cache']);
+    expect(calls[0]!.paths).toEqual(['/w/blobs/sha256', '/w/layers', '/w/files.idx', '/w/scans', '/w/keys', '/w/run-cache']);
     expect(calls[0]!.restoreKeys).toEqual(['p-']);
     expect(lines).toContain('info layer cache: restored oci-build-v1-old');
   });

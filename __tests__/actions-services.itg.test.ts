@@ -107,7 +107,7 @@ describe('the layer cache through the real @actions/cache client (cache service 
   const files: Record<string, string> = {
     'blobs/sha256/1f2e': 'layer bytes\n',
     'layers/k1.json': '{"version":1}\n',
-    'files.json': '{"files":{}}\n',
+    'files.idx': 'oci-build file hashes 2\n',
     'scans/s1.json': '{"scan":1}\n',
   };
 

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyStepKey, FileHasher, LayerCache, type CachedLayer, type KeyEntry } from '../src/cache/layer-cache.js';
+import { FileIndex } from '../src/cache/file-index.js';
 import { BlobStore } from '../src/layer/blobstore.js';
 import type { LayerEntry } from '../src/layer/types.js';
 import { writeLayer } from '../src/layer/writer.js';
@@ -198,16 +199,16 @@ describe('FileHasher', () => {
     expect(h.stats).toEqual({ unchanged: 0, hashed: 1, bytesHashed: 6 });
   });
 
-  it('does not read an unchanged file in the next build (stat fast path through files.json)', async () => {
+  it('does not read an unchanged file in the next build (stat fast path through files.idx)', async () => {
     const dir = fresh('hasher-fast');
     const cache = join(dir, 'cache');
     const p = file(dir, 'app', 'binary');
     const first = new FileHasher(cache);
     await first.hash(p);
     await first.save();
-    const rec = JSON.parse(readFileSync(join(cache, 'files.json'), 'utf8'));
-    expect(rec.version).toBe(1);
-    expect(rec.files[p]).toMatchObject({ hash: sha('binary'), size: '6', mode: statSync(p).mode });
+    const rec = (await FileIndex.read(join(cache, 'files.idx')))!.get(p);
+    const st = statSync(p, { bigint: true });
+    expect(rec).toMatchObject({ hex: sha('binary').slice(7), sig: `6:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}` });
     const second = new FileHasher(cache);
     expect(await second.hash(p)).toBe(sha('binary'));
     expect(second.stats).toEqual({ unchanged: 1, hashed: 0, bytesHashed: 0 });
@@ -289,21 +290,20 @@ describe('FileHasher', () => {
     await h2.hash(b);
     await h1.save();
     await h2.save();
-    let files = JSON.parse(readFileSync(join(cache, 'files.json'), 'utf8')).files;
-    expect(Object.keys(files).sort()).toEqual([a, b]);
+    const recorded = async () => [...(await FileIndex.read(join(cache, 'files.idx')))!.entries()].map(([p]) => p).sort();
+    expect(await recorded()).toEqual([a, b]);
     // 31 days later, a build that uses only c drops a and b.
     const later = new FileHasher(cache, { now: () => Date.now() + 31 * 24 * 3600_000 });
     await later.hash(c);
     await later.save();
-    files = JSON.parse(readFileSync(join(cache, 'files.json'), 'utf8')).files;
-    expect(Object.keys(files)).toEqual([c]);
+    expect(await recorded()).toEqual([c]);
   });
 
-  it('starts over from an unreadable files.json and rejects non-files', async () => {
+  it('starts over from an unreadable files.idx and rejects non-files', async () => {
     const dir = fresh('hasher-bad');
     const cache = join(dir, 'cache');
     mkdirSync(cache);
-    writeFileSync(join(cache, 'files.json'), '{"version":1,"files":{"x":{"hash":1}}');
+    writeFileSync(join(cache, 'files.idx'), 'oci-build file hashes 2\n/x\t99\nnot a record\n');
     const p = file(dir, 'a', 'A');
     const h = new FileHasher(cache);
     expect(await h.hash(p)).toBe(sha('A'));

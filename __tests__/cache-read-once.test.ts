@@ -113,11 +113,11 @@ describe('each source file is read once per build', () => {
     expect(second.layer.descriptor.digest).toBe(first.layer.descriptor.digest);
   });
 
-  it('a no-op rebuild neither reads a file nor rewrites files.json', async () => {
+  it('a no-op rebuild neither reads a file nor rewrites files.idx', async () => {
     const s = setup('noop', { 'a.js': randomBytes(3000), 'b.js': randomBytes(5000) });
     const first = await produce(s);
     expect(first.how).toBe('built');
-    const record = join(s.dir, 'cache', 'files.json');
+    const record = join(s.dir, 'cache', 'files.idx');
     const before = { text: readFileSync(record, 'utf8'), mtimeMs: statSync(record).mtimeMs };
     const second = await produce(s);
     expect(second).toMatchObject({ how: 'cached', readOnce: 0, opens: {} });
@@ -170,7 +170,7 @@ describe('each source file is read once per build', () => {
     const third = await produce(s);
     expect(third).toMatchObject({ how: 'built', readOnce: 1, opens: { app: 1 } });
     expect(third.layer.descriptor.digest).not.toBe(first.layer.descriptor.digest);
-    // Its record is found by a later build (conf, just written, was too fresh for files.json:
+    // Its record is found by a later build (conf, just written, was too fresh for files.idx:
     // read once for the key, then known by stat).
     utimesSync(join(s.dir, 'src', 'conf'), new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
     expect(await produce(s)).toMatchObject({ how: 'cached', readOnce: 1, opens: {} });

@@ -410,7 +410,7 @@ variants:
         expect(notMine).toBe('');
         // Only the blob store and the layer cache's records stay: no working rootfs is left behind.
         expect(
-          readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.json', 'sbom'].includes(n)),
+          readdirNames(join(dir, 'cache')).filter((n) => !['blobs', 'layers', 'scans', 'keys', 'files.idx', 'sbom'].includes(n)),
         ).toEqual([]);
         expect(readdirNames(join(dir, 'cache'))).toContain('layers');
       } finally {

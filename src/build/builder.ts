@@ -76,6 +76,8 @@ export interface LayerKeyEvent {
   /** Step index, 0-based. */
   step: number;
   keyParts: Record<string, unknown>;
+  /** hashKey(keyParts) when the producer computed it already. */
+  key?: string;
   diffId: string;
   /** The image the variant starts from: its reference and digest, or the `from` variant. */
   start: { base?: string; digest?: string; from?: string };
@@ -309,13 +311,14 @@ export class DaemonlessBuilder implements Builder {
               : {}),
           }),
     };
-    const journal = (step: Step | undefined, keyParts: Record<string, unknown> | undefined, diffId: string) => {
+    const journal = (step: Step | undefined, keyParts: Record<string, unknown> | undefined, diffId: string, key?: string) => {
       if (step && keyParts)
         this.opts.onLayerKey?.({
           variant: v.name,
           platform: formatPlatform(platform),
           step: v.steps.indexOf(step),
           keyParts,
+          ...(key ? { key } : {}),
           diffId,
           start,
         });
@@ -346,12 +349,13 @@ export class DaemonlessBuilder implements Builder {
         layer: built,
         how,
         keyParts,
+        key,
       } = made
         ? await made
         : step && step.kind !== 'run'
           ? await producer.fromStep(step, entries, undefined, fresh(step))
           : await producer.fromKey(runKey, () => producer.write(entries), fresh(step));
-      journal(step, keyParts, built.diffId);
+      journal(step, keyParts, built.diffId, key);
       if (alias && keyParts) await producer.recordAlias(alias, keyParts, built);
       await onProduced?.({ layer: built, how, ...(keyParts ? { keyParts } : {}) });
       const verb =

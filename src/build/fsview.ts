@@ -58,6 +58,8 @@ export class FsView {
 }
 
 export function normalize(p: string): string {
+  // Already normal (a walk's paths are): the same string, not a copy kept per path.
+  if (p.charCodeAt(0) === 0x2f && !p.endsWith('/') && !p.endsWith('/.') && !p.includes('//') && !p.includes('/./')) return p;
   const parts = p.split('/').filter((s) => s && s !== '.');
   return `/${parts.join('/')}`;
 }

@@ -42,7 +42,8 @@ let onePassNonce = 0;
 
 /** Sorts a layer's file entries by how their content becomes known (see fromStep). */
 async function identifySources(entries: readonly LayerEntry[], hasher: FileHasher): Promise<Sources> {
-  const out: Sources = { entries: entries.map((e) => ({ ...e })), unknown: new Set(), byStat: [], openedStat: new Map() };
+  // A copy of the list, not of every entry: only those whose hash becomes known are replaced.
+  const out: Sources = { entries: entries.slice(), unknown: new Set(), byStat: [], openedStat: new Map() };
   const pending: number[] = [];
   for (const [i, e] of entries.entries()) {
     if (e.type !== 'file') continue;
@@ -97,9 +98,24 @@ async function readStream(e: LayerEntry): Promise<{ bytes: Buffer; hash: Digest 
   return { bytes, hash: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
 }
 
-/** An entry's fields that shape the layer, without content (for the one-pass sharing key). */
-function keyIdentity(e: LayerEntry): Record<string, unknown> {
-  return { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? null, linkname: e.linkname ?? null };
+/**
+ * The one-pass sharing key: the step and each entry's fields that shape the layer, with where
+ * its unknown content comes from (`source`). One streaming hash, as shapeOf: never persisted.
+ */
+function onePassIdentity(
+  step: CopyStep | FileStep | DirStep,
+  entries: readonly LayerEntry[],
+  keyOpts: { mtime: Date; compression: LayerCompression },
+  source: (e: LayerEntry, i: number) => string | null,
+): string {
+  const h = createHash('sha256').update(`one-pass\n${hashKey(stepKeyParts(step, [], keyOpts))}\n`);
+  for (const [i, e] of entries.entries()) {
+    // JSON strings: a name with a newline in it cannot pass for two entries.
+    h.update(
+      `${JSON.stringify(e.path)}\0${e.type}\0${e.mode}\0${e.uid}\0${e.gid}\0${e.size ?? ''}\0${JSON.stringify(e.linkname ?? '')}\0${source(e, i) ?? ''}\n`,
+    );
+  }
+  return h.digest('hex');
 }
 
 /**
@@ -135,6 +151,8 @@ export interface ProducedLayer {
   how: 'built' | 'cached' | 'shared';
   /** What the layer was keyed by (hash it with hashKey for the key), when there is a cache: for `plan --explain`'s "why". */
   keyParts?: Record<string, unknown>;
+  /** hashKey(keyParts), as the lookup computed it (a key of 100,000 entries is not hashed twice). */
+  key?: string;
 }
 
 /** How a layer is looked up: `fresh` ignores the cache (--rebuild-from) but still records the result. */
@@ -219,43 +237,41 @@ export class LayerProducer {
       const sig = sources.openedStat.get(i);
       return e.hostPath && sig ? `${e.hostPath}|${sig}` : `stream-${++onePassNonce}`;
     };
-    const identity = `${cc.fresh ? 'fresh:' : ''}${hashKey({ onePass: sources.entries.map((e, i) => ({ ...keyIdentity(e), source: source(e, i) })), step: stepKeyParts(step, [], keyOpts) })}`;
+    const identity = `${cc.fresh ? 'fresh:' : ''}${onePassIdentity(step, sources.entries, keyOpts, source)}`;
     return this.once(identity, async () => {
       const hashes = new Map<number, Digest>();
       // Each file's hash is learned (for later builds, by stat) as soon as it has streamed.
-      const learning: Promise<void>[] = [];
-      const streamed = sources.entries.map((e, i) => {
-        if (!sources.unknown.has(i)) return e;
-        const before = sources.openedStat.get(i);
-        // One stat after the read serves both the torn-file check and the hash's record.
-        let after: BigIntStats | undefined;
-        const changedSince =
-          e.hostPath && before
-            ? () => {
-                after = lstatOrUndefined(e.hostPath!);
-                return after && statSig(after) === before ? undefined : e.changedSince?.();
-              }
-            : e.changedSince;
-        return {
-          ...e,
-          ...(changedSince ? { changedSince } : {}),
-          onContentHash: (h: Digest, n: number) => {
-            hashes.set(i, h);
-            if (e.hostPath && before) learning.push(hasher.learnStreamed(e.hostPath, h, before, n, after));
-          },
-        };
-      });
-      let layer: BuiltLayer;
-      try {
-        layer = await this.write(streamed, control);
-      } finally {
-        await Promise.allSettled(learning);
-      }
+      // The wrapped entries live only as long as the write (a function's result, no variable).
+      const streamed = () =>
+        sources.entries.map((e, i) => {
+          if (!sources.unknown.has(i)) return e;
+          const before = sources.openedStat.get(i);
+          // One stat after the read serves both the torn-file check and the hash's record.
+          let after: BigIntStats | undefined;
+          const changedSince =
+            e.hostPath && before
+              ? () => {
+                  after = lstatOrUndefined(e.hostPath!);
+                  return after && statSig(after) === before ? undefined : e.changedSince?.();
+                }
+              : e.changedSince;
+          return {
+            ...e,
+            ...(changedSince ? { changedSince } : {}),
+            onContentHash: (h: Digest, n: number) => {
+              hashes.set(i, h);
+              if (e.hostPath && before) hasher.learnStreamed(e.hostPath, h, before, n, after);
+            },
+          };
+        });
+      const layer: BuiltLayer = await this.write(streamed(), control);
       await checkUnchanged();
-      const keyed = sources.entries.map((e, i) => (hashes.has(i) ? { ...e, contentHash: hashes.get(i)! } : e));
-      const keyParts = stepKeyParts(step, keyed, keyOpts);
-      await this.cache!.put(hashKey(keyParts), layer, shape);
-      return { layer, how: 'built', keyParts };
+      for (const [i, h] of hashes) sources.entries[i] = { ...sources.entries[i]!, contentHash: h };
+      hashes.clear();
+      const keyParts = stepKeyParts(step, sources.entries, keyOpts);
+      const key = hashKey(keyParts);
+      await this.cache!.put(key, layer, shape);
+      return { layer, how: 'built', keyParts, key };
     });
   }
 
@@ -405,7 +421,12 @@ export class LayerProducer {
     if (running) {
       this.stats.shared++;
       const first = await running;
-      return { layer: first.layer, how: 'shared', ...(first.keyParts ? { keyParts: first.keyParts } : {}) };
+      return {
+        layer: first.layer,
+        how: 'shared',
+        ...(first.keyParts ? { keyParts: first.keyParts } : {}),
+        ...(first.key ? { key: first.key } : {}),
+      };
     }
     const p = make();
     this.inflight.set(id, p);
@@ -430,10 +451,10 @@ export class LayerProducer {
     // A fresh layer is not shared with a caller that may take it from the cache.
     return this.once(cc.fresh ? `fresh:${key}` : key, async () => {
       const hit = cc.fresh ? undefined : await this.cache!.get(key, shape);
-      if (hit) return { layer: hit, how: 'cached', keyParts };
+      if (hit) return { layer: hit, how: 'cached', keyParts, key };
       const built = await make();
       await this.cache!.put(key, built, shape);
-      return { layer: built, how: 'built', keyParts };
+      return { layer: built, how: 'built', keyParts, key };
     });
   }
 }

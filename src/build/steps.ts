@@ -11,7 +11,7 @@ import { comparePaths } from '../layer/tarwriter.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
-import { statChange, statSig } from '../cache/file-hasher.js';
+import { statChange, statSig, type StatSig } from '../cache/file-hasher.js';
 
 export interface Owner {
   uid: number;
@@ -250,6 +250,7 @@ async function addNode(
   if (st.isFile()) {
     const mode = step.mode ?? perm;
     const size = Number(st.size);
+    const sig = statSig(st);
     add(
       {
         path: dest,
@@ -259,10 +260,10 @@ async function addNode(
         gid: owner.gid,
         size,
         hostPath: host,
-        hostStat: statSig(st),
+        hostStat: sig,
         readPath: host,
         open: () => openSource(host, size),
-        changedSince: () => rewritten(ctx, host, st),
+        changedSince: () => rewritten(ctx, host, sig),
       },
       st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined,
     );
@@ -304,7 +305,7 @@ function utf8Name(step: CopyStep, ctx: StepContext, dir: string, raw: Buffer): s
  * Checked after the layer writer read the file: a same-size rewrite in place passes the size
  * check but would leave a mix of old and new bytes in the layer.
  */
-function rewritten(ctx: StepContext, host: string, before: BigIntStats): string | undefined {
+function rewritten(ctx: StepContext, host: string, before: StatSig): string | undefined {
   let after: BigIntStats | undefined;
   try {
     after = lstatSync(host, { bigint: true });

@@ -2,20 +2,14 @@ import { createHash } from 'node:crypto';
 import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { isDigest, type Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import { openSource } from '../layer/source.js';
-import { isObject, writeAtomic } from './atomic.js';
+import { FileIndex, type IndexRecord, readLegacyRecords, removeLegacy, writeIndex } from './file-index.js';
 
-interface FileRecord {
-  size: string;
-  mtimeNs: string;
-  ctimeNs: string;
-  ino: string;
-  dev: string;
-  mode: number;
-  hash: Digest;
-  /** Last build that used it (ms since the epoch), for pruning. */
-  usedAt: number;
+/** Records by absolute path: a FileIndex, or the Map of an old files.json. */
+interface Records {
+  get(abs: string): IndexRecord | undefined;
+  entries(): Iterable<[string, IndexRecord]>;
 }
 
 export interface FileHasherOptions {
@@ -41,16 +35,19 @@ export function statSig(st: BigIntStats): StatSig {
 }
 
 /**
- * What moved between two stats of one file (size, mtime, ctime, inode, device), as words for
- * a message; undefined when nothing did. A same-size rewrite in place moves mtime and ctime.
+ * What moved between a file's StatSig and a later stat of it (size, mtime, ctime, inode,
+ * device), as words for a message; undefined when nothing did. A same-size rewrite in place
+ * moves mtime and ctime. From the signature, not a BigIntStats: a walk of 100,000 files keeps
+ * one per file until the layer is written.
  */
-export function statChange(before: BigIntStats, after: BigIntStats | undefined): string | undefined {
+export function statChange(before: StatSig, after: BigIntStats | undefined): string | undefined {
   if (!after) return 'it was removed';
+  const [size, mtimeNs, ctimeNs, ino, dev] = before.split(':');
   const moved = [
-    before.size !== after.size && `size ${before.size} -> ${after.size}`,
-    before.mtimeNs !== after.mtimeNs && 'mtime',
-    before.ctimeNs !== after.ctimeNs && 'ctime',
-    (before.ino !== after.ino || before.dev !== after.dev) && 'inode (replaced by another file)',
+    size !== String(after.size) && `size ${size} -> ${after.size}`,
+    mtimeNs !== String(after.mtimeNs) && 'mtime',
+    ctimeNs !== String(after.ctimeNs) && 'ctime',
+    (ino !== String(after.ino) || dev !== String(after.dev)) && 'inode (replaced by another file)',
   ].filter((m): m is string => typeof m === 'string');
   return moved.length ? `its ${moved.join(', ')} changed` : undefined;
 }
@@ -64,30 +61,36 @@ export interface KnownFile {
 
 /**
  * sha256 of source files, each read at most once per build, and not at all when its stat
- * (size, mtime, ctime, inode, device, mode) matches the record in `<dir>/files.json` from an
- * earlier build. Call save() at the end of a build to persist what was learned.
+ * (size, mtime, ctime, inode, device, mode) matches the record in `<dir>/files.idx` (see
+ * src/cache/file-index.ts) from an earlier build. Call save() at the end of a build to persist
+ * what was learned.
  */
 export class FileHasher {
   readonly file: string;
+  /** The records' file before files.idx: read when there is no index yet, removed once it is written. */
+  readonly legacyFile: string;
   readonly stats = { unchanged: 0, hashed: 0, bytesHashed: 0 };
-  private records?: Promise<Map<string, FileRecord>>;
+  private records?: Promise<Records>;
+  /** The records came from a legacy files.json: the next save writes the index even with nothing new. */
+  private migrating = false;
   private readonly memo = new Map<string, Promise<Digest>>();
-  /** Hashes this build learned (by reading or streaming), with the stat they belong to. */
-  private readonly seen = new Map<string, { hash: Digest; sig: StatSig }>();
-  private readonly learned = new Map<string, FileRecord>();
+  /** Hashes this build learned or found (sig and hex), by absolute path. */
+  private readonly seen = new Map<string, { sig: StatSig; hex: string }>();
+  private readonly learned = new Map<string, IndexRecord>();
   private readonly opts: Required<FileHasherOptions>;
 
   constructor(
     readonly dir: string,
     opts: FileHasherOptions = {},
   ) {
-    this.file = join(dir, 'files.json');
+    this.file = join(dir, 'files.idx');
+    this.legacyFile = join(dir, 'files.json');
     this.opts = { racyWindowMs: 2000, maxAgeMs: 30 * 24 * 3600 * 1000, now: Date.now, ...opts };
   }
 
   /** The content hash of a regular file ("sha256:<hex>"), reading it unless it is known. */
   hash(path: string): Promise<Digest> {
-    const abs = resolve(path);
+    const abs = absolute(path);
     let p = this.memo.get(abs);
     if (!p) {
       p = this.compute(abs);
@@ -105,28 +108,28 @@ export class FileHasher {
    * build, or recorded by an earlier build for the stat the file has now), else that stat.
    */
   async probe(path: string, statNow?: StatSig): Promise<{ known?: KnownFile; sig?: StatSig; size?: number }> {
-    const abs = resolve(path);
+    const abs = absolute(path);
     const sig = statNow ?? regularFileSig(abs);
     if (sig === undefined) return {};
     const size = sigSize(sig);
     const mine = this.seen.get(abs);
-    if (mine && mine.sig === sig) return { known: { hash: mine.hash, sig, size } };
+    if (mine && mine.sig === sig) return { known: { hash: `sha256:${mine.hex}`, sig, size } };
     const rec = (await this.load()).get(abs);
-    if (rec && recordSig(rec) === sig) {
+    if (rec && rec.sig === sig) {
       this.stats.unchanged++;
       const now = this.opts.now();
-      // Written back (files.json rewritten) only when the record's use date is getting old:
+      // Written back (files.idx rewritten) only when the record's use date is getting old:
       // a no-op rebuild of 100,000 files should not rewrite megabytes to move dates.
       if (now - rec.usedAt > USED_AT_REFRESH_MS) this.learned.set(abs, { ...rec, usedAt: now });
-      this.seen.set(abs, { hash: rec.hash, sig });
-      return { known: { hash: rec.hash, sig, size } };
+      this.seen.set(abs, rec);
+      return { known: { hash: `sha256:${rec.hex}`, sig, size } };
     }
     return { sig, size };
   }
 
   /** Reads a (small) file once: its bytes and hash, learned for later builds when it held still. */
   async readOnce(path: string): Promise<{ bytes: Buffer; hash: Digest }> {
-    const abs = resolve(path);
+    const abs = absolute(path);
     const before = await lstat(abs, { bigint: true });
     if (!before.isFile()) throw new Error(`${abs} is not a regular file`);
     const bytes = await readFile(abs);
@@ -140,8 +143,8 @@ export class FileHasher {
    * was opened; `statAfter`: once read, when the caller took it). Kept only when the file did
    * not change while it was read.
    */
-  async learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number, statAfter?: BigIntStats): Promise<void> {
-    const abs = resolve(path);
+  learnStreamed(path: string, hash: Digest, before: StatSig, bytes: number, statAfter?: BigIntStats): void {
+    const abs = absolute(path);
     let after = statAfter;
     try {
       after ??= lstatSync(abs, { bigint: true });
@@ -175,53 +178,63 @@ export class FileHasher {
     const now = this.opts.now();
     const sig = statSig(after);
     const stable = sig === before && BigInt(bytes) === after.size;
-    if (stable) this.seen.set(abs, { hash, sig });
+    const hex = hash.slice('sha256:'.length);
+    if (stable) this.seen.set(abs, { sig, hex });
     else this.seen.delete(abs);
     // Recorded only when the file did not change while being read and was not modified
     // just before: a same-size rewrite in the same timestamp tick (file system timestamps
     // are coarse) would leave size and mtime as recorded. A later write moves mtime off
     // an old value, so an old mtime is safe whatever ctime says (utimes sets ctime to now).
     if (stable && now - Number(after.mtimeNs / 1_000_000n) >= this.opts.racyWindowMs) {
-      this.learned.set(abs, { ...statFields(after), hash, usedAt: now });
+      this.learned.set(abs, { sig, hex, usedAt: now });
     } else {
       this.learned.delete(abs);
     }
   }
 
-  private load(): Promise<Map<string, FileRecord>> {
-    this.records ??= readRecords(this.file);
+  private load(): Promise<Records> {
+    this.records ??= this.readRecords();
     return this.records;
   }
 
-  /** Writes files.json: earlier records (also another build's, re-read now) plus this build's, minus old ones. */
+  /** The index, else an old files.json's records (migrated by the next save), else none. */
+  private async readRecords(): Promise<Records> {
+    const index = await FileIndex.read(this.file);
+    if (index) return index;
+    const legacy = await readLegacyRecords(this.legacyFile);
+    if (legacy) this.migrating = true;
+    return legacy ?? FileIndex.empty();
+  }
+
+  /** Writes files.idx: earlier records (also another build's, re-read now) plus this build's, minus old ones. */
   async save(): Promise<void> {
-    if (this.learned.size === 0) return;
-    const current = await readRecords(this.file);
+    if (this.learned.size === 0 && !this.migrating) return;
+    const current = new Map((await this.readRecords()).entries());
     const now = this.opts.now();
     for (const [k, v] of this.learned) current.set(k, v);
-    const files: Record<string, FileRecord> = {};
-    for (const [k, v] of [...current].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-      if (now - v.usedAt <= this.opts.maxAgeMs) files[k] = v;
-    }
-    await writeAtomic(this.file, `${JSON.stringify({ version: 1, files })}\n`);
+    for (const [k, v] of current) if (now - v.usedAt > this.opts.maxAgeMs) current.delete(k);
+    await writeIndex(this.file, current);
+    if (this.migrating) await removeLegacy(this.legacyFile);
+    this.migrating = false;
+    this.learned.clear();
     this.records = Promise.resolve(current);
   }
 }
 
-function statFields(st: BigIntStats): Omit<FileRecord, 'hash' | 'usedAt'> {
-  return {
-    size: st.size.toString(),
-    mtimeNs: st.mtimeNs.toString(),
-    ctimeNs: st.ctimeNs.toString(),
-    ino: st.ino.toString(),
-    dev: st.dev.toString(),
-    mode: Number(st.mode),
-  };
-}
-
-/** A record's stat as the StatSig it was recorded from. */
-function recordSig(rec: Omit<FileRecord, 'hash' | 'usedAt'>): StatSig {
-  return `${rec.size}:${rec.mtimeNs}:${rec.ctimeNs}:${rec.ino}:${rec.dev}:${rec.mode}`;
+/**
+ * The path as path.resolve gives it, without its cost when it is already absolute and
+ * normalized (the context walk's paths are; a no-op rebuild probes 100,000 of them).
+ */
+function absolute(path: string): string {
+  const plain =
+    path.charCodeAt(0) === 0x2f &&
+    !path.includes('//') &&
+    !path.includes('/./') &&
+    !path.includes('/../') &&
+    !path.endsWith('/') &&
+    !path.endsWith('/.') &&
+    !path.endsWith('/..');
+  return plain ? path : resolve(path);
 }
 
 /** A regular file's StatSig (one synchronous lstat: microseconds on a cached inode), else undefined. */
@@ -245,32 +258,4 @@ export async function unchangedSince(path: string, sig: StatSig): Promise<boolea
   } catch {
     return false;
   }
-}
-
-async function readRecords(file: string): Promise<Map<string, FileRecord>> {
-  const out = new Map<string, FileRecord>();
-  let v: unknown;
-  try {
-    v = JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    return out; // missing or unreadable: start over
-  }
-  if (!isObject(v) || v.version !== 1 || !isObject(v.files)) return out;
-  for (const [k, r] of Object.entries(v.files)) {
-    if (
-      isObject(r) &&
-      typeof r.hash === 'string' &&
-      isDigest(r.hash) &&
-      typeof r.size === 'string' &&
-      typeof r.mtimeNs === 'string' &&
-      typeof r.ctimeNs === 'string' &&
-      typeof r.ino === 'string' &&
-      typeof r.dev === 'string' &&
-      typeof r.mode === 'number' &&
-      typeof r.usedAt === 'number'
-    ) {
-      out.set(k, r as unknown as FileRecord);
-    }
-  }
-  return out;
 }

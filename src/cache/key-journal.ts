@@ -69,6 +69,8 @@ export class KeyJournal {
     platform: string;
     step: number;
     keyParts: Record<string, unknown>;
+    /** hashKey(keyParts), when the caller has it. */
+    key?: string;
     diffId: string;
     start: JournalRecord['start'];
   }): void {
@@ -78,7 +80,7 @@ export class KeyJournal {
       r = { version: 1, variant: e.variant, platform: e.platform, start: e.start, steps: {} };
       this.records.set(id, r);
     }
-    r.steps[String(e.step)] = { key: hashKey(e.keyParts), parts: e.keyParts, diffId: e.diffId };
+    r.steps[String(e.step)] = { key: e.key ?? hashKey(e.keyParts), parts: e.keyParts, diffId: e.diffId };
   }
 
   /**

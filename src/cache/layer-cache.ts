@@ -20,7 +20,7 @@ import { isObject, writeAtomic } from './atomic.js';
  * rename), so concurrent builds sharing a cache directory never see half a record.
  *
  * Source file contents go into keys as hashes; {@link FileHasher} keeps a per-file hash cache
- * (`<dir>/files.json`) so an unchanged file (same size, mtime, ctime, inode, device, mode) is
+ * (`<dir>/files.idx`) so an unchanged file (same size, mtime, ctime, inode, device, mode) is
  * not read again, and memoizes per build so no file is hashed twice in one build.
  */
 

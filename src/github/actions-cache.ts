@@ -15,7 +15,7 @@ export interface CacheService {
  * base scans, the key journal (what plan --explain compares with), and RUN --mount=type=cache directories. Not the extracted root file systems (large, and cheap to make again).
  */
 export function cachePaths(workDir: string): string[] {
-  return ['blobs/sha256', 'layers', 'files.json', 'scans', 'keys', 'run-cache'].map((p) => join(workDir, p));
+  return ['blobs/sha256', 'layers', 'files.idx', 'scans', 'keys', 'run-cache'].map((p) => join(workDir, p));
 }
 
 /**

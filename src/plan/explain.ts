@@ -79,7 +79,7 @@ class Simulator {
     cacheOn: boolean,
   ) {
     this.cache = cacheOn ? new LayerCache(dir, store) : undefined;
-    // Hashes are memoized for this run and never saved: explaining writes nothing to files.json.
+    // Hashes are memoized for this run and never saved: explaining writes nothing to files.idx.
     this.hasher = new FileHasher(dir);
     this.scanner = new BaseScanner(new BlobFetcher(client, store), cacheOn ? dir : undefined);
     this.mtime = new Date((inputs.sourceDateEpoch ?? 0) * 1000);

@@ -1,4 +1,4 @@
-import { accessSync, constants, lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { CopyStep, VariantSpec } from '../config/model.js';
@@ -24,6 +24,21 @@ function copySources(s: CopyStep): string[] {
   return [...new Set(all.flatMap((x) => x.matches))];
 }
 
+const euid = process.geteuid?.();
+
+/**
+ * Readable (and searchable, for a directory) as the stat alone tells, without access(2): root
+ * reads and searches everything (CAP_DAC_OVERRIDE), and for the file's owner the owner bits
+ * decide (an ACL's owner entry is those bits). Anything else (group, other, ACLs) is left to
+ * access(2). A node_modules tree is 100,000 files: one system call fewer each.
+ */
+function surelyAccessible(st: Stats, dir: boolean): boolean {
+  if (euid === undefined) return false;
+  if (euid === 0) return true;
+  if (st.uid !== euid) return false;
+  return dir ? (st.mode & 0o500) === 0o500 : (st.mode & 0o400) !== 0;
+}
+
 /** Walks the copy sources of every variant; returns the bytes they hold. Throws on the first unreadable path. */
 export async function checkSources(p: Plan): Promise<number> {
   let bytes = 0;
@@ -37,7 +52,7 @@ export async function checkSources(p: Plan): Promise<number> {
     if (st.isSymbolicLink()) return;
     const mode = st.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK;
     // Thrown as is: the caller names the step, the build file line and the fix (src/errors/io.ts).
-    accessSync(path, mode);
+    if (!surelyAccessible(st, st.isDirectory())) accessSync(path, mode);
     if (st.isFile()) bytes += st.size;
     if (st.isDirectory()) {
       const names: Dirent[] = readdirSync(path, { withFileTypes: true });
