@@ -178,6 +178,15 @@ describe('Dockerfile for several platforms', () => {
     expect(l.names()).toContain('build@linux-arm64');
   });
 
+  it('FROM --platform=$TARGETPLATFORM is an ordinary stage of each platform (the last stage may have it)', async () => {
+    const l = await load('FROM --platform=$TARGETPLATFORM base\nARG TARGETARCH\nENV A=$TARGETARCH\n', [amd64, arm64]);
+    const target = l.v('stage-0');
+    expect(target.fixedPlatform).toBeUndefined();
+    expect(target.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(specFor(target, 'linux/arm64').env).toEqual({ A: 'arm64' });
+    expect(seen).toEqual(['base|linux/amd64', 'base|linux/arm64']);
+  });
+
   it('refuses a target stage fixed to one platform when several are built', async () => {
     const err = await load('FROM --platform=$BUILDPLATFORM base\nCOPY a /a\n', [amd64, arm64], { files: { a: 'x' } }).then(
       () => undefined,

@@ -24,22 +24,25 @@ export interface PlatformConversion {
 }
 
 export function joinPlatforms(conversions: PlatformConversion[], report: (e: InstructionError) => void): VariantSpec[] {
-  if (conversions.length === 1) {
-    // One platform: a stage with FROM --platform naming it is an ordinary stage (the model stays as it always was).
-    const { platform, variants } = conversions[0]!;
-    return variants.map((v) => {
-      if (v.fixedPlatform !== platform) return v;
-      const { fixedPlatform: _, ...rest } = v;
-      return rest;
-    });
-  }
+  // A stage whose FROM --platform is the target platform in every conversion that has it
+  // (`--platform=$TARGETPLATFORM`, or $BUILDPLATFORM when building the machine's platform only)
+  // is an ordinary stage: the model stays as it would be without the flag.
+  const fixedNames = new Set(
+    conversions.flatMap((c) => c.variants.filter((v) => v.fixedPlatform && v.fixedPlatform !== c.platform)).map((v) => v.name),
+  );
+  const unfix = (v: VariantSpec): VariantSpec => {
+    if (!v.fixedPlatform || fixedNames.has(v.name)) return v;
+    const { fixedPlatform: _, ...rest } = v;
+    return rest;
+  };
+  if (conversions.length === 1) return conversions[0]!.variants.map(unfix);
   /** Fixed-platform stages: the instances under each stage's variant name, the first one keeping it. */
   const fixed = new Map<string, VariantSpec[]>();
   const shared = new Map<string, { spec: VariantSpec; platforms: string[]; perPlatform: NonNullable<VariantSpec['perPlatform']> }>();
   for (const c of conversions) {
     const renamed = new Map<string, string>();
     for (const original of dependencyOrder(c.variants, c.target)) {
-      const v = renameRefs(original, renamed);
+      const v = renameRefs(unfix(original), renamed);
       if (v.fixedPlatform) {
         if (v.name === c.target) {
           report(
