@@ -40,7 +40,7 @@ async function load(
     context: dir,
     buildArgs: opts.args ?? {},
     ...(opts.target ? { target: opts.target } : {}),
-    platform: amd64,
+    platforms: [amd64],
     buildPlatform: amd64,
     imageConfig: async (ref) => configs[ref],
   });

@@ -178,7 +178,7 @@ describe('dockerfile: variants in the build file', () => {
     expect(selectVariants(bf, ['debug']).map((v) => v.name)).toEqual(['base', 'builder', 'app.build', 'app', 'debug']);
   });
 
-  it('reports an unknown target at the build file line of target:, and several platforms at the variant', async () => {
+  it('reports an unknown target at the build file line of target: (a variant of several platforms is no problem)', async () => {
     const dir = project({
       'oci-build.yml': [
         'version: 1',
@@ -202,7 +202,6 @@ describe('dockerfile: variants in the build file', () => {
         message: expect.stringMatching(/target stage "nope" is not in the Dockerfile/),
         hint: 'stages: build, (unnamed 1)',
       }),
-      expect.objectContaining({ line: 6, field: 'variants.multi.platforms', message: expect.stringMatching(/one platform at a time/) }),
     ]);
   });
 });

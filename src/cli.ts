@@ -7,7 +7,7 @@ import { plan, runPipeline, type PipelineInputs } from './pipeline.js';
 import { parseOutput } from './output/sinks.js';
 import { describeStep, StepError } from './build/steps.js';
 import { IoError, otherIoError } from './errors/io.js';
-import { ConfigError } from './config/model.js';
+import { ConfigError, type VariantSpec } from './config/model.js';
 import { runMerge, MergeError } from './distribute/merge.js';
 import { contextFromEnv, loadEventPayload } from './github/context.js';
 import { parseReference, formatRepository } from './oci/reference.js';
@@ -318,8 +318,18 @@ async function formatPlan(inputs: PipelineInputs): Promise<string> {
       );
     if (v.user) lines.push(`  user: ${v.user}`);
     if (v.workdir) lines.push(`  workdir: ${v.workdir}`);
+    if (v.fixedPlatform) lines.push(`  built for ${v.fixedPlatform} only (FROM --platform), whatever platform uses it`);
+    lines.push(...perPlatformLines(v));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Where a variant differs per platform (a Dockerfile converted per platform): each such platform's start and layers. */
+function perPlatformLines(v: VariantSpec): string[] {
+  return Object.entries(v.perPlatform ?? {}).flatMap(([platform, own]) => [
+    `  for ${platform}: ${own.from ? `from: ${own.from}` : `base: ${own.base}`}`,
+    ...own.steps.map((s, i) => `    layer ${i + 1}: ${describeStep(s)}`),
+  ]);
 }
 
 main(process.argv.slice(2)).then(

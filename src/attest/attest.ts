@@ -39,6 +39,8 @@ export interface VariantFacts {
   index?: Descriptor;
   images: ImageFacts[];
   steps: Step[];
+  /** The steps of the platforms where they differ from `steps` (a Dockerfile converted per platform). */
+  platformSteps?: Record<string, Step[]>;
   /** The Dockerfile the variant is made from (a build file's `dockerfile:` variant). */
   dockerfile?: { path: string; digest: Digest };
 }
@@ -70,7 +72,7 @@ export async function attestVariant(
       variants: images.map((i) => ({
         name: v.variant,
         platform: i.platform,
-        steps: v.steps,
+        steps: v.platformSteps?.[i.platform] ?? v.steps,
         ...(v.dockerfile ? { dockerfile: v.dockerfile } : {}),
       })),
     };

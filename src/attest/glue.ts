@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { BuildFile, VariantSpec } from '../config/model.js';
+import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import type { Descriptor } from '../oci/types.js';
 import type { GitContext } from '../github/context.js';
 import { isDigest, sha256, type Digest } from '../oci/digest.js';
@@ -128,6 +128,7 @@ export async function attestBuilt(
         image: imageOf(r.variant),
         ...(r.index ? { index: r.index.descriptor } : {}),
         steps: spec.steps,
+        ...(spec.perPlatform ? { platformSteps: platformStepsOf(spec.perPlatform) } : {}),
         ...(spec.dockerfile
           ? { dockerfile: { path: relative(bf.context, spec.dockerfile.file), digest: sha256(await readFile(spec.dockerfile.file)) } }
           : {}),
@@ -233,12 +234,14 @@ export async function attestMerged(
   };
   const out: SubjectAttestations[] = [];
   for (const m of merged) {
+    const spec = specs.find((s) => s.name === m.variant);
     const all = await attestVariant(
       {
         variant: m.variant,
         image: m.image,
         index: m.index,
-        steps: specs.find((s) => s.name === m.variant)?.steps ?? [],
+        steps: spec?.steps ?? [],
+        ...(spec?.perPlatform ? { platformSteps: platformStepsOf(spec.perPlatform) } : {}),
         images: m.platforms.map((p) => ({ manifest: p.manifest, platform: p.platform, layers: [], ...(p.base ? { base: p.base } : {}) })),
       },
       run,
@@ -258,4 +261,9 @@ export function digestsOfMerged(list: SubjectAttestations[]): Record<string, Att
   const out: Record<string, AttestationDigests> = {};
   for (const v of new Set(list.map((s) => s.variant))) out[v] = digestsOf(list.filter((s) => s.variant === v));
   return out;
+}
+
+/** Each platform's own steps (a Dockerfile converted per platform), for its provenance. */
+function platformStepsOf(perPlatform: NonNullable<VariantSpec['perPlatform']>): Record<string, Step[]> {
+  return Object.fromEntries(Object.entries(perPlatform).map(([platform, own]) => [platform, own.steps]));
 }

@@ -2,7 +2,8 @@ import { dirname } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import { stepSources } from '../config/graph.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
-import { formatPlatform } from '../oci/platform.js';
+import { formatPlatform, parsePlatform } from '../oci/platform.js';
+import { platformSpecs, specFor } from '../config/per-platform.js';
 import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { Snapshot } from '../run/snapshot.js';
@@ -155,12 +156,15 @@ export class DaemonlessBuilder implements Builder {
   async build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>> {
     const states = new Map<string, VariantJob>();
     const byName = new Map(variants.map((v) => [v.name, v]));
-    const start = (v: VariantSpec, platform: Platform): VariantJob => {
+    const start = (v: VariantSpec, asked: Platform): VariantJob => {
+      // A fixed-platform variant (FROM --platform) is the same build for every platform that uses it.
+      const platform = v.fixedPlatform ? parsePlatform(v.fixedPlatform) : asked;
       const key = `${v.name}|${formatPlatform(platform)}`;
       let job = states.get(key);
       if (!job) {
-        const parent = v.from ? byName.get(v.from) : undefined;
-        if (v.from && !parent) throw new Error(`variant ${v.name}: from: ${v.from} was not selected for this build`);
+        const spec = specFor(v, formatPlatform(platform));
+        const parent = spec.from ? byName.get(spec.from) : undefined;
+        if (spec.from && !parent) throw new Error(`variant ${v.name}: from: ${spec.from} was not selected for this build`);
         const parentJob = parent ? start(parent, platform) : undefined;
         let filesKnown!: (f: VariantFiles) => void;
         let filesFailed!: (err: unknown) => void;
@@ -172,7 +176,7 @@ export class DaemonlessBuilder implements Builder {
           /* the done promise reports it */
         });
         const done = (parentJob ? parentJob.files : Promise.resolve(undefined)).then((pf) =>
-          this.buildVariant(bf, v, platform, parentJob && pf ? { files: pf, done: parentJob.done } : undefined, filesKnown),
+          this.buildVariant(bf, spec, platform, parentJob && pf ? { files: pf, done: parentJob.done } : undefined, filesKnown),
         );
         done.catch(filesFailed);
         job = { files, done };
@@ -185,22 +189,38 @@ export class DaemonlessBuilder implements Builder {
       return v ? start(v, platform).done : undefined;
     };
     // A variant's rootfs is kept for the variants that copy from it or run commands on top of it.
-    const hasRun = (v: VariantSpec) => v.steps.some((s) => s.kind === 'run');
+    // (Every platform's definition counts: a Dockerfile variant's steps and parent may differ per platform.)
+    const specs = new Map(variants.map((v) => [v.name, platformSpecs(v)]));
+    const steps = (v: VariantSpec) => specs.get(v.name)!.flatMap((s) => s.steps);
+    const hasRun = (v: VariantSpec) => steps(v).some((s) => s.kind === 'run');
     const wanted = (name: string, seen = new Set<string>()): boolean => {
       if (seen.has(name)) return false;
       seen.add(name);
       return variants.some(
-        (c) => c.steps.some((s) => stepSources(s).includes(name)) || (c.from === name && (hasRun(c) || wanted(c.name, seen))),
+        (c) =>
+          steps(c).some((s) => stepSources(s).includes(name)) ||
+          (specs.get(c.name)!.some((s) => s.from === name) && (hasRun(c) || wanted(c.name, seen))),
       );
     };
     for (const v of variants) if (wanted(v.name)) this.rootfsWanted.add(v.name);
     // A base that only one variant runs commands on (and nothing copies from a step-less
     // variant, whose file system would be the base's) is extracted into that variant's
     // working directory directly.
-    const copiesFromBare = variants.some((c) => c.steps.some((s) => stepSources(s).some((f) => byName.get(f)?.steps.length === 0)));
+    const copiesFromBare = variants.some((c) => steps(c).some((s) => stepSources(s).some((f) => byName.get(f)?.steps.length === 0)));
     const runsOn = new Map<string, number>();
-    for (const v of variants) if (!v.from && hasRun(v)) runsOn.set(v.base ?? 'scratch', (runsOn.get(v.base ?? 'scratch') ?? 0) + 1);
-    for (const v of variants) if (!v.from && !copiesFromBare && runsOn.get(v.base ?? 'scratch') === 1) this.soleBaseUser.add(v.name);
+    const onBase = (v: VariantSpec) => {
+      const all = specs.get(v.name)!;
+      const base = all[0]!.base ?? 'scratch';
+      return all.every((s) => s.from === undefined && (s.base ?? 'scratch') === base) ? base : undefined;
+    };
+    for (const v of variants) {
+      const base = onBase(v);
+      if (base !== undefined && hasRun(v)) runsOn.set(base, (runsOn.get(base) ?? 0) + 1);
+    }
+    for (const v of variants) {
+      const base = onBase(v);
+      if (base !== undefined && !copiesFromBare && runsOn.get(base) === 1) this.soleBaseUser.add(v.name);
+    }
     // Every variant and platform starts at once; `from` chains wait on their parent only.
     const jobs = variants.flatMap((v) => platformsOf(v).map((platform) => ({ v, promise: start(v, platform).done })));
     const results = await Promise.allSettled(jobs.map((j) => j.promise));

@@ -5,6 +5,7 @@
  */
 import { closest } from './fields.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type Step, type VariantSpec } from './model.js';
+import { platformSpecs } from './per-platform.js';
 
 /** The variants a step reads files from: `copy: from:`, or a RUN --mount's `from`. */
 export function stepSources(s: Step): string[] {
@@ -15,8 +16,11 @@ export function stepSources(s: Step): string[] {
 
 /** Variants a variant needs built first: its `from` parent, then the variants it copies or mounts from. */
 export function dependencies(v: VariantSpec): string[] {
-  const out = v.from !== undefined ? [v.from] : [];
-  for (const s of v.steps) for (const f of stepSources(s)) if (!out.includes(f)) out.push(f);
+  const out: string[] = [];
+  for (const spec of platformSpecs(v)) {
+    if (spec.from !== undefined && !out.includes(spec.from)) out.push(spec.from);
+    for (const s of spec.steps) for (const f of stepSources(s)) if (!out.includes(f)) out.push(f);
+  }
   // A Dockerfile variant's named contexts are built first, used or not (as bake does).
   for (const c of Object.values(v.dockerfile?.contexts ?? {})) if ('variant' in c && !out.includes(c.variant)) out.push(c.variant);
   return out;

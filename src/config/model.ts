@@ -174,12 +174,46 @@ export interface VariantSpec {
   /** A build stage: built for `from` / `copy: from:` only; never pushed, recorded or output. */
   stage?: boolean;
   /**
+   * Built for this one platform (os/arch[/variant]) whatever platform the variants using it
+   * (`from`, `copy: from:`, a RUN mount's `from`) are built for: a Dockerfile stage with
+   * `FROM --platform=$BUILDPLATFORM` (or a literal platform). Set by the Dockerfile front end only.
+   */
+  fixedPlatform?: string;
+  /**
+   * What the variant is for some of its platforms when that differs from its own fields (a
+   * Dockerfile converted once per platform: TARGETARCH in ENV, RUN, COPY, LABEL, FROM): platform
+   * (os/arch[/variant]) -> the build-defining fields for it, complete (a field left out is unset
+   * there). Platforms not listed build the variant's own fields. See src/config/per-platform.ts.
+   */
+  perPlatform?: Record<string, PlatformSpec>;
+  /**
    * The variant is a Dockerfile (`dockerfile:` in the build file). As loaded it has no steps; the
    * plan converts it (src/dockerfile/variants.ts) into its stages' variants, this one the target.
    */
   dockerfile?: DockerfileSource;
   pos: SourcePos;
 }
+
+/** The fields of a variant that may differ per platform (what is built; not where it goes). */
+export const PLATFORM_FIELDS = [
+  'base',
+  'from',
+  'steps',
+  'entrypoint',
+  'cmd',
+  'env',
+  'workdir',
+  'user',
+  'labels',
+  'expose',
+  'volumes',
+  'stopSignal',
+  'author',
+  'healthcheck',
+  'onBuild',
+] as const satisfies readonly (keyof VariantSpec)[];
+
+export type PlatformSpec = Pick<VariantSpec, (typeof PLATFORM_FIELDS)[number]>;
 
 /** A build-file variant made from a Dockerfile. */
 export interface DockerfileSource {

@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import type { ContainerConfig, Platform } from '../oci/types.js';
 import type { RunMount, RunStep, SourcePos, VariantSpec } from '../config/model.js';
 import { parseMount } from './mounts.js';
-import { formatPlatform, parsePlatform } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
 import { ExpandError, expandWord, type Lookup } from './expand.js';
 import type { Instruction } from './instructions.js';
 import { InstructionError } from './instructions.js';
@@ -35,10 +35,13 @@ export interface ConvertOptions {
   buildArgs: Record<string, string>;
   /** Automatic platform args (TARGETPLATFORM, ...). */
   platformArgs: Map<string, string>;
+  /** The target platform this conversion is for (a stage without FROM --platform is built for it). */
   platform: Platform;
   escape: string;
-  /** The runtime config of a base image (for its Env, User, WorkingDir); undefined when unknown. */
-  imageConfig(ref: string): Promise<ContainerConfig | undefined>;
+  /** The runtime config of a base image for a platform (its Env, User, WorkingDir); undefined when unknown. */
+  imageConfig(ref: string, platform: Platform): Promise<ContainerConfig | undefined>;
+  /** Whether this machine can run programs of a platform (a RUN in a stage built for it). */
+  canRun(platform: Platform): boolean;
   /** The ids of the secrets the build was given (RUN --mount=type=secret,required checks them). */
   secrets?: ReadonlySet<string>;
   /** Problems found along the way (conversion goes on to report them all). */
@@ -59,6 +62,8 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 interface Converted {
   variant: VariantSpec;
   state: StageState;
+  /** What the stage is built for: the target platform, or FROM --platform's (its own or its parent stage's). */
+  platform: Platform;
 }
 
 export class Converter {
@@ -114,23 +119,8 @@ export class Converter {
     const o = this.o;
     const meta: Lookup = (n) => o.metaArgs.get(n);
     let image = expandWord(s.from.image, meta, o.escape);
-    const platformFlag = s.from.flags.find((f) => f.name === 'platform');
-    if (platformFlag?.value !== undefined) {
-      const wanted = expandWord(platformFlag.value, (n) => o.platformArgs.get(n) ?? meta(n), o.escape);
-      let same = false;
-      try {
-        same = formatPlatform(parsePlatform(wanted)) === formatPlatform(o.platform);
-      } catch {
-        /* reported below */
-      }
-      if (!same)
-        throw new InstructionError(
-          s.from.pos,
-          'FROM',
-          `--platform=${wanted} differs from the platform being built (${formatPlatform(o.platform)}); one Dockerfile build makes one platform here`,
-          'drop --platform, or build with --platform matching it',
-        );
-    }
+    const fixed = this.fromPlatform(s);
+    let platform = fixed ?? o.platform;
     const parent = image.toLowerCase() === 'scratch' ? undefined : this.stageOf(image, s.index);
     const named = parent ? undefined : o.contexts?.get(image.toLowerCase());
     if (named && 'image' in named) image = named.image;
@@ -148,12 +138,15 @@ export class Converter {
       state = cloneState(p.state);
       triggers = p.state.onBuild;
       variant.from = p.variant.name;
+      // A stage built FROM another is built for that one's platform (as BuildKit does).
+      platform = p.platform;
+      if (p.variant.fixedPlatform) variant.fixedPlatform = p.variant.fixedPlatform;
     } else {
       // A registry failure is no Dockerfile problem (exit 1, not 2), but it says where the image is named.
       const config =
         image.toLowerCase() === 'scratch'
           ? undefined
-          : await o.imageConfig(image).catch((e: Error) => {
+          : await o.imageConfig(image, platform).catch((e: Error) => {
               throw new Error(`${o.file}:${s.from.pos.line}:${s.from.pos.column}: FROM ${image}: ${e.message}`, { cause: e });
             });
       const own = (config as { OnBuild?: unknown } | undefined)?.OnBuild;
@@ -166,6 +159,7 @@ export class Converter {
         variant.env.PATH = DEFAULT_PATH;
       }
     }
+    if (fixed && !variant.fixedPlatform) variant.fixedPlatform = formatPlatform(fixed);
     // The base's ONBUILD triggers run first, here only: they leave the config (no grandchild runs them).
     state.onBuild = [];
     if (triggers.length) variant.onBuild = [];
@@ -173,7 +167,7 @@ export class Converter {
     const ownEnv = new Map<string, string>();
     for (const ins of body) {
       try {
-        await this.apply(ins, s, state, ownEnv, variant);
+        await this.apply(ins, s, state, ownEnv, variant, platform);
       } catch (err) {
         if (err instanceof InstructionError) o.problem(err);
         else if (err instanceof ExpandError) o.problem(new InstructionError(ins.pos, ins.keyword, err.message));
@@ -181,11 +175,36 @@ export class Converter {
       }
     }
     this.inProgress.delete(s.index);
-    return { variant, state };
+    return { variant, state, platform };
+  }
+
+  /** FROM --platform=...: the platform the stage is built for whatever the target is (undefined: none given). */
+  private fromPlatform(s: Stage): Platform | undefined {
+    const flag = s.from.flags.find((f) => f.name === 'platform');
+    if (flag?.value === undefined) return undefined;
+    const o = this.o;
+    const wanted = expandWord(flag.value, (n) => o.platformArgs.get(n) ?? o.metaArgs.get(n), o.escape);
+    try {
+      return parsePlatform(wanted);
+    } catch (e) {
+      throw new InstructionError(
+        s.from.pos,
+        'FROM',
+        `--platform=${wanted}: ${(e as Error).message}`,
+        'give os/arch[/variant], e.g. --platform=$BUILDPLATFORM or --platform=linux/arm64',
+      );
+    }
   }
 
   /** One instruction of a stage, applied to its state and variant. */
-  private async apply(ins: Instruction, s: Stage, st: StageState, ownEnv: Map<string, string>, v: VariantSpec): Promise<void> {
+  private async apply(
+    ins: Instruction,
+    s: Stage,
+    st: StageState,
+    ownEnv: Map<string, string>,
+    v: VariantSpec,
+    platform: Platform,
+  ): Promise<void> {
     const o = this.o;
     const word = (w: string) => expandWord(w, lookupIn(st), o.escape);
     switch (ins.keyword) {
@@ -254,7 +273,8 @@ export class Converter {
         }
         return;
       case 'RUN':
-        v.steps.push(await this.run(ins, s, st, ownEnv));
+        if (!o.canRun(platform)) throw foreignRun(ins, platform);
+        v.steps.push(await this.run(ins, s, st, ownEnv, v.fixedPlatform));
         return;
       case 'COPY':
       case 'ADD': {
@@ -265,7 +285,7 @@ export class Converter {
           lookup: lookupIn(st),
           workdir: st.workdir,
           pos: this.pos(ins),
-          fromRef: (ref) => this.copyFromRef(ref, s, ins),
+          fromRef: (ref) => this.copyFromRef(ref, s, ins, v.fixedPlatform),
         };
         const flags = ins.flags.map((f) => `--${f.name}${f.value !== undefined ? `=${f.value}` : ''} `).join('');
         const createdBy = `${ins.keyword} ${flags}${ins.text} # buildkit`;
@@ -286,7 +306,7 @@ export class Converter {
     }
   }
 
-  private async run(ins: RunInstruction, s: Stage, st: StageState, ownEnv: Map<string, string>): Promise<RunStep> {
+  private async run(ins: RunInstruction, s: Stage, st: StageState, ownEnv: Map<string, string>, fixed?: string): Promise<RunStep> {
     let network = true;
     const mounts: RunMount[] = [];
     for (const f of ins.flags) {
@@ -296,7 +316,7 @@ export class Converter {
             pos: ins.pos,
             workdir: st.workdir,
             word: (w) => expandWord(w, lookupIn(st), this.o.escape),
-            fromRef: (ref) => this.copyFromRef(ref, s, ins),
+            fromRef: (ref) => this.copyFromRef(ref, s, ins, fixed),
             secrets: this.o.secrets ?? new Set(),
           }),
         );
@@ -350,8 +370,11 @@ export class Converter {
     });
   }
 
-  /** `COPY --from=X`: a stage's variant name, or a step-less variant for an image. */
-  private async copyFromRef(ref: string, s: Stage, ins: Instruction): Promise<string> {
+  /**
+   * `COPY --from=X`: a stage's variant name, or a step-less variant for an image (for the
+   * copying stage's platform: a stage with FROM --platform copies that platform's files).
+   */
+  private async copyFromRef(ref: string, s: Stage, ins: Instruction, fixed?: string): Promise<string> {
     const target = this.stageOf(ref);
     if (target) {
       if (target.index === s.index)
@@ -368,12 +391,25 @@ export class Converter {
     const named = this.o.contexts?.get(ref.toLowerCase());
     if (named && 'variant' in named) return named.variant;
     if (named) ref = named.image;
-    const name = `${this.o.prefix ?? ''}image-${ref.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-')}`.slice(0, 100);
+    const slug = (x: string) => x.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-');
+    const name = `${this.o.prefix ?? ''}image-${slug(ref)}`.slice(0, 100) + (fixed ? `@${slug(fixed)}` : '');
     if (!this.imageVariants.has(name)) {
-      this.imageVariants.set(name, { ...emptyStage(name, this.pos(ins)), base: ref });
+      this.imageVariants.set(name, { ...emptyStage(name, this.pos(ins)), base: ref, ...(fixed ? { fixedPlatform: fixed } : {}) });
     }
     return name;
   }
+}
+
+/** A RUN in a stage built for a platform this machine cannot execute: found before any work. */
+function foreignRun(ins: RunInstruction, platform: Platform): InstructionError {
+  const p = formatPlatform(platform);
+  const text = 'exec' in ins.command ? JSON.stringify(ins.command.exec) : ins.command.shell.trim();
+  return new InstructionError(
+    ins.pos,
+    'RUN',
+    `"${text.length > 60 ? `${text.slice(0, 57)}...` : text}" runs in a stage built for ${p}, which this ${formatPlatform(hostPlatform())} machine cannot execute (no binfmt_misc emulator is registered for it)`,
+    `register QEMU before the build (docker/setup-qemu-action, or the qemu-user-static package), or run the stage on the build platform (FROM --platform=$BUILDPLATFORM) and cross-compile for $TARGETOS/$TARGETARCH, or build ${p} on a matching runner`,
+  );
 }
 
 /**

@@ -13,6 +13,9 @@ import { lex } from './lexer.js';
 import { InstructionError, parseInstruction, type Instruction } from './instructions.js';
 import { Converter, type NamedContext, type Stage } from './convert.js';
 import { platformArgs } from './state.js';
+import { joinPlatforms, type PlatformConversion } from './platforms.js';
+import { formatPlatform } from '../oci/platform.js';
+import { canExecute } from '../run/binfmt.js';
 import { filterContext, ignoreFileFor, type FilteredContext } from './dockerignore.js';
 
 export interface DockerfileOptions {
@@ -23,11 +26,18 @@ export interface DockerfileOptions {
   buildArgs: Record<string, string>;
   /** The stage to build (default: the last one). */
   target?: string;
-  platform: Platform;
+  /**
+   * The target platforms, in order. With several, the Dockerfile is converted once for each
+   * (TARGETARCH and friends take each one's values) and the conversions are joined: the target
+   * variant lists them all (an index), and what differs per platform is in `perPlatform`.
+   */
+  platforms: Platform[];
   /** The machine's platform (BUILDPLATFORM and friends). */
   buildPlatform: Platform;
-  /** A base image's runtime config, for its Env, User and WorkingDir; undefined when unknown. */
-  imageConfig(ref: string): Promise<ContainerConfig | undefined>;
+  /** A base image's runtime config for a platform, for its Env, User and WorkingDir; undefined when unknown. */
+  imageConfig(ref: string, platform: Platform): Promise<ContainerConfig | undefined>;
+  /** Whether this machine can run a platform's programs (default: src/run/binfmt.ts canExecute). */
+  canRun?(platform: Platform): boolean;
   note?(message: string): void;
   /** The ids of the secrets given to the build (--secret). */
   secrets?: ReadonlySet<string>;
@@ -81,22 +91,8 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
     }
   }
   const { meta, stages } = splitStages(parsed, report);
-  const pArgs = platformArgs(o.platform, o.buildPlatform);
-  const metaArgs = new Map<string, string | undefined>(pArgs);
-  for (const ins of meta) {
-    if (ins.keyword !== 'ARG') {
-      report(new InstructionError(ins.pos, ins.keyword, `${ins.keyword} before the first FROM`, 'only ARG may come before the first FROM'));
-      continue;
-    }
-    for (const a of ins.args) {
-      try {
-        metaArgs.set(a.name, o.buildArgs[a.name] ?? (a.value !== undefined ? expandWord(a.value, (n) => metaArgs.get(n), esc) : undefined));
-      } catch (e) {
-        if (e instanceof ExpandError) report(new InstructionError(ins.pos, 'ARG', e.message));
-        else throw e;
-      }
-    }
-  }
+  // Checked once here (each platform's conversion reads them again, for its own values).
+  metaArgsFor(meta, platformArgs(o.platforms[0] ?? o.buildPlatform, o.buildPlatform), o.buildArgs, esc, report);
   if (!stages.length) {
     if (!problems.length) problems.push({ file: shown, message: 'the Dockerfile has no FROM', hint: 'start a stage with FROM image' });
     throw new ConfigError(problems);
@@ -121,35 +117,43 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
     o.note?.(`${relative(process.cwd(), ignoreFile) || ignoreFile}: ${filtered.dropped} path(s) left out of the context`);
   }
   const context = filtered?.dir ?? o.context;
-  const converter = new Converter({
-    file: shown,
-    context,
-    stages,
-    metaArgs,
-    buildArgs: o.buildArgs,
-    platformArgs: pArgs,
-    platform: o.platform,
-    escape: esc,
-    imageConfig: o.imageConfig,
-    ...(o.secrets ? { secrets: o.secrets } : {}),
-    problem: report,
-    ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
-    ...(o.contexts ? { contexts: o.contexts } : {}),
-  });
   try {
-    const target = await converter.stage(targetStage).catch((e: unknown) => {
-      if (e instanceof InstructionError) {
-        report(e);
-        return undefined;
-      }
-      throw e;
-    });
-    if (problems.length || !target) throw new ConfigError(problems);
-    target.variant.stage = false;
-    const variants = await converter.variants();
+    const conversions: PlatformConversion[] = [];
+    for (const platform of o.platforms) {
+      const pArgs = platformArgs(platform, o.buildPlatform);
+      const converter = new Converter({
+        file: shown,
+        context,
+        stages,
+        metaArgs: metaArgsFor(meta, pArgs, o.buildArgs, esc, report),
+        buildArgs: o.buildArgs,
+        platformArgs: pArgs,
+        platform,
+        escape: esc,
+        imageConfig: o.imageConfig,
+        canRun: o.canRun ?? ((p) => canExecute(p).ok),
+        ...(o.secrets ? { secrets: o.secrets } : {}),
+        problem: report,
+        ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
+        ...(o.contexts ? { contexts: o.contexts } : {}),
+      });
+      const target = await converter.stage(targetStage).catch((e: unknown) => {
+        if (e instanceof InstructionError) {
+          report(e);
+          return undefined;
+        }
+        throw e;
+      });
+      if (!target) continue;
+      target.variant.stage = false;
+      conversions.push({ platform: formatPlatform(platform), variants: await converter.variants(), target: target.variant.name });
+    }
+    const variants = problems.length || conversions.length < o.platforms.length ? [] : joinPlatforms(conversions, report);
+    // One problem per place and message, however many platforms it was found for.
+    if (problems.length) throw new ConfigError([...new Map(problems.map((p) => [JSON.stringify(p), p])).values()]);
     return {
       buildFile: { file, context, version: 1, args: {}, variants },
-      target: target.variant.name,
+      target: conversions[0]!.target,
       context,
       dispose: async () => {
         await filtered?.dispose();
@@ -159,6 +163,32 @@ export async function loadDockerfile(o: DockerfileOptions): Promise<LoadedDocker
     await filtered?.dispose();
     throw err;
   }
+}
+
+/** The args declared before the first FROM, for one target platform (build args applied). */
+function metaArgsFor(
+  meta: Instruction[],
+  pArgs: Map<string, string>,
+  buildArgs: Record<string, string>,
+  esc: string,
+  report: (e: InstructionError) => void,
+): Map<string, string | undefined> {
+  const metaArgs = new Map<string, string | undefined>(pArgs);
+  for (const ins of meta) {
+    if (ins.keyword !== 'ARG') {
+      report(new InstructionError(ins.pos, ins.keyword, `${ins.keyword} before the first FROM`, 'only ARG may come before the first FROM'));
+      continue;
+    }
+    for (const a of ins.args) {
+      try {
+        metaArgs.set(a.name, buildArgs[a.name] ?? (a.value !== undefined ? expandWord(a.value, (n) => metaArgs.get(n), esc) : undefined));
+      } catch (e) {
+        if (e instanceof ExpandError) report(new InstructionError(ins.pos, 'ARG', e.message));
+        else throw e;
+      }
+    }
+  }
+  return metaArgs;
 }
 
 function splitStages(parsed: Instruction[], report: (e: InstructionError) => void): { meta: Instruction[]; stages: Stage[] } {

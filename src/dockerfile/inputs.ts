@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, type BuildFile } from '../config/model.js';
 import { formatRepository, parseReference } from '../oci/reference.js';
 import { hostPlatform, parsePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/types.js';
 import { RegistryClient } from '../registry/client.js';
 import { credentialsFrom, type Credentials } from '../registry/credentials.js';
 import { resolveBase } from '../build/base.js';
@@ -42,16 +43,12 @@ export async function dockerfileBuildFile(
   d: DockerfileInputs,
   opts: { platforms: string[]; credentials: Record<string, Credentials>; dockerConfig: boolean },
 ): Promise<DockerfilePlan> {
-  if (opts.platforms.length > 1)
-    throw new ConfigError([
-      {
-        file: 'inputs',
-        field: 'platforms',
-        message: 'a Dockerfile build makes one platform at a time here',
-        hint: 'give one --platform (or run one job per platform)',
-      },
-    ]);
-  const platform = opts.platforms[0] ? parsePlatform(opts.platforms[0]) : hostPlatform();
+  let platforms: Platform[];
+  try {
+    platforms = opts.platforms.length ? opts.platforms.map(parsePlatform) : [hostPlatform()];
+  } catch (e) {
+    throw new ConfigError([{ file: 'inputs', field: 'platforms', message: (e as Error).message, hint: 'e.g. linux/amd64,linux/arm64' }]);
+  }
   const client = new RegistryClient({
     credentials: credentialsFrom({ explicit: opts.credentials, dockerConfigPath: opts.dockerConfig ? undefined : null }),
   });
@@ -61,9 +58,9 @@ export async function dockerfileBuildFile(
       context: resolve(d.context ?? dirname(resolve(d.file))),
       buildArgs: d.buildArgs,
       ...(d.target !== undefined ? { target: d.target } : {}),
-      platform,
+      platforms,
       buildPlatform: hostPlatform(),
-      imageConfig: async (ref) => (await resolveBase(client, ref, platform)).config.config,
+      imageConfig: async (ref, platform) => (await resolveBase(client, ref, platform)).config.config,
       ...(d.note ? { note: d.note } : {}),
       secrets: new Set(d.secretIds ?? []),
     });
@@ -100,7 +97,8 @@ export async function dockerfileBuildFile(
       target.image = [...repos][0]!;
       target.tags = tags;
     } else if (d.image) target.image = d.image;
-    Object.assign(target.labels, d.labels ?? {});
+    // (A LABEL may differ per platform: the inputs' labels go over each platform's.)
+    for (const spec of [target, ...Object.values(target.perPlatform ?? {})]) Object.assign(spec.labels, d.labels ?? {});
     Object.assign(target.annotations, d.annotations ?? {});
     return { buildFile: loaded.buildFile, target: loaded.target };
   } finally {

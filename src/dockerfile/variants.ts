@@ -11,7 +11,8 @@ import { relative } from 'node:path';
 import { selectVariants } from '../config/graph.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type DockerfileSource, type VariantSpec } from '../config/model.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
-import { hostPlatform, parsePlatform } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
+import { mapPlatformSpecs, specFor } from '../config/per-platform.js';
 import { RegistryClient } from '../registry/client.js';
 import { credentialsFrom, type Credentials } from '../registry/credentials.js';
 import { resolveBase } from '../build/base.js';
@@ -41,11 +42,13 @@ export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOption
   const byName = new Map(bf.variants.map((v) => [v.name, v]));
   const configs = new Map<string, Promise<ContainerConfig | undefined>>();
   const imageConfig = async (ref: string, platform: Platform) => (await resolveBase(client, ref, platform)).config.config;
-  /** A variant's runtime config as the model gives it: its base's (or parent's), then its own settings. */
+  /** A variant's runtime config for a platform as the model gives it: its base's (or parent's), then its own settings. */
   const configOf = (name: string, platform: Platform): Promise<ContainerConfig | undefined> => {
-    let p = configs.get(name);
+    const key = `${name}|${formatPlatform(platform)}`;
+    let p = configs.get(key);
     if (!p) {
-      const spec = [...converted.values()].flat().find((v) => v.name === name) ?? byName.get(name)!;
+      const found = [...converted.values()].flat().find((v) => v.name === name) ?? byName.get(name)!;
+      const spec = specFor(found, formatPlatform(platform));
       p = (async () => {
         const parent = spec.from
           ? await configOf(spec.from, platform)
@@ -54,7 +57,7 @@ export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOption
             : undefined;
         return overlay(parent, spec);
       })();
-      configs.set(name, p);
+      configs.set(key, p);
     }
     return p;
   };
@@ -62,10 +65,9 @@ export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOption
     // Dependencies first, so a Dockerfile variant FROM another one sees it converted.
     for (const v of selectVariants(bf, [])) {
       if (!v.dockerfile) continue;
-      const platform = conversionPlatform(bf, v, opts.platforms, problems);
-      if (!platform) continue;
+      const platforms = conversionPlatforms(v, opts.platforms);
       try {
-        converted.set(v.name, await convertVariant(v, v.dockerfile, platform, opts, imageConfig, configOf));
+        converted.set(v.name, await convertVariant(v, v.dockerfile, platforms, opts, imageConfig, configOf));
       } catch (e) {
         if (e instanceof ConfigError) problems.push(...e.problems);
         else throw e;
@@ -83,23 +85,24 @@ export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOption
 async function convertVariant(
   v: VariantSpec,
   df: DockerfileSource,
-  platform: Platform,
+  platforms: Platform[],
   opts: ExpandOptions,
   imageConfig: (ref: string, p: Platform) => Promise<ContainerConfig | undefined>,
   configOf: (name: string, p: Platform) => Promise<ContainerConfig | undefined>,
 ): Promise<VariantSpec[]> {
+  // A named context's config is the first platform's (a variant's Env and WorkingDir seldom differ per platform).
   const contexts = new Map<string, NamedContext>();
   for (const [name, c] of Object.entries(df.contexts))
-    contexts.set(name, 'variant' in c ? { variant: c.variant, config: await configOf(c.variant, platform) } : c);
+    contexts.set(name, 'variant' in c ? { variant: c.variant, config: await configOf(c.variant, platforms[0]!) } : c);
   const loaded = await loadDockerfile({
     file: df.file,
     context: df.context,
     buildArgs: df.args,
     ...(df.target !== undefined ? { target: df.target } : {}),
     ...(df.targetPos ? { targetAt: { ...df.targetPos, field: `variants.${v.name}.target` } } : {}),
-    platform,
+    platforms,
     buildPlatform: hostPlatform(),
-    imageConfig: (ref) => imageConfig(ref, platform),
+    imageConfig,
     prefix: `${v.name}.`,
     contexts,
     secrets: new Set(opts.secrets?.keys() ?? []),
@@ -109,17 +112,15 @@ async function convertVariant(
   if (loaded.context !== df.context) process.once('exit', () => rmSync(loaded.context, { recursive: true, force: true }));
   const rename = (n: string | undefined) => (n === loaded.target ? v.name : n);
   return loaded.buildFile.variants.map((s) => {
-    const renamed: VariantSpec = {
-      ...s,
-      ...(s.from !== undefined ? { from: rename(s.from)! } : {}),
-      steps: s.steps.map((st) => (st.kind === 'copy' && st.from !== undefined ? { ...st, from: rename(st.from)! } : st)),
-    };
+    const renamed: VariantSpec = mapPlatformSpecs(s, (p) => ({
+      ...(p.from !== undefined ? { from: rename(p.from)! } : {}),
+      steps: p.steps.map((st) => (st.kind === 'copy' && st.from !== undefined ? { ...st, from: rename(st.from)! } : st)),
+    }));
     if (s.name !== loaded.target) return renamed;
     // The target: the build file's settings for what is shipped, the Dockerfile's for what is built.
     return {
-      ...renamed,
+      ...mapPlatformSpecs(renamed, (p) => ({ labels: { ...p.labels, ...v.labels } })),
       name: v.name,
-      labels: { ...s.labels, ...v.labels },
       annotations: { ...s.annotations, ...v.annotations },
       ...(v.image !== undefined ? { image: v.image } : {}),
       ...(v.tags ? { tags: v.tags } : {}),
@@ -132,21 +133,21 @@ async function convertVariant(
   });
 }
 
-/** One platform per Dockerfile conversion (its TARGETARCH and friends are fixed in the steps). */
-function conversionPlatform(bf: BuildFile, v: VariantSpec, requested: string[], problems: ConfigProblem[]): Platform | undefined {
-  const list = v.platforms ?? requested;
-  if (list.length > 1) {
-    problems.push({
-      file: bf.file,
-      line: v.pos.line,
-      column: v.pos.column,
-      field: `variants.${v.name}.platforms`,
-      message: `a Dockerfile variant builds one platform at a time here (${list.join(', ')} asked for)`,
-      hint: 'declare one platform, or run one job per platform (--platform)',
-    });
-    return undefined;
-  }
-  return list[0] ? parsePlatform(list[0]) : hostPlatform();
+/**
+ * The platforms a Dockerfile variant is converted for: its own (those of them the run asks for,
+ * when it asks for some of them), else the run's, else the machine's.
+ */
+function conversionPlatforms(v: VariantSpec, requested: string[]): Platform[] {
+  const wanted = requested.flatMap((p) => {
+    try {
+      return [formatPlatform(parsePlatform(p))];
+    } catch {
+      return []; // the plan reports it
+    }
+  });
+  const own = v.platforms?.filter((p) => !wanted.length || wanted.includes(p));
+  const list = own?.length ? own : (v.platforms ?? wanted);
+  return list.length ? list.map(parsePlatform) : [hostPlatform()];
 }
 
 /** A stage variant (`app.builder`) must not take the name of a variant the build file declares. */

@@ -21,6 +21,7 @@ import { loadJournal, type JournalRecord, type JournalStep } from '../cache/key-
 import { explainCopyFrom } from './explain-copyfrom.js';
 import { layerCompressionOf, plan, type PipelineInputs, type Plan } from './plan.js';
 import { whyRebuilt, type RootBase, type Explained, type LayerExplanation, type VariantExplanation } from './explain-why.js';
+import { specFor } from '../config/per-platform.js';
 
 export type { Explained, LayerExplanation, VariantExplanation } from './explain-why.js';
 
@@ -85,14 +86,15 @@ class Simulator {
     this.mtime = new Date((inputs.sourceDateEpoch ?? 0) * 1000);
   }
 
-  async variant(v: VariantSpec, platform: Platform): Promise<VariantExplanation> {
+  async variant(variant: VariantSpec, platform: Platform): Promise<VariantExplanation> {
     const plat = formatPlatform(platform);
+    const v = specFor(variant, plat);
     const journal = this.cache ? await loadJournal(this.dir, v.name, plat) : undefined;
     let st: SimState;
     let start: VariantExplanation['start'];
     if (v.from !== undefined) {
       const parent = this.states.get(`${v.from}|${plat}`)!;
-      const pv = this.p.variants.find((x) => x.name === v.from)!;
+      const pv = specFor(this.p.variants.find((x) => x.name === v.from)!, plat);
       st = {
         ...parent,
         fs: parent.fs.clone(),
@@ -145,12 +147,18 @@ class Simulator {
   }
 
   /** A RUN's mount key parts as the build makes them; null while a bind's source variant has layers that are rebuilt. */
+  /** Another variant's state as a step of a `plat` build sees it (a fixed-platform variant has one). */
+  private stateOf(name: string | undefined, plat: string): SimState | undefined {
+    const fixed = this.p.variants.find((x) => x.name === name)?.fixedPlatform;
+    return this.states.get(`${name}|${fixed ?? plat}`);
+  }
+
   private async bindKeyParts(step: RunStep, plat: string): Promise<unknown[] | null> {
     let known = true;
     const parts = await mountKeyParts(step, {
       context: this.p.buildFile.context,
       variantLayers: async (name) => {
-        const ids = this.states.get(`${name}|${plat}`)?.diffIds ?? [undefined];
+        const ids = this.stateOf(name, plat)?.diffIds ?? [undefined];
         if (ids.includes(undefined)) known = false;
         return ids.filter((d): d is string => d !== undefined);
       },
@@ -256,7 +264,7 @@ class Simulator {
     prev: JournalStep | undefined,
     at: Pick<LayerExplanation, 'step' | 'layer' | 'createdBy'>,
   ): Promise<LayerExplanation> {
-    const src = this.states.get(`${step.from}|${plat}`);
+    const src = this.stateOf(step.from, plat);
     const prevLayer = prev && this.cache ? await this.cache.get(prev.key) : undefined;
     const { entries: _, ...options } = stepKeyParts(step, [], { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     const r = explainCopyFrom({

@@ -3,6 +3,7 @@ import { loadModel } from '../config/frontend.js';
 import { selectVariants } from '../config/graph.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type VariantSpec } from '../config/model.js';
 import { resolvePlatformSources } from '../config/platform-sources.js';
+import { mapPlatformSpecs, platformSpecs, specFor } from '../config/per-platform.js';
 import { isValidTag, parseReference } from '../oci/reference.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/types.js';
@@ -244,7 +245,12 @@ export async function plan(inputs: PipelineInputs, warn?: (message: string) => v
     if (inputs.githubLabels) {
       // metadata-action's labels go under the build file's own, in the config and as annotations.
       const gh = ociLabels(git, version, createdTime(inputs.sourceDateEpoch));
-      v.labels = { ...gh, ...own };
+      // (For each platform's definition: a Dockerfile's LABEL may differ per platform.)
+      const labelled = mapPlatformSpecs(v, (s) => ({
+        labels: { ...gh, ...(s.from ? explicitLabels.get(s.from) : undefined), ...s.labels },
+      }));
+      v.labels = labelled.labels;
+      if (labelled.perPlatform) v.perPlatform = labelled.perPlatform;
       v.annotations = { ...gh, ...v.annotations };
     }
     if ((inputs.push || inputs.distribute) && !v.image && !v.stage) {
@@ -284,10 +290,19 @@ function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: stri
   const asIndex = new Set<string>();
   const skipped = new Set<string>();
   for (const v of variants) {
+    // A Dockerfile stage with FROM --platform: built for that platform only, whoever uses it.
+    if (v.fixedPlatform) {
+      platforms.set(v.name, [parsePlatform(v.fixedPlatform)]);
+      continue;
+    }
     const own = declared(v);
-    const parentOwn = v.from ? declared(byName.get(v.from)) : undefined;
-    if (v.platforms && parentOwn) {
-      const extra = v.platforms.filter((p) => !parentOwn.includes(p));
+    if (v.platforms) {
+      // Per platform, since a Dockerfile variant may start from another stage on each.
+      const extra = v.platforms.filter((p) => {
+        const parent = byName.get(specFor(v, p).from ?? '');
+        const parentOwn = parent && !parent.fixedPlatform ? declared(parent) : undefined;
+        return parentOwn !== undefined && !parentOwn.includes(p);
+      });
       if (extra.length)
         problems.push({
           file: bf.file,
@@ -307,6 +322,6 @@ function choosePlatforms(bf: BuildFile, variants: VariantSpec[], requested: stri
     if (own || list.length > 1) asIndex.add(v.name);
   }
   // A variant whose parent is skipped cannot be built either.
-  for (const v of variants) if (v.from && skipped.has(v.from)) skipped.add(v.name);
+  for (const v of variants) if (platformSpecs(v).some((s) => s.from !== undefined && skipped.has(s.from))) skipped.add(v.name);
   return { platforms, asIndex, skipped };
 }

@@ -3,6 +3,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { CopyStep, VariantSpec } from '../config/model.js';
 import type { Plan } from './plan.js';
+import { platformSpecs } from '../config/per-platform.js';
 import { describeStep } from '../build/steps.js';
 import { IoError, stepIoError } from '../errors/io.js';
 
@@ -59,7 +60,7 @@ export async function checkSources(p: Plan): Promise<number> {
       for (const e of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) await visit(v, index, join(path, e.name));
     }
   };
-  for (const v of p.variants) {
+  for (const v of p.variants.flatMap(platformSpecs)) {
     for (const [i, s] of v.steps.entries()) {
       if (s.kind !== 'copy' || s.from !== undefined) continue;
       try {

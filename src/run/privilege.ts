@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { VariantSpec } from '../config/model.js';
 import type { Logger } from '../log.js';
+import { platformSpecs } from '../config/per-platform.js';
 
 /**
  * `run:` steps (and `copy: from:`, which reads an extracted root file system) need root: mount
@@ -30,7 +31,7 @@ export function rootReasons(variants: readonly VariantSpec[]): string[] {
   const out: string[] = [];
   for (const v of variants) {
     const kinds = new Set<string>();
-    for (const s of v.steps) {
+    for (const s of platformSpecs(v).flatMap((spec) => spec.steps)) {
       if (s.kind === 'run') kinds.add('run:');
       if (s.kind === 'copy' && s.from !== undefined) kinds.add('copy: from:');
     }
