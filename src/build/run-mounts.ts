@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import type { RunMount, RunStep } from '../config/model.js';
 import type { StepMount } from '../run/mounts.js';
 import { RootResolver, segmentsOf } from '../run/rootpath.js';
+import { lock, tryLock } from './cache-lock.js';
 
 /**
  * RUN --mount for the builder: what each mount is on the host (a persistent cache directory, a
@@ -51,7 +52,7 @@ export interface PreparedMounts {
   release(): void;
 }
 
-/** `sharing=locked` waits here; `private` takes a fresh directory when the cache is in use. */
+/** `sharing=locked` waits here (and for cache-lock.ts's file); `private` takes a fresh directory when the cache is in use. */
 const locks = new Map<string, Promise<void>>();
 const inUse = new Map<string, number>();
 
@@ -143,11 +144,18 @@ async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost,
       locks.delete(mine);
       unlock();
     });
-  } else if (m.sharing === 'private' && (inUse.get(dir) ?? 0) > 0) {
-    // In use by another step: this one gets its own, empty, directory (BuildKit makes a new instance).
-    dir = join(h.tmpDir, `cache-${process.pid}-${++seq}`);
-    const mine = dir;
-    cleanup.push(() => rmSync(mine, { recursive: true, force: true }));
+    // Other builds sharing the cache directory: their locked and private steps hold its lock file.
+    cleanup.push(await lock(dir));
+  } else if (m.sharing === 'private') {
+    // In use by another step (here, or a locked or private one of another build): this one gets
+    // its own, empty, directory (BuildKit makes a new instance); otherwise it holds the lock.
+    const release = (inUse.get(dir) ?? 0) > 0 ? undefined : tryLock(dir);
+    if (release) cleanup.push(release);
+    else {
+      dir = join(h.tmpDir, `cache-${process.pid}-${++seq}`);
+      const mine = dir;
+      cleanup.push(() => rmSync(mine, { recursive: true, force: true }));
+    }
   }
   const key = dir;
   inUse.set(key, (inUse.get(key) ?? 0) + 1);
