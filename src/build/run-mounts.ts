@@ -19,6 +19,7 @@ import type { RunMount, RunStep } from '../config/model.js';
 import type { StepMount } from '../run/mounts.js';
 import { RootResolver, segmentsOf } from '../run/rootpath.js';
 import { lock, tryLock } from './cache-lock.js';
+import { secretLines } from '../log.js';
 
 /**
  * RUN --mount for the builder: what each mount is on the host (a persistent cache directory, a
@@ -98,7 +99,7 @@ export async function prepareMounts(step: RunStep, h: MountHost): Promise<Prepar
           if (m.required) throw new Error(`${at}: the required secret "${m.id}" was not given (pass --secret id=${m.id},src=FILE)`);
           continue; // BuildKit: an optional secret that is not given is simply not mounted
         }
-        redact.push(value.toString('utf8').trim());
+        redact.push(...secretLines([value]));
         if (m.env) hiddenEnv[m.env] = value.toString('utf8');
         if (m.target) {
           const file = join(h.tmpDir, `secret-${process.pid}-${++seq}`);
