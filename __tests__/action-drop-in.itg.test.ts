@@ -91,7 +91,14 @@ async function action(ws: string, inputs: Record<string, string>, tag: string) {
   return parseGithubOutput(readFileSync(out, 'utf8'));
 }
 
-async function skopeo(args: string[]): Promise<any> {
+/** What the tests read of skopeo inspect (plain, or --raw for the manifest). */
+interface Inspected {
+  Digest: string;
+  Labels?: Record<string, string>;
+  config: { digest: string };
+}
+
+async function skopeo(args: string[]): Promise<Inspected> {
   return JSON.parse((await run('skopeo', [...args, '--tls-verify=false'])).stdout);
 }
 
@@ -110,7 +117,7 @@ async function checkPushed(outputs: Record<string, string>, refs: string[]): Pro
   expect(meta['image.name']!.split(',').sort()).toEqual([...refs].sort());
   for (const ref of refs.slice(1)) expect((await skopeo(['inspect', `docker://${ref}`])).Digest).toBe(inspect.Digest);
   const view = await imageView(refs[0]!);
-  return { which: inspect.Labels.which, msg: view.tree['/msg.txt']?.sha256 };
+  return { which: inspect.Labels?.which ?? '', msg: view.tree['/msg.txt']?.sha256 };
 }
 
 describe('the action as a drop-in for docker/build-push-action', () => {
