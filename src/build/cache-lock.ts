@@ -9,7 +9,10 @@ import { ownerAlive, ownerTag, trackDirectory } from '../run/cleanup.js';
  * owner's `PID-STARTTIME-NONCE`, written beside it and hard-linked into place (the link fails
  * if the lock exists, and a lock is never seen half written). It is removed when the step is done and
  * on exit or SIGINT/SIGTERM (cleanup.ts); after a SIGKILL the next build finds its owner gone
- * (no such pid, or one with another start time) and takes it over.
+ * (no such pid, or one with another start time) and takes it over. (Two builds finding the same
+ * stale lock at once both remove it and race for the link, which one wins; only a build that
+ * takes the lock between another's staleness check and its removal could lose it, and two would
+ * hold it at once: a window of microseconds that only a crashed holder opens.)
  */
 
 const POLL_MS = 100;

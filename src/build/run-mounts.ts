@@ -44,6 +44,8 @@ export interface MountHost {
   variantRoot(name: string): Promise<string>;
   /** The diffIDs of a variant's layers (what a bind from it is keyed by). */
   variantLayers(name: string): Promise<string[]>;
+  /** Hears what the user should know (a locked cache mount waits for another build). */
+  note?: (message: string) => void;
 }
 
 export interface PreparedMounts {
@@ -125,7 +127,7 @@ export async function prepareMounts(step: RunStep, h: MountHost): Promise<Prepar
           source = copy;
         }
         mounts.push({ target: m.target, kind: 'bind', source, file: isFile, readonly: !m.rw });
-      } else mounts.push(await cacheMount(m, h, cleanup));
+      } else mounts.push(await cacheMount(m, h, cleanup, at));
     }
   } catch (err) {
     release();
@@ -134,7 +136,7 @@ export async function prepareMounts(step: RunStep, h: MountHost): Promise<Prepar
   return { mounts, hiddenEnv, redact, release };
 }
 
-async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost, cleanup: (() => void)[]): Promise<StepMount> {
+async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost, cleanup: (() => void)[], at: string): Promise<StepMount> {
   let dir = cacheMountDir(h.workDir, m.id);
   if (m.sharing === 'locked') {
     for (let held = locks.get(dir); held; held = locks.get(dir)) await held;
@@ -146,7 +148,11 @@ async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost,
       unlock();
     });
     // Other builds sharing the cache directory: their locked and private steps hold its lock file.
-    cleanup.push(await lock(dir));
+    cleanup.push(
+      await lock(dir, (owner) =>
+        h.note?.(`${at} type=cache,id=${m.id},sharing=locked: in use by another build (pid ${owner.split('-')[0]}); waiting`),
+      ),
+    );
   } else if (m.sharing === 'private') {
     // In use by another step (here, or a locked or private one of another build): this one gets
     // its own, empty, directory (BuildKit makes a new instance); otherwise it holds the lock.
