@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { runPipeline, type PipelineInputs } from './pipeline.js';
 import { RanAsRoot } from './run/privilege.js';
+import { secretsFromInputs } from './dockerfile/secrets.js';
 import { parseOutput, type OutputSpec } from './output/sinks.js';
 import { ConfigError } from './config/model.js';
 import type { Credentials } from './registry/credentials.js';
@@ -292,7 +293,7 @@ export async function run(): Promise<void> {
         : shouldPush(dropIn ? parsePushMode(dropIn.push) : inputs.push, git);
     core.info(`push: ${decision.push} (${decision.reason})`);
     const common = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
-    const pi = dropIn ? dropInPipeline(common, dropIn, git) : common;
+    const pi = dropIn ? dropInPipeline(common, dropIn, git) : withBuildFileSecrets(common);
     const jobTag = [...inputs.variants].sort().join('+') || 'all';
     const platformTag = inputs.platforms.map((p) => p.replaceAll('/', '-')).join('+');
     let out: Outputs;
@@ -377,6 +378,22 @@ export async function run(): Promise<void> {
     if (err instanceof MergeError) message = err.message;
     core.setFailed(message);
   }
+}
+
+/**
+ * The `secrets`, `secret-files` and `secret-envs` inputs for a build file's RUN
+ * --mount=type=secret steps (its Dockerfile variants), as in the drop-in mode; every line of
+ * every value is masked before anything else is logged.
+ */
+function withBuildFileSecrets(pi: PipelineInputs): PipelineInputs {
+  for (const l of core.getInput('secrets').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  const secrets = secretsFromInputs({
+    secrets: core.getInput('secrets'),
+    secretFiles: core.getInput('secret-files'),
+    secretEnvs: core.getInput('secret-envs'),
+  });
+  for (const v of secrets.values()) for (const l of v.toString('utf8').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  return secrets.size ? { ...pi, secrets } : pi;
 }
 
 /** build-push-action's inputs when the action builds one Dockerfile (src/github/build-push-inputs.ts). */

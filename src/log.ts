@@ -33,3 +33,24 @@ export function formatBytes(n: number): string {
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
+
+/**
+ * The lines of secret values as they must never be shown: every line of a multi-line value
+ * (a PEM key printed by a RUN comes out a line at a time), trimmed, longest first so a line
+ * containing a shorter one is hidden whole. Lines under 3 characters are left out: hiding them
+ * would mangle the log and they give nothing away.
+ */
+export function secretLines(values: Iterable<Buffer | string>): string[] {
+  const lines = new Set<string>();
+  for (const v of values) {
+    for (const l of v.toString().split(/\r?\n/)) if (l.trim().length >= 3) lines.add(l.trim());
+  }
+  return [...lines].sort((a, b) => b.length - a.length);
+}
+
+/** Replaces each of the lines (from secretLines) with *** in a text. */
+export function redactLines(text: string, lines: readonly string[]): string {
+  let out = text;
+  for (const l of lines) if (out.includes(l)) out = out.split(l).join('***');
+  return out;
+}

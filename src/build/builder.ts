@@ -801,6 +801,7 @@ export class DaemonlessBuilder implements Builder {
       secrets: this.opts.secrets ?? new Map(),
       variantRoot: (name) => this.variantRoot(from, name, platform),
       variantLayers: (name) => this.variantLayers(from, name, platform, 'RUN --mount'),
+      note: (m) => this.opts.logger.info(m),
     };
   }
 

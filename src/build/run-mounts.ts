@@ -18,6 +18,8 @@ import { promisify } from 'node:util';
 import type { RunMount, RunStep } from '../config/model.js';
 import type { StepMount } from '../run/mounts.js';
 import { RootResolver, segmentsOf } from '../run/rootpath.js';
+import { lock, tryLock } from './cache-lock.js';
+import { secretLines } from '../log.js';
 
 /**
  * RUN --mount for the builder: what each mount is on the host (a persistent cache directory, a
@@ -42,6 +44,8 @@ export interface MountHost {
   variantRoot(name: string): Promise<string>;
   /** The diffIDs of a variant's layers (what a bind from it is keyed by). */
   variantLayers(name: string): Promise<string[]>;
+  /** Hears what the user should know (a locked cache mount waits for another build). */
+  note?: (message: string) => void;
 }
 
 export interface PreparedMounts {
@@ -51,7 +55,7 @@ export interface PreparedMounts {
   release(): void;
 }
 
-/** `sharing=locked` waits here; `private` takes a fresh directory when the cache is in use. */
+/** `sharing=locked` waits here (and for cache-lock.ts's file); `private` takes a fresh directory when the cache is in use. */
 const locks = new Map<string, Promise<void>>();
 const inUse = new Map<string, number>();
 
@@ -97,7 +101,7 @@ export async function prepareMounts(step: RunStep, h: MountHost): Promise<Prepar
           if (m.required) throw new Error(`${at}: the required secret "${m.id}" was not given (pass --secret id=${m.id},src=FILE)`);
           continue; // BuildKit: an optional secret that is not given is simply not mounted
         }
-        redact.push(value.toString('utf8').trim());
+        redact.push(...secretLines([value]));
         if (m.env) hiddenEnv[m.env] = value.toString('utf8');
         if (m.target) {
           const file = join(h.tmpDir, `secret-${process.pid}-${++seq}`);
@@ -123,7 +127,7 @@ export async function prepareMounts(step: RunStep, h: MountHost): Promise<Prepar
           source = copy;
         }
         mounts.push({ target: m.target, kind: 'bind', source, file: isFile, readonly: !m.rw });
-      } else mounts.push(await cacheMount(m, h, cleanup));
+      } else mounts.push(await cacheMount(m, h, cleanup, at));
     }
   } catch (err) {
     release();
@@ -132,7 +136,7 @@ export async function prepareMounts(step: RunStep, h: MountHost): Promise<Prepar
   return { mounts, hiddenEnv, redact, release };
 }
 
-async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost, cleanup: (() => void)[]): Promise<StepMount> {
+async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost, cleanup: (() => void)[], at: string): Promise<StepMount> {
   let dir = cacheMountDir(h.workDir, m.id);
   if (m.sharing === 'locked') {
     for (let held = locks.get(dir); held; held = locks.get(dir)) await held;
@@ -143,11 +147,22 @@ async function cacheMount(m: Extract<RunMount, { type: 'cache' }>, h: MountHost,
       locks.delete(mine);
       unlock();
     });
-  } else if (m.sharing === 'private' && (inUse.get(dir) ?? 0) > 0) {
-    // In use by another step: this one gets its own, empty, directory (BuildKit makes a new instance).
-    dir = join(h.tmpDir, `cache-${process.pid}-${++seq}`);
-    const mine = dir;
-    cleanup.push(() => rmSync(mine, { recursive: true, force: true }));
+    // Other builds sharing the cache directory: their locked and private steps hold its lock file.
+    cleanup.push(
+      await lock(dir, (owner) =>
+        h.note?.(`${at} type=cache,id=${m.id},sharing=locked: in use by another build (pid ${owner.split('-')[0]}); waiting`),
+      ),
+    );
+  } else if (m.sharing === 'private') {
+    // In use by another step (here, or a locked or private one of another build): this one gets
+    // its own, empty, directory (BuildKit makes a new instance); otherwise it holds the lock.
+    const release = (inUse.get(dir) ?? 0) > 0 ? undefined : tryLock(dir);
+    if (release) cleanup.push(release);
+    else {
+      dir = join(h.tmpDir, `cache-${process.pid}-${++seq}`);
+      const mine = dir;
+      cleanup.push(() => rmSync(mine, { recursive: true, force: true }));
+    }
   }
   const key = dir;
   inUse.set(key, (inUse.get(key) ?? 0) + 1);

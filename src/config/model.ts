@@ -22,6 +22,11 @@ export interface CopySource {
   perPlatform?: boolean;
   /** COPY --parents: the match's parent directories (relative), recreated under `to`. */
   under?: string;
+  /**
+   * COPY --from --parents: each match keeps its parent directories relative to this image
+   * directory (`/`, or the part before a `/./` pivot); known only when that image is built.
+   */
+  parentsOf?: string;
 }
 
 export interface CopyStep {
@@ -55,6 +60,8 @@ export interface CopyStep {
   extract?: boolean;
   /** COPY --exclude: the context paths (absolute host paths) its patterns leave out, with everything under them. */
   excluded?: string[];
+  /** COPY --from --exclude: the patterns, applied to that image's paths when it is built (--exclude with the context: `excluded`). */
+  exclude?: string[];
   /** The layer's history `created_by` (a Dockerfile front end gives Docker's form); default: `oci-build <step>`. */
   createdBy?: string;
   pos: SourcePos;

@@ -83,17 +83,9 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
   const from = flag('from');
   if (from !== undefined) {
     if (ins.keyword === 'ADD') fail('ADD has no --from', 'use COPY --from');
-    if (parents || exclude.length)
-      fail(
-        `--${parents ? 'parents' : 'exclude'} with --from is not supported yet`,
-        'copy the files from the stage without it, or arrange them there first',
-      );
     const variant = await ctx.fromRef(from);
-    const patterns: CopySource[] = sources.map((s) => ({
-      pattern: posix.resolve('/', s) + (s.endsWith('/') && s !== '/' ? '/' : ''),
-      matches: [],
-      isGlob: isGlobPattern(s),
-    }));
+    // Paths in that image: resolved against it when it is built (src/run/copyfrom.ts).
+    const patterns = sources.map((s) => fromSource(s, parents));
     return [
       {
         kind: 'copy',
@@ -101,6 +93,7 @@ export async function copySteps(ins: CopyInstruction, ctx: CopyContext): Promise
         to,
         from: variant,
         dockerRules: true,
+        ...(exclude.length ? { exclude } : {}),
         ...(mode !== undefined ? { mode } : {}),
         ...(owner ? { owner } : {}),
         pos: ctx.pos,
@@ -234,6 +227,16 @@ function withParents(context: string, pattern: string, raw: string, matches: str
       ...(relative(root, m) && !relative(root, m).startsWith('..') ? { under } : {}),
     };
   });
+}
+
+/** A `--from` source: an absolute image path; with --parents, the directory its parents are kept from. */
+function fromSource(s: string, parents: boolean): CopySource {
+  const pattern = posix.resolve('/', s) + (s.endsWith('/') && s !== '/' ? '/' : '');
+  const source: CopySource = { pattern, matches: [], isGlob: isGlobPattern(s) };
+  if (!parents) return source;
+  const raw = s.replace(/^\/+/, '');
+  const pivot = raw.indexOf('/./');
+  return { ...source, parentsOf: pivot >= 0 ? posix.resolve('/', raw.slice(0, pivot)) : '/' };
 }
 
 function isUrl(source: string): boolean {

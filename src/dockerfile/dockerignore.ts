@@ -9,53 +9,9 @@ import { existsSync } from 'node:fs';
 import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, chmod } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { globRegex } from '../config/glob.js';
+import { isIgnored, parseDockerignore } from '../config/ignore-patterns.js';
 
-export interface IgnorePattern {
-  negate: boolean;
-  re: RegExp;
-  text: string;
-}
-
-export function parseDockerignore(text: string): IgnorePattern[] {
-  const out: IgnorePattern[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const negate = line.startsWith('!');
-    if (negate) line = line.slice(1).trim();
-    line = cleanPattern(line);
-    if (!line) continue;
-    out.push({ negate, re: patternRegex(line), text: raw.trim() });
-  }
-  return out;
-}
-
-/** As Go's filepath.Clean of a relative pattern: no leading /, no ./, no doubled or trailing slashes. */
-function cleanPattern(p: string): string {
-  const parts: string[] = [];
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') parts.pop();
-    else parts.push(seg);
-  }
-  return parts.join('/');
-}
-
-function patternRegex(p: string): RegExp {
-  return globRegex(p, { escapes: true, doubleStar: true, classEscapes: true });
-}
-
-/** True when the context-relative path (no leading /) is excluded: it or a parent matches, last match wins. */
-export function isIgnored(rel: string, patterns: readonly IgnorePattern[]): boolean {
-  const segs = rel.split('/');
-  const prefixes = segs.map((_, i) => segs.slice(0, i + 1).join('/'));
-  let ignored = false;
-  for (const p of patterns) {
-    if (prefixes.some((x) => p.re.test(x))) ignored = !p.negate;
-  }
-  return ignored;
-}
+export { isIgnored, parseDockerignore, type IgnorePattern } from '../config/ignore-patterns.js';
 
 /** The ignore file for a Dockerfile: `<name>.dockerignore` next to it wins over the context's `.dockerignore`. */
 export function ignoreFileFor(dockerfile: string, context: string): string | undefined {

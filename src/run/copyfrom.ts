@@ -2,6 +2,7 @@ import { openSource } from '../layer/source.js';
 import { constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { globRegex } from '../config/glob.js';
+import { isIgnored, parseDockerignore } from '../config/ignore-patterns.js';
 import type { CopyStep } from '../config/model.js';
 import type { LayerEntry } from '../layer/types.js';
 import { RootResolver, segmentsOf } from './rootpath.js';
@@ -14,6 +15,10 @@ import { readTreeXattrs, type Xattrs } from './xattrs.js';
  * symlink (inside that image), symlinks below it are copied as symlinks. Owners and modes are
  * kept from that image unless the step sets `owner` / `mode` (mode: files only), and so are
  * extended attributes (file capabilities, user.*, trusted.*; one getfattr per step).
+ * BuildKit's --parents and --exclude work as with the build context: a match keeps its
+ * directories relative to the image root (or a `/./` pivot), and a path an --exclude pattern
+ * matches (relative to the image root, or to the directory being copied) is left out with
+ * everything under it.
  */
 
 export interface CopyFromOptions {
@@ -56,7 +61,7 @@ function expand(r: RootResolver, pattern: string): string[] {
 /** Adds the copy's entries; returns the destination directory when the copy targets one. */
 export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | undefined {
   const r = new RootResolver(opts.root);
-  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob);
+  const intoDir = step.to.endsWith('/') || step.sources.length > 1 || step.sources.some((s) => s.isGlob || s.parentsOf !== undefined);
   const to = posix.normalize(step.to).replace(/(.)\/$/, '$1');
   let destDir: string | undefined = intoDir ? to : undefined;
   const owner = (uid: number, gid: number) => opts.owner ?? { uid, gid };
@@ -96,11 +101,14 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     opts.note?.(`copy from ${step.from}: ${dest} is a socket, FIFO or device node; skipped`);
     return false;
   };
-  const walk = (hostDir: string, destDir: string) => {
+  const excluded = exclusions(step.exclude);
+  const walk = (hostDir: string, destDir: string, imageDir: string, base: string) => {
     for (const name of readdirSync(hostDir).sort()) {
       const host = join(hostDir, name);
+      const image = posix.join(imageDir, name);
+      if (excluded(image, base)) continue;
       const dest = destDir === '/' ? `/${name}` : `${destDir}/${name}`;
-      if (node(host, dest)) walk(host, dest);
+      if (node(host, dest)) walk(host, dest, image, base);
     }
   };
 
@@ -108,22 +116,34 @@ export function copyFromImage(step: CopyStep, opts: CopyFromOptions): string | u
     const matches = src.isGlob ? expand(r, src.pattern) : [posix.normalize(src.pattern)];
     if (matches.length === 0) opts.fail(`copy from ${step.from}: nothing in that image matches ${src.pattern}`);
     for (const m of matches) {
+      if (excluded(m, posix.dirname(m))) continue;
       const found = r.existing(m); // the source path itself is followed (inside that image)
       if (!found) opts.fail(`copy from ${step.from}: ${m} does not exist in that image`);
+      // --parents: the match goes to its path below the pivot (a match outside it: as without).
+      const kept = src.parentsOf !== undefined ? posix.relative(src.parentsOf, m) : undefined;
+      const parents = kept && !kept.startsWith('..') ? kept : undefined;
       if (found.stats.isDirectory()) {
-        destDir = to;
+        const dir = parents ? posix.join(to, parents) : to;
+        destDir = parents ? to : dir;
         // Docker's rules: a destination COPY creates is a new directory (root or --chown, 0755),
         // not a copy of the source directory's owner and mode.
-        if (to !== '/' && !opts.exists(to) && !step.dockerRules) {
+        if (dir !== '/' && !opts.exists(dir) && !step.dockerRules) {
           const o = owner(found.stats.uid, found.stats.gid);
-          opts.add({ path: to, type: 'dir', mode: found.stats.mode & 0o7777, ...o, ...withXattrs(found.host) });
+          opts.add({ path: dir, type: 'dir', mode: found.stats.mode & 0o7777, ...o, ...withXattrs(found.host) });
         }
-        walk(found.host, to);
+        walk(found.host, dir, m, m);
       } else {
-        const dest = intoDir ? posix.join(to, posix.basename(m)) : to;
+        const dest = parents ? posix.join(to, parents) : intoDir ? posix.join(to, posix.basename(m)) : to;
         node(found.host, dest);
       }
     }
   }
   return destDir;
+}
+
+/** COPY --exclude: whether an image path is left out (its patterns relative to the root, or to `base`, the directory being copied). */
+function exclusions(exclude: string[] | undefined): (path: string, base: string) => boolean {
+  if (!exclude?.length) return () => false;
+  const patterns = parseDockerignore(exclude.join('\n'));
+  return (path, base) => isIgnored(path.slice(1), patterns) || (path !== base && isIgnored(posix.relative(base, path), patterns));
 }

@@ -2,7 +2,7 @@ import { chownSync, lstatSync, mkdirSync, readFileSync, rmSync, statfsSync, writ
 import { join } from 'node:path';
 import type { RunStep } from '../config/model.js';
 import { TEMP_ROOTFS_HINT } from '../errors/io.js';
-import { formatBytes } from '../log.js';
+import { formatBytes, redactLines, secretLines } from '../log.js';
 import type { ContainerConfig } from '../oci/types.js';
 import { parseGroup, parsePasswd, resolveOwner } from '../image/users.js';
 import { requireRoot } from './privilege.js';
@@ -251,8 +251,9 @@ export async function runStep(step: RunStep, ctx: RunStepContext): Promise<RunSt
     for (const p of placeholders.reverse()) rmSync(p, { recursive: true, force: true });
     throw new Error(`${step.pos.file}:${step.pos.line}: run: --mount: ${(err as Error).message}`);
   }
-  const secrets = (ctx.redact ?? []).filter((v) => v.length > 0);
-  const hide = (l: string) => secrets.reduce((acc, v) => acc.split(v).join('***'), l);
+  // Each line of each secret, longest first (a multi-line key is printed a line at a time).
+  const secrets = secretLines(ctx.redact ?? []);
+  const hide = (l: string) => redactLines(l, secrets);
   const onLine = ctx.onLine;
   let result;
   try {
