@@ -2,9 +2,10 @@
 // `npm run bench`: oci-build (dist/cli.js) against buildah on the same machine and registry.
 // See bench/README.md for the scenarios and how each number is measured.
 //
-//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S6,S8,S9] [--runs N]
-// Scenario code: here (S1-S3, S5), bench/lib/scenarios-floor.mjs (S1's floor, S1B) and
-// bench/lib/scenarios-layers.mjs (S4, S8); the table and targets: bench/lib/report.mjs.
+//   node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S6,S7,S8,S9] [--runs N]
+// Scenario code: here (S1-S3, S5), bench/lib/scenarios-floor.mjs (S1's floor, S1B),
+// bench/lib/scenarios-layers.mjs (S4, S8) and bench/lib/scenarios-big.mjs (S7, S7P); the table
+// and targets: bench/lib/report.mjs.
 import { cpus, totalmem, release, availableParallelism, loadavg } from 'node:os';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -19,6 +20,7 @@ import { floorNote, floorRatio, floorRun, s1b, S1_LAYERS } from './lib/scenarios
 import { s4, s8 } from './lib/scenarios-layers.mjs';
 import { s9 } from './lib/scenarios-regcache.mjs';
 import { s6 } from './lib/scenarios-dockerfile.mjs';
+import { s7 } from './lib/scenarios-big.mjs';
 import { fmtBytes, fmtMs, log, measured, median, parseBytes, run, TIME_BIN } from './lib/util.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,8 +30,8 @@ const BENCH = join(ROOT, '.bench');
 const CLI = join(ROOT, '.bench', 'dist', 'cli.js');
 const RESULTS = join(ROOT, 'bench', 'results');
 
-// Run as part of another scenario (S8N with S8, S6N and S6E with S6), not on their own.
-const PART_OF = { S8N: 'S8', S6N: 'S6', S6E: 'S6' };
+// Run as part of another scenario (S8N with S8, S6N and S6E with S6, S7P with S7), not on their own.
+const PART_OF = { S8N: 'S8', S6N: 'S6', S6E: 'S6', S7P: 'S7' };
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -43,8 +45,9 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 if (opt.help) {
-  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S6,S8,S9] [--runs N]
-  --quick       2 measured runs (+1 warm-up), a 64 MiB big tree and 10,000 small files instead of 5, 1 GiB and 100,000
+  process.stdout.write(`usage: node bench/run.mjs [--quick] [--scenarios S1,S1B,S2,S3,S4,S5,S6,S7,S8,S9] [--runs N]
+  --quick       2 measured runs (+1 warm-up), a 64 MiB big tree and 10,000 small files instead of 5, 1 GiB and 100,000;
+                S7's image at 1/16 of its size
   --scenarios   which scenarios to run (default: all)
   --runs N      measured runs per tool and scenario (default 5, quick 2)
   --dist DIR    the build of oci-build to measure (default: dist/; copied to .bench/dist at start)
@@ -624,7 +627,7 @@ async function main() {
   mkdirSync(LOGS, { recursive: true });
   const info = await machineInfo();
   log(`machine: ${info.nproc} CPU(s) ${info.cpuModel}, ${fmtBytes(info.memoryBytes)}, node ${info.node}, ${info.buildah}`);
-  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5', 'S6', 'S9'].some((s) => selected.has(s));
+  const needsRegistry = ['S1', 'S1B', 'S2', 'S3', 'S5', 'S6', 'S7', 'S9'].some((s) => selected.has(s));
   let ctx;
   if (needsRegistry) {
     base = await baseLayout(BENCH);
@@ -641,6 +644,8 @@ async function main() {
     // After S2 and S3: S1b's cold rounds must not be what they start from.
     if (selected.has('S1B')) await s1b(h);
     if (selected.has('S8')) await s8(h);
+    // Its cold rounds replace the registry too (after S2, S3 and S1B, before S9).
+    if (selected.has('S7')) await s7(h);
     // Last: its cold rounds replace the registry S2 and S3 work in.
     if (selected.has('S9')) await s9(h, ctx);
   } finally {

@@ -262,6 +262,14 @@ class Piece {
     return this.used >= PIECE_BYTES;
   }
   take(): Buffer {
+    if (this.used < PIECE_BYTES / 4) {
+      // A short piece (headers before a big file) is copied out and the piece reused: a view
+      // would keep all of its 1 MiB alive downstream for a few bytes.
+      const out = Buffer.from(this.buf.subarray(0, this.used));
+      this.buf.fill(0, 0, this.used);
+      this.used = 0;
+      return out;
+    }
     const out = this.buf.subarray(0, this.used);
     this.buf = Buffer.alloc(this.buf.length);
     this.used = 0;
@@ -309,6 +317,16 @@ export async function* tarChunks(sorted: readonly LayerEntry[], mtime: Date): As
       if (got > size) throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
       if (e.onContentHash) hash = createHash('sha256').update(piece.buf.subarray(piece.used, piece.used + got));
       piece.used += got;
+    } else if (size <= SYNC_READ_BYTES) {
+      // A small file whose bytes come from open() (a layer buffered in memory): into the piece
+      // as well. Handing over the piece before each such file made a 1 MiB piece per file.
+      hash = e.onContentHash ? createHash('sha256') : undefined;
+      for await (const buf of fileChunks(e)) {
+        got += buf.length;
+        if (got > size) throw new Error(`file ${e.path} changed while building the layer: expected ${size} bytes, read more`);
+        hash?.update(buf);
+        putBytes(piece, buf);
+      }
     } else {
       if (piece.used > 0) yield piece.take();
       hash = e.onContentHash ? createHash('sha256') : undefined;
