@@ -1,18 +1,6 @@
 import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
-  debug,
-  error,
-  getInput,
-  group,
-  info,
-  setFailed,
-  setOutput,
-  setSecret,
-  warning
-} from "./chunks/chunk-OTVKK763.js";
-import "./chunks/chunk-PCYRYIDL.js";
-import {
   ConfigError,
   MergeError,
   RanAsRoot,
@@ -34,7 +22,20 @@ import {
   runMerge,
   runPipeline,
   secretsFromInputs
-} from "./chunks/chunk-3D23N6NI.js";
+} from "./chunks/chunk-P63LNLMV.js";
+import "./chunks/chunk-LRUGF3YY.js";
+import {
+  debug,
+  error,
+  getInput,
+  group,
+  info,
+  setFailed,
+  setOutput,
+  setSecret,
+  warning
+} from "./chunks/chunk-OTVKK763.js";
+import "./chunks/chunk-PCYRYIDL.js";
 import {
   __toESM
 } from "./chunks/chunk-Z3NNVBL6.js";
@@ -266,7 +267,7 @@ async function uploadDigestMapArtifact(file, name, retentionDays, deps) {
       );
     }
     try {
-      const { DefaultArtifactClient } = await import("./chunks/artifact-TA7ETJKJ.js");
+      const { DefaultArtifactClient } = await import("./chunks/artifact-SSROJX7G.js");
       client = new DefaultArtifactClient();
     } catch (e) {
       return skip(`@actions/artifact could not be loaded: ${e.message}`);
@@ -318,7 +319,7 @@ async function downloadPartials(pattern, dir, logger, client) {
   return files;
 }
 async function defaultClient() {
-  const { DefaultArtifactClient } = await import("./chunks/artifact-TA7ETJKJ.js");
+  const { DefaultArtifactClient } = await import("./chunks/artifact-SSROJX7G.js");
   return new DefaultArtifactClient();
 }
 
@@ -327,7 +328,7 @@ import { createHash as createHash2 } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join as join2 } from "node:path";
 function cachePaths(workDir) {
-  return ["blobs/sha256", "layers", "files.json", "scans", "keys", "run-cache"].map((p) => join2(workDir, p));
+  return ["blobs/sha256", "layers", "files.idx", "scans", "keys", "run-cache"].map((p) => join2(workDir, p));
 }
 async function cacheKeys(configPath, variants, platforms, sha) {
   let text = "";
@@ -685,7 +686,7 @@ async function run() {
     const decision = inputs.mode === "merge" ? { push: true, reason: "merge always pushes the indexes and tags" } : shouldPush(dropIn ? parsePushMode(dropIn.push) : inputs.push, git);
     info(`push: ${decision.push} (${decision.reason})`);
     const common = pipelineInputs(inputs, process.env, git, decision.push, imageTemplate);
-    const pi = dropIn ? dropInPipeline(common, dropIn, git) : common;
+    const pi = dropIn ? dropInPipeline(common, dropIn, git) : withBuildFileSecrets(common);
     const jobTag = [...inputs.variants].sort().join("+") || "all";
     const platformTag = inputs.platforms.map((p) => p.replaceAll("/", "-")).join("+");
     let out;
@@ -763,6 +764,16 @@ ${remedy}`;
     if (err instanceof MergeError) message = err.message;
     setFailed(message);
   }
+}
+function withBuildFileSecrets(pi) {
+  for (const l of getInput("secrets").split("\n")) if (l.trim()) setSecret(l.trim());
+  const secrets = secretsFromInputs({
+    secrets: getInput("secrets"),
+    secretFiles: getInput("secret-files"),
+    secretEnvs: getInput("secret-envs")
+  });
+  for (const v of secrets.values()) for (const l of v.toString("utf8").split("\n")) if (l.trim()) setSecret(l.trim());
+  return secrets.size ? { ...pi, secrets } : pi;
 }
 function readDropIn(inputs) {
   const workspace = process.env.GITHUB_WORKSPACE || process.cwd();

@@ -1,14 +1,6 @@
 import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
-  require_commonjs3 as require_commonjs,
-  retry
-} from "./chunk-ERSR3WGU.js";
-import {
-  defaults,
-  getOctokit
-} from "./chunk-DCY7KIVY.js";
-import {
   AbortError,
   AnonymousCredential,
   BufferScheduler,
@@ -47,6 +39,10 @@ import {
   structuredMessageDecodingStream,
   structuredMessageEncoding
 } from "./chunk-NDOFJOLU.js";
+import {
+  require_commonjs3 as require_commonjs,
+  retry
+} from "./chunk-ERSR3WGU.js";
 import "./chunk-RTAMLJLY.js";
 import {
   BearerCredentialHandler,
@@ -58,6 +54,10 @@ import {
   setSecret,
   warning
 } from "./chunk-OTVKK763.js";
+import {
+  defaults,
+  getOctokit
+} from "./chunk-DCY7KIVY.js";
 import "./chunk-PCYRYIDL.js";
 import {
   __commonJS,

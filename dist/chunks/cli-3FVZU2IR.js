@@ -27,7 +27,6 @@ import {
   credentialsFrom,
   describeStep,
   diffKeyParts,
-  digestHex,
   formatBytes,
   formatMs,
   formatPlatform,
@@ -59,9 +58,13 @@ import {
   runMerge,
   runPipeline,
   runStepKeyParts,
+  specFor,
   stepEntries,
   stepKeyParts
-} from "./chunk-3D23N6NI.js";
+} from "./chunk-P63LNLMV.js";
+import {
+  digestHex
+} from "./chunk-LRUGF3YY.js";
 import "./chunk-Z3NNVBL6.js";
 
 // src/cli.ts
@@ -641,14 +644,15 @@ var Simulator = class {
   /** Keys this run will build, so a second variant with the same layer gets it shared. */
   building = /* @__PURE__ */ new Set();
   mtime;
-  async variant(v, platform) {
+  async variant(variant, platform) {
     const plat = formatPlatform(platform);
+    const v = specFor(variant, plat);
     const journal = this.cache ? await loadJournal(this.dir, v.name, plat) : void 0;
     let st;
     let start;
     if (v.from !== void 0) {
       const parent = this.states.get(`${v.from}|${plat}`);
-      const pv = this.p.variants.find((x) => x.name === v.from);
+      const pv = specFor(this.p.variants.find((x) => x.name === v.from), plat);
       st = {
         ...parent,
         fs: parent.fs.clone(),
@@ -698,12 +702,17 @@ var Simulator = class {
     };
   }
   /** A RUN's mount key parts as the build makes them; null while a bind's source variant has layers that are rebuilt. */
+  /** Another variant's state as a step of a `plat` build sees it (a fixed-platform variant has one). */
+  stateOf(name, plat) {
+    const fixed = this.p.variants.find((x) => x.name === name)?.fixedPlatform;
+    return this.states.get(`${name}|${fixed ?? plat}`);
+  }
   async bindKeyParts(step, plat) {
     let known = true;
     const parts = await mountKeyParts(step, {
       context: this.p.buildFile.context,
       variantLayers: async (name) => {
-        const ids = this.states.get(`${name}|${plat}`)?.diffIds ?? [void 0];
+        const ids = this.stateOf(name, plat)?.diffIds ?? [void 0];
         if (ids.includes(void 0)) known = false;
         return ids.filter((d) => d !== void 0);
       }
@@ -786,7 +795,7 @@ var Simulator = class {
     };
   }
   async copyFrom(plat, step, st, fresh, prev, at) {
-    const src = this.states.get(`${step.from}|${plat}`);
+    const src = this.stateOf(step.from, plat);
     const prevLayer = prev && this.cache ? await this.cache.get(prev.key) : void 0;
     const { entries: _, ...options } = stepKeyParts(step, [], { mtime: this.mtime, compression: layerCompressionOf(this.inputs) });
     const r = explainCopyFrom({
@@ -1349,9 +1358,17 @@ async function formatPlan(inputs) {
       );
     if (v.user) lines.push(`  user: ${v.user}`);
     if (v.workdir) lines.push(`  workdir: ${v.workdir}`);
+    if (v.fixedPlatform) lines.push(`  built for ${v.fixedPlatform} only (FROM --platform), whatever platform uses it`);
+    lines.push(...perPlatformLines(v));
   }
   return `${lines.join("\n")}
 `;
+}
+function perPlatformLines(v) {
+  return Object.entries(v.perPlatform ?? {}).flatMap(([platform, own]) => [
+    `  for ${platform}: ${own.from ? `from: ${own.from}` : `base: ${own.base}`}`,
+    ...own.steps.map((s, i) => `    layer ${i + 1}: ${describeStep(s)}`)
+  ]);
 }
 main(process.argv.slice(2)).then(
   (code) => {

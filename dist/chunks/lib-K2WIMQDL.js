@@ -1,18 +1,14 @@
 import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
+  require_semver
+} from "./chunk-ZALHLY2W.js";
+import {
   require_commonjs,
   require_commonjs2,
   require_commonjs3,
   retry
 } from "./chunk-ERSR3WGU.js";
-import {
-  context,
-  getOctokit
-} from "./chunk-DCY7KIVY.js";
-import {
-  require_semver
-} from "./chunk-ZALHLY2W.js";
 import {
   require_dist,
   require_dist2,
@@ -23,6 +19,10 @@ import {
   HttpClient,
   getIDToken
 } from "./chunk-OTVKK763.js";
+import {
+  context,
+  getOctokit
+} from "./chunk-DCY7KIVY.js";
 import "./chunk-PCYRYIDL.js";
 import {
   __commonJS,
