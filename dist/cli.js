@@ -11,5 +11,5 @@ if (major < 22) {
   );
   process.exitCode = 2;
 } else {
-  await import("./chunks/cli-3FVZU2IR.js");
+  await import("./chunks/cli-CSPZYYHZ.js");
 }

@@ -22,7 +22,7 @@ import {
   runMerge,
   runPipeline,
   secretsFromInputs
-} from "./chunks/chunk-P63LNLMV.js";
+} from "./chunks/chunk-R3ZRLVYJ.js";
 import "./chunks/chunk-LRUGF3YY.js";
 import {
   debug,
@@ -765,14 +765,17 @@ ${remedy}`;
     setFailed(message);
   }
 }
+function maskEachLine(text) {
+  for (const l of text.split("\n")) if (l.trim()) setSecret(l.trim());
+}
 function withBuildFileSecrets(pi) {
-  for (const l of getInput("secrets").split("\n")) if (l.trim()) setSecret(l.trim());
+  maskEachLine(getInput("secrets"));
   const secrets = secretsFromInputs({
     secrets: getInput("secrets"),
     secretFiles: getInput("secret-files"),
     secretEnvs: getInput("secret-envs")
   });
-  for (const v of secrets.values()) for (const l of v.toString("utf8").split("\n")) if (l.trim()) setSecret(l.trim());
+  for (const v of secrets.values()) maskEachLine(v.toString("utf8"));
   return secrets.size ? { ...pi, secrets } : pi;
 }
 function readDropIn(inputs) {
@@ -784,9 +787,9 @@ function readDropIn(inputs) {
       );
     return void 0;
   }
-  for (const l of getInput("secrets").split("\n")) if (l.trim()) setSecret(l.trim());
+  maskEachLine(getInput("secrets"));
   const d = readBuildPushInputs(getInput, workspace);
-  for (const v of d.secrets.values()) for (const l of v.toString("utf8").split("\n")) if (l.trim()) setSecret(l.trim());
+  for (const v of d.secrets.values()) maskEachLine(v.toString("utf8"));
   info(`building ${d.file} (context ${d.context}) with docker/build-push-action's inputs`);
   for (const w of d.warnings) warning(w);
   return d;

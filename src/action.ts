@@ -380,19 +380,24 @@ export async function run(): Promise<void> {
   }
 }
 
+/** Masks every line of a secret (or of the `secrets` input) with the runner: a key is printed a line at a time. */
+function maskEachLine(text: string): void {
+  for (const l of text.split('\n')) if (l.trim()) core.setSecret(l.trim());
+}
+
 /**
  * The `secrets`, `secret-files` and `secret-envs` inputs for a build file's RUN
  * --mount=type=secret steps (its Dockerfile variants), as in the drop-in mode; every line of
  * every value is masked before anything else is logged.
  */
 function withBuildFileSecrets(pi: PipelineInputs): PipelineInputs {
-  for (const l of core.getInput('secrets').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  maskEachLine(core.getInput('secrets'));
   const secrets = secretsFromInputs({
     secrets: core.getInput('secrets'),
     secretFiles: core.getInput('secret-files'),
     secretEnvs: core.getInput('secret-envs'),
   });
-  for (const v of secrets.values()) for (const l of v.toString('utf8').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  for (const v of secrets.values()) maskEachLine(v.toString('utf8'));
   return secrets.size ? { ...pi, secrets } : pi;
 }
 
@@ -407,9 +412,9 @@ function readDropIn(inputs: ActionInputs): BuildPushInputs | undefined {
     return undefined;
   }
   // Masked before anything else is logged.
-  for (const l of core.getInput('secrets').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  maskEachLine(core.getInput('secrets'));
   const d = readBuildPushInputs(core.getInput, workspace);
-  for (const v of d.secrets.values()) for (const l of v.toString('utf8').split('\n')) if (l.trim()) core.setSecret(l.trim());
+  for (const v of d.secrets.values()) maskEachLine(v.toString('utf8'));
   core.info(`building ${d.file} (context ${d.context}) with docker/build-push-action's inputs`);
   for (const w of d.warnings) core.warning(w);
   return d;

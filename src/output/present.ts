@@ -8,6 +8,11 @@ export function inRepo(repo: RepoRef, d: Descriptor): string {
   return `${formatRepository(repo)}@${d.digest}`;
 }
 
+/** A target's manifests: each platform's, then the index (if any). */
+export function manifestsOf(t: PublishTarget): Descriptor[] {
+  return [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])];
+}
+
 /**
  * Which of the targets' manifests (each platform's, and the index) the repositories hold already,
  * by digest: one HEAD each, all at once. Those need no PUT and no confirming HEAD: a rebuild with
@@ -17,7 +22,7 @@ export async function presentManifests(client: RegistryClient, targets: PublishT
   const present = new Set<string>();
   await Promise.all(
     targets.flatMap((t) =>
-      [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])].map(async (d) => {
+      manifestsOf(t).map(async (d) => {
         const head = await client.headManifest(t.repo, d.digest).catch(() => undefined);
         if (head?.digest === d.digest) present.add(inRepo(t.repo, d));
       }),

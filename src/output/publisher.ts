@@ -8,7 +8,7 @@ import { RegistryError } from '../registry/errors.js';
 import { RetryBudget, type RetryPolicy } from '../registry/retry.js';
 import { formatBytes, formatMs, type Logger } from '../log.js';
 import { Pool } from './pool.js';
-import { inRepo, presentManifests } from './present.js';
+import { inRepo, manifestsOf, presentManifests } from './present.js';
 import { noProgress, type Progress } from '../progress/progress.js';
 
 export interface PublishTarget {
@@ -216,7 +216,7 @@ export class RegistryPublisher {
         'confirming manifests',
         () =>
           targets.flatMap((t) =>
-            [...t.variant.images.map((i) => i.manifestDescriptor), ...(t.variant.index ? [t.variant.index.descriptor] : [])]
+            manifestsOf(t)
               .filter((d) => absent(t.repo, d))
               .map(async (d) => {
                 const head = await this.client.headManifest(t.repo, d.digest);

@@ -61,7 +61,7 @@ import {
   specFor,
   stepEntries,
   stepKeyParts
-} from "./chunk-P63LNLMV.js";
+} from "./chunk-R3ZRLVYJ.js";
 import {
   digestHex
 } from "./chunk-LRUGF3YY.js";
