@@ -12,6 +12,7 @@ import { MediaType } from '../oci/mediatypes.js';
 import type { Descriptor, Index } from '../oci/types.js';
 import type { RepoRef } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
+import { holdsManifest } from '../output/present.js';
 import { artifactManifest, mergeReferrers, type ArtifactManifest, type Attestation } from './artifact.js';
 
 /** What attaching needs of a registry client (RegistryClient has all of it). */
@@ -47,14 +48,11 @@ export async function attachToRegistry(
   attestations: Attestation[],
 ): Promise<Attached> {
   const artifacts = attestations.map((a) => artifactManifest(subject, a));
-  // Artifact manifests are deterministic: one the repository holds by digest (a re-run) is not
-  // pushed again. Asked while the blobs are checked (those are, always: a registry may lose one).
+  // Artifact manifests are deterministic: one the repository holds by digest (a re-run, or an
+  // SBOM taken from its referrer) is not pushed again. Asked while the blobs are checked (those
+  // are, always: a registry may lose one).
   const [held] = await Promise.all([
-    Promise.all(
-      artifacts.map(
-        async (a) => (await reg.headManifest(repo, a.descriptor.digest).catch(() => undefined))?.digest === a.descriptor.digest,
-      ),
-    ),
+    Promise.all(artifacts.map((a) => holdsManifest(reg, repo, a.descriptor))),
     Promise.all(
       uniqueBlobs(artifacts).map(async (b) => {
         if (!(await reg.blobExists(repo, b.digest))) await reg.uploadBlob(repo, b.digest, b.size, () => Readable.from([b.bytes]));
@@ -71,12 +69,28 @@ export async function attachToRegistry(
   return { subject: subject.digest, manifests, via: 'tag' };
 }
 
+/**
+ * The referrers of `subject` (manifests whose subject it is), as the registry lists them: its
+ * referrers API where it has one, else the fallback tag `sha256-<hex>` (none: an empty list).
+ * Each descriptor keeps the artifactType and annotations of the listing; `artifactType` filters.
+ */
+export async function listReferrers(
+  reg: Pick<ReferrersRegistry, 'getReferrers' | 'getManifest'>,
+  repo: RepoRef,
+  subject: Digest,
+  artifactType?: string,
+): Promise<Descriptor[]> {
+  const api = await reg.getReferrers(repo, subject).catch(() => undefined);
+  const all = api ? api.manifests : await readFallback(reg, repo, fallbackTag(subject));
+  return artifactType ? all.filter((d) => d.artifactType === artifactType) : all;
+}
+
 function uniqueBlobs(artifacts: ArtifactManifest[]): ArtifactManifest['blobs'] {
   const byDigest = new Map(artifacts.flatMap((a) => a.blobs).map((b) => [b.digest, b]));
   return [...byDigest.values()];
 }
 
-async function readFallback(reg: ReferrersRegistry, repo: RepoRef, tag: string): Promise<Descriptor[]> {
+async function readFallback(reg: Pick<ReferrersRegistry, 'getManifest'>, repo: RepoRef, tag: string): Promise<Descriptor[]> {
   try {
     const m = await reg.getManifest(repo, tag);
     const doc = JSON.parse(m.bytes.toString('utf8')) as Partial<Index>;

@@ -1,4 +1,5 @@
 import { formatRepository } from '../oci/reference.js';
+import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { RegistryClient, RepoRef } from '../registry/client.js';
 import type { PublishTarget } from './publisher.js';
@@ -14,17 +15,28 @@ export function manifestsOf(t: PublishTarget): Descriptor[] {
 }
 
 /**
+ * Whether the repository holds this manifest (by digest): the one presence check of manifests
+ * before a push, images' and attestations' alike. A HEAD that fails counts as absent (pushed as usual).
+ */
+export async function holdsManifest(
+  reg: { headManifest(repo: RepoRef, reference: string): Promise<{ digest: Digest } | undefined> },
+  repo: RepoRef,
+  d: Pick<Descriptor, 'digest'>,
+): Promise<boolean> {
+  return (await reg.headManifest(repo, d.digest).catch(() => undefined))?.digest === d.digest;
+}
+
+/**
  * Which of the targets' manifests (each platform's, and the index) the repositories hold already,
  * by digest: one HEAD each, all at once. Those need no PUT and no confirming HEAD: a rebuild with
- * nothing changed writes no manifest. A HEAD that fails counts as absent (pushed as usual).
+ * nothing changed writes no manifest.
  */
 export async function presentManifests(client: RegistryClient, targets: PublishTarget[]): Promise<Set<string>> {
   const present = new Set<string>();
   await Promise.all(
     targets.flatMap((t) =>
       manifestsOf(t).map(async (d) => {
-        const head = await client.headManifest(t.repo, d.digest).catch(() => undefined);
-        if (head?.digest === d.digest) present.add(inRepo(t.repo, d));
+        if (await holdsManifest(client, t.repo, d)) present.add(inRepo(t.repo, d));
       }),
     ),
   );
