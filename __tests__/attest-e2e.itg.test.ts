@@ -143,7 +143,7 @@ describe('provenance and SBOM through the CLI', () => {
     expect(again.digest).toBe(first.digest);
     expect(again.attestations).toEqual(first.attestations);
     // Both platforms' inventories are known by their diffIDs (kept in the cache dir).
-    expect(lastSbomReads).toEqual({ images: 2, fromCache: 2, layersRead: 0, bytesRead: 0 });
+    expect(lastSbomReads).toEqual({ images: 2, fromCache: 2, fromReferrer: 0, layersRead: 0, bytesRead: 0 });
     expect(
       (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`]))
         .stdout,

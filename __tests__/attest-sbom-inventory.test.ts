@@ -107,7 +107,7 @@ describe('SBOM inventory cache', () => {
     const again = new SbomInventory(cacheDir, 't1');
     expect(await again.packages([...base, app, top])).toEqual(topImage);
     expect(await again.packages([...base, app])).toEqual(appImage);
-    expect(again.stats).toEqual({ images: 2, fromCache: 2, layersRead: 0, bytesRead: 0 });
+    expect(again.stats).toEqual({ images: 2, fromCache: 2, fromReferrer: 0, layersRead: 0, bytesRead: 0 });
   });
 
   it('continues from a stored snapshot: a changed top layer is the only one read', async () => {

@@ -31,6 +31,7 @@ import {
   attestBuilt,
   referrersOf,
   sbomInventory,
+  sbomReuseFrom,
   type SbomScanStats,
 } from './attest/glue.js';
 import { readLocations, RegistryLayers, writesRecords, type CacheRegistrySetting } from './cache/registry-cache.js';
@@ -174,6 +175,10 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
         git: inputs.git,
         env: inputs.env,
         ...(inputs.signing ? { signing: inputs.signing } : {}),
+        // The manifest digest fixes the layers: an SBOM referrer of ours the registry holds for it is this SBOM.
+        ...(sbom && inputs.push && inputs.cache !== false
+          ? { existingSbom: sbomReuseFrom(client, (name) => sinkImages.find((s) => s.variant.variant === name)?.repo, logger) }
+          : {}),
       },
       logger,
       inventory,
@@ -181,7 +186,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
     const sb = inventory?.stats;
     if (sb?.images)
       logger.info(
-        `sbom: ${sb.images} image(s), ${sb.fromCache} known by their layers; ${sb.layersRead} layer(s) read (${sb.bytesRead} bytes)`,
+        `sbom: ${sb.images} image(s), ${sb.fromCache} known by their layers, ${sb.fromReferrer} reused from the registry; ${sb.layersRead} layer(s) read (${sb.bytesRead} bytes)`,
       );
     for (const s of sinkImages) {
       const r = s.variant;

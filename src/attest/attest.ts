@@ -7,8 +7,10 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Step } from '../config/model.js';
 import { artifactManifest, PREDICATE_TYPE_ANNOTATION, type Attestation } from './artifact.js';
+import { CYCLONEDX_JSON } from './sbom/media-type.js';
 import { provenanceStatement, SLSA_PROVENANCE_V1, type ProvenanceInputs, type ProvenanceMode } from './provenance.js';
 import type { SbomInventory, SbomLayer } from './sbom/inventory.js';
+import type { WantedSbom } from './sbom-reuse.js';
 
 export type AttestationKind = 'provenance' | 'sbom';
 
@@ -20,6 +22,11 @@ export interface AttestSettings {
    * same inputs then gives the same attestation digests, as it gives the same image digests.
    */
   sourceDateEpoch?: number;
+  /**
+   * An SBOM the registry holds already for this manifest (made by this tool), asked when the
+   * inventory does not know the image's packages; undefined: the SBOM is made from the layers.
+   */
+  existingSbom?: (want: WantedSbom) => Promise<Buffer | undefined>;
   /** Told what an SBOM could not read (it is also in the document), so the log says it too. */
   onSbomNote?: (note: string) => void;
 }
@@ -90,13 +97,8 @@ export async function attestVariant(
   for (const img of v.images) {
     const atts: SubjectAttestations['attestations'] = provenance(img.manifest, [img]);
     if (s.sbom) {
-      // The CycloneDX library is loaded by the builds that make SBOMs only.
-      const { cyclonedxDocument, CYCLONEDX_JSON } = await import('./sbom/cyclonedx.js');
       if (!inventory) throw new Error('attestVariant: an SBOM needs the inventory');
-      const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
-      const found = await inventory.packages(img.layers);
-      for (const note of found.notes ?? []) s.onSbomNote?.(`SBOM of ${v.variant} (${img.platform}): ${note}`);
-      const bytes = cyclonedxDocument({ name: v.image, digest: img.manifest.digest, platform: img.platform }, found, sbomTool, when);
+      const bytes = await sbomOf(v, img, s, sbomTool, inventory);
       atts.push({ kind: 'sbom', artifactType: CYCLONEDX_JSON, mediaType: CYCLONEDX_JSON, bytes });
     }
     if (atts.length) out.push({ variant: v.variant, subject: img.manifest, attestations: atts });
@@ -106,6 +108,32 @@ export async function attestVariant(
     if (atts.length) out.push({ variant: v.variant, subject: v.index, attestations: atts });
   }
   return out;
+}
+
+/**
+ * One image's SBOM document: from its packages when the inventory knows them (no layer read),
+ * else the registry's referrer when it is ours (`existingSbom`), else scanned from the layers.
+ */
+async function sbomOf(
+  v: VariantFacts,
+  img: ImageFacts,
+  s: AttestSettings,
+  tool: { name: string; version: string },
+  inventory: SbomInventory,
+): Promise<Buffer> {
+  const when = s.sourceDateEpoch !== undefined ? new Date(s.sourceDateEpoch * 1000) : undefined;
+  if (s.existingSbom && !(await inventory.knows(img.layers))) {
+    const held = await s.existingSbom({ subject: img.manifest, name: v.image, tool, ...(when ? { timestamp: when } : {}) });
+    if (held) {
+      inventory.reusedFromReferrer();
+      return held;
+    }
+  }
+  // The CycloneDX library is loaded by the builds that make SBOMs only.
+  const { cyclonedxDocument } = await import('./sbom/cyclonedx.js');
+  const found = await inventory.packages(img.layers);
+  for (const note of found.notes ?? []) s.onSbomNote?.(`SBOM of ${v.variant} (${img.platform}): ${note}`);
+  return cyclonedxDocument({ name: v.image, digest: img.manifest.digest, platform: img.platform }, found, tool, when);
 }
 
 /** The digest map's view: subject digest -> kind -> artifact manifest digest. */

@@ -29,6 +29,7 @@ import { attachToRegistry, type ReferrersRegistry } from './referrers.js';
 import { attachToLayout } from './layout.js';
 import { runSigner, type SigningSetup } from './sign-all.js';
 import type { SbomInventory } from './sbom/inventory.js';
+import { existingSbom, type SbomReuseRegistry, type WantedSbom } from './sbom-reuse.js';
 
 export type { SbomScanStats } from './sbom/inventory.js';
 
@@ -40,6 +41,12 @@ export interface AttestInputs {
   env: Record<string, string | undefined>;
   /** Sign as GitHub artifact attestations (on the Actions runtime); the bundles become the referrers. */
   signing?: SigningSetup;
+  /**
+   * The SBOM referrer the registry holds already for a manifest this build pushes (see
+   * sbom-reuse.ts). Not asked when signing: a signed bundle names the run that signed it, so
+   * each signing run makes and signs its own.
+   */
+  existingSbom?: (variant: string, want: WantedSbom) => Promise<Buffer | undefined>;
 }
 
 const TOOL = { name: 'oci-build-action', version: pkg.version };
@@ -119,6 +126,7 @@ export async function attestBuilt(
   const run = await runFacts(bf, inp);
   const out: SubjectAttestations[] = [];
   const sign = inp.signing ? runSigner({ ...inp.signing, subjectName: imageOf }, inp.env, logger) : undefined;
+  const reuse = inp.signing ? undefined : inp.existingSbom;
   for (const r of results) {
     const spec = specs.find((s) => s.name === r.variant)!;
     const t0 = Date.now();
@@ -144,7 +152,7 @@ export async function attestBuilt(
         }),
       },
       run,
-      settings,
+      reuse ? { ...settings, existingSbom: (want) => reuse(r.variant, want) } : settings,
       TOOL,
       sbomOf,
     );
@@ -155,6 +163,21 @@ export async function attestBuilt(
     );
   }
   return out;
+}
+
+/**
+ * The `existingSbom` hook of a build that pushes: the SBOM referrer of the repository a variant
+ * is pushed to (none: a variant pushed nowhere). Failures are logged at debug level only.
+ */
+export function sbomReuseFrom(
+  reg: SbomReuseRegistry,
+  repoOf: (variant: string) => RepoRef | undefined,
+  logger: Logger,
+): NonNullable<AttestInputs['existingSbom']> {
+  return async (variant, want) => {
+    const repo = repoOf(variant);
+    return repo ? await existingSbom(reg, repo, want, (msg) => logger.debug(msg)) : undefined;
+  };
 }
 
 /** Attaches to the registry the attestations of the subjects these targets push (a distributed job pushes no index). */

@@ -11,7 +11,7 @@ import * as Spec from '@cyclonedx/cyclonedx-library/Spec';
 import { PackageURL } from 'packageurl-js';
 import type { ImagePackages } from './scan.js';
 
-export const CYCLONEDX_JSON = 'application/vnd.cyclonedx+json';
+export { CYCLONEDX_JSON } from './media-type.js';
 
 export interface SbomSubject {
   /** Repository (or variant name) the image is known by. */

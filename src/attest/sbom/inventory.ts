@@ -40,13 +40,15 @@ export interface SbomScanStats {
   images: number;
   /** Images whose inventory was known for their diffID list (no layer read). */
   fromCache: number;
+  /** Images whose SBOM the registry held already (a referrer this tool attached; no layer read). */
+  fromReferrer: number;
   /** Layers read, and their (compressed) bytes. */
   layersRead: number;
   bytesRead: number;
 }
 
 export class SbomInventory {
-  readonly stats: SbomScanStats = { images: 0, fromCache: 0, layersRead: 0, bytesRead: 0 };
+  readonly stats: SbomScanStats = { images: 0, fromCache: 0, fromReferrer: 0, layersRead: 0, bytesRead: 0 };
   private readonly packagesByKey = new Map<string, ImagePackages>();
   private readonly treesByKey = new Map<string, TreeSnapshot>();
   private readonly executablesByKey = new Map<string, Record<string, FoundPackage[]>>();
@@ -56,6 +58,17 @@ export class SbomInventory {
     private readonly dir: string | undefined,
     private readonly toolVersion: string,
   ) {}
+
+  /** Whether the packages of these layers are known (in memory or on disk): `packages` then reads no layer. */
+  async knows(layers: readonly SbomLayer[]): Promise<boolean> {
+    return (await this.load(this.packagesByKey, this.keyOf(layers), 'packages')) !== undefined;
+  }
+
+  /** Counts an image whose SBOM was taken from the registry instead of made from its layers. */
+  reusedFromReferrer(): void {
+    this.stats.images++;
+    this.stats.fromReferrer++;
+  }
 
   async packages(layers: readonly SbomLayer[]): Promise<ImagePackages> {
     this.stats.images++;
