@@ -219,3 +219,50 @@ describe('SBOM referrer reuse on a fresh runner', () => {
     expect(again.reads.layersRead).toBeGreaterThan(0);
   }, 300_000);
 });
+
+describe('SBOM referrer reuse through the referrers API', () => {
+  it('finds our referrer by the API, reuses it and writes no manifest for it and no fallback tag', async () => {
+    const { startMemRegistry } = await import('./helpers/referrers-registry.js');
+    const mem = await startMemRegistry({ referrers: true });
+    try {
+      const file = join(work, 'api.yml');
+      writeFileSync(
+        file,
+        [
+          'version: 1',
+          'variants:',
+          '  app:',
+          '    base: scratch',
+          `    image: ${mem.host}/acme/app`,
+          '    steps:',
+          '      - file: /app/node_modules/left-pad/package.json',
+          `        content: '{"name":"left-pad","version":"1.3.0","license":"WTFPL"}'`,
+        ].join('\n'),
+      );
+      const once = async (n: number) => {
+        const map = join(work, `api-${n}.json`);
+        const args = ['build', '--config', file, '--push', '--tag', 'v1', '--digest-map', map, '--cache-dir', join(work, `cache-api-${n}`)];
+        const r = await cli([...args, '--cache-registry', 'false', '--verbose'], {
+          env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' },
+        });
+        expect(r.code, r.stderr.slice(-3000)).toBe(0);
+        const entry = JSON.parse(readFileSync(map, 'utf8')).app as { digest: string; attestations: Record<string, { sbom: string }> };
+        return { digest: entry.digest, sbom: entry.attestations[entry.digest]!.sbom, reads: JSON.parse(r.stdout).sbom as Built['reads'] };
+      };
+      const first = await once(1);
+      expect(first.reads.layersRead).toBeGreaterThan(0);
+      const from = mem.requests.length;
+      const again = await once(2);
+      expect(again.digest).toBe(first.digest);
+      expect(again.sbom).toBe(first.sbom);
+      expect(again.reads).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0 });
+      const second = mem.requests.slice(from);
+      expect(second.some((q) => q.method === 'GET' && q.path === `/v2/acme/app/referrers/${first.digest}`)).toBe(true);
+      // Nothing changed: neither the image's manifest and tag nor the SBOM's artifact manifest is written.
+      expect(second.filter((q) => q.method === 'PUT' && q.path.includes('/manifests/'))).toEqual([]);
+      expect([...mem.tags.keys()].filter((t) => t.includes('sha256-'))).toEqual([]);
+    } finally {
+      await mem.close();
+    }
+  }, 300_000);
+});
