@@ -43,6 +43,7 @@ function fakeRegistry() {
       blobs.delete(`${id(repo)}@${digest}`);
     },
     async getManifest(repo: RepoRef, ref: string) {
+      calls.push(`GET manifest ${ref}`);
       const bytes = manifests.get(`${id(repo)}:${ref}`);
       if (!bytes) throw Object.assign(new Error('manifest unknown'), { status: 404 });
       return { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(bytes), bytes };
@@ -254,6 +255,34 @@ describe('a rebuild the record already covers', () => {
     expect(third!.bytes).toBeGreaterThan(0);
     const remote = new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {});
     expect((await remote.load()).get(run.key)?.entry.diffId).toBe(changed.diffId);
+  });
+});
+
+describe('the record read at the start of the build', () => {
+  it('a rebuild it already covers reads nothing again and writes nothing; a change reads it again, keeping what another job wrote since', async () => {
+    const reg = fakeRegistry();
+    const [a, b, other] = [entry('a'), entry('b'), entry('other job')];
+    for (const e of [a, b, other]) reg.addLayer(APP, e);
+    const pushed = [{ repo: APP, layers: new Set([a.descriptor.digest, b.descriptor.digest]) }];
+    await writeRecords(reg, { mode: 'auto' }, new Map([a, b].map((e) => [e.key, e])), pushed);
+    const remote = new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {});
+    await remote.load();
+    reg.calls.length = 0;
+    const [noop] = await writeRecords(reg, { mode: 'auto' }, new Map([a, b].map((e) => [e.key, e])), pushed, (at) =>
+      remote.readAtStart(at),
+    );
+    expect(noop).toMatchObject({ entries: 2, bytes: 0 });
+    expect(reg.calls.filter((c) => c.startsWith('GET manifest'))).toEqual([]);
+    // Another job adds its layer after this build read the record; this build then has a new entry.
+    await writeRecords(reg, { mode: 'auto' }, new Map([[other.key, other]]), [{ repo: APP, layers: new Set([other.descriptor.digest]) }]);
+    const changed = { ...b, diffId: d('b rebuilt') };
+    const [w] = await writeRecords(reg, { mode: 'auto' }, new Map([a, changed].map((e) => [e.key, e])), pushed, (at) =>
+      remote.readAtStart(at),
+    );
+    expect(w!.bytes).toBeGreaterThan(0);
+    const now = await new RegistryLayers(reg, [{ repo: APP, tag: 'buildcache' }], () => {}).load();
+    expect(now.get(other.key)?.entry.diffId).toBe(other.diffId);
+    expect(now.get(b.key)?.entry.diffId).toBe(changed.diffId);
   });
 });
 

@@ -178,6 +178,37 @@ describe('dockerfile: variants in the build file', () => {
     expect(selectVariants(bf, ['debug']).map((v) => v.name)).toEqual(['base', 'builder', 'app.build', 'app', 'debug']);
   });
 
+  it('converts a Dockerfile after the Dockerfile variants it needs through a YAML variant, whatever the file order', async () => {
+    // app (first in the file) needs tools (YAML, from: builder), which needs the builder Dockerfile:
+    // converted together, app must still see the builder's ENV and WORKDIR through tools.
+    const dir = project({
+      'oci-build.yml': [
+        'version: 1',
+        'variants:',
+        '  app:',
+        '    dockerfile: app/Dockerfile',
+        '    contexts: { tools: "variant:tools" }',
+        '  other:',
+        '    dockerfile: other/Dockerfile',
+        '  tools: { from: builder, stage: true, env: { EXTRA: "1" } }',
+        '  builder:',
+        '    dockerfile: builder/Dockerfile',
+        '    stage: true',
+      ].join('\n'),
+      'builder/Dockerfile': 'FROM scratch\nENV TOOLCHAIN=/opt/rust\nWORKDIR /work\n',
+      'app/Dockerfile': 'FROM tools\nRUN echo "$TOOLCHAIN $EXTRA"\nCOPY x $TOOLCHAIN/x\n',
+      'app/x': 'x',
+      'other/Dockerfile': 'FROM scratch\nCOPY x /x\n',
+      'other/x': 'x',
+    });
+    const bf = await expand(await loadModel(join(dir, 'oci-build.yml'), { env: {} }));
+    const app = bf.variants.find((v) => v.name === 'app')!;
+    expect(app).toMatchObject({ from: 'tools' });
+    expect(app.steps[0]).toMatchObject({ kind: 'run', workdir: '/work' });
+    expect(app.steps[1]).toMatchObject({ kind: 'copy', to: '/opt/rust/x' });
+    expect(bf.variants.map((v) => v.name)).toEqual(['app', 'other', 'tools', 'builder']);
+  });
+
   it('reports an unknown target at the build file line of target: (a variant of several platforms is no problem)', async () => {
     const dir = project({
       'oci-build.yml': [

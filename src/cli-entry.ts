@@ -9,5 +9,9 @@ if (major < 22) {
   );
   process.exitCode = 2;
 } else {
+  // V8's code cache on disk (Node 22.1+; NODE_DISABLE_COMPILE_CACHE=1 turns it off): the bundle
+  // is compiled once per version instead of on every run, ~0.15 s of each short build (--help
+  // 0.39 -> 0.22 s, a no-op rebuild likewise). getBuiltinModule keeps this file import-free.
+  process.getBuiltinModule?.('node:module')?.enableCompileCache?.();
   await import('./cli.js');
 }

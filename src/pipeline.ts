@@ -240,7 +240,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       });
       await logger.group('push', () => registry.write(sinkImages));
       stats = registry.stats;
-      await saveRecords(regCache, inputs, client, builder.producer().usedLayers(), sinkImages, logger);
+      await saveRecords(regCache, inputs, client, builder.producer().usedLayers(), sinkImages, logger, remoteLayers);
     }
     if (inputs.distribute) {
       await writePartial(resolve(inputs.distribute.partialMap), {
@@ -335,6 +335,7 @@ async function saveRecords(
   used: ReadonlyMap<string, UsedLayer>,
   images: SinkImage[],
   logger: Logger,
+  remote: RegistryLayers | undefined,
 ): Promise<void> {
   const policy = writesRecords(setting, inputs.push, inputs.git?.eventName);
   if (policy.reason) logger.info(policy.reason);
@@ -343,7 +344,7 @@ async function saveRecords(
     s.repo ? [{ repo: s.repo, layers: new Set(s.variant.images.flatMap((i) => i.layers.map((l) => l.descriptor.digest))) }] : [],
   );
   try {
-    for (const w of await writeRecords(client, setting, used, pushed)) {
+    for (const w of await writeRecords(client, setting, used, pushed, (at) => remote?.readAtStart(at))) {
       logger.info(
         `registry cache: ${w.entries} layer(s) recorded in ${formatRepository(w.at.repo)}:${w.at.tag} (${w.bytes} bytes uploaded)`,
       );

@@ -57,6 +57,7 @@ export async function writeRecords(
   setting: CacheRegistrySetting,
   used: ReadonlyMap<string, Omit<RecordEntry, 'key'>>,
   pushed: readonly PushedRepo[],
+  readAtStart: (at: CacheLocation) => readonly RecordEntry[] | undefined = () => undefined,
 ): Promise<WrittenRecord[]> {
   if (setting.mode === 'off') return [];
   const entriesIn = (layers: ReadonlySet<Digest>) =>
@@ -65,7 +66,9 @@ export async function writeRecords(
     // One record per repository, each read-modify-written on its own: all at once.
     const writes = mergeRepos(pushed).map((p) => ({ repo: p.repo, entries: entriesIn(p.layers) }));
     return await Promise.all(
-      writes.filter((w) => w.entries.length).map((w) => writeRecord(client, { repo: w.repo, tag: DEFAULT_CACHE_TAG }, w.entries)),
+      writes
+        .filter((w) => w.entries.length)
+        .map((w) => writeRecord(client, { repo: w.repo, tag: DEFAULT_CACHE_TAG }, w.entries, readAtStart)),
     );
   }
   const at: CacheLocation = { repo: setting.repo, tag: setting.tag };
@@ -78,7 +81,7 @@ export async function writeRecords(
       if (linked.get(d) && !entries.some((x) => x.key === e.key)) entries.push(e);
     }
   }
-  return entries.length ? [await writeRecord(client, at, entries)] : [];
+  return entries.length ? [await writeRecord(client, at, entries, readAtStart)] : [];
 }
 
 /** Makes `digest` (in `from`) a blob of `repo` without uploading it. */
@@ -104,18 +107,24 @@ function mergeRepos(pushed: readonly PushedRepo[]): PushedRepo[] {
  * manifest naming a blob it no longer has (a layer deleted since): then the earlier entries
  * whose blobs are still there (one HEAD each), and at last this build's alone.
  */
-async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: RecordEntry[]): Promise<WrittenRecord> {
+async function writeRecord(
+  client: CacheWriteClient,
+  at: CacheLocation,
+  all: RecordEntry[],
+  readAtStart: (at: CacheLocation) => readonly RecordEntry[] | undefined,
+): Promise<WrittenRecord> {
   // Sorted: an unchanged build writes the same record (no new blob, the same manifest).
   const mine = [...all].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, MAX_RECORD_ENTRIES);
+  // The record this build read at its start already says all of this (a rebuild with nothing
+  // new): nothing to write, and no second read. Anything to add, and it is read again, since
+  // another job may have written it since.
+  const atStart = readAtStart(at);
+  if (atStart && saysAll(atStart, mine)) return { at, entries: atStart.length, bytes: 0 };
   const previous = (await readRecord(client, at).catch(() => undefined)) ?? [];
   const keys = new Set(mine.map((e) => e.key));
   const older = previous.filter((e) => !keys.has(e.key)).slice(0, Math.max(0, MAX_WRITTEN_ENTRIES - mine.length));
-  // The record there already says all of this (a rebuild with nothing new, which may have
-  // found its layers by other keys than the build that wrote it): nothing to write.
-  const said = new Set(previous.map((e) => recordBytes([e]).toString()));
-  if (previous.length && mine.every((e) => said.has(recordBytes([e]).toString()))) {
-    return { at, entries: previous.length, bytes: 0 };
-  }
+  // (It may also say all of it now, found by other keys than the build that wrote it.)
+  if (saysAll(previous, mine)) return { at, entries: previous.length, bytes: 0 };
   if (!older.length) return await putRecord(client, at, mine);
   try {
     return await putRecord(client, at, [...mine, ...older]);
@@ -133,6 +142,12 @@ async function writeRecord(client: CacheWriteClient, at: CacheLocation, all: Rec
       return await putRecord(client, at, mine);
     }
   }
+}
+
+/** Every entry of `mine` is in `record`, byte for byte. */
+function saysAll(record: readonly RecordEntry[], mine: readonly RecordEntry[]): boolean {
+  const said = new Set(record.map((e) => recordBytes([e]).toString()));
+  return record.length > 0 && mine.every((e) => said.has(recordBytes([e]).toString()));
 }
 
 async function putRecord(client: CacheWriteClient, at: CacheLocation, entries: RecordEntry[]): Promise<WrittenRecord> {

@@ -193,6 +193,8 @@ export class RegistryLayers implements RemoteLayers {
   private loaded?: Promise<Map<string, { entry: RecordEntry; repo: RepoRef }>>;
   private readonly shapes = new Set<string>();
   private readonly checks = new Map<string, Promise<boolean>>();
+  /** What each location held when this build read it (undefined: no record, or unreadable). */
+  private readonly read = new Map<string, RecordEntry[] | undefined>();
 
   constructor(
     private readonly client: CacheRegistryClient,
@@ -207,7 +209,9 @@ export class RegistryLayers implements RemoteLayers {
       const records = await Promise.all(
         this.locations.map(async (at) => {
           try {
-            return await readRecord(this.client, at);
+            const entries = await readRecord(this.client, at);
+            this.read.set(locationId(at), entries);
+            return entries;
           } catch (e) {
             this.warn(
               `registry cache: could not read ${formatRepository(at.repo)}:${at.tag} (${(e as Error).message}); building without it`,
@@ -241,6 +245,11 @@ export class RegistryLayers implements RemoteLayers {
     return { descriptor: entry.descriptor, diffId: entry.diffId, uncompressedSize: entry.uncompressedSize, remote: repo };
   }
 
+  /** The entries `at` held when this build read it; undefined when it was not read or had none. */
+  readAtStart(at: CacheLocation): readonly RecordEntry[] | undefined {
+    return this.read.get(locationId(at));
+  }
+
   async count(): Promise<number> {
     return (await this.load()).size;
   }
@@ -267,6 +276,8 @@ export class RegistryLayers implements RemoteLayers {
     return p;
   }
 }
+
+const locationId = (at: CacheLocation) => `${formatRepository(at.repo)}:${at.tag}`;
 
 /**
  * Where a build reads records from: with `auto`, each repository the build's images go to, when

@@ -8,7 +8,7 @@
  */
 import { rmSync } from 'node:fs';
 import { relative } from 'node:path';
-import { selectVariants } from '../config/graph.js';
+import { dependencies, selectVariants } from '../config/graph.js';
 import { ConfigError, type BuildFile, type ConfigProblem, type DockerfileSource, type VariantSpec } from '../config/model.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.js';
@@ -62,17 +62,35 @@ export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOption
     return p;
   };
   try {
-    // Dependencies first, so a Dockerfile variant FROM another one sees it converted.
-    for (const v of selectVariants(bf, [])) {
-      if (!v.dockerfile) continue;
-      const platforms = conversionPlatforms(v, opts.platforms);
-      try {
-        converted.set(v.name, await convertVariant(v, v.dockerfile, platforms, opts, imageConfig, configOf));
-      } catch (e) {
-        if (e instanceof ConfigError) problems.push(...e.problems);
-        else throw e;
+    // All at once (each resolves its bases and reads its context), a variant after the Dockerfile
+    // variants it needs, so a Dockerfile variant FROM another one sees it converted.
+    const order = selectVariants(bf, []).filter((v) => v.dockerfile);
+    const found = new Map<string, ConfigProblem[]>();
+    const conversions = new Map<string, Promise<void>>();
+    // `waiting`: the variants whose conversion created this one; in a cycle (the graph checks
+    // report it) they are not waited for, so no conversion waits on itself.
+    const convert = (v: VariantSpec, waiting: ReadonlySet<string> = new Set()): Promise<void> => {
+      let p = conversions.get(v.name);
+      if (!p) {
+        const chain = new Set([...waiting, v.name]);
+        p = (async () => {
+          const deps = dockerfileDependencies(v, byName).filter((d) => !chain.has(d.name));
+          await Promise.all(deps.map((d) => convert(d, chain)));
+          try {
+            const platforms = conversionPlatforms(v, opts.platforms);
+            converted.set(v.name, await convertVariant(v, v.dockerfile!, platforms, opts, imageConfig, configOf));
+          } catch (e) {
+            if (e instanceof ConfigError) found.set(v.name, e.problems);
+            else throw e;
+          }
+        })();
+        conversions.set(v.name, p);
       }
-    }
+      return p;
+    };
+    await Promise.all(order.map((v) => convert(v)));
+    // In the file's dependency order, whichever finished first.
+    for (const v of order) problems.push(...(found.get(v.name) ?? []));
     const variants = bf.variants.flatMap((v) => converted.get(v.name) ?? (v.dockerfile ? [] : [v]));
     problems.push(...nameClashes(bf, variants));
     if (problems.length) throw new ConfigError(problems);
@@ -80,6 +98,26 @@ export async function expandDockerfileVariants(bf: BuildFile, opts: ExpandOption
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The Dockerfile variants `v` needs (through `from`, copies, mounts and named contexts, across
+ * variants of the build file that are not Dockerfiles), without `v` itself: a cycle is the graph
+ * checks' to report, not a conversion that waits on itself.
+ */
+function dockerfileDependencies(v: VariantSpec, byName: ReadonlyMap<string, VariantSpec>): VariantSpec[] {
+  const seen = new Set<string>([v.name]);
+  const out: VariantSpec[] = [];
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const d = byName.get(name);
+    if (!d) return;
+    if (d.dockerfile) out.push(d);
+    for (const n of dependencies(d)) visit(n);
+  };
+  for (const n of dependencies(v)) visit(n);
+  return out;
 }
 
 async function convertVariant(
