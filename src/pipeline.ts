@@ -10,6 +10,7 @@ import { credentialsFrom } from './registry/credentials.js';
 import { DaemonlessBuilder, type LayerKeyEvent } from './build/builder.js';
 import { KeyJournal } from './cache/key-journal.js';
 import { checkDisk, checkSources } from './plan/prereq.js';
+import { walkedSources } from './build/walked.js';
 import { checkRegistries, registriesOf } from './plan/reach.js';
 import { elevateIfNeeded } from './run/privilege.js';
 import type { BuiltImage, BuiltVariant } from './image/image.js';
@@ -133,6 +134,8 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       // A group of its own: what the build reports as it goes (layers, progress) stays out of the variants' groups.
       built = await logger.group('build', () => builder.build(p.buildFile, p.variants, (v) => p.platforms.get(v.name) ?? []));
     } finally {
+      // The prerequisite walk's stats are this build's only (src/build/walked.ts).
+      walkedSources.clear();
       for (const v of p.variants) {
         const buf = perVariant.get(v.name)!;
         await logger.group(`variant ${v.name}`, async () => buf.flushTo(logger));
@@ -301,6 +304,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       rootfs,
     };
   } finally {
+    walkedSources.clear();
     await client.close();
   }
 }

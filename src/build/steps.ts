@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { constants, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { lstat, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,7 +11,10 @@ import { comparePaths } from '../layer/tarwriter.js';
 import { ancestors, normalize, type FsView } from './fsview.js';
 import { copyFromImage } from '../run/copyfrom.js';
 import { describeCommand } from '../run/runstep.js';
-import { statChange, statSig, type StatSig } from '../cache/file-hasher.js';
+import { statChange, type StatSig } from '../cache/file-hasher.js';
+import { sigFields, walkedSources, walkedStat } from './walked.js';
+
+const { S_IFMT, S_IFDIR, S_IFLNK, S_IFREG } = constants;
 
 export interface Owner {
   uid: number;
@@ -201,9 +204,11 @@ async function walk(
   // Synchronous, as the stats below: on cached inodes each call takes microseconds, a trip
   // through the thread pool (busy compressing, or on a shared machine) far longer, and a
   // node_modules tree has 100,000 of them.
-  const names = readdirSync(hostDir, { encoding: 'buffer' })
-    .map((raw) => utf8Name(step, ctx, hostDir, raw))
-    .sort();
+  const names =
+    walkedSources.takeListing(hostDir) ??
+    readdirSync(hostDir, { encoding: 'buffer' })
+      .map((raw) => utf8Name(step, ctx, hostDir, raw))
+      .sort();
   for (const name of names) {
     const host = join(hostDir, name);
     if (skip?.(host)) continue;
@@ -224,11 +229,13 @@ async function addNode(
   add: AddEntry,
   topLevel: boolean,
 ): Promise<boolean> {
-  const st = lstatSync(host, { bigint: true });
+  const { sig, nlink } = walkedSources.takeStat(host) ?? walkedStat(lstatSync(host, { bigint: true }));
+  const { size, mode: stMode, devIno } = sigFields(sig);
+  const type = stMode & S_IFMT;
   // Git keeps only the executable bit, and a checkout's umask decides the rest; normalizing
   // to 0755/0644 keeps digests identical machine after machine. `mode:` overrides for files.
-  const perm = step.dockerRules ? Number(st.mode) & 0o7777 : st.isDirectory() || (Number(st.mode) & 0o111) !== 0 ? 0o755 : 0o644;
-  if (st.isSymbolicLink()) {
+  const perm = step.dockerRules ? stMode & 0o7777 : type === S_IFDIR || (stMode & 0o111) !== 0 ? 0o755 : 0o644;
+  if (type === S_IFLNK) {
     const target = readlinkSync(host);
     const resolved = target.startsWith('/') ? target : resolve(dirname(host), target);
     if (target.startsWith('/') || !inside(ctx.context, resolved)) {
@@ -240,17 +247,15 @@ async function addNode(
     add({ path: dest, type: 'symlink', mode: 0o777, uid: owner.uid, gid: owner.gid, linkname: target });
     return false;
   }
-  if (st.isDirectory()) {
+  if (type === S_IFDIR) {
     // A directory that already exists in the image keeps its owner, mode and type (it may be a symlink).
     // Docker's --chmod applies to the copied directories too (the build file's mode: to files only).
     const dirMode = step.dockerRules && step.mode !== undefined ? step.mode : perm;
     if (!ctx.fs.has(dest)) add({ path: dest, type: 'dir', mode: dirMode, uid: owner.uid, gid: owner.gid });
     return true;
   }
-  if (st.isFile()) {
+  if (type === S_IFREG) {
     const mode = step.mode ?? perm;
-    const size = Number(st.size);
-    const sig = statSig(st);
     add(
       {
         path: dest,
@@ -265,7 +270,7 @@ async function addNode(
         open: () => openSource(host, size),
         changedSince: () => rewritten(ctx, host, sig),
       },
-      st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined,
+      nlink > 1 ? devIno : undefined,
     );
     return false;
   }

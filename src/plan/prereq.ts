@@ -1,4 +1,4 @@
-import { accessSync, constants, lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { CopyStep, VariantSpec } from '../config/model.js';
@@ -6,6 +6,7 @@ import type { Plan } from './plan.js';
 import { platformSpecs } from '../config/per-platform.js';
 import { describeStep } from '../build/steps.js';
 import { IoError, stepIoError } from '../errors/io.js';
+import { walkedSources, walkedStat } from '../build/walked.js';
 
 /**
  * Checks made before any work, so a build does not fail half-way for a reason known at the
@@ -33,14 +34,19 @@ const euid = process.geteuid?.();
  * decide (an ACL's owner entry is those bits). Anything else (group, other, ACLs) is left to
  * access(2). A node_modules tree is 100,000 files: one system call fewer each.
  */
-function surelyAccessible(st: Stats, dir: boolean): boolean {
+function surelyAccessible(st: BigIntStats, dir: boolean): boolean {
   if (euid === undefined) return false;
   if (euid === 0) return true;
-  if (st.uid !== euid) return false;
-  return dir ? (st.mode & 0o500) === 0o500 : (st.mode & 0o400) !== 0;
+  if (Number(st.uid) !== euid) return false;
+  const mode = Number(st.mode);
+  return dir ? (mode & 0o500) === 0o500 : (mode & 0o400) !== 0;
 }
 
-/** Walks the copy sources of every variant; returns the bytes they hold. Throws on the first unreadable path. */
+/**
+ * Walks the copy sources of every variant; returns the bytes they hold. Throws on the first
+ * unreadable path. What it reads (listings, stats) is left in walkedSources for the copy
+ * steps' walk, which would otherwise read the same tree again.
+ */
 export async function checkSources(p: Plan): Promise<number> {
   let bytes = 0;
   const seen = new Set<string>();
@@ -49,15 +55,18 @@ export async function checkSources(p: Plan): Promise<number> {
     seen.add(path);
     // Synchronous: a tree of 100,000 files took two trips each through libuv's thread pool
     // (busy on a shared machine) for checks that take microseconds on cached inodes.
-    const st = lstatSync(path);
+    const st = lstatSync(path, { bigint: true });
+    walkedSources.stat(path, walkedStat(st));
     if (st.isSymbolicLink()) return;
     const mode = st.isDirectory() ? constants.R_OK | constants.X_OK : constants.R_OK;
     // Thrown as is: the caller names the step, the build file line and the fix (src/errors/io.ts).
     if (!surelyAccessible(st, st.isDirectory())) accessSync(path, mode);
-    if (st.isFile()) bytes += st.size;
+    if (st.isFile()) bytes += Number(st.size);
     if (st.isDirectory()) {
-      const names: Dirent[] = readdirSync(path, { withFileTypes: true });
-      for (const e of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) await visit(v, index, join(path, e.name));
+      // Sorted as the copy walk sorts (UTF-16 code units), so it can take the list as is.
+      const names = readdirSync(path).sort();
+      walkedSources.listing(path, names);
+      for (const name of names) await visit(v, index, join(path, name));
     }
   };
   for (const v of p.variants.flatMap(platformSpecs)) {
