@@ -30,25 +30,13 @@ async function tags(repo: string): Promise<string[]> {
   return ((await res.json()) as { tags: string[] | null }).tags?.sort() ?? [];
 }
 /** What `build --verbose` prints besides the digest map: what the SBOM scans read. */
-let lastSbomReads: { images: number; fromCache: number; layersRead: number; bytesRead: number } | undefined;
+let lastSbomReads: { images: number; fromCache: number; layersRead: number; bytesRead: number; layersShared: number } | undefined;
 let lastLayers: { origin: string }[] = [];
 
-async function build(name: string, extra: string[] = []): Promise<Record<string, Entry>> {
+async function build(name: string, extra: string[] = [], cacheDir = join(work, 'cache')): Promise<Record<string, Entry>> {
   const map = join(work, `${name}.json`);
   const r = await cli(
-    [
-      'build',
-      '--config',
-      join(work, 'oci-build.yml'),
-      '--push',
-      '--tag',
-      'latest',
-      '--digest-map',
-      map,
-      '--cache-dir',
-      join(work, 'cache'),
-      ...extra,
-    ],
+    ['build', '--config', join(work, 'oci-build.yml'), '--push', '--tag', 'latest', '--digest-map', map, '--cache-dir', cacheDir, ...extra],
     { env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000', TOKEN: 'sekret-from-env-1234' } },
   );
   expect(r.code, r.stderr.slice(-4000)).toBe(0);
@@ -143,11 +131,26 @@ describe('provenance and SBOM through the CLI', () => {
     expect(again.digest).toBe(first.digest);
     expect(again.attestations).toEqual(first.attestations);
     // Both platforms' inventories are known by their diffIDs (kept in the cache dir).
-    expect(lastSbomReads).toEqual({ images: 2, fromCache: 2, fromReferrer: 0, layersRead: 0, bytesRead: 0 });
+    expect(lastSbomReads).toEqual({ images: 2, fromCache: 2, fromReferrer: 0, layersRead: 0, bytesRead: 0, layersShared: 0 });
     expect(
       (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/attest/app:sha256-${first.digest.slice(7)}`]))
         .stdout,
     ).toBe(before);
+  }, 300_000);
+
+  it('a fresh cache dir (the registry records): each layer is read once, the records by their check, and the SBOMs list the same packages', async () => {
+    const fresh = (await build('fresh', ['--verbose'], join(work, 'cache-fresh'))).app!;
+    expect(fresh.digest).toBe(first.digest);
+    // The same SBOM documents (same digests): the same packages.
+    expect(fresh.attestations).toEqual(first.attestations);
+    const recorded = lastLayers.filter((l) => l.origin !== 'base');
+    expect(recorded.length).toBeGreaterThan(0);
+    expect(recorded.every((l) => (l as { fromRegistry?: boolean }).fromRegistry)).toBe(true);
+    // The records' layers were read once, by their diffID check, which kept what the SBOM needs
+    // (each platform's image takes both); the base layers were read by the base scan's pass or,
+    // when nothing else of the build needed them, by the SBOM: never by both.
+    expect(lastSbomReads).toMatchObject({ images: 2, fromCache: 0, layersShared: recorded.length });
+    expect(lastSbomReads!.layersRead).toBeLessThanOrEqual(lastLayers.length - recorded.length);
   }, 300_000);
 
   it('image digests do not change with attestations off; nothing is recorded then', async () => {

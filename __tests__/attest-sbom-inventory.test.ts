@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SbomInventory, type SbomLayer } from '../src/attest/sbom/inventory.js';
-import { scanImagePackages } from '../src/attest/sbom/scan.js';
 import { packagesOfExecutables } from '../src/attest/sbom/executables.js';
 import { BlobStore } from '../src/layer/blobstore.js';
 import type { LayerEntry } from '../src/layer/types.js';
@@ -87,9 +86,10 @@ describe('SBOM inventory cache', () => {
     );
   });
 
-  const scratch = (layers: SbomLayer[]) => scanImagePackages(layers.map((l) => l.open));
+  // The same layers scanned from nothing (no snapshot, nothing known): what a continued scan must equal.
+  const scratch = (layers: SbomLayer[]) => new SbomInventory(undefined, 'scratch').packages(layers);
 
-  it('finds what the two-pass scan finds, reads each layer once, and nothing when known', async () => {
+  it('finds what a scan from nothing finds, reads each layer once, and nothing when known', async () => {
     const cacheDir = join(work, 'cache-1');
     const first = new SbomInventory(cacheDir, 't1');
     const appImage = await first.packages([...base, app]);
@@ -107,7 +107,7 @@ describe('SBOM inventory cache', () => {
     const again = new SbomInventory(cacheDir, 't1');
     expect(await again.packages([...base, app, top])).toEqual(topImage);
     expect(await again.packages([...base, app])).toEqual(appImage);
-    expect(again.stats).toEqual({ images: 2, fromCache: 2, fromReferrer: 0, layersRead: 0, bytesRead: 0 });
+    expect(again.stats).toEqual({ images: 2, fromCache: 2, fromReferrer: 0, layersRead: 0, bytesRead: 0, layersShared: 0 });
   });
 
   it('continues from a stored snapshot: a changed top layer is the only one read', async () => {
@@ -128,7 +128,7 @@ describe('SBOM inventory cache', () => {
     expect(readdirSync(cacheDir).some((f) => f.endsWith('.tree.json'))).toBe(true);
   });
 
-  it('probes executables in the one pass per layer: a new top layer does not re-read the base, and equals the two-pass scan', async () => {
+  it('probes executables in the one pass per layer: a new top layer does not re-read the base, and equals a scan from nothing', async () => {
     const cacheDir = join(work, 'cache-exec');
     const program = { ...file('/usr/bin/prog', 'x'.repeat(8192)), mode: 0o755 };
     const withExe = await layer([dir('/usr'), dir('/usr/bin'), program], true);
@@ -159,7 +159,7 @@ describe('SBOM inventory cache', () => {
     expect(packagesOfExecutables([lower, upper], new Set<string>())).toEqual([]);
   });
 
-  it('falls back to the two-pass scan when a database is a link to a file the pass did not keep', async () => {
+  it('does not read the layers again for a database that is a link to a file the pass did not keep: a note says so', async () => {
     const linked = await layer(
       [
         dir('/var/lib/dpkg'),
@@ -171,9 +171,18 @@ describe('SBOM inventory cache', () => {
     );
     const inv = new SbomInventory(undefined, 't1');
     const found = await inv.packages([...base, linked]);
-    expect(found).toEqual(await scratch([...base, linked]));
-    expect(found.packages.map((p) => p.name)).toEqual(['zlib1g', 'old']);
-    // The one pass read 3 layers; the fallback read them again (and once more to follow the link).
-    expect(inv.stats.layersRead).toBeGreaterThan(3);
+    expect(found.packages.map((p) => p.name)).toEqual(['old']);
+    expect(found.notes).toEqual(['/var/lib/dpkg/status not read: it is a link to /data/status, a file the scan does not keep']);
+    expect(inv.stats.layersRead).toBe(3);
+  });
+
+  it('takes a layer the registry cache check read (one pass): the SBOM does not read it again', async () => {
+    const inv = new SbomInventory(undefined, 't1');
+    expect(await inv.recordLayerCheck(app.diffId, app.open)).toBe(true);
+    // A layer that does not unpack to the diffID it is checked against: refused, nothing kept.
+    expect(await inv.recordLayerCheck(top.diffId, app.open)).toBe(false);
+    const found = await inv.packages([...base, app]);
+    expect(found).toEqual(await scratch([...base, app]));
+    expect(inv.stats).toMatchObject({ layersRead: 2, layersShared: 1 });
   });
 });

@@ -126,7 +126,7 @@ export async function runPipeline(inputs: PipelineInputs, logger: Logger, progre
       progress,
       rebuildFrom: p.rebuildFrom,
       ...(journal ? { onLayerKey: (e: LayerKeyEvent) => journal.add(e) } : {}),
-      ...(inventory ? { baseTreeReader: inventory.baseTreeReader } : {}),
+      ...(inventory ? { baseTreeReader: inventory.baseTreeReader, recordLayerCheck: inventory.recordLayerCheck } : {}),
     });
     await checkPrerequisites(p, inputs, builder, store);
     let built: Map<string, BuiltImage[]>;

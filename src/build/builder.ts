@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
 import { dirname } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import { stepSources } from '../config/graph.js';
@@ -63,6 +65,11 @@ export interface BuildOptions {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Served by the base scan's pass over the base layers (the SBOM's inventory). */
   baseTreeReader?: BaseTreeReader;
+  /**
+   * Checks a registry record's layer against its recorded diffID in a pass that serves another
+   * reader too (the SBOM's inventory); default: the diffID alone is computed.
+   */
+  recordLayerCheck?: (diffId: Digest, open: () => Promise<Readable>) => Promise<boolean>;
   /**
    * Record each copy, file and dir layer under its chain key too (src/build/chain-key.ts): when
    * the registry's records are written, for the fresh runners that read them.
@@ -440,7 +447,7 @@ export class DaemonlessBuilder implements Builder {
           );
           let hit = fresh(step).fresh ? undefined : await producer.lookup(runKey);
           // Listed files read the layer anyway: checked now (keys first: checked meanwhile, see taken).
-          if (hit?.remote && !files.lazy && !(await hasDiffId(() => this.layerOf(hit!, createdBy).open(), hit.diffId))) {
+          if (hit?.remote && !files.lazy && !(await this.checkDiffId(hit, this.layerOf(hit, createdBy)))) {
             logger.warn(
               `[${label}] registry cache: the layer recorded for ${describeStep(step)} (${hit.descriptor.digest}) is not the recorded diffID; not using it, the command runs`,
             );
@@ -730,7 +737,8 @@ export class DaemonlessBuilder implements Builder {
   private checkDiffId(hit: CachedLayer, layer: Layer): Promise<boolean> {
     let p = this.diffIdChecks.get(hit.descriptor.digest);
     if (!p) {
-      p = hasDiffId(() => layer.open(), hit.diffId).catch(() => false);
+      const check = this.opts.recordLayerCheck ?? hasDiffId;
+      p = check(hit.diffId, () => layer.open()).catch(() => false);
       this.diffIdChecks.set(hit.descriptor.digest, p);
     }
     return p;

@@ -322,7 +322,7 @@ export function writesRecords(
  * view): its uncompressed content has the recorded diffID. A HEAD vouches for the blob, not for
  * what the record says it unpacks to.
  */
-export async function hasDiffId(open: () => Promise<Readable>, diffId: Digest): Promise<boolean> {
+export async function hasDiffId(diffId: Digest, open: () => Promise<Readable>): Promise<boolean> {
   const h = createHash('sha256');
   for await (const c of decompressedChunks(await open())) h.update(c);
   return `sha256:${h.digest('hex')}` === diffId;

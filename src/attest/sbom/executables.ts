@@ -85,11 +85,6 @@ async function probeExecutable(path: string, body: AsyncIterable<Buffer>, size: 
   return { packages, ...(depV0 && depV0.size > 0 && depV0.size <= MAX_DEP_V0 ? { depV0 } : {}) };
 }
 
-export interface BigFileCandidates {
-  executables: Set<string>;
-  rpmdb?: string;
-}
-
 /** Which regular files of a layer to look into: path, mode, size. */
 export type WantExecutable = (path: string, mode: number, size: number) => boolean;
 
@@ -197,24 +192,4 @@ export async function rpmPackagesOf(layers: readonly LayerSource[], path: string
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-}
-
-/** The packages these big files record (Go modules, crates, rpm packages); `notes` say what could not be read. */
-export async function scanBigFiles(
-  layers: readonly LayerSource[],
-  c: BigFileCandidates,
-  os: OsRelease | undefined,
-): Promise<{ packages: FoundPackage[]; notes: string[] }> {
-  const perLayer: Record<string, FoundPackage[]>[] = [];
-  if (c.executables.size) for (const layer of layers) perLayer.push(await executablesOfLayer(layer, (p) => c.executables.has(p)));
-  const packages = packagesOfExecutables(perLayer, c.executables);
-  const notes: string[] = [];
-  if (c.rpmdb) {
-    try {
-      packages.push(...(await rpmPackagesOf(layers, c.rpmdb, os)));
-    } catch (e) {
-      notes.push(`rpm packages not listed: ${c.rpmdb}: ${(e as Error).message}`);
-    }
-  }
-  return { packages, notes };
 }

@@ -4,26 +4,21 @@
  * with nothing changed reads no layer at all. A miss continues from the snapshot of the longest
  * prefix scanned before (the base's layers, or the parent variant's image): only the layers on
  * top are read. Kept in memory for the run and, with a cache directory, on disk between runs.
+ *
+ * Every other pass of the build that reads a layer feeds this one: the base scan (its tree and
+ * probes, `baseTreeReader`) and the registry cache's diffID check of a record's layer
+ * (`recordLayerCheck`), so no layer is read a second time for the SBOM.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { writeAtomic } from '../../cache/atomic.js';
 import { digestHex, sha256, type Digest } from '../../oci/digest.js';
-import { FsTree, type TreeSnapshot } from '../../layer/fstree.js';
+import { FsTree, type LayerChanges, type TreeSnapshot } from '../../layer/fstree.js';
 import { applyLayer, type LayerProbe, type LayerSource } from '../../layer/reader.js';
 import { executablesOfLayer, LayerExecutables, packagesOfExecutables, rpmPackagesOf } from './executables.js';
 import type { FoundPackage } from './packages.js';
-import {
-  bigFilesOf,
-  isExecutableCandidate,
-  packagesOfTree,
-  sbomWants,
-  scanImagePackages,
-  withPackages,
-  keepForBigFiles,
-  type ImagePackages,
-} from './scan.js';
+import { bigFilesOf, isExecutableCandidate, packagesOfTree, sbomWants, withPackages, keepForBigFiles, type ImagePackages } from './scan.js';
 
 /** Bump when what the scan finds or buffers changes (the parsers, sbomWants, the snapshot's shape). */
 const SCANNER = 'sbom-inventory-2';
@@ -45,10 +40,14 @@ export interface SbomScanStats {
   /** Layers read, and their (compressed) bytes. */
   layersRead: number;
   bytesRead: number;
+  /** Layers the SBOM took from another pass of this build (a record's layer checked against its diffID). */
+  layersShared: number;
 }
 
 export class SbomInventory {
-  readonly stats: SbomScanStats = { images: 0, fromCache: 0, fromReferrer: 0, layersRead: 0, bytesRead: 0 };
+  readonly stats: SbomScanStats = { images: 0, fromCache: 0, fromReferrer: 0, layersRead: 0, bytesRead: 0, layersShared: 0 };
+  /** What the SBOM needs of the layers another pass of this run read (by diffID): applied, not read again. */
+  private readonly sharedChanges = new Map<Digest, LayerChanges>();
   private readonly packagesByKey = new Map<string, ImagePackages>();
   private readonly treesByKey = new Map<string, TreeSnapshot>();
   private readonly executablesByKey = new Map<string, Record<string, FoundPackage[]>>();
@@ -98,20 +97,44 @@ export class SbomInventory {
     }
     const baseEnd = layers.filter((l) => l.base).length;
     for (let i = from; i < layers.length; i++) {
-      // The executables' Go and cargo data are probed in the same pass (no second read of the layer).
-      const open = this.counted(layers[i]!.open);
-      await applyLayer(tree, open, `layer ${i + 1} of ${layers.length}`, sbomWants, undefined, await this.executablesProbe(layers[i]!));
+      const layer = layers[i]!;
+      const shared = this.sharedChanges.get(layer.diffId);
+      if (shared) {
+        tree.apply(shared);
+        this.stats.layersShared++;
+      } else {
+        // The executables' Go and cargo data are probed in the same pass (no second read of the layer).
+        await applyLayer(
+          tree,
+          this.counted(layer.open),
+          `layer ${i + 1} of ${layers.length}`,
+          sbomWants,
+          undefined,
+          await this.executablesProbe(layer),
+        );
+      }
       if (i + 1 === baseEnd && baseEnd < layers.length) await this.saveTree(layers.slice(0, baseEnd), tree);
     }
     const found = packagesOfTree(tree);
-    if (found) {
-      await this.saveTree(layers, tree);
-      return await this.withBigFiles(found, layers, tree);
-    }
-    // A package database reached through a link to a file the one pass did not buffer: the
-    // two-pass scan follows links (rare; nothing is snapshotted for it).
-    return await scanImagePackages(layers.map((l) => this.counted(l.open)));
+    await this.saveTree(layers, tree);
+    return await this.withBigFiles(found, layers, tree);
   }
+
+  /**
+   * For the builder's check of a registry record's layer against its recorded diffID: that one
+   * read also keeps what the SBOM needs of the layer (its wanted files, its executables' data).
+   * False when the layer does not unpack to `diffId` (or cannot be read): nothing is kept then.
+   */
+  readonly recordLayerCheck = async (diffId: Digest, open: LayerSource): Promise<boolean> => {
+    try {
+      const probe = await this.executablesProbe({ diffId, open });
+      const changes = await applyLayer(new FsTree(), open, `layer ${diffId}`, sbomWants, diffId, probe);
+      this.sharedChanges.set(diffId, changes);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 
   /**
    * Go build info, cargo-auditable data and the rpm database of the final tree. Executables are

@@ -2,17 +2,14 @@
  * Finds the packages of an image's final file system. Layers are applied in order with OCI
  * whiteout semantics by the layer reader, which streams every layer and buffers only the files
  * asked for: here the package databases and language-package manifests, which are small.
- *
- * Two ways to the same answer: `packagesOfTree` reads a tree the caller built (inventory.ts
- * builds it once per base and continues from a snapshot), and `scanImagePackages` reads the
- * layers from scratch in two passes (fixed databases and the path list, then the manifests).
+ * `packagesOfTree` reads a tree the caller built in its one pass over the layers (inventory.ts
+ * builds it once per base and continues from a snapshot).
  */
 import type { FsTree, PathInfo } from '../../layer/fstree.js';
-import { scanLayers, readFilesFromLayers, type LayerSource } from '../../layer/reader.js';
+import type { LayerSource } from '../../layer/reader.js';
 import { APK_INSTALLED, parseApkInstalled } from './apk.js';
 import { DPKG_STATUS, parseDpkgStatus } from './dpkg.js';
 import { NODE_MANIFEST, PYTHON_METADATA, parseNodePackage, parsePythonMetadata } from './lang.js';
-import { scanBigFiles } from './executables.js';
 import { parseOsRelease, type FoundPackage, type OsRelease } from './packages.js';
 import { RPMDB_SQLITE } from './rpm.js';
 
@@ -113,40 +110,26 @@ function packagesOf(fixed: (path: string) => Buffer | null | undefined, manifest
   return { ...(os ? { os } : {}), packages: dedupe(packages) };
 }
 
-/** The packages of the image whose layers (bottom first, each an uncompressed or compressed tar) are given. */
-export async function scanImagePackages(layers: readonly LayerSource[]): Promise<ImagePackages> {
-  const first = await scanLayers(layers, { wanted: FIXED_FILES, listPaths: true });
-  const candidates = manifestPaths(first.paths ?? []);
-  const manifests = candidates.length ? await readFilesFromLayers(layers, candidates) : new Map<string, Buffer | null>();
-  const found = packagesOf((p) => first.files.get(p), new Map(candidates.map((p) => [p, manifests.get(p) ?? null])));
-  const big = bigFilesOf(first.paths ?? []);
-  if (!big.executables.size && !big.rpmdb) return withPackages(found, [], big.notes);
-  const read = await scanBigFiles(layers, big, found.os);
-  return withPackages(found, read.packages, [...big.notes, ...read.notes]);
-}
-
 /**
- * The packages of a tree built with `sbomWants`; undefined when a wanted file is a link to a
- * path whose content the tree does not hold (the caller then scans the layers afresh).
+ * The packages of a tree built with `sbomWants`. A database or manifest that is a link to a file
+ * the pass did not keep (rare: the wanted paths are the usual places of each) is not read again:
+ * a note names it, and the document says it is incomplete rather than look complete.
  */
-export function packagesOfTree(tree: FsTree): ImagePackages | undefined {
-  const read = (path: string): Buffer | null | undefined => {
+export function packagesOfTree(tree: FsTree): ImagePackages {
+  const notes: string[] = [];
+  const read = (path: string): Buffer | null => {
     const r = tree.resolveFile(path);
-    return 'content' in r ? r.content : undefined;
+    if ('content' in r) return r.content;
+    notes.push(`${path} not read: it is a link to ${r.need}, a file the scan does not keep`);
+    return null;
   };
-  const fixed = new Map<string, Buffer | null>();
-  for (const p of FIXED_FILES) {
-    const c = read(p);
-    if (c === undefined) return undefined;
-    fixed.set(p, c);
-  }
-  const manifests = new Map<string, Buffer | null>();
-  for (const p of manifestPaths(tree.list())) {
-    const c = read(p);
-    if (c === undefined) return undefined;
-    manifests.set(p, c);
-  }
-  return packagesOf((p) => fixed.get(p), manifests);
+  const fixed = new Map(FIXED_FILES.map((p) => [p, read(p)]));
+  const manifests = new Map(manifestPaths(tree.list()).map((p) => [p, read(p)]));
+  return withPackages(
+    packagesOf((p) => fixed.get(p), manifests),
+    [],
+    notes,
+  );
 }
 
 /** One entry per purl (the same npm package installed in two places is one component), sorted for stable output. */
