@@ -30,7 +30,9 @@ async function tags(repo: string): Promise<string[]> {
   return ((await res.json()) as { tags: string[] | null }).tags?.sort() ?? [];
 }
 /** What `build --verbose` prints besides the digest map: what the SBOM scans read. */
-let lastSbomReads: { images: number; fromCache: number; layersRead: number; bytesRead: number; layersShared: number } | undefined;
+let lastSbomReads:
+  | { images: number; fromCache: number; fromReferrer: number; layersRead: number; bytesRead: number; layersShared: number }
+  | undefined;
 let lastLayers: { origin: string }[] = [];
 
 async function build(name: string, extra: string[] = [], cacheDir = join(work, 'cache')): Promise<Record<string, Entry>> {

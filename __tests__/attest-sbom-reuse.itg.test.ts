@@ -21,7 +21,7 @@ const EMPTY = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha('{}'
 interface Built {
   digest: string;
   sbom: string;
-  reads: { images: number; fromCache: number; fromReferrer: number; layersRead: number; bytesRead: number };
+  reads: { images: number; fromCache: number; fromReferrer: number; layersRead: number; bytesRead: number; layersShared: number };
 }
 
 let reg: TestRegistry;
@@ -128,7 +128,7 @@ describe('SBOM referrer reuse on a fresh runner', () => {
     const again = await build('app', '1.3.0');
     expect(again.digest).toBe(first.digest);
     expect(again.sbom).toBe(first.sbom);
-    expect(again.reads).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0 });
+    expect(again.reads).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0, layersShared: 0 });
     expect(await referrersIndex('app', first.digest)).toBe(before);
     const listed = JSON.parse(before).manifests.filter((m: { artifactType: string }) => m.artifactType === CDX);
     expect(listed.map((m: { digest: string }) => m.digest)).toEqual([first.sbom]);
@@ -255,7 +255,7 @@ describe('SBOM referrer reuse through the referrers API', () => {
       const again = await once(2);
       expect(again.digest).toBe(first.digest);
       expect(again.sbom).toBe(first.sbom);
-      expect(again.reads).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0 });
+      expect(again.reads).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0, layersShared: 0 });
       const second = mem.requests.slice(from);
       expect(second.some((q) => q.method === 'GET' && q.path === `/v2/acme/app/referrers/${first.digest}`)).toBe(true);
       // Nothing changed: neither the image's manifest and tag nor the SBOM's artifact manifest is written.

@@ -81,7 +81,7 @@ describe('SBOM reuse order', () => {
     );
     expect(sbomOf(list)).toEqual(held);
     expect(asked).toEqual([{ subject: facts.images[0]!.manifest, name: facts.image, tool: TOOL, timestamp: new Date(1700000000 * 1000) }]);
-    expect(inv.stats).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0 });
+    expect(inv.stats).toEqual({ images: 1, fromCache: 0, fromReferrer: 1, layersRead: 0, bytesRead: 0, layersShared: 0 });
     expect(opened).toBe(0);
   });
 
