@@ -1,23 +1,21 @@
-import type { Readable } from 'node:stream';
-import type { Digest } from '../oci/digest.js';
 import { dirname } from 'node:path';
 import type { BuildFile, Step, VariantSpec } from '../config/model.js';
 import { stepSources } from '../config/graph.js';
 import type { ImageConfig, Platform } from '../oci/types.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { platformSpecs, specFor } from '../config/per-platform.js';
-import { RootfsCache, type ChainLayer, type WorkingRootfs } from '../run/rootfs.js';
+import { RootfsCache, type WorkingRootfs } from '../run/rootfs.js';
+import { chainLayer, chainOf } from './chain-layers.js';
+import type { BuildOptions, Builder } from './build-options.js';
 import { readIdFiles, runStep } from '../run/runstep.js';
 import type { Snapshot } from '../run/snapshot.js';
-import type { IsolationChoice } from '../run/sandbox.js';
 import type { BlobStore } from '../layer/blobstore.js';
-import type { LayerCompression } from '../layer/compress.js';
 import { LayerProducer, type ProducedLayer } from './layer-producer.js';
 import { defaultParallelism } from '../layer/pgzip.js';
 import { fileBytes, guessedFs, sameEntries, SPECULATE_BYTES, speculable } from './speculate.js';
 import type { LayerEntry } from '../layer/types.js';
 import { canExecute, foreignPlatformMessage } from '../run/binfmt.js';
-import { type CachedLayer, FileHasher, hashKey, LayerCache, type RemoteLayers } from '../cache/layer-cache.js';
+import { type CachedLayer, FileHasher, hashKey, LayerCache } from '../cache/layer-cache.js';
 import { hasDiffId } from '../cache/registry-cache.js';
 import { StepFiles, type FilesSoFar } from './step-files.js';
 import { probeable, probeEntries, settleEntries } from './step-probe.js';
@@ -27,75 +25,20 @@ import { copyFromAliasParts } from '../cache/copy-alias.js';
 import { whiteoutOf } from '../layer/whiteout.js';
 import { resolveOwner } from '../image/users.js';
 import type { RegistryClient } from '../registry/client.js';
-import { formatBytes, formatMs, type Logger } from '../log.js';
+import { formatBytes, formatMs } from '../log.js';
 import { assemble, createdTime } from './assemble.js';
 import { BaseImageError, resolveBase, type BaseImage } from './base.js';
 import { BlobFetcher } from '../image/fetch.js';
-import { BaseScanner, type BaseTreeReader, type OwnerFiles } from './base-scan.js';
+import { BaseScanner, type OwnerFiles } from './base-scan.js';
 import type { Layer } from '../oci/layer.js';
 import type { BuiltImage } from '../image/image.js';
 import { describeStep, dockerUserSpec, stepEntries, type Owner } from './steps.js';
 import { stepIoError } from '../errors/io.js';
 import type { LayerOrigin, LayerReport } from './report.js';
-import type { Progress } from '../progress/progress.js';
 import { runStepKeyParts } from './run-key.js';
 import { mountKeyParts, prepareMounts, type MountHost } from './run-mounts.js';
 
-export interface BuildOptions {
-  /** SOURCE_DATE_EPOCH: seconds; timestamps of layers and configs. Unset means the epoch. */
-  sourceDateEpoch?: number;
-  /** How new layers are compressed (checked by the plan). */
-  compression: LayerCompression;
-  logger: Logger;
-  /** Where a variant's progress goes (the pipeline buffers it to print one group per variant). */
-  variantLogger?: (variant: string) => Logger;
-  /** The layer cache's directory; undefined turns the cache off (--no-cache). */
-  cacheDir?: string;
-  /** How run: steps are isolated (src/run/sandbox.ts); default auto. */
-  isolation?: IsolationChoice;
-  /** Consulted on a layer cache miss: the registry's records (src/cache/registry-cache.ts). */
-  remoteLayers?: RemoteLayers;
-  /** Layers being compressed and base layers being fetched are reported here. */
-  progress?: Progress;
-  /** --rebuild-from: per variant, the step index (0-based) from which the layer cache is ignored. */
-  rebuildFrom?: ReadonlyMap<string, number>;
-  /** Told what each new layer was keyed by (the key journal `plan --explain` compares against). */
-  onLayerKey?: (at: LayerKeyEvent) => void;
-  /** Secret values by id for RUN --mount=type=secret (never logged, never in a key or layer). */
-  secrets?: ReadonlyMap<string, Buffer>;
-  /** Served by the base scan's pass over the base layers (the SBOM's inventory). */
-  baseTreeReader?: BaseTreeReader;
-  /**
-   * Checks a registry record's layer against its recorded diffID in a pass that serves another
-   * reader too (the SBOM's inventory); default: the diffID alone is computed.
-   */
-  recordLayerCheck?: (diffId: Digest, open: () => Promise<Readable>) => Promise<boolean>;
-  /**
-   * Record each copy, file and dir layer under its chain key too (src/build/chain-key.ts): when
-   * the registry's records are written, for the fresh runners that read them.
-   */
-  chainKeys?: boolean;
-}
-
-/** One new layer of a variant and what its cache key was made of. */
-export interface LayerKeyEvent {
-  variant: string;
-  platform: string;
-  /** Step index, 0-based. */
-  step: number;
-  keyParts: Record<string, unknown>;
-  /** hashKey(keyParts) when the producer computed it already. */
-  key?: string;
-  diffId: string;
-  /** The image the variant starts from: its reference and digest, or the `from` variant. */
-  start: { base?: string; digest?: string; from?: string };
-}
-
-/** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
-export interface Builder {
-  /** Builds each variant for each of its platforms; images come back in the platforms' order. */
-  build(bf: BuildFile, variants: VariantSpec[], platformsOf: (v: VariantSpec) => Platform[]): Promise<Map<string, BuiltImage[]>>;
-}
+export type { BuildOptions, Builder, LayerKeyEvent } from './build-options.js';
 
 /** A first layer being made while the base is scanned, and the entries it was guessed from. */
 interface Speculation {
@@ -123,6 +66,15 @@ interface VariantFiles {
 
 /** A registry record's layer turned out not to unpack to its recorded diffID: the variant is built again without it. */
 class RecordMismatch extends Error {}
+
+/** One variant for one platform to build, on its parent variant's files when it has one. */
+interface VariantTask {
+  bf: BuildFile;
+  v: VariantSpec;
+  platform: Platform;
+  parent: { files: VariantFiles; done: Promise<VariantState> } | undefined;
+  filesKnown: (f: VariantFiles) => void;
+}
 
 /** A variant being built: its files (early) and its image (when every layer is written). */
 interface VariantJob {
@@ -183,7 +135,13 @@ export class DaemonlessBuilder implements Builder {
           /* the done promise reports it */
         });
         const done = (parentJob ? parentJob.files : Promise.resolve(undefined)).then((pf) =>
-          this.buildVariant(bf, spec, platform, parentJob && pf ? { files: pf, done: parentJob.done } : undefined, filesKnown),
+          this.buildVariant({
+            bf,
+            v: spec,
+            platform,
+            parent: parentJob && pf ? { files: pf, done: parentJob.done } : undefined,
+            filesKnown,
+          }),
         );
         done.catch(filesFailed);
         job = { files, done };
@@ -253,32 +211,20 @@ export class DaemonlessBuilder implements Builder {
    * unpack to its recorded diffID, again with the file system listed as it goes (the record's
    * entry distrusted), before anything of it is pushed.
    */
-  private async buildVariant(
-    bf: BuildFile,
-    v: VariantSpec,
-    platform: Platform,
-    parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
-    filesKnown: (f: VariantFiles) => void,
-  ): Promise<VariantState> {
+  private async buildVariant(task: VariantTask): Promise<VariantState> {
     // Each attempt distrusts the entries that failed (never used again), so few are needed.
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.buildVariantOnce(bf, v, platform, parent, filesKnown, attempt === 0);
+        return await this.buildVariantOnce(task, attempt === 0);
       } catch (err) {
         if (!(err instanceof RecordMismatch) || attempt >= 8) throw err;
-        (this.opts.variantLogger?.(v.name) ?? this.opts.logger).warn(err.message);
+        (this.opts.variantLogger?.(task.v.name) ?? this.opts.logger).warn(err.message);
       }
     }
   }
 
-  private async buildVariantOnce(
-    bf: BuildFile,
-    v: VariantSpec,
-    platform: Platform,
-    parent: { files: VariantFiles; done: Promise<VariantState> } | undefined,
-    filesKnown: (f: VariantFiles) => void,
-    keysFirst: boolean,
-  ): Promise<VariantState> {
+  private async buildVariantOnce(task: VariantTask, keysFirst: boolean): Promise<VariantState> {
+    const { bf, v, platform, parent, filesKnown } = task;
     const logger = this.opts.variantLogger?.(v.name) ?? this.opts.logger;
     const t0 = Date.now();
     // Log lines say which platform when a variant declares several.
@@ -491,7 +437,7 @@ export class DaemonlessBuilder implements Builder {
             `[${label}] run: exit 0 in ${formatMs(Date.now() - t)}: ${result.entries.length - result.deleted.length} changed, ${result.deleted.length} deleted`,
           );
           const layer = await writeOne(createdBy, result.entries, step, runKey);
-          work.chain.push(this.chainLayer(layer, `${v.name}: ${describeStep(step)}`));
+          work.chain.push(chainLayer(layer, `${v.name}: ${describeStep(step)}`));
           lastRun = { chainLength: work.chain.length, snapshot: result.snapshot };
           written.push(Promise.resolve(layer));
           files.fs.apply(result.entries.filter((e) => !whiteoutOf(e.path)));
@@ -619,7 +565,7 @@ export class DaemonlessBuilder implements Builder {
       if (this.rootfsWanted.has(v.name)) {
         await this.rootfsCache().apply(
           work,
-          newLayers.slice(work.chain.length - parentLayers.length).map((l) => this.chainLayer(l, `${v.name}: ${l.createdBy}`)),
+          newLayers.slice(work.chain.length - parentLayers.length).map((l) => chainLayer(l, `${v.name}: ${l.createdBy}`)),
         );
         await this.rootfsCache().adopt(work);
       } else {
@@ -764,22 +710,12 @@ export class DaemonlessBuilder implements Builder {
     return this.rootfs;
   }
 
-  private chainLayer(l: Layer, label: string): ChainLayer {
-    return { diffId: l.diffId, label: `${label} (${l.descriptor.digest.slice(0, 19)})`, open: () => l.open() };
-  }
-
   /** The base's layers, fetched from its repository when first opened. */
   private baseLayers(base: BaseImage): Layer[] {
     return base.layers.map((d, i) => {
       const diffId = base.config.rootfs.diff_ids[i]!;
       return base.repo ? this.fetcher.layer(d, diffId, base.repo, 'base') : this.store.layer(d, diffId, 'base');
     });
-  }
-
-  private chain(layers: readonly Layer[]): ChainLayer[] {
-    return layers.map((l, i) =>
-      this.chainLayer(l, l.createdBy === 'base' ? `base layer ${i + 1} of ${layers.length}` : l.createdBy.replace(/^oci-build /, '')),
-    );
   }
 
   /**
@@ -794,8 +730,8 @@ export class DaemonlessBuilder implements Builder {
     exclusive: boolean,
   ): Promise<WorkingRootfs> {
     const cache = this.rootfsCache();
-    const w = work ?? (await cache.checkout(this.chain(parentLayers), { exclusive }));
-    const all = this.chain([...parentLayers, ...own]);
+    const w = work ?? (await cache.checkout(chainOf(parentLayers), { exclusive }));
+    const all = chainOf([...parentLayers, ...own]);
     await cache.apply(w, all.slice(w.chain.length));
     return w;
   }
@@ -826,7 +762,7 @@ export class DaemonlessBuilder implements Builder {
     if (!state)
       throw new Error(`variant ${from}: copy from ${name}: that variant is not part of this build for ${formatPlatform(platform)}`);
     const s = await state;
-    return this.rootfsCache().snapshot(this.chain(s.image.layers));
+    return this.rootfsCache().snapshot(chainOf(s.image.layers));
   }
 
   /** A base image as the build will use it (resolved once per run): for the checks before the build. */
