@@ -11,5 +11,6 @@ if (major < 22) {
   );
   process.exitCode = 2;
 } else {
-  await import("./chunks/cli-CSPZYYHZ.js");
+  process.getBuiltinModule?.("node:module")?.enableCompileCache?.();
+  await import("./chunks/cli-MJ3IBN6J.js");
 }

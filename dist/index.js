@@ -22,8 +22,9 @@ import {
   runMerge,
   runPipeline,
   secretsFromInputs
-} from "./chunks/chunk-R3ZRLVYJ.js";
-import "./chunks/chunk-LRUGF3YY.js";
+} from "./chunks/chunk-ALYZCZGE.js";
+import "./chunks/chunk-L7TZOQJY.js";
+import "./chunks/chunk-CJM4TR3Q.js";
 import {
   debug,
   error,

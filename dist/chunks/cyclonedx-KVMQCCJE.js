@@ -1,6 +1,9 @@
 import { createRequire as __ociCreateRequire } from 'node:module';
 const require = __ociCreateRequire(import.meta.url);
 import {
+  CYCLONEDX_JSON
+} from "./chunk-L7TZOQJY.js";
+import {
   require_packageurl_js
 } from "./chunk-TNQBDC7A.js";
 import {
@@ -6026,7 +6029,6 @@ var Models = __toESM(require_models(), 1);
 var Serialize = __toESM(require_index_node(), 1);
 var Spec = __toESM(require_spec(), 1);
 var import_packageurl_js = __toESM(require_packageurl_js(), 1);
-var CYCLONEDX_JSON = "application/vnd.cyclonedx+json";
 function cyclonedxDocument(subject, found, tool, timestamp) {
   const bom = new Models.Bom();
   const image = new Models.Component(Enums.ComponentType.Container, subject.name, {

@@ -61,10 +61,11 @@ import {
   specFor,
   stepEntries,
   stepKeyParts
-} from "./chunk-R3ZRLVYJ.js";
+} from "./chunk-ALYZCZGE.js";
+import "./chunk-L7TZOQJY.js";
 import {
   digestHex
-} from "./chunk-LRUGF3YY.js";
+} from "./chunk-CJM4TR3Q.js";
 import "./chunk-Z3NNVBL6.js";
 
 // src/cli.ts

@@ -4036,9 +4036,6 @@ async function scanLayers(layers, opts = {}) {
     for (const n of needs) wanted.add(n);
   }
 }
-async function readFilesFromLayers(layers, wanted) {
-  return (await scanLayers(layers, { wanted })).files;
-}
 
 export {
   isDigest,
@@ -4063,6 +4060,5 @@ export {
   imagePath,
   DiffIdMismatchError,
   applyLayer,
-  scanLayers,
-  readFilesFromLayers
+  scanLayers
 };

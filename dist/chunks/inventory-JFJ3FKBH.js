@@ -6,12 +6,10 @@ import {
   decompressedChunks,
   digestHex,
   imagePath,
-  readFilesFromLayers,
   readTar,
-  scanLayers,
   sha256,
   writeAtomic
-} from "./chunk-LRUGF3YY.js";
+} from "./chunk-CJM4TR3Q.js";
 import {
   require_packageurl_js
 } from "./chunk-TNQBDC7A.js";
@@ -448,20 +446,6 @@ async function rpmPackagesOf(layers, path, os) {
     await rm(scratch, { recursive: true, force: true });
   }
 }
-async function scanBigFiles(layers, c, os) {
-  const perLayer = [];
-  if (c.executables.size) for (const layer of layers) perLayer.push(await executablesOfLayer(layer, (p) => c.executables.has(p)));
-  const packages = packagesOfExecutables(perLayer, c.executables);
-  const notes = [];
-  if (c.rpmdb) {
-    try {
-      packages.push(...await rpmPackagesOf(layers, c.rpmdb, os));
-    } catch (e) {
-      notes.push(`rpm packages not listed: ${c.rpmdb}: ${e.message}`);
-    }
-  }
-  return { packages, notes };
-}
 
 // src/attest/sbom/apk.ts
 var import_packageurl_js4 = __toESM(require_packageurl_js(), 1);
@@ -628,34 +612,21 @@ function packagesOf(fixed, manifests) {
   }
   return { ...os ? { os } : {}, packages: dedupe(packages) };
 }
-async function scanImagePackages(layers) {
-  const first = await scanLayers(layers, { wanted: FIXED_FILES, listPaths: true });
-  const candidates = manifestPaths(first.paths ?? []);
-  const manifests = candidates.length ? await readFilesFromLayers(layers, candidates) : /* @__PURE__ */ new Map();
-  const found = packagesOf((p) => first.files.get(p), new Map(candidates.map((p) => [p, manifests.get(p) ?? null])));
-  const big = bigFilesOf(first.paths ?? []);
-  if (!big.executables.size && !big.rpmdb) return withPackages(found, [], big.notes);
-  const read = await scanBigFiles(layers, big, found.os);
-  return withPackages(found, read.packages, [...big.notes, ...read.notes]);
-}
 function packagesOfTree(tree) {
+  const notes = [];
   const read = (path) => {
     const r = tree.resolveFile(path);
-    return "content" in r ? r.content : void 0;
+    if ("content" in r) return r.content;
+    notes.push(`${path} not read: it is a link to ${r.need}, a file the scan does not keep`);
+    return null;
   };
-  const fixed = /* @__PURE__ */ new Map();
-  for (const p of FIXED_FILES) {
-    const c = read(p);
-    if (c === void 0) return void 0;
-    fixed.set(p, c);
-  }
-  const manifests = /* @__PURE__ */ new Map();
-  for (const p of manifestPaths(tree.list())) {
-    const c = read(p);
-    if (c === void 0) return void 0;
-    manifests.set(p, c);
-  }
-  return packagesOf((p) => fixed.get(p), manifests);
+  const fixed = new Map(FIXED_FILES.map((p) => [p, read(p)]));
+  const manifests = new Map(manifestPaths(tree.list()).map((p) => [p, read(p)]));
+  return withPackages(
+    packagesOf((p) => fixed.get(p), manifests),
+    [],
+    notes
+  );
 }
 function dedupe(packages) {
   const byPurl = /* @__PURE__ */ new Map();
@@ -673,10 +644,21 @@ var SbomInventory = class {
   }
   dir;
   toolVersion;
-  stats = { images: 0, fromCache: 0, layersRead: 0, bytesRead: 0 };
+  stats = { images: 0, fromCache: 0, fromReferrer: 0, layersRead: 0, bytesRead: 0, layersShared: 0 };
+  /** What the SBOM needs of the layers another pass of this run read (by diffID): applied, not read again. */
+  sharedChanges = /* @__PURE__ */ new Map();
   packagesByKey = /* @__PURE__ */ new Map();
   treesByKey = /* @__PURE__ */ new Map();
   executablesByKey = /* @__PURE__ */ new Map();
+  /** Whether the packages of these layers are known (in memory or on disk): `packages` then reads no layer. */
+  async knows(layers) {
+    return await this.load(this.packagesByKey, this.keyOf(layers), "packages") !== void 0;
+  }
+  /** Counts an image whose SBOM was taken from the registry instead of made from its layers. */
+  reusedFromReferrer() {
+    this.stats.images++;
+    this.stats.fromReferrer++;
+  }
   async packages(layers) {
     this.stats.images++;
     const key = this.keyOf(layers);
@@ -702,17 +684,42 @@ var SbomInventory = class {
     }
     const baseEnd = layers.filter((l) => l.base).length;
     for (let i = from; i < layers.length; i++) {
-      const open = this.counted(layers[i].open);
-      await applyLayer(tree, open, `layer ${i + 1} of ${layers.length}`, sbomWants, void 0, await this.executablesProbe(layers[i]));
+      const layer = layers[i];
+      const shared = this.sharedChanges.get(layer.diffId);
+      if (shared) {
+        tree.apply(shared);
+        this.stats.layersShared++;
+      } else {
+        await applyLayer(
+          tree,
+          this.counted(layer.open),
+          `layer ${i + 1} of ${layers.length}`,
+          sbomWants,
+          void 0,
+          await this.executablesProbe(layer)
+        );
+      }
       if (i + 1 === baseEnd && baseEnd < layers.length) await this.saveTree(layers.slice(0, baseEnd), tree);
     }
     const found = packagesOfTree(tree);
-    if (found) {
-      await this.saveTree(layers, tree);
-      return await this.withBigFiles(found, layers, tree);
-    }
-    return await scanImagePackages(layers.map((l) => this.counted(l.open)));
+    await this.saveTree(layers, tree);
+    return await this.withBigFiles(found, layers, tree);
   }
+  /**
+   * For the builder's check of a registry record's layer against its recorded diffID: that one
+   * read also keeps what the SBOM needs of the layer (its wanted files, its executables' data).
+   * False when the layer does not unpack to `diffId` (or cannot be read): nothing is kept then.
+   */
+  recordLayerCheck = async (diffId, open) => {
+    try {
+      const probe = await this.executablesProbe({ diffId, open });
+      const changes = await applyLayer(new FsTree(), open, `layer ${diffId}`, sbomWants, diffId, probe);
+      this.sharedChanges.set(diffId, changes);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   /**
    * Go build info, cargo-auditable data and the rpm database of the final tree. Executables are
    * probed once per layer (kept per diffID: a new top layer does not re-read the base's binaries).
