@@ -1,4 +1,5 @@
 /** What the builder is given (BuildOptions), what it tells (LayerKeyEvent), and what it does (Builder). */
+import type { LayerKeyEvent } from '../cache/key-journal.js';
 import type { Readable } from 'node:stream';
 import type { BuildFile, VariantSpec } from '../config/model.js';
 import type { RemoteLayers } from '../cache/layer-cache.js';
@@ -47,19 +48,7 @@ export interface BuildOptions {
   chainKeys?: boolean;
 }
 
-/** One new layer of a variant and what its cache key was made of. */
-export interface LayerKeyEvent {
-  variant: string;
-  platform: string;
-  /** Step index, 0-based. */
-  step: number;
-  keyParts: Record<string, unknown>;
-  /** hashKey(keyParts) when the producer computed it already. */
-  key?: string;
-  diffId: string;
-  /** The image the variant starts from: its reference and digest, or the `from` variant. */
-  start: { base?: string; digest?: string; from?: string };
-}
+export type { LayerKeyEvent };
 
 /** Builds images. A publisher (registry, OCI layout, archive) takes the result from here. */
 export interface Builder {

@@ -58,22 +58,27 @@ export async function loadJournal(dir: string, variant: string, platform: string
   return undefined;
 }
 
+/** One new layer of a variant and what its cache key was made of (the builder reports these). */
+export interface LayerKeyEvent {
+  variant: string;
+  platform: string;
+  /** Step index, 0-based. */
+  step: number;
+  keyParts: Record<string, unknown>;
+  /** hashKey(keyParts) when the producer computed it already. */
+  key?: string;
+  diffId: string;
+  /** The image the variant starts from: its reference and digest, or the `from` variant. */
+  start: JournalRecord['start'];
+}
+
 /** Collects the keys of one build and writes one record per variant and platform at the end. */
 export class KeyJournal {
   private readonly records = new Map<string, JournalRecord>();
 
   constructor(private readonly dir: string) {}
 
-  add(e: {
-    variant: string;
-    platform: string;
-    step: number;
-    keyParts: Record<string, unknown>;
-    /** hashKey(keyParts), when the caller has it. */
-    key?: string;
-    diffId: string;
-    start: JournalRecord['start'];
-  }): void {
+  add(e: LayerKeyEvent): void {
     const id = `${e.variant}\n${e.platform}`;
     let r = this.records.get(id);
     if (!r) {
